@@ -1,0 +1,13 @@
+/* Everything jkvm binds from C. scripts/gen-bindings runs jextract on this file with @jkvm.jextract. */
+#include <linux/kvm.h>
+#include <asm/prctl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>

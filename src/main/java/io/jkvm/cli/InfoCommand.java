@@ -1,0 +1,119 @@
+package io.jkvm.cli;
+
+import io.jkvm.kvm.Capability;
+import io.jkvm.kvm.Kvm;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.XsaveComponent;
+import io.jkvm.x86.XsaveLayout;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** `jkvm info`: what this host's KVM offers jkvm, as text or JSON. */
+@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.")
+final class InfoCommand implements Callable<Integer> {
+    @CommandLine.ParentCommand
+    Main main;
+
+    @Option(names = "--json", description = "print JSON instead of text")
+    boolean json;
+
+    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true)
+    String kvmPath;
+
+    /** Everything `info` reports, gathered once and printed either way. */
+    record HostInfo(String device, int apiVersion, Map<Capability, Integer> capabilities, int recommendedVcpus,
+                    int maxVcpus, int maxVcpuId, long supportedXcr0, XsaveLayout layout, boolean apxCpuid,
+                    boolean apxXcr0) {
+        boolean hasApx() {
+            return apxCpuid && apxXcr0;
+        }
+    }
+
+    @Override
+    public Integer call() {
+        HostInfo info;
+        try (Kvm kvm = Kvm.open(kvmPath)) {
+            Map<Capability, Integer> caps = new LinkedHashMap<>();
+            for (Capability c : Capability.values()) {
+                caps.put(c, kvm.checkExtension(c));
+            }
+            CpuidTable cpuid = kvm.supportedCpuid();
+            long xcr0 = cpuid.supportedXcr0();
+            int nr = caps.get(Capability.NR_VCPUS);
+            int max = caps.get(Capability.MAX_VCPUS);
+            info = new HostInfo(kvmPath, kvm.apiVersion(), caps, nr == 0 ? 4 : nr, max == 0 ? nr : max,
+                    caps.get(Capability.MAX_VCPU_ID), xcr0, XsaveLayout.fromCpuid(cpuid), cpuid.hasApx(),
+                    (xcr0 & XsaveComponent.APX.mask()) != 0);
+        }
+        if (json) {
+            printJson(info, main.out);
+        } else {
+            printText(info, main.out);
+        }
+        main.out.flush();
+        return 0;
+    }
+
+    static List<String> xcr0Names(long xcr0) {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            if ((xcr0 & (1L << i)) != 0) {
+                names.add(XsaveComponent.nameOf(i));
+            }
+        }
+        return names;
+    }
+
+    private static void printText(HostInfo info, PrintStream out) {
+        out.printf("KVM device:        %s%n", info.device());
+        out.printf("KVM API version:   %d%n", info.apiVersion());
+        out.printf("vCPUs:             %d recommended, %d at most, ids below %d%n",
+                info.recommendedVcpus(), info.maxVcpus(), info.maxVcpuId());
+        out.println("Capabilities:");
+        info.capabilities().forEach((c, v) -> out.printf("  %-24s %s%n", c.uapiName(),
+                v == 0 ? "no" : v == 1 ? "yes" : "yes (" + v + ")"));
+        out.printf("Supported XCR0:    0x%x = %s%n", info.supportedXcr0(), String.join(", ", xcr0Names(info.supportedXcr0())));
+        out.printf("XSAVE layout (standard format, from CPUID leaf 0xD; %d bytes):%n", info.layout().standardSize());
+        out.printf("  %-9s %-22s %6s %7s%n", "component", "name", "size", "offset");
+        for (XsaveLayout.Component c : info.layout().components()) {
+            out.printf("  %-9d %-22s %6d %7d%n", c.number(), c.name(), c.size(), c.offset());
+        }
+        out.printf("APX:               %s (CPUID.(7,1):EDX[21] %s, XCR0 bit 19 %s)%n", info.hasApx() ? "yes" : "no",
+                info.apxCpuid() ? "set" : "clear", info.apxXcr0() ? "supported" : "not supported");
+    }
+
+    private static void printJson(HostInfo info, PrintStream out) {
+        Json j = new Json();
+        j.open();
+        j.field("device", info.device());
+        j.field("apiVersion", info.apiVersion());
+        j.key("capabilities").open();
+        info.capabilities().forEach((c, v) -> j.field(c.uapiName(), v));
+        j.close();
+        j.key("vcpus").open().field("recommended", info.recommendedVcpus()).field("max", info.maxVcpus())
+                .field("maxId", info.maxVcpuId()).close();
+        j.field("supportedXcr0", info.supportedXcr0());
+        j.key("supportedXcr0Features").openArray();
+        xcr0Names(info.supportedXcr0()).forEach(j::value);
+        j.closeArray();
+        j.key("xsaveLayout").open().field("standardSize", info.layout().standardSize()).key("components").openArray();
+        for (XsaveLayout.Component c : info.layout().components()) {
+            j.open().field("component", c.number()).field("name", c.name()).field("size", c.size())
+                    .field("offset", c.offset()).close();
+        }
+        j.closeArray().close();
+        j.key("apx").open().field("cpuid", info.apxCpuid()).field("xcr0", info.apxXcr0())
+                .field("available", info.hasApx()).close();
+        j.close();
+        out.println(j);
+    }
+}

@@ -1,0 +1,77 @@
+package io.jkvm.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+
+/** The jkvm command line: `jkvm run` and `jkvm info`. Errors are one line on stderr and exit status 2. */
+@Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "A KVM virtual machine monitor in Java.",
+        subcommands = {RunCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit status for bad input and failed guests. */
+    public static final int ERROR = 2;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    final PrintStream out;
+    final PrintStream err;
+    final InputStream in;
+
+    Main(PrintStream out, PrintStream err, InputStream in) {
+        this.out = out;
+        this.err = err;
+        this.in = in;
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args, System.out, System.err, System.in));
+    }
+
+    /** Runs the CLI with the given streams and returns the exit status, so tests can drive the real entry point. */
+    public static int execute(String[] args, PrintStream out, PrintStream err, InputStream in) {
+        CommandLine cli = new CommandLine(new Main(out, err, in));
+        cli.setOut(new PrintWriter(out, true));
+        cli.setErr(new PrintWriter(err, true));
+        cli.setParameterExceptionHandler((e, a) -> {
+            String command = e.getCommandLine().getCommandName();
+            err.println("jkvm: " + e.getMessage() + " (see jkvm " + ("jkvm".equals(command) ? "" : command + " ") + "--help)");
+            err.flush();
+            return ERROR;
+        });
+        cli.setExecutionExceptionHandler((e, c, p) -> {
+            err.println("jkvm: " + oneLine(e));
+            err.flush();
+            return ERROR;
+        });
+        return cli.execute(args);
+    }
+
+    /** The message of an error, on one line; a bug without a message still names its type. */
+    static String oneLine(Throwable e) {
+        String m = e.getMessage();
+        if (m == null || m.isBlank()) {
+            m = e.getClass().getSimpleName() + " (a jkvm bug: please report it)";
+        }
+        return m.replace('\n', ' ').strip();
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(out);
+    }
+
+    /** Version from the jar manifest, or "development" when run from classes. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"jkvm " + (v == null ? "development build" : v)
+                    + " (Java " + Runtime.version() + ", " + System.getProperty("os.arch") + ")"};
+        }
+    }
+}

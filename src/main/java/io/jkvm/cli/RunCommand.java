@@ -1,0 +1,104 @@
+package io.jkvm.cli;
+
+import io.jkvm.machine.Backend;
+import io.jkvm.machine.Console;
+import io.jkvm.machine.Machine;
+import io.jkvm.machine.MachineConfig;
+import io.jkvm.machine.MemorySize;
+import io.jkvm.machine.Outcome;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+
+/** `jkvm run`: boots an image (or the bundled demo guest) and exits with the guest's status. */
+@Command(name = "run", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = {"Runs a guest in a KVM virtual machine.",
+                "The guest starts in 64-bit long mode (see README: guest entry contract); its COM1 serial port is",
+                "this terminal. Exit status: (v << 1) | 1 after a debug-exit write of v to port 0xF4, 0 after HLT",
+                "with interrupts off, 2 on any error."})
+final class RunCommand implements Callable<Integer> {
+    @CommandLine.ParentCommand
+    Main main;
+
+    @Option(names = "--image", paramLabel = "FILE",
+            description = "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)")
+    Path image;
+
+    @Option(names = "--mem", paramLabel = "SIZE", defaultValue = "64M", converter = SizeConverter.class,
+            description = "guest RAM, with K/M/G suffix (default: ${DEFAULT-VALUE})")
+    long memory;
+
+    @Option(names = "--cpus", paramLabel = "N", defaultValue = "1",
+            description = "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})")
+    int cpus;
+
+    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
+            converter = BackendConverter.class,
+            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
+    Backend backend;
+
+    @Option(names = "--load-addr", paramLabel = "ADDR", defaultValue = "0x100000", converter = AddressConverter.class,
+            description = "guest-physical address of a flat binary (default: ${DEFAULT-VALUE})")
+    long loadAddress;
+
+    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
+            description = "the KVM device (default: ${DEFAULT-VALUE})")
+    String kvmPath;
+
+    @Override
+    public Integer call() {
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, backend, loadAddress, kvmPath);
+        try (Machine machine = Machine.create(config, new Console(main.out, main.in))) {
+            Outcome outcome = machine.run();
+            main.out.flush();
+            if (outcome instanceof Outcome.Failed failed) {
+                main.err.println("jkvm: " + failed.message());
+                main.err.flush();
+            }
+            return outcome.exitStatus();
+        }
+    }
+
+    static final class SizeConverter implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return MemorySize.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    static final class AddressConverter implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                String v = value.strip().toLowerCase(java.util.Locale.ROOT);
+                long a = v.startsWith("0x") ? Long.parseUnsignedLong(v.substring(2), 16) : Long.parseLong(v);
+                if (a < 0) {
+                    throw new NumberFormatException();
+                }
+                return a;
+            } catch (NumberFormatException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not an address: write e.g. 0x100000");
+            }
+        }
+    }
+
+    static final class BackendConverter implements CommandLine.ITypeConverter<Backend> {
+        @Override
+        public Backend convert(String value) {
+            try {
+                return Backend.valueOf(value.strip().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a backend: use auto, kvm or emulator");
+            }
+        }
+    }
+
+}

@@ -1,0 +1,47 @@
+package io.jkvm.kvm;
+
+import io.jkvm.linux.uapi.Uapi;
+
+/** The KVM capabilities jkvm asks about, by their KVM_CAP_* number. */
+public enum Capability {
+    USER_MEMORY(Uapi.KVM_CAP_USER_MEMORY(), true),
+    EXT_CPUID(Uapi.KVM_CAP_EXT_CPUID(), true),
+    IMMEDIATE_EXIT(Uapi.KVM_CAP_IMMEDIATE_EXIT(), true),
+    NR_VCPUS(Uapi.KVM_CAP_NR_VCPUS(), false),
+    MAX_VCPUS(Uapi.KVM_CAP_MAX_VCPUS(), false),
+    MAX_VCPU_ID(Uapi.KVM_CAP_MAX_VCPU_ID(), false),
+    NR_MEMSLOTS(Uapi.KVM_CAP_NR_MEMSLOTS(), false),
+    SYNC_MMU(Uapi.KVM_CAP_SYNC_MMU(), false),
+    IRQCHIP(Uapi.KVM_CAP_IRQCHIP(), false),
+    PIT2(Uapi.KVM_CAP_PIT2(), false),
+    HLT(Uapi.KVM_CAP_HLT(), false),
+    SET_TSS_ADDR(Uapi.KVM_CAP_SET_TSS_ADDR(), false),
+    MP_STATE(Uapi.KVM_CAP_MP_STATE(), false),
+    VCPU_EVENTS(Uapi.KVM_CAP_VCPU_EVENTS(), false),
+    DEBUGREGS(Uapi.KVM_CAP_DEBUGREGS(), false),
+    XSAVE(Uapi.KVM_CAP_XSAVE(), false),
+    XCRS(Uapi.KVM_CAP_XCRS(), false),
+    XSAVE2(Uapi.KVM_CAP_XSAVE2(), false);
+
+    private final int number;
+    private final boolean required;
+
+    Capability(int number, boolean required) {
+        this.number = number;
+        this.required = required;
+    }
+
+    public int number() {
+        return number;
+    }
+
+    /** jkvm cannot run a guest without it. */
+    public boolean required() {
+        return required;
+    }
+
+    /** The UAPI name, e.g. KVM_CAP_XSAVE2. */
+    public String uapiName() {
+        return "KVM_CAP_" + name();
+    }
+}

@@ -1,0 +1,136 @@
+package io.jkvm.kvm;
+
+import io.jkvm.linux.Fd;
+import io.jkvm.linux.LinuxException;
+import io.jkvm.linux.uapi.Uapi;
+import io.jkvm.linux.uapi.kvm_cpuid2;
+import io.jkvm.linux.uapi.kvm_msr_list;
+import io.jkvm.x86.CpuidTable;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/** The KVM system fd (/dev/kvm): API version, capabilities, what the host supports, and VM creation. */
+public final class Kvm implements AutoCloseable {
+    public static final String DEFAULT_PATH = "/dev/kvm";
+    /** The only KVM API version there has ever been; anything else is not a KVM we know. */
+    public static final int API_VERSION = 12;
+    private static final int MAX_CPUID_ENTRIES = 4096;
+
+    private final Fd fd;
+
+    private Kvm(Fd fd) {
+        this.fd = fd;
+    }
+
+    public static Kvm open() {
+        return open(DEFAULT_PATH);
+    }
+
+    /** Opens the KVM device and checks the API version; failures say what to do. */
+    public static Kvm open(String path) {
+        Fd fd;
+        try {
+            fd = Fd.open(path, Uapi.O_RDWR());
+        } catch (LinuxException e) {
+            throw openFailure(path, e);
+        }
+        Kvm kvm = new Kvm(fd);
+        try {
+            int version = kvm.apiVersion();
+            if (version != API_VERSION) {
+                throw new KvmException(path + " speaks KVM API version " + version + ", jkvm needs " + API_VERSION
+                        + ": use a Linux kernel with standard KVM");
+            }
+            for (Capability c : Capability.values()) {
+                if (c.required() && kvm.checkExtension(c) <= 0) {
+                    throw new KvmException("KVM at " + path + " lacks " + c.uapiName()
+                            + ", which jkvm needs: use a newer Linux kernel");
+                }
+            }
+            return kvm;
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
+    private static KvmException openFailure(String path, LinuxException e) {
+        int errno = e.errno();
+        if (errno == Uapi.ENOENT() || errno == Uapi.ENXIO()) {
+            return new KvmException(path + " does not exist: enable KVM on the host (modprobe kvm_intel or kvm_amd, "
+                    + "virtualization on in the firmware) or pass --device /dev/kvm to the container", e);
+        }
+        if (errno == Uapi.EACCES() || errno == Uapi.EPERM()) {
+            return new KvmException("no permission to open " + path + ": run as root, add the user to the kvm group, "
+                    + "or pass --device /dev/kvm to the container", e);
+        }
+        return new KvmException("cannot open " + path + ": " + e.getMessage(), e);
+    }
+
+    public int apiVersion() {
+        return fd.ioctl(Ioctls.GET_API_VERSION, 0L);
+    }
+
+    /** KVM_CHECK_EXTENSION on the system fd: 0 when absent, else 1 or a capability-specific value. */
+    public int checkExtension(Capability capability) {
+        return fd.ioctl(Ioctls.CHECK_EXTENSION, capability.number());
+    }
+
+    /** Size of the kvm_run region each vCPU fd maps. */
+    public int vcpuMmapSize() {
+        return fd.ioctl(Ioctls.GET_VCPU_MMAP_SIZE, 0L);
+    }
+
+    /** Every CPUID leaf KVM can expose to a guest on this host (KVM_GET_SUPPORTED_CPUID). */
+    public CpuidTable supportedCpuid() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cpuid = CpuidMarshal.allocate(arena, MAX_CPUID_ENTRIES);
+            fd.ioctl(Ioctls.GET_SUPPORTED_CPUID, cpuid);
+            return CpuidMarshal.read(cpuid);
+        }
+    }
+
+    /** The MSR indices KVM saves and restores (KVM_GET_MSR_INDEX_LIST), asked twice: once for the count. */
+    public int[] msrIndexList() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment probe = arena.allocate(kvm_msr_list.layout());
+            int r = fd.ioctlOrErrno(Ioctls.GET_MSR_INDEX_LIST, probe);
+            int n = kvm_msr_list.nmsrs(probe);
+            if (r < 0 && -r != Uapi.E2BIG()) {
+                throw new LinuxException("ioctl(KVM_GET_MSR_INDEX_LIST) on " + fd.name(), -r);
+            }
+            MemorySegment list = arena.allocate(kvm_msr_list.sizeof() + 4L * n, 8);
+            kvm_msr_list.nmsrs(list, n);
+            fd.ioctl(Ioctls.GET_MSR_INDEX_LIST, list);
+            int count = kvm_msr_list.nmsrs(list);
+            int[] out = new int[count];
+            MemorySegment.copy(list, ValueLayout.JAVA_INT, kvm_msr_list.indices$offset(), out, 0, count);
+            return out;
+        }
+    }
+
+    /** Creates a VM (machine type 0, the default x86 VM). */
+    public Vm createVm() {
+        int vmFd = fd.ioctl(Ioctls.CREATE_VM, 0L);
+        return new Vm(this, Fd.adopt(vmFd, "KVM VM fd"));
+    }
+
+    Fd fd() {
+        return fd;
+    }
+
+    @Override
+    public void close() {
+        fd.close();
+    }
+
+    static int cpuidCapacity() {
+        return MAX_CPUID_ENTRIES;
+    }
+
+    static long cpuidHeaderSize() {
+        return kvm_cpuid2.sizeof();
+    }
+}

@@ -1,0 +1,369 @@
+package io.jkvm.kvm;
+
+import io.jkvm.linux.Fd;
+import io.jkvm.linux.Mapping;
+import io.jkvm.linux.NativeThread;
+import io.jkvm.linux.uapi.Uapi;
+import io.jkvm.linux.uapi.kvm_debugregs;
+import io.jkvm.linux.uapi.kvm_fpu;
+import io.jkvm.linux.uapi.kvm_interrupt;
+import io.jkvm.linux.uapi.kvm_mp_state;
+import io.jkvm.linux.uapi.kvm_msr_entry;
+import io.jkvm.linux.uapi.kvm_msrs;
+import io.jkvm.linux.uapi.kvm_regs;
+import io.jkvm.linux.uapi.kvm_sregs;
+import io.jkvm.linux.uapi.kvm_translation;
+import io.jkvm.linux.uapi.kvm_vcpu_events;
+import io.jkvm.linux.uapi.kvm_xcr;
+import io.jkvm.linux.uapi.kvm_xcrs;
+import io.jkvm.linux.uapi.kvm_xsave;
+import io.jkvm.linux.LinuxException;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.DebugRegisters;
+import io.jkvm.x86.FpuState;
+import io.jkvm.x86.PendingEvents;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SequencedMap;
+
+/**
+ * A KVM vCPU fd and its kvm_run region. One thread runs it at a time; {@link #requestExit()} may be called from
+ * any thread to make a {@link #run()} in progress (or the next one) return {@link VcpuExit.Interrupted}.
+ */
+public final class Vcpu implements AutoCloseable {
+    /** KVM_MP_STATE_* values. */
+    public enum MpState {
+        RUNNABLE(Uapi.KVM_MP_STATE_RUNNABLE()),
+        UNINITIALIZED(Uapi.KVM_MP_STATE_UNINITIALIZED()),
+        HALTED(Uapi.KVM_MP_STATE_HALTED());
+
+        private final int value;
+
+        MpState(int value) {
+            this.value = value;
+        }
+
+        static MpState of(int value) {
+            for (MpState s : values()) {
+                if (s.value == value) {
+                    return s;
+                }
+            }
+            throw new KvmException("KVM reported an MP state jkvm does not know: " + value);
+        }
+    }
+
+    private final Vm vm;
+    private final int id;
+    private final Fd fd;
+    private final KvmRun run;
+    /** Scratch structs reused by the frequent calls, so they allocate nothing native. */
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment regs = arena.allocate(kvm_regs.layout());
+    private final MemorySegment sregs = arena.allocate(kvm_sregs.layout());
+    private volatile NativeThread runner;
+    private volatile boolean exitRequested;
+
+    Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
+        this.vm = vm;
+        this.id = id;
+        this.fd = fd;
+        this.run = new KvmRun(runMapping);
+    }
+
+    public int id() {
+        return id;
+    }
+
+    public Vm vm() {
+        return vm;
+    }
+
+    // ---- running -------------------------------------------------------------------------------------------
+
+    /** KVM_RUN until the next exit; a signal or {@link #requestExit()} gives {@link VcpuExit.Interrupted}. */
+    public VcpuExit run() {
+        if (runner == null) {
+            runner = NativeThread.current();
+        }
+        int r = fd.ioctlOrErrno(Ioctls.RUN, 0L);
+        if (r < 0) {
+            if (-r == Uapi.EINTR() || -r == Uapi.EAGAIN()) {
+                return new VcpuExit.Interrupted();
+            }
+            throw new LinuxException("ioctl(KVM_RUN) on " + fd.name(), -r);
+        }
+        return run.decode();
+    }
+
+    /**
+     * Makes the vCPU leave guest mode: sets kvm_run.immediate_exit (so a KVM_RUN about to start returns at once)
+     * and signals the thread running it (so one in progress returns). Stays in force until {@link #clearExitRequest()}.
+     */
+    public void requestExit() {
+        exitRequested = true;
+        run.setImmediateExit(true);
+        NativeThread t = runner;
+        if (t != null) {
+            t.kick();
+        }
+    }
+
+    public void clearExitRequest() {
+        exitRequested = false;
+        run.setImmediateExit(false);
+    }
+
+    public boolean exitRequested() {
+        return exitRequested;
+    }
+
+    /** Queues an external interrupt (only without an in-kernel irqchip). */
+    public void interrupt(int vector) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_interrupt.layout());
+            kvm_interrupt.irq(s, vector);
+            fd.ioctl(Ioctls.INTERRUPT, s);
+        }
+    }
+
+    // ---- registers -----------------------------------------------------------------------------------------
+
+    public Registers registers() {
+        fd.ioctl(Ioctls.GET_REGS, regs);
+        return StateMarshal.readRegs(regs);
+    }
+
+    public void setRegisters(Registers r) {
+        StateMarshal.writeRegs(regs, r);
+        fd.ioctl(Ioctls.SET_REGS, regs);
+    }
+
+    public SpecialRegisters specialRegisters() {
+        fd.ioctl(Ioctls.GET_SREGS, sregs);
+        return StateMarshal.readSregs(sregs);
+    }
+
+    public void setSpecialRegisters(SpecialRegisters r) {
+        StateMarshal.writeSregs(sregs, r);
+        fd.ioctl(Ioctls.SET_SREGS, sregs);
+    }
+
+    public FpuState fpu() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_fpu.layout());
+            fd.ioctl(Ioctls.GET_FPU, s);
+            return StateMarshal.readFpu(s);
+        }
+    }
+
+    public void setFpu(FpuState f) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_fpu.layout());
+            StateMarshal.writeFpu(s, f);
+            fd.ioctl(Ioctls.SET_FPU, s);
+        }
+    }
+
+    public DebugRegisters debugRegisters() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_debugregs.layout());
+            fd.ioctl(Ioctls.GET_DEBUGREGS, s);
+            return StateMarshal.readDebugRegs(s);
+        }
+    }
+
+    public void setDebugRegisters(DebugRegisters d) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_debugregs.layout());
+            StateMarshal.writeDebugRegs(s, d);
+            fd.ioctl(Ioctls.SET_DEBUGREGS, s);
+        }
+    }
+
+    public PendingEvents events() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_vcpu_events.layout());
+            fd.ioctl(Ioctls.GET_VCPU_EVENTS, s);
+            return StateMarshal.readEvents(s);
+        }
+    }
+
+    public void setEvents(PendingEvents e) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_vcpu_events.layout());
+            StateMarshal.writeEvents(s, e);
+            fd.ioctl(Ioctls.SET_VCPU_EVENTS, s);
+        }
+    }
+
+    public MpState mpState() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_mp_state.layout());
+            fd.ioctl(Ioctls.GET_MP_STATE, s);
+            return MpState.of(kvm_mp_state.mp_state(s));
+        }
+    }
+
+    public void setMpState(MpState state) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_mp_state.layout());
+            kvm_mp_state.mp_state(s, state.value);
+            fd.ioctl(Ioctls.SET_MP_STATE, s);
+        }
+    }
+
+    // ---- CPUID, MSRs, XCRs, XSAVE --------------------------------------------------------------------------
+
+    public void setCpuid(CpuidTable table) {
+        try (Arena a = Arena.ofConfined()) {
+            fd.ioctl(Ioctls.SET_CPUID2, CpuidMarshal.write(a, table));
+        }
+    }
+
+    /** The CPUID table set on this vCPU (KVM_GET_CPUID2). */
+    public CpuidTable cpuid() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = CpuidMarshal.allocate(a, Kvm.cpuidCapacity());
+            fd.ioctl(Ioctls.GET_CPUID2, s);
+            return CpuidMarshal.read(s);
+        }
+    }
+
+    /** Reads the given MSRs; KVM stops at the first it cannot read, which is an error naming that MSR. */
+    public SequencedMap<Integer, Long> msrs(int... indices) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = msrBuffer(a, indices.length);
+            for (int i = 0; i < indices.length; i++) {
+                kvm_msr_entry.index(msrEntry(s, i), indices[i]);
+            }
+            int done = fd.ioctl(Ioctls.GET_MSRS, s);
+            if (done < indices.length) {
+                throw new KvmException(String.format("KVM_GET_MSRS: KVM cannot read MSR 0x%x on vCPU %d", indices[done], id));
+            }
+            SequencedMap<Integer, Long> out = new LinkedHashMap<>();
+            for (int i = 0; i < indices.length; i++) {
+                out.put(indices[i], kvm_msr_entry.data(msrEntry(s, i)));
+            }
+            return out;
+        }
+    }
+
+    public void setMsrs(Map<Integer, Long> values) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = msrBuffer(a, values.size());
+            int i = 0;
+            int[] order = new int[values.size()];
+            for (Map.Entry<Integer, Long> e : values.entrySet()) {
+                MemorySegment entry = msrEntry(s, i);
+                kvm_msr_entry.index(entry, e.getKey());
+                kvm_msr_entry.data(entry, e.getValue());
+                order[i++] = e.getKey();
+            }
+            int done = fd.ioctl(Ioctls.SET_MSRS, s);
+            if (done < order.length) {
+                throw new KvmException(String.format("KVM_SET_MSRS: KVM refused MSR 0x%x = 0x%x on vCPU %d",
+                        order[done], values.get(order[done]), id));
+            }
+        }
+    }
+
+    private static MemorySegment msrBuffer(Arena a, int n) {
+        MemorySegment s = a.allocate(kvm_msrs.sizeof() + kvm_msr_entry.sizeof() * n, 8);
+        kvm_msrs.nmsrs(s, n);
+        return s;
+    }
+
+    private static MemorySegment msrEntry(MemorySegment msrs, int i) {
+        return msrs.asSlice(kvm_msrs.entries$offset() + kvm_msr_entry.sizeof() * i, kvm_msr_entry.layout());
+    }
+
+    /** The extended control registers by index (XCR0 is index 0). */
+    public SequencedMap<Integer, Long> xcrs() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_xcrs.layout());
+            fd.ioctl(Ioctls.GET_XCRS, s);
+            SequencedMap<Integer, Long> out = new LinkedHashMap<>();
+            for (int i = 0; i < kvm_xcrs.nr_xcrs(s); i++) {
+                MemorySegment x = kvm_xcrs.xcrs(s).asSlice(kvm_xcr.sizeof() * i, kvm_xcr.layout());
+                out.put(kvm_xcr.xcr(x), kvm_xcr.value(x));
+            }
+            return out;
+        }
+    }
+
+    public void setXcrs(Map<Integer, Long> values) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_xcrs.layout());
+            kvm_xcrs.nr_xcrs(s, values.size());
+            int i = 0;
+            for (Map.Entry<Integer, Long> e : values.entrySet()) {
+                MemorySegment x = kvm_xcrs.xcrs(s).asSlice(kvm_xcr.sizeof() * i++, kvm_xcr.layout());
+                kvm_xcr.xcr(x, e.getKey());
+                kvm_xcr.value(x, e.getValue());
+            }
+            fd.ioctl(Ioctls.SET_XCRS, s);
+        }
+    }
+
+    /**
+     * The XSAVE area size KVM wants: KVM_CAP_XSAVE2 on the VM fd, or the fixed 4096 of kvm_xsave where the
+     * capability is absent (it reports 0 there).
+     */
+    public int xsaveSize() {
+        int size = vm.checkExtension(Capability.XSAVE2);
+        return Math.max(size, (int) kvm_xsave.sizeof());
+    }
+
+    /** KVM_GET_XSAVE2 (or KVM_GET_XSAVE without the capability): the standard-format XSAVE image. */
+    public byte[] xsave() {
+        int size = xsaveSize();
+        boolean v2 = vm.checkExtension(Capability.XSAVE2) > 0;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(size, 64);
+            fd.ioctl(v2 ? Ioctls.GET_XSAVE2 : Ioctls.GET_XSAVE, s);
+            return s.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    /** KVM_SET_XSAVE with a buffer of {@link #xsaveSize()} bytes (there is no SET_XSAVE2: the big buffer is accepted). */
+    public void setXsave(byte[] image) {
+        int size = xsaveSize();
+        if (image.length > size) {
+            throw new KvmException("XSAVE image of " + image.length + " bytes is larger than KVM's " + size
+                    + " on this host: it was saved on a host with more XSAVE state");
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(size, 64);
+            MemorySegment.copy(MemorySegment.ofArray(image), 0, s, 0, image.length);
+            fd.ioctl(Ioctls.SET_XSAVE, s);
+        }
+    }
+
+    /** KVM_TRANSLATE: the guest-physical address of a linear address under the vCPU's current paging, or -1. */
+    public long translate(long linear) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(kvm_translation.layout());
+            kvm_translation.linear_address(s, linear);
+            fd.ioctl(Ioctls.TRANSLATE, s);
+            return kvm_translation.valid(s) != 0 ? kvm_translation.physical_address(s) : -1;
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            run.close();
+        } finally {
+            fd.close();
+            arena.close();
+        }
+    }
+}

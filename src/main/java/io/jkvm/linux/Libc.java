@@ -1,0 +1,81 @@
+package io.jkvm.linux;
+
+import io.jkvm.linux.uapi.Uapi;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The libc downcalls, linked with errno captured. Symbols and descriptors come from the generated
+ * bindings; only the errno capture (which jextract does not emit) is added here.
+ */
+final class Libc {
+    private Libc() {
+    }
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO_HANDLE =
+            CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+
+    // ioctl is variadic: its third argument is passed as a long or as a pointer, both in one register.
+    static final MethodHandle IOCTL_LONG = LINKER.downcallHandle(Uapi.ioctl.address(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+            ERRNO, Linker.Option.firstVariadicArg(2));
+    static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(Uapi.ioctl.address(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            ERRNO, Linker.Option.firstVariadicArg(2));
+    // open(2) is variadic too (the mode); jkvm never creates files through it, so the mode is always 0.
+    static final MethodHandle OPEN = LINKER.downcallHandle(Uapi.open.address(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            ERRNO, Linker.Option.firstVariadicArg(2));
+    static final MethodHandle CLOSE = LINKER.downcallHandle(Uapi.close$address(), Uapi.close$descriptor(), ERRNO);
+    static final MethodHandle MMAP = LINKER.downcallHandle(Uapi.mmap$address(), Uapi.mmap$descriptor(), ERRNO);
+    static final MethodHandle MUNMAP = LINKER.downcallHandle(Uapi.munmap$address(), Uapi.munmap$descriptor(), ERRNO);
+    static final MethodHandle EVENTFD = LINKER.downcallHandle(Uapi.eventfd$address(), Uapi.eventfd$descriptor(), ERRNO);
+    // syscall(2) for arch_prctl, which glibc does not wrap: syscall(long nr, int code, unsigned long arg).
+    static final MethodHandle SYSCALL_INT_LONG = LINKER.downcallHandle(Uapi.syscall.address(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final MethodHandle SYSCALL_INT_PTR = LINKER.downcallHandle(Uapi.syscall.address(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final MethodHandle PTHREAD_SELF = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
+    static final MethodHandle PTHREAD_KILL = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
+
+    /** One errno capture buffer per thread, so a downcall on the hot path allocates nothing. */
+    private static final ThreadLocal<MemorySegment> STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
+
+    static MemorySegment callState() {
+        return STATE.get();
+    }
+
+    static int errno(MemorySegment state) {
+        return (int) ERRNO_HANDLE.get(state, 0L);
+    }
+
+    static String strerror(int errno) {
+        try {
+            MemorySegment text = Uapi.strerror(errno);
+            return text.reinterpret(1024).getString(0);
+        } catch (RuntimeException e) {
+            return "errno " + errno;
+        }
+    }
+
+    /** Rethrows what a downcall can only throw if the linkage itself is broken. */
+    static AssertionError linkageBroken(Throwable t) {
+        return new AssertionError("downcall failed unexpectedly", t);
+    }
+}

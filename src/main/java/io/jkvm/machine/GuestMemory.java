@@ -1,0 +1,85 @@
+package io.jkvm.machine;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.PageWalker;
+
+/** Guest RAM: one anonymous mapping seen by the guest at physical address 0. */
+public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader {
+    private final Mapping ram;
+
+    private GuestMemory(Mapping ram) {
+        this.ram = ram;
+    }
+
+    public static GuestMemory allocate(long size) {
+        return new GuestMemory(Mapping.anonymous(size, "guest RAM"));
+    }
+
+    public long size() {
+        return ram.size();
+    }
+
+    /** Host virtual address of guest-physical 0, for the KVM memory slot. */
+    public long hostAddress() {
+        return ram.address();
+    }
+
+    public boolean contains(long physical, long length) {
+        return physical >= 0 && length >= 0 && physical <= size() - length;
+    }
+
+    public byte readByte(long physical) {
+        return ram.getByte(physical);
+    }
+
+    public void writeByte(long physical, byte value) {
+        ram.putByte(physical, value);
+    }
+
+    public int readInt(long physical) {
+        return ram.getInt(physical);
+    }
+
+    public void writeInt(long physical, int value) {
+        ram.putInt(physical, value);
+    }
+
+    @Override
+    public long readLong(long physical) {
+        return contains(physical, 8) ? ram.getLong(physical) : 0;
+    }
+
+    public void writeLong(long physical, long value) {
+        ram.putLong(physical, value);
+    }
+
+    public void read(long physical, byte[] into) {
+        ram.read(physical, into, 0, into.length);
+    }
+
+    public void write(long physical, byte[] from, int at, int length) {
+        ram.write(physical, from, at, length);
+    }
+
+    public void zero(long physical, long length) {
+        ram.fill(physical, length, (byte) 0);
+    }
+
+    /** Up to {@code max} bytes at a linear address, read through the guest's page tables; stops at an unmapped page. */
+    public byte[] readLinear(long cr3, long linear, int max) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < max; i++) {
+            long physical = PageWalker.translate(cr3, linear + i, this);
+            if (physical < 0 || !contains(physical, 1)) {
+                break;
+            }
+            out.write(readByte(physical));
+        }
+        return out.toByteArray();
+    }
+
+    @Override
+    public void close() {
+        ram.close();
+    }
+}

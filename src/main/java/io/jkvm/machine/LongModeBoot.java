@@ -1,0 +1,95 @@
+package io.jkvm.machine;
+
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.Segment;
+import io.jkvm.x86.SpecialRegisters;
+
+/**
+ * The guest entry contract: 64-bit long mode at CPL0 with a flat GDT and identity-mapped 2 MiB pages, built in
+ * a reserved region below 1 MiB that loaders never overwrite.
+ *
+ * <pre>
+ *   0x1000  GDT: null, 0x08 code64, 0x10 data, 0x18 TSS (16 bytes); TSS body at 0x1800
+ *   0x2000  PML4
+ *   0x3000  PDPT
+ *   0x4000  page directories, one per GiB mapped (at least 4: the first 4 GiB are always mapped)
+ * </pre>
+ */
+public final class LongModeBoot {
+    public static final long GDT = 0x1000;
+    public static final long TSS = 0x1800;
+    public static final long PML4 = 0x2000;
+    public static final long PDPT = 0x3000;
+    public static final long PAGE_DIRECTORIES = 0x4000;
+    public static final int CODE_SELECTOR = 0x08;
+    public static final int DATA_SELECTOR = 0x10;
+    public static final int TSS_SELECTOR = 0x18;
+    public static final long GIB = 1L << 30;
+    /** The largest RAM this layout maps: its page directories must end below 1 MiB. */
+    public static final long MAX_RAM = 128 * GIB;
+    private static final long TSS_LIMIT = 0x67;
+
+    private LongModeBoot() {
+    }
+
+    /** First byte past the reserved boot region for a guest of {@code ramSize} bytes. */
+    public static long reservedEnd(long ramSize) {
+        return PAGE_DIRECTORIES + directories(ramSize) * 0x1000L;
+    }
+
+    public static long reservedStart() {
+        return GDT;
+    }
+
+    private static long directories(long ramSize) {
+        return Math.max(4, (ramSize + GIB - 1) / GIB);
+    }
+
+    /** Writes the GDT, TSS and page tables into guest memory. */
+    public static void writeTables(GuestMemory memory) {
+        memory.zero(GDT, reservedEnd(memory.size()) - GDT);
+        memory.writeLong(GDT + CODE_SELECTOR, 0x00AF_9A00_0000_FFFFL); // G, L, P, DPL0, code exec/read
+        memory.writeLong(GDT + DATA_SELECTOR, 0x00CF_9200_0000_FFFFL); // G, D/B, P, DPL0, data read/write
+        long tssLow = TSS_LIMIT | ((TSS & 0xFF_FFFFL) << 16) | (0x8BL << 40) | (((TSS >>> 24) & 0xFF) << 56);
+        memory.writeLong(GDT + TSS_SELECTOR, tssLow); // busy 64-bit TSS
+        memory.writeLong(GDT + TSS_SELECTOR + 8, TSS >>> 32);
+
+        long pageFlags = ControlBits.PTE_PRESENT | ControlBits.PTE_WRITABLE;
+        memory.writeLong(PML4, PDPT | pageFlags);
+        long dirs = directories(memory.size());
+        for (long d = 0; d < dirs; d++) {
+            long pd = PAGE_DIRECTORIES + d * 0x1000;
+            memory.writeLong(PDPT + d * 8, pd | pageFlags);
+            for (long e = 0; e < 512; e++) {
+                long physical = d * GIB + e * (2L << 20);
+                memory.writeLong(pd + e * 8, physical | pageFlags | ControlBits.PTE_LARGE);
+            }
+        }
+    }
+
+    /** Special registers for 64-bit mode at CPL0, with OSXSAVE when the guest CPU has XSAVE. */
+    public static SpecialRegisters specialRegisters(SpecialRegisters reset, boolean xsave) {
+        Segment data = Segment.flatData(DATA_SELECTOR);
+        long cr0 = ControlBits.CR0_PE | ControlBits.CR0_MP | ControlBits.CR0_ET | ControlBits.CR0_NE
+                | ControlBits.CR0_WP | ControlBits.CR0_AM | ControlBits.CR0_PG;
+        long cr4 = ControlBits.CR4_PAE | ControlBits.CR4_OSFXSR | ControlBits.CR4_OSXMMEXCPT
+                | (xsave ? ControlBits.CR4_OSXSAVE : 0);
+        long efer = ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE;
+        return new SpecialRegisters(Segment.flatCode64(CODE_SELECTOR), data, data, data, data, data,
+                Segment.tss64(TSS_SELECTOR, TSS, (int) TSS_LIMIT), Segment.unusableLdt(),
+                new DescriptorTable(GDT, TSS_SELECTOR + 16 - 1), new DescriptorTable(0, 0),
+                cr0, 0, PML4, cr4, 0, efer, reset.apicBase(), new long[4]);
+    }
+
+    /** Registers at entry: RIP at the image's entry, RSP at the 16-byte-aligned top of RAM, all else 0. */
+    public static Registers registers(long entry, long ramSize) {
+        return Registers.zero().withRip(entry).withRsp(ramSize & ~0xFL);
+    }
+
+    /** XCR0 at entry: x87 and SSE. */
+    public static long xcr0() {
+        return ControlBits.XCR0_X87 | ControlBits.XCR0_SSE;
+    }
+}

@@ -1,0 +1,313 @@
+package io.jkvm.machine;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.Vm;
+import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A VM as a user sees it: guest RAM, the image loaded per the entry contract, a UART and a debug-exit port,
+ * and one thread per vCPU. vCPU 0 runs; the others wait halted until SMP boot exists.
+ */
+public final class Machine implements AutoCloseable {
+    private final MachineConfig config;
+    private final Kvm kvm;
+    private final Vm vm;
+    private final GuestMemory memory;
+    private final List<Vcpu> vcpus = new ArrayList<>();
+    private final Bus ports = new Bus("port I/O");
+    private final Bus mmio = new Bus("MMIO");
+    private final Serial16550 serial;
+    private final Console console;
+    private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
+    private final Object wakeup = new Object();
+
+    private Machine(MachineConfig config, Console console, GuestImage image) {
+        this.config = config;
+        this.console = console;
+        this.serial = new Serial16550(console.out(), raised -> {
+            if (raised) {
+                synchronized (wakeup) {
+                    wakeup.notifyAll();
+                }
+            }
+        });
+        Kvm k = Kvm.open(config.kvmPath());
+        Vm v = null;
+        GuestMemory m = null;
+        try {
+            v = k.createVm();
+            m = GuestMemory.allocate(config.memorySize());
+            LongModeBoot.writeTables(m);
+            image.loadInto(m);
+            v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
+        } catch (RuntimeException e) {
+            closeQuietly(m, v, k);
+            throw e;
+        }
+        this.kvm = k;
+        this.vm = v;
+        this.memory = m;
+        try {
+            CpuidTable cpuid = kvm.supportedCpuid();
+            for (int id = 0; id < config.cpus(); id++) {
+                vcpus.add(createVcpu(id, cpuid, image.entry()));
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+        ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
+        ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
+    }
+
+    /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
+    public static Machine create(MachineConfig config, Console console) {
+        if (config.backend() == Backend.EMULATOR) {
+            throw new MachineException("--backend emulator is not yet available in this jkvm: use --backend kvm (or auto)");
+        }
+        GuestImage image = config.image()
+                .map(p -> GuestImage.read(p, config.loadAddress()))
+                .orElseGet(GuestImage::bundled);
+        return new Machine(config, console, image);
+    }
+
+    private Vcpu createVcpu(int id, CpuidTable hostCpuid, long entry) {
+        Vcpu vcpu = vm.createVcpu(id);
+        CpuidTable cpuid = withApicId(hostCpuid, id);
+        vcpu.setCpuid(cpuid);
+        SpecialRegisters sregs = LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave());
+        vcpu.setSpecialRegisters(sregs);
+        if (cpuid.hasXsave()) {
+            vcpu.setXcrs(Map.of(0, LongModeBoot.xcr0()));
+        }
+        vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
+        return vcpu;
+    }
+
+    /** CPUID leaf 1 EBX[31:24] is the initial APIC ID: each vCPU sees its own. */
+    private static CpuidTable withApicId(CpuidTable table, int id) {
+        List<CpuidEntry> entries = new ArrayList<>();
+        for (CpuidEntry e : table.entries()) {
+            if (e.function() == 1) {
+                e = new CpuidEntry(1, e.index(), e.flags(), e.eax(), (e.ebx() & 0x00FF_FFFF) | (id << 24), e.ecx(), e.edx());
+            }
+            entries.add(e);
+        }
+        return new CpuidTable(entries);
+    }
+
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    public List<Vcpu> vcpus() {
+        return List.copyOf(vcpus);
+    }
+
+    /** Runs until the guest ends or fails; returns how. */
+    public Outcome run() {
+        Thread input = startInputPump();
+        List<Thread> threads = new ArrayList<>();
+        for (Vcpu vcpu : vcpus) {
+            threads.add(Thread.ofPlatform().name("vcpu-" + vcpu.id()).start(() -> runVcpu(vcpu)));
+        }
+        Outcome result = outcome.join();
+        for (Vcpu vcpu : vcpus) {
+            vcpu.requestExit();
+        }
+        synchronized (wakeup) {
+            wakeup.notifyAll();
+        }
+        for (Thread t : threads) {
+            joinUninterruptibly(t);
+        }
+        if (input != null) {
+            input.interrupt();
+        }
+        return result;
+    }
+
+    private void finish(Outcome o) {
+        if (outcome.complete(o)) {
+            for (Vcpu vcpu : vcpus) {
+                vcpu.requestExit();
+            }
+            synchronized (wakeup) {
+                wakeup.notifyAll();
+            }
+        }
+    }
+
+    private void runVcpu(Vcpu vcpu) {
+        try {
+            if (vcpu.id() != 0) {
+                waitForStop(); // application processors stay halted until SMP boot is implemented
+                return;
+            }
+            while (!outcome.isDone()) {
+                handle(vcpu, vcpu.run());
+            }
+        } catch (RuntimeException e) {
+            finish(new Outcome.Failed("vCPU " + vcpu.id() + ": " + e.getMessage()));
+        }
+    }
+
+    private void handle(Vcpu vcpu, VcpuExit exit) {
+        switch (exit) {
+            case VcpuExit.Io io -> {
+                for (int i = 0; i < io.count(); i++) {
+                    if (io.out()) {
+                        ports.write(io.port(), io.size(), io.data().get(i));
+                    } else {
+                        io.data().set(i, ports.read(io.port(), io.size()));
+                    }
+                }
+            }
+            case VcpuExit.Mmio m -> {
+                if (m.write()) {
+                    mmio.write(m.address(), m.length(), m.data().get(0));
+                } else {
+                    m.data().set(0, mmio.read(m.address(), m.length()));
+                }
+            }
+            case VcpuExit.Hlt h -> {
+                Registers regs = vcpu.registers();
+                if (!regs.interruptsEnabled()) {
+                    finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
+                } else {
+                    waitForInterrupt();
+                }
+            }
+            case VcpuExit.Shutdown s -> finish(new Outcome.Failed(
+                    "guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at " + where(vcpu)
+                            + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
+            case VcpuExit.InternalError e -> finish(new Outcome.Failed(
+                    "KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
+                            + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)
+                            + ": this host's KVM cannot execute that instruction; change the guest or run it on another host"));
+            case VcpuExit.FailEntry f -> finish(new Outcome.Failed(String.format(
+                    "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x, cpu %d) at %s: the vCPU state is invalid for this host",
+                    f.hardwareReason(), f.cpu(), where(vcpu))));
+            case VcpuExit.SystemEvent e -> {
+                if (e.type() == 3) { // KVM_SYSTEM_EVENT_CRASH
+                    finish(new Outcome.Failed("guest reported a crash (KVM_EXIT_SYSTEM_EVENT crash) at " + where(vcpu)));
+                } else {
+                    finish(new Outcome.Exited(0, "system event " + e.type()));
+                }
+            }
+            case VcpuExit.Interrupted i -> {
+                if (!outcome.isDone()) {
+                    vcpu.clearExitRequest(); // a stray signal: go on running
+                }
+            }
+            case VcpuExit.Unknown u -> finish(new Outcome.Failed(String.format(
+                    "KVM stopped the vCPU with exit reason %d, which jkvm does not handle, at %s", u.reason(), where(vcpu))));
+        }
+    }
+
+    /** "RIP 0x… (bytes 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */
+    private String where(Vcpu vcpu) {
+        try {
+            long rip = vcpu.registers().rip();
+            long cr3 = vcpu.specialRegisters().cr3();
+            byte[] bytes = memory.readLinear(cr3, rip, 15);
+            String hex = bytes.length == 0 ? "unmapped" : HexFormat.ofDelimiter(" ").formatHex(bytes);
+            return String.format("RIP 0x%x (bytes at RIP: %s)", rip, hex);
+        } catch (RuntimeException e) {
+            return "an unknown RIP (" + e.getMessage() + ")";
+        }
+    }
+
+    private void waitForInterrupt() {
+        synchronized (wakeup) {
+            while (!outcome.isDone() && !serial.interruptPending()) {
+                try {
+                    wakeup.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    private void waitForStop() {
+        synchronized (wakeup) {
+            while (!outcome.isDone()) {
+                try {
+                    wakeup.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Feeds console input to the UART from a daemon thread; it ends at end of input. */
+    private Thread startInputPump() {
+        InputStream in = console.in();
+        if (in == null) {
+            return null;
+        }
+        return Thread.ofPlatform().daemon().name("serial-input").start(() -> {
+            try {
+                int b;
+                while (!outcome.isDone() && (b = in.read()) >= 0) {
+                    serial.receive((byte) b);
+                }
+            } catch (IOException e) {
+                // console input closed: the guest just stops receiving
+            }
+        });
+    }
+
+    private static void joinUninterruptibly(Thread t) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                t.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable... resources) {
+        for (AutoCloseable r : resources) {
+            if (r != null) {
+                try {
+                    r.close();
+                } catch (Exception ignored) {
+                    // already failing: the first error is the one reported
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly(vm, memory, kvm);
+    }
+
+    public MachineConfig config() {
+        return config;
+    }
+}

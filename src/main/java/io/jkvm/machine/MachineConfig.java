@@ -1,0 +1,33 @@
+package io.jkvm.machine;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** What a user asks for: the image (or the bundled guest), RAM, vCPUs, backend, and where KVM lives. */
+public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Backend backend, long loadAddress,
+                            String kvmPath) {
+    public static final long DEFAULT_MEMORY = 64L << 20;
+    /** Boot tables below 1 MiB plus an image at 0x100000 and a stack need at least this much. */
+    public static final long MIN_MEMORY = 2L << 20;
+
+    public MachineConfig {
+        if (memorySize < MIN_MEMORY) {
+            throw new MachineException("--mem " + MemorySize.format(memorySize) + " is too small: jkvm needs at least "
+                    + MemorySize.format(MIN_MEMORY) + " (boot tables below 1M, the image at 0x100000, a stack)");
+        }
+        if (memorySize > LongModeBoot.MAX_RAM) {
+            throw new MachineException("--mem " + MemorySize.format(memorySize) + " is more than jkvm maps: use at most "
+                    + MemorySize.format(LongModeBoot.MAX_RAM));
+        }
+        if (memorySize % 4096 != 0) {
+            throw new MachineException("--mem " + memorySize + " bytes is not a whole number of 4K pages: round it, e.g. 64M");
+        }
+        if (cpus < 1) {
+            throw new MachineException("--cpus " + cpus + " must be at least 1");
+        }
+    }
+
+    public static MachineConfig defaults() {
+        return new MachineConfig(Optional.empty(), DEFAULT_MEMORY, 1, Backend.AUTO, GuestImage.DEFAULT_LOAD_ADDRESS, "/dev/kvm");
+    }
+}

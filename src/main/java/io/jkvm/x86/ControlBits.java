@@ -1,0 +1,38 @@
+package io.jkvm.x86;
+
+/** Architectural bits of CR0, CR4, EFER, XCR0 and page-table entries (SDM vol. 3). */
+public final class ControlBits {
+    private ControlBits() {
+    }
+
+    public static final long CR0_PE = 1L;
+    public static final long CR0_MP = 1L << 1;
+    public static final long CR0_EM = 1L << 2;
+    public static final long CR0_TS = 1L << 3;
+    public static final long CR0_ET = 1L << 4;
+    public static final long CR0_NE = 1L << 5;
+    public static final long CR0_WP = 1L << 16;
+    public static final long CR0_AM = 1L << 18;
+    public static final long CR0_PG = 1L << 31;
+
+    public static final long CR4_PAE = 1L << 5;
+    public static final long CR4_OSFXSR = 1L << 9;
+    public static final long CR4_OSXMMEXCPT = 1L << 10;
+    public static final long CR4_OSXSAVE = 1L << 18;
+
+    public static final long EFER_SCE = 1L;
+    public static final long EFER_LME = 1L << 8;
+    public static final long EFER_LMA = 1L << 10;
+    public static final long EFER_NXE = 1L << 11;
+
+    public static final long XCR0_X87 = 1L;
+    public static final long XCR0_SSE = 1L << 1;
+
+    public static final long PTE_PRESENT = 1L;
+    public static final long PTE_WRITABLE = 1L << 1;
+    public static final long PTE_USER = 1L << 2;
+    public static final long PTE_LARGE = 1L << 7;
+    public static final long PTE_NX = 1L << 63;
+    /** Bits 12..51 of an entry: the physical address it points to (MAXPHYADDR 52). */
+    public static final long PTE_ADDRESS = 0x000F_FFFF_FFFF_F000L;
+}

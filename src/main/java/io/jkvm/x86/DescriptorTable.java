@@ -1,0 +1,5 @@
+package io.jkvm.x86;
+
+/** GDTR or IDTR: linear base and limit. */
+public record DescriptorTable(long base, int limit) {
+}

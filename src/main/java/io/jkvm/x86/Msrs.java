@@ -1,0 +1,25 @@
+package io.jkvm.x86;
+
+/** Model-specific register numbers jkvm reads and writes. */
+public final class Msrs {
+    private Msrs() {
+    }
+
+    public static final int IA32_TSC = 0x10;
+    public static final int IA32_APIC_BASE = 0x1B;
+    public static final int IA32_SYSENTER_CS = 0x174;
+    public static final int IA32_SYSENTER_ESP = 0x175;
+    public static final int IA32_SYSENTER_EIP = 0x176;
+    public static final int IA32_PAT = 0x277;
+    public static final int IA32_XFD = 0x1C4;
+    public static final int IA32_XFD_ERR = 0x1C5;
+    public static final int IA32_EFER = 0xC0000080;
+    public static final int IA32_STAR = 0xC0000081;
+    public static final int IA32_LSTAR = 0xC0000082;
+    public static final int IA32_CSTAR = 0xC0000083;
+    public static final int IA32_FMASK = 0xC0000084;
+    public static final int IA32_FS_BASE = 0xC0000100;
+    public static final int IA32_GS_BASE = 0xC0000101;
+    public static final int IA32_KERNEL_GS_BASE = 0xC0000102;
+    public static final int IA32_TSC_AUX = 0xC0000103;
+}
