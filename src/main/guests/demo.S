@@ -3,6 +3,7 @@
 # through debug-exit with v = 0 (jkvm exits 1), or v = 1 (exits 3) if memory did not read back.
         .intel_syntax noprefix
         .code64
+        .include "serial.inc"
         .section .text.start, "ax"
         .globl _start
 _start:
@@ -92,7 +93,6 @@ memory_bad:
         mov al, 1
         jmp exit
 
-        .include "serial.inc"
 
         .section .rodata
 banner:       .asciz "jkvm demo guest: hello from 64-bit long mode\r\n"

@@ -10,6 +10,7 @@ import io.jkvm.x86.CpuidTable;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.ToIntFunction;
 
 /** The KVM system fd (/dev/kvm): API version, capabilities, what the host supports, and VM creation. */
 public final class Kvm implements AutoCloseable {
@@ -38,21 +39,31 @@ public final class Kvm implements AutoCloseable {
         }
         Kvm kvm = new Kvm(fd);
         try {
-            int version = kvm.apiVersion();
-            if (version != API_VERSION) {
-                throw new KvmException(path + " speaks KVM API version " + version + ", jkvm needs " + API_VERSION
-                        + ": use a Linux kernel with standard KVM");
+            int version;
+            try {
+                version = kvm.apiVersion();
+            } catch (LinuxException e) {
+                throw new KvmException(path + " is not a KVM device (" + e.getMessage() + "): pass the KVM device, normally /dev/kvm", e);
             }
-            for (Capability c : Capability.values()) {
-                if (c.required() && kvm.checkExtension(c) <= 0) {
-                    throw new KvmException("KVM at " + path + " lacks " + c.uapiName()
-                            + ", which jkvm needs: use a newer Linux kernel");
-                }
-            }
+            verify(path, version, kvm::checkExtension);
             return kvm;
         } catch (RuntimeException e) {
             fd.close();
             throw e;
+        }
+    }
+
+    /** Refuses a KVM whose API version is not 12 or that lacks a capability jkvm cannot do without. */
+    static void verify(String path, int apiVersion, ToIntFunction<Capability> probe) {
+        if (apiVersion != API_VERSION) {
+            throw new KvmException(path + " speaks KVM API version " + apiVersion + ", jkvm needs " + API_VERSION
+                    + ": use a Linux kernel with standard KVM");
+        }
+        for (Capability c : Capability.values()) {
+            if (c.required() && probe.applyAsInt(c) <= 0) {
+                throw new KvmException("KVM at " + path + " lacks " + c.uapiName()
+                        + ", which jkvm needs: use a newer Linux kernel");
+            }
         }
     }
 

@@ -1,0 +1,52 @@
+package io.jkvm.cli;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.testing.Cli;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.XsaveLayout;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InfoCommandTest {
+
+    @Test
+    void textShowsVersionCapabilitiesXcr0LayoutAndApx() {
+        Cli.Result r = Cli.run("info");
+        assertEquals(0, r.status(), r.err());
+        String out = r.out();
+        assertTrue(out.contains("KVM API version:   12"), out);
+        assertTrue(out.matches("(?s).*KVM_CAP_XSAVE2 +yes \\(\\d+\\).*"), out);
+        assertTrue(out.matches("(?s).*vCPUs: +\\d+ recommended, \\d+ at most.*"), out);
+        assertTrue(out.matches("(?s).*Supported XCR0: +0x[0-9a-f]+ = x87, SSE.*"), out);
+        try (Kvm kvm = Kvm.open()) {
+            CpuidTable cpuid = kvm.supportedCpuid();
+            for (XsaveLayout.Component c : XsaveLayout.fromCpuid(cpuid).components()) {
+                assertTrue(out.matches("(?s).*\n  " + c.number() + " +\\Q" + c.name() + "\\E +" + c.size() + " +" + c.offset() + "\n.*"),
+                        "layout row for component " + c.number() + " in\n" + out);
+            }
+            assertTrue(out.contains("APX:               " + (cpuid.hasApx() ? "yes" : "no")), out);
+        }
+    }
+
+    @Test
+    void jsonCarriesTheSameFacts() throws Exception {
+        Cli.Result r = Cli.run("info", "--json");
+        assertEquals(0, r.status(), r.err());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out());
+        assertEquals(12, json.get("apiVersion").asInt());
+        assertEquals(1, json.get("capabilities").get("KVM_CAP_USER_MEMORY").asInt());
+        assertEquals("x87", json.get("supportedXcr0Features").get(0).asText());
+        assertEquals(0, json.get("xsaveLayout").get("components").get(0).get("component").asInt());
+        assertTrue(json.get("apx").has("available"));
+        assertTrue(json.get("vcpus").get("max").asInt() >= 1);
+    }
+
+    @Test
+    void noKvmIsOneLine() {
+        Cli.Result r = Cli.run("info", "--kvm", "/nonexistent/kvm");
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().startsWith("jkvm: /nonexistent/kvm does not exist"), r.errorLine());
+    }
+}

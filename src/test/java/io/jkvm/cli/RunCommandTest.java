@@ -1,0 +1,184 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** `jkvm run` end to end on the real /dev/kvm: guests' serial output and exit status, and every bad input. */
+class RunCommandTest {
+
+    private static String guest(String name) {
+        return TestGuests.path(name).toString();
+    }
+
+    @Test
+    void theBundledGuestPrintsItsBannerCpuAndMemoryCheckAndExitsWithStatus1() {
+        Cli.Result r = Cli.run("run");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.out().startsWith("jkvm demo guest: hello from 64-bit long mode\r\n"), r.out());
+        assertTrue(r.out().matches("(?s).*CPU vendor: (GenuineIntel|AuthenticAMD)\r\nCPU family \\d+ model \\d+\r\n.*"), r.out());
+        assertTrue(r.out().contains("memory: 16 pages written and read back\r\n"), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void theBundledGuestRunsInTheSmallestMemoryAllowed() {
+        Cli.Result r = Cli.run("run", "--mem", "2M");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.out().contains("memory: 16 pages written and read back"), r.out());
+    }
+
+    @Test
+    void aFlatBinaryRunsAtTheDefaultAndAnyOtherLoadAddress() {
+        for (String[] extra : new String[][]{{}, {"--load-addr", "0x345000"}}) {
+            String[] args = java.util.stream.Stream.concat(
+                    java.util.stream.Stream.of("run", "--image", guest("hello_flat.bin")), java.util.Arrays.stream(extra))
+                    .toArray(String[]::new);
+            Cli.Result r = Cli.run(args);
+            assertEquals("hello from a flat binary\r\n", r.out());
+            assertEquals((0x21 << 1) | 1, r.status());
+        }
+    }
+
+    @Test
+    void anElfImageExitsWithANonZeroDebugExitCode() {
+        Cli.Result r = Cli.run("run", "--image", guest("exit42.elf"), "--mem", "32M");
+        assertEquals("exit code 42 coming\r\n", r.out());
+        assertEquals(85, r.status());
+    }
+
+    @Test
+    void hltWithInterruptsDisabledEndsWithStatus0() {
+        Cli.Result r = Cli.run("run", "--image", guest("halt.elf"));
+        assertEquals("halting\r\n", r.out());
+        assertEquals(0, r.status());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void aTripleFaultIsOneLineWithRipAndTheExitReasonAndStatus2() {
+        Cli.Result r = Cli.run("run", "--image", guest("triple_fault.elf"));
+        assertEquals("about to triple-fault\r\n", r.out());
+        assertEquals(2, r.status());
+        String line = r.errorLine();
+        assertTrue(line.startsWith("jkvm: guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at RIP 0x10000c (bytes at RIP: 0f 0b"), line);
+    }
+
+    @Test
+    void serialInputReachesTheGuest() {
+        Cli.Result r = Cli.runWithInput("hello, jkvm\n", "run", "--image", guest("echo.elf"));
+        assertEquals("echo> HELLO, JKVM\n", r.out());
+        assertEquals(1, r.status());
+    }
+
+    @Test
+    void extraVcpusWaitHaltedWhileVcpu0Runs() {
+        Cli.Result r = Cli.run("run", "--image", guest("exit42.elf"), "--cpus", "3");
+        assertEquals(85, r.status(), r.err());
+    }
+
+    @Test
+    void anInstructionThisKvmCannotRunIsReportedWithItsBytes() {
+        Cli.Result r = Cli.run("run", "--image", guest("xgetbv.elf"));
+        if (r.status() == 2) { // kvm_pvm: XGETBV at CPL0 is an emulation failure
+            String line = r.errorLine();
+            assertTrue(line.startsWith("jkvm: KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror 1: emulation failure)"
+                    + " at RIP 0x100002 (bytes at RIP: 0f 01 d0"), line);
+        } else { // a VMX/SVM host runs it and the guest prints XCR0 = 3
+            assertEquals("XCR0 = 3\r\n", r.out());
+            assertEquals(1, r.status());
+        }
+    }
+
+    // ---- bad input: one line, naming the thing and the fix, status 2 --------------------------------------------
+
+    @Test
+    void aMissingImage() {
+        Cli.Result r = Cli.run("run", "--image", "/nonexistent/guest.elf");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image /nonexistent/guest.elf does not exist: pass --image with the path of a guest ELF or flat binary",
+                r.errorLine());
+    }
+
+    @Test
+    void anEmptyImage(@TempDir Path dir) throws Exception {
+        Path empty = Files.createFile(dir.resolve("empty.bin"));
+        Cli.Result r = Cli.run("run", "--image", empty.toString());
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image " + empty + " is empty: pass a guest ELF or flat binary", r.errorLine());
+    }
+
+    @Test
+    void anImageLargerThanRam(@TempDir Path dir) throws Exception {
+        Path big = dir.resolve("big.bin");
+        Files.write(big, new byte[3 << 20]);
+        Cli.Result r = Cli.run("run", "--image", big.toString(), "--mem", "2M");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image " + big + " (3145728 bytes at 0x100000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
+    }
+
+    @Test
+    void anElfForAnotherArchitecture(@TempDir Path dir) throws Exception {
+        byte[] elf = Files.readAllBytes(TestGuests.path("exit42.elf"));
+        ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).putShort(18, (short) 183);
+        Path arm = dir.resolve("arm.elf");
+        Files.write(arm, elf);
+        Cli.Result r = Cli.run("run", "--image", arm.toString());
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image " + arm + " is an ELF for AArch64 (e_machine 183), not x86-64: build the guest for x86-64",
+                r.errorLine());
+    }
+
+    @Test
+    void memoryTooSmallOrUnparsable() {
+        Cli.Result small = Cli.run("run", "--mem", "1M");
+        assertEquals(2, small.status());
+        assertEquals("jkvm: --mem 1M is too small: jkvm needs at least 2M (boot tables below 1M, the image at 0x100000, a stack)",
+                small.errorLine());
+        Cli.Result garbage = Cli.run("run", "--mem", "lots");
+        assertEquals(2, garbage.status());
+        assertEquals("jkvm: Invalid value for option '--mem': 'lots' is not a size: write a number with K, M or G, e.g. 64M"
+                + " (see jkvm run --help)", garbage.errorLine());
+    }
+
+    @Test
+    void unknownBackendAndTheNotYetAvailableEmulator() {
+        Cli.Result bogus = Cli.run("run", "--backend", "xen");
+        assertEquals(2, bogus.status());
+        assertTrue(bogus.errorLine().contains("'xen' is not a backend: use auto, kvm or emulator"), bogus.errorLine());
+        Cli.Result emulator = Cli.run("run", "--backend", "emulator");
+        assertEquals(2, emulator.status());
+        assertEquals("jkvm: --backend emulator is not yet available in this jkvm: use --backend kvm (or auto)", emulator.errorLine());
+        assertEquals("", emulator.out(), "nothing ran");
+    }
+
+    @Test
+    void noKvmDevice() {
+        Cli.Result r = Cli.run("run", "--kvm", "/nonexistent/kvm");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: /nonexistent/kvm does not exist: enable KVM on the host (modprobe kvm_intel or kvm_amd, "
+                + "virtualization on in the firmware) or pass --device /dev/kvm to the container", r.errorLine());
+    }
+
+    @Test
+    void unknownOptionsAndHelp() {
+        Cli.Result r = Cli.run("run", "--frobnicate");
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().startsWith("jkvm: Unknown option: '--frobnicate'"), r.errorLine());
+        Cli.Result help = Cli.run("run", "--help");
+        assertEquals(0, help.status());
+        assertTrue(help.out().contains("--image=FILE"), help.out());
+        Cli.Result version = Cli.run("--version");
+        assertEquals(0, version.status());
+        assertTrue(version.out().startsWith("jkvm "), version.out());
+    }
+}

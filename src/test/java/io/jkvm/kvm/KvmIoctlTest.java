@@ -1,0 +1,231 @@
+package io.jkvm.kvm;
+
+import io.jkvm.testing.LongModeVm;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.DebugRegisters;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.FpuState;
+import io.jkvm.x86.Msrs;
+import io.jkvm.x86.PendingEvents;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static io.jkvm.testing.LongModeVm.hex;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every wrapper of the kvm layer, against the real /dev/kvm. */
+class KvmIoctlTest {
+
+    @Test
+    void systemFdReportsVersionCapabilitiesCpuidAndMsrs() {
+        try (Kvm kvm = Kvm.open()) {
+            assertEquals(12, kvm.apiVersion());
+            assertEquals(1, kvm.checkExtension(Capability.USER_MEMORY));
+            assertTrue(kvm.checkExtension(Capability.NR_MEMSLOTS) > 0);
+            assertTrue(kvm.vcpuMmapSize() >= 4096);
+            CpuidTable cpuid = kvm.supportedCpuid();
+            assertTrue(cpuid.entries().size() > 5);
+            assertTrue(cpuid.vendor().equals("GenuineIntel") || cpuid.vendor().equals("AuthenticAMD"), cpuid.vendor());
+            assertTrue((cpuid.supportedXcr0() & 0x3) == 0x3, "x87 and SSE are always supported");
+            int[] msrs = kvm.msrIndexList();
+            assertTrue(Arrays.stream(msrs).anyMatch(m -> m == Msrs.IA32_LSTAR), "LSTAR is saved by KVM");
+        }
+    }
+
+    @Test
+    void vmFdAnswersCapabilitiesAndBuildsIrqchipAndPit() {
+        try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
+            assertTrue(vm.checkExtension(Capability.XSAVE2) == 0 || vm.checkExtension(Capability.XSAVE2) >= 4096);
+            vm.setTssAddress(0xFFFB_D000L);
+            vm.createIrqchip();
+            vm.createPit2();
+            vm.irqLine(4, true);
+            vm.irqLine(4, false);
+            Vcpu vcpu = vm.createVcpu(0);
+            assertEquals(0, vcpu.id());
+            vcpu.setMpState(Vcpu.MpState.HALTED);
+            assertEquals(Vcpu.MpState.HALTED, vcpu.mpState());
+            LinuxLikeFailure.assertNamesIoctl(() -> vm.createVcpu(0), "KVM_CREATE_VCPU");
+        }
+    }
+
+    @Test
+    void ioMmioAndHltExitsCarryTheirData() {
+        byte[] code = hex("b0 42 e6 80" // mov al, 0x42; out 0x80, al
+                + "e4 81 88 c3" // in al, 0x81; mov bl, al
+                + "b8 ef be ad de b9 00 00 00 40 89 01" // mov eax, 0xdeadbeef; mov ecx, 0x40000000; mov [rcx], eax
+                + "8b 11 f4"); // mov edx, [rcx]; hlt
+        try (LongModeVm g = new LongModeVm(code)) {
+            VcpuExit.Io out = assertInstanceOf(VcpuExit.Io.class, g.vcpu.run());
+            assertTrue(out.out());
+            assertEquals(0x80, out.port());
+            assertEquals(1, out.size());
+            assertEquals(1, out.count());
+            assertEquals(0x42, out.data().get(0));
+
+            VcpuExit.Io in = assertInstanceOf(VcpuExit.Io.class, g.vcpu.run());
+            assertFalse(in.out());
+            assertEquals(0x81, in.port());
+            in.data().set(0, 0x99);
+
+            VcpuExit.Mmio write = assertInstanceOf(VcpuExit.Mmio.class, g.vcpu.run());
+            assertTrue(write.write());
+            assertEquals(0x40000000L, write.address());
+            assertEquals(4, write.length());
+            assertEquals(0xdeadbeefL, write.data().get(0));
+
+            VcpuExit.Mmio read = assertInstanceOf(VcpuExit.Mmio.class, g.vcpu.run());
+            assertFalse(read.write());
+            read.data().set(0, 0x12345678);
+
+            assertInstanceOf(VcpuExit.Hlt.class, g.vcpu.run());
+            Registers r = g.vcpu.registers();
+            assertEquals(0x99, r.rbx() & 0xFF);
+            assertEquals(0x12345678, r.rdx());
+            assertEquals(LongModeVm.CODE + code.length, r.rip());
+        }
+    }
+
+    @Test
+    void requestExitStopsARunningVcpuAndOneAboutToRun() throws Exception {
+        try (LongModeVm g = new LongModeVm(hex("eb fe"))) { // jmp .
+            CompletableFuture<VcpuExit> running = CompletableFuture.supplyAsync(g.vcpu::run,
+                    r -> Thread.ofPlatform().start(r));
+            Thread.sleep(200);
+            assertFalse(running.isDone(), "the guest spins until asked to stop");
+            g.vcpu.requestExit();
+            assertInstanceOf(VcpuExit.Interrupted.class, running.get(10, TimeUnit.SECONDS));
+            assertTrue(g.vcpu.exitRequested());
+            assertInstanceOf(VcpuExit.Interrupted.class, g.vcpu.run(), "immediate_exit stays set until cleared");
+            g.vcpu.clearExitRequest();
+            assertFalse(g.vcpu.exitRequested());
+            assertEquals(LongModeVm.CODE, g.vcpu.registers().rip());
+        }
+    }
+
+    @Test
+    void externalInterruptIsDeliveredThroughTheIdt() {
+        // main: sti; hlt. Handler for vector 0x30 at CODE+0x100: mov al, 0x30; out 0x90, al; hlt.
+        byte[] code = new byte[0x110];
+        System.arraycopy(hex("fb f4"), 0, code, 0, 2);
+        System.arraycopy(hex("b0 30 e6 90 f4"), 0, code, 0x100, 5);
+        try (LongModeVm g = new LongModeVm(code)) {
+            long idt = 0x9000;
+            long handler = LongModeVm.CODE + 0x100;
+            long gate = 0x30;
+            g.memory.writeLong(idt + gate * 16, (handler & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((handler >>> 16 & 0xFFFF) << 48));
+            g.memory.writeLong(idt + gate * 16 + 8, handler >>> 32);
+            SpecialRegisters s = g.vcpu.specialRegisters();
+            g.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), new DescriptorTable(idt, 0xFFF), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                    s.apicBase(), s.interruptBitmap()));
+            assertInstanceOf(VcpuExit.Hlt.class, g.vcpu.run());
+            assertTrue(g.vcpu.registers().interruptsEnabled());
+            g.vcpu.interrupt(0x30);
+            VcpuExit.Io io = assertInstanceOf(VcpuExit.Io.class, g.vcpu.run());
+            assertEquals(0x90, io.port());
+            assertEquals(0x30, io.data().get(0));
+        }
+    }
+
+    @Test
+    void registerStateRoundTrips() {
+        try (LongModeVm g = new LongModeVm(hex("f4"))) {
+            Registers r = new Registers(1, 2, 3, 4, 5, 6, 0x8000, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0x100000, 0x2 | 0x1 | 0x40);
+            g.vcpu.setRegisters(r);
+            assertEquals(r, g.vcpu.registers());
+
+            SpecialRegisters s = g.vcpu.specialRegisters();
+            assertTrue(s.longModeActive());
+            assertTrue(s.cs().l());
+            assertEquals(0x2000, s.cr3());
+            SpecialRegisters changed = new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), s.idt(), s.cr0(), 0xABC000, s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap());
+            g.vcpu.setSpecialRegisters(changed);
+            assertEquals(changed, g.vcpu.specialRegisters());
+
+            byte[] xmm = new byte[256];
+            for (int i = 0; i < xmm.length; i++) {
+                xmm[i] = (byte) (i * 7);
+            }
+            FpuState f = new FpuState(new byte[128], 0x27F, 0, 0, 0, 0, 0, xmm, 0x1FA0);
+            g.vcpu.setFpu(f);
+            FpuState back = g.vcpu.fpu();
+            assertArrayEquals(xmm, back.xmm());
+            assertEquals(0x27F, back.fcw());
+            // KVM_GET/SET_FPU leave kvm_fpu.mxcsr alone (x86.c copies fcw..xmm only): MXCSR travels in the XSAVE image.
+
+            DebugRegisters d = new DebugRegisters(0x1000, 0x2000, 0x3000, 0x4000, 0xFFFF0FF0L, 0x400);
+            g.vcpu.setDebugRegisters(d);
+            assertEquals(d, g.vcpu.debugRegisters());
+
+            PendingEvents e = g.vcpu.events();
+            g.vcpu.setEvents(e);
+            assertEquals(e, g.vcpu.events());
+
+            g.vcpu.setMpState(Vcpu.MpState.RUNNABLE); // other states need the in-kernel LAPIC: see the irqchip test
+            assertEquals(Vcpu.MpState.RUNNABLE, g.vcpu.mpState());
+        }
+    }
+
+    @Test
+    void cpuidMsrsXcrsAndXsaveRoundTrip() {
+        try (LongModeVm g = new LongModeVm(hex("f4"))) {
+            CpuidTable set = g.vcpu.cpuid();
+            // KVM may adjust what it stores (this host's KVM rewrites leaves 1, 7 and 0xD); vendor and signature stay.
+            assertEquals(g.cpuid.vendor(), set.vendor());
+            assertEquals(g.cpuid.leaf(1, 0).eax(), set.leaf(1, 0).eax());
+            assertTrue(set.entries().size() > 5);
+
+            Map<Integer, Long> msrs = new LinkedHashMap<>();
+            msrs.put(Msrs.IA32_LSTAR, 0xFFFF_FFFF_8100_0000L);
+            msrs.put(Msrs.IA32_STAR, 0x0023_0010_0000_0000L);
+            msrs.put(Msrs.IA32_KERNEL_GS_BASE, 0x1234_5000L);
+            g.vcpu.setMsrs(msrs);
+            assertEquals(msrs, g.vcpu.msrs(Msrs.IA32_LSTAR, Msrs.IA32_STAR, Msrs.IA32_KERNEL_GS_BASE));
+            KvmException unknown = assertThrows(KvmException.class, () -> g.vcpu.msrs(0x12345));
+            assertTrue(unknown.getMessage().contains("MSR 0x12345"), unknown.getMessage());
+
+            if (g.cpuid.hasXsave()) {
+                assertEquals(Map.of(0, 3L), Map.copyOf(g.vcpu.xcrs()));
+            }
+
+            byte[] xsave = g.vcpu.xsave();
+            assertEquals(g.vcpu.xsaveSize(), xsave.length);
+            for (int i = 0; i < 16; i++) {
+                xsave[160 + i] = (byte) (0xA0 + i); // XMM0 in the legacy region
+            }
+            xsave[24] = (byte) 0xA0; // MXCSR 0x1FA0: round-to-nearest, PM set, all masked
+            xsave[25] = 0x1F;
+            xsave[512] |= 0x2; // XSTATE_BV: SSE state is present
+            g.vcpu.setXsave(xsave);
+            byte[] back = g.vcpu.xsave();
+            assertArrayEquals(Arrays.copyOfRange(xsave, 160, 176), Arrays.copyOfRange(back, 160, 176));
+            assertEquals(0x1FA0, (back[24] & 0xFF) | (back[25] & 0xFF) << 8, "MXCSR round-trips through XSAVE");
+            assertEquals((byte) 0xA0, g.vcpu.fpu().xmm()[0], "KVM_GET_FPU sees what KVM_SET_XSAVE wrote");
+            assertThrows(KvmException.class, () -> g.vcpu.setXsave(new byte[g.vcpu.xsaveSize() + 64]));
+        }
+    }
+
+    @Test
+    void translateWalksTheGuestPageTables() {
+        try (LongModeVm g = new LongModeVm(hex("f4"))) {
+            assertEquals(0x100000, g.vcpu.translate(0x100000));
+            assertEquals(0x3FFF_F123L, g.vcpu.translate(0x3FFF_F123L), "identity map covers the first 4 GiB");
+            assertEquals(-1, g.vcpu.translate(0x0000_7000_0000_0000L), "nothing is mapped up there");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.jkvm.linux;
+
+import io.jkvm.linux.uapi.Uapi;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class LinuxLayerTest {
+
+    @Test
+    void openFailureNamesTheCallThePathAndStrerror() {
+        LinuxException e = assertThrows(LinuxException.class, () -> Fd.open("/nonexistent/jkvm", Uapi.O_RDWR()));
+        assertEquals(Uapi.ENOENT(), e.errno());
+        assertEquals("open(/nonexistent/jkvm)", e.call());
+        assertEquals("open(/nonexistent/jkvm): No such file or directory (errno 2)", e.getMessage());
+    }
+
+    @Test
+    void ioctlFailureNamesTheIoctlAndTheDescriptor() throws Exception {
+        Path file = Files.createTempFile("jkvm", ".txt");
+        try (Fd fd = Fd.open(file.toString(), Uapi.O_RDWR())) {
+            Ioctl request = new Ioctl("KVM_GET_API_VERSION", Uapi.KVM_GET_API_VERSION());
+            LinuxException e = assertThrows(LinuxException.class, () -> fd.ioctl(request, 0L));
+            assertTrue(e.getMessage().startsWith("ioctl(KVM_GET_API_VERSION) on " + file + ": Inappropriate ioctl for device"),
+                    e.getMessage());
+            assertEquals(-25, fd.ioctlOrErrno(request, 0L)); // ENOTTY
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    @Test
+    void closeIsIdempotent() throws Exception {
+        Fd fd = Fd.open("/dev/null", Uapi.O_RDWR());
+        fd.close();
+        fd.close();
+        assertTrue(fd.isClosed());
+    }
+
+    @Test
+    void anonymousMappingIsZeroedReadableAndWritable() {
+        try (Mapping m = Mapping.anonymous(3 * 4096, "test")) {
+            assertEquals(3 * 4096, m.size());
+            assertEquals(0, m.getLong(8192));
+            m.putLong(4095, 0x1122334455667788L); // unaligned, across a page boundary
+            assertEquals(0x1122334455667788L, m.getLong(4095));
+            assertEquals((byte) 0x88, m.getByte(4095));
+            m.putInt(100, -2);
+            assertEquals(-2, m.getInt(100));
+            m.putShort(200, (short) 0xBEEF);
+            assertEquals((short) 0xBEEF, m.getShort(200));
+            byte[] bytes = {1, 2, 3};
+            m.write(300, bytes, 0, 3);
+            byte[] back = new byte[3];
+            m.read(300, back, 0, 3);
+            assertEquals(3, back[2]);
+            m.fill(300, 3, (byte) 9);
+            assertEquals(9, m.getByte(302));
+            assertTrue(m.address() != 0);
+            assertThrows(IndexOutOfBoundsException.class, () -> m.getLong(3 * 4096 - 4));
+        }
+    }
+
+    @Test
+    void hugeMappingFailsWithMmapNamed() {
+        LinuxException e = assertThrows(LinuxException.class, () -> Mapping.anonymous(1L << 62, "too big"));
+        assertTrue(e.getMessage().startsWith("mmap(too big, "), e.getMessage());
+    }
+
+    @Test
+    void eventFdOpensAndCloses() {
+        EventFd e = EventFd.create("test eventfd");
+        assertTrue(e.fd().value() >= 0);
+        e.close();
+        assertTrue(e.fd().isClosed());
+    }
+
+    @Test
+    void kickingAThreadOutsideABlockingCallIsHarmless() throws Exception {
+        NativeThread self = NativeThread.current();
+        self.kick(); // SIGPIPE: the JVM's handler ignores it
+        Thread t = Thread.ofPlatform().start(() -> NativeThread.current().kick());
+        t.join();
+    }
+
+    @Test
+    void guestXsavePermissionIncludesTheLegacyComponents() {
+        long mask = ArchPrctl.guestPermission();
+        assertEquals(0x3, mask & 0x3, "x87 and SSE are always permitted");
+    }
+}

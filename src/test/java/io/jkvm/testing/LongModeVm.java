@@ -1,0 +1,54 @@
+package io.jkvm.testing;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.Vm;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.x86.CpuidTable;
+
+import java.util.Map;
+
+/** A one-vCPU KVM VM set up per the entry contract with raw code bytes at 0x100000, for ioctl-level tests. */
+public final class LongModeVm implements AutoCloseable {
+    public static final long CODE = 0x100000;
+
+    public final Kvm kvm;
+    public final Vm vm;
+    public final GuestMemory memory;
+    public final Vcpu vcpu;
+    public final CpuidTable cpuid;
+
+    public LongModeVm(long memorySize, byte... code) {
+        kvm = Kvm.open();
+        vm = kvm.createVm();
+        memory = GuestMemory.allocate(memorySize);
+        LongModeBoot.writeTables(memory);
+        memory.write(CODE, code, 0, code.length);
+        vm.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
+        cpuid = kvm.supportedCpuid();
+        vcpu = vm.createVcpu(0);
+        vcpu.setCpuid(cpuid);
+        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
+        if (cpuid.hasXsave()) {
+            vcpu.setXcrs(Map.of(0, LongModeBoot.xcr0()));
+        }
+        vcpu.setRegisters(LongModeBoot.registers(CODE, memory.size()));
+    }
+
+    public LongModeVm(byte... code) {
+        this(16L << 20, code);
+    }
+
+    @Override
+    public void close() {
+        vm.close();
+        memory.close();
+        kvm.close();
+    }
+
+    /** Bytes from hex text such as "e6 80 f4". */
+    public static byte[] hex(String text) {
+        return java.util.HexFormat.of().parseHex(text.replace(" ", ""));
+    }
+}
