@@ -52,6 +52,18 @@ public class IoctlBench {
         return kvm.checkExtension(Capability.XSAVE2);
     }
 
+    /** The floor: a bare critical FFM downcall of ioctl, no errno capture, no error check. Not a usable API. */
+    @Benchmark
+    public int checkExtensionRawFfm() throws Throwable {
+        return (int) RAW_IOCTL.invokeExact(jna.kvm, JnaKvm.KVM_CHECK_EXTENSION, (long) JnaKvm.KVM_CAP_XSAVE2);
+    }
+
+    private static final java.lang.invoke.MethodHandle RAW_IOCTL = java.lang.foreign.Linker.nativeLinker().downcallHandle(
+            java.lang.foreign.Linker.nativeLinker().defaultLookup().find("ioctl").orElseThrow(),
+            java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_INT,
+                    java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_LONG),
+            java.lang.foreign.Linker.Option.firstVariadicArg(2), java.lang.foreign.Linker.Option.critical(false));
+
     @Benchmark
     public int checkExtensionJna() {
         return jna.checkExtension();

@@ -9,10 +9,10 @@ final class Ioctls {
     }
 
     // System fd.
-    static final Ioctl GET_API_VERSION = new Ioctl("KVM_GET_API_VERSION", Uapi.KVM_GET_API_VERSION());
+    static final Ioctl GET_API_VERSION = Ioctl.quick("KVM_GET_API_VERSION", Uapi.KVM_GET_API_VERSION());
     static final Ioctl CREATE_VM = new Ioctl("KVM_CREATE_VM", Uapi.KVM_CREATE_VM());
-    static final Ioctl CHECK_EXTENSION = new Ioctl("KVM_CHECK_EXTENSION", Uapi.KVM_CHECK_EXTENSION());
-    static final Ioctl GET_VCPU_MMAP_SIZE = new Ioctl("KVM_GET_VCPU_MMAP_SIZE", Uapi.KVM_GET_VCPU_MMAP_SIZE());
+    static final Ioctl CHECK_EXTENSION = Ioctl.quick("KVM_CHECK_EXTENSION", Uapi.KVM_CHECK_EXTENSION());
+    static final Ioctl GET_VCPU_MMAP_SIZE = Ioctl.quick("KVM_GET_VCPU_MMAP_SIZE", Uapi.KVM_GET_VCPU_MMAP_SIZE());
     static final Ioctl GET_SUPPORTED_CPUID = new Ioctl("KVM_GET_SUPPORTED_CPUID", Uapi.KVM_GET_SUPPORTED_CPUID());
     static final Ioctl GET_MSR_INDEX_LIST = new Ioctl("KVM_GET_MSR_INDEX_LIST", Uapi.KVM_GET_MSR_INDEX_LIST());
     // VM fd.

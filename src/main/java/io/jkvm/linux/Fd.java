@@ -67,7 +67,9 @@ public final class Fd implements AutoCloseable {
         MemorySegment state = Libc.callState();
         int r;
         try {
-            r = (int) Libc.IOCTL_LONG.invokeExact(state, value, request.number(), arg);
+            r = request.quick()
+                    ? (int) Libc.IOCTL_LONG_CRITICAL.invokeExact(state, value, request.number(), arg)
+                    : (int) Libc.IOCTL_LONG.invokeExact(state, value, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -79,7 +81,9 @@ public final class Fd implements AutoCloseable {
         MemorySegment state = Libc.callState();
         int r;
         try {
-            r = (int) Libc.IOCTL_PTR.invokeExact(state, value, request.number(), arg);
+            r = request.quick()
+                    ? (int) Libc.IOCTL_PTR_CRITICAL.invokeExact(state, value, request.number(), arg)
+                    : (int) Libc.IOCTL_PTR.invokeExact(state, value, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

