@@ -18,7 +18,16 @@ import io.jkvm.linux.uapi.kvm_xcr;
 import io.jkvm.linux.uapi.kvm_xcrs;
 import io.jkvm.linux.uapi.kvm_xsave;
 import io.jkvm.linux.LinuxException;
+import io.jkvm.x86.ApxState;
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Msrs;
+import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.XsaveArea;
+import io.jkvm.x86.XsaveComponent;
+import io.jkvm.x86.XsaveException;
+import io.jkvm.x86.XsaveLayout;
+import io.jkvm.x86.Xcr0Rules;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.FpuState;
 import io.jkvm.x86.PendingEvents;
@@ -69,6 +78,8 @@ public final class Vcpu implements AutoCloseable {
     private final MemorySegment regs = arena.allocate(kvm_regs.layout());
     private final MemorySegment sregs = arena.allocate(kvm_sregs.layout());
     private volatile NativeThread runner;
+    /** The CPU model last set with KVM_SET_CPUID2 (KVM may store an adjusted copy; this is what jkvm asked for). */
+    private volatile CpuidTable model;
     private volatile boolean exitRequested;
 
     Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
@@ -226,6 +237,12 @@ public final class Vcpu implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             fd.ioctl(Ioctls.SET_CPUID2, CpuidMarshal.write(a, table));
         }
+        model = table;
+    }
+
+    /** The CPU model set on this vCPU, empty before KVM_SET_CPUID2. */
+    public java.util.Optional<CpuidTable> model() {
+        return java.util.Optional.ofNullable(model);
     }
 
     /** The CPUID table set on this vCPU (KVM_GET_CPUID2). */
@@ -331,6 +348,98 @@ public final class Vcpu implements AutoCloseable {
             fd.ioctl(v2 ? Ioctls.GET_XSAVE2 : Ioctls.GET_XSAVE, s);
             return s.toArray(ValueLayout.JAVA_BYTE);
         }
+    }
+
+    /** The XSAVE state as a typed area in this host's layout (KVM's buffers use the host's CPUID leaf 0xD offsets). */
+    public XsaveArea xsaveArea() {
+        return XsaveArea.of(vm.hostLayout(), xsave());
+    }
+
+    /**
+     * Loads an XSAVE area, first moved to this host's layout if it was saved with another. APX state (XSTATE_BV
+     * bit 19) is refused before any ioctl unless the vCPU can hold it: its CPU model has APX and KVM supports
+     * XCR0 bit 19. With bit 19 clear, KVM leaves R16..R31 as they were.
+     */
+    public void setXsave(XsaveArea area) {
+        requireApxCapable(area, model);
+        XsaveLayout host = vm.hostLayout();
+        XsaveArea image = area.layout().equals(host) ? area : area.relayout(host, xsaveSize());
+        setXsave(image.toBytes());
+    }
+
+    private void requireApxCapable(XsaveArea area, CpuidTable cpuModel) {
+        if (!area.present(ApxState.COMPONENT)) {
+            return;
+        }
+        String why = null;
+        if (cpuModel == null || !cpuModel.hasApx()) {
+            why = "its CPU model has no APX (" + CpuFeature.APX.cpuidBit() + ")";
+        } else if ((vm.hostCpuid().supportedXcr0() & XsaveComponent.APX.mask()) == 0) {
+            why = "this host's KVM does not support XCR0 bit 19 (APX)";
+        }
+        if (why != null) {
+            throw new KvmException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU " + id
+                    + " cannot hold them: " + why + "; run it on a host with APX or on the software core");
+        }
+    }
+
+    /** The MSRs a saved vCPU carries: the architectural ones jkvm restores, where KVM lists them. */
+    private static final int[] STATE_MSRS = {Msrs.IA32_TSC, Msrs.IA32_SYSENTER_CS, Msrs.IA32_SYSENTER_ESP,
+            Msrs.IA32_SYSENTER_EIP, Msrs.IA32_PAT, Msrs.IA32_STAR, Msrs.IA32_LSTAR, Msrs.IA32_CSTAR, Msrs.IA32_FMASK,
+            Msrs.IA32_KERNEL_GS_BASE, Msrs.IA32_TSC_AUX, Msrs.IA32_XFD, Msrs.IA32_XFD_ERR};
+
+    private int[] stateMsrs() {
+        java.util.Set<Integer> listed = new java.util.HashSet<>();
+        for (int m : vm.kvm().msrIndexList()) {
+            listed.add(m);
+        }
+        return java.util.Arrays.stream(STATE_MSRS).filter(listed::contains).toArray();
+    }
+
+    /** Everything needed to resume this vCPU elsewhere (a fresh VM, another host, the software core). */
+    public VcpuState saveState() {
+        CpuidTable cpuid = model != null ? model : cpuid();
+        long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
+        return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, xsaveArea(), msrs(stateMsrs()), events(),
+                debugRegisters());
+    }
+
+    /**
+     * Loads a saved state in Firecracker's order (CPUID, registers, special registers, XSAVE, XCRs, debug
+     * registers, MSRs, events). Everything that can be refused is checked first (APX capability, XCR0 rules,
+     * components the host lacks, MSRs KVM does not know), so a refusal leaves the vCPU untouched.
+     */
+    public void restoreState(VcpuState s) {
+        requireApxCapable(s.xsave(), s.cpuid());
+        long supported = s.cpuid().supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3;
+        try {
+            Xcr0Rules.check(s.xcr0(), supported);
+        } catch (XsaveException e) {
+            throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
+        }
+        XsaveArea image;
+        try {
+            XsaveLayout host = vm.hostLayout();
+            image = s.xsave().layout().equals(host) ? s.xsave() : s.xsave().relayout(host, xsaveSize());
+        } catch (XsaveException e) {
+            throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
+        }
+        int[] known = stateMsrs();
+        for (int msr : s.msrs().keySet()) {
+            if (java.util.Arrays.stream(known).noneMatch(m -> m == msr)) {
+                throw new KvmException(String.format("cannot restore vCPU %d: MSR 0x%x is not one this host's KVM saves", id, msr));
+            }
+        }
+        setCpuid(s.cpuid());
+        setRegisters(s.registers());
+        setSpecialRegisters(s.specialRegisters());
+        setXsave(image.toBytes());
+        if (vm.kvm().checkExtension(Capability.XCRS) > 0) {
+            setXcrs(java.util.Map.of(0, s.xcr0()));
+        }
+        setDebugRegisters(s.debugRegisters());
+        setMsrs(s.msrs());
+        setEvents(s.events());
     }
 
     /** KVM_SET_XSAVE with a buffer of {@link #xsaveSize()} bytes (there is no SET_XSAVE2: the big buffer is accepted). */

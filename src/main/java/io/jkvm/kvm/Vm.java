@@ -7,6 +7,9 @@ import io.jkvm.linux.uapi.kvm_irq_level;
 import io.jkvm.linux.uapi.kvm_pit_config;
 import io.jkvm.linux.uapi.kvm_userspace_memory_region;
 
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.XsaveLayout;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -18,6 +21,7 @@ public final class Vm implements AutoCloseable {
     private final Fd fd;
     private final int vcpuMmapSize;
     private final List<Vcpu> vcpus = new ArrayList<>();
+    private volatile CpuidTable hostCpuid;
 
     Vm(Kvm kvm, Fd fd) {
         this.kvm = kvm;
@@ -27,6 +31,24 @@ public final class Vm implements AutoCloseable {
 
     public Kvm kvm() {
         return kvm;
+    }
+
+    /**
+     * What KVM supports on this host, read once per VM. Dynamic XSAVE features (AMX) appear only after the process
+     * asked for them ({@link io.jkvm.linux.ArchPrctl#requestGuestPermission}), so ask before creating the VM.
+     */
+    public CpuidTable hostCpuid() {
+        CpuidTable t = hostCpuid;
+        if (t == null) {
+            t = kvm.supportedCpuid();
+            hostCpuid = t;
+        }
+        return t;
+    }
+
+    /** The standard-format XSAVE layout of KVM's buffers on this host (offsets from the host's CPUID leaf 0xD). */
+    public XsaveLayout hostLayout() {
+        return XsaveLayout.fromCpuid(hostCpuid());
     }
 
     /** KVM_CHECK_EXTENSION on the VM fd: the answer for this VM (KVM_CAP_XSAVE2's buffer size is asked here). */

@@ -1,0 +1,47 @@
+package io.jkvm.x86;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.SequencedMap;
+
+/**
+ * A vCPU's whole architectural state, the same for either backend: what a snapshot stores, what moves a vCPU
+ * between KVM and the software core. R0..R15, RIP and RFLAGS are in {@code registers}; R16..R31 live where the
+ * hardware keeps them, in the XSAVE area's APX component (19), read through {@link #gpr(int)}.
+ */
+public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters specialRegisters, long xcr0,
+                        XsaveArea xsave, SequencedMap<Integer, Long> msrs, PendingEvents events,
+                        DebugRegisters debugRegisters) {
+
+    public VcpuState {
+        msrs = Collections.unmodifiableSequencedMap(new LinkedHashMap<>(msrs));
+    }
+
+    /** GPR {@code n} for n in 0..31, by encoding number (0 = RAX ... 15 = R15, 16..31 = R16..R31). */
+    public long gpr(int n) {
+        return n < 16 ? registers.gpr(n) : xsave.apx().r(n);
+    }
+
+    public ApxState egprs() {
+        return xsave.apx();
+    }
+
+    public VcpuState withRegisters(Registers r) {
+        return new VcpuState(cpuid, r, specialRegisters, xcr0, xsave, msrs, events, debugRegisters);
+    }
+
+    public VcpuState withXsave(XsaveArea x) {
+        return new VcpuState(cpuid, registers, specialRegisters, xcr0, x, msrs, events, debugRegisters);
+    }
+
+    public VcpuState withXcr0(long value) {
+        return new VcpuState(cpuid, registers, specialRegisters, value, xsave, msrs, events, debugRegisters);
+    }
+
+    /** Equal as the guest sees it: XSAVE compared by state (present components and their bytes), not raw buffer. */
+    public boolean sameState(VcpuState o) {
+        return cpuid.equals(o.cpuid) && registers.equals(o.registers) && specialRegisters.equals(o.specialRegisters)
+                && xcr0 == o.xcr0 && xsave.sameState(o.xsave) && msrs.equals(o.msrs) && events.equals(o.events)
+                && debugRegisters.equals(o.debugRegisters);
+    }
+}
