@@ -36,6 +36,10 @@ final class RunCommand implements Callable<Integer> {
             description = "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})")
     int cpus;
 
+    @Option(names = "--cpu", paramLabel = "MODEL", defaultValue = "host",
+            description = "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE})")
+    String cpuModel;
+
     @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
             converter = BackendConverter.class,
             description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
@@ -51,7 +55,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, backend, loadAddress, kvmPath);
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, loadAddress, kvmPath);
         try (Machine machine = Machine.create(config, new Console(main.out, main.in))) {
             Outcome outcome = machine.run();
             main.out.flush();

@@ -1,5 +1,6 @@
 package io.jkvm.kvm;
 
+import io.jkvm.linux.ArchPrctl;
 import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
@@ -92,6 +93,23 @@ public final class Kvm implements AutoCloseable {
     /** Size of the kvm_run region each vCPU fd maps. */
     public int vcpuMmapSize() {
         return fd.ioctl(Ioctls.GET_VCPU_MMAP_SIZE, 0L);
+    }
+
+    /** XSAVE component of AMX tile data: the dynamic feature guests need permission for. */
+    public static final int XFEATURE_XTILEDATA = 18;
+
+    /**
+     * Asks the kernel to let this process's guests use AMX tile data, where the CPU has it (amx_test.c's order:
+     * before the VM, its vCPUs and the supported-CPUID read, which only then reports AMX). Returns whether AMX
+     * is now permitted.
+     */
+    public static boolean permitDynamicXsaveFeatures() {
+        long xtiledata = 1L << XFEATURE_XTILEDATA;
+        if ((ArchPrctl.supportedFeatures() & xtiledata) == 0) {
+            return false;
+        }
+        ArchPrctl.requestGuestPermission(XFEATURE_XTILEDATA);
+        return (ArchPrctl.guestPermission() & xtiledata) != 0;
     }
 
     /** Every CPUID leaf KVM can expose to a guest on this host (KVM_GET_SUPPORTED_CPUID). */

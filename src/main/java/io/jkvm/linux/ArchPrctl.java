@@ -28,13 +28,21 @@ public final class ArchPrctl {
 
     /** ARCH_GET_XCOMP_GUEST_PERM: the XSAVE feature mask guests of this process may use. */
     public static long guestPermission() {
+        return getMask(Uapi.ARCH_GET_XCOMP_GUEST_PERM(), "ARCH_GET_XCOMP_GUEST_PERM");
+    }
+
+    /** ARCH_GET_XCOMP_SUPP: the XSAVE features the kernel supports on this CPU, dynamic ones (AMX) included. */
+    public static long supportedFeatures() {
+        return getMask(Uapi.ARCH_GET_XCOMP_SUPP(), "ARCH_GET_XCOMP_SUPP");
+    }
+
+    private static long getMask(int code, String name) {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_LONG);
-            long r = (long) Libc.SYSCALL_INT_PTR.invokeExact(state, (long) Uapi.SYS_arch_prctl(),
-                    Uapi.ARCH_GET_XCOMP_GUEST_PERM(), mask);
+            long r = (long) Libc.SYSCALL_INT_PTR.invokeExact(state, (long) Uapi.SYS_arch_prctl(), code, mask);
             if (r < 0) {
-                throw new LinuxException("arch_prctl(ARCH_GET_XCOMP_GUEST_PERM)", Libc.errno(state));
+                throw new LinuxException("arch_prctl(" + name + ")", Libc.errno(state));
             }
             return mask.get(ValueLayout.JAVA_LONG, 0);
         } catch (LinuxException e) {

@@ -3,7 +3,10 @@ package io.jkvm.machine;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
+import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.XsaveException;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
@@ -45,6 +48,7 @@ public final class Machine implements AutoCloseable {
             }
         });
         Kvm k = Kvm.open(config.kvmPath());
+        Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
         Vm v = null;
         GuestMemory m = null;
         try {
@@ -61,9 +65,20 @@ public final class Machine implements AutoCloseable {
         this.vm = v;
         this.memory = m;
         try {
-            CpuidTable cpuid = kvm.supportedCpuid();
+            CpuidTable host = vm.hostCpuid();
+            CpuModel model;
+            try {
+                model = CpuModel.parse(config.cpuModel(), host);
+            } catch (XsaveException e) {
+                throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+            }
+            List<CpuFeature> missing = model.missingOn(host);
+            if (!missing.isEmpty()) {
+                throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
+                        + ", which this host's KVM lacks; the software core that would run it is not yet available");
+            }
             for (int id = 0; id < config.cpus(); id++) {
-                vcpus.add(createVcpu(id, cpuid, image.entry()));
+                vcpus.add(createVcpu(id, model.cpuid(), image.entry()));
             }
         } catch (RuntimeException e) {
             close();
@@ -95,6 +110,11 @@ public final class Machine implements AutoCloseable {
         }
         vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
         return vcpu;
+    }
+
+    static String describe(List<CpuFeature> features) {
+        return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
+                .collect(java.util.stream.Collectors.joining(", "));
     }
 
     /** CPUID leaf 1 EBX[31:24] is the initial APIC ID: each vCPU sees its own. */

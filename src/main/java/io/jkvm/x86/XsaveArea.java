@@ -197,8 +197,11 @@ public final class XsaveArea {
         return c;
     }
 
-    /** R16..R31, from component 19 at the offset CPUID.(0xD,19).EBX gives. */
+    /** R16..R31, from component 19 at the offset CPUID.(0xD,19).EBX gives; all zero (init) on a CPU without APX. */
     public ApxState apx() {
+        if (!layout.has(ApxState.COMPONENT)) {
+            return ApxState.zero();
+        }
         byte[] raw = component(ApxState.COMPONENT);
         ByteBuffer b = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
         long[] r = new long[16];

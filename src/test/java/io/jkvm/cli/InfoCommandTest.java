@@ -49,4 +49,28 @@ class InfoCommandTest {
         assertEquals(2, r.status());
         assertTrue(r.errorLine().startsWith("jkvm: /nonexistent/kvm does not exist"), r.errorLine());
     }
+
+    @Test
+    void aGuestModelShowsComponent19ItsOffsetAndThatThisHostCannotRunItOnKvm() throws Exception {
+        Cli.Result r = Cli.run("info", "--cpu", "host,+apx");
+        assertEquals(0, r.status(), r.err());
+        try (Kvm kvm = Kvm.open()) {
+            CpuidTable host = kvm.supportedCpuid();
+            int offset = io.jkvm.x86.CpuModel.parse("host,+apx", host).layout().offset(19);
+            assertTrue(r.out().matches("(?s).*Guest XSAVE layout.*\n  19 +APX \\(R16-R31\\) +128 +" + offset + "\n.*"), r.out());
+            if (!host.hasApx()) {
+                assertTrue(r.out().contains("Runs on KVM here:  no, this host's KVM lacks apx (CPUID.(7,1):EDX[21])"), r.out());
+            }
+        }
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Cli.run("info", "--json", "--cpu", "host,+apx").out());
+        assertEquals("host,+apx", json.get("cpuModel").get("spec").asText());
+        assertTrue((json.get("cpuModel").get("supportedXcr0").asLong() & (1L << 19)) != 0);
+    }
+
+    @Test
+    void anUnknownFeatureListsTheKnownOnes() {
+        Cli.Result r = Cli.run("info", "--cpu", "host,+teleport");
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().startsWith("jkvm: unknown CPU feature 'teleport': known features are abm, adx, aes"), r.errorLine());
+    }
 }

@@ -162,6 +162,24 @@ class RunCommandTest {
     }
 
     @Test
+    void aCpuModelWithFeaturesKvmLacksIsRefusedAndAHostSubsetRuns() {
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
+            if (!kvm.supportedCpuid().hasApx()) {
+                Cli.Result apx = Cli.run("run", "--cpu", "host,+apx");
+                assertEquals(2, apx.status());
+                assertEquals("jkvm: --cpu host,+apx needs apx (CPUID.(7,1):EDX[21]), which this host's KVM lacks; "
+                        + "the software core that would run it is not yet available", apx.errorLine());
+                assertEquals("", apx.out());
+            }
+        }
+        Cli.Result less = Cli.run("run", "--cpu", "host,-avx512f,-avx2", "--image", guest("exit42.elf"));
+        assertEquals(85, less.status(), less.err());
+        Cli.Result bogus = Cli.run("run", "--cpu", "host,+bogus");
+        assertEquals(2, bogus.status());
+        assertTrue(bogus.errorLine().startsWith("jkvm: --cpu host,+bogus: unknown CPU feature 'bogus': known features are"), bogus.errorLine());
+    }
+
+    @Test
     void noKvmDevice() {
         Cli.Result r = Cli.run("run", "--kvm", "/nonexistent/kvm");
         assertEquals(2, r.status());
