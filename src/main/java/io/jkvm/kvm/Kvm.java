@@ -19,6 +19,7 @@ public final class Kvm implements AutoCloseable {
     /** The only KVM API version there has ever been; anything else is not a KVM we know. */
     public static final int API_VERSION = 12;
     private static final int MAX_CPUID_ENTRIES = 4096;
+    private static final int EBUSY = 16;
 
     private final Fd fd;
 
@@ -101,14 +102,25 @@ public final class Kvm implements AutoCloseable {
     /**
      * Asks the kernel to let this process's guests use AMX tile data, where the CPU has it (amx_test.c's order:
      * before the VM, its vCPUs and the supported-CPUID read, which only then reports AMX). Returns whether AMX
-     * is now permitted.
+     * is permitted. The kernel locks guest permissions once the process has created a vCPU (EBUSY): asked that
+     * late, AMX stays as it was, without an error.
      */
     public static boolean permitDynamicXsaveFeatures() {
         long xtiledata = 1L << XFEATURE_XTILEDATA;
         if ((ArchPrctl.supportedFeatures() & xtiledata) == 0) {
             return false;
         }
-        ArchPrctl.requestGuestPermission(XFEATURE_XTILEDATA);
+        if ((ArchPrctl.guestPermission() & xtiledata) != 0) {
+            return true;
+        }
+        try {
+            ArchPrctl.requestGuestPermission(XFEATURE_XTILEDATA);
+        } catch (LinuxException e) {
+            if (e.errno() == EBUSY) {
+                return false;
+            }
+            throw e;
+        }
         return (ArchPrctl.guestPermission() & xtiledata) != 0;
     }
 
