@@ -111,6 +111,21 @@ int main(int argc, char **argv) {
     printf("get_regs %.1f\n", total / (rounds - warm));
 
     total = 0;
+    int xsave_size = ioctl(vm, KVM_CHECK_EXTENSION, (unsigned long)KVM_CAP_XSAVE2);
+    if (xsave_size < (int)sizeof(struct kvm_xsave)) xsave_size = sizeof(struct kvm_xsave);
+    struct kvm_xsave *xsave = aligned_alloc(64, xsave_size);
+    for (long r = 0; r < rounds; r++) {
+        long iters = 20000;
+        double t0 = now_ns();
+        for (long i = 0; i < iters; i++) {
+            if (ioctl(vcpu, KVM_GET_XSAVE2, xsave) < 0) die("KVM_GET_XSAVE2");
+            if (ioctl(vcpu, KVM_SET_XSAVE, xsave) < 0) die("KVM_SET_XSAVE");
+        }
+        if (r >= warm) total += (now_ns() - t0) / iters;
+    }
+    printf("xsave_roundtrip %.1f\n", total / (rounds - warm));
+
+    total = 0;
     long exits = 0;
     for (long r = 0; r < rounds; r++) {
         long iters = 20000;

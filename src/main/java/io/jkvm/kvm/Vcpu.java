@@ -77,6 +77,8 @@ public final class Vcpu implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment regs = arena.allocate(kvm_regs.layout());
     private final MemorySegment sregs = arena.allocate(kvm_sregs.layout());
+    private volatile MemorySegment xsaveBuffer;
+    private volatile io.jkvm.linux.Ioctl xsaveGet;
     private volatile NativeThread runner;
     /** The CPU model last set with KVM_SET_CPUID2 (KVM may store an adjusted copy; this is what jkvm asked for). */
     private volatile CpuidTable model;
@@ -316,6 +318,20 @@ public final class Vcpu implements AutoCloseable {
         }
     }
 
+    /**
+     * Sets XCR0 after checking it against the architecture's rules and what this vCPU supports (its CPU model's
+     * leaf 0xD, within KVM's): a bad value is refused with the rule it breaks, before any ioctl.
+     */
+    public void setXcr0(long xcr0) {
+        CpuidTable cpu = model != null ? model : vm.hostCpuid();
+        try {
+            Xcr0Rules.check(xcr0, cpu.supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3);
+        } catch (XsaveException e) {
+            throw new KvmException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
+        }
+        setXcrs(Map.of(0, xcr0));
+    }
+
     public void setXcrs(Map<Integer, Long> values) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(kvm_xcrs.layout());
@@ -332,22 +348,29 @@ public final class Vcpu implements AutoCloseable {
 
     /**
      * The XSAVE area size KVM wants: KVM_CAP_XSAVE2 on the VM fd, or the fixed 4096 of kvm_xsave where the
-     * capability is absent (it reports 0 there).
+     * capability is absent (it reports 0 there). Fixed once the vCPU exists (guest XSAVE permissions lock then).
      */
     public int xsaveSize() {
-        int size = vm.checkExtension(Capability.XSAVE2);
-        return Math.max(size, (int) kvm_xsave.sizeof());
+        return (int) xsaveBuffer().byteSize();
+    }
+
+    /** One buffer per vCPU for KVM_GET_XSAVE2/KVM_SET_XSAVE, sized on first use. */
+    private MemorySegment xsaveBuffer() {
+        MemorySegment b = xsaveBuffer;
+        if (b == null) {
+            int cap = vm.checkExtension(Capability.XSAVE2);
+            xsaveGet = cap > 0 ? Ioctls.GET_XSAVE2 : Ioctls.GET_XSAVE;
+            b = arena.allocate(Math.max(cap, (int) kvm_xsave.sizeof()), 64);
+            xsaveBuffer = b;
+        }
+        return b;
     }
 
     /** KVM_GET_XSAVE2 (or KVM_GET_XSAVE without the capability): the standard-format XSAVE image. */
     public byte[] xsave() {
-        int size = xsaveSize();
-        boolean v2 = vm.checkExtension(Capability.XSAVE2) > 0;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(size, 64);
-            fd.ioctl(v2 ? Ioctls.GET_XSAVE2 : Ioctls.GET_XSAVE, s);
-            return s.toArray(ValueLayout.JAVA_BYTE);
-        }
+        MemorySegment b = xsaveBuffer();
+        fd.ioctl(xsaveGet, b);
+        return b.toArray(ValueLayout.JAVA_BYTE);
     }
 
     /** The XSAVE state as a typed area in this host's layout (KVM's buffers use the host's CPUID leaf 0xD offsets). */
@@ -435,7 +458,7 @@ public final class Vcpu implements AutoCloseable {
         setSpecialRegisters(s.specialRegisters());
         setXsave(image.toBytes());
         if (vm.kvm().checkExtension(Capability.XCRS) > 0) {
-            setXcrs(java.util.Map.of(0, s.xcr0()));
+            setXcrs(Map.of(0, s.xcr0()));
         }
         setDebugRegisters(s.debugRegisters());
         setMsrs(s.msrs());
@@ -444,16 +467,16 @@ public final class Vcpu implements AutoCloseable {
 
     /** KVM_SET_XSAVE with a buffer of {@link #xsaveSize()} bytes (there is no SET_XSAVE2: the big buffer is accepted). */
     public void setXsave(byte[] image) {
-        int size = xsaveSize();
-        if (image.length > size) {
-            throw new KvmException("XSAVE image of " + image.length + " bytes is larger than KVM's " + size
+        MemorySegment b = xsaveBuffer();
+        if (image.length > b.byteSize()) {
+            throw new KvmException("XSAVE image of " + image.length + " bytes is larger than KVM's " + b.byteSize()
                     + " on this host: it was saved on a host with more XSAVE state");
         }
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(size, 64);
-            MemorySegment.copy(MemorySegment.ofArray(image), 0, s, 0, image.length);
-            fd.ioctl(Ioctls.SET_XSAVE, s);
+        MemorySegment.copy(image, 0, b, ValueLayout.JAVA_BYTE, 0, image.length);
+        if (image.length < b.byteSize()) {
+            b.asSlice(image.length).fill((byte) 0);
         }
+        fd.ioctl(Ioctls.SET_XSAVE, b);
     }
 
     /** KVM_TRANSLATE: the guest-physical address of a linear address under the vCPU's current paging, or -1. */

@@ -22,6 +22,7 @@ public final class Vm implements AutoCloseable {
     private final int vcpuMmapSize;
     private final List<Vcpu> vcpus = new ArrayList<>();
     private volatile CpuidTable hostCpuid;
+    private volatile XsaveLayout hostLayout;
 
     Vm(Kvm kvm, Fd fd) {
         this.kvm = kvm;
@@ -48,7 +49,12 @@ public final class Vm implements AutoCloseable {
 
     /** The standard-format XSAVE layout of KVM's buffers on this host (offsets from the host's CPUID leaf 0xD). */
     public XsaveLayout hostLayout() {
-        return XsaveLayout.fromCpuid(hostCpuid());
+        XsaveLayout l = hostLayout;
+        if (l == null) {
+            l = XsaveLayout.fromCpuid(hostCpuid());
+            hostLayout = l;
+        }
+        return l;
     }
 
     /** KVM_CHECK_EXTENSION on the VM fd: the answer for this VM (KVM_CAP_XSAVE2's buffer size is asked here). */

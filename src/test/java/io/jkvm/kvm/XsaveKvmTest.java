@@ -146,4 +146,18 @@ class XsaveKvmTest {
             assertArrayEquals(ymm, g.vcpu.xsaveArea().component(2));
         }
     }
+
+    @Test
+    void aHostSideXcr0SetFollowsTheRules() {
+        try (LongModeVm g = new LongModeVm(hex("f4"))) {
+            long before = g.vcpu.xcrs().get(0);
+            KvmException bad = assertThrows(KvmException.class, () -> g.vcpu.setXcr0(0x5));
+            assertEquals("cannot set XCR0 on vCPU 0: XCR0 enables AVX (bit 2) without SSE (bit 1)", bad.getMessage());
+            KvmException apx = assertThrows(KvmException.class, () -> g.vcpu.setXcr0(0x80003));
+            assertTrue(apx.getMessage().contains("XCR0 bit 19 (APX (R16-R31)) is not supported"), apx.getMessage());
+            assertEquals(before, g.vcpu.xcrs().get(0), "unchanged");
+            g.vcpu.setXcr0(0x7);
+            assertEquals(7L, g.vcpu.xcrs().get(0));
+        }
+    }
 }
