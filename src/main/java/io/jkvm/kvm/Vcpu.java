@@ -36,11 +36,14 @@ import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SequencedMap;
+import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * A KVM vCPU fd and its kvm_run region. One thread runs it at a time; {@link #requestExit()} may be called from
@@ -140,11 +143,7 @@ public final class Vcpu implements AutoCloseable {
 
     /** Queues an external interrupt (only without an in-kernel irqchip). */
     public void interrupt(int vector) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_interrupt.layout());
-            kvm_interrupt.irq(s, vector);
-            fd.ioctl(Ioctls.INTERRUPT, s);
-        }
+        write(Ioctls.INTERRUPT, kvm_interrupt.layout(), s -> kvm_interrupt.irq(s, vector));
     }
 
     // ---- registers -----------------------------------------------------------------------------------------
@@ -170,66 +169,52 @@ public final class Vcpu implements AutoCloseable {
     }
 
     public FpuState fpu() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_fpu.layout());
-            fd.ioctl(Ioctls.GET_FPU, s);
-            return StateMarshal.readFpu(s);
-        }
+        return read(Ioctls.GET_FPU, kvm_fpu.layout(), StateMarshal::readFpu);
     }
 
     public void setFpu(FpuState f) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_fpu.layout());
-            StateMarshal.writeFpu(s, f);
-            fd.ioctl(Ioctls.SET_FPU, s);
-        }
+        write(Ioctls.SET_FPU, kvm_fpu.layout(), s -> StateMarshal.writeFpu(s, f));
     }
 
     public DebugRegisters debugRegisters() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_debugregs.layout());
-            fd.ioctl(Ioctls.GET_DEBUGREGS, s);
-            return StateMarshal.readDebugRegs(s);
-        }
+        return read(Ioctls.GET_DEBUGREGS, kvm_debugregs.layout(), StateMarshal::readDebugRegs);
     }
 
     public void setDebugRegisters(DebugRegisters d) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_debugregs.layout());
-            StateMarshal.writeDebugRegs(s, d);
-            fd.ioctl(Ioctls.SET_DEBUGREGS, s);
-        }
+        write(Ioctls.SET_DEBUGREGS, kvm_debugregs.layout(), s -> StateMarshal.writeDebugRegs(s, d));
     }
 
     public PendingEvents events() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_vcpu_events.layout());
-            fd.ioctl(Ioctls.GET_VCPU_EVENTS, s);
-            return StateMarshal.readEvents(s);
-        }
+        return read(Ioctls.GET_VCPU_EVENTS, kvm_vcpu_events.layout(), StateMarshal::readEvents);
     }
 
     public void setEvents(PendingEvents e) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_vcpu_events.layout());
-            StateMarshal.writeEvents(s, e);
-            fd.ioctl(Ioctls.SET_VCPU_EVENTS, s);
-        }
+        write(Ioctls.SET_VCPU_EVENTS, kvm_vcpu_events.layout(), s -> StateMarshal.writeEvents(s, e));
     }
 
     public MpState mpState() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_mp_state.layout());
-            fd.ioctl(Ioctls.GET_MP_STATE, s);
-            return MpState.of(kvm_mp_state.mp_state(s));
-        }
+        return read(Ioctls.GET_MP_STATE, kvm_mp_state.layout(), s -> MpState.of(kvm_mp_state.mp_state(s)));
     }
 
     public void setMpState(MpState state) {
+        write(Ioctls.SET_MP_STATE, kvm_mp_state.layout(), s -> kvm_mp_state.mp_state(s, state.value));
+    }
+
+    /** A GET ioctl into a fresh struct, decoded. */
+    private <T> T read(io.jkvm.linux.Ioctl ioctl, MemoryLayout layout, Function<MemorySegment, T> decode) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment s = a.allocate(kvm_mp_state.layout());
-            kvm_mp_state.mp_state(s, state.value);
-            fd.ioctl(Ioctls.SET_MP_STATE, s);
+            MemorySegment s = a.allocate(layout);
+            fd.ioctl(ioctl, s);
+            return decode.apply(s);
+        }
+    }
+
+    /** A SET ioctl from a fresh zeroed struct, filled by {@code encode}. */
+    private void write(io.jkvm.linux.Ioctl ioctl, MemoryLayout layout, Consumer<MemorySegment> encode) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(layout);
+            encode.accept(s);
+            fd.ioctl(ioctl, s);
         }
     }
 
