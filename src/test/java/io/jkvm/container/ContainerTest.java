@@ -1,0 +1,107 @@
+package io.jkvm.container;
+
+import com.github.dockerjava.api.DockerClient;
+import com.github.dockerjava.api.model.Device;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.testcontainers.containers.BindMode;
+import org.testcontainers.containers.GenericContainer;
+import org.testcontainers.containers.output.OutputFrame;
+import org.testcontainers.containers.startupcheck.StartupCheckStrategy;
+import org.testcontainers.images.builder.ImageFromDockerfile;
+import org.testcontainers.junit.jupiter.Testcontainers;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Builds the project's Dockerfile and runs jkvm in the container against this host's /dev/kvm. The KVM device
+ * goes in with --device /dev/kvm, or --privileged when JKVM_CONTAINER_KVM=privileged (or -Djkvm.container.kvm).
+ * Base images come from JKVM_BUILD_IMAGE / JKVM_RUNTIME_IMAGE when set (scripts/docker-bases makes local ones),
+ * else the Dockerfile's public defaults. Skipped, saying so, where no Docker engine can be reached.
+ */
+@Testcontainers(disabledWithoutDocker = true)
+class ContainerTest {
+    private static final Path PROJECT = Path.of(System.getProperty("jkvm.project.dir", ".")).toAbsolutePath();
+    private static String image;
+
+    /** Run to completion, whatever the exit code: jkvm's status is what the tests check. */
+    private static final class ExitedStrategy extends StartupCheckStrategy {
+        @Override
+        public StartupStatus checkStartupState(DockerClient client, String containerId) {
+            var state = getCurrentState(client, containerId);
+            return Boolean.TRUE.equals(state.getRunning()) ? StartupStatus.NOT_YET_KNOWN : StartupStatus.SUCCESSFUL;
+        }
+    }
+
+    private record Run(long status, String out, String err) {
+    }
+
+    @BeforeAll
+    static void buildImage() {
+        ImageFromDockerfile build = new ImageFromDockerfile("jkvm-container-test", false)
+                .withDockerfile(PROJECT.resolve("Dockerfile"));
+        for (String arg : new String[]{"BUILD_IMAGE", "RUNTIME_IMAGE"}) {
+            String value = System.getenv("JKVM_" + arg);
+            if (value != null && !value.isBlank()) {
+                build = build.withBuildArg(arg, value);
+            }
+        }
+        image = build.get();
+    }
+
+    private static boolean privileged() {
+        String mode = System.getProperty("jkvm.container.kvm", System.getenv().getOrDefault("JKVM_CONTAINER_KVM", "device"));
+        return mode.toLowerCase(Locale.ROOT).equals("privileged");
+    }
+
+    private static Run run(boolean withKvm, Path guest, String... command) {
+        StringBuilder out = new StringBuilder();
+        StringBuilder err = new StringBuilder();
+        try (GenericContainer<?> c = new GenericContainer<>(image)) {
+            c.withCommand(command)
+                    .withStartupCheckStrategy(new ExitedStrategy().withTimeout(Duration.ofMinutes(2)))
+                    .withLogConsumer(f -> (f.getType() == OutputFrame.OutputType.STDERR ? err : out).append(f.getUtf8StringWithoutLineEnding()).append('\n'));
+            if (withKvm && privileged()) {
+                c.withPrivilegedMode(true);
+            } else if (withKvm) {
+                c.withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withDevices(Device.parse("/dev/kvm")));
+            }
+            if (guest != null) {
+                c.withFileSystemBind(guest.toString(), "/guests/" + guest.getFileName(), BindMode.READ_ONLY);
+            }
+            c.start();
+            long status = c.getCurrentContainerInfo().getState().getExitCodeLong();
+            return new Run(status, out.toString(), err.toString());
+        }
+    }
+
+    @Test
+    void theBundledGuestRunsInTheContainer() {
+        Run r = run(true, null, "run");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
+        assertTrue(r.out().contains("memory: 16 pages written and read back"), r.out());
+    }
+
+    @Test
+    void aGuestMountedFromTheHostRuns() {
+        Run r = run(true, TestGuests.path("exit42.elf"), "run", "--image", "/guests/exit42.elf");
+        assertEquals(85, r.status(), r.err());
+        assertEquals("exit code 42 coming", r.out().strip());
+    }
+
+    @Test
+    void forgettingTheKvmDeviceGivesTheOneLineError() {
+        Run r = run(false, null, "run");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: /dev/kvm does not exist: enable KVM on the host (modprobe kvm_intel or kvm_amd, "
+                + "virtualization on in the firmware) or pass --device /dev/kvm to the container", r.err().strip());
+        assertEquals("", r.out().strip());
+    }
+}
