@@ -23,6 +23,7 @@ import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VirtualCpu;
 import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveComponent;
 import io.jkvm.x86.XsaveException;
@@ -49,7 +50,7 @@ import java.util.function.Function;
  * A KVM vCPU fd and its kvm_run region. One thread runs it at a time; {@link #requestExit()} may be called from
  * any thread to make a {@link #run()} in progress (or the next one) return {@link VcpuExit.Interrupted}.
  */
-public final class Vcpu implements AutoCloseable {
+public final class Vcpu implements VirtualCpu, AutoCloseable {
     /** KVM_MP_STATE_* values. */
     public enum MpState {
         RUNNABLE(Uapi.KVM_MP_STATE_RUNNABLE()),
@@ -94,6 +95,7 @@ public final class Vcpu implements AutoCloseable {
         this.run = new KvmRun(runMapping);
     }
 
+    @Override
     public int id() {
         return id;
     }
@@ -105,6 +107,7 @@ public final class Vcpu implements AutoCloseable {
     // ---- running -------------------------------------------------------------------------------------------
 
     /** KVM_RUN until the next exit; a signal or {@link #requestExit()} gives {@link VcpuExit.Interrupted}. */
+    @Override
     public VcpuExit run() {
         if (runner == null) {
             runner = NativeThread.current();
@@ -123,6 +126,7 @@ public final class Vcpu implements AutoCloseable {
      * Makes the vCPU leave guest mode: sets kvm_run.immediate_exit (so a KVM_RUN about to start returns at once)
      * and signals the thread running it (so one in progress returns). Stays in force until {@link #clearExitRequest()}.
      */
+    @Override
     public void requestExit() {
         exitRequested = true;
         run.setImmediateExit(true);
@@ -132,6 +136,7 @@ public final class Vcpu implements AutoCloseable {
         }
     }
 
+    @Override
     public void clearExitRequest() {
         exitRequested = false;
         run.setImmediateExit(false);
@@ -148,21 +153,25 @@ public final class Vcpu implements AutoCloseable {
 
     // ---- registers -----------------------------------------------------------------------------------------
 
+    @Override
     public Registers registers() {
         fd.ioctl(Ioctls.GET_REGS, regs);
         return StateMarshal.readRegs(regs);
     }
 
+    @Override
     public void setRegisters(Registers r) {
         StateMarshal.writeRegs(regs, r);
         fd.ioctl(Ioctls.SET_REGS, regs);
     }
 
+    @Override
     public SpecialRegisters specialRegisters() {
         fd.ioctl(Ioctls.GET_SREGS, sregs);
         return StateMarshal.readSregs(sregs);
     }
 
+    @Override
     public void setSpecialRegisters(SpecialRegisters r) {
         StateMarshal.writeSregs(sregs, r);
         fd.ioctl(Ioctls.SET_SREGS, sregs);
@@ -307,6 +316,7 @@ public final class Vcpu implements AutoCloseable {
      * Sets XCR0 after checking it against the architecture's rules and what this vCPU supports (its CPU model's
      * leaf 0xD, within KVM's): a bad value is refused with the rule it breaks, before any ioctl.
      */
+    @Override
     public void setXcr0(long xcr0) {
         CpuidTable cpu = model != null ? model : vm.hostCpuid();
         try {
@@ -405,6 +415,7 @@ public final class Vcpu implements AutoCloseable {
     }
 
     /** Everything needed to resume this vCPU elsewhere (a fresh VM, another host, the software core). */
+    @Override
     public VcpuState saveState() {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
@@ -417,6 +428,7 @@ public final class Vcpu implements AutoCloseable {
      * registers, MSRs, events). Everything that can be refused is checked first (APX capability, XCR0 rules,
      * components the host lacks, MSRs KVM does not know), so a refusal leaves the vCPU untouched.
      */
+    @Override
     public void restoreState(VcpuState s) {
         requireApxCapable(s.xsave(), s.cpuid());
         long supported = s.cpuid().supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3;

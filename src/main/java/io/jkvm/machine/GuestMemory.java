@@ -24,6 +24,11 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return ram.address();
     }
 
+    /** The mapping itself, for the software core's direct loads and stores. */
+    public io.jkvm.linux.Mapping mapping() {
+        return ram;
+    }
+
     public boolean contains(long physical, long length) {
         return physical >= 0 && length >= 0 && physical <= size() - length;
     }

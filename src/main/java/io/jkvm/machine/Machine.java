@@ -1,5 +1,6 @@
 package io.jkvm.machine;
 
+import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
@@ -11,6 +12,7 @@ import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,9 +29,9 @@ import java.util.concurrent.CompletableFuture;
 public final class Machine implements AutoCloseable {
     private final MachineConfig config;
     private final Kvm kvm;
-    private final Vm vm;
+    private final Vm vm; // null when the software core runs the vCPUs
     private final GuestMemory memory;
-    private final List<Vcpu> vcpus = new ArrayList<>();
+    private final List<VirtualCpu> vcpus = new ArrayList<>();
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
@@ -48,15 +50,31 @@ public final class Machine implements AutoCloseable {
             }
         });
         Kvm k = Kvm.open(config.kvmPath());
-        Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
         Vm v = null;
         GuestMemory m = null;
+        CpuModel model;
         try {
-            v = k.createVm();
+            Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
+            CpuidTable host = k.supportedCpuid();
+            try {
+                model = CpuModel.parse(config.cpuModel(), host);
+            } catch (XsaveException e) {
+                throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+            }
+            List<CpuFeature> missing = model.missingOn(host);
+            if (!missing.isEmpty() && config.backend() != Backend.EMULATOR) {
+                throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
+                        + ", which this host's KVM lacks: run it on the software core with --backend emulator");
+            }
+            if (config.backend() != Backend.EMULATOR) {
+                v = k.createVm();
+            }
             m = GuestMemory.allocate(config.memorySize());
             LongModeBoot.writeTables(m);
             image.loadInto(m);
-            v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
+            if (v != null) {
+                v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
+            }
         } catch (RuntimeException e) {
             closeQuietly(m, v, k);
             throw e;
@@ -65,18 +83,6 @@ public final class Machine implements AutoCloseable {
         this.vm = v;
         this.memory = m;
         try {
-            CpuidTable host = vm.hostCpuid();
-            CpuModel model;
-            try {
-                model = CpuModel.parse(config.cpuModel(), host);
-            } catch (XsaveException e) {
-                throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
-            }
-            List<CpuFeature> missing = model.missingOn(host);
-            if (!missing.isEmpty()) {
-                throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
-                        + ", which this host's KVM lacks; the software core that would run it is not yet available");
-            }
             for (int id = 0; id < config.cpus(); id++) {
                 vcpus.add(createVcpu(id, model.cpuid(), image.entry()));
             }
@@ -90,23 +96,25 @@ public final class Machine implements AutoCloseable {
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
     public static Machine create(MachineConfig config, Console console) {
-        if (config.backend() == Backend.EMULATOR) {
-            throw new MachineException("--backend emulator is not yet available in this jkvm: use --backend kvm (or auto)");
-        }
         GuestImage image = config.image()
                 .map(p -> GuestImage.read(p, config.loadAddress()))
                 .orElseGet(GuestImage::bundled);
         return new Machine(config, console, image);
     }
 
-    private Vcpu createVcpu(int id, CpuidTable hostCpuid, long entry) {
-        Vcpu vcpu = vm.createVcpu(id);
-        CpuidTable cpuid = withApicId(hostCpuid, id);
-        vcpu.setCpuid(cpuid);
-        SpecialRegisters sregs = LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave());
-        vcpu.setSpecialRegisters(sregs);
+    private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {
+        CpuidTable cpuid = withApicId(modelCpuid, id);
+        VirtualCpu vcpu;
+        if (vm != null) {
+            Vcpu kvmVcpu = vm.createVcpu(id);
+            kvmVcpu.setCpuid(cpuid);
+            vcpu = kvmVcpu;
+        } else {
+            vcpu = new EmulatedVcpu(id, memory.mapping(), cpuid);
+        }
+        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         if (cpuid.hasXsave()) {
-            vcpu.setXcrs(Map.of(0, LongModeBoot.xcr0()));
+            vcpu.setXcr0(LongModeBoot.xcr0());
         }
         vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
         return vcpu;
@@ -133,7 +141,7 @@ public final class Machine implements AutoCloseable {
         return memory;
     }
 
-    public List<Vcpu> vcpus() {
+    public List<VirtualCpu> vcpus() {
         return List.copyOf(vcpus);
     }
 
@@ -141,11 +149,11 @@ public final class Machine implements AutoCloseable {
     public Outcome run() {
         Thread input = startInputPump();
         List<Thread> threads = new ArrayList<>();
-        for (Vcpu vcpu : vcpus) {
+        for (VirtualCpu vcpu : vcpus) {
             threads.add(Thread.ofPlatform().name("vcpu-" + vcpu.id()).start(() -> runVcpu(vcpu)));
         }
         Outcome result = outcome.join();
-        for (Vcpu vcpu : vcpus) {
+        for (VirtualCpu vcpu : vcpus) {
             vcpu.requestExit();
         }
         synchronized (wakeup) {
@@ -162,7 +170,7 @@ public final class Machine implements AutoCloseable {
 
     private void finish(Outcome o) {
         if (outcome.complete(o)) {
-            for (Vcpu vcpu : vcpus) {
+            for (VirtualCpu vcpu : vcpus) {
                 vcpu.requestExit();
             }
             synchronized (wakeup) {
@@ -171,7 +179,7 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    private void runVcpu(Vcpu vcpu) {
+    private void runVcpu(VirtualCpu vcpu) {
         try {
             if (vcpu.id() != 0) {
                 waitForStop(); // application processors stay halted until SMP boot is implemented
@@ -185,7 +193,7 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    private void handle(Vcpu vcpu, VcpuExit exit) {
+    private void handle(VirtualCpu vcpu, VcpuExit exit) {
         switch (exit) {
             case VcpuExit.Io io -> {
                 for (int i = 0; i < io.count(); i++) {
@@ -215,7 +223,7 @@ public final class Machine implements AutoCloseable {
                     "guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at " + where(vcpu)
                             + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
             case VcpuExit.InternalError e -> finish(new Outcome.Failed(
-                    "KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
+                    (vm == null ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
                             + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)
                             + ": this host's KVM cannot execute that instruction; change the guest or run it on another host"));
             case VcpuExit.FailEntry f -> finish(new Outcome.Failed(String.format(
@@ -239,7 +247,7 @@ public final class Machine implements AutoCloseable {
     }
 
     /** "RIP 0x… (bytes 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */
-    private String where(Vcpu vcpu) {
+    private String where(VirtualCpu vcpu) {
         try {
             long rip = vcpu.registers().rip();
             long cr3 = vcpu.specialRegisters().cr3();

@@ -1,0 +1,1650 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Msrs;
+import io.jkvm.x86.XsaveComponent;
+import io.jkvm.x86.Xcr0Rules;
+import io.jkvm.x86.XsaveLayout;
+
+/**
+ * The software x86-64 core: architectural state, 4-level paging with a software TLB, exception delivery
+ * through the IDT, and the instruction interpreter (decode and execute in one pass). Port I/O and MMIO leave
+ * through {@link IoPort} so the machine's devices serve both backends.
+ */
+final class Core {
+    /** Where port and MMIO accesses go; the vCPU turns them into exits. */
+    interface IoPort {
+        long in(int port, int size);
+
+        void out(int port, int size, long value);
+
+        long mmioRead(long physical, int size);
+
+        void mmioWrite(long physical, int size, long value);
+    }
+
+    /** Thrown to end the current run: HLT, shutdown, an exit the machine must see before going on. */
+    static final class Stop extends RuntimeException {
+        final Reason reason;
+
+        Stop(Reason reason) {
+            super(null, null, false, false);
+            this.reason = reason;
+        }
+    }
+
+    enum Reason { HLT, SHUTDOWN, IO }
+
+    // ---- architectural state -------------------------------------------------------------------------------
+    final long[] r = new long[32];
+    long rip;
+    final long[] xmm = new long[32]; // XMM0-15: low quadword at 2*i, high at 2*i+1
+    int mxcsr = 0x1F80;
+    long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
+    long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
+    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr;
+    long gdtBase, idtBase;
+    int gdtLimit, idtLimit;
+    int cs = 0x08, ss = 0x10, ds = 0x10, es = 0x10, fs = 0x10, gs = 0x10, tr = 0x18;
+    int cpl;
+    long tscOffset;
+    boolean interruptShadow;
+    final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
+
+    // Flags: IF, DF, TF and the rest live in flagBits; the six arithmetic flags are computed lazily.
+    long flagBits = 0x2;
+    private int lazyOp = LAZY_NONE;
+    private long lazyDst, lazySrc, lazyRes;
+    private int lazySize = 8;
+    private long lazyCarry; // the CF INC/DEC keep, the carry-in ADC/SBB used
+
+    private static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
+            LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8;
+    static final long CF = 1, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, TF = 1 << 8, IF = 1 << 9,
+            DF = 1 << 10, OF = 1 << 11, ARITH = CF | PF | AF | ZF | SF | OF;
+
+    final Mapping ram;
+    final CpuidTable cpuid;
+    final IoPort io;
+    private final long ramSize;
+    long instructions;
+
+    Core(Mapping ram, CpuidTable cpuid, IoPort io) {
+        this.ram = ram;
+        this.cpuid = cpuid;
+        this.io = io;
+        this.ramSize = ram.size();
+    }
+
+    // ---- flags --------------------------------------------------------------------------------------------
+
+    long rflags() {
+        return (flagBits & ~ARITH) | arithFlags() | 0x2;
+    }
+
+    void setRflags(long v) {
+        flagBits = (v & 0x3F7FD7L) | 0x2; // writable bits; VM/RF handled as plain bits here
+        lazyOp = LAZY_NONE;
+    }
+
+    private long arithFlags() {
+        if (lazyOp == LAZY_NONE) {
+            return flagBits & ARITH;
+        }
+        return cfBit() | pfZfSf(lazyRes, lazySize) | afBit() | ofBit();
+    }
+
+    private static long mask(int size) {
+        return size == 8 ? -1L : (1L << (size * 8)) - 1;
+    }
+
+    private static long signBit(int size) {
+        return 1L << (size * 8 - 1);
+    }
+
+    private static long pfZfSf(long res, int size) {
+        long m = res & mask(size);
+        long f = (Long.bitCount(m & 0xFF) & 1) == 0 ? PF : 0;
+        if (m == 0) {
+            f |= ZF;
+        }
+        if ((m & signBit(size)) != 0) {
+            f |= SF;
+        }
+        return f;
+    }
+
+    private long cfBit() {
+        long m = mask(lazySize);
+        long d = lazyDst & m, s = lazySrc & m, res = lazyRes & m;
+        return switch (lazyOp) {
+            case LAZY_ADD -> Long.compareUnsigned(res, d) < 0 ? CF : 0;
+            case LAZY_ADC -> (lazyCarry != 0 ? Long.compareUnsigned(res, d) <= 0 : Long.compareUnsigned(res, d) < 0) ? CF : 0;
+            case LAZY_SUB -> Long.compareUnsigned(d, s) < 0 ? CF : 0;
+            case LAZY_SBB -> (lazyCarry != 0 ? Long.compareUnsigned(d, s) <= 0 : Long.compareUnsigned(d, s) < 0) ? CF : 0;
+            case LAZY_NEG -> d != 0 ? CF : 0;
+            case LAZY_INC, LAZY_DEC -> lazyCarry;
+            default -> 0;
+        };
+    }
+
+    private long afBit() {
+        return switch (lazyOp) {
+            case LAZY_LOGIC -> 0;
+            default -> ((lazyDst ^ lazySrc ^ lazyRes) & 0x10) != 0 ? AF : 0;
+        };
+    }
+
+    private long ofBit() {
+        long sb = signBit(lazySize);
+        long d = lazyDst, s = lazySrc, res = lazyRes;
+        boolean of = switch (lazyOp) {
+            case LAZY_ADD, LAZY_ADC, LAZY_INC -> ((d ^ res) & (s ^ res) & sb) != 0;
+            case LAZY_SUB, LAZY_SBB, LAZY_DEC -> ((d ^ s) & (d ^ res) & sb) != 0;
+            case LAZY_NEG -> (d & mask(lazySize)) == sb;
+            default -> false;
+        };
+        return of ? OF : 0;
+    }
+
+    boolean cf() {
+        return lazyOp == LAZY_NONE ? (flagBits & CF) != 0 : cfBit() != 0;
+    }
+
+    private void lazy(int op, long dst, long src, long res, int size) {
+        lazyOp = op;
+        lazyDst = dst;
+        lazySrc = src;
+        lazyRes = res;
+        lazySize = size;
+    }
+
+    /** Sets the six arithmetic flags explicitly (for rotates, shifts, multiplies, bit tests...). */
+    private void setArith(long bits) {
+        flagBits = (flagBits & ~ARITH) | (bits & ARITH);
+        lazyOp = LAZY_NONE;
+    }
+
+    /** Changes some arithmetic flags, keeping the others as they are now. */
+    private void modifyArith(long which, long values) {
+        long now = arithFlags();
+        setArith((now & ~which) | (values & which));
+    }
+
+    boolean condition(int cc) {
+        long f = arithFlags();
+        boolean r = switch (cc >> 1) {
+            case 0 -> (f & OF) != 0;
+            case 1 -> (f & CF) != 0;
+            case 2 -> (f & ZF) != 0;
+            case 3 -> (f & (CF | ZF)) != 0;
+            case 4 -> (f & SF) != 0;
+            case 5 -> (f & PF) != 0;
+            case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
+            default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
+        };
+        return (cc & 1) == 0 ? r : !r;
+    }
+
+    // ---- registers ----------------------------------------------------------------------------------------
+
+    private boolean anyRex;
+
+    long reg(int n, int size) {
+        return switch (size) {
+            case 1 -> (!anyRex && n >= 4 && n < 8) ? (r[n - 4] >>> 8) & 0xFF : r[n] & 0xFF;
+            case 2 -> r[n] & 0xFFFF;
+            case 4 -> r[n] & 0xFFFFFFFFL;
+            default -> r[n];
+        };
+    }
+
+    void setReg(int n, int size, long v) {
+        switch (size) {
+            case 1 -> {
+                if (!anyRex && n >= 4 && n < 8) {
+                    r[n - 4] = (r[n - 4] & ~0xFF00L) | ((v & 0xFF) << 8);
+                } else {
+                    r[n] = (r[n] & ~0xFFL) | (v & 0xFF);
+                }
+            }
+            case 2 -> r[n] = (r[n] & ~0xFFFFL) | (v & 0xFFFF);
+            case 4 -> r[n] = v & 0xFFFFFFFFL;
+            default -> r[n] = v;
+        }
+    }
+
+    boolean apxEnabled() {
+        return (xcr0 & XsaveComponent.APX.mask()) != 0;
+    }
+
+    // ---- paging and memory --------------------------------------------------------------------------------
+
+    private static final int TLB_SIZE = 256;
+    private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
+    private final long[] tlbPhys = new long[TLB_SIZE];
+    private final byte[] tlbPerm = new byte[TLB_SIZE];  // 1 write ok (and dirty set), 2 user ok, 4 exec ok
+    private static final int ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2;
+
+    void flushTlb() {
+        java.util.Arrays.fill(tlbTag, 0);
+    }
+
+    void invlpg(long linear) {
+        int i = (int) ((linear >>> 12) & (TLB_SIZE - 1));
+        tlbTag[i] = 0;
+    }
+
+    boolean paging() {
+        return (cr0 & ControlBits.CR0_PG) != 0;
+    }
+
+    /** Linear to physical for an access, through the TLB; a miss walks the tables, setting A and D bits. */
+    long translate(long linear, int access) {
+        if (!paging()) {
+            return linear;
+        }
+        long page = linear >>> 12;
+        int i = (int) (page & (TLB_SIZE - 1));
+        long tag = (page << 1) | 1;
+        if (tlbTag[i] == tag) {
+            int p = tlbPerm[i];
+            boolean ok = (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
+            if (ok) {
+                return tlbPhys[i] | (linear & 0xFFF);
+            }
+        }
+        return walk(linear, access, i, tag);
+    }
+
+    private long walk(long linear, int access, int slot, long tag) {
+        if (linear != ((linear << 16) >> 16)) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // non-canonical
+        }
+        boolean user = cpl == 3;
+        boolean nxe = (efer & ControlBits.EFER_NXE) != 0;
+        long table = cr3 & ControlBits.PTE_ADDRESS;
+        boolean writable = true, userOk = true, exec = true;
+        long[] entries = new long[4];
+        long[] addrs = new long[4];
+        int levels = 0;
+        long physPage = 0;
+        for (int level = 4; level >= 1; level--) {
+            int shift = 12 + 9 * (level - 1);
+            long addr = table + ((linear >>> shift) & 0x1FF) * 8;
+            long e = physRead(addr, 8);
+            if ((e & ControlBits.PTE_PRESENT) == 0) {
+                throw pageFault(linear, access, false);
+            }
+            if (nxe ? false : (e & ControlBits.PTE_NX) != 0) {
+                throw pageFault(linear, access, true); // NX set without EFER.NXE: reserved bit
+            }
+            entries[levels] = e;
+            addrs[levels++] = addr;
+            writable &= (e & ControlBits.PTE_WRITABLE) != 0;
+            userOk &= (e & ControlBits.PTE_USER) != 0;
+            exec &= !(nxe && (e & ControlBits.PTE_NX) != 0);
+            boolean large = level <= 3 && level >= 2 && (e & ControlBits.PTE_LARGE) != 0;
+            if (level == 1 || large) {
+                long pageMask = (1L << shift) - 1;
+                physPage = ((e & ControlBits.PTE_ADDRESS & ~pageMask) | (linear & pageMask)) & ~0xFFFL;
+                break;
+            }
+            table = e & ControlBits.PTE_ADDRESS;
+        }
+        boolean wp = (cr0 & ControlBits.CR0_WP) != 0;
+        if (user && !userOk) {
+            throw pageFault(linear, access, true);
+        }
+        if (access == ACC_WRITE && !writable && (user || wp)) {
+            throw pageFault(linear, access, true);
+        }
+        if (access == ACC_EXEC && !exec) {
+            throw pageFault(linear, access, true);
+        }
+        for (int k = 0; k < levels; k++) {
+            long e = entries[k] | 0x20; // accessed
+            if (k == levels - 1 && access == ACC_WRITE) {
+                e |= 0x40; // dirty, on the leaf
+            }
+            if (e != entries[k]) {
+                physWrite(addrs[k], 8, e);
+            }
+        }
+        int perm = (userOk ? 2 : 0) | (exec ? 4 : 0);
+        if (writable && (access == ACC_WRITE || (entries[levels - 1] & 0x40) != 0)) {
+            perm |= 1; // only cache write permission once the leaf is dirty
+        }
+        tlbTag[slot] = tag;
+        tlbPhys[slot] = physPage;
+        tlbPerm[slot] = (byte) perm;
+        return physPage | (linear & 0xFFF);
+    }
+
+    private GuestFault pageFault(long linear, int access, boolean present) {
+        cr2 = linear;
+        int code = (present ? 1 : 0) | (access == ACC_WRITE ? 2 : 0) | (cpl == 3 ? 4 : 0) | (access == ACC_EXEC ? 16 : 0);
+        return GuestFault.withCode(GuestFault.PF, code);
+    }
+
+    long physRead(long physical, int size) {
+        if (physical >= 0 && physical + size <= ramSize) {
+            return switch (size) {
+                case 1 -> ram.getByte(physical) & 0xFFL;
+                case 2 -> ram.getShort(physical) & 0xFFFFL;
+                case 4 -> ram.getInt(physical) & 0xFFFFFFFFL;
+                default -> ram.getLong(physical);
+            };
+        }
+        return io.mmioRead(physical, size);
+    }
+
+    void physWrite(long physical, int size, long v) {
+        if (physical >= 0 && physical + size <= ramSize) {
+            switch (size) {
+                case 1 -> ram.putByte(physical, (byte) v);
+                case 2 -> ram.putShort(physical, (short) v);
+                case 4 -> ram.putInt(physical, (int) v);
+                default -> ram.putLong(physical, v);
+            }
+            return;
+        }
+        io.mmioWrite(physical, size, v);
+    }
+
+    long read(long linear, int size) {
+        if (((linear & 0xFFF) + size) > 0x1000) {
+            long v = 0;
+            for (int i = 0; i < size; i++) {
+                v |= physRead(translate(linear + i, ACC_READ), 1) << (8 * i);
+            }
+            return v;
+        }
+        return physRead(translate(linear, ACC_READ), size);
+    }
+
+    void write(long linear, int size, long v) {
+        if (((linear & 0xFFF) + size) > 0x1000) {
+            long[] phys = new long[size];
+            for (int i = 0; i < size; i++) {
+                phys[i] = translate(linear + i, ACC_WRITE); // all pages checked before any byte is written
+            }
+            for (int i = 0; i < size; i++) {
+                physWrite(phys[i], 1, v >>> (8 * i));
+            }
+            return;
+        }
+        physWrite(translate(linear, ACC_WRITE), size, v);
+    }
+
+    // ---- instruction fetch and decode state ------------------------------------------------------------------
+
+    private long ip;               // next byte to fetch (linear)
+    private int opSize;            // 2, 4 or 8
+    private int adSize;            // 4 or 8
+    private boolean rexW;
+    private int rexR, rexX, rexB;  // register-number high bits (REX: 8; REX2: 8 and/or 16)
+    private boolean rex2;
+    private int rep;               // 0, 0xF2 or 0xF3
+    private boolean lock;
+    private long segBase;
+    private int mod, regField, rmField;
+    private long ea;
+    private boolean ripRelative;
+    private long disp;
+
+    private int fetch8() {
+        long phys = translate(ip, ACC_EXEC);
+        int b = (int) physRead(phys, 1);
+        ip++;
+        return b;
+    }
+
+    private long fetch(int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= (long) fetch8() << (8 * i);
+        }
+        return v;
+    }
+
+    private long fetchSigned(int size) {
+        long v = fetch(size);
+        int shift = 64 - 8 * size;
+        return (v << shift) >> shift;
+    }
+
+    /** Immediate of the operand size, sign-extended to 64 bits when the operand is 64-bit (imm32). */
+    private long fetchImm(int size) {
+        return size == 8 ? fetchSigned(4) : fetch(size);
+    }
+
+    private void decodeModrm() {
+        int m = fetch8();
+        mod = m >>> 6;
+        regField = ((m >>> 3) & 7) | rexR;
+        int rm = m & 7;
+        ripRelative = false;
+        if (mod == 3) {
+            rmField = rm | rexB;
+            return;
+        }
+        long address;
+        if (rm == 4) {
+            int sib = fetch8();
+            int scale = sib >>> 6;
+            int index = ((sib >>> 3) & 7) | rexX;
+            int base = (sib & 7) | rexB;
+            if ((sib & 7) == 5 && mod == 0) {
+                address = fetchSigned(4);
+            } else {
+                address = r[base];
+            }
+            if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
+                address += r[index] << scale;
+            }
+        } else if (rm == 5 && mod == 0) {
+            ripRelative = true;
+            address = 0;
+        } else {
+            address = r[rm | rexB];
+        }
+        if (mod == 1) {
+            address += fetchSigned(1);
+        } else if (mod == 2) {
+            address += fetchSigned(4);
+        } else if (ripRelative) {
+            disp = fetchSigned(4);
+        }
+        ea = address;
+        rmField = -1;
+    }
+
+    /** The memory operand's linear address; RIP-relative ones need every immediate fetched first. */
+    private long ea() {
+        long a = ripRelative ? ip + disp : ea;
+        if (adSize == 4) {
+            a &= 0xFFFFFFFFL;
+        }
+        return a + segBase;
+    }
+
+    private long readRm(int size) {
+        return mod == 3 ? reg(rmField, size) : read(ea(), size);
+    }
+
+    private void writeRm(int size, long v) {
+        if (mod == 3) {
+            setReg(rmField, size, v);
+        } else {
+            write(ea(), size, v);
+        }
+    }
+
+    // ---- execution --------------------------------------------------------------------------------------------
+
+    /** Executes one instruction (or delivers a fault raised by it). */
+    void step() {
+        long start = rip;
+        try {
+            interruptShadow = false;
+            execute();
+            instructions++;
+        } catch (GuestFault f) {
+            rip = start;
+            deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
+        }
+    }
+
+    private int faultDepth;
+
+    /** Delivers an exception or interrupt through the 64-bit IDT; a fault while delivering escalates to #DF, then shutdown. */
+    void deliver(int vector, boolean hasCode, int code, long returnRip, int depth) {
+        if (depth >= 2 || vector == GuestFault.DF && depth >= 1) {
+            throw new Stop(Reason.SHUTDOWN);
+        }
+        try {
+            if (vector * 16L + 15 > idtLimit) {
+                throw GuestFault.withCode(GuestFault.GP, vector * 8 + 2);
+            }
+            long gateLow = read(idtBase + vector * 16L, 8);
+            long gateHigh = read(idtBase + vector * 16L + 8, 8);
+            int type = (int) ((gateLow >>> 40) & 0xF);
+            if ((gateLow & (1L << 47)) == 0) {
+                throw GuestFault.withCode(GuestFault.NP, vector * 8 + 2);
+            }
+            if (type != 0xE && type != 0xF) {
+                throw GuestFault.withCode(GuestFault.GP, vector * 8 + 2);
+            }
+            long target = (gateLow & 0xFFFF) | ((gateLow >>> 32) & 0xFFFF0000L) | (gateHigh << 32);
+            int selector = (int) ((gateLow >>> 16) & 0xFFFF);
+            int ist = (int) ((gateLow >>> 32) & 7);
+            long oldRsp = r[4];
+            int oldSs = ss;
+            int oldCs = cs | cpl;
+            long flags = rflags();
+            int newCpl = selector & 3; // flat model: the target CPL is the selector's RPL (kernel code is ring 0)
+            long rsp = r[4];
+            if (ist != 0) {
+                rsp = read(tssBase() + 0x1C + (ist - 1) * 8L, 8);
+            } else if (newCpl < cpl) {
+                rsp = read(tssBase() + 4, 8);
+            }
+            rsp &= ~0xFL;
+            long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
+                    : new long[]{returnRip, oldCs, flags, oldRsp, oldSs};
+            int prevCpl = cpl;
+            cpl = newCpl;
+            try {
+                for (int i = frame.length - 1; i >= 0; i--) {
+                    rsp -= 8;
+                    write(rsp, 8, frame[i]);
+                }
+            } catch (GuestFault f) {
+                cpl = prevCpl;
+                throw f;
+            }
+            r[4] = rsp;
+            cs = selector & ~3;
+            if (newCpl != prevCpl) {
+                ss = 0;
+            }
+            rip = target;
+            long keep = rflags() & ~(TF | 0x10000L | 0x20000L | 0x4000L); // clear TF, RF, VM, NT
+            if (type == 0xE) {
+                keep &= ~IF;
+            }
+            setRflags(keep);
+        } catch (GuestFault nested) {
+            boolean contributory = vector == 0 || (vector >= 10 && vector <= 13);
+            boolean nestedContributory = nested.vector == 0 || (nested.vector >= 10 && nested.vector <= 13);
+            if (vector == GuestFault.DF || (vector == GuestFault.PF && (nestedContributory || nested.vector == GuestFault.PF))
+                    || (contributory && nestedContributory)) {
+                deliver(GuestFault.DF, true, 0, returnRip, depth + 1);
+            } else {
+                deliver(nested.vector, nested.hasErrorCode, nested.errorCode, returnRip, depth + 1);
+            }
+        }
+    }
+
+    private long tssBase() {
+        long low = read(gdtBase + (tr & ~7), 8);
+        long high = read(gdtBase + (tr & ~7) + 8, 8);
+        return ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
+    }
+
+    private void requireCpl0() {
+        if (cpl != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
+    private void push(long v) {
+        long rsp = r[4] - 8;
+        write(rsp, 8, v);
+        r[4] = rsp;
+    }
+
+    private long pop() {
+        long v = read(r[4], 8);
+        r[4] += 8;
+        return v;
+    }
+
+    private void execute() {
+        ip = rip;
+        opSize = 4;
+        adSize = 8;
+        rexW = false;
+        rexR = rexX = rexB = 0;
+        rex2 = false;
+        anyRex = false;
+        rep = 0;
+        lock = false;
+        segBase = 0;
+        int b;
+        boolean o16 = false;
+        int prefixes = 0;
+        while (true) {
+            b = fetch8();
+            if (++prefixes > 14) {
+                throw GuestFault.withCode(GuestFault.GP, 0); // over 15 bytes
+            }
+            switch (b) {
+                case 0x66 -> o16 = true;
+                case 0x67 -> adSize = 4;
+                case 0xF0 -> lock = true;
+                case 0xF2, 0xF3 -> rep = b;
+                case 0x2E, 0x36, 0x3E, 0x26 -> { }
+                case 0x64 -> segBase = fsBase;
+                case 0x65 -> segBase = gsBase;
+                default -> {
+                    prefixes = -1;
+                }
+            }
+            if (prefixes < 0) {
+                break;
+            }
+            rexW = false; // a legacy prefix after REX cancels the REX
+            rexR = rexX = rexB = 0;
+            anyRex = false;
+        }
+        int map = 0;
+        if (b >= 0x40 && b <= 0x4F) {
+            anyRex = true;
+            rexW = (b & 8) != 0;
+            rexR = (b & 4) << 1;
+            rexX = (b & 2) << 2;
+            rexB = (b & 1) << 3;
+            b = fetch8();
+            if (b == 0xD5 || (b >= 0x40 && b <= 0x4F)) {
+                throw GuestFault.of(GuestFault.UD); // REX2 after REX, or REX after REX
+            }
+        } else if (b == 0xD5) {
+            if (!apxEnabled()) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            int p = fetch8();
+            rex2 = true;
+            anyRex = true;
+            map = p >>> 7;
+            rexR = ((p & 0x40) >>> 2) | ((p & 0x04) << 1);
+            rexX = ((p & 0x20) >>> 1) | ((p & 0x02) << 2);
+            rexB = (p & 0x10) | ((p & 0x01) << 3);
+            rexW = (p & 0x08) != 0;
+            b = fetch8();
+            if (map == 0 && Rex2.forbiddenMap0(b) || map == 1 && Rex2.forbiddenMap1(b)) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+        }
+        opSize = rexW ? 8 : o16 ? 2 : 4;
+        if (map == 0 && b == 0x0F) {
+            map = 1;
+            b = fetch8();
+        }
+        if (map == 0) {
+            executeMap0(b);
+        } else {
+            executeMap1(b);
+        }
+    }
+
+    private void done() {
+        rip = ip;
+    }
+
+    private int byteOr(int b) {
+        return (b & 1) == 0 ? 1 : opSize;
+    }
+
+    private void executeMap0(int b) {
+        if (b < 0x40 && (b & 7) < 6) {
+            alu((b >>> 3) & 7, b & 7);
+            return;
+        }
+        switch (b) {
+            case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
+                int n = (b & 7) | rexB;
+                push(o16() ? reg(n, 2) : r[n]);
+                done();
+            }
+            case 0x58, 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F -> {
+                int n = (b & 7) | rexB;
+                long v = pop();
+                r[n] = v;
+                done();
+            }
+            case 0x63 -> { // MOVSXD
+                decodeModrm();
+                long v = (int) readRm(4);
+                setReg(regField, opSize, v);
+                done();
+            }
+            case 0x68 -> {
+                long v = fetchSigned(opSize == 2 ? 2 : 4);
+                push(v);
+                done();
+            }
+            case 0x6A -> {
+                push(fetchSigned(1));
+                done();
+            }
+            case 0x69, 0x6B -> {
+                decodeModrm();
+                long imm = b == 0x6B ? fetchSigned(1) : fetchSigned(opSize == 2 ? 2 : 4);
+                imul3(regField, readRm(opSize), imm);
+                done();
+            }
+            case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F -> {
+                long rel = fetchSigned(1);
+                done();
+                if (condition(b & 0xF)) {
+                    rip += rel;
+                }
+            }
+            case 0x80, 0x81, 0x83 -> {
+                decodeModrm();
+                int size = b == 0x80 ? 1 : opSize;
+                long imm = b == 0x81 ? fetchImm(size) : fetchSigned(1);
+                long dst = readRm(size);
+                long res = aluOp(regField & 7, dst, imm, size);
+                if ((regField & 7) != 7) {
+                    writeRm(size, res);
+                }
+                done();
+            }
+            case 0x84, 0x85 -> {
+                decodeModrm();
+                int size = byteOr(b);
+                long res = readRm(size) & reg(regField, size);
+                lazy(LAZY_LOGIC, res, 0, res, size);
+                done();
+            }
+            case 0x86, 0x87 -> {
+                decodeModrm();
+                int size = byteOr(b);
+                long a = readRm(size);
+                writeRm(size, reg(regField, size));
+                setReg(regField, size, a);
+                done();
+            }
+            case 0x88, 0x89 -> {
+                decodeModrm();
+                int size = byteOr(b);
+                writeRm(size, reg(regField, size));
+                done();
+            }
+            case 0x8A, 0x8B -> {
+                decodeModrm();
+                int size = byteOr(b);
+                setReg(regField, size, readRm(size));
+                done();
+            }
+            case 0x8D -> {
+                decodeModrm();
+                if (mod == 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                long saved = segBase;
+                segBase = 0;
+                setReg(regField, opSize, ea());
+                segBase = saved;
+                done();
+            }
+            case 0x8F -> {
+                decodeModrm();
+                long v = pop();
+                writeRm(8, v);
+                done();
+            }
+            case 0x90 -> {
+                if (rexB != 0) {
+                    long a = r[0];
+                    r[0] = r[rexB];
+                    r[rexB] = a;
+                } else if (rep == 0xF3) {
+                    Thread.onSpinWait(); // PAUSE
+                }
+                done();
+            }
+            case 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97 -> {
+                int n = (b & 7) | rexB;
+                long a = reg(0, opSize);
+                setReg(0, opSize, reg(n, opSize));
+                setReg(n, opSize, a);
+                done();
+            }
+            case 0x98 -> { // CBW/CWDE/CDQE
+                switch (opSize) {
+                    case 2 -> setReg(0, 2, (byte) r[0]);
+                    case 4 -> setReg(0, 4, (short) r[0]);
+                    default -> r[0] = (int) r[0];
+                }
+                done();
+            }
+            case 0x99 -> { // CWD/CDQ/CQO
+                long sign = (reg(0, opSize) & signBit(opSize)) != 0 ? -1 : 0;
+                setReg(2, opSize, sign);
+                done();
+            }
+            case 0x9C -> {
+                push(rflags() & ~0x30000L);
+                done();
+            }
+            case 0x9D -> {
+                long v = pop();
+                long writable = 0x3C7FD5L; // not VM/RF; IF and IOPL only at CPL0
+                if (cpl != 0) {
+                    writable &= ~(IF | 0x3000L);
+                }
+                setRflags((v & writable) | (rflags() & ~writable));
+                done();
+            }
+            case 0x9E -> { // SAHF
+                modifyArith(SF | ZF | AF | PF | CF, (r[0] >>> 8) & 0xD5);
+                done();
+            }
+            case 0x9F -> { // LAHF: AH = SF ZF 0 AF 0 PF 1 CF
+                r[0] = (r[0] & ~0xFF00L) | (((rflags() & 0xD5) | 0x2) << 8);
+                done();
+            }
+            case 0xA8, 0xA9 -> {
+                int size = byteOr(b);
+                long imm = fetchImm(size);
+                long res = reg(0, size) & imm;
+                lazy(LAZY_LOGIC, res, 0, res, size);
+                done();
+            }
+            case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> strings(b);
+            case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
+                setReg((b & 7) | rexB, 1, fetch(1));
+                done();
+            }
+            case 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD, 0xBE, 0xBF -> {
+                long imm = opSize == 8 ? fetch(8) : fetch(opSize);
+                setReg((b & 7) | rexB, opSize, imm);
+                done();
+            }
+            case 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3 -> {
+                decodeModrm();
+                int size = byteOr(b);
+                int count = b <= 0xC1 ? (int) fetch(1) : b <= 0xD1 ? 1 : (int) r[1] & 0xFF;
+                writeShift(size, count);
+                done();
+            }
+            case 0xC2 -> {
+                long n = fetch(2);
+                rip = pop();
+                r[4] += n;
+            }
+            case 0xC3 -> rip = pop();
+            case 0xC6, 0xC7 -> {
+                decodeModrm();
+                int size = byteOr(b);
+                long imm = fetchImm(size);
+                writeRm(size, imm);
+                done();
+            }
+            case 0xC9 -> { // LEAVE
+                r[4] = r[5];
+                r[5] = pop();
+                done();
+            }
+            case 0xCC -> {
+                done();
+                deliver(GuestFault.BP, false, 0, rip, 0);
+            }
+            case 0xCD -> {
+                int vector = (int) fetch(1);
+                done();
+                deliver(vector, false, 0, rip, 0);
+            }
+            case 0xCF -> iret();
+            case 0xE4, 0xE5, 0xEC, 0xED -> {
+                int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
+                int port = b <= 0xE5 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                done();
+                setReg(0, size, io.in(port, size));
+            }
+            case 0xE6, 0xE7, 0xEE, 0xEF -> {
+                int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
+                int port = b <= 0xE7 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                done();
+                io.out(port, size, reg(0, size));
+            }
+            case 0xE8 -> {
+                long rel = fetchSigned(4);
+                done();
+                push(rip);
+                rip += rel;
+            }
+            case 0xE9 -> {
+                long rel = fetchSigned(4);
+                done();
+                rip += rel;
+            }
+            case 0xEB -> {
+                long rel = fetchSigned(1);
+                done();
+                rip += rel;
+            }
+            case 0xE0, 0xE1, 0xE2, 0xE3 -> {
+                long rel = fetchSigned(1);
+                done();
+                boolean jump;
+                if (b == 0xE3) {
+                    jump = (adSize == 4 ? r[1] & 0xFFFFFFFFL : r[1]) == 0;
+                } else {
+                    r[1] = adSize == 4 ? (r[1] - 1) & 0xFFFFFFFFL : r[1] - 1;
+                    boolean nz = r[1] != 0;
+                    jump = b == 0xE2 ? nz : b == 0xE1 ? nz && condition(4) : nz && !condition(4);
+                }
+                if (jump) {
+                    rip += rel;
+                }
+            }
+            case 0xF4 -> {
+                requireCpl0();
+                done();
+                throw new Stop(Reason.HLT);
+            }
+            case 0xF5 -> {
+                modifyArith(CF, cf() ? 0 : CF);
+                done();
+            }
+            case 0xF6, 0xF7 -> group3(byteOr(b));
+            case 0xF8 -> {
+                modifyArith(CF, 0);
+                done();
+            }
+            case 0xF9 -> {
+                modifyArith(CF, CF);
+                done();
+            }
+            case 0xFA -> {
+                requireCpl0();
+                flagBits &= ~IF;
+                done();
+            }
+            case 0xFB -> {
+                requireCpl0();
+                if ((flagBits & IF) == 0) {
+                    interruptShadow = true;
+                }
+                flagBits |= IF;
+                done();
+            }
+            case 0xFC -> {
+                flagBits &= ~DF;
+                done();
+            }
+            case 0xFD -> {
+                flagBits |= DF;
+                done();
+            }
+            case 0xFE, 0xFF -> group45(b);
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    private boolean o16() {
+        return opSize == 2;
+    }
+
+    /** The eight ALU operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
+    private long aluOp(int op, long dst, long src, int size) {
+        long m = mask(size);
+        dst &= m;
+        src &= m;
+        long res;
+        switch (op) {
+            case 0 -> {
+                res = dst + src;
+                lazy(LAZY_ADD, dst, src, res, size);
+            }
+            case 1 -> {
+                res = dst | src;
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case 2 -> {
+                long c = cf() ? 1 : 0;
+                res = dst + src + c;
+                lazy(LAZY_ADC, dst, src, res, size);
+                lazyCarry = c;
+            }
+            case 3 -> {
+                long c = cf() ? 1 : 0;
+                res = dst - src - c;
+                lazy(LAZY_SBB, dst, src, res, size);
+                lazyCarry = c;
+            }
+            case 4 -> {
+                res = dst & src;
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case 5, 7 -> {
+                res = dst - src;
+                lazy(LAZY_SUB, dst, src, res, size);
+            }
+            default -> {
+                res = dst ^ src;
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+        }
+        return res & m;
+    }
+
+    /** 00-3D: op r/m,r; op r,r/m; op AL/eAX,imm. */
+    private void alu(int op, int form) {
+        int size = (form & 1) == 0 ? 1 : opSize;
+        switch (form) {
+            case 0, 1 -> {
+                decodeModrm();
+                long res = aluOp(op, readRm(size), reg(regField, size), size);
+                if (op != 7) {
+                    writeRm(size, res);
+                }
+            }
+            case 2, 3 -> {
+                decodeModrm();
+                long res = aluOp(op, reg(regField, size), readRm(size), size);
+                if (op != 7) {
+                    setReg(regField, size, res);
+                }
+            }
+            default -> {
+                long imm = fetchImm(size);
+                long res = aluOp(op, reg(0, size), imm, size);
+                if (op != 7) {
+                    setReg(0, size, res);
+                }
+            }
+        }
+        done();
+    }
+
+    private void imul3(int dstReg, long a, long b) {
+        int size = opSize;
+        int shift = 64 - 8 * size;
+        long sa = (a << shift) >> shift;
+        long sb = (b << shift) >> shift;
+        long lo = sa * sb;
+        boolean overflow;
+        if (size == 8) {
+            long hi = Math.multiplyHigh(sa, sb);
+            overflow = hi != (lo >> 63);
+        } else {
+            overflow = ((lo << shift) >> shift) != lo;
+        }
+        setReg(dstReg, size, lo);
+        setArith((overflow ? CF | OF : 0) | ((lo & signBit(size)) != 0 ? SF : 0)); // ZF, AF, PF undefined
+    }
+
+    private void group3(int size) {
+        decodeModrm();
+        int op = regField & 7;
+        switch (op) {
+            case 0, 1 -> { // TEST r/m, imm
+                long imm = fetchImm(size);
+                long res = readRm(size) & imm;
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case 2 -> writeRm(size, ~readRm(size));
+            case 3 -> {
+                long d = readRm(size) & mask(size);
+                long res = -d;
+                writeRm(size, res);
+                lazy(LAZY_NEG, d, 0, res, size);
+            }
+            case 4, 5 -> mul(size, op == 5);
+            default -> div(size, op == 7);
+        }
+        done();
+    }
+
+    private void mul(int size, boolean signed) {
+        long src = readRm(size);
+        long a = reg(0, size);
+        int shift = 64 - 8 * size;
+        long lo, hi;
+        if (size == 8) {
+            lo = a * src;
+            hi = signed ? Math.multiplyHigh(a, src) : Math.unsignedMultiplyHigh(a, src);
+        } else {
+            long x = signed ? (a << shift) >> shift : a;
+            long y = signed ? (src << shift) >> shift : src & mask(size);
+            long p = x * y;
+            lo = p & mask(size);
+            hi = (p >> (8 * size)) & mask(size);
+        }
+        boolean overflow;
+        if (signed) {
+            long loSigned = (lo << shift) >> shift;
+            long expectHi = loSigned < 0 ? mask(size) : 0;
+            overflow = (hi & mask(size)) != expectHi;
+        } else {
+            overflow = (hi & mask(size)) != 0;
+        }
+        if (size == 1) {
+            setReg(0, 2, (lo & 0xFF) | ((hi & 0xFF) << 8));
+        } else {
+            setReg(0, size, lo);
+            setReg(2, size, hi);
+        }
+        setArith((overflow ? CF | OF : 0) | ((lo & signBit(size)) != 0 ? SF : 0));
+    }
+
+    private void div(int size, boolean signed) {
+        long divisor = readRm(size) & mask(size);
+        if (divisor == 0) {
+            throw GuestFault.of(GuestFault.DE);
+        }
+        if (size == 8) {
+            long hi = r[2], lo = r[0];
+            java.math.BigInteger dividend = new java.math.BigInteger(1, toBytes(hi, lo));
+            if (signed) {
+                dividend = java.math.BigInteger.valueOf(hi).shiftLeft(64).or(new java.math.BigInteger(1, toBytes(0, lo)));
+            }
+            java.math.BigInteger d = signed ? java.math.BigInteger.valueOf(divisor) : new java.math.BigInteger(Long.toUnsignedString(divisor));
+            java.math.BigInteger[] qr = dividend.divideAndRemainder(d);
+            java.math.BigInteger min = signed ? java.math.BigInteger.valueOf(Long.MIN_VALUE) : java.math.BigInteger.ZERO;
+            java.math.BigInteger max = signed ? java.math.BigInteger.valueOf(Long.MAX_VALUE) : new java.math.BigInteger("FFFFFFFFFFFFFFFF", 16);
+            if (qr[0].compareTo(min) < 0 || qr[0].compareTo(max) > 0) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+            r[0] = qr[0].longValue();
+            r[2] = qr[1].longValue();
+            return;
+        }
+        int bits = 8 * size;
+        long dividend = size == 1 ? reg(0, 2) : (reg(2, size) << bits) | reg(0, size);
+        long q, rem;
+        if (signed) {
+            int shift = 64 - 2 * bits;
+            long sd = (dividend << shift) >> shift;
+            long sv = (divisor << (64 - bits)) >> (64 - bits);
+            q = sd / sv;
+            rem = sd % sv;
+            long lim = 1L << (bits - 1);
+            if (q >= lim || q < -lim) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+        } else {
+            q = Long.divideUnsigned(dividend, divisor);
+            rem = Long.remainderUnsigned(dividend, divisor);
+            if (Long.compareUnsigned(q, mask(size)) > 0) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+        }
+        if (size == 1) {
+            setReg(0, 2, (q & 0xFF) | ((rem & 0xFF) << 8));
+        } else {
+            setReg(0, size, q);
+            setReg(2, size, rem);
+        }
+    }
+
+    private static byte[] toBytes(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        return b;
+    }
+
+    /** C0/C1/D0-D3: ROL, ROR, RCL, RCR, SHL, SHR, SAL, SAR on r/m. */
+    private void writeShift(int size, int rawCount) {
+        int bits = 8 * size;
+        int count = rawCount & (size == 8 ? 63 : 31);
+        long v = readRm(size) & mask(size);
+        if (count == 0) {
+            return;
+        }
+        long m = mask(size), sb = signBit(size);
+        long res;
+        long flags = arithFlags();
+        int op = regField & 7;
+        switch (op) {
+            case 0 -> { // ROL
+                int c = count % bits;
+                res = c == 0 ? v : ((v << c) | (v >>> (bits - c))) & m;
+                long cfv = res & 1;
+                long of = ((res & sb) != 0) ^ (cfv != 0) ? OF : 0;
+                flags = (flags & ~(CF | OF)) | cfv | (count == 1 ? of : flags & OF);
+            }
+            case 1 -> { // ROR
+                int c = count % bits;
+                res = c == 0 ? v : ((v >>> c) | (v << (bits - c))) & m;
+                long cfv = (res & sb) != 0 ? CF : 0;
+                long of = (((res << 1) ^ res) & sb) != 0 ? OF : 0;
+                flags = (flags & ~(CF | OF)) | cfv | (count == 1 ? of : flags & OF);
+            }
+            case 2, 3 -> { // RCL, RCR through CF
+                int c = size == 8 || size == 4 ? count : count % (bits + 1);
+                long carry = (flags & CF) != 0 ? 1 : 0;
+                res = v;
+                for (int i = 0; i < c; i++) {
+                    if (op == 2) {
+                        long out = (res & sb) != 0 ? 1 : 0;
+                        res = ((res << 1) | carry) & m;
+                        carry = out;
+                    } else {
+                        long out = res & 1;
+                        res = (res >>> 1) | (carry != 0 ? sb : 0);
+                        carry = out;
+                    }
+                }
+                long of = op == 2 ? (((res & sb) != 0) ^ (carry != 0) ? OF : 0) : ((((res << 1) ^ res) & sb) != 0 ? OF : 0);
+                flags = (flags & ~(CF | OF)) | carry | (count == 1 ? of : flags & OF);
+            }
+            case 4, 6 -> { // SHL
+                res = count >= bits ? 0 : (v << count) & m;
+                long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
+                long of = (((res & sb) != 0) ^ (cfv != 0)) ? OF : 0;
+                flags = cfv | pfZfSf(res, size) | (count == 1 ? of : flags & OF) | (flags & AF);
+            }
+            case 5 -> { // SHR
+                res = count >= 64 ? 0 : v >>> count;
+                long cfv = count > bits ? 0 : (v >>> (count - 1)) & 1;
+                long of = (v & sb) != 0 ? OF : 0;
+                flags = cfv | pfZfSf(res, size) | (count == 1 ? of : flags & OF) | (flags & AF);
+            }
+            default -> { // SAR
+                long sv = (v << (64 - bits)) >> (64 - bits);
+                int c = Math.min(count, 63);
+                res = (sv >> c) & m;
+                long cfv = (sv >> (c - 1)) & 1;
+                flags = cfv | pfZfSf(res, size) | (flags & AF);
+            }
+        }
+        writeRm(size, res);
+        setArith(flags);
+    }
+
+    private void group45(int b) {
+        decodeModrm();
+        int op = regField & 7;
+        if (b == 0xFE && op > 1) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        int size = b == 0xFE ? 1 : opSize;
+        switch (op) {
+            case 0, 1 -> {
+                long carry = cf() ? CF : 0;
+                long d = readRm(size) & mask(size);
+                long res = op == 0 ? d + 1 : d - 1;
+                writeRm(size, res);
+                lazy(op == 0 ? LAZY_INC : LAZY_DEC, d, 1, res, size);
+                lazyCarry = carry;
+                done();
+            }
+            case 2 -> {
+                long target = readRm(8);
+                done();
+                push(rip);
+                rip = target;
+            }
+            case 4 -> {
+                long target = readRm(8);
+                rip = target;
+            }
+            case 6 -> {
+                push(readRm(opSize == 2 ? 2 : 8));
+                done();
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    private void strings(int b) {
+        int size = (b & 1) == 0 ? 1 : opSize;
+        long step = (flagBits & DF) != 0 ? -size : size;
+        boolean repeat = rep != 0;
+        while (!repeat || r[1] != 0) {
+            switch (b) {
+                case 0xA4, 0xA5 -> {
+                    write(r[7], size, read(r[6] + segBase, size));
+                    r[6] += step;
+                    r[7] += step;
+                }
+                case 0xAA, 0xAB -> {
+                    write(r[7], size, reg(0, size));
+                    r[7] += step;
+                }
+                case 0xAC, 0xAD -> {
+                    setReg(0, size, read(r[6] + segBase, size));
+                    r[6] += step;
+                }
+                case 0xA6, 0xA7 -> {
+                    aluOp(7, read(r[6] + segBase, size), read(r[7], size), size);
+                    r[6] += step;
+                    r[7] += step;
+                }
+                default -> { // SCAS
+                    aluOp(7, reg(0, size), read(r[7], size), size);
+                    r[7] += step;
+                }
+            }
+            if (!repeat) {
+                break;
+            }
+            r[1]--;
+            if (b == 0xA6 || b == 0xA7 || b == 0xAE || b == 0xAF) {
+                boolean zf = condition(4);
+                if ((rep == 0xF3 && !zf) || (rep == 0xF2 && zf)) {
+                    break;
+                }
+            }
+        }
+        done();
+    }
+
+    private void iret() {
+        long newRip = pop();
+        long newCs = pop() & 0xFFFF;
+        long newFlags = pop();
+        long newRsp = pop();
+        long newSs = pop() & 0xFFFF;
+        int newCpl = (int) (newCs & 3);
+        if (newCpl < cpl) {
+            throw GuestFault.withCode(GuestFault.GP, (int) newCs & ~3);
+        }
+        long writable = cpl == 0 ? 0x3F7FD5L : 0x3F7FD5L & ~(IF | 0x3000L);
+        setRflags((newFlags & writable) | (flagBits & ~writable & (IF | 0x3000L)));
+        cpl = newCpl;
+        cs = (int) newCs & ~3;
+        ss = (int) newSs;
+        r[4] = newRsp;
+        rip = newRip;
+    }
+
+    private void executeMap1(int b) {
+        switch (b) {
+            case 0x01 -> group7();
+            case 0x05 -> syscall();
+            case 0x07 -> sysret();
+            case 0x0B -> throw GuestFault.of(GuestFault.UD);
+            case 0x1F -> {
+                decodeModrm();
+                done();
+            }
+            case 0x20, 0x22 -> movCr(b == 0x22);
+            case 0x30 -> {
+                requireCpl0();
+                wrmsr((int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
+                done();
+            }
+            case 0x31 -> {
+                long tsc = System.nanoTime() + tscOffset;
+                r[0] = tsc & 0xFFFFFFFFL;
+                r[2] = tsc >>> 32;
+                done();
+            }
+            case 0x32 -> {
+                requireCpl0();
+                long v = rdmsr((int) r[1]);
+                r[0] = v & 0xFFFFFFFFL;
+                r[2] = v >>> 32;
+                done();
+            }
+            case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {
+                decodeModrm();
+                long v = readRm(opSize);
+                if (condition(b & 0xF)) {
+                    setReg(regField, opSize, v);
+                } else if (opSize == 4) {
+                    setReg(regField, 4, reg(regField, 4)); // a 32-bit CMOV zero-extends even when it does not move
+                }
+                done();
+            }
+            case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F -> {
+                long rel = fetchSigned(4);
+                done();
+                if (condition(b & 0xF)) {
+                    rip += rel;
+                }
+            }
+            case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F -> {
+                decodeModrm();
+                writeRm(1, condition(b & 0xF) ? 1 : 0);
+                done();
+            }
+            case 0xA2 -> {
+                cpuidInstruction();
+                done();
+            }
+            case 0xAF -> {
+                decodeModrm();
+                imul3(regField, reg(regField, opSize), readRm(opSize));
+                done();
+            }
+            case 0xB6, 0xB7 -> {
+                decodeModrm();
+                setReg(regField, opSize, readRm(b == 0xB6 ? 1 : 2));
+                done();
+            }
+            case 0xBE, 0xBF -> {
+                decodeModrm();
+                int size = b == 0xBE ? 1 : 2;
+                int shift = 64 - 8 * size;
+                setReg(regField, opSize, (readRm(size) << shift) >> shift);
+                done();
+            }
+            case 0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF -> {
+                int n = (b & 7) | rexB;
+                if (opSize == 8) {
+                    r[n] = Long.reverseBytes(r[n]);
+                } else {
+                    setReg(n, 4, Integer.reverseBytes((int) r[n]));
+                }
+                done();
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    private void group7() {
+        int m = fetch8();
+        ip--;
+        if (m == 0xD0) { // XGETBV
+            fetch8();
+            if ((cr4 & ControlBits.CR4_OSXSAVE) == 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            if ((r[1] & 0xFFFFFFFFL) != 0) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            r[0] = xcr0 & 0xFFFFFFFFL;
+            r[2] = xcr0 >>> 32;
+            done();
+            return;
+        }
+        if (m == 0xD1) { // XSETBV
+            fetch8();
+            if ((cr4 & ControlBits.CR4_OSXSAVE) == 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            requireCpl0();
+            long value = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
+            if ((r[1] & 0xFFFFFFFFL) != 0 || Xcr0Rules.violation(value, cpuid.supportedXcr0() | 0x3).isPresent()) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            setXcr0(value);
+            done();
+            return;
+        }
+        if (m == 0xF8) { // SWAPGS
+            fetch8();
+            requireCpl0();
+            long t = gsBase;
+            gsBase = kernelGsBase;
+            kernelGsBase = t;
+            done();
+            return;
+        }
+        decodeModrm();
+        int op = regField & 7;
+        if (mod == 3) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        switch (op) {
+            case 0, 1 -> { // SGDT/SIDT
+                write(ea(), 2, op == 0 ? gdtLimit : idtLimit);
+                write(ea() + 2, 8, op == 0 ? gdtBase : idtBase);
+            }
+            case 2, 3 -> { // LGDT/LIDT
+                requireCpl0();
+                int limit = (int) read(ea(), 2);
+                long base = read(ea() + 2, 8);
+                if (op == 2) {
+                    gdtLimit = limit;
+                    gdtBase = base;
+                } else {
+                    idtLimit = limit;
+                    idtBase = base;
+                }
+            }
+            case 7 -> { // INVLPG
+                requireCpl0();
+                invlpg(ea());
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+        done();
+    }
+
+    /** XCR0 changes; R16..R31 keep their values while APX is off and come back when it is on again (patch 05). */
+    void setXcr0(long value) {
+        boolean apxBefore = apxEnabled();
+        boolean apxAfter = (value & XsaveComponent.APX.mask()) != 0;
+        if (apxBefore && !apxAfter) {
+            System.arraycopy(r, 16, egprsSaved, 0, 16);
+        } else if (!apxBefore && apxAfter) {
+            System.arraycopy(egprsSaved, 0, r, 16, 16);
+        }
+        xcr0 = value;
+    }
+
+    private void movCr(boolean toCr) {
+        requireCpl0();
+        int m = fetch8(); // no memory form: the mod bits are ignored, r/m is always a GPR
+        int crn = ((m >>> 3) & 7) | rexR;
+        int gpr = (m & 7) | rexB;
+        if (toCr) {
+            long v = r[gpr];
+            switch (crn) {
+                case 0 -> {
+                    cr0 = v | ControlBits.CR0_ET;
+                    flushTlb();
+                }
+                case 2 -> cr2 = v;
+                case 3 -> {
+                    cr3 = v;
+                    flushTlb();
+                }
+                case 4 -> {
+                    cr4 = v;
+                    flushTlb();
+                }
+                case 8 -> cr8 = v & 0xF;
+                default -> throw GuestFault.of(GuestFault.UD);
+            }
+        } else {
+            r[gpr] = switch (crn) {
+                case 0 -> cr0;
+                case 2 -> cr2;
+                case 3 -> cr3;
+                case 4 -> cr4;
+                case 8 -> cr8;
+                default -> throw GuestFault.of(GuestFault.UD);
+            };
+        }
+        done();
+    }
+
+    private void syscall() {
+        if ((efer & ControlBits.EFER_SCE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        done();
+        r[1] = rip;
+        r[11] = rflags();
+        setRflags(rflags() & ~fmask);
+        cs = (int) ((star >>> 32) & 0xFFFC);
+        ss = cs + 8;
+        cpl = 0;
+        rip = lstar;
+    }
+
+    private void sysret() {
+        if ((efer & ControlBits.EFER_SCE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        requireCpl0();
+        int base = (int) ((star >>> 48) & 0xFFFF);
+        cs = rexW ? base + 16 : base;
+        ss = base + 8;
+        cpl = 3;
+        setRflags((r[11] & 0x3C7FD7L) | 0x2);
+        rip = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
+    }
+
+    private void cpuidInstruction() {
+        int leaf = (int) r[0];
+        int sub = (int) r[1];
+        int max = cpuid.leaf(0, 0).eax();
+        CpuidEntry e;
+        if (Integer.compareUnsigned(leaf, 0x80000000) < 0 && Integer.compareUnsigned(leaf, max) > 0) {
+            e = cpuid.leaf(max, sub);
+        } else {
+            e = cpuid.leaf(leaf, sub);
+        }
+        int ecx = e.ecx(), ebx = e.ebx();
+        if (leaf == 1) {
+            ecx = (cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
+        }
+        if (leaf == 0xD && sub == 0) {
+            ebx = XsaveLayout.fromCpuid(cpuid).standardSize(xcr0); // size for what XCR0 enables now
+        }
+        r[0] = e.eax() & 0xFFFFFFFFL;
+        r[3] = ebx & 0xFFFFFFFFL;
+        r[1] = ecx & 0xFFFFFFFFL;
+        r[2] = e.edx() & 0xFFFFFFFFL;
+    }
+
+    long rdmsr(int msr) {
+        return switch (msr) {
+            case Msrs.IA32_EFER -> efer;
+            case Msrs.IA32_STAR -> star;
+            case Msrs.IA32_LSTAR -> lstar;
+            case Msrs.IA32_CSTAR -> cstar;
+            case Msrs.IA32_FMASK -> fmask;
+            case Msrs.IA32_FS_BASE -> fsBase;
+            case Msrs.IA32_GS_BASE -> gsBase;
+            case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase;
+            case Msrs.IA32_TSC -> System.nanoTime() + tscOffset;
+            case Msrs.IA32_TSC_AUX -> tscAux;
+            case Msrs.IA32_APIC_BASE -> apicBase;
+            case Msrs.IA32_PAT -> pat;
+            case Msrs.IA32_SYSENTER_CS -> sysenterCs;
+            case Msrs.IA32_SYSENTER_ESP -> sysenterEsp;
+            case Msrs.IA32_SYSENTER_EIP -> sysenterEip;
+            case Msrs.IA32_XFD -> xfd;
+            case Msrs.IA32_XFD_ERR -> xfdErr;
+            default -> throw GuestFault.withCode(GuestFault.GP, 0);
+        };
+    }
+
+    void wrmsr(int msr, long v) {
+        switch (msr) {
+            case Msrs.IA32_EFER -> {
+                if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE)) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                efer = v;
+                flushTlb();
+            }
+            case Msrs.IA32_STAR -> star = v;
+            case Msrs.IA32_LSTAR -> lstar = v;
+            case Msrs.IA32_CSTAR -> cstar = v;
+            case Msrs.IA32_FMASK -> fmask = v;
+            case Msrs.IA32_FS_BASE -> fsBase = v;
+            case Msrs.IA32_GS_BASE -> gsBase = v;
+            case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase = v;
+            case Msrs.IA32_TSC -> tscOffset = v - System.nanoTime();
+            case Msrs.IA32_TSC_AUX -> tscAux = v & 0xFFFFFFFFL;
+            case Msrs.IA32_APIC_BASE -> apicBase = v;
+            case Msrs.IA32_PAT -> pat = v;
+            case Msrs.IA32_SYSENTER_CS -> sysenterCs = v;
+            case Msrs.IA32_SYSENTER_ESP -> sysenterEsp = v;
+            case Msrs.IA32_SYSENTER_EIP -> sysenterEip = v;
+            case Msrs.IA32_XFD -> xfd = v;
+            case Msrs.IA32_XFD_ERR -> xfdErr = v;
+            default -> throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.ApxState;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.DebugRegisters;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Msrs;
+import io.jkvm.x86.PendingEvents;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.Segment;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VirtualCpu;
+import io.jkvm.x86.XsaveArea;
+import io.jkvm.x86.XsaveException;
+import io.jkvm.x86.XsaveLayout;
+import io.jkvm.x86.Xcr0Rules;
+
+import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SequencedMap;
+
+/**
+ * A vCPU run by the software core instead of KVM: the same exits (port I/O, MMIO, HLT, shutdown), the same state
+ * record. An IN or an MMIO read leaves with the instruction unfinished; the next {@link #run()} completes it with
+ * the value the machine put in the exit's data.
+ */
+public final class EmulatedVcpu implements VirtualCpu {
+    /** Instructions between looks at the exit-request flag. */
+    private static final int SLICE = 4096;
+    private static final int[] STATE_MSRS = {Msrs.IA32_TSC, Msrs.IA32_SYSENTER_CS, Msrs.IA32_SYSENTER_ESP,
+            Msrs.IA32_SYSENTER_EIP, Msrs.IA32_PAT, Msrs.IA32_STAR, Msrs.IA32_LSTAR, Msrs.IA32_CSTAR, Msrs.IA32_FMASK,
+            Msrs.IA32_KERNEL_GS_BASE, Msrs.IA32_TSC_AUX, Msrs.IA32_XFD, Msrs.IA32_XFD_ERR};
+
+    private final int id;
+    private final Core core;
+    private final CpuidTable model;
+    private final XsaveLayout layout;
+    private final ArrayDeque<VcpuExit> exits = new ArrayDeque<>();
+    private volatile boolean exitRequested;
+    private Datum pendingIn;
+    private int pendingInSize;
+    private Datum pendingMmio;
+    private long pendingMmioAddress;
+    private boolean pendingMmioFilled;
+
+    /** The value of one port or MMIO access. */
+    private static final class Datum implements VcpuExit.AccessData {
+        long value;
+
+        Datum(long value) {
+            this.value = value;
+        }
+
+        @Override
+        public long get(int index) {
+            return value;
+        }
+
+        @Override
+        public void set(int index, long v) {
+            value = v;
+        }
+    }
+
+    public EmulatedVcpu(int id, Mapping ram, CpuidTable model) {
+        this.id = id;
+        this.model = model;
+        this.layout = XsaveLayout.fromCpuid(model);
+        this.core = new Core(ram, model, new Core.IoPort() {
+            @Override
+            public long in(int port, int size) {
+                pendingIn = new Datum(0);
+                pendingInSize = size;
+                exits.add(new VcpuExit.Io(false, port, size, 1, pendingIn));
+                throw new Core.Stop(Core.Reason.IO);
+            }
+
+            @Override
+            public void out(int port, int size, long value) {
+                exits.add(new VcpuExit.Io(true, port, size, 1, new Datum(value & ((1L << (8 * size)) - 1))));
+            }
+
+            @Override
+            public long mmioRead(long physical, int size) {
+                if (pendingMmio != null && pendingMmioFilled && pendingMmioAddress == physical) {
+                    long v = pendingMmio.value;
+                    pendingMmio = null;
+                    return size == 8 ? v : v & ((1L << (8 * size)) - 1);
+                }
+                pendingMmio = new Datum(0);
+                pendingMmioAddress = physical;
+                pendingMmioFilled = false;
+                exits.add(new VcpuExit.Mmio(physical, size, false, pendingMmio));
+                throw new Core.Stop(Core.Reason.IO);
+            }
+
+            @Override
+            public void mmioWrite(long physical, int size, long value) {
+                exits.add(new VcpuExit.Mmio(physical, size, true, new Datum(value)));
+            }
+        });
+        // Reset state (SDM 9.1.1), before the machine puts the vCPU at its entry point.
+        core.cr0 = 0x60000010L;
+        core.setRflags(0x2);
+    }
+
+    @Override
+    public int id() {
+        return id;
+    }
+
+    /** Guest instructions retired so far. */
+    public long instructions() {
+        return core.instructions;
+    }
+
+    @Override
+    public VcpuExit run() {
+        if (pendingIn != null) {
+            core.setReg(0, pendingInSize, pendingIn.value); // AL/AX/EAX: not affected by REX
+            pendingIn = null;
+        }
+        if (pendingMmio != null) {
+            pendingMmioFilled = true; // the machine has answered: the restarted instruction reads it
+        }
+        if (!exits.isEmpty()) {
+            return exits.poll();
+        }
+        try {
+            while (!exitRequested) {
+                for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
+                    core.step();
+                }
+                if (!exits.isEmpty()) {
+                    return exits.poll();
+                }
+            }
+        } catch (Core.Stop stop) {
+            return switch (stop.reason) {
+                case HLT -> exits.isEmpty() ? new VcpuExit.Hlt() : exits.poll();
+                case SHUTDOWN -> new VcpuExit.Shutdown();
+                case IO -> exits.poll();
+            };
+        }
+        return new VcpuExit.Interrupted();
+    }
+
+    @Override
+    public void requestExit() {
+        exitRequested = true;
+    }
+
+    @Override
+    public void clearExitRequest() {
+        exitRequested = false;
+    }
+
+    @Override
+    public Registers registers() {
+        long[] r = core.r;
+        return new Registers(r[0], r[3], r[1], r[2], r[6], r[7], r[4], r[5], r[8], r[9], r[10], r[11], r[12], r[13],
+                r[14], r[15], core.rip, core.rflags());
+    }
+
+    @Override
+    public void setRegisters(Registers g) {
+        long[] r = core.r;
+        r[0] = g.rax(); r[3] = g.rbx(); r[1] = g.rcx(); r[2] = g.rdx(); r[6] = g.rsi(); r[7] = g.rdi();
+        r[4] = g.rsp(); r[5] = g.rbp();
+        for (int i = 8; i < 16; i++) {
+            r[i] = g.gpr(i);
+        }
+        core.rip = g.rip();
+        core.setRflags(g.rflags());
+    }
+
+    @Override
+    public SpecialRegisters specialRegisters() {
+        Segment code = new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false);
+        Segment stack = dataSegment(core.ss == 0 ? 0 : core.ss | core.cpl, 0, core.cpl);
+        return new SpecialRegisters(code, dataSegment(core.ds, 0, 0), dataSegment(core.es, 0, 0),
+                dataSegment(core.fs, core.fsBase, 0), dataSegment(core.gs, core.gsBase, 0), stack,
+                Segment.tss64(core.tr, 0, 0x67), Segment.unusableLdt(),
+                new DescriptorTable(core.gdtBase, core.gdtLimit), new DescriptorTable(core.idtBase, core.idtLimit),
+                core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
+    }
+
+    private static Segment dataSegment(int selector, long base, int dpl) {
+        return new Segment(base, 0xFFFFFFFF, selector, 0x3, true, dpl, true, true, false, true, false, false);
+    }
+
+    @Override
+    public void setSpecialRegisters(SpecialRegisters s) {
+        if ((s.cr0() & ControlBits.CR0_PG) != 0 && !s.longModeActive()) {
+            throw new IllegalArgumentException("the software core runs 64-bit long mode only: EFER.LMA must be set with paging");
+        }
+        core.cs = s.cs().selector() & ~3;
+        core.cpl = s.cs().dpl();
+        core.ss = s.ss().selector() & ~3;
+        core.ds = s.ds().selector();
+        core.es = s.es().selector();
+        core.fs = s.fs().selector();
+        core.gs = s.gs().selector();
+        core.fsBase = s.fs().base();
+        core.gsBase = s.gs().base();
+        core.tr = s.tr().selector();
+        core.gdtBase = s.gdt().base();
+        core.gdtLimit = s.gdt().limit();
+        core.idtBase = s.idt().base();
+        core.idtLimit = s.idt().limit();
+        core.cr0 = s.cr0();
+        core.cr2 = s.cr2();
+        core.cr3 = s.cr3();
+        core.cr4 = s.cr4();
+        core.cr8 = s.cr8();
+        core.efer = s.efer();
+        core.apicBase = s.apicBase();
+        core.flushTlb();
+    }
+
+    @Override
+    public void setXcr0(long xcr0) {
+        try {
+            Xcr0Rules.check(xcr0, model.supportedXcr0() | 0x3);
+        } catch (XsaveException e) {
+            throw new IllegalArgumentException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
+        }
+        core.setXcr0(xcr0);
+    }
+
+    @Override
+    public VcpuState saveState() {
+        XsaveArea x = XsaveArea.blank(layout).setMxcsr(core.mxcsr);
+        for (int i = 0; i < 16; i++) {
+            byte[] b = new byte[16];
+            for (int k = 0; k < 8; k++) {
+                b[k] = (byte) (core.xmm[2 * i] >>> (8 * k));
+                b[8 + k] = (byte) (core.xmm[2 * i + 1] >>> (8 * k));
+            }
+            x.setXmm(i, b);
+        }
+        if (model.hasApx()) { // as KVM exports it (patch 07): R16..R31 with XSTATE_BV[19] set
+            long[] egprs = new long[16];
+            System.arraycopy(core.apxEnabled() ? core.r : core.egprsSaved, core.apxEnabled() ? 16 : 0, egprs, 0, 16);
+            x.setApx(new ApxState(egprs));
+        }
+        SequencedMap<Integer, Long> msrs = new LinkedHashMap<>();
+        for (int m : STATE_MSRS) {
+            msrs.put(m, core.rdmsr(m));
+        }
+        PendingEvents none = PendingEvents.none();
+        PendingEvents events = new PendingEvents(none.exception(),
+                new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0), none.nmi(), 0, false);
+        return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events, DebugRegisters.initial());
+    }
+
+    @Override
+    public void restoreState(VcpuState s) {
+        if (s.xsave().present(ApxState.COMPONENT) && !model.hasApx()) {
+            throw new IllegalArgumentException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU "
+                    + id + " cannot hold them: its CPU model has no APX");
+        }
+        Xcr0Rules.check(s.xcr0(), model.supportedXcr0() | 0x3);
+        XsaveArea x = s.xsave().layout().equals(layout) ? s.xsave() : s.xsave().relayout(layout);
+        for (int msr : s.msrs().keySet()) {
+            boolean known = false;
+            for (int m : STATE_MSRS) {
+                known |= m == msr;
+            }
+            if (!known) {
+                throw new IllegalArgumentException(String.format("MSR 0x%x is not one the software core keeps", msr));
+            }
+        }
+        setRegisters(s.registers());
+        setSpecialRegisters(s.specialRegisters());
+        core.setXcr0(s.xcr0());
+        core.mxcsr = x.mxcsr();
+        for (int i = 0; i < 16; i++) {
+            byte[] b = x.xmm(i);
+            long lo = 0, hi = 0;
+            for (int k = 0; k < 8; k++) {
+                lo |= (b[k] & 0xFFL) << (8 * k);
+                hi |= (b[8 + k] & 0xFFL) << (8 * k);
+            }
+            core.xmm[2 * i] = lo;
+            core.xmm[2 * i + 1] = hi;
+        }
+        if (x.present(ApxState.COMPONENT)) { // bit clear: R16..R31 stay as they are (patch 07)
+            long[] egprs = x.apx().registers();
+            System.arraycopy(egprs, 0, core.apxEnabled() ? core.r : core.egprsSaved, core.apxEnabled() ? 16 : 0, 16);
+        }
+        for (Map.Entry<Integer, Long> e : s.msrs().entrySet()) {
+            core.wrmsr(e.getKey(), e.getValue());
+        }
+        core.interruptShadow = s.events().interrupt().shadow() != 0;
+    }
+}

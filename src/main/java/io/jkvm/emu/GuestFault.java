@@ -1,0 +1,35 @@
+package io.jkvm.emu;
+
+/** An exception the guest takes (#UD, #GP, #PF...): thrown out of an instruction, delivered through the IDT. */
+final class GuestFault extends RuntimeException {
+    static final int DE = 0, DB = 1, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, TS = 10, NP = 11, SS = 12,
+            GP = 13, PF = 14, MF = 16, AC = 17, XM = 19;
+
+    final int vector;
+    final int errorCode;
+    final boolean hasErrorCode;
+
+    GuestFault(int vector, int errorCode, boolean hasErrorCode) {
+        super(null, null, false, false); // no stack trace: faults are control flow here
+        this.vector = vector;
+        this.errorCode = errorCode;
+        this.hasErrorCode = hasErrorCode;
+    }
+
+    static GuestFault of(int vector) {
+        return new GuestFault(vector, 0, false);
+    }
+
+    static GuestFault withCode(int vector, int code) {
+        return new GuestFault(vector, code, true);
+    }
+
+    static String name(int vector) {
+        return switch (vector) {
+            case DE -> "#DE"; case DB -> "#DB"; case 2 -> "NMI"; case BP -> "#BP"; case OF -> "#OF"; case BR -> "#BR";
+            case UD -> "#UD"; case NM -> "#NM"; case DF -> "#DF"; case TS -> "#TS"; case NP -> "#NP"; case SS -> "#SS";
+            case GP -> "#GP"; case PF -> "#PF"; case MF -> "#MF"; case AC -> "#AC"; case 18 -> "#MC"; case XM -> "#XM";
+            default -> "vector " + vector;
+        };
+    }
+}

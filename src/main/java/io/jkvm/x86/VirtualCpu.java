@@ -1,0 +1,33 @@
+package io.jkvm.x86;
+
+/**
+ * One vCPU, whichever backend runs it (KVM or the software core): the machine drives both through this.
+ * One thread runs it at a time; {@link #requestExit()} may come from any thread.
+ */
+public interface VirtualCpu {
+    int id();
+
+    /** Runs guest code until the next exit. */
+    VcpuExit run();
+
+    /** Makes a run in progress (or the next) return {@link VcpuExit.Interrupted}; holds until cleared. */
+    void requestExit();
+
+    void clearExitRequest();
+
+    Registers registers();
+
+    void setRegisters(Registers registers);
+
+    SpecialRegisters specialRegisters();
+
+    void setSpecialRegisters(SpecialRegisters registers);
+
+    /** Sets XCR0, refusing a value the architecture's rules or this vCPU's CPU model do not allow. */
+    void setXcr0(long xcr0);
+
+    /** The whole architectural state, for snapshots and moving the vCPU between backends. */
+    VcpuState saveState();
+
+    void restoreState(VcpuState state);
+}
