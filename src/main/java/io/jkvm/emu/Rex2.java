@@ -1,17 +1,23 @@
 package io.jkvm.emu;
 
 /**
- * Which opcodes REX2 may not precede (Intel APX: they #UD). Map 0 rows 4 (REX), 7 (Jcc rel8), A0-A3 (moffs MOV),
- * E0-EF (LOOP/JrCXZ/IN/OUT/CALL/JMP rel), and the VEX/EVEX/REX2 escapes; map 1 rows 3 (WRMSR..GETSEC, the 3-byte
- * escapes 38/3A) and 8 (Jcc rel32).
+ * Which opcodes REX2 may not precede (Intel APX; the kernel's x86-opcode-map.txt marks them "(!REX2)"): they #UD.
+ * Map 0: row 4 (REX), row 7 (Jcc rel8), row A (moffs MOV, string ops, TEST imm; A1 is JMPABS, not yet
+ * implemented), row E (LOOP, JrCXZ, IN/OUT, CALL/JMP rel), the VEX/EVEX/REX2 escapes, 0F (REX2 selects the map
+ * itself) and any legacy prefix (REX2 ends the prefixes). Map 1: row 3 (WRMSR..GETSEC, the 38/3A escapes) and
+ * row 8 (Jcc rel32).
  */
 final class Rex2 {
     private Rex2() {
     }
 
     static boolean forbiddenMap0(int b) {
-        return (b >= 0x40 && b <= 0x4F) || (b >= 0x70 && b <= 0x7F) || (b >= 0xA0 && b <= 0xA3)
-                || (b >= 0xE0 && b <= 0xEF) || b == 0xC4 || b == 0xC5 || b == 0x62 || b == 0xD5;
+        return switch (b >>> 4) {
+            case 0x4, 0x7, 0xA, 0xE -> true;
+            default -> b == 0x0F || b == 0x62 || b == 0xC4 || b == 0xC5 || b == 0xD5
+                    || b == 0x26 || b == 0x2E || b == 0x36 || b == 0x3E || (b >= 0x64 && b <= 0x67)
+                    || b == 0xF0 || b == 0xF2 || b == 0xF3;
+        };
     }
 
     static boolean forbiddenMap1(int b) {
