@@ -1182,6 +1182,9 @@ final class Core {
         int count = rawCount & (size == 8 ? 63 : 31);
         long v = readRm(size) & mask(size);
         if (count == 0) {
+            if (size == 4) {
+                writeRm(4, v); // flags stay, but a 32-bit destination is still written, so zero-extended
+            }
             return;
         }
         long m = mask(size), sb = signBit(size);

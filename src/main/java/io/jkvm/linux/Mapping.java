@@ -30,19 +30,31 @@ public final class Mapping implements AutoCloseable {
         return map(size, flags, -1, 0, name);
     }
 
+    /**
+     * Private anonymous memory that is also executable: where the test oracle runs instruction bytes natively on
+     * the host CPU to compare with the software core.
+     */
+    public static Mapping anonymousExecutable(long size, String name) {
+        return map(size, Uapi.MAP_PRIVATE() | Uapi.MAP_ANONYMOUS(), -1, 0, name,
+                Uapi.PROT_READ() | Uapi.PROT_WRITE() | Uapi.PROT_EXEC());
+    }
+
     static Mapping ofFd(Fd fd, long size, long offset) {
         return map(size, Uapi.MAP_SHARED(), fd.value(), offset, "mmap of " + fd.name());
     }
 
     private static Mapping map(long size, int flags, int fd, long offset, String name) {
+        return map(size, flags, fd, offset, name, Uapi.PROT_READ() | Uapi.PROT_WRITE());
+    }
+
+    private static Mapping map(long size, int flags, int fd, long offset, String name, int prot) {
         if (size <= 0) {
             throw new IllegalArgumentException("mapping size must be positive: " + size);
         }
         MemorySegment state = Libc.callState();
         MemorySegment address;
         try {
-            address = (MemorySegment) Libc.MMAP.invokeExact(state, MemorySegment.NULL, size,
-                    Uapi.PROT_READ() | Uapi.PROT_WRITE(), flags, fd, offset);
+            address = (MemorySegment) Libc.MMAP.invokeExact(state, MemorySegment.NULL, size, prot, flags, fd, offset);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

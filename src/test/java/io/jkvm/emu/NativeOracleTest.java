@@ -1,0 +1,347 @@
+package io.jkvm.emu;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.testing.NativeCpu;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The host CPU is the reference: every implemented register-form integer instruction runs natively and on the
+ * software core from the same random state (fixed seed), and all GPRs but RSP and the flags the SDM defines for
+ * the instruction must match. Run scripts/fuzz-core for longer, unseeded runs.
+ */
+class NativeOracleTest {
+    static final long SEED = Long.getLong("jkvm.oracle.seed", 0x6A6B766DL);
+    static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
+
+    private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
+    private static NativeCpu host;
+    private static GuestMemory memory;
+    private static EmulatedVcpu core;
+    private static final Set<String> forms = new LinkedHashSet<>();
+    private static int cases;
+
+    @BeforeAll
+    static void setUp() {
+        host = new NativeCpu();
+        CpuidTable cpuid;
+        try (Kvm kvm = Kvm.open()) {
+            cpuid = kvm.supportedCpuid();
+        }
+        memory = GuestMemory.allocate(4L << 20);
+        LongModeBoot.writeTables(memory);
+        core = new EmulatedVcpu(0, memory.mapping(), cpuid);
+        core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), false));
+    }
+
+    @AfterAll
+    static void tearDown() {
+        System.out.println("native oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
+        host.close();
+        memory.close();
+    }
+
+    /** One instruction form: its bytes for given registers, and the flags it defines. */
+    private record Case(String form, byte[] bytes, long definedFlags) {
+    }
+
+    private static final Random random = new Random(SEED);
+
+    private static long value() {
+        return switch (random.nextInt(8)) {
+            case 0 -> 0;
+            case 1 -> 1;
+            case 2 -> -1;
+            case 3 -> Long.MIN_VALUE;
+            case 4 -> 0x7F;
+            case 5 -> 0x80000000L;
+            default -> random.nextLong();
+        };
+    }
+
+    private static void check(Case c, long[] gprs, long flags) {
+        NativeCpu.Result expected = host.run(c.bytes(), gprs, flags);
+        byte[] code = new byte[c.bytes().length + 1];
+        System.arraycopy(c.bytes(), 0, code, 0, c.bytes().length);
+        code[code.length - 1] = (byte) 0xF4;
+        memory.write(0x100000, code, 0, code.length);
+        long[] g = gprs;
+        core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
+                g[12], g[13], g[14], g[15], 0x100000, (flags & 0x8D5L) | 0x2));
+        VcpuExit exit = core.run();
+        String where = c.form() + " [" + HexFormat.ofDelimiter(" ").formatHex(c.bytes()) + "] from " + describe(gprs, flags);
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        Registers r = core.registers();
+        for (int n = 0; n < 16; n++) {
+            if (n == 4) {
+                continue;
+            }
+            long want = expected.gprs()[n], got = r.gpr(n);
+            final int reg = n;
+            assertTrue(want == got, () -> where + ": r" + reg + " native 0x" + Long.toHexString(want) + ", core 0x" + Long.toHexString(got));
+        }
+        long want = expected.rflags() & c.definedFlags(), got = r.rflags() & c.definedFlags();
+        assertTrue(want == got, () -> where + ": flags native 0x" + Long.toHexString(want) + ", core 0x" + Long.toHexString(got)
+                + " (compared 0x" + Long.toHexString(c.definedFlags()) + ")");
+        forms.add(c.form());
+        cases++;
+    }
+
+    private static String describe(long[] g, long flags) {
+        StringBuilder b = new StringBuilder();
+        for (int n = 0; n < 16; n++) {
+            if (n != 4 && g[n] != 0) {
+                b.append("r").append(n).append("=0x").append(Long.toHexString(g[n])).append(' ');
+            }
+        }
+        return b.append("flags=0x").append(Long.toHexString(flags)).toString();
+    }
+
+    /** Encodes prefix(es), opcode bytes and a register-form ModRM, with REX when a register or the size needs it. */
+    private static byte[] rr(int size, int[] opcode, int reg, int rm, boolean forceRex, long imm, int immSize) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (size == 2) {
+            b.write(0x66);
+        }
+        int rex = (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
+        if (rex != 0 || forceRex) {
+            b.write(0x40 | rex);
+        }
+        for (int o : opcode) {
+            b.write(o);
+        }
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        for (int i = 0; i < immSize; i++) {
+            b.write((int) (imm >>> (8 * i)));
+        }
+        return b.toByteArray();
+    }
+
+    private static int anyReg() {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (r == 4);
+        return r;
+    }
+
+    private static long[] state() {
+        long[] g = new long[16];
+        for (int i = 0; i < 16; i++) {
+            g[i] = value();
+        }
+        return g;
+    }
+
+    /** Runs {@code cases} random cases of a form for sizes 1, 2, 4, 8; byte forms with and without REX. */
+    private interface Form {
+        Case make(int size, int reg, int rm, boolean rex);
+    }
+
+    private static void sweep(Form form, int... sizes) {
+        for (int size : sizes) {
+            for (int i = 0; i < CASES; i++) {
+                boolean rex = size == 1 && random.nextBoolean();
+                int reg = anyReg(), rm = anyReg();
+                if (size == 1 && !rex) { // without REX, 4-7 are AH..BH: keep the registers 0-7
+                    reg &= 7;
+                    rm &= 7;
+                }
+                Case c = form.make(size, reg, rm, rex);
+                check(c, state(), random.nextLong());
+            }
+        }
+    }
+
+    private static final String[] ALU = {"add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"};
+
+    private static long aluFlags(int op) {
+        return op == 1 || op == 4 || op == 6 ? ALL & ~AF : ALL;
+    }
+
+    @Test
+    void aluRegisterForms() {
+        for (int op = 0; op < 8; op++) {
+            final int o = op;
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", r", rr(size, new int[]{(o << 3) | (size == 1 ? 0 : 1)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r" + 8 * size + ", r/m", rr(size, new int[]{(o << 3) | (size == 1 ? 2 : 3)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
+            sweep((size, reg, rm, rex) -> {
+                int immSize = size == 1 ? 1 : size == 2 ? 2 : 4;
+                return new Case(ALU[o] + " r/m" + 8 * size + ", imm", rr(size, new int[]{size == 1 ? 0x80 : 0x81}, o, rm, rex, random.nextLong(), immSize), aluFlags(o));
+            }, 1, 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", imm8", rr(size, new int[]{0x83}, o, rm, rex, random.nextLong(), 1), aluFlags(o)), 2, 4, 8);
+        }
+    }
+
+    @Test
+    void unaryMultiplyAndTestForms() {
+        sweep((size, reg, rm, rex) -> new Case("test r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x84 : 0x85}, reg, rm, rex, 0, 0), ALL & ~AF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("not r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 2, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("neg r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 3, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("inc r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xFE : 0xFF}, 0, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("dec r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xFE : 0xFF}, 1, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("mul r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 4, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 5, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m", rr(size, new int[]{0x0F, 0xAF}, reg, rm, rex, 0, 0), CF | OF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm8", rr(size, new int[]{0x6B}, reg, rm, rex, random.nextLong(), 1), CF | OF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm", rr(size, new int[]{0x69}, reg, rm, rex, random.nextLong(), size == 2 ? 2 : 4), CF | OF), 2, 4, 8);
+    }
+
+    /** DIV/IDIV from a dividend built as quotient * divisor + remainder, so the host never takes #DE. */
+    @Test
+    void divisionWithOperandsThatCannotFault() {
+        for (int signed = 0; signed < 2; signed++) {
+            for (int size : new int[]{1, 2, 4, 8}) {
+                int bits = 8 * size;
+                for (int i = 0; i < CASES; i++) {
+                    int rm = anyReg();
+                    while (rm == 0 || rm == 2) {
+                        rm = anyReg();
+                    }
+                    BigInteger d, q;
+                    do {
+                        d = new BigInteger(bits, random);
+                        q = new BigInteger(bits, random);
+                        if (signed == 1) {
+                            d = d.subtract(BigInteger.ONE.shiftLeft(bits - 1));
+                            q = q.subtract(BigInteger.ONE.shiftLeft(bits - 1));
+                        }
+                    } while (d.signum() == 0 || (signed == 1 && q.equals(BigInteger.ONE.shiftLeft(bits - 1).negate())));
+                    BigInteger product = q.multiply(d);
+                    BigInteger rem = new BigInteger(bits, random).mod(d.abs());
+                    if (product.signum() < 0 || (product.signum() == 0 && random.nextBoolean() && signed == 1)) {
+                        rem = rem.negate();
+                    }
+                    BigInteger dividend = product.add(rem);
+                    BigInteger bitsMask = BigInteger.ONE.shiftLeft(2 * bits).subtract(BigInteger.ONE);
+                    BigInteger raw = dividend.and(bitsMask); // two's complement in 2n bits
+                    long lo = raw.and(BigInteger.ONE.shiftLeft(bits).subtract(BigInteger.ONE)).longValue();
+                    long hi = raw.shiftRight(bits).longValue();
+                    long[] g = state();
+                    long m = size == 8 ? -1L : (1L << bits) - 1;
+                    g[rm] = (g[rm] & ~m) | (d.longValue() & m);
+                    if (size == 1) {
+                        g[0] = (g[0] & ~0xFFFFL) | ((hi & 0xFF) << 8) | (lo & 0xFF);
+                    } else {
+                        g[0] = (g[0] & ~m) | (lo & m);
+                        g[2] = (g[2] & ~m) | (hi & m);
+                    }
+                    String name = (signed == 1 ? "idiv" : "div") + " r/m" + bits;
+                    check(new Case(name, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 6 + signed, rm, size == 1, 0, 0), 0), g, random.nextLong()); // REX: r/m8 4-7 are SPL..DIL, not AH..BH
+                }
+            }
+        }
+    }
+
+    private static final String[] SHIFT = {"rol", "ror", "rcl", "rcr", "shl", "shr", "sal", "sar"};
+
+    @Test
+    void shiftsAndRotates() {
+        for (int op = 0; op < 8; op++) {
+            final int o = op;
+            for (int size : new int[]{1, 2, 4, 8}) {
+                for (int i = 0; i < CASES; i++) {
+                    int count = random.nextInt(3) == 0 ? 1 : random.nextInt(70);
+                    boolean rex = size == 1 && random.nextBoolean();
+                    int rm = anyReg();
+                    if (size == 1 && !rex) {
+                        rm &= 7;
+                    }
+                    int masked = count & (size == 8 ? 63 : 31);
+                    long defined = o < 4 ? (masked == 1 ? CF | OF : CF) : (masked == 1 ? ALL & ~AF : ALL & ~AF & ~OF);
+                    if (o < 4 && size < 4 && (o >= 2 ? masked % (8 * size + 1) : masked % (8 * size)) == 0 && masked != 0) {
+                        defined = o >= 2 ? CF : CF; // a rotate that comes full circle still sets CF from the result
+                    }
+                    if (o >= 4 && masked > 8 * size) {
+                        defined &= ~CF; // CF undefined when the count exceeds the width
+                    }
+                    if (masked == 0) {
+                        defined = ALL; // nothing changes
+                    }
+                    long[] g = state();
+                    Case c1 = new Case(SHIFT[o] + " r/m" + 8 * size + ", imm8", rr(size, new int[]{size == 1 ? 0xC0 : 0xC1}, o, rm, rex, count, 1), defined);
+                    check(c1, g, random.nextLong());
+                    if (rm != 1) {
+                        g = state();
+                        g[1] = (g[1] & ~0xFFL) | count;
+                        check(new Case(SHIFT[o] + " r/m" + 8 * size + ", cl", rr(size, new int[]{size == 1 ? 0xD2 : 0xD3}, o, rm, rex, 0, 0), defined), g, random.nextLong());
+                    }
+                }
+                sweep((s, reg, rm, rex) -> new Case(SHIFT[o] + " r/m" + 8 * s + ", 1", rr(s, new int[]{s == 1 ? 0xD0 : 0xD1}, o, rm, rex, 0, 0),
+                        o < 4 ? CF | OF : ALL & ~AF), size);
+            }
+        }
+    }
+
+    @Test
+    void movesExtensionsConditionalsAndSwaps() {
+        sweep((size, reg, rm, rex) -> new Case("mov r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x88 : 0x89}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("mov r" + 8 * size + ", r/m", rr(size, new int[]{size == 1 ? 0x8A : 0x8B}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("xchg r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x86 : 0x87}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m8", rr(size, new int[]{0x0F, 0xB6}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m16", rr(size, new int[]{0x0F, 0xB7}, reg, rm, rex, 0, 0), ALL), 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m8", rr(size, new int[]{0x0F, 0xBE}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m16", rr(size, new int[]{0x0F, 0xBF}, reg, rm, rex, 0, 0), ALL), 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsxd r64, r/m32", rr(8, new int[]{0x63}, reg, rm, rex, 0, 0), ALL), 8);
+        for (int cc = 0; cc < 16; cc++) {
+            final int c = cc;
+            sweep((size, reg, rm, rex) -> new Case("cmovcc r" + 8 * size, rr(size, new int[]{0x0F, 0x40 | c}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case("setcc r/m8", rr(1, new int[]{0x0F, 0x90 | c}, 0, rm, rex, 0, 0), ALL), 1);
+        }
+        for (int i = 0; i < CASES; i++) {
+            int reg = anyReg();
+            check(new Case("bswap r32", (reg & 8) != 0 ? new byte[]{0x41, 0x0F, (byte) (0xC8 | (reg & 7))} : new byte[]{0x0F, (byte) (0xC8 | reg)}, ALL), state(), random.nextLong());
+            check(new Case("bswap r64", new byte[]{(byte) (0x48 | ((reg & 8) != 0 ? 1 : 0)), 0x0F, (byte) (0xC8 | (reg & 7))}, ALL), state(), random.nextLong());
+        }
+        for (String[] f : new String[][]{{"cbw", "66 98"}, {"cwde", "98"}, {"cdqe", "48 98"}, {"cwd", "66 99"}, {"cdq", "99"},
+                {"cqo", "48 99"}, {"lahf", "9f"}, {"sahf", "9e"}, {"cmc", "f5"}, {"clc", "f8"}, {"stc", "f9"}}) {
+            for (int i = 0; i < CASES; i++) {
+                check(new Case(f[0], HexFormat.of().parseHex(f[1].replace(" ", "")), ALL), state(), random.nextLong());
+            }
+        }
+    }
+
+    @Test
+    void leaAddressForms() {
+        for (int i = 0; i < CASES * 8; i++) {
+            int reg = anyReg(), base = anyReg(), index = anyReg(), scale = random.nextInt(4);
+            int size = new int[]{2, 4, 8}[random.nextInt(3)];
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            if (size == 2) {
+                b.write(0x66);
+            }
+            b.write(0x40 | (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((index & 8) != 0 ? 2 : 0) | ((base & 8) != 0 ? 1 : 0));
+            b.write(0x8D);
+            b.write(0x84 | ((reg & 7) << 3)); // mod 10, rm 100: SIB + disp32
+            b.write((scale << 6) | ((index & 7) << 3) | (base & 7));
+            int disp = random.nextInt();
+            for (int k = 0; k < 4; k++) {
+                b.write(disp >>> (8 * k));
+            }
+            check(new Case("lea r" + 8 * size + ", [base + index*scale + disp32]", b.toByteArray(), ALL), state(), random.nextLong());
+        }
+    }
+
+    @Test
+    void coverageIsReported() {
+        List<String> all = new ArrayList<>(forms);
+        assertTrue(cases >= 0, "runs after the others in any order; the count is printed when the class ends: " + all.size());
+    }
+}

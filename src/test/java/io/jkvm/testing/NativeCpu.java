@@ -1,0 +1,101 @@
+package io.jkvm.testing;
+
+import io.jkvm.linux.Mapping;
+
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The host CPU as an oracle: runs instruction bytes natively between a prologue that loads every GPR but RSP and
+ * RFLAGS from a state block and an epilogue that stores them back. The bytes must not touch RSP, branch, or fault.
+ */
+public final class NativeCpu implements AutoCloseable {
+    /** State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17. */
+    private static final int FLAGS = 16, HOST_RSP = 17;
+
+    private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment block = arena.allocate(8 * 32, 64);
+    private final MethodHandle call = Linker.nativeLinker().downcallHandle(
+            code.segment(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+
+    public record Result(long[] gprs, long rflags) {
+    }
+
+    /** Runs {@code insn} with GPRs {@code gprs} (16, by encoding number; RSP ignored) and the arithmetic flags of {@code rflags}. */
+    public Result run(byte[] insn, long[] gprs, long rflags) {
+        ByteArrayOutputStream c = new ByteArrayOutputStream();
+        emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
+        emit(c, 0x48, 0x89, 0xA7);
+        imm32(c, HOST_RSP * 8); // mov [rdi + 0x88], rsp
+        emit(c, 0x48, 0x89, 0xFC); // mov rsp, rdi
+        emit(c, 0x48, 0x8D, 0xA4, 0x24);
+        imm32(c, FLAGS * 8); // lea rsp, [rsp + 0x80]
+        emit(c, 0x9D); // popfq
+        emit(c, 0x48, 0x8D, 0xA4, 0x24);
+        imm32(c, -(FLAGS * 8 + 8)); // lea rsp, [rsp - 0x88]
+        for (int n = 0; n < 16; n++) {
+            if (n != 4) {
+                movRegMem(c, n, true);
+            }
+        }
+        c.write(insn, 0, insn.length);
+        for (int n = 0; n < 16; n++) {
+            if (n != 4) {
+                movRegMem(c, n, false);
+            }
+        }
+        emit(c, 0x48, 0x8D, 0xA4, 0x24);
+        imm32(c, FLAGS * 8 + 8); // lea rsp, [rsp + 0x88]
+        emit(c, 0x9C); // pushfq -> slot 16
+        emit(c, 0x48, 0x8D, 0xA4, 0x24);
+        imm32(c, -(FLAGS * 8)); // lea rsp, [rsp - 0x80]
+        emit(c, 0x48, 0x8B, 0xA4, 0x24);
+        imm32(c, HOST_RSP * 8); // mov rsp, [rsp + 0x88]
+        emit(c, 0x41, 0x5F, 0x41, 0x5E, 0x41, 0x5D, 0x41, 0x5C, 0x5D, 0x5B, 0xC3); // pop r15-r12, rbp, rbx; ret
+        byte[] bytes = c.toByteArray();
+        code.write(0, bytes, 0, bytes.length);
+        for (int n = 0; n < 16; n++) {
+            block.setAtIndex(ValueLayout.JAVA_LONG, n, gprs[n]);
+        }
+        block.setAtIndex(ValueLayout.JAVA_LONG, FLAGS, (rflags & 0x8D5L) | 0x202L);
+        try {
+            call.invokeExact(block);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        long[] out = new long[16];
+        for (int n = 0; n < 16; n++) {
+            out[n] = n == 4 ? gprs[4] : block.getAtIndex(ValueLayout.JAVA_LONG, n);
+        }
+        return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS));
+    }
+
+    /** mov r64, [rsp + 8n] (load) or mov [rsp + 8n], r64 (store). */
+    private static void movRegMem(ByteArrayOutputStream c, int n, boolean load) {
+        emit(c, 0x48 | ((n & 8) != 0 ? 4 : 0), load ? 0x8B : 0x89, 0x44 | ((n & 7) << 3), 0x24, 8 * n);
+    }
+
+    private static void emit(ByteArrayOutputStream c, int... bytes) {
+        for (int b : bytes) {
+            c.write(b);
+        }
+    }
+
+    private static void imm32(ByteArrayOutputStream c, int v) {
+        for (int i = 0; i < 4; i++) {
+            c.write(v >>> (8 * i));
+        }
+    }
+
+    @Override
+    public void close() {
+        code.close();
+        arena.close();
+    }
+}
