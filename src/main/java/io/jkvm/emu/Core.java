@@ -576,6 +576,13 @@ final class Core {
         return ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
     }
 
+    /** IN/OUT above IOPL: #GP(0) (there is no I/O permission bitmap in jkvm's TSS). */
+    private void requireIoPrivilege() {
+        if (cpl > ((flagBits >>> 12) & 3)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
     private void requireCpl0() {
         if (cpl != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
@@ -884,12 +891,14 @@ final class Core {
             }
             case 0xCF -> iret();
             case 0xE4, 0xE5, 0xEC, 0xED -> {
+                requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
                 int port = b <= 0xE5 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
                 done();
                 setReg(0, size, io.in(port, size));
             }
             case 0xE6, 0xE7, 0xEE, 0xEF -> {
+                requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
                 int port = b <= 0xE7 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
                 done();

@@ -1,0 +1,176 @@
+package io.jkvm.emu;
+
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * Exceptions through the IDT on the software core, with their vectors, error codes, CR2 and return addresses;
+ * and a trip to CPL3 by IRETQ and back by SYSCALL (and by #GP from a privileged instruction).
+ */
+class ExceptionsTest {
+    private static final long CODE = EmuVm.CODE, USER = 0x101000, HANDLERS = 0x102000, SYSCALL = 0x103000, IDT = 0x104000;
+    private static final long USER_STACK = 0x180000, KERNEL_STACK = 0x190000;
+
+    /** What the handler for {@code vector} saw: RBX = error code (0 if none), RCX = CR2, RDX = saved RIP, RSI = saved CS. */
+    private record Taken(int vector, long errorCode, long cr2, long rip, long cs) {
+    }
+
+    private static byte[] hex(String s) {
+        return HexFormat.of().parseHex(s.replace(" ", ""));
+    }
+
+    /** Installs interrupt gates for vectors 0-31, each handler reporting its vector by OUT 0x90 and stopping. */
+    private static void installIdt(EmuVm vm) {
+        for (int v = 0; v < 32; v++) {
+            boolean hasCode = v == 8 || (v >= 10 && v <= 14) || v == 17;
+            Asm h = new Asm();
+            if (hasCode) {
+                h.raw("5b"); // pop rbx: the error code
+            } else {
+                h.raw("31 db"); // xor ebx, ebx
+            }
+            h.raw("0f 20 d1"); // mov rcx, cr2
+            h.raw("48 8b 14 24"); // mov rdx, [rsp]: the saved RIP
+            h.raw("48 8b 74 24 08"); // mov rsi, [rsp + 8]: the saved CS
+            h.movAl(v).outAl(0x90).hlt();
+            byte[] b = h.bytes();
+            long at = HANDLERS + v * 0x40L;
+            vm.memory.write(at, b, 0, b.length);
+            vm.memory.writeLong(IDT + v * 16L, (at & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((at >>> 16 & 0xFFFF) << 48));
+            vm.memory.writeLong(IDT + v * 16L + 8, at >>> 32);
+        }
+        vm.memory.writeLong(LongModeBoot.TSS + 4, KERNEL_STACK); // RSP0 for entries from CPL3
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                s.gdt(), new DescriptorTable(IDT, 32 * 16 - 1), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                s.apicBase(), s.interruptBitmap()));
+    }
+
+    private static Taken run(String cpu, String code) {
+        try (EmuVm vm = new EmuVm(cpu, hex(code))) {
+            installIdt(vm);
+            long vector = vm.nextOut(0x90);
+            Registers r = vm.vcpu.registers();
+            return new Taken((int) vector, r.rbx(), r.rcx(), r.rdx(), r.rsi());
+        }
+    }
+
+    @Test
+    void undefinedOpcode() {
+        assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host", "0f 0b"));
+    }
+
+    @Test
+    void divideError() {
+        assertEquals(new Taken(0, 0, 0, CODE + 2, 0x08), run("host", "31 c9 f7 f1"));
+    }
+
+    @Test
+    void generalProtectionFromAnUnknownMsr() {
+        assertEquals(new Taken(13, 0, 0, CODE + 5, 0x08), run("host", "b9 45 23 01 00 0f 32"));
+    }
+
+    @Test
+    void pageFaultsCarryCr2AndTheErrorCode() {
+        String address = "48 b8 00 00 00 00 00 70 00 00 "; // mov rax, 0x700000000000 (nothing mapped there)
+        assertEquals(new Taken(14, 0, 0x7000_0000_0000L, CODE + 10, 0x08), run("host", address + "48 8b 00"), "read, not present");
+        assertEquals(new Taken(14, 2, 0x7000_0000_0000L, CODE + 10, 0x08), run("host", address + "48 89 00"), "write, not present");
+    }
+
+    @Test
+    void writeToAReadOnlyPageWithCr0WpIsAProtectionFault() {
+        try (EmuVm vm = new EmuVm(hex("48 c7 04 25 00 00 40 00 01 00 00 00"))) { // mov qword [0x400000], 1
+            installIdt(vm);
+            long pde = LongModeBoot.PAGE_DIRECTORIES + 2 * 8; // the 2 MiB page at 0x400000
+            vm.memory.writeLong(pde, vm.memory.readLong(pde) & ~ControlBits.PTE_WRITABLE);
+            assertEquals(14, vm.nextOut(0x90));
+            assertEquals(3, vm.vcpu.registers().rbx(), "present | write");
+            assertEquals(0x400000, vm.vcpu.registers().rcx());
+        }
+    }
+
+    @Test
+    void breakpointIsATrapAfterTheInstruction() {
+        assertEquals(new Taken(3, 0, 0, CODE + 1, 0x08), run("host", "cc"));
+    }
+
+    @Test
+    void rex2WithApxOffIsUndefinedOpcode() {
+        assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host,+xsave,+apx", "d5 18 b8 01 00 00 00 00 00 00 00"));
+    }
+
+    /** Marks the first 2 MiB pages user-accessible, so CPL3 code and stack can live there. */
+    private static void userPages(EmuVm vm) {
+        long u = ControlBits.PTE_USER;
+        vm.memory.writeLong(LongModeBoot.PML4, vm.memory.readLong(LongModeBoot.PML4) | u);
+        vm.memory.writeLong(LongModeBoot.PDPT, vm.memory.readLong(LongModeBoot.PDPT) | u);
+        vm.memory.writeLong(LongModeBoot.PAGE_DIRECTORIES, vm.memory.readLong(LongModeBoot.PAGE_DIRECTORIES) | u);
+    }
+
+    /** Kernel: EFER.SCE, LSTAR, STAR, then IRETQ to CPL3 user code (CS 0x23, SS 0x1B, IF set). */
+    private static Asm toUser() {
+        return new Asm()
+                .raw("b9 80 00 00 c0 0f 32 83 c8 01 0f 30") // EFER |= SCE
+                .raw("b9 82 00 00 c0 b8").raw(le32(SYSCALL)).raw("31 d2 0f 30") // LSTAR = SYSCALL
+                .raw("b9 81 00 00 c0 31 c0 ba 08 00 10 00 0f 30") // STAR: kernel CS 0x08, user base 0x10
+                .raw("6a 1b") // push SS
+                .raw("68").raw(le32(USER_STACK)) // push RSP
+                .raw("68 02 02 00 00") // push RFLAGS (IF)
+                .raw("6a 23") // push CS
+                .raw("68").raw(le32(USER)) // push RIP
+                .raw("48 cf"); // iretq
+    }
+
+    private static String le32(long v) {
+        return String.format("%02x %02x %02x %02x", v & 0xFF, (v >>> 8) & 0xFF, (v >>> 16) & 0xFF, (v >>> 24) & 0xFF);
+    }
+
+    @Test
+    void cpl3ByIretqAndBackBySyscallAndSysret() {
+        try (EmuVm vm = new EmuVm(toUser().bytes())) {
+            installIdt(vm);
+            userPages(vm);
+            // User: rax = 42; syscall; rbx = 7; syscall. Kernel: count entries in r12; sysret after the first, hlt after the second.
+            byte[] user = hex("b8 2a 00 00 00 0f 05 bb 07 00 00 00 0f 05");
+            vm.memory.write(USER, user, 0, user.length);
+            byte[] kernel = hex("49 ff c4 49 83 fc 02 74 03 48 0f 07 f4");
+            vm.memory.write(SYSCALL, kernel, 0, kernel.length);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(2, r.r12(), "two system calls");
+            assertEquals(42, r.rax());
+            assertEquals(7, r.rbx(), "the user code ran on after SYSRET");
+            assertEquals(USER + user.length, r.rcx(), "RCX = the user RIP after SYSCALL");
+            assertEquals(0x202, r.r11() & 0x202, "R11 = the user RFLAGS");
+            assertEquals(0, vm.vcpu.specialRegisters().cs().dpl(), "back at CPL0");
+        }
+    }
+
+    @Test
+    void aPrivilegedInstructionAtCpl3IsGeneralProtection() {
+        try (EmuVm vm = new EmuVm(toUser().bytes())) {
+            installIdt(vm);
+            userPages(vm);
+            byte[] user = hex("90 fa"); // nop; cli
+            vm.memory.write(USER, user, 0, user.length);
+            assertEquals(13, vm.nextOut(0x90));
+            Registers r = vm.vcpu.registers();
+            assertEquals(0, r.rbx(), "#GP(0)");
+            assertEquals(USER + 1, r.rdx(), "the saved RIP is the CLI");
+            assertEquals(0x23, r.rsi(), "the saved CS is the user's, RPL 3");
+            assertEquals(KERNEL_STACK - 5 * 8, r.rsp(), "the handler ran on the TSS RSP0 stack: the 6-slot frame less the popped error code");
+        }
+    }
+}
