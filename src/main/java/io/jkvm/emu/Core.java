@@ -231,11 +231,21 @@ final class Core {
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
+        fetchPage = -1;
     }
 
     void invlpg(long linear) {
         int i = (int) ((linear >>> 12) & (TLB_SIZE - 1));
         tlbTag[i] = 0;
+        fetchPage = -1;
+    }
+
+    /** CPL changes what pages may be fetched from (U/S): the cached code page must be looked up again. */
+    private void setCpl(int value) {
+        if (value != cpl) {
+            cpl = value;
+            fetchPage = -1;
+        }
     }
 
     boolean paging() {
@@ -396,9 +406,23 @@ final class Core {
     private boolean ripRelative;
     private long disp;
 
+    /** The page instructions are being fetched from, translated once: most instructions never leave it. */
+    private long fetchPage = -1;
+    private long fetchPhysBase;
+
     private int fetch8() {
-        long phys = translate(ip, ACC_EXEC);
-        int b = (int) physRead(phys, 1);
+        long page = ip & ~0xFFFL;
+        if (page != fetchPage) {
+            long phys = translate(page, ACC_EXEC);
+            if (phys < 0 || phys + 0x1000 > ramSize) {
+                int b = (int) physRead(translate(ip, ACC_EXEC), 1); // code outside RAM: no cached page
+                ip++;
+                return b;
+            }
+            fetchPhysBase = phys;
+            fetchPage = page;
+        }
+        int b = ram.getByte(fetchPhysBase + (ip & 0xFFF)) & 0xFF;
         ip++;
         return b;
     }
@@ -537,14 +561,14 @@ final class Core {
             long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
                     : new long[]{returnRip, oldCs, flags, oldRsp, oldSs};
             int prevCpl = cpl;
-            cpl = newCpl;
+            setCpl(newCpl);
             try {
                 for (int i = frame.length - 1; i >= 0; i--) {
                     rsp -= 8;
                     write(rsp, 8, frame[i]);
                 }
             } catch (GuestFault f) {
-                cpl = prevCpl;
+                setCpl(prevCpl);
                 throw f;
             }
             r[4] = rsp;
@@ -1347,7 +1371,7 @@ final class Core {
         }
         long writable = cpl == 0 ? 0x3F7FD5L : 0x3F7FD5L & ~(IF | 0x3000L);
         setRflags((newFlags & writable) | (flagBits & ~writable & (IF | 0x3000L)));
-        cpl = newCpl;
+        setCpl(newCpl);
         cs = (int) newCs & ~3;
         ss = (int) newSs;
         r[4] = newRsp;
@@ -1568,7 +1592,7 @@ final class Core {
         setRflags(rflags() & ~fmask);
         cs = (int) ((star >>> 32) & 0xFFFC);
         ss = cs + 8;
-        cpl = 0;
+        setCpl(0);
         rip = lstar;
     }
 
@@ -1580,7 +1604,7 @@ final class Core {
         int base = (int) ((star >>> 48) & 0xFFFF);
         cs = rexW ? base + 16 : base;
         ss = base + 8;
-        cpl = 3;
+        setCpl(3);
         setRflags((r[11] & 0x3C7FD7L) | 0x2);
         rip = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
     }

@@ -200,7 +200,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             throw new IllegalArgumentException("the software core runs 64-bit long mode only: EFER.LMA must be set with paging");
         }
         core.cs = s.cs().selector() & ~3;
-        core.cpl = s.cs().dpl();
+        core.cpl = s.cs().dpl(); // the TLB flush below also drops the cached code page
         core.ss = s.ss().selector() & ~3;
         core.ds = s.ds().selector();
         core.es = s.es().selector();
