@@ -53,6 +53,9 @@ final class Core {
     long tscOffset;
     boolean interruptShadow;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
+    final byte[] x87 = new byte[160];       // the x87 part of the legacy region, kept as bytes (no x87 execution yet)
+    final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
+    private XsaveLayout layout;
 
     // Flags: IF, DF, TF and the rest live in flagBits; the six arithmetic flags are computed lazily.
     long flagBits = 0x2;
@@ -77,6 +80,14 @@ final class Core {
         this.cpuid = cpuid;
         this.io = io;
         this.ramSize = ram.size();
+        Xsave.initX87(this);
+    }
+
+    XsaveLayout xsaveLayout() {
+        if (layout == null) {
+            layout = XsaveLayout.fromCpuid(cpuid);
+        }
+        return layout;
     }
 
     // ---- flags --------------------------------------------------------------------------------------------
@@ -1384,10 +1395,53 @@ final class Core {
             case 0x05 -> syscall();
             case 0x07 -> sysret();
             case 0x0B -> throw GuestFault.of(GuestFault.UD);
-            case 0x1F -> {
+            case 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x0D -> { // prefetch, hint NOPs, ENDBR64
                 decodeModrm();
                 done();
             }
+            case 0x00 -> group6();
+            case 0xA3, 0xAB, 0xB3, 0xBB -> bitTest(b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
+            case 0xBA -> bitTest(-1, true);
+            case 0xBC, 0xBD -> bitScan(b == 0xBD);
+            case 0xB8 -> {
+                if (rep != 0xF3) {
+                    throw GuestFault.of(GuestFault.UD); // JMPE: not in 64-bit mode
+                }
+                decodeModrm();
+                long v = readRm(opSize);
+                setReg(regField, opSize, Long.bitCount(v));
+                setArith(v == 0 ? ZF : 0);
+                done();
+            }
+            case 0xA4, 0xA5, 0xAC, 0xAD -> doubleShift(b <= 0xA5, (b & 1) == 0);
+            case 0xB0, 0xB1 -> {
+                decodeModrm();
+                int size = b == 0xB0 ? 1 : opSize;
+                long dst = readRm(size);
+                long acc = reg(0, size);
+                aluOp(7, acc, dst, size);
+                if ((acc & mask(size)) == (dst & mask(size))) {
+                    writeRm(size, reg(regField, size));
+                } else {
+                    if (mod != 3) {
+                        writeRm(size, dst); // a memory destination is written back (a locked cycle); a register one is left alone
+                    }
+                    setReg(0, size, dst);
+                }
+                done();
+            }
+            case 0xC0, 0xC1 -> {
+                decodeModrm();
+                int size = b == 0xC0 ? 1 : opSize;
+                long dst = readRm(size);
+                long src = reg(regField, size);
+                long sum = aluOp(0, dst, src, size);
+                setReg(regField, size, dst);
+                writeRm(size, sum);
+                done();
+            }
+            case 0xC7 -> group9();
+            case 0xAE -> group15();
             case 0x20, 0x22 -> movCr(b == 0x22);
             case 0x30 -> {
                 requireCpl0();
@@ -1463,6 +1517,214 @@ final class Core {
         }
     }
 
+    /** BT/BTS/BTR/BTC (op 0-3): CF = the bit; a register bit offset reaches past a memory operand's size. */
+    private void bitTest(int op, boolean immediate) {
+        decodeModrm();
+        long offset;
+        if (immediate) {
+            op = (regField & 7) - 4;
+            if (op < 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            offset = fetch(1);
+        } else {
+            offset = reg(regField, opSize);
+            if (opSize < 8) {
+                int shift = 64 - 8 * opSize;
+                offset = (offset << shift) >> shift; // a signed bit offset
+            }
+        }
+        int bits = 8 * opSize;
+        long adjust = 0;
+        if (mod != 3 && !immediate) {
+            adjust = Math.floorDiv(offset, bits) * opSize;
+        }
+        int bit = (int) (offset & (bits - 1));
+        long value;
+        long address = 0;
+        if (mod == 3) {
+            value = reg(rmField, opSize);
+        } else {
+            address = ea() + adjust;
+            value = read(address, opSize);
+        }
+        long cfBit = (value >>> bit) & 1;
+        long updated = switch (op) {
+            case 1 -> value | (1L << bit);
+            case 2 -> value & ~(1L << bit);
+            case 3 -> value ^ (1L << bit);
+            default -> value;
+        };
+        if (op != 0) {
+            if (mod == 3) {
+                setReg(rmField, opSize, updated);
+            } else {
+                write(address, opSize, updated);
+            }
+        }
+        modifyArith(CF, cfBit);
+        done();
+    }
+
+    /** BSF/BSR, and TZCNT/LZCNT under F3 where the CPU model has them. */
+    private void bitScan(boolean reverse) {
+        decodeModrm();
+        long v = readRm(opSize) & mask(opSize);
+        int bits = 8 * opSize;
+        boolean counting = rep == 0xF3 && (reverse ? cpuidHas(0x80000001, 0, 2, 5) : cpuidHas(7, 0, 1, 3));
+        if (counting) {
+            int n = reverse ? Long.numberOfLeadingZeros(v) - (64 - bits) : (v == 0 ? bits : Long.numberOfTrailingZeros(v));
+            setReg(regField, opSize, n);
+            modifyArith(CF | ZF, (v == 0 ? CF : 0) | (n == 0 ? ZF : 0));
+        } else if (v == 0) {
+            modifyArith(ZF, ZF); // destination left as it was
+        } else {
+            setReg(regField, opSize, reverse ? 63 - Long.numberOfLeadingZeros(v) : Long.numberOfTrailingZeros(v));
+            modifyArith(ZF, 0);
+        }
+        done();
+    }
+
+    /** Whether CPUID.(leaf, sub) register (0 EAX .. 3 EDX) has {@code bit} set in the guest model. */
+    private boolean cpuidHas(int leaf, int sub, int register, int bit) {
+        CpuidEntry e = cpuid.leaf(leaf, sub);
+        int v = switch (register) {
+            case 0 -> e.eax();
+            case 1 -> e.ebx();
+            case 2 -> e.ecx();
+            default -> e.edx();
+        };
+        return (v & (1 << bit)) != 0;
+    }
+
+    /** SHLD/SHRD r/m, r, imm8 or CL. */
+    private void doubleShift(boolean left, boolean immediate) {
+        decodeModrm();
+        int count = (int) (immediate ? fetch(1) : r[1]) & (opSize == 8 ? 63 : 31);
+        int bits = 8 * opSize;
+        long dst = readRm(opSize) & mask(opSize);
+        long src = reg(regField, opSize) & mask(opSize);
+        if (count == 0) {
+            if (opSize == 4) {
+                writeRm(4, dst);
+            }
+            done();
+            return;
+        }
+        long res, cfv;
+        if (opSize == 2 && count > 16) {
+            // Intel: for 16-bit operands with counts over 16 the result is undefined; model it as the 48-bit rotate hardware does.
+            long wide = left ? (dst << 32) | (src << 16) | dst : (dst << 32) | (src << 16) | dst;
+            res = left ? (wide >>> (48 - count)) & 0xFFFF : (wide >>> count) & 0xFFFF;
+            cfv = left ? (wide >>> (48 - count + 16 - 1)) & 1 : (wide >>> (count - 1)) & 1;
+        } else if (left) {
+            res = ((dst << count) | (count == 64 ? 0 : src >>> (bits - count))) & mask(opSize);
+            cfv = (dst >>> (bits - count)) & 1;
+        } else {
+            res = ((dst >>> count) | (src << (bits - count))) & mask(opSize);
+            cfv = (dst >>> (count - 1)) & 1;
+        }
+        long of = ((res ^ dst) & signBit(opSize)) != 0 ? OF : 0;
+        writeRm(opSize, res);
+        setArith(cfv | pfZfSf(res, opSize) | (count == 1 ? of : 0));
+        done();
+    }
+
+    /** 0F 00: SLDT, STR, LLDT, LTR (the rest #UD). */
+    private void group6() {
+        decodeModrm();
+        switch (regField & 7) {
+            case 1 -> writeRm(2, tr);
+            case 3 -> {
+                requireCpl0();
+                tr = (int) readRm(2);
+            }
+            case 0 -> writeRm(2, 0);
+            case 2 -> {
+                requireCpl0();
+                readRm(2);
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+        done();
+    }
+
+    /** 0F C7: CMPXCHG8B/16B (/1), RDRAND (/6), RDSEED (/7). */
+    private void group9() {
+        decodeModrm();
+        int op = regField & 7;
+        if (op == 1 && mod != 3) {
+            long a = ea();
+            if (rexW) {
+                if ((a & 15) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                long lo = read(a, 8), hi = read(a + 8, 8);
+                if (lo == r[0] && hi == r[2]) {
+                    write(a, 8, r[3]);
+                    write(a + 8, 8, r[1]);
+                    modifyArith(ZF, ZF);
+                } else {
+                    r[0] = lo;
+                    r[2] = hi;
+                    modifyArith(ZF, 0);
+                }
+            } else {
+                long v = read(a, 8);
+                long expect = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
+                if (v == expect) {
+                    write(a, 8, (r[1] << 32) | (r[3] & 0xFFFFFFFFL));
+                    modifyArith(ZF, ZF);
+                } else {
+                    r[0] = v & 0xFFFFFFFFL;
+                    r[2] = v >>> 32;
+                    modifyArith(ZF, 0);
+                }
+            }
+        } else if ((op == 6 || op == 7) && mod == 3) {
+            setReg(rmField, opSize, RANDOM.nextLong());
+            setArith(CF);
+        } else {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        done();
+    }
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
+    private void group15() {
+        decodeModrm();
+        int op = regField & 7;
+        if (mod == 3) {
+            if (op >= 5) { // LFENCE, MFENCE, SFENCE
+                done();
+                return;
+            }
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if (rex2 && op >= 4 && op <= 6) {
+            throw GuestFault.of(GuestFault.UD); // XSAVE/XRSTOR/XSAVEOPT are not REX2-promoted
+        }
+        long a = ea();
+        switch (op) {
+            case 0 -> Xsave.fxsave(this, a);
+            case 1 -> Xsave.fxrstor(this, a);
+            case 2 -> {
+                long v = read(a, 4);
+                if ((v & ~0xFFFFL) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                mxcsr = (int) v;
+            }
+            case 3 -> write(a, 4, mxcsr);
+            case 4, 6 -> Xsave.xsave(this, a, (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
+            case 5 -> Xsave.xrstor(this, a, (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
+            default -> read(a, 1); // CLFLUSH: a read access for its fault behaviour
+        }
+        done();
+    }
+
     private void group7() {
         int m = fetch8();
         ip--;
@@ -1490,6 +1752,15 @@ final class Core {
                 throw GuestFault.withCode(GuestFault.GP, 0);
             }
             setXcr0(value);
+            done();
+            return;
+        }
+        if (m == 0xF9) { // RDTSCP
+            fetch8();
+            long tsc = System.nanoTime() + tscOffset;
+            r[0] = tsc & 0xFFFFFFFFL;
+            r[2] = tsc >>> 32;
+            r[1] = tscAux;
             done();
             return;
         }
@@ -1624,7 +1895,7 @@ final class Core {
             ecx = (cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
         }
         if (leaf == 0xD && sub == 0) {
-            ebx = XsaveLayout.fromCpuid(cpuid).standardSize(xcr0); // size for what XCR0 enables now
+            ebx = xsaveLayout().standardSize(xcr0); // size for what XCR0 enables now
         }
         r[0] = e.eax() & 0xFFFFFFFFL;
         r[3] = ebx & 0xFFFFFFFFL;

@@ -235,20 +235,8 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public VcpuState saveState() {
-        XsaveArea x = XsaveArea.blank(layout).setMxcsr(core.mxcsr);
-        for (int i = 0; i < 16; i++) {
-            byte[] b = new byte[16];
-            for (int k = 0; k < 8; k++) {
-                b[k] = (byte) (core.xmm[2 * i] >>> (8 * k));
-                b[8 + k] = (byte) (core.xmm[2 * i + 1] >>> (8 * k));
-            }
-            x.setXmm(i, b);
-        }
-        if (model.hasApx()) { // as KVM exports it (patch 07): R16..R31 with XSTATE_BV[19] set
-            long[] egprs = new long[16];
-            System.arraycopy(core.apxEnabled() ? core.r : core.egprsSaved, core.apxEnabled() ? 16 : 0, egprs, 0, 16);
-            x.setApx(new ApxState(egprs));
-        }
+        // As KVM exports it (patch 07): R16..R31 with XSTATE_BV[19] set whenever the model has APX.
+        XsaveArea x = XsaveArea.of(layout, Xsave.image(core, model.hasApx()));
         SequencedMap<Integer, Long> msrs = new LinkedHashMap<>();
         for (int m : STATE_MSRS) {
             msrs.put(m, core.rdmsr(m));
@@ -279,21 +267,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         setRegisters(s.registers());
         setSpecialRegisters(s.specialRegisters());
         core.setXcr0(s.xcr0());
-        core.mxcsr = x.mxcsr();
-        for (int i = 0; i < 16; i++) {
-            byte[] b = x.xmm(i);
-            long lo = 0, hi = 0;
-            for (int k = 0; k < 8; k++) {
-                lo |= (b[k] & 0xFFL) << (8 * k);
-                hi |= (b[8 + k] & 0xFFL) << (8 * k);
-            }
-            core.xmm[2 * i] = lo;
-            core.xmm[2 * i + 1] = hi;
-        }
-        if (x.present(ApxState.COMPONENT)) { // bit clear: R16..R31 stay as they are (patch 07)
-            long[] egprs = x.apx().registers();
-            System.arraycopy(egprs, 0, core.apxEnabled() ? core.r : core.egprsSaved, core.apxEnabled() ? 16 : 0, 16);
-        }
+        Xsave.load(core, x.toBytes());
         for (Map.Entry<Integer, Long> e : s.msrs().entrySet()) {
             core.wrmsr(e.getKey(), e.getValue());
         }

@@ -1,0 +1,256 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ApxState;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.XsaveLayout;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * FXSAVE/FXRSTOR and XSAVE/XRSTOR (standard format) for the software core, at the offsets the guest CPU model's
+ * leaf 0xD gives. R16..R31 are component 19; components the core does not execute (AVX, AVX-512, PKRU...) are
+ * kept as bytes so they survive saves, restores and moves between backends.
+ */
+final class Xsave {
+    private Xsave() {
+    }
+
+    private static final int X87 = 0, SSE = 1, AVX = 2;
+    private static final int MXCSR_MASK = 0xFFFF;
+
+    static void fxsave(Core c, long a) {
+        if ((a & 15) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        byte[] image = new byte[512];
+        legacy(c, image, true, true);
+        writeBytes(c, a, image);
+    }
+
+    static void fxrstor(Core c, long a) {
+        if ((a & 15) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        byte[] image = readBytes(c, a, 512);
+        int mxcsr = le32(image, 24);
+        if ((mxcsr & ~MXCSR_MASK) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        System.arraycopy(image, 0, c.x87, 0, 160);
+        c.mxcsr = mxcsr;
+        loadXmm(c, image);
+    }
+
+    static void xsave(Core c, long a, long mask) {
+        requireXsave(c, a);
+        long rfbm = mask & c.xcr0;
+        XsaveLayout layout = c.xsaveLayout();
+        byte[] image = readBytes(c, a, layout.standardSize());
+        legacy(c, image, (rfbm & 1) != 0, (rfbm & 2) != 0);
+        if ((rfbm & 6) != 0) {
+            putLe32(image, 24, c.mxcsr);
+            putLe32(image, 28, MXCSR_MASK);
+        }
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i >= 2 && !comp.supervisor() && (rfbm & (1L << i)) != 0) {
+                System.arraycopy(component(c, i, comp.size()), 0, image, comp.offset(), comp.size());
+            }
+        }
+        long xstateBv = le64(image, 512);
+        putLe64(image, 512, (xstateBv & ~rfbm) | rfbm); // every saved component reported in use
+        writeBytes(c, a, image);
+    }
+
+    static void xrstor(Core c, long a, long mask) {
+        requireXsave(c, a);
+        long rfbm = mask & c.xcr0;
+        XsaveLayout layout = c.xsaveLayout();
+        byte[] image = readBytes(c, a, layout.standardSize());
+        long xstateBv = le64(image, 512);
+        long xcompBv = le64(image, 520);
+        if (xcompBv != 0 || (xstateBv & ~c.xcr0) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // compacted form or bits XCR0 does not enable
+        }
+        if ((rfbm & xstateBv & c.xfd) != 0) {
+            c.xfdErr = rfbm & xstateBv & c.xfd;
+            throw GuestFault.of(GuestFault.NM); // a component disarmed by IA32_XFD (AMX's XFD semantics)
+        }
+        if ((rfbm & 6) != 0) {
+            int mxcsr = le32(image, 24);
+            if ((mxcsr & ~MXCSR_MASK) != 0) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            c.mxcsr = mxcsr;
+        }
+        if ((rfbm & 1) != 0) {
+            if ((xstateBv & 1) != 0) {
+                System.arraycopy(image, 0, c.x87, 0, 24);
+                System.arraycopy(image, 32, c.x87, 32, 128);
+            } else {
+                initX87(c);
+            }
+        }
+        if ((rfbm & 2) != 0) {
+            if ((xstateBv & 2) != 0) {
+                loadXmm(c, image);
+            } else {
+                Arrays.fill(c.xmm, 0);
+            }
+        }
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i >= 2 && !comp.supervisor() && (rfbm & (1L << i)) != 0) {
+                boolean present = (xstateBv & (1L << i)) != 0;
+                byte[] bytes = present ? Arrays.copyOfRange(image, comp.offset(), comp.offset() + comp.size()) : new byte[comp.size()];
+                setComponent(c, i, bytes, present);
+            }
+        }
+    }
+
+    /** The whole state as a standard-format image of the model's layout (what the state record carries). */
+    static byte[] image(Core c, boolean withApx) {
+        XsaveLayout layout = c.xsaveLayout();
+        byte[] image = new byte[layout.standardSize()];
+        legacy(c, image, true, true);
+        putLe32(image, 24, c.mxcsr);
+        putLe32(image, 28, MXCSR_MASK);
+        long xstateBv = 0x3;
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i < 2 || comp.supervisor()) {
+                continue;
+            }
+            if (i == ApxState.COMPONENT ? withApx : c.extended.containsKey(i)) {
+                System.arraycopy(component(c, i, comp.size()), 0, image, comp.offset(), comp.size());
+                xstateBv |= 1L << i;
+            }
+        }
+        putLe64(image, 512, xstateBv);
+        return image;
+    }
+
+    /** Loads a standard-format image of the model's layout; components with XSTATE_BV clear: init, but R16..R31 stay. */
+    static void load(Core c, byte[] image) {
+        long xstateBv = le64(image, 512);
+        if ((xstateBv & 1) != 0) {
+            System.arraycopy(image, 0, c.x87, 0, 24);
+            System.arraycopy(image, 32, c.x87, 32, 128);
+        } else {
+            initX87(c);
+        }
+        c.mxcsr = le32(image, 24);
+        if ((xstateBv & 2) != 0) {
+            loadXmm(c, image);
+        } else {
+            Arrays.fill(c.xmm, 0);
+        }
+        XsaveLayout layout = c.xsaveLayout();
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i < 2 || comp.supervisor()) {
+                continue;
+            }
+            boolean present = (xstateBv & (1L << i)) != 0;
+            if (i == ApxState.COMPONENT && !present) {
+                continue; // patch 07: XSTATE_BV[19] clear leaves R16..R31 as they are
+            }
+            byte[] bytes = present ? Arrays.copyOfRange(image, comp.offset(), comp.offset() + comp.size()) : new byte[comp.size()];
+            setComponent(c, i, bytes, present);
+        }
+    }
+
+    private static void requireXsave(Core c, long a) {
+        if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((a & 63) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
+    static void initX87(Core c) {
+        Arrays.fill(c.x87, (byte) 0);
+        c.x87[0] = 0x7F; // FCW 0x037F
+        c.x87[1] = 0x03;
+    }
+
+    private static void legacy(Core c, byte[] image, boolean x87, boolean sse) {
+        if (x87) {
+            System.arraycopy(c.x87, 0, image, 0, 24);
+            System.arraycopy(c.x87, 32, image, 32, 128);
+        }
+        if (sse) {
+            for (int i = 0; i < 32; i++) {
+                putLe64(image, 160 + 8 * i, c.xmm[i]);
+            }
+        }
+        putLe32(image, 24, c.mxcsr);
+        putLe32(image, 28, MXCSR_MASK);
+    }
+
+    private static void loadXmm(Core c, byte[] image) {
+        for (int i = 0; i < 32; i++) {
+            c.xmm[i] = le64(image, 160 + 8 * i);
+        }
+    }
+
+    private static byte[] component(Core c, int i, int size) {
+        if (i == ApxState.COMPONENT) {
+            byte[] b = new byte[size];
+            long[] src = c.apxEnabled() ? Arrays.copyOfRange(c.r, 16, 32) : c.egprsSaved;
+            for (int k = 0; k < 16; k++) {
+                putLe64(b, 8 * k, src[k]);
+            }
+            return b;
+        }
+        byte[] kept = c.extended.get(i);
+        return kept != null ? kept.clone() : new byte[size];
+    }
+
+    private static void setComponent(Core c, int i, byte[] bytes, boolean present) {
+        if (i == ApxState.COMPONENT) {
+            long[] dst = new long[16];
+            for (int k = 0; k < 16; k++) {
+                dst[k] = le64(bytes, 8 * k);
+            }
+            System.arraycopy(dst, 0, c.apxEnabled() ? c.r : c.egprsSaved, c.apxEnabled() ? 16 : 0, 16);
+        } else if (present) {
+            c.extended.put(i, bytes);
+        } else {
+            c.extended.remove(i);
+        }
+    }
+
+    private static byte[] readBytes(Core c, long a, int n) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i += 8) {
+            putLe64(b, i, c.read(a + i, 8));
+        }
+        return b;
+    }
+
+    private static void writeBytes(Core c, long a, byte[] b) {
+        for (int i = 0; i < b.length; i += 8) {
+            c.write(a + i, 8, le64(b, i));
+        }
+    }
+
+    static long le64(byte[] b, int at) {
+        return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getLong(at);
+    }
+
+    static int le32(byte[] b, int at) {
+        return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(at);
+    }
+
+    static void putLe64(byte[] b, int at, long v) {
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(at, v);
+    }
+
+    static void putLe32(byte[] b, int at, int v) {
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at, v);
+    }
+}
