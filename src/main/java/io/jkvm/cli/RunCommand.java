@@ -49,14 +49,17 @@ final class RunCommand implements Callable<Integer> {
             description = "guest-physical address of a flat binary (default: ${DEFAULT-VALUE})")
     long loadAddress;
 
+    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
+    boolean trace;
+
     @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
             description = "the KVM device (default: ${DEFAULT-VALUE})")
     String kvmPath;
 
     @Override
     public Integer call() {
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, loadAddress, kvmPath);
-        try (Machine machine = Machine.create(config, new Console(main.out, main.in))) {
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, loadAddress, kvmPath, trace);
+        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
             Outcome outcome = machine.run();
             main.out.flush();
             if (outcome instanceof Outcome.Failed failed) {

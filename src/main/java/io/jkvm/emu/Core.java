@@ -530,8 +530,31 @@ final class Core {
             instructions++;
         } catch (GuestFault f) {
             rip = start;
+            if (f.vector == GuestFault.UD && undefinedTracer != null) {
+                undefinedTracer.accept(start, bytesAt(start, 15));
+            }
             deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
         }
+    }
+
+    /** Told of every #UD the core raises (unknown or unimplemented opcode), with the bytes at RIP. */
+    interface UndefinedTracer {
+        void accept(long rip, byte[] bytes);
+    }
+
+    UndefinedTracer undefinedTracer;
+
+    /** Up to {@code max} bytes at a linear address, stopping at the first one that cannot be read. */
+    private byte[] bytesAt(long linear, int max) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < max; i++) {
+            try {
+                out.write((int) physRead(translate(linear + i, ACC_READ), 1));
+            } catch (GuestFault | Stop e) {
+                break;
+            }
+        }
+        return out.toByteArray();
     }
 
     private int faultDepth;

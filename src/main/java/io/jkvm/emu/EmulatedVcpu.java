@@ -109,6 +109,12 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.setRflags(0x2);
     }
 
+    /** Reports every #UD the core raises, one line each, e.g. for `jkvm run --trace`. */
+    public void traceUndefined(java.util.function.Consumer<String> log) {
+        core.undefinedTracer = (rip, bytes) -> log.accept(String.format("vCPU %d: #UD at RIP 0x%x, bytes %s", id, rip,
+                java.util.HexFormat.ofDelimiter(" ").formatHex(bytes)));
+    }
+
     @Override
     public int id() {
         return id;

@@ -110,7 +110,11 @@ public final class Machine implements AutoCloseable {
             kvmVcpu.setCpuid(cpuid);
             vcpu = kvmVcpu;
         } else {
-            vcpu = new EmulatedVcpu(id, memory.mapping(), cpuid);
+            EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), cpuid);
+            if (config.trace()) {
+                emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
+            }
+            vcpu = emulated;
         }
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         if (cpuid.hasXsave()) {

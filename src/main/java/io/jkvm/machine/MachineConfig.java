@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /** What a user asks for: the image (or the bundled guest), RAM, vCPUs, the guest CPU model, backend, and where KVM lives. */
 public record MachineConfig(Optional<Path> image, long memorySize, int cpus, String cpuModel, Backend backend,
-                            long loadAddress, String kvmPath) {
+                            long loadAddress, String kvmPath, boolean trace) {
     public static final long DEFAULT_MEMORY = 64L << 20;
     /** Boot tables below 1 MiB plus an image at 0x100000 and a stack need at least this much. */
     public static final long MIN_MEMORY = 2L << 20;
@@ -28,6 +28,6 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
     }
 
     public static MachineConfig defaults() {
-        return new MachineConfig(Optional.empty(), DEFAULT_MEMORY, 1, "host", Backend.AUTO, GuestImage.DEFAULT_LOAD_ADDRESS, "/dev/kvm");
+        return new MachineConfig(Optional.empty(), DEFAULT_MEMORY, 1, "host", Backend.AUTO, GuestImage.DEFAULT_LOAD_ADDRESS, "/dev/kvm", false);
     }
 }

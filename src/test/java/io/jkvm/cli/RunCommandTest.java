@@ -151,6 +151,13 @@ class RunCommandTest {
     }
 
     @Test
+    void traceNamesTheInstructionTheSoftwareCoreLacks() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--trace", "--image", guest("triple_fault.elf"));
+        assertEquals(2, r.status());
+        assertTrue(r.err().startsWith("jkvm: vCPU 0: #UD at RIP 0x10000c, bytes 0f 0b"), r.err());
+    }
+
+    @Test
     void anUnknownBackend() {
         Cli.Result bogus = Cli.run("run", "--backend", "xen");
         assertEquals(2, bogus.status());

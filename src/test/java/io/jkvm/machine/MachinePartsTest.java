@@ -32,10 +32,10 @@ class MachinePartsTest {
     @Test
     void configRefusesTooLittleOrTooMuchMemoryAndNoCpus() {
         MachineConfig d = MachineConfig.defaults();
-        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 1L << 20, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath()));
-        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 256L << 30, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath()));
-        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), (64L << 20) + 1, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath()));
-        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 64L << 20, 0, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath()));
+        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 1L << 20, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
+        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 256L << 30, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
+        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), (64L << 20) + 1, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
+        assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 64L << 20, 0, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
     }
 
     @Test
