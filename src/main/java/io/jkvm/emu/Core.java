@@ -783,13 +783,8 @@ final class Core {
                 imul3(regField, readRm(opSize), imm);
                 done();
             }
-            case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F -> {
-                long rel = fetchSigned(1);
-                done();
-                if (condition(b & 0xF)) {
-                    rip += rel;
-                }
-            }
+            case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F ->
+                    jumpIf(condition(b & 0xF), 1);
             case 0x80, 0x81, 0x83 -> {
                 decodeModrm();
                 int size = b == 0x80 ? 1 : opSize;
@@ -968,16 +963,8 @@ final class Core {
                 push(rip);
                 rip += rel;
             }
-            case 0xE9 -> {
-                long rel = fetchSigned(4);
-                done();
-                rip += rel;
-            }
-            case 0xEB -> {
-                long rel = fetchSigned(1);
-                done();
-                rip += rel;
-            }
+            case 0xE9 -> jumpIf(true, 4);
+            case 0xEB -> jumpIf(true, 1);
             case 0xE0, 0xE1, 0xE2, 0xE3 -> {
                 long rel = fetchSigned(1);
                 done();
@@ -1034,6 +1021,15 @@ final class Core {
             }
             case 0xFE, 0xFF -> group45(b);
             default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    /** A relative jump of an 8- or 32-bit displacement, from the end of the instruction, when {@code taken}. */
+    private void jumpIf(boolean taken, int displacementSize) {
+        long rel = fetchSigned(displacementSize);
+        done();
+        if (taken) {
+            rip += rel;
         }
     }
 
@@ -1494,13 +1490,8 @@ final class Core {
                 }
                 done();
             }
-            case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F -> {
-                long rel = fetchSigned(4);
-                done();
-                if (condition(b & 0xF)) {
-                    rip += rel;
-                }
-            }
+            case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F ->
+                    jumpIf(condition(b & 0xF), 4);
             case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F -> {
                 decodeModrm();
                 writeRm(1, condition(b & 0xF) ? 1 : 0);

@@ -1,10 +1,7 @@
 package io.jkvm.emu;
 
-import io.jkvm.kvm.Kvm;
-import io.jkvm.machine.GuestMemory;
-import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.NativeCpu;
-import io.jkvm.x86.CpuidTable;
+import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.AfterAll;
@@ -32,31 +29,24 @@ class NativeOracleTest {
     static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
 
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
+    private static OracleCore oracle;
     private static NativeCpu host;
-    private static GuestMemory memory;
     private static EmulatedVcpu core;
     private static final Set<String> forms = new LinkedHashSet<>();
     private static int cases;
 
     @BeforeAll
     static void setUp() {
-        host = new NativeCpu();
-        CpuidTable cpuid;
-        try (Kvm kvm = Kvm.open()) {
-            // The host CPU decides TZCNT vs BSF and LZCNT vs BSR by its own BMI1/ABM: give the core the same.
-            cpuid = io.jkvm.x86.CpuModel.parse("host,+bmi1,+abm", kvm.supportedCpuid()).cpuid();
-        }
-        memory = GuestMemory.allocate(4L << 20);
-        LongModeBoot.writeTables(memory);
-        core = new EmulatedVcpu(0, memory.mapping(), cpuid);
-        core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), false));
+        // The host CPU decides TZCNT vs BSF and LZCNT vs BSR by its own BMI1/ABM: give the core the same.
+        oracle = new OracleCore("host,+bmi1,+abm");
+        host = oracle.host;
+        core = oracle.core;
     }
 
     @AfterAll
     static void tearDown() {
         System.out.println("native oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
-        host.close();
-        memory.close();
+        oracle.close();
     }
 
     /** One instruction form: its bytes for given registers, and the flags it defines. */
@@ -79,10 +69,7 @@ class NativeOracleTest {
 
     private static void check(Case c, long[] gprs, long flags) {
         NativeCpu.Result expected = host.run(c.bytes(), gprs, flags);
-        byte[] code = new byte[c.bytes().length + 1];
-        System.arraycopy(c.bytes(), 0, code, 0, c.bytes().length);
-        code[code.length - 1] = (byte) 0xF4;
-        memory.write(0x100000, code, 0, code.length);
+        oracle.load(c.bytes());
         long[] g = gprs;
         core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
                 g[12], g[13], g[14], g[15], 0x100000, (flags & 0x8D5L) | 0x2));

@@ -1,11 +1,8 @@
 package io.jkvm.emu;
 
-import io.jkvm.kvm.Kvm;
-import io.jkvm.machine.GuestMemory;
-import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.NativeCpu;
+import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.ApxState;
-import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
@@ -30,31 +27,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class Rex2MetamorphicTest {
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
     private static final Random random = new Random(NativeOracleTest.SEED ^ 0x52455832L);
+    private static OracleCore oracle;
     private static NativeCpu host;
-    private static GuestMemory memory;
     private static EmulatedVcpu core;
     private static final Set<String> forms = new LinkedHashSet<>();
     private static int cases;
 
     @BeforeAll
     static void setUp() {
-        host = new NativeCpu();
-        CpuModel model;
-        try (Kvm kvm = Kvm.open()) {
-            model = CpuModel.parse("host,+xsave,+apx", kvm.supportedCpuid());
-        }
-        memory = GuestMemory.allocate(4L << 20);
-        LongModeBoot.writeTables(memory);
-        core = new EmulatedVcpu(0, memory.mapping(), model.cpuid());
-        core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), true));
+        oracle = new OracleCore("host,+xsave,+apx");
+        host = oracle.host;
+        core = oracle.core;
         core.setXcr0(0x80003L);
     }
 
     @AfterAll
     static void tearDown() {
         System.out.println("REX2 metamorphic oracle: " + forms.size() + " forms, " + cases + " cases");
-        host.close();
-        memory.close();
+        oracle.close();
     }
 
     /** Encodes a register-form (or SIB, when {@code sib} >= 0) instruction; REX2 when any register is 16-31. */
@@ -150,10 +140,7 @@ class Rex2MetamorphicTest {
             e[eIndex - 16] = g[index];
         }
         long[] c = g.clone();
-        byte[] code = new byte[renamed.length + 1];
-        System.arraycopy(renamed, 0, code, 0, renamed.length);
-        code[renamed.length] = (byte) 0xF4;
-        memory.write(0x100000, code, 0, code.length);
+        oracle.load(renamed);
         core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], 0x200000, c[5], c[8], c[9], c[10], c[11],
                 c[12], c[13], c[14], c[15], 0x100000, (flags & 0x8D5L) | 0x2));
         VcpuState s = core.saveState();
