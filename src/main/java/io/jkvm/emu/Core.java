@@ -404,15 +404,16 @@ final class Core {
     // ---- instruction fetch and decode state ------------------------------------------------------------------
 
     private long ip;               // next byte to fetch (linear)
-    private int opSize;            // 2, 4 or 8
+    int opSize;                    // 2, 4 or 8
     private int adSize;            // 4 or 8
     private boolean rexW;
     private int rexR, rexX, rexB;  // register-number high bits (REX: 8; REX2: 8 and/or 16)
     private boolean rex2;
-    private int rep;               // 0, 0xF2 or 0xF3
+    int rep;                       // 0, 0xF2 or 0xF3
+    boolean p66;                   // a 66 prefix: operand size, or the SSE mandatory prefix
     private boolean lock;
     private long segBase;
-    private int mod, regField, rmField;
+    int mod, regField, rmField;
     private long ea;
     private boolean ripRelative;
     private long disp;
@@ -438,7 +439,7 @@ final class Core {
         return b;
     }
 
-    private long fetch(int size) {
+    long fetch(int size) {
         long v = 0;
         for (int i = 0; i < size; i++) {
             v |= (long) fetch8() << (8 * i);
@@ -457,7 +458,7 @@ final class Core {
         return size == 8 ? fetchSigned(4) : fetch(size);
     }
 
-    private void decodeModrm() {
+    void decodeModrm() {
         int m = fetch8();
         mod = m >>> 6;
         regField = ((m >>> 3) & 7) | rexR;
@@ -499,7 +500,7 @@ final class Core {
     }
 
     /** The memory operand's linear address; RIP-relative ones need every immediate fetched first. */
-    private long ea() {
+    long ea() {
         long a = ripRelative ? ip + disp : ea;
         if (adSize == 4) {
             a &= 0xFFFFFFFFL;
@@ -507,11 +508,11 @@ final class Core {
         return a + segBase;
     }
 
-    private long readRm(int size) {
+    long readRm(int size) {
         return mod == 3 ? reg(rmField, size) : read(ea(), size);
     }
 
-    private void writeRm(int size, long v) {
+    void writeRm(int size, long v) {
         if (mod == 3) {
             setReg(rmField, size, v);
         } else {
@@ -726,6 +727,7 @@ final class Core {
             }
         }
         opSize = rexW ? 8 : o16 ? 2 : 4;
+        p66 = o16;
         if (map == 0 && b == 0x0F) {
             map = 1;
             b = fetch8();
@@ -737,7 +739,7 @@ final class Core {
         }
     }
 
-    private void done() {
+    void done() {
         rip = ip;
     }
 
@@ -1461,6 +1463,9 @@ final class Core {
             }
             case 0xC7 -> group9();
             case 0xAE -> group15();
+            case 0x10, 0x11, 0x28, 0x29, 0x54, 0x55, 0x56, 0x57, 0x60, 0x61, 0x62, 0x64, 0x65, 0x66, 0x6C, 0x6D, 0x6E, 0x6F,
+                 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x7E, 0x7F, 0xD4, 0xD6, 0xD7, 0xDB, 0xDF, 0xEB, 0xEF,
+                 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE -> Sse.execute(this, b);
             case 0x20, 0x22 -> movCr(b == 0x22);
             case 0x30 -> {
                 requireCpl0();

@@ -15,20 +15,25 @@ import java.lang.invoke.MethodHandle;
  * RFLAGS from a state block and an epilogue that stores them back. The bytes must not touch RSP, branch, or fault.
  */
 public final class NativeCpu implements AutoCloseable {
-    /** State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17. */
-    private static final int FLAGS = 16, HOST_RSP = 17;
+    /** State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17; XMM0-15 at byte 256. */
+    private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256;
 
     private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment block = arena.allocate(8 * 32, 64);
+    private final MemorySegment block = arena.allocate(XMM + 16 * 16, 64);
     private final MethodHandle call = Linker.nativeLinker().downcallHandle(
             code.segment(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
 
-    public record Result(long[] gprs, long rflags) {
+    public record Result(long[] gprs, long rflags, long[] xmm) {
     }
 
     /** Runs {@code insn} with GPRs {@code gprs} (16, by encoding number; RSP ignored) and the arithmetic flags of {@code rflags}. */
     public Result run(byte[] insn, long[] gprs, long rflags) {
+        return run(insn, gprs, rflags, new long[32]);
+    }
+
+    /** As above, with XMM0-15 ({@code xmm[2n]} low quadword, {@code [2n+1]} high) loaded and stored too. */
+    public Result run(byte[] insn, long[] gprs, long rflags, long[] xmm) {
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
         emit(c, 0x48, 0x89, 0xA7);
@@ -40,11 +45,17 @@ public final class NativeCpu implements AutoCloseable {
         emit(c, 0x48, 0x8D, 0xA4, 0x24);
         imm32(c, -(FLAGS * 8 + 8)); // lea rsp, [rsp - 0x88]
         for (int n = 0; n < 16; n++) {
+            movXmmMem(c, n, true);
+        }
+        for (int n = 0; n < 16; n++) {
             if (n != 4) {
                 movRegMem(c, n, true);
             }
         }
         c.write(insn, 0, insn.length);
+        for (int n = 0; n < 16; n++) {
+            movXmmMem(c, n, false);
+        }
         for (int n = 0; n < 16; n++) {
             if (n != 4) {
                 movRegMem(c, n, false);
@@ -64,6 +75,9 @@ public final class NativeCpu implements AutoCloseable {
             block.setAtIndex(ValueLayout.JAVA_LONG, n, gprs[n]);
         }
         block.setAtIndex(ValueLayout.JAVA_LONG, FLAGS, (rflags & 0x8D5L) | 0x202L);
+        for (int i = 0; i < 32; i++) {
+            block.set(ValueLayout.JAVA_LONG, XMM + 8L * i, xmm[i]);
+        }
         try {
             call.invokeExact(block);
         } catch (Throwable t) {
@@ -73,12 +87,26 @@ public final class NativeCpu implements AutoCloseable {
         for (int n = 0; n < 16; n++) {
             out[n] = n == 4 ? gprs[4] : block.getAtIndex(ValueLayout.JAVA_LONG, n);
         }
-        return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS));
+        long[] xout = new long[32];
+        for (int i = 0; i < 32; i++) {
+            xout[i] = block.get(ValueLayout.JAVA_LONG, XMM + 8L * i);
+        }
+        return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS), xout);
     }
 
     /** mov r64, [rsp + 8n] (load) or mov [rsp + 8n], r64 (store). */
     private static void movRegMem(ByteArrayOutputStream c, int n, boolean load) {
         emit(c, 0x48 | ((n & 8) != 0 ? 4 : 0), load ? 0x8B : 0x89, 0x44 | ((n & 7) << 3), 0x24, 8 * n);
+    }
+
+    /** movdqu xmmN, [rsp + 256 + 16N] (load) or movdqu [rsp + 256 + 16N], xmmN (store). */
+    private static void movXmmMem(ByteArrayOutputStream c, int n, boolean load) {
+        c.write(0xF3);
+        if (n >= 8) {
+            c.write(0x44);
+        }
+        emit(c, 0x0F, load ? 0x6F : 0x7F, 0x84 | ((n & 7) << 3), 0x24);
+        imm32(c, XMM + 16 * n);
     }
 
     private static void emit(ByteArrayOutputStream c, int... bytes) {

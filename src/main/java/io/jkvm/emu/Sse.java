@@ -1,0 +1,298 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ControlBits;
+
+/**
+ * The SSE/SSE2 integer and move instructions of the baseline x86-64 user space needs: MOVD/MOVQ, MOVAPS/MOVUPS,
+ * MOVDQA/MOVDQU, MOVSS/MOVSD moves, the bitwise ops, packed add/sub/compare, unpacks, PSHUFD, shifts by an
+ * immediate, PMOVMSKB. XMM registers are Core.xmm[2n] (low quadword) and [2n+1]; REX2's R4/X4/B4 do not reach
+ * XMM registers, only REX's R/B bits do.
+ */
+final class Sse {
+    private Sse() {
+    }
+
+    static void execute(Core c, int op) {
+        if ((c.cr4 & ControlBits.CR4_OSFXSR) == 0 || (c.cr0 & ControlBits.CR0_EM) != 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((c.cr0 & ControlBits.CR0_TS) != 0) {
+            throw GuestFault.of(GuestFault.NM);
+        }
+        boolean p66 = c.p66;
+        int rep = c.rep;
+        c.decodeModrm();
+        int x = c.regField & 15;
+        switch (op) {
+            case 0x10, 0x11 -> { // MOVUPS/MOVUPD, MOVSS (F3), MOVSD (F2)
+                boolean store = op == 0x11;
+                if (rep == 0xF3 || rep == 0xF2) {
+                    int size = rep == 0xF3 ? 4 : 8;
+                    long mask = size == 4 ? 0xFFFFFFFFL : -1L;
+                    if (store) {
+                        if (c.mod == 3) {
+                            int d = c.rmField & 15;
+                            c.xmm[2 * d] = (c.xmm[2 * d] & ~mask) | (c.xmm[2 * x] & mask);
+                        } else {
+                            c.write(c.ea(), size, c.xmm[2 * x] & mask);
+                        }
+                    } else if (c.mod == 3) {
+                        int sreg = c.rmField & 15;
+                        c.xmm[2 * x] = (c.xmm[2 * x] & ~mask) | (c.xmm[2 * sreg] & mask);
+                    } else {
+                        c.xmm[2 * x] = c.read(c.ea(), size);
+                        c.xmm[2 * x + 1] = 0; // a load from memory zeroes the rest
+                    }
+                } else {
+                    move128(c, x, store, false);
+                }
+            }
+            case 0x28, 0x29 -> move128(c, x, op == 0x29, true); // MOVAPS/MOVAPD
+            case 0x6F, 0x7F -> {
+                if (!p66 && rep != 0xF3) {
+                    throw GuestFault.of(GuestFault.UD); // MMX forms are not implemented
+                }
+                move128(c, x, op == 0x7F, p66); // MOVDQA (66) / MOVDQU (F3)
+            }
+            case 0x6E -> { // MOVD/MOVQ xmm, r/m
+                requireP66(p66);
+                int size = c.opSize == 8 ? 8 : 4;
+                long v = c.readRm(size);
+                c.xmm[2 * x] = v;
+                c.xmm[2 * x + 1] = 0;
+            }
+            case 0x7E -> {
+                if (rep == 0xF3) { // MOVQ xmm, xmm/m64
+                    long v = c.mod == 3 ? c.xmm[2 * (c.rmField & 15)] : c.read(c.ea(), 8);
+                    c.xmm[2 * x] = v;
+                    c.xmm[2 * x + 1] = 0;
+                } else { // MOVD/MOVQ r/m, xmm
+                    requireP66(p66);
+                    int size = c.opSize == 8 ? 8 : 4;
+                    c.writeRm(size, c.xmm[2 * x]);
+                }
+            }
+            case 0xD6 -> { // MOVQ xmm/m64, xmm
+                requireP66(p66);
+                if (c.mod == 3) {
+                    int d = c.rmField & 15;
+                    c.xmm[2 * d] = c.xmm[2 * x];
+                    c.xmm[2 * d + 1] = 0;
+                } else {
+                    c.write(c.ea(), 8, c.xmm[2 * x]);
+                }
+            }
+            case 0x54, 0x55, 0x56, 0x57, 0xDB, 0xDF, 0xEB, 0xEF -> { // ANDPS ANDNPS ORPS XORPS / PAND PANDN POR PXOR
+                if (op >= 0xDB) {
+                    requireP66(p66);
+                }
+                long[] s = source(c);
+                int kind = switch (op) {
+                    case 0x54, 0xDB -> 0;
+                    case 0x55, 0xDF -> 1;
+                    case 0x56, 0xEB -> 2;
+                    default -> 3;
+                };
+                for (int h = 0; h < 2; h++) {
+                    long d = c.xmm[2 * x + h];
+                    c.xmm[2 * x + h] = switch (kind) {
+                        case 0 -> d & s[h];
+                        case 1 -> ~d & s[h];
+                        case 2 -> d | s[h];
+                        default -> d ^ s[h];
+                    };
+                }
+            }
+            case 0xFC, 0xFD, 0xFE, 0xD4, 0xF8, 0xF9, 0xFA, 0xFB -> { // PADDB/W/D/Q, PSUBB/W/D/Q
+                requireP66(p66);
+                long[] s = source(c);
+                int lane = switch (op) {
+                    case 0xFC, 0xF8 -> 1;
+                    case 0xFD, 0xF9 -> 2;
+                    case 0xFE, 0xFA -> 4;
+                    default -> 8;
+                };
+                boolean sub = op >= 0xF8 && op <= 0xFB;
+                for (int h = 0; h < 2; h++) {
+                    c.xmm[2 * x + h] = lanes(c.xmm[2 * x + h], s[h], lane, sub ? 1 : 0);
+                }
+            }
+            case 0x74, 0x75, 0x76, 0x64, 0x65, 0x66 -> { // PCMPEQB/W/D, PCMPGTB/W/D
+                requireP66(p66);
+                long[] s = source(c);
+                int lane = 1 << ((op & 3));
+                int kind = op >= 0x74 ? 2 : 3;
+                for (int h = 0; h < 2; h++) {
+                    c.xmm[2 * x + h] = lanes(c.xmm[2 * x + h], s[h], lane, kind);
+                }
+            }
+            case 0x60, 0x61, 0x62, 0x6C, 0x6D -> { // PUNPCKLBW/WD/DQ, PUNPCKLQDQ, PUNPCKHQDQ
+                requireP66(p66);
+                long[] s = source(c);
+                long dLo = c.xmm[2 * x], dHi = c.xmm[2 * x + 1];
+                if (op == 0x6C) {
+                    c.xmm[2 * x + 1] = s[0];
+                } else if (op == 0x6D) {
+                    c.xmm[2 * x] = dHi;
+                    c.xmm[2 * x + 1] = s[1];
+                } else {
+                    int lane = 1 << (op - 0x60);
+                    long[] out = new long[2];
+                    int lanesPerHalf = 8 / lane;
+                    for (int i = 0; i < 2 * lanesPerHalf; i++) {
+                        int srcLane = i / 2;
+                        long v = (i % 2 == 0) ? laneOf(dLo, srcLane, lane) : laneOf(s[0], srcLane, lane);
+                        int outHalf = i / lanesPerHalf;
+                        int outLane = i % lanesPerHalf;
+                        out[outHalf] |= v << (8 * lane * outLane);
+                    }
+                    c.xmm[2 * x] = out[0];
+                    c.xmm[2 * x + 1] = out[1];
+                }
+            }
+            case 0x70 -> { // PSHUFD
+                requireP66(p66);
+                long[] s = source(c);
+                int order = (int) c.fetch(1);
+                int[] dw = {(int) s[0], (int) (s[0] >>> 32), (int) s[1], (int) (s[1] >>> 32)};
+                long[] out = new long[2];
+                for (int i = 0; i < 4; i++) {
+                    long v = dw[(order >>> (2 * i)) & 3] & 0xFFFFFFFFL;
+                    out[i / 2] |= v << (32 * (i % 2));
+                }
+                c.xmm[2 * x] = out[0];
+                c.xmm[2 * x + 1] = out[1];
+            }
+            case 0x71, 0x72, 0x73 -> shiftImmediate(c, op, p66);
+            case 0xD7 -> { // PMOVMSKB r32, xmm
+                requireP66(p66);
+                if (c.mod != 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                int sreg = c.rmField & 15;
+                long mask = 0;
+                for (int i = 0; i < 16; i++) {
+                    long half = c.xmm[2 * sreg + i / 8];
+                    mask |= ((half >>> (8 * (i % 8) + 7)) & 1) << i;
+                }
+                c.setReg(c.regField, 4, mask);
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+    }
+
+    private static void requireP66(boolean p66) {
+        if (!p66) {
+            throw GuestFault.of(GuestFault.UD); // the MMX (no 66) form: not implemented
+        }
+    }
+
+    /** The 128-bit source operand: an XMM register or 16 bytes of memory. */
+    private static long[] source(Core c) {
+        if (c.mod == 3) {
+            int sreg = c.rmField & 15;
+            return new long[]{c.xmm[2 * sreg], c.xmm[2 * sreg + 1]};
+        }
+        long a = c.ea();
+        if ((a & 15) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // legacy-SSE memory operands must be 16-byte aligned
+        }
+        return new long[]{c.read(a, 8), c.read(a + 8, 8)};
+    }
+
+    private static void move128(Core c, int x, boolean store, boolean aligned) {
+        if (c.mod == 3) {
+            int other = c.rmField & 15;
+            int from = store ? x : other, to = store ? other : x;
+            c.xmm[2 * to] = c.xmm[2 * from];
+            c.xmm[2 * to + 1] = c.xmm[2 * from + 1];
+            return;
+        }
+        long a = c.ea();
+        if (aligned && (a & 15) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (store) {
+            c.write(a, 8, c.xmm[2 * x]);
+            c.write(a + 8, 8, c.xmm[2 * x + 1]);
+        } else {
+            long lo = c.read(a, 8), hi = c.read(a + 8, 8);
+            c.xmm[2 * x] = lo;
+            c.xmm[2 * x + 1] = hi;
+        }
+    }
+
+    private static long laneOf(long v, int i, int lane) {
+        return lane == 8 ? v : (v >>> (8 * lane * i)) & ((1L << (8 * lane)) - 1);
+    }
+
+    /** Lane-wise on one quadword: kind 0 add, 1 sub, 2 compare-equal, 3 compare-greater (signed). */
+    private static long lanes(long d, long s, int lane, int kind) {
+        long out = 0;
+        int bits = 8 * lane;
+        long m = lane == 8 ? -1L : (1L << bits) - 1;
+        for (int i = 0; i < 8 / lane; i++) {
+            long a = laneOf(d, i, lane), b = laneOf(s, i, lane);
+            long r = switch (kind) {
+                case 0 -> a + b;
+                case 1 -> a - b;
+                case 2 -> a == b ? m : 0;
+                default -> ((a << (64 - bits)) >> (64 - bits)) > ((b << (64 - bits)) >> (64 - bits)) ? m : 0;
+            };
+            out |= (r & m) << (bits * i);
+        }
+        return out;
+    }
+
+    /** 66 0F 71/72/73 /2 /4 /6 ib: PSRLW/D/Q, PSRAW/D, PSLLW/D/Q; 73 /3 /7: PSRLDQ/PSLLDQ (bytes). */
+    private static void shiftImmediate(Core c, int op, boolean p66) {
+        requireP66(p66);
+        if (c.mod != 3) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        int kind = c.regField & 7;
+        int d = c.rmField & 15;
+        int count = (int) c.fetch(1);
+        if (op == 0x73 && (kind == 3 || kind == 7)) {
+            java.math.BigInteger v = new java.math.BigInteger(1, be(c.xmm[2 * d + 1], c.xmm[2 * d]));
+            int bytes = Math.min(count, 16);
+            v = kind == 3 ? v.shiftRight(8 * bytes) : v.shiftLeft(8 * bytes);
+            c.xmm[2 * d] = v.longValue();
+            c.xmm[2 * d + 1] = v.shiftRight(64).longValue();
+            return;
+        }
+        int lane = op == 0x71 ? 2 : op == 0x72 ? 4 : 8;
+        int bits = 8 * lane;
+        if (!(kind == 2 || kind == 6 || (kind == 4 && lane != 8))) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        long m = lane == 8 ? -1L : (1L << bits) - 1;
+        for (int h = 0; h < 2; h++) {
+            long v = c.xmm[2 * d + h], out = 0;
+            for (int i = 0; i < 8 / lane; i++) {
+                long a = laneOf(v, i, lane);
+                long r;
+                if (kind == 4) {
+                    long sa = (a << (64 - bits)) >> (64 - bits);
+                    r = sa >> Math.min(count, bits - 1);
+                } else if (count >= bits) {
+                    r = 0;
+                } else {
+                    r = kind == 2 ? a >>> count : a << count;
+                }
+                out |= (r & m) << (bits * i);
+            }
+            c.xmm[2 * d + h] = out;
+        }
+    }
+
+    private static byte[] be(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        return b;
+    }
+}

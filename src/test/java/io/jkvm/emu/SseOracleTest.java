@@ -1,0 +1,159 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.NativeCpu;
+import io.jkvm.testing.OracleCore;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.XsaveArea;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.Random;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The SSE2 integer and move instructions of the core against the host CPU, register forms, XMM0-15 and GPRs compared. */
+class SseOracleTest {
+    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x535345L);
+    private static OracleCore oracle;
+    private static final Set<String> forms = new LinkedHashSet<>();
+    private static int cases;
+
+    @BeforeAll
+    static void setUp() {
+        oracle = new OracleCore("host");
+    }
+
+    @AfterAll
+    static void tearDown() {
+        System.out.println("SSE oracle: " + forms.size() + " forms, " + cases + " cases");
+        oracle.close();
+    }
+
+    private static byte[] encode(int prefix, boolean w, int[] opcode, int reg, int rm, int imm, boolean hasImm) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (prefix != 0) {
+            b.write(prefix);
+        }
+        int rex = (w ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
+        if (rex != 0) {
+            b.write(0x40 | rex);
+        }
+        for (int o : opcode) {
+            b.write(o);
+        }
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        if (hasImm) {
+            b.write(imm);
+        }
+        return b.toByteArray();
+    }
+
+    private static void check(String form, byte[] insn) {
+        long[] g = new long[16];
+        long[] x = new long[32];
+        for (int i = 0; i < 16; i++) {
+            g[i] = random.nextLong();
+        }
+        for (int i = 0; i < 32; i++) {
+            x[i] = random.nextInt(4) == 0 ? 0 : random.nextInt(4) == 0 ? -1 : random.nextLong();
+        }
+        if (random.nextInt(4) == 0) {
+            System.arraycopy(x, 2 * random.nextInt(16), x, 2 * random.nextInt(16), 2); // equal registers for compares
+        }
+        NativeCpu.Result want = oracle.host.run(insn, g, 0x2, x);
+        oracle.load(insn);
+        EmulatedVcpu core = oracle.core;
+        core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
+                g[12], g[13], g[14], g[15], 0x100000, 0x2));
+        VcpuState s = core.saveState();
+        XsaveArea area = s.xsave();
+        for (int i = 0; i < 16; i++) {
+            byte[] b = new byte[16];
+            for (int k = 0; k < 8; k++) {
+                b[k] = (byte) (x[2 * i] >>> (8 * k));
+                b[8 + k] = (byte) (x[2 * i + 1] >>> (8 * k));
+            }
+            area.setXmm(i, b);
+        }
+        core.restoreState(s.withXsave(area));
+        VcpuExit exit = core.run();
+        String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]";
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        VcpuState after = core.saveState();
+        for (int i = 0; i < 16; i++) {
+            byte[] b = after.xsave().xmm(i);
+            long lo = 0, hi = 0;
+            for (int k = 0; k < 8; k++) {
+                lo |= (b[k] & 0xFFL) << (8 * k);
+                hi |= (b[8 + k] & 0xFFL) << (8 * k);
+            }
+            final int n = i;
+            final long wl = want.xmm()[2 * i], wh = want.xmm()[2 * i + 1], gl = lo, gh = hi;
+            assertTrue(wl == gl && wh == gh, () -> where + ": xmm" + n + " native " + Long.toHexString(wh) + ":" + Long.toHexString(wl)
+                    + ", core " + Long.toHexString(gh) + ":" + Long.toHexString(gl));
+        }
+        for (int i = 0; i < 16; i++) {
+            if (i != 4) {
+                final int n = i;
+                assertTrue(want.gprs()[i] == after.gpr(i), () -> where + ": r" + n);
+            }
+        }
+        forms.add(form);
+        cases++;
+    }
+
+    private static int xmm() {
+        return random.nextInt(16);
+    }
+
+    private static int gpr() {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (r == 4);
+        return r;
+    }
+
+    @Test
+    void movesLogicArithmeticComparesShufflesAndShifts() {
+        String[][] packed = {
+                {"movaps", "0 28"}, {"movups", "0 10"}, {"movapd", "66 28"}, {"movdqa", "66 6f"}, {"movdqu", "f3 6f"},
+                {"movss", "f3 10"}, {"movsd", "f2 10"}, {"movq xmm, xmm", "f3 7e"},
+                {"andps", "0 54"}, {"andnps", "0 55"}, {"orps", "0 56"}, {"xorps", "0 57"},
+                {"pand", "66 db"}, {"pandn", "66 df"}, {"por", "66 eb"}, {"pxor", "66 ef"},
+                {"paddb", "66 fc"}, {"paddw", "66 fd"}, {"paddd", "66 fe"}, {"paddq", "66 d4"},
+                {"psubb", "66 f8"}, {"psubw", "66 f9"}, {"psubd", "66 fa"}, {"psubq", "66 fb"},
+                {"pcmpeqb", "66 74"}, {"pcmpeqw", "66 75"}, {"pcmpeqd", "66 76"},
+                {"pcmpgtb", "66 64"}, {"pcmpgtw", "66 65"}, {"pcmpgtd", "66 66"},
+                {"punpcklbw", "66 60"}, {"punpcklwd", "66 61"}, {"punpckldq", "66 62"}, {"punpcklqdq", "66 6c"}, {"punpckhqdq", "66 6d"},
+                {"movq xmm/m64, xmm", "66 d6"}};
+        for (String[] f : packed) {
+            String[] p = f[1].split(" ");
+            int prefix = Integer.parseInt(p[0], 16);
+            int op = Integer.parseInt(p[1], 16);
+            for (int i = 0; i < 24; i++) {
+                check(f[0], encode(prefix, false, new int[]{0x0F, op}, xmm(), xmm(), 0, false));
+            }
+        }
+        for (int i = 0; i < 24; i++) {
+            check("pshufd", encode(0x66, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));
+            check("pmovmskb", encode(0x66, false, new int[]{0x0F, 0xD7}, gpr(), xmm(), 0, false));
+            check("movd xmm, r32", encode(0x66, false, new int[]{0x0F, 0x6E}, xmm(), gpr(), 0, false));
+            check("movq xmm, r64", encode(0x66, true, new int[]{0x0F, 0x6E}, xmm(), gpr(), 0, false));
+            check("movd r32, xmm", encode(0x66, false, new int[]{0x0F, 0x7E}, xmm(), gpr(), 0, false));
+            check("movq r64, xmm", encode(0x66, true, new int[]{0x0F, 0x7E}, xmm(), gpr(), 0, false));
+            for (int[] shift : new int[][]{{0x71, 2}, {0x71, 4}, {0x71, 6}, {0x72, 2}, {0x72, 4}, {0x72, 6}, {0x73, 2}, {0x73, 6}, {0x73, 3}, {0x73, 7}}) {
+                int count = random.nextInt(3) == 0 ? random.nextInt(256) : random.nextInt(66);
+                check("shift 66 0f " + Integer.toHexString(shift[0]) + " /" + shift[1],
+                        encode(0x66, false, new int[]{0x0F, shift[0]}, shift[1], xmm(), count, true));
+            }
+        }
+    }
+}
