@@ -108,15 +108,15 @@ final class Core {
         return cfBit() | pfZfSf(lazyRes, lazySize) | afBit() | ofBit();
     }
 
-    private static long mask(int size) {
+    static long mask(int size) {
         return size == 8 ? -1L : (1L << (size * 8)) - 1;
     }
 
-    private static long signBit(int size) {
+    static long signBit(int size) {
         return 1L << (size * 8 - 1);
     }
 
-    private static long pfZfSf(long res, int size) {
+    static long pfZfSf(long res, int size) {
         long m = res & mask(size);
         long f = (Long.bitCount(m & 0xFF) & 1) == 0 ? PF : 0;
         if (m == 0) {
@@ -174,7 +174,7 @@ final class Core {
     }
 
     /** Sets the six arithmetic flags explicitly (for rotates, shifts, multiplies, bit tests...). */
-    private void setArith(long bits) {
+    void setArith(long bits) {
         flagBits = (flagBits & ~ARITH) | (bits & ARITH);
         lazyOp = LAZY_NONE;
     }
@@ -406,9 +406,9 @@ final class Core {
     private long ip;               // next byte to fetch (linear)
     int opSize;                    // 2, 4 or 8
     private int adSize;            // 4 or 8
-    private boolean rexW;
-    private int rexR, rexX, rexB;  // register-number high bits (REX: 8; REX2: 8 and/or 16)
-    private boolean rex2;
+    boolean rexW;
+    int rexR, rexX, rexB;          // register-number high bits (REX: 8; REX2: 8 and/or 16)
+    boolean rex2;
     int rep;                       // 0, 0xF2 or 0xF3
     boolean p66;                   // a 66 prefix: operand size, or the SSE mandatory prefix
     private boolean lock;
@@ -422,7 +422,7 @@ final class Core {
     private long fetchPage = -1;
     private long fetchPhysBase;
 
-    private int fetch8() {
+    int fetch8() {
         long page = ip & ~0xFFFL;
         if (page != fetchPage) {
             long phys = translate(page, ACC_EXEC);
@@ -447,7 +447,7 @@ final class Core {
         return v;
     }
 
-    private long fetchSigned(int size) {
+    long fetchSigned(int size) {
         long v = fetch(size);
         int shift = 64 - 8 * size;
         return (v << shift) >> shift;
@@ -728,9 +728,20 @@ final class Core {
         }
         opSize = rexW ? 8 : o16 ? 2 : 4;
         p66 = o16;
+        if (map == 0 && (b == 0xC4 || b == 0xC5)) {
+            if (anyRex || o16 || rep != 0 || lock) {
+                throw GuestFault.of(GuestFault.UD); // VEX after REX or a 66/F2/F3/F0 prefix
+            }
+            Bmi.executeVex(this, b);
+            return;
+        }
         if (map == 0 && b == 0x0F) {
             map = 1;
             b = fetch8();
+            if (b == 0x38 && !rex2) {
+                Bmi.executeMap0F38(this, fetch8());
+                return;
+            }
         }
         if (map == 0) {
             executeMap0(b);
@@ -1605,7 +1616,7 @@ final class Core {
     }
 
     /** Whether CPUID.(leaf, sub) register (0 EAX .. 3 EDX) has {@code bit} set in the guest model. */
-    private boolean cpuidHas(int leaf, int sub, int register, int bit) {
+    boolean cpuidHas(int leaf, int sub, int register, int bit) {
         CpuidEntry e = cpuid.leaf(leaf, sub);
         int v = switch (register) {
             case 0 -> e.eax();

@@ -38,7 +38,7 @@ class NativeOracleTest {
     @BeforeAll
     static void setUp() {
         // The host CPU decides TZCNT vs BSF and LZCNT vs BSR by its own BMI1/ABM: give the core the same.
-        oracle = new OracleCore("host,+bmi1,+abm");
+        oracle = new OracleCore("host,+bmi1,+bmi2,+abm,+movbe");
         host = oracle.host;
         core = oracle.core;
     }
@@ -365,6 +365,68 @@ class NativeOracleTest {
                 check(new Case("cmpxchg r/m" + 8 * size + ", r", rr(size, new int[]{0x0F, size == 1 ? 0xB0 : 0xB1}, reg, rm, rex, 0, 0), ALL), g, random.nextLong());
             }
         }
+    }
+
+    /** C4 VEX: map 2 (0F38) or 3 (0F3A), W, vvvv, L0, pp, then opcode and a register-form ModRM. */
+    private static byte[] vex(int map, boolean w, int pp, int vvvv, int op, int reg, int rm, int imm, boolean hasImm) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        b.write(0xC4);
+        b.write(((reg & 8) == 0 ? 0x80 : 0) | 0x40 | ((rm & 8) == 0 ? 0x20 : 0) | map);
+        b.write((w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp);
+        b.write(op);
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        if (hasImm) {
+            b.write(imm);
+        }
+        return b.toByteArray();
+    }
+
+    @Test
+    void bmiAndCrc32() {
+        String[][] three = {{"andn", "2 0 f2"}, {"bextr", "2 0 f7"}, {"shlx", "2 1 f7"}, {"sarx", "2 2 f7"}, {"shrx", "2 3 f7"},
+                {"bzhi", "2 0 f5"}, {"pdep", "2 3 f5"}, {"pext", "2 2 f5"}, {"mulx", "2 3 f6"}};
+        long[] defined = {ZF | SF | CF | OF, ZF | CF | OF, 0, 0, 0, ZF | SF | CF | OF, 0, 0, 0};
+        for (int k = 0; k < three.length; k++) {
+            String[] f = three[k][1].split(" ");
+            int map = Integer.parseInt(f[0]), pp = Integer.parseInt(f[1]), op = Integer.parseInt(f[2], 16);
+            for (boolean w : new boolean[]{false, true}) {
+                for (int i = 0; i < CASES; i++) {
+                    long[] g = state();
+                    if (op == 0xF7 && pp == 0) {
+                        int v = anyReg();
+                        g[v] = random.nextInt(1 << 16); // BEXTR: start and length in the low 16 bits
+                        check(new Case(three[k][0] + (w ? " r64" : " r32"), vex(map, w, pp, v, op, anyReg(), anyReg(), 0, false), defined[k]), g, random.nextLong());
+                        continue;
+                    }
+                    check(new Case(three[k][0] + (w ? " r64" : " r32"), vex(map, w, pp, anyReg(), op, anyReg(), anyReg(), 0, false), defined[k]), g, random.nextLong());
+                }
+            }
+        }
+        String[] bls = {"", "blsr", "blsmsk", "blsi"};
+        for (int ext = 1; ext <= 3; ext++) {
+            for (boolean w : new boolean[]{false, true}) {
+                for (int i = 0; i < CASES; i++) {
+                    check(new Case(bls[ext] + (w ? " r64" : " r32"), vex(2, w, 0, anyReg(), 0xF3, ext, anyReg(), 0, false), ZF | SF | CF | OF), state(), random.nextLong());
+                }
+            }
+        }
+        for (boolean w : new boolean[]{false, true}) {
+            for (int i = 0; i < CASES; i++) {
+                check(new Case("rorx" + (w ? " r64" : " r32"), vex(3, w, 3, 0, 0xF0, anyReg(), anyReg(), random.nextInt(256), true), ALL), state(), random.nextLong());
+            }
+        }
+        for (int size : new int[]{1, 2, 4, 8}) {
+            for (int i = 0; i < CASES; i++) {
+                byte[] body = rr(size, new int[]{0x0F, 0x38, size == 1 ? 0xF0 : 0xF1}, anyReg(), anyReg(), size == 1, 0, 0);
+                check(new Case("crc32 r, r/m" + 8 * size, prefixF2(body), ALL), state(), random.nextLong());
+            }
+        }
+    }
+
+    private static byte[] prefixF2(byte[] insn) {
+        byte[] b = prefixF3(insn);
+        b[insn[0] == 0x66 ? 1 : 0] = (byte) 0xF2;
+        return b;
     }
 
     @Test

@@ -1,0 +1,207 @@
+package io.jkvm.emu;
+
+/**
+ * VEX-encoded general-purpose instructions (BMI1: ANDN, BEXTR, BLSI, BLSMSK, BLSR; BMI2: BZHI, MULX, PDEP, PEXT,
+ * RORX, SARX, SHLX, SHRX), each #UD unless the guest CPU model has its feature, and the legacy 0F 38 ones
+ * (MOVBE, CRC32). VEX is decoded here: C5 (2 bytes) and C4 (3 bytes, maps 0F, 0F38, 0F3A).
+ */
+final class Bmi {
+    private Bmi() {
+    }
+
+    private static final long CF = Core.CF, ZF = Core.ZF, SF = Core.SF;
+
+    static void executeVex(Core c, int escape) {
+        int p1 = c.fetch8();
+        int map, vvvv, pp;
+        boolean w, l;
+        if (escape == 0xC5) {
+            c.rexR = (p1 & 0x80) == 0 ? 8 : 0;
+            c.rexX = 0;
+            c.rexB = 0;
+            w = false;
+            map = 1;
+            vvvv = (~p1 >>> 3) & 15;
+            l = (p1 & 4) != 0;
+            pp = p1 & 3;
+        } else {
+            int p2 = c.fetch8();
+            c.rexR = (p1 & 0x80) == 0 ? 8 : 0;
+            c.rexX = (p1 & 0x40) == 0 ? 8 : 0;
+            c.rexB = (p1 & 0x20) == 0 ? 8 : 0;
+            map = p1 & 0x1F;
+            w = (p2 & 0x80) != 0;
+            vvvv = (~p2 >>> 3) & 15;
+            l = (p2 & 4) != 0;
+            pp = p2 & 3;
+        }
+        c.rexW = w;
+        int op = c.fetch8();
+        int size = w ? 8 : 4;
+        c.opSize = size;
+        if (l) {
+            throw GuestFault.of(GuestFault.UD); // the BMI instructions are VEX.LZ; no AVX here yet
+        }
+        if (map == 2) {
+            vex0F38(c, op, pp, vvvv, size);
+        } else if (map == 3 && op == 0xF0 && pp == 3) { // RORX
+            require(c, true, 8);
+            c.decodeModrm();
+            int imm = (int) c.fetch(1) & (size == 8 ? 63 : 31);
+            long v = c.readRm(size);
+            long r = size == 8 ? Long.rotateRight(v, imm) : Integer.rotateRight((int) v, imm) & 0xFFFFFFFFL;
+            c.setReg(c.regField, size, r);
+        } else {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+    }
+
+    /** Whether the model has BMI1 (CPUID.(7,0):EBX[3]) or BMI2 (EBX[8]); #UD if not. */
+    private static void require(Core c, boolean bmi2, int unused) {
+        if (!c.cpuidHas(7, 0, 1, bmi2 ? 8 : 3)) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    private static void vex0F38(Core c, int op, int pp, int vvvv, int size) {
+        c.decodeModrm();
+        long m = Core.mask(size);
+        int bits = 8 * size;
+        switch (op) {
+            case 0xF2 -> { // ANDN r, vvvv, r/m
+                require(c, false, 0);
+                long r = ~c.reg(vvvv, size) & c.readRm(size) & m;
+                c.setReg(c.regField, size, r);
+                c.setArith(Core.pfZfSf(r, size) & (ZF | SF));
+            }
+            case 0xF3 -> { // BLSR /1, BLSMSK /2, BLSI /3: vvvv is the destination
+                require(c, false, 0);
+                long src = c.readRm(size) & m;
+                long r;
+                long cf;
+                switch (c.regField & 7) {
+                    case 1 -> {
+                        r = (src - 1) & src & m;
+                        cf = src == 0 ? CF : 0;
+                    }
+                    case 2 -> {
+                        r = (src - 1) ^ src & m;
+                        r &= m;
+                        cf = src == 0 ? CF : 0;
+                    }
+                    case 3 -> {
+                        r = -src & src & m;
+                        cf = src != 0 ? CF : 0;
+                    }
+                    default -> throw GuestFault.of(GuestFault.UD);
+                }
+                c.setReg(vvvv, size, r);
+                c.setArith(cf | (Core.pfZfSf(r, size) & (ZF | SF)));
+            }
+            case 0xF5 -> {
+                if (pp == 0) { // BZHI r, r/m, vvvv
+                    require(c, true, 0);
+                    long src = c.readRm(size) & m;
+                    int index = (int) (c.reg(vvvv, size) & 0xFF);
+                    long r = index >= bits ? src : src & ((1L << index) - 1);
+                    c.setReg(c.regField, size, r);
+                    c.setArith((index > bits - 1 ? CF : 0) | (Core.pfZfSf(r, size) & (ZF | SF)));
+                } else if (pp == 3) { // PDEP r, vvvv, r/m
+                    require(c, true, 0);
+                    c.setReg(c.regField, size, Long.expand(c.reg(vvvv, size), c.readRm(size) & m));
+                } else if (pp == 2) { // PEXT r, vvvv, r/m
+                    require(c, true, 0);
+                    c.setReg(c.regField, size, Long.compress(c.reg(vvvv, size), c.readRm(size) & m));
+                } else {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+            }
+            case 0xF6 -> { // MULX r(hi), vvvv(lo), r/m: RDX * r/m, no flags
+                if (pp != 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                require(c, true, 0);
+                long a = c.reg(2, size), b = c.readRm(size) & m;
+                long lo, hi;
+                if (size == 8) {
+                    lo = a * b;
+                    hi = Math.unsignedMultiplyHigh(a, b);
+                } else {
+                    long p = a * b;
+                    lo = p & m;
+                    hi = p >>> 32;
+                }
+                c.setReg(vvvv, size, lo);
+                c.setReg(c.regField, size, hi); // written last: when both name the same register, the high half wins
+            }
+            case 0xF7 -> {
+                long src = c.readRm(size) & m;
+                long ctl = c.reg(vvvv, size);
+                if (pp == 0) { // BEXTR r, r/m, vvvv
+                    require(c, false, 0);
+                    int start = (int) (ctl & 0xFF), len = (int) ((ctl >>> 8) & 0xFF);
+                    long r = start >= bits ? 0 : src >>> start;
+                    if (len < 64) {
+                        r &= (1L << len) - 1;
+                    }
+                    r &= m;
+                    c.setReg(c.regField, size, r);
+                    c.setArith(r == 0 ? ZF : 0);
+                } else {
+                    require(c, true, 0);
+                    int n = (int) (ctl & (size == 8 ? 63 : 31));
+                    long r = switch (pp) {
+                        case 1 -> src << n; // SHLX (66)
+                        case 2 -> ((src << (64 - bits)) >> (64 - bits)) >> n; // SARX (F3)
+                        default -> src >>> n; // SHRX (F2)
+                    };
+                    c.setReg(c.regField, size, r & m);
+                }
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    /** Legacy 0F 38: MOVBE (F0/F1, memory only) and CRC32 (F2 0F 38 F0/F1). */
+    static void executeMap0F38(Core c, int op) {
+        if ((op == 0xF0 || op == 0xF1) && c.rep == 0xF2) {
+            c.decodeModrm();
+            int size = op == 0xF0 ? 1 : c.opSize;
+            long data = c.readRm(size);
+            long crc = c.reg(c.regField, 4);
+            for (int i = 0; i < size; i++) {
+                crc ^= (data >>> (8 * i)) & 0xFF;
+                for (int k = 0; k < 8; k++) {
+                    crc = (crc >>> 1) ^ ((crc & 1) != 0 ? 0x82F63B78L : 0); // CRC-32C, reflected
+                }
+            }
+            c.setReg(c.regField, c.rexW ? 8 : 4, crc & 0xFFFFFFFFL);
+            c.done();
+            return;
+        }
+        if ((op == 0xF0 || op == 0xF1) && c.cpuidHas(1, 0, 2, 22)) {
+            c.decodeModrm();
+            if (c.mod == 3) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            int size = c.opSize;
+            if (op == 0xF0) {
+                c.setReg(c.regField, size, swap(c.readRm(size), size));
+            } else {
+                c.writeRm(size, swap(c.reg(c.regField, size), size));
+            }
+            c.done();
+            return;
+        }
+        throw GuestFault.of(GuestFault.UD);
+    }
+
+    private static long swap(long v, int size) {
+        return switch (size) {
+            case 2 -> Short.reverseBytes((short) v) & 0xFFFFL;
+            case 4 -> Integer.reverseBytes((int) v) & 0xFFFFFFFFL;
+            default -> Long.reverseBytes(v);
+        };
+    }
+}
