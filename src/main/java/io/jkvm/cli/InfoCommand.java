@@ -109,6 +109,8 @@ final class InfoCommand implements Callable<Integer> {
             out.printf("Runs on KVM here:  %s%n", m.missing().isEmpty() ? "yes"
                     : "no, this host's KVM lacks " + m.missing().stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
                             .collect(java.util.stream.Collectors.joining(", ")));
+            out.printf("--backend auto:    %s%n", m.missing().isEmpty() ? "KVM"
+                    : "the software core, because this host's KVM cannot run the model");
         }
     }
 
@@ -155,7 +157,8 @@ final class InfoCommand implements Callable<Integer> {
         if (m != null) {
             j.key("cpuModel").open().field("spec", m.spec()).field("supportedXcr0", m.supportedXcr0()).key("xsaveLayout");
             jsonLayout(j, m.layout());
-            j.field("runsOnKvm", m.missing().isEmpty()).key("missingOnHost").openArray();
+            j.field("runsOnKvm", m.missing().isEmpty()).field("autoBackend", m.missing().isEmpty() ? "kvm" : "emulator")
+                    .key("missingOnHost").openArray();
             m.missing().forEach(f -> j.value(f.qemuName()));
             j.closeArray().close();
         }

@@ -38,6 +38,7 @@ public final class Machine implements AutoCloseable {
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
     private final Object wakeup = new Object();
+    private Backend backend;
 
     private Machine(MachineConfig config, Console console, GuestImage image) {
         this.config = config;
@@ -62,11 +63,12 @@ public final class Machine implements AutoCloseable {
                 throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
             }
             List<CpuFeature> missing = model.missingOn(host);
-            if (!missing.isEmpty() && config.backend() != Backend.EMULATOR) {
-                throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
-                        + ", which this host's KVM lacks: run it on the software core with --backend emulator");
+            backend = chooseBackend(config, missing);
+            if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
+                console.trace().println("jkvm: this host's KVM lacks " + describe(missing)
+                        + ": running the vCPUs on the software core");
             }
-            if (config.backend() != Backend.EMULATOR) {
+            if (backend == Backend.KVM) {
                 v = k.createVm();
             }
             m = GuestMemory.allocate(config.memorySize());
@@ -122,6 +124,24 @@ public final class Machine implements AutoCloseable {
         }
         vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
         return vcpu;
+    }
+
+    /**
+     * The backend a VM runs on: what was asked, or for auto, KVM when the host runs every feature of the CPU model
+     * and the software core when it does not. Asking for KVM with a feature the host lacks is an error.
+     */
+    public static Backend chooseBackend(MachineConfig config, List<CpuFeature> missing) {
+        return switch (config.backend()) {
+            case EMULATOR -> Backend.EMULATOR;
+            case AUTO -> missing.isEmpty() ? Backend.KVM : Backend.EMULATOR;
+            case KVM -> {
+                if (!missing.isEmpty()) {
+                    throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
+                            + ", which this host's KVM lacks: use --backend auto or emulator to run it on the software core");
+                }
+                yield Backend.KVM;
+            }
+        };
     }
 
     static String describe(List<CpuFeature> features) {
@@ -337,6 +357,11 @@ public final class Machine implements AutoCloseable {
     @Override
     public void close() {
         closeQuietly(vm, memory, kvm);
+    }
+
+    /** The backend the vCPUs run on (auto resolved). */
+    public Backend backend() {
+        return backend;
     }
 
     public MachineConfig config() {

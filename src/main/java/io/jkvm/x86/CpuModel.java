@@ -49,6 +49,7 @@ public record CpuModel(String spec, CpuidTable cpuid) {
     static CpuidTable add(CpuidTable t, CpuFeature f) {
         t = t.withFeature(f, true);
         if (f == CpuFeature.APX) {
+            t = t.withFeature(CpuFeature.XSAVE, true); // R16-R31 are enabled through XCR0: APX needs XSAVE
             t = remove(t, CpuFeature.MPX); // APX reuses MPX's state area: they are never exposed together
             t = addXsaveComponent(t, ApxState.COMPONENT, ApxState.SIZE);
             t = t.with(new CpuidEntry(0x29, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, 0, APX_NCI_NDD_NF, 0, 0));

@@ -59,7 +59,8 @@ class InfoCommandTest {
             int offset = io.jkvm.x86.CpuModel.parse("host,+apx", host).layout().offset(19);
             assertTrue(r.out().matches("(?s).*Guest XSAVE layout.*\n  19 +APX \\(R16-R31\\) +128 +" + offset + "\n.*"), r.out());
             if (!host.hasApx()) {
-                assertTrue(r.out().contains("Runs on KVM here:  no, this host's KVM lacks apx (CPUID.(7,1):EDX[21])"), r.out());
+                assertTrue(r.out().matches("(?s).*Runs on KVM here:  no, this host's KVM lacks [^\\n]*apx \\(CPUID.\\(7,1\\):EDX\\[21\\]\\).*"), r.out());
+                assertTrue(r.out().contains("--backend auto:    the software core"), r.out());
             }
         }
         var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Cli.run("info", "--json", "--cpu", "host,+apx").out());

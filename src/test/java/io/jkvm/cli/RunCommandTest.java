@@ -166,21 +166,36 @@ class RunCommandTest {
     }
 
     @Test
-    void aCpuModelWithFeaturesKvmLacksIsRefusedAndAHostSubsetRuns() {
+    void aCpuModelKvmCannotRunFallsBackToTheSoftwareCoreUnderAutoAndIsRefusedUnderKvm() {
         try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
             if (!kvm.supportedCpuid().hasApx()) {
-                Cli.Result apx = Cli.run("run", "--cpu", "host,+apx");
-                assertEquals(2, apx.status());
-                assertEquals("jkvm: --cpu host,+apx needs apx (CPUID.(7,1):EDX[21]), which this host's KVM lacks: "
-                        + "run it on the software core with --backend emulator", apx.errorLine());
-                assertEquals("", apx.out());
+                Cli.Result auto = Cli.run("run", "--cpu", "host,+apx");
+                assertEquals(1, auto.status(), auto.err());
+                assertTrue(auto.out().contains("memory: 16 pages written and read back"), auto.out());
+                String notice = auto.errorLine(); // this KVM's supported CPUID also lacks the XSAVE bit APX brings with it
+                assertTrue(notice.startsWith("jkvm: this host's KVM lacks ") && notice.contains("apx (CPUID.(7,1):EDX[21])")
+                        && notice.endsWith(": running the vCPUs on the software core"), notice);
+                Cli.Result forced = Cli.run("run", "--cpu", "host,+apx", "--backend", "kvm");
+                assertEquals(2, forced.status());
+                String refusal = forced.errorLine();
+                assertTrue(refusal.startsWith("jkvm: --cpu host,+apx needs ") && refusal.contains("apx (CPUID.(7,1):EDX[21])")
+                        && refusal.endsWith("which this host's KVM lacks: use --backend auto or emulator to run it on the software core"), refusal);
+                assertEquals("", forced.out());
             }
         }
         Cli.Result less = Cli.run("run", "--cpu", "host,-avx512f,-avx2", "--image", guest("exit42.elf"));
         assertEquals(85, less.status(), less.err());
+        assertEquals("", less.err(), "a model KVM runs stays on KVM, without a notice");
         Cli.Result bogus = Cli.run("run", "--cpu", "host,+bogus");
         assertEquals(2, bogus.status());
         assertTrue(bogus.errorLine().startsWith("jkvm: --cpu host,+bogus: unknown CPU feature 'bogus': known features are"), bogus.errorLine());
+    }
+
+    @Test
+    void anApxGuestRunsThroughTheCli() {
+        Cli.Result r = Cli.run("run", "--cpu", "host,+apx", "--image", guest("apx.elf"));
+        assertEquals(1, r.status(), r.err());
+        assertEquals("APX: R16-R31 written and read back\r\n", r.out());
     }
 
     @Test
