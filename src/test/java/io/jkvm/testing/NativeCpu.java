@@ -16,24 +16,31 @@ import java.lang.invoke.MethodHandle;
  */
 public final class NativeCpu implements AutoCloseable {
     /** State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17; XMM0-15 at byte 256. */
-    private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256;
+    private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256, MXCSR = 512, HOST_MXCSR = 516;
 
     private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment block = arena.allocate(XMM + 16 * 16, 64);
+    private final MemorySegment block = arena.allocate(MXCSR + 64, 64);
     private final MethodHandle call = Linker.nativeLinker().downcallHandle(
             code.segment(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
 
-    public record Result(long[] gprs, long rflags, long[] xmm) {
+    public record Result(long[] gprs, long rflags, long[] xmm, int mxcsr) {
     }
 
     /** Runs {@code insn} with GPRs {@code gprs} (16, by encoding number; RSP ignored) and the arithmetic flags of {@code rflags}. */
     public Result run(byte[] insn, long[] gprs, long rflags) {
-        return run(insn, gprs, rflags, new long[32]);
+        return run(insn, gprs, rflags, new long[32], 0x1F80);
     }
 
-    /** As above, with XMM0-15 ({@code xmm[2n]} low quadword, {@code [2n+1]} high) loaded and stored too. */
     public Result run(byte[] insn, long[] gprs, long rflags, long[] xmm) {
+        return run(insn, gprs, rflags, xmm, 0x1F80);
+    }
+
+    /**
+     * As above, with XMM0-15 ({@code xmm[2n]} low quadword, {@code [2n+1]} high) and MXCSR loaded and stored too;
+     * the host's MXCSR is put back afterwards. Keep every MXCSR exception masked: an unmasked one would SIGFPE the JVM.
+     */
+    public Result run(byte[] insn, long[] gprs, long rflags, long[] xmm, int mxcsr) {
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
         emit(c, 0x48, 0x89, 0xA7);
@@ -47,12 +54,20 @@ public final class NativeCpu implements AutoCloseable {
         for (int n = 0; n < 16; n++) {
             movXmmMem(c, n, true);
         }
+        emit(c, 0x0F, 0xAE, 0x9C, 0x24);
+        imm32(c, HOST_MXCSR); // stmxcsr [rsp + 516]
+        emit(c, 0x0F, 0xAE, 0x94, 0x24);
+        imm32(c, MXCSR); // ldmxcsr [rsp + 512]
         for (int n = 0; n < 16; n++) {
             if (n != 4) {
                 movRegMem(c, n, true);
             }
         }
         c.write(insn, 0, insn.length);
+        emit(c, 0x0F, 0xAE, 0x9C, 0x24);
+        imm32(c, MXCSR); // stmxcsr [rsp + 512]
+        emit(c, 0x0F, 0xAE, 0x94, 0x24);
+        imm32(c, HOST_MXCSR); // ldmxcsr [rsp + 516]
         for (int n = 0; n < 16; n++) {
             movXmmMem(c, n, false);
         }
@@ -78,6 +93,7 @@ public final class NativeCpu implements AutoCloseable {
         for (int i = 0; i < 32; i++) {
             block.set(ValueLayout.JAVA_LONG, XMM + 8L * i, xmm[i]);
         }
+        block.set(ValueLayout.JAVA_INT, MXCSR, mxcsr & ~0x1F80 | 0x1F80); // all exceptions masked
         try {
             call.invokeExact(block);
         } catch (Throwable t) {
@@ -91,7 +107,7 @@ public final class NativeCpu implements AutoCloseable {
         for (int i = 0; i < 32; i++) {
             xout[i] = block.get(ValueLayout.JAVA_LONG, XMM + 8L * i);
         }
-        return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS), xout);
+        return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS), xout, block.get(ValueLayout.JAVA_INT, MXCSR));
     }
 
     /** mov r64, [rsp + 8n] (load) or mov [rsp + 8n], r64 (store). */

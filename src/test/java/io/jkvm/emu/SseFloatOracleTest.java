@@ -1,0 +1,165 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.NativeCpu;
+import io.jkvm.testing.OracleCore;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.XsaveArea;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.Random;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * SSE floating point against the host CPU: operands drawn from zeros, denormals, normals, infinities, QNaNs and
+ * SNaNs; MXCSR with a random rounding mode, DAZ, FTZ and sticky flags (exceptions masked). XMM0-15, MXCSR and
+ * RFLAGS (for the COMIS forms) must match bit for bit.
+ */
+class SseFloatOracleTest {
+    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x464C54L);
+    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24) * 4;
+    private static OracleCore oracle;
+    private static final Set<String> forms = new LinkedHashSet<>();
+    private static int cases;
+
+    @BeforeAll
+    static void setUp() {
+        oracle = new OracleCore("host");
+    }
+
+    @AfterAll
+    static void tearDown() {
+        System.out.println("SSE floating-point oracle: " + forms.size() + " forms, " + cases + " cases");
+        oracle.close();
+    }
+
+    private static long single() {
+        return switch (random.nextInt(12)) {
+            case 0 -> 0;
+            case 1 -> 0x80000000L;
+            case 2 -> random.nextInt(0x800000) | (random.nextBoolean() ? 0x80000000L : 0); // denormal
+            case 3 -> 0x7F800000L | (random.nextBoolean() ? 0x80000000L : 0); // infinity
+            case 4 -> 0x7FC00000L | random.nextInt(0x400000); // QNaN
+            case 5 -> 0x7F800000L | (1 + random.nextInt(0x3FFFFF)); // SNaN
+            case 6 -> 0x7F7FFFFFL; // max
+            case 7 -> 0x00800000L | random.nextInt(16); // near min normal
+            case 8 -> Float.floatToRawIntBits(1.0f + random.nextInt(8)) & 0xFFFFFFFFL;
+            default -> random.nextInt() & 0xFFFFFFFFL;
+        };
+    }
+
+    private static long dbl() {
+        return switch (random.nextInt(12)) {
+            case 0 -> 0;
+            case 1 -> Long.MIN_VALUE;
+            case 2 -> (random.nextLong() & 0xFFFFFFFFFFFFFL) | (random.nextBoolean() ? Long.MIN_VALUE : 0);
+            case 3 -> 0x7FF0000000000000L | (random.nextBoolean() ? Long.MIN_VALUE : 0);
+            case 4 -> 0x7FF8000000000000L | (random.nextLong() & 0x7FFFFFFFFFFFFL);
+            case 5 -> 0x7FF0000000000000L | (1 + (random.nextLong() & 0x7FFFFFFFFFFFEL));
+            case 6 -> 0x7FEFFFFFFFFFFFFFL;
+            case 7 -> 0x0010000000000000L | random.nextInt(16);
+            case 8 -> Double.doubleToRawLongBits(1.0 + random.nextInt(8));
+            default -> random.nextLong();
+        };
+    }
+
+    private static void check(String form, byte[] insn, boolean doubles) {
+        long[] g = new long[16];
+        long[] x = new long[32];
+        for (int i = 0; i < 16; i++) {
+            g[i] = random.nextLong();
+        }
+        for (int i = 0; i < 32; i++) {
+            x[i] = doubles ? dbl() : (single() | (single() << 32));
+        }
+        int mxcsr = 0x1F80 | (random.nextInt(4) << 13) | (random.nextInt(4) == 0 ? 0x40 : 0) | (random.nextInt(4) == 0 ? 0x8000 : 0)
+                | (random.nextInt(3) == 0 ? random.nextInt(0x40) : 0);
+        NativeCpu.Result want = oracle.host.run(insn, g, 0x2, x, mxcsr);
+        oracle.load(insn);
+        EmulatedVcpu core = oracle.core;
+        core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
+                g[12], g[13], g[14], g[15], 0x100000, 0x2));
+        VcpuState s = core.saveState();
+        XsaveArea area = s.xsave().setMxcsr(mxcsr);
+        for (int i = 0; i < 16; i++) {
+            byte[] b = new byte[16];
+            for (int k = 0; k < 8; k++) {
+                b[k] = (byte) (x[2 * i] >>> (8 * k));
+                b[8 + k] = (byte) (x[2 * i + 1] >>> (8 * k));
+            }
+            area.setXmm(i, b);
+        }
+        core.restoreState(s.withXsave(area));
+        VcpuExit exit = core.run();
+        String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "] mxcsr 0x" + Integer.toHexString(mxcsr);
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        VcpuState after = core.saveState();
+        for (int i = 0; i < 16; i++) {
+            byte[] b = after.xsave().xmm(i);
+            long lo = 0, hi = 0;
+            for (int k = 0; k < 8; k++) {
+                lo |= (b[k] & 0xFFL) << (8 * k);
+                hi |= (b[8 + k] & 0xFFL) << (8 * k);
+            }
+            final int n = i;
+            final long wl = want.xmm()[2 * i], wh = want.xmm()[2 * i + 1], gl = lo, gh = hi;
+            final long il = x[2 * i], ih = x[2 * i + 1];
+            assertTrue(wl == gl && wh == gh, () -> where + ": xmm" + n + " from " + Long.toHexString(ih) + ":" + Long.toHexString(il)
+                    + " native " + Long.toHexString(wh) + ":" + Long.toHexString(wl) + ", core " + Long.toHexString(gh) + ":" + Long.toHexString(gl));
+        }
+        final int wm = want.mxcsr(), gm = after.xsave().mxcsr();
+        assertTrue(wm == gm, () -> where + ": mxcsr native 0x" + Integer.toHexString(wm) + ", core 0x" + Integer.toHexString(gm));
+        long fw = want.rflags() & 0x8D5, fg = after.registers().rflags() & 0x8D5;
+        assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
+        forms.add(form);
+        cases++;
+    }
+
+    private static byte[] encode(int prefix, int op, int reg, int rm) {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        if (prefix != 0) {
+            b.write(prefix);
+        }
+        int rex = ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
+        if (rex != 0) {
+            b.write(0x40 | rex);
+        }
+        b.write(0x0F);
+        b.write(op);
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        return b.toByteArray();
+    }
+
+    @Test
+    void arithmeticMinMaxAndSqrtInEveryForm() {
+        String[] names = {"sqrt", "add", "mul", "sub", "min", "div", "max"};
+        int[] ops = {0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F};
+        String[] kinds = {"ps", "pd", "ss", "sd"};
+        int[] prefixes = {0, 0x66, 0xF3, 0xF2};
+        for (int k = 0; k < ops.length; k++) {
+            for (int p = 0; p < 4; p++) {
+                for (int i = 0; i < CASES; i++) {
+                    check(names[k] + kinds[p], encode(prefixes[p], ops[k], random.nextInt(16), random.nextInt(16)), p == 1 || p == 3);
+                }
+            }
+        }
+    }
+
+    @Test
+    void orderedAndUnorderedCompares() {
+        String[][] forms = {{"ucomiss", "0 2e"}, {"comiss", "0 2f"}, {"ucomisd", "66 2e"}, {"comisd", "66 2f"}};
+        for (String[] f : forms) {
+            String[] p = f[1].split(" ");
+            for (int i = 0; i < CASES; i++) {
+                check(f[0], encode(Integer.parseInt(p[0], 16), Integer.parseInt(p[1], 16), random.nextInt(16), random.nextInt(16)), p[0].equals("66"));
+            }
+        }
+    }
+}
