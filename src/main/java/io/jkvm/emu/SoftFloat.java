@@ -317,6 +317,103 @@ final class SoftFloat {
         return new Result(r.bits(), r.flags() | fl[0]);
     }
 
+    /** An integer (as an exact value) rounded to the format: CVTSI2SS/SD, CVTDQ2PS/PD. */
+    static Result fromInteger(long v, Format f, Mode mode) {
+        return round(BigInteger.valueOf(v), BigInteger.ONE, 0, f, mode, false);
+    }
+
+    /**
+     * To a signed integer of {@code bits}: truncated (CVTT*) or rounded by MXCSR; NaN or out of range gives the
+     * "integer indefinite" (only the sign bit) with IE; a dropped fraction raises PE.
+     */
+    static Result toInteger(long v, Format f, Mode mode, int bits, boolean truncate) {
+        int[] fl = {0};
+        v = input(v, f, mode, fl);
+        long indefinite = 1L << (bits - 1);
+        if (isNaN(v, f) || isInf(v, f)) {
+            return new Result(indefinite, IE);
+        }
+        Exact x = exact(v, f);
+        BigInteger m = x.mantissa();
+        int e = x.exponent();
+        BigInteger q;
+        boolean inexact;
+        if (e >= 0) {
+            q = m.shiftLeft(e);
+            inexact = false;
+        } else {
+            BigInteger abs = m.abs();
+            BigInteger whole = abs.shiftRight(-e);
+            BigInteger frac = abs.subtract(whole.shiftLeft(-e));
+            inexact = frac.signum() != 0;
+            BigInteger half = BigInteger.ONE.shiftLeft(-e - 1);
+            boolean neg = m.signum() < 0;
+            int rounding = truncate ? TOWARD_ZERO : mode.rounding();
+            boolean up = switch (rounding) {
+                case NEAREST -> frac.compareTo(half) > 0 || (frac.compareTo(half) == 0 && whole.testBit(0));
+                case UP -> inexact && !neg;
+                case DOWN -> inexact && neg;
+                default -> false;
+            };
+            if (up) {
+                whole = whole.add(BigInteger.ONE);
+            }
+            q = neg ? whole.negate() : whole;
+        }
+        if (q.bitLength() > bits - 1) {
+            return new Result(indefinite, IE);
+        }
+        return new Result(q.longValue() & (bits == 64 ? -1L : (1L << bits) - 1), inexact ? PE : 0); // no DE for float-to-integer
+    }
+
+    /** Between formats (CVTSS2SD exact, CVTSD2SS rounded); NaNs are quieted and keep their leading payload bits. */
+    static Result convert(long v, Format from, Format to, Mode mode) {
+        int[] fl = {0};
+        v = input(v, from, mode, fl);
+        boolean neg = negative(v, from);
+        long sign = neg ? to.signBit() : 0;
+        if (isNaN(v, from)) {
+            long fraction = from.precision() > to.precision()
+                    ? (v & from.fractionMask()) >>> (from.precision() - to.precision())
+                    : (v & from.fractionMask()) << (to.precision() - from.precision());
+            return new Result(sign | to.exponentMask() | fraction | to.quietBit(), isSNaN(v, from) ? IE : 0);
+        }
+        if (isInf(v, from)) {
+            return new Result(sign | to.exponentMask(), fl[0]);
+        }
+        if (isZero(v, from)) {
+            return new Result(sign, fl[0]);
+        }
+        Exact x = exact(v, from);
+        Result r = round(x.mantissa(), BigInteger.ONE, x.exponent(), to, mode, neg);
+        return new Result(r.bits(), r.flags() | fl[0]);
+    }
+
+    /** CMPPS/CMPSS predicates 0-7: EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD; LT/LE/NLT/NLE signal IE on any NaN. */
+    static Result comparePredicate(int predicate, long a, long b, Format f, Mode mode) {
+        int[] fl = {0};
+        a = input(a, f, mode, fl);
+        b = input(b, f, mode, fl);
+        boolean unordered = isNaN(a, f) || isNaN(b, f);
+        int flags = fl[0];
+        if (unordered) {
+            boolean signaling = predicate == 1 || predicate == 2 || predicate == 5 || predicate == 6;
+            flags = (signaling || isSNaN(a, f) || isSNaN(b, f)) ? IE : 0;
+        }
+        int c = unordered ? 0 : compare(a, b, f);
+        boolean r = switch (predicate & 7) {
+            case 0 -> !unordered && c == 0;
+            case 1 -> !unordered && c < 0;
+            case 2 -> !unordered && c <= 0;
+            case 3 -> unordered;
+            case 4 -> unordered || c != 0;
+            case 5 -> unordered || c >= 0;
+            case 6 -> unordered || c > 0;
+            default -> !unordered;
+        };
+        return new Result(r ? mask(f) : 0, flags);
+    }
+
     /** MINSS/MAXSS rules: a NaN in either (or both zero) gives the second operand; IE for any NaN. */
     static Result minMax(boolean max, long a, long b, Format f, Mode mode) {
         int[] fl = {0};

@@ -29,7 +29,19 @@ final class SseFloat {
             c.done();
             return;
         }
+        if (op == 0x2A || op == 0x2C || op == 0x2D || op == 0x5A || op == 0x5B || op == 0xE6) {
+            Conversions.execute(c, op, x);
+            c.done();
+            return;
+        }
+        int predicate = op == 0xC2 ? -1 : 0;
         int lanes = scalar ? 1 : 128 / laneBits;
+        if (op == 0xC2) { // the immediate comes before a RIP-relative operand's address is known
+            predicate = (int) c.fetch(1);
+            if (predicate > 7) {
+                throw GuestFault.of(GuestFault.UD); // the 32 AVX predicates need VEX
+            }
+        }
         long[] src = source(c, scalar ? laneBits / 8 : 16);
         long[] dst = {c.xmm[2 * x], c.xmm[2 * x + 1]};
         SoftFloat.Mode mode = SoftFloat.Mode.of(c.mxcsr);
@@ -45,6 +57,7 @@ final class SseFloat {
                 case 0x51 -> SoftFloat.sqrt(b, f, mode);
                 case 0x5D -> SoftFloat.minMax(false, a, b, f, mode);
                 case 0x5F -> SoftFloat.minMax(true, a, b, f, mode);
+                case 0xC2 -> SoftFloat.comparePredicate(predicate, a, b, f, mode);
                 default -> throw GuestFault.of(GuestFault.UD);
             };
             flags |= r.flags();
@@ -86,7 +99,7 @@ final class SseFloat {
         c.setArith(result);
     }
 
-    private static long[] source(Core c, int bytes) {
+    static long[] source(Core c, int bytes) {
         if (c.mod == 3) {
             int s = c.rmField & 15;
             return new long[]{c.xmm[2 * s], c.xmm[2 * s + 1]};
@@ -101,14 +114,14 @@ final class SseFloat {
         return new long[]{c.read(a, bytes), 0};
     }
 
-    private static long lane(long[] v, int i, int bits) {
+    static long lane(long[] v, int i, int bits) {
         if (bits == 64) {
             return v[i];
         }
         return (v[i / 2] >>> (32 * (i % 2))) & 0xFFFFFFFFL;
     }
 
-    private static void setLane(long[] v, int i, int bits, long value) {
+    static void setLane(long[] v, int i, int bits, long value) {
         if (bits == 64) {
             v[i] = value;
             return;

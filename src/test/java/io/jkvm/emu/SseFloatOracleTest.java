@@ -123,18 +123,67 @@ class SseFloatOracleTest {
     }
 
     private static byte[] encode(int prefix, int op, int reg, int rm) {
+        return encode(prefix, false, op, reg, rm, -1);
+    }
+
+    private static byte[] encode(int prefix, boolean w, int op, int reg, int rm, int imm) {
         java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
         if (prefix != 0) {
             b.write(prefix);
         }
-        int rex = ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
+        int rex = (w ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
         if (rex != 0) {
             b.write(0x40 | rex);
         }
         b.write(0x0F);
         b.write(op);
         b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        if (imm >= 0) {
+            b.write(imm);
+        }
         return b.toByteArray();
+    }
+
+    private static int gpr() {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (r == 4);
+        return r;
+    }
+
+    @Test
+    void comparePredicates() {
+        String[] kinds = {"cmpps", "cmppd", "cmpss", "cmpsd"};
+        int[] prefixes = {0, 0x66, 0xF3, 0xF2};
+        for (int p = 0; p < 4; p++) {
+            for (int i = 0; i < CASES; i++) {
+                check(kinds[p], encode(prefixes[p], false, 0xC2, random.nextInt(16), random.nextInt(16), random.nextInt(8)), p == 1 || p == 3);
+            }
+        }
+    }
+
+    @Test
+    void conversions() {
+        for (int i = 0; i < CASES; i++) {
+            boolean w = random.nextBoolean();
+            check("cvtsi2ss", encode(0xF3, w, 0x2A, random.nextInt(16), gpr(), -1), false);
+            check("cvtsi2sd", encode(0xF2, w, 0x2A, random.nextInt(16), gpr(), -1), true);
+            check("cvttss2si", encode(0xF3, w, 0x2C, gpr(), random.nextInt(16), -1), false);
+            check("cvtss2si", encode(0xF3, w, 0x2D, gpr(), random.nextInt(16), -1), false);
+            check("cvttsd2si", encode(0xF2, w, 0x2C, gpr(), random.nextInt(16), -1), true);
+            check("cvtsd2si", encode(0xF2, w, 0x2D, gpr(), random.nextInt(16), -1), true);
+            check("cvtss2sd", encode(0xF3, false, 0x5A, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvtsd2ss", encode(0xF2, false, 0x5A, random.nextInt(16), random.nextInt(16), -1), true);
+            check("cvtps2pd", encode(0, false, 0x5A, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvtpd2ps", encode(0x66, false, 0x5A, random.nextInt(16), random.nextInt(16), -1), true);
+            check("cvtdq2ps", encode(0, false, 0x5B, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvtps2dq", encode(0x66, false, 0x5B, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvttps2dq", encode(0xF3, false, 0x5B, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvtdq2pd", encode(0xF3, false, 0xE6, random.nextInt(16), random.nextInt(16), -1), false);
+            check("cvtpd2dq", encode(0xF2, false, 0xE6, random.nextInt(16), random.nextInt(16), -1), true);
+            check("cvttpd2dq", encode(0x66, false, 0xE6, random.nextInt(16), random.nextInt(16), -1), true);
+        }
     }
 
     @Test
