@@ -150,10 +150,16 @@ final class Sse {
                     c.xmm[2 * x + 1] = out[1];
                 }
             }
-            case 0x70 -> { // PSHUFD
-                requireP66(p66);
+            case 0x70 -> { // PSHUFD (66), PSHUFLW (F2), PSHUFHW (F3)
                 long[] s = source(c);
                 int order = (int) c.fetch(1);
+                if (rep == 0xF2 || rep == 0xF3) {
+                    long[] r = SsePacked.pshufw(s, order, rep == 0xF3);
+                    c.xmm[2 * x] = r[0];
+                    c.xmm[2 * x + 1] = r[1];
+                    break;
+                }
+                requireP66(p66);
                 int[] dw = {(int) s[0], (int) (s[0] >>> 32), (int) s[1], (int) (s[1] >>> 32)};
                 long[] out = new long[2];
                 for (int i = 0; i < 4; i++) {
@@ -164,6 +170,72 @@ final class Sse {
                 c.xmm[2 * x + 1] = out[1];
             }
             case 0x71, 0x72, 0x73 -> shiftImmediate(c, op, p66);
+            case 0x68, 0x69, 0x6A, 0x63, 0x67, 0x6B, 0xD5, 0xE5, 0xE4, 0xF4, 0xF5, 0xDA, 0xDE, 0xEA, 0xEE, 0xE0, 0xE3, 0xF6,
+                 0xEC, 0xED, 0xDC, 0xDD, 0xE8, 0xE9, 0xD8, 0xD9, 0xD1, 0xD2, 0xD3, 0xE1, 0xE2, 0xF1, 0xF2, 0xF3 -> {
+                requireP66(p66);
+                long[] r = SsePacked.binary(op, new long[]{c.xmm[2 * x], c.xmm[2 * x + 1]}, source(c));
+                c.xmm[2 * x] = r[0];
+                c.xmm[2 * x + 1] = r[1];
+            }
+            case 0xC6 -> { // SHUFPS / SHUFPD
+                long[] s = source(c);
+                int imm = (int) c.fetch(1);
+                long[] d = {c.xmm[2 * x], c.xmm[2 * x + 1]};
+                long[] r = p66 ? new long[]{d[imm & 1], s[(imm >>> 1) & 1]} : SsePacked.shufps(d, s, imm);
+                c.xmm[2 * x] = r[0];
+                c.xmm[2 * x + 1] = r[1];
+            }
+            case 0x14, 0x15 -> { // UNPCKLPS/UNPCKHPS (PD with 66)
+                long[] s = source(c);
+                long[] d = {c.xmm[2 * x], c.xmm[2 * x + 1]};
+                long[] r = SsePacked.unpackFloat(d, s, op == 0x15, p66);
+                c.xmm[2 * x] = r[0];
+                c.xmm[2 * x + 1] = r[1];
+            }
+            case 0x50 -> { // MOVMSKPS / MOVMSKPD
+                if (c.mod != 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                int sreg = c.rmField & 15;
+                long lo = c.xmm[2 * sreg], hi = c.xmm[2 * sreg + 1];
+                long m = p66 ? (lo >>> 63) | ((hi >>> 63) << 1)
+                        : ((lo >>> 31) & 1) | ((lo >>> 63) << 1) | (((hi >>> 31) & 1) << 2) | ((hi >>> 63) << 3);
+                c.setReg(c.regField, 4, m);
+            }
+            case 0xC4 -> { // PINSRW xmm, r32/m16, imm8
+                requireP66(p66);
+                long v = c.readRm(2);
+                int i = (int) c.fetch(1) & 7;
+                int half = i / 4, shift = 16 * (i % 4);
+                c.xmm[2 * x + half] = (c.xmm[2 * x + half] & ~(0xFFFFL << shift)) | ((v & 0xFFFF) << shift);
+            }
+            case 0xC5 -> { // PEXTRW r32, xmm, imm8
+                requireP66(p66);
+                if (c.mod != 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                int i = (int) c.fetch(1) & 7;
+                int sreg = c.rmField & 15;
+                c.setReg(c.regField, 4, (c.xmm[2 * sreg + i / 4] >>> (16 * (i % 4))) & 0xFFFF);
+            }
+            case 0x12, 0x16 -> { // MOVHLPS/MOVLPS (12), MOVLHPS/MOVHPS (16): register forms move one quadword
+                if (c.mod == 3) {
+                    int sreg = c.rmField & 15;
+                    if (op == 0x12) {
+                        c.xmm[2 * x] = c.xmm[2 * sreg + 1];
+                    } else {
+                        c.xmm[2 * x + 1] = c.xmm[2 * sreg];
+                    }
+                } else {
+                    c.xmm[2 * x + (op == 0x16 ? 1 : 0)] = c.read(c.ea(), 8);
+                }
+            }
+            case 0x13, 0x17 -> { // MOVLPS/MOVHPS m64, xmm
+                if (c.mod == 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                c.write(c.ea(), 8, c.xmm[2 * x + (op == 0x17 ? 1 : 0)]);
+            }
             case 0xD7 -> { // PMOVMSKB r32, xmm
                 requireP66(p66);
                 if (c.mod != 3) {
@@ -189,7 +261,7 @@ final class Sse {
     }
 
     /** The 128-bit source operand: an XMM register or 16 bytes of memory. */
-    private static long[] source(Core c) {
+    static long[] source(Core c) {
         if (c.mod == 3) {
             int sreg = c.rmField & 15;
             return new long[]{c.xmm[2 * sreg], c.xmm[2 * sreg + 1]};

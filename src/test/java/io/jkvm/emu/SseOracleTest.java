@@ -133,7 +133,18 @@ class SseOracleTest {
                 {"pcmpeqb", "66 74"}, {"pcmpeqw", "66 75"}, {"pcmpeqd", "66 76"},
                 {"pcmpgtb", "66 64"}, {"pcmpgtw", "66 65"}, {"pcmpgtd", "66 66"},
                 {"punpcklbw", "66 60"}, {"punpcklwd", "66 61"}, {"punpckldq", "66 62"}, {"punpcklqdq", "66 6c"}, {"punpckhqdq", "66 6d"},
-                {"movq xmm/m64, xmm", "66 d6"}};
+                {"movq xmm/m64, xmm", "66 d6"},
+                {"punpckhbw", "66 68"}, {"punpckhwd", "66 69"}, {"punpckhdq", "66 6a"},
+                {"packsswb", "66 63"}, {"packuswb", "66 67"}, {"packssdw", "66 6b"},
+                {"pmullw", "66 d5"}, {"pmulhw", "66 e5"}, {"pmulhuw", "66 e4"}, {"pmuludq", "66 f4"}, {"pmaddwd", "66 f5"},
+                {"pminub", "66 da"}, {"pmaxub", "66 de"}, {"pminsw", "66 ea"}, {"pmaxsw", "66 ee"},
+                {"pavgb", "66 e0"}, {"pavgw", "66 e3"}, {"psadbw", "66 f6"},
+                {"paddsb", "66 ec"}, {"paddsw", "66 ed"}, {"paddusb", "66 dc"}, {"paddusw", "66 dd"},
+                {"psubsb", "66 e8"}, {"psubsw", "66 e9"}, {"psubusb", "66 d8"}, {"psubusw", "66 d9"},
+                {"psrlw xmm", "66 d1"}, {"psrld xmm", "66 d2"}, {"psrlq xmm", "66 d3"}, {"psraw xmm", "66 e1"}, {"psrad xmm", "66 e2"},
+                {"psllw xmm", "66 f1"}, {"pslld xmm", "66 f2"}, {"psllq xmm", "66 f3"},
+                {"unpcklps", "0 14"}, {"unpckhps", "0 15"}, {"unpcklpd", "66 14"}, {"unpckhpd", "66 15"},
+                {"movhlps", "0 12"}, {"movlhps", "0 16"}};
         for (String[] f : packed) {
             String[] p = f[1].split(" ");
             int prefix = Integer.parseInt(p[0], 16);
@@ -145,6 +156,14 @@ class SseOracleTest {
         for (int i = 0; i < 24; i++) {
             check("pshufd", encode(0x66, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));
             check("pmovmskb", encode(0x66, false, new int[]{0x0F, 0xD7}, gpr(), xmm(), 0, false));
+            check("pshuflw", encode(0xF2, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));
+            check("pshufhw", encode(0xF3, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));
+            check("shufps", encode(0, false, new int[]{0x0F, 0xC6}, xmm(), xmm(), random.nextInt(256), true));
+            check("shufpd", encode(0x66, false, new int[]{0x0F, 0xC6}, xmm(), xmm(), random.nextInt(4), true));
+            check("movmskps", encode(0, false, new int[]{0x0F, 0x50}, gpr(), xmm(), 0, false));
+            check("movmskpd", encode(0x66, false, new int[]{0x0F, 0x50}, gpr(), xmm(), 0, false));
+            check("pinsrw", encode(0x66, false, new int[]{0x0F, 0xC4}, xmm(), gpr(), random.nextInt(8), true));
+            check("pextrw", encode(0x66, false, new int[]{0x0F, 0xC5}, gpr(), xmm(), random.nextInt(8), true));
             check("movd xmm, r32", encode(0x66, false, new int[]{0x0F, 0x6E}, xmm(), gpr(), 0, false));
             check("movq xmm, r64", encode(0x66, true, new int[]{0x0F, 0x6E}, xmm(), gpr(), 0, false));
             check("movd r32, xmm", encode(0x66, false, new int[]{0x0F, 0x7E}, xmm(), gpr(), 0, false));
