@@ -1,0 +1,96 @@
+package io.jkvm.emu;
+
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+/** The software core's MMU: 4 KiB and 1 GiB pages, accessed and dirty bits, CR3 reloads and INVLPG against the TLB. */
+class PagingTest {
+    // Own page tables at 0x200000: PML4 -> PDPT (entry 0: 1 GiB identity page; entry 1 -> PD -> PT of 4 KiB pages)
+    private static final long PML4 = 0x200000, PDPT = 0x201000, PD = 0x202000, PT = 0x203000;
+    private static final long VIRT = 0x4000_0000L; // 1 GiB: mapped through PD[0] -> PT
+    private static final long FRAME_A = 0x300000, FRAME_B = 0x301000;
+
+    private static byte[] hex(String s) {
+        return HexFormat.of().parseHex(s.replace(" ", ""));
+    }
+
+    private static EmuVm vm(byte[] code) {
+        EmuVm vm = new EmuVm(code);
+        vm.memory.writeLong(PML4, PDPT | 3);
+        vm.memory.writeLong(PDPT, 0x83); // 1 GiB page at 0, writable
+        vm.memory.writeLong(PDPT + 8, PD | 3);
+        vm.memory.writeLong(PD, PT | 3);
+        vm.memory.writeLong(PT, FRAME_A | 3); // VIRT -> FRAME_A
+        vm.memory.writeLong(FRAME_A, 0xAAAA);
+        vm.memory.writeLong(FRAME_B, 0xBBBB);
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                s.gdt(), s.idt(), s.cr0(), s.cr2(), PML4, s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+        return vm;
+    }
+
+    @Test
+    void fourKilobytePagesThroughTheTlbAndInvlpg() {
+        Asm a = new Asm()
+                .movImm64(3, VIRT).raw("48 8b 03").outAl(0x80) // rax = [VIRT] (fills the TLB)
+                .raw("48 8b 03").outAl(0x81) // again: the host changes the PTE in between, the TLB still has the old frame
+                .raw("0f 01 3b") // invlpg [rbx]
+                .raw("48 8b 03").outAl(0x82) // now the new frame
+                .hlt();
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax());
+            vm.memory.writeLong(PT, FRAME_B | 3);
+            vm.nextOut(0x81);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax(), "a stale TLB entry, as on hardware, until INVLPG");
+            vm.nextOut(0x82);
+            assertEquals(0xBBBB, vm.vcpu.registers().rax());
+        }
+    }
+
+    @Test
+    void accessedAndDirtyBitsAreSetOnTheWalk() {
+        Asm a = new Asm().movImm64(3, VIRT).raw("48 8b 03").outAl(0x80).raw("48 89 03").outAl(0x81).hlt();
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0x20, vm.memory.readLong(PT) & 0x60, "read: accessed, not dirty");
+            assertEquals(0x20, vm.memory.readLong(PD) & 0x20, "upper levels accessed too");
+            vm.nextOut(0x81);
+            assertEquals(0x60, vm.memory.readLong(PT) & 0x60, "write: accessed and dirty");
+            assertEquals(0xAAAA, vm.memory.readLong(FRAME_A));
+        }
+    }
+
+    @Test
+    void aCr3ReloadFlushesTheTlb() {
+        Asm a = new Asm().movImm64(3, VIRT).raw("48 8b 03").outAl(0x80)
+                .raw("0f 20 d8 0f 22 d8") // mov rax, cr3; mov cr3, rax
+                .raw("48 8b 03").outAl(0x81).hlt();
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.nextOut(0x80);
+            vm.memory.writeLong(PT, FRAME_B | 3);
+            vm.nextOut(0x81);
+            assertEquals(0xBBBB, vm.vcpu.registers().rax());
+        }
+    }
+
+    @Test
+    void theOneGigabytePageMapsTheCodeAndANotPresentPteFaults() {
+        try (EmuVm vm = vm(new Asm().movImm64(3, VIRT + 0x1000).raw("48 8b 03").hlt().bytes())) {
+            assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "#PF (PT entry 1 not present), no IDT: triple fault");
+            assertEquals(VIRT + 0x1000, vm.vcpu.specialRegisters().cr2());
+            assertNotEquals(0, vm.memory.readLong(PDPT) & 0x20, "the 1 GiB page the code runs from was accessed");
+            assertEquals(LongModeBoot.GDT, vm.vcpu.specialRegisters().gdt().base());
+        }
+    }
+}
