@@ -27,6 +27,21 @@ public final class NativeCpu implements AutoCloseable {
     public record Result(long[] gprs, long rflags, long[] xmm, int mxcsr) {
     }
 
+    /** A data buffer instruction bytes may address natively (pass its address in a register). */
+    private final MemorySegment data = arena.allocate(8192, 4096);
+
+    public long dataAddress() {
+        return data.address();
+    }
+
+    public void setData(byte[] bytes) {
+        MemorySegment.copy(bytes, 0, data, ValueLayout.JAVA_BYTE, 0, bytes.length);
+    }
+
+    public byte[] data(int length) {
+        return data.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE);
+    }
+
     /** Runs {@code insn} with GPRs {@code gprs} (16, by encoding number; RSP ignored) and the arithmetic flags of {@code rflags}. */
     public Result run(byte[] insn, long[] gprs, long rflags) {
         return run(insn, gprs, rflags, new long[32], 0x1F80);

@@ -1,0 +1,220 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.NativeCpu;
+import io.jkvm.testing.OracleCore;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.Random;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Memory-operand forms against the host CPU: RBX (and RSI/RDI for string instructions) point into an 8 KiB buffer
+ * natively and into guest memory at 0x300000 on the core; the buffers, the registers (pointers compared as
+ * offsets) and the defined flags must match. Covers read-modify-write, BT with bit offsets beyond the operand,
+ * CMPXCHG/XADD, the string instructions with REP and both directions, and accesses crossing a page boundary.
+ */
+class MemoryOracleTest {
+    private static final long GUEST_BUFFER = 0x300000;
+    private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
+    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x4D454DL);
+    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
+    private static OracleCore oracle;
+    private static final Set<String> forms = new LinkedHashSet<>();
+    private static int cases;
+
+    @BeforeAll
+    static void setUp() {
+        oracle = new OracleCore("host");
+    }
+
+    @AfterAll
+    static void tearDown() {
+        System.out.println("memory oracle: " + forms.size() + " forms, " + cases + " cases");
+        oracle.close();
+    }
+
+    private static final int[] POINTERS = {3, 6, 7}; // RBX, RSI, RDI
+
+    /** Runs with RBX/RSI/RDI at {@code offsets} into the buffer; everything else random. */
+    private static void check(String form, byte[] insn, long definedFlags, long[] offsets, long rcx, long flags) {
+        check(form, insn, definedFlags, offsets, rcx, flags, -1, 0);
+    }
+
+    private static void check(String form, byte[] insn, long definedFlags, long[] offsets, long rcx, long flags, int fixedReg, long fixedValue) {
+        NativeCpu host = oracle.host;
+        byte[] buffer = new byte[8192];
+        random.nextBytes(buffer);
+        long[] g = new long[16];
+        for (int i = 0; i < 16; i++) {
+            g[i] = random.nextInt(4) == 0 ? random.nextInt(64) - 32 : random.nextLong();
+        }
+        g[1] = rcx;
+        if (fixedReg >= 0) {
+            g[fixedReg] = fixedValue;
+        }
+        long[] nativeRegs = g.clone();
+        long[] coreRegs = g.clone();
+        for (int k = 0; k < 3; k++) {
+            nativeRegs[POINTERS[k]] = host.dataAddress() + offsets[k];
+            coreRegs[POINTERS[k]] = GUEST_BUFFER + offsets[k];
+        }
+        host.setData(buffer);
+        NativeCpu.Result want = host.run(insn, nativeRegs, flags);
+        byte[] wantData = host.data(buffer.length);
+
+        oracle.memory.write(GUEST_BUFFER, buffer, 0, buffer.length);
+        oracle.load(insn);
+        long[] c = coreRegs;
+        oracle.core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], 0x200000, c[5], c[8], c[9], c[10], c[11],
+                c[12], c[13], c[14], c[15], 0x100000, (flags & 0xCD5L) | 0x2));
+        VcpuExit exit = oracle.core.run();
+        String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "] offsets " + Arrays.toString(offsets);
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        byte[] gotData = new byte[buffer.length];
+        oracle.memory.read(GUEST_BUFFER, gotData);
+        assertArrayEquals(wantData, gotData, where + ": memory");
+        Registers r = oracle.core.registers();
+        for (int n = 0; n < 16; n++) {
+            if (n == 4) {
+                continue;
+            }
+            long base = 0, guestBase = 0;
+            for (int k = 0; k < 3; k++) {
+                if (POINTERS[k] == n) {
+                    base = host.dataAddress();
+                    guestBase = GUEST_BUFFER;
+                }
+            }
+            long w = want.gprs()[n] - base, got = r.gpr(n) - guestBase;
+            final int reg = n;
+            assertTrue(w == got, () -> where + ": r" + reg + " native 0x" + Long.toHexString(w) + ", core 0x" + Long.toHexString(got));
+        }
+        long fw = want.rflags() & definedFlags, fg = r.rflags() & definedFlags;
+        assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
+        forms.add(form);
+        cases++;
+    }
+
+    /** opcode bytes, then ModRM [rbx + disp8] with the reg field, then an immediate. */
+    private static byte[] mem(int size, int[] opcode, int reg, int disp, long imm, int immSize) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (size == 2) {
+            b.write(0x66);
+        }
+        int rex = (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0);
+        if (rex != 0) {
+            b.write(0x40 | rex);
+        }
+        for (int o : opcode) {
+            b.write(o);
+        }
+        b.write(0x43 | ((reg & 7) << 3)); // mod 01, rm 011 (rbx), disp8
+        b.write(disp);
+        for (int i = 0; i < immSize; i++) {
+            b.write((int) (imm >>> (8 * i)));
+        }
+        return b.toByteArray();
+    }
+
+    private static int reg() {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (r == 4 || r == 3 || r == 6 || r == 7);
+        return r;
+    }
+
+    /** A base offset near the page boundary at 4096 half the time, so some accesses cross it. */
+    private static long[] offsets() {
+        long rbx = random.nextBoolean() ? 4096 - 64 + random.nextInt(64) : 256 + random.nextInt(3000);
+        return new long[]{rbx, 1024 + random.nextInt(1024), 5000 + random.nextInt(1024)};
+    }
+
+    private static void sweep(String name, long defined, FormMaker make, int... sizes) {
+        for (int size : sizes) {
+            for (int i = 0; i < CASES; i++) {
+                check(name + " m" + 8 * size, make.make(size), defined, offsets(), random.nextInt(64), random.nextLong());
+            }
+        }
+    }
+
+    private interface FormMaker {
+        byte[] make(int size);
+    }
+
+    @Test
+    void readModifyWriteAndLoads() {
+        String[] alu = {"add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"};
+        for (int op = 0; op < 8; op++) {
+            final int o = op;
+            long defined = o == 1 || o == 4 || o == 6 ? ALL & ~AF : ALL;
+            sweep(alu[o] + " m, r", defined, size -> mem(size, new int[]{(o << 3) | (size == 1 ? 0 : 1)}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+            sweep(alu[o] + " r, m", defined, size -> mem(size, new int[]{(o << 3) | (size == 1 ? 2 : 3)}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+            sweep(alu[o] + " m, imm8", defined, size -> mem(size, new int[]{size == 1 ? 0x80 : 0x83}, o, random.nextInt(128), random.nextLong(), 1), 1, 2, 4, 8);
+        }
+        sweep("mov m, r", ALL, size -> mem(size, new int[]{size == 1 ? 0x88 : 0x89}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("mov r, m", ALL, size -> mem(size, new int[]{size == 1 ? 0x8A : 0x8B}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("mov m, imm", ALL, size -> mem(size, new int[]{size == 1 ? 0xC6 : 0xC7}, 0, random.nextInt(128), random.nextLong(), size == 1 ? 1 : size == 2 ? 2 : 4), 1, 2, 4, 8);
+        sweep("inc m", ALL, size -> mem(size, new int[]{size == 1 ? 0xFE : 0xFF}, 0, random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("neg m", ALL, size -> mem(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 3, random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("not m", ALL, size -> mem(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 2, random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("shl m, imm8", ALL & ~AF & ~OF, size -> mem(size, new int[]{size == 1 ? 0xC0 : 0xC1}, 4, random.nextInt(128), 2 + random.nextInt(5), 1), 1, 2, 4, 8);
+        sweep("xchg m, r", ALL, size -> mem(size, new int[]{size == 1 ? 0x86 : 0x87}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("xadd m, r", ALL, size -> mem(size, new int[]{0x0F, size == 1 ? 0xC0 : 0xC1}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("cmpxchg m, r", ALL, size -> mem(size, new int[]{0x0F, size == 1 ? 0xB0 : 0xB1}, reg(), random.nextInt(128), 0, 0), 1, 2, 4, 8);
+        sweep("movzx r, m8", ALL, size -> mem(size, new int[]{0x0F, 0xB6}, reg(), random.nextInt(128), 0, 0), 2, 4, 8);
+        sweep("movsx r, m16", ALL, size -> mem(size, new int[]{0x0F, 0xBF}, reg(), random.nextInt(128), 0, 0), 4, 8);
+        sweep("cmovne r, m", ALL, size -> mem(size, new int[]{0x0F, 0x45}, reg(), random.nextInt(128), 0, 0), 2, 4, 8);
+        sweep("sete m8", ALL, size -> mem(1, new int[]{0x0F, 0x94}, 0, random.nextInt(128), 0, 0), 1);
+        sweep("imul r, m", CF | OF, size -> mem(size, new int[]{0x0F, 0xAF}, reg(), random.nextInt(128), 0, 0), 2, 4, 8);
+    }
+
+    @Test
+    void bitTestsReachBeyondTheOperand() {
+        String[] names = {"bt", "bts", "btr", "btc"};
+        int[] ops = {0xA3, 0xAB, 0xB3, 0xBB};
+        for (int k = 0; k < 4; k++) {
+            final int op = ops[k];
+            for (int size : new int[]{2, 4, 8}) {
+                for (int i = 0; i < CASES; i++) {
+                    int r = reg();
+                    byte[] insn = mem(size, new int[]{0x0F, op}, r, 0, 0, 0);
+                    // A bit offset in -1000..1000: the byte touched is up to 125 bytes either side of RBX.
+                    long[] offs = {2048 + random.nextInt(64), 1024, 5000};
+                    check(names[k] + " m" + 8 * size + ", r", insn, CF, offs, random.nextInt(64), random.nextLong(), r, random.nextInt(2001) - 1000);
+                }
+            }
+        }
+    }
+
+    @Test
+    void stringInstructionsWithRepAndDirection() {
+        String[][] ops = {{"movsb", "a4"}, {"movsq", "48 a5"}, {"stosb", "aa"}, {"stosd", "ab"}, {"lodsw", "66 ad"},
+                {"cmpsb", "a6"}, {"scasd", "af"}};
+        for (String[] op : ops) {
+            for (String rep : new String[]{"", "f3 ", "f2 "}) {
+                if (rep.equals("f2 ") && !op[0].startsWith("cmps") && !op[0].startsWith("scas")) {
+                    continue;
+                }
+                for (int i = 0; i < CASES; i++) {
+                    boolean down = random.nextBoolean();
+                    String code = (down ? "fd " : "") + rep + op[1] + (down ? " fc" : "");
+                    long[] offs = {256, 2048 + random.nextInt(256), 5000 + random.nextInt(256)};
+                    String name = (rep.isEmpty() ? "" : rep.equals("f3 ") ? "rep " : "repne ") + op[0] + (down ? " (DF=1)" : "");
+                    check(name, HexFormat.of().parseHex(code.replace(" ", "")), ALL, offs, random.nextInt(40), random.nextLong() & ~0x400L);
+                }
+            }
+        }
+    }
+}
