@@ -47,6 +47,8 @@ final class Core {
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
     long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr;
     long gdtBase, idtBase;
+    final long[] dr = new long[4];
+    long dr6 = 0xFFFF0FF0L, dr7 = 0x400;
     int gdtLimit, idtLimit;
     int cs = 0x08, ss = 0x10, ds = 0x10, es = 0x10, fs = 0x10, gs = 0x10, tr = 0x18;
     int cpl;
@@ -67,7 +69,7 @@ final class Core {
     private static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
             LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8;
     static final long CF = 1, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, TF = 1 << 8, IF = 1 << 9,
-            DF = 1 << 10, OF = 1 << 11, ARITH = CF | PF | AF | ZF | SF | OF;
+            DF = 1 << 10, OF = 1 << 11, AC = 1 << 18, ARITH = CF | PF | AF | ZF | SF | OF;
 
     final Mapping ram;
     final CpuidTable cpuid;
@@ -376,7 +378,15 @@ final class Core {
         io.mmioWrite(physical, size, v);
     }
 
+    /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
+    private void checkAlignment(long linear, int size) {
+        if (cpl == 3 && (linear & (size - 1)) != 0 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
+            throw GuestFault.withCode(GuestFault.AC, 0);
+        }
+    }
+
     long read(long linear, int size) {
+        checkAlignment(linear, size);
         if (((linear & 0xFFF) + size) > 0x1000) {
             long v = 0;
             for (int i = 0; i < size; i++) {
@@ -388,6 +398,7 @@ final class Core {
     }
 
     void write(long linear, int size, long v) {
+        checkAlignment(linear, size);
         if (((linear & 0xFFF) + size) > 0x1000) {
             long[] phys = new long[size];
             for (int i = 0; i < size; i++) {
@@ -525,10 +536,15 @@ final class Core {
     /** Executes one instruction (or delivers a fault raised by it). */
     void step() {
         long start = rip;
+        boolean singleStep = (flagBits & TF) != 0;
         try {
             interruptShadow = false;
             execute();
             instructions++;
+            if (singleStep) {
+                dr6 |= 0x4000; // BS: the #DB is a single-step trap, after the instruction
+                deliver(GuestFault.DB, false, 0, rip, 0);
+            }
         } catch (GuestFault f) {
             rip = start;
             if (f.vector == GuestFault.UD && undefinedTracer != null) {
@@ -562,49 +578,61 @@ final class Core {
 
     /** Delivers an exception or interrupt through the 64-bit IDT; a fault while delivering escalates to #DF, then shutdown. */
     void deliver(int vector, boolean hasCode, int code, long returnRip, int depth) {
+        deliver(vector, hasCode, code, returnRip, depth, true);
+    }
+
+    /**
+     * @param external an exception or hardware interrupt (EXT = 1 in the error code of a fault on the IDT), as
+     *                 opposed to a software INT n / INT3
+     */
+    void deliver(int vector, boolean hasCode, int code, long returnRip, int depth, boolean external) {
         if (depth >= 2 || vector == GuestFault.DF && depth >= 1) {
             throw new Stop(Reason.SHUTDOWN);
         }
+        int idtError = vector * 8 + 2 + (external ? 1 : 0);
+        int prevCpl = cpl;
         try {
             if (vector * 16L + 15 > idtLimit) {
-                throw GuestFault.withCode(GuestFault.GP, vector * 8 + 2);
+                throw GuestFault.withCode(GuestFault.GP, idtError);
             }
+            // The IDT, GDT and TSS are read by implicit supervisor accesses: no U/S or alignment checks.
+            setCpl(0);
             long gateLow = read(idtBase + vector * 16L, 8);
             long gateHigh = read(idtBase + vector * 16L + 8, 8);
             int type = (int) ((gateLow >>> 40) & 0xF);
-            if ((gateLow & (1L << 47)) == 0) {
-                throw GuestFault.withCode(GuestFault.NP, vector * 8 + 2);
-            }
             if (type != 0xE && type != 0xF) {
-                throw GuestFault.withCode(GuestFault.GP, vector * 8 + 2);
+                throw GuestFault.withCode(GuestFault.GP, idtError);
+            }
+            if ((gateLow & (1L << 47)) == 0) {
+                throw GuestFault.withCode(GuestFault.NP, idtError);
+            }
+            if (!external && ((gateLow >>> 45) & 3) < prevCpl) {
+                throw GuestFault.withCode(GuestFault.GP, idtError); // INT n through a gate of lower DPL than CPL
             }
             long target = (gateLow & 0xFFFF) | ((gateLow >>> 32) & 0xFFFF0000L) | (gateHigh << 32);
             int selector = (int) ((gateLow >>> 16) & 0xFFFF);
             int ist = (int) ((gateLow >>> 32) & 7);
             long oldRsp = r[4];
             int oldSs = ss;
-            int oldCs = cs | cpl;
+            int oldCs = cs | prevCpl;
             long flags = rflags();
             int newCpl = selector & 3; // flat model: the target CPL is the selector's RPL (kernel code is ring 0)
             long rsp = r[4];
             if (ist != 0) {
                 rsp = read(tssBase() + 0x1C + (ist - 1) * 8L, 8);
-            } else if (newCpl < cpl) {
+            } else if (newCpl < prevCpl) {
                 rsp = read(tssBase() + 4, 8);
             }
             rsp &= ~0xFL;
             long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
                     : new long[]{returnRip, oldCs, flags, oldRsp, oldSs};
-            int prevCpl = cpl;
             setCpl(newCpl);
-            try {
-                for (int i = frame.length - 1; i >= 0; i--) {
-                    rsp -= 8;
-                    write(rsp, 8, frame[i]);
+            for (int i = frame.length - 1; i >= 0; i--) {
+                rsp -= 8;
+                if (rsp != ((rsp << 16) >> 16)) {
+                    throw GuestFault.withCode(GuestFault.SS, 0);
                 }
-            } catch (GuestFault f) {
-                setCpl(prevCpl);
-                throw f;
+                write(rsp, 8, frame[i]);
             }
             r[4] = rsp;
             cs = selector & ~3;
@@ -618,6 +646,7 @@ final class Core {
             }
             setRflags(keep);
         } catch (GuestFault nested) {
+            setCpl(prevCpl);
             boolean contributory = vector == 0 || (vector >= 10 && vector <= 13);
             boolean nestedContributory = nested.vector == 0 || (nested.vector >= 10 && nested.vector <= 13);
             if (vector == GuestFault.DF || (vector == GuestFault.PF && (nestedContributory || nested.vector == GuestFault.PF))
@@ -650,14 +679,23 @@ final class Core {
 
     private void push(long v) {
         long rsp = r[4] - 8;
+        requireCanonicalStack(rsp);
         write(rsp, 8, v);
         r[4] = rsp;
     }
 
     private long pop() {
+        requireCanonicalStack(r[4]);
         long v = read(r[4], 8);
         r[4] += 8;
         return v;
+    }
+
+    /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
+    private static void requireCanonicalStack(long address) {
+        if (address != ((address << 16) >> 16)) {
+            throw GuestFault.withCode(GuestFault.SS, 0);
+        }
     }
 
     private void execute() {
@@ -948,12 +986,12 @@ final class Core {
             }
             case 0xCC -> {
                 done();
-                deliver(GuestFault.BP, false, 0, rip, 0);
+                deliver(GuestFault.BP, false, 0, rip, 0, false);
             }
             case 0xCD -> {
                 int vector = (int) fetch(1);
                 done();
-                deliver(vector, false, 0, rip, 0);
+                deliver(vector, false, 0, rip, 0, false);
             }
             case 0xCF -> iret();
             case 0xE4, 0xE5, 0xEC, 0xED -> {
@@ -1483,6 +1521,7 @@ final class Core {
             case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0x2E, 0x2F, 0xC2, 0x2A, 0x2C, 0x2D, 0x5A, 0x5B, 0xE6 ->
                     SseFloat.execute(this, b);
             case 0x20, 0x22 -> movCr(b == 0x22);
+            case 0x21, 0x23 -> movDr(b == 0x23);
             case 0x30 -> {
                 requireCpl0();
                 wrmsr((int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
@@ -1884,6 +1923,34 @@ final class Core {
                 case 8 -> cr8;
                 default -> throw GuestFault.of(GuestFault.UD);
             };
+        }
+        done();
+    }
+
+    /** MOV to/from DR0-DR3, DR6, DR7 (DR4/DR5 alias DR6/DR7 without CR4.DE). */
+    private void movDr(boolean toDr) {
+        requireCpl0();
+        int m = fetch8();
+        int n = ((m >>> 3) & 7) | rexR;
+        int gpr = (m & 7) | rexB;
+        if (n > 7) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if (n == 4 || n == 5) {
+            if ((cr4 & 0x8) != 0) { // CR4.DE
+                throw GuestFault.of(GuestFault.UD);
+            }
+            n += 2;
+        }
+        if (toDr) {
+            long v = r[gpr];
+            switch (n) {
+                case 6 -> dr6 = (v & 0x1E00FL) | 0xFFFF0FF0L;
+                case 7 -> dr7 = (v & 0xFFFF2BFFL) | 0x400;
+                default -> dr[n] = v;
+            }
+        } else {
+            r[gpr] = n == 6 ? dr6 : n == 7 ? dr7 : dr[n];
         }
         done();
     }

@@ -250,7 +250,8 @@ public final class EmulatedVcpu implements VirtualCpu {
         PendingEvents none = PendingEvents.none();
         PendingEvents events = new PendingEvents(none.exception(),
                 new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0), none.nmi(), 0, false);
-        return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events, DebugRegisters.initial());
+        return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events,
+                new DebugRegisters(core.dr[0], core.dr[1], core.dr[2], core.dr[3], core.dr6, core.dr7));
     }
 
     @Override
@@ -278,5 +279,12 @@ public final class EmulatedVcpu implements VirtualCpu {
             core.wrmsr(e.getKey(), e.getValue());
         }
         core.interruptShadow = s.events().interrupt().shadow() != 0;
+        DebugRegisters d = s.debugRegisters();
+        core.dr[0] = d.dr0();
+        core.dr[1] = d.dr1();
+        core.dr[2] = d.dr2();
+        core.dr[3] = d.dr3();
+        core.dr6 = d.dr6();
+        core.dr7 = d.dr7();
     }
 }

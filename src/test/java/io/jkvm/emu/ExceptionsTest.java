@@ -173,4 +173,64 @@ class ExceptionsTest {
             assertEquals(KERNEL_STACK - 5 * 8, r.rsp(), "the handler ran on the TSS RSP0 stack: the 6-slot frame less the popped error code");
         }
     }
+
+    @Test
+    void singleStepTrapsAfterEachInstructionWithDr6Bs() {
+        // pushfq; or qword [rsp], 0x100 (TF); popfq; nop; nop: POPF sets TF, the NOP after it runs with TF and traps
+        Taken t = run("host", "9c 48 81 0c 24 00 01 00 00 9d 90 90");
+        assertEquals(1, t.vector());
+        assertEquals(CODE + 11, t.rip(), "a trap: the saved RIP is past the first instruction run with TF set");
+    }
+
+    @Test
+    void aNonCanonicalStackIsAStackFault() {
+        // mov rsp, 0x8000_0000_0000_0008; push rax
+        try (EmuVm vm = new EmuVm(hex("48 bc 08 00 00 00 00 80 00 00 50"))) {
+            installIdt(vm);
+            // The #SS handler gets its own stack through IST1, or its frame would go on the bad stack too.
+            vm.memory.writeLong(IDT + 12 * 16L, vm.memory.readLong(IDT + 12 * 16L) | (1L << 32));
+            vm.memory.writeLong(LongModeBoot.TSS + 0x1C, KERNEL_STACK);
+            assertEquals(12, vm.nextOut(0x90));
+            assertEquals(0, vm.vcpu.registers().rbx(), "#SS(0)");
+            assertEquals(CODE + 10, vm.vcpu.registers().rdx(), "the PUSH faulted");
+        }
+    }
+
+    @Test
+    void softwareInterruptThroughANotPresentGateIsNpWithoutExt() {
+        try (EmuVm vm = new EmuVm(hex("cd 40"))) { // int 0x40
+            installIdt(vm);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), new DescriptorTable(IDT, 0x40 * 16 + 15), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                    s.apicBase(), s.interruptBitmap()));
+            vm.memory.writeLong(IDT + 0x40 * 16L, vm.memory.readLong(IDT + 6 * 16L) & ~(1L << 47)); // a valid gate, not present
+            vm.memory.writeLong(IDT + 0x40 * 16L + 8, 0);
+            assertEquals(11, vm.nextOut(0x90));
+            assertEquals(0x40 * 8 + 2, vm.vcpu.registers().rbx(), "IDT bit set, EXT clear for INT n");
+        }
+    }
+
+    @Test
+    void anUnmaskedSseExceptionIsXmWithOsxmmexcpt() {
+        // push 0x1D80 (ZM unmasked); ldmxcsr [rsp]; xmm0 = 1.0f; xorps xmm1, xmm1; divss xmm0, xmm1: 1/0
+        String code = "68 80 1d 00 00 0f ae 14 24 b8 00 00 80 3f 66 0f 6e c0 0f 57 c9 f3 0f 5e c1";
+        assertEquals(new Taken(19, 0, 0, CODE + 21, 0x08), run("host", code));
+    }
+
+    @Test
+    void alignmentCheckAtCpl3() {
+        try (EmuVm vm = new EmuVm(toUser().bytes())) {
+            installIdt(vm);
+            userPages(vm);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            assertEquals(ControlBits.CR0_AM, s.cr0() & ControlBits.CR0_AM, "the entry contract sets CR0.AM");
+            // user: pushfq; or dword [rsp], 0x40000 (AC); popfq; mov eax, [rsp + 1]
+            byte[] user = hex("9c 81 0c 24 00 00 04 00 9d 8b 44 24 01");
+            vm.memory.write(USER, user, 0, user.length);
+            assertEquals(17, vm.nextOut(0x90));
+            assertEquals(0, vm.vcpu.registers().rbx(), "#AC(0)");
+            assertEquals(USER + 9, vm.vcpu.registers().rdx());
+        }
+    }
 }
