@@ -5,7 +5,6 @@ import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
-import io.jkvm.x86.XsaveArea;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -72,30 +71,15 @@ class SseOracleTest {
         EmulatedVcpu core = oracle.core;
         core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
                 g[12], g[13], g[14], g[15], 0x100000, 0x2));
-        VcpuState s = core.saveState();
-        XsaveArea area = s.xsave();
-        for (int i = 0; i < 16; i++) {
-            byte[] b = new byte[16];
-            for (int k = 0; k < 8; k++) {
-                b[k] = (byte) (x[2 * i] >>> (8 * k));
-                b[8 + k] = (byte) (x[2 * i + 1] >>> (8 * k));
-            }
-            area.setXmm(i, b);
-        }
-        core.restoreState(s.withXsave(area));
+        oracle.setXmm(x, 0x1F80);
         VcpuExit exit = core.run();
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]";
         assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
         VcpuState after = core.saveState();
+        long[] got = OracleCore.xmm(after);
         for (int i = 0; i < 16; i++) {
-            byte[] b = after.xsave().xmm(i);
-            long lo = 0, hi = 0;
-            for (int k = 0; k < 8; k++) {
-                lo |= (b[k] & 0xFFL) << (8 * k);
-                hi |= (b[8 + k] & 0xFFL) << (8 * k);
-            }
             final int n = i;
-            final long wl = want.xmm()[2 * i], wh = want.xmm()[2 * i + 1], gl = lo, gh = hi;
+            final long wl = want.xmm()[2 * i], wh = want.xmm()[2 * i + 1], gl = got[2 * i], gh = got[2 * i + 1];
             assertTrue(wl == gl && wh == gh, () -> where + ": xmm" + n + " native " + Long.toHexString(wh) + ":" + Long.toHexString(wl)
                     + ", core " + Long.toHexString(gh) + ":" + Long.toHexString(gl));
         }

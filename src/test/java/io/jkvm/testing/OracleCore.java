@@ -30,6 +30,34 @@ public final class OracleCore implements AutoCloseable {
         memory.write(0x100000, code, 0, code.length);
     }
 
+    /** Loads XMM0-15 ({@code x[2n]} low quadword, {@code x[2n+1]} high) and MXCSR into the core, through the state record. */
+    public void setXmm(long[] x, int mxcsr) {
+        io.jkvm.x86.VcpuState s = core.saveState();
+        io.jkvm.x86.XsaveArea area = s.xsave().setMxcsr(mxcsr);
+        for (int i = 0; i < 16; i++) {
+            byte[] b = new byte[16];
+            for (int k = 0; k < 8; k++) {
+                b[k] = (byte) (x[2 * i] >>> (8 * k));
+                b[8 + k] = (byte) (x[2 * i + 1] >>> (8 * k));
+            }
+            area.setXmm(i, b);
+        }
+        core.restoreState(s.withXsave(area));
+    }
+
+    /** XMM0-15 of a saved state, as 32 quadwords. */
+    public static long[] xmm(io.jkvm.x86.VcpuState s) {
+        long[] x = new long[32];
+        for (int i = 0; i < 16; i++) {
+            byte[] b = s.xsave().xmm(i);
+            for (int k = 0; k < 8; k++) {
+                x[2 * i] |= (b[k] & 0xFFL) << (8 * k);
+                x[2 * i + 1] |= (b[8 + k] & 0xFFL) << (8 * k);
+            }
+        }
+        return x;
+    }
+
     @Override
     public void close() {
         host.close();
