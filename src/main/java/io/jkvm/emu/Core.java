@@ -760,6 +760,13 @@ final class Core {
             rexB = (p & 0x10) | ((p & 0x01) << 3);
             rexW = (p & 0x08) != 0;
             b = fetch8();
+            if (map == 0 && b == 0xA1 && (p & 0x08) == 0) { // JMPABS: REX2 with M0 = 0, W = 0, then A1 imm64
+                if (o16 || adSize == 4 || rep != 0 || lock) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                rip = fetch(8);
+                return;
+            }
             if (map == 0 && Rex2.forbiddenMap0(b) || map == 1 && Rex2.forbiddenMap1(b)) {
                 throw GuestFault.of(GuestFault.UD);
             }

@@ -2,8 +2,8 @@ package io.jkvm.emu;
 
 /**
  * Which opcodes REX2 may not precede (Intel APX; the kernel's x86-opcode-map.txt marks them "(!REX2)"): they #UD.
- * Map 0: row 4 (REX), row 7 (Jcc rel8), row A (moffs MOV, string ops, TEST imm; A1 is JMPABS, not yet
- * implemented), row E (LOOP, JrCXZ, IN/OUT, CALL/JMP rel), the VEX/EVEX/REX2 escapes, 0F (REX2 selects the map
+ * Map 0: row 4 (REX), row 7 (Jcc rel8), row A (moffs MOV, string ops, TEST imm; A1 with W = 0 is JMPABS,
+ * decoded before this check), row E (LOOP, JrCXZ, IN/OUT, CALL/JMP rel), the VEX/EVEX/REX2 escapes, 0F (REX2 selects the map
  * itself) and any legacy prefix (REX2 ends the prefixes). Map 1: row 3 (WRMSR..GETSEC, the 38/3A escapes) and
  * row 8 (Jcc rel32).
  */

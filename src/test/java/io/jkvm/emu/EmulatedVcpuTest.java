@@ -175,4 +175,22 @@ class EmulatedVcpuTest {
             assertTrue(tscDrift >= 0 && tscDrift < 5_000_000_000L, "the TSC goes on from where it was: drift " + tscDrift);
         }
     }
+
+    @Test
+    void jmpabsJumpsToItsImmediateAndNeedsRex2WithW0() {
+        // jmpabs 0x100020 (d5 00 a1 imm64); at 0x100020: out 0x80; hlt
+        byte[] code = new byte[0x30];
+        System.arraycopy(hex("d5 00 a1 20 00 10 00 00 00 00 00"), 0, code, 0, 11);
+        System.arraycopy(hex("e6 80 f4"), 0, code, 0x20, 3);
+        try (EmuVm vm = new EmuVm(APX, code)) {
+            vm.vcpu.setXcr0(XCR0_APX);
+            vm.nextOut(0x80);
+        }
+        for (String bad : new String[]{"d5 08 a1 20 00 10 00 00 00 00 00", "66 d5 00 a1 20 00 10 00 00 00 00 00"}) {
+            try (EmuVm vm = new EmuVm(APX, hex(bad))) {
+                vm.vcpu.setXcr0(XCR0_APX);
+                assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "#UD: " + bad);
+            }
+        }
+    }
 }
