@@ -11,9 +11,7 @@ import org.junit.jupiter.api.Test;
 import java.io.ByteArrayOutputStream;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.Random;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -30,17 +28,14 @@ class MemoryOracleTest {
     private static final Random random = new Random(NativeOracleTest.SEED ^ 0x4D454DL);
     private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
     private static OracleCore oracle;
-    private static final Set<String> forms = new LinkedHashSet<>();
-    private static int cases;
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("host");
+        oracle = new OracleCore("memory", "host");
     }
 
     @AfterAll
     static void tearDown() {
-        System.out.println("memory oracle: " + forms.size() + " forms, " + cases + " cases");
         oracle.close();
     }
 
@@ -102,8 +97,7 @@ class MemoryOracleTest {
         }
         long fw = want.rflags() & definedFlags, fg = r.rflags() & definedFlags;
         assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
-        forms.add(form);
-        cases++;
+        oracle.counted(form);
     }
 
     /** opcode bytes, then ModRM [rbx + disp8] with the reg field, then an immediate. */

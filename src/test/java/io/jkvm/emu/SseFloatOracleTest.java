@@ -10,9 +10,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.Random;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,17 +23,14 @@ class SseFloatOracleTest {
     private static final Random random = new Random(NativeOracleTest.SEED ^ 0x464C54L);
     private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24) * 4;
     private static OracleCore oracle;
-    private static final Set<String> forms = new LinkedHashSet<>();
-    private static int cases;
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("host");
+        oracle = new OracleCore("SSE floating-point", "host");
     }
 
     @AfterAll
     static void tearDown() {
-        System.out.println("SSE floating-point oracle: " + forms.size() + " forms, " + cases + " cases");
         oracle.close();
     }
 
@@ -102,8 +97,7 @@ class SseFloatOracleTest {
         assertTrue(wm == gm, () -> where + ": mxcsr native 0x" + Integer.toHexString(wm) + ", core 0x" + Integer.toHexString(gm));
         long fw = want.rflags() & 0x8D5, fg = after.registers().rflags() & 0x8D5;
         assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
-        forms.add(form);
-        cases++;
+        oracle.counted(form);
     }
 
     private static byte[] encode(int prefix, int op, int reg, int rm) {

@@ -11,9 +11,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.Random;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,17 +19,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SseOracleTest {
     private static final Random random = new Random(NativeOracleTest.SEED ^ 0x535345L);
     private static OracleCore oracle;
-    private static final Set<String> forms = new LinkedHashSet<>();
-    private static int cases;
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("host");
+        oracle = new OracleCore("SSE", "host");
     }
 
     @AfterAll
     static void tearDown() {
-        System.out.println("SSE oracle: " + forms.size() + " forms, " + cases + " cases");
         oracle.close();
     }
 
@@ -89,8 +84,7 @@ class SseOracleTest {
                 assertTrue(want.gprs()[i] == after.gpr(i), () -> where + ": r" + n);
             }
         }
-        forms.add(form);
-        cases++;
+        oracle.counted(form);
     }
 
     private static int xmm() {

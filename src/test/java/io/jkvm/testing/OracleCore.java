@@ -11,8 +11,13 @@ public final class OracleCore implements AutoCloseable {
     public final NativeCpu host = new NativeCpu();
     public final GuestMemory memory = GuestMemory.allocate(4L << 20);
     public final EmulatedVcpu core;
+    private final String name;
+    private final java.util.Set<String> forms = new java.util.LinkedHashSet<>();
+    private int cases;
 
-    public OracleCore(String cpu) {
+    /** {@code name} heads the coverage line printed on close: "NAME oracle: N forms, M cases". */
+    public OracleCore(String name, String cpu) {
+        this.name = name;
         CpuModel model;
         try (Kvm kvm = Kvm.open()) {
             model = CpuModel.parse(cpu, kvm.supportedCpuid());
@@ -58,8 +63,19 @@ public final class OracleCore implements AutoCloseable {
         return x;
     }
 
+    /** Records one checked case of an instruction form, for the coverage line. */
+    public void counted(String form) {
+        forms.add(form);
+        cases++;
+    }
+
+    public int forms() {
+        return forms.size();
+    }
+
     @Override
     public void close() {
+        System.out.println(name + " oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
         host.close();
         memory.close();
     }
