@@ -32,9 +32,7 @@ import java.util.SequencedMap;
 public final class EmulatedVcpu implements VirtualCpu {
     /** Instructions between looks at the exit-request flag. */
     private static final int SLICE = 4096;
-    private static final int[] STATE_MSRS = {Msrs.IA32_TSC, Msrs.IA32_SYSENTER_CS, Msrs.IA32_SYSENTER_ESP,
-            Msrs.IA32_SYSENTER_EIP, Msrs.IA32_PAT, Msrs.IA32_STAR, Msrs.IA32_LSTAR, Msrs.IA32_CSTAR, Msrs.IA32_FMASK,
-            Msrs.IA32_KERNEL_GS_BASE, Msrs.IA32_TSC_AUX, Msrs.IA32_XFD, Msrs.IA32_XFD_ERR};
+    private static final int[] STATE_MSRS = Msrs.vcpuState();
 
     private final int id;
     private final Core core;

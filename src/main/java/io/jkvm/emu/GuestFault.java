@@ -23,13 +23,4 @@ final class GuestFault extends RuntimeException {
     static GuestFault withCode(int vector, int code) {
         return new GuestFault(vector, code, true);
     }
-
-    static String name(int vector) {
-        return switch (vector) {
-            case DE -> "#DE"; case DB -> "#DB"; case 2 -> "NMI"; case BP -> "#BP"; case OF -> "#OF"; case BR -> "#BR";
-            case UD -> "#UD"; case NM -> "#NM"; case DF -> "#DF"; case TS -> "#TS"; case NP -> "#NP"; case SS -> "#SS";
-            case GP -> "#GP"; case PF -> "#PF"; case MF -> "#MF"; case AC -> "#AC"; case 18 -> "#MC"; case XM -> "#XM";
-            default -> "vector " + vector;
-        };
-    }
 }

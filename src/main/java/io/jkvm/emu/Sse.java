@@ -260,17 +260,9 @@ final class Sse {
         }
     }
 
-    /** The 128-bit source operand: an XMM register or 16 bytes of memory. */
+    /** The 128-bit source operand: an XMM register or 16 aligned bytes of memory. */
     static long[] source(Core c) {
-        if (c.mod == 3) {
-            int sreg = c.rmField & 15;
-            return new long[]{c.xmm[2 * sreg], c.xmm[2 * sreg + 1]};
-        }
-        long a = c.ea();
-        if ((a & 15) != 0) {
-            throw GuestFault.withCode(GuestFault.GP, 0); // legacy-SSE memory operands must be 16-byte aligned
-        }
-        return new long[]{c.read(a, 8), c.read(a + 8, 8)};
+        return SseFloat.source(c, 16);
     }
 
     private static void move128(Core c, int x, boolean store, boolean aligned) {

@@ -4,7 +4,6 @@ import io.jkvm.linux.ArchPrctl;
 import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
-import io.jkvm.linux.uapi.kvm_cpuid2;
 import io.jkvm.linux.uapi.kvm_msr_list;
 import io.jkvm.x86.CpuidTable;
 
@@ -169,9 +168,5 @@ public final class Kvm implements AutoCloseable {
 
     static int cpuidCapacity() {
         return MAX_CPUID_ENTRIES;
-    }
-
-    static long cpuidHeaderSize() {
-        return kvm_cpuid2.sizeof();
     }
 }

@@ -23,6 +23,7 @@ public final class Vm implements AutoCloseable {
     private final List<Vcpu> vcpus = new ArrayList<>();
     private volatile CpuidTable hostCpuid;
     private volatile XsaveLayout hostLayout;
+    private volatile int[] stateMsrs;
 
     Vm(Kvm kvm, Fd fd) {
         this.kvm = kvm;
@@ -55,6 +56,20 @@ public final class Vm implements AutoCloseable {
             hostLayout = l;
         }
         return l;
+    }
+
+    /** The state MSRs ({@link io.jkvm.x86.Msrs#vcpuState()}) this host's KVM lists, asked once per VM. */
+    int[] stateMsrs() {
+        int[] m = stateMsrs;
+        if (m == null) {
+            java.util.Set<Integer> listed = new java.util.HashSet<>();
+            for (int i : kvm.msrIndexList()) {
+                listed.add(i);
+            }
+            m = java.util.Arrays.stream(io.jkvm.x86.Msrs.vcpuState()).filter(listed::contains).toArray();
+            stateMsrs = m;
+        }
+        return m;
     }
 
     /** KVM_CHECK_EXTENSION on the VM fd: the answer for this VM (KVM_CAP_XSAVE2's buffer size is asked here). */
@@ -119,11 +134,6 @@ public final class Vm implements AutoCloseable {
             kvm_irq_level.level(level, high ? 1 : 0);
             fd.ioctl(Ioctls.IRQ_LINE, level);
         }
-    }
-
-    /** Whether the kernel refuses KVM_SET_TSS_ADDR here (it is VMX-only), so callers can skip it. */
-    public boolean needsTssAddress() {
-        return kvm.checkExtension(Capability.SET_TSS_ADDR) > 0;
     }
 
     @Override

@@ -22,4 +22,10 @@ public final class Msrs {
     public static final int IA32_GS_BASE = 0xC0000101;
     public static final int IA32_KERNEL_GS_BASE = 0xC0000102;
     public static final int IA32_TSC_AUX = 0xC0000103;
+
+    /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
+    public static int[] vcpuState() {
+        return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_STAR,
+                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR};
+    }
 }

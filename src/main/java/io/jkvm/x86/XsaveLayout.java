@@ -50,11 +50,6 @@ public record XsaveLayout(long userMask, long supervisorMask, List<Component> co
         return new XsaveLayout(user, supervisor, list);
     }
 
-    /** The XCR0 bits (user components) this layout has. */
-    public long supportedMask() {
-        return userMask;
-    }
-
     public Optional<Component> component(int number) {
         return components.stream().filter(c -> c.number() == number).findFirst();
     }

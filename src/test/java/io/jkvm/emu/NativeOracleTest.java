@@ -115,11 +115,7 @@ class NativeOracleTest {
     }
 
     private static int anyReg() {
-        int r;
-        do {
-            r = random.nextInt(16);
-        } while (r == 4);
-        return r;
+        return OracleCore.randomGpr(random);
     }
 
     private static long[] state() {

@@ -123,11 +123,7 @@ class SseFloatOracleTest {
     }
 
     private static int gpr() {
-        int r;
-        do {
-            r = random.nextInt(16);
-        } while (r == 4);
-        return r;
+        return OracleCore.randomGpr(random);
     }
 
     @Test

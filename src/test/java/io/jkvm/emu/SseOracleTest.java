@@ -92,11 +92,7 @@ class SseOracleTest {
     }
 
     private static int gpr() {
-        int r;
-        do {
-            r = random.nextInt(16);
-        } while (r == 4);
-        return r;
+        return OracleCore.randomGpr(random);
     }
 
     @Test

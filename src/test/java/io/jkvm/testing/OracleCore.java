@@ -63,6 +63,15 @@ public final class OracleCore implements AutoCloseable {
         return x;
     }
 
+    /** A random GPR number other than RSP (the oracle keeps RSP for its own stack). */
+    public static int randomGpr(java.util.Random random) {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (r == 4);
+        return r;
+    }
+
     /** Records one checked case of an instruction form, for the coverage line. */
     public void counted(String form) {
         forms.add(form);
