@@ -401,17 +401,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
     }
 
-    /** The MSRs a saved vCPU carries: the architectural ones jkvm restores, where KVM lists them. */
-    private static final int[] STATE_MSRS = {Msrs.IA32_TSC, Msrs.IA32_SYSENTER_CS, Msrs.IA32_SYSENTER_ESP,
-            Msrs.IA32_SYSENTER_EIP, Msrs.IA32_PAT, Msrs.IA32_STAR, Msrs.IA32_LSTAR, Msrs.IA32_CSTAR, Msrs.IA32_FMASK,
-            Msrs.IA32_KERNEL_GS_BASE, Msrs.IA32_TSC_AUX, Msrs.IA32_XFD, Msrs.IA32_XFD_ERR};
-
+    /** The MSRs a saved vCPU carries: {@link Msrs#vcpuState()}, where this host's KVM lists them. */
     private int[] stateMsrs() {
-        java.util.Set<Integer> listed = new java.util.HashSet<>();
-        for (int m : vm.kvm().msrIndexList()) {
-            listed.add(m);
-        }
-        return java.util.Arrays.stream(STATE_MSRS).filter(listed::contains).toArray();
+        return vm.stateMsrs();
     }
 
     /** Everything needed to resume this vCPU elsewhere (a fresh VM, another host, the software core). */
