@@ -44,13 +44,8 @@ final class Bmi {
         }
         if (map == 2) {
             vex0F38(c, op, pp, vvvv, size);
-        } else if (map == 3 && op == 0xF0 && pp == 3) { // RORX
-            require(c, true, 8);
-            c.decodeModrm();
-            int imm = (int) c.fetch(1) & (size == 8 ? 63 : 31);
-            long v = c.readRm(size);
-            long r = size == 8 ? Long.rotateRight(v, imm) : Integer.rotateRight((int) v, imm) & 0xFFFFFFFFL;
-            c.setReg(c.regField, size, r);
+        } else if (map == 3 && op == 0xF0 && pp == 3) {
+            rorx(c, size);
         } else {
             throw GuestFault.of(GuestFault.UD);
         }
@@ -64,7 +59,41 @@ final class Bmi {
         }
     }
 
-    private static void vex0F38(Core c, int op, int pp, int vvvv, int size) {
+    /** RORX r, r/m, imm8 (VEX or EVEX map 3 F0, F2): no flags. */
+    static void rorx(Core c, int size) {
+        require(c, true, 8);
+        c.decodeModrm();
+        int imm = (int) c.fetch(1) & (size == 8 ? 63 : 31);
+        long v = c.readRm(size);
+        long r = size == 8 ? Long.rotateRight(v, imm) : Integer.rotateRight((int) v, imm) & 0xFFFFFFFFL;
+        c.setReg(c.regField, size, r);
+    }
+
+    /**
+     * ADCX (CF) or ADOX (OF): reg + r/m + that flag, setting only that flag; {@code ndd} >= 0 sends the sum there
+     * (APX's EVEX form) instead of to ModRM.reg. Needs ADX in the model.
+     */
+    static void addWithCarry(Core c, boolean overflowFlag, int ndd) {
+        if (!c.cpuidHas(7, 0, 1, 19)) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.decodeModrm();
+        int size = c.opSize;
+        long flag = overflowFlag ? Core.OF : CF;
+        long carryIn = (c.rflags() & flag) != 0 ? 1 : 0;
+        long a = c.reg(c.regField, size), b = c.readRm(size) & Core.mask(size);
+        long sum = a + b + carryIn;
+        boolean carryOut = size == 8 ? Long.compareUnsigned(sum, a) < 0 || carryIn == 1 && sum == a : (sum >>> 32) != 0;
+        if (ndd >= 0) {
+            c.r[ndd] = sum & Core.mask(size);
+        } else {
+            c.setReg(c.regField, size, sum);
+        }
+        c.modifyArith(flag, carryOut ? flag : 0);
+        c.done();
+    }
+
+    static void vex0F38(Core c, int op, int pp, int vvvv, int size) {
         c.decodeModrm();
         long m = Core.mask(size);
         int bits = 8 * size;
@@ -163,8 +192,13 @@ final class Bmi {
         }
     }
 
-    /** Legacy 0F 38: MOVBE (F0/F1, memory only) and CRC32 (F2 0F 38 F0/F1). */
+    /** Legacy 0F 38: MOVBE (F0/F1, memory only), CRC32 (F2 0F 38 F0/F1), ADCX/ADOX (66/F3 0F 38 F6). */
     static void executeMap0F38(Core c, int op) {
+        if (op == 0xF6 && (c.p66 || c.rep == 0xF3)) { // ADCX (66), ADOX (F3)
+            c.opSize = c.rexW ? 8 : 4;
+            addWithCarry(c, c.rep == 0xF3, -1);
+            return;
+        }
         if ((op == 0xF0 || op == 0xF1) && c.rep == 0xF2) {
             c.decodeModrm();
             int size = op == 0xF0 ? 1 : c.opSize;

@@ -182,7 +182,7 @@ final class Core {
     }
 
     /** Changes some arithmetic flags, keeping the others as they are now. */
-    private void modifyArith(long which, long values) {
+    void modifyArith(long which, long values) {
         long now = arithFlags();
         setArith((now & ~which) | (values & which));
     }
@@ -204,7 +204,7 @@ final class Core {
 
     // ---- registers ----------------------------------------------------------------------------------------
 
-    private boolean anyRex;
+    boolean anyRex;
 
     long reg(int n, int size) {
         return switch (size) {
@@ -426,6 +426,7 @@ final class Core {
     private long segBase;
     int mod, regField, rmField;
     private long ea;
+    int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
     private boolean ripRelative;
     private long disp;
 
@@ -450,6 +451,13 @@ final class Core {
         return b;
     }
 
+    /** The next instruction byte, left unconsumed. */
+    int peek8() {
+        int b = fetch8();
+        ip--;
+        return b;
+    }
+
     long fetch(int size) {
         long v = 0;
         for (int i = 0; i < size; i++) {
@@ -465,7 +473,7 @@ final class Core {
     }
 
     /** Immediate of the operand size, sign-extended to 64 bits when the operand is 64-bit (imm32). */
-    private long fetchImm(int size) {
+    long fetchImm(int size) {
         return size == 8 ? fetchSigned(4) : fetch(size);
     }
 
@@ -524,6 +532,10 @@ final class Core {
     }
 
     void writeRm(int size, long v) {
+        if (nddTarget >= 0) { // APX new data destination: the result goes to EVEX.vvvv, zero-extended, not to r/m
+            r[nddTarget] = v & mask(size);
+            return;
+        }
         if (mod == 3) {
             setReg(rmField, size, v);
         } else {
@@ -677,14 +689,14 @@ final class Core {
         }
     }
 
-    private void push(long v) {
+    void push(long v) {
         long rsp = r[4] - 8;
         requireCanonicalStack(rsp);
         write(rsp, 8, v);
         r[4] = rsp;
     }
 
-    private long pop() {
+    long pop() {
         requireCanonicalStack(r[4]);
         long v = read(r[4], 8);
         r[4] += 8;
@@ -780,6 +792,13 @@ final class Core {
             Bmi.executeVex(this, b);
             return;
         }
+        if (map == 0 && b == 0x62) {
+            if (anyRex || o16 || rep != 0 || lock) {
+                throw GuestFault.of(GuestFault.UD); // EVEX after REX or a 66/F2/F3/F0 prefix
+            }
+            Apx.executeEvex(this);
+            return;
+        }
         if (map == 0 && b == 0x0F) {
             map = 1;
             b = fetch8();
@@ -803,7 +822,7 @@ final class Core {
         return (b & 1) == 0 ? 1 : opSize;
     }
 
-    private void executeMap0(int b) {
+    void executeMap0(int b) {
         if (b < 0x40 && (b & 7) < 6) {
             alu((b >>> 3) & 7, b & 7);
             return;
@@ -1096,7 +1115,7 @@ final class Core {
     }
 
     /** The eight ALU operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
-    private long aluOp(int op, long dst, long src, int size) {
+    long aluOp(int op, long dst, long src, int size) {
         long m = mask(size);
         dst &= m;
         src &= m;
@@ -1167,7 +1186,7 @@ final class Core {
         done();
     }
 
-    private void imul3(int dstReg, long a, long b) {
+    void imul3(int dstReg, long a, long b) {
         int size = opSize;
         int shift = 64 - 8 * size;
         long sa = (a << shift) >> shift;
@@ -1303,8 +1322,8 @@ final class Core {
         int count = rawCount & (size == 8 ? 63 : 31);
         long v = readRm(size) & mask(size);
         if (count == 0) {
-            if (size == 4) {
-                writeRm(4, v); // flags stay, but a 32-bit destination is still written, so zero-extended
+            if (size == 4 || nddTarget >= 0) {
+                writeRm(size, v); // flags stay, but a 32-bit (or NDD) destination is still written, so zero-extended
             }
             return;
         }
@@ -1466,7 +1485,7 @@ final class Core {
         rip = newRip;
     }
 
-    private void executeMap1(int b) {
+    void executeMap1(int b) {
         switch (b) {
             case 0x01 -> group7();
             case 0x05 -> syscall();
@@ -1686,8 +1705,8 @@ final class Core {
         long dst = readRm(opSize) & mask(opSize);
         long src = reg(regField, opSize) & mask(opSize);
         if (count == 0) {
-            if (opSize == 4) {
-                writeRm(4, dst);
+            if (opSize == 4 || nddTarget >= 0) {
+                writeRm(opSize, dst);
             }
             done();
             return;

@@ -37,6 +37,8 @@ public enum CpuFeature {
     AMX_INT8("amx-int8", 7, 0, Reg.EDX, 25),
     // CPUID.(7,1)
     AVX_VNNI("avx-vnni", 7, 1, Reg.EAX, 4), AVX512_BF16("avx512-bf16", 7, 1, Reg.EAX, 5), APX("apx", 7, 1, Reg.EDX, 21, 19),
+    // CPUID.(0x29,0): APX sub-features (NDD, NF, ZU and the conditional instructions)
+    APX_NCI_NDD_NF("apx-nci-ndd-nf", 0x29, 0, Reg.EBX, 0),
     // CPUID.(0xD,1):EAX
     XSAVEOPT("xsaveopt", 0xD, 1, Reg.EAX, 0), XSAVEC("xsavec", 0xD, 1, Reg.EAX, 1), XGETBV1("xgetbv1", 0xD, 1, Reg.EAX, 2),
     XSAVES("xsaves", 0xD, 1, Reg.EAX, 3), XFD("xfd", 0xD, 1, Reg.EAX, 4),

@@ -24,7 +24,7 @@ class ExceptionsTest {
     private static final long USER_STACK = 0x180000, KERNEL_STACK = 0x190000;
 
     /** What the handler for {@code vector} saw: RBX = error code (0 if none), RCX = CR2, RDX = saved RIP, RSI = saved CS. */
-    private record Taken(int vector, long errorCode, long cr2, long rip, long cs) {
+    record Taken(int vector, long errorCode, long cr2, long rip, long cs) {
     }
 
     private static byte[] hex(String s) {
@@ -32,7 +32,7 @@ class ExceptionsTest {
     }
 
     /** Installs interrupt gates for vectors 0-31, each handler reporting its vector by OUT 0x90 and stopping. */
-    private static void installIdt(EmuVm vm) {
+    static void installIdt(EmuVm vm) {
         for (int v = 0; v < 32; v++) {
             boolean hasCode = v == 8 || (v >= 10 && v <= 14) || v == 17;
             Asm h = new Asm();

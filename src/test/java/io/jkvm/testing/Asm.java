@@ -117,6 +117,61 @@ public final class Asm {
         return emit(0xFA);
     }
 
+    /** Immediate or displacement bytes, little-endian. */
+    public Asm immediate(long v, int size) {
+        return imm(v, size);
+    }
+
+    // ---- APX EVEX (62 P0 P1 P2): P0 = ~R3 ~X3 ~B3 ~R4 B4 mmm; P1 = W ~vvvv ~X4 pp; P2 = z L'L ND ~V4 NF 0 0 ----
+
+    /** An APX EVEX instruction, register form: map 4 (promoted legacy) or 2/3 (BMI); {@code vvvv} 0-31. */
+    public Asm evex(int map, int pp, boolean w, boolean nd, boolean nf, int vvvv, int opcode, int reg, int rm) {
+        evexPrefix(map, reg, -1, rm, (w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp, ndNf(nd, nf, vvvv));
+        return emit(opcode, 0xC0 | ((reg & 7) << 3) | (rm & 7));
+    }
+
+    /** The same with a memory operand [base + index*2^scale + disp] (index -1: none); disp8 where it fits. */
+    public Asm evexMem(int map, int pp, boolean w, boolean nd, boolean nf, int vvvv, int opcode, int reg,
+                       int base, int index, int scale, int disp) {
+        evexPrefix(map, reg, index, base, (w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp, ndNf(nd, nf, vvvv));
+        emit(opcode);
+        return memory(reg, base, index, scale, disp);
+    }
+
+    /** CCMPscc/CTESTscc, register form: P1's vvvv holds the default flags value (OF SF ZF CF), P2 the source condition. */
+    public Asm conditional(int pp, boolean w, int scc, int dfv, int opcode, int reg, int rm) {
+        evexPrefix(4, reg, -1, rm, (w ? 0x80 : 0) | (dfv << 3) | pp, scc);
+        return emit(opcode, 0xC0 | ((reg & 7) << 3) | (rm & 7));
+    }
+
+    public Asm conditionalMem(int pp, boolean w, int scc, int dfv, int opcode, int reg, int base, int index, int scale, int disp) {
+        evexPrefix(4, reg, index, base, (w ? 0x80 : 0) | (dfv << 3) | pp, scc);
+        emit(opcode);
+        return memory(reg, base, index, scale, disp);
+    }
+
+    private static int ndNf(boolean nd, boolean nf, int vvvv) {
+        return (nd ? 0x10 : 0) | ((vvvv & 16) == 0 ? 0x08 : 0) | (nf ? 0x04 : 0);
+    }
+
+    private void evexPrefix(int map, int reg, int index, int base, int p1WithoutX4, int p2) {
+        int x = Math.max(index, 0);
+        int p0 = ((reg & 8) == 0 ? 0x80 : 0) | ((x & 8) == 0 ? 0x40 : 0) | ((base & 8) == 0 ? 0x20 : 0)
+                | ((reg & 16) == 0 ? 0x10 : 0) | ((base & 16) != 0 ? 0x08 : 0) | map;
+        emit(0x62, p0, p1WithoutX4 | ((x & 16) == 0 ? 0x04 : 0), p2);
+    }
+
+    /** ModRM (and SIB) for [base + index*2^scale + disp]: no displacement, disp8 or disp32, as short as it can be. */
+    private Asm memory(int reg, int base, int index, int scale, int disp) {
+        boolean sib = index >= 0 || (base & 7) == 4;
+        int mod = disp == 0 && (base & 7) != 5 ? 0 : disp == (byte) disp ? 1 : 2;
+        emit((mod << 6) | ((reg & 7) << 3) | (sib ? 4 : base & 7));
+        if (sib) {
+            emit((scale << 6) | ((index >= 0 ? index & 7 : 4) << 3) | (base & 7));
+        }
+        return mod == 0 ? this : imm(disp, mod == 1 ? 1 : 4);
+    }
+
     /** XSETBV with ECX = 0 and EDX:EAX = value. */
     public Asm setXcr0(long value) {
         emit(0x31, 0xC9); // xor ecx, ecx

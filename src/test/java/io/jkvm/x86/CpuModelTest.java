@@ -83,7 +83,11 @@ class CpuModelTest {
     @Test
     void missingOnTellsWhatTheHostLacks() {
         CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.zen());
-        assertEquals(List.of(CpuFeature.APX), m.missingOn(CpuidFixtures.zen()));
+        assertEquals(List.of(CpuFeature.APX, CpuFeature.APX_NCI_NDD_NF), m.missingOn(CpuidFixtures.zen()),
+                "+apx exposes the NDD/NF/conditional sub-feature too, which the host lacks as well");
+        assertEquals(List.of(CpuFeature.APX), CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen()).missingOn(CpuidFixtures.zen()));
+        assertEquals(0, CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen()).cpuid().leaf(0x29, 0).ebx(),
+                "-apx-nci-ndd-nf clears CPUID.(0x29,0):EBX[0]");
         assertEquals(List.of(), CpuModel.parse("host,-avx", CpuidFixtures.zen()).missingOn(CpuidFixtures.zen()));
     }
 }

@@ -1,0 +1,485 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.NativeCpu;
+import io.jkvm.testing.OracleCore;
+import io.jkvm.x86.ApxState;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.util.HexFormat;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * APX's EVEX forms on the software core against their legacy equivalent sequences on the host CPU: an NDD
+ * {@code op d, a, b} must equal {@code mov s, a; op s, b; mov d, s} (with a MOVZX where NDD zero-extends 8- and
+ * 16-bit results), an NF form the same result with RFLAGS untouched, CCMP/CTEST a CMP/TEST when the source condition
+ * holds and the default flags value when not, CFCMOV a CMOV. Operands are drawn from all 32 GPRs; EGPR operands
+ * are renamed onto free legacy registers for the host (the host has no APX).
+ */
+class ApxOracleTest {
+    private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
+    private static final String MODEL = "host,+xsave,+apx,+bmi1,+bmi2,+abm,+movbe,+adx,+popcnt";
+    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x41505846L);
+    private static final int N = 24;
+    private static OracleCore oracle;
+    private static NativeCpu host;
+    private static EmulatedVcpu core;
+
+    @BeforeAll
+    static void setUp() {
+        oracle = new OracleCore("APX EVEX", MODEL);
+        host = oracle.host;
+        core = oracle.core;
+        core.setXcr0(0x80003L);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        oracle.close();
+    }
+
+    /** The APX operands d, a, b (0-31, never RSP or RCX, which the twins use as CL) and their legacy stand-ins. */
+    record Operands(int d, int a, int b, int td, int ta, int tb, int s) {
+    }
+
+    private static Operands operands() {
+        int d = pick(), a = pick(), b = pick();
+        boolean[] used = new boolean[16];
+        used[1] = used[4] = true;
+        for (int x : new int[]{d, a, b}) {
+            if (x < 16) {
+                used[x] = true;
+            }
+        }
+        int[] t = new int[3];
+        int[] ops = {d, a, b};
+        for (int i = 0; i < 3; i++) {
+            if (ops[i] < 16) {
+                t[i] = ops[i];
+            } else if (i > 0 && ops[i] == ops[i - 1]) {
+                t[i] = t[i - 1];
+            } else if (i == 2 && ops[2] == ops[0]) {
+                t[i] = t[0];
+            } else {
+                t[i] = free(used);
+            }
+        }
+        return new Operands(d, a, b, t[0], t[1], t[2], free(used));
+    }
+
+    private static int pick() {
+        int r;
+        do {
+            r = random.nextInt(32);
+        } while (r == 4 || r == 1);
+        return r;
+    }
+
+    private static int free(boolean[] used) {
+        int r;
+        do {
+            r = random.nextInt(16);
+        } while (used[r]);
+        used[r] = true;
+        return r;
+    }
+
+    /** A legacy register-form instruction: [66] [mandatory prefix] REX (W R B, always present) opcode ModRM [imm]. */
+    private static byte[] legacy(int size, int[] opcode, int reg, int rm, long imm, int immSize) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (size == 2) {
+            b.write(0x66);
+        }
+        int k = 0;
+        while (opcode[k] == 0xF3 || opcode[k] == 0xF2 || opcode[k] == 0x66) {
+            b.write(opcode[k++]); // mandatory prefixes go before REX
+        }
+        b.write(0x40 | (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0));
+        for (; k < opcode.length; k++) {
+            b.write(opcode[k]);
+        }
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        for (int i = 0; i < immSize; i++) {
+            b.write((int) (imm >>> (8 * i)));
+        }
+        return b.toByteArray();
+    }
+
+    private static byte[] mov(int dst, int src) {
+        return legacy(8, new int[]{0x89}, src, dst, 0, 0);
+    }
+
+    /** MOVZX r64, r8/r16 for the zero-extension NDD does at 8 and 16 bits; nothing at 32 and 64. */
+    private static byte[] zeroExtend(int r, int size) {
+        return size == 1 ? legacy(8, new int[]{0x0F, 0xB6}, r, r, 0, 0) : size == 2 ? legacy(8, new int[]{0x0F, 0xB7}, r, r, 0, 0) : new byte[0];
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            b.write(p, 0, p.length);
+        }
+        return b.toByteArray();
+    }
+
+    private static long randomValue() {
+        return switch (random.nextInt(6)) {
+            case 0 -> random.nextInt(5) - 2;
+            case 1 -> random.nextInt(130);
+            default -> random.nextLong();
+        };
+    }
+
+    /**
+     * Runs {@code apx} on the core with every GPR random, {@code twin} on the host with o's legacy stand-ins holding
+     * the APX operands' values, and compares: d (and {@code alsoWritten}) against the twin's stand-ins, every other
+     * core GPR unchanged, and the {@code defined} flags (or, with {@code flagsKept}, RFLAGS as it was).
+     */
+    private static void check(String form, Operands o, byte[] apx, byte[] twin, long defined, boolean flagsKept, int... alsoWritten) {
+        long[] before = new long[32];
+        for (int i = 0; i < 32; i++) {
+            before[i] = randomValue();
+        }
+        before[4] = 0x200000;
+        long flags = random.nextLong() & 0x8D5L;
+        long[] g = new long[16];
+        System.arraycopy(before, 0, g, 0, 16);
+        int[] apxRegs = {o.d, o.a, o.b};
+        int[] stand = {o.td, o.ta, o.tb};
+        for (int i = 0; i < 3; i++) {
+            g[stand[i]] = before[apxRegs[i]];
+        }
+        NativeCpu.Result want = host.run(twin, g, flags);
+
+        oracle.load(apx);
+        long[] c = before;
+        core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], c[4], c[5], c[8], c[9], c[10], c[11],
+                c[12], c[13], c[14], c[15], 0x100000, flags | 0x2));
+        VcpuState s = core.saveState();
+        long[] e = new long[16];
+        System.arraycopy(before, 16, e, 0, 16);
+        core.restoreState(s.withXsave(s.xsave().setApx(new ApxState(e))));
+        VcpuExit exit = core.run();
+        String where = form + " " + o + " apx [" + HexFormat.ofDelimiter(" ").formatHex(apx) + "] twin ["
+                + HexFormat.ofDelimiter(" ").formatHex(twin) + "]";
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        VcpuState after = core.saveState();
+        boolean[] written = new boolean[32];
+        written[o.d] = true;
+        assertEquals(want.gprs()[o.td], after.gpr(o.d), where + ": destination");
+        for (int w : alsoWritten) {
+            int t = w == o.a ? o.ta : w == o.b ? o.tb : w;
+            written[w] = true;
+            assertEquals(want.gprs()[t], after.gpr(w), where + ": r" + w);
+        }
+        for (int i = 0; i < 32; i++) {
+            if (!written[i]) {
+                assertEquals(before[i], after.gpr(i), where + ": r" + i + " must be untouched");
+            }
+        }
+        long got = after.registers().rflags();
+        if (flagsKept) {
+            assertEquals(flags | 0x2, got & (ALL | 0x2), where + ": NF keeps RFLAGS");
+        } else {
+            assertEquals(want.rflags() & defined, got & defined, where + ": flags");
+        }
+        oracle.counted(form);
+    }
+
+    private static int[] sizes(boolean bytes) {
+        return bytes ? new int[]{1, 2, 4, 8} : new int[]{2, 4, 8};
+    }
+
+    private static int pp(int size) {
+        return size == 2 ? 1 : 0;
+    }
+
+    @Test
+    void nddAndNfFormsOfTheAluOperations() {
+        for (int op = 0; op < 7; op++) {
+            long defined = op == 1 || op == 4 || op == 6 ? ALL & ~AF : ALL;
+            boolean carryOp = op == 2 || op == 3;
+            for (int size : sizes(true)) {
+                int w = size == 8 ? 1 : 0;
+                int opMr = (op << 3) | (size == 1 ? 0 : 1), opRm = opMr + 2, opImm = size == 1 ? 0x80 : 0x83;
+                for (int i = 0; i < N; i++) {
+                    for (boolean nf : carryOp ? new boolean[]{false} : new boolean[]{false, true}) {
+                        Operands o = operands();
+                        String tag = (nf ? "{nf} " : "") + "alu" + op + "." + 8 * size;
+                        // op d, a(r/m), b(reg)
+                        check(tag + " ndd r/m, r", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opMr, o.b, o.a).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{opMr}, o.tb, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                defined, nf);
+                        // op d, b(reg), a(r/m)
+                        check(tag + " ndd r, r/m", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opRm, o.b, o.a).hlt().bytes(),
+                                concat(mov(o.s, o.tb), legacy(size, new int[]{opRm}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                defined, nf);
+                        long imm = random.nextInt(256);
+                        check(tag + " ndd r/m, imm8", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opImm, op, o.a).immediate(imm, 1).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{opImm}, op, o.s, imm, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                defined, nf);
+                        // without ND: the legacy operation in place (d = a), merging 8/16-bit results as legacy code does
+                        Operands p = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
+                        check(tag + " r/m, r", p, new Asm().evex(4, pp(size), w == 1, false, nf, 0, opMr, p.b, p.a).hlt().bytes(),
+                                legacy(size, new int[]{opMr}, p.tb, p.ta, 0, 0), defined, nf);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void nddAndNfFormsOfUnaryShiftAndMultiplyOperations() {
+        for (int size : sizes(true)) {
+            boolean w = size == 8;
+            int grp = size == 1 ? 0 : 1;
+            for (int i = 0; i < N; i++) {
+                for (boolean nf : new boolean[]{false, true}) {
+                    String pre = nf ? "{nf} " : "";
+                    Operands o = operands();
+                    int[][] unary = {{0xFE | grp, 0, 1}, {0xFE | grp, 1, 1}, {0xF6 | grp, 3, 1}, {0xF6 | grp, 2, 0}}; // INC DEC NEG NOT
+                    for (int[] u : unary) {
+                        if (nf && u[2] == 0) {
+                            continue; // NOT has no NF form
+                        }
+                        check(pre + "unary " + Integer.toHexString(u[0]) + "/" + u[1] + "." + 8 * size, o,
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, u[0], u[1], o.a).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{u[0]}, u[1], o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                ALL, nf);
+                    }
+                    for (int shift : new int[]{0, 1, 4, 5, 7}) { // ROL ROR SHL SHR SAR (flags of counts > 1 are partly undefined)
+                        int count = 1 + random.nextInt(8 * size - 1);
+                        long defined = count == 1 ? ALL & ~AF : shift <= 1 ? CF : CF | ZF | SF | PF;
+                        check(pre + "shift /" + shift + " imm." + 8 * size, o,
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xC0 | grp, shift, o.a).immediate(count, 1).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{0xC0 | grp}, shift, o.s, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                defined, nf);
+                        // by CL (random): counts past the operand width leave CF undefined at 8 and 16 bits
+                        check(pre + "shift /" + shift + " cl." + 8 * size, o,
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xD2 | grp, shift, o.a).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{0xD2 | grp}, shift, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                size >= 4 ? CF : 0, nf);
+                    }
+                    if (size >= 2) {
+                        check(pre + "imul ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAF, o.b, o.a).hlt().bytes(),
+                                concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, 0xAF}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                CF | OF, nf);
+                        int count = random.nextInt(8 * size);
+                        check(pre + "shld ndd imm." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0x24, o.b, o.a).immediate(count, 1).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{0x0F, 0xA4}, o.tb, o.s, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                count == 1 ? ALL & ~AF : count == 0 ? ALL : CF | ZF | SF | PF, nf);
+                        if (size >= 4) { // a 16-bit SHRD by more than 16 is undefined, and CL is random
+                        check(pre + "shrd ndd cl." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).hlt().bytes(),
+                                concat(mov(o.s, o.ta), legacy(size, new int[]{0x0F, 0xAD}, o.tb, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                0, nf);
+                        }
+                        Operands z = new Operands(o.d, o.a, o.b, o.td, o.ta, o.tb, o.s);
+                        long imm = random.nextInt(256);
+                        check(pre + "imul.zu imm8." + 8 * size, z, new Asm().evex(4, pp(size), w, true, nf, 0, 0x6B, z.d, z.a).immediate(imm, 1).hlt().bytes(),
+                                concat(legacy(size, new int[]{0x6B}, z.s, z.ta, imm, 1), zeroExtend(z.s, size), mov(z.td, z.s)), CF | OF, nf);
+                    }
+                    // MUL/IMUL r/m with NF: RAX and RDX written, flags kept. Operands away from RAX/RDX.
+                    Operands m = operandsAvoiding(0, 2);
+                    check(pre + "mul." + 8 * size, m, new Asm().evex(4, pp(size), w, false, nf, 0, 0xF6 | grp, 4, m.a).hlt().bytes(),
+                            legacy(size, new int[]{0xF6 | grp}, 4, m.ta, 0, 0), CF | OF, nf, 0, 2);
+                }
+            }
+        }
+    }
+
+    /** Operands none of which is one of {@code avoid} (for instructions with implicit registers); d is then a. */
+    private static Operands operandsAvoiding(int... avoid) {
+        while (true) {
+            Operands o = operands();
+            boolean clash = false;
+            for (int x : avoid) {
+                clash |= o.a == x || o.b == x || o.ta == x || o.tb == x || o.s == x;
+            }
+            if (!clash) {
+                return new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
+            }
+        }
+    }
+
+    @Test
+    void conditionalMovesAndSetZu() {
+        for (int size : sizes(false)) {
+            boolean w = size == 8;
+            for (int i = 0; i < N * 2; i++) {
+                int cc = random.nextInt(16);
+                int cmov = 0x40 | cc;
+                Operands o = operands();
+                check("cmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, false, o.d, cmov, o.b, o.a).hlt().bytes(),
+                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, cmov}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
+                check("cfcmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, true, o.d, cmov, o.b, o.a).hlt().bytes(),
+                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, cmov}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
+                Operands load = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s); // reg = cc ? r/m : reg
+                check("cfcmovcc r, r/m." + 8 * size, load, new Asm().evex(4, pp(size), w, false, false, 0, cmov, load.b, load.a).hlt().bytes(),
+                        legacy(size, new int[]{0x0F, cmov}, load.tb, load.ta, 0, 0), ALL, false);
+                Operands store = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s); // r/m = cc ? reg : r/m
+                check("cfcmovcc r/m, r." + 8 * size, store, new Asm().evex(4, pp(size), w, false, true, 0, cmov, store.b, store.a).hlt().bytes(),
+                        legacy(size, new int[]{0x0F, cmov}, store.ta, store.tb, 0, 0), ALL, false);
+            }
+        }
+        for (int i = 0; i < N * 2; i++) {
+            int cc = random.nextInt(16);
+            Operands o = operands();
+            Operands z = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
+            check("setcc.zu", z, new Asm().evex(4, 3, false, true, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
+                    concat(legacy(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, 0, 0), zeroExtend(z.ta, 1)), ALL, false);
+            check("{evex} setcc", z, new Asm().evex(4, 3, false, false, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
+                    legacy(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, 0, 0), ALL, false);
+        }
+    }
+
+    private static boolean condition(long f, int cc) {
+        boolean r = switch (cc >> 1) {
+            case 0 -> (f & OF) != 0;
+            case 1 -> (f & CF) != 0;
+            case 2 -> (f & ZF) != 0;
+            case 3 -> (f & (CF | ZF)) != 0;
+            case 4 -> (f & SF) != 0;
+            case 5 -> (f & PF) != 0;
+            case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
+            default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
+        };
+        return (cc & 1) == 0 ? r : !r;
+    }
+
+    @Test
+    void ccmpAndCtestTakeTheDefaultFlagsValueWhenTheSourceConditionIsFalse() {
+        int ran = 0;
+        for (int size : sizes(true)) {
+            boolean w = size == 8;
+            for (int i = 0; i < N * 4; i++) {
+                boolean test = random.nextBoolean();
+                int opcode = test ? (size == 1 ? 0x84 : 0x85) : (size == 1 ? 0x38 : 0x39);
+                int scc = random.nextInt(16), dfv = random.nextInt(16);
+                Operands o = operands();
+                long[] g = new long[16];
+                for (int k = 0; k < 16; k++) {
+                    g[k] = randomValue();
+                }
+                g[4] = 0x200000;
+                long flags = random.nextLong() & 0x8D5L;
+                boolean taken = scc == 0xA || scc != 0xB && condition(flags, scc);
+                long[] c = g.clone();
+                oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).hlt().bytes());
+                // legacy operands only here: the point is the condition and DFV, EGPR decoding is covered above
+                Operands legacyOnly = new Operands(o.td, o.ta, o.tb, o.td, o.ta, o.tb, o.s);
+                core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], c[4], c[5], c[8], c[9], c[10], c[11],
+                        c[12], c[13], c[14], c[15], 0x100000, flags | 0x2));
+                VcpuExit exit = core.run();
+                String where = (test ? "ctest" : "ccmp") + " scc=" + scc + " dfv=" + dfv + " size=" + size + " " + legacyOnly;
+                assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": " + exit);
+                long got = core.registers().rflags() & ALL;
+                long want;
+                long defined = ALL;
+                if (taken) {
+                    want = host.run(legacy(size, new int[]{opcode}, o.tb, o.ta, 0, 0), g, flags).rflags() & ALL;
+                    if (test) {
+                        defined &= ~AF;
+                    }
+                } else {
+                    want = ((dfv & 8) != 0 ? OF : 0) | ((dfv & 4) != 0 ? SF : 0) | ((dfv & 2) != 0 ? ZF : 0) | (dfv & 1) | ((dfv & 1) != 0 ? PF : 0);
+                }
+                assertEquals(want & defined, got & defined, where);
+                for (int k = 0; k < 16; k++) {
+                    assertEquals(g[k], core.registers().gpr(k), where + ": r" + k + " untouched");
+                }
+                oracle.counted((test ? "ctest" : "ccmp") + (taken ? " taken." : " dfv.") + 8 * size);
+                ran++;
+            }
+        }
+        assertTrue(ran > 0);
+    }
+
+    @Test
+    void bitCountsAdxMovbeAndCrc32() {
+        for (int size : sizes(false)) {
+            boolean w = size == 8;
+            for (int i = 0; i < N; i++) {
+                for (boolean nf : new boolean[]{false, true}) {
+                    Operands o = operands();
+                    Operands p = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s); // reg = f(r/m)
+                    int[][] counts = {{0x88, 0xB8}, {0xF4, 0xBC}, {0xF5, 0xBD}};
+                    for (int[] k : counts) {
+                        check((nf ? "{nf} " : "") + "count " + Integer.toHexString(k[0]) + "." + 8 * size, p,
+                                new Asm().evex(4, pp(size), w, false, nf, 0, k[0], p.b, p.a).hlt().bytes(),
+                                legacy(size, new int[]{0xF3, 0x0F, k[1]}, p.tb, p.ta, 0, 0), ALL & ~AF & ~(k[0] == 0x88 ? 0 : OF | SF | PF), nf);
+                    }
+                }
+            }
+        }
+        for (int size : new int[]{4, 8}) {
+            boolean w = size == 8;
+            for (int i = 0; i < N; i++) {
+                Operands o = operands();
+                check("adcx ndd." + 8 * size, o, new Asm().evex(4, 1, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
+                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, o.s, o.ta, 0, 0), mov(o.td, o.s)), ALL, false);
+                check("adox ndd." + 8 * size, o, new Asm().evex(4, 2, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
+                        concat(mov(o.s, o.tb), legacy(size, new int[]{0xF3, 0x0F, 0x38, 0xF6}, o.s, o.ta, 0, 0), mov(o.td, o.s)), ALL, false);
+                Operands p = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s);
+                check("{evex} adcx." + 8 * size, p, new Asm().evex(4, 1, w, false, false, 0, 0x66, p.b, p.a).hlt().bytes(),
+                        legacy(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, p.tb, p.ta, 0, 0), ALL, false);
+                check("{evex} crc32." + 8 * size, p, new Asm().evex(4, 0, w, false, false, 0, 0xF1, p.b, p.a).hlt().bytes(),
+                        legacy(size, new int[]{0xF2, 0x0F, 0x38, 0xF1}, p.tb, p.ta, 0, 0), ALL, false);
+            }
+        }
+    }
+
+    @Test
+    void evexPromotedBmiOnEgprs() {
+        for (int size : new int[]{4, 8}) {
+            boolean w = size == 8;
+            for (int i = 0; i < N; i++) {
+                for (boolean nf : new boolean[]{false, true}) {
+                    Operands o = operands();
+                    // VEX twin: C4 [~R ~X ~B mmmmm] [W ~vvvv L pp] op modrm
+                    String pre = nf ? "{nf} " : "";
+                    int[][] forms = { // {opcode, pp, sets flags}
+                            {0xF2, 0, 1}, {0xF5, 0, 1}, {0xF7, 0, 1}, {0xF5, 3, 0}, {0xF5, 2, 0}, {0xF7, 1, 0}, {0xF7, 2, 0}, {0xF7, 3, 0}};
+                    for (int[] f : forms) {
+                        if (nf && f[2] == 0) {
+                            continue;
+                        }
+                        // vvvv operand is b, ModRM.reg is d, r/m is a; all distinct here
+                        Operands d = distinct(o);
+                        check(pre + "bmi " + Integer.toHexString(f[0]) + " pp" + f[1] + "." + 8 * size, d,
+                                new Asm().evex(2, f[1], w, false, nf, d.b, f[0], d.d, d.a).hlt().bytes(),
+                                vex(2, f[1], w, d.tb, f[0], d.td, d.ta), f[0] == 0xF7 && f[1] == 0 ? ZF : CF | ZF | SF | OF, nf);
+                    }
+                    Operands d = distinct(o);
+                    check(pre + "blsr." + 8 * size, d, new Asm().evex(2, 0, w, false, nf, d.d, 0xF3, 1, d.a).hlt().bytes(),
+                            vex(2, 0, w, d.td, 0xF3, 1, d.ta), CF | ZF | SF | OF, nf);
+                    if (!nf) {
+                        check("mulx." + 8 * size, d, new Asm().evex(2, 3, w, false, false, d.b, 0xF6, d.d, d.a).hlt().bytes(),
+                                vex(2, 3, w, d.tb, 0xF6, d.td, d.ta), ALL, false, d.b);
+                    }
+                }
+            }
+        }
+    }
+
+    private static Operands distinct(Operands o) {
+        Operands d = o;
+        while (d.d == d.a || d.d == d.b || d.a == d.b || d.d == 2 || d.a == 2 || d.b == 2 || d.td == 2 || d.ta == 2 || d.tb == 2) {
+            d = operands();
+        }
+        return d;
+    }
+
+    private static byte[] vex(int map, int pp, boolean w, int vvvv, int op, int reg, int rm) {
+        return new byte[]{(byte) 0xC4, (byte) (((reg & 8) == 0 ? 0x80 : 0) | 0x40 | ((rm & 8) == 0 ? 0x20 : 0) | map),
+                (byte) ((w ? 0x80 : 0) | ((~vvvv & 15) << 3) | pp), (byte) op, (byte) (0xC0 | ((reg & 7) << 3) | (rm & 7))};
+    }
+}
