@@ -24,6 +24,17 @@ class AsmTest {
         assertEquals("49 bf 01 00 00 00 00 00 00 00", hex(new Asm().movImm64(15, 1)));
     }
 
+    /** The guests' APX macros (src/test/guests/apx.inc), assembled by GNU as into apx_encodings.bin, against the same bytes. */
+    @Test
+    void theGuestMacrosAssembleToThePublishedBytes() throws java.io.IOException {
+        String expected = String.join(" ",
+                "d5 18 b8 cc cc cc cc 00 00 00 00", "d5 58 01 d1", "62 d4 84 18 83 c1 7b", "62 ec ec 14 42 c8",
+                "62 dc 04 10 ff f0", "62 d4 7c 10 8f c7", "62 f4 7f 18 40 c0", "62 ec f8 0c 42 44 91 7b",
+                "62 54 c4 02 39 cf", "62 ea f7 00 f6 d0");
+        byte[] assembled = java.nio.file.Files.readAllBytes(io.jkvm.testing.TestGuests.path("apx_encodings.bin"));
+        assertEquals(expected, HexFormat.ofDelimiter(" ").formatHex(assembled));
+    }
+
     /** APX EVEX forms, each against the bytes LLVM's MC tests for APX publish (llvm/test/MC/X86/apx). */
     @Test
     void evexEncodingsMatchThePublishedBytes() {

@@ -1,0 +1,65 @@
+package io.jkvm.cli;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * APX guests through {@code jkvm run --cpu host,+apx} with the default backend: on a host whose KVM lacks APX
+ * (this one) auto falls back to the software core and says so on stderr; the guests' output is what matters.
+ */
+class ApxGuestTest {
+    private static String guest(String name) {
+        return TestGuests.path(name).toString();
+    }
+
+    private static boolean hostHasApx() {
+        try (Kvm kvm = Kvm.open()) {
+            return kvm.supportedCpuid().hasApx();
+        }
+    }
+
+    private static void assertFallbackNotice(Cli.Result r) {
+        if (hostHasApx()) {
+            assertEquals("", r.err(), "a host with APX runs the model on KVM, without a notice");
+        } else {
+            String notice = r.errorLine();
+            assertTrue(notice.startsWith("jkvm: this host's KVM lacks ") && notice.contains("apx (CPUID.(7,1):EDX[21])")
+                    && notice.endsWith(": running the vCPUs on the software core"), notice);
+        }
+    }
+
+    @Test
+    void apxTestCasesThroughTheCli() {
+        Cli.Result r = Cli.run("run", "--cpu", "host,+apx", "--image", guest("apx_state.elf"));
+        assertEquals(1, r.status(), r.out() + r.err());
+        assertEquals("apx_test (a): R16-R31 in the XSAVE image at CPUID.(0xD,19).EBX\r\n"
+                + "apx_test (b): R16-R31 loaded from the XSAVE image\r\n"
+                + "apx_test (c): R16-R31 kept while XCR0[APX] was off\r\n", r.out());
+        assertFallbackNotice(r);
+    }
+
+    @Test
+    void aSortWrittenWithApxFormsPrintsWhatItsLegacyTwinPrints() {
+        Cli.Result apx = Cli.run("run", "--cpu", "host,+apx", "--image", guest("sort_apx.elf"));
+        Cli.Result legacy = Cli.run("run", "--image", guest("sort_legacy.elf"));
+        assertEquals(1, apx.status(), apx.out() + apx.err());
+        assertEquals(1, legacy.status(), legacy.out() + legacy.err());
+        assertTrue(legacy.out().startsWith("sort: out of order 0, lowest "), legacy.out());
+        assertEquals(legacy.out(), apx.out());
+        assertFallbackNotice(apx);
+        assertEquals("", legacy.err(), "the legacy twin runs on KVM here");
+    }
+
+    @Test
+    void withoutTheSubFeatureTheNddFormsAreUndefinedAndTheGuestDies() {
+        Cli.Result r = Cli.run("run", "--cpu", "host,+apx,-apx-nci-ndd-nf", "--backend", "emulator", "--image", guest("sort_apx.elf"));
+        assertTrue(r.status() != 1, "the sort uses NDD, NF and CCMP: without CPUID.(0x29,0):EBX[0] they are #UD, "
+                + "and with no IDT the guest triple-faults: " + r.out() + r.err());
+        assertEquals("", r.out());
+    }
+}
