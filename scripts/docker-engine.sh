@@ -24,7 +24,8 @@ start_docker_engine() {
   fi
   local log=/tmp/jkvm-dockerd.log
   echo "docker: starting dockerd (log $log)" >&2
-  dockerd >"$log" 2>&1 &
+  # Without the caller's other descriptors: a daemon that outlives a killed caller must not keep its locks open.
+  dockerd >"$log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   jkvm_dockerd_pid=$!
   trap stop_docker_engine EXIT
   for _ in $(seq 1 60); do
