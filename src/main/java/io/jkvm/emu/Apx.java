@@ -73,8 +73,9 @@ final class Apx {
             conditionalCompare(c, e, b);
             return;
         }
-        if ((e.p2 & 3) != 0 || !e.nd && e.vvvv != 0 || e.pp >= 2 && !(b >= 0x40 && b <= 0x4F || b == 0x66)) {
-            throw ud(); // aaa[1:0] reserved; vvvv unused without ND; F2/F3 select opcodes only where the map has them
+        boolean zeroUpper = b == 0x69 || b == 0x6B || e.pp == 3 && b >= 0x40 && b <= 0x4F; // ND means ZU there
+        if ((e.p2 & 3) != 0 || (!e.nd || zeroUpper) && e.vvvv != 0 || e.pp >= 2 && !(b >= 0x40 && b <= 0x4F || b == 0x66)) {
+            throw ud(); // aaa[1:0] reserved; vvvv unused without ND and by ZU; F2/F3 select opcodes only where the map has them
         }
         if (e.nd && !(b == 0x8F || b == 0xFF && ext == 6) || e.nf) {
             requireNciNddNf(c);
@@ -235,6 +236,11 @@ final class Apx {
         }
         c.decodeModrm();
         int size = (b & 1) == 0 ? 1 : c.opSize;
+        long imm = switch (b) { // fetched before the memory operand is read: RIP-relative addresses count from the end
+            case 0x83 -> c.fetchSigned(1);
+            case 0x80, 0x81, 0xF6, 0xF7 -> c.fetchImm(size);
+            default -> 0;
+        };
         long left = c.readRm(size), right;
         switch (b) {
             case 0x38, 0x39, 0x84, 0x85 -> right = c.reg(c.regField, size);
@@ -242,8 +248,7 @@ final class Apx {
                 right = left;
                 left = c.reg(c.regField, size);
             }
-            case 0x83 -> right = c.fetchSigned(1);
-            default -> right = c.fetchImm(size); // 80, 81, F6, F7
+            default -> right = imm;
         }
         boolean test = b == 0x84 || b == 0x85 || b == 0xF6 || b == 0xF7;
         if (sourceCondition(c, e.p2 & 15)) {

@@ -116,6 +116,20 @@ class ApxInstructionsTest {
     }
 
     @Test
+    void ccmpWithARipRelativeOperandAndAnImmediateAddressesFromTheInstructionsEnd() {
+        // ccmpt {dfv=} qword ptr [rip + 6], 0x55 (83 /7 ib): equal, so ZF
+        Asm a = apxOn().conditional(0, true, 0xA, 0, 0x83, 7, 5);
+        byte[] code = a.bytes();
+        code[code.length - 1] = 0x3D; // ModRM mod 00 r/m 101: RIP-relative, reg /7
+        Asm b = new Asm().raw(java.util.HexFormat.of().formatHex(code)).immediate(6, 4).immediate(0x55, 1)
+                .raw("9c 58").outAl(0x80).raw("f4 f4 55"); // pushf; pop rax; out; hlt; hlt; then 0x55: six bytes past the end
+        try (EmuVm vm = new EmuVm(APX, b.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0x40, vm.vcpu.registers().rax() & 0x40, "ZF: the byte two past the instruction's end matched");
+        }
+    }
+
+    @Test
     void everyEvexFormIsUndefinedWithXcr0ApxClear() {
         Asm off = new Asm().setXcr0(0x3L);
         assertEquals(6, vector(APX, off.evex(4, 0, true, false, false, 0, 0x01, 0, 3)), "{evex} add rbx, rax");
@@ -152,6 +166,7 @@ class ApxInstructionsTest {
         assertEquals(6, vector(APX, apxOn().raw("62 f5 fc 08 01 c3")), "map 5");
         assertEquals(6, vector(APX, apxOn().raw("48 62 f4 fc 08 01 c3")), "REX before EVEX");
         assertEquals(6, vector(APX, apxOn().raw("66 62 f4 fc 08 01 c3")), "66 before EVEX");
+        assertEquals(6, vector(APX, apxOn().evex(4, 3, false, true, false, 5, 0x44, 0, 3)), "setzue with vvvv set");
         assertEquals(0xEE, vector(APX, apxOn().raw("62 f4 fc 08 01 c3")), "{evex} add rbx, rax itself is fine");
     }
 }
