@@ -533,8 +533,16 @@ final class Core {
 
     // ---- execution --------------------------------------------------------------------------------------------
 
-    /** Executes one instruction (or delivers a fault raised by it). */
+    /** The interrupt controller's INTR output as last reported, looked at on every instruction boundary. */
+    volatile boolean interruptLine;
+    io.jkvm.x86.InterruptSource interrupts;
+
+    /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
+        if ((flagBits & IF) != 0 && interruptLine && !interruptShadow && interrupts != null) {
+            deliver(interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
+            return;
+        }
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
         try {
