@@ -666,6 +666,27 @@ final class Core {
         }
     }
 
+    /** An implicit supervisor access (descriptor tables): no U/S check at CPL3, as for the IDT and TSS. */
+    long supervisorRead(long linear, int size) {
+        int saved = cpl;
+        setCpl(0);
+        try {
+            return read(linear, size);
+        } finally {
+            setCpl(saved);
+        }
+    }
+
+    void supervisorWrite(long linear, int size, long value) {
+        int saved = cpl;
+        setCpl(0);
+        try {
+            write(linear, size, value);
+        } finally {
+            setCpl(saved);
+        }
+    }
+
     private long tssBase() {
         long low = read(gdtBase + (tr & ~7), 8);
         long high = read(gdtBase + (tr & ~7) + 8, 8);
@@ -700,7 +721,7 @@ final class Core {
     }
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
-    private static void requireCanonicalStack(long address) {
+    static void requireCanonicalStack(long address) {
         if (address != ((address << 16) >> 16)) {
             throw GuestFault.withCode(GuestFault.SS, 0);
         }
@@ -889,6 +910,8 @@ final class Core {
                 setReg(regField, size, readRm(size));
                 done();
             }
+            case 0x8C -> SegmentLoads.movFromSegment(this);
+            case 0x8E -> SegmentLoads.movToSegment(this);
             case 0x8D -> {
                 decodeModrm();
                 if (mod == 3) {
@@ -1485,6 +1508,8 @@ final class Core {
                 done();
             }
             case 0x00 -> group6();
+            case 0xA0, 0xA8 -> SegmentLoads.push(this, b == 0xA0 ? SegmentLoads.FS : SegmentLoads.GS);
+            case 0xA1, 0xA9 -> SegmentLoads.pop(this, b == 0xA1 ? SegmentLoads.FS : SegmentLoads.GS);
             case 0xA3, 0xAB, 0xB3, 0xBB -> bitTest(b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
             case 0xBA -> bitTest(-1, true);
             case 0xBC, 0xBD -> bitScan(b == 0xBD);

@@ -76,6 +76,17 @@ class ExternalInterruptTest {
     }
 
     @Test
+    void movSsBlocksTheInterruptForOneInstructionToo() {
+        // IF = 0 at entry: mov eax, 0x10; sti; mov ss, ax (in the STI shadow); inc ebx (in the MOV SS shadow); inc ebx
+        try (EmuVm vm = new EmuVm(hex("b8 10 00 00 00 fb 8e d0 ff c3 ff c3 f4"))) {
+            setUp(vm);
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(1, vm.nextOut(0x90));
+            assertEquals((EmuVm.CODE + 10) & 0xFF, vm.nextOut(0x91), "saved RIP: the second INC");
+        }
+    }
+
+    @Test
     void popfSettingIfHasNoShadow() {
         // push 0x202; popfq; inc ebx: the interrupt comes right after POPF
         try (EmuVm vm = new EmuVm(hex("68 02 02 00 00 9d ff c3 f4"))) {
