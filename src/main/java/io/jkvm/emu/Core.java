@@ -1017,6 +1017,12 @@ final class Core {
                 writeRm(size, imm);
                 done();
             }
+            case 0xC8 -> Enter.execute(this);
+            case 0xD7 -> { // XLAT: AL = [RBX + AL], DS or an override
+                long table = adSize == 4 ? (r[3] + (r[0] & 0xFF)) & 0xFFFFFFFFL : r[3] + (r[0] & 0xFF);
+                setReg(0, 1, read(table + segBase, 1));
+                done();
+            }
             case 0xC9 -> { // LEAVE
                 r[4] = r[5];
                 r[5] = pop();
