@@ -45,7 +45,7 @@ final class Core {
     int mxcsr = 0x1F80;
     long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
-    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr;
+    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
     long gdtBase, idtBase;
     final long[] dr = new long[4];
     long dr6 = 0xFFFF0FF0L, dr7 = 0x400;
@@ -1769,7 +1769,7 @@ final class Core {
         done();
     }
 
-    /** 0F C7: CMPXCHG8B/16B (/1), RDRAND (/6), RDSEED (/7). */
+    /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
     private void group9() {
         decodeModrm();
         int op = regField & 7;
@@ -1801,6 +1801,8 @@ final class Core {
                     modifyArith(ZF, 0);
                 }
             }
+        } else if (op >= 3 && op <= 5 && mod != 3) {
+            Xsave.compactedInstruction(this, op, ea(), (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
         } else if ((op == 6 || op == 7) && mod == 3) {
             setReg(rmField, opSize, RANDOM.nextLong());
             setArith(CF);
@@ -2070,6 +2072,12 @@ final class Core {
             case Msrs.IA32_SYSENTER_EIP -> sysenterEip;
             case Msrs.IA32_XFD -> xfd;
             case Msrs.IA32_XFD_ERR -> xfdErr;
+            case Msrs.IA32_XSS -> {
+                if (!cpuidHas(0xD, 1, 0, 3)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
+                }
+                yield xss;
+            }
             default -> throw GuestFault.withCode(GuestFault.GP, 0);
         };
     }
@@ -2099,6 +2107,12 @@ final class Core {
             case Msrs.IA32_SYSENTER_EIP -> sysenterEip = v;
             case Msrs.IA32_XFD -> xfd = v;
             case Msrs.IA32_XFD_ERR -> xfdErr = v;
+            case Msrs.IA32_XSS -> {
+                if (!cpuidHas(0xD, 1, 0, 3) || (v & ~cpuid.supportedXss()) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
+                }
+                xss = v;
+            }
             default -> throw GuestFault.withCode(GuestFault.GP, 0);
         }
     }
