@@ -45,7 +45,7 @@ final class Core {
     int mxcsr = 0x1F80;
     long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
-    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr;
+    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
     long gdtBase, idtBase;
     final long[] dr = new long[4];
     long dr6 = 0xFFFF0FF0L, dr7 = 0x400;
@@ -545,8 +545,16 @@ final class Core {
 
     // ---- execution --------------------------------------------------------------------------------------------
 
-    /** Executes one instruction (or delivers a fault raised by it). */
+    /** The interrupt controller's INTR output as last reported, looked at on every instruction boundary. */
+    volatile boolean interruptLine;
+    io.jkvm.x86.InterruptSource interrupts;
+
+    /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
+        if ((flagBits & IF) != 0 && interruptLine && !interruptShadow && interrupts != null) {
+            deliver(interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
+            return;
+        }
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
         try {
@@ -670,6 +678,27 @@ final class Core {
         }
     }
 
+    /** An implicit supervisor access (descriptor tables): no U/S check at CPL3, as for the IDT and TSS. */
+    long supervisorRead(long linear, int size) {
+        int saved = cpl;
+        setCpl(0);
+        try {
+            return read(linear, size);
+        } finally {
+            setCpl(saved);
+        }
+    }
+
+    void supervisorWrite(long linear, int size, long value) {
+        int saved = cpl;
+        setCpl(0);
+        try {
+            write(linear, size, value);
+        } finally {
+            setCpl(saved);
+        }
+    }
+
     private long tssBase() {
         long low = read(gdtBase + (tr & ~7), 8);
         long high = read(gdtBase + (tr & ~7) + 8, 8);
@@ -704,7 +733,7 @@ final class Core {
     }
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
-    private static void requireCanonicalStack(long address) {
+    static void requireCanonicalStack(long address) {
         if (address != ((address << 16) >> 16)) {
             throw GuestFault.withCode(GuestFault.SS, 0);
         }
@@ -900,6 +929,8 @@ final class Core {
                 setReg(regField, size, readRm(size));
                 done();
             }
+            case 0x8C -> SegmentLoads.movFromSegment(this);
+            case 0x8E -> SegmentLoads.movToSegment(this);
             case 0x8D -> {
                 decodeModrm();
                 if (mod == 3) {
@@ -1003,6 +1034,12 @@ final class Core {
                 int size = byteOr(b);
                 long imm = fetchImm(size);
                 writeRm(size, imm);
+                done();
+            }
+            case 0xC8 -> Enter.execute(this);
+            case 0xD7 -> { // XLAT: AL = [RBX + AL], DS or an override
+                long table = adSize == 4 ? (r[3] + (r[0] & 0xFF)) & 0xFFFFFFFFL : r[3] + (r[0] & 0xFF);
+                setReg(0, 1, read(table + segBase, 1));
                 done();
             }
             case 0xC9 -> { // LEAVE
@@ -1496,6 +1533,8 @@ final class Core {
                 done();
             }
             case 0x00 -> group6();
+            case 0xA0, 0xA8 -> SegmentLoads.push(this, b == 0xA0 ? SegmentLoads.FS : SegmentLoads.GS);
+            case 0xA1, 0xA9 -> SegmentLoads.pop(this, b == 0xA1 ? SegmentLoads.FS : SegmentLoads.GS);
             case 0xA3, 0xAB, 0xB3, 0xBB -> bitTest(b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
             case 0xBA -> bitTest(-1, true);
             case 0xBC, 0xBD -> bitScan(b == 0xBD);
@@ -1749,7 +1788,7 @@ final class Core {
         done();
     }
 
-    /** 0F C7: CMPXCHG8B/16B (/1), RDRAND (/6), RDSEED (/7). */
+    /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
     private void group9() {
         decodeModrm();
         int op = regField & 7;
@@ -1781,6 +1820,8 @@ final class Core {
                     modifyArith(ZF, 0);
                 }
             }
+        } else if (op >= 3 && op <= 5 && mod != 3) {
+            Xsave.compactedInstruction(this, op, ea(), (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
         } else if ((op == 6 || op == 7) && mod == 3) {
             setReg(rmField, opSize, RANDOM.nextLong());
             setArith(CF);
@@ -2050,6 +2091,12 @@ final class Core {
             case Msrs.IA32_SYSENTER_EIP -> sysenterEip;
             case Msrs.IA32_XFD -> xfd;
             case Msrs.IA32_XFD_ERR -> xfdErr;
+            case Msrs.IA32_XSS -> {
+                if (!cpuidHas(0xD, 1, 0, 3)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
+                }
+                yield xss;
+            }
             default -> throw GuestFault.withCode(GuestFault.GP, 0);
         };
     }
@@ -2079,6 +2126,12 @@ final class Core {
             case Msrs.IA32_SYSENTER_EIP -> sysenterEip = v;
             case Msrs.IA32_XFD -> xfd = v;
             case Msrs.IA32_XFD_ERR -> xfdErr = v;
+            case Msrs.IA32_XSS -> {
+                if (!cpuidHas(0xD, 1, 0, 3) || (v & ~cpuid.supportedXss()) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
+                }
+                xss = v;
+            }
             default -> throw GuestFault.withCode(GuestFault.GP, 0);
         }
     }

@@ -6,6 +6,7 @@ import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.InterruptSource;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.PendingEvents;
 import io.jkvm.x86.Registers;
@@ -40,6 +41,9 @@ public final class EmulatedVcpu implements VirtualCpu {
     private final XsaveLayout layout;
     private final ArrayDeque<VcpuExit> exits = new ArrayDeque<>();
     private volatile boolean exitRequested;
+    /** In HLT with interrupts enabled: each run() first waits for INTR (a run cut short leaves it halted). */
+    private volatile boolean halted;
+    private final Object haltLock = new Object();
     private Datum pendingIn;
     private int pendingInSize;
     private Datum pendingMmio;
@@ -129,39 +133,119 @@ public final class EmulatedVcpu implements VirtualCpu {
             core.setReg(0, pendingInSize, pendingIn.value); // AL/AX/EAX: not affected by REX
             pendingIn = null;
         }
+        boolean restartAccess = false;
         if (pendingMmio != null) {
             pendingMmioFilled = true; // the machine has answered: the restarted instruction reads it
+            restartAccess = true;
         }
         if (!exits.isEmpty()) {
             return exits.poll();
         }
-        try {
-            while (!exitRequested) {
-                for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
-                    core.step();
+        while (true) {
+            if (halted && !awaitInterrupt()) {
+                return new VcpuExit.Interrupted();
+            }
+            try {
+                if (restartAccess) {
+                    restartAccess = false;
+                    finishRestartedAccess();
                 }
-                if (!exits.isEmpty()) {
-                    return exits.poll();
+                while (!exitRequested) {
+                    for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
+                        core.step();
+                    }
+                    if (!exits.isEmpty()) {
+                        return exits.poll();
+                    }
+                }
+                return new VcpuExit.Interrupted();
+            } catch (Core.Stop stop) {
+                switch (stop.reason) {
+                    case HLT -> {
+                        if (!exits.isEmpty()) {
+                            return exits.poll();
+                        }
+                        if (core.interrupts == null || (core.flagBits & Core.IF) == 0) {
+                            return new VcpuExit.Hlt(); // nothing can wake it: the machine decides
+                        }
+                        halted = true; // waits in the loop above for INTR
+                    }
+                    case SHUTDOWN -> {
+                        return new VcpuExit.Shutdown();
+                    }
+                    case IO -> {
+                        return exits.poll();
+                    }
                 }
             }
-        } catch (Core.Stop stop) {
-            return switch (stop.reason) {
-                case HLT -> exits.isEmpty() ? new VcpuExit.Hlt() : exits.poll();
-                case SHUTDOWN -> new VcpuExit.Shutdown();
-                case IO -> exits.poll();
-            };
         }
-        return new VcpuExit.Interrupted();
+    }
+
+    /** The instruction an MMIO read interrupted runs to its end before any interrupt: it had begun. */
+    private void finishRestartedAccess() {
+        InterruptSource controller = core.interrupts;
+        core.interrupts = null;
+        try {
+            core.step();
+        } finally {
+            core.interrupts = controller;
+        }
+    }
+
+    /**
+     * HLT with interrupts enabled: sleeps until INTR rises or an exit is requested; true when the vCPU is to
+     * go on (the interrupt is then taken at the first instruction boundary), false to return to the machine
+     * still halted.
+     */
+    private boolean awaitInterrupt() {
+        synchronized (haltLock) {
+            while (!core.interruptLine && !exitRequested) {
+                try {
+                    haltLock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+        }
+        if (exitRequested) {
+            return false;
+        }
+        halted = false;
+        return true;
     }
 
     @Override
     public void requestExit() {
         exitRequested = true;
+        synchronized (haltLock) {
+            haltLock.notifyAll();
+        }
     }
 
     @Override
     public void clearExitRequest() {
         exitRequested = false;
+    }
+
+    @Override
+    public void connectInterrupts(InterruptSource controller) {
+        core.interrupts = controller;
+    }
+
+    @Override
+    public void setInterruptLine(boolean raised) {
+        core.interruptLine = raised;
+        if (raised) {
+            synchronized (haltLock) {
+                haltLock.notifyAll();
+            }
+        }
+    }
+
+    /** Whether the vCPU sits in HLT waiting for an interrupt. */
+    public boolean halted() {
+        return halted;
     }
 
     @Override

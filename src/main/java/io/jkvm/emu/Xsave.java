@@ -2,14 +2,16 @@ package io.jkvm.emu;
 
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveLayout;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Map;
 
 /**
- * FXSAVE/FXRSTOR and XSAVE/XRSTOR (standard format) for the software core, at the offsets the guest CPU model's
+ * FXSAVE/FXRSTOR, XSAVE/XRSTOR (both formats), XSAVEC, XSAVES/XRSTORS for the software core, at the offsets the guest CPU model's
  * leaf 0xD gives. R16..R31 are component 19; components the core does not execute (AVX, AVX-512, PKRU...) are
  * kept as bytes so they survive saves, restores and moves between backends.
  */
@@ -66,6 +68,13 @@ final class Xsave {
 
     static void xrstor(Core c, long a, long mask) {
         requireXsave(c, a);
+        if ((le64(readBytes(c, a + 512, 16), 8) & XsaveArea.COMPACTED) != 0) {
+            if (!c.cpuidHas(0xD, 1, 0, 1)) {
+                throw GuestFault.withCode(GuestFault.GP, 0); // the compacted form needs XSAVEC
+            }
+            restoreCompacted(c, a, mask, c.xcr0);
+            return;
+        }
         long rfbm = mask & c.xcr0;
         XsaveLayout layout = c.xsaveLayout();
         byte[] image = readBytes(c, a, layout.standardSize());
@@ -105,6 +114,109 @@ final class Xsave {
             if (i >= 2 && !comp.supervisor() && (rfbm & (1L << i)) != 0) {
                 boolean present = (xstateBv & (1L << i)) != 0;
                 byte[] bytes = present ? Arrays.copyOfRange(image, comp.offset(), comp.offset() + comp.size()) : new byte[comp.size()];
+                setComponent(c, i, bytes, present);
+            }
+        }
+    }
+
+    /**
+     * 0F C7 /3 XRSTORS, /4 XSAVEC, /5 XSAVES, each #UD unless the CPU model has it (CPUID.(0xD,1).EAX bit 1 for
+     * XSAVEC, bit 3 for the XSAVES pair); the supervisor pair runs at CPL0 only and adds IA32_XSS to XCR0.
+     */
+    static void compactedInstruction(Core c, int op, long a, long mask) {
+        if (!c.cpuidHas(0xD, 1, 0, op == 4 ? 1 : 3) || c.rex2) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        requireXsave(c, a);
+        if (op != 4 && c.cpl != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        long enabled = op == 4 ? c.xcr0 : c.xcr0 | c.xss;
+        if (op == 3) {
+            restoreCompacted(c, a, mask, enabled);
+        } else {
+            saveCompacted(c, a, mask & enabled);
+        }
+    }
+
+    /**
+     * XSAVEC/XSAVES: the components of RFBM in the compacted format (XCOMP_BV = RFBM | bit 63), the header's other
+     * bytes zeroed; every saved component is reported in use (XSTATE_BV = RFBM), as XINUSE may. MXCSR goes with
+     * RFBM[1] or RFBM[2], as for XSAVE.
+     */
+    private static void saveCompacted(Core c, long a, long rfbm) {
+        XsaveLayout layout = c.xsaveLayout();
+        Map<Integer, Integer> offsets = layout.compactedOffsets(rfbm);
+        byte[] image = readBytes(c, a, (layout.compactedSize(rfbm) + 7) & ~7);
+        int mxcsr = le32(image, 24), mxcsrMask = le32(image, 28);
+        legacy(c, image, (rfbm & 1) != 0, (rfbm & 2) != 0);
+        if ((rfbm & 6) == 0) {
+            putLe32(image, 24, mxcsr); // legacy() always writes MXCSR: put back what was there
+            putLe32(image, 28, mxcsrMask);
+        }
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i >= 2 && (rfbm & (1L << i)) != 0) {
+                System.arraycopy(component(c, i, comp.size()), 0, image, offsets.get(i), comp.size());
+            }
+        }
+        Arrays.fill(image, 512, XsaveLayout.HEADER_END, (byte) 0);
+        putLe64(image, 512, rfbm);
+        putLe64(image, 520, rfbm | XsaveArea.COMPACTED);
+        writeBytes(c, a, image);
+    }
+
+    /**
+     * The compacted form of XRSTOR, and XRSTORS: #GP unless XCOMP_BV[63] is set, XCOMP_BV lists only enabled
+     * components, XSTATE_BV only components XCOMP_BV has, and the rest of the header is zero. MXCSR is loaded only
+     * with SSE state (XSTATE_BV[1]), else it is 1F80H; RFBM[2] does not matter here, unlike the standard form.
+     */
+    private static void restoreCompacted(Core c, long a, long mask, long enabled) {
+        byte[] header = readBytes(c, a + 512, XsaveLayout.HEADER_SIZE);
+        long xstateBv = le64(header, 0), xcompBv = le64(header, 8);
+        long components = xcompBv & ~XsaveArea.COMPACTED;
+        boolean reservedClear = true;
+        for (int i = 16; i < XsaveLayout.HEADER_SIZE; i++) {
+            reservedClear &= header[i] == 0;
+        }
+        if ((xcompBv & XsaveArea.COMPACTED) == 0 || (components & ~enabled) != 0 || (xstateBv & ~components) != 0 || !reservedClear) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        long rfbm = mask & enabled;
+        if ((rfbm & xstateBv & c.xfd) != 0) {
+            c.xfdErr = rfbm & xstateBv & c.xfd;
+            throw GuestFault.of(GuestFault.NM);
+        }
+        XsaveLayout layout = c.xsaveLayout();
+        Map<Integer, Integer> offsets = layout.compactedOffsets(components);
+        byte[] image = readBytes(c, a, (layout.compactedSize(components) + 7) & ~7);
+        boolean sse = (rfbm & 2) != 0, ssePresent = (xstateBv & 2) != 0;
+        int mxcsr = sse && ssePresent ? le32(image, 24) : 0x1F80;
+        if ((mxcsr & ~MXCSR_MASK) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // before any state changes
+        }
+        if ((rfbm & 1) != 0) {
+            if ((xstateBv & 1) != 0) {
+                System.arraycopy(image, 0, c.x87, 0, 24);
+                System.arraycopy(image, 32, c.x87, 32, 128);
+            } else {
+                initX87(c);
+            }
+        }
+        if (sse) {
+            c.mxcsr = mxcsr;
+            if (ssePresent) {
+                loadXmm(c, image);
+            } else {
+                Arrays.fill(c.xmm, 0);
+            }
+        }
+        for (XsaveLayout.Component comp : layout.components()) {
+            int i = comp.number();
+            if (i >= 2 && (rfbm & (1L << i)) != 0) {
+                boolean present = (xstateBv & (1L << i)) != 0;
+                byte[] bytes = present
+                        ? Arrays.copyOfRange(image, offsets.get(i), offsets.get(i) + comp.size()) : new byte[comp.size()];
                 setComponent(c, i, bytes, present);
             }
         }

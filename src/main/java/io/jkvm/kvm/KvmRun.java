@@ -15,6 +15,8 @@ import java.lang.foreign.ValueLayout;
 final class KvmRun {
     private static final long EXIT_REASON = kvm_run.exit_reason$offset();
     private static final long IMMEDIATE_EXIT = kvm_run.immediate_exit$offset();
+    private static final long REQUEST_INTERRUPT_WINDOW = kvm_run.request_interrupt_window$offset();
+    private static final long READY_FOR_INJECTION = kvm_run.ready_for_interrupt_injection$offset();
     private static final long IO = kvm_run.io$offset();
     private static final long IO_DIRECTION = IO + kvm_run.io.direction$offset();
     private static final long IO_SIZE = IO + kvm_run.io.size$offset();
@@ -58,6 +60,16 @@ final class KvmRun {
 
     boolean immediateExit() {
         return run.get(ValueLayout.JAVA_BYTE, IMMEDIATE_EXIT) != 0;
+    }
+
+    /** Asks KVM_RUN to exit (KVM_EXIT_IRQ_WINDOW_OPEN) as soon as the guest can take an interrupt. */
+    void setRequestInterruptWindow(boolean on) {
+        run.set(ValueLayout.JAVA_BYTE, REQUEST_INTERRUPT_WINDOW, on ? (byte) 1 : (byte) 0);
+    }
+
+    /** Set by KVM on every return: KVM_INTERRUPT now would be delivered at the next entry (IF set, no shadow, none queued). */
+    boolean readyForInterruptInjection() {
+        return run.get(ValueLayout.JAVA_BYTE, READY_FOR_INJECTION) != 0;
     }
 
     int exitReason() {

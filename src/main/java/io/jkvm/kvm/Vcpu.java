@@ -31,6 +31,7 @@ import io.jkvm.x86.XsaveLayout;
 import io.jkvm.x86.Xcr0Rules;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.FpuState;
+import io.jkvm.x86.InterruptSource;
 import io.jkvm.x86.PendingEvents;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
@@ -40,6 +41,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SequencedMap;
@@ -87,6 +89,12 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     /** The CPU model last set with KVM_SET_CPUID2 (KVM may store an adjusted copy; this is what jkvm asked for). */
     private volatile CpuidTable model;
     private volatile boolean exitRequested;
+    private volatile InterruptSource interrupts;
+    private volatile boolean interruptLine;
+    /** A raised INTR set immediate_exit: the next run clears it unless an exit was requested too. */
+    private volatile boolean interruptKick;
+    /** KVM_INTERRUPT was issued and no KVM_RUN has entered the guest since (KVM keeps one queued vector). */
+    private boolean injectionQueued;
 
     Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
         this.vm = vm;
@@ -106,20 +114,78 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
 
     // ---- running -------------------------------------------------------------------------------------------
 
-    /** KVM_RUN until the next exit; a signal or {@link #requestExit()} gives {@link VcpuExit.Interrupted}. */
+    /**
+     * KVM_RUN until the next exit; a signal or {@link #requestExit()} gives {@link VcpuExit.Interrupted}. With an
+     * interrupt controller connected (no in-kernel irqchip), a raised INTR is injected with KVM_INTERRUPT when KVM
+     * says the guest can take it, else an interrupt window is requested and its exit handled here.
+     */
     @Override
     public VcpuExit run() {
         if (runner == null) {
             runner = NativeThread.current();
         }
-        int r = fd.ioctlOrErrno(Ioctls.RUN, 0L);
-        if (r < 0) {
-            if (-r == Uapi.EINTR() || -r == Uapi.EAGAIN()) {
-                return new VcpuExit.Interrupted();
+        while (true) {
+            if (interrupts != null) {
+                offerInterrupt();
             }
-            throw new LinuxException("ioctl(KVM_RUN) on " + fd.name(), -r);
+            int r = fd.ioctlOrErrno(Ioctls.RUN, 0L);
+            if (r < 0) {
+                if (-r == Uapi.EINTR() || -r == Uapi.EAGAIN()) {
+                    if (interrupts != null && !exitRequested) {
+                        continue; // kicked for INTR: offer the interrupt and go on
+                    }
+                    return new VcpuExit.Interrupted();
+                }
+                throw new LinuxException("ioctl(KVM_RUN) on " + fd.name(), -r);
+            }
+            injectionQueued = false; // the guest was entered: KVM delivered it (or re-injects it itself)
+            if (run.exitReason() == Uapi.KVM_EXIT_IRQ_WINDOW_OPEN()) {
+                continue;
+            }
+            return run.decode();
         }
-        return run.decode();
+    }
+
+    /** Before each KVM_RUN: injects the controller's interrupt if INTR is up and the guest can take it now. */
+    private void offerInterrupt() {
+        if (interruptKick) {
+            interruptKick = false;
+            run.setImmediateExit(false);
+            VarHandle.fullFence(); // the reset before reading exitRequested and the line: a kick after it is not lost
+            if (exitRequested) {
+                run.setImmediateExit(true);
+            }
+        }
+        if (!interruptLine || injectionQueued) {
+            run.setRequestInterruptWindow(false);
+            return;
+        }
+        if (run.readyForInterruptInjection()) {
+            interrupt(interrupts.acknowledge());
+            injectionQueued = true;
+            run.setRequestInterruptWindow(false);
+        } else {
+            run.setRequestInterruptWindow(true);
+        }
+    }
+
+    @Override
+    public void connectInterrupts(InterruptSource controller) {
+        interrupts = controller;
+    }
+
+    /** INTR rose: a KVM_RUN in progress returns (immediate_exit and a signal) so the interrupt can be injected. */
+    @Override
+    public void setInterruptLine(boolean raised) {
+        interruptLine = raised;
+        if (raised && interrupts != null) {
+            interruptKick = true;
+            run.setImmediateExit(true);
+            NativeThread t = runner;
+            if (t != null) {
+                t.kick();
+            }
+        }
     }
 
     /**

@@ -35,6 +35,11 @@ public final class Machine implements AutoCloseable {
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
+    private final Pic8259 pic;
+    /** The PIC's INTR output, as last reported (read without the PIC's lock while waiting). */
+    private volatile boolean interruptLine;
+    /** The vCPU INTR goes to: vCPU 0, as the PIC is wired to the bootstrap processor's LINT0. */
+    private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
     private final Object wakeup = new Object();
@@ -43,13 +48,8 @@ public final class Machine implements AutoCloseable {
     private Machine(MachineConfig config, Console console, GuestImage image) {
         this.config = config;
         this.console = console;
-        this.serial = new Serial16550(console.out(), raised -> {
-            if (raised) {
-                synchronized (wakeup) {
-                    wakeup.notifyAll();
-                }
-            }
-        });
+        this.pic = new Pic8259(this::interruptLineChanged);
+        this.serial = new Serial16550(console.out(), raised -> pic.setIrq(Serial16550.IRQ, raised));
         Kvm k = Kvm.open(config.kvmPath());
         Vm v = null;
         GuestMemory m = null;
@@ -93,6 +93,11 @@ public final class Machine implements AutoCloseable {
             throw e;
         }
         ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
+        ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
+        ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
+        VirtualCpu bsp = vcpus.getFirst();
+        bsp.connectInterrupts(pic);
+        interruptTarget = bsp;
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
     }
 
@@ -283,9 +288,24 @@ public final class Machine implements AutoCloseable {
         }
     }
 
+    /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
+    private void interruptLineChanged(boolean raised) {
+        interruptLine = raised;
+        VirtualCpu target = interruptTarget;
+        if (target != null) {
+            target.setInterruptLine(raised);
+        }
+        if (raised) {
+            synchronized (wakeup) {
+                wakeup.notifyAll();
+            }
+        }
+    }
+
+    /** HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR rises. */
     private void waitForInterrupt() {
         synchronized (wakeup) {
-            while (!outcome.isDone() && !serial.interruptPending()) {
+            while (!outcome.isDone() && !interruptLine) {
                 try {
                     wakeup.wait();
                 } catch (InterruptedException e) {

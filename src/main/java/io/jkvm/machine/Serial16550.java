@@ -7,11 +7,14 @@ import java.util.ArrayDeque;
 
 /**
  * A 16550A UART (COM1 at 0x3F8). Transmitted bytes go straight to the output, unbuffered; the transmitter is
- * always empty. Received bytes wait in a FIFO until the guest reads RBR.
+ * always empty. Received bytes wait in a FIFO until the guest reads RBR. The interrupt output (IRQ4 on a PC) is
+ * raised while IIR names a cause IER enables: received data available, or the transmitter holding register empty.
  */
 public final class Serial16550 implements Device {
     public static final int COM1 = 0x3F8;
     public static final int REGISTERS = 8;
+    /** COM1's line on the PIC. */
+    public static final int IRQ = 4;
 
     private static final int IER_RX = 0x01;
     private static final int IER_THRE = 0x02;
@@ -111,6 +114,8 @@ public final class Serial16550 implements Device {
                 if (dlab) {
                     divisor = (divisor & 0xFF00) | v;
                 } else {
+                    thrEmptyPending = false; // writing THR clears THRE; the byte leaves at once, so it rises again: one edge per byte
+                    updateInterrupt();
                     transmit(v);
                 }
             }

@@ -13,6 +13,7 @@ public final class Msrs {
     public static final int IA32_PAT = 0x277;
     public static final int IA32_XFD = 0x1C4;
     public static final int IA32_XFD_ERR = 0x1C5;
+    public static final int IA32_XSS = 0xDA0;
     public static final int IA32_EFER = 0xC0000080;
     public static final int IA32_STAR = 0xC0000081;
     public static final int IA32_LSTAR = 0xC0000082;

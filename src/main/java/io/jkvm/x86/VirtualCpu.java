@@ -15,6 +15,15 @@ public interface VirtualCpu {
 
     void clearExitRequest();
 
+    /** Connects the interrupt controller whose INTR output this vCPU follows (the bootstrap processor's LINT0). */
+    void connectInterrupts(InterruptSource controller);
+
+    /**
+     * The controller's INTR output changed; any thread may call this. A raised line is taken at the next
+     * instruction boundary where RFLAGS.IF allows it, and wakes a HLT.
+     */
+    void setInterruptLine(boolean raised);
+
     Registers registers();
 
     void setRegisters(Registers registers);

@@ -81,6 +81,15 @@ class RunCommandTest {
     }
 
     @Test
+    void serialInputRaisesIrq4ThroughThePicIntoAGuestWaitingInHlt() {
+        for (String backend : new String[]{"emulator", "kvm"}) {
+            Cli.Result r = Cli.runWithInput("hello, interrupts\n", "run", "--backend", backend, "--image", guest("irq_echo.elf"));
+            assertEquals("irq> HELLO, INTERRUPTS\nISR in the handler: 16, after EOI: 0\r\n", r.out(), backend);
+            assertEquals(1, r.status(), backend + ": " + r.err());
+        }
+    }
+
+    @Test
     void extraVcpusWaitHaltedWhileVcpu0Runs() {
         Cli.Result r = Cli.run("run", "--image", guest("exit42.elf"), "--cpus", "3");
         assertEquals(85, r.status(), r.err());

@@ -20,14 +20,14 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
  * and a trip to CPL3 by IRETQ and back by SYSCALL (and by #GP from a privileged instruction).
  */
 class ExceptionsTest {
-    private static final long CODE = EmuVm.CODE, USER = 0x101000, HANDLERS = 0x102000, SYSCALL = 0x103000, IDT = 0x104000;
-    private static final long USER_STACK = 0x180000, KERNEL_STACK = 0x190000;
+    static final long CODE = EmuVm.CODE, USER = 0x101000, HANDLERS = 0x102000, SYSCALL = 0x103000, IDT = 0x104000;
+    static final long USER_STACK = 0x180000, KERNEL_STACK = 0x190000;
 
     /** What the handler for {@code vector} saw: RBX = error code (0 if none), RCX = CR2, RDX = saved RIP, RSI = saved CS. */
     record Taken(int vector, long errorCode, long cr2, long rip, long cs) {
     }
 
-    private static byte[] hex(String s) {
+    static byte[] hex(String s) {
         return HexFormat.of().parseHex(s.replace(" ", ""));
     }
 
@@ -112,7 +112,7 @@ class ExceptionsTest {
     }
 
     /** Marks the first 2 MiB pages user-accessible, so CPL3 code and stack can live there. */
-    private static void userPages(EmuVm vm) {
+    static void userPages(EmuVm vm) {
         long u = ControlBits.PTE_USER;
         vm.memory.writeLong(LongModeBoot.PML4, vm.memory.readLong(LongModeBoot.PML4) | u);
         vm.memory.writeLong(LongModeBoot.PDPT, vm.memory.readLong(LongModeBoot.PDPT) | u);
@@ -120,7 +120,7 @@ class ExceptionsTest {
     }
 
     /** Kernel: EFER.SCE, LSTAR, STAR, then IRETQ to CPL3 user code (CS 0x23, SS 0x1B, IF set). */
-    private static Asm toUser() {
+    static Asm toUser() {
         return new Asm()
                 .raw("b9 80 00 00 c0 0f 32 83 c8 01 0f 30") // EFER |= SCE
                 .raw("b9 82 00 00 c0 b8").raw(le32(SYSCALL)).raw("31 d2 0f 30") // LSTAR = SYSCALL

@@ -57,4 +57,74 @@ class XsaveInstructionTest {
             assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "#UD without CR4.OSXSAVE");
         }
     }
+
+    /** R16 = 0x1616..., MXCSR = 0x1FC0 (DAZ), then a compacted save of x87, SSE and APX to BUFFER with {@code save}. */
+    private static Asm compactedSave(String save) {
+        return new Asm().setXcr0(0x80003L)
+                .movImm64(16, 0x1616161616161616L)
+                .movImm64(7, BUFFER).raw("c7 87 00 10 00 00 c0 1f 00 00 0f ae 97 00 10 00 00") // ldmxcsr 0x1FC0 via [rdi + 4096]
+                .raw("b8 ff ff ff ff ba ff ff ff ff")
+                .raw(save);
+    }
+
+    @Test
+    void xsavecWritesTheCompactedFormatAndXrstorReadsIt() {
+        // xsavec [rdi]; r16 = 0; xrstor [rdi] (compacted form); out 0x80
+        Asm a = compactedSave("0f c7 27").movImm64(16, 0).raw("0f ae 2f").outAl(0x80).hlt();
+        try (EmuVm vm = new EmuVm("host,+xsave,+apx,+xsavec", a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0x8000_0000_0008_0003L, vm.memory.readLong(BUFFER + 520), "XCOMP_BV: RFBM with bit 63");
+            assertEquals(0x80003L, vm.memory.readLong(BUFFER + 512), "XSTATE_BV");
+            assertEquals(0x1616161616161616L, vm.memory.readLong(BUFFER + 576), "APX, the only extended component, right after the header");
+            assertEquals(0x1FC0, vm.memory.readLong(BUFFER + 24) & 0xFFFFFFFFL, "MXCSR in the legacy region");
+            assertEquals(0x1616161616161616L, vm.vcpu.saveState().gpr(16), "the compacted XRSTOR brought R16 back");
+        }
+    }
+
+    @Test
+    void compactedXrstorWithSseInitSetsMxcsrTo1f80AndChecksTheHeader() {
+        // xsavec; clear XSTATE_BV[1]; xrstor; stmxcsr [rdi + 4096]; then set a reserved header byte; xrstor: #GP
+        Asm a = compactedSave("0f c7 27")
+                .raw("48 83 a7 00 02 00 00 fd") // and qword [rdi + 512], ~2
+                .raw("0f ae 2f 0f ae 9f 00 10 00 00").outAl(0x80)
+                .raw("c6 87 1f 02 00 00 01 0f ae 2f").hlt(); // mov byte [rdi + 543], 1; xrstor
+        try (EmuVm vm = new EmuVm("host,+xsave,+apx,+xsavec", a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0x1F80, vm.memory.readLong(BUFFER + 4096) & 0xFFFFFFFFL, "SSE in its init state: MXCSR = 1F80H, not the saved 0x1FC0");
+            assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "#GP (no IDT) for a reserved header byte");
+        }
+    }
+
+    @Test
+    void xsavesAndXrstorsAtCpl0() {
+        // xsaves [rdi]; r16 = 0; xrstors [rdi]; out 0x80; then XCOMP_BV[63] cleared (btr qword [rdi + 520], 63): #GP
+        Asm a = compactedSave("0f c7 2f").movImm64(16, 0).raw("0f c7 1f").outAl(0x80)
+                .raw("48 0f ba b7 08 02 00 00 3f 0f c7 1f").hlt();
+        try (EmuVm vm = new EmuVm("host,+xsave,+apx,+xsaves", a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0x8000_0000_0008_0003L, vm.memory.readLong(BUFFER + 520), "XSS is 0: the same components as XSAVEC");
+            assertEquals(0x1616161616161616L, vm.vcpu.saveState().gpr(16));
+            assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "XRSTORS needs XCOMP_BV[63]: #GP, with no IDT a triple fault");
+        }
+    }
+
+    @Test
+    void theCompactedInstructionsAreUndefinedWithoutTheirCpuidBitsAndIa32XssTakesOnlyListedBits() {
+        for (String insn : new String[]{"0f c7 27", "0f c7 2f", "0f c7 1f"}) {
+            byte[] code = new Asm().movImm64(7, BUFFER).raw("31 c0 31 d2 " + insn).hlt().bytes();
+            try (EmuVm vm = new EmuVm("host,+xsave,-xsavec,-xsaves", code)) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(6, vm.nextOut(0x90), insn + ": #UD");
+            }
+        }
+        // wrmsr IA32_XSS = 1 (bit 0 is never a supervisor component): #GP(0)
+        try (EmuVm vm = new EmuVm("host,+xsave,+xsaves", new Asm().raw("b9 a0 0d 00 00 b8 01 00 00 00 31 d2 0f 30").hlt().bytes())) {
+            ExceptionsTest.installIdt(vm);
+            assertEquals(13, vm.nextOut(0x90));
+            assertEquals(EmuVm.CODE + 12, vm.vcpu.registers().rdx(), "the WRMSR faulted");
+        }
+        try (EmuVm vm = new EmuVm("host,+xsave,+xsaves", new Asm().raw("b9 a0 0d 00 00 31 c0 31 d2 0f 30 0f 32").hlt().bytes())) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "IA32_XSS = 0 is always allowed with XSAVES");
+        }
+    }
 }

@@ -124,4 +124,25 @@ class MachinePartsTest {
         u.write(7, 1, 0x5A);
         assertEquals(0x5A, u.read(7, 1), "scratch register");
     }
+
+    @Test
+    void uartInterruptFollowsIerAndIirWithAnEdgePerTransmittedByte() {
+        List<Boolean> irq = new ArrayList<>();
+        Serial16550 u = new Serial16550(new ByteArrayOutputStream(), irq::add);
+        u.write(1, 1, 0x02); // IER: THR empty
+        assertTrue(u.interruptPending(), "the transmitter is empty: THRE at once");
+        assertEquals(0x02, u.read(2, 1) & 0x0F, "IIR: THR empty");
+        assertFalse(u.interruptPending(), "reading IIR acknowledges THRE");
+        irq.clear();
+        u.write(0, 1, 'a');
+        assertEquals(List.of(false, true), irq.subList(irq.size() - 2, irq.size()), "low on the THR write, high once the byte left");
+        u.write(1, 1, 0x03); // and received data, which ranks above THRE
+        u.receive((byte) 'b');
+        assertEquals(0x04, u.read(2, 1) & 0x0F);
+        u.read(0, 1);
+        assertEquals(0x02, u.read(2, 1) & 0x0F, "THRE shows again once the data is read");
+        u.write(1, 1, 0x00);
+        assertFalse(u.interruptPending());
+        assertEquals(false, irq.getLast(), "IER cleared: the line is down");
+    }
 }

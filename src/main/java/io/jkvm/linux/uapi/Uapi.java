@@ -104,6 +104,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_EXIT_MMIO() {
         return KVM_EXIT_MMIO;
     }
+    private static final int KVM_EXIT_IRQ_WINDOW_OPEN = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_EXIT_IRQ_WINDOW_OPEN 7
+     * }
+     */
+    public static int KVM_EXIT_IRQ_WINDOW_OPEN() {
+        return KVM_EXIT_IRQ_WINDOW_OPEN;
+    }
     private static final int KVM_EXIT_SHUTDOWN = (int)8L;
     /**
      * {@snippet lang=c :

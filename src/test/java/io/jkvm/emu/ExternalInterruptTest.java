@@ -1,0 +1,153 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.InterruptSource;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * External interrupts on the software core: taken at an instruction boundary only with RFLAGS.IF set and no
+ * STI shadow, acknowledged once, delivered through the IDT; HLT with IF set sleeps until INTR rises.
+ */
+class ExternalInterruptTest {
+    private static final int VECTOR = 0x30;
+    private static final long HANDLER = 0x102000, IDT = 0x104000;
+
+    private static byte[] hex(String s) {
+        return HexFormat.of().parseHex(s.replace(" ", ""));
+    }
+
+    /** A controller with one request: acknowledging it lowers INTR, as the 8259A does for an edge request. */
+    private static final class OneRequest implements InterruptSource {
+        final AtomicInteger acknowledged = new AtomicInteger();
+        private final EmuVm vm;
+
+        OneRequest(EmuVm vm) {
+            this.vm = vm;
+        }
+
+        @Override
+        public int acknowledge() {
+            acknowledged.incrementAndGet();
+            vm.vcpu.setInterruptLine(false);
+            return VECTOR;
+        }
+    }
+
+    /** The handler for VECTOR reports RBX and the saved RIP: OUT 0x90 with EBX, OUT 0x91 with the RIP's low byte. */
+    private static OneRequest setUp(EmuVm vm) {
+        byte[] h = hex("89 d8 e6 90" // mov eax, ebx; out 0x90, al
+                + "8b 04 24 e6 91" // mov eax, [rsp]; out 0x91, al
+                + "48 cf"); // iretq
+        vm.memory.write(HANDLER, h, 0, h.length);
+        vm.memory.writeLong(IDT + VECTOR * 16L, (HANDLER & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((HANDLER >>> 16 & 0xFFFF) << 48));
+        vm.memory.writeLong(IDT + VECTOR * 16L + 8, HANDLER >>> 32);
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                s.gdt(), new DescriptorTable(IDT, 0xFFF), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                s.apicBase(), s.interruptBitmap()));
+        OneRequest source = new OneRequest(vm);
+        vm.vcpu.connectInterrupts(source);
+        return source;
+    }
+
+    @Test
+    void theStiShadowDelaysTheInterruptByExactlyOneInstruction() {
+        // IF = 0 at entry with INTR already up: sti; inc ebx; inc ebx; inc ebx
+        try (EmuVm vm = new EmuVm(hex("fb ff c3 ff c3 ff c3 f4"))) {
+            OneRequest source = setUp(vm);
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(1, vm.nextOut(0x90), "one INC ran in the shadow of STI, then the interrupt");
+            assertEquals((EmuVm.CODE + 3) & 0xFF, vm.nextOut(0x91), "saved RIP: the second INC");
+            assertEquals(1, source.acknowledged.get());
+        }
+    }
+
+    @Test
+    void movSsBlocksTheInterruptForOneInstructionToo() {
+        // IF = 0 at entry: mov eax, 0x10; sti; mov ss, ax (in the STI shadow); inc ebx (in the MOV SS shadow); inc ebx
+        try (EmuVm vm = new EmuVm(hex("b8 10 00 00 00 fb 8e d0 ff c3 ff c3 f4"))) {
+            setUp(vm);
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(1, vm.nextOut(0x90));
+            assertEquals((EmuVm.CODE + 10) & 0xFF, vm.nextOut(0x91), "saved RIP: the second INC");
+        }
+    }
+
+    @Test
+    void popfSettingIfHasNoShadow() {
+        // push 0x202; popfq; inc ebx: the interrupt comes right after POPF
+        try (EmuVm vm = new EmuVm(hex("68 02 02 00 00 9d ff c3 f4"))) {
+            setUp(vm);
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(0, vm.nextOut(0x90));
+            assertEquals((EmuVm.CODE + 6) & 0xFF, vm.nextOut(0x91));
+        }
+    }
+
+    @Test
+    void withInterruptsDisabledTheRequestWaitsAndHltIsAnExit() {
+        try (EmuVm vm = new EmuVm(hex("ff c3 f4"))) {
+            OneRequest source = setUp(vm);
+            vm.vcpu.setInterruptLine(true);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "IF = 0: HLT leaves to the machine");
+            assertEquals(0, source.acknowledged.get());
+            assertEquals(1, vm.vcpu.registers().rbx());
+        }
+    }
+
+    @Test
+    void anInterruptWakesHltAndReturnsAfterIt() throws Exception {
+        // sti; hlt; mov al, 0x55; out 0x92, al
+        try (EmuVm vm = new EmuVm(hex("fb f4 b0 55 e6 92"))) {
+            OneRequest source = setUp(vm);
+            CompletableFuture<Long> handler = CompletableFuture.supplyAsync(() -> vm.nextOut(0x90),
+                    r -> Thread.ofPlatform().start(r));
+            waitUntilHalted(vm);
+            Thread.sleep(50);
+            assertFalse(handler.isDone(), "HLT waits for INTR");
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(0, handler.get(10, TimeUnit.SECONDS));
+            assertEquals((EmuVm.CODE + 2) & 0xFF, vm.nextOut(0x91), "the interrupt returns after the HLT");
+            assertEquals(0x55, vm.nextOut(0x92));
+            assertEquals(1, source.acknowledged.get());
+        }
+    }
+
+    @Test
+    void requestExitEndsAHltWaitAndTheVcpuStaysHalted() throws Exception {
+        try (EmuVm vm = new EmuVm(hex("fb f4 b0 55 e6 92"))) {
+            setUp(vm);
+            CompletableFuture<VcpuExit> run = CompletableFuture.supplyAsync(vm.vcpu::run, r -> Thread.ofPlatform().start(r));
+            waitUntilHalted(vm);
+            vm.vcpu.requestExit();
+            assertInstanceOf(VcpuExit.Interrupted.class, run.get(10, TimeUnit.SECONDS));
+            assertTrue(vm.vcpu.halted(), "still in HLT: the next run waits again");
+            vm.vcpu.clearExitRequest();
+            vm.vcpu.setInterruptLine(true);
+            assertEquals(0, vm.nextOut(0x90));
+        }
+    }
+
+    private static void waitUntilHalted(EmuVm vm) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!vm.vcpu.halted()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the vCPU never reached HLT");
+            }
+            Thread.sleep(5);
+        }
+    }
+}
