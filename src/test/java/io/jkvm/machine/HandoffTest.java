@@ -2,9 +2,13 @@ package io.jkvm.machine;
 
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Vcpu;
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.LongModeVm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.Msrs;
+import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
 import io.jkvm.x86.XsaveArea;
@@ -307,6 +311,64 @@ class HandoffTest {
         assertEquals(kvmBaseline.outcome(), run.outcome());
         assertEquals(kvmBaseline.last().registers(), run.last().registers(), "the interrupt returned where it came in");
         assertEquals(List.of(), run.handoffs());
+    }
+
+    @Test
+    void anInExitIsCompletedBeforeTheStateIsReadOnEitherBackend() {
+        // in al, 0x71; out 0x80, al; hlt: the state is saved right after the IN exit was answered with 0x5A
+        byte[] code = LongModeVm.hex("e4 71 e6 80 f4");
+        try (LongModeVm kvm = new LongModeVm(code); EmuVm core = new EmuVm(code)) {
+            VcpuExit.Io in = assertInstanceOf(VcpuExit.Io.class, kvm.vcpu.run());
+            assertFalse(in.out());
+            in.data().set(0, 0x5A);
+            kvm.vcpu.requestExit();
+            assertInstanceOf(VcpuExit.Interrupted.class, kvm.vcpu.run(), "KVM_RUN with immediate_exit: completes, then EINTR");
+            VcpuState saved = kvm.vcpu.saveState();
+            assertEquals(0x5A, saved.registers().rax() & 0xFF, "AL has the answer");
+            assertEquals(LongModeVm.CODE + 2, saved.registers().rip(), "RIP past the IN");
+            saved = withCpuid(saved, core.model.cpuid()); // each test VM asked KVM for its own table
+            core.vcpu.restoreState(saved);
+            assertEquals(Optional.empty(), saved.firstDifference(core.vcpu.saveState()));
+            assertEquals(0x5A, core.nextOut(0x80), "the core goes on from the completed IN");
+
+            VcpuExit.Io coreIn;
+            try (EmuVm again = new EmuVm(code)) {
+                coreIn = assertInstanceOf(VcpuExit.Io.class, again.vcpu.run());
+                coreIn.data().set(0, 0xA5);
+                again.vcpu.requestExit();
+                assertInstanceOf(VcpuExit.Interrupted.class, again.vcpu.run());
+                VcpuState fromCore = withCpuid(again.vcpu.saveState(), kvm.cpuid);
+                assertEquals(0xA5, fromCore.registers().rax() & 0xFF);
+                kvm.vcpu.clearExitRequest();
+                kvm.vcpu.restoreState(fromCore);
+                VcpuExit.Io out = assertInstanceOf(VcpuExit.Io.class, kvm.vcpu.run());
+                assertEquals(0x80, out.port());
+                assertEquals(0xA5, out.data().get(0), "KVM goes on from the core's completed IN");
+            }
+        }
+    }
+
+    /** The state with another CPUID table: leaf 0xB's x2APIC ID in KVM's supported table is the answering host CPU's. */
+    private static VcpuState withCpuid(VcpuState s, io.jkvm.x86.CpuidTable cpuid) {
+        return new VcpuState(cpuid, s.registers(), s.specialRegisters(), s.xcr0(), s.xsave(), s.msrs(), s.events(),
+                s.debugRegisters());
+    }
+
+    @Test
+    void theCliHandsOffEveryNPortExitsWithTheSameOutput() {
+        String image = TestGuests.path(GUEST).toString();
+        Cli.Result plain = Cli.runWithInput("g", "run", "--image", image, "--backend", "kvm");
+        Cli.Result moved = Cli.runWithInput("g", "run", "--image", image, "--backend", "kvm", "--handoff-every", "41", "--trace");
+        assertEquals(plain.out(), moved.out());
+        assertEquals(plain.status(), moved.status());
+        long lines = moved.err().lines().filter(l -> l.matches(
+                "jkvm: handoff \\d+: (KVM to the software core|the software core to KVM), paused in \\d+ us, moved in \\d+ us")).count();
+        assertEquals(moved.err().lines().count(), lines, "only handoff lines on stderr:\n" + moved.err());
+        assertTrue(lines >= 20, "handoffs: " + lines);
+        Cli.Result refused = Cli.runWithInput("g", "run", "--image", image, "--cpu", "host,+apx", "--handoff-every", "41");
+        assertEquals(plain.out(), refused.out(), "the guest runs on on the core");
+        assertTrue(refused.err().contains("jkvm: cannot hand the vCPUs to KVM: --cpu host,+apx needs "), refused.err());
+        assertEquals(2, refused.err().lines().count(), "the auto-backend line and one refusal, not one per turn:\n" + refused.err());
     }
 
     @Test
