@@ -60,11 +60,18 @@ public final class Machine implements AutoCloseable {
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /**
+     * The UART's interrupt line as it last set it. A halted vCPU reads this, not the UART, while it holds
+     * {@code wakeup}: the UART raises the line holding its own lock, so asking it would take the locks in the
+     * opposite order and deadlock with serial input arriving.
+     */
+    private volatile boolean uartInterrupt;
 
     private Machine(MachineConfig config, Console console, GuestImage image) {
         this.config = config;
         this.console = console;
         this.serial = new Serial16550(console.out(), raised -> {
+            uartInterrupt = raised;
             if (raised) {
                 synchronized (wakeup) {
                     wakeup.notifyAll();
@@ -616,7 +623,7 @@ public final class Machine implements AutoCloseable {
     /** HLT with interrupts on: waits for the UART's interrupt; a pause meanwhile parks here and the wait goes on after. */
     private void waitForInterrupt() {
         synchronized (wakeup) {
-            while (!outcome.isDone() && !serial.interruptPending()) {
+            while (!outcome.isDone() && !uartInterrupt) {
                 if (pauseRequested) {
                     parkWhilePaused();
                     continue;

@@ -10,7 +10,6 @@ import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
-import io.jkvm.x86.VirtualCpu;
 import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveLayout;
 import org.junit.jupiter.api.BeforeAll;
@@ -228,12 +227,8 @@ class HandoffTest {
         Run run;
         try (Running r = new Running(Backend.KVM, "host", false, 0)) {
             r.awaitOutput("waiting for input\r\n");
-            Thread.sleep(50);
             for (Backend target : List.of(Backend.EMULATOR, Backend.KVM, Backend.EMULATOR)) {
-                assertTrue(r.machine.pause());
-                VirtualCpu vcpu = r.machine.vcpus().get(0);
-                VcpuState s = vcpu.saveState();
-                assertEquals(0xF4, r.machine.memory().readByte(s.registers().rip() - 1) & 0xFF, "stopped right after HLT");
+                VcpuState s = awaitHalted(r.machine);
                 assertTrue(s.registers().interruptsEnabled(), "halted with interrupts on, waiting for the UART");
                 assertGuestFpuState(s.xsave());
                 r.machine.resume();
@@ -249,6 +244,21 @@ class HandoffTest {
         }
         assertSameRun(kvmBaseline, run);
         assertEquals(3, run.handoffs().size());
+    }
+
+    /** Pauses until vCPU 0 is found stopped right after a HLT (the guest gets there a few thousand instructions after its line); resumes it. */
+    static VcpuState awaitHalted(Machine m) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            assertTrue(m.pause());
+            VcpuState s = m.vcpus().get(0).saveState();
+            if ((m.memory().readByte(s.registers().rip() - 1) & 0xFF) == 0xF4) {
+                return s;
+            }
+            m.resume();
+            assertTrue(System.nanoTime() < deadline, "the guest never stopped in HLT");
+            Thread.sleep(10);
+        }
     }
 
     /** What the guest's FXRSTOR loaded: FCW 0x027F, ST0 = 1.5 (valid), MXCSR 0x3F80, XMMn = pattern(n). */
