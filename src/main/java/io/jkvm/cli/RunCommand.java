@@ -52,6 +52,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
     boolean trace;
 
+    @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
+            description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 (0: never)")
+    long handOffEvery;
+
     @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
             description = "the KVM device (default: ${DEFAULT-VALUE})")
     String kvmPath;
@@ -60,6 +64,7 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() {
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, loadAddress, kvmPath, trace);
         try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
+            machine.handOffEvery(handOffEvery);
             Outcome outcome = machine.run();
             main.out.flush();
             if (outcome instanceof Outcome.Failed failed) {

@@ -33,17 +33,20 @@ import java.util.SequencedMap;
 public final class EmulatedVcpu implements VirtualCpu {
     /** Instructions between looks at the exit-request flag. */
     private static final int SLICE = 4096;
-    private static final int[] STATE_MSRS = Msrs.vcpuState();
 
     private final int id;
     private final Core core;
     private final CpuidTable model;
     private final XsaveLayout layout;
+    /** The state MSRs of this vCPU's CPU model, the ones KVM saves for the same model. */
+    private final int[] stateMsrs;
     private final ArrayDeque<VcpuExit> exits = new ArrayDeque<>();
     private volatile boolean exitRequested;
     /** In HLT with interrupts enabled: each run() first waits for INTR (a run cut short leaves it halted). */
     private volatile boolean halted;
     private final Object haltLock = new Object();
+    /** The segment registers as last set from outside: their hidden parts (TR's base, attributes) come back from here. */
+    private SpecialRegisters loaded;
     private Datum pendingIn;
     private int pendingInSize;
     private Datum pendingMmio;
@@ -73,6 +76,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         this.id = id;
         this.model = model;
         this.layout = XsaveLayout.fromCpuid(model);
+        this.stateMsrs = Msrs.vcpuState(model);
         this.core = new Core(ram, model, new Core.IoPort() {
             @Override
             public long in(int port, int size) {
@@ -109,6 +113,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         // Reset state (SDM 9.1.1), before the machine puts the vCPU at its entry point.
         core.cr0 = 0x60000010L;
         core.setRflags(0x2);
+        loaded = fromSelectors();
     }
 
     /** Reports every #UD the core raises, one line each, e.g. for `jkvm run --trace`. */
@@ -269,6 +274,21 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public SpecialRegisters specialRegisters() {
+        Segment code = cached(loaded.cs(), core.cs | core.cpl, core.cpl,
+                new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false));
+        int ssSelector = core.ss == 0 ? 0 : core.ss | core.cpl;
+        Segment stack = cached(loaded.ss(), ssSelector, core.cpl, dataSegment(ssSelector, 0, core.cpl));
+        return new SpecialRegisters(code, cached(loaded.ds(), core.ds, dataSegment(core.ds, 0, 0)),
+                cached(loaded.es(), core.es, dataSegment(core.es, 0, 0)),
+                withBase(cached(loaded.fs(), core.fs, dataSegment(core.fs, 0, 0)), core.fsBase),
+                withBase(cached(loaded.gs(), core.gs, dataSegment(core.gs, 0, 0)), core.gsBase), stack,
+                cached(loaded.tr(), core.tr, Segment.tss64(core.tr, 0, 0x67)), loaded.ldt(),
+                new DescriptorTable(core.gdtBase, core.gdtLimit), new DescriptorTable(core.idtBase, core.idtLimit),
+                core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
+    }
+
+    /** Segment registers made up from the core's selectors alone (flat, TR base 0): the reset state's. */
+    private SpecialRegisters fromSelectors() {
         Segment code = new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false);
         Segment stack = dataSegment(core.ss == 0 ? 0 : core.ss | core.cpl, 0, core.cpl);
         return new SpecialRegisters(code, dataSegment(core.ds, 0, 0), dataSegment(core.es, 0, 0),
@@ -278,8 +298,25 @@ public final class EmulatedVcpu implements VirtualCpu {
                 core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
     }
 
+    /**
+     * The hidden part of a segment register as last loaded from outside while the guest has not changed its
+     * selector since (a CPU keeps it in its descriptor cache; the core keeps only selectors), else {@code fresh}.
+     */
+    private static Segment cached(Segment loaded, int selector, Segment fresh) {
+        return loaded.selector() == selector ? loaded : fresh;
+    }
+
+    private static Segment cached(Segment loaded, int selector, int dpl, Segment fresh) {
+        return loaded.selector() == selector && loaded.dpl() == dpl ? loaded : fresh;
+    }
+
     private static Segment dataSegment(int selector, long base, int dpl) {
         return new Segment(base, 0xFFFFFFFF, selector, 0x3, true, dpl, true, true, false, true, false, false);
+    }
+
+    private static Segment withBase(Segment s, long base) {
+        return new Segment(base, s.limit(), s.selector(), s.type(), s.present(), s.dpl(), s.db(), s.s(), s.l(), s.g(),
+                s.avl(), s.unusable());
     }
 
     @Override
@@ -308,6 +345,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.cr8 = s.cr8();
         core.efer = s.efer();
         core.apicBase = s.apicBase();
+        loaded = s;
         core.flushTlb();
     }
 
@@ -326,7 +364,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         // As KVM exports it (patch 07): R16..R31 with XSTATE_BV[19] set whenever the model has APX.
         XsaveArea x = XsaveArea.of(layout, Xsave.image(core, model.hasApx()));
         SequencedMap<Integer, Long> msrs = new LinkedHashMap<>();
-        for (int m : STATE_MSRS) {
+        for (int m : stateMsrs) {
             msrs.put(m, core.rdmsr(m));
         }
         PendingEvents none = PendingEvents.none();
@@ -346,11 +384,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         XsaveArea x = s.xsave().layout().equals(layout) ? s.xsave() : s.xsave().relayout(layout);
         for (int msr : s.msrs().keySet()) {
             boolean known = false;
-            for (int m : STATE_MSRS) {
+            for (int m : stateMsrs) {
                 known |= m == msr;
             }
             if (!known) {
-                throw new IllegalArgumentException(String.format("MSR 0x%x is not one the software core keeps", msr));
+                throw new IllegalArgumentException(String.format("cannot restore vCPU %d: MSR 0x%x is not one its CPU model has", id, msr));
             }
         }
         setRegisters(s.registers());

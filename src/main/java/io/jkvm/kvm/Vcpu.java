@@ -448,7 +448,17 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         requireApxCapable(area, model);
         XsaveLayout host = vm.hostLayout();
         XsaveArea image = area.layout().equals(host) ? area : area.relayout(host, xsaveSize());
-        setXsave(image.toBytes());
+        setXsave(withSseMarked(image));
+    }
+
+    /**
+     * The image with SSE marked in XSTATE_BV (same state: XMM0-15 as they are): the kernel takes MXCSR from a
+     * KVM_SET_XSAVE image only when x87, SSE or AVX is marked, and otherwise keeps the vCPU's old MXCSR.
+     */
+    private static byte[] withSseMarked(XsaveArea image) {
+        byte[] b = image.toBytes();
+        b[XsaveArea.XSTATE_BV] |= 2;
+        return b;
     }
 
     private void requireApxCapable(XsaveArea area, CpuidTable cpuModel) {
@@ -467,9 +477,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
     }
 
-    /** The MSRs a saved vCPU carries: {@link Msrs#vcpuState()}, where this host's KVM lists them. */
-    private int[] stateMsrs() {
-        return vm.stateMsrs();
+    /** The MSRs a saved vCPU carries: its CPU model's ({@link Msrs#vcpuState(CpuidTable)}), where this host's KVM lists them. */
+    private int[] stateMsrs(CpuidTable cpuModel) {
+        return vm.stateMsrs(cpuModel);
     }
 
     /** Everything needed to resume this vCPU elsewhere (a fresh VM, another host, the software core). */
@@ -477,7 +487,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public VcpuState saveState() {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
-        return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, xsaveArea(), msrs(stateMsrs()), events(),
+        return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, xsaveArea(), msrs(stateMsrs(cpuid)), events(),
                 debugRegisters());
     }
 
@@ -502,16 +512,18 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         } catch (XsaveException e) {
             throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
         }
-        int[] known = stateMsrs();
+        int[] known = stateMsrs(s.cpuid());
         for (int msr : s.msrs().keySet()) {
             if (java.util.Arrays.stream(known).noneMatch(m -> m == msr)) {
                 throw new KvmException(String.format("cannot restore vCPU %d: MSR 0x%x is not one this host's KVM saves", id, msr));
             }
         }
-        setCpuid(s.cpuid());
+        if (!s.cpuid().equals(model)) {
+            setCpuid(s.cpuid()); // after the first KVM_RUN this KVM refuses even an identical table (EINVAL)
+        }
         setRegisters(s.registers());
         setSpecialRegisters(s.specialRegisters());
-        setXsave(image.toBytes());
+        setXsave(withSseMarked(image));
         if (vm.kvm().checkExtension(Capability.XCRS) > 0) {
             setXcrs(Map.of(0, s.xcr0()));
         }

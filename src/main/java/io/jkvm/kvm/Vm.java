@@ -72,6 +72,15 @@ public final class Vm implements AutoCloseable {
         return m;
     }
 
+    /** The state MSRs a vCPU of {@code model} carries here: the model's ({@link io.jkvm.x86.Msrs#vcpuState(CpuidTable)}) that KVM lists. */
+    int[] stateMsrs(CpuidTable model) {
+        java.util.Set<Integer> listed = new java.util.HashSet<>();
+        for (int i : stateMsrs()) {
+            listed.add(i);
+        }
+        return java.util.Arrays.stream(io.jkvm.x86.Msrs.vcpuState(model)).filter(listed::contains).toArray();
+    }
+
     /** KVM_CHECK_EXTENSION on the VM fd: the answer for this VM (KVM_CAP_XSAVE2's buffer size is asked here). */
     public int checkExtension(Capability capability) {
         return fd.ioctl(Ioctls.CHECK_EXTENSION, capability.number());

@@ -12,6 +12,7 @@ import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
@@ -20,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -29,9 +31,15 @@ import java.util.concurrent.CompletableFuture;
 public final class Machine implements AutoCloseable {
     private final MachineConfig config;
     private final Kvm kvm;
-    private final Vm vm; // null when the software core runs the vCPUs
+    private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
     private final GuestMemory memory;
-    private final List<VirtualCpu> vcpus = new ArrayList<>();
+    /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
+    private volatile List<VirtualCpu> vcpus = List.of();
+    /** KVM vCPUs by id once made: KVM cannot destroy one, so a move back to KVM reuses it. */
+    private final Vcpu[] kvmVcpus;
+    private final CpuModel model;
+    /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
+    private final List<CpuFeature> missingOnKvm;
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
@@ -42,8 +50,21 @@ public final class Machine implements AutoCloseable {
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
+    /** Guards the pause handshake below; vCPU threads wait on it in HLT, when stopped, and when parked. */
     private final Object wakeup = new Object();
-    private Backend backend;
+    private volatile Backend backend;
+    private boolean running;
+    /** Set while a pause is asked for or in force: each vCPU thread parks at its next instruction boundary. */
+    private volatile boolean pauseRequested;
+    /** vCPU threads parked for the pause in force. */
+    private int parked;
+    private int vcpuThreads;
+    private volatile List<Thread> vcpuThreadList = List.of();
+    /** A handoff the vCPU thread scheduled (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
+    private boolean scheduledHandoff;
+    private volatile long handOffEvery;
+    private long portExits;
+    private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private Machine(MachineConfig config, Console console, GuestImage image) {
         this.config = config;
@@ -54,6 +75,7 @@ public final class Machine implements AutoCloseable {
         Vm v = null;
         GuestMemory m = null;
         CpuModel model;
+        List<CpuFeature> missing;
         try {
             Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
             CpuidTable host = k.supportedCpuid();
@@ -62,7 +84,7 @@ public final class Machine implements AutoCloseable {
             } catch (XsaveException e) {
                 throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
             }
-            List<CpuFeature> missing = model.missingOn(host);
+            missing = model.missingOn(host);
             backend = chooseBackend(config, missing);
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
                 console.trace().println("jkvm: this host's KVM lacks " + describe(missing)
@@ -84,10 +106,15 @@ public final class Machine implements AutoCloseable {
         this.kvm = k;
         this.vm = v;
         this.memory = m;
+        this.model = model;
+        this.missingOnKvm = List.copyOf(missing);
+        this.kvmVcpus = new Vcpu[config.cpus()];
         try {
+            List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
-                vcpus.add(createVcpu(id, model.cpuid(), image.entry()));
+                created.add(createVcpu(id, model.cpuid(), image.entry()));
             }
+            vcpus = List.copyOf(created);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -111,24 +138,42 @@ public final class Machine implements AutoCloseable {
 
     private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {
         CpuidTable cpuid = withApicId(modelCpuid, id);
-        VirtualCpu vcpu;
-        if (vm != null) {
-            Vcpu kvmVcpu = vm.createVcpu(id);
-            kvmVcpu.setCpuid(cpuid);
-            vcpu = kvmVcpu;
-        } else {
-            EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), cpuid);
-            if (config.trace()) {
-                emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
-            }
-            vcpu = emulated;
-        }
+        VirtualCpu vcpu = newVcpu(backend, id, cpuid);
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         if (cpuid.hasXsave()) {
             vcpu.setXcr0(LongModeBoot.xcr0());
         }
         vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
         return vcpu;
+    }
+
+    /** vCPU {@code id} on {@code on} with CPU model {@code cpuid}, over this machine's guest memory. */
+    private VirtualCpu newVcpu(Backend on, int id, CpuidTable cpuid) {
+        if (on == Backend.KVM) {
+            Vcpu existing = kvmVcpus[id];
+            if (existing != null) {
+                return existing;
+            }
+            if (vm == null) {
+                Vm v = kvm.createVm();
+                try {
+                    v.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
+                } catch (RuntimeException e) {
+                    closeQuietly(v);
+                    throw e;
+                }
+                vm = v;
+            }
+            Vcpu kvmVcpu = vm.createVcpu(id);
+            kvmVcpu.setCpuid(cpuid);
+            kvmVcpus[id] = kvmVcpu;
+            return kvmVcpu;
+        }
+        EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), cpuid);
+        if (config.trace()) {
+            emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
+        }
+        return emulated;
     }
 
     /**
@@ -154,12 +199,17 @@ public final class Machine implements AutoCloseable {
                 .collect(java.util.stream.Collectors.joining(", "));
     }
 
-    /** CPUID leaf 1 EBX[31:24] is the initial APIC ID: each vCPU sees its own. */
+    /**
+     * CPUID leaf 1 EBX[31:24] is the initial APIC ID and leaves 0xB and 0x1F EDX the x2APIC ID: each vCPU sees
+     * its own (KVM's supported table has there whatever the host CPU that answered had).
+     */
     private static CpuidTable withApicId(CpuidTable table, int id) {
         List<CpuidEntry> entries = new ArrayList<>();
         for (CpuidEntry e : table.entries()) {
             if (e.function() == 1) {
                 e = new CpuidEntry(1, e.index(), e.flags(), e.eax(), (e.ebx() & 0x00FF_FFFF) | (id << 24), e.ecx(), e.edx());
+            } else if (e.function() == 0xB || e.function() == 0x1F) {
+                e = new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), e.ecx(), id);
             }
             entries.add(e);
         }
@@ -174,13 +224,21 @@ public final class Machine implements AutoCloseable {
         return List.copyOf(vcpus);
     }
 
-    /** Runs until the guest ends or fails; returns how. */
+    /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
         Thread input = startInputPump();
         List<Thread> threads = new ArrayList<>();
-        for (VirtualCpu vcpu : vcpus) {
-            threads.add(Thread.ofPlatform().name("vcpu-" + vcpu.id()).start(() -> runVcpu(vcpu)));
+        synchronized (wakeup) {
+            running = true;
+            vcpuThreads = vcpus.size();
         }
+        for (int id = 0; id < vcpus.size(); id++) {
+            int which = id;
+            threads.add(Thread.ofPlatform().name("vcpu-" + id).unstarted(() -> runVcpu(which)));
+        }
+        vcpuThreadList = List.copyOf(threads);
+        threads.forEach(Thread::start);
+        carryOutScheduledHandoffs();
         Outcome result = outcome.join();
         for (VirtualCpu vcpu : vcpus) {
             vcpu.requestExit();
@@ -208,18 +266,294 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    private void runVcpu(VirtualCpu vcpu) {
+    private void runVcpu(int id) {
         try {
-            if (vcpu.id() != 0) {
+            if (id != 0) {
                 waitForStop(); // application processors stay halted until SMP boot is implemented
                 return;
             }
             while (!outcome.isDone()) {
-                handle(vcpu, vcpu.run());
+                VirtualCpu vcpu = vcpus.get(id);
+                if (pauseRequested) {
+                    completeInFlight(vcpu);
+                    synchronized (wakeup) {
+                        parkWhilePaused();
+                    }
+                    continue;
+                }
+                VcpuExit exit = vcpu.run();
+                handle(vcpu, exit);
+                if (exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
+                    scheduleHandoff();
+                }
             }
         } catch (RuntimeException e) {
-            finish(new Outcome.Failed("vCPU " + vcpu.id() + ": " + e.getMessage()));
+            finish(new Outcome.Failed("vCPU " + id + ": " + e.getMessage()));
         }
+    }
+
+    /**
+     * Runs the vCPU, its exit request in force, until it returns {@link VcpuExit.Interrupted}, handling any exit on
+     * the way: an IN or MMIO read the machine has answered is only finished by the next KVM_RUN (the kernel
+     * completes it before it looks at immediate_exit), and the state must not be read before that.
+     */
+    private void completeInFlight(VirtualCpu vcpu) {
+        vcpu.requestExit();
+        VcpuExit exit;
+        while (!outcome.isDone() && pauseRequested && !((exit = vcpu.run()) instanceof VcpuExit.Interrupted)) {
+            handle(vcpu, exit);
+        }
+    }
+
+    /** Holding {@code wakeup}: counts this thread parked and waits until the pause is over or the guest has ended. */
+    private void parkWhilePaused() {
+        parked++;
+        wakeup.notifyAll();
+        boolean interrupted = false;
+        try {
+            while (pauseRequested && !outcome.isDone()) {
+                interrupted |= awaitWakeup(); // a parked vCPU must not run on, interrupted or not
+            }
+        } finally {
+            parked--;
+            reassertInterrupt(interrupted);
+        }
+    }
+
+    // ---- pause, resume, handoff --------------------------------------------------------------------------------
+
+    /** One move of every vCPU between backends: how long stopping them took, and the move itself (save, load, compare). */
+    public record Handoff(Backend from, Backend to, java.time.Duration pause, java.time.Duration move) {
+    }
+
+    /**
+     * Stops every vCPU at an instruction boundary, with any port or MMIO access in flight completed, and keeps
+     * them stopped until {@link #resume()}. Returns false when the guest ended first (there is nothing to resume
+     * then). Call it from a thread of your own while {@link #run()} runs, not from a vCPU thread.
+     */
+    public boolean pause() {
+        if (vcpuThreadList.contains(Thread.currentThread())) {
+            throw new IllegalStateException("pause() from a vCPU thread would wait for itself");
+        }
+        boolean interrupted = false;
+        synchronized (wakeup) {
+            if (!running) {
+                throw new MachineException("cannot pause: the machine is not running (call run() first)");
+            }
+            while (pauseRequested && !outcome.isDone()) {
+                interrupted |= awaitWakeup(); // another pause or a scheduled handoff is in force: take the next turn
+            }
+            if (outcome.isDone()) {
+                reassertInterrupt(interrupted);
+                return false;
+            }
+            pauseRequested = true;
+        }
+        reassertInterrupt(interrupted);
+        kickAll();
+        return awaitParked();
+    }
+
+    /** Lets the paused vCPUs run on, on whichever backend they are now. */
+    public void resume() {
+        synchronized (wakeup) {
+            if (!pauseRequested) {
+                throw new MachineException("cannot resume: the machine is not paused");
+            }
+            for (VirtualCpu vcpu : vcpus) {
+                vcpu.clearExitRequest();
+            }
+            pauseRequested = false;
+            wakeup.notifyAll();
+        }
+    }
+
+    /**
+     * Pauses, moves every vCPU to {@code target} and resumes: the whole state record goes across (through
+     * KVM_GET_XSAVE2/KVM_SET_XSAVE, registers, special registers, XCR0, MSRs, events, debug registers) and guest
+     * memory and devices stay where they are. Empty when the guest ended first. A refused or failed move is a
+     * {@link MachineException} and the VM runs on where it was.
+     */
+    public Optional<Handoff> handOff(Backend target) {
+        requireCanMoveTo(target);
+        long start = System.nanoTime();
+        if (!pause()) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(moveWhilePaused(target, start));
+        } finally {
+            resume();
+        }
+    }
+
+    /**
+     * Moves the paused vCPUs to {@code target}. For each: save its state, make it on the target over the same
+     * guest memory, load the state, read it back and compare bit for bit. Only when every vCPU compared equal do
+     * they switch; otherwise the error names the first field that differs and the VM stays on its backend.
+     */
+    public Handoff switchBackend(Backend target) {
+        requireCanMoveTo(target);
+        synchronized (wakeup) {
+            if (!pauseRequested || parked < vcpuThreads) {
+                throw new MachineException("cannot switch backends: pause the machine first");
+            }
+        }
+        return moveWhilePaused(target, System.nanoTime());
+    }
+
+    /** Hands the vCPUs to the other backend after every {@code exits} port I/O exits of vCPU 0 (0: never); before run(). */
+    public void handOffEvery(long exits) {
+        if (exits < 0) {
+            throw new MachineException("--handoff-every " + exits + " must be 0 (never) or more");
+        }
+        handOffEvery = exits;
+    }
+
+    /** The handoffs done so far, in order. */
+    public List<Handoff> handoffs() {
+        return List.copyOf(handoffs);
+    }
+
+    private void requireCanMoveTo(Backend target) {
+        if (target == Backend.AUTO) {
+            throw new MachineException("a handoff goes to kvm or emulator, not auto");
+        }
+        if (target == backend) {
+            throw new MachineException("the vCPUs already run on " + name(target));
+        }
+        if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
+            throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
+                    + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
+        }
+    }
+
+    private Handoff moveWhilePaused(Backend target, long pauseStart) {
+        long moveStart = System.nanoTime();
+        Backend from = backend;
+        List<VirtualCpu> source = vcpus;
+        List<VirtualCpu> moved = new ArrayList<>();
+        for (VirtualCpu vcpu : source) {
+            String failure = "handoff of vCPU " + vcpu.id() + " from " + name(from) + " to " + name(target) + " failed: ";
+            String stays = "; the VM stays on " + name(from);
+            try {
+                VcpuState saved = vcpu.saveState();
+                VirtualCpu next = newVcpu(target, vcpu.id(), saved.cpuid());
+                next.restoreState(saved);
+                Optional<String> difference = saved.firstDifference(next.saveState());
+                if (difference.isPresent()) {
+                    throw new MachineException(failure + "the state read back differs at " + difference.get() + stays);
+                }
+                moved.add(next);
+            } catch (MachineException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw new MachineException(failure + e.getMessage() + stays, e);
+            }
+        }
+        vcpus = List.copyOf(moved);
+        backend = target;
+        VirtualCpu bsp = vcpus.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
+        bsp.connectInterrupts(pic);
+        interruptTarget = bsp;
+        bsp.setInterruptLine(interruptLine);
+        long end = System.nanoTime();
+        Handoff h = new Handoff(from, target, java.time.Duration.ofNanos(moveStart - pauseStart),
+                java.time.Duration.ofNanos(end - moveStart));
+        handoffs.add(h);
+        return h;
+    }
+
+    /** From vCPU 0's thread: pause now, right after the exit just handled, and let run()'s thread move the vCPUs. */
+    private void scheduleHandoff() {
+        synchronized (wakeup) {
+            if (pauseRequested) {
+                return; // a pause from outside is under way: this turn is skipped
+            }
+            pauseRequested = true;
+            scheduledHandoff = true;
+            wakeup.notifyAll();
+        }
+        kickAll();
+    }
+
+    /** On run()'s thread until the guest ends: each scheduled handoff, to the other backend; a refusal ends them. */
+    private void carryOutScheduledHandoffs() {
+        boolean interrupted = false;
+        while (true) {
+            synchronized (wakeup) {
+                while (!scheduledHandoff && !outcome.isDone()) {
+                    interrupted |= awaitWakeup();
+                }
+                if (outcome.isDone()) {
+                    reassertInterrupt(interrupted);
+                    return;
+                }
+                scheduledHandoff = false;
+            }
+            long start = System.nanoTime();
+            try {
+                if (awaitParked()) {
+                    Backend target = backend == Backend.KVM ? Backend.EMULATOR : Backend.KVM;
+                    requireCanMoveTo(target);
+                    Handoff h = moveWhilePaused(target, start);
+                    if (config.trace()) {
+                        console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
+                                handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
+                                h.move().toNanos() / 1000);
+                    }
+                }
+            } catch (MachineException e) {
+                console.trace().println("jkvm: " + e.getMessage());
+                handOffEvery = 0;
+            } finally {
+                resume();
+            }
+        }
+    }
+
+    private void kickAll() {
+        for (VirtualCpu vcpu : vcpus) {
+            vcpu.requestExit();
+        }
+        synchronized (wakeup) {
+            wakeup.notifyAll(); // vCPU threads waiting in HLT or stopped park too
+        }
+    }
+
+    /** Waits until every vCPU thread has parked; false when the guest ended first. */
+    private boolean awaitParked() {
+        boolean interrupted = false;
+        try {
+            synchronized (wakeup) {
+                while (parked < vcpuThreads && !outcome.isDone()) {
+                    interrupted |= awaitWakeup();
+                }
+                return !outcome.isDone();
+            }
+        } finally {
+            reassertInterrupt(interrupted);
+        }
+    }
+
+    /** Holding {@code wakeup}: waits for the next notification; true when interrupted (the caller re-asserts it at the end). */
+    private boolean awaitWakeup() {
+        try {
+            wakeup.wait();
+            return false;
+        } catch (InterruptedException e) {
+            return true;
+        }
+    }
+
+    private static void reassertInterrupt(boolean interrupted) {
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static String name(Backend b) {
+        return b == Backend.KVM ? "KVM" : "the software core";
     }
 
     private void handle(VirtualCpu vcpu, VcpuExit exit) {
@@ -252,7 +586,7 @@ public final class Machine implements AutoCloseable {
                     "guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at " + where(vcpu)
                             + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
             case VcpuExit.InternalError e -> finish(new Outcome.Failed(
-                    (vm == null ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
+                    (vcpu instanceof EmulatedVcpu ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
                             + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)
                             + ": this host's KVM cannot execute that instruction; change the guest or run it on another host"));
             case VcpuExit.FailEntry f -> finish(new Outcome.Failed(String.format(
@@ -266,7 +600,7 @@ public final class Machine implements AutoCloseable {
                 }
             }
             case VcpuExit.Interrupted i -> {
-                if (!outcome.isDone()) {
+                if (!outcome.isDone() && !pauseRequested) {
                     vcpu.clearExitRequest(); // a stray signal: go on running
                 }
             }
@@ -302,10 +636,17 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    /** HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR rises. */
+    /**
+     * HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR rises; a pause
+     * meanwhile parks here and the wait goes on after.
+     */
     private void waitForInterrupt() {
         synchronized (wakeup) {
             while (!outcome.isDone() && !interruptLine) {
+                if (pauseRequested) {
+                    parkWhilePaused();
+                    continue;
+                }
                 try {
                     wakeup.wait();
                 } catch (InterruptedException e) {
@@ -319,6 +660,10 @@ public final class Machine implements AutoCloseable {
     private void waitForStop() {
         synchronized (wakeup) {
             while (!outcome.isDone()) {
+                if (pauseRequested) {
+                    parkWhilePaused();
+                    continue;
+                }
                 try {
                     wakeup.wait();
                 } catch (InterruptedException e) {

@@ -7,7 +7,8 @@ import java.util.SequencedMap;
 /**
  * A vCPU's whole architectural state, the same for either backend: what a snapshot stores, what moves a vCPU
  * between KVM and the software core. R0..R15, RIP and RFLAGS are in {@code registers}; R16..R31 live where the
- * hardware keeps them, in the XSAVE area's APX component (19), read through {@link #gpr(int)}.
+ * hardware keeps them, in the XSAVE area's APX component (19), read through {@link #gpr(int)}. The XSAVE area is
+ * kept in its {@linkplain XsaveArea#canonical() canonical form}, so one state reads the same from either backend.
  */
 public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters specialRegisters, long xcr0,
                         XsaveArea xsave, SequencedMap<Integer, Long> msrs, PendingEvents events,
@@ -15,6 +16,12 @@ public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters 
 
     public VcpuState {
         msrs = Collections.unmodifiableSequencedMap(new LinkedHashMap<>(msrs));
+        xsave = xsave.canonical();
+    }
+
+    /** The first field that differs from {@code other}, bit for bit, e.g. "specialRegisters.tr.base: 0x1800 vs 0x0". */
+    public java.util.Optional<String> firstDifference(VcpuState other) {
+        return StateDiff.first(this, other);
     }
 
     /** GPR {@code n} for n in 0..31, by encoding number (0 = RAX ... 15 = R15, 16..31 = R16..R31). */

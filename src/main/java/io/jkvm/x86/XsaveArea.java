@@ -298,6 +298,53 @@ public final class XsaveArea {
         return relayout(target, target.standardSize());
     }
 
+    /**
+     * The same state in one form whichever CPU saved it: a component marked in XSTATE_BV exactly when it is out of
+     * its init configuration (x87: FCW 0x37F, all else 0; SSE: XMM0-15 zero and MXCSR 0x1F80; the others: all
+     * zero), the bytes of unmarked components at their init values, and the bytes no processor state lives in
+     * (legacy 416-511, header 528-575) zero. XINUSE is the CPU's choice: KVM's kernel marks SSE after reset and
+     * writes its own software bytes at 464, the software core marks x87 and SSE always. APX (19) is left as it is:
+     * XSTATE_BV[19] clear on a load means "keep R16-R31", not "zero them".
+     */
+    public XsaveArea canonical() {
+        XsaveArea c = new XsaveArea(layout, bytes.clone());
+        long bv = c.xstateBv();
+        if ((bv & 1) == 0) {
+            Arrays.fill(c.bytes, 0, MXCSR, (byte) 0);
+            Arrays.fill(c.bytes, ST0, XMM0, (byte) 0);
+            c.view.putShort(FCW, (short) 0x37F);
+        }
+        if ((bv & 2) == 0) {
+            Arrays.fill(c.bytes, XMM0, XMM0 + 256, (byte) 0);
+        }
+        boolean x87Init = c.fcw() == 0x37F && allZero(c.bytes, FSW, MXCSR) && allZero(c.bytes, ST0, XMM0);
+        boolean sseInit = c.mxcsr() == 0x1F80 && allZero(c.bytes, XMM0, XMM0 + 256);
+        bv = (bv & ~3L) | (x87Init ? 0 : 1) | (sseInit ? 0 : 2);
+        Arrays.fill(c.bytes, XMM0 + 256, XsaveLayout.LEGACY_SIZE, (byte) 0);
+        Arrays.fill(c.bytes, XCOMP_BV + 8, XsaveLayout.HEADER_END, (byte) 0);
+        for (XsaveLayout.Component k : layout.components()) {
+            int i = k.number();
+            if (i < 2 || k.supervisor() || i == ApxState.COMPONENT || k.offset() + k.size() > c.bytes.length) {
+                continue;
+            }
+            if ((bv & k.mask()) == 0 || allZero(c.bytes, k.offset(), k.offset() + k.size())) {
+                Arrays.fill(c.bytes, k.offset(), k.offset() + k.size(), (byte) 0);
+                bv &= ~k.mask();
+            }
+        }
+        c.setXstateBv(bv);
+        return c;
+    }
+
+    private static boolean allZero(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (b[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Same components present with the same contents, and the same legacy region (layouts may differ). */
     public boolean sameState(XsaveArea other) {
         if (xstateBv() != other.xstateBv() || !Arrays.equals(bytes, 0, XsaveLayout.LEGACY_SIZE, other.bytes, 0, XsaveLayout.LEGACY_SIZE)) {

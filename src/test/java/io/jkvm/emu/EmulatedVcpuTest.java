@@ -193,4 +193,35 @@ class EmulatedVcpuTest {
             }
         }
     }
+
+    @Test
+    void anAnsweredMmioReadFinishesWhenTheVcpuIsAskedToExit() {
+        // mov eax, 0xFEC00000 (past RAM, identity-mapped); mov eax, [rax]; hlt
+        try (EmuVm vm = new EmuVm(hex("b8 00 00 c0 fe 8b 00 f4"))) {
+            VcpuExit.Mmio m = assertInstanceOf(VcpuExit.Mmio.class, vm.vcpu.run());
+            assertEquals(0xFEC00000L, m.address());
+            m.data().set(0, 0x12345678);
+            vm.vcpu.requestExit();
+            assertInstanceOf(VcpuExit.Interrupted.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(0x12345678, r.rax());
+            assertEquals(EmuVm.CODE + 7, r.rip(), "past the load: a state saved now does not read the device again");
+        }
+    }
+
+    @Test
+    void segmentDescriptorsComeBackAsLoaded() {
+        try (EmuVm vm = new EmuVm(new Asm().hlt().bytes())) {
+            io.jkvm.x86.SpecialRegisters s = vm.vcpu.specialRegisters();
+            assertEquals(io.jkvm.machine.LongModeBoot.TSS, s.tr().base(), "TR's base, which the core does not keep itself");
+            io.jkvm.x86.Segment ds = s.ds();
+            io.jkvm.x86.Segment readOnly = new io.jkvm.x86.Segment(ds.base(), ds.limit(), ds.selector(), 0x1, ds.present(),
+                    ds.dpl(), ds.db(), ds.s(), ds.l(), ds.g(), ds.avl(), ds.unusable());
+            vm.vcpu.setSpecialRegisters(new io.jkvm.x86.SpecialRegisters(s.cs(), readOnly, s.es(), s.fs(), s.gs(), s.ss(),
+                    s.tr(), s.ldt(), s.gdt(), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(),
+                    s.interruptBitmap()));
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(readOnly, vm.vcpu.specialRegisters().ds(), "attributes as loaded while the selector stays");
+        }
+    }
 }
