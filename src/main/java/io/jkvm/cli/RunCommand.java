@@ -53,7 +53,8 @@ final class RunCommand implements Callable<Integer> {
     boolean trace;
 
     @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
-            description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 (0: never)")
+            description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
+                    + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
     long handOffEvery;
 
     @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,

@@ -402,7 +402,10 @@ public final class Machine implements AutoCloseable {
         return moveWhilePaused(target, System.nanoTime());
     }
 
-    /** Hands the vCPUs to the other backend after every {@code exits} port I/O exits of vCPU 0 (0: never); before run(). */
+    /**
+     * Hands the vCPUs to the other backend after every {@code exits} port I/O exits of vCPU 0 (0: never); a CPU
+     * model this host's KVM cannot run is remade on the software core each time instead. Before run().
+     */
     public void handOffEvery(long exits) {
         if (exits < 0) {
             throw new MachineException("--handoff-every " + exits + " must be 0 (never) or more");
@@ -419,8 +422,8 @@ public final class Machine implements AutoCloseable {
         if (target == Backend.AUTO) {
             throw new MachineException("a handoff goes to kvm or emulator, not auto");
         }
-        if (target == backend) {
-            throw new MachineException("the vCPUs already run on " + name(target));
+        if (target == backend && target == Backend.KVM) {
+            throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
         }
         if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
@@ -494,7 +497,9 @@ public final class Machine implements AutoCloseable {
             long start = System.nanoTime();
             try {
                 if (awaitParked()) {
-                    Backend target = backend == Backend.KVM ? Backend.EMULATOR : Backend.KVM;
+                    // To the other backend; a model KVM cannot run is remade on the software core instead (as
+                    // state_test.c does: save, a new vCPU, restore, compare)
+                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() ? Backend.EMULATOR : Backend.KVM;
                     requireCanMoveTo(target);
                     Handoff h = moveWhilePaused(target, start);
                     if (config.trace()) {

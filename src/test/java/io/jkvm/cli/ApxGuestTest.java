@@ -55,6 +55,22 @@ class ApxGuestTest {
         assertEquals("", legacy.err(), "the legacy twin runs on KVM here");
     }
 
+    /**
+     * state_test.c's APX part: the vCPU is saved, remade and restored (compared bit for bit each time) every 7 port
+     * exits while the guests run, so R16-R31, XCR0 and the XSAVE image cross many state moves mid-computation.
+     */
+    @Test
+    void theApxGuestsGiveTheSameOutputWhenTheirVcpuIsRemadeFromSavedStateAsTheyRun() {
+        for (String guest : new String[]{"apx_state.elf", "sort_apx.elf"}) {
+            Cli.Result plain = Cli.run("run", "--cpu", "host,+apx", "--backend", "emulator", "--image", guest(guest));
+            Cli.Result moved = Cli.run("run", "--cpu", "host,+apx", "--image", guest(guest), "--handoff-every", "7", "--trace");
+            assertEquals(1, moved.status(), moved.out() + moved.err());
+            assertEquals(plain.out(), moved.out(), guest);
+            long moves = moved.err().lines().filter(l -> l.startsWith("jkvm: handoff ")).count();
+            assertTrue(moves >= 10, guest + ": " + moved.err());
+        }
+    }
+
     @Test
     void withoutTheSubFeatureTheNddFormsAreUndefinedAndTheGuestDies() {
         Cli.Result r = Cli.run("run", "--cpu", "host,+apx,-apx-nci-ndd-nf", "--backend", "emulator", "--image", guest("sort_apx.elf"));
