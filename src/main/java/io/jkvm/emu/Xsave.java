@@ -95,12 +95,7 @@ final class Xsave {
             c.mxcsr = mxcsr;
         }
         if ((rfbm & 1) != 0) {
-            if ((xstateBv & 1) != 0) {
-                System.arraycopy(image, 0, c.x87, 0, 24);
-                System.arraycopy(image, 32, c.x87, 32, 128);
-            } else {
-                initX87(c);
-            }
+            restoreX87(c, image, (xstateBv & 1) != 0);
         }
         if ((rfbm & 2) != 0) {
             if ((xstateBv & 2) != 0) {
@@ -196,12 +191,7 @@ final class Xsave {
             throw GuestFault.withCode(GuestFault.GP, 0); // before any state changes
         }
         if ((rfbm & 1) != 0) {
-            if ((xstateBv & 1) != 0) {
-                System.arraycopy(image, 0, c.x87, 0, 24);
-                System.arraycopy(image, 32, c.x87, 32, 128);
-            } else {
-                initX87(c);
-            }
+            restoreX87(c, image, (xstateBv & 1) != 0);
         }
         if (sse) {
             c.mxcsr = mxcsr;
@@ -287,6 +277,16 @@ final class Xsave {
         Arrays.fill(c.x87, (byte) 0);
         c.x87[0] = 0x7F; // FCW 0x037F
         c.x87[1] = 0x03;
+    }
+
+    /** The x87 part of the legacy region from an XSAVE image, or its init state when XSTATE_BV[0] is clear. */
+    private static void restoreX87(Core c, byte[] image, boolean present) {
+        if (present) {
+            System.arraycopy(image, 0, c.x87, 0, 24);
+            System.arraycopy(image, 32, c.x87, 32, 128);
+        } else {
+            initX87(c);
+        }
     }
 
     private static void legacy(Core c, byte[] image, boolean x87, boolean sse) {
