@@ -639,9 +639,9 @@ final class Core {
             int newCpl = selector & 3; // flat model: the target CPL is the selector's RPL (kernel code is ring 0)
             long rsp = r[4];
             if (ist != 0) {
-                rsp = read(tssBase() + 0x1C + (ist - 1) * 8L, 8);
+                rsp = readTss(0x24 + (ist - 1) * 8, external); // IST1 at 0x24, after RSP0-2 and a reserved quadword
             } else if (newCpl < prevCpl) {
-                rsp = read(tssBase() + 4, 8);
+                rsp = readTss(4, external);
             }
             rsp &= ~0xFL;
             long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
@@ -697,6 +697,19 @@ final class Core {
         } finally {
             setCpl(saved);
         }
+    }
+
+    /** A stack pointer from the 64-bit TSS; one past the TSS limit is #TS(TR selector), EXT for external events. */
+    private long readTss(int offset, boolean external) {
+        long low = read(gdtBase + (tr & ~7), 8);
+        long limit = (low & 0xFFFF) | ((low >>> 32) & 0xF0000L);
+        if ((low & (1L << 55)) != 0) {
+            limit = (limit << 12) | 0xFFF; // granularity: 4 KiB units
+        }
+        if (offset + 7 > limit) {
+            throw GuestFault.withCode(GuestFault.TS, (tr & ~7) | (external ? 1 : 0));
+        }
+        return read(tssBase() + offset, 8);
     }
 
     private long tssBase() {

@@ -68,6 +68,21 @@ class ExceptionsTest {
     }
 
     @Test
+    void aTssTooShortForTheIstStackIsAnInvalidTssFault() {
+        try (EmuVm vm = new EmuVm("host", hex("0f 0b"))) { // ud2, whose gate asks for IST1
+            installIdt(vm);
+            long gate = vm.memory.readLong(IDT + 6 * 16L);
+            vm.memory.writeLong(IDT + 6 * 16L, gate | (1L << 32)); // IST = 1
+            long tss = vm.memory.readLong(LongModeBoot.GDT + LongModeBoot.TSS_SELECTOR);
+            vm.memory.writeLong(LongModeBoot.GDT + LongModeBoot.TSS_SELECTOR, (tss & ~0xFFFFL) | 0x23); // IST1 at 0x24 is past it
+            long vector = vm.nextOut(0x90);
+            Registers r = vm.vcpu.registers();
+            assertEquals(new Taken(10, LongModeBoot.TSS_SELECTOR | 1, 0, CODE, 0x08),
+                    new Taken((int) vector, r.rbx(), r.rcx(), r.rdx(), r.rsi()), "#TS(TR selector, EXT) while delivering #UD");
+        }
+    }
+
+    @Test
     void undefinedOpcode() {
         assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host", "0f 0b"));
     }
@@ -189,7 +204,7 @@ class ExceptionsTest {
             installIdt(vm);
             // The #SS handler gets its own stack through IST1, or its frame would go on the bad stack too.
             vm.memory.writeLong(IDT + 12 * 16L, vm.memory.readLong(IDT + 12 * 16L) | (1L << 32));
-            vm.memory.writeLong(LongModeBoot.TSS + 0x1C, KERNEL_STACK);
+            vm.memory.writeLong(LongModeBoot.TSS + 0x24, KERNEL_STACK); // IST1
             assertEquals(12, vm.nextOut(0x90));
             assertEquals(0, vm.vcpu.registers().rbx(), "#SS(0)");
             assertEquals(CODE + 10, vm.vcpu.registers().rdx(), "the PUSH faulted");
