@@ -1050,6 +1050,8 @@ final class Core {
                 done();
             }
             case 0xC8 -> Enter.execute(this);
+            case 0x9B -> X87.fwait(this);
+            case 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF -> X87.escape(this, b);
             case 0xD7 -> { // XLAT: AL = [RBX + AL], DS or an override
                 long table = adSize == 4 ? (r[3] + (r[0] & 0xFF)) & 0xFFFFFFFFL : r[3] + (r[0] & 0xFF);
                 setReg(0, 1, read(table + segBase, 1));

@@ -82,6 +82,42 @@ class ExceptionsTest {
         }
     }
 
+    /**
+     * #MF: FXRSTOR loads an x87 state with IE raised but masked, FLDCW unmasks it (FSW gets ES and B), FNSTSW shows
+     * that without waiting, and FWAIT faults on itself with CR0.NE set; FNCLEX clears it, after which FWAIT runs.
+     */
+    @Test
+    void x87FloatingPointErrorOnFwait() {
+        String prologue = "0f 20 c0 48 83 c8 20 0f 22 c0" // CR0.NE: native x87 error reporting
+                + "48 c7 c3 00 00 17 00 0f ae 0b"          // mov rbx, 0x170000; fxrstor [rbx]
+                + "d9 ab 00 02 00 00 df e0 48 89 c7";      // fldcw [rbx + 0x200]; fnstsw ax; mov rdi, rax
+        try (EmuVm vm = new EmuVm("host", hex(prologue + "9b"))) {
+            installIdt(vm);
+            vm.memory.writeLong(0x170000, 0x0001_037FL);   // FCW 0x037F (all masked), FSW: IE
+            vm.memory.writeLong(0x170018, 0x1F80);          // MXCSR
+            vm.memory.writeLong(0x170200, 0x037E);          // the new FCW: IE unmasked
+            long vector = vm.nextOut(0x90);
+            Registers r = vm.vcpu.registers();
+            assertEquals(new Taken(16, 0, 0, CODE + hex(prologue).length, 0x08),
+                    new Taken((int) vector, r.rbx(), r.rcx(), r.rdx(), r.rsi()), "#MF on FWAIT, as a fault");
+            assertEquals(0x8081, r.rdi() & 0xFFFF, "FSW: B, ES and IE");
+        }
+        try (EmuVm vm = new EmuVm("host", hex(prologue + "db e2 9b b0 ee e6 90 f4"))) { // fnclex; fwait; report 0xEE
+            installIdt(vm);
+            vm.memory.writeLong(0x170000, 0x0001_037FL);
+            vm.memory.writeLong(0x170018, 0x1F80);
+            vm.memory.writeLong(0x170200, 0x037E);
+            assertEquals(0xEE, vm.nextOut(0x90), "no fault once FNCLEX cleared the exception");
+        }
+    }
+
+    @Test
+    void x87InstructionsUnderCr0TsOrEmAreDeviceNotAvailable() {
+        assertEquals(7, run("host", "0f 20 c0 48 83 c8 0a 0f 22 c0 9b").vector(), "FWAIT with CR0.TS and CR0.MP");
+        assertEquals(7, run("host", "0f 20 c0 48 83 c8 04 0f 22 c0 db e3").vector(), "FNINIT with CR0.EM");
+        assertEquals(6, run("host", "d8 c1").vector(), "x87 arithmetic (FADD) is not implemented: #UD");
+    }
+
     @Test
     void undefinedOpcode() {
         assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host", "0f 0b"));
