@@ -135,10 +135,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         if (!exits.isEmpty()) {
             return exits.poll();
         }
+        core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
         try {
             while (!exitRequested) {
-                for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
-                    core.step();
+                for (int i = 0; i < SLICE && exits.isEmpty(); ) {
+                    i += core.runBlock();
                 }
                 if (!exits.isEmpty()) {
                     return exits.poll();
