@@ -17,20 +17,24 @@ final class CodeCache {
     static final int PAGE = 4096;
 
     private final Mapping ram;
-    private final DecodedBlock[][] pages;   // by physical page number; null: nothing decoded there
-    private final long[] codeLines;         // by physical page number: bit n set when line n holds decoded bytes
+    private final Region[] regions; // by physical >>> 21; null: nothing decoded in those 2 MiB
     private int epoch;
+
+    /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
+    private static final class Region {
+        final DecodedBlock[][] pages = new DecodedBlock[512][]; // by page in the region; null: nothing decoded there
+        final long[] codeLines = new long[512];                // by page: bit n set when line n holds decoded bytes
+    }
 
     CodeCache(Mapping ram) {
         this.ram = ram;
-        int n = (int) (ram.size() / PAGE);
-        this.pages = new DecodedBlock[n][];
-        this.codeLines = new long[n];
+        this.regions = new Region[(int) ((ram.size() + (1 << 21) - 1) >>> 21)];
     }
 
     /** The block decoded at {@code physical} that still matches memory, or null. */
     DecodedBlock find(long physical) {
-        DecodedBlock[] page = pages[(int) (physical >>> 12)];
+        Region region = regions[(int) (physical >>> 21)];
+        DecodedBlock[] page = region == null ? null : region.pages[(int) (physical >>> 12) & 511];
         if (page == null) {
             return null;
         }
@@ -50,18 +54,22 @@ final class CodeCache {
 
     /** Decodes the block at {@code physical} (in RAM, the whole page inside it) and keeps it. */
     DecodedBlock decode(long physical) {
-        int pageNumber = (int) (physical >>> 12);
         int offset = (int) (physical & (PAGE - 1));
         DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
-        DecodedBlock[] page = pages[pageNumber];
+        Region region = regions[(int) (physical >>> 21)];
+        if (region == null) {
+            region = regions[(int) (physical >>> 21)] = new Region();
+        }
+        int pageInRegion = (int) (physical >>> 12) & 511;
+        DecodedBlock[] page = region.pages[pageInRegion];
         if (page == null) {
-            page = pages[pageNumber] = new DecodedBlock[PAGE];
+            page = region.pages[pageInRegion] = new DecodedBlock[PAGE];
         }
         page[offset] = b;
         int length = b.bytes.length;
         if (length > 0) {
             for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
-                codeLines[pageNumber] |= 1L << line;
+                region.codeLines[pageInRegion] |= 1L << line;
             }
         }
         return b;
@@ -72,17 +80,18 @@ final class CodeCache {
      * decoded code (the block being run may be among it).
      */
     boolean stored(long physical, int size) {
-        int pageNumber = (int) (physical >>> 12);
-        if (pageNumber >= codeLines.length) {
-            return false; // the partial page at the end of RAM, never decoded
+        Region region = regions[(int) (physical >>> 21)];
+        if (region == null) {
+            return false;
         }
-        long lines = codeLines[pageNumber];
+        int pageInRegion = (int) (physical >>> 12) & 511;
+        long lines = region.codeLines[pageInRegion];
         if (lines != 0) {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
-                pages[pageNumber] = null;
-                codeLines[pageNumber] = 0;
+                region.pages[pageInRegion] = null;
+                region.codeLines[pageInRegion] = 0;
                 return true;
             }
         }
