@@ -31,43 +31,43 @@ final class CodeCache {
         this.regions = new Region[(int) ((ram.size() + (1 << 21) - 1) >>> 21)];
     }
 
-    /** The block decoded at {@code physical} that still matches memory, or null. */
-    DecodedBlock find(long physical) {
-        Region region = regions[(int) (physical >>> 21)];
-        DecodedBlock[] page = region == null ? null : region.pages[(int) (physical >>> 12) & 511];
-        if (page == null) {
-            return null;
-        }
-        DecodedBlock b = page[(int) (physical & (PAGE - 1))];
-        if (b == null || b.checkedEpoch == epoch) {
-            return b;
-        }
-        for (int i = 0; i < b.bytes.length; i++) {
-            if (ram.getByte(physical + i) != b.bytes[i]) {
-                page[(int) (physical & (PAGE - 1))] = null;
-                return null;
-            }
-        }
-        b.checkedEpoch = epoch;
-        return b;
-    }
-
-    /** Decodes the block at {@code physical} (in RAM, the whole page inside it) and keeps it. */
-    DecodedBlock decode(long physical) {
-        int offset = (int) (physical & (PAGE - 1));
-        DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
-        Region region = regions[(int) (physical >>> 21)];
+    /** The decoded blocks of the page at {@code pageBase} (in RAM), by offset; allocated if there are none yet. */
+    DecodedBlock[] page(long pageBase) {
+        Region region = regions[(int) (pageBase >>> 21)];
         if (region == null) {
-            region = regions[(int) (physical >>> 21)] = new Region();
+            region = regions[(int) (pageBase >>> 21)] = new Region();
         }
-        int pageInRegion = (int) (physical >>> 12) & 511;
+        int pageInRegion = (int) (pageBase >>> 12) & 511;
         DecodedBlock[] page = region.pages[pageInRegion];
         if (page == null) {
             page = region.pages[pageInRegion] = new DecodedBlock[PAGE];
         }
+        return page;
+    }
+
+    /** Whether {@code b}, decoded at {@code physical}, still matches memory (compared once per epoch). */
+    boolean current(DecodedBlock b, long physical) {
+        if (b.checkedEpoch == epoch) {
+            return true;
+        }
+        for (int i = 0; i < b.bytes.length; i++) {
+            if (ram.getByte(physical + i) != b.bytes[i]) {
+                return false;
+            }
+        }
+        b.checkedEpoch = epoch;
+        return true;
+    }
+
+    /** Decodes the block at {@code physical} into {@code page}, the array {@link #page} gave for its page. */
+    DecodedBlock decode(long physical, DecodedBlock[] page) {
+        int offset = (int) (physical & (PAGE - 1));
+        DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
         page[offset] = b;
         int length = b.bytes.length;
         if (length > 0) {
+            Region region = regions[(int) (physical >>> 21)];
+            int pageInRegion = (int) (physical >>> 12) & 511;
             for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
                 region.codeLines[pageInRegion] |= 1L << line;
             }

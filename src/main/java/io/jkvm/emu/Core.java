@@ -389,6 +389,7 @@ final class Core {
         if (physical >= 0 && physical + size <= ramSize) {
             if (code.stored(physical, size)) {
                 endBlock = true;
+                fetchBlocksBase = -1; // the dropped page may be the one fetched from
             }
             switch (size) {
                 case 1 -> ram.putByte(physical, (byte) v);
@@ -585,6 +586,10 @@ final class Core {
 
     // ---- the fast path: decoded blocks -------------------------------------------------------------------------
 
+    /** The decoded blocks of the physical page at {@link #fetchBlocksBase} (-1: none looked up). */
+    private DecodedBlock[] fetchBlocks;
+    private long fetchBlocksBase = -1;
+
     /** Set by a store that dropped decoded code or went to MMIO: the block being run stops after this instruction. */
     private boolean endBlock;
 
@@ -614,10 +619,14 @@ final class Core {
             fetchPhysBase = phys;
             fetchPage = page;
         }
+        if (fetchBlocksBase != fetchPhysBase) {
+            fetchBlocks = code.page(fetchPhysBase);
+            fetchBlocksBase = fetchPhysBase;
+        }
         long physical = fetchPhysBase + (rip & 0xFFF);
-        DecodedBlock block = code.find(physical);
-        if (block == null) {
-            block = code.decode(physical);
+        DecodedBlock block = fetchBlocks[(int) (rip & 0xFFF)];
+        if (block == null || !code.current(block, physical)) {
+            block = code.decode(physical, fetchBlocks);
         }
         DecodedInsn[] insns = block.insns;
         endBlock = false;
