@@ -202,6 +202,9 @@ final class BlockDecoder {
             switch (b & 7) {
                 case 0, 1 -> {
                     modrm();
+                    if (mod == 3 && size >= 4) { // the commonest form: no operand-size switch when it runs
+                        return withRm(size == 8 ? ALU_R64_R64 : ALU_R32_R32, size, op, regField, size, 0);
+                    }
                     return withRm(ALU_RM_REG, size, op, regAt(regField, size), size, 0);
                 }
                 case 2, 3 -> {
@@ -347,7 +350,7 @@ final class BlockDecoder {
                 int op = regField & 7;
                 int size = b == 0xFE ? 1 : opSize;
                 if (op == 0 || op == 1) {
-                    return withRm(op == 0 ? INC : DEC, size, 0, 0, size, 0);
+                    return withRm(mod == 3 && size == 8 ? INC_DEC_R64 : op == 0 ? INC : DEC, size, op, 0, size, 0);
                 }
                 if (b == 0xFE) {
                     return null;

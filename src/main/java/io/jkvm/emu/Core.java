@@ -732,6 +732,26 @@ final class Core {
                     }
                 }
             }
+            case DecodedInsn.ALU_R64_R64 -> {
+                long res = aluOp(d.sub(), r[d.rm()], r[d.reg()], 8);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res;
+                }
+            }
+            case DecodedInsn.ALU_R32_R32 -> {
+                long res = aluOp(d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
+                }
+            }
+            case DecodedInsn.INC_DEC_R64 -> {
+                long carry = cf() ? CF : 0;
+                long v = r[d.rm()];
+                long res = d.sub() == 0 ? v + 1 : v - 1;
+                r[d.rm()] = res;
+                lazy(d.sub() == 0 ? LAZY_INC : LAZY_DEC, v, 1, res, 8);
+                lazyCarry = carry;
+            }
             case DecodedInsn.ALU_REG_RM -> {
                 long res = aluOp(d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
                 if (d.sub() != 7) {

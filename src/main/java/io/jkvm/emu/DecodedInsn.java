@@ -28,7 +28,7 @@ record DecodedInsn(int op, int length, int size, int sub, int reg, int rm, int b
             MOV_REG_RM = 6, MOV_RM_IMM = 7, LEA = 8, MOVZX = 9, MOVSX = 10, INC = 11, DEC = 12, NOT = 13, NEG = 14,
             PUSH_REG = 15, PUSH_IMM = 16, PUSH_RM = 17, POP_REG = 18, IMUL_IMM = 19, IMUL_REG_RM = 20, SHIFT = 21,
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
-            SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32;
+            SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35;
 
     /** Whether execution never goes on to the next instruction in the block (a Jcc may). */
     boolean endsBlock() {
