@@ -130,7 +130,7 @@ final class Apx {
                 if (e.nd) {
                     c.r[dst] = 0; // zero-upper destination, written by the 16-bit form below
                 }
-                c.imul3(dst, a, m);
+                c.imul3(dst, a, m, c.opSize);
                 finish(c, e, flagsBefore);
             }
             case 0x69, 0x6B -> { // IMUL r, r/m, imm; ND here means ZU: the 16-bit form zeroes the upper bits
@@ -140,7 +140,7 @@ final class Apx {
                 if (e.nd) {
                     c.r[c.regField] = 0;
                 }
-                c.imul3(c.regField, m, imm);
+                c.imul3(c.regField, m, imm, c.opSize);
                 finish(c, e, flagsBefore);
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {

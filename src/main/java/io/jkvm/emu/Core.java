@@ -76,12 +76,15 @@ final class Core {
     final IoPort io;
     private final long ramSize;
     long instructions;
+    /** Decoded blocks by physical address: the fast path ({@link #runBlock()}). */
+    final CodeCache code;
 
     Core(Mapping ram, CpuidTable cpuid, IoPort io) {
         this.ram = ram;
         this.cpuid = cpuid;
         this.io = io;
         this.ramSize = ram.size();
+        this.code = new CodeCache(ram);
         Xsave.initX87(this);
     }
 
@@ -187,18 +190,35 @@ final class Core {
         setArith((now & ~which) | (values & which));
     }
 
+    /** Condition code {@code cc} (the low nibble of Jcc/SETcc/CMOVcc); computes only the flags it reads. */
     boolean condition(int cc) {
-        long f = arithFlags();
-        boolean r = switch (cc >> 1) {
-            case 0 -> (f & OF) != 0;
-            case 1 -> (f & CF) != 0;
-            case 2 -> (f & ZF) != 0;
-            case 3 -> (f & (CF | ZF)) != 0;
-            case 4 -> (f & SF) != 0;
-            case 5 -> (f & PF) != 0;
-            case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
-            default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
-        };
+        boolean r;
+        if (lazyOp == LAZY_NONE) {
+            long f = flagBits;
+            r = switch (cc >> 1) {
+                case 0 -> (f & OF) != 0;
+                case 1 -> (f & CF) != 0;
+                case 2 -> (f & ZF) != 0;
+                case 3 -> (f & (CF | ZF)) != 0;
+                case 4 -> (f & SF) != 0;
+                case 5 -> (f & PF) != 0;
+                case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
+                default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
+            };
+        } else {
+            boolean zero = (lazyRes & mask(lazySize)) == 0;
+            boolean sign = (lazyRes & signBit(lazySize)) != 0;
+            r = switch (cc >> 1) {
+                case 0 -> ofBit() != 0;
+                case 1 -> cfBit() != 0;
+                case 2 -> zero;
+                case 3 -> zero || cfBit() != 0;
+                case 4 -> sign;
+                case 5 -> (Long.bitCount(lazyRes & 0xFF) & 1) == 0;
+                case 6 -> sign != (ofBit() != 0);
+                default -> zero || sign != (ofBit() != 0);
+            };
+        }
         return (cc & 1) == 0 ? r : !r;
     }
 
@@ -367,6 +387,10 @@ final class Core {
 
     void physWrite(long physical, int size, long v) {
         if (physical >= 0 && physical + size <= ramSize) {
+            if (code.stored(physical, size)) {
+                endBlock = true;
+                fetchBlocksBase = -1; // the dropped page may be the one fetched from
+            }
             switch (size) {
                 case 1 -> ram.putByte(physical, (byte) v);
                 case 2 -> ram.putShort(physical, (short) v);
@@ -376,6 +400,7 @@ final class Core {
             return;
         }
         io.mmioWrite(physical, size, v);
+        endBlock = true; // an exit the machine must see before the next instruction
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
@@ -566,12 +591,350 @@ final class Core {
                 deliver(GuestFault.DB, false, 0, rip, 0);
             }
         } catch (GuestFault f) {
-            rip = start;
-            if (f.vector == GuestFault.UD && undefinedTracer != null) {
-                undefinedTracer.accept(start, bytesAt(start, 15));
-            }
-            deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
+            faulted(f, start);
         }
+    }
+
+    /** An instruction at {@code start} raised {@code f}: nothing of it is retired, the exception is delivered. */
+    private void faulted(GuestFault f, long start) {
+        rip = start;
+        if (f.vector == GuestFault.UD && undefinedTracer != null) {
+            undefinedTracer.accept(start, bytesAt(start, 15));
+        }
+        deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
+    }
+
+    // ---- the fast path: decoded blocks -------------------------------------------------------------------------
+
+    /** The decoded blocks of the physical page at {@link #fetchBlocksBase} (-1: none looked up). */
+    private DecodedBlock[] fetchBlocks;
+    private long fetchBlocksBase = -1;
+
+    /** Set by a store that dropped decoded code or went to MMIO: the block being run stops after this instruction. */
+    private boolean endBlock;
+
+    /**
+     * Runs the decoded block at RIP, then the instruction it ends before if that one needs the interpreter; returns
+     * how many instructions it ran or faulted on (at least one). Single-stepping and code outside RAM go through
+     * {@link #step()}, one instruction at a time.
+     */
+    int runBlock() {
+        if ((flagBits & TF) != 0 || interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null) {
+            step(); // single-stepping, or an external interrupt to take at this boundary
+            return 1;
+        }
+        long page = rip & ~0xFFFL;
+        if (page != fetchPage) {
+            long phys;
+            try {
+                phys = translate(page, ACC_EXEC);
+            } catch (GuestFault f) {
+                step(); // the interpreter's fetch raises the same fault
+                return 1;
+            }
+            if (phys < 0 || phys + 0x1000 > ramSize) {
+                step();
+                return 1;
+            }
+            fetchPhysBase = phys;
+            fetchPage = page;
+        }
+        if (fetchBlocksBase != fetchPhysBase) {
+            fetchBlocks = code.page(fetchPhysBase);
+            fetchBlocksBase = fetchPhysBase;
+        }
+        long physical = fetchPhysBase + (rip & 0xFFF);
+        DecodedBlock block = fetchBlocks[(int) (rip & 0xFFF)];
+        if (block == null || !code.current(block, physical)) {
+            block = code.decode(physical, fetchBlocks);
+        }
+        DecodedInsn[] insns = block.insns;
+        endBlock = false;
+        boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
+        int n = 0;
+        try {
+            while (n < insns.length) {
+                boolean onward = executeDecoded(insns[n]);
+                interruptShadow = false;
+                instructions++;
+                n++;
+                if (!onward || endBlock || shadowed) {
+                    return n; // after a shadowed instruction, back to the boundary where interrupts are taken
+                }
+            }
+        } catch (GuestFault f) {
+            faulted(f, rip);
+            return n + 1;
+        }
+        if (block.endsBeforeSlow) {
+            step();
+            n++;
+        }
+        return n;
+    }
+
+    /** Register {@code n} as a {@code size}-byte operand; {@link DecodedInsn#HIGH_BYTE} + 0-3 are AH-BH. */
+    private long regOf(int n, int size) {
+        return switch (size) {
+            case 1 -> n >= DecodedInsn.HIGH_BYTE ? (r[n - DecodedInsn.HIGH_BYTE] >>> 8) & 0xFF : r[n] & 0xFF;
+            case 2 -> r[n] & 0xFFFF;
+            case 4 -> r[n] & 0xFFFFFFFFL;
+            default -> r[n];
+        };
+    }
+
+    private void setRegOf(int n, int size, long v) {
+        switch (size) {
+            case 1 -> {
+                if (n >= DecodedInsn.HIGH_BYTE) {
+                    int low = n - DecodedInsn.HIGH_BYTE;
+                    r[low] = (r[low] & ~0xFF00L) | ((v & 0xFF) << 8);
+                } else {
+                    r[n] = (r[n] & ~0xFFL) | (v & 0xFF);
+                }
+            }
+            case 2 -> r[n] = (r[n] & ~0xFFFFL) | (v & 0xFFFF);
+            case 4 -> r[n] = v & 0xFFFFFFFFL;
+            default -> r[n] = v;
+        }
+    }
+
+    /** The linear address of a decoded memory operand; {@code next} is the address of the next instruction. */
+    private long address(DecodedInsn d, long next) {
+        long a = d.disp();
+        int base = d.base();
+        if (base >= 0) {
+            a += r[base];
+        } else if (base == DecodedInsn.RIP) {
+            a += next;
+        }
+        if (d.index() >= 0) {
+            a += r[d.index()] << d.scale();
+        }
+        int seg = d.seg();
+        return seg == 0 ? a : a + (seg == DecodedInsn.FS ? fsBase : gsBase);
+    }
+
+    private long operand(DecodedInsn d, int size, long next) {
+        int rm = d.rm();
+        return rm >= 0 ? regOf(rm, size) : read(address(d, next), size);
+    }
+
+    private void setOperand(DecodedInsn d, int size, long next, long v) {
+        int rm = d.rm();
+        if (rm >= 0) {
+            setRegOf(rm, size, v);
+        } else {
+            write(address(d, next), size, v);
+        }
+    }
+
+    /**
+     * Executes one decoded instruction at RIP, exactly as the interpreter does the same bytes; false when it
+     * transferred control (the block is left). A fault leaves RIP at the instruction.
+     */
+    private boolean executeDecoded(DecodedInsn d) {
+        long next = rip + d.length();
+        int size = d.size();
+        switch (d.op()) {
+            case DecodedInsn.ALU_RM_REG -> {
+                long src = regOf(d.reg(), size);
+                int rm = d.rm();
+                if (rm >= 0) {
+                    long res = aluOp(d.sub(), regOf(rm, size), src, size);
+                    if (d.sub() != 7) {
+                        setRegOf(rm, size, res);
+                    }
+                } else {
+                    long a = address(d, next);
+                    long res = aluOp(d.sub(), read(a, size), src, size);
+                    if (d.sub() != 7) {
+                        write(a, size, res);
+                    }
+                }
+            }
+            case DecodedInsn.ALU_R64_R64 -> {
+                long res = aluOp(d.sub(), r[d.rm()], r[d.reg()], 8);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res;
+                }
+            }
+            case DecodedInsn.ALU_R32_R32 -> {
+                long res = aluOp(d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
+                }
+            }
+            case DecodedInsn.INC_DEC_R64 -> {
+                long carry = cf() ? CF : 0;
+                long v = r[d.rm()];
+                long res = d.sub() == 0 ? v + 1 : v - 1;
+                r[d.rm()] = res;
+                lazy(d.sub() == 0 ? LAZY_INC : LAZY_DEC, v, 1, res, 8);
+                lazyCarry = carry;
+            }
+            case DecodedInsn.ALU_REG_RM -> {
+                long res = aluOp(d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
+                if (d.sub() != 7) {
+                    setRegOf(d.reg(), size, res);
+                }
+            }
+            case DecodedInsn.ALU_RM_IMM -> {
+                int rm = d.rm();
+                if (rm >= 0) {
+                    long res = aluOp(d.sub(), regOf(rm, size), d.imm(), size);
+                    if (d.sub() != 7) {
+                        setRegOf(rm, size, res);
+                    }
+                } else {
+                    long a = address(d, next);
+                    long res = aluOp(d.sub(), read(a, size), d.imm(), size);
+                    if (d.sub() != 7) {
+                        write(a, size, res);
+                    }
+                }
+            }
+            case DecodedInsn.TEST_RM_REG -> {
+                long res = operand(d, size, next) & regOf(d.reg(), size);
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case DecodedInsn.TEST_RM_IMM -> {
+                long res = operand(d, size, next) & d.imm();
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case DecodedInsn.MOV_RM_REG -> setOperand(d, size, next, regOf(d.reg(), size));
+            case DecodedInsn.MOV_REG_RM -> setRegOf(d.reg(), size, operand(d, size, next));
+            case DecodedInsn.MOV_RM_IMM -> setOperand(d, size, next, d.imm());
+            case DecodedInsn.LEA -> setRegOf(d.reg(), size, address(d, next));
+            case DecodedInsn.MOVZX -> setRegOf(d.reg(), size, operand(d, d.sub(), next));
+            case DecodedInsn.MOVSX -> {
+                int shift = 64 - 8 * d.sub();
+                setRegOf(d.reg(), size, (operand(d, d.sub(), next) << shift) >> shift);
+            }
+            case DecodedInsn.INC, DecodedInsn.DEC -> {
+                long carry = cf() ? CF : 0;
+                int rm = d.rm();
+                boolean inc = d.op() == DecodedInsn.INC;
+                long res;
+                long v;
+                if (rm >= 0) {
+                    v = regOf(rm, size);
+                    res = inc ? v + 1 : v - 1;
+                    setRegOf(rm, size, res);
+                } else {
+                    long a = address(d, next);
+                    v = read(a, size);
+                    res = inc ? v + 1 : v - 1;
+                    write(a, size, res);
+                }
+                lazy(inc ? LAZY_INC : LAZY_DEC, v, 1, res, size);
+                lazyCarry = carry;
+            }
+            case DecodedInsn.NOT -> {
+                int rm = d.rm();
+                if (rm >= 0) {
+                    setRegOf(rm, size, ~regOf(rm, size));
+                } else {
+                    long a = address(d, next);
+                    write(a, size, ~read(a, size));
+                }
+            }
+            case DecodedInsn.NEG -> {
+                int rm = d.rm();
+                long v;
+                long res;
+                if (rm >= 0) {
+                    v = regOf(rm, size);
+                    res = -v;
+                    setRegOf(rm, size, res);
+                } else {
+                    long a = address(d, next);
+                    v = read(a, size);
+                    res = -v;
+                    write(a, size, res);
+                }
+                lazy(LAZY_NEG, v, 0, res, size);
+            }
+            case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()]);
+            case DecodedInsn.PUSH_IMM -> push(d.imm());
+            case DecodedInsn.PUSH_RM -> push(operand(d, size, next));
+            case DecodedInsn.POP_REG -> {
+                long v = pop();
+                r[d.reg()] = v;
+            }
+            case DecodedInsn.IMUL_IMM -> imul3(d.reg(), operand(d, size, next), d.imm(), size);
+            case DecodedInsn.IMUL_REG_RM -> imul3(d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
+            case DecodedInsn.SHIFT -> {
+                int count = (int) (d.imm() >= 0 ? d.imm() : r[1] & 0xFF) & (size == 8 ? 63 : 31);
+                int rm = d.rm();
+                long a = rm >= 0 ? 0 : address(d, next);
+                long v = rm >= 0 ? regOf(rm, size) : read(a, size);
+                if (count != 0) {
+                    v = shifted(d.sub(), size, v, count);
+                } else if (size != 4) {
+                    break; // flags and destination stay; a 32-bit one is still written, so zero-extended
+                }
+                if (rm >= 0) {
+                    setRegOf(rm, size, v);
+                } else {
+                    write(a, size, v);
+                }
+                if (count != 0) {
+                    setArith(shiftFlags);
+                }
+            }
+            case DecodedInsn.JCC -> {
+                if (condition(d.sub())) {
+                    rip = next + d.imm();
+                    return false;
+                }
+            }
+            case DecodedInsn.JMP -> {
+                rip = next + d.imm();
+                return false;
+            }
+            case DecodedInsn.CALL -> {
+                push(next);
+                rip = next + d.imm();
+                return false;
+            }
+            case DecodedInsn.RET -> {
+                rip = pop();
+                return false;
+            }
+            case DecodedInsn.JMP_RM -> {
+                rip = operand(d, 8, next);
+                return false;
+            }
+            case DecodedInsn.CALL_RM -> {
+                long target = operand(d, 8, next);
+                push(next);
+                rip = target;
+                return false;
+            }
+            case DecodedInsn.CMOV -> {
+                long v = operand(d, size, next);
+                if (condition(d.sub())) {
+                    setRegOf(d.reg(), size, v);
+                } else if (size == 4) {
+                    r[d.reg()] &= 0xFFFFFFFFL; // a 32-bit CMOV zero-extends even when it does not move
+                }
+            }
+            case DecodedInsn.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
+            case DecodedInsn.NOP -> {
+            }
+            case DecodedInsn.SIGN_EXTEND_ACC -> {
+                switch (size) {
+                    case 2 -> setRegOf(0, 2, (byte) r[0]);
+                    case 4 -> setRegOf(0, 4, (short) r[0]);
+                    default -> r[0] = (int) r[0];
+                }
+            }
+            case DecodedInsn.SIGN_FILL_DX -> setRegOf(2, size, (regOf(0, size) & signBit(size)) != 0 ? -1 : 0);
+            default -> throw new IllegalStateException("no handler for decoded op " + d.op());
+        }
+        rip = next;
+        return true;
     }
 
     /** Told of every #UD the core raises (unknown or unimplemented opcode), with the bytes at RIP. */
@@ -899,7 +1262,7 @@ final class Core {
             case 0x69, 0x6B -> {
                 decodeModrm();
                 long imm = b == 0x6B ? fetchSigned(1) : fetchSigned(opSize == 2 ? 2 : 4);
-                imul3(regField, readRm(opSize), imm);
+                imul3(regField, readRm(opSize), imm, opSize);
                 done();
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F ->
@@ -1238,8 +1601,7 @@ final class Core {
         done();
     }
 
-    void imul3(int dstReg, long a, long b) {
-        int size = opSize;
+    void imul3(int dstReg, long a, long b, int size) {
         int shift = 64 - 8 * size;
         long sa = (a << shift) >> shift;
         long sb = (b << shift) >> shift;
@@ -1370,7 +1732,6 @@ final class Core {
 
     /** C0/C1/D0-D3: ROL, ROR, RCL, RCR, SHL, SHR, SAL, SAR on r/m. */
     private void writeShift(int size, int rawCount) {
-        int bits = 8 * size;
         int count = rawCount & (size == 8 ? 63 : 31);
         long v = readRm(size) & mask(size);
         if (count == 0) {
@@ -1379,10 +1740,20 @@ final class Core {
             }
             return;
         }
+        long res = shifted(regField & 7, size, v, count);
+        writeRm(size, res);
+        setArith(shiftFlags);
+    }
+
+    /** The flags of the last {@link #shifted}, set by the caller once the result is written (a fault leaves them). */
+    private long shiftFlags;
+
+    /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
+    private long shifted(int op, int size, long v, int count) {
+        int bits = 8 * size;
         long m = mask(size), sb = signBit(size);
         long res;
         long flags = arithFlags();
-        int op = regField & 7;
         switch (op) {
             case 0 -> { // ROL
                 int c = count % bits;
@@ -1436,8 +1807,8 @@ final class Core {
                 flags = cfv | pfZfSf(res, size) | (flags & AF);
             }
         }
-        writeRm(size, res);
-        setArith(flags);
+        shiftFlags = flags;
+        return res;
     }
 
     private void group45(int b) {
@@ -1519,6 +1890,7 @@ final class Core {
     }
 
     private void iret() {
+        code.newEpoch(); // serializing, as CPUID
         long newRip = pop();
         long newCs = pop() & 0xFFFF;
         long newFlags = pop();
@@ -1604,6 +1976,7 @@ final class Core {
             case 0x21, 0x23 -> movDr(b == 0x23);
             case 0x30 -> {
                 requireCpl0();
+                code.newEpoch(); // serializing, as CPUID
                 wrmsr((int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
                 done();
             }
@@ -1643,7 +2016,7 @@ final class Core {
             }
             case 0xAF -> {
                 decodeModrm();
-                imul3(regField, reg(regField, opSize), readRm(opSize));
+                imul3(regField, reg(regField, opSize), readRm(opSize), opSize);
                 done();
             }
             case 0xB6, 0xB7 -> {
@@ -1978,6 +2351,7 @@ final class Core {
         int crn = ((m >>> 3) & 7) | rexR;
         int gpr = (m & 7) | rexB;
         if (toCr) {
+            code.newEpoch(); // serializing, as CPUID
             long v = r[gpr];
             switch (crn) {
                 case 0 -> {
@@ -2065,6 +2439,7 @@ final class Core {
     }
 
     private void cpuidInstruction() {
+        code.newEpoch(); // serializing: code another agent wrote must be seen from here on
         int leaf = (int) r[0];
         int sub = (int) r[1];
         int max = cpuid.leaf(0, 0).eax();

@@ -146,6 +146,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         if (!exits.isEmpty()) {
             return exits.poll();
         }
+        core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
         while (true) {
             if (halted && !awaitInterrupt()) {
                 return new VcpuExit.Interrupted();
@@ -156,8 +157,8 @@ public final class EmulatedVcpu implements VirtualCpu {
                     finishRestartedAccess();
                 }
                 while (!exitRequested) {
-                    for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
-                        core.step();
+                    for (int i = 0; i < SLICE && exits.isEmpty(); ) {
+                        i += core.runBlock();
                     }
                     if (!exits.isEmpty()) {
                         return exits.poll();

@@ -1,0 +1,105 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+
+/**
+ * Decoded blocks by guest-physical address, with the two ways they go stale:
+ * <ul>
+ * <li>the core's own stores: every RAM store checks a bitmap of the 64-byte lines that hold decoded code, and a hit
+ * drops the page's blocks at once (self-modifying code, REP MOVS over code, XSAVE over code...);</li>
+ * <li>writes the core does not see (the machine loading an image or doing DMA between two runs, another vCPU): a new
+ * epoch, begun on every entry to {@code run()} and on serializing instructions, makes each block compare its bytes
+ * with memory once before it runs again (x86 asks a CPU to serialize before running code another agent wrote).</li>
+ * </ul>
+ * Lines, not pages, so code sharing a page with data (small guests, the benchmarks) is not dropped at each store.
+ */
+final class CodeCache {
+    static final int PAGE = 4096;
+
+    private final Mapping ram;
+    private final Region[] regions; // by physical >>> 21; null: nothing decoded in those 2 MiB
+    private int epoch;
+
+    /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
+    private static final class Region {
+        final DecodedBlock[][] pages = new DecodedBlock[512][]; // by page in the region; null: nothing decoded there
+        final long[] codeLines = new long[512];                // by page: bit n set when line n holds decoded bytes
+    }
+
+    CodeCache(Mapping ram) {
+        this.ram = ram;
+        this.regions = new Region[(int) ((ram.size() + (1 << 21) - 1) >>> 21)];
+    }
+
+    /** The decoded blocks of the page at {@code pageBase} (in RAM), by offset; allocated if there are none yet. */
+    DecodedBlock[] page(long pageBase) {
+        Region region = regions[(int) (pageBase >>> 21)];
+        if (region == null) {
+            region = regions[(int) (pageBase >>> 21)] = new Region();
+        }
+        int pageInRegion = (int) (pageBase >>> 12) & 511;
+        DecodedBlock[] page = region.pages[pageInRegion];
+        if (page == null) {
+            page = region.pages[pageInRegion] = new DecodedBlock[PAGE];
+        }
+        return page;
+    }
+
+    /** Whether {@code b}, decoded at {@code physical}, still matches memory (compared once per epoch). */
+    boolean current(DecodedBlock b, long physical) {
+        if (b.checkedEpoch == epoch) {
+            return true;
+        }
+        for (int i = 0; i < b.bytes.length; i++) {
+            if (ram.getByte(physical + i) != b.bytes[i]) {
+                return false;
+            }
+        }
+        b.checkedEpoch = epoch;
+        return true;
+    }
+
+    /** Decodes the block at {@code physical} into {@code page}, the array {@link #page} gave for its page. */
+    DecodedBlock decode(long physical, DecodedBlock[] page) {
+        int offset = (int) (physical & (PAGE - 1));
+        DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
+        page[offset] = b;
+        int length = b.bytes.length;
+        if (length > 0) {
+            Region region = regions[(int) (physical >>> 21)];
+            int pageInRegion = (int) (physical >>> 12) & 511;
+            for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
+                region.codeLines[pageInRegion] |= 1L << line;
+            }
+        }
+        return b;
+    }
+
+    /**
+     * A store of {@code size} (1-8) bytes at {@code physical}, inside RAM and inside one page; true when it dropped
+     * decoded code (the block being run may be among it).
+     */
+    boolean stored(long physical, int size) {
+        Region region = regions[(int) (physical >>> 21)];
+        if (region == null) {
+            return false;
+        }
+        int pageInRegion = (int) (physical >>> 12) & 511;
+        long lines = region.codeLines[pageInRegion];
+        if (lines != 0) {
+            int offset = (int) (physical & (PAGE - 1));
+            long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
+            if ((lines & touched) != 0) {
+                region.pages[pageInRegion] = null;
+                region.codeLines[pageInRegion] = 0;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Memory may have been written where the core cannot see: check each block against it before it runs again. */
+    void newEpoch() {
+        epoch++;
+    }
+}

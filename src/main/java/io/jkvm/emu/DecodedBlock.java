@@ -1,0 +1,26 @@
+package io.jkvm.emu;
+
+/**
+ * A straight run of decoded instructions inside one guest-physical page, entered at its first instruction and left
+ * at a taken branch, at its end, or before an instruction the interpreter must run.
+ */
+final class DecodedBlock {
+    /** The decoded instructions, in order. */
+    final DecodedInsn[] insns;
+    /**
+     * The bytes the decoder examined (the instructions', and those of the one it stopped at), to check the block
+     * against memory written by someone the core does not see.
+     */
+    final byte[] bytes;
+    /** Whether the instruction right after the last one needs the interpreter (it runs next, in the same call). */
+    final boolean endsBeforeSlow;
+    /** The {@link CodeCache} epoch in which {@link #bytes} last matched memory. */
+    int checkedEpoch;
+
+    DecodedBlock(DecodedInsn[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
+        this.insns = insns;
+        this.bytes = bytes;
+        this.endsBeforeSlow = endsBeforeSlow;
+        this.checkedEpoch = checkedEpoch;
+    }
+}

@@ -1,0 +1,37 @@
+package io.jkvm.emu;
+
+/**
+ * One instruction decoded once, for the fast path: what it does ({@link #op}), its operands resolved to register
+ * numbers and address parts, and its length. Only forms whose meaning depends on nothing but their bytes are
+ * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter.
+ *
+ * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
+ *               instruction)
+ * @param length bytes, prefixes included
+ * @param size   operand size in bytes: 1, 2, 4 or 8
+ * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, or source size of MOVZX/MOVSX
+ * @param reg    the register operand (ModRM.reg, or the register in the opcode)
+ * @param rm     the register r/m operand, or {@link #MEMORY}; registers {@link #HIGH_BYTE} + 0-3 are AH, CH, DH, BH
+ * @param base   the base register of a memory operand, {@link #NONE} or {@link #RIP}
+ * @param index  the index register, or {@link #NONE}
+ * @param scale  the index shift (0-3)
+ * @param disp   the displacement
+ * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, or shift count
+ *               ({@link #NONE} for CL)
+ * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
+ */
+record DecodedInsn(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
+                   long imm, int seg) {
+    static final int MEMORY = -1, NONE = -1, RIP = -2, HIGH_BYTE = 32, FS = 1, GS = 2;
+
+    static final int ALU_RM_REG = 0, ALU_REG_RM = 1, ALU_RM_IMM = 2, TEST_RM_REG = 3, TEST_RM_IMM = 4, MOV_RM_REG = 5,
+            MOV_REG_RM = 6, MOV_RM_IMM = 7, LEA = 8, MOVZX = 9, MOVSX = 10, INC = 11, DEC = 12, NOT = 13, NEG = 14,
+            PUSH_REG = 15, PUSH_IMM = 16, PUSH_RM = 17, POP_REG = 18, IMUL_IMM = 19, IMUL_REG_RM = 20, SHIFT = 21,
+            JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
+            SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35;
+
+    /** Whether execution never goes on to the next instruction in the block (a Jcc may). */
+    boolean endsBlock() {
+        return op == JMP || op == CALL || op == RET || op == JMP_RM || op == CALL_RM;
+    }
+}

@@ -1,0 +1,87 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.TestGuests;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.HexFormat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * The decoded-block cache of the software core stays exact: code rewritten by the guest (in the running block, in
+ * the same page, in another page, by REP MOVS) or by the host between runs runs as rewritten; a fault or an MMIO
+ * exit from inside a block leaves at the right instruction; instructions are counted one by one as before.
+ */
+class DecodedCodeTest {
+    private static byte[] guest(String name) throws IOException {
+        return Files.readAllBytes(TestGuests.path(name));
+    }
+
+    @Test
+    void selfModifyingCodeRunsAsRewritten() throws IOException {
+        try (EmuVm vm = new EmuVm(guest("self_modifying.bin"))) {
+            assertEquals(1, vm.nextOut(0x80), "host_patched as loaded");
+            vm.memory.writeInt(EmuVm.CODE + 0x801, 99); // mov eax, 1 -> mov eax, 99, while the vCPU is out
+            assertEquals(99, vm.nextOut(0x81), "host_patched as the host rewrote it after it ran");
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(33, r.gpr(8), "(a) an immediate the loop that runs it adds 10 to: 1 + 11 + 21");
+            assertEquals(7, r.gpr(9), "(b) an instruction rewritten by a store earlier in the same block");
+            assertEquals(0x506, r.gpr(10), "(c) a function in another page, run, rewritten, run again");
+            assertEquals(42, r.gpr(11), "(d) REP MOVSB copied new code over a function that had run");
+        }
+    }
+
+    @Test
+    void pageFaultInsideADecodedBlockReportsTheFaultingInstruction() throws IOException {
+        long idt = 0x104000, handler = EmuVm.CODE + 0x100;
+        try (EmuVm vm = new EmuVm(guest("fault_in_block.bin"))) {
+            vm.memory.writeLong(idt + 14 * 16, (handler & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((handler >>> 16 & 0xFFFF) << 48));
+            vm.memory.writeLong(idt + 14 * 16 + 8, handler >>> 32);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), new DescriptorTable(idt, 32 * 16 - 1), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                    s.apicBase(), s.interruptBitmap()));
+            assertEquals(14, vm.nextOut(0x90));
+            Registers r = vm.vcpu.registers();
+            assertEquals(0, r.gpr(10), "error code: a read of a page not present, at CPL0");
+            assertEquals(0x7000_0000_0000L, r.gpr(11), "CR2: the address read");
+            assertEquals(EmuVm.CODE + 0x42, r.gpr(12), "saved RIP: the faulting load, not its block's start or end");
+            assertEquals(0x102, r.rbx(), "the INC before the load ran, the ADD after it did not");
+            assertEquals(0x1234, r.gpr(13), "RAX: what the first pass loaded; the faulting load wrote nothing");
+        }
+    }
+
+    @Test
+    void anMmioStoreEndsTheBlockWithItsExit() {
+        // mov eax, 42; mov [0x20000000], eax (outside RAM: MMIO); mov ebx, 5; hlt
+        byte[] code = HexFormat.of().parseHex("b82a000000" + "890425" + "00000020" + "bb05000000" + "f4");
+        try (EmuVm vm = new EmuVm(code)) {
+            VcpuExit.Mmio m = assertInstanceOf(VcpuExit.Mmio.class, vm.vcpu.run());
+            assertEquals(0x20000000L, m.address());
+            assertEquals(42, m.data().get(0));
+            assertEquals(EmuVm.CODE + 12, vm.vcpu.registers().rip(), "stopped right after the store");
+            assertEquals(0, vm.vcpu.registers().rbx(), "the next instruction of the block has not run");
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(5, vm.vcpu.registers().rbx());
+        }
+    }
+
+    @Test
+    void instructionsAreCountedOneByOne() throws IOException {
+        try (EmuVm vm = new EmuVm(guest("mips_loop.bin"))) {
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, 1000));
+            vm.nextOut(0x80);
+            assertEquals(1 + 4 * 1000 + 1, vm.vcpu.instructions(), "MOV, 1000 passes of 4, and the OUT");
+            assertEquals(0, vm.vcpu.registers().rcx());
+        }
+    }
+}
