@@ -2,7 +2,11 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuidFixtures;
+import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -125,6 +129,22 @@ class XsaveInstructionTest {
         }
         try (EmuVm vm = new EmuVm("host,+xsave,+xsaves", new Asm().raw("b9 a0 0d 00 00 31 c0 31 d2 0f 30 0f 32").hlt().bytes())) {
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "IA32_XSS = 0 is always allowed with XSAVES");
+        }
+    }
+    /** AMX's XFD (the 2021 series): XRSTOR of TILEDATA while IA32_XFD arms it is #NM, and IA32_XFD_ERR names it. */
+    @Test
+    void xrstorOfAComponentArmedInXfdIsDeviceNotAvailableWithXfdErrSet() {
+        Asm a = new Asm().setXcr0(0x602E7L)                     // x87 SSE AVX AVX-512 PKRU TILECFG TILEDATA
+                .raw("b9 c4 01 00 00 b8 00 00 04 00 31 d2 0f 30") // wrmsr IA32_XFD = 1 << 18 (TILEDATA)
+                .raw("48 c7 c3 00 00 17 00")                      // mov rbx, 0x170000
+                .raw("b8 00 00 06 00 31 d2 0f ae 2b");            // edx:eax = TILECFG | TILEDATA; xrstor [rbx]
+        try (EmuVm vm = new EmuVm(CpuidFixtures.intel().withFeature(CpuFeature.XFD, true), a.bytes())) {
+            ExceptionsTest.installIdt(vm);
+            vm.memory.writeLong(0x170000 + 512, 1L << 18); // XSTATE_BV: TILEDATA is in the image
+            assertEquals(7, vm.nextOut(0x90), "#NM");
+            VcpuState s = vm.vcpu.saveState();
+            assertEquals(EmuVm.CODE + a.size() - 3, s.registers().rdx(), "a fault: the saved RIP is the XRSTOR");
+            assertEquals(1L << 18, s.msrs().get(Msrs.IA32_XFD_ERR), "IA32_XFD_ERR: the component that faulted");
         }
     }
 }

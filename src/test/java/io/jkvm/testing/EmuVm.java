@@ -33,6 +33,17 @@ public final class EmuVm implements AutoCloseable {
         vcpu.setRegisters(LongModeBoot.registers(CODE, memory.size()));
     }
 
+    /** The same over a CPUID table of its own (a fixture of a part this host is not), without a parsed model. */
+    public EmuVm(io.jkvm.x86.CpuidTable cpuid, byte[] code) {
+        model = null;
+        memory = GuestMemory.allocate(16L << 20);
+        LongModeBoot.writeTables(memory);
+        memory.write(CODE, code, 0, code.length);
+        vcpu = new EmulatedVcpu(0, memory.mapping(), cpuid);
+        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
+        vcpu.setRegisters(LongModeBoot.registers(CODE, memory.size()));
+    }
+
     public EmuVm(byte[] code) {
         this("host", code);
     }

@@ -3,8 +3,8 @@ package io.jkvm.x86;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Synthetic CPUID tables with the XSAVE layouts of real and invented parts, for layout tests. */
-final class CpuidFixtures {
+/** Synthetic CPUID tables with the XSAVE layouts of real and invented parts, for layout and core tests. */
+public final class CpuidFixtures {
     private CpuidFixtures() {
     }
 
@@ -33,7 +33,7 @@ final class CpuidFixtures {
     }
 
     /** Sapphire Rapids-like: AVX-512, PKRU at 0xA80, AMX tile config and data (64-byte aligned, XFD). */
-    static CpuidTable intel() {
+    public static CpuidTable intel() {
         return table("GenuineIntel", 0x602E7L,
                 new int[]{2, 256, 576, 0}, new int[]{5, 64, 1088, 0}, new int[]{6, 512, 1152, 0},
                 new int[]{7, 1024, 1664, 0}, new int[]{9, 8, 0xA80, 0}, new int[]{17, 64, 2752, 2},
