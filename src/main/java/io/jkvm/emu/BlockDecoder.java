@@ -222,7 +222,7 @@ final class BlockDecoder {
                 return plain(PUSH_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | rexB, 0, 0);
             }
             case 0x58, 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F -> {
-                return plain(POP_REG, 8, 0, (b & 7) | rexB, 0, 0);
+                return plain(POP_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | rexB, 0, 0);
             }
             case 0x63 -> {
                 modrm();
@@ -230,11 +230,11 @@ final class BlockDecoder {
             }
             case 0x68 -> {
                 long imm = signed(opSize == 2 ? 2 : 4);
-                return plain(PUSH_IMM, 8, 0, 0, 0, imm);
+                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x6A -> {
                 long imm = signed(1);
-                return plain(PUSH_IMM, 8, 0, 0, 0, imm);
+                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x69, 0x6B -> {
                 modrm();

@@ -855,12 +855,12 @@ final class Core {
                 }
                 lazy(LAZY_NEG, v, 0, res, size);
             }
-            case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()]);
-            case DecodedInsn.PUSH_IMM -> push(d.imm());
-            case DecodedInsn.PUSH_RM -> push(operand(d, size, next));
+            case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
+            case DecodedInsn.PUSH_IMM -> push(d.imm(), size);
+            case DecodedInsn.PUSH_RM -> push(operand(d, size, next), size);
             case DecodedInsn.POP_REG -> {
-                long v = pop();
-                r[d.reg()] = v;
+                long v = pop(size);
+                setRegOf(d.reg(), size, v);
             }
             case DecodedInsn.IMUL_IMM -> imul3(d.reg(), operand(d, size, next), d.imm(), size);
             case DecodedInsn.IMUL_REG_RM -> imul3(d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
@@ -1095,17 +1095,31 @@ final class Core {
     }
 
     void push(long v) {
-        long rsp = r[4] - 8;
+        push(v, 8);
+    }
+
+    /** A push of {@code size} bytes: 8, or 2 under a 66 prefix (RSP moves by the operand size, not by 8). */
+    void push(long v, int size) {
+        long rsp = r[4] - size;
         requireCanonicalStack(rsp);
-        write(rsp, 8, v);
+        write(rsp, size, v);
         r[4] = rsp;
     }
 
     long pop() {
+        return pop(8);
+    }
+
+    long pop(int size) {
         requireCanonicalStack(r[4]);
-        long v = read(r[4], 8);
-        r[4] += 8;
+        long v = read(r[4], size);
+        r[4] += size;
         return v;
+    }
+
+    /** The stack operand size of PUSH/POP in 64-bit mode: 2 with a 66 prefix, else 8 (there is no 32-bit form). */
+    private int stackSize() {
+        return opSize == 2 ? 2 : 8;
     }
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
@@ -1235,13 +1249,13 @@ final class Core {
         switch (b) {
             case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
                 int n = (b & 7) | rexB;
-                push(o16() ? reg(n, 2) : r[n]);
+                push(o16() ? reg(n, 2) : r[n], stackSize());
                 done();
             }
             case 0x58, 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F -> {
                 int n = (b & 7) | rexB;
-                long v = pop();
-                r[n] = v;
+                long v = pop(stackSize());
+                setReg(n, stackSize(), v); // a 16-bit POP leaves bits 63:16 alone
                 done();
             }
             case 0x63 -> { // MOVSXD
@@ -1252,11 +1266,11 @@ final class Core {
             }
             case 0x68 -> {
                 long v = fetchSigned(opSize == 2 ? 2 : 4);
-                push(v);
+                push(v, stackSize());
                 done();
             }
             case 0x6A -> {
-                push(fetchSigned(1));
+                push(fetchSigned(1), stackSize());
                 done();
             }
             case 0x69, 0x6B -> {
@@ -1320,8 +1334,8 @@ final class Core {
             }
             case 0x8F -> {
                 decodeModrm();
-                long v = pop();
-                writeRm(8, v);
+                long v = pop(stackSize());
+                writeRm(stackSize(), v);
                 done();
             }
             case 0x90 -> {
@@ -1839,7 +1853,7 @@ final class Core {
                 rip = target;
             }
             case 6 -> {
-                push(readRm(opSize == 2 ? 2 : 8));
+                push(readRm(stackSize()), stackSize());
                 done();
             }
             default -> throw GuestFault.of(GuestFault.UD);

@@ -353,4 +353,17 @@ class MemoryOracleTest {
     private static String le32(int v) {
         return String.format("%02x %02x %02x %02x ", v & 0xFF, (v >>> 8) & 0xFF, (v >>> 16) & 0xFF, v >>> 24);
     }
+    /** 16-bit PUSH/POP (66 prefix) move RSP by 2 and touch 2 bytes; POP r16 keeps bits 63:16. RSP is RDI, in the buffer. */
+    @Test
+    void sixteenBitPushAndPop() {
+        String[] forms = {"66 50", "66 51", "66 55", "66 41 57", "66 58", "66 5a", "66 41 59", "66 6a 85", "66 68 34 f2",
+                "66 ff 73 10", "66 8f 43 22", "50 66 58", "66 50 58"};
+        for (String form : forms) {
+            for (int i = 0; i < CASES; i++) {
+                long[] offs = {512 + random.nextInt(2048), 1024, 3000 + random.nextInt(2048)};
+                check("push/pop [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
+                        offs, random.nextInt(64), random.nextLong());
+            }
+        }
+    }
 }
