@@ -462,7 +462,7 @@ final class Core {
     int fetch8() {
         long page = ip & ~0xFFFL;
         if (page != fetchPage) {
-            long phys = translate(page, ACC_EXEC);
+            long phys = translate(ip, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
             if (phys < 0 || phys + 0x1000 > ramSize) {
                 int b = (int) physRead(translate(ip, ACC_EXEC), 1); // code outside RAM: no cached page
                 ip++;

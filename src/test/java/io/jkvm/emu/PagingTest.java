@@ -93,4 +93,19 @@ class PagingTest {
             assertEquals(LongModeBoot.GDT, vm.vcpu.specialRegisters().gdt().base());
         }
     }
+    /** An instruction fetch from a page that is not present: #PF with CR2 the address fetched, not its page. */
+    @Test
+    void anInstructionFetchFaultReportsTheFetchedAddressInCr2() {
+        long target = VIRT + 0x123;
+        Asm a = new Asm().movImm64(0, target).raw("ff e0"); // jmp rax
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.memory.writeLong(PT, 0); // VIRT's page: not present
+            ExceptionsTest.installIdt(vm);
+            assertEquals(14, vm.nextOut(0x90));
+            io.jkvm.x86.Registers r = vm.vcpu.registers();
+            assertEquals(0x10, r.rbx(), "error code: an instruction fetch (I/D), page not present");
+            assertEquals(target, r.rcx(), "CR2");
+            assertEquals(target, r.rdx(), "the saved RIP: the jump's target");
+        }
+    }
 }
