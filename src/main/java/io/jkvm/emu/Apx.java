@@ -41,9 +41,6 @@ final class Apx {
                 case 2, 3 -> promotedVex(c, e, flagsBefore);
                 default -> throw GuestFault.of(GuestFault.UD);
             }
-        } catch (GuestFault f) {
-            c.setRflags(flagsBefore); // a faulting instruction changes no flags
-            throw f;
         } finally {
             c.nddTarget = -1;
         }

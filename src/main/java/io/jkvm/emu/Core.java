@@ -582,6 +582,7 @@ final class Core {
         }
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
+        saveFlags();
         try {
             interruptShadow = false;
             execute();
@@ -591,8 +592,33 @@ final class Core {
                 deliver(GuestFault.DB, false, 0, rip, 0);
             }
         } catch (GuestFault f) {
+            restoreFlags(); // a read-modify-write whose store faulted had already set them
             faulted(f, start);
         }
+    }
+
+    private int savedLazyOp, savedLazySize;
+    private long savedLazyDst, savedLazySrc, savedLazyRes, savedLazyCarry, savedFlagBits;
+
+    /** RFLAGS as the instruction about to run found it (the lazy form as it stands), for {@link #restoreFlags()}. */
+    private void saveFlags() {
+        savedLazyOp = lazyOp;
+        savedLazySize = lazySize;
+        savedLazyDst = lazyDst;
+        savedLazySrc = lazySrc;
+        savedLazyRes = lazyRes;
+        savedLazyCarry = lazyCarry;
+        savedFlagBits = flagBits;
+    }
+
+    private void restoreFlags() {
+        lazyOp = savedLazyOp;
+        lazySize = savedLazySize;
+        lazyDst = savedLazyDst;
+        lazySrc = savedLazySrc;
+        lazyRes = savedLazyRes;
+        lazyCarry = savedLazyCarry;
+        flagBits = savedFlagBits;
     }
 
     /** An instruction at {@code start} raised {@code f}: nothing of it is retired, the exception is delivered. */
@@ -652,8 +678,13 @@ final class Core {
         endBlock = false;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         int n = 0;
+        boolean memory = false;
         try {
             while (n < insns.length) {
+                memory = insns[n].rm() == DecodedInsn.MEMORY; // only a memory operand can fault after the flags are set
+                if (memory) {
+                    saveFlags();
+                }
                 boolean onward = executeDecoded(insns[n]);
                 interruptShadow = false;
                 instructions++;
@@ -663,6 +694,9 @@ final class Core {
                 }
             }
         } catch (GuestFault f) {
+            if (memory) {
+                restoreFlags();
+            }
             faulted(f, rip);
             return n + 1;
         }

@@ -108,4 +108,22 @@ class PagingTest {
             assertEquals(target, r.rdx(), "the saved RIP: the jump's target");
         }
     }
+    /**
+     * A read-modify-write whose store faults (a read-only page) changes nothing, RFLAGS included: ADC computed its
+     * flags before the store, and the carry it consumed must still be there when the instruction runs again.
+     */
+    @Test
+    void aStoreThatFaultsLeavesRflagsAsTheInstructionFoundThem() {
+        for (String adc : new String[]{"48 11 03", "f0 48 11 03"}) { // adc [rbx], rax; lock adc [rbx], rax
+            Asm a = new Asm().movImm64(3, VIRT).raw("b8 01 00 00 00 f9").raw(adc).hlt(); // mov eax, 1; stc; adc
+            try (EmuVm vm = vm(a.bytes())) {
+                vm.memory.writeLong(PT, FRAME_A | 1); // present, read-only (CR0.WP is set at entry)
+                assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "no IDT here: the #PF ends in a triple fault");
+                io.jkvm.x86.Registers r = vm.vcpu.registers();
+                assertEquals(EmuVm.CODE + 16, r.rip(), adc + ": RIP at the faulting ADC");
+                assertEquals(1, r.rflags() & 0x8D5, adc + ": CF from STC only, as before the ADC");
+                assertEquals(0xAAAA, vm.memory.readLong(FRAME_A), adc + ": memory untouched");
+            }
+        }
+    }
 }

@@ -27,8 +27,11 @@ public final class NativeCpu implements AutoCloseable {
     public record Result(long[] gprs, long rflags, long[] xmm, int mxcsr) {
     }
 
-    /** A data buffer instruction bytes may address natively (pass its address in a register). */
-    private final MemorySegment data = arena.allocate(8192, 4096);
+    /**
+     * A data buffer instruction bytes may address natively (pass its address in a register). Tests that point RSP
+     * into it (ENTER, 16-bit PUSH/POP) could take a signal there: 64 KiB of its own below it hold the signal frame.
+     */
+    private final MemorySegment data = arena.allocate((1 << 16) + 8192, 4096).asSlice(1 << 16, 8192);
 
     public long dataAddress() {
         return data.address();
