@@ -2006,8 +2006,13 @@ final class Core {
                 long dst = readRm(size);
                 long src = reg(regField, size);
                 long sum = aluOp(0, dst, src, size);
-                setReg(regField, size, dst);
-                writeRm(size, sum);
+                if (mod == 3) {
+                    setReg(regField, size, dst);
+                    writeRm(size, sum); // the destination last: XADD r, r with one register leaves the sum
+                } else {
+                    writeRm(size, sum); // the store first: if it faults, the register is as it was
+                    setReg(regField, size, dst);
+                }
                 done();
             }
             case 0xC7 -> group9();

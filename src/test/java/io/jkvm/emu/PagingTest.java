@@ -114,7 +114,7 @@ class PagingTest {
      */
     @Test
     void aStoreThatFaultsLeavesRflagsAsTheInstructionFoundThem() {
-        for (String adc : new String[]{"48 11 03", "f0 48 11 03"}) { // adc [rbx], rax; lock adc [rbx], rax
+        for (String adc : new String[]{"48 11 03", "f0 48 11 03", "48 0f c1 03"}) { // adc, lock adc, xadd [rbx], rax
             Asm a = new Asm().movImm64(3, VIRT).raw("b8 01 00 00 00 f9").raw(adc).hlt(); // mov eax, 1; stc; adc
             try (EmuVm vm = vm(a.bytes())) {
                 vm.memory.writeLong(PT, FRAME_A | 1); // present, read-only (CR0.WP is set at entry)
@@ -123,6 +123,7 @@ class PagingTest {
                 assertEquals(EmuVm.CODE + 16, r.rip(), adc + ": RIP at the faulting ADC");
                 assertEquals(1, r.rflags() & 0x8D5, adc + ": CF from STC only, as before the ADC");
                 assertEquals(0xAAAA, vm.memory.readLong(FRAME_A), adc + ": memory untouched");
+                assertEquals(1, r.rax(), adc + ": RAX untouched (XADD would have loaded the old memory value)");
             }
         }
     }
