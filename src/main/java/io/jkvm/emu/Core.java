@@ -678,11 +678,11 @@ final class Core {
         endBlock = false;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         int n = 0;
-        boolean memory = false;
+        boolean restorable = false;
         try {
             while (n < insns.length) {
-                memory = insns[n].rm() == DecodedInsn.MEMORY; // only a memory operand can fault after the flags are set
-                if (memory) {
+                restorable = insns[n].flagsBeforeStore(); // the only decoded forms that can fault after setting flags
+                if (restorable) {
                     saveFlags();
                 }
                 boolean onward = executeDecoded(insns[n]);
@@ -694,7 +694,7 @@ final class Core {
                 }
             }
         } catch (GuestFault f) {
-            if (memory) {
+            if (restorable) {
                 restoreFlags();
             }
             faulted(f, rip);

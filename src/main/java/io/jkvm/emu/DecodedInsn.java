@@ -30,6 +30,11 @@ record DecodedInsn(int op, int length, int size, int sub, int reg, int rm, int b
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
             SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35;
 
+    /** A read-modify-write of memory that sets flags before its store, which may fault: RFLAGS must be restorable. */
+    boolean flagsBeforeStore() {
+        return rm == MEMORY && (op == ALU_RM_REG || op == ALU_RM_IMM) ? sub != 7 : rm == MEMORY && (op == INC || op == DEC || op == NEG || op == SHIFT);
+    }
+
     /** Whether execution never goes on to the next instruction in the block (a Jcc may). */
     boolean endsBlock() {
         return op == JMP || op == CALL || op == RET || op == JMP_RM || op == CALL_RM;
