@@ -15,8 +15,12 @@ import java.lang.invoke.MethodHandle;
  * RFLAGS from a state block and an epilogue that stores them back. The bytes must not touch RSP, branch, or fault.
  */
 public final class NativeCpu implements AutoCloseable {
-    /** State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17; XMM0-15 at byte 256. */
-    private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256, MXCSR = 512, HOST_MXCSR = 516;
+    /**
+     * State block slots (8 bytes each): GPR n at n (RSP's slot unused), RFLAGS at 16, the host RSP at 17; XMM0-15 at
+     * byte 256; MXCSRs at 512 and 516; the signal sets at 528 (all blocked) and 536 (the thread's own, saved).
+     */
+    private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256, MXCSR = 512, HOST_MXCSR = 516, ALL_SIGNALS = 528,
+            SAVED_SIGNALS = 536;
 
     private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
     private final Arena arena = Arena.ofShared();
@@ -61,6 +65,19 @@ public final class NativeCpu implements AutoCloseable {
     public Result run(byte[] insn, long[] gprs, long rflags, long[] xmm, int mxcsr) {
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
+        // Signals blocked while RSP is not the thread's stack (the state block, or a test's buffer): a handler run
+        // there would write its frame over whatever lies below and find a stack pointer HotSpot does not know.
+        emit(c, 0x57); // push rdi: the block, for the epilogue
+        emit(c, 0x48, 0x89, 0xFB); // mov rbx, rdi
+        emit(c, 0xB8, 14, 0, 0, 0); // mov eax, rt_sigprocmask
+        emit(c, 0x31, 0xFF); // xor edi, edi: SIG_BLOCK
+        emit(c, 0x48, 0x8D, 0xB3);
+        imm32(c, ALL_SIGNALS); // lea rsi, [rbx + ALL_SIGNALS]
+        emit(c, 0x48, 0x8D, 0x93);
+        imm32(c, SAVED_SIGNALS); // lea rdx, [rbx + SAVED_SIGNALS]
+        emit(c, 0x41, 0xBA, 8, 0, 0, 0); // mov r10d, 8
+        emit(c, 0x0F, 0x05); // syscall
+        emit(c, 0x48, 0x89, 0xDF); // mov rdi, rbx
         emit(c, 0x48, 0x89, 0xA7);
         imm32(c, HOST_RSP * 8); // mov [rdi + 0x88], rsp
         emit(c, 0x48, 0x89, 0xFC); // mov rsp, rdi
@@ -101,6 +118,14 @@ public final class NativeCpu implements AutoCloseable {
         imm32(c, -(FLAGS * 8)); // lea rsp, [rsp - 0x80]
         emit(c, 0x48, 0x8B, 0xA4, 0x24);
         imm32(c, HOST_RSP * 8); // mov rsp, [rsp + 0x88]
+        emit(c, 0x5B); // pop rbx: the block
+        emit(c, 0xB8, 14, 0, 0, 0); // mov eax, rt_sigprocmask
+        emit(c, 0xBF, 2, 0, 0, 0); // mov edi, SIG_SETMASK
+        emit(c, 0x48, 0x8D, 0xB3);
+        imm32(c, SAVED_SIGNALS); // lea rsi, [rbx + SAVED_SIGNALS]
+        emit(c, 0x31, 0xD2); // xor edx, edx
+        emit(c, 0x41, 0xBA, 8, 0, 0, 0); // mov r10d, 8
+        emit(c, 0x0F, 0x05); // syscall: the thread's signals as they were
         emit(c, 0x41, 0x5F, 0x41, 0x5E, 0x41, 0x5D, 0x41, 0x5C, 0x5D, 0x5B, 0xC3); // pop r15-r12, rbp, rbx; ret
         byte[] bytes = c.toByteArray();
         code.write(0, bytes, 0, bytes.length);
@@ -112,6 +137,7 @@ public final class NativeCpu implements AutoCloseable {
             block.set(ValueLayout.JAVA_LONG, XMM + 8L * i, xmm[i]);
         }
         block.set(ValueLayout.JAVA_INT, MXCSR, mxcsr & ~0x1F80 | 0x1F80); // all exceptions masked
+        block.set(ValueLayout.JAVA_LONG, ALL_SIGNALS, -1L);
         try {
             call.invokeExact(block);
         } catch (Throwable t) {
