@@ -11,10 +11,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
 import java.util.HexFormat;
 import java.util.Random;
 
+import static io.jkvm.testing.Asm.concat;
+import static io.jkvm.testing.Asm.registerForm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,42 +94,13 @@ class ApxOracleTest {
         return r;
     }
 
-    /** A legacy register-form instruction: [66] [mandatory prefix] REX (W R B, always present) opcode ModRM [imm]. */
-    private static byte[] legacy(int size, int[] opcode, int reg, int rm, long imm, int immSize) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        if (size == 2) {
-            b.write(0x66);
-        }
-        int k = 0;
-        while (opcode[k] == 0xF3 || opcode[k] == 0xF2 || opcode[k] == 0x66) {
-            b.write(opcode[k++]); // mandatory prefixes go before REX
-        }
-        b.write(0x40 | (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0));
-        for (; k < opcode.length; k++) {
-            b.write(opcode[k]);
-        }
-        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
-        for (int i = 0; i < immSize; i++) {
-            b.write((int) (imm >>> (8 * i)));
-        }
-        return b.toByteArray();
-    }
-
     private static byte[] mov(int dst, int src) {
-        return legacy(8, new int[]{0x89}, src, dst, 0, 0);
+        return registerForm(8, new int[]{0x89}, src, dst, true, 0, 0);
     }
 
     /** MOVZX r64, r8/r16 for the zero-extension NDD does at 8 and 16 bits; nothing at 32 and 64. */
     private static byte[] zeroExtend(int r, int size) {
-        return size == 1 ? legacy(8, new int[]{0x0F, 0xB6}, r, r, 0, 0) : size == 2 ? legacy(8, new int[]{0x0F, 0xB7}, r, r, 0, 0) : new byte[0];
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            b.write(p, 0, p.length);
-        }
-        return b.toByteArray();
+        return size == 1 ? registerForm(8, new int[]{0x0F, 0xB6}, r, r, true, 0, 0) : size == 2 ? registerForm(8, new int[]{0x0F, 0xB7}, r, r, true, 0, 0) : new byte[0];
     }
 
     private static long randomValue() {
@@ -217,20 +189,20 @@ class ApxOracleTest {
                         String tag = (nf ? "{nf} " : "") + "alu" + op + "." + 8 * size;
                         // op d, a(r/m), b(reg)
                         check(tag + " ndd r/m, r", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opMr, o.b, o.a).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{opMr}, o.tb, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{opMr}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // op d, b(reg), a(r/m)
                         check(tag + " ndd r, r/m", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opRm, o.b, o.a).hlt().bytes(),
-                                concat(mov(o.s, o.tb), legacy(size, new int[]{opRm}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.tb), registerForm(size, new int[]{opRm}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         long imm = random.nextInt(256);
                         check(tag + " ndd r/m, imm8", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opImm, op, o.a).immediate(imm, 1).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{opImm}, op, o.s, imm, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{opImm}, op, o.s, true, imm, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // without ND: the legacy operation in place (d = a), merging 8/16-bit results as legacy code does
                         Operands p = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
                         check(tag + " r/m, r", p, new Asm().evex(4, pp(size), w == 1, false, nf, 0, opMr, p.b, p.a).hlt().bytes(),
-                                legacy(size, new int[]{opMr}, p.tb, p.ta, 0, 0), defined, nf);
+                                registerForm(size, new int[]{opMr}, p.tb, p.ta, true, 0, 0), defined, nf);
                     }
                 }
             }
@@ -253,7 +225,7 @@ class ApxOracleTest {
                         }
                         check(pre + "unary " + Integer.toHexString(u[0]) + "/" + u[1] + "." + 8 * size, o,
                                 new Asm().evex(4, pp(size), w, true, nf, o.d, u[0], u[1], o.a).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{u[0]}, u[1], o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{u[0]}, u[1], o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 ALL, nf);
                     }
                     for (int shift : new int[]{0, 1, 4, 5, 7}) { // ROL ROR SHL SHR SAR (flags of counts > 1 are partly undefined)
@@ -261,36 +233,36 @@ class ApxOracleTest {
                         long defined = count == 1 ? ALL & ~AF : shift <= 1 ? CF : CF | ZF | SF | PF;
                         check(pre + "shift /" + shift + " imm." + 8 * size, o,
                                 new Asm().evex(4, pp(size), w, true, nf, o.d, 0xC0 | grp, shift, o.a).immediate(count, 1).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{0xC0 | grp}, shift, o.s, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0xC0 | grp}, shift, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // by CL (random): counts past the operand width leave CF undefined at 8 and 16 bits
                         check(pre + "shift /" + shift + " cl." + 8 * size, o,
                                 new Asm().evex(4, pp(size), w, true, nf, o.d, 0xD2 | grp, shift, o.a).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{0xD2 | grp}, shift, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0xD2 | grp}, shift, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 size >= 4 ? CF : 0, nf);
                     }
                     if (size >= 2) {
                         check(pre + "imul ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAF, o.b, o.a).hlt().bytes(),
-                                concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, 0xAF}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, 0xAF}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 CF | OF, nf);
                         int count = random.nextInt(8 * size);
                         check(pre + "shld ndd imm." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0x24, o.b, o.a).immediate(count, 1).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{0x0F, 0xA4}, o.tb, o.s, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xA4}, o.tb, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 count == 1 ? ALL & ~AF : count == 0 ? ALL : CF | ZF | SF | PF, nf);
                         if (size >= 4) { // a 16-bit SHRD by more than 16 is undefined, and CL is random
                         check(pre + "shrd ndd cl." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).hlt().bytes(),
-                                concat(mov(o.s, o.ta), legacy(size, new int[]{0x0F, 0xAD}, o.tb, o.s, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xAD}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 0, nf);
                         }
                         Operands z = new Operands(o.d, o.a, o.b, o.td, o.ta, o.tb, o.s);
                         long imm = random.nextInt(256);
                         check(pre + "imul.zu imm8." + 8 * size, z, new Asm().evex(4, pp(size), w, true, nf, 0, 0x6B, z.d, z.a).immediate(imm, 1).hlt().bytes(),
-                                concat(legacy(size, new int[]{0x6B}, z.s, z.ta, imm, 1), zeroExtend(z.s, size), mov(z.td, z.s)), CF | OF, nf);
+                                concat(registerForm(size, new int[]{0x6B}, z.s, z.ta, true, imm, 1), zeroExtend(z.s, size), mov(z.td, z.s)), CF | OF, nf);
                     }
                     // MUL/IMUL r/m with NF: RAX and RDX written, flags kept. Operands away from RAX/RDX.
                     Operands m = operandsAvoiding(0, 2);
                     check(pre + "mul." + 8 * size, m, new Asm().evex(4, pp(size), w, false, nf, 0, 0xF6 | grp, 4, m.a).hlt().bytes(),
-                            legacy(size, new int[]{0xF6 | grp}, 4, m.ta, 0, 0), CF | OF, nf, 0, 2);
+                            registerForm(size, new int[]{0xF6 | grp}, 4, m.ta, true, 0, 0), CF | OF, nf, 0, 2);
                 }
             }
         }
@@ -319,15 +291,15 @@ class ApxOracleTest {
                 int cmov = 0x40 | cc;
                 Operands o = operands();
                 check("cmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, false, o.d, cmov, o.b, o.a).hlt().bytes(),
-                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, cmov}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
+                        concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, cmov}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
                 check("cfcmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, true, o.d, cmov, o.b, o.a).hlt().bytes(),
-                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x0F, cmov}, o.s, o.ta, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
+                        concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, cmov}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
                 Operands load = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s); // reg = cc ? r/m : reg
                 check("cfcmovcc r, r/m." + 8 * size, load, new Asm().evex(4, pp(size), w, false, false, 0, cmov, load.b, load.a).hlt().bytes(),
-                        legacy(size, new int[]{0x0F, cmov}, load.tb, load.ta, 0, 0), ALL, false);
+                        registerForm(size, new int[]{0x0F, cmov}, load.tb, load.ta, true, 0, 0), ALL, false);
                 Operands store = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s); // r/m = cc ? reg : r/m
                 check("cfcmovcc r/m, r." + 8 * size, store, new Asm().evex(4, pp(size), w, false, true, 0, cmov, store.b, store.a).hlt().bytes(),
-                        legacy(size, new int[]{0x0F, cmov}, store.ta, store.tb, 0, 0), ALL, false);
+                        registerForm(size, new int[]{0x0F, cmov}, store.ta, store.tb, true, 0, 0), ALL, false);
             }
         }
         for (int i = 0; i < N * 2; i++) {
@@ -335,15 +307,15 @@ class ApxOracleTest {
             Operands o = operands();
             Operands z = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
             check("setcc.zu", z, new Asm().evex(4, 3, false, true, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
-                    concat(legacy(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, 0, 0), zeroExtend(z.ta, 1)), ALL, false);
+                    concat(registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, true, 0, 0), zeroExtend(z.ta, 1)), ALL, false);
             check("{evex} setcc", z, new Asm().evex(4, 3, false, false, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
-                    legacy(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, 0, 0), ALL, false);
+                    registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, true, 0, 0), ALL, false);
         }
     }
 
     /** Whether condition {@code cc} holds under {@code flags}, as the host CPU's SETcc says. */
     private static boolean hostCondition(long flags, int cc) {
-        return (host.run(legacy(4, new int[]{0x0F, 0x90 | cc}, 0, 0, 0, 0), new long[16], flags).gprs()[0] & 1) != 0;
+        return (host.run(registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, 0, true, 0, 0), new long[16], flags).gprs()[0] & 1) != 0;
     }
 
     @Test
@@ -376,7 +348,7 @@ class ApxOracleTest {
                 long want;
                 long defined = ALL;
                 if (taken) {
-                    want = host.run(legacy(size, new int[]{opcode}, o.tb, o.ta, 0, 0), g, flags).rflags() & ALL;
+                    want = host.run(registerForm(size, new int[]{opcode}, o.tb, o.ta, true, 0, 0), g, flags).rflags() & ALL;
                     if (test) {
                         defined &= ~AF;
                     }
@@ -406,7 +378,7 @@ class ApxOracleTest {
                     for (int[] k : counts) {
                         check((nf ? "{nf} " : "") + "count " + Integer.toHexString(k[0]) + "." + 8 * size, p,
                                 new Asm().evex(4, pp(size), w, false, nf, 0, k[0], p.b, p.a).hlt().bytes(),
-                                legacy(size, new int[]{0xF3, 0x0F, k[1]}, p.tb, p.ta, 0, 0), ALL & ~AF & ~(k[0] == 0x88 ? 0 : OF | SF | PF), nf);
+                                registerForm(size, new int[]{0xF3, 0x0F, k[1]}, p.tb, p.ta, true, 0, 0), ALL & ~AF & ~(k[0] == 0x88 ? 0 : OF | SF | PF), nf);
                     }
                 }
             }
@@ -416,14 +388,14 @@ class ApxOracleTest {
             for (int i = 0; i < N; i++) {
                 Operands o = operands();
                 check("adcx ndd." + 8 * size, o, new Asm().evex(4, 1, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
-                        concat(mov(o.s, o.tb), legacy(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, o.s, o.ta, 0, 0), mov(o.td, o.s)), ALL, false);
+                        concat(mov(o.s, o.tb), registerForm(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, o.s, o.ta, true, 0, 0), mov(o.td, o.s)), ALL, false);
                 check("adox ndd." + 8 * size, o, new Asm().evex(4, 2, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
-                        concat(mov(o.s, o.tb), legacy(size, new int[]{0xF3, 0x0F, 0x38, 0xF6}, o.s, o.ta, 0, 0), mov(o.td, o.s)), ALL, false);
+                        concat(mov(o.s, o.tb), registerForm(size, new int[]{0xF3, 0x0F, 0x38, 0xF6}, o.s, o.ta, true, 0, 0), mov(o.td, o.s)), ALL, false);
                 Operands p = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s);
                 check("{evex} adcx." + 8 * size, p, new Asm().evex(4, 1, w, false, false, 0, 0x66, p.b, p.a).hlt().bytes(),
-                        legacy(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, p.tb, p.ta, 0, 0), ALL, false);
+                        registerForm(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, p.tb, p.ta, true, 0, 0), ALL, false);
                 check("{evex} crc32." + 8 * size, p, new Asm().evex(4, 0, w, false, false, 0, 0xF1, p.b, p.a).hlt().bytes(),
-                        legacy(size, new int[]{0xF2, 0x0F, 0x38, 0xF1}, p.tb, p.ta, 0, 0), ALL, false);
+                        registerForm(size, new int[]{0xF2, 0x0F, 0x38, 0xF1}, p.tb, p.ta, true, 0, 0), ALL, false);
             }
         }
     }

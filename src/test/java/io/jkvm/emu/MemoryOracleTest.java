@@ -14,6 +14,8 @@ import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Random;
 
+import static io.jkvm.testing.Asm.concat;
+import static io.jkvm.testing.Asm.registerForm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -220,35 +222,10 @@ class MemoryOracleTest {
             }
         }
     }
-    /** A register-form legacy instruction with a REX always present (so byte registers 4-7 are SPL..DIL, as under EVEX). */
-    private static byte[] rr(int size, int[] opcode, int reg, int rm, long imm, int immSize) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        if (size == 2) {
-            b.write(0x66);
-        }
-        b.write(0x40 | (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0));
-        for (int o : opcode) {
-            b.write(o);
-        }
-        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
-        for (int i = 0; i < immSize; i++) {
-            b.write((int) (imm >>> (8 * i)));
-        }
-        return b.toByteArray();
-    }
-
     /** dst = the operand at [rbx + disp], zero-extended to 64 bits (MOVZX for 8 and 16 bits). */
     private static byte[] load(int size, int dst, int disp) {
         return size == 1 ? mem(4, new int[]{0x0F, 0xB6}, dst, disp, 0, 0) : size == 2 ? mem(4, new int[]{0x0F, 0xB7}, dst, disp, 0, 0)
                 : mem(size, new int[]{0x8B}, dst, disp, 0, 0);
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            b.write(p, 0, p.length);
-        }
-        return b.toByteArray();
     }
 
     private static final byte[] PUSHF = {(byte) 0x9C}, POPF = {(byte) 0x9D};
@@ -276,7 +253,7 @@ class MemoryOracleTest {
                     int opMr = (op << 3) | (size == 1 ? 0 : 1);
                     for (boolean nf : op == 2 || op == 3 ? new boolean[]{false} : new boolean[]{false, true}) {
                         byte[] ndd = new Asm().evexMem(4, pp, w, true, nf, d, opMr, src, 3, -1, 0, disp).bytes();
-                        byte[] twin = concat(load(size, d, disp), rr(size, new int[]{opMr}, src, d, 0, 0));
+                        byte[] twin = concat(load(size, d, disp), registerForm(size, new int[]{opMr}, src, d, true, 0, 0));
                         check((nf ? "{nf} " : "") + "alu" + op + " ndd r" + 8 * size + ", m, r", ndd, defined, offs, random.nextInt(64), random.nextLong(),
                                 -1, 0, nf ? concat(PUSHF, twin, POPF) : twin);
                         if (nf) {
@@ -290,7 +267,7 @@ class MemoryOracleTest {
                 int shift = new int[]{0, 1, 4, 5, 7}[random.nextInt(5)];
                 check("shift/" + shift + " ndd r" + 8 * size + ", m, imm", new Asm().evexMem(4, pp, w, true, false, d, size == 1 ? 0xC0 : 0xC1, shift, 3, -1, 0, disp)
                                 .immediate(count, 1).bytes(), count == 1 ? ALL & ~AF : shift <= 1 ? CF : CF | ZF | SF | PF, offs, 0, random.nextLong(),
-                        -1, 0, concat(load(size, d, disp), rr(size, new int[]{size == 1 ? 0xC0 : 0xC1}, shift, d, count, 1)));
+                        -1, 0, concat(load(size, d, disp), registerForm(size, new int[]{size == 1 ? 0xC0 : 0xC1}, shift, d, true, count, 1)));
                 int cc = random.nextInt(16);
                 check("setcc.zu m8", new Asm().evexMem(4, 3, false, true, false, 0, 0x40 | cc, 0, 3, -1, 0, disp).bytes(), ALL, offs,
                         0, random.nextLong(), -1, 0, mem(1, new int[]{0x0F, 0x90 | cc}, 0, disp, 0, 0));

@@ -13,6 +13,7 @@ import java.math.BigInteger;
 import java.util.HexFormat;
 import java.util.Random;
 
+import static io.jkvm.testing.Asm.registerForm;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -94,26 +95,6 @@ class NativeOracleTest {
         return b.append("flags=0x").append(Long.toHexString(flags)).toString();
     }
 
-    /** Encodes prefix(es), opcode bytes and a register-form ModRM, with REX when a register or the size needs it. */
-    private static byte[] rr(int size, int[] opcode, int reg, int rm, boolean forceRex, long imm, int immSize) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        if (size == 2) {
-            b.write(0x66);
-        }
-        int rex = (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
-        if (rex != 0 || forceRex) {
-            b.write(0x40 | rex);
-        }
-        for (int o : opcode) {
-            b.write(o);
-        }
-        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
-        for (int i = 0; i < immSize; i++) {
-            b.write((int) (imm >>> (8 * i)));
-        }
-        return b.toByteArray();
-    }
-
     private static int anyReg() {
         return OracleCore.randomGpr(random);
     }
@@ -156,28 +137,28 @@ class NativeOracleTest {
     void aluRegisterForms() {
         for (int op = 0; op < 8; op++) {
             final int o = op;
-            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", r", rr(size, new int[]{(o << 3) | (size == 1 ? 0 : 1)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
-            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r" + 8 * size + ", r/m", rr(size, new int[]{(o << 3) | (size == 1 ? 2 : 3)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", r", registerForm(size, new int[]{(o << 3) | (size == 1 ? 0 : 1)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r" + 8 * size + ", r/m", registerForm(size, new int[]{(o << 3) | (size == 1 ? 2 : 3)}, reg, rm, rex, 0, 0), aluFlags(o)), 1, 2, 4, 8);
             sweep((size, reg, rm, rex) -> {
                 int immSize = size == 1 ? 1 : size == 2 ? 2 : 4;
-                return new Case(ALU[o] + " r/m" + 8 * size + ", imm", rr(size, new int[]{size == 1 ? 0x80 : 0x81}, o, rm, rex, random.nextLong(), immSize), aluFlags(o));
+                return new Case(ALU[o] + " r/m" + 8 * size + ", imm", registerForm(size, new int[]{size == 1 ? 0x80 : 0x81}, o, rm, rex, random.nextLong(), immSize), aluFlags(o));
             }, 1, 2, 4, 8);
-            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", imm8", rr(size, new int[]{0x83}, o, rm, rex, random.nextLong(), 1), aluFlags(o)), 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(ALU[o] + " r/m" + 8 * size + ", imm8", registerForm(size, new int[]{0x83}, o, rm, rex, random.nextLong(), 1), aluFlags(o)), 2, 4, 8);
         }
     }
 
     @Test
     void unaryMultiplyAndTestForms() {
-        sweep((size, reg, rm, rex) -> new Case("test r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x84 : 0x85}, reg, rm, rex, 0, 0), ALL & ~AF), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("not r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 2, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("neg r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 3, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("inc r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xFE : 0xFF}, 0, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("dec r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xFE : 0xFF}, 1, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("mul r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 4, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("imul r/m" + 8 * size, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 5, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m", rr(size, new int[]{0x0F, 0xAF}, reg, rm, rex, 0, 0), CF | OF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm8", rr(size, new int[]{0x6B}, reg, rm, rex, random.nextLong(), 1), CF | OF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm", rr(size, new int[]{0x69}, reg, rm, rex, random.nextLong(), size == 2 ? 2 : 4), CF | OF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("test r/m" + 8 * size + ", r", registerForm(size, new int[]{size == 1 ? 0x84 : 0x85}, reg, rm, rex, 0, 0), ALL & ~AF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("not r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 2, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("neg r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 3, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("inc r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xFE : 0xFF}, 0, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("dec r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xFE : 0xFF}, 1, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("mul r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 4, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r/m" + 8 * size, registerForm(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 5, rm, rex, 0, 0), CF | OF), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m", registerForm(size, new int[]{0x0F, 0xAF}, reg, rm, rex, 0, 0), CF | OF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm8", registerForm(size, new int[]{0x6B}, reg, rm, rex, random.nextLong(), 1), CF | OF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("imul r" + 8 * size + ", r/m, imm", registerForm(size, new int[]{0x69}, reg, rm, rex, random.nextLong(), size == 2 ? 2 : 4), CF | OF), 2, 4, 8);
     }
 
     /** DIV/IDIV from a dividend built as quotient * divisor + remainder, so the host never takes #DE. */
@@ -220,7 +201,7 @@ class NativeOracleTest {
                         g[2] = (g[2] & ~m) | (hi & m);
                     }
                     String name = (signed == 1 ? "idiv" : "div") + " r/m" + bits;
-                    check(new Case(name, rr(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 6 + signed, rm, size == 1, 0, 0), 0), g, random.nextLong()); // REX: r/m8 4-7 are SPL..DIL, not AH..BH
+                    check(new Case(name, registerForm(size, new int[]{size == 1 ? 0xF6 : 0xF7}, 6 + signed, rm, size == 1, 0, 0), 0), g, random.nextLong()); // REX: r/m8 4-7 are SPL..DIL, not AH..BH
                 }
             }
         }
@@ -252,15 +233,15 @@ class NativeOracleTest {
                         defined = ALL; // nothing changes
                     }
                     long[] g = state();
-                    Case c1 = new Case(SHIFT[o] + " r/m" + 8 * size + ", imm8", rr(size, new int[]{size == 1 ? 0xC0 : 0xC1}, o, rm, rex, count, 1), defined);
+                    Case c1 = new Case(SHIFT[o] + " r/m" + 8 * size + ", imm8", registerForm(size, new int[]{size == 1 ? 0xC0 : 0xC1}, o, rm, rex, count, 1), defined);
                     check(c1, g, random.nextLong());
                     if (rm != 1) {
                         g = state();
                         g[1] = (g[1] & ~0xFFL) | count;
-                        check(new Case(SHIFT[o] + " r/m" + 8 * size + ", cl", rr(size, new int[]{size == 1 ? 0xD2 : 0xD3}, o, rm, rex, 0, 0), defined), g, random.nextLong());
+                        check(new Case(SHIFT[o] + " r/m" + 8 * size + ", cl", registerForm(size, new int[]{size == 1 ? 0xD2 : 0xD3}, o, rm, rex, 0, 0), defined), g, random.nextLong());
                     }
                 }
-                sweep((s, reg, rm, rex) -> new Case(SHIFT[o] + " r/m" + 8 * s + ", 1", rr(s, new int[]{s == 1 ? 0xD0 : 0xD1}, o, rm, rex, 0, 0),
+                sweep((s, reg, rm, rex) -> new Case(SHIFT[o] + " r/m" + 8 * s + ", 1", registerForm(s, new int[]{s == 1 ? 0xD0 : 0xD1}, o, rm, rex, 0, 0),
                         o < 4 ? CF | OF : ALL & ~AF), size);
             }
         }
@@ -268,18 +249,18 @@ class NativeOracleTest {
 
     @Test
     void movesExtensionsConditionalsAndSwaps() {
-        sweep((size, reg, rm, rex) -> new Case("mov r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x88 : 0x89}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("mov r" + 8 * size + ", r/m", rr(size, new int[]{size == 1 ? 0x8A : 0x8B}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("xchg r/m" + 8 * size + ", r", rr(size, new int[]{size == 1 ? 0x86 : 0x87}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m8", rr(size, new int[]{0x0F, 0xB6}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m16", rr(size, new int[]{0x0F, 0xB7}, reg, rm, rex, 0, 0), ALL), 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m8", rr(size, new int[]{0x0F, 0xBE}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m16", rr(size, new int[]{0x0F, 0xBF}, reg, rm, rex, 0, 0), ALL), 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("movsxd r64, r/m32", rr(8, new int[]{0x63}, reg, rm, rex, 0, 0), ALL), 8);
+        sweep((size, reg, rm, rex) -> new Case("mov r/m" + 8 * size + ", r", registerForm(size, new int[]{size == 1 ? 0x88 : 0x89}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("mov r" + 8 * size + ", r/m", registerForm(size, new int[]{size == 1 ? 0x8A : 0x8B}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("xchg r/m" + 8 * size + ", r", registerForm(size, new int[]{size == 1 ? 0x86 : 0x87}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m8", registerForm(size, new int[]{0x0F, 0xB6}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movzx r" + 8 * size + ", r/m16", registerForm(size, new int[]{0x0F, 0xB7}, reg, rm, rex, 0, 0), ALL), 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m8", registerForm(size, new int[]{0x0F, 0xBE}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsx r" + 8 * size + ", r/m16", registerForm(size, new int[]{0x0F, 0xBF}, reg, rm, rex, 0, 0), ALL), 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("movsxd r64, r/m32", registerForm(8, new int[]{0x63}, reg, rm, rex, 0, 0), ALL), 8);
         for (int cc = 0; cc < 16; cc++) {
             final int c = cc;
-            sweep((size, reg, rm, rex) -> new Case("cmovcc r" + 8 * size, rr(size, new int[]{0x0F, 0x40 | c}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
-            sweep((size, reg, rm, rex) -> new Case("setcc r/m8", rr(1, new int[]{0x0F, 0x90 | c}, 0, rm, rex, 0, 0), ALL), 1);
+            sweep((size, reg, rm, rex) -> new Case("cmovcc r" + 8 * size, registerForm(size, new int[]{0x0F, 0x40 | c}, reg, rm, rex, 0, 0), ALL), 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case("setcc r/m8", registerForm(1, new int[]{0x0F, 0x90 | c}, 0, rm, rex, 0, 0), ALL), 1);
         }
         for (int i = 0; i < CASES; i++) {
             int reg = anyReg();
@@ -300,14 +281,14 @@ class NativeOracleTest {
         int[] btOpcode = {0xA3, 0xAB, 0xB3, 0xBB};
         for (int k = 0; k < 4; k++) {
             final int op = k;
-            sweep((size, reg, rm, rex) -> new Case(bt[op] + " r/m" + 8 * size + ", r", rr(size, new int[]{0x0F, btOpcode[op]}, reg, rm, rex, 0, 0), CF), 2, 4, 8);
-            sweep((size, reg, rm, rex) -> new Case(bt[op] + " r/m" + 8 * size + ", imm8", rr(size, new int[]{0x0F, 0xBA}, 4 + op, rm, rex, random.nextInt(256), 1), CF), 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(bt[op] + " r/m" + 8 * size + ", r", registerForm(size, new int[]{0x0F, btOpcode[op]}, reg, rm, rex, 0, 0), CF), 2, 4, 8);
+            sweep((size, reg, rm, rex) -> new Case(bt[op] + " r/m" + 8 * size + ", imm8", registerForm(size, new int[]{0x0F, 0xBA}, 4 + op, rm, rex, random.nextInt(256), 1), CF), 2, 4, 8);
         }
-        sweep((size, reg, rm, rex) -> new Case("bsf r" + 8 * size, rr(size, new int[]{0x0F, 0xBC}, reg, rm, rex, 0, 0), ZF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("bsr r" + 8 * size, rr(size, new int[]{0x0F, 0xBD}, reg, rm, rex, 0, 0), ZF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("tzcnt r" + 8 * size, prefixF3(rr(size, new int[]{0x0F, 0xBC}, reg, rm, rex, 0, 0)), CF | ZF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("lzcnt r" + 8 * size, prefixF3(rr(size, new int[]{0x0F, 0xBD}, reg, rm, rex, 0, 0)), CF | ZF), 2, 4, 8);
-        sweep((size, reg, rm, rex) -> new Case("popcnt r" + 8 * size, prefixF3(rr(size, new int[]{0x0F, 0xB8}, reg, rm, rex, 0, 0)), ALL), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("bsf r" + 8 * size, registerForm(size, new int[]{0x0F, 0xBC}, reg, rm, rex, 0, 0), ZF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("bsr r" + 8 * size, registerForm(size, new int[]{0x0F, 0xBD}, reg, rm, rex, 0, 0), ZF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("tzcnt r" + 8 * size, prefixF3(registerForm(size, new int[]{0x0F, 0xBC}, reg, rm, rex, 0, 0)), CF | ZF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("lzcnt r" + 8 * size, prefixF3(registerForm(size, new int[]{0x0F, 0xBD}, reg, rm, rex, 0, 0)), CF | ZF), 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("popcnt r" + 8 * size, prefixF3(registerForm(size, new int[]{0x0F, 0xB8}, reg, rm, rex, 0, 0)), ALL), 2, 4, 8);
     }
 
     /** F3 goes before REX (and after 66): rebuild the bytes with it in front of any REX. */
@@ -331,17 +312,17 @@ class NativeOracleTest {
                 for (int left = 0; left < 2; left++) {
                     int reg = anyReg(), rm = anyReg();
                     check(new Case((left == 1 ? "shld" : "shrd") + " r/m" + bits + ", r, imm8",
-                            rr(size, new int[]{0x0F, left == 1 ? 0xA4 : 0xAC}, reg, rm, false, count, 1), defined), state(), random.nextLong());
+                            registerForm(size, new int[]{0x0F, left == 1 ? 0xA4 : 0xAC}, reg, rm, false, count, 1), defined), state(), random.nextLong());
                     if (reg != 1 && rm != 1) {
                         long[] g = state();
                         g[1] = (g[1] & ~0xFFL) | count;
                         check(new Case((left == 1 ? "shld" : "shrd") + " r/m" + bits + ", r, cl",
-                                rr(size, new int[]{0x0F, left == 1 ? 0xA5 : 0xAD}, reg, rm, false, 0, 0), defined), g, random.nextLong());
+                                registerForm(size, new int[]{0x0F, left == 1 ? 0xA5 : 0xAD}, reg, rm, false, 0, 0), defined), g, random.nextLong());
                     }
                 }
             }
         }
-        sweep((size, reg, rm, rex) -> new Case("xadd r/m" + 8 * size + ", r", rr(size, new int[]{0x0F, size == 1 ? 0xC0 : 0xC1}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
+        sweep((size, reg, rm, rex) -> new Case("xadd r/m" + 8 * size + ", r", registerForm(size, new int[]{0x0F, size == 1 ? 0xC0 : 0xC1}, reg, rm, rex, 0, 0), ALL), 1, 2, 4, 8);
         for (int size : new int[]{1, 2, 4, 8}) {
             for (int i = 0; i < CASES; i++) {
                 int reg = anyReg(), rm = anyReg();
@@ -350,7 +331,7 @@ class NativeOracleTest {
                 if (random.nextBoolean()) {
                     g[0] = g[rm]; // take the equal path half the time
                 }
-                check(new Case("cmpxchg r/m" + 8 * size + ", r", rr(size, new int[]{0x0F, size == 1 ? 0xB0 : 0xB1}, reg, rm, rex, 0, 0), ALL), g, random.nextLong());
+                check(new Case("cmpxchg r/m" + 8 * size + ", r", registerForm(size, new int[]{0x0F, size == 1 ? 0xB0 : 0xB1}, reg, rm, rex, 0, 0), ALL), g, random.nextLong());
             }
         }
     }
@@ -405,7 +386,7 @@ class NativeOracleTest {
         }
         for (int size : new int[]{1, 2, 4, 8}) {
             for (int i = 0; i < CASES; i++) {
-                byte[] body = rr(size, new int[]{0x0F, 0x38, size == 1 ? 0xF0 : 0xF1}, anyReg(), anyReg(), size == 1, 0, 0);
+                byte[] body = registerForm(size, new int[]{0x0F, 0x38, size == 1 ? 0xF0 : 0xF1}, anyReg(), anyReg(), size == 1, 0, 0);
                 check(new Case("crc32 r, r/m" + 8 * size, prefixF2(body), ALL), state(), random.nextLong());
             }
         }

@@ -117,6 +117,43 @@ public final class Asm {
         return emit(0xFA);
     }
 
+    /**
+     * A legacy register-form instruction: [66 for 16 bits] [mandatory prefixes: the leading F2/F3/66 of
+     * {@code opcode}] [REX W R B, when needed or {@code forceRex}: byte registers 4-7 are then SPL..DIL] opcode
+     * ModRM(11, reg, rm) [imm].
+     */
+    public static byte[] registerForm(int size, int[] opcode, int reg, int rm, boolean forceRex, long imm, int immSize) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (size == 2) {
+            b.write(0x66);
+        }
+        int k = 0;
+        while (opcode[k] == 0xF3 || opcode[k] == 0xF2 || opcode[k] == 0x66) {
+            b.write(opcode[k++]); // REX must come last, right before the opcode
+        }
+        int rex = (size == 8 ? 8 : 0) | ((reg & 8) != 0 ? 4 : 0) | ((rm & 8) != 0 ? 1 : 0);
+        if (rex != 0 || forceRex) {
+            b.write(0x40 | rex);
+        }
+        for (; k < opcode.length; k++) {
+            b.write(opcode[k]);
+        }
+        b.write(0xC0 | ((reg & 7) << 3) | (rm & 7));
+        for (int i = 0; i < immSize; i++) {
+            b.write((int) (imm >>> (8 * i)));
+        }
+        return b.toByteArray();
+    }
+
+    /** Byte sequences one after another. */
+    public static byte[] concat(byte[]... parts) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            b.write(p, 0, p.length);
+        }
+        return b.toByteArray();
+    }
+
     /** Immediate or displacement bytes, little-endian. */
     public Asm immediate(long v, int size) {
         return imm(v, size);
