@@ -6,6 +6,7 @@
         .code64
         .include "serial.inc"
         .include "apx.inc"
+        .include "sort_report.inc"
         .section .text.start, "ax"
         .globl _start
 _start:
@@ -60,26 +61,9 @@ check:  REX2_RM 0, 1, 0x8b, 25, 3, 20, 3, -8     # mov r25, [rbx + 8*r20 - 8]
         jb check
 
         call checksum
-        lea rsi, [rip + out_of_order]
-        call puts
         REX2_RR 0, 1, 0x89, 28, 0           # mov rax, r28
-        call putdec
-        lea rsi, [rip + lowest]
-        call puts
-        mov rax, [rbx]
-        call putdec
-        lea rsi, [rip + highest]
-        call puts
-        mov rax, [rbx + 8 * 63]
-        call putdec
-        lea rsi, [rip + sum]
-        call puts
-        REX2_RR 0, 1, 0x89, 24, 0           # mov rax, r24
-        call putdec
-        lea rsi, [rip + newline]
-        call puts
-        xor eax, eax
-        jmp exit
+        REX2_RR 0, 1, 0x89, 24, 2           # mov rdx, r24
+        jmp sort_report
 
 # checksum: r24 = fold of data[0..63]; keeps r29 and r30 as a callee would (PUSH2/POP2 on a 16-byte aligned stack).
 checksum:
@@ -102,12 +86,6 @@ checksum:
         pop rbp
         ret
 
-        .section .rodata
-out_of_order: .asciz "sort: out of order "
-lowest:       .asciz ", lowest "
-highest:      .asciz ", highest "
-sum:          .asciz ", checksum "
-newline:      .asciz "\r\n"
         .section .bss
         .align 64
 data:   .skip 8 * 64

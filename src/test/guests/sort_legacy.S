@@ -3,6 +3,7 @@
         .intel_syntax noprefix
         .code64
         .include "serial.inc"
+        .include "sort_report.inc"
         .section .text.start, "ax"
         .globl _start
 _start:
@@ -47,26 +48,9 @@ check:  mov rdi, [rbx + 8*r11 - 8]
         jb check
 
         call checksum
-        lea rsi, [rip + out_of_order]
-        call puts
         mov rax, rbp
-        call putdec
-        lea rsi, [rip + lowest]
-        call puts
-        mov rax, [rbx]
-        call putdec
-        lea rsi, [rip + highest]
-        call puts
-        mov rax, [rbx + 8 * 63]
-        call putdec
-        lea rsi, [rip + sum]
-        call puts
-        mov rax, r15
-        call putdec
-        lea rsi, [rip + newline]
-        call puts
-        xor eax, eax
-        jmp exit
+        mov rdx, r15
+        jmp sort_report
 
 checksum:
         mov r15, 0x9E3779B97F4A7C15
@@ -80,12 +64,6 @@ checksum:
         jb 1b
         ret
 
-        .section .rodata
-out_of_order: .asciz "sort: out of order "
-lowest:       .asciz ", lowest "
-highest:      .asciz ", highest "
-sum:          .asciz ", checksum "
-newline:      .asciz "\r\n"
         .section .bss
         .align 64
 data:   .skip 8 * 64
