@@ -1106,13 +1106,9 @@ final class Core {
         if (offset + 7 > limit) {
             throw GuestFault.withCode(GuestFault.TS, (tr & ~7) | (external ? 1 : 0));
         }
-        return read(tssBase() + offset, 8);
-    }
-
-    private long tssBase() {
-        long low = read(gdtBase + (tr & ~7), 8);
         long high = read(gdtBase + (tr & ~7) + 8, 8);
-        return ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
+        long base = ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
+        return read(base + offset, 8);
     }
 
     /** IN/OUT above IOPL: #GP(0) (there is no I/O permission bitmap in jkvm's TSS). */

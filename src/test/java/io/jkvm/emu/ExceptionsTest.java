@@ -93,9 +93,7 @@ class ExceptionsTest {
                 + "d9 ab 00 02 00 00 df e0 48 89 c7";      // fldcw [rbx + 0x200]; fnstsw ax; mov rdi, rax
         try (EmuVm vm = new EmuVm("host", hex(prologue + "9b"))) {
             installIdt(vm);
-            vm.memory.writeLong(0x170000, 0x0001_037FL);   // FCW 0x037F (all masked), FSW: IE
-            vm.memory.writeLong(0x170018, 0x1F80);          // MXCSR
-            vm.memory.writeLong(0x170200, 0x037E);          // the new FCW: IE unmasked
+            loadX87Images(vm);
             long vector = vm.nextOut(0x90);
             Registers r = vm.vcpu.registers();
             assertEquals(new Taken(16, 0, 0, CODE + hex(prologue).length, 0x08),
@@ -104,11 +102,16 @@ class ExceptionsTest {
         }
         try (EmuVm vm = new EmuVm("host", hex(prologue + "db e2 9b b0 ee e6 90 f4"))) { // fnclex; fwait; report 0xEE
             installIdt(vm);
-            vm.memory.writeLong(0x170000, 0x0001_037FL);
-            vm.memory.writeLong(0x170018, 0x1F80);
-            vm.memory.writeLong(0x170200, 0x037E);
+            loadX87Images(vm);
             assertEquals(0xEE, vm.nextOut(0x90), "no fault once FNCLEX cleared the exception");
         }
+    }
+
+    /** The FXRSTOR image at 0x170000 (FCW 0x037F, all masked; FSW with IE raised) and the FCW FLDCW loads (IE unmasked). */
+    private static void loadX87Images(EmuVm vm) {
+        vm.memory.writeLong(0x170000, 0x0001_037FL);
+        vm.memory.writeLong(0x170018, 0x1F80); // MXCSR
+        vm.memory.writeLong(0x170200, 0x037E);
     }
 
     @Test
