@@ -344,9 +344,7 @@ final class Apx {
 
     private static void requireAlignedStack(Core c) {
         long rsp = c.r[4];
-        if (rsp != ((rsp << 16) >> 16)) {
-            throw GuestFault.withCode(GuestFault.SS, 0);
-        }
+        Core.requireCanonicalStack(rsp);
         if ((rsp & 15) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }

@@ -574,9 +574,14 @@ final class Core {
     volatile boolean interruptLine;
     io.jkvm.x86.InterruptSource interrupts;
 
+    /** An external interrupt is to be taken at this boundary: INTR up, IF set, no STI/MOV SS shadow. */
+    private boolean interruptDue() {
+        return interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null;
+    }
+
     /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
-        if ((flagBits & IF) != 0 && interruptLine && !interruptShadow && interrupts != null) {
+        if (interruptDue()) {
             deliver(interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
             return;
         }
@@ -645,7 +650,7 @@ final class Core {
      * {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & TF) != 0 || interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null) {
+        if ((flagBits & TF) != 0 || interruptDue()) {
             step(); // single-stepping, or an external interrupt to take at this boundary
             return 1;
         }
