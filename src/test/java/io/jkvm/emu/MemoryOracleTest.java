@@ -222,6 +222,19 @@ class MemoryOracleTest {
             }
         }
     }
+    /**
+     * The NF twins push RFLAGS while RSP is the oracle's state block: the push must land on the oracle's own stack.
+     * With no room of its own below the block, PUSHF wrote over malloc's chunk header and the test JVM died in free().
+     */
+    @Test
+    void twinsPushOntoTheOraclesOwnStack() {
+        long flags = CF | ZF | OF;
+        NativeCpu.Result r = oracle.host.run(concat(PUSHF, POPF), new long[16], flags);
+        long pushed = java.nio.ByteBuffer.wrap(oracle.host.stackTop(8)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        assertTrue((pushed & ALL) == flags && pushed == r.rflags(),
+                () -> "PUSHF stored 0x" + Long.toHexString(pushed) + " below the block, RFLAGS 0x" + Long.toHexString(r.rflags()));
+    }
+
     /** dst = the operand at [rbx + disp], zero-extended to 64 bits (MOVZX for 8 and 16 bits). */
     private static byte[] load(int size, int dst, int disp) {
         return size == 1 ? mem(4, new int[]{0x0F, 0xB6}, dst, disp, 0, 0) : size == 2 ? mem(4, new int[]{0x0F, 0xB7}, dst, disp, 0, 0)

@@ -12,7 +12,8 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * The host CPU as an oracle: runs instruction bytes natively between a prologue that loads every GPR but RSP and
- * RFLAGS from a state block and an epilogue that stores them back. The bytes must not touch RSP, branch, or fault.
+ * RFLAGS from a state block and an epilogue that stores them back. The bytes must not branch or fault, and must leave
+ * RSP where they found it: it points at the state block, and they may push up to {@link #STACK} bytes below it.
  */
 public final class NativeCpu implements AutoCloseable {
     /**
@@ -21,10 +22,13 @@ public final class NativeCpu implements AutoCloseable {
      */
     private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256, MXCSR = 512, HOST_MXCSR = 516, ALL_SIGNALS = 528,
             SAVED_SIGNALS = 536;
+    /** The oracle's own stack below the block: twins push there (PUSHF/POPF), never into malloc's chunk header. */
+    public static final int STACK = 4096;
 
     private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment block = arena.allocate(MXCSR + 64, 64);
+    private final MemorySegment stackAndBlock = arena.allocate(STACK + MXCSR + 64, 64);
+    private final MemorySegment block = stackAndBlock.asSlice(STACK);
     private final MethodHandle call = Linker.nativeLinker().downcallHandle(
             code.segment(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
 
@@ -39,6 +43,11 @@ public final class NativeCpu implements AutoCloseable {
 
     public long dataAddress() {
         return data.address();
+    }
+
+    /** The {@code length} bytes just below the state block: what the last run pushed, for the stack's own test. */
+    public byte[] stackTop(int length) {
+        return stackAndBlock.asSlice(STACK - length, length).toArray(ValueLayout.JAVA_BYTE);
     }
 
     public void setData(byte[] bytes) {
