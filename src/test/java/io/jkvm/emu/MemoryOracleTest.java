@@ -343,6 +343,18 @@ class MemoryOracleTest {
     private static String le32(int v) {
         return String.format("%02x %02x %02x %02x ", v & 0xFF, (v >>> 8) & 0xFF, (v >>> 16) & 0xFF, v >>> 24);
     }
+    /** POP to memory addressed through RSP computes the address after RSP moved (SDM, POP); RSP is RDI, in the buffer. */
+    @Test
+    void popToMemoryAddressesThroughTheIncrementedRsp() {
+        for (String form : new String[]{"8f 04 24", "8f 44 24 08", "8f 44 24 f0", "8f 04 64", "66 8f 44 24 02", "66 8f 04 24"}) {
+            for (int i = 0; i < CASES; i++) {
+                long[] offs = {1024, 1024, 3000 + random.nextInt(2048)};
+                check("pop [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
+                        offs, random.nextInt(64), random.nextLong());
+            }
+        }
+    }
+
     /** 16-bit PUSH/POP (66 prefix) move RSP by 2 and touch 2 bytes; POP r16 keeps bits 63:16. RSP is RDI, in the buffer. */
     @Test
     void sixteenBitPushAndPop() {

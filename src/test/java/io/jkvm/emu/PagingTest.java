@@ -127,4 +127,18 @@ class PagingTest {
             }
         }
     }
+    /** POP r/m whose store faults leaves RSP where it was, so the POP can run again once the page is fixed. */
+    @Test
+    void aPopWhoseStoreFaultsLeavesRspAsItWas() {
+        Asm a = new Asm().movImm64(3, VIRT).raw("68 34 12 00 00 8f 03").hlt(); // push 0x1234; pop qword [rbx]
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.memory.writeLong(PT, FRAME_A | 1); // read-only
+            long rsp = vm.vcpu.registers().rsp();
+            assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "no IDT here: the #PF ends in a triple fault");
+            io.jkvm.x86.Registers r = vm.vcpu.registers();
+            assertEquals(EmuVm.CODE + 15, r.rip(), "RIP at the faulting POP");
+            assertEquals(rsp - 8, r.rsp(), "RSP as the PUSH left it, not incremented by the POP");
+            assertEquals(0xAAAA, vm.memory.readLong(FRAME_A), "memory untouched");
+        }
+    }
 }
