@@ -1,6 +1,7 @@
 package io.jkvm.emu;
 
 import io.jkvm.linux.Mapping;
+import io.jkvm.x86.Activity;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
@@ -44,6 +45,10 @@ public final class EmulatedVcpu implements VirtualCpu {
     private volatile boolean exitRequested;
     /** In HLT with interrupts enabled: each run() first waits for INTR (a run cut short leaves it halted). */
     private volatile boolean halted;
+    /** Stopped at a HLT that went back to the machine (interrupts off, or no controller), and not run since. */
+    private volatile boolean hltReturned;
+    /** Restored in HLT: the first run waits as HLT would, once the machine has connected the controller. */
+    private volatile boolean resumeInHlt;
     private final Object haltLock = new Object();
     /** The segment registers as last set from outside: their hidden parts (TR's base, attributes) come back from here. */
     private SpecialRegisters loaded;
@@ -147,6 +152,15 @@ public final class EmulatedVcpu implements VirtualCpu {
             return exits.poll();
         }
         core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
+        if (resumeInHlt) {
+            resumeInHlt = false;
+            if (core.interrupts != null && (core.flagBits & Core.IF) != 0) {
+                halted = true;
+            } else {
+                hltReturned = true;
+                return new VcpuExit.Hlt();
+            }
+        }
         while (true) {
             if (halted && !awaitInterrupt()) {
                 return new VcpuExit.Interrupted();
@@ -155,6 +169,9 @@ public final class EmulatedVcpu implements VirtualCpu {
                 if (restartAccess) {
                     restartAccess = false;
                     finishRestartedAccess();
+                }
+                if (!exitRequested) {
+                    hltReturned = false; // the guest runs on from the HLT the machine woke it from
                 }
                 while (!exitRequested) {
                     for (int i = 0; i < SLICE && exits.isEmpty(); ) {
@@ -172,6 +189,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                             return exits.poll();
                         }
                         if (core.interrupts == null || (core.flagBits & Core.IF) == 0) {
+                            hltReturned = true;
                             return new VcpuExit.Hlt(); // nothing can wake it: the machine decides
                         }
                         halted = true; // waits in the loop above for INTR
@@ -372,7 +390,8 @@ public final class EmulatedVcpu implements VirtualCpu {
         PendingEvents events = new PendingEvents(none.exception(),
                 new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0), none.nmi(), 0, false);
         return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events,
-                new DebugRegisters(core.dr[0], core.dr[1], core.dr[2], core.dr[3], core.dr6, core.dr7));
+                new DebugRegisters(core.dr[0], core.dr[1], core.dr[2], core.dr[3], core.dr6, core.dr7),
+                halted || hltReturned || resumeInHlt ? Activity.HALTED : Activity.ACTIVE);
     }
 
     @Override
@@ -407,5 +426,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dr[3] = d.dr3();
         core.dr6 = d.dr6();
         core.dr7 = d.dr7();
+        halted = hltReturned = false;
+        resumeInHlt = s.activity() == Activity.HALTED;
     }
 }

@@ -18,6 +18,7 @@ import io.jkvm.linux.uapi.kvm_xcr;
 import io.jkvm.linux.uapi.kvm_xcrs;
 import io.jkvm.linux.uapi.kvm_xsave;
 import io.jkvm.linux.LinuxException;
+import io.jkvm.x86.Activity;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuidTable;
@@ -95,6 +96,12 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     private volatile boolean interruptKick;
     /** KVM_INTERRUPT was issued and no KVM_RUN has entered the guest since (KVM keeps one queued vector). */
     private boolean injectionQueued;
+    /**
+     * In HLT: a HLT exit brought the vCPU back to jkvm (without an in-kernel irqchip KVM does not keep it halted)
+     * and the guest has not been entered since. A vCPU restored in HLT first reports that HLT, so the machine waits.
+     */
+    private volatile boolean inHlt;
+    private boolean reportHlt;
 
     Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
         this.vm = vm;
@@ -124,6 +131,16 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         if (runner == null) {
             runner = NativeThread.current();
         }
+        if (inHlt) {
+            if (exitRequested) {
+                return new VcpuExit.Interrupted(); // not entering keeps it exactly in HLT for whoever reads the state
+            }
+            if (reportHlt) {
+                reportHlt = false;
+                return new VcpuExit.Hlt();
+            }
+            inHlt = false;
+        }
         while (true) {
             if (interrupts != null) {
                 offerInterrupt();
@@ -142,7 +159,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             if (run.exitReason() == Uapi.KVM_EXIT_IRQ_WINDOW_OPEN()) {
                 continue;
             }
-            return run.decode();
+            VcpuExit exit = run.decode();
+            inHlt = exit instanceof VcpuExit.Hlt;
+            return exit;
         }
     }
 
@@ -488,7 +507,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
         return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, xsaveArea(), msrs(stateMsrs(cpuid)), events(),
-                debugRegisters());
+                debugRegisters(), inHlt ? Activity.HALTED : Activity.ACTIVE);
     }
 
     /**
@@ -530,6 +549,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         setDebugRegisters(s.debugRegisters());
         setMsrs(s.msrs());
         setEvents(s.events());
+        inHlt = reportHlt = s.activity() == Activity.HALTED;
     }
 
     /** KVM_SET_XSAVE with a buffer of {@link #xsaveSize()} bytes (there is no SET_XSAVE2: the big buffer is accepted). */

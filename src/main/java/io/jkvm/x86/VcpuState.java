@@ -12,7 +12,7 @@ import java.util.SequencedMap;
  */
 public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters specialRegisters, long xcr0,
                         XsaveArea xsave, SequencedMap<Integer, Long> msrs, PendingEvents events,
-                        DebugRegisters debugRegisters) {
+                        DebugRegisters debugRegisters, Activity activity) {
 
     public VcpuState {
         msrs = Collections.unmodifiableSequencedMap(new LinkedHashMap<>(msrs));
@@ -34,21 +34,25 @@ public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters 
     }
 
     public VcpuState withRegisters(Registers r) {
-        return new VcpuState(cpuid, r, specialRegisters, xcr0, xsave, msrs, events, debugRegisters);
+        return new VcpuState(cpuid, r, specialRegisters, xcr0, xsave, msrs, events, debugRegisters, activity);
     }
 
     public VcpuState withXsave(XsaveArea x) {
-        return new VcpuState(cpuid, registers, specialRegisters, xcr0, x, msrs, events, debugRegisters);
+        return new VcpuState(cpuid, registers, specialRegisters, xcr0, x, msrs, events, debugRegisters, activity);
     }
 
     public VcpuState withXcr0(long value) {
-        return new VcpuState(cpuid, registers, specialRegisters, value, xsave, msrs, events, debugRegisters);
+        return new VcpuState(cpuid, registers, specialRegisters, value, xsave, msrs, events, debugRegisters, activity);
+    }
+
+    public VcpuState withActivity(Activity a) {
+        return new VcpuState(cpuid, registers, specialRegisters, xcr0, xsave, msrs, events, debugRegisters, a);
     }
 
     /** Equal as the guest sees it: XSAVE compared by state (present components and their bytes), not raw buffer. */
     public boolean sameState(VcpuState o) {
         return cpuid.equals(o.cpuid) && registers.equals(o.registers) && specialRegisters.equals(o.specialRegisters)
                 && xcr0 == o.xcr0 && xsave.sameState(o.xsave) && msrs.equals(o.msrs) && events.equals(o.events)
-                && debugRegisters.equals(o.debugRegisters);
+                && debugRegisters.equals(o.debugRegisters) && activity == o.activity;
     }
 }

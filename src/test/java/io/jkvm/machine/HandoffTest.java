@@ -6,6 +6,7 @@ import io.jkvm.testing.Cli;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.testing.TestGuests;
+import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuExit;
@@ -133,7 +134,7 @@ class HandoffTest {
         LinkedHashMap<Integer, Long> msrs = new LinkedHashMap<>(s.msrs());
         msrs.remove(Msrs.IA32_TSC);
         return new VcpuState(s.cpuid(), s.registers(), s.specialRegisters(), s.xcr0(), s.xsave(), msrs, s.events(),
-                s.debugRegisters());
+                s.debugRegisters(), s.activity());
     }
 
     static void assertSameRun(Run expected, Run actual) {
@@ -223,17 +224,19 @@ class HandoffTest {
     }
 
     @Test
-    void handoffsWhileTheGuestSitsInHltCarryItsX87AndSseState() throws InterruptedException {
+    void handoffsWhileTheGuestSitsInHltKeepItInHltWithItsX87AndSseState() throws InterruptedException {
         Run run;
         try (Running r = new Running(Backend.KVM, "host", false, 0)) {
             r.awaitOutput("waiting for input\r\n");
             for (Backend target : List.of(Backend.EMULATOR, Backend.KVM, Backend.EMULATOR)) {
                 VcpuState s = awaitHalted(r.machine);
                 assertTrue(s.registers().interruptsEnabled(), "halted with interrupts on, waiting for the UART");
+                assertEquals(Activity.HALTED, s.activity(), "in HLT on " + r.machine.backend());
                 assertGuestFpuState(s.xsave());
                 r.machine.resume();
                 move(r.machine, target);
                 VcpuState after = r.machine.vcpus().get(0).saveState();
+                assertEquals(Activity.HALTED, after.activity(), "still in HLT on " + target);
                 assertGuestFpuState(after.xsave());
                 assertEquals(XsaveLayout.fromCpuid(after.cpuid()), after.xsave().layout(),
                         "the record's XSAVE components sit where the model's CPUID leaf 0xD puts them");
@@ -362,7 +365,7 @@ class HandoffTest {
     /** The state with another CPUID table: leaf 0xB's x2APIC ID in KVM's supported table is the answering host CPU's. */
     private static VcpuState withCpuid(VcpuState s, io.jkvm.x86.CpuidTable cpuid) {
         return new VcpuState(cpuid, s.registers(), s.specialRegisters(), s.xcr0(), s.xsave(), s.msrs(), s.events(),
-                s.debugRegisters());
+                s.debugRegisters(), s.activity());
     }
 
     @Test

@@ -16,7 +16,7 @@ class ApxAbiTest {
 
     private static VcpuState state(CpuidTable cpuid, XsaveArea xsave, long xcr0) {
         return new VcpuState(cpuid, Registers.zero(), dummySregs(), xcr0, xsave,
-                new java.util.LinkedHashMap<>(), PendingEvents.none(), DebugRegisters.initial());
+                new java.util.LinkedHashMap<>(), PendingEvents.none(), DebugRegisters.initial(), Activity.ACTIVE);
     }
 
     private static SpecialRegisters dummySregs() {

@@ -26,7 +26,7 @@ class StateDiffTest {
 
     private static VcpuState state(SpecialRegisters s, XsaveArea x, Map<Integer, Long> msrs) {
         return new VcpuState(CPU, Registers.zero().withRip(0x100000), s, 1, x, new LinkedHashMap<>(msrs), PendingEvents.none(),
-                DebugRegisters.initial());
+                DebugRegisters.initial(), Activity.ACTIVE);
     }
 
     private static Map<Integer, Long> msrs(long tsc, long lstar) {
