@@ -27,19 +27,22 @@ public final class Msrs {
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {
         return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_STAR,
-                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR};
+                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS};
     }
 
     /**
-     * The state MSRs a CPU model has: TSC_AUX only with RDTSCP or RDPID, XFD and XFD_ERR only with XFD. Both
-     * backends save exactly these, so their records name the same MSRs.
+     * The state MSRs a CPU model has: TSC_AUX only with RDTSCP or RDPID, XFD and XFD_ERR only with XFD, XSS only
+     * with XSAVES and a supervisor component to enable (KVM's rule: else it is always 0 and KVM does not list it).
+     * Both backends save exactly these, so their records name the same MSRs.
      */
     public static int[] vcpuState(CpuidTable model) {
         boolean tscAux = model.has(CpuFeature.RDTSCP) || model.has(CpuFeature.RDPID);
         boolean xfd = model.has(CpuFeature.XFD);
+        boolean xss = model.has(CpuFeature.XSAVES) && model.supportedXss() != 0;
         return java.util.Arrays.stream(vcpuState())
                 .filter(m -> m != IA32_TSC_AUX || tscAux)
                 .filter(m -> (m != IA32_XFD && m != IA32_XFD_ERR) || xfd)
+                .filter(m -> m != IA32_XSS || xss)
                 .toArray();
     }
 }

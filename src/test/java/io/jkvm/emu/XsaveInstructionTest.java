@@ -131,6 +131,30 @@ class XsaveInstructionTest {
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "IA32_XSS = 0 is always allowed with XSAVES");
         }
     }
+    /**
+     * IA32_XSS travels in the state record when the model has a supervisor component to enable (here PT, bit 8), as
+     * KVM lists it only then; with XSAVES but no such component it is always 0 and the record leaves it out.
+     */
+    @Test
+    void ia32XssTravelsInTheStateRecordWhenTheModelHasSupervisorComponents() {
+        io.jkvm.x86.CpuidTable pt = CpuidFixtures.intel().with(new io.jkvm.x86.CpuidEntry(0xD, 1, 1, 0xF, 0, 0x100, 0));
+        byte[] write = new Asm().raw("b9 a0 0d 00 00 b8 00 01 00 00 31 d2 0f 30").hlt().bytes(); // wrmsr IA32_XSS = 0x100
+        byte[] read = new Asm().raw("b9 a0 0d 00 00 31 c0 0f 32").hlt().bytes(); // eax = 0; rdmsr IA32_XSS
+        try (EmuVm a = new EmuVm(pt, write); EmuVm b = new EmuVm(pt, read)) {
+            assertInstanceOf(VcpuExit.Hlt.class, a.vcpu.run());
+            VcpuState s = a.vcpu.saveState();
+            assertEquals(0x100L, s.msrs().get(Msrs.IA32_XSS), "IA32_XSS in the record");
+            b.vcpu.restoreState(s.withRegisters(s.registers().withRip(EmuVm.CODE)).withActivity(io.jkvm.x86.Activity.ACTIVE));
+            assertInstanceOf(VcpuExit.Hlt.class, b.vcpu.run());
+            assertEquals(0x100L, b.vcpu.registers().rax(), "RDMSR after the restore");
+        }
+        try (EmuVm vm = new EmuVm(CpuidFixtures.intel(), read)) { // XSAVES, and CPUID.(0xD,1) ECX:EDX = 0
+            assertEquals(null, vm.vcpu.saveState().msrs().get(Msrs.IA32_XSS), "no IA32_XSS in the record");
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "RDMSR IA32_XSS still works: XSAVES is there");
+            assertEquals(0, vm.vcpu.registers().rax());
+        }
+    }
+
     /** AMX's XFD (the 2021 series): XRSTOR of TILEDATA while IA32_XFD arms it is #NM, and IA32_XFD_ERR names it. */
     @Test
     void xrstorOfAComponentArmedInXfdIsDeviceNotAvailableWithXfdErrSet() {
