@@ -47,7 +47,16 @@ public final class OracleCore implements AutoCloseable {
             }
             area.setXmm(i, b);
         }
-        core.restoreState(s.withXsave(area));
+        core.restoreState(s.withXsave(area).withActivity(io.jkvm.x86.Activity.ACTIVE)); // see setEgprs
+    }
+
+    /**
+     * Loads R16-R31 ({@code e[0]} = R16) into the core, through the state record. The record is put back ACTIVE: the
+     * last case ended in HLT, so it says HALTED, and restored as it is the vCPU would wait in HLT, not run the next case.
+     */
+    public void setEgprs(long[] e) {
+        io.jkvm.x86.VcpuState s = core.saveState();
+        core.restoreState(s.withXsave(s.xsave().setApx(new io.jkvm.x86.ApxState(e))).withActivity(io.jkvm.x86.Activity.ACTIVE));
     }
 
     /** XMM0-15 of a saved state, as 32 quadwords. */
