@@ -274,9 +274,7 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public Registers registers() {
-        long[] r = core.r;
-        return new Registers(r[0], r[3], r[1], r[2], r[6], r[7], r[4], r[5], r[8], r[9], r[10], r[11], r[12], r[13],
-                r[14], r[15], core.rip, core.rflags());
+        return Registers.byEncoding(core.r, core.rip, core.rflags());
     }
 
     @Override

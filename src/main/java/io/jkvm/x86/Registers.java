@@ -13,6 +13,12 @@ public record Registers(long rax, long rbx, long rcx, long rdx, long rsi, long r
         return new Registers(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, RFLAGS_RESERVED);
     }
 
+    /** From GPRs in encoding order ({@code g[0]} = RAX, 1 = RCX, ... 15 = R15; entries past 15 are not read). */
+    public static Registers byEncoding(long[] g, long rip, long rflags) {
+        return new Registers(g[0], g[3], g[1], g[2], g[6], g[7], g[4], g[5],
+                g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], rip, rflags);
+    }
+
     /** A register by its x86 encoding number (0 = RAX, 1 = RCX, 2 = RDX, 3 = RBX, 4 = RSP, ... 15 = R15). */
     public long gpr(int number) {
         return switch (number) {
@@ -33,8 +39,7 @@ public record Registers(long rax, long rbx, long rcx, long rdx, long rsi, long r
         if (number < 0 || number > 15) {
             throw new IllegalArgumentException("no legacy GPR " + number);
         }
-        return new Registers(g[0], g[3], g[1], g[2], g[6], g[7], g[4], g[5],
-                g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], rip, rflags);
+        return byEncoding(g, rip, rflags);
     }
 
     public Registers withRip(long value) {

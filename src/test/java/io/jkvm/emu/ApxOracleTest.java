@@ -3,7 +3,6 @@ package io.jkvm.emu;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
@@ -132,9 +131,7 @@ class ApxOracleTest {
         NativeCpu.Result want = host.run(twin, g, flags);
 
         oracle.load(apx);
-        long[] c = before;
-        core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], c[4], c[5], c[8], c[9], c[10], c[11],
-                c[12], c[13], c[14], c[15], 0x100000, flags | 0x2));
+        oracle.setRegisters(before, flags | 0x2);
         long[] e = new long[16];
         System.arraycopy(before, 16, e, 0, 16);
         oracle.setEgprs(e);
@@ -333,12 +330,10 @@ class ApxOracleTest {
                 g[4] = 0x200000;
                 long flags = random.nextLong() & 0x8D5L;
                 boolean taken = scc == 0xA || scc != 0xB && hostCondition(flags, scc);
-                long[] c = g.clone();
                 oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).hlt().bytes());
                 // legacy operands only here: the point is the condition and DFV, EGPR decoding is covered above
                 Operands legacyOnly = new Operands(o.td, o.ta, o.tb, o.td, o.ta, o.tb, o.s);
-                core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], c[4], c[5], c[8], c[9], c[10], c[11],
-                        c[12], c[13], c[14], c[15], 0x100000, flags | 0x2));
+                oracle.setRegisters(g, flags | 0x2);
                 VcpuExit exit = core.run();
                 String where = (test ? "ctest" : "ccmp") + " scc=" + scc + " dfv=" + dfv + " size=" + size + " " + legacyOnly;
                 assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": " + exit);

@@ -80,9 +80,7 @@ class MemoryOracleTest {
 
         oracle.memory.write(GUEST_BUFFER, buffer, 0, buffer.length);
         oracle.load(insn);
-        long[] c = coreRegs;
-        oracle.core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], 0x200000, c[5], c[8], c[9], c[10], c[11],
-                c[12], c[13], c[14], c[15], 0x100000, (flags & 0xCD5L) | 0x2));
+        oracle.setRegisters(coreRegs, (flags & 0xCD5L) | 0x2);
         VcpuExit exit = oracle.core.run();
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]" + (twin == insn ? "" : " twin ["
                 + HexFormat.ofDelimiter(" ").formatHex(twin) + "]") + " offsets " + Arrays.toString(offsets);

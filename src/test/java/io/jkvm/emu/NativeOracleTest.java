@@ -64,9 +64,7 @@ class NativeOracleTest {
     private static void check(Case c, long[] gprs, long flags) {
         NativeCpu.Result expected = host.run(c.bytes(), gprs, flags);
         oracle.load(c.bytes());
-        long[] g = gprs;
-        core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
-                g[12], g[13], g[14], g[15], 0x100000, (flags & 0x8D5L) | 0x2));
+        oracle.setRegisters(gprs, (flags & 0x8D5L) | 0x2);
         VcpuExit exit = core.run();
         String where = c.form() + " [" + HexFormat.ofDelimiter(" ").formatHex(c.bytes()) + "] from " + describe(gprs, flags);
         assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);

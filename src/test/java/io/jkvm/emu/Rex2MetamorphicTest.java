@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
@@ -133,10 +132,8 @@ class Rex2MetamorphicTest {
         if (sib) {
             e[eIndex - 16] = g[index];
         }
-        long[] c = g.clone();
         oracle.load(renamed);
-        core.setRegisters(new Registers(c[0], c[3], c[1], c[2], c[6], c[7], 0x200000, c[5], c[8], c[9], c[10], c[11],
-                c[12], c[13], c[14], c[15], 0x100000, (flags & 0x8D5L) | 0x2));
+        oracle.setRegisters(g, (flags & 0x8D5L) | 0x2);
         oracle.setEgprs(e);
         VcpuExit exit = core.run();
         String where = form + " legacy [" + HexFormat.ofDelimiter(" ").formatHex(legacy) + "] renamed ["

@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
@@ -64,8 +63,7 @@ class SseOracleTest {
         NativeCpu.Result want = oracle.host.run(insn, g, 0x2, x);
         oracle.load(insn);
         EmulatedVcpu core = oracle.core;
-        core.setRegisters(new Registers(g[0], g[3], g[1], g[2], g[6], g[7], 0x200000, g[5], g[8], g[9], g[10], g[11],
-                g[12], g[13], g[14], g[15], 0x100000, 0x2));
+        oracle.setRegisters(g, 0x2);
         oracle.setXmm(x, 0x1F80);
         VcpuExit exit = core.run();
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]";

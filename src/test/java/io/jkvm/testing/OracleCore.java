@@ -35,6 +35,11 @@ public final class OracleCore implements AutoCloseable {
         memory.write(0x100000, code, 0, code.length);
     }
 
+    /** The core's GPRs from {@code gprs} (by encoding number; RSP is the stack at 0x200000 whatever gprs[4] holds), RIP at the loaded code. */
+    public void setRegisters(long[] gprs, long rflags) {
+        core.setRegisters(io.jkvm.x86.Registers.byEncoding(gprs, 0x100000, rflags).withRsp(0x200000));
+    }
+
     /** Loads XMM0-15 ({@code x[2n]} low quadword, {@code x[2n+1]} high) and MXCSR into the core, through the state record. */
     public void setXmm(long[] x, int mxcsr) {
         io.jkvm.x86.VcpuState s = core.saveState();
