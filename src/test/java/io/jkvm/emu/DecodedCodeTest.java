@@ -1,10 +1,9 @@
 package io.jkvm.emu;
 
 import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.Idt;
 import io.jkvm.testing.TestGuests;
-import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.Registers;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 
@@ -44,12 +43,8 @@ class DecodedCodeTest {
     void pageFaultInsideADecodedBlockReportsTheFaultingInstruction() throws IOException {
         long idt = 0x104000, handler = EmuVm.CODE + 0x100;
         try (EmuVm vm = new EmuVm(guest("fault_in_block.bin"))) {
-            vm.memory.writeLong(idt + 14 * 16, (handler & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((handler >>> 16 & 0xFFFF) << 48));
-            vm.memory.writeLong(idt + 14 * 16 + 8, handler >>> 32);
-            SpecialRegisters s = vm.vcpu.specialRegisters();
-            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                    s.gdt(), new DescriptorTable(idt, 32 * 16 - 1), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                    s.apicBase(), s.interruptBitmap()));
+            Idt.writeGate(vm.memory, idt, 14, handler);
+            Idt.load(vm.vcpu, idt, 32 * 16 - 1);
             assertEquals(14, vm.nextOut(0x90));
             Registers r = vm.vcpu.registers();
             assertEquals(0, r.gpr(10), "error code: a read of a page not present, at CPL0");

@@ -3,8 +3,8 @@ package io.jkvm.emu;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.Idt;
 import io.jkvm.x86.ControlBits;
-import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
@@ -48,14 +48,10 @@ class ExceptionsTest {
             byte[] b = h.bytes();
             long at = HANDLERS + v * 0x40L;
             vm.memory.write(at, b, 0, b.length);
-            vm.memory.writeLong(IDT + v * 16L, (at & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((at >>> 16 & 0xFFFF) << 48));
-            vm.memory.writeLong(IDT + v * 16L + 8, at >>> 32);
+            Idt.writeGate(vm.memory, IDT, v, at);
         }
         vm.memory.writeLong(LongModeBoot.TSS + 4, KERNEL_STACK); // RSP0 for entries from CPL3
-        SpecialRegisters s = vm.vcpu.specialRegisters();
-        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                s.gdt(), new DescriptorTable(IDT, 32 * 16 - 1), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                s.apicBase(), s.interruptBitmap()));
+        Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
     }
 
     private static Taken run(String cpu, String code) {
@@ -254,10 +250,7 @@ class ExceptionsTest {
     void softwareInterruptThroughANotPresentGateIsNpWithoutExt() {
         try (EmuVm vm = new EmuVm(hex("cd 40"))) { // int 0x40
             installIdt(vm);
-            SpecialRegisters s = vm.vcpu.specialRegisters();
-            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                    s.gdt(), new DescriptorTable(IDT, 0x40 * 16 + 15), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                    s.apicBase(), s.interruptBitmap()));
+            Idt.load(vm.vcpu, IDT, 0x40 * 16 + 15);
             vm.memory.writeLong(IDT + 0x40 * 16L, vm.memory.readLong(IDT + 6 * 16L) & ~(1L << 47)); // a valid gate, not present
             vm.memory.writeLong(IDT + 0x40 * 16L + 8, 0);
             assertEquals(11, vm.nextOut(0x90));

@@ -1,9 +1,8 @@
 package io.jkvm.emu;
 
 import io.jkvm.testing.EmuVm;
-import io.jkvm.x86.DescriptorTable;
+import io.jkvm.testing.Idt;
 import io.jkvm.x86.InterruptSource;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 
@@ -52,12 +51,8 @@ class ExternalInterruptTest {
                 + "8b 04 24 e6 91" // mov eax, [rsp]; out 0x91, al
                 + "48 cf"); // iretq
         vm.memory.write(HANDLER, h, 0, h.length);
-        vm.memory.writeLong(IDT + VECTOR * 16L, (HANDLER & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((HANDLER >>> 16 & 0xFFFF) << 48));
-        vm.memory.writeLong(IDT + VECTOR * 16L + 8, HANDLER >>> 32);
-        SpecialRegisters s = vm.vcpu.specialRegisters();
-        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                s.gdt(), new DescriptorTable(IDT, 0xFFF), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                s.apicBase(), s.interruptBitmap()));
+        Idt.writeGate(vm.memory, IDT, VECTOR, HANDLER);
+        Idt.load(vm.vcpu, IDT, 0xFFF);
         OneRequest source = new OneRequest(vm);
         vm.vcpu.connectInterrupts(source);
         return source;

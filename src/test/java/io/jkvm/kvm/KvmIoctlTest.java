@@ -1,9 +1,9 @@
 package io.jkvm.kvm;
 
+import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
-import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.FpuState;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.PendingEvents;
@@ -125,13 +125,8 @@ class KvmIoctlTest {
         try (LongModeVm g = new LongModeVm(code)) {
             long idt = 0x9000;
             long handler = LongModeVm.CODE + 0x100;
-            long gate = 0x30;
-            g.memory.writeLong(idt + gate * 16, (handler & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((handler >>> 16 & 0xFFFF) << 48));
-            g.memory.writeLong(idt + gate * 16 + 8, handler >>> 32);
-            SpecialRegisters s = g.vcpu.specialRegisters();
-            g.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                    s.gdt(), new DescriptorTable(idt, 0xFFF), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                    s.apicBase(), s.interruptBitmap()));
+            Idt.writeGate(g.memory, idt, 0x30, handler);
+            Idt.load(g.vcpu, idt, 0xFFF);
             assertInstanceOf(VcpuExit.Hlt.class, g.vcpu.run());
             assertTrue(g.vcpu.registers().interruptsEnabled());
             g.vcpu.interrupt(0x30);
@@ -150,12 +145,8 @@ class KvmIoctlTest {
         try (LongModeVm g = new LongModeVm(code)) {
             long idt = 0x9000;
             long handler = LongModeVm.CODE + 0x100;
-            g.memory.writeLong(idt + 0x30 * 16, (handler & 0xFFFF) | (0x08L << 16) | (0x8EL << 40) | ((handler >>> 16 & 0xFFFF) << 48));
-            g.memory.writeLong(idt + 0x30 * 16 + 8, handler >>> 32);
-            SpecialRegisters s = g.vcpu.specialRegisters();
-            g.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
-                    s.gdt(), new DescriptorTable(idt, 0xFFF), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
-                    s.apicBase(), s.interruptBitmap()));
+            Idt.writeGate(g.memory, idt, 0x30, handler);
+            Idt.load(g.vcpu, idt, 0xFFF);
             int[] acknowledged = new int[1];
             g.vcpu.connectInterrupts(() -> {
                 acknowledged[0]++;
