@@ -451,8 +451,6 @@ final class Core {
     private long segBase;
     int mod, regField, rmField;
     private long ea;
-    /** The register the last ModRM memory operand used as its base, or -1 (RIP-relative, or an absolute disp32). */
-    private int baseRegister = -1;
     int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
     private boolean ripRelative;
     private long disp;
@@ -515,7 +513,6 @@ final class Core {
             return;
         }
         long address;
-        baseRegister = -1;
         if (rm == 4) {
             int sib = fetch8();
             int scale = sib >>> 6;
@@ -525,7 +522,6 @@ final class Core {
                 address = fetchSigned(4);
             } else {
                 address = r[base];
-                baseRegister = base;
             }
             if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
                 address += r[index] << scale;
@@ -535,7 +531,6 @@ final class Core {
             address = 0;
         } else {
             address = r[rm | rexB];
-            baseRegister = rm | rexB;
         }
         if (mod == 1) {
             address += fetchSigned(1);
@@ -1373,13 +1368,15 @@ final class Core {
                 done();
             }
             case 0x8F -> {
-                decodeModrm();
                 int size = stackSize();
                 long rsp = r[4];
-                long v = pop(size);
-                if (rmField < 0 && baseRegister == 4) {
-                    ea += size; // the SDM: an RSP base addresses the destination after the increment
+                r[4] = rsp + size; // the SDM: an RSP base addresses the destination after the increment
+                try {
+                    decodeModrm();
+                } finally {
+                    r[4] = rsp;
                 }
+                long v = pop(size);
                 try {
                     writeRm(size, v);
                 } catch (GuestFault f) {
