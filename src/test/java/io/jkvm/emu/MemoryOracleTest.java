@@ -346,9 +346,7 @@ class MemoryOracleTest {
     void popToMemoryAddressesThroughTheIncrementedRsp() {
         for (String form : new String[]{"8f 04 24", "8f 44 24 08", "8f 44 24 f0", "8f 04 64", "66 8f 44 24 02", "66 8f 04 24"}) {
             for (int i = 0; i < CASES; i++) {
-                long[] offs = {1024, 1024, 3000 + random.nextInt(2048)};
-                check("pop [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
-                        offs, random.nextInt(64), random.nextLong());
+                checkOnBufferStack("pop", form, 1024);
             }
         }
     }
@@ -360,10 +358,15 @@ class MemoryOracleTest {
                 "66 ff 73 10", "66 8f 43 22", "50 66 58", "66 50 58"};
         for (String form : forms) {
             for (int i = 0; i < CASES; i++) {
-                long[] offs = {512 + random.nextInt(2048), 1024, 3000 + random.nextInt(2048)};
-                check("push/pop [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
-                        offs, random.nextInt(64), random.nextLong());
+                checkOnBufferStack("push/pop", form, 512 + random.nextInt(2048));
             }
         }
+    }
+
+    /** {@code form} with RSP in the buffer (XCHG RSP, RDI around it, so RDI comes back as the new RSP) and RBX at {@code rbx}. */
+    private static void checkOnBufferStack(String name, String form, long rbx) {
+        long[] offs = {rbx, 1024, 3000 + random.nextInt(2048)};
+        check(name + " [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
+                offs, random.nextInt(64), random.nextLong());
     }
 }
