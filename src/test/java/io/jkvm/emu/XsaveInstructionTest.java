@@ -2,8 +2,11 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.CpuidFixtures;
+import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
@@ -137,14 +140,14 @@ class XsaveInstructionTest {
      */
     @Test
     void ia32XssTravelsInTheStateRecordWhenTheModelHasSupervisorComponents() {
-        io.jkvm.x86.CpuidTable pt = CpuidFixtures.intel().with(new io.jkvm.x86.CpuidEntry(0xD, 1, 1, 0xF, 0, 0x100, 0));
+        CpuidTable pt = CpuidFixtures.intel().with(new CpuidEntry(0xD, 1, 1, 0xF, 0, 0x100, 0));
         byte[] write = new Asm().raw("b9 a0 0d 00 00 b8 00 01 00 00 31 d2 0f 30").hlt().bytes(); // wrmsr IA32_XSS = 0x100
         byte[] read = new Asm().raw("b9 a0 0d 00 00 31 c0 0f 32").hlt().bytes(); // eax = 0; rdmsr IA32_XSS
         try (EmuVm a = new EmuVm(pt, write); EmuVm b = new EmuVm(pt, read)) {
             assertInstanceOf(VcpuExit.Hlt.class, a.vcpu.run());
             VcpuState s = a.vcpu.saveState();
             assertEquals(0x100L, s.msrs().get(Msrs.IA32_XSS), "IA32_XSS in the record");
-            b.vcpu.restoreState(s.withRegisters(s.registers().withRip(EmuVm.CODE)).withActivity(io.jkvm.x86.Activity.ACTIVE));
+            b.vcpu.restoreState(s.withRegisters(s.registers().withRip(EmuVm.CODE)).withActivity(Activity.ACTIVE));
             assertInstanceOf(VcpuExit.Hlt.class, b.vcpu.run());
             assertEquals(0x100L, b.vcpu.registers().rax(), "RDMSR after the restore");
         }
