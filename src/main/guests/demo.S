@@ -26,7 +26,7 @@ _start:
         mov ebx, eax             # family = EAX[11:8] (+ EAX[27:20] when 0xF)
         shr ebx, 8
         and ebx, 0xf
-        mov ecx, eax             # model = EAX[7:4] (+ EAX[19:16] << 4 for families 6 and 0xF)
+        mov ecx, eax             # model = EAX[7:4] (+ EAX[19:16] << 4 from family 6 on, as Linux decodes it)
         shr ecx, 4
         and ecx, 0xf
         cmp ebx, 0xf
@@ -36,10 +36,8 @@ _start:
         and edx, 0xff
         add ebx, edx
 1:      cmp ebx, 6
-        je 2f
-        cmp ebx, 0xf
         jb 3f
-2:      mov edx, eax
+        mov edx, eax
         shr edx, 16
         and edx, 0xf
         shl edx, 4

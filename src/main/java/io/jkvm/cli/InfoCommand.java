@@ -5,6 +5,7 @@ import io.jkvm.kvm.Kvm;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.Vendor;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.XsaveComponent;
 import io.jkvm.x86.XsaveLayout;
@@ -40,10 +41,18 @@ final class InfoCommand implements Callable<Integer> {
     record ModelInfo(String spec, long supportedXcr0, XsaveLayout layout, List<CpuFeature> missing) {
     }
 
+    /** The host CPU as the host model takes it: vendor, which manual decides for it, signature, MXCSR_MASK. */
+    record CpuInfo(String vendorId, Vendor vendor, int family, int model, int mxcsrMask) {
+        static CpuInfo of(CpuidTable cpuid) {
+            int signature = cpuid.leaf(1, 0).eax();
+            return new CpuInfo(cpuid.vendor(), Vendor.of(cpuid), Vendor.family(signature), Vendor.model(signature), HostCpu.mxcsrMask());
+        }
+    }
+
     /** Everything `info` reports, gathered once and printed either way. */
     record HostInfo(String device, int apiVersion, Map<Capability, Integer> capabilities, int recommendedVcpus,
                     int maxVcpus, int maxVcpuId, long supportedXcr0, XsaveLayout layout, boolean apxCpuid,
-                    boolean apxXcr0, ModelInfo model) {
+                    boolean apxXcr0, CpuInfo cpu, ModelInfo model) {
         boolean hasApx() {
             return apxCpuid && apxXcr0;
         }
@@ -69,7 +78,7 @@ final class InfoCommand implements Callable<Integer> {
             int max = caps.get(Capability.MAX_VCPUS);
             info = new HostInfo(kvmPath, kvm.apiVersion(), caps, nr == 0 ? 4 : nr, max == 0 ? nr : max,
                     caps.get(Capability.MAX_VCPU_ID), xcr0, XsaveLayout.fromCpuid(cpuid), cpuid.hasApx(),
-                    (xcr0 & XsaveComponent.APX.mask()) != 0, model);
+                    (xcr0 & XsaveComponent.APX.mask()) != 0, CpuInfo.of(cpuid), model);
         }
         if (json) {
             printJson(info, main.out);
@@ -93,6 +102,9 @@ final class InfoCommand implements Callable<Integer> {
     private static void printText(HostInfo info, PrintStream out) {
         out.printf("KVM device:        %s%n", info.device());
         out.printf("KVM API version:   %d%n", info.apiVersion());
+        CpuInfo cpu = info.cpu();
+        out.printf("CPU:               %s (%s rules), family %d model %d, MXCSR_MASK 0x%X%n", cpu.vendorId().strip(),
+                cpu.vendor().manual(), cpu.family(), cpu.model(), cpu.mxcsrMask());
         out.printf("vCPUs:             %d recommended, %d at most, ids below %d%n",
                 info.recommendedVcpus(), info.maxVcpus(), info.maxVcpuId());
         out.println("Capabilities:");
@@ -141,6 +153,9 @@ final class InfoCommand implements Callable<Integer> {
         j.open();
         j.field("device", info.device());
         j.field("apiVersion", info.apiVersion());
+        j.key("cpu").open().field("vendor", info.cpu().vendorId()).field("rules", info.cpu().vendor().manual().name())
+                .field("family", info.cpu().family()).field("model", info.cpu().model())
+                .field("mxcsrMask", info.cpu().mxcsrMask()).close();
         j.key("capabilities").open();
         info.capabilities().forEach((c, v) -> j.field(c.uapiName(), v));
         j.close();

@@ -19,6 +19,12 @@ public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters 
         xsave = xsave.canonical();
     }
 
+    /** A copy: an XsaveArea's setters write in place, and a record must not change under its holder. */
+    @Override
+    public XsaveArea xsave() {
+        return XsaveArea.of(xsave.layout(), xsave.toBytes());
+    }
+
     /** The first field that differs from {@code other}, bit for bit, e.g. "specialRegisters.tr.base: 0x1800 vs 0x0". */
     public java.util.Optional<String> firstDifference(VcpuState other) {
         return StateDiff.first(this, other);

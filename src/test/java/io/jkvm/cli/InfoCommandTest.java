@@ -27,6 +27,10 @@ class InfoCommandTest {
                         "layout row for component " + c.number() + " in\n" + out);
             }
             assertTrue(out.contains("APX:               " + (cpuid.hasApx() ? "yes" : "no")), out);
+            int signature = cpuid.leaf(1, 0).eax();
+            assertTrue(out.contains(String.format("CPU:               %s (%s rules), family %d model %d, MXCSR_MASK 0x%X%n",
+                    cpuid.vendor().strip(), io.jkvm.x86.Vendor.of(cpuid).manual(), io.jkvm.x86.Vendor.family(signature),
+                    io.jkvm.x86.Vendor.model(signature), io.jkvm.linux.HostCpu.mxcsrMask())), out);
         }
     }
 
@@ -41,6 +45,8 @@ class InfoCommandTest {
         assertEquals(0, json.get("xsaveLayout").get("components").get(0).get("component").asInt());
         assertTrue(json.get("apx").has("available"));
         assertTrue(json.get("vcpus").get("max").asInt() >= 1);
+        assertEquals(io.jkvm.linux.HostCpu.mxcsrMask(), json.get("cpu").get("mxcsrMask").asInt());
+        assertEquals(io.jkvm.x86.Vendor.of(json.get("cpu").get("vendor").asText()).manual().name(), json.get("cpu").get("rules").asText());
     }
 
     @Test
