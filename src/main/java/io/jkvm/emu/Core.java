@@ -5,6 +5,7 @@ import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.Vendor;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.XsaveComponent;
@@ -23,7 +24,8 @@ final class Core {
 
         void out(int port, int size, long value);
 
-        long mmioRead(long physical, int size);
+        /** Queues the exit of an MMIO read and returns where the machine will put the value (the next run reads it). */
+        VcpuExit.AccessData mmioRead(long physical, int size);
 
         void mmioWrite(long physical, int size, long value);
     }
@@ -38,7 +40,8 @@ final class Core {
         }
     }
 
-    enum Reason { HLT, SHUTDOWN, IO }
+    /** Why a run ends; after MMIO_READ the instruction is back at its start, to restart once the machine answers. */
+    enum Reason { HLT, SHUTDOWN, IO, MMIO_READ, FETCH_OUTSIDE_RAM, TOO_MANY_MMIO_ACCESSES }
 
     // ---- architectural state -------------------------------------------------------------------------------
     final long[] r = new long[32];
@@ -390,7 +393,85 @@ final class Core {
                 default -> ram.getLong(physical);
             };
         }
-        return io.mmioRead(physical, size);
+        return mmioRead(physical, size);
+    }
+
+    // ---- MMIO: each access reaches the device once, in order ---------------------------------------------------
+
+    /** More MMIO accesses than this in one instruction (or one REP iteration) end the run: no real one makes them. */
+    static final int MAX_MMIO_ACCESSES = 4096;
+    /**
+     * The MMIO accesses of the instruction in progress, in order. A read ends the run with an exit and the
+     * instruction restarts once the machine has answered: the accesses logged before are replayed from here, not
+     * sent to the device again; the log is dropped when the instruction retires or faults.
+     */
+    private long[] mmioAddress = new long[4];
+    private int[] mmioSize = new int[4];
+    private VcpuExit.AccessData[] mmioValue = new VcpuExit.AccessData[4]; // null for a write
+    private int mmioCount, mmioReplayed;
+
+    /** An instruction stopped for an MMIO read the machine is to answer: the next run restarts it. */
+    boolean mmioInFlight() {
+        return mmioCount != 0;
+    }
+
+    private long mmioRead(long physical, int size) {
+        if (replaying(physical, size, false)) {
+            return mmioValue[mmioReplayed - 1].get(0) & mask(size);
+        }
+        requireMmioRoom();
+        logMmio(physical, size, io.mmioRead(physical, size));
+        throw new Stop(Reason.MMIO_READ);
+    }
+
+    private void mmioWrite(long physical, int size, long v) {
+        if (replaying(physical, size, true)) {
+            return; // the device has had this store already
+        }
+        requireMmioRoom();
+        io.mmioWrite(physical, size, v);
+        logMmio(physical, size, null);
+        endBlock = true; // an exit the machine must see before the next instruction
+    }
+
+    /** True when this access was made before the restart (it is then consumed); a diverging one drops the rest. */
+    private boolean replaying(long physical, int size, boolean write) {
+        if (mmioReplayed < mmioCount) {
+            int i = mmioReplayed;
+            if (mmioAddress[i] == physical && mmioSize[i] == size && (mmioValue[i] == null) == write) {
+                mmioReplayed++;
+                return true;
+            }
+            mmioCount = i; // the instruction took another path (guest memory changed under it): go on from here
+        }
+        return false;
+    }
+
+    private void requireMmioRoom() {
+        if (mmioCount == MAX_MMIO_ACCESSES) {
+            throw new Stop(Reason.TOO_MANY_MMIO_ACCESSES);
+        }
+    }
+
+    private void logMmio(long physical, int size, VcpuExit.AccessData value) {
+        if (mmioCount == mmioAddress.length) {
+            mmioAddress = java.util.Arrays.copyOf(mmioAddress, mmioCount * 2);
+            mmioSize = java.util.Arrays.copyOf(mmioSize, mmioCount * 2);
+            mmioValue = java.util.Arrays.copyOf(mmioValue, mmioCount * 2);
+        }
+        mmioAddress[mmioCount] = physical;
+        mmioSize[mmioCount] = size;
+        mmioValue[mmioCount] = value;
+        mmioReplayed = ++mmioCount;
+    }
+
+    /** The instruction retired or faulted: its MMIO accesses are done with. */
+    private void mmioRetired() {
+        if (mmioCount != 0) {
+            java.util.Arrays.fill(mmioValue, 0, mmioCount, null);
+            mmioCount = 0;
+        }
+        mmioReplayed = 0;
     }
 
     void physWrite(long physical, int size, long v) {
@@ -407,8 +488,7 @@ final class Core {
             }
             return;
         }
-        io.mmioWrite(physical, size, v);
-        endBlock = true; // an exit the machine must see before the next instruction
+        mmioWrite(physical, size, v);
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
@@ -477,6 +557,8 @@ final class Core {
     private boolean ripRelative;
     private long disp;
 
+    /** The guest-physical address of the last instruction fetch that found no RAM. */
+    long fetchOutsideRam;
     /** The page instructions are being fetched from, translated once: most instructions never leave it. */
     private long fetchPage = -1;
     private long fetchPhysBase;
@@ -486,9 +568,8 @@ final class Core {
         if (page != fetchPage) {
             long phys = translate(ip, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
             if (phys < 0 || phys + 0x1000 > ramSize) {
-                int b = (int) physRead(translate(ip, ACC_EXEC), 1); // code outside RAM: no cached page
-                ip++;
-                return b;
+                fetchOutsideRam = translate(ip, ACC_EXEC);
+                throw new Stop(Reason.FETCH_OUTSIDE_RAM); // as KVM: an emulation failure, not a device read
             }
             fetchPhysBase = phys;
             fetchPage = page;
@@ -610,20 +691,34 @@ final class Core {
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
         saveFlags();
+        mmioReplayed = 0;
+        System.arraycopy(r, 0, gprsAtStart, 0, 32);
         try {
             interruptShadow = false;
             execute();
+            mmioRetired();
             instructions++;
             if (singleStep) {
                 dr6 |= 0x4000; // BS: the #DB is a single-step trap, after the instruction
                 deliver(GuestFault.DB, false, 0, rip, 0);
             }
         } catch (GuestFault f) {
+            mmioRetired();
             restoreFlags(); // a read-modify-write whose store faulted had already set them
             faulted(f, start);
+        } catch (Stop stop) {
+            if (stop.reason == Reason.MMIO_READ) {
+                // Back to the start (POPs of IRETQ, REP iterations may have moved registers): the restart replays the log
+                System.arraycopy(gprsAtStart, 0, r, 0, 32);
+                restoreFlags();
+                rip = start;
+            }
+            throw stop;
         }
     }
 
+    /** The GPRs as the interpreted instruction found them, put back when an MMIO read stops it half-way. */
+    private final long[] gprsAtStart = new long[32];
     private int savedLazyOp, savedLazySize;
     private long savedLazyDst, savedLazySrc, savedLazyRes, savedLazyCarry, savedFlagBits;
 
@@ -712,7 +807,9 @@ final class Core {
                 if (restorable) {
                     saveFlags();
                 }
+                mmioReplayed = 0;
                 boolean onward = executeDecoded(insns[n]);
+                mmioRetired();
                 interruptShadow = false;
                 instructions++;
                 n++;
@@ -721,6 +818,7 @@ final class Core {
                 }
             }
         } catch (GuestFault f) {
+            mmioRetired();
             if (restorable) {
                 restoreFlags();
             }
@@ -1010,8 +1108,12 @@ final class Core {
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         for (int i = 0; i < max; i++) {
             try {
-                out.write((int) physRead(translate(linear + i, ACC_READ), 1));
-            } catch (GuestFault | Stop e) {
+                long p = translate(linear + i, ACC_READ);
+                if (p < 0 || p >= ramSize) {
+                    break; // a trace never reads a device
+                }
+                out.write(ram.getByte(p));
+            } catch (GuestFault e) {
                 break;
             }
         }
@@ -1979,6 +2081,9 @@ final class Core {
                 if ((rep == 0xF3 && !zf) || (rep == 0xF2 && zf)) {
                     break;
                 }
+            }
+            if (mmioCount != 0 && r[1] != 0) {
+                return; // an iteration that reached a device ends here, RIP still at the REP (as an interrupt would)
             }
         }
         done();

@@ -55,9 +55,6 @@ public final class EmulatedVcpu implements VirtualCpu {
     private SpecialRegisters loaded;
     private Datum pendingIn;
     private int pendingInSize;
-    private Datum pendingMmio;
-    private long pendingMmioAddress;
-    private boolean pendingMmioFilled;
 
     /** The value of one port or MMIO access. */
     private static final class Datum implements VcpuExit.AccessData {
@@ -99,17 +96,10 @@ public final class EmulatedVcpu implements VirtualCpu {
             }
 
             @Override
-            public long mmioRead(long physical, int size) {
-                if (pendingMmio != null && pendingMmioFilled && pendingMmioAddress == physical) {
-                    long v = pendingMmio.value;
-                    pendingMmio = null;
-                    return size == 8 ? v : v & ((1L << (8 * size)) - 1);
-                }
-                pendingMmio = new Datum(0);
-                pendingMmioAddress = physical;
-                pendingMmioFilled = false;
-                exits.add(new VcpuExit.Mmio(physical, size, false, pendingMmio));
-                throw new Core.Stop(Core.Reason.IO);
+            public VcpuExit.AccessData mmioRead(long physical, int size) {
+                Datum value = new Datum(0);
+                exits.add(new VcpuExit.Mmio(physical, size, false, value));
+                return value;
             }
 
             @Override
@@ -145,11 +135,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             core.setReg(0, pendingInSize, pendingIn.value); // AL/AX/EAX: not affected by REX
             pendingIn = null;
         }
-        boolean restartAccess = false;
-        if (pendingMmio != null) {
-            pendingMmioFilled = true; // the machine has answered: the restarted instruction reads it
-            restartAccess = true;
-        }
+        boolean restartAccess = core.mmioInFlight(); // the machine has answered: the restarted instruction reads it
         if (!exits.isEmpty()) {
             return exits.poll();
         }
@@ -199,7 +185,15 @@ public final class EmulatedVcpu implements VirtualCpu {
                     case SHUTDOWN -> {
                         return new VcpuExit.Shutdown();
                     }
-                    case IO -> {
+                    case FETCH_OUTSIDE_RAM -> {
+                        return new VcpuExit.CannotEmulate(String.format(
+                                "instruction fetch from guest-physical 0x%x, where there is no RAM", core.fetchOutsideRam));
+                    }
+                    case TOO_MANY_MMIO_ACCESSES -> {
+                        return new VcpuExit.CannotEmulate("one instruction made more than " + Core.MAX_MMIO_ACCESSES
+                                + " MMIO accesses");
+                    }
+                    case IO, MMIO_READ -> {
                         return exits.poll();
                     }
                 }

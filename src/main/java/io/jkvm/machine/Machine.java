@@ -588,9 +588,11 @@ public final class Machine implements AutoCloseable {
                     waitForInterrupt();
                 }
             }
-            case VcpuExit.Shutdown s -> finish(new Outcome.Failed(
-                    "guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at " + where(vcpu)
-                            + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
+            case VcpuExit.Shutdown s -> finish(new Outcome.Failed("guest shut down ("
+                    + (vcpu instanceof EmulatedVcpu ? "a triple fault on the software core" : "KVM_EXIT_SHUTDOWN, a triple fault")
+                    + ") at " + where(vcpu) + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
+            case VcpuExit.CannotEmulate c -> finish(new Outcome.Failed("the software core could not run the guest (emulation failure: "
+                    + c.reason() + ") at " + where(vcpu) + ": the guest jumped or read where a real machine has nothing either"));
             case VcpuExit.InternalError e -> finish(new Outcome.Failed(
                     (vcpu instanceof EmulatedVcpu ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
                             + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)

@@ -34,6 +34,10 @@ public sealed interface VcpuExit {
     record InternalError(int suberror, long[] data) implements VcpuExit {
     }
 
+    /** The software core cannot go on with this guest (what KVM reports as an emulation failure), and why. */
+    record CannotEmulate(String reason) implements VcpuExit {
+    }
+
     /** VM entry failed; the reason is hardware-specific (VMX exit qualification or SVM error). */
     record FailEntry(long hardwareReason, int cpu) implements VcpuExit {
     }
