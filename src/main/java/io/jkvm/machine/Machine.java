@@ -588,9 +588,8 @@ public final class Machine implements AutoCloseable {
                     waitForInterrupt();
                 }
             }
-            case VcpuExit.Shutdown s -> finish(new Outcome.Failed("guest shut down ("
-                    + (vcpu instanceof EmulatedVcpu ? "a triple fault on the software core" : "KVM_EXIT_SHUTDOWN, a triple fault")
-                    + ") at " + where(vcpu) + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
+            case VcpuExit.Shutdown s -> finish(new Outcome.Failed("guest shut down (a triple fault) at " + where(vcpu)
+                    + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
             case VcpuExit.CannotEmulate c -> finish(new Outcome.Failed("the software core could not run the guest (emulation failure: "
                     + c.reason() + ") at " + where(vcpu) + ": the guest jumped or read where a real machine has nothing either"));
             case VcpuExit.InternalError e -> finish(new Outcome.Failed(
