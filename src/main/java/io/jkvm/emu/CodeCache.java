@@ -12,13 +12,22 @@ import io.jkvm.linux.Mapping;
  * with memory once before it runs again (x86 asks a CPU to serialize before running code another agent wrote).</li>
  * </ul>
  * Lines, not pages, so code sharing a page with data (small guests, the benchmarks) is not dropped at each store.
+ * The cache is bounded (docs/limits.md): past {@link #MAX_PAGES} pages with decoded code or {@link #MAX_INSNS}
+ * decoded instructions it is emptied whole, as QEMU empties its translation buffer, and decoding starts again.
  */
 final class CodeCache {
     static final int PAGE = 4096;
+    /** Pages with decoded blocks at most: each costs a 4096-entry index (16 KiB) besides its blocks. */
+    static final int MAX_PAGES = 1024;
+    /** Decoded instructions at most (about 64 bytes each). */
+    static final int MAX_INSNS = 1 << 18;
 
     private final Mapping ram;
     private final Region[] regions; // by physical >>> 21; null: nothing decoded in those 2 MiB
     private int epoch;
+    private int pages, insns;
+    /** Times the cache was emptied: a page index the core holds from before a flush is stale. */
+    int flushes;
 
     /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
     private static final class Region {
@@ -40,9 +49,27 @@ final class CodeCache {
         int pageInRegion = (int) (pageBase >>> 12) & 511;
         DecodedBlock[] page = region.pages[pageInRegion];
         if (page == null) {
+            if (pages == MAX_PAGES) {
+                flush();
+                return page(pageBase);
+            }
             page = region.pages[pageInRegion] = new DecodedBlock[PAGE];
+            pages++;
         }
         return page;
+    }
+
+    /** Drops every decoded block (the cache is full). */
+    private void flush() {
+        java.util.Arrays.fill(regions, null);
+        pages = 0;
+        insns = 0;
+        flushes++;
+    }
+
+    /** Pages holding decoded blocks now, for the footprint test. */
+    int pages() {
+        return pages;
     }
 
     /** Whether {@code b}, decoded at {@code physical}, still matches memory (compared once per epoch). */
@@ -63,6 +90,11 @@ final class CodeCache {
     DecodedBlock decode(long physical, DecodedBlock[] page) {
         int offset = (int) (physical & (PAGE - 1));
         DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
+        if (insns + b.insns.length > MAX_INSNS) {
+            flush(); // the caller's page index is now stale: it sees the new flush count and looks it up again
+            return b;
+        }
+        insns += b.insns.length;
         page[offset] = b;
         int length = b.bytes.length;
         if (length > 0) {
@@ -92,6 +124,7 @@ final class CodeCache {
             if ((lines & touched) != 0) {
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
+                pages--;
                 return true;
             }
         }

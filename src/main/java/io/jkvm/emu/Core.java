@@ -757,6 +757,7 @@ final class Core {
     /** The decoded blocks of the physical page at {@link #fetchBlocksBase} (-1: none looked up). */
     private DecodedBlock[] fetchBlocks;
     private long fetchBlocksBase = -1;
+    private int fetchBlocksFlushes;
 
     /** Set by a store that dropped decoded code or went to MMIO: the block being run stops after this instruction. */
     private boolean endBlock;
@@ -787,9 +788,10 @@ final class Core {
             fetchPhysBase = phys;
             fetchPage = page;
         }
-        if (fetchBlocksBase != fetchPhysBase) {
+        if (fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes) {
             fetchBlocks = code.page(fetchPhysBase);
             fetchBlocksBase = fetchPhysBase;
+            fetchBlocksFlushes = code.flushes;
         }
         long physical = fetchPhysBase + (rip & 0xFFF);
         DecodedBlock block = fetchBlocks[(int) (rip & 0xFFF)];

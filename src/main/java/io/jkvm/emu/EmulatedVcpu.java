@@ -124,6 +124,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return id;
     }
 
+    /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
+    int decodedPages() {
+        return core.code.pages();
+    }
+
     /** Guest instructions retired so far. */
     public long instructions() {
         return core.instructions;

@@ -1,0 +1,29 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import static io.jkvm.emu.ExceptionsTest.hex;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The decoded-block cache stays within its bound however many pages a guest runs code in, and stays exact. */
+class CodeCacheBoundTest {
+    @Test
+    void aGuestCallingIntoThousandsOfPagesKeepsTheCacheBoundedAndRunsRight() {
+        int pages = 3 * CodeCache.MAX_PAGES;
+        // ebx = 0x200000; ecx = pages; loop: call rbx; add rbx, 0x1000; dec ecx; jnz loop; hlt
+        try (EmuVm vm = new EmuVm(hex("bb 00 00 20 00 b9 00 0c 00 00 ff d3 48 81 c3 00 10 00 00 ff c9 75 f3 f4"))) {
+            for (int i = 0; i < pages; i++) {
+                // inc r15; ret: each page's code counts itself, so a stale or lost block would show in R15
+                vm.memory.write(0x200000 + 0x1000L * i, hex("49 ff c7 c3"), 0, 4);
+            }
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(pages, vm.vcpu.registers().gpr(15), "every page's code ran once");
+            assertTrue(vm.vcpu.decodedPages() <= CodeCache.MAX_PAGES, "pages cached: " + vm.vcpu.decodedPages());
+            assertTrue(vm.vcpu.decodedPages() > 0);
+        }
+    }
+}
