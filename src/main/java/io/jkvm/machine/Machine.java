@@ -44,6 +44,8 @@ public final class Machine implements AutoCloseable {
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
+    /** COM1's output, buffered; flushed at every end of the run. */
+    private final ConsoleOutput consoleOut;
     private final Pic8259 pic;
     /** The PIC's INTR output, as last reported (read without the PIC's lock while waiting). */
     private volatile boolean interruptLine;
@@ -71,7 +73,8 @@ public final class Machine implements AutoCloseable {
         this.config = config;
         this.console = console;
         this.pic = new Pic8259(this::interruptLineChanged);
-        this.serial = new Serial16550(console.out(), raised -> pic.setIrq(Serial16550.IRQ, raised));
+        this.consoleOut = new ConsoleOutput(console.out());
+        this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
         Kvm k = Kvm.open(config.kvmPath());
         Vm v = null;
         GuestMemory m = null;
@@ -227,6 +230,7 @@ public final class Machine implements AutoCloseable {
 
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
+        consoleOut.start();
         Thread input = startInputPump();
         List<Thread> threads = new ArrayList<>();
         synchronized (wakeup) {
@@ -253,6 +257,7 @@ public final class Machine implements AutoCloseable {
         if (input != null) {
             input.interrupt();
         }
+        consoleOut.flush();
         return result;
     }
 
@@ -728,7 +733,7 @@ public final class Machine implements AutoCloseable {
 
     @Override
     public void close() {
-        closeQuietly(vm, memory, kvm);
+        closeQuietly(consoleOut, vm, memory, kvm);
     }
 
     /** The backend the vCPUs run on (auto resolved). */

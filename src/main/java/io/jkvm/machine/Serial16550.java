@@ -6,8 +6,9 @@ import java.io.UncheckedIOException;
 import java.util.ArrayDeque;
 
 /**
- * A 16550A UART (COM1 at 0x3F8). Transmitted bytes go straight to the output, unbuffered; the transmitter is
- * always empty. Received bytes wait in a FIFO until the guest reads RBR. The interrupt output (IRQ4 on a PC) is
+ * A 16550A UART (COM1 at 0x3F8). Transmitted bytes go to the output (the machine buffers it); the transmitter is
+ * always empty. Received bytes, from the console or looped back (MCR.LOOP), wait in a FIFO of at most 4096 until
+ * the guest reads RBR; one that finds it full is dropped and sets the overrun error (LSR.OE) until LSR is read. The interrupt output (IRQ4 on a PC) is
  * raised while IIR names a cause IER enables: received data available, or the transmitter holding register empty.
  */
 public final class Serial16550 implements Device {
@@ -21,6 +22,7 @@ public final class Serial16550 implements Device {
     private static final int LCR_DLAB = 0x80;
     private static final int MCR_LOOPBACK = 0x10;
     private static final int LSR_DATA_READY = 0x01;
+    private static final int LSR_OVERRUN = 0x02;
     private static final int LSR_THR_EMPTY = 0x20;
     private static final int LSR_TRANSMITTER_EMPTY = 0x40;
     private static final int IIR_NONE = 0x01;
@@ -44,6 +46,7 @@ public final class Serial16550 implements Device {
     private int scr;
     private int divisor = 12; // 9600 baud
     private boolean thrEmptyPending = true;
+    private boolean overrun;
 
     public Serial16550(OutputStream out, InterruptLine irq) {
         this.out = out;
@@ -52,11 +55,26 @@ public final class Serial16550 implements Device {
 
     /** Queues a byte from the console for the guest; dropped when the guest has not read the last 4096. */
     public synchronized void receive(byte b) {
-        if (rx.size() < RX_FIFO_LIMIT) {
-            rx.addLast(b);
+        if (enqueue(b)) {
             updateInterrupt();
             notifyAll();
         }
+    }
+
+    /** Adds a received byte; false, with the overrun error set, when the FIFO is full. */
+    private boolean enqueue(byte b) {
+        if (rx.size() >= RX_FIFO_LIMIT) {
+            overrun = true;
+            return false;
+        }
+        rx.addLast(b);
+        return true;
+    }
+
+    private int readLsr() {
+        int lsr = LSR_THR_EMPTY | LSR_TRANSMITTER_EMPTY | (rx.isEmpty() ? 0 : LSR_DATA_READY) | (overrun ? LSR_OVERRUN : 0);
+        overrun = false; // reading LSR clears the error bits
+        return lsr;
     }
 
     /** Whether the UART is asking for an interrupt now. */
@@ -73,7 +91,7 @@ public final class Serial16550 implements Device {
             case 2 -> readIir();
             case 3 -> lcr;
             case 4 -> mcr;
-            case 5 -> LSR_THR_EMPTY | LSR_TRANSMITTER_EMPTY | (rx.isEmpty() ? 0 : LSR_DATA_READY);
+            case 5 -> readLsr();
             case 6 -> (mcr & MCR_LOOPBACK) != 0 ? (mcr & 0x0F) << 4 : 0xB0; // DCD, DSR, CTS asserted
             case 7 -> scr;
             default -> 0xFF;
@@ -144,12 +162,11 @@ public final class Serial16550 implements Device {
     private void transmit(int b) {
         thrEmptyPending = true;
         if ((mcr & MCR_LOOPBACK) != 0) {
-            rx.addLast((byte) b);
+            enqueue((byte) b);
             return;
         }
         try {
             out.write(b);
-            out.flush();
         } catch (IOException e) {
             throw new UncheckedIOException("serial console output failed", e);
         }
