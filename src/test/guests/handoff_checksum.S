@@ -77,22 +77,22 @@ round:
         fxsave [rip + fpu_check]
         lea rsi, [rip + fpu_image]
         lea rdi, [rip + fpu_check]
-        mov ecx, 2                 # FCW
+        mov ecx, 2                 # FCW, at 0 (compare leaves RSI/RDI past what it compared)
         call compare
         mov ecx, 1                 # FTW (abridged), at 4
-        add rsi, 4
-        add rdi, 4
+        add rsi, 2
+        add rdi, 2
         call compare
-        add rsi, 20                # MXCSR, at 24
-        add rdi, 20
+        add rsi, 19                # MXCSR, at 24 (not MXCSR_MASK at 28: that is the CPU's, 0xFFFF or 0x2FFFF)
+        add rdi, 19
         mov ecx, 4
         call compare
-        add rsi, 8                 # ST0, at 32: its 10 significant bytes
-        add rdi, 8
+        add rsi, 4                 # ST0, at 32: its 10 significant bytes
+        add rdi, 4
         mov ecx, 10
         call compare
-        add rsi, 128               # XMM0-15, at 160
-        add rdi, 128
+        add rsi, 118               # XMM0-15, at 160
+        add rdi, 118
         mov ecx, 256
         call compare
         lea rsi, [rip + fpu_ok]

@@ -80,7 +80,7 @@ public final class GuestMips {
     /** Seconds, and instructions retired. */
     private static double[] runCore(byte[] image, long n, CpuidTable cpuid) {
         try (GuestMemory m = memory(image)) {
-            EmulatedVcpu v = new EmulatedVcpu(0, m.mapping(), cpuid);
+            EmulatedVcpu v = new EmulatedVcpu(0, m.mapping(), new io.jkvm.x86.CpuModel("host", cpuid, io.jkvm.linux.HostCpu.mxcsrMask()));
             boot(v, n, m.size());
             long t0 = System.nanoTime();
             VcpuExit e = v.run();

@@ -3,6 +3,7 @@ package io.jkvm.cli;
 import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.x86.CpuFeature;
+import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.XsaveComponent;
@@ -61,7 +62,7 @@ final class InfoCommand implements Callable<Integer> {
             long xcr0 = cpuid.supportedXcr0();
             ModelInfo model = null;
             if (cpuModel != null) {
-                CpuModel m = CpuModel.parse(cpuModel, cpuid);
+                CpuModel m = CpuModel.parse(cpuModel, cpuid, HostCpu.mxcsrMask());
                 model = new ModelInfo(m.spec(), m.cpuid().supportedXcr0(), m.layout(), m.missingOn(cpuid));
             }
             int nr = caps.get(Capability.NR_VCPUS);

@@ -242,6 +242,9 @@ final class BlockDecoder {
                 return withRm(IMUL_IMM, opSize, 0, regField, opSize, imm);
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F -> {
+                if (opSize == 2) {
+                    return null; // 66-prefixed near branches follow the vendor: the interpreter has the rule
+                }
                 long rel = signed(1);
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }
@@ -303,6 +306,9 @@ final class BlockDecoder {
                 return withRm(SHIFT, size, regField & 7, 0, size, count);
             }
             case 0xC3 -> {
+                if (opSize == 2) {
+                    return null;
+                }
                 return plain(RET, 8, 0, 0, 0, 0);
             }
             case 0xC6, 0xC7 -> {
@@ -315,14 +321,23 @@ final class BlockDecoder {
                 return withRm(MOV_RM_IMM, size, 0, 0, size, imm);
             }
             case 0xE8 -> {
+                if (opSize == 2) {
+                    return null;
+                }
                 long rel = signed(4);
                 return plain(CALL, 8, 0, 0, 0, rel);
             }
             case 0xE9 -> {
+                if (opSize == 2) {
+                    return null;
+                }
                 long rel = signed(4);
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
             case 0xEB -> {
+                if (opSize == 2) {
+                    return null;
+                }
                 long rel = signed(1);
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
@@ -356,8 +371,8 @@ final class BlockDecoder {
                     return null;
                 }
                 return switch (op) {
-                    case 2 -> withRm(CALL_RM, 8, 0, 0, 8, 0);
-                    case 4 -> withRm(JMP_RM, 8, 0, 0, 8, 0);
+                    case 2 -> opSize == 2 ? null : withRm(CALL_RM, 8, 0, 0, 8, 0);
+                    case 4 -> opSize == 2 ? null : withRm(JMP_RM, 8, 0, 0, 8, 0);
                     case 6 -> withRm(PUSH_RM, opSize == 2 ? 2 : 8, 0, 0, opSize == 2 ? 2 : 8, 0);
                     default -> null;
                 };
@@ -371,6 +386,9 @@ final class BlockDecoder {
     private DecodedInsn map1(int b) {
         switch (b) {
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F -> {
+                if (opSize == 2) {
+                    return null;
+                }
                 long rel = signed(4);
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }

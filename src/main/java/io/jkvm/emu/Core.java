@@ -3,7 +3,9 @@ package io.jkvm.emu;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Vendor;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.XsaveComponent;
 import io.jkvm.x86.Xcr0Rules;
@@ -73,15 +75,21 @@ final class Core {
 
     final Mapping ram;
     final CpuidTable cpuid;
+    /** The CPU model's MXCSR_MASK: the MXCSR bits LDMXCSR/FXRSTOR/XRSTOR accept, and what FXSAVE/XSAVE report. */
+    final int mxcsrMask;
+    /** Decides where Intel's SDM and AMD's APM differ (docs/vendors.md). */
+    final Vendor vendor;
     final IoPort io;
     private final long ramSize;
     long instructions;
     /** Decoded blocks by physical address: the fast path ({@link #runBlock()}). */
     final CodeCache code;
 
-    Core(Mapping ram, CpuidTable cpuid, IoPort io) {
+    Core(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         this.ram = ram;
         this.cpuid = cpuid;
+        this.mxcsrMask = mxcsrMask;
+        this.vendor = Vendor.of(cpuid);
         this.io = io;
         this.ramSize = ram.size();
         this.code = new CodeCache(ram);
@@ -406,6 +414,20 @@ final class Core {
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
     private void checkAlignment(long linear, int size) {
         if (cpl == 3 && (linear & (size - 1)) != 0 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
+            throw GuestFault.withCode(GuestFault.AC, 0);
+        }
+    }
+
+    /**
+     * A legacy SSE instruction's 128-bit operand that is not 16-byte aligned: #GP(0), unless the model has AMD's
+     * MXCSR.MM and it is set (APM misaligned SSE mode): then it is allowed, or #AC(0) under alignment checking.
+     * The explicitly aligned moves (MOVAPS, MOVDQA) and FXSAVE/FXRSTOR do not come here: they always need 16.
+     */
+    void misaligned128() {
+        if ((mxcsr & mxcsrMask & CpuModel.MXCSR_MM) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
             throw GuestFault.withCode(GuestFault.AC, 0);
         }
     }
@@ -1462,10 +1484,10 @@ final class Core {
             }
             case 0xC2 -> {
                 long n = fetch(2);
-                rip = pop();
+                rip = pop(nearBranchSize());
                 r[4] += n;
             }
-            case 0xC3 -> rip = pop();
+            case 0xC3 -> rip = pop(nearBranchSize());
             case 0xC6, 0xC7 -> {
                 decodeModrm();
                 int size = byteOr(b);
@@ -1511,10 +1533,11 @@ final class Core {
                 io.out(port, size, reg(0, size));
             }
             case 0xE8 -> {
-                long rel = fetchSigned(4);
+                int width = nearBranchSize();
+                long rel = fetchSigned(width == 2 ? 2 : 4);
                 done();
-                push(rip);
-                rip += rel;
+                push(width == 2 ? rip & 0xFFFF : rip, width);
+                rip = nearTarget(rip + rel);
             }
             case 0xE9 -> jumpIf(true, 4);
             case 0xEB -> jumpIf(true, 1);
@@ -1530,7 +1553,7 @@ final class Core {
                     jump = b == 0xE2 ? nz : b == 0xE1 ? nz && condition(4) : nz && !condition(4);
                 }
                 if (jump) {
-                    rip += rel;
+                    rip = nearTarget(rip + rel);
                 }
             }
             case 0xF4 -> {
@@ -1579,11 +1602,24 @@ final class Core {
 
     /** A relative jump of an 8- or 32-bit displacement, from the end of the instruction, when {@code taken}. */
     private void jumpIf(boolean taken, int displacementSize) {
-        long rel = fetchSigned(displacementSize);
+        long rel = fetchSigned(displacementSize == 4 && nearBranchSize() == 2 ? 2 : displacementSize);
         done();
         if (taken) {
-            rip += rel;
+            rip = nearTarget(rip + rel);
         }
+    }
+
+    /**
+     * The operand size of a near branch in 64-bit mode: 8, which a 66 prefix does not change on Intel (SDM: "66H
+     * is ignored"); on AMD it makes 16 (APM: rel16 displacements, IP truncated to 16 bits, 2-byte return addresses).
+     */
+    private int nearBranchSize() {
+        return opSize == 2 && vendor.followsApm() ? 2 : 8;
+    }
+
+    /** A near branch target at the branch's operand size. */
+    private long nearTarget(long target) {
+        return nearBranchSize() == 2 ? target & 0xFFFF : target;
     }
 
     private boolean o16() {
@@ -1890,15 +1926,13 @@ final class Core {
                 done();
             }
             case 2 -> {
-                long target = readRm(8);
+                int width = nearBranchSize();
+                long target = readRm(width);
                 done();
-                push(rip);
+                push(width == 2 ? rip & 0xFFFF : rip, width);
                 rip = target;
             }
-            case 4 -> {
-                long target = readRm(8);
-                rip = target;
-            }
+            case 4 -> rip = readRm(nearBranchSize());
             case 6 -> {
                 push(readRm(stackSize()), stackSize());
                 done();
@@ -1975,6 +2009,8 @@ final class Core {
             case 0x01 -> group7();
             case 0x05 -> syscall();
             case 0x07 -> sysret();
+            case 0x34 -> sysenter();
+            case 0x35 -> sysexit();
             case 0x0B -> throw GuestFault.of(GuestFault.UD);
             case 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x0D -> { // prefetch, hint NOPs, ENDBR64
                 decodeModrm();
@@ -2307,7 +2343,7 @@ final class Core {
             case 1 -> Xsave.fxrstor(this, a);
             case 2 -> {
                 long v = read(a, 4);
-                if ((v & ~0xFFFFL) != 0) {
+                if ((v & ~Integer.toUnsignedLong(mxcsrMask)) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
                 mxcsr = (int) v;
@@ -2496,12 +2532,60 @@ final class Core {
             throw GuestFault.of(GuestFault.UD);
         }
         requireCpl0();
+        if (rexW && !canonical(r[1]) && !vendor.followsApm()) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
+        }
         int base = (int) ((star >>> 48) & 0xFFFF);
         cs = rexW ? base + 16 : base;
         ss = base + 8;
         setCpl(3);
         setRflags((r[11] & 0x3C7FD7L) | 0x2);
         rip = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
+    }
+
+    /**
+     * SYSENTER in 64-bit mode: Intel's fast system call (SDM: CS from IA32_SYSENTER_CS, SS = CS + 8, RSP and RIP
+     * from IA32_SYSENTER_ESP/EIP, IF/RF/VM cleared); AMD has none in long mode (APM: #UD).
+     */
+    private void sysenter() {
+        if (vendor.followsApm()) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((sysenterCs & 0xFFFC) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        done();
+        setRflags(rflags() & ~(IF | (1L << 16) | (1L << 17)));
+        cs = (int) (sysenterCs & 0xFFFC);
+        ss = cs + 8;
+        setCpl(0);
+        r[4] = sysenterEsp;
+        rip = sysenterEip;
+    }
+
+    /**
+     * SYSEXIT: to CPL3 at RDX with RSP = RCX, CS = IA32_SYSENTER_CS + 32 and SS + 40 with REX.W (64-bit code), + 16
+     * and + 24 without (32-bit code, EDX/ECX); #GP(0) at CPL > 0, with a null IA32_SYSENTER_CS or, for the 64-bit
+     * form, a non-canonical RCX or RDX (SDM). AMD: #UD in long mode (APM).
+     */
+    private void sysexit() {
+        if (vendor.followsApm()) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((sysenterCs & 0xFFFC) == 0 || cpl != 0 || (rexW && !(canonical(r[1]) && canonical(r[2])))) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        done();
+        int base = (int) (sysenterCs & 0xFFFC);
+        cs = base + (rexW ? 32 : 16);
+        ss = base + (rexW ? 40 : 24);
+        setCpl(3);
+        r[4] = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
+        rip = rexW ? r[2] : r[2] & 0xFFFFFFFFL;
+    }
+
+    private static boolean canonical(long address) {
+        return address == (address << 16) >> 16;
     }
 
     private void cpuidInstruction() {

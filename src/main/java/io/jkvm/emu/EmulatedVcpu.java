@@ -4,6 +4,7 @@ import io.jkvm.linux.Mapping;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.DescriptorTable;
@@ -77,12 +78,13 @@ public final class EmulatedVcpu implements VirtualCpu {
         }
     }
 
-    public EmulatedVcpu(int id, Mapping ram, CpuidTable model) {
+    /** vCPU {@code id} of a CPU model (its CPUID table and its MXCSR_MASK) over guest RAM {@code ram}. */
+    public EmulatedVcpu(int id, Mapping ram, CpuModel cpu) {
         this.id = id;
-        this.model = model;
+        this.model = cpu.cpuid();
         this.layout = XsaveLayout.fromCpuid(model);
         this.stateMsrs = Msrs.vcpuState(model);
-        this.core = new Core(ram, model, new Core.IoPort() {
+        this.core = new Core(ram, model, cpu.mxcsrMask(), new Core.IoPort() {
             @Override
             public long in(int port, int size) {
                 pendingIn = new Datum(0);
@@ -399,6 +401,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                     + id + " cannot hold them: its CPU model has no APX");
         }
         Xcr0Rules.check(s.xcr0(), model.supportedXcr0() | 0x3);
+        CpuModel.requireMxcsrFits(s.xsave().mxcsr(), core.mxcsrMask);
         XsaveArea x = s.xsave().layout().equals(layout) ? s.xsave() : s.xsave().relayout(layout);
         for (int msr : s.msrs().keySet()) {
             boolean known = false;

@@ -149,10 +149,10 @@ final class SegmentLoads {
     }
 
     /**
-     * A null selector in FS or GS: Intel clears the base; AMD keeps it unless CPUID.80000021H:EAX[6]
+     * A null selector in FS or GS: Intel (and Zhaoxin) clear the base; AMD and Hygon keep it unless CPUID.80000021H:EAX[6]
      * (NullSelectorClearsBase) says otherwise.
      */
     private static boolean nullSelectorClearsBase(Core c) {
-        return c.cpuid.vendor().equals("GenuineIntel") || c.cpuidHas(0x80000021, 0, 0, 6);
+        return !c.vendor.followsApm() || c.cpuidHas(0x80000021, 0, 0, 6);
     }
 }

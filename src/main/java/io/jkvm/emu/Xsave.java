@@ -20,7 +20,6 @@ final class Xsave {
     }
 
     private static final int X87 = 0, SSE = 1, AVX = 2;
-    private static final int MXCSR_MASK = 0xFFFF;
 
     static void fxsave(Core c, long a) {
         if ((a & 15) != 0) {
@@ -37,7 +36,7 @@ final class Xsave {
         }
         byte[] image = readBytes(c, a, 512);
         int mxcsr = le32(image, 24);
-        if ((mxcsr & ~MXCSR_MASK) != 0) {
+        if ((mxcsr & ~c.mxcsrMask) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         System.arraycopy(image, 0, c.x87, 0, 160);
@@ -53,7 +52,7 @@ final class Xsave {
         legacy(c, image, (rfbm & 1) != 0, (rfbm & 2) != 0);
         if ((rfbm & 6) != 0) {
             putLe32(image, 24, c.mxcsr);
-            putLe32(image, 28, MXCSR_MASK);
+            putLe32(image, 28, c.mxcsrMask);
         }
         for (XsaveLayout.Component comp : layout.components()) {
             int i = comp.number();
@@ -89,7 +88,7 @@ final class Xsave {
         }
         if ((rfbm & 6) != 0) {
             int mxcsr = le32(image, 24);
-            if ((mxcsr & ~MXCSR_MASK) != 0) {
+            if ((mxcsr & ~c.mxcsrMask) != 0) {
                 throw GuestFault.withCode(GuestFault.GP, 0);
             }
             c.mxcsr = mxcsr;
@@ -187,7 +186,7 @@ final class Xsave {
         byte[] image = readBytes(c, a, (layout.compactedSize(components) + 7) & ~7);
         boolean sse = (rfbm & 2) != 0, ssePresent = (xstateBv & 2) != 0;
         int mxcsr = sse && ssePresent ? le32(image, 24) : 0x1F80;
-        if ((mxcsr & ~MXCSR_MASK) != 0) {
+        if ((mxcsr & ~c.mxcsrMask) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0); // before any state changes
         }
         if ((rfbm & 1) != 0) {
@@ -218,7 +217,7 @@ final class Xsave {
         byte[] image = new byte[layout.standardSize()];
         legacy(c, image, true, true);
         putLe32(image, 24, c.mxcsr);
-        putLe32(image, 28, MXCSR_MASK);
+        putLe32(image, 28, c.mxcsrMask);
         long xstateBv = 0x3;
         for (XsaveLayout.Component comp : layout.components()) {
             int i = comp.number();
@@ -300,7 +299,7 @@ final class Xsave {
             }
         }
         putLe32(image, 24, c.mxcsr);
-        putLe32(image, 28, MXCSR_MASK);
+        putLe32(image, 28, c.mxcsrMask);
     }
 
     private static void loadXmm(Core c, byte[] image) {

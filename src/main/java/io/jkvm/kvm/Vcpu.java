@@ -21,6 +21,8 @@ import io.jkvm.linux.LinuxException;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.CpuFeature;
+import io.jkvm.linux.HostCpu;
+import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuState;
@@ -526,6 +528,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
         XsaveArea image;
         try {
+            CpuModel.requireMxcsrFits(s.xsave().mxcsr(), HostCpu.mxcsrMask()); // the kernel checks MXCSR against this
             XsaveLayout host = vm.hostLayout();
             image = s.xsave().layout().equals(host) ? s.xsave() : s.xsave().relayout(host, xsaveSize());
         } catch (XsaveException e) {

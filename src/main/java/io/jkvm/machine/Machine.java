@@ -4,6 +4,7 @@ import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
+import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
@@ -80,7 +81,7 @@ public final class Machine implements AutoCloseable {
             Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
             CpuidTable host = k.supportedCpuid();
             try {
-                model = CpuModel.parse(config.cpuModel(), host);
+                model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
             } catch (XsaveException e) {
                 throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
             }
@@ -169,7 +170,7 @@ public final class Machine implements AutoCloseable {
             kvmVcpus[id] = kvmVcpu;
             return kvmVcpu;
         }
-        EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), cpuid);
+        EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), model.withCpuid(cpuid));
         if (config.trace()) {
             emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
         }

@@ -5,10 +5,42 @@ import java.util.List;
 
 /**
  * A guest CPU: a CPUID table built from what the host's KVM supports and edited in QEMU's syntax
- * ({@code host,+apx,-avx512f}). Adding or removing a feature that owns XSAVE components adds or removes them in
- * leaf 0xD and recomputes the sizes there.
+ * ({@code host,+apx,-avx512f}), and the MXCSR_MASK its FXSAVE/XSAVE report (the MXCSR bits LDMXCSR, FXRSTOR and
+ * XRSTOR accept): no CPUID leaf gives it, so it is the host's for {@code host} and the fixture's for a fixture.
+ * Adding or removing a feature that owns XSAVE components adds or removes them in leaf 0xD and recomputes the sizes.
  */
-public record CpuModel(String spec, CpuidTable cpuid) {
+public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
+    /** MXCSR_MASK of every current Intel part: all of bits 15:0 (DAZ included), nothing above. */
+    public static final int INTEL_MXCSR_MASK = 0xFFFF;
+    /** MXCSR bit 17, MM: AMD's misaligned-SSE exception mask, where CPUID.80000001H:ECX[7] (MisAlignSse) is set. */
+    public static final int MXCSR_MM = 1 << 17;
+    /** MXCSR_MASK of AMD parts with MisAlignSse (Zen): Intel's bits and MM. */
+    public static final int AMD_MXCSR_MASK = INTEL_MXCSR_MASK | MXCSR_MM;
+
+    public CpuModel {
+        if ((mxcsrMask & 0xFFBF) != 0xFFBF) {
+            throw new XsaveException(String.format("MXCSR_MASK 0x%X lacks MXCSR bits every SSE processor has (0xFFBF)", mxcsrMask));
+        }
+    }
+
+    /**
+     * Refuses an MXCSR value (from a state record) that sets a bit {@code mask} lacks, naming the first such bit,
+     * before anything is loaded: the CPU would raise #GP on it, KVM_SET_XSAVE answers EINVAL.
+     */
+    public static void requireMxcsrFits(int mxcsr, int mask) {
+        int extra = mxcsr & ~mask;
+        if (extra != 0) {
+            int bit = Integer.numberOfTrailingZeros(extra);
+            String name = bit == 17 ? "MM, AMD's misaligned-SSE mask" : bit == 6 ? "DAZ" : "reserved";
+            throw new XsaveException(String.format("the saved MXCSR 0x%X sets bit %d (%s), which this CPU model's MXCSR_MASK 0x%X"
+                    + " lacks: restore it where the CPU model has that bit (%s)", mxcsr, bit, name, mask,
+                    bit == 17 ? "an AMD host or model" : "a model whose MXCSR_MASK has it"));
+        }
+    }
+
+    public Vendor vendor() {
+        return Vendor.of(cpuid);
+    }
     /** Where APX state lives on real parts: the old MPX bounds-register area. */
     static final int APX_PREFERRED_OFFSET = 960;
     /** CPUID.(0x29,0).EBX[0]: APX_NCI_NDD_NF, the sub-feature bit real APX parts set. */
@@ -22,9 +54,12 @@ public record CpuModel(String spec, CpuidTable cpuid) {
         return cpuid.has(f);
     }
 
-    /** Parses "host" followed by ",+feature" / ",-feature" edits against the host's supported CPUID. */
-    public static CpuModel parse(String spec, CpuidTable host) {
-        String[] parts = spec.strip().split(",");
+    /**
+     * Parses "host" followed by ",+feature" / ",-feature" edits against the host's supported CPUID; the model has
+     * the host's MXCSR_MASK.
+     */
+    public static CpuModel parse(String spec, CpuidTable host, int hostMxcsrMask) {
+        String[] parts = spec.strip().split(",", -1);
         if (!parts[0].strip().equals("host")) {
             throw new XsaveException("unknown CPU model '" + parts[0].strip() + "': use 'host', with +feature/-feature edits, e.g. host,+apx");
         }
@@ -39,11 +74,12 @@ public record CpuModel(String spec, CpuidTable cpuid) {
                     + "': known features are " + CpuFeature.knownNames()));
             table = edit.charAt(0) == '+' ? add(table, f) : remove(table, f);
         }
-        return new CpuModel(spec.strip(), table);
+        return new CpuModel(spec.strip(), table, hostMxcsrMask);
     }
 
-    public static CpuModel host(CpuidTable host) {
-        return new CpuModel("host", host);
+    /** This model with another CPUID table (the same model as one vCPU sees it, e.g. with its own APIC ID). */
+    public CpuModel withCpuid(CpuidTable table) {
+        return new CpuModel(spec, table, mxcsrMask);
     }
 
     static CpuidTable add(CpuidTable t, CpuFeature f) {

@@ -56,7 +56,7 @@ class InfoCommandTest {
         assertEquals(0, r.status(), r.err());
         try (Kvm kvm = Kvm.open()) {
             CpuidTable host = kvm.supportedCpuid();
-            int offset = io.jkvm.x86.CpuModel.parse("host,+apx", host).layout().offset(19);
+            int offset = io.jkvm.x86.CpuModel.parse("host,+apx", host, io.jkvm.linux.HostCpu.mxcsrMask()).layout().offset(19);
             assertTrue(r.out().matches("(?s).*Guest XSAVE layout.*\n  19 +APX \\(R16-R31\\) +128 +" + offset + "\n.*"), r.out());
             if (!host.hasApx()) {
                 assertTrue(r.out().matches("(?s).*Runs on KVM here:  no, this host's KVM lacks [^\\n]*apx \\(CPUID.\\(7,1\\):EDX\\[21\\]\\).*"), r.out());

@@ -143,7 +143,8 @@ class XsaveInstructionTest {
         CpuidTable pt = CpuidFixtures.intel().with(new CpuidEntry(0xD, 1, 1, 0xF, 0, 0x100, 0));
         byte[] write = new Asm().raw("b9 a0 0d 00 00 b8 00 01 00 00 31 d2 0f 30").hlt().bytes(); // wrmsr IA32_XSS = 0x100
         byte[] read = new Asm().raw("b9 a0 0d 00 00 31 c0 0f 32").hlt().bytes(); // eax = 0; rdmsr IA32_XSS
-        try (EmuVm a = new EmuVm(pt, write); EmuVm b = new EmuVm(pt, read)) {
+        try (EmuVm a = new EmuVm(CpuidFixtures.intelModel().withCpuid(pt), write);
+             EmuVm b = new EmuVm(CpuidFixtures.intelModel().withCpuid(pt), read)) {
             assertInstanceOf(VcpuExit.Hlt.class, a.vcpu.run());
             VcpuState s = a.vcpu.saveState();
             assertEquals(0x100L, s.msrs().get(Msrs.IA32_XSS), "IA32_XSS in the record");
@@ -151,7 +152,7 @@ class XsaveInstructionTest {
             assertInstanceOf(VcpuExit.Hlt.class, b.vcpu.run());
             assertEquals(0x100L, b.vcpu.registers().rax(), "RDMSR after the restore");
         }
-        try (EmuVm vm = new EmuVm(CpuidFixtures.intel(), read)) { // XSAVES, and CPUID.(0xD,1) ECX:EDX = 0
+        try (EmuVm vm = new EmuVm(CpuidFixtures.intelModel(), read)) { // XSAVES, and CPUID.(0xD,1) ECX:EDX = 0
             assertEquals(null, vm.vcpu.saveState().msrs().get(Msrs.IA32_XSS), "no IA32_XSS in the record");
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), "RDMSR IA32_XSS still works: XSAVES is there");
             assertEquals(0, vm.vcpu.registers().rax());
@@ -165,7 +166,7 @@ class XsaveInstructionTest {
                 .raw("b9 c4 01 00 00 b8 00 00 04 00 31 d2 0f 30") // wrmsr IA32_XFD = 1 << 18 (TILEDATA)
                 .raw("48 c7 c3 00 00 17 00")                      // mov rbx, 0x170000
                 .raw("b8 00 00 06 00 31 d2 0f ae 2b");            // edx:eax = TILECFG | TILEDATA; xrstor [rbx]
-        try (EmuVm vm = new EmuVm(CpuidFixtures.intel().withFeature(CpuFeature.XFD, true), a.bytes())) {
+        try (EmuVm vm = new EmuVm(CpuidFixtures.intelModel().withCpuid(CpuidFixtures.intel().withFeature(CpuFeature.XFD, true)), a.bytes())) {
             ExceptionsTest.installIdt(vm);
             vm.memory.writeLong(0x170000 + 512, 1L << 18); // XSTATE_BV: TILEDATA is in the image
             assertEquals(7, vm.nextOut(0x90), "#NM");

@@ -1,8 +1,10 @@
 package io.jkvm.kvm;
 
+import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.x86.Activity;
+import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.Test;
@@ -20,7 +22,7 @@ class HltActivityTest {
 
     @Test
     void kvmInHltMovesToTheCoreStillInHlt() {
-        try (LongModeVm k = new LongModeVm(CODE); EmuVm e = new EmuVm(k.cpuid, CODE)) {
+        try (LongModeVm k = new LongModeVm(CODE); EmuVm e = new EmuVm(new CpuModel("host", k.cpuid, HostCpu.mxcsrMask()), CODE)) {
             assertInstanceOf(VcpuExit.Hlt.class, k.vcpu.run());
             k.vcpu.requestExit();
             assertInstanceOf(VcpuExit.Interrupted.class, k.vcpu.run(), "a pause while in HLT does not enter the guest");
@@ -42,7 +44,7 @@ class HltActivityTest {
 
     @Test
     void theCoreInHltMovesToKvmStillInHlt() {
-        try (LongModeVm k = new LongModeVm(CODE); EmuVm e = new EmuVm(k.cpuid, CODE)) {
+        try (LongModeVm k = new LongModeVm(CODE); EmuVm e = new EmuVm(new CpuModel("host", k.cpuid, HostCpu.mxcsrMask()), CODE)) {
             assertInstanceOf(VcpuExit.Hlt.class, e.vcpu.run());
             VcpuState s = e.vcpu.saveState();
             assertEquals(Activity.HALTED, s.activity(), "the core's vCPU after its HLT exit");

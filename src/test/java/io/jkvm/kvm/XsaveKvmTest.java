@@ -114,7 +114,7 @@ class XsaveKvmTest {
     void jkvmRefusesApxStateBeforeAnyIoctlAndChangesNothing() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             XsaveArea before = g.vcpu.xsaveArea();
-            XsaveLayout apxLayout = CpuModel.parse("host,+apx", g.vm.hostCpuid()).layout();
+            XsaveLayout apxLayout = CpuModel.parse("host,+apx", g.vm.hostCpuid(), io.jkvm.linux.HostCpu.mxcsrMask()).layout();
             XsaveArea withApx = XsaveArea.blank(apxLayout, g.vcpu.xsaveSize())
                     .setXmm(0, new byte[16]).setApx(ApxState.zero().withR(16, 0x1616));
             KvmException e = assertThrows(KvmException.class, () -> g.vcpu.setXsave(withApx));
@@ -128,7 +128,7 @@ class XsaveKvmTest {
     void anApxModelOnAHostWithoutApxIsRefusedForTheHostsReason() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             assumeHostKvmLacksApx(g);
-            CpuModel apx = CpuModel.parse("host,+apx", g.vm.hostCpuid());
+            CpuModel apx = CpuModel.parse("host,+apx", g.vm.hostCpuid(), io.jkvm.linux.HostCpu.mxcsrMask());
             g.vcpu.setCpuid(apx.cpuid());
             XsaveArea withApx = XsaveArea.blank(apx.layout(), g.vcpu.xsaveSize()).setApx(ApxState.zero().withR(20, 20));
             KvmException e = assertThrows(KvmException.class, () -> g.vcpu.setXsave(withApx));
@@ -140,7 +140,7 @@ class XsaveKvmTest {
     void apxBitClearLeavesStateAloneAndAnAreaFromAnotherLayoutIsMovedToTheHosts() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             // Saved under an APX model (component 19 at its own offset) but with APX in init state: loads fine here.
-            XsaveLayout apxLayout = CpuModel.parse("host,+apx", g.vm.hostCpuid()).layout();
+            XsaveLayout apxLayout = CpuModel.parse("host,+apx", g.vm.hostCpuid(), io.jkvm.linux.HostCpu.mxcsrMask()).layout();
             byte[] ymm = new byte[256];
             Arrays.fill(ymm, (byte) 0x5A);
             XsaveArea a = XsaveArea.blank(apxLayout, g.vcpu.xsaveSize()).setComponent(2, ymm);

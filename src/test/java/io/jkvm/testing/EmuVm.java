@@ -2,6 +2,7 @@ package io.jkvm.testing;
 
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
+import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.x86.CpuModel;
@@ -21,11 +22,11 @@ public final class EmuVm implements AutoCloseable {
         try (Kvm kvm = Kvm.open()) {
             host = kvm.supportedCpuid();
         }
-        model = CpuModel.parse(cpu, host);
+        model = CpuModel.parse(cpu, host, HostCpu.mxcsrMask());
         memory = GuestMemory.allocate(16L << 20);
         LongModeBoot.writeTables(memory);
         memory.write(CODE, code, 0, code.length);
-        vcpu = new EmulatedVcpu(0, memory.mapping(), model.cpuid());
+        vcpu = new EmulatedVcpu(0, memory.mapping(), model);
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), model.cpuid().hasXsave()));
         if (model.cpuid().hasXsave()) {
             vcpu.setXcr0(LongModeBoot.xcr0());
@@ -33,13 +34,14 @@ public final class EmuVm implements AutoCloseable {
         vcpu.setRegisters(LongModeBoot.registers(CODE, memory.size()));
     }
 
-    /** The same over a CPUID table of its own (a fixture of a part this host is not), without a parsed model. */
-    public EmuVm(io.jkvm.x86.CpuidTable cpuid, byte[] code) {
-        model = null;
+    /** The same over a CPU model of its own (a fixture of a part this host may not be), not parsed from the host. */
+    public EmuVm(CpuModel fixture, byte[] code) {
+        model = fixture;
+        CpuidTable cpuid = fixture.cpuid();
         memory = GuestMemory.allocate(16L << 20);
         LongModeBoot.writeTables(memory);
         memory.write(CODE, code, 0, code.length);
-        vcpu = new EmulatedVcpu(0, memory.mapping(), cpuid);
+        vcpu = new EmulatedVcpu(0, memory.mapping(), fixture);
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         vcpu.setRegisters(LongModeBoot.registers(CODE, memory.size()));
     }

@@ -2,6 +2,7 @@ package io.jkvm.testing;
 
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
+import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.x86.CpuModel;
@@ -20,10 +21,10 @@ public final class OracleCore implements AutoCloseable {
         this.name = name;
         CpuModel model;
         try (Kvm kvm = Kvm.open()) {
-            model = CpuModel.parse(cpu, kvm.supportedCpuid());
+            model = CpuModel.parse(cpu, kvm.supportedCpuid(), HostCpu.mxcsrMask());
         }
         LongModeBoot.writeTables(memory);
-        core = new EmulatedVcpu(0, memory.mapping(), model.cpuid());
+        core = new EmulatedVcpu(0, memory.mapping(), model);
         core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), model.cpuid().hasXsave()));
     }
 

@@ -13,13 +13,13 @@ class CpuModelTest {
 
     @Test
     void hostIsTheHostTable() {
-        CpuModel m = CpuModel.parse("host", CpuidFixtures.zen());
+        CpuModel m = CpuModel.parse("host", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
         assertEquals(CpuidFixtures.zen(), m.cpuid());
     }
 
     @Test
     void plusApxPutsComponent19At960WhereThatRangeIsFree() {
-        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.intel());
+        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.intel(), CpuModel.INTEL_MXCSR_MASK);
         assertTrue(m.cpuid().hasApx());
         XsaveLayout l = m.layout();
         assertEquals(960, l.offset(19));
@@ -35,7 +35,7 @@ class CpuModelTest {
     @Test
     void plusApxGoesPastTheEndWhere960IsTaken() {
         // Zen-like: ZMM_Hi256 occupies 896..1408, so 960 is not free; the end is 0x988, next 64-byte boundary 0x9C0.
-        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.zen());
+        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
         assertEquals(0x9C0, m.layout().offset(19));
         assertEquals(0x9C0 + 128, m.cpuid().leaf(0xD, 0).ebx());
     }
@@ -44,7 +44,7 @@ class CpuModelTest {
     void plusApxRemovesMpxAndTakesItsArea() {
         CpuidTable mpx = CpuidFixtures.mpx();
         assertTrue(mpx.has(CpuFeature.MPX));
-        CpuModel m = CpuModel.parse("host,+apx", mpx);
+        CpuModel m = CpuModel.parse("host,+apx", mpx, CpuModel.INTEL_MXCSR_MASK);
         assertFalse(m.has(CpuFeature.MPX));
         assertFalse(m.layout().has(3));
         assertFalse(m.layout().has(4));
@@ -54,7 +54,7 @@ class CpuModelTest {
 
     @Test
     void minusAvx512fDropsItsComponentsAndShrinksTheSize() {
-        CpuModel m = CpuModel.parse("host,-avx512f", CpuidFixtures.zen());
+        CpuModel m = CpuModel.parse("host,-avx512f", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
         assertFalse(m.has(CpuFeature.AVX512F));
         assertEquals(0x207L, m.cpuid().supportedXcr0());
         assertFalse(m.layout().has(6));
@@ -63,12 +63,12 @@ class CpuModelTest {
 
     @Test
     void unknownFeaturesAndBadSyntaxAreNamed() {
-        XsaveException e = assertThrows(XsaveException.class, () -> CpuModel.parse("host,+warp-drive", CpuidFixtures.zen()));
+        XsaveException e = assertThrows(XsaveException.class, () -> CpuModel.parse("host,+warp-drive", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK));
         assertTrue(e.getMessage().startsWith("unknown CPU feature 'warp-drive': known features are "), e.getMessage());
         assertTrue(e.getMessage().contains("apx") && e.getMessage().contains("avx512f"), e.getMessage());
-        assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("skylake", CpuidFixtures.zen()))
+        assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("skylake", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK))
                 .getMessage().startsWith("unknown CPU model 'skylake'"));
-        assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("host,apx", CpuidFixtures.zen()))
+        assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("host,apx", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK))
                 .getMessage().startsWith("CPU model edit 'apx' must be +feature or -feature"));
     }
 
@@ -82,12 +82,12 @@ class CpuModelTest {
 
     @Test
     void missingOnTellsWhatTheHostLacks() {
-        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.zen());
+        CpuModel m = CpuModel.parse("host,+apx", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
         assertEquals(List.of(CpuFeature.APX, CpuFeature.APX_NCI_NDD_NF), m.missingOn(CpuidFixtures.zen()),
                 "+apx exposes the NDD/NF/conditional sub-feature too, which the host lacks as well");
-        assertEquals(List.of(CpuFeature.APX), CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen()).missingOn(CpuidFixtures.zen()));
-        assertEquals(0, CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen()).cpuid().leaf(0x29, 0).ebx(),
+        assertEquals(List.of(CpuFeature.APX), CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK).missingOn(CpuidFixtures.zen()));
+        assertEquals(0, CpuModel.parse("host,+apx,-apx-nci-ndd-nf", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK).cpuid().leaf(0x29, 0).ebx(),
                 "-apx-nci-ndd-nf clears CPUID.(0x29,0):EBX[0]");
-        assertEquals(List.of(), CpuModel.parse("host,-avx", CpuidFixtures.zen()).missingOn(CpuidFixtures.zen()));
+        assertEquals(List.of(), CpuModel.parse("host,-avx", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK).missingOn(CpuidFixtures.zen()));
     }
 }

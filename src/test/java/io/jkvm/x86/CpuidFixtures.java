@@ -3,7 +3,10 @@ package io.jkvm.x86;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Synthetic CPUID tables with the XSAVE layouts of real and invented parts, for layout and core tests. */
+/**
+ * Synthetic CPUID tables with the XSAVE layouts of real and invented parts, for layout and core tests, and the CPU
+ * models of the two vendors: a table with the MXCSR_MASK that vendor's FXSAVE reports.
+ */
 public final class CpuidFixtures {
     private CpuidFixtures() {
     }
@@ -40,11 +43,30 @@ public final class CpuidFixtures {
                 new int[]{18, 8192, 2816, 6});
     }
 
-    /** Zen 4-like (this machine's kind): AVX-512 packed right after AVX, PKRU at 0x980. */
-    static CpuidTable zen() {
+    /** Zen 4-like (this machine's kind): AVX-512 packed right after AVX, PKRU at 0x980, MisAlignSse. */
+    public static CpuidTable zen() {
         return table("AuthenticAMD", 0x2E7L,
                 new int[]{2, 256, 576, 0}, new int[]{5, 64, 832, 0}, new int[]{6, 512, 896, 0},
-                new int[]{7, 1024, 1408, 0}, new int[]{9, 8, 0x980, 0});
+                new int[]{7, 1024, 1408, 0}, new int[]{9, 8, 0x980, 0})
+                .with(new CpuidEntry(0x80000000, 0, 0, 0x80000001, 0, 0, 0))
+                .with(new CpuidEntry(0x80000001, 0, 0, 0, 0, 1 << 7, 0)); // ECX[7] MisAlignSse: MXCSR.MM exists
+    }
+
+    /** The Intel part: {@link #intel()} with MXCSR_MASK 0xFFFF. */
+    public static CpuModel intelModel() {
+        return new CpuModel("intel fixture", intel(), CpuModel.INTEL_MXCSR_MASK);
+    }
+
+    /** The AMD part: {@link #zen()} with MXCSR_MASK 0x2FFFF (MM, the misaligned-SSE mask). */
+    public static CpuModel amdModel() {
+        return new CpuModel("amd fixture", zen(), CpuModel.AMD_MXCSR_MASK);
+    }
+
+    /** A table of the given vendor string, otherwise the Intel part's, for vendor-decision tests. */
+    public static CpuidTable withVendor(CpuidTable t, String vendor) {
+        byte[] v = vendor.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        CpuidEntry zero = t.leaf(0, 0);
+        return t.with(new CpuidEntry(0, 0, zero.flags(), zero.eax(), word(v, 0), word(v, 8), word(v, 4)));
     }
 
     /** An APX part: R16-R31 at 960 (the old MPX area), below AVX-512's components. */

@@ -1,0 +1,86 @@
+package io.jkvm.linux;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The host processor asked directly: CPUID and FXSAVE run natively from a page of machine code, so what the CPU
+ * model takes from the host (the vendor, MXCSR_MASK) is known with or without /dev/kvm.
+ */
+public final class HostCpu {
+    private HostCpu() {
+    }
+
+    /** cpuid(leaf in EDI, subleaf in ESI, int[4] out in RDX): EAX, EBX, ECX, EDX stored in order. */
+    private static final byte[] CPUID = {
+            0x53,                                   // push rbx (callee-saved, CPUID writes it)
+            0x49, (byte) 0x89, (byte) 0xD0,         // mov r8, rdx (CPUID writes RDX)
+            (byte) 0x89, (byte) 0xF8,               // mov eax, edi
+            (byte) 0x89, (byte) 0xF1,               // mov ecx, esi
+            0x0F, (byte) 0xA2,                      // cpuid
+            0x41, (byte) 0x89, 0x00,                // mov [r8], eax
+            0x41, (byte) 0x89, 0x58, 0x04,          // mov [r8+4], ebx
+            0x41, (byte) 0x89, 0x48, 0x08,          // mov [r8+8], ecx
+            0x41, (byte) 0x89, 0x50, 0x0C,          // mov [r8+12], edx
+            0x5B,                                   // pop rbx
+            (byte) 0xC3};                           // ret
+    /** fxsave(512-byte, 16-aligned area in RDI). */
+    private static final byte[] FXSAVE = {0x0F, (byte) 0xAE, 0x07, (byte) 0xC3};
+    private static final int FXSAVE_AT = 64;
+
+    private static final class Code {
+        static final Mapping PAGE = load();
+        static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(),
+                FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        static final MethodHandle FXSAVE_CALL = Linker.nativeLinker().downcallHandle(
+                PAGE.segment().asSlice(FXSAVE_AT), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+
+        private static Mapping load() {
+            Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE code");
+            MemorySegment.copy(CPUID, 0, page.segment(), ValueLayout.JAVA_BYTE, 0, CPUID.length);
+            MemorySegment.copy(FXSAVE, 0, page.segment(), ValueLayout.JAVA_BYTE, FXSAVE_AT, FXSAVE.length);
+            return page;
+        }
+    }
+
+    /** EAX, EBX, ECX, EDX of CPUID leaf {@code leaf}, subleaf {@code subleaf}, on the CPU this thread runs on. */
+    public static int[] cpuid(int leaf, int subleaf) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(16, 8);
+            Code.CPUID_CALL.invokeExact(leaf, subleaf, out);
+            return out.toArray(ValueLayout.JAVA_INT);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
+    }
+
+    /** The 512-byte FXSAVE image of this thread's x87/SSE state. */
+    public static byte[] fxsave() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment area = a.allocate(512, 64);
+            Code.FXSAVE_CALL.invokeExact(area);
+            return area.toArray(ValueLayout.JAVA_BYTE);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
+    }
+
+    /** MXCSR_MASK as this CPU's FXSAVE reports it (bytes 28-31); 0 there means the architectural default 0xFFBF. */
+    public static int mxcsrMask() {
+        return Mask.VALUE;
+    }
+
+    private static final class Mask {
+        static final int VALUE = fromFxsave();
+    }
+
+    private static int fromFxsave() {
+        byte[] image = fxsave();
+        int mask = (image[28] & 0xFF) | (image[29] & 0xFF) << 8 | (image[30] & 0xFF) << 16 | (image[31] & 0xFF) << 24;
+        return mask == 0 ? 0xFFBF : mask;
+    }
+}
