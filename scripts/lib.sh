@@ -1,4 +1,5 @@
-# Shared by the scripts: finds a JDK >= 25 (the machine's default java may be older) and checks tools.
+# Shared by the scripts and .ci/run: finds a JDK >= 25 (the machine's default java may be older), installs or names
+# the Debian packages they need, and runs Maven through the Maven Wrapper.
 # Sourced, not run.
 
 jkvm_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +32,7 @@ find_jdk() {
       return 0
     fi
   done
-  echo "jkvm: no JDK 25 found (JAVA_HOME is not one, nor is anything in /usr/lib/jvm): install a JDK 25, e.g. Eclipse Temurin 25, and set JAVA_HOME to it" >&2
+  echo "jkvm: no JDK 25 found (JAVA_HOME is not one, nor is anything in /usr/lib/jvm/*25*): Debian 12 has no JDK 25 package; install Eclipse Temurin 25 and set JAVA_HOME to it" >&2
   exit 2
 }
 
@@ -42,6 +43,49 @@ need() {
     echo "jkvm: '$tool' is missing: install it with 'apt-get install $package'" >&2
     exit 2
   fi
+}
+
+# The Debian packages the scripts and .ci/run need, each with what shows it is there (a command, or a file):
+# binutils assembles the guests; gcc and libc6-dev build the UAPI layout check and the benchmark harness;
+# util-linux has flock and setpriv; docker.io and debootstrap run the container tests and make their base images.
+# Maven is not here: ./mvnw brings it.
+jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap)
+
+# True when a jkvm_packages check ($1: a command, or an absolute path) finds it (sbin too, off a user's PATH).
+package_present() {
+  case $1 in
+    /*) [ -e "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
+  esac
+}
+
+# Makes the named packages of jkvm_packages (all of them without arguments) present: as root, apt-get installs the
+# missing ones; otherwise one line names them with the command to run, and the script exits 2.
+require_packages() {
+  local wanted=" ${*:-${jkvm_packages[*]%%:*}} " missing=() entry
+  for entry in "${jkvm_packages[@]}"; do
+    if [[ $wanted == *" ${entry%%:*} "* ]] && ! package_present "${entry#*:}"; then
+      missing+=("${entry%%:*}")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "jkvm: missing Debian packages ${missing[*]}: install them as root with 'apt-get install ${missing[*]}'" >&2
+    exit 2
+  fi
+  local log=/tmp/jkvm-apt-get.log
+  echo "jkvm: installing ${missing[*]} with apt-get ..." >&2
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}"; } </dev/null >"$log" 2>&1; then
+    echo "jkvm: 'apt-get install ${missing[*]}' failed, see $log" >&2
+    exit 2
+  fi
+}
+
+# Maven through the Maven Wrapper: the version in .mvn/wrapper/maven-wrapper.properties, fetched from Maven Central
+# into ~/.m2/wrapper (or $MAVEN_USER_HOME) on first use. Needs JAVA_HOME (find_jdk).
+mvnw() {
+  "$jkvm_root/mvnw" "$@"
 }
 
 # Maven on JDK 25 warns about its own Unsafe use; that says nothing about jkvm.

@@ -97,7 +97,8 @@ public enum CpuFeature {
 
     /** "CPUID.(7,1):EDX[21]" */
     public String cpuidBit() {
-        String l = leaf > 0xFFFF ? String.format("0x%X", leaf) : leaf > 9 ? String.format("0x%X", leaf) : Integer.toString(leaf);
+        // Unsigned: the extended leaves (0x80000000 up) are negative as an int.
+        String l = Integer.compareUnsigned(leaf, 9) > 0 ? String.format("0x%X", leaf) : Integer.toString(leaf);
         return "CPUID.(" + l + "," + subleaf + "):" + register + "[" + bit + "]";
     }
 

@@ -5,10 +5,20 @@ import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -89,23 +99,69 @@ class RunCommandTest {
         }
     }
 
+    /**
+     * --cpus 3 makes three KVM vCPUs, counted where the kernel keeps them: each is an fd of this process whose link
+     * reads "anon_inode:kvm-vcpu:ID". The count is taken from the serial input stream, which the machine first reads
+     * once it runs (its vCPUs made) and which echo.elf waits for; vCPUs 1 and 2 stay halted while vCPU 0 echoes.
+     */
     @Test
-    void extraVcpusWaitHaltedWhileVcpu0Runs() {
-        Cli.Result r = Cli.run("run", "--image", guest("exit42.elf"), "--cpus", "3");
-        assertEquals(85, r.status(), r.err());
+    void cpusMakesThatManyVcpusAndTheExtraOnesWaitWhileVcpu0Runs() throws IOException {
+        Map<Integer, String> before = kvmVcpuFds();
+        AtomicReference<Map<Integer, String>> whileRunning = new AtomicReference<>();
+        InputStream in = new InputStream() {
+            private final byte[] line = "three\n".getBytes(StandardCharsets.US_ASCII);
+            private int next;
+
+            @Override
+            public int read() throws IOException {
+                if (whileRunning.get() == null) {
+                    whileRunning.set(kvmVcpuFds());
+                }
+                return next < line.length ? line[next++] : -1;
+            }
+        };
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = Main.execute(new String[]{"run", "--backend", "kvm", "--cpus", "3", "--image", guest("echo.elf")},
+                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8), in);
+        assertEquals(1, status, err.toString(StandardCharsets.UTF_8));
+        assertEquals("echo> THREE\n", out.toString(StandardCharsets.UTF_8));
+        Map<Integer, String> made = new TreeMap<>(whileRunning.get());
+        made.keySet().removeAll(before.keySet());
+        assertEquals(List.of("kvm-vcpu:0", "kvm-vcpu:1", "kvm-vcpu:2"), made.values().stream().sorted().toList());
+        assertEquals(before, kvmVcpuFds(), "closed again when the run is over");
     }
 
+    /** This process's KVM vCPU fds: fd number to "kvm-vcpu:ID". */
+    private static Map<Integer, String> kvmVcpuFds() throws IOException {
+        Map<Integer, String> vcpus = new TreeMap<>();
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.startsWith("anon_inode:kvm-vcpu:")) {
+                        vcpus.put(Integer.parseInt(fd.getFileName().toString()), target.substring("anon_inode:".length()));
+                    }
+                } catch (IOException closedMeanwhile) {
+                    // an fd of another thread that went away between listing and reading: not a vCPU of ours
+                }
+            }
+        }
+        return vcpus;
+    }
+
+    /**
+     * POPCNT with an MMIO operand: KVM's instruction emulator has no POPCNT, so KVM on any host (VMX, SVM, kvm_pvm)
+     * stops with an emulation failure there. The default backend is KVM for the host model.
+     */
     @Test
     void anInstructionThisKvmCannotRunIsReportedWithItsBytes() {
-        Cli.Result r = Cli.run("run", "--image", guest("xgetbv.elf"));
-        if (r.status() == 2) { // kvm_pvm: XGETBV at CPL0 is an emulation failure
-            String line = r.errorLine();
-            assertTrue(line.startsWith("jkvm: KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror 1: emulation failure)"
-                    + " at RIP 0x100002 (bytes at RIP: 0f 01 d0"), line);
-        } else { // a VMX/SVM host runs it and the guest prints XCR0 = 3
-            assertEquals("XCR0 = 3\r\n", r.out());
-            assertEquals(1, r.status());
-        }
+        Cli.Result r = Cli.run("run", "--image", guest("popcnt_mmio.elf"));
+        assertEquals(2, r.status(), r.out() + r.err());
+        assertEquals("jkvm: KVM could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror 1: emulation failure) at RIP 0x100005 "
+                + "(bytes at RIP: f3 48 0f b8 01 48 8d 35 76 00 00 00 e8 18 00): this host's KVM cannot execute that "
+                + "instruction; change the guest or run it on another host", r.errorLine());
+        assertEquals("", r.out());
     }
 
     // ---- bad input: one line, naming the thing and the fix, status 2 --------------------------------------------

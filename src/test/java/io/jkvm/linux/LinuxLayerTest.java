@@ -5,8 +5,12 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -83,9 +87,20 @@ class LinuxLayerTest {
     @Test
     void kickingAThreadOutsideABlockingCallIsHarmless() throws Exception {
         NativeThread self = NativeThread.current();
-        self.kick(); // SIGPIPE: the JVM's handler ignores it
-        Thread t = Thread.ofPlatform().start(() -> NativeThread.current().kick());
+        assertDoesNotThrow(self::kick); // SIGPIPE: the JVM's handler ignores it
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicBoolean ranOn = new AtomicBoolean();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                NativeThread.current().kick();
+                ranOn.set(true);
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
         t.join();
+        assertNull(failure.get(), "kicking itself");
+        assertTrue(ranOn.get(), "the kicked thread went on after the signal");
     }
 
     @Test

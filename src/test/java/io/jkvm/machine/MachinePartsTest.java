@@ -1,5 +1,6 @@
 package io.jkvm.machine;
 
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.PageWalker;
 import org.junit.jupiter.api.Test;
 
@@ -36,6 +37,15 @@ class MachinePartsTest {
         assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 256L << 30, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
         assertThrows(MachineException.class, () -> new MachineConfig(d.image(), (64L << 20) + 1, 1, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
         assertThrows(MachineException.class, () -> new MachineConfig(d.image(), 64L << 20, 0, d.cpuModel(), d.backend(), d.loadAddress(), d.kvmPath(), false));
+    }
+
+    @Test
+    void aFeatureTheHostLacksIsNamedWithItsCpuidLeafInHex() {
+        MachineConfig d = MachineConfig.defaults();
+        MachineConfig kvmWithLm = new MachineConfig(d.image(), d.memorySize(), 1, "host,+lm", Backend.KVM, d.loadAddress(), d.kvmPath(), false);
+        MachineException e = assertThrows(MachineException.class, () -> Machine.chooseBackend(kvmWithLm, List.of(CpuFeature.LM)));
+        assertEquals("--cpu host,+lm needs lm (CPUID.(0x80000001,0):EDX[29]), which this host's KVM lacks: "
+                + "use --backend auto or emulator to run it on the software core", e.getMessage());
     }
 
     @Test
