@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ApxOracleTest {
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
     private static final String MODEL = "host,+xsave,+apx,+bmi1,+bmi2,+abm,+movbe,+adx,+popcnt";
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x41505846L);
-    private static final int N = 24;
+    private static final Random random = new Random(OracleCore.SEED ^ 0x41505846L);
+    private static final int CASES = OracleCore.casesPerForm(24);
     private static OracleCore oracle;
     private static NativeCpu host;
     private static EmulatedVcpu core;
@@ -178,7 +178,7 @@ class ApxOracleTest {
             for (int size : sizes(true)) {
                 int w = size == 8 ? 1 : 0;
                 int opMr = (op << 3) | (size == 1 ? 0 : 1), opRm = opMr + 2, opImm = size == 1 ? 0x80 : 0x83;
-                for (int i = 0; i < N; i++) {
+                for (int i = 0; i < CASES; i++) {
                     for (boolean nf : carryOp ? new boolean[]{false} : new boolean[]{false, true}) {
                         Operands o = operands();
                         String tag = (nf ? "{nf} " : "") + "alu" + op + "." + 8 * size;
@@ -209,7 +209,7 @@ class ApxOracleTest {
         for (int size : sizes(true)) {
             boolean w = size == 8;
             int grp = size == 1 ? 0 : 1;
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 for (boolean nf : new boolean[]{false, true}) {
                     String pre = nf ? "{nf} " : "";
                     Operands o = operands();
@@ -281,7 +281,7 @@ class ApxOracleTest {
     void conditionalMovesAndSetZu() {
         for (int size : sizes(false)) {
             boolean w = size == 8;
-            for (int i = 0; i < N * 2; i++) {
+            for (int i = 0; i < CASES * 2; i++) {
                 int cc = random.nextInt(16);
                 int cmov = 0x40 | cc;
                 Operands o = operands();
@@ -297,7 +297,7 @@ class ApxOracleTest {
                         registerForm(size, new int[]{0x0F, cmov}, store.ta, store.tb, true, 0, 0), ALL, false);
             }
         }
-        for (int i = 0; i < N * 2; i++) {
+        for (int i = 0; i < CASES * 2; i++) {
             int cc = random.nextInt(16);
             Operands o = operands();
             Operands z = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
@@ -318,7 +318,7 @@ class ApxOracleTest {
         int ran = 0;
         for (int size : sizes(true)) {
             boolean w = size == 8;
-            for (int i = 0; i < N * 4; i++) {
+            for (int i = 0; i < CASES * 4; i++) {
                 boolean test = random.nextBoolean();
                 int opcode = test ? (size == 1 ? 0x84 : 0x85) : (size == 1 ? 0x38 : 0x39);
                 int scc = random.nextInt(16), dfv = random.nextInt(16);
@@ -363,7 +363,7 @@ class ApxOracleTest {
     void bitCountsAdxMovbeAndCrc32() {
         for (int size : sizes(false)) {
             boolean w = size == 8;
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 for (boolean nf : new boolean[]{false, true}) {
                     Operands o = operands();
                     Operands p = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s); // reg = f(r/m)
@@ -378,7 +378,7 @@ class ApxOracleTest {
         }
         for (int size : new int[]{4, 8}) {
             boolean w = size == 8;
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 Operands o = operands();
                 check("adcx ndd." + 8 * size, o, new Asm().evex(4, 1, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
                         concat(mov(o.s, o.tb), registerForm(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, o.s, o.ta, true, 0, 0), mov(o.td, o.s)), ALL, false);
@@ -397,7 +397,7 @@ class ApxOracleTest {
     void evexPromotedBmiOnEgprs() {
         for (int size : new int[]{4, 8}) {
             boolean w = size == 8;
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 for (boolean nf : new boolean[]{false, true}) {
                     Operands o = operands();
                     // VEX twin: C4 [~R ~X ~B mmmmm] [W ~vvvv L pp] op modrm

@@ -28,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MemoryOracleTest {
     private static final long GUEST_BUFFER = 0x300000;
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x4D454DL);
-    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
+    private static final Random random = new Random(OracleCore.SEED ^ 0x4D454DL);
+    private static final int CASES = OracleCore.casesPerForm(24);
     private static OracleCore oracle;
 
     @BeforeAll

@@ -22,8 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the instruction must match. Run scripts/fuzz-core for longer, unseeded runs.
  */
 class NativeOracleTest {
-    static final long SEED = Long.getLong("jkvm.oracle.seed", 0x6A6B766DL);
-    static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
+    private static final int CASES = OracleCore.casesPerForm(24);
 
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
     private static OracleCore oracle;
@@ -47,7 +46,7 @@ class NativeOracleTest {
     private record Case(String form, byte[] bytes, long definedFlags) {
     }
 
-    private static final Random random = new Random(SEED);
+    private static final Random random = new Random(OracleCore.SEED);
 
     private static long value() {
         return switch (random.nextInt(8)) {

@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class Rex2MetamorphicTest {
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x52455832L);
+    private static final Random random = new Random(OracleCore.SEED ^ 0x52455832L);
+    private static final int CASES = OracleCore.casesPerForm(32);
     private static OracleCore oracle;
     private static NativeCpu host;
     private static EmulatedVcpu core;
@@ -153,14 +154,12 @@ class Rex2MetamorphicTest {
         oracle.counted(form);
     }
 
-    private static final int N = 32;
-
     @Test
     void aluAndUnaryFormsOnEgprs() {
         for (int op = 0; op < 8; op++) {
             long defined = op == 1 || op == 4 || op == 6 ? ALL & ~AF : ALL;
             for (int size : new int[]{1, 2, 4, 8}) {
-                for (int i = 0; i < N; i++) {
+                for (int i = 0; i < CASES; i++) {
                     check("alu" + op + " r/m" + 8 * size + ", r", size, new int[]{(op << 3) | (size == 1 ? 0 : 1)}, -1, 0, 0, defined, false);
                     check("alu" + op + " r" + 8 * size + ", r/m", size, new int[]{(op << 3) | (size == 1 ? 2 : 3)}, -1, 0, 0, defined, false);
                     check("alu" + op + " r/m" + 8 * size + ", imm8", size, new int[]{size == 1 ? 0x80 : 0x83}, op, random.nextLong(), 1, defined, false);
@@ -168,7 +167,7 @@ class Rex2MetamorphicTest {
             }
         }
         for (int size : new int[]{1, 2, 4, 8}) {
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 check("test r/m" + 8 * size + ", r", size, new int[]{size == 1 ? 0x84 : 0x85}, -1, 0, 0, ALL & ~AF, false);
                 check("not r/m" + 8 * size, size, new int[]{size == 1 ? 0xF6 : 0xF7}, 2, 0, 0, ALL, false);
                 check("neg r/m" + 8 * size, size, new int[]{size == 1 ? 0xF6 : 0xF7}, 3, 0, 0, ALL, false);
@@ -183,7 +182,7 @@ class Rex2MetamorphicTest {
     @Test
     void map1FormsOnEgprs() {
         for (int size : new int[]{2, 4, 8}) {
-            for (int i = 0; i < N; i++) {
+            for (int i = 0; i < CASES; i++) {
                 check("imul r" + 8 * size + ", r/m", size, new int[]{0x0F, 0xAF}, -1, 0, 0, CF | OF, false);
                 check("movzx r" + 8 * size + ", r/m8", size, new int[]{0x0F, 0xB6}, -1, 0, 0, ALL, false);
                 check("movsx r" + 8 * size + ", r/m8", size, new int[]{0x0F, 0xBE}, -1, 0, 0, ALL, false);
@@ -191,7 +190,7 @@ class Rex2MetamorphicTest {
                 check("cmovcc r" + 8 * size, size, new int[]{0x0F, 0x40 | cc}, -1, 0, 0, ALL, false);
             }
         }
-        for (int i = 0; i < N; i++) {
+        for (int i = 0; i < CASES; i++) {
             check("setcc r/m8", 1, new int[]{0x0F, 0x90 | random.nextInt(16)}, 0, 0, 0, ALL, false);
         }
     }
@@ -199,7 +198,7 @@ class Rex2MetamorphicTest {
     @Test
     void sibWithEgprBaseAndIndex() {
         for (int size : new int[]{4, 8}) {
-            for (int i = 0; i < N * 4; i++) {
+            for (int i = 0; i < CASES * 4; i++) {
                 check("lea r" + 8 * size + ", [base + index*scale + disp32]", size, new int[]{0x8D}, -1, random.nextInt(), 0, ALL, true);
             }
         }

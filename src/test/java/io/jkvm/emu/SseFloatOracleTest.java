@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * RFLAGS (for the COMIS forms) must match bit for bit.
  */
 class SseFloatOracleTest {
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x464C54L);
-    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24) * 4;
+    private static final Random random = new Random(OracleCore.SEED ^ 0x464C54L);
+    private static final int CASES = OracleCore.casesPerForm(24) * 4;
     private static OracleCore oracle;
 
     @BeforeAll

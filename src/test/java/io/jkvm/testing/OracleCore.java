@@ -8,6 +8,14 @@ import io.jkvm.x86.CpuModel;
 
 /** The two sides of an oracle test: the host CPU, and a software-core vCPU in long mode with code at 0x100000. */
 public final class OracleCore implements AutoCloseable {
+    /** Every oracle's random seed: fixed in CI, a fresh one each round of scripts/fuzz-core (-Djkvm.oracle.seed). */
+    public static final long SEED = Long.getLong("jkvm.oracle.seed", 0x6A6B766DL);
+
+    /** Random cases per instruction form: {@code ciDefault} in CI, what scripts/fuzz-core asks for (-Djkvm.oracle.cases) in long runs. */
+    public static int casesPerForm(int ciDefault) {
+        return Integer.getInteger("jkvm.oracle.cases", ciDefault);
+    }
+
     public final NativeCpu host = new NativeCpu();
     public final GuestMemory memory = GuestMemory.allocate(4L << 20);
     public final EmulatedVcpu core;
