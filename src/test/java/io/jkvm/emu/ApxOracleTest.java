@@ -3,7 +3,6 @@ package io.jkvm.emu;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -135,10 +134,9 @@ class ApxOracleTest {
         long[] e = new long[16];
         System.arraycopy(before, 16, e, 0, 16);
         oracle.setEgprs(e);
-        VcpuExit exit = core.run();
         String where = form + " " + o + " apx [" + HexFormat.ofDelimiter(" ").formatHex(apx) + "] twin ["
                 + HexFormat.ofDelimiter(" ").formatHex(twin) + "]";
-        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        oracle.runLoaded(where);
         VcpuState after = core.saveState();
         boolean[] written = new boolean[32];
         written[o.d] = true;
@@ -183,20 +181,20 @@ class ApxOracleTest {
                         Operands o = operands();
                         String tag = (nf ? "{nf} " : "") + "alu" + op + "." + 8 * size;
                         // op d, a(r/m), b(reg)
-                        check(tag + " ndd r/m, r", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opMr, o.b, o.a).hlt().bytes(),
+                        check(tag + " ndd r/m, r", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opMr, o.b, o.a).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{opMr}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // op d, b(reg), a(r/m)
-                        check(tag + " ndd r, r/m", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opRm, o.b, o.a).hlt().bytes(),
+                        check(tag + " ndd r, r/m", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opRm, o.b, o.a).bytes(),
                                 concat(mov(o.s, o.tb), registerForm(size, new int[]{opRm}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         long imm = random.nextInt(256);
-                        check(tag + " ndd r/m, imm8", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opImm, op, o.a).immediate(imm, 1).hlt().bytes(),
+                        check(tag + " ndd r/m, imm8", o, new Asm().evex(4, pp(size), w == 1, true, nf, o.d, opImm, op, o.a).immediate(imm, 1).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{opImm}, op, o.s, true, imm, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // without ND: the legacy operation in place (d = a), merging 8/16-bit results as legacy code does
                         Operands p = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
-                        check(tag + " r/m, r", p, new Asm().evex(4, pp(size), w == 1, false, nf, 0, opMr, p.b, p.a).hlt().bytes(),
+                        check(tag + " r/m, r", p, new Asm().evex(4, pp(size), w == 1, false, nf, 0, opMr, p.b, p.a).bytes(),
                                 registerForm(size, new int[]{opMr}, p.tb, p.ta, true, 0, 0), defined, nf);
                     }
                 }
@@ -219,7 +217,7 @@ class ApxOracleTest {
                             continue; // NOT has no NF form
                         }
                         check(pre + "unary " + Integer.toHexString(u[0]) + "/" + u[1] + "." + 8 * size, o,
-                                new Asm().evex(4, pp(size), w, true, nf, o.d, u[0], u[1], o.a).hlt().bytes(),
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, u[0], u[1], o.a).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{u[0]}, u[1], o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 ALL, nf);
                     }
@@ -227,36 +225,36 @@ class ApxOracleTest {
                         int count = 1 + random.nextInt(8 * size - 1);
                         long defined = count == 1 ? ALL & ~AF : shift <= 1 ? CF : CF | ZF | SF | PF;
                         check(pre + "shift /" + shift + " imm." + 8 * size, o,
-                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xC0 | grp, shift, o.a).immediate(count, 1).hlt().bytes(),
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xC0 | grp, shift, o.a).immediate(count, 1).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0xC0 | grp}, shift, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 defined, nf);
                         // by CL (random): counts past the operand width leave CF undefined at 8 and 16 bits
                         check(pre + "shift /" + shift + " cl." + 8 * size, o,
-                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xD2 | grp, shift, o.a).hlt().bytes(),
+                                new Asm().evex(4, pp(size), w, true, nf, o.d, 0xD2 | grp, shift, o.a).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0xD2 | grp}, shift, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 size >= 4 ? CF : 0, nf);
                     }
                     if (size >= 2) {
-                        check(pre + "imul ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAF, o.b, o.a).hlt().bytes(),
+                        check(pre + "imul ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAF, o.b, o.a).bytes(),
                                 concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, 0xAF}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 CF | OF, nf);
                         int count = random.nextInt(8 * size);
-                        check(pre + "shld ndd imm." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0x24, o.b, o.a).immediate(count, 1).hlt().bytes(),
+                        check(pre + "shld ndd imm." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0x24, o.b, o.a).immediate(count, 1).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xA4}, o.tb, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 count == 1 ? ALL & ~AF : count == 0 ? ALL : CF | ZF | SF | PF, nf);
                         if (size >= 4) { // a 16-bit SHRD by more than 16 is undefined, and CL is random
-                        check(pre + "shrd ndd cl." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).hlt().bytes(),
+                        check(pre + "shrd ndd cl." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xAD}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
                                 0, nf);
                         }
                         Operands z = new Operands(o.d, o.a, o.b, o.td, o.ta, o.tb, o.s);
                         long imm = random.nextInt(256);
-                        check(pre + "imul.zu imm8." + 8 * size, z, new Asm().evex(4, pp(size), w, true, nf, 0, 0x6B, z.d, z.a).immediate(imm, 1).hlt().bytes(),
+                        check(pre + "imul.zu imm8." + 8 * size, z, new Asm().evex(4, pp(size), w, true, nf, 0, 0x6B, z.d, z.a).immediate(imm, 1).bytes(),
                                 concat(registerForm(size, new int[]{0x6B}, z.s, z.ta, true, imm, 1), zeroExtend(z.s, size), mov(z.td, z.s)), CF | OF, nf);
                     }
                     // MUL/IMUL r/m with NF: RAX and RDX written, flags kept. Operands away from RAX/RDX.
                     Operands m = operandsAvoiding(0, 2);
-                    check(pre + "mul." + 8 * size, m, new Asm().evex(4, pp(size), w, false, nf, 0, 0xF6 | grp, 4, m.a).hlt().bytes(),
+                    check(pre + "mul." + 8 * size, m, new Asm().evex(4, pp(size), w, false, nf, 0, 0xF6 | grp, 4, m.a).bytes(),
                             registerForm(size, new int[]{0xF6 | grp}, 4, m.ta, true, 0, 0), CF | OF, nf, 0, 2);
                 }
             }
@@ -285,15 +283,15 @@ class ApxOracleTest {
                 int cc = random.nextInt(16);
                 int cmov = 0x40 | cc;
                 Operands o = operands();
-                check("cmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, false, o.d, cmov, o.b, o.a).hlt().bytes(),
+                check("cmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, false, o.d, cmov, o.b, o.a).bytes(),
                         concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, cmov}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
-                check("cfcmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, true, o.d, cmov, o.b, o.a).hlt().bytes(),
+                check("cfcmovcc ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, true, o.d, cmov, o.b, o.a).bytes(),
                         concat(mov(o.s, o.tb), registerForm(size, new int[]{0x0F, cmov}, o.s, o.ta, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)), ALL, false);
                 Operands load = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s); // reg = cc ? r/m : reg
-                check("cfcmovcc r, r/m." + 8 * size, load, new Asm().evex(4, pp(size), w, false, false, 0, cmov, load.b, load.a).hlt().bytes(),
+                check("cfcmovcc r, r/m." + 8 * size, load, new Asm().evex(4, pp(size), w, false, false, 0, cmov, load.b, load.a).bytes(),
                         registerForm(size, new int[]{0x0F, cmov}, load.tb, load.ta, true, 0, 0), ALL, false);
                 Operands store = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s); // r/m = cc ? reg : r/m
-                check("cfcmovcc r/m, r." + 8 * size, store, new Asm().evex(4, pp(size), w, false, true, 0, cmov, store.b, store.a).hlt().bytes(),
+                check("cfcmovcc r/m, r." + 8 * size, store, new Asm().evex(4, pp(size), w, false, true, 0, cmov, store.b, store.a).bytes(),
                         registerForm(size, new int[]{0x0F, cmov}, store.ta, store.tb, true, 0, 0), ALL, false);
             }
         }
@@ -301,9 +299,9 @@ class ApxOracleTest {
             int cc = random.nextInt(16);
             Operands o = operands();
             Operands z = new Operands(o.a, o.a, o.b, o.ta, o.ta, o.tb, o.s);
-            check("setcc.zu", z, new Asm().evex(4, 3, false, true, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
+            check("setcc.zu", z, new Asm().evex(4, 3, false, true, false, 0, 0x40 | cc, 0, z.a).bytes(),
                     concat(registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, true, 0, 0), zeroExtend(z.ta, 1)), ALL, false);
-            check("{evex} setcc", z, new Asm().evex(4, 3, false, false, false, 0, 0x40 | cc, 0, z.a).hlt().bytes(),
+            check("{evex} setcc", z, new Asm().evex(4, 3, false, false, false, 0, 0x40 | cc, 0, z.a).bytes(),
                     registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, z.ta, true, 0, 0), ALL, false);
         }
     }
@@ -330,13 +328,12 @@ class ApxOracleTest {
                 g[4] = 0x200000;
                 long flags = random.nextLong() & 0x8D5L;
                 boolean taken = scc == 0xA || scc != 0xB && hostCondition(flags, scc);
-                oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).hlt().bytes());
+                oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).bytes());
                 // legacy operands only here: the point is the condition and DFV, EGPR decoding is covered above
                 Operands legacyOnly = new Operands(o.td, o.ta, o.tb, o.td, o.ta, o.tb, o.s);
                 oracle.setRegisters(g, flags | 0x2);
-                VcpuExit exit = core.run();
                 String where = (test ? "ctest" : "ccmp") + " scc=" + scc + " dfv=" + dfv + " size=" + size + " " + legacyOnly;
-                assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": " + exit);
+                oracle.runLoaded(where);
                 long got = core.registers().rflags() & ALL;
                 long want;
                 long defined = ALL;
@@ -370,7 +367,7 @@ class ApxOracleTest {
                     int[][] counts = {{0x88, 0xB8}, {0xF4, 0xBC}, {0xF5, 0xBD}};
                     for (int[] k : counts) {
                         check((nf ? "{nf} " : "") + "count " + Integer.toHexString(k[0]) + "." + 8 * size, p,
-                                new Asm().evex(4, pp(size), w, false, nf, 0, k[0], p.b, p.a).hlt().bytes(),
+                                new Asm().evex(4, pp(size), w, false, nf, 0, k[0], p.b, p.a).bytes(),
                                 registerForm(size, new int[]{0xF3, 0x0F, k[1]}, p.tb, p.ta, true, 0, 0), ALL & ~AF & ~(k[0] == 0x88 ? 0 : OF | SF | PF), nf);
                     }
                 }
@@ -380,14 +377,14 @@ class ApxOracleTest {
             boolean w = size == 8;
             for (int i = 0; i < CASES; i++) {
                 Operands o = operands();
-                check("adcx ndd." + 8 * size, o, new Asm().evex(4, 1, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
+                check("adcx ndd." + 8 * size, o, new Asm().evex(4, 1, w, true, false, o.d, 0x66, o.b, o.a).bytes(),
                         concat(mov(o.s, o.tb), registerForm(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, o.s, o.ta, true, 0, 0), mov(o.td, o.s)), ALL, false);
-                check("adox ndd." + 8 * size, o, new Asm().evex(4, 2, w, true, false, o.d, 0x66, o.b, o.a).hlt().bytes(),
+                check("adox ndd." + 8 * size, o, new Asm().evex(4, 2, w, true, false, o.d, 0x66, o.b, o.a).bytes(),
                         concat(mov(o.s, o.tb), registerForm(size, new int[]{0xF3, 0x0F, 0x38, 0xF6}, o.s, o.ta, true, 0, 0), mov(o.td, o.s)), ALL, false);
                 Operands p = new Operands(o.b, o.a, o.b, o.tb, o.ta, o.tb, o.s);
-                check("{evex} adcx." + 8 * size, p, new Asm().evex(4, 1, w, false, false, 0, 0x66, p.b, p.a).hlt().bytes(),
+                check("{evex} adcx." + 8 * size, p, new Asm().evex(4, 1, w, false, false, 0, 0x66, p.b, p.a).bytes(),
                         registerForm(size, new int[]{0x66, 0x0F, 0x38, 0xF6}, p.tb, p.ta, true, 0, 0), ALL, false);
-                check("{evex} crc32." + 8 * size, p, new Asm().evex(4, 0, w, false, false, 0, 0xF1, p.b, p.a).hlt().bytes(),
+                check("{evex} crc32." + 8 * size, p, new Asm().evex(4, 0, w, false, false, 0, 0xF1, p.b, p.a).bytes(),
                         registerForm(size, new int[]{0xF2, 0x0F, 0x38, 0xF1}, p.tb, p.ta, true, 0, 0), ALL, false);
             }
         }
@@ -411,14 +408,14 @@ class ApxOracleTest {
                         // vvvv operand is b, ModRM.reg is d, r/m is a; all distinct here
                         Operands d = distinct(o);
                         check(pre + "bmi " + Integer.toHexString(f[0]) + " pp" + f[1] + "." + 8 * size, d,
-                                new Asm().evex(2, f[1], w, false, nf, d.b, f[0], d.d, d.a).hlt().bytes(),
+                                new Asm().evex(2, f[1], w, false, nf, d.b, f[0], d.d, d.a).bytes(),
                                 vex(2, f[1], w, d.tb, f[0], d.td, d.ta), f[0] == 0xF7 && f[1] == 0 ? ZF : CF | ZF | SF | OF, nf);
                     }
                     Operands d = distinct(o);
-                    check(pre + "blsr." + 8 * size, d, new Asm().evex(2, 0, w, false, nf, d.d, 0xF3, 1, d.a).hlt().bytes(),
+                    check(pre + "blsr." + 8 * size, d, new Asm().evex(2, 0, w, false, nf, d.d, 0xF3, 1, d.a).bytes(),
                             vex(2, 0, w, d.td, 0xF3, 1, d.ta), CF | ZF | SF | OF, nf);
                     if (!nf) {
-                        check("mulx." + 8 * size, d, new Asm().evex(2, 3, w, false, false, d.b, 0xF6, d.d, d.a).hlt().bytes(),
+                        check("mulx." + 8 * size, d, new Asm().evex(2, 3, w, false, false, d.b, 0xF6, d.d, d.a).bytes(),
                                 vex(2, 3, w, d.tb, 0xF6, d.td, d.ta), ALL, false, d.b);
                     }
                 }

@@ -5,11 +5,17 @@ import io.jkvm.kvm.Kvm;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.VcpuExit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The two sides of an oracle test: the host CPU, and a software-core vCPU in long mode with code at 0x100000. */
 public final class OracleCore implements AutoCloseable {
     /** Every oracle's random seed: fixed in CI, a fresh one each round of scripts/fuzz-core (-Djkvm.oracle.seed). */
     public static final long SEED = Long.getLong("jkvm.oracle.seed", 0x6A6B766DL);
+    /** Where {@link #load} puts the code, and RIP when the registers are set. */
+    public static final long CODE = 0x100000;
 
     /** Random cases per instruction form: {@code ciDefault} in CI, what scripts/fuzz-core asks for (-Djkvm.oracle.cases) in long runs. */
     public static int casesPerForm(int ciDefault) {
@@ -22,6 +28,8 @@ public final class OracleCore implements AutoCloseable {
     private final String name;
     private final java.util.Set<String> forms = new java.util.LinkedHashSet<>();
     private int cases;
+    /** What {@link #load} put at CODE: its length in bytes (without the HLT) and how many instructions. */
+    private int loadedLength, loadedInstructions;
 
     /** {@code name} heads the coverage line printed on close: "NAME oracle: N forms, M cases". */
     public OracleCore(String name, String cpu) {
@@ -35,17 +43,32 @@ public final class OracleCore implements AutoCloseable {
         core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), model.cpuid().hasXsave()));
     }
 
-    /** Puts {@code insn} followed by HLT at 0x100000. */
-    public void load(byte[] insn) {
-        byte[] code = new byte[insn.length + 1];
-        System.arraycopy(insn, 0, code, 0, insn.length);
-        code[insn.length] = (byte) 0xF4;
-        memory.write(0x100000, code, 0, code.length);
+    /** Puts {@code instructions}, one after another, followed by HLT at {@link #CODE}. */
+    public void load(byte[]... instructions) {
+        byte[] code = Asm.concat(Asm.concat(instructions), new byte[]{(byte) 0xF4});
+        memory.write(CODE, code, 0, code.length);
+        loadedLength = code.length - 1;
+        loadedInstructions = instructions.length;
+    }
+
+    /**
+     * Runs the loaded code on the core and asserts that it stopped at the HLT after it, having retired each loaded
+     * instruction once: with RIP just past that HLT, the core took every instruction to be as long as its encoding.
+     */
+    public void runLoaded(String where) {
+        long retiredBefore = core.instructions();
+        VcpuExit exit = core.run();
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        long retired = core.instructions() - retiredBefore, rip = core.registers().rip();
+        assertEquals(loadedInstructions, retired, () -> where + ": the core retired " + retired + " instructions before the HLT, not "
+                + loadedInstructions);
+        assertEquals(CODE + loadedLength + 1, rip, () -> where + ": RIP 0x" + Long.toHexString(rip) + " after the HLT, not 0x"
+                + Long.toHexString(CODE + loadedLength + 1) + " (code at 0x" + Long.toHexString(CODE) + ", " + loadedLength + " bytes, then the HLT)");
     }
 
     /** The core's GPRs from {@code gprs} (by encoding number; RSP is the stack at 0x200000 whatever gprs[4] holds), RIP at the loaded code. */
     public void setRegisters(long[] gprs, long rflags) {
-        core.setRegisters(io.jkvm.x86.Registers.byEncoding(gprs, 0x100000, rflags).withRsp(0x200000));
+        core.setRegisters(io.jkvm.x86.Registers.byEncoding(gprs, CODE, rflags).withRsp(0x200000));
     }
 
     /** Loads XMM0-15 ({@code x[2n]} low quadword, {@code x[2n+1]} high) and MXCSR into the core, through the state record. */
