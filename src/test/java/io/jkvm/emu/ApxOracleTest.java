@@ -1,6 +1,7 @@
 package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
+import io.jkvm.testing.DefinedFlags;
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.VcpuState;
@@ -114,11 +115,21 @@ class ApxOracleTest {
      * core GPR unchanged, and the {@code defined} flags (or, with {@code flagsKept}, RFLAGS as it was).
      */
     private static void check(String form, Operands o, byte[] apx, byte[] twin, long defined, boolean flagsKept, int... alsoWritten) {
-        long[] before = new long[32];
+        check(form, o, randomGprs(), apx, twin, defined, flagsKept, alsoWritten);
+    }
+
+    /** All 32 GPRs random but RSP, which is the core's stack. */
+    private static long[] randomGprs() {
+        long[] gprs = new long[32];
         for (int i = 0; i < 32; i++) {
-            before[i] = randomValue();
+            gprs[i] = randomValue();
         }
-        before[4] = 0x200000;
+        gprs[4] = 0x200000;
+        return gprs;
+    }
+
+    /** As above, from the GPRs {@code before} (for forms whose defined flags depend on a register, CL). */
+    private static void check(String form, Operands o, long[] before, byte[] apx, byte[] twin, long defined, boolean flagsKept, int... alsoWritten) {
         long flags = random.nextLong() & 0x8D5L;
         long[] g = new long[16];
         System.arraycopy(before, 0, g, 0, 16);
@@ -223,16 +234,15 @@ class ApxOracleTest {
                     }
                     for (int shift : new int[]{0, 1, 4, 5, 7}) { // ROL ROR SHL SHR SAR (flags of counts > 1 are partly undefined)
                         int count = 1 + random.nextInt(8 * size - 1);
-                        long defined = count == 1 ? ALL & ~AF : shift <= 1 ? CF : CF | ZF | SF | PF;
                         check(pre + "shift /" + shift + " imm." + 8 * size, o,
                                 new Asm().evex(4, pp(size), w, true, nf, o.d, 0xC0 | grp, shift, o.a).immediate(count, 1).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0xC0 | grp}, shift, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
-                                defined, nf);
-                        // by CL (random): counts past the operand width leave CF undefined at 8 and 16 bits
-                        check(pre + "shift /" + shift + " cl." + 8 * size, o,
+                                DefinedFlags.shift(shift, size, count), nf);
+                        long[] state = randomGprs(); // CL random: 0, 1 and counts past the operand's width all come up
+                        check(pre + "shift /" + shift + " cl." + 8 * size, o, state,
                                 new Asm().evex(4, pp(size), w, true, nf, o.d, 0xD2 | grp, shift, o.a).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0xD2 | grp}, shift, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
-                                size >= 4 ? CF : 0, nf);
+                                DefinedFlags.shift(shift, size, state[1] & 0xFF), nf);
                     }
                     if (size >= 2) {
                         check(pre + "imul ndd." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAF, o.b, o.a).bytes(),
@@ -241,12 +251,14 @@ class ApxOracleTest {
                         int count = random.nextInt(8 * size);
                         check(pre + "shld ndd imm." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0x24, o.b, o.a).immediate(count, 1).bytes(),
                                 concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xA4}, o.tb, o.s, true, count, 1), zeroExtend(o.s, size), mov(o.td, o.s)),
-                                count == 1 ? ALL & ~AF : count == 0 ? ALL : CF | ZF | SF | PF, nf);
-                        if (size >= 4) { // a 16-bit SHRD by more than 16 is undefined, and CL is random
-                        check(pre + "shrd ndd cl." + 8 * size, o, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).bytes(),
-                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xAD}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
-                                0, nf);
+                                DefinedFlags.doubleShift(size, count), nf);
+                        long[] state = randomGprs();
+                        if (size == 2) { // a 16-bit SHRD by more than 16 leaves the result undefined too: keep CL's 5 bits to 0-16
+                            state[1] = state[1] & ~0x1FL | random.nextInt(17);
                         }
+                        check(pre + "shrd ndd cl." + 8 * size, o, state, new Asm().evex(4, pp(size), w, true, nf, o.d, 0xAD, o.b, o.a).bytes(),
+                                concat(mov(o.s, o.ta), registerForm(size, new int[]{0x0F, 0xAD}, o.tb, o.s, true, 0, 0), zeroExtend(o.s, size), mov(o.td, o.s)),
+                                DefinedFlags.doubleShift(size, state[1] & 0xFF), nf);
                         Operands z = new Operands(o.d, o.a, o.b, o.td, o.ta, o.tb, o.s);
                         long imm = random.nextInt(256);
                         check(pre + "imul.zu imm8." + 8 * size, z, new Asm().evex(4, pp(size), w, true, nf, 0, 0x6B, z.d, z.a).immediate(imm, 1).bytes(),

@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.testing.DefinedFlags;
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.Registers;
@@ -216,17 +217,7 @@ class NativeOracleTest {
                     if (size == 1 && !rex) {
                         rm &= 7;
                     }
-                    int masked = count & (size == 8 ? 63 : 31);
-                    long defined = o < 4 ? (masked == 1 ? CF | OF : CF) : (masked == 1 ? ALL & ~AF : ALL & ~AF & ~OF);
-                    if (o < 4 && size < 4 && (o >= 2 ? masked % (8 * size + 1) : masked % (8 * size)) == 0 && masked != 0) {
-                        defined = o >= 2 ? CF : CF; // a rotate that comes full circle still sets CF from the result
-                    }
-                    if (o >= 4 && masked > 8 * size) {
-                        defined &= ~CF; // CF undefined when the count exceeds the width
-                    }
-                    if (masked == 0) {
-                        defined = ALL; // nothing changes
-                    }
+                    long defined = DefinedFlags.shift(o, size, count);
                     long[] g = state();
                     Case c1 = new Case(SHIFT[o] + " r/m" + 8 * size + ", imm8", registerForm(size, new int[]{size == 1 ? 0xC0 : 0xC1}, o, rm, rex, count, 1), defined);
                     check(c1, g, random.nextLong());
@@ -237,7 +228,7 @@ class NativeOracleTest {
                     }
                 }
                 sweep((s, reg, rm, rex) -> new Case(SHIFT[o] + " r/m" + 8 * s + ", 1", registerForm(s, new int[]{s == 1 ? 0xD0 : 0xD1}, o, rm, rex, 0, 0),
-                        o < 4 ? CF | OF : ALL & ~AF), size);
+                        DefinedFlags.shift(o, s, 1)), size);
             }
         }
     }
@@ -302,8 +293,7 @@ class NativeOracleTest {
             for (int i = 0; i < CASES; i++) {
                 int bits = 8 * size;
                 int count = random.nextInt(3) == 0 ? 1 : random.nextInt(size == 2 ? 17 : 64);
-                int masked = count & (size == 8 ? 63 : 31);
-                long defined = masked == 0 ? ALL : masked == 1 ? ALL & ~AF : ALL & ~AF & ~OF;
+                long defined = DefinedFlags.doubleShift(size, count);
                 for (int left = 0; left < 2; left++) {
                     int reg = anyReg(), rm = anyReg();
                     check(new Case((left == 1 ? "shld" : "shrd") + " r/m" + bits + ", r, imm8",
