@@ -15,7 +15,6 @@ import java.util.Random;
 import static io.jkvm.testing.Asm.concat;
 import static io.jkvm.testing.Asm.registerForm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * APX's EVEX forms on the software core against their legacy equivalent sequences on the host CPU: an NDD
@@ -323,49 +322,59 @@ class ApxOracleTest {
         return (host.run(registerForm(4, new int[]{0x0F, 0x90 | cc}, 0, 0, true, 0, 0), new long[16], flags).gprs()[0] & 1) != 0;
     }
 
+    /** Whether CCMP/CTEST's source condition {@code scc} holds under {@code flags}: 0xA is "always", 0xB "never". */
+    private static boolean sourceHolds(long flags, int scc) {
+        return scc == 0xA || scc != 0xB && hostCondition(flags, scc);
+    }
+
     @Test
     void ccmpAndCtestTakeTheDefaultFlagsValueWhenTheSourceConditionIsFalse() {
-        int ran = 0;
+        int casesBefore = oracle.cases();
         for (int size : sizes(true)) {
             boolean w = size == 8;
-            for (int i = 0; i < CASES * 4; i++) {
-                boolean test = random.nextBoolean();
-                int opcode = test ? (size == 1 ? 0x84 : 0x85) : (size == 1 ? 0x38 : 0x39);
-                int scc = random.nextInt(16), dfv = random.nextInt(16);
-                Operands o = operands();
-                long[] g = new long[16];
-                for (int k = 0; k < 16; k++) {
-                    g[k] = randomValue();
-                }
-                g[4] = 0x200000;
-                long flags = random.nextLong() & 0x8D5L;
-                boolean taken = scc == 0xA || scc != 0xB && hostCondition(flags, scc);
-                oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).bytes());
-                // legacy operands only here: the point is the condition and DFV, EGPR decoding is covered above
-                Operands legacyOnly = new Operands(o.td, o.ta, o.tb, o.td, o.ta, o.tb, o.s);
-                oracle.setRegisters(g, flags | 0x2);
-                String where = (test ? "ctest" : "ccmp") + " scc=" + scc + " dfv=" + dfv + " size=" + size + " " + legacyOnly;
-                oracle.runLoaded(where);
-                long got = core.registers().rflags() & ALL;
-                long want;
-                long defined = ALL;
-                if (taken) {
-                    want = host.run(registerForm(size, new int[]{opcode}, o.tb, o.ta, true, 0, 0), g, flags).rflags() & ALL;
-                    if (test) {
-                        defined &= ~AF;
+            for (int i = 0; i < CASES; i++) {
+                for (boolean test : new boolean[]{false, true}) {
+                    for (boolean taken : new boolean[]{true, false}) {
+                        int opcode = test ? (size == 1 ? 0x84 : 0x85) : (size == 1 ? 0x38 : 0x39);
+                        int scc = random.nextInt(16), dfv = random.nextInt(16);
+                        Operands o = operands();
+                        long[] g = new long[16];
+                        for (int k = 0; k < 16; k++) {
+                            g[k] = randomValue();
+                        }
+                        g[4] = 0x200000;
+                        long flags = random.nextLong() & 0x8D5L;
+                        if (sourceHolds(flags, scc) != taken) {
+                            scc ^= 1; // every condition's opposite is its neighbour (0xA "always" and 0xB "never" too)
+                        }
+                        oracle.load(new Asm().conditional(pp(size), w, scc, dfv, opcode, o.tb, o.ta).bytes());
+                        // legacy operands only here: the point is the condition and DFV, EGPR decoding is covered above
+                        Operands legacyOnly = new Operands(o.td, o.ta, o.tb, o.td, o.ta, o.tb, o.s);
+                        oracle.setRegisters(g, flags | 0x2);
+                        String where = (test ? "ctest" : "ccmp") + " scc=" + scc + " dfv=" + dfv + " size=" + size + " " + legacyOnly;
+                        oracle.runLoaded(where);
+                        long got = core.registers().rflags() & ALL;
+                        long want;
+                        long defined = ALL;
+                        if (taken) {
+                            want = host.run(registerForm(size, new int[]{opcode}, o.tb, o.ta, true, 0, 0), g, flags).rflags() & ALL;
+                            if (test) {
+                                defined &= ~AF;
+                            }
+                        } else {
+                            want = ((dfv & 8) != 0 ? OF : 0) | ((dfv & 4) != 0 ? SF : 0) | ((dfv & 2) != 0 ? ZF : 0) | (dfv & 1) | ((dfv & 1) != 0 ? PF : 0);
+                        }
+                        assertEquals(want & defined, got & defined, where);
+                        for (int k = 0; k < 16; k++) {
+                            assertEquals(g[k], core.registers().gpr(k), where + ": r" + k + " untouched");
+                        }
+                        oracle.counted((test ? "ctest" : "ccmp") + (taken ? " taken." : " dfv.") + 8 * size);
                     }
-                } else {
-                    want = ((dfv & 8) != 0 ? OF : 0) | ((dfv & 4) != 0 ? SF : 0) | ((dfv & 2) != 0 ? ZF : 0) | (dfv & 1) | ((dfv & 1) != 0 ? PF : 0);
                 }
-                assertEquals(want & defined, got & defined, where);
-                for (int k = 0; k < 16; k++) {
-                    assertEquals(g[k], core.registers().gpr(k), where + ": r" + k + " untouched");
-                }
-                oracle.counted((test ? "ctest" : "ccmp") + (taken ? " taken." : " dfv.") + 8 * size);
-                ran++;
             }
         }
-        assertTrue(ran > 0);
+        int expected = sizes(true).length * CASES * 2 * 2; // sizes x cases x {CCMP, CTEST} x {condition true, false}
+        assertEquals(expected, oracle.cases() - casesBefore, "CCMP/CTEST cases checked");
     }
 
     @Test

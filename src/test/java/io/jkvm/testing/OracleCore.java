@@ -127,6 +127,11 @@ public final class OracleCore implements AutoCloseable {
         return forms.size();
     }
 
+    /** Cases checked so far, for a test to assert how many it ran. */
+    public int cases() {
+        return cases;
+    }
+
     @Override
     public void close() {
         System.out.println(name + " oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
