@@ -13,7 +13,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The SSE2 integer and move instructions of the core against the host CPU, register forms, XMM0-15 and GPRs compared. */
+/** The SSE2 integer and move instructions of the core against the host CPU, register forms: XMM0-15, GPRs, MXCSR and RFLAGS compared. */
 class SseOracleTest {
     private static final Random random = new Random(OracleCore.SEED ^ 0x535345L);
     private static final int CASES = OracleCore.casesPerForm(24);
@@ -60,11 +60,14 @@ class SseOracleTest {
         if (random.nextInt(4) == 0) {
             System.arraycopy(x, 2 * random.nextInt(16), x, 2 * random.nextInt(16), 2); // equal registers for compares
         }
-        NativeCpu.Result want = oracle.host.run(insn, g, 0x2, x);
+        // None of these forms changes a flag or MXCSR: random ones (rounding, DAZ, FTZ, sticky exceptions) must come through.
+        long flags = random.nextLong() & 0x8D5L;
+        int mxcsr = 0x1F80 | (random.nextInt(4) << 13) | (random.nextBoolean() ? 0x40 : 0) | (random.nextBoolean() ? 0x8000 : 0) | random.nextInt(0x40);
+        NativeCpu.Result want = oracle.host.run(insn, g, flags, x, mxcsr);
         oracle.load(insn);
         EmulatedVcpu core = oracle.core;
-        oracle.setRegisters(g, 0x2);
-        oracle.setXmm(x, 0x1F80);
+        oracle.setRegisters(g, flags | 0x2);
+        oracle.setXmm(x, mxcsr);
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]";
         oracle.runLoaded(where);
         VcpuState after = core.saveState();
@@ -81,6 +84,10 @@ class SseOracleTest {
                 assertTrue(want.gprs()[i] == after.gpr(i), () -> where + ": r" + n);
             }
         }
+        final int wm = want.mxcsr(), gm = after.xsave().mxcsr();
+        assertTrue(wm == gm, () -> where + ": mxcsr native 0x" + Integer.toHexString(wm) + ", core 0x" + Integer.toHexString(gm));
+        final long fw = want.rflags() & 0x8D5, fg = after.registers().rflags() & 0x8D5;
+        assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
         oracle.counted(form);
     }
 
