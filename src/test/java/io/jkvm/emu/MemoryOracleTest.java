@@ -312,7 +312,8 @@ class MemoryOracleTest {
      * ENTER runs on a stack inside the buffer: RBP = RSI (the enclosing frame), XCHG RSP, RDI around it, so RDI comes
      * back as the new RSP. The frame pointers it pushes are addresses, different natively and on the core, so the
      * sequence turns them into differences before the buffers are compared: the pushed RBP less RSI, the pushed
-     * frame pointer less the new RSP, and RBP less RSI (for 16-bit, BP less SI, sign-extended).
+     * frame pointer less the new RSP, and RBP less RSI (for 16-bit, BP less SI, sign-extended). PUSHF/POPF around those
+     * SUBs keep the flags as ENTER left them: it changes none, so all of them must match.
      */
     @Test
     void enterWithNestingLevels() {
@@ -323,12 +324,12 @@ class MemoryOracleTest {
                     int levelByte = level + (random.nextBoolean() ? 0 : 32 * random.nextInt(8)); // imm8 is taken mod 32
                     String o16 = size == 2 ? "66 " : "";
                     String code = "48 89 f5 | 48 87 fc | " + o16 + String.format("c8 %02x %02x %02x | ", alloc & 0xFF, alloc >>> 8, levelByte)
-                            + "48 87 fc | "
+                            + "48 87 fc | 9c | "
                             + (level > 0 ? (size == 2 ? "66" : "48") + " 29 bf " + le32(alloc) + "| " : "") // the pushed frame pointer
                             + (size == 2 ? "66" : "48") + " 29 b7 " + le32(alloc + size * level) // the pushed RBP
-                            + "| 48 29 f5" + (size == 2 ? " | 48 0f bf ed" : ""); // sub rbp, rsi (movsx rbp, bp)
+                            + "| 48 29 f5" + (size == 2 ? " | 48 0f bf ed" : "") + " | 9d"; // sub rbp, rsi (movsx rbp, bp); popf
                     long[] offs = {256, 1024 + random.nextInt(1024), 5000 + random.nextInt(1024)};
-                    checkSequence("enter (o" + 8 * size + ", level " + level + ")", code, 0, offs, random.nextInt(64), random.nextLong());
+                    checkSequence("enter (o" + 8 * size + ", level " + level + ")", code, ALL, offs, random.nextInt(64), random.nextLong());
                 }
             }
         }
@@ -338,9 +339,10 @@ class MemoryOracleTest {
     void enterWith16BitOperandsReplacesOnlyBp() {
         for (int i = 0; i < CASES; i++) {
             int alloc = random.nextInt(3000);
-            // RBP random (level 0 reads nothing through it); after ENTER, RBP >> 16 is what was left of the old RBP
-            String code = String.format("48 87 fc | 66 c8 %02x %02x 00 | 48 87 fc | 48 c1 ed 10", alloc & 0xFF, alloc >>> 8);
-            checkSequence("enter (o16, level 0): RBP[63:16] kept", code, 0, new long[]{256, 1024, 5000 + random.nextInt(1024)},
+            // RBP random (level 0 reads nothing through it); after ENTER, RBP >> 16 is what was left of the old RBP (the
+            // SHR between PUSHF and POPF, so the flags compared are ENTER's: unchanged)
+            String code = String.format("48 87 fc | 66 c8 %02x %02x 00 | 48 87 fc | 9c | 48 c1 ed 10 | 9d", alloc & 0xFF, alloc >>> 8);
+            checkSequence("enter (o16, level 0): RBP[63:16] kept", code, ALL, new long[]{256, 1024, 5000 + random.nextInt(1024)},
                     random.nextInt(64), random.nextLong());
         }
     }
