@@ -4,6 +4,7 @@ import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.VcpuExit;
 
@@ -30,6 +31,10 @@ public final class OracleCore implements AutoCloseable {
     private int cases;
     /** What {@link #load} put at CODE: its length in bytes (without the HLT) and how many instructions. */
     private int loadedLength, loadedInstructions;
+
+    /** The features {@link #hostRuns} was asked about, whether the host CPU has each, and the forms it had to skip. */
+    private final java.util.Map<CpuFeature, Boolean> hostFeatures = new java.util.EnumMap<>(CpuFeature.class);
+    private final java.util.Set<String> skippedForms = new java.util.TreeSet<>();
 
     /** {@code name} heads the coverage line printed on close: "NAME oracle: N forms, M cases". */
     public OracleCore(String name, String cpu) {
@@ -117,6 +122,21 @@ public final class OracleCore implements AutoCloseable {
         return r;
     }
 
+    /**
+     * Whether the host CPU can run {@code form} natively: whether its own CPUID has every one of {@code needs}. A form
+     * it cannot run is recorded as skipped, for the line printed on close.
+     */
+    public boolean hostRuns(String form, CpuFeature... needs) {
+        boolean runs = true;
+        for (CpuFeature f : needs) {
+            runs &= hostFeatures.computeIfAbsent(f, host::has);
+        }
+        if (!runs) {
+            skippedForms.add(form);
+        }
+        return runs;
+    }
+
     /** Records one checked case of an instruction form, for the coverage line. */
     public void counted(String form) {
         forms.add(form);
@@ -132,9 +152,19 @@ public final class OracleCore implements AutoCloseable {
         return cases;
     }
 
+    /** The features asked about that the host CPU has (or lacks), by QEMU name. */
+    private String hostFeatureNames(boolean present) {
+        return String.join(", ", hostFeatures.entrySet().stream().filter(e -> e.getValue() == present).map(e -> e.getKey().qemuName()).toList());
+    }
+
     @Override
     public void close() {
         System.out.println(name + " oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
+        if (!hostFeatures.isEmpty()) { // said every time: a form skipped for want of a feature is never silent
+            System.out.println(name + " oracle: " + skippedForms.size() + " instruction forms skipped natively" + (skippedForms.isEmpty()
+                    ? ", the host CPU has every feature they need (" + hostFeatureNames(true) + ")"
+                    : ": the host CPU lacks " + hostFeatureNames(false) + " (" + String.join(", ", skippedForms) + ")"));
+        }
         host.close();
         memory.close();
     }
