@@ -4,7 +4,6 @@ import io.jkvm.testing.Asm;
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
 import io.jkvm.x86.Registers;
-import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MemoryOracleTest {
     private static final long GUEST_BUFFER = 0x300000;
     private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x4D454DL);
-    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24);
+    private static final Random random = new Random(OracleCore.SEED ^ 0x4D454DL);
+    private static final int CASES = OracleCore.casesPerForm(24);
     private static OracleCore oracle;
 
     @BeforeAll
@@ -51,12 +50,29 @@ class MemoryOracleTest {
     }
 
     private static void check(String form, byte[] insn, long definedFlags, long[] offsets, long rcx, long flags, int fixedReg, long fixedValue) {
-        check(form, insn, definedFlags, offsets, rcx, flags, fixedReg, fixedValue, insn);
+        check(form, new byte[][]{insn}, definedFlags, offsets, rcx, flags, fixedReg, fixedValue, null);
     }
 
-    /** {@code insn} on the core against {@code twin} on the host (the same bytes, or an equivalent legacy sequence). */
+    /** {@code insn} on the core against {@code twin} on the host, an equivalent legacy sequence. */
     private static void check(String form, byte[] insn, long definedFlags, long[] offsets, long rcx, long flags, int fixedReg, long fixedValue,
                               byte[] twin) {
+        check(form, new byte[][]{insn}, definedFlags, offsets, rcx, flags, fixedReg, fixedValue, twin);
+    }
+
+    /** A sequence given as hex with its instructions between "|", the same on the host and the core. */
+    private static void checkSequence(String form, String hex, long definedFlags, long[] offsets, long rcx, long flags) {
+        String[] parts = hex.split("\\|");
+        byte[][] insns = new byte[parts.length][];
+        for (int i = 0; i < parts.length; i++) {
+            insns[i] = HexFormat.of().parseHex(parts[i].replace(" ", ""));
+        }
+        check(form, insns, definedFlags, offsets, rcx, flags, -1, 0, null);
+    }
+
+    /** {@code insns} on the core against {@code twin} on the host (when null, the same bytes). */
+    private static void check(String form, byte[][] insns, long definedFlags, long[] offsets, long rcx, long flags, int fixedReg, long fixedValue,
+                              byte[] twin) {
+        byte[] insn = concat(insns);
         NativeCpu host = oracle.host;
         byte[] buffer = new byte[8192];
         random.nextBytes(buffer);
@@ -75,16 +91,15 @@ class MemoryOracleTest {
             coreRegs[POINTERS[k]] = GUEST_BUFFER + offsets[k];
         }
         host.setData(buffer);
-        NativeCpu.Result want = host.run(twin, nativeRegs, flags);
+        NativeCpu.Result want = host.run(twin == null ? insn : twin, nativeRegs, flags);
         byte[] wantData = host.data(buffer.length);
 
         oracle.memory.write(GUEST_BUFFER, buffer, 0, buffer.length);
-        oracle.load(insn);
+        oracle.load(insns);
         oracle.setRegisters(coreRegs, (flags & 0xCD5L) | 0x2);
-        VcpuExit exit = oracle.core.run();
-        String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]" + (twin == insn ? "" : " twin ["
+        String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]" + (twin == null ? "" : " twin ["
                 + HexFormat.ofDelimiter(" ").formatHex(twin) + "]") + " offsets " + Arrays.toString(offsets);
-        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        oracle.runLoaded(where);
         byte[] gotData = new byte[buffer.length];
         oracle.memory.read(GUEST_BUFFER, gotData);
         assertArrayEquals(wantData, gotData, where + ": memory");
@@ -212,10 +227,10 @@ class MemoryOracleTest {
                 }
                 for (int i = 0; i < CASES; i++) {
                     boolean down = random.nextBoolean();
-                    String code = (down ? "fd " : "") + rep + op[1] + (down ? " fc" : "");
+                    String code = (down ? "fd | " : "") + rep + op[1] + (down ? " | fc" : "");
                     long[] offs = {256, 2048 + random.nextInt(256), 5000 + random.nextInt(256)};
                     String name = (rep.isEmpty() ? "" : rep.equals("f3 ") ? "rep " : "repne ") + op[0] + (down ? " (DF=1)" : "");
-                    check(name, HexFormat.of().parseHex(code.replace(" ", "")), ALL, offs, random.nextInt(40), random.nextLong() & ~0x400L);
+                    checkSequence(name, code, ALL, offs, random.nextInt(40), random.nextLong() & ~0x400L);
                 }
             }
         }
@@ -297,7 +312,8 @@ class MemoryOracleTest {
      * ENTER runs on a stack inside the buffer: RBP = RSI (the enclosing frame), XCHG RSP, RDI around it, so RDI comes
      * back as the new RSP. The frame pointers it pushes are addresses, different natively and on the core, so the
      * sequence turns them into differences before the buffers are compared: the pushed RBP less RSI, the pushed
-     * frame pointer less the new RSP, and RBP less RSI (for 16-bit, BP less SI, sign-extended).
+     * frame pointer less the new RSP, and RBP less RSI (for 16-bit, BP less SI, sign-extended). PUSHF/POPF around those
+     * SUBs keep the flags as ENTER left them: it changes none, so all of them must match.
      */
     @Test
     void enterWithNestingLevels() {
@@ -307,14 +323,13 @@ class MemoryOracleTest {
                     int alloc = random.nextInt(3000);
                     int levelByte = level + (random.nextBoolean() ? 0 : 32 * random.nextInt(8)); // imm8 is taken mod 32
                     String o16 = size == 2 ? "66 " : "";
-                    String code = "48 89 f5 48 87 fc " + o16 + String.format("c8 %02x %02x %02x ", alloc & 0xFF, alloc >>> 8, levelByte)
-                            + "48 87 fc "
-                            + (level > 0 ? (size == 2 ? "66" : "48") + " 29 bf " + le32(alloc) : "") // the pushed frame pointer
+                    String code = "48 89 f5 | 48 87 fc | " + o16 + String.format("c8 %02x %02x %02x | ", alloc & 0xFF, alloc >>> 8, levelByte)
+                            + "48 87 fc | 9c | "
+                            + (level > 0 ? (size == 2 ? "66" : "48") + " 29 bf " + le32(alloc) + "| " : "") // the pushed frame pointer
                             + (size == 2 ? "66" : "48") + " 29 b7 " + le32(alloc + size * level) // the pushed RBP
-                            + "48 29 f5" + (size == 2 ? " 48 0f bf ed" : ""); // sub rbp, rsi (movsx rbp, bp)
+                            + "| 48 29 f5" + (size == 2 ? " | 48 0f bf ed" : "") + " | 9d"; // sub rbp, rsi (movsx rbp, bp); popf
                     long[] offs = {256, 1024 + random.nextInt(1024), 5000 + random.nextInt(1024)};
-                    check("enter (o" + 8 * size + ", level " + level + ")", HexFormat.of().parseHex(code.replace(" ", "")), 0, offs,
-                            random.nextInt(64), random.nextLong());
+                    checkSequence("enter (o" + 8 * size + ", level " + level + ")", code, ALL, offs, random.nextInt(64), random.nextLong());
                 }
             }
         }
@@ -324,10 +339,11 @@ class MemoryOracleTest {
     void enterWith16BitOperandsReplacesOnlyBp() {
         for (int i = 0; i < CASES; i++) {
             int alloc = random.nextInt(3000);
-            // RBP random (level 0 reads nothing through it); after ENTER, RBP >> 16 is what was left of the old RBP
-            String code = String.format("48 87 fc 66 c8 %02x %02x 00 48 87 fc 48 c1 ed 10", alloc & 0xFF, alloc >>> 8);
-            check("enter (o16, level 0): RBP[63:16] kept", HexFormat.of().parseHex(code.replace(" ", "")), 0,
-                    new long[]{256, 1024, 5000 + random.nextInt(1024)}, random.nextInt(64), random.nextLong());
+            // RBP random (level 0 reads nothing through it); after ENTER, RBP >> 16 is what was left of the old RBP (the
+            // SHR between PUSHF and POPF, so the flags compared are ENTER's: unchanged)
+            String code = String.format("48 87 fc | 66 c8 %02x %02x 00 | 48 87 fc | 9c | 48 c1 ed 10 | 9d", alloc & 0xFF, alloc >>> 8);
+            checkSequence("enter (o16, level 0): RBP[63:16] kept", code, ALL, new long[]{256, 1024, 5000 + random.nextInt(1024)},
+                    random.nextInt(64), random.nextLong());
         }
     }
 
@@ -355,7 +371,7 @@ class MemoryOracleTest {
     @Test
     void sixteenBitPushAndPop() {
         String[] forms = {"66 50", "66 51", "66 55", "66 41 57", "66 58", "66 5a", "66 41 59", "66 6a 85", "66 68 34 f2",
-                "66 ff 73 10", "66 8f 43 22", "50 66 58", "66 50 58"};
+                "66 ff 73 10", "66 8f 43 22", "50 | 66 58", "66 50 | 58"};
         for (String form : forms) {
             for (int i = 0; i < CASES; i++) {
                 checkOnBufferStack("push/pop", form, 512 + random.nextInt(2048));
@@ -366,7 +382,6 @@ class MemoryOracleTest {
     /** {@code form} with RSP in the buffer (XCHG RSP, RDI around it, so RDI comes back as the new RSP) and RBX at {@code rbx}. */
     private static void checkOnBufferStack(String name, String form, long rbx) {
         long[] offs = {rbx, 1024, 3000 + random.nextInt(2048)};
-        check(name + " [" + form + "]", HexFormat.of().parseHex(("48 87 fc " + form + " 48 87 fc").replace(" ", "")), ALL,
-                offs, random.nextInt(64), random.nextLong());
+        checkSequence(name + " [" + form + "]", "48 87 fc | " + form + " | 48 87 fc", ALL, offs, random.nextInt(64), random.nextLong());
     }
 }

@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * RFLAGS (for the COMIS forms) must match bit for bit.
  */
 class SseFloatOracleTest {
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x464C54L);
-    private static final int CASES = Integer.getInteger("jkvm.oracle.cases", 24) * 4;
+    private static final Random random = new Random(OracleCore.SEED ^ 0x464C54L);
+    private static final int CASES = OracleCore.casesPerForm(24) * 4;
     private static OracleCore oracle;
 
     @BeforeAll
@@ -79,9 +78,8 @@ class SseFloatOracleTest {
         EmulatedVcpu core = oracle.core;
         oracle.setRegisters(g, 0x2);
         oracle.setXmm(x, mxcsr);
-        VcpuExit exit = core.run();
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "] mxcsr 0x" + Integer.toHexString(mxcsr);
-        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        oracle.runLoaded(where);
         VcpuState after = core.saveState();
         long[] got = OracleCore.xmm(after);
         for (int i = 0; i < 16; i++) {

@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.NativeCpu;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -14,9 +13,10 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The SSE2 integer and move instructions of the core against the host CPU, register forms, XMM0-15 and GPRs compared. */
+/** The SSE2 integer and move instructions of the core against the host CPU, register forms: XMM0-15, GPRs, MXCSR and RFLAGS compared. */
 class SseOracleTest {
-    private static final Random random = new Random(NativeOracleTest.SEED ^ 0x535345L);
+    private static final Random random = new Random(OracleCore.SEED ^ 0x535345L);
+    private static final int CASES = OracleCore.casesPerForm(24);
     private static OracleCore oracle;
 
     @BeforeAll
@@ -60,14 +60,16 @@ class SseOracleTest {
         if (random.nextInt(4) == 0) {
             System.arraycopy(x, 2 * random.nextInt(16), x, 2 * random.nextInt(16), 2); // equal registers for compares
         }
-        NativeCpu.Result want = oracle.host.run(insn, g, 0x2, x);
+        // None of these forms changes a flag or MXCSR: random ones (rounding, DAZ, FTZ, sticky exceptions) must come through.
+        long flags = random.nextLong() & 0x8D5L;
+        int mxcsr = 0x1F80 | (random.nextInt(4) << 13) | (random.nextBoolean() ? 0x40 : 0) | (random.nextBoolean() ? 0x8000 : 0) | random.nextInt(0x40);
+        NativeCpu.Result want = oracle.host.run(insn, g, flags, x, mxcsr);
         oracle.load(insn);
         EmulatedVcpu core = oracle.core;
-        oracle.setRegisters(g, 0x2);
-        oracle.setXmm(x, 0x1F80);
-        VcpuExit exit = core.run();
+        oracle.setRegisters(g, flags | 0x2);
+        oracle.setXmm(x, mxcsr);
         String where = form + " [" + HexFormat.ofDelimiter(" ").formatHex(insn) + "]";
-        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        oracle.runLoaded(where);
         VcpuState after = core.saveState();
         long[] got = OracleCore.xmm(after);
         for (int i = 0; i < 16; i++) {
@@ -82,6 +84,10 @@ class SseOracleTest {
                 assertTrue(want.gprs()[i] == after.gpr(i), () -> where + ": r" + n);
             }
         }
+        final int wm = want.mxcsr(), gm = after.xsave().mxcsr();
+        assertTrue(wm == gm, () -> where + ": mxcsr native 0x" + Integer.toHexString(wm) + ", core 0x" + Integer.toHexString(gm));
+        final long fw = want.rflags() & 0x8D5, fg = after.registers().rflags() & 0x8D5;
+        assertTrue(fw == fg, () -> where + ": flags native 0x" + Long.toHexString(fw) + ", core 0x" + Long.toHexString(fg));
         oracle.counted(form);
     }
 
@@ -121,11 +127,11 @@ class SseOracleTest {
             String[] p = f[1].split(" ");
             int prefix = Integer.parseInt(p[0], 16);
             int op = Integer.parseInt(p[1], 16);
-            for (int i = 0; i < 24; i++) {
+            for (int i = 0; i < CASES; i++) {
                 check(f[0], encode(prefix, false, new int[]{0x0F, op}, xmm(), xmm(), 0, false));
             }
         }
-        for (int i = 0; i < 24; i++) {
+        for (int i = 0; i < CASES; i++) {
             check("pshufd", encode(0x66, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));
             check("pmovmskb", encode(0x66, false, new int[]{0x0F, 0xD7}, gpr(), xmm(), 0, false));
             check("pshuflw", encode(0xF2, false, new int[]{0x0F, 0x70}, xmm(), xmm(), random.nextInt(256), true));

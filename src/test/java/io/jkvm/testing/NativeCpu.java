@@ -1,6 +1,7 @@
 package io.jkvm.testing;
 
 import io.jkvm.linux.Mapping;
+import io.jkvm.x86.CpuFeature;
 
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
@@ -161,6 +162,24 @@ public final class NativeCpu implements AutoCloseable {
             xout[i] = block.get(ValueLayout.JAVA_LONG, XMM + 8L * i);
         }
         return new Result(out, block.getAtIndex(ValueLayout.JAVA_LONG, FLAGS), xout, block.get(ValueLayout.JAVA_INT, MXCSR));
+    }
+
+    /** CPUID {@code leaf}, {@code subleaf} as the host CPU itself answers it (run natively, not KVM's table): EAX, EBX, ECX, EDX. */
+    public long[] cpuid(int leaf, int subleaf) {
+        long[] g = new long[16];
+        g[0] = leaf & 0xFFFFFFFFL;
+        g[1] = subleaf & 0xFFFFFFFFL;
+        long[] out = run(new byte[]{0x0F, (byte) 0xA2}, g, 0).gprs();
+        return new long[]{out[0], out[3], out[1], out[2]};
+    }
+
+    /** Whether the host CPU's own CPUID enumerates {@code f} (its leaf within the host's range, and the bit set). */
+    public boolean has(CpuFeature f) {
+        long maxLeaf = cpuid(f.leaf() & 0x8000_0000, 0)[0]; // leaf 0 or 0x80000000: the last basic or extended leaf
+        if (Integer.compareUnsigned(f.leaf(), (int) maxLeaf) > 0) {
+            return false;
+        }
+        return (cpuid(f.leaf(), f.subleaf())[f.register().ordinal()] >>> f.bit() & 1) != 0;
     }
 
     /** mov r64, [rsp + 8n] (load) or mov [rsp + 8n], r64 (store). */

@@ -5,16 +5,37 @@ import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.VcpuExit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The two sides of an oracle test: the host CPU, and a software-core vCPU in long mode with code at 0x100000. */
 public final class OracleCore implements AutoCloseable {
+    /** Every oracle's random seed: fixed in CI, a fresh one each round of scripts/fuzz-core (-Djkvm.oracle.seed). */
+    public static final long SEED = Long.getLong("jkvm.oracle.seed", 0x6A6B766DL);
+    /** Where {@link #load} puts the code, and RIP when the registers are set. */
+    public static final long CODE = 0x100000;
+
+    /** Random cases per instruction form: {@code ciDefault} in CI, what scripts/fuzz-core asks for (-Djkvm.oracle.cases) in long runs. */
+    public static int casesPerForm(int ciDefault) {
+        return Integer.getInteger("jkvm.oracle.cases", ciDefault);
+    }
+
     public final NativeCpu host = new NativeCpu();
     public final GuestMemory memory = GuestMemory.allocate(4L << 20);
     public final EmulatedVcpu core;
     private final String name;
     private final java.util.Set<String> forms = new java.util.LinkedHashSet<>();
     private int cases;
+    /** What {@link #load} put at CODE: its length in bytes (without the HLT) and how many instructions. */
+    private int loadedLength, loadedInstructions;
+
+    /** The features {@link #hostRuns} was asked about, whether the host CPU has each, and the forms it had to skip. */
+    private final java.util.Map<CpuFeature, Boolean> hostFeatures = new java.util.EnumMap<>(CpuFeature.class);
+    private final java.util.Set<String> skippedForms = new java.util.TreeSet<>();
 
     /** {@code name} heads the coverage line printed on close: "NAME oracle: N forms, M cases". */
     public OracleCore(String name, String cpu) {
@@ -28,17 +49,32 @@ public final class OracleCore implements AutoCloseable {
         core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), model.cpuid().hasXsave()));
     }
 
-    /** Puts {@code insn} followed by HLT at 0x100000. */
-    public void load(byte[] insn) {
-        byte[] code = new byte[insn.length + 1];
-        System.arraycopy(insn, 0, code, 0, insn.length);
-        code[insn.length] = (byte) 0xF4;
-        memory.write(0x100000, code, 0, code.length);
+    /** Puts {@code instructions}, one after another, followed by HLT at {@link #CODE}. */
+    public void load(byte[]... instructions) {
+        byte[] code = Asm.concat(Asm.concat(instructions), new byte[]{(byte) 0xF4});
+        memory.write(CODE, code, 0, code.length);
+        loadedLength = code.length - 1;
+        loadedInstructions = instructions.length;
+    }
+
+    /**
+     * Runs the loaded code on the core and asserts that it stopped at the HLT after it, having retired each loaded
+     * instruction once: with RIP just past that HLT, the core took every instruction to be as long as its encoding.
+     */
+    public void runLoaded(String where) {
+        long retiredBefore = core.instructions();
+        VcpuExit exit = core.run();
+        assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+        long retired = core.instructions() - retiredBefore, rip = core.registers().rip();
+        assertEquals(loadedInstructions, retired, () -> where + ": the core retired " + retired + " instructions before the HLT, not "
+                + loadedInstructions);
+        assertEquals(CODE + loadedLength + 1, rip, () -> where + ": RIP 0x" + Long.toHexString(rip) + " after the HLT, not 0x"
+                + Long.toHexString(CODE + loadedLength + 1) + " (code at 0x" + Long.toHexString(CODE) + ", " + loadedLength + " bytes, then the HLT)");
     }
 
     /** The core's GPRs from {@code gprs} (by encoding number; RSP is the stack at 0x200000 whatever gprs[4] holds), RIP at the loaded code. */
     public void setRegisters(long[] gprs, long rflags) {
-        core.setRegisters(io.jkvm.x86.Registers.byEncoding(gprs, 0x100000, rflags).withRsp(0x200000));
+        core.setRegisters(io.jkvm.x86.Registers.byEncoding(gprs, CODE, rflags).withRsp(0x200000));
     }
 
     /** Loads XMM0-15 ({@code x[2n]} low quadword, {@code x[2n+1]} high) and MXCSR into the core, through the state record. */
@@ -87,6 +123,21 @@ public final class OracleCore implements AutoCloseable {
         return r;
     }
 
+    /**
+     * Whether the host CPU can run {@code form} natively: whether its own CPUID has every one of {@code needs}. A form
+     * it cannot run is recorded as skipped, for the line printed on close.
+     */
+    public boolean hostRuns(String form, CpuFeature... needs) {
+        boolean runs = true;
+        for (CpuFeature f : needs) {
+            runs &= hostFeatures.computeIfAbsent(f, host::has);
+        }
+        if (!runs) {
+            skippedForms.add(form);
+        }
+        return runs;
+    }
+
     /** Records one checked case of an instruction form, for the coverage line. */
     public void counted(String form) {
         forms.add(form);
@@ -97,9 +148,24 @@ public final class OracleCore implements AutoCloseable {
         return forms.size();
     }
 
+    /** Cases checked so far, for a test to assert how many it ran. */
+    public int cases() {
+        return cases;
+    }
+
+    /** The features asked about that the host CPU has (or lacks), by QEMU name. */
+    private String hostFeatureNames(boolean present) {
+        return String.join(", ", hostFeatures.entrySet().stream().filter(e -> e.getValue() == present).map(e -> e.getKey().qemuName()).toList());
+    }
+
     @Override
     public void close() {
         System.out.println(name + " oracle: " + forms.size() + " instruction forms, " + cases + " cases checked against the host CPU");
+        if (!hostFeatures.isEmpty()) { // said every time: a form skipped for want of a feature is never silent
+            System.out.println(name + " oracle: " + skippedForms.size() + " instruction forms skipped natively" + (skippedForms.isEmpty()
+                    ? ", the host CPU has every feature they need (" + hostFeatureNames(true) + ")"
+                    : ": the host CPU lacks " + hostFeatureNames(false) + " (" + String.join(", ", skippedForms) + ")"));
+        }
         host.close();
         memory.close();
     }
