@@ -77,7 +77,7 @@ class ApxGuestTest {
         // The first of them is the fill loop's {nf} add r16, r18 (EVEX map 4, at 0x100047): #UD, and with no IDT a
         // triple fault, reported as on KVM.
         assertEquals(2, r.status(), r.out() + r.err());
-        assertEquals("jkvm: guest shut down (KVM_EXIT_SHUTDOWN, a triple fault) at RIP 0x100047 (bytes at RIP: "
+        assertEquals("jkvm: guest shut down (a triple fault) at RIP 0x100047 (bytes at RIP: "
                 + "62 ec fc 0c 01 d0 d5 68 89 44 e3 00 62 fc dc): the guest hit an exception it could not handle; "
                 + "check its IDT, stack and page tables", r.errorLine());
         assertEquals("", r.out());
