@@ -103,6 +103,13 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
      * and the guest has not been entered since. A vCPU restored in HLT first reports that HLT, so the machine waits.
      */
     private volatile boolean inHlt;
+    /**
+     * Set by a restore until the next KVM_RUN: whether the restored state can take an interrupt (IF set, no shadow,
+     * no event being injected). kvm_run's ready_for_interrupt_injection is from before the restore then, and not
+     * every KVM answers the window request that would correct it (kvm_pvm does not).
+     */
+    private boolean readyAfterRestore;
+    private boolean restoredSinceRun;
     private boolean reportHlt;
 
     Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
@@ -158,6 +165,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
                 throw new LinuxException("ioctl(KVM_RUN) on " + fd.name(), -r);
             }
             injectionQueued = false; // the guest was entered: KVM delivered it (or re-injects it itself)
+            restoredSinceRun = false;
             if (run.exitReason() == Uapi.KVM_EXIT_IRQ_WINDOW_OPEN()) {
                 continue;
             }
@@ -181,7 +189,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             run.setRequestInterruptWindow(false);
             return;
         }
-        if (run.readyForInterruptInjection()) {
+        if (restoredSinceRun ? readyAfterRestore : run.readyForInterruptInjection()) {
             interrupt(interrupts.acknowledge());
             injectionQueued = true;
             run.setRequestInterruptWindow(false);
@@ -553,6 +561,10 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         setMsrs(s.msrs());
         setEvents(s.events());
         inHlt = reportHlt = s.activity() == Activity.HALTED;
+        PendingEvents e = s.events();
+        readyAfterRestore = s.registers().interruptsEnabled() && e.interrupt().shadow() == 0 && !e.interrupt().injected()
+                && !e.exception().injected() && !e.exception().pending() && !e.nmi().injected();
+        restoredSinceRun = true;
     }
 
     /** KVM_SET_XSAVE with a buffer of {@link #xsaveSize()} bytes (there is no SET_XSAVE2: the big buffer is accepted). */

@@ -2,6 +2,7 @@ package io.jkvm.kvm;
 
 import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuModel;
@@ -39,6 +40,40 @@ class HltActivityTest {
 
             e.vcpu.restoreState(s.withActivity(Activity.ACTIVE));
             assertInstanceOf(VcpuExit.Io.class, e.vcpu.run(), "a record saved running runs on at once");
+        }
+    }
+
+    /**
+     * Restored in HLT on KVM with INTR up, the vCPU takes the interrupt that wakes it (the handler's OUT 0x90 comes
+     * before the OUT 0x80 after the HLT): whether it can is taken from the restored state, not from a
+     * ready_for_interrupt_injection left from before the restore, which kvm_pvm never corrects.
+     */
+    @Test
+    void aVcpuRestoredInHltOnKvmTakesTheInterruptThatWakesIt() {
+        long idt = 0x200000, handler = LongModeVm.CODE + 0x40;
+        byte[] handlerCode = LongModeVm.hex("b0 2a e6 90 f4"); // mov al, 42; out 0x90, al; hlt
+        try (LongModeVm k = new LongModeVm(CODE); EmuVm e = new EmuVm(new CpuModel("host", k.cpuid, HostCpu.mxcsrMask()), CODE)) {
+            for (io.jkvm.machine.GuestMemory m : java.util.List.of(k.memory, e.memory)) {
+                m.write(handler, handlerCode, 0, handlerCode.length);
+                Idt.writeGate(m, idt, 0x30, handler);
+            }
+            Idt.load(e.vcpu, idt, 0xFFF);
+            assertInstanceOf(VcpuExit.Hlt.class, e.vcpu.run());
+            VcpuState s = e.vcpu.saveState();
+            assertEquals(Activity.HALTED, s.activity());
+
+            int[] acknowledged = new int[1];
+            k.vcpu.restoreState(s);
+            k.vcpu.connectInterrupts(() -> {
+                acknowledged[0]++;
+                k.vcpu.setInterruptLine(false);
+                return 0x30;
+            });
+            assertInstanceOf(VcpuExit.Hlt.class, k.vcpu.run(), "the restored HLT, reported once");
+            k.vcpu.setInterruptLine(true); // the machine's PIC raises INTR: it wakes the vCPU
+            VcpuExit.Io io = assertInstanceOf(VcpuExit.Io.class, k.vcpu.run());
+            assertEquals(0x90, io.port(), "the interrupt handler runs first, not the code after the HLT");
+            assertEquals(1, acknowledged[0]);
         }
     }
 
