@@ -717,6 +717,24 @@ final class Core {
         }
     }
 
+    /**
+     * CS loads the core has made (interrupt and exception delivery, IRETQ, SYSCALL/SYSRET/SYSENTER/SYSEXIT): the
+     * vCPU then reports CS's hidden part as the load left it, accessed, not as it was last set from outside.
+     */
+    int codeSegmentLoads;
+
+    /** A CS load from a descriptor: the CPU marks the descriptor accessed in the GDT, as for data segments. */
+    private void codeSegmentLoaded(int selector) {
+        codeSegmentLoads++;
+        long address = gdtBase + (selector & ~7);
+        if ((selector & 4) == 0 && (selector | 7) <= gdtLimit) {
+            long descriptor = supervisorRead(address, 8);
+            if ((descriptor & (1L << 40)) == 0) {
+                supervisorWrite(address + 5, 1, (descriptor >>> 40) | 1);
+            }
+        }
+    }
+
     /** The GPRs as the interpreted instruction found them, put back when an MMIO read stops it half-way. */
     private final long[] gprsAtStart = new long[32];
     private int savedLazyOp, savedLazySize;
@@ -1184,6 +1202,7 @@ final class Core {
             }
             r[4] = rsp;
             cs = selector & ~3;
+            codeSegmentLoaded(selector);
             if (newCpl != prevCpl) {
                 ss = 0;
             }
@@ -2106,6 +2125,7 @@ final class Core {
         setRflags((newFlags & writable) | (flagBits & ~writable & (IF | 0x3000L)));
         setCpl(newCpl);
         cs = (int) newCs & ~3;
+        codeSegmentLoaded((int) newCs);
         ss = (int) newSs;
         r[4] = newRsp;
         rip = newRip;
@@ -2630,6 +2650,7 @@ final class Core {
         setRflags(rflags() & ~fmask);
         cs = (int) ((star >>> 32) & 0xFFFC);
         ss = cs + 8;
+        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
         setCpl(0);
         rip = lstar;
     }
@@ -2645,6 +2666,7 @@ final class Core {
         int base = (int) ((star >>> 48) & 0xFFFF);
         cs = rexW ? base + 16 : base;
         ss = base + 8;
+        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
         setCpl(3);
         setRflags((r[11] & 0x3C7FD7L) | 0x2);
         rip = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
@@ -2665,6 +2687,7 @@ final class Core {
         setRflags(rflags() & ~(IF | (1L << 16) | (1L << 17)));
         cs = (int) (sysenterCs & 0xFFFC);
         ss = cs + 8;
+        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
         setCpl(0);
         r[4] = sysenterEsp;
         rip = sysenterEip;
@@ -2686,6 +2709,7 @@ final class Core {
         int base = (int) (sysenterCs & 0xFFFC);
         cs = base + (rexW ? 32 : 16);
         ss = base + (rexW ? 40 : 24);
+        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
         setCpl(3);
         r[4] = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
         rip = rexW ? r[2] : r[2] & 0xFFFFFFFFL;

@@ -53,6 +53,8 @@ public final class EmulatedVcpu implements VirtualCpu {
     private final Object haltLock = new Object();
     /** The segment registers as last set from outside: their hidden parts (TR's base, attributes) come back from here. */
     private SpecialRegisters loaded;
+    /** The core's CS load count when the segments were last set from outside: a load since makes CS's cached part stale. */
+    private int codeSegmentLoadsAtSet;
     private Datum pendingIn;
     private int pendingInSize;
 
@@ -292,8 +294,8 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public SpecialRegisters specialRegisters() {
-        Segment code = cached(loaded.cs(), core.cs | core.cpl, core.cpl,
-                new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false));
+        Segment fresh = new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false);
+        Segment code = core.codeSegmentLoads != codeSegmentLoadsAtSet ? fresh : cached(loaded.cs(), core.cs | core.cpl, core.cpl, fresh);
         int ssSelector = core.ss == 0 ? 0 : core.ss | core.cpl;
         Segment stack = cached(loaded.ss(), ssSelector, core.cpl, dataSegment(ssSelector, 0, core.cpl));
         return new SpecialRegisters(code, cached(loaded.ds(), core.ds, dataSegment(core.ds, 0, 0)),
@@ -364,6 +366,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.efer = s.efer();
         core.apicBase = s.apicBase();
         loaded = s;
+        codeSegmentLoadsAtSet = core.codeSegmentLoads;
         core.flushTlb();
     }
 

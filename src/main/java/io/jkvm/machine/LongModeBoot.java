@@ -50,8 +50,8 @@ public final class LongModeBoot {
     /** Writes the GDT, TSS and page tables into guest memory. */
     public static void writeTables(GuestMemory memory) {
         memory.zero(GDT, reservedEnd(memory.size()) - GDT);
-        memory.writeLong(GDT + CODE_SELECTOR, 0x00AF_9A00_0000_FFFFL); // G, L, P, DPL0, code exec/read
-        memory.writeLong(GDT + DATA_SELECTOR, 0x00CF_9200_0000_FFFFL); // G, D/B, P, DPL0, data read/write
+        memory.writeLong(GDT + CODE_SELECTOR, 0x00AF_9B00_0000_FFFFL); // G, L, P, DPL0, code exec/read, accessed (as Linux writes its GDT: no CPU need write it, and every load finds type 0xB)
+        memory.writeLong(GDT + DATA_SELECTOR, 0x00CF_9300_0000_FFFFL); // G, D/B, P, DPL0, data read/write, accessed
         long tssLow = TSS_LIMIT | ((TSS & 0xFF_FFFFL) << 16) | (0x8BL << 40) | (((TSS >>> 24) & 0xFF) << 56);
         memory.writeLong(GDT + TSS_SELECTOR, tssLow); // busy 64-bit TSS
         memory.writeLong(GDT + TSS_SELECTOR + 8, TSS >>> 32);

@@ -56,7 +56,7 @@ class MachinePartsTest {
                 assertEquals(a, PageWalker.translate(LongModeBoot.PML4, a, m));
             }
             assertEquals(-1, PageWalker.translate(LongModeBoot.PML4, 0x1_0000_0000L, m), "64M of RAM maps 4 GiB, no more");
-            assertEquals(0x00AF_9A00_0000_FFFFL, m.readLong(LongModeBoot.GDT + 8));
+            assertEquals(0x00AF_9B00_0000_FFFFL, m.readLong(LongModeBoot.GDT + 8));
         }
         assertEquals(0x4000 + 6 * 0x1000, LongModeBoot.reservedEnd(6L << 30), "one page directory per GiB past 4");
     }
