@@ -29,7 +29,15 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args, System.out, System.err, System.in));
+        int status;
+        try {
+            status = execute(args, System.out, System.err, System.in);
+        } catch (Throwable e) { // an Error picocli does not catch: still one line and status 2, never a stack trace
+            System.out.flush();
+            System.err.println("jkvm: " + oneLine(e));
+            status = ERROR;
+        }
+        System.exit(status);
     }
 
     /** Runs the CLI with the given streams and returns the exit status, so tests can drive the real entry point. */
@@ -48,11 +56,20 @@ public final class Main implements Runnable {
             err.flush();
             return ERROR;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (Error e) { // what picocli lets through (it handles Exceptions): one line, status 2
+            err.println("jkvm: " + oneLine(e));
+            err.flush();
+            return ERROR;
+        }
     }
 
     /** The message of an error, on one line; a bug without a message still names its type. */
     static String oneLine(Throwable e) {
+        if (e instanceof OutOfMemoryError) {
+            return "jkvm ran out of Java heap (" + e.getMessage() + "): give the JVM more with JAVA_TOOL_OPTIONS=-Xmx...";
+        }
         String m = e.getMessage();
         if (m == null || m.isBlank()) {
             m = e.getClass().getSimpleName() + " (a jkvm bug: please report it)";

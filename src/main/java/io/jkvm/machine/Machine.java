@@ -10,6 +10,7 @@ import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.XsaveException;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.NativeCpuid;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
@@ -75,14 +76,20 @@ public final class Machine implements AutoCloseable {
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
-        Kvm k = Kvm.open(config.kvmPath());
+        // The software core alone needs no KVM: it then takes the host model from the CPU's own CPUID
+        Kvm k = config.backend() == Backend.EMULATOR ? null : Kvm.open(config.kvmPath());
         Vm v = null;
         GuestMemory m = null;
         CpuModel model;
         List<CpuFeature> missing;
         try {
-            Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
-            CpuidTable host = k.supportedCpuid();
+            CpuidTable host;
+            if (k != null) {
+                Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
+                host = k.supportedCpuid();
+            } else {
+                host = NativeCpuid.read();
+            }
             try {
                 model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
             } catch (XsaveException e) {
@@ -95,6 +102,7 @@ public final class Machine implements AutoCloseable {
                         + ": running the vCPUs on the software core");
             }
             if (backend == Backend.KVM) {
+                requireKvmTakes(k, config.cpus());
                 v = k.createVm();
             }
             m = GuestMemory.allocate(config.memorySize());
@@ -132,10 +140,25 @@ public final class Machine implements AutoCloseable {
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
     }
 
+    /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
+    private static void requireKvmTakes(Kvm k, int cpus) {
+        int max = k.checkExtension(io.jkvm.kvm.Capability.MAX_VCPUS);
+        if (max <= 0) {
+            max = k.checkExtension(io.jkvm.kvm.Capability.NR_VCPUS);
+        }
+        if (max <= 0) {
+            max = 4;
+        }
+        if (cpus > max) {
+            throw new MachineException("--cpus " + cpus + " is more than this host's KVM runs in one VM (KVM_CAP_MAX_VCPUS = "
+                    + max + "): use at most " + max + ", or --backend emulator");
+        }
+    }
+
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
     public static Machine create(MachineConfig config, Console console) {
         GuestImage image = config.image()
-                .map(p -> GuestImage.read(p, config.loadAddress()))
+                .map(p -> GuestImage.read(p, config.loadAddress(), config.memorySize()))
                 .orElseGet(GuestImage::bundled);
         return new Machine(config, console, image);
     }
@@ -293,8 +316,8 @@ public final class Machine implements AutoCloseable {
                     scheduleHandoff();
                 }
             }
-        } catch (RuntimeException e) {
-            finish(new Outcome.Failed("vCPU " + id + ": " + e.getMessage()));
+        } catch (Throwable e) { // an Error too: a vCPU thread never dies without ending the run
+            finish(new Outcome.Failed("vCPU " + id + ": " + describeFailure(e)));
         }
     }
 
@@ -431,6 +454,10 @@ public final class Machine implements AutoCloseable {
         if (target == backend && target == Backend.KVM) {
             throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
         }
+        if (target == Backend.KVM && kvm == null) {
+            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs with --backend emulator, without /dev/kvm; "
+                    + "the VM stays on the software core");
+        }
         if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
                     + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
@@ -505,7 +532,7 @@ public final class Machine implements AutoCloseable {
                 if (awaitParked()) {
                     // To the other backend; a model KVM cannot run is remade on the software core instead (as
                     // state_test.c does: save, a new vCPU, restore, compare)
-                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() ? Backend.EMULATOR : Backend.KVM;
+                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || kvm == null ? Backend.EMULATOR : Backend.KVM;
                     requireCanMoveTo(target);
                     Handoff h = moveWhilePaused(target, start);
                     if (config.trace()) {
@@ -619,6 +646,18 @@ public final class Machine implements AutoCloseable {
             case VcpuExit.Unknown u -> finish(new Outcome.Failed(String.format(
                     "KVM stopped the vCPU with exit reason %d, which jkvm does not handle, at %s", u.reason(), where(vcpu))));
         }
+    }
+
+    /** One line for what stopped a vCPU thread: the message, or for an Error what ran out. */
+    static String describeFailure(Throwable e) {
+        if (e instanceof OutOfMemoryError) {
+            return "jkvm ran out of Java heap (" + e.getMessage() + "): give the JVM more with JAVA_TOOL_OPTIONS=-Xmx..., or fewer --cpus";
+        }
+        if (e instanceof StackOverflowError) {
+            return "jkvm's stack overflowed (a jkvm bug: please report it with the guest)";
+        }
+        String m = e.getMessage();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() + " (a jkvm bug: please report it)" : m.replace('\n', ' ').strip();
     }
 
     /** "RIP 0x… (bytes 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */

@@ -188,7 +188,17 @@ class RunCommandTest {
         Files.write(big, new byte[3 << 20]);
         Cli.Result r = Cli.run("run", "--image", big.toString(), "--mem", "2M");
         assertEquals(2, r.status());
-        assertEquals("jkvm: image " + big + " (3145728 bytes at 0x100000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
+        assertEquals("jkvm: image " + big + " is 3145728 bytes, more than the 2M of guest RAM: raise --mem or use a smaller image",
+                r.errorLine(), "refused by its size, before it is read");
+    }
+
+    @Test
+    void aFlatImageThatFitsRamButNotAtItsLoadAddress(@TempDir Path dir) throws Exception {
+        Path image = dir.resolve("late.bin");
+        Files.write(image, new byte[1 << 20]);
+        Cli.Result r = Cli.run("run", "--image", image.toString(), "--mem", "2M", "--load-addr", "0x180000");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image " + image + " (1048576 bytes at 0x180000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
     }
 
     @Test

@@ -88,12 +88,13 @@ class MachinePartsTest {
 
     @Test
     void debugExitComputesQemusStatus() {
-        List<Integer> statuses = new ArrayList<>();
+        List<Long> statuses = new ArrayList<>();
         DebugExit d = new DebugExit(statuses::add);
         d.write(0, 1, 0);
         d.write(0, 1, 0x21);
         d.write(0, 1, 0x1FF); // an 8-bit write keeps 8 bits
-        assertEquals(List.of(1, 0x43, 0x1FF), statuses);
+        d.write(0, 4, 0xFFFFFFFFL); // a 32-bit write keeps all 32: the status has 33 bits
+        assertEquals(List.of(1L, 0x43L, 0x1FFL, 0x1FFFFFFFFL), statuses);
     }
 
     @Test
