@@ -76,8 +76,7 @@ public final class Machine implements AutoCloseable {
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
-        // The software core alone needs no KVM: it then takes the host model from the CPU's own CPUID
-        Kvm k = config.backend() == Backend.EMULATOR ? null : Kvm.open(config.kvmPath());
+        Kvm k = config.backend() == Backend.EMULATOR ? openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         Vm v = null;
         GuestMemory m = null;
         CpuModel model;
@@ -138,6 +137,18 @@ public final class Machine implements AutoCloseable {
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
+    }
+
+    /**
+     * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
+     * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
+     */
+    private static Kvm openKvmIfThere(String path) {
+        try {
+            return Kvm.open(path);
+        } catch (RuntimeException e) {
+            return null; // missing, or no permission: that is what the software core is for
+        }
     }
 
     /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
@@ -455,8 +466,8 @@ public final class Machine implements AutoCloseable {
             throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
         }
         if (target == Backend.KVM && kvm == null) {
-            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs with --backend emulator, without /dev/kvm; "
-                    + "the VM stays on the software core");
+            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs on the software core without KVM ("
+                    + config.kvmPath() + " could not be opened); the VM stays on the software core");
         }
         if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "

@@ -77,7 +77,7 @@ class HostileInputTest {
     }
 
     @Test
-    void theSoftwareCoreRunsWithoutKvm() {
+    void theSoftwareCoreRunsWhereKvmCannotBeOpened() {
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--kvm", "/nonexistent/kvm");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("exiting through debug-exit (v=0)"), r.out());
