@@ -1,5 +1,9 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.Bus;
+import io.jkvm.devices.Serial16550;
+import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.DebugExit;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;

@@ -1,5 +1,9 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.Bus;
+import io.jkvm.devices.Device;
+import io.jkvm.devices.Serial16550;
+import io.jkvm.devices.DebugExit;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.PageWalker;
 import org.junit.jupiter.api.Test;

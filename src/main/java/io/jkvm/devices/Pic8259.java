@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 import io.jkvm.x86.InterruptSource;
 

@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 import java.io.IOException;
 import java.io.OutputStream;
