@@ -13,6 +13,10 @@ import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.XsaveException;
+import io.jkvm.snapshot.MachineState;
+import io.jkvm.snapshot.SnapshotCompatibility;
+import io.jkvm.snapshot.SnapshotException;
+import io.jkvm.snapshot.SnapshotFile;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.NativeCpuid;
 import io.jkvm.x86.Registers;
@@ -23,6 +27,7 @@ import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -74,7 +79,21 @@ public final class Machine implements AutoCloseable {
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    private Machine(MachineConfig config, Console console, GuestImage image) {
+    /** How a machine starts: booting an image per the entry contract, or resuming a snapshot. */
+    private sealed interface Start {
+    }
+
+    private record Boot(GuestImage image) implements Start {
+    }
+
+    private record Resume(SnapshotFile.Snapshot snapshot) implements Start {
+    }
+
+    /** The device records a snapshot holds, by device id. */
+    public static final Map<String, Class<? extends Record>> DEVICE_STATES = Map.of(
+            "com1", Serial16550.State.class, "pic", Pic8259.State.class);
+
+    private Machine(MachineConfig config, Console console, Start start) {
         this.config = config;
         this.console = console;
         this.pic = new Pic8259(this::interruptLineChanged);
@@ -93,12 +112,19 @@ public final class Machine implements AutoCloseable {
             } else {
                 host = NativeCpuid.read();
             }
-            try {
-                model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
-            } catch (XsaveException e) {
-                throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+            if (start instanceof Resume r) {
+                model = r.snapshot().state().cpu();
+            } else {
+                try {
+                    model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
+                } catch (XsaveException e) {
+                    throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+                }
             }
             missing = model.missingOn(host);
+            if (start instanceof Resume && k != null && missing.isEmpty()) {
+                missing = SnapshotCompatibility.kvmLayoutMismatch(model, host); // KVM's XSAVE offsets are the host's
+            }
             backend = chooseBackend(config, missing);
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
                 console.trace().println("jkvm: this host's KVM lacks " + describe(missing)
@@ -108,13 +134,24 @@ public final class Machine implements AutoCloseable {
                 requireKvmTakes(k, config.cpus());
                 v = k.createVm();
             }
-            m = GuestMemory.allocate(config.memorySize());
-            LongModeBoot.writeTables(m);
-            image.loadInto(m);
+            switch (start) {
+                case Boot b -> {
+                    m = GuestMemory.allocate(config.memorySize());
+                    LongModeBoot.writeTables(m);
+                    b.image().loadInto(m);
+                }
+                case Resume r -> {
+                    m = GuestMemory.mapSnapshot(r.snapshot().memoryFile(), r.snapshot().state().memorySize());
+                    SnapshotFile.requireMemoryIntact(r.snapshot(), m);
+                }
+            }
             if (v != null) {
                 v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
             }
-        } catch (RuntimeException e) {
+        } catch (SnapshotException e) {
+            closeQuietly(m, v, k);
+            throw new MachineException(e.getMessage(), e);
+        } catch (RuntimeException | Error e) { // an Error too (a mapped snapshot file that faults): nothing stays mapped
             closeQuietly(m, v, k);
             throw e;
         }
@@ -127,7 +164,10 @@ public final class Machine implements AutoCloseable {
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
-                created.add(createVcpu(id, model.cpuid(), image.entry()));
+                created.add(switch (start) {
+                    case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
+                    case Resume r -> restoredVcpu(id, r.snapshot().state().vcpus().get(id));
+                });
             }
             vcpus = List.copyOf(created);
         } catch (RuntimeException e) {
@@ -141,6 +181,36 @@ public final class Machine implements AutoCloseable {
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
+        if (start instanceof Resume r) {
+            try {
+                restoreDevices(r.snapshot().state());
+            } catch (RuntimeException e) {
+                close();
+                throw new MachineException("cannot restore " + r.snapshot().file() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** vCPU {@code id} on this machine's backend, loaded with its record; a record it cannot hold is one line. */
+    private VirtualCpu restoredVcpu(int id, VcpuState state) {
+        VirtualCpu vcpu = newVcpu(backend, id, state.cpuid());
+        try {
+            vcpu.restoreState(state);
+        } catch (RuntimeException e) {
+            throw new MachineException("cannot restore vCPU " + id + " on " + name(backend) + ": " + e.getMessage(), e);
+        }
+        return vcpu;
+    }
+
+    private void restoreDevices(MachineState state) {
+        for (String id : DEVICE_STATES.keySet()) {
+            if (!state.devices().containsKey(id)) {
+                throw new MachineException("the snapshot has no state for device '" + id + "'");
+            }
+        }
+        serial.restore((Serial16550.State) state.devices().get("com1"));
+        pic.restore((Pic8259.State) state.devices().get("pic"));
+        vcpus.getFirst().setInterruptLine(interruptLine);
     }
 
     /**
@@ -175,11 +245,69 @@ public final class Machine implements AutoCloseable {
         GuestImage image = config.image()
                 .map(p -> GuestImage.read(p, config.loadAddress(), config.memorySize()))
                 .orElseGet(GuestImage::bundled);
-        return new Machine(config, console, image);
+        return new Machine(config, console, new Boot(image));
+    }
+
+    /**
+     * Builds the machine a snapshot describes, on {@code backend} (auto: KVM when this host's KVM runs the snapshot's
+     * CPU model with its XSAVE layout, else the software core): guest RAM mapped from the snapshot's memory file,
+     * every vCPU and device loaded from its record. Anything the destination cannot hold is one line, before it runs.
+     */
+    public static Machine restore(Path snapshotFile, Backend backend, String kvmPath, boolean trace, Console console) {
+        SnapshotFile.Snapshot s;
+        try {
+            s = SnapshotFile.read(snapshotFile, DEVICE_STATES);
+        } catch (SnapshotException e) {
+            throw new MachineException(e.getMessage(), e);
+        }
+        MachineState state = s.state();
+        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
+                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
+        return new Machine(config, console, new Resume(s));
+    }
+
+    /**
+     * The machine's whole state but RAM's bytes, while it is paused ({@link #pause()}): the CPU model, every vCPU's
+     * record and every device's.
+     */
+    public MachineState capture() {
+        requirePaused("capture the machine's state");
+        List<VcpuState> states = new ArrayList<>();
+        for (VirtualCpu vcpu : vcpus) {
+            states.add(vcpu.saveState());
+        }
+        java.util.SequencedMap<String, Record> devices = new java.util.LinkedHashMap<>();
+        devices.put("com1", serial.save());
+        devices.put("pic", pic.save());
+        return new MachineState(model, memory.size(), states, devices);
+    }
+
+    /**
+     * Writes a snapshot of the running machine to {@code file} (and its guest RAM beside it): pauses the vCPUs if they
+     * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
+     */
+    public void snapshot(Path file) {
+        boolean pausedHere = false;
+        synchronized (wakeup) {
+            pausedHere = !pauseRequested;
+        }
+        if (pausedHere && !pause()) {
+            throw new MachineException("cannot snapshot: the guest has ended");
+        }
+        try {
+            consoleOut.flush(); // what the guest sent before the snapshot is the old machine's output, not the restored one's
+            SnapshotFile.write(file, capture(), memory);
+        } catch (SnapshotException e) {
+            throw new MachineException(e.getMessage(), e);
+        } finally {
+            if (pausedHere) {
+                resume();
+            }
+        }
     }
 
     private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {
-        CpuidTable cpuid = withApicId(modelCpuid, id);
+        CpuidTable cpuid = modelCpuid.withApicId(id);
         VirtualCpu vcpu = newVcpu(backend, id, cpuid);
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         if (cpuid.hasXsave()) {
@@ -239,23 +367,6 @@ public final class Machine implements AutoCloseable {
     static String describe(List<CpuFeature> features) {
         return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
                 .collect(java.util.stream.Collectors.joining(", "));
-    }
-
-    /**
-     * CPUID leaf 1 EBX[31:24] is the initial APIC ID and leaves 0xB and 0x1F EDX the x2APIC ID: each vCPU sees
-     * its own (KVM's supported table has there whatever the host CPU that answered had).
-     */
-    private static CpuidTable withApicId(CpuidTable table, int id) {
-        List<CpuidEntry> entries = new ArrayList<>();
-        for (CpuidEntry e : table.entries()) {
-            if (e.function() == 1) {
-                e = new CpuidEntry(1, e.index(), e.flags(), e.eax(), (e.ebx() & 0x00FF_FFFF) | (id << 24), e.ecx(), e.edx());
-            } else if (e.function() == 0xB || e.function() == 0x1F) {
-                e = new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), e.ecx(), id);
-            }
-            entries.add(e);
-        }
-        return new CpuidTable(entries);
     }
 
     public GuestMemory memory() {
@@ -332,7 +443,7 @@ public final class Machine implements AutoCloseable {
                 }
             }
         } catch (Throwable e) { // an Error too: a vCPU thread never dies without ending the run
-            finish(new Outcome.Failed("vCPU " + id + ": " + describeFailure(e)));
+            finish(new Outcome.Failed("vCPU " + id + ": " + ExitReport.describe(e)));
         }
     }
 
@@ -438,12 +549,17 @@ public final class Machine implements AutoCloseable {
      */
     public Handoff switchBackend(Backend target) {
         requireCanMoveTo(target);
+        requirePaused("switch backends");
+        return moveWhilePaused(target, System.nanoTime());
+    }
+
+    /** Paused with every vCPU thread parked, or not running at all (built, not yet run: nothing moves then either). */
+    private void requirePaused(String what) {
         synchronized (wakeup) {
-            if (!pauseRequested || parked < vcpuThreads) {
-                throw new MachineException("cannot switch backends: pause the machine first");
+            if (running && (!pauseRequested || parked < vcpuThreads)) {
+                throw new MachineException("cannot " + what + ": pause the machine first");
             }
         }
-        return moveWhilePaused(target, System.nanoTime());
     }
 
     /**
@@ -635,20 +751,13 @@ public final class Machine implements AutoCloseable {
                     waitForInterrupt();
                 }
             }
-            case VcpuExit.Shutdown s -> finish(new Outcome.Failed("guest shut down (a triple fault) at " + where(vcpu)
-                    + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
-            case VcpuExit.CannotEmulate c -> finish(new Outcome.Failed("the software core could not run the guest (emulation failure: "
-                    + c.reason() + ") at " + where(vcpu) + ": the guest jumped or read where a real machine has nothing either"));
-            case VcpuExit.InternalError e -> finish(new Outcome.Failed(
-                    (vcpu instanceof EmulatedVcpu ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
-                            + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)
-                            + ": this host's KVM cannot execute that instruction; change the guest or run it on another host"));
-            case VcpuExit.FailEntry f -> finish(new Outcome.Failed(String.format(
-                    "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x, cpu %d) at %s: the vCPU state is invalid for this host",
-                    f.hardwareReason(), f.cpu(), where(vcpu))));
+            case VcpuExit.Shutdown s -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.CannotEmulate c -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.InternalError e -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.FailEntry f -> finish(ExitReport.failure(exit, vcpu, memory));
             case VcpuExit.SystemEvent e -> {
                 if (e.type() == 3) { // KVM_SYSTEM_EVENT_CRASH
-                    finish(new Outcome.Failed("guest reported a crash (KVM_EXIT_SYSTEM_EVENT crash) at " + where(vcpu)));
+                    finish(ExitReport.failure(exit, vcpu, memory));
                 } else {
                     finish(new Outcome.Exited(0, "system event " + e.type()));
                 }
@@ -658,33 +767,7 @@ public final class Machine implements AutoCloseable {
                     vcpu.clearExitRequest(); // a stray signal: go on running
                 }
             }
-            case VcpuExit.Unknown u -> finish(new Outcome.Failed(String.format(
-                    "KVM stopped the vCPU with exit reason %d, which jkvm does not handle, at %s", u.reason(), where(vcpu))));
-        }
-    }
-
-    /** One line for what stopped a vCPU thread: the message, or for an Error what ran out. */
-    static String describeFailure(Throwable e) {
-        if (e instanceof OutOfMemoryError) {
-            return "jkvm ran out of Java heap (" + e.getMessage() + "): give the JVM more with JAVA_TOOL_OPTIONS=-Xmx..., or fewer --cpus";
-        }
-        if (e instanceof StackOverflowError) {
-            return "jkvm's stack overflowed (a jkvm bug: please report it with the guest)";
-        }
-        String m = e.getMessage();
-        return m == null || m.isBlank() ? e.getClass().getSimpleName() + " (a jkvm bug: please report it)" : m.replace('\n', ' ').strip();
-    }
-
-    /** "RIP 0x… (bytes 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */
-    private String where(VirtualCpu vcpu) {
-        try {
-            long rip = vcpu.registers().rip();
-            long cr3 = vcpu.specialRegisters().cr3();
-            byte[] bytes = memory.readLinear(cr3, rip, 15);
-            String hex = bytes.length == 0 ? "unmapped" : HexFormat.ofDelimiter(" ").formatHex(bytes);
-            return String.format("RIP 0x%x (bytes at RIP: %s)", rip, hex);
-        } catch (RuntimeException e) {
-            return "an unknown RIP (" + e.getMessage() + ")";
+            case VcpuExit.Unknown u -> finish(ExitReport.failure(exit, vcpu, memory));
         }
     }
 
