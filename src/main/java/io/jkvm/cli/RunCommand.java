@@ -78,17 +78,22 @@ final class RunCommand implements Callable<Integer> {
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, load, kvmPath, trace);
         try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
             machine.handOffEvery(handOffEvery);
-            Outcome outcome = machine.run();
-            main.out.flush();
-            if (outcome instanceof Outcome.Failed failed) {
-                main.err.println("jkvm: " + failed.message());
-                main.err.flush();
-            }
-            if (exitStatusFile != null) {
-                writeAtomically(exitStatusFile, Long.toUnsignedString(outcome.fullStatus()) + "\n");
-            }
-            return outcome.exitStatus();
+            return runToTheEnd(machine, main, exitStatusFile);
         }
+    }
+
+    /** Runs a built machine until the guest ends: its one error line, its exit status (and the whole one in a file). */
+    static int runToTheEnd(Machine machine, Main main, Path exitStatusFile) {
+        Outcome outcome = machine.run();
+        main.out.flush();
+        if (outcome instanceof Outcome.Failed failed) {
+            main.err.println("jkvm: " + failed.message());
+            main.err.flush();
+        }
+        if (exitStatusFile != null) {
+            writeAtomically(exitStatusFile, Long.toUnsignedString(outcome.fullStatus()) + "\n");
+        }
+        return outcome.exitStatus();
     }
 
     /** Through a temporary file in the same directory and a rename: a reader never sees half a status. */

@@ -51,6 +51,8 @@ public final class Machine implements AutoCloseable {
     private final CpuModel model;
     /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
     private final List<CpuFeature> missingOnKvm;
+    /** What else keeps a restored machine off this host's KVM (another XSAVE layout, an MXCSR bit the CPU lacks). */
+    private final List<String> otherKvmObstacles;
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
@@ -104,6 +106,7 @@ public final class Machine implements AutoCloseable {
         GuestMemory m = null;
         CpuModel model;
         List<CpuFeature> missing;
+        List<String> otherObstacles = List.of();
         try {
             CpuidTable host;
             if (k != null) {
@@ -122,13 +125,23 @@ public final class Machine implements AutoCloseable {
                 }
             }
             missing = model.missingOn(host);
-            if (start instanceof Resume && k != null && missing.isEmpty()) {
-                missing = SnapshotCompatibility.kvmLayoutMismatch(model, host); // KVM's XSAVE offsets are the host's
+            if (start instanceof Resume r && k != null) {
+                otherObstacles = SnapshotCompatibility.kvmObstacles(r.snapshot().state(), host, HostCpu.mxcsrMask());
             }
-            backend = chooseBackend(config, missing);
+            if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
+                backend = chooseBackend(config, missing);
+            } else if (config.backend() == Backend.KVM) {
+                throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
+                        + ": use --backend auto or emulator to run it on the software core");
+            } else {
+                backend = Backend.EMULATOR;
+            }
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
-                console.trace().println("jkvm: this host's KVM lacks " + describe(missing)
-                        + ": running the vCPUs on the software core");
+                List<String> why = new ArrayList<>(otherObstacles);
+                if (!missing.isEmpty()) {
+                    why.addFirst("this host's KVM lacks " + describe(missing));
+                }
+                console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
             }
             if (backend == Backend.KVM) {
                 requireKvmTakes(k, config.cpus());
@@ -160,6 +173,7 @@ public final class Machine implements AutoCloseable {
         this.memory = m;
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
+        this.otherKvmObstacles = List.copyOf(otherObstacles);
         this.kvmVcpus = new Vcpu[config.cpus()];
         try {
             List<VirtualCpu> created = new ArrayList<>();
@@ -593,6 +607,10 @@ public final class Machine implements AutoCloseable {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
                     + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
         }
+        if (target == Backend.KVM && !otherKvmObstacles.isEmpty()) {
+            throw new MachineException("cannot hand the vCPUs to KVM: " + String.join("; ", otherKvmObstacles)
+                    + "; the VM stays on the software core");
+        }
     }
 
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
@@ -663,7 +681,8 @@ public final class Machine implements AutoCloseable {
                 if (awaitParked()) {
                     // To the other backend; a model KVM cannot run is remade on the software core instead (as
                     // state_test.c does: save, a new vCPU, restore, compare)
-                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || kvm == null ? Backend.EMULATOR : Backend.KVM;
+                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty() || kvm == null
+                            ? Backend.EMULATOR : Backend.KVM;
                     requireCanMoveTo(target);
                     Handoff h = moveWhilePaused(target, start);
                     if (config.trace()) {

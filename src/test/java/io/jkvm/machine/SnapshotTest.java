@@ -82,6 +82,27 @@ class SnapshotTest {
     }
 
     @Test
+    void theCliChecksAndRestoresASnapshot() throws Exception {
+        Taken t = snapshotMidRun("cli.snap");
+        io.jkvm.testing.Cli.Result check = io.jkvm.testing.Cli.run("snapshot", "check", t.file().toString());
+        assertEquals(0, check.status(), check.err());
+        assertTrue(check.out().contains("guest RAM:         64M in cli.snap.mem-"), check.out());
+        assertTrue(check.out().contains("vCPUs:             1 (active)"), check.out());
+        assertTrue(check.out().contains("on KVM here:       yes\n--backend auto:    KVM\n"), check.out());
+
+        io.jkvm.testing.Cli.Result restored = io.jkvm.testing.Cli.runWithInput("g", "restore", t.file().toString(), "--backend", "emulator");
+        assertEquals(t.original().outcome().exitStatus(), restored.status(), restored.err());
+        assertEquals(t.original().out(), t.outputBefore() + restored.out());
+
+        Path broken = dir.resolve("broken.snap");
+        Files.writeString(broken, "JKVMSNAP");
+        io.jkvm.testing.Cli.Result bad = io.jkvm.testing.Cli.run("restore", broken.toString());
+        assertEquals(2, bad.status());
+        assertEquals("jkvm: " + broken + " is not a jkvm snapshot (it does not start with JKVMSNAP)", bad.errorLine());
+        assertEquals(2, io.jkvm.testing.Cli.run("snapshot", "check", broken.toString()).status());
+    }
+
+    @Test
     void kvmToFileToCoreToFileToKvmIsExactAtTheStateRecordLevel() throws Exception {
         Path a = dir.resolve("a.snap"), b = dir.resolve("b.snap");
         MachineState onKvm;
