@@ -45,7 +45,8 @@ public final class Machine implements AutoCloseable {
     private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
     private final GuestMemory memory;
     /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
-    private volatile List<VirtualCpu> vcpus = List.of();
+    /** One runner per vCPU, by id; each holds the vCPU it runs now (a handoff replaces them while paused). */
+    private List<VcpuRunner> runners = List.of();
     /** KVM vCPUs by id once made: KVM cannot destroy one, so a move back to KVM reuses it. */
     private final Vcpu[] kvmVcpus;
     private final CpuModel model;
@@ -65,17 +66,14 @@ public final class Machine implements AutoCloseable {
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
-    /** Guards the pause handshake below; vCPU threads wait on it in HLT, when stopped, and when parked. */
+    /** Guards running, paused and scheduledHandoff; HLT waits on it for INTR. */
     private final Object wakeup = new Object();
     private volatile Backend backend;
+    /** run() has started the vCPU threads: state moves through the runners' events from then on. */
     private boolean running;
-    /** Set while a pause is asked for or in force: each vCPU thread parks at its next instruction boundary. */
-    private volatile boolean pauseRequested;
-    /** vCPU threads parked for the pause in force. */
-    private int parked;
-    private int vcpuThreads;
-    private volatile List<Thread> vcpuThreadList = List.of();
-    /** A handoff the vCPU thread scheduled (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
+    /** A pause is in force, from pause() until resume(); another pause waits its turn. */
+    private boolean paused;
+    /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
     private boolean scheduledHandoff;
     private volatile long handOffEvery;
     private long portExits;
@@ -183,7 +181,11 @@ public final class Machine implements AutoCloseable {
                     case Resume r -> restoredVcpu(id, r.snapshot().state().vcpus().get(id));
                 });
             }
-            vcpus = List.copyOf(created);
+            List<VcpuRunner> made = new ArrayList<>();
+            for (int id = 0; id < created.size(); id++) {
+                made.add(new VcpuRunner(id, created.get(id), id == 0, new RunnerHost()));
+            }
+            runners = List.copyOf(made);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -191,7 +193,7 @@ public final class Machine implements AutoCloseable {
         ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
-        VirtualCpu bsp = vcpus.getFirst();
+        VirtualCpu bsp = runners.getFirst().vcpu();
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
@@ -224,7 +226,7 @@ public final class Machine implements AutoCloseable {
         }
         serial.restore((Serial16550.State) state.devices().get("com1"));
         pic.restore((Pic8259.State) state.devices().get("pic"));
-        vcpus.getFirst().setInterruptLine(interruptLine);
+        runners.getFirst().vcpu().setInterruptLine(interruptLine);
     }
 
     /**
@@ -285,11 +287,7 @@ public final class Machine implements AutoCloseable {
      * record and every device's.
      */
     public MachineState capture() {
-        requirePaused("capture the machine's state");
-        List<VcpuState> states = new ArrayList<>();
-        for (VirtualCpu vcpu : vcpus) {
-            states.add(vcpu.saveState());
-        }
+        List<VcpuState> states = saveAll("capture the machine's state");
         java.util.SequencedMap<String, Record> devices = new java.util.LinkedHashMap<>();
         devices.put("com1", serial.save());
         devices.put("pic", pic.save());
@@ -301,9 +299,9 @@ public final class Machine implements AutoCloseable {
      * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
      */
     public void snapshot(Path file) {
-        boolean pausedHere = false;
+        boolean pausedHere;
         synchronized (wakeup) {
-            pausedHere = !pauseRequested;
+            pausedHere = !paused;
         }
         if (pausedHere && !pause()) {
             throw new MachineException("cannot snapshot: the guest has ended");
@@ -388,31 +386,24 @@ public final class Machine implements AutoCloseable {
     }
 
     public List<VirtualCpu> vcpus() {
-        return List.copyOf(vcpus);
+        return runners.stream().map(VcpuRunner::vcpu).toList();
     }
 
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
         consoleOut.start();
         Thread input = startInputPump();
-        List<Thread> threads = new ArrayList<>();
         synchronized (wakeup) {
             running = true;
-            vcpuThreads = vcpus.size();
         }
-        for (int id = 0; id < vcpus.size(); id++) {
-            int which = id;
-            threads.add(Thread.ofPlatform().name("vcpu-" + id).unstarted(() -> runVcpu(which)));
+        List<Thread> threads = new ArrayList<>();
+        for (VcpuRunner r : runners) {
+            threads.add(r.start());
         }
-        vcpuThreadList = List.copyOf(threads);
-        threads.forEach(Thread::start);
         carryOutScheduledHandoffs();
         Outcome result = outcome.join();
-        for (VirtualCpu vcpu : vcpus) {
-            vcpu.requestExit();
-        }
-        synchronized (wakeup) {
-            wakeup.notifyAll();
+        for (VcpuRunner r : runners) {
+            r.post(new VcpuRunner.Stop());
         }
         for (Thread t : threads) {
             joinUninterruptibly(t);
@@ -426,8 +417,8 @@ public final class Machine implements AutoCloseable {
 
     private void finish(Outcome o) {
         if (outcome.complete(o)) {
-            for (VirtualCpu vcpu : vcpus) {
-                vcpu.requestExit();
+            for (VcpuRunner r : runners) {
+                r.vcpu().requestExit();
             }
             synchronized (wakeup) {
                 wakeup.notifyAll();
@@ -435,57 +426,48 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    private void runVcpu(int id) {
-        try {
-            if (id != 0) {
-                waitForStop(); // application processors stay halted until SMP boot is implemented
-                return;
+    /** What the runners need from the machine: exits handled, the HLT wait for INTR, the end of the run. */
+    private final class RunnerHost implements VcpuRunner.Host {
+        @Override
+        public boolean ended() {
+            return outcome.isDone();
+        }
+
+        @Override
+        public boolean handle(VcpuRunner runner, VirtualCpu vcpu, VcpuExit exit) {
+            boolean waitInHlt = Machine.this.handle(vcpu, exit);
+            if (runner.id() == 0 && exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
+                scheduleHandoff(runner);
             }
-            while (!outcome.isDone()) {
-                VirtualCpu vcpu = vcpus.get(id);
-                if (pauseRequested) {
-                    completeInFlight(vcpu);
-                    synchronized (wakeup) {
-                        parkWhilePaused();
+            return waitInHlt;
+        }
+
+        /** HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR, an event, the end. */
+        @Override
+        public boolean awaitInterrupt(VcpuRunner runner) {
+            synchronized (wakeup) {
+                while (!outcome.isDone() && !interruptLine && !runner.hasEvents()) {
+                    try {
+                        wakeup.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
                     }
-                    continue;
                 }
-                VcpuExit exit = vcpu.run();
-                handle(vcpu, exit);
-                if (exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
-                    scheduleHandoff();
-                }
+                return interruptLine && !outcome.isDone();
             }
-        } catch (Throwable e) { // an Error too: a vCPU thread never dies without ending the run
-            finish(new Outcome.Failed("vCPU " + id + ": " + ExitReport.describe(e)));
         }
-    }
 
-    /**
-     * Runs the vCPU, its exit request in force, until it returns {@link VcpuExit.Interrupted}, handling any exit on
-     * the way: an IN or MMIO read the machine has answered is only finished by the next KVM_RUN (the kernel
-     * completes it before it looks at immediate_exit), and the state must not be read before that.
-     */
-    private void completeInFlight(VirtualCpu vcpu) {
-        vcpu.requestExit();
-        VcpuExit exit;
-        while (!outcome.isDone() && pauseRequested && !((exit = vcpu.run()) instanceof VcpuExit.Interrupted)) {
-            handle(vcpu, exit);
-        }
-    }
-
-    /** Holding {@code wakeup}: counts this thread parked and waits until the pause is over or the guest has ended. */
-    private void parkWhilePaused() {
-        parked++;
-        wakeup.notifyAll();
-        boolean interrupted = false;
-        try {
-            while (pauseRequested && !outcome.isDone()) {
-                interrupted |= awaitWakeup(); // a parked vCPU must not run on, interrupted or not
+        @Override
+        public void wakeWaiters() {
+            synchronized (wakeup) {
+                wakeup.notifyAll();
             }
-        } finally {
-            parked--;
-            reassertInterrupt(interrupted);
+        }
+
+        @Override
+        public void failed(int id, Throwable failure) {
+            finish(new Outcome.Failed("vCPU " + id + ": " + ExitReport.describe(failure)));
         }
     }
 
@@ -501,7 +483,7 @@ public final class Machine implements AutoCloseable {
      * then). Call it from a thread of your own while {@link #run()} runs, not from a vCPU thread.
      */
     public boolean pause() {
-        if (vcpuThreadList.contains(Thread.currentThread())) {
+        if (runners.stream().anyMatch(VcpuRunner::isRunnerThread)) {
             throw new IllegalStateException("pause() from a vCPU thread would wait for itself");
         }
         boolean interrupted = false;
@@ -509,31 +491,82 @@ public final class Machine implements AutoCloseable {
             if (!running) {
                 throw new MachineException("cannot pause: the machine is not running (call run() first)");
             }
-            while (pauseRequested && !outcome.isDone()) {
+            while (paused && !outcome.isDone()) {
                 interrupted |= awaitWakeup(); // another pause or a scheduled handoff is in force: take the next turn
             }
             if (outcome.isDone()) {
                 reassertInterrupt(interrupted);
                 return false;
             }
-            pauseRequested = true;
+            paused = true;
         }
         reassertInterrupt(interrupted);
-        kickAll();
-        return awaitParked();
+        boolean all = true;
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Pause::new)) {
+            all &= answer.join() != VcpuRunner.ENDED;
+        }
+        if (!all || outcome.isDone()) {
+            synchronized (wakeup) {
+                paused = false;
+                wakeup.notifyAll();
+            }
+            return false;
+        }
+        return true;
     }
 
     /** Lets the paused vCPUs run on, on whichever backend they are now. */
     public void resume() {
         synchronized (wakeup) {
-            if (!pauseRequested) {
+            if (!paused) {
                 throw new MachineException("cannot resume: the machine is not paused");
             }
-            for (VirtualCpu vcpu : vcpus) {
-                vcpu.clearExitRequest();
-            }
-            pauseRequested = false;
+        }
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Resume::new)) {
+            answer.join();
+        }
+        synchronized (wakeup) {
+            paused = false;
             wakeup.notifyAll();
+        }
+    }
+
+    private List<CompletableFuture<Object>> postToAll(java.util.function.Supplier<VcpuRunner.Event> event) {
+        List<CompletableFuture<Object>> answers = new ArrayList<>();
+        for (VcpuRunner r : runners) {
+            answers.add(r.post(event.get()));
+        }
+        return answers;
+    }
+
+    /** Every vCPU's state record: through its runner once run() started (paused), else read directly. */
+    private List<VcpuState> saveAll(String what) {
+        requirePaused(what);
+        List<VcpuState> states = new ArrayList<>();
+        if (!isRunning()) {
+            for (VcpuRunner r : runners) {
+                states.add(r.vcpu().saveState());
+            }
+            return states;
+        }
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.SaveState::new)) {
+            Object o;
+            try {
+                o = answer.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
+            }
+            if (o == VcpuRunner.ENDED) {
+                throw new MachineException("cannot " + what + ": the guest has ended");
+            }
+            states.add((VcpuState) o);
+        }
+        return states;
+    }
+
+    private boolean isRunning() {
+        synchronized (wakeup) {
+            return running;
         }
     }
 
@@ -563,14 +596,13 @@ public final class Machine implements AutoCloseable {
      */
     public Handoff switchBackend(Backend target) {
         requireCanMoveTo(target);
-        requirePaused("switch backends");
         return moveWhilePaused(target, System.nanoTime());
     }
 
-    /** Paused with every vCPU thread parked, or not running at all (built, not yet run: nothing moves then either). */
+    /** Paused (every runner answered the pause), or not running at all (built, not yet run: nothing moves then either). */
     private void requirePaused(String what) {
         synchronized (wakeup) {
-            if (running && (!pauseRequested || parked < vcpuThreads)) {
+            if (running && !paused) {
                 throw new MachineException("cannot " + what + ": pause the machine first");
             }
         }
@@ -616,16 +648,16 @@ public final class Machine implements AutoCloseable {
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
-        List<VirtualCpu> source = vcpus;
+        List<VcpuState> saved = saveAll("switch backends");
         List<VirtualCpu> moved = new ArrayList<>();
-        for (VirtualCpu vcpu : source) {
-            String failure = "handoff of vCPU " + vcpu.id() + " from " + name(from) + " to " + name(target) + " failed: ";
+        for (int id = 0; id < saved.size(); id++) {
+            String failure = "handoff of vCPU " + id + " from " + name(from) + " to " + name(target) + " failed: ";
             String stays = "; the VM stays on " + name(from);
             try {
-                VcpuState saved = vcpu.saveState();
-                VirtualCpu next = newVcpu(target, vcpu.id(), saved.cpuid());
-                next.restoreState(saved);
-                Optional<String> difference = saved.firstDifference(next.saveState());
+                VcpuState s = saved.get(id);
+                VirtualCpu next = newVcpu(target, id, s.cpuid());
+                next.restoreState(s);
+                Optional<String> difference = s.firstDifference(next.saveState());
                 if (difference.isPresent()) {
                     throw new MachineException(failure + "the state read back differs at " + difference.get() + stays);
                 }
@@ -636,9 +668,15 @@ public final class Machine implements AutoCloseable {
                 throw new MachineException(failure + e.getMessage() + stays, e);
             }
         }
-        vcpus = List.copyOf(moved);
+        for (int id = 0; id < moved.size(); id++) {
+            if (isRunning()) {
+                runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();
+            } else {
+                runners.get(id).replaceUnstarted(moved.get(id));
+            }
+        }
         backend = target;
-        VirtualCpu bsp = vcpus.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
+        VirtualCpu bsp = moved.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         bsp.setInterruptLine(interruptLine);
@@ -649,17 +687,21 @@ public final class Machine implements AutoCloseable {
         return h;
     }
 
-    /** From vCPU 0's thread: pause now, right after the exit just handled, and let run()'s thread move the vCPUs. */
-    private void scheduleHandoff() {
+    /**
+     * From vCPU 0's thread: asks run()'s thread to pause and move the vCPUs, and waits for that pause to reach it, so
+     * the move comes right after this exit, not some instructions later.
+     */
+    private void scheduleHandoff(VcpuRunner runner) {
         synchronized (wakeup) {
-            if (pauseRequested) {
-                return; // a pause from outside is under way: this turn is skipped
-            }
-            pauseRequested = true;
             scheduledHandoff = true;
             wakeup.notifyAll();
+            while (!runner.hasEvents() && !outcome.isDone() && handOffEvery > 0) {
+                if (awaitWakeup()) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
         }
-        kickAll();
     }
 
     /** On run()'s thread until the guest ends: each scheduled handoff, to the other backend; a refusal ends them. */
@@ -678,49 +720,30 @@ public final class Machine implements AutoCloseable {
             }
             long start = System.nanoTime();
             try {
-                if (awaitParked()) {
-                    // To the other backend; a model KVM cannot run is remade on the software core instead (as
-                    // state_test.c does: save, a new vCPU, restore, compare)
-                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty() || kvm == null
-                            ? Backend.EMULATOR : Backend.KVM;
-                    requireCanMoveTo(target);
-                    Handoff h = moveWhilePaused(target, start);
-                    if (config.trace()) {
-                        console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
-                                handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
-                                h.move().toNanos() / 1000);
+                if (pause()) {
+                    try {
+                        // To the other backend; a model KVM cannot run is remade on the software core instead (as
+                        // state_test.c does: save, a new vCPU, restore, compare)
+                        Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
+                                || kvm == null ? Backend.EMULATOR : Backend.KVM;
+                        requireCanMoveTo(target);
+                        Handoff h = moveWhilePaused(target, start);
+                        if (config.trace()) {
+                            console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
+                                    handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
+                                    h.move().toNanos() / 1000);
+                        }
+                    } finally {
+                        resume();
                     }
                 }
             } catch (MachineException e) {
                 console.trace().println("jkvm: " + e.getMessage());
-                handOffEvery = 0;
-            } finally {
-                resume();
-            }
-        }
-    }
-
-    private void kickAll() {
-        for (VirtualCpu vcpu : vcpus) {
-            vcpu.requestExit();
-        }
-        synchronized (wakeup) {
-            wakeup.notifyAll(); // vCPU threads waiting in HLT or stopped park too
-        }
-    }
-
-    /** Waits until every vCPU thread has parked; false when the guest ended first. */
-    private boolean awaitParked() {
-        boolean interrupted = false;
-        try {
-            synchronized (wakeup) {
-                while (parked < vcpuThreads && !outcome.isDone()) {
-                    interrupted |= awaitWakeup();
+                synchronized (wakeup) {
+                    handOffEvery = 0;
+                    wakeup.notifyAll(); // vCPU 0 waits for a pause that will not come
                 }
-                return !outcome.isDone();
             }
-        } finally {
-            reassertInterrupt(interrupted);
         }
     }
 
@@ -744,7 +767,8 @@ public final class Machine implements AutoCloseable {
         return b == Backend.KVM ? "KVM" : "the software core";
     }
 
-    private void handle(VirtualCpu vcpu, VcpuExit exit) {
+    /** Handles one exit; true when it left the vCPU in HLT with interrupts on, to wait for INTR. */
+    private boolean handle(VirtualCpu vcpu, VcpuExit exit) {
         switch (exit) {
             case VcpuExit.Io io -> {
                 for (int i = 0; i < io.count(); i++) {
@@ -763,31 +787,22 @@ public final class Machine implements AutoCloseable {
                 }
             }
             case VcpuExit.Hlt h -> {
-                Registers regs = vcpu.registers();
-                if (!regs.interruptsEnabled()) {
-                    finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
-                } else {
-                    waitForInterrupt();
+                if (vcpu.registers().interruptsEnabled()) {
+                    return true;
                 }
+                finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
+            }
+            case VcpuExit.SystemEvent e -> finish(e.type() == 3 // KVM_SYSTEM_EVENT_CRASH
+                    ? ExitReport.failure(exit, vcpu, memory) : new Outcome.Exited(0, "system event " + e.type()));
+            case VcpuExit.Interrupted i -> {
             }
             case VcpuExit.Shutdown s -> finish(ExitReport.failure(exit, vcpu, memory));
             case VcpuExit.CannotEmulate c -> finish(ExitReport.failure(exit, vcpu, memory));
             case VcpuExit.InternalError e -> finish(ExitReport.failure(exit, vcpu, memory));
             case VcpuExit.FailEntry f -> finish(ExitReport.failure(exit, vcpu, memory));
-            case VcpuExit.SystemEvent e -> {
-                if (e.type() == 3) { // KVM_SYSTEM_EVENT_CRASH
-                    finish(ExitReport.failure(exit, vcpu, memory));
-                } else {
-                    finish(new Outcome.Exited(0, "system event " + e.type()));
-                }
-            }
-            case VcpuExit.Interrupted i -> {
-                if (!outcome.isDone() && !pauseRequested) {
-                    vcpu.clearExitRequest(); // a stray signal: go on running
-                }
-            }
             case VcpuExit.Unknown u -> finish(ExitReport.failure(exit, vcpu, memory));
         }
+        return false;
     }
 
     /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
@@ -800,44 +815,6 @@ public final class Machine implements AutoCloseable {
         if (raised) {
             synchronized (wakeup) {
                 wakeup.notifyAll();
-            }
-        }
-    }
-
-    /**
-     * HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR rises; a pause
-     * meanwhile parks here and the wait goes on after.
-     */
-    private void waitForInterrupt() {
-        synchronized (wakeup) {
-            while (!outcome.isDone() && !interruptLine) {
-                if (pauseRequested) {
-                    parkWhilePaused();
-                    continue;
-                }
-                try {
-                    wakeup.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        }
-    }
-
-    private void waitForStop() {
-        synchronized (wakeup) {
-            while (!outcome.isDone()) {
-                if (pauseRequested) {
-                    parkWhilePaused();
-                    continue;
-                }
-                try {
-                    wakeup.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
             }
         }
     }
