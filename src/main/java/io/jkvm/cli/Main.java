@@ -7,10 +7,11 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 
-/** The jkvm command line: `jkvm run` and `jkvm info`. Errors are one line on stderr and exit status 2. */
+/** The jkvm command line: run, restore, snapshot, ctl, info. Errors are one line on stderr and exit status 2. */
 @Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "A KVM virtual machine monitor in Java.",
-        subcommands = {RunCommand.class, RestoreCommand.class, SnapshotCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {RunCommand.class, RestoreCommand.class, SnapshotCommand.class, CtlCommand.class, InfoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit status for bad input and failed guests. */
     public static final int ERROR = 2;
