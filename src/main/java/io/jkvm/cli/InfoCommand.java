@@ -1,5 +1,8 @@
 package io.jkvm.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.x86.CpuFeature;
@@ -24,6 +27,8 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.")
 final class InfoCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     @CommandLine.ParentCommand
     Main main;
 
@@ -137,48 +142,42 @@ final class InfoCommand implements Callable<Integer> {
         }
     }
 
-    private static void jsonLayout(Json j, XsaveLayout layout) {
-        j.open().field("standardSize", layout.standardSize()).key("components").openArray();
+    private static ObjectNode jsonLayout(XsaveLayout layout) {
+        ObjectNode j = JSON.createObjectNode().put("standardSize", layout.standardSize());
+        ArrayNode components = j.putArray("components");
         for (XsaveLayout.Component c : layout.components()) {
             if (!c.supervisor()) {
-                j.open().field("component", c.number()).field("name", c.name()).field("size", c.size())
-                        .field("offset", c.offset()).close();
+                components.addObject().put("component", c.number()).put("name", c.name()).put("size", c.size())
+                        .put("offset", c.offset());
             }
         }
-        j.closeArray().close();
+        return j;
     }
 
     private static void printJson(HostInfo info, PrintStream out) {
-        Json j = new Json();
-        j.open();
-        j.field("device", info.device());
-        j.field("apiVersion", info.apiVersion());
-        j.key("cpu").open().field("vendor", info.cpu().vendorId()).field("rules", info.cpu().vendor().manual().name())
-                .field("family", info.cpu().family()).field("model", info.cpu().model())
-                .field("mxcsrMask", info.cpu().mxcsrMask()).close();
-        j.key("capabilities").open();
-        info.capabilities().forEach((c, v) -> j.field(c.uapiName(), v));
-        j.close();
-        j.key("vcpus").open().field("recommended", info.recommendedVcpus()).field("max", info.maxVcpus())
-                .field("maxId", info.maxVcpuId()).close();
-        j.field("supportedXcr0", info.supportedXcr0());
-        j.key("supportedXcr0Features").openArray();
-        xcr0Names(info.supportedXcr0()).forEach(j::value);
-        j.closeArray();
-        j.key("xsaveLayout");
-        jsonLayout(j, info.layout());
-        j.key("apx").open().field("cpuid", info.apxCpuid()).field("xcr0", info.apxXcr0())
-                .field("available", info.hasApx()).close();
+        ObjectNode j = JSON.createObjectNode();
+        j.put("device", info.device());
+        j.put("apiVersion", info.apiVersion());
+        j.putObject("cpu").put("vendor", info.cpu().vendorId()).put("rules", info.cpu().vendor().manual().name())
+                .put("family", info.cpu().family()).put("model", info.cpu().model())
+                .put("mxcsrMask", info.cpu().mxcsrMask());
+        ObjectNode caps = j.putObject("capabilities");
+        info.capabilities().forEach((c, v) -> caps.put(c.uapiName(), v));
+        j.putObject("vcpus").put("recommended", info.recommendedVcpus()).put("max", info.maxVcpus())
+                .put("maxId", info.maxVcpuId());
+        j.put("supportedXcr0", info.supportedXcr0());
+        ArrayNode features = j.putArray("supportedXcr0Features");
+        xcr0Names(info.supportedXcr0()).forEach(features::add);
+        j.set("xsaveLayout", jsonLayout(info.layout()));
+        j.putObject("apx").put("cpuid", info.apxCpuid()).put("xcr0", info.apxXcr0()).put("available", info.hasApx());
         ModelInfo m = info.model();
         if (m != null) {
-            j.key("cpuModel").open().field("spec", m.spec()).field("supportedXcr0", m.supportedXcr0()).key("xsaveLayout");
-            jsonLayout(j, m.layout());
-            j.field("runsOnKvm", m.missing().isEmpty()).field("autoBackend", m.missing().isEmpty() ? "kvm" : "emulator")
-                    .key("missingOnHost").openArray();
-            m.missing().forEach(f -> j.value(f.qemuName()));
-            j.closeArray().close();
+            ObjectNode model = j.putObject("cpuModel").put("spec", m.spec()).put("supportedXcr0", m.supportedXcr0());
+            model.set("xsaveLayout", jsonLayout(m.layout()));
+            model.put("runsOnKvm", m.missing().isEmpty()).put("autoBackend", m.missing().isEmpty() ? "kvm" : "emulator");
+            ArrayNode missing = model.putArray("missingOnHost");
+            m.missing().forEach(f -> missing.add(f.qemuName()));
         }
-        j.close();
         out.println(j);
     }
 }

@@ -7,10 +7,11 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 
-/** The jkvm command line: `jkvm run` and `jkvm info`. Errors are one line on stderr and exit status 2. */
+/** The jkvm command line: run, restore, snapshot, ctl, info. Errors are one line on stderr and exit status 2. */
 @Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "A KVM virtual machine monitor in Java.",
-        subcommands = {RunCommand.class, InfoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {RunCommand.class, RestoreCommand.class, SnapshotCommand.class, CtlCommand.class, InfoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit status for bad input and failed guests. */
     public static final int ERROR = 2;
@@ -29,7 +30,15 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args, System.out, System.err, System.in));
+        int status;
+        try {
+            status = execute(args, System.out, System.err, System.in);
+        } catch (Throwable e) { // an Error picocli does not catch: still one line and status 2, never a stack trace
+            System.out.flush();
+            System.err.println("jkvm: " + oneLine(e));
+            status = ERROR;
+        }
+        System.exit(status);
     }
 
     /** Runs the CLI with the given streams and returns the exit status, so tests can drive the real entry point. */
@@ -48,11 +57,20 @@ public final class Main implements Runnable {
             err.flush();
             return ERROR;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (Error e) { // what picocli lets through (it handles Exceptions): one line, status 2
+            err.println("jkvm: " + oneLine(e));
+            err.flush();
+            return ERROR;
+        }
     }
 
     /** The message of an error, on one line; a bug without a message still names its type. */
     static String oneLine(Throwable e) {
+        if (e instanceof OutOfMemoryError) {
+            return "jkvm ran out of Java heap (" + e.getMessage() + "): give the JVM more with JAVA_TOOL_OPTIONS=-Xmx...";
+        }
         String m = e.getMessage();
         if (m == null || m.isBlank()) {
             m = e.getClass().getSimpleName() + " (a jkvm bug: please report it)";

@@ -2,6 +2,8 @@ package io.jkvm.cli;
 
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
+import io.jkvm.machine.GuestImage;
+import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Machine;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.MemorySize;
@@ -45,9 +47,14 @@ final class RunCommand implements Callable<Integer> {
             description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
     Backend backend;
 
-    @Option(names = "--load-addr", paramLabel = "ADDR", defaultValue = "0x100000", converter = AddressConverter.class,
-            description = "guest-physical address of a flat binary (default: ${DEFAULT-VALUE})")
-    long loadAddress;
+    @Option(names = "--load-addr", paramLabel = "ADDR", converter = AddressConverter.class,
+            description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
+    Long loadAddress;
+
+    @Option(names = "--exit-status-file", paramLabel = "FILE",
+            description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
+                    + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
+    Path exitStatusFile;
 
     @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
     boolean trace;
@@ -63,16 +70,46 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, loadAddress, kvmPath, trace);
+        if (loadAddress != null && (image == null || GuestImage.isElf(image))) {
+            throw new MachineException("--load-addr places a flat binary, and " + (image == null ? "the bundled guest" : image)
+                    + " is an ELF, which loads where its segments say: drop --load-addr");
+        }
+        long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, load, kvmPath, trace);
         try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
             machine.handOffEvery(handOffEvery);
-            Outcome outcome = machine.run();
-            main.out.flush();
-            if (outcome instanceof Outcome.Failed failed) {
-                main.err.println("jkvm: " + failed.message());
-                main.err.flush();
+            return runToTheEnd(machine, main, exitStatusFile);
+        }
+    }
+
+    /** Runs a built machine until the guest ends: its one error line, its exit status (and the whole one in a file). */
+    static int runToTheEnd(Machine machine, Main main, Path exitStatusFile) {
+        Outcome outcome = machine.run();
+        main.out.flush();
+        if (outcome instanceof Outcome.Failed failed) {
+            main.err.println("jkvm: " + failed.message());
+            main.err.flush();
+        }
+        if (exitStatusFile != null) {
+            writeAtomically(exitStatusFile, Long.toUnsignedString(outcome.fullStatus()) + "\n");
+        }
+        return outcome.exitStatus();
+    }
+
+    /** Through a temporary file in the same directory and a rename: a reader never sees half a status. */
+    private static void writeAtomically(Path file, String text) {
+        Path dir = file.toAbsolutePath().getParent();
+        try {
+            Path tmp = java.nio.file.Files.createTempFile(dir, ".jkvm-status", ".tmp");
+            try {
+                java.nio.file.Files.writeString(tmp, text);
+                java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                java.nio.file.Files.deleteIfExists(tmp);
             }
-            return outcome.exitStatus();
+        } catch (java.io.IOException e) {
+            throw new MachineException("cannot write --exit-status-file " + file + " (" + e.getMessage() + "): check the directory exists and is writable");
         }
     }
 

@@ -39,6 +39,16 @@ public final class Mapping implements AutoCloseable {
                 Uapi.PROT_READ() | Uapi.PROT_WRITE() | Uapi.PROT_EXEC());
     }
 
+    /**
+     * A private (copy-on-write) mapping of the first {@code size} bytes of a file: pages are read from it as they are
+     * touched and written to memory of this process only, never to the file (restoring a snapshot's guest RAM).
+     */
+    public static Mapping privateCopyOf(java.nio.file.Path file, long size, String name) {
+        try (Fd fd = Fd.open(file.toString(), 0)) { // O_RDONLY: MAP_PRIVATE needs no write access
+            return map(size, Uapi.MAP_PRIVATE(), fd.value(), 0, name, Uapi.PROT_READ() | Uapi.PROT_WRITE());
+        }
+    }
+
     static Mapping ofFd(Fd fd, long size, long offset) {
         return map(size, Uapi.MAP_SHARED(), fd.value(), offset, "mmap of " + fd.name());
     }
@@ -62,6 +72,50 @@ public final class Mapping implements AutoCloseable {
             throw new LinuxException("mmap(" + name + ", " + size + " bytes)", Libc.errno(state));
         }
         return new Mapping(address.reinterpret(size), name);
+    }
+
+    private static final long PAGE = 4096;
+    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[(int) PAGE]);
+
+    /**
+     * Writes each 4 KiB page that is not all zeros to {@code out} at its own offset, so zero pages stay holes in a
+     * sparse file; returns {@link #pageChecksum()} of what was written.
+     */
+    public long writeNonZeroPagesTo(java.nio.channels.FileChannel out) throws java.io.IOException {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        for (long at = 0; at < segment.byteSize(); at += PAGE) {
+            MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
+            if (isZero(page)) {
+                continue;
+            }
+            java.nio.ByteBuffer bytes = page.asByteBuffer();
+            addPage(crc, at, page);
+            while (bytes.hasRemaining()) {
+                out.write(bytes, at + bytes.position());
+            }
+        }
+        return crc.getValue();
+    }
+
+    /** CRC32C over every page that is not all zeros, each preceded by its offset: the same for the same contents. */
+    public long pageChecksum() {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        for (long at = 0; at < segment.byteSize(); at += PAGE) {
+            MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
+            if (!isZero(page)) {
+                addPage(crc, at, page);
+            }
+        }
+        return crc.getValue();
+    }
+
+    private static boolean isZero(MemorySegment page) {
+        return page.mismatch(ZERO_PAGE.asSlice(0, page.byteSize())) == -1;
+    }
+
+    private static void addPage(java.util.zip.CRC32C crc, long at, MemorySegment page) {
+        crc.update(java.nio.ByteBuffer.allocate(8).putLong(0, at));
+        crc.update(page.asByteBuffer());
     }
 
     public long size() {

@@ -28,16 +28,62 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
         segments = List.copyOf(segments);
     }
 
-    public static GuestImage read(Path path, long loadAddress) {
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(path);
-        } catch (NoSuchFileException e) {
-            throw new MachineException("image " + path + " does not exist: pass --image with the path of a guest ELF or flat binary");
-        } catch (IOException e) {
-            throw new MachineException("cannot read image " + path + " (" + e.getMessage() + "): check the path and its permissions");
+    /**
+     * Reads an image of at most {@code maxSize} bytes (guest RAM: a larger one cannot load). Only a regular file is
+     * opened (a FIFO without a writer would block open(2) forever, /dev/zero never ends), and its size is checked
+     * before it is read.
+     */
+    public static GuestImage read(Path path, long loadAddress, long maxSize) {
+        String name = path.toString();
+        if (name.isEmpty()) {
+            throw new MachineException("--image is empty: pass the path of a guest ELF or flat binary");
         }
-        return parse(path.toString(), bytes, loadAddress);
+        java.nio.file.attribute.BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw new MachineException("image " + name + " does not exist: pass --image with the path of a guest ELF or flat binary");
+        } catch (IOException e) {
+            throw new MachineException("cannot read image " + name + " (" + reason(e) + "): check the path and its permissions");
+        }
+        if (attributes.isDirectory()) {
+            throw new MachineException("image " + name + " is a directory: pass --image with the path of a guest ELF or flat binary");
+        }
+        if (!attributes.isRegularFile()) {
+            throw new MachineException("image " + name + " is not a regular file (a FIFO, device or socket): copy the guest into a file and pass that");
+        }
+        if (attributes.size() > maxSize) {
+            throw new MachineException(String.format("image %s is %d bytes, more than the %s of guest RAM: raise --mem or use a smaller image",
+                    name, attributes.size(), MemorySize.format(maxSize)));
+        }
+        byte[] bytes;
+        try (InputStream in = Files.newInputStream(path)) {
+            bytes = in.readNBytes((int) Math.min(maxSize, Integer.MAX_VALUE - 8) + 1);
+        } catch (IOException e) {
+            throw new MachineException("cannot read image " + name + " (" + reason(e) + "): check the path and its permissions");
+        }
+        if (bytes.length > maxSize) {
+            throw new MachineException("image " + name + " grew past the " + MemorySize.format(maxSize) + " of guest RAM while it was read: raise --mem");
+        }
+        return parse(name, bytes, loadAddress);
+    }
+
+    /** Whether a readable regular file starts with the ELF magic (for options that only apply to flat binaries). */
+    public static boolean isElf(Path path) {
+        try (InputStream in = Files.newInputStream(path)) {
+            byte[] magic = in.readNBytes(4);
+            return magic.length == 4 && magic[0] == 0x7F && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+        } catch (IOException e) {
+            return false; // read() reports why it cannot be read
+        }
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        String m = e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m;
     }
 
     /** The guest that ships inside jkvm (src/main/guests/demo.S), used when no --image is given. */
@@ -85,8 +131,8 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
         int phnum = Short.toUnsignedInt(b.getShort(56));
         List<Segment> segments = new ArrayList<>();
         for (int i = 0; i < phnum; i++) {
-            long at = phoff + (long) i * phentsize;
-            if (phentsize < 56 || at < 0 || at + 56 > bytes.length) {
+            long at = phoff + (long) i * phentsize; // phoff may be anything: compared without overflow below
+            if (phentsize < 56 || phoff < 0 || phoff > bytes.length || at < 0 || at > bytes.length - 56) {
                 throw new MachineException("image " + name + " has a program header table outside the file: the ELF is corrupt");
             }
             int p = (int) at;
@@ -97,8 +143,12 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
             long paddr = b.getLong(p + 24);
             long filesz = b.getLong(p + 32);
             long memsz = b.getLong(p + 40);
-            if (offset < 0 || filesz < 0 || offset + filesz > bytes.length || memsz < filesz) {
+            if (offset < 0 || filesz < 0 || offset > bytes.length || filesz > bytes.length - offset) {
                 throw new MachineException("image " + name + " has a PT_LOAD segment outside the file: the ELF is corrupt");
+            }
+            if (memsz < filesz || paddr < 0 || memsz > Long.MAX_VALUE - paddr) {
+                throw new MachineException(String.format("image %s has a PT_LOAD segment of %d bytes in memory at 0x%x, which no RAM"
+                        + " holds (p_memsz below p_filesz, or past the end of the address space): the ELF is corrupt", name, memsz, paddr));
             }
             byte[] data = java.util.Arrays.copyOfRange(bytes, (int) offset, (int) (offset + filesz));
             segments.add(new Segment(paddr, data, memsz));

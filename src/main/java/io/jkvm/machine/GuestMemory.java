@@ -1,10 +1,11 @@
 package io.jkvm.machine;
 
 import io.jkvm.linux.Mapping;
+import io.jkvm.snapshot.GuestRam;
 import io.jkvm.x86.PageWalker;
 
 /** Guest RAM: one anonymous mapping seen by the guest at physical address 0. */
-public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader {
+public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam {
     private final Mapping ram;
 
     private GuestMemory(Mapping ram) {
@@ -15,6 +16,22 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return new GuestMemory(Mapping.anonymous(size, "guest RAM"));
     }
 
+    /** Guest RAM mapped copy-on-write from a snapshot's memory file: restored without reading it first. */
+    public static GuestMemory mapSnapshot(java.nio.file.Path file, long size) {
+        return new GuestMemory(Mapping.privateCopyOf(file, size, "guest RAM from " + file));
+    }
+
+    @Override
+    public long writeSparse(java.nio.channels.FileChannel out) throws java.io.IOException {
+        return ram.writeNonZeroPagesTo(out);
+    }
+
+    @Override
+    public long checksum() {
+        return ram.pageChecksum();
+    }
+
+    @Override
     public long size() {
         return ram.size();
     }

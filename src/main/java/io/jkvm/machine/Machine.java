@@ -1,5 +1,9 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.Bus;
+import io.jkvm.devices.Serial16550;
+import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.DebugExit;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
@@ -9,7 +13,12 @@ import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.XsaveException;
+import io.jkvm.snapshot.MachineState;
+import io.jkvm.snapshot.SnapshotCompatibility;
+import io.jkvm.snapshot.SnapshotException;
+import io.jkvm.snapshot.SnapshotFile;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.NativeCpuid;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
@@ -18,6 +27,7 @@ import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -35,12 +45,15 @@ public final class Machine implements AutoCloseable {
     private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
     private final GuestMemory memory;
     /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
-    private volatile List<VirtualCpu> vcpus = List.of();
+    /** One runner per vCPU, by id; each holds the vCPU it runs now (a handoff replaces them while paused). */
+    private List<VcpuRunner> runners = List.of();
     /** KVM vCPUs by id once made: KVM cannot destroy one, so a move back to KVM reuses it. */
     private final Vcpu[] kvmVcpus;
     private final CpuModel model;
     /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
     private final List<CpuFeature> missingOnKvm;
+    /** What else keeps a restored machine off this host's KVM (another XSAVE layout, an MXCSR bit the CPU lacks). */
+    private final List<String> otherKvmObstacles;
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
     private final Serial16550 serial;
@@ -53,57 +66,103 @@ public final class Machine implements AutoCloseable {
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
-    /** Guards the pause handshake below; vCPU threads wait on it in HLT, when stopped, and when parked. */
+    /** Guards running, paused and scheduledHandoff; HLT waits on it for INTR. */
     private final Object wakeup = new Object();
     private volatile Backend backend;
+    /** run() has started the vCPU threads: state moves through the runners' events from then on. */
     private boolean running;
-    /** Set while a pause is asked for or in force: each vCPU thread parks at its next instruction boundary. */
-    private volatile boolean pauseRequested;
-    /** vCPU threads parked for the pause in force. */
-    private int parked;
-    private int vcpuThreads;
-    private volatile List<Thread> vcpuThreadList = List.of();
-    /** A handoff the vCPU thread scheduled (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
+    /** A pause is in force, from pause() until resume(); another pause waits its turn. */
+    private boolean paused;
+    /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
     private boolean scheduledHandoff;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    private Machine(MachineConfig config, Console console, GuestImage image) {
+    /** How a machine starts: booting an image per the entry contract, or resuming a snapshot. */
+    private sealed interface Start {
+    }
+
+    private record Boot(GuestImage image) implements Start {
+    }
+
+    private record Resume(SnapshotFile.Snapshot snapshot) implements Start {
+    }
+
+    /** The device records a snapshot holds, by device id. */
+    public static final Map<String, Class<? extends Record>> DEVICE_STATES = Map.of(
+            "com1", Serial16550.State.class, "pic", Pic8259.State.class);
+
+    private Machine(MachineConfig config, Console console, Start start) {
         this.config = config;
         this.console = console;
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
-        Kvm k = Kvm.open(config.kvmPath());
+        Kvm k = config.backend() == Backend.EMULATOR ? openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         Vm v = null;
         GuestMemory m = null;
         CpuModel model;
         List<CpuFeature> missing;
+        List<String> otherObstacles = List.of();
         try {
-            Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
-            CpuidTable host = k.supportedCpuid();
-            try {
-                model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
-            } catch (XsaveException e) {
-                throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+            CpuidTable host;
+            if (k != null) {
+                Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
+                host = k.supportedCpuid();
+            } else {
+                host = NativeCpuid.read();
+            }
+            if (start instanceof Resume r) {
+                model = r.snapshot().state().cpu();
+            } else {
+                try {
+                    model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
+                } catch (XsaveException e) {
+                    throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+                }
             }
             missing = model.missingOn(host);
-            backend = chooseBackend(config, missing);
+            if (start instanceof Resume r && k != null) {
+                otherObstacles = SnapshotCompatibility.kvmObstacles(r.snapshot().state(), host, HostCpu.mxcsrMask());
+            }
+            if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
+                backend = chooseBackend(config, missing);
+            } else if (config.backend() == Backend.KVM) {
+                throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
+                        + ": use --backend auto or emulator to run it on the software core");
+            } else {
+                backend = Backend.EMULATOR;
+            }
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
-                console.trace().println("jkvm: this host's KVM lacks " + describe(missing)
-                        + ": running the vCPUs on the software core");
+                List<String> why = new ArrayList<>(otherObstacles);
+                if (!missing.isEmpty()) {
+                    why.addFirst("this host's KVM lacks " + describe(missing));
+                }
+                console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
             }
             if (backend == Backend.KVM) {
+                requireKvmTakes(k, config.cpus());
                 v = k.createVm();
             }
-            m = GuestMemory.allocate(config.memorySize());
-            LongModeBoot.writeTables(m);
-            image.loadInto(m);
+            switch (start) {
+                case Boot b -> {
+                    m = GuestMemory.allocate(config.memorySize());
+                    LongModeBoot.writeTables(m);
+                    b.image().loadInto(m);
+                }
+                case Resume r -> {
+                    m = GuestMemory.mapSnapshot(r.snapshot().memoryFile(), r.snapshot().state().memorySize());
+                    SnapshotFile.requireMemoryIntact(r.snapshot(), m);
+                }
+            }
             if (v != null) {
                 v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
             }
-        } catch (RuntimeException e) {
+        } catch (SnapshotException e) {
+            closeQuietly(m, v, k);
+            throw new MachineException(e.getMessage(), e);
+        } catch (RuntimeException | Error e) { // an Error too (a mapped snapshot file that faults): nothing stays mapped
             closeQuietly(m, v, k);
             throw e;
         }
@@ -112,13 +171,21 @@ public final class Machine implements AutoCloseable {
         this.memory = m;
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
+        this.otherKvmObstacles = List.copyOf(otherObstacles);
         this.kvmVcpus = new Vcpu[config.cpus()];
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
-                created.add(createVcpu(id, model.cpuid(), image.entry()));
+                created.add(switch (start) {
+                    case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
+                    case Resume r -> restoredVcpu(id, r.snapshot().state().vcpus().get(id));
+                });
             }
-            vcpus = List.copyOf(created);
+            List<VcpuRunner> made = new ArrayList<>();
+            for (int id = 0; id < created.size(); id++) {
+                made.add(new VcpuRunner(id, created.get(id), id == 0, new RunnerHost()));
+            }
+            runners = List.copyOf(made);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -126,22 +193,133 @@ public final class Machine implements AutoCloseable {
         ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
-        VirtualCpu bsp = vcpus.getFirst();
+        VirtualCpu bsp = runners.getFirst().vcpu();
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
+        if (start instanceof Resume r) {
+            try {
+                restoreDevices(r.snapshot().state());
+            } catch (RuntimeException e) {
+                close();
+                throw new MachineException("cannot restore " + r.snapshot().file() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** vCPU {@code id} on this machine's backend, loaded with its record; a record it cannot hold is one line. */
+    private VirtualCpu restoredVcpu(int id, VcpuState state) {
+        VirtualCpu vcpu = newVcpu(backend, id, state.cpuid());
+        try {
+            vcpu.restoreState(state);
+        } catch (RuntimeException e) {
+            throw new MachineException("cannot restore vCPU " + id + " on " + name(backend) + ": " + e.getMessage(), e);
+        }
+        return vcpu;
+    }
+
+    private void restoreDevices(MachineState state) {
+        for (String id : DEVICE_STATES.keySet()) {
+            if (!state.devices().containsKey(id)) {
+                throw new MachineException("the snapshot has no state for device '" + id + "'");
+            }
+        }
+        serial.restore((Serial16550.State) state.devices().get("com1"));
+        pic.restore((Pic8259.State) state.devices().get("pic"));
+        runners.getFirst().vcpu().setInterruptLine(interruptLine);
+    }
+
+    /**
+     * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
+     * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
+     */
+    private static Kvm openKvmIfThere(String path) {
+        try {
+            return Kvm.open(path);
+        } catch (RuntimeException e) {
+            return null; // missing, or no permission: that is what the software core is for
+        }
+    }
+
+    /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
+    private static void requireKvmTakes(Kvm k, int cpus) {
+        int max = k.checkExtension(io.jkvm.kvm.Capability.MAX_VCPUS);
+        if (max <= 0) {
+            max = k.checkExtension(io.jkvm.kvm.Capability.NR_VCPUS);
+        }
+        if (max <= 0) {
+            max = 4;
+        }
+        if (cpus > max) {
+            throw new MachineException("--cpus " + cpus + " is more than this host's KVM runs in one VM (KVM_CAP_MAX_VCPUS = "
+                    + max + "): use at most " + max + ", or --backend emulator");
+        }
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
     public static Machine create(MachineConfig config, Console console) {
         GuestImage image = config.image()
-                .map(p -> GuestImage.read(p, config.loadAddress()))
+                .map(p -> GuestImage.read(p, config.loadAddress(), config.memorySize()))
                 .orElseGet(GuestImage::bundled);
-        return new Machine(config, console, image);
+        return new Machine(config, console, new Boot(image));
+    }
+
+    /**
+     * Builds the machine a snapshot describes, on {@code backend} (auto: KVM when this host's KVM runs the snapshot's
+     * CPU model with its XSAVE layout, else the software core): guest RAM mapped from the snapshot's memory file,
+     * every vCPU and device loaded from its record. Anything the destination cannot hold is one line, before it runs.
+     */
+    public static Machine restore(Path snapshotFile, Backend backend, String kvmPath, boolean trace, Console console) {
+        SnapshotFile.Snapshot s;
+        try {
+            s = SnapshotFile.read(snapshotFile, DEVICE_STATES);
+        } catch (SnapshotException e) {
+            throw new MachineException(e.getMessage(), e);
+        }
+        MachineState state = s.state();
+        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
+                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
+        return new Machine(config, console, new Resume(s));
+    }
+
+    /**
+     * The machine's whole state but RAM's bytes, while it is paused ({@link #pause()}): the CPU model, every vCPU's
+     * record and every device's.
+     */
+    public MachineState capture() {
+        List<VcpuState> states = saveAll("capture the machine's state");
+        java.util.SequencedMap<String, Record> devices = new java.util.LinkedHashMap<>();
+        devices.put("com1", serial.save());
+        devices.put("pic", pic.save());
+        return new MachineState(model, memory.size(), states, devices);
+    }
+
+    /**
+     * Writes a snapshot of the running machine to {@code file} (and its guest RAM beside it): pauses the vCPUs if they
+     * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
+     */
+    public void snapshot(Path file) {
+        boolean pausedHere;
+        synchronized (wakeup) {
+            pausedHere = !paused;
+        }
+        if (pausedHere && !pause()) {
+            throw new MachineException("cannot snapshot: the guest has ended");
+        }
+        try {
+            consoleOut.flush(); // what the guest sent before the snapshot is the old machine's output, not the restored one's
+            SnapshotFile.write(file, capture(), memory);
+        } catch (SnapshotException e) {
+            throw new MachineException(e.getMessage(), e);
+        } finally {
+            if (pausedHere) {
+                resume();
+            }
+        }
     }
 
     private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {
-        CpuidTable cpuid = withApicId(modelCpuid, id);
+        CpuidTable cpuid = modelCpuid.withApicId(id);
         VirtualCpu vcpu = newVcpu(backend, id, cpuid);
         vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
         if (cpuid.hasXsave()) {
@@ -203,53 +381,29 @@ public final class Machine implements AutoCloseable {
                 .collect(java.util.stream.Collectors.joining(", "));
     }
 
-    /**
-     * CPUID leaf 1 EBX[31:24] is the initial APIC ID and leaves 0xB and 0x1F EDX the x2APIC ID: each vCPU sees
-     * its own (KVM's supported table has there whatever the host CPU that answered had).
-     */
-    private static CpuidTable withApicId(CpuidTable table, int id) {
-        List<CpuidEntry> entries = new ArrayList<>();
-        for (CpuidEntry e : table.entries()) {
-            if (e.function() == 1) {
-                e = new CpuidEntry(1, e.index(), e.flags(), e.eax(), (e.ebx() & 0x00FF_FFFF) | (id << 24), e.ecx(), e.edx());
-            } else if (e.function() == 0xB || e.function() == 0x1F) {
-                e = new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), e.ecx(), id);
-            }
-            entries.add(e);
-        }
-        return new CpuidTable(entries);
-    }
-
     public GuestMemory memory() {
         return memory;
     }
 
     public List<VirtualCpu> vcpus() {
-        return List.copyOf(vcpus);
+        return runners.stream().map(VcpuRunner::vcpu).toList();
     }
 
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
         consoleOut.start();
         Thread input = startInputPump();
-        List<Thread> threads = new ArrayList<>();
         synchronized (wakeup) {
             running = true;
-            vcpuThreads = vcpus.size();
         }
-        for (int id = 0; id < vcpus.size(); id++) {
-            int which = id;
-            threads.add(Thread.ofPlatform().name("vcpu-" + id).unstarted(() -> runVcpu(which)));
+        List<Thread> threads = new ArrayList<>();
+        for (VcpuRunner r : runners) {
+            threads.add(r.start());
         }
-        vcpuThreadList = List.copyOf(threads);
-        threads.forEach(Thread::start);
         carryOutScheduledHandoffs();
         Outcome result = outcome.join();
-        for (VirtualCpu vcpu : vcpus) {
-            vcpu.requestExit();
-        }
-        synchronized (wakeup) {
-            wakeup.notifyAll();
+        for (VcpuRunner r : runners) {
+            r.post(new VcpuRunner.Stop());
         }
         for (Thread t : threads) {
             joinUninterruptibly(t);
@@ -263,8 +417,8 @@ public final class Machine implements AutoCloseable {
 
     private void finish(Outcome o) {
         if (outcome.complete(o)) {
-            for (VirtualCpu vcpu : vcpus) {
-                vcpu.requestExit();
+            for (VcpuRunner r : runners) {
+                r.vcpu().requestExit();
             }
             synchronized (wakeup) {
                 wakeup.notifyAll();
@@ -272,57 +426,48 @@ public final class Machine implements AutoCloseable {
         }
     }
 
-    private void runVcpu(int id) {
-        try {
-            if (id != 0) {
-                waitForStop(); // application processors stay halted until SMP boot is implemented
-                return;
+    /** What the runners need from the machine: exits handled, the HLT wait for INTR, the end of the run. */
+    private final class RunnerHost implements VcpuRunner.Host {
+        @Override
+        public boolean ended() {
+            return outcome.isDone();
+        }
+
+        @Override
+        public boolean handle(VcpuRunner runner, VirtualCpu vcpu, VcpuExit exit) {
+            boolean waitInHlt = Machine.this.handle(vcpu, exit);
+            if (runner.id() == 0 && exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
+                scheduleHandoff(runner);
             }
-            while (!outcome.isDone()) {
-                VirtualCpu vcpu = vcpus.get(id);
-                if (pauseRequested) {
-                    completeInFlight(vcpu);
-                    synchronized (wakeup) {
-                        parkWhilePaused();
+            return waitInHlt;
+        }
+
+        /** HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR, an event, the end. */
+        @Override
+        public boolean awaitInterrupt(VcpuRunner runner) {
+            synchronized (wakeup) {
+                while (!outcome.isDone() && !interruptLine && !runner.hasEvents()) {
+                    try {
+                        wakeup.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
                     }
-                    continue;
                 }
-                VcpuExit exit = vcpu.run();
-                handle(vcpu, exit);
-                if (exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
-                    scheduleHandoff();
-                }
+                return interruptLine && !outcome.isDone();
             }
-        } catch (RuntimeException e) {
-            finish(new Outcome.Failed("vCPU " + id + ": " + e.getMessage()));
         }
-    }
 
-    /**
-     * Runs the vCPU, its exit request in force, until it returns {@link VcpuExit.Interrupted}, handling any exit on
-     * the way: an IN or MMIO read the machine has answered is only finished by the next KVM_RUN (the kernel
-     * completes it before it looks at immediate_exit), and the state must not be read before that.
-     */
-    private void completeInFlight(VirtualCpu vcpu) {
-        vcpu.requestExit();
-        VcpuExit exit;
-        while (!outcome.isDone() && pauseRequested && !((exit = vcpu.run()) instanceof VcpuExit.Interrupted)) {
-            handle(vcpu, exit);
-        }
-    }
-
-    /** Holding {@code wakeup}: counts this thread parked and waits until the pause is over or the guest has ended. */
-    private void parkWhilePaused() {
-        parked++;
-        wakeup.notifyAll();
-        boolean interrupted = false;
-        try {
-            while (pauseRequested && !outcome.isDone()) {
-                interrupted |= awaitWakeup(); // a parked vCPU must not run on, interrupted or not
+        @Override
+        public void wakeWaiters() {
+            synchronized (wakeup) {
+                wakeup.notifyAll();
             }
-        } finally {
-            parked--;
-            reassertInterrupt(interrupted);
+        }
+
+        @Override
+        public void failed(int id, Throwable failure) {
+            finish(new Outcome.Failed("vCPU " + id + ": " + ExitReport.describe(failure)));
         }
     }
 
@@ -338,7 +483,7 @@ public final class Machine implements AutoCloseable {
      * then). Call it from a thread of your own while {@link #run()} runs, not from a vCPU thread.
      */
     public boolean pause() {
-        if (vcpuThreadList.contains(Thread.currentThread())) {
+        if (runners.stream().anyMatch(VcpuRunner::isRunnerThread)) {
             throw new IllegalStateException("pause() from a vCPU thread would wait for itself");
         }
         boolean interrupted = false;
@@ -346,31 +491,82 @@ public final class Machine implements AutoCloseable {
             if (!running) {
                 throw new MachineException("cannot pause: the machine is not running (call run() first)");
             }
-            while (pauseRequested && !outcome.isDone()) {
+            while (paused && !outcome.isDone()) {
                 interrupted |= awaitWakeup(); // another pause or a scheduled handoff is in force: take the next turn
             }
             if (outcome.isDone()) {
                 reassertInterrupt(interrupted);
                 return false;
             }
-            pauseRequested = true;
+            paused = true;
         }
         reassertInterrupt(interrupted);
-        kickAll();
-        return awaitParked();
+        boolean all = true;
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Pause::new)) {
+            all &= answer.join() != VcpuRunner.ENDED;
+        }
+        if (!all || outcome.isDone()) {
+            synchronized (wakeup) {
+                paused = false;
+                wakeup.notifyAll();
+            }
+            return false;
+        }
+        return true;
     }
 
     /** Lets the paused vCPUs run on, on whichever backend they are now. */
     public void resume() {
         synchronized (wakeup) {
-            if (!pauseRequested) {
+            if (!paused) {
                 throw new MachineException("cannot resume: the machine is not paused");
             }
-            for (VirtualCpu vcpu : vcpus) {
-                vcpu.clearExitRequest();
-            }
-            pauseRequested = false;
+        }
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Resume::new)) {
+            answer.join();
+        }
+        synchronized (wakeup) {
+            paused = false;
             wakeup.notifyAll();
+        }
+    }
+
+    private List<CompletableFuture<Object>> postToAll(java.util.function.Supplier<VcpuRunner.Event> event) {
+        List<CompletableFuture<Object>> answers = new ArrayList<>();
+        for (VcpuRunner r : runners) {
+            answers.add(r.post(event.get()));
+        }
+        return answers;
+    }
+
+    /** Every vCPU's state record: through its runner once run() started (paused), else read directly. */
+    private List<VcpuState> saveAll(String what) {
+        requirePaused(what);
+        List<VcpuState> states = new ArrayList<>();
+        if (!isRunning()) {
+            for (VcpuRunner r : runners) {
+                states.add(r.vcpu().saveState());
+            }
+            return states;
+        }
+        for (CompletableFuture<Object> answer : postToAll(VcpuRunner.SaveState::new)) {
+            Object o;
+            try {
+                o = answer.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
+            }
+            if (o == VcpuRunner.ENDED) {
+                throw new MachineException("cannot " + what + ": the guest has ended");
+            }
+            states.add((VcpuState) o);
+        }
+        return states;
+    }
+
+    private boolean isRunning() {
+        synchronized (wakeup) {
+            return running;
         }
     }
 
@@ -400,12 +596,16 @@ public final class Machine implements AutoCloseable {
      */
     public Handoff switchBackend(Backend target) {
         requireCanMoveTo(target);
+        return moveWhilePaused(target, System.nanoTime());
+    }
+
+    /** Paused (every runner answered the pause), or not running at all (built, not yet run: nothing moves then either). */
+    private void requirePaused(String what) {
         synchronized (wakeup) {
-            if (!pauseRequested || parked < vcpuThreads) {
-                throw new MachineException("cannot switch backends: pause the machine first");
+            if (running && !paused) {
+                throw new MachineException("cannot " + what + ": pause the machine first");
             }
         }
-        return moveWhilePaused(target, System.nanoTime());
     }
 
     /**
@@ -431,25 +631,33 @@ public final class Machine implements AutoCloseable {
         if (target == backend && target == Backend.KVM) {
             throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
         }
+        if (target == Backend.KVM && kvm == null) {
+            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs on the software core without KVM ("
+                    + config.kvmPath() + " could not be opened); the VM stays on the software core");
+        }
         if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
                     + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
+        }
+        if (target == Backend.KVM && !otherKvmObstacles.isEmpty()) {
+            throw new MachineException("cannot hand the vCPUs to KVM: " + String.join("; ", otherKvmObstacles)
+                    + "; the VM stays on the software core");
         }
     }
 
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
-        List<VirtualCpu> source = vcpus;
+        List<VcpuState> saved = saveAll("switch backends");
         List<VirtualCpu> moved = new ArrayList<>();
-        for (VirtualCpu vcpu : source) {
-            String failure = "handoff of vCPU " + vcpu.id() + " from " + name(from) + " to " + name(target) + " failed: ";
+        for (int id = 0; id < saved.size(); id++) {
+            String failure = "handoff of vCPU " + id + " from " + name(from) + " to " + name(target) + " failed: ";
             String stays = "; the VM stays on " + name(from);
             try {
-                VcpuState saved = vcpu.saveState();
-                VirtualCpu next = newVcpu(target, vcpu.id(), saved.cpuid());
-                next.restoreState(saved);
-                Optional<String> difference = saved.firstDifference(next.saveState());
+                VcpuState s = saved.get(id);
+                VirtualCpu next = newVcpu(target, id, s.cpuid());
+                next.restoreState(s);
+                Optional<String> difference = s.firstDifference(next.saveState());
                 if (difference.isPresent()) {
                     throw new MachineException(failure + "the state read back differs at " + difference.get() + stays);
                 }
@@ -460,9 +668,15 @@ public final class Machine implements AutoCloseable {
                 throw new MachineException(failure + e.getMessage() + stays, e);
             }
         }
-        vcpus = List.copyOf(moved);
+        for (int id = 0; id < moved.size(); id++) {
+            if (isRunning()) {
+                runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();
+            } else {
+                runners.get(id).replaceUnstarted(moved.get(id));
+            }
+        }
         backend = target;
-        VirtualCpu bsp = vcpus.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
+        VirtualCpu bsp = moved.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
         bsp.connectInterrupts(pic);
         interruptTarget = bsp;
         bsp.setInterruptLine(interruptLine);
@@ -473,17 +687,21 @@ public final class Machine implements AutoCloseable {
         return h;
     }
 
-    /** From vCPU 0's thread: pause now, right after the exit just handled, and let run()'s thread move the vCPUs. */
-    private void scheduleHandoff() {
+    /**
+     * From vCPU 0's thread: asks run()'s thread to pause and move the vCPUs, and waits for that pause to reach it, so
+     * the move comes right after this exit, not some instructions later.
+     */
+    private void scheduleHandoff(VcpuRunner runner) {
         synchronized (wakeup) {
-            if (pauseRequested) {
-                return; // a pause from outside is under way: this turn is skipped
-            }
-            pauseRequested = true;
             scheduledHandoff = true;
             wakeup.notifyAll();
+            while (!runner.hasEvents() && !outcome.isDone() && handOffEvery > 0) {
+                if (awaitWakeup()) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
         }
-        kickAll();
     }
 
     /** On run()'s thread until the guest ends: each scheduled handoff, to the other backend; a refusal ends them. */
@@ -502,48 +720,30 @@ public final class Machine implements AutoCloseable {
             }
             long start = System.nanoTime();
             try {
-                if (awaitParked()) {
-                    // To the other backend; a model KVM cannot run is remade on the software core instead (as
-                    // state_test.c does: save, a new vCPU, restore, compare)
-                    Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() ? Backend.EMULATOR : Backend.KVM;
-                    requireCanMoveTo(target);
-                    Handoff h = moveWhilePaused(target, start);
-                    if (config.trace()) {
-                        console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
-                                handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
-                                h.move().toNanos() / 1000);
+                if (pause()) {
+                    try {
+                        // To the other backend; a model KVM cannot run is remade on the software core instead (as
+                        // state_test.c does: save, a new vCPU, restore, compare)
+                        Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
+                                || kvm == null ? Backend.EMULATOR : Backend.KVM;
+                        requireCanMoveTo(target);
+                        Handoff h = moveWhilePaused(target, start);
+                        if (config.trace()) {
+                            console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
+                                    handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
+                                    h.move().toNanos() / 1000);
+                        }
+                    } finally {
+                        resume();
                     }
                 }
             } catch (MachineException e) {
                 console.trace().println("jkvm: " + e.getMessage());
-                handOffEvery = 0;
-            } finally {
-                resume();
-            }
-        }
-    }
-
-    private void kickAll() {
-        for (VirtualCpu vcpu : vcpus) {
-            vcpu.requestExit();
-        }
-        synchronized (wakeup) {
-            wakeup.notifyAll(); // vCPU threads waiting in HLT or stopped park too
-        }
-    }
-
-    /** Waits until every vCPU thread has parked; false when the guest ended first. */
-    private boolean awaitParked() {
-        boolean interrupted = false;
-        try {
-            synchronized (wakeup) {
-                while (parked < vcpuThreads && !outcome.isDone()) {
-                    interrupted |= awaitWakeup();
+                synchronized (wakeup) {
+                    handOffEvery = 0;
+                    wakeup.notifyAll(); // vCPU 0 waits for a pause that will not come
                 }
-                return !outcome.isDone();
             }
-        } finally {
-            reassertInterrupt(interrupted);
         }
     }
 
@@ -567,7 +767,8 @@ public final class Machine implements AutoCloseable {
         return b == Backend.KVM ? "KVM" : "the software core";
     }
 
-    private void handle(VirtualCpu vcpu, VcpuExit exit) {
+    /** Handles one exit; true when it left the vCPU in HLT with interrupts on, to wait for INTR. */
+    private boolean handle(VirtualCpu vcpu, VcpuExit exit) {
         switch (exit) {
             case VcpuExit.Io io -> {
                 for (int i = 0; i < io.count(); i++) {
@@ -586,52 +787,22 @@ public final class Machine implements AutoCloseable {
                 }
             }
             case VcpuExit.Hlt h -> {
-                Registers regs = vcpu.registers();
-                if (!regs.interruptsEnabled()) {
-                    finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
-                } else {
-                    waitForInterrupt();
+                if (vcpu.registers().interruptsEnabled()) {
+                    return true;
                 }
+                finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
             }
-            case VcpuExit.Shutdown s -> finish(new Outcome.Failed("guest shut down (a triple fault) at " + where(vcpu)
-                    + ": the guest hit an exception it could not handle; check its IDT, stack and page tables"));
-            case VcpuExit.CannotEmulate c -> finish(new Outcome.Failed("the software core could not run the guest (emulation failure: "
-                    + c.reason() + ") at " + where(vcpu) + ": the guest jumped or read where a real machine has nothing either"));
-            case VcpuExit.InternalError e -> finish(new Outcome.Failed(
-                    (vcpu instanceof EmulatedVcpu ? "the software core" : "KVM") + " could not run the guest (KVM_EXIT_INTERNAL_ERROR, suberror " + e.suberror()
-                            + (e.suberror() == 1 ? ": emulation failure" : "") + ") at " + where(vcpu)
-                            + ": this host's KVM cannot execute that instruction; change the guest or run it on another host"));
-            case VcpuExit.FailEntry f -> finish(new Outcome.Failed(String.format(
-                    "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%x, cpu %d) at %s: the vCPU state is invalid for this host",
-                    f.hardwareReason(), f.cpu(), where(vcpu))));
-            case VcpuExit.SystemEvent e -> {
-                if (e.type() == 3) { // KVM_SYSTEM_EVENT_CRASH
-                    finish(new Outcome.Failed("guest reported a crash (KVM_EXIT_SYSTEM_EVENT crash) at " + where(vcpu)));
-                } else {
-                    finish(new Outcome.Exited(0, "system event " + e.type()));
-                }
-            }
+            case VcpuExit.SystemEvent e -> finish(e.type() == 3 // KVM_SYSTEM_EVENT_CRASH
+                    ? ExitReport.failure(exit, vcpu, memory) : new Outcome.Exited(0, "system event " + e.type()));
             case VcpuExit.Interrupted i -> {
-                if (!outcome.isDone() && !pauseRequested) {
-                    vcpu.clearExitRequest(); // a stray signal: go on running
-                }
             }
-            case VcpuExit.Unknown u -> finish(new Outcome.Failed(String.format(
-                    "KVM stopped the vCPU with exit reason %d, which jkvm does not handle, at %s", u.reason(), where(vcpu))));
+            case VcpuExit.Shutdown s -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.CannotEmulate c -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.InternalError e -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.FailEntry f -> finish(ExitReport.failure(exit, vcpu, memory));
+            case VcpuExit.Unknown u -> finish(ExitReport.failure(exit, vcpu, memory));
         }
-    }
-
-    /** "RIP 0x… (bytes 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */
-    private String where(VirtualCpu vcpu) {
-        try {
-            long rip = vcpu.registers().rip();
-            long cr3 = vcpu.specialRegisters().cr3();
-            byte[] bytes = memory.readLinear(cr3, rip, 15);
-            String hex = bytes.length == 0 ? "unmapped" : HexFormat.ofDelimiter(" ").formatHex(bytes);
-            return String.format("RIP 0x%x (bytes at RIP: %s)", rip, hex);
-        } catch (RuntimeException e) {
-            return "an unknown RIP (" + e.getMessage() + ")";
-        }
+        return false;
     }
 
     /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
@@ -644,44 +815,6 @@ public final class Machine implements AutoCloseable {
         if (raised) {
             synchronized (wakeup) {
                 wakeup.notifyAll();
-            }
-        }
-    }
-
-    /**
-     * HLT with interrupts enabled on KVM (the software core waits inside its vCPU): until INTR rises; a pause
-     * meanwhile parks here and the wait goes on after.
-     */
-    private void waitForInterrupt() {
-        synchronized (wakeup) {
-            while (!outcome.isDone() && !interruptLine) {
-                if (pauseRequested) {
-                    parkWhilePaused();
-                    continue;
-                }
-                try {
-                    wakeup.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        }
-    }
-
-    private void waitForStop() {
-        synchronized (wakeup) {
-            while (!outcome.isDone()) {
-                if (pauseRequested) {
-                    parkWhilePaused();
-                    continue;
-                }
-                try {
-                    wakeup.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
             }
         }
     }

@@ -9,6 +9,8 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
     public static final long DEFAULT_MEMORY = 64L << 20;
     /** Boot tables below 1 MiB plus an image at 0x100000 and a stack need at least this much. */
     public static final long MIN_MEMORY = 2L << 20;
+    /** vCPUs per VM at most, on either backend (KVM may allow fewer: KVM_CAP_MAX_VCPUS). */
+    public static final int MAX_CPUS = 256;
 
     public MachineConfig {
         if (memorySize < MIN_MEMORY) {
@@ -24,6 +26,9 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
         }
         if (cpus < 1) {
             throw new MachineException("--cpus " + cpus + " must be at least 1");
+        }
+        if (cpus > MAX_CPUS) {
+            throw new MachineException("--cpus " + cpus + " is more than jkvm runs: use at most " + MAX_CPUS + " (one thread each)");
         }
     }
 

@@ -60,6 +60,9 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
      */
     public static CpuModel parse(String spec, CpuidTable host, int hostMxcsrMask) {
         String[] parts = spec.strip().split(",", -1);
+        if (parts[0].isBlank()) {
+            throw new XsaveException("no CPU model named: use 'host', with +feature/-feature edits, e.g. host,+apx");
+        }
         if (!parts[0].strip().equals("host")) {
             throw new XsaveException("unknown CPU model '" + parts[0].strip() + "': use 'host', with +feature/-feature edits, e.g. host,+apx");
         }

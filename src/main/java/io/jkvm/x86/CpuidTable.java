@@ -96,6 +96,23 @@ public record CpuidTable(List<CpuidEntry> entries) {
         };
     }
 
+    /**
+     * This table as vCPU {@code id} sees it: CPUID leaf 1 EBX[31:24] is the initial APIC ID and leaves 0xB and 0x1F
+     * EDX the x2APIC ID (KVM's supported table has there whatever the host CPU that answered had).
+     */
+    public CpuidTable withApicId(int id) {
+        List<CpuidEntry> out = new java.util.ArrayList<>();
+        for (CpuidEntry e : entries) {
+            if (e.function() == 1) {
+                e = new CpuidEntry(1, e.index(), e.flags(), e.eax(), (e.ebx() & 0x00FF_FFFF) | (id << 24), e.ecx(), e.edx());
+            } else if (e.function() == 0xB || e.function() == 0x1F) {
+                e = new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), e.ebx(), e.ecx(), id);
+            }
+            out.add(e);
+        }
+        return new CpuidTable(out);
+    }
+
     public boolean hasXsave() {
         return (leaf(1, 0).ecx() & (1 << 26)) != 0;
     }

@@ -1,6 +1,8 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Vendor;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,7 +37,13 @@ class RunCommandTest {
         Cli.Result r = Cli.run("run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().startsWith("jkvm demo guest: hello from 64-bit long mode\r\n"), r.out());
-        assertTrue(r.out().matches("(?s).*CPU vendor: (GenuineIntel|AuthenticAMD)\r\nCPU family \\d+ model \\d+\r\n.*"), r.out());
+        CpuidTable host;
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
+            host = kvm.supportedCpuid();
+        }
+        int signature = host.leaf(1, 0).eax();
+        assertTrue(r.out().contains("CPU vendor: " + host.vendor() + "\r\nCPU family " + Vendor.family(signature) + " model "
+                + Vendor.model(signature) + "\r\n"), "the host's vendor and signature, decoded as Linux does (any vendor): " + r.out());
         assertTrue(r.out().contains("memory: 16 pages written and read back\r\n"), r.out());
         assertEquals("", r.err());
     }
@@ -188,7 +196,17 @@ class RunCommandTest {
         Files.write(big, new byte[3 << 20]);
         Cli.Result r = Cli.run("run", "--image", big.toString(), "--mem", "2M");
         assertEquals(2, r.status());
-        assertEquals("jkvm: image " + big + " (3145728 bytes at 0x100000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
+        assertEquals("jkvm: image " + big + " is 3145728 bytes, more than the 2M of guest RAM: raise --mem or use a smaller image",
+                r.errorLine(), "refused by its size, before it is read");
+    }
+
+    @Test
+    void aFlatImageThatFitsRamButNotAtItsLoadAddress(@TempDir Path dir) throws Exception {
+        Path image = dir.resolve("late.bin");
+        Files.write(image, new byte[1 << 20]);
+        Cli.Result r = Cli.run("run", "--image", image.toString(), "--mem", "2M", "--load-addr", "0x180000");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: image " + image + " (1048576 bytes at 0x180000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
     }
 
     @Test

@@ -80,18 +80,6 @@ class SegmentLoadTest {
     }
 
     @Test
-    void aNullSelectorInFsClearsTheBaseOnIntelAndKeepsItOnOlderAmd() {
-        // FS_BASE = 0x5000 by WRMSR; xor eax, eax; mov fs, ax; rdmsr FS_BASE; hlt
-        try (EmuVm vm = vm("b9 00 01 00 c0 b8 00 50 00 00 31 d2 0f 30 31 c0 8e e0 0f 32 f4")) {
-            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
-            boolean clears = vm.model.cpuid().vendor().equals("GenuineIntel")
-                    || (vm.model.cpuid().leaf(0x80000021, 0).eax() & (1 << 6)) != 0;
-            assertEquals(clears ? 0 : 0x5000, vm.vcpu.registers().rax());
-            assertEquals(0, vm.vcpu.specialRegisters().fs().selector());
-        }
-    }
-
-    @Test
     void aSelectorPastTheGdtLimitIsGpWithItsIndex() {
         assertEquals(fault(13, 0x60), load(3, 0x60));
         assertEquals(fault(13, 0x60), load(3, 0x63), "the RPL bits are not in the error code");

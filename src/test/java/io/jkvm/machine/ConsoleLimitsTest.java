@@ -1,5 +1,6 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.Serial16550;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;

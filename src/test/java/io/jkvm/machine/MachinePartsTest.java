@@ -1,5 +1,9 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.Bus;
+import io.jkvm.devices.Device;
+import io.jkvm.devices.Serial16550;
+import io.jkvm.devices.DebugExit;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.PageWalker;
 import org.junit.jupiter.api.Test;
@@ -88,12 +92,13 @@ class MachinePartsTest {
 
     @Test
     void debugExitComputesQemusStatus() {
-        List<Integer> statuses = new ArrayList<>();
+        List<Long> statuses = new ArrayList<>();
         DebugExit d = new DebugExit(statuses::add);
         d.write(0, 1, 0);
         d.write(0, 1, 0x21);
         d.write(0, 1, 0x1FF); // an 8-bit write keeps 8 bits
-        assertEquals(List.of(1, 0x43, 0x1FF), statuses);
+        d.write(0, 4, 0xFFFFFFFFL); // a 32-bit write keeps all 32: the status has 33 bits
+        assertEquals(List.of(1L, 0x43L, 0x1FFL, 0x1FFFFFFFFL), statuses);
     }
 
     @Test

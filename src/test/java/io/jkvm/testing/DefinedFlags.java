@@ -18,7 +18,7 @@ public final class DefinedFlags {
     /**
      * Group 2 operation {@code op} (0-7: ROL ROR RCL RCR SHL SHR SAL SAR) on a {@code size}-byte operand by {@code count}
      * (before masking). A zero count changes no flag; otherwise OF only at count 1, AF never, rotates only CF (and OF),
-     * and a shift past the operand's width leaves CF undefined.
+     * and SHL/SHR at or past the operand's width (SAR past it) leave CF undefined.
      */
     public static long shift(int op, int size, long count) {
         int masked = maskedCount(size, count);
@@ -29,8 +29,8 @@ public final class DefinedFlags {
         if (masked == 1) {
             defined |= OF;
         }
-        if (op >= 4 && masked > 8 * size) {
-            defined &= ~CF;
+        if (op >= 4 && op < 7 ? masked >= 8 * size : op == 7 && masked > 8 * size) {
+            defined &= ~CF; // SDM: SHL/SHR leave CF undefined at a count >= the width (SAR's is its sign)
         }
         return defined;
     }

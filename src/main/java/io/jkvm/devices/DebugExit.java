@@ -1,14 +1,14 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
-import java.util.function.IntConsumer;
+import java.util.function.LongConsumer;
 
 /** QEMU's isa-debug-exit: writing v ends the VM, and jkvm exits with status (v << 1) | 1. */
 public final class DebugExit implements Device {
     public static final int PORT = 0xF4;
 
-    private final IntConsumer exit;
+    private final LongConsumer exit;
 
-    public DebugExit(IntConsumer exit) {
+    public DebugExit(LongConsumer exit) {
         this.exit = exit;
     }
 
@@ -20,6 +20,6 @@ public final class DebugExit implements Device {
     @Override
     public void write(long offset, int size, long value) {
         long v = size >= 8 ? value : value & ((1L << (8 * size)) - 1);
-        exit.accept((int) ((v << 1) | 1));
+        exit.accept((v << 1) | 1);
     }
 }

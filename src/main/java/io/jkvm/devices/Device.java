@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 /** A device register block on the port or MMIO bus; offsets are relative to where it is mapped. */
 public interface Device {

@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 import java.util.Map;
 import java.util.TreeMap;

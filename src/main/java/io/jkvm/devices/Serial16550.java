@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -11,7 +11,32 @@ import java.util.ArrayDeque;
  * the guest reads RBR; one that finds it full is dropped and sets the overrun error (LSR.OE) until LSR is read. The interrupt output (IRQ4 on a PC) is
  * raised while IIR names a cause IER enables: received data available, or the transmitter holding register empty.
  */
-public final class Serial16550 implements Device {
+public final class Serial16550 implements Device, Persist<Serial16550.State> {
+    /** The registers, the interrupt latch and the receive FIFO's bytes in order. */
+    public record State(int ier, int lcr, int mcr, int fcr, int scr, int divisor, boolean thrEmptyPending, boolean overrun,
+                        byte[] received) {
+        public State {
+            received = received.clone();
+        }
+
+        @Override
+        public byte[] received() {
+            return received.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof State s && ier == s.ier && lcr == s.lcr && mcr == s.mcr && fcr == s.fcr && scr == s.scr
+                    && divisor == s.divisor && thrEmptyPending == s.thrEmptyPending && overrun == s.overrun
+                    && java.util.Arrays.equals(received, s.received);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(ier, lcr, mcr, fcr, scr, divisor, thrEmptyPending, overrun) * 31
+                    + java.util.Arrays.hashCode(received);
+        }
+    }
     public static final int COM1 = 0x3F8;
     public static final int REGISTERS = 8;
     /** COM1's line on the PIC. */
@@ -75,6 +100,42 @@ public final class Serial16550 implements Device {
         int lsr = LSR_THR_EMPTY | LSR_TRANSMITTER_EMPTY | (rx.isEmpty() ? 0 : LSR_DATA_READY) | (overrun ? LSR_OVERRUN : 0);
         overrun = false; // reading LSR clears the error bits
         return lsr;
+    }
+
+    @Override
+    public synchronized State save() {
+        byte[] fifo = new byte[rx.size()];
+        int i = 0;
+        for (byte b : rx) {
+            fifo[i++] = b;
+        }
+        return new State(ier, lcr, mcr, fcr, scr, divisor, thrEmptyPending, overrun, fifo);
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        for (int v : new int[]{s.ier(), s.lcr(), s.mcr(), s.fcr(), s.scr()}) {
+            if (v < 0 || v > 0xFF) {
+                throw new IllegalArgumentException("UART: a register holds 0x" + Integer.toHexString(v) + ", more than 8 bits");
+            }
+        }
+        if (s.divisor() < 0 || s.divisor() > 0xFFFF || s.received().length > RX_FIFO_LIMIT) {
+            throw new IllegalArgumentException("UART: divisor " + s.divisor() + " or " + s.received().length
+                    + " bytes received are more than a 16550 holds (16 bits, " + RX_FIFO_LIMIT + " bytes)");
+        }
+        ier = s.ier();
+        lcr = s.lcr();
+        mcr = s.mcr();
+        fcr = s.fcr();
+        scr = s.scr();
+        divisor = s.divisor();
+        thrEmptyPending = s.thrEmptyPending();
+        overrun = s.overrun();
+        rx.clear();
+        for (byte b : s.received()) {
+            rx.addLast(b);
+        }
+        updateInterrupt();
     }
 
     /** Whether the UART is asking for an interrupt now. */

@@ -1,4 +1,4 @@
-package io.jkvm.machine;
+package io.jkvm.devices;
 
 import io.jkvm.x86.InterruptSource;
 
@@ -11,7 +11,29 @@ import io.jkvm.x86.InterruptSource;
  * datasheet requires: one withdrawn before it is answered with the spurious vector (IRQ7's, or IRQ15's on the slave).
  * One lock covers both chips; the INTR listener is told of every change of the master's output under it.
  */
-public final class Pic8259 implements InterruptSource {
+public final class Pic8259 implements InterruptSource, Persist<Pic8259.State> {
+    /** One chip's registers and modes, as the datasheet names them. */
+    public record ChipState(int irr, int isr, int imr, int lines, int vectorBase, int lowestPriority, int icw3, int initStep,
+                            boolean icw4Expected, boolean single, boolean levelTriggered, boolean autoEoi,
+                            boolean rotateOnAutoEoi, boolean specialFullyNested, boolean readIsr, boolean poll,
+                            boolean specialMask) {
+        void check(String chip) {
+            for (int v : new int[]{irr, isr, imr, lines, icw3}) {
+                if (v < 0 || v > 0xFF) {
+                    throw new IllegalArgumentException("PIC " + chip + ": a register holds 0x" + Integer.toHexString(v)
+                            + ", more than 8 bits");
+                }
+            }
+            if ((vectorBase & ~0xF8) != 0 || lowestPriority < 0 || lowestPriority > 7 || (initStep != 0 && (initStep < 2 || initStep > 4))) {
+                throw new IllegalArgumentException("PIC " + chip + ": vector base 0x" + Integer.toHexString(vectorBase)
+                        + ", lowest priority " + lowestPriority + ", init step " + initStep + " are not an 8259A's");
+            }
+        }
+    }
+
+    /** Both chips and the INTR output. */
+    public record State(ChipState master, ChipState slave, boolean intr) {
+    }
     public static final int MASTER_PORT = 0x20;
     public static final int SLAVE_PORT = 0xA0;
     public static final int PORTS = 2;
@@ -195,6 +217,49 @@ public final class Pic8259 implements InterruptSource {
             slave.setLine(irq - 8, high);
         }
         update();
+    }
+
+    @Override
+    public synchronized State save() {
+        return new State(save(master), save(slave), intr);
+    }
+
+    private static ChipState save(Chip c) {
+        return new ChipState(c.irr, c.isr, c.imr, c.lines, c.vectorBase, c.lowestPriority, c.icw3, c.initStep,
+                c.icw4Expected, c.single, c.levelTriggered, c.autoEoi, c.rotateOnAutoEoi, c.specialFullyNested,
+                c.readIsr, c.poll, c.specialMask);
+    }
+
+    /** Loads both chips, then tells the INTR listener the restored output level. */
+    @Override
+    public synchronized void restore(State s) {
+        s.master().check("master");
+        s.slave().check("slave");
+        restore(master, s.master());
+        restore(slave, s.slave());
+        intr = s.intr();
+        output.set(intr);
+        update();
+    }
+
+    private static void restore(Chip c, ChipState s) {
+        c.irr = s.irr();
+        c.isr = s.isr();
+        c.imr = s.imr();
+        c.lines = s.lines();
+        c.vectorBase = s.vectorBase();
+        c.lowestPriority = s.lowestPriority();
+        c.icw3 = s.icw3();
+        c.initStep = s.initStep();
+        c.icw4Expected = s.icw4Expected();
+        c.single = s.single();
+        c.levelTriggered = s.levelTriggered();
+        c.autoEoi = s.autoEoi();
+        c.rotateOnAutoEoi = s.rotateOnAutoEoi();
+        c.specialFullyNested = s.specialFullyNested();
+        c.readIsr = s.readIsr();
+        c.poll = s.poll();
+        c.specialMask = s.specialMask();
     }
 
     /** Whether INTR is asserted now. */

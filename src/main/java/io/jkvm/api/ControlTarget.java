@@ -1,0 +1,33 @@
+package io.jkvm.api;
+
+import java.nio.file.Path;
+
+/**
+ * What the control socket can do to a VM; the machine implements it. {@link ApiServer} calls one method at a time
+ * (commands are serialized), from one of its own threads, never from a vCPU thread. It checks the state from
+ * {@link #info()} first, so {@link #pause()} is only called on a running VM and {@link #resume()} on a paused one.
+ * A failure is a RuntimeException whose message is one line: the client sees that message as the error.
+ */
+public interface ControlTarget {
+
+    /** Stops every vCPU at an instruction boundary until {@link #resume()}; false when the guest ended first. */
+    boolean pause();
+
+    /** Lets the paused vCPUs run on. */
+    void resume();
+
+    /** The VM as it is now. */
+    VmInfo info();
+
+    /**
+     * Writes a snapshot of the whole VM to {@code file} (an absolute path). A running VM is paused for it and runs on
+     * afterwards; a paused one stays paused.
+     */
+    void snapshot(Path file);
+
+    /**
+     * Ends the VM, paused or running: its run then returns and {@code jkvm run} exits. It must not wait for the
+     * {@link ApiServer} to close (the server lets this command answer first).
+     */
+    void stop();
+}

@@ -1,0 +1,89 @@
+package io.jkvm.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.jkvm.api.ApiClient;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
+@Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
+                "Commands: info, pause, resume, snapshot FILE, stop (migrate is not available yet). See docs/api.md."},
+        footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
+final class CtlCommand implements Callable<Integer> {
+    /** The commands that take an argument, and the request field it goes in. */
+    private static final Map<String, String> ARGUMENT_FIELDS = Map.of("snapshot", "file", "migrate", "target");
+
+    @CommandLine.ParentCommand
+    Main main;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "PATH", description = "the VM's API socket")
+    Path socket;
+
+    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop")
+    String command;
+
+    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write")
+    String argument;
+
+    @Option(names = "--json", description = "print the response as JSON, as the socket sent it")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        ObjectNode request = ApiClient.request(command);
+        String field = ARGUMENT_FIELDS.get(command);
+        if (field == null && argument != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), command + " takes no argument");
+        }
+        if ("snapshot".equals(command) && argument == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "snapshot needs the FILE to write");
+        }
+        if (argument != null) { // a snapshot FILE is relative to where ctl runs, not to where the VM runs
+            request.put(field, "snapshot".equals(command) ? Path.of(argument).toAbsolutePath().normalize().toString() : argument);
+        }
+        JsonNode response = new ApiClient(socket).send(request);
+        if (json) {
+            main.out.println(response);
+        } else if (response.get("ok").asBoolean()) {
+            printFields(response);
+        }
+        main.out.flush();
+        if (!response.get("ok").asBoolean()) {
+            main.err.println("jkvm: " + response.get("error").asText());
+            main.err.flush();
+            return Main.ERROR;
+        }
+        return 0;
+    }
+
+    /** Every field but "ok", one per line ("state: paused"); "ok" alone when there are none. */
+    private void printFields(JsonNode response) {
+        int width = 0;
+        for (var names = response.fieldNames(); names.hasNext(); ) {
+            width = Math.max(width, names.next().length());
+        }
+        boolean any = false;
+        for (var fields = response.fields(); fields.hasNext(); ) {
+            var field = fields.next();
+            if (!field.getKey().equals("ok")) {
+                JsonNode v = field.getValue();
+                main.out.printf("%-" + (width + 1) + "s %s%n", field.getKey() + ":", v.isValueNode() ? v.asText() : v.toString());
+                any = true;
+            }
+        }
+        if (!any) {
+            main.out.println("ok");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+package io.jkvm.cli;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.linux.HostCpu;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.machine.Machine;
+import io.jkvm.machine.MachineException;
+import io.jkvm.machine.MemorySize;
+import io.jkvm.snapshot.MachineState;
+import io.jkvm.snapshot.SnapshotCompatibility;
+import io.jkvm.snapshot.SnapshotException;
+import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.NativeCpuid;
+import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.Vendor;
+import io.jkvm.x86.XsaveLayout;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+/** `jkvm snapshot check FILE`: what a snapshot holds and whether, and where, this host can restore it. */
+@Command(name = "snapshot", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Inspects snapshots.", subcommands = {SnapshotCommand.Check.class})
+final class SnapshotCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    @Command(name = "check", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+            description = {"Reads a snapshot, checks every section and its guest memory, and compares its CPU model with",
+                    "this host: features, XSAVE components and their offsets, XCR0, MXCSR_MASK. Exit status 0 when this host",
+                    "can restore it (on KVM or on the software core), 2 with one line when the snapshot is damaged."})
+    static final class Check implements Callable<Integer> {
+        @CommandLine.ParentCommand
+        SnapshotCommand parent;
+
+        @Parameters(index = "0", paramLabel = "FILE")
+        Path file;
+
+        @CommandLine.Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true)
+        String kvmPath;
+
+        @Override
+        public Integer call() {
+            Main main = (Main) parent.spec.parent().userObject();
+            SnapshotFile.Snapshot s;
+            try {
+                s = SnapshotFile.read(file, Machine.DEVICE_STATES);
+                try (GuestMemory m = GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize())) {
+                    SnapshotFile.requireMemoryIntact(s, m);
+                }
+            } catch (SnapshotException e) {
+                throw new MachineException(e.getMessage(), e);
+            }
+            report(s, main.out);
+            return 0;
+        }
+
+        private void report(SnapshotFile.Snapshot s, PrintStream out) {
+            MachineState state = s.state();
+            CpuModel model = state.cpu();
+            CpuidTable host;
+            boolean kvm;
+            try (Kvm k = Kvm.open(kvmPath)) {
+                host = k.supportedCpuid();
+                kvm = true;
+            } catch (RuntimeException e) {
+                host = NativeCpuid.read();
+                kvm = false;
+            }
+            int signature = model.cpuid().leaf(1, 0).eax();
+            out.printf("snapshot:          %s (format version %d)%n", s.file(), SnapshotFile.VERSION);
+            out.printf("guest RAM:         %s in %s (checksum matches)%n", MemorySize.format(state.memorySize()), s.memoryFile().getFileName());
+            out.printf("vCPUs:             %d (%s)%n", state.vcpus().size(),
+                    state.vcpus().stream().map(v -> v.activity().name().toLowerCase()).collect(Collectors.joining(", ")));
+            out.printf("devices:           %s%n", String.join(", ", state.devices().keySet()));
+            out.printf("CPU model:         %s: %s, family %d model %d, MXCSR_MASK 0x%X%n", model.spec(), model.cpuid().vendor().strip(),
+                    Vendor.family(signature), Vendor.model(signature), model.mxcsrMask());
+            long inUse = 0;
+            int mxcsrBits = 0;
+            for (VcpuState v : state.vcpus()) {
+                inUse |= v.xsave().xstateBv();
+                mxcsrBits |= v.xsave().mxcsr();
+            }
+            out.printf("XCR0:              %s%n", state.vcpus().stream().map(v -> String.format("0x%x", v.xcr0())).collect(Collectors.joining(", ")));
+            XsaveLayout hostLayout = XsaveLayout.fromCpuid(host);
+            List<String> components = new ArrayList<>();
+            for (XsaveLayout.Component c : model.layout().components()) {
+                if (c.number() >= 2 && !c.supervisor() && (inUse & c.mask()) != 0) {
+                    components.add(String.format("%s at %d (this host: %s)", c.name(), c.offset(),
+                            hostLayout.has(c.number()) ? Integer.toString(hostLayout.require(c.number()).offset()) : "none"));
+                }
+            }
+            out.printf("XSAVE in use:      %s%n", components.isEmpty() ? "x87 and SSE only" : String.join("; ", components));
+            int hostMask = HostCpu.mxcsrMask();
+            out.printf("MXCSR:             bits in use 0x%X; MXCSR_MASK here 0x%X%n", mxcsrBits, hostMask);
+            List<String> why = new ArrayList<>();
+            if (!kvm) {
+                why.add("there is no usable KVM here (" + kvmPath + ")");
+            } else {
+                List<CpuFeature> missing = model.missingOn(host);
+                if (!missing.isEmpty()) {
+                    why.add("this host's KVM lacks " + missing.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
+                            .collect(Collectors.joining(", ")));
+                }
+                why.addAll(SnapshotCompatibility.kvmObstacles(state, host, hostMask));
+            }
+            boolean onKvm = why.isEmpty();
+            out.printf("on KVM here:       %s%n", onKvm ? "yes" : "no: " + String.join("; ", why));
+            out.printf("--backend auto:    %s%n", onKvm ? "KVM" : "the software core");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+package io.jkvm.snapshot;
+
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.VcpuState;
+
+import java.util.List;
+import java.util.SequencedMap;
+
+/**
+ * A stopped machine's state besides the bytes of guest RAM: its CPU model, each vCPU's record (by id, in order),
+ * and each device's record by device id. What a snapshot holds, and what a migration sends at its end.
+ */
+public record MachineState(CpuModel cpu, long memorySize, List<VcpuState> vcpus, SequencedMap<String, Record> devices) {
+    public MachineState {
+        vcpus = List.copyOf(vcpus);
+        devices = java.util.Collections.unmodifiableSequencedMap(new java.util.LinkedHashMap<>(devices));
+    }
+}

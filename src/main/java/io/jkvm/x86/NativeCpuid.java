@@ -1,0 +1,58 @@
+package io.jkvm.x86;
+
+import io.jkvm.linux.HostCpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The host CPU's own CPUID, read by the instruction itself, for the {@code host} model when jkvm runs without KVM
+ * (--backend emulator on a machine without /dev/kvm or without permission to it). Basic leaves up to leaf 0's
+ * maximum, extended ones up to 0x80000000's, and the sub-leaves of the indexed leaves until they end.
+ */
+public final class NativeCpuid {
+    private NativeCpuid() {
+    }
+
+    /** Leaves whose ECX selects a sub-leaf. */
+    private static final Set<Integer> INDEXED = Set.of(0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1D, 0x1E,
+            0x1F, 0x20, 0x23, 0x24, 0x8000001D, 0x80000020, 0x80000026);
+    private static final int MAX_SUBLEAVES = 64;
+
+    public static CpuidTable read() {
+        List<CpuidEntry> entries = new ArrayList<>();
+        for (int base : new int[]{0, 0x80000000}) {
+            int max = HostCpu.cpuid(base, 0)[0];
+            if (Integer.compareUnsigned(max, base) < 0 || Integer.compareUnsigned(max, base + 0xFF) > 0) {
+                continue; // no extended leaves (or a nonsense maximum): take none
+            }
+            for (int leaf = base; Integer.compareUnsigned(leaf, max) <= 0; leaf++) {
+                if (!INDEXED.contains(leaf)) {
+                    entries.add(entry(leaf, 0, 0));
+                    continue;
+                }
+                for (int sub = 0; sub < MAX_SUBLEAVES; sub++) {
+                    CpuidEntry e = entry(leaf, sub, CpuidEntry.FLAG_SIGNIFICANT_INDEX);
+                    boolean empty = e.eax() == 0 && e.ebx() == 0 && e.ecx() == 0 && e.edx() == 0;
+                    if (leaf == 0xD && sub >= 2) {
+                        if (e.eax() != 0) {
+                            entries.add(e); // a component's size: present
+                        }
+                        continue;
+                    }
+                    if (sub > 1 && empty) {
+                        break; // past the last sub-leaf (cache, topology and the like end with an empty one)
+                    }
+                    entries.add(e);
+                }
+            }
+        }
+        return new CpuidTable(entries);
+    }
+
+    private static CpuidEntry entry(int leaf, int sub, int flags) {
+        int[] r = HostCpu.cpuid(leaf, sub);
+        return new CpuidEntry(leaf, sub, flags, r[0], r[1], r[2], r[3]);
+    }
+}

@@ -1,0 +1,81 @@
+package io.jkvm.api;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/** A VM for the control socket's tests: it keeps a state, records what it was asked, and fails on demand. */
+public final class FakeControlTarget implements ControlTarget {
+    private VmInfo.State state = VmInfo.State.RUNNING;
+    private final List<String> calls = new ArrayList<>();
+    private final List<Path> snapshots = new ArrayList<>();
+    /** Set to make snapshot() fail with this one-line message. */
+    public volatile String snapshotFailure;
+    /** Set to make the guest end while pause() waits for the vCPUs, as a guest that exits at that moment does. */
+    public volatile boolean guestEndsDuringPause;
+    /** Set to make info() throw this (a bug in the machine). */
+    public volatile RuntimeException infoFailure;
+    /** Runs inside stop(), e.g. to close the server as the end of the run does. */
+    public volatile Consumer<FakeControlTarget> onStop = t -> { };
+
+    @Override
+    public synchronized boolean pause() {
+        calls.add("pause");
+        if (guestEndsDuringPause) {
+            state = VmInfo.State.ENDED;
+            return false;
+        }
+        state = VmInfo.State.PAUSED;
+        return true;
+    }
+
+    @Override
+    public synchronized void resume() {
+        calls.add("resume");
+        state = VmInfo.State.RUNNING;
+    }
+
+    @Override
+    public synchronized VmInfo info() {
+        if (infoFailure != null) {
+            throw infoFailure;
+        }
+        return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx");
+    }
+
+    @Override
+    public synchronized void snapshot(Path file) {
+        calls.add("snapshot");
+        if (snapshotFailure != null) {
+            throw new IllegalStateException(snapshotFailure);
+        }
+        snapshots.add(file);
+    }
+
+    @Override
+    public void stop() {
+        synchronized (this) {
+            calls.add("stop");
+            state = VmInfo.State.ENDED;
+        }
+        onStop.accept(this);
+    }
+
+    public synchronized void end() {
+        state = VmInfo.State.ENDED;
+    }
+
+    public synchronized VmInfo.State state() {
+        return state;
+    }
+
+    /** The calls that changed or wrote something, in order (info is not recorded). */
+    public synchronized List<String> calls() {
+        return List.copyOf(calls);
+    }
+
+    public synchronized List<Path> snapshots() {
+        return List.copyOf(snapshots);
+    }
+}
