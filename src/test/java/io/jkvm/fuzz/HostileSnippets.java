@@ -5,6 +5,13 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 
+import static io.jkvm.fuzz.InstructionForms.COMMON_MSRS;
+import static io.jkvm.fuzz.InstructionForms.FAULTING_SYSTEM_OPS;
+import static io.jkvm.fuzz.InstructionForms.MMIO_FORMS;
+import static io.jkvm.fuzz.InstructionForms.OTHER_MSRS;
+import static io.jkvm.fuzz.InstructionForms.SYSTEM_OPS;
+import static io.jkvm.fuzz.InstructionForms.WRITABLE_MSRS;
+
 /**
  * Hand-shaped hostile guests, written as GNU as source: port I/O at random ports and widths, the UART and PIC
  * registers hammered (and interrupts taken through an IDT), MMIO at every width and across the end of RAM, REP
@@ -36,6 +43,7 @@ final class HostileSnippets {
     private boolean exactOutput = true;
     private long outputBytes;
     private boolean needsIdt;
+    private boolean picInitialized;
     private boolean terminal;
     /** Port and MMIO exits left for this guest: each costs ~30 us on kvm_pvm, and the guest must end well in time. */
     private int exitBudget = 40_000;
@@ -169,7 +177,7 @@ final class HostileSnippets {
                 a(out ? "out dx, %s" : "in %s, dx", reg);
             }
         }
-        if (r.nextInt(3) == 0) { // string port I/O into and out of scratch RAM
+        if (r.nextInt(kvm ? 3 : 8) == 0) { // string port I/O into and out of scratch RAM
             mayFault |= !kvm; // the software core has no INS/OUTS: #UD
             int port = port();
             if (port >= 0x3F0 && port <= 0x3FF) {
@@ -259,7 +267,16 @@ final class HostileSnippets {
             mayHaltInHandler = true; // an IRQ on an exception vector (ICW2 below 0x20) ends in the exception handler
             mayFault = true;
         }
+        if (interrupts && !picInitialized) { // IRQs on vectors 0x20-0x2F, all unmasked, before anything random
+            picInitialized = true;
+            a("mov al, 0x11\n        out 0x20, al\n        out 0xa0, al");
+            a("mov al, 0x20\n        out 0x21, al\n        mov al, 0x28\n        out 0xa1, al");
+            a("mov al, 4\n        out 0x21, al\n        mov al, 2\n        out 0xa1, al");
+            a("mov al, 1\n        out 0x21, al\n        out 0xa1, al");
+            a("xor eax, eax\n        out 0x21, al\n        out 0xa1, al");
+        }
         int n = 1 + r.nextInt(20);
+        int window = interrupts ? -1 : faultingOne(n);
         int[] ports = {0x20, 0x21, 0xA0, 0xA1};
         for (int i = 0; i < n; i++) {
             switch (r.nextInt(5)) {
@@ -314,7 +331,7 @@ final class HostileSnippets {
                 a("dec ecx");
                 a("jnz %s", l);
                 a("cli");
-            } else if (!interrupts && r.nextInt(8) == 0) {
+            } else if (i == window) {
                 mayFault = true; // no IDT: an interrupt let in triple-faults
                 a("sti");
                 a("nop");
@@ -399,43 +416,34 @@ final class HostileSnippets {
         a("mov rbx, 0x%x", base);
     }
 
-    /** Accesses at every width; the aligned SSE forms and FXSAVE get an aligned address, as a guest would give them. */
-    private static final List<String> MMIO_FORMS = List.of(
-            "mov al, byte ptr M", "mov ax, word ptr M", "mov eax, dword ptr M", "mov rax, qword ptr M",
-            "movzx eax, word ptr M", "movsx rax, byte ptr M", "movsxd rax, dword ptr M",
-            "movdqu xmm0, xmmword ptr M", "movq xmm1, qword ptr M", "movd xmm1, dword ptr M",
-            "cmp qword ptr M, rax", "test dword ptr M, 0x55", "bt qword ptr M, 5", "add rax, qword ptr M",
-            "imul rax, qword ptr M", "crc32 eax, byte ptr M", "mov byte ptr M, 0x5a", "mov word ptr M, 0x1234",
-            "mov dword ptr M, 0x12345678", "mov qword ptr M, -2", "mov qword ptr M, rax", "movnti qword ptr M, rax",
-            "movdqu xmmword ptr M, xmm0", "movq qword ptr M, xmm0", "movd dword ptr M, xmm1", "setnz byte ptr M",
-            "xchg qword ptr M, rcx", "lock xadd dword ptr M, eax", "lock cmpxchg qword ptr M, rcx",
-            "lock add qword ptr M, 1", "lock or byte ptr M, 1", "inc word ptr M", "neg dword ptr M", "not qword ptr M",
-            "shl qword ptr M, 3", "rol dword ptr M, cl", "adc qword ptr M, rax", "sbb word ptr M, ax",
-            "bts qword ptr M, 7", "lock btc dword ptr M, 3", "cmpxchg8b qword ptr M", "stmxcsr dword ptr M",
-            "mov word ptr M, ds", "smsw word ptr M", "str word ptr M", "push qword ptr M\n        pop rax",
-            "push rax\n        pop qword ptr M", "xlatb", "mov rsi, rbx\n        mov rdi, r12\n        movsq",
-            "mov rdi, rbx\n        stosw", "movaps xmm0, xmmword ptr A", "movaps xmmword ptr A, xmm0",
-            "movntdq xmmword ptr A, xmm0", "lock cmpxchg16b xmmword ptr A", "fxsave A");
-    /** Forms that fault or that KVM's instruction emulator refuses, whatever the address: one in eight accesses. */
-    private static final List<String> MMIO_FAULTING_FORMS = List.of("popcnt rax, qword ptr M", "movbe eax, dword ptr M",
-            "ldmxcsr dword ptr M", "fxrstor A", "mov ds, word ptr M", "movaps xmmword ptr M, xmm0", "sgdt M", "sidt M");
-
     private void mmio() {
-        mayFault = true; // KVM's instruction emulator refuses some forms (kvm_pvm emulates every CPL0 instruction)
+        mayFault = true;
         mmioBase();
         int n = 1 + r.nextInt(12);
+        int faulting = faultingOne(n);
         for (int i = 0; i < n; i++) {
-            List<String> forms = r.nextInt(8) == 0 ? MMIO_FAULTING_FORMS : MMIO_FORMS;
-            String form = forms.get(r.nextInt(forms.size()));
-            if (kvm && (form.startsWith("sgdt") || form.startsWith("sidt"))) {
+            InstructionForms.Form form = pick(MMIO_FORMS, f -> kvm ? f.failsOnKvm() : f.failsOnCore(), i == faulting);
+            if (kvm && (form.asm().startsWith("sgdt") || form.asm().startsWith("sidt"))) {
                 continue; // kvm_pvm never returns from KVM_RUN for SGDT/SIDT on MMIO (a host limitation, HostKvm)
             }
-            if (form.contains("A")) {
+            if (form.asm().contains("A")) {
                 a("lea rdi, [rbx + %d]", r.nextInt(64));
                 a("and rdi, -64");
             }
-            a(form.replace("M", "[rbx + " + r.nextInt(64) + "]").replace(" A", " [rdi]"));
+            a(form.asm().replace("M", "[rbx + " + r.nextInt(64) + "]").replace(" A", " [rdi]"));
         }
+    }
+
+    /** Which of {@code n} steps may fault: one, in a quarter of the ops, so most guests get further; else -1. */
+    private int faultingOne(int n) {
+        return r.nextInt(4) == 0 ? r.nextInt(n) : -1;
+    }
+
+    /** One of {@code all} that {@code faults} on this backend, or not. */
+    private <T> T pick(List<T> all, java.util.function.Predicate<T> faults, boolean faulting) {
+        List<T> some = all.stream().filter(t -> faults.test(t) == faulting).toList();
+        List<T> from = some.isEmpty() ? all : some;
+        return from.get(r.nextInt(from.size()));
     }
 
     /** REP string instructions with each operand in scratch RAM, MMIO or straddling the end of RAM. */
@@ -443,7 +451,7 @@ final class HostileSnippets {
         mayFault = true;
         int n = 1 + r.nextInt(4);
         for (int i = 0; i < n; i++) {
-            String insn = List.of("movs", "stos", "lods", "cmps", "scas", "ins", "outs").get(r.nextInt(7));
+            String insn = List.of("movs", "stos", "lods", "cmps", "scas", "ins", "outs").get(r.nextInt(kvm || r.nextInt(5) == 0 ? 7 : 5));
             boolean port = insn.equals("ins") || insn.equals("outs");
             int width = 1 << r.nextInt(port ? 3 : 4);
             boolean down = r.nextInt(4) == 0;
@@ -570,11 +578,12 @@ final class HostileSnippets {
         int region = 8 + r.nextInt(8);
         String pde = String.format("[0x%x]", 0x4000 + 8 * region);
         long linear = (long) region << 21;
-        switch (r.nextInt(6)) {
+        int kind = r.nextInt(12); // 0: faults; 1-2: may fault; the rest should not
+        switch (kind == 0 ? 1 : kind < 3 ? 0 : 2 + (kind - 3) / 2) {
             case 0 -> { // not present, then maybe touched: #PF with no IDT, a triple fault
                 a("and qword ptr %s, -2", pde);
                 a("invlpg [0x%x]", linear);
-                if (r.nextBoolean()) {
+                if (r.nextInt(3) == 0) {
                     a("mov rax, qword ptr [0x%x]", linear + r.nextInt(1 << 21));
                 }
                 a("or qword ptr %s, 1", pde);
@@ -626,10 +635,10 @@ final class HostileSnippets {
                 a("mov cr3, rax");
             }
             default -> { // control registers: reloads, toggles, random bits (#GP when reserved)
-                switch (r.nextInt(4)) {
-                    case 0 -> a("mov rax, cr3\n        mov cr3, rax");
+                switch (r.nextInt(6)) {
+                    case 0, 4 -> a("mov rax, cr3\n        mov cr3, rax");
                     case 1 -> a("mov rax, cr4\n        xor rax, 0x80\n        mov cr4, rax");
-                    case 2 -> a("mov rax, cr0\n        xor eax, 0x10000\n        mov cr0, rax");
+                    case 2, 5 -> a("mov rax, cr0\n        xor eax, 0x10000\n        mov cr0, rax");
                     default -> a("mov rax, cr4\n        xor rax, 0x%x\n        mov cr4, rax", 1 << r.nextInt(24));
                 }
             }
@@ -639,33 +648,26 @@ final class HostileSnippets {
     private void msrCpuid() {
         mayFault = true;
         int n = 1 + r.nextInt(8);
-        int[] msrs = {0x10, 0x1B, 0x3A, 0x8B, 0xFE, 0x174, 0x175, 0x176, 0x179, 0x1A0, 0x277, 0x2FF, 0xC0000080,
-                0xC0000081, 0xC0000082, 0xC0000084, 0xC0000100, 0xC0000101, 0xC0000102, 0xC0000103, 0xDA0, 0x6E0, 0x48};
-        // Random values only where they cannot send SYSCALL/SYSENTER (or EFER.SCE) somewhere the guest would run on
-        int[] writable = {0x10, 0x1B, 0x3A, 0x8B, 0x277, 0x2FF, 0xC0000100, 0xC0000101, 0xC0000102, 0xC0000103, 0xDA0, 0x6E0, 0x48};
+        int faulting = faultingOne(n);
         int[] leaves = {0, 1, 4, 7, 0xB, 0xD, 0x14, 0x1F, 0x29, 0x4000_0000, 0x8000_0000, 0x8000_0001, 0x8000_0008};
         for (int i = 0; i < n; i++) {
-            switch (r.nextInt(12)) {
+            if (i == faulting) { // something that faults somewhere: it ends the guest with status 2
+                switch (r.nextInt(5)) {
+                    case 0 -> a("mov ecx, 0x%x\n        rdmsr", r.nextBoolean() ? r.nextInt() : OTHER_MSRS[r.nextInt(OTHER_MSRS.length)]);
+                    case 1 -> a("mov ecx, 0x%x\n        mov eax, 0x%x\n        mov edx, 0x%x\n        wrmsr",
+                            WRITABLE_MSRS[r.nextInt(WRITABLE_MSRS.length)], r.nextInt(), r.nextInt(4) == 0 ? r.nextInt() : 0);
+                    case 2 -> a("xor ecx, ecx\n        mov eax, %d\n        xor edx, edx\n        xsetbv",
+                            List.of(3, 7, 0xE7, 1, 0x80003).get(r.nextInt(5)));
+                    case 3 -> a("mov ax, 0x%x\n        mov ds, ax", r.nextInt(0x10000));
+                    default -> a(FAULTING_SYSTEM_OPS.get(r.nextInt(FAULTING_SYSTEM_OPS.size())));
+                }
+                continue;
+            }
+            switch (r.nextInt(4)) {
                 case 0 -> a("mov eax, 0x%x\n        mov ecx, %d\n        cpuid", r.nextBoolean() ? leaves[r.nextInt(leaves.length)] : r.nextInt(), r.nextInt(4));
-                case 1 -> a("mov ecx, 0x%x\n        rdmsr", r.nextInt(8) == 0 ? r.nextInt() : msrs[r.nextInt(msrs.length)]);
-                case 2 -> a("mov ecx, 0x%x\n        rdmsr\n        wrmsr", msrs[r.nextInt(msrs.length)]);
-                case 3 -> a("mov ecx, 0x%x\n        mov eax, 0x%x\n        mov edx, 0x%x\n        wrmsr",
-                        writable[r.nextInt(writable.length)], r.nextInt(), r.nextInt(4) == 0 ? r.nextInt() : 0);
-                case 4 -> a("xor ecx, ecx\n        xgetbv\n        mov eax, %d\n        xor edx, edx\n        xsetbv",
-                        List.of(3, 7, 0xE7, 1, 0x80003).get(r.nextInt(5)));
-                case 5 -> a(List.of("rdtsc", "rdtscp", "rdrand rax", "rdseed rax", "rdpid rax", "mfence", "lfence",
-                        "clflush [r12]", "wbinvd", "pause", "swapgs\n        swapgs", "mov rax, cr8\n        mov cr8, rax",
-                        "mov rax, dr7\n        mov dr7, rax", "clts", "mov rax, cr2").get(r.nextInt(15)));
-                case 6 -> a("fxsave [r12]\n        fxrstor [r12]");
-                case 7 -> a("mov eax, -1\n        mov edx, -1\n        %s [r12]\n        xrstor [r12]",
-                        List.of("xsave", "xsaveopt", "xsavec").get(r.nextInt(3)));
-                case 8 -> a(List.of("fninit\n        fnstsw ax", "fnstcw [r12]\n        fldcw [r12]", "fwait", "fld1",
-                        "fnclex").get(r.nextInt(5)));
-                case 9 -> a(List.of("sgdt [r12]", "sidt [r12]", "str ax", "sldt ax", "smsw ax").get(r.nextInt(5)));
-                case 10 -> a("mov cx, 0x%x\n        lar eax, cx\n        lsl eax, cx\n        verr cx",
-                        List.of(0x8, 0x10, 0x18, 0x1B, 0x0, r.nextInt(0x10000)).get(r.nextInt(6)));
-                default -> a(List.of("mov ax, ss\n        mov ss, ax", "push fs\n        pop fs", "mov ax, 0x10\n        mov gs, ax",
-                        "mov ax, 0x%x\n        mov ds, ax".formatted(r.nextInt(0x10000))).get(r.nextInt(4)));
+                case 1 -> a("mov ecx, 0x%x\n        rdmsr", COMMON_MSRS[r.nextInt(COMMON_MSRS.length)]);
+                case 2 -> a("mov ecx, 0x%x\n        rdmsr\n        wrmsr", COMMON_MSRS[r.nextInt(COMMON_MSRS.length)]);
+                default -> a(SYSTEM_OPS.get(r.nextInt(SYSTEM_OPS.size())));
             }
         }
     }
