@@ -24,11 +24,11 @@ import java.util.stream.Stream;
  */
 public final class GuestFuzzer {
     /** The CI round: GuestFuzzRoundTest and `scripts/fuzz-guests --ci`. */
-    public static final long CI_SEED = 11;
+    public static final long CI_SEED = 13;
     public static final int CI_RUNS = 40;
     public static final Duration CI_TIME_LIMIT = Duration.ofSeconds(5);
     static final int LONG_RUNS = 2000;
-    static final long RSS_LIMIT_MIB = 1024;
+    public static final long RSS_LIMIT_MIB = 1024;
 
     /** What a round does: the seed, the number of runs (or one case), the limits, how to start jkvm. */
     public record Options(long seed, int runs, int onlyCase, String onlyKind, Duration timeLimit, long rssLimitMib,
@@ -40,7 +40,8 @@ public final class GuestFuzzer {
     }
 
     /** What a round found, and its figures. */
-    public record Round(List<Finding> violations, int runs, int ranOn, long maxRssKib, long millis, String summary) {
+    public record Round(List<Finding> violations, int runs, int onKvm, int smp, int ranOn, long maxRssKib, long millis,
+                        String summary) {
     }
 
     private final Options o;
@@ -105,8 +106,9 @@ public final class GuestFuzzer {
                     Path kept = keep(c, r, violations, image);
                     for (ContractCheck.Violation v : violations) {
                         String line = String.format("fuzz-guests: VIOLATION %s: seed %d case %d (%s): %s; image %s;"
-                                        + " reproduce: scripts/fuzz-guests --seed %d --case %d --time-limit %d",
-                                v.rule(), o.seed(), i, c.describe(), v.detail(), kept, o.seed(), i, o.timeLimit().toSeconds());
+                                        + " reproduce: scripts/fuzz-guests --seed %d --case %d --time-limit %d%s",
+                                v.rule(), o.seed(), i, c.describe(), v.detail(), kept, o.seed(), i, o.timeLimit().toSeconds(),
+                                o.rssLimitMib() == RSS_LIMIT_MIB ? "" : " --rss-limit " + o.rssLimitMib());
                         log.println(line);
                         findings.add(new Finding(i, c.kind(), v.rule(), line));
                     }
@@ -122,7 +124,7 @@ public final class GuestFuzzer {
                 o.seed(), runs, onKvm, kvm ? "" : ", which ran on the software core: /dev/kvm is not usable here", smp,
                 millis / 1000.0, statuses, ranOn, maxRss >> 10, findings.size());
         log.println(summary);
-        return new Round(List.copyOf(findings), runs, ranOn, maxRss, millis, summary);
+        return new Round(List.copyOf(findings), runs, kvm ? onKvm : 0, smp, ranOn, maxRss, millis, summary);
     }
 
     /**
@@ -195,7 +197,7 @@ public final class GuestFuzzer {
         report.append("seed ").append(c.seed()).append(" case ").append(c.index()).append(": ").append(c.describe()).append('\n');
         violations.forEach(v -> report.append("violation ").append(v.rule()).append(": ").append(v.detail()).append('\n'));
         report.append("command: ").append(String.join(" ", o.launcher())).append(" run --image ").append(kept).append(' ')
-                .append(String.join(" ", c.runArguments())).append(c.stdin().length > 0 ? " < " + base + ".stdin" : "").append('\n');
+                .append(String.join(" ", c.runArguments())).append(c.stdin().length > 0 ? " < " + dir.resolve(base + ".stdin") : "").append('\n');
         report.append("status ").append(r.status()).append(r.timedOut() ? " (killed at the time limit)" : "")
                 .append(", ").append(r.millis()).append(" ms, peak RSS ").append(r.peakRssKib()).append(" KiB, ")
                 .append(r.stdoutBytes()).append(" bytes on stdout\n");
@@ -217,6 +219,20 @@ public final class GuestFuzzer {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * The JVM options `jkvm` runs with: JKVM_JAVA_OPTS when set, else the default scripts/jkvm gives it (its heap
+     * bound), read from that script so the fuzzer runs jkvm exactly as users do.
+     */
+    public static List<String> jkvmJavaOptions(Path project) throws IOException {
+        String options = System.getenv("JKVM_JAVA_OPTS");
+        if (options == null) {
+            var m = java.util.regex.Pattern.compile("\\$\\{JKVM_JAVA_OPTS:-([^}]*)}")
+                    .matcher(Files.readString(project.resolve("scripts/jkvm")));
+            options = m.find() ? m.group(1) : "";
+        }
+        return options.isBlank() ? List.of() : List.of(options.strip().split("\\s+"));
     }
 
     private static void deleteTree(Path root) throws IOException {
@@ -287,11 +303,13 @@ public final class GuestFuzzer {
         }
         Path project = Path.of(System.getProperty("jkvm.project.dir", ".")).toAbsolutePath().normalize();
         Path jar = project.resolve("target/jkvm.jar");
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> launcher = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        launcher.addAll(jkvmJavaOptions(project));
+        launcher.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
         Options o = new Options(seed, runs, onlyCase, onlyKind, Duration.ofSeconds(limit), rss, project,
-                project.resolve("target/fuzz-failures"), List.of(java, "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()), verbose);
-        System.err.printf("fuzz-guests: seed %d, %s, %d s per run, RSS bound %d MiB%n", seed,
-                onlyCase >= 0 ? "case " + onlyCase : runs + " runs", limit, rss);
+                project.resolve("target/fuzz-failures"), launcher, verbose);
+        System.err.printf("fuzz-guests: seed %d, %s, %d s per run, RSS bound %d MiB, jkvm as %s%n", seed,
+                onlyCase >= 0 ? "case " + onlyCase : runs + " runs", limit, rss, String.join(" ", launcher.subList(1, launcher.size())));
         Round round = run(o, System.err);
         System.exit(round.violations().isEmpty() ? 0 : 1);
     }
