@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.Machine;
@@ -29,6 +30,10 @@ final class RestoreCommand implements Callable<Integer> {
             description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
     Backend backend;
 
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop; see jkvm ctl")
+    Path apiSocket;
+
     @Option(names = "--exit-status-file", paramLabel = "FILE", description = "write the whole exit status there, as jkvm run does")
     Path exitStatusFile;
 
@@ -41,7 +46,8 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (Machine machine = Machine.restore(snapshot, backend, kvmPath, trace, new Console(main.out, main.in, main.err))) {
+        try (Machine machine = Machine.restore(snapshot, backend, kvmPath, trace, new Console(main.out, main.in, main.err));
+             ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
             return RunCommand.runToTheEnd(machine, main, exitStatusFile);
         }
     }

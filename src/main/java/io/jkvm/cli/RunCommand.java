@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
@@ -51,6 +52,10 @@ final class RunCommand implements Callable<Integer> {
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
     Long loadAddress;
 
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop; see jkvm ctl")
+    Path apiSocket;
+
     @Option(names = "--exit-status-file", paramLabel = "FILE",
             description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
                     + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
@@ -76,7 +81,8 @@ final class RunCommand implements Callable<Integer> {
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, load, kvmPath, trace);
-        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
+        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
+             ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
             machine.handOffEvery(handOffEvery);
             return runToTheEnd(machine, main, exitStatusFile);
         }

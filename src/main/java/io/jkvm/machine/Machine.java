@@ -1,5 +1,7 @@
 package io.jkvm.machine;
 
+import io.jkvm.api.ControlTarget;
+import io.jkvm.api.VmInfo;
 import io.jkvm.devices.Bus;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
@@ -39,7 +41,7 @@ import java.util.concurrent.CompletableFuture;
  * A VM as a user sees it: guest RAM, the image loaded per the entry contract, a UART and a debug-exit port,
  * and one thread per vCPU. vCPU 0 runs; the others wait halted until SMP boot exists.
  */
-public final class Machine implements AutoCloseable {
+public final class Machine implements AutoCloseable, ControlTarget {
     private final MachineConfig config;
     private final Kvm kvm;
     private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
@@ -298,6 +300,7 @@ public final class Machine implements AutoCloseable {
      * Writes a snapshot of the running machine to {@code file} (and its guest RAM beside it): pauses the vCPUs if they
      * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
      */
+    @Override
     public void snapshot(Path file) {
         boolean pausedHere;
         synchronized (wakeup) {
@@ -482,6 +485,7 @@ public final class Machine implements AutoCloseable {
      * them stopped until {@link #resume()}. Returns false when the guest ended first (there is nothing to resume
      * then). Call it from a thread of your own while {@link #run()} runs, not from a vCPU thread.
      */
+    @Override
     public boolean pause() {
         if (runners.stream().anyMatch(VcpuRunner::isRunnerThread)) {
             throw new IllegalStateException("pause() from a vCPU thread would wait for itself");
@@ -516,6 +520,7 @@ public final class Machine implements AutoCloseable {
     }
 
     /** Lets the paused vCPUs run on, on whichever backend they are now. */
+    @Override
     public void resume() {
         synchronized (wakeup) {
             if (!paused) {
@@ -867,6 +872,22 @@ public final class Machine implements AutoCloseable {
     @Override
     public void close() {
         closeQuietly(consoleOut, vm, memory, kvm);
+    }
+
+    /** The VM as the control socket reports it. */
+    @Override
+    public VmInfo info() {
+        VmInfo.State state;
+        synchronized (wakeup) {
+            state = outcome.isDone() ? VmInfo.State.ENDED : paused ? VmInfo.State.PAUSED : VmInfo.State.RUNNING;
+        }
+        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec());
+    }
+
+    /** Ends the VM, paused or running: run() returns, and `jkvm run` exits with status 0. */
+    @Override
+    public void stop() {
+        finish(new Outcome.Exited(0, "stopped through the control socket"));
     }
 
     /** The backend the vCPUs run on (auto resolved). */
