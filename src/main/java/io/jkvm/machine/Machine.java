@@ -6,14 +6,10 @@ import io.jkvm.devices.Bus;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.DebugExit;
-import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
-import io.jkvm.kvm.Vm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
-import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.XsaveException;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotCompatibility;
@@ -21,8 +17,6 @@ import io.jkvm.snapshot.SnapshotException;
 import io.jkvm.snapshot.SnapshotFile;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.NativeCpuid;
-import io.jkvm.x86.Registers;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
@@ -31,7 +25,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -43,14 +36,12 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class Machine implements AutoCloseable, ControlTarget {
     private final MachineConfig config;
-    private final Kvm kvm;
-    private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
+    /** Makes the vCPUs on either backend (KVM's VM with them); owns KVM. */
+    private final VcpuFactory factory;
     private final GuestMemory memory;
     /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
     /** One runner per vCPU, by id; each holds the vCPU it runs now (a handoff replaces them while paused). */
     private List<VcpuRunner> runners = List.of();
-    /** KVM vCPUs by id once made: KVM cannot destroy one, so a move back to KVM reuses it. */
-    private final Vcpu[] kvmVcpus;
     private final CpuModel model;
     /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
     private final List<CpuFeature> missingOnKvm;
@@ -101,8 +92,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
-        Kvm k = config.backend() == Backend.EMULATOR ? openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
-        Vm v = null;
+        Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         GuestMemory m = null;
         CpuModel model;
         List<CpuFeature> missing;
@@ -129,7 +119,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.snapshot().state(), host, HostCpu.mxcsrMask());
             }
             if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
-                backend = chooseBackend(config, missing);
+                backend = BackendChoice.choose(config, missing);
             } else if (config.backend() == Backend.KVM) {
                 throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
                         + ": use --backend auto or emulator to run it on the software core");
@@ -139,13 +129,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
                 List<String> why = new ArrayList<>(otherObstacles);
                 if (!missing.isEmpty()) {
-                    why.addFirst("this host's KVM lacks " + describe(missing));
+                    why.addFirst("this host's KVM lacks " + BackendChoice.describe(missing));
                 }
                 console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
             }
             if (backend == Backend.KVM) {
-                requireKvmTakes(k, config.cpus());
-                v = k.createVm();
+                VcpuFactory.requireKvmTakes(k, config.cpus());
             }
             switch (start) {
                 case Boot b -> {
@@ -158,23 +147,19 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     SnapshotFile.requireMemoryIntact(r.snapshot(), m);
                 }
             }
-            if (v != null) {
-                v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
-            }
         } catch (SnapshotException e) {
-            closeQuietly(m, v, k);
+            Threads.closeQuietly(m, k);
             throw new MachineException(e.getMessage(), e);
         } catch (RuntimeException | Error e) { // an Error too (a mapped snapshot file that faults): nothing stays mapped
-            closeQuietly(m, v, k);
+            Threads.closeQuietly(m, k);
             throw e;
         }
-        this.kvm = k;
-        this.vm = v;
+        this.factory = new VcpuFactory(k, m, model, config.cpus(),
+                config.trace() ? line -> console.trace().println("jkvm: " + line) : null);
         this.memory = m;
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
         this.otherKvmObstacles = List.copyOf(otherObstacles);
-        this.kvmVcpus = new Vcpu[config.cpus()];
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
@@ -229,33 +214,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
         serial.restore((Serial16550.State) state.devices().get("com1"));
         pic.restore((Pic8259.State) state.devices().get("pic"));
         runners.getFirst().vcpu().setInterruptLine(interruptLine);
-    }
-
-    /**
-     * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
-     * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
-     */
-    private static Kvm openKvmIfThere(String path) {
-        try {
-            return Kvm.open(path);
-        } catch (RuntimeException e) {
-            return null; // missing, or no permission: that is what the software core is for
-        }
-    }
-
-    /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
-    private static void requireKvmTakes(Kvm k, int cpus) {
-        int max = k.checkExtension(io.jkvm.kvm.Capability.MAX_VCPUS);
-        if (max <= 0) {
-            max = k.checkExtension(io.jkvm.kvm.Capability.NR_VCPUS);
-        }
-        if (max <= 0) {
-            max = 4;
-        }
-        if (cpus > max) {
-            throw new MachineException("--cpus " + cpus + " is more than this host's KVM runs in one VM (KVM_CAP_MAX_VCPUS = "
-                    + max + "): use at most " + max + ", or --backend emulator");
-        }
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -332,56 +290,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return vcpu;
     }
 
-    /** vCPU {@code id} on {@code on} with CPU model {@code cpuid}, over this machine's guest memory. */
     private VirtualCpu newVcpu(Backend on, int id, CpuidTable cpuid) {
-        if (on == Backend.KVM) {
-            Vcpu existing = kvmVcpus[id];
-            if (existing != null) {
-                return existing;
-            }
-            if (vm == null) {
-                Vm v = kvm.createVm();
-                try {
-                    v.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
-                } catch (RuntimeException e) {
-                    closeQuietly(v);
-                    throw e;
-                }
-                vm = v;
-            }
-            Vcpu kvmVcpu = vm.createVcpu(id);
-            kvmVcpu.setCpuid(cpuid);
-            kvmVcpus[id] = kvmVcpu;
-            return kvmVcpu;
-        }
-        EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), model.withCpuid(cpuid));
-        if (config.trace()) {
-            emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
-        }
-        return emulated;
-    }
-
-    /**
-     * The backend a VM runs on: what was asked, or for auto, KVM when the host runs every feature of the CPU model
-     * and the software core when it does not. Asking for KVM with a feature the host lacks is an error.
-     */
-    public static Backend chooseBackend(MachineConfig config, List<CpuFeature> missing) {
-        return switch (config.backend()) {
-            case EMULATOR -> Backend.EMULATOR;
-            case AUTO -> missing.isEmpty() ? Backend.KVM : Backend.EMULATOR;
-            case KVM -> {
-                if (!missing.isEmpty()) {
-                    throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
-                            + ", which this host's KVM lacks: use --backend auto or emulator to run it on the software core");
-                }
-                yield Backend.KVM;
-            }
-        };
-    }
-
-    static String describe(List<CpuFeature> features) {
-        return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
-                .collect(java.util.stream.Collectors.joining(", "));
+        return factory.make(on, id, cpuid);
     }
 
     public GuestMemory memory() {
@@ -409,7 +319,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             r.post(new VcpuRunner.Stop());
         }
         for (Thread t : threads) {
-            joinUninterruptibly(t);
+            Threads.joinUninterruptibly(t);
         }
         if (input != null) {
             input.interrupt();
@@ -636,13 +546,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         if (target == backend && target == Backend.KVM) {
             throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
         }
-        if (target == Backend.KVM && kvm == null) {
+        if (target == Backend.KVM && !factory.hasKvm()) {
             throw new MachineException("cannot hand the vCPUs to KVM: this VM runs on the software core without KVM ("
                     + config.kvmPath() + " could not be opened); the VM stays on the software core");
         }
         if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
-                    + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
+                    + BackendChoice.describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
         }
         if (target == Backend.KVM && !otherKvmObstacles.isEmpty()) {
             throw new MachineException("cannot hand the vCPUs to KVM: " + String.join("; ", otherKvmObstacles)
@@ -730,7 +640,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                         // To the other backend; a model KVM cannot run is remade on the software core instead (as
                         // state_test.c does: save, a new vCPU, restore, compare)
                         Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
-                                || kvm == null ? Backend.EMULATOR : Backend.KVM;
+                                || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
                         requireCanMoveTo(target);
                         Handoff h = moveWhilePaused(target, start);
                         if (config.trace()) {
@@ -842,36 +752,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
         });
     }
 
-    private static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void closeQuietly(AutoCloseable... resources) {
-        for (AutoCloseable r : resources) {
-            if (r != null) {
-                try {
-                    r.close();
-                } catch (Exception ignored) {
-                    // already failing: the first error is the one reported
-                }
-            }
-        }
-    }
-
     @Override
     public void close() {
-        closeQuietly(consoleOut, vm, memory, kvm);
+        Threads.closeQuietly(consoleOut, factory, memory);
     }
 
     /** The VM as the control socket reports it. */
