@@ -64,7 +64,7 @@ final class ControlCommands {
                 case "resume" -> withNoArguments(tree, this::resume);
                 case "stop" -> withNoArguments(tree, this::stop);
                 case "snapshot" -> snapshot(tree);
-                case "migrate" -> error("migrate is not available in this version of jkvm (live migration is planned: see docs/api.md)");
+                case "migrate" -> migrate(tree);
                 default -> error("unknown command '" + quote(command.asText()) + "': known commands are " + String.join(", ", NAMES));
             };
         }
@@ -140,6 +140,25 @@ final class ControlCommands {
             }
             target.snapshot(path);
             return ok().put("file", path.toString());
+        });
+    }
+
+    private ObjectNode migrate(JsonNode request) {
+        ObjectNode unknown = unknownFields(request, Set.of("command", "target"), "it takes \"target\"");
+        if (unknown != null) {
+            return unknown;
+        }
+        JsonNode destination = request.get("target");
+        if (destination == null || !destination.isTextual() || !destination.asText().startsWith("tcp:")) {
+            return error("migrate needs \"target\": the destination as tcp:HOST:PORT (a jkvm run --incoming there)");
+        }
+        return guarded("migrate", () -> {
+            if (target.info().state() == VmInfo.State.ENDED) {
+                return error("the guest has ended: there is nothing to migrate");
+            }
+            ControlTarget.MigrationResult r = target.migrate(destination.asText());
+            return ok().put("destination", r.destination()).put("rounds", r.rounds()).put("pagesSent", r.pagesSent())
+                    .put("bytesSent", r.bytesSent()).put("downtimeMillis", r.downtimeMillis()).put("totalMillis", r.totalMillis());
         });
     }
 

@@ -15,7 +15,7 @@ import java.util.concurrent.Callable;
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
 @Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
-                "Commands: info, pause, resume, snapshot FILE, stop (migrate is not available yet). See docs/api.md."},
+                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT. See docs/api.md."},
         footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
 final class CtlCommand implements Callable<Integer> {
     /** The commands that take an argument, and the request field it goes in. */
@@ -30,10 +30,10 @@ final class CtlCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "PATH", description = "the VM's API socket")
     Path socket;
 
-    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop")
+    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop, migrate")
     String command;
 
-    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write")
+    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write; migrate: tcp:HOST:PORT")
     String argument;
 
     @Option(names = "--json", description = "print the response as JSON, as the socket sent it")

@@ -1,6 +1,9 @@
 package io.jkvm.cli;
 
 import io.jkvm.api.ApiServer;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.migration.MigrationKey;
+import io.jkvm.migration.MigrationTarget;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
@@ -52,6 +55,14 @@ final class RunCommand implements Callable<Integer> {
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
     Long loadAddress;
 
+    @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
+            description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
+    String incoming;
+
+    @Option(names = "--migration-key", paramLabel = "FILE",
+            description = "the pre-shared key (32 bytes or more, mode 600) a migration's two ends authenticate and encrypt with")
+    Path migrationKeyFile;
+
     @Option(names = "--api-socket", paramLabel = "PATH",
             description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop; see jkvm ctl")
     Path apiSocket;
@@ -75,6 +86,10 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        byte[] key = migrationKeyFile == null ? null : MigrationKey.read(migrationKeyFile);
+        if (incoming != null) {
+            return receiveMigration(key);
+        }
         if (loadAddress != null && (image == null || GuestImage.isElf(image))) {
             throw new MachineException("--load-addr places a flat binary, and " + (image == null ? "the bundled guest" : image)
                     + " is an ELF, which loads where its segments say: drop --load-addr");
@@ -84,6 +99,52 @@ final class RunCommand implements Callable<Integer> {
         try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
              ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
             machine.handOffEvery(handOffEvery);
+            machine.migrationKey(key);
+            return runToTheEnd(machine, main, exitStatusFile);
+        }
+    }
+
+    /** --incoming: waits for a source, takes its machine, tells it the guest runs here, and runs it. */
+    private int receiveMigration(byte[] key) {
+        if (key == null) {
+            throw new MachineException("--incoming needs --migration-key FILE: the key the source holds too");
+        }
+        if (image != null) {
+            throw new MachineException("--incoming brings its guest from the source: drop --image");
+        }
+        String[] at = incoming.startsWith("tcp:") ? incoming.substring(4).split(":") : new String[0];
+        if (at.length != 2 || !at[1].matches("\\d{1,5}")) {
+            throw new MachineException("--incoming " + incoming + " is not tcp:HOST:PORT, e.g. tcp:0.0.0.0:4444");
+        }
+        GuestMemory[] memory = new GuestMemory[1];
+        MigrationTarget.Incoming arrived;
+        try {
+            arrived = MigrationTarget.receive(at[0], Integer.parseInt(at[1]), key, shape -> {
+                new MachineConfig(Optional.empty(), shape.memorySize(), shape.vcpus(), shape.cpu().spec(), backend,
+                        GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace); // the limits of a machine here, before any memory
+                memory[0] = GuestMemory.allocate(shape.memorySize());
+                return memory[0];
+            }, Machine.DEVICE_STATES, line -> main.err.println("jkvm: " + line));
+        } catch (RuntimeException e) {
+            if (memory[0] != null) {
+                memory[0].close();
+            }
+            throw e;
+        }
+        Machine machine;
+        try {
+            machine = Machine.arrived(arrived.state(), memory[0], backend, kvmPath, trace, new Console(main.out, main.in, main.err),
+                    arrived.from());
+        } catch (RuntimeException e) {
+            arrived.failed(e.getMessage());
+            throw e;
+        }
+        try (machine; ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
+            arrived.resumed();
+            if (trace) {
+                main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
+            }
+            machine.migrationKey(key);
             return runToTheEnd(machine, main, exitStatusFile);
         }
     }

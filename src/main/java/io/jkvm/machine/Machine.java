@@ -3,6 +3,8 @@ package io.jkvm.machine;
 import io.jkvm.api.ControlTarget;
 import io.jkvm.api.VmInfo;
 import io.jkvm.devices.Bus;
+import io.jkvm.migration.MigrationException;
+import io.jkvm.migration.MigrationSource;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.DebugExit;
@@ -68,6 +70,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private boolean paused;
     /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
     private boolean scheduledHandoff;
+    /** A live migration is under way: no handoff swaps the vCPUs (and their dirty tracking) meanwhile. */
+    private boolean migrating;
+    private volatile byte[] migrationKey;
+    /** The downtime a live migration aims at: it stops the vCPUs once what is left takes no longer to send. */
+    static final long MAX_DOWNTIME_MS = 300;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -79,7 +86,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private record Boot(GuestImage image) implements Start {
     }
 
-    private record Resume(SnapshotFile.Snapshot snapshot) implements Start {
+    /** A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came. */
+    private record Resume(MachineState state, java.util.function.Supplier<GuestMemory> memory, String origin) implements Start {
     }
 
     /** The device records a snapshot holds, by device id. */
@@ -106,7 +114,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 host = NativeCpuid.read();
             }
             if (start instanceof Resume r) {
-                model = r.snapshot().state().cpu();
+                model = r.state().cpu();
             } else {
                 try {
                     model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
@@ -116,7 +124,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
             missing = model.missingOn(host);
             if (start instanceof Resume r && k != null) {
-                otherObstacles = SnapshotCompatibility.kvmObstacles(r.snapshot().state(), host, HostCpu.mxcsrMask());
+                otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
                 backend = BackendChoice.choose(config, missing);
@@ -142,10 +150,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     LongModeBoot.writeTables(m);
                     b.image().loadInto(m);
                 }
-                case Resume r -> {
-                    m = GuestMemory.mapSnapshot(r.snapshot().memoryFile(), r.snapshot().state().memorySize());
-                    SnapshotFile.requireMemoryIntact(r.snapshot(), m);
-                }
+                case Resume r -> m = r.memory().get();
             }
         } catch (SnapshotException e) {
             Threads.closeQuietly(m, k);
@@ -165,7 +170,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
                     case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
-                    case Resume r -> restoredVcpu(id, r.snapshot().state().vcpus().get(id));
+                    case Resume r -> restoredVcpu(id, r.state().vcpus().get(id));
                 });
             }
             List<VcpuRunner> made = new ArrayList<>();
@@ -186,10 +191,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
         if (start instanceof Resume r) {
             try {
-                restoreDevices(r.snapshot().state());
+                restoreDevices(r.state());
             } catch (RuntimeException e) {
                 close();
-                throw new MachineException("cannot restore " + r.snapshot().file() + ": " + e.getMessage(), e);
+                throw new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e);
             }
         }
     }
@@ -239,7 +244,27 @@ public final class Machine implements AutoCloseable, ControlTarget {
         MachineState state = s.state();
         MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
                 backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
-        return new Machine(config, console, new Resume(s));
+        return new Machine(config, console, new Resume(state, () -> {
+            GuestMemory m = GuestMemory.mapSnapshot(s.memoryFile(), state.memorySize());
+            try {
+                SnapshotFile.requireMemoryIntact(s, m);
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
+            return m;
+        }, snapshotFile.toString()));
+    }
+
+    /**
+     * Builds the machine a migration brought: {@code state} over {@code memory} (already filled), on {@code backend}
+     * as for a restore. The memory is the machine's from here on (closed with it, or here on failure).
+     */
+    public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String kvmPath, boolean trace,
+                                  Console console, String from) {
+        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
+                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
+        return new Machine(config, console, new Resume(state, () -> memory, "the migration from " + from));
     }
 
     /**
@@ -540,6 +565,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void requireCanMoveTo(Backend target) {
+        synchronized (wakeup) {
+            if (migrating) {
+                throw new MachineException("cannot hand the vCPUs over during a live migration");
+            }
+        }
         if (target == Backend.AUTO) {
             throw new MachineException("a handoff goes to kvm or emulator, not auto");
         }
@@ -771,6 +801,78 @@ public final class Machine implements AutoCloseable, ControlTarget {
     @Override
     public void stop() {
         finish(new Outcome.Exited(0, "stopped through the control socket"));
+    }
+
+    /** The key a live migration from this machine authenticates and encrypts its stream with ({@code --migration-key}). */
+    public void migrationKey(byte[] key) {
+        migrationKey = key == null ? null : key.clone();
+    }
+
+    /**
+     * Live-migrates this machine to {@code target} (tcp:HOST:PORT): the vCPUs run on while guest RAM goes across in
+     * pre-copy rounds, then stop for the last pages and the state; this machine ends once the guest runs there. On any
+     * failure it runs on here, and the message says what happened.
+     */
+    @Override
+    public MigrationResult migrate(String target) {
+        byte[] key = migrationKey;
+        if (key == null) {
+            throw new MachineException("this VM has no migration key: start it with --migration-key FILE (the destination holds the same)");
+        }
+        String[] parts = target.startsWith("tcp:") ? target.substring(4).split(":") : new String[0];
+        int port;
+        try {
+            port = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 1 || port > 65535 || parts[0].isEmpty()) {
+            throw new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT");
+        }
+        synchronized (wakeup) {
+            if (migrating) {
+                throw new MachineException("a migration of this VM is already under way");
+            }
+            migrating = true;
+        }
+        try {
+            MigrationSource.Report r = MigrationSource.migrate(new MigrationAdapter(this, memory, model), parts[0], port, key,
+                    MAX_DOWNTIME_MS, line -> {
+                        if (config.trace()) {
+                            console.trace().println("jkvm: migration " + line);
+                        }
+                    });
+            return new MigrationResult(target, r.rounds(), r.pagesSent(), r.bytesSent(), r.downtimeMillis(), r.totalMillis());
+        } catch (MigrationException e) {
+            throw new MachineException(e.getMessage(), e);
+        } finally {
+            synchronized (wakeup) {
+                migrating = false;
+            }
+        }
+    }
+
+    /** Runs {@code action} with every vCPU stopped: inside the pause in force, or a pause of its own. */
+    void whileStopped(Runnable action) {
+        boolean ownPause;
+        synchronized (wakeup) {
+            ownPause = running && !paused;
+        }
+        if (ownPause && !pause()) {
+            throw new MachineException("the guest has ended");
+        }
+        try {
+            action.run();
+        } finally {
+            if (ownPause) {
+                resume();
+            }
+        }
+    }
+
+    /** The guest runs on the destination now: this machine's run ends with status 0. */
+    void endMigrated(String destination) {
+        finish(new Outcome.Exited(0, "migrated to " + destination));
     }
 
     /** The backend the vCPUs run on (auto resolved). */

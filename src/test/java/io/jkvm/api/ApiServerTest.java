@@ -136,9 +136,11 @@ class ApiServerTest {
     }
 
     @Test
-    void migrateIsNotAvailable() throws IOException {
-        assertError(send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}"), "migrate is not available in this version of jkvm");
-        assertStillServing();
+    void migrateAnswersHowItWentOrWhyNot() throws IOException {
+        assertEquals("{\"ok\":true,\"destination\":\"tcp:host:4444\",\"rounds\":3,\"pagesSent\":1000,\"bytesSent\":4104000,"
+                + "\"downtimeMillis\":12,\"totalMillis\":340}", send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}").toString());
+        assertError(send("{\"command\": \"migrate\", \"target\": \"host:4444\"}"), "migrate needs \"target\": the destination as tcp:HOST:PORT");
+        assertError(send("{\"command\": \"migrate\"}"), "migrate needs \"target\"");
     }
 
     @Test

@@ -18,6 +18,8 @@ public final class FakeControlTarget implements ControlTarget {
     public volatile RuntimeException infoFailure;
     /** Runs inside stop(), e.g. to close the server as the end of the run does. */
     public volatile Consumer<FakeControlTarget> onStop = t -> { };
+    /** Set to make migrate() fail with this one-line message. */
+    public volatile String migrationFailure;
 
     @Override
     public synchronized boolean pause() {
@@ -51,6 +53,16 @@ public final class FakeControlTarget implements ControlTarget {
             throw new IllegalStateException(snapshotFailure);
         }
         snapshots.add(file);
+    }
+
+    @Override
+    public synchronized MigrationResult migrate(String target) {
+        calls.add("migrate " + target);
+        if (migrationFailure != null) {
+            throw new IllegalStateException(migrationFailure);
+        }
+        state = VmInfo.State.ENDED;
+        return new MigrationResult(target, 3, 1000, 1000 * 4104L, 12, 340);
     }
 
     @Override
