@@ -836,7 +836,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             migrating = true;
         }
         try {
-            MigrationSource.Report r = MigrationSource.migrate(new MigrationAdapter(this, memory, model), parts[0], port, key,
+            MigrationSource.Report r = MigrationSource.migrate(new MigrationAdapter(this, memory, model, factory), parts[0], port, key,
                     MAX_DOWNTIME_MS, line -> {
                         if (config.trace()) {
                             console.trace().println("jkvm: migration " + line);

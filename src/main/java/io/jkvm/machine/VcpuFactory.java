@@ -67,6 +67,25 @@ final class VcpuFactory implements AutoCloseable {
     }
 
     /**
+     * Turns KVM's dirty log of guest RAM (memory slot 0) on and returns what reads it (the pages written since the
+     * last read, as bitmap words); null when no KVM VM exists (no vCPU of this machine has run on KVM).
+     */
+    java.util.function.Supplier<long[]> startKvmDirtyLog() {
+        if (vm == null) {
+            return null;
+        }
+        Vm v = vm;
+        v.setDirtyLogging(0, true);
+        return () -> v.dirtyLog(0).words();
+    }
+
+    void stopKvmDirtyLog() {
+        if (vm != null && vm.dirtyLogging(0)) {
+            vm.setDirtyLogging(0, false);
+        }
+    }
+
+    /**
      * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
      * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
      */
