@@ -3,8 +3,6 @@ package io.jkvm.machine;
 import io.jkvm.api.ControlTarget;
 import io.jkvm.api.VmInfo;
 import io.jkvm.devices.Bus;
-import io.jkvm.migration.MigrationException;
-import io.jkvm.migration.MigrationSource;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.DebugExit;
@@ -815,20 +813,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     @Override
     public MigrationResult migrate(String target) {
-        byte[] key = migrationKey;
-        if (key == null) {
-            throw new MachineException("this VM has no migration key: start it with --migration-key FILE (the destination holds the same)");
-        }
-        String[] parts = target.startsWith("tcp:") ? target.substring(4).split(":") : new String[0];
-        int port;
-        try {
-            port = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 1 || port > 65535 || parts[0].isEmpty()) {
-            throw new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT");
-        }
         synchronized (wakeup) {
             if (migrating) {
                 throw new MachineException("a migration of this VM is already under way");
@@ -836,15 +820,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
             migrating = true;
         }
         try {
-            MigrationSource.Report r = MigrationSource.migrate(new MigrationAdapter(this, memory, model, factory), parts[0], port, key,
-                    MAX_DOWNTIME_MS, line -> {
-                        if (config.trace()) {
-                            console.trace().println("jkvm: migration " + line);
-                        }
-                    });
-            return new MigrationResult(target, r.rounds(), r.pagesSent(), r.bytesSent(), r.downtimeMillis(), r.totalMillis());
-        } catch (MigrationException e) {
-            throw new MachineException(e.getMessage(), e);
+            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, MAX_DOWNTIME_MS,
+                    config.trace() ? line -> console.trace().println("jkvm: migration " + line) : line -> { });
         } finally {
             synchronized (wakeup) {
                 migrating = false;

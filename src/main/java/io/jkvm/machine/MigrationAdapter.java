@@ -2,6 +2,8 @@ package io.jkvm.machine;
 
 import io.jkvm.emu.DirtyPages;
 import io.jkvm.emu.EmulatedVcpu;
+import io.jkvm.api.ControlTarget;
+import io.jkvm.migration.MigrationException;
 import io.jkvm.migration.MigrationSource;
 import io.jkvm.snapshot.MachineShape;
 import io.jkvm.snapshot.MachineState;
@@ -26,6 +28,33 @@ final class MigrationAdapter implements MigrationSource.Vm {
         this.machine = machine;
         this.memory = memory;
         this.model = model;
+    }
+
+    /**
+     * Migrates the machine to {@code target} (tcp:HOST:PORT) with {@code key}: see {@link MigrationSource}. A refusal,
+     * a bad target or a failed migration is one line, and the machine runs on.
+     */
+    ControlTarget.MigrationResult migrate(String target, byte[] key, long maxDowntimeMillis, java.util.function.Consumer<String> progress) {
+        if (key == null) {
+            throw new MachineException("this VM has no migration key: start it with --migration-key FILE (the destination holds the same)");
+        }
+        String[] parts = target.startsWith("tcp:") ? target.substring(4).split(":") : new String[0];
+        int port;
+        try {
+            port = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 1 || port > 65535 || parts[0].isEmpty()) {
+            throw new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT");
+        }
+        try {
+            MigrationSource.Report r = MigrationSource.migrate(this, parts[0], port, key, maxDowntimeMillis, progress);
+            return new ControlTarget.MigrationResult(target, r.rounds(), r.pagesSent(), r.bytesSent(), r.downtimeMillis(),
+                    r.totalMillis());
+        } catch (MigrationException e) {
+            throw new MachineException(e.getMessage(), e);
+        }
     }
 
     @Override
