@@ -563,54 +563,20 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void requireCanMoveTo(Backend target) {
+        boolean duringMigration;
         synchronized (wakeup) {
-            if (migrating) {
-                throw new MachineException("cannot hand the vCPUs over during a live migration");
-            }
+            duringMigration = migrating;
         }
-        if (target == Backend.AUTO) {
-            throw new MachineException("a handoff goes to kvm or emulator, not auto");
-        }
-        if (target == backend && target == Backend.KVM) {
-            throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
-        }
-        if (target == Backend.KVM && !factory.hasKvm()) {
-            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs on the software core without KVM ("
-                    + config.kvmPath() + " could not be opened); the VM stays on the software core");
-        }
-        if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
-            throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
-                    + BackendChoice.describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
-        }
-        if (target == Backend.KVM && !otherKvmObstacles.isEmpty()) {
-            throw new MachineException("cannot hand the vCPUs to KVM: " + String.join("; ", otherKvmObstacles)
-                    + "; the VM stays on the software core");
+        String why = BackendMoves.refusal(target, backend, duringMigration, factory.hasKvm(), config, missingOnKvm, otherKvmObstacles);
+        if (why != null) {
+            throw new MachineException(why);
         }
     }
 
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
-        List<VcpuState> saved = saveAll("switch backends");
-        List<VirtualCpu> moved = new ArrayList<>();
-        for (int id = 0; id < saved.size(); id++) {
-            String failure = "handoff of vCPU " + id + " from " + name(from) + " to " + name(target) + " failed: ";
-            String stays = "; the VM stays on " + name(from);
-            try {
-                VcpuState s = saved.get(id);
-                VirtualCpu next = newVcpu(target, id, s.cpuid());
-                next.restoreState(s);
-                Optional<String> difference = s.firstDifference(next.saveState());
-                if (difference.isPresent()) {
-                    throw new MachineException(failure + "the state read back differs at " + difference.get() + stays);
-                }
-                moved.add(next);
-            } catch (MachineException e) {
-                throw e;
-            } catch (RuntimeException e) {
-                throw new MachineException(failure + e.getMessage() + stays, e);
-            }
-        }
+        List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), from, target, factory);
         for (int id = 0; id < moved.size(); id++) {
             if (isRunning()) {
                 runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();
@@ -707,7 +673,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private static String name(Backend b) {
-        return b == Backend.KVM ? "KVM" : "the software core";
+        return BackendMoves.name(b);
     }
 
     /** Handles one exit; true when it left the vCPU in HLT with interrupts on, to wait for INTR. */
