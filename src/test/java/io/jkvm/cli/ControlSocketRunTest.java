@@ -36,7 +36,13 @@ class ControlSocketRunTest {
         final Thread reader;
 
         Jkvm(String... args) throws IOException {
-            List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            this(List.of(), args);
+        }
+
+        /** The same, started through {@code prefix} (e.g. ip netns exec NAME). */
+        Jkvm(List<String> prefix, String... args) throws IOException {
+            List<String> command = new ArrayList<>(prefix);
+            command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main"));
             command.addAll(List.of(args));
             process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
