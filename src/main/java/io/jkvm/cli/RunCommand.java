@@ -30,6 +30,9 @@ final class RunCommand implements Callable<Integer> {
     @CommandLine.ParentCommand
     Main main;
 
+    @CommandLine.Mixin
+    MachineOptions options;
+
     @Option(names = "--image", paramLabel = "FILE",
             description = "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)")
     Path image;
@@ -46,10 +49,6 @@ final class RunCommand implements Callable<Integer> {
             description = "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE})")
     String cpuModel;
 
-    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
-            converter = BackendConverter.class,
-            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
-    Backend backend;
 
     @Option(names = "--load-addr", paramLabel = "ADDR", converter = AddressConverter.class,
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
@@ -59,34 +58,19 @@ final class RunCommand implements Callable<Integer> {
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
     String incoming;
 
-    @Option(names = "--migration-key", paramLabel = "FILE",
-            description = "the pre-shared key (32 bytes or more, mode 600) a migration's two ends authenticate and encrypt with")
-    Path migrationKeyFile;
 
-    @Option(names = "--api-socket", paramLabel = "PATH",
-            description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop; see jkvm ctl")
-    Path apiSocket;
 
-    @Option(names = "--exit-status-file", paramLabel = "FILE",
-            description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
-                    + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
-    Path exitStatusFile;
 
-    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
-    boolean trace;
 
     @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
             description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
                     + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
     long handOffEvery;
 
-    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
-            description = "the KVM device (default: ${DEFAULT-VALUE})")
-    String kvmPath;
 
     @Override
     public Integer call() {
-        byte[] key = migrationKeyFile == null ? null : MigrationKey.read(migrationKeyFile);
+        byte[] key = options.migrationKeyFile == null ? null : MigrationKey.read(options.migrationKeyFile);
         if (incoming != null) {
             return receiveMigration(key);
         }
@@ -95,12 +79,12 @@ final class RunCommand implements Callable<Integer> {
                     + " is an ELF, which loads where its segments say: drop --load-addr");
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, load, kvmPath, trace);
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath, options.trace);
         try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
-             ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
+             ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             machine.handOffEvery(handOffEvery);
             machine.migrationKey(key);
-            return runToTheEnd(machine, main, exitStatusFile);
+            return runToTheEnd(machine, main, options.exitStatusFile);
         }
     }
 
@@ -120,8 +104,8 @@ final class RunCommand implements Callable<Integer> {
         MigrationTarget.Incoming arrived;
         try {
             arrived = MigrationTarget.receive(at[0], Integer.parseInt(at[1]), key, shape -> {
-                new MachineConfig(Optional.empty(), shape.memorySize(), shape.vcpus(), shape.cpu().spec(), backend,
-                        GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace); // the limits of a machine here, before any memory
+                new MachineConfig(Optional.empty(), shape.memorySize(), shape.vcpus(), shape.cpu().spec(), options.backend,
+                        GuestImage.DEFAULT_LOAD_ADDRESS, options.kvmPath, options.trace); // the limits of a machine here, before any memory
                 memory[0] = GuestMemory.allocate(shape.memorySize());
                 return memory[0];
             }, Machine.DEVICE_STATES, line -> main.err.println("jkvm: " + line));
@@ -133,19 +117,19 @@ final class RunCommand implements Callable<Integer> {
         }
         Machine machine;
         try {
-            machine = Machine.arrived(arrived.state(), memory[0], backend, kvmPath, trace, new Console(main.out, main.in, main.err),
+            machine = Machine.arrived(arrived.state(), memory[0], options.backend, options.kvmPath, options.trace, new Console(main.out, main.in, main.err),
                     arrived.from());
         } catch (RuntimeException e) {
             arrived.failed(e.getMessage());
             throw e;
         }
-        try (machine; ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
+        try (machine; ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             arrived.resumed();
-            if (trace) {
+            if (options.trace) {
                 main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
             }
             machine.migrationKey(key);
-            return runToTheEnd(machine, main, exitStatusFile);
+            return runToTheEnd(machine, main, options.exitStatusFile);
         }
     }
 
