@@ -117,7 +117,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 try {
                     model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
                 } catch (XsaveException e) {
-                    throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+                    throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
                 }
             }
             missing = model.missingOn(host);
