@@ -71,6 +71,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     /** A live migration is under way: no handoff swaps the vCPUs (and their dirty tracking) meanwhile. */
     private boolean migrating;
     private volatile byte[] migrationKey;
+    /** How far the live migration under way is, for info; null when none runs. */
+    private volatile String migrationProgress;
     /** The downtime a live migration aims at: it stops the vCPUs once what is left takes no longer to send. */
     static final long MAX_DOWNTIME_MS = 300;
     private volatile long handOffEvery;
@@ -758,7 +760,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
         synchronized (wakeup) {
             state = outcome.isDone() ? VmInfo.State.ENDED : paused ? VmInfo.State.PAUSED : VmInfo.State.RUNNING;
         }
-        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec());
+        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec(),
+                migrationProgress);
     }
 
     /** Ends the VM, paused or running: run() returns, and `jkvm run` exits with status 0. */
@@ -784,13 +787,19 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 throw new MachineException("a migration of this VM is already under way");
             }
             migrating = true;
+            migrationProgress = "connecting to " + target;
         }
         try {
-            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, MAX_DOWNTIME_MS,
-                    config.trace() ? line -> console.trace().println("jkvm: migration " + line) : line -> { });
+            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, MAX_DOWNTIME_MS, line -> {
+                migrationProgress = line;
+                if (config.trace()) {
+                    console.trace().println("jkvm: migration " + line);
+                }
+            });
         } finally {
             synchronized (wakeup) {
                 migrating = false;
+                migrationProgress = null;
             }
         }
     }

@@ -100,6 +100,7 @@ public final class MigrationSource {
         long[] sent = {0, 0};
         try {
             long roundStart = System.nanoTime();
+            progress.accept("round 0: sending guest RAM");
             sendPages(vm, channel, null, pages, true, sent); // round 0: all that is not zero (the destination starts zeroed)
             endRound(channel, 0, sent[0]);
             int rounds = 1;
@@ -120,6 +121,7 @@ public final class MigrationSource {
                 dirty = log.take(); // written while that round went out
 
             }
+            progress.accept(String.format("stopping the vCPUs: %d pages left, then the state", count(dirty)));
             long pausedAt = System.nanoTime();
             if (!vm.pause()) {
                 throw new MigrationException("the guest ended during the migration");

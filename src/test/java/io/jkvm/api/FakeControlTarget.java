@@ -43,7 +43,7 @@ public final class FakeControlTarget implements ControlTarget {
         if (infoFailure != null) {
             throw infoFailure;
         }
-        return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx");
+        return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx", null);
     }
 
     @Override
@@ -56,7 +56,19 @@ public final class FakeControlTarget implements ControlTarget {
     }
 
     @Override
-    public synchronized MigrationResult migrate(String target) {
+    public MigrationResult migrate(String target) {
+        try {
+            migrationGate.await(); // a test holds a migration open here
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return finishMigration(target);
+    }
+
+    /** Counted down by default: set a fresh latch to hold migrate() until the test counts it down. */
+    public volatile java.util.concurrent.CountDownLatch migrationGate = new java.util.concurrent.CountDownLatch(0);
+
+    private synchronized MigrationResult finishMigration(String target) {
         calls.add("migrate " + target);
         if (migrationFailure != null) {
             throw new IllegalStateException(migrationFailure);
