@@ -804,6 +804,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
+    /** Whether a pause is in force (the vCPUs are stopped until resume()). */
+    boolean isPaused() {
+        synchronized (wakeup) {
+            return paused;
+        }
+    }
+
     /** Runs {@code action} with every vCPU stopped: inside the pause in force, or a pause of its own. */
     void whileStopped(Runnable action) {
         boolean ownPause;

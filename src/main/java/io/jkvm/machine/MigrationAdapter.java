@@ -113,14 +113,20 @@ final class MigrationAdapter implements MigrationSource.Vm {
         }
     }
 
+    /** Whether the migration's stop is its own pause (a VM the user paused before stays paused on failure). */
+    private boolean ownPause;
+
     @Override
     public boolean pause() {
-        return machine.pause();
+        ownPause = !machine.isPaused();
+        return !ownPause || machine.pause();
     }
 
     @Override
     public void resume() {
-        machine.resume();
+        if (ownPause) {
+            machine.resume();
+        }
     }
 
     @Override

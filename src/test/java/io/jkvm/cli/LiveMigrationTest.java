@@ -53,9 +53,11 @@ class LiveMigrationTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"emulator", "kvm"})
+    @ValueSource(strings = {"emulator", "kvm", "paused first"})
     @Timeout(240)
-    void aGuestMovesMidRunAndEndsAsARunThatDidNotMove(String sourceBackend) throws Exception {
+    void aGuestMovesMidRunAndEndsAsARunThatDidNotMove(String how) throws Exception {
+        boolean pausedFirst = how.equals("paused first");
+        String sourceBackend = pausedFirst ? "emulator" : how;
         String guest = TestGuests.path("handoff_checksum.elf").toString();
         Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
         Path key = key("key", (byte) 7), socket = dir.resolve("src.sock");
@@ -64,6 +66,9 @@ class LiveMigrationTest {
              Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(), "--image", guest,
                      "--backend", sourceBackend)) {
             source.awaitOutput("round 2: ");
+            if (pausedFirst) {
+                assertEquals(0, Cli.run("ctl", socket.toString(), "pause").status(), "a VM paused before it is migrated");
+            }
             Cli.Result migrated = LiveMigrationTest.migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
             assertEquals(0, migrated.status(), migrated.err());
             assertTrue(migrated.out().contains("downtimeMillis:"), migrated.out());
