@@ -146,7 +146,8 @@ final class ControlCommands {
     }
 
     private ObjectNode migrate(JsonNode request) {
-        ObjectNode unknown = unknownFields(request, Set.of("command", "target"), "it takes \"target\"");
+        ObjectNode unknown = unknownFields(request, Set.of("command", "target", "maxDowntimeMillis"),
+                "it takes \"target\" and \"maxDowntimeMillis\"");
         if (unknown != null) {
             return unknown;
         }
@@ -154,11 +155,16 @@ final class ControlCommands {
         if (destination == null || !destination.isTextual() || !destination.asText().startsWith("tcp:")) {
             return error("migrate needs \"target\": the destination as tcp:HOST:PORT (a jkvm run --incoming there)");
         }
+        JsonNode downtime = request.get("maxDowntimeMillis");
+        if (downtime != null && (!downtime.canConvertToLong() || downtime.longValue() < 0)) {
+            return error("\"maxDowntimeMillis\" must be 0 or more milliseconds");
+        }
+        long maxDowntime = downtime == null ? ControlTarget.DEFAULT_MAX_DOWNTIME_MS : downtime.longValue();
         return guarded("migrate", () -> {
             if (target.info().state() == VmInfo.State.ENDED) {
                 return error("the guest has ended: there is nothing to migrate");
             }
-            ControlTarget.MigrationResult r = target.migrate(destination.asText());
+            ControlTarget.MigrationResult r = target.migrate(destination.asText(), maxDowntime);
             return ok().put("destination", r.destination()).put("rounds", r.rounds()).put("pagesSent", r.pagesSent())
                     .put("bytesSent", r.bytesSent()).put("downtimeMillis", r.downtimeMillis()).put("totalMillis", r.totalMillis());
         });

@@ -39,6 +39,10 @@ final class CtlCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the response as JSON, as the socket sent it")
     boolean json;
 
+    @Option(names = "--max-downtime", paramLabel = "MS",
+            description = "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)")
+    Long maxDowntimeMillis;
+
     @Override
     public Integer call() {
         ObjectNode request = ApiClient.request(command);
@@ -51,6 +55,12 @@ final class CtlCommand implements Callable<Integer> {
         }
         if (argument != null) { // a snapshot FILE is relative to where ctl runs, not to where the VM runs
             request.put(field, "snapshot".equals(command) ? Path.of(argument).toAbsolutePath().normalize().toString() : argument);
+        }
+        if (maxDowntimeMillis != null) {
+            if (!"migrate".equals(command) || maxDowntimeMillis < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--max-downtime takes 0 or more milliseconds, with migrate");
+            }
+            request.put("maxDowntimeMillis", maxDowntimeMillis);
         }
         JsonNode response = new ApiClient(socket).send(request);
         if (json) {

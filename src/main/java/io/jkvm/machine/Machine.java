@@ -73,8 +73,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile byte[] migrationKey;
     /** How far the live migration under way is, for info; null when none runs. */
     private volatile String migrationProgress;
-    /** The downtime a live migration aims at: it stops the vCPUs once what is left takes no longer to send. */
-    static final long MAX_DOWNTIME_MS = 300;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -781,7 +779,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * failure it runs on here, and the message says what happened.
      */
     @Override
-    public MigrationResult migrate(String target) {
+    public MigrationResult migrate(String target, long maxDowntimeMillis) {
         synchronized (wakeup) {
             if (migrating) {
                 throw new MachineException("a migration of this VM is already under way");
@@ -790,7 +788,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             migrationProgress = "connecting to " + target;
         }
         try {
-            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, MAX_DOWNTIME_MS, line -> {
+            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, maxDowntimeMillis, line -> {
                 migrationProgress = line;
                 if (config.trace()) {
                     console.trace().println("jkvm: migration " + line);

@@ -157,6 +157,15 @@ class ApiServerTest {
                 + "\"downtimeMillis\":12,\"totalMillis\":340}", send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}").toString());
         assertError(send("{\"command\": \"migrate\", \"target\": \"host:4444\"}"), "migrate needs \"target\": the destination as tcp:HOST:PORT");
         assertError(send("{\"command\": \"migrate\"}"), "migrate needs \"target\"");
+        assertEquals(ControlTarget.DEFAULT_MAX_DOWNTIME_MS, vm.lastMaxDowntimeMillis);
+    }
+
+    @Test
+    void migrateTakesTheDowntimeToAimAt() throws IOException {
+        assertError(send("{\"command\": \"migrate\", \"target\": \"tcp:h:1\", \"maxDowntimeMillis\": -1}"),
+                "\"maxDowntimeMillis\" must be 0 or more milliseconds");
+        assertTrue(send("{\"command\": \"migrate\", \"target\": \"tcp:h:1\", \"maxDowntimeMillis\": 50}").get("ok").asBoolean());
+        assertEquals(50, vm.lastMaxDowntimeMillis);
     }
 
     @Test

@@ -56,7 +56,8 @@ public final class FakeControlTarget implements ControlTarget {
     }
 
     @Override
-    public MigrationResult migrate(String target) {
+    public MigrationResult migrate(String target, long maxDowntimeMillis) {
+        lastMaxDowntimeMillis = maxDowntimeMillis;
         try {
             migrationGate.await(); // a test holds a migration open here
         } catch (InterruptedException e) {
@@ -64,6 +65,9 @@ public final class FakeControlTarget implements ControlTarget {
         }
         return finishMigration(target);
     }
+
+    /** The downtime the last migrate() was asked for. */
+    public volatile long lastMaxDowntimeMillis;
 
     /** Counted down by default: set a fresh latch to hold migrate() until the test counts it down. */
     public volatile java.util.concurrent.CountDownLatch migrationGate = new java.util.concurrent.CountDownLatch(0);
