@@ -47,9 +47,10 @@ need() {
 
 # The Debian packages the scripts and .ci/run need, each with what shows it is there (a command, or a file):
 # binutils assembles the guests; gcc and libc6-dev build the UAPI layout check and the benchmark harness;
-# util-linux has flock and setpriv; docker.io and debootstrap run the container tests and make their base images.
+# util-linux has flock and setpriv; docker.io and debootstrap run the container tests and make their base images;
+# iproute2's ip makes the network namespaces the migration tests stand in for two hosts with.
 # Maven is not here: ./mvnw brings it.
-jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap)
+jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap iproute2:ip)
 
 # True when a jkvm_packages check ($1: a command, or an absolute path) finds it (sbin too, off a user's PATH).
 package_present() {

@@ -57,14 +57,16 @@ final class ControlCommands {
         if (!command.isTextual()) {
             return error("\"command\" must be a string, not " + kind(command));
         }
+        if (command.asText().equals("info")) {
+            return withNoArguments(tree, this::info); // it only reads: answered while a snapshot or migration runs
+        }
         synchronized (lock) {
             return switch (command.asText()) {
-                case "info" -> withNoArguments(tree, this::info);
                 case "pause" -> withNoArguments(tree, this::pause);
                 case "resume" -> withNoArguments(tree, this::resume);
                 case "stop" -> withNoArguments(tree, this::stop);
                 case "snapshot" -> snapshot(tree);
-                case "migrate" -> error("migrate is not available in this version of jkvm (live migration is planned: see docs/api.md)");
+                case "migrate" -> migrate(tree);
                 default -> error("unknown command '" + quote(command.asText()) + "': known commands are " + String.join(", ", NAMES));
             };
         }
@@ -140,6 +142,31 @@ final class ControlCommands {
             }
             target.snapshot(path);
             return ok().put("file", path.toString());
+        });
+    }
+
+    private ObjectNode migrate(JsonNode request) {
+        ObjectNode unknown = unknownFields(request, Set.of("command", "target", "maxDowntimeMillis"),
+                "it takes \"target\" and \"maxDowntimeMillis\"");
+        if (unknown != null) {
+            return unknown;
+        }
+        JsonNode destination = request.get("target");
+        if (destination == null || !destination.isTextual() || !destination.asText().startsWith("tcp:")) {
+            return error("migrate needs \"target\": the destination as tcp:HOST:PORT (a jkvm run --incoming there)");
+        }
+        JsonNode downtime = request.get("maxDowntimeMillis");
+        if (downtime != null && (!downtime.canConvertToLong() || downtime.longValue() < 0)) {
+            return error("\"maxDowntimeMillis\" must be 0 or more milliseconds");
+        }
+        long maxDowntime = downtime == null ? ControlTarget.DEFAULT_MAX_DOWNTIME_MS : downtime.longValue();
+        return guarded("migrate", () -> {
+            if (target.info().state() == VmInfo.State.ENDED) {
+                return error("the guest has ended: there is nothing to migrate");
+            }
+            ControlTarget.MigrationResult r = target.migrate(destination.asText(), maxDowntime);
+            return ok().put("destination", r.destination()).put("rounds", r.rounds()).put("pagesSent", r.pagesSent())
+                    .put("bytesSent", r.bytesSent()).put("downtimeMillis", r.downtimeMillis()).put("totalMillis", r.totalMillis());
         });
     }
 

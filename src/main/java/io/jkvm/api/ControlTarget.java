@@ -30,4 +30,19 @@ public interface ControlTarget {
      * {@link ApiServer} to close (the server lets this command answer first).
      */
     void stop();
+
+    /**
+     * Live-migrates the VM to the destination {@code target} ({@code tcp:HOST:PORT}, a {@code jkvm run --incoming} there
+     * holding the same key), stopping the vCPUs once what is left takes no longer than {@code maxDowntimeMillis} to
+     * send: returns once the guest runs there (this VM then ends); on failure the VM runs on here and the exception's
+     * message says what happened.
+     */
+    MigrationResult migrate(String target, long maxDowntimeMillis);
+
+    /** The downtime a migration aims at when the request names none. */
+    long DEFAULT_MAX_DOWNTIME_MS = 300;
+
+    /** How a live migration went. */
+    record MigrationResult(String destination, int rounds, long pagesSent, long bytesSent, long downtimeMillis, long totalMillis) {
+    }
 }

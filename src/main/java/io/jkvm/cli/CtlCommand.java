@@ -15,7 +15,7 @@ import java.util.concurrent.Callable;
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
 @Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
-                "Commands: info, pause, resume, snapshot FILE, stop (migrate is not available yet). See docs/api.md."},
+                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT. See docs/api.md."},
         footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
 final class CtlCommand implements Callable<Integer> {
     /** The commands that take an argument, and the request field it goes in. */
@@ -30,14 +30,18 @@ final class CtlCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "PATH", description = "the VM's API socket")
     Path socket;
 
-    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop")
+    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop, migrate")
     String command;
 
-    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write")
+    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write; migrate: tcp:HOST:PORT")
     String argument;
 
     @Option(names = "--json", description = "print the response as JSON, as the socket sent it")
     boolean json;
+
+    @Option(names = "--max-downtime", paramLabel = "MS",
+            description = "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)")
+    Long maxDowntimeMillis;
 
     @Override
     public Integer call() {
@@ -51,6 +55,12 @@ final class CtlCommand implements Callable<Integer> {
         }
         if (argument != null) { // a snapshot FILE is relative to where ctl runs, not to where the VM runs
             request.put(field, "snapshot".equals(command) ? Path.of(argument).toAbsolutePath().normalize().toString() : argument);
+        }
+        if (maxDowntimeMillis != null) {
+            if (!"migrate".equals(command) || maxDowntimeMillis < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--max-downtime takes 0 or more milliseconds, with migrate");
+            }
+            request.put("maxDowntimeMillis", maxDowntimeMillis);
         }
         JsonNode response = new ApiClient(socket).send(request);
         if (json) {

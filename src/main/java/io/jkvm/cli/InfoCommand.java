@@ -113,7 +113,7 @@ final class InfoCommand implements Callable<Integer> {
         out.printf("vCPUs:             %d recommended, %d at most, ids below %d%n",
                 info.recommendedVcpus(), info.maxVcpus(), info.maxVcpuId());
         out.println("Capabilities:");
-        info.capabilities().forEach((c, v) -> out.printf("  %-24s %s%n", c.uapiName(),
+        info.capabilities().forEach((c, v) -> out.printf("  %-33s %s%n", c.uapiName(),
                 v == 0 ? "no" : v == 1 ? "yes" : "yes (" + v + ")"));
         out.printf("Supported XCR0:    0x%x = %s%n", info.supportedXcr0(), String.join(", ", xcr0Names(info.supportedXcr0())));
         printLayout("XSAVE layout", info.layout(), out);

@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.Machine;
@@ -21,28 +22,24 @@ final class RestoreCommand implements Callable<Integer> {
     @CommandLine.ParentCommand
     Main main;
 
+    @CommandLine.Mixin
+    MachineOptions options;
+
     @Parameters(index = "0", paramLabel = "SNAPSHOT", description = "the snapshot file (its memory file sits beside it)")
     Path snapshot;
 
-    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
-            converter = RunCommand.BackendConverter.class,
-            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
-    Backend backend;
 
-    @Option(names = "--exit-status-file", paramLabel = "FILE", description = "write the whole exit status there, as jkvm run does")
-    Path exitStatusFile;
 
-    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD)")
-    boolean trace;
 
-    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
-            description = "the KVM device (default: ${DEFAULT-VALUE})")
-    String kvmPath;
+
 
     @Override
     public Integer call() {
-        try (Machine machine = Machine.restore(snapshot, backend, kvmPath, trace, new Console(main.out, main.in, main.err))) {
-            return RunCommand.runToTheEnd(machine, main, exitStatusFile);
+        byte[] key = options.migrationKeyFile == null ? null : io.jkvm.migration.MigrationKey.read(options.migrationKeyFile);
+        try (Machine machine = Machine.restore(snapshot, options.backend, options.kvmPath, options.trace, new Console(main.out, main.in, main.err));
+             ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
+            machine.migrationKey(key);
+            return RunCommand.runToTheEnd(machine, main, options.exitStatusFile);
         }
     }
 }

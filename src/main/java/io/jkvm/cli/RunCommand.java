@@ -1,5 +1,9 @@
 package io.jkvm.cli;
 
+import io.jkvm.api.ApiServer;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.migration.MigrationKey;
+import io.jkvm.migration.MigrationTarget;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
@@ -26,6 +30,9 @@ final class RunCommand implements Callable<Integer> {
     @CommandLine.ParentCommand
     Main main;
 
+    @CommandLine.Mixin
+    MachineOptions options;
+
     @Option(names = "--image", paramLabel = "FILE",
             description = "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)")
     Path image;
@@ -42,43 +49,87 @@ final class RunCommand implements Callable<Integer> {
             description = "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE})")
     String cpuModel;
 
-    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
-            converter = BackendConverter.class,
-            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
-    Backend backend;
 
     @Option(names = "--load-addr", paramLabel = "ADDR", converter = AddressConverter.class,
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
     Long loadAddress;
 
-    @Option(names = "--exit-status-file", paramLabel = "FILE",
-            description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
-                    + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
-    Path exitStatusFile;
+    @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
+            description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
+    String incoming;
 
-    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
-    boolean trace;
+
+
+
 
     @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
             description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
                     + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
     long handOffEvery;
 
-    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
-            description = "the KVM device (default: ${DEFAULT-VALUE})")
-    String kvmPath;
 
     @Override
     public Integer call() {
+        byte[] key = options.migrationKeyFile == null ? null : MigrationKey.read(options.migrationKeyFile);
+        if (incoming != null) {
+            return receiveMigration(key);
+        }
         if (loadAddress != null && (image == null || GuestImage.isElf(image))) {
             throw new MachineException("--load-addr places a flat binary, and " + (image == null ? "the bundled guest" : image)
                     + " is an ELF, which loads where its segments say: drop --load-addr");
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, backend, load, kvmPath, trace);
-        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err))) {
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath, options.trace);
+        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
+             ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             machine.handOffEvery(handOffEvery);
-            return runToTheEnd(machine, main, exitStatusFile);
+            machine.migrationKey(key);
+            return runToTheEnd(machine, main, options.exitStatusFile);
+        }
+    }
+
+    /** --incoming: waits for a source, takes its machine, tells it the guest runs here, and runs it. */
+    private int receiveMigration(byte[] key) {
+        if (key == null) {
+            throw new MachineException("--incoming needs --migration-key FILE: the key the source holds too");
+        }
+        if (image != null) {
+            throw new MachineException("--incoming brings its guest from the source: drop --image");
+        }
+        String[] at = incoming.startsWith("tcp:") ? incoming.substring(4).split(":") : new String[0];
+        if (at.length != 2 || !at[1].matches("\\d{1,5}")) {
+            throw new MachineException("--incoming " + incoming + " is not tcp:HOST:PORT, e.g. tcp:0.0.0.0:4444");
+        }
+        GuestMemory[] memory = new GuestMemory[1];
+        MigrationTarget.Incoming arrived;
+        try {
+            arrived = MigrationTarget.receive(at[0], Integer.parseInt(at[1]), key, shape -> {
+                new MachineConfig(Optional.empty(), shape.memorySize(), shape.vcpus(), shape.cpu().spec(), options.backend,
+                        GuestImage.DEFAULT_LOAD_ADDRESS, options.kvmPath, options.trace); // the limits of a machine here, before any memory
+                memory[0] = GuestMemory.allocate(shape.memorySize());
+                return memory[0];
+            }, Machine.DEVICE_STATES, line -> main.err.println("jkvm: " + line));
+        } catch (RuntimeException e) {
+            if (memory[0] != null) {
+                memory[0].close();
+            }
+            throw e;
+        }
+        Machine machine;
+        try {
+            machine = Machine.arrived(arrived.state(), memory[0], options.backend, options.kvmPath, options.trace, new Console(main.out, main.in, main.err),
+                    arrived.from());
+        } catch (RuntimeException e) {
+            arrived.failed(e.getMessage());
+            throw e;
+        }
+        try (machine; ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
+            arrived.resumed();
+            if (options.trace) {
+                main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
+            }
+            machine.migrationKey(key);
+            return runToTheEnd(machine, main, options.exitStatusFile);
         }
     }
 

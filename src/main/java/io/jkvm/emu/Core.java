@@ -474,8 +474,15 @@ final class Core {
         mmioReplayed = 0;
     }
 
+    /** The dirty log stores mark while a migration tracks them; null otherwise (set while the vCPU is paused). */
+    DirtyPages dirty;
+
     void physWrite(long physical, int size, long v) {
         if (physical >= 0 && physical + size <= ramSize) {
+            DirtyPages d = dirty;
+            if (d != null) {
+                d.mark(physical); // a store never crosses a page here: read() and write() split those
+            }
             if (code.stored(physical, size)) {
                 endBlock = true;
                 fetchBlocksBase = -1; // the dropped page may be the one fetched from

@@ -131,6 +131,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.code.pages();
     }
 
+    /** Marks each page this vCPU stores to in {@code pages} from now on (null: stops); call it while the vCPU is paused. */
+    public void trackDirtyPages(DirtyPages pages) {
+        core.dirty = pages;
+    }
+
     /** Guest instructions retired so far. */
     public long instructions() {
         return core.instructions;

@@ -21,7 +21,9 @@ public enum Capability {
     DEBUGREGS(Uapi.KVM_CAP_DEBUGREGS(), false),
     XSAVE(Uapi.KVM_CAP_XSAVE(), false),
     XCRS(Uapi.KVM_CAP_XCRS(), false),
-    XSAVE2(Uapi.KVM_CAP_XSAVE2(), false);
+    XSAVE2(Uapi.KVM_CAP_XSAVE2(), false),
+    /** The KVM_DIRTY_LOG_* flags KVM_ENABLE_CAP takes for it (0: KVM_GET_DIRTY_LOG always clears the log). */
+    MANUAL_DIRTY_LOG_PROTECT2(Uapi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2(), false);
 
     private final int number;
     private final boolean required;

@@ -23,6 +23,9 @@ final class Ioctls {
     static final Ioctl SET_TSS_ADDR = new Ioctl("KVM_SET_TSS_ADDR", Uapi.KVM_SET_TSS_ADDR());
     static final Ioctl SET_IDENTITY_MAP_ADDR = new Ioctl("KVM_SET_IDENTITY_MAP_ADDR", Uapi.KVM_SET_IDENTITY_MAP_ADDR());
     static final Ioctl IRQ_LINE = new Ioctl("KVM_IRQ_LINE", Uapi.KVM_IRQ_LINE());
+    static final Ioctl GET_DIRTY_LOG = new Ioctl("KVM_GET_DIRTY_LOG", Uapi.KVM_GET_DIRTY_LOG());
+    static final Ioctl CLEAR_DIRTY_LOG = new Ioctl("KVM_CLEAR_DIRTY_LOG", Uapi.KVM_CLEAR_DIRTY_LOG());
+    static final Ioctl ENABLE_CAP = new Ioctl("KVM_ENABLE_CAP", Uapi.KVM_ENABLE_CAP());
     // vCPU fd.
     static final Ioctl RUN = new Ioctl("KVM_RUN", Uapi.KVM_RUN());
     static final Ioctl GET_REGS = new Ioctl("KVM_GET_REGS", Uapi.KVM_GET_REGS());

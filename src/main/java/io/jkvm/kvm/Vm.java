@@ -3,6 +3,9 @@ package io.jkvm.kvm;
 import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
+import io.jkvm.linux.uapi.kvm_clear_dirty_log;
+import io.jkvm.linux.uapi.kvm_dirty_log;
+import io.jkvm.linux.uapi.kvm_enable_cap;
 import io.jkvm.linux.uapi.kvm_irq_level;
 import io.jkvm.linux.uapi.kvm_pit_config;
 import io.jkvm.linux.uapi.kvm_userspace_memory_region;
@@ -12,15 +15,32 @@ import io.jkvm.x86.XsaveLayout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
-/** A KVM VM fd: memory slots, vCPUs, and the in-kernel interrupt controller and timer when asked. */
+/**
+ * A KVM VM fd: memory slots with their dirty page logs, vCPUs, and the in-kernel interrupt controller and timer
+ * when asked.
+ */
 public final class Vm implements AutoCloseable {
+    private static final int MEM_READONLY = 2; // KVM_MEM_READONLY
+
+    /** A memory slot as last set with KVM_SET_USER_MEMORY_REGION. */
+    private record Region(long guestPhysical, long size, long hostAddress, int flags) {
+        boolean logging() {
+            return (flags & Uapi.KVM_MEM_LOG_DIRTY_PAGES()) != 0;
+        }
+    }
+
     private final Kvm kvm;
     private final Fd fd;
     private final int vcpuMmapSize;
     private final List<Vcpu> vcpus = new ArrayList<>();
+    private final Map<Integer, Region> regions = new ConcurrentHashMap<>();
+    private volatile long manualDirtyLogProtect;
     private volatile CpuidTable hostCpuid;
     private volatile XsaveLayout hostLayout;
     private volatile int[] stateMsrs;
@@ -88,18 +108,128 @@ public final class Vm implements AutoCloseable {
 
     /**
      * Maps {@code size} bytes of host memory at {@code hostAddress} into the guest at {@code guestPhysical}.
-     * A size of 0 deletes the slot.
+     * A size of 0 deletes the slot. Dirty logging is off in a slot set here.
      */
     public void setUserMemoryRegion(int slot, long guestPhysical, long size, long hostAddress, boolean readOnly) {
+        Region r = new Region(guestPhysical, size, hostAddress, readOnly ? MEM_READONLY : 0);
+        setRegion(slot, r);
+        if (size == 0) {
+            regions.remove(slot);
+        } else {
+            regions.put(slot, r);
+        }
+    }
+
+    private void setRegion(int slot, Region region) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = arena.allocate(kvm_userspace_memory_region.layout());
             kvm_userspace_memory_region.slot(r, slot);
-            kvm_userspace_memory_region.flags(r, readOnly ? 2 : 0); // KVM_MEM_READONLY
-            kvm_userspace_memory_region.guest_phys_addr(r, guestPhysical);
-            kvm_userspace_memory_region.memory_size(r, size);
-            kvm_userspace_memory_region.userspace_addr(r, hostAddress);
+            kvm_userspace_memory_region.flags(r, region.flags());
+            kvm_userspace_memory_region.guest_phys_addr(r, region.guestPhysical());
+            kvm_userspace_memory_region.memory_size(r, region.size());
+            kvm_userspace_memory_region.userspace_addr(r, region.hostAddress());
             fd.ioctl(Ioctls.SET_USER_MEMORY_REGION, r);
         }
+    }
+
+    private Region region(String ioctl, int slot) {
+        Region r = regions.get(slot);
+        if (r == null) {
+            throw new KvmException(ioctl + ": this VM has no memory slot " + slot + " (set it with setUserMemoryRegion first)");
+        }
+        return r;
+    }
+
+    /**
+     * Turns dirty page logging on or off for a slot: KVM_SET_USER_MEMORY_REGION again with the slot's range and
+     * KVM_MEM_LOG_DIRTY_PAGES set or cleared (a flags-only change, the memory stays mapped). Turned on, the log
+     * starts empty (all set with {@link #enableManualDirtyLogProtect}{@code (true)}); turned off, it is dropped.
+     */
+    public void setDirtyLogging(int slot, boolean on) {
+        Region r = region("KVM_SET_USER_MEMORY_REGION", slot);
+        int log = (int) Uapi.KVM_MEM_LOG_DIRTY_PAGES();
+        Region changed = new Region(r.guestPhysical(), r.size(), r.hostAddress(), on ? r.flags() | log : r.flags() & ~log);
+        setRegion(slot, changed);
+        regions.put(slot, changed);
+    }
+
+    public boolean dirtyLogging(int slot) {
+        return region("KVM_SET_USER_MEMORY_REGION", slot).logging();
+    }
+
+    /**
+     * KVM_GET_DIRTY_LOG: the pages of {@code slot} written by the guest since logging was turned on or the log was
+     * last cleared. Without manual protect (the default) KVM clears the log as it returns it and write-protects
+     * those pages again, so each call returns what the guest wrote since the previous one. With
+     * {@link #enableManualDirtyLogProtect} the log stays as it is until {@link #clearDirtyLog}. Pages the VMM
+     * writes through its own mapping of guest memory are never in the log: a live migration tracks those itself.
+     */
+    public DirtyBitmap dirtyLog(int slot) {
+        Region r = region("KVM_GET_DIRTY_LOG", slot);
+        if (!r.logging()) {
+            throw new KvmException("KVM_GET_DIRTY_LOG: dirty logging is off for memory slot " + slot + " (setDirtyLogging first)");
+        }
+        long pages = r.size() / DirtyBitmap.PAGE_SIZE;
+        int words = DirtyBitmap.wordsFor(pages);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bitmap = arena.allocate(ValueLayout.JAVA_LONG, Math.max(1, words));
+            MemorySegment log = arena.allocate(kvm_dirty_log.layout());
+            kvm_dirty_log.slot(log, slot);
+            kvm_dirty_log.dirty_bitmap(log, bitmap);
+            fd.ioctl(Ioctls.GET_DIRTY_LOG, log);
+            return new DirtyBitmap(slot, r.guestPhysical(), pages, bitmap.asSlice(0, words * 8L).toArray(ValueLayout.JAVA_LONG));
+        }
+    }
+
+    /**
+     * KVM_CLEAR_DIRTY_LOG over the whole slot of {@code pages}: clears the pages set in it from the log and
+     * write-protects them again, so the guest's next write to each is logged. Only needed with manual protect
+     * ({@link #enableManualDirtyLogProtect}); clear a page before reading its contents for a copy.
+     */
+    public void clearDirtyLog(DirtyBitmap pages) {
+        Region r = region("KVM_CLEAR_DIRTY_LOG", pages.slot());
+        if (r.size() / DirtyBitmap.PAGE_SIZE != pages.pages()) {
+            throw new KvmException("KVM_CLEAR_DIRTY_LOG: memory slot " + pages.slot() + " has " + r.size() / DirtyBitmap.PAGE_SIZE
+                    + " pages, the bitmap " + pages.pages());
+        }
+        long[] words = pages.words();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bitmap = arena.allocate(ValueLayout.JAVA_LONG, Math.max(1, words.length));
+            MemorySegment.copy(words, 0, bitmap, ValueLayout.JAVA_LONG, 0, words.length);
+            MemorySegment log = arena.allocate(kvm_clear_dirty_log.layout());
+            kvm_clear_dirty_log.slot(log, pages.slot());
+            kvm_clear_dirty_log.first_page(log, 0);
+            kvm_clear_dirty_log.num_pages(log, Math.toIntExact(pages.pages()));
+            kvm_clear_dirty_log.dirty_bitmap(log, bitmap);
+            fd.ioctl(Ioctls.CLEAR_DIRTY_LOG, log);
+        }
+    }
+
+    /**
+     * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) with KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, and
+     * KVM_DIRTY_LOG_INITIALLY_SET when {@code initiallySet} (a slot's log then starts with every page set and no
+     * page write-protected until cleared). From then on KVM_GET_DIRTY_LOG leaves the log as it is and
+     * {@link #clearDirtyLog} clears it. Call before turning logging on.
+     */
+    public void enableManualDirtyLogProtect(boolean initiallySet) {
+        long flags = Uapi.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE() | (initiallySet ? Uapi.KVM_DIRTY_LOG_INITIALLY_SET() : 0);
+        int offered = checkExtension(Capability.MANUAL_DIRTY_LOG_PROTECT2);
+        if ((offered & flags) != flags) {
+            throw new KvmException("KVM_ENABLE_CAP: this host's KVM offers KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags 0x"
+                    + Integer.toHexString(offered) + ", not 0x" + Long.toHexString(flags));
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cap = arena.allocate(kvm_enable_cap.layout());
+            kvm_enable_cap.cap(cap, Capability.MANUAL_DIRTY_LOG_PROTECT2.number());
+            kvm_enable_cap.args(cap, 0, flags);
+            fd.ioctl(Ioctls.ENABLE_CAP, cap);
+        }
+        manualDirtyLogProtect = flags;
+    }
+
+    /** Whether KVM_GET_DIRTY_LOG leaves the log for {@link #clearDirtyLog} (manual protect enabled). */
+    public boolean manualDirtyLogProtect() {
+        return manualDirtyLogProtect != 0;
     }
 
     /** Creates vCPU {@code id} and maps its kvm_run region. */

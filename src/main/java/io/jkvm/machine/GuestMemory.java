@@ -1,11 +1,12 @@
 package io.jkvm.machine;
 
 import io.jkvm.linux.Mapping;
+import io.jkvm.migration.MigrationTarget;
 import io.jkvm.snapshot.GuestRam;
 import io.jkvm.x86.PageWalker;
 
 /** Guest RAM: one anonymous mapping seen by the guest at physical address 0. */
-public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam {
+public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam, MigrationTarget.Memory {
     private final Mapping ram;
 
     private GuestMemory(Mapping ram) {
@@ -24,6 +25,22 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
     @Override
     public long writeSparse(java.nio.channels.FileChannel out) throws java.io.IOException {
         return ram.writeNonZeroPagesTo(out);
+    }
+
+    /** Reads the 4 KiB page at {@code offset}; true when it is not all zero. */
+    public boolean readPage(long offset, byte[] page) {
+        ram.read(offset, page, 0, page.length);
+        for (byte b : page) {
+            if (b != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void writePage(long offset, byte[] bytes, int at) {
+        ram.write(offset, bytes, at, 4096);
     }
 
     @Override

@@ -1,17 +1,15 @@
 package io.jkvm.machine;
 
+import io.jkvm.api.ControlTarget;
+import io.jkvm.api.VmInfo;
 import io.jkvm.devices.Bus;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.DebugExit;
-import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
-import io.jkvm.kvm.Vm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
-import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.XsaveException;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotCompatibility;
@@ -19,8 +17,6 @@ import io.jkvm.snapshot.SnapshotException;
 import io.jkvm.snapshot.SnapshotFile;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.NativeCpuid;
-import io.jkvm.x86.Registers;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
@@ -29,7 +25,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -39,16 +34,14 @@ import java.util.concurrent.CompletableFuture;
  * A VM as a user sees it: guest RAM, the image loaded per the entry contract, a UART and a debug-exit port,
  * and one thread per vCPU. vCPU 0 runs; the others wait halted until SMP boot exists.
  */
-public final class Machine implements AutoCloseable {
+public final class Machine implements AutoCloseable, ControlTarget {
     private final MachineConfig config;
-    private final Kvm kvm;
-    private Vm vm; // created when a vCPU first runs on KVM: at start, or at a handoff from the software core
+    /** Makes the vCPUs on either backend (KVM's VM with them); owns KVM. */
+    private final VcpuFactory factory;
     private final GuestMemory memory;
     /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
     /** One runner per vCPU, by id; each holds the vCPU it runs now (a handoff replaces them while paused). */
     private List<VcpuRunner> runners = List.of();
-    /** KVM vCPUs by id once made: KVM cannot destroy one, so a move back to KVM reuses it. */
-    private final Vcpu[] kvmVcpus;
     private final CpuModel model;
     /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
     private final List<CpuFeature> missingOnKvm;
@@ -75,6 +68,11 @@ public final class Machine implements AutoCloseable {
     private boolean paused;
     /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
     private boolean scheduledHandoff;
+    /** A live migration is under way: no handoff swaps the vCPUs (and their dirty tracking) meanwhile. */
+    private boolean migrating;
+    private volatile byte[] migrationKey;
+    /** How far the live migration under way is, for info; null when none runs. */
+    private volatile String migrationProgress;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -86,7 +84,8 @@ public final class Machine implements AutoCloseable {
     private record Boot(GuestImage image) implements Start {
     }
 
-    private record Resume(SnapshotFile.Snapshot snapshot) implements Start {
+    /** A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came. */
+    private record Resume(MachineState state, java.util.function.Supplier<GuestMemory> memory, String origin) implements Start {
     }
 
     /** The device records a snapshot holds, by device id. */
@@ -99,8 +98,7 @@ public final class Machine implements AutoCloseable {
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
-        Kvm k = config.backend() == Backend.EMULATOR ? openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
-        Vm v = null;
+        Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         GuestMemory m = null;
         CpuModel model;
         List<CpuFeature> missing;
@@ -114,20 +112,20 @@ public final class Machine implements AutoCloseable {
                 host = NativeCpuid.read();
             }
             if (start instanceof Resume r) {
-                model = r.snapshot().state().cpu();
+                model = r.state().cpu();
             } else {
                 try {
                     model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
                 } catch (XsaveException e) {
-                    throw new MachineException("--cpu " + config.cpuModel() + ": " + e.getMessage(), e);
+                    throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
                 }
             }
             missing = model.missingOn(host);
             if (start instanceof Resume r && k != null) {
-                otherObstacles = SnapshotCompatibility.kvmObstacles(r.snapshot().state(), host, HostCpu.mxcsrMask());
+                otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
-                backend = chooseBackend(config, missing);
+                backend = BackendChoice.choose(config, missing);
             } else if (config.backend() == Backend.KVM) {
                 throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
                         + ": use --backend auto or emulator to run it on the software core");
@@ -137,13 +135,12 @@ public final class Machine implements AutoCloseable {
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
                 List<String> why = new ArrayList<>(otherObstacles);
                 if (!missing.isEmpty()) {
-                    why.addFirst("this host's KVM lacks " + describe(missing));
+                    why.addFirst("this host's KVM lacks " + BackendChoice.describe(missing));
                 }
                 console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
             }
             if (backend == Backend.KVM) {
-                requireKvmTakes(k, config.cpus());
-                v = k.createVm();
+                VcpuFactory.requireKvmTakes(k, config.cpus());
             }
             switch (start) {
                 case Boot b -> {
@@ -151,34 +148,27 @@ public final class Machine implements AutoCloseable {
                     LongModeBoot.writeTables(m);
                     b.image().loadInto(m);
                 }
-                case Resume r -> {
-                    m = GuestMemory.mapSnapshot(r.snapshot().memoryFile(), r.snapshot().state().memorySize());
-                    SnapshotFile.requireMemoryIntact(r.snapshot(), m);
-                }
-            }
-            if (v != null) {
-                v.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
+                case Resume r -> m = r.memory().get();
             }
         } catch (SnapshotException e) {
-            closeQuietly(m, v, k);
+            Threads.closeQuietly(m, k);
             throw new MachineException(e.getMessage(), e);
         } catch (RuntimeException | Error e) { // an Error too (a mapped snapshot file that faults): nothing stays mapped
-            closeQuietly(m, v, k);
+            Threads.closeQuietly(m, k);
             throw e;
         }
-        this.kvm = k;
-        this.vm = v;
+        this.factory = new VcpuFactory(k, m, model, config.cpus(),
+                config.trace() ? line -> console.trace().println("jkvm: " + line) : null);
         this.memory = m;
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
         this.otherKvmObstacles = List.copyOf(otherObstacles);
-        this.kvmVcpus = new Vcpu[config.cpus()];
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
                     case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
-                    case Resume r -> restoredVcpu(id, r.snapshot().state().vcpus().get(id));
+                    case Resume r -> restoredVcpu(id, r.state().vcpus().get(id));
                 });
             }
             List<VcpuRunner> made = new ArrayList<>();
@@ -199,10 +189,10 @@ public final class Machine implements AutoCloseable {
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
         if (start instanceof Resume r) {
             try {
-                restoreDevices(r.snapshot().state());
+                restoreDevices(r.state());
             } catch (RuntimeException e) {
                 close();
-                throw new MachineException("cannot restore " + r.snapshot().file() + ": " + e.getMessage(), e);
+                throw new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e);
             }
         }
     }
@@ -229,33 +219,6 @@ public final class Machine implements AutoCloseable {
         runners.getFirst().vcpu().setInterruptLine(interruptLine);
     }
 
-    /**
-     * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
-     * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
-     */
-    private static Kvm openKvmIfThere(String path) {
-        try {
-            return Kvm.open(path);
-        } catch (RuntimeException e) {
-            return null; // missing, or no permission: that is what the software core is for
-        }
-    }
-
-    /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
-    private static void requireKvmTakes(Kvm k, int cpus) {
-        int max = k.checkExtension(io.jkvm.kvm.Capability.MAX_VCPUS);
-        if (max <= 0) {
-            max = k.checkExtension(io.jkvm.kvm.Capability.NR_VCPUS);
-        }
-        if (max <= 0) {
-            max = 4;
-        }
-        if (cpus > max) {
-            throw new MachineException("--cpus " + cpus + " is more than this host's KVM runs in one VM (KVM_CAP_MAX_VCPUS = "
-                    + max + "): use at most " + max + ", or --backend emulator");
-        }
-    }
-
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
     public static Machine create(MachineConfig config, Console console) {
         GuestImage image = config.image()
@@ -279,7 +242,27 @@ public final class Machine implements AutoCloseable {
         MachineState state = s.state();
         MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
                 backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
-        return new Machine(config, console, new Resume(s));
+        return new Machine(config, console, new Resume(state, () -> {
+            GuestMemory m = GuestMemory.mapSnapshot(s.memoryFile(), state.memorySize());
+            try {
+                SnapshotFile.requireMemoryIntact(s, m);
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
+            return m;
+        }, snapshotFile.toString()));
+    }
+
+    /**
+     * Builds the machine a migration brought: {@code state} over {@code memory} (already filled), on {@code backend}
+     * as for a restore. The memory is the machine's from here on (closed with it, or here on failure).
+     */
+    public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String kvmPath, boolean trace,
+                                  Console console, String from) {
+        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
+                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
+        return new Machine(config, console, new Resume(state, () -> memory, "the migration from " + from));
     }
 
     /**
@@ -298,6 +281,7 @@ public final class Machine implements AutoCloseable {
      * Writes a snapshot of the running machine to {@code file} (and its guest RAM beside it): pauses the vCPUs if they
      * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
      */
+    @Override
     public void snapshot(Path file) {
         boolean pausedHere;
         synchronized (wakeup) {
@@ -329,56 +313,8 @@ public final class Machine implements AutoCloseable {
         return vcpu;
     }
 
-    /** vCPU {@code id} on {@code on} with CPU model {@code cpuid}, over this machine's guest memory. */
     private VirtualCpu newVcpu(Backend on, int id, CpuidTable cpuid) {
-        if (on == Backend.KVM) {
-            Vcpu existing = kvmVcpus[id];
-            if (existing != null) {
-                return existing;
-            }
-            if (vm == null) {
-                Vm v = kvm.createVm();
-                try {
-                    v.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
-                } catch (RuntimeException e) {
-                    closeQuietly(v);
-                    throw e;
-                }
-                vm = v;
-            }
-            Vcpu kvmVcpu = vm.createVcpu(id);
-            kvmVcpu.setCpuid(cpuid);
-            kvmVcpus[id] = kvmVcpu;
-            return kvmVcpu;
-        }
-        EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), model.withCpuid(cpuid));
-        if (config.trace()) {
-            emulated.traceUndefined(line -> console.trace().println("jkvm: " + line));
-        }
-        return emulated;
-    }
-
-    /**
-     * The backend a VM runs on: what was asked, or for auto, KVM when the host runs every feature of the CPU model
-     * and the software core when it does not. Asking for KVM with a feature the host lacks is an error.
-     */
-    public static Backend chooseBackend(MachineConfig config, List<CpuFeature> missing) {
-        return switch (config.backend()) {
-            case EMULATOR -> Backend.EMULATOR;
-            case AUTO -> missing.isEmpty() ? Backend.KVM : Backend.EMULATOR;
-            case KVM -> {
-                if (!missing.isEmpty()) {
-                    throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
-                            + ", which this host's KVM lacks: use --backend auto or emulator to run it on the software core");
-                }
-                yield Backend.KVM;
-            }
-        };
-    }
-
-    static String describe(List<CpuFeature> features) {
-        return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
-                .collect(java.util.stream.Collectors.joining(", "));
+        return factory.make(on, id, cpuid);
     }
 
     public GuestMemory memory() {
@@ -406,7 +342,7 @@ public final class Machine implements AutoCloseable {
             r.post(new VcpuRunner.Stop());
         }
         for (Thread t : threads) {
-            joinUninterruptibly(t);
+            Threads.joinUninterruptibly(t);
         }
         if (input != null) {
             input.interrupt();
@@ -482,6 +418,7 @@ public final class Machine implements AutoCloseable {
      * them stopped until {@link #resume()}. Returns false when the guest ended first (there is nothing to resume
      * then). Call it from a thread of your own while {@link #run()} runs, not from a vCPU thread.
      */
+    @Override
     public boolean pause() {
         if (runners.stream().anyMatch(VcpuRunner::isRunnerThread)) {
             throw new IllegalStateException("pause() from a vCPU thread would wait for itself");
@@ -516,6 +453,7 @@ public final class Machine implements AutoCloseable {
     }
 
     /** Lets the paused vCPUs run on, on whichever backend they are now. */
+    @Override
     public void resume() {
         synchronized (wakeup) {
             if (!paused) {
@@ -625,49 +563,20 @@ public final class Machine implements AutoCloseable {
     }
 
     private void requireCanMoveTo(Backend target) {
-        if (target == Backend.AUTO) {
-            throw new MachineException("a handoff goes to kvm or emulator, not auto");
+        boolean duringMigration;
+        synchronized (wakeup) {
+            duringMigration = migrating;
         }
-        if (target == backend && target == Backend.KVM) {
-            throw new MachineException("the vCPUs already run on " + name(target)); // KVM cannot destroy a vCPU to remake it
-        }
-        if (target == Backend.KVM && kvm == null) {
-            throw new MachineException("cannot hand the vCPUs to KVM: this VM runs on the software core without KVM ("
-                    + config.kvmPath() + " could not be opened); the VM stays on the software core");
-        }
-        if (target == Backend.KVM && !missingOnKvm.isEmpty()) {
-            throw new MachineException("cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs "
-                    + describe(missingOnKvm) + ", which this host's KVM lacks; the VM stays on the software core");
-        }
-        if (target == Backend.KVM && !otherKvmObstacles.isEmpty()) {
-            throw new MachineException("cannot hand the vCPUs to KVM: " + String.join("; ", otherKvmObstacles)
-                    + "; the VM stays on the software core");
+        String why = BackendMoves.refusal(target, backend, duringMigration, factory.hasKvm(), config, missingOnKvm, otherKvmObstacles);
+        if (why != null) {
+            throw new MachineException(why);
         }
     }
 
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
-        List<VcpuState> saved = saveAll("switch backends");
-        List<VirtualCpu> moved = new ArrayList<>();
-        for (int id = 0; id < saved.size(); id++) {
-            String failure = "handoff of vCPU " + id + " from " + name(from) + " to " + name(target) + " failed: ";
-            String stays = "; the VM stays on " + name(from);
-            try {
-                VcpuState s = saved.get(id);
-                VirtualCpu next = newVcpu(target, id, s.cpuid());
-                next.restoreState(s);
-                Optional<String> difference = s.firstDifference(next.saveState());
-                if (difference.isPresent()) {
-                    throw new MachineException(failure + "the state read back differs at " + difference.get() + stays);
-                }
-                moved.add(next);
-            } catch (MachineException e) {
-                throw e;
-            } catch (RuntimeException e) {
-                throw new MachineException(failure + e.getMessage() + stays, e);
-            }
-        }
+        List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), from, target, factory);
         for (int id = 0; id < moved.size(); id++) {
             if (isRunning()) {
                 runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();
@@ -725,7 +634,7 @@ public final class Machine implements AutoCloseable {
                         // To the other backend; a model KVM cannot run is remade on the software core instead (as
                         // state_test.c does: save, a new vCPU, restore, compare)
                         Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
-                                || kvm == null ? Backend.EMULATOR : Backend.KVM;
+                                || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
                         requireCanMoveTo(target);
                         Handoff h = moveWhilePaused(target, start);
                         if (config.trace()) {
@@ -764,7 +673,7 @@ public final class Machine implements AutoCloseable {
     }
 
     private static String name(Backend b) {
-        return b == Backend.KVM ? "KVM" : "the software core";
+        return BackendMoves.name(b);
     }
 
     /** Handles one exit; true when it left the vCPU in HLT with interrupts on, to wait for INTR. */
@@ -837,36 +746,90 @@ public final class Machine implements AutoCloseable {
         });
     }
 
-    private static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void closeQuietly(AutoCloseable... resources) {
-        for (AutoCloseable r : resources) {
-            if (r != null) {
-                try {
-                    r.close();
-                } catch (Exception ignored) {
-                    // already failing: the first error is the one reported
-                }
-            }
-        }
-    }
-
     @Override
     public void close() {
-        closeQuietly(consoleOut, vm, memory, kvm);
+        Threads.closeQuietly(consoleOut, factory, memory);
+    }
+
+    /** The VM as the control socket reports it. */
+    @Override
+    public VmInfo info() {
+        VmInfo.State state;
+        synchronized (wakeup) {
+            state = outcome.isDone() ? VmInfo.State.ENDED : paused ? VmInfo.State.PAUSED : VmInfo.State.RUNNING;
+        }
+        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec(),
+                migrationProgress);
+    }
+
+    /** Ends the VM, paused or running: run() returns, and `jkvm run` exits with status 0. */
+    @Override
+    public void stop() {
+        finish(new Outcome.Exited(0, "stopped through the control socket"));
+    }
+
+    /** The key a live migration from this machine authenticates and encrypts its stream with ({@code --migration-key}). */
+    public void migrationKey(byte[] key) {
+        migrationKey = key == null ? null : key.clone();
+    }
+
+    /**
+     * Live-migrates this machine to {@code target} (tcp:HOST:PORT): the vCPUs run on while guest RAM goes across in
+     * pre-copy rounds, then stop for the last pages and the state; this machine ends once the guest runs there. On any
+     * failure it runs on here, and the message says what happened.
+     */
+    @Override
+    public MigrationResult migrate(String target, long maxDowntimeMillis) {
+        synchronized (wakeup) {
+            if (migrating) {
+                throw new MachineException("a migration of this VM is already under way");
+            }
+            migrating = true;
+            migrationProgress = "connecting to " + target;
+        }
+        try {
+            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, maxDowntimeMillis, line -> {
+                migrationProgress = line;
+                if (config.trace()) {
+                    console.trace().println("jkvm: migration " + line);
+                }
+            });
+        } finally {
+            synchronized (wakeup) {
+                migrating = false;
+                migrationProgress = null;
+            }
+        }
+    }
+
+    /** Whether a pause is in force (the vCPUs are stopped until resume()). */
+    boolean isPaused() {
+        synchronized (wakeup) {
+            return paused;
+        }
+    }
+
+    /** Runs {@code action} with every vCPU stopped: inside the pause in force, or a pause of its own. */
+    void whileStopped(Runnable action) {
+        boolean ownPause;
+        synchronized (wakeup) {
+            ownPause = running && !paused;
+        }
+        if (ownPause && !pause()) {
+            throw new MachineException("the guest has ended");
+        }
+        try {
+            action.run();
+        } finally {
+            if (ownPause) {
+                resume();
+            }
+        }
+    }
+
+    /** The guest runs on the destination now: this machine's run ends with status 0. */
+    void endMigrated(String destination) {
+        finish(new Outcome.Exited(0, "migrated to " + destination));
     }
 
     /** The backend the vCPUs run on (auto resolved). */

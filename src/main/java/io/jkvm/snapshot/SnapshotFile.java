@@ -148,7 +148,27 @@ public final class SnapshotFile {
      * presence and size. The memory's checksum is checked when it is mapped ({@link #requireMemoryIntact}).
      */
     public static Snapshot read(Path file, Map<String, Class<? extends Record>> deviceTypes) {
-        byte[] bytes = readBounded(file);
+        Decoded d = decode(file.toString(), readBounded(file), deviceTypes);
+        try {
+            Path memoryFile = memoryFile(file, StateJson.text(d.machine(), "memoryFile"), d.state().memorySize());
+            return new Snapshot(file, d.state(), memoryFile, StateJson.number(d.machine(), "memoryChecksum"));
+        } catch (SnapshotException e) {
+            throw new SnapshotException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The state the sections hold, and the machine section (which names the memory file and its checksum). */
+    public record Decoded(MachineState state, JsonNode machine) {
+    }
+
+    /** The state file format without its memory file: what a migration sends at its end. */
+    public static byte[] encodeState(MachineState state) {
+        return encode(state, "", 0);
+    }
+
+    /** Reads state-file bytes ({@code name} says whose, in messages): every check of {@link #read} but the memory file's. */
+    public static Decoded decode(String name, byte[] bytes, Map<String, Class<? extends Record>> deviceTypes) {
+        String file = name;
         ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 16 || !java.util.Arrays.equals(bytes, 0, 8, MAGIC, 0, 8)) {
             throw new SnapshotException(file + " is not a jkvm snapshot (it does not start with JKVMSNAP)");
@@ -217,9 +237,7 @@ public final class SnapshotFile {
                 states.add(s);
             }
             long memorySize = StateJson.number(machine, "memorySize");
-            Path memoryFile = memoryFile(file, StateJson.text(machine, "memoryFile"), memorySize);
-            return new Snapshot(file, new MachineState(cpu, memorySize, states, devices), memoryFile,
-                    StateJson.number(machine, "memoryChecksum"));
+            return new Decoded(new MachineState(cpu, memorySize, states, devices), machine);
         } catch (SnapshotException e) {
             throw new SnapshotException(file + ": " + e.getMessage(), e);
         }
@@ -266,7 +284,7 @@ public final class SnapshotFile {
         }
     }
 
-    private static JsonNode parse(Path file, int section, byte[] bytes, int at, int length) {
+    private static JsonNode parse(String file, int section, byte[] bytes, int at, int length) {
         try {
             JsonNode n = StateJson.MAPPER.readTree(bytes, at, length);
             if (n == null || !n.isObject()) {

@@ -38,6 +38,12 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         }
     }
 
+    /** {@code text} with control characters shown as '?', for quoting a user's CPU model in a one-line message. */
+    public static String printable(String text) {
+        return text.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
+    }
+
     public Vendor vendor() {
         return Vendor.of(cpuid);
     }
@@ -59,6 +65,9 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
      * the host's MXCSR_MASK.
      */
     public static CpuModel parse(String spec, CpuidTable host, int hostMxcsrMask) {
+        if (spec.chars().anyMatch(Character::isISOControl)) {
+            throw new XsaveException("the CPU model has a control character in it: write it as host,+feature,-feature");
+        }
         String[] parts = spec.strip().split(",", -1);
         if (parts[0].isBlank()) {
             throw new XsaveException("no CPU model named: use 'host', with +feature/-feature edits, e.g. host,+apx");

@@ -136,9 +136,36 @@ class ApiServerTest {
     }
 
     @Test
-    void migrateIsNotAvailable() throws IOException {
-        assertError(send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}"), "migrate is not available in this version of jkvm");
-        assertStillServing();
+    void infoIsAnsweredWhileAMigrationRuns() throws Exception {
+        vm.migrationGate = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CompletableFuture<JsonNode> migrating = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}");
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, r -> Thread.ofPlatform().daemon().start(r));
+        Thread.sleep(200); // the migrate request is in, holding the command lock
+        assertEquals("running", send("{\"command\": \"info\"}").get("state").asText(), "info does not wait for the migration");
+        vm.migrationGate.countDown();
+        assertTrue(migrating.get().get("ok").asBoolean());
+    }
+
+    @Test
+    void migrateAnswersHowItWentOrWhyNot() throws IOException {
+        assertEquals("{\"ok\":true,\"destination\":\"tcp:host:4444\",\"rounds\":3,\"pagesSent\":1000,\"bytesSent\":4104000,"
+                + "\"downtimeMillis\":12,\"totalMillis\":340}", send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}").toString());
+        assertError(send("{\"command\": \"migrate\", \"target\": \"host:4444\"}"), "migrate needs \"target\": the destination as tcp:HOST:PORT");
+        assertError(send("{\"command\": \"migrate\"}"), "migrate needs \"target\"");
+        assertEquals(ControlTarget.DEFAULT_MAX_DOWNTIME_MS, vm.lastMaxDowntimeMillis);
+    }
+
+    @Test
+    void migrateTakesTheDowntimeToAimAt() throws IOException {
+        assertError(send("{\"command\": \"migrate\", \"target\": \"tcp:h:1\", \"maxDowntimeMillis\": -1}"),
+                "\"maxDowntimeMillis\" must be 0 or more milliseconds");
+        assertTrue(send("{\"command\": \"migrate\", \"target\": \"tcp:h:1\", \"maxDowntimeMillis\": 50}").get("ok").asBoolean());
+        assertEquals(50, vm.lastMaxDowntimeMillis);
     }
 
     @Test

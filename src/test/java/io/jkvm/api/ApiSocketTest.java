@@ -123,36 +123,10 @@ class ApiSocketTest {
         return new Result(p.exitValue(), out);
     }
 
-    /** `jkvm ctl` as uid 65534, from a copy of the classpath it can read (the Maven repository under /root is private). */
+    /** `jkvm ctl` as uid 65534. */
     private static List<String> ctlAsNobody(Path copies) throws IOException {
-        List<String> classpath = new ArrayList<>();
-        int i = 0;
-        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
-            if (entry.endsWith("classes") && !entry.endsWith("test-classes") || entry.contains("picocli") || entry.contains("jackson")) {
-                Path target = copies.resolve("cp" + i++);
-                copyReadable(Path.of(entry), target);
-                classpath.add(target.toString());
-            }
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        return List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                java, "-cp", String.join(File.pathSeparator, classpath), "io.jkvm.cli.Main", "ctl");
-    }
-
-    private static void copyReadable(Path source, Path target) throws IOException {
-        Files.createDirectories(target.getParent());
-        Files.setPosixFilePermissions(target.getParent(), PosixFilePermissions.fromString("rwxr-xr-x"));
-        try (Stream<Path> files = Files.walk(source)) {
-            for (Path f : files.toList()) {
-                Path t = Files.isDirectory(source) ? target.resolve(source.relativize(f).toString()) : target;
-                if (Files.isDirectory(f)) {
-                    Files.createDirectories(t);
-                    Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rwxr-xr-x"));
-                } else {
-                    Files.copy(f, t, StandardCopyOption.REPLACE_EXISTING);
-                    Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rw-r--r--"));
-                }
-            }
-        }
+        List<String> command = new ArrayList<>(io.jkvm.testing.AsNobody.jkvm(copies));
+        command.add("ctl");
+        return command;
     }
 }

@@ -18,6 +18,8 @@ public final class FakeControlTarget implements ControlTarget {
     public volatile RuntimeException infoFailure;
     /** Runs inside stop(), e.g. to close the server as the end of the run does. */
     public volatile Consumer<FakeControlTarget> onStop = t -> { };
+    /** Set to make migrate() fail with this one-line message. */
+    public volatile String migrationFailure;
 
     @Override
     public synchronized boolean pause() {
@@ -41,7 +43,7 @@ public final class FakeControlTarget implements ControlTarget {
         if (infoFailure != null) {
             throw infoFailure;
         }
-        return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx");
+        return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx", null);
     }
 
     @Override
@@ -51,6 +53,32 @@ public final class FakeControlTarget implements ControlTarget {
             throw new IllegalStateException(snapshotFailure);
         }
         snapshots.add(file);
+    }
+
+    @Override
+    public MigrationResult migrate(String target, long maxDowntimeMillis) {
+        lastMaxDowntimeMillis = maxDowntimeMillis;
+        try {
+            migrationGate.await(); // a test holds a migration open here
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return finishMigration(target);
+    }
+
+    /** The downtime the last migrate() was asked for. */
+    public volatile long lastMaxDowntimeMillis;
+
+    /** Counted down by default: set a fresh latch to hold migrate() until the test counts it down. */
+    public volatile java.util.concurrent.CountDownLatch migrationGate = new java.util.concurrent.CountDownLatch(0);
+
+    private synchronized MigrationResult finishMigration(String target) {
+        calls.add("migrate " + target);
+        if (migrationFailure != null) {
+            throw new IllegalStateException(migrationFailure);
+        }
+        state = VmInfo.State.ENDED;
+        return new MigrationResult(target, 3, 1000, 1000 * 4104L, 12, 340);
     }
 
     @Override

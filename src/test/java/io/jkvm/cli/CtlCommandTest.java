@@ -104,10 +104,11 @@ class CtlCommandTest {
 
     @Test
     void errorResponsesWithJsonAreOnBothStreams() {
+        vm.migrationFailure = "the migration to 10.0.0.2:4444 failed: the connection closed; the VM runs on here";
         Cli.Result r = ctl("--json", "migrate", "tcp:10.0.0.2:4444");
         assertEquals(2, r.status());
-        assertTrue(r.out().startsWith("{\"ok\":false,\"error\":\"migrate is not available in this version of jkvm"), r.out());
-        assertTrue(r.errorLine().startsWith("jkvm: migrate is not available in this version of jkvm"), r.err());
+        assertTrue(r.out().startsWith("{\"ok\":false,\"error\":\"the migration to 10.0.0.2:4444 failed"), r.out());
+        assertTrue(r.errorLine().startsWith("jkvm: the migration to 10.0.0.2:4444 failed: the connection closed"), r.err());
     }
 
     @Test

@@ -48,6 +48,7 @@ class HostileInputTest {
                 "jkvm: --cpus 2147483647 is more than jkvm runs: use at most 256");
         assertOneLine(Cli.run("run", "--backend", "emulator", "--cpus", "257"), "jkvm: --cpus 257 is more than jkvm runs: use at most 256");
         assertOneLine(Cli.run("run", "--cpu", ","), "jkvm: --cpu ,: no CPU model named");
+        assertOneLine(Cli.run("run", "--cpu", "host,+apx\nEVIL"), "jkvm: --cpu host,+apx?EVIL: the CPU model has a control character in it");
     }
 
     @Test

@@ -31,30 +31,14 @@ class KvmPermissionTest {
         Path node = dir.resolve("kvm");
         assertEquals(0, run(List.of("mknod", "-m", "600", node.toString(), "c", "10", "232")).status, "mknod");
 
-        // Copy the classpath where 'nobody' can read it (the Maven repository under /root is private).
-        List<String> classpath = new ArrayList<>();
-        int i = 0;
-        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
-            Path source = Path.of(entry);
-            if (!entry.contains("picocli") && !entry.contains("jackson") && !entry.endsWith("classes")) {
-                continue;
-            }
-            Path target = dir.resolve("cp" + i++);
-            copy(source, target);
-            classpath.add(target.toString());
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Result r = run(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                java, "--enable-native-access=ALL-UNNAMED", "-cp", String.join(File.pathSeparator, classpath),
-                "io.jkvm.cli.Main", "run", "--kvm", node.toString()));
+        List<String> jkvm = io.jkvm.testing.AsNobody.jkvm(dir);
+        Result r = run(concat(jkvm, "run", "--kvm", node.toString()));
         assertEquals(2, r.status, r.output);
         assertEquals("jkvm: no permission to open " + node + ": run as root, add the user to the kvm group, "
                 + "or pass --device /dev/kvm to the container", r.output.strip());
 
         // The software core needs no KVM: the same user runs the bundled guest on it
-        Result core = run(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                java, "--enable-native-access=ALL-UNNAMED", "-cp", String.join(File.pathSeparator, classpath),
-                "io.jkvm.cli.Main", "run", "--backend", "emulator", "--kvm", node.toString()));
+        Result core = run(concat(jkvm, "run", "--backend", "emulator", "--kvm", node.toString()));
         assertEquals(1, core.status, core.output);
         assertTrue(core.output.contains("exiting through debug-exit (v=0)"), core.output);
     }
@@ -69,23 +53,9 @@ class KvmPermissionTest {
         return new Result(p.exitValue(), out);
     }
 
-    private static void copy(Path source, Path target) throws Exception {
-        if (Files.isDirectory(source)) {
-            try (Stream<Path> files = Files.walk(source)) {
-                for (Path f : files.toList()) {
-                    Path t = target.resolve(source.relativize(f).toString());
-                    if (Files.isDirectory(f)) {
-                        Files.createDirectories(t);
-                        Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rwxr-xr-x"));
-                    } else {
-                        Files.copy(f, t, StandardCopyOption.REPLACE_EXISTING);
-                        Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rw-r--r--"));
-                    }
-                }
-            }
-        } else {
-            Files.copy(source, target);
-            Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-r--r--"));
-        }
+    private static List<String> concat(List<String> command, String... args) {
+        List<String> all = new ArrayList<>(command);
+        all.addAll(List.of(args));
+        return all;
     }
 }

@@ -151,4 +151,19 @@ class UapiLayoutTest {
         assertTrue(expected.containsKey("offsetof struct kvm_run.internal.suberror"));
         assertTrue(expected.containsKey("KVM_GET_XSAVE2"));
     }
+
+    @Test
+    void coversDirtyPageLogging() {
+        for (String s : List.of("kvm_dirty_log", "kvm_clear_dirty_log", "kvm_enable_cap")) {
+            assertTrue(expected.containsKey("sizeof struct " + s), s);
+        }
+        for (String field : List.of("kvm_dirty_log.dirty_bitmap", "kvm_clear_dirty_log.first_page",
+                "kvm_clear_dirty_log.num_pages", "kvm_clear_dirty_log.dirty_bitmap", "kvm_enable_cap.args")) {
+            assertTrue(expected.containsKey("offsetof struct " + field), field);
+        }
+        for (String c : List.of("KVM_GET_DIRTY_LOG", "KVM_CLEAR_DIRTY_LOG", "KVM_ENABLE_CAP", "KVM_MEM_LOG_DIRTY_PAGES",
+                "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE", "KVM_DIRTY_LOG_INITIALLY_SET")) {
+            assertTrue(expected.containsKey(c), c);
+        }
+    }
 }

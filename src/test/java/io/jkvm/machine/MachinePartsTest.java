@@ -47,7 +47,7 @@ class MachinePartsTest {
     void aFeatureTheHostLacksIsNamedWithItsCpuidLeafInHex() {
         MachineConfig d = MachineConfig.defaults();
         MachineConfig kvmWithLm = new MachineConfig(d.image(), d.memorySize(), 1, "host,+lm", Backend.KVM, d.loadAddress(), d.kvmPath(), false);
-        MachineException e = assertThrows(MachineException.class, () -> Machine.chooseBackend(kvmWithLm, List.of(CpuFeature.LM)));
+        MachineException e = assertThrows(MachineException.class, () -> BackendChoice.choose(kvmWithLm, List.of(CpuFeature.LM)));
         assertEquals("--cpu host,+lm needs lm (CPUID.(0x80000001,0):EDX[29]), which this host's KVM lacks: "
                 + "use --backend auto or emulator to run it on the software core", e.getMessage());
     }

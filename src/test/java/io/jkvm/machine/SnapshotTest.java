@@ -127,6 +127,44 @@ class SnapshotTest {
         }
     }
 
+    /**
+     * A snapshot whose vCPU has APX on and R16-R31 live: restored with --backend auto it runs where the host can hold
+     * APX (KVM when its supported CPUID has APX, else the software core, saying why in one line), registers intact.
+     */
+    @Test
+    void anApxSnapshotRestoresWhereApxCanRunWithItsRegisters() throws Exception {
+        Path file = dir.resolve("apx.snap");
+        io.jkvm.x86.ApxState egprs = io.jkvm.x86.ApxState.zero();
+        for (int r = 16; r < 32; r++) {
+            egprs = egprs.withR(r, 0xA9A9_0000_0000_0000L + r);
+        }
+        long xcr0 = 0x3 | io.jkvm.x86.XsaveComponent.APX.mask();
+        MachineConfig d = MachineConfig.defaults();
+        MachineConfig config = new MachineConfig(Optional.empty(), d.memorySize(), 1, "host,+apx", Backend.AUTO,
+                d.loadAddress(), d.kvmPath(), false);
+        try (Machine m = Machine.create(config, quiet())) {
+            io.jkvm.x86.VirtualCpu v = m.vcpus().getFirst();
+            v.setXcr0(xcr0);
+            VcpuState s = v.saveState();
+            v.restoreState(s.withXsave(s.xsave().setApx(egprs)));
+            SnapshotFile.write(file, m.capture(), m.memory());
+        }
+        boolean kvmHasApx;
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
+            kvmHasApx = kvm.supportedCpuid().hasApx();
+        }
+        ByteArrayOutputStream notices = new ByteArrayOutputStream();
+        Console console = new Console(new ByteArrayOutputStream(), null, new PrintStream(notices, true, StandardCharsets.UTF_8));
+        try (Machine r = Machine.restore(file, Backend.AUTO, "/dev/kvm", false, console)) {
+            assertEquals(kvmHasApx ? Backend.KVM : Backend.EMULATOR, r.backend());
+            VcpuState restored = r.vcpus().getFirst().saveState();
+            assertEquals(egprs, restored.egprs());
+            assertEquals(xcr0, restored.xcr0());
+        }
+        assertEquals(kvmHasApx ? "" : "jkvm: this host's KVM lacks", notices.toString(StandardCharsets.UTF_8).lines()
+                .map(l -> l.startsWith("jkvm: this host's KVM lacks") ? "jkvm: this host's KVM lacks" : l).findFirst().orElse(""));
+    }
+
     private static void assertSame(MachineState expected, MachineState actual, String what) {
         assertEquals(expected.cpu(), actual.cpu(), what + ": CPU model");
         assertEquals(expected.memorySize(), actual.memorySize());

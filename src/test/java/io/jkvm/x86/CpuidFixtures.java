@@ -70,7 +70,7 @@ public final class CpuidFixtures {
     }
 
     /** An APX part: R16-R31 at 960 (the old MPX area), below AVX-512's components. */
-    static CpuidTable apx() {
+    public static CpuidTable apx() {
         CpuidTable t = table("GenuineIntel", 0x800E7L,
                 new int[]{2, 256, 576, 0}, new int[]{5, 64, 1088, 0}, new int[]{6, 512, 1152, 0},
                 new int[]{7, 1024, 1664, 0}, new int[]{19, 128, 960, 0});

@@ -419,6 +419,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_CAP_IMMEDIATE_EXIT() {
         return KVM_CAP_IMMEDIATE_EXIT;
     }
+    private static final int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = (int)168L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 168
+     * }
+     */
+    public static int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2() {
+        return KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+    }
     private static final int KVM_CAP_XSAVE2 = (int)208L;
     /**
      * {@snippet lang=c :
@@ -1279,6 +1288,15 @@ public class Uapi extends Uapi$shared {
             }
         }
     }
+    private static final long KVM_MEM_LOG_DIRTY_PAGES = 1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_MEM_LOG_DIRTY_PAGES 1
+     * }
+     */
+    public static long KVM_MEM_LOG_DIRTY_PAGES() {
+        return KVM_MEM_LOG_DIRTY_PAGES;
+    }
     private static final int KVM_GET_API_VERSION = (int)44544L;
     /**
      * {@snippet lang=c :
@@ -1341,6 +1359,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int KVM_CREATE_VCPU() {
         return KVM_CREATE_VCPU;
+    }
+    private static final long KVM_GET_DIRTY_LOG = 1074835010L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_DIRTY_LOG 1074835010
+     * }
+     */
+    public static long KVM_GET_DIRTY_LOG() {
+        return KVM_GET_DIRTY_LOG;
     }
     private static final long KVM_SET_USER_MEMORY_REGION = 1075883590L;
     /**
@@ -1567,6 +1594,15 @@ public class Uapi extends Uapi$shared {
     public static long KVM_SET_DEBUGREGS() {
         return KVM_SET_DEBUGREGS;
     }
+    private static final long KVM_ENABLE_CAP = 1080602275L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_ENABLE_CAP 1080602275
+     * }
+     */
+    public static long KVM_ENABLE_CAP() {
+        return KVM_ENABLE_CAP;
+    }
     private static final long KVM_GET_XSAVE = 2415963812L;
     /**
      * {@snippet lang=c :
@@ -1602,6 +1638,33 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_SET_XCRS() {
         return KVM_SET_XCRS;
+    }
+    private static final long KVM_CLEAR_DIRTY_LOG = 3222843072L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CLEAR_DIRTY_LOG 3222843072
+     * }
+     */
+    public static long KVM_CLEAR_DIRTY_LOG() {
+        return KVM_CLEAR_DIRTY_LOG;
+    }
+    private static final int KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE 1
+     * }
+     */
+    public static int KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE() {
+        return KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+    }
+    private static final int KVM_DIRTY_LOG_INITIALLY_SET = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_DIRTY_LOG_INITIALLY_SET 2
+     * }
+     */
+    public static int KVM_DIRTY_LOG_INITIALLY_SET() {
+        return KVM_DIRTY_LOG_INITIALLY_SET;
     }
     private static final long KVM_GET_XSAVE2 = 2415963855L;
     /**

@@ -1,0 +1,34 @@
+package io.jkvm.cli;
+
+import io.jkvm.machine.Backend;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+
+/** The options of every command that runs a machine (jkvm run, jkvm restore): where it runs and how it is reached. */
+final class MachineOptions {
+    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
+            converter = RunCommand.BackendConverter.class,
+            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
+    Backend backend;
+
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop, migrate; see jkvm ctl")
+    Path apiSocket;
+
+    @Option(names = "--migration-key", paramLabel = "FILE",
+            description = "the pre-shared key (32 bytes or more, mode 600) a migration's two ends authenticate and encrypt with")
+    Path migrationKeyFile;
+
+    @Option(names = "--exit-status-file", paramLabel = "FILE",
+            description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
+                    + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
+    Path exitStatusFile;
+
+    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
+    boolean trace;
+
+    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
+            description = "the KVM device (default: ${DEFAULT-VALUE})")
+    String kvmPath;
+}

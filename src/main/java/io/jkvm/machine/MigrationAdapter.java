@@ -1,0 +1,141 @@
+package io.jkvm.machine;
+
+import io.jkvm.emu.DirtyPages;
+import io.jkvm.emu.EmulatedVcpu;
+import io.jkvm.api.ControlTarget;
+import io.jkvm.migration.MigrationException;
+import io.jkvm.migration.MigrationSource;
+import io.jkvm.snapshot.MachineShape;
+import io.jkvm.snapshot.MachineState;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.VirtualCpu;
+
+/**
+ * A running machine as a migration's source sees it. Dirty pages come from the software core's own store tracking
+ * and from KVM's dirty log of guest RAM (memory slot 0), whichever backend the vCPUs are on; no device writes guest
+ * RAM from the host side yet, which neither log would see.
+ */
+final class MigrationAdapter implements MigrationSource.Vm {
+    private final Machine machine;
+    private final GuestMemory memory;
+    private final CpuModel model;
+    private DirtyPages corePages;
+
+    private final VcpuFactory factory;
+
+    MigrationAdapter(Machine machine, GuestMemory memory, CpuModel model, VcpuFactory factory) {
+        this.factory = factory;
+        this.machine = machine;
+        this.memory = memory;
+        this.model = model;
+    }
+
+    /**
+     * Migrates the machine to {@code target} (tcp:HOST:PORT) with {@code key}: see {@link MigrationSource}. A refusal,
+     * a bad target or a failed migration is one line, and the machine runs on.
+     */
+    ControlTarget.MigrationResult migrate(String target, byte[] key, long maxDowntimeMillis, java.util.function.Consumer<String> progress) {
+        if (key == null) {
+            throw new MachineException("this VM has no migration key: start it with --migration-key FILE (the destination holds the same)");
+        }
+        String[] parts = target.startsWith("tcp:") ? target.substring(4).split(":") : new String[0];
+        int port;
+        try {
+            port = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 1 || port > 65535 || parts[0].isEmpty()) {
+            throw new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT");
+        }
+        try {
+            MigrationSource.Report r = MigrationSource.migrate(this, parts[0], port, key, maxDowntimeMillis, progress);
+            return new ControlTarget.MigrationResult(target, r.rounds(), r.pagesSent(), r.bytesSent(), r.downtimeMillis(),
+                    r.totalMillis());
+        } catch (MigrationException e) {
+            throw new MachineException(e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public MachineShape shape() {
+        return new MachineShape(model, memory.size(), machine.vcpus().size());
+    }
+
+    @Override
+    public long memorySize() {
+        return memory.size();
+    }
+
+    @Override
+    public boolean readPage(long offset, byte[] page) {
+        return memory.readPage(offset, page);
+    }
+
+    @Override
+    public MigrationSource.DirtyLog trackDirtyPages() {
+        DirtyPages pages = new DirtyPages(memory.size());
+        @SuppressWarnings("unchecked")
+        java.util.function.Supplier<long[]>[] kvmLog = new java.util.function.Supplier[1];
+        machine.whileStopped(() -> {
+            for (VirtualCpu v : machine.vcpus()) {
+                if (v instanceof EmulatedVcpu e) {
+                    e.trackDirtyPages(pages);
+                }
+            }
+            kvmLog[0] = factory.startKvmDirtyLog();
+        });
+        corePages = pages;
+        return () -> {
+            long[] dirty = pages.take();
+            if (kvmLog[0] != null) {
+                long[] kvm = kvmLog[0].get();
+                for (int i = 0; i < dirty.length && i < kvm.length; i++) {
+                    dirty[i] |= kvm[i];
+                }
+            }
+            return dirty;
+        };
+    }
+
+    @Override
+    public void stopTrackingDirtyPages() {
+        if (corePages != null) {
+            machine.whileStopped(() -> {
+                for (VirtualCpu v : machine.vcpus()) {
+                    if (v instanceof EmulatedVcpu e) {
+                        e.trackDirtyPages(null);
+                    }
+                }
+                factory.stopKvmDirtyLog();
+            });
+            corePages = null;
+        }
+    }
+
+    /** Whether the migration's stop is its own pause (a VM the user paused before stays paused on failure). */
+    private boolean ownPause;
+
+    @Override
+    public boolean pause() {
+        ownPause = !machine.isPaused();
+        return !ownPause || machine.pause();
+    }
+
+    @Override
+    public void resume() {
+        if (ownPause) {
+            machine.resume();
+        }
+    }
+
+    @Override
+    public MachineState capture() {
+        return machine.capture();
+    }
+
+    @Override
+    public void migratedTo(String destination, MigrationSource.Report report) {
+        machine.endMigrated(destination);
+    }
+}

@@ -1,0 +1,34 @@
+package io.jkvm.machine;
+
+/** Ending things without losing an interrupt or the first error. */
+final class Threads {
+    private Threads() {
+    }
+
+    static void joinUninterruptibly(Thread t) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                t.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static void closeQuietly(AutoCloseable... resources) {
+        for (AutoCloseable r : resources) {
+            if (r != null) {
+                try {
+                    r.close();
+                } catch (Exception ignored) {
+                    // already failing: the first error is the one reported
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+package io.jkvm.machine;
+
+import io.jkvm.emu.EmulatedVcpu;
+import io.jkvm.kvm.Capability;
+import io.jkvm.kvm.Kvm;
+import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.Vm;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.VirtualCpu;
+
+import java.util.function.Consumer;
+
+/**
+ * Makes a machine's vCPUs on either backend over its guest memory. KVM's VM is created with the first KVM vCPU (at
+ * start, or at the first handoff from the software core), guest RAM as its memory slot 0; KVM vCPUs are kept by id
+ * and reused, since KVM cannot destroy one.
+ */
+final class VcpuFactory implements AutoCloseable {
+    private final Kvm kvm;
+    private final GuestMemory memory;
+    private final CpuModel model;
+    private final Vcpu[] kvmVcpus;
+    private final Consumer<String> undefinedTrace;
+    private Vm vm;
+
+    /** {@code kvm} null: there is no KVM here, only the software core. {@code undefinedTrace} null: no #UD trace. */
+    VcpuFactory(Kvm kvm, GuestMemory memory, CpuModel model, int cpus, Consumer<String> undefinedTrace) {
+        this.kvm = kvm;
+        this.memory = memory;
+        this.model = model;
+        this.kvmVcpus = new Vcpu[cpus];
+        this.undefinedTrace = undefinedTrace;
+    }
+
+    boolean hasKvm() {
+        return kvm != null;
+    }
+
+    /** vCPU {@code id} on {@code on} with the model's CPUID as that vCPU sees it ({@code cpuid}). */
+    VirtualCpu make(Backend on, int id, CpuidTable cpuid) {
+        if (on != Backend.KVM) {
+            EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), model.withCpuid(cpuid));
+            if (undefinedTrace != null) {
+                emulated.traceUndefined(undefinedTrace);
+            }
+            return emulated;
+        }
+        Vcpu existing = kvmVcpus[id];
+        if (existing != null) {
+            return existing;
+        }
+        if (vm == null) {
+            Vm v = kvm.createVm();
+            try {
+                v.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
+            } catch (RuntimeException e) {
+                v.close();
+                throw e;
+            }
+            vm = v;
+        }
+        Vcpu kvmVcpu = vm.createVcpu(id);
+        kvmVcpu.setCpuid(cpuid);
+        kvmVcpus[id] = kvmVcpu;
+        return kvmVcpu;
+    }
+
+    /**
+     * Turns KVM's dirty log of guest RAM (memory slot 0) on and returns what reads it (the pages written since the
+     * last read, as bitmap words); null when no KVM VM exists (no vCPU of this machine has run on KVM).
+     */
+    java.util.function.Supplier<long[]> startKvmDirtyLog() {
+        if (vm == null) {
+            return null;
+        }
+        Vm v = vm;
+        v.setDirtyLogging(0, true);
+        return () -> v.dirtyLog(0).words();
+    }
+
+    void stopKvmDirtyLog() {
+        if (vm != null && vm.dirtyLogging(0)) {
+            vm.setDirtyLogging(0, false);
+        }
+    }
+
+    /**
+     * For the software core: KVM when it can be opened (its supported CPUID is the host model, and the vCPUs can move
+     * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
+     */
+    static Kvm openKvmIfThere(String path) {
+        try {
+            return Kvm.open(path);
+        } catch (RuntimeException e) {
+            return null; // missing, or no permission: that is what the software core is for
+        }
+    }
+
+    /** KVM_CAP_MAX_VCPUS (else KVM_CAP_NR_VCPUS, else 4, as the API says) bounds the vCPUs of one VM. */
+    static void requireKvmTakes(Kvm k, int cpus) {
+        int max = k.checkExtension(Capability.MAX_VCPUS);
+        if (max <= 0) {
+            max = k.checkExtension(Capability.NR_VCPUS);
+        }
+        if (max <= 0) {
+            max = 4;
+        }
+        if (cpus > max) {
+            throw new MachineException("--cpus " + cpus + " is more than this host's KVM runs in one VM (KVM_CAP_MAX_VCPUS = "
+                    + max + "): use at most " + max + ", or --backend emulator");
+        }
+    }
+
+    /** Closes KVM's VM (its vCPUs with it) and the KVM device; guest memory is the machine's to close after. */
+    @Override
+    public void close() {
+        try {
+            if (vm != null) {
+                vm.close();
+            }
+        } finally {
+            if (kvm != null) {
+                kvm.close();
+            }
+        }
+    }
+}

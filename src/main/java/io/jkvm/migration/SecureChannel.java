@@ -1,0 +1,179 @@
+package io.jkvm.migration;
+
+import javax.crypto.Cipher;
+import javax.crypto.Mac;
+import javax.crypto.spec.GCMParameterSpec;
+import javax.crypto.spec.SecretKeySpec;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+
+/**
+ * The migration stream's channel. Both ends hold a pre-shared key; the handshake exchanges fresh nonces and derives a
+ * key per direction from them (HMAC-SHA256), and every message after it is sealed with AES-256-GCM under that key with
+ * its sequence number as the nonce. So a stranger on the network can neither read guest memory nor inject state, a
+ * sender without the key is refused at its first message (before any state is read), and a replayed, reordered or
+ * cut-off stream fails its tag. Frames: a 4-byte length, then the sealed type byte and payload.
+ */
+final class SecureChannel implements AutoCloseable {
+    static final byte[] MAGIC = "JKVMMIG1".getBytes(StandardCharsets.US_ASCII);
+    static final int VERSION = 1;
+    /** No message is larger: memory goes in batches of at most 1 MiB of pages. */
+    static final int MAX_FRAME = 4 << 20;
+    private static final int NONCE = 32, TAG_BITS = 128;
+
+    /** One message: its type and payload. */
+    record Message(int type, byte[] payload) {
+    }
+
+    private final Socket socket;
+    private final DataInputStream in;
+    private final DataOutputStream out;
+    private final SecretKeySpec sendKey, receiveKey;
+    private long sent, received;
+
+    private SecureChannel(Socket socket, DataInputStream in, DataOutputStream out, byte[] sendKey, byte[] receiveKey) {
+        this.socket = socket;
+        this.in = in;
+        this.out = out;
+        this.sendKey = new SecretKeySpec(sendKey, "AES");
+        this.receiveKey = new SecretKeySpec(receiveKey, "AES");
+    }
+
+    /** The sending end (the migration's source). */
+    static SecureChannel client(Socket socket, byte[] key) throws IOException {
+        return handshake(socket, key, true);
+    }
+
+    /** The receiving end (the destination); a peer without the key is a {@link MigrationException}, nothing read after. */
+    static SecureChannel server(Socket socket, byte[] key) throws IOException {
+        return handshake(socket, key, false);
+    }
+
+    private static SecureChannel handshake(Socket socket, byte[] key, boolean client) throws IOException {
+        DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(socket.getInputStream(), 1 << 16));
+        DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+        byte[] mine = new byte[NONCE];
+        new SecureRandom().nextBytes(mine);
+        out.write(MAGIC);
+        out.writeInt(VERSION);
+        out.write(mine);
+        out.flush();
+        byte[] magic = new byte[MAGIC.length];
+        in.readFully(magic);
+        if (!MessageDigest.isEqual(magic, MAGIC)) {
+            throw new MigrationException("the peer is not a jkvm migration stream");
+        }
+        int version = in.readInt();
+        if (version != VERSION) {
+            throw new MigrationException("the peer speaks migration version " + version + ", this jkvm " + VERSION
+                    + ": migrate between the same jkvm versions");
+        }
+        byte[] theirs = new byte[NONCE];
+        in.readFully(theirs);
+        byte[] clientNonce = client ? mine : theirs, serverNonce = client ? theirs : mine;
+        byte[] prk = hmac(key, concat("jkvm migration v1".getBytes(StandardCharsets.US_ASCII), clientNonce, serverNonce));
+        byte[] toServer = hmac(prk, "client to server".getBytes(StandardCharsets.US_ASCII));
+        byte[] toClient = hmac(prk, "server to client".getBytes(StandardCharsets.US_ASCII));
+        SecureChannel c = client ? new SecureChannel(socket, in, out, toServer, toClient)
+                : new SecureChannel(socket, in, out, toClient, toServer);
+        // Each side proves it holds the key before anything else is sent or read
+        c.send(MessageType.HELLO, new byte[0]);
+        Message hello;
+        try {
+            hello = c.receive();
+        } catch (MigrationException e) {
+            throw new MigrationException("the peer does not hold the migration key (its first message fails authentication)");
+        }
+        if (hello.type() != MessageType.HELLO) {
+            throw new MigrationException("the peer's handshake is out of order");
+        }
+        return c;
+    }
+
+    void send(int type, byte[] payload) throws IOException {
+        byte[] plain = new byte[1 + payload.length];
+        plain[0] = (byte) type;
+        System.arraycopy(payload, 0, plain, 1, payload.length);
+        int length = plain.length + TAG_BITS / 8;
+        if (length > MAX_FRAME) {
+            throw new MigrationException("a migration message of " + length + " bytes is over the " + MAX_FRAME + "-byte limit");
+        }
+        byte[] sealed = crypt(Cipher.ENCRYPT_MODE, sendKey, sent++, length, plain);
+        out.writeInt(length);
+        out.write(sealed);
+        out.flush();
+    }
+
+    /** The next message; an end of stream, a frame over the limit or a failed tag is a {@link MigrationException}. */
+    Message receive() throws IOException {
+        int length;
+        try {
+            length = in.readInt();
+        } catch (EOFException e) {
+            throw new MigrationException("the connection closed in the middle of the migration");
+        } catch (SocketTimeoutException e) {
+            throw new MigrationException("the peer sent nothing for " + socket.getSoTimeout() / 1000 + " s");
+        }
+        if (length < 1 + TAG_BITS / 8 || length > MAX_FRAME) {
+            throw new MigrationException("the stream is corrupt (a frame of " + Integer.toUnsignedString(length) + " bytes)");
+        }
+        byte[] sealed = new byte[length];
+        try {
+            in.readFully(sealed);
+        } catch (EOFException e) {
+            throw new MigrationException("the connection closed in the middle of a message");
+        }
+        byte[] plain = crypt(Cipher.DECRYPT_MODE, receiveKey, received++, length, sealed);
+        return new Message(plain[0] & 0xFF, java.util.Arrays.copyOfRange(plain, 1, plain.length));
+    }
+
+    private static byte[] crypt(int mode, SecretKeySpec key, long sequence, int length, byte[] data) {
+        try {
+            Cipher gcm = Cipher.getInstance("AES/GCM/NoPadding");
+            byte[] nonce = ByteBuffer.allocate(12).putInt(0).putLong(sequence).array();
+            gcm.init(mode, key, new GCMParameterSpec(TAG_BITS, nonce));
+            gcm.updateAAD(ByteBuffer.allocate(4).putInt(length).array());
+            return gcm.doFinal(data);
+        } catch (javax.crypto.AEADBadTagException e) {
+            throw new MigrationException("the stream fails authentication (a wrong key, or data changed on the way)");
+        } catch (GeneralSecurityException e) {
+            throw new MigrationException("the migration cipher failed: " + e.getMessage());
+        }
+    }
+
+    private static byte[] hmac(byte[] key, byte[] data) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(key, "HmacSHA256"));
+            return mac.doFinal(data);
+        } catch (GeneralSecurityException e) {
+            throw new MigrationException("HMAC-SHA256 is not available: " + e.getMessage());
+        }
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            b.writeBytes(p);
+        }
+        return b.toByteArray();
+    }
+
+    @Override
+    public void close() {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // closing a broken connection: nothing more to say
+        }
+    }
+}

@@ -1,0 +1,157 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `jkvm run --api-socket` end to end, as separate processes: a running guest is inspected, paused, resumed and
+ * snapshotted through `jkvm ctl`; the snapshot restores in another process and ends as the original did; `stop`
+ * ends a run.
+ */
+class ControlSocketRunTest {
+    @TempDir
+    Path dir;
+
+    /** A `jkvm` process whose stdout is collected as it comes and whose stdin the test holds. */
+    static final class Jkvm implements AutoCloseable {
+        final Process process;
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        final Thread reader;
+
+        Jkvm(String... args) throws IOException {
+            this(List.of(), args);
+        }
+
+        /** The same, started through {@code prefix} (e.g. ip netns exec NAME). */
+        Jkvm(List<String> prefix, String... args) throws IOException {
+            List<String> command = new ArrayList<>(prefix);
+            command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main"));
+            command.addAll(List.of(args));
+            process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            InputStream in = process.getInputStream();
+            reader = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    in.transferTo(new OutputStream() {
+                        @Override
+                        public void write(int b) {
+                            synchronized (out) {
+                                out.write(b);
+                            }
+                        }
+
+                        @Override
+                        public void write(byte[] b, int off, int len) {
+                            synchronized (out) {
+                                out.write(b, off, len);
+                            }
+                        }
+                    });
+                } catch (IOException e) {
+                    // the process ended
+                }
+            });
+        }
+
+        String output() {
+            synchronized (out) {
+                return out.toString(StandardCharsets.UTF_8);
+            }
+        }
+
+        void awaitOutput(String text) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!output().contains(text)) {
+                assertTrue(process.isAlive() || output().contains(text), "jkvm ended early:\n" + output());
+                assertTrue(System.nanoTime() < deadline, "never printed '" + text + "':\n" + output());
+                Thread.sleep(10);
+            }
+        }
+
+        void send(String input) throws IOException {
+            process.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
+            process.getOutputStream().close();
+        }
+
+        int waitFor() throws InterruptedException {
+            assertTrue(process.waitFor(60, TimeUnit.SECONDS), "jkvm did not end:\n" + output());
+            reader.join(5000);
+            return process.exitValue();
+        }
+
+        @Override
+        public void close() {
+            process.destroyForcibly();
+        }
+    }
+
+    private static Cli.Result ctl(Path socket, String... command) {
+        List<String> args = new ArrayList<>(List.of("ctl", socket.toString()));
+        args.addAll(List.of(command));
+        return Cli.run(args.toArray(String[]::new));
+    }
+
+    @Test
+    @Timeout(180)
+    void aRunningGuestIsPausedSnapshottedAndRestoredElsewhereThroughTheSocket() throws Exception {
+        Path socket = dir.resolve("vm.sock"), snapshot = dir.resolve("vm.snap");
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        String original;
+        int originalStatus;
+        try (Jkvm vm = new Jkvm("run", "--api-socket", socket.toString(), "--image", guest)) {
+            vm.awaitOutput("round 3: ");
+            Cli.Result info = ctl(socket, "info");
+            assertEquals(0, info.status(), info.err());
+            assertTrue(info.out().contains("running"), info.out());
+            assertEquals(0, ctl(socket, "pause").status());
+            assertTrue(ctl(socket, "info").out().contains("paused"));
+            Cli.Result snap = ctl(socket, "snapshot", snapshot.toString());
+            assertEquals(0, snap.status(), snap.err());
+            assertTrue(ctl(socket, "info").out().contains("paused"), "a paused VM stays paused after a snapshot");
+            assertEquals(0, ctl(socket, "resume").status());
+            vm.awaitOutput("waiting for input");
+            vm.send("g");
+            originalStatus = vm.waitFor();
+            original = vm.output();
+        }
+        assertTrue(Files.exists(snapshot));
+        assertTrue(!Files.exists(socket), "the socket goes with the run");
+        try (Jkvm restored = new Jkvm("restore", snapshot.toString(), "--backend", "emulator")) {
+            restored.send("g");
+            assertEquals(originalStatus, restored.waitFor());
+            String rest = restored.output();
+            assertTrue(!rest.isEmpty() && original.endsWith(rest) && original.length() > rest.length(),
+                    "the restored run goes on from the snapshot:\n" + rest + "\n--- original ---\n" + original);
+            assertTrue(rest.contains("checksum "), rest);
+        }
+    }
+
+    @Test
+    @Timeout(120)
+    void stopEndsARunWithStatus0() throws Exception {
+        Path socket = dir.resolve("stop.sock");
+        try (Jkvm vm = new Jkvm("run", "--api-socket", socket.toString(), "--image", TestGuests.path("handoff_checksum.elf").toString())) {
+            vm.awaitOutput("round 1: ");
+            Cli.Result stop = ctl(socket, "stop");
+            assertEquals(0, stop.status(), stop.err());
+            assertEquals(0, vm.waitFor());
+        }
+    }
+}

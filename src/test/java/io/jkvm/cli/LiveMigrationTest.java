@@ -1,0 +1,104 @@
+package io.jkvm.cli;
+
+import io.jkvm.cli.ControlSocketRunTest.Jkvm;
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Live migration between two jkvm processes on loopback: a guest mid-computation moves from one to the other through
+ * `jkvm ctl … migrate`, its output going on in the destination exactly where the source's stopped, with the same
+ * final status as a run that did not move; a source with the wrong key is refused and runs on.
+ */
+class LiveMigrationTest {
+    @TempDir
+    Path dir;
+
+    private Path key(String name, byte fill) throws Exception {
+        Path key = dir.resolve(name);
+        byte[] bytes = new byte[32];
+        java.util.Arrays.fill(bytes, fill);
+        Files.write(key, bytes);
+        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+        return key;
+    }
+
+    /** ctl migrate, again while the destination's JVM is still starting (nothing listens yet), for up to 60 s. */
+    static Cli.Result migrateOnceListening(Path socket, String target) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            Cli.Result r = Cli.run("ctl", socket.toString(), "migrate", target);
+            if (r.status() == 0 || !r.err().contains("cannot reach the destination") || System.nanoTime() > deadline) {
+                return r;
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    private static int freePort() throws Exception {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"emulator", "kvm", "paused first"})
+    @Timeout(240)
+    void aGuestMovesMidRunAndEndsAsARunThatDidNotMove(String how) throws Exception {
+        boolean pausedFirst = how.equals("paused first");
+        String sourceBackend = pausedFirst ? "emulator" : how;
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
+        Path key = key("key", (byte) 7), socket = dir.resolve("src.sock");
+        int port = freePort();
+        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+             Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(), "--image", guest,
+                     "--backend", sourceBackend)) {
+            source.awaitOutput("round 2: ");
+            if (pausedFirst) {
+                assertEquals(0, Cli.run("ctl", socket.toString(), "pause").status(), "a VM paused before it is migrated");
+            }
+            Cli.Result migrated = LiveMigrationTest.migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
+            assertEquals(0, migrated.status(), migrated.err());
+            assertTrue(migrated.out().contains("downtimeMillis:"), migrated.out());
+            assertEquals(0, source.waitFor(), "the source ends once the guest runs on the destination");
+            destination.send("g"); // the guest reads it when it gets there, as the baseline did
+            assertEquals(baseline.status(), destination.waitFor());
+            assertEquals(baseline.out(), source.output() + destination.output(),
+                    "the destination goes on exactly where the source stopped");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    @Timeout(120)
+    void aSourceWithAnotherKeyIsRefusedAndRunsOn() throws Exception {
+        Path ours = key("ours", (byte) 1), theirs = key("theirs", (byte) 2), socket = dir.resolve("src.sock");
+        int port = freePort();
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", ours.toString());
+             Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", theirs.toString(), "--image", guest,
+                     "--backend", "emulator")) {
+            source.awaitOutput("round 1: ");
+            Cli.Result refused = migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
+            assertEquals(2, refused.status(), refused.out());
+            assertTrue(refused.errorLine().contains("the peer does not hold the migration key")
+                    && refused.errorLine().endsWith("the VM runs on here"), refused.errorLine());
+            assertTrue(Cli.run("ctl", socket.toString(), "info").out().contains("running"), "the source runs on");
+            source.send("g");
+            assertEquals(0, source.waitFor() & 1 ^ 1, "it ends through debug-exit (an odd status)");
+            assertTrue(source.output().contains("checksum "), source.output());
+            assertTrue(destination.process.isAlive(), "the destination still waits for a source with the key");
+        }
+    }
+}
