@@ -48,7 +48,7 @@ public final class Main implements Runnable {
         cli.setErr(new PrintWriter(err, true));
         cli.setParameterExceptionHandler((e, a) -> {
             String command = e.getCommandLine().getCommandName();
-            err.println("jkvm: " + e.getMessage() + " (see jkvm " + ("jkvm".equals(command) ? "" : command + " ") + "--help)");
+            err.println("jkvm: " + oneLine(e) + " (see jkvm " + ("jkvm".equals(command) ? "" : command + " ") + "--help)");
             err.flush();
             return ERROR;
         });
@@ -75,7 +75,7 @@ public final class Main implements Runnable {
         if (m == null || m.isBlank()) {
             m = e.getClass().getSimpleName() + " (a jkvm bug: please report it)";
         }
-        return m.replace('\n', ' ').strip();
+        return m.replaceAll("\\p{Cntrl}+", " ").strip(); // a path or value with CR or LF in it stays on one line
     }
 
     @Override

@@ -42,7 +42,7 @@ final class ExitReport {
             return "jkvm's stack overflowed (a jkvm bug: please report it with the guest)";
         }
         String m = e.getMessage();
-        return m == null || m.isBlank() ? e.getClass().getSimpleName() + " (a jkvm bug: please report it)" : m.replace('\n', ' ').strip();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() + " (a jkvm bug: please report it)" : m.replaceAll("\\p{Cntrl}+", " ").strip();
     }
 
     /** "RIP 0x… (bytes at RIP: 0f 01 d0 …)": the instruction bytes are read through the guest's page tables. */

@@ -40,6 +40,12 @@ class HostileInputTest {
                 "jkvm: image " + fifo + " is not a regular file");
         assertOneLine(Cli.run("run", "--backend", "emulator", "--image", dir.toString()), "jkvm: image " + dir + " is a directory");
         assertOneLine(Cli.run("run", "--backend", "emulator", "--image", ""), "jkvm: --image is empty");
+        Cli.Result cr = Cli.run("run", "--backend", "emulator", "--image", "/tmp/no\rsuch");
+        assertOneLine(cr, "jkvm: image /tmp/no such does not exist");
+        assertTrue(cr.err().chars().noneMatch(c -> c == '\r'), "no carriage return reaches the terminal");
+        Cli.Result mem = Cli.run("run", "--backend", "emulator", "--mem", "6\r4M");
+        assertEquals(2, mem.status());
+        assertTrue(mem.err().chars().noneMatch(c -> c == '\r') && mem.err().lines().count() == 1, mem.err());
     }
 
     @Test
