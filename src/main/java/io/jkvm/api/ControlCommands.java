@@ -19,7 +19,7 @@ import java.util.Set;
  */
 final class ControlCommands {
     /** Every command the socket knows, in the order docs/api.md lists them. */
-    static final List<String> NAMES = List.of("info", "pause", "resume", "snapshot", "stop", "migrate");
+    static final List<String> NAMES = List.of("info", "pause", "resume", "snapshot", "stop", "migrate", "cancel");
 
     static final ObjectMapper MAPPER = new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
@@ -59,6 +59,9 @@ final class ControlCommands {
         }
         if (command.asText().equals("info")) {
             return withNoArguments(tree, this::info); // it only reads: answered while a snapshot or migration runs
+        }
+        if (command.asText().equals("cancel")) {
+            return withNoArguments(tree, this::cancel); // must get past a migrate that holds the command lock
         }
         synchronized (lock) {
             return switch (command.asText()) {
@@ -143,6 +146,13 @@ final class ControlCommands {
             target.snapshot(path);
             return ok().put("file", path.toString());
         });
+    }
+
+    private ObjectNode cancel() {
+        if (!target.cancelMigration()) {
+            return error("no migration is under way");
+        }
+        return ok();
     }
 
     private ObjectNode migrate(JsonNode request) {

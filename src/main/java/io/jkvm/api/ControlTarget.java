@@ -39,6 +39,12 @@ public interface ControlTarget {
      */
     MigrationResult migrate(String target, long maxDowntimeMillis);
 
+    /**
+     * Asks the migration under way to stop: it gives up at its next batch of pages (or before the vCPUs stop for the
+     * last ones), the guest runs on here, and the migrate command answers that it was cancelled. False when none runs.
+     */
+    boolean cancelMigration();
+
     /** The downtime a migration aims at when the request names none. */
     long DEFAULT_MAX_DOWNTIME_MS = 300;
 

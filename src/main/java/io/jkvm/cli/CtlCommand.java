@@ -15,7 +15,7 @@ import java.util.concurrent.Callable;
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
 @Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
-                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT. See docs/api.md."},
+                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel. See docs/api.md."},
         footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
 final class CtlCommand implements Callable<Integer> {
     /** The commands that take an argument, and the request field it goes in. */

@@ -73,6 +73,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile byte[] migrationKey;
     /** How far the live migration under way is, for info; null when none runs. */
     private volatile String migrationProgress;
+    /** The user asked the migration under way to stop (the control socket's cancel). */
+    private volatile boolean cancelMigration;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -785,6 +787,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 throw new MachineException("a migration of this VM is already under way");
             }
             migrating = true;
+            cancelMigration = false;
             migrationProgress = "connecting to " + target;
         }
         try {
@@ -800,6 +803,21 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 migrationProgress = null;
             }
         }
+    }
+
+    @Override
+    public boolean cancelMigration() {
+        synchronized (wakeup) {
+            if (!migrating) {
+                return false;
+            }
+            cancelMigration = true;
+            return true;
+        }
+    }
+
+    boolean migrationCancelled() {
+        return cancelMigration;
     }
 
     /** Whether a pause is in force (the vCPUs are stopped until resume()). */

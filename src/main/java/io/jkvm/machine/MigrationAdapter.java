@@ -135,6 +135,11 @@ final class MigrationAdapter implements MigrationSource.Vm {
     }
 
     @Override
+    public boolean cancelled() {
+        return machine.migrationCancelled();
+    }
+
+    @Override
     public void migratedTo(String destination, MigrationSource.Report report) {
         machine.endMigrated(destination);
     }

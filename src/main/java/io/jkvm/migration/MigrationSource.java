@@ -51,6 +51,9 @@ public final class MigrationSource {
 
         MachineState capture();
 
+        /** Whether the user asked the migration to stop (checked between batches of pages, and before the stop). */
+        boolean cancelled();
+
         /** The destination runs the guest now: this machine ends. */
         void migratedTo(String destination, Report report);
     }
@@ -121,6 +124,9 @@ public final class MigrationSource {
                 dirty = log.take(); // written while that round went out
 
             }
+            if (vm.cancelled()) {
+                throw new MigrationException("it was cancelled");
+            }
             progress.accept(String.format("stopping the vCPUs: %d pages left, then the state", count(dirty)));
             long pausedAt = System.nanoTime();
             if (!vm.pause()) {
@@ -157,6 +163,9 @@ public final class MigrationSource {
         for (long p = 0; p < pages; p++) {
             if (which != null && (which[(int) (p >>> 6)] & (1L << (p & 63))) == 0) {
                 continue;
+            }
+            if (inBatch == 0 && vm.cancelled()) {
+                throw new MigrationException("it was cancelled");
             }
             boolean nonZero = vm.readPage(p * PAGE, page);
             if (skipZero && !nonZero) {

@@ -161,6 +161,23 @@ class ApiServerTest {
     }
 
     @Test
+    void cancelStopsTheMigrationUnderWay() throws Exception {
+        assertError(send("{\"command\": \"cancel\"}"), "no migration is under way");
+        vm.migrationGate = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CompletableFuture<JsonNode> migrating = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return send("{\"command\": \"migrate\", \"target\": \"tcp:host:4444\"}");
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, r -> Thread.ofPlatform().daemon().start(r));
+        Thread.sleep(200);
+        assertEquals("{\"ok\":true}", send("{\"command\": \"cancel\"}").toString(), "answered while migrate holds the lock");
+        assertError(migrating.get(), "the migration to tcp:host:4444 was cancelled; the VM runs on here");
+        assertEquals(VmInfo.State.RUNNING, vm.state());
+    }
+
+    @Test
     void migrateTakesTheDowntimeToAimAt() throws IOException {
         assertError(send("{\"command\": \"migrate\", \"target\": \"tcp:h:1\", \"maxDowntimeMillis\": -1}"),
                 "\"maxDowntimeMillis\" must be 0 or more milliseconds");
@@ -175,9 +192,9 @@ class ApiServerTest {
         assertError(send("{\"command\": \"info\"} {\"command\": \"stop\"}"), "malformed JSON: more follows the request object (one request per connection)");
         assertError(send("{\"command\": \"info\", \"command\": \"stop\"}"), "malformed JSON: Duplicate field 'command'");
         assertError(send("[\"info\"]"), "a request is a JSON object such as {\"command\": \"info\"}, not an array");
-        assertError(send("{}"), "the request has no \"command\": known commands are info, pause, resume, snapshot, stop, migrate");
+        assertError(send("{}"), "the request has no \"command\": known commands are info, pause, resume, snapshot, stop, migrate, cancel");
         assertError(send("{\"command\": 1}"), "\"command\" must be a string, not a number");
-        assertError(send("{\"command\": \"reboot\"}"), "unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate");
+        assertError(send("{\"command\": \"reboot\"}"), "unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate, cancel");
         assertError(send("{\"command\": \"reboot\\nnow\"}"), "unknown command 'reboot now'");
         assertError(send("{\"command\": \"pause\", \"force\": true}"), "unknown field 'force' in a pause request (it takes no arguments)");
         assertError(send(""), "empty request");

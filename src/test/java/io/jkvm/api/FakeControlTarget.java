@@ -63,8 +63,22 @@ public final class FakeControlTarget implements ControlTarget {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (migrationCancelled) {
+            throw new IllegalStateException("the migration to " + target + " was cancelled; the VM runs on here");
+        }
         return finishMigration(target);
     }
+
+    @Override
+    public boolean cancelMigration() {
+        boolean running = migrationGate.getCount() > 0;
+        calls.add("cancel");
+        migrationCancelled = running;
+        migrationGate.countDown();
+        return running;
+    }
+
+    public volatile boolean migrationCancelled;
 
     /** The downtime the last migrate() was asked for. */
     public volatile long lastMaxDowntimeMillis;

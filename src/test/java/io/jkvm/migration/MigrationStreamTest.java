@@ -108,6 +108,13 @@ class MigrationStreamTest {
             return new MachineState(MODEL, RAM, List.of(vcpu), new LinkedHashMap<>());
         }
 
+        volatile boolean cancel;
+
+        @Override
+        public boolean cancelled() {
+            return cancel;
+        }
+
         @Override
         public void migratedTo(String destination, MigrationSource.Report report) {
             calls.add("migrated");
@@ -233,6 +240,20 @@ class MigrationStreamTest {
         assertTrue(refused.getMessage().contains("the destination refused the machine: --mem 2M is too small here"), refused.getMessage());
         assertTrue(assertThrows(java.util.concurrent.ExecutionException.class, refusing::get).getCause() instanceof MigrationException);
         assertEquals(List.of(), vm.calls, "refused before any memory went: the VM was not touched");
+    }
+
+    @Test
+    @Timeout(60)
+    void aCancelledMigrationStopsAndLeavesTheSourceRunning() throws Exception {
+        int port = freePort();
+        CompletableFuture<MigrationTarget.Incoming> incoming = destination(port, KEY, new FakeMemory(), new ArrayList<>());
+        FakeVm vm = new FakeVm();
+        vm.cancel = true; // asked before the first batch goes
+        MigrationException e = assertThrows(MigrationException.class, () -> migrate(vm, port, KEY));
+        assertEquals("the migration to 127.0.0.1:" + port + " failed: it was cancelled; the VM runs on here", e.getMessage());
+        assertEquals(List.of("track", "untrack"), vm.calls, "the vCPUs were never stopped");
+        java.util.concurrent.ExecutionException gone = assertThrows(java.util.concurrent.ExecutionException.class, incoming::get);
+        assertTrue(gone.getCause().getMessage().endsWith("nothing was run here"), gone.getCause().getMessage());
     }
 
     @Test
