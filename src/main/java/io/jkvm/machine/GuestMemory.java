@@ -22,6 +22,18 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return new GuestMemory(Mapping.privateCopyOf(file, size, "guest RAM from " + file));
     }
 
+    /** A snapshot's guest RAM, mapped and checked against its checksum (a corrupt memory file is one line). */
+    static GuestMemory mapSnapshot(io.jkvm.snapshot.SnapshotFile.Snapshot s) {
+        GuestMemory m = mapSnapshot(s.memoryFile(), s.state().memorySize());
+        try {
+            io.jkvm.snapshot.SnapshotFile.requireMemoryIntact(s, m);
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+        return m;
+    }
+
     @Override
     public long writeSparse(java.nio.channels.FileChannel out) throws java.io.IOException {
         return ram.writeNonZeroPagesTo(out);

@@ -49,6 +49,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private final List<String> otherKvmObstacles;
     private final Bus ports = new Bus("port I/O");
     private final Bus mmio = new Bus("MMIO");
+    private final ExitDispatch exits;
     private final Serial16550 serial;
     /** COM1's output, buffered; flushed at every end of the run. */
     private final ConsoleOutput consoleOut;
@@ -162,6 +163,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.factory = new VcpuFactory(k, m, model, config.cpus(),
                 config.trace() ? line -> console.trace().println("jkvm: " + line) : null);
         this.memory = m;
+        this.exits = new ExitDispatch(ports, mmio, m, this::finish);
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
         this.otherKvmObstacles = List.copyOf(otherObstacles);
@@ -241,19 +243,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
         }
-        MachineState state = s.state();
-        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
-                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
-        return new Machine(config, console, new Resume(state, () -> {
-            GuestMemory m = GuestMemory.mapSnapshot(s.memoryFile(), state.memorySize());
-            try {
-                SnapshotFile.requireMemoryIntact(s, m);
-            } catch (RuntimeException e) {
-                m.close();
-                throw e;
-            }
-            return m;
-        }, snapshotFile.toString()));
+        return new Machine(resumeConfig(s.state(), backend, kvmPath, trace), console,
+                new Resume(s.state(), () -> GuestMemory.mapSnapshot(s), snapshotFile.toString()));
+    }
+
+    private static MachineConfig resumeConfig(MachineState state, Backend backend, String kvmPath, boolean trace) {
+        return new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(), backend,
+                GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
     }
 
     /**
@@ -262,9 +258,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String kvmPath, boolean trace,
                                   Console console, String from) {
-        MachineConfig config = new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(),
-                backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
-        return new Machine(config, console, new Resume(state, () -> memory, "the migration from " + from));
+        return new Machine(resumeConfig(state, backend, kvmPath, trace), console,
+                new Resume(state, () -> memory, "the migration from " + from));
     }
 
     /**
@@ -373,7 +368,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
         @Override
         public boolean handle(VcpuRunner runner, VirtualCpu vcpu, VcpuExit exit) {
-            boolean waitInHlt = Machine.this.handle(vcpu, exit);
+            boolean waitInHlt = exits.handle(vcpu, exit);
             if (runner.id() == 0 && exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
                 scheduleHandoff(runner);
             }
@@ -676,44 +671,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     private static String name(Backend b) {
         return BackendMoves.name(b);
-    }
-
-    /** Handles one exit; true when it left the vCPU in HLT with interrupts on, to wait for INTR. */
-    private boolean handle(VirtualCpu vcpu, VcpuExit exit) {
-        switch (exit) {
-            case VcpuExit.Io io -> {
-                for (int i = 0; i < io.count(); i++) {
-                    if (io.out()) {
-                        ports.write(io.port(), io.size(), io.data().get(i));
-                    } else {
-                        io.data().set(i, ports.read(io.port(), io.size()));
-                    }
-                }
-            }
-            case VcpuExit.Mmio m -> {
-                if (m.write()) {
-                    mmio.write(m.address(), m.length(), m.data().get(0));
-                } else {
-                    m.data().set(0, mmio.read(m.address(), m.length()));
-                }
-            }
-            case VcpuExit.Hlt h -> {
-                if (vcpu.registers().interruptsEnabled()) {
-                    return true;
-                }
-                finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
-            }
-            case VcpuExit.SystemEvent e -> finish(e.type() == 3 // KVM_SYSTEM_EVENT_CRASH
-                    ? ExitReport.failure(exit, vcpu, memory) : new Outcome.Exited(0, "system event " + e.type()));
-            case VcpuExit.Interrupted i -> {
-            }
-            case VcpuExit.Shutdown s -> finish(ExitReport.failure(exit, vcpu, memory));
-            case VcpuExit.CannotEmulate c -> finish(ExitReport.failure(exit, vcpu, memory));
-            case VcpuExit.InternalError e -> finish(ExitReport.failure(exit, vcpu, memory));
-            case VcpuExit.FailEntry f -> finish(ExitReport.failure(exit, vcpu, memory));
-            case VcpuExit.Unknown u -> finish(ExitReport.failure(exit, vcpu, memory));
-        }
-        return false;
     }
 
     /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
