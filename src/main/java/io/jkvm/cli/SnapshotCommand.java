@@ -73,14 +73,22 @@ final class SnapshotCommand implements Runnable {
         private void report(SnapshotFile.Snapshot s, PrintStream out) {
             MachineState state = s.state();
             CpuModel model = state.cpu();
-            CpuidTable host;
-            boolean kvm;
+            CpuidTable host = null;
+            boolean kvm = false;
+            long kvmTscKhz = 0;
             try (Kvm k = Kvm.open(kvmPath)) {
                 host = k.supportedCpuid();
                 kvm = true;
+                try (io.jkvm.kvm.Vm vm = k.createVm()) {
+                    kvmTscKhz = vm.createVcpu(0).tscKhz(); // a vCPU ioctl: the rate a new vCPU here counts at
+                } catch (RuntimeException e) {
+                    kvmTscKhz = 0; // the rate stays unknown; the rest of the report does not need it
+                }
             } catch (RuntimeException e) {
+                kvm = false; // no usable KVM here: the report says so
+            }
+            if (host == null) {
                 host = NativeCpuid.read();
-                kvm = false;
             }
             int signature = model.cpuid().leaf(1, 0).eax();
             out.printf("snapshot:          %s (format version %d)%n", s.file(), SnapshotFile.VERSION);
@@ -108,6 +116,8 @@ final class SnapshotCommand implements Runnable {
             out.printf("XSAVE in use:      %s%n", components.isEmpty() ? "x87 and SSE only" : String.join("; ", components));
             int hostMask = HostCpu.mxcsrMask();
             out.printf("MXCSR:             bits in use 0x%X; MXCSR_MASK here 0x%X%n", mxcsrBits, hostMask);
+            out.printf("TSC:               %s when saved; here %s on KVM, 1000000 kHz on the software core%n",
+                    state.tscKhz() == 0 ? "rate unknown" : state.tscKhz() + " kHz", kvmTscKhz == 0 ? "unknown" : kvmTscKhz + " kHz");
             List<String> why = new ArrayList<>();
             if (!kvm) {
                 why.add("there is no usable KVM here (" + kvmPath + ")");

@@ -136,6 +136,12 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dirty = pages;
     }
 
+    /** The core's TSC counts nanoseconds: 1 GHz. */
+    @Override
+    public long tscKhz() {
+        return 1_000_000;
+    }
+
     /** Guest instructions retired so far. */
     public long instructions() {
         return core.instructions;

@@ -22,6 +22,7 @@ public enum Capability {
     XSAVE(Uapi.KVM_CAP_XSAVE(), false),
     XCRS(Uapi.KVM_CAP_XCRS(), false),
     XSAVE2(Uapi.KVM_CAP_XSAVE2(), false),
+    GET_TSC_KHZ(Uapi.KVM_CAP_GET_TSC_KHZ(), false),
     /** The KVM_DIRTY_LOG_* flags KVM_ENABLE_CAP takes for it (0: KVM_GET_DIRTY_LOG always clears the log). */
     MANUAL_DIRTY_LOG_PROTECT2(Uapi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2(), false);
 

@@ -440,6 +440,12 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
      * The XSAVE area size KVM wants: KVM_CAP_XSAVE2 on the VM fd, or the fixed 4096 of kvm_xsave where the
      * capability is absent (it reports 0 there). Fixed once the vCPU exists (guest XSAVE permissions lock then).
      */
+    /** KVM_GET_TSC_KHZ: the rate this vCPU's TSC counts at; 0 where KVM cannot say (no KVM_CAP_GET_TSC_KHZ). */
+    @Override
+    public long tscKhz() {
+        return vm.checkExtension(Capability.GET_TSC_KHZ) > 0 ? Integer.toUnsignedLong(fd.ioctl(Ioctls.GET_TSC_KHZ, 0L)) : 0;
+    }
+
     public int xsaveSize() {
         return (int) xsaveBuffer().byteSize();
     }

@@ -271,7 +271,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         java.util.SequencedMap<String, Record> devices = new java.util.LinkedHashMap<>();
         devices.put("com1", serial.save());
         devices.put("pic", pic.save());
-        return new MachineState(model, memory.size(), states, devices);
+        return new MachineState(model, memory.size(), states, devices, runners.getFirst().vcpu().tscKhz());
     }
 
     /**

@@ -111,6 +111,7 @@ public final class SnapshotFile {
         List<Integer> kinds = new ArrayList<>();
         ObjectNode machine = StateJson.MAPPER.createObjectNode();
         machine.put("memorySize", state.memorySize());
+        machine.put("tscKhz", state.tscKhz());
         machine.put("memoryFile", memoryName);
         machine.put("memoryChecksum", checksum);
         machine.put("vcpus", state.vcpus().size());
@@ -237,7 +238,9 @@ public final class SnapshotFile {
                 states.add(s);
             }
             long memorySize = StateJson.number(machine, "memorySize");
-            return new Decoded(new MachineState(cpu, memorySize, states, devices), machine);
+            JsonNode tsc = machine.get("tscKhz");
+            long tscKhz = tsc == null ? 0 : StateJson.number(machine, "tscKhz");
+            return new Decoded(new MachineState(cpu, memorySize, states, devices, tscKhz), machine);
         } catch (SnapshotException e) {
             throw new SnapshotException(file + ": " + e.getMessage(), e);
         }

@@ -7,6 +7,9 @@ package io.jkvm.x86;
 public interface VirtualCpu {
     int id();
 
+    /** The frequency its time-stamp counter counts at, in kHz (0: unknown). */
+    long tscKhz();
+
     /** Runs guest code until the next exit. */
     VcpuExit run();
 

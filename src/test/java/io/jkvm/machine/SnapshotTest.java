@@ -89,6 +89,13 @@ class SnapshotTest {
         assertTrue(check.out().contains("guest RAM:         64M in cli.snap.mem-"), check.out());
         assertTrue(check.out().contains("vCPUs:             1 (active)"), check.out());
         assertTrue(check.out().contains("on KVM here:       yes\n--backend auto:    KVM\n"), check.out());
+        long kvmRate;
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open(); io.jkvm.kvm.Vm vm = kvm.createVm()) {
+            kvmRate = vm.createVcpu(0).tscKhz();
+        }
+        String rate = kvmRate == 0 ? "rate unknown" : kvmRate + " kHz";
+        assertTrue(check.out().contains("TSC:               " + rate + " when saved; here " + (kvmRate == 0 ? "unknown" : rate)
+                + " on KVM, 1000000 kHz on the software core\n"), "the KVM snapshot carries KVM's TSC rate:\n" + check.out());
 
         io.jkvm.testing.Cli.Result restored = io.jkvm.testing.Cli.runWithInput("g", "restore", t.file().toString(), "--backend", "emulator");
         assertEquals(t.original().outcome().exitStatus(), restored.status(), restored.err());

@@ -105,7 +105,7 @@ class MigrationStreamTest {
         @Override
         public MachineState capture() {
             calls.add("capture");
-            return new MachineState(MODEL, RAM, List.of(vcpu), new LinkedHashMap<>());
+            return new MachineState(MODEL, RAM, List.of(vcpu), new LinkedHashMap<>(), 1_000_000);
         }
 
         volatile boolean cancel;

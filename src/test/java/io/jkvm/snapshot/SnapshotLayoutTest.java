@@ -44,8 +44,10 @@ class SnapshotLayoutTest {
     }
 
     private static VcpuState throughTheFormat(VcpuState s, CpuModel model) {
-        byte[] bytes = SnapshotFile.encodeState(new MachineState(model, 16L << 20, List.of(s), new LinkedHashMap<>()));
-        return SnapshotFile.decode("test", bytes, Machine.DEVICE_STATES).state().vcpus().getFirst();
+        byte[] bytes = SnapshotFile.encodeState(new MachineState(model, 16L << 20, List.of(s), new LinkedHashMap<>(), 1_000_000));
+        MachineState decoded = SnapshotFile.decode("test", bytes, Machine.DEVICE_STATES).state();
+        assertEquals(1_000_000, decoded.tscKhz(), "the TSC rate travels in the machine section");
+        return decoded.vcpus().getFirst();
     }
 
     /** {@code s} loaded onto a core of {@code model} (its own layout) and saved again. */

@@ -392,6 +392,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_CAP_XCRS() {
         return KVM_CAP_XCRS;
     }
+    private static final int KVM_CAP_GET_TSC_KHZ = (int)61L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_GET_TSC_KHZ 61
+     * }
+     */
+    public static int KVM_CAP_GET_TSC_KHZ() {
+        return KVM_CAP_GET_TSC_KHZ;
+    }
     private static final int KVM_CAP_MAX_VCPUS = (int)66L;
     /**
      * {@snippet lang=c :
@@ -1422,6 +1431,15 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_CREATE_PIT2() {
         return KVM_CREATE_PIT2;
+    }
+    private static final int KVM_GET_TSC_KHZ = (int)44707L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_TSC_KHZ 44707
+     * }
+     */
+    public static int KVM_GET_TSC_KHZ() {
+        return KVM_GET_TSC_KHZ;
     }
     private static final int KVM_RUN = (int)44672L;
     /**
