@@ -1,4 +1,5 @@
 /* Everything jkvm binds from C. scripts/gen-bindings runs jextract on this file with @jkvm.jextract. */
+#define _GNU_SOURCE /* SEEK_DATA and SEEK_HOLE */
 #include <linux/kvm.h>
 #include <asm/prctl.h>
 #include <errno.h>

@@ -60,9 +60,7 @@ final class SnapshotCommand implements Runnable {
             SnapshotFile.Snapshot s;
             try {
                 s = SnapshotFile.read(file, Machine.DEVICE_STATES);
-                try (GuestMemory m = GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize())) {
-                    SnapshotFile.requireMemoryIntact(s, m);
-                }
+                GuestMemory.mapSnapshot(s).close(); // mapped and its checksum checked
             } catch (SnapshotException e) {
                 throw new MachineException(e.getMessage(), e);
             }

@@ -50,6 +50,7 @@ final class Libc {
     static final MethodHandle MMAP = LINKER.downcallHandle(Uapi.mmap$address(), Uapi.mmap$descriptor(), ERRNO);
     static final MethodHandle MUNMAP = LINKER.downcallHandle(Uapi.munmap$address(), Uapi.munmap$descriptor(), ERRNO);
     static final MethodHandle EVENTFD = LINKER.downcallHandle(Uapi.eventfd$address(), Uapi.eventfd$descriptor(), ERRNO);
+    static final MethodHandle LSEEK = LINKER.downcallHandle(Uapi.lseek$address(), Uapi.lseek$descriptor(), ERRNO);
     // syscall(2) for arch_prctl, which glibc does not wrap: syscall(long nr, int code, unsigned long arg).
     static final MethodHandle SYSCALL_INT_LONG = LINKER.downcallHandle(Uapi.syscall.address(),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG),

@@ -3,6 +3,7 @@ package io.jkvm.linux;
 import io.jkvm.linux.uapi.Uapi;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -99,11 +100,21 @@ public final class Mapping implements AutoCloseable {
 
     /** CRC32C over every page that is not all zeros, each preceded by its offset: the same for the same contents. */
     public long pageChecksum() {
+        return pageChecksum(List.of(new SparseFile.Extent(0, segment.byteSize())));
+    }
+
+    /**
+     * {@link #pageChecksum()} when every page outside {@code extents} is known to be zero (the holes of the file this
+     * maps), reading only the pages inside them.
+     */
+    public long pageChecksum(List<SparseFile.Extent> extents) {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        for (long at = 0; at < segment.byteSize(); at += PAGE) {
-            MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
-            if (!isZero(page)) {
-                addPage(crc, at, page);
+        for (SparseFile.Extent e : extents) {
+            for (long at = e.start() & -PAGE; at < Math.min(e.end(), segment.byteSize()); at += PAGE) {
+                MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
+                if (!isZero(page)) {
+                    addPage(crc, at, page);
+                }
             }
         }
         return crc.getValue();

@@ -246,9 +246,9 @@ public final class SnapshotFile {
         }
     }
 
-    /** After mapping: the memory file holds what the snapshot wrote (its page checksum), or it is named as corrupt. */
-    public static void requireMemoryIntact(Snapshot s, GuestRam memory) {
-        if (memory.checksum() != s.memoryChecksum()) {
+    /** After mapping: the memory file holds what the snapshot wrote ({@code checksum} of its pages), or it is named corrupt. */
+    public static void requireMemoryIntact(Snapshot s, long checksum) {
+        if (checksum != s.memoryChecksum()) {
             throw new SnapshotException("the guest memory file " + s.memoryFile() + " of snapshot " + s.file()
                     + " is corrupt (its checksum differs): take the snapshot again");
         }

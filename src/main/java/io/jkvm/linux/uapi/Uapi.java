@@ -572,6 +572,24 @@ public class Uapi extends Uapi$shared {
     public static int SIGPIPE() {
         return SIGPIPE;
     }
+    private static final int SEEK_DATA = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * #define SEEK_DATA 3
+     * }
+     */
+    public static int SEEK_DATA() {
+        return SEEK_DATA;
+    }
+    private static final int SEEK_HOLE = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define SEEK_HOLE 4
+     * }
+     */
+    public static int SEEK_HOLE() {
+        return SEEK_HOLE;
+    }
     private static final int MAP_NORESERVE = (int)16384L;
     /**
      * {@snippet lang=c :
@@ -764,6 +782,200 @@ public class Uapi extends Uapi$shared {
            throw ex;
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lseek {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_LONG,
+            Uapi.C_INT,
+            Uapi.C_LONG,
+            Uapi.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("lseek");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __off_t lseek(int __fd, __off_t __offset, int __whence)
+     * }
+     */
+    public static FunctionDescriptor lseek$descriptor() {
+        return lseek.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __off_t lseek(int __fd, __off_t __offset, int __whence)
+     * }
+     */
+    public static MethodHandle lseek$handle() {
+        return lseek.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __off_t lseek(int __fd, __off_t __offset, int __whence)
+     * }
+     */
+    public static MemorySegment lseek$address() {
+        return lseek.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __off_t lseek(int __fd, __off_t __offset, int __whence)
+     * }
+     */
+    public static long lseek(int __fd, long __offset, int __whence) {
+        var mh$ = lseek.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("lseek", __fd, __offset, __whence);
+            }
+            return (long)mh$.invokeExact(__fd, __offset, __whence);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class close {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT,
+            Uapi.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("close");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int close(int __fd)
+     * }
+     */
+    public static FunctionDescriptor close$descriptor() {
+        return close.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int close(int __fd)
+     * }
+     */
+    public static MethodHandle close$handle() {
+        return close.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int close(int __fd)
+     * }
+     */
+    public static MemorySegment close$address() {
+        return close.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int close(int __fd)
+     * }
+     */
+    public static int close(int __fd) {
+        var mh$ = close.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("close", __fd);
+            }
+            return (int)mh$.invokeExact(__fd);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * extern long syscall(long __sysno, ...)
+     * }
+     */
+    public static class syscall {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                Uapi.C_LONG,
+                Uapi.C_LONG
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("syscall");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private syscall(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * extern long syscall(long __sysno, ...)
+         * }
+         */
+        public static syscall makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new syscall(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public long apply(long __sysno, Object... x1) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("syscall", __sysno, x1);
+                }
+                return (long) spreader.invokeExact(__sysno, x1);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
         }
     }
 
@@ -1163,138 +1375,6 @@ public class Uapi extends Uapi$shared {
            throw ex;
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class close {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            Uapi.C_INT,
-            Uapi.C_INT
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("close");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * extern int close(int __fd)
-     * }
-     */
-    public static FunctionDescriptor close$descriptor() {
-        return close.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * extern int close(int __fd)
-     * }
-     */
-    public static MethodHandle close$handle() {
-        return close.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * extern int close(int __fd)
-     * }
-     */
-    public static MemorySegment close$address() {
-        return close.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * extern int close(int __fd)
-     * }
-     */
-    public static int close(int __fd) {
-        var mh$ = close.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("close", __fd);
-            }
-            return (int)mh$.invokeExact(__fd);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    /**
-     * Variadic invoker class for:
-     * {@snippet lang=c :
-     * extern long syscall(long __sysno, ...)
-     * }
-     */
-    public static class syscall {
-        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
-                Uapi.C_LONG,
-                Uapi.C_LONG
-            );
-        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("syscall");
-
-        private final MethodHandle handle;
-        private final FunctionDescriptor descriptor;
-        private final MethodHandle spreader;
-
-        private syscall(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
-            this.handle = handle;
-            this.descriptor = descriptor;
-            this.spreader = spreader;
-        }
-
-        /**
-         * Variadic invoker factory for:
-         * {@snippet lang=c :
-         * extern long syscall(long __sysno, ...)
-         * }
-         */
-        public static syscall makeInvoker(MemoryLayout... layouts) {
-            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
-            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
-            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
-            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
-            return new syscall(mh$, desc$, spreader$);
-        }
-
-        /**
-         * {@return the address}
-         */
-        public static MemorySegment address() {
-            return ADDR;
-        }
-
-        /**
-         * {@return the specialized method handle}
-         */
-        public MethodHandle handle() {
-            return handle;
-        }
-
-        /**
-         * {@return the specialized descriptor}
-         */
-        public FunctionDescriptor descriptor() {
-            return descriptor;
-        }
-
-        public long apply(long __sysno, Object... x1) {
-            try {
-                if (TRACE_DOWNCALLS) {
-                    traceDowncall("syscall", __sysno, x1);
-                }
-                return (long) spreader.invokeExact(__sysno, x1);
-            } catch(IllegalArgumentException | ClassCastException ex$)  {
-                throw ex$; // rethrow IAE from passing wrong number/type of args
-            } catch (Throwable ex$) {
-               throw new AssertionError("should not reach here", ex$);
-            }
         }
     }
     private static final long KVM_MEM_LOG_DIRTY_PAGES = 1L;
