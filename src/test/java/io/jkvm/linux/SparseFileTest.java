@@ -1,0 +1,36 @@
+package io.jkvm.linux;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** lseek's data extents of a sparse file: the written runs are found, the holes between them skipped. */
+class SparseFileTest {
+    @Test
+    void theWrittenRunsAreTheDataExtents(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("sparse");
+        long size = 64L << 20;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[]{1}), 0x10_0000);
+            ch.write(ByteBuffer.wrap(new byte[]{2}), 0x300_0000);
+            ch.write(ByteBuffer.allocate(1), size - 1);
+        }
+        List<SparseFile.Extent> extents = SparseFile.dataExtents(file, size);
+        assertTrue(extents.stream().anyMatch(e -> e.start() <= 0x10_0000 && e.end() > 0x10_0000), extents.toString());
+        assertTrue(extents.stream().anyMatch(e -> e.start() <= 0x300_0000 && e.end() > 0x300_0000), extents.toString());
+        long data = extents.stream().mapToLong(e -> e.end() - e.start()).sum();
+        assertTrue(data < 4L << 20, "the holes are skipped: " + data + " bytes of data in " + extents);
+        for (int i = 1; i < extents.size(); i++) {
+            assertTrue(extents.get(i - 1).end() <= extents.get(i).start(), "in order, apart");
+        }
+        assertEquals(List.of(), SparseFile.dataExtents(dir.resolve("empty").toFile().createNewFile() ? dir.resolve("empty") : null, 0));
+    }
+}
