@@ -74,11 +74,14 @@ final class SnapshotCommand implements Runnable {
             CpuidTable host = null;
             boolean kvm = false;
             long kvmTscKhz = 0;
+            boolean kvmTakesTscRate = false;
             try (Kvm k = Kvm.open(kvmPath)) {
                 host = k.supportedCpuid();
                 kvm = true;
                 try (io.jkvm.kvm.Vm vm = k.createVm()) {
-                    kvmTscKhz = vm.createVcpu(0).tscKhz(); // a vCPU ioctl: the rate a new vCPU here counts at
+                    io.jkvm.kvm.Vcpu probe = vm.createVcpu(0); // vCPU ioctls: the rate a new vCPU counts at, and whether it takes the saved one
+                    kvmTscKhz = probe.tscKhz();
+                    kvmTakesTscRate = state.tscKhz() > 0 && (state.tscKhz() == kvmTscKhz || probe.setTscKhz(state.tscKhz()));
                 } catch (RuntimeException e) {
                     kvmTscKhz = 0; // the rate stays unknown; the rest of the report does not need it
                 }
@@ -114,8 +117,11 @@ final class SnapshotCommand implements Runnable {
             out.printf("XSAVE in use:      %s%n", components.isEmpty() ? "x87 and SSE only" : String.join("; ", components));
             int hostMask = HostCpu.mxcsrMask();
             out.printf("MXCSR:             bits in use 0x%X; MXCSR_MASK here 0x%X%n", mxcsrBits, hostMask);
-            out.printf("TSC:               %s when saved; here %s on KVM, 1000000 kHz on the software core%n",
-                    state.tscKhz() == 0 ? "rate unknown" : state.tscKhz() + " kHz", kvmTscKhz == 0 ? "unknown" : kvmTscKhz + " kHz");
+            boolean known = state.tscKhz() > 0;
+            out.printf("TSC:               %s when saved; KVM here %s%s; %s%n",
+                    known ? state.tscKhz() + " kHz" : "rate unknown", kvmTscKhz == 0 ? "rate unknown" : kvmTscKhz + " kHz",
+                    !known || kvmTscKhz == 0 ? "" : kvmTakesTscRate ? ", takes it" : ", cannot take it (no TSC scaling to that rate)",
+                    known ? "the software core takes it" : "the software core 1000000 kHz");
             List<String> why = new ArrayList<>();
             if (!kvm) {
                 why.add("there is no usable KVM here (" + kvmPath + ")");

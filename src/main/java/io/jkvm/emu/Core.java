@@ -57,7 +57,7 @@ final class Core {
     int gdtLimit, idtLimit;
     int cs = 0x08, ss = 0x10, ds = 0x10, es = 0x10, fs = 0x10, gs = 0x10, tr = 0x18;
     int cpl;
-    long tscOffset;
+    final TimeStampCounter tsc = new TimeStampCounter();
     boolean interruptShadow;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
     final byte[] x87 = new byte[160];       // the x87 part of the legacy region, kept as bytes (no x87 execution yet)
@@ -2217,9 +2217,9 @@ final class Core {
                 done();
             }
             case 0x31 -> {
-                long tsc = System.nanoTime() + tscOffset;
-                r[0] = tsc & 0xFFFFFFFFL;
-                r[2] = tsc >>> 32;
+                long count = tsc.read();
+                r[0] = count & 0xFFFFFFFFL;
+                r[2] = count >>> 32;
                 done();
             }
             case 0x32 -> {
@@ -2522,9 +2522,9 @@ final class Core {
         }
         if (m == 0xF9) { // RDTSCP
             fetch8();
-            long tsc = System.nanoTime() + tscOffset;
-            r[0] = tsc & 0xFFFFFFFFL;
-            r[2] = tsc >>> 32;
+            long count = tsc.read();
+            r[0] = count & 0xFFFFFFFFL;
+            r[2] = count >>> 32;
             r[1] = tscAux;
             done();
             return;
@@ -2760,7 +2760,7 @@ final class Core {
             case Msrs.IA32_FS_BASE -> fsBase;
             case Msrs.IA32_GS_BASE -> gsBase;
             case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase;
-            case Msrs.IA32_TSC -> System.nanoTime() + tscOffset;
+            case Msrs.IA32_TSC -> tsc.read();
             case Msrs.IA32_TSC_AUX -> tscAux;
             case Msrs.IA32_APIC_BASE -> apicBase;
             case Msrs.IA32_PAT -> pat;
@@ -2795,7 +2795,7 @@ final class Core {
             case Msrs.IA32_FS_BASE -> fsBase = v;
             case Msrs.IA32_GS_BASE -> gsBase = v;
             case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase = v;
-            case Msrs.IA32_TSC -> tscOffset = v - System.nanoTime();
+            case Msrs.IA32_TSC -> tsc.write(v);
             case Msrs.IA32_TSC_AUX -> tscAux = v & 0xFFFFFFFFL;
             case Msrs.IA32_APIC_BASE -> apicBase = v;
             case Msrs.IA32_PAT -> pat = v;

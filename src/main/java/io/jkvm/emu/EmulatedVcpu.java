@@ -136,10 +136,20 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dirty = pages;
     }
 
-    /** The core's TSC counts nanoseconds: 1 GHz. */
+    /** 1 GHz (the clock's nanoseconds) until {@link #setTscKhz} sets another rate. */
     @Override
     public long tscKhz() {
-        return 1_000_000;
+        return core.tsc.khz();
+    }
+
+    /** Any rate: the core scales its clock in software. */
+    @Override
+    public boolean setTscKhz(long khz) {
+        if (khz <= 0) {
+            return false;
+        }
+        core.tsc.setKhz(khz);
+        return true;
     }
 
     /** Guest instructions retired so far. */

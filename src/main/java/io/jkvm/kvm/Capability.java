@@ -23,6 +23,8 @@ public enum Capability {
     XCRS(Uapi.KVM_CAP_XCRS(), false),
     XSAVE2(Uapi.KVM_CAP_XSAVE2(), false),
     GET_TSC_KHZ(Uapi.KVM_CAP_GET_TSC_KHZ(), false),
+    /** KVM_SET_TSC_KHZ may set any rate (hardware TSC scaling); without it only the host's rate or a faster one. */
+    TSC_CONTROL(Uapi.KVM_CAP_TSC_CONTROL(), false),
     /** The KVM_DIRTY_LOG_* flags KVM_ENABLE_CAP takes for it (0: KVM_GET_DIRTY_LOG always clears the log). */
     MANUAL_DIRTY_LOG_PROTECT2(Uapi.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2(), false);
 

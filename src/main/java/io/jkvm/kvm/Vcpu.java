@@ -436,16 +436,35 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
     }
 
-    /**
-     * The XSAVE area size KVM wants: KVM_CAP_XSAVE2 on the VM fd, or the fixed 4096 of kvm_xsave where the
-     * capability is absent (it reports 0 there). Fixed once the vCPU exists (guest XSAVE permissions lock then).
-     */
     /** KVM_GET_TSC_KHZ: the rate this vCPU's TSC counts at; 0 where KVM cannot say (no KVM_CAP_GET_TSC_KHZ). */
     @Override
     public long tscKhz() {
         return vm.checkExtension(Capability.GET_TSC_KHZ) > 0 ? Integer.toUnsignedLong(fd.ioctl(Ioctls.GET_TSC_KHZ, 0L)) : 0;
     }
 
+    /**
+     * KVM_SET_TSC_KHZ. On a refusal KVM has already taken the rate as the one KVM_GET_TSC_KHZ reports, so the rate
+     * before is set back: the vCPU then reports the rate its TSC really counts at.
+     */
+    @Override
+    public boolean setTscKhz(long khz) {
+        if (khz <= 0 || khz > 0xFFFF_FFFFL) {
+            return false;
+        }
+        long before = tscKhz();
+        if (fd.ioctlOrErrno(Ioctls.SET_TSC_KHZ, khz) >= 0) {
+            return true;
+        }
+        if (before > 0) {
+            fd.ioctlOrErrno(Ioctls.SET_TSC_KHZ, before);
+        }
+        return false;
+    }
+
+    /**
+     * The XSAVE area size KVM wants: KVM_CAP_XSAVE2 on the VM fd, or the fixed 4096 of kvm_xsave where the
+     * capability is absent (it reports 0 there). Fixed once the vCPU exists (guest XSAVE permissions lock then).
+     */
     public int xsaveSize() {
         return (int) xsaveBuffer().byteSize();
     }

@@ -13,6 +13,11 @@ final class BackendMoves {
     private BackendMoves() {
     }
 
+    /** Makes {@code vcpu}'s TSC count at {@code khz} (0: unknown, nothing to take); false where it keeps its own rate. */
+    static boolean takeTscRate(VirtualCpu vcpu, long khz) {
+        return khz <= 0 || khz == vcpu.tscKhz() || vcpu.setTscKhz(khz);
+    }
+
     static String name(Backend b) {
         return b == Backend.KVM ? "KVM" : "the software core";
     }
@@ -49,8 +54,9 @@ final class BackendMoves {
     /**
      * Each saved vCPU made anew on {@code target} over the same guest memory, loaded with its record, read back and
      * compared bit for bit; the first field that differs (or a refusal) is one line, and nothing is switched then.
+     * Each counts at {@code tscKhz} where the target can scale its TSC to it.
      */
-    static List<VirtualCpu> load(List<VcpuState> saved, Backend from, Backend target, VcpuFactory factory) {
+    static List<VirtualCpu> load(List<VcpuState> saved, long tscKhz, Backend from, Backend target, VcpuFactory factory) {
         List<VirtualCpu> moved = new ArrayList<>();
         for (int id = 0; id < saved.size(); id++) {
             String failure = "handoff of vCPU " + id + " from " + name(from) + " to " + name(target) + " failed: ";
@@ -58,6 +64,7 @@ final class BackendMoves {
             try {
                 VcpuState s = saved.get(id);
                 VirtualCpu next = factory.make(target, id, s.cpuid());
+                takeTscRate(next, tscKhz); // false: the target keeps its own rate
                 next.restoreState(s);
                 Optional<String> difference = s.firstDifference(next.saveState());
                 if (difference.isPresent()) {

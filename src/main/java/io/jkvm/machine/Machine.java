@@ -172,7 +172,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
                     case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
-                    case Resume r -> restoredVcpu(id, r.state().vcpus().get(id));
+                    case Resume r -> restoredVcpu(id, r);
                 });
             }
             List<VcpuRunner> made = new ArrayList<>();
@@ -202,8 +202,15 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     /** vCPU {@code id} on this machine's backend, loaded with its record; a record it cannot hold is one line. */
-    private VirtualCpu restoredVcpu(int id, VcpuState state) {
+    private VirtualCpu restoredVcpu(int id, Resume from) {
+        VcpuState state = from.state().vcpus().get(id);
         VirtualCpu vcpu = newVcpu(backend, id, state.cpuid());
+        long khz = from.state().tscKhz();
+        if (!BackendMoves.takeTscRate(vcpu, khz) && id == 0) {
+            console.trace().println("jkvm: warning: the guest's TSC counted at " + khz + " kHz in " + from.origin() + "; "
+                    + name(backend) + " here cannot scale it to that rate (no KVM_CAP_TSC_CONTROL, or out of its range), "
+                    + "so it counts at " + vcpu.tscKhz() + " kHz from now on");
+        }
         try {
             vcpu.restoreState(state);
         } catch (RuntimeException e) {
@@ -573,7 +580,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
-        List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), from, target, factory);
+        List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), runners.getFirst().vcpu().tscKhz(), from, target, factory);
         for (int id = 0; id < moved.size(); id++) {
             if (isRunning()) {
                 runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();

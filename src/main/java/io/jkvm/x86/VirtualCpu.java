@@ -10,6 +10,12 @@ public interface VirtualCpu {
     /** The frequency its time-stamp counter counts at, in kHz (0: unknown). */
     long tscKhz();
 
+    /**
+     * Makes its time-stamp counter count at {@code khz} kHz; false (rate unchanged) where it cannot. Call it before
+     * {@link #restoreState}: the counter's value may jump at the change (KVM keeps its offset, not its value).
+     */
+    boolean setTscKhz(long khz);
+
     /** Runs guest code until the next exit. */
     VcpuExit run();
 

@@ -274,4 +274,23 @@ class KvmIoctlTest {
             assertEquals(-1, g.vcpu.translate(0x0000_7000_0000_0000L), "nothing is mapped up there");
         }
     }
+
+    /**
+     * KVM_SET_TSC_KHZ: the vCPU's own rate is always taken; half of it needs TSC scaling (KVM_CAP_TSC_CONTROL), and
+     * where it is refused the vCPU reports the rate it still counts at, not the one asked for.
+     */
+    @Test
+    void aVcpuTakesATscRateWhereKvmCanScaleAndOtherwiseKeepsItsOwn() {
+        try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
+            Vcpu vcpu = vm.createVcpu(0);
+            long own = vcpu.tscKhz();
+            assertTrue(own > 0, "KVM_CAP_GET_TSC_KHZ: every KVM jkvm supports reports the rate");
+            assertTrue(vcpu.setTscKhz(own), "the vCPU's own rate");
+            assertEquals(own, vcpu.tscKhz());
+            boolean scales = vm.checkExtension(Capability.TSC_CONTROL) > 0;
+            assertEquals(scales, vcpu.setTscKhz(own / 2), "half the rate needs scaling");
+            assertEquals(scales ? own / 2 : own, vcpu.tscKhz(), "the rate it counts at after the request");
+            assertFalse(vcpu.setTscKhz(0), "no rate");
+        }
+    }
 }

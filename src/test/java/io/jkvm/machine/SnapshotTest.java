@@ -94,8 +94,9 @@ class SnapshotTest {
             kvmRate = vm.createVcpu(0).tscKhz();
         }
         String rate = kvmRate == 0 ? "rate unknown" : kvmRate + " kHz";
-        assertTrue(check.out().contains("TSC:               " + rate + " when saved; here " + (kvmRate == 0 ? "unknown" : rate)
-                + " on KVM, 1000000 kHz on the software core\n"), "the KVM snapshot carries KVM's TSC rate:\n" + check.out());
+        assertTrue(check.out().contains("TSC:               " + rate + " when saved; KVM here " + rate
+                + (kvmRate == 0 ? "; the software core 1000000 kHz\n" : ", takes it; the software core takes it\n")),
+                "the KVM snapshot carries KVM's TSC rate:\n" + check.out());
 
         io.jkvm.testing.Cli.Result restored = io.jkvm.testing.Cli.runWithInput("g", "restore", t.file().toString(), "--backend", "emulator");
         assertEquals(t.original().outcome().exitStatus(), restored.status(), restored.err());
@@ -127,11 +128,47 @@ class SnapshotTest {
         try (Machine core = Machine.restore(a, Backend.EMULATOR, "/dev/kvm", false, quiet())) {
             onCore = core.capture();
             assertSame(onKvm, onCore, "KVM -> file -> core");
+            assertEquals(onKvm.tscKhz(), onCore.tscKhz(), "the core's TSC counts at the rate KVM's did");
             SnapshotFile.write(b, onCore, core.memory());
         }
         try (Machine kvm = Machine.restore(b, Backend.KVM, "/dev/kvm", false, quiet())) {
             assertSame(onCore, kvm.capture(), "core -> file -> KVM");
         }
+    }
+
+    /**
+     * A core snapshot (TSC at 1 GHz) restored on KVM: KVM takes the rate where it can scale the TSC (or the host's TSC
+     * is slower, when KVM catches up), else the vCPU keeps the host's rate and one warning line says so.
+     */
+    @Test
+    void aCoreSnapshotOnKvmTakesItsTscRateOrSaysItCannot() throws Exception {
+        Path file = dir.resolve("core.snap");
+        try (Running r = new Running(Backend.EMULATOR, "host", false, 0)) {
+            r.awaitOutput("round 2: ");
+            assertTrue(r.machine.pause());
+            try {
+                r.machine.snapshot(file);
+            } finally {
+                r.machine.resume();
+            }
+            r.sendInput();
+            r.finish();
+        }
+        long hostRate;
+        boolean scales;
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open(); io.jkvm.kvm.Vm vm = kvm.createVm()) {
+            hostRate = vm.createVcpu(0).tscKhz();
+            scales = vm.checkExtension(io.jkvm.kvm.Capability.TSC_CONTROL) > 0;
+        }
+        boolean takes = scales || hostRate < 1_000_000;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        Console console = new Console(new ByteArrayOutputStream(), null, new PrintStream(err, true, StandardCharsets.UTF_8));
+        try (Machine m = Machine.restore(file, Backend.KVM, "/dev/kvm", false, console)) {
+            assertEquals(takes ? 1_000_000 : hostRate, m.vcpus().get(0).tscKhz());
+        }
+        assertEquals(takes ? "" : "jkvm: warning: the guest's TSC counted at 1000000 kHz in " + file + "; KVM here cannot "
+                + "scale it to that rate (no KVM_CAP_TSC_CONTROL, or out of its range), so it counts at " + hostRate
+                + " kHz from now on\n", err.toString(StandardCharsets.UTF_8));
     }
 
     /**

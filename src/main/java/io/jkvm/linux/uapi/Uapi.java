@@ -392,6 +392,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_CAP_XCRS() {
         return KVM_CAP_XCRS;
     }
+    private static final int KVM_CAP_TSC_CONTROL = (int)60L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_TSC_CONTROL 60
+     * }
+     */
+    public static int KVM_CAP_TSC_CONTROL() {
+        return KVM_CAP_TSC_CONTROL;
+    }
     private static final int KVM_CAP_GET_TSC_KHZ = (int)61L;
     /**
      * {@snippet lang=c :
@@ -1511,6 +1520,15 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_CREATE_PIT2() {
         return KVM_CREATE_PIT2;
+    }
+    private static final int KVM_SET_TSC_KHZ = (int)44706L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_TSC_KHZ 44706
+     * }
+     */
+    public static int KVM_SET_TSC_KHZ() {
+        return KVM_SET_TSC_KHZ;
     }
     private static final int KVM_GET_TSC_KHZ = (int)44707L;
     /**

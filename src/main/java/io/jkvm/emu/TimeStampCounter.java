@@ -1,0 +1,46 @@
+package io.jkvm.emu;
+
+/**
+ * The core's time-stamp counter: the host's monotonic clock scaled to the rate the vCPU's TSC counts at, plus an
+ * offset that WRMSR IA32_TSC sets. 1 GHz by default, where the counter is the clock in nanoseconds.
+ */
+final class TimeStampCounter {
+    static final long DEFAULT_KHZ = 1_000_000;
+    private static final long NANOS_PER_SECOND = 1_000_000_000L;
+
+    private long khz = DEFAULT_KHZ;
+    private long offset;
+
+    long khz() {
+        return khz;
+    }
+
+    long read() {
+        return ticks(System.nanoTime(), khz) + offset;
+    }
+
+    void write(long value) {
+        offset = value - ticks(System.nanoTime(), khz);
+    }
+
+    /** Counts at {@code newKhz} from now on, going on from the value it has now. */
+    void setKhz(long newKhz) {
+        if (newKhz <= 0) {
+            throw new IllegalArgumentException("a TSC rate must be positive, not " + newKhz + " kHz");
+        }
+        long now = System.nanoTime();
+        long value = ticks(now, khz) + offset;
+        khz = newKhz;
+        offset = value - ticks(now, khz);
+    }
+
+    /** {@code nanos} of the clock in ticks at {@code khz}, split at whole seconds so the product cannot overflow. */
+    static long ticks(long nanos, long khz) {
+        if (khz == DEFAULT_KHZ) {
+            return nanos;
+        }
+        long seconds = Math.floorDiv(nanos, NANOS_PER_SECOND);
+        long rest = Math.floorMod(nanos, NANOS_PER_SECOND);
+        return seconds * khz * 1000 + rest * khz / 1_000_000;
+    }
+}
