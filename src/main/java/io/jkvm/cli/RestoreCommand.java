@@ -28,15 +28,16 @@ final class RestoreCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "SNAPSHOT", description = "the snapshot file (its memory file sits beside it)")
     Path snapshot;
 
-
-
-
-
+    @Option(names = "--cpu", paramLabel = "MODEL",
+            description = {"run it with this CPU model (as jkvm run --cpu) instead of the one it was saved with; refused in",
+                    "one line where the guest would lose a feature, an XCR0 bit or an MXCSR bit it had, or its vendor"})
+    String cpuModel;
 
     @Override
     public Integer call() {
         byte[] key = options.migrationKeyFile == null ? null : io.jkvm.migration.MigrationKey.read(options.migrationKeyFile);
-        try (Machine machine = Machine.restore(snapshot, options.backend, options.kvmPath, options.trace, new Console(main.out, main.in, main.err));
+        try (Machine machine = Machine.restore(snapshot, options.backend, cpuModel, options.kvmPath, options.trace,
+                new Console(main.out, main.in, main.err));
              ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             machine.migrationKey(key);
             return RunCommand.runToTheEnd(machine, main, options.exitStatusFile);

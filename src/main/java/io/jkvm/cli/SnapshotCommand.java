@@ -54,6 +54,10 @@ final class SnapshotCommand implements Runnable {
         @CommandLine.Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true)
         String kvmPath;
 
+        @CommandLine.Option(names = "--cpu", paramLabel = "MODEL",
+                description = "check it against this CPU model (as jkvm restore --cpu) instead of the one it was saved with")
+        String cpuModel;
+
         @Override
         public Integer call() {
             Main main = (Main) parent.spec.parent().userObject();
@@ -68,9 +72,23 @@ final class SnapshotCommand implements Runnable {
             return 0;
         }
 
+        /** The snapshot's state moved onto --cpu's model, or the one-line refusal of a bad spec or a move. */
+        private MachineState onto(MachineState state, CpuidTable host) {
+            CpuModel target;
+            try {
+                target = CpuModel.parse(cpuModel, host, HostCpu.mxcsrMask());
+            } catch (io.jkvm.x86.XsaveException e) {
+                throw new MachineException("--cpu " + CpuModel.printable(cpuModel) + ": " + e.getMessage(), e);
+            }
+            try {
+                return SnapshotCompatibility.retarget(state, target);
+            } catch (SnapshotException e) {
+                throw new MachineException(e.getMessage(), e);
+            }
+        }
+
         private void report(SnapshotFile.Snapshot s, PrintStream out) {
             MachineState state = s.state();
-            CpuModel model = state.cpu();
             CpuidTable host = null;
             boolean kvm = false;
             long kvmTscKhz = 0;
@@ -91,6 +109,10 @@ final class SnapshotCommand implements Runnable {
             if (host == null) {
                 host = NativeCpuid.read();
             }
+            if (cpuModel != null) {
+                state = onto(state, host);
+            }
+            CpuModel model = state.cpu();
             int signature = model.cpuid().leaf(1, 0).eax();
             out.printf("snapshot:          %s (format version %d)%n", s.file(), SnapshotFile.VERSION);
             out.printf("guest RAM:         %s in %s (checksum matches)%n", MemorySize.format(state.memorySize()), s.memoryFile().getFileName());

@@ -87,8 +87,15 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private record Boot(GuestImage image) implements Start {
     }
 
-    /** A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came. */
-    private record Resume(MachineState state, java.util.function.Supplier<GuestMemory> memory, String origin) implements Start {
+    /**
+     * A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came,
+     * and whether it runs with the CPU model the config names (--cpu) rather than its own.
+     */
+    private record Resume(MachineState state, java.util.function.Supplier<GuestMemory> memory, String origin,
+                          boolean retarget) implements Start {
+        Resume on(CpuModel model) {
+            return new Resume(SnapshotCompatibility.retarget(state, model), memory, origin, false);
+        }
     }
 
     /** The device records a snapshot holds, by device id. */
@@ -114,13 +121,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
             } else {
                 host = NativeCpuid.read();
             }
-            if (start instanceof Resume r) {
+            if (start instanceof Resume r && !r.retarget()) {
                 model = r.state().cpu();
             } else {
                 try {
                     model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
                 } catch (XsaveException e) {
                     throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
+                }
+                if (start instanceof Resume r) {
+                    start = r.on(model);
                 }
             }
             missing = model.missingOn(host);
@@ -244,19 +254,28 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * every vCPU and device loaded from its record. Anything the destination cannot hold is one line, before it runs.
      */
     public static Machine restore(Path snapshotFile, Backend backend, String kvmPath, boolean trace, Console console) {
+        return restore(snapshotFile, backend, null, kvmPath, trace, console);
+    }
+
+    /**
+     * As {@link #restore(Path, Backend, String, boolean, Console)}, with the CPU model {@code cpu} names (a --cpu
+     * spec; null: the snapshot's own): the state moves onto it, or the restore is refused in one line.
+     */
+    public static Machine restore(Path snapshotFile, Backend backend, String cpu, String kvmPath, boolean trace,
+                                  Console console) {
         SnapshotFile.Snapshot s;
         try {
             s = SnapshotFile.read(snapshotFile, DEVICE_STATES);
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
         }
-        return new Machine(resumeConfig(s.state(), backend, kvmPath, trace), console,
-                new Resume(s.state(), () -> GuestMemory.mapSnapshot(s), snapshotFile.toString()));
+        return new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
+                new Resume(s.state(), () -> GuestMemory.mapSnapshot(s), snapshotFile.toString(), cpu != null));
     }
 
-    private static MachineConfig resumeConfig(MachineState state, Backend backend, String kvmPath, boolean trace) {
-        return new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(), state.cpu().spec(), backend,
-                GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
+    private static MachineConfig resumeConfig(MachineState state, String cpu, Backend backend, String kvmPath, boolean trace) {
+        return new MachineConfig(Optional.empty(), state.memorySize(), state.vcpus().size(),
+                cpu == null ? state.cpu().spec() : cpu, backend, GuestImage.DEFAULT_LOAD_ADDRESS, kvmPath, trace);
     }
 
     /**
@@ -265,8 +284,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String kvmPath, boolean trace,
                                   Console console, String from) {
-        return new Machine(resumeConfig(state, backend, kvmPath, trace), console,
-                new Resume(state, () -> memory, "the migration from " + from));
+        return new Machine(resumeConfig(state, null, backend, kvmPath, trace), console,
+                new Resume(state, () -> memory, "the migration from " + from, false));
     }
 
     /**

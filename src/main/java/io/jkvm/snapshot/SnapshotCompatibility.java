@@ -42,6 +42,54 @@ public final class SnapshotCompatibility {
         return out;
     }
 
+    /**
+     * The state moved onto {@code target}, the CPU model a destination offers (restore --cpu): each vCPU takes the
+     * model's CPUID (with its own APIC ID) and its XSAVE state moves to the model's offsets by component number.
+     * Refused in one line where the guest would lose something it already uses: another vendor, a feature its model
+     * had, an XCR0 bit the vCPUs enabled, an MXCSR bit the model's MXCSR_MASK lacks.
+     */
+    public static MachineState retarget(MachineState state, CpuModel target) {
+        CpuModel saved = state.cpu();
+        List<String> why = new ArrayList<>();
+        String from = saved.cpuid().vendor().strip(), to = target.cpuid().vendor().strip();
+        if (!from.equals(to)) {
+            why.add("the guest ran on a " + from + " CPU and the model is " + to);
+        }
+        List<CpuFeature> lacking = saved.missingOn(target.cpuid());
+        if (!lacking.isEmpty()) {
+            why.add("the model lacks " + lacking.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
+                    .collect(java.util.stream.Collectors.joining(", ")));
+        }
+        long xcr0 = 0;
+        int mxcsr = 0;
+        for (io.jkvm.x86.VcpuState v : state.vcpus()) {
+            xcr0 |= v.xcr0();
+            mxcsr |= v.xsave().mxcsr();
+        }
+        long xcr0Lacking = xcr0 & ~target.cpuid().supportedXcr0();
+        if (xcr0Lacking != 0 && lacking.isEmpty()) {
+            why.add(String.format("the vCPUs enabled XCR0 bits 0x%x, which the model does not offer", xcr0Lacking));
+        }
+        int mxcsrLacking = mxcsr & ~target.mxcsrMask();
+        if (mxcsrLacking != 0) {
+            why.add(String.format("the saved MXCSR uses bit %d, which the model's MXCSR_MASK 0x%X lacks",
+                    Integer.numberOfTrailingZeros(mxcsrLacking), target.mxcsrMask()));
+        }
+        if (!why.isEmpty()) {
+            throw new SnapshotException("cannot restore with --cpu " + CpuModel.printable(target.spec()) + ": "
+                    + String.join("; ", why) + ": leave out --cpu to restore with the model it was saved with ("
+                    + CpuModel.printable(saved.spec()) + ")");
+        }
+        XsaveLayout layout = target.layout();
+        List<io.jkvm.x86.VcpuState> moved = new ArrayList<>();
+        for (int id = 0; id < state.vcpus().size(); id++) {
+            io.jkvm.x86.VcpuState v = state.vcpus().get(id);
+            io.jkvm.x86.XsaveArea x = v.xsave().layout().equals(layout) ? v.xsave() : v.xsave().relayout(layout);
+            moved.add(v.withCpuid(target.cpuid().withApicId(id)).withXsave(x));
+        }
+        return new MachineState(target, state.memorySize(), moved, state.devices(), state.tscKhz());
+    }
+
     /** The features whose XSAVE components sit at other offsets (or sizes) in the model than on the host. */
     public static List<CpuFeature> kvmLayoutMismatch(CpuModel model, CpuidTable host) {
         XsaveLayout mine = model.layout(), theirs = XsaveLayout.fromCpuid(host);

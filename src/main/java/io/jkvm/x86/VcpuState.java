@@ -43,6 +43,10 @@ public record VcpuState(CpuidTable cpuid, Registers registers, SpecialRegisters 
         return new VcpuState(cpuid, r, specialRegisters, xcr0, xsave, msrs, events, debugRegisters, activity);
     }
 
+    public VcpuState withCpuid(CpuidTable table) {
+        return new VcpuState(table, registers, specialRegisters, xcr0, xsave, msrs, events, debugRegisters, activity);
+    }
+
     public VcpuState withXsave(XsaveArea x) {
         return new VcpuState(cpuid, registers, specialRegisters, xcr0, x, msrs, events, debugRegisters, activity);
     }

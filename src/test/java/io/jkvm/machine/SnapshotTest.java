@@ -137,6 +137,55 @@ class SnapshotTest {
     }
 
     /**
+     * restore --cpu: a guest saved with host,-F goes on under host (a model with more) exactly as the run without a
+     * snapshot; a guest saved with host is refused by host,-F in one line, by restore and by snapshot check alike.
+     * F is a feature the guest does not use that this host's model has (KVM's supported CPUID varies by host).
+     */
+    @Test
+    void restoreWithAnotherCpuModelGoesOnOrIsRefusedInOneLine() throws Exception {
+        String feature;
+        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
+            io.jkvm.x86.CpuidTable host = kvm.supportedCpuid();
+            feature = Stream.of(io.jkvm.x86.CpuFeature.AES, io.jkvm.x86.CpuFeature.PCLMULQDQ, io.jkvm.x86.CpuFeature.GFNI,
+                            io.jkvm.x86.CpuFeature.CLWB, io.jkvm.x86.CpuFeature.CLFLUSHOPT, io.jkvm.x86.CpuFeature.CX16)
+                    .filter(host::has).findFirst().orElseThrow().qemuName();
+        }
+        String narrowModel = "host,-" + feature;
+        Path narrow = dir.resolve("narrow.snap");
+        String before;
+        Run original;
+        try (Running r = new Running(Backend.EMULATOR, narrowModel, false, 0)) {
+            r.awaitOutput("round 3: ");
+            assertTrue(r.machine.pause());
+            try {
+                r.machine.snapshot(narrow);
+                before = r.output();
+            } finally {
+                r.machine.resume();
+            }
+            r.sendInput();
+            original = r.finish();
+        }
+        io.jkvm.testing.Cli.Result check = io.jkvm.testing.Cli.run("snapshot", "check", narrow.toString(), "--cpu", "host");
+        assertEquals(0, check.status(), check.err());
+        assertTrue(check.out().contains("CPU model:         host: "), check.out());
+        io.jkvm.testing.Cli.Result wider = io.jkvm.testing.Cli.runWithInput("g", "restore", narrow.toString(),
+                "--backend", "emulator", "--cpu", "host");
+        assertEquals(original.outcome().exitStatus(), wider.status(), wider.err());
+        assertEquals(original.out(), before + wider.out(), "the output goes on under the wider model");
+
+        Taken t = snapshotMidRun("wide.snap");
+        for (String[] command : List.of(new String[]{"restore", t.file().toString(), "--backend", "emulator", "--cpu", narrowModel},
+                new String[]{"snapshot", "check", t.file().toString(), "--cpu", narrowModel})) {
+            io.jkvm.testing.Cli.Result refused = io.jkvm.testing.Cli.runWithInput("g", command); // "g" ends a guest not refused
+            assertEquals(2, refused.status(), String.join(" ", command) + ": " + refused.err());
+            assertTrue(refused.errorLine().startsWith("jkvm: cannot restore with --cpu " + narrowModel + ": the model lacks "
+                    + feature + " ("), refused.err());
+            assertEquals("", refused.out(), "nothing ran and nothing was reported");
+        }
+    }
+
+    /**
      * A core snapshot (TSC at 1 GHz) restored on KVM: KVM takes the rate where it can scale the TSC (or the host's TSC
      * is slower, when KVM catches up), else the vCPU keeps the host's rate and one warning line says so.
      */
