@@ -53,8 +53,12 @@ class SnapshotTest {
     }
 
     private Taken snapshotMidRun(String name) throws InterruptedException {
+        return snapshotMidRun(name, Backend.KVM, "host");
+    }
+
+    private Taken snapshotMidRun(String name, Backend on, String cpu) throws InterruptedException {
         Path file = dir.resolve(name);
-        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+        try (Running r = new Running(on, cpu, false, 0)) {
             r.awaitOutput("round 3: ");
             assertTrue(r.machine.pause());
             String before;
@@ -151,28 +155,14 @@ class SnapshotTest {
                     .filter(host::has).findFirst().orElseThrow().qemuName();
         }
         String narrowModel = "host,-" + feature;
-        Path narrow = dir.resolve("narrow.snap");
-        String before;
-        Run original;
-        try (Running r = new Running(Backend.EMULATOR, narrowModel, false, 0)) {
-            r.awaitOutput("round 3: ");
-            assertTrue(r.machine.pause());
-            try {
-                r.machine.snapshot(narrow);
-                before = r.output();
-            } finally {
-                r.machine.resume();
-            }
-            r.sendInput();
-            original = r.finish();
-        }
-        io.jkvm.testing.Cli.Result check = io.jkvm.testing.Cli.run("snapshot", "check", narrow.toString(), "--cpu", "host");
+        Taken narrow = snapshotMidRun("narrow.snap", Backend.EMULATOR, narrowModel);
+        io.jkvm.testing.Cli.Result check = io.jkvm.testing.Cli.run("snapshot", "check", narrow.file().toString(), "--cpu", "host");
         assertEquals(0, check.status(), check.err());
         assertTrue(check.out().contains("CPU model:         host: "), check.out());
-        io.jkvm.testing.Cli.Result wider = io.jkvm.testing.Cli.runWithInput("g", "restore", narrow.toString(),
+        io.jkvm.testing.Cli.Result wider = io.jkvm.testing.Cli.runWithInput("g", "restore", narrow.file().toString(),
                 "--backend", "emulator", "--cpu", "host");
-        assertEquals(original.outcome().exitStatus(), wider.status(), wider.err());
-        assertEquals(original.out(), before + wider.out(), "the output goes on under the wider model");
+        assertEquals(narrow.original().outcome().exitStatus(), wider.status(), wider.err());
+        assertEquals(narrow.original().out(), narrow.outputBefore() + wider.out(), "the output goes on under the wider model");
 
         Taken t = snapshotMidRun("wide.snap");
         for (String[] command : List.of(new String[]{"restore", t.file().toString(), "--backend", "emulator", "--cpu", narrowModel},
@@ -191,18 +181,7 @@ class SnapshotTest {
      */
     @Test
     void aCoreSnapshotOnKvmTakesItsTscRateOrSaysItCannot() throws Exception {
-        Path file = dir.resolve("core.snap");
-        try (Running r = new Running(Backend.EMULATOR, "host", false, 0)) {
-            r.awaitOutput("round 2: ");
-            assertTrue(r.machine.pause());
-            try {
-                r.machine.snapshot(file);
-            } finally {
-                r.machine.resume();
-            }
-            r.sendInput();
-            r.finish();
-        }
+        Path file = snapshotMidRun("core.snap", Backend.EMULATOR, "host").file();
         long hostRate;
         boolean scales;
         try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open(); io.jkvm.kvm.Vm vm = kvm.createVm()) {
