@@ -23,6 +23,11 @@ public final class Main implements Runnable {
     final PrintStream err;
     final InputStream in;
 
+    /** Where a live migration's progress line is drawn: stderr when it is this process's own and a terminal. */
+    PrintStream progressTerminal() {
+        return err == System.err && io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDERR) ? err : null;
+    }
+
     Main(PrintStream out, PrintStream err, InputStream in) {
         this.out = out;
         this.err = err;

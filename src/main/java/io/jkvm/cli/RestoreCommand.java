@@ -40,6 +40,7 @@ final class RestoreCommand implements Callable<Integer> {
                 new Console(main.out, main.in, main.err));
              ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             machine.migrationKey(key);
+            machine.showMigrationProgressOn(main.progressTerminal());
             return RunCommand.runToTheEnd(machine, main, options.exitStatusFile);
         }
     }

@@ -84,6 +84,7 @@ final class RunCommand implements Callable<Integer> {
              ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
             machine.handOffEvery(handOffEvery);
             machine.migrationKey(key);
+            machine.showMigrationProgressOn(main.progressTerminal());
             return runToTheEnd(machine, main, options.exitStatusFile);
         }
     }
@@ -129,6 +130,7 @@ final class RunCommand implements Callable<Integer> {
                 main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
             }
             machine.migrationKey(key);
+            machine.showMigrationProgressOn(main.progressTerminal());
             return runToTheEnd(machine, main, options.exitStatusFile);
         }
     }

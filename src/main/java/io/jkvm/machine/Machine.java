@@ -74,6 +74,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile byte[] migrationKey;
     /** How far the live migration under way is, for info; null when none runs. */
     private volatile String migrationProgress;
+    private volatile java.io.PrintStream progressTerminal;
     /** The user asked the migration under way to stop (the control socket's cancel). */
     private volatile boolean cancelMigration;
     private volatile long handOffEvery;
@@ -753,6 +754,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
         finish(new Outcome.Exited(0, "stopped through the control socket"));
     }
 
+    /** Draws a live migration's progress on {@code terminal} as one line redrawn in place (null: only through info). */
+    public void showMigrationProgressOn(java.io.PrintStream terminal) {
+        progressTerminal = terminal;
+    }
+
     /** The key a live migration from this machine authenticates and encrypts its stream with ({@code --migration-key}). */
     public void migrationKey(byte[] key) {
         migrationKey = key == null ? null : key.clone();
@@ -773,14 +779,23 @@ public final class Machine implements AutoCloseable, ControlTarget {
             cancelMigration = false;
             migrationProgress = "connecting to " + target;
         }
+        java.io.PrintStream terminal = config.trace() ? null : progressTerminal;
+        boolean[] drawn = {false};
         try {
             return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, maxDowntimeMillis, line -> {
                 migrationProgress = line;
                 if (config.trace()) {
                     console.trace().println("jkvm: migration " + line);
+                } else if (terminal != null) {
+                    terminal.print("\r\033[Kjkvm: migration " + line); // one line, redrawn in place
+                    terminal.flush();
+                    drawn[0] = true;
                 }
             });
         } finally {
+            if (drawn[0]) {
+                terminal.println();
+            }
             synchronized (wakeup) {
                 migrating = false;
                 migrationProgress = null;

@@ -112,8 +112,9 @@ public final class MigrationSource {
                 long elapsedMs = Math.max(1, (System.nanoTime() - roundStart) / 1_000_000);
                 double bytesPerMs = (double) sent[1] / elapsedMs;
                 long pending = count(dirty);
-                progress.accept(String.format("round %d: %d pages sent, %d dirty, %.1f MB/s", rounds, sent[0], pending,
-                        bytesPerMs / 1000));
+                long expectedDowntimeMs = pending == 0 ? 0 : bytesPerMs > 0 ? (long) Math.ceil(pending * PAGE / bytesPerMs) : Long.MAX_VALUE;
+                progress.accept(new MigrationProgress(rounds, sent[0], sent[0] * (PAGE + 8L), bytesPerMs / 1000, pending,
+                        pending * 1000 / elapsedMs, expectedDowntimeMs).line());
                 if (pending * PAGE <= bytesPerMs * maxDowntimeMillis) {
                     break; // what is left fits in the downtime: stop and copy
                 }

@@ -41,10 +41,28 @@ class ControlSocketRunTest {
 
         /** The same, started through {@code prefix} (e.g. ip netns exec NAME). */
         Jkvm(List<String> prefix, String... args) throws IOException {
+            this(withPrefix(prefix, args), true);
+        }
+
+        /**
+         * The same on a terminal of its own: script(1) gives it a pseudo-terminal as stdin, stdout and stderr, and
+         * {@link #output()} is what that terminal showed (stderr's lines too, with the terminal's CR LF line ends).
+         */
+        static Jkvm onTerminal(String... args) throws IOException {
+            String command = withPrefix(List.of(), args).stream().map(a -> "'" + a.replace("'", "'\\''") + "'")
+                    .collect(java.util.stream.Collectors.joining(" "));
+            return new Jkvm(List.of("script", "-qfec", command, "/dev/null"), true);
+        }
+
+        private static List<String> withPrefix(List<String> prefix, String... args) {
             List<String> command = new ArrayList<>(prefix);
             command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main"));
             command.addAll(List.of(args));
+            return command;
+        }
+
+        private Jkvm(List<String> command, boolean whole) throws IOException {
             process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             InputStream in = process.getInputStream();
             reader = Thread.ofPlatform().daemon().start(() -> {

@@ -80,6 +80,28 @@ class LiveMigrationTest {
         }
     }
 
+    /** A source whose stderr is a terminal draws the migration's progress there as one line redrawn in place. */
+    @org.junit.jupiter.api.Test
+    @Timeout(240)
+    void aSourceOnATerminalDrawsTheProgressLineInPlace() throws Exception {
+        Path key = key("key", (byte) 3), socket = dir.resolve("tty.sock");
+        int port = freePort();
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+             Jkvm source = Jkvm.onTerminal("run", "--api-socket", socket.toString(), "--migration-key", key.toString(),
+                     "--image", guest, "--backend", "emulator")) {
+            source.awaitOutput("round 2: ");
+            Cli.Result migrated = migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
+            assertEquals(0, migrated.status(), migrated.err());
+            assertEquals(0, source.waitFor());
+            String shown = source.output();
+            assertTrue(shown.contains("\r\033[Kjkvm: migration round 0: sending guest RAM"), shown);
+            assertTrue(shown.contains("\r\033[Kjkvm: migration stopping the vCPUs: "), shown);
+            destination.send("g");
+            assertTrue((destination.waitFor() & 1) == 1, "the guest ends on the destination through debug-exit");
+        }
+    }
+
     @org.junit.jupiter.api.Test
     @Timeout(120)
     void aSourceWithAnotherKeyIsRefusedAndRunsOn() throws Exception {

@@ -150,10 +150,14 @@ class MigrationStreamTest {
     }
 
     private static MigrationSource.Report migrate(FakeVm vm, int port, byte[] key) {
+        return migrate(vm, port, key, line -> { });
+    }
+
+    private static MigrationSource.Report migrate(FakeVm vm, int port, byte[] key, java.util.function.Consumer<String> progress) {
         long deadline = System.currentTimeMillis() + 10_000;
         while (true) { // the destination may not listen yet
             try {
-                return MigrationSource.migrate(vm, "127.0.0.1", port, key, 300, line -> { });
+                return MigrationSource.migrate(vm, "127.0.0.1", port, key, 300, progress);
             } catch (MigrationException e) {
                 if (!e.getMessage().contains("cannot reach") || System.currentTimeMillis() > deadline) {
                     throw e;
@@ -174,10 +178,14 @@ class MigrationStreamTest {
         FakeMemory memory = new FakeMemory();
         List<String> log = new ArrayList<>();
         CompletableFuture<MigrationTarget.Incoming> incoming = destination(port, KEY, memory, log);
-        CompletableFuture<MigrationSource.Report> sent = CompletableFuture.supplyAsync(() -> migrate(vm, port, KEY), THREADS);
+        List<String> progress = java.util.Collections.synchronizedList(new ArrayList<>());
+        CompletableFuture<MigrationSource.Report> sent = CompletableFuture.supplyAsync(() -> migrate(vm, port, KEY, progress::add), THREADS);
         MigrationTarget.Incoming in = incoming.get();
         in.resumed();
         MigrationSource.Report report = sent.get();
+        assertEquals("round 0: sending guest RAM", progress.getFirst());
+        assertTrue(progress.get(1).matches("round 1: \\d+ pages \\([0-9.]+ MB\\) sent at [0-9.]+ MB/s; 3 dirty, "
+                + "dirtied at \\d+ pages/s; expected downtime \\d+ ms"), "the first pre-copy round: " + progress);
         assertArrayEquals(Arrays.copyOf(vm.ram, (int) RAM), memory.ram, "guest RAM as the source had it when it stopped");
         assertEquals(Optional.empty(), vm.vcpu.firstDifference(in.state().vcpus().getFirst()));
         assertEquals(List.of("track", "pause", "capture", "migrated", "untrack"), vm.calls);
