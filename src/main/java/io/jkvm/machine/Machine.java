@@ -69,14 +69,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private boolean paused;
     /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
     private boolean scheduledHandoff;
-    /** A live migration is under way: no handoff swaps the vCPUs (and their dirty tracking) meanwhile. */
-    private boolean migrating;
-    private volatile byte[] migrationKey;
-    /** How far the live migration under way is, for info; null when none runs. */
-    private volatile String migrationProgress;
-    private volatile java.io.PrintStream progressTerminal;
-    /** The user asked the migration under way to stop (the control socket's cancel). */
-    private volatile boolean cancelMigration;
+    private final MigrationControl migration;
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -106,6 +99,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private Machine(MachineConfig config, Console console, Start start) {
         this.config = config;
         this.console = console;
+        this.migration = new MigrationControl(config.trace() ? console.trace() : null);
         this.pic = new Pic8259(this::interruptLineChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
@@ -587,11 +581,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void requireCanMoveTo(Backend target) {
-        boolean duringMigration;
-        synchronized (wakeup) {
-            duringMigration = migrating;
-        }
-        String why = BackendMoves.refusal(target, backend, duringMigration, factory.hasKvm(), config, missingOnKvm, otherKvmObstacles);
+        String why = BackendMoves.refusal(target, backend, migration.underWay(), factory.hasKvm(), config, missingOnKvm, otherKvmObstacles);
         if (why != null) {
             throw new MachineException(why);
         }
@@ -745,7 +735,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             state = outcome.isDone() ? VmInfo.State.ENDED : paused ? VmInfo.State.PAUSED : VmInfo.State.RUNNING;
         }
         return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec(),
-                migrationProgress);
+                migration.progress());
     }
 
     /** Ends the VM, paused or running: run() returns, and `jkvm run` exits with status 0. */
@@ -756,12 +746,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** Draws a live migration's progress on {@code terminal} as one line redrawn in place (null: only through info). */
     public void showMigrationProgressOn(java.io.PrintStream terminal) {
-        progressTerminal = terminal;
+        migration.showProgressOn(terminal);
     }
 
     /** The key a live migration from this machine authenticates and encrypts its stream with ({@code --migration-key}). */
     public void migrationKey(byte[] key) {
-        migrationKey = key == null ? null : key.clone();
+        migration.key(key);
     }
 
     /**
@@ -771,51 +761,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     @Override
     public MigrationResult migrate(String target, long maxDowntimeMillis) {
-        synchronized (wakeup) {
-            if (migrating) {
-                throw new MachineException("a migration of this VM is already under way");
-            }
-            migrating = true;
-            cancelMigration = false;
-            migrationProgress = "connecting to " + target;
-        }
-        java.io.PrintStream terminal = config.trace() ? null : progressTerminal;
-        boolean[] drawn = {false};
-        try {
-            return new MigrationAdapter(this, memory, model, factory).migrate(target, migrationKey, maxDowntimeMillis, line -> {
-                migrationProgress = line;
-                if (config.trace()) {
-                    console.trace().println("jkvm: migration " + line);
-                } else if (terminal != null) {
-                    terminal.print("\r\033[Kjkvm: migration " + line); // one line, redrawn in place
-                    terminal.flush();
-                    drawn[0] = true;
-                }
-            });
-        } finally {
-            if (drawn[0]) {
-                terminal.println();
-            }
-            synchronized (wakeup) {
-                migrating = false;
-                migrationProgress = null;
-            }
-        }
+        return migration.migrate(target, maxDowntimeMillis, new MigrationAdapter(this, memory, model, factory));
     }
 
     @Override
     public boolean cancelMigration() {
-        synchronized (wakeup) {
-            if (!migrating) {
-                return false;
-            }
-            cancelMigration = true;
-            return true;
-        }
+        return migration.cancel();
     }
 
     boolean migrationCancelled() {
-        return cancelMigration;
+        return migration.cancelled();
     }
 
     /** Whether a pause is in force (the vCPUs are stopped until resume()). */
