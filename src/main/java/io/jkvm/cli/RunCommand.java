@@ -46,9 +46,12 @@ final class RunCommand implements Callable<Integer> {
     int cpus;
 
     @Option(names = "--cpu", paramLabel = "MODEL", defaultValue = "host",
-            description = "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE})")
+            description = {"guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE});",
+                    "with --incoming, the model the arriving guest runs with (default: the source's), as restore --cpu"})
     String cpuModel;
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--load-addr", paramLabel = "ADDR", converter = AddressConverter.class,
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
@@ -118,8 +121,9 @@ final class RunCommand implements Callable<Integer> {
         }
         Machine machine;
         try {
-            machine = Machine.arrived(arrived.state(), memory[0], options.backend, options.kvmPath, options.trace, new Console(main.out, main.in, main.err),
-                    arrived.from());
+            String cpu = spec.commandLine().getParseResult().hasMatchedOption("--cpu") ? cpuModel : null; // else the source's
+            machine = Machine.arrived(arrived.state(), memory[0], options.backend, cpu, options.kvmPath, options.trace,
+                    new Console(main.out, main.in, main.err), arrived.from());
         } catch (RuntimeException e) {
             arrived.failed(e.getMessage());
             throw e;

@@ -275,12 +275,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /**
      * Builds the machine a migration brought: {@code state} over {@code memory} (already filled), on {@code backend}
-     * as for a restore. The memory is the machine's from here on (closed with it, or here on failure).
+     * and with {@code cpu} (null: the source's model) as for a restore. The memory is the machine's from here on (closed with it, or here on failure).
      */
-    public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String kvmPath, boolean trace,
-                                  Console console, String from) {
-        return new Machine(resumeConfig(state, null, backend, kvmPath, trace), console,
-                new Resume(state, () -> memory, "the migration from " + from, false));
+    public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String cpu, String kvmPath,
+                                  boolean trace, Console console, String from) {
+        return new Machine(resumeConfig(state, cpu, backend, kvmPath, trace), console,
+                new Resume(state, () -> memory, "the migration from " + from, cpu != null));
     }
 
     /**

@@ -12,6 +12,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -53,18 +54,25 @@ class LiveMigrationTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"emulator", "kvm", "paused first"})
+    @ValueSource(strings = {"emulator", "kvm", "paused first", "to a wider model"})
     @Timeout(240)
     void aGuestMovesMidRunAndEndsAsARunThatDidNotMove(String how) throws Exception {
         boolean pausedFirst = how.equals("paused first");
-        String sourceBackend = pausedFirst ? "emulator" : how;
+        boolean wider = how.equals("to a wider model"); // the source runs host,-F and the destination offers host
+        String sourceBackend = pausedFirst || wider ? "emulator" : how;
+        String sourceCpu = wider ? "host,-" + io.jkvm.testing.HostModel.removableFeature() : "host";
         String guest = TestGuests.path("handoff_checksum.elf").toString();
         Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
         Path key = key("key", (byte) 7), socket = dir.resolve("src.sock");
         int port = freePort();
-        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+        List<String> destinationArgs = new java.util.ArrayList<>(List.of("run", "--incoming", "tcp:127.0.0.1:" + port,
+                "--migration-key", key.toString()));
+        if (wider) {
+            destinationArgs.addAll(List.of("--cpu", "host"));
+        }
+        try (Jkvm destination = new Jkvm(destinationArgs.toArray(String[]::new));
              Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(), "--image", guest,
-                     "--backend", sourceBackend)) {
+                     "--backend", sourceBackend, "--cpu", sourceCpu)) {
             source.awaitOutput("round 2: ");
             if (pausedFirst) {
                 assertEquals(0, Cli.run("ctl", socket.toString(), "pause").status(), "a VM paused before it is migrated");
@@ -77,6 +85,33 @@ class LiveMigrationTest {
             assertEquals(baseline.status(), destination.waitFor());
             assertEquals(baseline.out(), source.output() + destination.output(),
                     "the destination goes on exactly where the source stopped");
+        }
+    }
+
+    /**
+     * A destination offering a CPU model that lacks a feature the guest's had (run --incoming --cpu host,-F) refuses
+     * the state in one line, which the source reports; the source runs on and the guest ends there.
+     */
+    @org.junit.jupiter.api.Test
+    @Timeout(180)
+    void aDestinationWhoseModelLacksAFeatureRefusesAndTheSourceRunsOn() throws Exception {
+        String narrow = "host,-" + io.jkvm.testing.HostModel.removableFeature();
+        Path key = key("key", (byte) 5), socket = dir.resolve("narrow.sock");
+        int port = freePort();
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString(),
+                "--cpu", narrow);
+             Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(),
+                     "--image", guest, "--backend", "emulator")) {
+            source.awaitOutput("round 1: ");
+            Cli.Result refused = migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
+            assertEquals(2, refused.status(), refused.out());
+            assertTrue(refused.errorLine().contains("cannot restore with --cpu " + narrow + ": the model lacks ")
+                    && refused.errorLine().endsWith("the VM runs on here"), refused.errorLine());
+            assertEquals(2, destination.waitFor(), "the destination ends with its one line");
+            source.send("g");
+            assertEquals(1, source.waitFor() & 1, "the guest ends on the source through debug-exit (an odd status)");
+            assertTrue(source.output().contains("checksum "), source.output());
         }
     }
 

@@ -143,17 +143,11 @@ class SnapshotTest {
     /**
      * restore --cpu: a guest saved with host,-F goes on under host (a model with more) exactly as the run without a
      * snapshot; a guest saved with host is refused by host,-F in one line, by restore and by snapshot check alike.
-     * F is a feature the guest does not use that this host's model has (KVM's supported CPUID varies by host).
+     * F is a feature the guest does not use that this host's model has ({@link io.jkvm.testing.HostModel}).
      */
     @Test
     void restoreWithAnotherCpuModelGoesOnOrIsRefusedInOneLine() throws Exception {
-        String feature;
-        try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
-            io.jkvm.x86.CpuidTable host = kvm.supportedCpuid();
-            feature = Stream.of(io.jkvm.x86.CpuFeature.AES, io.jkvm.x86.CpuFeature.PCLMULQDQ, io.jkvm.x86.CpuFeature.GFNI,
-                            io.jkvm.x86.CpuFeature.CLWB, io.jkvm.x86.CpuFeature.CLFLUSHOPT, io.jkvm.x86.CpuFeature.CX16)
-                    .filter(host::has).findFirst().orElseThrow().qemuName();
-        }
+        String feature = io.jkvm.testing.HostModel.removableFeature();
         String narrowModel = "host,-" + feature;
         Taken narrow = snapshotMidRun("narrow.snap", Backend.EMULATOR, narrowModel);
         io.jkvm.testing.Cli.Result check = io.jkvm.testing.Cli.run("snapshot", "check", narrow.file().toString(), "--cpu", "host");
