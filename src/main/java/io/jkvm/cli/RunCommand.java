@@ -61,15 +61,10 @@ final class RunCommand implements Callable<Integer> {
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
     String incoming;
 
-
-
-
-
     @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
             description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
                     + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
     long handOffEvery;
-
 
     @Override
     public Integer call() {

@@ -99,7 +99,7 @@ final class SnapshotCommand implements Runnable {
                 try (io.jkvm.kvm.Vm vm = k.createVm()) {
                     io.jkvm.kvm.Vcpu probe = vm.createVcpu(0); // vCPU ioctls: the rate a new vCPU counts at, and whether it takes the saved one
                     kvmTscKhz = probe.tscKhz();
-                    kvmTakesTscRate = state.tscKhz() > 0 && (state.tscKhz() == kvmTscKhz || probe.setTscKhz(state.tscKhz()));
+                    kvmTakesTscRate = state.tscKhz() > 0 && probe.takeTscRate(state.tscKhz());
                 } catch (RuntimeException e) {
                     kvmTscKhz = 0; // the rate stays unknown; the rest of the report does not need it
                 }
@@ -122,10 +122,8 @@ final class SnapshotCommand implements Runnable {
             out.printf("CPU model:         %s: %s, family %d model %d, MXCSR_MASK 0x%X%n", model.spec(), model.cpuid().vendor().strip(),
                     Vendor.family(signature), Vendor.model(signature), model.mxcsrMask());
             long inUse = 0;
-            int mxcsrBits = 0;
             for (VcpuState v : state.vcpus()) {
                 inUse |= v.xsave().xstateBv();
-                mxcsrBits |= v.xsave().mxcsr();
             }
             out.printf("XCR0:              %s%n", state.vcpus().stream().map(v -> String.format("0x%x", v.xcr0())).collect(Collectors.joining(", ")));
             XsaveLayout hostLayout = XsaveLayout.fromCpuid(host);
@@ -138,7 +136,7 @@ final class SnapshotCommand implements Runnable {
             }
             out.printf("XSAVE in use:      %s%n", components.isEmpty() ? "x87 and SSE only" : String.join("; ", components));
             int hostMask = HostCpu.mxcsrMask();
-            out.printf("MXCSR:             bits in use 0x%X; MXCSR_MASK here 0x%X%n", mxcsrBits, hostMask);
+            out.printf("MXCSR:             bits in use 0x%X; MXCSR_MASK here 0x%X%n", SnapshotCompatibility.mxcsrInUse(state), hostMask);
             boolean known = state.tscKhz() > 0;
             out.printf("TSC:               %s when saved; KVM here %s%s; %s%n",
                     known ? state.tscKhz() + " kHz" : "rate unknown", kvmTscKhz == 0 ? "rate unknown" : kvmTscKhz + " kHz",
@@ -150,8 +148,7 @@ final class SnapshotCommand implements Runnable {
             } else {
                 List<CpuFeature> missing = model.missingOn(host);
                 if (!missing.isEmpty()) {
-                    why.add("this host's KVM lacks " + missing.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
-                            .collect(Collectors.joining(", ")));
+                    why.add("this host's KVM lacks " + CpuFeature.describe(missing));
                 }
                 why.addAll(SnapshotCompatibility.kvmObstacles(state, host, hostMask));
             }

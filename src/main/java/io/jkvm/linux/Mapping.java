@@ -80,7 +80,7 @@ public final class Mapping implements AutoCloseable {
 
     /**
      * Writes each 4 KiB page that is not all zeros to {@code out} at its own offset, so zero pages stay holes in a
-     * sparse file; returns {@link #pageChecksum()} of what was written.
+     * sparse file; returns the checksum of what was written, as {@link #pageChecksum(List)} computes it.
      */
     public long writeNonZeroPagesTo(java.nio.channels.FileChannel out) throws java.io.IOException {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
@@ -98,14 +98,9 @@ public final class Mapping implements AutoCloseable {
         return crc.getValue();
     }
 
-    /** CRC32C over every page that is not all zeros, each preceded by its offset: the same for the same contents. */
-    public long pageChecksum() {
-        return pageChecksum(List.of(new SparseFile.Extent(0, segment.byteSize())));
-    }
-
     /**
-     * {@link #pageChecksum()} when every page outside {@code extents} is known to be zero (the holes of the file this
-     * maps), reading only the pages inside them.
+     * CRC32C over every page that is not all zeros, each preceded by its offset, when every page outside
+     * {@code extents} is known to be zero (the holes of the file this maps): it reads only the pages inside them.
      */
     public long pageChecksum(List<SparseFile.Extent> extents) {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();

@@ -19,16 +19,11 @@ public final class BackendChoice {
             case AUTO -> missing.isEmpty() ? Backend.KVM : Backend.EMULATOR;
             case KVM -> {
                 if (!missing.isEmpty()) {
-                    throw new MachineException("--cpu " + config.cpuModel() + " needs " + describe(missing)
+                    throw new MachineException("--cpu " + config.cpuModel() + " needs " + CpuFeature.describe(missing)
                             + ", which this host's KVM lacks: use --backend auto or emulator to run it on the software core");
                 }
                 yield Backend.KVM;
             }
         };
-    }
-
-    static String describe(List<CpuFeature> features) {
-        return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
-                .collect(java.util.stream.Collectors.joining(", "));
     }
 }

@@ -13,11 +13,6 @@ final class BackendMoves {
     private BackendMoves() {
     }
 
-    /** Makes {@code vcpu}'s TSC count at {@code khz} (0: unknown, nothing to take); false where it keeps its own rate. */
-    static boolean takeTscRate(VirtualCpu vcpu, long khz) {
-        return khz <= 0 || khz == vcpu.tscKhz() || vcpu.setTscKhz(khz);
-    }
-
     static String name(Backend b) {
         return b == Backend.KVM ? "KVM" : "the software core";
     }
@@ -42,7 +37,7 @@ final class BackendMoves {
                     + " could not be opened); the VM stays on the software core";
         }
         if (!missingOnKvm.isEmpty()) {
-            return "cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs " + BackendChoice.describe(missingOnKvm)
+            return "cannot hand the vCPUs to KVM: --cpu " + config.cpuModel() + " needs " + CpuFeature.describe(missingOnKvm)
                     + ", which this host's KVM lacks; the VM stays on the software core";
         }
         if (!otherKvmObstacles.isEmpty()) {
@@ -64,7 +59,7 @@ final class BackendMoves {
             try {
                 VcpuState s = saved.get(id);
                 VirtualCpu next = factory.make(target, id, s.cpuid());
-                takeTscRate(next, tscKhz); // false: the target keeps its own rate
+                next.takeTscRate(tscKhz); // false: the target keeps its own rate
                 next.restoreState(s);
                 Optional<String> difference = s.firstDifference(next.saveState());
                 if (difference.isPresent()) {

@@ -58,11 +58,6 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
     }
 
     @Override
-    public long checksum() {
-        return ram.pageChecksum();
-    }
-
-    @Override
     public long size() {
         return ram.size();
     }

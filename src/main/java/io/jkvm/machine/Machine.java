@@ -6,6 +6,7 @@ import io.jkvm.devices.Bus;
 import io.jkvm.devices.Serial16550;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.DebugExit;
+import io.jkvm.devices.Persist;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuFeature;
@@ -143,7 +144,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
                 List<String> why = new ArrayList<>(otherObstacles);
                 if (!missing.isEmpty()) {
-                    why.addFirst("this host's KVM lacks " + BackendChoice.describe(missing));
+                    why.addFirst("this host's KVM lacks " + CpuFeature.describe(missing));
                 }
                 console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
             }
@@ -211,7 +212,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         VcpuState state = from.state().vcpus().get(id);
         VirtualCpu vcpu = newVcpu(backend, id, state.cpuid());
         long khz = from.state().tscKhz();
-        if (!BackendMoves.takeTscRate(vcpu, khz) && id == 0) {
+        if (!vcpu.takeTscRate(khz) && id == 0) {
             console.trace().println("jkvm: warning: the guest's TSC counted at " + khz + " kHz in " + from.origin() + "; "
                     + name(backend) + " here cannot scale it to that rate (no KVM_CAP_TSC_CONTROL, or out of its range), "
                     + "so it counts at " + vcpu.tscKhz() + " kHz from now on");
@@ -225,14 +226,28 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void restoreDevices(MachineState state) {
-        for (String id : DEVICE_STATES.keySet()) {
+        for (String id : devices().keySet()) {
             if (!state.devices().containsKey(id)) {
                 throw new MachineException("the snapshot has no state for device '" + id + "'");
             }
         }
-        serial.restore((Serial16550.State) state.devices().get("com1"));
-        pic.restore((Pic8259.State) state.devices().get("pic"));
+        for (Map.Entry<String, Persist<?>> device : devices().entrySet()) {
+            restoreFrom(device.getValue(), state.devices().get(device.getKey()));
+        }
         runners.getFirst().vcpu().setInterruptLine(interruptLine);
+    }
+
+    /** The devices whose records a snapshot holds, by the ids {@link #DEVICE_STATES} gives their record classes. */
+    private java.util.SequencedMap<String, Persist<?>> devices() {
+        java.util.SequencedMap<String, Persist<?>> devices = new java.util.LinkedHashMap<>();
+        devices.put("com1", serial);
+        devices.put("pic", pic);
+        return devices;
+    }
+
+    @SuppressWarnings("unchecked") // SnapshotFile decoded each record as the class DEVICE_STATES names for its id
+    private static <S extends Record> void restoreFrom(Persist<S> device, Record state) {
+        device.restore((S) state);
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -289,10 +304,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public MachineState capture() {
         List<VcpuState> states = saveAll("capture the machine's state");
-        java.util.SequencedMap<String, Record> devices = new java.util.LinkedHashMap<>();
-        devices.put("com1", serial.save());
-        devices.put("pic", pic.save());
-        return new MachineState(model, memory.size(), states, devices, runners.getFirst().vcpu().tscKhz());
+        java.util.SequencedMap<String, Record> records = new java.util.LinkedHashMap<>();
+        devices().forEach((id, device) -> records.put(id, device.save()));
+        return new MachineState(model, memory.size(), states, records, runners.getFirst().vcpu().tscKhz());
     }
 
     /**

@@ -2,7 +2,6 @@ package io.jkvm.migration;
 
 import io.jkvm.snapshot.MachineShape;
 import io.jkvm.snapshot.MachineState;
-import io.jkvm.snapshot.SnapshotException;
 import io.jkvm.snapshot.SnapshotFile;
 
 import java.io.IOException;
@@ -162,10 +161,7 @@ public final class MigrationTarget {
                     default -> throw new MigrationException("the source sent " + MessageType.name(m.type()) + " out of order");
                 }
             }
-        } catch (SnapshotException e) {
-            channel.close();
-            throw new MigrationException("the migration from " + from + " failed: " + e.getMessage() + "; nothing was run here", e);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) { // a corrupt state (SnapshotException) too
             channel.close();
             throw new MigrationException("the migration from " + from + " failed: " + e.getMessage() + "; nothing was run here", e);
         }

@@ -30,16 +30,24 @@ public final class SnapshotCompatibility {
             out.add("this host's KVM keeps the XSAVE state of " + moved.stream().map(CpuFeature::qemuName)
                     .collect(java.util.stream.Collectors.joining(", ")) + " at other offsets than the snapshot's CPU model");
         }
+        mxcsrLacking(state, hostMxcsrMask, "this CPU's").ifPresent(out::add);
+        return out;
+    }
+
+    /** The MXCSR bits any of the snapshot's vCPUs has set. */
+    public static int mxcsrInUse(MachineState state) {
         int used = 0;
         for (io.jkvm.x86.VcpuState v : state.vcpus()) {
             used |= v.xsave().mxcsr();
         }
-        int lacking = used & ~hostMxcsrMask;
-        if (lacking != 0) {
-            out.add(String.format("the saved MXCSR uses bit %d, which this CPU's MXCSR_MASK 0x%X lacks",
-                    Integer.numberOfTrailingZeros(lacking), hostMxcsrMask));
-        }
-        return out;
+        return used;
+    }
+
+    /** The first MXCSR bit in use that {@code mask} ({@code whose} MXCSR_MASK) lacks, as a phrase; empty when none. */
+    private static java.util.Optional<String> mxcsrLacking(MachineState state, int mask, String whose) {
+        int lacking = mxcsrInUse(state) & ~mask;
+        return lacking == 0 ? java.util.Optional.empty() : java.util.Optional.of(String.format(
+                "the saved MXCSR uses bit %d, which %s MXCSR_MASK 0x%X lacks", Integer.numberOfTrailingZeros(lacking), whose, mask));
     }
 
     /**
@@ -57,24 +65,17 @@ public final class SnapshotCompatibility {
         }
         List<CpuFeature> lacking = saved.missingOn(target.cpuid());
         if (!lacking.isEmpty()) {
-            why.add("the model lacks " + lacking.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
-                    .collect(java.util.stream.Collectors.joining(", ")));
+            why.add("the model lacks " + CpuFeature.describe(lacking));
         }
         long xcr0 = 0;
-        int mxcsr = 0;
         for (io.jkvm.x86.VcpuState v : state.vcpus()) {
             xcr0 |= v.xcr0();
-            mxcsr |= v.xsave().mxcsr();
         }
         long xcr0Lacking = xcr0 & ~target.cpuid().supportedXcr0();
         if (xcr0Lacking != 0 && lacking.isEmpty()) {
             why.add(String.format("the vCPUs enabled XCR0 bits 0x%x, which the model does not offer", xcr0Lacking));
         }
-        int mxcsrLacking = mxcsr & ~target.mxcsrMask();
-        if (mxcsrLacking != 0) {
-            why.add(String.format("the saved MXCSR uses bit %d, which the model's MXCSR_MASK 0x%X lacks",
-                    Integer.numberOfTrailingZeros(mxcsrLacking), target.mxcsrMask()));
-        }
+        mxcsrLacking(state, target.mxcsrMask(), "the model's").ifPresent(why::add);
         if (!why.isEmpty()) {
             throw new SnapshotException("cannot restore with --cpu " + CpuModel.printable(target.spec()) + ": "
                     + String.join("; ", why) + ": leave out --cpu to restore with the model it was saved with ("

@@ -95,6 +95,12 @@ public enum CpuFeature {
         return m;
     }
 
+    /** "apx (CPUID.(7,1):EDX[21]), avx512f (CPUID.(7,0):EBX[16])": features as messages name them. */
+    public static String describe(java.util.List<CpuFeature> features) {
+        return features.stream().map(f -> f.qemuName() + " (" + f.cpuidBit() + ")")
+                .collect(java.util.stream.Collectors.joining(", "));
+    }
+
     /** "CPUID.(7,1):EDX[21]" */
     public String cpuidBit() {
         // Unsigned: the extended leaves (0x80000000 up) are negative as an int.

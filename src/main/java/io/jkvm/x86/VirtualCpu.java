@@ -16,6 +16,11 @@ public interface VirtualCpu {
      */
     boolean setTscKhz(long khz);
 
+    /** Counts at {@code khz} unless it does already (0: unknown, nothing to take); false where it keeps its own rate. */
+    default boolean takeTscRate(long khz) {
+        return khz <= 0 || khz == tscKhz() || setTscKhz(khz);
+    }
+
     /** Runs guest code until the next exit. */
     VcpuExit run();
 
