@@ -419,13 +419,14 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public void restoreState(VcpuState s) {
-        if (s.xsave().present(ApxState.COMPONENT) && !model.hasApx()) {
+        XsaveArea saved = s.xsave(); // a copy per call: taken once
+        if (saved.present(ApxState.COMPONENT) && !model.hasApx()) {
             throw new IllegalArgumentException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU "
                     + id + " cannot hold them: its CPU model has no APX");
         }
         Xcr0Rules.check(s.xcr0(), model.supportedXcr0() | 0x3);
-        CpuModel.requireMxcsrFits(s.xsave().mxcsr(), core.mxcsrMask);
-        XsaveArea x = s.xsave().layout().equals(layout) ? s.xsave() : s.xsave().relayout(layout);
+        CpuModel.requireMxcsrFits(saved.mxcsr(), core.mxcsrMask);
+        XsaveArea x = saved.layout().equals(layout) ? saved : saved.relayout(layout);
         for (int msr : s.msrs().keySet()) {
             boolean known = false;
             for (int m : stateMsrs) {

@@ -552,7 +552,8 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
      */
     @Override
     public void restoreState(VcpuState s) {
-        requireApxCapable(s.xsave(), s.cpuid());
+        XsaveArea saved = s.xsave(); // a copy per call: taken once
+        requireApxCapable(saved, s.cpuid());
         long supported = s.cpuid().supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3;
         try {
             Xcr0Rules.check(s.xcr0(), supported);
@@ -561,9 +562,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
         XsaveArea image;
         try {
-            CpuModel.requireMxcsrFits(s.xsave().mxcsr(), HostCpu.mxcsrMask()); // the kernel checks MXCSR against this
+            CpuModel.requireMxcsrFits(saved.mxcsr(), HostCpu.mxcsrMask()); // the kernel checks MXCSR against this
             XsaveLayout host = vm.hostLayout();
-            image = s.xsave().layout().equals(host) ? s.xsave() : s.xsave().relayout(host, xsaveSize());
+            image = saved.layout().equals(host) ? saved : saved.relayout(host, xsaveSize());
         } catch (XsaveException e) {
             throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
         }

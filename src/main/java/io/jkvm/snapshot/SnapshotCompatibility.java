@@ -85,7 +85,8 @@ public final class SnapshotCompatibility {
         List<io.jkvm.x86.VcpuState> moved = new ArrayList<>();
         for (int id = 0; id < state.vcpus().size(); id++) {
             io.jkvm.x86.VcpuState v = state.vcpus().get(id);
-            io.jkvm.x86.XsaveArea x = v.xsave().layout().equals(layout) ? v.xsave() : v.xsave().relayout(layout);
+            io.jkvm.x86.XsaveArea area = v.xsave(); // a copy per call: taken once
+            io.jkvm.x86.XsaveArea x = area.layout().equals(layout) ? area : area.relayout(layout);
             moved.add(v.withCpuid(target.cpuid().withApicId(id)).withXsave(x));
         }
         return new MachineState(target, state.memorySize(), moved, state.devices(), state.tscKhz());
