@@ -60,12 +60,20 @@ package_present() {
   esac
 }
 
-# Makes the named packages of jkvm_packages (all of them without arguments) present: as root, apt-get installs the
-# missing ones; otherwise one line names them with the command to run, and the script exits 2.
+# Makes the named packages present (all of jkvm_packages without arguments): a name from jkvm_packages, or a
+# package:check pair of its own (as the benchmarks' peers). As root, apt-get installs the missing ones; otherwise one
+# line names them with the command to run, and the script exits 2.
 require_packages() {
-  local wanted=" ${*:-${jkvm_packages[*]%%:*}} " missing=() entry
-  for entry in "${jkvm_packages[@]}"; do
-    if [[ $wanted == *" ${entry%%:*} "* ]] && ! package_present "${entry#*:}"; then
+  local entries=() missing=() entry arg
+  if [ $# -eq 0 ]; then entries=("${jkvm_packages[@]}"); fi
+  for arg in "$@"; do
+    if [[ $arg == *:* ]]; then entries+=("$arg"); continue; fi
+    for entry in "${jkvm_packages[@]}"; do
+      if [ "${entry%%:*}" = "$arg" ]; then entries+=("$entry"); fi
+    done
+  done
+  for entry in "${entries[@]}"; do
+    if ! package_present "${entry#*:}"; then
       missing+=("${entry%%:*}")
     fi
   done

@@ -143,8 +143,8 @@ final class ControlCommands {
             if (target.info().state() == VmInfo.State.ENDED) {
                 return error("the guest has ended: there is nothing to snapshot");
             }
-            target.snapshot(path);
-            return ok().put("file", path.toString());
+            ControlTarget.SnapshotResult r = target.snapshot(path);
+            return ok().put("file", r.file().toString()).put("pausedMillis", r.pausedMillis()).put("totalMillis", r.totalMillis());
         });
     }
 

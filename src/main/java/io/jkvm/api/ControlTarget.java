@@ -21,9 +21,9 @@ public interface ControlTarget {
 
     /**
      * Writes a snapshot of the whole VM to {@code file} (an absolute path). A running VM is paused for it and runs on
-     * afterwards; a paused one stays paused.
+     * afterwards; a paused one stays paused. Returns how long it took.
      */
-    void snapshot(Path file);
+    SnapshotResult snapshot(Path file);
 
     /**
      * Ends the VM, paused or running: its run then returns and {@code jkvm run} exits. It must not wait for the
@@ -47,6 +47,14 @@ public interface ControlTarget {
 
     /** The downtime a migration aims at when the request names none. */
     long DEFAULT_MAX_DOWNTIME_MS = 300;
+
+    /**
+     * How a snapshot went: {@code totalMillis} from the request to the file in place, of which the guest stood still
+     * {@code pausedMillis} (the whole of it when it ran, since the state and RAM are written while it is paused; 0 when
+     * it was paused before).
+     */
+    record SnapshotResult(Path file, long pausedMillis, long totalMillis) {
+    }
 
     /** How a live migration went. */
     record MigrationResult(String destination, int rounds, long pagesSent, long bytesSent, long downtimeMillis, long totalMillis) {

@@ -273,14 +273,20 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public static Machine restore(Path snapshotFile, Backend backend, String cpu, String kvmPath, boolean trace,
                                   Console console) {
+        long start = System.nanoTime();
         SnapshotFile.Snapshot s;
         try {
             s = SnapshotFile.read(snapshotFile, DEVICE_STATES);
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
         }
-        return new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
+        Machine m = new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
                 new Resume(s.state(), () -> GuestMemory.mapSnapshot(s), snapshotFile.toString(), cpu != null));
+        if (trace) { // read, checked, RAM mapped and its data checksummed, vCPUs and devices loaded: ready to run
+            console.trace().printf(java.util.Locale.ROOT, "jkvm: restored %s on %s in %.1f ms%n", snapshotFile, m.backend.name().toLowerCase(),
+                    (System.nanoTime() - start) / 1e6);
+        }
+        return m;
     }
 
     private static MachineConfig resumeConfig(MachineState state, String cpu, Backend backend, String kvmPath, boolean trace) {
@@ -314,7 +320,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * run, captures, writes atomically, and lets them run on. A failure is one line; the VM runs on either way.
      */
     @Override
-    public void snapshot(Path file) {
+    public ControlTarget.SnapshotResult snapshot(Path file) {
+        long start = System.nanoTime();
         boolean pausedHere;
         synchronized (wakeup) {
             pausedHere = !paused;
@@ -332,6 +339,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 resume();
             }
         }
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        return new ControlTarget.SnapshotResult(file, pausedHere ? millis : 0, millis);
     }
 
     private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {

@@ -100,7 +100,7 @@ class ApiServerTest {
     void snapshotWritesTheFileItIsGiven() throws IOException {
         Path file = dir.resolve("vm.snap");
         JsonNode r = send("{\"command\": \"snapshot\", \"file\": \"" + file + "\"}");
-        assertEquals("{\"ok\":true,\"file\":\"" + file + "\"}", r.toString());
+        assertEquals("{\"ok\":true,\"file\":\"" + file + "\",\"pausedMillis\":7,\"totalMillis\":9}", r.toString());
         assertEquals(List.of(file), vm.snapshots());
     }
 

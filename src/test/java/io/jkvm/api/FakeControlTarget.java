@@ -47,12 +47,13 @@ public final class FakeControlTarget implements ControlTarget {
     }
 
     @Override
-    public synchronized void snapshot(Path file) {
+    public synchronized SnapshotResult snapshot(Path file) {
         calls.add("snapshot");
         if (snapshotFailure != null) {
             throw new IllegalStateException(snapshotFailure);
         }
         snapshots.add(file);
+        return new SnapshotResult(file, 7, 9);
     }
 
     @Override

@@ -142,6 +142,7 @@ class ControlSocketRunTest {
             assertTrue(ctl(socket, "info").out().contains("paused"));
             Cli.Result snap = ctl(socket, "snapshot", snapshot.toString());
             assertEquals(0, snap.status(), snap.err());
+            assertTrue(snap.out().contains("pausedMillis: 0\n"), "a VM paused before stands no longer still: " + snap.out());
             assertTrue(ctl(socket, "info").out().contains("paused"), "a paused VM stays paused after a snapshot");
             assertEquals(0, ctl(socket, "resume").status());
             vm.awaitOutput("waiting for input");

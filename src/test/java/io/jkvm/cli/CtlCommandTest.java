@@ -91,7 +91,7 @@ class CtlCommandTest {
         assertEquals(0, r.status(), r.err());
         Path expected = Path.of("vm.snap").toAbsolutePath();
         assertEquals(List.of(expected), vm.snapshots());
-        assertEquals("file: " + expected + "\n", r.out());
+        assertEquals("file:         " + expected + "\npausedMillis: 7\ntotalMillis:  9\n", r.out());
     }
 
     @Test

@@ -102,9 +102,11 @@ class SnapshotTest {
                 + (kvmRate == 0 ? "; the software core 1000000 kHz\n" : ", takes it; the software core takes it\n")),
                 "the KVM snapshot carries KVM's TSC rate:\n" + check.out());
 
-        io.jkvm.testing.Cli.Result restored = io.jkvm.testing.Cli.runWithInput("g", "restore", t.file().toString(), "--backend", "emulator");
+        io.jkvm.testing.Cli.Result restored = io.jkvm.testing.Cli.runWithInput("g", "restore", t.file().toString(), "--backend", "emulator", "--trace");
         assertEquals(t.original().outcome().exitStatus(), restored.status(), restored.err());
         assertEquals(t.original().out(), t.outputBefore() + restored.out());
+        assertTrue(java.util.regex.Pattern.compile("(?m)^jkvm: restored " + java.util.regex.Pattern.quote(t.file().toString())
+                + " on emulator in \\d+\\.\\d ms$").matcher(restored.err()).find(), "--trace says how long the restore took:\n" + restored.err());
 
         Path broken = dir.resolve("broken.snap");
         Files.writeString(broken, "JKVMSNAP");
