@@ -48,9 +48,11 @@ need() {
 # The Debian packages the scripts and .ci/run need, each with what shows it is there (a command, or a file):
 # binutils assembles the guests; gcc and libc6-dev build the UAPI layout check and the benchmark harness;
 # util-linux has flock and setpriv; docker.io and debootstrap run the container tests and make their base images;
-# iproute2's ip makes the network namespaces the migration tests stand in for two hosts with.
+# iproute2's ip makes the network namespaces the migration tests stand in for two hosts with; libssl3's libcrypto
+# seals the migration stream (without it jkvm falls back to the JDK's slower AES-GCM, and the tests say so).
 # Maven is not here: ./mvnw brings it.
-jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap iproute2:ip)
+jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap iproute2:ip
+  libssl3:/usr/lib/x86_64-linux-gnu/libcrypto.so.3)
 
 # True when a jkvm_packages check ($1: a command, or an absolute path) finds it (sbin too, off a user's PATH).
 package_present() {

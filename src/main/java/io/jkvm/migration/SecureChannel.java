@@ -1,8 +1,6 @@
 package io.jkvm.migration;
 
-import javax.crypto.Cipher;
 import javax.crypto.Mac;
-import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -37,15 +35,23 @@ final class SecureChannel implements AutoCloseable {
     private final Socket socket;
     private final DataInputStream in;
     private final DataOutputStream out;
-    private final SecretKeySpec sendKey, receiveKey;
+    private final FrameCipher sealer, opener;
     private long sent, received;
+    /** The frame being read: one buffer for the whole migration, grown to the largest frame seen. */
+    private byte[] frame = new byte[1 << 16];
 
     private SecureChannel(Socket socket, DataInputStream in, DataOutputStream out, byte[] sendKey, byte[] receiveKey) {
         this.socket = socket;
         this.in = in;
         this.out = out;
-        this.sendKey = new SecretKeySpec(sendKey, "AES");
-        this.receiveKey = new SecretKeySpec(receiveKey, "AES");
+        FrameCipher s = FrameCipher.of(sendKey, true);
+        try {
+            this.opener = FrameCipher.of(receiveKey, false);
+        } catch (RuntimeException e) {
+            s.close();
+            throw e;
+        }
+        this.sealer = s;
     }
 
     /** The sending end (the migration's source). */
@@ -85,18 +91,23 @@ final class SecureChannel implements AutoCloseable {
         byte[] toClient = hmac(prk, "server to client".getBytes(StandardCharsets.US_ASCII));
         SecureChannel c = client ? new SecureChannel(socket, in, out, toServer, toClient)
                 : new SecureChannel(socket, in, out, toClient, toServer);
-        // Each side proves it holds the key before anything else is sent or read
-        c.send(MessageType.HELLO, new byte[0]);
-        Message hello;
         try {
-            hello = c.receive();
-        } catch (MigrationException e) {
-            throw new MigrationException("the peer does not hold the migration key (its first message fails authentication)");
+            // Each side proves it holds the key before anything else is sent or read
+            c.send(MessageType.HELLO, new byte[0]);
+            Message hello;
+            try {
+                hello = c.receive();
+            } catch (MigrationException e) {
+                throw new MigrationException("the peer does not hold the migration key (its first message fails authentication)");
+            }
+            if (hello.type() != MessageType.HELLO) {
+                throw new MigrationException("the peer's handshake is out of order");
+            }
+            return c;
+        } catch (IOException | RuntimeException e) {
+            c.closeCiphers();
+            throw e;
         }
-        if (hello.type() != MessageType.HELLO) {
-            throw new MigrationException("the peer's handshake is out of order");
-        }
-        return c;
     }
 
     void send(int type, byte[] payload) throws IOException {
@@ -107,7 +118,7 @@ final class SecureChannel implements AutoCloseable {
         if (length > MAX_FRAME) {
             throw new MigrationException("a migration message of " + length + " bytes is over the " + MAX_FRAME + "-byte limit");
         }
-        byte[] sealed = crypt(Cipher.ENCRYPT_MODE, sendKey, sent++, length, plain);
+        byte[] sealed = sealer.seal(nonce(sent++), aad(length), plain, plain.length);
         out.writeInt(length);
         out.write(sealed);
         out.flush();
@@ -126,28 +137,34 @@ final class SecureChannel implements AutoCloseable {
         if (length < 1 + TAG_BITS / 8 || length > MAX_FRAME) {
             throw new MigrationException("the stream is corrupt (a frame of " + Integer.toUnsignedString(length) + " bytes)");
         }
-        byte[] sealed = new byte[length];
+        if (frame.length < length) {
+            frame = new byte[Math.max(length, Math.min(MAX_FRAME, frame.length * 2))];
+        }
         try {
-            in.readFully(sealed);
+            in.readFully(frame, 0, length);
         } catch (EOFException e) {
             throw new MigrationException("the connection closed in the middle of a message");
         }
-        byte[] plain = crypt(Cipher.DECRYPT_MODE, receiveKey, received++, length, sealed);
+        byte[] plain = opener.open(nonce(received++), aad(length), frame, length);
+        if (plain == null) {
+            throw new MigrationException("the stream fails authentication (a wrong key, or data changed on the way)");
+        }
         return new Message(plain[0] & 0xFF, java.util.Arrays.copyOfRange(plain, 1, plain.length));
     }
 
-    private static byte[] crypt(int mode, SecretKeySpec key, long sequence, int length, byte[] data) {
-        try {
-            Cipher gcm = Cipher.getInstance("AES/GCM/NoPadding");
-            byte[] nonce = ByteBuffer.allocate(12).putInt(0).putLong(sequence).array();
-            gcm.init(mode, key, new GCMParameterSpec(TAG_BITS, nonce));
-            gcm.updateAAD(ByteBuffer.allocate(4).putInt(length).array());
-            return gcm.doFinal(data);
-        } catch (javax.crypto.AEADBadTagException e) {
-            throw new MigrationException("the stream fails authentication (a wrong key, or data changed on the way)");
-        } catch (GeneralSecurityException e) {
-            throw new MigrationException("the migration cipher failed: " + e.getMessage());
-        }
+    /** A message's nonce: its sequence number in this direction (each direction has its own key). */
+    private static byte[] nonce(long sequence) {
+        return ByteBuffer.allocate(12).putInt(0).putLong(sequence).array();
+    }
+
+    /** A message's associated data: its frame length, so a frame cannot be cut or padded unnoticed. */
+    private static byte[] aad(int length) {
+        return ByteBuffer.allocate(4).putInt(length).array();
+    }
+
+    private void closeCiphers() {
+        sealer.close();
+        opener.close();
     }
 
     private static byte[] hmac(byte[] key, byte[] data) {
@@ -170,6 +187,7 @@ final class SecureChannel implements AutoCloseable {
 
     @Override
     public void close() {
+        closeCiphers();
         try {
             socket.close();
         } catch (IOException e) {
