@@ -4,6 +4,8 @@
         .code64
         .include "apx.inc"
         .section .text.start, "ax"
+        .globl _start
+_start:                                              # the linker's entry symbol; no bytes
         MOVQ_IMM 16, 0xcccccccc                      # d5 18 b8 cc cc cc cc 00 00 00 00   mov r16, 0xcccccccc
         REX2_RR 0, 1, 0x01, 18, 17                   # d5 58 01 d1                        add r17, r18 (legacy: 01 /r)
         EVEX_RR 4, 0, 1, 1, 0, 15, 0x83, 0, 9        # 62 d4 84 18 83 c1 (7b)             add r15, r9, 123

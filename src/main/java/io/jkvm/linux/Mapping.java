@@ -115,6 +115,11 @@ public final class Mapping implements AutoCloseable {
         return crc.getValue();
     }
 
+    /** Whether the {@code length} bytes at {@code offset} are all zero (compared a word at a time, not byte by byte). */
+    public boolean isZero(long offset, long length) {
+        return isZero(segment.asSlice(offset, length));
+    }
+
     private static boolean isZero(MemorySegment page) {
         return page.mismatch(ZERO_PAGE.asSlice(0, page.byteSize())) == -1;
     }

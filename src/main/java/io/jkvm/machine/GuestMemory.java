@@ -41,15 +41,14 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return ram.writeNonZeroPagesTo(out);
     }
 
-    /** Reads the 4 KiB page at {@code offset}; true when it is not all zero. */
-    public boolean readPage(long offset, byte[] page) {
-        ram.read(offset, page, 0, page.length);
-        for (byte b : page) {
-            if (b != 0) {
-                return true;
-            }
-        }
-        return false;
+    /** Copies the 4 KiB page at {@code offset} into {@code into} at {@code at}. */
+    public void readPage(long offset, byte[] into, int at) {
+        ram.read(offset, into, at, 4096);
+    }
+
+    /** Whether the 4 KiB page at {@code offset} is all zero. */
+    public boolean isZeroPage(long offset) {
+        return ram.isZero(offset, 4096);
     }
 
     @Override

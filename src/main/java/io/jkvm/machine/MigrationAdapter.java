@@ -68,8 +68,13 @@ final class MigrationAdapter implements MigrationSource.Vm {
     }
 
     @Override
-    public boolean readPage(long offset, byte[] page) {
-        return memory.readPage(offset, page);
+    public void readPage(long offset, byte[] into, int at) {
+        memory.readPage(offset, into, at);
+    }
+
+    @Override
+    public boolean isZeroPage(long offset) {
+        return memory.isZeroPage(offset);
     }
 
     @Override

@@ -4,7 +4,6 @@ import io.jkvm.snapshot.MachineShape;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotFile;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -37,8 +36,11 @@ public final class MigrationSource {
 
         long memorySize();
 
-        /** Reads the 4096 bytes of the page at {@code offset}; true when they are not all zero. */
-        boolean readPage(long offset, byte[] page);
+        /** Copies the 4096 bytes of the page at {@code offset} into {@code into} at {@code at}. */
+        void readPage(long offset, byte[] into, int at);
+
+        /** Whether the page at {@code offset} is all zero. */
+        boolean isZeroPage(long offset);
 
         /** Starts recording the pages the guest writes; the log's first take has those written since this call. */
         DirtyLog trackDirtyPages();
@@ -155,35 +157,37 @@ public final class MigrationSource {
         }
     }
 
-    /** Sends the pages set in {@code which} (all of them when null; then only those that are not zero). */
+    /**
+     * Sends the pages set in {@code which} (all of them when null; then only those that are not zero), each an 8-byte
+     * offset and its bytes, copied from guest RAM straight into one batch buffer.
+     */
     private static void sendPages(Vm vm, SecureChannel channel, long[] which, long pages, boolean skipZero, long[] sent)
             throws IOException {
-        ByteArrayOutputStream batch = new ByteArrayOutputStream(BATCH * (PAGE + 8));
-        byte[] page = new byte[PAGE];
-        int inBatch = 0;
+        byte[] batch = new byte[BATCH * (PAGE + 8)];
+        ByteBuffer offsets = ByteBuffer.wrap(batch);
+        int used = 0;
         for (long p = 0; p < pages; p++) {
             if (which != null && (which[(int) (p >>> 6)] & (1L << (p & 63))) == 0) {
                 continue;
             }
-            if (inBatch == 0 && vm.cancelled()) {
+            if (used == 0 && vm.cancelled()) {
                 throw new MigrationException("it was cancelled");
             }
-            boolean nonZero = vm.readPage(p * PAGE, page);
-            if (skipZero && !nonZero) {
+            if (skipZero && vm.isZeroPage(p * PAGE)) {
                 continue;
             }
-            batch.writeBytes(ByteBuffer.allocate(8).putLong(p * PAGE).array());
-            batch.writeBytes(page);
+            offsets.putLong(used, p * PAGE);
+            vm.readPage(p * PAGE, batch, used + 8);
+            used += PAGE + 8;
             sent[0]++;
             sent[1] += PAGE + 8;
-            if (++inBatch == BATCH) {
-                channel.send(MessageType.PAGES, batch.toByteArray());
-                batch.reset();
-                inBatch = 0;
+            if (used == batch.length) {
+                channel.send(MessageType.PAGES, batch, used);
+                used = 0;
             }
         }
-        if (inBatch > 0) {
-            channel.send(MessageType.PAGES, batch.toByteArray());
+        if (used > 0) {
+            channel.send(MessageType.PAGES, batch, used);
         }
     }
 

@@ -39,6 +39,8 @@ final class SecureChannel implements AutoCloseable {
     private long sent, received;
     /** The frame being read: one buffer for the whole migration, grown to the largest frame seen. */
     private byte[] frame = new byte[1 << 16];
+    /** The message being sealed: its type byte and payload, in one buffer for the whole migration. */
+    private byte[] plain = new byte[1 << 16];
 
     private SecureChannel(Socket socket, DataInputStream in, DataOutputStream out, byte[] sendKey, byte[] receiveKey) {
         this.socket = socket;
@@ -111,14 +113,21 @@ final class SecureChannel implements AutoCloseable {
     }
 
     void send(int type, byte[] payload) throws IOException {
-        byte[] plain = new byte[1 + payload.length];
-        plain[0] = (byte) type;
-        System.arraycopy(payload, 0, plain, 1, payload.length);
-        int length = plain.length + TAG_BITS / 8;
+        send(type, payload, payload.length);
+    }
+
+    /** Sends {@code payload[0, used)} as one message of {@code type}. */
+    void send(int type, byte[] payload, int used) throws IOException {
+        int length = 1 + used + TAG_BITS / 8;
         if (length > MAX_FRAME) {
             throw new MigrationException("a migration message of " + length + " bytes is over the " + MAX_FRAME + "-byte limit");
         }
-        byte[] sealed = sealer.seal(nonce(sent++), aad(length), plain, plain.length);
+        if (plain.length < 1 + used) {
+            plain = new byte[1 + used];
+        }
+        plain[0] = (byte) type;
+        System.arraycopy(payload, 0, plain, 1, used);
+        byte[] sealed = sealer.seal(nonce(sent++), aad(length), plain, 1 + used);
         out.writeInt(length);
         out.write(sealed);
         out.flush();

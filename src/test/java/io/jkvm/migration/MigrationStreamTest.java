@@ -66,14 +66,18 @@ class MigrationStreamTest {
         }
 
         @Override
-        public boolean readPage(long offset, byte[] page) {
-            System.arraycopy(ram, (int) offset, page, 0, page.length);
-            for (byte b : page) {
-                if (b != 0) {
-                    return true;
+        public void readPage(long offset, byte[] into, int at) {
+            System.arraycopy(ram, (int) offset, into, at, 4096);
+        }
+
+        @Override
+        public boolean isZeroPage(long offset) {
+            for (int i = 0; i < 4096; i++) {
+                if (ram[(int) offset + i] != 0) {
+                    return false;
                 }
             }
-            return false;
+            return true;
         }
 
         @Override
