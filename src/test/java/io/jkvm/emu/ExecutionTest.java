@@ -1,0 +1,74 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.TestGuests;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * -Djkvm.core.execution picks how the core runs: decoded blocks, or the interpreter alone (which the oracle tests'
+ * second Surefire run uses to hold the two paths to the same results).
+ */
+class ExecutionTest {
+    private static <T> T with(String value, Supplier<T> body) {
+        String before = System.getProperty(Execution.PROPERTY);
+        System.setProperty(Execution.PROPERTY, value);
+        try {
+            return body.get();
+        } finally {
+            if (before == null) {
+                System.clearProperty(Execution.PROPERTY);
+            } else {
+                System.setProperty(Execution.PROPERTY, before);
+            }
+        }
+    }
+
+    /** R8-R11 after the self-modifying guest, and how many pages of decoded blocks the core made. */
+    private static long[] runSelfModifying() throws Exception {
+        try (EmuVm vm = new EmuVm(Files.readAllBytes(TestGuests.path("self_modifying.bin")))) {
+            vm.nextOut(0x80);
+            vm.nextOut(0x81);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            return new long[]{r.gpr(8), r.gpr(9), r.gpr(10), r.gpr(11), vm.vcpu.decodedPages(), vm.vcpu.instructions()};
+        }
+    }
+
+    @Test
+    void theInterpreterAloneDecodesNoBlocksAndGetsTheSameResults() {
+        long[] blocks = with("blocks", () -> call(ExecutionTest::runSelfModifying));
+        long[] interpreter = with("interpreter", () -> call(ExecutionTest::runSelfModifying));
+        assertTrue(blocks[4] > 0, "the default decodes blocks");
+        assertEquals(0, interpreter[4], "the interpreter alone decodes none");
+        assertEquals(java.util.List.of(33L, 7L, 0x506L, 42L), java.util.List.of(interpreter[0], interpreter[1], interpreter[2], interpreter[3]));
+        assertEquals(blocks[5], interpreter[5], "both retire the same instructions");
+    }
+
+    @Test
+    void anUnknownSettingIsRefusedByName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> with("jit", Execution::fromProperty));
+        assertEquals("-Djkvm.core.execution=jit is not blocks or interpreter", e.getMessage());
+    }
+
+    private interface Body<T> {
+        T run() throws Exception;
+    }
+
+    private static <T> T call(Body<T> body) {
+        try {
+            return body.run();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+}
