@@ -287,7 +287,7 @@ final class Core {
     }
 
     /** CPL changes what pages may be fetched from (U/S): the cached code page must be looked up again. */
-    private void setCpl(int value) {
+    void setCpl(int value) {
         if (value != cpl) {
             cpl = value;
             fetchPage = -1;
@@ -550,7 +550,7 @@ final class Core {
 
     // ---- instruction fetch and decode state ------------------------------------------------------------------
 
-    private long ip;               // next byte to fetch (linear)
+    long ip;               // next byte to fetch (linear)
     int opSize;                    // 2, 4 or 8
     private int adSize;            // 4 or 8
     boolean rexW;
@@ -1277,7 +1277,7 @@ final class Core {
         }
     }
 
-    private void requireCpl0() {
+    void requireCpl0() {
         if (cpl != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
@@ -2142,17 +2142,17 @@ final class Core {
 
     void executeMap1(int b) {
         switch (b) {
-            case 0x01 -> group7();
-            case 0x05 -> syscall();
-            case 0x07 -> sysret();
-            case 0x34 -> sysenter();
-            case 0x35 -> sysexit();
+            case 0x01 -> SystemInstructions.group7(this);
+            case 0x05 -> FastSystemCalls.syscall(this);
+            case 0x07 -> FastSystemCalls.sysret(this);
+            case 0x34 -> FastSystemCalls.sysenter(this);
+            case 0x35 -> FastSystemCalls.sysexit(this);
             case 0x0B -> throw GuestFault.of(GuestFault.UD);
             case 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x0D -> { // prefetch, hint NOPs, ENDBR64
                 decodeModrm();
                 done();
             }
-            case 0x00 -> group6();
+            case 0x00 -> SystemInstructions.group6(this);
             case 0xA0, 0xA8 -> SegmentLoads.push(this, b == 0xA0 ? SegmentLoads.FS : SegmentLoads.GS);
             case 0xA1, 0xA9 -> SegmentLoads.pop(this, b == 0xA1 ? SegmentLoads.FS : SegmentLoads.GS);
             case 0xA3, 0xAB, 0xB3, 0xBB -> bitTest(b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
@@ -2200,9 +2200,9 @@ final class Core {
                 }
                 done();
             }
-            case 0xC7 -> group9();
+            case 0xC7 -> SystemInstructions.group9(this);
             case 0xC4, 0xC5, 0xC6 -> Sse.execute(this, b);
-            case 0xAE -> group15();
+            case 0xAE -> SystemInstructions.group15(this);
             case 0x10, 0x11, 0x28, 0x29, 0x54, 0x55, 0x56, 0x57, 0x60, 0x61, 0x62, 0x64, 0x65, 0x66, 0x6C, 0x6D, 0x6E, 0x6F,
                  0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x7E, 0x7F, 0xD4, 0xD6, 0xD7, 0xDB, 0xDF, 0xEB, 0xEF,
                  0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0x68, 0x69, 0x6A, 0x63, 0x67, 0x6B, 0xD5, 0xE5, 0xE4, 0xF4,
@@ -2210,12 +2210,12 @@ final class Core {
                  0xD2, 0xD3, 0xE1, 0xE2, 0xF1, 0xF2, 0xF3, 0x14, 0x15, 0x50, 0x12, 0x13, 0x16, 0x17 -> Sse.execute(this, b);
             case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0x2E, 0x2F, 0xC2, 0x2A, 0x2C, 0x2D, 0x5A, 0x5B, 0xE6 ->
                     SseFloat.execute(this, b);
-            case 0x20, 0x22 -> movCr(b == 0x22);
-            case 0x21, 0x23 -> movDr(b == 0x23);
+            case 0x20, 0x22 -> SystemInstructions.movCr(this, b == 0x22);
+            case 0x21, 0x23 -> SystemInstructions.movDr(this, b == 0x23);
             case 0x30 -> {
                 requireCpl0();
                 code.newEpoch(); // serializing, as CPUID
-                wrmsr((int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
+                CpuidAndMsrs.wrmsr(this, (int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
                 done();
             }
             case 0x31 -> {
@@ -2226,7 +2226,7 @@ final class Core {
             }
             case 0x32 -> {
                 requireCpl0();
-                long v = rdmsr((int) r[1]);
+                long v = CpuidAndMsrs.rdmsr(this, (int) r[1]);
                 r[0] = v & 0xFFFFFFFFL;
                 r[2] = v >>> 32;
                 done();
@@ -2249,7 +2249,7 @@ final class Core {
                 done();
             }
             case 0xA2 -> {
-                cpuidInstruction();
+                CpuidAndMsrs.cpuidInstruction(this);
                 done();
             }
             case 0xAF -> {
@@ -2395,424 +2395,9 @@ final class Core {
         done();
     }
 
-    /** 0F 00: SLDT, STR, LLDT, LTR (the rest #UD). */
-    private void group6() {
-        decodeModrm();
-        switch (regField & 7) {
-            case 1 -> writeRm(2, tr);
-            case 3 -> {
-                requireCpl0();
-                tr = (int) readRm(2);
-            }
-            case 0 -> writeRm(2, 0);
-            case 2 -> {
-                requireCpl0();
-                readRm(2);
-            }
-            default -> throw GuestFault.of(GuestFault.UD);
-        }
-        done();
-    }
 
-    /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
-    private void group9() {
-        decodeModrm();
-        int op = regField & 7;
-        if (op == 1 && mod != 3) {
-            long a = ea();
-            if (rexW) {
-                if ((a & 15) != 0) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
-                long lo = read(a, 8), hi = read(a + 8, 8);
-                if (lo == r[0] && hi == r[2]) {
-                    write(a, 8, r[3]);
-                    write(a + 8, 8, r[1]);
-                    modifyArith(ZF, ZF);
-                } else {
-                    r[0] = lo;
-                    r[2] = hi;
-                    modifyArith(ZF, 0);
-                }
-            } else {
-                long v = read(a, 8);
-                long expect = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
-                if (v == expect) {
-                    write(a, 8, (r[1] << 32) | (r[3] & 0xFFFFFFFFL));
-                    modifyArith(ZF, ZF);
-                } else {
-                    r[0] = v & 0xFFFFFFFFL;
-                    r[2] = v >>> 32;
-                    modifyArith(ZF, 0);
-                }
-            }
-        } else if (op >= 3 && op <= 5 && mod != 3) {
-            Xsave.compactedInstruction(this, op, ea(), (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
-        } else if ((op == 6 || op == 7) && mod == 3) {
-            setReg(rmField, opSize, RANDOM.nextLong());
-            setArith(CF);
-        } else {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        done();
-    }
-
-    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
-
-    /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
-    private void group15() {
-        decodeModrm();
-        int op = regField & 7;
-        if (mod == 3) {
-            if (op >= 5) { // LFENCE, MFENCE, SFENCE
-                done();
-                return;
-            }
-            throw GuestFault.of(GuestFault.UD);
-        }
-        if (rex2 && op >= 4 && op <= 6) {
-            throw GuestFault.of(GuestFault.UD); // XSAVE/XRSTOR/XSAVEOPT are not REX2-promoted
-        }
-        long a = ea();
-        switch (op) {
-            case 0 -> Xsave.fxsave(this, a);
-            case 1 -> Xsave.fxrstor(this, a);
-            case 2 -> {
-                long v = read(a, 4);
-                if ((v & ~Integer.toUnsignedLong(mxcsrMask)) != 0) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
-                mxcsr = (int) v;
-            }
-            case 3 -> write(a, 4, mxcsr);
-            case 4, 6 -> Xsave.xsave(this, a, (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
-            case 5 -> Xsave.xrstor(this, a, (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
-            default -> read(a, 1); // CLFLUSH: a read access for its fault behaviour
-        }
-        done();
-    }
-
-    private void group7() {
-        int m = fetch8();
-        ip--;
-        if (m == 0xD0) { // XGETBV
-            fetch8();
-            if ((cr4 & ControlBits.CR4_OSXSAVE) == 0) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            if ((r[1] & 0xFFFFFFFFL) != 0) {
-                throw GuestFault.withCode(GuestFault.GP, 0);
-            }
-            r[0] = xcr0 & 0xFFFFFFFFL;
-            r[2] = xcr0 >>> 32;
-            done();
-            return;
-        }
-        if (m == 0xD1) { // XSETBV
-            fetch8();
-            if ((cr4 & ControlBits.CR4_OSXSAVE) == 0) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            requireCpl0();
-            long value = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
-            if ((r[1] & 0xFFFFFFFFL) != 0 || Xcr0Rules.violation(value, cpuid.supportedXcr0() | 0x3).isPresent()) {
-                throw GuestFault.withCode(GuestFault.GP, 0);
-            }
-            setXcr0(value);
-            done();
-            return;
-        }
-        if (m == 0xF9) { // RDTSCP
-            fetch8();
-            long count = tsc.read();
-            r[0] = count & 0xFFFFFFFFL;
-            r[2] = count >>> 32;
-            r[1] = tscAux;
-            done();
-            return;
-        }
-        if (m == 0xF8) { // SWAPGS
-            fetch8();
-            requireCpl0();
-            long t = gsBase;
-            gsBase = kernelGsBase;
-            kernelGsBase = t;
-            done();
-            return;
-        }
-        decodeModrm();
-        int op = regField & 7;
-        if (mod == 3) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        switch (op) {
-            case 0, 1 -> { // SGDT/SIDT
-                write(ea(), 2, op == 0 ? gdtLimit : idtLimit);
-                write(ea() + 2, 8, op == 0 ? gdtBase : idtBase);
-            }
-            case 2, 3 -> { // LGDT/LIDT
-                requireCpl0();
-                int limit = (int) read(ea(), 2);
-                long base = read(ea() + 2, 8);
-                if (op == 2) {
-                    gdtLimit = limit;
-                    gdtBase = base;
-                } else {
-                    idtLimit = limit;
-                    idtBase = base;
-                }
-            }
-            case 7 -> { // INVLPG
-                requireCpl0();
-                invlpg(ea());
-            }
-            default -> throw GuestFault.of(GuestFault.UD);
-        }
-        done();
-    }
-
-    /** XCR0 changes; R16..R31 keep their values while APX is off and come back when it is on again (patch 05). */
-    void setXcr0(long value) {
-        boolean apxBefore = apxEnabled();
-        boolean apxAfter = (value & XsaveComponent.APX.mask()) != 0;
-        if (apxBefore && !apxAfter) {
-            System.arraycopy(r, 16, egprsSaved, 0, 16);
-        } else if (!apxBefore && apxAfter) {
-            System.arraycopy(egprsSaved, 0, r, 16, 16);
-        }
-        xcr0 = value;
-    }
-
-    private void movCr(boolean toCr) {
-        requireCpl0();
-        int m = fetch8(); // no memory form: the mod bits are ignored, r/m is always a GPR
-        int crn = ((m >>> 3) & 7) | rexR;
-        int gpr = (m & 7) | rexB;
-        if (toCr) {
-            code.newEpoch(); // serializing, as CPUID
-            long v = r[gpr];
-            switch (crn) {
-                case 0 -> {
-                    cr0 = v | ControlBits.CR0_ET;
-                    flushTlb();
-                }
-                case 2 -> cr2 = v;
-                case 3 -> {
-                    cr3 = v;
-                    flushTlb();
-                }
-                case 4 -> {
-                    cr4 = v;
-                    flushTlb();
-                }
-                case 8 -> cr8 = v & 0xF;
-                default -> throw GuestFault.of(GuestFault.UD);
-            }
-        } else {
-            r[gpr] = switch (crn) {
-                case 0 -> cr0;
-                case 2 -> cr2;
-                case 3 -> cr3;
-                case 4 -> cr4;
-                case 8 -> cr8;
-                default -> throw GuestFault.of(GuestFault.UD);
-            };
-        }
-        done();
-    }
-
-    /** MOV to/from DR0-DR3, DR6, DR7 (DR4/DR5 alias DR6/DR7 without CR4.DE). */
-    private void movDr(boolean toDr) {
-        requireCpl0();
-        int m = fetch8();
-        int n = ((m >>> 3) & 7) | rexR;
-        int gpr = (m & 7) | rexB;
-        if (n > 7) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        if (n == 4 || n == 5) {
-            if ((cr4 & 0x8) != 0) { // CR4.DE
-                throw GuestFault.of(GuestFault.UD);
-            }
-            n += 2;
-        }
-        if (toDr) {
-            long v = r[gpr];
-            switch (n) {
-                case 6 -> dr6 = (v & 0x1E00FL) | 0xFFFF0FF0L;
-                case 7 -> dr7 = (v & 0xFFFF2BFFL) | 0x400;
-                default -> dr[n] = v;
-            }
-        } else {
-            r[gpr] = n == 6 ? dr6 : n == 7 ? dr7 : dr[n];
-        }
-        done();
-    }
-
-    private void syscall() {
-        if ((efer & ControlBits.EFER_SCE) == 0) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        done();
-        r[1] = rip;
-        r[11] = rflags();
-        setRflags(rflags() & ~fmask);
-        cs = (int) ((star >>> 32) & 0xFFFC);
-        ss = cs + 8;
-        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        setCpl(0);
-        rip = lstar;
-    }
-
-    private void sysret() {
-        if ((efer & ControlBits.EFER_SCE) == 0) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        requireCpl0();
-        if (rexW && !canonical(r[1]) && !vendor.followsApm()) {
-            throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
-        }
-        int base = (int) ((star >>> 48) & 0xFFFF);
-        cs = rexW ? base + 16 : base;
-        ss = base + 8;
-        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        setCpl(3);
-        setRflags((r[11] & 0x3C7FD7L) | 0x2);
-        rip = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
-    }
-
-    /**
-     * SYSENTER in 64-bit mode: Intel's fast system call (SDM: CS from IA32_SYSENTER_CS, SS = CS + 8, RSP and RIP
-     * from IA32_SYSENTER_ESP/EIP, IF/RF/VM cleared); AMD has none in long mode (APM: #UD).
-     */
-    private void sysenter() {
-        if (vendor.followsApm()) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        if ((sysenterCs & 0xFFFC) == 0) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
-        }
-        done();
-        setRflags(rflags() & ~(IF | (1L << 16) | (1L << 17)));
-        cs = (int) (sysenterCs & 0xFFFC);
-        ss = cs + 8;
-        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        setCpl(0);
-        r[4] = sysenterEsp;
-        rip = sysenterEip;
-    }
-
-    /**
-     * SYSEXIT: to CPL3 at RDX with RSP = RCX, CS = IA32_SYSENTER_CS + 32 and SS + 40 with REX.W (64-bit code), + 16
-     * and + 24 without (32-bit code, EDX/ECX); #GP(0) at CPL > 0, with a null IA32_SYSENTER_CS or, for the 64-bit
-     * form, a non-canonical RCX or RDX (SDM). AMD: #UD in long mode (APM).
-     */
-    private void sysexit() {
-        if (vendor.followsApm()) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        if ((sysenterCs & 0xFFFC) == 0 || cpl != 0 || (rexW && !(canonical(r[1]) && canonical(r[2])))) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
-        }
-        done();
-        int base = (int) (sysenterCs & 0xFFFC);
-        cs = base + (rexW ? 32 : 16);
-        ss = base + (rexW ? 40 : 24);
-        codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        setCpl(3);
-        r[4] = rexW ? r[1] : r[1] & 0xFFFFFFFFL;
-        rip = rexW ? r[2] : r[2] & 0xFFFFFFFFL;
-    }
-
-    private static boolean canonical(long address) {
+    static boolean canonical(long address) {
         return address == (address << 16) >> 16;
     }
 
-    private void cpuidInstruction() {
-        code.newEpoch(); // serializing: code another agent wrote must be seen from here on
-        int leaf = (int) r[0];
-        int sub = (int) r[1];
-        int max = cpuid.leaf(0, 0).eax();
-        CpuidEntry e;
-        if (Integer.compareUnsigned(leaf, 0x80000000) < 0 && Integer.compareUnsigned(leaf, max) > 0) {
-            e = cpuid.leaf(max, sub);
-        } else {
-            e = cpuid.leaf(leaf, sub);
-        }
-        int ecx = e.ecx(), ebx = e.ebx();
-        if (leaf == 1) {
-            ecx = (cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
-        }
-        if (leaf == 0xD && sub == 0) {
-            ebx = xsaveLayout().standardSize(xcr0); // size for what XCR0 enables now
-        }
-        r[0] = e.eax() & 0xFFFFFFFFL;
-        r[3] = ebx & 0xFFFFFFFFL;
-        r[1] = ecx & 0xFFFFFFFFL;
-        r[2] = e.edx() & 0xFFFFFFFFL;
-    }
-
-    long rdmsr(int msr) {
-        return switch (msr) {
-            case Msrs.IA32_EFER -> efer;
-            case Msrs.IA32_STAR -> star;
-            case Msrs.IA32_LSTAR -> lstar;
-            case Msrs.IA32_CSTAR -> cstar;
-            case Msrs.IA32_FMASK -> fmask;
-            case Msrs.IA32_FS_BASE -> fsBase;
-            case Msrs.IA32_GS_BASE -> gsBase;
-            case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase;
-            case Msrs.IA32_TSC -> tsc.read();
-            case Msrs.IA32_TSC_AUX -> tscAux;
-            case Msrs.IA32_APIC_BASE -> apicBase;
-            case Msrs.IA32_PAT -> pat;
-            case Msrs.IA32_SYSENTER_CS -> sysenterCs;
-            case Msrs.IA32_SYSENTER_ESP -> sysenterEsp;
-            case Msrs.IA32_SYSENTER_EIP -> sysenterEip;
-            case Msrs.IA32_XFD -> xfd;
-            case Msrs.IA32_XFD_ERR -> xfdErr;
-            case Msrs.IA32_XSS -> {
-                if (!cpuidHas(0xD, 1, 0, 3)) {
-                    throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
-                }
-                yield xss;
-            }
-            default -> throw GuestFault.withCode(GuestFault.GP, 0);
-        };
-    }
-
-    void wrmsr(int msr, long v) {
-        switch (msr) {
-            case Msrs.IA32_EFER -> {
-                if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE)) != 0) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
-                efer = v;
-                flushTlb();
-            }
-            case Msrs.IA32_STAR -> star = v;
-            case Msrs.IA32_LSTAR -> lstar = v;
-            case Msrs.IA32_CSTAR -> cstar = v;
-            case Msrs.IA32_FMASK -> fmask = v;
-            case Msrs.IA32_FS_BASE -> fsBase = v;
-            case Msrs.IA32_GS_BASE -> gsBase = v;
-            case Msrs.IA32_KERNEL_GS_BASE -> kernelGsBase = v;
-            case Msrs.IA32_TSC -> tsc.write(v);
-            case Msrs.IA32_TSC_AUX -> tscAux = v & 0xFFFFFFFFL;
-            case Msrs.IA32_APIC_BASE -> apicBase = v;
-            case Msrs.IA32_PAT -> pat = v;
-            case Msrs.IA32_SYSENTER_CS -> sysenterCs = v;
-            case Msrs.IA32_SYSENTER_ESP -> sysenterEsp = v;
-            case Msrs.IA32_SYSENTER_EIP -> sysenterEip = v;
-            case Msrs.IA32_XFD -> xfd = v;
-            case Msrs.IA32_XFD_ERR -> xfdErr = v;
-            case Msrs.IA32_XSS -> {
-                if (!cpuidHas(0xD, 1, 0, 3) || (v & ~cpuid.supportedXss()) != 0) {
-                    throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
-                }
-                xss = v;
-            }
-            default -> throw GuestFault.withCode(GuestFault.GP, 0);
-        }
-    }
 }

@@ -398,7 +398,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         } catch (XsaveException e) {
             throw new IllegalArgumentException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
         }
-        core.setXcr0(xcr0);
+        SystemInstructions.setXcr0(core, xcr0);
     }
 
     @Override
@@ -407,7 +407,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         XsaveArea x = XsaveArea.of(layout, Xsave.image(core, model.hasApx()));
         SequencedMap<Integer, Long> msrs = new LinkedHashMap<>();
         for (int m : stateMsrs) {
-            msrs.put(m, core.rdmsr(m));
+            msrs.put(m, CpuidAndMsrs.rdmsr(core, m));
         }
         PendingEvents none = PendingEvents.none();
         PendingEvents events = new PendingEvents(none.exception(),
@@ -438,10 +438,10 @@ public final class EmulatedVcpu implements VirtualCpu {
         }
         setRegisters(s.registers());
         setSpecialRegisters(s.specialRegisters());
-        core.setXcr0(s.xcr0());
+        SystemInstructions.setXcr0(core, s.xcr0());
         Xsave.load(core, x.toBytes());
         for (Map.Entry<Integer, Long> e : s.msrs().entrySet()) {
-            core.wrmsr(e.getKey(), e.getValue());
+            CpuidAndMsrs.wrmsr(core, e.getKey(), e.getValue());
         }
         core.interruptShadow = s.events().interrupt().shadow() != 0;
         DebugRegisters d = s.debugRegisters();

@@ -1,0 +1,99 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.Msrs;
+
+/** CPUID from the CPU model's table, and RDMSR/WRMSR (with the state record's MSRs going through the same two). */
+final class CpuidAndMsrs {
+    private CpuidAndMsrs() {
+    }
+
+    static void cpuidInstruction(Core c) {
+        c.code.newEpoch(); // serializing: c.code another agent wrote must be seen from here on
+        int leaf = (int) c.r[0];
+        int sub = (int) c.r[1];
+        int max = c.cpuid.leaf(0, 0).eax();
+        CpuidEntry e;
+        if (Integer.compareUnsigned(leaf, 0x80000000) < 0 && Integer.compareUnsigned(leaf, max) > 0) {
+            e = c.cpuid.leaf(max, sub);
+        } else {
+            e = c.cpuid.leaf(leaf, sub);
+        }
+        int ecx = e.ecx(), ebx = e.ebx();
+        if (leaf == 1) {
+            ecx = (c.cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
+        }
+        if (leaf == 0xD && sub == 0) {
+            ebx = c.xsaveLayout().standardSize(c.xcr0); // size for what XCR0 enables now
+        }
+        c.r[0] = e.eax() & 0xFFFFFFFFL;
+        c.r[3] = ebx & 0xFFFFFFFFL;
+        c.r[1] = ecx & 0xFFFFFFFFL;
+        c.r[2] = e.edx() & 0xFFFFFFFFL;
+    }
+
+    static long rdmsr(Core c, int msr) {
+        return switch (msr) {
+            case Msrs.IA32_EFER -> c.efer;
+            case Msrs.IA32_STAR -> c.star;
+            case Msrs.IA32_LSTAR -> c.lstar;
+            case Msrs.IA32_CSTAR -> c.cstar;
+            case Msrs.IA32_FMASK -> c.fmask;
+            case Msrs.IA32_FS_BASE -> c.fsBase;
+            case Msrs.IA32_GS_BASE -> c.gsBase;
+            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase;
+            case Msrs.IA32_TSC -> c.tsc.read();
+            case Msrs.IA32_TSC_AUX -> c.tscAux;
+            case Msrs.IA32_APIC_BASE -> c.apicBase;
+            case Msrs.IA32_PAT -> c.pat;
+            case Msrs.IA32_SYSENTER_CS -> c.sysenterCs;
+            case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp;
+            case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip;
+            case Msrs.IA32_XFD -> c.xfd;
+            case Msrs.IA32_XFD_ERR -> c.xfdErr;
+            case Msrs.IA32_XSS -> {
+                if (!c.cpuidHas(0xD, 1, 0, 3)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
+                }
+                yield c.xss;
+            }
+            default -> throw GuestFault.withCode(GuestFault.GP, 0);
+        };
+    }
+
+    static void wrmsr(Core c, int msr, long v) {
+        switch (msr) {
+            case Msrs.IA32_EFER -> {
+                if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE)) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                c.efer = v;
+                c.flushTlb();
+            }
+            case Msrs.IA32_STAR -> c.star = v;
+            case Msrs.IA32_LSTAR -> c.lstar = v;
+            case Msrs.IA32_CSTAR -> c.cstar = v;
+            case Msrs.IA32_FMASK -> c.fmask = v;
+            case Msrs.IA32_FS_BASE -> c.fsBase = v;
+            case Msrs.IA32_GS_BASE -> c.gsBase = v;
+            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = v;
+            case Msrs.IA32_TSC -> c.tsc.write(v);
+            case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
+            case Msrs.IA32_APIC_BASE -> c.apicBase = v;
+            case Msrs.IA32_PAT -> c.pat = v;
+            case Msrs.IA32_SYSENTER_CS -> c.sysenterCs = v;
+            case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp = v;
+            case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip = v;
+            case Msrs.IA32_XFD -> c.xfd = v;
+            case Msrs.IA32_XFD_ERR -> c.xfdErr = v;
+            case Msrs.IA32_XSS -> {
+                if (!c.cpuidHas(0xD, 1, 0, 3) || (v & ~c.cpuid.supportedXss()) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
+                }
+                c.xss = v;
+            }
+            default -> throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+}

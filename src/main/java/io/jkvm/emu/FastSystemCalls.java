@@ -1,0 +1,84 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ControlBits;
+
+/** SYSCALL, SYSRET, SYSENTER and SYSEXIT in 64-bit mode, with the vendor differences docs/vendors.md lists. */
+final class FastSystemCalls {
+    private FastSystemCalls() {
+    }
+
+    static void syscall(Core c) {
+        if ((c.efer & ControlBits.EFER_SCE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+        c.r[1] = c.rip;
+        c.r[11] = c.rflags();
+        c.setRflags(c.rflags() & ~c.fmask);
+        c.cs = (int) ((c.star >>> 32) & 0xFFFC);
+        c.ss = c.cs + 8;
+        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
+        c.setCpl(0);
+        c.rip = c.lstar;
+    }
+
+    static void sysret(Core c) {
+        if ((c.efer & ControlBits.EFER_SCE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.requireCpl0();
+        if (c.rexW && !Core.canonical(c.r[1]) && !c.vendor.followsApm()) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
+        }
+        int base = (int) ((c.star >>> 48) & 0xFFFF);
+        c.cs = c.rexW ? base + 16 : base;
+        c.ss = base + 8;
+        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
+        c.setCpl(3);
+        c.setRflags((c.r[11] & 0x3C7FD7L) | 0x2);
+        c.rip = c.rexW ? c.r[1] : c.r[1] & 0xFFFFFFFFL;
+    }
+
+    /**
+     * SYSENTER in 64-bit mode: Intel's fast system call (SDM: CS from IA32_SYSENTER_CS, SS = CS + 8, RSP and RIP
+     * from IA32_SYSENTER_ESP/EIP, IF/RF/VM cleared); AMD has none in long mode (APM: #UD).
+     */
+    static void sysenter(Core c) {
+        if (c.vendor.followsApm()) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((c.sysenterCs & 0xFFFC) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        c.done();
+        c.setRflags(c.rflags() & ~(Core.IF | (1L << 16) | (1L << 17)));
+        c.cs = (int) (c.sysenterCs & 0xFFFC);
+        c.ss = c.cs + 8;
+        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
+        c.setCpl(0);
+        c.r[4] = c.sysenterEsp;
+        c.rip = c.sysenterEip;
+    }
+
+    /**
+     * SYSEXIT: to CPL3 at RDX with RSP = RCX, CS = IA32_SYSENTER_CS + 32 and SS + 40 with REX.W (64-bit code), + 16
+     * and + 24 without (32-bit code, EDX/ECX); #GP(0) at CPL > 0, with a null IA32_SYSENTER_CS or, for the 64-bit
+     * form, a non-canonical RCX or RDX (SDM). AMD: #UD in long mode (APM).
+     */
+    static void sysexit(Core c) {
+        if (c.vendor.followsApm()) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if ((c.sysenterCs & 0xFFFC) == 0 || c.cpl != 0 || (c.rexW && !(Core.canonical(c.r[1]) && Core.canonical(c.r[2])))) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        c.done();
+        int base = (int) (c.sysenterCs & 0xFFFC);
+        c.cs = base + (c.rexW ? 32 : 16);
+        c.ss = base + (c.rexW ? 40 : 24);
+        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
+        c.setCpl(3);
+        c.r[4] = c.rexW ? c.r[1] : c.r[1] & 0xFFFFFFFFL;
+        c.rip = c.rexW ? c.r[2] : c.r[2] & 0xFFFFFFFFL;
+    }
+}

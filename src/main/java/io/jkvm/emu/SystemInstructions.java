@@ -1,0 +1,271 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.Xcr0Rules;
+import io.jkvm.x86.XsaveComponent;
+
+/**
+ * The 0F map's system groups: 6 (SLDT, STR, LLDT, LTR), 7 (SGDT/LGDT and the rest of the descriptor tables, XGETBV,
+ * XSETBV, RDTSCP, SWAPGS, INVLPG), 9 (CMPXCHG8B/16B, XRSTORS, XSAVEC, XSAVES, RDRAND, RDSEED), 15 (fences, FXSAVE and
+ * XSAVE with their restores, LDMXCSR/STMXCSR, CLFLUSH); MOV to and from control and debug registers; XCR0's rules.
+ */
+final class SystemInstructions {
+    private SystemInstructions() {
+    }
+
+    /** RDRAND and RDSEED: the host's entropy. */
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /** 0F 00: SLDT, STR, LLDT, LTR (the rest #UD). */
+    static void group6(Core c) {
+        c.decodeModrm();
+        switch (c.regField & 7) {
+            case 1 -> c.writeRm(2, c.tr);
+            case 3 -> {
+                c.requireCpl0();
+                c.tr = (int) c.readRm(2);
+            }
+            case 0 -> c.writeRm(2, 0);
+            case 2 -> {
+                c.requireCpl0();
+                c.readRm(2);
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+    }
+
+    /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
+    static void group9(Core c) {
+        c.decodeModrm();
+        int op = c.regField & 7;
+        if (op == 1 && c.mod != 3) {
+            long a = c.ea();
+            if (c.rexW) {
+                if ((a & 15) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                long lo = c.read(a, 8), hi = c.read(a + 8, 8);
+                if (lo == c.r[0] && hi == c.r[2]) {
+                    c.write(a, 8, c.r[3]);
+                    c.write(a + 8, 8, c.r[1]);
+                    c.modifyArith(Core.ZF, Core.ZF);
+                } else {
+                    c.r[0] = lo;
+                    c.r[2] = hi;
+                    c.modifyArith(Core.ZF, 0);
+                }
+            } else {
+                long v = c.read(a, 8);
+                long expect = (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL);
+                if (v == expect) {
+                    c.write(a, 8, (c.r[1] << 32) | (c.r[3] & 0xFFFFFFFFL));
+                    c.modifyArith(Core.ZF, Core.ZF);
+                } else {
+                    c.r[0] = v & 0xFFFFFFFFL;
+                    c.r[2] = v >>> 32;
+                    c.modifyArith(Core.ZF, 0);
+                }
+            }
+        } else if (op >= 3 && op <= 5 && c.mod != 3) {
+            Xsave.compactedInstruction(c, op, c.ea(), (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
+        } else if ((op == 6 || op == 7) && c.mod == 3) {
+            c.setReg(c.rmField, c.opSize, RANDOM.nextLong());
+            c.setArith(Core.CF);
+        } else {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+    }
+
+    /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
+    static void group15(Core c) {
+        c.decodeModrm();
+        int op = c.regField & 7;
+        if (c.mod == 3) {
+            if (op >= 5) { // LFENCE, MFENCE, SFENCE
+                c.done();
+                return;
+            }
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if (c.rex2 && op >= 4 && op <= 6) {
+            throw GuestFault.of(GuestFault.UD); // XSAVE/XRSTOR/XSAVEOPT are not REX2-promoted
+        }
+        long a = c.ea();
+        switch (op) {
+            case 0 -> Xsave.fxsave(c, a);
+            case 1 -> Xsave.fxrstor(c, a);
+            case 2 -> {
+                long v = c.read(a, 4);
+                if ((v & ~Integer.toUnsignedLong(c.mxcsrMask)) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                c.mxcsr = (int) v;
+            }
+            case 3 -> c.write(a, 4, c.mxcsr);
+            case 4, 6 -> Xsave.xsave(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
+            case 5 -> Xsave.xrstor(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
+            default -> c.read(a, 1); // CLFLUSH: a read access for its fault behaviour
+        }
+        c.done();
+    }
+
+    /** 0F 01: descriptor tables, XGETBV/XSETBV, RDTSCP, SWAPGS, INVLPG. */
+    static void group7(Core c) {
+        int m = c.fetch8();
+        c.ip--;
+        if (m == 0xD0) { // XGETBV
+            c.fetch8();
+            if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            if ((c.r[1] & 0xFFFFFFFFL) != 0) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            c.r[0] = c.xcr0 & 0xFFFFFFFFL;
+            c.r[2] = c.xcr0 >>> 32;
+            c.done();
+            return;
+        }
+        if (m == 0xD1) { // XSETBV
+            c.fetch8();
+            if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            c.requireCpl0();
+            long value = (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL);
+            if ((c.r[1] & 0xFFFFFFFFL) != 0 || Xcr0Rules.violation(value, c.cpuid.supportedXcr0() | 0x3).isPresent()) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            setXcr0(c, value);
+            c.done();
+            return;
+        }
+        if (m == 0xF9) { // RDTSCP
+            c.fetch8();
+            long count = c.tsc.read();
+            c.r[0] = count & 0xFFFFFFFFL;
+            c.r[2] = count >>> 32;
+            c.r[1] = c.tscAux;
+            c.done();
+            return;
+        }
+        if (m == 0xF8) { // SWAPGS
+            c.fetch8();
+            c.requireCpl0();
+            long t = c.gsBase;
+            c.gsBase = c.kernelGsBase;
+            c.kernelGsBase = t;
+            c.done();
+            return;
+        }
+        c.decodeModrm();
+        int op = c.regField & 7;
+        if (c.mod == 3) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        switch (op) {
+            case 0, 1 -> { // SGDT/SIDT
+                c.write(c.ea(), 2, op == 0 ? c.gdtLimit : c.idtLimit);
+                c.write(c.ea() + 2, 8, op == 0 ? c.gdtBase : c.idtBase);
+            }
+            case 2, 3 -> { // LGDT/LIDT
+                c.requireCpl0();
+                int limit = (int) c.read(c.ea(), 2);
+                long base = c.read(c.ea() + 2, 8);
+                if (op == 2) {
+                    c.gdtLimit = limit;
+                    c.gdtBase = base;
+                } else {
+                    c.idtLimit = limit;
+                    c.idtBase = base;
+                }
+            }
+            case 7 -> { // INVLPG
+                c.requireCpl0();
+                c.invlpg(c.ea());
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+        c.done();
+    }
+
+    /** XCR0 changes; R16..R31 keep their values while APX is off and come back when it is on again (patch 05). */
+    static void setXcr0(Core c, long value) {
+        boolean apxBefore = c.apxEnabled();
+        boolean apxAfter = (value & XsaveComponent.APX.mask()) != 0;
+        if (apxBefore && !apxAfter) {
+            System.arraycopy(c.r, 16, c.egprsSaved, 0, 16);
+        } else if (!apxBefore && apxAfter) {
+            System.arraycopy(c.egprsSaved, 0, c.r, 16, 16);
+        }
+        c.xcr0 = value;
+    }
+
+    static void movCr(Core c, boolean toCr) {
+        c.requireCpl0();
+        int m = c.fetch8(); // no memory form: the c.mod bits are ignored, c.r/m is always a GPR
+        int crn = ((m >>> 3) & 7) | c.rexR;
+        int gpr = (m & 7) | c.rexB;
+        if (toCr) {
+            c.code.newEpoch(); // serializing, as CPUID
+            long v = c.r[gpr];
+            switch (crn) {
+                case 0 -> {
+                    c.cr0 = v | ControlBits.CR0_ET;
+                    c.flushTlb();
+                }
+                case 2 -> c.cr2 = v;
+                case 3 -> {
+                    c.cr3 = v;
+                    c.flushTlb();
+                }
+                case 4 -> {
+                    c.cr4 = v;
+                    c.flushTlb();
+                }
+                case 8 -> c.cr8 = v & 0xF;
+                default -> throw GuestFault.of(GuestFault.UD);
+            }
+        } else {
+            c.r[gpr] = switch (crn) {
+                case 0 -> c.cr0;
+                case 2 -> c.cr2;
+                case 3 -> c.cr3;
+                case 4 -> c.cr4;
+                case 8 -> c.cr8;
+                default -> throw GuestFault.of(GuestFault.UD);
+            };
+        }
+        c.done();
+    }
+
+    /** MOV to/from DR0-DR3, DR6, DR7 (DR4/DR5 alias DR6/DR7 without CR4.DE). */
+    static void movDr(Core c, boolean toDr) {
+        c.requireCpl0();
+        int m = c.fetch8();
+        int n = ((m >>> 3) & 7) | c.rexR;
+        int gpr = (m & 7) | c.rexB;
+        if (n > 7) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        if (n == 4 || n == 5) {
+            if ((c.cr4 & 0x8) != 0) { // CR4.DE
+                throw GuestFault.of(GuestFault.UD);
+            }
+            n += 2;
+        }
+        if (toDr) {
+            long v = c.r[gpr];
+            switch (n) {
+                case 6 -> c.dr6 = (v & 0x1E00FL) | 0xFFFF0FF0L;
+                case 7 -> c.dr7 = (v & 0xFFFF2BFFL) | 0x400;
+                default -> c.dr[n] = v;
+            }
+        } else {
+            c.r[gpr] = n == 6 ? c.dr6 : n == 7 ? c.dr7 : c.dr[n];
+        }
+        c.done();
+    }
+}
