@@ -481,14 +481,7 @@ final class Core {
 
     void physWrite(long physical, int size, long v) {
         if (physical >= 0 && physical + size <= ramSize) {
-            DirtyPages d = dirty;
-            if (d != null) {
-                d.mark(physical); // a store never crosses a page here: read() and write() split those
-            }
-            if (code.stored(physical, size)) {
-                endBlock = true;
-                fetchBlocksBase = -1; // the dropped page may be the one fetched from
-            }
+            stored(physical, size);
             switch (size) {
                 case 1 -> ram.putByte(physical, (byte) v);
                 case 2 -> ram.putShort(physical, (short) v);
@@ -498,6 +491,83 @@ final class Core {
             return;
         }
         mmioWrite(physical, size, v);
+    }
+
+    /** What a store to RAM entails besides the bytes: the dirty log, and decoded code it overwrote. */
+    private void stored(long physical, int size) {
+        DirtyPages d = dirty;
+        if (d != null) {
+            d.mark(physical); // a store never crosses a page here: read() and write() split those
+        }
+        if (code.stored(physical, size)) {
+            endBlock = true;
+            fetchBlocksBase = -1; // the dropped page may be the one fetched from
+        }
+    }
+
+    // ---- LOCK: a read-modify-write no other vCPU's access can come between ------------------------------------
+
+    /**
+     * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
+     * words or pages, CMPXCHG16B's two words) run under this, one at a time in the process: atomic against each
+     * other, though not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
+     */
+    private static final java.util.concurrent.locks.ReentrantLock SPLIT_LOCK = new java.util.concurrent.locks.ReentrantLock();
+    /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */
+    private long lockedWordAt = -1, lockedWord;
+    private boolean underSplitLock;
+
+    /** Ends a locked instruction's attempt: another vCPU changed the word, or it needs {@link #SPLIT_LOCK}. */
+    private static final class LockRetry extends RuntimeException {
+        final boolean wider;
+
+        LockRetry(boolean wider) {
+            super(null, null, false, false);
+            this.wider = wider;
+        }
+    }
+
+    private static final LockRetry CONTENDED = new LockRetry(false), WIDER = new LockRetry(true);
+
+    /** The read of a locked read-modify-write: one atomic load of the aligned word it lies in, remembered for the store. */
+    private long lockedRead(long linear, int size) {
+        if (underSplitLock) {
+            return plainRead(linear, size);
+        }
+        checkAlignment(linear, size);
+        if (((linear & 0xFFF) + size) > 0x1000 || lockedWordAt >= 0) {
+            throw WIDER; // across pages, or a second operand
+        }
+        long physical = translate(linear, ACC_WRITE); // a locked access is a write to the page, even where it only compares
+        if (physical < 0 || physical + size > ramSize) {
+            return plainRead(linear, size); // a device: its own business
+        }
+        if ((physical & 7) + size > 8) {
+            throw WIDER;
+        }
+        lockedWordAt = physical & ~7L;
+        lockedWord = ram.getLongVolatile(lockedWordAt);
+        return (lockedWord >>> ((physical & 7) * 8)) & mask(size);
+    }
+
+    /** The store of a locked read-modify-write: lands only if the word still holds what was read, else the instruction runs again. */
+    private void lockedWrite(long linear, int size, long v) {
+        if (underSplitLock || lockedWordAt < 0) {
+            plainWrite(linear, size, v); // under the split lock, or to a device
+            return;
+        }
+        long physical = translate(linear, ACC_WRITE);
+        if ((physical & ~7L) != lockedWordAt || (physical & 7) + size > 8) {
+            throw WIDER;
+        }
+        int shift = (int) (physical & 7) * 8;
+        long m = mask(size) << shift;
+        long updated = (lockedWord & ~m) | ((v << shift) & m);
+        if (!ram.compareAndSetLong(lockedWordAt, lockedWord, updated)) {
+            throw CONTENDED;
+        }
+        lockedWord = updated;
+        stored(physical, size);
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
@@ -522,6 +592,10 @@ final class Core {
     }
 
     long read(long linear, int size) {
+        return lock ? lockedRead(linear, size) : plainRead(linear, size);
+    }
+
+    private long plainRead(long linear, int size) {
         checkAlignment(linear, size);
         if (((linear & 0xFFF) + size) > 0x1000) {
             long v = 0;
@@ -534,6 +608,14 @@ final class Core {
     }
 
     void write(long linear, int size, long v) {
+        if (lock) {
+            lockedWrite(linear, size, v);
+        } else {
+            plainWrite(linear, size, v);
+        }
+    }
+
+    private void plainWrite(long linear, int size, long v) {
         checkAlignment(linear, size);
         if (((linear & 0xFFF) + size) > 0x1000) {
             long[] phys = new long[size];
@@ -704,7 +786,7 @@ final class Core {
         System.arraycopy(r, 0, gprsAtStart, 0, 32);
         try {
             interruptShadow = false;
-            execute();
+            executeLocked(start);
             mmioRetired();
             instructions++;
             if (singleStep) {
@@ -723,6 +805,37 @@ final class Core {
                 rip = start;
             }
             throw stop;
+        }
+    }
+
+    /**
+     * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
+     * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
+     * again under {@link #SPLIT_LOCK}.
+     */
+    private void executeLocked(long start) {
+        try {
+            while (true) {
+                try {
+                    execute();
+                    return;
+                } catch (LockRetry retry) {
+                    System.arraycopy(gprsAtStart, 0, r, 0, 32);
+                    restoreFlags();
+                    rip = start;
+                    if (retry.wider && !underSplitLock) {
+                        SPLIT_LOCK.lock();
+                        underSplitLock = true;
+                    }
+                }
+            }
+        } finally {
+            lock = false; // what comes next (the decoded blocks, an exception's delivery) reads and writes plainly
+            lockedWordAt = -1;
+            if (underSplitLock) {
+                underSplitLock = false;
+                SPLIT_LOCK.unlock();
+            }
         }
     }
 
@@ -1328,6 +1441,7 @@ final class Core {
         anyRex = false;
         rep = 0;
         lock = false;
+        lockedWordAt = -1;
         segBase = 0;
         int b;
         boolean o16 = false;
@@ -1411,9 +1525,15 @@ final class Core {
             map = 1;
             b = fetch8();
             if (b == 0x38 && !rex2) {
+                if (lock) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
                 Bmi.executeMap0F38(this, fetch8());
                 return;
             }
+        }
+        if (lock && !LockPrefix.allows(map, b, peek8())) {
+            throw GuestFault.of(GuestFault.UD); // LOCK on an instruction, or a form, that has no locked read-modify-write
         }
         if (map == 0) {
             executeMap0(b);
@@ -1490,6 +1610,7 @@ final class Core {
             }
             case 0x86, 0x87 -> {
                 decodeModrm();
+                lock |= mod != 3; // XCHG with memory is locked, prefix or not
                 int size = byteOr(b);
                 long a = readRm(size);
                 writeRm(size, reg(regField, size));

@@ -115,6 +115,18 @@ public final class Mapping implements AutoCloseable {
         return crc.getValue();
     }
 
+    private static final java.lang.invoke.VarHandle ALIGNED_LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    /** The aligned 8 bytes at {@code offset}, read as one access another thread's store cannot tear. */
+    public long getLongVolatile(long offset) {
+        return (long) ALIGNED_LONG.getVolatile(segment, offset);
+    }
+
+    /** Stores {@code value} in the aligned 8 bytes at {@code offset} if they still hold {@code expected}, atomically. */
+    public boolean compareAndSetLong(long offset, long expected, long value) {
+        return ALIGNED_LONG.compareAndSet(segment, offset, expected, value);
+    }
+
     /** Whether the {@code length} bytes at {@code offset} are all zero (compared a word at a time, not byte by byte). */
     public boolean isZero(long offset, long length) {
         return isZero(segment.asSlice(offset, length));

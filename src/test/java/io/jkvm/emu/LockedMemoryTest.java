@@ -1,0 +1,120 @@
+package io.jkvm.emu;
+
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static io.jkvm.emu.ExceptionsTest.hex;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * LOCK on the software core: two vCPUs on two host threads hammer the same guest memory with locked
+ * read-modify-writes (and spinlocks built on them, released by plain stores) and no update is lost, as on a real
+ * SMP machine; LOCK where the SDM allows none is #UD.
+ */
+class LockedMemoryTest {
+    private static final long DATA = 0x300000;
+    private static final int N = 30_000;
+    /** Each loop runs RCX times with RBX at DATA, then HLT (GNU as, Intel syntax, as commented). */
+    private static final String CODE = ""
+            + "f0 48 83 03 01 48 ff c9 75 f6 f4" // 0x00: lock add qword [rbx], 1
+            + "f0 ff 43 08 48 ff c9 75 f7 f4" // 0x0b: lock inc dword [rbx+8]
+            + "b8 01 00 00 00 66 f0 0f c1 43 12 48 ff c9 75 f0 f4" // 0x15: mov eax, 1; lock xadd word [rbx+0x12], ax
+            // 0x26: a spinlock at [rbx+0x18] taken by lock cmpxchg and released by a plain mov; inside, a plain inc of [rbx+0x20]
+            + "31 c0 ba 01 00 00 00 f0 0f b1 53 18 75 11 48 ff 43 20 c7 43 18 00 00 00 00 48 ff c9 75 e2 f4 f3 90 31 c0 eb e2"
+            // 0x4b: the same with XCHG (locked without a prefix) at [rbx+0x28], a plain inc of [rbx+0x30] inside
+            + "b8 01 00 00 00 87 43 28 85 c0 75 f9 48 ff 43 30 c7 43 28 00 00 00 00 48 ff c9 75 e4 f4"
+            + "f0 83 43 3e 01 48 ff c9 75 f6 f4" // 0x68: lock add dword [rbx+0x3e], 1: across an 8-byte boundary
+            + "f0 48 0f bb 53 48 48 ff c2 83 e2 3f 48 ff c9 75 ef f4"; // 0x73: lock btc qword [rbx+0x48], rdx; rdx = (rdx + 1) & 63
+
+    /** Runs the loop at {@code offset} on two vCPUs at once, {@code iterations} times each. */
+    private static EmuVm race(int offset, int iterations) throws Exception {
+        EmuVm vm = new EmuVm(hex(CODE));
+        EmulatedVcpu second = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
+        second.setSpecialRegisters(vm.vcpu.specialRegisters());
+        EmulatedVcpu[] both = {vm.vcpu, second};
+        for (EmulatedVcpu v : both) {
+            v.setRegisters(LongModeBoot.registers(EmuVm.CODE + offset, vm.memory.size()).withGpr(3, DATA).withGpr(1, iterations));
+        }
+        CyclicBarrier start = new CyclicBarrier(2);
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            java.util.List<Future<VcpuExit>> exits = new java.util.ArrayList<>();
+            for (EmulatedVcpu v : both) {
+                exits.add(threads.submit(() -> {
+                    start.await();
+                    return v.run();
+                }));
+            }
+            for (Future<VcpuExit> e : exits) {
+                assertInstanceOf(VcpuExit.Hlt.class, e.get());
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+        return vm;
+    }
+
+    @ParameterizedTest(name = "loop at 0x{0}")
+    @ValueSource(ints = {0x00, 0x0b, 0x15, 0x26, 0x4b, 0x68})
+    @Timeout(120)
+    void noLockedUpdateIsLost(int offset) throws Exception {
+        try (EmuVm vm = race(offset, N)) {
+            long counted = switch (offset) {
+                case 0x00 -> vm.memory.readLong(DATA);
+                case 0x0b -> vm.memory.readInt(DATA + 8) & 0xFFFFFFFFL;
+                case 0x15 -> vm.memory.readLong(DATA + 0x10) >>> 16 & 0xFFFF;
+                case 0x26 -> vm.memory.readLong(DATA + 0x20);
+                case 0x4b -> vm.memory.readLong(DATA + 0x30);
+                default -> (vm.memory.readLong(DATA + 0x38) >>> 48) | (vm.memory.readLong(DATA + 0x40) & 0xFFFF) << 16;
+            };
+            assertEquals(2L * N, counted, "two vCPUs, " + N + " updates each");
+            if (offset == 0x26 || offset == 0x4b) {
+                assertEquals(0, vm.memory.readInt(DATA + (offset == 0x26 ? 0x18 : 0x28)), "the spinlock is free at the end");
+            }
+        }
+    }
+
+    @Test
+    @Timeout(120)
+    void lockedBitComplementsCancelOut() throws Exception {
+        int iterations = 469 * 64; // each vCPU flips each of the 64 bits 469 times
+        try (EmuVm vm = race(0x73, iterations)) {
+            assertEquals(0, vm.memory.readLong(DATA + 0x48), "every bit flipped 2 x 469 times: none left set");
+        }
+    }
+
+    /** The vector the code after MOV RBX, DATA raises (OUT 0x90 from ExceptionsTest's handlers), or -1 at its HLT. */
+    private static long vectorOf(String code) {
+        try (EmuVm vm = new EmuVm(hex("48 c7 c3 00 00 30 00" + code + "f4"))) {
+            ExceptionsTest.installIdt(vm);
+            VcpuExit e = vm.vcpu.run();
+            if (e instanceof VcpuExit.Hlt) {
+                return -1;
+            }
+            assertInstanceOf(VcpuExit.Io.class, e);
+            return ((VcpuExit.Io) e).data().get(0);
+        }
+    }
+
+    @Test
+    void lockWhereNoneIsAllowedIsInvalidOpcode() {
+        assertEquals(6, vectorOf("f0 01 d8"), "lock add eax, ebx: a register destination");
+        assertEquals(6, vectorOf("f0 89 03"), "lock mov [rbx], eax: not a read-modify-write");
+        assertEquals(6, vectorOf("f0 39 03"), "lock cmp [rbx], eax");
+        assertEquals(6, vectorOf("f0 83 3b 01"), "lock cmp dword [rbx], 1 (83 /7)");
+        assertEquals(6, vectorOf("f0 0f b6 03"), "lock movzx eax, byte [rbx]");
+        assertEquals(6, vectorOf("f0 0f ba 23 05"), "lock bt dword [rbx], 5 (0F BA /4: BT only reads)");
+        assertEquals(-1, vectorOf("f0 01 03 f0 0f ba 2b 05 f0 48 0f c7 0b"), "lock add [rbx], eax; lock bts dword [rbx], 5; lock cmpxchg16b [rbx]");
+    }
+}
