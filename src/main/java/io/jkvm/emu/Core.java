@@ -88,7 +88,7 @@ final class Core {
     /** Decoded blocks by physical address: the fast path ({@link #runBlock()}). */
     final CodeCache code;
     /** Every instruction through {@link #step()}: the interpreter alone, to hold the decoded path to its results. */
-    private final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
+    final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
 
     Core(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         this.ram = ram;
@@ -908,8 +908,8 @@ final class Core {
      * {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & TF) != 0 || interruptDue() || interpretOnly) {
-            step(); // single-stepping, an external interrupt to take at this boundary, or the interpreter alone
+        if ((flagBits & TF) != 0 || interruptDue()) {
+            step(); // single-stepping, or an external interrupt to take at this boundary
             return 1;
         }
         long page = rip & ~0xFFFL;

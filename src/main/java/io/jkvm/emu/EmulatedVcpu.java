@@ -190,8 +190,14 @@ public final class EmulatedVcpu implements VirtualCpu {
                     hltReturned = false; // the guest runs on from the HLT the machine woke it from
                 }
                 while (!exitRequested) {
-                    for (int i = 0; i < SLICE && exits.isEmpty(); ) {
-                        i += core.runBlock();
+                    if (core.interpretOnly) {
+                        for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
+                            core.step();
+                        }
+                    } else {
+                        for (int i = 0; i < SLICE && exits.isEmpty(); ) {
+                            i += core.runBlock();
+                        }
                     }
                     if (!exits.isEmpty()) {
                         return exits.poll();
