@@ -4,7 +4,7 @@ import io.jkvm.x86.ControlBits;
 
 /**
  * The SSE/SSE2 integer and move instructions of the baseline x86-64 user space needs: MOVD/MOVQ, MOVAPS/MOVUPS,
- * MOVDQA/MOVDQU, MOVSS/MOVSD moves, the bitwise ops, packed add/sub/compare, unpacks, PSHUFD, shifts by an
+ * MOVDQA/MOVDQU, MOVSS/MOVSD moves, the non-temporal stores, the bitwise ops, packed add/sub/compare, unpacks, PSHUFD, shifts by an
  * immediate, PMOVMSKB. XMM registers are Core.xmm[2n] (low quadword) and [2n+1]; REX2's R4/X4/B4 do not reach
  * XMM registers, only REX's R/B bits do.
  */
@@ -48,6 +48,19 @@ final class Sse {
                 }
             }
             case 0x28, 0x29 -> move128(c, x, op == 0x29, true); // MOVAPS/MOVAPD
+            case 0x2B -> { // MOVNTPS, MOVNTPD (66): a store like MOVAPS's, the cache hint has no meaning here
+                if (c.mod == 3 || rep != 0) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                move128(c, x, true, true);
+            }
+            case 0xE7 -> { // MOVNTDQ (66)
+                requireP66(p66);
+                if (c.mod == 3 || rep != 0) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                move128(c, x, true, true);
+            }
             case 0x6F, 0x7F -> {
                 if (!p66 && rep != 0xF3) {
                     throw GuestFault.of(GuestFault.UD); // MMX forms are not implemented

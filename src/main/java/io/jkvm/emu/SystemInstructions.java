@@ -20,6 +20,10 @@ final class SystemInstructions {
     static void group6(Core c) {
         c.decodeModrm();
         switch (c.regField & 7) {
+            case 0, 1 -> requireUserModeInstruction(c);
+            default -> { }
+        }
+        switch (c.regField & 7) {
             case 1 -> c.writeRm(2, c.tr);
             case 3 -> {
                 c.requireCpl0();
@@ -111,7 +115,27 @@ final class SystemInstructions {
         c.done();
     }
 
-    /** 0F 01: descriptor tables, XGETBV/XSETBV, RDTSCP, SWAPGS, INVLPG. */
+    /** 0F 06 CLTS: clears CR0.TS, at CPL0. */
+    static void clts(Core c) {
+        c.requireCpl0();
+        c.cr0 &= ~ControlBits.CR0_TS;
+        c.done();
+    }
+
+    /** 0F 08 INVD, 0F 09 WBINVD (and F3 0F 09 WBNOINVD): at CPL0; there are no caches here to write back or drop. */
+    static void invalidateCaches(Core c) {
+        c.requireCpl0();
+        c.done();
+    }
+
+    /** SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL3 when CR4.UMIP is set. */
+    private static void requireUserModeInstruction(Core c) {
+        if (c.cpl == 3 && (c.cr4 & ControlBits.CR4_UMIP) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
+    /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
         int m = c.fetch8();
         c.ip--;
@@ -162,11 +186,26 @@ final class SystemInstructions {
         }
         c.decodeModrm();
         int op = c.regField & 7;
+        if (op == 4) { // SMSW: CR0's low 16 bits to memory; to a register, CR0 as wide as the operand
+            requireUserModeInstruction(c);
+            c.writeRm(c.mod == 3 ? c.opSize : 2, c.mod == 3 ? c.cr0 & Core.mask(c.opSize) : c.cr0 & 0xFFFF);
+            c.done();
+            return;
+        }
+        if (op == 6) { // LMSW: CR0.PE, MP, EM and TS from the operand; it can set PE, never clear it
+            c.requireCpl0();
+            long msw = c.readRm(2);
+            long pe = (c.cr0 | msw) & ControlBits.CR0_PE;
+            c.cr0 = (c.cr0 & ~0xEL) | (msw & 0xEL) | pe;
+            c.done();
+            return;
+        }
         if (c.mod == 3) {
             throw GuestFault.of(GuestFault.UD);
         }
         switch (op) {
             case 0, 1 -> { // SGDT/SIDT
+                requireUserModeInstruction(c);
                 c.write(c.ea(), 2, op == 0 ? c.gdtLimit : c.idtLimit);
                 c.write(c.ea() + 2, 8, op == 0 ? c.gdtBase : c.idtBase);
             }

@@ -18,6 +18,7 @@ public final class ControlBits {
     public static final long CR4_PAE = 1L << 5;
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;
+    public static final long CR4_UMIP = 1L << 11;
     public static final long CR4_OSXSAVE = 1L << 18;
 
     public static final long EFER_SCE = 1L;

@@ -199,6 +199,16 @@ class MemoryOracleTest {
     }
 
     @Test
+    void nonTemporalIntegerStoresStoreAsMovDoes() {
+        for (int size : new int[]{4, 8}) {
+            for (int i = 0; i < CASES; i++) {
+                check("movnti m" + 8 * size, mem(size, new int[]{0x0F, 0xC3}, reg(), random.nextInt(128), 0, 0), 0, offsets(),
+                        random.nextLong(), random.nextLong());
+            }
+        }
+    }
+
+    @Test
     void bitTestsReachBeyondTheOperand() {
         String[] names = {"bt", "bts", "btr", "btc"};
         int[] ops = {0xA3, 0xAB, 0xB3, 0xBB};

@@ -1,0 +1,75 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import static io.jkvm.emu.ExceptionsTest.hex;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * Instructions an operating system runs at CPL0 that user-mode oracles cannot check: CLTS, SMSW, LMSW, INVD,
+ * WBINVD; and the non-temporal stores (MOVNTI, MOVNTDQ, MOVNTPS, MOVNTPD), which store as their plain twins do.
+ */
+class SystemInstructionsTest {
+    private static final long DATA = 0x300000;
+
+    @Test
+    void controlRegisterAndCacheInstructionsAndNonTemporalStores() {
+        String code = ""
+                + "0f 20 c0 48 83 c8 08 0f 22 c0" // mov rax, cr0; or rax, 8 (TS); mov cr0, rax
+                + "0f 06 0f 20 c3" // clts; mov rbx, cr0
+                + "0f 01 e1 0f 01 27" // smsw ecx; smsw word [rdi]
+                + "b8 f2 ff 00 00 0f 01 f0 0f 20 c2" // mov eax, 0xfff2; lmsw ax; mov rdx, cr0
+                + "0f 09 0f 08" // wbinvd; invd
+                + "48 b8 88 77 66 55 44 33 22 11" // mov rax, 0x1122334455667788
+                + "48 0f c3 47 08 0f c3 47 10" // movnti [rdi+8], rax; movnti [rdi+16], eax
+                + "66 48 0f 6e c0 66 48 0f 6e c9 66 0f 6c c1" // movq xmm0, rax; movq xmm1, rcx; punpcklqdq xmm0, xmm1
+                + "66 0f e7 47 20 0f 2b 47 30 66 0f 2b 47 40 f3 0f 7f 47 50" // movntdq, movntps, movntpd, movdqu: +0x20 ... +0x50
+                + "f4";
+        try (EmuVm vm = new EmuVm(hex(code))) {
+            long cr0 = vm.vcpu.specialRegisters().cr0();
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, DATA));
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            long cleared = cr0 & ~8L;
+            assertEquals(cleared, r.gpr(3), "CLTS clears CR0.TS, and only it");
+            assertEquals(cleared & 0xFFFF, r.gpr(1) & 0xFFFF, "SMSW r32: CR0's low 16 bits");
+            assertEquals(cleared & 0xFFFF, vm.memory.readInt(DATA) & 0xFFFF, "SMSW m16");
+            assertEquals((cleared & ~0xEL) | 0x2 | (cleared & 1), r.gpr(2), "LMSW: MP, EM, TS from the operand; PE cannot be cleared");
+            assertEquals(0x1122334455667788L, vm.memory.readLong(DATA + 8), "MOVNTI m64");
+            assertEquals(0x55667788, vm.memory.readInt(DATA + 16), "MOVNTI m32");
+            long lo = vm.memory.readLong(DATA + 0x50), hi = vm.memory.readLong(DATA + 0x58);
+            assertEquals(0x1122334455667788L, lo, "MOVDQU stored XMM0's low quadword");
+            assertEquals(r.gpr(1), hi, "and its high one (RCX)");
+            for (long at : new long[]{0x20, 0x30, 0x40}) {
+                assertEquals(lo, vm.memory.readLong(DATA + at), "non-temporal store at +0x" + Long.toHexString(at));
+                assertEquals(hi, vm.memory.readLong(DATA + at + 8), "non-temporal store at +0x" + Long.toHexString(at + 8));
+            }
+        }
+    }
+
+    /** The vector the code after MOV RDI, DATA raises (ExceptionsTest's handlers report it on port 0x90), or -1 at its HLT. */
+    private static long vectorOf(String code) {
+        try (EmuVm vm = new EmuVm(hex("48 c7 c7 00 00 30 00" + code + "f4"))) {
+            ExceptionsTest.installIdt(vm);
+            VcpuExit e = vm.vcpu.run();
+            if (e instanceof VcpuExit.Hlt) {
+                return -1;
+            }
+            return ((VcpuExit.Io) assertInstanceOf(VcpuExit.Io.class, e)).data().get(0);
+        }
+    }
+
+    @Test
+    void nonTemporalStoresFaultAsTheSdmSays() {
+        assertEquals(13, vectorOf("66 0f e7 47 08"), "MOVNTDQ to a misaligned m128: #GP(0)");
+        assertEquals(13, vectorOf("0f 2b 47 04"), "MOVNTPS to a misaligned m128: #GP(0)");
+        assertEquals(6, vectorOf("0f c3 c0"), "MOVNTI with a register destination: #UD");
+        assertEquals(6, vectorOf("66 0f e7 c0"), "MOVNTDQ with a register destination: #UD");
+        assertEquals(6, vectorOf("66 0f c3 07"), "MOVNTI with a 66 prefix: #UD");
+        assertEquals(-1, vectorOf("66 0f e7 47 10 0f c3 37"), "aligned MOVNTDQ and MOVNTI m32 run");
+    }
+}
