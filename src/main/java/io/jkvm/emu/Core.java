@@ -1778,6 +1778,7 @@ final class Core {
                 done();
                 setReg(0, size, io.in(port, size));
             }
+            case 0x6C, 0x6D, 0x6E, 0x6F -> stringIo(b);
             case 0xE6, 0xE7, 0xEE, 0xEF -> {
                 requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
@@ -2191,6 +2192,73 @@ final class Core {
                 done();
             }
             default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    /** Where the value of the IN the machine is answering goes: INS's memory operand, or (false) AL/AX/EAX. */
+    private boolean pendingInToMemory;
+    private long pendingInAddress;
+
+    /** The machine's answer to the IN that ended the last run: into the accumulator, or where INS stores it. */
+    void completeIn(int size, long value) {
+        if (!pendingInToMemory) {
+            setReg(0, size, value); // AL/AX/EAX: not affected by REX
+            return;
+        }
+        pendingInToMemory = false;
+        write(pendingInAddress, size, value); // checked before the IN went out: no fault is left to take here
+    }
+
+    /**
+     * INS and OUTS (6C-6F): one port access per exit; under REP, RIP stays at the instruction until RCX runs out, so
+     * the next run does the next iteration (and an interrupt can come between two, as on hardware). INS checks that
+     * its store can be made before the port is read, so a fault never follows a read the device has already answered.
+     */
+    private void stringIo(int b) {
+        requireIoPrivilege();
+        int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
+        int port = (int) (r[2] & 0xFFFF);
+        long step = (flagBits & DF) != 0 ? -size : size;
+        long addressMask = adSize == 4 ? 0xFFFFFFFFL : -1L;
+        boolean repeat = rep != 0;
+        if (repeat && (r[1] & addressMask) == 0) {
+            done();
+            return;
+        }
+        boolean last = !repeat || (r[1] & addressMask) == 1;
+        if (b <= 0x6D) {
+            long target = r[7] & addressMask; // ES: base 0 in 64-bit mode
+            checkAlignment(target, size);
+            translate(target, ACC_WRITE);
+            translate(target + size - 1, ACC_WRITE);
+            r[7] = addressed(r[7], step, addressMask);
+            countDown(repeat, addressMask, last);
+            pendingInToMemory = true;
+            pendingInAddress = target;
+            io.in(port, size); // ends the run: the machine answers, the next run stores the value (completeIn)
+        } else {
+            long value = read((r[6] & addressMask) + segBase, size);
+            r[6] = addressed(r[6], step, addressMask);
+            countDown(repeat, addressMask, last);
+            io.out(port, size, value);
+            if (!last) {
+                throw new Stop(Reason.IO); // the machine takes this iteration's OUT before the next is made
+            }
+        }
+    }
+
+    /** A string register moved by {@code step} within the address size. */
+    private static long addressed(long register, long step, long addressMask) {
+        return addressMask == -1L ? register + step : (register + step) & addressMask;
+    }
+
+    /** After one INS/OUTS iteration: RCX counts down under REP; the instruction retires with its last iteration. */
+    private void countDown(boolean repeat, long addressMask, boolean last) {
+        if (repeat) {
+            r[1] = addressed(r[1], -1, addressMask);
+        }
+        if (last) {
+            done();
         }
     }
 

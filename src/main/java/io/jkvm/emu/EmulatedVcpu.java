@@ -160,7 +160,7 @@ public final class EmulatedVcpu implements VirtualCpu {
     @Override
     public VcpuExit run() {
         if (pendingIn != null) {
-            core.setReg(0, pendingInSize, pendingIn.value); // AL/AX/EAX: not affected by REX
+            core.completeIn(pendingInSize, pendingIn.value); // AL/AX/EAX, or INS's memory
             pendingIn = null;
         }
         boolean restartAccess = core.mmioInFlight(); // the machine has answered: the restarted instruction reads it
