@@ -54,6 +54,21 @@ class ExceptionsTest {
         Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
     }
 
+    /**
+     * The vector {@code code} raises (hex, run at CPL0 after {@code setup}, with the handlers above), or -1 when it
+     * reaches the HLT appended to it.
+     */
+    static long vectorRaised(String setup, String code) {
+        try (EmuVm vm = new EmuVm(hex(setup + code + "f4"))) {
+            installIdt(vm);
+            VcpuExit e = vm.vcpu.run();
+            if (e instanceof VcpuExit.Hlt) {
+                return -1;
+            }
+            return assertInstanceOf(VcpuExit.Io.class, e).data().get(0);
+        }
+    }
+
     private static Taken run(String cpu, String code) {
         try (EmuVm vm = new EmuVm(cpu, hex(code))) {
             installIdt(vm);

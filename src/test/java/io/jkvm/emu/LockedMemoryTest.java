@@ -94,17 +94,9 @@ class LockedMemoryTest {
         }
     }
 
-    /** The vector the code after MOV RBX, DATA raises (OUT 0x90 from ExceptionsTest's handlers), or -1 at its HLT. */
+    /** The vector {@code code} raises after MOV RBX, DATA, or -1 at its end. */
     private static long vectorOf(String code) {
-        try (EmuVm vm = new EmuVm(hex("48 c7 c3 00 00 30 00" + code + "f4"))) {
-            ExceptionsTest.installIdt(vm);
-            VcpuExit e = vm.vcpu.run();
-            if (e instanceof VcpuExit.Hlt) {
-                return -1;
-            }
-            assertInstanceOf(VcpuExit.Io.class, e);
-            return ((VcpuExit.Io) e).data().get(0);
-        }
+        return ExceptionsTest.vectorRaised("48 c7 c3 00 00 30 00", code);
     }
 
     @Test

@@ -51,16 +51,9 @@ class SystemInstructionsTest {
         }
     }
 
-    /** The vector the code after MOV RDI, DATA raises (ExceptionsTest's handlers report it on port 0x90), or -1 at its HLT. */
+    /** The vector {@code code} raises after MOV RDI, DATA, or -1 at its end. */
     private static long vectorOf(String code) {
-        try (EmuVm vm = new EmuVm(hex("48 c7 c7 00 00 30 00" + code + "f4"))) {
-            ExceptionsTest.installIdt(vm);
-            VcpuExit e = vm.vcpu.run();
-            if (e instanceof VcpuExit.Hlt) {
-                return -1;
-            }
-            return ((VcpuExit.Io) assertInstanceOf(VcpuExit.Io.class, e)).data().get(0);
-        }
+        return ExceptionsTest.vectorRaised("48 c7 c7 00 00 30 00", code);
     }
 
     @Test
