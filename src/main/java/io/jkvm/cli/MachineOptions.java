@@ -1,6 +1,9 @@
 package io.jkvm.cli;
 
+import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
+import io.jkvm.machine.Machine;
+import io.jkvm.migration.MigrationKey;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -31,4 +34,23 @@ final class MachineOptions {
     @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
             description = "the KVM device (default: ${DEFAULT-VALUE})")
     String kvmPath;
+
+    /** The --migration-key file's key, read before anything is built (a bad key file is one line); null without one. */
+    byte[] migrationKey() {
+        return migrationKeyFile == null ? null : MigrationKey.read(migrationKeyFile);
+    }
+
+    /**
+     * Runs a built machine to its end with what these options give it: the control socket, the migration key, the
+     * progress line on a terminal; {@code onceServing} runs first, with the socket up. Returns the exit status; the
+     * machine is closed either way.
+     */
+    int serve(Machine machine, byte[] key, Main main, Runnable onceServing) {
+        try (machine; ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
+            onceServing.run();
+            machine.migrationKey(key);
+            machine.showMigrationProgressOn(main.progressTerminal());
+            return RunCommand.runToTheEnd(machine, main, exitStatusFile);
+        }
+    }
 }

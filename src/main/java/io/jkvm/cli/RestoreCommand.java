@@ -1,7 +1,5 @@
 package io.jkvm.cli;
 
-import io.jkvm.api.ApiServer;
-import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.Machine;
 import picocli.CommandLine;
@@ -35,13 +33,9 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        byte[] key = options.migrationKeyFile == null ? null : io.jkvm.migration.MigrationKey.read(options.migrationKeyFile);
-        try (Machine machine = Machine.restore(snapshot, options.backend, cpuModel, options.kvmPath, options.trace,
+        byte[] key = options.migrationKey();
+        Machine machine = Machine.restore(snapshot, options.backend, cpuModel, options.kvmPath, options.trace,
                 new Console(main.out, main.in, main.err));
-             ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
-            machine.migrationKey(key);
-            machine.showMigrationProgressOn(main.progressTerminal());
-            return RunCommand.runToTheEnd(machine, main, options.exitStatusFile);
-        }
+        return options.serve(machine, key, main, () -> { });
     }
 }

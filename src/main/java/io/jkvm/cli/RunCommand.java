@@ -1,9 +1,5 @@
 package io.jkvm.cli;
 
-import io.jkvm.api.ApiServer;
-import io.jkvm.machine.GuestMemory;
-import io.jkvm.migration.MigrationKey;
-import io.jkvm.migration.MigrationTarget;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
@@ -11,7 +7,10 @@ import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Machine;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.MemorySize;
+import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.Outcome;
+import io.jkvm.migration.MigrationTarget;
+import io.jkvm.migration.TcpAddress;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -68,7 +67,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        byte[] key = options.migrationKeyFile == null ? null : MigrationKey.read(options.migrationKeyFile);
+        byte[] key = options.migrationKey();
         if (incoming != null) {
             return receiveMigration(key);
         }
@@ -78,13 +77,8 @@ final class RunCommand implements Callable<Integer> {
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath, options.trace);
-        try (Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
-             ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
-            machine.handOffEvery(handOffEvery);
-            machine.migrationKey(key);
-            machine.showMigrationProgressOn(main.progressTerminal());
-            return runToTheEnd(machine, main, options.exitStatusFile);
-        }
+        Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
+        return options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
     }
 
     /** --incoming: waits for a source, takes its machine, tells it the guest runs here, and runs it. */
@@ -95,14 +89,12 @@ final class RunCommand implements Callable<Integer> {
         if (image != null) {
             throw new MachineException("--incoming brings its guest from the source: drop --image");
         }
-        String[] at = incoming.startsWith("tcp:") ? incoming.substring(4).split(":") : new String[0];
-        if (at.length != 2 || !at[1].matches("\\d{1,5}")) {
-            throw new MachineException("--incoming " + incoming + " is not tcp:HOST:PORT, e.g. tcp:0.0.0.0:4444");
-        }
+        TcpAddress at = TcpAddress.parse(incoming).orElseThrow(
+                () -> new MachineException("--incoming " + incoming + " is not tcp:HOST:PORT, e.g. tcp:0.0.0.0:4444"));
         GuestMemory[] memory = new GuestMemory[1];
         MigrationTarget.Incoming arrived;
         try {
-            arrived = MigrationTarget.receive(at[0], Integer.parseInt(at[1]), key, shape -> {
+            arrived = MigrationTarget.receive(at.host(), at.port(), key, shape -> {
                 new MachineConfig(Optional.empty(), shape.memorySize(), shape.vcpus(), shape.cpu().spec(), options.backend,
                         GuestImage.DEFAULT_LOAD_ADDRESS, options.kvmPath, options.trace); // the limits of a machine here, before any memory
                 memory[0] = GuestMemory.allocate(shape.memorySize());
@@ -123,15 +115,12 @@ final class RunCommand implements Callable<Integer> {
             arrived.failed(e.getMessage());
             throw e;
         }
-        try (machine; ApiServer api = options.apiSocket == null ? null : ApiServer.start(options.apiSocket, machine)) {
+        return options.serve(machine, key, main, () -> {
             arrived.resumed();
             if (options.trace) {
                 main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
             }
-            machine.migrationKey(key);
-            machine.showMigrationProgressOn(main.progressTerminal());
-            return runToTheEnd(machine, main, options.exitStatusFile);
-        }
+        });
     }
 
     /** Runs a built machine until the guest ends: its one error line, its exit status (and the whole one in a file). */

@@ -38,18 +38,10 @@ final class MigrationAdapter implements MigrationSource.Vm {
         if (key == null) {
             throw new MachineException("this VM has no migration key: start it with --migration-key FILE (the destination holds the same)");
         }
-        String[] parts = target.startsWith("tcp:") ? target.substring(4).split(":") : new String[0];
-        int port;
+        io.jkvm.migration.TcpAddress to = io.jkvm.migration.TcpAddress.parse(target).orElseThrow(
+                () -> new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT"));
         try {
-            port = parts.length == 2 ? Integer.parseInt(parts[1]) : -1;
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 1 || port > 65535 || parts[0].isEmpty()) {
-            throw new MachineException("migrate target '" + target + "' is not tcp:HOST:PORT");
-        }
-        try {
-            MigrationSource.Report r = MigrationSource.migrate(this, parts[0], port, key, maxDowntimeMillis, progress);
+            MigrationSource.Report r = MigrationSource.migrate(this, to.host(), to.port(), key, maxDowntimeMillis, progress);
             return new ControlTarget.MigrationResult(target, r.rounds(), r.pagesSent(), r.bytesSent(), r.downtimeMillis(),
                     r.totalMillis());
         } catch (MigrationException e) {
