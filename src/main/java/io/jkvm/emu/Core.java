@@ -273,7 +273,7 @@ final class Core {
     private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
     private final long[] tlbPhys = new long[TLB_SIZE];
     private final byte[] tlbPerm = new byte[TLB_SIZE];  // 1 write ok (and dirty set), 2 user ok, 4 exec ok
-    private static final int ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2;
+    static final int ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2;
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
@@ -410,7 +410,7 @@ final class Core {
     private long[] mmioAddress = new long[4];
     private int[] mmioSize = new int[4];
     private VcpuExit.AccessData[] mmioValue = new VcpuExit.AccessData[4]; // null for a write
-    private int mmioCount, mmioReplayed;
+    int mmioCount, mmioReplayed;
 
     /** An instruction stopped for an MMIO read the machine is to answer: the next run restarts it. */
     boolean mmioInFlight() {
@@ -571,7 +571,7 @@ final class Core {
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
-    private void checkAlignment(long linear, int size) {
+    void checkAlignment(long linear, int size) {
         if (cpl == 3 && (linear & (size - 1)) != 0 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
             throw GuestFault.withCode(GuestFault.AC, 0);
         }
@@ -634,14 +634,14 @@ final class Core {
 
     long ip;               // next byte to fetch (linear)
     int opSize;                    // 2, 4 or 8
-    private int adSize;            // 4 or 8
+    int adSize;            // 4 or 8
     boolean rexW;
     int rexR, rexX, rexB;          // register-number high bits (REX: 8; REX2: 8 and/or 16)
     boolean rex2;
     int rep;                       // 0, 0xF2 or 0xF3
     boolean p66;                   // a 66 prefix: operand size, or the SSE mandatory prefix
     private boolean lock;
-    private long segBase;
+    long segBase;
     int mod, regField, rmField;
     private long ea;
     int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
@@ -776,7 +776,7 @@ final class Core {
     /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
         if (interruptDue()) {
-            deliver(interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
+            Interrupts.deliverEvent(this, interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
             return;
         }
         long start = rip;
@@ -846,7 +846,7 @@ final class Core {
     int codeSegmentLoads;
 
     /** A CS load from a descriptor: the CPU marks the descriptor accessed in the GDT, as for data segments. */
-    private void codeSegmentLoaded(int selector) {
+    void codeSegmentLoaded(int selector) {
         codeSegmentLoads++;
         long address = gdtBase + (selector & ~7);
         if ((selector & 4) == 0 && (selector | 7) <= gdtLimit) {
@@ -1266,85 +1266,7 @@ final class Core {
 
     /** Delivers an exception or interrupt through the 64-bit IDT; a fault while delivering escalates to #DF, then shutdown. */
     void deliver(int vector, boolean hasCode, int code, long returnRip, int depth) {
-        deliver(vector, hasCode, code, returnRip, depth, true);
-    }
-
-    /**
-     * @param external an exception or hardware interrupt (EXT = 1 in the error code of a fault on the IDT), as
-     *                 opposed to a software INT n / INT3
-     */
-    void deliver(int vector, boolean hasCode, int code, long returnRip, int depth, boolean external) {
-        if (depth >= 2 || vector == GuestFault.DF && depth >= 1) {
-            throw new Stop(Reason.SHUTDOWN);
-        }
-        int idtError = vector * 8 + 2 + (external ? 1 : 0);
-        int prevCpl = cpl;
-        try {
-            if (vector * 16L + 15 > idtLimit) {
-                throw GuestFault.withCode(GuestFault.GP, idtError);
-            }
-            // The IDT, GDT and TSS are read by implicit supervisor accesses: no U/S or alignment checks.
-            setCpl(0);
-            long gateLow = read(idtBase + vector * 16L, 8);
-            long gateHigh = read(idtBase + vector * 16L + 8, 8);
-            int type = (int) ((gateLow >>> 40) & 0xF);
-            if (type != 0xE && type != 0xF) {
-                throw GuestFault.withCode(GuestFault.GP, idtError);
-            }
-            if ((gateLow & (1L << 47)) == 0) {
-                throw GuestFault.withCode(GuestFault.NP, idtError);
-            }
-            if (!external && ((gateLow >>> 45) & 3) < prevCpl) {
-                throw GuestFault.withCode(GuestFault.GP, idtError); // INT n through a gate of lower DPL than CPL
-            }
-            long target = (gateLow & 0xFFFF) | ((gateLow >>> 32) & 0xFFFF0000L) | (gateHigh << 32);
-            int selector = (int) ((gateLow >>> 16) & 0xFFFF);
-            int ist = (int) ((gateLow >>> 32) & 7);
-            long oldRsp = r[4];
-            int oldSs = ss;
-            int oldCs = cs | prevCpl;
-            long flags = rflags();
-            int newCpl = selector & 3; // flat model: the target CPL is the selector's RPL (kernel code is ring 0)
-            long rsp = r[4];
-            if (ist != 0) {
-                rsp = readTss(0x24 + (ist - 1) * 8, external); // IST1 at 0x24, after RSP0-2 and a reserved quadword
-            } else if (newCpl < prevCpl) {
-                rsp = readTss(4, external);
-            }
-            rsp &= ~0xFL;
-            long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
-                    : new long[]{returnRip, oldCs, flags, oldRsp, oldSs};
-            setCpl(newCpl);
-            for (int i = frame.length - 1; i >= 0; i--) {
-                rsp -= 8;
-                if (rsp != ((rsp << 16) >> 16)) {
-                    throw GuestFault.withCode(GuestFault.SS, 0);
-                }
-                write(rsp, 8, frame[i]);
-            }
-            r[4] = rsp;
-            cs = selector & ~3;
-            codeSegmentLoaded(selector);
-            if (newCpl != prevCpl) {
-                ss = 0;
-            }
-            rip = target;
-            long keep = rflags() & ~(TF | 0x10000L | 0x20000L | 0x4000L); // clear TF, RF, VM, NT
-            if (type == 0xE) {
-                keep &= ~IF;
-            }
-            setRflags(keep);
-        } catch (GuestFault nested) {
-            setCpl(prevCpl);
-            boolean contributory = vector == 0 || (vector >= 10 && vector <= 13);
-            boolean nestedContributory = nested.vector == 0 || (nested.vector >= 10 && nested.vector <= 13);
-            if (vector == GuestFault.DF || (vector == GuestFault.PF && (nestedContributory || nested.vector == GuestFault.PF))
-                    || (contributory && nestedContributory)) {
-                deliver(GuestFault.DF, true, 0, returnRip, depth + 1);
-            } else {
-                deliver(nested.vector, nested.hasErrorCode, nested.errorCode, returnRip, depth + 1);
-            }
-        }
+        Interrupts.deliverEvent(this, vector, hasCode, code, returnRip, depth, true);
     }
 
     /** An implicit supervisor access (descriptor tables): no U/S check at CPL3, as for the IDT and TSS. */
@@ -1368,23 +1290,8 @@ final class Core {
         }
     }
 
-    /** A stack pointer from the 64-bit TSS; one past the TSS limit is #TS(TR selector), EXT for external events. */
-    private long readTss(int offset, boolean external) {
-        long low = read(gdtBase + (tr & ~7), 8);
-        long limit = (low & 0xFFFF) | ((low >>> 32) & 0xF0000L);
-        if ((low & (1L << 55)) != 0) {
-            limit = (limit << 12) | 0xFFF; // granularity: 4 KiB units
-        }
-        if (offset + 7 > limit) {
-            throw GuestFault.withCode(GuestFault.TS, (tr & ~7) | (external ? 1 : 0));
-        }
-        long high = read(gdtBase + (tr & ~7) + 8, 8);
-        long base = ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
-        return read(base + offset, 8);
-    }
-
     /** IN/OUT above IOPL: #GP(0) (there is no I/O permission bitmap in jkvm's TSS). */
-    private void requireIoPrivilege() {
+    void requireIoPrivilege() {
         if (cpl > ((flagBits >>> 12) & 3)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
@@ -1718,7 +1625,7 @@ final class Core {
                 lazy(LAZY_LOGIC, res, 0, res, size);
                 done();
             }
-            case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> strings(b);
+            case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> Strings.strings(this, b);
             case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
                 setReg((b & 7) | rexB, 1, fetch(1));
                 done();
@@ -1763,14 +1670,14 @@ final class Core {
             }
             case 0xCC -> {
                 done();
-                deliver(GuestFault.BP, false, 0, rip, 0, false);
+                Interrupts.deliverEvent(this, GuestFault.BP, false, 0, rip, 0, false);
             }
             case 0xCD -> {
                 int vector = (int) fetch(1);
                 done();
-                deliver(vector, false, 0, rip, 0, false);
+                Interrupts.deliverEvent(this, vector, false, 0, rip, 0, false);
             }
-            case 0xCF -> iret();
+            case 0xCF -> Interrupts.iret(this);
             case 0xE4, 0xE5, 0xEC, 0xED -> {
                 requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
@@ -1778,7 +1685,7 @@ final class Core {
                 done();
                 setReg(0, size, io.in(port, size));
             }
-            case 0x6C, 0x6D, 0x6E, 0x6F -> stringIo(b);
+            case 0x6C, 0x6D, 0x6E, 0x6F -> Strings.stringIo(this, b);
             case 0xE6, 0xE7, 0xEE, 0xEF -> {
                 requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
@@ -2196,8 +2103,8 @@ final class Core {
     }
 
     /** Where the value of the IN the machine is answering goes: INS's memory operand, or (false) AL/AX/EAX. */
-    private boolean pendingInToMemory;
-    private long pendingInAddress;
+    boolean pendingInToMemory;
+    long pendingInAddress;
 
     /** The machine's answer to the IN that ended the last run: into the accumulator, or where INS stores it. */
     void completeIn(int size, long value) {
@@ -2207,126 +2114,6 @@ final class Core {
         }
         pendingInToMemory = false;
         write(pendingInAddress, size, value); // checked before the IN went out: no fault is left to take here
-    }
-
-    /**
-     * INS and OUTS (6C-6F): one port access per exit; under REP, RIP stays at the instruction until RCX runs out, so
-     * the next run does the next iteration (and an interrupt can come between two, as on hardware). INS checks that
-     * its store can be made before the port is read, so a fault never follows a read the device has already answered.
-     */
-    private void stringIo(int b) {
-        requireIoPrivilege();
-        int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
-        int port = (int) (r[2] & 0xFFFF);
-        long step = (flagBits & DF) != 0 ? -size : size;
-        long addressMask = adSize == 4 ? 0xFFFFFFFFL : -1L;
-        boolean repeat = rep != 0;
-        if (repeat && (r[1] & addressMask) == 0) {
-            done();
-            return;
-        }
-        boolean last = !repeat || (r[1] & addressMask) == 1;
-        if (b <= 0x6D) {
-            long target = r[7] & addressMask; // ES: base 0 in 64-bit mode
-            checkAlignment(target, size);
-            translate(target, ACC_WRITE);
-            translate(target + size - 1, ACC_WRITE);
-            r[7] = addressed(r[7], step, addressMask);
-            countDown(repeat, addressMask, last);
-            pendingInToMemory = true;
-            pendingInAddress = target;
-            io.in(port, size); // ends the run: the machine answers, the next run stores the value (completeIn)
-        } else {
-            long value = read((r[6] & addressMask) + segBase, size);
-            r[6] = addressed(r[6], step, addressMask);
-            countDown(repeat, addressMask, last);
-            io.out(port, size, value);
-            if (!last) {
-                throw new Stop(Reason.IO); // the machine takes this iteration's OUT before the next is made
-            }
-        }
-    }
-
-    /** A string register moved by {@code step} within the address size. */
-    private static long addressed(long register, long step, long addressMask) {
-        return addressMask == -1L ? register + step : (register + step) & addressMask;
-    }
-
-    /** After one INS/OUTS iteration: RCX counts down under REP; the instruction retires with its last iteration. */
-    private void countDown(boolean repeat, long addressMask, boolean last) {
-        if (repeat) {
-            r[1] = addressed(r[1], -1, addressMask);
-        }
-        if (last) {
-            done();
-        }
-    }
-
-    private void strings(int b) {
-        int size = (b & 1) == 0 ? 1 : opSize;
-        long step = (flagBits & DF) != 0 ? -size : size;
-        boolean repeat = rep != 0;
-        while (!repeat || r[1] != 0) {
-            switch (b) {
-                case 0xA4, 0xA5 -> {
-                    write(r[7], size, read(r[6] + segBase, size));
-                    r[6] += step;
-                    r[7] += step;
-                }
-                case 0xAA, 0xAB -> {
-                    write(r[7], size, reg(0, size));
-                    r[7] += step;
-                }
-                case 0xAC, 0xAD -> {
-                    setReg(0, size, read(r[6] + segBase, size));
-                    r[6] += step;
-                }
-                case 0xA6, 0xA7 -> {
-                    aluOp(7, read(r[6] + segBase, size), read(r[7], size), size);
-                    r[6] += step;
-                    r[7] += step;
-                }
-                default -> { // SCAS
-                    aluOp(7, reg(0, size), read(r[7], size), size);
-                    r[7] += step;
-                }
-            }
-            if (!repeat) {
-                break;
-            }
-            r[1]--;
-            if (b == 0xA6 || b == 0xA7 || b == 0xAE || b == 0xAF) {
-                boolean zf = condition(4);
-                if ((rep == 0xF3 && !zf) || (rep == 0xF2 && zf)) {
-                    break;
-                }
-            }
-            if (mmioCount != 0 && r[1] != 0) {
-                return; // an iteration that reached a device ends here, RIP still at the REP (as an interrupt would)
-            }
-        }
-        done();
-    }
-
-    private void iret() {
-        code.newEpoch(); // serializing, as CPUID
-        long newRip = pop();
-        long newCs = pop() & 0xFFFF;
-        long newFlags = pop();
-        long newRsp = pop();
-        long newSs = pop() & 0xFFFF;
-        int newCpl = (int) (newCs & 3);
-        if (newCpl < cpl) {
-            throw GuestFault.withCode(GuestFault.GP, (int) newCs & ~3);
-        }
-        long writable = cpl == 0 ? 0x3F7FD5L : 0x3F7FD5L & ~(IF | 0x3000L);
-        setRflags((newFlags & writable) | (flagBits & ~writable & (IF | 0x3000L)));
-        setCpl(newCpl);
-        cs = (int) newCs & ~3;
-        codeSegmentLoaded((int) newCs);
-        ss = (int) newSs;
-        r[4] = newRsp;
-        rip = newRip;
     }
 
     void executeMap1(int b) {

@@ -1,0 +1,106 @@
+package io.jkvm.emu;
+
+/** The string instructions: MOVS, STOS, LODS, CMPS and SCAS with REP, REPE and REPNE; INS and OUTS one port access per exit. */
+final class Strings {
+    private Strings() {
+    }
+
+    /**
+     * INS and OUTS (6C-6F): one port access per exit; under REP, RIP stays at the instruction until RCX runs out, so
+     * the next run does the next iteration (and an interrupt can come between two, as on hardware). INS checks that
+     * its store can be made before the port is read, so a fault never follows a read the device has already answered.
+     */
+    static void stringIo(Core c, int b) {
+        c.requireIoPrivilege();
+        int size = (b & 1) == 0 ? 1 : c.opSize == 8 ? 4 : c.opSize;
+        int port = (int) (c.r[2] & 0xFFFF);
+        long step = (c.flagBits & Core.DF) != 0 ? -size : size;
+        long addressMask = c.adSize == 4 ? 0xFFFFFFFFL : -1L;
+        boolean repeat = c.rep != 0;
+        if (repeat && (c.r[1] & addressMask) == 0) {
+            c.done();
+            return;
+        }
+        boolean last = !repeat || (c.r[1] & addressMask) == 1;
+        if (b <= 0x6D) {
+            long target = c.r[7] & addressMask; // ES: base 0 in 64-bit mode
+            c.checkAlignment(target, size);
+            c.translate(target, Core.ACC_WRITE);
+            c.translate(target + size - 1, Core.ACC_WRITE);
+            c.r[7] = addressed(c.r[7], step, addressMask);
+            countDown(c, repeat, addressMask, last);
+            c.pendingInToMemory = true;
+            c.pendingInAddress = target;
+            c.io.in(port, size); // ends the run: the machine answers, the next run stores the value (completeIn)
+        } else {
+            long value = c.read((c.r[6] & addressMask) + c.segBase, size);
+            c.r[6] = addressed(c.r[6], step, addressMask);
+            countDown(c, repeat, addressMask, last);
+            c.io.out(port, size, value);
+            if (!last) {
+                throw new Core.Stop(Core.Reason.IO); // the machine takes this iteration's OUT before the next is made
+            }
+        }
+    }
+
+    /** A string register moved by {@code step} within the address size. */
+    static long addressed(long register, long step, long addressMask) {
+        return addressMask == -1L ? register + step : (register + step) & addressMask;
+    }
+
+    /** After one INS/OUTS iteration: RCX counts down under REP; the instruction retires with its last iteration. */
+    static void countDown(Core c, boolean repeat, long addressMask, boolean last) {
+        if (repeat) {
+            c.r[1] = addressed(c.r[1], -1, addressMask);
+        }
+        if (last) {
+            c.done();
+        }
+    }
+
+    static void strings(Core c, int b) {
+        int size = (b & 1) == 0 ? 1 : c.opSize;
+        long step = (c.flagBits & Core.DF) != 0 ? -size : size;
+        boolean repeat = c.rep != 0;
+        while (!repeat || c.r[1] != 0) {
+            switch (b) {
+                case 0xA4, 0xA5 -> {
+                    c.write(c.r[7], size, c.read(c.r[6] + c.segBase, size));
+                    c.r[6] += step;
+                    c.r[7] += step;
+                }
+                case 0xAA, 0xAB -> {
+                    c.write(c.r[7], size, c.reg(0, size));
+                    c.r[7] += step;
+                }
+                case 0xAC, 0xAD -> {
+                    c.setReg(0, size, c.read(c.r[6] + c.segBase, size));
+                    c.r[6] += step;
+                }
+                case 0xA6, 0xA7 -> {
+                    c.aluOp(7, c.read(c.r[6] + c.segBase, size), c.read(c.r[7], size), size);
+                    c.r[6] += step;
+                    c.r[7] += step;
+                }
+                default -> { // SCAS
+                    c.aluOp(7, c.reg(0, size), c.read(c.r[7], size), size);
+                    c.r[7] += step;
+                }
+            }
+            if (!repeat) {
+                break;
+            }
+            c.r[1]--;
+            if (b == 0xA6 || b == 0xA7 || b == 0xAE || b == 0xAF) {
+                boolean zf = c.condition(4);
+                if ((c.rep == 0xF3 && !zf) || (c.rep == 0xF2 && zf)) {
+                    break;
+                }
+            }
+            if (c.mmioCount != 0 && c.r[1] != 0) {
+                return; // an iteration that reached a device ends here, RIP still at the REP (as an interrupt would)
+            }
+        }
+        c.done();
+    }
+}
