@@ -88,7 +88,7 @@ final class Apx {
                 noFlagsForCarryOps(e, op == 2 || op == 3);
                 c.decodeModrm();
                 int size = (b & 1) == 0 ? 1 : c.opSize;
-                long res = c.aluOp(op, c.reg(c.regField, size), c.readRm(size), size);
+                long res = Arithmetic.aluOp(c, op, c.reg(c.regField, size), c.readRm(size), size);
                 writeResult(c, e, c.regField, size, res);
                 finish(c, e, flagsBefore);
             }
@@ -127,7 +127,7 @@ final class Apx {
                 if (e.nd) {
                     c.r[dst] = 0; // zero-upper destination, written by the 16-bit form below
                 }
-                c.imul3(dst, a, m, c.opSize);
+                Arithmetic.imul3(c, dst, a, m, c.opSize);
                 finish(c, e, flagsBefore);
             }
             case 0x69, 0x6B -> { // IMUL r, r/m, imm; ND here means ZU: the 16-bit form zeroes the upper bits
@@ -137,7 +137,7 @@ final class Apx {
                 if (e.nd) {
                     c.r[c.regField] = 0;
                 }
-                c.imul3(c.regField, m, imm, c.opSize);
+                Arithmetic.imul3(c, c.regField, m, imm, c.opSize);
                 finish(c, e, flagsBefore);
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {
@@ -249,7 +249,7 @@ final class Apx {
         }
         boolean test = b == 0x84 || b == 0x85 || b == 0xF6 || b == 0xF7;
         if (sourceCondition(c, e.p2 & 15)) {
-            c.aluOp(test ? 4 : 7, left, right, size);
+            Arithmetic.aluOp(c, test ? 4 : 7, left, right, size);
         } else {
             int dfv = (e.p1 >>> 3) & 15;
             long cf = dfv & 1;

@@ -69,9 +69,9 @@ final class Core {
     private int lazyOp = LAZY_NONE;
     private long lazyDst, lazySrc, lazyRes;
     private int lazySize = 8;
-    private long lazyCarry; // the CF INC/DEC keep, the carry-in ADC/SBB used
+    long lazyCarry; // the CF INC/DEC keep, the carry-in ADC/SBB used
 
-    private static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
             LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8;
     static final long CF = 1, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, TF = 1 << 8, IF = 1 << 9,
             DF = 1 << 10, OF = 1 << 11, AC = 1 << 18, ARITH = CF | PF | AF | ZF | SF | OF;
@@ -119,7 +119,7 @@ final class Core {
         lazyOp = LAZY_NONE;
     }
 
-    private long arithFlags() {
+    long arithFlags() {
         if (lazyOp == LAZY_NONE) {
             return flagBits & ARITH;
         }
@@ -183,7 +183,7 @@ final class Core {
         return lazyOp == LAZY_NONE ? (flagBits & CF) != 0 : cfBit() != 0;
     }
 
-    private void lazy(int op, long dst, long src, long res, int size) {
+    void lazy(int op, long dst, long src, long res, int size) {
         lazyOp = op;
         lazyDst = dst;
         lazySrc = src;
@@ -1042,26 +1042,26 @@ final class Core {
                 long src = regOf(d.reg(), size);
                 int rm = d.rm();
                 if (rm >= 0) {
-                    long res = aluOp(d.sub(), regOf(rm, size), src, size);
+                    long res = Arithmetic.aluOp(this, d.sub(), regOf(rm, size), src, size);
                     if (d.sub() != 7) {
                         setRegOf(rm, size, res);
                     }
                 } else {
                     long a = address(d, next);
-                    long res = aluOp(d.sub(), read(a, size), src, size);
+                    long res = Arithmetic.aluOp(this, d.sub(), read(a, size), src, size);
                     if (d.sub() != 7) {
                         write(a, size, res);
                     }
                 }
             }
             case DecodedInsn.ALU_R64_R64 -> {
-                long res = aluOp(d.sub(), r[d.rm()], r[d.reg()], 8);
+                long res = Arithmetic.aluOp(this, d.sub(), r[d.rm()], r[d.reg()], 8);
                 if (d.sub() != 7) {
                     r[d.rm()] = res;
                 }
             }
             case DecodedInsn.ALU_R32_R32 -> {
-                long res = aluOp(d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
+                long res = Arithmetic.aluOp(this, d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
                 if (d.sub() != 7) {
                     r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
                 }
@@ -1075,7 +1075,7 @@ final class Core {
                 lazyCarry = carry;
             }
             case DecodedInsn.ALU_REG_RM -> {
-                long res = aluOp(d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
+                long res = Arithmetic.aluOp(this, d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
                 if (d.sub() != 7) {
                     setRegOf(d.reg(), size, res);
                 }
@@ -1083,13 +1083,13 @@ final class Core {
             case DecodedInsn.ALU_RM_IMM -> {
                 int rm = d.rm();
                 if (rm >= 0) {
-                    long res = aluOp(d.sub(), regOf(rm, size), d.imm(), size);
+                    long res = Arithmetic.aluOp(this, d.sub(), regOf(rm, size), d.imm(), size);
                     if (d.sub() != 7) {
                         setRegOf(rm, size, res);
                     }
                 } else {
                     long a = address(d, next);
-                    long res = aluOp(d.sub(), read(a, size), d.imm(), size);
+                    long res = Arithmetic.aluOp(this, d.sub(), read(a, size), d.imm(), size);
                     if (d.sub() != 7) {
                         write(a, size, res);
                     }
@@ -1163,15 +1163,15 @@ final class Core {
                 long v = pop(size);
                 setRegOf(d.reg(), size, v);
             }
-            case DecodedInsn.IMUL_IMM -> imul3(d.reg(), operand(d, size, next), d.imm(), size);
-            case DecodedInsn.IMUL_REG_RM -> imul3(d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
+            case DecodedInsn.IMUL_IMM -> Arithmetic.imul3(this, d.reg(), operand(d, size, next), d.imm(), size);
+            case DecodedInsn.IMUL_REG_RM -> Arithmetic.imul3(this, d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
             case DecodedInsn.SHIFT -> {
                 int count = (int) (d.imm() >= 0 ? d.imm() : r[1] & 0xFF) & (size == 8 ? 63 : 31);
                 int rm = d.rm();
                 long a = rm >= 0 ? 0 : address(d, next);
                 long v = rm >= 0 ? regOf(rm, size) : read(a, size);
                 if (count != 0) {
-                    v = shifted(d.sub(), size, v, count);
+                    v = ShiftsAndBits.shifted(this, d.sub(), size, v, count);
                 } else if (size != 4) {
                     break; // flags and destination stay; a 32-bit one is still written, so zero-extended
                 }
@@ -1327,7 +1327,7 @@ final class Core {
     }
 
     /** The stack operand size of PUSH/POP in 64-bit mode: 2 with a 66 prefix, else 8 (there is no 32-bit form). */
-    private int stackSize() {
+    int stackSize() {
         return opSize == 2 ? 2 : 8;
     }
 
@@ -1459,7 +1459,7 @@ final class Core {
 
     void executeMap0(int b) {
         if (b < 0x40 && (b & 7) < 6) {
-            alu((b >>> 3) & 7, b & 7);
+            Arithmetic.alu(this, (b >>> 3) & 7, b & 7);
             return;
         }
         switch (b) {
@@ -1492,7 +1492,7 @@ final class Core {
             case 0x69, 0x6B -> {
                 decodeModrm();
                 long imm = b == 0x6B ? fetchSigned(1) : fetchSigned(opSize == 2 ? 2 : 4);
-                imul3(regField, readRm(opSize), imm, opSize);
+                Arithmetic.imul3(this, regField, readRm(opSize), imm, opSize);
                 done();
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F ->
@@ -1502,7 +1502,7 @@ final class Core {
                 int size = b == 0x80 ? 1 : opSize;
                 long imm = b == 0x81 ? fetchImm(size) : fetchSigned(1);
                 long dst = readRm(size);
-                long res = aluOp(regField & 7, dst, imm, size);
+                long res = Arithmetic.aluOp(this, regField & 7, dst, imm, size);
                 if ((regField & 7) != 7) {
                     writeRm(size, res);
                 }
@@ -1639,7 +1639,7 @@ final class Core {
                 decodeModrm();
                 int size = byteOr(b);
                 int count = b <= 0xC1 ? (int) fetch(1) : b <= 0xD1 ? 1 : (int) r[1] & 0xFF;
-                writeShift(size, count);
+                ShiftsAndBits.writeShift(this, size, count);
                 done();
             }
             case 0xC2 -> {
@@ -1726,7 +1726,7 @@ final class Core {
                 modifyArith(CF, cf() ? 0 : CF);
                 done();
             }
-            case 0xF6, 0xF7 -> group3(byteOr(b));
+            case 0xF6, 0xF7 -> Arithmetic.group3(this, byteOr(b));
             case 0xF8 -> {
                 modifyArith(CF, 0);
                 done();
@@ -1756,7 +1756,7 @@ final class Core {
                 flagBits |= DF;
                 done();
             }
-            case 0xFE, 0xFF -> group45(b);
+            case 0xFE, 0xFF -> Arithmetic.group45(this, b);
             default -> throw GuestFault.of(GuestFault.UD);
         }
     }
@@ -1774,7 +1774,7 @@ final class Core {
      * The operand size of a near branch in 64-bit mode: 8, which a 66 prefix does not change on Intel (SDM: "66H
      * is ignored"); on AMD it makes 16 (APM: rel16 displacements, IP truncated to 16 bits, 2-byte return addresses).
      */
-    private int nearBranchSize() {
+    int nearBranchSize() {
         return opSize == 2 && vendor.followsApm() ? 2 : 8;
     }
 
@@ -1787,320 +1787,8 @@ final class Core {
         return opSize == 2;
     }
 
-    /** The eight ALU operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
-    long aluOp(int op, long dst, long src, int size) {
-        long m = mask(size);
-        dst &= m;
-        src &= m;
-        long res;
-        switch (op) {
-            case 0 -> {
-                res = dst + src;
-                lazy(LAZY_ADD, dst, src, res, size);
-            }
-            case 1 -> {
-                res = dst | src;
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-            case 2 -> {
-                long c = cf() ? 1 : 0;
-                res = dst + src + c;
-                lazy(LAZY_ADC, dst, src, res, size);
-                lazyCarry = c;
-            }
-            case 3 -> {
-                long c = cf() ? 1 : 0;
-                res = dst - src - c;
-                lazy(LAZY_SBB, dst, src, res, size);
-                lazyCarry = c;
-            }
-            case 4 -> {
-                res = dst & src;
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-            case 5, 7 -> {
-                res = dst - src;
-                lazy(LAZY_SUB, dst, src, res, size);
-            }
-            default -> {
-                res = dst ^ src;
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-        }
-        return res & m;
-    }
-
-    /** 00-3D: op r/m,r; op r,r/m; op AL/eAX,imm. */
-    private void alu(int op, int form) {
-        int size = (form & 1) == 0 ? 1 : opSize;
-        switch (form) {
-            case 0, 1 -> {
-                decodeModrm();
-                long res = aluOp(op, readRm(size), reg(regField, size), size);
-                if (op != 7) {
-                    writeRm(size, res);
-                }
-            }
-            case 2, 3 -> {
-                decodeModrm();
-                long res = aluOp(op, reg(regField, size), readRm(size), size);
-                if (op != 7) {
-                    setReg(regField, size, res);
-                }
-            }
-            default -> {
-                long imm = fetchImm(size);
-                long res = aluOp(op, reg(0, size), imm, size);
-                if (op != 7) {
-                    setReg(0, size, res);
-                }
-            }
-        }
-        done();
-    }
-
-    void imul3(int dstReg, long a, long b, int size) {
-        int shift = 64 - 8 * size;
-        long sa = (a << shift) >> shift;
-        long sb = (b << shift) >> shift;
-        long lo = sa * sb;
-        boolean overflow;
-        if (size == 8) {
-            long hi = Math.multiplyHigh(sa, sb);
-            overflow = hi != (lo >> 63);
-        } else {
-            overflow = ((lo << shift) >> shift) != lo;
-        }
-        setReg(dstReg, size, lo);
-        setArith((overflow ? CF | OF : 0) | ((lo & signBit(size)) != 0 ? SF : 0)); // ZF, AF, PF undefined
-    }
-
-    private void group3(int size) {
-        decodeModrm();
-        int op = regField & 7;
-        switch (op) {
-            case 0, 1 -> { // TEST r/m, imm
-                long imm = fetchImm(size);
-                long res = readRm(size) & imm;
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-            case 2 -> writeRm(size, ~readRm(size));
-            case 3 -> {
-                long d = readRm(size) & mask(size);
-                long res = -d;
-                writeRm(size, res);
-                lazy(LAZY_NEG, d, 0, res, size);
-            }
-            case 4, 5 -> mul(size, op == 5);
-            default -> div(size, op == 7);
-        }
-        done();
-    }
-
-    private void mul(int size, boolean signed) {
-        long src = readRm(size);
-        long a = reg(0, size);
-        int shift = 64 - 8 * size;
-        long lo, hi;
-        if (size == 8) {
-            lo = a * src;
-            hi = signed ? Math.multiplyHigh(a, src) : Math.unsignedMultiplyHigh(a, src);
-        } else {
-            long x = signed ? (a << shift) >> shift : a;
-            long y = signed ? (src << shift) >> shift : src & mask(size);
-            long p = x * y;
-            lo = p & mask(size);
-            hi = (p >> (8 * size)) & mask(size);
-        }
-        boolean overflow;
-        if (signed) {
-            long loSigned = (lo << shift) >> shift;
-            long expectHi = loSigned < 0 ? mask(size) : 0;
-            overflow = (hi & mask(size)) != expectHi;
-        } else {
-            overflow = (hi & mask(size)) != 0;
-        }
-        if (size == 1) {
-            setReg(0, 2, (lo & 0xFF) | ((hi & 0xFF) << 8));
-        } else {
-            setReg(0, size, lo);
-            setReg(2, size, hi);
-        }
-        setArith((overflow ? CF | OF : 0) | ((lo & signBit(size)) != 0 ? SF : 0));
-    }
-
-    private void div(int size, boolean signed) {
-        long divisor = readRm(size) & mask(size);
-        if (divisor == 0) {
-            throw GuestFault.of(GuestFault.DE);
-        }
-        if (size == 8) {
-            long hi = r[2], lo = r[0];
-            java.math.BigInteger dividend = new java.math.BigInteger(1, toBytes(hi, lo));
-            if (signed) {
-                dividend = java.math.BigInteger.valueOf(hi).shiftLeft(64).or(new java.math.BigInteger(1, toBytes(0, lo)));
-            }
-            java.math.BigInteger d = signed ? java.math.BigInteger.valueOf(divisor) : new java.math.BigInteger(Long.toUnsignedString(divisor));
-            java.math.BigInteger[] qr = dividend.divideAndRemainder(d);
-            java.math.BigInteger min = signed ? java.math.BigInteger.valueOf(Long.MIN_VALUE) : java.math.BigInteger.ZERO;
-            java.math.BigInteger max = signed ? java.math.BigInteger.valueOf(Long.MAX_VALUE) : new java.math.BigInteger("FFFFFFFFFFFFFFFF", 16);
-            if (qr[0].compareTo(min) < 0 || qr[0].compareTo(max) > 0) {
-                throw GuestFault.of(GuestFault.DE);
-            }
-            r[0] = qr[0].longValue();
-            r[2] = qr[1].longValue();
-            return;
-        }
-        int bits = 8 * size;
-        long dividend = size == 1 ? reg(0, 2) : (reg(2, size) << bits) | reg(0, size);
-        long q, rem;
-        if (signed) {
-            int shift = 64 - 2 * bits;
-            long sd = (dividend << shift) >> shift;
-            long sv = (divisor << (64 - bits)) >> (64 - bits);
-            q = sd / sv;
-            rem = sd % sv;
-            long lim = 1L << (bits - 1);
-            if (q >= lim || q < -lim) {
-                throw GuestFault.of(GuestFault.DE);
-            }
-        } else {
-            q = Long.divideUnsigned(dividend, divisor);
-            rem = Long.remainderUnsigned(dividend, divisor);
-            if (Long.compareUnsigned(q, mask(size)) > 0) {
-                throw GuestFault.of(GuestFault.DE);
-            }
-        }
-        if (size == 1) {
-            setReg(0, 2, (q & 0xFF) | ((rem & 0xFF) << 8));
-        } else {
-            setReg(0, size, q);
-            setReg(2, size, rem);
-        }
-    }
-
-    private static byte[] toBytes(long hi, long lo) {
-        byte[] b = new byte[16];
-        for (int i = 0; i < 8; i++) {
-            b[i] = (byte) (hi >>> (56 - 8 * i));
-            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
-        }
-        return b;
-    }
-
-    /** C0/C1/D0-D3: ROL, ROR, RCL, RCR, SHL, SHR, SAL, SAR on r/m. */
-    private void writeShift(int size, int rawCount) {
-        int count = rawCount & (size == 8 ? 63 : 31);
-        long v = readRm(size) & mask(size);
-        if (count == 0) {
-            if (size == 4 || nddTarget >= 0) {
-                writeRm(size, v); // flags stay, but a 32-bit (or NDD) destination is still written, so zero-extended
-            }
-            return;
-        }
-        long res = shifted(regField & 7, size, v, count);
-        writeRm(size, res);
-        setArith(shiftFlags);
-    }
-
     /** The flags of the last {@link #shifted}, set by the caller once the result is written (a fault leaves them). */
-    private long shiftFlags;
-
-    /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
-    private long shifted(int op, int size, long v, int count) {
-        int bits = 8 * size;
-        long m = mask(size), sb = signBit(size);
-        long res;
-        long flags = arithFlags();
-        switch (op) {
-            case 0 -> { // ROL
-                int c = count % bits;
-                res = c == 0 ? v : ((v << c) | (v >>> (bits - c))) & m;
-                long cfv = res & 1;
-                long of = ((res & sb) != 0) ^ (cfv != 0) ? OF : 0;
-                flags = (flags & ~(CF | OF)) | cfv | (count == 1 ? of : flags & OF);
-            }
-            case 1 -> { // ROR
-                int c = count % bits;
-                res = c == 0 ? v : ((v >>> c) | (v << (bits - c))) & m;
-                long cfv = (res & sb) != 0 ? CF : 0;
-                long of = (((res << 1) ^ res) & sb) != 0 ? OF : 0;
-                flags = (flags & ~(CF | OF)) | cfv | (count == 1 ? of : flags & OF);
-            }
-            case 2, 3 -> { // RCL, RCR through CF
-                int c = size == 8 || size == 4 ? count : count % (bits + 1);
-                long carry = (flags & CF) != 0 ? 1 : 0;
-                res = v;
-                for (int i = 0; i < c; i++) {
-                    if (op == 2) {
-                        long out = (res & sb) != 0 ? 1 : 0;
-                        res = ((res << 1) | carry) & m;
-                        carry = out;
-                    } else {
-                        long out = res & 1;
-                        res = (res >>> 1) | (carry != 0 ? sb : 0);
-                        carry = out;
-                    }
-                }
-                long of = op == 2 ? (((res & sb) != 0) ^ (carry != 0) ? OF : 0) : ((((res << 1) ^ res) & sb) != 0 ? OF : 0);
-                flags = (flags & ~(CF | OF)) | carry | (count == 1 ? of : flags & OF);
-            }
-            case 4, 6 -> { // SHL
-                res = count >= bits ? 0 : (v << count) & m;
-                long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
-                long of = (((res & sb) != 0) ^ (cfv != 0)) ? OF : 0;
-                flags = cfv | pfZfSf(res, size) | (count == 1 ? of : flags & OF) | (flags & AF);
-            }
-            case 5 -> { // SHR
-                res = count >= 64 ? 0 : v >>> count;
-                long cfv = count > bits ? 0 : (v >>> (count - 1)) & 1;
-                long of = (v & sb) != 0 ? OF : 0;
-                flags = cfv | pfZfSf(res, size) | (count == 1 ? of : flags & OF) | (flags & AF);
-            }
-            default -> { // SAR
-                long sv = (v << (64 - bits)) >> (64 - bits);
-                int c = Math.min(count, 63);
-                res = (sv >> c) & m;
-                long cfv = (sv >> (c - 1)) & 1;
-                flags = cfv | pfZfSf(res, size) | (flags & AF);
-            }
-        }
-        shiftFlags = flags;
-        return res;
-    }
-
-    private void group45(int b) {
-        decodeModrm();
-        int op = regField & 7;
-        if (b == 0xFE && op > 1) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        int size = b == 0xFE ? 1 : opSize;
-        switch (op) {
-            case 0, 1 -> {
-                long carry = cf() ? CF : 0;
-                long d = readRm(size) & mask(size);
-                long res = op == 0 ? d + 1 : d - 1;
-                writeRm(size, res);
-                lazy(op == 0 ? LAZY_INC : LAZY_DEC, d, 1, res, size);
-                lazyCarry = carry;
-                done();
-            }
-            case 2 -> {
-                int width = nearBranchSize();
-                long target = readRm(width);
-                done();
-                push(width == 2 ? rip & 0xFFFF : rip, width);
-                rip = target;
-            }
-            case 4 -> rip = readRm(nearBranchSize());
-            case 6 -> {
-                push(readRm(stackSize()), stackSize());
-                done();
-            }
-            default -> throw GuestFault.of(GuestFault.UD);
-        }
-    }
+    long shiftFlags;
 
     /** Where the value of the IN the machine is answering goes: INS's memory operand, or (false) AL/AX/EAX. */
     boolean pendingInToMemory;
@@ -2131,9 +1819,9 @@ final class Core {
             case 0x00 -> SystemInstructions.group6(this);
             case 0xA0, 0xA8 -> SegmentLoads.push(this, b == 0xA0 ? SegmentLoads.FS : SegmentLoads.GS);
             case 0xA1, 0xA9 -> SegmentLoads.pop(this, b == 0xA1 ? SegmentLoads.FS : SegmentLoads.GS);
-            case 0xA3, 0xAB, 0xB3, 0xBB -> bitTest(b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
-            case 0xBA -> bitTest(-1, true);
-            case 0xBC, 0xBD -> bitScan(b == 0xBD);
+            case 0xA3, 0xAB, 0xB3, 0xBB -> ShiftsAndBits.bitTest(this, b == 0xA3 ? 0 : b == 0xAB ? 1 : b == 0xB3 ? 2 : 3, false);
+            case 0xBA -> ShiftsAndBits.bitTest(this, -1, true);
+            case 0xBC, 0xBD -> ShiftsAndBits.bitScan(this, b == 0xBD);
             case 0xB8 -> {
                 if (rep != 0xF3) {
                     throw GuestFault.of(GuestFault.UD); // JMPE: not in 64-bit mode
@@ -2144,13 +1832,13 @@ final class Core {
                 setArith(v == 0 ? ZF : 0);
                 done();
             }
-            case 0xA4, 0xA5, 0xAC, 0xAD -> doubleShift(b <= 0xA5, (b & 1) == 0);
+            case 0xA4, 0xA5, 0xAC, 0xAD -> ShiftsAndBits.doubleShift(this, b <= 0xA5, (b & 1) == 0);
             case 0xB0, 0xB1 -> {
                 decodeModrm();
                 int size = b == 0xB0 ? 1 : opSize;
                 long dst = readRm(size);
                 long acc = reg(0, size);
-                aluOp(7, acc, dst, size);
+                Arithmetic.aluOp(this, 7, acc, dst, size);
                 if ((acc & mask(size)) == (dst & mask(size))) {
                     writeRm(size, reg(regField, size));
                 } else {
@@ -2166,7 +1854,7 @@ final class Core {
                 int size = b == 0xC0 ? 1 : opSize;
                 long dst = readRm(size);
                 long src = reg(regField, size);
-                long sum = aluOp(0, dst, src, size);
+                long sum = Arithmetic.aluOp(this, 0, dst, src, size);
                 if (mod == 3) {
                     setReg(regField, size, dst);
                     writeRm(size, sum); // the destination last: XADD r, r with one register leaves the sum
@@ -2241,7 +1929,7 @@ final class Core {
             }
             case 0xAF -> {
                 decodeModrm();
-                imul3(regField, reg(regField, opSize), readRm(opSize), opSize);
+                Arithmetic.imul3(this, regField, reg(regField, opSize), readRm(opSize), opSize);
                 done();
             }
             case 0xB6, 0xB7 -> {
@@ -2269,74 +1957,6 @@ final class Core {
         }
     }
 
-    /** BT/BTS/BTR/BTC (op 0-3): CF = the bit; a register bit offset reaches past a memory operand's size. */
-    private void bitTest(int op, boolean immediate) {
-        decodeModrm();
-        long offset;
-        if (immediate) {
-            op = (regField & 7) - 4;
-            if (op < 0) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            offset = fetch(1);
-        } else {
-            offset = reg(regField, opSize);
-            if (opSize < 8) {
-                int shift = 64 - 8 * opSize;
-                offset = (offset << shift) >> shift; // a signed bit offset
-            }
-        }
-        int bits = 8 * opSize;
-        long adjust = 0;
-        if (mod != 3 && !immediate) {
-            adjust = Math.floorDiv(offset, bits) * opSize;
-        }
-        int bit = (int) (offset & (bits - 1));
-        long value;
-        long address = 0;
-        if (mod == 3) {
-            value = reg(rmField, opSize);
-        } else {
-            address = ea() + adjust;
-            value = read(address, opSize);
-        }
-        long cfBit = (value >>> bit) & 1;
-        long updated = switch (op) {
-            case 1 -> value | (1L << bit);
-            case 2 -> value & ~(1L << bit);
-            case 3 -> value ^ (1L << bit);
-            default -> value;
-        };
-        if (op != 0) {
-            if (mod == 3) {
-                setReg(rmField, opSize, updated);
-            } else {
-                write(address, opSize, updated);
-            }
-        }
-        modifyArith(CF, cfBit);
-        done();
-    }
-
-    /** BSF/BSR, and TZCNT/LZCNT under F3 where the CPU model has them. */
-    private void bitScan(boolean reverse) {
-        decodeModrm();
-        long v = readRm(opSize) & mask(opSize);
-        int bits = 8 * opSize;
-        boolean counting = rep == 0xF3 && (reverse ? cpuidHas(0x80000001, 0, 2, 5) : cpuidHas(7, 0, 1, 3));
-        if (counting) {
-            int n = reverse ? Long.numberOfLeadingZeros(v) - (64 - bits) : (v == 0 ? bits : Long.numberOfTrailingZeros(v));
-            setReg(regField, opSize, n);
-            modifyArith(CF | ZF, (v == 0 ? CF : 0) | (n == 0 ? ZF : 0));
-        } else if (v == 0) {
-            modifyArith(ZF, ZF); // destination left as it was
-        } else {
-            setReg(regField, opSize, reverse ? 63 - Long.numberOfLeadingZeros(v) : Long.numberOfTrailingZeros(v));
-            modifyArith(ZF, 0);
-        }
-        done();
-    }
-
     /** Whether CPUID.(leaf, sub) register (0 EAX .. 3 EDX) has {@code bit} set in the guest model. */
     boolean cpuidHas(int leaf, int sub, int register, int bit) {
         CpuidEntry e = cpuid.leaf(leaf, sub);
@@ -2347,39 +1967,6 @@ final class Core {
             default -> e.edx();
         };
         return (v & (1 << bit)) != 0;
-    }
-
-    /** SHLD/SHRD r/m, r, imm8 or CL. */
-    private void doubleShift(boolean left, boolean immediate) {
-        decodeModrm();
-        int count = (int) (immediate ? fetch(1) : r[1]) & (opSize == 8 ? 63 : 31);
-        int bits = 8 * opSize;
-        long dst = readRm(opSize) & mask(opSize);
-        long src = reg(regField, opSize) & mask(opSize);
-        if (count == 0) {
-            if (opSize == 4 || nddTarget >= 0) {
-                writeRm(opSize, dst);
-            }
-            done();
-            return;
-        }
-        long res, cfv;
-        if (opSize == 2 && count > 16) {
-            // Intel: for 16-bit operands with counts over 16 the result is undefined; model it as the 48-bit rotate hardware does.
-            long wide = left ? (dst << 32) | (src << 16) | dst : (dst << 32) | (src << 16) | dst;
-            res = left ? (wide >>> (48 - count)) & 0xFFFF : (wide >>> count) & 0xFFFF;
-            cfv = left ? (wide >>> (48 - count + 16 - 1)) & 1 : (wide >>> (count - 1)) & 1;
-        } else if (left) {
-            res = ((dst << count) | (count == 64 ? 0 : src >>> (bits - count))) & mask(opSize);
-            cfv = (dst >>> (bits - count)) & 1;
-        } else {
-            res = ((dst >>> count) | (src << (bits - count))) & mask(opSize);
-            cfv = (dst >>> (count - 1)) & 1;
-        }
-        long of = ((res ^ dst) & signBit(opSize)) != 0 ? OF : 0;
-        writeRm(opSize, res);
-        setArith(cfv | pfZfSf(res, opSize) | (count == 1 ? of : 0));
-        done();
     }
 
 

@@ -78,12 +78,12 @@ final class Strings {
                     c.r[6] += step;
                 }
                 case 0xA6, 0xA7 -> {
-                    c.aluOp(7, c.read(c.r[6] + c.segBase, size), c.read(c.r[7], size), size);
+                    Arithmetic.aluOp(c, 7, c.read(c.r[6] + c.segBase, size), c.read(c.r[7], size), size);
                     c.r[6] += step;
                     c.r[7] += step;
                 }
                 default -> { // SCAS
-                    c.aluOp(7, c.reg(0, size), c.read(c.r[7], size), size);
+                    Arithmetic.aluOp(c, 7, c.reg(0, size), c.read(c.r[7], size), size);
                     c.r[7] += step;
                 }
             }

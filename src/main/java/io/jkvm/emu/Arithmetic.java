@@ -1,0 +1,241 @@
+package io.jkvm.emu;
+
+/** TODO */
+final class Arithmetic {
+    private Arithmetic() {
+    }
+
+    /** The eight ALU operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
+    static long aluOp(Core cpu, int op, long dst, long src, int size) {
+        long m = Core.mask(size);
+        dst &= m;
+        src &= m;
+        long res;
+        switch (op) {
+            case 0 -> {
+                res = dst + src;
+                cpu.lazy(Core.LAZY_ADD, dst, src, res, size);
+            }
+            case 1 -> {
+                res = dst | src;
+                cpu.lazy(Core.LAZY_LOGIC, res, 0, res, size);
+            }
+            case 2 -> {
+                long c = cpu.cf() ? 1 : 0;
+                res = dst + src + c;
+                cpu.lazy(Core.LAZY_ADC, dst, src, res, size);
+                cpu.lazyCarry = c;
+            }
+            case 3 -> {
+                long c = cpu.cf() ? 1 : 0;
+                res = dst - src - c;
+                cpu.lazy(Core.LAZY_SBB, dst, src, res, size);
+                cpu.lazyCarry = c;
+            }
+            case 4 -> {
+                res = dst & src;
+                cpu.lazy(Core.LAZY_LOGIC, res, 0, res, size);
+            }
+            case 5, 7 -> {
+                res = dst - src;
+                cpu.lazy(Core.LAZY_SUB, dst, src, res, size);
+            }
+            default -> {
+                res = dst ^ src;
+                cpu.lazy(Core.LAZY_LOGIC, res, 0, res, size);
+            }
+        }
+        return res & m;
+    }
+
+    /** 00-3D: op r/m,r; op r,r/m; op AL/eAX,imm. */
+    static void alu(Core cpu, int op, int form) {
+        int size = (form & 1) == 0 ? 1 : cpu.opSize;
+        switch (form) {
+            case 0, 1 -> {
+                cpu.decodeModrm();
+                long res = aluOp(cpu, op, cpu.readRm(size), cpu.reg(cpu.regField, size), size);
+                if (op != 7) {
+                    cpu.writeRm(size, res);
+                }
+            }
+            case 2, 3 -> {
+                cpu.decodeModrm();
+                long res = aluOp(cpu, op, cpu.reg(cpu.regField, size), cpu.readRm(size), size);
+                if (op != 7) {
+                    cpu.setReg(cpu.regField, size, res);
+                }
+            }
+            default -> {
+                long imm = cpu.fetchImm(size);
+                long res = aluOp(cpu, op, cpu.reg(0, size), imm, size);
+                if (op != 7) {
+                    cpu.setReg(0, size, res);
+                }
+            }
+        }
+        cpu.done();
+    }
+
+    static void imul3(Core cpu, int dstReg, long a, long b, int size) {
+        int shift = 64 - 8 * size;
+        long sa = (a << shift) >> shift;
+        long sb = (b << shift) >> shift;
+        long lo = sa * sb;
+        boolean overflow;
+        if (size == 8) {
+            long hi = Math.multiplyHigh(sa, sb);
+            overflow = hi != (lo >> 63);
+        } else {
+            overflow = ((lo << shift) >> shift) != lo;
+        }
+        cpu.setReg(dstReg, size, lo);
+        cpu.setArith((overflow ? Core.CF | Core.OF : 0) | ((lo & Core.signBit(size)) != 0 ? Core.SF : 0)); // ZF, AF, PF undefined
+    }
+
+    static void group3(Core cpu, int size) {
+        cpu.decodeModrm();
+        int op = cpu.regField & 7;
+        switch (op) {
+            case 0, 1 -> { // TEST cpu.r/m, imm
+                long imm = cpu.fetchImm(size);
+                long res = cpu.readRm(size) & imm;
+                cpu.lazy(Core.LAZY_LOGIC, res, 0, res, size);
+            }
+            case 2 -> cpu.writeRm(size, ~cpu.readRm(size));
+            case 3 -> {
+                long d = cpu.readRm(size) & Core.mask(size);
+                long res = -d;
+                cpu.writeRm(size, res);
+                cpu.lazy(Core.LAZY_NEG, d, 0, res, size);
+            }
+            case 4, 5 -> mul(cpu, size, op == 5);
+            default -> div(cpu, size, op == 7);
+        }
+        cpu.done();
+    }
+
+    static void mul(Core cpu, int size, boolean signed) {
+        long src = cpu.readRm(size);
+        long a = cpu.reg(0, size);
+        int shift = 64 - 8 * size;
+        long lo, hi;
+        if (size == 8) {
+            lo = a * src;
+            hi = signed ? Math.multiplyHigh(a, src) : Math.unsignedMultiplyHigh(a, src);
+        } else {
+            long x = signed ? (a << shift) >> shift : a;
+            long y = signed ? (src << shift) >> shift : src & Core.mask(size);
+            long p = x * y;
+            lo = p & Core.mask(size);
+            hi = (p >> (8 * size)) & Core.mask(size);
+        }
+        boolean overflow;
+        if (signed) {
+            long loSigned = (lo << shift) >> shift;
+            long expectHi = loSigned < 0 ? Core.mask(size) : 0;
+            overflow = (hi & Core.mask(size)) != expectHi;
+        } else {
+            overflow = (hi & Core.mask(size)) != 0;
+        }
+        if (size == 1) {
+            cpu.setReg(0, 2, (lo & 0xFF) | ((hi & 0xFF) << 8));
+        } else {
+            cpu.setReg(0, size, lo);
+            cpu.setReg(2, size, hi);
+        }
+        cpu.setArith((overflow ? Core.CF | Core.OF : 0) | ((lo & Core.signBit(size)) != 0 ? Core.SF : 0));
+    }
+
+    static void div(Core cpu, int size, boolean signed) {
+        long divisor = cpu.readRm(size) & Core.mask(size);
+        if (divisor == 0) {
+            throw GuestFault.of(GuestFault.DE);
+        }
+        if (size == 8) {
+            long hi = cpu.r[2], lo = cpu.r[0];
+            java.math.BigInteger dividend = new java.math.BigInteger(1, toBytes(hi, lo));
+            if (signed) {
+                dividend = java.math.BigInteger.valueOf(hi).shiftLeft(64).or(new java.math.BigInteger(1, toBytes(0, lo)));
+            }
+            java.math.BigInteger d = signed ? java.math.BigInteger.valueOf(divisor) : new java.math.BigInteger(Long.toUnsignedString(divisor));
+            java.math.BigInteger[] qr = dividend.divideAndRemainder(d);
+            java.math.BigInteger min = signed ? java.math.BigInteger.valueOf(Long.MIN_VALUE) : java.math.BigInteger.ZERO;
+            java.math.BigInteger max = signed ? java.math.BigInteger.valueOf(Long.MAX_VALUE) : new java.math.BigInteger("FFFFFFFFFFFFFFFF", 16);
+            if (qr[0].compareTo(min) < 0 || qr[0].compareTo(max) > 0) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+            cpu.r[0] = qr[0].longValue();
+            cpu.r[2] = qr[1].longValue();
+            return;
+        }
+        int bits = 8 * size;
+        long dividend = size == 1 ? cpu.reg(0, 2) : (cpu.reg(2, size) << bits) | cpu.reg(0, size);
+        long q, rem;
+        if (signed) {
+            int shift = 64 - 2 * bits;
+            long sd = (dividend << shift) >> shift;
+            long sv = (divisor << (64 - bits)) >> (64 - bits);
+            q = sd / sv;
+            rem = sd % sv;
+            long lim = 1L << (bits - 1);
+            if (q >= lim || q < -lim) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+        } else {
+            q = Long.divideUnsigned(dividend, divisor);
+            rem = Long.remainderUnsigned(dividend, divisor);
+            if (Long.compareUnsigned(q, Core.mask(size)) > 0) {
+                throw GuestFault.of(GuestFault.DE);
+            }
+        }
+        if (size == 1) {
+            cpu.setReg(0, 2, (q & 0xFF) | ((rem & 0xFF) << 8));
+        } else {
+            cpu.setReg(0, size, q);
+            cpu.setReg(2, size, rem);
+        }
+    }
+
+    static byte[] toBytes(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        return b;
+    }
+
+    static void group45(Core cpu, int b) {
+        cpu.decodeModrm();
+        int op = cpu.regField & 7;
+        if (b == 0xFE && op > 1) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        int size = b == 0xFE ? 1 : cpu.opSize;
+        switch (op) {
+            case 0, 1 -> {
+                long carry = cpu.cf() ? Core.CF : 0;
+                long d = cpu.readRm(size) & Core.mask(size);
+                long res = op == 0 ? d + 1 : d - 1;
+                cpu.writeRm(size, res);
+                cpu.lazy(op == 0 ? Core.LAZY_INC : Core.LAZY_DEC, d, 1, res, size);
+                cpu.lazyCarry = carry;
+                cpu.done();
+            }
+            case 2 -> {
+                int width = cpu.nearBranchSize();
+                long target = cpu.readRm(width);
+                cpu.done();
+                cpu.push(width == 2 ? cpu.rip & 0xFFFF : cpu.rip, width);
+                cpu.rip = target;
+            }
+            case 4 -> cpu.rip = cpu.readRm(cpu.nearBranchSize());
+            case 6 -> {
+                cpu.push(cpu.readRm(cpu.stackSize()), cpu.stackSize());
+                cpu.done();
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+package io.jkvm.emu;
+
+/** TODO */
+final class ShiftsAndBits {
+    private ShiftsAndBits() {
+    }
+
+    /** C0/C1/D0-D3: ROL, ROR, RCL, RCR, SHL, SHR, SAL, SAR on r/m. */
+    static void writeShift(Core cpu, int size, int rawCount) {
+        int count = rawCount & (size == 8 ? 63 : 31);
+        long v = cpu.readRm(size) & Core.mask(size);
+        if (count == 0) {
+            if (size == 4 || cpu.nddTarget >= 0) {
+                cpu.writeRm(size, v); // flags stay, but a 32-bit (or NDD) destination is still written, so zero-extended
+            }
+            return;
+        }
+        long res = shifted(cpu, cpu.regField & 7, size, v, count);
+        cpu.writeRm(size, res);
+        cpu.setArith(cpu.shiftFlags);
+    }
+
+    /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
+    static long shifted(Core cpu, int op, int size, long v, int count) {
+        int bits = 8 * size;
+        long m = Core.mask(size), sb = Core.signBit(size);
+        long res;
+        long flags = cpu.arithFlags();
+        switch (op) {
+            case 0 -> { // ROL
+                int c = count % bits;
+                res = c == 0 ? v : ((v << c) | (v >>> (bits - c))) & m;
+                long cfv = res & 1;
+                long of = ((res & sb) != 0) ^ (cfv != 0) ? Core.OF : 0;
+                flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
+            }
+            case 1 -> { // ROR
+                int c = count % bits;
+                res = c == 0 ? v : ((v >>> c) | (v << (bits - c))) & m;
+                long cfv = (res & sb) != 0 ? Core.CF : 0;
+                long of = (((res << 1) ^ res) & sb) != 0 ? Core.OF : 0;
+                flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
+            }
+            case 2, 3 -> { // RCL, RCR through CF
+                int c = size == 8 || size == 4 ? count : count % (bits + 1);
+                long carry = (flags & Core.CF) != 0 ? 1 : 0;
+                res = v;
+                for (int i = 0; i < c; i++) {
+                    if (op == 2) {
+                        long out = (res & sb) != 0 ? 1 : 0;
+                        res = ((res << 1) | carry) & m;
+                        carry = out;
+                    } else {
+                        long out = res & 1;
+                        res = (res >>> 1) | (carry != 0 ? sb : 0);
+                        carry = out;
+                    }
+                }
+                long of = op == 2 ? (((res & sb) != 0) ^ (carry != 0) ? Core.OF : 0) : ((((res << 1) ^ res) & sb) != 0 ? Core.OF : 0);
+                flags = (flags & ~(Core.CF | Core.OF)) | carry | (count == 1 ? of : flags & Core.OF);
+            }
+            case 4, 6 -> { // SHL
+                res = count >= bits ? 0 : (v << count) & m;
+                long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
+                long of = (((res & sb) != 0) ^ (cfv != 0)) ? Core.OF : 0;
+                flags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
+            }
+            case 5 -> { // SHR
+                res = count >= 64 ? 0 : v >>> count;
+                long cfv = count > bits ? 0 : (v >>> (count - 1)) & 1;
+                long of = (v & sb) != 0 ? Core.OF : 0;
+                flags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
+            }
+            default -> { // SAR
+                long sv = (v << (64 - bits)) >> (64 - bits);
+                int c = Math.min(count, 63);
+                res = (sv >> c) & m;
+                long cfv = (sv >> (c - 1)) & 1;
+                flags = cfv | Core.pfZfSf(res, size) | (flags & Core.AF);
+            }
+        }
+        cpu.shiftFlags = flags;
+        return res;
+    }
+
+    /** BT/BTS/BTR/BTC (op 0-3): CF = the bit; a register bit offset reaches past a memory operand's size. */
+    static void bitTest(Core cpu, int op, boolean immediate) {
+        cpu.decodeModrm();
+        long offset;
+        if (immediate) {
+            op = (cpu.regField & 7) - 4;
+            if (op < 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            offset = cpu.fetch(1);
+        } else {
+            offset = cpu.reg(cpu.regField, cpu.opSize);
+            if (cpu.opSize < 8) {
+                int shift = 64 - 8 * cpu.opSize;
+                offset = (offset << shift) >> shift; // a signed bit offset
+            }
+        }
+        int bits = 8 * cpu.opSize;
+        long adjust = 0;
+        if (cpu.mod != 3 && !immediate) {
+            adjust = Math.floorDiv(offset, bits) * cpu.opSize;
+        }
+        int bit = (int) (offset & (bits - 1));
+        long value;
+        long address = 0;
+        if (cpu.mod == 3) {
+            value = cpu.reg(cpu.rmField, cpu.opSize);
+        } else {
+            address = cpu.ea() + adjust;
+            value = cpu.read(address, cpu.opSize);
+        }
+        long cfBit = (value >>> bit) & 1;
+        long updated = switch (op) {
+            case 1 -> value | (1L << bit);
+            case 2 -> value & ~(1L << bit);
+            case 3 -> value ^ (1L << bit);
+            default -> value;
+        };
+        if (op != 0) {
+            if (cpu.mod == 3) {
+                cpu.setReg(cpu.rmField, cpu.opSize, updated);
+            } else {
+                cpu.write(address, cpu.opSize, updated);
+            }
+        }
+        cpu.modifyArith(Core.CF, cfBit);
+        cpu.done();
+    }
+
+    /** BSF/BSR, and TZCNT/LZCNT under F3 where the CPU model has them. */
+    static void bitScan(Core cpu, boolean reverse) {
+        cpu.decodeModrm();
+        long v = cpu.readRm(cpu.opSize) & Core.mask(cpu.opSize);
+        int bits = 8 * cpu.opSize;
+        boolean counting = cpu.rep == 0xF3 && (reverse ? cpu.cpuidHas(0x80000001, 0, 2, 5) : cpu.cpuidHas(7, 0, 1, 3));
+        if (counting) {
+            int n = reverse ? Long.numberOfLeadingZeros(v) - (64 - bits) : (v == 0 ? bits : Long.numberOfTrailingZeros(v));
+            cpu.setReg(cpu.regField, cpu.opSize, n);
+            cpu.modifyArith(Core.CF | Core.ZF, (v == 0 ? Core.CF : 0) | (n == 0 ? Core.ZF : 0));
+        } else if (v == 0) {
+            cpu.modifyArith(Core.ZF, Core.ZF); // destination left as it was
+        } else {
+            cpu.setReg(cpu.regField, cpu.opSize, reverse ? 63 - Long.numberOfLeadingZeros(v) : Long.numberOfTrailingZeros(v));
+            cpu.modifyArith(Core.ZF, 0);
+        }
+        cpu.done();
+    }
+
+    /** SHLD/SHRD r/m, r, imm8 or CL. */
+    static void doubleShift(Core cpu, boolean left, boolean immediate) {
+        cpu.decodeModrm();
+        int count = (int) (immediate ? cpu.fetch(1) : cpu.r[1]) & (cpu.opSize == 8 ? 63 : 31);
+        int bits = 8 * cpu.opSize;
+        long dst = cpu.readRm(cpu.opSize) & Core.mask(cpu.opSize);
+        long src = cpu.reg(cpu.regField, cpu.opSize) & Core.mask(cpu.opSize);
+        if (count == 0) {
+            if (cpu.opSize == 4 || cpu.nddTarget >= 0) {
+                cpu.writeRm(cpu.opSize, dst);
+            }
+            cpu.done();
+            return;
+        }
+        long res, cfv;
+        if (cpu.opSize == 2 && count > 16) {
+            // Intel: for 16-bit operands with counts over 16 the result is undefined; model it as the 48-bit rotate hardware does.
+            long wide = left ? (dst << 32) | (src << 16) | dst : (dst << 32) | (src << 16) | dst;
+            res = left ? (wide >>> (48 - count)) & 0xFFFF : (wide >>> count) & 0xFFFF;
+            cfv = left ? (wide >>> (48 - count + 16 - 1)) & 1 : (wide >>> (count - 1)) & 1;
+        } else if (left) {
+            res = ((dst << count) | (count == 64 ? 0 : src >>> (bits - count))) & Core.mask(cpu.opSize);
+            cfv = (dst >>> (bits - count)) & 1;
+        } else {
+            res = ((dst >>> count) | (src << (bits - count))) & Core.mask(cpu.opSize);
+            cfv = (dst >>> (count - 1)) & 1;
+        }
+        long of = ((res ^ dst) & Core.signBit(cpu.opSize)) != 0 ? Core.OF : 0;
+        cpu.writeRm(cpu.opSize, res);
+        cpu.setArith(cfv | Core.pfZfSf(res, cpu.opSize) | (count == 1 ? of : 0));
+        cpu.done();
+    }
+}
