@@ -1,6 +1,6 @@
 package io.jkvm.emu;
 
-/** TODO */
+/** Integer arithmetic: the eight ALU operations, IMUL's two- and three-operand forms, group 3 (TEST, NOT, NEG, MUL, IMUL, DIV, IDIV), INC and DEC of r/m. */
 final class Arithmetic {
     private Arithmetic() {
     }
@@ -206,36 +206,14 @@ final class Arithmetic {
         return b;
     }
 
-    static void group45(Core cpu, int b) {
-        cpu.decodeModrm();
-        int op = cpu.regField & 7;
-        if (b == 0xFE && op > 1) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        int size = b == 0xFE ? 1 : cpu.opSize;
-        switch (op) {
-            case 0, 1 -> {
-                long carry = cpu.cf() ? Core.CF : 0;
-                long d = cpu.readRm(size) & Core.mask(size);
-                long res = op == 0 ? d + 1 : d - 1;
-                cpu.writeRm(size, res);
-                cpu.lazy(op == 0 ? Core.LAZY_INC : Core.LAZY_DEC, d, 1, res, size);
-                cpu.lazyCarry = carry;
-                cpu.done();
-            }
-            case 2 -> {
-                int width = cpu.nearBranchSize();
-                long target = cpu.readRm(width);
-                cpu.done();
-                cpu.push(width == 2 ? cpu.rip & 0xFFFF : cpu.rip, width);
-                cpu.rip = target;
-            }
-            case 4 -> cpu.rip = cpu.readRm(cpu.nearBranchSize());
-            case 6 -> {
-                cpu.push(cpu.readRm(cpu.stackSize()), cpu.stackSize());
-                cpu.done();
-            }
-            default -> throw GuestFault.of(GuestFault.UD);
-        }
+    /** FE /0-1 and FF /0-1: INC and DEC of r/m (CF kept). */
+    static void incDec(Core cpu, int op, int size) {
+        long carry = cpu.cf() ? Core.CF : 0;
+        long d = cpu.readRm(size) & Core.mask(size);
+        long res = op == 0 ? d + 1 : d - 1;
+        cpu.writeRm(size, res);
+        cpu.lazy(op == 0 ? Core.LAZY_INC : Core.LAZY_DEC, d, 1, res, size);
+        cpu.lazyCarry = carry;
+        cpu.done();
     }
 }

@@ -1449,6 +1449,31 @@ final class Core {
         }
     }
 
+    /** FE (group 4: INC, DEC of r/m8) and FF (group 5: INC, DEC, indirect near CALL and JMP, PUSH r/m). */
+    private void group45(int b) {
+        decodeModrm();
+        int op = regField & 7;
+        if (b == 0xFE && op > 1) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        switch (op) {
+            case 0, 1 -> Arithmetic.incDec(this, op, b == 0xFE ? 1 : opSize);
+            case 2 -> {
+                int width = nearBranchSize();
+                long target = readRm(width);
+                done();
+                push(width == 2 ? rip & 0xFFFF : rip, width);
+                rip = target;
+            }
+            case 4 -> rip = readRm(nearBranchSize());
+            case 6 -> {
+                push(readRm(stackSize()), stackSize());
+                done();
+            }
+            default -> throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
     void done() {
         rip = ip;
     }
@@ -1756,7 +1781,7 @@ final class Core {
                 flagBits |= DF;
                 done();
             }
-            case 0xFE, 0xFF -> Arithmetic.group45(this, b);
+            case 0xFE, 0xFF -> group45(b);
             default -> throw GuestFault.of(GuestFault.UD);
         }
     }

@@ -1,6 +1,6 @@
 package io.jkvm.emu;
 
-/** TODO */
+/** Shifts and rotates (group 2, SHLD/SHRD), the bit tests BT/BTS/BTR/BTC and the bit scans BSF/BSR. */
 final class ShiftsAndBits {
     private ShiftsAndBits() {
     }
