@@ -5,7 +5,7 @@ import io.jkvm.x86.Xcr0Rules;
 import io.jkvm.x86.XsaveComponent;
 
 /**
- * The 0F map's system groups: 6 (SLDT, STR, LLDT, LTR), 7 (SGDT/LGDT and the rest of the descriptor tables, XGETBV,
+ * The 0F map's system groups: 6 (SLDT, STR, LLDT, LTR; VERR and VERW in SelectorChecks), 7 (SGDT/LGDT and the rest of the descriptor tables, XGETBV,
  * XSETBV, RDTSCP, SWAPGS, INVLPG), 9 (CMPXCHG8B/16B, XRSTORS, XSAVEC, XSAVES, RDRAND, RDSEED), 15 (fences, FXSAVE and
  * XSAVE with their restores, LDMXCSR/STMXCSR, CLFLUSH); MOV to and from control and debug registers; XCR0's rules.
  */
@@ -16,11 +16,15 @@ final class SystemInstructions {
     /** RDRAND and RDSEED: the host's entropy. */
     private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
-    /** 0F 00: SLDT, STR, LLDT, LTR (the rest #UD). */
+    /** 0F 00: SLDT, STR, LLDT, LTR, VERR, VERW (the rest #UD). */
     static void group6(Core c) {
         c.decodeModrm();
         switch (c.regField & 7) {
             case 0, 1 -> requireUserModeInstruction(c);
+            case 4, 5 -> {
+                SelectorChecks.verify(c, (c.regField & 7) == 5);
+                return;
+            }
             default -> { }
         }
         switch (c.regField & 7) {

@@ -15,6 +15,12 @@ public record SpecialRegisters(Segment cs, Segment ds, Segment es, Segment fs, S
         interruptBitmap = interruptBitmap.clone();
     }
 
+    /** A copy with GDTR = {@code gdt}. */
+    public SpecialRegisters withGdt(DescriptorTable gdt) {
+        return new SpecialRegisters(cs, ds, es, fs, gs, ss, tr, ldt, gdt, idt, cr0, cr2, cr3, cr4, cr8, efer, apicBase,
+                interruptBitmap);
+    }
+
     /** A copy with IDTR = {@code idt}. */
     public SpecialRegisters withIdt(DescriptorTable idt) {
         return new SpecialRegisters(cs, ds, es, fs, gs, ss, tr, ldt, gdt, idt, cr0, cr2, cr3, cr4, cr8, efer, apicBase,
