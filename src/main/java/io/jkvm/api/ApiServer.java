@@ -14,7 +14,6 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The control socket of a VM: a Unix domain socket that only its owner can connect to, answering one JSON request
@@ -44,7 +43,6 @@ public final class ApiServer implements AutoCloseable {
     private final ControlCommands commands;
     private final Duration requestTimeout;
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
-    private final AtomicInteger connectionCount = new AtomicInteger();
     private final Thread acceptor;
     private final Thread shutdownHook;
     private volatile boolean closed;
@@ -129,14 +127,19 @@ public final class ApiServer implements AutoCloseable {
                 continue;
             }
             Connection connection = new Connection(channel);
-            if (connectionCount.incrementAndGet() > MAX_CONNECTIONS) {
-                connectionCount.decrementAndGet();
+            boolean room;
+            synchronized (connections) {
+                room = connections.size() < MAX_CONNECTIONS;
+                if (room) {
+                    connections.add(connection);
+                }
+            }
+            if (!room) {
                 connection.send(ControlCommands.error("the API socket serves " + MAX_CONNECTIONS
                         + " connections at once: try again when one has finished"));
                 connection.close();
                 continue;
             }
-            connections.add(connection);
             try {
                 Thread.ofPlatform().daemon().name("jkvm-api-connection").start(() -> serve(connection));
             } catch (OutOfMemoryError | RuntimeException e) { // no thread to be had: this client gets no answer
@@ -165,7 +168,6 @@ public final class ApiServer implements AutoCloseable {
 
     private void finished(Connection connection) {
         connection.close();
-        connectionCount.decrementAndGet();
         synchronized (connections) {
             connections.remove(connection);
             connections.notifyAll();

@@ -55,11 +55,6 @@ final class MigrationAdapter implements MigrationSource.Vm {
     }
 
     @Override
-    public long memorySize() {
-        return memory.size();
-    }
-
-    @Override
     public void readPage(long offset, byte[] into, int at) {
         memory.readPage(offset, into, at);
     }

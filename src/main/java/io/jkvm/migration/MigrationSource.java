@@ -34,8 +34,6 @@ public final class MigrationSource {
         /** Guest RAM's size, the vCPUs and the CPU model: what the destination must be able to hold. */
         MachineShape shape();
 
-        long memorySize();
-
         /** Copies the 4096 bytes of the page at {@code offset} into {@code into} at {@code at}. */
         void readPage(long offset, byte[] into, int at);
 
@@ -100,7 +98,7 @@ public final class MigrationSource {
 
     private static Report copyThenStop(Vm vm, SecureChannel channel, long maxDowntimeMillis, Consumer<String> progress,
                                        long start, String destination) throws IOException {
-        long pages = (vm.memorySize() + PAGE - 1) / PAGE;
+        long pages = (vm.shape().memorySize() + PAGE - 1) / PAGE;
         DirtyLog log = vm.trackDirtyPages();
         long[] sent = {0, 0};
         try {

@@ -61,11 +61,6 @@ class MigrationStreamTest {
         }
 
         @Override
-        public long memorySize() {
-            return RAM;
-        }
-
-        @Override
         public void readPage(long offset, byte[] into, int at) {
             System.arraycopy(ram, (int) offset, into, at, 4096);
         }
