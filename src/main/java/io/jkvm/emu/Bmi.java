@@ -194,6 +194,10 @@ final class Bmi {
 
     /** Legacy 0F 38: MOVBE (F0/F1, memory only), CRC32 (F2 0F 38 F0/F1), ADCX/ADOX (66/F3 0F 38 F6). */
     static void executeMap0F38(Core c, int op) {
+        if (c.p66 && c.rep == 0 && Sse4.in0F38(op)) {
+            Sse4.execute0F38(c, op);
+            return;
+        }
         if (op == 0xF6 && (c.p66 || c.rep == 0xF3)) { // ADCX (66), ADOX (F3)
             c.opSize = c.rexW ? 8 : 4;
             addWithCarry(c, c.rep == 0xF3, -1);

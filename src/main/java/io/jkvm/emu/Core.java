@@ -1907,6 +1907,7 @@ final class Core {
                 done();
             }
             case 0x06 -> SystemInstructions.clts(this);
+            case 0x3A -> Sse4.execute0F3A(this, fetch8());
             case 0x02, 0x03 -> SelectorChecks.accessRightsOrLimit(this, b == 0x03);
             case 0x08, 0x09 -> SystemInstructions.invalidateCaches(this);
             case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0x2E, 0x2F, 0xC2, 0x2A, 0x2C, 0x2D, 0x5A, 0x5B, 0xE6 ->

@@ -12,13 +12,18 @@ final class Sse {
     private Sse() {
     }
 
-    static void execute(Core c, int op) {
+    /** SSE needs CR4.OSFXSR and CR0.EM clear (else #UD), and CR0.TS clear (else #NM, for lazy FPU switching). */
+    static void requireSseEnabled(Core c) {
         if ((c.cr4 & ControlBits.CR4_OSFXSR) == 0 || (c.cr0 & ControlBits.CR0_EM) != 0) {
             throw GuestFault.of(GuestFault.UD);
         }
         if ((c.cr0 & ControlBits.CR0_TS) != 0) {
             throw GuestFault.of(GuestFault.NM);
         }
+    }
+
+    static void execute(Core c, int op) {
+        requireSseEnabled(c);
         boolean p66 = c.p66;
         int rep = c.rep;
         c.decodeModrm();

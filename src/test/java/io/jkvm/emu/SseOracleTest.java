@@ -21,7 +21,7 @@ class SseOracleTest {
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("SSE", "host");
+        oracle = new OracleCore("SSE", "host,+ssse3,+sse4.1,+sse4.2");
     }
 
     @AfterAll
@@ -97,6 +97,32 @@ class SseOracleTest {
 
     private static int gpr() {
         return OracleCore.randomGpr(random);
+    }
+
+    @Test
+    void ssse3AndSse41IntegerForms() {
+        String[][] map38 = {{"pshufb", "00"}, {"pabsb", "1c"}, {"pabsw", "1d"}, {"pabsd", "1e"}, {"ptest", "17"},
+                {"pcmpeqq", "29"}, {"pcmpgtq", "37"}, {"packusdw", "2b"}, {"pmulld", "40"},
+                {"pminsb", "38"}, {"pminsd", "39"}, {"pminuw", "3a"}, {"pminud", "3b"},
+                {"pmaxsb", "3c"}, {"pmaxsd", "3d"}, {"pmaxuw", "3e"}, {"pmaxud", "3f"},
+                {"pmovsxbw", "20"}, {"pmovsxbd", "21"}, {"pmovsxbq", "22"}, {"pmovsxwd", "23"}, {"pmovsxwq", "24"}, {"pmovsxdq", "25"},
+                {"pmovzxbw", "30"}, {"pmovzxbd", "31"}, {"pmovzxbq", "32"}, {"pmovzxwd", "33"}, {"pmovzxwq", "34"}, {"pmovzxdq", "35"}};
+        for (String[] f : map38) {
+            int op = Integer.parseInt(f[1], 16);
+            for (int i = 0; i < CASES; i++) {
+                check(f[0], encode(0x66, false, new int[]{0x0F, 0x38, op}, xmm(), xmm(), 0, false));
+            }
+        }
+        for (int i = 0; i < CASES; i++) {
+            check("palignr", encode(0x66, false, new int[]{0x0F, 0x3A, 0x0F}, xmm(), xmm(), random.nextInt(40), true));
+            check("pblendw", encode(0x66, false, new int[]{0x0F, 0x3A, 0x0E}, xmm(), xmm(), random.nextInt(256), true));
+            check("pextrb r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x14}, xmm(), gpr(), random.nextInt(256), true));
+            check("pextrd r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x16}, xmm(), gpr(), random.nextInt(256), true));
+            check("pextrq r64", encode(0x66, true, new int[]{0x0F, 0x3A, 0x16}, xmm(), gpr(), random.nextInt(256), true));
+            check("pinsrb", encode(0x66, false, new int[]{0x0F, 0x3A, 0x20}, xmm(), gpr(), random.nextInt(256), true));
+            check("pinsrd", encode(0x66, false, new int[]{0x0F, 0x3A, 0x22}, xmm(), gpr(), random.nextInt(256), true));
+            check("pinsrq", encode(0x66, true, new int[]{0x0F, 0x3A, 0x22}, xmm(), gpr(), random.nextInt(256), true));
+        }
     }
 
     @Test

@@ -1,0 +1,38 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import static io.jkvm.emu.ExceptionsTest.hex;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * The memory forms of PMOVZX/PMOVSX (which read only as many bytes as they widen, unaligned), PINSRQ and PEXTRD,
+ * against their register forms on the core (the oracle checks the register forms against the host CPU).
+ */
+class Sse4MemoryFormsTest {
+    @Test
+    void memoryFormsReadAndWriteWhatTheRegisterFormsDo() {
+        String code = "66 0f 38 30 07 f3 0f 7e 0f 66 0f 38 30 d1" // pmovzxbw xmm0, [rdi]; movq xmm1, [rdi]; pmovzxbw xmm2, xmm1
+                + "66 0f 38 21 1f 66 0f 6e 27 66 0f 38 21 ec" // pmovsxbd xmm3, [rdi]; movd xmm4, [rdi]; pmovsxbd xmm5, xmm4
+                + "66 48 0f 3a 22 37 01 66 0f 3a 16 57 40 03" // pinsrq xmm6, [rdi], 1; pextrd [rdi+0x40], xmm2, 3
+                + "f3 0f 7f 47 10 f3 0f 7f 57 20 f3 0f 7f 5f 30 f3 0f 7f 6f 50 f3 0f 7f 77 60 f4"; // movdqu to +0x10 ... +0x60
+        long data = 0x300001; // unaligned: these reads need no alignment
+        try (EmuVm vm = new EmuVm("host,+sse4.1", hex(code))) {
+            vm.memory.writeLong(data, 0x8899AABBCCDDEEFFL);
+            vm.memory.writeLong(data + 8, 0x0123456789ABCDEFL); // past what PMOVZXBW may read
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, data));
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            for (int half = 0; half < 16; half += 8) {
+                assertEquals(vm.memory.readLong(data + 0x20 + half), vm.memory.readLong(data + 0x10 + half), "PMOVZXBW m64 = r, +" + half);
+                assertEquals(vm.memory.readLong(data + 0x50 + half), vm.memory.readLong(data + 0x30 + half), "PMOVSXBD m32 = r, +" + half);
+            }
+            assertEquals(0x00CC00DD00EE00FFL, vm.memory.readLong(data + 0x10), "the low four bytes, zero-extended to words");
+            assertEquals(0xFFFFFFEEFFFFFFFFL, vm.memory.readLong(data + 0x30), "the low two bytes, sign-extended to dwords");
+            assertEquals(0x8899AABBCCDDEEFFL, vm.memory.readLong(data + 0x68), "PINSRQ put [rdi] in the high quadword");
+            assertEquals(0x00880099, vm.memory.readInt(data + 0x40), "PEXTRD lane 3 of xmm2 to memory");
+        }
+    }
+}
