@@ -47,6 +47,7 @@ final class CpuidAndMsrs {
             case Msrs.IA32_TSC_AUX -> c.tscAux;
             case Msrs.IA32_APIC_BASE -> c.apicBase;
             case Msrs.IA32_PAT -> c.pat;
+            case Msrs.IA32_MISC_ENABLE -> c.miscEnable;
             case Msrs.IA32_SYSENTER_CS -> c.sysenterCs;
             case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp;
             case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip;
@@ -82,6 +83,7 @@ final class CpuidAndMsrs {
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
             case Msrs.IA32_APIC_BASE -> c.apicBase = v;
             case Msrs.IA32_PAT -> c.pat = v;
+            case Msrs.IA32_MISC_ENABLE -> c.miscEnable = v;
             case Msrs.IA32_SYSENTER_CS -> c.sysenterCs = v;
             case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp = v;
             case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip = v;

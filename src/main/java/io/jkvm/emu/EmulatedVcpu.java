@@ -408,6 +408,18 @@ public final class EmulatedVcpu implements VirtualCpu {
     }
 
     @Override
+    public void setMsrs(Map<Integer, Long> values) {
+        for (Map.Entry<Integer, Long> e : values.entrySet()) {
+            try {
+                CpuidAndMsrs.wrmsr(core, e.getKey(), e.getValue());
+            } catch (GuestFault f) {
+                throw new IllegalArgumentException(String.format("the software core refused MSR 0x%x = 0x%x on vCPU %d",
+                        e.getKey(), e.getValue(), id), f);
+            }
+        }
+    }
+
+    @Override
     public VcpuState saveState() {
         // As KVM exports it (patch 07): R16..R31 with XSTATE_BV[19] set whenever the model has APX.
         XsaveArea x = XsaveArea.of(layout, Xsave.image(core, model.hasApx()));

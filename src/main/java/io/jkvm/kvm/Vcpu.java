@@ -364,6 +364,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
     }
 
+    @Override
     public void setMsrs(Map<Integer, Long> values) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = msrBuffer(a, values.size());

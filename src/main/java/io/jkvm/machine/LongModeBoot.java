@@ -88,6 +88,11 @@ public final class LongModeBoot {
         return Registers.zero().withRip(entry).withRsp(ramSize & ~0xFL);
     }
 
+    /** The MSRs set at entry, on either backend alike: MISC_ENABLE with fast strings on, as firmware leaves it. */
+    public static java.util.Map<Integer, Long> msrs() {
+        return java.util.Map.of(io.jkvm.x86.Msrs.IA32_MISC_ENABLE, 1L);
+    }
+
     /** XCR0 at entry: x87 and SSE. */
     public static long xcr0() {
         return ControlBits.XCR0_X87 | ControlBits.XCR0_SSE;

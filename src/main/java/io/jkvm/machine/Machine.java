@@ -351,6 +351,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             vcpu.setXcr0(LongModeBoot.xcr0());
         }
         vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
+        vcpu.setMsrs(LongModeBoot.msrs());
         return vcpu;
     }
 

@@ -11,6 +11,9 @@ public final class Msrs {
     public static final int IA32_SYSENTER_ESP = 0x175;
     public static final int IA32_SYSENTER_EIP = 0x176;
     public static final int IA32_PAT = 0x277;
+    /** Feature switches Linux reads unguarded on Intel parts; after reset (as KVM has it) BTS and PEBS unavailable. */
+    public static final int IA32_MISC_ENABLE = 0x1A0;
+    public static final long MISC_ENABLE_AT_RESET = (1L << 11) | (1L << 12);
     public static final int IA32_XFD = 0x1C4;
     public static final int IA32_XFD_ERR = 0x1C5;
     public static final int IA32_XSS = 0xDA0;
@@ -26,7 +29,7 @@ public final class Msrs {
 
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {
-        return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_STAR,
+        return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_MISC_ENABLE, IA32_STAR,
                 IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS};
     }
 

@@ -49,6 +49,9 @@ public interface VirtualCpu {
     /** Sets XCR0, refusing a value the architecture's rules or this vCPU's CPU model do not allow. */
     void setXcr0(long xcr0);
 
+    /** Writes MSRs as the machine (not the guest) does, refusing one this vCPU does not have. */
+    void setMsrs(java.util.Map<Integer, Long> values);
+
     /** The whole architectural state, for snapshots and moving the vCPU between backends. */
     VcpuState saveState();
 

@@ -51,6 +51,18 @@ class SystemInstructionsTest {
         }
     }
 
+    @Test
+    void miscEnableStartsAsKvmResetsItAndKeepsWhatIsWritten() {
+        // mov ecx, 0x1a0; rdmsr; mov ebx, eax; mov eax, 1; xor edx, edx; wrmsr; rdmsr; hlt
+        try (EmuVm vm = new EmuVm(hex("b9 a0 01 00 00 0f 32 89 c3 b8 01 00 00 00 31 d2 0f 30 0f 32 f4"))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(0x1800, r.gpr(3), "IA32_MISC_ENABLE after reset: BTS and PEBS unavailable");
+            assertEquals(1, r.gpr(0), "fast strings, as written");
+            assertEquals(1L, vm.vcpu.saveState().msrs().get(io.jkvm.x86.Msrs.IA32_MISC_ENABLE), "and in the state record");
+        }
+    }
+
     /** The vector {@code code} raises after MOV RDI, DATA, or -1 at its end. */
     private static long vectorOf(String code) {
         return ExceptionsTest.vectorRaised("48 c7 c7 00 00 30 00", code);
