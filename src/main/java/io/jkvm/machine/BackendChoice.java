@@ -26,4 +26,30 @@ public final class BackendChoice {
             }
         };
     }
+
+    /**
+     * As {@link #choose(MachineConfig, List)} for a machine whose KVM may also be held back by {@code otherObstacles}
+     * (a restored state's XSAVE layout or MXCSR): auto then picks the software core, KVM is refused; when auto picks
+     * the core, {@code say} gets one line with the reasons.
+     */
+    public static Backend choose(MachineConfig config, List<CpuFeature> missing, List<String> otherObstacles,
+                                 java.util.function.Consumer<String> say) {
+        Backend backend;
+        if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
+            backend = choose(config, missing);
+        } else if (config.backend() == Backend.KVM) {
+            throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
+                    + ": use --backend auto or emulator to run it on the software core");
+        } else {
+            backend = Backend.EMULATOR;
+        }
+        if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
+            List<String> why = new java.util.ArrayList<>(otherObstacles);
+            if (!missing.isEmpty()) {
+                why.addFirst("this host's KVM lacks " + CpuFeature.describe(missing));
+            }
+            say.accept("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
+        }
+        return backend;
+    }
 }

@@ -133,21 +133,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             if (start instanceof Resume r && k != null) {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
-            if (otherObstacles.isEmpty() || config.backend() == Backend.EMULATOR) {
-                backend = BackendChoice.choose(config, missing);
-            } else if (config.backend() == Backend.KVM) {
-                throw new MachineException("cannot restore on KVM here: " + String.join("; ", otherObstacles)
-                        + ": use --backend auto or emulator to run it on the software core");
-            } else {
-                backend = Backend.EMULATOR;
-            }
-            if (backend == Backend.EMULATOR && config.backend() == Backend.AUTO) {
-                List<String> why = new ArrayList<>(otherObstacles);
-                if (!missing.isEmpty()) {
-                    why.addFirst("this host's KVM lacks " + CpuFeature.describe(missing));
-                }
-                console.trace().println("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
-            }
+            backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
             if (backend == Backend.KVM) {
                 VcpuFactory.requireKvmTakes(k, config.cpus());
             }
