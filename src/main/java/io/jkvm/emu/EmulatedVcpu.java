@@ -4,6 +4,7 @@ import io.jkvm.linux.Mapping;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.ResetState;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
@@ -109,10 +110,13 @@ public final class EmulatedVcpu implements VirtualCpu {
                 exits.add(new VcpuExit.Mmio(physical, size, true, new Datum(value)));
             }
         });
-        // Reset state (SDM 9.1.1), before the machine puts the vCPU at its entry point.
-        core.cr0 = 0x60000010L;
-        core.setRflags(0x2);
-        loaded = fromSelectors();
+        // The RESET state, as a KVM vCPU starts in, until the machine puts the vCPU at its entry point.
+        loaded = ResetState.specialRegisters(core.apicBase);
+        core.cr0 = ResetState.CR0;
+        core.cs = ResetState.CS_SELECTOR;
+        core.ss = core.ds = core.es = core.fs = core.gs = core.tr = 0;
+        core.gdtLimit = core.idtLimit = 0xFFFF;
+        setRegisters(ResetState.registers(model));
     }
 
     /** Reports every #UD the core raises, one line each, e.g. for `jkvm run --trace`. */
@@ -330,17 +334,6 @@ public final class EmulatedVcpu implements VirtualCpu {
                 withBase(cached(loaded.fs(), core.fs, dataSegment(core.fs, 0, 0)), core.fsBase),
                 withBase(cached(loaded.gs(), core.gs, dataSegment(core.gs, 0, 0)), core.gsBase), stack,
                 cached(loaded.tr(), core.tr, Segment.tss64(core.tr, 0, 0x67)), loaded.ldt(),
-                new DescriptorTable(core.gdtBase, core.gdtLimit), new DescriptorTable(core.idtBase, core.idtLimit),
-                core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
-    }
-
-    /** Segment registers made up from the core's selectors alone (flat, TR base 0): the reset state's. */
-    private SpecialRegisters fromSelectors() {
-        Segment code = new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false);
-        Segment stack = dataSegment(core.ss == 0 ? 0 : core.ss | core.cpl, 0, core.cpl);
-        return new SpecialRegisters(code, dataSegment(core.ds, 0, 0), dataSegment(core.es, 0, 0),
-                dataSegment(core.fs, core.fsBase, 0), dataSegment(core.gs, core.gsBase, 0), stack,
-                Segment.tss64(core.tr, 0, 0x67), Segment.unusableLdt(),
                 new DescriptorTable(core.gdtBase, core.gdtLimit), new DescriptorTable(core.idtBase, core.idtLimit),
                 core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
     }

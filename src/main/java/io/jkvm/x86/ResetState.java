@@ -1,0 +1,39 @@
+package io.jkvm.x86;
+
+/**
+ * The state a vCPU comes out of RESET in (SDM Vol. 3A, "Processor State Following Power-up, Reset, or INIT";
+ * APM Vol. 2, "Processor Initialization State"): real mode at F000:FFF0 with CS's base at FFFF0000, 64 KiB segment
+ * limits, CR0 = 60000010H, DR6 = FFFF0FF0H, DR7 = 400H, RFLAGS = 2 and RDX the processor signature. Both vendors
+ * agree on every field here; the signature comes from the CPU model.
+ */
+public final class ResetState {
+    private ResetState() {
+    }
+
+    public static final long CR0 = 0x60000010L, DR6 = 0xFFFF0FF0L, DR7 = 0x400, RIP = 0xFFF0, RFLAGS = 0x2;
+    public static final int CS_SELECTOR = 0xF000;
+    public static final long CS_BASE = 0xFFFF0000L;
+    /** IA32_APIC_BASE of the bootstrap processor: the xAPIC enabled at FEE00000, BSP set. */
+    public static final long APIC_BASE_BSP = 0xFEE00900L;
+
+    /** RDX at reset: the processor signature (family, model, stepping), CPUID.1:EAX. */
+    public static long rdx(CpuidTable model) {
+        return model.leaf(1, 0).eax() & 0xFFFFFFFFL;
+    }
+
+    /** The general registers: all zero but RIP, RFLAGS and RDX. */
+    public static Registers registers(CpuidTable model) {
+        return Registers.zero().withRip(RIP).withRflags(RFLAGS).withGpr(2, rdx(model));
+    }
+
+    /** Segments, descriptor tables and control registers, with {@code apicBase} (the BSP's, or an AP's). */
+    public static SpecialRegisters specialRegisters(long apicBase) {
+        Segment code = new Segment(CS_BASE, 0xFFFF, CS_SELECTOR, 0xB, true, 0, false, true, false, false, false, false);
+        Segment data = new Segment(0, 0xFFFF, 0, 0x3, true, 0, false, true, false, false, false, false);
+        Segment ldt = new Segment(0, 0xFFFF, 0, 0x2, true, 0, false, false, false, false, false, false);
+        Segment tr = new Segment(0, 0xFFFF, 0, 0xB, true, 0, false, false, false, false, false, false);
+        DescriptorTable table = new DescriptorTable(0, 0xFFFF);
+        return new SpecialRegisters(code, data, data, data, data, data, tr, ldt, table, table, CR0, 0, 0, 0, 0, 0, apicBase,
+                new long[4]);
+    }
+}
