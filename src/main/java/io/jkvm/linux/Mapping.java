@@ -129,7 +129,12 @@ public final class Mapping implements AutoCloseable {
 
     /** Whether the {@code length} bytes at {@code offset} are all zero (compared a word at a time, not byte by byte). */
     public boolean isZero(long offset, long length) {
-        return isZero(segment.asSlice(offset, length));
+        for (long at = 0; at < length; at += PAGE) {
+            if (!isZero(segment.asSlice(offset + at, Math.min(PAGE, length - at)))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean isZero(MemorySegment page) {

@@ -40,12 +40,19 @@ public final class OpenSslAesGcm implements AutoCloseable {
         this.ctx = c;
         MemorySegment k = arena.allocateFrom(ValueLayout.JAVA_BYTE, key);
         MemorySegment none = MemorySegment.NULL;
-        boolean ok = sealing
-                ? LibCrypto.EVP_EncryptInit_ex(ctx, LibCrypto.EVP_aes_256_gcm(), none, k, none) == 1
-                : LibCrypto.EVP_DecryptInit_ex(ctx, LibCrypto.EVP_aes_256_gcm(), none, k, none) == 1;
-        k.fill((byte) 0);
-        if (!ok || LibCrypto.EVP_CIPHER_CTX_ctrl(ctx, LibCrypto.EVP_CTRL_GCM_SET_IVLEN(), NONCE_BYTES, none) != 1) {
-            close();
+        boolean ok = false;
+        try {
+            ok = (sealing
+                    ? LibCrypto.EVP_EncryptInit_ex(ctx, LibCrypto.EVP_aes_256_gcm(), none, k, none)
+                    : LibCrypto.EVP_DecryptInit_ex(ctx, LibCrypto.EVP_aes_256_gcm(), none, k, none)) == 1
+                    && LibCrypto.EVP_CIPHER_CTX_ctrl(ctx, LibCrypto.EVP_CTRL_GCM_SET_IVLEN(), NONCE_BYTES, none) == 1;
+        } finally {
+            k.fill((byte) 0);
+            if (!ok) {
+                close();
+            }
+        }
+        if (!ok) {
             throw new IllegalStateException("libcrypto refused AES-256-GCM");
         }
     }
@@ -63,7 +70,8 @@ public final class OpenSslAesGcm implements AutoCloseable {
                 LibCrypto.EVP_aes_256_gcm();
                 return null;
             } catch (LinkageError | IllegalArgumentException e) { // no libcrypto.so.3, or one without EVP's AES-GCM
-                return "libcrypto.so.3 cannot be loaded (" + e.getMessage() + ")";
+                Throwable why = e.getCause() != null ? e.getCause() : e;
+                return "libcrypto.so.3 cannot be loaded (" + why.getMessage() + ")";
             }
         }
     }
@@ -152,6 +160,7 @@ public final class OpenSslAesGcm implements AutoCloseable {
         if (!closed) {
             closed = true;
             LibCrypto.EVP_CIPHER_CTX_free(ctx);
+            buffer.fill((byte) 0); // the last message's plaintext: guest memory
             arena.close();
         }
     }

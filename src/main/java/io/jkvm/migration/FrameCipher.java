@@ -25,7 +25,14 @@ sealed interface FrameCipher extends AutoCloseable permits FrameCipher.OpenSsl, 
 
     /** The fastest cipher here for sealing ({@code sealing}) or opening under {@code key}. */
     static FrameCipher of(byte[] key, boolean sealing) {
-        return OpenSslAesGcm.unavailable() == null ? new OpenSsl(key, sealing) : new Jdk(key, sealing);
+        if (OpenSslAesGcm.unavailable() == null) {
+            try {
+                return new OpenSsl(key, sealing);
+            } catch (IllegalStateException e) {
+                // libcrypto loaded but refused the cipher: the JDK's seals the same bytes
+            }
+        }
+        return new Jdk(key, sealing);
     }
 
     /** Which implementation {@link #of} picks here, in words (for --trace). */

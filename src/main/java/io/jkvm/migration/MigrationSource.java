@@ -93,6 +93,8 @@ public final class MigrationSource {
         } catch (MigrationException e) {
             throw new MigrationException("the migration to " + host + ":" + port + " failed: " + e.getMessage()
                     + "; the VM runs on here", e);
+        } finally {
+            closeQuietly(socket); // a handshake that failed made no channel to close it
         }
     }
 

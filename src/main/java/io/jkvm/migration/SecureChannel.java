@@ -27,6 +27,7 @@ final class SecureChannel implements AutoCloseable {
     /** No message is larger: memory goes in batches of at most 1 MiB of pages. */
     static final int MAX_FRAME = 4 << 20;
     private static final int NONCE = 32, TAG_BITS = 128;
+    private static final String AUTHENTICATION_FAILED = "the stream fails authentication";
 
     /** One message: its type and payload. */
     record Message(int type, byte[] payload) {
@@ -100,6 +101,9 @@ final class SecureChannel implements AutoCloseable {
             try {
                 hello = c.receive();
             } catch (MigrationException e) {
+                if (!e.getMessage().startsWith(AUTHENTICATION_FAILED)) {
+                    throw e; // the connection dropped or timed out: not a question of the key
+                }
                 throw new MigrationException("the peer does not hold the migration key (its first message fails authentication)");
             }
             if (hello.type() != MessageType.HELLO) {
@@ -156,7 +160,7 @@ final class SecureChannel implements AutoCloseable {
         }
         byte[] plain = opener.open(nonce(received++), aad(length), frame, length);
         if (plain == null) {
-            throw new MigrationException("the stream fails authentication (a wrong key, or data changed on the way)");
+            throw new MigrationException(AUTHENTICATION_FAILED + " (a wrong key, or data changed on the way)");
         }
         return new Message(plain[0] & 0xFF, java.util.Arrays.copyOfRange(plain, 1, plain.length));
     }
