@@ -510,10 +510,14 @@ final class Core {
 
     /**
      * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
-     * words or pages, CMPXCHG16B's two words) run under this, one at a time in the process: atomic against each
-     * other, though not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
+     * words or pages, CMPXCHG16B's two words) run under its write side, one at a time in the process; the others
+     * hold its read side from their read to their store. So every locked instruction is atomic against every other,
+     * though a split one is not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
      */
-    private static final java.util.concurrent.locks.ReentrantLock SPLIT_LOCK = new java.util.concurrent.locks.ReentrantLock();
+    private static final java.util.concurrent.locks.ReentrantReadWriteLock SPLIT_LOCK =
+            new java.util.concurrent.locks.ReentrantReadWriteLock();
+    /** Held from a compare-and-swap instruction's read to its store: a split one (the write side) waits meanwhile. */
+    private boolean holdingShared;
     /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */
     private long lockedWordAt = -1, lockedWord;
     private boolean underSplitLock;
@@ -545,6 +549,10 @@ final class Core {
         }
         if ((physical & 7) + size > 8) {
             throw WIDER;
+        }
+        if (!holdingShared) {
+            SPLIT_LOCK.readLock().lock();
+            holdingShared = true;
         }
         lockedWordAt = physical & ~7L;
         lockedWord = ram.getLongVolatile(lockedWordAt);
@@ -804,6 +812,8 @@ final class Core {
                 System.arraycopy(gprsAtStart, 0, r, 0, 32);
                 restoreFlags();
                 rip = start;
+            } else {
+                mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
             }
             throw stop;
         }
@@ -824,8 +834,9 @@ final class Core {
                     System.arraycopy(gprsAtStart, 0, r, 0, 32);
                     restoreFlags();
                     rip = start;
+                    releaseShared();
                     if (retry.wider && !underSplitLock) {
-                        SPLIT_LOCK.lock();
+                        SPLIT_LOCK.writeLock().lock();
                         underSplitLock = true;
                     }
                 }
@@ -833,10 +844,18 @@ final class Core {
         } finally {
             lock = false; // what comes next (the decoded blocks, an exception's delivery) reads and writes plainly
             lockedWordAt = -1;
+            releaseShared();
             if (underSplitLock) {
                 underSplitLock = false;
-                SPLIT_LOCK.unlock();
+                SPLIT_LOCK.writeLock().unlock();
             }
+        }
+    }
+
+    private void releaseShared() {
+        if (holdingShared) {
+            holdingShared = false;
+            SPLIT_LOCK.readLock().unlock();
         }
     }
 
@@ -1828,6 +1847,7 @@ final class Core {
         }
         pendingInToMemory = false;
         write(pendingInAddress, size, value); // checked before the IN went out: no fault is left to take here
+        mmioRetired(); // a store to a device here is done with: no restart replays it
     }
 
     void executeMap1(int b) {

@@ -28,12 +28,12 @@ final class SystemInstructions {
             default -> { }
         }
         switch (c.regField & 7) {
-            case 1 -> c.writeRm(2, c.tr);
+            case 1 -> storeSelector(c, c.tr);
             case 3 -> {
                 c.requireCpl0();
                 c.tr = (int) c.readRm(2);
             }
-            case 0 -> c.writeRm(2, 0);
+            case 0 -> storeSelector(c, 0);
             case 2 -> {
                 c.requireCpl0();
                 c.readRm(2);
@@ -59,6 +59,8 @@ final class SystemInstructions {
                     c.write(a + 8, 8, c.r[1]);
                     c.modifyArith(Core.ZF, Core.ZF);
                 } else {
+                    c.write(a, 8, lo); // a failed compare writes the destination back (SDM): a write fault, a device's write
+                    c.write(a + 8, 8, hi);
                     c.r[0] = lo;
                     c.r[2] = hi;
                     c.modifyArith(Core.ZF, 0);
@@ -70,6 +72,7 @@ final class SystemInstructions {
                     c.write(a, 8, (c.r[1] << 32) | (c.r[3] & 0xFFFFFFFFL));
                     c.modifyArith(Core.ZF, Core.ZF);
                 } else {
+                    c.write(a, 8, v); // written back, as above
                     c.r[0] = v & 0xFFFFFFFFL;
                     c.r[2] = v >>> 32;
                     c.modifyArith(Core.ZF, 0);
@@ -119,6 +122,15 @@ final class SystemInstructions {
         c.done();
     }
 
+    /** SLDT and STR: 16 bits to memory; to a register, zero-extended to the operand size. */
+    private static void storeSelector(Core c, long selector) {
+        if (c.mod == 3) {
+            c.setReg(c.rmField, c.opSize, selector);
+        } else {
+            c.writeRm(2, selector);
+        }
+    }
+
     /** 0F 06 CLTS: clears CR0.TS, at CPL0. */
     static void clts(Core c) {
         c.requireCpl0();
@@ -132,9 +144,9 @@ final class SystemInstructions {
         c.done();
     }
 
-    /** SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL3 when CR4.UMIP is set. */
+    /** SGDT, SIDT, SLDT, SMSW and STR are #GP(0) above CPL0 when CR4.UMIP is set. */
     private static void requireUserModeInstruction(Core c) {
-        if (c.cpl == 3 && (c.cr4 & ControlBits.CR4_UMIP) != 0) {
+        if (c.cpl > 0 && (c.cr4 & ControlBits.CR4_UMIP) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
     }

@@ -35,16 +35,25 @@ class LockedMemoryTest {
             // 0x4b: the same with XCHG (locked without a prefix) at [rbx+0x28], a plain inc of [rbx+0x30] inside
             + "b8 01 00 00 00 87 43 28 85 c0 75 f9 48 ff 43 30 c7 43 28 00 00 00 00 48 ff c9 75 e4 f4"
             + "f0 83 43 3e 01 48 ff c9 75 f6 f4" // 0x68: lock add dword [rbx+0x3e], 1: across an 8-byte boundary
-            + "f0 48 0f bb 53 48 48 ff c2 83 e2 3f 48 ff c9 75 ef f4"; // 0x73: lock btc qword [rbx+0x48], rdx; rdx = (rdx + 1) & 63
+            + "f0 48 0f bb 53 48 48 ff c2 83 e2 3f 48 ff c9 75 ef f4" // 0x73: lock btc qword [rbx+0x48], rdx; rdx = (rdx + 1) & 63
+            + "f0 48 83 43 3c 01 48 ff c9 75 f5 f4" // 0x85: lock add qword [rbx+0x3c], 1: across a word boundary (split)
+            + "f0 83 43 3c 01 48 ff c9 75 f6 f4"; // 0x91: lock add dword [rbx+0x3c], 1: the same low bytes, in one word
 
     /** Runs the loop at {@code offset} on two vCPUs at once, {@code iterations} times each. */
     private static EmuVm race(int offset, int iterations) throws Exception {
+        return race(offset, offset, iterations);
+    }
+
+    /** The loops at {@code first} and {@code second}, one on each of two vCPUs at once. */
+    private static EmuVm race(int first, int second, int iterations) throws Exception {
         EmuVm vm = new EmuVm(hex(CODE));
-        EmulatedVcpu second = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
-        second.setSpecialRegisters(vm.vcpu.specialRegisters());
-        EmulatedVcpu[] both = {vm.vcpu, second};
-        for (EmulatedVcpu v : both) {
-            v.setRegisters(LongModeBoot.registers(EmuVm.CODE + offset, vm.memory.size()).withGpr(3, DATA).withGpr(1, iterations));
+        EmulatedVcpu other = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
+        other.setSpecialRegisters(vm.vcpu.specialRegisters());
+        EmulatedVcpu[] both = {vm.vcpu, other};
+        int[] offsets = {first, second};
+        for (int i = 0; i < 2; i++) {
+            both[i].setRegisters(LongModeBoot.registers(EmuVm.CODE + offsets[i], vm.memory.size()).withGpr(3, DATA)
+                    .withGpr(1, iterations));
         }
         CyclicBarrier start = new CyclicBarrier(2);
         ExecutorService threads = Executors.newFixedThreadPool(2);
@@ -82,6 +91,17 @@ class LockedMemoryTest {
             if (offset == 0x26 || offset == 0x4b) {
                 assertEquals(0, vm.memory.readInt(DATA + (offset == 0x26 ? 0x18 : 0x28)), "the spinlock is free at the end");
             }
+        }
+    }
+
+    @Test
+    @Timeout(120)
+    void aSplitLockedAddAndAOneWordLockedAddOnTheSameBytesLoseNothing() throws Exception {
+        try (EmuVm vm = race(0x85, 0x91, N)) {
+            long low = (vm.memory.readLong(DATA + 0x38) >>> 32) & 0xFFFFFFFFL; // bytes 0x3c-0x3f
+            long high = vm.memory.readLong(DATA + 0x40) & 0xFFFFFFFFL; // bytes 0x40-0x43
+            assertEquals(2L * N, low, "both vCPUs' adds landed on the shared dword");
+            assertEquals(0, high, "and carried nothing into the split qword's high half");
         }
     }
 
