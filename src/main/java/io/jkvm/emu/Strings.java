@@ -61,43 +61,45 @@ final class Strings {
     static void strings(Core c, int b) {
         int size = (b & 1) == 0 ? 1 : c.opSize;
         long step = (c.flagBits & Core.DF) != 0 ? -size : size;
+        long m = c.adSize == 4 ? 0xFFFFFFFFL : -1L; // a 67 prefix: ECX, ESI and EDI, wrapping at 4 GiB
         boolean repeat = c.rep != 0;
-        while (!repeat || c.r[1] != 0) {
+        while (!repeat || (c.r[1] & m) != 0) {
+            long source = (c.r[6] & m) + c.segBase, target = c.r[7] & m;
             switch (b) {
                 case 0xA4, 0xA5 -> {
-                    c.write(c.r[7], size, c.read(c.r[6] + c.segBase, size));
-                    c.r[6] += step;
-                    c.r[7] += step;
+                    c.write(target, size, c.read(source, size));
+                    c.r[6] = addressed(c.r[6], step, m);
+                    c.r[7] = addressed(c.r[7], step, m);
                 }
                 case 0xAA, 0xAB -> {
-                    c.write(c.r[7], size, c.reg(0, size));
-                    c.r[7] += step;
+                    c.write(target, size, c.reg(0, size));
+                    c.r[7] = addressed(c.r[7], step, m);
                 }
                 case 0xAC, 0xAD -> {
-                    c.setReg(0, size, c.read(c.r[6] + c.segBase, size));
-                    c.r[6] += step;
+                    c.setReg(0, size, c.read(source, size));
+                    c.r[6] = addressed(c.r[6], step, m);
                 }
                 case 0xA6, 0xA7 -> {
-                    Arithmetic.aluOp(c, 7, c.read(c.r[6] + c.segBase, size), c.read(c.r[7], size), size);
-                    c.r[6] += step;
-                    c.r[7] += step;
+                    Arithmetic.aluOp(c, 7, c.read(source, size), c.read(target, size), size);
+                    c.r[6] = addressed(c.r[6], step, m);
+                    c.r[7] = addressed(c.r[7], step, m);
                 }
                 default -> { // SCAS
-                    Arithmetic.aluOp(c, 7, c.reg(0, size), c.read(c.r[7], size), size);
-                    c.r[7] += step;
+                    Arithmetic.aluOp(c, 7, c.reg(0, size), c.read(target, size), size);
+                    c.r[7] = addressed(c.r[7], step, m);
                 }
             }
             if (!repeat) {
                 break;
             }
-            c.r[1]--;
+            c.r[1] = addressed(c.r[1], -1, m);
             if (b == 0xA6 || b == 0xA7 || b == 0xAE || b == 0xAF) {
                 boolean zf = c.condition(4);
                 if ((c.rep == 0xF3 && !zf) || (c.rep == 0xF2 && zf)) {
                     break;
                 }
             }
-            if (c.mmioCount != 0 && c.r[1] != 0) {
+            if (c.mmioCount != 0 && (c.r[1] & m) != 0) {
                 return; // an iteration that reached a device ends here, RIP still at the REP (as an interrupt would)
             }
         }

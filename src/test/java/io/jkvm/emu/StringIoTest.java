@@ -59,6 +59,21 @@ class StringIoTest {
     }
 
     @Test
+    void anAddressSizePrefixMakesStringsUseEcxEsiAndEdi() {
+        // rsi = 0x12345678_00300000; rdi = 0xabcdef00_00300100; rcx = 0xffffffff_00000004; rep movsb with 67 (a32)
+        String code = "48 be 00 00 30 00 78 56 34 12 48 bf 00 01 30 00 00 ef cd ab 48 b9 04 00 00 00 ff ff ff ff 67 f3 a4 f4";
+        try (EmuVm vm = new EmuVm(hex(code))) {
+            vm.memory.writeInt(0x300000, 0x44332211);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(0x44332211, vm.memory.readInt(0x300100), "4 bytes (ECX, not RCX) from ESI to EDI");
+            Registers r = vm.vcpu.registers();
+            assertEquals(0, r.gpr(1), "ECX counted down to 0, the upper half cleared as a 32-bit write does");
+            assertEquals(0x300004L, r.gpr(6), "ESI advanced, zero-extended");
+            assertEquals(0x300104L, r.gpr(7), "EDI advanced, zero-extended");
+        }
+    }
+
+    @Test
     void repWithRcxZeroDoesNothingAndInsFaultsBeforeThePortIsRead() {
         // ecx = 0; rep outsb; then rdi = 1 << 63 (not canonical); insb: #GP(0) before any IN
         String code = "31 c9 f3 6e 48 bf 00 00 00 00 00 00 00 80 6c f4";
