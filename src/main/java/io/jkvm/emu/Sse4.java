@@ -1,10 +1,10 @@
 package io.jkvm.emu;
 
 /**
- * The SSSE3 and SSE4.1/4.2 integer instructions (66 0F 38 and 66 0F 3A) compilers and C libraries emit: PSHUFB,
- * PALIGNR, PABSB/W/D, the PMIN and PMAX forms, PMULLD, PCMPEQQ, PCMPGTQ, PACKUSDW, PMOVSX/PMOVZX, PTEST, PBLENDW,
- * PINSRB/D/Q and PEXTRB/D/Q. Each is #UD where the CPU model lacks its feature. Lanes are worked on as 16 bytes, low
- * byte first.
+ * The SSSE3 and SSE4.1/4.2 instructions (66 0F 38 and 66 0F 3A) that move bits rather than round: PSHUFB, PALIGNR,
+ * PHADD/PHSUB, PMADDUBSW, PMULHRSW, PSIGN, PABS, the PMIN and PMAX forms, PMULLD, PMULDQ, PCMPEQQ, PCMPGTQ,
+ * PACKUSDW, PMOVSX/PMOVZX, PTEST, the blends, PINSR/PEXTR, INSERTPS, EXTRACTPS, MOVNTDQA. Each is #UD where the
+ * CPU model lacks its feature. Lanes are worked on as 16 bytes, low byte first.
  */
 final class Sse4 {
     private Sse4() {
@@ -16,16 +16,27 @@ final class Sse4 {
     static boolean in0F38(int op) {
         return switch (op) {
             case 0x00, 0x1C, 0x1D, 0x1E, 0x17, 0x29, 0x2B, 0x37, 0x40, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25,
-                 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F -> true;
+                 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F,
+                 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x10, 0x14, 0x15, 0x28, 0x2A -> true;
             default -> false;
         };
     }
 
     static void execute0F38(Core c, int op) {
         Sse.requireSseEnabled(c);
-        require(c, op == 0x00 || (op >= 0x1C && op <= 0x1E) ? SSSE3 : op == 0x37 ? SSE4_2 : SSE4_1);
+        require(c, op <= 0x0B || (op >= 0x1C && op <= 0x1E) ? SSSE3 : op == 0x37 ? SSE4_2 : SSE4_1);
         c.decodeModrm();
         int x = c.regField & 15;
+        if (op == 0x2A) { // MOVNTDQA: an aligned 16-byte load
+            if (c.mod == 3) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            long[] v = Sse.source(c);
+            c.xmm[2 * x] = v[0];
+            c.xmm[2 * x + 1] = v[1];
+            c.done();
+            return;
+        }
         if (op >= 0x20 && op <= 0x35 && (op & 0xF) <= 5) {
             extend(c, x, op);
             return;
@@ -66,6 +77,49 @@ final class Sse4 {
                 for (int i = 0; i < 4; i++) {
                     put(out, i, 2, Math.clamp(lane(d, i, 4, true), 0, 0xFFFF));
                     put(out, i + 4, 2, Math.clamp(lane(s, i, 4, true), 0, 0xFFFF));
+                }
+            }
+            case 0x01, 0x02, 0x03, 0x05, 0x06, 0x07 -> { // PHADDW/D/SW, PHSUBW/D/SW: pairs of d, then pairs of s
+                int size = (op & 3) == 2 ? 4 : 2;
+                boolean subtract = op >= 0x05, saturate = (op & 3) == 3;
+                int half = 8 / size;
+                for (int i = 0; i < half; i++) {
+                    for (int k = 0; k < 2; k++) {
+                        byte[] from = k == 0 ? d : s;
+                        long a = lane(from, 2 * i, size, true), b = lane(from, 2 * i + 1, size, true);
+                        long v = subtract ? a - b : a + b;
+                        put(out, k * half + i, size, saturate ? Math.clamp(v, -32768, 32767) : v);
+                    }
+                }
+            }
+            case 0x04 -> { // PMADDUBSW: unsigned bytes of d times signed bytes of s, adjacent pairs summed, saturated
+                for (int i = 0; i < 8; i++) {
+                    long v = lane(d, 2 * i, 1, false) * lane(s, 2 * i, 1, true) + lane(d, 2 * i + 1, 1, false) * lane(s, 2 * i + 1, 1, true);
+                    put(out, i, 2, Math.clamp(v, -32768, 32767));
+                }
+            }
+            case 0x08, 0x09, 0x0A -> { // PSIGNB/W/D: d negated, zeroed or kept by the sign of s
+                int size = 1 << (op - 0x08);
+                for (int i = 0; i < 16 / size; i++) {
+                    long sign = lane(s, i, size, true);
+                    put(out, i, size, sign < 0 ? -lane(d, i, size, true) : sign == 0 ? 0 : lane(d, i, size, true));
+                }
+            }
+            case 0x0B -> { // PMULHRSW: signed words multiplied, rounded and scaled: ((a * b >> 14) + 1) >> 1
+                for (int i = 0; i < 8; i++) {
+                    put(out, i, 2, ((lane(d, i, 2, true) * lane(s, i, 2, true) >> 14) + 1) >> 1);
+                }
+            }
+            case 0x10, 0x14, 0x15 -> { // PBLENDVB, BLENDVPS, BLENDVPD: s where XMM0's lane has its top bit set
+                int size = op == 0x10 ? 1 : op == 0x14 ? 4 : 8;
+                byte[] mask = bytes(c.xmm[0], c.xmm[1]);
+                for (int i = 0; i < 16; i++) {
+                    out[i] = mask[(i / size) * size + size - 1] < 0 ? s[i] : d[i];
+                }
+            }
+            case 0x28 -> { // PMULDQ: signed dwords 0 and 2 to signed quadwords
+                for (int i = 0; i < 2; i++) {
+                    put(out, i, 8, lane(d, 2 * i, 4, true) * lane(s, 2 * i, 4, true));
                 }
             }
             case 0x40 -> { // PMULLD
@@ -115,6 +169,42 @@ final class Sse4 {
         }
         Sse.requireSseEnabled(c);
         switch (op) {
+            case 0x0C, 0x0D -> { // BLENDPS, BLENDPD: dwords or quadwords of s where the immediate's bit is set
+                require(c, SSE4_1);
+                c.decodeModrm();
+                int x = c.regField & 15;
+                int imm = c.fetch8();
+                long[] sl = Sse.source(c);
+                int size = op == 0x0C ? 4 : 8;
+                byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]);
+                for (int i = 0; i < 16 / size; i++) {
+                    if (((imm >>> i) & 1) != 0) {
+                        put(d, i, size, lane(s, i, size, false));
+                    }
+                }
+                store(c, x, d);
+            }
+            case 0x21 -> { // INSERTPS: one dword (a register's lane, or 4 bytes of memory) into a lane, then zeroing
+                require(c, SSE4_1);
+                c.decodeModrm();
+                int x = c.regField & 15;
+                int imm = c.fetch8();
+                long v;
+                if (c.mod == 3) {
+                    int r = c.rmField & 15;
+                    v = lane(bytes(c.xmm[2 * r], c.xmm[2 * r + 1]), (imm >>> 6) & 3, 4, false);
+                } else {
+                    v = c.read(c.ea(), 4);
+                }
+                byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]);
+                put(d, (imm >>> 4) & 3, 4, v);
+                for (int i = 0; i < 4; i++) {
+                    if (((imm >>> i) & 1) != 0) {
+                        put(d, i, 4, 0);
+                    }
+                }
+                store(c, x, d);
+            }
             case 0x0F, 0x0E -> { // PALIGNR, PBLENDW
                 require(c, op == 0x0F ? SSSE3 : SSE4_1);
                 c.decodeModrm();
@@ -132,11 +222,11 @@ final class Sse4 {
                 }
                 store(c, x, out);
             }
-            case 0x14, 0x16 -> { // PEXTRB, PEXTRD/PEXTRQ: an XMM lane to r/m
+            case 0x14, 0x15, 0x16, 0x17 -> { // PEXTRB, PEXTRW, PEXTRD/PEXTRQ, EXTRACTPS: an XMM lane to r/m
                 require(c, SSE4_1);
                 c.decodeModrm();
                 int x = c.regField & 15;
-                int size = op == 0x14 ? 1 : c.rexW ? 8 : 4;
+                int size = op == 0x14 ? 1 : op == 0x15 ? 2 : op == 0x16 && c.rexW ? 8 : 4;
                 int imm = c.fetch8();
                 long v = lane(bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), imm & (16 / size - 1), size, false);
                 if (c.mod == 3) {

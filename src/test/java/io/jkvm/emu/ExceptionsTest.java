@@ -59,7 +59,12 @@ class ExceptionsTest {
      * reaches the HLT appended to it.
      */
     static long vectorRaised(String setup, String code) {
-        try (EmuVm vm = new EmuVm(hex(setup + code + "f4"))) {
+        return vectorRaised("host", setup, code);
+    }
+
+    /** The same on the CPU model {@code cpu}. */
+    static long vectorRaised(String cpu, String setup, String code) {
+        try (EmuVm vm = new EmuVm(cpu, hex(setup + code + "f4"))) {
             installIdt(vm);
             VcpuExit e = vm.vcpu.run();
             if (e instanceof VcpuExit.Hlt) {

@@ -35,4 +35,20 @@ class Sse4MemoryFormsTest {
             assertEquals(0x00880099, vm.memory.readInt(data + 0x40), "PEXTRD lane 3 of xmm2 to memory");
         }
     }
+
+    @Test
+    void movntdqaLoadsSixteenAlignedBytes() {
+        try (EmuVm vm = new EmuVm("host,+sse4.1", hex("66 0f 38 2a 3f f3 0f 7f 7f 10 f4"))) { // movntdqa xmm7, [rdi]; movdqu [rdi+16], xmm7
+            vm.memory.writeLong(0x300100, 0x1122334455667788L);
+            vm.memory.writeLong(0x300108, 0x99AABBCCDDEEFF00L);
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, 0x300100));
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(0x1122334455667788L, vm.memory.readLong(0x300110));
+            assertEquals(0x99AABBCCDDEEFF00L, vm.memory.readLong(0x300118));
+        }
+        assertEquals(13, ExceptionsTest.vectorRaised("host,+sse4.1", "48 c7 c7 08 01 30 00", "66 0f 38 2a 3f"), "MOVNTDQA from a misaligned m128: #GP(0)");
+        assertEquals(6, ExceptionsTest.vectorRaised("host,+sse4.1", "", "66 0f 38 2a c7"), "MOVNTDQA with a register source: #UD");
+        assertEquals(6, ExceptionsTest.vectorRaised("host,-sse4.1", "48 c7 c7 00 01 30 00", "66 0f 38 2a 3f"),
+                "MOVNTDQA where the model has no SSE4.1: #UD");
+    }
 }

@@ -106,7 +106,10 @@ class SseOracleTest {
                 {"pminsb", "38"}, {"pminsd", "39"}, {"pminuw", "3a"}, {"pminud", "3b"},
                 {"pmaxsb", "3c"}, {"pmaxsd", "3d"}, {"pmaxuw", "3e"}, {"pmaxud", "3f"},
                 {"pmovsxbw", "20"}, {"pmovsxbd", "21"}, {"pmovsxbq", "22"}, {"pmovsxwd", "23"}, {"pmovsxwq", "24"}, {"pmovsxdq", "25"},
-                {"pmovzxbw", "30"}, {"pmovzxbd", "31"}, {"pmovzxbq", "32"}, {"pmovzxwd", "33"}, {"pmovzxwq", "34"}, {"pmovzxdq", "35"}};
+                {"pmovzxbw", "30"}, {"pmovzxbd", "31"}, {"pmovzxbq", "32"}, {"pmovzxwd", "33"}, {"pmovzxwq", "34"}, {"pmovzxdq", "35"},
+                {"phaddw", "01"}, {"phaddd", "02"}, {"phaddsw", "03"}, {"pmaddubsw", "04"}, {"phsubw", "05"}, {"phsubd", "06"},
+                {"phsubsw", "07"}, {"psignb", "08"}, {"psignw", "09"}, {"psignd", "0a"}, {"pmulhrsw", "0b"},
+                {"pblendvb", "10"}, {"blendvps", "14"}, {"blendvpd", "15"}, {"pmuldq", "28"}};
         for (String[] f : map38) {
             int op = Integer.parseInt(f[1], 16);
             for (int i = 0; i < CASES; i++) {
@@ -122,6 +125,11 @@ class SseOracleTest {
             check("pinsrb", encode(0x66, false, new int[]{0x0F, 0x3A, 0x20}, xmm(), gpr(), random.nextInt(256), true));
             check("pinsrd", encode(0x66, false, new int[]{0x0F, 0x3A, 0x22}, xmm(), gpr(), random.nextInt(256), true));
             check("pinsrq", encode(0x66, true, new int[]{0x0F, 0x3A, 0x22}, xmm(), gpr(), random.nextInt(256), true));
+            check("blendps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x0C}, xmm(), xmm(), random.nextInt(256), true));
+            check("blendpd", encode(0x66, false, new int[]{0x0F, 0x3A, 0x0D}, xmm(), xmm(), random.nextInt(256), true));
+            check("pextrw r32 (0f 3a 15)", encode(0x66, false, new int[]{0x0F, 0x3A, 0x15}, xmm(), gpr(), random.nextInt(256), true));
+            check("extractps r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x17}, xmm(), gpr(), random.nextInt(256), true));
+            check("insertps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x21}, xmm(), xmm(), random.nextInt(256), true));
         }
     }
 
