@@ -318,6 +318,42 @@ final class SoftFloat {
     }
 
     /** An integer (as an exact value) rounded to the format: CVTSI2SS/SD, CVTDQ2PS/PD. */
+    /**
+     * ROUNDSS/SD/PS/PD: {@code v} rounded to an integral value in its own format by {@code rounding}. DAZ applies but
+     * no DE is raised; an SNaN is quieted with IE; an inexact result raises PE unless {@code suppressPrecision}; a
+     * value rounding to zero keeps its sign.
+     */
+    static Result roundToIntegral(long v, Format f, Mode mode, int rounding, boolean suppressPrecision) {
+        v = input(v, f, mode, new int[1]);
+        if (isNaN(v, f)) {
+            return new Result(v | f.quietBit(), isSNaN(v, f) ? IE : 0);
+        }
+        if (isInf(v, f) || isZero(v, f)) {
+            return new Result(v, 0);
+        }
+        Exact x = exact(v, f);
+        if (x.exponent() >= 0) {
+            return new Result(v, 0); // already integral
+        }
+        BigInteger abs = x.mantissa().abs();
+        int shift = -x.exponent();
+        BigInteger whole = abs.shiftRight(shift);
+        BigInteger frac = abs.subtract(whole.shiftLeft(shift));
+        boolean inexact = frac.signum() != 0, neg = negative(v, f);
+        BigInteger half = BigInteger.ONE.shiftLeft(shift - 1);
+        boolean up = switch (rounding) {
+            case NEAREST -> frac.compareTo(half) > 0 || (frac.compareTo(half) == 0 && whole.testBit(0));
+            case UP -> inexact && !neg;
+            case DOWN -> inexact && neg;
+            default -> false;
+        };
+        if (up) {
+            whole = whole.add(BigInteger.ONE);
+        }
+        long bits = whole.signum() == 0 ? 0 : fromInteger(whole.longValueExact(), f, mode).bits(); // exact: fewer bits than the precision
+        return new Result(bits | (neg ? f.signBit() : 0), inexact && !suppressPrecision ? PE : 0);
+    }
+
     static Result fromInteger(long v, Format f, Mode mode) {
         return round(BigInteger.valueOf(v), BigInteger.ONE, 0, f, mode, false);
     }

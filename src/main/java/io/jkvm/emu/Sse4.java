@@ -1,10 +1,11 @@
 package io.jkvm.emu;
 
 /**
- * The SSSE3 and SSE4.1/4.2 instructions (66 0F 38 and 66 0F 3A) that move bits rather than round: PSHUFB, PALIGNR,
- * PHADD/PHSUB, PMADDUBSW, PMULHRSW, PSIGN, PABS, the PMIN and PMAX forms, PMULLD, PMULDQ, PCMPEQQ, PCMPGTQ,
- * PACKUSDW, PMOVSX/PMOVZX, PTEST, the blends, PINSR/PEXTR, INSERTPS, EXTRACTPS, MOVNTDQA. Each is #UD where the
- * CPU model lacks its feature. Lanes are worked on as 16 bytes, low byte first.
+ * The SSSE3 and SSE4.1/4.2 instructions (66 0F 38 and 66 0F 3A): PSHUFB, PALIGNR, PHADD/PHSUB, PMADDUBSW, PMULHRSW,
+ * PSIGN, PABS, the PMIN and PMAX forms, PMULLD, PMULDQ, PCMPEQQ, PCMPGTQ, PACKUSDW, PMOVSX/PMOVZX, PTEST, the
+ * blends, PINSR/PEXTR, INSERTPS, EXTRACTPS, MOVNTDQA and ROUNDPS/PD/SS/SD (soft float, as the other SSE arithmetic);
+ * not yet PCMPxSTRx, DPPS/DPPD, MPSADBW or PHMINPOSUW. Each is #UD where the CPU model lacks its feature. Lanes
+ * are worked on as 16 bytes, low byte first.
  */
 final class Sse4 {
     private Sse4() {
@@ -183,6 +184,28 @@ final class Sse4 {
                     }
                 }
                 store(c, x, d);
+            }
+            case 0x08, 0x09, 0x0A, 0x0B -> { // ROUNDPS, ROUNDPD, ROUNDSS, ROUNDSD
+                require(c, SSE4_1);
+                c.decodeModrm();
+                int x = c.regField & 15;
+                int imm = c.fetch8();
+                boolean dbl = (op & 1) != 0, scalar = op >= 0x0A;
+                SoftFloat.Format f = dbl ? SoftFloat.DOUBLE : SoftFloat.SINGLE;
+                int bits = dbl ? 64 : 32;
+                long[] src = SseFloat.source(c, scalar ? bits / 8 : 16);
+                long[] out = scalar ? new long[]{c.xmm[2 * x], c.xmm[2 * x + 1]} : new long[2];
+                SoftFloat.Mode mode = SoftFloat.Mode.of(c.mxcsr);
+                int rounding = (imm & 4) != 0 ? mode.rounding() : imm & 3; // imm[2]: MXCSR.RC instead of imm[1:0]
+                int flags = 0;
+                for (int i = 0; i < (scalar ? 1 : 128 / bits); i++) {
+                    SoftFloat.Result r = SoftFloat.roundToIntegral(SseFloat.lane(src, i, bits), f, mode, rounding, (imm & 8) != 0);
+                    flags |= r.flags();
+                    SseFloat.setLane(out, i, bits, r.bits());
+                }
+                SseFloat.raise(c, flags); // an unmasked exception faults before the destination changes
+                c.xmm[2 * x] = out[0];
+                c.xmm[2 * x + 1] = out[1];
             }
             case 0x21 -> { // INSERTPS: one dword (a register's lane, or 4 bytes of memory) into a lane, then zeroing
                 require(c, SSE4_1);

@@ -51,4 +51,38 @@ class Sse4MemoryFormsTest {
         assertEquals(6, ExceptionsTest.vectorRaised("host,-sse4.1", "48 c7 c7 00 01 30 00", "66 0f 38 2a 3f"),
                 "MOVNTDQA where the model has no SSE4.1: #UD");
     }
+
+    /** ROUNDSD and ROUNDSS in each of the four modes against Java's own rint, floor, ceil and truncation. */
+    @Test
+    void roundingToIntegralMatchesJavasRoundingFunctions() {
+        double[] values = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999999, -7.75, 123456.5, 1e15 + 0.5, -0.0, 0.25, 4503599627370495.5};
+        for (int mode = 0; mode < 4; mode++) {
+            String imm = String.format("%02x", mode);
+            String code = "f2 0f 10 0f 66 0f 3a 0b c1 " + imm + " f2 0f 11 47 08" // roundsd xmm0, [rdi] via xmm1 -> [rdi+8]
+                    + "f3 0f 10 57 10 66 0f 3a 0a da " + imm + " f3 0f 11 5f 14 f4"; // roundss xmm3, [rdi+16] via xmm2 -> [rdi+20]
+            for (double v : values) {
+                try (EmuVm vm = new EmuVm("host,+sse4.1", hex(code))) {
+                    vm.memory.writeLong(0x300000, Double.doubleToRawLongBits(v));
+                    vm.memory.writeInt(0x300010, Float.floatToRawIntBits((float) v));
+                    vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, 0x300000));
+                    assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                    double want = switch (mode) {
+                        case 0 -> Math.rint(v);
+                        case 1 -> Math.floor(v);
+                        case 2 -> Math.ceil(v);
+                        default -> v < 0 ? Math.ceil(v) : Math.floor(v);
+                    };
+                    float f = (float) v;
+                    float wantF = switch (mode) {
+                        case 0 -> (float) Math.rint(f);
+                        case 1 -> (float) Math.floor(f);
+                        case 2 -> (float) Math.ceil(f);
+                        default -> (float) (f < 0 ? Math.ceil(f) : Math.floor(f));
+                    };
+                    assertEquals(Double.doubleToRawLongBits(want), vm.memory.readLong(0x300008), "roundsd mode " + mode + " of " + v);
+                    assertEquals(Float.floatToRawIntBits(wantF), vm.memory.readInt(0x300014), "roundss mode " + mode + " of " + f);
+                }
+            }
+        }
+    }
 }

@@ -130,6 +130,10 @@ class SseOracleTest {
             check("pextrw r32 (0f 3a 15)", encode(0x66, false, new int[]{0x0F, 0x3A, 0x15}, xmm(), gpr(), random.nextInt(256), true));
             check("extractps r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x17}, xmm(), gpr(), random.nextInt(256), true));
             check("insertps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x21}, xmm(), xmm(), random.nextInt(256), true));
+            String[] rounds = {"roundps", "roundpd", "roundss", "roundsd"};
+            for (int op = 0; op < 4; op++) { // imm: rounding mode, MXCSR's instead, precision suppressed
+                check(rounds[op], encode(0x66, false, new int[]{0x0F, 0x3A, 0x08 + op}, xmm(), xmm(), random.nextInt(16), true));
+            }
         }
     }
 
