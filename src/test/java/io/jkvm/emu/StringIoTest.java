@@ -73,6 +73,16 @@ class StringIoTest {
         }
     }
 
+    /** Not a string instruction, but the same rule: a bit offset's bytes wrap with a 32-bit effective address. */
+    @Test
+    void anAddressSizePrefixWrapsABitTestsOffsetAt4GiB() {
+        // ebx = 0xfffffffc; eax = 64; bts dword [ebx], eax with 67: 0xfffffffc + 8 wraps to 4
+        try (EmuVm vm = new EmuVm(hex("bb fc ff ff ff b8 40 00 00 00 67 0f ab 03 f4"))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(1, vm.memory.readInt(4) & 1, "bit 0 of the dword at 4 set");
+        }
+    }
+
     @Test
     void repWithRcxZeroDoesNothingAndInsFaultsBeforeThePortIsRead() {
         // ecx = 0; rep outsb; then rdi = 1 << 63 (not canonical); insb: #GP(0) before any IN
