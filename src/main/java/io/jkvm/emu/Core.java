@@ -814,8 +814,21 @@ final class Core {
                 rip = start;
             } else {
                 mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
+                singleStepPending = singleStep && stop.reason == Reason.IO; // the trap follows the port's answer
             }
             throw stop;
+        }
+    }
+
+    /** A single-step trap owed by an instruction (or REP iteration) whose port exit ended the run before it was taken. */
+    private boolean singleStepPending;
+
+    /** Takes the single-step trap a port exit put off, now that the machine has answered the port. */
+    void takePendingSingleStep() {
+        if (singleStepPending) {
+            singleStepPending = false;
+            dr6 |= 0x4000; // BS
+            deliver(GuestFault.DB, false, 0, rip, 0);
         }
     }
 

@@ -186,6 +186,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                 return new VcpuExit.Interrupted();
             }
             try {
+                core.takePendingSingleStep();
                 if (restartAccess) {
                     restartAccess = false;
                     finishRestartedAccess();

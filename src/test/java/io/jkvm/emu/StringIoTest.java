@@ -83,6 +83,23 @@ class StringIoTest {
         }
     }
 
+    /** With TF set, the single-step trap follows the IN itself once the port has answered, not the next instruction. */
+    @Test
+    void singleSteppingAnInTrapsRightAfterIt() {
+        try (EmuVm vm = new EmuVm(hex("e4 60 90 90 f4"))) { // in al, 0x60; nop; nop; hlt
+            ExceptionsTest.installIdt(vm);
+            vm.vcpu.setRegisters(vm.vcpu.registers().withRflags(0x2 | 0x100));
+            VcpuExit.Io in = io(vm.vcpu.run());
+            assertTrue(!in.out() && in.port() == 0x60, in.toString());
+            in.data().set(0, 0x5A);
+            VcpuExit.Io report = io(vm.vcpu.run());
+            assertEquals(0x90, report.port());
+            assertEquals(1, report.data().get(0), "#DB");
+            Registers r = vm.vcpu.registers();
+            assertEquals(EmuVm.CODE + 2, r.gpr(2), "the trap's saved RIP: right after the IN");
+        }
+    }
+
     @Test
     void repWithRcxZeroDoesNothingAndInsFaultsBeforeThePortIsRead() {
         // ecx = 0; rep outsb; then rdi = 1 << 63 (not canonical); insb: #GP(0) before any IN
