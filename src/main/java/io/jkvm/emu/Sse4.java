@@ -4,7 +4,7 @@ package io.jkvm.emu;
  * The SSSE3 and SSE4.1/4.2 instructions (66 0F 38 and 66 0F 3A): PSHUFB, PALIGNR, PHADD/PHSUB, PMADDUBSW, PMULHRSW,
  * PSIGN, PABS, the PMIN and PMAX forms, PMULLD, PMULDQ, PCMPEQQ, PCMPGTQ, PACKUSDW, PMOVSX/PMOVZX, PTEST, the
  * blends, PINSR/PEXTR, INSERTPS, EXTRACTPS, MOVNTDQA and ROUNDPS/PD/SS/SD (soft float, as the other SSE arithmetic);
- * not yet PCMPxSTRx, DPPS/DPPD, MPSADBW or PHMINPOSUW. Each is #UD where the CPU model lacks its feature. Lanes
+ * MPSADBW and PHMINPOSUW; not yet PCMPxSTRx or DPPS/DPPD. Each is #UD where the CPU model lacks its feature. Lanes
  * are worked on as 16 bytes, low byte first.
  */
 final class Sse4 {
@@ -18,7 +18,7 @@ final class Sse4 {
         return switch (op) {
             case 0x00, 0x1C, 0x1D, 0x1E, 0x17, 0x29, 0x2B, 0x37, 0x40, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25,
                  0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x3F,
-                 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x10, 0x14, 0x15, 0x28, 0x2A -> true;
+                 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x10, 0x14, 0x15, 0x28, 0x2A, 0x41 -> true;
             default -> false;
         };
     }
@@ -118,6 +118,15 @@ final class Sse4 {
                     out[i] = mask[(i / size) * size + size - 1] < 0 ? s[i] : d[i];
                 }
             }
+            case 0x41 -> { // PHMINPOSUW: the smallest unsigned word of s and (bits 18:16) its first index; the rest zero
+                int at = 0;
+                for (int i = 1; i < 8; i++) {
+                    if (lane(s, i, 2, false) < lane(s, at, 2, false)) {
+                        at = i;
+                    }
+                }
+                put(out, 0, 4, lane(s, at, 2, false) | ((long) at << 16));
+            }
             case 0x28 -> { // PMULDQ: signed dwords 0 and 2 to signed quadwords
                 for (int i = 0; i < 2; i++) {
                     put(out, i, 8, lane(d, 2 * i, 4, true) * lane(s, 2 * i, 4, true));
@@ -206,6 +215,23 @@ final class Sse4 {
                 SseFloat.raise(c, flags); // an unmasked exception faults before the destination changes
                 c.xmm[2 * x] = out[0];
                 c.xmm[2 * x + 1] = out[1];
+            }
+            case 0x42 -> { // MPSADBW: eight sums of absolute differences of 4 bytes, d sliding from imm[2]*4 against s at imm[1:0]*4
+                require(c, SSE4_1);
+                c.decodeModrm();
+                int x = c.regField & 15;
+                int imm = c.fetch8();
+                long[] sl = Sse.source(c);
+                byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]), out = new byte[16];
+                int from = ((imm >>> 2) & 1) * 4, block = (imm & 3) * 4;
+                for (int i = 0; i < 8; i++) {
+                    long sum = 0;
+                    for (int j = 0; j < 4; j++) {
+                        sum += Math.abs((d[from + i + j] & 0xFF) - (s[block + j] & 0xFF));
+                    }
+                    put(out, i, 2, sum);
+                }
+                store(c, x, out);
             }
             case 0x21 -> { // INSERTPS: one dword (a register's lane, or 4 bytes of memory) into a lane, then zeroing
                 require(c, SSE4_1);

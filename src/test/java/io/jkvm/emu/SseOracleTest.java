@@ -109,7 +109,7 @@ class SseOracleTest {
                 {"pmovzxbw", "30"}, {"pmovzxbd", "31"}, {"pmovzxbq", "32"}, {"pmovzxwd", "33"}, {"pmovzxwq", "34"}, {"pmovzxdq", "35"},
                 {"phaddw", "01"}, {"phaddd", "02"}, {"phaddsw", "03"}, {"pmaddubsw", "04"}, {"phsubw", "05"}, {"phsubd", "06"},
                 {"phsubsw", "07"}, {"psignb", "08"}, {"psignw", "09"}, {"psignd", "0a"}, {"pmulhrsw", "0b"},
-                {"pblendvb", "10"}, {"blendvps", "14"}, {"blendvpd", "15"}, {"pmuldq", "28"}};
+                {"pblendvb", "10"}, {"blendvps", "14"}, {"blendvpd", "15"}, {"pmuldq", "28"}, {"phminposuw", "41"}};
         for (String[] f : map38) {
             int op = Integer.parseInt(f[1], 16);
             for (int i = 0; i < CASES; i++) {
@@ -130,6 +130,7 @@ class SseOracleTest {
             check("pextrw r32 (0f 3a 15)", encode(0x66, false, new int[]{0x0F, 0x3A, 0x15}, xmm(), gpr(), random.nextInt(256), true));
             check("extractps r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x17}, xmm(), gpr(), random.nextInt(256), true));
             check("insertps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x21}, xmm(), xmm(), random.nextInt(256), true));
+            check("mpsadbw", encode(0x66, false, new int[]{0x0F, 0x3A, 0x42}, xmm(), xmm(), random.nextInt(256), true));
             String[] rounds = {"roundps", "roundpd", "roundss", "roundsd"};
             for (int op = 0; op < 4; op++) { // imm: rounding mode, MXCSR's instead, precision suppressed
                 check(rounds[op], encode(0x66, false, new int[]{0x0F, 0x3A, 0x08 + op}, xmm(), xmm(), random.nextInt(16), true));
