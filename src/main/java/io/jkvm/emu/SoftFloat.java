@@ -337,21 +337,26 @@ final class SoftFloat {
         }
         BigInteger abs = x.mantissa().abs();
         int shift = -x.exponent();
-        BigInteger whole = abs.shiftRight(shift);
-        BigInteger frac = abs.subtract(whole.shiftLeft(shift));
-        boolean inexact = frac.signum() != 0, neg = negative(v, f);
-        BigInteger half = BigInteger.ONE.shiftLeft(shift - 1);
-        boolean up = switch (rounding) {
-            case NEAREST -> frac.compareTo(half) > 0 || (frac.compareTo(half) == 0 && whole.testBit(0));
-            case UP -> inexact && !neg;
-            case DOWN -> inexact && neg;
-            default -> false;
-        };
-        if (up) {
-            whole = whole.add(BigInteger.ONE);
-        }
+        boolean neg = negative(v, f);
+        BigInteger whole = roundedMagnitude(abs, shift, neg, rounding);
+        boolean inexact = !whole.shiftLeft(shift).equals(abs);
         long bits = whole.signum() == 0 ? 0 : fromInteger(whole.longValueExact(), f, mode).bits(); // exact: fewer bits than the precision
         return new Result(bits | (neg ? f.signBit() : 0), inexact && !suppressPrecision ? PE : 0);
+    }
+
+    /** {@code abs / 2^shift} (shift > 0) rounded to an integer by {@code rounding}, for a value of sign {@code negative}. */
+    private static BigInteger roundedMagnitude(BigInteger abs, int shift, boolean negative, int rounding) {
+        BigInteger whole = abs.shiftRight(shift);
+        BigInteger frac = abs.subtract(whole.shiftLeft(shift));
+        BigInteger half = BigInteger.ONE.shiftLeft(shift - 1);
+        boolean inexact = frac.signum() != 0;
+        boolean up = switch (rounding) {
+            case NEAREST -> frac.compareTo(half) > 0 || (frac.compareTo(half) == 0 && whole.testBit(0));
+            case UP -> inexact && !negative;
+            case DOWN -> inexact && negative;
+            default -> false;
+        };
+        return up ? whole.add(BigInteger.ONE) : whole;
     }
 
     static Result fromInteger(long v, Format f, Mode mode) {
@@ -379,21 +384,9 @@ final class SoftFloat {
             inexact = false;
         } else {
             BigInteger abs = m.abs();
-            BigInteger whole = abs.shiftRight(-e);
-            BigInteger frac = abs.subtract(whole.shiftLeft(-e));
-            inexact = frac.signum() != 0;
-            BigInteger half = BigInteger.ONE.shiftLeft(-e - 1);
             boolean neg = m.signum() < 0;
-            int rounding = truncate ? TOWARD_ZERO : mode.rounding();
-            boolean up = switch (rounding) {
-                case NEAREST -> frac.compareTo(half) > 0 || (frac.compareTo(half) == 0 && whole.testBit(0));
-                case UP -> inexact && !neg;
-                case DOWN -> inexact && neg;
-                default -> false;
-            };
-            if (up) {
-                whole = whole.add(BigInteger.ONE);
-            }
+            BigInteger whole = roundedMagnitude(abs, -e, neg, truncate ? TOWARD_ZERO : mode.rounding());
+            inexact = !whole.shiftLeft(-e).equals(abs); // rounded either way, a fraction was dropped
             q = neg ? whole.negate() : whole;
         }
         if (q.bitLength() > bits - 1) {
