@@ -4,7 +4,7 @@ package io.jkvm.emu;
  * The SSSE3 and SSE4.1/4.2 instructions (66 0F 38 and 66 0F 3A): PSHUFB, PALIGNR, PHADD/PHSUB, PMADDUBSW, PMULHRSW,
  * PSIGN, PABS, the PMIN and PMAX forms, PMULLD, PMULDQ, PCMPEQQ, PCMPGTQ, PACKUSDW, PMOVSX/PMOVZX, PTEST, the
  * blends, PINSR/PEXTR, INSERTPS, EXTRACTPS, MOVNTDQA and ROUNDPS/PD/SS/SD (soft float, as the other SSE arithmetic);
- * MPSADBW and PHMINPOSUW; not yet PCMPxSTRx or DPPS/DPPD. Each is #UD where the CPU model lacks its feature. Lanes
+ * MPSADBW, PHMINPOSUW and DPPS/DPPD; not yet PCMPxSTRx. Each is #UD where the CPU model lacks its feature. Lanes
  * are worked on as 16 bytes, low byte first.
  */
 final class Sse4 {
@@ -213,6 +213,41 @@ final class Sse4 {
                     SseFloat.setLane(out, i, bits, r.bits());
                 }
                 SseFloat.raise(c, flags); // an unmasked exception faults before the destination changes
+                c.xmm[2 * x] = out[0];
+                c.xmm[2 * x + 1] = out[1];
+            }
+            case 0x40, 0x41 -> { // DPPS, DPPD: the products imm[7:4] selects, summed in pairs, into the lanes imm[3:0] selects
+                require(c, SSE4_1);
+                c.decodeModrm();
+                int x = c.regField & 15;
+                int imm = c.fetch8();
+                long[] src = Sse.source(c);
+                boolean dbl = op == 0x41;
+                SoftFloat.Format f = dbl ? SoftFloat.DOUBLE : SoftFloat.SINGLE;
+                int bits = dbl ? 64 : 32, lanes = 128 / bits;
+                SoftFloat.Mode mode = SoftFloat.Mode.of(c.mxcsr);
+                long[] dst = {c.xmm[2 * x], c.xmm[2 * x + 1]};
+                long[] product = new long[lanes];
+                int flags = 0;
+                for (int i = 0; i < lanes; i++) {
+                    if (((imm >>> (4 + i)) & 1) != 0) {
+                        SoftFloat.Result r = SoftFloat.arithmetic(SoftFloat.MUL, SseFloat.lane(dst, i, bits), SseFloat.lane(src, i, bits), f, mode);
+                        flags |= r.flags();
+                        product[i] = r.bits();
+                    }
+                }
+                SoftFloat.Result sum = SoftFloat.arithmetic(SoftFloat.ADD, product[0], product[1], f, mode);
+                flags |= sum.flags();
+                if (!dbl) {
+                    SoftFloat.Result high = SoftFloat.arithmetic(SoftFloat.ADD, product[2], product[3], f, mode);
+                    sum = SoftFloat.arithmetic(SoftFloat.ADD, sum.bits(), high.bits(), f, mode);
+                    flags |= high.flags() | sum.flags();
+                }
+                long[] out = new long[2];
+                for (int i = 0; i < lanes; i++) {
+                    SseFloat.setLane(out, i, bits, ((imm >>> i) & 1) != 0 ? sum.bits() : 0);
+                }
+                SseFloat.raise(c, flags);
                 c.xmm[2 * x] = out[0];
                 c.xmm[2 * x + 1] = out[1];
             }

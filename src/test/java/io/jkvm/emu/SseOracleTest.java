@@ -131,6 +131,8 @@ class SseOracleTest {
             check("extractps r32", encode(0x66, false, new int[]{0x0F, 0x3A, 0x17}, xmm(), gpr(), random.nextInt(256), true));
             check("insertps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x21}, xmm(), xmm(), random.nextInt(256), true));
             check("mpsadbw", encode(0x66, false, new int[]{0x0F, 0x3A, 0x42}, xmm(), xmm(), random.nextInt(256), true));
+            check("dpps", encode(0x66, false, new int[]{0x0F, 0x3A, 0x40}, xmm(), xmm(), random.nextInt(256), true));
+            check("dppd", encode(0x66, false, new int[]{0x0F, 0x3A, 0x41}, xmm(), xmm(), random.nextInt(256), true));
             String[] rounds = {"roundps", "roundpd", "roundss", "roundsd"};
             for (int op = 0; op < 4; op++) { // imm: rounding mode, MXCSR's instead, precision suppressed
                 check(rounds[op], encode(0x66, false, new int[]{0x0F, 0x3A, 0x08 + op}, xmm(), xmm(), random.nextInt(16), true));
