@@ -104,13 +104,16 @@ public final class Mapping implements AutoCloseable {
      */
     public long pageChecksum(List<SparseFile.Extent> extents) {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        long next = 0; // the first page not summed yet: extents smaller than a page can share one
         for (SparseFile.Extent e : extents) {
-            for (long at = e.start() & -PAGE; at < Math.min(e.end(), segment.byteSize()); at += PAGE) {
+            long at = Math.max(e.start() & -PAGE, next);
+            for (; at < Math.min(e.end(), segment.byteSize()); at += PAGE) {
                 MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
                 if (!isZero(page)) {
                     addPage(crc, at, page);
                 }
             }
+            next = Math.max(next, at);
         }
         return crc.getValue();
     }

@@ -33,4 +33,18 @@ class SparseFileTest {
         }
         assertEquals(List.of(), SparseFile.dataExtents(dir.resolve("empty").toFile().createNewFile() ? dir.resolve("empty") : null, 0));
     }
+
+    /** Extents smaller than a page (a file system with 1 KiB blocks) that share one: the page is summed once. */
+    @Test
+    void aPageSharedByTwoExtentsIsSummedOnce() {
+        try (Mapping m = Mapping.anonymous(4 * 4096, "test RAM")) {
+            m.putByte(4096 + 10, (byte) 1);
+            m.putByte(4096 + 3000, (byte) 2);
+            m.putByte(3 * 4096, (byte) 3);
+            long whole = m.pageChecksum(List.of(new SparseFile.Extent(0, 4 * 4096)));
+            long split = m.pageChecksum(List.of(new SparseFile.Extent(4096, 4096 + 1024), new SparseFile.Extent(4096 + 2048, 4096 + 4000),
+                    new SparseFile.Extent(3 * 4096, 3 * 4096 + 1)));
+            assertEquals(whole, split);
+        }
+    }
 }
