@@ -882,7 +882,7 @@ final class Core {
     void codeSegmentLoaded(int selector) {
         codeSegmentLoads++;
         long address = gdtBase + (selector & ~7);
-        if ((selector & 4) == 0 && (selector | 7) <= gdtLimit) {
+        if (SegmentLoads.inGdt(this, selector)) {
             long descriptor = supervisorRead(address, 8);
             if ((descriptor & (1L << 40)) == 0) {
                 supervisorWrite(address + 5, 1, (descriptor >>> 40) | 1);

@@ -452,9 +452,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         setSpecialRegisters(s.specialRegisters());
         SystemInstructions.setXcr0(core, s.xcr0());
         Xsave.load(core, x.toBytes());
-        for (Map.Entry<Integer, Long> e : s.msrs().entrySet()) {
-            CpuidAndMsrs.wrmsr(core, e.getKey(), e.getValue());
-        }
+        setMsrs(s.msrs());
         core.interruptShadow = s.events().interrupt().shadow() != 0;
         DebugRegisters d = s.debugRegisters();
         core.dr[0] = d.dr0();

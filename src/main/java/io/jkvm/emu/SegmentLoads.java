@@ -122,10 +122,15 @@ final class SegmentLoads {
 
     /** Where the descriptor is: a selector past the GDT limit, or in the LDT (jkvm's core has none), is #GP(selector). */
     private static long descriptorAddress(Core c, int selector) {
-        if ((selector & 4) != 0 || (selector | 7) > c.gdtLimit) {
+        if (!inGdt(c, selector)) {
             throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
         }
         return c.gdtBase + (selector & ~7);
+    }
+
+    /** Whether {@code selector} names a descriptor in the GDT, within its limit (the core has no LDT). */
+    static boolean inGdt(Core c, int selector) {
+        return (selector & 4) == 0 && (selector | 7) <= c.gdtLimit;
     }
 
     private static void assign(Core c, int sreg, int selector, long base, boolean setBase) {

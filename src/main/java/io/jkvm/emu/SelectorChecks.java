@@ -11,7 +11,7 @@ final class SelectorChecks {
 
     /** The GDT descriptor's low 8 bytes for {@code selector}, or -1 for a selector with no readable descriptor. */
     private static long descriptor(Core c, int selector) {
-        if ((selector & ~3) == 0 || (selector & 4) != 0 || (selector | 7) > c.gdtLimit) {
+        if ((selector & ~3) == 0 || !SegmentLoads.inGdt(c, selector)) {
             return -1;
         }
         return c.supervisorRead(c.gdtBase + (selector & ~7), 8);

@@ -111,15 +111,10 @@ public final class Vm implements AutoCloseable {
      * A size of 0 deletes the slot. Dirty logging is off in a slot set here.
      */
     public void setUserMemoryRegion(int slot, long guestPhysical, long size, long hostAddress, boolean readOnly) {
-        Region r = new Region(guestPhysical, size, hostAddress, readOnly ? MEM_READONLY : 0);
-        setRegion(slot, r);
-        if (size == 0) {
-            regions.remove(slot);
-        } else {
-            regions.put(slot, r);
-        }
+        setRegion(slot, new Region(guestPhysical, size, hostAddress, readOnly ? MEM_READONLY : 0));
     }
 
+    /** KVM_SET_USER_MEMORY_REGION, and the slot as KVM now has it in {@link #regions} (a size of 0: none). */
     private void setRegion(int slot, Region region) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment r = arena.allocate(kvm_userspace_memory_region.layout());
@@ -129,6 +124,11 @@ public final class Vm implements AutoCloseable {
             kvm_userspace_memory_region.memory_size(r, region.size());
             kvm_userspace_memory_region.userspace_addr(r, region.hostAddress());
             fd.ioctl(Ioctls.SET_USER_MEMORY_REGION, r);
+        }
+        if (region.size() == 0) {
+            regions.remove(slot);
+        } else {
+            regions.put(slot, region);
         }
     }
 
@@ -150,7 +150,6 @@ public final class Vm implements AutoCloseable {
         int log = (int) Uapi.KVM_MEM_LOG_DIRTY_PAGES();
         Region changed = new Region(r.guestPhysical(), r.size(), r.hostAddress(), on ? r.flags() | log : r.flags() & ~log);
         setRegion(slot, changed);
-        regions.put(slot, changed);
     }
 
     public boolean dirtyLogging(int slot) {

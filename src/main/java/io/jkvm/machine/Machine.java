@@ -212,12 +212,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void restoreDevices(MachineState state) {
-        for (String id : devices().keySet()) {
+        Map<String, Persist<?>> devices = devices();
+        for (String id : devices.keySet()) {
             if (!state.devices().containsKey(id)) {
                 throw new MachineException("the snapshot has no state for device '" + id + "'");
             }
         }
-        for (Map.Entry<String, Persist<?>> device : devices().entrySet()) {
+        for (Map.Entry<String, Persist<?>> device : devices.entrySet()) {
             restoreFrom(device.getValue(), state.devices().get(device.getKey()));
         }
         runners.getFirst().vcpu().setInterruptLine(interruptLine);

@@ -67,21 +67,15 @@ final class MigrationAdapter implements MigrationSource.Vm {
     @Override
     public MigrationSource.DirtyLog trackDirtyPages() {
         DirtyPages pages = new DirtyPages(memory.size());
-        @SuppressWarnings("unchecked")
-        java.util.function.Supplier<long[]>[] kvmLog = new java.util.function.Supplier[1];
         machine.whileStopped(() -> {
-            for (VirtualCpu v : machine.vcpus()) {
-                if (v instanceof EmulatedVcpu e) {
-                    e.trackDirtyPages(pages);
-                }
-            }
-            kvmLog[0] = factory.startKvmDirtyLog();
+            trackOnCore(pages);
+            kvmLog = factory.startKvmDirtyLog();
         });
         corePages = pages;
         return () -> {
             long[] dirty = pages.take();
-            if (kvmLog[0] != null) {
-                long[] kvm = kvmLog[0].get();
+            if (kvmLog != null) {
+                long[] kvm = kvmLog.get();
                 for (int i = 0; i < dirty.length && i < kvm.length; i++) {
                     dirty[i] |= kvm[i];
                 }
@@ -94,14 +88,22 @@ final class MigrationAdapter implements MigrationSource.Vm {
     public void stopTrackingDirtyPages() {
         if (corePages != null) {
             machine.whileStopped(() -> {
-                for (VirtualCpu v : machine.vcpus()) {
-                    if (v instanceof EmulatedVcpu e) {
-                        e.trackDirtyPages(null);
-                    }
-                }
+                trackOnCore(null);
                 factory.stopKvmDirtyLog();
             });
             corePages = null;
+        }
+    }
+
+    /** KVM's dirty log of guest RAM while it is tracked (null: the vCPUs run on the core, or no tracking). */
+    private java.util.function.Supplier<long[]> kvmLog;
+
+    /** Points the software-core vCPUs' store tracking at {@code pages} (null: off); KVM's vCPUs have their own log. */
+    private void trackOnCore(DirtyPages pages) {
+        for (VirtualCpu v : machine.vcpus()) {
+            if (v instanceof EmulatedVcpu e) {
+                e.trackDirtyPages(pages);
+            }
         }
     }
 

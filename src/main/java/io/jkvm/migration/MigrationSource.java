@@ -103,10 +103,11 @@ public final class MigrationSource {
         long pages = (vm.shape().memorySize() + PAGE - 1) / PAGE;
         DirtyLog log = vm.trackDirtyPages();
         long[] sent = {0, 0};
+        byte[] batch = new byte[BATCH * (PAGE + 8)];
         try {
             long roundStart = System.nanoTime();
             progress.accept("round 0: sending guest RAM");
-            sendPages(vm, channel, null, pages, true, sent); // round 0: all that is not zero (the destination starts zeroed)
+            sendPages(vm, channel, batch, null, pages, true, sent); // round 0: all that is not zero (the destination starts zeroed)
             endRound(channel, 0, sent[0]);
             int rounds = 1;
             long[] dirty = log.take();
@@ -122,7 +123,7 @@ public final class MigrationSource {
                 }
                 roundStart = System.nanoTime();
                 sent[1] = 0;
-                sendPages(vm, channel, dirty, pages, false, sent);
+                sendPages(vm, channel, batch, dirty, pages, false, sent);
                 endRound(channel, rounds++, sent[0]);
                 dirty = log.take(); // written while that round went out
 
@@ -138,7 +139,7 @@ public final class MigrationSource {
             boolean resumed = false;
             try {
                 dirty = or(dirty, log.take());
-                sendPages(vm, channel, dirty, pages, false, sent);
+                sendPages(vm, channel, batch, dirty, pages, false, sent);
                 channel.send(MessageType.STATE, SnapshotFile.encodeState(vm.capture()));
                 expect(channel, MessageType.RESUMED, "the destination could not resume the guest");
                 resumed = true;
@@ -159,11 +160,10 @@ public final class MigrationSource {
 
     /**
      * Sends the pages set in {@code which} (all of them when null; then only those that are not zero), each an 8-byte
-     * offset and its bytes, copied from guest RAM straight into one batch buffer.
+     * offset and its bytes, copied from guest RAM straight into {@code batch} (one buffer for the whole migration).
      */
-    private static void sendPages(Vm vm, SecureChannel channel, long[] which, long pages, boolean skipZero, long[] sent)
-            throws IOException {
-        byte[] batch = new byte[BATCH * (PAGE + 8)];
+    private static void sendPages(Vm vm, SecureChannel channel, byte[] batch, long[] which, long pages, boolean skipZero,
+                                  long[] sent) throws IOException {
         ByteBuffer offsets = ByteBuffer.wrap(batch);
         int used = 0;
         for (long p = 0; p < pages; p++) {

@@ -167,9 +167,8 @@ public final class SnapshotFile {
         return encode(state, "", 0);
     }
 
-    /** Reads state-file bytes ({@code name} says whose, in messages): every check of {@link #read} but the memory file's. */
-    public static Decoded decode(String name, byte[] bytes, Map<String, Class<? extends Record>> deviceTypes) {
-        String file = name;
+    /** Reads state-file bytes ({@code file} says whose, in messages): every check of {@link #read} but the memory file's. */
+    public static Decoded decode(String file, byte[] bytes, Map<String, Class<? extends Record>> deviceTypes) {
         ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 16 || !java.util.Arrays.equals(bytes, 0, 8, MAGIC, 0, 8)) {
             throw new SnapshotException(file + " is not a jkvm snapshot (it does not start with JKVMSNAP)");
