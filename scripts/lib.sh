@@ -99,5 +99,19 @@ mvnw() {
   "$jkvm_root/mvnw" "$@"
 }
 
+# True when target/jkvm.jar is missing or older than what it is built from.
+jar_stale() {
+  [ ! -f "$jkvm_root/target/jkvm.jar" ] && return 0
+  [ -n "$(find "$jkvm_root/pom.xml" "$jkvm_root/src/main" "$jkvm_root/scripts/build-guests" "$jkvm_root/scripts/guest.ld" \
+      -newer "$jkvm_root/target/jkvm.jar" -print -quit)" ]
+}
+
+# The benchmark classes (-Pbench) compiled, and their classpath written to target/bench/classpath.txt.
+bench_classpath() {
+  mkdir -p "$jkvm_root/target/bench"
+  mvnw -q -B -Dstyle.color=never -Pbench test-compile dependency:build-classpath -Dmdep.includeScope=test \
+    -Dmdep.outputFile="$jkvm_root/target/bench/classpath.txt" >&2
+}
+
 # Maven on JDK 25 warns about its own Unsafe use; that says nothing about jkvm.
 export MAVEN_OPTS="${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}"
