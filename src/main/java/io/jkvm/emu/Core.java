@@ -1,6 +1,7 @@
 package io.jkvm.emu;
 
 import io.jkvm.linux.Mapping;
+import io.jkvm.x86.Segment;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.CpuModel;
@@ -58,6 +59,21 @@ final class Core {
     int gdtLimit, idtLimit;
     int cs = 0x08, ss = 0x10, ds = 0x10, es = 0x10, fs = 0x10, gs = 0x10, tr = 0x18;
     int cpl;
+    /**
+     * The descriptor caches of ES, CS, SS, DS, FS and GS (by {@link SegmentLoads}' numbers): what the last load put
+     * there, whatever the descriptor tables say since. 64-bit code reads only FS's and GS's bases (fsBase, gsBase).
+     */
+    final Segment[] segments = new Segment[6];
+    /** TR's and LDTR's hidden parts: the TSS a privilege change outside 64-bit mode takes its stack from. */
+    Segment taskRegister = Segment.tss64(0x18, 0, 0x67), ldtr = Segment.unusableLdt();
+    /** Decoding in 64-bit mode (IA-32e mode with CS.L); otherwise real, protected or compatibility mode. */
+    boolean code64 = true;
+    /** Outside 64-bit mode, the default operand and address size: 4 with CS.D set, 2 without. */
+    int defaultSize = 4;
+    /** Outside 64-bit mode, SS.B: the stack pointer is ESP (set) or SP. */
+    boolean stack32 = true;
+    /** CS's base outside 64-bit mode (0 in it): RIP is the offset, {@link #ip} the linear address. */
+    long csBase;
     final TimeStampCounter tsc = new TimeStampCounter();
     boolean interruptShadow;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
@@ -100,6 +116,55 @@ final class Core {
         this.ramSize = ram.size();
         this.code = new CodeCache(ram);
         Xsave.initX87(this);
+        java.util.Arrays.fill(segments, Segment.flatData(0x10));
+        segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
+    }
+
+    // ---- the processor mode ------------------------------------------------------------------------------------
+
+    boolean protectedMode() {
+        return (cr0 & ControlBits.CR0_PE) != 0;
+    }
+
+    /** IA-32e mode (EFER.LMA): 64-bit or compatibility mode, interrupts through the 64-bit IDT. */
+    boolean longMode() {
+        return (efer & ControlBits.EFER_LMA) != 0;
+    }
+
+    /** Recomputes what decoding and the stack follow from CS, SS and EFER.LMA, after any of them changed. */
+    void modeChanged() {
+        Segment code = segments[SegmentLoads.CS];
+        code64 = longMode() && code.l();
+        defaultSize = code.db() ? 4 : 2;
+        stack32 = segments[SegmentLoads.SS].db();
+        csBase = code64 ? 0 : code.base();
+        fetchPage = -1;
+    }
+
+    /** Loads CS's cache and CPL together (a far transfer, an interrupt, IRET, a fast system call). */
+    void loadCode(Segment code, int newCpl) {
+        segments[SegmentLoads.CS] = code;
+        cs = code.selector() & ~3;
+        codeSegmentLoads++;
+        setCpl(newCpl);
+        modeChanged();
+    }
+
+    /** The base a segment prefix selects: FS's and GS's from fsBase and gsBase, the others' from their caches. */
+    long segmentBase(int sreg) {
+        return sreg == SegmentLoads.FS ? fsBase : sreg == SegmentLoads.GS ? gsBase : segments[sreg].base();
+    }
+
+    /** Clears the prefixes the last instruction left. */
+    void beginInstruction() {
+        rexW = false;
+        rexR = rexX = rexB = 0;
+        rex2 = false;
+        anyRex = false;
+        rep = 0;
+        lock = false;
+        lockedWordAt = -1;
+        segOverride = false;
     }
 
     XsaveLayout xsaveLayout() {
@@ -317,40 +382,58 @@ final class Core {
         return walk(linear, access, i, tag);
     }
 
+    /**
+     * Walks the page tables of the paging mode CR4.PAE and EFER.LMA select: 4-level (IA-32e), PAE (3 levels, the
+     * first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte entries, 4 MiB
+     * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
+     */
     private long walk(long linear, int access, int slot, long tag) {
-        if (linear != ((linear << 16) >> 16)) {
+        boolean ia32e = longMode();
+        if (ia32e && linear != ((linear << 16) >> 16)) {
             throw GuestFault.withCode(GuestFault.GP, 0); // non-canonical
         }
+        boolean pae = ia32e || (cr4 & ControlBits.CR4_PAE) != 0;
         boolean user = cpl == 3;
-        boolean nxe = (efer & ControlBits.EFER_NXE) != 0;
-        long table = cr3 & ControlBits.PTE_ADDRESS;
+        boolean nxe = pae && (efer & ControlBits.EFER_NXE) != 0;
+        int top = ia32e ? 4 : pae ? 3 : 2;
+        int entrySize = pae ? 8 : 4;
+        long table = ia32e ? cr3 & ControlBits.PTE_ADDRESS : pae ? cr3 & 0xFFFFFFE0L : cr3 & 0xFFFFF000L;
         boolean writable = true, userOk = true, exec = true;
         long[] entries = new long[4];
         long[] addrs = new long[4];
         int levels = 0;
         long physPage = 0;
-        for (int level = 4; level >= 1; level--) {
-            int shift = 12 + 9 * (level - 1);
-            long addr = table + ((linear >>> shift) & 0x1FF) * 8;
-            long e = physRead(addr, 8);
+        for (int level = top; level >= 1; level--) {
+            int shift = pae ? 12 + 9 * (level - 1) : 12 + 10 * (level - 1);
+            long index = (linear >>> shift) & (!pae ? 0x3FF : level == 3 && !ia32e ? 3 : 0x1FF);
+            long addr = table + index * entrySize;
+            long e = physRead(addr, entrySize);
             if ((e & ControlBits.PTE_PRESENT) == 0) {
                 throw pageFault(linear, access, false);
             }
-            if (nxe ? false : (e & ControlBits.PTE_NX) != 0) {
+            if (pae && !nxe && (e & ControlBits.PTE_NX) != 0) {
                 throw pageFault(linear, access, true); // NX set without EFER.NXE: reserved bit
             }
-            entries[levels] = e;
-            addrs[levels++] = addr;
-            writable &= (e & ControlBits.PTE_WRITABLE) != 0;
-            userOk &= (e & ControlBits.PTE_USER) != 0;
+            boolean pdpte = pae && !ia32e && level == 3;
+            if (!pdpte) {
+                entries[levels] = e;
+                addrs[levels++] = addr;
+                writable &= (e & ControlBits.PTE_WRITABLE) != 0;
+                userOk &= (e & ControlBits.PTE_USER) != 0;
+            }
             exec &= !(nxe && (e & ControlBits.PTE_NX) != 0);
-            boolean large = level <= 3 && level >= 2 && (e & ControlBits.PTE_LARGE) != 0;
+            boolean ps = (e & ControlBits.PTE_LARGE) != 0;
+            boolean large = pae ? (level == 2 || level == 3 && ia32e) && ps : level == 2 && ps && (cr4 & ControlBits.CR4_PSE) != 0;
             if (level == 1 || large) {
                 long pageMask = (1L << shift) - 1;
-                physPage = ((e & ControlBits.PTE_ADDRESS & ~pageMask) | (linear & pageMask)) & ~0xFFFL;
+                long frame = pae ? e & ControlBits.PTE_ADDRESS : e & 0xFFFFF000L;
+                if (large && !pae) {
+                    frame = (e & 0xFFC00000L) | ((e >>> 13) & 0xFF) << 32; // PSE-36
+                }
+                physPage = ((frame & ~pageMask) | (linear & pageMask)) & ~0xFFFL;
                 break;
             }
-            table = e & ControlBits.PTE_ADDRESS;
+            table = pae ? e & ControlBits.PTE_ADDRESS : e & 0xFFFFF000L;
         }
         boolean wp = (cr0 & ControlBits.CR0_WP) != 0;
         if (user && !userOk) {
@@ -368,7 +451,7 @@ final class Core {
                 e |= 0x40; // dirty, on the leaf
             }
             if (e != entries[k]) {
-                physWrite(addrs[k], 8, e);
+                physWrite(addrs[k], entrySize, e);
             }
         }
         int perm = (userOk ? 2 : 0) | (exec ? 4 : 0);
@@ -616,6 +699,12 @@ final class Core {
         return physRead(translate(linear, ACC_READ), size);
     }
 
+    /** Checks that {@code size} bytes at {@code linear} can be stored, before a store that must not be half made. */
+    void checkWritable(long linear, int size) {
+        translate(linear, ACC_WRITE);
+        translate(linear + size - 1, ACC_WRITE);
+    }
+
     void write(long linear, int size, long v) {
         if (lock) {
             lockedWrite(linear, size, v);
@@ -649,10 +738,11 @@ final class Core {
     boolean rex2;
     int rep;                       // 0, 0xF2 or 0xF3
     boolean p66;                   // a 66 prefix: operand size, or the SSE mandatory prefix
-    private boolean lock;
-    long segBase;
+    boolean lock;
+    long segBase;                  // the base the memory operand's segment adds (0 in 64-bit mode but for FS and GS)
+    boolean segOverride;           // a segment prefix chose segBase: BP and SP bases no longer select SS
     int mod, regField, rmField;
-    private long ea;
+    long ea;
     int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
     private boolean ripRelative;
     private long disp;
@@ -715,6 +805,11 @@ final class Core {
             rmField = rm | rexB;
             return;
         }
+        if (adSize == 2) {
+            ea = Legacy.modrm16(this, rm);
+            rmField = -1;
+            return;
+        }
         long address;
         if (rm == 4) {
             int sib = fetch8();
@@ -725,15 +820,17 @@ final class Core {
                 address = fetchSigned(4);
             } else {
                 address = r[base];
+                stackBased(base);
             }
             if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
                 address += r[index] << scale;
             }
         } else if (rm == 5 && mod == 0) {
-            ripRelative = true;
-            address = 0;
+            ripRelative = code64; // outside 64-bit mode: a 32-bit absolute displacement
+            address = code64 ? 0 : fetchSigned(4);
         } else {
             address = r[rm | rexB];
+            stackBased(rm);
         }
         if (mod == 1) {
             address += fetchSigned(1);
@@ -746,13 +843,37 @@ final class Core {
         rmField = -1;
     }
 
+    /** Outside 64-bit mode, an EBP or ESP base (BP in 16-bit forms) addresses the stack segment unless a prefix says. */
+    void stackBased(int base) {
+        if (!code64 && !segOverride && (base == 4 || base == 5)) {
+            segBase = segments[SegmentLoads.SS].base();
+        }
+    }
+
+    /** The offsets an address size reaches: 16, 32 or 64 bits. */
+    long offsetMask() {
+        return adSize == 8 ? -1L : adSize == 4 ? 0xFFFFFFFFL : 0xFFFFL;
+    }
+
     /** The memory operand's linear address; RIP-relative ones need every immediate fetched first. */
     long ea() {
+        return linear(offset());
+    }
+
+    /** The memory operand's offset in its segment (the effective address), within the address size. */
+    long offset() {
         long a = ripRelative ? ip + disp : ea;
-        if (adSize == 4) {
-            a &= 0xFFFFFFFFL;
-        }
-        return a + segBase;
+        return adSize == 8 ? a : a & offsetMask();
+    }
+
+    /** The linear address of an offset in the operand's segment (DS or a prefix's): 32 bits wide outside 64-bit mode. */
+    long linear(long offset) {
+        return code64 ? offset + segBase : (offset + segBase) & 0xFFFFFFFFL;
+    }
+
+    /** The linear address of a string instruction's destination offset, which is always in ES. */
+    long extraLinear(long offset) {
+        return code64 ? offset : (offset + segments[SegmentLoads.ES].base()) & 0xFFFFFFFFL;
     }
 
     long readRm(int size) {
@@ -878,18 +999,6 @@ final class Core {
      */
     int codeSegmentLoads;
 
-    /** A CS load from a descriptor: the CPU marks the descriptor accessed in the GDT, as for data segments. */
-    void codeSegmentLoaded(int selector) {
-        codeSegmentLoads++;
-        long address = gdtBase + (selector & ~7);
-        if (SegmentLoads.inGdt(this, selector)) {
-            long descriptor = supervisorRead(address, 8);
-            if ((descriptor & (1L << 40)) == 0) {
-                supervisorWrite(address + 5, 1, (descriptor >>> 40) | 1);
-            }
-        }
-    }
-
     /** The GPRs as the interpreted instruction found them, put back when an MMIO read stops it half-way. */
     private final long[] gprsAtStart = new long[32];
     private int savedLazyOp, savedLazySize;
@@ -941,8 +1050,8 @@ final class Core {
      * {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & TF) != 0 || interruptDue()) {
-            step(); // single-stepping, or an external interrupt to take at this boundary
+        if ((flagBits & TF) != 0 || interruptDue() || !code64) {
+            step(); // single-stepping, an external interrupt to take at this boundary, or 16- and 32-bit code
             return 1;
         }
         long page = rip & ~0xFFFL;
@@ -1342,6 +1451,12 @@ final class Core {
 
     /** A push of {@code size} bytes: 8, or 2 under a 66 prefix (RSP moves by the operand size, not by 8). */
     void push(long v, int size) {
+        if (!code64) {
+            long sp = stackPointer() - size;
+            write(stackLinear(sp), size, v);
+            setStackPointer(sp);
+            return;
+        }
         long rsp = r[4] - size;
         requireCanonicalStack(rsp);
         write(rsp, size, v);
@@ -1353,15 +1468,43 @@ final class Core {
     }
 
     long pop(int size) {
+        if (!code64) {
+            long sp = stackPointer();
+            long v = read(stackLinear(sp), size);
+            setStackPointer(sp + size);
+            return v;
+        }
         requireCanonicalStack(r[4]);
         long v = read(r[4], size);
         r[4] += size;
         return v;
     }
 
-    /** The stack operand size of PUSH/POP in 64-bit mode: 2 with a 66 prefix, else 8 (there is no 32-bit form). */
+    /** The stack operand size of PUSH/POP: in 64-bit mode 2 with a 66 prefix, else 8; outside it the operand size. */
     int stackSize() {
-        return opSize == 2 ? 2 : 8;
+        return code64 ? (opSize == 2 ? 2 : 8) : opSize;
+    }
+
+    /** The stack pointer as SS.B sizes it: RSP in 64-bit mode, ESP or SP outside. */
+    long stackPointer() {
+        return code64 ? r[4] : stack32 ? r[4] & 0xFFFFFFFFL : r[4] & 0xFFFF;
+    }
+
+    /** Sets the stack pointer of SS.B's size; a 16-bit stack leaves ESP's upper half as it was. */
+    void setStackPointer(long sp) {
+        if (code64) {
+            r[4] = sp;
+        } else {
+            r[4] = stack32 ? sp & 0xFFFFFFFFL : (r[4] & ~0xFFFFL) | (sp & 0xFFFF);
+        }
+    }
+
+    /** The linear address of a stack offset: SS's base added outside 64-bit mode, wrapping at SS.B's size. */
+    long stackLinear(long sp) {
+        if (code64) {
+            return sp;
+        }
+        return (segments[SegmentLoads.SS].base() + (stack32 ? sp & 0xFFFFFFFFL : sp & 0xFFFF)) & 0xFFFFFFFFL;
     }
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
@@ -1372,16 +1515,14 @@ final class Core {
     }
 
     private void execute() {
+        if (!code64) {
+            Legacy.execute(this);
+            return;
+        }
         ip = rip;
         opSize = 4;
         adSize = 8;
-        rexW = false;
-        rexR = rexX = rexB = 0;
-        rex2 = false;
-        anyRex = false;
-        rep = 0;
-        lock = false;
-        lockedWordAt = -1;
+        beginInstruction();
         segBase = 0;
         int b;
         boolean o16 = false;
@@ -1397,8 +1538,14 @@ final class Core {
                 case 0xF0 -> lock = true;
                 case 0xF2, 0xF3 -> rep = b;
                 case 0x2E, 0x36, 0x3E, 0x26 -> { }
-                case 0x64 -> segBase = fsBase;
-                case 0x65 -> segBase = gsBase;
+                case 0x64 -> {
+                    segBase = fsBase;
+                    segOverride = true;
+                }
+                case 0x65 -> {
+                    segBase = gsBase;
+                    segOverride = true;
+                }
                 default -> {
                     prefixes = -1;
                 }
@@ -1493,12 +1640,13 @@ final class Core {
             case 0, 1 -> Arithmetic.incDec(this, op, b == 0xFE ? 1 : opSize);
             case 2 -> {
                 int width = nearBranchSize();
-                long target = readRm(width);
+                long target = nearTarget(readRm(width));
                 done();
                 push(width == 2 ? rip & 0xFFFF : rip, width);
                 rip = target;
             }
-            case 4 -> rip = readRm(nearBranchSize());
+            case 4 -> rip = nearTarget(readRm(nearBranchSize()));
+            case 3, 5 -> FarTransfers.indirect(this, op == 3);
             case 6 -> {
                 push(readRm(stackSize()), stackSize());
                 done();
@@ -1508,7 +1656,7 @@ final class Core {
     }
 
     void done() {
-        rip = ip;
+        rip = code64 ? ip : (ip - csBase) & 0xFFFFFFFFL;
     }
 
     private int byteOr(int b) {
@@ -1656,14 +1804,18 @@ final class Core {
                 done();
             }
             case 0x9C -> {
-                push(rflags() & ~0x30000L);
+                push(rflags() & ~0x30000L, stackSize()); // VM and RF read as 0
                 done();
             }
             case 0x9D -> {
-                long v = pop();
-                long writable = 0x3C7FD5L; // not VM/RF; IF and IOPL only at CPL0
+                int size = stackSize();
+                long v = pop(size);
+                long writable = 0x3C7FD5L & mask(size); // not VM/RF; a 16-bit POPF only the low half
                 if (cpl != 0) {
-                    writable &= ~(IF | 0x3000L);
+                    writable &= ~0x3000L; // IOPL only at CPL0
+                }
+                if (cpl > ((flagBits >>> 12) & 3)) {
+                    writable &= ~IF; // IF only where CPL <= IOPL
                 }
                 setRflags((v & writable) | (rflags() & ~writable));
                 done();
@@ -1684,6 +1836,16 @@ final class Core {
                 done();
             }
             case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> Strings.strings(this, b);
+            case 0xA0, 0xA1, 0xA2, 0xA3 -> { // MOV AL/rAX to and from moffs: an offset of the address size, DS or a prefix's
+                int size = byteOr(b);
+                long at = linear(fetch(adSize));
+                if (b <= 0xA1) {
+                    setReg(0, size, read(at, size));
+                } else {
+                    write(at, size, reg(0, size));
+                }
+                done();
+            }
             case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
                 setReg((b & 7) | rexB, 1, fetch(1));
                 done();
@@ -1702,10 +1864,10 @@ final class Core {
             }
             case 0xC2 -> {
                 long n = fetch(2);
-                rip = pop(nearBranchSize());
-                r[4] += n;
+                rip = nearTarget(pop(nearBranchSize()));
+                setStackPointer(stackPointer() + n);
             }
-            case 0xC3 -> rip = pop(nearBranchSize());
+            case 0xC3 -> rip = nearTarget(pop(nearBranchSize()));
             case 0xC6, 0xC7 -> {
                 decodeModrm();
                 int size = byteOr(b);
@@ -1717,13 +1879,19 @@ final class Core {
             case 0x9B -> X87.fwait(this);
             case 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF -> X87.escape(this, b);
             case 0xD7 -> { // XLAT: AL = [RBX + AL], DS or an override
-                long table = adSize == 4 ? (r[3] + (r[0] & 0xFF)) & 0xFFFFFFFFL : r[3] + (r[0] & 0xFF);
-                setReg(0, 1, read(table + segBase, 1));
+                long table = (r[3] + (r[0] & 0xFF)) & offsetMask();
+                setReg(0, 1, read(linear(table), 1));
                 done();
             }
-            case 0xC9 -> { // LEAVE
-                r[4] = r[5];
-                r[5] = pop();
+            case 0xC9 -> { // LEAVE: the stack pointer from the frame pointer, then the saved frame pointer popped
+                long sp = stackPointer();
+                setStackPointer(r[5]);
+                try {
+                    setReg(5, stackSize(), pop(stackSize()));
+                } catch (GuestFault f) {
+                    setStackPointer(sp);
+                    throw f;
+                }
                 done();
             }
             case 0xCC -> {
@@ -1736,6 +1904,8 @@ final class Core {
                 Interrupts.deliverEvent(this, vector, false, 0, rip, 0, false);
             }
             case 0xCF -> Interrupts.iret(this);
+            case 0xCA -> FarTransfers.ret(this, (int) fetch(2));
+            case 0xCB -> FarTransfers.ret(this, 0);
             case 0xE4, 0xE5, 0xEC, 0xED -> {
                 requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
@@ -1764,11 +1934,12 @@ final class Core {
                 long rel = fetchSigned(1);
                 done();
                 boolean jump;
+                long m = offsetMask(); // the counter is CX, ECX or RCX by the address size
                 if (b == 0xE3) {
-                    jump = (adSize == 4 ? r[1] & 0xFFFFFFFFL : r[1]) == 0;
+                    jump = (r[1] & m) == 0;
                 } else {
-                    r[1] = adSize == 4 ? (r[1] - 1) & 0xFFFFFFFFL : r[1] - 1;
-                    boolean nz = r[1] != 0;
+                    r[1] = Strings.addressed(r[1], -1, m);
+                    boolean nz = (r[1] & m) != 0;
                     jump = b == 0xE2 ? nz : b == 0xE1 ? nz && condition(4) : nz && !condition(4);
                 }
                 if (jump) {
@@ -1794,12 +1965,12 @@ final class Core {
                 done();
             }
             case 0xFA -> {
-                requireCpl0();
+                requireIoPrivilege();
                 flagBits &= ~IF;
                 done();
             }
             case 0xFB -> {
-                requireCpl0();
+                requireIoPrivilege();
                 if ((flagBits & IF) == 0) {
                     interruptShadow = true;
                 }
@@ -1833,12 +2004,16 @@ final class Core {
      * is ignored"); on AMD it makes 16 (APM: rel16 displacements, IP truncated to 16 bits, 2-byte return addresses).
      */
     int nearBranchSize() {
+        if (!code64) {
+            return opSize;
+        }
         return opSize == 2 && vendor.followsApm() ? 2 : 8;
     }
 
     /** A near branch target at the branch's operand size. */
-    private long nearTarget(long target) {
-        return nearBranchSize() == 2 ? target & 0xFFFF : target;
+    long nearTarget(long target) {
+        int size = nearBranchSize();
+        return size == 8 ? target : size == 4 ? target & 0xFFFFFFFFL : target & 0xFFFF;
     }
 
     private boolean o16() {
@@ -1924,6 +2099,9 @@ final class Core {
                 done();
             }
             case 0xC7 -> SystemInstructions.group9(this);
+            case 0xB2 -> FarTransfers.loadFarPointer(this, SegmentLoads.SS);
+            case 0xB4 -> FarTransfers.loadFarPointer(this, SegmentLoads.FS);
+            case 0xB5 -> FarTransfers.loadFarPointer(this, SegmentLoads.GS);
             case 0xC4, 0xC5, 0xC6 -> Sse.execute(this, b);
             case 0xAE -> SystemInstructions.group15(this);
             case 0x10, 0x11, 0x28, 0x29, 0x54, 0x55, 0x56, 0x57, 0x60, 0x61, 0x62, 0x64, 0x65, 0x66, 0x6C, 0x6D, 0x6E, 0x6F,
@@ -1951,7 +2129,14 @@ final class Core {
             case 0x30 -> {
                 requireCpl0();
                 code.newEpoch(); // serializing, as CPUID
-                CpuidAndMsrs.wrmsr(this, (int) r[1], (r[2] << 32) | (r[0] & 0xFFFFFFFFL));
+                long value = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
+                if ((int) r[1] == Msrs.IA32_EFER) {
+                    if (paging() && ((value ^ efer) & ControlBits.EFER_LME) != 0) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // LME changes only with paging off
+                    }
+                    value = (value & ~ControlBits.EFER_LMA) | (efer & ControlBits.EFER_LMA); // LMA is the CPU's to set
+                }
+                CpuidAndMsrs.wrmsr(this, (int) r[1], value);
                 done();
             }
             case 0x31 -> {

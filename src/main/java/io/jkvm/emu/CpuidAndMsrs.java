@@ -71,6 +71,7 @@ final class CpuidAndMsrs {
                 }
                 c.efer = v;
                 c.flushTlb();
+                c.modeChanged();
             }
             case Msrs.IA32_STAR -> c.star = v;
             case Msrs.IA32_LSTAR -> c.lstar = v;

@@ -111,11 +111,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             }
         });
         // The RESET state, as a KVM vCPU starts in, until the machine puts the vCPU at its entry point.
-        loaded = ResetState.specialRegisters(core.apicBase);
-        core.cr0 = ResetState.CR0;
-        core.cs = ResetState.CS_SELECTOR;
-        core.ss = core.ds = core.es = core.fs = core.gs = core.tr = 0;
-        core.gdtLimit = core.idtLimit = 0xFFFF;
+        setSpecialRegisters(ResetState.specialRegisters(core.apicBase));
         setRegisters(ResetState.registers(model));
     }
 
@@ -326,6 +322,14 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public SpecialRegisters specialRegisters() {
+        if (!core.code64) { // 16- and 32-bit code: every segment register as its descriptor cache holds it
+            Segment[] s = core.segments;
+            return new SpecialRegisters(s[SegmentLoads.CS], s[SegmentLoads.DS], s[SegmentLoads.ES],
+                    withBase(s[SegmentLoads.FS], core.fsBase), withBase(s[SegmentLoads.GS], core.gsBase), s[SegmentLoads.SS],
+                    core.taskRegister, core.ldtr, new DescriptorTable(core.gdtBase, core.gdtLimit),
+                    new DescriptorTable(core.idtBase, core.idtLimit), core.cr0, core.cr2, core.cr3, core.cr4, core.cr8,
+                    core.efer, core.apicBase, new long[4]);
+        }
         Segment fresh = new Segment(0, 0xFFFFFFFF, core.cs | core.cpl, 0xB, true, core.cpl, false, true, true, true, false, false);
         Segment code = core.codeSegmentLoads != codeSegmentLoadsAtSet ? fresh : cached(loaded.cs(), core.cs | core.cpl, core.cpl, fresh);
         int ssSelector = core.ss == 0 ? 0 : core.ss | core.cpl;
@@ -334,7 +338,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                 cached(loaded.es(), core.es, dataSegment(core.es, 0, 0)),
                 withBase(cached(loaded.fs(), core.fs, dataSegment(core.fs, 0, 0)), core.fsBase),
                 withBase(cached(loaded.gs(), core.gs, dataSegment(core.gs, 0, 0)), core.gsBase), stack,
-                cached(loaded.tr(), core.tr, Segment.tss64(core.tr, 0, 0x67)), loaded.ldt(),
+                cached(core.taskRegister, core.tr, Segment.tss64(core.tr, 0, 0x67)), core.ldtr,
                 new DescriptorTable(core.gdtBase, core.gdtLimit), new DescriptorTable(core.idtBase, core.idtLimit),
                 core.cr0, core.cr2, core.cr3, core.cr4, core.cr8, core.efer, core.apicBase, new long[4]);
     }
@@ -362,9 +366,14 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     @Override
     public void setSpecialRegisters(SpecialRegisters s) {
-        if ((s.cr0() & ControlBits.CR0_PG) != 0 && !s.longModeActive()) {
-            throw new IllegalArgumentException("the software core runs 64-bit long mode only: EFER.LMA must be set with paging");
-        }
+        core.segments[SegmentLoads.ES] = s.es();
+        core.segments[SegmentLoads.CS] = s.cs();
+        core.segments[SegmentLoads.SS] = s.ss();
+        core.segments[SegmentLoads.DS] = s.ds();
+        core.segments[SegmentLoads.FS] = s.fs();
+        core.segments[SegmentLoads.GS] = s.gs();
+        core.taskRegister = s.tr();
+        core.ldtr = s.ldt();
         core.cs = s.cs().selector() & ~3;
         core.cpl = s.cs().dpl(); // the TLB flush below also drops the cached code page
         core.ss = s.ss().selector() & ~3;
@@ -389,6 +398,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         loaded = s;
         codeSegmentLoadsAtSet = core.codeSegmentLoads;
         core.flushTlb();
+        core.modeChanged();
     }
 
     @Override

@@ -1,10 +1,20 @@
 package io.jkvm.emu;
 
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.Segment;
 
 /** SYSCALL, SYSRET, SYSENTER and SYSEXIT in 64-bit mode, with the vendor differences docs/vendors.md lists. */
 final class FastSystemCalls {
     private FastSystemCalls() {
+    }
+
+    /**
+     * Loads CS with the fixed attributes these instructions give it, no descriptor read (flat, execute/read,
+     * accessed; 64-bit or 32-bit code), and SS flat read/write data; CPL with them.
+     */
+    private static void enter(Core c, int cs, int ss, boolean code64, int cpl) {
+        c.loadCode(new Segment(0, 0xFFFFFFFF, cs | cpl, 0xB, true, cpl, !code64, true, code64, true, false, false), cpl);
+        Stacks.loadStack(c, new Segment(0, 0xFFFFFFFF, ss | cpl, 0x3, true, cpl, true, true, false, true, false, false));
     }
 
     static void syscall(Core c) {
@@ -15,10 +25,8 @@ final class FastSystemCalls {
         c.r[1] = c.rip;
         c.r[11] = c.rflags();
         c.setRflags(c.rflags() & ~c.fmask);
-        c.cs = (int) ((c.star >>> 32) & 0xFFFC);
-        c.ss = c.cs + 8;
-        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        c.setCpl(0);
+        int cs = (int) ((c.star >>> 32) & 0xFFFC);
+        enter(c, cs, cs + 8, true, 0);
         c.rip = c.lstar;
     }
 
@@ -31,11 +39,8 @@ final class FastSystemCalls {
             throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
         }
         int base = (int) ((c.star >>> 48) & 0xFFFF);
-        c.cs = c.rexW ? base + 16 : base;
-        c.ss = base + 8;
-        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        c.setCpl(3);
         c.setRflags((c.r[11] & 0x3C7FD7L) | 0x2);
+        enter(c, c.rexW ? base + 16 : base, base + 8, c.rexW, 3);
         c.rip = c.rexW ? c.r[1] : c.r[1] & 0xFFFFFFFFL;
     }
 
@@ -52,10 +57,8 @@ final class FastSystemCalls {
         }
         c.done();
         c.setRflags(c.rflags() & ~(Core.IF | (1L << 16) | (1L << 17)));
-        c.cs = (int) (c.sysenterCs & 0xFFFC);
-        c.ss = c.cs + 8;
-        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        c.setCpl(0);
+        int cs = (int) (c.sysenterCs & 0xFFFC);
+        enter(c, cs, cs + 8, true, 0);
         c.r[4] = c.sysenterEsp;
         c.rip = c.sysenterEip;
     }
@@ -74,11 +77,9 @@ final class FastSystemCalls {
         }
         c.done();
         int base = (int) (c.sysenterCs & 0xFFFC);
-        c.cs = base + (c.rexW ? 32 : 16);
-        c.ss = base + (c.rexW ? 40 : 24);
-        c.codeSegmentLoads++; // fixed attributes (type 11: execute/read, accessed), no descriptor read
-        c.setCpl(3);
-        c.r[4] = c.rexW ? c.r[1] : c.r[1] & 0xFFFFFFFFL;
+        long rsp = c.rexW ? c.r[1] : c.r[1] & 0xFFFFFFFFL;
+        enter(c, base + (c.rexW ? 32 : 16), base + (c.rexW ? 40 : 24), c.rexW, 3);
+        c.r[4] = rsp;
         c.rip = c.rexW ? c.r[2] : c.r[2] & 0xFFFFFFFFL;
     }
 }

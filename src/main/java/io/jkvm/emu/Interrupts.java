@@ -1,5 +1,7 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.Segment;
+
 /** Exceptions and interrupts through the 64-bit IDT (IST and TSS stacks, #DF, shutdown), and IRETQ back. */
 final class Interrupts {
     private Interrupts() {
@@ -16,6 +18,10 @@ final class Interrupts {
         int idtError = vector * 8 + 2 + (external ? 1 : 0);
         int prevCpl = c.cpl;
         try {
+            if (!c.longMode()) {
+                LegacyInterrupts.deliver(c, vector, hasCode, code, returnRip, external, prevCpl);
+                return;
+            }
             if (vector * 16L + 15 > c.idtLimit) {
                 throw GuestFault.withCode(GuestFault.GP, idtError);
             }
@@ -37,15 +43,16 @@ final class Interrupts {
             int selector = (int) ((gateLow >>> 16) & 0xFFFF);
             int ist = (int) ((gateLow >>> 32) & 7);
             long oldRsp = c.r[4];
-            int oldSs = c.ss;
-            int oldCs = c.cs | prevCpl;
+            int oldSs = c.code64 ? c.ss : c.segments[SegmentLoads.SS].selector();
+            int oldCs = c.code64 ? c.cs | prevCpl : c.segments[SegmentLoads.CS].selector();
             long flags = c.rflags();
-            int newCpl = selector & 3; // flat model: the target CPL is the selector's RPL (kernel code is ring 0)
+            Segment handler = FarTransfers.checkedHandler(c, selector, prevCpl, external);
+            int newCpl = (handler.type() & 4) != 0 ? prevCpl : handler.dpl(); // a conforming handler runs at CPL
             long rsp = c.r[4];
             if (ist != 0) {
                 rsp = readTss(c, 0x24 + (ist - 1) * 8, external); // IST1 at 0x24, after RSP0-2 and a reserved quadword
             } else if (newCpl < prevCpl) {
-                rsp = readTss(c, 4, external);
+                rsp = readTss(c, 4 + 8 * newCpl, external); // RSPn
             }
             rsp &= ~0xFL;
             long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags, oldRsp, oldSs}
@@ -59,10 +66,9 @@ final class Interrupts {
                 c.write(rsp, 8, frame[i]);
             }
             c.r[4] = rsp;
-            c.cs = selector & ~3;
-            c.codeSegmentLoaded(selector);
+            c.loadCode(FarTransfers.withRpl(handler, newCpl), newCpl);
             if (newCpl != prevCpl) {
-                c.ss = 0;
+                Stacks.loadStack(c, nullStack(newCpl));
             }
             c.rip = target;
             long keep = c.rflags() & ~(Core.TF | 0x10000L | 0x20000L | 0x4000L); // clear TF, RF, VM, NT
@@ -72,6 +78,9 @@ final class Interrupts {
             c.setRflags(keep);
         } catch (GuestFault nested) {
             c.setCpl(prevCpl);
+            if (!external && depth == 0) {
+                throw nested; // INT n, INT3, INTO: a fault on the way is the instruction's own, at its address
+            }
             boolean contributory = vector == 0 || (vector >= 10 && vector <= 13);
             boolean nestedContributory = nested.vector == 0 || (nested.vector >= 10 && nested.vector <= 13);
             if (vector == GuestFault.DF || (vector == GuestFault.PF && (nestedContributory || nested.vector == GuestFault.PF))
@@ -98,24 +107,52 @@ final class Interrupts {
         return c.read(base + offset, 8);
     }
 
+    /**
+     * IRET in IA-32e mode: RIP, CS, RFLAGS, RSP and SS popped at the operand size (IRETQ with REX.W; 32 bits by
+     * default in 64-bit mode). The CS descriptor decides whether the return is to 64-bit or compatibility mode.
+     */
     static void iret(Core c) {
         c.code.newEpoch(); // serializing, as CPUID
-        long newRip = c.pop();
-        long newCs = c.pop() & 0xFFFF;
-        long newFlags = c.pop();
-        long newRsp = c.pop();
-        long newSs = c.pop() & 0xFFFF;
+        if (!c.longMode()) {
+            LegacyInterrupts.iret(c);
+            return;
+        }
+        int size = c.opSize;
+        long rsp = c.r[4];
+        long newRip = c.pop(size);
+        long newCs = c.pop(size) & 0xFFFF;
+        long newFlags = c.pop(size);
         int newCpl = (int) (newCs & 3);
+        boolean popsStack = c.code64 || newCpl != c.cpl; // compatibility mode to the same level leaves SS:ESP
+        long newRsp = popsStack ? c.pop(size) : c.r[4];
+        long newSs = popsStack ? c.pop(size) & 0xFFFF : c.segments[SegmentLoads.SS].selector();
         if (newCpl < c.cpl) {
+            c.r[4] = rsp;
             throw GuestFault.withCode(GuestFault.GP, (int) newCs & ~3);
+        }
+        Segment code, stack = null;
+        try {
+            code = FarTransfers.checkedCode(c, (int) newCs, newCpl, true);
+            if (popsStack) {
+                boolean nullAllowed = code.l() && newCpl < 3; // a null SS only for 64-bit code below CPL3
+                stack = (newSs & ~3) == 0 && nullAllowed ? nullStack(newCpl) : Stacks.checkedStack(c, (int) newSs, newCpl, GuestFault.GP);
+            }
+        } catch (GuestFault f) {
+            c.r[4] = rsp;
+            throw f;
         }
         long writable = c.cpl == 0 ? 0x3F7FD5L : 0x3F7FD5L & ~(Core.IF | 0x3000L);
         c.setRflags((newFlags & writable) | (c.flagBits & ~writable & (Core.IF | 0x3000L)));
-        c.setCpl(newCpl);
-        c.cs = (int) newCs & ~3;
-        c.codeSegmentLoaded((int) newCs);
-        c.ss = (int) newSs;
-        c.r[4] = newRsp;
-        c.rip = newRip;
+        c.loadCode(code, newCpl);
+        if (popsStack) {
+            Stacks.loadStack(c, stack);
+        }
+        c.r[4] = code.l() ? newRsp : newRsp & 0xFFFFFFFFL;
+        c.rip = code.l() ? newRip : newRip & 0xFFFFFFFFL;
+    }
+
+    /** SS in 64-bit mode after a privilege change: a null selector with RPL = CPL, unusable. */
+    static Segment nullStack(int cpl) {
+        return new Segment(0, 0, cpl, 0x3, false, cpl, true, true, false, false, false, true);
     }
 }

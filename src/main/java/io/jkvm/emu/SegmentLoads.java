@@ -1,9 +1,12 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.Segment;
+
 /**
- * Segment register loads in 64-bit mode: MOV Sreg, r/m (8E), MOV r/m, Sreg (8C), PUSH/POP FS and GS (0F A0/A1,
- * 0F A8/A9), with the checks of the SDM's MOV and POP pseudocode. Only FS and GS keep a base in 64-bit mode: a
- * load takes the descriptor's 32-bit base; SS, DS and ES are flat whatever their descriptor says.
+ * Segment register loads: MOV Sreg, r/m (8E), MOV r/m, Sreg (8C), PUSH/POP FS and GS (0F A0/A1, 0F A8/A9), with
+ * the checks of the SDM's MOV and POP pseudocode; each fills the register's descriptor cache. In real mode a load
+ * sets the selector and a base of selector × 16 and keeps the limit and attributes. In 64-bit mode only FS and GS
+ * keep a base: SS, DS and ES are flat whatever their descriptor says.
  */
 final class SegmentLoads {
     static final int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
@@ -46,25 +49,30 @@ final class SegmentLoads {
      * CPU store only 16 bits of a wider slot; this host's Xeon writes all 8 (checked natively), and so does the core.
      */
     static void push(Core c, int sreg) {
-        int size = c.opSize == 2 ? 2 : 8;
-        long rsp = c.r[4] - size;
-        Core.requireCanonicalStack(rsp);
-        c.write(rsp, size, selector(c, sreg));
-        c.r[4] = rsp;
+        c.push(selector(c, sreg), c.stackSize());
         c.done();
     }
 
-    /** 0F A1 / 0F A9: POP FS/GS; RSP moves only once the load has passed its checks. */
+    /** 0F A1 / 0F A9 (and POP ES, SS, DS outside 64-bit mode): the stack pointer moves once the load has passed its checks. */
     static void pop(Core c, int sreg) {
-        int size = c.opSize == 2 ? 2 : 8;
-        Core.requireCanonicalStack(c.r[4]);
-        int selector = (int) c.read(c.r[4], size) & 0xFFFF;
+        int size = c.stackSize();
+        long sp = c.stackPointer();
+        if (c.code64) {
+            Core.requireCanonicalStack(sp);
+        }
+        int selector = (int) c.read(c.stackLinear(sp), size) & 0xFFFF;
         load(c, sreg, selector);
-        c.r[4] += size;
+        c.setStackPointer(sp + size);
+        if (sreg == SS) {
+            c.interruptShadow = true;
+        }
         c.done();
     }
 
     static int selector(Core c, int sreg) {
+        if (!c.code64) {
+            return c.segments[sreg].selector();
+        }
         return switch (sreg) {
             case ES -> c.es;
             case CS -> c.cs | c.cpl;
@@ -77,13 +85,21 @@ final class SegmentLoads {
 
     /** Loads a data segment register (ES, SS, DS, FS, GS) after the 64-bit mode checks, or throws the fault. */
     static void load(Core c, int sreg, int selector) {
+        if (!c.protectedMode()) {
+            Segment old = c.segments[sreg];
+            assign(c, sreg, new Segment((long) selector << 4, old.limit(), selector, old.type(), old.present(), old.dpl(),
+                    old.db(), old.s(), old.l(), old.g(), old.avl(), old.unusable()), true);
+            return;
+        }
         int rpl = selector & 3;
         int code = selector & 0xFFFC;
         if ((selector & ~3) == 0) {
-            if (sreg == SS && (c.cpl == 3 || rpl != c.cpl)) {
-                throw GuestFault.withCode(GuestFault.GP, 0); // a null SS only below CPL3, with RPL = CPL
+            if (sreg == SS && (!c.longMode() || c.cpl == 3 || rpl != c.cpl)) {
+                throw GuestFault.withCode(GuestFault.GP, 0); // a null SS only in IA-32e mode below CPL3, with RPL = CPL
             }
-            assign(c, sreg, selector, 0, nullSelectorClearsBase(c));
+            Segment old = c.segments[sreg];
+            assign(c, sreg, new Segment(old.base(), old.limit(), selector, old.type(), old.present(), old.dpl(), old.db(),
+                    old.s(), old.l(), old.g(), old.avl(), true), nullSelectorClearsBase(c));
             return;
         }
         long address = descriptorAddress(c, selector);
@@ -113,15 +129,49 @@ final class SegmentLoads {
                 throw GuestFault.withCode(GuestFault.NP, code);
             }
         }
-        if ((descriptor & (1L << 40)) == 0) {
-            c.supervisorWrite(address + 5, 1, (descriptor >>> 40) | 1); // the CPU marks the descriptor accessed
-        }
-        long base = ((descriptor >>> 16) & 0xFFFFFFL) | (((descriptor >>> 56) & 0xFF) << 24);
-        assign(c, sreg, selector, base, true);
+        markAccessed(c, address, descriptor);
+        assign(c, sreg, cached(selector, descriptor), true);
     }
 
-    /** Where the descriptor is: a selector past the GDT limit, or in the LDT (jkvm's core has none), is #GP(selector). */
-    private static long descriptorAddress(Core c, int selector) {
+    /** The CPU marks a code or data descriptor accessed in its table when it loads it. */
+    static void markAccessed(Core c, long address, long descriptor) {
+        if ((descriptor & (1L << 40)) == 0) {
+            c.supervisorWrite(address + 5, 1, (descriptor >>> 40) | 1);
+        }
+    }
+
+    /** A descriptor cache as a load of {@code descriptor} leaves it: accessed, the limit in bytes. */
+    static Segment cached(int selector, long descriptor) {
+        long base = ((descriptor >>> 16) & 0xFFFFFFL) | (((descriptor >>> 56) & 0xFF) << 24);
+        int limit = (int) ((descriptor & 0xFFFF) | ((descriptor >>> 32) & 0xF0000L));
+        boolean g = bit(descriptor, 55);
+        if (g) {
+            limit = (limit << 12) | 0xFFF;
+        }
+        boolean s = bit(descriptor, 44);
+        int type = (int) (descriptor >>> 40) & 0xF;
+        return new Segment(base, limit, selector, s ? type | 1 : type, bit(descriptor, 47), (int) (descriptor >>> 45) & 3,
+                bit(descriptor, 54), s, bit(descriptor, 53), g, bit(descriptor, 52), false);
+    }
+
+    private static boolean bit(long v, int n) {
+        return (v & (1L << n)) != 0;
+    }
+
+    /** The descriptor a selector names (the GDT, or the LDT with TI set), read as a supervisor; #GP(selector) outside the table. */
+    static long descriptor(Core c, int selector) {
+        return c.supervisorRead(descriptorAddress(c, selector), 8);
+    }
+
+    /** Where the descriptor is: a selector past the table's limit, or in the LDT when none is loaded, is #GP(selector). */
+    static long descriptorAddress(Core c, int selector) {
+        if ((selector & 4) != 0) {
+            Segment ldt = c.ldtr;
+            if (ldt.unusable() || (selector | 7) > (ldt.limit() & 0xFFFFFFFFL)) {
+                throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
+            }
+            return ldt.base() + (selector & ~7);
+        }
         if (!inGdt(c, selector)) {
             throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
         }
@@ -133,21 +183,27 @@ final class SegmentLoads {
         return (selector & 4) == 0 && (selector | 7) <= c.gdtLimit;
     }
 
-    private static void assign(Core c, int sreg, int selector, long base, boolean setBase) {
+    /** Fills a data segment register's cache; FS's and GS's bases go to fsBase and gsBase unless {@code setBase} is false. */
+    static void assign(Core c, int sreg, Segment cache, boolean setBase) {
+        int selector = cache.selector();
+        c.segments[sreg] = cache;
         switch (sreg) {
             case ES -> c.es = selector;
-            case SS -> c.ss = selector & ~3; // the core keeps SS without its RPL, which is always CPL
+            case SS -> {
+                c.ss = selector & ~3; // the core keeps SS without its RPL, which is always CPL
+                c.modeChanged(); // SS.B sizes the stack pointer
+            }
             case DS -> c.ds = selector;
             case FS -> {
                 c.fs = selector;
                 if (setBase) {
-                    c.fsBase = base;
+                    c.fsBase = cache.base();
                 }
             }
             default -> {
                 c.gs = selector;
                 if (setBase) {
-                    c.gsBase = base;
+                    c.gsBase = cache.base();
                 }
             }
         }

@@ -111,11 +111,8 @@ final class ShiftsAndBits {
         if (cpu.mod == 3) {
             value = cpu.reg(cpu.rmField, cpu.opSize);
         } else {
-            long effective = cpu.ea() - cpu.segBase + adjust; // the bit offset's bytes count in the effective address
-            if (cpu.adSize == 4) {
-                effective &= 0xFFFFFFFFL; // which wraps at 4 GiB under a 67 prefix
-            }
-            address = effective + cpu.segBase;
+            // The bit offset's bytes count in the effective address, which wraps at the address size
+            address = cpu.linear((cpu.offset() + adjust) & cpu.offsetMask());
             value = cpu.read(address, cpu.opSize);
         }
         long cfBit = (value >>> bit) & 1;

@@ -15,7 +15,7 @@ final class Strings {
         int size = (b & 1) == 0 ? 1 : c.opSize == 8 ? 4 : c.opSize;
         int port = (int) (c.r[2] & 0xFFFF);
         long step = (c.flagBits & Core.DF) != 0 ? -size : size;
-        long addressMask = c.adSize == 4 ? 0xFFFFFFFFL : -1L;
+        long addressMask = c.offsetMask();
         boolean repeat = c.rep != 0;
         if (repeat && (c.r[1] & addressMask) == 0) {
             c.done();
@@ -23,7 +23,7 @@ final class Strings {
         }
         boolean last = !repeat || (c.r[1] & addressMask) == 1;
         if (b <= 0x6D) {
-            long target = c.r[7] & addressMask; // ES: base 0 in 64-bit mode
+            long target = c.extraLinear(c.r[7] & addressMask);
             c.checkAlignment(target, size);
             c.translate(target, Core.ACC_WRITE);
             c.translate(target + size - 1, Core.ACC_WRITE);
@@ -33,7 +33,7 @@ final class Strings {
             c.pendingInAddress = target;
             c.io.in(port, size); // ends the run: the machine answers, the next run stores the value (completeIn)
         } else {
-            long value = c.read((c.r[6] & addressMask) + c.segBase, size);
+            long value = c.read(c.linear(c.r[6] & addressMask), size);
             c.r[6] = addressed(c.r[6], step, addressMask);
             countDown(c, repeat, addressMask, last);
             c.io.out(port, size, value);
@@ -43,8 +43,11 @@ final class Strings {
         }
     }
 
-    /** A string register moved by {@code step} within the address size. */
+    /** A string register moved by {@code step} within the address size: SI, DI and CX keep the bits above them. */
     static long addressed(long register, long step, long addressMask) {
+        if (addressMask == 0xFFFF) {
+            return (register & ~0xFFFFL) | ((register + step) & 0xFFFF);
+        }
         return addressMask == -1L ? register + step : (register + step) & addressMask;
     }
 
@@ -61,10 +64,10 @@ final class Strings {
     static void strings(Core c, int b) {
         int size = (b & 1) == 0 ? 1 : c.opSize;
         long step = (c.flagBits & Core.DF) != 0 ? -size : size;
-        long m = c.adSize == 4 ? 0xFFFFFFFFL : -1L; // a 67 prefix: ECX, ESI and EDI, wrapping at 4 GiB
+        long m = c.offsetMask(); // CX, SI and DI; ECX, ESI and EDI; or the 64-bit registers, by the address size
         boolean repeat = c.rep != 0;
         while (!repeat || (c.r[1] & m) != 0) {
-            long source = (c.r[6] & m) + c.segBase, target = c.r[7] & m;
+            long source = c.linear(c.r[6] & m), target = c.extraLinear(c.r[7] & m);
             switch (b) {
                 case 0xA4, 0xA5 -> {
                     c.write(target, size, c.read(source, size));

@@ -1,6 +1,7 @@
 package io.jkvm.emu;
 
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.Segment;
 import io.jkvm.x86.Xcr0Rules;
 import io.jkvm.x86.XsaveComponent;
 
@@ -30,17 +31,74 @@ final class SystemInstructions {
         switch (c.regField & 7) {
             case 1 -> storeSelector(c, c.tr);
             case 3 -> {
-                c.requireCpl0();
-                c.tr = (int) c.readRm(2);
+                requireProtectedCpl0(c);
+                loadTaskRegister(c, (int) c.readRm(2));
             }
-            case 0 -> storeSelector(c, 0);
+            case 0 -> storeSelector(c, c.ldtr.unusable() ? 0 : c.ldtr.selector());
             case 2 -> {
-                c.requireCpl0();
-                c.readRm(2);
+                requireProtectedCpl0(c);
+                loadLdt(c, (int) c.readRm(2));
             }
             default -> throw GuestFault.of(GuestFault.UD);
         }
         c.done();
+    }
+
+    /** LTR and LLDT: #UD in real mode, #GP(0) above CPL0. */
+    private static void requireProtectedCpl0(Core c) {
+        if (!c.protectedMode()) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.requireCpl0();
+    }
+
+    /**
+     * LTR: an available TSS descriptor from the GDT (16 bytes in IA-32e mode, its base's upper half in the second
+     * 8), marked busy; a null selector, one in the LDT or not naming an available TSS is #GP(selector), not present #NP.
+     */
+    private static void loadTaskRegister(Core c, int selector) {
+        int code = selector & 0xFFFC;
+        if (code == 0 || (selector & 4) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, code);
+        }
+        long address = SegmentLoads.descriptorAddress(c, selector);
+        long low = c.supervisorRead(address, 8);
+        int type = (int) (low >>> 40) & 0x1F; // S clear: 09 an available 32-bit (or 64-bit) TSS, 01 a 16-bit one
+        if (type != 0x9 && !(type == 0x1 && !c.longMode())) {
+            throw GuestFault.withCode(GuestFault.GP, code);
+        }
+        if ((low & (1L << 47)) == 0) {
+            throw GuestFault.withCode(GuestFault.NP, code);
+        }
+        Segment s = SegmentLoads.cached(selector, low);
+        long base = c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
+        c.supervisorWrite(address + 5, 1, (low >>> 40) | 2); // busy
+        c.taskRegister = new Segment(base, s.limit(), selector, type | 2, true, s.dpl(), s.db(), false, false,
+                s.g(), s.avl(), false);
+        c.tr = selector;
+    }
+
+    /** LLDT: an LDT descriptor from the GDT, or a null selector, which leaves LDTR unusable. */
+    private static void loadLdt(Core c, int selector) {
+        int code = selector & 0xFFFC;
+        if (code == 0) {
+            c.ldtr = Segment.unusableLdt();
+            return;
+        }
+        if ((selector & 4) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, code);
+        }
+        long address = SegmentLoads.descriptorAddress(c, selector);
+        long low = c.supervisorRead(address, 8);
+        if (((low >>> 40) & 0x1F) != 0x2) {
+            throw GuestFault.withCode(GuestFault.GP, code);
+        }
+        if ((low & (1L << 47)) == 0) {
+            throw GuestFault.withCode(GuestFault.NP, code);
+        }
+        Segment s = SegmentLoads.cached(selector, low);
+        long base = c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
+        c.ldtr = new Segment(base, s.limit(), selector, 0x2, true, 0, false, false, false, s.g(), s.avl(), false);
     }
 
     /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
@@ -220,15 +278,21 @@ final class SystemInstructions {
             throw GuestFault.of(GuestFault.UD);
         }
         switch (op) {
-            case 0, 1 -> { // SGDT/SIDT
+            case 0, 1 -> { // SGDT/SIDT: an 8-byte base in 64-bit mode, 4 outside (24 bits of it under a 16-bit operand size)
                 requireUserModeInstruction(c);
+                long base = op == 0 ? c.gdtBase : c.idtBase;
                 c.write(c.ea(), 2, op == 0 ? c.gdtLimit : c.idtLimit);
-                c.write(c.ea() + 2, 8, op == 0 ? c.gdtBase : c.idtBase);
+                if (c.code64) {
+                    c.write(c.ea() + 2, 8, base);
+                } else {
+                    c.write(c.linear((c.offset() + 2) & c.offsetMask()), 4, base & (c.opSize == 2 ? 0xFFFFFF : 0xFFFFFFFFL));
+                }
             }
             case 2, 3 -> { // LGDT/LIDT
                 c.requireCpl0();
                 int limit = (int) c.read(c.ea(), 2);
-                long base = c.read(c.ea() + 2, 8);
+                long base = c.code64 ? c.read(c.ea() + 2, 8)
+                        : c.read(c.linear((c.offset() + 2) & c.offsetMask()), 4) & (c.opSize == 2 ? 0xFFFFFF : 0xFFFFFFFFL);
                 if (op == 2) {
                     c.gdtLimit = limit;
                     c.gdtBase = base;
@@ -265,18 +329,18 @@ final class SystemInstructions {
         int gpr = (m & 7) | c.rexB;
         if (toCr) {
             c.code.newEpoch(); // serializing, as CPUID
-            long v = c.r[gpr];
+            long v = c.code64 ? c.r[gpr] : c.r[gpr] & 0xFFFFFFFFL;
             switch (crn) {
-                case 0 -> {
-                    c.cr0 = v | ControlBits.CR0_ET;
-                    c.flushTlb();
-                }
+                case 0 -> writeCr0(c, v);
                 case 2 -> c.cr2 = v;
                 case 3 -> {
                     c.cr3 = v;
                     c.flushTlb();
                 }
                 case 4 -> {
+                    if (c.longMode() && (v & ControlBits.CR4_PAE) == 0) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // IA-32e mode needs PAE paging
+                    }
                     c.cr4 = v;
                     c.flushTlb();
                 }
@@ -294,6 +358,34 @@ final class SystemInstructions {
             };
         }
         c.done();
+    }
+
+    /**
+     * MOV to CR0, with the mode transitions it makes: paging on with EFER.LME set enters IA-32e mode (EFER.LMA, which
+     * needs CR4.PAE); paging off leaves it, which only compatibility-mode code can do. PG without PE, NW without CD,
+     * and bits 63:32 are #GP(0).
+     */
+    static void writeCr0(Core c, long v) {
+        v |= ControlBits.CR0_ET;
+        if ((v >>> 32) != 0 || (v & ControlBits.CR0_PG) != 0 && (v & ControlBits.CR0_PE) == 0
+                || (v & ControlBits.CR0_NW) != 0 && (v & ControlBits.CR0_CD) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        boolean paging = (v & ControlBits.CR0_PG) != 0, wasPaging = c.paging();
+        if (paging && !wasPaging && (c.efer & ControlBits.EFER_LME) != 0) {
+            if ((c.cr4 & ControlBits.CR4_PAE) == 0) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            c.efer |= ControlBits.EFER_LMA;
+        } else if (!paging && wasPaging && c.longMode()) {
+            if (c.code64) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            c.efer &= ~ControlBits.EFER_LMA;
+        }
+        c.cr0 = v;
+        c.flushTlb();
+        c.modeChanged();
     }
 
     /** MOV to/from DR0-DR3, DR6, DR7 (DR4/DR5 alias DR6/DR7 without CR4.DE). */

@@ -13,8 +13,11 @@ public final class ControlBits {
     public static final long CR0_NE = 1L << 5;
     public static final long CR0_WP = 1L << 16;
     public static final long CR0_AM = 1L << 18;
+    public static final long CR0_NW = 1L << 29;
+    public static final long CR0_CD = 1L << 30;
     public static final long CR0_PG = 1L << 31;
 
+    public static final long CR4_PSE = 1L << 4;
     public static final long CR4_PAE = 1L << 5;
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;

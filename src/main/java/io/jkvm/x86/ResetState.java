@@ -36,4 +36,25 @@ public final class ResetState {
         return new SpecialRegisters(code, data, data, data, data, data, tr, ldt, table, table, CR0, 0, 0, 0, 0, 0, apicBase,
                 new long[4]);
     }
+
+    /**
+     * After INIT and a STARTUP IPI of {@code vector}: the INIT state but for CS, which is vector × 256 with a base of
+     * vector × 4 KiB, so the processor starts in real mode at that page with IP 0 (SDM vol. 3, 9.4.4.1, 11.6.1).
+     */
+    public static SpecialRegisters startup(long apicBase, int vector) {
+        if (vector < 0 || vector > 0xFF) {
+            throw new IllegalArgumentException("a STARTUP IPI's vector is 8 bits, not 0x" + Integer.toHexString(vector));
+        }
+        SpecialRegisters s = specialRegisters(apicBase);
+        Segment c = s.cs();
+        Segment code = new Segment((long) vector << 12, c.limit(), vector << 8, c.type(), c.present(), c.dpl(), c.db(), c.s(),
+                c.l(), c.g(), c.avl(), c.unusable());
+        return new SpecialRegisters(code, s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(), s.gdt(), s.idt(), s.cr0(),
+                s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap());
+    }
+
+    /** The general registers after a STARTUP IPI: the reset values with IP 0. */
+    public static Registers startupRegisters(CpuidTable model) {
+        return registers(model).withRip(0);
+    }
 }

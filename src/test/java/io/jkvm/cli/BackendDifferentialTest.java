@@ -9,6 +9,7 @@ import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Registers;
+import io.jkvm.x86.ResetState;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VirtualCpu;
 import org.junit.jupiter.api.Test;
@@ -56,6 +57,9 @@ class BackendDifferentialTest {
                     : "needs --cpu host,+apx, which this host's KVM lacks: ApxGuestTest runs it on the software core";
             case "popcnt_mmio" -> "made to stop KVM (POPCNT on MMIO is an emulation failure on every KVM): RunCommandTest";
             case "apx_encodings" -> "not a runnable guest (apx.inc's macros on published encodings): AsmTest";
+            case "modes_boot", "modes_protected" -> HostKvm.isPvm()
+                    ? "kvm_pvm runs no real-mode guest (it hangs at the first INT through the IVT): LegacyModesTest runs it on the core"
+                    : null;
             default -> null;
         };
     }
@@ -101,6 +105,8 @@ class BackendDifferentialTest {
                 }
             });
             case "fault_in_block" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
+            case "modes_compat" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
+            case "modes_boot", "modes_protected" -> agreeFromTheStartupVector(guest);
             default -> fail(guest + ".S is not listed here: say how it runs on both backends, or why it cannot");
         }
     }
@@ -152,6 +158,26 @@ class BackendDifferentialTest {
         }
         try (EmuVm vm = new EmuVm(code)) {
             core = drive(guest, vm.vcpu, vm.memory, rdi, maxExits, onOut);
+        }
+        assertEquals(kvm, core, guest + ": port writes, then the registers");
+    }
+
+    /** A guest linked at 0x8000 from the state a STARTUP IPI of vector 8 leaves (LegacyModesTest's), on both backends. */
+    private static void agreeFromTheStartupVector(String guest) throws IOException {
+        byte[] code = Files.readAllBytes(TestGuests.path(guest + ".bin"));
+        List<String> kvm;
+        List<String> core;
+        try (LongModeVm vm = new LongModeVm(new byte[]{(byte) 0xF4})) {
+            vm.memory.write(0x8000, code, 0, code.length);
+            vm.vcpu.setSpecialRegisters(ResetState.startup(ResetState.APIC_BASE_BSP, 8));
+            vm.vcpu.setRegisters(ResetState.startupRegisters(vm.cpuid));
+            kvm = drive(guest, vm.vcpu, vm.memory, 0, 20, (out, memory) -> { });
+        }
+        try (EmuVm vm = new EmuVm(new byte[]{(byte) 0xF4})) {
+            vm.memory.write(0x8000, code, 0, code.length);
+            vm.vcpu.setSpecialRegisters(ResetState.startup(ResetState.APIC_BASE_BSP, 8));
+            vm.vcpu.setRegisters(ResetState.startupRegisters(vm.model.cpuid()));
+            core = drive(guest, vm.vcpu, vm.memory, 0, 20, (out, memory) -> { });
         }
         assertEquals(kvm, core, guest + ": port writes, then the registers");
     }

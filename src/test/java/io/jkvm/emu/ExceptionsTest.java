@@ -5,6 +5,7 @@ import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.Idt;
 import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
@@ -182,23 +183,33 @@ class ExceptionsTest {
     }
 
     /** Marks the first 2 MiB pages user-accessible, so CPL3 code and stack can live there. */
+    /** User data (DPL3) at 0x28 and user 64-bit code at 0x30, after the boot GDT's TSS: SYSRET's order from STAR base 0x20. */
+    static final int USER_DATA = 0x2B, USER_CODE = 0x33;
+
+    /** The first 2 MiB user-accessible, and user segments in the GDT, as an OS sets them up. */
     static void userPages(EmuVm vm) {
         long u = ControlBits.PTE_USER;
         vm.memory.writeLong(LongModeBoot.PML4, vm.memory.readLong(LongModeBoot.PML4) | u);
         vm.memory.writeLong(LongModeBoot.PDPT, vm.memory.readLong(LongModeBoot.PDPT) | u);
         vm.memory.writeLong(LongModeBoot.PAGE_DIRECTORIES, vm.memory.readLong(LongModeBoot.PAGE_DIRECTORIES) | u);
+        vm.memory.writeLong(LongModeBoot.GDT + 0x28, 0x00CF_F300_0000_FFFFL); // data read/write, DPL3
+        vm.memory.writeLong(LongModeBoot.GDT + 0x30, 0x00AF_FB00_0000_FFFFL); // 64-bit code, DPL3
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                new DescriptorTable(LongModeBoot.GDT, 0x37), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(),
+                s.apicBase(), s.interruptBitmap()));
     }
 
-    /** Kernel: EFER.SCE, LSTAR, STAR, then IRETQ to CPL3 user code (CS 0x23, SS 0x1B, IF set). */
+    /** Kernel: EFER.SCE, LSTAR, STAR, then IRETQ to CPL3 user code (CS 0x33, SS 0x2B, IF set). */
     static Asm toUser() {
         return new Asm()
                 .raw("b9 80 00 00 c0 0f 32 83 c8 01 0f 30") // EFER |= SCE
                 .raw("b9 82 00 00 c0 b8").raw(le32(SYSCALL)).raw("31 d2 0f 30") // LSTAR = SYSCALL
-                .raw("b9 81 00 00 c0 31 c0 ba 08 00 10 00 0f 30") // STAR: kernel CS 0x08, user base 0x10
-                .raw("6a 1b") // push SS
+                .raw("b9 81 00 00 c0 31 c0 ba 08 00 20 00 0f 30") // STAR: kernel CS 0x08, user base 0x20
+                .raw("6a 2b") // push SS
                 .raw("68").raw(le32(USER_STACK)) // push RSP
                 .raw("68 02 02 00 00") // push RFLAGS (IF)
-                .raw("6a 23") // push CS
+                .raw("6a 33") // push CS
                 .raw("68").raw(le32(USER)) // push RIP
                 .raw("48 cf"); // iretq
     }
@@ -239,7 +250,7 @@ class ExceptionsTest {
             Registers r = vm.vcpu.registers();
             assertEquals(0, r.rbx(), "#GP(0)");
             assertEquals(USER + 1, r.rdx(), "the saved RIP is the CLI");
-            assertEquals(0x23, r.rsi(), "the saved CS is the user's, RPL 3");
+            assertEquals(USER_CODE, r.rsi(), "the saved CS is the user's, RPL 3");
             assertEquals(KERNEL_STACK - 5 * 8, r.rsp(), "the handler ran on the TSS RSP0 stack: the 6-slot frame less the popped error code");
         }
     }

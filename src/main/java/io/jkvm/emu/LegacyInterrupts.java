@@ -1,0 +1,140 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.Segment;
+
+/**
+ * Interrupts and exceptions outside IA-32e mode, and IRET back: in real mode through the interrupt vector table
+ * (4-byte IP:CS entries at the IDTR base, FLAGS, CS and IP pushed, no error codes); in protected mode through
+ * 8-byte interrupt and trap gates of 16 or 32 bits, to the same privilege level or an inner one with the stack from
+ * the 32-bit TSS. Task gates and IRET with NT set (task switches) and virtual-8086 mode are #GP: the core has neither.
+ */
+final class LegacyInterrupts {
+    private LegacyInterrupts() {
+    }
+
+    /** Delivers {@code vector}; the caller turns a fault raised here into #DF or a shutdown, as for the 64-bit IDT. */
+    static void deliver(Core c, int vector, boolean hasCode, int code, long returnRip, boolean external, int prevCpl) {
+        int idtError = vector * 8 + 2 + (external ? 1 : 0);
+        if (!c.protectedMode()) {
+            if (vector * 4L + 3 > c.idtLimit) {
+                throw GuestFault.withCode(GuestFault.GP, idtError);
+            }
+            long entry = c.read(c.idtBase + vector * 4L, 4);
+            long flags = c.rflags();
+            c.push(flags, 2);
+            c.push(c.segments[SegmentLoads.CS].selector(), 2);
+            c.push(returnRip, 2);
+            FarTransfers.loadRealModeCode(c, (int) (entry >>> 16));
+            c.rip = entry & 0xFFFF;
+            c.setRflags(flags & ~(Core.IF | Core.TF | Core.AC | 0x10000L));
+            return;
+        }
+        if (vector * 8L + 7 > c.idtLimit) {
+            throw GuestFault.withCode(GuestFault.GP, idtError);
+        }
+        c.setCpl(0); // the IDT, GDT and TSS are read by implicit supervisor accesses
+        long gate = c.read(c.idtBase + vector * 8L, 8);
+        int type = (int) (gate >>> 40) & 0x1F; // S and the type: 0E/0F 32-bit interrupt/trap gates, 06/07 16-bit
+        if (type != 0xE && type != 0xF && type != 0x6 && type != 0x7) {
+            throw GuestFault.withCode(GuestFault.GP, idtError);
+        }
+        if (!external && ((gate >>> 45) & 3) < prevCpl) {
+            throw GuestFault.withCode(GuestFault.GP, idtError); // INT n through a gate of lower DPL than CPL
+        }
+        if ((gate & (1L << 47)) == 0) {
+            throw GuestFault.withCode(GuestFault.NP, idtError);
+        }
+        int gateSize = (type & 8) != 0 ? 4 : 2;
+        long target = (gate & 0xFFFF) | (gateSize == 4 ? (gate >>> 32) & 0xFFFF0000L : 0);
+        int selector = (int) (gate >>> 16) & 0xFFFF;
+        Segment handler = FarTransfers.checkedHandler(c, selector, prevCpl, external);
+        boolean conforming = (handler.type() & 4) != 0;
+        int newCpl = conforming ? prevCpl : handler.dpl();
+        long flags = c.rflags();
+        int oldCs = c.segments[SegmentLoads.CS].selector();
+        long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags} : new long[]{returnRip, oldCs, flags};
+        Segment stack = c.segments[SegmentLoads.SS];
+        long sp = c.stackPointer();
+        if (newCpl < prevCpl) {
+            long[] inner = new long[frame.length + 2];
+            System.arraycopy(frame, 0, inner, 0, frame.length);
+            inner[frame.length] = sp;
+            inner[frame.length + 1] = c.segments[SegmentLoads.SS].selector();
+            frame = inner;
+            long tss = c.taskRegister.base();
+            if (8L * newCpl + 11 > (c.taskRegister.limit() & 0xFFFFFFFFL)) {
+                throw GuestFault.withCode(GuestFault.TS, (c.taskRegister.selector() & 0xFFFC) | (external ? 1 : 0));
+            }
+            sp = c.read(tss + 4 + 8L * newCpl, 4); // ESPn at 4, 12, 20; SSn 4 bytes after each
+            int ss = (int) c.read(tss + 8 + 8L * newCpl, 2);
+            stack = Stacks.checkedStack(c, ss, newCpl, GuestFault.TS);
+        }
+        c.setCpl(newCpl);
+        long mask = stack.db() ? 0xFFFFFFFFL : 0xFFFF;
+        for (int i = frame.length - 1; i >= 0; i--) {
+            sp = (sp - gateSize) & mask;
+            c.write((stack.base() + sp) & 0xFFFFFFFFL, gateSize, frame[i]);
+        }
+        c.loadCode(FarTransfers.withRpl(handler, newCpl), newCpl);
+        Stacks.loadStack(c, stack);
+        c.setStackPointer(sp);
+        c.rip = target;
+        long keep = flags & ~(Core.TF | 0x10000L | 0x20000L | 0x4000L); // TF, RF, VM and NT cleared
+        if ((type & 1) == 0) {
+            keep &= ~Core.IF; // an interrupt gate, not a trap gate
+        }
+        c.setRflags(keep);
+    }
+
+    /** IRET of the operand size (16 or 32 bits), in real mode or protected mode, to the same or an outer level. */
+    static void iret(Core c) {
+        int size = c.opSize;
+        long sp = c.stackPointer();
+        long offset = c.read(c.stackLinear(sp), size);
+        int selector = (int) c.read(c.stackLinear(sp + size), size) & 0xFFFF;
+        long popped = c.read(c.stackLinear(sp + 2L * size), size);
+        long flags = c.rflags();
+        if (!c.protectedMode()) {
+            long writable = 0x3F7FD5L & Core.mask(size);
+            FarTransfers.loadRealModeCode(c, selector);
+            c.setStackPointer(sp + 3L * size);
+            c.setRflags((popped & writable) | (flags & ~writable));
+            c.rip = offset & Core.mask(size);
+            return;
+        }
+        if ((flags & 0x4000L) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // NT: a return to another task, which the core has no TSS switch for
+        }
+        if ((popped & 0x20000L) != 0 && size == 4 && c.cpl == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // to virtual-8086 mode, which the core does not have
+        }
+        int rpl = selector & 3;
+        if (rpl < c.cpl) {
+            throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
+        }
+        Segment code = FarTransfers.checkedCode(c, selector, rpl, true);
+        long writable = 0x3F7FD5L & ~0x20000L; // not VM
+        if (c.cpl != 0) {
+            writable &= ~0x3000L; // IOPL only at CPL0
+        }
+        if (c.cpl > ((flags >>> 12) & 3)) {
+            writable &= ~Core.IF;
+        }
+        writable &= Core.mask(size);
+        long newFlags = (popped & writable) | (flags & ~writable);
+        if (rpl == c.cpl) {
+            c.loadCode(code, rpl);
+            c.setStackPointer(sp + 3L * size);
+        } else {
+            long outerSp = c.read(c.stackLinear(sp + 3L * size), size);
+            int outerSs = (int) c.read(c.stackLinear(sp + 4L * size), size) & 0xFFFF;
+            Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP);
+            c.loadCode(code, rpl);
+            Stacks.loadStack(c, stack);
+            c.setStackPointer(outerSp);
+            Stacks.nullInaccessibleDataSegments(c);
+        }
+        c.setRflags(newFlags);
+        c.rip = offset & Core.mask(size);
+    }
+}

@@ -1,0 +1,157 @@
+package io.jkvm.emu;
+
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.TestGuests;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidFixtures;
+import io.jkvm.x86.ResetState;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The software core outside 64-bit mode: guests that start where an application processor does after a STARTUP IPI
+ * (real mode at 0800:0000) and go through the modes an operating system takes, on both vendors' models. Each guest
+ * reports a value per step on a port; the expected values follow from the SDM, not from a run.
+ */
+class LegacyModesTest {
+    private record Out(int port, long value) {
+    }
+
+    private static CpuModel model(String vendor) {
+        return vendor.equals("intel") ? CpuidFixtures.intelModel() : CpuidFixtures.amdModel();
+    }
+
+    /** A vCPU in the state a STARTUP IPI of vector 8 leaves, with {@code guest} loaded at 0x8000. */
+    private static EmulatedVcpu started(GuestMemory memory, CpuModel model, String guest) throws IOException {
+        byte[] image = Files.readAllBytes(TestGuests.path(guest + ".bin"));
+        memory.write(0x8000, image, 0, image.length);
+        EmulatedVcpu v = new EmulatedVcpu(0, memory.mapping(), model);
+        v.setSpecialRegisters(ResetState.startup(ResetState.APIC_BASE_BSP, 8));
+        v.setRegisters(ResetState.startupRegisters(model.cpuid()));
+        return v;
+    }
+
+    /** Runs to HLT; every OUT on the way, in order (with the vCPU's state seen at {@code inspect}). */
+    private static List<Out> outsUntilHalt(EmulatedVcpu v, java.util.function.Consumer<Out> inspect) {
+        List<Out> outs = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            VcpuExit e = v.run();
+            if (e instanceof VcpuExit.Hlt) {
+                return outs;
+            }
+            if (!(e instanceof VcpuExit.Io io) || !io.out()) {
+                throw new AssertionError("expected OUT or HLT, got " + e + " at RIP 0x" + Long.toHexString(v.registers().rip())
+                        + " after " + outs);
+            }
+            Out out = new Out(io.port(), io.data().get(0));
+            outs.add(out);
+            inspect.accept(out);
+        }
+        throw new AssertionError("no HLT after " + outs);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void fromTheStartupVectorThroughProtectedModeInto64BitMode(String vendor) throws IOException {
+        CpuModel model = model(vendor);
+        try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
+            EmulatedVcpu v = started(memory, model, "modes_boot");
+            SpecialRegisters atStart = v.specialRegisters();
+            assertEquals(0x8000, atStart.cs().base(), "a STARTUP IPI of vector 8: CS base 0x8000");
+            assertEquals(0x0800, atStart.cs().selector());
+            List<Out> outs = outsUntilHalt(v, out -> {
+                if (out.port() == 0x94) {
+                    SpecialRegisters s = v.specialRegisters();
+                    assertEquals(0x08, s.cs().selector(), "32-bit protected mode: CS from the GDT");
+                    assertTrue(s.cs().db() && !s.cs().l(), "a 32-bit code segment");
+                    assertEquals(0x10, s.ss().selector());
+                    assertEquals(0x90000 - 4 + 4, v.registers().rsp(), "ESP after PUSH and POP");
+                    assertEquals(0, s.efer() & ControlBits.EFER_LMA, "not yet IA-32e mode");
+                }
+            });
+            assertEquals(List.of(new Out(0x90, 0x1234), new Out(0x91, 0x55AA), new Out(0x92, 0x4242), new Out(0x93, 0x0800),
+                    new Out(0x94, 0x12345678)), outs,
+                    "16-bit addressing with DS and with SS, INT through the IVT, the CS a far CALL pushed, a 32-bit OUT");
+            assertEquals(0x1122334455667788L, v.registers().rax(), "64-bit code ran");
+            SpecialRegisters s = v.specialRegisters();
+            assertEquals(0x18, s.cs().selector());
+            assertTrue(s.cs().l(), "CS.L: 64-bit mode");
+            assertEquals(ControlBits.EFER_LMA | ControlBits.EFER_LME, s.efer() & (ControlBits.EFER_LMA | ControlBits.EFER_LME),
+                    "paging with EFER.LME set made IA-32e mode active");
+            assertEquals(ControlBits.CR0_PG | ControlBits.CR0_PE, s.cr0() & (ControlBits.CR0_PG | ControlBits.CR0_PE));
+            assertEquals(0x3, memory.readLong(0x20000) & 0x3, "the guest's own page tables, found by CR3");
+            assertEquals(0x20000, s.cr3());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void compatibilityModeRuns32BitCodeBetween64BitCode(String vendor) throws IOException {
+        byte[] image = Files.readAllBytes(TestGuests.path("modes_compat.bin"));
+        try (EmuVm vm = new EmuVm(model(vendor), image)) {
+            List<Out> outs = outsUntilHalt(vm.vcpu, out -> {
+                if (out.port() == 0x90) {
+                    SpecialRegisters s = vm.vcpu.specialRegisters();
+                    assertEquals(0x18, s.cs().selector(), "the far return loaded the 32-bit code segment");
+                    assertTrue(s.cs().db() && !s.cs().l(), "D set, L clear: compatibility mode");
+                    assertTrue(s.longModeActive(), "still IA-32e mode");
+                }
+            });
+            assertEquals(List.of(new Out(0x90, 4), new Out(0x91, 2), new Out(0x92, 42), new Out(0x93, 0x11223344)), outs,
+                    "a 4-byte push, a 2-byte one under 66, INC/DEC ECX from 41 and 49, the pushed value");
+            assertEquals(0x64, vm.vcpu.registers().rax());
+            assertTrue(vm.vcpu.specialRegisters().cs().l(), "back in 64-bit mode through the 16:32 pointer");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void protectedModeWithPagingRingsGatesAndTheTss(String vendor) throws IOException {
+        CpuModel model = model(vendor);
+        try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
+            EmulatedVcpu v = started(memory, model, "modes_protected");
+            List<Out> outs = outsUntilHalt(v, out -> {
+                if (out.port() == 0x94) {
+                    SpecialRegisters s = v.specialRegisters();
+                    assertEquals(0x08, s.cs().selector(), "the INT 0x80 handler runs at ring 0");
+                    assertEquals(0x10, s.ss().selector(), "on SS0 from the TSS");
+                    assertEquals(0, s.cs().dpl());
+                }
+            });
+            assertEquals(List.of(
+                    new Out(0x90, 0xCAFEF00DL),  // a store and load through a 4 MiB PSE page
+                    new Out(0x91, 0x50004),      // #PF: CR2 is the linear address
+                    new Out(0x92, 0),            // error code: not present, read, supervisor
+                    new Out(0x94, 0x1111),       // INT 0x80 from ring 3: EAX as the user left it
+                    new Out(0x95, 0x1B),         // the frame's CS: ring 3 code, RPL 3
+                    new Out(0x96, 0x23),         // the frame's SS: ring 3 data
+                    new Out(0x97, 0x68000 - 20), // ESP0 less SS, ESP, EFLAGS, CS, EIP
+                    new Out(0x98, 0x81 * 8 + 2), // INT 0x81 through a DPL0 gate at ring 3: #GP(IDT, vector)
+                    new Out(0x99, 1),            // at the INT
+                    new Out(0x9A, 0x2222),       // the handler's return value reached ring 3
+                    new Out(0x98, 0),            // CLI at ring 3 with IOPL 0: #GP(0)
+                    new Out(0x99, 2),            // at the CLI
+                    new Out(0x9A, 0x2222)), outs);
+            assertEquals(0xCAFEF00DL, memory.readInt(0x800010) & 0xFFFFFFFFL, "the PSE page's frame is physical 8 MiB");
+            SpecialRegisters s = v.specialRegisters();
+            assertEquals(0x08, s.cs().selector(), "halted at ring 0, in the #GP handler");
+            assertEquals(0x28, s.tr().selector());
+            assertEquals(0xB, s.tr().type(), "LTR marked the TSS busy");
+            assertEquals(0x8B, memory.readLong(s.gdt().base() + 0x28) >>> 40 & 0xFF, "in the GDT too");
+            assertFalse(s.longModeActive());
+        }
+    }
+}
