@@ -41,6 +41,16 @@ public final class Mapping implements AutoCloseable {
     }
 
     /**
+     * Executable anonymous memory in the low 2 GiB of the address space (MAP_32BIT): code that a 32-bit code segment
+     * runs natively, for the test oracle of 16- and 32-bit instruction forms.
+     */
+    public static Mapping anonymousExecutableLow(long size, String name) {
+        int map32Bit = 0x40; // MAP_32BIT, x86-64's
+        return map(size, Uapi.MAP_PRIVATE() | Uapi.MAP_ANONYMOUS() | map32Bit, -1, 0, name,
+                Uapi.PROT_READ() | Uapi.PROT_WRITE() | Uapi.PROT_EXEC());
+    }
+
+    /**
      * A private (copy-on-write) mapping of the first {@code size} bytes of a file: pages are read from it as they are
      * touched and written to memory of this process only, never to the file (restoring a snapshot's guest RAM).
      */

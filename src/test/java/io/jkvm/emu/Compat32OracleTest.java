@@ -1,0 +1,173 @@
+package io.jkvm.emu;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.linux.HostCpu;
+import io.jkvm.machine.GuestMemory;
+import io.jkvm.testing.NativeCompat;
+import io.jkvm.testing.OracleCore;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.ResetState;
+import io.jkvm.x86.Segment;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.HexFormat;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The host CPU is the reference for the forms only 16- and 32-bit code has: each runs natively in a 32-bit code
+ * segment of this process (NativeCompat) and on the software core in 32-bit protected mode, from the same random
+ * state (fixed seed); EAX-EDI and the flags the SDM defines for the instruction must match.
+ */
+class Compat32OracleTest {
+    private static final int CASES = OracleCore.casesPerForm(48);
+    private static final long CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800, ALL = CF | PF | AF | ZF | SF | OF;
+    private static final long CODE = 0x100000;
+    private static NativeCompat host;
+    private static GuestMemory memory;
+    private static EmulatedVcpu core;
+    private static final Random random = new Random(OracleCore.SEED);
+    private static int forms, cases;
+
+    @BeforeAll
+    static void setUp() {
+        host = new NativeCompat();
+        memory = GuestMemory.allocate(4L << 20);
+        CpuModel model;
+        try (Kvm kvm = Kvm.open()) {
+            model = CpuModel.parse("host", kvm.supportedCpuid(), HostCpu.mxcsrMask()); // the host's vendor rules, as natively
+        }
+        core = new EmulatedVcpu(0, memory.mapping(), model);
+        Segment code = new Segment(0, 0xFFFFFFFF, 0x08, 0xB, true, 0, true, true, false, true, false, false);
+        Segment data = new Segment(0, 0xFFFFFFFF, 0x10, 0x3, true, 0, true, true, false, true, false, false);
+        SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
+        core.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
+                new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,
+                reset.apicBase(), new long[4]));
+    }
+
+    @AfterAll
+    static void tearDown() {
+        System.out.println("32-bit native oracle: " + forms + " forms, " + cases + " cases");
+        host.close();
+        memory.close();
+    }
+
+    private static long value() {
+        return switch (random.nextInt(6)) {
+            case 0 -> 0;
+            case 1 -> random.nextInt(256);
+            case 2 -> 0xFFFFFFFFL;
+            default -> random.nextLong() & 0xFFFFFFFFL;
+        };
+    }
+
+    /** Runs {@code insn} natively and on the core from random states; compares EAX-EDI and the {@code defined} flags. */
+    private static void compare(String form, byte[] insn, long defined) {
+        forms++;
+        byte[] code = new byte[insn.length + 1];
+        System.arraycopy(insn, 0, code, 0, insn.length);
+        code[insn.length] = (byte) 0xF4;
+        memory.write(CODE, code, 0, code.length);
+        for (int i = 0; i < CASES; i++) {
+            long[] gprs = new long[16];
+            for (int n = 0; n < 8; n++) {
+                gprs[n] = value();
+            }
+            long flags = random.nextLong() & ALL;
+            NativeCompat.Result expected = host.run(insn, gprs, flags);
+            core.setRegisters(Registers.byEncoding(gprs, CODE, flags | 0x2).withRsp(0x200000));
+            VcpuExit exit = core.run();
+            String where = form + " (" + HexFormat.ofDelimiter(" ").formatHex(insn) + ") from " + describe(gprs, flags);
+            assertTrue(exit instanceof VcpuExit.Hlt, () -> where + ": the core stopped with " + exit);
+            Registers r = core.registers();
+            for (int n = 0; n < 8; n++) {
+                if (n != 4) {
+                    final int reg = n;
+                    assertEquals(expected.gprs()[n], r.gpr(n) & 0xFFFFFFFFL,
+                            () -> where + ": register " + reg + " 0x" + Long.toHexString(expected.gprs()[reg]) + " natively");
+                }
+            }
+            assertEquals(expected.eflags() & defined, r.rflags() & defined,
+                    () -> where + ": flags natively 0x" + Long.toHexString(expected.eflags()));
+            cases++;
+        }
+    }
+
+    private static String describe(long[] gprs, long flags) {
+        StringBuilder s = new StringBuilder();
+        for (int n = 0; n < 8; n++) {
+            s.append(String.format("r%d=0x%x ", n, gprs[n]));
+        }
+        return s.append(String.format("flags=0x%x", flags)).toString();
+    }
+
+    @Test
+    void decimalAdjustments() {
+        compare("DAA", new byte[]{0x27}, CF | AF | SF | ZF | PF);
+        compare("DAS", new byte[]{0x2F}, CF | AF | SF | ZF | PF);
+        compare("AAA", new byte[]{0x37}, CF | AF);
+        compare("AAS", new byte[]{0x3F}, CF | AF);
+        for (int base : new int[]{10, 1, 7, 16, 0xFF}) {
+            compare("AAM " + base, new byte[]{(byte) 0xD4, (byte) base}, SF | ZF | PF);
+            compare("AAD " + base, new byte[]{(byte) 0xD5, (byte) base}, SF | ZF | PF);
+        }
+        compare("SALC", new byte[]{(byte) 0xD6}, ALL);
+    }
+
+    @Test
+    void incAndDecOfARegisterAre40To4F() {
+        for (int b = 0x40; b <= 0x4F; b++) {
+            if ((b & 7) != 4) {
+                compare(String.format("%02X: INC/DEC r32", b), new byte[]{(byte) b}, ALL);
+                compare(String.format("66 %02X: INC/DEC r16", b), new byte[]{0x66, (byte) b}, ALL);
+            }
+        }
+    }
+
+    @Test
+    void sixteenBitAddressingFormsThroughLea() {
+        for (int mod = 0; mod < 3; mod++) {
+            for (int rm = 0; rm < 8; rm++) {
+                int reg = random.nextInt(8);
+                if (reg == 4) {
+                    reg = 0;
+                }
+                byte[] disp = new byte[mod == 1 ? 1 : mod == 2 || mod == 0 && rm == 6 ? 2 : 0];
+                random.nextBytes(disp);
+                byte modrm = (byte) (mod << 6 | reg << 3 | rm);
+                byte[] lea32 = concat(new byte[]{0x67, (byte) 0x8D, modrm}, disp);
+                byte[] lea16 = concat(new byte[]{0x66, 0x67, (byte) 0x8D, modrm}, disp);
+                compare("67 LEA r32, mod " + mod + " rm " + rm, lea32, ALL);
+                compare("66 67 LEA r16, mod " + mod + " rm " + rm, lea16, ALL);
+            }
+        }
+    }
+
+    @Test
+    void stackOperationsOfThe32BitOperandSize() {
+        // PUSHAD then POPAD: every register back as it was; PUSH imm32; POP r32; PUSH r16 / POP r16 pairs.
+        compare("PUSHAD; POPAD", new byte[]{0x60, 0x61}, ALL);
+        compare("66 PUSHA; 66 POPA", new byte[]{0x66, 0x60, 0x66, 0x61}, ALL);
+        compare("PUSHAD; POP EAX x 8", new byte[]{0x60, 0x58, 0x58, 0x58, 0x58, 0x58, 0x58, 0x58, 0x58}, ALL);
+        compare("PUSH EBX; PUSH ECX; POP EAX; POP EDX", new byte[]{0x53, 0x51, 0x58, 0x5A}, ALL);
+        compare("66 PUSH BX; POP AX (16-bit)", new byte[]{0x66, 0x53, 0x66, 0x58}, ALL);
+        compare("PUSH imm8; POP ESI", new byte[]{0x6A, (byte) 0x85, 0x5E}, ALL);
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] r = new byte[a.length + b.length];
+        System.arraycopy(a, 0, r, 0, a.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}
