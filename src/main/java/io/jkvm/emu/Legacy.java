@@ -63,9 +63,6 @@ final class Legacy {
             if (c.lock && !LockPrefix.allows(1, b, c.peek8())) {
                 throw GuestFault.of(GuestFault.UD);
             }
-            if (b == 0x05 || b == 0x07 || b == 0x34 || b == 0x35) {
-                throw GuestFault.of(GuestFault.UD); // SYSCALL, SYSRET, SYSENTER, SYSEXIT: the core has them in 64-bit mode only
-            }
             c.executeMap1(b);
             return;
         }

@@ -119,6 +119,25 @@ class LegacyModesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"intel", "amd"})
+    void interruptsAndFastSystemCallsBetweenCompatibilityAnd64BitMode(String vendor) throws IOException {
+        byte[] image = Files.readAllBytes(TestGuests.path("modes_compat_events.bin"));
+        try (EmuVm vm = new EmuVm(model(vendor), image)) {
+            List<Out> outs = outsUntilHalt(vm.vcpu, out -> { });
+            List<Out> common = List.of(new Out(0x90, 0x18), new Out(0x92, 0x10), new Out(0x91, 0x5678));
+            List<Out> rest = vendor.equals("intel")
+                    ? List.of(new Out(0x93, 0), new Out(0x95, 0x77), new Out(0x96, 0x70000))
+                    : List.of(new Out(0x94, 0), new Out(0x95, 0x77), new Out(0x93, 9), new Out(0x97, 0x88));
+            List<Out> expected = new ArrayList<>(common);
+            expected.addAll(rest);
+            assertEquals(expected, outs, vendor + ": INT 0x30 from compatibility mode (the frame's CS 0x18 and SS 0x10) and"
+                    + " IRETQ back; then " + (vendor.equals("intel") ? "SYSCALL #UD and SYSENTER to 64-bit code with ESP 0x70000"
+                    : "SYSCALL to CSTAR with RCX the next EIP, and SYSENTER #UD"));
+            assertTrue(vm.vcpu.specialRegisters().cs().l(), "halted in 64-bit code");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
     void protectedModeWithPagingRingsGatesAndTheTss(String vendor) throws IOException {
         CpuModel model = model(vendor);
         try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
