@@ -741,6 +741,7 @@ final class Core {
     boolean lock;
     long segBase;                  // the base the memory operand's segment adds (0 in 64-bit mode but for FS and GS)
     boolean segOverride;           // a segment prefix chose segBase: BP and SP bases no longer select SS
+    int segIndex;                  // outside 64-bit mode: the segment register segBase is from, for its checks
     int mod, regField, rmField;
     long ea;
     int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
@@ -847,6 +848,7 @@ final class Core {
     void stackBased(int base) {
         if (!code64 && !segOverride && (base == 4 || base == 5)) {
             segBase = segments[SegmentLoads.SS].base();
+            segIndex = SegmentLoads.SS;
         }
     }
 
@@ -871,13 +873,32 @@ final class Core {
         return code64 ? offset + segBase : (offset + segBase) & 0xFFFFFFFFL;
     }
 
-    /** The linear address of a string instruction's destination offset, which is always in ES. */
-    long extraLinear(long offset) {
-        return code64 ? offset : (offset + segments[SegmentLoads.ES].base()) & 0xFFFFFFFFL;
+    /** The linear address of an offset in the operand's segment, once (outside 64-bit mode) the segment allows the access. */
+    long dataLinear(long offset, int size, boolean write) {
+        if (!code64) {
+            SegmentChecks.check(this, segIndex, offset, size, write);
+        }
+        return linear(offset);
+    }
+
+    /** The linear address of a string instruction's destination offset, which is always in ES, once ES allows the access. */
+    long extraLinear(long offset, int size, boolean write) {
+        if (code64) {
+            return offset;
+        }
+        SegmentChecks.check(this, SegmentLoads.ES, offset, size, write);
+        return (offset + segments[SegmentLoads.ES].base()) & 0xFFFFFFFFL;
     }
 
     long readRm(int size) {
-        return mod == 3 ? reg(rmField, size) : read(ea(), size);
+        return mod == 3 ? reg(rmField, size) : read(code64 ? ea() : checkedEa(size, false), size);
+    }
+
+    /** Outside 64-bit mode: the memory operand's linear address once its segment allows the access. */
+    long checkedEa(int size, boolean write) {
+        long offset = offset();
+        SegmentChecks.check(this, segIndex, offset, size, write);
+        return linear(offset);
     }
 
     void writeRm(int size, long v) {
@@ -888,7 +909,7 @@ final class Core {
         if (mod == 3) {
             setReg(rmField, size, v);
         } else {
-            write(ea(), size, v);
+            write(code64 ? ea() : checkedEa(size, true), size, v);
         }
     }
 
@@ -1453,6 +1474,7 @@ final class Core {
     void push(long v, int size) {
         if (!code64) {
             long sp = stackPointer() - size;
+            SegmentChecks.check(this, SegmentLoads.SS, stack32 ? sp & 0xFFFFFFFFL : sp & 0xFFFF, size, true);
             write(stackLinear(sp), size, v);
             setStackPointer(sp);
             return;
@@ -1470,6 +1492,7 @@ final class Core {
     long pop(int size) {
         if (!code64) {
             long sp = stackPointer();
+            SegmentChecks.check(this, SegmentLoads.SS, sp, size, false);
             long v = read(stackLinear(sp), size);
             setStackPointer(sp + size);
             return v;
@@ -1838,7 +1861,7 @@ final class Core {
             case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> Strings.strings(this, b);
             case 0xA0, 0xA1, 0xA2, 0xA3 -> { // MOV AL/rAX to and from moffs: an offset of the address size, DS or a prefix's
                 int size = byteOr(b);
-                long at = linear(fetch(adSize));
+                long at = dataLinear(fetch(adSize), size, b >= 0xA2);
                 if (b <= 0xA1) {
                     setReg(0, size, read(at, size));
                 } else {

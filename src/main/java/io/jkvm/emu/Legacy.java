@@ -24,6 +24,7 @@ final class Legacy {
         c.adSize = size;
         c.segBase = c.segments[DS].base();
         c.beginInstruction();
+        c.segIndex = DS;
         boolean o16 = false;
         int b;
         int prefixes = 0;
@@ -76,6 +77,7 @@ final class Legacy {
 
     private static void override(Core c, int sreg) {
         c.segBase = c.segmentBase(sreg);
+        c.segIndex = sreg;
         c.segOverride = true;
     }
 

@@ -23,7 +23,7 @@ final class Strings {
         }
         boolean last = !repeat || (c.r[1] & addressMask) == 1;
         if (b <= 0x6D) {
-            long target = c.extraLinear(c.r[7] & addressMask);
+            long target = c.extraLinear(c.r[7] & addressMask, size, true);
             c.checkAlignment(target, size);
             c.translate(target, Core.ACC_WRITE);
             c.translate(target + size - 1, Core.ACC_WRITE);
@@ -33,7 +33,7 @@ final class Strings {
             c.pendingInAddress = target;
             c.io.in(port, size); // ends the run: the machine answers, the next run stores the value (completeIn)
         } else {
-            long value = c.read(c.linear(c.r[6] & addressMask), size);
+            long value = c.read(c.dataLinear(c.r[6] & addressMask, size, false), size);
             c.r[6] = addressed(c.r[6], step, addressMask);
             countDown(c, repeat, addressMask, last);
             c.io.out(port, size, value);
@@ -67,7 +67,9 @@ final class Strings {
         long m = c.offsetMask(); // CX, SI and DI; ECX, ESI and EDI; or the 64-bit registers, by the address size
         boolean repeat = c.rep != 0;
         while (!repeat || (c.r[1] & m) != 0) {
-            long source = c.linear(c.r[6] & m), target = c.extraLinear(c.r[7] & m);
+            boolean fromSource = b <= 0xA7 || b == 0xAC || b == 0xAD, toTarget = b != 0xAC && b != 0xAD;
+            long source = fromSource ? c.dataLinear(c.r[6] & m, size, false) : 0;
+            long target = toTarget ? c.extraLinear(c.r[7] & m, size, b <= 0xA5 || b == 0xAA || b == 0xAB) : 0;
             switch (b) {
                 case 0xA4, 0xA5 -> {
                     c.write(target, size, c.read(source, size));

@@ -138,6 +138,21 @@ class LegacyModesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"intel", "amd"})
+    void segmentLimitsExpandDownReadOnlyAndNullSegmentsFault(String vendor) throws IOException {
+        try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
+            EmulatedVcpu v = started(memory, model(vendor), "modes_segments");
+            Out gp = new Out(0x91, 13), ss = new Out(0x91, 12), code0 = new Out(0x92, 0);
+            assertEquals(List.of(
+                    new Out(0x90, 0x600DF00DL), gp, code0,   // the last dword within the limit; one crossing it: #GP(0)
+                    new Out(0x90, 0xABCDEF01L), gp, code0,   // expand-down: above the limit allowed, at or below #GP(0)
+                    new Out(0x90, 0x600DF00DL), gp, code0,   // read-only data: a load, then a store #GP(0)
+                    gp, code0,                               // a load through a null ES
+                    ss, code0), outsUntilHalt(v, out -> { })); // through SS past its limit: #SS(0)
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
     void protectedModeWithPagingRingsGatesAndTheTss(String vendor) throws IOException {
         CpuModel model = model(vendor);
         try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
