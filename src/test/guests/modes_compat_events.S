@@ -93,8 +93,27 @@ cstar:                                  # AMD's SYSCALL from compatibility mode:
 sysenter_target:                        # Intel's SYSENTER from compatibility mode: 64-bit code, RSP from the MSR
         mov eax, esp
         out 0x96, eax
-back64:
+back64:                                 # a far CALL through a 64-bit call gate: 8-byte CS and RIP pushed
+        lea rax, [rip + gate64_target]
+        mov word ptr [rip + gdt + 0x20], ax
+        shr rax, 16
+        mov word ptr [rip + gdt + 0x20 + 6], ax
+        shr rax, 16
+        mov dword ptr [rip + gdt + 0x28], eax
+        mov rbx, rsp
+        call fword ptr [rip + gateptr]
+        sub rbx, rsp
+        mov eax, ebx
+        out 0x99, eax                   # 0: LRETQ popped what the call pushed
         hlt
+gate64_target:
+        mov rax, [rsp + 8]
+        out 0x98, eax
+        lea rdx, [rip + back64]
+        mov rax, [rsp]
+        sub rax, rdx
+        out 0x98, eax                   # the return RIP, relative to back64
+        rex.W retf
 
 set_gate:                               # rdi = gate, rax = 64-bit handler; an interrupt gate, DPL0, CS 0x08
         mov word ptr [rdi], ax
@@ -112,11 +131,15 @@ gdt:    .quad 0
         .quad 0x00AF9B000000FFFF        # 0x08: 64-bit code
         .quad 0x00CF93000000FFFF        # 0x10: data
         .quad 0x00CF9B000000FFFF        # 0x18: 32-bit code
-gdtr:   .word 0x1F
+        .quad 0x00008C0000080000        # 0x20: 64-bit call gate, DPL0, to 0x08 (offset filled in), 16 bytes
+        .quad 0
+gdtr:   .word 0x2F
         .quad gdt
 idtr:   .word 0x31 * 16 - 1
         .quad idt
 farptr: .long back64
         .word 0x08
+gateptr: .long 0
+        .word 0x20
         .balign 16
 idt:    .fill 0x31 * 16, 1, 0

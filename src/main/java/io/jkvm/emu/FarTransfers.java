@@ -3,10 +3,10 @@ package io.jkvm.emu;
 import io.jkvm.x86.Segment;
 
 /**
- * Far JMP, CALL and RET between code segments of the same privilege (RET also to an outer one), in real mode, protected
- * mode and IA-32e mode, and the far-pointer loads LDS, LES, LSS, LFS, LGS. A far JMP is how code enters protected
- * mode's and long mode's code segments. Call gates, task gates and TSS selectors are #GP(selector): the core has no
- * task switch and no gates but the IDT's.
+ * Far JMP, CALL and RET in real mode, protected mode and IA-32e mode: to a code segment of the same privilege, through
+ * a call gate (CallGates) to a more privileged one, RET also to an outer level; and the far-pointer loads LDS, LES,
+ * LSS, LFS, LGS. A far JMP is how code enters protected mode's and long mode's code segments. Task gates and TSS
+ * selectors are #GP(selector): the core has no task switch.
  */
 final class FarTransfers {
     private FarTransfers() {
@@ -40,6 +40,10 @@ final class FarTransfers {
             }
             loadRealModeCode(c, selector);
             c.rip = offset & Core.mask(size);
+            return;
+        }
+        if (CallGates.isCallGate(c, selector)) {
+            CallGates.transfer(c, selector, call);
             return;
         }
         Segment target = checkedCode(c, selector, c.cpl, false);

@@ -52,29 +52,24 @@ final class LegacyInterrupts {
         int newCpl = conforming ? prevCpl : handler.dpl();
         long flags = c.rflags();
         int oldCs = c.segments[SegmentLoads.CS].selector();
-        long[] frame = hasCode ? new long[]{code, returnRip, oldCs, flags} : new long[]{returnRip, oldCs, flags};
+        java.util.List<Long> pushes = new java.util.ArrayList<>(6); // in push order
         Segment stack = c.segments[SegmentLoads.SS];
         long sp = c.stackPointer();
         if (newCpl < prevCpl) {
-            long[] inner = new long[frame.length + 2];
-            System.arraycopy(frame, 0, inner, 0, frame.length);
-            inner[frame.length] = sp;
-            inner[frame.length + 1] = c.segments[SegmentLoads.SS].selector();
-            frame = inner;
-            long tss = c.taskRegister.base();
-            if (8L * newCpl + 11 > (c.taskRegister.limit() & 0xFFFFFFFFL)) {
-                throw GuestFault.withCode(GuestFault.TS, (c.taskRegister.selector() & 0xFFFC) | (external ? 1 : 0));
-            }
-            sp = c.read(tss + 4 + 8L * newCpl, 4); // ESPn at 4, 12, 20; SSn 4 bytes after each
-            int ss = (int) c.read(tss + 8 + 8L * newCpl, 2);
-            stack = Stacks.checkedStack(c, ss, newCpl, GuestFault.TS);
+            pushes.add((long) stack.selector());
+            pushes.add(sp);
+            Stacks.Inner inner = Stacks.fromTss32(c, newCpl, external);
+            stack = inner.stack();
+            sp = inner.pointer();
+        }
+        pushes.add(flags);
+        pushes.add((long) oldCs);
+        pushes.add(returnRip);
+        if (hasCode) {
+            pushes.add((long) code);
         }
         c.setCpl(newCpl);
-        long mask = stack.db() ? 0xFFFFFFFFL : 0xFFFF;
-        for (int i = frame.length - 1; i >= 0; i--) {
-            sp = (sp - gateSize) & mask;
-            c.write((stack.base() + sp) & 0xFFFFFFFFL, gateSize, frame[i]);
-        }
+        sp = Stacks.pushOn(c, stack, sp, gateSize, pushes, false);
         c.loadCode(FarTransfers.withRpl(handler, newCpl), newCpl);
         Stacks.loadStack(c, stack);
         c.setStackPointer(sp);

@@ -30,6 +30,34 @@ final class Stacks {
         return s;
     }
 
+    /** An inner level's stack: its SS and stack pointer. */
+    record Inner(Segment stack, long pointer) {
+    }
+
+    /**
+     * The stack for a change to an inner level {@code cpl} outside IA-32e mode: SSn and ESPn from the 32-bit TSS
+     * (ESPn at 4 + 8n, SSn after it); past the TSS limit is #TS(TR), an unusable SS #TS(SS) or #SS(SS).
+     */
+    static Inner fromTss32(Core c, int cpl, boolean external) {
+        Segment tr = c.taskRegister;
+        if (8L * cpl + 11 > (tr.limit() & 0xFFFFFFFFL)) {
+            throw GuestFault.withCode(GuestFault.TS, (tr.selector() & 0xFFFC) | (external ? 1 : 0));
+        }
+        long sp = c.supervisorRead(tr.base() + 4 + 8L * cpl, 4);
+        int ss = (int) c.supervisorRead(tr.base() + 8 + 8L * cpl, 2);
+        return new Inner(checkedStack(c, ss, cpl, GuestFault.TS), sp);
+    }
+
+    /** Writes {@code values} as pushes of {@code size} bytes below {@code sp} on {@code stack}, the first pushed first; returns the new pointer. */
+    static long pushOn(Core c, Segment stack, long sp, int size, java.util.List<Long> values, boolean flat) {
+        long mask = flat ? -1L : stack.db() ? 0xFFFFFFFFL : 0xFFFF;
+        for (long v : values) {
+            sp = (sp - size) & mask;
+            c.write(flat ? sp : (stack.base() + sp) & 0xFFFFFFFFL, size, v);
+        }
+        return sp;
+    }
+
     static void loadStack(Core c, Segment stack) {
         c.segments[SegmentLoads.SS] = stack;
         c.ss = stack.selector() & ~3;

@@ -129,9 +129,11 @@ class LegacyModesTest {
                     : List.of(new Out(0x94, 0), new Out(0x95, 0x77), new Out(0x93, 9), new Out(0x97, 0x88));
             List<Out> expected = new ArrayList<>(common);
             expected.addAll(rest);
+            expected.addAll(List.of(new Out(0x98, 0x08), new Out(0x98, 0x2C), new Out(0x99, 0))); // the 64-bit call gate
             assertEquals(expected, outs, vendor + ": INT 0x30 from compatibility mode (the frame's CS 0x18 and SS 0x10) and"
                     + " IRETQ back; then " + (vendor.equals("intel") ? "SYSCALL #UD and SYSENTER to 64-bit code with ESP 0x70000"
-                    : "SYSCALL to CSTAR with RCX the next EIP, and SYSENTER #UD"));
+                    : "SYSCALL to CSTAR with RCX the next EIP, and SYSENTER #UD")
+                    + "; a far CALL through a 64-bit call gate pushing an 8-byte CS and RIP, and LRETQ back");
             assertTrue(vm.vcpu.specialRegisters().cs().l(), "halted in 64-bit code");
         }
     }
@@ -148,6 +150,19 @@ class LegacyModesTest {
                     new Out(0x90, 0x600DF00DL), gp, code0,   // read-only data: a load, then a store #GP(0)
                     gp, code0,                               // a load through a null ES
                     ss, code0), outsUntilHalt(v, out -> { })); // through SS past its limit: #SS(0)
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void farCallsThroughCallGatesAtTheSameLevelAndFromRing3(String vendor) throws IOException {
+        try (GuestMemory memory = GuestMemory.allocate(16L << 20)) {
+            EmulatedVcpu v = started(memory, model(vendor), "modes_call_gates");
+            assertEquals(List.of(
+                    new Out(0x90, 50), new Out(0x91, 0x08), new Out(0x92, 0x70000 - 16), new Out(0x93, 0x10), // ring 0: same stack
+                    new Out(0x90, 12), new Out(0x91, 0x1B), new Out(0x92, 0x68000 - 24), new Out(0x93, 0x10), // from ring 3: ESP0
+                    new Out(0x98, 0x38), new Out(0x99, 0)), outsUntilHalt(v, out -> { }),
+                    "the parameters' sum, the caller's CS, ESP and SS in the gate's target; a DPL0 gate from ring 3 #GP(0x38)");
         }
     }
 
