@@ -1,6 +1,8 @@
 package io.jkvm.machine;
 
+import io.jkvm.emu.CoreCpuid;
 import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuModel;
 
 import java.util.List;
 
@@ -25,6 +27,29 @@ public final class BackendChoice {
                 yield Backend.KVM;
             }
         };
+    }
+
+    /**
+     * The model a machine booting on the software core gives its guest: {@code model} without what the core does not
+     * implement (as QEMU's TCG drops what it lacks), so the guest never finds a feature the core would answer with
+     * #UD. Features the --cpu edits added that the core lacks get a line on {@code say}; with --trace, every bit removed.
+     */
+    public static CpuModel asTheCoreRunsIt(MachineConfig config, CpuModel model, java.util.function.Consumer<String> say) {
+        List<String> removed = CoreCpuid.removedBits(model.cpuid());
+        if (removed.isEmpty()) {
+            return model;
+        }
+        List<String> asked = java.util.Arrays.stream(config.cpuModel().split(","))
+                .map(String::strip).filter(e -> e.startsWith("+")).map(e -> e.substring(1))
+                .flatMap(n -> CpuFeature.byName(n).stream()).map(CpuFeature::qemuName).filter(removed::contains).toList();
+        if (!asked.isEmpty()) {
+            say.accept("jkvm: the software core does not implement " + String.join(", ", asked) + ": the guest runs without");
+        }
+        if (config.trace()) {
+            say.accept("jkvm: the software core runs --cpu " + config.cpuModel() + " without " + String.join(", ", removed)
+                    + ", which it does not implement");
+        }
+        return CoreCpuid.narrow(model);
     }
 
     /**

@@ -134,6 +134,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
+            if (start instanceof Boot && backend == Backend.EMULATOR) {
+                model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
+                missing = model.missingOn(host);
+            }
             if (backend == Backend.KVM) {
                 VcpuFactory.requireKvmTakes(k, config.cpus());
             }

@@ -89,6 +89,21 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         return new CpuModel(spec.strip(), table, hostMxcsrMask);
     }
 
+    /** This model without {@code features}, each removed as "-feature" removes it (with its XSAVE state). */
+    public CpuModel without(List<CpuFeature> features) {
+        CpuidTable table = cpuid;
+        for (CpuFeature f : features) {
+            table = remove(table, f);
+        }
+        return new CpuModel(spec, table, mxcsrMask);
+    }
+
+    /** This model without the user XSAVE components in {@code components} (XCR0 bits), their leaf 0xD sub-leaves gone. */
+    public CpuModel withoutXsaveComponents(long components) {
+        long present = components & cpuid.supportedXcr0();
+        return present == 0 ? this : new CpuModel(spec, removeXsaveComponents(cpuid, present), mxcsrMask);
+    }
+
     /** This model with another CPUID table (the same model as one vCPU sees it, e.g. with its own APIC ID). */
     public CpuModel withCpuid(CpuidTable table) {
         return new CpuModel(spec, table, mxcsrMask);

@@ -78,7 +78,8 @@ public record CpuidTable(List<CpuidEntry> entries) {
         return with(withRegister(e, f.register(), value));
     }
 
-    static int register(CpuidEntry e, CpuFeature.Reg r) {
+    /** The value of output register {@code r} in {@code e}. */
+    public static int register(CpuidEntry e, CpuFeature.Reg r) {
         return switch (r) {
             case EAX -> e.eax();
             case EBX -> e.ebx();
@@ -87,7 +88,8 @@ public record CpuidTable(List<CpuidEntry> entries) {
         };
     }
 
-    static CpuidEntry withRegister(CpuidEntry e, CpuFeature.Reg r, int v) {
+    /** {@code e} with output register {@code r} set to {@code v}. */
+    public static CpuidEntry withRegister(CpuidEntry e, CpuFeature.Reg r, int v) {
         return switch (r) {
             case EAX -> new CpuidEntry(e.function(), e.index(), e.flags(), v, e.ebx(), e.ecx(), e.edx());
             case EBX -> new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), v, e.ecx(), e.edx());

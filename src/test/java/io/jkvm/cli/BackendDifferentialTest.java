@@ -57,6 +57,8 @@ class BackendDifferentialTest {
                     : "needs --cpu host,+apx, which this host's KVM lacks: ApxGuestTest runs it on the software core";
             case "popcnt_mmio" -> "made to stop KVM (POPCNT on MMIO is an emulation failure on every KVM): RunCommandTest";
             case "apx_encodings" -> "not a runnable guest (apx.inc's macros on published encodings): AsmTest";
+            case "cpuid_report" -> "prints the CPU model, which differs by design: the software core keeps only what it"
+                    + " implements (CoreCpuidTest)";
             case "modes_compat_events" -> HostKvm.isPvm()
                     ? "kvm_pvm ends INT from compatibility mode at CPL0 in an internal error: LegacyModesTest runs it on the core"
                     : null;

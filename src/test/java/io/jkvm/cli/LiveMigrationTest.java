@@ -95,7 +95,7 @@ class LiveMigrationTest {
     @org.junit.jupiter.api.Test
     @Timeout(180)
     void aDestinationWhoseModelLacksAFeatureRefusesAndTheSourceRunsOn() throws Exception {
-        String narrow = "host,-" + io.jkvm.testing.HostModel.removableFeature();
+        String narrow = "host,-" + io.jkvm.testing.HostModel.removableCoreFeature(); // the source runs on the core
         Path key = key("key", (byte) 5), socket = dir.resolve("narrow.sock");
         int port = freePort();
         String guest = TestGuests.path("handoff_checksum.elf").toString();

@@ -92,6 +92,7 @@ class LegacyModesTest {
             assertEquals(ControlBits.EFER_LMA | ControlBits.EFER_LME, s.efer() & (ControlBits.EFER_LMA | ControlBits.EFER_LME),
                     "paging with EFER.LME set made IA-32e mode active");
             assertEquals(ControlBits.CR0_PG | ControlBits.CR0_PE, s.cr0() & (ControlBits.CR0_PG | ControlBits.CR0_PE));
+            assertEquals(ControlBits.CR4_PAE, s.cr4() & ControlBits.CR4_PAE, "PAE paging, as IA-32e mode needs");
             assertEquals(0x3, memory.readLong(0x20000) & 0x3, "the guest's own page tables, found by CR3");
             assertEquals(0x20000, s.cr3());
         }

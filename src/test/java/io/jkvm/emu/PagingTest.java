@@ -93,6 +93,44 @@ class PagingTest {
             assertEquals(LongModeBoot.GDT, vm.vcpu.specialRegisters().gdt().base());
         }
     }
+    /** NX: with EFER.NXE (the entry contract sets it) a fetch from a page whose PTE has bit 63 set is #PF, I/D and P. */
+    @Test
+    void anInstructionFetchFromAnNxPageFaultsAndAReadDoesNot() {
+        Asm a = new Asm().movImm64(3, VIRT).raw("48 8b 03").outAl(0x80) // a read through the NX page is allowed
+                .movImm64(0, VIRT + 8).raw("ff e0"); // jmp rax: a fetch from it is not
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.memory.writeLong(PT, FRAME_A | 3 | 1L << 63);
+            ExceptionsTest.installIdt(vm);
+            assertEquals(io.jkvm.x86.ControlBits.EFER_NXE, vm.vcpu.specialRegisters().efer() & io.jkvm.x86.ControlBits.EFER_NXE);
+            vm.nextOut(0x80);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax());
+            assertEquals(14, vm.nextOut(0x90));
+            assertEquals(0x11, vm.vcpu.registers().rbx(), "error code: an instruction fetch (I/D) from a present page");
+            assertEquals(VIRT + 8, vm.vcpu.registers().rcx(), "CR2");
+        }
+    }
+
+    /**
+     * CR4.PGE (global pages) is accepted, and turning it off flushes every TLB entry, global ones included: the
+     * architecture's one promise about them that software can see.
+     */
+    @Test
+    void clearingCr4PgeFlushesGlobalPages() {
+        Asm a = new Asm().raw("0f 20 e0 48 0d 80 00 00 00 0f 22 e0") // mov rax, cr4; or rax, PGE; mov cr4, rax
+                .movImm64(3, VIRT).raw("48 8b 03").outAl(0x80) // through the global page: in the TLB
+                .raw("0f 20 e0 48 25 7f ff ff ff 0f 22 e0") // mov rax, cr4; and rax, ~PGE; mov cr4, rax
+                .raw("48 8b 03").outAl(0x81).hlt();
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.memory.writeLong(PT, FRAME_A | 3 | 0x100); // G
+            vm.nextOut(0x80);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax());
+            assertEquals(0x80, vm.vcpu.specialRegisters().cr4() & 0x80, "CR4.PGE set");
+            vm.memory.writeLong(PT, FRAME_B | 3 | 0x100);
+            vm.nextOut(0x81);
+            assertEquals(0xBBBB, vm.vcpu.registers().rax(), "the global entry went with PGE");
+        }
+    }
+
     /** An instruction fetch from a page that is not present: #PF with CR2 the address fetched, not its page. */
     @Test
     void anInstructionFetchFaultReportsTheFetchedAddressInCr2() {

@@ -77,4 +77,21 @@ class SystemInstructionsTest {
         assertEquals(6, vectorOf("66 0f c3 07"), "MOVNTI with a 66 prefix: #UD");
         assertEquals(-1, vectorOf("66 0f e7 47 10 0f c3 37"), "aligned MOVNTDQ and MOVNTI m32 run");
     }
+
+    /** CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR at CPL3 are #GP(0); at CPL0 they run. */
+    @Test
+    void umipKeepsDescriptorTableStoresFromUserMode() {
+        byte[] kernel = java.util.HexFormat.of().parseHex("0f20e0" + "0d00080000" + "0f22e0"); // mov rax, cr4; or eax, UMIP; mov cr4, rax
+        byte[] code = io.jkvm.testing.Asm.concat(kernel, ExceptionsTest.toUser().bytes());
+        try (io.jkvm.testing.EmuVm vm = new io.jkvm.testing.EmuVm(code)) {
+            ExceptionsTest.installIdt(vm);
+            ExceptionsTest.userPages(vm);
+            byte[] user = java.util.HexFormat.of().parseHex("0f010424"); // sgdt [rsp]
+            vm.memory.write(ExceptionsTest.USER, user, 0, user.length);
+            assertEquals(13, vm.nextOut(0x90));
+            assertEquals(0, vm.vcpu.registers().rbx(), "#GP(0)");
+            assertEquals(ExceptionsTest.USER, vm.vcpu.registers().rdx(), "at the SGDT");
+            assertEquals(0x800, vm.vcpu.specialRegisters().cr4() & 0x800, "CR4.UMIP set");
+        }
+    }
 }

@@ -25,4 +25,18 @@ public final class HostModel {
                     .qemuName();
         }
     }
+
+    /**
+     * As {@link #removableFeature()}, but one the software core implements too, so a model narrowed to what the core
+     * runs still has it: a destination with `host,-F` then really lacks something the guest's model had.
+     */
+    public static String removableCoreFeature() {
+        try (Kvm kvm = Kvm.open()) {
+            CpuidTable host = kvm.supportedCpuid();
+            return Stream.of(CpuFeature.RDSEED, CpuFeature.ADX, CpuFeature.MOVBE, CpuFeature.CX16)
+                    .filter(host::has).findFirst()
+                    .orElseThrow(() -> new AssertionError("the host model has none of rdseed, adx, movbe, cx16"))
+                    .qemuName();
+        }
+    }
 }

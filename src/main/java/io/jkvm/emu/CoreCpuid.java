@@ -1,0 +1,175 @@
+package io.jkvm.emu;
+
+import io.jkvm.x86.ApxState;
+import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuFeature.Reg;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.CpuidTable;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The CPUID feature bits the software core implements: a model the core runs keeps these and loses every other bit
+ * of the feature registers below, so a guest never finds a feature the core would answer with #UD. Each bit names the
+ * test that holds its instructions to the host CPU or to the manuals (CoreCpuidTest checks that the test exists and
+ * speaks of it). The one bit marked partial, FPU, x86-64 cannot do without: the core has the x87 state and control
+ * instructions, FXSAVE and XSAVE of it, but not yet its arithmetic (issue #12).
+ */
+public final class CoreCpuid {
+    private CoreCpuid() {
+    }
+
+    /** One implemented bit, the test that covers it, and a word that test's source uses for it. */
+    public record Bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword, boolean partial) {
+    }
+
+    /** The registers whose every bit is a feature flag: what is not listed in {@link #BITS} is cleared in them. */
+    public record FeatureRegister(int leaf, int subleaf, Reg register) {
+    }
+
+    public static final List<FeatureRegister> FEATURE_REGISTERS = List.of(
+            new FeatureRegister(1, 0, Reg.ECX), new FeatureRegister(1, 0, Reg.EDX),
+            new FeatureRegister(7, 0, Reg.EBX), new FeatureRegister(7, 0, Reg.ECX), new FeatureRegister(7, 0, Reg.EDX),
+            new FeatureRegister(7, 1, Reg.EAX), new FeatureRegister(7, 1, Reg.EBX), new FeatureRegister(7, 1, Reg.ECX),
+            new FeatureRegister(7, 1, Reg.EDX), new FeatureRegister(0xD, 1, Reg.EAX),
+            new FeatureRegister(0x8000_0001, 0, Reg.ECX), new FeatureRegister(0x8000_0001, 0, Reg.EDX),
+            new FeatureRegister(0x29, 0, Reg.EBX));
+
+    private static Bit bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
+        return new Bit(leaf, subleaf, register, bit, name, test, keyword, false);
+    }
+
+    private static Bit partial(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
+        return new Bit(leaf, subleaf, register, bit, name, test, keyword, true);
+    }
+
+    private static final int EXT = 0x8000_0001;
+
+    public static final List<Bit> BITS = List.of(
+            bit(1, 0, Reg.ECX, 9, "ssse3", "SseOracleTest", "ssse3"),
+            bit(1, 0, Reg.ECX, 13, "cx16", "LockedMemoryTest", "cmpxchg16b"),
+            bit(1, 0, Reg.ECX, 19, "sse4.1", "SseOracleTest", "sse4.1"),
+            bit(1, 0, Reg.ECX, 22, "movbe", "NativeOracleTest", "movbe"),
+            bit(1, 0, Reg.ECX, 23, "popcnt", "NativeOracleTest", "popcnt"),
+            bit(1, 0, Reg.ECX, 26, "xsave", "XsaveInstructionTest", "xsave"),
+            bit(1, 0, Reg.ECX, 27, "osxsave", "XsaveInstructionTest", "osxsave"),
+            bit(1, 0, Reg.ECX, 30, "rdrand", "InstructionForms", "rdrand"),
+            bit(1, 0, Reg.ECX, 31, "hypervisor", "CoreCpuidTest", "hypervisor"),
+            partial(1, 0, Reg.EDX, 0, "fpu", "ExceptionsTest", "fldcw"),
+            bit(1, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
+            bit(1, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
+            bit(1, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
+            bit(1, 0, Reg.EDX, 6, "pae", "LegacyModesTest", "pae"),
+            bit(1, 0, Reg.EDX, 8, "cx8", "InstructionForms", "cmpxchg8b"),
+            bit(1, 0, Reg.EDX, 11, "sep", "LegacyModesTest", "sysenter"),
+            bit(1, 0, Reg.EDX, 13, "pge", "PagingTest", "global"),
+            bit(1, 0, Reg.EDX, 15, "cmov", "NativeOracleTest", "cmov"),
+            bit(1, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
+            bit(1, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
+            bit(1, 0, Reg.EDX, 19, "clflush", "InstructionForms", "clflush"),
+            bit(1, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"),
+            bit(1, 0, Reg.EDX, 25, "sse", "SseFloatOracleTest", "sse"),
+            bit(1, 0, Reg.EDX, 26, "sse2", "SseOracleTest", "sse2"),
+            bit(7, 0, Reg.EBX, 3, "bmi1", "NativeOracleTest", "bmi1"),
+            bit(7, 0, Reg.EBX, 8, "bmi2", "NativeOracleTest", "bmi2"),
+            bit(7, 0, Reg.EBX, 9, "erms", "StringIoTest", "rep"),
+            bit(7, 0, Reg.EBX, 18, "rdseed", "InstructionForms", "rdseed"),
+            bit(7, 0, Reg.EBX, 19, "adx", "ApxOracleTest", "adcx"),
+            bit(7, 0, Reg.ECX, 2, "umip", "SystemInstructionsTest", "umip"),
+            bit(7, 1, Reg.EDX, 21, "apx", "ApxOracleTest", "apx"),
+            bit(0x29, 0, Reg.EBX, 0, "apx-nci-ndd-nf", "ApxInstructionsTest", "ndd"),
+            bit(0xD, 1, Reg.EAX, 1, "xsavec", "XsaveInstructionTest", "xsavec"),
+            bit(0xD, 1, Reg.EAX, 3, "xsaves", "XsaveInstructionTest", "xsaves"),
+            bit(EXT, 0, Reg.ECX, 0, "lahf-lm", "NativeOracleTest", "lahf"),
+            bit(EXT, 0, Reg.ECX, 5, "abm", "NativeOracleTest", "lzcnt"),
+            bit(EXT, 0, Reg.EDX, 11, "syscall", "ExceptionsTest", "syscall"),
+            bit(EXT, 0, Reg.EDX, 20, "nx", "PagingTest", "nx"),
+            bit(EXT, 0, Reg.EDX, 26, "pdpe1gb", "PagingTest", "1 GiB"),
+            bit(EXT, 0, Reg.EDX, 27, "rdtscp", "InstructionForms", "rdtscp"),
+            bit(EXT, 0, Reg.EDX, 29, "lm", "LegacyModesTest", "64-bit"),
+            // AMD repeats these leaf 1 EDX bits in 0x80000001 EDX
+            partial(EXT, 0, Reg.EDX, 0, "fpu", "ExceptionsTest", "fldcw"),
+            bit(EXT, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
+            bit(EXT, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
+            bit(EXT, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
+            bit(EXT, 0, Reg.EDX, 6, "pae", "LegacyModesTest", "pae"),
+            bit(EXT, 0, Reg.EDX, 8, "cx8", "InstructionForms", "cmpxchg8b"),
+            bit(EXT, 0, Reg.EDX, 13, "pge", "PagingTest", "global"),
+            bit(EXT, 0, Reg.EDX, 15, "cmov", "NativeOracleTest", "cmov"),
+            bit(EXT, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
+            bit(EXT, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
+            bit(EXT, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"));
+
+    /** The model as the core runs it: the features and raw bits the core does not implement cleared, with their XSAVE state. */
+    public static CpuModel narrow(CpuModel model) {
+        List<CpuFeature> lacking = lacking(model.cpuid());
+        CpuModel m = lacking.isEmpty() ? model : model.without(lacking);
+        long keptState = 0x3 | (m.has(CpuFeature.APX) ? 1L << ApxState.COMPONENT : 0); // x87, SSE and APX: what the core has
+        m = m.withoutXsaveComponents(~keptState);
+        CpuidTable t = m.cpuid();
+        for (FeatureRegister r : FEATURE_REGISTERS) {
+            var entry = t.find(r.leaf(), r.subleaf());
+            if (entry.isPresent()) {
+                CpuidEntry e = entry.get();
+                int kept = CpuidTable.register(e, r.register()) & allowed(r);
+                t = t.with(CpuidTable.withRegister(e, r.register(), kept));
+            }
+        }
+        return m.withCpuid(t);
+    }
+
+    /** The named features of {@code table} the core does not implement. */
+    public static List<CpuFeature> lacking(CpuidTable table) {
+        List<CpuFeature> lacking = new ArrayList<>();
+        for (CpuFeature f : CpuFeature.values()) {
+            if (table.has(f) && !implemented(f.leaf(), f.subleaf(), f.register(), f.bit())) {
+                lacking.add(f);
+            }
+        }
+        return lacking;
+    }
+
+    /** Every bit {@link #narrow} would clear in {@code table}, as "CPUID.(1,0):ECX[28]" or a feature's name. */
+    public static List<String> removedBits(CpuidTable table) {
+        List<String> removed = new ArrayList<>();
+        for (FeatureRegister r : FEATURE_REGISTERS) {
+            var entry = table.find(r.leaf(), r.subleaf());
+            if (entry.isEmpty()) {
+                continue;
+            }
+            int gone = CpuidTable.register(entry.get(), r.register()) & ~allowed(r);
+            for (int b = 0; b < 32; b++) {
+                if ((gone & (1 << b)) != 0) {
+                    removed.add(name(r, b));
+                }
+            }
+        }
+        return removed;
+    }
+
+    private static String name(FeatureRegister r, int bit) {
+        for (CpuFeature f : CpuFeature.values()) {
+            if (f.leaf() == r.leaf() && f.subleaf() == r.subleaf() && f.register() == r.register() && f.bit() == bit) {
+                return f.qemuName();
+            }
+        }
+        String leaf = Integer.compareUnsigned(r.leaf(), 9) > 0 ? String.format("0x%X", r.leaf()) : Integer.toString(r.leaf());
+        return "CPUID.(" + leaf + "," + r.subleaf() + "):" + r.register() + "[" + bit + "]";
+    }
+
+    static boolean implemented(int leaf, int subleaf, Reg register, int bit) {
+        return BITS.stream().anyMatch(b -> b.leaf() == leaf && b.subleaf() == subleaf && b.register() == register && b.bit() == bit);
+    }
+
+    private static int allowed(FeatureRegister r) {
+        int mask = 0;
+        for (Bit b : BITS) {
+            if (b.leaf() == r.leaf() && b.subleaf() == r.subleaf() && b.register() == r.register()) {
+                mask |= 1 << b.bit();
+            }
+        }
+        return mask;
+    }
+}
