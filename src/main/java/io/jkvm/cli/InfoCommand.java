@@ -76,7 +76,7 @@ final class InfoCommand implements Callable<Integer> {
             long xcr0 = cpuid.supportedXcr0();
             ModelInfo model = null;
             if (cpuModel != null) {
-                CpuModel m = CpuModel.parse(cpuModel, cpuid, HostCpu.mxcsrMask());
+                CpuModel m = io.jkvm.machine.CpuModels.parse(cpuModel, cpuid, HostCpu.mxcsrMask());
                 model = new ModelInfo(m.spec(), m.cpuid().supportedXcr0(), m.layout(), m.missingOn(cpuid));
             }
             int nr = caps.get(Capability.NR_VCPUS);

@@ -76,7 +76,7 @@ final class SnapshotCommand implements Runnable {
         private MachineState onto(MachineState state, CpuidTable host) {
             CpuModel target;
             try {
-                target = CpuModel.parse(cpuModel, host, HostCpu.mxcsrMask());
+                target = io.jkvm.machine.CpuModels.parse(cpuModel, host, HostCpu.mxcsrMask());
             } catch (io.jkvm.x86.XsaveException e) {
                 throw new MachineException("--cpu " + CpuModel.printable(cpuModel) + ": " + e.getMessage(), e);
             }

@@ -149,6 +149,15 @@ public final class CoreCpuid {
         return removed;
     }
 
+    /** {@link #removedBits} for one line: the named features, then how many other bits ("avx, avx2 and 9 other bits"). */
+    public static String summary(CpuidTable table) {
+        List<String> all = removedBits(table);
+        List<String> named = all.stream().filter(n -> !n.startsWith("CPUID.")).toList();
+        long others = all.size() - named.size();
+        String list = String.join(", ", named);
+        return others == 0 ? list : (named.isEmpty() ? "" : list + " and ") + others + " other CPUID feature bit" + (others == 1 ? "" : "s");
+    }
+
     private static String name(FeatureRegister r, int bit) {
         for (CpuFeature f : CpuFeature.values()) {
             if (f.leaf() == r.leaf() && f.subleaf() == r.subleaf() && f.register() == r.register() && f.bit() == bit) {

@@ -542,8 +542,20 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public VcpuState saveState() {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
-        return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, xsaveArea(), msrs(stateMsrs(cpuid)), events(),
-                debugRegisters(), inHlt ? Activity.HALTED : Activity.ACTIVE);
+        return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, inModelLayout(xsaveArea(), cpuid),
+                msrs(stateMsrs(cpuid)), events(), debugRegisters(), inHlt ? Activity.HALTED : Activity.ACTIVE);
+    }
+
+    /**
+     * KVM's XSAVE image in the layout the CPU model's leaf 0xD gives: the host's own when the model is the host's, else
+     * without the components the model lacks (the guest cannot enable them in XCR0, so they are in their init state).
+     */
+    private static XsaveArea inModelLayout(XsaveArea area, CpuidTable cpuid) {
+        XsaveLayout modelLayout = XsaveLayout.fromCpuid(cpuid);
+        if (area.layout().equals(modelLayout) || (modelLayout.userMask() & ~area.layout().userMask()) != 0) {
+            return area; // the same, or a model with components the host lacks (which KVM does not run)
+        }
+        return area.relayout(modelLayout);
     }
 
     /**

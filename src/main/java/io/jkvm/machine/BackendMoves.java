@@ -19,7 +19,7 @@ final class BackendMoves {
 
     /** Why the vCPUs cannot go to {@code target} now, in one line; null when they can. */
     static String refusal(Backend target, Backend current, boolean migrating, boolean hasKvm, MachineConfig config,
-                          List<CpuFeature> missingOnKvm, List<String> otherKvmObstacles) {
+                          List<CpuFeature> missingOnKvm, List<String> otherKvmObstacles, String lackingOnCore) {
         if (migrating) {
             return "cannot hand the vCPUs over during a live migration";
         }
@@ -30,6 +30,11 @@ final class BackendMoves {
             return "the vCPUs already run on " + name(target); // KVM cannot destroy a vCPU to remake it
         }
         if (target != Backend.KVM) {
+            if (!lackingOnCore.isEmpty()) {
+                return "cannot hand the vCPUs to the software core: --cpu " + config.cpuModel() + " has "
+                        + lackingOnCore + ", which the core does not implement; the VM stays on "
+                        + name(current) + " (a VM made with --cpu core runs on both)";
+            }
             return null;
         }
         if (!hasKvm) {

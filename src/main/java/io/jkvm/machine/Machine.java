@@ -46,6 +46,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private final CpuModel model;
     /** Features of the CPU model this host's KVM lacks: a handoff to KVM is refused while there are any. */
     private final List<CpuFeature> missingOnKvm;
+    /** What of the CPU model the software core lacks: a handoff to the core is refused while there is any. */
+    private final String lackingOnCore;
     /** What else keeps a restored machine off this host's KVM (another XSAVE layout, an MXCSR bit the CPU lacks). */
     private final List<String> otherKvmObstacles;
     private final Bus ports = new Bus("port I/O");
@@ -121,7 +123,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 model = r.state().cpu();
             } else {
                 try {
-                    model = CpuModel.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
+                    model = CpuModels.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
                 } catch (XsaveException e) {
                     throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
                 }
@@ -137,6 +139,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
             if (start instanceof Boot && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
                 missing = model.missingOn(host);
+            } else if (backend == Backend.EMULATOR && !CpuModels.lackingOnCore(model).isEmpty()) {
+                throw new MachineException("cannot restore on the software core: the guest's CPU model has "
+                        + CpuModels.lackingOnCore(model) + ", which the core does not implement;"
+                        + " restore it where KVM runs that model (a VM made with --cpu core runs on both)");
             }
             if (backend == Backend.KVM) {
                 VcpuFactory.requireKvmTakes(k, config.cpus());
@@ -162,6 +168,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.exits = new ExitDispatch(ports, mmio, m, this::finish);
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
+        this.lackingOnCore = CpuModels.lackingOnCore(model);
         this.otherKvmObstacles = List.copyOf(otherObstacles);
         try {
             List<VirtualCpu> created = new ArrayList<>();
@@ -596,7 +603,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void requireCanMoveTo(Backend target) {
-        String why = BackendMoves.refusal(target, backend, migration.underWay(), factory.hasKvm(), config, missingOnKvm, otherKvmObstacles);
+        String why = BackendMoves.refusal(target, backend, migration.underWay(), factory.hasKvm(), config, missingOnKvm,
+                otherKvmObstacles, lackingOnCore);
         if (why != null) {
             throw new MachineException(why);
         }

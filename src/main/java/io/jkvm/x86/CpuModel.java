@@ -70,10 +70,10 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         }
         String[] parts = spec.strip().split(",", -1);
         if (parts[0].isBlank()) {
-            throw new XsaveException("no CPU model named: use 'host', with +feature/-feature edits, e.g. host,+apx");
+            throw new XsaveException("no CPU model named: use 'host' or 'core', with +feature/-feature edits, e.g. host,+apx");
         }
         if (!parts[0].strip().equals("host")) {
-            throw new XsaveException("unknown CPU model '" + parts[0].strip() + "': use 'host', with +feature/-feature edits, e.g. host,+apx");
+            throw new XsaveException("unknown CPU model '" + parts[0].strip() + "': use 'host' or 'core', with +feature/-feature edits, e.g. host,+apx");
         }
         CpuidTable table = host;
         for (int i = 1; i < parts.length; i++) {

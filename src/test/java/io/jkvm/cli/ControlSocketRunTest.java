@@ -133,7 +133,7 @@ class ControlSocketRunTest {
         String guest = TestGuests.path("handoff_checksum.elf").toString();
         String original;
         int originalStatus;
-        try (Jkvm vm = new Jkvm("run", "--api-socket", socket.toString(), "--image", guest)) {
+        try (Jkvm vm = new Jkvm("run", "--api-socket", socket.toString(), "--image", guest, "--cpu", "core")) {
             vm.awaitOutput("round 3: ");
             Cli.Result info = ctl(socket, "info");
             assertEquals(0, info.status(), info.err());

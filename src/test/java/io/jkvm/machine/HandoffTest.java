@@ -1,6 +1,5 @@
 package io.jkvm.machine;
 
-import io.jkvm.emu.CoreCpuid;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.testing.Cli;
@@ -9,8 +8,6 @@ import io.jkvm.testing.LongModeVm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuFeature;
-import io.jkvm.x86.CpuModel;
-import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
@@ -121,7 +118,7 @@ class HandoffTest {
     }
 
     static Run runWithoutHandoffs(Backend backend) {
-        try (Running r = new Running(backend, "host", true, 0)) {
+        try (Running r = new Running(backend, "core", true, 0)) {
             return r.finish();
         }
     }
@@ -140,22 +137,11 @@ class HandoffTest {
                 s.debugRegisters(), s.activity());
     }
 
-    /**
-     * The state with its CPU model as the software core runs it: a machine booted on KVM gives its guest the whole
-     * model, one booted on the core the model narrowed to what the core implements (CoreCpuid), so runs that booted on
-     * different backends compare with the narrowing applied to both.
-     */
-    static VcpuState asTheCoreRunsIt(VcpuState s) {
-        CpuidTable narrow = CoreCpuid.narrow(new CpuModel("host", s.cpuid(), CpuModel.INTEL_MXCSR_MASK)).cpuid();
-        return new VcpuState(narrow, s.registers(), s.specialRegisters(), s.xcr0(), s.xsave(), s.msrs(), s.events(),
-                s.debugRegisters(), s.activity());
-    }
-
     static void assertSameRun(Run expected, Run actual) {
         assertEquals(expected.out(), actual.out(), "serial output");
         assertEquals(expected.outcome(), actual.outcome(), "how the guest ended");
-        assertEquals(Optional.empty(), asTheCoreRunsIt(withoutClock(expected.last()))
-                        .firstDifference(asTheCoreRunsIt(withoutClock(actual.last()))), "final vCPU state");
+        assertEquals(Optional.empty(), withoutClock(expected.last()).firstDifference(withoutClock(actual.last())),
+                "final vCPU state");
         assertEquals("", actual.err(), "nothing on stderr");
     }
 
@@ -189,7 +175,7 @@ class HandoffTest {
     void handoffsAfterPortExitsEndExactlyAsARunWithout(Backend start) {
         // 37 is odd: the guest's output alternates IN (LSR) and OUT (THR), so moves follow both kinds of exit.
         Run run;
-        try (Running r = new Running(start, "host", true, 37)) {
+        try (Running r = new Running(start, "core", true, 37)) {
             run = r.finish();
         }
         assertSameRun(kvmBaseline, run);
@@ -221,7 +207,7 @@ class HandoffTest {
     void handoffsAtArbitraryInstantsEndExactlyAsARunWithout() throws InterruptedException {
         long[] sleepsMillis = {15, 3, 22, 8, 1, 30};
         Run run;
-        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+        try (Running r = new Running(Backend.KVM, "core", false, 0)) {
             Backend target = Backend.EMULATOR;
             for (long sleep : sleepsMillis) {
                 Thread.sleep(sleep);
@@ -245,7 +231,7 @@ class HandoffTest {
     @Test
     void handoffsWhileTheGuestSitsInHltKeepItInHltWithItsX87AndSseState() throws InterruptedException {
         Run run;
-        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+        try (Running r = new Running(Backend.KVM, "core", false, 0)) {
             r.awaitOutput("waiting for input\r\n");
             for (Backend target : List.of(Backend.EMULATOR, Backend.KVM, Backend.EMULATOR)) {
                 VcpuState s = awaitHalted(r.machine);
@@ -324,7 +310,7 @@ class HandoffTest {
     @Test
     void aStateTheTargetCannotHoldFailsTheMoveNamingTheFieldAndTheVmStaysWhereItWas() throws InterruptedException {
         Run run;
-        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+        try (Running r = new Running(Backend.KVM, "core", false, 0)) {
             r.awaitOutput("waiting for input\r\n");
             Thread.sleep(20);
             assertTrue(r.machine.pause());
@@ -391,7 +377,8 @@ class HandoffTest {
     void theCliHandsOffEveryNPortExitsWithTheSameOutput() {
         String image = TestGuests.path(GUEST).toString();
         Cli.Result plain = Cli.runWithInput("g", "run", "--image", image, "--backend", "kvm");
-        Cli.Result moved = Cli.runWithInput("g", "run", "--image", image, "--backend", "kvm", "--handoff-every", "41", "--trace");
+        Cli.Result moved = Cli.runWithInput("g", "run", "--image", image, "--backend", "kvm", "--cpu", "core", "--handoff-every", "41",
+                "--trace");
         assertEquals(plain.out(), moved.out());
         assertEquals(plain.status(), moved.status());
         long lines = moved.err().lines().filter(l -> l.matches(
@@ -409,7 +396,7 @@ class HandoffTest {
 
     @Test
     void misuseIsRefusedWithOneLine() throws InterruptedException {
-        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+        try (Running r = new Running(Backend.KVM, "core", false, 0)) {
             r.awaitOutput("waiting for input\r\n");
             assertEquals("cannot resume: the machine is not paused",
                     assertThrows(MachineException.class, r.machine::resume).getMessage());
@@ -421,6 +408,16 @@ class HandoffTest {
                     assertThrows(MachineException.class, () -> r.machine.handOff(Backend.KVM)).getMessage());
             assertEquals("--handoff-every -1 must be 0 (never) or more",
                     assertThrows(MachineException.class, () -> r.machine.handOffEvery(-1)).getMessage());
+        }
+        try (Running r = new Running(Backend.KVM, "host", false, 0)) {
+            r.awaitOutput("waiting for input\r\n");
+            String why = assertThrows(MachineException.class, () -> r.machine.handOff(Backend.EMULATOR)).getMessage();
+            assertTrue(why.startsWith("cannot hand the vCPUs to the software core: --cpu host has ")
+                    && why.endsWith(", which the core does not implement; the VM stays on KVM (a VM made with --cpu core runs on both)"),
+                    "the guest may already use what the core lacks: " + why);
+            assertEquals(Backend.KVM, r.machine.backend());
+            r.sendInput();
+            assertInstanceOf(Outcome.Exited.class, r.outcome.join(), "and it runs on to its end on KVM");
         }
         MachineConfig d = MachineConfig.defaults();
         try (Machine idle = Machine.create(new MachineConfig(Optional.of(TestGuests.path(GUEST)), d.memorySize(), 1, "host",

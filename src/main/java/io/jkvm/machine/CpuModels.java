@@ -1,0 +1,29 @@
+package io.jkvm.machine;
+
+import io.jkvm.emu.CoreCpuid;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidTable;
+
+/**
+ * The --cpu spellings: {@code host[,+f,-f...]}, this host's KVM model with edits, and {@code core[,edits]}, the same
+ * narrowed to what the software core implements: a model both backends run, so its VM can move between them and
+ * its snapshots restore on either.
+ */
+public final class CpuModels {
+    private CpuModels() {
+    }
+
+    public static CpuModel parse(String spec, CpuidTable host, int hostMxcsrMask) {
+        String stripped = spec.strip();
+        if (stripped.equals("core") || stripped.startsWith("core,")) {
+            CpuModel edited = CpuModel.parse("host" + stripped.substring(4), host, hostMxcsrMask);
+            return new CpuModel(stripped, CoreCpuid.narrow(edited).cpuid(), hostMxcsrMask);
+        }
+        return CpuModel.parse(spec, host, hostMxcsrMask);
+    }
+
+    /** What of {@code model} the software core does not implement, as one phrase; empty when the core runs it as it is. */
+    public static String lackingOnCore(CpuModel model) {
+        return CoreCpuid.summary(model.cpuid());
+    }
+}
