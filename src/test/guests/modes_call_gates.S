@@ -3,35 +3,14 @@
 # returning by RET far 8; then a ring 3 call through a DPL0 gate: #GP(gate). Started at 0800:0000 as an application
 # processor; ports 0x90-0x99 report each step (LegacyModesTest). Ends in HLT at ring 0.
         .intel_syntax noprefix
-        .code16
+        .include "protected_mode.inc"
         .section .text.start
         .globl _start
 _start:
-        cli
-        xor ax, ax
-        mov ds, ax
-        lgdt [gdtr]
-        mov eax, cr0
-        or al, 1
-        mov cr0, eax
-        ljmp 0x08, offset pm32
-
-        .code32
+        real_to_protected gdtr, pm32
 pm32:
-        mov ax, 0x10
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, 0x70000
-        mov eax, offset tss
-        mov word ptr [gdt + 0x28 + 2], ax
-        shr eax, 16
-        mov byte ptr [gdt + 0x28 + 4], al
-        mov byte ptr [gdt + 0x28 + 7], ah
-        mov dword ptr [tss + 4], 0x68000
-        mov dword ptr [tss + 8], 0x10
-        mov ax, 0x28
-        ltr ax
+        flat_segments 0x70000
+        load_tss gdt, 0x28, tss, 0x68000
         mov eax, offset gate_target      # the gates' offsets
         mov word ptr [gdt + 0x30], ax
         mov word ptr [gdt + 0x38], ax

@@ -4,35 +4,14 @@
 # trap gate on the TSS's ring 0 stack, and takes #GP for INT through a DPL0 gate and for CLI at ring 3.
 # Each step writes a value to a port 0x90-0x9A (LegacyModesTest checks them); ends in HLT at ring 0.
         .intel_syntax noprefix
-        .code16
+        .include "protected_mode.inc"
         .section .text.start
         .globl _start
 _start:
-        cli
-        xor ax, ax
-        mov ds, ax
-        lgdt [gdtr]
-        mov eax, cr0
-        or al, 1
-        mov cr0, eax
-        ljmp 0x08, offset pm32
-
-        .code32
+        real_to_protected gdtr, pm32
 pm32:
-        mov ax, 0x10
-        mov ds, ax
-        mov es, ax
-        mov ss, ax
-        mov esp, 0x70000
-        mov eax, offset tss             # the TSS descriptor's base, and its ring 0 stack
-        mov word ptr [gdt + 0x28 + 2], ax
-        shr eax, 16
-        mov byte ptr [gdt + 0x28 + 4], al
-        mov byte ptr [gdt + 0x28 + 7], ah
-        mov dword ptr [tss + 4], 0x68000
-        mov dword ptr [tss + 8], 0x10
-        mov ax, 0x28
-        ltr ax
+        flat_segments 0x70000
+        load_tss gdt, 0x28, tss, 0x68000
         mov eax, offset page_fault
         mov edi, offset idt + 14 * 8
         mov edx, 0x8E00                 # 32-bit interrupt gate, DPL0
@@ -130,14 +109,7 @@ general_protection:
 int81:
         hlt
 
-# eax = handler, edi = the gate, dx = its type and DPL; the handler's code segment is 0x08
-set_gate:
-        mov word ptr [edi], ax
-        mov word ptr [edi + 2], 0x08
-        mov word ptr [edi + 4], dx
-        shr eax, 16
-        mov word ptr [edi + 6], ax
-        ret
+        set_gate_routine
 
         .balign 8
 gdt:    .quad 0

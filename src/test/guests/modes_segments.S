@@ -3,27 +3,16 @@
 # Every access writes port 0x90: its value when allowed, or the #GP/#SS handler writes 0x91 with the vector and
 # 0x92 with the error code and resumes at EDI (LegacyModesTest checks the sequence). Ends in HLT.
         .intel_syntax noprefix
-        .code16
+        .include "protected_mode.inc"
         .section .text.start
         .globl _start
 _start:
-        cli
-        xor ax, ax
-        mov ds, ax
-        lgdt [gdtr]
-        mov eax, cr0
-        or al, 1
-        mov cr0, eax
-        ljmp 0x08, offset pm32
-
-        .code32
+        real_to_protected gdtr, pm32
 pm32:
-        mov ax, 0x10
-        mov ds, ax
-        mov ss, ax
-        mov esp, 0x70000
+        flat_segments 0x70000
         mov eax, offset general_protection
         mov edi, offset idt + 13 * 8
+        mov edx, 0x8E00                 # 32-bit interrupt gate, DPL0
         call set_gate
         mov eax, offset stack_fault
         mov edi, offset idt + 12 * 8
@@ -91,13 +80,7 @@ stack_fault:
         mov [esp], edi
         iret
 
-set_gate:                               # eax = handler, edi = gate: a 32-bit interrupt gate, DPL0, CS 0x08
-        mov word ptr [edi], ax
-        mov word ptr [edi + 2], 0x08
-        mov word ptr [edi + 4], 0x8E00
-        shr eax, 16
-        mov word ptr [edi + 6], ax
-        ret
+        set_gate_routine
 
         .balign 8
 gdt:    .quad 0

@@ -9,6 +9,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
+import static io.jkvm.testing.NativeCpu.emit;
+import static io.jkvm.testing.NativeCpu.imm32;
+
 /**
  * The host CPU as an oracle for 32-bit code: instruction bytes run natively in a 32-bit code segment of this
  * process (Linux's __USER32_CS, 0x23, reached by a far call from 64-bit code) between a prologue that loads EAX-EDI
@@ -111,18 +114,6 @@ public final class NativeCompat implements AutoCloseable {
             out[n] = n == 4 ? gprs[4] : memory.get(ValueLayout.JAVA_INT_UNALIGNED, BLOCK + 4L * n) & 0xFFFFFFFFL;
         }
         return new Result(out, memory.get(ValueLayout.JAVA_INT_UNALIGNED, BLOCK + FLAGS) & 0xFFFFFFFFL);
-    }
-
-    private static void emit(ByteArrayOutputStream c, int... bytes) {
-        for (int b : bytes) {
-            c.write(b);
-        }
-    }
-
-    private static void imm32(ByteArrayOutputStream c, int v) {
-        for (int i = 0; i < 4; i++) {
-            c.write(v >>> (8 * i));
-        }
     }
 
     @Override

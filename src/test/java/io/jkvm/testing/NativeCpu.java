@@ -197,13 +197,13 @@ public final class NativeCpu implements AutoCloseable {
         imm32(c, XMM + 16 * n);
     }
 
-    private static void emit(ByteArrayOutputStream c, int... bytes) {
+    static void emit(ByteArrayOutputStream c, int... bytes) {
         for (int b : bytes) {
             c.write(b);
         }
     }
 
-    private static void imm32(ByteArrayOutputStream c, int v) {
+    static void imm32(ByteArrayOutputStream c, int v) {
         for (int i = 0; i < 4; i++) {
             c.write(v >>> (8 * i));
         }
