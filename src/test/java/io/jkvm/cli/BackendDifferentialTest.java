@@ -62,7 +62,7 @@ class BackendDifferentialTest {
             case "modes_compat_events" -> HostKvm.isPvm()
                     ? "kvm_pvm ends INT from compatibility mode at CPL0 in an internal error: LegacyModesTest runs it on the core"
                     : null;
-            case "modes_boot", "modes_protected", "modes_segments", "modes_call_gates" -> HostKvm.isPvm()
+            case "modes_boot", "modes_protected", "modes_segments", "modes_call_gates", "modes_return" -> HostKvm.isPvm()
                     ? "kvm_pvm runs no 16- or 32-bit kernel (real mode hangs at INT through the IVT, protected mode ends IRET"
                     + " at CPL0 in an internal error): LegacyModesTest runs it on the core"
                     : null;
@@ -114,6 +114,7 @@ class BackendDifferentialTest {
             case "modes_compat" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             case "modes_compat_events" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             case "modes_boot", "modes_protected", "modes_segments", "modes_call_gates" -> agreeFromTheStartupVector(guest);
+            case "modes_return" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             default -> fail(guest + ".S is not listed here: say how it runs on both backends, or why it cannot");
         }
     }

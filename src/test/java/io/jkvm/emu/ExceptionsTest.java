@@ -75,7 +75,7 @@ class ExceptionsTest {
         }
     }
 
-    private static Taken run(String cpu, String code) {
+    static Taken run(String cpu, String code) {
         try (EmuVm vm = new EmuVm(cpu, hex(code))) {
             installIdt(vm);
             long vector = vm.nextOut(0x90);

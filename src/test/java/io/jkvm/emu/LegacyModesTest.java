@@ -118,6 +118,50 @@ class LegacyModesTest {
         }
     }
 
+    /**
+     * The transitions' own faults, from 64-bit code: paging off there (only compatibility mode may), CR4.PAE off in
+     * IA-32e mode, CR0 with PG but not PE, EFER.LME changed under paging, a far jump to a data segment. Each is
+     * #GP with its error code at the instruction, nothing changed.
+     */
+    @org.junit.jupiter.api.Test
+    void transitionsRefusedWithGeneralProtection() {
+        long code = ExceptionsTest.CODE;
+        assertEquals(new ExceptionsTest.Taken(13, 0, 0, code + 7, 0x08),
+                ExceptionsTest.run("host", "0f 20 c0 0f ba f0 1f 0f 22 c0"), "mov rax, cr0; btr eax, 31; mov cr0, rax");
+        assertEquals(new ExceptionsTest.Taken(13, 0, 0, code + 5, 0x08),
+                ExceptionsTest.run("host", "0f 20 e0 24 df 0f 22 e0"), "mov rax, cr4; and al, ~PAE; mov cr4, rax");
+        assertEquals(new ExceptionsTest.Taken(13, 0, 0, code + 5, 0x08),
+                ExceptionsTest.run("host", "0f 20 c0 24 fe 0f 22 c0"), "mov rax, cr0; and al, ~PE; mov cr0, rax (PG stays)");
+        assertEquals(new ExceptionsTest.Taken(13, 0, 0, code + 11, 0x08),
+                ExceptionsTest.run("host", "b9 80 00 00 c0 0f 32 0f ba f0 08 0f 30"), "EFER.LME cleared with paging on");
+        assertEquals(new ExceptionsTest.Taken(13, 0x10, 0, code, 0x08),
+                ExceptionsTest.run("host", "ff 2d 00 00 00 00 00 00 00 00 10 00"), "jmp far [rip]: to 0x10, a data segment");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void backDownFrom64BitModeToRealMode(String vendor) throws IOException {
+        byte[] image = Files.readAllBytes(TestGuests.path("modes_return.bin"));
+        try (EmuVm vm = new EmuVm(model(vendor), image)) {
+            List<Out> outs = outsUntilHalt(vm.vcpu, out -> {
+                if (out.port() == 0x90) {
+                    SpecialRegisters s = vm.vcpu.specialRegisters();
+                    assertFalse(s.longModeActive(), "paging off ended IA-32e mode");
+                    assertEquals(0, s.cr0() & ControlBits.CR0_PG);
+                }
+            });
+            long lme = ControlBits.EFER_LME, lma = ControlBits.EFER_LMA;
+            assertEquals(lme, outs.get(0).value() & (lme | lma), "EFER after paging off: LME set, LMA clear");
+            assertEquals(0, outs.get(1).value() & (lme | lma), "then LME cleared by WRMSR");
+            assertEquals(List.of(new Out(0x92, 0x0800), new Out(0x93, 0x4040)), outs.subList(2, outs.size()),
+                    "real mode at 0800, and an INT through the IVT");
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            assertEquals(0, s.cr0() & ControlBits.CR0_PE, "real mode");
+            assertEquals(0x8000, s.cs().base(), "CS base = selector x 16");
+            assertEquals(0x0800, s.cs().selector());
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"intel", "amd"})
     void interruptsAndFastSystemCallsBetweenCompatibilityAnd64BitMode(String vendor) throws IOException {
