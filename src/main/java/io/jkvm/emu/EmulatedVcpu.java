@@ -51,6 +51,8 @@ public final class EmulatedVcpu implements VirtualCpu {
     private volatile boolean hltReturned;
     /** Restored in HLT: the first run waits as HLT would, once the machine has connected the controller. */
     private volatile boolean resumeInHlt;
+    /** After INIT, until a STARTUP IPI: runs nothing (the SDM's wait-for-SIPI state). */
+    private volatile boolean waitingForStartup;
     private final Object haltLock = new Object();
     /** The segment registers as last set from outside: their hidden parts (TR's base, attributes) come back from here. */
     private SpecialRegisters loaded;
@@ -115,6 +117,37 @@ public final class EmulatedVcpu implements VirtualCpu {
         setRegisters(ResetState.registers(model));
     }
 
+    /**
+     * The INIT signal (SDM vol. 3, 9.1.1, Table 10-1's INIT column; KVM's kvm_vcpu_reset with init_event): the
+     * general, segment, control and debug registers to their INIT values (ResetState.init: CR0.CD and NW, the APIC
+     * base kept; EFER cleared), while x87, SSE and XSAVE state, XCR0, the other MSRs and the TSC stay. The vCPU then
+     * waits for a STARTUP IPI ({@link #startup}).
+     */
+    public void init() {
+        setSpecialRegisters(ResetState.init(specialRegisters()));
+        setRegisters(ResetState.registers(model));
+        java.util.Arrays.fill(core.dr, 0);
+        core.dr6 = ResetState.DR6;
+        core.dr7 = ResetState.DR7;
+        core.interruptShadow = false;
+        halted = hltReturned = resumeInHlt = false;
+        waitingForStartup = true;
+    }
+
+    /**
+     * A STARTUP IPI of {@code vector}: a vCPU waiting after INIT starts in real mode at vector × 4 KiB (CS = vector ×
+     * 256, IP 0); any other vCPU ignores it, as a processor does. Returns whether it started.
+     */
+    public boolean startup(int vector) {
+        if (!waitingForStartup) {
+            return false;
+        }
+        setSpecialRegisters(ResetState.startupCs(specialRegisters(), vector));
+        core.rip = 0;
+        waitingForStartup = false;
+        return true;
+    }
+
     /** Reports every #UD the core raises, one line each, e.g. for `jkvm run --trace`. */
     public void traceUndefined(java.util.function.Consumer<String> log) {
         core.undefinedTracer = (rip, bytes) -> log.accept(String.format("vCPU %d: #UD at RIP 0x%x, bytes %s", id, rip,
@@ -168,6 +201,9 @@ public final class EmulatedVcpu implements VirtualCpu {
             return exits.poll();
         }
         core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
+        if (waitingForStartup) {
+            return new VcpuExit.Hlt(); // nothing runs before the STARTUP IPI: the machine decides when to send it
+        }
         if (resumeInHlt) {
             resumeInHlt = false;
             if (core.interrupts != null && (core.flagBits & Core.IF) != 0) {
@@ -436,7 +472,8 @@ public final class EmulatedVcpu implements VirtualCpu {
                 new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0), none.nmi(), 0, false);
         return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events,
                 new DebugRegisters(core.dr[0], core.dr[1], core.dr[2], core.dr[3], core.dr6, core.dr7),
-                halted || hltReturned || resumeInHlt ? Activity.HALTED : Activity.ACTIVE);
+                waitingForStartup ? Activity.WAIT_FOR_SIPI
+                        : halted || hltReturned || resumeInHlt ? Activity.HALTED : Activity.ACTIVE);
     }
 
     @Override
@@ -473,5 +510,6 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dr7 = d.dr7();
         halted = hltReturned = false;
         resumeInHlt = s.activity() == Activity.HALTED;
+        waitingForStartup = s.activity() == Activity.WAIT_FOR_SIPI;
     }
 }

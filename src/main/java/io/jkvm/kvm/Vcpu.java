@@ -565,6 +565,10 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
      */
     @Override
     public void restoreState(VcpuState s) {
+        if (s.activity() == Activity.WAIT_FOR_SIPI) {
+            throw new KvmException("cannot restore vCPU " + id + " on KVM: it waits for a STARTUP IPI, a state KVM holds"
+                    + " only with its in-kernel APIC, which jkvm does not use yet; restore it on the software core");
+        }
         XsaveArea saved = s.xsave(); // a copy per call: taken once
         requireApxCapable(saved, s.cpuid());
         long supported = s.cpuid().supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3;

@@ -38,19 +38,36 @@ public final class ResetState {
     }
 
     /**
-     * After INIT and a STARTUP IPI of {@code vector}: the INIT state but for CS, which is vector × 256 with a base of
-     * vector × 4 KiB, so the processor starts in real mode at that page with IP 0 (SDM vol. 3, 9.4.4.1, 11.6.1).
+     * What INIT leaves of {@code before} (SDM vol. 3, 9.1.1, Table 10-1's INIT column, as KVM's kvm_vcpu_reset does
+     * it): the RESET state's segments, descriptor tables, CR2-CR4, CR8 and EFER, with CR0.CD and NW kept as they were
+     * and the APIC base kept; x87, SSE and XSAVE state, XCR0 and the other MSRs are the vCPU's to keep.
      */
-    public static SpecialRegisters startup(long apicBase, int vector) {
+    public static SpecialRegisters init(SpecialRegisters before) {
+        SpecialRegisters r = specialRegisters(before.apicBase());
+        long cd = 1L << 30, nw = 1L << 29;
+        long cr0 = ControlBits.CR0_ET | (before.cr0() & (cd | nw));
+        return new SpecialRegisters(r.cs(), r.ds(), r.es(), r.fs(), r.gs(), r.ss(), r.tr(), r.ldt(), r.gdt(), r.idt(), cr0,
+                0, 0, 0, 0, 0, r.apicBase(), r.interruptBitmap());
+    }
+
+    /** {@code s} with CS as a STARTUP IPI of {@code vector} sets it: vector × 256, base vector × 4 KiB. */
+    public static SpecialRegisters startupCs(SpecialRegisters s, int vector) {
         if (vector < 0 || vector > 0xFF) {
             throw new IllegalArgumentException("a STARTUP IPI's vector is 8 bits, not 0x" + Integer.toHexString(vector));
         }
-        SpecialRegisters s = specialRegisters(apicBase);
         Segment c = s.cs();
         Segment code = new Segment((long) vector << 12, c.limit(), vector << 8, c.type(), c.present(), c.dpl(), c.db(), c.s(),
                 c.l(), c.g(), c.avl(), c.unusable());
         return new SpecialRegisters(code, s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(), s.gdt(), s.idt(), s.cr0(),
                 s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap());
+    }
+
+    /**
+     * After INIT and a STARTUP IPI of {@code vector}: the INIT state but for CS, which is vector × 256 with a base of
+     * vector × 4 KiB, so the processor starts in real mode at that page with IP 0 (SDM vol. 3, 9.4.4.1, 11.6.1).
+     */
+    public static SpecialRegisters startup(long apicBase, int vector) {
+        return startupCs(specialRegisters(apicBase), vector);
     }
 
     /** The general registers after a STARTUP IPI: the reset values with IP 0. */

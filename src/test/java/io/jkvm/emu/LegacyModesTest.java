@@ -98,6 +98,51 @@ class LegacyModesTest {
         }
     }
 
+    /**
+     * An application processor's start as an OS makes it: INIT puts the vCPU in the INIT state (x87/SSE state, XCR0
+     * and the MSRs kept, EFER cleared) and it runs nothing until a STARTUP IPI, which starts it in real mode at
+     * vector × 4 KiB; the record carries the wait; a second STARTUP IPI is ignored.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"intel", "amd"})
+    void initThenAStartupIpiStartsTheVcpuAtTheVector(String vendor) throws IOException {
+        CpuModel model = model(vendor);
+        // mov eax, 0x12345678; movd xmm0, eax; push 0x3F80; ldmxcsr [rsp]; hlt
+        byte[] code = java.util.HexFormat.of().parseHex("b878563412660f6ec068803f00000fae142 4f4".replace(" ", ""));
+        try (EmuVm vm = new EmuVm(model, code)) {
+            assertTrue(vm.vcpu.run() instanceof VcpuExit.Hlt);
+            long xcr0 = vm.vcpu.saveState().xcr0();
+            vm.vcpu.init();
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            assertEquals(0xF000, s.cs().selector());
+            assertEquals(0xFFFF0000L, s.cs().base());
+            assertEquals(ControlBits.CR0_ET, s.cr0(), "CR0: ET, with CD and NW as they were (clear)");
+            assertEquals(0, s.efer() | s.cr3() | s.cr4(), "EFER, CR3 and CR4 cleared");
+            assertEquals(ResetState.APIC_BASE_BSP, s.apicBase(), "the APIC base kept");
+            assertEquals(0xFFF0, vm.vcpu.registers().rip());
+            assertEquals(ResetState.rdx(model.cpuid()), vm.vcpu.registers().rdx(), "RDX: the signature");
+            io.jkvm.x86.VcpuState waiting = vm.vcpu.saveState();
+            assertEquals(io.jkvm.x86.Activity.WAIT_FOR_SIPI, waiting.activity());
+            assertEquals(0x3F80, waiting.xsave().mxcsr(), "MXCSR kept");
+            assertEquals(0x12345678, java.nio.ByteBuffer.wrap(waiting.xsave().xmm(0)).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .getInt(), "XMM0 kept");
+            assertEquals(xcr0, waiting.xcr0(), "XCR0 kept");
+            long retired = vm.vcpu.instructions();
+            assertTrue(vm.vcpu.run() instanceof VcpuExit.Hlt, "nothing runs before the STARTUP IPI");
+            assertEquals(retired, vm.vcpu.instructions());
+            vm.vcpu.restoreState(waiting);
+            assertEquals(io.jkvm.x86.Activity.WAIT_FOR_SIPI, vm.vcpu.saveState().activity(), "the wait survives a record");
+
+            byte[] trampoline = Files.readAllBytes(TestGuests.path("modes_boot.bin"));
+            vm.memory.write(0x8000, trampoline, 0, trampoline.length);
+            assertTrue(vm.vcpu.startup(8));
+            assertEquals(0x8000, vm.vcpu.specialRegisters().cs().base());
+            assertEquals(5, outsUntilHalt(vm.vcpu, out -> { }).size(), "the trampoline ran from real mode");
+            assertEquals(0x1122334455667788L, vm.vcpu.registers().rax(), "into 64-bit mode");
+            assertFalse(vm.vcpu.startup(8), "a running vCPU ignores a STARTUP IPI");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"intel", "amd"})
     void compatibilityModeRuns32BitCodeBetween64BitCode(String vendor) throws IOException {
