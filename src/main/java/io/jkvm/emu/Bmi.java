@@ -35,6 +35,11 @@ final class Bmi {
             l = (p2 & 4) != 0;
             pp = p2 & 3;
         }
+        if (!c.code64) { // outside 64-bit mode VEX.R, X, B and vvvv[3] are ignored, and W1 is W0 for these instructions
+            c.rexR = c.rexX = c.rexB = 0;
+            vvvv &= 7;
+            w = false;
+        }
         c.rexW = w;
         int op = c.fetch8();
         int size = w ? 8 : 4;

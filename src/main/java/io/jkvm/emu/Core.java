@@ -411,10 +411,10 @@ final class Core {
             if ((e & ControlBits.PTE_PRESENT) == 0) {
                 throw pageFault(linear, access, false);
             }
-            if (pae && !nxe && (e & ControlBits.PTE_NX) != 0) {
-                throw pageFault(linear, access, true); // NX set without EFER.NXE: reserved bit
-            }
             boolean pdpte = pae && !ia32e && level == 3;
+            if (pae && (!nxe || pdpte) && (e & ControlBits.PTE_NX) != 0) {
+                throw reservedBitFault(linear, access); // NX without EFER.NXE, or bit 63 of a PAE PDPTE: reserved
+            }
             if (!pdpte) {
                 entries[levels] = e;
                 addrs[levels++] = addr;
@@ -462,6 +462,12 @@ final class Core {
         tlbPhys[slot] = physPage;
         tlbPerm[slot] = (byte) perm;
         return physPage | (linear & 0xFFF);
+    }
+
+    /** A page-table entry with a reserved bit set: #PF with P and RSVD (error code bit 3). */
+    private GuestFault reservedBitFault(long linear, int access) {
+        GuestFault f = pageFault(linear, access, true);
+        return GuestFault.withCode(GuestFault.PF, f.errorCode | 8);
     }
 
     private GuestFault pageFault(long linear, int access, boolean present) {
@@ -1833,7 +1839,7 @@ final class Core {
             case 0x9D -> {
                 int size = stackSize();
                 long v = pop(size);
-                long writable = 0x3C7FD5L & mask(size); // not VM/RF; a 16-bit POPF only the low half
+                long writable = 0x247FD5L & mask(size); // not VM, RF, VIF or VIP; a 16-bit POPF only the low half
                 if (cpl != 0) {
                     writable &= ~0x3000L; // IOPL only at CPL0
                 }

@@ -411,7 +411,8 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.taskRegister = s.tr();
         core.ldtr = s.ldt();
         core.cs = s.cs().selector() & ~3;
-        core.cpl = s.cs().dpl(); // the TLB flush below also drops the cached code page
+        // CPL is SS.DPL, as KVM keeps it (CS.DPL is lower after a transfer to conforming code); 0 in real mode
+        core.cpl = (s.cr0() & ControlBits.CR0_PE) == 0 ? 0 : s.ss().dpl(); // the TLB flush below drops the cached code page
         core.ss = s.ss().selector() & ~3;
         core.ds = s.ds().selector();
         core.es = s.es().selector();

@@ -1,9 +1,10 @@
 package io.jkvm.emu;
 
 /**
- * ENTER imm16, imm8 in 64-bit mode (the SDM's pseudocode with StackSize 64): push RBP, copy nesting-level − 1
- * frame pointers from the enclosing frame, push the new frame pointer, then allocate. With a 66 prefix every push
- * is 2 bytes and only BP takes the frame pointer, RBP's upper bits staying (as this host's CPU does, checked natively).
+ * ENTER imm16, imm8 (the SDM's pseudocode): push the frame pointer, copy nesting-level − 1 frame pointers from the
+ * enclosing frame, push the new frame pointer, then allocate. The pushes are of the operand size: 8 in 64-bit mode
+ * (2 with 66, when only BP takes the frame pointer and RBP's upper bits stay, as this host's CPU does, checked
+ * natively), 2 or 4 outside it, on SS:ESP or SS:SP as SS.B says.
  */
 final class Enter {
     private Enter() {
@@ -12,27 +13,37 @@ final class Enter {
     static void execute(Core c) {
         int allocSize = (int) c.fetch(2);
         int level = (int) c.fetch(1) & 31;
-        int size = c.opSize == 2 ? 2 : 8;
-        long rsp = push(c, c.r[4], size, c.r[5]);
-        long frameTemp = rsp;
+        int size = c.code64 ? (c.opSize == 2 ? 2 : 8) : c.opSize;
+        long bpMask = c.code64 ? -1L : c.stack32 ? 0xFFFFFFFFL : 0xFFFF;
+        long sp = push(c, c.stackPointer(), size, c.r[5]);
+        long frameTemp = sp;
         if (level > 0) {
-            long rbp = c.r[5];
+            long bp = c.r[5] & bpMask;
             for (int i = 1; i < level; i++) {
-                rbp -= size;
-                Core.requireCanonicalStack(rbp);
-                rsp = push(c, rsp, size, c.read(rbp, size));
+                bp = (bp - size) & bpMask;
+                if (c.code64) {
+                    Core.requireCanonicalStack(bp);
+                } else {
+                    SegmentChecks.check(c, SegmentLoads.SS, bp, size, false);
+                }
+                sp = push(c, sp, size, c.read(c.stackLinear(bp), size));
             }
-            rsp = push(c, rsp, size, frameTemp);
+            sp = push(c, sp, size, frameTemp);
         }
-        c.setReg(5, size, frameTemp); // registers change only once every access has passed
-        c.r[4] = rsp - allocSize;
+        c.setReg(5, c.code64 ? size : c.stack32 ? 4 : 2, frameTemp); // EBP or BP by the stack size outside 64-bit mode
+        c.setStackPointer(sp - allocSize); // registers change only once every access has passed
         c.done();
     }
 
-    private static long push(Core c, long rsp, int size, long value) {
-        long at = rsp - size;
-        Core.requireCanonicalStack(at);
-        c.write(at, size, value);
+    private static long push(Core c, long sp, int size, long value) {
+        long at = sp - size;
+        if (c.code64) {
+            Core.requireCanonicalStack(at);
+        } else {
+            at &= c.stack32 ? 0xFFFFFFFFL : 0xFFFF;
+            SegmentChecks.check(c, SegmentLoads.SS, at, size, true);
+        }
+        c.write(c.stackLinear(at), size, value);
         return at;
     }
 }

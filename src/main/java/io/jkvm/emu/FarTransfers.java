@@ -26,8 +26,8 @@ final class FarTransfers {
             throw GuestFault.of(GuestFault.UD);
         }
         int size = c.opSize;
-        long offset = c.read(c.ea(), size);
-        int selector = (int) c.read(c.linear((c.offset() + size) & c.offsetMask()), 2);
+        long offset = c.read(c.code64 ? c.ea() : c.checkedEa(size, false), size);
+        int selector = (int) c.read(c.dataLinear((c.offset() + size) & c.offsetMask(), 2, false), 2);
         c.done();
         transfer(c, selector, offset, call);
     }
@@ -87,7 +87,7 @@ final class FarTransfers {
         Segment s = SegmentLoads.cached(selector, descriptor);
         boolean isCode = s.s() && (s.type() & 8) != 0;
         boolean conforming = (s.type() & 4) != 0;
-        if (!isCode || (!toOuter && (selector & 3) > c.cpl)
+        if (!isCode || (!toOuter && !conforming && (selector & 3) > c.cpl)
                 || (conforming ? s.dpl() > rpl : s.dpl() != rpl)
                 || c.longMode() && s.l() && s.db()) {
             throw GuestFault.withCode(GuestFault.GP, code);
@@ -152,7 +152,7 @@ final class FarTransfers {
         } else {
             long outerSp = c.read(c.stackLinear(sp + 2L * size + release), size);
             int outerSs = (int) c.read(c.stackLinear(sp + 3L * size + release), size) & 0xFFFF;
-            Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP);
+            Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP, 0);
             c.loadCode(code, rpl);
             Stacks.loadStack(c, stack);
             c.setStackPointer(outerSp + release);
@@ -168,8 +168,8 @@ final class FarTransfers {
             throw GuestFault.of(GuestFault.UD);
         }
         int size = c.opSize;
-        long offset = c.read(c.ea(), size);
-        int selector = (int) c.read(c.linear((c.offset() + size) & c.offsetMask()), 2);
+        long offset = c.read(c.code64 ? c.ea() : c.checkedEa(size, false), size);
+        int selector = (int) c.read(c.dataLinear((c.offset() + size) & c.offsetMask(), 2, false), 2);
         SegmentLoads.load(c, sreg, selector);
         c.setReg(c.regField, size, offset);
         if (sreg == SegmentLoads.SS) {

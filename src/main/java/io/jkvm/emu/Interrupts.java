@@ -43,8 +43,8 @@ final class Interrupts {
             int selector = (int) ((gateLow >>> 16) & 0xFFFF);
             int ist = (int) ((gateLow >>> 32) & 7);
             long oldRsp = c.r[4];
-            int oldSs = c.code64 ? c.ss : c.segments[SegmentLoads.SS].selector();
-            int oldCs = c.code64 ? c.cs | prevCpl : c.segments[SegmentLoads.CS].selector();
+            int oldSs = c.segments[SegmentLoads.SS].selector(); // as loaded, RPL included
+            int oldCs = c.segments[SegmentLoads.CS].selector();
             long flags = c.rflags();
             Segment handler = FarTransfers.checkedHandler(c, selector, prevCpl, external);
             int newCpl = (handler.type() & 4) != 0 ? prevCpl : handler.dpl(); // a conforming handler runs at CPL
@@ -94,7 +94,7 @@ final class Interrupts {
 
     /** A stack pointer from the 64-bit TSS; one past the TSS limit is #TS(TR selector), EXT for external events. */
     static long readTss(Core c, int offset, boolean external) {
-        long low = c.read(c.gdtBase + (c.tr & ~7), 8);
+        long low = c.supervisorRead(c.gdtBase + (c.tr & ~7), 8);
         long limit = (low & 0xFFFF) | ((low >>> 32) & 0xF0000L);
         if ((low & (1L << 55)) != 0) {
             limit = (limit << 12) | 0xFFF; // granularity: 4 KiB units
@@ -102,9 +102,9 @@ final class Interrupts {
         if (offset + 7 > limit) {
             throw GuestFault.withCode(GuestFault.TS, (c.tr & ~7) | (external ? 1 : 0));
         }
-        long high = c.read(c.gdtBase + (c.tr & ~7) + 8, 8);
+        long high = c.supervisorRead(c.gdtBase + (c.tr & ~7) + 8, 8);
         long base = ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
-        return c.read(base + offset, 8);
+        return c.supervisorRead(base + offset, 8);
     }
 
     /**
@@ -118,37 +118,53 @@ final class Interrupts {
             return;
         }
         int size = c.opSize;
-        long rsp = c.r[4];
-        long newRip = c.pop(size);
-        long newCs = c.pop(size) & 0xFFFF;
-        long newFlags = c.pop(size);
+        long sp = c.stackPointer();
+        if (c.code64) {
+            Core.requireCanonicalStack(sp);
+        }
+        // The frame is read whole before anything changes: a fault on any part of it leaves RSP and the rest as they were
+        long newRip = c.read(c.stackLinear(sp), size);
+        long newCs = c.read(c.stackLinear(sp + size), size) & 0xFFFF;
+        long newFlags = c.read(c.stackLinear(sp + 2L * size), size);
+        int oldCpl = c.cpl;
         int newCpl = (int) (newCs & 3);
-        boolean popsStack = c.code64 || newCpl != c.cpl; // compatibility mode to the same level leaves SS:ESP
-        long newRsp = popsStack ? c.pop(size) : c.r[4];
-        long newSs = popsStack ? c.pop(size) & 0xFFFF : c.segments[SegmentLoads.SS].selector();
-        if (newCpl < c.cpl) {
-            c.r[4] = rsp;
+        boolean popsStack = c.code64 || newCpl != oldCpl; // compatibility mode to the same level leaves SS:ESP
+        long newRsp = popsStack ? c.read(c.stackLinear(sp + 3L * size), size) : sp + 3L * size;
+        long newSs = popsStack ? c.read(c.stackLinear(sp + 4L * size), size) & 0xFFFF : c.segments[SegmentLoads.SS].selector();
+        if (newCpl < oldCpl) {
             throw GuestFault.withCode(GuestFault.GP, (int) newCs & ~3);
         }
-        Segment code, stack = null;
-        try {
-            code = FarTransfers.checkedCode(c, (int) newCs, newCpl, true);
-            if (popsStack) {
-                boolean nullAllowed = code.l() && newCpl < 3; // a null SS only for 64-bit code below CPL3
-                stack = (newSs & ~3) == 0 && nullAllowed ? nullStack(newCpl) : Stacks.checkedStack(c, (int) newSs, newCpl, GuestFault.GP);
-            }
-        } catch (GuestFault f) {
-            c.r[4] = rsp;
-            throw f;
+        Segment code = FarTransfers.checkedCode(c, (int) newCs, newCpl, true);
+        Segment stack = null;
+        if (popsStack) {
+            boolean nullAllowed = code.l() && newCpl < 3; // a null SS only for 64-bit code below CPL3
+            stack = (newSs & ~3) == 0 && nullAllowed ? nullStack(newCpl)
+                    : Stacks.checkedStack(c, (int) newSs, newCpl, GuestFault.GP, 0);
         }
-        long writable = c.cpl == 0 ? 0x3F7FD5L : 0x3F7FD5L & ~(Core.IF | 0x3000L);
-        c.setRflags((newFlags & writable) | (c.flagBits & ~writable & (Core.IF | 0x3000L)));
+        long target = code.l() ? newRip : newRip & Core.mask(Math.min(size, 4));
+        if (code.l() && !Core.canonical(target)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        long flags = c.rflags();
+        long writable = 0x3F7FD5L & Core.mask(size);
+        if (oldCpl != 0) {
+            writable &= ~0x3000L; // IOPL only at CPL0
+        }
+        if (oldCpl > ((flags >>> 12) & 3)) {
+            writable &= ~Core.IF; // IF only where CPL <= IOPL
+        }
+        c.setRflags((newFlags & writable) | (flags & ~writable));
         c.loadCode(code, newCpl);
         if (popsStack) {
             Stacks.loadStack(c, stack);
+            c.r[4] = code.l() ? newRsp : newRsp & 0xFFFFFFFFL;
+        } else {
+            c.setStackPointer(newRsp);
         }
-        c.r[4] = code.l() ? newRsp : newRsp & 0xFFFFFFFFL;
-        c.rip = code.l() ? newRip : newRip & 0xFFFFFFFFL;
+        if (newCpl > oldCpl) {
+            Stacks.nullInaccessibleDataSegments(c);
+        }
+        c.rip = target;
     }
 
     /** SS in 64-bit mode after a privilege change: a null selector with RPL = CPL, unusable. */

@@ -128,7 +128,7 @@ final class Legacy {
             case 0xEA -> FarTransfers.direct(c, false);
             case 0xC4, 0xC5 -> {
                 if ((c.peek8() & 0xC0) == 0xC0) { // VEX: only in protected mode, where LES/LDS would need a memory operand
-                    if (!c.protectedMode()) {
+                    if (!c.protectedMode() || c.p66 || c.rep != 0 || c.lock) {
                         throw GuestFault.of(GuestFault.UD);
                     }
                     Bmi.executeVex(c, b);
@@ -192,8 +192,8 @@ final class Legacy {
         }
         int size = c.opSize;
         int shift = 64 - 8 * size;
-        long lower = (c.read(c.ea(), size) << shift) >> shift;
-        long upper = (c.read(c.linear((c.offset() + size) & c.offsetMask()), size) << shift) >> shift;
+        long lower = (c.read(c.checkedEa(size, false), size) << shift) >> shift;
+        long upper = (c.read(c.dataLinear((c.offset() + size) & c.offsetMask(), size, false), size) << shift) >> shift;
         long index = (c.reg(c.regField, size) << shift) >> shift;
         if (index < lower || index > upper) {
             throw GuestFault.of(GuestFault.BR);

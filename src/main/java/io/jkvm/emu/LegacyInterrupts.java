@@ -21,9 +21,11 @@ final class LegacyInterrupts {
             }
             long entry = c.read(c.idtBase + vector * 4L, 4);
             long flags = c.rflags();
-            c.push(flags, 2);
-            c.push(c.segments[SegmentLoads.CS].selector(), 2);
-            c.push(returnRip, 2);
+            long sp = c.stackPointer();
+            SegmentChecks.check(c, SegmentLoads.SS, (sp - 6) & (c.stack32 ? 0xFFFFFFFFL : 0xFFFF), 6, true);
+            long below = Stacks.pushOn(c, c.segments[SegmentLoads.SS], sp, 2,
+                    java.util.List.of(flags, (long) c.segments[SegmentLoads.CS].selector(), returnRip), false);
+            c.setStackPointer(below); // FLAGS, CS and IP written before SP moves: a fault leaves SP where it was
             FarTransfers.loadRealModeCode(c, (int) (entry >>> 16));
             c.rip = entry & 0xFFFF;
             c.setRflags(flags & ~(Core.IF | Core.TF | Core.AC | 0x10000L));
@@ -90,7 +92,7 @@ final class LegacyInterrupts {
         long popped = c.read(c.stackLinear(sp + 2L * size), size);
         long flags = c.rflags();
         if (!c.protectedMode()) {
-            long writable = 0x3F7FD5L & Core.mask(size);
+            long writable = 0x257FD5L & Core.mask(size); // not VM, VIF or VIP
             FarTransfers.loadRealModeCode(c, selector);
             c.setStackPointer(sp + 3L * size);
             c.setRflags((popped & writable) | (flags & ~writable));
@@ -108,7 +110,10 @@ final class LegacyInterrupts {
             throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
         }
         Segment code = FarTransfers.checkedCode(c, selector, rpl, true);
-        long writable = 0x3F7FD5L & ~0x20000L; // not VM
+        long writable = 0x257FD5L; // not VM; VIF and VIP only at CPL0 with a 32-bit operand
+        if (c.cpl == 0 && size == 4) {
+            writable |= 0x180000L;
+        }
         if (c.cpl != 0) {
             writable &= ~0x3000L; // IOPL only at CPL0
         }
@@ -123,7 +128,7 @@ final class LegacyInterrupts {
         } else {
             long outerSp = c.read(c.stackLinear(sp + 3L * size), size);
             int outerSs = (int) c.read(c.stackLinear(sp + 4L * size), size) & 0xFFFF;
-            Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP);
+            Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP, 0);
             c.loadCode(code, rpl);
             Stacks.loadStack(c, stack);
             c.setStackPointer(outerSp);

@@ -94,8 +94,8 @@ final class SegmentLoads {
         int rpl = selector & 3;
         int code = selector & 0xFFFC;
         if ((selector & ~3) == 0) {
-            if (sreg == SS && (!c.longMode() || c.cpl == 3 || rpl != c.cpl)) {
-                throw GuestFault.withCode(GuestFault.GP, 0); // a null SS only in IA-32e mode below CPL3, with RPL = CPL
+            if (sreg == SS && (!c.code64 || c.cpl == 3 || rpl != c.cpl)) {
+                throw GuestFault.withCode(GuestFault.GP, 0); // a null SS only in 64-bit mode below CPL3, with RPL = CPL
             }
             Segment old = c.segments[sreg];
             assign(c, sreg, new Segment(old.base(), old.limit(), selector, old.type(), old.present(), old.dpl(), old.db(),

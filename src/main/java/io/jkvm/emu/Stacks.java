@@ -9,22 +9,28 @@ final class Stacks {
 
     /**
      * The SS a change to {@code cpl} may load: a writable data segment whose RPL and DPL are {@code cpl}, else
-     * {@code vector}(selector) (#TS for an interrupt's TSS stack, #GP for IRET and RET); not present is #SS(selector).
+     * {@code vector} (#TS for a stack from the TSS, #GP for IRET and RET) with the selector, or 0 for a null one; not
+     * present is #SS(selector). {@code ext} (1 for an event the guest did not ask for) is added to the error code.
      */
-    static Segment checkedStack(Core c, int selector, int cpl, int vector) {
+    static Segment checkedStack(Core c, int selector, int cpl, int vector, int ext) {
         int code = selector & 0xFFFC;
         if (code == 0) {
-            throw GuestFault.withCode(vector, 0);
+            throw GuestFault.withCode(vector, ext);
         }
-        long address = SegmentLoads.descriptorAddress(c, selector);
+        long address;
+        try {
+            address = SegmentLoads.descriptorAddress(c, selector);
+        } catch (GuestFault outsideTheTable) {
+            throw GuestFault.withCode(vector, code | ext);
+        }
         long descriptor = c.supervisorRead(address, 8);
         Segment s = SegmentLoads.cached(selector, descriptor);
         boolean writableData = s.s() && (s.type() & 0xA) == 0x2;
         if ((selector & 3) != cpl || s.dpl() != cpl || !writableData) {
-            throw GuestFault.withCode(vector, code);
+            throw GuestFault.withCode(vector, code | ext);
         }
         if (!s.present()) {
-            throw GuestFault.withCode(GuestFault.SS, code);
+            throw GuestFault.withCode(GuestFault.SS, code | ext);
         }
         SegmentLoads.markAccessed(c, address, descriptor);
         return s;
@@ -40,12 +46,12 @@ final class Stacks {
      */
     static Inner fromTss32(Core c, int cpl, boolean external) {
         Segment tr = c.taskRegister;
-        if (8L * cpl + 11 > (tr.limit() & 0xFFFFFFFFL)) {
+        if (8L * cpl + 9 > (tr.limit() & 0xFFFFFFFFL)) { // SSn's last byte
             throw GuestFault.withCode(GuestFault.TS, (tr.selector() & 0xFFFC) | (external ? 1 : 0));
         }
         long sp = c.supervisorRead(tr.base() + 4 + 8L * cpl, 4);
         int ss = (int) c.supervisorRead(tr.base() + 8 + 8L * cpl, 2);
-        return new Inner(checkedStack(c, ss, cpl, GuestFault.TS), sp);
+        return new Inner(checkedStack(c, ss, cpl, GuestFault.TS, external ? 1 : 0), sp);
     }
 
     /** Writes {@code values} as pushes of {@code size} bytes below {@code sp} on {@code stack}, the first pushed first; returns the new pointer. */

@@ -20,6 +20,9 @@ final class SystemInstructions {
     /** 0F 00: SLDT, STR, LLDT, LTR, VERR, VERW (the rest #UD). */
     static void group6(Core c) {
         c.decodeModrm();
+        if (!c.protectedMode()) {
+            throw GuestFault.of(GuestFault.UD); // the group's selector instructions need protected mode
+        }
         switch (c.regField & 7) {
             case 0, 1 -> requireUserModeInstruction(c);
             case 4, 5 -> {
@@ -251,6 +254,9 @@ final class SystemInstructions {
         }
         if (m == 0xF8) { // SWAPGS
             c.fetch8();
+            if (!c.code64) {
+                throw GuestFault.of(GuestFault.UD);
+            }
             c.requireCpl0();
             long t = c.gsBase;
             c.gsBase = c.kernelGsBase;

@@ -239,6 +239,28 @@ class ExceptionsTest {
         }
     }
 
+    /**
+     * A fault at CPL3 and IRETQ back from its handler: the frame's SS and CS carry RPL 3 as loaded, so the return passes
+     * IRETQ's checks and the user code runs on (then a SYSCALL ends in the kernel's HLT).
+     */
+    @Test
+    void iretqFromAUserFaultsHandlerReturnsToRing3() {
+        try (EmuVm vm = new EmuVm(toUser().bytes())) {
+            installIdt(vm);
+            userPages(vm);
+            long handler = HANDLERS + 0x800;
+            byte[] skip = hex("48 83 04 24 02 48 cf"); // add qword [rsp], 2; iretq
+            vm.memory.write(handler, skip, 0, skip.length);
+            Idt.writeGate(vm.memory, IDT, 6, handler);
+            byte[] user = hex("0f 0b 0f 05"); // ud2; syscall
+            vm.memory.write(USER, user, 0, user.length);
+            vm.memory.write(SYSCALL, hex("f4"), 0, 1);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(USER + 4, vm.vcpu.registers().rcx(), "the SYSCALL after the UD2 ran at CPL3");
+            assertEquals(USER_DATA, vm.memory.readLong(KERNEL_STACK - 8) & 0xFFFF, "the #UD frame's SS: RPL 3 as loaded");
+        }
+    }
+
     @Test
     void aPrivilegedInstructionAtCpl3IsGeneralProtection() {
         try (EmuVm vm = new EmuVm(toUser().bytes())) {
