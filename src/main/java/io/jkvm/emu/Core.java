@@ -1909,7 +1909,7 @@ final class Core {
             case 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF -> X87.escape(this, b);
             case 0xD7 -> { // XLAT: AL = [RBX + AL], DS or an override
                 long table = (r[3] + (r[0] & 0xFF)) & offsetMask();
-                setReg(0, 1, read(linear(table), 1));
+                setReg(0, 1, read(dataLinear(table, 1, false), 1));
                 done();
             }
             case 0xC9 -> { // LEAVE: the stack pointer from the frame pointer, then the saved frame pointer popped

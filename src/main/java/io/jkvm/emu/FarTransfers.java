@@ -57,6 +57,9 @@ final class FarTransfers {
     /** Pushes CS and the return offset, at the operand size, checking both slots before either is written. */
     private static void pushReturn(Core c, int size) {
         long sp = c.stackPointer();
+        if (!c.code64) {
+            SegmentChecks.check(c, SegmentLoads.SS, (sp - 2L * size) & (c.stack32 ? 0xFFFFFFFFL : 0xFFFF), 2 * size, true);
+        }
         long selectorAt = c.stackLinear(sp - size), offsetAt = c.stackLinear(sp - 2L * size);
         c.checkWritable(selectorAt, size);
         c.write(offsetAt, size, c.rip);
@@ -133,6 +136,9 @@ final class FarTransfers {
     static void ret(Core c, int release) {
         int size = c.code64 && c.opSize != 8 && c.opSize != 2 ? 4 : c.opSize;
         long sp = c.stackPointer();
+        if (!c.code64) {
+            SegmentChecks.check(c, SegmentLoads.SS, sp, 2 * size, false);
+        }
         long offset = c.read(c.stackLinear(sp), size);
         int selector = (int) c.read(c.stackLinear(sp + size), size) & 0xFFFF;
         if (!c.protectedMode()) {

@@ -159,6 +159,7 @@ final class Legacy {
         long sp = c.stackPointer();
         long[] r = c.r;
         long[] values = {r[0], r[1], r[2], r[3], sp, r[5], r[6], r[7]};
+        SegmentChecks.check(c, SegmentLoads.SS, (sp - 8L * size) & (c.stack32 ? 0xFFFFFFFFL : 0xFFFF), 8 * size, true);
         for (int i = 0; i < 8; i++) {
             c.write(c.stackLinear(sp - (i + 1L) * size), size, values[i]);
         }
@@ -170,6 +171,7 @@ final class Legacy {
     private static void popAll(Core c) {
         int size = c.opSize;
         long sp = c.stackPointer();
+        SegmentChecks.check(c, SegmentLoads.SS, sp, 8 * size, false);
         long[] values = new long[8];
         for (int i = 0; i < 8; i++) {
             values[i] = c.read(c.stackLinear(sp + (long) i * size), size);

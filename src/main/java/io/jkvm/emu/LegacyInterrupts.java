@@ -87,6 +87,7 @@ final class LegacyInterrupts {
     static void iret(Core c) {
         int size = c.opSize;
         long sp = c.stackPointer();
+        SegmentChecks.check(c, SegmentLoads.SS, sp, 3 * size, false);
         long offset = c.read(c.stackLinear(sp), size);
         int selector = (int) c.read(c.stackLinear(sp + size), size) & 0xFFFF;
         long popped = c.read(c.stackLinear(sp + 2L * size), size);

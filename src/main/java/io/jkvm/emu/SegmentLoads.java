@@ -59,6 +59,8 @@ final class SegmentLoads {
         long sp = c.stackPointer();
         if (c.code64) {
             Core.requireCanonicalStack(sp);
+        } else {
+            SegmentChecks.check(c, SS, sp, size, false);
         }
         int selector = (int) c.read(c.stackLinear(sp), size) & 0xFFFF;
         load(c, sreg, selector);

@@ -112,7 +112,7 @@ final class ShiftsAndBits {
             value = cpu.reg(cpu.rmField, cpu.opSize);
         } else {
             // The bit offset's bytes count in the effective address, which wraps at the address size
-            address = cpu.linear((cpu.offset() + adjust) & cpu.offsetMask());
+            address = cpu.dataLinear((cpu.offset() + adjust) & cpu.offsetMask(), cpu.opSize, op != 0);
             value = cpu.read(address, cpu.opSize);
         }
         long cfBit = (value >>> bit) & 1;
