@@ -1,5 +1,5 @@
 # Segment checks in 32-bit protected mode: accesses past a limit, into an expand-down segment, a store to read-only
-# data, a load through a null DS and through SS past its limit. Started at 0800:0000 as an application processor.
+# data, a load through a null DS and through SS past its limit, a far jump past a code segment's limit. Started at 0800:0000 as an application processor.
 # Every access writes port 0x90: its value when allowed, or the #GP/#SS handler writes 0x91 with the vector and
 # 0x92 with the error code and resumes at EDI (LegacyModesTest checks the sequence). Ends in HLT.
         .intel_syntax noprefix
@@ -62,6 +62,11 @@ pm32:
         mov eax, ss:[ebx]               # past SS's limit: #SS(0)
         out 0x90, eax
 1:
+        mov ax, 0x10
+        mov ss, ax
+        mov edi, offset 1f
+        ljmp 0x38, offset 1f            # a code segment whose limit ends below this code: #GP(0) at the far jump
+1:
         hlt
 
 general_protection:                     # frame: error code, EIP, CS, EFLAGS
@@ -90,7 +95,8 @@ gdt:    .quad 0
         .quad 0x0040960100000FFF        # 0x20: expand-down data, base 0x10000, limit 0xFFF, B set
         .quad 0x0040900100000FFF        # 0x28: read-only data, base 0x10000, limit 0xFFF
         .quad 0x004792000000FFFF        # 0x30: data, base 0, limit 0x7FFFF, B set
-gdtr:   .word 0x37
+        .quad 0x00409A0000007FFF        # 0x38: 32-bit code, base 0, limit 0x7FFF: below the guest's code
+gdtr:   .word 0x3F
         .long gdt
 idtr:   .word 14 * 8 - 1
         .long idt

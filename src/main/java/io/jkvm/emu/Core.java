@@ -1459,9 +1459,34 @@ final class Core {
         }
     }
 
-    /** IN/OUT above IOPL: #GP(0) (there is no I/O permission bitmap in jkvm's TSS). */
+    /** CLI and STI above IOPL: #GP(0) (the core has no VME or PVI virtual interrupt flag). */
     void requireIoPrivilege() {
         if (cpl > ((flagBits >>> 12) & 3)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
+    /**
+     * IN, OUT, INS and OUTS: allowed in real mode and at CPL <= IOPL; above IOPL only where the TSS's I/O permission
+     * bitmap (its offset at TSS + 0x66) has a clear bit for every port the access covers, within the TSS limit
+     * (SDM vol. 1, 19.5.2); else #GP(0).
+     */
+    void requirePortAccess(int port, int size) {
+        if (!protectedMode() || cpl <= ((flagBits >>> 12) & 3)) {
+            return;
+        }
+        Segment tss = taskRegister;
+        long limit = tss.limit() & 0xFFFFFFFFL;
+        if (limit < 0x67) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        long bitmap = supervisorRead(tss.base() + 0x66, 2);
+        long first = bitmap + port / 8, last = bitmap + (port + size - 1) / 8;
+        if (last > limit) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        long bits = supervisorRead(tss.base() + first, (int) (last - first + 1));
+        if ((bits & (((1L << size) - 1) << (port & 7))) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
     }
@@ -1936,17 +1961,17 @@ final class Core {
             case 0xCA -> FarTransfers.ret(this, (int) fetch(2));
             case 0xCB -> FarTransfers.ret(this, 0);
             case 0xE4, 0xE5, 0xEC, 0xED -> {
-                requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
                 int port = b <= 0xE5 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                requirePortAccess(port, size);
                 done();
                 setReg(0, size, io.in(port, size));
             }
             case 0x6C, 0x6D, 0x6E, 0x6F -> Strings.stringIo(this, b);
             case 0xE6, 0xE7, 0xEE, 0xEF -> {
-                requireIoPrivilege();
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
                 int port = b <= 0xE7 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                requirePortAccess(port, size);
                 done();
                 io.out(port, size, reg(0, size));
             }
@@ -1954,8 +1979,9 @@ final class Core {
                 int width = nearBranchSize();
                 long rel = fetchSigned(width == 2 ? 2 : 4);
                 done();
+                long target = nearTarget(rip + rel); // checked before the push: a fault leaves the stack alone
                 push(width == 2 ? rip & 0xFFFF : rip, width);
-                rip = nearTarget(rip + rel);
+                rip = target;
             }
             case 0xE9 -> jumpIf(true, 4);
             case 0xEB -> jumpIf(true, 1);
@@ -2039,10 +2065,14 @@ final class Core {
         return opSize == 2 && vendor.followsApm() ? 2 : 8;
     }
 
-    /** A near branch target at the branch's operand size. */
+    /** A near branch target at the branch's operand size; outside 64-bit mode one past CS's limit is #GP(0) at the branch. */
     long nearTarget(long target) {
         int size = nearBranchSize();
-        return size == 8 ? target : size == 4 ? target & 0xFFFFFFFFL : target & 0xFFFF;
+        long t = size == 8 ? target : size == 4 ? target & 0xFFFFFFFFL : target & 0xFFFF;
+        if (!code64) {
+            FarTransfers.requireInCodeLimit(this, segments[SegmentLoads.CS], t);
+        }
+        return t;
     }
 
     private boolean o16() {

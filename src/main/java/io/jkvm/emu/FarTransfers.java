@@ -47,6 +47,7 @@ final class FarTransfers {
             return;
         }
         Segment target = checkedCode(c, selector, c.cpl, false);
+        requireInCodeLimit(c, target, size == 8 ? offset : offset & Core.mask(size));
         if (call) {
             pushReturn(c, size);
         }
@@ -124,6 +125,17 @@ final class FarTransfers {
         return s;
     }
 
+    /**
+     * A transfer's target offset within its code segment: past the limit is #GP(0) (SDM: JMP, CALL, RET, IRET); 64-bit
+     * code has no limit, and a non-canonical target there is #GP(0) too.
+     */
+    static void requireInCodeLimit(Core c, Segment code, long offset) {
+        boolean bad = code.l() && c.longMode() ? !Core.canonical(offset) : offset > (code.limit() & 0xFFFFFFFFL);
+        if (bad) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
     static Segment withRpl(Segment s, int rpl) {
         return new Segment(s.base(), s.limit(), (s.selector() & ~3) | rpl, s.type(), s.present(), s.dpl(), s.db(), s.s(),
                 s.l(), s.g(), s.avl(), s.unusable());
@@ -152,6 +164,7 @@ final class FarTransfers {
             throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
         }
         Segment code = checkedCode(c, selector, rpl, true);
+        requireInCodeLimit(c, code, size == 8 ? offset : offset & Core.mask(size));
         if (rpl == c.cpl) {
             c.loadCode(code, rpl);
             c.setStackPointer(sp + 2L * size + release);

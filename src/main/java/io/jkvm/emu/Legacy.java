@@ -19,6 +19,9 @@ final class Legacy {
     }
 
     static void execute(Core c) {
+        if (c.rip > (c.segments[CS].limit() & 0xFFFFFFFFL)) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // running off the end of the code segment
+        }
         c.ip = (c.csBase + c.rip) & 0xFFFFFFFFL;
         int size = c.defaultSize;
         c.adSize = size;

@@ -111,6 +111,7 @@ final class LegacyInterrupts {
             throw GuestFault.withCode(GuestFault.GP, selector & 0xFFFC);
         }
         Segment code = FarTransfers.checkedCode(c, selector, rpl, true);
+        FarTransfers.requireInCodeLimit(c, code, offset & Core.mask(size));
         long writable = 0x257FD5L; // not VM; VIF and VIP only at CPL0 with a 32-bit operand
         if (c.cpl == 0 && size == 4) {
             writable |= 0x180000L;

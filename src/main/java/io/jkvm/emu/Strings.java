@@ -11,9 +11,9 @@ final class Strings {
      * its store can be made before the port is read, so a fault never follows a read the device has already answered.
      */
     static void stringIo(Core c, int b) {
-        c.requireIoPrivilege();
         int size = (b & 1) == 0 ? 1 : c.opSize == 8 ? 4 : c.opSize;
         int port = (int) (c.r[2] & 0xFFFF);
+        c.requirePortAccess(port, size);
         long step = (c.flagBits & Core.DF) != 0 ? -size : size;
         long addressMask = c.offsetMask();
         boolean repeat = c.rep != 0;

@@ -15,6 +15,7 @@ import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Exceptions through the IDT on the software core, with their vectors, error codes, CR2 and return addresses;
@@ -258,6 +259,34 @@ class ExceptionsTest {
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             assertEquals(USER + 4, vm.vcpu.registers().rcx(), "the SYSCALL after the UD2 ran at CPL3");
             assertEquals(USER_DATA, vm.memory.readLong(KERNEL_STACK - 8) & 0xFFFF, "the #UD frame's SS: RPL 3 as loaded");
+        }
+    }
+
+    /** IN above IOPL: allowed where the TSS's I/O permission bitmap clears the port's bit, else #GP(0) at the IN. */
+    @Test
+    void portAccessAboveIoplFollowsTheTssBitmap() {
+        try (EmuVm vm = new EmuVm(toUser().bytes())) {
+            installIdt(vm);
+            userPages(vm);
+            long tss = LongModeBoot.TSS;
+            vm.memory.write(tss + 0x66, new byte[]{0x68, 0}, 0, 2); // the bitmap right after the 104-byte TSS
+            byte[] bitmap = new byte[0x12];
+            java.util.Arrays.fill(bitmap, (byte) 0xFF);
+            bitmap[0x10] = (byte) 0xFE; // port 0x80 allowed, 0x81 (bit 1) not
+            vm.memory.write(tss + 0x68, bitmap, 0, bitmap.length);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            io.jkvm.x86.Segment tr = s.tr();
+            io.jkvm.x86.Segment longer = new io.jkvm.x86.Segment(tr.base(), 0x68 + bitmap.length - 1, tr.selector(), tr.type(),
+                    tr.present(), tr.dpl(), tr.db(), tr.s(), tr.l(), tr.g(), tr.avl(), tr.unusable());
+            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), longer, s.ldt(),
+                    s.gdt(), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+            byte[] user = hex("e4 80 e4 81"); // in al, 0x80; in al, 0x81
+            vm.memory.write(USER, user, 0, user.length);
+            VcpuExit first = vm.vcpu.run();
+            assertTrue(first instanceof VcpuExit.Io io && !io.out() && io.port() == 0x80, "port 0x80 passes: " + first);
+            assertEquals(13, vm.nextOut(0x90), "port 0x81: #GP");
+            assertEquals(0, vm.vcpu.registers().rbx(), "#GP(0)");
+            assertEquals(USER + 2, vm.vcpu.registers().rdx(), "at the second IN");
         }
     }
 

@@ -239,7 +239,8 @@ class LegacyModesTest {
                     new Out(0x90, 0xABCDEF01L), gp, code0,   // expand-down: above the limit allowed, at or below #GP(0)
                     new Out(0x90, 0x600DF00DL), gp, code0,   // read-only data: a load, then a store #GP(0)
                     gp, code0,                               // a load through a null ES
-                    ss, code0), outsUntilHalt(v, out -> { })); // through SS past its limit: #SS(0)
+                    ss, code0,                               // through SS past its limit: #SS(0)
+                    gp, code0), outsUntilHalt(v, out -> { })); // a far jump past the target code segment's limit
         }
     }
 
