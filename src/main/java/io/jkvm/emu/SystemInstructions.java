@@ -141,7 +141,9 @@ final class SystemInstructions {
             }
         } else if (op >= 3 && op <= 5 && c.mod != 3) {
             Xsave.compactedInstruction(c, op, c.ea(), (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
-        } else if ((op == 6 || op == 7) && c.mod == 3) {
+        } else if (op == 7 && c.mod == 3 && c.rep == 0xF3) { // RDPID: IA32_TSC_AUX, a full register in 64-bit mode
+            c.setReg(c.rmField, c.code64 ? 8 : 4, c.tscAux);
+        } else if ((op == 6 || op == 7) && c.mod == 3 && c.rep == 0) {
             c.setReg(c.rmField, c.opSize, RANDOM.nextLong());
             c.setArith(Core.CF);
         } else {
@@ -176,9 +178,16 @@ final class SystemInstructions {
                 c.mxcsr = (int) v;
             }
             case 3 -> c.write(a, 4, c.mxcsr);
-            case 4, 6 -> Xsave.xsave(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
+            case 4 -> Xsave.xsave(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
+            case 6 -> {
+                if (c.p66) {
+                    c.read(a, 1); // CLWB: a cache write-back, nothing to do here but the access's faults
+                } else {
+                    Xsave.xsave(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL)); // XSAVEOPT: XSAVE's image is a valid one
+                }
+            }
             case 5 -> Xsave.xrstor(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
-            default -> c.read(a, 1); // CLFLUSH: a read access for its fault behaviour
+            default -> c.read(a, 1); // CLFLUSH, and CLFLUSHOPT (66): a read access for their fault behaviour
         }
         c.done();
     }

@@ -51,6 +51,23 @@ class SystemInstructionsTest {
         }
     }
 
+    /** RDPID reads IA32_TSC_AUX; CLFLUSHOPT and CLWB run as CLFLUSH does (an access, no change to memory). */
+    @Test
+    void rdpidClflushoptAndClwb() {
+        String code = ""
+                + "b9 03 01 00 c0 b8 78 56 34 12 31 d2 0f 30" // wrmsr TSC_AUX = 0x12345678
+                + "48 c7 c0 ff ff ff ff f3 0f c7 f8" // mov rax, -1; rdpid rax
+                + "66 0f ae 3f 66 0f ae 37" // clflushopt [rdi]; clwb [rdi]
+                + "f4";
+        try (EmuVm vm = new EmuVm(hex(code))) {
+            vm.memory.writeLong(DATA, 0x5A5A);
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, DATA));
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(0x12345678L, vm.vcpu.registers().rax(), "RDPID: TSC_AUX, zero-extended to 64 bits");
+            assertEquals(0x5A5A, vm.memory.readLong(DATA), "CLFLUSHOPT and CLWB leave memory as it was");
+        }
+    }
+
     @Test
     void miscEnableStartsAsKvmResetsItAndKeepsWhatIsWritten() {
         // mov ecx, 0x1a0; rdmsr; mov ebx, eax; mov eax, 1; xor edx, edx; wrmsr; rdmsr; hlt

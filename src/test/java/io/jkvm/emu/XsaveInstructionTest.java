@@ -39,6 +39,25 @@ class XsaveInstructionTest {
         }
     }
 
+    /** XSAVEOPT (0F AE /6) writes the image XSAVE writes: its optimisations may skip stores, never change them. */
+    @Test
+    void xsaveoptWritesWhatXsaveWrites() {
+        Asm a = new Asm().setXcr0(0x80003L)
+                .movImm64(16, 0x1616161616161616L)
+                .movImm64(7, BUFFER).raw("b8 ff ff ff ff ba ff ff ff ff")
+                .raw("0f ae 27") // xsave [rdi]
+                .movImm64(7, BUFFER + 0x1000)
+                .raw("0f ae 37") // xsaveopt [rdi]
+                .outAl(0x80).hlt();
+        try (EmuVm vm = new EmuVm("host,+xsave,+apx", a.bytes())) {
+            vm.nextOut(0x80);
+            int size = vm.model.cpuid().leaf(0xD, 0).ebx();
+            for (int at = 0; at < size; at += 8) {
+                assertEquals(vm.memory.readLong(BUFFER + at), vm.memory.readLong(BUFFER + 0x1000 + at), "byte " + at);
+            }
+        }
+    }
+
     @Test
     void xrstorWithXstateBv19ClearPutsTheEgprsInTheirInitState() {
         Asm a = new Asm().setXcr0(0x80003L)
