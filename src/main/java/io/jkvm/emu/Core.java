@@ -375,7 +375,7 @@ final class Core {
         if (tlbTag[i] == tag) {
             int p = tlbPerm[i];
             boolean ok = (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
-            if (ok) {
+            if (ok && (cpl == 3 || (p & 2) == 0 || !supervisorBlocked(access))) {
                 return tlbPhys[i] | (linear & 0xFFF);
             }
         }
@@ -445,6 +445,9 @@ final class Core {
         if (access == ACC_EXEC && !exec) {
             throw pageFault(linear, access, true);
         }
+        if (!user && userOk && supervisorBlocked(access)) {
+            throw pageFault(linear, access, true);
+        }
         for (int k = 0; k < levels; k++) {
             long e = entries[k] | 0x20; // accessed
             if (k == levels - 1 && access == ACC_WRITE) {
@@ -468,6 +471,20 @@ final class Core {
     private GuestFault reservedBitFault(long linear, int access) {
         GuestFault f = pageFault(linear, access, true);
         return GuestFault.withCode(GuestFault.PF, f.errorCode | 8);
+    }
+
+    /** An access of the descriptor tables or the TSS, made as a supervisor whatever the CPL: SMAP always applies to it. */
+    private boolean implicitAccess;
+
+    /**
+     * Whether a supervisor-mode access to a user page is refused: a fetch under CR4.SMEP, a read or write under CR4.SMAP
+     * unless EFLAGS.AC is set (STAC) and the access is an explicit one (SDM vol. 3, 4.6.1).
+     */
+    private boolean supervisorBlocked(int access) {
+        if (access == ACC_EXEC) {
+            return (cr4 & ControlBits.CR4_SMEP) != 0;
+        }
+        return (cr4 & ControlBits.CR4_SMAP) != 0 && ((flagBits & AC) == 0 || implicitAccess);
     }
 
     private GuestFault pageFault(long linear, int access, boolean present) {
@@ -1442,9 +1459,11 @@ final class Core {
     long supervisorRead(long linear, int size) {
         int saved = cpl;
         setCpl(0);
+        implicitAccess = true;
         try {
             return read(linear, size);
         } finally {
+            implicitAccess = false;
             setCpl(saved);
         }
     }
@@ -1452,9 +1471,11 @@ final class Core {
     void supervisorWrite(long linear, int size, long value) {
         int saved = cpl;
         setCpl(0);
+        implicitAccess = true;
         try {
             write(linear, size, value);
         } finally {
+            implicitAccess = false;
             setCpl(saved);
         }
     }

@@ -252,6 +252,15 @@ final class SystemInstructions {
             c.done();
             return;
         }
+        if (m == 0xCA || m == 0xCB) { // CLAC, STAC: EFLAGS.AC for SMAP, at CPL0 with SMAP in the model
+            c.fetch8();
+            if (c.cpl != 0 || !c.cpuidHas(7, 0, 1, 20)) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            c.flagBits = m == 0xCB ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
+            c.done();
+            return;
+        }
         if (m == 0xF9) { // RDTSCP
             c.fetch8();
             long count = c.tsc.read();

@@ -131,6 +131,51 @@ class PagingTest {
         }
     }
 
+    /** VIRT's page made a user page (U on every level), for the supervisor-mode protections. */
+    private static void userPageAtVirt(EmuVm vm) {
+        vm.memory.writeLong(PML4, PDPT | 7);
+        vm.memory.writeLong(PDPT + 8, PD | 7);
+        vm.memory.writeLong(PD, PT | 7);
+        vm.memory.writeLong(PT, FRAME_A | 7);
+    }
+
+    /** CR4.SMEP: a CPL0 fetch from a user page is #PF (present, instruction fetch, supervisor: 0x11). */
+    @Test
+    void smepStopsTheKernelRunningAUserPage() {
+        Asm a = new Asm().raw("0f 20 e0 48 0f ba e8 14 0f 22 e0") // mov rax, cr4; bts rax, 20 (SMEP); mov cr4, rax
+                .movImm64(0, VIRT + 8).raw("ff e0"); // jmp rax
+        try (EmuVm vm = vm(a.bytes())) {
+            userPageAtVirt(vm);
+            ExceptionsTest.installIdt(vm);
+            assertEquals(14, vm.nextOut(0x90));
+            assertEquals(0x11, vm.vcpu.registers().rbx(), "error code: a fetch from a present page, as a supervisor");
+            assertEquals(VIRT + 8, vm.vcpu.registers().rcx(), "CR2");
+        }
+    }
+
+    /** CR4.SMAP: a CPL0 read of a user page is #PF unless STAC set EFLAGS.AC; CLAC clears it again. */
+    @Test
+    void smapStopsKernelAccessToUserPagesOutsideStacAndClac() {
+        Asm a = new Asm().raw("0f 20 e0 48 0f ba e8 15 0f 22 e0") // mov rax, cr4; bts rax, 21 (SMAP); mov cr4, rax
+                .movImm64(3, VIRT)
+                .raw("0f 01 cb 48 8b 03").outAl(0x80) // stac; mov rax, [rbx]: allowed
+                .raw("0f 01 ca 48 8b 03").hlt(); // clac; mov rax, [rbx]: #PF
+        try (EmuVm vm = new EmuVm("host,+smap", a.bytes())) {
+            vm.memory.writeLong(PML4, PDPT | 3);
+            vm.memory.writeLong(PDPT, 0x83);
+            vm.memory.writeLong(FRAME_A, 0xAAAA);
+            userPageAtVirt(vm);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), s.idt(), s.cr0(), s.cr2(), PML4, s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+            ExceptionsTest.installIdt(vm);
+            vm.nextOut(0x80);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax(), "with AC set (STAC) the kernel reads the user page");
+            assertEquals(14, vm.nextOut(0x90), "after CLAC: #PF");
+            assertEquals(0x1, vm.vcpu.registers().rbx(), "error code: a read of a present page, as a supervisor");
+        }
+    }
+
     /** An instruction fetch from a page that is not present: #PF with CR2 the address fetched, not its page. */
     @Test
     void anInstructionFetchFaultReportsTheFetchedAddressInCr2() {
