@@ -199,6 +199,10 @@ final class Bmi {
 
     /** Legacy 0F 38: MOVBE (F0/F1, memory only), CRC32 (F2 0F 38 F0/F1), ADCX/ADOX (66/F3 0F 38 F6). */
     static void executeMap0F38(Core c, int op) {
+        if (op == 0x82 && c.p66 && c.rep == 0) {
+            SystemInstructions.invpcid(c);
+            return;
+        }
         if (c.p66 && c.rep == 0 && Sse4.in0F38(op)) {
             Sse4.execute0F38(c, op);
             return;

@@ -156,6 +156,10 @@ final class SystemInstructions {
     static void group15(Core c) {
         c.decodeModrm();
         int op = c.regField & 7;
+        if (c.mod == 3 && c.rep == 0xF3 && op <= 3) {
+            fsgsBase(c, op);
+            return;
+        }
         if (c.mod == 3) {
             if (op >= 5) { // LFENCE, MFENCE, SFENCE
                 c.done();
@@ -188,6 +192,61 @@ final class SystemInstructions {
             }
             case 5 -> Xsave.xrstor(c, a, (c.r[2] << 32) | (c.r[0] & 0xFFFFFFFFL));
             default -> c.read(a, 1); // CLFLUSH, and CLFLUSHOPT (66): a read access for their fault behaviour
+        }
+        c.done();
+    }
+
+    /**
+     * F3 0F AE /0-/3: RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE, 64-bit mode with CR4.FSGSBASE only (else #UD); 32 bits
+     * without REX.W, zero-extended; a non-canonical base to write is #GP(0).
+     */
+    private static void fsgsBase(Core c, int op) {
+        if (!c.code64 || (c.cr4 & ControlBits.CR4_FSGSBASE) == 0) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        int size = c.rexW ? 8 : 4;
+        switch (op) {
+            case 0 -> c.setReg(c.rmField, size, c.fsBase);
+            case 1 -> c.setReg(c.rmField, size, c.gsBase);
+            default -> {
+                long base = c.reg(c.rmField, size);
+                if (!Core.canonical(base)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                if (op == 2) {
+                    c.fsBase = base;
+                } else {
+                    c.gsBase = base;
+                }
+            }
+        }
+        c.done();
+    }
+
+    /**
+     * 66 0F 38 82: INVPCID type, m128 at CPL0 with INVPCID in the model. The core's TLB has no PCID tags, so type 0
+     * (one address) drops that address and types 1-3 (a PCID, all, all but global) drop everything; a type above 3,
+     * a PCID above 4095 or a non-canonical address of type 0 is #GP(0).
+     */
+    static void invpcid(Core c) {
+        if (!c.cpuidHas(7, 0, 1, 10)) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.decodeModrm();
+        if (c.mod == 3) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.requireCpl0();
+        long type = c.reg(c.regField, c.code64 ? 8 : 4);
+        long pcid = c.read(c.ea(), 8);
+        long address = c.read(c.ea() + 8, 8);
+        if (type > 3 || pcid > 0xFFF || type == 0 && !Core.canonical(address)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (type == 0) {
+            c.invlpg(address);
+        } else {
+            c.flushTlb();
         }
         c.done();
     }
@@ -358,12 +417,17 @@ final class SystemInstructions {
                 case 0 -> writeCr0(c, v);
                 case 2 -> c.cr2 = v;
                 case 3 -> {
-                    c.cr3 = v;
+                    // With CR4.PCIDE, bit 63 asks to keep the PCID's TLB entries: the core may drop them anyway
+                    c.cr3 = (c.cr4 & ControlBits.CR4_PCIDE) != 0 ? v & ~(1L << 63) : v;
                     c.flushTlb();
                 }
                 case 4 -> {
                     if (c.longMode() && (v & ControlBits.CR4_PAE) == 0) {
                         throw GuestFault.withCode(GuestFault.GP, 0); // IA-32e mode needs PAE paging
+                    }
+                    boolean pcide = (v & ControlBits.CR4_PCIDE) != 0 && (c.cr4 & ControlBits.CR4_PCIDE) == 0;
+                    if (pcide && (!c.cpuidHas(1, 0, 2, 17) || !c.longMode() || (c.cr3 & 0xFFF) != 0)) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // PCIDs need the feature, IA-32e mode and PCID 0
                     }
                     c.cr4 = v;
                     c.flushTlb();

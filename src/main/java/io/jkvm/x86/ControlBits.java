@@ -22,6 +22,8 @@ public final class ControlBits {
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;
     public static final long CR4_UMIP = 1L << 11;
+    public static final long CR4_FSGSBASE = 1L << 16;
+    public static final long CR4_PCIDE = 1L << 17;
     public static final long CR4_OSXSAVE = 1L << 18;
     public static final long CR4_SMEP = 1L << 20;
     public static final long CR4_SMAP = 1L << 21;

@@ -131,6 +131,40 @@ class PagingTest {
         }
     }
 
+    /**
+     * CR4.PCIDE (with PCID 0 in CR3, in IA-32e mode): MOV to CR3 with bit 63 keeps it out of CR3; INVPCID type 0 drops
+     * one address from the TLB as INVLPG does, type 2 everything; a type above 3 is #GP(0).
+     */
+    @Test
+    void pcideAndInvpcid() {
+        Asm a = new Asm().raw("0f 20 e0 48 0f ba e8 11 0f 22 e0") // mov rax, cr4; bts rax, 17 (PCIDE); mov cr4, rax
+                .raw("0f 20 d8 48 0f ba e8 3f 48 83 c8 01 0f 22 d8 0f 20 da") // cr3 | bit 63 | PCID 1 -> cr3; rdx = cr3
+                .movImm64(3, VIRT).raw("48 8b 03").outAl(0x80) // rax = [VIRT]: into the TLB
+                .movImm64(6, 0x400000).raw("48 89 5e 08 48 c7 06 00 00 00 00") // descriptor at 0x400000: {0, VIRT}
+                .raw("31 c9 66 0f 38 82 0e").raw("48 8b 03").outAl(0x81) // invpcid rcx (0), [rsi]; rax = [VIRT]
+                .raw("b9 04 00 00 00 66 0f 38 82 0e").hlt(); // type 4: #GP(0)
+        try (EmuVm vm = new EmuVm("host,+pcid,+invpcid", a.bytes())) {
+            vm.memory.writeLong(PML4, PDPT | 3);
+            vm.memory.writeLong(PDPT, 0x83);
+            vm.memory.writeLong(PDPT + 8, PD | 3);
+            vm.memory.writeLong(PD, PT | 3);
+            vm.memory.writeLong(PT, FRAME_A | 3);
+            vm.memory.writeLong(FRAME_A, 0xAAAA);
+            vm.memory.writeLong(FRAME_B, 0xBBBB);
+            SpecialRegisters s = vm.vcpu.specialRegisters();
+            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
+                    s.gdt(), s.idt(), s.cr0(), s.cr2(), PML4, s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+            ExceptionsTest.installIdt(vm);
+            vm.nextOut(0x80);
+            assertEquals(PML4 | 1, vm.vcpu.registers().rdx(), "CR3 keeps the PCID, not bit 63");
+            assertEquals(0xAAAA, vm.vcpu.registers().rax());
+            vm.memory.writeLong(PT, FRAME_B | 3);
+            vm.nextOut(0x81);
+            assertEquals(0xBBBB, vm.vcpu.registers().rax(), "INVPCID type 0 dropped VIRT from the TLB");
+            assertEquals(13, vm.nextOut(0x90), "INVPCID type 4: #GP");
+        }
+    }
+
     /** VIRT's page made a user page (U on every level), for the supervisor-mode protections. */
     private static void userPageAtVirt(EmuVm vm) {
         vm.memory.writeLong(PML4, PDPT | 7);

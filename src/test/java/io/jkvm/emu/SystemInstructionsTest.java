@@ -68,6 +68,39 @@ class SystemInstructionsTest {
         }
     }
 
+    /**
+     * RDFSBASE/WRFSBASE/RDGSBASE/WRGSBASE: #UD until CR4.FSGSBASE is set, then the bases the FS_BASE and GS_BASE MSRs
+     * hold; a non-canonical base is #GP(0).
+     */
+    @Test
+    void fsgsbaseInstructionsFollowCr4AndTheMsrs() {
+        String code = ""
+                + "0f 20 e0 48 0f ba e8 10 0f 22 e0" // mov rax, cr4; bts rax, 16 (FSGSBASE); mov cr4, rax
+                + "48 b8 00 10 32 54 76 78 00 00 f3 48 0f ae d0" // mov rax, 0x787654321000; wrfsbase rax
+                + "f3 48 0f ae c3" // rdfsbase rbx
+                + "b9 00 01 00 c0 0f 32" // rdmsr FS_BASE -> edx:eax
+                + "48 c7 c1 ff ff 00 00 f3 48 0f ae d9" // mov rcx, 0xffff; wrgsbase rcx
+                + "f3 0f ae ce" // rdgsbase esi
+                + "f4";
+        try (EmuVm vm = new EmuVm(hex(code))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(0x787654321000L, r.rbx(), "RDFSBASE gives what WRFSBASE wrote");
+            assertEquals(0x54321000L, r.rax() & 0xFFFFFFFFL, "the FS_BASE MSR holds it (EAX)");
+            assertEquals(0x7876L, r.rdx(), "(EDX)");
+            assertEquals(0xFFFFL, r.rsi(), "RDGSBASE r32");
+        }
+        try (EmuVm vm = new EmuVm(hex("f3 48 0f ae c3 f4"))) { // rdfsbase rbx with CR4.FSGSBASE clear
+            ExceptionsTest.installIdt(vm);
+            assertEquals(6, vm.nextOut(0x90), "#UD without CR4.FSGSBASE");
+        }
+        String nonCanonical = "0f 20 e0 48 0f ba e8 10 0f 22 e0 48 b8 00 00 00 00 00 80 00 00 f3 48 0f ae d0"; // wrfsbase 1 << 47
+        try (EmuVm vm = new EmuVm(hex(nonCanonical))) {
+            ExceptionsTest.installIdt(vm);
+            assertEquals(13, vm.nextOut(0x90), "#GP for a non-canonical base");
+        }
+    }
+
     @Test
     void miscEnableStartsAsKvmResetsItAndKeepsWhatIsWritten() {
         // mov ecx, 0x1a0; rdmsr; mov ebx, eax; mov eax, 1; xor edx, edx; wrmsr; rdmsr; hlt
