@@ -706,7 +706,13 @@ final class Core {
         }
     }
 
+    /** The data breakpoints the instruction being run has hit so far (DR6.B0-B3): its #DB trap follows it. */
+    private int dataBreakpointHits;
+
     long read(long linear, int size) {
+        if ((dr7 & 0xFF) != 0 && !implicitAccess) {
+            dataBreakpointHits |= Breakpoints.dataHits(this, linear, size, false);
+        }
         return lock ? lockedRead(linear, size) : plainRead(linear, size);
     }
 
@@ -729,6 +735,9 @@ final class Core {
     }
 
     void write(long linear, int size, long v) {
+        if ((dr7 & 0xFF) != 0 && !implicitAccess) {
+            dataBreakpointHits |= Breakpoints.dataHits(this, linear, size, true);
+        }
         if (lock) {
             lockedWrite(linear, size, v);
         } else {
@@ -955,19 +964,31 @@ final class Core {
         }
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
+        if ((flagBits & Breakpoints.RF) == 0 && Breakpoints.armed(this)) {
+            int hits = Breakpoints.instructionHits(this, code64 ? rip : (csBase + rip) & 0xFFFFFFFFL);
+            if (hits != 0) {
+                dr6 = (dr6 & ~0xFL) | hits; // an instruction breakpoint: a fault, before the instruction
+                deliver(GuestFault.DB, false, 0, rip, 0);
+                return;
+            }
+        }
         saveFlags();
+        flagBits &= ~Breakpoints.RF; // RF has kept this instruction's breakpoint quiet; IRET may set it again
         mmioReplayed = 0;
+        dataBreakpointHits = 0;
         System.arraycopy(r, 0, gprsAtStart, 0, 32);
         try {
             interruptShadow = false;
             executeLocked(start);
             mmioRetired();
             instructions++;
-            if (singleStep) {
-                dr6 |= 0x4000; // BS: the #DB is a single-step trap, after the instruction
+            if (singleStep || dataBreakpointHits != 0) {
+                dr6 = (dr6 & ~0xFL) | dataBreakpointHits | (singleStep ? 0x4000 : 0); // BS, B0-B3: traps, after it
+                dataBreakpointHits = 0;
                 deliver(GuestFault.DB, false, 0, rip, 0);
             }
         } catch (GuestFault f) {
+            dataBreakpointHits = 0;
             mmioRetired();
             restoreFlags(); // a read-modify-write whose store faulted had already set them
             faulted(f, start);
@@ -1094,8 +1115,8 @@ final class Core {
      * {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & TF) != 0 || interruptDue() || !code64) {
-            step(); // single-stepping, an external interrupt to take at this boundary, or 16- and 32-bit code
+        if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !code64 || Breakpoints.armed(this)) {
+            step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
             return 1;
         }
         long page = rip & ~0xFFFL;

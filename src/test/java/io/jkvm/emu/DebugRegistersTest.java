@@ -1,0 +1,80 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.Idt;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.jkvm.emu.ExceptionsTest.hex;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * DR0-DR7 on the software core: an instruction breakpoint is a #DB fault before the instruction, which runs once
+ * the handler sets RF in the frame; a data breakpoint is a #DB trap after the store that touched a watched byte,
+ * and not after a read when it watches writes; DR6.B0-B3 say which.
+ */
+class DebugRegistersTest {
+    private static final long HANDLER = 0x108000, IDT = 0x109000, DATA = 0x10A000;
+
+    private static List<Long> ports(EmuVm vm) {
+        List<Long> seen = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            VcpuExit e = vm.vcpu.run();
+            if (e instanceof VcpuExit.Hlt) {
+                return seen;
+            }
+            if (!(e instanceof VcpuExit.Io io)) {
+                throw new AssertionError("unexpected " + e + " after " + seen);
+            }
+            seen.add((long) io.port());
+        }
+        throw new AssertionError("no HLT: " + seen);
+    }
+
+    private static EmuVm withDbHandler(byte[] code, String handler) {
+        EmuVm vm = new EmuVm(code);
+        byte[] h = hex(handler);
+        vm.memory.write(HANDLER, h, 0, h.length);
+        Idt.writeGate(vm.memory, IDT, 1, HANDLER);
+        Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+        return vm;
+    }
+
+    @Test
+    void anInstructionBreakpointFaultsBeforeTheInstructionAndRfLetsItRunOnce() {
+        long target = EmuVm.CODE + 0x40;
+        Asm a = new Asm().movImm64(0, target).raw("0f 23 c0") // mov dr0, rax
+                .raw("b8 01 00 00 00 0f 23 f8") // mov eax, 1 (L0, execute, 1 byte); mov dr7, rax
+                .movImm64(0, target).raw("ff e0"); // jmp rax
+        byte[] code = new byte[0x48];
+        byte[] head = a.bytes();
+        System.arraycopy(head, 0, code, 0, head.length);
+        byte[] tail = hex("bb 42 00 00 00 e6 80 f4"); // at target: mov ebx, 0x42; out 0x80, al; hlt
+        System.arraycopy(tail, 0, code, 0x40, tail.length);
+        // #DB: set RF in the saved RFLAGS, report on 0x91, IRETQ
+        try (EmuVm vm = withDbHandler(code, "48 81 4c 24 10 00 00 01 00 e6 91 48 cf")) {
+            assertEquals(List.of(0x91L, 0x80L), ports(vm), "the breakpoint, then the instruction ran once");
+            assertEquals(0x42, vm.vcpu.registers().rbx());
+            assertEquals(1, vm.vcpu.saveState().debugRegisters().dr6() & 0xF, "DR6.B0");
+        }
+    }
+
+    @Test
+    void aDataBreakpointTrapsAfterTheStoreAndNotAfterARead() {
+        long dr7 = 0x4 | 1L << 20 | 3L << 22; // L1, breaks on writes, 4 bytes
+        Asm a = new Asm().movImm64(0, DATA + 4).raw("0f 23 c8") // mov dr1, rax
+                .movImm64(0, dr7).raw("0f 23 f8") // mov dr7, rax
+                .movImm64(7, DATA)
+                .raw("8b 47 04").outAl(0x80) // mov eax, [rdi + 4]: a read, not watched
+                .raw("89 47 06").outAl(0x81) // mov [rdi + 6], eax: bytes 6-9, two of them watched
+                .hlt();
+        try (EmuVm vm = withDbHandler(a.bytes(), "e6 92 48 cf")) { // #DB: report on 0x92, IRETQ
+            assertEquals(List.of(0x80L, 0x92L, 0x81L), ports(vm), "no trap after the read; one after the store");
+            assertEquals(2, vm.vcpu.saveState().debugRegisters().dr6() & 0xF, "DR6.B1");
+        }
+    }
+}
