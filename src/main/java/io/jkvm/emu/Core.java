@@ -68,6 +68,8 @@ final class Core {
     Segment taskRegister = Segment.tss64(0x18, 0, 0x67), ldtr = Segment.unusableLdt();
     /** Decoding in 64-bit mode (IA-32e mode with CS.L); otherwise real, protected or compatibility mode. */
     boolean code64 = true;
+    /** 64-bit code with no breakpoint armed: what decoded blocks run (the rest goes through the interpreter). */
+    private boolean blocksRun = true;
     /** Outside 64-bit mode, the default operand and address size: 4 with CS.D set, 2 without. */
     int defaultSize = 4;
     /** Outside 64-bit mode, SS.B: the stack pointer is ESP (set) or SP. */
@@ -139,6 +141,12 @@ final class Core {
         stack32 = segments[SegmentLoads.SS].db();
         csBase = code64 ? 0 : code.base();
         fetchPage = -1;
+        debugRegistersChanged();
+    }
+
+    /** DR7 changed (or the mode did): whether decoded blocks may run. */
+    void debugRegistersChanged() {
+        blocksRun = code64 && !Breakpoints.armed(this);
     }
 
     /** Loads CS's cache and CPL together (a far transfer, an interrupt, IRET, a fast system call). */
@@ -163,6 +171,7 @@ final class Core {
         anyRex = false;
         rep = 0;
         lock = false;
+        slowAccess = watchingData;
         lockedWordAt = -1;
         segOverride = false;
     }
@@ -375,7 +384,7 @@ final class Core {
         if (tlbTag[i] == tag) {
             int p = tlbPerm[i];
             boolean ok = (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
-            if (ok && (cpl == 3 || (p & 2) == 0 || !supervisorBlocked(access))) {
+            if (ok && (cpl == 3 || (p & 2) == 0 || (cr4 & SUPERVISOR_GUARDS) == 0 || !supervisorBlocked(access))) {
                 return tlbPhys[i] | (linear & 0xFFF);
             }
         }
@@ -472,6 +481,8 @@ final class Core {
         GuestFault f = pageFault(linear, access, true);
         return GuestFault.withCode(GuestFault.PF, f.errorCode | 8);
     }
+
+    private static final long SUPERVISOR_GUARDS = ControlBits.CR4_SMEP | ControlBits.CR4_SMAP;
 
     /** An access of the descriptor tables or the TSS, made as a supervisor whatever the CPL: SMAP always applies to it. */
     private boolean implicitAccess;
@@ -709,8 +720,23 @@ final class Core {
     /** The data breakpoints the instruction being run has hit so far (DR6.B0-B3): its #DB trap follows it. */
     private int dataBreakpointHits;
 
+    /** The instruction being interpreted watches for data breakpoints (DR7 enables one). */
+    private boolean watchingData;
+    /** LOCK or a watch: read and write leave their plain path, which decoded blocks and most instructions take. */
+    private boolean slowAccess;
+
+    /** A LOCK prefix, or XCHG with memory: this instruction's read-modify-write is atomic. */
+    void lockPrefix() {
+        lock = true;
+        slowAccess = true;
+    }
+
     long read(long linear, int size) {
-        if ((dr7 & 0xFF) != 0 && !implicitAccess) {
+        return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
+    }
+
+    private long slowRead(long linear, int size) {
+        if (watchingData && !implicitAccess) {
             dataBreakpointHits |= Breakpoints.dataHits(this, linear, size, false);
         }
         return lock ? lockedRead(linear, size) : plainRead(linear, size);
@@ -735,7 +761,11 @@ final class Core {
     }
 
     void write(long linear, int size, long v) {
-        if ((dr7 & 0xFF) != 0 && !implicitAccess) {
+        if (!slowAccess) {
+            plainWrite(linear, size, v);
+            return;
+        }
+        if (watchingData && !implicitAccess) {
             dataBreakpointHits |= Breakpoints.dataHits(this, linear, size, true);
         }
         if (lock) {
@@ -976,6 +1006,8 @@ final class Core {
         flagBits &= ~Breakpoints.RF; // RF has kept this instruction's breakpoint quiet; IRET may set it again
         mmioReplayed = 0;
         dataBreakpointHits = 0;
+        watchingData = Breakpoints.armed(this);
+        slowAccess = watchingData;
         System.arraycopy(r, 0, gprsAtStart, 0, 32);
         try {
             interruptShadow = false;
@@ -1042,6 +1074,8 @@ final class Core {
             }
         } finally {
             lock = false; // what comes next (the decoded blocks, an exception's delivery) reads and writes plainly
+            watchingData = false;
+            slowAccess = false;
             lockedWordAt = -1;
             releaseShared();
             if (underSplitLock) {
@@ -1115,7 +1149,7 @@ final class Core {
      * {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !code64 || Breakpoints.armed(this)) {
+        if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
             step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
             return 1;
         }
@@ -1631,7 +1665,7 @@ final class Core {
             switch (b) {
                 case 0x66 -> o16 = true;
                 case 0x67 -> adSize = 4;
-                case 0xF0 -> lock = true;
+                case 0xF0 -> lockPrefix();
                 case 0xF2, 0xF3 -> rep = b;
                 case 0x2E, 0x36, 0x3E, 0x26 -> { }
                 case 0x64 -> {
@@ -1819,7 +1853,9 @@ final class Core {
             }
             case 0x86, 0x87 -> {
                 decodeModrm();
-                lock |= mod != 3; // XCHG with memory is locked, prefix or not
+                if (mod != 3) {
+                    lockPrefix(); // XCHG with memory is locked, prefix or not
+                }
                 int size = byteOr(b);
                 long a = readRm(size);
                 writeRm(size, reg(regField, size));

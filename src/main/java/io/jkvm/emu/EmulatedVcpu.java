@@ -129,6 +129,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         java.util.Arrays.fill(core.dr, 0);
         core.dr6 = ResetState.DR6;
         core.dr7 = ResetState.DR7;
+        core.debugRegistersChanged();
         core.interruptShadow = false;
         halted = hltReturned = resumeInHlt = false;
         waitingForStartup = true;
@@ -509,6 +510,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dr[3] = d.dr3();
         core.dr6 = d.dr6();
         core.dr7 = d.dr7();
+        core.debugRegistersChanged();
         halted = hltReturned = false;
         resumeInHlt = s.activity() == Activity.HALTED;
         waitingForStartup = s.activity() == Activity.WAIT_FOR_SIPI;

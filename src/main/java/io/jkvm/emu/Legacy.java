@@ -39,7 +39,7 @@ final class Legacy {
             switch (b) {
                 case 0x66 -> o16 = true;
                 case 0x67 -> c.adSize = size ^ 6; // 2 <-> 4
-                case 0xF0 -> c.lock = true;
+                case 0xF0 -> c.lockPrefix();
                 case 0xF2, 0xF3 -> c.rep = b;
                 case 0x26 -> override(c, ES);
                 case 0x2E -> override(c, CS);

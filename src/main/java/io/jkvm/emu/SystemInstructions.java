@@ -495,7 +495,10 @@ final class SystemInstructions {
             long v = c.r[gpr];
             switch (n) {
                 case 6 -> c.dr6 = (v & 0x1E00FL) | 0xFFFF0FF0L;
-                case 7 -> c.dr7 = (v & 0xFFFF2BFFL) | 0x400;
+                case 7 -> {
+                    c.dr7 = (v & 0xFFFF2BFFL) | 0x400;
+                    c.debugRegistersChanged();
+                }
                 default -> c.dr[n] = v;
             }
         } else {
