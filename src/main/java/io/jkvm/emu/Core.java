@@ -1032,20 +1032,24 @@ final class Core {
                 rip = start;
             } else {
                 mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
-                singleStepPending = singleStep && stop.reason == Reason.IO; // the trap follows the port's answer
+                if (stop.reason == Reason.IO) { // the #DB traps it owes follow the port's answer
+                    pendingDebugTrap = (singleStep ? 0x4000 : 0) | dataBreakpointHits;
+                }
+                dataBreakpointHits = 0;
             }
             throw stop;
         }
     }
 
-    /** A single-step trap owed by an instruction (or REP iteration) whose port exit ended the run before it was taken. */
-    private boolean singleStepPending;
+    /** The DR6 bits of the #DB trap (BS, B0-B3) an instruction owes whose port exit ended the run before it was taken. */
+    private int pendingDebugTrap;
 
-    /** Takes the single-step trap a port exit put off, now that the machine has answered the port. */
+    /** Takes the #DB trap a port exit put off (single step, an I/O or data breakpoint), now the machine has answered. */
     void takePendingSingleStep() {
-        if (singleStepPending) {
-            singleStepPending = false;
-            dr6 |= 0x4000; // BS
+        if (pendingDebugTrap != 0) {
+            int bits = pendingDebugTrap;
+            pendingDebugTrap = 0;
+            dr6 = (dr6 & ~0xFL) | bits;
             deliver(GuestFault.DB, false, 0, rip, 0);
         }
     }
@@ -1548,6 +1552,9 @@ final class Core {
      * (SDM vol. 1, 19.5.2); else #GP(0).
      */
     void requirePortAccess(int port, int size) {
+        if (watchingData && (cr4 & ControlBits.CR4_DE) != 0) {
+            dataBreakpointHits |= Breakpoints.ioHits(this, port, size);
+        }
         if (!protectedMode() || cpl <= ((flagBits >>> 12) & 3)) {
             return;
         }

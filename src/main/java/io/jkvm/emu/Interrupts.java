@@ -2,7 +2,11 @@ package io.jkvm.emu;
 
 import io.jkvm.x86.Segment;
 
-/** Exceptions and interrupts through the 64-bit IDT (IST and TSS stacks, #DF, shutdown), and IRETQ back. */
+/**
+ * Exceptions and interrupts through the 64-bit IDT in IA-32e mode (IST and TSS stacks, #DF, shutdown) and IRET back
+ * to 64-bit or compatibility mode; outside IA-32e mode both go to {@link LegacyInterrupts}. The escalation to #DF and
+ * shutdown is the same for every mode.
+ */
 final class Interrupts {
     private Interrupts() {
     }

@@ -479,6 +479,12 @@ final class SystemInstructions {
     /** MOV to/from DR0-DR3, DR6, DR7 (DR4/DR5 alias DR6/DR7 without CR4.DE). */
     static void movDr(Core c, boolean toDr) {
         c.requireCpl0();
+        if ((c.dr7 & 0x2000) != 0) { // DR7.GD: general detect, a fault before the MOV; the handler gets GD clear
+            c.dr6 |= 0x2000; // BD
+            c.dr7 &= ~0x2000L;
+            c.debugRegistersChanged();
+            throw GuestFault.of(GuestFault.DB);
+        }
         int m = c.fetch8();
         int n = ((m >>> 3) & 7) | c.rexR;
         int gpr = (m & 7) | c.rexB;

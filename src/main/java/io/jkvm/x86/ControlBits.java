@@ -17,6 +17,7 @@ public final class ControlBits {
     public static final long CR0_CD = 1L << 30;
     public static final long CR0_PG = 1L << 31;
 
+    public static final long CR4_DE = 1L << 3;
     public static final long CR4_PSE = 1L << 4;
     public static final long CR4_PAE = 1L << 5;
     public static final long CR4_OSFXSR = 1L << 9;

@@ -77,4 +77,32 @@ class DebugRegistersTest {
             assertEquals(2, vm.vcpu.saveState().debugRegisters().dr6() & 0xF, "DR6.B1");
         }
     }
+
+    /** I/O breakpoints (R/W 10 under CR4.DE): a #DB trap after an OUT or IN of the watched port, not of its neighbour. */
+    @Test
+    void anIoBreakpointTrapsAfterInAndOutOfTheWatchedPort() {
+        long dr7 = 0x10 | 2L << 24; // L2, I/O, 1 port
+        Asm a = new Asm().raw("0f 20 e0 48 83 c8 08 0f 22 e0") // mov rax, cr4; or rax, 8 (DE); mov cr4, rax
+                .movImm64(0, 0x80).raw("0f 23 d0") // mov dr2, rax
+                .movImm64(0, dr7).raw("0f 23 f8") // mov dr7, rax
+                .raw("e6 81 e6 80 e4 80").hlt(); // out 0x81, al; out 0x80, al; in al, 0x80
+        try (EmuVm vm = withDbHandler(a.bytes(), "e6 92 48 cf")) {
+            assertEquals(List.of(0x81L, 0x80L, 0x92L, 0x80L, 0x92L), ports(vm),
+                    "nothing after port 0x81; a trap after the OUT to 0x80 and after the IN from it");
+            assertEquals(4, vm.vcpu.saveState().debugRegisters().dr6() & 0xF, "DR6.B2");
+        }
+    }
+
+    /** DR7.GD: a MOV of a debug register is a #DB fault with DR6.BD, and the handler finds GD clear. */
+    @Test
+    void generalDetectFaultsOnAMovOfADebugRegister() {
+        Asm a = new Asm().movImm64(0, 0x2400).raw("0f 23 f8") // mov dr7, rax: GD
+                .raw("0f 21 c0").outAl(0x80).hlt(); // mov rax, dr0: #DB; then out 0x80
+        // #DB: rbx = dr7, rcx = dr6, out 0x92, skip the 3-byte MOV, IRETQ
+        try (EmuVm vm = withDbHandler(a.bytes(), "0f 21 fb 0f 21 f1 e6 92 48 83 04 24 03 48 cf")) {
+            assertEquals(List.of(0x92L, 0x80L), ports(vm));
+            assertEquals(0, vm.vcpu.registers().rbx() & 0x2000, "GD clear in the handler");
+            assertEquals(0x2000, vm.vcpu.registers().rcx() & 0x2000, "DR6.BD");
+        }
+    }
 }
