@@ -41,13 +41,34 @@ public final class Mapping implements AutoCloseable {
     }
 
     /**
-     * Executable anonymous memory in the low 2 GiB of the address space (MAP_32BIT): code that a 32-bit code segment
-     * runs natively, for the test oracle of 16- and 32-bit instruction forms.
+     * Executable anonymous memory below 4 GiB: code that a 32-bit code segment runs natively, for the test oracle of
+     * 16- and 32-bit instruction forms. MAP_32BIT first (the low 2 GiB); where a JVM's heap and class space have
+     * filled that, the first free range below 4 GiB that MAP_FIXED_NOREPLACE finds.
      */
     public static Mapping anonymousExecutableLow(long size, String name) {
-        int map32Bit = 0x40; // MAP_32BIT, x86-64's
-        return map(size, Uapi.MAP_PRIVATE() | Uapi.MAP_ANONYMOUS() | map32Bit, -1, 0, name,
-                Uapi.PROT_READ() | Uapi.PROT_WRITE() | Uapi.PROT_EXEC());
+        int map32Bit = 0x40, fixedNoReplace = 0x100000; // x86-64's MAP_32BIT; MAP_FIXED_NOREPLACE
+        int flags = Uapi.MAP_PRIVATE() | Uapi.MAP_ANONYMOUS();
+        int prot = Uapi.PROT_READ() | Uapi.PROT_WRITE() | Uapi.PROT_EXEC();
+        try {
+            return map(size, flags | map32Bit, -1, 0, name, prot);
+        } catch (LinuxException full) {
+            for (long hint = 0x1000_0000L; hint + size <= 0x1_0000_0000L; hint += 0x100_0000L) {
+                MemorySegment state = Libc.callState();
+                MemorySegment address = mmap(state, hint, size, prot, flags | fixedNoReplace);
+                if (address.address() != -1L) {
+                    return new Mapping(address.reinterpret(size), name);
+                }
+            }
+            throw full;
+        }
+    }
+
+    private static MemorySegment mmap(MemorySegment state, long hint, long size, int prot, int flags) {
+        try {
+            return (MemorySegment) Libc.MMAP.invokeExact(state, MemorySegment.ofAddress(hint), size, prot, flags, -1, 0L);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
     }
 
     /**

@@ -17,7 +17,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
+import io.jkvm.linux.Mapping;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -109,6 +112,34 @@ class Compat32OracleTest {
             s.append(String.format("r%d=0x%x ", n, gprs[n]));
         }
         return s.append(String.format("flags=0x%x", flags)).toString();
+    }
+
+    /**
+     * Where MAP_32BIT's 2 GiB are full (a JVM's heap and class space can fill them), the oracle's memory comes from
+     * above 2 GiB and below 4 GiB, and 32-bit code still runs there: the fill here forces that.
+     */
+    @Test
+    void theOracleRunsAboveTwoGigabytesWhenTheLowRangeIsFull() {
+        List<Mapping> fill = new ArrayList<>();
+        try {
+            for (long size : new long[]{16L << 20, 1L << 20, 32L << 10}) {
+                while (true) {
+                    Mapping m = Mapping.anonymousExecutableLow(size, "filler");
+                    fill.add(m);
+                    if (m.address() >= 0x8000_0000L) {
+                        break;
+                    }
+                }
+            }
+            try (NativeCompat high = new NativeCompat()) {
+                long[] gprs = new long[16];
+                gprs[0] = 0x09;
+                NativeCompat.Result r = high.run(new byte[]{0x04, 0x09, 0x27}, gprs, 0); // add al, 9; daa
+                assertEquals(0x18, r.gprs()[0] & 0xFF, "9 + 9 in packed BCD, run natively above 2 GiB");
+            }
+        } finally {
+            fill.forEach(Mapping::close);
+        }
     }
 
     @Test

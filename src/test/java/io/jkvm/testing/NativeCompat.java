@@ -16,7 +16,8 @@ import static io.jkvm.testing.NativeCpu.imm32;
  * The host CPU as an oracle for 32-bit code: instruction bytes run natively in a 32-bit code segment of this
  * process (Linux's __USER32_CS, 0x23, reached by a far call from 64-bit code) between a prologue that loads EAX-EDI
  * but ESP and EFLAGS from a state block and an epilogue that stores them back. Code, block and stack all lie below
- * 2 GiB (MAP_32BIT), where 32-bit code can reach them; signals are blocked while the stack is not the thread's.
+ * 4 GiB (Mapping.anonymousExecutableLow), where 32-bit code can reach them; signals are blocked while the stack is
+ * not the thread's.
  */
 public final class NativeCompat implements AutoCloseable {
     /** Linux's 32-bit user code segment: a flat 32-bit segment every x86-64 kernel with IA-32 emulation has. */
@@ -35,8 +36,8 @@ public final class NativeCompat implements AutoCloseable {
     }
 
     public NativeCompat() {
-        if (base + STACK_TOP > 0x8000_0000L) {
-            throw new IllegalStateException("MAP_32BIT gave memory at 0x" + Long.toHexString(base) + ", above 2 GiB");
+        if (base + STACK_TOP > 0x1_0000_0000L) {
+            throw new IllegalStateException("the oracle's memory is at 0x" + Long.toHexString(base) + ", above 4 GiB");
         }
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
@@ -50,8 +51,8 @@ public final class NativeCompat implements AutoCloseable {
         emit(c, 0x8C, 0xC0, 0x66, 0x89, 0x43, SAVED_ES); // mov eax, es; mov [rbx + SAVED_ES], ax
         emit(c, 0xBC);
         imm32(c, (int) (base + STACK_TOP)); // mov esp, stack top
-        emit(c, 0xFF, 0x1C, 0x25);
-        imm32(c, block(FAR_POINTER)); // call far [m16:32]: into the 32-bit code
+        emit(c, 0xFF, 0x1D);
+        imm32(c, BLOCK + FAR_POINTER - (CODE64 + c.size() + 4)); // call far [rip + m16:32]: into the 32-bit code
         emit(c, 0xBB);
         imm32(c, block(0)); // mov ebx, block
         emit(c, 0x48, 0x8B, 0x63, HOST_RSP); // mov rsp, [rbx + HOST_RSP]
