@@ -139,8 +139,7 @@ final class Core {
         code64 = longMode() && code.l();
         defaultSize = code.db() ? 4 : 2;
         stack32 = segments[SegmentLoads.SS].db();
-        csBase = code64 ? 0 : code.base();
-        fetchPage = -1;
+        csBase = code64 ? 0 : code.base(); // the cached fetch page is a linear one: a new CS base leaves it valid
         debugRegistersChanged();
     }
 
@@ -192,6 +191,21 @@ final class Core {
     void setRflags(long v) {
         flagBits = (v & 0x3F7FD7L) | 0x2; // writable bits; VM/RF handled as plain bits here
         lazyOp = LAZY_NONE;
+    }
+
+    /**
+     * EFLAGS as POPF and IRET load them: {@code candidates}, within the operand size, taken from {@code value}, but IOPL
+     * only at CPL0 and IF only where CPL <= IOPL (at the CPL the instruction runs at); every other bit stays.
+     */
+    void loadFlags(long value, long candidates, int size) {
+        long writable = candidates & mask(size);
+        if (cpl != 0) {
+            writable &= ~0x3000L;
+        }
+        if (cpl > ((flagBits >>> 12) & 3)) {
+            writable &= ~IF;
+        }
+        setRflags((value & writable) | (rflags() & ~writable));
     }
 
     long arithFlags() {
@@ -1949,14 +1963,7 @@ final class Core {
             case 0x9D -> {
                 int size = stackSize();
                 long v = pop(size);
-                long writable = 0x247FD5L & mask(size); // not VM, RF, VIF or VIP; a 16-bit POPF only the low half
-                if (cpl != 0) {
-                    writable &= ~0x3000L; // IOPL only at CPL0
-                }
-                if (cpl > ((flagBits >>> 12) & 3)) {
-                    writable &= ~IF; // IF only where CPL <= IOPL
-                }
-                setRflags((v & writable) | (rflags() & ~writable));
+                loadFlags(v, 0x247FD5L, size); // not VM, RF, VIF or VIP; a 16-bit POPF only the low half
                 done();
             }
             case 0x9E -> { // SAHF

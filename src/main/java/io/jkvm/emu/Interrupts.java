@@ -96,19 +96,15 @@ final class Interrupts {
         }
     }
 
-    /** A stack pointer from the 64-bit TSS; one past the TSS limit is #TS(TR selector), EXT for external events. */
+    /**
+     * A stack pointer from the 64-bit TSS, found through TR's cache (as LTR or the state left it, not the GDT as it is
+     * now); one past the TSS limit is #TS(TR selector), EXT for external events.
+     */
     static long readTss(Core c, int offset, boolean external) {
-        long low = c.supervisorRead(c.gdtBase + (c.tr & ~7), 8);
-        long limit = (low & 0xFFFF) | ((low >>> 32) & 0xF0000L);
-        if ((low & (1L << 55)) != 0) {
-            limit = (limit << 12) | 0xFFF; // granularity: 4 KiB units
-        }
-        if (offset + 7 > limit) {
+        if (offset + 7 > (c.taskRegister.limit() & 0xFFFFFFFFL)) {
             throw GuestFault.withCode(GuestFault.TS, (c.tr & ~7) | (external ? 1 : 0));
         }
-        long high = c.supervisorRead(c.gdtBase + (c.tr & ~7) + 8, 8);
-        long base = ((low >>> 16) & 0xFFFFFFL) | (((low >>> 56) & 0xFF) << 24) | ((high & 0xFFFFFFFFL) << 32);
-        return c.supervisorRead(base + offset, 8);
+        return c.supervisorRead(c.taskRegister.base() + offset, 8);
     }
 
     /**
@@ -149,15 +145,7 @@ final class Interrupts {
         if (code.l() && !Core.canonical(target)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
-        long flags = c.rflags();
-        long writable = 0x3F7FD5L & Core.mask(size);
-        if (oldCpl != 0) {
-            writable &= ~0x3000L; // IOPL only at CPL0
-        }
-        if (oldCpl > ((flags >>> 12) & 3)) {
-            writable &= ~Core.IF; // IF only where CPL <= IOPL
-        }
-        c.setRflags((newFlags & writable) | (flags & ~writable));
+        c.loadFlags(newFlags, 0x3F7FD5L, size); // at the CPL the IRET runs at
         c.loadCode(code, newCpl);
         if (popsStack) {
             Stacks.loadStack(c, stack);

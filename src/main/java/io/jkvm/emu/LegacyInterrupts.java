@@ -93,10 +93,9 @@ final class LegacyInterrupts {
         long popped = c.read(c.stackLinear(sp + 2L * size), size);
         long flags = c.rflags();
         if (!c.protectedMode()) {
-            long writable = 0x257FD5L & Core.mask(size); // not VM, VIF or VIP
+            c.loadFlags(popped, 0x257FD5L, size); // not VM, VIF or VIP
             FarTransfers.loadRealModeCode(c, selector);
             c.setStackPointer(sp + 3L * size);
-            c.setRflags((popped & writable) | (flags & ~writable));
             c.rip = offset & Core.mask(size);
             return;
         }
@@ -112,31 +111,21 @@ final class LegacyInterrupts {
         }
         Segment code = FarTransfers.checkedCode(c, selector, rpl, true);
         FarTransfers.requireInCodeLimit(c, code, offset & Core.mask(size));
-        long writable = 0x257FD5L; // not VM; VIF and VIP only at CPL0 with a 32-bit operand
-        if (c.cpl == 0 && size == 4) {
-            writable |= 0x180000L;
-        }
-        if (c.cpl != 0) {
-            writable &= ~0x3000L; // IOPL only at CPL0
-        }
-        if (c.cpl > ((flags >>> 12) & 3)) {
-            writable &= ~Core.IF;
-        }
-        writable &= Core.mask(size);
-        long newFlags = (popped & writable) | (flags & ~writable);
+        long candidates = c.cpl == 0 && size == 4 ? 0x3D7FD5L : 0x257FD5L; // not VM; VIF and VIP at CPL0, 32 bits
         if (rpl == c.cpl) {
+            c.loadFlags(popped, candidates, size);
             c.loadCode(code, rpl);
             c.setStackPointer(sp + 3L * size);
         } else {
             long outerSp = c.read(c.stackLinear(sp + 3L * size), size);
             int outerSs = (int) c.read(c.stackLinear(sp + 4L * size), size) & 0xFFFF;
             Segment stack = Stacks.checkedStack(c, outerSs, rpl, GuestFault.GP, 0);
+            c.loadFlags(popped, candidates, size); // at the CPL the IRET runs at, once nothing more can fault
             c.loadCode(code, rpl);
             Stacks.loadStack(c, stack);
             c.setStackPointer(outerSp);
             Stacks.nullInaccessibleDataSegments(c);
         }
-        c.setRflags(newFlags);
         c.rip = offset & Core.mask(size);
     }
 }

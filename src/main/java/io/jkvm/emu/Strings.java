@@ -25,8 +25,7 @@ final class Strings {
         if (b <= 0x6D) {
             long target = c.extraLinear(c.r[7] & addressMask, size, true);
             c.checkAlignment(target, size);
-            c.translate(target, Core.ACC_WRITE);
-            c.translate(target + size - 1, Core.ACC_WRITE);
+            c.checkWritable(target, size);
             c.r[7] = addressed(c.r[7], step, addressMask);
             countDown(c, repeat, addressMask, last);
             c.pendingInToMemory = true;

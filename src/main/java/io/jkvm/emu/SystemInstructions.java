@@ -74,11 +74,16 @@ final class SystemInstructions {
             throw GuestFault.withCode(GuestFault.NP, code);
         }
         Segment s = SegmentLoads.cached(selector, low);
-        long base = c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
+        long base = systemBase(c, address, s);
         c.supervisorWrite(address + 5, 1, (low >>> 40) | 2); // busy
         c.taskRegister = new Segment(base, s.limit(), selector, type | 2, true, s.dpl(), s.db(), false, false,
                 s.g(), s.avl(), false);
         c.tr = selector;
+    }
+
+    /** A system descriptor's base: in IA-32e mode 16 bytes long, bits 63:32 of the base in its second 8. */
+    private static long systemBase(Core c, long address, Segment s) {
+        return c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
     }
 
     /** LLDT: an LDT descriptor from the GDT, or a null selector, which leaves LDTR unusable. */
@@ -100,7 +105,7 @@ final class SystemInstructions {
             throw GuestFault.withCode(GuestFault.NP, code);
         }
         Segment s = SegmentLoads.cached(selector, low);
-        long base = c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
+        long base = systemBase(c, address, s);
         c.ldtr = new Segment(base, s.limit(), selector, 0x2, true, 0, false, false, false, s.g(), s.avl(), false);
     }
 

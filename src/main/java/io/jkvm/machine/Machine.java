@@ -111,6 +111,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         CpuModel model;
         List<CpuFeature> missing;
         List<String> otherObstacles = List.of();
+        String lacking;
         try {
             CpuidTable host;
             if (k != null) {
@@ -139,9 +140,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
             if (start instanceof Boot && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
                 missing = model.missingOn(host);
-            } else if (backend == Backend.EMULATOR && !CpuModels.lackingOnCore(model).isEmpty()) {
+            }
+            lacking = CpuModels.lackingOnCore(model); // nothing once narrowed: only a restored model can lack on the core
+            if (backend == Backend.EMULATOR && !lacking.isEmpty()) {
                 throw new MachineException("cannot restore on the software core: the guest's CPU model has "
-                        + CpuModels.lackingOnCore(model) + ", which the core does not implement;"
+                        + lacking + ", which the core does not implement;"
                         + " restore it where KVM runs that model (a VM made with --cpu core runs on both)");
             }
             if (backend == Backend.KVM) {
@@ -168,7 +171,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.exits = new ExitDispatch(ports, mmio, m, this::finish);
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
-        this.lackingOnCore = CpuModels.lackingOnCore(model);
+        this.lackingOnCore = lacking;
         this.otherKvmObstacles = List.copyOf(otherObstacles);
         try {
             List<VirtualCpu> created = new ArrayList<>();

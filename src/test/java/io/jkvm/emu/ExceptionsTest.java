@@ -85,14 +85,23 @@ class ExceptionsTest {
         }
     }
 
+    /** TR's cached limit set to {@code limit}, as LTR of a descriptor with that limit would leave it. */
+    static void setTrLimit(EmuVm vm, int limit) {
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        io.jkvm.x86.Segment tr = s.tr();
+        io.jkvm.x86.Segment resized = new io.jkvm.x86.Segment(tr.base(), limit, tr.selector(), tr.type(), tr.present(),
+                tr.dpl(), tr.db(), tr.s(), tr.l(), tr.g(), tr.avl(), tr.unusable());
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), resized, s.ldt(),
+                s.gdt(), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+    }
+
     @Test
     void aTssTooShortForTheIstStackIsAnInvalidTssFault() {
         try (EmuVm vm = new EmuVm("host", hex("0f 0b"))) { // ud2, whose gate asks for IST1
             installIdt(vm);
             long gate = vm.memory.readLong(IDT + 6 * 16L);
             vm.memory.writeLong(IDT + 6 * 16L, gate | (1L << 32)); // IST = 1
-            long tss = vm.memory.readLong(LongModeBoot.GDT + LongModeBoot.TSS_SELECTOR);
-            vm.memory.writeLong(LongModeBoot.GDT + LongModeBoot.TSS_SELECTOR, (tss & ~0xFFFFL) | 0x23); // IST1 at 0x24 is past it
+            setTrLimit(vm, 0x23); // IST1 at 0x24 is past it
             long vector = vm.nextOut(0x90);
             Registers r = vm.vcpu.registers();
             assertEquals(new Taken(10, LongModeBoot.TSS_SELECTOR | 1, 0, CODE, 0x08),
@@ -274,12 +283,7 @@ class ExceptionsTest {
             java.util.Arrays.fill(bitmap, (byte) 0xFF);
             bitmap[0x10] = (byte) 0xFE; // port 0x80 allowed, 0x81 (bit 1) not
             vm.memory.write(tss + 0x68, bitmap, 0, bitmap.length);
-            SpecialRegisters s = vm.vcpu.specialRegisters();
-            io.jkvm.x86.Segment tr = s.tr();
-            io.jkvm.x86.Segment longer = new io.jkvm.x86.Segment(tr.base(), 0x68 + bitmap.length - 1, tr.selector(), tr.type(),
-                    tr.present(), tr.dpl(), tr.db(), tr.s(), tr.l(), tr.g(), tr.avl(), tr.unusable());
-            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), longer, s.ldt(),
-                    s.gdt(), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
+            setTrLimit(vm, 0x68 + bitmap.length - 1);
             byte[] user = hex("e4 80 e4 81"); // in al, 0x80; in al, 0x81
             vm.memory.write(USER, user, 0, user.length);
             VcpuExit first = vm.vcpu.run();
