@@ -79,7 +79,7 @@ final class Core {
     final TimeStampCounter tsc = new TimeStampCounter();
     boolean interruptShadow;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
-    final byte[] x87 = new byte[160];       // the x87 part of the legacy region, kept as bytes (no x87 execution yet)
+    final X87State fpu = new X87State();
     final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
     private XsaveLayout layout;
 
@@ -117,7 +117,6 @@ final class Core {
         this.io = io;
         this.ramSize = ram.size();
         this.code = new CodeCache(ram);
-        Xsave.initX87(this);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
         segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
     }
@@ -2275,6 +2274,8 @@ final class Core {
             case 0x08, 0x09 -> SystemInstructions.invalidateCaches(this);
             case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0x2E, 0x2F, 0xC2, 0x2A, 0x2C, 0x2D, 0x5A, 0x5B, 0xE6 ->
                     SseFloat.execute(this, b);
+            case 0xD0, 0x7C, 0x7D -> Sse3.arithmetic(this, b);
+            case 0xF0 -> Sse3.loadUnaligned(this);
             case 0x20, 0x22 -> SystemInstructions.movCr(this, b == 0x22);
             case 0x21, 0x23 -> SystemInstructions.movDr(this, b == 0x23);
             case 0x30 -> {

@@ -14,15 +14,14 @@ import java.util.List;
  * The CPUID feature bits the software core implements: a model the core runs keeps these and loses every other bit
  * of the feature registers below, so a guest never finds a feature the core would answer with #UD. Each bit names the
  * test that holds its instructions to the host CPU or to the manuals (CoreCpuidTest checks that the test exists and
- * speaks of it). The one bit marked partial, FPU, x86-64 cannot do without: the core has the x87 state and control
- * instructions, FXSAVE and XSAVE of it, but not yet its arithmetic (issue #12).
+ * speaks of it).
  */
 public final class CoreCpuid {
     private CoreCpuid() {
     }
 
     /** One implemented bit, the test that covers it, and a word that test's source uses for it. */
-    public record Bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword, boolean partial) {
+    public record Bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
     }
 
     /** The registers whose every bit is a feature flag: what is not listed in {@link #BITS} is cleared in them. */
@@ -38,16 +37,13 @@ public final class CoreCpuid {
             new FeatureRegister(0x29, 0, Reg.EBX));
 
     private static Bit bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
-        return new Bit(leaf, subleaf, register, bit, name, test, keyword, false);
-    }
-
-    private static Bit partial(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
-        return new Bit(leaf, subleaf, register, bit, name, test, keyword, true);
+        return new Bit(leaf, subleaf, register, bit, name, test, keyword);
     }
 
     private static final int EXT = 0x8000_0001;
 
     public static final List<Bit> BITS = List.of(
+            bit(1, 0, Reg.ECX, 0, "pni", "SseFloatOracleTest", "sse3"),
             bit(1, 0, Reg.ECX, 9, "ssse3", "SseOracleTest", "ssse3"),
             bit(1, 0, Reg.ECX, 13, "cx16", "LockedMemoryTest", "cmpxchg16b"),
             bit(1, 0, Reg.ECX, 17, "pcid", "PagingTest", "pcide"),
@@ -58,7 +54,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.ECX, 27, "osxsave", "XsaveInstructionTest", "osxsave"),
             bit(1, 0, Reg.ECX, 30, "rdrand", "InstructionForms", "rdrand"),
             bit(1, 0, Reg.ECX, 31, "hypervisor", "CoreCpuidTest", "hypervisor"),
-            partial(1, 0, Reg.EDX, 0, "fpu", "ExceptionsTest", "fldcw"),
+            bit(1, 0, Reg.EDX, 0, "fpu", "X87OracleTest", "x87"),
             bit(1, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
             bit(1, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
             bit(1, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
@@ -99,7 +95,7 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 27, "rdtscp", "InstructionForms", "rdtscp"),
             bit(EXT, 0, Reg.EDX, 29, "lm", "LegacyModesTest", "64-bit"),
             // AMD repeats these leaf 1 EDX bits in 0x80000001 EDX
-            partial(EXT, 0, Reg.EDX, 0, "fpu", "ExceptionsTest", "fldcw"),
+            bit(EXT, 0, Reg.EDX, 0, "fpu", "X87OracleTest", "x87"),
             bit(EXT, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
             bit(EXT, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
             bit(EXT, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),

@@ -237,7 +237,9 @@ final class Sse {
                 c.setReg(c.regField, 4, (c.xmm[2 * sreg + i / 4] >>> (16 * (i % 4))) & 0xFFFF);
             }
             case 0x12, 0x16 -> { // MOVHLPS/MOVLPS (12), MOVLHPS/MOVHPS (16): register forms move one quadword
-                if (c.mod == 3) {
+                if (rep != 0) {
+                    Sse3.duplicate(c, op, x);
+                } else if (c.mod == 3) {
                     int sreg = c.rmField & 15;
                     if (op == 0x12) {
                         c.xmm[2 * x] = c.xmm[2 * sreg + 1];

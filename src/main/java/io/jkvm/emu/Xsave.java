@@ -39,7 +39,7 @@ final class Xsave {
         if ((mxcsr & ~c.mxcsrMask) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
-        System.arraycopy(image, 0, c.x87, 0, 160);
+        c.fpu.load(image);
         c.mxcsr = mxcsr;
         loadXmm(c, image);
     }
@@ -237,10 +237,9 @@ final class Xsave {
     static void load(Core c, byte[] image) {
         long xstateBv = le64(image, 512);
         if ((xstateBv & 1) != 0) {
-            System.arraycopy(image, 0, c.x87, 0, 24);
-            System.arraycopy(image, 32, c.x87, 32, 128);
+            c.fpu.load(image);
         } else {
-            initX87(c);
+            c.fpu.clear();
         }
         c.mxcsr = le32(image, 24);
         if ((xstateBv & 2) != 0) {
@@ -272,26 +271,18 @@ final class Xsave {
         }
     }
 
-    static void initX87(Core c) {
-        Arrays.fill(c.x87, (byte) 0);
-        c.x87[0] = 0x7F; // FCW 0x037F
-        c.x87[1] = 0x03;
-    }
-
     /** The x87 part of the legacy region from an XSAVE image, or its init state when XSTATE_BV[0] is clear. */
     private static void restoreX87(Core c, byte[] image, boolean present) {
         if (present) {
-            System.arraycopy(image, 0, c.x87, 0, 24);
-            System.arraycopy(image, 32, c.x87, 32, 128);
+            c.fpu.load(image);
         } else {
-            initX87(c);
+            c.fpu.clear();
         }
     }
 
     private static void legacy(Core c, byte[] image, boolean x87, boolean sse) {
         if (x87) {
-            System.arraycopy(c.x87, 0, image, 0, 24);
-            System.arraycopy(c.x87, 32, image, 32, 128);
+            c.fpu.save(image);
         }
         if (sse) {
             for (int i = 0; i < 32; i++) {

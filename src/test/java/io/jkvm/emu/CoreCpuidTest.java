@@ -17,8 +17,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -55,13 +53,6 @@ class CoreCpuidTest {
             }
         }
         assertEquals(List.of(), uncovered);
-    }
-
-    @Test
-    void onlyFpuIsKeptWhileTheCoreLacksPartOfIt() {
-        // x86-64 has no "without FPU": the core keeps the bit while x87 arithmetic is issue #12's. MMX it drops.
-        Set<String> partial = CoreCpuid.BITS.stream().filter(CoreCpuid.Bit::partial).map(CoreCpuid.Bit::name).collect(Collectors.toSet());
-        assertEquals(Set.of("fpu"), partial);
     }
 
     @Test

@@ -145,7 +145,7 @@ class ExceptionsTest {
     void x87InstructionsUnderCr0TsOrEmAreDeviceNotAvailable() {
         assertEquals(7, run("host", "0f 20 c0 48 83 c8 0a 0f 22 c0 9b").vector(), "FWAIT with CR0.TS and CR0.MP");
         assertEquals(7, run("host", "0f 20 c0 48 83 c8 04 0f 22 c0 db e3").vector(), "FNINIT with CR0.EM");
-        assertEquals(6, run("host", "d8 c1").vector(), "x87 arithmetic (FADD) is not implemented: #UD");
+        assertEquals(7, run("host", "0f 20 c0 48 83 c8 08 0f 22 c0 d8 c1").vector(), "FADD with CR0.TS");
     }
 
     @Test

@@ -24,7 +24,7 @@ class SseFloatOracleTest {
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("SSE floating-point", "host");
+        oracle = new OracleCore("SSE floating-point", "host,+pni");
     }
 
     @AfterAll
@@ -167,6 +167,18 @@ class SseFloatOracleTest {
                 for (int i = 0; i < CASES; i++) {
                     check(names[k] + kinds[p], encode(prefixes[p], ops[k], random.nextInt(16), random.nextInt(16)), p == 1 || p == 3);
                 }
+            }
+        }
+    }
+
+    @Test
+    void sse3AddSubtractAndHorizontalForms() {
+        String[][] forms = {{"addsubps", "f2 d0"}, {"addsubpd", "66 d0"}, {"haddps", "f2 7c"}, {"haddpd", "66 7c"},
+                {"hsubps", "f2 7d"}, {"hsubpd", "66 7d"}};
+        for (String[] f : forms) {
+            String[] p = f[1].split(" ");
+            for (int i = 0; i < CASES; i++) {
+                check(f[0], encode(Integer.parseInt(p[0], 16), Integer.parseInt(p[1], 16), random.nextInt(16), random.nextInt(16)), p[0].equals("66"));
             }
         }
     }

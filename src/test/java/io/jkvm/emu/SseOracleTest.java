@@ -21,7 +21,7 @@ class SseOracleTest {
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("SSE", "host,+ssse3,+sse4.1,+sse4.2");
+        oracle = new OracleCore("SSE", "host,+pni,+ssse3,+sse4.1,+sse4.2");
     }
 
     @AfterAll
@@ -163,7 +163,8 @@ class SseOracleTest {
                 {"psrlw xmm", "66 d1"}, {"psrld xmm", "66 d2"}, {"psrlq xmm", "66 d3"}, {"psraw xmm", "66 e1"}, {"psrad xmm", "66 e2"},
                 {"psllw xmm", "66 f1"}, {"pslld xmm", "66 f2"}, {"psllq xmm", "66 f3"},
                 {"unpcklps", "0 14"}, {"unpckhps", "0 15"}, {"unpcklpd", "66 14"}, {"unpckhpd", "66 15"},
-                {"movhlps", "0 12"}, {"movlhps", "0 16"}};
+                {"movhlps", "0 12"}, {"movlhps", "0 16"},
+                {"movsldup (sse3)", "f3 12"}, {"movshdup (sse3)", "f3 16"}, {"movddup (sse3)", "f2 12"}};
         for (String[] f : packed) {
             String[] p = f[1].split(" ");
             int prefix = Integer.parseInt(p[0], 16);

@@ -22,18 +22,33 @@ public final class NativeCpu implements AutoCloseable {
      * byte 256; MXCSRs at 512 and 516; the signal sets at 528 (all blocked) and 536 (the thread's own, saved).
      */
     private static final int FLAGS = 16, HOST_RSP = 17, XMM = 256, MXCSR = 512, HOST_MXCSR = 516, ALL_SIGNALS = 528,
-            SAVED_SIGNALS = 536;
+            SAVED_SIGNALS = 536, FX = 1024, HOST_FX = 1536, BLOCK = 2048;
     /** The oracle's own stack below the block: twins push there (PUSHF/POPF), never into malloc's chunk header. */
     public static final int STACK = 4096;
 
     private final Mapping code = Mapping.anonymousExecutable(1 << 16, "native oracle code");
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment stackAndBlock = arena.allocate(STACK + MXCSR + 64, 64);
+    private final MemorySegment stackAndBlock = arena.allocate(STACK + BLOCK, 64);
     private final MemorySegment block = stackAndBlock.asSlice(STACK);
     private final MethodHandle call = Linker.nativeLinker().downcallHandle(
             code.segment(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
 
     public record Result(long[] gprs, long rflags, long[] xmm, int mxcsr) {
+    }
+
+    /** A run with the whole FXSAVE state: the GPRs, RFLAGS and the 512-byte image FXSAVE64 stored after the bytes. */
+    public record FxResult(long[] gprs, long rflags, byte[] fxsave) {
+    }
+
+    /**
+     * Runs {@code insn} with the x87, MMX and SSE state FXRSTOR64 loads from {@code fxsave} (512 bytes), the host's
+     * own saved around it. The image must hold no unmasked x87 or SSE exception, raised or pending: the bytes may
+     * raise one, but no waiting x87 instruction may follow it (a #MF would be a SIGFPE in the JVM).
+     */
+    public FxResult runFx(byte[] insn, long[] gprs, long rflags, byte[] fxsave) {
+        block.asSlice(FX, 512).copyFrom(MemorySegment.ofArray(fxsave.clone()));
+        Result r = run(insn, gprs, rflags, new long[32], 0x1F80, true);
+        return new FxResult(r.gprs(), r.rflags(), block.asSlice(FX, 512).toArray(ValueLayout.JAVA_BYTE));
     }
 
     /**
@@ -73,6 +88,10 @@ public final class NativeCpu implements AutoCloseable {
      * the host's MXCSR is put back afterwards. Keep every MXCSR exception masked: an unmasked one would SIGFPE the JVM.
      */
     public Result run(byte[] insn, long[] gprs, long rflags, long[] xmm, int mxcsr) {
+        return run(insn, gprs, rflags, xmm, mxcsr, false);
+    }
+
+    private Result run(byte[] insn, long[] gprs, long rflags, long[] xmm, int mxcsr, boolean fx) {
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         emit(c, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); // push rbx, rbp, r12-r15
         // Signals blocked while RSP is not the thread's stack (the state block, or a test's buffer): a handler run
@@ -96,25 +115,39 @@ public final class NativeCpu implements AutoCloseable {
         emit(c, 0x9D); // popfq
         emit(c, 0x48, 0x8D, 0xA4, 0x24);
         imm32(c, -(FLAGS * 8 + 8)); // lea rsp, [rsp - 0x88]
-        for (int n = 0; n < 16; n++) {
-            movXmmMem(c, n, true);
+        if (fx) {
+            emit(c, 0x48, 0x0F, 0xAE, 0x84, 0x24);
+            imm32(c, HOST_FX); // fxsave64 [rsp + HOST_FX]
+            emit(c, 0x48, 0x0F, 0xAE, 0x8C, 0x24);
+            imm32(c, FX); // fxrstor64 [rsp + FX]
+        } else {
+            for (int n = 0; n < 16; n++) {
+                movXmmMem(c, n, true);
+            }
+            emit(c, 0x0F, 0xAE, 0x9C, 0x24);
+            imm32(c, HOST_MXCSR); // stmxcsr [rsp + 516]
+            emit(c, 0x0F, 0xAE, 0x94, 0x24);
+            imm32(c, MXCSR); // ldmxcsr [rsp + 512]
         }
-        emit(c, 0x0F, 0xAE, 0x9C, 0x24);
-        imm32(c, HOST_MXCSR); // stmxcsr [rsp + 516]
-        emit(c, 0x0F, 0xAE, 0x94, 0x24);
-        imm32(c, MXCSR); // ldmxcsr [rsp + 512]
         for (int n = 0; n < 16; n++) {
             if (n != 4) {
                 movRegMem(c, n, true);
             }
         }
         c.write(insn, 0, insn.length);
-        emit(c, 0x0F, 0xAE, 0x9C, 0x24);
-        imm32(c, MXCSR); // stmxcsr [rsp + 512]
-        emit(c, 0x0F, 0xAE, 0x94, 0x24);
-        imm32(c, HOST_MXCSR); // ldmxcsr [rsp + 516]
-        for (int n = 0; n < 16; n++) {
-            movXmmMem(c, n, false);
+        if (fx) {
+            emit(c, 0x48, 0x0F, 0xAE, 0x84, 0x24);
+            imm32(c, FX); // fxsave64 [rsp + FX]
+            emit(c, 0x48, 0x0F, 0xAE, 0x8C, 0x24);
+            imm32(c, HOST_FX); // fxrstor64 [rsp + HOST_FX]
+        } else {
+            emit(c, 0x0F, 0xAE, 0x9C, 0x24);
+            imm32(c, MXCSR); // stmxcsr [rsp + 512]
+            emit(c, 0x0F, 0xAE, 0x94, 0x24);
+            imm32(c, HOST_MXCSR); // ldmxcsr [rsp + 516]
+            for (int n = 0; n < 16; n++) {
+                movXmmMem(c, n, false);
+            }
         }
         for (int n = 0; n < 16; n++) {
             if (n != 4) {

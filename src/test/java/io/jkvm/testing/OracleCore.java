@@ -101,6 +101,21 @@ public final class OracleCore implements AutoCloseable {
         core.restoreState(s.withXsave(s.xsave().setApx(new io.jkvm.x86.ApxState(e))).withActivity(io.jkvm.x86.Activity.ACTIVE));
     }
 
+    /** Loads the 512-byte FXSAVE region (x87, MXCSR, XMM0-15) into the core, through the state record. */
+    public void setLegacyRegion(byte[] fxsave) {
+        io.jkvm.x86.VcpuState s = core.saveState();
+        byte[] image = s.xsave().toBytes();
+        System.arraycopy(fxsave, 0, image, 0, 512);
+        System.arraycopy(s.xsave().toBytes(), 28, image, 28, 4); // MXCSR_MASK is the CPU's, not the image's
+        io.jkvm.x86.XsaveArea area = io.jkvm.x86.XsaveArea.of(s.xsave().layout(), image).setXstateBv(s.xsave().xstateBv() | 3);
+        core.restoreState(s.withXsave(area).withActivity(io.jkvm.x86.Activity.ACTIVE));
+    }
+
+    /** The core's FXSAVE region now. */
+    public byte[] legacyRegion() {
+        return java.util.Arrays.copyOf(core.saveState().xsave().toBytes(), 512);
+    }
+
     /** XMM0-15 of a saved state, as 32 quadwords. */
     public static long[] xmm(io.jkvm.x86.VcpuState s) {
         long[] x = new long[32];
