@@ -207,6 +207,10 @@ final class Bmi {
             Sse4.execute0F38(c, op);
             return;
         }
+        if (!c.p66 && c.rep == 0 && (op <= 0x0B || (op >= 0x1C && op <= 0x1E))) {
+            Mmx.execute38(c, op); // the SSSE3 operations on MMX registers
+            return;
+        }
         if (op == 0xF6 && (c.p66 || c.rep == 0xF3)) { // ADCX (66), ADOX (F3)
             c.opSize = c.rexW ? 8 : 4;
             addWithCarry(c, c.rep == 0xF3, -1);

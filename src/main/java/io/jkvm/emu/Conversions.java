@@ -18,7 +18,8 @@ final class Conversions {
         switch (op) {
             case 0x2A -> { // CVTSI2SS/SD xmm, r/m32/64
                 if (rep == 0) {
-                    throw GuestFault.of(GuestFault.UD); // CVTPI2PS/PD: MMX
+                    Mmx.convert(c, op, x); // CVTPI2PS/PD
+                    return;
                 }
                 int size = c.rexW ? 8 : 4;
                 long v = c.readRm(size);
@@ -29,7 +30,8 @@ final class Conversions {
             }
             case 0x2C, 0x2D -> { // CVTTSS2SI/CVTSS2SI/CVTTSD2SI/CVTSD2SI r, xmm/m
                 if (rep == 0) {
-                    throw GuestFault.of(GuestFault.UD);
+                    Mmx.convert(c, op, x); // CVT(T)PS2PI, CVT(T)PD2PI
+                    return;
                 }
                 boolean single = rep == 0xF3;
                 long[] src = SseFloat.source(c, single ? 4 : 8);

@@ -66,6 +66,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
             bit(1, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
             bit(1, 0, Reg.EDX, 19, "clflush", "InstructionForms", "clflush"),
+            bit(1, 0, Reg.EDX, 23, "mmx", "X87OracleTest", "mmx"),
             bit(1, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"),
             bit(1, 0, Reg.EDX, 25, "sse", "SseFloatOracleTest", "sse"),
             bit(1, 0, Reg.EDX, 26, "sse2", "SseOracleTest", "sse2"),
@@ -105,6 +106,7 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 15, "cmov", "NativeOracleTest", "cmov"),
             bit(EXT, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
             bit(EXT, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
+            bit(EXT, 0, Reg.EDX, 23, "mmx", "X87OracleTest", "mmx"),
             bit(EXT, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"));
 
     /** The model as the core runs it: the features and raw bits the core does not implement cleared, with their XSAVE state. */

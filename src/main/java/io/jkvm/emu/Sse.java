@@ -23,6 +23,10 @@ final class Sse {
     }
 
     static void execute(Core c, int op) {
+        if (!c.p66 && c.rep == 0 && Mmx.form(op)) {
+            Mmx.execute(c, op);
+            return;
+        }
         requireSseEnabled(c);
         boolean p66 = c.p66;
         int rep = c.rep;
@@ -90,7 +94,18 @@ final class Sse {
                     c.writeRm(size, c.xmm[2 * x]);
                 }
             }
-            case 0xD6 -> { // MOVQ xmm/m64, xmm
+            case 0xD6 -> { // MOVQ xmm/m64, xmm; MOVQ2DQ xmm, mm (F3); MOVDQ2Q mm, xmm (F2)
+                if ((rep == 0xF3 || rep == 0xF2) && c.mod == 3) {
+                    X87.checkPending(c);
+                    if (rep == 0xF3) {
+                        c.xmm[2 * x] = c.fpu.mmx(c.rmField & 7);
+                        c.xmm[2 * x + 1] = 0;
+                    } else {
+                        c.fpu.setMmx(c.regField & 7, c.xmm[2 * (c.rmField & 15)]);
+                    }
+                    c.fpu.enterMmx();
+                    break;
+                }
                 requireP66(p66);
                 if (c.mod == 3) {
                     int d = c.rmField & 15;
@@ -112,13 +127,7 @@ final class Sse {
                     default -> 3;
                 };
                 for (int h = 0; h < 2; h++) {
-                    long d = c.xmm[2 * x + h];
-                    c.xmm[2 * x + h] = switch (kind) {
-                        case 0 -> d & s[h];
-                        case 1 -> ~d & s[h];
-                        case 2 -> d | s[h];
-                        default -> d ^ s[h];
-                    };
+                    c.xmm[2 * x + h] = logic(kind, c.xmm[2 * x + h], s[h]);
                 }
             }
             case 0xFC, 0xFD, 0xFE, 0xD4, 0xF8, 0xF9, 0xFA, 0xFB -> { // PADDB/W/D/Q, PSUBB/W/D/Q
@@ -147,26 +156,9 @@ final class Sse {
             case 0x60, 0x61, 0x62, 0x6C, 0x6D -> { // PUNPCKLBW/WD/DQ, PUNPCKLQDQ, PUNPCKHQDQ
                 requireP66(p66);
                 long[] s = source(c);
-                long dLo = c.xmm[2 * x], dHi = c.xmm[2 * x + 1];
-                if (op == 0x6C) {
-                    c.xmm[2 * x + 1] = s[0];
-                } else if (op == 0x6D) {
-                    c.xmm[2 * x] = dHi;
-                    c.xmm[2 * x + 1] = s[1];
-                } else {
-                    int lane = 1 << (op - 0x60);
-                    long[] out = new long[2];
-                    int lanesPerHalf = 8 / lane;
-                    for (int i = 0; i < 2 * lanesPerHalf; i++) {
-                        int srcLane = i / 2;
-                        long v = (i % 2 == 0) ? laneOf(dLo, srcLane, lane) : laneOf(s[0], srcLane, lane);
-                        int outHalf = i / lanesPerHalf;
-                        int outLane = i % lanesPerHalf;
-                        out[outHalf] |= v << (8 * lane * outLane);
-                    }
-                    c.xmm[2 * x] = out[0];
-                    c.xmm[2 * x + 1] = out[1];
-                }
+                long[] r = unpackLow(op, new long[]{c.xmm[2 * x], c.xmm[2 * x + 1]}, s);
+                c.xmm[2 * x] = r[0];
+                c.xmm[2 * x + 1] = r[1];
             }
             case 0x70 -> { // PSHUFD (66), PSHUFLW (F2), PSHUFHW (F3)
                 long[] s = source(c);
@@ -256,6 +248,15 @@ final class Sse {
                 }
                 c.write(c.ea(), 8, c.xmm[2 * x + (op == 0x17 ? 1 : 0)]);
             }
+            case 0xF7 -> { // MASKMOVDQU xmm, xmm
+                requireP66(p66);
+                if (c.mod != 3) {
+                    throw GuestFault.of(GuestFault.UD);
+                }
+                int mask = c.rmField & 15;
+                Mmx.maskedStore(c, c.xmm[2 * x], c.xmm[2 * mask], 0);
+                Mmx.maskedStore(c, c.xmm[2 * x + 1], c.xmm[2 * mask + 1], 8);
+            }
             case 0xD7 -> { // PMOVMSKB r32, xmm
                 requireP66(p66);
                 if (c.mod != 3) {
@@ -307,12 +308,40 @@ final class Sse {
         }
     }
 
+    /** PAND (kind 0), PANDN (1), POR (2), PXOR (3) and the PS forms, on one quadword. */
+    static long logic(int kind, long d, long s) {
+        return switch (kind) {
+            case 0 -> d & s;
+            case 1 -> ~d & s;
+            case 2 -> d | s;
+            default -> d ^ s;
+        };
+    }
+
+    /** PUNPCKLBW/WD/DQ (60-62): the low halves interleaved; PUNPCKLQDQ (6C) and PUNPCKHQDQ (6D). */
+    static long[] unpackLow(int op, long[] d, long[] s) {
+        if (op == 0x6C) {
+            return new long[]{d[0], s[0]};
+        }
+        if (op == 0x6D) {
+            return new long[]{d[1], s[1]};
+        }
+        int lane = 1 << (op - 0x60);
+        long[] out = new long[2];
+        int lanesPerHalf = 8 / lane;
+        for (int i = 0; i < 2 * lanesPerHalf; i++) {
+            long v = laneOf(i % 2 == 0 ? d[0] : s[0], i / 2, lane);
+            out[i / lanesPerHalf] |= v << (8 * lane * (i % lanesPerHalf));
+        }
+        return out;
+    }
+
     private static long laneOf(long v, int i, int lane) {
         return lane == 8 ? v : (v >>> (8 * lane * i)) & ((1L << (8 * lane)) - 1);
     }
 
     /** Lane-wise on one quadword: kind 0 add, 1 sub, 2 compare-equal, 3 compare-greater (signed). */
-    private static long lanes(long d, long s, int lane, int kind) {
+    static long lanes(long d, long s, int lane, int kind) {
         long out = 0;
         int bits = 8 * lane;
         long m = lane == 8 ? -1L : (1L << bits) - 1;
@@ -347,28 +376,33 @@ final class Sse {
             return;
         }
         int lane = op == 0x71 ? 2 : op == 0x72 ? 4 : 8;
-        int bits = 8 * lane;
         if (!(kind == 2 || kind == 6 || (kind == 4 && lane != 8))) {
             throw GuestFault.of(GuestFault.UD);
         }
-        long m = lane == 8 ? -1L : (1L << bits) - 1;
         for (int h = 0; h < 2; h++) {
-            long v = c.xmm[2 * d + h], out = 0;
-            for (int i = 0; i < 8 / lane; i++) {
-                long a = laneOf(v, i, lane);
-                long r;
-                if (kind == 4) {
-                    long sa = (a << (64 - bits)) >> (64 - bits);
-                    r = sa >> Math.min(count, bits - 1);
-                } else if (count >= bits) {
-                    r = 0;
-                } else {
-                    r = kind == 2 ? a >>> count : a << count;
-                }
-                out |= (r & m) << (bits * i);
-            }
-            c.xmm[2 * d + h] = out;
+            c.xmm[2 * d + h] = shiftLanes(c.xmm[2 * d + h], lane, kind, count);
         }
+    }
+
+    /** The lanes of one quadword shifted by {@code count}: kind 2 right logical, 4 right arithmetic, 6 left. */
+    static long shiftLanes(long v, int lane, int kind, int count) {
+        int bits = 8 * lane;
+        long m = lane == 8 ? -1L : (1L << bits) - 1;
+        long out = 0;
+        for (int i = 0; i < 8 / lane; i++) {
+            long a = laneOf(v, i, lane);
+            long r;
+            if (kind == 4) {
+                long sa = (a << (64 - bits)) >> (64 - bits);
+                r = sa >> Math.min(count, bits - 1);
+            } else if (count >= bits) {
+                r = 0;
+            } else {
+                r = kind == 2 ? a >>> count : a << count;
+            }
+            out |= (r & m) << (bits * i);
+        }
+        return out;
     }
 
     private static byte[] be(long hi, long lo) {

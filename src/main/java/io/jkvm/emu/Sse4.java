@@ -47,17 +47,7 @@ final class Sse4 {
         byte[] s = bytes(sl[0], sl[1]);
         byte[] out = new byte[16];
         switch (op) {
-            case 0x00 -> { // PSHUFB
-                for (int i = 0; i < 16; i++) {
-                    out[i] = (s[i] & 0x80) != 0 ? 0 : d[s[i] & 15];
-                }
-            }
-            case 0x1C, 0x1D, 0x1E -> { // PABSB, PABSW, PABSD
-                int size = 1 << (op - 0x1C);
-                for (int i = 0; i < 16 / size; i++) {
-                    put(out, i, size, Math.abs(lane(s, i, size, true)));
-                }
-            }
+            case 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x1C, 0x1D, 0x1E -> out = ssse3(op, d, s);
             case 0x17 -> { // PTEST: ZF when d AND s is zero, CF when (NOT d) AND s is; the other arithmetic flags clear
                 boolean and = false, andNot = false;
                 for (int i = 0; i < 16; i++) {
@@ -78,37 +68,6 @@ final class Sse4 {
                 for (int i = 0; i < 4; i++) {
                     put(out, i, 2, Math.clamp(lane(d, i, 4, true), 0, 0xFFFF));
                     put(out, i + 4, 2, Math.clamp(lane(s, i, 4, true), 0, 0xFFFF));
-                }
-            }
-            case 0x01, 0x02, 0x03, 0x05, 0x06, 0x07 -> { // PHADDW/D/SW, PHSUBW/D/SW: pairs of d, then pairs of s
-                int size = (op & 3) == 2 ? 4 : 2;
-                boolean subtract = op >= 0x05, saturate = (op & 3) == 3;
-                int half = 8 / size;
-                for (int i = 0; i < half; i++) {
-                    for (int k = 0; k < 2; k++) {
-                        byte[] from = k == 0 ? d : s;
-                        long a = lane(from, 2 * i, size, true), b = lane(from, 2 * i + 1, size, true);
-                        long v = subtract ? a - b : a + b;
-                        put(out, k * half + i, size, saturate ? Math.clamp(v, -32768, 32767) : v);
-                    }
-                }
-            }
-            case 0x04 -> { // PMADDUBSW: unsigned bytes of d times signed bytes of s, adjacent pairs summed, saturated
-                for (int i = 0; i < 8; i++) {
-                    long v = lane(d, 2 * i, 1, false) * lane(s, 2 * i, 1, true) + lane(d, 2 * i + 1, 1, false) * lane(s, 2 * i + 1, 1, true);
-                    put(out, i, 2, Math.clamp(v, -32768, 32767));
-                }
-            }
-            case 0x08, 0x09, 0x0A -> { // PSIGNB/W/D: d negated, zeroed or kept by the sign of s
-                int size = 1 << (op - 0x08);
-                for (int i = 0; i < 16 / size; i++) {
-                    long sign = lane(s, i, size, true);
-                    put(out, i, size, sign < 0 ? -lane(d, i, size, true) : sign == 0 ? 0 : lane(d, i, size, true));
-                }
-            }
-            case 0x0B -> { // PMULHRSW: signed words multiplied, rounded and scaled: ((a * b >> 14) + 1) >> 1
-                for (int i = 0; i < 8; i++) {
-                    put(out, i, 2, ((lane(d, i, 2, true) * lane(s, i, 2, true) >> 14) + 1) >> 1);
                 }
             }
             case 0x10, 0x14, 0x15 -> { // PBLENDVB, BLENDVPS, BLENDVPD: s where XMM0's lane has its top bit set
@@ -174,6 +133,10 @@ final class Sse4 {
     }
 
     static void execute0F3A(Core c, int op) {
+        if (!c.p66 && c.rep == 0 && op == 0x0F) {
+            Mmx.palignr(c);
+            return;
+        }
         if (!c.p66 || c.rep != 0) {
             throw GuestFault.of(GuestFault.UD);
         }
@@ -296,11 +259,10 @@ final class Sse4 {
                 int imm = c.fetch8(); // before the operand: a RIP-relative address counts from the instruction's end
                 long[] sl = Sse.source(c);
                 byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]), out = new byte[16];
-                for (int i = 0; i < 16; i++) {
-                    if (op == 0x0F) {
-                        int at = i + imm; // s is the low 16 bytes of the 32 shifted right, d the high ones
-                        out[i] = at < 16 ? s[at] : at < 32 ? d[at - 16] : 0;
-                    } else {
+                if (op == 0x0F) {
+                    out = palignr(d, s, imm);
+                } else {
+                    for (int i = 0; i < 16; i++) {
                         out[i] = ((imm >>> (i / 2)) & 1) != 0 ? s[i] : d[i];
                     }
                 }
@@ -341,7 +303,71 @@ final class Sse4 {
         }
     }
 
-    private static byte[] bytes(long lo, long hi) {
+    /**
+     * The SSSE3 integer operations of 0F 38 on 16-byte operands: PSHUFB, PHADD/PHSUB(S), PMADDUBSW, PSIGN, PMULHRSW,
+     * PABS. The MMX forms ({@link Mmx}) run through here with their 8-byte operands placed as these expect.
+     */
+    static byte[] ssse3(int op, byte[] d, byte[] s) {
+        byte[] out = new byte[16];
+        switch (op) {
+            case 0x00 -> { // PSHUFB
+                for (int i = 0; i < 16; i++) {
+                    out[i] = (s[i] & 0x80) != 0 ? 0 : d[s[i] & 15];
+                }
+            }
+            case 0x1C, 0x1D, 0x1E -> { // PABSB, PABSW, PABSD
+                int size = 1 << (op - 0x1C);
+                for (int i = 0; i < 16 / size; i++) {
+                    put(out, i, size, Math.abs(lane(s, i, size, true)));
+                }
+            }
+            case 0x01, 0x02, 0x03, 0x05, 0x06, 0x07 -> { // PHADDW/D/SW, PHSUBW/D/SW: pairs of d, then pairs of s
+                int size = (op & 3) == 2 ? 4 : 2;
+                boolean subtract = op >= 0x05, saturate = (op & 3) == 3;
+                int half = 8 / size;
+                for (int i = 0; i < half; i++) {
+                    for (int k = 0; k < 2; k++) {
+                        byte[] from = k == 0 ? d : s;
+                        long a = lane(from, 2 * i, size, true), b = lane(from, 2 * i + 1, size, true);
+                        long v = subtract ? a - b : a + b;
+                        put(out, k * half + i, size, saturate ? Math.clamp(v, -32768, 32767) : v);
+                    }
+                }
+            }
+            case 0x04 -> { // PMADDUBSW: unsigned bytes of d times signed bytes of s, adjacent pairs summed, saturated
+                for (int i = 0; i < 8; i++) {
+                    long v = lane(d, 2 * i, 1, false) * lane(s, 2 * i, 1, true) + lane(d, 2 * i + 1, 1, false) * lane(s, 2 * i + 1, 1, true);
+                    put(out, i, 2, Math.clamp(v, -32768, 32767));
+                }
+            }
+            case 0x08, 0x09, 0x0A -> { // PSIGNB/W/D: d negated, zeroed or kept by the sign of s
+                int size = 1 << (op - 0x08);
+                for (int i = 0; i < 16 / size; i++) {
+                    long sign = lane(s, i, size, true);
+                    put(out, i, size, sign < 0 ? -lane(d, i, size, true) : sign == 0 ? 0 : lane(d, i, size, true));
+                }
+            }
+            case 0x0B -> { // PMULHRSW: signed words multiplied, rounded and scaled: ((a * b >> 14) + 1) >> 1
+                for (int i = 0; i < 8; i++) {
+                    put(out, i, 2, ((lane(d, i, 2, true) * lane(s, i, 2, true) >> 14) + 1) >> 1);
+                }
+            }
+            default -> throw new IllegalArgumentException("not an SSSE3 0F 38 operation: " + op);
+        }
+        return out;
+    }
+
+    /** PALIGNR: d:s (32 bytes, s low) shifted right by imm bytes, the low 16. */
+    static byte[] palignr(byte[] d, byte[] s, int imm) {
+        byte[] out = new byte[16];
+        for (int i = 0; i < 16; i++) {
+            int at = i + imm;
+            out[i] = at < 16 ? s[at] : at < 32 ? d[at - 16] : 0;
+        }
+        return out;
+    }
+
+    static byte[] bytes(long lo, long hi) {
         byte[] b = new byte[16];
         for (int i = 0; i < 8; i++) {
             b[i] = (byte) (lo >>> (8 * i));
@@ -356,7 +382,7 @@ final class Sse4 {
     }
 
     /** Lane {@code i} of {@code size} bytes, sign- or zero-extended (an 8-byte lane is the long itself). */
-    private static long lane(byte[] b, int i, int size, boolean signed) {
+    static long lane(byte[] b, int i, int size, boolean signed) {
         long v = 0;
         for (int k = size - 1; k >= 0; k--) {
             v = (v << 8) | (b[i * size + k] & 0xFF);

@@ -134,6 +134,34 @@ class ExceptionsTest {
         }
     }
 
+    /**
+     * Every waiting x87 instruction and every MMX instruction takes a pending unmasked x87 exception as #MF before it
+     * executes (FADD, FLD1, PADDB); the no-wait control forms (FNSTSW, FNSTCW, FNCLEX) run through it.
+     */
+    @Test
+    void waitingX87AndMmxInstructionsTakePendingErrors() {
+        String prologue = "0f 20 c0 48 83 c8 20 0f 22 c0"
+                + "48 c7 c3 00 00 17 00 0f ae 0b"
+                + "d9 ab 00 02 00 00";                     // the pending exception, as above
+        for (String insn : new String[]{"d8 c0", "d9 e8", "0f fc c0"}) {
+            try (EmuVm vm = new EmuVm("host", hex(prologue + "df e0 d9 7b 10 " + insn))) { // fnstsw ax; fnstcw [rbx+16]
+                installIdt(vm);
+                loadX87Images(vm);
+                long vector = vm.nextOut(0x90);
+                Registers r = vm.vcpu.registers();
+                assertEquals(new Taken(16, 0, 0, CODE + hex(prologue).length + 5, 0x08),
+                        new Taken((int) vector, r.rbx(), r.rcx(), r.rdx(), r.rsi()), insn + ": #MF before it, after the no-wait forms");
+            }
+        }
+    }
+
+    @Test
+    void mmxInstructionsUnderCr0EmAreUndefinedAndUnderTsNotAvailable() {
+        assertEquals(6, run("host", "0f 20 c0 48 83 c8 04 0f 22 c0 0f fc c0").vector(), "PADDB mm0, mm0 with CR0.EM");
+        assertEquals(7, run("host", "0f 20 c0 48 83 c8 08 0f 22 c0 0f fc c0").vector(), "PADDB mm0, mm0 with CR0.TS");
+        assertEquals(7, run("host", "0f 20 c0 48 83 c8 08 0f 22 c0 0f 77").vector(), "EMMS with CR0.TS");
+    }
+
     /** The FXRSTOR image at 0x170000 (FCW 0x037F, all masked; FSW with IE raised) and the FCW FLDCW loads (IE unmasked). */
     private static void loadX87Images(EmuVm vm) {
         vm.memory.writeLong(0x170000, 0x0001_037FL);

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * x87 against the host FPU, bit for bit: every documented register form and memory form of D8-DF runs natively and
+ * x87 and MMX against the host FPU, bit for bit: every documented register form and memory form of D8-DF runs natively and
  * on the core from the same FXSAVE image (random registers from every class: zeros, denormals, pseudo-denormals,
  * unnormals, normals near every exponent range, infinities, QNaNs and SNaNs; random tags, TOP, condition codes,
  * precision and rounding control, and some exceptions unmasked) and the same memory. The FXSAVE image afterwards
@@ -29,12 +29,12 @@ class X87OracleTest {
     private static final Random random = new Random(OracleCore.SEED ^ 0x783837L);
     private static final int CASES = OracleCore.casesPerForm(24);
     private static final long GUEST_BUFFER = 0x300000;
-    private static final int RSI = 6, BUFFER = 256;
+    private static final int RSI = 6, RDI = 7, BUFFER = 256;
     private static OracleCore oracle;
 
     @BeforeAll
     static void setUp() {
-        oracle = new OracleCore("x87", "host,+pni");
+        oracle = new OracleCore("x87 and MMX", "host,+pni,+ssse3");
     }
 
     @AfterAll
@@ -120,6 +120,135 @@ class X87OracleTest {
         return forms;
     }
 
+    /**
+     * MMX: every MMX instruction and the MMX forms of SSE, SSE2 and SSSE3, with register and [rsi] operands, and the
+     * conversions between MMX and XMM registers; the x87 state they change (TOP 0, the tags) is compared with the rest.
+     */
+    private static List<Form> mmxForms() {
+        List<Form> forms = new ArrayList<>();
+        int[] binary = {0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6F, 0x74, 0x75, 0x76,
+                0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD8, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xE0, 0xE1, 0xE2, 0xE3, 0xE4,
+                0xE5, 0xE8, 0xE9, 0xEA, 0xEB, 0xEC, 0xED, 0xEE, 0xEF, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF8, 0xF9, 0xFA,
+                0xFB, 0xFC, 0xFD, 0xFE};
+        for (int op : binary) {
+            forms.add(form("mmx 0F " + hex(op) + " mm1, mm2", 0x0F, op, 0xCA));
+            forms.add(form("mmx 0F " + hex(op) + " mm3, mm3", 0x0F, op, 0xDB));
+            forms.add(form("mmx 0F " + hex(op) + " mm5, [rsi]", 0x0F, op, 0x2E));
+        }
+        for (int op : new int[]{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x1C, 0x1D, 0x1E}) {
+            forms.add(form("ssse3 mmx 0F 38 " + hex(op) + " mm2, mm6", 0x0F, 0x38, op, 0xD6));
+            forms.add(form("ssse3 mmx 0F 38 " + hex(op) + " mm0, [rsi]", 0x0F, 0x38, op, 0x06));
+        }
+        for (int imm : new int[]{3, 9, 15, 20}) {
+            forms.add(form("palignr mm4, mm7, " + imm, 0x0F, 0x3A, 0x0F, 0xE7, imm));
+            forms.add(form("palignr mm4, [rsi], " + imm, 0x0F, 0x3A, 0x0F, 0x26, imm));
+        }
+        for (int op : new int[]{0x71, 0x72, 0x73}) {
+            for (int ext : new int[]{2, 4, 6}) {
+                if (op == 0x73 && ext == 4) {
+                    continue;
+                }
+                for (int imm : new int[]{3, 17, 40}) {
+                    forms.add(form("mmx 0F " + hex(op) + " /" + ext + " mm3, " + imm, 0x0F, op, 0xC3 | ext << 3, imm));
+                }
+            }
+        }
+        forms.add(form("movd mm1, ecx", 0x0F, 0x6E, 0xC9));
+        forms.add(form("movq mm1, rcx", 0x48, 0x0F, 0x6E, 0xC9));
+        forms.add(form("movd mm1, [rsi]", 0x0F, 0x6E, 0x0E));
+        forms.add(form("movd ecx, mm6", 0x0F, 0x7E, 0xF1));
+        forms.add(form("movq rcx, mm6", 0x48, 0x0F, 0x7E, 0xF1));
+        forms.add(form("movd [rsi], mm6", 0x0F, 0x7E, 0x36));
+        forms.add(form("movq mm2, mm5", 0x0F, 0x7F, 0xEA));
+        forms.add(form("movq [rsi], mm5", 0x0F, 0x7F, 0x2E));
+        forms.add(form("movntq [rsi], mm7", 0x0F, 0xE7, 0x3E));
+        forms.add(form("maskmovq mm1, mm2", 0x0F, 0xF7, 0xCA));
+        forms.add(form("pshufw mm1, mm2, 0x1b", 0x0F, 0x70, 0xCA, 0x1B));
+        forms.add(form("pshufw mm1, [rsi], 0xe4", 0x0F, 0x70, 0x0E, 0xE4));
+        forms.add(form("pinsrw mm3, edx, 2", 0x0F, 0xC4, 0xDA, 2));
+        forms.add(form("pinsrw mm3, [rsi], 7", 0x0F, 0xC4, 0x1E, 7));
+        forms.add(form("pextrw eax, mm4, 1", 0x0F, 0xC5, 0xC4, 1));
+        forms.add(form("pmovmskb edx, mm7", 0x0F, 0xD7, 0xD7));
+        forms.add(form("emms", 0x0F, 0x77));
+        forms.add(form("movq2dq xmm3, mm4", 0xF3, 0x0F, 0xD6, 0xDC));
+        forms.add(form("movdq2q mm3, xmm4", 0xF2, 0x0F, 0xD6, 0xDC));
+        forms.add(form("cvtpi2ps xmm1, mm2", 0x0F, 0x2A, 0xCA));
+        forms.add(form("cvtpi2ps xmm1, [rsi]", 0x0F, 0x2A, 0x0E));
+        forms.add(form("cvtpi2pd xmm1, mm2", 0x66, 0x0F, 0x2A, 0xCA));
+        forms.add(form("cvtps2pi mm1, xmm2", 0x0F, 0x2D, 0xCA));
+        forms.add(form("cvttps2pi mm1, [rsi]", 0x0F, 0x2C, 0x0E));
+        forms.add(form("cvtpd2pi mm1, xmm2", 0x66, 0x0F, 0x2D, 0xCA));
+        forms.add(form("cvttpd2pi mm1, [rsi]", 0x66, 0x0F, 0x2C, 0x0E));
+        forms.add(form("maskmovdqu xmm1, xmm2", 0x66, 0x0F, 0xF7, 0xCA));
+        return forms;
+    }
+
+    @Test
+    void mmxFormsMatchTheHostCpu() {
+        checkAll(mmxForms(), CASES);
+    }
+
+    /**
+     * The undocumented register forms every x87 since the 387 decodes (FCOM2, FCOMP3, FCOMP5, FXCH4, FXCH7, FSTP1,
+     * FSTP8, FSTP9, FFREEP) act on the core as the documented ones they alias; FFREEP as FFREE then a pop.
+     */
+    @Test
+    void undocumentedAliasesActAsTheirDocumentedForms() {
+        int[][] pairs = { // alias, documented (both as opcode, ModRM base; the register number is added)
+                {0xDC, 0xD0, 0xD8, 0xD0}, {0xDC, 0xD8, 0xD8, 0xD8}, {0xDE, 0xD0, 0xD8, 0xD8}, {0xDD, 0xC8, 0xD9, 0xC8},
+                {0xDF, 0xC8, 0xD9, 0xC8}, {0xD9, 0xD8, 0xDD, 0xD8}, {0xDF, 0xD0, 0xDD, 0xD8}, {0xDF, 0xD8, 0xDD, 0xD8}};
+        for (int[] p : pairs) {
+            for (int n = 0; n < CASES; n++) {
+                int i = random.nextInt(8);
+                byte[] image = randomImage();
+                assertEquals(describe(coreRun(image, p[2], p[3] + i)), describe(coreRun(image, p[0], p[1] + i)),
+                        String.format("%02X %02X as %02X %02X from %s", p[0], p[1] + i, p[2], p[3] + i, describe(image)));
+            }
+        }
+        for (int n = 0; n < CASES; n++) {
+            int i = random.nextInt(8);
+            byte[] image = randomImage();
+            byte[] freed = image.clone();
+            int top = (fsw(image) >>> 11) & 7;
+            freed[4] &= (byte) ~(1 << ((top + i) & 7)); // FFREE ST(i), then the pop: ST(0) empty, TOP + 1
+            freed[4] &= (byte) ~(1 << top);
+            byte[] got = coreRun(image, 0xDF, 0xC0 + i);
+            assertEquals(freed[4], got[4], "FFREEP ST(" + i + ") from " + describe(image) + ": tags");
+            assertEquals((top + 1) & 7, (fsw(got) >>> 11) & 7, "FFREEP: TOP");
+        }
+    }
+
+    /** FOP, FIP and FDP: the last non-control x87 instruction's opcode, address and memory operand's address, as FXSAVE64 stores them. */
+    @Test
+    void lastInstructionPointers() {
+        byte[] image = new byte[512];
+        put16(image, 0, 0x37F);
+        putInt(image, 24, 0x1F80);
+        oracle.load(new byte[]{(byte) 0xD9, 0x06}, new byte[]{(byte) 0xD9, (byte) 0xE8}, new byte[]{(byte) 0xD9, 0x7E, 0x08}); // fld [rsi]; fld1; fnstcw [rsi+8]
+        long[] g = new long[16];
+        g[RSI] = GUEST_BUFFER;
+        oracle.setRegisters(g, 0x2);
+        oracle.setLegacyRegion(image);
+        oracle.runLoaded("fld [rsi]; fld1; fnstcw [rsi+8]");
+        byte[] got = oracle.legacyRegion();
+        assertEquals(0x1E8, (got[6] & 0xFF) | (got[7] & 0x7) << 8, "FOP: FLD1 (D9 E8), FNSTCW being a control instruction");
+        assertEquals(OracleCore.CODE + 2, getLong(got, 8), "FIP: FLD1's address");
+        assertEquals(GUEST_BUFFER, getLong(got, 16), "FDP: the last memory operand's, FLD [rsi]'s");
+    }
+
+    /** Two bytes run on the core alone from {@code image}: the FXSAVE image after them. */
+    private static byte[] coreRun(byte[] image, int opcode, int modrm) {
+        oracle.load(new byte[]{(byte) opcode, (byte) modrm});
+        oracle.setRegisters(new long[16], 0x2);
+        oracle.setLegacyRegion(image);
+        oracle.runLoaded(String.format("%02X %02X", opcode, modrm));
+        byte[] got = oracle.legacyRegion();
+        for (int k = 6; k < 24; k++) {
+            got[k] = 0;
+        }
+        return got;
+    }
+
     @Test
     void registerFormsMatchTheHostFpu() {
         checkAll(registerForms(), CASES);
@@ -184,6 +313,8 @@ class X87OracleTest {
         long[] nativeRegs = g.clone(), coreRegs = g.clone();
         nativeRegs[RSI] = oracle.host.dataAddress();
         coreRegs[RSI] = GUEST_BUFFER;
+        nativeRegs[RDI] = oracle.host.dataAddress() + 64; // MASKMOVQ's and MASKMOVDQU's destination
+        coreRegs[RDI] = GUEST_BUFFER + 64;
         oracle.host.setData(buffer);
         NativeCpu.FxResult want = oracle.host.runFx(form.bytes(), nativeRegs, flags, image);
         byte[] wantMemory = oracle.host.data(BUFFER);
@@ -215,12 +346,14 @@ class X87OracleTest {
         } else {
             assertEquals(describe(w), describe(c), where + ": x87 state");
             assertEquals(HexFormat.of().formatHex(w, 24, 28), HexFormat.of().formatHex(c, 24, 28), where + ": MXCSR");
+            assertEquals(HexFormat.of().formatHex(w, 160, 416), HexFormat.of().formatHex(c, 160, 416), where + ": XMM0-15");
         }
         assertEquals(HexFormat.of().formatHex(wantMemory), HexFormat.of().formatHex(gotMemory), where + ": memory");
         Registers r = oracle.core.registers();
         for (int n = 0; n < 16; n++) {
             if (n != 4) {
-                long wn = want.gprs()[n] - (n == RSI ? oracle.host.dataAddress() : 0), gn = r.gpr(n) - (n == RSI ? GUEST_BUFFER : 0);
+                boolean pointer = n == RSI || n == RDI;
+                long wn = want.gprs()[n] - (pointer ? oracle.host.dataAddress() : 0), gn = r.gpr(n) - (pointer ? GUEST_BUFFER : 0);
                 final int reg = n;
                 assertTrue(wn == gn, () -> where + ": r" + reg + " native 0x" + Long.toHexString(wn) + ", core 0x" + Long.toHexString(gn));
             }
@@ -259,7 +392,10 @@ class X87OracleTest {
         put16(image, 0, fcw);
         put16(image, 2, fsw);
         image[4] = (byte) (random.nextInt(4) == 0 ? random.nextInt(256) : random.nextInt(4) == 0 ? 0xFF : 0x7F | random.nextInt(2) << 7);
-        putInt(image, 24, 0x1F80);
+        putInt(image, 24, 0x1F80 | random.nextInt(4) << 13); // every SSE exception masked, any rounding
+        for (int i = 160; i < 416; i++) {
+            image[i] = (byte) random.nextInt();
+        }
         for (int i = 0; i < 8; i++) {
             System.arraycopy(randomExt(), 0, image, 32 + 16 * i, 10);
         }
