@@ -48,6 +48,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.ECX, 13, "cx16", "LockedMemoryTest", "cmpxchg16b"),
             bit(1, 0, Reg.ECX, 17, "pcid", "PagingTest", "pcide"),
             bit(1, 0, Reg.ECX, 19, "sse4.1", "SseOracleTest", "sse4.1"),
+            bit(1, 0, Reg.ECX, 20, "sse4.2", "SseOracleTest", "sse4.2"),
             bit(1, 0, Reg.ECX, 22, "movbe", "NativeOracleTest", "movbe"),
             bit(1, 0, Reg.ECX, 23, "popcnt", "NativeOracleTest", "popcnt"),
             bit(1, 0, Reg.ECX, 26, "xsave", "XsaveInstructionTest", "xsave"),

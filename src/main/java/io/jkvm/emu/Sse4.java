@@ -142,6 +142,10 @@ final class Sse4 {
         }
         Sse.requireSseEnabled(c);
         switch (op) {
+            case 0x60, 0x61, 0x62, 0x63 -> { // PCMPESTRM, PCMPESTRI, PCMPISTRM, PCMPISTRI
+                require(c, SSE4_2);
+                StringCompares.execute(c, op);
+            }
             case 0x0C, 0x0D -> { // BLENDPS, BLENDPD: dwords or quadwords of s where the immediate's bit is set
                 require(c, SSE4_1);
                 c.decodeModrm();

@@ -36,6 +36,29 @@ class Sse4MemoryFormsTest {
         }
     }
 
+    /** PCMPISTRI with an unaligned memory operand, as strpbrk and strstr use it: the index of the first match. */
+    @Test
+    void stringComparesSearchUnalignedMemory() {
+        long text = 0x300003;
+        // movdqu xmm1, [rsi]; pcmpistri xmm1, [rdi], imm; mov [rsi+0x40], ecx; pushfq; pop rax; mov [rsi+0x48], rax
+        String tail = " 89 4e 40 9c 58 48 89 46 48 f4";
+        int[][] cases = {{0x00, 2}, {0x0C, 6}, {0x40, 9}}; // equal any "lo" (first), equal ordered "wor", equal any "lo" (last)
+        String[] needles = {"lo", "wor", "lo"};
+        for (int k = 0; k < cases.length; k++) {
+            try (EmuVm vm = new EmuVm("host,+sse4.2", hex("f3 0f 6f 0e 66 0f 3a 63 0f " + String.format("%02x", cases[k][0]) + tail))) {
+                byte[] hay = "hello world\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                vm.memory.write(text, hay, 0, hay.length);
+                byte[] needle = (needles[k] + "\0").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                vm.memory.write(0x300100, needle, 0, needle.length);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, text).withGpr(6, 0x300100));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(cases[k][1], vm.memory.readInt(0x300140), needles[k] + " imm " + cases[k][0] + ": ECX");
+                long flags = vm.memory.readLong(0x300148);
+                assertEquals(Core.CF | Core.ZF | Core.SF, flags & (Core.CF | Core.ZF | Core.SF), "found (CF), both strings end (ZF, SF)");
+            }
+        }
+    }
+
     @Test
     void movntdqaLoadsSixteenAlignedBytes() {
         try (EmuVm vm = new EmuVm("host,+sse4.1", hex("66 0f 38 2a 3f f3 0f 7f 7f 10 f4"))) { // movntdqa xmm7, [rdi]; movdqu [rdi+16], xmm7
