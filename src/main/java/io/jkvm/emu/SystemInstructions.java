@@ -166,7 +166,12 @@ final class SystemInstructions {
             return;
         }
         if (c.mod == 3) {
-            if (op >= 5) { // LFENCE, MFENCE, SFENCE
+            if (op >= 5) { // LFENCE, MFENCE, SFENCE: the host's own fences, for other vCPUs' threads
+                switch (op) {
+                    case 5 -> java.lang.invoke.VarHandle.acquireFence();
+                    case 6 -> java.lang.invoke.VarHandle.fullFence(); // TSO's one reordering, a store and a later load, undone
+                    default -> java.lang.invoke.VarHandle.releaseFence();
+                }
                 c.done();
                 return;
             }
