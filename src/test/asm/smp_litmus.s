@@ -1,5 +1,5 @@
 # The SMP test guests of SmpMemoryTest, assembled with: llvm-mc -triple=x86_64 -filetype=obj -o x.o FILE && objcopy -O binary -j .text x.o x.bin
-# Two blobs: LOCKS (ticket, counter) and LITMUS (the rest); each starts at its first label.
+# Three blobs: LOCKS (ticket, counter), LITMUS and CROSS_MODIFYING; each starts at its first label.
 # ---- LOCKS
 .intel_syntax noprefix
 # ticket: rbx = DATA, rcx = iterations
@@ -98,3 +98,29 @@ sb_b_fenced:
   next
   jb 1b
   hlt
+# ---- CROSS_MODIFYING
+.intel_syntax noprefix
+# cross-modifying code: RBX = DATA. The patcher waits for 1000 calls, patches target's immediate, raises the flag;
+# the runner calls target until it sees the flag, serializes with CPUID (which sets RBX: RSI keeps DATA), and calls it once more.
+patcher:
+1: cmp qword ptr [rbx + 16], 1000
+  jb 1b
+  mov byte ptr [rip + target + 1], 2
+  mov qword ptr [rbx + 8], 1
+  hlt
+runner:
+1: call target
+  mov dword ptr [rbx + 0x40], eax
+  inc qword ptr [rbx + 16]
+  cmp qword ptr [rbx + 8], 1
+  jne 1b
+  mov rsi, rbx
+  xor eax, eax
+  cpuid
+  call target
+  mov dword ptr [rsi + 0x48], eax
+  hlt
+.org 0x1000
+target:
+  mov eax, 1
+  ret

@@ -39,6 +39,12 @@ class SmpMemoryTest {
             + "31f6f048ff03488d4436024839037304f390ebf74889f748c1e70448c7443b40010000000faef0488b443b484889843b0000080048ffc64839ce72c6f4"
             + "31f6f048ff03488d4436024839037304f390ebf74889f748c1e70448c7443b48010000000faef0488b443b404889843b0800080048ffc64839ce72c6f4";
 
+    /** patcher at 0x00, runner at 0x1a, the target the patcher changes at 0x1000 (another page): RBX = DATA. */
+    private static final String CROSS_MODIFYING_CODE = "48817b10e803000072f6c605f00f00000248c7430801000000f4e8e10f000089434048ff43"
+            + "1048837b080175ed4889de31c00fa2e8c70f0000894648f4";
+    private static final String CROSS_MODIFYING = CROSS_MODIFYING_CODE + "00".repeat(0x1000 - CROSS_MODIFYING_CODE.length() / 2)
+            + "b801000000c3";
+
     /** Runs vCPU k from {@code code} at {@code offsets[k]}, RBX = DATA, RCX = iterations, all at once; every one must end in HLT. */
     private static EmuVm run(String code, int iterations, int... offsets) throws Exception {
         EmuVm vm = new EmuVm(HexFormat.of().parseHex(code));
@@ -63,7 +69,8 @@ class SmpMemoryTest {
                 }));
             }
             for (Future<VcpuExit> e : exits) {
-                assertInstanceOf(VcpuExit.Hlt.class, e.get());
+                VcpuExit exit = e.get();
+                assertInstanceOf(VcpuExit.Hlt.class, exit, () -> "a vCPU ended with " + exit);
             }
         } finally {
             threads.shutdownNow();
@@ -82,6 +89,19 @@ class SmpMemoryTest {
         }
         try (EmuVm vm = run(LOCKS, n, 0x1f, 0x1f, 0x1f, 0x1f)) {
             assertEquals(4L * n, vm.memory.readLong(DATA + 16), "CMPXCHG increments");
+        }
+    }
+
+    /**
+     * Cross-modifying code: one vCPU patches an instruction another has run a thousand times (decoded, cached), then
+     * raises a flag; the other, seeing it, serializes (CPUID) as the SDM asks and runs the patched instruction.
+     */
+    @Test
+    @Timeout(60)
+    void codeAnotherVcpuPatchedRunsAsPatchedAfterASerializingInstruction() throws Exception {
+        try (EmuVm vm = run(CROSS_MODIFYING, 0, 0x00, 0x1a)) {
+            assertEquals(2, vm.memory.readInt(DATA + 0x48), "the patched MOV EAX, 2");
+            assertEquals(true, vm.memory.readLong(DATA + 16) >= 1000, "the old one ran, decoded, first");
         }
     }
 
