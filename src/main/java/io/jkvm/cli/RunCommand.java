@@ -5,6 +5,7 @@ import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Machine;
+import io.jkvm.machine.KernelConfig;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.MemorySize;
 import io.jkvm.machine.GuestMemory;
@@ -16,6 +17,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 
@@ -56,6 +59,20 @@ final class RunCommand implements Callable<Integer> {
             description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
     Long loadAddress;
 
+    @Option(names = "--kernel", paramLabel = "FILE",
+            description = "a multiboot v1 kernel (ELF32, ELF64 or a.out kludge) to boot as QEMU's -kernel does, instead of --image")
+    Path kernel;
+
+    @Option(names = "--append", paramLabel = "ARGS", defaultValue = "",
+            description = "the kernel's command line (with --kernel; the multiboot cmdline is the kernel's path, then ARGS)")
+    String append;
+
+    @Option(names = "--initrd", paramLabel = "FILE", description = "a file the kernel gets as its multiboot module (with --kernel)")
+    Path initrd;
+
+    @Option(names = "--device", paramLabel = "NAME", description = "an extra device: pc-testdev (QEMU's test device, with --kernel)")
+    List<String> devices = new ArrayList<>();
+
     @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
     String incoming;
@@ -76,9 +93,31 @@ final class RunCommand implements Callable<Integer> {
                     + " is an ELF, which loads where its segments say: drop --load-addr");
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
-        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath, options.trace);
+        Optional<KernelConfig> kernelConfig = kernelConfig();
+        MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath,
+                options.trace, kernelConfig);
         Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
         return options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
+    }
+
+    /** --kernel and what goes with it, checked: each of --append, --initrd and --device needs --kernel, and --kernel no --image. */
+    private Optional<KernelConfig> kernelConfig() {
+        for (String d : devices) {
+            if (!d.equals("pc-testdev")) {
+                throw new MachineException("--device " + d + " is not a device jkvm has: pc-testdev is");
+            }
+        }
+        if (kernel == null) {
+            if (!append.isEmpty() || initrd != null || !devices.isEmpty()) {
+                throw new MachineException((!append.isEmpty() ? "--append" : initrd != null ? "--initrd" : "--device")
+                        + " goes with --kernel: add --kernel FILE");
+            }
+            return Optional.empty();
+        }
+        if (image != null) {
+            throw new MachineException("--kernel and --image both name what to boot: give one");
+        }
+        return Optional.of(new KernelConfig(kernel, append, Optional.ofNullable(initrd), devices.contains("pc-testdev")));
     }
 
     /** --incoming: waits for a source, takes its machine, tells it the guest runs here, and runs it. */

@@ -53,6 +53,8 @@ final class Core {
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
     long miscEnable = Msrs.MISC_ENABLE_AT_RESET;
     long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
+    /** AMD's PerfEvtSel0-3 and PerfCtr0-3: storage only, as the core counts no events. */
+    final long[] amdPerformance = new long[8];
     long gdtBase, idtBase;
     final long[] dr = new long[4];
     long dr6 = 0xFFFF0FF0L, dr7 = 0x400;
@@ -993,6 +995,8 @@ final class Core {
     /** The interrupt controller's INTR output as last reported, looked at on every instruction boundary. */
     volatile boolean interruptLine;
     io.jkvm.x86.InterruptSource interrupts;
+    /** The local APIC, when the machine gives the vCPU one: APIC_BASE writes and CR8 reach it. */
+    io.jkvm.x86.LocalApicPort apic;
 
     /** An external interrupt is to be taken at this boundary: INTR up, IF set, no STI/MOV SS shadow. */
     private boolean interruptDue() {

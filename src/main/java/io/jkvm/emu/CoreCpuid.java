@@ -61,6 +61,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
             bit(1, 0, Reg.EDX, 6, "pae", "LegacyModesTest", "pae"),
             bit(1, 0, Reg.EDX, 8, "cx8", "InstructionForms", "cmpxchg8b"),
+            bit(1, 0, Reg.EDX, 9, "apic", "LocalApicTest", "apic"),
             bit(1, 0, Reg.EDX, 11, "sep", "LegacyModesTest", "sysenter"),
             bit(1, 0, Reg.EDX, 13, "pge", "PagingTest", "global"),
             bit(1, 0, Reg.EDX, 15, "cmov", "NativeOracleTest", "cmov"),
@@ -103,6 +104,7 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
             bit(EXT, 0, Reg.EDX, 6, "pae", "LegacyModesTest", "pae"),
             bit(EXT, 0, Reg.EDX, 8, "cx8", "InstructionForms", "cmpxchg8b"),
+            bit(EXT, 0, Reg.EDX, 9, "apic", "LocalApicTest", "apic"),
             bit(EXT, 0, Reg.EDX, 13, "pge", "PagingTest", "global"),
             bit(EXT, 0, Reg.EDX, 15, "cmov", "NativeOracleTest", "cmov"),
             bit(EXT, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
@@ -126,6 +128,19 @@ public final class CoreCpuid {
             }
         }
         return m.withCpuid(t);
+    }
+
+    /** {@code model} without the APIC bits (CPUID.1:EDX[9], and AMD's copy in 0x80000001): for a machine that has no local APIC. */
+    public static CpuModel withoutLocalApic(CpuModel model) {
+        CpuidTable t = model.cpuid();
+        for (int leaf : new int[]{1, EXT}) {
+            var entry = t.find(leaf, 0);
+            if (entry.isPresent()) {
+                CpuidEntry e = entry.get();
+                t = t.with(CpuidTable.withRegister(e, Reg.EDX, CpuidTable.register(e, Reg.EDX) & ~(1 << 9)));
+            }
+        }
+        return model.withCpuid(t);
     }
 
     /** The named features of {@code table} the core does not implement. */

@@ -33,7 +33,17 @@ final class CpuidAndMsrs {
         c.r[2] = e.edx() & 0xFFFFFFFFL;
     }
 
+    /** AMD's legacy performance counters, PerfEvtSel0-3 and PerfCtr0-3, which every AMD processor since the K7 has. */
+    private static final int AMD_PERF_FIRST = 0xC0010000, AMD_PERF_COUNT = 8;
+
+    private static boolean amdPerformanceCounter(Core c, int msr) {
+        return c.vendor.followsApm() && Integer.compareUnsigned(msr - AMD_PERF_FIRST, AMD_PERF_COUNT) < 0;
+    }
+
     static long rdmsr(Core c, int msr) {
+        if (amdPerformanceCounter(c, msr)) {
+            return c.amdPerformance[msr - AMD_PERF_FIRST]; // the core counts no events: what was written stays
+        }
         return switch (msr) {
             case Msrs.IA32_EFER -> c.efer;
             case Msrs.IA32_STAR -> c.star;
@@ -64,6 +74,10 @@ final class CpuidAndMsrs {
     }
 
     static void wrmsr(Core c, int msr, long v) {
+        if (amdPerformanceCounter(c, msr)) {
+            c.amdPerformance[msr - AMD_PERF_FIRST] = v & 0xFFFF_FFFF_FFFFL; // 48-bit counters; the selects keep what they hold
+            return;
+        }
         switch (msr) {
             case Msrs.IA32_EFER -> {
                 if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE)) != 0) {
@@ -82,7 +96,15 @@ final class CpuidAndMsrs {
             case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = v;
             case Msrs.IA32_TSC -> c.tsc.write(v);
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
-            case Msrs.IA32_APIC_BASE -> c.apicBase = v;
+            case Msrs.IA32_APIC_BASE -> {
+                if ((v & ~0xF_FFFF_FFFF_F900L) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // reserved bits (x2APIC's EXTD among them: the core has none)
+                }
+                c.apicBase = (v & ~0x100L) | (c.apicBase & 0x100); // BSP is the processor's, not software's
+                if (c.apic != null) {
+                    c.apic.baseChanged(c.apicBase);
+                }
+            }
             case Msrs.IA32_PAT -> c.pat = v;
             case Msrs.IA32_MISC_ENABLE -> c.miscEnable = v;
             case Msrs.IA32_SYSENTER_CS -> c.sysenterCs = v;

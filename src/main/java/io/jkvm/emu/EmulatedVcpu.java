@@ -325,6 +325,18 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.interrupts = controller;
     }
 
+    /** Gives the vCPU its local APIC: the interrupt controller it acknowledges, IA32_APIC_BASE's and CR8's other side. */
+    public void connectApic(io.jkvm.x86.LocalApicPort apic) {
+        core.interrupts = apic;
+        core.apic = apic;
+        apic.baseChanged(core.apicBase);
+    }
+
+    /** Waiting, after INIT, for a STARTUP IPI. */
+    public boolean waitingForStartup() {
+        return waitingForStartup;
+    }
+
     @Override
     public void setInterruptLine(boolean raised) {
         core.interruptLine = raised;

@@ -442,7 +442,15 @@ final class SystemInstructions {
                     c.cr4 = v;
                     c.flushTlb();
                 }
-                case 8 -> c.cr8 = v & 0xF;
+                case 8 -> {
+                    if ((v & ~0xFL) != 0) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // CR8's reserved bits
+                    }
+                    c.cr8 = v;
+                    if (c.apic != null) {
+                        c.apic.setTaskPriorityClass((int) v); // CR8 is TPR[7:4]
+                    }
+                }
                 default -> throw GuestFault.of(GuestFault.UD);
             }
         } else {
@@ -451,7 +459,7 @@ final class SystemInstructions {
                 case 2 -> c.cr2;
                 case 3 -> c.cr3;
                 case 4 -> c.cr4;
-                case 8 -> c.cr8;
+                case 8 -> c.apic != null ? c.apic.taskPriorityClass() : c.cr8;
                 default -> throw GuestFault.of(GuestFault.UD);
             };
         }

@@ -76,12 +76,18 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** The local APICs, fw_cfg and test device of a machine booted with a kernel; null otherwise. */
+    private PcPlatform platform;
 
     /** How a machine starts: booting an image per the entry contract, or resuming a snapshot. */
     private sealed interface Start {
     }
 
     private record Boot(GuestImage image) implements Start {
+    }
+
+    /** A kernel a boot loader placed (multiboot v1): the boot processor enters it in 32-bit protected mode. */
+    private record KernelBoot(io.jkvm.boot.BootImage image, KernelConfig kernel) implements Start {
     }
 
     /**
@@ -103,7 +109,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.config = config;
         this.console = console;
         this.migration = new MigrationControl(config.trace() ? console.trace() : null);
-        this.pic = new Pic8259(this::interruptLineChanged);
+        this.pic = new Pic8259(this::picOutputChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
         Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
@@ -137,8 +143,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
-            if (start instanceof Boot && backend == Backend.EMULATOR) {
+            if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
+                if (start instanceof Boot) {
+                    model = io.jkvm.emu.CoreCpuid.withoutLocalApic(model); // only a machine booted with a kernel has local APICs
+                }
                 missing = model.missingOn(host);
             }
             lacking = CpuModels.lackingOnCore(model); // nothing once narrowed: only a restored model can lack on the core
@@ -155,6 +164,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     m = GuestMemory.allocate(config.memorySize());
                     LongModeBoot.writeTables(m);
                     b.image().loadInto(m);
+                }
+                case KernelBoot kb -> {
+                    m = GuestMemory.allocate(config.memorySize());
+                    KernelLoading.write(kb.image(), m);
                 }
                 case Resume r -> m = r.memory().get();
             }
@@ -178,12 +191,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
                     case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
+                    case KernelBoot kb -> KernelLoading.vcpu(newVcpu(backend, id, model.cpuid().withApicId(id)), id, kb.image());
                     case Resume r -> restoredVcpu(id, r);
                 });
             }
             List<VcpuRunner> made = new ArrayList<>();
             for (int id = 0; id < created.size(); id++) {
-                made.add(new VcpuRunner(id, created.get(id), id == 0, new RunnerHost()));
+                made.add(new VcpuRunner(id, created.get(id), id == 0 || start instanceof KernelBoot, new RunnerHost()));
             }
             runners = List.copyOf(made);
         } catch (RuntimeException e) {
@@ -194,8 +208,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
         VirtualCpu bsp = runners.getFirst().vcpu();
-        bsp.connectInterrupts(pic);
         interruptTarget = bsp;
+        if (start instanceof KernelBoot kb) {
+            platform = new PcPlatform(config.cpus(), config.memorySize(), kb.kernel().pcTestDevice(), pic, ports, mmio,
+                    runners::get, this::interruptLineChanged, console.trace()::println);
+            for (VcpuRunner r : runners) {
+                platform.connect(r.id(), r.vcpu());
+            }
+        } else {
+            bsp.connectInterrupts(pic);
+        }
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
         if (start instanceof Resume r) {
             try {
@@ -253,6 +275,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
     public static Machine create(MachineConfig config, Console console) {
+        if (config.kernel().isPresent()) {
+            KernelConfig k = config.kernel().get();
+            return new Machine(config, console, new KernelBoot(KernelLoading.load(k, config.memorySize()), k));
+        }
         GuestImage image = config.image()
                 .map(p -> GuestImage.read(p, config.loadAddress(), config.memorySize()))
                 .orElseGet(GuestImage::bundled);
@@ -310,6 +336,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * record and every device's.
      */
     public MachineState capture() {
+        requireNoPlatform("capture its state");
         List<VcpuState> states = saveAll("capture the machine's state");
         java.util.SequencedMap<String, Record> records = new java.util.LinkedHashMap<>();
         devices().forEach((id, device) -> records.put(id, device.save()));
@@ -414,6 +441,15 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
         @Override
         public boolean handle(VcpuRunner runner, VirtualCpu vcpu, VcpuExit exit) {
+            PcPlatform p = platform;
+            if (p != null) {
+                if (exit instanceof VcpuExit.Mmio m && p.handle(runner.id(), m)) {
+                    return false;
+                }
+                if (exit instanceof VcpuExit.Hlt && runner.id() != 0) {
+                    return true; // an application processor halted with interrupts off, or waiting for STARTUP: INIT or SIPI wakes it
+                }
+            }
             boolean waitInHlt = exits.handle(vcpu, exit);
             if (runner.id() == 0 && exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
                 scheduleHandoff(runner);
@@ -425,7 +461,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         @Override
         public boolean awaitInterrupt(VcpuRunner runner) {
             synchronized (wakeup) {
-                while (!outcome.isDone() && !interruptLine && !runner.hasEvents()) {
+                while (!outcome.isDone() && !(interruptLine && runner.id() == 0) && !runner.hasEvents()) {
                     try {
                         wakeup.wait();
                     } catch (InterruptedException e) {
@@ -433,7 +469,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                         return false;
                     }
                 }
-                return interruptLine && !outcome.isDone();
+                return interruptLine && runner.id() == 0 && !outcome.isDone();
             }
         }
 
@@ -558,6 +594,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * {@link MachineException} and the VM runs on where it was.
      */
     public Optional<Handoff> handOff(Backend target) {
+        requireNoPlatform("move it to another backend");
         requireCanMoveTo(target);
         long start = System.nanoTime();
         if (!pause()) {
@@ -576,6 +613,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * they switch; otherwise the error names the first field that differs and the VM stays on its backend.
      */
     public Handoff switchBackend(Backend target) {
+        requireNoPlatform("move it to another backend");
         requireCanMoveTo(target);
         return moveWhilePaused(target, System.nanoTime());
     }
@@ -717,6 +755,15 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
+    private void picOutputChanged(boolean raised) {
+        PcPlatform p = platform;
+        if (p != null) {
+            p.picOutput(raised); // to the boot processor's LINT0: its APIC passes it on, or not
+        } else {
+            interruptLineChanged(raised);
+        }
+    }
+
     private void interruptLineChanged(boolean raised) {
         interruptLine = raised;
         VirtualCpu target = interruptTarget;
@@ -748,8 +795,19 @@ public final class Machine implements AutoCloseable, ControlTarget {
         });
     }
 
+    /** Snapshots, handoffs and migrations do not carry the local APICs yet: a machine booted with a kernel refuses them. */
+    private void requireNoPlatform(String what) {
+        if (platform != null) {
+            throw new MachineException("cannot " + what + ": a machine booted with --kernel has local APICs, which snapshots,"
+                    + " handoffs and migrations do not carry yet (issue #13)");
+        }
+    }
+
     @Override
     public void close() {
+        if (platform != null) {
+            platform.close();
+        }
         Threads.closeQuietly(consoleOut, factory, memory);
     }
 
@@ -787,6 +845,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     @Override
     public MigrationResult migrate(String target, long maxDowntimeMillis) {
+        requireNoPlatform("migrate it");
         return migration.migrate(target, maxDowntimeMillis, new MigrationAdapter(this, memory, model, factory));
     }
 

@@ -3,9 +3,12 @@ package io.jkvm.machine;
 import java.nio.file.Path;
 import java.util.Optional;
 
-/** What a user asks for: the image (or the bundled guest), RAM, vCPUs, the guest CPU model, backend, and where KVM lives. */
+/**
+ * What a user asks for: the image (or the bundled guest) or a kernel to boot, RAM, vCPUs, the guest CPU model, backend,
+ * and where KVM lives.
+ */
 public record MachineConfig(Optional<Path> image, long memorySize, int cpus, String cpuModel, Backend backend,
-                            long loadAddress, String kvmPath, boolean trace) {
+                            long loadAddress, String kvmPath, boolean trace, Optional<KernelConfig> kernel) {
     public static final long DEFAULT_MEMORY = 64L << 20;
     /** Boot tables below 1 MiB plus an image at 0x100000 and a stack need at least this much. */
     public static final long MIN_MEMORY = 2L << 20;
@@ -30,6 +33,12 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
         if (cpus > MAX_CPUS) {
             throw new MachineException("--cpus " + cpus + " is more than jkvm runs: use at most " + MAX_CPUS + " (one thread each)");
         }
+    }
+
+    /** A machine booting an image per the long-mode entry contract (no --kernel). */
+    public MachineConfig(Optional<Path> image, long memorySize, int cpus, String cpuModel, Backend backend, long loadAddress,
+                         String kvmPath, boolean trace) {
+        this(image, memorySize, cpus, cpuModel, backend, loadAddress, kvmPath, trace, Optional.empty());
     }
 
     public static MachineConfig defaults() {

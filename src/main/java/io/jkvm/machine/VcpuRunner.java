@@ -12,7 +12,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * VcpuEvent): pause (at an instruction boundary, any port or MMIO read in flight completed first), save its state,
  * run on another vCPU (a handoff's target), resume, stop. Posting an event kicks the vCPU out of the guest. The
  * answer to each event comes back through the future {@link #post} returns; a runner that has ended answers
- * {@link #ENDED}. Application processors never run the guest yet (no SMP boot): they only take events.
+ * {@link #ENDED}. On a machine booted with a kernel, application processors run the guest once a STARTUP IPI has
+ * started them (INIT and STARTUP are events too); otherwise they only take events.
  */
 final class VcpuRunner {
     /** What a runner is asked to do between guest runs. */
@@ -34,6 +35,14 @@ final class VcpuRunner {
     }
 
     record Stop() implements Event {
+    }
+
+    /** An INIT IPI: the vCPU goes to the INIT state and waits for a STARTUP IPI (on the software core). */
+    record Init() implements Event {
+    }
+
+    /** A STARTUP IPI: a vCPU waiting after INIT starts in real mode at vector × 4 KiB. */
+    record Startup(int vector) implements Event {
     }
 
     /** The answer of a runner whose thread has ended (the guest ended, or it was stopped). */
@@ -192,6 +201,22 @@ final class VcpuRunner {
                 if (paused) {
                     vcpu.requestExit(); // the new vCPU stays out of the guest until the resume
                 }
+                p.answer().complete(DONE);
+            }
+            case Init init -> {
+                if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
+                    core.init();
+                }
+                waitingInHlt = false; // it waits, if at all, for a STARTUP IPI: the next run says so
+                vcpu.clearExitRequest();
+                p.answer().complete(DONE);
+            }
+            case Startup startup -> {
+                if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
+                    core.startup(startup.vector());
+                }
+                waitingInHlt = false;
+                vcpu.clearExitRequest();
                 p.answer().complete(DONE);
             }
             case Stop stop -> {

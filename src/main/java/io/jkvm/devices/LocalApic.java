@@ -1,0 +1,443 @@
+package io.jkvm.devices;
+
+import io.jkvm.x86.InterruptSource;
+import io.jkvm.x86.LocalApicPort;
+
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One vCPU's local APIC in xAPIC mode, its registers at IA32_APIC_BASE (0xFEE00000 after reset), as the SDM (Vol. 3A,
+ * chapter 11) gives them: ID, version, TPR, PPR, EOI, LDR and DFR, the spurious-interrupt vector (software enable),
+ * ISR, TMR and IRR, the error status, the ICR sending fixed, lowest-priority, INIT and STARTUP IPIs (by the
+ * {@link Messages} the machine routes), the LVT entries, and the timer in one-shot and periodic mode counting at
+ * 1 GHz before its divider (as QEMU's). LINT0 in ExtINT mode, or the APIC disabled, passes the 8259's INTR through.
+ * Accesses come from its vCPU's thread, interrupts and IPIs from any: one lock covers the state.
+ */
+public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic.State> {
+    public static final long DEFAULT_BASE = 0xFEE00000L, SIZE = 0x1000;
+    static final int ID = 0x20, VERSION = 0x30, TPR = 0x80, APR = 0x90, PPR = 0xA0, EOI = 0xB0, LDR = 0xD0, DFR = 0xE0,
+            SPIV = 0xF0, ISR = 0x100, TMR = 0x180, IRR = 0x200, ESR = 0x280, ICR_LOW = 0x300, ICR_HIGH = 0x310,
+            LVT_TIMER = 0x320, LVT_THERMAL = 0x330, LVT_PERF = 0x340, LVT_LINT0 = 0x350, LVT_LINT1 = 0x360, LVT_ERROR = 0x370,
+            TIMER_INITIAL = 0x380, TIMER_CURRENT = 0x390, TIMER_DIVIDE = 0x3E0;
+    static final int MASKED = 1 << 16, ENABLE_BIT = 1 << 8;
+    private static final int[] LVT_OFFSETS = {LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR};
+    private static final int[] LVT_WRITABLE = {0x700FF, 0x107FF, 0x107FF, 0x1A7FF, 0x1A7FF, 0x100FF};
+    private static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "apic-timers");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** An interprocessor interrupt the ICR sent, for the machine to deliver. */
+    public record Ipi(int source, int vector, int deliveryMode, boolean logical, int destination, int shorthand, boolean assertLevel,
+                      boolean levelTriggered) {
+        public static final int FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6;
+        public static final int NO_SHORTHAND = 0, SELF = 1, ALL = 2, ALL_BUT_SELF = 3;
+    }
+
+    /** Where the ICR's messages go: the machine, which knows every APIC and vCPU. */
+    public interface Messages {
+        void send(Ipi ipi);
+    }
+
+    /** The registers a snapshot keeps (the timer as its initial count and the nanoseconds it has run). */
+    public record State(long base, int id, int tpr, int ldr, int dfr, int spiv, int esr, int icrLow, int icrHigh, int[] lvt,
+                        int timerInitial, int timerDivide, long timerElapsedNanos, int[] irr, int[] isr, int[] tmr) {
+    }
+
+    private final int initialId;
+    private final Messages messages;
+    private final Consumer<Boolean> intr;
+    private final InterruptSource extInt;
+    private long base = DEFAULT_BASE | (1 << 11);
+    private int id, tpr, ldr, dfr = -1, spiv = 0xFF, esr, icrLow, icrHigh;
+    private final int[] lvt = new int[LVT_OFFSETS.length];
+    private final int[] irr = new int[8], isr = new int[8], tmr = new int[8];
+    private int timerInitial, timerDivide;
+    private long timerStart;
+    private ScheduledFuture<?> timerExpiry;
+    private boolean lint0;
+    private boolean output;
+
+    /**
+     * APIC {@code id} of a vCPU whose INTR input is {@code intr}; {@code extInt} is the 8259 on LINT0 (the boot
+     * processor's), or null.
+     */
+    public LocalApic(int id, Messages messages, Consumer<Boolean> intr, InterruptSource extInt) {
+        this.initialId = id;
+        this.messages = messages;
+        this.intr = intr;
+        this.extInt = extInt;
+        reset();
+    }
+
+    /** The power-on and INIT state: every LVT masked, the APIC software-disabled, nothing pending. */
+    public synchronized void reset() {
+        id = initialId;
+        tpr = ldr = esr = icrLow = icrHigh = 0;
+        dfr = -1;
+        spiv = 0xFF;
+        java.util.Arrays.fill(lvt, MASKED);
+        java.util.Arrays.fill(irr, 0);
+        java.util.Arrays.fill(isr, 0);
+        java.util.Arrays.fill(tmr, 0);
+        timerInitial = timerDivide = 0;
+        cancelTimer();
+        update();
+    }
+
+    public synchronized int id() {
+        return id;
+    }
+
+    /** The physical base the registers are mapped at, while the APIC is enabled; -1 while IA32_APIC_BASE.EN is clear. */
+    public synchronized long mappedAt() {
+        return hardwareEnabled() ? base & ~0xFFFL & 0xF_FFFF_FFFF_FFFFL : -1;
+    }
+
+    private boolean hardwareEnabled() {
+        return (base & (1 << 11)) != 0;
+    }
+
+    private boolean softwareEnabled() {
+        return hardwareEnabled() && (spiv & ENABLE_BIT) != 0;
+    }
+
+    @Override
+    public synchronized void baseChanged(long apicBase) {
+        boolean wasEnabled = hardwareEnabled();
+        base = apicBase;
+        if (wasEnabled && !hardwareEnabled()) {
+            reset(); // a disabled APIC loses its state; re-enabled, it starts from the reset values (SDM 11.4.3)
+        }
+        update();
+    }
+
+    @Override
+    public synchronized int taskPriorityClass() {
+        return tpr >>> 4;
+    }
+
+    @Override
+    public synchronized void setTaskPriorityClass(int cr8) {
+        tpr = (cr8 & 0xF) << 4;
+        update();
+    }
+
+    // ---- interrupts in -----------------------------------------------------------------------------------------
+
+    /** A fixed interrupt of {@code vector} arrives (edge, or level-triggered with TMR set). */
+    public synchronized void accept(int vector, boolean levelTriggered) {
+        if (vector < 16) {
+            esr |= 1 << 6; // received illegal vector
+            return;
+        }
+        set(irr, vector, true);
+        set(tmr, vector, levelTriggered);
+        update();
+    }
+
+    /** The 8259's INTR output, on LINT0. */
+    public synchronized void lint0(boolean raised) {
+        lint0 = raised;
+        update();
+    }
+
+    private boolean extIntPassing() {
+        if (extInt == null || !lint0) {
+            return false;
+        }
+        if (!hardwareEnabled()) {
+            return true; // the APIC out of the way: the 8259 reaches the processor as without one
+        }
+        int entry = lvt[3];
+        return softwareEnabled() && (entry & MASKED) == 0 && ((entry >>> 8) & 7) == 7;
+    }
+
+    private int processorPriority() {
+        int isrv = highest(isr);
+        return (tpr >>> 4) >= (Math.max(isrv, 0) >>> 4) ? tpr & 0xFF : isrv & 0xF0;
+    }
+
+    private int deliverable() {
+        int v = highest(irr);
+        return v >= 0 && softwareEnabled() && (v & 0xF0) > (processorPriority() & 0xF0) ? v : -1;
+    }
+
+    private void update() {
+        boolean raised = deliverable() >= 0 || extIntPassing();
+        if (raised != output) {
+            output = raised;
+            intr.accept(raised);
+        }
+    }
+
+    @Override
+    public int acknowledge() {
+        synchronized (this) {
+            int v = deliverable();
+            if (v >= 0) {
+                set(irr, v, false);
+                set(isr, v, true);
+                update();
+                return v;
+            }
+            if (!extIntPassing()) {
+                update();
+                return spiv & 0xFF; // withdrawn since INTR rose: the spurious vector
+            }
+        }
+        return extInt.acknowledge(); // outside the lock: the 8259 reports its INTR change back through lint0
+    }
+
+    // ---- registers ---------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized long read(long offset, int size) {
+        int reg = (int) offset & ~0xF;
+        long v = register(reg) & 0xFFFFFFFFL;
+        return (v >>> (8 * (offset & 3))) & (size >= 4 ? 0xFFFFFFFFL : (1L << (8 * size)) - 1);
+    }
+
+    private int register(int reg) {
+        if (reg >= ISR && reg < ISR + 0x80) {
+            return isr[(reg - ISR) >>> 4];
+        }
+        if (reg >= TMR && reg < TMR + 0x80) {
+            return tmr[(reg - TMR) >>> 4];
+        }
+        if (reg >= IRR && reg < IRR + 0x80) {
+            return irr[(reg - IRR) >>> 4];
+        }
+        for (int i = 0; i < LVT_OFFSETS.length; i++) {
+            if (reg == LVT_OFFSETS[i]) {
+                return lvt[i];
+            }
+        }
+        return switch (reg) {
+            case ID -> id << 24;
+            case VERSION -> 0x00050014; // version 0x14 (integrated APIC), six LVT entries
+            case TPR -> tpr;
+            case PPR -> processorPriority();
+            case LDR -> ldr;
+            case DFR -> dfr | 0x0FFFFFFF;
+            case SPIV -> spiv;
+            case ESR -> esr;
+            case ICR_LOW -> icrLow & ~(1 << 12); // delivery status: every IPI is sent at once
+            case ICR_HIGH -> icrHigh;
+            case TIMER_INITIAL -> timerInitial;
+            case TIMER_CURRENT -> currentCount();
+            case TIMER_DIVIDE -> timerDivide;
+            default -> 0;
+        };
+    }
+
+    @Override
+    public void write(long offset, int size, long value) {
+        Ipi send = null;
+        synchronized (this) {
+            int reg = (int) offset & ~0xF;
+            int v = (int) value;
+            for (int i = 0; i < LVT_OFFSETS.length; i++) {
+                if (reg == LVT_OFFSETS[i]) {
+                    lvt[i] = (v & LVT_WRITABLE[i]) | (softwareEnabled() ? 0 : MASKED);
+                    if (i == 0) {
+                        rearmTimer();
+                    }
+                    update();
+                    return;
+                }
+            }
+            switch (reg) {
+                case ID -> id = v >>> 24;
+                case TPR -> tpr = v & 0xFF;
+                case EOI -> {
+                    int v0 = highest(isr);
+                    if (v0 >= 0) {
+                        set(isr, v0, false);
+                    }
+                }
+                case LDR -> ldr = v & 0xFF000000;
+                case DFR -> dfr = v | 0x0FFFFFFF;
+                case SPIV -> {
+                    spiv = v & 0x13FF;
+                    if ((spiv & ENABLE_BIT) == 0) { // software-disabled: every LVT entry masked
+                        for (int i = 0; i < lvt.length; i++) {
+                            lvt[i] |= MASKED;
+                        }
+                    }
+                }
+                case ESR -> esr = 0;
+                case ICR_HIGH -> icrHigh = v & 0xFF000000;
+                case ICR_LOW -> {
+                    icrLow = v & 0xCCFFF;
+                    send = new Ipi(id, v & 0xFF, (v >>> 8) & 7, (v & (1 << 11)) != 0, icrHigh >>> 24, (v >>> 18) & 3,
+                            (v & (1 << 14)) != 0, (v & (1 << 15)) != 0);
+                }
+                case TIMER_INITIAL -> {
+                    timerInitial = v;
+                    rearmTimer();
+                }
+                case TIMER_DIVIDE -> {
+                    timerDivide = v & 0xB;
+                    rearmTimer();
+                }
+                default -> {
+                }
+            }
+            update();
+        }
+        if (send != null) {
+            messages.send(send); // outside the lock: delivery takes other APICs' locks, and this one's for a self IPI
+        }
+    }
+
+    /** Whether this APIC is a destination of a message with {@code logical} destination {@code destination}. */
+    public synchronized boolean matches(boolean logical, int destination) {
+        if (!logical) {
+            return destination == 0xFF || destination == id;
+        }
+        int logicalId = ldr >>> 24;
+        if ((dfr >>> 28) == 0xF) { // flat model
+            return (logicalId & destination) != 0;
+        }
+        return (destination >>> 4) == (logicalId >>> 4) && (destination & logicalId & 0xF) != 0; // cluster model
+    }
+
+    // ---- timer -------------------------------------------------------------------------------------------------
+
+    private int divisor() {
+        int code = (timerDivide & 3) | ((timerDivide >>> 1) & 4);
+        return code == 7 ? 1 : 2 << code;
+    }
+
+    private long periodNanos() {
+        return (timerInitial & 0xFFFFFFFFL) * divisor();
+    }
+
+    private int currentCount() {
+        if (timerInitial == 0 || timerStart == 0) {
+            return 0;
+        }
+        long elapsed = (System.nanoTime() - timerStart) / divisor();
+        long initial = timerInitial & 0xFFFFFFFFL;
+        boolean periodic = ((lvt[0] >>> 17) & 3) == 1;
+        if (elapsed >= initial) {
+            return periodic ? (int) (initial - elapsed % initial) : 0;
+        }
+        return (int) (initial - elapsed);
+    }
+
+    private void cancelTimer() {
+        if (timerExpiry != null) {
+            timerExpiry.cancel(false);
+            timerExpiry = null;
+        }
+        timerStart = 0;
+    }
+
+    private void rearmTimer() {
+        if (timerExpiry != null) {
+            timerExpiry.cancel(false);
+            timerExpiry = null;
+        }
+        if (timerInitial == 0) {
+            timerStart = 0;
+            return;
+        }
+        if (timerStart == 0) {
+            timerStart = System.nanoTime();
+        }
+        long elapsed = System.nanoTime() - timerStart, period = periodNanos();
+        long due = period - elapsed % period;
+        if (elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
+            return; // a one-shot count that has run out stays out
+        }
+        timerExpiry = TIMERS.schedule(this::timerFired, Math.max(due, 1), TimeUnit.NANOSECONDS);
+    }
+
+    private void timerFired() {
+        synchronized (this) {
+            if (timerInitial == 0 || timerStart == 0) {
+                return;
+            }
+            int entry = lvt[0];
+            if ((entry & MASKED) == 0) {
+                set(irr, entry & 0xFF, true);
+                set(tmr, entry & 0xFF, false);
+            }
+            boolean periodic = ((entry >>> 17) & 3) == 1;
+            timerExpiry = null;
+            if (periodic) {
+                rearmTimer();
+            }
+            update();
+        }
+    }
+
+    // ---- state -------------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized State save() {
+        long elapsed = timerStart == 0 ? -1 : System.nanoTime() - timerStart;
+        return new State(base, id, tpr, ldr, dfr, spiv, esr, icrLow, icrHigh, lvt.clone(), timerInitial, timerDivide, elapsed,
+                irr.clone(), isr.clone(), tmr.clone());
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        if (s.lvt().length != lvt.length || s.irr().length != 8 || s.isr().length != 8 || s.tmr().length != 8) {
+            throw new IllegalArgumentException("local APIC " + initialId + ": the record has " + s.lvt().length
+                    + " LVT entries and " + s.irr().length + " IRR words, not 6 and 8");
+        }
+        cancelTimer();
+        base = s.base();
+        id = s.id();
+        tpr = s.tpr();
+        ldr = s.ldr();
+        dfr = s.dfr();
+        spiv = s.spiv();
+        esr = s.esr();
+        icrLow = s.icrLow();
+        icrHigh = s.icrHigh();
+        System.arraycopy(s.lvt(), 0, lvt, 0, lvt.length);
+        System.arraycopy(s.irr(), 0, irr, 0, 8);
+        System.arraycopy(s.isr(), 0, isr, 0, 8);
+        System.arraycopy(s.tmr(), 0, tmr, 0, 8);
+        timerInitial = s.timerInitial();
+        timerDivide = s.timerDivide();
+        if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
+            timerStart = System.nanoTime() - s.timerElapsedNanos();
+            rearmTimer();
+        }
+        update();
+    }
+
+    /** Stops the timer: the machine is closing. */
+    public synchronized void close() {
+        cancelTimer();
+    }
+
+    // ---- 256-bit registers -------------------------------------------------------------------------------------
+
+    private static void set(int[] bits, int vector, boolean on) {
+        if (on) {
+            bits[vector >>> 5] |= 1 << (vector & 31);
+        } else {
+            bits[vector >>> 5] &= ~(1 << (vector & 31));
+        }
+    }
+
+    private static int highest(int[] bits) {
+        for (int w = 7; w >= 0; w--) {
+            if (bits[w] != 0) {
+                return 32 * w + 31 - Integer.numberOfLeadingZeros(bits[w]);
+            }
+        }
+        return -1;
+    }
+}

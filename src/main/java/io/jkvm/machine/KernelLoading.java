@@ -1,0 +1,95 @@
+package io.jkvm.machine;
+
+import io.jkvm.boot.BootException;
+import io.jkvm.boot.BootImage;
+import io.jkvm.boot.Multiboot;
+import io.jkvm.emu.EmulatedVcpu;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.DescriptorTable;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.ResetState;
+import io.jkvm.x86.Segment;
+import io.jkvm.x86.SpecialRegisters;
+import io.jkvm.x86.VirtualCpu;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A machine's kernel boot: the files read (regular files of a size RAM can hold), the kernel placed by its boot
+ * protocol (multiboot v1, the only one yet: a Linux bzImage is issue #14's), and the vCPUs' starting states: the
+ * boot processor at the kernel's entry in 32-bit protected mode, paging off, EAX = the multiboot magic and EBX = its
+ * information; the others after INIT, waiting for a STARTUP IPI.
+ */
+final class KernelLoading {
+    private KernelLoading() {
+    }
+
+    static BootImage load(KernelConfig k, long ramSize) {
+        byte[] kernel = read(k.kernel(), "--kernel", ramSize);
+        if (!Multiboot.detect(kernel)) {
+            throw new MachineException("--kernel " + k.kernel() + " is not a multiboot kernel (no 0x1BADB002 header in its first"
+                    + " 8 KiB): jkvm boots multiboot v1 kernels; for a flat or ELF64 guest use --image");
+        }
+        List<Multiboot.Module> modules = k.initrd().map(p -> List.of(new Multiboot.Module(p.toString(), read(p, "--initrd", ramSize),
+                p.toString()))).orElse(List.of());
+        String commandLine = k.kernel() + (k.append().isEmpty() ? "" : " " + k.append()); // as QEMU's: the path, then the arguments
+        try {
+            return Multiboot.load(k.kernel().toString(), kernel, commandLine, modules, ramSize);
+        } catch (BootException e) {
+            throw new MachineException("--kernel " + e.getMessage(), e);
+        }
+    }
+
+    private static byte[] read(Path path, String option, long limit) {
+        try {
+            if (!Files.isRegularFile(path)) {
+                throw new MachineException(option + " " + path + ": no such file (or not a regular file)");
+            }
+            long size = Files.size(path);
+            if (size > limit) {
+                throw new MachineException(option + " " + path + " is " + size + " bytes, more than the guest's RAM: give more with --mem");
+            }
+            return Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw new MachineException(option + " " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    static void write(BootImage image, GuestMemory memory) {
+        for (BootImage.Chunk c : image.chunks()) {
+            if (c.address() + c.memorySize() > memory.size()) {
+                throw new MachineException(String.format("--kernel places %d bytes at 0x%x, beyond the guest's RAM: give more with --mem",
+                        c.memorySize(), c.address()));
+            }
+            memory.write(c.address(), c.data(), 0, c.data().length);
+            // RAM is fresh (zero) where the chunk's memory size goes past its bytes: nothing to clear
+        }
+    }
+
+    /** vCPU {@code id}'s starting state for the kernel. */
+    static VirtualCpu vcpu(VirtualCpu v, int id, BootImage image) {
+        if (id != 0) {
+            if (!(v instanceof EmulatedVcpu core)) {
+                throw new MachineException("--cpus with --kernel starts application processors by INIT and STARTUP IPIs, which"
+                        + " jkvm carries out on the software core only yet: use --backend emulator, or --cpus 1");
+            }
+            v.setSpecialRegisters(ResetState.specialRegisters(ResetState.APIC_BASE_BSP & ~0x100L));
+            core.init(); // waits for the boot processor's STARTUP IPI
+            return v;
+        }
+        Segment code = new Segment(0, 0xFFFFFFFF, 0x08, 0xB, true, 0, true, true, false, true, false, false);
+        Segment data = new Segment(0, 0xFFFFFFFF, 0x10, 0x3, true, 0, true, true, false, true, false, false);
+        SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
+        v.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
+                new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,
+                reset.apicBase(), new long[4]));
+        long[] gprs = new long[16];
+        gprs[0] = Multiboot.BOOTLOADER_MAGIC & 0xFFFFFFFFL;
+        gprs[3] = image.information();
+        v.setRegisters(Registers.byEncoding(gprs, image.entry(), 0x2));
+        return v;
+    }
+}

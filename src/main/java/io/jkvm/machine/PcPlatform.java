@@ -1,0 +1,124 @@
+package io.jkvm.machine;
+
+import io.jkvm.devices.Bus;
+import io.jkvm.devices.FwCfg;
+import io.jkvm.devices.LocalApic;
+import io.jkvm.devices.PcTestDev;
+import io.jkvm.devices.Pic8259;
+import io.jkvm.emu.EmulatedVcpu;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.VirtualCpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.function.IntFunction;
+
+/**
+ * The PC devices a kernel booted with {@code --kernel} finds besides the serial port and the 8259s: a local APIC per
+ * vCPU (the 8259 on the boot processor's LINT0), fw_cfg, and with {@code --device pc-testdev} QEMU's test device.
+ * It routes the APICs' interprocessor interrupts: fixed and lowest-priority ones to the destination APICs, INIT and
+ * STARTUP to the destination vCPUs' runners, which carry them out between two runs.
+ */
+final class PcPlatform implements LocalApic.Messages {
+    private final List<LocalApic> apics = new ArrayList<>();
+    private final IntFunction<VcpuRunner> runners;
+    private final Consumer<String> trace;
+
+    /**
+     * Builds the devices for {@code cpus} vCPUs: vCPU 0's interrupt output goes to {@code bspLine} (the machine's INTR
+     * line, which its HLT wait watches), the others' straight to their vCPUs.
+     */
+    PcPlatform(int cpus, long ramSize, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
+               Consumer<Boolean> bspLine, Consumer<String> trace) {
+        this.runners = runners;
+        this.trace = trace;
+        for (int id = 0; id < cpus; id++) {
+            final int n = id;
+            Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
+            apics.add(new LocalApic(id, this, line, id == 0 ? pic : null));
+        }
+        ports.map(FwCfg.PORT, FwCfg.PORTS, new FwCfg(ramSize, cpus));
+        if (testDevice) {
+            PcTestDev dev = new PcTestDev((irq, level) -> {
+                if (irq < 16) {
+                    pic.setIrq(irq, level);
+                }
+            });
+            ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, dev.scratchPorts());
+            ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, dev.irqPorts());
+            mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, dev.memory());
+        }
+    }
+
+    LocalApic apic(int id) {
+        return apics.get(id);
+    }
+
+    /** The 8259's INTR output: the boot processor's LINT0. */
+    void picOutput(boolean raised) {
+        apics.getFirst().lint0(raised);
+    }
+
+    /** Connects vCPU {@code id} to its APIC: on the core as its APIC, on KVM as the controller it acknowledges. */
+    void connect(int id, VirtualCpu vcpu) {
+        if (vcpu instanceof EmulatedVcpu core) {
+            core.connectApic(apics.get(id));
+        } else {
+            vcpu.connectInterrupts(apics.get(id));
+        }
+    }
+
+    /** An MMIO access of vCPU {@code id}: true when it was to its APIC's page, and handled. */
+    boolean handle(int id, VcpuExit.Mmio m) {
+        LocalApic apic = apics.get(id);
+        long base = apic.mappedAt();
+        if (base < 0 || m.address() < base || m.address() >= base + LocalApic.SIZE) {
+            return false;
+        }
+        if (m.write()) {
+            apic.write(m.address() - base, m.length(), m.data().get(0));
+        } else {
+            m.data().set(0, apic.read(m.address() - base, m.length()));
+        }
+        return true;
+    }
+
+    @Override
+    public void send(LocalApic.Ipi ipi) {
+        List<Integer> targets = new ArrayList<>();
+        for (int id = 0; id < apics.size(); id++) {
+            boolean self = apics.get(id).id() == ipi.source();
+            boolean chosen = switch (ipi.shorthand()) {
+                case LocalApic.Ipi.SELF -> self;
+                case LocalApic.Ipi.ALL -> true;
+                case LocalApic.Ipi.ALL_BUT_SELF -> !self;
+                default -> apics.get(id).matches(ipi.logical(), ipi.destination());
+            };
+            if (chosen) {
+                targets.add(id);
+            }
+        }
+        if (ipi.deliveryMode() == LocalApic.Ipi.LOWEST && !targets.isEmpty()) {
+            targets = List.of(targets.getFirst()); // one of them: the first, as every priority here is the same
+        }
+        for (int id : targets) {
+            switch (ipi.deliveryMode()) {
+                case LocalApic.Ipi.FIXED, LocalApic.Ipi.LOWEST -> apics.get(id).accept(ipi.vector(), ipi.levelTriggered());
+                case LocalApic.Ipi.INIT -> {
+                    if (ipi.assertLevel() || !ipi.levelTriggered()) { // the level de-assert of INIT does nothing
+                        apics.get(id).reset();
+                        runners.apply(id).post(new VcpuRunner.Init());
+                    }
+                }
+                case LocalApic.Ipi.STARTUP -> runners.apply(id).post(new VcpuRunner.Startup(ipi.vector()));
+                default -> trace.accept("vCPU " + ipi.source() + " sent an IPI of delivery mode " + ipi.deliveryMode()
+                        + " (NMI or SMI), which jkvm does not deliver yet: dropped");
+            }
+        }
+    }
+
+    void close() {
+        apics.forEach(LocalApic::close);
+    }
+}
