@@ -84,7 +84,7 @@ class CoreCpuidTest {
     void aGuestOnTheCoreReadsTheNarrowedModel() {
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--image", TestGuests.path("cpuid_report.elf").toString());
         assertEquals(1, r.status(), r.err());
-        CpuidTable expected = CoreCpuid.narrow(host()).cpuid();
+        CpuidTable expected = CoreCpuid.withoutLocalApic(CoreCpuid.narrow(host())).cpuid(); // an image boot has no local APIC
         int lines = 0;
         for (String line : r.out().split("\r?\n")) {
             String[] parts = line.split("[. ]");

@@ -1,0 +1,52 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code jkvm run --kernel}: a multiboot kernel (src/test/guests/multiboot_smp.S) finds the magic, its command line and
+ * memory in the multiboot information and the CPU count in fw_cfg, and starts the other processors with INIT and
+ * STARTUP IPIs through its local APIC, as kvm-unit-tests and Linux do; each comes up in real mode at 0x8000.
+ */
+class KernelBootTest {
+    @Test
+    @Timeout(60)
+    void aMultibootKernelStartsEveryProcessor() {
+        Path kernel = TestGuests.path("multiboot_smp.elf");
+        for (int cpus : new int[]{1, 3}) {
+            Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--cpus", Integer.toString(cpus),
+                    "--kernel", kernel.toString(), "--append", "console=ttyS0 quiet");
+            assertEquals((cpus << 1) | 1, r.status(), () -> cpus + " vCPUs: " + r.out() + r.err());
+            assertEquals(kernel + " console=ttyS0 quiet\n", r.out(), "the MBI's cmdline: the kernel's path, then --append");
+        }
+    }
+
+    @Test
+    void badKernelsAreOneLineErrors() throws Exception {
+        Path notMultiboot = TestGuests.path("halt.elf");
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--kernel", notMultiboot.toString());
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().contains("is not a multiboot kernel"), r.err());
+        Path missing = Files.createTempDirectory("jkvm").resolve("nothing");
+        r = Cli.run("run", "--backend", "emulator", "--kernel", missing.toString());
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().contains("no such file"), r.err());
+        r = Cli.run("run", "--backend", "emulator", "--append", "x");
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().contains("--append goes with --kernel"), r.err());
+        r = Cli.run("run", "--backend", "emulator", "--kernel", notMultiboot.toString(), "--image", notMultiboot.toString());
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().contains("give one"), r.err());
+        r = Cli.run("run", "--backend", "emulator", "--kernel", TestGuests.path("multiboot_smp.elf").toString(), "--device", "nic");
+        assertEquals(2, r.status());
+        assertTrue(r.errorLine().contains("pc-testdev is"), r.err());
+    }
+}

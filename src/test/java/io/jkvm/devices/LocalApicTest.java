@@ -1,0 +1,167 @@
+package io.jkvm.devices;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The local APIC's registers and interrupt logic as the SDM gives them (Vol. 3A, chapter 11): reset values, software
+ * enable, IRR to ISR on acknowledge and EOI, the task priority holding back a lower class, the ICR's messages, the
+ * timer, LINT0's ExtINT pass-through, destinations, and the state record.
+ */
+class LocalApicTest {
+    private final List<LocalApic.Ipi> sent = new ArrayList<>();
+    private final AtomicBoolean intr = new AtomicBoolean();
+    private int picVector = 0x30;
+    private final LocalApic apic = new LocalApic(2, sent::add, intr::set, () -> picVector);
+
+    private int reg(int offset) {
+        return (int) apic.read(offset, 4);
+    }
+
+    private void set(int offset, int value) {
+        apic.write(offset, 4, value);
+    }
+
+    @Test
+    void resetValues() {
+        assertEquals(2 << 24, reg(LocalApic.ID));
+        assertEquals(0x00050014, reg(LocalApic.VERSION));
+        assertEquals(0xFF, reg(LocalApic.SPIV), "software-disabled, spurious vector 0xFF");
+        assertEquals(0xFFFFFFFF, reg(LocalApic.DFR), "flat model");
+        for (int lvt = LocalApic.LVT_TIMER; lvt <= LocalApic.LVT_ERROR; lvt += 0x10) {
+            assertEquals(LocalApic.MASKED, reg(lvt), "LVT 0x" + Integer.toHexString(lvt) + " masked");
+        }
+        assertEquals(LocalApic.DEFAULT_BASE, apic.mappedAt());
+    }
+
+    @Test
+    void interruptsWaitForTheSoftwareEnableThenGoThroughIsrAndEoi() {
+        apic.accept(0x41, false);
+        assertFalse(intr.get(), "software-disabled: held in IRR");
+        set(LocalApic.SPIV, 0x1FF);
+        assertTrue(intr.get());
+        assertEquals(1 << 1, reg(LocalApic.IRR + 0x20), "vector 0x41: IRR word 2, bit 1");
+        assertEquals(0x41, apic.acknowledge());
+        assertFalse(intr.get());
+        assertEquals(1 << 1, reg(LocalApic.ISR + 0x20));
+        assertEquals(0x40, reg(LocalApic.PPR), "the class in service");
+        set(LocalApic.EOI, 0);
+        assertEquals(0, reg(LocalApic.ISR + 0x20));
+        assertEquals(0xFF, apic.acknowledge(), "nothing pending: the spurious vector");
+    }
+
+    @Test
+    void theTaskPriorityHoldsBackLowerClasses() {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.TPR, 0x50);
+        apic.accept(0x45, false);
+        assertFalse(intr.get(), "class 4 below TPR's class 5");
+        apic.accept(0x61, false);
+        assertTrue(intr.get());
+        assertEquals(0x61, apic.acknowledge());
+        apic.setTaskPriorityClass(0);
+        assertEquals(0, apic.taskPriorityClass(), "CR8 is TPR[7:4]");
+        assertFalse(intr.get(), "0x45 is below 0x61 in service");
+        set(LocalApic.EOI, 0);
+        assertTrue(intr.get(), "then it goes");
+    }
+
+    @Test
+    void theIcrSendsItsMessageAndReadsAsSent() {
+        set(LocalApic.ICR_HIGH, 0x03000000);
+        set(LocalApic.ICR_LOW, 0x000C4608); // STARTUP vector 8, all but self, assert
+        assertEquals(List.of(new LocalApic.Ipi(2, 8, LocalApic.Ipi.STARTUP, false, 3, LocalApic.Ipi.ALL_BUT_SELF, true, false)), sent);
+        assertEquals(0, reg(LocalApic.ICR_LOW) & (1 << 12), "delivery status idle");
+        assertEquals(0x03000000, reg(LocalApic.ICR_HIGH));
+    }
+
+    @Test
+    void destinations() {
+        assertTrue(apic.matches(false, 2));
+        assertTrue(apic.matches(false, 0xFF), "physical broadcast");
+        assertFalse(apic.matches(false, 3));
+        set(LocalApic.LDR, 0x04000000);
+        assertTrue(apic.matches(true, 0x06), "flat logical: a bit in common");
+        assertFalse(apic.matches(true, 0x01));
+        set(LocalApic.DFR, 0x0FFFFFFF); // cluster model: cluster 0, member bit 2
+        assertTrue(apic.matches(true, 0x04));
+        assertFalse(apic.matches(true, 0x14));
+    }
+
+    @Test
+    @Timeout(10)
+    void theOneShotTimerFiresOnce() throws InterruptedException {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.TIMER_DIVIDE, 0xB); // divide by 1
+        set(LocalApic.LVT_TIMER, 0x40);
+        set(LocalApic.TIMER_INITIAL, 100_000_000); // 100 ms at 1 GHz
+        assertTrue(reg(LocalApic.TIMER_CURRENT) > 0, "counting down");
+        while (!intr.get()) {
+            Thread.sleep(1);
+        }
+        assertEquals(0x40, apic.acknowledge());
+        assertEquals(0, reg(LocalApic.TIMER_CURRENT), "one-shot: stays at 0");
+        set(LocalApic.EOI, 0);
+        Thread.sleep(20);
+        assertFalse(intr.get(), "and does not fire again");
+    }
+
+    @Test
+    void lint0PassesThe8259ThroughWhileTheApicIsDisabledOrInExtIntMode() {
+        apic.baseChanged(LocalApic.DEFAULT_BASE); // EN clear
+        assertEquals(-1, apic.mappedAt());
+        apic.lint0(true);
+        assertTrue(intr.get());
+        assertEquals(0x30, apic.acknowledge(), "the 8259's vector");
+        apic.baseChanged(LocalApic.DEFAULT_BASE | 0x800);
+        set(LocalApic.SPIV, 0x1FF);
+        assertFalse(intr.get(), "LINT0 masked after the reset a disable brings");
+        set(LocalApic.LVT_LINT0, 0x700); // ExtINT, unmasked
+        assertTrue(intr.get());
+    }
+
+    @Test
+    void theStateRecordRoundTrips() {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.TPR, 0x20);
+        apic.accept(0x80, true);
+        apic.accept(0x90, false);
+        apic.acknowledge();
+        LocalApic.State s = apic.save();
+        LocalApic copy = new LocalApic(2, sent::add, b -> { }, null);
+        copy.restore(s);
+        for (int r = LocalApic.ISR; r < LocalApic.IRR + 0x80; r += 0x10) {
+            assertEquals(reg(r), (int) copy.read(r, 4), "register 0x" + Integer.toHexString(r));
+        }
+        assertEquals(reg(LocalApic.PPR), (int) copy.read(LocalApic.PPR, 4));
+    }
+
+    @Test
+    void fwCfgGivesTheSignatureCpusAndRam() {
+        FwCfg f = new FwCfg(128L << 20, 3);
+        f.write(0, 2, 0x00);
+        StringBuilder signature = new StringBuilder();
+        for (int i = 0; i < 4; i++) {
+            signature.append((char) f.read(1, 1));
+        }
+        assertEquals("QEMU", signature.toString());
+        f.write(0, 2, 0x05);
+        assertEquals(3, f.read(1, 1) | f.read(1, 1) << 8);
+        f.write(0, 2, 0x03);
+        long ram = 0;
+        for (int i = 0; i < 8; i++) {
+            ram |= f.read(1, 1) << (8 * i);
+        }
+        assertEquals(128L << 20, ram);
+        f.write(0, 2, 0x1234);
+        assertEquals(0, f.read(1, 1), "an unknown key reads as zeros");
+    }
+}
