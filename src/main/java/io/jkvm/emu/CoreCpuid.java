@@ -34,7 +34,9 @@ public final class CoreCpuid {
             new FeatureRegister(7, 1, Reg.EAX), new FeatureRegister(7, 1, Reg.EBX), new FeatureRegister(7, 1, Reg.ECX),
             new FeatureRegister(7, 1, Reg.EDX), new FeatureRegister(0xD, 1, Reg.EAX),
             new FeatureRegister(0x8000_0001, 0, Reg.ECX), new FeatureRegister(0x8000_0001, 0, Reg.EDX),
-            new FeatureRegister(0x29, 0, Reg.EBX));
+            new FeatureRegister(0x29, 0, Reg.EBX),
+            // KVM's paravirtual features (leaf 0x40000001): the core has none of them (no hypercalls, no kvmclock)
+            new FeatureRegister(0x4000_0001, 0, Reg.EAX), new FeatureRegister(0x4000_0001, 0, Reg.EDX));
 
     private static Bit bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
         return new Bit(leaf, subleaf, register, bit, name, test, keyword);
