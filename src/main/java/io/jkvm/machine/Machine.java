@@ -145,9 +145,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
             backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
             if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
-                if (start instanceof Boot) {
-                    model = io.jkvm.emu.CoreCpuid.withoutLocalApic(model); // only a machine booted with a kernel has local APICs
-                }
+            }
+            if (start instanceof Boot) {
+                model = io.jkvm.emu.CoreCpuid.withoutLocalApic(model); // only a machine booted with a kernel has local APICs
+            }
+            if (start instanceof Boot || start instanceof KernelBoot) {
                 missing = model.missingOn(host);
             }
             lacking = CpuModels.lackingOnCore(model); // nothing once narrowed: only a restored model can lack on the core
