@@ -2,6 +2,7 @@ package io.jkvm.devices;
 
 import io.jkvm.x86.InterruptSource;
 import io.jkvm.x86.LocalApicPort;
+import io.jkvm.x86.LocalApicPort.Refused;
 
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -14,7 +15,8 @@ import java.util.function.Consumer;
  * chapter 11) gives them: ID, version, TPR, PPR, EOI, LDR and DFR, the spurious-interrupt vector (software enable),
  * ISR, TMR and IRR, the error status, the ICR sending fixed, lowest-priority, INIT and STARTUP IPIs (by the
  * {@link Messages} the machine routes), the LVT entries, and the timer in one-shot and periodic mode counting at
- * 1 GHz before its divider (as QEMU's). LINT0 in ExtINT mode, or the APIC disabled, passes the 8259's INTR through.
+ * 1 GHz before its divider (as QEMU's), or in TSC-deadline mode; x2APIC mode with its MSRs (32-bit IDs, the 64-bit
+ * ICR, SELF IPI) where the CPU model has it. LINT0 in ExtINT mode, or the APIC disabled, passes the 8259's INTR through.
  * Accesses come from its vCPU's thread, interrupts and IPIs from any: one lock covers the state.
  */
 public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic.State> {
@@ -94,9 +96,9 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         return id;
     }
 
-    /** The physical base the registers are mapped at, while the APIC is enabled; -1 while IA32_APIC_BASE.EN is clear. */
+    /** The physical base the registers are mapped at, in xAPIC mode; -1 while the APIC is disabled or in x2APIC mode. */
     public synchronized long mappedAt() {
-        return hardwareEnabled() ? base & ~0xFFFL & 0xF_FFFF_FFFF_FFFFL : -1;
+        return hardwareEnabled() && !x2apic() ? base & ~0xFFFL & 0xF_FFFF_FFFF_FFFFL : -1;
     }
 
     private boolean hardwareEnabled() {
@@ -109,12 +111,23 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
 
     @Override
     public synchronized void baseChanged(long apicBase) {
-        boolean wasEnabled = hardwareEnabled();
+        boolean wasEnabled = hardwareEnabled(), wasX2 = x2apic();
+        boolean enable = (apicBase & (1 << 11)) != 0, x2 = (apicBase & (1 << 10)) != 0;
+        if ((x2 && !enable) || (wasX2 && enable && !x2) || (!wasEnabled && x2)) {
+            throw new Refused(); // EXTD without EN, x2APIC to xAPIC, disabled to x2APIC (SDM 11.12.5)
+        }
         base = apicBase;
         if (wasEnabled && !hardwareEnabled()) {
             reset(); // a disabled APIC loses its state; re-enabled, it starts from the reset values (SDM 11.4.3)
         }
+        if (x2 && !wasX2) {
+            ldr = ((id >>> 4) << 16) | (1 << (id & 0xF)); // x2APIC's logical ID follows from the APIC ID
+        }
         update();
+    }
+
+    private boolean x2apic() {
+        return (base & (3 << 10)) == (3 << 10);
     }
 
     @Override
@@ -219,11 +232,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             }
         }
         return switch (reg) {
-            case ID -> id << 24;
+            case ID -> x2apic() ? id : id << 24;
             case VERSION -> 0x00050014; // version 0x14 (integrated APIC), six LVT entries
             case TPR -> tpr;
             case PPR -> processorPriority();
             case LDR -> ldr;
+            case 0x3F0 -> 0;
             case DFR -> dfr | 0x0FFFFFFF;
             case SPIV -> spiv;
             case ESR -> esr;
@@ -244,9 +258,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             int v = (int) value;
             for (int i = 0; i < LVT_OFFSETS.length; i++) {
                 if (reg == LVT_OFFSETS[i]) {
+                    int oldMode = (lvt[0] >>> 17) & 3;
                     lvt[i] = (v & LVT_WRITABLE[i]) | (softwareEnabled() ? 0 : MASKED);
-                    if (i == 0) {
-                        rearmTimer();
+                    if (i == 0 && ((lvt[0] >>> 17) & 3) != oldMode) {
+                        timerInitial = 0; // a change of timer mode stops the timer (SDM 11.5.4.1)
+                        tscDeadline = 0;
+                        cancelTimer();
                     }
                     update();
                     return;
@@ -275,12 +292,14 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                 case ICR_HIGH -> icrHigh = v & 0xFF000000;
                 case ICR_LOW -> {
                     icrLow = v & 0xCCFFF;
-                    send = new Ipi(id, v & 0xFF, (v >>> 8) & 7, (v & (1 << 11)) != 0, icrHigh >>> 24, (v >>> 18) & 3,
-                            (v & (1 << 14)) != 0, (v & (1 << 15)) != 0);
+                    send = ipi(v, x2apic() ? icrHigh : icrHigh >>> 24);
                 }
                 case TIMER_INITIAL -> {
-                    timerInitial = v;
-                    rearmTimer();
+                    if (((lvt[0] >>> 17) & 3) != 2) { // ignored in TSC-deadline mode
+                        timerInitial = v;
+                        timerStart = 0;
+                        rearmTimer();
+                    }
                 }
                 case TIMER_DIVIDE -> {
                     timerDivide = v & 0xB;
@@ -296,8 +315,19 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
     }
 
+    private Ipi ipi(int icr, int destination) {
+        return new Ipi(id, icr & 0xFF, (icr >>> 8) & 7, (icr & (1 << 11)) != 0, destination, (icr >>> 18) & 3,
+                (icr & (1 << 14)) != 0, (icr & (1 << 15)) != 0);
+    }
+
     /** Whether this APIC is a destination of a message with {@code logical} destination {@code destination}. */
     public synchronized boolean matches(boolean logical, int destination) {
+        if (x2apic()) { // 32-bit destinations: 0xFFFFFFFF broadcasts; logical ones are cluster (bits 31:16) and member bits
+            if (!logical) {
+                return destination == -1 || destination == id;
+            }
+            return destination == -1 || ((destination >>> 16) == (ldr >>> 16) && (destination & ldr & 0xFFFF) != 0);
+        }
         if (!logical) {
             return destination == 0xFF || destination == id;
         }
@@ -308,7 +338,98 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         return (destination >>> 4) == (logicalId >>> 4) && (destination & logicalId & 0xF) != 0; // cluster model
     }
 
+    // ---- x2APIC ------------------------------------------------------------------------------------------------
+
+    private static final int X2APIC_FIRST = 0x800, SELF_IPI = 0x3F0;
+
+    @Override
+    public long readMsr(int msr) {
+        synchronized (this) {
+            int reg = (msr - X2APIC_FIRST) << 4;
+            if (!x2apic() || reg == EOI || reg == SELF_IPI || reg == DFR || reg == ICR_HIGH || !readable(reg)) {
+                throw new Refused();
+            }
+            if (reg == ICR_LOW) {
+                return (icrLow & ~(1 << 12) & 0xFFFFFFFFL) | (icrHigh & 0xFFFFFFFFL) << 32;
+            }
+            return register(reg) & 0xFFFFFFFFL;
+        }
+    }
+
+    private static boolean readable(int reg) {
+        return switch (reg) {
+            case ID, VERSION, TPR, PPR, LDR, SPIV, ESR, ICR_LOW, LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1,
+                 LVT_ERROR, TIMER_INITIAL, TIMER_CURRENT, TIMER_DIVIDE -> true;
+            default -> reg >= ISR && reg < IRR + 0x80;
+        };
+    }
+
+    @Override
+    public void writeMsr(int msr, long value) {
+        int reg = (msr - X2APIC_FIRST) << 4;
+        synchronized (this) {
+            boolean writable = switch (reg) {
+                case TPR, SPIV, ESR, ICR_LOW, LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, TIMER_INITIAL,
+                     TIMER_DIVIDE -> true;
+                case SELF_IPI -> (value & ~0xFFL) == 0; // the vector alone
+                case EOI -> value == 0;
+                default -> false;
+            };
+            boolean reservedBits = reg != ICR_LOW && (value >>> 32) != 0;
+            if (!x2apic() || !writable || reservedBits) {
+                throw new Refused();
+            }
+            if (reg == ICR_LOW) {
+                icrHigh = (int) (value >>> 32);
+            }
+        }
+        if (reg == SELF_IPI) {
+            accept((int) value & 0xFF, false);
+        } else {
+            write(reg, 4, value);
+        }
+    }
+
     // ---- timer -------------------------------------------------------------------------------------------------
+
+    private long tscDeadline;
+
+    @Override
+    public synchronized void setTscDeadline(long deadline, long tscNow, long tscKhz) {
+        tscDeadline = deadline;
+        if (((lvt[0] >>> 17) & 3) != 2) {
+            return; // not in TSC-deadline mode: the MSR holds it, nothing is armed
+        }
+        if (timerExpiry != null) {
+            timerExpiry.cancel(false);
+            timerExpiry = null;
+        }
+        if (deadline == 0) {
+            return; // disarmed
+        }
+        long nanos = Long.compareUnsigned(deadline, tscNow) <= 0 ? 0 : (deadline - tscNow) * 1_000_000 / Math.max(tscKhz, 1);
+        timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(nanos, 1), TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public synchronized long tscDeadline() {
+        return tscDeadline;
+    }
+
+    private void deadlineReached() {
+        synchronized (this) {
+            timerExpiry = null;
+            if (tscDeadline == 0 || ((lvt[0] >>> 17) & 3) != 2) {
+                return;
+            }
+            tscDeadline = 0; // fired: the MSR reads 0 again
+            if ((lvt[0] & MASKED) == 0) {
+                set(irr, lvt[0] & 0xFF, true);
+                set(tmr, lvt[0] & 0xFF, false);
+            }
+            update();
+        }
+    }
 
     private int divisor() {
         int code = (timerDivide & 3) | ((timerDivide >>> 1) & 4);

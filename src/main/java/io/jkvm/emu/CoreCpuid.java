@@ -51,8 +51,10 @@ public final class CoreCpuid {
             bit(1, 0, Reg.ECX, 17, "pcid", "PagingTest", "pcide"),
             bit(1, 0, Reg.ECX, 19, "sse4.1", "SseOracleTest", "sse4.1"),
             bit(1, 0, Reg.ECX, 20, "sse4.2", "SseOracleTest", "sse4.2"),
+            bit(1, 0, Reg.ECX, 21, "x2apic", "LocalApicTest", "x2apic"),
             bit(1, 0, Reg.ECX, 22, "movbe", "NativeOracleTest", "movbe"),
             bit(1, 0, Reg.ECX, 23, "popcnt", "NativeOracleTest", "popcnt"),
+            bit(1, 0, Reg.ECX, 24, "tsc-deadline", "LocalApicTest", "deadline"),
             bit(1, 0, Reg.ECX, 26, "xsave", "XsaveInstructionTest", "xsave"),
             bit(1, 0, Reg.ECX, 27, "osxsave", "XsaveInstructionTest", "osxsave"),
             bit(1, 0, Reg.ECX, 30, "rdrand", "InstructionForms", "rdrand"),
@@ -132,14 +134,21 @@ public final class CoreCpuid {
         return m.withCpuid(t);
     }
 
-    /** {@code model} without the APIC bits (CPUID.1:EDX[9], and AMD's copy in 0x80000001): for a machine that has no local APIC. */
+    /**
+     * {@code model} without the local APIC's bits (APIC in CPUID.1:EDX[9] and AMD's copy in 0x80000001, x2APIC and
+     * TSC-deadline in CPUID.1:ECX): for a machine that has no local APIC.
+     */
     public static CpuModel withoutLocalApic(CpuModel model) {
         CpuidTable t = model.cpuid();
         for (int leaf : new int[]{1, EXT}) {
             var entry = t.find(leaf, 0);
             if (entry.isPresent()) {
                 CpuidEntry e = entry.get();
-                t = t.with(CpuidTable.withRegister(e, Reg.EDX, CpuidTable.register(e, Reg.EDX) & ~(1 << 9)));
+                e = CpuidTable.withRegister(e, Reg.EDX, CpuidTable.register(e, Reg.EDX) & ~(1 << 9));
+                if (leaf == 1) {
+                    e = CpuidTable.withRegister(e, Reg.ECX, CpuidTable.register(e, Reg.ECX) & ~(1 << 21 | 1 << 24));
+                }
+                t = t.with(e);
             }
         }
         return model.withCpuid(t);

@@ -21,8 +21,12 @@ final class CpuidAndMsrs {
             e = c.cpuid.leaf(leaf, sub);
         }
         int ecx = e.ecx(), ebx = e.ebx();
+        int edx = e.edx();
         if (leaf == 1) {
             ecx = (c.cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
+            if (c.apic != null && (c.apicBase & (1 << 11)) == 0) {
+                edx &= ~(1 << 9); // the APIC disabled in IA32_APIC_BASE: CPUID no longer reports it
+            }
         }
         if (leaf == 0xD && sub == 0) {
             ebx = c.xsaveLayout().standardSize(c.xcr0); // size for what XCR0 enables now
@@ -30,7 +34,7 @@ final class CpuidAndMsrs {
         c.r[0] = e.eax() & 0xFFFFFFFFL;
         c.r[3] = ebx & 0xFFFFFFFFL;
         c.r[1] = ecx & 0xFFFFFFFFL;
-        c.r[2] = e.edx() & 0xFFFFFFFFL;
+        c.r[2] = edx & 0xFFFFFFFFL;
     }
 
     /** AMD's legacy performance counters, PerfEvtSel0-3 and PerfCtr0-3, which every AMD processor since the K7 has. */
@@ -40,9 +44,24 @@ final class CpuidAndMsrs {
         return c.vendor.followsApm() && Integer.compareUnsigned(msr - AMD_PERF_FIRST, AMD_PERF_COUNT) < 0;
     }
 
+    private static final int X2APIC_FIRST = 0x800, X2APIC_LAST = 0x8FF, TSC_DEADLINE = 0x6E0, MCG_CAP = 0x179, MCG_STATUS = 0x17A;
+
     static long rdmsr(Core c, int msr) {
         if (amdPerformanceCounter(c, msr)) {
             return c.amdPerformance[msr - AMD_PERF_FIRST]; // the core counts no events: what was written stays
+        }
+        if (msr >= X2APIC_FIRST && msr <= X2APIC_LAST && c.apic != null) {
+            try {
+                return c.apic.readMsr(msr);
+            } catch (io.jkvm.x86.LocalApicPort.Refused e) {
+                throw GuestFault.withCode(GuestFault.GP, 0); // x2APIC off, or a register RDMSR cannot read
+            }
+        }
+        if (msr == TSC_DEADLINE && c.apic != null && c.cpuidHas(1, 0, 2, 24)) {
+            return c.apic.tscDeadline();
+        }
+        if (msr == MCG_CAP || msr == MCG_STATUS) {
+            return 0; // machine-check architecture with no banks, and nothing to report (every x86-64 CPU has these two)
         }
         return switch (msr) {
             case Msrs.IA32_EFER -> c.efer;
@@ -73,7 +92,30 @@ final class CpuidAndMsrs {
         };
     }
 
+    /** The MSRs that hold linear addresses take only canonical ones: #GP(0) otherwise (SDM Vol. 4, WRMSR). */
+    private static long canonical(long address) {
+        if (!Core.canonical(address)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        return address;
+    }
+
     static void wrmsr(Core c, int msr, long v) {
+        if (msr >= X2APIC_FIRST && msr <= X2APIC_LAST && c.apic != null) {
+            try {
+                c.apic.writeMsr(msr, v);
+            } catch (io.jkvm.x86.LocalApicPort.Refused e) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            return;
+        }
+        if (msr == TSC_DEADLINE && c.apic != null && c.cpuidHas(1, 0, 2, 24)) {
+            c.apic.setTscDeadline(v, c.tsc.read(), c.tsc.khz());
+            return;
+        }
+        if (msr == MCG_STATUS && v == 0) {
+            return;
+        }
         if (amdPerformanceCounter(c, msr)) {
             c.amdPerformance[msr - AMD_PERF_FIRST] = v & 0xFFFF_FFFF_FFFFL; // 48-bit counters; the selects keep what they hold
             return;
@@ -88,22 +130,28 @@ final class CpuidAndMsrs {
                 c.modeChanged();
             }
             case Msrs.IA32_STAR -> c.star = v;
-            case Msrs.IA32_LSTAR -> c.lstar = v;
-            case Msrs.IA32_CSTAR -> c.cstar = v;
+            case Msrs.IA32_LSTAR -> c.lstar = canonical(v);
+            case Msrs.IA32_CSTAR -> c.cstar = canonical(v);
             case Msrs.IA32_FMASK -> c.fmask = v;
-            case Msrs.IA32_FS_BASE -> c.fsBase = v;
-            case Msrs.IA32_GS_BASE -> c.gsBase = v;
-            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = v;
+            case Msrs.IA32_FS_BASE -> c.fsBase = canonical(v);
+            case Msrs.IA32_GS_BASE -> c.gsBase = canonical(v);
+            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = canonical(v);
             case Msrs.IA32_TSC -> c.tsc.write(v);
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
             case Msrs.IA32_APIC_BASE -> {
-                if ((v & ~0xF_FFFF_FFFF_F900L) != 0) {
-                    throw GuestFault.withCode(GuestFault.GP, 0); // reserved bits (x2APIC's EXTD among them: the core has none)
+                long extd = c.cpuidHas(1, 0, 2, 21) ? 0x400 : 0; // x2APIC's EXTD, where the model has x2APIC
+                if ((v & ~(0xF_FFFF_FFFF_F900L | extd)) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
                 }
-                c.apicBase = (v & ~0x100L) | (c.apicBase & 0x100); // BSP is the processor's, not software's
+                long next = (v & ~0x100L) | (c.apicBase & 0x100); // BSP is the processor's, not software's
                 if (c.apic != null) {
-                    c.apic.baseChanged(c.apicBase);
+                    try {
+                        c.apic.baseChanged(next);
+                    } catch (io.jkvm.x86.LocalApicPort.Refused e) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // a transition the SDM forbids
+                    }
                 }
+                c.apicBase = next;
             }
             case Msrs.IA32_PAT -> c.pat = v;
             case Msrs.IA32_MISC_ENABLE -> c.miscEnable = v;

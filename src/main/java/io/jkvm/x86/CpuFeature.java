@@ -14,7 +14,8 @@ public enum CpuFeature {
     SSE3("pni", 1, 0, Reg.ECX, 0), PCLMULQDQ("pclmulqdq", 1, 0, Reg.ECX, 1), SSSE3("ssse3", 1, 0, Reg.ECX, 9),
     FMA("fma", 1, 0, Reg.ECX, 12), CX16("cx16", 1, 0, Reg.ECX, 13), PCID("pcid", 1, 0, Reg.ECX, 17),
     SSE4_1("sse4.1", 1, 0, Reg.ECX, 19), SSE4_2("sse4.2", 1, 0, Reg.ECX, 20), X2APIC("x2apic", 1, 0, Reg.ECX, 21),
-    MOVBE("movbe", 1, 0, Reg.ECX, 22), POPCNT("popcnt", 1, 0, Reg.ECX, 23), AES("aes", 1, 0, Reg.ECX, 25),
+    MOVBE("movbe", 1, 0, Reg.ECX, 22), POPCNT("popcnt", 1, 0, Reg.ECX, 23), TSC_DEADLINE("tsc-deadline", 1, 0, Reg.ECX, 24),
+    AES("aes", 1, 0, Reg.ECX, 25),
     XSAVE("xsave", 1, 0, Reg.ECX, 26), AVX("avx", 1, 0, Reg.ECX, 28, 2), F16C("f16c", 1, 0, Reg.ECX, 29),
     RDRAND("rdrand", 1, 0, Reg.ECX, 30), HYPERVISOR("hypervisor", 1, 0, Reg.ECX, 31),
     // CPUID.1:EDX

@@ -2,14 +2,33 @@ package io.jkvm.x86;
 
 /**
  * A processor's side of its local APIC: the interrupt-acknowledge cycle ({@link InterruptSource}), IA32_APIC_BASE
- * writes (enable, disable, relocation), and CR8, which is the task priority register's bits 7:4.
+ * writes (enable, disable, relocation, x2APIC mode), CR8 (the task priority register's bits 7:4), the x2APIC MSRs
+ * (0x800-0x8FF) and IA32_TSC_DEADLINE.
  */
 public interface LocalApicPort extends InterruptSource {
-    /** The vCPU wrote IA32_APIC_BASE. */
+    /** An access the APIC refuses: the processor raises #GP(0). */
+    final class Refused extends RuntimeException {
+        public Refused() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** The vCPU writes IA32_APIC_BASE; a transition the SDM forbids (x2APIC to xAPIC, disabled to x2APIC) is {@link Refused}. */
     void baseChanged(long apicBase);
 
     /** CR8: TPR bits 7:4. */
     int taskPriorityClass();
 
     void setTaskPriorityClass(int cr8);
+
+    /** RDMSR of 0x800-0x8FF: {@link Refused} outside x2APIC mode, for write-only and reserved registers. */
+    long readMsr(int msr);
+
+    /** WRMSR of 0x800-0x8FF: {@link Refused} outside x2APIC mode, for read-only and reserved registers, bad values. */
+    void writeMsr(int msr, long value);
+
+    /** IA32_TSC_DEADLINE: the deadline in TSC ticks, armed in TSC-deadline mode; the TSC now and its rate give the time. */
+    void setTscDeadline(long deadline, long tscNow, long tscKhz);
+
+    long tscDeadline();
 }

@@ -144,6 +144,58 @@ class LocalApicTest {
         assertEquals(reg(LocalApic.PPR), (int) copy.read(LocalApic.PPR, 4));
     }
 
+    /** x2APIC: entered from xAPIC only, its MSRs then (32-bit ID, derived LDR, 64-bit ICR, SELF IPI), the MMIO page gone. */
+    @Test
+    void x2apicModeTakesTheMsrsAndForbidsTheWayBack() {
+        long enabled = LocalApic.DEFAULT_BASE | 0x800, x2 = enabled | 0x400;
+        assertTrue(throwsRefused(() -> apic.readMsr(0x802)), "the MSRs #GP while x2APIC is off");
+        assertTrue(throwsRefused(() -> apic.baseChanged(LocalApic.DEFAULT_BASE | 0x400)), "EXTD without EN");
+        apic.baseChanged(x2);
+        assertEquals(-1, apic.mappedAt(), "no MMIO page in x2APIC mode");
+        assertEquals(2, apic.readMsr(0x802), "ID: the whole 32 bits");
+        assertEquals(1 << 2, apic.readMsr(0x80D), "LDR: cluster 0, member bit 2");
+        assertTrue(throwsRefused(() -> apic.writeMsr(0x80D, 0)), "LDR is read-only");
+        assertTrue(throwsRefused(() -> apic.writeMsr(0x80B, 1)), "EOI takes only 0");
+        assertTrue(throwsRefused(() -> apic.readMsr(0x80B)), "EOI is write-only");
+        apic.writeMsr(0x80F, 0x1FF);
+        apic.writeMsr(0x830, 5L << 32 | 0x4031); // fixed vector 0x31 to APIC 5
+        assertEquals(new LocalApic.Ipi(2, 0x31, LocalApic.Ipi.FIXED, false, 5, 0, true, false), sent.getLast());
+        assertEquals(5L << 32 | 0x4031, apic.readMsr(0x830));
+        assertTrue(throwsRefused(() -> apic.writeMsr(0x83F, 0x177)), "SELF IPI: bits above the vector reserved");
+        apic.writeMsr(0x83F, 0x77); // SELF IPI
+        assertTrue(intr.get());
+        assertEquals(0x77, apic.acknowledge());
+        assertTrue(throwsRefused(() -> apic.baseChanged(enabled)), "x2APIC to xAPIC directly");
+        apic.baseChanged(LocalApic.DEFAULT_BASE); // disabled, then xAPIC: the way back
+        apic.baseChanged(enabled);
+        assertEquals(LocalApic.DEFAULT_BASE, apic.mappedAt());
+    }
+
+    private static boolean throwsRefused(Runnable r) {
+        try {
+            r.run();
+            return false;
+        } catch (io.jkvm.x86.LocalApicPort.Refused e) {
+            return true;
+        }
+    }
+
+    @Test
+    @Timeout(10)
+    void theTscDeadlineTimerFiresAtItsDeadline() throws InterruptedException {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.LVT_TIMER, 0x40042); // TSC-deadline mode, vector 0x42
+        apic.setTscDeadline(1_000_000 + 2_000_000, 1_000_000, 1_000_000); // 2 ms ahead at 1 GHz
+        assertEquals(3_000_000, apic.tscDeadline());
+        while (!intr.get()) {
+            Thread.sleep(1);
+        }
+        assertEquals(0x42, apic.acknowledge());
+        assertEquals(0, apic.tscDeadline(), "fired: the MSR reads 0");
+        set(LocalApic.TIMER_INITIAL, 1000);
+        assertEquals(0, reg(LocalApic.TIMER_INITIAL), "the initial count is ignored in TSC-deadline mode");
+    }
+
     @Test
     void fwCfgGivesTheSignatureCpusAndRam() {
         FwCfg f = new FwCfg(128L << 20, 3);
