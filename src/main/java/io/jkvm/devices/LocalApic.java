@@ -44,6 +44,10 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     /** Where the ICR's messages go: the machine, which knows every APIC and vCPU. */
     public interface Messages {
         void send(Ipi ipi);
+
+        /** The EOI of a level-triggered vector, broadcast to the I/O APICs. */
+        default void eoi(int vector) {
+        }
     }
 
     /** The registers a snapshot keeps (the timer as its initial count and the nanoseconds it has run). */
@@ -253,6 +257,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public void write(long offset, int size, long value) {
         Ipi send = null;
+        int levelEoi = -1;
         synchronized (this) {
             int reg = (int) offset & ~0xF;
             int v = (int) value;
@@ -276,6 +281,9 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                     int v0 = highest(isr);
                     if (v0 >= 0) {
                         set(isr, v0, false);
+                        if ((tmr[v0 >>> 5] & (1 << (v0 & 31))) != 0) {
+                            levelEoi = v0;
+                        }
                     }
                 }
                 case LDR -> ldr = v & 0xFF000000;
@@ -312,6 +320,9 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         if (send != null) {
             messages.send(send); // outside the lock: delivery takes other APICs' locks, and this one's for a self IPI
+        }
+        if (levelEoi >= 0) {
+            messages.eoi(levelEoi);
         }
     }
 

@@ -111,7 +111,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.migration = new MigrationControl(config.trace() ? console.trace() : null);
         this.pic = new Pic8259(this::picOutputChanged);
         this.consoleOut = new ConsoleOutput(console.out());
-        this.serial = new Serial16550(consoleOut, raised -> pic.setIrq(Serial16550.IRQ, raised));
+        this.serial = new Serial16550(consoleOut, raised -> isaIrq(Serial16550.IRQ, raised));
         Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         GuestMemory m = null;
         CpuModel model;
@@ -757,6 +757,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
+    /** An ISA interrupt line: to the 8259s, and on a machine booted with a kernel to the I/O APIC as well. */
+    private void isaIrq(int irq, boolean level) {
+        PcPlatform p = platform;
+        if (p != null) {
+            p.isaIrq(irq, level);
+        } else {
+            pic.setIrq(irq, level);
+        }
+    }
+
     private void picOutputChanged(boolean raised) {
         PcPlatform p = platform;
         if (p != null) {

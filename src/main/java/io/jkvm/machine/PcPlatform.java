@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.devices.Bus;
 import io.jkvm.devices.FwCfg;
+import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.PcTestDev;
 import io.jkvm.devices.Pic8259;
@@ -16,12 +17,15 @@ import java.util.function.IntFunction;
 
 /**
  * The PC devices a kernel booted with {@code --kernel} finds besides the serial port and the 8259s: a local APIC per
- * vCPU (the 8259 on the boot processor's LINT0), fw_cfg, and with {@code --device pc-testdev} QEMU's test device.
+ * vCPU (the 8259 on the boot processor's LINT0), the I/O APIC, fw_cfg, and with {@code --device pc-testdev} QEMU's
+ * test device. ISA interrupt lines reach both the 8259s and the I/O APIC.
  * It routes the APICs' interprocessor interrupts: fixed and lowest-priority ones to the destination APICs, INIT and
  * STARTUP to the destination vCPUs' runners, which carry them out between two runs.
  */
 final class PcPlatform implements LocalApic.Messages {
     private final List<LocalApic> apics = new ArrayList<>();
+    private final IoApic ioapic = new IoApic(this::send);
+    private final Pic8259 pic;
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
 
@@ -33,6 +37,8 @@ final class PcPlatform implements LocalApic.Messages {
                Consumer<Boolean> bspLine, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
+        this.pic = pic;
+        mmio.map(IoApic.BASE, IoApic.SIZE, ioapic);
         for (int id = 0; id < cpus; id++) {
             final int n = id;
             Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
@@ -40,11 +46,7 @@ final class PcPlatform implements LocalApic.Messages {
         }
         ports.map(FwCfg.PORT, FwCfg.PORTS, new FwCfg(ramSize, cpus));
         if (testDevice) {
-            PcTestDev dev = new PcTestDev((irq, level) -> {
-                if (irq < 16) {
-                    pic.setIrq(irq, level);
-                }
-            });
+            PcTestDev dev = new PcTestDev(this::isaIrq);
             ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, dev.scratchPorts());
             ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, dev.irqPorts());
             mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, dev.memory());
@@ -53,6 +55,22 @@ final class PcPlatform implements LocalApic.Messages {
 
     LocalApic apic(int id) {
         return apics.get(id);
+    }
+
+    /**
+     * ISA interrupt line {@code irq} (or, from 16, an I/O APIC pin alone): to the 8259s and to the I/O APIC, whose pin 2
+     * the timer's IRQ 0 is wired to, as on every PC with an I/O APIC (the interrupt source override).
+     */
+    void isaIrq(int irq, boolean level) {
+        if (irq < 16) {
+            pic.setIrq(irq, level);
+        }
+        ioapic.setIrq(irq == 0 ? 2 : irq, level);
+    }
+
+    @Override
+    public void eoi(int vector) {
+        ioapic.eoi(vector);
     }
 
     /** The 8259's INTR output: the boot processor's LINT0. */
