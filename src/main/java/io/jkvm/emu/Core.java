@@ -174,7 +174,11 @@ final class Core {
         slowAccess = watchingData;
         lockedWordAt = -1;
         segOverride = false;
+        stackAddressed = false;
     }
+
+    /** The memory operand is addressed through RSP or RBP with no segment prefix: SS's, so non-canonical is #SS. */
+    boolean stackAddressed;
 
     XsaveLayout xsaveLayout() {
         if (layout == null) {
@@ -414,7 +418,7 @@ final class Core {
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();
         if (ia32e && linear != ((linear << 16) >> 16)) {
-            throw GuestFault.withCode(GuestFault.GP, 0); // non-canonical
+            throw GuestFault.withCode(stackAddressed ? GuestFault.SS : GuestFault.GP, 0); // non-canonical
         }
         boolean pae = ia32e || (cr4 & ControlBits.CR4_PAE) != 0;
         boolean user = cpl == 3;
@@ -899,6 +903,7 @@ final class Core {
             } else {
                 address = r[base];
                 stackBased(base);
+                stackAddressed = code64 && !segOverride && (base == 4 || base == 5);
             }
             if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
                 address += r[index] << scale;
@@ -909,6 +914,7 @@ final class Core {
         } else {
             address = r[rm | rexB];
             stackBased(rm);
+            stackAddressed = code64 && !segOverride && ((rm | rexB) == 4 || (rm | rexB) == 5);
         }
         if (mod == 1) {
             address += fetchSigned(1);
@@ -1151,6 +1157,9 @@ final class Core {
         if (f.vector == GuestFault.UD && undefinedTracer != null) {
             undefinedTracer.accept(start, bytesAt(start, 15));
         }
+        if (f.vector != GuestFault.DB) {
+            flagBits |= 1L << 16; // RF in the saved RFLAGS of every fault but #DB's, so IRET does not re-break the instruction
+        }
         deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
     }
 
@@ -1266,6 +1275,7 @@ final class Core {
     private long address(DecodedInsn d, long next) {
         long a = d.disp();
         int base = d.base();
+        stackAddressed = d.seg() == 0 && (base == 4 || base == 5);
         if (base >= 0) {
             a += r[base];
         } else if (base == DecodedInsn.RIP) {
@@ -1448,29 +1458,32 @@ final class Core {
             }
             case DecodedInsn.JCC -> {
                 if (condition(d.sub())) {
-                    rip = next + d.imm();
+                    rip = canonicalTarget(next + d.imm());
                     return false;
                 }
             }
             case DecodedInsn.JMP -> {
-                rip = next + d.imm();
+                rip = canonicalTarget(next + d.imm());
                 return false;
             }
             case DecodedInsn.CALL -> {
+                long target = canonicalTarget(next + d.imm());
                 push(next);
-                rip = next + d.imm();
+                rip = target;
                 return false;
             }
             case DecodedInsn.RET -> {
-                rip = pop();
+                long target = canonicalTarget(read(stackLinear(stackPointer()), 8)); // checked before RSP moves
+                pop();
+                rip = target;
                 return false;
             }
             case DecodedInsn.JMP_RM -> {
-                rip = operand(d, 8, next);
+                rip = canonicalTarget(operand(d, 8, next));
                 return false;
             }
             case DecodedInsn.CALL_RM -> {
-                long target = operand(d, 8, next);
+                long target = canonicalTarget(operand(d, 8, next));
                 push(next);
                 rip = target;
                 return false;
@@ -1587,6 +1600,13 @@ final class Core {
         }
         long bits = supervisorRead(tss.base() + first, (int) (last - first + 1));
         if ((bits & (((1L << size) - 1) << (port & 7))) != 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
+    /** RDTSC and RDTSCP outside CPL0 with CR4.TSD set (in protected mode): #GP(0). */
+    void requireTscAccess() {
+        if ((cr4 & (1L << 2)) != 0 && cpl != 0 && protectedMode()) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
     }
@@ -2013,10 +2033,10 @@ final class Core {
             }
             case 0xC2 -> {
                 long n = fetch(2);
-                rip = nearTarget(pop(nearBranchSize()));
+                rip = nearReturn();
                 setStackPointer(stackPointer() + n);
             }
-            case 0xC3 -> rip = nearTarget(pop(nearBranchSize()));
+            case 0xC3 -> rip = nearReturn();
             case 0xC6, 0xC7 -> {
                 decodeModrm();
                 int size = byteOr(b);
@@ -2167,7 +2187,27 @@ final class Core {
         if (!code64) {
             FarTransfers.requireInCodeLimit(this, segments[SegmentLoads.CS], t);
         }
-        return t;
+        return canonicalTarget(t);
+    }
+
+    /** RET's target, checked before the pop moves the stack pointer: a faulting RET leaves RSP as it was. */
+    private long nearReturn() {
+        long sp = stackPointer();
+        long value = pop(nearBranchSize());
+        try {
+            return nearTarget(value);
+        } catch (GuestFault f) {
+            setStackPointer(sp);
+            throw f;
+        }
+    }
+
+    /** A branch in 64-bit mode to a non-canonical address faults on the branch (#GP(0)), not on the fetch after it. */
+    long canonicalTarget(long target) {
+        if (code64 && !canonical(target)) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        return target;
     }
 
     private boolean o16() {
@@ -2298,6 +2338,7 @@ final class Core {
                 done();
             }
             case 0x31 -> {
+                requireTscAccess();
                 long count = tsc.read();
                 r[0] = count & 0xFFFFFFFFL;
                 r[2] = count >>> 32;

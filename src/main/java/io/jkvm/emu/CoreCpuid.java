@@ -60,6 +60,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.ECX, 30, "rdrand", "InstructionForms", "rdrand"),
             bit(1, 0, Reg.ECX, 31, "hypervisor", "CoreCpuidTest", "hypervisor"),
             bit(1, 0, Reg.EDX, 0, "fpu", "X87OracleTest", "x87"),
+            bit(1, 0, Reg.EDX, 2, "de", "DebugRegistersTest", "cr4.de"),
             bit(1, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
             bit(1, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
             bit(1, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),
@@ -103,6 +104,7 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 29, "lm", "LegacyModesTest", "64-bit"),
             // AMD repeats these leaf 1 EDX bits in 0x80000001 EDX
             bit(EXT, 0, Reg.EDX, 0, "fpu", "X87OracleTest", "x87"),
+            bit(EXT, 0, Reg.EDX, 2, "de", "DebugRegistersTest", "cr4.de"),
             bit(EXT, 0, Reg.EDX, 3, "pse", "LegacyModesTest", "pse"),
             bit(EXT, 0, Reg.EDX, 4, "tsc", "InstructionForms", "rdtsc"),
             bit(EXT, 0, Reg.EDX, 5, "msr", "SystemInstructionsTest", "wrmsr"),

@@ -290,6 +290,24 @@ final class SystemInstructions {
         }
     }
 
+    /**
+     * The CR4 bits the core implements and the CPU model enumerates: TSD, DE, PSE, PAE, PGE, PCE, OSFXSR and OSXMMEXCPT
+     * by their CPUID bits where they have one, and UMIP, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP the same; every other bit
+     * (VME and PVI, MCE, LA57, VMXE, SMXE, PKE, CET...) is reserved here: writing it is #GP(0).
+     */
+    static long cr4Writable(Core c) {
+        long bits = ControlBits.CR4_PAE | 1L << 8 | ControlBits.CR4_OSFXSR | ControlBits.CR4_OSXMMEXCPT; // PCE has no CPUID bit
+        long[][] byCpuid = { // CR4 bit, CPUID leaf, register (0 EAX .. 3 EDX), bit
+                {2, 1, 3, 4}, {3, 1, 3, 2}, {4, 1, 3, 3}, {7, 1, 3, 13}, {11, 7, 2, 2}, {16, 7, 1, 0}, {17, 1, 2, 17},
+                {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}};
+        for (long[] b : byCpuid) {
+            if (c.cpuidHas((int) b[1], 0, (int) b[2], (int) b[3])) {
+                bits |= 1L << b[0];
+            }
+        }
+        return bits;
+    }
+
     /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
         int m = c.fetch8();
@@ -332,6 +350,7 @@ final class SystemInstructions {
         }
         if (m == 0xF9) { // RDTSCP
             c.fetch8();
+            c.requireTscAccess();
             long count = c.tsc.read();
             c.r[0] = count & 0xFFFFFFFFL;
             c.r[2] = count >>> 32;
@@ -432,6 +451,9 @@ final class SystemInstructions {
                     c.flushTlb();
                 }
                 case 4 -> {
+                    if ((v & ~cr4Writable(c)) != 0) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // a reserved bit, or one for a feature the model lacks
+                    }
                     if (c.longMode() && (v & ControlBits.CR4_PAE) == 0) {
                         throw GuestFault.withCode(GuestFault.GP, 0); // IA-32e mode needs PAE paging
                     }

@@ -5,9 +5,10 @@ import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 
 /**
- * The --cpu spellings: {@code host[,+f,-f...]}, this host's KVM model with edits, and {@code core[,edits]}, the same
+ * The --cpu spellings: {@code host[,+f,-f...]}, this host's KVM model with edits; {@code core[,edits]}, the same
  * narrowed to what the software core implements: a model both backends run, so its VM can move between them and
- * its snapshots restore on either.
+ * its snapshots restore on either; and {@code max[,edits]}, every feature the core implements (QEMU's {@code -cpu max}
+ * for TCG), for the software core.
  */
 public final class CpuModels {
     private CpuModels() {
@@ -15,6 +16,14 @@ public final class CpuModels {
 
     public static CpuModel parse(String spec, CpuidTable host, int hostMxcsrMask) {
         String stripped = spec.strip();
+        if (stripped.equals("max") || stripped.startsWith("max,")) { // every feature the core implements, then the edits
+            StringBuilder all = new StringBuilder("host");
+            for (CoreCpuid.Bit b : CoreCpuid.BITS) {
+                io.jkvm.x86.CpuFeature.byName(b.name()).ifPresent(f -> all.append(",+").append(f.qemuName()));
+            }
+            CpuModel edited = CpuModel.parse(all + stripped.substring(3), host, hostMxcsrMask);
+            return new CpuModel(stripped, CoreCpuid.narrow(edited).cpuid(), hostMxcsrMask);
+        }
         if (stripped.equals("core") || stripped.startsWith("core,")) {
             CpuModel edited = CpuModel.parse("host" + stripped.substring(4), host, hostMxcsrMask);
             return new CpuModel(stripped, CoreCpuid.narrow(edited).cpuid(), hostMxcsrMask);

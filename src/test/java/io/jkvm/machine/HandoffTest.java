@@ -336,7 +336,7 @@ class HandoffTest {
     void anInExitIsCompletedBeforeTheStateIsReadOnEitherBackend() {
         // in al, 0x71; out 0x80, al; hlt: the state is saved right after the IN exit was answered with 0x5A
         byte[] code = LongModeVm.hex("e4 71 e6 80 f4");
-        try (LongModeVm kvm = new LongModeVm(code); EmuVm core = new EmuVm(code)) {
+        try (LongModeVm kvm = new LongModeVm(code); EmuVm core = new EmuVm("host", code)) {
             VcpuExit.Io in = assertInstanceOf(VcpuExit.Io.class, kvm.vcpu.run());
             assertFalse(in.out());
             in.data().set(0, 0x5A);
@@ -351,7 +351,7 @@ class HandoffTest {
             assertEquals(0x5A, core.nextOut(0x80), "the core goes on from the completed IN");
 
             VcpuExit.Io coreIn;
-            try (EmuVm again = new EmuVm(code)) {
+            try (EmuVm again = new EmuVm("host", code)) {
                 coreIn = assertInstanceOf(VcpuExit.Io.class, again.vcpu.run());
                 coreIn.data().set(0, 0xA5);
                 again.vcpu.requestExit();

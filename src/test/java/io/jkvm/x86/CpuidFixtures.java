@@ -16,7 +16,7 @@ public final class CpuidFixtures {
         List<CpuidEntry> e = new ArrayList<>();
         byte[] v = vendor.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         e.add(new CpuidEntry(0, 0, 0, 0x20, word(v, 0), word(v, 8), word(v, 4)));
-        e.add(new CpuidEntry(1, 0, 0, 0x806F8, 0, 1 << 26, 0));
+        e.add(new CpuidEntry(1, 0, 0, 0x806F8, 0, 1 << 26, 0x178BFBFF)); // EDX: the base features every x86-64 part has
         e.add(new CpuidEntry(7, 0, 1, 1, 0, 0, 0));
         e.add(new CpuidEntry(7, 1, 1, 0, 0, 0, 0));
         int end = 576;
