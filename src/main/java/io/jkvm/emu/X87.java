@@ -584,10 +584,31 @@ final class X87 {
 
     // ---- stores ------------------------------------------------------------------------------------------------
 
-    /** FST/FSTP m32/m64: memory is written (and the stack popped) only after the conversion's exceptions allow it. */
+    /** FST/FSTP m32/m64, rounded under RC. */
     private static void storeReal(Core c, SoftFloat.Format format, boolean pop) {
-        X87State f = c.fpu;
         int size = format == SoftFloat.SINGLE ? 4 : 8;
+        store(c, size, pop, format.indefinite(), (v, env) -> Float80.toIeee(v, format, env));
+    }
+
+    /** FIST/FISTP (rounded by RC) and FISTTP (truncated) m16/m32/m64. */
+    private static void storeInteger(Core c, int size, boolean truncate, boolean pop) {
+        if (truncate && !c.cpuidHas(1, 0, 2, 0)) { // FISTTP is SSE3's
+            throw GuestFault.of(GuestFault.UD);
+        }
+        store(c, size, pop, Long.MIN_VALUE >> (64 - 8 * size), (v, env) -> Float80.toInteger(v, 8 * size, truncate, env));
+    }
+
+    private interface Conversion {
+        /** ST(0) in the memory format, or null when an unmasked exception leaves memory as it is. */
+        Long apply(Ext value, Env env);
+    }
+
+    /**
+     * A store of ST(0) converted to {@code size} bytes: memory is written (and the stack popped) only once the
+     * conversion's exceptions allow it; an empty ST(0) stores {@code indefinite} under a masked stack fault.
+     */
+    private static void store(Core c, int size, boolean pop, long indefinite, Conversion convert) {
+        X87State f = c.fpu;
         long a = address(c, size, true);
         Env env = Env.of(f.control);
         Long bits;
@@ -596,9 +617,9 @@ final class X87 {
             if (!stackUnderflow(f)) {
                 return;
             }
-            bits = format.indefinite();
+            bits = indefinite;
         } else {
-            bits = Float80.toIeee(f.st(0), format, env);
+            bits = convert.apply(f.st(0), env);
             if (bits == null) {
                 f.raise(env.flags);
                 f.setC1(false);
@@ -606,37 +627,6 @@ final class X87 {
             }
         }
         c.write(a, size, bits);
-        f.raise(env.flags);
-        f.setC1(env.roundedUp);
-        if (pop) {
-            f.pop();
-        }
-    }
-
-    /** FIST/FISTP (rounded by RC) and FISTTP (truncated) m16/m32/m64. */
-    private static void storeInteger(Core c, int size, boolean truncate, boolean pop) {
-        X87State f = c.fpu;
-        if (truncate && !c.cpuidHas(1, 0, 2, 0)) { // FISTTP is SSE3's
-            throw GuestFault.of(GuestFault.UD);
-        }
-        long a = address(c, size, true);
-        Env env = Env.of(f.control);
-        Long v;
-        if (f.empty(0)) {
-            c.checkWritable(a, size);
-            if (!stackUnderflow(f)) {
-                return;
-            }
-            v = Long.MIN_VALUE >> (64 - 8 * size);
-        } else {
-            v = Float80.toInteger(f.st(0), 8 * size, truncate, env);
-            if (v == null) {
-                f.raise(env.flags);
-                f.setC1(false);
-                return;
-            }
-        }
-        c.write(a, size, v);
         f.raise(env.flags);
         f.setC1(env.roundedUp);
         if (pop) {

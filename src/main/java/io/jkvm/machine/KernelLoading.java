@@ -80,8 +80,8 @@ final class KernelLoading {
             core.init(); // waits for the boot processor's STARTUP IPI
             return v;
         }
-        Segment code = new Segment(0, 0xFFFFFFFF, 0x08, 0xB, true, 0, true, true, false, true, false, false);
-        Segment data = new Segment(0, 0xFFFFFFFF, 0x10, 0x3, true, 0, true, true, false, true, false, false);
+        Segment code = Segment.flatCode32(0x08);
+        Segment data = Segment.flatData(0x10);
         SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
         v.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
                 new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,

@@ -9,6 +9,11 @@ public record Segment(long base, int limit, int selector, int type, boolean pres
         return new Segment(0, 0xFFFFFFFF, selector, 0xB, true, 0, false, true, true, true, false, false);
     }
 
+    /** Flat 32-bit code: execute/read, accessed (type 0xB), 4 GiB limit, D=1, DPL 0: what a boot loader leaves in CS. */
+    public static Segment flatCode32(int selector) {
+        return new Segment(0, 0xFFFFFFFF, selector, 0xB, true, 0, true, true, false, true, false, false);
+    }
+
     /** Flat data: read/write, accessed (type 0x3), 4 GiB limit, D/B=1. */
     public static Segment flatData(int selector) {
         return new Segment(0, 0xFFFFFFFF, selector, 0x3, true, 0, true, true, false, true, false, false);

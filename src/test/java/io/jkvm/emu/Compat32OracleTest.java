@@ -50,8 +50,8 @@ class Compat32OracleTest {
             model = CpuModel.parse("host", kvm.supportedCpuid(), HostCpu.mxcsrMask()); // the host's vendor rules, as natively
         }
         core = new EmulatedVcpu(0, memory.mapping(), model);
-        Segment code = new Segment(0, 0xFFFFFFFF, 0x08, 0xB, true, 0, true, true, false, true, false, false);
-        Segment data = new Segment(0, 0xFFFFFFFF, 0x10, 0x3, true, 0, true, true, false, true, false, false);
+        Segment code = Segment.flatCode32(0x08);
+        Segment data = Segment.flatData(0x10);
         SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
         core.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
                 new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,
