@@ -80,6 +80,8 @@ final class Core {
     long csBase;
     final TimeStampCounter tsc = new TimeStampCounter();
     boolean interruptShadow;
+    /** The interrupt shadow comes from MOV SS or POP SS, which also holds back single-step and data #DBs. */
+    boolean movSsShadow;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
     final X87State fpu = new X87State();
     final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
@@ -1004,14 +1006,24 @@ final class Core {
     /** The local APIC, when the machine gives the vCPU one: APIC_BASE writes and CR8 reach it. */
     io.jkvm.x86.LocalApicPort apic;
 
-    /** An external interrupt is to be taken at this boundary: INTR up, IF set, no STI/MOV SS shadow. */
+    /** An NMI raised and not yet taken; NMIs are blocked from the delivery of one until the next IRET. */
+    volatile boolean nmiPending;
+    boolean nmiBlocked;
+
+    /** An event is to be taken at this boundary: an NMI not blocked, or INTR up with IF set and no STI/MOV SS shadow. */
     private boolean interruptDue() {
-        return interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null;
+        return (interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null) || (nmiPending && !nmiBlocked);
     }
 
     /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
         if (interruptDue()) {
+            if (nmiPending && !nmiBlocked) {
+                nmiPending = false;
+                nmiBlocked = true;
+                Interrupts.deliverEvent(this, 2, false, 0, rip, 0, true); // vector 2, no INTA
+                return;
+            }
             Interrupts.deliverEvent(this, interrupts.acknowledge(), false, 0, rip, 0, true); // INTA, then the IDT as for any external event
             return;
         }
@@ -1034,9 +1046,13 @@ final class Core {
         System.arraycopy(r, 0, gprsAtStart, 0, 32);
         try {
             interruptShadow = false;
+            movSsShadow = false;
             executeLocked(start);
             mmioRetired();
             instructions++;
+            if (movSsShadow) {
+                singleStep = false; // MOV SS and POP SS delay the single-step #DB past the next instruction (SDM 6.8.3)
+            }
             if (singleStep || dataBreakpointHits != 0) {
                 dr6 = (dr6 & ~0xFL) | dataBreakpointHits | (singleStep ? 0x4000 : 0); // BS, B0-B3: traps, after it
                 dataBreakpointHits = 0;
@@ -2066,6 +2082,10 @@ final class Core {
             case 0xCC -> {
                 done();
                 Interrupts.deliverEvent(this, GuestFault.BP, false, 0, rip, 0, false);
+            }
+            case 0xF1 -> { // INT1 (ICEBP): a trap-like #DB through the IDT, with no gate DPL check
+                done();
+                Interrupts.deliverEvent(this, GuestFault.DB, false, 0, rip, 0, true);
             }
             case 0xCD -> {
                 int vector = (int) fetch(1);

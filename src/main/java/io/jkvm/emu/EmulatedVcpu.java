@@ -291,7 +291,7 @@ public final class EmulatedVcpu implements VirtualCpu {
      */
     private boolean awaitInterrupt() {
         synchronized (haltLock) {
-            while (!core.interruptLine && !exitRequested) {
+            while (!core.interruptLine && !core.nmiPending && !exitRequested) {
                 try {
                     haltLock.wait();
                 } catch (InterruptedException e) {
@@ -330,6 +330,14 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.interrupts = apic;
         core.apic = apic;
         apic.baseChanged(core.apicBase);
+    }
+
+    /** A non-maskable interrupt: taken at the next instruction boundary unless one is in service (until IRET). */
+    public void injectNmi() {
+        core.nmiPending = true;
+        synchronized (haltLock) {
+            haltLock.notifyAll();
+        }
     }
 
     /** Waiting, after INIT, for a STARTUP IPI. */
@@ -483,7 +491,8 @@ public final class EmulatedVcpu implements VirtualCpu {
         }
         PendingEvents none = PendingEvents.none();
         PendingEvents events = new PendingEvents(none.exception(),
-                new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0), none.nmi(), 0, false);
+                new PendingEvents.Interrupt(false, 0, false, core.interruptShadow ? 1 : 0),
+                new PendingEvents.Nmi(false, core.nmiPending, core.nmiBlocked), 0, false);
         return new VcpuState(model, registers(), specialRegisters(), core.xcr0, x, msrs, events,
                 new DebugRegisters(core.dr[0], core.dr[1], core.dr[2], core.dr[3], core.dr6, core.dr7),
                 waitingForStartup ? Activity.WAIT_FOR_SIPI
@@ -515,6 +524,8 @@ public final class EmulatedVcpu implements VirtualCpu {
         Xsave.load(core, x.toBytes());
         setMsrs(s.msrs());
         core.interruptShadow = s.events().interrupt().shadow() != 0;
+        core.nmiPending = s.events().nmi().pending() || s.events().nmi().injected();
+        core.nmiBlocked = s.events().nmi().masked();
         DebugRegisters d = s.debugRegisters();
         core.dr[0] = d.dr0();
         core.dr[1] = d.dr1();

@@ -113,6 +113,7 @@ final class Interrupts {
      */
     static void iret(Core c) {
         c.code.newEpoch(); // serializing, as CPUID
+        c.nmiBlocked = false; // IRET ends an NMI handler: the next NMI may come
         if (!c.longMode()) {
             LegacyInterrupts.iret(c);
             return;

@@ -24,6 +24,7 @@ final class SegmentLoads {
         load(c, sreg, (int) c.readRm(2));
         if (sreg == SS) {
             c.interruptShadow = true;
+            c.movSsShadow = true; // unlike STI's, it holds back this instruction's single-step #DB too
         }
         c.done();
     }
@@ -67,6 +68,7 @@ final class SegmentLoads {
         c.setStackPointer(sp + size);
         if (sreg == SS) {
             c.interruptShadow = true;
+            c.movSsShadow = true; // unlike STI's, it holds back this instruction's single-step #DB too
         }
         c.done();
     }

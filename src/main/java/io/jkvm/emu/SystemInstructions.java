@@ -81,9 +81,16 @@ final class SystemInstructions {
         c.tr = selector;
     }
 
-    /** A system descriptor's base: in IA-32e mode 16 bytes long, bits 63:32 of the base in its second 8. */
+    /** A system descriptor's base: in IA-32e mode 16 bytes long, bits 63:32 of the base in its second 8, canonical or #GP(selector). */
     private static long systemBase(Core c, long address, Segment s) {
-        return c.longMode() ? s.base() | c.supervisorRead(address + 8, 4) << 32 : s.base();
+        if (!c.longMode()) {
+            return s.base();
+        }
+        long base = s.base() | c.supervisorRead(address + 8, 4) << 32;
+        if (!Core.canonical(base)) {
+            throw GuestFault.withCode(GuestFault.GP, s.selector() & 0xFFFC);
+        }
+        return base;
     }
 
     /** LLDT: an LDT descriptor from the GDT, or a null selector, which leaves LDTR unusable. */
@@ -405,6 +412,9 @@ final class SystemInstructions {
                 int limit = (int) c.read(c.ea(), 2);
                 long base = c.code64 ? c.read(c.ea() + 2, 8)
                         : c.read(c.linear((c.offset() + 2) & c.offsetMask()), 4) & (c.opSize == 2 ? 0xFFFFFF : 0xFFFFFFFFL);
+                if (c.code64 && !Core.canonical(base)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // a table base must be canonical
+                }
                 if (op == 2) {
                     c.gdtLimit = limit;
                     c.gdtBase = base;

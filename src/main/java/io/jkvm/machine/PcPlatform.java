@@ -130,8 +130,14 @@ final class PcPlatform implements LocalApic.Messages {
                     }
                 }
                 case LocalApic.Ipi.STARTUP -> runners.apply(id).post(new VcpuRunner.Startup(ipi.vector()));
-                default -> trace.accept("vCPU " + ipi.source() + " sent an IPI of delivery mode " + ipi.deliveryMode()
-                        + " (NMI or SMI), which jkvm does not deliver yet: dropped");
+                case LocalApic.Ipi.NMI -> {
+                    if (runners.apply(id).vcpu() instanceof EmulatedVcpu core) {
+                        core.injectNmi();
+                    } else {
+                        trace.accept("an NMI to vCPU " + id + " on KVM, which jkvm does not deliver there yet: dropped");
+                    }
+                }
+                default -> trace.accept("vCPU " + ipi.source() + " sent an SMI, which jkvm does not deliver: dropped");
             }
         }
     }
