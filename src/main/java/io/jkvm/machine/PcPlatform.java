@@ -5,6 +5,7 @@ import io.jkvm.devices.FwCfg;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.PcTestDev;
+import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.VcpuExit;
@@ -17,14 +18,15 @@ import java.util.function.IntFunction;
 
 /**
  * The PC devices a kernel booted with {@code --kernel} finds besides the serial port and the 8259s: a local APIC per
- * vCPU (the 8259 on the boot processor's LINT0), the I/O APIC, fw_cfg, and with {@code --device pc-testdev} QEMU's
- * test device. ISA interrupt lines reach both the 8259s and the I/O APIC.
+ * vCPU (the 8259 on the boot processor's LINT0), the I/O APIC, the 8254 PIT (and port 0x61), fw_cfg, and with
+ * {@code --device pc-testdev} QEMU's test device. ISA interrupt lines reach both the 8259s and the I/O APIC.
  * It routes the APICs' interprocessor interrupts: fixed and lowest-priority ones to the destination APICs, INIT and
  * STARTUP to the destination vCPUs' runners, which carry them out between two runs.
  */
 final class PcPlatform implements LocalApic.Messages {
     private final List<LocalApic> apics = new ArrayList<>();
     private final IoApic ioapic = new IoApic(this::send);
+    private final Pit8254 pit = new Pit8254(level -> isaIrq(0, level));
     private final Pic8259 pic;
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
@@ -45,6 +47,8 @@ final class PcPlatform implements LocalApic.Messages {
             apics.add(new LocalApic(id, this, line, id == 0 ? pic : null));
         }
         ports.map(FwCfg.PORT, FwCfg.PORTS, new FwCfg(ramSize, cpus));
+        ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
+        ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
         if (testDevice) {
             PcTestDev dev = new PcTestDev(this::isaIrq);
             ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, dev.scratchPorts());
@@ -144,5 +148,6 @@ final class PcPlatform implements LocalApic.Messages {
 
     void close() {
         apics.forEach(LocalApic::close);
+        pit.close();
     }
 }

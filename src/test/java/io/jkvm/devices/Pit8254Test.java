@@ -1,0 +1,74 @@
+package io.jkvm.devices;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The 8254 as kernels use it: counter 2 gated through port 0x61 for TSC calibration, latches, read-back, IRQ 0. */
+class Pit8254Test {
+    private final AtomicLong now = new AtomicLong(1_000_000_000L);
+    private final AtomicInteger edges = new AtomicInteger();
+    private final Pit8254 pit = new Pit8254(level -> {
+        if (level) {
+            edges.incrementAndGet();
+        }
+    }, now::get);
+    private final Device ports = pit.ports(), speaker = pit.speakerPort();
+
+    private void advanceTicks(long ticks) {
+        now.addAndGet(ticks * 1_000_000_000L / Pit8254.HZ + 1);
+    }
+
+    @Test
+    void counterTwoInModeZeroRaisesOutWhenItReachesZeroAsCalibrationPollsIt() {
+        speaker.write(0, 1, 1); // gate 2 high, speaker off
+        ports.write(3, 1, 0xB0); // counter 2, LSB then MSB, mode 0
+        ports.write(2, 1, 0xFF);
+        ports.write(2, 1, 0xFF); // 0xFFFF ticks: about 55 ms
+        assertEquals(0, speaker.read(0, 1) & 0x20, "OUT2 low while counting");
+        advanceTicks(1000);
+        ports.write(3, 1, 0x80); // latch counter 2
+        int count = (int) ports.read(2, 1) | (int) ports.read(2, 1) << 8;
+        assertTrue(count <= 0xFFFF - 1000 && count > 0xFFFF - 1010, "counted down 1000 ticks: 0x" + Integer.toHexString(count));
+        advanceTicks(0xFFFF);
+        assertEquals(0x20, speaker.read(0, 1) & 0x20, "OUT2 high at the terminal count");
+    }
+
+    @Test
+    void readBackGivesTheStatusAndTheCount() {
+        ports.write(3, 1, 0x34); // counter 0, LSB/MSB, mode 2
+        ports.write(0, 1, 0x00);
+        ports.write(0, 1, 0x10); // 0x1000
+        advanceTicks(0x100);
+        ports.write(3, 1, 0xC2); // read-back: counter 0, count and status
+        int status = (int) ports.read(0, 1);
+        assertEquals(0x34, status & 0x3F, "access 3 (LSB then MSB), mode 2, binary");
+        int count = (int) ports.read(0, 1) | (int) ports.read(0, 1) << 8;
+        assertTrue(Math.abs(count - 0xF00) <= 2, "0x1000 - 0x100: 0x" + Integer.toHexString(count));
+        pit.close();
+    }
+
+    @Test
+    @Timeout(10)
+    void counterZeroInModeTwoPulsesIrqZeroEveryPeriod() throws InterruptedException {
+        Pit8254 real = new Pit8254(level -> {
+            if (level) {
+                edges.incrementAndGet();
+            }
+        });
+        Device p = real.ports();
+        p.write(3, 1, 0x34);
+        p.write(0, 1, 0xA9);
+        p.write(0, 1, 0x04); // 1193 ticks: 1 ms
+        while (edges.get() < 5) {
+            Thread.sleep(1);
+        }
+        real.close();
+        assertTrue(edges.get() >= 5, "five rising edges on IRQ 0");
+    }
+}
