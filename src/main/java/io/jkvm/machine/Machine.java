@@ -213,7 +213,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
         interruptTarget = bsp;
         if (start instanceof KernelBoot kb) {
             platform = new PcPlatform(config.cpus(), config.memorySize(), kb.kernel().pcTestDevice(), pic, ports, mmio,
-                    runners::get, this::interruptLineChanged, console.trace()::println);
+                    runners::get, this::interruptLineChanged,
+                    () -> finish(new Outcome.Exited(0, "the guest reset the machine (8042 reset line)")), console.trace()::println);
             for (VcpuRunner r : runners) {
                 platform.connect(r.id(), r.vcpu());
             }

@@ -1,6 +1,8 @@
 package io.jkvm.machine;
 
 import io.jkvm.devices.Bus;
+import io.jkvm.devices.CmosRtc;
+import io.jkvm.devices.I8042;
 import io.jkvm.devices.FwCfg;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
@@ -18,8 +20,9 @@ import java.util.function.IntFunction;
 
 /**
  * The PC devices a kernel booted with {@code --kernel} finds besides the serial port and the 8259s: a local APIC per
- * vCPU (the 8259 on the boot processor's LINT0), the I/O APIC, the 8254 PIT (and port 0x61), fw_cfg, and with
- * {@code --device pc-testdev} QEMU's test device. ISA interrupt lines reach both the 8259s and the I/O APIC.
+ * vCPU (the 8259 on the boot processor's LINT0), the I/O APIC, the 8254 PIT (and port 0x61), the CMOS clock, the
+ * 8042's reset line, fw_cfg, and with {@code --device pc-testdev} QEMU's test device. ISA interrupt lines reach both
+ * the 8259s and the I/O APIC.
  * It routes the APICs' interprocessor interrupts: fixed and lowest-priority ones to the destination APICs, INIT and
  * STARTUP to the destination vCPUs' runners, which carry them out between two runs.
  */
@@ -36,7 +39,7 @@ final class PcPlatform implements LocalApic.Messages {
      * line, which its HLT wait watches), the others' straight to their vCPUs.
      */
     PcPlatform(int cpus, long ramSize, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
-               Consumer<Boolean> bspLine, Consumer<String> trace) {
+               Consumer<Boolean> bspLine, Runnable reset, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
         this.pic = pic;
@@ -49,6 +52,10 @@ final class PcPlatform implements LocalApic.Messages {
         ports.map(FwCfg.PORT, FwCfg.PORTS, new FwCfg(ramSize, cpus));
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
+        ports.map(CmosRtc.PORT, CmosRtc.PORTS, new CmosRtc());
+        I8042 keyboardController = new I8042(reset);
+        ports.map(I8042.DATA_PORT, 1, keyboardController.dataPort());
+        ports.map(I8042.COMMAND_PORT, 1, keyboardController.commandPort());
         if (testDevice) {
             PcTestDev dev = new PcTestDev(this::isaIrq);
             ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, dev.scratchPorts());

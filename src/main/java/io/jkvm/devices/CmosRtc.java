@@ -1,0 +1,91 @@
+package io.jkvm.devices;
+
+import java.time.Clock;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+
+/**
+ * The MC146818 real-time clock and CMOS memory at ports 0x70 (index; bit 7 the NMI mask) and 0x71 (data): the time
+ * and date from the host's clock in UTC, in BCD or binary and 12- or 24-hour form as register B asks, the century at
+ * 0x32, register A's update-in-progress bit in the 244 µs before each second, D's valid-RAM bit, and the other 114
+ * bytes of CMOS memory as storage. Its interrupts (periodic, alarm, update) are not raised; time writes are ignored.
+ */
+public final class CmosRtc implements Device {
+    public static final int PORT = 0x70, PORTS = 2;
+    private static final int SECONDS = 0, MINUTES = 2, HOURS = 4, WEEKDAY = 6, DAY = 7, MONTH = 8, YEAR = 9,
+            A = 0x0A, B = 0x0B, C = 0x0C, D = 0x0D, CENTURY = 0x32;
+
+    private final Clock clock;
+    private final byte[] memory = new byte[128];
+    private int index;
+
+    public CmosRtc(Clock clock) {
+        this.clock = clock;
+        memory[A] = 0x26; // 32.768 kHz time base, 1024 Hz periodic rate
+        memory[B] = 0x02; // 24-hour, BCD
+    }
+
+    public CmosRtc() {
+        this(Clock.systemUTC());
+    }
+
+    @Override
+    public synchronized long read(long at, int size) {
+        if (at == 0) {
+            return 0xFF; // the index port reads back nothing meaningful
+        }
+        return switch (index) {
+            case SECONDS, MINUTES, HOURS, WEEKDAY, DAY, MONTH, YEAR, CENTURY -> timeField(index);
+            case A -> (memory[A] & 0x7F) | (updating() ? 0x80 : 0);
+            case C -> 0; // no interrupt flags: none is raised
+            case D -> 0x80; // the CMOS memory is valid
+            default -> memory[index] & 0xFF;
+        };
+    }
+
+    @Override
+    public synchronized void write(long at, int size, long value) {
+        int v = (int) value & 0xFF;
+        if (at == 0) {
+            index = v & 0x7F;
+            return;
+        }
+        switch (index) {
+            case SECONDS, MINUTES, HOURS, WEEKDAY, DAY, MONTH, YEAR, CENTURY, C, D -> {
+            }
+            case A -> memory[A] = (byte) (v & 0x7F);
+            default -> memory[index] = (byte) v;
+        }
+    }
+
+    /** Register A's UIP: set during the 244 µs before the time registers change each second. */
+    private boolean updating() {
+        long micros = clock.instant().getNano() / 1000;
+        return micros >= 1_000_000 - 244;
+    }
+
+    private int timeField(int field) {
+        ZonedDateTime t = ZonedDateTime.ofInstant(clock.instant(), ZoneOffset.UTC);
+        boolean binary = (memory[B] & 0x04) != 0, hours24 = (memory[B] & 0x02) != 0;
+        int value;
+        boolean pm = false;
+        switch (field) {
+            case SECONDS -> value = t.getSecond();
+            case MINUTES -> value = t.getMinute();
+            case HOURS -> {
+                value = t.getHour();
+                if (!hours24) {
+                    pm = value >= 12;
+                    value = value % 12 == 0 ? 12 : value % 12;
+                }
+            }
+            case WEEKDAY -> value = t.getDayOfWeek().getValue() % 7 + 1; // Sunday is 1
+            case DAY -> value = t.getDayOfMonth();
+            case MONTH -> value = t.getMonthValue();
+            case YEAR -> value = t.getYear() % 100;
+            default -> value = t.getYear() / 100;
+        }
+        int encoded = binary ? value : (value / 10) << 4 | value % 10;
+        return encoded | (pm ? 0x80 : 0);
+    }
+}

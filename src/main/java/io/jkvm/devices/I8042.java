@@ -1,0 +1,60 @@
+package io.jkvm.devices;
+
+/**
+ * The 8042 keyboard controller as far as kernels use it without a keyboard: the status port (0x64) reads as empty
+ * buffers, the data port (0x60) as nothing pending, and command 0xFE (pulse the reset line) resets the machine,
+ * which for jkvm ends the run as a guest-requested reset. Commands 0xD1 with a data byte whose bit 0 is clear (the
+ * output port's reset line) do the same.
+ */
+public final class I8042 {
+    public static final int DATA_PORT = 0x60, COMMAND_PORT = 0x64;
+
+    private final Runnable reset;
+    private boolean writingOutputPort;
+
+    /** {@code reset}: what a reset through the controller does. */
+    public I8042(Runnable reset) {
+        this.reset = reset;
+    }
+
+    public Device dataPort() {
+        return new Device() {
+            @Override
+            public long read(long at, int size) {
+                return 0;
+            }
+
+            @Override
+            public void write(long at, int size, long value) {
+                boolean resetNow;
+                synchronized (I8042.this) {
+                    resetNow = writingOutputPort && (value & 1) == 0;
+                    writingOutputPort = false;
+                }
+                if (resetNow) {
+                    reset.run();
+                }
+            }
+        };
+    }
+
+    public Device commandPort() {
+        return new Device() {
+            @Override
+            public long read(long at, int size) {
+                return 0x1C; // input and output buffers empty, system flag, the last write a command
+            }
+
+            @Override
+            public void write(long at, int size, long value) {
+                int command = (int) value & 0xFF;
+                synchronized (I8042.this) {
+                    writingOutputPort = command == 0xD1;
+                }
+                if (command == 0xFE) {
+                    reset.run();
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,65 @@
+package io.jkvm.devices;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The CMOS clock's time in each of its formats, its status registers and memory; the 8042's reset line. */
+class CmosRtcTest {
+    private final CmosRtc rtc = new CmosRtc(Clock.fixed(Instant.parse("2026-11-30T21:07:05.500Z"), ZoneOffset.UTC));
+
+    private int read(int index) {
+        rtc.write(0, 1, index | 0x80); // bit 7: NMIs masked, as kernels write it
+        return (int) rtc.read(1, 1);
+    }
+
+    @Test
+    void theTimeInBcdBinaryAnd12HourForms() {
+        assertEquals(0x05, read(0));
+        assertEquals(0x07, read(2));
+        assertEquals(0x21, read(4), "24-hour BCD after reset");
+        assertEquals(0x30, read(7));
+        assertEquals(0x11, read(8));
+        assertEquals(0x26, read(9));
+        assertEquals(0x20, read(0x32), "the century");
+        assertEquals(2, read(6), "Monday: Sunday is 1");
+        rtc.write(0, 1, 0x0B);
+        rtc.write(1, 1, 0x04); // binary, 12-hour
+        assertEquals(0x80 | 9, read(4), "9 PM");
+        assertEquals(30, read(7));
+    }
+
+    @Test
+    void statusRegistersAndMemory() {
+        assertEquals(0x26, read(0x0A), "not updating half a second before the next second");
+        assertEquals(0x80, read(0x0D), "valid RAM");
+        rtc.write(0, 1, 0x40);
+        rtc.write(1, 1, 0x5A);
+        assertEquals(0x5A, read(0x40), "CMOS memory keeps what was written");
+        rtc.write(0, 1, 0);
+        rtc.write(1, 1, 0x59);
+        assertEquals(0x05, read(0), "time writes are ignored: the host's clock");
+    }
+
+    @Test
+    void the8042ResetsOnCommandFeOrAClearedOutputPortResetBit() {
+        AtomicInteger resets = new AtomicInteger();
+        I8042 kbc = new I8042(resets::incrementAndGet);
+        assertEquals(0x1C, kbc.commandPort().read(0, 1), "buffers empty");
+        kbc.commandPort().write(0, 1, 0xAD); // some other command
+        assertEquals(0, resets.get());
+        kbc.commandPort().write(0, 1, 0xFE);
+        assertEquals(1, resets.get());
+        kbc.commandPort().write(0, 1, 0xD1);
+        kbc.dataPort().write(0, 1, 0xFE); // output port with bit 0 (reset) clear
+        assertEquals(2, resets.get());
+        kbc.commandPort().write(0, 1, 0xD1);
+        kbc.dataPort().write(0, 1, 0xFF);
+        assertEquals(2, resets.get(), "bit 0 set: no reset");
+    }
+}
