@@ -176,6 +176,23 @@ class ExceptionsTest {
         assertEquals(7, run("host", "0f 20 c0 48 83 c8 08 0f 22 c0 d8 c1").vector(), "FADD with CR0.TS");
     }
 
+    /** An NMI is taken at the next boundary with IF clear (vector 2, RIP of the instruction not run), and is in the state record. */
+    @Test
+    void aNonMaskableInterruptIgnoresIfAndRidesTheStateRecord() {
+        try (EmuVm vm = new EmuVm("max", hex("fa 90 90 f4"))) { // cli; nop; nop; hlt
+            installIdt(vm);
+            vm.vcpu.injectNmi();
+            io.jkvm.x86.VcpuState s = vm.vcpu.saveState();
+            assertTrue(s.events().nmi().pending(), "pending in the record");
+            vm.vcpu.restoreState(s.withActivity(io.jkvm.x86.Activity.ACTIVE));
+            long vector = vm.nextOut(0x90);
+            Registers r = vm.vcpu.registers();
+            assertEquals(new Taken(2, 0, 0, CODE, 0x08), new Taken((int) vector, r.rbx(), r.rcx(), r.rdx(), r.rsi()),
+                    "NMI before the first instruction, whatever IF");
+            assertTrue(vm.vcpu.saveState().events().nmi().masked(), "blocked until IRET");
+        }
+    }
+
     @Test
     void undefinedOpcode() {
         assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host", "0f 0b"));
