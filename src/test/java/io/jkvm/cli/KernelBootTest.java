@@ -29,6 +29,24 @@ class KernelBootTest {
         }
     }
 
+    /** On KVM: kvm_pvm runs no 32-bit kernel code, so --backend kvm is refused in one line and auto takes the core. */
+    @Test
+    @Timeout(60)
+    void theBackendFollowsWhatThisHostsKvmCanRun() {
+        Path kernel = TestGuests.path("multiboot_smp.elf");
+        Cli.Result kvm = Cli.run("run", "--backend", "kvm", "--mem", "16M", "--kernel", kernel.toString());
+        Cli.Result auto = Cli.run("run", "--mem", "16M", "--cpus", "2", "--kernel", kernel.toString());
+        if (io.jkvm.testing.HostKvm.isPvm()) {
+            assertEquals(2, kvm.status());
+            assertTrue(kvm.errorLine().contains("kvm_pvm"), kvm.err());
+            assertTrue(auto.errorLine().contains("the software core runs the kernel"), auto.err());
+        } else { // a VMX or SVM host runs a one-processor kernel on KVM, and starts processors on the core
+            assertEquals(3, kvm.status(), kvm.err());
+            assertTrue(auto.errorLine().contains("application processors on the software core"), auto.err());
+        }
+        assertEquals(5, auto.status(), "two processors started: (2 << 1) | 1");
+    }
+
     @Test
     void badKernelsAreOneLineErrors() throws Exception {
         Path notMultiboot = TestGuests.path("halt.elf");
