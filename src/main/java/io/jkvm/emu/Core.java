@@ -82,6 +82,8 @@ final class Core {
     boolean interruptShadow;
     /** The interrupt shadow comes from MOV SS or POP SS, which also holds back single-step and data #DBs. */
     boolean movSsShadow;
+    /** The instruction was INT n, INT3 or INT1: its handler runs without the single-step trap of the instruction. */
+    boolean softwareEvent;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
     final X87State fpu = new X87State();
     final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
@@ -1047,11 +1049,14 @@ final class Core {
         try {
             interruptShadow = false;
             movSsShadow = false;
+            softwareEvent = false;
             executeLocked(start);
             mmioRetired();
             instructions++;
-            if (movSsShadow) {
-                singleStep = false; // MOV SS and POP SS delay the single-step #DB past the next instruction (SDM 6.8.3)
+            if (movSsShadow || softwareEvent) {
+                // MOV SS and POP SS delay the single-step #DB past the next instruction (SDM 6.8.3); INT n, INT3 and
+                // INT1 enter their handler with TF clear, and their own single step is not reported
+                singleStep = false;
             }
             if (singleStep || dataBreakpointHits != 0) {
                 dr6 = (dr6 & ~0xFL) | dataBreakpointHits | (singleStep ? 0x4000 : 0); // BS, B0-B3: traps, after it
@@ -1071,7 +1076,7 @@ final class Core {
                 rip = start;
             } else {
                 mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
-                if (stop.reason == Reason.IO) { // the #DB traps it owes follow the port's answer
+                if (stop.reason == Reason.IO || stop.reason == Reason.HLT) { // its #DB traps follow the port's answer, or the wakeup
                     pendingDebugTrap = (singleStep ? 0x4000 : 0) | dataBreakpointHits;
                 }
                 dataBreakpointHits = 0;
@@ -2081,15 +2086,18 @@ final class Core {
             }
             case 0xCC -> {
                 done();
+                softwareEvent = true;
                 Interrupts.deliverEvent(this, GuestFault.BP, false, 0, rip, 0, false);
             }
             case 0xF1 -> { // INT1 (ICEBP): a trap-like #DB through the IDT, with no gate DPL check
                 done();
+                softwareEvent = true;
                 Interrupts.deliverEvent(this, GuestFault.DB, false, 0, rip, 0, true);
             }
             case 0xCD -> {
                 int vector = (int) fetch(1);
                 done();
+                softwareEvent = true;
                 Interrupts.deliverEvent(this, vector, false, 0, rip, 0, false);
             }
             case 0xCF -> Interrupts.iret(this);

@@ -142,6 +142,7 @@ final class Legacy {
             case 0xCE -> { // INTO: #OF as a trap when OF is set
                 c.done();
                 if ((c.rflags() & Core.OF) != 0) {
+                    c.softwareEvent = true;
                     Interrupts.deliverEvent(c, GuestFault.OF, false, 0, c.rip, 0, false);
                 }
             }
