@@ -123,6 +123,8 @@ final class Core {
         this.io = io;
         this.ramSize = ram.size();
         this.code = new CodeCache(ram);
+        int maxPhys = cpuid.find(0x8000_0008, 0).map(e -> e.eax() & 0xFF).filter(b -> b >= 32 && b <= 52).orElse(36);
+        this.reservedAddressBits = ((1L << 52) - 1) & ~((1L << maxPhys) - 1);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
         segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
     }
@@ -419,6 +421,9 @@ final class Core {
      * first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte entries, 4 MiB
      * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
      */
+    /** PAE and IA-32e entries' physical-address bits from MAXPHYADDR (CPUID 0x80000008 EAX[7:0], else 36) to 51: reserved. */
+    private final long reservedAddressBits;
+
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();
         if (ia32e && linear != ((linear << 16) >> 16)) {
@@ -447,6 +452,9 @@ final class Core {
             if (pae && (!nxe || pdpte) && (e & ControlBits.PTE_NX) != 0) {
                 throw reservedBitFault(linear, access); // NX without EFER.NXE, or bit 63 of a PAE PDPTE: reserved
             }
+            if (pae && ((e & reservedAddressBits) != 0 || (ia32e && level == 4 && (e & ControlBits.PTE_LARGE) != 0))) {
+                throw reservedBitFault(linear, access); // address bits at or above MAXPHYADDR, or PS in a PML4E
+            }
             if (!pdpte) {
                 entries[levels] = e;
                 addrs[levels++] = addr;
@@ -458,6 +466,9 @@ final class Core {
             boolean large = pae ? (level == 2 || level == 3 && ia32e) && ps : level == 2 && ps && (cr4 & ControlBits.CR4_PSE) != 0;
             if (level == 1 || large) {
                 long pageMask = (1L << shift) - 1;
+                if (large && pae && (e & pageMask & ~0x1FFFL) != 0) {
+                    throw reservedBitFault(linear, access); // a large page's frame below its size (bit 12 is PAT)
+                }
                 long frame = pae ? e & ControlBits.PTE_ADDRESS : e & 0xFFFFF000L;
                 if (large && !pae) {
                     frame = (e & 0xFFC00000L) | ((e >>> 13) & 0xFF) << 32; // PSE-36
@@ -523,7 +534,10 @@ final class Core {
 
     private GuestFault pageFault(long linear, int access, boolean present) {
         cr2 = linear;
-        int code = (present ? 1 : 0) | (access == ACC_WRITE ? 2 : 0) | (cpl == 3 ? 4 : 0) | (access == ACC_EXEC ? 16 : 0);
+        // I/D only where fetches can fault for being fetches: NX enabled (PAE paging) or SMEP (SDM 4.7)
+        boolean fetchBit = access == ACC_EXEC && (((efer & ControlBits.EFER_NXE) != 0 && (longMode() || (cr4 & ControlBits.CR4_PAE) != 0))
+                || (cr4 & ControlBits.CR4_SMEP) != 0);
+        int code = (present ? 1 : 0) | (access == ACC_WRITE ? 2 : 0) | (cpl == 3 ? 4 : 0) | (fetchBit ? 16 : 0);
         return GuestFault.withCode(GuestFault.PF, code);
     }
 
