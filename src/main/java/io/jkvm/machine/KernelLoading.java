@@ -27,7 +27,14 @@ final class KernelLoading {
     private KernelLoading() {
     }
 
+    /** Where the 32-bit MMIO window (the local and I/O APICs, the test device) begins: RAM stays below it. */
+    static final long MMIO_WINDOW = 3L << 30;
+
     static BootImage load(KernelConfig k, long ramSize) {
+        if (ramSize > MMIO_WINDOW) {
+            throw new MachineException("--mem " + MemorySize.format(ramSize) + " with --kernel: jkvm keeps a kernel's RAM below the"
+                    + " 32-bit MMIO window at 3G, and RAM above 4G is not there yet (issue #13): use --mem 3G or less");
+        }
         byte[] kernel = read(k.kernel(), "--kernel", ramSize);
         if (!Multiboot.detect(kernel)) {
             throw new MachineException("--kernel " + k.kernel() + " is not a multiboot kernel (no 0x1BADB002 header in its first"
