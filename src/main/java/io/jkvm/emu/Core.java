@@ -84,6 +84,8 @@ final class Core {
     boolean movSsShadow;
     /** The instruction was INT n, INT3 or INT1: its handler runs without the single-step trap of the instruction. */
     boolean softwareEvent;
+    /** SYSCALL and SYSRET: the single-step trap follows the TF they leave, not the TF they found. */
+    boolean stepsOnNewFlags;
     final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
     final X87State fpu = new X87State();
     final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
@@ -1064,6 +1066,7 @@ final class Core {
             interruptShadow = false;
             movSsShadow = false;
             softwareEvent = false;
+            stepsOnNewFlags = false;
             executeLocked(start);
             mmioRetired();
             instructions++;
@@ -1071,6 +1074,9 @@ final class Core {
                 // MOV SS and POP SS delay the single-step #DB past the next instruction (SDM 6.8.3); INT n, INT3 and
                 // INT1 enter their handler with TF clear, and their own single step is not reported
                 singleStep = false;
+            }
+            if (stepsOnNewFlags) {
+                singleStep = (flagBits & TF) != 0;
             }
             if (singleStep || dataBreakpointHits != 0) {
                 dr6 = (dr6 & ~0xFL) | dataBreakpointHits | (singleStep ? 0x4000 : 0); // BS, B0-B3: traps, after it

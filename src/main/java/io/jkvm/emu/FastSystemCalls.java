@@ -27,6 +27,7 @@ final class FastSystemCalls {
             throw GuestFault.of(GuestFault.UD);
         }
         c.done();
+        c.stepsOnNewFlags = true; // a kernel masks TF with FMASK and is not single-stepped on entry
         long flags = c.rflags();
         int cs = (int) ((c.star >>> 32) & 0xFFFC);
         c.r[1] = c.rip;
@@ -51,6 +52,7 @@ final class FastSystemCalls {
             throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
         }
         int base = (int) ((c.star >>> 48) & 0xFFFF);
+        c.stepsOnNewFlags = true; // a TF restored from R11 traps right after the return, at CPL3
         if (c.longMode()) {
             c.setRflags((c.r[11] & 0x3C7FD7L) | 0x2);
         } else {

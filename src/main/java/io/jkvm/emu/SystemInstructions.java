@@ -260,6 +260,9 @@ final class SystemInstructions {
         if (type > 3 || pcid > 0xFFF || type == 0 && !Core.canonical(address)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
+        if (type <= 1 && pcid != 0 && (c.cr4 & ControlBits.CR4_PCIDE) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0); // without PCIDE only PCID 0 exists to invalidate
+        }
         if (type == 0) {
             c.invlpg(address);
         } else {

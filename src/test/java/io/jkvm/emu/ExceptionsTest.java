@@ -363,6 +363,30 @@ class ExceptionsTest {
         assertEquals(CODE + 11, t.rip(), "a trap: the saved RIP is past the first instruction run with TF set");
     }
 
+    /**
+     * SYSCALL and SYSRET single-step by the TF they leave: a SYSCALL whose FMASK clears TF traps nowhere, and the SYSRET
+     * that restores TF from R11 traps at once, at CPL3 on the user instruction after the SYSCALL (kvm-unit-tests' syscall).
+     */
+    @Test
+    void syscallAndSysretSingleStepByTheFlagsTheyLeave() {
+        Asm boot = new Asm().raw("b9 84 00 00 c0 b8 00 01 00 00 31 d2 0f 30"); // FMASK = TF
+        byte[] toUser = toUser().bytes();
+        byte[] code = new byte[boot.bytes().length + toUser.length];
+        System.arraycopy(boot.bytes(), 0, code, 0, boot.bytes().length);
+        System.arraycopy(toUser, 0, code, boot.bytes().length, toUser.length);
+        try (EmuVm vm = new EmuVm(code)) {
+            installIdt(vm);
+            userPages(vm);
+            byte[] user = hex("9c 48 81 0c 24 00 01 00 00 9d 0f 05 90 90"); // TF on by POPFQ; syscall; nop; nop
+            vm.memory.write(USER, user, 0, user.length);
+            vm.memory.write(SYSCALL, hex("48 0f 07"), 0, 3); // sysretq
+            assertEquals(1, vm.nextOut(0x90), "one #DB");
+            Registers r = vm.vcpu.registers();
+            assertEquals(USER + 12, r.rdx(), "taken right after SYSRET, on the user instruction after SYSCALL");
+            assertEquals(USER_CODE, r.rsi(), "at CPL3, not in the kernel SYSCALL entered");
+        }
+    }
+
     @Test
     void aNonCanonicalStackIsAStackFault() {
         // mov rsp, 0x8000_0000_0000_0008; push rax
