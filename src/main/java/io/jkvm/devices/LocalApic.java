@@ -45,6 +45,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     public interface Messages {
         void send(Ipi ipi);
 
+        /** Whether an APIC has this ID: the paravirtual IPI counts the ones it reached. */
+        default boolean present(long apicId) {
+            return true;
+        }
+
         /** The EOI of a level-triggered vector, broadcast to the I/O APICs. */
         default void eoi(int vector) {
         }
@@ -324,6 +329,20 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         if (levelEoi >= 0) {
             messages.eoi(levelEoi);
         }
+    }
+
+    @Override
+    public int sendToApicIds(long bitmap, long minId, int icr) {
+        int reached = 0;
+        for (long bits = bitmap; bits != 0; bits &= bits - 1) {
+            long apicId = minId + Long.numberOfTrailingZeros(bits);
+            if (apicId <= 0xFFFFFFFFL && messages.present(apicId)) { // physical IDs only: never the broadcast ID
+                messages.send(new Ipi(id, icr & 0xFF, (icr >>> 8) & 7, false, (int) apicId, Ipi.NO_SHORTHAND,
+                        (icr & (1 << 14)) != 0, (icr & (1 << 15)) != 0));
+                reached++;
+            }
+        }
+        return reached;
     }
 
     private Ipi ipi(int icr, int destination) {

@@ -318,7 +318,7 @@ final class SystemInstructions {
         return bits;
     }
 
-    /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDTSCP, SWAPGS, INVLPG. */
+    /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, VMCALL/VMMCALL, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
         int m = c.fetch8();
         c.ip--;
@@ -356,6 +356,10 @@ final class SystemInstructions {
             }
             c.flagBits = m == 0xCB ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
             c.done();
+            return;
+        }
+        if (m == 0xC1 || m == 0xD9) { // VMCALL, VMMCALL: KVM's hypercalls
+            KvmHypercalls.call(c);
             return;
         }
         if (m == 0xF9) { // RDTSCP

@@ -114,6 +114,11 @@ final class PcPlatform implements LocalApic.Messages {
     }
 
     @Override
+    public boolean present(long apicId) {
+        return apics.stream().anyMatch(a -> a.id() == apicId);
+    }
+
+    @Override
     public void send(LocalApic.Ipi ipi) {
         List<Integer> targets = new ArrayList<>();
         for (int id = 0; id < apics.size(); id++) {

@@ -31,4 +31,10 @@ public interface LocalApicPort extends InterruptSource {
     void setTscDeadline(long deadline, long tscNow, long tscKhz);
 
     long tscDeadline();
+
+    /**
+     * KVM's paravirtual IPI (KVM_HC_SEND_IPI): the ICR's fixed or NMI message to each APIC ID {@code minId + i} whose bit
+     * {@code i} is set in {@code bitmap}; the number of APICs it reached.
+     */
+    int sendToApicIds(long bitmap, long minId, int icr);
 }

@@ -43,6 +43,18 @@ class LocalApicTest {
     }
 
     @Test
+    void theParavirtualIpiSendsTheIcrMessageToEachApicIdOfItsBitmap() {
+        int reached = apic.sendToApicIds(0b1010, 5, (LocalApic.Ipi.NMI << 8) | 0x42);
+        assertEquals(2, reached);
+        assertEquals(List.of(6, 8), sent.stream().map(LocalApic.Ipi::destination).toList(), "IDs 5 + 1 and 5 + 3");
+        assertTrue(sent.stream().allMatch(i -> i.vector() == 0x42 && i.deliveryMode() == LocalApic.Ipi.NMI
+                && !i.logical() && i.shorthand() == LocalApic.Ipi.NO_SHORTHAND && i.source() == 2));
+        sent.clear();
+        assertEquals(0, apic.sendToApicIds(1, 0x1_0000_0000L, 0x30), "no APIC ID is wider than 32 bits");
+        assertTrue(sent.isEmpty());
+    }
+
+    @Test
     void interruptsWaitForTheSoftwareEnableThenGoThroughIsrAndEoi() {
         apic.accept(0x41, false);
         assertFalse(intr.get(), "software-disabled: held in IRR");
