@@ -130,6 +130,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             reset(); // a disabled APIC loses its state; re-enabled, it starts from the reset values (SDM 11.4.3)
         }
         if (x2 && !wasX2) {
+            id = initialId; // the x2APIC ID is the initial APIC ID, whatever software wrote to the xAPIC ID
             ldr = ((id >>> 4) << 16) | (1 << (id & 0xF)); // x2APIC's logical ID follows from the APIC ID
         }
         update();
@@ -437,7 +438,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         if (deadline == 0) {
             return; // disarmed
         }
-        long nanos = Long.compareUnsigned(deadline, tscNow) <= 0 ? 0 : (deadline - tscNow) * 1_000_000 / Math.max(tscKhz, 1);
+        if (Long.compareUnsigned(deadline, tscNow) <= 0) {
+            deadlineReached(); // already passed: pending before the instruction after the WRMSR, not a timer tick later
+            return;
+        }
+        long nanos = (deadline - tscNow) * 1_000_000 / Math.max(tscKhz, 1);
         timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(nanos, 1), TimeUnit.NANOSECONDS);
     }
 

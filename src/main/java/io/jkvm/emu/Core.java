@@ -424,7 +424,7 @@ final class Core {
      * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
      */
     /** PAE and IA-32e entries' physical-address bits from MAXPHYADDR (CPUID 0x80000008 EAX[7:0], else 36) to 51: reserved. */
-    private final long reservedAddressBits;
+    final long reservedAddressBits;
 
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();

@@ -140,7 +140,8 @@ final class CpuidAndMsrs {
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
             case Msrs.IA32_APIC_BASE -> {
                 long extd = c.cpuidHas(1, 0, 2, 21) ? 0x400 : 0; // x2APIC's EXTD, where the model has x2APIC
-                if ((v & ~(0xF_FFFF_FFFF_F900L | extd)) != 0) {
+                long base = 0xF_FFFF_FFFF_F000L & ~c.reservedAddressBits; // a page frame below MAXPHYADDR
+                if ((v & ~(base | 0x900 | extd)) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
                 long next = (v & ~0x100L) | (c.apicBase & 0x100); // BSP is the processor's, not software's

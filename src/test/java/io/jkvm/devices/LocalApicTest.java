@@ -209,6 +209,15 @@ class LocalApicTest {
     }
 
     @Test
+    void aTscDeadlineAlreadyPassedIsPendingWhenTheWriteReturns() {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.LVT_TIMER, 0x40042);
+        apic.setTscDeadline(500, 1_000, 1_000_000);
+        assertTrue(intr.get(), "pending at once, as kvm-unit-tests' apic expects after WRMSR and a serializing instruction");
+        assertEquals(0, apic.tscDeadline());
+    }
+
+    @Test
     void fwCfgGivesTheSignatureCpusAndRam() {
         FwCfg f = new FwCfg(128L << 20, 3);
         f.write(0, 2, 0x00);
