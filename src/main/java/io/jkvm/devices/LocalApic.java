@@ -270,11 +270,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             for (int i = 0; i < LVT_OFFSETS.length; i++) {
                 if (reg == LVT_OFFSETS[i]) {
                     int oldMode = (lvt[0] >>> 17) & 3;
+                    int countBefore = currentCount();
                     lvt[i] = (v & LVT_WRITABLE[i]) | (softwareEnabled() ? 0 : MASKED);
-                    if (i == 0 && ((lvt[0] >>> 17) & 3) != oldMode) {
-                        timerInitial = 0; // a change of timer mode stops the timer (SDM 11.5.4.1)
-                        tscDeadline = 0;
-                        cancelTimer();
+                    int newMode = (lvt[0] >>> 17) & 3;
+                    if (i == 0 && newMode != oldMode) {
+                        timerModeChanged(oldMode, newMode, countBefore);
                     }
                     update();
                     return;
@@ -494,6 +494,24 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             timerExpiry = null;
         }
         timerStart = 0;
+    }
+
+    /**
+     * Into or out of TSC-deadline mode the timer stops, its count and deadline cleared (SDM 11.5.4.1); between one-shot
+     * and periodic it counts on from where it was, and a one-shot count that has run out stays at 0 (as KVM does).
+     */
+    private void timerModeChanged(int oldMode, int newMode, int countBefore) {
+        if (oldMode == 2 || newMode == 2) {
+            timerInitial = 0;
+            tscDeadline = 0;
+            cancelTimer();
+        } else if (timerStart != 0 && countBefore == 0) {
+            cancelTimer();
+        } else if (timerStart != 0) {
+            long counted = (timerInitial & 0xFFFFFFFFL) - (countBefore & 0xFFFFFFFFL);
+            timerStart = System.nanoTime() - counted * divisor();
+            rearmTimer();
+        }
     }
 
     private void rearmTimer() {

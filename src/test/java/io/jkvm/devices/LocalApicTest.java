@@ -127,6 +127,30 @@ class LocalApicTest {
     }
 
     @Test
+    @Timeout(10)
+    void betweenOneShotAndPeriodicTheCountGoesOnAndIntoTscDeadlineModeItStops() throws InterruptedException {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.TIMER_DIVIDE, 0xB);
+        set(LocalApic.LVT_TIMER, 0x40); // one-shot
+        set(LocalApic.TIMER_INITIAL, 1_000_000_000); // 1 s at 1 GHz
+        Thread.sleep(20);
+        set(LocalApic.LVT_TIMER, 0x20040); // periodic
+        assertEquals(1_000_000_000, reg(LocalApic.TIMER_INITIAL), "the initial count stays");
+        int count = reg(LocalApic.TIMER_CURRENT);
+        assertTrue(count > 0 && count < 1_000_000_000 - 10_000_000, "counting on from where it was: " + count);
+        set(LocalApic.LVT_TIMER, 0x40040); // TSC-deadline
+        assertEquals(0, reg(LocalApic.TIMER_INITIAL), "into TSC-deadline mode the timer stops");
+        assertEquals(0, reg(LocalApic.TIMER_CURRENT));
+        set(LocalApic.LVT_TIMER, 0x40); // one-shot, run out at once
+        set(LocalApic.TIMER_INITIAL, 1000);
+        while (!intr.get()) {
+            Thread.sleep(1);
+        }
+        set(LocalApic.LVT_TIMER, 0x20040);
+        assertEquals(0, reg(LocalApic.TIMER_CURRENT), "a one-shot count that ran out stays at 0 in periodic mode");
+    }
+
+    @Test
     void lint0PassesThe8259ThroughWhileTheApicIsDisabledOrInExtIntMode() {
         apic.baseChanged(LocalApic.DEFAULT_BASE); // EN clear
         assertEquals(-1, apic.mappedAt());
