@@ -1027,18 +1027,43 @@ final class Core {
     /** An NMI raised and not yet taken; NMIs are blocked from the delivery of one until the next IRET. */
     volatile boolean nmiPending;
     boolean nmiBlocked;
+    /** NMIs raised and not taken: two while none is in service (the second one latched behind the first), else one. */
+    private int nmisQueued;
+    private final Object nmiLock = new Object();
 
-    /** An event is to be taken at this boundary: an NMI not blocked, or INTR up with IF set and no STI/MOV SS shadow. */
+    /** An NMI from another vCPU's APIC or the machine; any thread. */
+    void raiseNmi() {
+        synchronized (nmiLock) {
+            nmisQueued = Math.min(nmisQueued + 1, nmiBlocked ? 1 : 2);
+            nmiPending = true;
+        }
+    }
+
+    /** The state record's pending NMI, restored. */
+    void setNmiPending(boolean pending) {
+        synchronized (nmiLock) {
+            nmisQueued = pending ? 1 : 0;
+            nmiPending = pending;
+        }
+    }
+
+    /**
+     * An event is to be taken at this boundary: INTR up with IF set, or an NMI not blocked, either outside an STI or
+     * MOV SS shadow (which holds NMIs back too, as KVM keeps it on VMX and SVM).
+     */
     private boolean interruptDue() {
-        return (interruptLine && (flagBits & IF) != 0 && !interruptShadow && interrupts != null) || (nmiPending && !nmiBlocked);
+        return !interruptShadow && ((interruptLine && (flagBits & IF) != 0 && interrupts != null) || (nmiPending && !nmiBlocked));
     }
 
     /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
         if (interruptDue()) {
             if (nmiPending && !nmiBlocked) {
-                nmiPending = false;
-                nmiBlocked = true;
+                synchronized (nmiLock) {
+                    nmisQueued = Math.max(nmisQueued - 1, 0);
+                    nmiPending = nmisQueued > 0;
+                    nmiBlocked = true;
+                }
                 Interrupts.deliverEvent(this, 2, false, 0, rip, 0, true); // vector 2, no INTA
                 return;
             }

@@ -334,7 +334,7 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     /** A non-maskable interrupt: taken at the next instruction boundary unless one is in service (until IRET). */
     public void injectNmi() {
-        core.nmiPending = true;
+        core.raiseNmi();
         synchronized (haltLock) {
             haltLock.notifyAll();
         }
@@ -524,7 +524,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         Xsave.load(core, x.toBytes());
         setMsrs(s.msrs());
         core.interruptShadow = s.events().interrupt().shadow() != 0;
-        core.nmiPending = s.events().nmi().pending() || s.events().nmi().injected();
+        core.setNmiPending(s.events().nmi().pending() || s.events().nmi().injected());
         core.nmiBlocked = s.events().nmi().masked();
         DebugRegisters d = s.debugRegisters();
         core.dr[0] = d.dr0();

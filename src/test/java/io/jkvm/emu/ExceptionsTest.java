@@ -193,6 +193,20 @@ class ExceptionsTest {
         }
     }
 
+    /** Two NMIs raised together are both taken, the second after the first one's IRET; a third merges with them (as KVM). */
+    @Test
+    void aSecondNmiWaitsBehindTheFirstAndAThirdMerges() {
+        try (EmuVm vm = new EmuVm("max", hex("90 90 f4"))) { // nop; nop; hlt
+            installIdt(vm);
+            vm.memory.write(HANDLERS + 2 * 0x40, hex("49 ff c4 48 cf"), 0, 5); // NMI handler: inc r12; iretq
+            vm.vcpu.injectNmi();
+            vm.vcpu.injectNmi();
+            vm.vcpu.injectNmi();
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(2, vm.vcpu.registers().r12(), "two NMIs taken");
+        }
+    }
+
     @Test
     void undefinedOpcode() {
         assertEquals(new Taken(6, 0, 0, CODE, 0x08), run("host", "0f 0b"));
