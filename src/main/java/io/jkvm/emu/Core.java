@@ -1103,6 +1103,14 @@ final class Core {
             if (stepsOnNewFlags) {
                 singleStep = (flagBits & TF) != 0;
             }
+            int held = trapHeldByMovSs;
+            trapHeldByMovSs = 0;
+            if (movSsShadow) { // MOV SS and POP SS hold their own data-breakpoint trap past the next instruction too
+                trapHeldByMovSs = dataBreakpointHits;
+                dataBreakpointHits = held;
+            } else {
+                dataBreakpointHits |= held;
+            }
             if (singleStep || dataBreakpointHits != 0) {
                 dr6 = (dr6 & ~0xFL) | dataBreakpointHits | (singleStep ? 0x4000 : 0); // BS, B0-B3: traps, after it
                 dataBreakpointHits = 0;
@@ -1110,6 +1118,7 @@ final class Core {
             }
         } catch (GuestFault f) {
             dataBreakpointHits = 0;
+            trapHeldByMovSs = 0;
             mmioRetired();
             restoreFlags(); // a read-modify-write whose store faulted had already set them
             faulted(f, start);
@@ -1122,13 +1131,17 @@ final class Core {
             } else {
                 mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
                 if (stop.reason == Reason.IO || stop.reason == Reason.HLT) { // its #DB traps follow the port's answer, or the wakeup
-                    pendingDebugTrap = (singleStep ? 0x4000 : 0) | dataBreakpointHits;
+                    pendingDebugTrap = (singleStep ? 0x4000 : 0) | dataBreakpointHits | trapHeldByMovSs;
                 }
+                trapHeldByMovSs = 0;
                 dataBreakpointHits = 0;
             }
             throw stop;
         }
     }
+
+    /** The data-breakpoint bits (B0-B3) of a MOV SS or POP SS, owed after the instruction that follows it. */
+    int trapHeldByMovSs;
 
     /** The DR6 bits of the #DB trap (BS, B0-B3) an instruction owes whose port exit ended the run before it was taken. */
     private int pendingDebugTrap;
@@ -2137,6 +2150,10 @@ final class Core {
             case 0xF1 -> { // INT1 (ICEBP): a trap-like #DB through the IDT, with no gate DPL check
                 done();
                 softwareEvent = true;
+                if (trapHeldByMovSs != 0) { // a MOV SS watchpoint's trap and ICEBP's #DB are one delivery
+                    dr6 = (dr6 & ~0xFL) | trapHeldByMovSs;
+                    trapHeldByMovSs = 0;
+                }
                 Interrupts.deliverEvent(this, GuestFault.DB, false, 0, rip, 0, true);
             }
             case 0xCD -> {

@@ -78,6 +78,28 @@ class DebugRegistersTest {
         }
     }
 
+    /**
+     * MOV SS holds its own data-breakpoint trap past the next instruction (the SDM's MOV SS blocking): after an OUT it
+     * comes once the port has answered, and with an ICEBP next the two are one #DB (kvm-unit-tests' debug).
+     */
+    @Test
+    void aMovSsWatchpointTrapWaitsForTheNextInstructionAndMergesWithIcebp() {
+        long dr7 = 0x1 | 3L << 16 | 1L << 18; // L0, reads and writes, 2 bytes
+        Asm a = new Asm().movImm64(0, DATA).raw("0f 23 c0") // mov dr0, rax
+                .movImm64(0, dr7).raw("0f 23 f8") // mov dr7, rax
+                .movImm64(7, DATA)
+                .raw("8e 17").outAl(0x80) // mov ss, [rdi]; out 0x80, al
+                .raw("8e 17 f1").outAl(0x81) // mov ss, [rdi]; icebp; out 0x81, al
+                .hlt();
+        try (EmuVm vm = withDbHandler(a.bytes(), "e6 92 48 cf")) {
+            byte[] ss = {(byte) vm.vcpu.specialRegisters().ss().selector(), 0};
+            vm.memory.write(DATA, ss, 0, 2);
+            assertEquals(List.of(0x80L, 0x92L, 0x92L, 0x81L), ports(vm),
+                    "the trap after the OUT that follows MOV SS; one #DB for the watchpoint and the ICEBP");
+            assertEquals(1, vm.vcpu.saveState().debugRegisters().dr6() & 0xF, "DR6.B0");
+        }
+    }
+
     /** I/O breakpoints (R/W 10 under CR4.DE): a #DB trap after an OUT or IN of the watched port, not of its neighbour. */
     @Test
     void anIoBreakpointTrapsAfterInAndOutOfTheWatchedPort() {
