@@ -377,6 +377,15 @@ final class Core {
     private final byte[] tlbPerm = new byte[TLB_SIZE];  // 1 write ok (and dirty set), 2 user ok, 4 exec ok
     static final int ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2;
 
+    /** PKRU: two bits per protection key, access-disable and write-disable, for data accesses to user pages. */
+    int pkru;
+
+    /** WRPKRU and XRSTOR: the translations cached under the old rights go. */
+    void setPkru(int value) {
+        pkru = value;
+        flushTlb();
+    }
+
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
         fetchPage = -1;
@@ -493,6 +502,14 @@ final class Core {
         if (!user && userOk && supervisorBlocked(access)) {
             throw pageFault(linear, access, true);
         }
+        boolean cacheable = true;
+        if (userOk && ia32e && access != ACC_EXEC && (cr4 & ControlBits.CR4_PKE) != 0) {
+            int rights = (pkru >>> 2 * (int) ((entries[levels - 1] >>> 59) & 0xF)) & 3; // the leaf's key, bits 62:59
+            if ((rights & 1) != 0 || (access == ACC_WRITE && (rights & 2) != 0 && (user || wp))) {
+                throw GuestFault.withCode(GuestFault.PF, pageFault(linear, access, true).errorCode | 0x20); // PK
+            }
+            cacheable = rights == 0; // a restricted key's page is walked on each access, so a write is checked again
+        }
         for (int k = 0; k < levels; k++) {
             long e = entries[k] | 0x20; // accessed
             if (k == levels - 1 && access == ACC_WRITE) {
@@ -506,9 +523,11 @@ final class Core {
         if (writable && (access == ACC_WRITE || (entries[levels - 1] & 0x40) != 0)) {
             perm |= 1; // only cache write permission once the leaf is dirty
         }
-        tlbTag[slot] = tag;
-        tlbPhys[slot] = physPage;
-        tlbPerm[slot] = (byte) perm;
+        if (cacheable) {
+            tlbTag[slot] = tag;
+            tlbPhys[slot] = physPage;
+            tlbPerm[slot] = (byte) perm;
+        }
         return physPage | (linear & 0xFFF);
     }
 

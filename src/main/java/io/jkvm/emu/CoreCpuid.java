@@ -35,7 +35,8 @@ public final class CoreCpuid {
             new FeatureRegister(7, 1, Reg.EDX), new FeatureRegister(0xD, 1, Reg.EAX),
             new FeatureRegister(0x8000_0001, 0, Reg.ECX), new FeatureRegister(0x8000_0001, 0, Reg.EDX),
             new FeatureRegister(0x29, 0, Reg.EBX),
-            // KVM's paravirtual features (leaf 0x40000001): the core has none of them (no hypercalls, no kvmclock)
+            // KVM's paravirtual features (leaf 0x40000001): the core has none of them (no kvmclock, no async page faults;
+            // VMCALL answers the basic hypercalls without a feature bit)
             new FeatureRegister(0x4000_0001, 0, Reg.EAX), new FeatureRegister(0x4000_0001, 0, Reg.EDX));
 
     private static Bit bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
@@ -90,6 +91,7 @@ public final class CoreCpuid {
             bit(7, 0, Reg.EBX, 24, "clwb", "SystemInstructionsTest", "clwb"),
             bit(7, 0, Reg.ECX, 22, "rdpid", "SystemInstructionsTest", "rdpid"),
             bit(7, 0, Reg.ECX, 2, "umip", "SystemInstructionsTest", "umip"),
+            bit(7, 0, Reg.ECX, 3, "pku", "ProtectionKeysTest", "wrpkru"),
             bit(7, 1, Reg.EDX, 21, "apx", "ApxOracleTest", "apx"),
             bit(0x29, 0, Reg.EBX, 0, "apx-nci-ndd-nf", "ApxInstructionsTest", "ndd"),
             bit(0xD, 1, Reg.EAX, 0, "xsaveopt", "XsaveInstructionTest", "xsaveopt"),
@@ -122,7 +124,8 @@ public final class CoreCpuid {
     public static CpuModel narrow(CpuModel model) {
         List<CpuFeature> lacking = lacking(model.cpuid());
         CpuModel m = lacking.isEmpty() ? model : model.without(lacking);
-        long keptState = 0x3 | (m.has(CpuFeature.APX) ? 1L << ApxState.COMPONENT : 0); // x87, SSE and APX: what the core has
+        long keptState = 0x3 | (m.has(CpuFeature.APX) ? 1L << ApxState.COMPONENT : 0) // x87, SSE, APX and PKRU: what the core has
+                | (m.has(CpuFeature.PKU) ? 1L << 9 : 0);
         m = m.withoutXsaveComponents(~keptState);
         CpuidTable t = m.cpuid();
         for (FeatureRegister r : FEATURE_REGISTERS) {

@@ -28,6 +28,9 @@ final class CpuidAndMsrs {
                 edx &= ~(1 << 9); // the APIC disabled in IA32_APIC_BASE: CPUID no longer reports it
             }
         }
+        if (leaf == 7 && sub == 0 && (ecx & (1 << 3)) != 0) { // OSPKE follows CR4.PKE where the model has PKU
+            ecx = (c.cr4 & ControlBits.CR4_PKE) != 0 ? ecx | (1 << 4) : ecx & ~(1 << 4);
+        }
         if (leaf == 0xD && sub == 0) {
             ebx = c.xsaveLayout().standardSize(c.xcr0); // size for what XCR0 enables now
         }

@@ -309,7 +309,7 @@ final class SystemInstructions {
         long bits = ControlBits.CR4_PAE | 1L << 8 | ControlBits.CR4_OSFXSR | ControlBits.CR4_OSXMMEXCPT; // PCE has no CPUID bit
         long[][] byCpuid = { // CR4 bit, CPUID leaf, register (0 EAX .. 3 EDX), bit
                 {2, 1, 3, 4}, {3, 1, 3, 2}, {4, 1, 3, 3}, {7, 1, 3, 13}, {11, 7, 2, 2}, {16, 7, 1, 0}, {17, 1, 2, 17},
-                {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}};
+                {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}, {22, 7, 2, 3}};
         for (long[] b : byCpuid) {
             if (c.cpuidHas((int) b[1], 0, (int) b[2], (int) b[3])) {
                 bits |= 1L << b[0];
@@ -318,7 +318,7 @@ final class SystemInstructions {
         return bits;
     }
 
-    /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, VMCALL/VMMCALL, RDTSCP, SWAPGS, INVLPG. */
+    /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDPKRU/WRPKRU, VMCALL/VMMCALL, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
         int m = c.fetch8();
         c.ip--;
@@ -355,6 +355,23 @@ final class SystemInstructions {
                 throw GuestFault.of(GuestFault.UD);
             }
             c.flagBits = m == 0xCB ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
+            c.done();
+            return;
+        }
+        if (m == 0xEE || m == 0xEF) { // RDPKRU, WRPKRU: the protection-key rights of user pages, under CR4.PKE
+            c.fetch8();
+            if ((c.cr4 & ControlBits.CR4_PKE) == 0) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            if ((c.r[1] & 0xFFFFFFFFL) != 0 || (m == 0xEF && (c.r[2] & 0xFFFFFFFFL) != 0)) {
+                throw GuestFault.withCode(GuestFault.GP, 0);
+            }
+            if (m == 0xEE) {
+                c.r[0] = c.pkru & 0xFFFFFFFFL;
+                c.r[2] = 0;
+            } else {
+                c.setPkru((int) c.r[0]);
+            }
             c.done();
             return;
         }

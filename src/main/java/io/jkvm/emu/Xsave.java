@@ -19,7 +19,7 @@ final class Xsave {
     private Xsave() {
     }
 
-    private static final int X87 = 0, SSE = 1, AVX = 2;
+    private static final int X87 = 0, SSE = 1, AVX = 2, PKRU = 9;
 
     static void fxsave(Core c, long a) {
         if ((a & 15) != 0) {
@@ -224,7 +224,8 @@ final class Xsave {
             if (i < 2 || comp.supervisor()) {
                 continue;
             }
-            if (i == ApxState.COMPONENT ? withApx : c.extended.containsKey(i)) {
+            boolean inUse = i == ApxState.COMPONENT ? withApx : i == PKRU ? c.pkru != 0 : c.extended.containsKey(i);
+            if (inUse) {
                 System.arraycopy(component(c, i, comp.size()), 0, image, comp.offset(), comp.size());
                 xstateBv |= 1L << i;
             }
@@ -308,6 +309,11 @@ final class Xsave {
             }
             return b;
         }
+        if (i == PKRU) {
+            byte[] b = new byte[size];
+            putLe64(b, 0, c.pkru & 0xFFFFFFFFL);
+            return b;
+        }
         byte[] kept = c.extended.get(i);
         return kept != null ? kept.clone() : new byte[size];
     }
@@ -319,6 +325,8 @@ final class Xsave {
                 dst[k] = le64(bytes, 8 * k);
             }
             System.arraycopy(dst, 0, c.apxEnabled() ? c.r : c.egprsSaved, c.apxEnabled() ? 16 : 0, 16);
+        } else if (i == PKRU) {
+            c.setPkru(present ? le32(bytes, 0) : 0); // its init state is 0
         } else if (present) {
             c.extended.put(i, bytes);
         } else {

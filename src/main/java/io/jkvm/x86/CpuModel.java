@@ -49,6 +49,8 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
     }
     /** Where APX state lives on real parts: the old MPX bounds-register area. */
     static final int APX_PREFERRED_OFFSET = 960;
+    /** PKRU, XSAVE component 9: 8 bytes at 2688 in the standard format on Intel and AMD parts alike. */
+    static final int PKRU_COMPONENT = 9, PKRU_STANDARD_OFFSET = 2688;
     /** CPUID.(0x29,0).EBX[0]: APX_NCI_NDD_NF, the sub-feature bit real APX parts set. */
     static final int APX_NCI_NDD_NF = 1;
 
@@ -114,14 +116,16 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         if (f == CpuFeature.APX) {
             t = t.withFeature(CpuFeature.XSAVE, true); // R16-R31 are enabled through XCR0: APX needs XSAVE
             t = remove(t, CpuFeature.MPX); // APX reuses MPX's state area: they are never exposed together
-            t = addXsaveComponent(t, ApxState.COMPONENT, ApxState.SIZE);
+            t = addXsaveComponent(t, ApxState.COMPONENT, ApxState.SIZE, APX_PREFERRED_OFFSET);
             t = t.with(new CpuidEntry(0x29, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, 0, APX_NCI_NDD_NF, 0, 0));
             t = raiseMaxLeaf(t, 0x29);
+        } else if (f == CpuFeature.PKU) {
+            t = addXsaveComponent(t, PKRU_COMPONENT, 8, PKRU_STANDARD_OFFSET); // where Intel and AMD parts put it
         } else if (f.xsaveMask() != 0) {
             long missing = f.xsaveMask() & ~t.supportedXcr0();
             if (missing != 0) {
                 throw new XsaveException("+" + f.qemuName() + " needs XSAVE state (" + XsaveComponent.nameOf(Long.numberOfTrailingZeros(missing))
-                        + ") whose size and offset the host's CPUID does not give: only APX can be added to a host without it");
+                        + ") whose size and offset the host's CPUID does not give: only APX and PKU can be added to a host without it");
             }
         }
         return t;
@@ -139,11 +143,10 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         return t;
     }
 
-    /** Defines sub-leaf {@code number} (at 960 when that range is free, else past the end) and enables it in XCR0. */
-    private static CpuidTable addXsaveComponent(CpuidTable t, int number, int size) {
+    /** Defines sub-leaf {@code number} (at {@code preferred} when that range is free, else past the end) and enables it in XCR0. */
+    private static CpuidTable addXsaveComponent(CpuidTable t, int number, int size, int preferred) {
         XsaveLayout before = XsaveLayout.fromCpuid(t);
         if (!before.has(number)) {
-            int preferred = APX_PREFERRED_OFFSET;
             boolean free = before.components().stream().filter(c -> c.number() >= 2 && !c.supervisor())
                     .noneMatch(c -> c.offset() < preferred + size && preferred < c.offset() + c.size());
             int offset = free ? preferred : (before.standardSize() + 63) & ~63;
