@@ -380,9 +380,18 @@ final class Core {
     /** PKRU: two bits per protection key, access-disable and write-disable, for data accesses to user pages. */
     int pkru;
 
+    /** IA32_PKRS: the same rights for supervisor pages, under CR4.PKS. */
+    int pkrs;
+
     /** WRPKRU and XRSTOR: the translations cached under the old rights go. */
     void setPkru(int value) {
         pkru = value;
+        flushTlb();
+    }
+
+    /** WRMSR IA32_PKRS: the same. */
+    void setPkrs(int value) {
+        pkrs = value;
         flushTlb();
     }
 
@@ -503,8 +512,10 @@ final class Core {
             throw pageFault(linear, access, true);
         }
         boolean cacheable = true;
-        if (userOk && ia32e && access != ACC_EXEC && (cr4 & ControlBits.CR4_PKE) != 0) {
-            int rights = (pkru >>> 2 * (int) ((entries[levels - 1] >>> 59) & 0xF)) & 3; // the leaf's key, bits 62:59
+        long keys = userOk ? cr4 & ControlBits.CR4_PKE : cr4 & ControlBits.CR4_PKS; // PKRU for user pages, PKRS for the rest
+        if (keys != 0 && ia32e && access != ACC_EXEC) {
+            int key = (int) ((entries[levels - 1] >>> 59) & 0xF); // the leaf's key, bits 62:59
+            int rights = ((userOk ? pkru : pkrs) >>> 2 * key) & 3;
             if ((rights & 1) != 0 || (access == ACC_WRITE && (rights & 2) != 0 && (user || wp))) {
                 throw GuestFault.withCode(GuestFault.PF, pageFault(linear, access, true).errorCode | 0x20); // PK
             }

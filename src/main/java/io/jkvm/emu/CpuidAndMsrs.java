@@ -77,6 +77,12 @@ final class CpuidAndMsrs {
             case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase;
             case Msrs.IA32_TSC -> c.tsc.read();
             case Msrs.IA32_TSC_AUX -> c.tscAux;
+            case Msrs.IA32_PKRS -> {
+                if (!c.cpuidHas(7, 0, 2, 31)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                yield c.pkrs & 0xFFFFFFFFL;
+            }
             case Msrs.IA32_APIC_BASE -> c.apicBase;
             case Msrs.IA32_PAT -> c.pat;
             case Msrs.IA32_MISC_ENABLE -> c.miscEnable;
@@ -141,6 +147,12 @@ final class CpuidAndMsrs {
             case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = canonical(v);
             case Msrs.IA32_TSC -> c.tsc.write(v);
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
+            case Msrs.IA32_PKRS -> {
+                if (!c.cpuidHas(7, 0, 2, 31) || (v >>> 32) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // PKS absent, or a reserved bit
+                }
+                c.setPkrs((int) v);
+            }
             case Msrs.IA32_APIC_BASE -> {
                 long extd = c.cpuidHas(1, 0, 2, 21) ? 0x400 : 0; // x2APIC's EXTD, where the model has x2APIC
                 long base = 0xF_FFFF_FFFF_F000L & ~c.reservedAddressBits; // a page frame below MAXPHYADDR

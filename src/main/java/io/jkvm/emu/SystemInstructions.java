@@ -309,7 +309,7 @@ final class SystemInstructions {
         long bits = ControlBits.CR4_PAE | 1L << 8 | ControlBits.CR4_OSFXSR | ControlBits.CR4_OSXMMEXCPT; // PCE has no CPUID bit
         long[][] byCpuid = { // CR4 bit, CPUID leaf, register (0 EAX .. 3 EDX), bit
                 {2, 1, 3, 4}, {3, 1, 3, 2}, {4, 1, 3, 3}, {7, 1, 3, 13}, {11, 7, 2, 2}, {16, 7, 1, 0}, {17, 1, 2, 17},
-                {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}, {22, 7, 2, 3}};
+                {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}, {22, 7, 2, 3}, {24, 7, 2, 31}};
         for (long[] b : byCpuid) {
             if (c.cpuidHas((int) b[1], 0, (int) b[2], (int) b[3])) {
                 bits |= 1L << b[0];

@@ -29,6 +29,7 @@ public final class ControlBits {
     public static final long CR4_SMEP = 1L << 20;
     public static final long CR4_SMAP = 1L << 21;
     public static final long CR4_PKE = 1L << 22;
+    public static final long CR4_PKS = 1L << 24;
 
     public static final long EFER_SCE = 1L;
     public static final long EFER_LME = 1L << 8;

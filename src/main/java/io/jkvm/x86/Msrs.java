@@ -17,6 +17,7 @@ public final class Msrs {
     public static final int IA32_XFD = 0x1C4;
     public static final int IA32_XFD_ERR = 0x1C5;
     public static final int IA32_XSS = 0xDA0;
+    public static final int IA32_PKRS = 0x6E1;
     public static final int IA32_EFER = 0xC0000080;
     public static final int IA32_STAR = 0xC0000081;
     public static final int IA32_LSTAR = 0xC0000082;
@@ -30,7 +31,7 @@ public final class Msrs {
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {
         return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_MISC_ENABLE, IA32_STAR,
-                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS};
+                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS, IA32_PKRS};
     }
 
     /**
@@ -46,6 +47,7 @@ public final class Msrs {
                 .filter(m -> m != IA32_TSC_AUX || tscAux)
                 .filter(m -> (m != IA32_XFD && m != IA32_XFD_ERR) || xfd)
                 .filter(m -> m != IA32_XSS || xss)
+                .filter(m -> m != IA32_PKRS || model.has(CpuFeature.PKS))
                 .toArray();
     }
 }

@@ -20,13 +20,18 @@ class ProtectionKeysTest {
 
     /** The 1 GiB at 0 as supervisor pages; VIRT a user page of key 2. */
     private static EmuVm vm(byte[] code) {
+        return vm(code, ControlBits.PTE_USER);
+    }
+
+    /** The same with VIRT's own entry given {@code leafUser} (0: a supervisor page of key 2). */
+    private static EmuVm vm(byte[] code, long leafUser) {
         EmuVm vm = new EmuVm("max", code);
         long u = ControlBits.PTE_USER;
         vm.memory.writeLong(PML4, PDPT | 3 | u);
         vm.memory.writeLong(PDPT, 0x83);
         vm.memory.writeLong(PDPT + 8, PD | 3 | u);
         vm.memory.writeLong(PD, PT | 3 | u);
-        vm.memory.writeLong(PT, FRAME | 3 | u | KEY << 59);
+        vm.memory.writeLong(PT, FRAME | 3 | leafUser | KEY << 59);
         vm.memory.writeLong(FRAME, 0x5A5A);
         SpecialRegisters s = vm.vcpu.specialRegisters();
         vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(),
@@ -76,6 +81,25 @@ class ProtectionKeysTest {
             vm.nextOut(0x80);
             assertEquals(14, vm.nextOut(0x90), "#PF");
             assertEquals(0x21, vm.vcpu.registers().rbx(), "P and PK");
+        }
+    }
+
+    /** PKS: IA32_PKRS gives supervisor pages the same rights under CR4.PKS, and WRMSR of it takes effect at once. */
+    @Test
+    void pkrsRefusesSupervisorPagesUnderCr4Pks() {
+        Asm a = new Asm().raw("0f 20 e0 48 0d 00 00 00 01 0f 22 e0") // mov rax, cr4; or rax, PKS; mov cr4, rax
+                .movImm64(3, VIRT).raw("48 8b 33").outAl(0x80) // a read with every key open
+                .raw("b9 e1 06 00 00 b8 20 00 00 00 31 d2 0f 30") // wrmsr IA32_PKRS = key 2 write-disable
+                .raw("48 8b 33").outAl(0x81) // a read: allowed
+                .raw("48 89 03") // a write under CR0.WP: refused
+                .hlt();
+        try (EmuVm vm = vm(a.bytes(), 0)) {
+            vm.nextOut(0x80);
+            vm.nextOut(0x81);
+            assertEquals(0x5A5A, vm.vcpu.registers().rsi());
+            assertEquals(14, vm.nextOut(0x90), "#PF");
+            assertEquals(0x23, vm.vcpu.registers().rbx(), "P, W and PK");
+            assertEquals(0x20, vm.vcpu.saveState().msrs().get(io.jkvm.x86.Msrs.IA32_PKRS), "IA32_PKRS in the state record");
         }
     }
 
