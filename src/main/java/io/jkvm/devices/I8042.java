@@ -17,25 +17,18 @@ public final class I8042 {
         this.reset = reset;
     }
 
+    /** Reads as nothing pending; a write after command 0xD1 is the output port, whose bit 0 clear resets. */
     public Device dataPort() {
-        return new Device() {
-            @Override
-            public long read(long at, int size) {
-                return 0;
+        return Device.writeOnly((at, size, value) -> {
+            boolean resetNow;
+            synchronized (I8042.this) {
+                resetNow = writingOutputPort && (value & 1) == 0;
+                writingOutputPort = false;
             }
-
-            @Override
-            public void write(long at, int size, long value) {
-                boolean resetNow;
-                synchronized (I8042.this) {
-                    resetNow = writingOutputPort && (value & 1) == 0;
-                    writingOutputPort = false;
-                }
-                if (resetNow) {
-                    reset.run();
-                }
+            if (resetNow) {
+                reset.run();
             }
-        };
+        });
     }
 
     public Device commandPort() {

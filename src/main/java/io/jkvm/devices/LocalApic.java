@@ -338,8 +338,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         for (long bits = bitmap; bits != 0; bits &= bits - 1) {
             long apicId = minId + Long.numberOfTrailingZeros(bits);
             if (apicId <= 0xFFFFFFFFL && messages.present(apicId)) { // physical IDs only: never the broadcast ID
-                messages.send(new Ipi(id, icr & 0xFF, (icr >>> 8) & 7, false, (int) apicId, Ipi.NO_SHORTHAND,
-                        (icr & (1 << 14)) != 0, (icr & (1 << 15)) != 0));
+                messages.send(ipi(icr & ~(1 << 11 | 3 << 18), (int) apicId)); // physical, no shorthand
                 reached++;
             }
         }

@@ -43,17 +43,7 @@ public final class PcTestDev {
     }
 
     public Device irqPorts() {
-        return new Device() {
-            @Override
-            public long read(long at, int size) {
-                return 0;
-            }
-
-            @Override
-            public void write(long at, int size, long value) {
-                irq.accept((int) at, (value & 1) != 0);
-            }
-        };
+        return Device.writeOnly((at, size, value) -> irq.accept((int) at, (value & 1) != 0));
     }
 
     public Device memory() {

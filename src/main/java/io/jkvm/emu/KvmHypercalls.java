@@ -35,8 +35,11 @@ final class KvmHypercalls {
      * 64-bit mode); the ICR must name physical destinations without a shorthand. The number of APICs reached.
      */
     private static long sendIpi(Core c, long low, long high, long minId, long icr) {
-        if ((icr & (1 << 11)) != 0 || (icr & (3 << 18)) != 0 || c.apic == null) {
-            return c.apic == null ? ENOSYS : EINVAL;
+        if (c.apic == null) {
+            return ENOSYS;
+        }
+        if ((icr & (1 << 11 | 3 << 18)) != 0) {
+            return EINVAL; // a logical destination or a shorthand
         }
         int cluster = c.code64 ? 64 : 32;
         return c.apic.sendToApicIds(low, minId, (int) icr) + c.apic.sendToApicIds(high, minId + cluster, (int) icr);

@@ -4,12 +4,8 @@ import io.jkvm.boot.BootException;
 import io.jkvm.boot.BootImage;
 import io.jkvm.boot.Multiboot;
 import io.jkvm.emu.EmulatedVcpu;
-import io.jkvm.x86.ControlBits;
-import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
-import io.jkvm.x86.Segment;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
@@ -77,6 +73,28 @@ final class KernelLoading {
     }
 
     /** vCPU {@code id}'s starting state for the kernel. */
+    /**
+     * The backend that runs a kernel: {@code chosen}, but the software core where this host's KVM cannot run it (kvm_pvm
+     * runs no 32-bit or real-mode kernel code; application processors start on the core only yet), said in one line,
+     * and refused in one line when {@code --backend kvm} asked for KVM.
+     */
+    static Backend backend(Backend chosen, MachineConfig config, java.util.function.Consumer<String> trace) {
+        if (chosen != Backend.KVM) {
+            return chosen;
+        }
+        String why = Files.isDirectory(Path.of("/sys/module/kvm_pvm"))
+                ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code"
+                : config.cpus() > 1 ? "jkvm starts application processors on the software core only yet" : null;
+        if (why == null) {
+            return chosen;
+        }
+        if (config.backend() == Backend.KVM) {
+            throw new MachineException("--kernel with --backend kvm: " + why + ": use --backend emulator or auto");
+        }
+        trace.accept("jkvm: " + why + ": the software core runs the kernel");
+        return Backend.EMULATOR;
+    }
+
     static VirtualCpu vcpu(VirtualCpu v, int id, BootImage image) {
         if (id != 0) {
             if (!(v instanceof EmulatedVcpu core)) {
@@ -87,12 +105,7 @@ final class KernelLoading {
             core.init(); // waits for the boot processor's STARTUP IPI
             return v;
         }
-        Segment code = Segment.flatCode32(0x08);
-        Segment data = Segment.flatData(0x10);
-        SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
-        v.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
-                new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,
-                reset.apicBase(), new long[4]));
+        v.setSpecialRegisters(ResetState.flatProtectedMode());
         long[] gprs = new long[16];
         gprs[0] = Multiboot.BOOTLOADER_MAGIC & 0xFFFFFFFFL;
         gprs[3] = image.information();

@@ -143,17 +143,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
-            if (start instanceof KernelBoot && backend == Backend.KVM) {
-                String why = java.nio.file.Files.isDirectory(java.nio.file.Path.of("/sys/module/kvm_pvm"))
-                        ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code"
-                        : config.cpus() > 1 ? "jkvm starts application processors on the software core only yet" : null;
-                if (why != null && config.backend() == Backend.KVM) {
-                    throw new MachineException("--kernel with --backend kvm: " + why + ": use --backend emulator or auto");
-                }
-                if (why != null) {
-                    console.trace().println("jkvm: " + why + ": the software core runs the kernel");
-                    backend = Backend.EMULATOR;
-                }
+            if (start instanceof KernelBoot) {
+                backend = KernelLoading.backend(backend, config, console.trace()::println);
             }
             if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);

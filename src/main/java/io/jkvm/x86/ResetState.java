@@ -74,4 +74,16 @@ public final class ResetState {
     public static Registers startupRegisters(CpuidTable model) {
         return registers(model).withRip(0);
     }
+
+    /**
+     * The bootstrap processor in 32-bit protected mode, paging off, as a Multiboot loader leaves it: flat CS (0x08)
+     * and data segments (0x10), no descriptor tables loaded, CR0 = PE | ET, the rest as at reset.
+     */
+    public static SpecialRegisters flatProtectedMode() {
+        Segment code = Segment.flatCode32(0x08);
+        Segment data = Segment.flatData(0x10);
+        SpecialRegisters reset = specialRegisters(APIC_BASE_BSP);
+        return new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(), new DescriptorTable(0, 0),
+                new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0, reset.apicBase(), new long[4]);
+    }
 }

@@ -5,13 +5,9 @@ import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.testing.NativeCompat;
 import io.jkvm.testing.OracleCore;
-import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuModel;
-import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
-import io.jkvm.x86.Segment;
-import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -50,12 +46,7 @@ class Compat32OracleTest {
             model = CpuModel.parse("host", kvm.supportedCpuid(), HostCpu.mxcsrMask()); // the host's vendor rules, as natively
         }
         core = new EmulatedVcpu(0, memory.mapping(), model);
-        Segment code = Segment.flatCode32(0x08);
-        Segment data = Segment.flatData(0x10);
-        SpecialRegisters reset = ResetState.specialRegisters(ResetState.APIC_BASE_BSP);
-        core.setSpecialRegisters(new SpecialRegisters(code, data, data, data, data, data, reset.tr(), reset.ldt(),
-                new DescriptorTable(0, 0), new DescriptorTable(0, 0), ControlBits.CR0_PE | ControlBits.CR0_ET, 0, 0, 0, 0, 0,
-                reset.apicBase(), new long[4]));
+        core.setSpecialRegisters(ResetState.flatProtectedMode());
     }
 
     @AfterAll
