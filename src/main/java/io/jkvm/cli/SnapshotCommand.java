@@ -151,6 +151,7 @@ final class SnapshotCommand implements Runnable {
                     why.add("this host's KVM lacks " + CpuFeature.describe(missing));
                 }
                 why.addAll(SnapshotCompatibility.kvmObstacles(state, host, hostMask));
+                Machine.platformKvmObstacle(state).ifPresent(why::add);
             }
             boolean onKvm = why.isEmpty();
             out.printf("on KVM here:       %s%n", onKvm ? "yes" : "no: " + String.join("; ", why));

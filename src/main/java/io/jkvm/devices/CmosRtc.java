@@ -10,7 +10,11 @@ import java.time.ZonedDateTime;
  * 0x32, register A's update-in-progress bit in the 244 µs before each second, D's valid-RAM bit, and the other 114
  * bytes of CMOS memory as storage. Its interrupts (periodic, alarm, update) are not raised; time writes are ignored.
  */
-public final class CmosRtc implements Device {
+public final class CmosRtc implements Device, Persist<CmosRtc.State> {
+    /** The index register and the 128 bytes of CMOS memory (the time registers read the host's clock, not these). */
+    public record State(int index, byte[] memory) {
+    }
+
     public static final int PORT = 0x70, PORTS = 2;
     private static final int SECONDS = 0, MINUTES = 2, HOURS = 4, WEEKDAY = 6, DAY = 7, MONTH = 8, YEAR = 9,
             A = 0x0A, B = 0x0B, C = 0x0C, D = 0x0D, CENTURY = 0x32;
@@ -56,6 +60,21 @@ public final class CmosRtc implements Device {
             case A -> memory[A] = (byte) (v & 0x7F);
             default -> memory[index] = (byte) v;
         }
+    }
+
+    @Override
+    public synchronized State save() {
+        return new State(index, memory.clone());
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        if (s.memory() == null || s.memory().length != memory.length || (s.index() & ~0x7F) != 0) {
+            throw new IllegalArgumentException("CMOS: the record has " + (s.memory() == null ? 0 : s.memory().length)
+                    + " bytes of memory and index " + s.index() + ", not 128 bytes and an index below 128");
+        }
+        index = s.index();
+        System.arraycopy(s.memory(), 0, memory, 0, memory.length);
     }
 
     /** Register A's UIP: set during the 244 µs before the time registers change each second. */

@@ -6,7 +6,11 @@ package io.jkvm.devices;
  * which for jkvm ends the run as a guest-requested reset. Commands 0xD1 with a data byte whose bit 0 is clear (the
  * output port's reset line) do the same.
  */
-public final class I8042 {
+public final class I8042 implements Persist<I8042.State> {
+    /** Whether the next data byte is the output port's (command 0xD1 came before it). */
+    public record State(boolean writingOutputPort) {
+    }
+
     public static final int DATA_PORT = 0x60, COMMAND_PORT = 0x64;
 
     private final Runnable reset;
@@ -49,5 +53,15 @@ public final class I8042 {
                 }
             }
         };
+    }
+
+    @Override
+    public synchronized State save() {
+        return new State(writingOutputPort);
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        writingOutputPort = s.writingOutputPort();
     }
 }

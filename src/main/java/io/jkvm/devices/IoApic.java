@@ -9,12 +9,16 @@ import java.util.function.Consumer;
  * delivers while asserted, then waits with remote IRR set until the destination's EOI of that vector. Messages go out
  * as the local APICs' own ({@link LocalApic.Ipi}), for the machine to route.
  */
-public final class IoApic implements Device {
+public final class IoApic implements Device, Persist<IoApic.State> {
     public static final long BASE = 0xFEC00000L, SIZE = 0x1000;
     public static final int PINS = 24;
     private static final int MASKED = 1 << 16, LEVEL = 1 << 15, REMOTE_IRR = 1 << 14, ACTIVE_LOW = 1 << 13;
     /** The bits of an entry's low word software writes (delivery status and remote IRR are the chip's). */
     private static final int WRITABLE_LOW = 0x1AFFF;
+
+    /** IOREGSEL, the chip's ID, the 24 redirection entries (remote IRR included) and the pins' asserted levels. */
+    public record State(int select, int id, long[] entries, boolean[] lines) {
+    }
 
     private final Consumer<LocalApic.Ipi> deliver;
     private int select, id;
@@ -136,6 +140,26 @@ public final class IoApic implements Device {
             }
             deliver.accept(m);
         }
+    }
+
+    @Override
+    public synchronized State save() {
+        return new State(select, id, entries.clone(), lines.clone());
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        if (s.entries().length != PINS || s.lines().length != PINS) {
+            throw new IllegalArgumentException("I/O APIC: the record has " + s.entries().length + " entries and "
+                    + s.lines().length + " pin levels, not " + PINS);
+        }
+        if ((s.select() & ~0xFF) != 0 || (s.id() & ~0xF) != 0) {
+            throw new IllegalArgumentException("I/O APIC: IOREGSEL " + s.select() + " or ID " + s.id() + " is out of range");
+        }
+        select = s.select();
+        id = s.id();
+        System.arraycopy(s.entries(), 0, entries, 0, PINS);
+        System.arraycopy(s.lines(), 0, lines, 0, PINS);
     }
 
     private static LocalApic.Ipi message(long e) {

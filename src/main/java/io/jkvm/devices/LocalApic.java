@@ -191,6 +191,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         return v >= 0 && softwareEnabled() && (v & 0xF0) > (processorPriority() & 0xF0) ? v : -1;
     }
 
+    /** The INTR output to the vCPU as last driven (a vCPU connected afresh takes its level from here). */
+    public synchronized boolean output() {
+        return output;
+    }
+
     private void update() {
         boolean raised = deliverable() >= 0 || extIntPassing();
         if (raised != output) {

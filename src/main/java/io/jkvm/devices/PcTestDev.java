@@ -7,7 +7,11 @@ import java.util.function.BiConsumer;
  * tests), 0xE4 a page flush (nothing to flush here), 0x2000 + n a write raising (1) or lowering (0) ISA IRQ line n,
  * and 64 KiB at 0xFF000000 that behave as RAM.
  */
-public final class PcTestDev {
+public final class PcTestDev implements Persist<PcTestDev.State> {
+    /** The scratch register and the 64 KiB MMIO buffer. */
+    public record State(long scratch, byte[] buffer) {
+    }
+
     public static final int SCRATCH_PORT = 0xE0, SCRATCH_PORTS = 5, IRQ_PORT = 0x2000, IRQ_PORTS = 24;
     public static final long MMIO_BASE = 0xFF000000L, MMIO_SIZE = 0x10000;
 
@@ -68,6 +72,20 @@ public final class PcTestDev {
                 }
             }
         };
+    }
+
+    @Override
+    public synchronized State save() {
+        return new State(scratch, buffer.clone());
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        if (s.buffer() == null || s.buffer().length != buffer.length) {
+            throw new IllegalArgumentException("pc-testdev: the record's buffer is not " + MMIO_SIZE + " bytes");
+        }
+        scratch = s.scratch() & 0xFFFFFFFFL;
+        System.arraycopy(s.buffer(), 0, buffer, 0, buffer.length);
     }
 
     private static long mask(int size) {

@@ -13,7 +13,20 @@ import java.util.function.LongSupplier;
  * is IRQ 0 (a rising edge per period in modes 2 and 3, one at the terminal count in modes 0 and 1), counter 2 is
  * gated by port 0x61 bit 0 and its OUT reads back there as bit 5, which is how kernels calibrate their TSC.
  */
-public final class Pit8254 {
+public final class Pit8254 implements Persist<Pit8254.State> {
+    /**
+     * One counter as a snapshot keeps it: mode, access mode, reload value, gate, BCD, the nanoseconds it has counted
+     * since its count was loaded (-1: no count yet), the byte order of its port, its latches (-1: none) and the
+     * count written so far.
+     */
+    public record CounterState(int mode, int access, int reload, boolean gate, boolean bcd, long elapsedNanos,
+                               boolean writeHigh, boolean readHigh, int latched, int latchedStatus, int written) {
+    }
+
+    /** The three counters and port 0x61's two writable bits. */
+    public record State(java.util.List<CounterState> counters, int speaker) {
+    }
+
     public static final int PORT = 0x40, PORTS = 4, SPEAKER_PORT = 0x61;
     public static final long HZ = 1_193_182;
     private static final ScheduledExecutorService TICKS = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -32,7 +45,8 @@ public final class Pit8254 {
     private static final class Counter {
         int mode, access = 3, reload = 0x10000;
         boolean gate = true, bcd;
-        long start = -1; // nanoTime when the count was loaded (or the gate rose); -1: no count yet
+        boolean loaded; // a count has been written since the mode was set
+        long start; // nanoTime when the count was loaded (or the gate rose)
         boolean writeHigh, readHigh;
         int latched = -1, latchedStatus = -1;
         int written;
@@ -54,7 +68,7 @@ public final class Pit8254 {
 
     /** The counter's value now: counting down from the reload value, repeating in modes 2 and 3. */
     private int count(Counter c) {
-        if (c.start < 0) {
+        if (!c.loaded) {
             return 0;
         }
         if (!c.gate && c.mode != 1 && c.mode != 5) {
@@ -71,7 +85,7 @@ public final class Pit8254 {
 
     /** The counter's OUT line now. */
     private boolean out(Counter c) {
-        if (c.start < 0) {
+        if (!c.loaded) {
             return c.mode != 0;
         }
         long t = ticksSince(c), n = c.reload;
@@ -121,7 +135,7 @@ public final class Pit8254 {
                 synchronized (Pit8254.this) {
                     boolean gate = (value & 1) != 0;
                     Counter c = counters[2];
-                    if (gate && !c.gate && c.start >= 0 && (c.mode == 1 || c.mode == 5 || c.mode == 2 || c.mode == 3)) {
+                    if (gate && !c.gate && c.loaded && (c.mode == 1 || c.mode == 5 || c.mode == 2 || c.mode == 3)) {
                         c.start = nanoTime.getAsLong(); // a rising gate (re)starts these modes
                     }
                     c.gate = gate;
@@ -164,7 +178,7 @@ public final class Pit8254 {
                         c.latched = count(c);
                     }
                     if ((v & 0x10) == 0 && c.latchedStatus < 0) {
-                        c.latchedStatus = (out(c) ? 0x80 : 0) | (c.start < 0 ? 0x40 : 0) | c.access << 4 | c.mode << 1 | (c.bcd ? 1 : 0);
+                        c.latchedStatus = (out(c) ? 0x80 : 0) | (c.loaded ? 0 : 0x40) | c.access << 4 | c.mode << 1 | (c.bcd ? 1 : 0);
                     }
                 }
             }
@@ -187,7 +201,7 @@ public final class Pit8254 {
         c.writeHigh = false;
         c.readHigh = false;
         c.latched = -1;
-        c.start = -1; // a new mode stops the count until one is written
+        c.loaded = false; // a new mode stops the count until one is written
         if (select == 0) {
             reschedule();
         }
@@ -210,6 +224,7 @@ public final class Pit8254 {
         }
         c.reload = c.written == 0 ? 0x10000 : c.written;
         c.start = nanoTime.getAsLong();
+        c.loaded = true;
         if (i == 0) {
             reschedule();
         }
@@ -222,7 +237,7 @@ public final class Pit8254 {
             tick = null;
         }
         Counter c = counters[0];
-        if (c.start < 0) {
+        if (!c.loaded) {
             return;
         }
         long periodNanos = c.reload * 1_000_000_000L / HZ;
@@ -248,6 +263,60 @@ public final class Pit8254 {
                 reschedule();
             }
         }
+    }
+
+    @Override
+    public synchronized State save() {
+        long now = nanoTime.getAsLong();
+        java.util.List<CounterState> saved = new java.util.ArrayList<>();
+        for (Counter c : counters) {
+            saved.add(new CounterState(c.mode, c.access, c.reload, c.gate, c.bcd, c.loaded ? now - c.start : -1,
+                    c.writeHigh, c.readHigh, c.latched, c.latchedStatus, c.written));
+        }
+        return new State(saved, speaker);
+    }
+
+    @Override
+    public synchronized void restore(State s) {
+        if (s.counters() == null || s.counters().size() != counters.length) {
+            throw new IllegalArgumentException("PIT: the record has " + (s.counters() == null ? 0 : s.counters().size())
+                    + " counters, not 3");
+        }
+        for (int i = 0; i < counters.length; i++) {
+            CounterState c = s.counters().get(i);
+            String bad = c.mode() < 0 || c.mode() > 5 ? "mode " + c.mode()
+                    : c.access() < 1 || c.access() > 3 ? "access mode " + c.access()
+                    : c.reload() < 1 || c.reload() > 0x10000 ? "reload value " + c.reload()
+                    : c.latched() < -1 || c.latched() > 0xFFFF ? "latched count " + c.latched()
+                    : c.latchedStatus() < -1 || c.latchedStatus() > 0xFF ? "latched status " + c.latchedStatus()
+                    : c.written() < 0 || c.written() > 0xFFFF ? "written count " + c.written()
+                    : c.elapsedNanos() < -1 ? "elapsed time " + c.elapsedNanos() : null;
+            if (bad != null) {
+                throw new IllegalArgumentException("PIT counter " + i + ": " + bad + " is out of range");
+            }
+        }
+        if ((s.speaker() & ~3) != 0) {
+            throw new IllegalArgumentException("PIT: port 0x61 value " + s.speaker() + " has bits other than 0 and 1");
+        }
+        long now = nanoTime.getAsLong();
+        for (int i = 0; i < counters.length; i++) {
+            CounterState from = s.counters().get(i);
+            Counter c = counters[i];
+            c.mode = from.mode();
+            c.access = from.access();
+            c.reload = from.reload();
+            c.gate = from.gate();
+            c.bcd = from.bcd();
+            c.loaded = from.elapsedNanos() >= 0;
+            c.start = c.loaded ? now - from.elapsedNanos() : 0;
+            c.writeHigh = from.writeHigh();
+            c.readHigh = from.readHigh();
+            c.latched = from.latched();
+            c.latchedStatus = from.latchedStatus();
+            c.written = from.written();
+        }
+        speaker = s.speaker();
+        reschedule();
     }
 
     public synchronized void close() {

@@ -202,8 +202,8 @@ public final class EmulatedVcpu implements VirtualCpu {
             return exits.poll();
         }
         core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
-        if (waitingForStartup) {
-            return new VcpuExit.Hlt(); // nothing runs before the STARTUP IPI: the machine decides when to send it
+        if (waitingForStartup) { // nothing runs before the STARTUP IPI: the machine decides when to send it
+            return exitRequested ? new VcpuExit.Interrupted() : new VcpuExit.Hlt();
         }
         if (resumeInHlt) {
             resumeInHlt = false;

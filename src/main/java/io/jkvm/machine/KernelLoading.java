@@ -72,29 +72,37 @@ final class KernelLoading {
         }
     }
 
-    /** vCPU {@code id}'s starting state for the kernel. */
     /**
-     * The backend that runs a kernel: {@code chosen}, but the software core where this host's KVM cannot run it (kvm_pvm
-     * runs no 32-bit or real-mode kernel code; application processors start on the core only yet), said in one line,
-     * and refused in one line when {@code --backend kvm} asked for KVM.
+     * What keeps this host's KVM from running a PC platform's kernel with {@code cpus} vCPUs: kvm_pvm runs no 32-bit
+     * or real-mode kernel code, and application processors start on the software core only yet. Null: nothing.
      */
-    static Backend backend(Backend chosen, MachineConfig config, java.util.function.Consumer<String> trace) {
+    static String kvmObstacle(int cpus) {
+        return Files.isDirectory(Path.of("/sys/module/kvm_pvm"))
+                ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code"
+                : cpus > 1 ? "jkvm starts application processors on the software core only yet" : null;
+    }
+
+    /**
+     * The backend that runs a kernel ({@code subject}: what the user asked for, as "--kernel"): {@code chosen}, but
+     * the software core where {@link #kvmObstacle} says KVM cannot, said in one line, and refused in one line when
+     * {@code --backend kvm} asked for KVM.
+     */
+    static Backend backend(Backend chosen, MachineConfig config, String subject, java.util.function.Consumer<String> trace) {
         if (chosen != Backend.KVM) {
             return chosen;
         }
-        String why = Files.isDirectory(Path.of("/sys/module/kvm_pvm"))
-                ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code"
-                : config.cpus() > 1 ? "jkvm starts application processors on the software core only yet" : null;
+        String why = kvmObstacle(config.cpus());
         if (why == null) {
             return chosen;
         }
         if (config.backend() == Backend.KVM) {
-            throw new MachineException("--kernel with --backend kvm: " + why + ": use --backend emulator or auto");
+            throw new MachineException(subject + " with --backend kvm: " + why + ": use --backend emulator or auto");
         }
         trace.accept("jkvm: " + why + ": the software core runs the kernel");
         return Backend.EMULATOR;
     }
 
+    /** vCPU {@code id}'s starting state for the kernel. */
     static VirtualCpu vcpu(VirtualCpu v, int id, BootImage image) {
         if (id != 0) {
             if (!(v instanceof EmulatedVcpu core)) {

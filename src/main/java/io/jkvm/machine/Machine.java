@@ -101,9 +101,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
-    /** The device records a snapshot holds, by device id. */
-    public static final Map<String, Class<? extends Record>> DEVICE_STATES = Map.of(
-            "com1", Serial16550.State.class, "pic", Pic8259.State.class);
+    /** The record class of each device id a snapshot may hold (null: no device of this jkvm has that id). */
+    public static final java.util.function.Function<String, Class<? extends Record>> DEVICE_STATES = id -> switch (id) {
+        case "com1" -> Serial16550.State.class;
+        case "pic" -> Pic8259.State.class;
+        default -> PcPlatform.stateType(id);
+    };
 
     private Machine(MachineConfig config, Console console, Start start) {
         this.config = config;
@@ -118,6 +121,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
         List<CpuFeature> missing;
         List<String> otherObstacles = List.of();
         String lacking;
+        // A PC platform (local APICs, I/O APIC, PIT, ...) for a kernel, and for a state that holds its devices' records
+        boolean pc = start instanceof KernelBoot || start instanceof Resume r && r.state().devices().containsKey(PcPlatform.IOAPIC);
         try {
             CpuidTable host;
             if (k != null) {
@@ -143,8 +148,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
             }
             backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
-            if (start instanceof KernelBoot) {
-                backend = KernelLoading.backend(backend, config, console.trace()::println);
+            if (pc) {
+                backend = KernelLoading.backend(backend, config, start instanceof KernelBoot ? "--kernel"
+                        : "a machine booted with --kernel", console.trace()::println);
             }
             if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
                 model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
@@ -202,7 +208,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
             List<VcpuRunner> made = new ArrayList<>();
             for (int id = 0; id < created.size(); id++) {
-                made.add(new VcpuRunner(id, created.get(id), id == 0 || start instanceof KernelBoot, new RunnerHost()));
+                made.add(new VcpuRunner(id, created.get(id), id == 0 || pc, new RunnerHost()));
             }
             runners = List.copyOf(made);
         } catch (RuntimeException e) {
@@ -214,8 +220,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
         VirtualCpu bsp = runners.getFirst().vcpu();
         interruptTarget = bsp;
-        if (start instanceof KernelBoot kb) {
-            platform = new PcPlatform(config.cpus(), config.memorySize(), kb.kernel().pcTestDevice(), pic, ports, mmio,
+        if (pc) {
+            boolean testDevice = switch (start) {
+                case KernelBoot kb -> kb.kernel().pcTestDevice();
+                case Resume r -> r.state().devices().containsKey(PcPlatform.TEST_DEVICE);
+                case Boot b -> false;
+            };
+            platform = new PcPlatform(config.cpus(), config.memorySize(), testDevice, pic, ports, mmio,
                     runners::get, this::interruptLineChanged,
                     () -> finish(new Outcome.Exited(0, "the guest reset the machine (8042 reset line)")), console.trace()::println);
             for (VcpuRunner r : runners) {
@@ -260,6 +271,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 throw new MachineException("the snapshot has no state for device '" + id + "'");
             }
         }
+        for (String id : state.devices().keySet()) {
+            if (!devices.containsKey(id)) {
+                throw new MachineException("the snapshot has state for device '" + id + "', which a machine of "
+                        + state.vcpus().size() + " vCPUs " + (platform == null ? "without" : "with") + " a kernel's PC platform has not");
+            }
+        }
         for (Map.Entry<String, Persist<?>> device : devices.entrySet()) {
             restoreFrom(device.getValue(), state.devices().get(device.getKey()));
         }
@@ -271,6 +288,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
         java.util.SequencedMap<String, Persist<?>> devices = new java.util.LinkedHashMap<>();
         devices.put("com1", serial);
         devices.put("pic", pic);
+        if (platform != null) {
+            devices.putAll(platform.devices());
+        }
         return devices;
     }
 
@@ -342,7 +362,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * record and every device's.
      */
     public MachineState capture() {
-        requireNoPlatform("capture its state");
         List<VcpuState> states = saveAll("capture the machine's state");
         java.util.SequencedMap<String, Record> records = new java.util.LinkedHashMap<>();
         devices().forEach((id, device) -> records.put(id, device.save()));
@@ -600,7 +619,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * {@link MachineException} and the VM runs on where it was.
      */
     public Optional<Handoff> handOff(Backend target) {
-        requireNoPlatform("move it to another backend");
         requireCanMoveTo(target);
         long start = System.nanoTime();
         if (!pause()) {
@@ -619,7 +637,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * they switch; otherwise the error names the first field that differs and the VM stays on its backend.
      */
     public Handoff switchBackend(Backend target) {
-        requireNoPlatform("move it to another backend");
         requireCanMoveTo(target);
         return moveWhilePaused(target, System.nanoTime());
     }
@@ -652,6 +669,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private void requireCanMoveTo(Backend target) {
         String why = BackendMoves.refusal(target, backend, migration.underWay(), factory.hasKvm(), config, missingOnKvm,
                 otherKvmObstacles, lackingOnCore);
+        if (why == null && target == Backend.KVM && platformKvmObstacle() != null) {
+            why = "cannot hand the vCPUs to KVM: " + platformKvmObstacle() + "; the VM stays on the software core";
+        }
         if (why != null) {
             throw new MachineException(why);
         }
@@ -669,8 +689,14 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
         }
         backend = target;
-        VirtualCpu bsp = moved.getFirst(); // the PIC's INTR follows vCPU 0 to its new backend, raised or not
-        bsp.connectInterrupts(pic);
+        VirtualCpu bsp = moved.getFirst(); // the interrupt controllers follow the vCPUs to their new backend
+        if (platform != null) {
+            for (int id = 0; id < moved.size(); id++) {
+                platform.connect(id, moved.get(id));
+            }
+        } else {
+            bsp.connectInterrupts(pic);
+        }
         interruptTarget = bsp;
         bsp.setInterruptLine(interruptLine);
         long end = System.nanoTime();
@@ -718,7 +744,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                         // To the other backend; a model KVM cannot run is remade on the software core instead (as
                         // state_test.c does: save, a new vCPU, restore, compare)
                         Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
-                                || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
+                                || !factory.hasKvm() || platformKvmObstacle() != null ? Backend.EMULATOR : Backend.KVM;
                         requireCanMoveTo(target);
                         Handoff h = moveWhilePaused(target, start);
                         if (config.trace()) {
@@ -811,12 +837,18 @@ public final class Machine implements AutoCloseable, ControlTarget {
         });
     }
 
-    /** Snapshots, handoffs and migrations do not carry the local APICs yet: a machine booted with a kernel refuses them. */
-    private void requireNoPlatform(String what) {
-        if (platform != null) {
-            throw new MachineException("cannot " + what + ": a machine booted with --kernel has local APICs, which snapshots,"
-                    + " handoffs and migrations do not carry yet (issue #13)");
-        }
+    /**
+     * What keeps this host's KVM from running the kernel of a machine state that holds a PC platform's devices (a
+     * machine booted with --kernel); empty for any other state, or where KVM runs it.
+     */
+    public static Optional<String> platformKvmObstacle(MachineState state) {
+        return state.devices().containsKey(PcPlatform.IOAPIC)
+                ? Optional.ofNullable(KernelLoading.kvmObstacle(state.vcpus().size())) : Optional.empty();
+    }
+
+    /** What keeps this host's KVM from running this machine's kernel (null: nothing, or no kernel's platform). */
+    private String platformKvmObstacle() {
+        return platform == null ? null : KernelLoading.kvmObstacle(runners.size());
     }
 
     @Override
@@ -861,7 +893,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     @Override
     public MigrationResult migrate(String target, long maxDowntimeMillis) {
-        requireNoPlatform("migrate it");
         return migration.migrate(target, maxDowntimeMillis, new MigrationAdapter(this, memory, model, factory));
     }
 

@@ -7,6 +7,7 @@ import io.jkvm.devices.FwCfg;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.PcTestDev;
+import io.jkvm.devices.Persist;
 import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.emu.EmulatedVcpu;
@@ -31,6 +32,10 @@ final class PcPlatform implements LocalApic.Messages {
     private final IoApic ioapic = new IoApic(this::send);
     private final Pit8254 pit = new Pit8254(level -> isaIrq(0, level));
     private final Pic8259 pic;
+    private final CmosRtc rtc = new CmosRtc();
+    private final FwCfg fwCfg;
+    private final I8042 keyboardController;
+    private final PcTestDev testDevice;
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
 
@@ -49,19 +54,63 @@ final class PcPlatform implements LocalApic.Messages {
             Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
             apics.add(new LocalApic(id, this, line, id == 0 ? pic : null));
         }
-        ports.map(FwCfg.PORT, FwCfg.PORTS, new FwCfg(ramSize, cpus));
+        fwCfg = new FwCfg(ramSize, cpus);
+        ports.map(FwCfg.PORT, FwCfg.PORTS, fwCfg);
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
-        ports.map(CmosRtc.PORT, CmosRtc.PORTS, new CmosRtc());
-        I8042 keyboardController = new I8042(reset);
+        ports.map(CmosRtc.PORT, CmosRtc.PORTS, rtc);
+        keyboardController = new I8042(reset);
         ports.map(I8042.DATA_PORT, 1, keyboardController.dataPort());
         ports.map(I8042.COMMAND_PORT, 1, keyboardController.commandPort());
+        this.testDevice = testDevice ? new PcTestDev(this::isaIrq) : null;
         if (testDevice) {
-            PcTestDev dev = new PcTestDev(this::isaIrq);
-            ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, dev.scratchPorts());
-            ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, dev.irqPorts());
-            mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, dev.memory());
+            ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, this.testDevice.scratchPorts());
+            ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, this.testDevice.irqPorts());
+            mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, this.testDevice.memory());
         }
+    }
+
+    /** The id of the I/O APIC's record: a machine state with it is a PC platform's. */
+    static final String IOAPIC = "ioapic";
+    /** The id of the test device's record: a machine state with it had {@code --device pc-testdev}. */
+    static final String TEST_DEVICE = "pc-testdev";
+    private static final String LOCAL_APIC = "lapic";
+
+    /**
+     * The devices whose records a snapshot holds, by id: the local APICs (lapic0, lapic1, ... by vCPU), the I/O APIC,
+     * the PIT, the CMOS clock, the 8042, fw_cfg and the test device if there is one.
+     */
+    java.util.SequencedMap<String, Persist<?>> devices() {
+        java.util.SequencedMap<String, Persist<?>> devices = new java.util.LinkedHashMap<>();
+        for (int id = 0; id < apics.size(); id++) {
+            devices.put(LOCAL_APIC + id, apics.get(id));
+        }
+        devices.put(IOAPIC, ioapic);
+        devices.put("pit", pit);
+        devices.put("rtc", rtc);
+        devices.put("i8042", keyboardController);
+        devices.put("fw_cfg", fwCfg);
+        if (testDevice != null) {
+            devices.put(TEST_DEVICE, testDevice);
+        }
+        return devices;
+    }
+
+    /** The record class of device {@code id} on a PC platform; null for an id it has not. */
+    static Class<? extends Record> stateType(String id) {
+        if (id.startsWith(LOCAL_APIC) && id.length() > LOCAL_APIC.length() && id.length() <= LOCAL_APIC.length() + 3
+                && id.substring(LOCAL_APIC.length()).chars().allMatch(Character::isDigit)) {
+            return LocalApic.State.class;
+        }
+        return switch (id) {
+            case IOAPIC -> IoApic.State.class;
+            case "pit" -> Pit8254.State.class;
+            case "rtc" -> CmosRtc.State.class;
+            case "i8042" -> I8042.State.class;
+            case "fw_cfg" -> FwCfg.State.class;
+            case TEST_DEVICE -> PcTestDev.State.class;
+            default -> null;
+        };
     }
 
     LocalApic apic(int id) {
@@ -89,13 +138,18 @@ final class PcPlatform implements LocalApic.Messages {
         apics.getFirst().lint0(raised);
     }
 
-    /** Connects vCPU {@code id} to its APIC: on the core as its APIC, on KVM as the controller it acknowledges. */
+    /**
+     * Connects vCPU {@code id} to its APIC: on the core as its APIC, on KVM as the controller it acknowledges; its
+     * INTR input takes the APIC's output level.
+     */
     void connect(int id, VirtualCpu vcpu) {
+        LocalApic apic = apics.get(id);
         if (vcpu instanceof EmulatedVcpu core) {
-            core.connectApic(apics.get(id));
+            core.connectApic(apic);
         } else {
-            vcpu.connectInterrupts(apics.get(id));
+            vcpu.connectInterrupts(apic);
         }
+        vcpu.setInterruptLine(apic.output());
     }
 
     /** An MMIO access of vCPU {@code id}: true when it was to its APIC's page, and handled. */

@@ -10,7 +10,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -103,7 +102,7 @@ public final class MigrationTarget {
      * memory came is the caller's to discard.
      */
     public static Incoming receive(String host, int port, byte[] key, Acceptor acceptor,
-                                   Map<String, Class<? extends Record>> deviceTypes, Consumer<String> log) {
+                                   java.util.function.Function<String, Class<? extends Record>> deviceTypes, Consumer<String> log) {
         try (ServerSocket server = new ServerSocket()) {
             server.setReuseAddress(true);
             server.bind(new InetSocketAddress(host, port));
@@ -127,7 +126,7 @@ public final class MigrationTarget {
         }
     }
 
-    private static Incoming take(SecureChannel channel, String from, Acceptor acceptor, Map<String, Class<? extends Record>> deviceTypes) {
+    private static Incoming take(SecureChannel channel, String from, Acceptor acceptor, java.util.function.Function<String, Class<? extends Record>> deviceTypes) {
         try {
             SecureChannel.Message first = channel.receive();
             if (first.type() != MessageType.MACHINE) {

@@ -21,7 +21,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.SequencedMap;
 import java.util.zip.CRC32C;
 
@@ -148,7 +147,7 @@ public final class SnapshotFile {
      * the types {@code deviceTypes} gives for their ids (an id it does not know is an error); the memory file's
      * presence and size. The memory's checksum is checked when it is mapped ({@link #requireMemoryIntact}).
      */
-    public static Snapshot read(Path file, Map<String, Class<? extends Record>> deviceTypes) {
+    public static Snapshot read(Path file, java.util.function.Function<String, Class<? extends Record>> deviceTypes) {
         Decoded d = decode(file.toString(), readBounded(file), deviceTypes);
         try {
             Path memoryFile = memoryFile(file, StateJson.text(d.machine(), "memoryFile"), d.state().memorySize());
@@ -168,7 +167,7 @@ public final class SnapshotFile {
     }
 
     /** Reads state-file bytes ({@code file} says whose, in messages): every check of {@link #read} but the memory file's. */
-    public static Decoded decode(String file, byte[] bytes, Map<String, Class<? extends Record>> deviceTypes) {
+    public static Decoded decode(String file, byte[] bytes, java.util.function.Function<String, Class<? extends Record>> deviceTypes) {
         ByteBuffer in = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 16 || !java.util.Arrays.equals(bytes, 0, 8, MAGIC, 0, 8)) {
             throw new SnapshotException(file + " is not a jkvm snapshot (it does not start with JKVMSNAP)");
@@ -207,7 +206,7 @@ public final class SnapshotFile {
                     case VCPU -> vcpus.add(json);
                     case DEVICE -> {
                         String id = StateJson.text(json, "id");
-                        Class<? extends Record> type = deviceTypes.get(id);
+                        Class<? extends Record> type = deviceTypes.apply(id);
                         if (type == null) {
                             throw new SnapshotException("device '" + id + "' is not one this jkvm's machine has");
                         }

@@ -89,6 +89,36 @@ class LiveMigrationTest {
     }
 
     /**
+     * A kernel with two processors (src/test/guests/multiboot_timers.S) moves mid-run with its PC platform: its APIC
+     * and PIT timers tick on at the destination, its I/O APIC routes, its second processor starts there, and the
+     * output and status are those of a run that did not move.
+     */
+    @org.junit.jupiter.api.Test
+    @Timeout(180)
+    void aKernelMovesWithItsPlatformAndEndsAsARunThatDidNotMove() throws Exception {
+        String[] kernel = {"--backend", "emulator", "--mem", "16M", "--cpus", "2", "--kernel",
+                TestGuests.path("multiboot_timers.elf").toString(), "--append", "ticks=30"};
+        Cli.Result baseline = Cli.run(java.util.stream.Stream.concat(java.util.stream.Stream.of("run"),
+                java.util.Arrays.stream(kernel)).toArray(String[]::new));
+        assertEquals(5, baseline.status(), baseline.err());
+        Path key = key("key", (byte) 3), socket = dir.resolve("kernel.sock");
+        int port = freePort();
+        List<String> sourceArgs = new java.util.ArrayList<>(List.of("run", "--api-socket", socket.toString(), "--migration-key",
+                key.toString()));
+        sourceArgs.addAll(List.of(kernel));
+        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+             Jkvm source = new Jkvm(sourceArgs.toArray(String[]::new))) {
+            source.awaitOutput("tick 2\n");
+            Cli.Result migrated = migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
+            assertEquals(0, migrated.status(), migrated.err());
+            assertEquals(0, source.waitFor(), "the source ends once the guest runs on the destination");
+            assertEquals(5, destination.waitFor(), "both processors counted in on the destination");
+            assertEquals(baseline.out(), source.output() + destination.output(),
+                    "the destination goes on exactly where the source stopped");
+        }
+    }
+
+    /**
      * A destination offering a CPU model that lacks a feature the guest's had (run --incoming --cpu host,-F) refuses
      * the state in one line, which the source reports; the source runs on and the guest ends there.
      */

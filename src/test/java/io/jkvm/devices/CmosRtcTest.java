@@ -62,4 +62,22 @@ class CmosRtcTest {
         kbc.dataPort().write(0, 1, 0xFF);
         assertEquals(2, resets.get(), "bit 0 set: no reset");
     }
+
+    /** Memory, register B's format and the index move with the record; a record of the wrong size is one line. */
+    @Test
+    void itsRecordCarriesMemoryFormatAndIndex() {
+        rtc.write(0, 1, 0x0B);
+        rtc.write(1, 1, 0x06); // binary, 24-hour
+        rtc.write(0, 1, 0x50);
+        rtc.write(1, 1, 0xA5);
+        rtc.write(0, 1, 0x51); // the index a restored guest reads next
+        CmosRtc other = new CmosRtc(Clock.fixed(Instant.parse("2026-11-30T21:07:05.500Z"), ZoneOffset.UTC));
+        other.restore(rtc.save());
+        assertEquals(0, other.read(1, 1), "index 0x51, never written");
+        other.write(0, 1, 0x50);
+        assertEquals(0xA5, other.read(1, 1));
+        other.write(0, 1, 4);
+        assertEquals(21, other.read(1, 1), "the hour in binary, as register B says");
+        IoApicTest.assertThrowsOneLine(() -> other.restore(new CmosRtc.State(0, new byte[64])), "64 bytes");
+    }
 }

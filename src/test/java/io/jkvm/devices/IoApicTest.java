@@ -74,4 +74,26 @@ class IoApicTest {
         io.write(0x40, 4, 0x60); // the EOI register
         assertEquals(2, sent.size());
     }
+
+    /** A level pin in service (remote IRR set) moves to another I/O APIC with its record, and waits there for the EOI. */
+    @Test
+    void itsRecordCarriesEntriesLevelsAndRemoteIrr() {
+        redirect(9, 0x0000000000008052L); // vector 0x52, level
+        io.setIrq(9, true);
+        assertEquals(1, sent.size());
+        List<LocalApic.Ipi> elsewhere = new ArrayList<>();
+        IoApic other = new IoApic(elsewhere::add);
+        other.restore(io.save());
+        other.write(0, 4, 0x10 + 2 * 9);
+        assertEquals(0x0000C052L, other.read(0x10, 4), "level, remote IRR set, vector 0x52");
+        assertTrue(elsewhere.isEmpty(), "restoring sends nothing");
+        other.eoi(0x52);
+        assertEquals(1, elsewhere.size(), "the pin is still asserted: the EOI lets it deliver again");
+        assertThrowsOneLine(() -> other.restore(new IoApic.State(0, 0, new long[4], new boolean[24])), "24");
+    }
+
+    static void assertThrowsOneLine(Runnable r, String mentions) {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, r::run);
+        assertTrue(e.getMessage().contains(mentions) && !e.getMessage().contains("\n"), e.getMessage());
+    }
 }

@@ -71,4 +71,28 @@ class Pit8254Test {
         real.close();
         assertTrue(edges.get() >= 5, "five rising edges on IRQ 0");
     }
+
+    /** A counting counter's record keeps how far it had counted: restored an hour of host time later, it goes on from there. */
+    @Test
+    void itsRecordKeepsTheCountAcrossAnyGapInHostTime() {
+        ports.write(3, 1, 0xB0); // counter 2, LSB then MSB, mode 0
+        ports.write(2, 1, 0x00);
+        ports.write(2, 1, 0x80); // 0x8000
+        speaker.write(0, 1, 1);
+        advanceTicks(0x1000);
+        Pit8254.State saved = pit.save();
+        AtomicLong later = new AtomicLong(now.get() + 3_600_000_000_000L);
+        Pit8254 other = new Pit8254(level -> { }, later::get);
+        other.restore(saved);
+        Device otherPorts = other.ports();
+        otherPorts.write(3, 1, 0x80); // latch counter 2
+        int count = (int) otherPorts.read(2, 1) | (int) otherPorts.read(2, 1) << 8;
+        assertTrue(Math.abs(count - 0x7000) <= 2, "0x8000 - 0x1000: 0x" + Integer.toHexString(count));
+        assertEquals(saved, other.save(), "the same record back");
+        Pit8254.CounterState c = saved.counters().get(2);
+        IoApicTest.assertThrowsOneLine(() -> other.restore(new Pit8254.State(java.util.List.of(c, c,
+                new Pit8254.CounterState(7, 3, 1, true, false, -1, false, false, -1, -1, 0)), 0)), "counter 2: mode 7");
+        pit.close();
+        other.close();
+    }
 }

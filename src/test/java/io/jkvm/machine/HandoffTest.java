@@ -172,6 +172,7 @@ class HandoffTest {
 
     @ParameterizedTest
     @EnumSource(value = Backend.class, names = {"KVM", "EMULATOR"})
+    @org.junit.jupiter.api.Timeout(120) // a lost kick would hang the run: fail it instead (the run takes seconds)
     void handoffsAfterPortExitsEndExactlyAsARunWithout(Backend start) {
         // 37 is odd: the guest's output alternates IN (LSR) and OUT (THR), so moves follow both kinds of exit.
         Run run;
