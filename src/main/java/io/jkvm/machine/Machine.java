@@ -2,11 +2,6 @@ package io.jkvm.machine;
 
 import io.jkvm.api.ControlTarget;
 import io.jkvm.api.VmInfo;
-import io.jkvm.devices.Bus;
-import io.jkvm.devices.Serial16550;
-import io.jkvm.devices.Pic8259;
-import io.jkvm.devices.DebugExit;
-import io.jkvm.devices.Persist;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.x86.CpuFeature;
@@ -22,25 +17,21 @@ import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A VM as a user sees it: guest RAM, the image loaded per the entry contract, a UART and a debug-exit port,
- * and one thread per vCPU. vCPU 0 runs; the others wait halted until SMP boot exists.
+ * A VM as a user sees it: guest RAM, the image or kernel loaded (or a snapshot's or a migration's state), its devices
+ * ({@link DeviceManager}) and one runner per vCPU; pause, resume, snapshot, handoff and migration act on it whole.
  */
 public final class Machine implements AutoCloseable, ControlTarget {
     private final MachineConfig config;
     /** Makes the vCPUs on either backend (KVM's VM with them); owns KVM. */
     private final VcpuFactory factory;
     private final GuestMemory memory;
-    /** The vCPU each id runs on now; a handoff replaces the whole list while every vCPU thread is parked. */
     /** One runner per vCPU, by id; each holds the vCPU it runs now (a handoff replaces them while paused). */
     private List<VcpuRunner> runners = List.of();
     private final CpuModel model;
@@ -50,16 +41,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private final String lackingOnCore;
     /** What else keeps a restored machine off this host's KVM (another XSAVE layout, an MXCSR bit the CPU lacks). */
     private final List<String> otherKvmObstacles;
-    private final Bus ports = new Bus("port I/O");
-    private final Bus mmio = new Bus("MMIO");
     private final ExitDispatch exits;
-    private final Serial16550 serial;
-    /** COM1's output, buffered; flushed at every end of the run. */
-    private final ConsoleOutput consoleOut;
-    private final Pic8259 pic;
-    /** The PIC's INTR output, as last reported (read without the PIC's lock while waiting). */
+    private final DeviceManager devices;
+    /** vCPU 0's INTR input as last driven (read without the controller's lock while waiting). */
     private volatile boolean interruptLine;
-    /** The vCPU INTR goes to: vCPU 0, as the PIC is wired to the bootstrap processor's LINT0. */
+    /** The vCPU INTR goes to: vCPU 0, whose LINT0 the 8259 is wired to. */
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
@@ -76,8 +62,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile long handOffEvery;
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
-    /** The local APICs, fw_cfg and test device of a machine booted with a kernel; null otherwise. */
-    private PcPlatform platform;
 
     /** How a machine starts: booting an image per the entry contract, or resuming a snapshot. */
     private sealed interface Start {
@@ -102,19 +86,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     /** The record class of each device id a snapshot may hold (null: no device of this jkvm has that id). */
-    public static final java.util.function.Function<String, Class<? extends Record>> DEVICE_STATES = id -> switch (id) {
-        case "com1" -> Serial16550.State.class;
-        case "pic" -> Pic8259.State.class;
-        default -> PcPlatform.stateType(id);
-    };
+    public static final java.util.function.Function<String, Class<? extends Record>> DEVICE_STATES = DeviceManager::stateType;
 
     private Machine(MachineConfig config, Console console, Start start) {
         this.config = config;
         this.console = console;
         this.migration = new MigrationControl(config.trace() ? console.trace() : null);
-        this.pic = new Pic8259(this::picOutputChanged);
-        this.consoleOut = new ConsoleOutput(console.out());
-        this.serial = new Serial16550(consoleOut, raised -> isaIrq(Serial16550.IRQ, raised));
+        this.devices = new DeviceManager(console, this::interruptLineChanged, this::finish);
         Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
         GuestMemory m = null;
         CpuModel model;
@@ -122,7 +100,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         List<String> otherObstacles = List.of();
         String lacking;
         // A PC platform (local APICs, I/O APIC, PIT, ...) for a kernel, and for a state that holds its devices' records
-        boolean pc = start instanceof KernelBoot || start instanceof Resume r && r.state().devices().containsKey(PcPlatform.IOAPIC);
+        boolean pc = start instanceof KernelBoot || start instanceof Resume r && DeviceManager.hasPlatform(r.state());
         try {
             CpuidTable host;
             if (k != null) {
@@ -192,7 +170,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.factory = new VcpuFactory(k, m, model, config.cpus(),
                 config.trace() ? line -> console.trace().println("jkvm: " + line) : null);
         this.memory = m;
-        this.exits = new ExitDispatch(ports, mmio, m, this::finish);
+        this.exits = new ExitDispatch(devices.ports, devices.mmio, m, this::finish);
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
         this.lackingOnCore = lacking;
@@ -201,9 +179,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
-                    case Boot b -> createVcpu(id, model.cpuid(), b.image().entry());
-                    case KernelBoot kb -> KernelLoading.vcpu(newVcpu(backend, id, model.cpuid().withApicId(id)), id, kb.image());
-                    case Resume r -> restoredVcpu(id, r);
+                    case Boot b -> factory.atEntry(backend, id, model.cpuid(), b.image().entry());
+                    case KernelBoot kb -> KernelLoading.vcpu(factory.make(backend, id, model.cpuid().withApicId(id)), id, kb.image());
+                    case Resume r -> factory.restored(backend, id, r.state(), r.origin(), console.trace()::println);
                 });
             }
             List<VcpuRunner> made = new ArrayList<>();
@@ -215,88 +193,22 @@ public final class Machine implements AutoCloseable, ControlTarget {
             close();
             throw e;
         }
-        ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
-        ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
-        ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
-        VirtualCpu bsp = runners.getFirst().vcpu();
-        interruptTarget = bsp;
-        if (pc) {
-            boolean testDevice = switch (start) {
-                case KernelBoot kb -> kb.kernel().pcTestDevice();
-                case Resume r -> r.state().devices().containsKey(PcPlatform.TEST_DEVICE);
-                case Boot b -> false;
-            };
-            platform = new PcPlatform(config.cpus(), config.memorySize(), testDevice, pic, ports, mmio,
-                    runners::get, this::interruptLineChanged,
-                    () -> finish(new Outcome.Exited(0, "the guest reset the machine (8042 reset line)")), console.trace()::println);
-            for (VcpuRunner r : runners) {
-                platform.connect(r.id(), r.vcpu());
-            }
-        } else {
-            bsp.connectInterrupts(pic);
-        }
-        ports.map(DebugExit.PORT, 1, new DebugExit(status -> finish(new Outcome.Exited(status, "debug-exit"))));
+        interruptTarget = runners.getFirst().vcpu();
+        boolean testDevice = switch (start) {
+            case KernelBoot kb -> kb.kernel().pcTestDevice();
+            case Resume r -> DeviceManager.hasTestDevice(r.state());
+            case Boot b -> false;
+        };
+        devices.attach(runners, pc, testDevice, config.memorySize(), console.trace()::println);
         if (start instanceof Resume r) {
             try {
-                restoreDevices(r.state());
+                devices.restore(r.state());
+                runners.getFirst().vcpu().setInterruptLine(interruptLine);
             } catch (RuntimeException e) {
                 close();
                 throw new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e);
             }
         }
-    }
-
-    /** vCPU {@code id} on this machine's backend, loaded with its record; a record it cannot hold is one line. */
-    private VirtualCpu restoredVcpu(int id, Resume from) {
-        VcpuState state = from.state().vcpus().get(id);
-        VirtualCpu vcpu = newVcpu(backend, id, state.cpuid());
-        long khz = from.state().tscKhz();
-        if (!vcpu.takeTscRate(khz) && id == 0) {
-            console.trace().println("jkvm: warning: the guest's TSC counted at " + khz + " kHz in " + from.origin() + "; "
-                    + name(backend) + " here cannot scale it to that rate (no KVM_CAP_TSC_CONTROL, or out of its range), "
-                    + "so it counts at " + vcpu.tscKhz() + " kHz from now on");
-        }
-        try {
-            vcpu.restoreState(state);
-        } catch (RuntimeException e) {
-            throw new MachineException("cannot restore vCPU " + id + " on " + name(backend) + ": " + e.getMessage(), e);
-        }
-        return vcpu;
-    }
-
-    private void restoreDevices(MachineState state) {
-        Map<String, Persist<?>> devices = devices();
-        for (String id : devices.keySet()) {
-            if (!state.devices().containsKey(id)) {
-                throw new MachineException("the snapshot has no state for device '" + id + "'");
-            }
-        }
-        for (String id : state.devices().keySet()) {
-            if (!devices.containsKey(id)) {
-                throw new MachineException("the snapshot has state for device '" + id + "', which a machine of "
-                        + state.vcpus().size() + " vCPUs " + (platform == null ? "without" : "with") + " a kernel's PC platform has not");
-            }
-        }
-        for (Map.Entry<String, Persist<?>> device : devices.entrySet()) {
-            restoreFrom(device.getValue(), state.devices().get(device.getKey()));
-        }
-        runners.getFirst().vcpu().setInterruptLine(interruptLine);
-    }
-
-    /** The devices whose records a snapshot holds, by the ids {@link #DEVICE_STATES} gives their record classes. */
-    private java.util.SequencedMap<String, Persist<?>> devices() {
-        java.util.SequencedMap<String, Persist<?>> devices = new java.util.LinkedHashMap<>();
-        devices.put("com1", serial);
-        devices.put("pic", pic);
-        if (platform != null) {
-            devices.putAll(platform.devices());
-        }
-        return devices;
-    }
-
-    @SuppressWarnings("unchecked") // SnapshotFile decoded each record as the class DEVICE_STATES names for its id
-    private static <S extends Record> void restoreFrom(Persist<S> device, Record state) {
-        device.restore((S) state);
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -363,9 +275,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public MachineState capture() {
         List<VcpuState> states = saveAll("capture the machine's state");
-        java.util.SequencedMap<String, Record> records = new java.util.LinkedHashMap<>();
-        devices().forEach((id, device) -> records.put(id, device.save()));
-        return new MachineState(model, memory.size(), states, records, runners.getFirst().vcpu().tscKhz());
+        return new MachineState(model, memory.size(), states, devices.save(), runners.getFirst().vcpu().tscKhz());
     }
 
     /**
@@ -383,7 +293,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             throw new MachineException("cannot snapshot: the guest has ended");
         }
         try {
-            consoleOut.flush(); // what the guest sent before the snapshot is the old machine's output, not the restored one's
+            devices.consoleOut().flush(); // what the guest sent before the snapshot is the old machine's output, not the restored one's
             SnapshotFile.write(file, capture(), memory);
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
@@ -396,22 +306,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return new ControlTarget.SnapshotResult(file, pausedHere ? millis : 0, millis);
     }
 
-    private VirtualCpu createVcpu(int id, CpuidTable modelCpuid, long entry) {
-        CpuidTable cpuid = modelCpuid.withApicId(id);
-        VirtualCpu vcpu = newVcpu(backend, id, cpuid);
-        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
-        if (cpuid.hasXsave()) {
-            vcpu.setXcr0(LongModeBoot.xcr0());
-        }
-        vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
-        vcpu.setMsrs(LongModeBoot.msrs());
-        return vcpu;
-    }
-
-    private VirtualCpu newVcpu(Backend on, int id, CpuidTable cpuid) {
-        return factory.make(on, id, cpuid);
-    }
-
     public GuestMemory memory() {
         return memory;
     }
@@ -422,8 +316,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
-        consoleOut.start();
-        Thread input = startInputPump();
+        devices.consoleOut().start();
+        Thread input = devices.startConsoleInput(console.in(), outcome::isDone);
         synchronized (wakeup) {
             running = true;
         }
@@ -442,7 +336,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         if (input != null) {
             input.interrupt();
         }
-        consoleOut.flush();
+        devices.consoleOut().flush();
         return result;
     }
 
@@ -466,7 +360,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
         @Override
         public boolean handle(VcpuRunner runner, VirtualCpu vcpu, VcpuExit exit) {
-            PcPlatform p = platform;
+            PcPlatform p = devices.platform();
             if (p != null) {
                 if (exit instanceof VcpuExit.Mmio m && p.handle(runner.id(), m)) {
                     return false;
@@ -689,14 +583,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
         }
         backend = target;
-        VirtualCpu bsp = moved.getFirst(); // the interrupt controllers follow the vCPUs to their new backend
-        if (platform != null) {
-            for (int id = 0; id < moved.size(); id++) {
-                platform.connect(id, moved.get(id));
-            }
-        } else {
-            bsp.connectInterrupts(pic);
-        }
+        VirtualCpu bsp = moved.getFirst();
+        devices.connect(moved); // the interrupt controllers follow the vCPUs to their new backend
         interruptTarget = bsp;
         bsp.setInterruptLine(interruptLine);
         long end = System.nanoTime();
@@ -786,26 +674,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return BackendMoves.name(b);
     }
 
-    /** Called under the PIC's lock on every change of INTR: passes it to the vCPU and wakes a machine-side HLT wait. */
-    /** An ISA interrupt line: to the 8259s, and on a machine booted with a kernel to the I/O APIC as well. */
-    private void isaIrq(int irq, boolean level) {
-        PcPlatform p = platform;
-        if (p != null) {
-            p.isaIrq(irq, level);
-        } else {
-            pic.setIrq(irq, level);
-        }
-    }
-
-    private void picOutputChanged(boolean raised) {
-        PcPlatform p = platform;
-        if (p != null) {
-            p.picOutput(raised); // to the boot processor's LINT0: its APIC passes it on, or not
-        } else {
-            interruptLineChanged(raised);
-        }
-    }
-
+    /** vCPU 0's INTR input changed: passes it to the vCPU and wakes a machine-side HLT wait. */
     private void interruptLineChanged(boolean raised) {
         interruptLine = raised;
         VirtualCpu target = interruptTarget;
@@ -819,44 +688,23 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
-    /** Feeds console input to the UART from a daemon thread; it ends at end of input. */
-    private Thread startInputPump() {
-        InputStream in = console.in();
-        if (in == null) {
-            return null;
-        }
-        return Thread.ofPlatform().daemon().name("serial-input").start(() -> {
-            try {
-                int b;
-                while (!outcome.isDone() && (b = in.read()) >= 0) {
-                    serial.receive((byte) b);
-                }
-            } catch (IOException e) {
-                // console input closed: the guest just stops receiving
-            }
-        });
-    }
-
     /**
      * What keeps this host's KVM from running the kernel of a machine state that holds a PC platform's devices (a
      * machine booted with --kernel); empty for any other state, or where KVM runs it.
      */
     public static Optional<String> platformKvmObstacle(MachineState state) {
-        return state.devices().containsKey(PcPlatform.IOAPIC)
+        return DeviceManager.hasPlatform(state)
                 ? Optional.ofNullable(KernelLoading.kvmObstacle(state.vcpus().size())) : Optional.empty();
     }
 
     /** What keeps this host's KVM from running this machine's kernel (null: nothing, or no kernel's platform). */
     private String platformKvmObstacle() {
-        return platform == null ? null : KernelLoading.kvmObstacle(runners.size());
+        return devices.platform() == null ? null : KernelLoading.kvmObstacle(runners.size());
     }
 
     @Override
     public void close() {
-        if (platform != null) {
-            platform.close();
-        }
-        Threads.closeQuietly(consoleOut, factory, memory);
+        Threads.closeQuietly(devices, factory, memory);
     }
 
     /** The VM as the control socket reports it. */

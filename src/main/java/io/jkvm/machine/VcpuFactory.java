@@ -37,6 +37,40 @@ final class VcpuFactory implements AutoCloseable {
         return kvm != null;
     }
 
+    /** vCPU {@code id} on {@code on} at a flat image's 64-bit entry, as the entry contract sets it up. */
+    VirtualCpu atEntry(Backend on, int id, CpuidTable modelCpuid, long entry) {
+        CpuidTable cpuid = modelCpuid.withApicId(id);
+        VirtualCpu vcpu = make(on, id, cpuid);
+        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
+        if (cpuid.hasXsave()) {
+            vcpu.setXcr0(LongModeBoot.xcr0());
+        }
+        vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
+        vcpu.setMsrs(LongModeBoot.msrs());
+        return vcpu;
+    }
+
+    /**
+     * vCPU {@code id} on {@code on}, loaded with its record in {@code state} (from {@code origin}); a record it cannot
+     * hold is one line, a TSC rate it cannot take a warning through {@code warn}.
+     */
+    VirtualCpu restored(Backend on, int id, io.jkvm.snapshot.MachineState state, String origin, Consumer<String> warn) {
+        io.jkvm.x86.VcpuState record = state.vcpus().get(id);
+        VirtualCpu vcpu = make(on, id, record.cpuid());
+        long khz = state.tscKhz();
+        if (!vcpu.takeTscRate(khz) && id == 0) {
+            warn.accept("jkvm: warning: the guest's TSC counted at " + khz + " kHz in " + origin + "; "
+                    + BackendMoves.name(on) + " here cannot scale it to that rate (no KVM_CAP_TSC_CONTROL, or out of its range), "
+                    + "so it counts at " + vcpu.tscKhz() + " kHz from now on");
+        }
+        try {
+            vcpu.restoreState(record);
+        } catch (RuntimeException e) {
+            throw new MachineException("cannot restore vCPU " + id + " on " + BackendMoves.name(on) + ": " + e.getMessage(), e);
+        }
+        return vcpu;
+    }
+
     /** vCPU {@code id} on {@code on} with the model's CPUID as that vCPU sees it ({@code cpuid}). */
     VirtualCpu make(Backend on, int id, CpuidTable cpuid) {
         if (on != Backend.KVM) {
