@@ -72,8 +72,7 @@ final class DeviceManager implements AutoCloseable {
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
         if (pc) {
-            platform = new PcPlatform(runners.size(), ramSize, testDevice, pic, ports, mmio, runners::get, bspLine,
-                    () -> end.accept(new Outcome.Exited(0, "the guest reset the machine (8042 reset line)")), trace);
+            platform = new PcPlatform(runners.size(), ramSize, testDevice, pic, ports, mmio, runners::get, bspLine, end, trace);
         }
         connect(runners.stream().map(VcpuRunner::vcpu).toList());
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> end.accept(new Outcome.Exited(status, "debug-exit"))));

@@ -156,6 +156,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 }
                 case KernelBoot kb -> {
                     m = GuestMemory.allocate(config.memorySize());
+                    byte[] acpi = PcPlatform.acpiTables(config.cpus()); // in the BIOS area; a kernel placed over it wins
+                    m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }
                 case Resume r -> m = r.memory().get();

@@ -1,6 +1,9 @@
 package io.jkvm.machine;
 
+import io.jkvm.acpi.AcpiTables;
+import io.jkvm.devices.AcpiPm;
 import io.jkvm.devices.Bus;
+import io.jkvm.devices.Device;
 import io.jkvm.devices.CmosRtc;
 import io.jkvm.devices.I8042;
 import io.jkvm.devices.FwCfg;
@@ -36,6 +39,13 @@ final class PcPlatform implements LocalApic.Messages {
     private final FwCfg fwCfg;
     private final I8042 keyboardController;
     private final PcTestDev testDevice;
+    private final AcpiPm acpiPm;
+    /** The PC's reset control register (the FADT's reset register): a write with RST_CPU resets the machine. */
+    static final int RESET_PORT = 0xCF9;
+    /** Where the ACPI tables are (in the BIOS area, reserved in the memory map) and the registers they describe. */
+    static final long ACPI_TABLES = 0xF0000;
+    private static final AcpiTables.Platform ACPI = new AcpiTables.Platform(0, LocalApic.DEFAULT_BASE, IoApic.BASE, 0, 0x600,
+            9, RESET_PORT, 0x6);
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
 
@@ -44,7 +54,7 @@ final class PcPlatform implements LocalApic.Messages {
      * line, which its HLT wait watches), the others' straight to their vCPUs.
      */
     PcPlatform(int cpus, long ramSize, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
-               Consumer<Boolean> bspLine, Runnable reset, Consumer<String> trace) {
+               Consumer<Boolean> bspLine, Consumer<Outcome> end, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
         this.pic = pic;
@@ -59,7 +69,15 @@ final class PcPlatform implements LocalApic.Messages {
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
         ports.map(CmosRtc.PORT, CmosRtc.PORTS, rtc);
+        Runnable reset = () -> end.accept(new Outcome.Exited(0, "the guest reset the machine"));
         keyboardController = new I8042(reset);
+        acpiPm = new AcpiPm(slpTyp -> sleep(slpTyp, end));
+        ports.map(ACPI.pmBase(), AcpiPm.PORTS, acpiPm);
+        ports.map(RESET_PORT, 1, Device.writeOnly((at, size, value) -> {
+            if ((value & 4) != 0) { // RST_CPU: the reset the FADT's reset register asks for
+                reset.run();
+            }
+        }));
         ports.map(I8042.DATA_PORT, 1, keyboardController.dataPort());
         ports.map(I8042.COMMAND_PORT, 1, keyboardController.commandPort());
         this.testDevice = testDevice ? new PcTestDev(this::isaIrq) : null;
@@ -67,6 +85,22 @@ final class PcPlatform implements LocalApic.Messages {
             ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, this.testDevice.scratchPorts());
             ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, this.testDevice.irqPorts());
             mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, this.testDevice.memory());
+        }
+    }
+
+    /** The ACPI tables for {@code cpus} vCPUs, to be placed at {@link #ACPI_TABLES}. */
+    static byte[] acpiTables(int cpus) {
+        AcpiTables.Platform p = ACPI;
+        return AcpiTables.build(new AcpiTables.Platform(cpus, p.localApicAddress(), p.ioApicAddress(), p.ioApicId(), p.pmBase(),
+                p.sciIrq(), p.resetPort(), p.resetValue()), ACPI_TABLES);
+    }
+
+    /** SLP_EN with {@code slpTyp}: S5 powers off; any other state is not one jkvm's machine enters. */
+    private void sleep(int slpTyp, Consumer<Outcome> end) {
+        if (slpTyp == AcpiTables.SLP_TYP_S5) {
+            end.accept(new Outcome.Exited(0, "the guest powered off (ACPI S5)"));
+        } else {
+            trace.accept("jkvm: the guest asked for ACPI sleep type " + slpTyp + ", which jkvm does not enter: it runs on");
         }
     }
 
@@ -90,6 +124,7 @@ final class PcPlatform implements LocalApic.Messages {
         devices.put("rtc", rtc);
         devices.put("i8042", keyboardController);
         devices.put("fw_cfg", fwCfg);
+        devices.put("acpi-pm", acpiPm);
         if (testDevice != null) {
             devices.put(TEST_DEVICE, testDevice);
         }
@@ -108,6 +143,7 @@ final class PcPlatform implements LocalApic.Messages {
             case "rtc" -> CmosRtc.State.class;
             case "i8042" -> I8042.State.class;
             case "fw_cfg" -> FwCfg.State.class;
+            case "acpi-pm" -> AcpiPm.State.class;
             case TEST_DEVICE -> PcTestDev.State.class;
             default -> null;
         };

@@ -47,6 +47,19 @@ class KernelBootTest {
         assertEquals(5, auto.status(), "two processors started: (2 << 1) | 1");
     }
 
+    /**
+     * ACPI as an OS uses it (src/test/guests/multiboot_acpi.S): the RSDP in the BIOS area, the RSDT to the FADT, the PM
+     * timer counting, and S5 through PM1a control ending the run with status 0.
+     */
+    @Test
+    @Timeout(60)
+    void aKernelFindsTheAcpiTablesAndPowersOffThroughS5() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--cpus", "2", "--kernel",
+                TestGuests.path("multiboot_acpi.elf").toString());
+        assertEquals("acpi ok\n", r.out(), r.err());
+        assertEquals(0, r.status(), "powered off: " + r.err());
+    }
+
     @Test
     void badKernelsAreOneLineErrors() throws Exception {
         Path notMultiboot = TestGuests.path("halt.elf");

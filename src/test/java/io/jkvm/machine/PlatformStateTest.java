@@ -112,7 +112,7 @@ class PlatformStateTest {
         Taken t = snapshotAtTick2("kernel.snap");
         assertEquals(EXPECTED, t.originalOut());
         assertEquals(new Outcome.Exited((CPUS << 1) | 1, "debug-exit"), t.original(), "every processor started");
-        assertEquals(List.of("com1", "pic", "lapic0", "lapic1", "lapic2", "ioapic", "pit", "rtc", "i8042", "fw_cfg", "pc-testdev"),
+        assertEquals(List.of("com1", "pic", "lapic0", "lapic1", "lapic2", "ioapic", "pit", "rtc", "i8042", "fw_cfg", "acpi-pm", "pc-testdev"),
                 List.copyOf(t.state().devices().keySet()));
         assertEquals(List.of(Activity.WAIT_FOR_SIPI, Activity.WAIT_FOR_SIPI),
                 t.state().vcpus().subList(1, CPUS).stream().map(VcpuState::activity).toList(), "the APs wait for their STARTUP IPI");
