@@ -45,7 +45,7 @@ public final class AcpiTables {
         byte[] dsdt = dsdt();
         byte[] madt = madt(p);
         // Offsets from base: the RSDP, then each table 64-byte aligned (the FACS must be)
-        int rsdpAt = 0, rsdtAt = 64, xsdtAt = 128, fadtAt = 192, facsAt = align(fadtAt + FADT_LENGTH), madtAt = facsAt + 64,
+        int rsdpAt = 0, rsdtAt = 64, xsdtAt = 128, fadtAt = FADT_AT, facsAt = FACS_AT, madtAt = facsAt + 64,
                 dsdtAt = align(madtAt + madt.length), end = dsdtAt + dsdt.length;
         ByteBuffer b = ByteBuffer.allocate(end).order(ByteOrder.LITTLE_ENDIAN);
         b.put(rsdpAt, rsdp(base + rsdtAt, base + xsdtAt));
@@ -56,6 +56,13 @@ public final class AcpiTables {
         b.put(madtAt, madt);
         b.put(dsdtAt, dsdt);
         return b.array();
+    }
+
+    private static final int FADT_AT = 192, FACS_AT = align(FADT_AT + 276);
+
+    /** Where the FACS is in the tables {@link #build} placed at {@code base}: the firmware waking vector is at +12. */
+    public static long facs(long base) {
+        return base + FACS_AT;
     }
 
     private static int align(int offset) {

@@ -79,6 +79,7 @@ public final class CoreCpuid {
             bit(1, 0, Reg.EDX, 25, "sse", "SseFloatOracleTest", "sse"),
             bit(1, 0, Reg.EDX, 26, "sse2", "SseOracleTest", "sse2"),
             bit(7, 0, Reg.EBX, 0, "fsgsbase", "SystemInstructionsTest", "wrfsbase"),
+            bit(7, 0, Reg.EBX, 1, "tsc_adjust", "TimeStampCounterTest", "tsc_adjust"),
             bit(7, 0, Reg.EBX, 3, "bmi1", "NativeOracleTest", "bmi1"),
             bit(7, 0, Reg.EBX, 7, "smep", "PagingTest", "smep"),
             bit(7, 0, Reg.EBX, 8, "bmi2", "NativeOracleTest", "bmi2"),

@@ -76,6 +76,12 @@ final class CpuidAndMsrs {
             case Msrs.IA32_GS_BASE -> c.gsBase;
             case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase;
             case Msrs.IA32_TSC -> c.tsc.read();
+            case Msrs.IA32_TSC_ADJUST -> {
+                if (!c.cpuidHas(7, 0, 1, 1)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                yield c.tsc.adjust();
+            }
             case Msrs.IA32_TSC_AUX -> c.tscAux;
             case Msrs.IA32_PKRS -> {
                 if (!c.cpuidHas(7, 0, 2, 31)) {
@@ -145,7 +151,13 @@ final class CpuidAndMsrs {
             case Msrs.IA32_FS_BASE -> c.fsBase = canonical(v);
             case Msrs.IA32_GS_BASE -> c.gsBase = canonical(v);
             case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = canonical(v);
-            case Msrs.IA32_TSC -> c.tsc.write(v);
+            case Msrs.IA32_TSC -> c.tsc.guestWrite(v);
+            case Msrs.IA32_TSC_ADJUST -> {
+                if (!c.cpuidHas(7, 0, 1, 1)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                c.tsc.guestWriteAdjust(v);
+            }
             case Msrs.IA32_TSC_AUX -> c.tscAux = v & 0xFFFFFFFFL;
             case Msrs.IA32_PKRS -> {
                 if (!c.cpuidHas(7, 0, 2, 31) || (v >>> 32) != 0) {

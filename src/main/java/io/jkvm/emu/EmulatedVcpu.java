@@ -140,11 +140,19 @@ public final class EmulatedVcpu implements VirtualCpu {
      * 256, IP 0); any other vCPU ignores it, as a processor does. Returns whether it started.
      */
     public boolean startup(int vector) {
+        return startAt(vector << 8, 0);
+    }
+
+    /**
+     * A vCPU waiting after INIT starts in real mode at {@code segment}:{@code offset} (a STARTUP IPI's page, or the
+     * ACPI waking vector the machine resumes from S3 at); any other vCPU goes on as it was. Returns whether it started.
+     */
+    public boolean startAt(int segment, int offset) {
         if (!waitingForStartup) {
             return false;
         }
-        setSpecialRegisters(ResetState.startupCs(specialRegisters(), vector));
-        core.rip = 0;
+        setSpecialRegisters(ResetState.realModeCs(specialRegisters(), segment));
+        core.rip = offset & 0xFFFF;
         waitingForStartup = false;
         return true;
     }
@@ -472,6 +480,14 @@ public final class EmulatedVcpu implements VirtualCpu {
     @Override
     public void setMsrs(Map<Integer, Long> values) {
         for (Map.Entry<Integer, Long> e : values.entrySet()) {
+            if (e.getKey() == Msrs.IA32_TSC) {
+                core.tsc.write(e.getValue()); // the machine's write: IA32_TSC_ADJUST stays (KVM's host-initiated rule)
+                continue;
+            }
+            if (e.getKey() == Msrs.IA32_TSC_ADJUST && core.cpuidHas(7, 0, 1, 1)) {
+                core.tsc.setAdjust(e.getValue());
+                continue;
+            }
             try {
                 CpuidAndMsrs.wrmsr(core, e.getKey(), e.getValue());
             } catch (GuestFault f) {

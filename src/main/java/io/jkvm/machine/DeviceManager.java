@@ -65,14 +65,14 @@ final class DeviceManager implements AutoCloseable {
 
     /**
      * Maps the devices on the buses and connects the vCPUs: with {@code pc}, the PC platform (its test device with
-     * {@code testDevice}) for {@code ramSize} bytes of RAM, INIT and STARTUP going to {@code runners}.
+     * {@code testDevice}) over guest RAM {@code memory}, INIT and STARTUP going to {@code runners}.
      */
-    void attach(List<VcpuRunner> runners, boolean pc, boolean testDevice, long ramSize, Consumer<String> trace) {
+    void attach(List<VcpuRunner> runners, boolean pc, boolean testDevice, GuestMemory memory, Consumer<String> trace) {
         ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
         if (pc) {
-            platform = new PcPlatform(runners.size(), ramSize, testDevice, pic, ports, mmio, runners::get, bspLine, end, trace);
+            platform = new PcPlatform(runners.size(), memory, testDevice, pic, ports, mmio, runners::get, bspLine, end, trace);
         }
         connect(runners.stream().map(VcpuRunner::vcpu).toList());
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> end.accept(new Outcome.Exited(status, "debug-exit"))));

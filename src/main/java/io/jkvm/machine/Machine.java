@@ -201,7 +201,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             case Resume r -> DeviceManager.hasTestDevice(r.state());
             case Boot b -> false;
         };
-        devices.attach(runners, pc, testDevice, config.memorySize(), console.trace()::println);
+        devices.attach(runners, pc, testDevice, memory, console.trace()::println);
         if (start instanceof Resume r) {
             try {
                 devices.restore(r.state());
@@ -367,8 +367,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 if (exit instanceof VcpuExit.Mmio m && p.handle(runner.id(), m)) {
                     return false;
                 }
-                if (exit instanceof VcpuExit.Hlt && runner.id() != 0) {
-                    return true; // an application processor halted with interrupts off, or waiting for STARTUP: INIT or SIPI wakes it
+                if (exit instanceof VcpuExit.Hlt && (runner.id() != 0
+                        || vcpu instanceof io.jkvm.emu.EmulatedVcpu core && core.waitingForStartup())) {
+                    return true; // an application processor halted with interrupts off, or one waiting for STARTUP (or
+                    // the boot processor, in S3, for its wake-up): INIT or SIPI wakes it
                 }
             }
             boolean waitInHlt = exits.handle(vcpu, exit);

@@ -40,6 +40,9 @@ final class PcPlatform implements LocalApic.Messages {
     private final I8042 keyboardController;
     private final PcTestDev testDevice;
     private final AcpiPm acpiPm;
+    private final GuestMemory memory;
+    /** Sleeps until the RTC alarm of an S3 suspend, then wakes the machine; null when not suspended. */
+    private volatile Thread wakeTimer;
     /** The PC's reset control register (the FADT's reset register): a write with RST_CPU resets the machine. */
     static final int RESET_PORT = 0xCF9;
     /** Where the ACPI tables are (in the BIOS area, reserved in the memory map) and the registers they describe. */
@@ -53,18 +56,19 @@ final class PcPlatform implements LocalApic.Messages {
      * Builds the devices for {@code cpus} vCPUs: vCPU 0's interrupt output goes to {@code bspLine} (the machine's INTR
      * line, which its HLT wait watches), the others' straight to their vCPUs.
      */
-    PcPlatform(int cpus, long ramSize, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
+    PcPlatform(int cpus, GuestMemory memory, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
                Consumer<Boolean> bspLine, Consumer<Outcome> end, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
         this.pic = pic;
+        this.memory = memory;
         mmio.map(IoApic.BASE, IoApic.SIZE, ioapic);
         for (int id = 0; id < cpus; id++) {
             final int n = id;
             Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
             apics.add(new LocalApic(id, this, line, id == 0 ? pic : null));
         }
-        fwCfg = new FwCfg(ramSize, cpus);
+        fwCfg = new FwCfg(memory.size(), cpus);
         ports.map(FwCfg.PORT, FwCfg.PORTS, fwCfg);
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
@@ -95,13 +99,56 @@ final class PcPlatform implements LocalApic.Messages {
                 p.sciIrq(), p.resetPort(), p.resetValue()), ACPI_TABLES);
     }
 
-    /** SLP_EN with {@code slpTyp}: S5 powers off; any other state is not one jkvm's machine enters. */
+    /** SLP_EN with {@code slpTyp}: S5 powers off, S3 suspends; any other state is not one jkvm's machine enters. */
     private void sleep(int slpTyp, Consumer<Outcome> end) {
         if (slpTyp == AcpiTables.SLP_TYP_S5) {
             end.accept(new Outcome.Exited(0, "the guest powered off (ACPI S5)"));
+        } else if (slpTyp == AcpiTables.SLP_TYP_S3) {
+            suspend(end);
         } else {
             trace.accept("jkvm: the guest asked for ACPI sleep type " + slpTyp + ", which jkvm does not enter: it runs on");
         }
+    }
+
+    /**
+     * ACPI S3: every vCPU goes to INIT's wait state and every local APIC is reset, RAM kept; the RTC alarm, where PM1's
+     * RTC_EN lets it wake the machine, resumes the boot processor in real mode at the FACS's waking vector, as
+     * firmware does (the kernel starts its application processors again). With no wake event, or on KVM, the run ends.
+     */
+    private void suspend(Consumer<Outcome> end) {
+        long nanos = rtc.nanosToAlarm();
+        if (!acpiPm.rtcWakeEnabled() || nanos < 0) {
+            end.accept(new Outcome.Exited(0, "the guest suspended to ACPI S3 with no wake event enabled (the RTC alarm with"
+                    + " PM1 RTC_EN): nothing can wake it"));
+            return;
+        }
+        for (int id = 0; id < apics.size(); id++) {
+            if (!(runners.apply(id).vcpu() instanceof EmulatedVcpu)) {
+                end.accept(new Outcome.Failed("the guest suspended to ACPI S3 on KVM, which jkvm resumes from on the software"
+                        + " core only yet: run it with --backend emulator"));
+                return;
+            }
+        }
+        for (int id = 0; id < apics.size(); id++) {
+            apics.get(id).reset();
+            runners.apply(id).post(new VcpuRunner.Init());
+        }
+        wakeTimer = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(java.time.Duration.ofNanos(nanos));
+            } catch (InterruptedException e) {
+                return; // the machine closed while it slept
+            }
+            rtc.alarmFired();
+            acpiPm.woke(AcpiPm.RTC_STS);
+            long vector = memory.readInt(AcpiTables.facs(ACPI_TABLES) + 12) & 0xFFFFFFFFL;
+            if (vector == 0 || vector >= 0x100000) {
+                end.accept(new Outcome.Exited(0, String.format("the guest woke from ACPI S3 with waking vector 0x%x, which"
+                        + " is not in real-mode memory: jkvm has no firmware to boot it again", vector)));
+                return;
+            }
+            runners.apply(0).post(new VcpuRunner.Startup((int) (vector >>> 4), (int) (vector & 0xF)));
+        });
     }
 
     /** The id of the I/O APIC's record: a machine state with it is a PC platform's. */
@@ -235,7 +282,7 @@ final class PcPlatform implements LocalApic.Messages {
                         runners.apply(id).post(new VcpuRunner.Init());
                     }
                 }
-                case LocalApic.Ipi.STARTUP -> runners.apply(id).post(new VcpuRunner.Startup(ipi.vector()));
+                case LocalApic.Ipi.STARTUP -> runners.apply(id).post(VcpuRunner.Startup.ofVector(ipi.vector()));
                 case LocalApic.Ipi.NMI -> {
                     if (runners.apply(id).vcpu() instanceof EmulatedVcpu core) {
                         core.injectNmi();
@@ -249,6 +296,10 @@ final class PcPlatform implements LocalApic.Messages {
     }
 
     void close() {
+        Thread t = wakeTimer;
+        if (t != null) {
+            t.interrupt();
+        }
         apics.forEach(LocalApic::close);
         pit.close();
     }

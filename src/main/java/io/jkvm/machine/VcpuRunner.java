@@ -41,8 +41,14 @@ final class VcpuRunner {
     record Init() implements Event {
     }
 
-    /** A STARTUP IPI: a vCPU waiting after INIT starts in real mode at vector × 4 KiB. */
-    record Startup(int vector) implements Event {
+    /**
+     * A vCPU waiting after INIT starts in real mode at {@code segment}:{@code offset}: a STARTUP IPI's (vector × 256:0,
+     * {@link #ofVector}), or where the firmware's waking vector resumes the boot processor from S3.
+     */
+    record Startup(int segment, int offset) implements Event {
+        static Startup ofVector(int vector) {
+            return new Startup(vector << 8, 0);
+        }
     }
 
     /** The answer of a runner whose thread has ended (the guest ended, or it was stopped). */
@@ -213,7 +219,7 @@ final class VcpuRunner {
             }
             case Startup startup -> {
                 if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
-                    core.startup(startup.vector());
+                    core.startAt(startup.segment(), startup.offset());
                 }
                 waitingInHlt = false;
                 vcpu.clearExitRequest();

@@ -24,7 +24,7 @@ public enum CpuFeature {
     CLFLUSH("clflush", 1, 0, Reg.EDX, 19), MMX("mmx", 1, 0, Reg.EDX, 23), FXSR("fxsr", 1, 0, Reg.EDX, 24),
     SSE("sse", 1, 0, Reg.EDX, 25), SSE2("sse2", 1, 0, Reg.EDX, 26),
     // CPUID.(7,0):EBX
-    FSGSBASE("fsgsbase", 7, 0, Reg.EBX, 0), BMI1("bmi1", 7, 0, Reg.EBX, 3), AVX2("avx2", 7, 0, Reg.EBX, 5),
+    FSGSBASE("fsgsbase", 7, 0, Reg.EBX, 0), TSC_ADJUST("tsc_adjust", 7, 0, Reg.EBX, 1), BMI1("bmi1", 7, 0, Reg.EBX, 3), AVX2("avx2", 7, 0, Reg.EBX, 5),
     SMEP("smep", 7, 0, Reg.EBX, 7), BMI2("bmi2", 7, 0, Reg.EBX, 8), ERMS("erms", 7, 0, Reg.EBX, 9),
     INVPCID("invpcid", 7, 0, Reg.EBX, 10), MPX("mpx", 7, 0, Reg.EBX, 14, 3, 4), AVX512F("avx512f", 7, 0, Reg.EBX, 16, 5, 6, 7),
     AVX512DQ("avx512dq", 7, 0, Reg.EBX, 17), RDSEED("rdseed", 7, 0, Reg.EBX, 18), ADX("adx", 7, 0, Reg.EBX, 19),

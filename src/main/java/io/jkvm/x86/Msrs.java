@@ -6,6 +6,7 @@ public final class Msrs {
     }
 
     public static final int IA32_TSC = 0x10;
+    public static final int IA32_TSC_ADJUST = 0x3B;
     public static final int IA32_APIC_BASE = 0x1B;
     public static final int IA32_SYSENTER_CS = 0x174;
     public static final int IA32_SYSENTER_ESP = 0x175;
@@ -30,7 +31,7 @@ public final class Msrs {
 
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {
-        return new int[]{IA32_TSC, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_MISC_ENABLE, IA32_STAR,
+        return new int[]{IA32_TSC, IA32_TSC_ADJUST, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_MISC_ENABLE, IA32_STAR,
                 IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS, IA32_PKRS};
     }
 
@@ -48,6 +49,7 @@ public final class Msrs {
                 .filter(m -> (m != IA32_XFD && m != IA32_XFD_ERR) || xfd)
                 .filter(m -> m != IA32_XSS || xss)
                 .filter(m -> m != IA32_PKRS || model.has(CpuFeature.PKS))
+                .filter(m -> m != IA32_TSC_ADJUST || model.has(CpuFeature.TSC_ADJUST))
                 .toArray();
     }
 }

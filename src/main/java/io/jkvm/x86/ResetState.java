@@ -55,8 +55,16 @@ public final class ResetState {
         if (vector < 0 || vector > 0xFF) {
             throw new IllegalArgumentException("a STARTUP IPI's vector is 8 bits, not 0x" + Integer.toHexString(vector));
         }
+        return realModeCs(s, vector << 8);
+    }
+
+    /** {@code s} with CS the real-mode segment {@code selector} (base selector × 16), as after INIT otherwise. */
+    public static SpecialRegisters realModeCs(SpecialRegisters s, int selector) {
+        if (selector < 0 || selector > 0xFFFF) {
+            throw new IllegalArgumentException("a real-mode segment is 16 bits, not 0x" + Integer.toHexString(selector));
+        }
         Segment c = s.cs();
-        Segment code = new Segment((long) vector << 12, c.limit(), vector << 8, c.type(), c.present(), c.dpl(), c.db(), c.s(),
+        Segment code = new Segment((long) selector << 4, c.limit(), selector, c.type(), c.present(), c.dpl(), c.db(), c.s(),
                 c.l(), c.g(), c.avl(), c.unusable());
         return new SpecialRegisters(code, s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(), s.ldt(), s.gdt(), s.idt(), s.cr0(),
                 s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap());

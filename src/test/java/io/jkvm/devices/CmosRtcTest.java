@@ -80,4 +80,24 @@ class CmosRtcTest {
         assertEquals(21, other.read(1, 1), "the hour in binary, as register B says");
         IoApicTest.assertThrowsOneLine(() -> other.restore(new CmosRtc.State(0, new byte[64])), "64 bytes");
     }
+
+    /** The alarm with don't-care fields matches at the next second; a set hour waits for it; AF and IRQF read once. */
+    @Test
+    void theAlarmSaysWhenItNextMatchesAndRegisterCReportsItOnce() {
+        assertEquals(-1, rtc.nanosToAlarm(), "AIE off: no alarm");
+        for (int alarm : new int[]{1, 3, 5}) {
+            rtc.write(0, 1, alarm);
+            rtc.write(1, 1, 0xC0); // don't care
+        }
+        rtc.write(0, 1, 0x0B);
+        rtc.write(1, 1, 0x22); // AIE, 24-hour BCD
+        assertEquals(500_000_000L, rtc.nanosToAlarm(), "at 21:07:05.5, the next second");
+        rtc.write(0, 1, 5);
+        rtc.write(1, 1, 0x23); // 23:xx:xx, BCD
+        assertEquals((2 * 3600 - 7 * 60 - 5) * 1_000_000_000L - 500_000_000L, rtc.nanosToAlarm(), "23:00:00");
+        assertEquals(0, read(0x0C));
+        rtc.alarmFired();
+        assertEquals(0xA0, read(0x0C), "IRQF and AF");
+        assertEquals(0, read(0x0C), "a read clears them");
+    }
 }

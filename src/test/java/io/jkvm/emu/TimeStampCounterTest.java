@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The core's TSC: the clock scaled to a rate exactly, without overflow, and unbroken across a change of rate. */
+/**
+ * The core's TSC: the clock scaled to a rate exactly, without overflow, and unbroken across a change of rate;
+ * IA32_TSC_ADJUST (tsc_adjust) moving with the guest's writes to either MSR, and not with the machine's.
+ */
 class TimeStampCounterTest {
     @Test
     void theClockScalesToTheRateExactly() {
@@ -42,5 +45,25 @@ class TimeStampCounterTest {
         assertTrue(b - a <= 2 * (outerEnd - outerStart) + 1, "at most 2 GHz: " + (b - a));
         assertTrue(b - a >= 2 * (innerEnd - innerStart) - 1, "at least 2 GHz: " + (b - a));
         assertThrows(IllegalArgumentException.class, () -> tsc.setKhz(0));
+    }
+
+    /** The SDM's rule (17.17.3): a guest's write to IA32_TSC moves IA32_TSC_ADJUST by as much, and the reverse. */
+    @Test
+    void tscAdjustFollowsTheGuestsWritesAndNotTheMachines() {
+        TimeStampCounter tsc = new TimeStampCounter();
+        assertEquals(0, tsc.adjust());
+        long before = tsc.read();
+        tsc.guestWriteAdjust(10_000_000_000L);
+        long after = tsc.read();
+        assertTrue(after - before >= 10_000_000_000L && after - before < 11_000_000_000L, "the TSC moved by the adjust: " + (after - before));
+        long value = tsc.read();
+        tsc.guestWrite(0);
+        long adjust = tsc.adjust();
+        assertTrue(Math.abs(adjust - (10_000_000_000L - value)) < 1_000_000_000L,
+                "the TSC set back by its value: the adjust by as much: " + adjust + " after " + value);
+        tsc.write(1L << 40); // a restore
+        tsc.setAdjust(7);
+        assertEquals(7, tsc.adjust(), "the machine's writes set each alone");
+        assertTrue(tsc.read() >= 1L << 40 && tsc.read() < (1L << 40) + 1_000_000_000L);
     }
 }
