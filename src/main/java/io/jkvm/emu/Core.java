@@ -2464,6 +2464,12 @@ final class Core {
                 r[2] = count >>> 32;
                 done();
             }
+            case 0x33 -> {
+                long v = CpuidAndMsrs.rdpmc(this, (int) r[1]);
+                r[0] = v & 0xFFFFFFFFL;
+                r[2] = v >>> 32;
+                done();
+            }
             case 0x32 -> {
                 requireCpl0();
                 long v = CpuidAndMsrs.rdmsr(this, (int) r[1]);

@@ -47,6 +47,20 @@ final class CpuidAndMsrs {
         return c.vendor.followsApm() && Integer.compareUnsigned(msr - AMD_PERF_FIRST, AMD_PERF_COUNT) < 0;
     }
 
+    /**
+     * RDPMC: on an AMD model, counter 0-3 is PerfCtr0-3 (48 bits; the core counts no events, so what was written);
+     * outside CPL0 it needs CR4.PCE. Any other counter, and on an Intel model (no architectural PMU in leaf 0xA), #GP(0).
+     */
+    static long rdpmc(Core c, int counter) {
+        if ((c.cr4 & (1L << 8)) == 0 && c.cpl != 0 && c.protectedMode()) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (!c.vendor.followsApm() || Integer.compareUnsigned(counter, AMD_PERF_COUNT / 2) >= 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        return c.amdPerformance[AMD_PERF_COUNT / 2 + counter] & 0xFFFF_FFFF_FFFFL;
+    }
+
     private static final int X2APIC_FIRST = 0x800, X2APIC_LAST = 0x8FF, TSC_DEADLINE = 0x6E0, MCG_CAP = 0x179, MCG_STATUS = 0x17A;
 
     static long rdmsr(Core c, int msr) {

@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.boot.BootException;
 import io.jkvm.boot.BootImage;
+import io.jkvm.boot.LinuxBoot;
 import io.jkvm.boot.Multiboot;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.Registers;
@@ -15,32 +16,67 @@ import java.util.List;
 
 /**
  * A machine's kernel boot: the files read (regular files of a size RAM can hold), the kernel placed by its boot
- * protocol (multiboot v1, the only one yet: a Linux bzImage is issue #14's), and the vCPUs' starting states: the
- * boot processor at the kernel's entry in 32-bit protected mode, paging off, EAX = the multiboot magic and EBX = its
- * information; the others after INIT, waiting for a STARTUP IPI.
+ * protocol, and the vCPUs' starting states. A multiboot v1 kernel's boot processor starts at its entry in 32-bit
+ * protected mode, paging off, EAX = the multiboot magic and EBX = its information; a Linux bzImage's at its 64-bit
+ * entry in long mode over identity-mapped RAM, RSI = the zero page. The others wait after INIT for a STARTUP IPI.
  */
 final class KernelLoading {
     private KernelLoading() {
     }
 
+    /** A kernel placed by its boot protocol. */
+    sealed interface Loaded {
+        BootImage image();
+    }
+
+    record MultibootKernel(BootImage image) implements Loaded {
+    }
+
+    record LinuxKernel(LinuxBoot.Loaded linux) implements Loaded {
+        @Override
+        public BootImage image() {
+            return linux.image();
+        }
+    }
+
+    /** The PC's memory map for a kernel: low RAM, the EBDA, the BIOS area (the ACPI tables), RAM from 1 MiB. */
+    static List<LinuxBoot.MemoryRange> memoryMap(long ramSize) {
+        return List.of(new LinuxBoot.MemoryRange(0, 0x9FC00, LinuxBoot.MemoryRange.RAM),
+                new LinuxBoot.MemoryRange(0x9FC00, 0x400, LinuxBoot.MemoryRange.RESERVED),
+                new LinuxBoot.MemoryRange(0xF0000, 0x10000, LinuxBoot.MemoryRange.RESERVED),
+                new LinuxBoot.MemoryRange(0x100000, ramSize - 0x100000, LinuxBoot.MemoryRange.RAM));
+    }
+
+    /** A stack for the 64-bit entry's first instructions: low RAM below the command line, clear of the zero page. */
+    private static final long LINUX_STACK = 0x1F000;
+
     /** Where the 32-bit MMIO window (the local and I/O APICs, the test device) begins: RAM stays below it. */
     static final long MMIO_WINDOW = 3L << 30;
 
-    static BootImage load(KernelConfig k, long ramSize) {
+    static Loaded load(KernelConfig k, long ramSize) {
         if (ramSize > MMIO_WINDOW) {
             throw new MachineException("--mem " + MemorySize.format(ramSize) + " with --kernel: jkvm keeps a kernel's RAM below the"
                     + " 32-bit MMIO window at 3G, and RAM above 4G is not there yet (issue #13): use --mem 3G or less");
         }
         byte[] kernel = read(k.kernel(), "--kernel", ramSize);
+        if (LinuxBoot.detect(kernel)) {
+            byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
+            try {
+                return new LinuxKernel(LinuxBoot.load(k.kernel().toString(), kernel, k.append(), initrd, memoryMap(ramSize),
+                        ramSize, PcPlatform.ACPI_TABLES));
+            } catch (BootException e) {
+                throw new MachineException("--kernel " + e.getMessage(), e);
+            }
+        }
         if (!Multiboot.detect(kernel)) {
-            throw new MachineException("--kernel " + k.kernel() + " is not a multiboot kernel (no 0x1BADB002 header in its first"
-                    + " 8 KiB): jkvm boots multiboot v1 kernels; for a flat or ELF64 guest use --image");
+            throw new MachineException("--kernel " + k.kernel() + " is neither a Linux bzImage nor a multiboot kernel (no \"HdrS\""
+                    + " setup header, no 0x1BADB002 header in its first 8 KiB); for a flat or ELF64 guest use --image");
         }
         List<Multiboot.Module> modules = k.initrd().map(p -> List.of(new Multiboot.Module(p.toString(), read(p, "--initrd", ramSize),
                 p.toString()))).orElse(List.of());
         String commandLine = k.kernel() + (k.append().isEmpty() ? "" : " " + k.append()); // as QEMU's: the path, then the arguments
         try {
-            return Multiboot.load(k.kernel().toString(), kernel, commandLine, modules, ramSize);
+            return new MultibootKernel(Multiboot.load(k.kernel().toString(), kernel, commandLine, modules, ramSize));
         } catch (BootException e) {
             throw new MachineException("--kernel " + e.getMessage(), e);
         }
@@ -61,8 +97,11 @@ final class KernelLoading {
         }
     }
 
-    static void write(BootImage image, GuestMemory memory) {
-        for (BootImage.Chunk c : image.chunks()) {
+    static void write(Loaded kernel, GuestMemory memory) {
+        if (kernel instanceof LinuxKernel) {
+            LongModeBoot.writeTables(memory); // the GDT and identity page tables the 64-bit entry runs on
+        }
+        for (BootImage.Chunk c : kernel.image().chunks()) {
             if (c.address() + c.memorySize() > memory.size()) {
                 throw new MachineException(String.format("--kernel places %d bytes at 0x%x, beyond the guest's RAM: give more with --mem",
                         c.memorySize(), c.address()));
@@ -103,7 +142,7 @@ final class KernelLoading {
     }
 
     /** vCPU {@code id}'s starting state for the kernel. */
-    static VirtualCpu vcpu(VirtualCpu v, int id, BootImage image) {
+    static VirtualCpu vcpu(VirtualCpu v, int id, Loaded kernel, boolean xsave) {
         if (id != 0) {
             if (!(v instanceof EmulatedVcpu core)) {
                 throw new MachineException("--cpus with --kernel starts application processors by INIT and STARTUP IPIs, which"
@@ -113,6 +152,19 @@ final class KernelLoading {
             core.init(); // waits for the boot processor's STARTUP IPI
             return v;
         }
+        if (kernel instanceof LinuxKernel linux) {
+            v.setSpecialRegisters(LongModeBoot.specialRegisters(v.specialRegisters(), xsave));
+            if (xsave) {
+                v.setXcr0(LongModeBoot.xcr0());
+            }
+            long[] gprs = new long[16];
+            gprs[4] = LINUX_STACK;
+            gprs[6] = linux.linux().zeroPage(); // RSI
+            v.setRegisters(Registers.byEncoding(gprs, linux.linux().entry(), 0x2));
+            v.setMsrs(LongModeBoot.msrs());
+            return v;
+        }
+        BootImage image = kernel.image();
         v.setSpecialRegisters(ResetState.flatProtectedMode());
         long[] gprs = new long[16];
         gprs[0] = Multiboot.BOOTLOADER_MAGIC & 0xFFFFFFFFL;

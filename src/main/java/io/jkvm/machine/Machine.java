@@ -70,8 +70,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private record Boot(GuestImage image) implements Start {
     }
 
-    /** A kernel a boot loader placed (multiboot v1): the boot processor enters it in 32-bit protected mode. */
-    private record KernelBoot(io.jkvm.boot.BootImage image, KernelConfig kernel) implements Start {
+    /** A kernel its boot protocol placed (multiboot v1, or a Linux bzImage). */
+    private record KernelBoot(KernelLoading.Loaded image, KernelConfig kernel) implements Start {
     }
 
     /**
@@ -182,7 +182,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
             for (int id = 0; id < config.cpus(); id++) {
                 created.add(switch (start) {
                     case Boot b -> factory.atEntry(backend, id, model.cpuid(), b.image().entry());
-                    case KernelBoot kb -> KernelLoading.vcpu(factory.make(backend, id, model.cpuid().withApicId(id)), id, kb.image());
+                    case KernelBoot kb -> KernelLoading.vcpu(factory.make(backend, id, model.cpuid().withApicId(id)), id, kb.image(),
+                            model.cpuid().hasXsave());
                     case Resume r -> factory.restored(backend, id, r.state(), r.origin(), console.trace()::println);
                 });
             }

@@ -144,4 +144,29 @@ class SystemInstructionsTest {
             assertEquals(0x800, vm.vcpu.specialRegisters().cr4() & 0x800, "CR4.UMIP set");
         }
     }
+
+    /**
+     * RDPMC: an AMD model reads PerfCtr0-3 (what WRMSR put there: the core counts no events, 48 bits); counter 4 and
+     * any counter on an Intel model (no architectural PMU) are #GP(0), as a guest's PMU probe expects.
+     */
+    @Test
+    void rdpmcReadsAmdsLegacyCountersAndFaultsElsewhere() {
+        String code = ""
+                + "b9 05 00 01 c0 b8 44 33 22 11 ba 66 55 ff ff 0f 30" // wrmsr PERF_CTR1 = 0xffff556611223344
+                + "b9 01 00 00 00 0f 33" // mov ecx, 1; rdpmc
+                + "f4"
+                + "b9 04 00 00 00 0f 33 f4"; // mov ecx, 4; rdpmc
+        try (EmuVm vm = new EmuVm(io.jkvm.x86.CpuidFixtures.amdModel(), hex(code))) {
+            ExceptionsTest.installIdt(vm);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(0x11223344L, r.gpr(0), "EAX: the counter's low half");
+            assertEquals(0x5566L, r.gpr(2), "EDX: bits 32-47 of it");
+            assertEquals(13, vm.nextOut(0x90), "counter 4 of four: #GP");
+        }
+        try (EmuVm vm = new EmuVm(io.jkvm.x86.CpuidFixtures.intelModel(), hex("b9 00 00 00 00 0f 33 f4"))) {
+            ExceptionsTest.installIdt(vm);
+            assertEquals(13, vm.nextOut(0x90), "an Intel model has no counters to read: #GP");
+        }
+    }
 }
