@@ -60,14 +60,15 @@ final class RunCommand implements Callable<Integer> {
     Long loadAddress;
 
     @Option(names = "--kernel", paramLabel = "FILE",
-            description = "a multiboot v1 kernel (ELF32, ELF64 or a.out kludge) to boot as QEMU's -kernel does, instead of --image")
+            description = "a kernel to boot as QEMU's -kernel does, instead of --image: a Linux bzImage (boot protocol 2.12+, entered"
+                    + " at its 64-bit entry) or a multiboot v1 kernel (ELF32, ELF64 or a.out kludge)")
     Path kernel;
 
     @Option(names = "--append", paramLabel = "ARGS", defaultValue = "",
-            description = "the kernel's command line (with --kernel; the multiboot cmdline is the kernel's path, then ARGS)")
+            description = "the kernel's command line (with --kernel; Linux gets ARGS, a multiboot kernel its path, then ARGS)")
     String append;
 
-    @Option(names = "--initrd", paramLabel = "FILE", description = "a file the kernel gets as its multiboot module (with --kernel)")
+    @Option(names = "--initrd", paramLabel = "FILE", description = "Linux's initrd, or a multiboot kernel's module (with --kernel)")
     Path initrd;
 
     @Option(names = "--device", paramLabel = "NAME", description = "an extra device: pc-testdev (QEMU's test device, with --kernel)")
