@@ -55,9 +55,13 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
     }
 
-    /** The registers a snapshot keeps (the timer as its initial count and the nanoseconds it has run). */
+    /**
+     * The registers a snapshot keeps: the timer as its initial count and the nanoseconds it has run; in TSC-deadline
+     * mode IA32_TSC_DEADLINE and the nanoseconds left until it fires (-1: not armed).
+     */
     public record State(long base, int id, int tpr, int ldr, int dfr, int spiv, int esr, int icrLow, int icrHigh, int[] lvt,
-                        int timerInitial, int timerDivide, long timerElapsedNanos, int[] irr, int[] isr, int[] tmr) {
+                        int timerInitial, int timerDivide, long timerElapsedNanos, int[] irr, int[] isr, int[] tmr,
+                        long tscDeadline, long deadlineNanos) {
     }
 
     private final int initialId;
@@ -562,8 +566,10 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public synchronized State save() {
         long elapsed = timerStart == 0 ? -1 : System.nanoTime() - timerStart;
+        boolean deadlineArmed = ((lvt[0] >>> 17) & 3) == 2 && tscDeadline != 0 && timerExpiry != null;
+        long left = deadlineArmed ? Math.max(timerExpiry.getDelay(TimeUnit.NANOSECONDS), 0) : -1;
         return new State(base, id, tpr, ldr, dfr, spiv, esr, icrLow, icrHigh, lvt.clone(), timerInitial, timerDivide, elapsed,
-                irr.clone(), isr.clone(), tmr.clone());
+                irr.clone(), isr.clone(), tmr.clone(), tscDeadline, left);
     }
 
     @Override
@@ -588,7 +594,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         System.arraycopy(s.tmr(), 0, tmr, 0, 8);
         timerInitial = s.timerInitial();
         timerDivide = s.timerDivide();
-        if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
+        tscDeadline = s.tscDeadline();
+        if (((lvt[0] >>> 17) & 3) == 2) {
+            if (s.deadlineNanos() >= 0 && tscDeadline != 0) {
+                timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(s.deadlineNanos(), 1), TimeUnit.NANOSECONDS);
+            }
+        } else if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
             timerStart = System.nanoTime() - s.timerElapsedNanos();
             rearmTimer();
         }

@@ -1,0 +1,69 @@
+package io.jkvm.testing;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPOutputStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Debian's kernel and busybox for the tests (scripts/linux-guest fetches them), and busybox initramfs images. */
+public final class LinuxGuest {
+    private LinuxGuest() {
+    }
+
+    private static final Path GUEST = Path.of("target", "linux-guest");
+
+    /** The kernel and busybox, fetched by scripts/linux-guest if they are not there yet. */
+    public static Path guest() throws IOException, InterruptedException {
+        if (!Files.isRegularFile(GUEST.resolve("vmlinuz"))) {
+            Process p = new ProcessBuilder("bash", "scripts/linux-guest").redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(p.waitFor(300, TimeUnit.SECONDS), "scripts/linux-guest did not finish");
+            assertEquals(0, p.exitValue(), "scripts/linux-guest could not fetch Debian's kernel: " + log);
+        }
+        return GUEST;
+    }
+
+    /** A gzipped newc cpio archive: /init (a busybox shell script), /bin/busybox, and mount points. */
+    public static byte[] initramfs(byte[] busybox, String init) throws IOException {
+        ByteArrayOutputStream cpio = new ByteArrayOutputStream();
+        int[] inode = {1};
+        Entry e = (name, mode, body) -> {
+            String header = String.format("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", inode[0]++, mode, 0, 0,
+                    1, 0, body.length, 0, 0, 0, 0, name.length() + 1, 0);
+            cpio.writeBytes(header.getBytes(StandardCharsets.US_ASCII));
+            cpio.writeBytes((name + "\0").getBytes(StandardCharsets.US_ASCII));
+            pad(cpio);
+            cpio.writeBytes(body);
+            pad(cpio);
+        };
+        for (String d : new String[]{"bin", "proc", "sys", "dev"}) {
+            e.add(d, 0040755, new byte[0]);
+        }
+        e.add("bin/busybox", 0100755, busybox);
+        e.add("init", 0100755, init.getBytes(StandardCharsets.US_ASCII));
+        e.add("TRAILER!!!", 0, new byte[0]);
+        ByteArrayOutputStream gz = new ByteArrayOutputStream();
+        try (OutputStream out = new GZIPOutputStream(gz)) {
+            cpio.writeTo(out);
+        }
+        return gz.toByteArray();
+    }
+
+    private interface Entry {
+        void add(String name, int mode, byte[] body);
+    }
+
+    private static void pad(ByteArrayOutputStream out) {
+        while (out.size() % 4 != 0) {
+            out.write(0);
+        }
+    }
+
+}
