@@ -3,15 +3,7 @@
 # (it must have counted between), prints "acpi ok" and writes SLP_TYP 0 (the DSDT's \_S5) with SLP_EN to PM1a
 # control. Failures exit through debug-exit: 0x50 no RSDP, 0x51 a bad checksum, 0x52 no FADT, 0x53 a timer that did
 # not count, 0x54 still running after the write (the machine did not power off).
-.intel_syntax noprefix
-.code32
-.text
-.globl _start
-_start:
-    jmp entry
-.align 4
-multiboot_header:
-    .long 0x1BADB002, 0, -0x1BADB002
+.include "multiboot.inc"
 entry:
     mov esi, 0xE0000
 find:

@@ -4,15 +4,7 @@
 # to all but itself. Each processor the trampoline runs on counts itself in at 0x7000 (LOCK INC) and halts; once all
 # have, the kernel exits through debug-exit with the count of processors, so jkvm's status is (cpus << 1) | 1.
 # A wrong magic exits with 0x40, a missing cmdline with 0x41, a memory size below 1 MiB with 0x42.
-.intel_syntax noprefix
-.code32
-.text
-.globl _start
-_start:
-    jmp entry
-.align 4
-multiboot_header:
-    .long 0x1BADB002, 0, -0x1BADB002
+.include "multiboot.inc"
 entry:
     mov edx, 0xF4
     cmp eax, 0x2BADB002
@@ -46,33 +38,7 @@ printed:
     shl eax, 8
     or ecx, eax
     mov ebp, ecx                          # the CPU count
-    mov esi, offset trampoline
-    mov edi, 0x8000
-    mov ecx, trampoline_end - trampoline
-    rep movsb
-    mov dword ptr [0x7000], 0
     mov dword ptr [0xFEE000F0], 0x1FF     # SPIV: software-enable the APIC
-    mov dword ptr [0xFEE00300], 0x000C4500 # INIT, all but self
-    mov dword ptr [0xFEE00300], 0x000C4608 # STARTUP at 0x8000, all but self
-wait:
-    mov eax, [0x7000]
-    inc eax
-    cmp eax, ebp
-    jae done
-    pause
-    jmp wait
-done:
-    mov eax, ebp
-fail:
-    mov edx, 0xF4
-    out dx, eax
-    hlt
-
-trampoline:                               # runs in real mode at 0800:0000
-.code16
-    lock inc dword ptr ds:[0x7000]
-1:  cli
-    hlt
-    jmp 1b
-.code32
-trampoline_end:
+    start_aps
+    await_aps
+    ap_trampoline

@@ -7,18 +7,10 @@
 # processors with INIT and STARTUP (they count themselves in at 0x7000 and halt) and exits through debug-exit with the
 # processor count, so jkvm's status is (cpus << 1) | 1. Failures exit with 0x43 (an unexpected vector), 0x44 (the
 # CMOS byte), 0x45 (the I/O APIC entry), 0x46 (the APIC timer's LVT or no APIC timer interrupt), 0x47 (the PIT's mode).
-.intel_syntax noprefix
-.code32
+.include "multiboot.inc"
 .set APIC, 0xFEE00000
 .set IOAPIC, 0xFEC00000
 .set COUNT, 0x7000
-.text
-.globl _start
-_start:
-    jmp entry
-.align 4
-multiboot_header:
-    .long 0x1BADB002, 0, -0x1BADB002
 entry:
     test dword ptr [ebx], 4               # MBI flags: cmdline valid
     jz 2f
@@ -138,26 +130,8 @@ checks:
     mov dx, 0x511
     in al, dx
     movzx ebp, al
-    mov esi, offset trampoline
-    mov edi, 0x8000
-    mov ecx, trampoline_end - trampoline
-    rep movsb
-    mov dword ptr [COUNT], 0
-    mov dword ptr [APIC + 0x300], 0x000C4500 # INIT, all but self
-    mov dword ptr [APIC + 0x300], 0x000C4608 # STARTUP at 0x8000, all but self
-wait:
-    mov eax, [COUNT]
-    inc eax
-    cmp eax, ebp
-    jae done
-    pause
-    jmp wait
-done:
-    mov eax, ebp
-fail:
-    mov edx, 0xF4
-    out dx, eax
-    hlt
+    start_aps
+    await_aps
 
 pit_interrupt:
     inc dword ptr [pit_ticks]
@@ -206,14 +180,7 @@ puts:
     jmp 2b
 3:  ret
 
-trampoline:                               # runs in real mode at 0800:0000
-.code16
-    lock inc dword ptr ds:[COUNT]
-4:  cli
-    hlt
-    jmp 4b
-.code32
-trampoline_end:
+    ap_trampoline
 
 .data
 .align 8
