@@ -39,7 +39,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private final List<CpuFeature> missingOnKvm;
     /** What of the CPU model the software core lacks: a handoff to the core is refused while there is any. */
     private final String lackingOnCore;
-    /** What else keeps a restored machine off this host's KVM (another XSAVE layout, an MXCSR bit the CPU lacks). */
+    /**
+     * What else keeps the machine off this host's KVM: a restored model's other XSAVE layout or MXCSR bit, a kernel's
+     * platform KVM here cannot run ({@link KernelLoading#kvmObstacle}). A handoff to KVM is refused while there is any.
+     */
     private final List<String> otherKvmObstacles;
     private final ExitDispatch exits;
     private final DeviceManager devices;
@@ -176,7 +179,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.model = model;
         this.missingOnKvm = List.copyOf(missing);
         this.lackingOnCore = lacking;
-        this.otherKvmObstacles = List.copyOf(otherObstacles);
+        List<String> obstacles = new ArrayList<>(otherObstacles);
+        String kernelObstacle = pc ? KernelLoading.kvmObstacle(config.cpus()) : null;
+        if (kernelObstacle != null) {
+            obstacles.add(kernelObstacle);
+        }
+        this.otherKvmObstacles = List.copyOf(obstacles);
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
@@ -568,9 +576,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private void requireCanMoveTo(Backend target) {
         String why = BackendMoves.refusal(target, backend, migration.underWay(), factory.hasKvm(), config, missingOnKvm,
                 otherKvmObstacles, lackingOnCore);
-        if (why == null && target == Backend.KVM && platformKvmObstacle() != null) {
-            why = "cannot hand the vCPUs to KVM: " + platformKvmObstacle() + "; the VM stays on the software core";
-        }
         if (why != null) {
             throw new MachineException(why);
         }
@@ -637,7 +642,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                         // To the other backend; a model KVM cannot run is remade on the software core instead (as
                         // state_test.c does: save, a new vCPU, restore, compare)
                         Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
-                                || !factory.hasKvm() || platformKvmObstacle() != null ? Backend.EMULATOR : Backend.KVM;
+                                || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
                         requireCanMoveTo(target);
                         Handoff h = moveWhilePaused(target, start);
                         if (config.trace()) {
@@ -700,11 +705,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
     public static Optional<String> platformKvmObstacle(MachineState state) {
         return DeviceManager.hasPlatform(state)
                 ? Optional.ofNullable(KernelLoading.kvmObstacle(state.vcpus().size())) : Optional.empty();
-    }
-
-    /** What keeps this host's KVM from running this machine's kernel (null: nothing, or no kernel's platform). */
-    private String platformKvmObstacle() {
-        return devices.platform() == null ? null : KernelLoading.kvmObstacle(runners.size());
     }
 
     @Override
