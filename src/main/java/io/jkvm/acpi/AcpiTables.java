@@ -14,8 +14,8 @@ import java.util.List;
  */
 public final class AcpiTables {
     /** Where the platform's ACPI registers are, and what the tables describe. */
-    public record Platform(int cpus, long localApicAddress, long ioApicAddress, int ioApicId, int pmBase, int sciIrq,
-                           int resetPort, int resetValue) {
+    public record Platform(long localApicAddress, long ioApicAddress, int ioApicId, int pmBase, int sciIrq, int resetPort,
+                           int resetValue) {
         /** The PM1a event block (status, enable), PM1a control block and PM timer, from {@code pmBase}. */
         public int pm1aEvent() {
             return pmBase;
@@ -37,13 +37,16 @@ public final class AcpiTables {
     private AcpiTables() {
     }
 
-    /** The tables for {@code p}, as one block of bytes to place at guest-physical {@code base} (16-byte aligned). */
-    public static byte[] build(Platform p, long base) {
+    /**
+     * The tables for {@code p} with {@code cpus} vCPUs (APIC IDs 0..cpus-1), as one block of bytes to place at
+     * guest-physical {@code base} (16-byte aligned).
+     */
+    public static byte[] build(Platform p, int cpus, long base) {
         if ((base & 0xF) != 0 || base + 0x10000 > 0x1_0000_0000L) {
             throw new IllegalArgumentException("ACPI tables at 0x" + Long.toHexString(base) + ": not 16-byte aligned below 4G");
         }
         byte[] dsdt = dsdt();
-        byte[] madt = madt(p);
+        byte[] madt = madt(p, cpus);
         // Offsets from base: the RSDP, then each table 64-byte aligned (the FACS must be)
         int rsdpAt = 0, rsdtAt = 64, xsdtAt = 128, fadtAt = FADT_AT, facsAt = FACS_AT, madtAt = facsAt + 64,
                 dsdtAt = align(madtAt + madt.length), end = dsdtAt + dsdt.length;
@@ -58,7 +61,7 @@ public final class AcpiTables {
         return b.array();
     }
 
-    private static final int FADT_AT = 192, FACS_AT = align(FADT_AT + 276);
+    private static final int FADT_AT = 192, FACS_AT = align(FADT_AT + FADT_LENGTH);
 
     /** Where the FACS is in the tables {@link #build} placed at {@code base}: the firmware waking vector is at +12. */
     public static long facs(long base) {
@@ -181,9 +184,9 @@ public final class AcpiTables {
 
     // ---- MADT ------------------------------------------------------------------------------------------------
 
-    private static byte[] madt(Platform p) {
+    private static byte[] madt(Platform p, int cpus) {
         List<byte[]> entries = new ArrayList<>();
-        for (int id = 0; id < p.cpus(); id++) {
+        for (int id = 0; id < cpus; id++) {
             entries.add(new byte[]{0, 8, (byte) id, (byte) id, 1, 0, 0, 0}); // local APIC: ACPI id, APIC id, enabled
         }
         ByteBuffer io = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);

@@ -47,8 +47,8 @@ final class PcPlatform implements LocalApic.Messages {
     static final int RESET_PORT = 0xCF9;
     /** Where the ACPI tables are (in the BIOS area, reserved in the memory map) and the registers they describe. */
     static final long ACPI_TABLES = 0xF0000;
-    private static final AcpiTables.Platform ACPI = new AcpiTables.Platform(0, LocalApic.DEFAULT_BASE, IoApic.BASE, 0, 0x600,
-            9, RESET_PORT, 0x6);
+    private static final AcpiTables.Platform ACPI = new AcpiTables.Platform(LocalApic.DEFAULT_BASE, IoApic.BASE, 0, 0x600, 9,
+            RESET_PORT, 0x6);
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
 
@@ -94,9 +94,7 @@ final class PcPlatform implements LocalApic.Messages {
 
     /** The ACPI tables for {@code cpus} vCPUs, to be placed at {@link #ACPI_TABLES}. */
     static byte[] acpiTables(int cpus) {
-        AcpiTables.Platform p = ACPI;
-        return AcpiTables.build(new AcpiTables.Platform(cpus, p.localApicAddress(), p.ioApicAddress(), p.ioApicId(), p.pmBase(),
-                p.sciIrq(), p.resetPort(), p.resetValue()), ACPI_TABLES);
+        return AcpiTables.build(ACPI, cpus, ACPI_TABLES);
     }
 
     /** SLP_EN with {@code slpTyp}: S5 powers off, S3 suspends; any other state is not one jkvm's machine enters. */

@@ -24,12 +24,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class AcpiTablesTest {
     private static final long BASE = 0xF0000;
-    private static final AcpiTables.Platform PC = new AcpiTables.Platform(3, 0xFEE00000L, 0xFEC00000L, 0, 0x600, 9, 0xCF9, 6);
+    private static final AcpiTables.Platform PC = new AcpiTables.Platform(0xFEE00000L, 0xFEC00000L, 0, 0x600, 9, 0xCF9, 6);
 
     @TempDir
     Path dir;
 
-    private final byte[] image = AcpiTables.build(PC, BASE);
+    private final byte[] image = AcpiTables.build(PC, 3, BASE);
     private final ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
 
     private String text(int at, int length) {
