@@ -153,15 +153,10 @@ final class KernelLoading {
             return v;
         }
         if (kernel instanceof LinuxKernel linux) {
-            v.setSpecialRegisters(LongModeBoot.specialRegisters(v.specialRegisters(), xsave));
-            if (xsave) {
-                v.setXcr0(LongModeBoot.xcr0());
-            }
             long[] gprs = new long[16];
             gprs[4] = LINUX_STACK;
             gprs[6] = linux.linux().zeroPage(); // RSI
-            v.setRegisters(Registers.byEncoding(gprs, linux.linux().entry(), 0x2));
-            v.setMsrs(LongModeBoot.msrs());
+            LongModeBoot.enter(v, xsave, Registers.byEncoding(gprs, linux.linux().entry(), 0x2));
             return v;
         }
         BootImage image = kernel.image();

@@ -83,6 +83,19 @@ public final class LongModeBoot {
                 cr0, 0, PML4, cr4, 0, efer, reset.apicBase(), new long[4]);
     }
 
+    /**
+     * Puts {@code vcpu} in 64-bit mode at CPL0 over the tables {@link #writeTables} wrote, with {@code registers}: the
+     * special registers, XCR0 (with XSAVE), MSRs; what a flat image's entry and a Linux kernel's 64-bit entry share.
+     */
+    public static void enter(io.jkvm.x86.VirtualCpu vcpu, boolean xsave, Registers registers) {
+        vcpu.setSpecialRegisters(specialRegisters(vcpu.specialRegisters(), xsave));
+        if (xsave) {
+            vcpu.setXcr0(xcr0());
+        }
+        vcpu.setRegisters(registers);
+        vcpu.setMsrs(msrs());
+    }
+
     /** Registers at entry: RIP at the image's entry, RSP at the 16-byte-aligned top of RAM, all else 0. */
     public static Registers registers(long entry, long ramSize) {
         return Registers.zero().withRip(entry).withRsp(ramSize & ~0xFL);

@@ -41,12 +41,7 @@ final class VcpuFactory implements AutoCloseable {
     VirtualCpu atEntry(Backend on, int id, CpuidTable modelCpuid, long entry) {
         CpuidTable cpuid = modelCpuid.withApicId(id);
         VirtualCpu vcpu = make(on, id, cpuid);
-        vcpu.setSpecialRegisters(LongModeBoot.specialRegisters(vcpu.specialRegisters(), cpuid.hasXsave()));
-        if (cpuid.hasXsave()) {
-            vcpu.setXcr0(LongModeBoot.xcr0());
-        }
-        vcpu.setRegisters(LongModeBoot.registers(entry, memory.size()));
-        vcpu.setMsrs(LongModeBoot.msrs());
+        LongModeBoot.enter(vcpu, cpuid.hasXsave(), LongModeBoot.registers(entry, memory.size()));
         return vcpu;
     }
 
