@@ -36,18 +36,12 @@ public final class AcpiPm implements Device, Persist<AcpiPm.State> {
         this(sleep, System::nanoTime);
     }
 
-    /** PM timer ticks in {@code nanos} (whole seconds and the rest apart: nanos × Hz overflows a long in 43 minutes). */
-    static long ticks(long nanos) {
-        long seconds = Math.floorDiv(nanos, 1_000_000_000L), rest = Math.floorMod(nanos, 1_000_000_000L);
-        return seconds * TIMER_HZ + rest * TIMER_HZ / 1_000_000_000L;
-    }
-
     @Override
     public synchronized long read(long offset, int size) {
         long image = (status & 0xFFFFL) | (enable & 0xFFFFL) << 16 | (long) (control | SCI_EN) << 32;
         long value;
         if (offset >= 8) {
-            value = (ticks(nanoTime.getAsLong()) & 0xFFFFFFFFL) >>> (8 * (offset - 8));
+            value = (ClockTicks.in(nanoTime.getAsLong(), TIMER_HZ) & 0xFFFFFFFFL) >>> (8 * (offset - 8));
         } else {
             value = image >>> (8 * offset);
         }

@@ -63,7 +63,7 @@ public final class Pit8254 implements Persist<Pit8254.State> {
     }
 
     private long ticksSince(Counter c) {
-        return (nanoTime.getAsLong() - c.start) * HZ / 1_000_000_000L;
+        return ClockTicks.in(nanoTime.getAsLong() - c.start, HZ);
     }
 
     /** The counter's value now: counting down from the reload value, repeating in modes 2 and 3. */

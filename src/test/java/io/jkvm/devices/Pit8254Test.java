@@ -95,4 +95,20 @@ class Pit8254Test {
         pit.close();
         other.close();
     }
+
+    /** Hours after its count was loaded, a periodic counter still reads where the 1.193182 MHz clock puts it. */
+    @Test
+    void aCounterReadsRightHoursAfterItsCountWasLoaded() {
+        ports.write(3, 1, 0x34); // counter 0, LSB/MSB, mode 2
+        ports.write(0, 1, 0x00);
+        ports.write(0, 1, 0x10); // 0x1000
+        long hours = 3 * 3_600_000_000_000L; // nanos x 1193182 passes 2^63 after 2.1 hours
+        now.addAndGet(hours);
+        long ticks = java.math.BigInteger.valueOf(hours).multiply(java.math.BigInteger.valueOf(Pit8254.HZ))
+                .divide(java.math.BigInteger.valueOf(1_000_000_000L)).longValueExact();
+        ports.write(3, 1, 0x00); // latch counter 0
+        int count = (int) ports.read(0, 1) | (int) ports.read(0, 1) << 8;
+        assertEquals(0x1000 - ticks % 0x1000, count);
+        pit.close();
+    }
 }
