@@ -52,7 +52,7 @@ final class CpuidAndMsrs {
      * outside CPL0 it needs CR4.PCE. Any other counter, and on an Intel model (no architectural PMU in leaf 0xA), #GP(0).
      */
     static long rdpmc(Core c, int counter) {
-        if ((c.cr4 & (1L << 8)) == 0 && c.cpl != 0 && c.protectedMode()) {
+        if ((c.cr4 & ControlBits.CR4_PCE) == 0 && c.cpl != 0 && c.protectedMode()) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         if (!c.vendor.followsApm() || Integer.compareUnsigned(counter, AMD_PERF_COUNT / 2) >= 0) {

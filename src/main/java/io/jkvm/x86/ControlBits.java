@@ -20,6 +20,7 @@ public final class ControlBits {
     public static final long CR4_DE = 1L << 3;
     public static final long CR4_PSE = 1L << 4;
     public static final long CR4_PAE = 1L << 5;
+    public static final long CR4_PCE = 1L << 8;
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;
     public static final long CR4_UMIP = 1L << 11;
