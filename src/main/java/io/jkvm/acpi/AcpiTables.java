@@ -61,6 +61,8 @@ public final class AcpiTables {
         return b.array();
     }
 
+
+    private static final int FADT_LENGTH = 276; // revision 6
     private static final int FADT_AT = 192, FACS_AT = align(FADT_AT + FADT_LENGTH);
 
     /** Where the FACS is in the tables {@link #build} placed at {@code base}: the firmware waking vector is at +12. */
@@ -132,7 +134,6 @@ public final class AcpiTables {
 
     // ---- FADT and FACS -----------------------------------------------------------------------------------------
 
-    private static final int FADT_LENGTH = 276; // revision 6
     private static final int FADT_WBINVD = 1, FADT_PROC_C1 = 1 << 2, FADT_SLP_BUTTON = 1 << 5, FADT_TMR_VAL_EXT = 1 << 8,
             FADT_RESET_REG_SUP = 1 << 10;
 
