@@ -172,7 +172,8 @@ class HandoffTest {
 
     @ParameterizedTest
     @EnumSource(value = Backend.class, names = {"KVM", "EMULATOR"})
-    @org.junit.jupiter.api.Timeout(120) // a lost kick would hang the run: fail it instead (the run takes seconds)
+    // A hang fails the test instead of holding the suite: on its own thread, since the join it waits in is not interruptible
+    @org.junit.jupiter.api.Timeout(value = 120, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void handoffsAfterPortExitsEndExactlyAsARunWithout(Backend start) {
         // 37 is odd: the guest's output alternates IN (LSR) and OUT (THR), so moves follow both kinds of exit.
         Run run;
