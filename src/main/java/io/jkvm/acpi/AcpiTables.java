@@ -30,6 +30,13 @@ public final class AcpiTables {
         }
     }
 
+    /**
+     * A virtio-mmio device the DSDT describes (\_SB.VRnn, _HID "LNRO0005", as QEMU's microvm): its register window and
+     * its I/O APIC pin, level-triggered and active high.
+     */
+    public record MmioDevice(long base, long size, int gsi) {
+    }
+
     /** SLP_TYP values the DSDT gives for S3 and S5 (QEMU's, which kvm-unit-tests' s3 writes as constants). */
     public static final int SLP_TYP_S3 = 1, SLP_TYP_S5 = 0;
     static final String OEM_ID = "JKVM  ", OEM_TABLE_ID = "JKVMPC  ";
@@ -42,10 +49,15 @@ public final class AcpiTables {
      * guest-physical {@code base} (16-byte aligned).
      */
     public static byte[] build(Platform p, int cpus, long base) {
+        return build(p, cpus, base, List.of());
+    }
+
+    /** As {@link #build(Platform, int, long)}, with {@code devices} described in the DSDT. */
+    public static byte[] build(Platform p, int cpus, long base, List<MmioDevice> devices) {
         if ((base & 0xF) != 0 || base + 0x10000 > 0x1_0000_0000L) {
             throw new IllegalArgumentException("ACPI tables at 0x" + Long.toHexString(base) + ": not 16-byte aligned below 4G");
         }
-        byte[] dsdt = dsdt();
+        byte[] dsdt = dsdt(devices);
         byte[] madt = madt(p, cpus);
         // Offsets from base: the RSDP, then each table 64-byte aligned (the FACS must be)
         int rsdpAt = 0, rsdtAt = 64, xsdtAt = 128, fadtAt = FADT_AT, facsAt = FACS_AT, madtAt = facsAt + 64,
@@ -212,14 +224,73 @@ public final class AcpiTables {
 
     // ---- DSDT ------------------------------------------------------------------------------------------------
 
-    /** The DSDT: Name (\_S3, Package (4) {1, 1, 0, 0}) and Name (\_S5, Package (4) {0, 0, 0, 0}). */
-    private static byte[] dsdt() {
+    /**
+     * The DSDT: Name (\_S3, Package (4) {1, 1, 0, 0}), Name (\_S5, Package (4) {0, 0, 0, 0}), and in Scope (\_SB) a
+     * Device for each virtio-mmio device, with _HID, _UID and _CRS (Memory32Fixed and an extended Interrupt).
+     */
+    private static byte[] dsdt(List<MmioDevice> devices) {
         ByteBuffer aml = ByteBuffer.allocate(64);
         sleepState(aml, "_S3_", SLP_TYP_S3);
         sleepState(aml, "_S5_", SLP_TYP_S5);
-        byte[] body = new byte[aml.position()];
-        aml.flip().get(body);
-        return table("DSDT", 2, body);
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.write(aml.array(), 0, aml.position());
+        if (!devices.isEmpty()) {
+            java.io.ByteArrayOutputStream scope = new java.io.ByteArrayOutputStream();
+            scope.writeBytes(new byte[]{'\\', '_', 'S', 'B', '_'});
+            for (int n = 0; n < devices.size(); n++) {
+                scope.writeBytes(mmioDevice(n, devices.get(n)));
+            }
+            body.writeBytes(pkg(new byte[]{SCOPE_OP}, scope.toByteArray()));
+        }
+        return table("DSDT", 2, body.toByteArray());
+    }
+
+    private static final byte SCOPE_OP = 0x10, BUFFER_OP = 0x11, STRING_PREFIX = 0x0D, EXT_OP = 0x5B, DEVICE_OP = (byte) 0x82;
+
+    /** Device (VRnn) { Name (_HID, "LNRO0005") Name (_UID, n) Name (_CRS, ResourceTemplate () {...}) }. */
+    private static byte[] mmioDevice(int n, MmioDevice d) {
+        java.io.ByteArrayOutputStream dev = new java.io.ByteArrayOutputStream();
+        dev.writeBytes(String.format("VR%02X", n).getBytes(StandardCharsets.US_ASCII));
+        dev.write(NAME_OP);
+        dev.writeBytes("_HID".getBytes(StandardCharsets.US_ASCII));
+        dev.write(STRING_PREFIX);
+        dev.writeBytes("LNRO0005".getBytes(StandardCharsets.US_ASCII));
+        dev.write(0);
+        dev.write(NAME_OP);
+        dev.writeBytes("_UID".getBytes(StandardCharsets.US_ASCII));
+        dev.write(BYTE_PREFIX);
+        dev.write(n);
+        ByteBuffer crs = ByteBuffer.allocate(12 + 9 + 2).order(ByteOrder.LITTLE_ENDIAN);
+        crs.put((byte) 0x86).putShort((short) 9).put((byte) 1).putInt((int) d.base()).putInt((int) d.size()); // Memory32Fixed, RW
+        crs.put((byte) 0x89).putShort((short) 6).put((byte) 1).put((byte) 1).putInt(d.gsi()); // consumer, level, high, exclusive
+        crs.put((byte) 0x79).put((byte) 0); // end tag (checksum 0: none)
+        java.io.ByteArrayOutputStream buffer = new java.io.ByteArrayOutputStream();
+        buffer.write(BYTE_PREFIX);
+        buffer.write(crs.capacity());
+        buffer.writeBytes(crs.array());
+        dev.write(NAME_OP);
+        dev.writeBytes("_CRS".getBytes(StandardCharsets.US_ASCII));
+        dev.writeBytes(pkg(new byte[]{BUFFER_OP}, buffer.toByteArray()));
+        return pkg(new byte[]{EXT_OP, DEVICE_OP}, dev.toByteArray());
+    }
+
+    /** {@code op}, a PkgLength (1 to 3 bytes, counting itself) and {@code body}. */
+    static byte[] pkg(byte[] op, byte[] body) {
+        int bytes = body.length + 1 < 0x40 ? 1 : body.length + 2 < 0x1000 ? 2 : 3;
+        int length = body.length + bytes;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.writeBytes(op);
+        if (bytes == 1) {
+            out.write(length);
+        } else {
+            out.write((bytes - 1) << 6 | length & 0xF);
+            out.write(length >>> 4 & 0xFF);
+            if (bytes == 3) {
+                out.write(length >>> 12 & 0xFF);
+            }
+        }
+        out.writeBytes(body);
+        return out.toByteArray();
     }
 
     private static final byte NAME_OP = 0x08, PACKAGE_OP = 0x12, BYTE_PREFIX = 0x0A;

@@ -6,6 +6,7 @@ import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Machine;
 import io.jkvm.machine.KernelConfig;
+import io.jkvm.machine.VirtioConfig;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.MemorySize;
 import io.jkvm.machine.GuestMemory;
@@ -71,8 +72,13 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--initrd", paramLabel = "FILE", description = "Linux's initrd, or a multiboot kernel's module (with --kernel)")
     Path initrd;
 
-    @Option(names = "--device", paramLabel = "NAME", description = "an extra device: pc-testdev (QEMU's test device, with --kernel)")
+    @Option(names = "--device", paramLabel = "NAME",
+            description = "an extra device (with --kernel): pc-testdev (QEMU's test device) or virtio-rng (entropy from the host)")
     List<String> devices = new ArrayList<>();
+
+    @Option(names = "--disk", paramLabel = "FILE[,ro]",
+            description = "a virtio-blk disk on a raw image file (with --kernel; ,ro: read-only); the first is Linux's /dev/vda")
+    List<String> disks = new ArrayList<>();
 
     @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
@@ -103,22 +109,29 @@ final class RunCommand implements Callable<Integer> {
 
     /** --kernel and what goes with it, checked: each of --append, --initrd and --device needs --kernel, and --kernel no --image. */
     private Optional<KernelConfig> kernelConfig() {
+        List<VirtioConfig> virtio = new ArrayList<>();
         for (String d : devices) {
-            if (!d.equals("pc-testdev")) {
-                throw new MachineException("--device " + d + " is not a device jkvm has: pc-testdev is");
+            switch (d) {
+                case "pc-testdev" -> {
+                }
+                case "virtio-rng" -> virtio.add(new VirtioConfig.Rng());
+                default -> throw new MachineException("--device " + d + " is not a device jkvm has: pc-testdev and virtio-rng are");
             }
         }
+        for (String d : disks) {
+            virtio.add(VirtioConfig.parseDisk(d));
+        }
         if (kernel == null) {
-            if (!append.isEmpty() || initrd != null || !devices.isEmpty()) {
-                throw new MachineException((!append.isEmpty() ? "--append" : initrd != null ? "--initrd" : "--device")
-                        + " goes with --kernel: add --kernel FILE");
+            if (!append.isEmpty() || initrd != null || !devices.isEmpty() || !disks.isEmpty()) {
+                throw new MachineException((!append.isEmpty() ? "--append" : initrd != null ? "--initrd"
+                        : !devices.isEmpty() ? "--device" : "--disk") + " goes with --kernel: add --kernel FILE");
             }
             return Optional.empty();
         }
         if (image != null) {
             throw new MachineException("--kernel and --image both name what to boot: give one");
         }
-        return Optional.of(new KernelConfig(kernel, append, Optional.ofNullable(initrd), devices.contains("pc-testdev")));
+        return Optional.of(new KernelConfig(kernel, append, Optional.ofNullable(initrd), devices.contains("pc-testdev"), virtio));
     }
 
     /** --incoming: waits for a source, takes its machine, tells it the guest runs here, and runs it. */

@@ -21,7 +21,8 @@ public final class DirtyPages {
         return pages;
     }
 
-    void mark(long physical) {
+    /** Marks the page holding {@code physical}. */
+    public void mark(long physical) {
         long page = physical >>> 12;
         int word = (int) (page >>> 6);
         long bit = 1L << (page & 63);

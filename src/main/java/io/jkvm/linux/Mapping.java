@@ -156,6 +156,23 @@ public final class Mapping implements AutoCloseable {
         return (long) ALIGNED_LONG.getVolatile(segment, offset);
     }
 
+    private static final java.lang.invoke.VarHandle ALIGNED_SHORT = ValueLayout.JAVA_SHORT.varHandle();
+
+    /** The aligned 2 bytes at {@code offset}, read before any load after it (a virtqueue index another CPU publishes). */
+    public short getShortAcquire(long offset) {
+        return (short) ALIGNED_SHORT.getAcquire(segment, offset);
+    }
+
+    /** Stores the aligned 2 bytes at {@code offset} after every store before it (a virtqueue index this side publishes). */
+    public void putShortRelease(long offset, short value) {
+        ALIGNED_SHORT.setRelease(segment, offset, value);
+    }
+
+    /** The {@code length} bytes at {@code offset} as a buffer over this mapping (file I/O straight into or out of it). */
+    public java.nio.ByteBuffer window(long offset, int length) {
+        return segment.asSlice(offset, length).asByteBuffer();
+    }
+
     /** Stores {@code value} in the aligned 8 bytes at {@code offset} if they still hold {@code expected}, atomically. */
     public boolean compareAndSetLong(long offset, long expected, long value) {
         return ALIGNED_LONG.compareAndSet(segment, offset, expected, value);

@@ -65,14 +65,16 @@ final class DeviceManager implements AutoCloseable {
 
     /**
      * Maps the devices on the buses and connects the vCPUs: with {@code pc}, the PC platform (its test device with
-     * {@code testDevice}) over guest RAM {@code memory}, INIT and STARTUP going to {@code runners}.
+     * {@code testDevice}, its virtio devices {@code virtio}) over guest RAM {@code memory}, INIT and STARTUP going to
+     * {@code runners}.
      */
-    void attach(List<VcpuRunner> runners, boolean pc, boolean testDevice, GuestMemory memory, Consumer<String> trace) {
+    void attach(List<VcpuRunner> runners, boolean pc, boolean testDevice, List<VirtioConfig> virtio, GuestMemory memory,
+                Consumer<String> trace) {
         ports.map(Serial16550.COM1, Serial16550.REGISTERS, serial);
         ports.map(Pic8259.MASTER_PORT, Pic8259.PORTS, pic.masterPorts());
         ports.map(Pic8259.SLAVE_PORT, Pic8259.PORTS, pic.slavePorts());
         if (pc) {
-            platform = new PcPlatform(runners.size(), memory, testDevice, pic, ports, mmio, runners::get, bspLine, end, trace);
+            platform = new PcPlatform(runners.size(), memory, testDevice, virtio, pic, ports, mmio, runners::get, bspLine, end, trace);
         }
         connect(runners.stream().map(VcpuRunner::vcpu).toList());
         ports.map(DebugExit.PORT, 1, new DebugExit(status -> end.accept(new Outcome.Exited(status, "debug-exit"))));
@@ -87,6 +89,19 @@ final class DeviceManager implements AutoCloseable {
             }
         } else {
             vcpus.getFirst().connectInterrupts(pic);
+        }
+    }
+
+    /** The virtio devices {@code state} had, in slot order (none without a PC platform). */
+    static List<VirtioConfig> virtioIn(MachineState state) {
+        return PcPlatform.virtioIn(state);
+    }
+
+    /** Waits until the devices that work on threads of their own have served what the guest gave them. */
+    void quiesce() {
+        PcPlatform p = platform;
+        if (p != null) {
+            p.quiesce();
         }
     }
 

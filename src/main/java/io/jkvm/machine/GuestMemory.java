@@ -1,13 +1,18 @@
 package io.jkvm.machine;
 
+import io.jkvm.devices.virtio.DmaMemory;
+import io.jkvm.emu.DirtyPages;
 import io.jkvm.linux.Mapping;
 import io.jkvm.migration.MigrationTarget;
 import io.jkvm.snapshot.GuestRam;
 import io.jkvm.x86.PageWalker;
 
 /** Guest RAM: one anonymous mapping seen by the guest at physical address 0. */
-public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam, MigrationTarget.Memory {
+public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam, MigrationTarget.Memory,
+        DmaMemory {
     private final Mapping ram;
+    /** Where devices' stores to RAM are logged while a migration tracks dirty pages; null otherwise. */
+    private volatile DirtyPages deviceWrites;
 
     private GuestMemory(Mapping ram) {
         this.ram = ram;
@@ -83,12 +88,15 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         ram.putByte(physical, value);
     }
 
+    @Override
     public int readInt(long physical) {
         return ram.getInt(physical);
     }
 
+    @Override
     public void writeInt(long physical, int value) {
         ram.putInt(physical, value);
+        written(physical, 4);
     }
 
     @Override
@@ -110,6 +118,42 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
 
     public void zero(long physical, long length) {
         ram.fill(physical, length, (byte) 0);
+    }
+
+    /** Logs devices' stores to RAM in {@code pages} from now on (null: no more). */
+    void trackDeviceWrites(DirtyPages pages) {
+        deviceWrites = pages;
+    }
+
+    @Override
+    public int readIndex(long physical) {
+        return ram.getShortAcquire(physical) & 0xFFFF;
+    }
+
+    @Override
+    public void writeIndex(long physical, int value) {
+        ram.putShortRelease(physical, (short) value);
+        written(physical, 2);
+    }
+
+    @Override
+    public short readShort(long physical) {
+        return ram.getShort(physical);
+    }
+
+    @Override
+    public java.nio.ByteBuffer window(long physical, int length) {
+        return ram.window(physical, length);
+    }
+
+    @Override
+    public void written(long physical, long length) {
+        DirtyPages log = deviceWrites;
+        if (log != null && length > 0) {
+            for (long page = physical & ~4095L; page < physical + length; page += 4096) {
+                log.mark(page);
+            }
+        }
     }
 
     /** Up to {@code max} bytes at a linear address, read through the guest's page tables; stops at an unmapped page. */

@@ -58,6 +58,15 @@ final class KernelLoading {
             throw new MachineException("--mem " + MemorySize.format(ramSize) + " with --kernel: jkvm keeps a kernel's RAM below the"
                     + " 32-bit MMIO window at 3G, and RAM above 4G is not there yet (issue #13): use --mem 3G or less");
         }
+        for (VirtioConfig v : k.virtio()) {
+            if (v instanceof VirtioConfig.Disk d && VirtioConfig.problem(d) != null) {
+                throw new MachineException(VirtioConfig.problem(d)); // before anything is built
+            }
+        }
+        if (k.virtio().size() > PcPlatform.VIRTIO_SLOTS) {
+            throw new MachineException(k.virtio().size() + " virtio devices (--disk, --device virtio-rng): jkvm has "
+                    + PcPlatform.VIRTIO_SLOTS + " virtio-mmio slots");
+        }
         byte[] kernel = read(k.kernel(), "--kernel", ramSize);
         if (LinuxBoot.detect(kernel)) {
             byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);

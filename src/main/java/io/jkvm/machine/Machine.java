@@ -159,7 +159,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 }
                 case KernelBoot kb -> {
                     m = GuestMemory.allocate(config.memorySize());
-                    byte[] acpi = PcPlatform.acpiTables(config.cpus()); // in the BIOS area; a kernel placed over it wins
+                    byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size()); // in the BIOS area; a kernel placed over it wins
                     m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }
@@ -210,14 +210,22 @@ public final class Machine implements AutoCloseable, ControlTarget {
             case Resume r -> DeviceManager.hasTestDevice(r.state());
             case Boot b -> false;
         };
-        devices.attach(runners, pc, testDevice, memory, console.trace()::println);
         if (start instanceof Resume r) {
             try {
+                devices.attach(runners, pc, testDevice, DeviceManager.virtioIn(r.state()), memory, console.trace()::println);
                 devices.restore(r.state());
                 runners.getFirst().vcpu().setInterruptLine(interruptLine);
             } catch (RuntimeException e) {
                 close();
                 throw new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e);
+            }
+        } else {
+            try {
+                devices.attach(runners, pc, testDevice, start instanceof KernelBoot kb ? kb.kernel().virtio() : List.of(), memory,
+                        console.trace()::println);
+            } catch (RuntimeException e) {
+                close();
+                throw e;
             }
         }
     }
@@ -460,6 +468,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
             return false;
         }
+        devices.quiesce(); // the devices' own threads finish what the guest gave them: RAM holds it before any copy
         return true;
     }
 

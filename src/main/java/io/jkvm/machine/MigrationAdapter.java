@@ -12,8 +12,8 @@ import io.jkvm.x86.VirtualCpu;
 
 /**
  * A running machine as a migration's source sees it. Dirty pages come from the software core's own store tracking
- * and from KVM's dirty log of guest RAM (memory slot 0), whichever backend the vCPUs are on; no device writes guest
- * RAM from the host side yet, which neither log would see.
+ * and from KVM's dirty log of guest RAM (memory slot 0), whichever backend the vCPUs are on, and from the log of what
+ * devices store to RAM from the host side (virtio), which neither of those sees.
  */
 final class MigrationAdapter implements MigrationSource.Vm {
     private final Machine machine;
@@ -69,6 +69,7 @@ final class MigrationAdapter implements MigrationSource.Vm {
         DirtyPages pages = new DirtyPages(memory.size());
         machine.whileStopped(() -> {
             trackOnCore(pages);
+            memory.trackDeviceWrites(pages); // what virtio devices store, which neither KVM's log nor the core's sees
             kvmLog = factory.startKvmDirtyLog();
         });
         corePages = pages;
@@ -89,6 +90,7 @@ final class MigrationAdapter implements MigrationSource.Vm {
         if (corePages != null) {
             machine.whileStopped(() -> {
                 trackOnCore(null);
+                memory.trackDeviceWrites(null);
                 factory.stopKvmDirtyLog();
             });
             corePages = null;

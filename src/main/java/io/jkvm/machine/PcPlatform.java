@@ -13,6 +13,9 @@ import io.jkvm.devices.PcTestDev;
 import io.jkvm.devices.Persist;
 import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.virtio.VirtioBlk;
+import io.jkvm.devices.virtio.VirtioMmio;
+import io.jkvm.devices.virtio.VirtioRng;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VirtualCpu;
@@ -40,7 +43,11 @@ final class PcPlatform implements LocalApic.Messages {
     private final I8042 keyboardController;
     private final PcTestDev testDevice;
     private final AcpiPm acpiPm;
+    private final List<VirtioMmio> virtio = new ArrayList<>();
     private final GuestMemory memory;
+    /** Where virtio-mmio slot 0 is (QEMU's microvm uses the same window), and how many slots there are. */
+    static final long VIRTIO_BASE = 0xFEB00000L;
+    static final int VIRTIO_SLOTS = 8, VIRTIO_FIRST_PIN = 16;
     /** Sleeps until the RTC alarm of an S3 suspend, then wakes the machine; null when not suspended. */
     private volatile Thread wakeTimer;
     /** The PC's reset control register (the FADT's reset register): a write with RST_CPU resets the machine. */
@@ -56,8 +63,8 @@ final class PcPlatform implements LocalApic.Messages {
      * Builds the devices for {@code cpus} vCPUs: vCPU 0's interrupt output goes to {@code bspLine} (the machine's INTR
      * line, which its HLT wait watches), the others' straight to their vCPUs.
      */
-    PcPlatform(int cpus, GuestMemory memory, boolean testDevice, Pic8259 pic, Bus ports, Bus mmio, IntFunction<VcpuRunner> runners,
-               Consumer<Boolean> bspLine, Consumer<Outcome> end, Consumer<String> trace) {
+    PcPlatform(int cpus, GuestMemory memory, boolean testDevice, List<VirtioConfig> virtioDevices, Pic8259 pic, Bus ports,
+               Bus mmio, IntFunction<VcpuRunner> runners, Consumer<Boolean> bspLine, Consumer<Outcome> end, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
         this.pic = pic;
@@ -90,11 +97,55 @@ final class PcPlatform implements LocalApic.Messages {
             ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, this.testDevice.irqPorts());
             mmio.map(PcTestDev.MMIO_BASE, PcTestDev.MMIO_SIZE, this.testDevice.memory());
         }
+        try {
+            for (int slot = 0; slot < virtioDevices.size(); slot++) {
+                VirtioMmio device = virtioDevice(slot, virtioDevices.get(slot));
+                virtio.add(device);
+                mmio.map(VIRTIO_BASE + slot * VirtioMmio.SIZE, VirtioMmio.SIZE, device);
+            }
+        } catch (RuntimeException e) {
+            virtio.forEach(VirtioMmio::close);
+            throw e;
+        }
+        virtio.forEach(VirtioMmio::start);
     }
 
-    /** The ACPI tables for {@code cpus} vCPUs, to be placed at {@link #ACPI_TABLES}. */
-    static byte[] acpiTables(int cpus) {
-        return AcpiTables.build(ACPI, cpus, ACPI_TABLES);
+    private VirtioMmio virtioDevice(int slot, VirtioConfig config) {
+        if (slot >= VIRTIO_SLOTS) {
+            throw new MachineException("more than " + VIRTIO_SLOTS + " virtio devices (--disk, --device virtio-rng): jkvm has "
+                    + VIRTIO_SLOTS + " virtio-mmio slots");
+        }
+        int pin = VIRTIO_FIRST_PIN + slot;
+        Consumer<Boolean> line = level -> isaIrq(pin, level);
+        String id = config.id(slot);
+        return switch (config) {
+            case VirtioConfig.Disk d -> {
+                String problem = VirtioConfig.problem(d);
+                if (problem != null) {
+                    throw new MachineException(problem);
+                }
+                try {
+                    yield new VirtioBlk(id, d.image(), d.readOnly(), memory, line, trace);
+                } catch (java.io.IOException e) {
+                    throw new MachineException("--disk " + d.image() + ": cannot open it: " + e.getMessage());
+                }
+            }
+            case VirtioConfig.Rng r -> new VirtioRng(id, memory, line, trace);
+        };
+    }
+
+    /** Waits until every virtio device has served what the driver gave it: after a pause, RAM and devices agree. */
+    void quiesce() {
+        virtio.forEach(VirtioMmio::quiesce);
+    }
+
+    /** The ACPI tables for {@code cpus} vCPUs and {@code virtioSlots} virtio-mmio devices, to be placed at {@link #ACPI_TABLES}. */
+    static byte[] acpiTables(int cpus, int virtioSlots) {
+        List<AcpiTables.MmioDevice> devices = new ArrayList<>();
+        for (int slot = 0; slot < Math.min(virtioSlots, VIRTIO_SLOTS); slot++) {
+            devices.add(new AcpiTables.MmioDevice(VIRTIO_BASE + slot * VirtioMmio.SIZE, VirtioMmio.SIZE, VIRTIO_FIRST_PIN + slot));
+        }
+        return AcpiTables.build(ACPI, cpus, ACPI_TABLES, devices);
     }
 
     /** SLP_EN with {@code slpTyp}: S5 powers off, S3 suspends; any other state is not one jkvm's machine enters. */
@@ -173,6 +224,9 @@ final class PcPlatform implements LocalApic.Messages {
         if (testDevice != null) {
             devices.put(TEST_DEVICE, testDevice);
         }
+        for (VirtioMmio device : virtio) {
+            devices.put(device.name(), (Persist<?>) device);
+        }
         return devices;
     }
 
@@ -190,8 +244,44 @@ final class PcPlatform implements LocalApic.Messages {
             case "fw_cfg" -> FwCfg.State.class;
             case "acpi-pm" -> AcpiPm.State.class;
             case TEST_DEVICE -> PcTestDev.State.class;
-            default -> null;
+            default -> virtioSlot(id, VirtioConfig.DISK) >= 0 ? VirtioBlk.State.class
+                    : virtioSlot(id, VirtioConfig.RNG) >= 0 ? VirtioRng.State.class : null;
         };
+    }
+
+    /** The slot in a virtio device's id ({@code kind} and the slot number), or -1 when {@code id} is not one. */
+    static int virtioSlot(String id, String kind) {
+        if (!id.startsWith(kind) || id.length() != kind.length() + 1 || !Character.isDigit(id.charAt(kind.length()))) {
+            return -1;
+        }
+        int slot = id.charAt(kind.length()) - '0';
+        return slot < VIRTIO_SLOTS ? slot : -1;
+    }
+
+    /**
+     * The virtio devices a machine state had, in slot order, from their records (a disk's image path and mode): a
+     * restore opens the same images. Slots must run from 0 without a gap, as the guest's DSDT lists them.
+     */
+    static List<VirtioConfig> virtioIn(io.jkvm.snapshot.MachineState state) {
+        VirtioConfig[] slots = new VirtioConfig[VIRTIO_SLOTS];
+        int count = 0;
+        for (var e : state.devices().entrySet()) {
+            int disk = virtioSlot(e.getKey(), VirtioConfig.DISK), rng = virtioSlot(e.getKey(), VirtioConfig.RNG);
+            if (disk >= 0 && e.getValue() instanceof VirtioBlk.State b) {
+                slots[disk] = new VirtioConfig.Disk(java.nio.file.Path.of(b.path()), b.readOnly());
+                count++;
+            } else if (rng >= 0) {
+                slots[rng] = new VirtioConfig.Rng();
+                count++;
+            }
+        }
+        for (int slot = 0; slot < count; slot++) {
+            if (slots[slot] == null) {
+                throw new MachineException("the snapshot's virtio devices do not fill slots 0 to " + (count - 1)
+                        + " (slot " + slot + " is empty): it was not written by jkvm");
+            }
+        }
+        return List.of(java.util.Arrays.copyOf(slots, count));
     }
 
     LocalApic apic(int id) {
@@ -300,5 +390,6 @@ final class PcPlatform implements LocalApic.Messages {
         }
         apics.forEach(LocalApic::close);
         pit.close();
+        virtio.forEach(VirtioMmio::close);
     }
 }

@@ -21,7 +21,7 @@ public final class LinuxGuest {
 
     /** The kernel and busybox, fetched by scripts/linux-guest if they are not there yet. */
     public static Path guest() throws IOException, InterruptedException {
-        if (!Files.isRegularFile(GUEST.resolve("vmlinuz"))) {
+        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/order"))) {
             Process p = new ProcessBuilder("bash", "scripts/linux-guest").redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(p.waitFor(300, TimeUnit.SECONDS), "scripts/linux-guest did not finish");
@@ -30,8 +30,27 @@ public final class LinuxGuest {
         return GUEST;
     }
 
+    /** Shell lines that load the kernel's virtio modules {@link #withVirtioModules} put into the initramfs, in order. */
+    public static final String LOAD_VIRTIO = "for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || exit 1; done";
+
+    /** {@code files} and the virtio modules scripts/linux-guest unpacked (lib/modules/*.ko and their order). */
+    public static java.util.Map<String, byte[]> withVirtioModules(java.util.Map<String, byte[]> files) throws IOException {
+        java.util.Map<String, byte[]> all = new java.util.LinkedHashMap<>(files);
+        Path modules = GUEST.resolve("modules");
+        for (String m : Files.readAllLines(modules.resolve("order"))) {
+            all.put("lib/modules/" + m, Files.readAllBytes(modules.resolve(m)));
+        }
+        all.put("lib/modules/order", Files.readAllBytes(modules.resolve("order")));
+        return all;
+    }
+
     /** A gzipped newc cpio archive: /init (a busybox shell script), /bin/busybox, and mount points. */
     public static byte[] initramfs(byte[] busybox, String init) throws IOException {
+        return initramfs(busybox, init, java.util.Map.of());
+    }
+
+    /** As {@link #initramfs(byte[], String)}, with {@code files} (path to bytes; lib/ and lib/modules/ exist). */
+    public static byte[] initramfs(byte[] busybox, String init, java.util.Map<String, byte[]> files) throws IOException {
         ByteArrayOutputStream cpio = new ByteArrayOutputStream();
         int[] inode = {1};
         Entry e = (name, mode, body) -> {
@@ -43,9 +62,10 @@ public final class LinuxGuest {
             cpio.writeBytes(body);
             pad(cpio);
         };
-        for (String d : new String[]{"bin", "proc", "sys", "dev"}) {
+        for (String d : new String[]{"bin", "proc", "sys", "dev", "lib", "lib/modules"}) {
             e.add(d, 0040755, new byte[0]);
         }
+        files.forEach((name, body) -> e.add(name, 0100644, body));
         e.add("bin/busybox", 0100755, busybox);
         e.add("init", 0100755, init.getBytes(StandardCharsets.US_ASCII));
         e.add("TRAILER!!!", 0, new byte[0]);

@@ -1,0 +1,64 @@
+package io.jkvm.devices.virtio;
+
+import io.jkvm.devices.Persist;
+
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.function.Consumer;
+
+/** virtio-rng (spec 5.4): one queue, whose writable buffers it fills from the host's entropy (/dev/urandom). */
+public final class VirtioRng extends VirtioMmio implements Persist<VirtioRng.State> {
+    /** The record: the transport's alone (entropy has no state). */
+    public record State(Transport transport) {
+    }
+
+    private final SecureRandom random;
+
+    public VirtioRng(String name, DmaMemory memory, Consumer<Boolean> irq, Consumer<String> trace) {
+        super(name, 4, 0, 1, memory, irq, trace);
+        SecureRandom r;
+        try {
+            r = SecureRandom.getInstance("NativePRNGNonBlocking"); // the kernel's CSPRNG, never blocking the guest
+        } catch (NoSuchAlgorithmException e) {
+            r = new SecureRandom();
+        }
+        this.random = r;
+    }
+
+    @Override
+    protected long readConfig(int offset, int size) {
+        return 0; // no configuration space
+    }
+
+    @Override
+    protected void serve(int index, Virtqueue queue) {
+        drain(queue, chain -> {
+            int written = 0;
+            for (Virtqueue.Buffer b : chain.buffers()) {
+                if (b.writable()) {
+                    byte[] bytes = new byte[Math.min(b.length(), 4096)]; // a driver asks for small amounts; this caps one
+                    random.nextBytes(bytes);
+                    memory.window(b.address(), bytes.length).put(bytes);
+                    memory.written(b.address(), bytes.length);
+                    written += bytes.length;
+                    break;
+                }
+            }
+            return written;
+        });
+    }
+
+    @Override
+    public State save() {
+        return new State(saveTransport());
+    }
+
+    @Override
+    public void restore(State s) {
+        String why = invalid(s.transport());
+        if (why != null) {
+            throw new IllegalArgumentException(name() + ": " + why);
+        }
+        restoreTransport(s.transport());
+    }
+}

@@ -1,0 +1,82 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.Cli;
+import io.jkvm.testing.LinuxGuest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Debian's kernel drives jkvm's virtio devices on virtio-mmio, found through the DSDT: its own virtio_blk reads a disk
+ * image, writes and flushes it, and discards a range of it; a second disk given ,ro is read-only to it; virtio-rng
+ * feeds /dev/hwrng. The image file holds what the guest wrote once `jkvm run` ends.
+ */
+class LinuxDiskTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    @Timeout(600)
+    void linuxReadsWritesFlushesAndDiscardsAVirtioDiskAndReadsTheHostsEntropy() throws Exception {
+        Path guest = LinuxGuest.guest();
+        Path disk = dir.resolve("disk.img");
+        byte[] image = new byte[8 << 20];
+        byte[] signature = "jkvm disk signature".getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(signature, 0, image, 0, signature.length);
+        Arrays.fill(image, 8192, 12288, (byte) 0x5A); // sectors 16-23: what the guest discards
+        Files.write(disk, image);
+        Path readOnly = dir.resolve("ro.img");
+        byte[] roImage = new byte[1 << 20];
+        System.arraycopy("read-only disk".getBytes(StandardCharsets.US_ASCII), 0, roImage, 0, 14);
+        Files.write(readOnly, roImage);
+        Path initrd = dir.resolve("initrd.gz");
+        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+                #!/bin/busybox sh
+                /bin/busybox --install -s /bin
+                mount -t proc proc /proc
+                mount -t sysfs sysfs /sys
+                mount -t devtmpfs devtmpfs /dev
+                %s
+                echo "jkvm: vda has $(cat /sys/block/vda/size) sectors, vdb ro=$(cat /sys/block/vdb/ro)"
+                echo "jkvm: vda starts with '$(head -c 19 /dev/vda)', vdb with '$(head -c 14 /dev/vdb)'"
+                printf 'written by Linux' | dd of=/dev/vda bs=512 seek=2 conv=sync,fsync 2>/dev/null && echo "jkvm: write ok"
+                blkdiscard -o 8192 -l 4096 /dev/vda && echo "jkvm: discard ok"
+                echo "jkvm: sector 16 now reads '$(dd if=/dev/vda bs=512 skip=16 count=1 2>/dev/null | od -An -tx1 | head -1 | tr -d ' ')'"
+                printf x | dd of=/dev/vdb conv=fsync 2>/dev/null || echo "jkvm: vdb refused the write"
+                echo "jkvm: rng $(cat /sys/class/misc/hw_random/rng_current) gave $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
+                poweroff -f
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
+                guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
+                "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro");
+        String out = r.out();
+        assertEquals(0, r.status(), () -> "poweroff: " + out + r.err());
+        assertTrue(out.contains("jkvm: vda has 16384 sectors, vdb ro=1"), out);
+        assertTrue(out.contains("jkvm: vda starts with 'jkvm disk signature', vdb with 'read-only disk'"), out);
+        assertTrue(out.contains("jkvm: write ok"), out);
+        assertTrue(out.contains("jkvm: discard ok"), out);
+        assertTrue(out.contains("jkvm: sector 16 now reads '" + "00".repeat(16) + "'"), out);
+        assertTrue(out.contains("jkvm: vdb refused the write"), out);
+        assertTrue(out.matches("(?s).*jkvm: rng virtio_rng\\.\\d+ gave [0-9a-f]{32}\r?\n.*"), out);
+        assertTrue(!out.contains("gave " + "00".repeat(16)), out);
+
+        byte[] after = Files.readAllBytes(disk);
+        byte[] sector2 = Arrays.copyOfRange(after, 1024, 1536);
+        byte[] expected = new byte[512];
+        System.arraycopy("written by Linux".getBytes(StandardCharsets.US_ASCII), 0, expected, 0, 16);
+        assertArrayEquals(expected, sector2, "sector 2 of the image after the guest's write and fsync");
+        assertArrayEquals(new byte[4096], Arrays.copyOfRange(after, 8192, 12288), "the discarded range reads as zeros");
+        assertArrayEquals(Arrays.copyOfRange(image, 0, 1024), Arrays.copyOfRange(after, 0, 1024), "sectors 0-1 untouched");
+        assertArrayEquals(roImage, Files.readAllBytes(readOnly), "the read-only image is as it was");
+    }
+}
