@@ -97,6 +97,20 @@ final class DeviceManager implements AutoCloseable {
         return PcPlatform.virtioIn(state);
     }
 
+    /** Lets go of the disk images' locks while paused: a migration's destination opens them next. */
+    void unlockImages() {
+        PcPlatform p = platform;
+        if (p != null) {
+            p.unlockImages();
+        }
+    }
+
+    /** Takes the disk images' locks back (the migration failed); the paths of images another process holds now. */
+    List<String> relockImages() {
+        PcPlatform p = platform;
+        return p == null ? List.of() : p.relockImages();
+    }
+
     /** Waits until the devices that work on threads of their own have served what the guest gave them. */
     void quiesce() {
         PcPlatform p = platform;

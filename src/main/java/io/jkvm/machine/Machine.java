@@ -767,6 +767,19 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return migration.cancelled();
     }
 
+    /** Lets go of the disk images' locks while paused, for a migration's destination. */
+    void unlockImages() {
+        devices.unlockImages();
+    }
+
+    /** Takes the disk images' locks back; an image another process took meanwhile is a warning line, and the VM runs on. */
+    void relockImages() {
+        for (String image : devices.relockImages()) {
+            console.trace().println("jkvm: warning: the disk image " + image + " was taken by another process while the"
+                    + " migration failed: two VMs may now write it");
+        }
+    }
+
     /** Whether a pause is in force (the vCPUs are stopped until resume()). */
     boolean isPaused() {
         synchronized (wakeup) {

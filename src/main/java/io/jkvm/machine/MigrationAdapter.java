@@ -120,14 +120,25 @@ final class MigrationAdapter implements MigrationSource.Vm {
 
     @Override
     public void resume() {
+        if (imagesUnlocked) {
+            machine.relockImages(); // the migration failed after the state went: the disks are this machine's again
+            imagesUnlocked = false;
+        }
         if (ownPause) {
             machine.resume();
         }
     }
 
+    /** Whether the disk images' locks went with the state (taken back if the VM runs on here). */
+    private boolean imagesUnlocked;
+
+    /** The state for the destination; the disk images' locks are let go, for the destination to take. */
     @Override
     public MachineState capture() {
-        return machine.capture();
+        MachineState state = machine.capture();
+        machine.unlockImages();
+        imagesUnlocked = true;
+        return state;
     }
 
     @Override

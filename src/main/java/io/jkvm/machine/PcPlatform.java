@@ -126,12 +126,35 @@ final class PcPlatform implements LocalApic.Messages {
                 }
                 try {
                     yield new VirtioBlk(id, d.image(), d.readOnly(), memory, line, trace);
+                } catch (VirtioBlk.ImageLockedException e) {
+                    throw new MachineException("--disk " + d.image() + " is in use by another jkvm (it holds the image's lock): stop"
+                            + " that one, or give this one a copy of the image" + (d.readOnly() ? "" : " (or ,ro on both)"));
                 } catch (java.io.IOException e) {
                     throw new MachineException("--disk " + d.image() + ": cannot open it: " + e.getMessage());
                 }
             }
             case VirtioConfig.Rng r -> new VirtioRng(id, memory, line, trace);
         };
+    }
+
+    /** Lets go of every disk image's lock (the machine is paused, and its state is going to a migration's destination). */
+    void unlockImages() {
+        virtio.forEach(v -> {
+            if (v instanceof VirtioBlk disk) {
+                disk.unlockImage();
+            }
+        });
+    }
+
+    /** Takes the disk images' locks again; the images another process took meanwhile, by path. */
+    List<String> relockImages() {
+        List<String> lost = new ArrayList<>();
+        virtio.forEach(v -> {
+            if (v instanceof VirtioBlk disk && !disk.relockImage()) {
+                lost.add(disk.path().toString());
+            }
+        });
+        return lost;
     }
 
     /** Waits until every virtio device has served what the driver gave it: after a pause, RAM and devices agree. */

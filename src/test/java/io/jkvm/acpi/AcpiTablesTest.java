@@ -122,16 +122,52 @@ class AcpiTablesTest {
                 "RSDT", "ACPI Table Address   1 :");
         for (Map.Entry<String, String> e : expected.entrySet()) {
             int at = t.get(e.getKey());
-            int length = b.getInt(at + 4);
-            Path file = dir.resolve(e.getKey().toLowerCase() + ".dat");
-            Files.write(file, java.util.Arrays.copyOfRange(image, at, at + length));
-            Process p = new ProcessBuilder("iasl", "-d", file.toString()).directory(dir.toFile()).redirectErrorStream(true).start();
-            String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-            assertEquals(0, p.exitValue(), e.getKey() + ": " + log);
-            String dsl = Files.readString(dir.resolve(e.getKey().toLowerCase() + ".dsl")).replaceAll("[ \\t]+", " ");
+            String dsl = disassemble(e.getKey(), java.util.Arrays.copyOfRange(image, at, at + b.getInt(at + 4)));
             assertTrue(dsl.contains(e.getValue().replaceAll(" +", " ")), e.getKey() + ":\n" + dsl);
-            assertTrue(!dsl.contains("Invalid") && !dsl.contains("**** "), e.getKey() + " has a warning:\n" + dsl);
+        }
+    }
+
+    /** iasl -d of one table, which it must decode without an error or a warning; its text, runs of blanks as one. */
+    private String disassemble(String signature, byte[] table) throws Exception {
+        Path file = dir.resolve(signature.toLowerCase() + ".dat");
+        Files.write(file, table);
+        Process p = new ProcessBuilder("iasl", "-d", file.toString()).directory(dir.toFile()).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), signature + ": " + log);
+        String dsl = Files.readString(dir.resolve(signature.toLowerCase() + ".dsl")).replaceAll("[ \\t]+", " ");
+        assertTrue(!dsl.contains("Invalid") && !dsl.contains("**** "), signature + " has a warning:\n" + dsl);
+        return dsl;
+    }
+
+    /** The DSDT with virtio-mmio devices: each one a Device with _HID LNRO0005, its window and its level-triggered GSI. */
+    @Test
+    void iaslDecodesTheVirtioMmioDevicesInTheDsdt() throws Exception {
+        List<AcpiTables.MmioDevice> devices = List.of(new AcpiTables.MmioDevice(0xD0000000L, 0x200, 16),
+                new AcpiTables.MmioDevice(0xD0001000L, 0x1000, 23));
+        byte[] tables = AcpiTables.build(PC, 2, BASE, devices);
+        ByteBuffer t = ByteBuffer.wrap(tables).order(ByteOrder.LITTLE_ENDIAN);
+        int fadt = at(t.getLong(at(t.getLong(24)) + 36)); // the XSDT's first entry
+        assertEquals("FACP", new String(tables, fadt, 4, StandardCharsets.US_ASCII));
+        int dsdt = at(t.getInt(fadt + 40) & 0xFFFFFFFFL);
+        assertEquals("DSDT", new String(tables, dsdt, 4, StandardCharsets.US_ASCII));
+        int length = t.getInt(dsdt + 4);
+        assertEquals(0, sum(tables, dsdt, length), "the DSDT's checksum");
+        String dsl = disassemble("DSDT", java.util.Arrays.copyOfRange(tables, dsdt, dsdt + length));
+        assertTrue(dsl.contains("Name (_S5, Package (0x04)"), "the sleep states are still there:\n" + dsl);
+        assertTrue(dsl.contains("Scope (\\_SB)"), dsl);
+        int vr00 = dsl.indexOf("Device (VR00)"), vr01 = dsl.indexOf("Device (VR01)");
+        assertTrue(vr00 > 0 && vr01 > vr00 && !dsl.contains("Device (VR02)"), "a Device per virtio-mmio device:\n" + dsl);
+        List<String> bodies = List.of(dsl.substring(vr00, vr01), dsl.substring(vr01));
+        for (int n = 0; n < 2; n++) {
+            String d = bodies.get(n);
+            AcpiTables.MmioDevice m = devices.get(n);
+            assertTrue(d.contains("Name (_HID, \"LNRO0005\")"), d);
+            assertTrue(d.contains(String.format("Name (_UID, 0x%02X)", n)), d);
+            assertTrue(d.contains(String.format("Memory32Fixed (ReadWrite,%n 0x%08X, // Address Base%n 0x%08X, // Address Length",
+                    m.base(), m.size()).replaceAll("\\R", "\n")), d);
+            assertTrue(d.contains("Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )"), d);
+            assertTrue(d.contains(String.format("{%n 0x%08X,%n }", m.gsi()).replaceAll("\\R", "\n")), d);
         }
     }
 }

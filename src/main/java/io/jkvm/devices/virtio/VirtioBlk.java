@@ -35,9 +35,20 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
     private final long sectors;
     private final byte[] config;
 
+    /** Another process (or machine) holds the image's lock: it is that one's disk. */
+    public static final class ImageLockedException extends IOException {
+        ImageLockedException(Path path) {
+            super(path + " is in use by another jkvm, which holds its lock");
+        }
+    }
+
+    /** The image's advisory lock (shared for a read-only disk, else exclusive); null while released. */
+    private java.nio.channels.FileLock lock;
+
     /**
-     * The disk {@code name} on the image at {@code path} (opened here; read-only with {@code readOnly}). A missing or
-     * unreadable image is an {@link IOException} naming it.
+     * The disk {@code name} on the image at {@code path} (opened and locked here; read-only with {@code readOnly}). A
+     * missing or unreadable image is an {@link IOException} naming it; one another process has locked, an
+     * {@link ImageLockedException}.
      */
     public VirtioBlk(String name, Path path, boolean readOnly, DmaMemory memory, Consumer<Boolean> irq, Consumer<String> trace)
             throws IOException {
@@ -46,8 +57,50 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
         this.readOnly = readOnly;
         this.file = readOnly ? FileChannel.open(path, StandardOpenOption.READ)
                 : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        this.sectors = file.size() / SECTOR;
+        try {
+            this.sectors = file.size() / SECTOR;
+            lockImage();
+        } catch (IOException e) {
+            file.close();
+            throw e;
+        }
         this.config = config(sectors);
+    }
+
+    private void lockImage() throws IOException {
+        try {
+            lock = file.tryLock(0, Long.MAX_VALUE, readOnly);
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            lock = null; // a machine of this same process has it
+        }
+        if (lock == null) {
+            throw new ImageLockedException(path);
+        }
+    }
+
+    /** Lets go of the image's lock while the machine stays paused: a migration's destination takes the disk over. */
+    public void unlockImage() {
+        quiesce();
+        try {
+            if (lock != null) {
+                lock.release();
+            }
+        } catch (IOException e) {
+            // the channel closed: no lock is held either way
+        }
+        lock = null;
+    }
+
+    /** Takes the image's lock again after {@link #unlockImage()} (the migration failed); false when another has it. */
+    public boolean relockImage() {
+        try {
+            if (lock == null) {
+                lockImage();
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** The configuration space (struct virtio_blk_config): capacity, seg_max, blk_size and the discard limits. */

@@ -189,7 +189,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         if (offset >= 0x100) {
             return readConfig((int) (offset - 0x100), size);
         }
-        Virtqueue q = queues.length > queueSel ? queues[queueSel] : null;
+        Virtqueue q = queueSel >= 0 && queueSel < queues.length ? queues[queueSel] : null;
         return switch ((int) offset) {
             case 0x000 -> MAGIC;
             case 0x004 -> VERSION;
@@ -224,8 +224,11 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     }
 
     private synchronized void writeRegister(int offset, int v) {
-        Virtqueue q = queues.length > queueSel ? queues[queueSel] : null;
+        Virtqueue q = queueSel >= 0 && queueSel < queues.length ? queues[queueSel] : null;
         boolean configurable = q != null && !q.ready;
+        if (q == null && offset >= 0x080 && offset <= 0x0A4) {
+            return; // a ring address of a queue the device has not (QueueSel past the last)
+        }
         switch (offset) {
             case 0x014 -> deviceFeaturesSel = v;
             case 0x020 -> {
@@ -352,6 +355,11 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         }
         for (int i = 0; i < queues.length; i++) {
             String why = Virtqueue.invalid(t.queues().get(i));
+            if (why == null && t.queues().get(i).ready()) { // the worker reads a ready queue's rings without a check
+                Virtqueue q = new Virtqueue();
+                q.restore(t.queues().get(i));
+                why = q.unusable(memory);
+            }
             if (why != null) {
                 return "queue " + i + ": " + why;
             }

@@ -74,8 +74,8 @@ public final class Virtqueue {
 
     /** Why this queue cannot be made ready over {@code memory}: its rings must be aligned and inside RAM. */
     String unusable(DmaMemory memory) {
-        if (Integer.bitCount(size) != 1) {
-            return "queue size " + size + " is not a power of 2";
+        if (size < 1 || size > MAX_SIZE || Integer.bitCount(size) != 1) {
+            return "queue size " + size + " is not a power of 2 up to " + MAX_SIZE;
         }
         if ((desc & 15) != 0 || (driver & 1) != 0 || (device & 3) != 0) {
             return String.format("rings at 0x%x/0x%x/0x%x are not aligned (16, 2, 4)", desc, driver, device);
