@@ -80,6 +80,10 @@ final class RunCommand implements Callable<Integer> {
             description = "a virtio-blk disk on a raw image file (with --kernel; ,ro: read-only); the first is Linux's /dev/vda")
     List<String> disks = new ArrayList<>();
 
+    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]",
+            description = "a virtio-net NIC on the host's TAP device NAME (with --kernel; it must exist: ip tuntap add NAME mode tap)")
+    List<String> nets = new ArrayList<>();
+
     @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
     String incoming;
@@ -121,10 +125,13 @@ final class RunCommand implements Callable<Integer> {
         for (String d : disks) {
             virtio.add(VirtioConfig.parseDisk(d));
         }
+        for (String n : nets) {
+            virtio.add(VirtioConfig.parseNet(n));
+        }
         if (kernel == null) {
-            if (!append.isEmpty() || initrd != null || !devices.isEmpty() || !disks.isEmpty()) {
+            if (!append.isEmpty() || initrd != null || !devices.isEmpty() || !disks.isEmpty() || !nets.isEmpty()) {
                 throw new MachineException((!append.isEmpty() ? "--append" : initrd != null ? "--initrd"
-                        : !devices.isEmpty() ? "--device" : "--disk") + " goes with --kernel: add --kernel FILE");
+                        : !devices.isEmpty() ? "--device" : !disks.isEmpty() ? "--disk" : "--net") + " goes with --kernel: add --kernel FILE");
             }
             return Optional.empty();
         }

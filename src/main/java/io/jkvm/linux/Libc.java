@@ -58,6 +58,15 @@ final class Libc {
     static final MethodHandle SYSCALL_INT_PTR = LINKER.downcallHandle(Uapi.syscall.address(),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS),
             ERRNO, Linker.Option.firstVariadicArg(1));
+    // read(2), write(2) and poll(2) through syscall(2): syscall(long nr, int fd, void *buf, size_t count) and
+    // syscall(long nr, struct pollfd *fds, nfds_t nfds, int timeout), for the TAP device's frames.
+    static final MethodHandle SYSCALL_FD_PTR_LONG = LINKER.downcallHandle(Uapi.syscall.address(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final MethodHandle SYSCALL_PTR_LONG_INT = LINKER.downcallHandle(Uapi.syscall.address(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final long SYS_READ = 0, SYS_WRITE = 1, SYS_POLL = 7; // x86-64
     static final MethodHandle PTHREAD_SELF = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
     static final MethodHandle PTHREAD_KILL = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
 

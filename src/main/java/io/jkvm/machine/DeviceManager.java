@@ -97,18 +97,18 @@ final class DeviceManager implements AutoCloseable {
         return PcPlatform.virtioIn(state);
     }
 
-    /** Lets go of the disk images' locks while paused: a migration's destination opens them next. */
-    void unlockImages() {
+    /** Lets go of what the devices hold on the host (disk images' locks, TAPs) while paused, for a migration's destination. */
+    void handOver() {
         PcPlatform p = platform;
         if (p != null) {
-            p.unlockImages();
+            p.handOver();
         }
     }
 
-    /** Takes the disk images' locks back (the migration failed); the paths of images another process holds now. */
-    List<String> relockImages() {
+    /** Holds again what {@link #handOver()} let go (the migration failed); the ids of devices another process took meanwhile. */
+    List<String> takeBack() {
         PcPlatform p = platform;
-        return p == null ? List.of() : p.relockImages();
+        return p == null ? List.of() : p.takeBack();
     }
 
     /** Waits until the devices that work on threads of their own have served what the guest gave them. */

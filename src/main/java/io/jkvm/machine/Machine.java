@@ -767,16 +767,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return migration.cancelled();
     }
 
-    /** Lets go of the disk images' locks while paused, for a migration's destination. */
-    void unlockImages() {
-        devices.unlockImages();
+    /** Lets go of what the devices hold on the host (disk images' locks, TAPs) while paused, for a migration's destination. */
+    void handOverDevices() {
+        devices.handOver();
     }
 
-    /** Takes the disk images' locks back; an image another process took meanwhile is a warning line, and the VM runs on. */
-    void relockImages() {
-        for (String image : devices.relockImages()) {
-            console.trace().println("jkvm: warning: the disk image " + image + " was taken by another process while the"
-                    + " migration failed: two VMs may now write it");
+    /** Holds again what the devices let go; one another process took meanwhile is a warning line, and the VM runs on. */
+    void takeBackDevices() {
+        for (String id : devices.takeBack()) {
+            console.trace().println("jkvm: warning: " + id + "'s host side (its image's lock, its TAP) was taken by another"
+                    + " process while the migration failed: it may be shared with another VM now");
         }
     }
 

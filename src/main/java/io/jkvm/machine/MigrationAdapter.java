@@ -120,24 +120,24 @@ final class MigrationAdapter implements MigrationSource.Vm {
 
     @Override
     public void resume() {
-        if (imagesUnlocked) {
-            machine.relockImages(); // the migration failed after the state went: the disks are this machine's again
-            imagesUnlocked = false;
+        if (devicesHandedOver) {
+            machine.takeBackDevices(); // the migration failed after the state went: the disks and TAPs are this machine's again
+            devicesHandedOver = false;
         }
         if (ownPause) {
             machine.resume();
         }
     }
 
-    /** Whether the disk images' locks went with the state (taken back if the VM runs on here). */
-    private boolean imagesUnlocked;
+    /** Whether the devices' host side (disk images' locks, TAPs) went with the state (taken back if the VM runs on here). */
+    private boolean devicesHandedOver;
 
-    /** The state for the destination; the disk images' locks are let go, for the destination to take. */
+    /** The state for the destination; the disk images' locks and the TAPs are let go, for the destination to take. */
     @Override
     public MachineState capture() {
         MachineState state = machine.capture();
-        machine.unlockImages();
-        imagesUnlocked = true;
+        machine.handOverDevices();
+        devicesHandedOver = true;
         return state;
     }
 

@@ -15,6 +15,7 @@ import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.virtio.VirtioBlk;
 import io.jkvm.devices.virtio.VirtioMmio;
+import io.jkvm.devices.virtio.VirtioNet;
 import io.jkvm.devices.virtio.VirtioRng;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.VcpuExit;
@@ -112,7 +113,7 @@ final class PcPlatform implements LocalApic.Messages {
 
     private VirtioMmio virtioDevice(int slot, VirtioConfig config) {
         if (slot >= VIRTIO_SLOTS) {
-            throw new MachineException("more than " + VIRTIO_SLOTS + " virtio devices (--disk, --device virtio-rng): jkvm has "
+            throw new MachineException("more than " + VIRTIO_SLOTS + " virtio devices (--disk, --net, --device virtio-rng): jkvm has "
                     + VIRTIO_SLOTS + " virtio-mmio slots");
         }
         int pin = VIRTIO_FIRST_PIN + slot;
@@ -134,24 +135,41 @@ final class PcPlatform implements LocalApic.Messages {
                 }
             }
             case VirtioConfig.Rng r -> new VirtioRng(id, memory, line, trace);
+            case VirtioConfig.Net n -> new VirtioNet(id, n.tap(), java.util.HexFormat.ofDelimiter(":").parseHex(
+                    n.mac() != null ? n.mac() : VirtioConfig.defaultMac(slot)), PcPlatform::openTap, memory, line, trace);
         };
     }
 
-    /** Lets go of every disk image's lock (the machine is paused, and its state is going to a migration's destination). */
-    void unlockImages() {
-        virtio.forEach(v -> {
-            if (v instanceof VirtioBlk disk) {
-                disk.unlockImage();
-            }
-        });
+    /** Attaches to TAP {@code name}, or one line saying why it cannot be had and what to do. */
+    static io.jkvm.linux.Tap openTap(String name) {
+        if (!io.jkvm.linux.Tap.exists(name)) {
+            throw new MachineException("--net tap=" + name + ": there is no network interface " + name + " here: create it"
+                    + " with 'ip tuntap add " + name + " mode tap' (and 'ip link set " + name + " up')");
+        }
+        try {
+            return io.jkvm.linux.Tap.open(name);
+        } catch (io.jkvm.linux.LinuxException e) {
+            throw new MachineException("--net tap=" + name + ": " + switch (e.errno()) {
+                case 1, 13 -> "this user may not attach to it: run jkvm with CAP_NET_ADMIN, or make the TAP this user's"
+                        + " ('ip tuntap add " + name + " mode tap user NAME')";
+                case 16 -> "another process has it attached (another jkvm or QEMU): stop that one, or give this VM its own TAP";
+                case 22 -> "it is not a TAP device (a TUN, or another kind of interface): give a TAP";
+                default -> e.getMessage();
+            });
+        }
     }
 
-    /** Takes the disk images' locks again; the images another process took meanwhile, by path. */
-    List<String> relockImages() {
+    /** Lets go of what each virtio device holds on the host (images' locks, TAPs): the machine's state is going elsewhere. */
+    void handOver() {
+        virtio.forEach(VirtioMmio::handOver);
+    }
+
+    /** Holds again what {@link #handOver()} let go; the devices whose host side another process took meanwhile, by id. */
+    List<String> takeBack() {
         List<String> lost = new ArrayList<>();
         virtio.forEach(v -> {
-            if (v instanceof VirtioBlk disk && !disk.relockImage()) {
-                lost.add(disk.path().toString());
+            if (!v.takeBack()) {
+                lost.add(v.name());
             }
         });
         return lost;
@@ -268,7 +286,8 @@ final class PcPlatform implements LocalApic.Messages {
             case "acpi-pm" -> AcpiPm.State.class;
             case TEST_DEVICE -> PcTestDev.State.class;
             default -> virtioSlot(id, VirtioConfig.DISK) >= 0 ? VirtioBlk.State.class
-                    : virtioSlot(id, VirtioConfig.RNG) >= 0 ? VirtioRng.State.class : null;
+                    : virtioSlot(id, VirtioConfig.RNG) >= 0 ? VirtioRng.State.class
+                    : virtioSlot(id, VirtioConfig.NET) >= 0 ? VirtioNet.State.class : null;
         };
     }
 
@@ -289,9 +308,13 @@ final class PcPlatform implements LocalApic.Messages {
         VirtioConfig[] slots = new VirtioConfig[VIRTIO_SLOTS];
         int count = 0;
         for (var e : state.devices().entrySet()) {
-            int disk = virtioSlot(e.getKey(), VirtioConfig.DISK), rng = virtioSlot(e.getKey(), VirtioConfig.RNG);
+            int disk = virtioSlot(e.getKey(), VirtioConfig.DISK), rng = virtioSlot(e.getKey(), VirtioConfig.RNG),
+                    net = virtioSlot(e.getKey(), VirtioConfig.NET);
             if (disk >= 0 && e.getValue() instanceof VirtioBlk.State b) {
                 slots[disk] = new VirtioConfig.Disk(java.nio.file.Path.of(b.path()), b.readOnly());
+                count++;
+            } else if (net >= 0 && e.getValue() instanceof VirtioNet.State n) {
+                slots[net] = new VirtioConfig.Net(n.tap(), n.mac());
                 count++;
             } else if (rng >= 0) {
                 slots[rng] = new VirtioConfig.Rng();

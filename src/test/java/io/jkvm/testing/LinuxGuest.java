@@ -21,7 +21,7 @@ public final class LinuxGuest {
 
     /** The kernel and busybox, fetched by scripts/linux-guest if they are not there yet. */
     public static Path guest() throws IOException, InterruptedException {
-        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/order"))) {
+        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/ext4.ko"))) {
             Process p = new ProcessBuilder("bash", "scripts/linux-guest").redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(p.waitFor(300, TimeUnit.SECONDS), "scripts/linux-guest did not finish");
@@ -30,7 +30,7 @@ public final class LinuxGuest {
         return GUEST;
     }
 
-    /** Shell lines that load the kernel's virtio modules {@link #withVirtioModules} put into the initramfs, in order. */
+    /** Shell lines that load the kernel's modules (virtio, ext4) {@link #withVirtioModules} put into the initramfs, in order. */
     public static final String LOAD_VIRTIO = "for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || exit 1; done";
 
     /** {@code files} and the virtio modules scripts/linux-guest unpacked (lib/modules/*.ko and their order). */

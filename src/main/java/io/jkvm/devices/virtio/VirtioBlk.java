@@ -79,7 +79,8 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
     }
 
     /** Lets go of the image's lock while the machine stays paused: a migration's destination takes the disk over. */
-    public void unlockImage() {
+    @Override
+    public void handOver() {
         quiesce();
         try {
             if (lock != null) {
@@ -91,8 +92,9 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
         lock = null;
     }
 
-    /** Takes the image's lock again after {@link #unlockImage()} (the migration failed); false when another has it. */
-    public boolean relockImage() {
+    /** Takes the image's lock again after {@link #handOver()} (the migration failed); false when another has it. */
+    @Override
+    public boolean takeBack() {
         try {
             if (lock == null) {
                 lockImage();

@@ -12,7 +12,7 @@ import java.util.function.Consumer;
  * runs on a thread of its own, which a queue notification wakes, off the vCPU threads; {@link #quiesce()} waits until
  * it has served every chain made available so far, so that a paused machine's devices and RAM agree.
  */
-public abstract sealed class VirtioMmio implements Device permits VirtioBlk, VirtioRng {
+public abstract sealed class VirtioMmio implements Device permits VirtioBlk, VirtioNet, VirtioRng {
     /** The size of a device's register window. */
     public static final long SIZE = 0x200;
     static final int MAGIC = 0x74726976, VERSION = 2, VENDOR = 0x4D564B4A; // "virt", virtio 1.x, "JKVM"
@@ -172,6 +172,28 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
 
     /** What the device holds on the host (an image file, a TAP device), let go when the machine closes. */
     protected void release() {
+    }
+
+    /**
+     * Lets go of what another machine must hold to take this device over (an image's lock, a TAP), while the machine
+     * is paused and its state goes to a migration's destination; the device serves nothing until {@link #takeBack()}.
+     */
+    public void handOver() {
+    }
+
+    /** Holds again what {@link #handOver()} let go (the migration failed); false when another process took it meanwhile. */
+    public boolean takeBack() {
+        return true;
+    }
+
+    /** Has the worker look at queue {@code index}, as a notification from the driver would (a frame came in). */
+    protected final void kick(int index) {
+        notifyQueue(index);
+    }
+
+    /** Raises the used-buffer interrupt (for a device that serves a queue with a loop of its own). */
+    protected final void signalUsed() {
+        raise(USED_BUFFER);
     }
 
     private synchronized void raise(int bits) {

@@ -420,27 +420,8 @@ class VirtioBlkTest {
         ours.put("1ULL << VIRTIO_BLK_F_DISCARD", VirtioBlk.F_DISCARD);
         ours.put("1ULL << VIRTIO_F_VERSION_1", VirtioMmio.F_VERSION_1);
         ours.put("1ULL << VIRTIO_RING_F_EVENT_IDX", VirtioMmio.F_EVENT_IDX);
-        StringBuilder c = new StringBuilder("#include <stdio.h>\n#include <stddef.h>\n#include <linux/virtio_blk.h>\n"
-                + "#include <linux/virtio_config.h>\n#include <linux/virtio_ring.h>\nint main(void) {\n");
-        int n = 0;
-        for (String expression : ours.keySet()) {
-            c.append("  printf(\"%d %llu\\n\", ").append(n++).append(", (unsigned long long)(").append(expression).append("));\n");
-        }
-        c.append("  return 0;\n}\n");
-        Path source = dir.resolve("virtio_blk.c"), binary = dir.resolve("virtio_blk");
-        Files.writeString(source, c);
-        Process gcc = new ProcessBuilder("gcc", "-o", binary.toString(), source.toString()).redirectErrorStream(true).start();
-        String log = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(gcc.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(0, gcc.exitValue(), log);
-        Process run = new ProcessBuilder(binary.toString()).start();
-        List<String> keys = List.copyOf(ours.keySet());
-        Map<String, Long> theirs = new LinkedHashMap<>();
-        for (String line : new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
-            String[] kv = line.split(" ");
-            theirs.put(keys.get(Integer.parseInt(kv[0])), Long.parseUnsignedLong(kv[1]));
-        }
-        assertTrue(run.waitFor(10, TimeUnit.SECONDS));
+        Map<String, Long> theirs = io.jkvm.testing.CHeaders.evaluate(dir, List.of("linux/virtio_blk.h", "linux/virtio_config.h",
+                "linux/virtio_ring.h"), ours.keySet());
         assertEquals(ours, theirs, "struct virtio_blk_config as gcc lays it out from linux/virtio_blk.h");
         // And the bytes the device serves sit at those offsets
         ByteBuffer config = ByteBuffer.wrap(VirtioBlk.config(1234)).order(ByteOrder.LITTLE_ENDIAN);

@@ -16,11 +16,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code --disk} refuses what cannot be a disk before the guest starts, in one line with status 2 and the image left as
- * it was: a missing file, a directory, an image too small for a sector, a malformed spec, --disk without --kernel,
- * and an image another jkvm holds (the advisory lock: exclusive for a writable disk, shared for ,ro).
+ * {@code --disk} and {@code --net} refuse what cannot be a disk or a NIC before the guest starts, in one line with
+ * status 2 and the image left as it was: a missing file, a directory, an image too small for a sector, a malformed
+ * spec, either without --kernel, an image another jkvm holds (the advisory lock: exclusive for a writable disk,
+ * shared for ,ro), a TAP that does not exist, and a TAP's and ifreq's layout checked against the kernel's headers.
  */
-class DiskOptionsTest {
+class VirtioOptionsTest {
     @TempDir
     Path dir;
 
@@ -51,6 +52,15 @@ class DiskOptionsTest {
         assertOneLine(run("--disk", small + ",rw"), "give FILE or FILE,ro");
         assertOneLine(Cli.run("run", "--disk", small.toString()), "--disk goes with --kernel");
         assertArrayEquals(new byte[100], Files.readAllBytes(small));
+    }
+
+    @Test
+    void aTapThatIsNotThereOrAMalformedNetIsOneLine() {
+        assertOneLine(run("--net", "tap=jkvm-none0"), "no network interface jkvm-none0", "ip tuntap add jkvm-none0 mode tap");
+        assertOneLine(run("--net", "jkvm-none0"), "give tap=NAME");
+        assertOneLine(run("--net", "tap=x,mac=01:00:00:00:00:01"), "a unicast address");
+        assertOneLine(run("--net", "tap=a-name-longer-than-15"), "give tap=NAME");
+        assertOneLine(Cli.run("run", "--net", "tap=x"), "--net goes with --kernel");
     }
 
     @Test

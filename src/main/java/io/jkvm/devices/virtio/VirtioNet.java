@@ -1,0 +1,223 @@
+package io.jkvm.devices.virtio;
+
+import io.jkvm.devices.Persist;
+import io.jkvm.linux.LinuxException;
+import io.jkvm.linux.Tap;
+
+import java.nio.ByteBuffer;
+import java.util.HexFormat;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+/**
+ * virtio-net (spec 5.1) on a host TAP device: queue 0 receives, queue 1 transmits; a MAC address and the link status
+ * in the configuration space, no offloads (every frame whole, its 12-byte virtio_net_hdr_v1 zero). A thread of its
+ * own reads the TAP and hands frames to the device's worker, which writes them into the driver's receive buffers;
+ * up to {@link #BACKLOG} frames wait for buffers, and a frame past that, or larger than the buffer, is dropped (as a
+ * full NIC ring drops).
+ */
+public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.State> {
+    /** The record: the transport's, the TAP's name (a restore attaches to the same one) and the MAC address. */
+    public record State(Transport transport, String tap, String mac) {
+    }
+
+    static final long F_MAC = 1 << 5, F_STATUS = 1L << 16;
+    static final int HEADER = 12, RX = 0, TX = 1, BACKLOG = 256;
+    /** Field offsets in struct virtio_net_config (linux/virtio_net.h). */
+    static final int CONFIG_MAC = 0, CONFIG_STATUS = 6, CONFIG_SIZE = 8, LINK_UP = 1;
+
+    private final String tapName;
+    private final byte[] mac;
+    private final Function<String, Tap> opener;
+    private final ArrayBlockingQueue<byte[]> received = new ArrayBlockingQueue<>(BACKLOG);
+    private final byte[] transmitFrame = new byte[Tap.MAX_FRAME + HEADER];
+    private volatile Tap tap;
+    private Thread receiver;
+
+    /**
+     * The NIC {@code name} on the TAP {@code tapName}, attached through {@code opener} (here, so a TAP that cannot be
+     * had fails the machine before it runs), with {@code mac} (6 bytes).
+     */
+    public VirtioNet(String name, String tapName, byte[] mac, Function<String, Tap> opener, DmaMemory memory,
+                     Consumer<Boolean> irq, Consumer<String> trace) {
+        super(name, 1, F_MAC | F_STATUS, 2, memory, irq, trace);
+        this.tapName = tapName;
+        this.mac = mac.clone();
+        this.opener = opener;
+        attach(opener.apply(tapName));
+    }
+
+    private void attach(Tap t) {
+        tap = t;
+        receiver = Thread.ofPlatform().daemon().name(name() + "-rx").start(() -> receive(t));
+    }
+
+    /** The receiver: every frame from the TAP goes to the backlog (dropped when it is full), and the worker is woken. */
+    private void receive(Tap t) {
+        byte[] buffer = new byte[Tap.MAX_FRAME];
+        while (true) {
+            int n;
+            try {
+                n = t.receive(buffer);
+            } catch (LinuxException e) {
+                return; // the TAP went away (its interface was deleted): the NIC receives nothing more
+            }
+            if (n < 0) {
+                return;
+            }
+            if (received.offer(java.util.Arrays.copyOf(buffer, n))) {
+                kick(RX);
+            }
+        }
+    }
+
+    public String tapName() {
+        return tapName;
+    }
+
+    /** A MAC address as {@code 52:54:00:12:34:56}. */
+    public static String format(byte[] mac) {
+        return HexFormat.ofDelimiter(":").formatHex(mac);
+    }
+
+    @Override
+    protected long readConfig(int offset, int size) {
+        byte[] config = new byte[CONFIG_SIZE];
+        System.arraycopy(mac, 0, config, CONFIG_MAC, 6);
+        config[CONFIG_STATUS] = LINK_UP;
+        long v = 0;
+        for (int i = size - 1; i >= 0; i--) {
+            int at = offset + i;
+            v = v << 8 | (at >= 0 && at < config.length ? config[at] & 0xFF : 0);
+        }
+        return v;
+    }
+
+    @Override
+    protected void serve(int index, Virtqueue queue) {
+        if (index == TX) {
+            drain(queue, this::transmit);
+        } else {
+            deliver(queue);
+        }
+    }
+
+    /** Sends the frame of a transmit chain (its readable bytes past the header) to the TAP; writes nothing back. */
+    private int transmit(Virtqueue.Chain chain) {
+        int length = 0;
+        for (Virtqueue.Buffer b : chain.buffers()) {
+            if (b.writable()) {
+                throw new VirtioException("transmit chain " + chain.head() + " has a writable buffer");
+            }
+            int n = Math.min(b.length(), transmitFrame.length - length);
+            memory.window(b.address(), n).get(transmitFrame, length, n);
+            length += n;
+        }
+        Tap t = tap;
+        if (length > HEADER && t != null) {
+            try {
+                t.send(transmitFrame, HEADER, length - HEADER);
+            } catch (LinuxException e) {
+                // the TAP is down or gone: the frame is lost on the wire, as on a cable pulled out
+            }
+        }
+        return 0;
+    }
+
+    /** Moves backlog frames into receive chains while both are there; a frame no chain can hold is dropped. */
+    private void deliver(Virtqueue queue) {
+        boolean used = false;
+        while (!received.isEmpty()) {
+            Virtqueue.Chain chain = queue.next(memory);
+            if (chain == null) {
+                if (queue.armNotification(memory)) {
+                    continue; // the driver added buffers meanwhile
+                }
+                break; // the frames wait until the driver adds buffers and notifies
+            }
+            byte[] frame = received.poll();
+            used |= complete(queue, chain, frame.length + HEADER <= chain.writableBytes() ? write(chain, frame) : 0);
+        }
+        if (used) {
+            signalUsed();
+        }
+    }
+
+    /** The header (num_buffers 1) and the frame, spread over the chain's writable buffers; returns the bytes written. */
+    private int write(Virtqueue.Chain chain, byte[] frame) {
+        ByteBuffer all = ByteBuffer.allocate(HEADER + frame.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        all.putShort(10, (short) 1).position(HEADER);
+        all.put(frame).flip();
+        for (Virtqueue.Buffer b : chain.buffers()) {
+            if (!all.hasRemaining()) {
+                break;
+            }
+            if (b.writable()) {
+                int n = Math.min(b.length(), all.remaining());
+                memory.window(b.address(), n).put(all.array(), all.position(), n);
+                memory.written(b.address(), n);
+                all.position(all.position() + n);
+            }
+        }
+        return HEADER + frame.length;
+    }
+
+    @Override
+    public void handOver() {
+        quiesce();
+        detach();
+    }
+
+    @Override
+    public boolean takeBack() {
+        if (tap != null) {
+            return true;
+        }
+        try {
+            attach(opener.apply(tapName));
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private void detach() {
+        Tap t = tap;
+        if (t == null) {
+            return;
+        }
+        tap = null;
+        t.stop();
+        try {
+            receiver.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        t.close();
+        received.clear();
+    }
+
+    @Override
+    protected void release() {
+        detach();
+    }
+
+    @Override
+    public State save() {
+        return new State(saveTransport(), tapName, format(mac));
+    }
+
+    @Override
+    public void restore(State s) {
+        String why = invalid(s.transport());
+        if (why != null) {
+            throw new IllegalArgumentException(name() + ": " + why);
+        }
+        if (!format(mac).equals(s.mac()) || !tapName.equals(s.tap())) {
+            throw new IllegalArgumentException(name() + ": the record is for TAP " + s.tap() + " with MAC " + s.mac()
+                    + ", this NIC is on " + tapName + " with " + format(mac));
+        }
+        restoreTransport(s.transport());
+    }
+}

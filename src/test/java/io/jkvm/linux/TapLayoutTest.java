@@ -1,0 +1,36 @@
+package io.jkvm.linux;
+
+import io.jkvm.testing.CHeaders;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The TAP's ioctl, flags and struct ifreq as gcc lays them out from linux/if_tun.h and net/if.h. */
+class TapLayoutTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void tunsetiffAndIfreqAreTheKernelHeadersOwn() throws Exception {
+        Map<String, Long> ours = new LinkedHashMap<>();
+        ours.put("TUNSETIFF", Tap.TUNSETIFF);
+        ours.put("IFF_TAP", (long) Tap.IFF_TAP);
+        ours.put("IFF_NO_PI", (long) Tap.IFF_NO_PI);
+        ours.put("sizeof(struct ifreq)", (long) Tap.IFREQ_SIZE);
+        ours.put("offsetof(struct ifreq, ifr_flags)", (long) Tap.IFR_FLAGS);
+        ours.put("IFNAMSIZ", (long) Tap.IFNAMSIZ);
+        ours.put("POLLIN", 1L);
+        ours.put("sizeof(struct pollfd)", 8L);
+        ours.put("offsetof(struct pollfd, revents)", 6L);
+        ours.put("SYS_read", Libc.SYS_READ);
+        ours.put("SYS_write", Libc.SYS_WRITE);
+        ours.put("SYS_poll", Libc.SYS_POLL);
+        assertEquals(ours, CHeaders.evaluate(dir, List.of("sys/ioctl.h", "net/if.h", "linux/if_tun.h", "poll.h", "sys/syscall.h"), ours.keySet()));
+    }
+}
