@@ -18,12 +18,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Debian's kernel drives jkvm's virtio devices on virtio-mmio, found through the DSDT: its own virtio_blk reads a disk
- * image, writes and flushes it, and discards a range of it; a second disk given ,ro is read-only to it; virtio-rng
- * feeds /dev/hwrng. The image file holds what the guest wrote once `jkvm run` ends.
+ * image, writes and flushes it, and discards a range of it; a second disk given ,ro is read-only to it; a third, made
+ * by the host's mkfs.ext4, the guest mounts and writes a file on, which the host's debugfs reads back from the image;
+ * virtio-rng feeds /dev/hwrng. The image files hold what the guest wrote once `jkvm run` ends.
  */
 class LinuxDiskTest {
     @TempDir
     Path dir;
+
+    /** A host command's standard output (its errors discarded); it must succeed. */
+    private static String run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) && p.exitValue() == 0, String.join(" ", command));
+        return out;
+    }
 
     @Test
     @Timeout(600)
@@ -39,6 +48,9 @@ class LinuxDiskTest {
         byte[] roImage = new byte[1 << 20];
         System.arraycopy("read-only disk".getBytes(StandardCharsets.US_ASCII), 0, roImage, 0, 14);
         Files.write(readOnly, roImage);
+        Path ext4 = dir.resolve("ext4.img"); // made by the host's mkfs.ext4, written by the guest, read back by debugfs
+        Files.write(ext4, new byte[16 << 20]);
+        run("mkfs.ext4", "-q", "-F", ext4.toString());
         Path initrd = dir.resolve("initrd.gz");
         Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
                 #!/bin/busybox sh
@@ -53,12 +65,14 @@ class LinuxDiskTest {
                 blkdiscard -o 8192 -l 4096 /dev/vda && echo "jkvm: discard ok"
                 echo "jkvm: sector 16 now reads '$(dd if=/dev/vda bs=512 skip=16 count=1 2>/dev/null | od -An -tx1 | head -1 | tr -d ' ')'"
                 printf x | dd of=/dev/vdb conv=fsync 2>/dev/null || echo "jkvm: vdb refused the write"
+                mkdir /mnt && mount -t ext4 /dev/vdc /mnt && seq 1 20000 > /mnt/numbers && umount /mnt && echo "jkvm: ext4 written"
+                echo "jkvm: numbers $(seq 1 20000 | md5sum | cut -c1-32)"
                 echo "jkvm: rng $(cat /sys/class/misc/hw_random/rng_current) gave $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
                 poweroff -f
                 """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
                 guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
-                "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro");
+                "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro", "--disk", ext4.toString());
         String out = r.out();
         assertEquals(0, r.status(), () -> "poweroff: " + out + r.err());
         assertTrue(out.contains("jkvm: vda has 16384 sectors, vdb ro=1"), out);
@@ -69,6 +83,13 @@ class LinuxDiskTest {
         assertTrue(out.contains("jkvm: vdb refused the write"), out);
         assertTrue(out.matches("(?s).*jkvm: rng virtio_rng\\.\\d+ gave [0-9a-f]{32}\r?\n.*"), out);
         assertTrue(!out.contains("gave " + "00".repeat(16)), out);
+
+        assertTrue(out.contains("jkvm: ext4 written"), out);
+        java.util.regex.Matcher numbers = java.util.regex.Pattern.compile("jkvm: numbers ([0-9a-f]{32})").matcher(out);
+        assertTrue(numbers.find(), out);
+        byte[] file = run("debugfs", "-R", "cat /numbers", ext4.toString()).getBytes(StandardCharsets.US_ASCII);
+        assertEquals(numbers.group(1), java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(file)),
+                "the file the guest wrote on ext4, as the host's debugfs reads it from the image, against the guest's MD5");
 
         byte[] after = Files.readAllBytes(disk);
         byte[] sector2 = Arrays.copyOfRange(after, 1024, 1536);
