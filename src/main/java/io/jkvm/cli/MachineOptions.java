@@ -3,6 +3,7 @@ package io.jkvm.cli;
 import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Machine;
+import io.jkvm.machine.Outcome;
 import io.jkvm.migration.MigrationKey;
 import picocli.CommandLine.Option;
 
@@ -42,15 +43,20 @@ final class MachineOptions {
 
     /**
      * Runs a built machine to its end with what these options give it: the control socket, the migration key, the
-     * progress line on a terminal; {@code onceServing} runs first, with the socket up. Returns the exit status; the
+     * progress line on a terminal; {@code onceServing} runs first, with the socket up. Returns how it ended; the
      * machine is closed either way.
      */
-    int serve(Machine machine, byte[] key, Main main, Runnable onceServing) {
+    Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing) {
         try (machine; ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
             onceServing.run();
             machine.migrationKey(key);
             machine.showMigrationProgressOn(main.progressTerminal());
-            return RunCommand.runToTheEnd(machine, main, exitStatusFile);
+            return machine.run();
         }
+    }
+
+    /** The run's end: its one line, and the exit status (the whole one in --exit-status-file). */
+    int end(Outcome outcome, Main main) {
+        return RunCommand.end(outcome, main, exitStatusFile);
     }
 }

@@ -36,6 +36,6 @@ final class RestoreCommand implements Callable<Integer> {
         byte[] key = options.migrationKey();
         Machine machine = Machine.restore(snapshot, options.backend, cpuModel, options.kvmPath, options.trace,
                 new Console(main.out, main.in, main.err));
-        return options.serve(machine, key, main, () -> { });
+        return options.end(options.serve(machine, key, main, () -> { }), main);
     }
 }

@@ -84,6 +84,10 @@ final class RunCommand implements Callable<Integer> {
             description = "a virtio-net NIC on the host's TAP device NAME (with --kernel; it must exist: ip tuntap add NAME mode tap)")
     List<String> nets = new ArrayList<>();
 
+    @Option(names = "--no-reboot",
+            description = "end the run with status 0 when the guest resets the machine (reboot), instead of booting its kernel again")
+    boolean noReboot;
+
     @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
             description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
     String incoming;
@@ -107,8 +111,14 @@ final class RunCommand implements Callable<Integer> {
         Optional<KernelConfig> kernelConfig = kernelConfig();
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath,
                 options.trace, kernelConfig);
-        Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
-        return options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
+        while (true) {
+            Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
+            Outcome outcome = options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
+            if (!(outcome instanceof Outcome.Reset) || kernelConfig.isEmpty() || noReboot) {
+                return options.end(outcome, main);
+            }
+            // A reset (the guest's reboot): the same kernel boots again on a machine made anew, as after a power cycle
+        }
     }
 
     /** --kernel and what goes with it, checked: each of --append, --initrd and --device needs --kernel, and --kernel no --image. */
@@ -175,20 +185,23 @@ final class RunCommand implements Callable<Integer> {
             arrived.failed(e.getMessage());
             throw e;
         }
-        return options.serve(machine, key, main, () -> {
+        return options.end(options.serve(machine, key, main, () -> {
             arrived.resumed();
             if (options.trace) {
                 main.err.printf("jkvm: migrated in from %s: %d rounds, %d pages%n", arrived.from(), arrived.rounds(), arrived.pages());
             }
-        });
+        }), main);
     }
 
-    /** Runs a built machine until the guest ends: its one error line, its exit status (and the whole one in a file). */
-    static int runToTheEnd(Machine machine, Main main, Path exitStatusFile) {
-        Outcome outcome = machine.run();
+    /** A run's end: its one line (a failure, a reset that ends it), its exit status (and the whole one in a file). */
+    static int end(Outcome outcome, Main main, Path exitStatusFile) {
         main.out.flush();
         if (outcome instanceof Outcome.Failed failed) {
             main.err.println("jkvm: " + failed.message());
+            main.err.flush();
+        } else if (outcome instanceof Outcome.Reset reset) {
+            main.err.println("jkvm: " + reset.how() + ", and the run ends here (--no-reboot, or a machine with no kernel"
+                    + " of its own to boot again)");
             main.err.flush();
         }
         if (exitStatusFile != null) {

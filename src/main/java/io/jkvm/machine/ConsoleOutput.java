@@ -40,6 +40,28 @@ final class ConsoleOutput extends OutputStream {
             drain();
         }
         buffer[count++] = (byte) b;
+        watch(b);
+    }
+
+    /** Linux's panic message: a reset after it is the kernel's panic=-1 reboot, not one the guest asked for. */
+    private static final String PANIC = "Kernel panic - not syncing";
+    private final StringBuilder line = new StringBuilder();
+    private volatile String panic;
+
+    private void watch(int b) {
+        if (b == '\n' || b == '\r') {
+            if (panic == null && line.indexOf(PANIC) >= 0) {
+                panic = line.substring(line.indexOf(PANIC)).strip();
+            }
+            line.setLength(0);
+        } else if (line.length() < 512) {
+            line.append((char) (b & 0xFF));
+        }
+    }
+
+    /** The first line of a Linux kernel panic the guest printed, or null. */
+    String panic() {
+        return panic;
     }
 
     @Override

@@ -57,7 +57,9 @@ final class DeviceManager implements AutoCloseable {
     /** The devices every machine has: guest output to {@code console}, INTR to {@code bspLine}, ends through {@code end}. */
     DeviceManager(Console console, Consumer<Boolean> bspLine, Consumer<Outcome> end) {
         this.bspLine = bspLine;
-        this.end = end;
+        this.end = outcome -> end.accept(outcome instanceof Outcome.Reset && consoleOut().panic() != null
+                ? new Outcome.Failed("the guest's kernel panicked (" + consoleOut().panic() + ") and reset the machine")
+                : outcome);
         this.pic = new Pic8259(this::picOutputChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> isaIrq(Serial16550.IRQ, raised));

@@ -23,6 +23,17 @@ public sealed interface Outcome {
         }
     }
 
+    /**
+     * The guest reset the machine (the 8042's reset line, the ACPI reset register): `jkvm run` boots its kernel again,
+     * or with --no-reboot ends with status 0, as does a restored machine, which has no kernel to boot again.
+     */
+    record Reset(String how) implements Outcome {
+        @Override
+        public int exitStatus() {
+            return 0;
+        }
+    }
+
     /** The guest or the backend failed (triple fault, emulation failure, failed entry): status 2, one line why. */
     record Failed(String message) implements Outcome {
         @Override

@@ -81,7 +81,7 @@ final class PcPlatform implements LocalApic.Messages {
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
         ports.map(CmosRtc.PORT, CmosRtc.PORTS, rtc);
-        Runnable reset = () -> end.accept(new Outcome.Exited(0, "the guest reset the machine"));
+        Runnable reset = () -> end.accept(new Outcome.Reset("the guest reset the machine"));
         keyboardController = new I8042(reset);
         acpiPm = new AcpiPm(slpTyp -> sleep(slpTyp, end));
         ports.map(ACPI.pmBase(), AcpiPm.PORTS, acpiPm);

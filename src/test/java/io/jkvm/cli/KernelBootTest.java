@@ -81,6 +81,46 @@ class KernelBootTest {
         assertTrue(r.errorLine().contains("give one"), r.err());
         r = Cli.run("run", "--backend", "emulator", "--kernel", TestGuests.path("multiboot_smp.elf").toString(), "--device", "nic");
         assertEquals(2, r.status());
-        assertTrue(r.errorLine().contains("pc-testdev is"), r.err());
+        assertTrue(r.errorLine().contains("pc-testdev and virtio-rng are"), r.err());
+    }
+
+    /** A reset (Linux's reboot) with --no-reboot ends the run with status 0 and one line saying so. */
+    @Test
+    @Timeout(60)
+    void aResetWithNoRebootEndsTheRun() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--no-reboot", "--kernel",
+                TestGuests.path("multiboot_reset.elf").toString());
+        assertEquals("boot\n", r.out(), r.err());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.errorLine().contains("the guest reset the machine") && r.errorLine().contains("--no-reboot"), r.err());
+    }
+
+    /** Without --no-reboot a reset boots the kernel again on a machine made anew, again and again. */
+    @Test
+    @Timeout(120)
+    void aResetBootsTheKernelAgain() throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run",
+                "--backend", "emulator", "--mem", "16M", "--kernel", TestGuests.path("multiboot_reset.elf").toString())
+                .redirectErrorStream(true).start();
+        try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
+            for (int boot = 1; boot <= 3; boot++) {
+                assertEquals("boot", out.readLine(), "boot " + boot);
+            }
+            assertTrue(p.isAlive(), "still running, booting again after each reset");
+        } finally {
+            p.destroyForcibly().waitFor();
+        }
+    }
+
+    /** A reset after Linux's panic message (panic=-1) is the panic: status 2 and its line, not another boot. */
+    @Test
+    @Timeout(60)
+    void aResetAfterAKernelPanicEndsTheRunWithStatus2() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--kernel",
+                TestGuests.path("multiboot_reset.elf").toString(), "--append", "panic");
+        assertEquals(2, r.status(), r.out() + r.err());
+        assertEquals("jkvm: the guest's kernel panicked (Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100)"
+                + " and reset the machine", r.errorLine(), r.err());
     }
 }

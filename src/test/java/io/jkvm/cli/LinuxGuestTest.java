@@ -42,4 +42,38 @@ class LinuxGuestTest {
         assertTrue(r.out().contains("ACPI: PM: Preparing to enter system sleep state S5"), r.out());
         assertEquals(0, r.status(), () -> "poweroff through ACPI S5: " + r.err());
     }
+
+    /**
+     * `reboot -f` resets the machine and the same kernel boots again (a disk tells the second boot from the first);
+     * there /init exits, the kernel panics, and with panic=-1 its reset ends `jkvm run` with status 2 and the panic's line.
+     */
+    @Test
+    @Timeout(600)
+    void debiansKernelRebootsAndThenItsPanicEndsTheRunWithStatus2() throws Exception {
+        Path guest = LinuxGuest.guest();
+        Path disk = dir.resolve("marker.img");
+        Files.write(disk, new byte[1 << 20]);
+        Path initrd = dir.resolve("initrd.gz");
+        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+                #!/bin/busybox sh
+                /bin/busybox --install -s /bin
+                mount -t devtmpfs devtmpfs /dev
+                %s
+                if [ "$(head -c 6 /dev/vda)" = booted ]; then
+                  echo "jkvm: second boot"
+                  exit 1
+                fi
+                printf booted | dd of=/dev/vda conv=fsync 2>/dev/null
+                echo "jkvm: first boot"
+                reboot -f
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of())));
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinuz").toString(),
+                "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1 quiet", "--disk", disk.toString());
+        String out = r.out();
+        assertTrue(out.indexOf("jkvm: first boot") >= 0 && out.indexOf("jkvm: second boot") > out.indexOf("jkvm: first boot"), out);
+        assertEquals(1, out.split("jkvm: first boot", -1).length - 1, () -> "one first boot:\n" + out);
+        assertEquals(2, r.status(), () -> out + r.err());
+        assertTrue(r.errorLine().startsWith("jkvm: the guest's kernel panicked (Kernel panic - not syncing: Attempted to kill init!"),
+                r.err());
+    }
 }
