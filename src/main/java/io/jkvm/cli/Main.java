@@ -28,6 +28,31 @@ public final class Main implements Runnable {
         return err == System.err && io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDERR) ? err : null;
     }
 
+    /** The terminal's raw mode while a guest has the console; put back on every way out (see {@link #console()}). */
+    private io.jkvm.linux.Terminal.RawMode rawMode;
+
+    /**
+     * The guest's serial console on this process's streams. When stdin is this process's own terminal, it goes into
+     * raw mode (keys reach the guest as typed, Ctrl-C included; Ctrl-A X quits), restored when the command ends and,
+     * on SIGTERM or SIGINT, at JVM shutdown.
+     */
+    synchronized io.jkvm.machine.Console console() {
+        boolean terminal = in == System.in && io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDIN);
+        if (terminal && rawMode == null) {
+            io.jkvm.linux.Terminal.RawMode raw = io.jkvm.linux.Terminal.raw(io.jkvm.linux.Terminal.STDIN);
+            rawMode = raw;
+            Runtime.getRuntime().addShutdownHook(new Thread(raw::close, "terminal-restore"));
+        }
+        return new io.jkvm.machine.Console(out, in, err, terminal);
+    }
+
+    /** Puts the terminal back as it was, if a console took it. */
+    synchronized void restoreTerminal() {
+        if (rawMode != null) {
+            rawMode.close();
+        }
+    }
+
     Main(PrintStream out, PrintStream err, InputStream in) {
         this.out = out;
         this.err = err;
@@ -48,7 +73,16 @@ public final class Main implements Runnable {
 
     /** Runs the CLI with the given streams and returns the exit status, so tests can drive the real entry point. */
     public static int execute(String[] args, PrintStream out, PrintStream err, InputStream in) {
-        CommandLine cli = new CommandLine(new Main(out, err, in));
+        Main main = new Main(out, err, in);
+        try {
+            return execute(main, args, out, err);
+        } finally {
+            main.restoreTerminal();
+        }
+    }
+
+    private static int execute(Main main, String[] args, PrintStream out, PrintStream err) {
+        CommandLine cli = new CommandLine(main);
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         cli.setParameterExceptionHandler((e, a) -> {

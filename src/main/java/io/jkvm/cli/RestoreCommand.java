@@ -1,6 +1,5 @@
 package io.jkvm.cli;
 
-import io.jkvm.machine.Console;
 import io.jkvm.machine.Machine;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -35,7 +34,7 @@ final class RestoreCommand implements Callable<Integer> {
     public Integer call() {
         byte[] key = options.migrationKey();
         Machine machine = Machine.restore(snapshot, options.backend, cpuModel, options.kvmPath, options.trace,
-                new Console(main.out, main.in, main.err));
+                main.console());
         return options.end(options.serve(machine, key, main, () -> { }), main);
     }
 }

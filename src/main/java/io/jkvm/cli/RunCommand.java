@@ -1,7 +1,6 @@
 package io.jkvm.cli;
 
 import io.jkvm.machine.Backend;
-import io.jkvm.machine.Console;
 import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Machine;
@@ -112,7 +111,7 @@ final class RunCommand implements Callable<Integer> {
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath,
                 options.trace, kernelConfig);
         while (true) {
-            Machine machine = Machine.create(config, new Console(main.out, main.in, main.err));
+            Machine machine = Machine.create(config, main.console());
             Outcome outcome = options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
             if (!(outcome instanceof Outcome.Reset) || kernelConfig.isEmpty() || noReboot) {
                 return options.end(outcome, main);
@@ -180,7 +179,7 @@ final class RunCommand implements Callable<Integer> {
         try {
             String cpu = spec.commandLine().getParseResult().hasMatchedOption("--cpu") ? cpuModel : null; // else the source's
             machine = Machine.arrived(arrived.state(), memory[0], options.backend, cpu, options.kvmPath, options.trace,
-                    new Console(main.out, main.in, main.err), arrived.from());
+                    main.console(), arrived.from());
         } catch (RuntimeException e) {
             arrived.failed(e.getMessage());
             throw e;

@@ -196,16 +196,33 @@ final class DeviceManager implements AutoCloseable {
         }
     }
 
-    /** Feeds {@code in} to COM1 from a daemon thread until end of input or {@code ended}; null without input. */
-    Thread startConsoleInput(InputStream in, BooleanSupplier ended) {
+    /**
+     * Feeds {@code in} to COM1 from a daemon thread until end of input or {@code ended}; null without input. With
+     * {@code escapes}, Ctrl-A X ends the run (status 0) and Ctrl-A A sends Ctrl-A; Ctrl-A and any other key, nothing.
+     */
+    Thread startConsoleInput(InputStream in, boolean escapes, BooleanSupplier ended) {
         if (in == null) {
             return null;
         }
         return Thread.ofPlatform().daemon().name("serial-input").start(() -> {
             try {
                 int b;
+                boolean escaped = false;
                 while (!ended.getAsBoolean() && (b = in.read()) >= 0) {
-                    serial.receive((byte) b);
+                    if (escapes && escaped) {
+                        escaped = false;
+                        if (b == 'x' || b == 'X') {
+                            end.accept(new Outcome.Exited(0, "quit with Ctrl-A X"));
+                            return;
+                        }
+                        if (b == 'a' || b == 'A' || b == Console.ESCAPE) {
+                            serial.receive((byte) Console.ESCAPE);
+                        }
+                    } else if (escapes && b == Console.ESCAPE) {
+                        escaped = true;
+                    } else {
+                        serial.receive((byte) b);
+                    }
                 }
             } catch (IOException e) {
                 // console input closed: the guest just stops receiving

@@ -336,7 +336,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
         devices.consoleOut().start();
-        Thread input = devices.startConsoleInput(console.in(), outcome::isDone);
+        Thread input = devices.startConsoleInput(console.in(), console.escapes(), outcome::isDone);
         synchronized (wakeup) {
             running = true;
         }
