@@ -17,7 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Debian's kernel drives jkvm's virtio devices on virtio-mmio, found through the DSDT: its own virtio_blk reads a disk
+ * Debian's own kernel (linux-image-amd64's, fetched by scripts/linux-guest) boots on the software core with two vCPUs
+ * through the Linux boot protocol (ACPI's MADT brings up both processors), runs the busybox initramfs this test builds
+ * as /init, and `poweroff -f` ends `jkvm run` with status 0 through ACPI S5. On the way it drives jkvm's virtio
+ * devices on virtio-mmio, found through the DSDT: its own virtio_blk reads a disk
  * image, writes and flushes it, and discards a range of it; a second disk given ,ro is read-only to it; a third, made
  * by the host's mkfs.ext4, the guest mounts and writes a file on, which the host's debugfs reads back from the image;
  * virtio-rng feeds /dev/hwrng. The image files hold what the guest wrote once `jkvm run` ends.
@@ -59,6 +62,7 @@ class LinuxDiskTest {
                 mount -t sysfs sysfs /sys
                 mount -t devtmpfs devtmpfs /dev
                 %s
+                echo "jkvm: Linux $(uname -r) is up with $(grep -c ^processor /proc/cpuinfo) processors"
                 echo "jkvm: vda has $(cat /sys/block/vda/size) sectors, vdb ro=$(cat /sys/block/vdb/ro)"
                 echo "jkvm: vda starts with '$(head -c 19 /dev/vda)', vdb with '$(head -c 14 /dev/vdb)'"
                 printf 'written by Linux' | dd of=/dev/vda bs=512 seek=2 conv=sync,fsync 2>/dev/null && echo "jkvm: write ok"
@@ -74,7 +78,9 @@ class LinuxDiskTest {
                 guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
                 "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro", "--disk", ext4.toString());
         String out = r.out();
-        assertEquals(0, r.status(), () -> "poweroff: " + out + r.err());
+        assertTrue(out.matches("(?s).*jkvm: Linux \\d+\\.\\d+\\.\\d+-\\d+-amd64 is up with 2 processors.*"), out);
+        assertTrue(out.contains("ACPI: PM: Preparing to enter system sleep state S5"), out);
+        assertEquals(0, r.status(), () -> "poweroff through ACPI S5: " + out + r.err());
         assertTrue(out.contains("jkvm: vda has 16384 sectors, vdb ro=1"), out);
         assertTrue(out.contains("jkvm: vda starts with 'jkvm disk signature', vdb with 'read-only disk'"), out);
         assertTrue(out.contains("jkvm: write ok"), out);
