@@ -4,6 +4,7 @@ import io.jkvm.boot.BootException;
 import io.jkvm.boot.BootImage;
 import io.jkvm.boot.LinuxBoot;
 import io.jkvm.boot.Multiboot;
+import io.jkvm.boot.Pvh;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
@@ -17,8 +18,9 @@ import java.util.List;
 /**
  * A machine's kernel boot: the files read (regular files of a size RAM can hold), the kernel placed by its boot
  * protocol, and the vCPUs' starting states. A multiboot v1 kernel's boot processor starts at its entry in 32-bit
- * protected mode, paging off, EAX = the multiboot magic and EBX = its information; a Linux bzImage's at its 64-bit
- * entry in long mode over identity-mapped RAM, RSI = the zero page. The others wait after INIT for a STARTUP IPI.
+ * protected mode, paging off, EAX = the multiboot magic and EBX = its information, and a PVH ELF kernel's the same
+ * way with EBX = its start information; a Linux bzImage's at its 64-bit entry in long mode over identity-mapped RAM,
+ * RSI = the zero page. The others wait after INIT for a STARTUP IPI.
  */
 final class KernelLoading {
     private KernelLoading() {
@@ -30,6 +32,10 @@ final class KernelLoading {
     }
 
     record MultibootKernel(BootImage image) implements Loaded {
+    }
+
+    /** A PVH ELF kernel: entered as a multiboot kernel is, in 32-bit protected mode, EBX = its start information. */
+    record PvhKernel(BootImage image) implements Loaded {
     }
 
     record LinuxKernel(LinuxBoot.Loaded linux) implements Loaded {
@@ -77,9 +83,19 @@ final class KernelLoading {
                 throw new MachineException("--kernel " + e.getMessage(), e);
             }
         }
+        if (Pvh.entry(kernel) >= 0) {
+            byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
+            try {
+                return new PvhKernel(Pvh.load(k.kernel().toString(), kernel, k.append(), initrd, memoryMap(ramSize), ramSize,
+                        PcPlatform.ACPI_TABLES));
+            } catch (BootException e) {
+                throw new MachineException("--kernel " + e.getMessage(), e);
+            }
+        }
         if (!Multiboot.detect(kernel)) {
-            throw new MachineException("--kernel " + k.kernel() + " is neither a Linux bzImage nor a multiboot kernel (no \"HdrS\""
-                    + " setup header, no 0x1BADB002 header in its first 8 KiB); for a flat or ELF64 guest use --image");
+            throw new MachineException("--kernel " + k.kernel() + " is neither a Linux bzImage, a PVH ELF (vmlinux) nor a multiboot"
+                    + " kernel (no \"HdrS\" setup header, no Xen PVH entry note, no 0x1BADB002 header in its first 8 KiB); for a flat"
+                    + " or ELF64 guest use --image");
         }
         List<Multiboot.Module> modules = k.initrd().map(p -> List.of(new Multiboot.Module(p.toString(), read(p, "--initrd", ramSize),
                 p.toString()))).orElse(List.of());
@@ -171,8 +187,8 @@ final class KernelLoading {
         BootImage image = kernel.image();
         v.setSpecialRegisters(ResetState.flatProtectedMode());
         long[] gprs = new long[16];
-        gprs[0] = Multiboot.BOOTLOADER_MAGIC & 0xFFFFFFFFL;
-        gprs[3] = image.information();
+        gprs[0] = kernel instanceof MultibootKernel ? Multiboot.BOOTLOADER_MAGIC & 0xFFFFFFFFL : 0;
+        gprs[3] = image.information(); // the multiboot information, or PVH's start information
         v.setRegisters(Registers.byEncoding(gprs, image.entry(), 0x2));
         return v;
     }

@@ -65,7 +65,7 @@ class KernelBootTest {
         Path notMultiboot = TestGuests.path("halt.elf");
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--kernel", notMultiboot.toString());
         assertEquals(2, r.status());
-        assertTrue(r.errorLine().contains("is neither a Linux bzImage nor a multiboot kernel"), r.err());
+        assertTrue(r.errorLine().contains("is neither a Linux bzImage, a PVH ELF (vmlinux) nor a multiboot kernel"), r.err());
         Path missing = Files.createTempDirectory("jkvm").resolve("nothing");
         r = Cli.run("run", "--backend", "emulator", "--kernel", missing.toString());
         assertEquals(2, r.status());

@@ -21,7 +21,8 @@ public final class LinuxGuest {
 
     /** The kernel and busybox, fetched by scripts/linux-guest if they are not there yet. */
     public static Path guest() throws IOException, InterruptedException {
-        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/ext4.ko"))) {
+        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/ext4.ko"))
+                || !Files.isRegularFile(GUEST.resolve("vmlinux"))) {
             Process p = new ProcessBuilder("bash", "scripts/linux-guest").redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(p.waitFor(300, TimeUnit.SECONDS), "scripts/linux-guest did not finish");
