@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * `jkvm run` on a real pseudo-terminal (util-linux's script): the terminal goes into raw mode, a command typed into
+ * `jkvm run` on a real pseudo-terminal (util-linux's script), Debian's kernel booted through PVH (its vmlinux, the
+ * fastest to boot on the core): the terminal goes into raw mode, a command typed into
  * the busybox shell of Debian's kernel (its 8250 driver on COM1's interrupts) is answered, Ctrl-A X quits with
  * status 0, and the shell that ran jkvm finds its terminal as it was (canonical mode and echo back on).
  */
@@ -73,7 +74,7 @@ class LinuxConsoleTest {
                 """));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String jkvm = String.join(" ", java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinuz").toString(),
+                "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),
                 "--initrd", initrd.toString(), "--append", "'console=ttyS0 panic=-1 quiet'");
         // The shell in the pty runs jkvm, then reports its status and whether the terminal is canonical again
         String inPty = jkvm + "; echo \"jkvm-status=$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon\\|-\\?echo'";

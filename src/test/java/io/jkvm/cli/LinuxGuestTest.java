@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Debian's own kernel through a reboot and a panic (its boot to a shell on two vCPUs and ACPI power-off is
+ * Debian's own kernel (its vmlinux, booted through PVH) through a reboot and a panic (its boot to a shell on two vCPUs and ACPI power-off is
  * LinuxDiskTest's, with the virtio devices).
  */
 class LinuxGuestTest {
@@ -45,7 +45,7 @@ class LinuxGuestTest {
                 echo "jkvm: first boot"
                 reboot -f
                 """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of())));
-        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinuz").toString(),
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),
                 "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1 quiet", "--disk", disk.toString());
         String out = r.out();
         assertTrue(out.indexOf("jkvm: first boot") >= 0 && out.indexOf("jkvm: second boot") > out.indexOf("jkvm: first boot"), out);

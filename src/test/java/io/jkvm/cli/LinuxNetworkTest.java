@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Debian's kernel reaches the host through jkvm's virtio-net on a TAP: in a network namespace the test makes (the TAP
+ * Debian's kernel (its vmlinux, booted through PVH) reaches the host through jkvm's virtio-net on a TAP: in a network namespace the test makes (the TAP
  * at 10.0.2.1, the guest at 10.0.2.15), the guest pings the host, takes 1 MB from a TCP server there and sends
  * 256 KiB back to another; it reports the MD5 of what it received and sent, which the host compares with its own.
  */
@@ -123,7 +123,7 @@ class LinuxNetworkTest {
         Process jkvm = new ProcessBuilder("ip", "netns", "exec", namespace,
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M",
-                "--kernel", guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(),
+                "--kernel", guest.resolve("vmlinux").toString(), "--initrd", initrd.toString(),
                 "--append", "console=ttyS0 panic=-1 quiet", "--net", "tap=" + TAP + ",mac=52:54:00:ab:cd:ef")
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(jkvm.waitFor(500, TimeUnit.SECONDS), "jkvm did not end");

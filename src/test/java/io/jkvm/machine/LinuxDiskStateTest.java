@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Issue #15's Linux check with a disk: Debian's kernel on two vCPUs counts once a second, writing each count to its own
+ * Issue #15's Linux check with a disk: Debian's kernel (its vmlinux, booted through PVH) on two vCPUs counts once a second, writing each count to its own
  * sector of a virtio-blk disk (fsync) and reading the previous count back from the disk. Snapshotted and restored, and
  * live-migrated between two machines over loopback, it counts on from where it was, and the image ends holding every
  * count: the disk's queue, its in-flight requests and the writes the device made to RAM all came along.
@@ -71,7 +71,7 @@ class LinuxDiskStateTest {
                 """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
         return new MachineConfig(Optional.empty(), 256L << 20, 2, "host", Backend.EMULATOR,
                 MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(guest.resolve("vmlinuz"), "console=ttyS0 panic=-1 quiet", Optional.of(initrd), false,
+                Optional.of(new KernelConfig(guest.resolve("vmlinux"), "console=ttyS0 panic=-1 quiet", Optional.of(initrd), false,
                         List.of(new VirtioConfig.Disk(disk, false)))));
     }
 
