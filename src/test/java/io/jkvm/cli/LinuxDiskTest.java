@@ -63,6 +63,9 @@ class LinuxDiskTest {
                 mount -t devtmpfs devtmpfs /dev
                 %s
                 echo "jkvm: Linux $(uname -r) is up with $(grep -c ^processor /proc/cpuinfo) processors"
+                for cpu in 0 1; do
+                  taskset -c $cpu sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo "jkvm: work pinned to $0 ran on $(cut -d" " -f39 /proc/self/stat) ($i loops)"' $cpu
+                done
                 echo "jkvm: vda has $(cat /sys/block/vda/size) sectors, vdb ro=$(cat /sys/block/vdb/ro)"
                 echo "jkvm: vda starts with '$(head -c 19 /dev/vda)', vdb with '$(head -c 14 /dev/vdb)'"
                 printf 'written by Linux' | dd of=/dev/vda bs=512 seek=2 conv=sync,fsync 2>/dev/null && echo "jkvm: write ok"
@@ -80,6 +83,8 @@ class LinuxDiskTest {
         String out = r.out();
         assertTrue(out.matches("(?s).*jkvm: Linux \\d+\\.\\d+\\.\\d+-\\d+-amd64 is up with 2 processors.*"), out);
         assertTrue(out.contains("ACPI: PM: Preparing to enter system sleep state S5"), out);
+        assertTrue(out.contains("jkvm: work pinned to 0 ran on 0 (3000 loops)") && out.contains("jkvm: work pinned to 1 ran on 1 (3000 loops)"),
+                () -> "both processors run work:\n" + out);
         assertEquals(0, r.status(), () -> "poweroff through ACPI S5: " + out + r.err());
         assertTrue(out.contains("jkvm: vda has 16384 sectors, vdb ro=1"), out);
         assertTrue(out.contains("jkvm: vda starts with 'jkvm disk signature', vdb with 'read-only disk'"), out);
