@@ -63,7 +63,8 @@ class BackendDifferentialTest {
                     + " out on the software core only yet (issue #13): KernelBootTest runs it there";
             case "multiboot_timers" -> "a multiboot kernel with application processors, on the software core only yet (issue #13):"
                     + " PlatformStateTest and LiveMigrationTest run it there";
-            case "multiboot_acpi" -> HostKvm.isPvm() ? "a 32-bit kernel, which kvm_pvm does not run: KernelBootTest runs it on the core"
+            case "multiboot_acpi", "multiboot_reset" -> HostKvm.isPvm()
+                    ? "a 32-bit kernel, which kvm_pvm does not run: KernelBootTest runs it on the core"
                     : "a kernel booted with the PC platform, compared through its status and output in KernelBootTest";
             case "modes_compat_events" -> HostKvm.isPvm()
                     ? "kvm_pvm ends INT from compatibility mode at CPL0 in an internal error: LegacyModesTest runs it on the core"
