@@ -113,11 +113,19 @@ final class DeviceManager implements AutoCloseable {
         return p == null ? List.of() : p.takeBack();
     }
 
-    /** Waits until the devices that work on threads of their own have served what the guest gave them. */
-    void quiesce() {
+    /** Holds the devices that work on threads of their own, once they have served what the guest gave them. */
+    void hold() {
         PcPlatform p = platform;
         if (p != null) {
-            p.quiesce();
+            p.hold();
+        }
+    }
+
+    /** Lets them work again after {@link #hold()}. */
+    void proceed() {
+        PcPlatform p = platform;
+        if (p != null) {
+            p.proceed();
         }
     }
 

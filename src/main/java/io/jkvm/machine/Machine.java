@@ -468,7 +468,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
             return false;
         }
-        devices.quiesce(); // the devices' own threads finish what the guest gave them: RAM holds it before any copy
+        devices.hold(); // the devices' own threads finish what the guest gave them, then wait: RAM holds still for any copy
         return true;
     }
 
@@ -480,6 +480,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 throw new MachineException("cannot resume: the machine is not paused");
             }
         }
+        devices.proceed();
         for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Resume::new)) {
             answer.join();
         }

@@ -175,9 +175,14 @@ final class PcPlatform implements LocalApic.Messages {
         return lost;
     }
 
-    /** Waits until every virtio device has served what the driver gave it: after a pause, RAM and devices agree. */
-    void quiesce() {
-        virtio.forEach(VirtioMmio::quiesce);
+    /** Holds every virtio device once it has served what the driver gave it: while paused, RAM and devices agree. */
+    void hold() {
+        virtio.forEach(VirtioMmio::hold);
+    }
+
+    /** Lets the virtio devices work again after {@link #hold()}. */
+    void proceed() {
+        virtio.forEach(VirtioMmio::proceed);
     }
 
     /** The ACPI tables for {@code cpus} vCPUs and {@code virtioSlots} virtio-mmio devices, to be placed at {@link #ACPI_TABLES}. */

@@ -64,14 +64,13 @@ class LinuxConsoleTest {
     @Timeout(600)
     void aCommandTypedIntoTheGuestShellIsAnsweredAndCtrlAXQuitsWithTheTerminalRestored() throws Exception {
         Path guest = LinuxGuest.guest();
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t proc proc /proc
                 echo "jkvm: shell ready"
                 exec sh
-                """));
+                """);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String jkvm = String.join(" ", java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),

@@ -54,8 +54,7 @@ class LinuxDiskTest {
         Path ext4 = dir.resolve("ext4.img"); // made by the host's mkfs.ext4, written by the guest, read back by debugfs
         Files.write(ext4, new byte[16 << 20]);
         run("mkfs.ext4", "-q", "-F", ext4.toString());
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t proc proc /proc
@@ -76,7 +75,7 @@ class LinuxDiskTest {
                 echo "jkvm: numbers $(seq 1 20000 | md5sum | cut -c1-32)"
                 echo "jkvm: rng $(cat /sys/class/misc/hw_random/rng_current) gave $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
                 guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
                 "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro", "--disk", ext4.toString());

@@ -31,8 +31,7 @@ class LinuxGuestTest {
         Path guest = LinuxGuest.guest();
         Path disk = dir.resolve("marker.img");
         Files.write(disk, new byte[1 << 20]);
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t devtmpfs devtmpfs /dev
@@ -44,7 +43,7 @@ class LinuxGuestTest {
                 printf booted | dd of=/dev/vda conv=fsync 2>/dev/null
                 echo "jkvm: first boot"
                 reboot -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of())));
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),
                 "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1 quiet", "--disk", disk.toString());
         String out = r.out();

@@ -96,8 +96,7 @@ class LinuxNetworkTest {
         Files.write(toGuest, hostData);
         Process sender = peer(busybox, toGuest, dir.resolve("sender.out"), "-l", "-p", "5000");
         Process receiver = peer(busybox, null, fromGuest, "-l", "-p", "5001");
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(busybox), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t proc proc /proc
@@ -118,7 +117,7 @@ class LinuxNetworkTest {
                 # FIN_WAIT1 or CLOSING towards port 5001 = 0x1389)
                 while grep -q ':1389 0[14B] ' /proc/net/tcp; do sleep 0.2; done
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
         Path log = dir.resolve("jkvm.out");
         Process jkvm = new ProcessBuilder("ip", "netns", "exec", namespace,
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",

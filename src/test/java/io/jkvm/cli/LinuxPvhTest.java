@@ -27,15 +27,14 @@ class LinuxPvhTest {
     @Timeout(600)
     void debiansVmlinuxBootsThroughPvhWithItsCommandLineInitrdMemoryMapAndAcpi() throws Exception {
         Path guest = LinuxGuest.guest();
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t proc proc /proc
                 echo "jkvm: cmdline $(cat /proc/cmdline)"
                 echo "jkvm: $(grep MemTotal /proc/meminfo | tr -s ' ')"
                 poweroff -f
-                """));
+                """);
         String append = "console=ttyS0 panic=-1 jkvm.pvh=yes";
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),
                 "--initrd", initrd.toString(), "--append", append);

@@ -52,8 +52,7 @@ class LinuxDiskStateTest {
     /** The machine: the counting guest with {@code disk} as /dev/vda. */
     private MachineConfig config(Path disk) throws Exception {
         Path guest = LinuxGuest.guest();
-        Path initrd = dir.resolve("initrd.gz");
-        Files.write(initrd, LinuxGuest.initramfs(Files.readAllBytes(guest.resolve("busybox")), """
+        Path initrd = LinuxGuest.initrd(dir, """
                 #!/bin/busybox sh
                 /bin/busybox --install -s /bin
                 mount -t devtmpfs devtmpfs /dev
@@ -68,7 +67,7 @@ class LinuxDiskStateTest {
                   echo "count $i"; i=$((i+1)); sleep 1
                 done
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(Map.of())));
+                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
         return new MachineConfig(Optional.empty(), 256L << 20, 2, "host", Backend.EMULATOR,
                 MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
                 Optional.of(new KernelConfig(guest.resolve("vmlinux"), "console=ttyS0 panic=-1 quiet", Optional.of(initrd), false,

@@ -45,6 +45,18 @@ public final class LinuxGuest {
         return all;
     }
 
+    /** {@link #initramfs} with the guest's busybox, /init {@code init} and {@code files}, written to dir/initrd.gz. */
+    public static Path initrd(Path dir, String init, java.util.Map<String, byte[]> files) throws IOException, InterruptedException {
+        Path initrd = dir.resolve("initrd.gz");
+        Files.write(initrd, initramfs(Files.readAllBytes(guest().resolve("busybox")), init, files));
+        return initrd;
+    }
+
+    /** As {@link #initrd(Path, String, java.util.Map)} with no other files. */
+    public static Path initrd(Path dir, String init) throws IOException, InterruptedException {
+        return initrd(dir, init, java.util.Map.of());
+    }
+
     /** A gzipped newc cpio archive: /init (a busybox shell script), /bin/busybox, and mount points. */
     public static byte[] initramfs(byte[] busybox, String init) throws IOException {
         return initramfs(busybox, init, java.util.Map.of());

@@ -33,7 +33,7 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
     private final boolean readOnly;
     private final FileChannel file;
     private final long sectors;
-    private final byte[] config;
+    private final byte[] configSpace;
 
     /** Another process (or machine) holds the image's lock: it is that one's disk. */
     public static final class ImageLockedException extends IOException {
@@ -64,7 +64,7 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
             file.close();
             throw e;
         }
-        this.config = config(sectors);
+        this.configSpace = config(sectors);
     }
 
     private void lockImage() throws IOException {
@@ -130,13 +130,8 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
     }
 
     @Override
-    protected long readConfig(int offset, int size) {
-        long v = 0;
-        for (int i = size - 1; i >= 0; i--) {
-            int at = offset + i;
-            v = v << 8 | (at >= 0 && at < config.length ? config[at] & 0xFF : 0);
-        }
-        return v;
+    protected byte[] config() {
+        return configSpace;
     }
 
     @Override

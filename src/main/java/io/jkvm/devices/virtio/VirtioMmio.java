@@ -9,8 +9,9 @@ import java.util.function.Consumer;
 /**
  * A virtio device on the virtio-mmio transport (version 2, virtio 1.x; spec 4.2): its registers on the MMIO bus,
  * feature negotiation, the device status, split virtqueues and a level-triggered interrupt line. The device's work
- * runs on a thread of its own, which a queue notification wakes, off the vCPU threads; {@link #quiesce()} waits until
- * it has served every chain made available so far, so that a paused machine's devices and RAM agree.
+ * runs on a thread of its own, which a queue notification wakes, off the vCPU threads; {@link #hold()} lets it serve
+ * every chain made available so far and then stops it until {@link #proceed()}, so that a paused machine's devices
+ * and RAM agree and hold still.
  */
 public abstract sealed class VirtioMmio implements Device permits VirtioBlk, VirtioNet, VirtioRng {
     /** The size of a device's register window. */
@@ -37,7 +38,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     // Guarded by this
     private int status, deviceFeaturesSel, driverFeaturesSel, queueSel, interruptStatus, pending;
     private long driverFeatures;
-    private boolean busy, closed;
+    private boolean busy, closed, held;
 
     /**
      * A device called {@code name} (its id, in messages) of virtio type {@code deviceId} offering {@code features}
@@ -70,8 +71,18 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     /** Serves every chain the driver has made available on queue {@code index}, calling {@link #complete} for each. */
     protected abstract void serve(int index, Virtqueue queue);
 
-    /** The device's configuration space: {@code size} bytes at {@code offset}; 0 past its end. */
-    protected abstract long readConfig(int offset, int size);
+    /** The device's configuration space, as the driver reads it from offset 0x100 (little-endian fields). */
+    protected abstract byte[] config();
+
+    /** {@code size} bytes of {@code config} at {@code offset}, little-endian; 0 past its end. */
+    private static long configBytes(byte[] config, int offset, int size) {
+        long v = 0;
+        for (int i = size - 1; i >= 0; i--) {
+            int at = offset + i;
+            v = v << 8 | (at >= 0 && at < config.length ? config[at] & 0xFF : 0);
+        }
+        return v;
+    }
 
     /** What a device forgets when the driver resets it (the transport forgets the rest itself). */
     protected void resetDevice() {
@@ -102,7 +113,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         while (true) {
             int work;
             synchronized (this) {
-                while (pending == 0 && !closed) {
+                while ((pending == 0 || held) && !closed) {
                     try {
                         wait();
                     } catch (InterruptedException e) {
@@ -146,10 +157,28 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         raise(CONFIG_CHANGE);
     }
 
-    /** Waits until the worker has served every queue notification so far and is idle. */
+    /**
+     * Stops the device's work while the machine is paused: what the driver gave it so far is served first, then
+     * nothing (a frame from the TAP, a late notification) touches RAM or the image until {@link #proceed()}.
+     */
+    public final void hold() {
+        quiesce();
+        synchronized (this) {
+            held = true;
+        }
+        quiesce(); // a notification that came in between is served before the hold counts
+    }
+
+    /** Lets the device work again after {@link #hold()}: what came meanwhile is served now. */
+    public final synchronized void proceed() {
+        held = false;
+        notifyAll();
+    }
+
+    /** Waits until the worker has served every queue notification so far (none while held) and is idle. */
     public final synchronized void quiesce() {
         boolean interrupted = false;
-        while ((busy || pending != 0) && !closed) {
+        while ((busy || pending != 0 && !held) && !closed) {
             try {
                 wait();
             } catch (InterruptedException e) {
@@ -209,7 +238,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     @Override
     public final synchronized long read(long offset, int size) {
         if (offset >= 0x100) {
-            return readConfig((int) (offset - 0x100), size);
+            return configBytes(config(), (int) (offset - 0x100), size);
         }
         Virtqueue q = queueSel >= 0 && queueSel < queues.length ? queues[queueSel] : null;
         return switch ((int) offset) {

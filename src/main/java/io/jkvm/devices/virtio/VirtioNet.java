@@ -81,17 +81,13 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
         return HexFormat.ofDelimiter(":").formatHex(mac);
     }
 
+    /** The MAC address and the link status (always up). */
     @Override
-    protected long readConfig(int offset, int size) {
+    protected byte[] config() {
         byte[] config = new byte[CONFIG_SIZE];
         System.arraycopy(mac, 0, config, CONFIG_MAC, 6);
         config[CONFIG_STATUS] = LINK_UP;
-        long v = 0;
-        for (int i = size - 1; i >= 0; i--) {
-            int at = offset + i;
-            v = v << 8 | (at >= 0 && at < config.length ? config[at] & 0xFF : 0);
-        }
-        return v;
+        return config;
     }
 
     @Override

@@ -25,9 +25,11 @@ public final class VirtioRng extends VirtioMmio implements Persist<VirtioRng.Sta
         this.random = r;
     }
 
+    private static final byte[] NO_CONFIG = new byte[0];
+
     @Override
-    protected long readConfig(int offset, int size) {
-        return 0; // no configuration space
+    protected byte[] config() {
+        return NO_CONFIG;
     }
 
     @Override

@@ -197,6 +197,28 @@ class VirtioBlkTest {
         assertArrayEquals(expected, imageBytes());
     }
 
+    /** While the machine is paused the device is held: a request made available then waits, untouched, for proceed(). */
+    @Test
+    void aHeldDeviceServesNothingUntilItProceeds() throws Exception {
+        GuestDriver g = driver(false);
+        g.start(F_VERSION_1);
+        assertEquals(0, request(g, T_FLUSH, 0).status());
+        g.device.hold();
+        g.ram.bytes.putInt((int) HEADER, T_FLUSH).putInt((int) HEADER + 4, 0).putLong((int) HEADER + 8, 0);
+        g.ram.bytes.put((int) STATUS_BYTE, (byte) 0xFF);
+        g.descriptor(0, HEADER, 16, NEXT, 1);
+        g.descriptor(1, STATUS_BYTE, 1, WRITE, 0);
+        int used = g.usedIdx();
+        g.publish(0); // its quiesce() returns at once: a held device has nothing to finish
+        Thread.sleep(200);
+        assertEquals(used, g.usedIdx(), "nothing served while held");
+        assertEquals(0xFF, g.ram.bytes.get((int) STATUS_BYTE) & 0xFF);
+        g.device.proceed();
+        g.device.quiesce();
+        assertEquals((used + 1) & 0xFFFF, g.usedIdx(), "served once the device proceeds");
+        assertEquals(0, g.ram.bytes.get((int) STATUS_BYTE));
+    }
+
     @Test
     void anUnknownTypeIsUnsupported() throws IOException {
         GuestDriver g = driver(false);
