@@ -64,30 +64,25 @@ final class KernelLoading {
             throw new MachineException("--mem " + MemorySize.format(ramSize) + " with --kernel: jkvm keeps a kernel's RAM below the"
                     + " 32-bit MMIO window at 3G, and RAM above 4G is not there yet (issue #13): use --mem 3G or less");
         }
-        for (VirtioConfig v : k.virtio()) {
-            if (v instanceof VirtioConfig.Disk d && VirtioConfig.problem(d) != null) {
-                throw new MachineException(VirtioConfig.problem(d)); // before anything is built
-            }
-        }
         if (k.virtio().size() > PcPlatform.VIRTIO_SLOTS) {
-            throw new MachineException(k.virtio().size() + " virtio devices (--disk, --device virtio-rng): jkvm has "
+            throw new MachineException(k.virtio().size() + " virtio devices (--disk, --net, --device virtio-rng): jkvm has "
                     + PcPlatform.VIRTIO_SLOTS + " virtio-mmio slots");
         }
-        byte[] kernel = read(k.kernel(), "--kernel", ramSize);
-        if (LinuxBoot.detect(kernel)) {
-            byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
-            try {
-                return new LinuxKernel(LinuxBoot.load(k.kernel().toString(), kernel, k.append(), initrd, memoryMap(ramSize),
-                        ramSize, PcPlatform.ACPI_TABLES));
-            } catch (BootException e) {
-                throw new MachineException("--kernel " + e.getMessage(), e);
+        for (VirtioConfig v : k.virtio()) {
+            String problem = v instanceof VirtioConfig.Disk d ? VirtioConfig.problem(d) : null;
+            if (problem != null) {
+                throw new MachineException(problem); // before anything is built
             }
         }
-        if (Pvh.entry(kernel) >= 0) {
+        byte[] kernel = read(k.kernel(), "--kernel", ramSize);
+        boolean bzImage = LinuxBoot.detect(kernel);
+        if (bzImage || Pvh.entry(kernel) >= 0) { // Linux: the initrd is its ramdisk, placed by the protocol
             byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
+            String name = k.kernel().toString();
             try {
-                return new PvhKernel(Pvh.load(k.kernel().toString(), kernel, k.append(), initrd, memoryMap(ramSize), ramSize,
-                        PcPlatform.ACPI_TABLES));
+                return bzImage
+                        ? new LinuxKernel(LinuxBoot.load(name, kernel, k.append(), initrd, memoryMap(ramSize), ramSize, PcPlatform.ACPI_TABLES))
+                        : new PvhKernel(Pvh.load(name, kernel, k.append(), initrd, memoryMap(ramSize), ramSize, PcPlatform.ACPI_TABLES));
             } catch (BootException e) {
                 throw new MachineException("--kernel " + e.getMessage(), e);
             }

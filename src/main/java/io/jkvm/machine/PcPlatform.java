@@ -111,11 +111,8 @@ final class PcPlatform implements LocalApic.Messages {
         virtio.forEach(VirtioMmio::start);
     }
 
+    /** The device of {@code config} in {@code slot} (fewer than VIRTIO_SLOTS: KernelLoading and virtioIn bound them). */
     private VirtioMmio virtioDevice(int slot, VirtioConfig config) {
-        if (slot >= VIRTIO_SLOTS) {
-            throw new MachineException("more than " + VIRTIO_SLOTS + " virtio devices (--disk, --net, --device virtio-rng): jkvm has "
-                    + VIRTIO_SLOTS + " virtio-mmio slots");
-        }
         int pin = VIRTIO_FIRST_PIN + slot;
         Consumer<Boolean> line = level -> isaIrq(pin, level);
         String id = config.id(slot);
@@ -188,7 +185,7 @@ final class PcPlatform implements LocalApic.Messages {
     /** The ACPI tables for {@code cpus} vCPUs and {@code virtioSlots} virtio-mmio devices, to be placed at {@link #ACPI_TABLES}. */
     static byte[] acpiTables(int cpus, int virtioSlots) {
         List<AcpiTables.MmioDevice> devices = new ArrayList<>();
-        for (int slot = 0; slot < Math.min(virtioSlots, VIRTIO_SLOTS); slot++) {
+        for (int slot = 0; slot < virtioSlots; slot++) {
             devices.add(new AcpiTables.MmioDevice(VIRTIO_BASE + slot * VirtioMmio.SIZE, VirtioMmio.SIZE, VIRTIO_FIRST_PIN + slot));
         }
         return AcpiTables.build(ACPI, cpus, ACPI_TABLES, devices);
@@ -290,18 +287,18 @@ final class PcPlatform implements LocalApic.Messages {
             case "fw_cfg" -> FwCfg.State.class;
             case "acpi-pm" -> AcpiPm.State.class;
             case TEST_DEVICE -> PcTestDev.State.class;
-            default -> virtioSlot(id, VirtioConfig.DISK) >= 0 ? VirtioBlk.State.class
-                    : virtioSlot(id, VirtioConfig.RNG) >= 0 ? VirtioRng.State.class
-                    : virtioSlot(id, VirtioConfig.NET) >= 0 ? VirtioNet.State.class : null;
+            default -> virtioSlot(id) < 0 ? null : switch (id.substring(0, id.length() - 1)) {
+                case VirtioConfig.DISK -> VirtioBlk.State.class;
+                case VirtioConfig.RNG -> VirtioRng.State.class;
+                case VirtioConfig.NET -> VirtioNet.State.class;
+                default -> null;
+            };
         };
     }
 
-    /** The slot in a virtio device's id ({@code kind} and the slot number), or -1 when {@code id} is not one. */
-    static int virtioSlot(String id, String kind) {
-        if (!id.startsWith(kind) || id.length() != kind.length() + 1 || !Character.isDigit(id.charAt(kind.length()))) {
-            return -1;
-        }
-        int slot = id.charAt(kind.length()) - '0';
+    /** The slot a virtio device's id ends with (its kind, then one digit below VIRTIO_SLOTS), or -1 for no such id. */
+    private static int virtioSlot(String id) {
+        int slot = id.isEmpty() ? -1 : Character.digit(id.charAt(id.length() - 1), 10);
         return slot < VIRTIO_SLOTS ? slot : -1;
     }
 
@@ -312,17 +309,15 @@ final class PcPlatform implements LocalApic.Messages {
     static List<VirtioConfig> virtioIn(io.jkvm.snapshot.MachineState state) {
         VirtioConfig[] slots = new VirtioConfig[VIRTIO_SLOTS];
         int count = 0;
-        for (var e : state.devices().entrySet()) {
-            int disk = virtioSlot(e.getKey(), VirtioConfig.DISK), rng = virtioSlot(e.getKey(), VirtioConfig.RNG),
-                    net = virtioSlot(e.getKey(), VirtioConfig.NET);
-            if (disk >= 0 && e.getValue() instanceof VirtioBlk.State b) {
-                slots[disk] = new VirtioConfig.Disk(java.nio.file.Path.of(b.path()), b.readOnly());
-                count++;
-            } else if (net >= 0 && e.getValue() instanceof VirtioNet.State n) {
-                slots[net] = new VirtioConfig.Net(n.tap(), n.mac());
-                count++;
-            } else if (rng >= 0) {
-                slots[rng] = new VirtioConfig.Rng();
+        for (var e : state.devices().entrySet()) { // each record decoded as the class stateType names for its id
+            VirtioConfig config = switch (e.getValue()) {
+                case VirtioBlk.State b -> new VirtioConfig.Disk(java.nio.file.Path.of(b.path()), b.readOnly());
+                case VirtioNet.State n -> new VirtioConfig.Net(n.tap(), n.mac());
+                case VirtioRng.State r -> new VirtioConfig.Rng();
+                default -> null;
+            };
+            if (config != null) {
+                slots[virtioSlot(e.getKey())] = config;
                 count++;
             }
         }

@@ -121,14 +121,6 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
     static final int CAPACITY = 0, SEG_MAX = 12, BLK_SIZE = 20, MAX_DISCARD_SECTORS_AT = 36, MAX_DISCARD_SEG = 40,
             DISCARD_SECTOR_ALIGNMENT = 44, CONFIG_SIZE = 60;
 
-    public Path path() {
-        return path;
-    }
-
-    public boolean readOnly() {
-        return readOnly;
-    }
-
     @Override
     protected byte[] config() {
         return configSpace;

@@ -84,10 +84,6 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         return v;
     }
 
-    /** What a device forgets when the driver resets it (the transport forgets the rest itself). */
-    protected void resetDevice() {
-    }
-
     /** Hands {@code chain} back with {@code written} bytes written; true when the driver asked for an interrupt. */
     protected final boolean complete(Virtqueue queue, Virtqueue.Chain chain, int written) {
         return queue.complete(memory, chain, written);
@@ -333,9 +329,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         }
         String why = q.unusable(memory);
         if (why != null) {
-            trace.accept("jkvm: " + name + ": queue " + queueSel + ": " + why + ": the device stops until its driver resets it");
-            status |= NEEDS_RESET;
-            raise(CONFIG_CHANGE);
+            needsReset("queue " + queueSel + ": " + why);
             return;
         }
         q.useEventIndex((driverFeatures & F_EVENT_IDX) != 0);
@@ -357,7 +351,6 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                     interruptStatus = 0;
                     irq.accept(false);
                 }
-                resetDevice();
             }
             return;
         }
@@ -374,11 +367,6 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                 notifyAll();
             }
         }
-    }
-
-    /** Whether the driver accepted feature bit {@code bit}. */
-    protected final synchronized boolean negotiated(long bit) {
-        return (driverFeatures & bit) != 0;
     }
 
     // ---- state ----------------------------------------------------------------------------------------------

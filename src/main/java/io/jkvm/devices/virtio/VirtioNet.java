@@ -72,10 +72,6 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
         }
     }
 
-    public String tapName() {
-        return tapName;
-    }
-
     /** A MAC address as {@code 52:54:00:12:34:56}. */
     public static String format(byte[] mac) {
         return HexFormat.ofDelimiter(":").formatHex(mac);
