@@ -9,7 +9,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -65,9 +64,6 @@ class LinuxConsoleTest {
     void aCommandTypedIntoTheGuestShellIsAnsweredAndCtrlAXQuitsWithTheTerminalRestored() throws Exception {
         Path guest = LinuxGuest.guest();
         Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t proc proc /proc
                 echo "jkvm: shell ready"
                 exec sh
                 """);

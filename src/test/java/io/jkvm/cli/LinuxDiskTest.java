@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -54,13 +53,7 @@ class LinuxDiskTest {
         Path ext4 = dir.resolve("ext4.img"); // made by the host's mkfs.ext4, written by the guest, read back by debugfs
         Files.write(ext4, new byte[16 << 20]);
         run("mkfs.ext4", "-q", "-F", ext4.toString());
-        Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t proc proc /proc
-                mount -t sysfs sysfs /sys
-                mount -t devtmpfs devtmpfs /dev
-                %s
+        Path initrd = LinuxGuest.initrdWithVirtio(dir, """
                 echo "jkvm: Linux $(uname -r) is up with $(grep -c ^processor /proc/cpuinfo) processors"
                 for cpu in 0 1; do
                   taskset -c $cpu sh -c 'i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo "jkvm: work pinned to $0 ran on $(cut -d" " -f39 /proc/self/stat) ($i loops)"' $cpu
@@ -75,7 +68,7 @@ class LinuxDiskTest {
                 echo "jkvm: numbers $(seq 1 20000 | md5sum | cut -c1-32)"
                 echo "jkvm: rng $(cat /sys/class/misc/hw_random/rng_current) gave $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
+                """);
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
                 guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
                 "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro", "--disk", ext4.toString());

@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -31,11 +30,7 @@ class LinuxGuestTest {
         Path guest = LinuxGuest.guest();
         Path disk = dir.resolve("marker.img");
         Files.write(disk, new byte[1 << 20]);
-        Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t devtmpfs devtmpfs /dev
-                %s
+        Path initrd = LinuxGuest.initrdWithVirtio(dir, """
                 if [ "$(head -c 6 /dev/vda)" = booted ]; then
                   echo "jkvm: second boot"
                   exit 1
@@ -43,7 +38,7 @@ class LinuxGuestTest {
                 printf booted | dd of=/dev/vda conv=fsync 2>/dev/null
                 echo "jkvm: first boot"
                 reboot -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
+                """);
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "256M", "--kernel", guest.resolve("vmlinux").toString(),
                 "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1 quiet", "--disk", disk.toString());
         String out = r.out();

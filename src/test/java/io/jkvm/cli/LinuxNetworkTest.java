@@ -14,7 +14,6 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -96,14 +95,7 @@ class LinuxNetworkTest {
         Files.write(toGuest, hostData);
         Process sender = peer(busybox, toGuest, dir.resolve("sender.out"), "-l", "-p", "5000");
         Process receiver = peer(busybox, null, fromGuest, "-l", "-p", "5001");
-        Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t proc proc /proc
-                mount -t sysfs sysfs /sys
-                mount -t devtmpfs devtmpfs /dev
-                mkdir /tmp
-                %s
+        Path initrd = LinuxGuest.initrdWithVirtio(dir, """
                 ip link set lo up
                 ip link set eth0 up
                 ip addr add 10.0.2.15/24 dev eth0
@@ -117,7 +109,7 @@ class LinuxNetworkTest {
                 # FIN_WAIT1 or CLOSING towards port 5001 = 0x1389)
                 while grep -q ':1389 0[14B] ' /proc/net/tcp; do sleep 0.2; done
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
+                """);
         Path log = dir.resolve("jkvm.out");
         Process jkvm = new ProcessBuilder("ip", "netns", "exec", namespace,
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",

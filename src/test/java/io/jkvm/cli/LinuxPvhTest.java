@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -28,9 +27,6 @@ class LinuxPvhTest {
     void debiansVmlinuxBootsThroughPvhWithItsCommandLineInitrdMemoryMapAndAcpi() throws Exception {
         Path guest = LinuxGuest.guest();
         Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t proc proc /proc
                 echo "jkvm: cmdline $(cat /proc/cmdline)"
                 echo "jkvm: $(grep MemTotal /proc/meminfo | tr -s ' ')"
                 poweroff -f

@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -52,11 +51,7 @@ class LinuxDiskStateTest {
     /** The machine: the counting guest with {@code disk} as /dev/vda. */
     private MachineConfig config(Path disk) throws Exception {
         Path guest = LinuxGuest.guest();
-        Path initrd = LinuxGuest.initrd(dir, """
-                #!/bin/busybox sh
-                /bin/busybox --install -s /bin
-                mount -t devtmpfs devtmpfs /dev
-                %s
+        Path initrd = LinuxGuest.initrdWithVirtio(dir, """
                 i=0
                 while [ $i -lt 10 ]; do
                   printf "count $i" | dd of=/dev/vda bs=512 seek=$i conv=sync,fsync 2>/dev/null || echo "write $i failed"
@@ -67,7 +62,7 @@ class LinuxDiskStateTest {
                   echo "count $i"; i=$((i+1)); sleep 1
                 done
                 poweroff -f
-                """.formatted(LinuxGuest.LOAD_VIRTIO), LinuxGuest.withVirtioModules(java.util.Map.of()));
+                """);
         return new MachineConfig(Optional.empty(), 256L << 20, 2, "host", Backend.EMULATOR,
                 MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
                 Optional.of(new KernelConfig(guest.resolve("vmlinux"), "console=ttyS0 panic=-1 quiet", Optional.of(initrd), false,

@@ -6,6 +6,8 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPOutputStream;
 
@@ -31,39 +33,46 @@ public final class LinuxGuest {
         return GUEST;
     }
 
-    /** Shell lines that load the kernel's modules (virtio, ext4) {@link #withVirtioModules} put into the initramfs, in order. */
-    public static final String LOAD_VIRTIO = "for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || exit 1; done";
+    /** What every test's /init does first: busybox's applets, /proc, /sys, /dev (devtmpfs) and /tmp. */
+    private static final String PRELUDE = """
+            #!/bin/busybox sh
+            /bin/busybox --install -s /bin
+            mount -t proc proc /proc
+            mount -t sysfs sysfs /sys
+            mount -t devtmpfs devtmpfs /dev
+            mkdir /tmp
+            """;
 
-    /** {@code files} and the virtio modules scripts/linux-guest unpacked (lib/modules/*.ko and their order). */
-    public static java.util.Map<String, byte[]> withVirtioModules(java.util.Map<String, byte[]> files) throws IOException {
-        java.util.Map<String, byte[]> all = new java.util.LinkedHashMap<>(files);
-        Path modules = GUEST.resolve("modules");
-        for (String m : Files.readAllLines(modules.resolve("order"))) {
-            all.put("lib/modules/" + m, Files.readAllBytes(modules.resolve(m)));
-        }
-        all.put("lib/modules/order", Files.readAllBytes(modules.resolve("order")));
-        return all;
+    /** The initrd dir/initrd.gz: busybox, and an /init of the prelude, then the shell lines {@code body}. */
+    public static Path initrd(Path dir, String body) throws IOException, InterruptedException {
+        return write(dir, PRELUDE + body, Map.of());
     }
 
-    /** {@link #initramfs} with the guest's busybox, /init {@code init} and {@code files}, written to dir/initrd.gz. */
-    public static Path initrd(Path dir, String init, java.util.Map<String, byte[]> files) throws IOException, InterruptedException {
+    /**
+     * As {@link #initrd}, with the kernel's virtio and ext4 modules scripts/linux-guest unpacked (lib/modules/*.ko),
+     * which /init loads with insmod, in their order, before {@code body}.
+     */
+    public static Path initrdWithVirtio(Path dir, String body) throws IOException, InterruptedException {
+        Path modules = guest().resolve("modules");
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        for (String m : Files.readAllLines(modules.resolve("order"))) {
+            files.put("lib/modules/" + m, Files.readAllBytes(modules.resolve(m)));
+        }
+        files.put("lib/modules/order", Files.readAllBytes(modules.resolve("order")));
+        return write(dir, PRELUDE + "for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || exit 1; done\n" + body, files);
+    }
+
+    private static Path write(Path dir, String init, Map<String, byte[]> files) throws IOException, InterruptedException {
         Path initrd = dir.resolve("initrd.gz");
         Files.write(initrd, initramfs(Files.readAllBytes(guest().resolve("busybox")), init, files));
         return initrd;
     }
 
-    /** As {@link #initrd(Path, String, java.util.Map)} with no other files. */
-    public static Path initrd(Path dir, String init) throws IOException, InterruptedException {
-        return initrd(dir, init, java.util.Map.of());
-    }
-
-    /** A gzipped newc cpio archive: /init (a busybox shell script), /bin/busybox, and mount points. */
-    public static byte[] initramfs(byte[] busybox, String init) throws IOException {
-        return initramfs(busybox, init, java.util.Map.of());
-    }
-
-    /** As {@link #initramfs(byte[], String)}, with {@code files} (path to bytes; lib/ and lib/modules/ exist). */
-    public static byte[] initramfs(byte[] busybox, String init, java.util.Map<String, byte[]> files) throws IOException {
+    /**
+     * A gzipped newc cpio archive: /init (a busybox shell script), /bin/busybox, mount points, and {@code files} (path
+     * to bytes; lib/ and lib/modules/ exist).
+     */
+    static byte[] initramfs(byte[] busybox, String init, Map<String, byte[]> files) throws IOException {
         ByteArrayOutputStream cpio = new ByteArrayOutputStream();
         int[] inode = {1};
         Entry e = (name, mode, body) -> {
