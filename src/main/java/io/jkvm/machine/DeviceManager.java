@@ -107,10 +107,12 @@ final class DeviceManager implements AutoCloseable {
         }
     }
 
-    /** Holds again what {@link #handOver()} let go (the migration failed); the ids of devices another process took meanwhile. */
-    List<String> takeBack() {
+    /** Holds again what {@link #handOver()} let go (the migration failed). */
+    void takeBack() {
         PcPlatform p = platform;
-        return p == null ? List.of() : p.takeBack();
+        if (p != null) {
+            p.takeBack();
+        }
     }
 
     /** Holds the devices that work on threads of their own, once they have served what the guest gave them. */

@@ -210,23 +210,20 @@ public final class Machine implements AutoCloseable, ControlTarget {
             case Resume r -> DeviceManager.hasTestDevice(r.state());
             case Boot b -> false;
         };
-        if (start instanceof Resume r) {
-            try {
-                devices.attach(runners, pc, testDevice, DeviceManager.virtioIn(r.state()), memory, console.trace()::println);
+        try {
+            List<VirtioConfig> virtio = switch (start) {
+                case KernelBoot kb -> kb.kernel().virtio();
+                case Resume r -> DeviceManager.virtioIn(r.state()); // the images and TAPs the records name
+                case Boot b -> List.of();
+            };
+            devices.attach(runners, pc, testDevice, virtio, memory, console.trace()::println);
+            if (start instanceof Resume r) {
                 devices.restore(r.state());
                 runners.getFirst().vcpu().setInterruptLine(interruptLine);
-            } catch (RuntimeException e) {
-                close();
-                throw new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e);
             }
-        } else {
-            try {
-                devices.attach(runners, pc, testDevice, start instanceof KernelBoot kb ? kb.kernel().virtio() : List.of(), memory,
-                        console.trace()::println);
-            } catch (RuntimeException e) {
-                close();
-                throw e;
-            }
+        } catch (RuntimeException e) {
+            close();
+            throw start instanceof Resume r ? new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e) : e;
         }
     }
 
@@ -756,7 +753,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     @Override
     public MigrationResult migrate(String target, long maxDowntimeMillis) {
-        return migration.migrate(target, maxDowntimeMillis, new MigrationAdapter(this, memory, model, factory));
+        return migration.migrate(target, maxDowntimeMillis, new MigrationAdapter(this, memory, model, factory, devices));
     }
 
     @Override
@@ -766,19 +763,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     boolean migrationCancelled() {
         return migration.cancelled();
-    }
-
-    /** Lets go of what the devices hold on the host (disk images' locks, TAPs) while paused, for a migration's destination. */
-    void handOverDevices() {
-        devices.handOver();
-    }
-
-    /** Holds again what the devices let go; one another process took meanwhile is a warning line, and the VM runs on. */
-    void takeBackDevices() {
-        for (String id : devices.takeBack()) {
-            console.trace().println("jkvm: warning: " + id + "'s host side (its image's lock, its TAP) was taken by another"
-                    + " process while the migration failed: it may be shared with another VM now");
-        }
     }
 
     /** Whether a pause is in force (the vCPUs are stopped until resume()). */

@@ -23,7 +23,11 @@ final class MigrationAdapter implements MigrationSource.Vm {
 
     private final VcpuFactory factory;
 
-    MigrationAdapter(Machine machine, GuestMemory memory, CpuModel model, VcpuFactory factory) {
+    /** The machine's devices: their host side (disk images' locks, TAPs) goes to the destination with the state. */
+    private final DeviceManager devices;
+
+    MigrationAdapter(Machine machine, GuestMemory memory, CpuModel model, VcpuFactory factory, DeviceManager devices) {
+        this.devices = devices;
         this.factory = factory;
         this.machine = machine;
         this.memory = memory;
@@ -121,7 +125,7 @@ final class MigrationAdapter implements MigrationSource.Vm {
     @Override
     public void resume() {
         if (devicesHandedOver) {
-            machine.takeBackDevices(); // the migration failed after the state went: the disks and TAPs are this machine's again
+            devices.takeBack(); // the migration failed after the state went: the disks and TAPs are this machine's again
             devicesHandedOver = false;
         }
         if (ownPause) {
@@ -136,7 +140,7 @@ final class MigrationAdapter implements MigrationSource.Vm {
     @Override
     public MachineState capture() {
         MachineState state = machine.capture();
-        machine.handOverDevices();
+        devices.handOver();
         devicesHandedOver = true;
         return state;
     }

@@ -161,15 +161,14 @@ final class PcPlatform implements LocalApic.Messages {
         virtio.forEach(VirtioMmio::handOver);
     }
 
-    /** Holds again what {@link #handOver()} let go; the devices whose host side another process took meanwhile, by id. */
-    List<String> takeBack() {
-        List<String> lost = new ArrayList<>();
-        virtio.forEach(v -> {
+    /** Holds again what {@link #handOver()} let go; a device whose host side another process took meanwhile is a warning line. */
+    void takeBack() {
+        for (VirtioMmio v : virtio) {
             if (!v.takeBack()) {
-                lost.add(v.name());
+                trace.accept("jkvm: warning: " + v.name() + "'s host side (its image's lock, its TAP) was taken by another"
+                        + " process while the migration failed: it may be shared with another VM now");
             }
-        });
-        return lost;
+        }
     }
 
     /** Holds every virtio device once it has served what the driver gave it: while paused, RAM and devices agree. */
