@@ -108,6 +108,25 @@ jar_stale() {
       -newer "$jkvm_root/target/jkvm.jar" -print -quit)" ]
 }
 
+# The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514/515: classes loaded and linked, method profiles),
+# made by a training run (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the
+# options given. Succeeds when target/jkvm.aot is there to use; a failed training only costs the speed-up.
+aot_cache() {
+  local aot="$jkvm_root/target/jkvm.aot"
+  if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ]; then
+    return 0
+  fi
+  echo "jkvm: making the start-up cache target/jkvm.aot (once per build) ..." >&2
+  rm -f "$aot"
+  if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" --enable-native-access=ALL-UNNAMED \
+      -jar "$jkvm_root/target/jkvm.jar" aot-training > "$jkvm_root/target/aot-training.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
+    echo "jkvm: no start-up cache (its training run failed, see target/aot-training.log); starting without it" >&2
+    rm -f "$aot.tmp"
+    return 1
+  fi
+  mv "$aot.tmp" "$aot"
+}
+
 # The benchmark classes (-Pbench) compiled, and their classpath written to target/bench/classpath.txt.
 bench_classpath() {
   mkdir -p "$jkvm_root/target/bench"

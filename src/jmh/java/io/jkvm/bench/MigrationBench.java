@@ -228,7 +228,12 @@ public final class MigrationBench {
 
     private List<String> jkvm(String... args) {
         List<String> c = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
+                "-Xmx256m", "--enable-native-access=ALL-UNNAMED"));
+        String aot = System.getProperty("jkvm.aotCache", "");
+        if (!aot.isEmpty()) { // the start-up cache scripts/jkvm uses (made for these same options)
+            c.add("-XX:AOTCache=" + aot);
+        }
+        c.addAll(List.of("-jar", jar.toString()));
         c.addAll(List.of(args));
         return c;
     }

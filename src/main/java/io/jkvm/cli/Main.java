@@ -11,6 +11,7 @@ import java.io.PrintWriter;
 @Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "A KVM virtual machine monitor in Java.",
         subcommands = {RunCommand.class, RestoreCommand.class, SnapshotCommand.class, CtlCommand.class, InfoCommand.class,
+                AotTrainingCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit status for bad input and failed guests. */

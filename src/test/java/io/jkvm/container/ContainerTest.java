@@ -61,10 +61,14 @@ class ContainerTest {
     }
 
     private static Run run(boolean withKvm, Path guest, String... command) {
+        return run(java.util.Map.of(), withKvm, guest, command);
+    }
+
+    private static Run run(java.util.Map<String, String> env, boolean withKvm, Path guest, String... command) {
         StringBuilder out = new StringBuilder();
         StringBuilder err = new StringBuilder();
         try (GenericContainer<?> c = new GenericContainer<>(image)) {
-            c.withCommand(command)
+            c.withCommand(command).withEnv(env)
                     .withStartupCheckStrategy(new ExitedStrategy().withTimeout(Duration.ofMinutes(2)))
                     .withLogConsumer(f -> (f.getType() == OutputFrame.OutputType.STDERR ? err : out).append(f.getUtf8StringWithoutLineEnding()).append('\n'));
             if (withKvm && privileged()) {
@@ -87,6 +91,14 @@ class ContainerTest {
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
         assertTrue(r.out().contains("memory: 16 pages written and read back"), r.out());
+    }
+
+    /** AOTMode=on makes a JVM refuse to start when the cache cannot be used (another jar, other options, a bad file). */
+    @Test
+    void theImageStartsFromItsAheadOfTimeCache() {
+        Run r = run(java.util.Map.of("JKVM_JAVA_OPTS", "-Xmx256m -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"), true, null, "run");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
     }
 
     @Test

@@ -1,0 +1,71 @@
+package io.jkvm.cli;
+
+import io.jkvm.machine.Backend;
+import io.jkvm.machine.Console;
+import io.jkvm.machine.Machine;
+import io.jkvm.machine.MachineConfig;
+import io.jkvm.snapshot.SnapshotFile;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+
+/**
+ * The training run behind the JDK's ahead-of-time cache (JEP 483/514/515), which scripts/jkvm makes once per build
+ * with {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and
+ * linked, with method profiles, in every later start. Hidden: it is the launcher's, not a user's.
+ */
+@Command(name = "aot-training", hidden = true,
+        description = "Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.")
+final class AotTrainingCommand implements Callable<Integer> {
+    @CommandLine.ParentCommand
+    Main main;
+
+    @Override
+    public Integer call() throws IOException {
+        Path dir = Files.createTempDirectory("jkvm-aot-training");
+        List<String> ran = new ArrayList<>();
+        try {
+            Path snapshot = dir.resolve("bundled.snap");
+            MachineConfig d = MachineConfig.defaults();
+            try (Machine m = Machine.create(new MachineConfig(Optional.empty(), d.memorySize(), 1, d.cpuModel(), Backend.EMULATOR,
+                    d.loadAddress(), d.kvmPath(), false), new Console(OutputStream.nullOutputStream(), null, silent()))) {
+                SnapshotFile.write(snapshot, m.capture(), m.memory());
+            }
+            ran.add(step("run", "--backend", "emulator"));
+            ran.add(step("run", "--backend", "auto")); // KVM where it can run the guest; the core's fallback line otherwise
+            ran.add(step("snapshot", "check", snapshot.toString()));
+            ran.add(step("restore", snapshot.toString(), "--backend", "emulator", "--trace"));
+            ran.add(step("info"));
+            ran.add(step("info", "--json"));
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path p : files.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+            Files.deleteIfExists(dir);
+        }
+        main.out.println("aot-training: " + String.join("; ", ran));
+        return 0;
+    }
+
+    /** One command through the real entry point, its output discarded; the line says how it ended. */
+    private static String step(String... args) {
+        int status = Main.execute(args, silent(), silent(), new ByteArrayInputStream(new byte[0]));
+        return String.join(" ", args) + " -> " + status;
+    }
+
+    private static PrintStream silent() {
+        return new PrintStream(OutputStream.nullOutputStream());
+    }
+}

@@ -1,0 +1,32 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.Cli;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The training run scripts/jkvm makes the JDK's AOT cache from: each start path it means to cover runs to the status
+ * a user would see, so the cache holds those paths' classes and not an early error's. (The container test starts the
+ * image's jkvm with -XX:AOTMode=on, which fails when the cache made from this run cannot be used.)
+ */
+class AotTrainingTest {
+    @Test
+    void everyStartPathRunsToItsOrdinaryStatus() {
+        Cli.Result r = Cli.run("aot-training");
+        assertEquals(0, r.status(), r.err());
+        String line = r.out().strip();
+        assertTrue(line.startsWith("aot-training: run --backend emulator -> 1; run --backend auto -> 1; snapshot check "), line);
+        assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace -> 1;"
+                + " info -> 0; info --json -> 0"), "the bundled guest ends through debug-exit (status 1) from its snapshot too: " + line);
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void itIsNotInTheHelp() {
+        Cli.Result r = Cli.run("--help");
+        assertEquals(0, r.status());
+        assertTrue(r.out().contains("restore") && !r.out().contains("aot-training"), r.out());
+    }
+}
