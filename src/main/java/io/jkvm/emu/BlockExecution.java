@@ -1,0 +1,359 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.CpuidTable;
+
+/** The fast path: runs decoded blocks ({@link BlockDecoder}) from the code cache, falling back to the interpreter. */
+abstract sealed class BlockExecution extends StepExecution permits Core {
+    BlockExecution(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, cpuid, mxcsrMask, io);
+    }
+
+    // ---- the fast path: decoded blocks -------------------------------------------------------------------------
+
+    /** The decoded blocks of the physical page at {@link #fetchBlocksBase} (-1: none looked up). */
+    private DecodedBlock[] fetchBlocks;
+    private int fetchBlocksFlushes;
+
+
+    /**
+     * Runs the decoded block at RIP, then the instruction it ends before if that one needs the interpreter; returns
+     * how many instructions it ran or faulted on (at least one). Single-stepping and code outside RAM go through
+     * {@link #step()}, one instruction at a time.
+     */
+    int runBlock() {
+        if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
+            step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
+            return 1;
+        }
+        long page = rip & ~0xFFFL;
+        if (page != fetchPage) {
+            long phys;
+            try {
+                phys = translate(page, ACC_EXEC);
+            } catch (GuestFault f) {
+                step(); // the interpreter's fetch raises the same fault
+                return 1;
+            }
+            if (phys < 0 || phys + 0x1000 > ramSize) {
+                step();
+                return 1;
+            }
+            fetchPhysBase = phys;
+            fetchPage = page;
+        }
+        if (fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes) {
+            fetchBlocks = code.page(fetchPhysBase);
+            fetchBlocksBase = fetchPhysBase;
+            fetchBlocksFlushes = code.flushes;
+        }
+        long physical = fetchPhysBase + (rip & 0xFFF);
+        DecodedBlock block = fetchBlocks[(int) (rip & 0xFFF)];
+        if (block == null || !code.current(block, physical)) {
+            block = code.decode(physical, fetchBlocks);
+        }
+        DecodedInsn[] insns = block.insns;
+        endBlock = false;
+        boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
+        int n = 0;
+        boolean restorable = false;
+        try {
+            while (n < insns.length) {
+                restorable = insns[n].flagsBeforeStore(); // the only decoded forms that can fault after setting flags
+                if (restorable) {
+                    saveFlags();
+                }
+                mmioReplayed = 0;
+                boolean onward = executeDecoded(insns[n]);
+                mmioRetired();
+                interruptShadow = false;
+                instructions++;
+                n++;
+                if (!onward || endBlock || shadowed) {
+                    return n; // after a shadowed instruction, back to the boundary where interrupts are taken
+                }
+            }
+        } catch (GuestFault f) {
+            mmioRetired();
+            if (restorable) {
+                restoreFlags();
+            }
+            faulted(f, rip);
+            return n + 1;
+        }
+        if (block.endsBeforeSlow) {
+            step();
+            n++;
+        }
+        return n;
+    }
+
+    /** Register {@code n} as a {@code size}-byte operand; {@link DecodedInsn#HIGH_BYTE} + 0-3 are AH-BH. */
+    private long regOf(int n, int size) {
+        return switch (size) {
+            case 1 -> n >= DecodedInsn.HIGH_BYTE ? (r[n - DecodedInsn.HIGH_BYTE] >>> 8) & 0xFF : r[n] & 0xFF;
+            case 2 -> r[n] & 0xFFFF;
+            case 4 -> r[n] & 0xFFFFFFFFL;
+            default -> r[n];
+        };
+    }
+
+    private void setRegOf(int n, int size, long v) {
+        switch (size) {
+            case 1 -> {
+                if (n >= DecodedInsn.HIGH_BYTE) {
+                    int low = n - DecodedInsn.HIGH_BYTE;
+                    r[low] = (r[low] & ~0xFF00L) | ((v & 0xFF) << 8);
+                } else {
+                    r[n] = (r[n] & ~0xFFL) | (v & 0xFF);
+                }
+            }
+            case 2 -> r[n] = (r[n] & ~0xFFFFL) | (v & 0xFFFF);
+            case 4 -> r[n] = v & 0xFFFFFFFFL;
+            default -> r[n] = v;
+        }
+    }
+
+    /** The linear address of a decoded memory operand; {@code next} is the address of the next instruction. */
+    private long address(DecodedInsn d, long next) {
+        long a = d.disp();
+        int base = d.base();
+        stackAddressed = d.seg() == 0 && (base == 4 || base == 5);
+        if (base >= 0) {
+            a += r[base];
+        } else if (base == DecodedInsn.RIP) {
+            a += next;
+        }
+        if (d.index() >= 0) {
+            a += r[d.index()] << d.scale();
+        }
+        int seg = d.seg();
+        return seg == 0 ? a : a + (seg == DecodedInsn.FS ? fsBase : gsBase);
+    }
+
+    private long operand(DecodedInsn d, int size, long next) {
+        int rm = d.rm();
+        return rm >= 0 ? regOf(rm, size) : read(address(d, next), size);
+    }
+
+    private void setOperand(DecodedInsn d, int size, long next, long v) {
+        int rm = d.rm();
+        if (rm >= 0) {
+            setRegOf(rm, size, v);
+        } else {
+            write(address(d, next), size, v);
+        }
+    }
+
+    /**
+     * Executes one decoded instruction at RIP, exactly as the interpreter does the same bytes; false when it
+     * transferred control (the block is left). A fault leaves RIP at the instruction.
+     */
+    private boolean executeDecoded(DecodedInsn d) {
+        long next = rip + d.length();
+        int size = d.size();
+        switch (d.op()) {
+            case DecodedInsn.ALU_RM_REG -> {
+                long src = regOf(d.reg(), size);
+                int rm = d.rm();
+                if (rm >= 0) {
+                    long res = Arithmetic.aluOp(core(), d.sub(), regOf(rm, size), src, size);
+                    if (d.sub() != 7) {
+                        setRegOf(rm, size, res);
+                    }
+                } else {
+                    long a = address(d, next);
+                    long res = Arithmetic.aluOp(core(), d.sub(), read(a, size), src, size);
+                    if (d.sub() != 7) {
+                        write(a, size, res);
+                    }
+                }
+            }
+            case DecodedInsn.ALU_R64_R64 -> {
+                long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()], r[d.reg()], 8);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res;
+                }
+            }
+            case DecodedInsn.ALU_R32_R32 -> {
+                long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
+                if (d.sub() != 7) {
+                    r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
+                }
+            }
+            case DecodedInsn.INC_DEC_R64 -> {
+                long carry = cf() ? CF : 0;
+                long v = r[d.rm()];
+                long res = d.sub() == 0 ? v + 1 : v - 1;
+                r[d.rm()] = res;
+                lazy(d.sub() == 0 ? LAZY_INC : LAZY_DEC, v, 1, res, 8);
+                lazyCarry = carry;
+            }
+            case DecodedInsn.ALU_REG_RM -> {
+                long res = Arithmetic.aluOp(core(), d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
+                if (d.sub() != 7) {
+                    setRegOf(d.reg(), size, res);
+                }
+            }
+            case DecodedInsn.ALU_RM_IMM -> {
+                int rm = d.rm();
+                if (rm >= 0) {
+                    long res = Arithmetic.aluOp(core(), d.sub(), regOf(rm, size), d.imm(), size);
+                    if (d.sub() != 7) {
+                        setRegOf(rm, size, res);
+                    }
+                } else {
+                    long a = address(d, next);
+                    long res = Arithmetic.aluOp(core(), d.sub(), read(a, size), d.imm(), size);
+                    if (d.sub() != 7) {
+                        write(a, size, res);
+                    }
+                }
+            }
+            case DecodedInsn.TEST_RM_REG -> {
+                long res = operand(d, size, next) & regOf(d.reg(), size);
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case DecodedInsn.TEST_RM_IMM -> {
+                long res = operand(d, size, next) & d.imm();
+                lazy(LAZY_LOGIC, res, 0, res, size);
+            }
+            case DecodedInsn.MOV_RM_REG -> setOperand(d, size, next, regOf(d.reg(), size));
+            case DecodedInsn.MOV_REG_RM -> setRegOf(d.reg(), size, operand(d, size, next));
+            case DecodedInsn.MOV_RM_IMM -> setOperand(d, size, next, d.imm());
+            case DecodedInsn.LEA -> setRegOf(d.reg(), size, address(d, next));
+            case DecodedInsn.MOVZX -> setRegOf(d.reg(), size, operand(d, d.sub(), next));
+            case DecodedInsn.MOVSX -> {
+                int shift = 64 - 8 * d.sub();
+                setRegOf(d.reg(), size, (operand(d, d.sub(), next) << shift) >> shift);
+            }
+            case DecodedInsn.INC, DecodedInsn.DEC -> {
+                long carry = cf() ? CF : 0;
+                int rm = d.rm();
+                boolean inc = d.op() == DecodedInsn.INC;
+                long res;
+                long v;
+                if (rm >= 0) {
+                    v = regOf(rm, size);
+                    res = inc ? v + 1 : v - 1;
+                    setRegOf(rm, size, res);
+                } else {
+                    long a = address(d, next);
+                    v = read(a, size);
+                    res = inc ? v + 1 : v - 1;
+                    write(a, size, res);
+                }
+                lazy(inc ? LAZY_INC : LAZY_DEC, v, 1, res, size);
+                lazyCarry = carry;
+            }
+            case DecodedInsn.NOT -> {
+                int rm = d.rm();
+                if (rm >= 0) {
+                    setRegOf(rm, size, ~regOf(rm, size));
+                } else {
+                    long a = address(d, next);
+                    write(a, size, ~read(a, size));
+                }
+            }
+            case DecodedInsn.NEG -> {
+                int rm = d.rm();
+                long v;
+                long res;
+                if (rm >= 0) {
+                    v = regOf(rm, size);
+                    res = -v;
+                    setRegOf(rm, size, res);
+                } else {
+                    long a = address(d, next);
+                    v = read(a, size);
+                    res = -v;
+                    write(a, size, res);
+                }
+                lazy(LAZY_NEG, v, 0, res, size);
+            }
+            case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
+            case DecodedInsn.PUSH_IMM -> push(d.imm(), size);
+            case DecodedInsn.PUSH_RM -> push(operand(d, size, next), size);
+            case DecodedInsn.POP_REG -> {
+                long v = pop(size);
+                setRegOf(d.reg(), size, v);
+            }
+            case DecodedInsn.IMUL_IMM -> Arithmetic.imul3(core(), d.reg(), operand(d, size, next), d.imm(), size);
+            case DecodedInsn.IMUL_REG_RM -> Arithmetic.imul3(core(), d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
+            case DecodedInsn.SHIFT -> {
+                int count = (int) (d.imm() >= 0 ? d.imm() : r[1] & 0xFF) & (size == 8 ? 63 : 31);
+                int rm = d.rm();
+                long a = rm >= 0 ? 0 : address(d, next);
+                long v = rm >= 0 ? regOf(rm, size) : read(a, size);
+                if (count != 0) {
+                    v = ShiftsAndBits.shifted(core(), d.sub(), size, v, count);
+                } else if (size != 4) {
+                    break; // flags and destination stay; a 32-bit one is still written, so zero-extended
+                }
+                if (rm >= 0) {
+                    setRegOf(rm, size, v);
+                } else {
+                    write(a, size, v);
+                }
+                if (count != 0) {
+                    setArith(shiftFlags);
+                }
+            }
+            case DecodedInsn.JCC -> {
+                if (condition(d.sub())) {
+                    rip = canonicalTarget(next + d.imm());
+                    return false;
+                }
+            }
+            case DecodedInsn.JMP -> {
+                rip = canonicalTarget(next + d.imm());
+                return false;
+            }
+            case DecodedInsn.CALL -> {
+                long target = canonicalTarget(next + d.imm());
+                push(next);
+                rip = target;
+                return false;
+            }
+            case DecodedInsn.RET -> {
+                long target = canonicalTarget(read(stackLinear(stackPointer()), 8)); // checked before RSP moves
+                pop();
+                rip = target;
+                return false;
+            }
+            case DecodedInsn.JMP_RM -> {
+                rip = canonicalTarget(operand(d, 8, next));
+                return false;
+            }
+            case DecodedInsn.CALL_RM -> {
+                long target = canonicalTarget(operand(d, 8, next));
+                push(next);
+                rip = target;
+                return false;
+            }
+            case DecodedInsn.CMOV -> {
+                long v = operand(d, size, next);
+                if (condition(d.sub())) {
+                    setRegOf(d.reg(), size, v);
+                } else if (size == 4) {
+                    r[d.reg()] &= 0xFFFFFFFFL; // a 32-bit CMOV zero-extends even when it does not move
+                }
+            }
+            case DecodedInsn.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
+            case DecodedInsn.NOP -> {
+            }
+            case DecodedInsn.SIGN_EXTEND_ACC -> {
+                switch (size) {
+                    case 2 -> setRegOf(0, 2, (byte) r[0]);
+                    case 4 -> setRegOf(0, 4, (short) r[0]);
+                    default -> r[0] = (int) r[0];
+                }
+            }
+            case DecodedInsn.SIGN_FILL_DX -> setRegOf(2, size, (regOf(0, size) & signBit(size)) != 0 ? -1 : 0);
+            default -> throw new IllegalStateException("no handler for decoded op " + d.op());
+        }
+        rip = next;
+        return true;
+    }
+
+}

@@ -1,0 +1,395 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.Segment;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuidEntry;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.VcpuExit;
+import io.jkvm.x86.Vendor;
+import io.jkvm.x86.Msrs;
+import io.jkvm.x86.XsaveComponent;
+import io.jkvm.x86.XsaveLayout;
+
+/**
+ * The bottom of the software core: the architectural state (registers, lazily computed flags, segment caches,
+ * control and model-specific registers), the processor mode they make, and what the core is attached to (RAM,
+ * the CPU model, the port and MMIO exits). Each layer above adds one job: {@link Paging}, {@link MemoryAccess},
+ * {@link InstructionFetch}, {@link StepExecution}, {@link BlockExecution}, and {@link Core} the interpreter.
+ */
+abstract sealed class CpuState permits Paging {
+    /** Where port and MMIO accesses go; the vCPU turns them into exits. */
+    interface IoPort {
+        long in(int port, int size);
+
+        void out(int port, int size, long value);
+
+        /** Queues the exit of an MMIO read and returns where the machine will put the value (the next run reads it). */
+        VcpuExit.AccessData mmioRead(long physical, int size);
+
+        void mmioWrite(long physical, int size, long value);
+    }
+
+    /** Thrown to end the current run: HLT, shutdown, an exit the machine must see before going on. */
+    static final class Stop extends RuntimeException {
+        final Reason reason;
+
+        Stop(Reason reason) {
+            super(null, null, false, false);
+            this.reason = reason;
+        }
+    }
+
+    /** Why a run ends; after MMIO_READ the instruction is back at its start, to restart once the machine answers. */
+    enum Reason { HLT, SHUTDOWN, IO, MMIO_READ, FETCH_OUTSIDE_RAM, TOO_MANY_MMIO_ACCESSES }
+
+    // ---- architectural state -------------------------------------------------------------------------------
+    final long[] r = new long[32];
+    long rip;
+    final long[] xmm = new long[32]; // XMM0-15: low quadword at 2*i, high at 2*i+1
+    int mxcsr = 0x1F80;
+    long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
+    long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
+    long miscEnable = Msrs.MISC_ENABLE_AT_RESET;
+    long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
+    /** AMD's PerfEvtSel0-3 and PerfCtr0-3: storage only, as the core counts no events. */
+    final long[] amdPerformance = new long[8];
+    long gdtBase, idtBase;
+    final long[] dr = new long[4];
+    long dr6 = 0xFFFF0FF0L, dr7 = 0x400;
+    int gdtLimit, idtLimit;
+    int cs = 0x08, ss = 0x10, ds = 0x10, es = 0x10, fs = 0x10, gs = 0x10, tr = 0x18;
+    int cpl;
+    /**
+     * The descriptor caches of ES, CS, SS, DS, FS and GS (by {@link SegmentLoads}' numbers): what the last load put
+     * there, whatever the descriptor tables say since. 64-bit code reads only FS's and GS's bases (fsBase, gsBase).
+     */
+    final Segment[] segments = new Segment[6];
+    /** TR's and LDTR's hidden parts: the TSS a privilege change outside 64-bit mode takes its stack from. */
+    Segment taskRegister = Segment.tss64(0x18, 0, 0x67), ldtr = Segment.unusableLdt();
+    /** Decoding in 64-bit mode (IA-32e mode with CS.L); otherwise real, protected or compatibility mode. */
+    boolean code64 = true;
+    /** 64-bit code with no breakpoint armed: what decoded blocks run (the rest goes through the interpreter). */
+    boolean blocksRun = true;
+    /** Outside 64-bit mode, the default operand and address size: 4 with CS.D set, 2 without. */
+    int defaultSize = 4;
+    /** Outside 64-bit mode, SS.B: the stack pointer is ESP (set) or SP. */
+    boolean stack32 = true;
+    /** CS's base outside 64-bit mode (0 in it): RIP is the offset, {@link #ip} the linear address. */
+    long csBase;
+    final TimeStampCounter tsc = new TimeStampCounter();
+    boolean interruptShadow;
+    /** The interrupt shadow comes from MOV SS or POP SS, which also holds back single-step and data #DBs. */
+    boolean movSsShadow;
+    /** The instruction was INT n, INT3 or INT1: its handler runs without the single-step trap of the instruction. */
+    boolean softwareEvent;
+    /** SYSCALL and SYSRET: the single-step trap follows the TF they leave, not the TF they found. */
+    boolean stepsOnNewFlags;
+    final long[] egprsSaved = new long[16]; // R16..R31 while XCR0[APX] is clear: kept, not visible
+    final X87State fpu = new X87State();
+    final java.util.Map<Integer, byte[]> extended = new java.util.HashMap<>(); // XSAVE components kept as bytes
+    private XsaveLayout layout;
+
+    // Flags: IF, DF, TF and the rest live in flagBits; the six arithmetic flags are computed lazily.
+    long flagBits = 0x2;
+    int lazyOp = LAZY_NONE;
+    long lazyDst, lazySrc, lazyRes;
+    int lazySize = 8;
+    long lazyCarry; // the CF INC/DEC keep, the carry-in ADC/SBB used
+
+    static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
+            LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8;
+    static final long CF = 1, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, TF = 1 << 8, IF = 1 << 9,
+            DF = 1 << 10, OF = 1 << 11, AC = 1 << 18, ARITH = CF | PF | AF | ZF | SF | OF;
+
+    final Mapping ram;
+    final CpuidTable cpuid;
+    /** The CPU model's MXCSR_MASK: the MXCSR bits LDMXCSR/FXRSTOR/XRSTOR accept, and what FXSAVE/XSAVE report. */
+    final int mxcsrMask;
+    /** Decides where Intel's SDM and AMD's APM differ (docs/vendors.md). */
+    final Vendor vendor;
+    final IoPort io;
+    final long ramSize;
+    long instructions;
+    /** Decoded blocks by physical address: the fast path ({@link #runBlock()}). */
+    final CodeCache code;
+    /** Every instruction through {@link #step()}: the interpreter alone, to hold the decoded path to its results. */
+    final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
+
+    CpuState(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        this.ram = ram;
+        this.cpuid = cpuid;
+        this.mxcsrMask = mxcsrMask;
+        this.vendor = Vendor.of(cpuid);
+        this.io = io;
+        this.ramSize = ram.size();
+        this.code = new CodeCache(ram);
+        java.util.Arrays.fill(segments, Segment.flatData(0x10));
+        segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
+    }
+
+    /** This core, for the instruction-group helpers that take one: {@link Core} is the only class the layers make. */
+    final Core core() {
+        return (Core) this;
+    }
+
+    /** CPL changes what pages may be fetched from (U/S): the cached code page must be looked up again. */
+    void setCpl(int value) {
+        if (value != cpl) {
+            cpl = value;
+            fetchPage = -1;
+        }
+    }
+
+    /** The page instructions are being fetched from, translated once: most instructions never leave it. */
+    long fetchPage = -1;
+
+    /**
+     * CS loads the core has made (interrupt and exception delivery, IRETQ, SYSCALL/SYSRET/SYSENTER/SYSEXIT): the
+     * vCPU then reports CS's hidden part as the load left it, accessed, not as it was last set from outside.
+     */
+    int codeSegmentLoads;
+
+
+    // ---- the processor mode ------------------------------------------------------------------------------------
+
+    boolean protectedMode() {
+        return (cr0 & ControlBits.CR0_PE) != 0;
+    }
+
+    /** IA-32e mode (EFER.LMA): 64-bit or compatibility mode, interrupts through the 64-bit IDT. */
+    boolean longMode() {
+        return (efer & ControlBits.EFER_LMA) != 0;
+    }
+
+    /** Recomputes what decoding and the stack follow from CS, SS and EFER.LMA, after any of them changed. */
+    void modeChanged() {
+        Segment code = segments[SegmentLoads.CS];
+        code64 = longMode() && code.l();
+        defaultSize = code.db() ? 4 : 2;
+        stack32 = segments[SegmentLoads.SS].db();
+        csBase = code64 ? 0 : code.base(); // the cached fetch page is a linear one: a new CS base leaves it valid
+        debugRegistersChanged();
+    }
+
+    /** DR7 changed (or the mode did): whether decoded blocks may run. */
+    void debugRegistersChanged() {
+        blocksRun = code64 && !Breakpoints.armed(core());
+    }
+
+    /** Loads CS's cache and CPL together (a far transfer, an interrupt, IRET, a fast system call). */
+    void loadCode(Segment code, int newCpl) {
+        segments[SegmentLoads.CS] = code;
+        cs = code.selector() & ~3;
+        codeSegmentLoads++;
+        setCpl(newCpl);
+        modeChanged();
+    }
+
+    /** The base a segment prefix selects: FS's and GS's from fsBase and gsBase, the others' from their caches. */
+    long segmentBase(int sreg) {
+        return sreg == SegmentLoads.FS ? fsBase : sreg == SegmentLoads.GS ? gsBase : segments[sreg].base();
+    }
+
+    /** The memory operand is addressed through RSP or RBP with no segment prefix: SS's, so non-canonical is #SS. */
+    boolean stackAddressed;
+
+    XsaveLayout xsaveLayout() {
+        if (layout == null) {
+            layout = XsaveLayout.fromCpuid(cpuid);
+        }
+        return layout;
+    }
+
+    // ---- flags --------------------------------------------------------------------------------------------
+
+    long rflags() {
+        return (flagBits & ~ARITH) | arithFlags() | 0x2;
+    }
+
+    void setRflags(long v) {
+        flagBits = (v & 0x3F7FD7L) | 0x2; // writable bits; VM/RF handled as plain bits here
+        lazyOp = LAZY_NONE;
+    }
+
+    /**
+     * EFLAGS as POPF and IRET load them: {@code candidates}, within the operand size, taken from {@code value}, but IOPL
+     * only at CPL0 and IF only where CPL <= IOPL (at the CPL the instruction runs at); every other bit stays.
+     */
+    void loadFlags(long value, long candidates, int size) {
+        long writable = candidates & mask(size);
+        if (cpl != 0) {
+            writable &= ~0x3000L;
+        }
+        if (cpl > ((flagBits >>> 12) & 3)) {
+            writable &= ~IF;
+        }
+        setRflags((value & writable) | (rflags() & ~writable));
+    }
+
+    long arithFlags() {
+        if (lazyOp == LAZY_NONE) {
+            return flagBits & ARITH;
+        }
+        return cfBit() | pfZfSf(lazyRes, lazySize) | afBit() | ofBit();
+    }
+
+    static long mask(int size) {
+        return size == 8 ? -1L : (1L << (size * 8)) - 1;
+    }
+
+    static long signBit(int size) {
+        return 1L << (size * 8 - 1);
+    }
+
+    static long pfZfSf(long res, int size) {
+        long m = res & mask(size);
+        long f = (Long.bitCount(m & 0xFF) & 1) == 0 ? PF : 0;
+        if (m == 0) {
+            f |= ZF;
+        }
+        if ((m & signBit(size)) != 0) {
+            f |= SF;
+        }
+        return f;
+    }
+
+    private long cfBit() {
+        long m = mask(lazySize);
+        long d = lazyDst & m, s = lazySrc & m, res = lazyRes & m;
+        return switch (lazyOp) {
+            case LAZY_ADD -> Long.compareUnsigned(res, d) < 0 ? CF : 0;
+            case LAZY_ADC -> (lazyCarry != 0 ? Long.compareUnsigned(res, d) <= 0 : Long.compareUnsigned(res, d) < 0) ? CF : 0;
+            case LAZY_SUB -> Long.compareUnsigned(d, s) < 0 ? CF : 0;
+            case LAZY_SBB -> (lazyCarry != 0 ? Long.compareUnsigned(d, s) <= 0 : Long.compareUnsigned(d, s) < 0) ? CF : 0;
+            case LAZY_NEG -> d != 0 ? CF : 0;
+            case LAZY_INC, LAZY_DEC -> lazyCarry;
+            default -> 0;
+        };
+    }
+
+    private long afBit() {
+        return switch (lazyOp) {
+            case LAZY_LOGIC -> 0;
+            default -> ((lazyDst ^ lazySrc ^ lazyRes) & 0x10) != 0 ? AF : 0;
+        };
+    }
+
+    private long ofBit() {
+        long sb = signBit(lazySize);
+        long d = lazyDst, s = lazySrc, res = lazyRes;
+        boolean of = switch (lazyOp) {
+            case LAZY_ADD, LAZY_ADC, LAZY_INC -> ((d ^ res) & (s ^ res) & sb) != 0;
+            case LAZY_SUB, LAZY_SBB, LAZY_DEC -> ((d ^ s) & (d ^ res) & sb) != 0;
+            case LAZY_NEG -> (d & mask(lazySize)) == sb;
+            default -> false;
+        };
+        return of ? OF : 0;
+    }
+
+    boolean cf() {
+        return lazyOp == LAZY_NONE ? (flagBits & CF) != 0 : cfBit() != 0;
+    }
+
+    void lazy(int op, long dst, long src, long res, int size) {
+        lazyOp = op;
+        lazyDst = dst;
+        lazySrc = src;
+        lazyRes = res;
+        lazySize = size;
+    }
+
+    /** Sets the six arithmetic flags explicitly (for rotates, shifts, multiplies, bit tests...). */
+    void setArith(long bits) {
+        flagBits = (flagBits & ~ARITH) | (bits & ARITH);
+        lazyOp = LAZY_NONE;
+    }
+
+    /** Changes some arithmetic flags, keeping the others as they are now. */
+    void modifyArith(long which, long values) {
+        long now = arithFlags();
+        setArith((now & ~which) | (values & which));
+    }
+
+    /** Condition code {@code cc} (the low nibble of Jcc/SETcc/CMOVcc); computes only the flags it reads. */
+    boolean condition(int cc) {
+        boolean r;
+        if (lazyOp == LAZY_NONE) {
+            long f = flagBits;
+            r = switch (cc >> 1) {
+                case 0 -> (f & OF) != 0;
+                case 1 -> (f & CF) != 0;
+                case 2 -> (f & ZF) != 0;
+                case 3 -> (f & (CF | ZF)) != 0;
+                case 4 -> (f & SF) != 0;
+                case 5 -> (f & PF) != 0;
+                case 6 -> ((f & SF) != 0) != ((f & OF) != 0);
+                default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
+            };
+        } else {
+            boolean zero = (lazyRes & mask(lazySize)) == 0;
+            boolean sign = (lazyRes & signBit(lazySize)) != 0;
+            r = switch (cc >> 1) {
+                case 0 -> ofBit() != 0;
+                case 1 -> cfBit() != 0;
+                case 2 -> zero;
+                case 3 -> zero || cfBit() != 0;
+                case 4 -> sign;
+                case 5 -> (Long.bitCount(lazyRes & 0xFF) & 1) == 0;
+                case 6 -> sign != (ofBit() != 0);
+                default -> zero || sign != (ofBit() != 0);
+            };
+        }
+        return (cc & 1) == 0 ? r : !r;
+    }
+
+    // ---- registers ----------------------------------------------------------------------------------------
+
+    boolean anyRex;
+
+    long reg(int n, int size) {
+        return switch (size) {
+            case 1 -> (!anyRex && n >= 4 && n < 8) ? (r[n - 4] >>> 8) & 0xFF : r[n] & 0xFF;
+            case 2 -> r[n] & 0xFFFF;
+            case 4 -> r[n] & 0xFFFFFFFFL;
+            default -> r[n];
+        };
+    }
+
+    void setReg(int n, int size, long v) {
+        switch (size) {
+            case 1 -> {
+                if (!anyRex && n >= 4 && n < 8) {
+                    r[n - 4] = (r[n - 4] & ~0xFF00L) | ((v & 0xFF) << 8);
+                } else {
+                    r[n] = (r[n] & ~0xFFL) | (v & 0xFF);
+                }
+            }
+            case 2 -> r[n] = (r[n] & ~0xFFFFL) | (v & 0xFFFF);
+            case 4 -> r[n] = v & 0xFFFFFFFFL;
+            default -> r[n] = v;
+        }
+    }
+
+    boolean apxEnabled() {
+        return (xcr0 & XsaveComponent.APX.mask()) != 0;
+    }
+
+    /** Whether CPUID.(leaf, sub) register (0 EAX .. 3 EDX) has {@code bit} set in the guest model. */
+    boolean cpuidHas(int leaf, int sub, int register, int bit) {
+        CpuidEntry e = cpuid.leaf(leaf, sub);
+        int v = switch (register) {
+            case 0 -> e.eax();
+            case 1 -> e.ebx();
+            case 2 -> e.ecx();
+            default -> e.edx();
+        };
+        return (v & (1 << bit)) != 0;
+    }
+
+
+    static boolean canonical(long address) {
+        return address == (address << 16) >> 16;
+    }
+
+}

@@ -1,0 +1,210 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.CpuidTable;
+
+/** Instruction bytes and operands: the prefixes, ModRM/SIB decoding, effective and linear addresses, r/m operands. */
+abstract sealed class InstructionFetch extends MemoryAccess permits StepExecution {
+    InstructionFetch(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, cpuid, mxcsrMask, io);
+    }
+
+    /** Clears the prefixes the last instruction left. */
+    void beginInstruction() {
+        rexW = false;
+        rexR = rexX = rexB = 0;
+        rex2 = false;
+        anyRex = false;
+        rep = 0;
+        lock = false;
+        slowAccess = watchingData;
+        lockedWordAt = -1;
+        segOverride = false;
+        stackAddressed = false;
+    }
+
+    // ---- instruction fetch and decode state ------------------------------------------------------------------
+
+    long ip;               // next byte to fetch (linear)
+    int opSize;                    // 2, 4 or 8
+    int adSize;            // 4 or 8
+    boolean rexW;
+    int rexR, rexX, rexB;          // register-number high bits (REX: 8; REX2: 8 and/or 16)
+    boolean rex2;
+    int rep;                       // 0, 0xF2 or 0xF3
+    boolean p66;                   // a 66 prefix: operand size, or the SSE mandatory prefix
+    long segBase;                  // the base the memory operand's segment adds (0 in 64-bit mode but for FS and GS)
+    boolean segOverride;           // a segment prefix chose segBase: BP and SP bases no longer select SS
+    int segIndex;                  // outside 64-bit mode: the segment register segBase is from, for its checks
+    int mod, regField, rmField;
+    long ea;
+    int nddTarget = -1;            // set by an APX NDD instruction for the duration of its legacy handler
+    private boolean ripRelative;
+    private long disp;
+
+    /** The guest-physical address of the last instruction fetch that found no RAM. */
+    long fetchOutsideRam;
+    long fetchPhysBase;
+
+    int fetch8() {
+        long page = ip & ~0xFFFL;
+        if (page != fetchPage) {
+            long phys = translate(ip, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
+            if (phys < 0 || phys + 0x1000 > ramSize) {
+                fetchOutsideRam = translate(ip, ACC_EXEC);
+                throw new Stop(Reason.FETCH_OUTSIDE_RAM); // as KVM: an emulation failure, not a device read
+            }
+            fetchPhysBase = phys;
+            fetchPage = page;
+        }
+        int b = ram.getByte(fetchPhysBase + (ip & 0xFFF)) & 0xFF;
+        ip++;
+        return b;
+    }
+
+    /** The next instruction byte, left unconsumed. */
+    int peek8() {
+        int b = fetch8();
+        ip--;
+        return b;
+    }
+
+    long fetch(int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            v |= (long) fetch8() << (8 * i);
+        }
+        return v;
+    }
+
+    long fetchSigned(int size) {
+        long v = fetch(size);
+        int shift = 64 - 8 * size;
+        return (v << shift) >> shift;
+    }
+
+    /** Immediate of the operand size, sign-extended to 64 bits when the operand is 64-bit (imm32). */
+    long fetchImm(int size) {
+        return size == 8 ? fetchSigned(4) : fetch(size);
+    }
+
+    void decodeModrm() {
+        int m = fetch8();
+        mod = m >>> 6;
+        regField = ((m >>> 3) & 7) | rexR;
+        int rm = m & 7;
+        ripRelative = false;
+        if (mod == 3) {
+            rmField = rm | rexB;
+            return;
+        }
+        if (adSize == 2) {
+            ea = Legacy.modrm16(core(), rm);
+            rmField = -1;
+            return;
+        }
+        long address;
+        if (rm == 4) {
+            int sib = fetch8();
+            int scale = sib >>> 6;
+            int index = ((sib >>> 3) & 7) | rexX;
+            int base = (sib & 7) | rexB;
+            if ((sib & 7) == 5 && mod == 0) {
+                address = fetchSigned(4);
+            } else {
+                address = r[base];
+                stackBased(base);
+                stackAddressed = code64 && !segOverride && (base == 4 || base == 5);
+            }
+            if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
+                address += r[index] << scale;
+            }
+        } else if (rm == 5 && mod == 0) {
+            ripRelative = code64; // outside 64-bit mode: a 32-bit absolute displacement
+            address = code64 ? 0 : fetchSigned(4);
+        } else {
+            address = r[rm | rexB];
+            stackBased(rm);
+            stackAddressed = code64 && !segOverride && ((rm | rexB) == 4 || (rm | rexB) == 5);
+        }
+        if (mod == 1) {
+            address += fetchSigned(1);
+        } else if (mod == 2) {
+            address += fetchSigned(4);
+        } else if (ripRelative) {
+            disp = fetchSigned(4);
+        }
+        ea = address;
+        rmField = -1;
+    }
+
+    /** Outside 64-bit mode, an EBP or ESP base (BP in 16-bit forms) addresses the stack segment unless a prefix says. */
+    void stackBased(int base) {
+        if (!code64 && !segOverride && (base == 4 || base == 5)) {
+            segBase = segments[SegmentLoads.SS].base();
+            segIndex = SegmentLoads.SS;
+        }
+    }
+
+    /** The offsets an address size reaches: 16, 32 or 64 bits. */
+    long offsetMask() {
+        return adSize == 8 ? -1L : adSize == 4 ? 0xFFFFFFFFL : 0xFFFFL;
+    }
+
+    /** The memory operand's linear address; RIP-relative ones need every immediate fetched first. */
+    long ea() {
+        return linear(offset());
+    }
+
+    /** The memory operand's offset in its segment (the effective address), within the address size. */
+    long offset() {
+        long a = ripRelative ? ip + disp : ea;
+        return adSize == 8 ? a : a & offsetMask();
+    }
+
+    /** The linear address of an offset in the operand's segment (DS or a prefix's): 32 bits wide outside 64-bit mode. */
+    long linear(long offset) {
+        return code64 ? offset + segBase : (offset + segBase) & 0xFFFFFFFFL;
+    }
+
+    /** The linear address of an offset in the operand's segment, once (outside 64-bit mode) the segment allows the access. */
+    long dataLinear(long offset, int size, boolean write) {
+        if (!code64) {
+            SegmentChecks.check(core(), segIndex, offset, size, write);
+        }
+        return linear(offset);
+    }
+
+    /** The linear address of a string instruction's destination offset, which is always in ES, once ES allows the access. */
+    long extraLinear(long offset, int size, boolean write) {
+        if (code64) {
+            return offset;
+        }
+        SegmentChecks.check(core(), SegmentLoads.ES, offset, size, write);
+        return (offset + segments[SegmentLoads.ES].base()) & 0xFFFFFFFFL;
+    }
+
+    long readRm(int size) {
+        return mod == 3 ? reg(rmField, size) : read(code64 ? ea() : checkedEa(size, false), size);
+    }
+
+    /** Outside 64-bit mode: the memory operand's linear address once its segment allows the access. */
+    long checkedEa(int size, boolean write) {
+        long offset = offset();
+        SegmentChecks.check(core(), segIndex, offset, size, write);
+        return linear(offset);
+    }
+
+    void writeRm(int size, long v) {
+        if (nddTarget >= 0) { // APX new data destination: the result goes to EVEX.vvvv, zero-extended, not to r/m
+            r[nddTarget] = v & mask(size);
+            return;
+        }
+        if (mod == 3) {
+            setReg(rmField, size, v);
+        } else {
+            write(code64 ? ea() : checkedEa(size, true), size, v);
+        }
+    }
+
+}

@@ -1,0 +1,314 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuModel;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.VcpuExit;
+
+/**
+ * Guest memory as instructions reach it: RAM and MMIO at physical addresses (each MMIO access reaching its device
+ * once, replayed across a restart), the dirty log, locked read-modify-writes, alignment and data breakpoints.
+ */
+abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
+    MemoryAccess(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, cpuid, mxcsrMask, io);
+    }
+
+    /** A LOCK prefix (or XCHG with memory) on the instruction being run. */
+    boolean lock;
+
+    /** Set by a store that dropped decoded code or went to MMIO: the block being run stops after this instruction. */
+    boolean endBlock;
+    /** The physical page whose decoded blocks {@link BlockExecution#fetchBlocks} holds (-1: none looked up). */
+    long fetchBlocksBase = -1;
+
+    @Override
+    long physRead(long physical, int size) {
+        if (physical >= 0 && physical + size <= ramSize) {
+            return switch (size) {
+                case 1 -> ram.getByte(physical) & 0xFFL;
+                case 2 -> ram.getShort(physical) & 0xFFFFL;
+                case 4 -> ram.getInt(physical) & 0xFFFFFFFFL;
+                default -> ram.getLong(physical);
+            };
+        }
+        return mmioRead(physical, size);
+    }
+
+    // ---- MMIO: each access reaches the device once, in order ---------------------------------------------------
+
+    /** More MMIO accesses than this in one instruction (or one REP iteration) end the run: no real one makes them. */
+    static final int MAX_MMIO_ACCESSES = 4096;
+    /**
+     * The MMIO accesses of the instruction in progress, in order. A read ends the run with an exit and the
+     * instruction restarts once the machine has answered: the accesses logged before are replayed from here, not
+     * sent to the device again; the log is dropped when the instruction retires or faults.
+     */
+    private long[] mmioAddress = new long[4];
+    private int[] mmioSize = new int[4];
+    private VcpuExit.AccessData[] mmioValue = new VcpuExit.AccessData[4]; // null for a write
+    int mmioCount, mmioReplayed;
+
+    /** An instruction stopped for an MMIO read the machine is to answer: the next run restarts it. */
+    boolean mmioInFlight() {
+        return mmioCount != 0;
+    }
+
+    private long mmioRead(long physical, int size) {
+        if (replaying(physical, size, false)) {
+            return mmioValue[mmioReplayed - 1].get(0) & mask(size);
+        }
+        requireMmioRoom();
+        logMmio(physical, size, io.mmioRead(physical, size));
+        throw new Stop(Reason.MMIO_READ);
+    }
+
+    private void mmioWrite(long physical, int size, long v) {
+        if (replaying(physical, size, true)) {
+            return; // the device has had this store already
+        }
+        requireMmioRoom();
+        io.mmioWrite(physical, size, v);
+        logMmio(physical, size, null);
+        endBlock = true; // an exit the machine must see before the next instruction
+    }
+
+    /** True when this access was made before the restart (it is then consumed); a diverging one drops the rest. */
+    private boolean replaying(long physical, int size, boolean write) {
+        if (mmioReplayed < mmioCount) {
+            int i = mmioReplayed;
+            if (mmioAddress[i] == physical && mmioSize[i] == size && (mmioValue[i] == null) == write) {
+                mmioReplayed++;
+                return true;
+            }
+            mmioCount = i; // the instruction took another path (guest memory changed under it): go on from here
+        }
+        return false;
+    }
+
+    private void requireMmioRoom() {
+        if (mmioCount == MAX_MMIO_ACCESSES) {
+            throw new Stop(Reason.TOO_MANY_MMIO_ACCESSES);
+        }
+    }
+
+    private void logMmio(long physical, int size, VcpuExit.AccessData value) {
+        if (mmioCount == mmioAddress.length) {
+            mmioAddress = java.util.Arrays.copyOf(mmioAddress, mmioCount * 2);
+            mmioSize = java.util.Arrays.copyOf(mmioSize, mmioCount * 2);
+            mmioValue = java.util.Arrays.copyOf(mmioValue, mmioCount * 2);
+        }
+        mmioAddress[mmioCount] = physical;
+        mmioSize[mmioCount] = size;
+        mmioValue[mmioCount] = value;
+        mmioReplayed = ++mmioCount;
+    }
+
+    /** The instruction retired or faulted: its MMIO accesses are done with. */
+    void mmioRetired() {
+        if (mmioCount != 0) {
+            java.util.Arrays.fill(mmioValue, 0, mmioCount, null);
+            mmioCount = 0;
+        }
+        mmioReplayed = 0;
+    }
+
+    /** The dirty log stores mark while a migration tracks them; null otherwise (set while the vCPU is paused). */
+    DirtyPages dirty;
+
+    @Override
+    void physWrite(long physical, int size, long v) {
+        if (physical >= 0 && physical + size <= ramSize) {
+            stored(physical, size);
+            switch (size) {
+                case 1 -> ram.putByte(physical, (byte) v);
+                case 2 -> ram.putShort(physical, (short) v);
+                case 4 -> ram.putInt(physical, (int) v);
+                default -> ram.putLong(physical, v);
+            }
+            return;
+        }
+        mmioWrite(physical, size, v);
+    }
+
+    /** What a store to RAM entails besides the bytes: the dirty log, and decoded code it overwrote. */
+    private void stored(long physical, int size) {
+        DirtyPages d = dirty;
+        if (d != null) {
+            d.mark(physical); // a store never crosses a page here: read() and write() split those
+        }
+        if (code.stored(physical, size)) {
+            endBlock = true;
+            fetchBlocksBase = -1; // the dropped page may be the one fetched from
+        }
+    }
+
+    // ---- LOCK: a read-modify-write no other vCPU's access can come between ------------------------------------
+
+    /**
+     * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
+     * words or pages, CMPXCHG16B's two words) run under its write side, one at a time in the process; the others
+     * hold its read side from their read to their store. So every locked instruction is atomic against every other,
+     * though a split one is not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
+     */
+    static final java.util.concurrent.locks.ReentrantReadWriteLock SPLIT_LOCK =
+            new java.util.concurrent.locks.ReentrantReadWriteLock();
+    /** Held from a compare-and-swap instruction's read to its store: a split one (the write side) waits meanwhile. */
+    boolean holdingShared;
+    /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */
+    long lockedWordAt = -1, lockedWord;
+    boolean underSplitLock;
+
+    /** Ends a locked instruction's attempt: another vCPU changed the word, or it needs {@link #SPLIT_LOCK}. */
+    static final class LockRetry extends RuntimeException {
+        final boolean wider;
+
+        LockRetry(boolean wider) {
+            super(null, null, false, false);
+            this.wider = wider;
+        }
+    }
+
+    static final LockRetry CONTENDED = new LockRetry(false), WIDER = new LockRetry(true);
+
+    /** The read of a locked read-modify-write: one atomic load of the aligned word it lies in, remembered for the store. */
+    private long lockedRead(long linear, int size) {
+        if (underSplitLock) {
+            return plainRead(linear, size);
+        }
+        checkAlignment(linear, size);
+        if (((linear & 0xFFF) + size) > 0x1000 || lockedWordAt >= 0) {
+            throw WIDER; // across pages, or a second operand
+        }
+        long physical = translate(linear, ACC_WRITE); // a locked access is a write to the page, even where it only compares
+        if (physical < 0 || physical + size > ramSize) {
+            return plainRead(linear, size); // a device: its own business
+        }
+        if ((physical & 7) + size > 8) {
+            throw WIDER;
+        }
+        if (!holdingShared) {
+            SPLIT_LOCK.readLock().lock();
+            holdingShared = true;
+        }
+        lockedWordAt = physical & ~7L;
+        lockedWord = ram.getLongVolatile(lockedWordAt);
+        return (lockedWord >>> ((physical & 7) * 8)) & mask(size);
+    }
+
+    /** The store of a locked read-modify-write: lands only if the word still holds what was read, else the instruction runs again. */
+    private void lockedWrite(long linear, int size, long v) {
+        if (underSplitLock || lockedWordAt < 0) {
+            plainWrite(linear, size, v); // under the split lock, or to a device
+            return;
+        }
+        long physical = translate(linear, ACC_WRITE);
+        if ((physical & ~7L) != lockedWordAt || (physical & 7) + size > 8) {
+            throw WIDER;
+        }
+        int shift = (int) (physical & 7) * 8;
+        long m = mask(size) << shift;
+        long updated = (lockedWord & ~m) | ((v << shift) & m);
+        if (!ram.compareAndSetLong(lockedWordAt, lockedWord, updated)) {
+            throw CONTENDED;
+        }
+        lockedWord = updated;
+        stored(physical, size);
+    }
+
+    /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
+    void checkAlignment(long linear, int size) {
+        if (cpl == 3 && (linear & (size - 1)) != 0 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
+            throw GuestFault.withCode(GuestFault.AC, 0);
+        }
+    }
+
+    /**
+     * A legacy SSE instruction's 128-bit operand that is not 16-byte aligned: #GP(0), unless the model has AMD's
+     * MXCSR.MM and it is set (APM misaligned SSE mode): then it is allowed, or #AC(0) under alignment checking.
+     * The explicitly aligned moves (MOVAPS, MOVDQA) and FXSAVE/FXRSTOR do not come here: they always need 16.
+     */
+    void misaligned128() {
+        if ((mxcsr & mxcsrMask & CpuModel.MXCSR_MM) == 0) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0) {
+            throw GuestFault.withCode(GuestFault.AC, 0);
+        }
+    }
+
+    /** The data breakpoints the instruction being run has hit so far (DR6.B0-B3): its #DB trap follows it. */
+    int dataBreakpointHits;
+
+    /** The instruction being interpreted watches for data breakpoints (DR7 enables one). */
+    boolean watchingData;
+    /** LOCK or a watch: read and write leave their plain path, which decoded blocks and most instructions take. */
+    boolean slowAccess;
+
+    /** A LOCK prefix, or XCHG with memory: this instruction's read-modify-write is atomic. */
+    void lockPrefix() {
+        lock = true;
+        slowAccess = true;
+    }
+
+    long read(long linear, int size) {
+        return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
+    }
+
+    private long slowRead(long linear, int size) {
+        if (watchingData && !implicitAccess) {
+            dataBreakpointHits |= Breakpoints.dataHits(core(), linear, size, false);
+        }
+        return lock ? lockedRead(linear, size) : plainRead(linear, size);
+    }
+
+    private long plainRead(long linear, int size) {
+        checkAlignment(linear, size);
+        if (((linear & 0xFFF) + size) > 0x1000) {
+            long v = 0;
+            for (int i = 0; i < size; i++) {
+                v |= physRead(translate(linear + i, ACC_READ), 1) << (8 * i);
+            }
+            return v;
+        }
+        return physRead(translate(linear, ACC_READ), size);
+    }
+
+    /** Checks that {@code size} bytes at {@code linear} can be stored, before a store that must not be half made. */
+    void checkWritable(long linear, int size) {
+        translate(linear, ACC_WRITE);
+        translate(linear + size - 1, ACC_WRITE);
+    }
+
+    void write(long linear, int size, long v) {
+        if (!slowAccess) {
+            plainWrite(linear, size, v);
+            return;
+        }
+        if (watchingData && !implicitAccess) {
+            dataBreakpointHits |= Breakpoints.dataHits(core(), linear, size, true);
+        }
+        if (lock) {
+            lockedWrite(linear, size, v);
+        } else {
+            plainWrite(linear, size, v);
+        }
+    }
+
+    private void plainWrite(long linear, int size, long v) {
+        checkAlignment(linear, size);
+        if (((linear & 0xFFF) + size) > 0x1000) {
+            long[] phys = new long[size];
+            for (int i = 0; i < size; i++) {
+                phys[i] = translate(linear + i, ACC_WRITE); // all pages checked before any byte is written
+            }
+            for (int i = 0; i < size; i++) {
+                physWrite(phys[i], 1, v >>> (8 * i));
+            }
+            return;
+        }
+        physWrite(translate(linear, ACC_WRITE), size, v);
+    }
+
+}

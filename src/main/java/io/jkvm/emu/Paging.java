@@ -1,0 +1,218 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.ControlBits;
+import io.jkvm.x86.CpuidTable;
+
+/** Linear to physical: the software TLB, the page walk of every paging mode, protection keys, SMEP/SMAP and #PF. */
+abstract sealed class Paging extends CpuState permits MemoryAccess {
+    Paging(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, cpuid, mxcsrMask, io);
+        int maxPhys = cpuid.find(0x8000_0008, 0).map(e -> e.eax() & 0xFF).filter(b -> b >= 32 && b <= 52).orElse(36);
+        this.reservedAddressBits = ((1L << 52) - 1) & ~((1L << maxPhys) - 1);
+    }
+
+    /** A read of guest-physical memory (RAM or MMIO), as the page walk reads its entries. */
+    abstract long physRead(long physical, int size);
+
+    /** A write of guest-physical memory, as the page walk sets accessed and dirty bits. */
+    abstract void physWrite(long physical, int size, long v);
+
+    // ---- paging and memory --------------------------------------------------------------------------------
+
+    private static final int TLB_SIZE = 256;
+    private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
+    private final long[] tlbPhys = new long[TLB_SIZE];
+    private final byte[] tlbPerm = new byte[TLB_SIZE];  // 1 write ok (and dirty set), 2 user ok, 4 exec ok
+    static final int ACC_READ = 0, ACC_WRITE = 1, ACC_EXEC = 2;
+
+    /** PKRU: two bits per protection key, access-disable and write-disable, for data accesses to user pages. */
+    int pkru;
+
+    /** IA32_PKRS: the same rights for supervisor pages, under CR4.PKS. */
+    int pkrs;
+
+    /** WRPKRU and XRSTOR: the translations cached under the old rights go. */
+    void setPkru(int value) {
+        pkru = value;
+        flushTlb();
+    }
+
+    /** WRMSR IA32_PKRS: the same. */
+    void setPkrs(int value) {
+        pkrs = value;
+        flushTlb();
+    }
+
+    void flushTlb() {
+        java.util.Arrays.fill(tlbTag, 0);
+        fetchPage = -1;
+    }
+
+    void invlpg(long linear) {
+        int i = (int) ((linear >>> 12) & (TLB_SIZE - 1));
+        tlbTag[i] = 0;
+        fetchPage = -1;
+    }
+
+
+    boolean paging() {
+        return (cr0 & ControlBits.CR0_PG) != 0;
+    }
+
+    /** Linear to physical for an access, through the TLB; a miss walks the tables, setting A and D bits. */
+    long translate(long linear, int access) {
+        if (!paging()) {
+            return linear;
+        }
+        long page = linear >>> 12;
+        int i = (int) (page & (TLB_SIZE - 1));
+        long tag = (page << 1) | 1;
+        if (tlbTag[i] == tag) {
+            int p = tlbPerm[i];
+            boolean ok = (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
+            if (ok && (cpl == 3 || (p & 2) == 0 || (cr4 & SUPERVISOR_GUARDS) == 0 || !supervisorBlocked(access))) {
+                return tlbPhys[i] | (linear & 0xFFF);
+            }
+        }
+        return walk(linear, access, i, tag);
+    }
+
+    /**
+     * Walks the page tables of the paging mode CR4.PAE and EFER.LMA select: 4-level (IA-32e), PAE (3 levels, the
+     * first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte entries, 4 MiB
+     * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
+     */
+    /** PAE and IA-32e entries' physical-address bits from MAXPHYADDR (CPUID 0x80000008 EAX[7:0], else 36) to 51: reserved. */
+    final long reservedAddressBits;
+
+    private long walk(long linear, int access, int slot, long tag) {
+        boolean ia32e = longMode();
+        if (ia32e && linear != ((linear << 16) >> 16)) {
+            throw GuestFault.withCode(stackAddressed ? GuestFault.SS : GuestFault.GP, 0); // non-canonical
+        }
+        boolean pae = ia32e || (cr4 & ControlBits.CR4_PAE) != 0;
+        boolean user = cpl == 3;
+        boolean nxe = pae && (efer & ControlBits.EFER_NXE) != 0;
+        int top = ia32e ? 4 : pae ? 3 : 2;
+        int entrySize = pae ? 8 : 4;
+        long table = ia32e ? cr3 & ControlBits.PTE_ADDRESS : pae ? cr3 & 0xFFFFFFE0L : cr3 & 0xFFFFF000L;
+        boolean writable = true, userOk = true, exec = true;
+        long[] entries = new long[4];
+        long[] addrs = new long[4];
+        int levels = 0;
+        long physPage = 0;
+        for (int level = top; level >= 1; level--) {
+            int shift = pae ? 12 + 9 * (level - 1) : 12 + 10 * (level - 1);
+            long index = (linear >>> shift) & (!pae ? 0x3FF : level == 3 && !ia32e ? 3 : 0x1FF);
+            long addr = table + index * entrySize;
+            long e = physRead(addr, entrySize);
+            if ((e & ControlBits.PTE_PRESENT) == 0) {
+                throw pageFault(linear, access, false);
+            }
+            boolean pdpte = pae && !ia32e && level == 3;
+            if (pae && (!nxe || pdpte) && (e & ControlBits.PTE_NX) != 0) {
+                throw reservedBitFault(linear, access); // NX without EFER.NXE, or bit 63 of a PAE PDPTE: reserved
+            }
+            if (pae && ((e & reservedAddressBits) != 0 || (ia32e && level == 4 && (e & ControlBits.PTE_LARGE) != 0))) {
+                throw reservedBitFault(linear, access); // address bits at or above MAXPHYADDR, or PS in a PML4E
+            }
+            if (!pdpte) {
+                entries[levels] = e;
+                addrs[levels++] = addr;
+                writable &= (e & ControlBits.PTE_WRITABLE) != 0;
+                userOk &= (e & ControlBits.PTE_USER) != 0;
+            }
+            exec &= !(nxe && (e & ControlBits.PTE_NX) != 0);
+            boolean ps = (e & ControlBits.PTE_LARGE) != 0;
+            boolean large = pae ? (level == 2 || level == 3 && ia32e) && ps : level == 2 && ps && (cr4 & ControlBits.CR4_PSE) != 0;
+            if (level == 1 || large) {
+                long pageMask = (1L << shift) - 1;
+                if (large && pae && (e & pageMask & ~0x1FFFL) != 0) {
+                    throw reservedBitFault(linear, access); // a large page's frame below its size (bit 12 is PAT)
+                }
+                long frame = pae ? e & ControlBits.PTE_ADDRESS : e & 0xFFFFF000L;
+                if (large && !pae) {
+                    frame = (e & 0xFFC00000L) | ((e >>> 13) & 0xFF) << 32; // PSE-36
+                }
+                physPage = ((frame & ~pageMask) | (linear & pageMask)) & ~0xFFFL;
+                break;
+            }
+            table = pae ? e & ControlBits.PTE_ADDRESS : e & 0xFFFFF000L;
+        }
+        boolean wp = (cr0 & ControlBits.CR0_WP) != 0;
+        if (user && !userOk) {
+            throw pageFault(linear, access, true);
+        }
+        if (access == ACC_WRITE && !writable && (user || wp)) {
+            throw pageFault(linear, access, true);
+        }
+        if (access == ACC_EXEC && !exec) {
+            throw pageFault(linear, access, true);
+        }
+        if (!user && userOk && supervisorBlocked(access)) {
+            throw pageFault(linear, access, true);
+        }
+        boolean cacheable = true;
+        long keys = userOk ? cr4 & ControlBits.CR4_PKE : cr4 & ControlBits.CR4_PKS; // PKRU for user pages, PKRS for the rest
+        if (keys != 0 && ia32e && access != ACC_EXEC) {
+            int key = (int) ((entries[levels - 1] >>> 59) & 0xF); // the leaf's key, bits 62:59
+            int rights = ((userOk ? pkru : pkrs) >>> 2 * key) & 3;
+            if ((rights & 1) != 0 || (access == ACC_WRITE && (rights & 2) != 0 && (user || wp))) {
+                throw GuestFault.withCode(GuestFault.PF, pageFault(linear, access, true).errorCode | 0x20); // PK
+            }
+            cacheable = rights == 0; // a restricted key's page is walked on each access, so a write is checked again
+        }
+        for (int k = 0; k < levels; k++) {
+            long e = entries[k] | 0x20; // accessed
+            if (k == levels - 1 && access == ACC_WRITE) {
+                e |= 0x40; // dirty, on the leaf
+            }
+            if (e != entries[k]) {
+                physWrite(addrs[k], entrySize, e);
+            }
+        }
+        int perm = (userOk ? 2 : 0) | (exec ? 4 : 0);
+        if (writable && (access == ACC_WRITE || (entries[levels - 1] & 0x40) != 0)) {
+            perm |= 1; // only cache write permission once the leaf is dirty
+        }
+        if (cacheable) {
+            tlbTag[slot] = tag;
+            tlbPhys[slot] = physPage;
+            tlbPerm[slot] = (byte) perm;
+        }
+        return physPage | (linear & 0xFFF);
+    }
+
+    /** A page-table entry with a reserved bit set: #PF with P and RSVD (error code bit 3). */
+    private GuestFault reservedBitFault(long linear, int access) {
+        GuestFault f = pageFault(linear, access, true);
+        return GuestFault.withCode(GuestFault.PF, f.errorCode | 8);
+    }
+
+    private static final long SUPERVISOR_GUARDS = ControlBits.CR4_SMEP | ControlBits.CR4_SMAP;
+
+    /** An access of the descriptor tables or the TSS, made as a supervisor whatever the CPL: SMAP always applies to it. */
+    boolean implicitAccess;
+
+    /**
+     * Whether a supervisor-mode access to a user page is refused: a fetch under CR4.SMEP, a read or write under CR4.SMAP
+     * unless EFLAGS.AC is set (STAC) and the access is an explicit one (SDM vol. 3, 4.6.1).
+     */
+    private boolean supervisorBlocked(int access) {
+        if (access == ACC_EXEC) {
+            return (cr4 & ControlBits.CR4_SMEP) != 0;
+        }
+        return (cr4 & ControlBits.CR4_SMAP) != 0 && ((flagBits & AC) == 0 || implicitAccess);
+    }
+
+    private GuestFault pageFault(long linear, int access, boolean present) {
+        cr2 = linear;
+        // I/D only where fetches can fault for being fetches: NX enabled (PAE paging) or SMEP (SDM 4.7)
+        boolean fetchBit = access == ACC_EXEC && (((efer & ControlBits.EFER_NXE) != 0 && (longMode() || (cr4 & ControlBits.CR4_PAE) != 0))
+                || (cr4 & ControlBits.CR4_SMEP) != 0);
+        int code = (present ? 1 : 0) | (access == ACC_WRITE ? 2 : 0) | (cpl == 3 ? 4 : 0) | (fetchBit ? 16 : 0);
+        return GuestFault.withCode(GuestFault.PF, code);
+    }
+
+}
