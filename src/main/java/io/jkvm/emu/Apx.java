@@ -344,7 +344,7 @@ final class Apx {
 
     private static void requireAlignedStack(Core c) {
         long rsp = c.r[4];
-        Core.requireCanonicalStack(rsp);
+        c.requireCanonicalStack(rsp);
         if ((rsp & 15) != 0) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }

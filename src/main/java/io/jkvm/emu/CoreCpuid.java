@@ -93,6 +93,7 @@ public final class CoreCpuid {
             bit(7, 0, Reg.ECX, 22, "rdpid", "SystemInstructionsTest", "rdpid"),
             bit(7, 0, Reg.ECX, 2, "umip", "SystemInstructionsTest", "umip"),
             bit(7, 0, Reg.ECX, 3, "pku", "ProtectionKeysTest", "wrpkru"),
+            bit(7, 0, Reg.ECX, 16, "la57", "FiveLevelPagingTest", "la57"),
             bit(7, 0, Reg.ECX, 31, "pks", "ProtectionKeysTest", "pkrs"),
             bit(7, 1, Reg.EDX, 21, "apx", "ApxOracleTest", "apx"),
             bit(0x29, 0, Reg.EBX, 0, "apx-nci-ndd-nf", "ApxInstructionsTest", "ndd"),

@@ -109,11 +109,13 @@ abstract sealed class CpuState permits Paging {
     /** Decides where Intel's SDM and AMD's APM differ (docs/vendors.md). */
     final Vendor vendor;
     final IoPort io;
+    /** The model has 5-level paging (CPUID.(7,0):ECX[16]). */
+    final boolean la57;
     final long ramSize;
     long instructions;
-    /** Decoded blocks by physical address: the fast path ({@link #runBlock()}). */
+    /** Decoded blocks by physical address: the fast path ({@link BlockExecution#runBlock()}). */
     final CodeCache code;
-    /** Every instruction through {@link #step()}: the interpreter alone, to hold the decoded path to its results. */
+    /** Every instruction through {@link StepExecution#step()}: the interpreter alone, to hold the decoded path to its results. */
     final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
 
     CpuState(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
@@ -122,6 +124,7 @@ abstract sealed class CpuState permits Paging {
         this.mxcsrMask = mxcsrMask;
         this.vendor = Vendor.of(cpuid);
         this.io = io;
+        this.la57 = (cpuid.leaf(7, 0).ecx() & 1 << 16) != 0;
         this.ramSize = ram.size();
         this.code = new CodeCache(ram);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
@@ -388,8 +391,23 @@ abstract sealed class CpuState permits Paging {
     }
 
 
-    static boolean canonical(long address) {
-        return address == (address << 16) >> 16;
+    /**
+     * Whether a linear address is canonical for the paging mode in force: 57 bits wide with 5-level paging (CR4.LA57,
+     * which can only be set outside IA-32e mode and stays for it), else 48. Memory accesses and branch targets.
+     */
+    boolean canonical(long address) {
+        int shift = (cr4 & ControlBits.CR4_LA57) != 0 ? 7 : 16;
+        return address == (address << shift) >> shift;
+    }
+
+    /**
+     * Whether an address a register is loaded with (an MSR such as FS_BASE or LSTAR, a descriptor-table or TSS base,
+     * WRFSBASE, INVPCID's) is canonical: checked at the widest linear address the model supports, 57 bits where it
+     * has LA57 whether or not 5-level paging is on (SDM vol. 1, 3.3.7.1), so an OS can set them before turning it on.
+     */
+    boolean canonicalForRegister(long address) {
+        int shift = la57 ? 7 : 16;
+        return address == (address << shift) >> shift;
     }
 
 }

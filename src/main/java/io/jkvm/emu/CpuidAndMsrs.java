@@ -122,8 +122,8 @@ final class CpuidAndMsrs {
     }
 
     /** The MSRs that hold linear addresses take only canonical ones: #GP(0) otherwise (SDM Vol. 4, WRMSR). */
-    private static long canonical(long address) {
-        if (!Core.canonical(address)) {
+    private static long canonical(Core c, long address) {
+        if (!c.canonicalForRegister(address)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         return address;
@@ -159,12 +159,12 @@ final class CpuidAndMsrs {
                 c.modeChanged();
             }
             case Msrs.IA32_STAR -> c.star = v;
-            case Msrs.IA32_LSTAR -> c.lstar = canonical(v);
-            case Msrs.IA32_CSTAR -> c.cstar = canonical(v);
+            case Msrs.IA32_LSTAR -> c.lstar = canonical(c, v);
+            case Msrs.IA32_CSTAR -> c.cstar = canonical(c, v);
             case Msrs.IA32_FMASK -> c.fmask = v;
-            case Msrs.IA32_FS_BASE -> c.fsBase = canonical(v);
-            case Msrs.IA32_GS_BASE -> c.gsBase = canonical(v);
-            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = canonical(v);
+            case Msrs.IA32_FS_BASE -> c.fsBase = canonical(c, v);
+            case Msrs.IA32_GS_BASE -> c.gsBase = canonical(c, v);
+            case Msrs.IA32_KERNEL_GS_BASE -> c.kernelGsBase = canonical(c, v);
             case Msrs.IA32_TSC -> c.tsc.guestWrite(v);
             case Msrs.IA32_TSC_ADJUST -> {
                 if (!c.cpuidHas(7, 0, 1, 1)) {

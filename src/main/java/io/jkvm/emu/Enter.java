@@ -22,7 +22,7 @@ final class Enter {
             for (int i = 1; i < level; i++) {
                 bp = (bp - size) & bpMask;
                 if (c.code64) {
-                    Core.requireCanonicalStack(bp);
+                    c.requireCanonicalStack(bp);
                 } else {
                     SegmentChecks.check(c, SegmentLoads.SS, bp, size, false);
                 }
@@ -38,7 +38,7 @@ final class Enter {
     private static long push(Core c, long sp, int size, long value) {
         long at = sp - size;
         if (c.code64) {
-            Core.requireCanonicalStack(at);
+            c.requireCanonicalStack(at);
         } else {
             at &= c.stack32 ? 0xFFFFFFFFL : 0xFFFF;
             SegmentChecks.check(c, SegmentLoads.SS, at, size, true);

@@ -130,7 +130,7 @@ final class FarTransfers {
      * code has no limit, and a non-canonical target there is #GP(0) too.
      */
     static void requireInCodeLimit(Core c, Segment code, long offset) {
-        boolean bad = code.l() && c.longMode() ? !Core.canonical(offset) : offset > (code.limit() & 0xFFFFFFFFL);
+        boolean bad = code.l() && c.longMode() ? !c.canonical(offset) : offset > (code.limit() & 0xFFFFFFFFL);
         if (bad) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }

@@ -48,7 +48,7 @@ final class FastSystemCalls {
             throw GuestFault.of(GuestFault.UD);
         }
         c.requireCpl0();
-        if (c.rexW && !Core.canonical(c.r[1]) && !c.vendor.followsApm()) {
+        if (c.rexW && !c.canonical(c.r[1]) && !c.vendor.followsApm()) {
             throw GuestFault.withCode(GuestFault.GP, 0); // Intel checks RCX at CPL0; AMD returns and faults at CPL3
         }
         int base = (int) ((c.star >>> 48) & 0xFFFF);
@@ -94,7 +94,7 @@ final class FastSystemCalls {
             throw GuestFault.of(GuestFault.UD);
         }
         if (!c.protectedMode() || (c.sysenterCs & 0xFFFC) == 0 || c.cpl != 0
-                || (c.rexW && !(Core.canonical(c.r[1]) && Core.canonical(c.r[2])))) {
+                || (c.rexW && !(c.canonical(c.r[1]) && c.canonical(c.r[2])))) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         c.done();

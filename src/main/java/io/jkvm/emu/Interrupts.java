@@ -64,7 +64,7 @@ final class Interrupts {
             c.setCpl(newCpl);
             for (int i = frame.length - 1; i >= 0; i--) {
                 rsp -= 8;
-                if (rsp != ((rsp << 16) >> 16)) {
+                if (!c.canonical(rsp)) {
                     throw GuestFault.withCode(GuestFault.SS, 0);
                 }
                 c.write(rsp, 8, frame[i]);
@@ -121,7 +121,7 @@ final class Interrupts {
         int size = c.opSize;
         long sp = c.stackPointer();
         if (c.code64) {
-            Core.requireCanonicalStack(sp);
+            c.requireCanonicalStack(sp);
         }
         // The frame is read whole before anything changes: a fault on any part of it leaves RSP and the rest as they were
         long newRip = c.read(c.stackLinear(sp), size);
@@ -143,7 +143,7 @@ final class Interrupts {
                     : Stacks.checkedStack(c, (int) newSs, newCpl, GuestFault.GP, 0);
         }
         long target = code.l() ? newRip : newRip & Core.mask(Math.min(size, 4));
-        if (code.l() && !Core.canonical(target)) {
+        if (code.l() && !c.canonical(target)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         c.loadFlags(newFlags, 0x3F7FD5L, size); // at the CPL the IRET runs at

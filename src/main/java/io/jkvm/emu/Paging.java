@@ -79,7 +79,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     }
 
     /**
-     * Walks the page tables of the paging mode CR4.PAE and EFER.LMA select: 4-level (IA-32e), PAE (3 levels, the
+     * Walks the page tables of the paging mode CR4.PAE, CR4.LA57 and EFER.LMA select: 5-level or 4-level (IA-32e), PAE (3 levels, the
      * first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte entries, 4 MiB
      * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
      */
@@ -88,18 +88,18 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
 
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();
-        if (ia32e && linear != ((linear << 16) >> 16)) {
+        if (ia32e && !canonical(linear)) {
             throw GuestFault.withCode(stackAddressed ? GuestFault.SS : GuestFault.GP, 0); // non-canonical
         }
         boolean pae = ia32e || (cr4 & ControlBits.CR4_PAE) != 0;
         boolean user = cpl == 3;
         boolean nxe = pae && (efer & ControlBits.EFER_NXE) != 0;
-        int top = ia32e ? 4 : pae ? 3 : 2;
+        int top = ia32e ? (cr4 & ControlBits.CR4_LA57) != 0 ? 5 : 4 : pae ? 3 : 2;
         int entrySize = pae ? 8 : 4;
         long table = ia32e ? cr3 & ControlBits.PTE_ADDRESS : pae ? cr3 & 0xFFFFFFE0L : cr3 & 0xFFFFF000L;
         boolean writable = true, userOk = true, exec = true;
-        long[] entries = new long[4];
-        long[] addrs = new long[4];
+        long[] entries = new long[5];
+        long[] addrs = new long[5];
         int levels = 0;
         long physPage = 0;
         for (int level = top; level >= 1; level--) {
@@ -114,8 +114,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
             if (pae && (!nxe || pdpte) && (e & ControlBits.PTE_NX) != 0) {
                 throw reservedBitFault(linear, access); // NX without EFER.NXE, or bit 63 of a PAE PDPTE: reserved
             }
-            if (pae && ((e & reservedAddressBits) != 0 || (ia32e && level == 4 && (e & ControlBits.PTE_LARGE) != 0))) {
-                throw reservedBitFault(linear, access); // address bits at or above MAXPHYADDR, or PS in a PML4E
+            if (pae && ((e & reservedAddressBits) != 0 || (ia32e && level >= 4 && (e & ControlBits.PTE_LARGE) != 0))) {
+                throw reservedBitFault(linear, access); // address bits at or above MAXPHYADDR, or PS in a PML4E or PML5E
             }
             if (!pdpte) {
                 entries[levels] = e;

@@ -59,7 +59,7 @@ final class SegmentLoads {
         int size = c.stackSize();
         long sp = c.stackPointer();
         if (c.code64) {
-            Core.requireCanonicalStack(sp);
+            c.requireCanonicalStack(sp);
         } else {
             SegmentChecks.check(c, SS, sp, size, false);
         }

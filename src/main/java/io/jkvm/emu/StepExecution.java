@@ -420,8 +420,8 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     }
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
-    static void requireCanonicalStack(long address) {
-        if (address != ((address << 16) >> 16)) {
+    void requireCanonicalStack(long address) {
+        if (!canonical(address)) {
             throw GuestFault.withCode(GuestFault.SS, 0);
         }
     }

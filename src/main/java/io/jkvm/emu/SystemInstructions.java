@@ -87,7 +87,7 @@ final class SystemInstructions {
             return s.base();
         }
         long base = s.base() | c.supervisorRead(address + 8, 4) << 32;
-        if (!Core.canonical(base)) {
+        if (!c.canonicalForRegister(base)) {
             throw GuestFault.withCode(GuestFault.GP, s.selector() & 0xFFFC);
         }
         return base;
@@ -227,7 +227,7 @@ final class SystemInstructions {
             case 1 -> c.setReg(c.rmField, size, c.gsBase);
             default -> {
                 long base = c.reg(c.rmField, size);
-                if (!Core.canonical(base)) {
+                if (!c.canonicalForRegister(base)) {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
                 if (op == 2) {
@@ -257,7 +257,7 @@ final class SystemInstructions {
         long type = c.reg(c.regField, c.code64 ? 8 : 4);
         long pcid = c.read(c.ea(), 8);
         long address = c.read(c.ea() + 8, 8);
-        if (type > 3 || pcid > 0xFFF || type == 0 && !Core.canonical(address)) {
+        if (type > 3 || pcid > 0xFFF || type == 0 && !c.canonicalForRegister(address)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
         }
         if (type <= 1 && pcid != 0 && (c.cr4 & ControlBits.CR4_PCIDE) == 0) {
@@ -302,13 +302,13 @@ final class SystemInstructions {
 
     /**
      * The CR4 bits the core implements and the CPU model enumerates: TSD, DE, PSE, PAE, PGE, PCE, OSFXSR and OSXMMEXCPT
-     * by their CPUID bits where they have one, and UMIP, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP the same; every other bit
-     * (VME and PVI, MCE, LA57, VMXE, SMXE, PKE, CET...) is reserved here: writing it is #GP(0).
+     * by their CPUID bits where they have one, and UMIP, LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE and PKS the
+     * same; every other bit (VME and PVI, MCE, VMXE, SMXE, CET...) is reserved here: writing it is #GP(0).
      */
     static long cr4Writable(Core c) {
         long bits = ControlBits.CR4_PAE | 1L << 8 | ControlBits.CR4_OSFXSR | ControlBits.CR4_OSXMMEXCPT; // PCE has no CPUID bit
         long[][] byCpuid = { // CR4 bit, CPUID leaf, register (0 EAX .. 3 EDX), bit
-                {2, 1, 3, 4}, {3, 1, 3, 2}, {4, 1, 3, 3}, {7, 1, 3, 13}, {11, 7, 2, 2}, {16, 7, 1, 0}, {17, 1, 2, 17},
+                {2, 1, 3, 4}, {3, 1, 3, 2}, {4, 1, 3, 3}, {7, 1, 3, 13}, {11, 7, 2, 2}, {12, 7, 2, 16}, {16, 7, 1, 0}, {17, 1, 2, 17},
                 {18, 1, 2, 26}, {20, 7, 1, 7}, {21, 7, 1, 20}, {22, 7, 2, 3}, {24, 7, 2, 31}};
         for (long[] b : byCpuid) {
             if (c.cpuidHas((int) b[1], 0, (int) b[2], (int) b[3])) {
@@ -436,7 +436,7 @@ final class SystemInstructions {
                 int limit = (int) c.read(c.ea(), 2);
                 long base = c.code64 ? c.read(c.ea() + 2, 8)
                         : c.read(c.linear((c.offset() + 2) & c.offsetMask()), 4) & (c.opSize == 2 ? 0xFFFFFF : 0xFFFFFFFFL);
-                if (c.code64 && !Core.canonical(base)) {
+                if (c.code64 && !c.canonicalForRegister(base)) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // a table base must be canonical
                 }
                 if (op == 2) {
@@ -490,6 +490,9 @@ final class SystemInstructions {
                     }
                     if (c.longMode() && (v & ControlBits.CR4_PAE) == 0) {
                         throw GuestFault.withCode(GuestFault.GP, 0); // IA-32e mode needs PAE paging
+                    }
+                    if (c.longMode() && ((v ^ c.cr4) & ControlBits.CR4_LA57) != 0) {
+                        throw GuestFault.withCode(GuestFault.GP, 0); // the paging depth changes only outside IA-32e mode
                     }
                     boolean pcide = (v & ControlBits.CR4_PCIDE) != 0 && (c.cr4 & ControlBits.CR4_PCIDE) == 0;
                     if (pcide && (!c.cpuidHas(1, 0, 2, 17) || !c.longMode() || (c.cr3 & 0xFFF) != 0)) {

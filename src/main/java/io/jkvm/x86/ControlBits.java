@@ -24,6 +24,8 @@ public final class ControlBits {
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;
     public static final long CR4_UMIP = 1L << 11;
+    /** 5-level paging (in IA-32e mode): 57-bit linear addresses. */
+    public static final long CR4_LA57 = 1L << 12;
     public static final long CR4_FSGSBASE = 1L << 16;
     public static final long CR4_PCIDE = 1L << 17;
     public static final long CR4_OSXSAVE = 1L << 18;

@@ -32,7 +32,7 @@ public enum CpuFeature {
     CLWB("clwb", 7, 0, Reg.EBX, 24), AVX512CD("avx512cd", 7, 0, Reg.EBX, 28), SHA_NI("sha-ni", 7, 0, Reg.EBX, 29),
     AVX512BW("avx512bw", 7, 0, Reg.EBX, 30), AVX512VL("avx512vl", 7, 0, Reg.EBX, 31),
     // CPUID.(7,0):ECX and EDX
-    AVX512VBMI("avx512vbmi", 7, 0, Reg.ECX, 1), UMIP("umip", 7, 0, Reg.ECX, 2), PKU("pku", 7, 0, Reg.ECX, 3, 9),
+    AVX512VBMI("avx512vbmi", 7, 0, Reg.ECX, 1), UMIP("umip", 7, 0, Reg.ECX, 2), PKU("pku", 7, 0, Reg.ECX, 3, 9), LA57("la57", 7, 0, Reg.ECX, 16),
     GFNI("gfni", 7, 0, Reg.ECX, 8), VAES("vaes", 7, 0, Reg.ECX, 9), VPCLMULQDQ("vpclmulqdq", 7, 0, Reg.ECX, 10),
     RDPID("rdpid", 7, 0, Reg.ECX, 22), PKS("pks", 7, 0, Reg.ECX, 31), AMX_BF16("amx-bf16", 7, 0, Reg.EDX, 22), AMX_TILE("amx-tile", 7, 0, Reg.EDX, 24, 17, 18),
     AMX_INT8("amx-int8", 7, 0, Reg.EDX, 25),

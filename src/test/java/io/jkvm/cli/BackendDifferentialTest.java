@@ -73,6 +73,10 @@ class BackendDifferentialTest {
                     ? "kvm_pvm runs no 16- or 32-bit kernel (real mode hangs at INT through the IVT, protected mode ends IRET"
                     + " at CPL0 in an internal error): LegacyModesTest runs it on the core"
                     : null;
+            case "modes_la57" -> HostKvm.isPvm()
+                    ? "kvm_pvm runs no 16- or 32-bit kernel, and 5-level paging needs a model with LA57: FiveLevelPagingTest runs it"
+                    + " on the core"
+                    : null;
             default -> null;
         };
     }
@@ -120,7 +124,7 @@ class BackendDifferentialTest {
             case "fault_in_block" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             case "modes_compat" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             case "modes_compat_events" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
-            case "modes_boot", "modes_protected", "modes_segments", "modes_call_gates" -> agreeFromTheStartupVector(guest);
+            case "modes_boot", "modes_protected", "modes_segments", "modes_call_gates", "modes_la57" -> agreeFromTheStartupVector(guest);
             case "modes_return" -> agreeWhenDriven(guest, 0, 10, (out, memory) -> { });
             default -> fail(guest + ".S is not listed here: say how it runs on both backends, or why it cannot");
         }
