@@ -107,7 +107,7 @@ final class Arithmetic {
                 long d = cpu.readRm(size) & Core.mask(size);
                 long res = -d;
                 cpu.writeRm(size, res);
-                cpu.lazy(Core.LAZY_NEG, d, 0, res, size);
+                negFlags(cpu, d, res, size);
             }
             case 4, 5 -> mul(cpu, size, op == 5);
             default -> div(cpu, size, op == 7);
@@ -208,12 +208,25 @@ final class Arithmetic {
 
     /** FE /0-1 and FF /0-1: INC and DEC of r/m (CF kept). */
     static void incDec(Core cpu, int op, int size) {
-        long carry = cpu.cf() ? Core.CF : 0;
         long d = cpu.readRm(size) & Core.mask(size);
         long res = op == 0 ? d + 1 : d - 1;
         cpu.writeRm(size, res);
-        cpu.lazy(op == 0 ? Core.LAZY_INC : Core.LAZY_DEC, d, 1, res, size);
-        cpu.lazyCarry = carry;
+        incDecFlags(cpu, op == 0, d, res, size);
         cpu.done();
+    }
+
+    /**
+     * The flags INC and DEC leave, set once their result {@code res} of {@code v} is stored (a faulting store leaves
+     * them): CF as it was, OF, SF, ZF, AF and PF from the result. The interpreter and the decoded blocks both use it.
+     */
+    static void incDecFlags(CpuState cpu, boolean inc, long v, long res, int size) {
+        long carry = cpu.cf() ? Core.CF : 0;
+        cpu.lazy(inc ? Core.LAZY_INC : Core.LAZY_DEC, v, 1, res, size);
+        cpu.lazyCarry = carry;
+    }
+
+    /** The flags NEG leaves, once its result {@code res} of {@code v} is stored: CF set unless {@code v} was 0. */
+    static void negFlags(CpuState cpu, long v, long res, int size) {
+        cpu.lazy(Core.LAZY_NEG, v, 0, res, size);
     }
 }

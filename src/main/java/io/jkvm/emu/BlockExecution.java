@@ -182,12 +182,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
             }
             case DecodedInsn.INC_DEC_R64 -> {
-                long carry = cf() ? CF : 0;
                 long v = r[d.rm()];
                 long res = d.sub() == 0 ? v + 1 : v - 1;
                 r[d.rm()] = res;
-                lazy(d.sub() == 0 ? LAZY_INC : LAZY_DEC, v, 1, res, 8);
-                lazyCarry = carry;
+                Arithmetic.incDecFlags(this, d.sub() == 0, v, res, 8);
             }
             case DecodedInsn.ALU_REG_RM -> {
                 long res = Arithmetic.aluOp(core(), d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
@@ -228,7 +226,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 setRegOf(d.reg(), size, (operand(d, d.sub(), next) << shift) >> shift);
             }
             case DecodedInsn.INC, DecodedInsn.DEC -> {
-                long carry = cf() ? CF : 0;
                 int rm = d.rm();
                 boolean inc = d.op() == DecodedInsn.INC;
                 long res;
@@ -243,8 +240,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     res = inc ? v + 1 : v - 1;
                     write(a, size, res);
                 }
-                lazy(inc ? LAZY_INC : LAZY_DEC, v, 1, res, size);
-                lazyCarry = carry;
+                Arithmetic.incDecFlags(this, inc, v, res, size);
             }
             case DecodedInsn.NOT -> {
                 int rm = d.rm();
@@ -269,7 +265,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     res = -v;
                     write(a, size, res);
                 }
-                lazy(LAZY_NEG, v, 0, res, size);
+                Arithmetic.negFlags(this, v, res, size);
             }
             case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
             case DecodedInsn.PUSH_IMM -> push(d.imm(), size);
@@ -301,55 +297,36 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
             case DecodedInsn.JCC -> {
                 if (condition(d.sub())) {
-                    rip = canonicalTarget(next + d.imm());
+                    NearBranches.jump(core(), next + d.imm(), 8);
                     return false;
                 }
             }
             case DecodedInsn.JMP -> {
-                rip = canonicalTarget(next + d.imm());
+                NearBranches.jump(core(), next + d.imm(), 8);
                 return false;
             }
             case DecodedInsn.CALL -> {
-                long target = canonicalTarget(next + d.imm());
-                push(next);
-                rip = target;
+                NearBranches.call(core(), next + d.imm(), next, 8);
                 return false;
             }
             case DecodedInsn.RET -> {
-                long target = canonicalTarget(read(stackLinear(stackPointer()), 8)); // checked before RSP moves
-                pop();
-                rip = target;
+                NearBranches.ret(core(), 8);
                 return false;
             }
             case DecodedInsn.JMP_RM -> {
-                rip = canonicalTarget(operand(d, 8, next));
+                NearBranches.jump(core(), operand(d, 8, next), 8);
                 return false;
             }
             case DecodedInsn.CALL_RM -> {
-                long target = canonicalTarget(operand(d, 8, next));
-                push(next);
-                rip = target;
+                NearBranches.call(core(), operand(d, 8, next), next, 8);
                 return false;
             }
-            case DecodedInsn.CMOV -> {
-                long v = operand(d, size, next);
-                if (condition(d.sub())) {
-                    setRegOf(d.reg(), size, v);
-                } else if (size == 4) {
-                    r[d.reg()] &= 0xFFFFFFFFL; // a 32-bit CMOV zero-extends even when it does not move
-                }
-            }
+            case DecodedInsn.CMOV -> DataTransfer.cmov(core(), condition(d.sub()), d.reg(), size, operand(d, size, next));
             case DecodedInsn.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
             case DecodedInsn.NOP -> {
             }
-            case DecodedInsn.SIGN_EXTEND_ACC -> {
-                switch (size) {
-                    case 2 -> setRegOf(0, 2, (byte) r[0]);
-                    case 4 -> setRegOf(0, 4, (short) r[0]);
-                    default -> r[0] = (int) r[0];
-                }
-            }
-            case DecodedInsn.SIGN_FILL_DX -> setRegOf(2, size, (regOf(0, size) & signBit(size)) != 0 ? -1 : 0);
+            case DecodedInsn.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
+            case DecodedInsn.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
             default -> throw new IllegalStateException("no handler for decoded op " + d.op());
         }
         rip = next;

@@ -144,12 +144,11 @@ final class Core extends BlockExecution {
             case 0, 1 -> Arithmetic.incDec(this, op, b == 0xFE ? 1 : opSize);
             case 2 -> {
                 int width = nearBranchSize();
-                long target = nearTarget(readRm(width));
+                long target = readRm(width);
                 done();
-                push(width == 2 ? rip & 0xFFFF : rip, width);
-                rip = target;
+                NearBranches.call(this, target, rip, width);
             }
-            case 4 -> rip = nearTarget(readRm(nearBranchSize()));
+            case 4 -> NearBranches.jump(this, readRm(nearBranchSize()), nearBranchSize());
             case 3, 5 -> FarTransfers.indirect(this, op == 3);
             case 6 -> {
                 push(readRm(stackSize()), stackSize());
@@ -296,17 +295,12 @@ final class Core extends BlockExecution {
                 setReg(n, opSize, a);
                 done();
             }
-            case 0x98 -> { // CBW/CWDE/CDQE
-                switch (opSize) {
-                    case 2 -> setReg(0, 2, (byte) r[0]);
-                    case 4 -> setReg(0, 4, (short) r[0]);
-                    default -> r[0] = (int) r[0];
-                }
+            case 0x98 -> {
+                DataTransfer.signExtendAccumulator(this, opSize);
                 done();
             }
-            case 0x99 -> { // CWD/CDQ/CQO
-                long sign = (reg(0, opSize) & signBit(opSize)) != 0 ? -1 : 0;
-                setReg(2, opSize, sign);
+            case 0x99 -> {
+                DataTransfer.signFillDx(this, opSize);
                 done();
             }
             case 0x9C -> {
@@ -363,10 +357,10 @@ final class Core extends BlockExecution {
             }
             case 0xC2 -> {
                 long n = fetch(2);
-                rip = nearReturn();
+                NearBranches.ret(this, nearBranchSize());
                 setStackPointer(stackPointer() + n);
             }
-            case 0xC3 -> rip = nearReturn();
+            case 0xC3 -> NearBranches.ret(this, nearBranchSize());
             case 0xC6, 0xC7 -> {
                 decodeModrm();
                 int size = byteOr(b);
@@ -435,9 +429,7 @@ final class Core extends BlockExecution {
                 int width = nearBranchSize();
                 long rel = fetchSigned(width == 2 ? 2 : 4);
                 done();
-                long target = nearTarget(rip + rel); // checked before the push: a fault leaves the stack alone
-                push(width == 2 ? rip & 0xFFFF : rip, width);
-                rip = target;
+                NearBranches.call(this, rip + rel, rip, width);
             }
             case 0xE9 -> jumpIf(true, 4);
             case 0xEB -> jumpIf(true, 1);
@@ -454,7 +446,7 @@ final class Core extends BlockExecution {
                     jump = b == 0xE2 ? nz : b == 0xE1 ? nz && condition(4) : nz && !condition(4);
                 }
                 if (jump) {
-                    rip = nearTarget(rip + rel);
+                    NearBranches.jump(this, rip + rel, nearBranchSize());
                 }
             }
             case 0xF4 -> {
@@ -506,7 +498,7 @@ final class Core extends BlockExecution {
         long rel = fetchSigned(displacementSize == 4 && nearBranchSize() == 2 ? 2 : displacementSize);
         done();
         if (taken) {
-            rip = nearTarget(rip + rel);
+            NearBranches.jump(this, rip + rel, nearBranchSize());
         }
     }
 
@@ -519,28 +511,6 @@ final class Core extends BlockExecution {
             return opSize;
         }
         return opSize == 2 && vendor.followsApm() ? 2 : 8;
-    }
-
-    /** A near branch target at the branch's operand size; outside 64-bit mode one past CS's limit is #GP(0) at the branch. */
-    long nearTarget(long target) {
-        int size = nearBranchSize();
-        long t = size == 8 ? target : size == 4 ? target & 0xFFFFFFFFL : target & 0xFFFF;
-        if (!code64) {
-            FarTransfers.requireInCodeLimit(this, segments[SegmentLoads.CS], t);
-        }
-        return canonicalTarget(t);
-    }
-
-    /** RET's target, checked before the pop moves the stack pointer: a faulting RET leaves RSP as it was. */
-    private long nearReturn() {
-        long sp = stackPointer();
-        long value = pop(nearBranchSize());
-        try {
-            return nearTarget(value);
-        } catch (GuestFault f) {
-            setStackPointer(sp);
-            throw f;
-        }
     }
 
     private boolean o16() {
@@ -690,12 +660,7 @@ final class Core extends BlockExecution {
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {
                 decodeModrm();
-                long v = readRm(opSize);
-                if (condition(b & 0xF)) {
-                    setReg(regField, opSize, v);
-                } else if (opSize == 4) {
-                    setReg(regField, 4, reg(regField, 4)); // a 32-bit CMOV zero-extends even when it does not move
-                }
+                DataTransfer.cmov(this, condition(b & 0xF), regField, opSize, readRm(opSize));
                 done();
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F ->
