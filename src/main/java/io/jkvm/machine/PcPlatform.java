@@ -39,7 +39,7 @@ final class PcPlatform implements LocalApic.Messages {
     private final IoApic ioapic = new IoApic(this::send);
     private final Pit8254 pit = new Pit8254(level -> isaIrq(0, level));
     private final Pic8259 pic;
-    private final CmosRtc rtc = new CmosRtc();
+    private final CmosRtc rtc = new CmosRtc(level -> isaIrq(8, level));
     private final FwCfg fwCfg;
     private final I8042 keyboardController;
     private final PcTestDev testDevice;
@@ -435,6 +435,7 @@ final class PcPlatform implements LocalApic.Messages {
         }
         apics.forEach(LocalApic::close);
         pit.close();
+        rtc.close();
         virtio.forEach(VirtioMmio::close);
     }
 }

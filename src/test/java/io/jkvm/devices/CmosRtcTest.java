@@ -8,10 +8,16 @@ import java.time.ZoneOffset;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The CMOS clock's time in each of its formats, its status registers and memory; the 8042's reset line. */
+/** The CMOS clock's time in each of its formats, its status registers, memory and IRQ 8; the 8042's reset line. */
 class CmosRtcTest {
     private final CmosRtc rtc = new CmosRtc(Clock.fixed(Instant.parse("2026-11-30T21:07:05.500Z"), ZoneOffset.UTC));
+
+    @org.junit.jupiter.api.AfterEach
+    void stopTimers() {
+        rtc.close();
+    }
 
     private int read(int index) {
         rtc.write(0, 1, index | 0x80); // bit 7: NMIs masked, as kernels write it
@@ -99,5 +105,107 @@ class CmosRtcTest {
         rtc.alarmFired();
         assertEquals(0xA0, read(0x0C), "IRQF and AF");
         assertEquals(0, read(0x0C), "a read clears them");
+    }
+
+    /** IRQ 8 as a device it drives sees it: every level change, in order, with a way to wait for the next rise. */
+    private static final class Line implements java.util.function.Consumer<Boolean> {
+        final java.util.List<Boolean> changes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        private final java.util.concurrent.Semaphore rises = new java.util.concurrent.Semaphore(0);
+
+        @Override
+        public void accept(Boolean level) {
+            changes.add(level);
+            if (level) {
+                rises.release();
+            }
+        }
+
+        boolean roseWithin(long millis) throws InterruptedException {
+            return rises.tryAcquire(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static int read(CmosRtc c, int index) {
+        c.write(0, 1, index);
+        return (int) c.read(1, 1);
+    }
+
+    private static void write(CmosRtc c, int index, int value) {
+        c.write(0, 1, index);
+        c.write(1, 1, value);
+    }
+
+    @Test
+    void theRateSelectGivesThePeriodsOfTheDatasheet() {
+        assertEquals(976_562, CmosRtc.periodNanos(0x26), "RS 6: 1024 Hz, the reset rate");
+        assertEquals(122_070, CmosRtc.periodNanos(0x23), "RS 3: 8192 Hz");
+        assertEquals(3_906_250, CmosRtc.periodNanos(0x21), "RS 1: 256 Hz");
+        assertEquals(7_812_500, CmosRtc.periodNanos(0x22), "RS 2: 128 Hz");
+        assertEquals(500_000_000, CmosRtc.periodNanos(0x2F), "RS 15: 2 Hz");
+        assertEquals(0, CmosRtc.periodNanos(0x20), "RS 0: none");
+        assertEquals(0, CmosRtc.periodNanos(0x66), "the divider held in reset: none");
+    }
+
+    /** PIE: IRQ 8 rises with PF and IRQF in C, stays up until C is read, and rises again at a later period. */
+    @Test
+    void thePeriodicInterruptRaisesIrq8UntilRegisterCIsRead() throws InterruptedException {
+        Line line = new Line();
+        CmosRtc c = new CmosRtc(line);
+        try {
+            assertTrue(!line.roseWithin(50), "no interrupt enabled after reset");
+            write(c, 0x0A, 0x23); // 8192 Hz
+            write(c, 0x0B, 0x42); // PIE, 24-hour BCD
+            assertTrue(line.roseWithin(1000));
+            Thread.sleep(5); // many periods: the line stays up, no second rise
+            assertEquals(java.util.List.of(true), java.util.List.copyOf(line.changes));
+            assertEquals(0xC0, read(c, 0x0C), "IRQF and PF");
+            assertEquals(java.util.List.of(true, false), java.util.List.copyOf(line.changes), "reading C lowers IRQ 8");
+            assertTrue(line.roseWithin(1000), "the next period raises it again");
+            write(c, 0x0B, 0x02); // PIE off
+            read(c, 0x0C);
+            int changes = line.changes.size();
+            Thread.sleep(20);
+            assertEquals(0, read(c, 0x0C) & 0x80, "no IRQF with PIE off");
+            assertEquals(changes, line.changes.size(), "and IRQ 8 stays low");
+        } finally {
+            c.close();
+        }
+    }
+
+    /** UIE: once a second, UF and IRQF; AIE with every alarm byte "don't care": each second too, AF and IRQF. */
+    @Test
+    void theUpdateAndAlarmInterruptsComeOnceASecond() throws InterruptedException {
+        for (int[] setup : new int[][]{{0x12, 0x90}, {0x22, 0xA0}}) {
+            Line line = new Line();
+            CmosRtc c = new CmosRtc(line);
+            try {
+                for (int alarm : new int[]{1, 3, 5}) {
+                    write(c, alarm, 0xC0);
+                }
+                write(c, 0x0B, setup[0]);
+                assertTrue(line.roseWithin(1500), "within a second and a half");
+                assertEquals(setup[1], read(c, 0x0C));
+                assertTrue(line.roseWithin(1500), "and again the next second");
+            } finally {
+                c.close();
+            }
+        }
+    }
+
+    @Test
+    void aRestoredClockArmsTheInterruptsItsRecordEnables() throws InterruptedException {
+        Line line = new Line();
+        CmosRtc source = new CmosRtc(level -> { });
+        write(source, 0x0A, 0x23);
+        write(source, 0x0B, 0x42);
+        CmosRtc.State state = source.save();
+        source.close();
+        CmosRtc restored = new CmosRtc(line);
+        try {
+            restored.restore(state);
+            assertTrue(line.roseWithin(1000), "PIE at 8192 Hz from the record");
+        } finally {
+            restored.close();
+        }
     }
 }
