@@ -32,8 +32,14 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         GuestMemory m = mapSnapshot(s.memoryFile(), s.state().memorySize());
         try {
             // Only the file's data extents are read: its holes are zero pages, which the checksum leaves out anyway
-            long sum = m.ram.pageChecksum(io.jkvm.linux.SparseFile.dataExtents(s.memoryFile(), m.size()));
+            long sum;
+            try (java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(s.memoryFile())) {
+                sum = io.jkvm.linux.Mapping.fileChecksum(file, io.jkvm.linux.SparseFile.dataExtents(s.memoryFile(), m.size()), m.size());
+            }
             io.jkvm.snapshot.SnapshotFile.requireMemoryIntact(s, sum);
+        } catch (java.io.IOException e) {
+            m.close();
+            throw new io.jkvm.snapshot.SnapshotException("cannot read the guest memory file " + s.memoryFile() + ": " + e.getMessage());
         } catch (RuntimeException e) {
             m.close();
             throw e;

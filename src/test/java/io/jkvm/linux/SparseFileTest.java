@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** lseek's data extents of a sparse file: the written runs are found, the holes between them skipped. */
@@ -34,17 +35,30 @@ class SparseFileTest {
         assertEquals(List.of(), SparseFile.dataExtents(dir.resolve("empty").toFile().createNewFile() ? dir.resolve("empty") : null, 0));
     }
 
-    /** Extents smaller than a page (a file system with 1 KiB blocks) that share one: the page is summed once. */
+    /**
+     * The writer's checksum is what the reader computes from the file it wrote, and extents smaller than a page (a
+     * file system with 1 KiB blocks) that share one have the page summed once.
+     */
     @Test
-    void aPageSharedByTwoExtentsIsSummedOnce() {
-        try (Mapping m = Mapping.anonymous(4 * 4096, "test RAM")) {
+    void theFilesChecksumIsTheWritersAndAPageSharedByTwoExtentsIsSummedOnce(@TempDir Path dir) throws java.io.IOException {
+        Path ram = dir.resolve("ram");
+        long written;
+        try (Mapping m = Mapping.anonymous(4 * 4096, "test RAM");
+             java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(ram, java.nio.file.StandardOpenOption.CREATE_NEW,
+                     java.nio.file.StandardOpenOption.WRITE)) {
             m.putByte(4096 + 10, (byte) 1);
             m.putByte(4096 + 3000, (byte) 2);
             m.putByte(3 * 4096, (byte) 3);
-            long whole = m.pageChecksum(List.of(new SparseFile.Extent(0, 4 * 4096)));
-            long split = m.pageChecksum(List.of(new SparseFile.Extent(4096, 4096 + 1024), new SparseFile.Extent(4096 + 2048, 4096 + 4000),
-                    new SparseFile.Extent(3 * 4096, 3 * 4096 + 1)));
+            written = m.writeNonZeroPagesTo(out);
+        }
+        try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(ram)) {
+            long whole = Mapping.fileChecksum(in, List.of(new SparseFile.Extent(0, 4 * 4096)), 4 * 4096);
+            long split = Mapping.fileChecksum(in, List.of(new SparseFile.Extent(4096, 4096 + 1024),
+                    new SparseFile.Extent(4096 + 2048, 4096 + 4000), new SparseFile.Extent(3 * 4096, 3 * 4096 + 1)), 4 * 4096);
+            assertEquals(written, whole);
             assertEquals(whole, split);
+            assertNotEquals(whole, Mapping.fileChecksum(in, List.of(new SparseFile.Extent(0, 2 * 4096)), 4 * 4096),
+                    "a page left out changes the sum");
         }
     }
 }
