@@ -15,7 +15,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private DecodedBlock[] fetchBlocks;
     private int fetchBlocksFlushes;
 
-
     /**
      * Runs the decoded block at RIP, then the instruction it ends before if that one needs the interpreter; returns
      * how many instructions it ran or faulted on (at least one). Single-stepping and code outside RAM go through

@@ -517,7 +517,6 @@ final class Core extends BlockExecution {
         return opSize == 2;
     }
 
-
     /** Where the value of the IN the machine is answering goes: INS's memory operand, or (false) AL/AX/EAX. */
     boolean pendingInToMemory;
     long pendingInAddress;

@@ -153,7 +153,6 @@ abstract sealed class CpuState permits Paging {
      */
     int codeSegmentLoads;
 
-
     // ---- the processor mode ------------------------------------------------------------------------------------
 
     boolean protectedMode() {
@@ -389,7 +388,6 @@ abstract sealed class CpuState permits Paging {
         };
         return (v & (1 << bit)) != 0;
     }
-
 
     /**
      * Whether a linear address is canonical for the paging mode in force: 57 bits wide with 5-level paging (CR4.LA57,

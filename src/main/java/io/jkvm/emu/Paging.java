@@ -18,8 +18,6 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     /** A write of guest-physical memory, as the page walk sets accessed and dirty bits. */
     abstract void physWrite(long physical, int size, long v);
 
-    // ---- paging and memory --------------------------------------------------------------------------------
-
     private static final int TLB_SIZE = 256;
     private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
     private final long[] tlbPhys = new long[TLB_SIZE];
@@ -55,7 +53,6 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         fetchPage = -1;
     }
 
-
     boolean paging() {
         return (cr0 & ControlBits.CR0_PG) != 0;
     }
@@ -78,14 +75,14 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         return walk(linear, access, i, tag);
     }
 
-    /**
-     * Walks the page tables of the paging mode CR4.PAE, CR4.LA57 and EFER.LMA select: 5-level or 4-level (IA-32e), PAE (3 levels, the
-     * first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte entries, 4 MiB
-     * pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
-     */
     /** PAE and IA-32e entries' physical-address bits from MAXPHYADDR (CPUID 0x80000008 EAX[7:0], else 36) to 51: reserved. */
     final long reservedAddressBits;
 
+    /**
+     * Walks the page tables of the paging mode CR4.PAE, CR4.LA57 and EFER.LMA select: 5-level or 4-level (IA-32e),
+     * PAE (3 levels, the first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte
+     * entries, 4 MiB pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
+     */
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();
         if (ia32e && !canonical(linear)) {

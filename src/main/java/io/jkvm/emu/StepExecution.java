@@ -28,7 +28,6 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         return target;
     }
 
-
     // ---- execution --------------------------------------------------------------------------------------------
 
     /** The interrupt controller's INTR output as last reported, looked at on every instruction boundary. */
@@ -211,7 +210,6 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
     }
 
-
     /** The GPRs as the interpreted instruction found them, put back when an MMIO read stops it half-way. */
     private final long[] gprsAtStart = new long[32];
     private int savedLazyOp, savedLazySize;
@@ -249,7 +247,6 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
         deliver(f.vector, f.hasErrorCode, f.errorCode, start, 0);
     }
-
 
     /** Told of every #UD the core raises (unknown or unimplemented opcode), with the bytes at RIP. */
     interface UndefinedTracer {
