@@ -531,13 +531,14 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             timerStart = 0;
             return;
         }
-        if (timerStart == 0) {
+        boolean armed = timerStart == 0; // a count written now, not one counting on
+        if (armed) {
             timerStart = System.nanoTime();
         }
         long elapsed = System.nanoTime() - timerStart, period = periodNanos();
-        long due = period - elapsed % period;
-        if (elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
-            return; // a one-shot count that has run out stays out
+        long due = armed ? Math.max(period - elapsed, 1) : period - elapsed % period;
+        if (!armed && elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
+            return; // a one-shot count that ran out before a mode change stays out; one just written fires, however short
         }
         timerExpiry = TIMERS.schedule(this::timerFired, Math.max(due, 1), TimeUnit.NANOSECONDS);
     }
