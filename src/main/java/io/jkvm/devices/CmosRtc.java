@@ -9,7 +9,8 @@ import java.time.ZonedDateTime;
  * and date from the host's clock in UTC, in BCD or binary and 12- or 24-hour form as register B asks, the century at
  * 0x32, register A's update-in-progress bit in the 244 µs before each second, D's valid-RAM bit, and the other 114
  * bytes of CMOS memory as storage. The alarm (seconds, minutes and hours at 1, 3 and 5, 0xC0 and up matching any value,
- * enabled by register B's AIE) also wakes the machine from ACPI S3: {@link #nanosToAlarm} says when it next matches.
+ * enabled by register B's AIE) also wakes the machine from ACPI S3 ({@link #onAlarm}); {@link #nanosToAlarm} says
+ * when it next matches.
  * Its three interrupts go to IRQ 8 as register B enables them: periodic (PIE, at the rate register A's RS selects from
  * 256 Hz to 2 Hz and up to 8192 Hz), update-ended (UIE, once a second) and alarm (AIE). Each sets its flag in register
  * C (PF, UF, AF) and IRQF, and the IRQ 8 line stays raised until the guest reads C, which clears them, as the
@@ -40,6 +41,8 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
     private boolean raised;
     private java.util.concurrent.ScheduledFuture<?> periodic, update, alarm;
     private boolean closed;
+    /** Told each time the alarm goes off (the machine's S3 wake), outside the clock's lock. */
+    private volatile Runnable alarmListener = () -> { };
 
     public CmosRtc(Clock clock, java.util.function.Consumer<Boolean> irq8) {
         this.clock = clock;
@@ -143,12 +146,20 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
         periodic = update = alarm = null;
     }
 
-    private synchronized void alarmDue() {
-        if (alarm == null) {
-            return; // disarmed since
+    private void alarmDue() {
+        synchronized (this) {
+            if (alarm == null) {
+                return; // disarmed since
+            }
+            flag(AF);
+            schedule(); // the next match
         }
-        flag(AF);
-        schedule(); // the next match
+        alarmListener.run();
+    }
+
+    /** {@code listener} runs each time the alarm goes off, after its flags are set. */
+    public void onAlarm(Runnable listener) {
+        alarmListener = listener;
     }
 
     /** An event sets its flag in C; with its interrupt enabled, IRQF too, and IRQ 8 rises if it is not up already. */
@@ -214,11 +225,6 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
     private boolean alarmMatches(int alarm, int field, java.time.Instant t) {
         int a = memory[alarm] & 0xFF;
         return (a & 0xC0) == 0xC0 || a == timeField(field, t);
-    }
-
-    /** The alarm went off (the S3 wake): register C's AF and IRQF are set until the guest reads C. */
-    public synchronized void alarmFired() {
-        memory[C] |= (byte) (IRQF | AF);
     }
 
     private int timeField(int field, java.time.Instant instant) {

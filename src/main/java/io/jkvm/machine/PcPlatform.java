@@ -49,8 +49,8 @@ final class PcPlatform implements LocalApic.Messages {
     /** Where virtio-mmio slot 0 is (QEMU's microvm uses the same window), and how many slots there are. */
     static final long VIRTIO_BASE = 0xFEB00000L;
     static final int VIRTIO_SLOTS = 8, VIRTIO_FIRST_PIN = 16;
-    /** Sleeps until the RTC alarm of an S3 suspend, then wakes the machine; null when not suspended. */
-    private volatile Thread wakeTimer;
+    /** The guest is in ACPI S3, waiting for the RTC alarm to wake it. */
+    private volatile boolean suspended;
     /** The PC's reset control register (the FADT's reset register): a write with RST_CPU resets the machine. */
     static final int RESET_PORT = 0xCF9;
     /** Where the ACPI tables are (in the BIOS area, reserved in the memory map) and the registers they describe. */
@@ -81,6 +81,7 @@ final class PcPlatform implements LocalApic.Messages {
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());
         ports.map(CmosRtc.PORT, CmosRtc.PORTS, rtc);
+        rtc.onAlarm(() -> wake(end));
         Runnable reset = () -> end.accept(new Outcome.Reset("the guest reset the machine"));
         keyboardController = new I8042(reset);
         acpiPm = new AcpiPm(slpTyp -> sleep(slpTyp, end));
@@ -224,22 +225,23 @@ final class PcPlatform implements LocalApic.Messages {
             apics.get(id).reset();
             runners.apply(id).post(new VcpuRunner.Init());
         }
-        wakeTimer = Thread.ofVirtual().start(() -> {
-            try {
-                Thread.sleep(java.time.Duration.ofNanos(nanos));
-            } catch (InterruptedException e) {
-                return; // the machine closed while it slept
-            }
-            rtc.alarmFired();
-            acpiPm.woke(AcpiPm.RTC_STS);
-            long vector = memory.readInt(AcpiTables.facs(ACPI_TABLES) + 12) & 0xFFFFFFFFL;
-            if (vector == 0 || vector >= 0x100000) {
-                end.accept(new Outcome.Exited(0, String.format("the guest woke from ACPI S3 with waking vector 0x%x, which"
-                        + " is not in real-mode memory: jkvm has no firmware to boot it again", vector)));
-                return;
-            }
-            runners.apply(0).post(new VcpuRunner.Startup((int) (vector >>> 4), (int) (vector & 0xF)));
-        });
+        suspended = true; // the RTC's own alarm timer, armed since AIE was set, wakes it
+    }
+
+    /** The RTC alarm went off: in S3, the machine wakes, the boot processor at the FACS's waking vector. */
+    private void wake(Consumer<Outcome> end) {
+        if (!suspended) {
+            return;
+        }
+        suspended = false;
+        acpiPm.woke(AcpiPm.RTC_STS);
+        long vector = memory.readInt(AcpiTables.facs(ACPI_TABLES) + 12) & 0xFFFFFFFFL;
+        if (vector == 0 || vector >= 0x100000) {
+            end.accept(new Outcome.Exited(0, String.format("the guest woke from ACPI S3 with waking vector 0x%x, which"
+                    + " is not in real-mode memory: jkvm has no firmware to boot it again", vector)));
+            return;
+        }
+        runners.apply(0).post(new VcpuRunner.Startup((int) (vector >>> 4), (int) (vector & 0xF)));
     }
 
     /** The id of the I/O APIC's record: a machine state with it is a PC platform's. */
@@ -429,10 +431,6 @@ final class PcPlatform implements LocalApic.Messages {
     }
 
     void close() {
-        Thread t = wakeTimer;
-        if (t != null) {
-            t.interrupt();
-        }
         apics.forEach(LocalApic::close);
         pit.close();
         rtc.close();
