@@ -127,6 +127,15 @@ aot_cache() {
   mv "$aot.tmp" "$aot"
 }
 
+# The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (256 MiB of heap, the start-up
+# cache), into the array jkvm_java; JKVM_AOT=off leaves the cache out, for a run to compare with.
+bench_jkvm_java() {
+  jkvm_java=(-Xmx256m)
+  if [ "${JKVM_AOT:-on}" != off ] && aot_cache "${jkvm_java[@]}"; then
+    jkvm_java+=("-XX:AOTCache=$jkvm_root/target/jkvm.aot")
+  fi
+}
+
 # The benchmark classes (-Pbench) compiled, and their classpath written to target/bench/classpath.txt.
 bench_classpath() {
   mkdir -p "$jkvm_root/target/bench"
