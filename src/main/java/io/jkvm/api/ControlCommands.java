@@ -19,7 +19,7 @@ import java.util.Set;
  */
 final class ControlCommands {
     /** Every command the socket knows, in the order docs/api.md lists them. */
-    static final List<String> NAMES = List.of("info", "pause", "resume", "snapshot", "stop", "migrate", "cancel");
+    static final List<String> NAMES = List.of("info", "pause", "resume", "snapshot", "stop", "migrate", "cancel", "restore");
 
     static final ObjectMapper MAPPER = new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
@@ -64,12 +64,21 @@ final class ControlCommands {
             return withNoArguments(tree, this::cancel); // must get past a migrate that holds the command lock
         }
         synchronized (lock) {
+            String name = command.asText();
+            ObjectNode empty = NAMES.contains(name) && !Set.of("stop", "restore").contains(name) ? guarded(name,
+                    () -> target.info().state() != VmInfo.State.EMPTY ? null
+                            : error("no VM here yet: this jkvm waits for a restore command ({\"command\": \"restore\", \"file\": ...})"))
+                    : null;
+            if (empty != null) {
+                return empty;
+            }
             return switch (command.asText()) {
                 case "pause" -> withNoArguments(tree, this::pause);
                 case "resume" -> withNoArguments(tree, this::resume);
                 case "stop" -> withNoArguments(tree, this::stop);
                 case "snapshot" -> snapshot(tree);
                 case "migrate" -> migrate(tree);
+                case "restore" -> restore(tree);
                 default -> error("unknown command '" + quote(command.asText()) + "': known commands are " + String.join(", ", NAMES));
             };
         }
@@ -89,7 +98,7 @@ final class ControlCommands {
             case PAUSED -> {
                 return error("the VM is already paused");
             }
-            case RUNNING -> {
+            case RUNNING, EMPTY -> {
             }
         }
         if (!target.pause()) {
@@ -106,7 +115,7 @@ final class ControlCommands {
             case RUNNING -> {
                 return error("the VM is not paused");
             }
-            case PAUSED -> {
+            case PAUSED, EMPTY -> {
             }
         }
         target.resume();
@@ -126,9 +135,49 @@ final class ControlCommands {
         if (unknown != null) {
             return unknown;
         }
+        Object path = absoluteFile(request, "snapshot needs \"file\": the absolute path of the snapshot to write");
+        if (path instanceof ObjectNode refused) {
+            return refused;
+        }
+        return guarded("snapshot", () -> {
+            if (target.info().state() == VmInfo.State.ENDED) {
+                return error("the guest has ended: there is nothing to snapshot");
+            }
+            ControlTarget.SnapshotResult r = target.snapshot((Path) path);
+            return ok().put("file", r.file().toString()).put("pausedMillis", r.pausedMillis()).put("totalMillis", r.totalMillis());
+        });
+    }
+
+    private ObjectNode restore(JsonNode request) {
+        ObjectNode unknown = unknownFields(request, Set.of("command", "file", "checkMemory"),
+                "it takes \"file\" and \"checkMemory\"");
+        if (unknown != null) {
+            return unknown;
+        }
+        JsonNode checkMemory = request.get("checkMemory");
+        if (checkMemory != null && !checkMemory.isBoolean()) {
+            return error("\"checkMemory\" must be true or false, not " + kind(checkMemory));
+        }
+        Object path = absoluteFile(request, "restore needs \"file\": the absolute path of the snapshot to restore");
+        if (path instanceof ObjectNode refused) {
+            return refused;
+        }
+        return guarded("restore", () -> {
+            if (target.info().state() != VmInfo.State.EMPTY) {
+                return error("this jkvm runs a VM already: restore into a jkvm that waits for one"
+                        + " (jkvm restore --api-socket PATH, with no SNAPSHOT)");
+            }
+            ControlTarget.RestoreResult r = target.restore((Path) path, checkMemory == null || checkMemory.booleanValue());
+            return ok().put("state", VmInfo.State.RUNNING.jsonName()).put("file", r.file().toString())
+                    .put("backend", r.backend()).put("restoreMillis", r.restoreMillis());
+        });
+    }
+
+    /** The request's "file" as an absolute path, or the error response that refuses it. */
+    private static Object absoluteFile(JsonNode request, String missing) {
         JsonNode file = request.get("file");
         if (file == null || !file.isTextual() || file.asText().isEmpty()) {
-            return error("snapshot needs \"file\": the absolute path of the snapshot to write");
+            return error(missing);
         }
         Path path;
         try {
@@ -139,13 +188,7 @@ final class ControlCommands {
         if (!path.isAbsolute()) { // a relative path would resolve against the VM's directory, not the client's
             return error("\"file\" must be an absolute path, not " + quote(file.asText()));
         }
-        return guarded("snapshot", () -> {
-            if (target.info().state() == VmInfo.State.ENDED) {
-                return error("the guest has ended: there is nothing to snapshot");
-            }
-            ControlTarget.SnapshotResult r = target.snapshot(path);
-            return ok().put("file", r.file().toString()).put("pausedMillis", r.pausedMillis()).put("totalMillis", r.totalMillis());
-        });
+        return path;
     }
 
     private ObjectNode cancel() {

@@ -45,6 +45,20 @@ public interface ControlTarget {
      */
     boolean cancelMigration();
 
+    /**
+     * Restores the snapshot {@code file} (an absolute path) into a jkvm that holds no VM yet ({@link VmInfo.State#EMPTY})
+     * and lets the guest run; returns how long the restore took. {@link ControlCommands} only calls it on an empty
+     * target, so a target that always holds a VM need not implement it. {@code checkMemory} false skips the memory
+     * file's checksum (the state's CRCs are still checked).
+     */
+    default RestoreResult restore(Path file, boolean checkMemory) {
+        throw new UnsupportedOperationException("this jkvm runs a VM already");
+    }
+
+    /** How a restore went: the guest was ready to run {@code restoreMillis} after the request, on {@code backend}. */
+    record RestoreResult(Path file, String backend, long restoreMillis) {
+    }
+
     /** The downtime a migration aims at when the request names none. */
     long DEFAULT_MAX_DOWNTIME_MS = 300;
 

@@ -15,11 +15,12 @@ import java.util.concurrent.Callable;
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
 @Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
-                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel. See docs/api.md."},
+                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel, and restore FILE to a",
+                "jkvm restore --api-socket PATH that waits for one. See docs/api.md."},
         footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
 final class CtlCommand implements Callable<Integer> {
     /** The commands that take an argument, and the request field it goes in. */
-    private static final Map<String, String> ARGUMENT_FIELDS = Map.of("snapshot", "file", "migrate", "target");
+    private static final Map<String, String> ARGUMENT_FIELDS = Map.of("snapshot", "file", "migrate", "target", "restore", "file");
 
     @CommandLine.ParentCommand
     Main main;
@@ -30,10 +31,10 @@ final class CtlCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "PATH", description = "the VM's API socket")
     Path socket;
 
-    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop, migrate")
+    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop, migrate, cancel, restore")
     String command;
 
-    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write; migrate: tcp:HOST:PORT")
+    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write; restore: the FILE to restore; migrate: tcp:HOST:PORT")
     String argument;
 
     @Option(names = "--json", description = "print the response as JSON, as the socket sent it")
@@ -43,6 +44,10 @@ final class CtlCommand implements Callable<Integer> {
             description = "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)")
     Long maxDowntimeMillis;
 
+    @Option(names = "--no-memory-check",
+            description = "restore: do not read the memory file for its checksum first (as jkvm restore --no-memory-check)")
+    boolean noMemoryCheck;
+
     @Override
     public Integer call() {
         ObjectNode request = ApiClient.request(command);
@@ -50,17 +55,24 @@ final class CtlCommand implements Callable<Integer> {
         if (field == null && argument != null) {
             throw new CommandLine.ParameterException(spec.commandLine(), command + " takes no argument");
         }
-        if ("snapshot".equals(command) && argument == null) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "snapshot needs the FILE to write");
+        if (("snapshot".equals(command) || "restore".equals(command)) && argument == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), command + " needs the FILE to "
+                    + ("snapshot".equals(command) ? "write" : "restore"));
         }
-        if (argument != null) { // a snapshot FILE is relative to where ctl runs, not to where the VM runs
-            request.put(field, "snapshot".equals(command) ? Path.of(argument).toAbsolutePath().normalize().toString() : argument);
+        if (argument != null) { // a FILE is relative to where ctl runs, not to where the VM runs
+            request.put(field, "file".equals(field) ? Path.of(argument).toAbsolutePath().normalize().toString() : argument);
         }
         if (maxDowntimeMillis != null) {
             if (!"migrate".equals(command) || maxDowntimeMillis < 0) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--max-downtime takes 0 or more milliseconds, with migrate");
             }
             request.put("maxDowntimeMillis", maxDowntimeMillis);
+        }
+        if (noMemoryCheck) {
+            if (!"restore".equals(command)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--no-memory-check goes with restore");
+            }
+            request.put("checkMemory", false);
         }
         JsonNode response = new ApiClient(socket).send(request);
         if (json) {

@@ -47,7 +47,12 @@ final class MachineOptions {
      * machine is closed either way.
      */
     Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing) {
-        try (machine; ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, machine)) {
+        return serve(machine, key, main, onceServing, apiSocket != null);
+    }
+
+    /** As {@link #serve(Machine, byte[], Main, Runnable)}; {@code openSocket} false: a socket served already reaches the machine. */
+    Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing, boolean openSocket) {
+        try (machine; ApiServer api = openSocket ? ApiServer.start(apiSocket, machine) : null) {
             onceServing.run();
             machine.migrationKey(key);
             machine.showMigrationProgressOn(main.progressTerminal());

@@ -64,7 +64,7 @@ final class SnapshotCommand implements Runnable {
             SnapshotFile.Snapshot s;
             try {
                 s = SnapshotFile.read(file, Machine.DEVICE_STATES);
-                GuestMemory.mapSnapshot(s).close(); // mapped and its checksum checked
+                GuestMemory.checkSnapshot(s); // its memory file's checksum
             } catch (SnapshotException e) {
                 throw new MachineException(e.getMessage(), e);
             }

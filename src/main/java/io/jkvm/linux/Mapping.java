@@ -107,60 +107,23 @@ public final class Mapping implements AutoCloseable {
     }
 
     private static final long PAGE = 4096;
-    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[(int) PAGE]);
 
     /**
      * Writes each 4 KiB page that is not all zeros to {@code out} at its own offset, so zero pages stay holes in a
-     * sparse file; returns the checksum of what was written, as {@link #fileChecksum} computes it from the file.
+     * sparse file; returns the checksum of what was written, as {@link PageChecksum#ofFile} computes it from the file.
      */
     public long writeNonZeroPagesTo(java.nio.channels.FileChannel out) throws java.io.IOException {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         for (long at = 0; at < segment.byteSize(); at += PAGE) {
             MemorySegment page = segment.asSlice(at, Math.min(PAGE, segment.byteSize() - at));
-            if (isZero(page)) {
+            if (PageChecksum.isZero(page)) {
                 continue;
             }
             java.nio.ByteBuffer bytes = page.asByteBuffer();
-            addPage(crc, at, page);
+            PageChecksum.addPage(crc, at, page);
             while (bytes.hasRemaining()) {
                 out.write(bytes, at + bytes.position());
             }
-        }
-        return crc.getValue();
-    }
-
-    /**
-     * CRC32C over every page of a snapshot's memory file that is not all zeros, each preceded by its offset, when
-     * every page outside {@code extents} is known to be zero (the file's holes): it reads only the pages inside them,
-     * through {@code file} in large reads rather than a mapping, so the kernel copies from its page cache and no page
-     * of the guest's mapping is faulted in before the guest touches it. A page two extents share is summed once.
-     */
-    public static long fileChecksum(java.nio.channels.FileChannel file, List<SparseFile.Extent> extents, long size)
-            throws java.io.IOException {
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(1 << 20);
-        MemorySegment window = MemorySegment.ofBuffer(buffer);
-        long next = 0; // the first page not summed yet: extents smaller than a page can share one
-        for (SparseFile.Extent e : extents) {
-            long at = Math.max(e.start() & -PAGE, next);
-            long end = Math.min((e.end() + PAGE - 1) & -PAGE, size); // the pages the extent reaches into, whole
-            while (at < end) {
-                int chunk = (int) Math.min(buffer.capacity(), end - at);
-                buffer.clear().limit(chunk);
-                while (buffer.hasRemaining()) {
-                    if (file.read(buffer, at + buffer.position()) < 0) {
-                        throw new java.io.EOFException("the memory file ends at " + (at + buffer.position()) + ", before " + size);
-                    }
-                }
-                for (int p = 0; p < chunk; p += (int) PAGE) {
-                    MemorySegment page = window.asSlice(p, Math.min(PAGE, chunk - p));
-                    if (!isZero(page)) {
-                        addPage(crc, at + p, page);
-                    }
-                }
-                at += chunk;
-            }
-            next = Math.max(next, at);
         }
         return crc.getValue();
     }
@@ -197,20 +160,11 @@ public final class Mapping implements AutoCloseable {
     /** Whether the {@code length} bytes at {@code offset} are all zero (compared a word at a time, not byte by byte). */
     public boolean isZero(long offset, long length) {
         for (long at = 0; at < length; at += PAGE) {
-            if (!isZero(segment.asSlice(offset + at, Math.min(PAGE, length - at)))) {
+            if (!PageChecksum.isZero(segment.asSlice(offset + at, Math.min(PAGE, length - at)))) {
                 return false;
             }
         }
         return true;
-    }
-
-    private static boolean isZero(MemorySegment page) {
-        return page.mismatch(ZERO_PAGE.asSlice(0, page.byteSize())) == -1;
-    }
-
-    private static void addPage(java.util.zip.CRC32C crc, long at, MemorySegment page) {
-        crc.update(java.nio.ByteBuffer.allocate(8).putLong(0, at));
-        crc.update(page.asByteBuffer());
     }
 
     public long size() {

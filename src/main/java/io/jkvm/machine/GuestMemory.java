@@ -3,6 +3,7 @@ package io.jkvm.machine;
 import io.jkvm.devices.virtio.DmaMemory;
 import io.jkvm.emu.DirtyPages;
 import io.jkvm.linux.Mapping;
+import io.jkvm.linux.PageChecksum;
 import io.jkvm.migration.MigrationTarget;
 import io.jkvm.snapshot.GuestRam;
 import io.jkvm.x86.PageWalker;
@@ -27,24 +28,20 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return new GuestMemory(Mapping.privateCopyOf(file, size, "guest RAM from " + file));
     }
 
-    /** A snapshot's guest RAM, mapped and checked against its checksum (a corrupt memory file is one line). */
-    public static GuestMemory mapSnapshot(io.jkvm.snapshot.SnapshotFile.Snapshot s) {
-        GuestMemory m = mapSnapshot(s.memoryFile(), s.state().memorySize());
-        try {
-            // Only the file's data extents are read: its holes are zero pages, which the checksum leaves out anyway
-            long sum;
-            try (java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(s.memoryFile())) {
-                sum = io.jkvm.linux.Mapping.fileChecksum(file, io.jkvm.linux.SparseFile.dataExtents(s.memoryFile(), m.size()), m.size());
-            }
-            io.jkvm.snapshot.SnapshotFile.requireMemoryIntact(s, sum);
+    /**
+     * Checks a snapshot's memory file against its checksum (a corrupt or unreadable file is one line). It reads the
+     * file, not a mapping of it, so it can run beside the rest of a restore.
+     */
+    public static void checkSnapshot(io.jkvm.snapshot.SnapshotFile.Snapshot s) {
+        long size = s.state().memorySize();
+        long sum;
+        // Only the file's data extents are read: its holes are zero pages, which the checksum leaves out anyway
+        try (java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(s.memoryFile())) {
+            sum = PageChecksum.ofFile(file, io.jkvm.linux.SparseFile.dataExtents(s.memoryFile(), size), size);
         } catch (java.io.IOException e) {
-            m.close();
             throw new io.jkvm.snapshot.SnapshotException("cannot read the guest memory file " + s.memoryFile() + ": " + e.getMessage());
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
         }
-        return m;
+        io.jkvm.snapshot.SnapshotFile.requireMemoryIntact(s, sum);
     }
 
     @Override

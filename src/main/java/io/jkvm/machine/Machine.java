@@ -254,6 +254,15 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public static Machine restore(Path snapshotFile, Backend backend, String cpu, String kvmPath, boolean trace,
                                   Console console) {
+        return restore(snapshotFile, backend, cpu, kvmPath, trace, console, true);
+    }
+
+    /**
+     * As {@link #restore(Path, Backend, String, String, boolean, Console)}; {@code checkMemory} false skips reading the
+     * memory file for its checksum (the state's own CRCs are still checked), for snapshots on storage the user trusts.
+     */
+    public static Machine restore(Path snapshotFile, Backend backend, String cpu, String kvmPath, boolean trace,
+                                  Console console, boolean checkMemory) {
         long start = System.nanoTime();
         SnapshotFile.Snapshot s;
         try {
@@ -261,13 +270,50 @@ public final class Machine implements AutoCloseable, ControlTarget {
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
         }
-        Machine m = new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
-                new Resume(s.state(), () -> GuestMemory.mapSnapshot(s), snapshotFile.toString(), cpu != null));
+        // The memory file's checksum is read on a thread of its own while the vCPUs and devices are built
+        CompletableFuture<Void> memoryCheck = checkMemory ? new CompletableFuture<>() : CompletableFuture.completedFuture(null);
+        if (checkMemory) {
+            Thread.ofPlatform().daemon().name("jkvm-memory-check").start(() -> {
+                try {
+                    GuestMemory.checkSnapshot(s);
+                    memoryCheck.complete(null);
+                } catch (Throwable e) {
+                    memoryCheck.completeExceptionally(e);
+                }
+            });
+        }
+        Machine m;
+        try {
+            m = new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
+                    new Resume(s.state(), () -> GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize()),
+                            snapshotFile.toString(), cpu != null));
+        } catch (RuntimeException | Error e) {
+            awaitMemoryCheck(memoryCheck); // a corrupt memory file is the first thing to fix
+            throw e;
+        }
+        try {
+            awaitMemoryCheck(memoryCheck);
+        } catch (RuntimeException | Error e) {
+            m.close(); // built but never run: nothing of it was applied anywhere
+            throw e;
+        }
         if (trace) { // read, checked, RAM mapped and its data checksummed, vCPUs and devices loaded: ready to run
             console.trace().printf(java.util.Locale.ROOT, "jkvm: restored %s on %s in %.1f ms%n", snapshotFile, m.backend.name().toLowerCase(),
                     (System.nanoTime() - start) / 1e6);
         }
         return m;
+    }
+
+    /** Waits for a restore's memory check; a corrupt or unreadable memory file is one line. */
+    private static void awaitMemoryCheck(CompletableFuture<Void> check) {
+        try {
+            check.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof SnapshotException bad) {
+                throw new MachineException(bad.getMessage(), bad);
+            }
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
     }
 
     private static MachineConfig resumeConfig(MachineState state, String cpu, Backend backend, String kvmPath, boolean trace) {

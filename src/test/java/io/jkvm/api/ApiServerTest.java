@@ -64,6 +64,39 @@ class ApiServerTest {
                 + "\"cpuModel\":\"host,+apx\"}", r.toString());
     }
 
+    /** A jkvm waiting for a snapshot: info says empty, restore fills it once, the VM's commands wait for it. */
+    @Test
+    void anEmptyTargetTakesOneRestoreAndRefusesWhatNeedsAVm() throws IOException {
+        vm.empty();
+        assertEquals("{\"ok\":true,\"state\":\"empty\",\"vcpus\":0,\"memoryBytes\":0}", send("{\"command\": \"info\"}").toString());
+        for (String command : List.of("pause", "resume")) {
+            assertError(send("{\"command\": \"" + command + "\"}"), "no VM here yet: this jkvm waits for a restore command");
+        }
+        assertError(send("{\"command\": \"snapshot\", \"file\": \"/tmp/x.snap\"}"), "no VM here yet");
+        assertError(send("{\"command\": \"restore\"}"), "restore needs \"file\": the absolute path of the snapshot to restore");
+        assertError(send("{\"command\": \"restore\", \"file\": \"vm.snap\"}"), "\"file\" must be an absolute path");
+        assertError(send("{\"command\": \"restore\", \"file\": \"/a.snap\", \"checkMemory\": \"no\"}"),
+                "\"checkMemory\" must be true or false, not a string");
+        assertError(send("{\"command\": \"restore\", \"file\": \"/a.snap\", \"resume\": true}"), "unknown field 'resume'");
+        vm.restoreFailure = "/a.snap: not a jkvm snapshot";
+        assertError(send("{\"command\": \"restore\", \"file\": \"/a.snap\"}"), "/a.snap: not a jkvm snapshot");
+        assertEquals(VmInfo.State.EMPTY, vm.state(), "a failed restore leaves it empty");
+        vm.restoreFailure = null;
+
+        JsonNode restored = send("{\"command\": \"restore\", \"file\": \"/b.snap\", \"checkMemory\": false}");
+        assertEquals("{\"ok\":true,\"state\":\"running\",\"file\":\"/b.snap\",\"backend\":\"emulator\",\"restoreMillis\":4}",
+                restored.toString());
+        assertEquals("running", send("{\"command\": \"info\"}").get("state").asText());
+        assertError(send("{\"command\": \"restore\", \"file\": \"/b.snap\"}"), "this jkvm runs a VM already");
+        assertEquals(List.of("restore /a.snap", "restore /b.snap unchecked"), vm.calls(), "a refused command never reaches the machine");
+    }
+
+    @Test
+    void aTargetWithAVmRefusesARestore() throws IOException {
+        assertError(send("{\"command\": \"restore\", \"file\": \"/b.snap\"}"), "this jkvm runs a VM already: restore into a jkvm that waits");
+        assertEquals(List.of(), vm.calls());
+    }
+
     @Test
     void pauseAndResumeChangeTheState() throws IOException {
         JsonNode paused = send("{\"command\": \"pause\"}");
@@ -192,9 +225,9 @@ class ApiServerTest {
         assertError(send("{\"command\": \"info\"} {\"command\": \"stop\"}"), "malformed JSON: more follows the request object (one request per connection)");
         assertError(send("{\"command\": \"info\", \"command\": \"stop\"}"), "malformed JSON: Duplicate field 'command'");
         assertError(send("[\"info\"]"), "a request is a JSON object such as {\"command\": \"info\"}, not an array");
-        assertError(send("{}"), "the request has no \"command\": known commands are info, pause, resume, snapshot, stop, migrate, cancel");
+        assertError(send("{}"), "the request has no \"command\": known commands are info, pause, resume, snapshot, stop, migrate, cancel, restore");
         assertError(send("{\"command\": 1}"), "\"command\" must be a string, not a number");
-        assertError(send("{\"command\": \"reboot\"}"), "unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate, cancel");
+        assertError(send("{\"command\": \"reboot\"}"), "unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate, cancel, restore");
         assertError(send("{\"command\": \"reboot\\nnow\"}"), "unknown command 'reboot now'");
         assertError(send("{\"command\": \"pause\", \"force\": true}"), "unknown field 'force' in a pause request (it takes no arguments)");
         assertError(send(""), "empty request");

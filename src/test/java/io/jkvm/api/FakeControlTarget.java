@@ -38,10 +38,32 @@ public final class FakeControlTarget implements ControlTarget {
         state = VmInfo.State.RUNNING;
     }
 
+    /** Starts empty, as a jkvm that waits for a restore command; restore() then fills it. */
+    public synchronized FakeControlTarget empty() {
+        state = VmInfo.State.EMPTY;
+        return this;
+    }
+
+    /** Set to make restore() fail with this one-line message (the target stays empty). */
+    public volatile String restoreFailure;
+
+    @Override
+    public synchronized RestoreResult restore(Path file, boolean checkMemory) {
+        calls.add("restore " + file + (checkMemory ? "" : " unchecked"));
+        if (restoreFailure != null) {
+            throw new IllegalStateException(restoreFailure);
+        }
+        state = VmInfo.State.RUNNING;
+        return new RestoreResult(file, "emulator", 4);
+    }
+
     @Override
     public synchronized VmInfo info() {
         if (infoFailure != null) {
             throw infoFailure;
+        }
+        if (state == VmInfo.State.EMPTY) {
+            return VmInfo.empty();
         }
         return new VmInfo(state, "emulator", 2, 64L << 20, "host,+apx", null);
     }

@@ -173,4 +173,109 @@ class ControlSocketRunTest {
             assertEquals(0, vm.waitFor());
         }
     }
+
+    /** Snapshots the checksum guest at round 3 into {@code snapshot}; returns a copy whose memory file has one bit flipped. */
+    private Path snapshotAndCorruptCopy(Path snapshot) throws Exception {
+        Path socket = dir.resolve("vm.sock");
+        try (Jkvm vm = new Jkvm("run", "--api-socket", socket.toString(), "--image",
+                TestGuests.path("handoff_checksum.elf").toString(), "--cpu", "core")) {
+            vm.awaitOutput("round 3: ");
+            Cli.Result snap = ctl(socket, "snapshot", snapshot.toString());
+            assertEquals(0, snap.status(), snap.err());
+            assertEquals(0, ctl(socket, "stop").status());
+            assertEquals(0, vm.waitFor());
+        }
+        Path corrupt = Files.createDirectory(dir.resolve("corrupt")).resolve("vm.snap");
+        Files.copy(snapshot, corrupt);
+        try (var files = Files.list(dir)) {
+            Path memory = files.filter(p -> p.getFileName().toString().startsWith("vm.snap.mem")).findFirst().orElseThrow();
+            byte[] bytes = Files.readAllBytes(memory);
+            int at = 0;
+            while (bytes[at] == 0) {
+                at++;
+            }
+            bytes[at] ^= 0x40;
+            Files.write(corrupt.resolveSibling(memory.getFileName()), bytes);
+        }
+
+        return corrupt;
+    }
+
+    /** Polls for the socket a waiting jkvm opens once it has warmed up. */
+    private static void awaitSocket(Path socket, Jkvm vm) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.exists(socket)) {
+            assertTrue(vm.process.isAlive(), "jkvm ended before opening its socket:\n" + vm.output());
+            assertTrue(System.nanoTime() < deadline, "no socket at " + socket);
+            Thread.sleep(20);
+        }
+    }
+
+    /**
+     * `jkvm restore --api-socket PATH` with no SNAPSHOT waits, empty, for a restore command: the VM's commands are
+     * refused until then, a corrupt snapshot is refused in one line and leaves it waiting, and a good one runs on
+     * from where it was taken, as `jkvm restore SNAPSHOT` would.
+     */
+    @Test
+    @Timeout(180)
+    void aJkvmWaitingForASnapshotRestoresItThroughTheSocket() throws Exception {
+        Path snapshot = dir.resolve("vm.snap");
+        Path corrupt = snapshotAndCorruptCopy(snapshot);
+
+        Path waiting = dir.resolve("waiting.sock");
+        try (Jkvm vm = new Jkvm("restore", "--api-socket", waiting.toString(), "--backend", "emulator")) {
+            awaitSocket(waiting, vm);
+            assertTrue(ctl(waiting, "info").out().contains("state:       empty"), ctl(waiting, "info").out());
+            Cli.Result pause = ctl(waiting, "pause");
+            assertEquals(2, pause.status());
+            assertEquals("jkvm: no VM here yet: this jkvm waits for a restore command ({\"command\": \"restore\", \"file\": ...})",
+                    pause.errorLine());
+            Cli.Result bad = ctl(waiting, "restore", corrupt.toString());
+            assertEquals(2, bad.status());
+            assertTrue(bad.errorLine().contains("is corrupt (its checksum differs): take the snapshot again"), bad.err());
+            assertTrue(ctl(waiting, "info").out().contains("empty"), "a refused restore leaves it waiting");
+
+            Cli.Result restored = ctl(waiting, "restore", snapshot.toString());
+            assertEquals(0, restored.status(), restored.err());
+            assertTrue(restored.out().contains("state:         running") && restored.out().contains("restoreMillis: "), restored.out());
+            Cli.Result again = ctl(waiting, "restore", snapshot.toString());
+            assertEquals(2, again.status());
+            assertTrue(again.errorLine().startsWith("jkvm: this jkvm runs a VM already"), again.err());
+            vm.awaitOutput("waiting for input");
+            vm.send("g");
+            int status = vm.waitFor();
+            assertTrue(status % 2 == 1 && status != 255, "debug-exit with the checksum, not the FXSAVE check's 0x7f: " + status);
+            assertTrue(vm.output().contains("checksum "), vm.output());
+            assertTrue(!vm.output().contains("round 1: "), "the guest went on from the snapshot, not from its start:\n" + vm.output());
+        }
+        assertTrue(!Files.exists(waiting), "the socket goes with the run");
+    }
+
+    /**
+     * Stop ends a waiting jkvm with status 0; without the memory check, a corrupt memory file is mapped as it is (the
+     * check is what refuses it); and restore needs a SNAPSHOT or a socket.
+     */
+    @Test
+    @Timeout(180)
+    void stopEndsAWaitingJkvmAndAnUncheckedRestoreSkipsTheMemoryCheck() throws Exception {
+        Path corrupt = snapshotAndCorruptCopy(dir.resolve("vm.snap"));
+        Path unchecked = dir.resolve("unchecked.sock");
+        try (Jkvm vm = new Jkvm("restore", "--api-socket", unchecked.toString(), "--backend", "emulator")) {
+            awaitSocket(unchecked, vm);
+            Cli.Result restored = ctl(unchecked, "restore", corrupt.toString(), "--no-memory-check");
+            assertEquals(0, restored.status(), restored.err());
+            assertTrue(restored.out().contains("restoreMillis: "), restored.out());
+        }
+        Path waiting = dir.resolve("empty.sock");
+        try (Jkvm vm = new Jkvm("restore", "--api-socket", waiting.toString(), "--backend", "emulator")) {
+            awaitSocket(waiting, vm);
+            Cli.Result stop = ctl(waiting, "stop");
+            assertEquals(0, stop.status(), stop.err());
+            assertEquals(0, vm.waitFor());
+        }
+        Cli.Result neither = Cli.run("restore");
+        assertEquals(2, neither.status());
+        assertEquals("jkvm: restore needs a SNAPSHOT, or --api-socket PATH to wait for a restore command on it (see jkvm restore --help)",
+                neither.errorLine());
+    }
 }

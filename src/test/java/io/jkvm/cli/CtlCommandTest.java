@@ -121,7 +121,7 @@ class CtlCommandTest {
         assertEquals("jkvm: snapshot needs the FILE to write (see jkvm ctl --help)", noFile.errorLine());
         Cli.Result unknown = ctl("reboot");
         assertEquals(2, unknown.status());
-        assertEquals("jkvm: unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate, cancel", unknown.errorLine());
+        assertEquals("jkvm: unknown command 'reboot': known commands are info, pause, resume, snapshot, stop, migrate, cancel, restore", unknown.errorLine());
         assertEquals(List.of(), vm.calls());
     }
 

@@ -52,12 +52,12 @@ class SparseFileTest {
             written = m.writeNonZeroPagesTo(out);
         }
         try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(ram)) {
-            long whole = Mapping.fileChecksum(in, List.of(new SparseFile.Extent(0, 4 * 4096)), 4 * 4096);
-            long split = Mapping.fileChecksum(in, List.of(new SparseFile.Extent(4096, 4096 + 1024),
+            long whole = PageChecksum.ofFile(in, List.of(new SparseFile.Extent(0, 4 * 4096)), 4 * 4096);
+            long split = PageChecksum.ofFile(in, List.of(new SparseFile.Extent(4096, 4096 + 1024),
                     new SparseFile.Extent(4096 + 2048, 4096 + 4000), new SparseFile.Extent(3 * 4096, 3 * 4096 + 1)), 4 * 4096);
             assertEquals(written, whole);
             assertEquals(whole, split);
-            assertNotEquals(whole, Mapping.fileChecksum(in, List.of(new SparseFile.Extent(0, 2 * 4096)), 4 * 4096),
+            assertNotEquals(whole, PageChecksum.ofFile(in, List.of(new SparseFile.Extent(0, 2 * 4096)), 4 * 4096),
                     "a page left out changes the sum");
         }
     }
