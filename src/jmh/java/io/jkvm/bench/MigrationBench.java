@@ -94,6 +94,7 @@ public final class MigrationBench {
         String guest = mib + " MiB idle";
         Path elf = guests.resolve("migrate_idle.elf");
         double[] jkvmSnap = new double[runs], jkvmPaused = new double[runs], jkvmRestore = new double[runs], jkvmStart = new double[runs];
+        double[] jkvmWaiting = new double[runs], jkvmUnchecked = new double[runs];
         long dataBytes = 0;
         Path socket = work.resolve("jkvm.sock");
         try (Proc vm = Proc.start(jkvm("run", "--api-socket", socket.toString(), "--image", elf.toString(),
@@ -117,6 +118,8 @@ public final class MigrationBench {
                 jkvmStart[i] = millisSince(t0);
                 jkvmRestore[i] = Double.parseDouble(m.group(1));
             }
+            jkvmWaiting[i] = restoreIntoWaitingJkvm(file, true);
+            jkvmUnchecked[i] = restoreIntoWaitingJkvm(file, false);
             deleteSnapshot(file);
         }
         System.err.printf(Locale.ROOT, "bench-migrate: %s: jkvm memory file holds %.1f MiB of data%n", guest, dataBytes / 1048576.0);
@@ -161,7 +164,26 @@ public final class MigrationBench {
         return List.of(
                 row(guest, "snapshot: request to file in place, guest paused throughout (ms)", new Times(jkvmSnap), new Times(qemuSnap)),
                 row(guest, "restore: snapshot read to guest ready to run, in the process (ms)", new Times(jkvmRestore), new Times(qemuRestore)),
-                row(guest, "restore: process start to guest ready to run (ms)", new Times(jkvmStart), new Times(qemuStart)));
+                row(guest, "restore: process start to guest ready to run (ms)", new Times(jkvmStart), new Times(qemuStart)),
+                row(guest, "restore into a waiting process: request to guest ready to run (ms)", new Times(jkvmWaiting), new Times(qemuRestore)),
+                row(guest, "the same, jkvm without its memory check (ms)", new Times(jkvmUnchecked), new Times(qemuRestore)));
+    }
+
+    /**
+     * A restore into a jkvm started beforehand and waiting ({@code jkvm restore --api-socket}), as QEMU's
+     * {@code -incoming defer} waits: the time from sending the request to its answer, the guest ready to run.
+     */
+    private double restoreIntoWaitingJkvm(Path file, boolean checkMemory) throws Exception {
+        Path socket = work.resolve("waiting.sock");
+        try (Proc vm = Proc.start(jkvm("restore", "--api-socket", socket.toString(), "--backend", "emulator"))) {
+            vm.awaitErr(Pattern.compile("waiting for a restore command"), 120);
+            ObjectNode request = ApiClient.request("restore").put("file", file.toString()).put("checkMemory", checkMemory);
+            long t0 = System.nanoTime();
+            ok(new ApiClient(socket).send(request));
+            double millis = millisSince(t0);
+            new ApiClient(socket).send(ApiClient.request("stop"));
+            return millis;
+        }
     }
 
     private List<String> liveMigration(long mib, String kind) throws Exception {
