@@ -75,6 +75,14 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private int timerInitial, timerDivide;
     private long timerStart;
     private ScheduledFuture<?> timerExpiry;
+    private final GuestProgress progress;
+    /** Where the vCPU was when the running count began, and the instructions it must retire before the count may fire. */
+    private GuestProgress.Mark timerMark;
+    private long timerInstructions;
+    /** Nanoseconds of count per instruction its vCPU must retire (or halt) before the timer fires: 1 per microsecond. */
+    private static final long NANOS_PER_INSTRUCTION = 1000;
+    /** How often a count that ran out looks again whether its vCPU has got far enough. */
+    private static final long PROGRESS_RECHECK_NANOS = 50_000;
     private boolean lint0;
     private boolean output;
 
@@ -83,6 +91,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
      * processor's), or null.
      */
     public LocalApic(int id, Messages messages, Consumer<Boolean> intr, InterruptSource extInt) {
+        this(id, messages, intr, extInt, GuestProgress.HOST_TIME);
+    }
+
+    /**
+     * As {@link #LocalApic(int, Messages, Consumer, InterruptSource)}, with the one-shot and periodic timer held back,
+     * once its count has run out, until its vCPU has made {@code progress}: one instruction per microsecond counted.
+     */
+    public LocalApic(int id, Messages messages, Consumer<Boolean> intr, InterruptSource extInt, GuestProgress progress) {
+        this.progress = progress;
         this.initialId = id;
         this.messages = messages;
         this.intr = intr;
@@ -540,12 +557,18 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         if (!armed && elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
             return; // a one-shot count that ran out before a mode change stays out; one just written fires, however short
         }
+        timerMark = progress.mark();
+        timerInstructions = (armed ? period : Math.max(due, 1)) / NANOS_PER_INSTRUCTION; // a whole count, or what is left of one
         timerExpiry = TIMERS.schedule(this::timerFired, Math.max(due, 1), TimeUnit.NANOSECONDS);
     }
 
     private void timerFired() {
         synchronized (this) {
             if (timerInitial == 0 || timerStart == 0) {
+                return;
+            }
+            if (!progress.reached(timerMark, timerInstructions)) { // the count ran out before the guest got anywhere
+                timerExpiry = TIMERS.schedule(this::timerFired, PROGRESS_RECHECK_NANOS, TimeUnit.NANOSECONDS);
                 return;
             }
             int entry = lvt[0];

@@ -74,7 +74,7 @@ final class PcPlatform implements LocalApic.Messages {
         for (int id = 0; id < cpus; id++) {
             final int n = id;
             Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
-            apics.add(new LocalApic(id, this, line, id == 0 ? pic : null));
+            apics.add(new LocalApic(id, this, line, id == 0 ? pic : null, new RunnerProgress(() -> runners.apply(n))));
         }
         fwCfg = new FwCfg(memory.size(), cpus);
         ports.map(FwCfg.PORT, FwCfg.PORTS, fwCfg);

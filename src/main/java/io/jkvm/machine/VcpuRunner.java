@@ -89,7 +89,7 @@ final class VcpuRunner {
     private Thread thread;
     /** On the runner's thread only. */
     private boolean paused;
-    private boolean waitingInHlt;
+    private volatile boolean waitingInHlt;
 
     VcpuRunner(int id, VirtualCpu vcpu, boolean runsGuest, Host host) {
         this.id = id;
@@ -104,6 +104,11 @@ final class VcpuRunner {
 
     VirtualCpu vcpu() {
         return vcpu;
+    }
+
+    /** Whether the vCPU waits for an interrupt: in HLT (its own wait or the runner's), or for a STARTUP IPI. */
+    boolean waiting() {
+        return waitingInHlt || vcpu instanceof io.jkvm.emu.EmulatedVcpu core && (core.halted() || core.waitingForStartup());
     }
 
     /** Replaces the vCPU before the runner has a thread (a handoff of a machine not yet run). */

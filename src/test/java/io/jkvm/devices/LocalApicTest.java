@@ -126,6 +126,57 @@ class LocalApicTest {
         assertFalse(intr.get(), "and does not fire again");
     }
 
+    /**
+     * A 1 ms count that runs out before its vCPU has retired 1000 instructions (one per microsecond) waits for them,
+     * or for the vCPU to halt: a slow software core still sees the interrupt arrive after what it ran next.
+     */
+    @Test
+    @Timeout(10)
+    void theTimerWaitsForItsVcpuToMakeProgress() throws InterruptedException {
+        java.util.concurrent.atomic.AtomicLong retired = new java.util.concurrent.atomic.AtomicLong();
+        AtomicBoolean halted = new AtomicBoolean();
+        Object vcpu = new Object();
+        GuestProgress progress = new GuestProgress() {
+            @Override
+            public Mark mark() {
+                return new Mark(vcpu, retired.get());
+            }
+
+            @Override
+            public boolean reached(Mark mark, long instructions) {
+                return halted.get() || retired.get() - mark.instructions() >= instructions;
+            }
+        };
+        for (boolean byHalting : new boolean[]{false, true}) {
+            AtomicBoolean line = new AtomicBoolean();
+            LocalApic gated = new LocalApic(0, sent::add, line::set, null, progress);
+            gated.write(LocalApic.SPIV, 4, 0x1FF);
+            gated.write(LocalApic.TIMER_DIVIDE, 4, 0xB);
+            gated.write(LocalApic.LVT_TIMER, 4, 0x40);
+            retired.addAndGet(5000); // before the count: not progress since it began
+            halted.set(false);
+            gated.write(LocalApic.TIMER_INITIAL, 4, 1_000_000); // 1 ms at 1 GHz
+            Thread.sleep(30);
+            assertEquals(0, gated.read(LocalApic.TIMER_CURRENT, 4), "the count has run out");
+            assertFalse(line.get(), "but the vCPU has not got anywhere: no interrupt yet");
+            if (byHalting) {
+                halted.set(true);
+            } else {
+                retired.addAndGet(999);
+                Thread.sleep(5);
+                assertFalse(line.get(), "999 instructions are not enough for 1 ms");
+                retired.addAndGet(1);
+            }
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (!line.get() && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertTrue(line.get(), byHalting ? "a halted vCPU takes it" : "1000 instructions later it fires");
+            assertEquals(0x40, gated.acknowledge());
+            gated.close();
+        }
+    }
+
     @Test
     @Timeout(10)
     void betweenOneShotAndPeriodicTheCountGoesOnAndIntoTscDeadlineModeItStops() throws InterruptedException {
