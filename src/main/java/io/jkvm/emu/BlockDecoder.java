@@ -15,7 +15,7 @@ import static io.jkvm.emu.DecodedInsn.*;
  * decoding it as it always has. An instruction is decoded here only when its meaning depends on nothing but its
  * bytes, so a block stays valid across mode changes.
  */
-final class BlockDecoder {
+final class BlockDecoder implements InstructionBytes {
     private static final int MAX_INSNS = 64;
     private static final int PAGE = CodeCache.PAGE;
 
@@ -107,43 +107,21 @@ final class BlockDecoder {
         return size == 1 && !anyRex && n >= 4 && n < 8 ? HIGH_BYTE + n - 4 : n;
     }
 
-    /** As Core.decodeModrm, keeping the address parts instead of adding registers up. */
+    @Override
+    public int next() {
+        return u8();
+    }
+
+    /** The ModRM operand, decoded as the interpreter decodes it ({@link ModRm}), its address kept in parts. */
     private void modrm() {
-        int m = u8();
-        mod = m >>> 6;
-        regField = ((m >>> 3) & 7) | rexR;
-        int rm = m & 7;
-        base = NONE;
-        index = NONE;
-        scale = 0;
-        disp = 0;
-        if (mod == 3) {
-            rmRaw = rm | rexB;
-            return;
-        }
-        if (rm == 4) {
-            int sib = u8();
-            scale = sib >>> 6;
-            int idx = ((sib >>> 3) & 7) | rexX;
-            if ((sib & 7) == 5 && mod == 0) {
-                disp = signed(4);
-            } else {
-                base = (sib & 7) | rexB;
-            }
-            if (idx != 4) { // index 4 (RSP) means none
-                index = idx;
-            }
-        } else if (rm == 5 && mod == 0) {
-            base = RIP;
-            disp = signed(4);
-        } else {
-            base = rm | rexB;
-        }
-        if (mod == 1) {
-            disp += signed(1);
-        } else if (mod == 2) {
-            disp += signed(4);
-        }
+        ModRm f = ModRm.decode(this, rexR, rexX, rexB);
+        mod = f.mod();
+        regField = f.reg();
+        rmRaw = f.rm();
+        base = f.base();
+        index = f.index();
+        scale = f.scale();
+        disp = f.disp();
     }
 
     /** An instruction with a ModRM r/m operand of {@code rmSize} bytes (decoded by {@link #modrm()}). */
@@ -160,24 +138,13 @@ final class BlockDecoder {
     /** The instruction at {@link #pos}, or null when the interpreter must run it. */
     private DecodedInsn one() {
         start = pos;
-        seg = 0;
-        boolean o16 = false;
-        int b;
-        while (true) {
-            b = u8();
-            if (b == 0x66) {
-                o16 = true;
-            } else if (b == 0x64) {
-                seg = FS;
-            } else if (b == 0x65) {
-                seg = GS;
-            } else if (b != 0x2E && b != 0x36 && b != 0x3E && b != 0x26) {
-                break;
-            }
-            if (pos - start > 14) {
-                return null; // the interpreter raises #GP for over 15 bytes
-            }
+        Prefixes prefixes = Prefixes.scan(this);
+        if (prefixes.tooLong() || prefixes.lock() || prefixes.rep() != 0 || prefixes.addressSize()) {
+            return null; // the interpreter runs it (or raises #GP for its length)
         }
+        seg = prefixes.fsOrGs() == SegmentLoads.FS ? FS : prefixes.fsOrGs() == SegmentLoads.GS ? GS : 0;
+        boolean o16 = prefixes.operandSize();
+        int b = prefixes.next();
         anyRex = (b & 0xF0) == 0x40;
         int rex = anyRex ? b : 0;
         if (anyRex) {
@@ -188,7 +155,7 @@ final class BlockDecoder {
         rexB = (rex & 1) << 3;
         opSize = (rex & 8) != 0 ? 8 : o16 ? 2 : 4;
         DecodedInsn insn = b == 0x0F ? map1(u8()) : map0(b);
-        return insn == null || insn.length() > 15 ? null : insn;
+        return insn == null || insn.length() > Prefixes.MAX_LENGTH ? null : insn;
     }
 
     private int byteOr(int b) {

@@ -28,39 +28,23 @@ final class Core extends BlockExecution {
         adSize = 8;
         beginInstruction();
         segBase = 0;
-        int b;
-        boolean o16 = false;
-        int prefixes = 0;
-        while (true) {
-            b = fetch8();
-            if (++prefixes > 14) {
-                throw GuestFault.withCode(GuestFault.GP, 0); // over 15 bytes
-            }
-            switch (b) {
-                case 0x66 -> o16 = true;
-                case 0x67 -> adSize = 4;
-                case 0xF0 -> lockPrefix();
-                case 0xF2, 0xF3 -> rep = b;
-                case 0x2E, 0x36, 0x3E, 0x26 -> { }
-                case 0x64 -> {
-                    segBase = fsBase;
-                    segOverride = true;
-                }
-                case 0x65 -> {
-                    segBase = gsBase;
-                    segOverride = true;
-                }
-                default -> {
-                    prefixes = -1;
-                }
-            }
-            if (prefixes < 0) {
-                break;
-            }
-            rexW = false; // a legacy prefix after REX cancels the REX
-            rexR = rexX = rexB = 0;
-            anyRex = false;
+        Prefixes prefixes = Prefixes.scan(this);
+        if (prefixes.tooLong()) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
         }
+        boolean o16 = prefixes.operandSize();
+        if (prefixes.addressSize()) {
+            adSize = 4;
+        }
+        if (prefixes.lock()) {
+            lockPrefix();
+        }
+        rep = prefixes.rep();
+        if (prefixes.fsOrGs() >= 0) { // CS, DS, ES and SS prefixes are ignored in 64-bit mode
+            segBase = prefixes.fsOrGs() == SegmentLoads.FS ? fsBase : gsBase;
+            segOverride = true;
+        }
+        int b = prefixes.next();
         int map = 0;
         if (b >= 0x40 && b <= 0x4F) {
             anyRex = true;

@@ -4,7 +4,7 @@ import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
 
 /** Instruction bytes and operands: the prefixes, ModRM/SIB decoding, effective and linear addresses, r/m operands. */
-abstract sealed class InstructionFetch extends MemoryAccess permits StepExecution {
+abstract sealed class InstructionFetch extends MemoryAccess implements InstructionBytes permits StepExecution {
     InstructionFetch(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, cpuid, mxcsrMask, io);
     }
@@ -88,54 +88,47 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
         return size == 8 ? fetchSigned(4) : fetch(size);
     }
 
+    @Override
+    public int next() {
+        return fetch8();
+    }
+
+    /** Decodes the ModRM operand at {@link #ip}: {@link #regField}, and {@link #rmField} or the effective address. */
     void decodeModrm() {
-        int m = fetch8();
-        mod = m >>> 6;
-        regField = ((m >>> 3) & 7) | rexR;
-        int rm = m & 7;
         ripRelative = false;
-        if (mod == 3) {
-            rmField = rm | rexB;
-            return;
-        }
-        if (adSize == 2) {
-            ea = Legacy.modrm16(core(), rm);
-            rmField = -1;
-            return;
-        }
-        long address;
-        if (rm == 4) {
-            int sib = fetch8();
-            int scale = sib >>> 6;
-            int index = ((sib >>> 3) & 7) | rexX;
-            int base = (sib & 7) | rexB;
-            if ((sib & 7) == 5 && mod == 0) {
-                address = fetchSigned(4);
+        rmField = -1;
+        if (adSize == 2) { // 16-bit addressing has forms of its own
+            int m = fetch8();
+            mod = m >>> 6;
+            regField = ((m >>> 3) & 7) | rexR;
+            if (mod == 3) {
+                rmField = (m & 7) | rexB;
             } else {
-                address = r[base];
-                stackBased(base);
-                stackAddressed = code64 && !segOverride && (base == 4 || base == 5);
+                ea = Legacy.modrm16(core(), m & 7);
             }
-            if (index != 4) { // index 4 (RSP) means none; with REX2.X4 it is R20, a real index
-                address += r[index] << scale;
-            }
-        } else if (rm == 5 && mod == 0) {
-            ripRelative = code64; // outside 64-bit mode: a 32-bit absolute displacement
-            address = code64 ? 0 : fetchSigned(4);
-        } else {
-            address = r[rm | rexB];
-            stackBased(rm);
-            stackAddressed = code64 && !segOverride && ((rm | rexB) == 4 || (rm | rexB) == 5);
+            return;
         }
-        if (mod == 1) {
-            address += fetchSigned(1);
-        } else if (mod == 2) {
-            address += fetchSigned(4);
-        } else if (ripRelative) {
-            disp = fetchSigned(4);
+        ModRm f = ModRm.decode(this, rexR, rexX, rexB);
+        mod = f.mod();
+        regField = f.reg();
+        if (f.isRegister()) {
+            rmField = f.rm();
+            return;
+        }
+        long address = f.disp();
+        if (f.base() == DecodedInsn.RIP) {
+            ripRelative = code64; // outside 64-bit mode: a 32-bit absolute displacement
+            disp = f.disp();
+            address = code64 ? 0 : f.disp();
+        } else if (f.base() != DecodedInsn.NONE) {
+            address += r[f.base()];
+            stackBased(f.base());
+            stackAddressed = code64 && !segOverride && (f.base() == 4 || f.base() == 5);
+        }
+        if (f.index() != DecodedInsn.NONE) {
+            address += r[f.index()] << f.scale();
         }
         ea = address;
-        rmField = -1;
     }
 
     /** Outside 64-bit mode, an EBP or ESP base (BP in 16-bit forms) addresses the stack segment unless a prefix says. */

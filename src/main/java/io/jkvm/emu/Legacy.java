@@ -28,31 +28,22 @@ final class Legacy {
         c.segBase = c.segments[DS].base();
         c.beginInstruction();
         c.segIndex = DS;
-        boolean o16 = false;
-        int b;
-        int prefixes = 0;
-        while (true) {
-            b = c.fetch8();
-            if (++prefixes > 14) {
-                throw GuestFault.withCode(GuestFault.GP, 0); // over 15 bytes
-            }
-            switch (b) {
-                case 0x66 -> o16 = true;
-                case 0x67 -> c.adSize = size ^ 6; // 2 <-> 4
-                case 0xF0 -> c.lockPrefix();
-                case 0xF2, 0xF3 -> c.rep = b;
-                case 0x26 -> override(c, ES);
-                case 0x2E -> override(c, CS);
-                case 0x36 -> override(c, SS);
-                case 0x3E -> override(c, DS);
-                case 0x64 -> override(c, FS);
-                case 0x65 -> override(c, GS);
-                default -> prefixes = -1;
-            }
-            if (prefixes < 0) {
-                break;
-            }
+        Prefixes prefixes = Prefixes.scan(c);
+        if (prefixes.tooLong()) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
         }
+        boolean o16 = prefixes.operandSize();
+        if (prefixes.addressSize()) {
+            c.adSize = size ^ 6; // 2 <-> 4
+        }
+        if (prefixes.lock()) {
+            c.lockPrefix();
+        }
+        c.rep = prefixes.rep();
+        if (prefixes.segment() >= 0) {
+            override(c, prefixes.segment());
+        }
+        int b = prefixes.next();
         c.opSize = o16 ? size ^ 6 : size;
         c.p66 = o16;
         if (b == 0x0F) {

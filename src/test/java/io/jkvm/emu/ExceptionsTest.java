@@ -95,6 +95,16 @@ class ExceptionsTest {
                 s.gdt(), s.idt(), s.cr0(), s.cr2(), s.cr3(), s.cr4(), s.cr8(), s.efer(), s.apicBase(), s.interruptBitmap()));
     }
 
+    /** 15 bytes is the longest instruction (SDM Vol. 2A, 2.3.11): 14 prefixes and a NOP run; 15 prefixes are #GP(0). */
+    @Test
+    void anInstructionOf15BytesRunsAndOneLongerIsAGeneralProtectionFault() {
+        assertEquals(new Taken(6, 0, 0, CODE + 15, 0x08), run("host", "2e".repeat(14) + "90 0f 0b"),
+                "14 CS prefixes and NOP run; the UD2 after them is #UD");
+        assertEquals(new Taken(13, 0, 0, CODE, 0x08), run("host", "2e".repeat(15) + "90"), "15 prefixes: #GP(0) at the first");
+        assertEquals(new Taken(13, 0, 0, CODE, 0x08), run("host", "66".repeat(8) + "2e".repeat(7) + "48 90"),
+                "15 prefixes of two kinds, then REX and NOP");
+    }
+
     @Test
     void aTssTooShortForTheIstStackIsAnInvalidTssFault() {
         try (EmuVm vm = new EmuVm("host", hex("0f 0b"))) { // ud2, whose gate asks for IST1
