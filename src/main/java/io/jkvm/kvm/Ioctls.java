@@ -23,11 +23,17 @@ final class Ioctls {
     static final Ioctl SET_TSS_ADDR = new Ioctl("KVM_SET_TSS_ADDR", Uapi.KVM_SET_TSS_ADDR());
     static final Ioctl SET_IDENTITY_MAP_ADDR = new Ioctl("KVM_SET_IDENTITY_MAP_ADDR", Uapi.KVM_SET_IDENTITY_MAP_ADDR());
     static final Ioctl IRQ_LINE = new Ioctl("KVM_IRQ_LINE", Uapi.KVM_IRQ_LINE());
+    static final Ioctl GET_IRQCHIP = new Ioctl("KVM_GET_IRQCHIP", Uapi.KVM_GET_IRQCHIP());
+    static final Ioctl SET_IRQCHIP = new Ioctl("KVM_SET_IRQCHIP", Uapi.KVM_SET_IRQCHIP());
+    static final Ioctl GET_PIT2 = new Ioctl("KVM_GET_PIT2", Uapi.KVM_GET_PIT2());
+    static final Ioctl SET_PIT2 = new Ioctl("KVM_SET_PIT2", Uapi.KVM_SET_PIT2());
     static final Ioctl GET_DIRTY_LOG = new Ioctl("KVM_GET_DIRTY_LOG", Uapi.KVM_GET_DIRTY_LOG());
     static final Ioctl CLEAR_DIRTY_LOG = new Ioctl("KVM_CLEAR_DIRTY_LOG", Uapi.KVM_CLEAR_DIRTY_LOG());
     static final Ioctl ENABLE_CAP = new Ioctl("KVM_ENABLE_CAP", Uapi.KVM_ENABLE_CAP());
     // vCPU fd.
     static final Ioctl RUN = new Ioctl("KVM_RUN", Uapi.KVM_RUN());
+    static final Ioctl GET_LAPIC = new Ioctl("KVM_GET_LAPIC", Uapi.KVM_GET_LAPIC());
+    static final Ioctl SET_LAPIC = new Ioctl("KVM_SET_LAPIC", Uapi.KVM_SET_LAPIC());
     static final Ioctl GET_REGS = new Ioctl("KVM_GET_REGS", Uapi.KVM_GET_REGS());
     static final Ioctl SET_REGS = new Ioctl("KVM_SET_REGS", Uapi.KVM_SET_REGS());
     static final Ioctl GET_SREGS = new Ioctl("KVM_GET_SREGS", Uapi.KVM_GET_SREGS());

@@ -296,6 +296,15 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         write(Ioctls.SET_VCPU_EVENTS, kvm_vcpu_events.layout(), s -> StateMarshal.writeEvents(s, e));
     }
 
+    /** The in-kernel local APIC's register page (KVM_GET_LAPIC; needs the in-kernel irqchip). */
+    public byte[] lapicRegisters() {
+        return read(Ioctls.GET_LAPIC, io.jkvm.linux.uapi.kvm_lapic_state.layout(), KernelIrqchip::readLapic);
+    }
+
+    public void setLapicRegisters(byte[] registers) {
+        write(Ioctls.SET_LAPIC, io.jkvm.linux.uapi.kvm_lapic_state.layout(), s -> KernelIrqchip.writeLapic(s, registers));
+    }
+
     public MpState mpState() {
         return read(Ioctls.GET_MP_STATE, kvm_mp_state.layout(), s -> MpState.of(kvm_mp_state.mp_state(s)));
     }

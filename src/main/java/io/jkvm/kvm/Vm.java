@@ -274,6 +274,64 @@ public final class Vm implements AutoCloseable {
         }
     }
 
+    /** One 8259A of the in-kernel irqchip (KVM_GET_IRQCHIP). */
+    public KernelIrqchip.Pic pic(KernelIrqchip.Chip chip) {
+        if (chip == KernelIrqchip.Chip.IOAPIC) {
+            throw new IllegalArgumentException("the I/O APIC is not a PIC: use ioapic()");
+        }
+        return readIrqchip(chip, KernelIrqchip::readPic);
+    }
+
+    public void setPic(KernelIrqchip.Chip chip, KernelIrqchip.Pic state) {
+        if (chip == KernelIrqchip.Chip.IOAPIC) {
+            throw new IllegalArgumentException("the I/O APIC is not a PIC: use setIoapic()");
+        }
+        writeIrqchip(s -> KernelIrqchip.writePic(s, chip, state));
+    }
+
+    /** The in-kernel I/O APIC (KVM_GET_IRQCHIP). */
+    public KernelIrqchip.Ioapic ioapic() {
+        return readIrqchip(KernelIrqchip.Chip.IOAPIC, KernelIrqchip::readIoapic);
+    }
+
+    public void setIoapic(KernelIrqchip.Ioapic state) {
+        writeIrqchip(s -> KernelIrqchip.writeIoapic(s, state));
+    }
+
+    /** The in-kernel PIT (KVM_GET_PIT2; needs {@link #createPit2()}). */
+    public KernelIrqchip.Pit pit() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(io.jkvm.linux.uapi.kvm_pit_state2.layout());
+            fd.ioctl(Ioctls.GET_PIT2, s);
+            return KernelIrqchip.readPit(s);
+        }
+    }
+
+    public void setPit(KernelIrqchip.Pit state) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(io.jkvm.linux.uapi.kvm_pit_state2.layout());
+            KernelIrqchip.writePit(s, state);
+            fd.ioctl(Ioctls.SET_PIT2, s);
+        }
+    }
+
+    private <T> T readIrqchip(KernelIrqchip.Chip chip, java.util.function.Function<MemorySegment, T> decode) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(io.jkvm.linux.uapi.kvm_irqchip.layout());
+            io.jkvm.linux.uapi.kvm_irqchip.chip_id(s, chip.id);
+            fd.ioctl(Ioctls.GET_IRQCHIP, s);
+            return decode.apply(s);
+        }
+    }
+
+    private void writeIrqchip(java.util.function.Consumer<MemorySegment> encode) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(io.jkvm.linux.uapi.kvm_irqchip.layout());
+            encode.accept(s);
+            fd.ioctl(Ioctls.SET_IRQCHIP, s);
+        }
+    }
+
     @Override
     public void close() {
         RuntimeException first = null;

@@ -32,6 +32,51 @@ public class Uapi extends Uapi$shared {
     public static int KVM_NR_INTERRUPTS() {
         return KVM_NR_INTERRUPTS;
     }
+    private static final int KVM_IOAPIC_NUM_PINS = (int)24L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IOAPIC_NUM_PINS 24
+     * }
+     */
+    public static int KVM_IOAPIC_NUM_PINS() {
+        return KVM_IOAPIC_NUM_PINS;
+    }
+    private static final int KVM_IRQCHIP_PIC_MASTER = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_PIC_MASTER 0
+     * }
+     */
+    public static int KVM_IRQCHIP_PIC_MASTER() {
+        return KVM_IRQCHIP_PIC_MASTER;
+    }
+    private static final int KVM_IRQCHIP_PIC_SLAVE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_PIC_SLAVE 1
+     * }
+     */
+    public static int KVM_IRQCHIP_PIC_SLAVE() {
+        return KVM_IRQCHIP_PIC_SLAVE;
+    }
+    private static final int KVM_IRQCHIP_IOAPIC = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQCHIP_IOAPIC 2
+     * }
+     */
+    public static int KVM_IRQCHIP_IOAPIC() {
+        return KVM_IRQCHIP_IOAPIC;
+    }
+    private static final int KVM_APIC_REG_SIZE = (int)1024L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_APIC_REG_SIZE 1024
+     * }
+     */
+    public static int KVM_APIC_REG_SIZE() {
+        return KVM_APIC_REG_SIZE;
+    }
     private static final int KVM_API_VERSION = (int)12L;
     /**
      * {@snippet lang=c :
@@ -1572,6 +1617,24 @@ public class Uapi extends Uapi$shared {
     public static long KVM_IRQ_LINE() {
         return KVM_IRQ_LINE;
     }
+    private static final long KVM_GET_IRQCHIP = 3255348834L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_IRQCHIP 3255348834
+     * }
+     */
+    public static long KVM_GET_IRQCHIP() {
+        return KVM_GET_IRQCHIP;
+    }
+    private static final long KVM_SET_IRQCHIP = 2181607011L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_IRQCHIP 2181607011
+     * }
+     */
+    public static long KVM_SET_IRQCHIP() {
+        return KVM_SET_IRQCHIP;
+    }
     private static final long KVM_CREATE_PIT2 = 1077980791L;
     /**
      * {@snippet lang=c :
@@ -1580,6 +1643,24 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_CREATE_PIT2() {
         return KVM_CREATE_PIT2;
+    }
+    private static final long KVM_GET_PIT2 = 2154868383L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_PIT2 2154868383
+     * }
+     */
+    public static long KVM_GET_PIT2() {
+        return KVM_GET_PIT2;
+    }
+    private static final long KVM_SET_PIT2 = 1081126560L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_PIT2 1081126560
+     * }
+     */
+    public static long KVM_SET_PIT2() {
+        return KVM_SET_PIT2;
     }
     private static final int KVM_SET_TSC_KHZ = (int)44706L;
     /**
@@ -1697,6 +1778,24 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_SET_FPU() {
         return KVM_SET_FPU;
+    }
+    private static final long KVM_GET_LAPIC = 2214637198L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_LAPIC 2214637198
+     * }
+     */
+    public static long KVM_GET_LAPIC() {
+        return KVM_GET_LAPIC;
+    }
+    private static final long KVM_SET_LAPIC = 1140895375L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_LAPIC 1140895375
+     * }
+     */
+    public static long KVM_SET_LAPIC() {
+        return KVM_SET_LAPIC;
     }
     private static final long KVM_SET_CPUID2 = 1074310800L;
     /**
