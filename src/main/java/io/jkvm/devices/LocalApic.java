@@ -492,7 +492,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     }
 
     private int divisor() {
-        int code = (timerDivide & 3) | ((timerDivide >>> 1) & 4);
+        return timerDivisor(timerDivide);
+    }
+
+    /** The timer's divisor a divide configuration register value selects (bits 0, 1 and 3: 2 to 128, or 1). */
+    public static int timerDivisor(int divideRegister) {
+        int code = (divideRegister & 3) | ((divideRegister >>> 1) & 4);
         return code == 7 ? 1 : 2 << code;
     }
 
