@@ -3,6 +3,8 @@ package io.jkvm.machine;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.Pit8254;
+import io.jkvm.linux.uapi.Uapi;
 import io.jkvm.kvm.KernelIrqchip;
 
 import java.nio.ByteBuffer;
@@ -117,6 +119,45 @@ final class KernelIrqchipStates {
         return new LocalApic.State(apicBase, page.getInt(ID) >>> 24, page.getInt(TPR), page.getInt(LDR), page.getInt(DFR),
                 page.getInt(SPIV), page.getInt(ESR), page.getInt(ICR_LOW), page.getInt(ICR_HIGH), lvt, (int) initial, divide,
                 elapsed, irr, isr, tmr, tscDeadline, deadlineNanos);
+    }
+
+    /** The kernel's read/write states of a counter's port: the byte order its access mode gives (i8254.c's RW_STATE_*). */
+    private static final int RW_LSB = 1, RW_MSB = 2, RW_WORD0 = 3, RW_WORD1 = 4;
+
+    /**
+     * jkvm's PIT as the kernel's, at {@code nowNanos} on CLOCK_MONOTONIC (System.nanoTime here; the kernel's ktime):
+     * a counter's load time is now less what it has counted, 0 for one with no count loaded (the kernel has no such
+     * state; KVM_SET_PIT2 restarts each count from its reload value anyway). Port 0x61's gate bit is counter 2's gate.
+     */
+    static KernelIrqchip.Pit toKernel(Pit8254.State s, long nowNanos) {
+        java.util.List<KernelIrqchip.PitChannel> channels = new java.util.ArrayList<>();
+        for (Pit8254.CounterState c : s.counters()) {
+            int latchState = c.latched() < 0 ? 0 : c.access() == 3 ? (c.readHigh() ? RW_WORD1 : RW_WORD0) : c.access();
+            channels.add(new KernelIrqchip.PitChannel(c.reload(), Math.max(c.latched(), 0), latchState,
+                    bit(c.latchedStatus() >= 0), Math.max(c.latchedStatus(), 0), byteState(c.access(), c.readHigh()),
+                    byteState(c.access(), c.writeHigh()), c.written(), c.access(), c.mode(), bit(c.bcd()), bit(c.gate()),
+                    c.elapsedNanos() < 0 ? 0 : nowNanos - c.elapsedNanos()));
+        }
+        return new KernelIrqchip.Pit(channels, (s.speaker() & 2) != 0 ? Uapi.KVM_PIT_FLAGS_SPEAKER_DATA_ON() : 0);
+    }
+
+    /** The kernel's PIT as jkvm's, at {@code nowNanos} on the kernel's clock (see {@link #toKernel(Pit8254.State, long)}). */
+    static Pit8254.State fromKernel(KernelIrqchip.Pit k, long nowNanos) {
+        java.util.List<Pit8254.CounterState> counters = new java.util.ArrayList<>();
+        for (KernelIrqchip.PitChannel c : k.channels()) {
+            counters.add(new Pit8254.CounterState(c.mode(), c.rwMode(), c.count(), c.gate() != 0, c.bcd() != 0,
+                    c.countLoadTime() == 0 ? -1 : Math.max(nowNanos - c.countLoadTime(), 0), c.writeState() == RW_WORD1,
+                    c.readState() == RW_WORD1, c.countLatched() == 0 ? -1 : c.latchedCount(),
+                    c.statusLatched() != 0 ? c.status() : -1,
+                    c.writeState() == RW_WORD1 ? c.writeLatch() : c.count() & 0xFFFF)); // the kernel keeps only a half-written count's low byte
+        }
+        int gate2 = k.channels().get(2).gate() != 0 ? 1 : 0;
+        return new Pit8254.State(counters, gate2 | ((k.flags() & Uapi.KVM_PIT_FLAGS_SPEAKER_DATA_ON()) != 0 ? 2 : 0));
+    }
+
+    /** A port's byte state: the access mode itself for LSB or MSB only, else which byte of the word comes next. */
+    private static int byteState(int access, boolean high) {
+        return access == 3 ? (high ? RW_WORD1 : RW_WORD0) : access;
     }
 
     private static int bit(boolean b) {

@@ -4,6 +4,7 @@ import io.jkvm.devices.Device;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.Pit8254;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
@@ -15,6 +16,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * jkvm's PICs, I/O APIC and local APIC, set up as a guest sets them up, moved into the real in-kernel irqchip
@@ -103,6 +105,49 @@ class KernelIrqchipStatesTest {
             assertArrayEquals(s.isr(), back.isr(), "ISR: 0x62 in service");
             assertArrayEquals(s.tmr(), back.tmr(), "TMR: 0x51 level-triggered");
             assertEquals(s.timerElapsedNanos(), back.timerElapsedNanos(), "no count running");
+        }
+    }
+
+    /**
+     * A PIT as a guest leaves it mid-programming (counter 0 periodic with a count latched and half read, counter 1's
+     * mode set with half a count written, counter 2 gated through port 0x61 with its status latched) goes through
+     * KVM_SET_PIT2 and KVM_GET_PIT2 and comes back the same, but for how long each count has run: the kernel restarts
+     * a count when it is set.
+     */
+    @Test
+    void aPitComesBackFromTheKernelAsItWent() {
+        Pit8254 pit = new Pit8254(raised -> { });
+        Device ports = pit.ports(), speaker = pit.speakerPort();
+        ports.write(3, 1, 0x34);           // counter 0: LSB then MSB, mode 2
+        ports.write(0, 1, 0xA9);
+        ports.write(0, 1, 0x04);           // 1193: about 1 kHz
+        ports.write(3, 1, 0x00);           // latch counter 0
+        ports.read(0, 1);                  // its low byte read: the high byte is next
+        ports.write(3, 1, 0x76);           // counter 1: LSB then MSB, mode 3
+        ports.write(1, 1, 0x12);           // half a count
+        speaker.write(0, 1, 0x03);         // gate 2 up, speaker data on
+        ports.write(3, 1, 0xB0);           // counter 2: LSB then MSB, mode 0
+        ports.write(2, 1, 0xFF);
+        ports.write(2, 1, 0xFF);
+        ports.write(3, 1, 0xE8);           // read-back: latch counter 2's status
+        Pit8254.State s = pit.save();
+        try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
+            vm.createIrqchip();
+            vm.createPit2();
+            vm.setPit(KernelIrqchipStates.toKernel(s, System.nanoTime()));
+            Pit8254.State back = KernelIrqchipStates.fromKernel(vm.pit(), System.nanoTime());
+            assertEquals(s.speaker(), back.speaker(), "port 0x61: gate 2 and the speaker data");
+            for (int i = 0; i < 3; i++) {
+                Pit8254.CounterState want = s.counters().get(i), got = back.counters().get(i);
+                assertEquals(new Pit8254.CounterState(want.mode(), want.access(), want.reload(), want.gate(), want.bcd(), 0,
+                        want.writeHigh(), want.readHigh(), want.latched(), want.latchedStatus(), want.written()),
+                        new Pit8254.CounterState(got.mode(), got.access(), got.reload(), got.gate(), got.bcd(), 0,
+                                got.writeHigh(), got.readHigh(), got.latched(), got.latchedStatus(), got.written()),
+                        "counter " + i);
+                if (want.elapsedNanos() >= 0) { // one waiting for its count counts on in the kernel: it has no such state
+                    assertTrue(got.elapsedNanos() >= 0 && got.elapsedNanos() < 10_000_000_000L, "counter " + i + " counts");
+                }
+            }
         }
     }
 }

@@ -77,6 +77,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_APIC_REG_SIZE() {
         return KVM_APIC_REG_SIZE;
     }
+    private static final int KVM_PIT_FLAGS_SPEAKER_DATA_ON = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_PIT_FLAGS_SPEAKER_DATA_ON 2
+     * }
+     */
+    public static int KVM_PIT_FLAGS_SPEAKER_DATA_ON() {
+        return KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+    }
     private static final int KVM_API_VERSION = (int)12L;
     /**
      * {@snippet lang=c :
