@@ -10,7 +10,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** `jkvm restore SNAPSHOT`: runs a machine from a snapshot, on whichever backend can run its CPU model here. */
@@ -67,11 +66,9 @@ final class RestoreCommand implements Callable<Integer> {
     /** Warms up, serves the socket empty until a restore command fills it, then runs that machine to its end. */
     private int waitForRestore(byte[] key) {
         RestoreSlot slot = new RestoreSlot(options.backend, cpuModel, options.kvmPath, options.trace, main.console());
-        long start = System.nanoTime();
-        int restores = slot.warmUp();
+        String warmUp = slot.warmUp();
         try (ApiServer api = ApiServer.start(options.apiSocket, slot)) {
-            main.err.printf(Locale.ROOT, "jkvm: waiting for a restore command on %s (restore path warmed up by %d restores in %d ms)%n",
-                    api.socket(), restores, (System.nanoTime() - start) / 1_000_000);
+            main.err.println("jkvm: waiting for a restore command on " + api.socket() + " (" + warmUp.replaceAll("\\p{Cntrl}+", " ") + ")");
             main.err.flush();
             Machine machine = slot.awaitMachine();
             if (machine == null) {

@@ -266,6 +266,16 @@ class ControlSocketRunTest {
             assertEquals(0, restored.status(), restored.err());
             assertTrue(restored.out().contains("restoreMillis: "), restored.out());
         }
+        Path noKvm = dir.resolve("nokvm.sock"); // a warm-up that fails only leaves the restore path cold
+        try (Jkvm vm = new Jkvm("restore", "--api-socket", noKvm.toString(), "--backend", "kvm", "--kvm", dir.resolve("no-kvm").toString())) {
+            awaitSocket(noKvm, vm);
+            Cli.Result refused = ctl(noKvm, "restore", corrupt.toString(), "--no-memory-check");
+            assertEquals(2, refused.status());
+            assertTrue(refused.errorLine().contains("no-kvm"), "the restore names the KVM device it could not open: " + refused.err());
+            assertTrue(ctl(noKvm, "info").out().contains("empty"), "and the jkvm waits on");
+            assertEquals(0, ctl(noKvm, "stop").status());
+            assertEquals(0, vm.waitFor());
+        }
         Path waiting = dir.resolve("empty.sock");
         try (Jkvm vm = new Jkvm("restore", "--api-socket", waiting.toString(), "--backend", "emulator")) {
             awaitSocket(waiting, vm);
