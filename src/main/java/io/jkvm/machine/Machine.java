@@ -217,6 +217,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 case Boot b -> List.of();
             };
             devices.attach(runners, pc, testDevice, virtio, memory, console.trace()::println);
+            if (start instanceof KernelBoot kb && kb.image() instanceof KernelLoading.MultibootKernel) {
+                leaveAsTheBiosDoes(); // a multiboot kernel is started by a PC's firmware, which programs these first
+            }
             if (start instanceof Resume r) {
                 devices.restore(r.state());
                 runners.getFirst().vcpu().setInterruptLine(interruptLine);
@@ -224,6 +227,24 @@ public final class Machine implements AutoCloseable, ControlTarget {
         } catch (RuntimeException e) {
             close();
             throw start instanceof Resume r ? new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e) : e;
+        }
+    }
+
+    /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
+    java.util.SequencedMap<String, Record> deviceStates() {
+        return devices.save();
+    }
+
+    /** The interrupt vectors, 8259s and PIT as a PC BIOS leaves them ({@link io.jkvm.boot.LegacyBios}). */
+    private void leaveAsTheBiosDoes() {
+        byte[] ivt = io.jkvm.boot.LegacyBios.interruptVectors(), handlers = io.jkvm.boot.LegacyBios.handlers();
+        memory.write(0, ivt, 0, ivt.length);
+        memory.write(io.jkvm.boot.LegacyBios.HANDLERS, handlers, 0, handlers.length);
+        for (io.jkvm.boot.LegacyBios.PortWrite w : io.jkvm.boot.LegacyBios.portWrites()) {
+            devices.ports.write(w.port(), 1, w.value());
+        }
+        for (io.jkvm.boot.LegacyBios.ApicWrite w : io.jkvm.boot.LegacyBios.apicWrites()) {
+            devices.platform().apic(0).write(w.offset(), 4, w.value()); // the boot processor's own APIC
         }
     }
 
