@@ -35,8 +35,8 @@ public final class CoreCpuid {
             new FeatureRegister(7, 1, Reg.EDX), new FeatureRegister(0xD, 1, Reg.EAX),
             new FeatureRegister(0x8000_0001, 0, Reg.ECX), new FeatureRegister(0x8000_0001, 0, Reg.EDX),
             new FeatureRegister(0x29, 0, Reg.EBX),
-            // KVM's paravirtual features (leaf 0x40000001): the core has none of them (no kvmclock, no async page faults;
-            // VMCALL answers the basic hypercalls without a feature bit)
+            // KVM's paravirtual features (leaf 0x40000001): the core has kvmclock (KvmClock), not async page faults;
+            // VMCALL answers the basic hypercalls without a feature bit
             new FeatureRegister(0x4000_0001, 0, Reg.EAX), new FeatureRegister(0x4000_0001, 0, Reg.EDX));
 
     private static Bit bit(int leaf, int subleaf, Reg register, int bit, String name, String test, String keyword) {
@@ -121,7 +121,8 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 16, "pat", "InstructionForms", "0x277"),
             bit(EXT, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
             bit(EXT, 0, Reg.EDX, 23, "mmx", "X87OracleTest", "mmx"),
-            bit(EXT, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"));
+            bit(EXT, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"),
+            bit(0x4000_0001, 0, Reg.EAX, KvmClock.FEATURE_BIT, "kvmclock", "KvmClockTest", "kvmclock"));
 
     /** The model as the core runs it: the features and raw bits the core does not implement cleared, with their XSAVE state. */
     public static CpuModel narrow(CpuModel model) {
