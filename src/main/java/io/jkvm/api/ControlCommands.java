@@ -135,15 +135,18 @@ final class ControlCommands {
         if (unknown != null) {
             return unknown;
         }
-        Object path = absoluteFile(request, "snapshot needs \"file\": the absolute path of the snapshot to write");
-        if (path instanceof ObjectNode refused) {
-            return refused;
+        Path path;
+        switch (absoluteFile(request, "snapshot needs \"file\": the absolute path of the snapshot to write")) {
+            case FileArgument.Refused refused -> {
+                return refused.response();
+            }
+            case FileArgument.Given given -> path = given.path();
         }
         return guarded("snapshot", () -> {
             if (target.info().state() == VmInfo.State.ENDED) {
                 return error("the guest has ended: there is nothing to snapshot");
             }
-            ControlTarget.SnapshotResult r = target.snapshot((Path) path);
+            ControlTarget.SnapshotResult r = target.snapshot(path);
             return ok().put("file", r.file().toString()).put("pausedMillis", r.pausedMillis()).put("totalMillis", r.totalMillis());
         });
     }
@@ -158,37 +161,48 @@ final class ControlCommands {
         if (checkMemory != null && !checkMemory.isBoolean()) {
             return error("\"checkMemory\" must be true or false, not " + kind(checkMemory));
         }
-        Object path = absoluteFile(request, "restore needs \"file\": the absolute path of the snapshot to restore");
-        if (path instanceof ObjectNode refused) {
-            return refused;
+        Path path;
+        switch (absoluteFile(request, "restore needs \"file\": the absolute path of the snapshot to restore")) {
+            case FileArgument.Refused refused -> {
+                return refused.response();
+            }
+            case FileArgument.Given given -> path = given.path();
         }
         return guarded("restore", () -> {
             if (target.info().state() != VmInfo.State.EMPTY) {
                 return error("this jkvm runs a VM already: restore into a jkvm that waits for one"
                         + " (jkvm restore --api-socket PATH, with no SNAPSHOT)");
             }
-            ControlTarget.RestoreResult r = target.restore((Path) path, checkMemory == null || checkMemory.booleanValue());
+            ControlTarget.RestoreResult r = target.restore(path, checkMemory == null || checkMemory.booleanValue());
             return ok().put("state", VmInfo.State.RUNNING.jsonName()).put("file", r.file().toString())
                     .put("backend", r.backend()).put("restoreMillis", r.restoreMillis());
         });
     }
 
-    /** The request's "file" as an absolute path, or the error response that refuses it. */
-    private static Object absoluteFile(JsonNode request, String missing) {
+    /** A request's "file": an absolute path, or the error response that refuses it. */
+    private sealed interface FileArgument {
+        record Given(Path path) implements FileArgument {
+        }
+
+        record Refused(ObjectNode response) implements FileArgument {
+        }
+    }
+
+    private static FileArgument absoluteFile(JsonNode request, String missing) {
         JsonNode file = request.get("file");
         if (file == null || !file.isTextual() || file.asText().isEmpty()) {
-            return error(missing);
+            return new FileArgument.Refused(error(missing));
         }
         Path path;
         try {
             path = Path.of(file.asText());
         } catch (InvalidPathException e) {
-            return error("\"file\" is not a usable path: " + oneLine(e.getReason()));
+            return new FileArgument.Refused(error("\"file\" is not a usable path: " + oneLine(e.getReason())));
         }
         if (!path.isAbsolute()) { // a relative path would resolve against the VM's directory, not the client's
-            return error("\"file\" must be an absolute path, not " + quote(file.asText()));
+            return new FileArgument.Refused(error("\"file\" must be an absolute path, not " + quote(file.asText())));
         }
-        return path;
+        return new FileArgument.Given(path);
     }
 
     private ObjectNode cancel() {
