@@ -81,20 +81,22 @@ public final class PageChecksum {
      * summed once. Large files are split into one part per processor (up to four), each summed on its own thread.
      */
     public static long ofFile(FileChannel file, List<SparseFile.Extent> extents, long size) throws IOException {
+        int parts = dataBytes(extents, size) < PARALLEL_FROM ? 1 : Math.clamp(Runtime.getRuntime().availableProcessors(), 1, 4);
+        return ofFile(file, extents, size, parts);
+    }
+
+    /** The bytes {@code extents} cover within a file of {@code size} bytes. */
+    static long dataBytes(List<SparseFile.Extent> extents, long size) {
         long data = 0;
         for (SparseFile.Extent e : extents) {
             data += Math.min(e.end(), size) - Math.min(e.start(), size);
         }
-        return ofFile(file, extents, size, data < PARALLEL_FROM ? 1 : Math.clamp(Runtime.getRuntime().availableProcessors(), 1, 4));
+        return data;
     }
 
     /** {@link #ofFile(FileChannel, List, long)} in (up to) {@code parts} parts, each on its own thread. */
     static long ofFile(FileChannel file, List<SparseFile.Extent> extents, long size, int parts) throws IOException {
-        long data = 0;
-        for (SparseFile.Extent e : extents) {
-            data += Math.min(e.end(), size) - Math.min(e.start(), size);
-        }
-        List<Long> bounds = bounds(extents, size, data, parts);
+        List<Long> bounds = bounds(extents, size, dataBytes(extents, size), parts);
         List<CompletableFuture<Part>> others = new ArrayList<>();
         for (int i = 1; i < bounds.size() - 1; i++) {
             long from = bounds.get(i);

@@ -292,17 +292,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
             throw new MachineException(e.getMessage(), e);
         }
         // The memory file's checksum is read on a thread of its own while the vCPUs and devices are built
-        CompletableFuture<Void> memoryCheck = checkMemory ? new CompletableFuture<>() : CompletableFuture.completedFuture(null);
-        if (checkMemory) {
-            Thread.ofPlatform().daemon().name("jkvm-memory-check").start(() -> {
-                try {
-                    GuestMemory.checkSnapshot(s);
-                    memoryCheck.complete(null);
-                } catch (Throwable e) {
-                    memoryCheck.completeExceptionally(e);
-                }
-            });
-        }
+        CompletableFuture<Void> memoryCheck = checkMemory
+                ? CompletableFuture.runAsync(() -> GuestMemory.checkSnapshot(s),
+                        task -> Thread.ofPlatform().daemon().name("jkvm-memory-check").start(task))
+                : CompletableFuture.completedFuture(null);
         Machine m;
         try {
             m = new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
