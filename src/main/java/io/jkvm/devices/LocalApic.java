@@ -21,11 +21,14 @@ import java.util.function.Consumer;
  */
 public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic.State> {
     public static final long DEFAULT_BASE = 0xFEE00000L, SIZE = 0x1000;
-    static final int ID = 0x20, VERSION = 0x30, TPR = 0x80, APR = 0x90, PPR = 0xA0, EOI = 0xB0, LDR = 0xD0, DFR = 0xE0,
+    /** The registers' offsets in the APIC page (SDM Vol. 3A, table 11-1). */
+    public static final int ID = 0x20, VERSION = 0x30, TPR = 0x80, APR = 0x90, PPR = 0xA0, EOI = 0xB0, LDR = 0xD0, DFR = 0xE0,
             SPIV = 0xF0, ISR = 0x100, TMR = 0x180, IRR = 0x200, ESR = 0x280, ICR_LOW = 0x300, ICR_HIGH = 0x310,
             LVT_TIMER = 0x320, LVT_THERMAL = 0x330, LVT_PERF = 0x340, LVT_LINT0 = 0x350, LVT_LINT1 = 0x360, LVT_ERROR = 0x370,
             TIMER_INITIAL = 0x380, TIMER_CURRENT = 0x390, TIMER_DIVIDE = 0x3E0;
     static final int MASKED = 1 << 16, ENABLE_BIT = 1 << 8;
+    /** What the version register reads: version 0x14 (an integrated APIC), six LVT entries. */
+    public static final int VERSION_VALUE = 0x00050014;
     private static final int[] LVT_OFFSETS = {LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR};
     private static final int[] LVT_WRITABLE = {0x700FF, 0x107FF, 0x107FF, 0x1A7FF, 0x1A7FF, 0x100FF};
     private static final ScheduledExecutorService TIMERS = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -269,7 +272,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         return switch (reg) {
             case ID -> x2apic() ? id : id << 24;
-            case VERSION -> 0x00050014; // version 0x14 (integrated APIC), six LVT entries
+            case VERSION -> VERSION_VALUE;
             case TPR -> tpr;
             case PPR -> processorPriority();
             case LDR -> ldr;

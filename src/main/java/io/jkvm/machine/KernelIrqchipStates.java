@@ -7,6 +7,24 @@ import io.jkvm.devices.Pit8254;
 import io.jkvm.linux.uapi.Uapi;
 import io.jkvm.kvm.KernelIrqchip;
 
+import static io.jkvm.devices.LocalApic.DFR;
+import static io.jkvm.devices.LocalApic.ESR;
+import static io.jkvm.devices.LocalApic.ICR_HIGH;
+import static io.jkvm.devices.LocalApic.ICR_LOW;
+import static io.jkvm.devices.LocalApic.ID;
+import static io.jkvm.devices.LocalApic.IRR;
+import static io.jkvm.devices.LocalApic.ISR;
+import static io.jkvm.devices.LocalApic.LDR;
+import static io.jkvm.devices.LocalApic.LVT_TIMER;
+import static io.jkvm.devices.LocalApic.SPIV;
+import static io.jkvm.devices.LocalApic.TIMER_CURRENT;
+import static io.jkvm.devices.LocalApic.TIMER_DIVIDE;
+import static io.jkvm.devices.LocalApic.TIMER_INITIAL;
+import static io.jkvm.devices.LocalApic.TMR;
+import static io.jkvm.devices.LocalApic.TPR;
+import static io.jkvm.devices.LocalApic.VERSION;
+import static io.jkvm.devices.LocalApic.VERSION_VALUE;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -20,11 +38,6 @@ final class KernelIrqchipStates {
     static final int MASTER_ELCR_MASK = 0xF8, SLAVE_ELCR_MASK = 0xDE;
     /** What a PC's PICs hold in ICW3: the master has its slave on IR2; the slave's ID is 2. */
     private static final int MASTER_ICW3 = 1 << 2, SLAVE_ICW3 = 2;
-    /** The local APIC version register jkvm's APIC reports (the kernel sets its own on KVM_SET_LAPIC). */
-    private static final int APIC_VERSION = 0x00050014;
-    private static final int ID = 0x20, VERSION = 0x30, TPR = 0x80, LDR = 0xD0, DFR = 0xE0, SPIV = 0xF0, ISR = 0x100,
-            TMR = 0x180, IRR = 0x200, ESR = 0x280, ICR_LOW = 0x300, ICR_HIGH = 0x310, LVT = 0x320, TIMER_INITIAL = 0x380,
-            TIMER_CURRENT = 0x390, TIMER_DIVIDE = 0x3E0;
 
     private KernelIrqchipStates() {
     }
@@ -79,11 +92,11 @@ final class KernelIrqchipStates {
      */
     static byte[] lapicPage(LocalApic.State s) {
         ByteBuffer page = ByteBuffer.allocate(KernelIrqchip.lapicSize()).order(ByteOrder.LITTLE_ENDIAN);
-        page.putInt(ID, s.id() << 24).putInt(VERSION, APIC_VERSION).putInt(TPR, s.tpr()).putInt(LDR, s.ldr())
+        page.putInt(ID, s.id() << 24).putInt(VERSION, VERSION_VALUE).putInt(TPR, s.tpr()).putInt(LDR, s.ldr())
                 .putInt(DFR, s.dfr()).putInt(SPIV, s.spiv()).putInt(ESR, s.esr()).putInt(ICR_LOW, s.icrLow())
                 .putInt(ICR_HIGH, s.icrHigh()).putInt(TIMER_INITIAL, s.timerInitial()).putInt(TIMER_DIVIDE, s.timerDivide());
         for (int i = 0; i < s.lvt().length; i++) {
-            page.putInt(LVT + 16 * i, s.lvt()[i]);
+            page.putInt(LVT_TIMER + 16 * i, s.lvt()[i]);
         }
         for (int w = 0; w < 8; w++) {
             page.putInt(ISR + 16 * w, s.isr()[w]).putInt(TMR + 16 * w, s.tmr()[w]).putInt(IRR + 16 * w, s.irr()[w]);
@@ -105,7 +118,7 @@ final class KernelIrqchipStates {
         ByteBuffer page = ByteBuffer.wrap(registers).order(ByteOrder.LITTLE_ENDIAN);
         int[] lvt = new int[6], irr = new int[8], isr = new int[8], tmr = new int[8];
         for (int i = 0; i < lvt.length; i++) {
-            lvt[i] = page.getInt(LVT + 16 * i);
+            lvt[i] = page.getInt(LVT_TIMER + 16 * i);
         }
         for (int w = 0; w < 8; w++) {
             isr[w] = page.getInt(ISR + 16 * w);

@@ -80,15 +80,15 @@ class KernelIrqchipStatesTest {
     @Test
     void aLocalApicComesBackFromTheKernelAsItWent() {
         LocalApic apic = new LocalApic(0, ipi -> { }, raised -> { }, null);
-        apic.write(0xF0 /* SPIV */, 4, 0x1FF);
-        apic.write(0x80 /* TPR */, 4, 0x20);
-        apic.write(0xD0 /* LDR */, 4, 0x0100_0000);
-        apic.write(0xE0 /* DFR */, 4, 0x0FFF_FFFF);   // cluster model
-        apic.write(0x350 /* LVT_LINT0 */, 4, 0x700);   // ExtINT
-        apic.write(0x360 /* LVT_LINT1 */, 4, 0x400);   // NMI
-        apic.write(0x370 /* LVT_ERROR */, 4, 0xFE);
-        apic.write(0x3E0 /* TIMER_DIVIDE */, 4, 0x3);  // divide by 16
-        apic.write(0x320 /* LVT_TIMER */, 4, 0x2_0040); // periodic, vector 0x40: counted but not started
+        apic.write(LocalApic.SPIV, 4, 0x1FF);
+        apic.write(LocalApic.TPR, 4, 0x20);
+        apic.write(LocalApic.LDR, 4, 0x0100_0000);
+        apic.write(LocalApic.DFR, 4, 0x0FFF_FFFF);   // cluster model
+        apic.write(LocalApic.LVT_LINT0, 4, 0x700);   // ExtINT
+        apic.write(LocalApic.LVT_LINT1, 4, 0x400);   // NMI
+        apic.write(LocalApic.LVT_ERROR, 4, 0xFE);
+        apic.write(LocalApic.TIMER_DIVIDE, 4, 0x3);  // divide by 16
+        apic.write(LocalApic.LVT_TIMER, 4, 0x2_0040); // periodic, vector 0x40: counted but not started
         apic.accept(0x51, true);                     // level-triggered 0x51 pending
         apic.accept(0x62, false);
         assertEquals(0x62, apic.acknowledge());      // 0x62 in service
