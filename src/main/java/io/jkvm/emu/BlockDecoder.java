@@ -84,24 +84,6 @@ final class BlockDecoder implements InstructionBytes {
         return ram.getByte(pageBase + pos++) & 0xFF;
     }
 
-    private long unsigned(int size) {
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            v |= (long) u8() << (8 * i);
-        }
-        return v;
-    }
-
-    private long signed(int size) {
-        int shift = 64 - 8 * size;
-        return (unsigned(size) << shift) >> shift;
-    }
-
-    /** Immediate of the operand size, a 64-bit operand's being a sign-extended imm32 (as Core.fetchImm). */
-    private long imm(int size) {
-        return size == 8 ? signed(4) : unsigned(size);
-    }
-
     /** Register {@code n} as accessed with {@code size}: without REX, byte registers 4-7 are AH, CH, DH, BH. */
     private int regAt(int n, int size) {
         return size == 1 && !anyRex && n >= 4 && n < 8 ? HIGH_BYTE + n - 4 : n;
@@ -179,7 +161,7 @@ final class BlockDecoder implements InstructionBytes {
                     return withRm(ALU_REG_RM, size, op, regAt(regField, size), size, 0);
                 }
                 default -> {
-                    long imm = imm(size);
+                    long imm = nextImmediate(size);
                     return plain(ALU_RM_IMM, size, op, 0, 0, imm);
                 }
             }
@@ -196,29 +178,29 @@ final class BlockDecoder implements InstructionBytes {
                 return withRm(MOVSX, opSize, 4, regField, 4, 0);
             }
             case 0x68 -> {
-                long imm = signed(opSize == 2 ? 2 : 4);
+                long imm = nextSigned(opSize == 2 ? 2 : 4);
                 return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x6A -> {
-                long imm = signed(1);
+                long imm = nextSigned(1);
                 return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x69, 0x6B -> {
                 modrm();
-                long imm = b == 0x6B ? signed(1) : signed(opSize == 2 ? 2 : 4);
+                long imm = b == 0x6B ? nextSigned(1) : nextSigned(opSize == 2 ? 2 : 4);
                 return withRm(IMUL_IMM, opSize, 0, regField, opSize, imm);
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F -> {
                 if (opSize == 2) {
                     return null; // 66-prefixed near branches follow the vendor: the interpreter has the rule
                 }
-                long rel = signed(1);
+                long rel = nextSigned(1);
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }
             case 0x80, 0x81, 0x83 -> {
                 modrm();
                 int size = b == 0x80 ? 1 : opSize;
-                long imm = b == 0x81 ? imm(size) : signed(1);
+                long imm = b == 0x81 ? nextImmediate(size) : nextSigned(1);
                 return withRm(ALU_RM_IMM, size, regField & 7, 0, size, imm);
             }
             case 0x84, 0x85 -> {
@@ -255,21 +237,21 @@ final class BlockDecoder implements InstructionBytes {
             }
             case 0xA8, 0xA9 -> {
                 int size = byteOr(b);
-                long imm = imm(size);
+                long imm = nextImmediate(size);
                 return plain(TEST_RM_IMM, size, 0, 0, 0, imm);
             }
             case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
-                long imm = unsigned(1);
+                long imm = nextUnsigned(1);
                 return plain(MOV_RM_IMM, 1, 0, 0, regAt((b & 7) | rexB, 1), imm);
             }
             case 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD, 0xBE, 0xBF -> {
-                long imm = unsigned(opSize);
+                long imm = nextUnsigned(opSize);
                 return plain(MOV_RM_IMM, opSize, 0, 0, (b & 7) | rexB, imm);
             }
             case 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3 -> {
                 modrm();
                 int size = byteOr(b);
-                long count = b <= 0xC1 ? unsigned(1) : b <= 0xD1 ? 1 : NONE;
+                long count = b <= 0xC1 ? nextUnsigned(1) : b <= 0xD1 ? 1 : NONE;
                 return withRm(SHIFT, size, regField & 7, 0, size, count);
             }
             case 0xC3 -> {
@@ -284,28 +266,28 @@ final class BlockDecoder implements InstructionBytes {
                     return null;
                 }
                 int size = byteOr(b);
-                long imm = imm(size);
+                long imm = nextImmediate(size);
                 return withRm(MOV_RM_IMM, size, 0, 0, size, imm);
             }
             case 0xE8 -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = signed(4);
+                long rel = nextSigned(4);
                 return plain(CALL, 8, 0, 0, 0, rel);
             }
             case 0xE9 -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = signed(4);
+                long rel = nextSigned(4);
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
             case 0xEB -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = signed(1);
+                long rel = nextSigned(1);
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
             case 0xF6, 0xF7 -> {
@@ -313,7 +295,7 @@ final class BlockDecoder implements InstructionBytes {
                 int size = byteOr(b);
                 switch (regField & 7) {
                     case 0, 1 -> {
-                        long imm = imm(size);
+                        long imm = nextImmediate(size);
                         return withRm(TEST_RM_IMM, size, 0, 0, size, imm);
                     }
                     case 2 -> {
@@ -356,7 +338,7 @@ final class BlockDecoder implements InstructionBytes {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = signed(4);
+                long rel = nextSigned(4);
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {

@@ -28,18 +28,11 @@ final class Core extends BlockExecution {
         adSize = 8;
         beginInstruction();
         segBase = 0;
-        Prefixes prefixes = Prefixes.scan(this);
-        if (prefixes.tooLong()) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
-        }
+        Prefixes prefixes = scanPrefixes();
         boolean o16 = prefixes.operandSize();
         if (prefixes.addressSize()) {
             adSize = 4;
         }
-        if (prefixes.lock()) {
-            lockPrefix();
-        }
-        rep = prefixes.rep();
         if (prefixes.fsOrGs() >= 0) { // CS, DS, ES and SS prefixes are ignored in 64-bit mode
             segBase = prefixes.fsOrGs() == SegmentLoads.FS ? fsBase : gsBase;
             segOverride = true;

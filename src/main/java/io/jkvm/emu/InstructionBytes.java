@@ -5,13 +5,23 @@ interface InstructionBytes {
     /** The next byte of the instruction, 0-255. */
     int next();
 
-    /** The next {@code size} bytes as a little-endian value, sign-extended. */
-    default long nextSigned(int size) {
+    /** The next {@code size} bytes as a little-endian value. */
+    default long nextUnsigned(int size) {
         long v = 0;
         for (int i = 0; i < size; i++) {
             v |= (long) next() << (8 * i);
         }
+        return v;
+    }
+
+    /** The next {@code size} bytes as a little-endian value, sign-extended. */
+    default long nextSigned(int size) {
         int shift = 64 - 8 * size;
-        return (v << shift) >> shift;
+        return (nextUnsigned(size) << shift) >> shift;
+    }
+
+    /** An immediate of the operand size: a 64-bit operand's is a sign-extended imm32. */
+    default long nextImmediate(int size) {
+        return size == 8 ? nextSigned(4) : nextUnsigned(size);
     }
 }

@@ -70,27 +70,37 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
     }
 
     long fetch(int size) {
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            v |= (long) fetch8() << (8 * i);
-        }
-        return v;
+        return nextUnsigned(size);
     }
 
     long fetchSigned(int size) {
-        long v = fetch(size);
-        int shift = 64 - 8 * size;
-        return (v << shift) >> shift;
+        return nextSigned(size);
     }
 
     /** Immediate of the operand size, sign-extended to 64 bits when the operand is 64-bit (imm32). */
     long fetchImm(int size) {
-        return size == 8 ? fetchSigned(4) : fetch(size);
+        return nextImmediate(size);
     }
 
     @Override
     public int next() {
         return fetch8();
+    }
+
+    /**
+     * The legacy prefixes at {@link #ip}, with what every mode makes of them applied: #GP(0) past 15 bytes, LOCK and
+     * REP; the operand and address sizes and the segment are the mode's to apply.
+     */
+    Prefixes scanPrefixes() {
+        Prefixes p = Prefixes.scan(this);
+        if (p.tooLong()) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        if (p.lock()) {
+            lockPrefix();
+        }
+        rep = p.rep();
+        return p;
     }
 
     /** Decodes the ModRM operand at {@link #ip}: {@link #regField}, and {@link #rmField} or the effective address. */

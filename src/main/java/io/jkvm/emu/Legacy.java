@@ -28,18 +28,11 @@ final class Legacy {
         c.segBase = c.segments[DS].base();
         c.beginInstruction();
         c.segIndex = DS;
-        Prefixes prefixes = Prefixes.scan(c);
-        if (prefixes.tooLong()) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
-        }
+        Prefixes prefixes = c.scanPrefixes();
         boolean o16 = prefixes.operandSize();
         if (prefixes.addressSize()) {
             c.adSize = size ^ 6; // 2 <-> 4
         }
-        if (prefixes.lock()) {
-            c.lockPrefix();
-        }
-        c.rep = prefixes.rep();
         if (prefixes.segment() >= 0) {
             override(c, prefixes.segment());
         }
