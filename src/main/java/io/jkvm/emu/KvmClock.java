@@ -82,14 +82,21 @@ final class KvmClock {
         }
         long tsc = c.tsc.read();
         Scale s = scale(c.tsc.khz());
-        int version = c.ram.getInt(gpa);
-        c.physWrite(gpa, 4, (version + 1) | 1);
-        c.physWrite(gpa + 8, 8, tsc);                  // tsc_timestamp
-        c.physWrite(gpa + 16, 8, nanosAt(c, tsc));     // system_time
-        c.physWrite(gpa + 24, 4, s.mul());             // tsc_to_system_mul
-        c.physWrite(gpa + 28, 1, s.shift());           // tsc_shift
-        c.physWrite(gpa + 29, 1, TSC_STABLE);          // flags
-        c.physWrite(gpa, 4, ((version + 1) | 1) + 1);
+        publish(c, gpa, () -> {
+            c.physWrite(gpa + 8, 8, tsc);              // tsc_timestamp
+            c.physWrite(gpa + 16, 8, nanosAt(c, tsc)); // system_time
+            c.physWrite(gpa + 24, 4, s.mul());         // tsc_to_system_mul
+            c.physWrite(gpa + 28, 1, s.shift());       // tsc_shift
+            c.physWrite(gpa + 29, 1, TSC_STABLE);      // flags
+        });
+    }
+
+    /** Writes a pvclock structure's fields at {@code gpa} between an odd version and the even one after it. */
+    private static void publish(Core c, long gpa, Runnable fields) {
+        int changing = (c.ram.getInt(gpa) + 1) | 1; // a reader that sees it odd, or changed, reads again
+        c.physWrite(gpa, 4, changing);
+        fields.run();
+        c.physWrite(gpa, 4, changing + 1);
     }
 
     /** struct pvclock_wall_clock at {@code gpa}: the wall-clock time when the clock read 0. */
@@ -98,10 +105,9 @@ final class KvmClock {
             return;
         }
         long boot = System.currentTimeMillis() * 1_000_000 - nanosAt(c, c.tsc.read());
-        int version = c.ram.getInt(gpa);
-        c.physWrite(gpa, 4, (version + 1) | 1);
-        c.physWrite(gpa + 4, 4, boot / NANOS_PER_SECOND);
-        c.physWrite(gpa + 8, 4, boot % NANOS_PER_SECOND);
-        c.physWrite(gpa, 4, ((version + 1) | 1) + 1);
+        publish(c, gpa, () -> {
+            c.physWrite(gpa + 4, 4, boot / NANOS_PER_SECOND);
+            c.physWrite(gpa + 8, 4, boot % NANOS_PER_SECOND);
+        });
     }
 }
