@@ -1,10 +1,7 @@
 package io.jkvm.cli;
 
-import io.jkvm.machine.Backend;
-import io.jkvm.machine.Console;
-import io.jkvm.machine.Machine;
 import io.jkvm.machine.MachineConfig;
-import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.machine.RestoreSlot;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /**
@@ -36,11 +32,7 @@ final class AotTrainingCommand implements Callable<Integer> {
         List<String> ran = new ArrayList<>();
         try {
             Path snapshot = dir.resolve("bundled.snap");
-            MachineConfig d = MachineConfig.defaults();
-            try (Machine m = Machine.create(new MachineConfig(Optional.empty(), d.memorySize(), 1, d.cpuModel(), Backend.EMULATOR,
-                    d.loadAddress(), d.kvmPath(), false), new Console(OutputStream.nullOutputStream(), null, silent()))) {
-                SnapshotFile.write(snapshot, m.capture(), m.memory());
-            }
+            RestoreSlot.writeBundledSnapshot(snapshot, MachineConfig.defaults().kvmPath());
             ran.add(step("run", "--backend", "emulator"));
             ran.add(step("run", "--backend", "auto")); // KVM where it can run the guest; the core's fallback line otherwise
             ran.add(step("snapshot", "check", snapshot.toString()));

@@ -48,23 +48,13 @@ public final class RestoreSlot implements ControlTarget {
      */
     public String warmUp() {
         long start = System.nanoTime();
-        Console silent = new Console(OutputStream.nullOutputStream(), null, new PrintStream(OutputStream.nullOutputStream()));
         Path dir = null;
         try {
             dir = Files.createTempDirectory("jkvm-warm-up");
             Path snapshot = dir.resolve("warm-up.snap");
-            MachineConfig d = MachineConfig.defaults();
-            try (Machine m = Machine.create(new MachineConfig(Optional.empty(), d.memorySize(), 1, d.cpuModel(), Backend.EMULATOR,
-                    d.loadAddress(), kvmPath, false), silent)) {
-                byte[] data = new byte[WARM_UP_DATA];
-                for (int i = 0; i < data.length; i++) {
-                    data[i] = (byte) (i * 31 + (i >>> 12));
-                }
-                m.memory().write(m.memory().size() - data.length, data, 0, data.length); // above the bundled guest, below nothing it uses
-                SnapshotFile.write(snapshot, m.capture(), m.memory());
-            }
+            writeBundledSnapshot(snapshot, kvmPath);
             for (int i = 0; i < WARM_UP_RESTORES; i++) {
-                Machine.restore(snapshot, backend, null, kvmPath, false, silent).close();
+                Machine.restore(snapshot, backend, null, kvmPath, false, silentConsole()).close();
             }
             return "restore path warmed up by " + WARM_UP_RESTORES + " restores in " + (System.nanoTime() - start) / 1_000_000 + " ms";
         } catch (IOException | RuntimeException e) {
@@ -74,6 +64,28 @@ public final class RestoreSlot implements ControlTarget {
                 deleteAll(dir);
             }
         }
+    }
+
+    /**
+     * Writes a snapshot of the bundled guest, made on the software core, to {@code file}, the top of its RAM filled
+     * with data so that restoring it runs the memory check's loop too: what a warm-up or a training run restores.
+     */
+    public static void writeBundledSnapshot(Path file, String kvmPath) {
+        MachineConfig d = MachineConfig.defaults();
+        try (Machine m = Machine.create(new MachineConfig(Optional.empty(), d.memorySize(), 1, d.cpuModel(), Backend.EMULATOR,
+                d.loadAddress(), kvmPath, false), silentConsole())) {
+            byte[] data = new byte[WARM_UP_DATA];
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (byte) (i * 31 + (i >>> 12));
+            }
+            m.memory().write(m.memory().size() - data.length, data, 0, data.length); // above the bundled guest, below nothing it uses
+            SnapshotFile.write(file, m.capture(), m.memory());
+        }
+    }
+
+    /** A console that shows nothing and gives no input: the warm-up's guests are not the user's. */
+    private static Console silentConsole() {
+        return new Console(OutputStream.nullOutputStream(), null, new PrintStream(OutputStream.nullOutputStream()));
     }
 
     private static void deleteAll(Path dir) {
