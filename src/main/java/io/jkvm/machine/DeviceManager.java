@@ -248,4 +248,20 @@ final class DeviceManager implements AutoCloseable {
         }
         Threads.closeQuietly(consoleOut);
     }
+
+    /**
+     * The interrupt vectors, 8259s, PIT and boot processor's APIC as a PC BIOS leaves them ({@link io.jkvm.boot.LegacyBios}):
+     * the memory written directly, the devices programmed through their own registers, as the BIOS's code would.
+     */
+    void leaveAsTheBiosDoes(GuestMemory memory) {
+        byte[] ivt = io.jkvm.boot.LegacyBios.interruptVectors(), handlers = io.jkvm.boot.LegacyBios.handlers();
+        memory.write(0, ivt, 0, ivt.length);
+        memory.write(io.jkvm.boot.LegacyBios.HANDLERS, handlers, 0, handlers.length);
+        for (io.jkvm.boot.LegacyBios.PortWrite w : io.jkvm.boot.LegacyBios.portWrites()) {
+            ports.write(w.port(), 1, w.value());
+        }
+        for (io.jkvm.boot.LegacyBios.ApicWrite w : io.jkvm.boot.LegacyBios.apicWrites()) {
+            platform().apic(0).write(w.offset(), 4, w.value()); // the boot processor's own APIC
+        }
+    }
 }

@@ -218,7 +218,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             };
             devices.attach(runners, pc, testDevice, virtio, memory, console.trace()::println);
             if (start instanceof KernelBoot kb && kb.image() instanceof KernelLoading.MultibootKernel) {
-                leaveAsTheBiosDoes(); // a multiboot kernel is started by a PC's firmware, which programs these first
+                devices.leaveAsTheBiosDoes(memory); // a multiboot kernel is started by a PC's firmware, which programs these first
             }
             if (start instanceof Resume r) {
                 devices.restore(r.state());
@@ -233,19 +233,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
     /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
     java.util.SequencedMap<String, Record> deviceStates() {
         return devices.save();
-    }
-
-    /** The interrupt vectors, 8259s and PIT as a PC BIOS leaves them ({@link io.jkvm.boot.LegacyBios}). */
-    private void leaveAsTheBiosDoes() {
-        byte[] ivt = io.jkvm.boot.LegacyBios.interruptVectors(), handlers = io.jkvm.boot.LegacyBios.handlers();
-        memory.write(0, ivt, 0, ivt.length);
-        memory.write(io.jkvm.boot.LegacyBios.HANDLERS, handlers, 0, handlers.length);
-        for (io.jkvm.boot.LegacyBios.PortWrite w : io.jkvm.boot.LegacyBios.portWrites()) {
-            devices.ports.write(w.port(), 1, w.value());
-        }
-        for (io.jkvm.boot.LegacyBios.ApicWrite w : io.jkvm.boot.LegacyBios.apicWrites()) {
-            devices.platform().apic(0).write(w.offset(), 4, w.value()); // the boot processor's own APIC
-        }
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -291,43 +278,14 @@ public final class Machine implements AutoCloseable, ControlTarget {
         } catch (SnapshotException e) {
             throw new MachineException(e.getMessage(), e);
         }
-        // The memory file's checksum is read on a thread of its own while the vCPUs and devices are built
-        CompletableFuture<Void> memoryCheck = checkMemory
-                ? CompletableFuture.runAsync(() -> GuestMemory.checkSnapshot(s),
-                        task -> Thread.ofPlatform().daemon().name("jkvm-memory-check").start(task))
-                : CompletableFuture.completedFuture(null);
-        Machine m;
-        try {
-            m = new Machine(resumeConfig(s.state(), cpu, backend, kvmPath, trace), console,
-                    new Resume(s.state(), () -> GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize()),
-                            snapshotFile.toString(), cpu != null));
-        } catch (RuntimeException | Error e) {
-            awaitMemoryCheck(memoryCheck); // a corrupt memory file is the first thing to fix
-            throw e;
-        }
-        try {
-            awaitMemoryCheck(memoryCheck);
-        } catch (RuntimeException | Error e) {
-            m.close(); // built but never run: nothing of it was applied anywhere
-            throw e;
-        }
+        Machine m = MemoryCheck.start(s, checkMemory).alongside(() -> new Machine(resumeConfig(s.state(), cpu, backend,
+                kvmPath, trace), console, new Resume(s.state(), () -> GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize()),
+                snapshotFile.toString(), cpu != null)));
         if (trace) { // read, checked, RAM mapped and its data checksummed, vCPUs and devices loaded: ready to run
             console.trace().printf(java.util.Locale.ROOT, "jkvm: restored %s on %s in %.1f ms%n", snapshotFile, m.backend.name().toLowerCase(),
                     (System.nanoTime() - start) / 1e6);
         }
         return m;
-    }
-
-    /** Waits for a restore's memory check; a corrupt or unreadable memory file is one line. */
-    private static void awaitMemoryCheck(CompletableFuture<Void> check) {
-        try {
-            check.join();
-        } catch (java.util.concurrent.CompletionException e) {
-            if (e.getCause() instanceof SnapshotException bad) {
-                throw new MachineException(bad.getMessage(), bad);
-            }
-            throw e.getCause() instanceof RuntimeException r ? r : e;
-        }
     }
 
     private static MachineConfig resumeConfig(MachineState state, String cpu, Backend backend, String kvmPath, boolean trace) {
