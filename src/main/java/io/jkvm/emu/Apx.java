@@ -21,24 +21,16 @@ final class Apx {
     private record Evex(int map, int pp, boolean w, int vvvv, boolean nd, boolean nf, int p1, int p2) {
     }
 
-    static void executeEvex(Core c) {
-        if (!c.apxEnabled()) {
-            throw GuestFault.of(GuestFault.UD); // no AVX-512 in the core, and APX's forms need XCR0[APX]
-        }
-        int p0 = c.fetch8(), p1 = c.fetch8(), p2 = c.fetch8();
-        c.rexR = ((~p0 >>> 4) & 8) | (~p0 & 0x10);
-        c.rexX = ((~p0 >>> 3) & 8) | ((~p1 & 4) << 2);
-        c.rexB = ((~p0 >>> 2) & 8) | ((p0 & 8) << 1);
-        c.anyRex = true;
+    static void executeEvex(Core c, Instruction insn) {
+        int p0 = insn.payload() & 0xFF, p1 = (insn.payload() >>> 8) & 0xFF, p2 = insn.payload() >>> 16;
         c.rep = 0;
         Evex e = new Evex(p0 & 7, p1 & 3, (p1 & 0x80) != 0, ((~p1 >>> 3) & 15) | ((~p2 & 8) << 1),
                 (p2 & 0x10) != 0, (p2 & 4) != 0, p1, p2);
-        c.rexW = e.w;
         long flagsBefore = c.rflags();
         try {
             switch (e.map) {
-                case 4 -> map4(c, e, flagsBefore);
-                case 2, 3 -> promotedVex(c, e, flagsBefore);
+                case 4 -> map4(c, e, insn.opcode(), flagsBefore);
+                case 2, 3 -> promotedVex(c, e, insn.opcode(), flagsBefore);
                 default -> throw GuestFault.of(GuestFault.UD);
             }
         } finally {
@@ -57,14 +49,13 @@ final class Apx {
         }
     }
 
-    private static void map4(Core c, Evex e, long flagsBefore) {
-        int b = c.fetch8();
+    private static void map4(Core c, Evex e, int b, long flagsBefore) {
         if ((e.p2 & 0xE0) != 0) {
             throw ud(); // z, L'L: no zeroing or vector length for general-purpose instructions
         }
         c.opSize = e.w ? 8 : e.pp == 1 ? 2 : 4;
         c.p66 = e.pp == 1;
-        int ext = (c.peek8() >>> 3) & 7;
+        int ext = c.insn.extension();
         if (b >= 0x38 && b <= 0x3B || b == 0x84 || b == 0x85 || (b == 0x80 || b == 0x81 || b == 0x83) && ext == 7
                 || (b == 0xF6 || b == 0xF7) && ext == 0) {
             conditionalCompare(c, e, b);
@@ -351,11 +342,10 @@ final class Apx {
     }
 
     /** Maps 2 and 3: the BMI instructions with EGPRs; NF only on those that set flags (ANDN, BLS*, BZHI, BEXTR). */
-    private static void promotedVex(Core c, Evex e, long flagsBefore) {
+    private static void promotedVex(Core c, Evex e, int op, long flagsBefore) {
         if ((e.p2 & 0xF3) != 0) {
             throw ud(); // z, L'L, ND (b) and aaa[1:0] are reserved here
         }
-        int op = c.fetch8();
         int size = e.w ? 8 : 4;
         c.opSize = size;
         boolean setsFlags = e.map == 2 && (op == 0xF2 || op == 0xF3 || op == 0xF5 && e.pp == 0 || op == 0xF7 && e.pp == 0);

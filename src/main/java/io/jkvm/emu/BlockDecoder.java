@@ -5,17 +5,18 @@ import io.jkvm.linux.Mapping;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.jkvm.emu.DecodedInsn.*;
+import static io.jkvm.emu.BlockOp.*;
 
 /**
- * Decodes a block of instructions from guest-physical memory into {@link DecodedInsn}s: the common integer forms
- * (ALU, MOV, LEA, MOVZX/MOVSX, INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc,
- * SETcc, NOPs) with a 66, REX, FS/GS or ignored segment prefix. Anything else (F0/F2/F3/67 prefixes, REX2, VEX,
- * string, system and SSE instructions, a form the interpreter would reject) ends the block: the interpreter runs it,
- * decoding it as it always has. An instruction is decoded here only when its meaning depends on nothing but its
- * bytes, so a block stays valid across mode changes.
- */
-final class BlockDecoder implements InstructionBytes {
+  * Turns a block of instructions in guest-physical memory into {@link BlockOp}s: each instruction is read by
+  * {@link InstructionDecoder} and, when it is one of the common integer forms (ALU, MOV, LEA, MOVZX/MOVSX,
+  * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs) with a 66, REX,
+  * FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else (F0/F2/F3/67 prefixes,
+  * REX2, VEX, string, system and SSE instructions, a form the interpreter would reject) ends the block: the
+  * interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning depends on
+  * nothing but its bytes, so a block stays valid across mode changes.
+  */
+final class BlockDecoder {
     private static final int MAX_INSNS = 64;
     private static final int PAGE = CodeCache.PAGE;
 
@@ -28,39 +29,53 @@ final class BlockDecoder implements InstructionBytes {
 
     private static final PastPage PAST_PAGE = new PastPage();
 
-    private final Mapping ram;
-    private final long pageBase;
-    private int pos;
+    /** The bytes of one page from an offset on. */
+    private static final class PageBytes implements InstructionBytes {
+        private final Mapping ram;
+        private final long pageBase;
+        int pos;
 
-    // the instruction being decoded
-    private int start;
-    private int seg;
-    private boolean anyRex;
-    private int rexR, rexX, rexB;
-    private int opSize;
-    private int mod, regField, rmRaw, base, index, scale;
-    private long disp;
+        PageBytes(Mapping ram, long pageBase, int offset) {
+            this.ram = ram;
+            this.pageBase = pageBase;
+            this.pos = offset;
+        }
 
-    private BlockDecoder(Mapping ram, long pageBase, int offset) {
-        this.ram = ram;
-        this.pageBase = pageBase;
-        this.pos = offset;
+        @Override
+        public int next() {
+            if (pos >= PAGE) {
+                throw PAST_PAGE;
+            }
+            return ram.getByte(pageBase + pos++) & 0xFF;
+        }
+    }
+
+    // the instruction being reduced
+    private final Instruction insn;
+    private final int seg;
+    private final int opSize;
+
+    private BlockDecoder(Instruction insn) {
+        this.insn = insn;
+        int fsOrGs = insn.prefixes().fsOrGs();
+        this.seg = fsOrGs == SegmentLoads.FS ? FS : fsOrGs == SegmentLoads.GS ? GS : 0;
+        this.opSize = insn.operandSize();
     }
 
     /** The block at {@code offset} in the page at physical {@code pageBase} (wholly inside RAM). */
     static DecodedBlock decode(Mapping ram, long pageBase, int offset, int epoch) {
-        BlockDecoder d = new BlockDecoder(ram, pageBase, offset);
-        List<DecodedInsn> insns = new ArrayList<>();
+        PageBytes page = new PageBytes(ram, pageBase, offset);
+        List<BlockOp> insns = new ArrayList<>();
         boolean endsBeforeSlow = false;
         int examined = offset; // the decision to stop depends on the bytes looked at too: they are checked as well
-        while (insns.size() < MAX_INSNS && d.pos < PAGE) {
-            DecodedInsn insn;
+        while (insns.size() < MAX_INSNS && page.pos < PAGE) {
+            BlockOp insn;
             try {
-                insn = d.one();
-            } catch (PastPage e) {
-                insn = null;
+                insn = reduce(InstructionDecoder.BLOCKS.decode(page));
+            } catch (PastPage | GuestFault e) {
+                insn = null; // the interpreter fetches across the page, or raises the fault
             }
-            examined = d.pos;
+            examined = page.pos;
             if (insn == null) {
                 endsBeforeSlow = true;
                 break;
@@ -74,160 +89,133 @@ final class BlockDecoder implements InstructionBytes {
         for (int i = 0; i < bytes.length; i++) {
             bytes[i] = ram.getByte(pageBase + offset + i);
         }
-        return new DecodedBlock(insns.toArray(DecodedInsn[]::new), bytes, endsBeforeSlow, epoch);
+        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch);
     }
 
-    private int u8() {
-        if (pos >= PAGE) {
-            throw PAST_PAGE;
+    /** The op a block runs for {@code insn}, or null when the interpreter must run it. */
+    private static BlockOp reduce(Instruction insn) {
+        Prefixes prefixes = insn.prefixes();
+        if (prefixes.lock() || prefixes.rep() != 0 || prefixes.addressSize()
+                || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
+            return null;
         }
-        return ram.getByte(pageBase + pos++) & 0xFF;
+        BlockDecoder d = new BlockDecoder(insn);
+        return switch (insn.map()) {
+            case 0 -> d.map0(insn.opcode());
+            case 1 -> d.map1(insn.opcode());
+            default -> null;
+        };
     }
 
     /** Register {@code n} as accessed with {@code size}: without REX, byte registers 4-7 are AH, CH, DH, BH. */
     private int regAt(int n, int size) {
-        return size == 1 && !anyRex && n >= 4 && n < 8 ? HIGH_BYTE + n - 4 : n;
+        return size == 1 && !insn.anyRex() && n >= 4 && n < 8 ? HIGH_BYTE + n - 4 : n;
     }
 
-    @Override
-    public int next() {
-        return u8();
+    private int mod() {
+        return insn.modrm().mod();
     }
 
-    /** The ModRM operand, decoded as the interpreter decodes it ({@link ModRm}), its address kept in parts. */
-    private void modrm() {
-        ModRm f = ModRm.decode(this, rexR, rexX, rexB);
-        mod = f.mod();
-        regField = f.reg();
-        rmRaw = f.rm();
-        base = f.base();
-        index = f.index();
-        scale = f.scale();
-        disp = f.disp();
+    private int regField() {
+        return insn.modrm().reg();
     }
 
-    /** An instruction with a ModRM r/m operand of {@code rmSize} bytes (decoded by {@link #modrm()}). */
-    private DecodedInsn withRm(int op, int size, int sub, int reg, int rmSize, long imm) {
-        int rm = mod == 3 ? regAt(rmRaw, rmSize) : MEMORY;
-        return new DecodedInsn(op, pos - start, size, sub, reg, rm, base, index, scale, disp, imm, seg);
+    /** An instruction with a ModRM r/m operand of {@code rmSize} bytes. */
+    private BlockOp withRm(int op, int size, int sub, int reg, int rmSize, long imm) {
+        ModRm f = insn.modrm();
+        int rm = f.mod() == 3 ? regAt(f.rm(), rmSize) : MEMORY;
+        return new BlockOp(op, insn.length(), size, sub, reg, rm, f.base(), f.index(), f.scale(), f.disp(), imm, seg);
+    }
+
+    /** LEA: the offset alone, no segment base. */
+    private BlockOp lea() {
+        ModRm f = insn.modrm();
+        return new BlockOp(LEA, insn.length(), opSize, 0, f.reg(), MEMORY, f.base(), f.index(), f.scale(), f.disp(), 0, 0);
     }
 
     /** An instruction with register operands only. */
-    private DecodedInsn plain(int op, int size, int sub, int reg, int rm, long imm) {
-        return new DecodedInsn(op, pos - start, size, sub, reg, rm, NONE, NONE, 0, 0, imm, 0);
-    }
-
-    /** The instruction at {@link #pos}, or null when the interpreter must run it. */
-    private DecodedInsn one() {
-        start = pos;
-        Prefixes prefixes = Prefixes.scan(this);
-        if (prefixes.tooLong() || prefixes.lock() || prefixes.rep() != 0 || prefixes.addressSize()) {
-            return null; // the interpreter runs it (or raises #GP for its length)
-        }
-        seg = prefixes.fsOrGs() == SegmentLoads.FS ? FS : prefixes.fsOrGs() == SegmentLoads.GS ? GS : 0;
-        boolean o16 = prefixes.operandSize();
-        int b = prefixes.next();
-        anyRex = (b & 0xF0) == 0x40;
-        int rex = anyRex ? b : 0;
-        if (anyRex) {
-            b = u8();
-        }
-        rexR = (rex & 4) << 1;
-        rexX = (rex & 2) << 2;
-        rexB = (rex & 1) << 3;
-        opSize = (rex & 8) != 0 ? 8 : o16 ? 2 : 4;
-        DecodedInsn insn = b == 0x0F ? map1(u8()) : map0(b);
-        return insn == null || insn.length() > Prefixes.MAX_LENGTH ? null : insn;
+    private BlockOp plain(int op, int size, int sub, int reg, int rm, long imm) {
+        return new BlockOp(op, insn.length(), size, sub, reg, rm, NONE, NONE, 0, 0, imm, 0);
     }
 
     private int byteOr(int b) {
         return (b & 1) == 0 ? 1 : opSize;
     }
 
-    private DecodedInsn map0(int b) {
+    private BlockOp map0(int b) {
         if (b < 0x40 && (b & 7) < 6) {
             int op = (b >>> 3) & 7;
             int size = byteOr(b);
             switch (b & 7) {
                 case 0, 1 -> {
-                    modrm();
-                    if (mod == 3 && size >= 4) { // the commonest form: no operand-size switch when it runs
-                        return withRm(size == 8 ? ALU_R64_R64 : ALU_R32_R32, size, op, regField, size, 0);
+                    if (mod() == 3 && size >= 4) { // the commonest form: no operand-size switch when it runs
+                        return withRm(size == 8 ? ALU_R64_R64 : ALU_R32_R32, size, op, regField(), size, 0);
                     }
-                    return withRm(ALU_RM_REG, size, op, regAt(regField, size), size, 0);
+                    return withRm(ALU_RM_REG, size, op, regAt(regField(), size), size, 0);
                 }
                 case 2, 3 -> {
-                    modrm();
-                    return withRm(ALU_REG_RM, size, op, regAt(regField, size), size, 0);
+                    return withRm(ALU_REG_RM, size, op, regAt(regField(), size), size, 0);
                 }
                 default -> {
-                    long imm = nextImmediate(size);
+                    long imm = insn.operandImmediate(size);
                     return plain(ALU_RM_IMM, size, op, 0, 0, imm);
                 }
             }
         }
         switch (b) {
             case 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57 -> {
-                return plain(PUSH_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | rexB, 0, 0);
+                return plain(PUSH_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | insn.rexB(), 0, 0);
             }
             case 0x58, 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F -> {
-                return plain(POP_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | rexB, 0, 0);
+                return plain(POP_REG, opSize == 2 ? 2 : 8, 0, (b & 7) | insn.rexB(), 0, 0);
             }
             case 0x63 -> {
-                modrm();
-                return withRm(MOVSX, opSize, 4, regField, 4, 0);
+                return withRm(MOVSX, opSize, 4, regField(), 4, 0);
             }
             case 0x68 -> {
-                long imm = nextSigned(opSize == 2 ? 2 : 4);
+                long imm = insn.signedImmediate();
                 return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x6A -> {
-                long imm = nextSigned(1);
+                long imm = insn.signedImmediate();
                 return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
             }
             case 0x69, 0x6B -> {
-                modrm();
-                long imm = b == 0x6B ? nextSigned(1) : nextSigned(opSize == 2 ? 2 : 4);
-                return withRm(IMUL_IMM, opSize, 0, regField, opSize, imm);
+                long imm = insn.signedImmediate();
+                return withRm(IMUL_IMM, opSize, 0, regField(), opSize, imm);
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F -> {
                 if (opSize == 2) {
                     return null; // 66-prefixed near branches follow the vendor: the interpreter has the rule
                 }
-                long rel = nextSigned(1);
+                long rel = insn.signedImmediate();
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }
             case 0x80, 0x81, 0x83 -> {
-                modrm();
                 int size = b == 0x80 ? 1 : opSize;
-                long imm = b == 0x81 ? nextImmediate(size) : nextSigned(1);
-                return withRm(ALU_RM_IMM, size, regField & 7, 0, size, imm);
+                long imm = b == 0x83 ? insn.signedImmediate() : insn.operandImmediate(size);
+                return withRm(ALU_RM_IMM, size, regField() & 7, 0, size, imm);
             }
             case 0x84, 0x85 -> {
-                modrm();
                 int size = byteOr(b);
-                return withRm(TEST_RM_REG, size, 0, regAt(regField, size), size, 0);
+                return withRm(TEST_RM_REG, size, 0, regAt(regField(), size), size, 0);
             }
             case 0x88, 0x89 -> {
-                modrm();
                 int size = byteOr(b);
-                return withRm(MOV_RM_REG, size, 0, regAt(regField, size), size, 0);
+                return withRm(MOV_RM_REG, size, 0, regAt(regField(), size), size, 0);
             }
             case 0x8A, 0x8B -> {
-                modrm();
                 int size = byteOr(b);
-                return withRm(MOV_REG_RM, size, 0, regAt(regField, size), size, 0);
+                return withRm(MOV_REG_RM, size, 0, regAt(regField(), size), size, 0);
             }
             case 0x8D -> {
-                modrm();
-                if (mod == 3) {
+                if (mod() == 3) {
                     return null; // #UD
                 }
-                seg = 0; // LEA computes the offset only
-                return withRm(LEA, opSize, 0, regField, opSize, 0);
+                return lea();
             }
             case 0x90 -> {
-                return rexB != 0 ? null : plain(NOP, opSize, 0, 0, 0, 0); // with REX.B it is XCHG R8, RAX
+                return insn.rexB() != 0 ? null : plain(NOP, opSize, 0, 0, 0, 0); // with REX.B it is XCHG R8, RAX
             }
             case 0x98 -> {
                 return plain(SIGN_EXTEND_ACC, opSize, 0, 0, 0, 0);
@@ -237,22 +225,21 @@ final class BlockDecoder implements InstructionBytes {
             }
             case 0xA8, 0xA9 -> {
                 int size = byteOr(b);
-                long imm = nextImmediate(size);
+                long imm = insn.operandImmediate(size);
                 return plain(TEST_RM_IMM, size, 0, 0, 0, imm);
             }
             case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
-                long imm = nextUnsigned(1);
-                return plain(MOV_RM_IMM, 1, 0, 0, regAt((b & 7) | rexB, 1), imm);
+                long imm = insn.immediate();
+                return plain(MOV_RM_IMM, 1, 0, 0, regAt((b & 7) | insn.rexB(), 1), imm);
             }
             case 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD, 0xBE, 0xBF -> {
-                long imm = nextUnsigned(opSize);
-                return plain(MOV_RM_IMM, opSize, 0, 0, (b & 7) | rexB, imm);
+                long imm = insn.immediate();
+                return plain(MOV_RM_IMM, opSize, 0, 0, (b & 7) | insn.rexB(), imm);
             }
             case 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3 -> {
-                modrm();
                 int size = byteOr(b);
-                long count = b <= 0xC1 ? nextUnsigned(1) : b <= 0xD1 ? 1 : NONE;
-                return withRm(SHIFT, size, regField & 7, 0, size, count);
+                long count = b <= 0xC1 ? insn.immediate() : b <= 0xD1 ? 1 : NONE;
+                return withRm(SHIFT, size, regField() & 7, 0, size, count);
             }
             case 0xC3 -> {
                 if (opSize == 2) {
@@ -261,41 +248,39 @@ final class BlockDecoder implements InstructionBytes {
                 return plain(RET, 8, 0, 0, 0, 0);
             }
             case 0xC6, 0xC7 -> {
-                modrm();
-                if ((regField & 7) != 0) {
+                if ((regField() & 7) != 0) {
                     return null;
                 }
                 int size = byteOr(b);
-                long imm = nextImmediate(size);
+                long imm = insn.operandImmediate(size);
                 return withRm(MOV_RM_IMM, size, 0, 0, size, imm);
             }
             case 0xE8 -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = nextSigned(4);
+                long rel = insn.signedImmediate();
                 return plain(CALL, 8, 0, 0, 0, rel);
             }
             case 0xE9 -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = nextSigned(4);
+                long rel = insn.signedImmediate();
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
             case 0xEB -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = nextSigned(1);
+                long rel = insn.signedImmediate();
                 return plain(JMP, 8, 0, 0, 0, rel);
             }
             case 0xF6, 0xF7 -> {
-                modrm();
                 int size = byteOr(b);
-                switch (regField & 7) {
+                switch (regField() & 7) {
                     case 0, 1 -> {
-                        long imm = nextImmediate(size);
+                        long imm = insn.operandImmediate(size);
                         return withRm(TEST_RM_IMM, size, 0, 0, size, imm);
                     }
                     case 2 -> {
@@ -310,11 +295,10 @@ final class BlockDecoder implements InstructionBytes {
                 }
             }
             case 0xFE, 0xFF -> {
-                modrm();
-                int op = regField & 7;
+                int op = regField() & 7;
                 int size = b == 0xFE ? 1 : opSize;
                 if (op == 0 || op == 1) {
-                    return withRm(mod == 3 && size == 8 ? INC_DEC_R64 : op == 0 ? INC : DEC, size, op, 0, size, 0);
+                    return withRm(mod() == 3 && size == 8 ? INC_DEC_R64 : op == 0 ? INC : DEC, size, op, 0, size, 0);
                 }
                 if (b == 0xFE) {
                     return null;
@@ -332,39 +316,33 @@ final class BlockDecoder implements InstructionBytes {
         }
     }
 
-    private DecodedInsn map1(int b) {
+    private BlockOp map1(int b) {
         switch (b) {
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F -> {
                 if (opSize == 2) {
                     return null;
                 }
-                long rel = nextSigned(4);
+                long rel = insn.signedImmediate();
                 return plain(JCC, 8, b & 0xF, 0, 0, rel);
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {
-                modrm();
-                return withRm(CMOV, opSize, b & 0xF, regField, opSize, 0);
+                return withRm(CMOV, opSize, b & 0xF, regField(), opSize, 0);
             }
             case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F -> {
-                modrm();
                 return withRm(SETCC, 1, b & 0xF, 0, 1, 0);
             }
             case 0xAF -> {
-                modrm();
-                return withRm(IMUL_REG_RM, opSize, 0, regField, opSize, 0);
+                return withRm(IMUL_REG_RM, opSize, 0, regField(), opSize, 0);
             }
             case 0xB6, 0xB7 -> {
-                modrm();
                 int from = b == 0xB6 ? 1 : 2;
-                return withRm(MOVZX, opSize, from, regField, from, 0);
+                return withRm(MOVZX, opSize, from, regField(), from, 0);
             }
             case 0xBE, 0xBF -> {
-                modrm();
                 int from = b == 0xBE ? 1 : 2;
-                return withRm(MOVSX, opSize, from, regField, from, 0);
+                return withRm(MOVSX, opSize, from, regField(), from, 0);
             }
             case 0x0D, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F -> { // prefetch and hint NOPs: no access
-                modrm();
                 return withRm(NOP, opSize, 0, 0, opSize, 0);
             }
             default -> {

@@ -51,7 +51,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (block == null || !code.current(block, physical)) {
             block = code.decode(physical, fetchBlocks);
         }
-        DecodedInsn[] insns = block.insns;
+        BlockOp[] insns = block.insns;
         endBlock = false;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         int n = 0;
@@ -87,10 +87,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         return n;
     }
 
-    /** Register {@code n} as a {@code size}-byte operand; {@link DecodedInsn#HIGH_BYTE} + 0-3 are AH-BH. */
+    /** Register {@code n} as a {@code size}-byte operand; {@link BlockOp#HIGH_BYTE} + 0-3 are AH-BH. */
     private long regOf(int n, int size) {
         return switch (size) {
-            case 1 -> n >= DecodedInsn.HIGH_BYTE ? (r[n - DecodedInsn.HIGH_BYTE] >>> 8) & 0xFF : r[n] & 0xFF;
+            case 1 -> n >= BlockOp.HIGH_BYTE ? (r[n - BlockOp.HIGH_BYTE] >>> 8) & 0xFF : r[n] & 0xFF;
             case 2 -> r[n] & 0xFFFF;
             case 4 -> r[n] & 0xFFFFFFFFL;
             default -> r[n];
@@ -100,8 +100,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private void setRegOf(int n, int size, long v) {
         switch (size) {
             case 1 -> {
-                if (n >= DecodedInsn.HIGH_BYTE) {
-                    int low = n - DecodedInsn.HIGH_BYTE;
+                if (n >= BlockOp.HIGH_BYTE) {
+                    int low = n - BlockOp.HIGH_BYTE;
                     r[low] = (r[low] & ~0xFF00L) | ((v & 0xFF) << 8);
                 } else {
                     r[n] = (r[n] & ~0xFFL) | (v & 0xFF);
@@ -114,28 +114,28 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /** The linear address of a decoded memory operand; {@code next} is the address of the next instruction. */
-    private long address(DecodedInsn d, long next) {
+    private long address(BlockOp d, long next) {
         long a = d.disp();
         int base = d.base();
         stackAddressed = d.seg() == 0 && (base == 4 || base == 5);
         if (base >= 0) {
             a += r[base];
-        } else if (base == DecodedInsn.RIP) {
+        } else if (base == BlockOp.RIP) {
             a += next;
         }
         if (d.index() >= 0) {
             a += r[d.index()] << d.scale();
         }
         int seg = d.seg();
-        return seg == 0 ? a : a + (seg == DecodedInsn.FS ? fsBase : gsBase);
+        return seg == 0 ? a : a + (seg == BlockOp.FS ? fsBase : gsBase);
     }
 
-    private long operand(DecodedInsn d, int size, long next) {
+    private long operand(BlockOp d, int size, long next) {
         int rm = d.rm();
         return rm >= 0 ? regOf(rm, size) : read(address(d, next), size);
     }
 
-    private void setOperand(DecodedInsn d, int size, long next, long v) {
+    private void setOperand(BlockOp d, int size, long next, long v) {
         int rm = d.rm();
         if (rm >= 0) {
             setRegOf(rm, size, v);
@@ -148,11 +148,11 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
      * Executes one decoded instruction at RIP, exactly as the interpreter does the same bytes; false when it
      * transferred control (the block is left). A fault leaves RIP at the instruction.
      */
-    private boolean executeDecoded(DecodedInsn d) {
+    private boolean executeDecoded(BlockOp d) {
         long next = rip + d.length();
         int size = d.size();
         switch (d.op()) {
-            case DecodedInsn.ALU_RM_REG -> {
+            case BlockOp.ALU_RM_REG -> {
                 long src = regOf(d.reg(), size);
                 int rm = d.rm();
                 if (rm >= 0) {
@@ -168,31 +168,31 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     }
                 }
             }
-            case DecodedInsn.ALU_R64_R64 -> {
+            case BlockOp.ALU_R64_R64 -> {
                 long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()], r[d.reg()], 8);
                 if (d.sub() != 7) {
                     r[d.rm()] = res;
                 }
             }
-            case DecodedInsn.ALU_R32_R32 -> {
+            case BlockOp.ALU_R32_R32 -> {
                 long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
                 if (d.sub() != 7) {
                     r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
                 }
             }
-            case DecodedInsn.INC_DEC_R64 -> {
+            case BlockOp.INC_DEC_R64 -> {
                 long v = r[d.rm()];
                 long res = d.sub() == 0 ? v + 1 : v - 1;
                 r[d.rm()] = res;
                 Arithmetic.incDecFlags(this, d.sub() == 0, v, res, 8);
             }
-            case DecodedInsn.ALU_REG_RM -> {
+            case BlockOp.ALU_REG_RM -> {
                 long res = Arithmetic.aluOp(core(), d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
                 if (d.sub() != 7) {
                     setRegOf(d.reg(), size, res);
                 }
             }
-            case DecodedInsn.ALU_RM_IMM -> {
+            case BlockOp.ALU_RM_IMM -> {
                 int rm = d.rm();
                 if (rm >= 0) {
                     long res = Arithmetic.aluOp(core(), d.sub(), regOf(rm, size), d.imm(), size);
@@ -207,26 +207,26 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     }
                 }
             }
-            case DecodedInsn.TEST_RM_REG -> {
+            case BlockOp.TEST_RM_REG -> {
                 long res = operand(d, size, next) & regOf(d.reg(), size);
                 lazy(LAZY_LOGIC, res, 0, res, size);
             }
-            case DecodedInsn.TEST_RM_IMM -> {
+            case BlockOp.TEST_RM_IMM -> {
                 long res = operand(d, size, next) & d.imm();
                 lazy(LAZY_LOGIC, res, 0, res, size);
             }
-            case DecodedInsn.MOV_RM_REG -> setOperand(d, size, next, regOf(d.reg(), size));
-            case DecodedInsn.MOV_REG_RM -> setRegOf(d.reg(), size, operand(d, size, next));
-            case DecodedInsn.MOV_RM_IMM -> setOperand(d, size, next, d.imm());
-            case DecodedInsn.LEA -> setRegOf(d.reg(), size, address(d, next));
-            case DecodedInsn.MOVZX -> setRegOf(d.reg(), size, operand(d, d.sub(), next));
-            case DecodedInsn.MOVSX -> {
+            case BlockOp.MOV_RM_REG -> setOperand(d, size, next, regOf(d.reg(), size));
+            case BlockOp.MOV_REG_RM -> setRegOf(d.reg(), size, operand(d, size, next));
+            case BlockOp.MOV_RM_IMM -> setOperand(d, size, next, d.imm());
+            case BlockOp.LEA -> setRegOf(d.reg(), size, address(d, next));
+            case BlockOp.MOVZX -> setRegOf(d.reg(), size, operand(d, d.sub(), next));
+            case BlockOp.MOVSX -> {
                 int shift = 64 - 8 * d.sub();
                 setRegOf(d.reg(), size, (operand(d, d.sub(), next) << shift) >> shift);
             }
-            case DecodedInsn.INC, DecodedInsn.DEC -> {
+            case BlockOp.INC, BlockOp.DEC -> {
                 int rm = d.rm();
-                boolean inc = d.op() == DecodedInsn.INC;
+                boolean inc = d.op() == BlockOp.INC;
                 long res;
                 long v;
                 if (rm >= 0) {
@@ -241,7 +241,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
                 Arithmetic.incDecFlags(this, inc, v, res, size);
             }
-            case DecodedInsn.NOT -> {
+            case BlockOp.NOT -> {
                 int rm = d.rm();
                 if (rm >= 0) {
                     setRegOf(rm, size, ~regOf(rm, size));
@@ -250,7 +250,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     write(a, size, ~read(a, size));
                 }
             }
-            case DecodedInsn.NEG -> {
+            case BlockOp.NEG -> {
                 int rm = d.rm();
                 long v;
                 long res;
@@ -266,16 +266,16 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
                 Arithmetic.negFlags(this, v, res, size);
             }
-            case DecodedInsn.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
-            case DecodedInsn.PUSH_IMM -> push(d.imm(), size);
-            case DecodedInsn.PUSH_RM -> push(operand(d, size, next), size);
-            case DecodedInsn.POP_REG -> {
+            case BlockOp.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
+            case BlockOp.PUSH_IMM -> push(d.imm(), size);
+            case BlockOp.PUSH_RM -> push(operand(d, size, next), size);
+            case BlockOp.POP_REG -> {
                 long v = pop(size);
                 setRegOf(d.reg(), size, v);
             }
-            case DecodedInsn.IMUL_IMM -> Arithmetic.imul3(core(), d.reg(), operand(d, size, next), d.imm(), size);
-            case DecodedInsn.IMUL_REG_RM -> Arithmetic.imul3(core(), d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
-            case DecodedInsn.SHIFT -> {
+            case BlockOp.IMUL_IMM -> Arithmetic.imul3(core(), d.reg(), operand(d, size, next), d.imm(), size);
+            case BlockOp.IMUL_REG_RM -> Arithmetic.imul3(core(), d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
+            case BlockOp.SHIFT -> {
                 int count = (int) (d.imm() >= 0 ? d.imm() : r[1] & 0xFF) & (size == 8 ? 63 : 31);
                 int rm = d.rm();
                 long a = rm >= 0 ? 0 : address(d, next);
@@ -294,38 +294,38 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                     setArith(shiftFlags);
                 }
             }
-            case DecodedInsn.JCC -> {
+            case BlockOp.JCC -> {
                 if (condition(d.sub())) {
                     NearBranches.jump(core(), next + d.imm(), 8);
                     return false;
                 }
             }
-            case DecodedInsn.JMP -> {
+            case BlockOp.JMP -> {
                 NearBranches.jump(core(), next + d.imm(), 8);
                 return false;
             }
-            case DecodedInsn.CALL -> {
+            case BlockOp.CALL -> {
                 NearBranches.call(core(), next + d.imm(), next, 8);
                 return false;
             }
-            case DecodedInsn.RET -> {
+            case BlockOp.RET -> {
                 NearBranches.ret(core(), 8);
                 return false;
             }
-            case DecodedInsn.JMP_RM -> {
+            case BlockOp.JMP_RM -> {
                 NearBranches.jump(core(), operand(d, 8, next), 8);
                 return false;
             }
-            case DecodedInsn.CALL_RM -> {
+            case BlockOp.CALL_RM -> {
                 NearBranches.call(core(), operand(d, 8, next), next, 8);
                 return false;
             }
-            case DecodedInsn.CMOV -> DataTransfer.cmov(core(), condition(d.sub()), d.reg(), size, operand(d, size, next));
-            case DecodedInsn.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
-            case DecodedInsn.NOP -> {
+            case BlockOp.CMOV -> DataTransfer.cmov(core(), condition(d.sub()), d.reg(), size, operand(d, size, next));
+            case BlockOp.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
+            case BlockOp.NOP -> {
             }
-            case DecodedInsn.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
-            case DecodedInsn.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
+            case BlockOp.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
+            case BlockOp.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
             default -> throw new IllegalStateException("no handler for decoded op " + d.op());
         }
         rip = next;

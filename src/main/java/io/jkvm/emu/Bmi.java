@@ -3,7 +3,7 @@ package io.jkvm.emu;
 /**
  * VEX-encoded general-purpose instructions (BMI1: ANDN, BEXTR, BLSI, BLSMSK, BLSR; BMI2: BZHI, MULX, PDEP, PEXT,
  * RORX, SARX, SHLX, SHRX), each #UD unless the guest CPU model has its feature, and the legacy 0F 38 ones
- * (MOVBE, CRC32). VEX is decoded here: C5 (2 bytes) and C4 (3 bytes, maps 0F, 0F38, 0F3A).
+ * (MOVBE, CRC32). {@link InstructionDecoder} reads the VEX prefix (C5 or C4) and the operands.
  */
 final class Bmi {
     private Bmi() {
@@ -11,37 +11,14 @@ final class Bmi {
 
     private static final long CF = Core.CF, ZF = Core.ZF, SF = Core.SF;
 
-    static void executeVex(Core c, int escape) {
-        int p1 = c.fetch8();
-        int map, vvvv, pp;
-        boolean w, l;
-        if (escape == 0xC5) {
-            c.rexR = (p1 & 0x80) == 0 ? 8 : 0;
-            c.rexX = 0;
-            c.rexB = 0;
-            w = false;
-            map = 1;
-            vvvv = (~p1 >>> 3) & 15;
-            l = (p1 & 4) != 0;
-            pp = p1 & 3;
-        } else {
-            int p2 = c.fetch8();
-            c.rexR = (p1 & 0x80) == 0 ? 8 : 0;
-            c.rexX = (p1 & 0x40) == 0 ? 8 : 0;
-            c.rexB = (p1 & 0x20) == 0 ? 8 : 0;
-            map = p1 & 0x1F;
-            w = (p2 & 0x80) != 0;
-            vvvv = (~p2 >>> 3) & 15;
-            l = (p2 & 4) != 0;
-            pp = p2 & 3;
-        }
-        if (!c.code64) { // outside 64-bit mode VEX.R, X, B and vvvv[3] are ignored, and W1 is W0 for these instructions
-            c.rexR = c.rexX = c.rexB = 0;
+    static void executeVex(Core c, Instruction insn) {
+        int p2 = insn.payload() >>> 8; // W, vvvv, L, pp (the decoder keeps C5's payload in C4's form)
+        int map = insn.map(), pp = p2 & 3, vvvv = (~p2 >>> 3) & 15;
+        boolean w = insn.rexW(), l = (p2 & 4) != 0;
+        if (!c.code64) { // outside 64-bit mode vvvv[3] is ignored, and W1 is W0 for these instructions
             vvvv &= 7;
-            w = false;
         }
-        c.rexW = w;
-        int op = c.fetch8();
+        int op = insn.opcode();
         int size = w ? 8 : 4;
         c.opSize = size;
         if (l) {

@@ -6,8 +6,8 @@ import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 
 /**
- * The software x86-64 core's top layer, the interpreter: 64-bit decoding through the one-byte and 0F opcode maps
- * (decode and execute in one pass), each entry calling its instruction group's class. The layers below it, one job
+ * The software x86-64 core's top layer, the interpreter: the instruction {@link InstructionDecoder} read, run through
+ * the one-byte and 0F opcode maps, each entry calling its instruction group's class. The layers below it, one job
  * each: {@link CpuState} (registers, flags, mode), {@link Paging}, {@link MemoryAccess}, {@link InstructionFetch},
  * {@link StepExecution} (one instruction, interrupts and faults) and {@link BlockExecution} (decoded blocks). Port
  * I/O and MMIO leave through {@link IoPort} so the machine's devices serve both backends.
@@ -24,89 +24,64 @@ final class Core extends BlockExecution {
             return;
         }
         ip = rip;
-        opSize = 4;
-        adSize = 8;
         beginInstruction();
+        Instruction insn = decodeInstruction();
+        Prefixes prefixes = applyPrefixes();
+        adSize = insn.addressSize();
         segBase = 0;
-        Prefixes prefixes = scanPrefixes();
-        boolean o16 = prefixes.operandSize();
-        if (prefixes.addressSize()) {
-            adSize = 4;
-        }
         if (prefixes.fsOrGs() >= 0) { // CS, DS, ES and SS prefixes are ignored in 64-bit mode
             segBase = prefixes.fsOrGs() == SegmentLoads.FS ? fsBase : gsBase;
             segOverride = true;
         }
-        int b = prefixes.next();
-        int map = 0;
-        if (b >= 0x40 && b <= 0x4F) {
-            anyRex = true;
-            rexW = (b & 8) != 0;
-            rexR = (b & 4) << 1;
-            rexX = (b & 2) << 2;
-            rexB = (b & 1) << 3;
-            b = fetch8();
-            if (b == 0xD5 || (b >= 0x40 && b <= 0x4F)) {
-                throw GuestFault.of(GuestFault.UD); // REX2 after REX, or REX after REX
-            }
-        } else if (b == 0xD5) {
-            if (!apxEnabled()) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            int p = fetch8();
-            rex2 = true;
-            anyRex = true;
-            map = p >>> 7;
-            rexR = ((p & 0x40) >>> 2) | ((p & 0x04) << 1);
-            rexX = ((p & 0x20) >>> 1) | ((p & 0x02) << 2);
-            rexB = (p & 0x10) | ((p & 0x01) << 3);
-            rexW = (p & 0x08) != 0;
-            b = fetch8();
-            if (map == 0 && b == 0xA1 && (p & 0x08) == 0) { // JMPABS: REX2 with M0 = 0, W = 0, then A1 imm64
-                if (o16 || adSize == 4 || rep != 0 || lock) {
-                    throw GuestFault.of(GuestFault.UD);
-                }
-                rip = fetch(8);
+        takeRegisterExtensions(insn);
+        opSize = insn.operandSize();
+        p66 = prefixes.operandSize();
+        int b = insn.opcode();
+        switch (insn.encoding()) {
+            case Instruction.VEX -> {
+                Bmi.executeVex(this, insn);
                 return;
             }
-            if (map == 0 && Rex2.forbiddenMap0(b) || map == 1 && Rex2.forbiddenMap1(b)) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-        }
-        opSize = rexW ? 8 : o16 ? 2 : 4;
-        p66 = o16;
-        if (map == 0 && (b == 0xC4 || b == 0xC5)) {
-            if (anyRex || o16 || rep != 0 || lock) {
-                throw GuestFault.of(GuestFault.UD); // VEX after REX or a 66/F2/F3/F0 prefix
-            }
-            Bmi.executeVex(this, b);
-            return;
-        }
-        if (map == 0 && b == 0x62) {
-            if (anyRex || o16 || rep != 0 || lock) {
-                throw GuestFault.of(GuestFault.UD); // EVEX after REX or a 66/F2/F3/F0 prefix
-            }
-            Apx.executeEvex(this);
-            return;
-        }
-        if (map == 0 && b == 0x0F) {
-            map = 1;
-            b = fetch8();
-            if (b == 0x38 && !rex2) {
-                if (lock) {
-                    throw GuestFault.of(GuestFault.UD);
-                }
-                Bmi.executeMap0F38(this, fetch8());
+            case Instruction.EVEX -> {
+                Apx.executeEvex(this, insn);
                 return;
             }
+            default -> {
+            }
         }
-        if (lock && !LockPrefix.allows(map, b, peek8())) {
-            throw GuestFault.of(GuestFault.UD); // LOCK on an instruction, or a form, that has no locked read-modify-write
+        if (insn.map() == 0 && b == 0xA1 && rex2 && !rexW) { // JMPABS
+            rip = insn.immediate();
+            return;
         }
-        if (map == 0) {
-            executeMap0(b);
-        } else {
-            executeMap1(b);
+        requireLockable(insn);
+        executeMaps(insn);
+    }
+
+    /** REX, REX2, VEX or EVEX: the register numbers' high bits and W, as the decoder read them. */
+    void takeRegisterExtensions(Instruction insn) {
+        rexW = insn.rexW();
+        rexR = insn.rexR();
+        rexX = insn.rexX();
+        rexB = insn.rexB();
+        rex2 = insn.encoding() == Instruction.REX2;
+        anyRex = insn.anyRex();
+    }
+
+    /** #UD for a LOCK prefix on an instruction, or a form, that has no locked read-modify-write. */
+    void requireLockable(Instruction insn) {
+        if (lock && (insn.map() > 1 || !LockPrefix.allows(insn.map(), insn.opcode(), insn.modrmByte()))) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+    }
+
+    /** The instruction in its legacy map (one-byte, 0F, 0F38, 0F3A), once its prefixes are applied. */
+    void executeMaps(Instruction insn) {
+        int b = insn.opcode();
+        switch (insn.map()) {
+            case 0 -> executeMap0(b);
+            case 1 -> executeMap1(b);
+            case 2 -> Bmi.executeMap0F38(this, b);
+            default -> Sse4.execute0F3A(this, b);
         }
     }
 
@@ -592,7 +567,6 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x06 -> SystemInstructions.clts(this);
-            case 0x3A -> Sse4.execute0F3A(this, fetch8());
             case 0x02, 0x03 -> SelectorChecks.accessRightsOrLimit(this, b == 0x03);
             case 0x08, 0x09 -> SystemInstructions.invalidateCaches(this);
             case 0x51, 0x58, 0x59, 0x5C, 0x5D, 0x5E, 0x5F, 0x2E, 0x2F, 0xC2, 0x2A, 0x2C, 0x2D, 0x5A, 0x5B, 0xE6 ->

@@ -6,7 +6,7 @@ package io.jkvm.emu;
  */
 final class DecodedBlock {
     /** The decoded instructions, in order. */
-    final DecodedInsn[] insns;
+    final BlockOp[] insns;
     /**
      * The bytes the decoder examined (the instructions', and those of the one it stopped at), to check the block
      * against memory written by someone the core does not see.
@@ -17,7 +17,7 @@ final class DecodedBlock {
     /** The {@link CodeCache} epoch in which {@link #bytes} last matched memory. */
     int checkedEpoch;
 
-    DecodedBlock(DecodedInsn[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
+    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
         this.insns = insns;
         this.bytes = bytes;
         this.endsBeforeSlow = endsBeforeSlow;

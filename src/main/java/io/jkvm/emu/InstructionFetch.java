@@ -3,7 +3,10 @@ package io.jkvm.emu;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
 
-/** Instruction bytes and operands: the prefixes, ModRM/SIB decoding, effective and linear addresses, r/m operands. */
+/**
+ * The instruction being run: its fetch through the MMU into {@link InstructionDecoder}, its immediates and ModRM
+ * operand as the handlers take them, effective and linear addresses, r/m operands.
+ */
 abstract sealed class InstructionFetch extends MemoryAccess implements InstructionBytes permits StepExecution {
     InstructionFetch(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, cpuid, mxcsrMask, io);
@@ -25,7 +28,7 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
 
     // ---- instruction fetch and decode state ------------------------------------------------------------------
 
-    long ip;               // next byte to fetch (linear)
+    long ip;               // the linear address after the instruction being executed
     int opSize;                    // 2, 4 or 8
     int adSize;            // 4 or 8
     boolean rexW;
@@ -46,26 +49,63 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
     long fetchOutsideRam;
     long fetchPhysBase;
 
-    int fetch8() {
-        long page = ip & ~0xFFFL;
+    /** The instruction being executed, as {@link InstructionDecoder} read it. */
+    Instruction insn;
+    /** The next byte of {@link #insn} a handler takes with {@link #fetch8()} and the immediates' readers. */
+    int cursor;
+
+    /** The instruction byte at linear {@code address}, fetched through the MMU as an instruction fetch. */
+    private int codeByte(long address) {
+        long page = address & ~0xFFFL;
         if (page != fetchPage) {
-            long phys = translate(ip, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
+            long phys = translate(address, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
             if (phys < 0 || phys + 0x1000 > ramSize) {
-                fetchOutsideRam = translate(ip, ACC_EXEC);
+                fetchOutsideRam = translate(address, ACC_EXEC);
                 throw new Stop(Reason.FETCH_OUTSIDE_RAM); // as KVM: an emulation failure, not a device read
             }
             fetchPhysBase = phys;
             fetchPage = page;
         }
-        int b = ram.getByte(fetchPhysBase + (ip & 0xFFF)) & 0xFF;
-        ip++;
-        return b;
+        return ram.getByte(fetchPhysBase + (address & 0xFFF)) & 0xFF;
+    }
+
+    /**
+     * Decodes the instruction at {@link #ip} (a linear address): afterwards {@link #insn} is it, {@link #ip} is the
+     * address after it and {@link #cursor} is at its first byte after the opcode.
+     */
+    Instruction decodeInstruction() {
+        long start = ip;
+        long wrap = code64 ? -1L : 0xFFFFFFFFL;
+        int[] read = {0};
+        InstructionBytes code = () -> codeByte((start + read[0]++) & wrap);
+        boolean apm = vendor.followsApm();
+        InstructionDecoder decoder = code64 ? (apxEnabled() ? (apm ? APX_APM : APX_SDM) : apm ? PLAIN_APM : PLAIN_SDM)
+                : new InstructionDecoder(false, defaultSize, protectedMode(), false, apm);
+        Instruction decoded = decoder.decode(code);
+        insn = decoded;
+        ip = (start + decoded.length()) & wrap;
+        cursor = decoded.operandsAt();
+        return decoded;
+    }
+
+    private static final InstructionDecoder PLAIN_SDM = new InstructionDecoder(true, 4, true, false, false),
+            PLAIN_APM = new InstructionDecoder(true, 4, true, false, true),
+            APX_SDM = new InstructionDecoder(true, 4, true, true, false),
+            APX_APM = new InstructionDecoder(true, 4, true, true, true);
+
+    /** The next byte of the instruction's operands (an immediate, or a ModRM a handler reads itself). */
+    int fetch8() {
+        if (cursor >= insn.length()) {
+            throw new IllegalStateException("the decoder's opcode table gives map " + insn.map() + " opcode "
+                    + Integer.toHexString(insn.opcode()) + " fewer bytes than its handler reads");
+        }
+        return insn.bytes()[cursor++] & 0xFF;
     }
 
     /** The next instruction byte, left unconsumed. */
     int peek8() {
         int b = fetch8();
-        ip--;
+        cursor--;
         return b;
     }
 
@@ -88,14 +128,11 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
     }
 
     /**
-     * The legacy prefixes at {@link #ip}, with what every mode makes of them applied: #GP(0) past 15 bytes, LOCK and
-     * REP; the operand and address sizes and the segment are the mode's to apply.
+     * The legacy prefixes of {@link #insn}, with what every mode makes of them applied: LOCK and REP; the operand and
+     * address sizes and the segment are the mode's to apply.
      */
-    Prefixes scanPrefixes() {
-        Prefixes p = Prefixes.scan(this);
-        if (p.tooLong()) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
-        }
+    Prefixes applyPrefixes() {
+        Prefixes p = insn.prefixes();
         if (p.lock()) {
             lockPrefix();
         }
@@ -103,22 +140,32 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
         return p;
     }
 
-    /** Decodes the ModRM operand at {@link #ip}: {@link #regField}, and {@link #rmField} or the effective address. */
+    /** Takes {@link #insn}'s ModRM operand: {@link #regField}, and {@link #rmField} or the effective address. */
     void decodeModrm() {
         ripRelative = false;
         rmField = -1;
+        ModRm f = insn.modrm();
+        cursor = insn.immediateAt();
         if (adSize == 2) { // 16-bit addressing has forms of its own
-            int m = fetch8();
-            mod = m >>> 6;
-            regField = ((m >>> 3) & 7) | rexR;
+            mod = f.mod();
+            regField = f.reg();
             if (mod == 3) {
-                rmField = (m & 7) | rexB;
-            } else {
-                ea = Legacy.modrm16(core(), m & 7);
+                rmField = f.rm() | rexB;
+                return;
             }
+            long address = f.disp();
+            if (f.base() != BlockOp.NONE) {
+                address += r[f.base()];
+                if (f.base() == 5) {
+                    stackBased(5);
+                }
+            }
+            if (f.index() != BlockOp.NONE) {
+                address += r[f.index()];
+            }
+            ea = address & 0xFFFF;
             return;
         }
-        ModRm f = ModRm.decode(this, rexR, rexX, rexB);
         mod = f.mod();
         regField = f.reg();
         if (f.isRegister()) {
@@ -126,16 +173,16 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
             return;
         }
         long address = f.disp();
-        if (f.base() == DecodedInsn.RIP) {
+        if (f.base() == BlockOp.RIP) {
             ripRelative = code64; // outside 64-bit mode: a 32-bit absolute displacement
             disp = f.disp();
             address = code64 ? 0 : f.disp();
-        } else if (f.base() != DecodedInsn.NONE) {
+        } else if (f.base() != BlockOp.NONE) {
             address += r[f.base()];
             stackBased(f.base());
             stackAddressed = code64 && !segOverride && (f.base() == 4 || f.base() == 5);
         }
-        if (f.index() != DecodedInsn.NONE) {
+        if (f.index() != BlockOp.NONE) {
             address += r[f.index()] << f.scale();
         }
         ea = address;

@@ -23,42 +23,25 @@ final class Legacy {
             throw GuestFault.withCode(GuestFault.GP, 0); // running off the end of the code segment
         }
         c.ip = (c.csBase + c.rip) & 0xFFFFFFFFL;
-        int size = c.defaultSize;
-        c.adSize = size;
         c.segBase = c.segments[DS].base();
         c.beginInstruction();
         c.segIndex = DS;
-        Prefixes prefixes = c.scanPrefixes();
-        boolean o16 = prefixes.operandSize();
-        if (prefixes.addressSize()) {
-            c.adSize = size ^ 6; // 2 <-> 4
-        }
+        Instruction insn = c.decodeInstruction();
+        Prefixes prefixes = c.applyPrefixes();
+        c.adSize = insn.addressSize();
         if (prefixes.segment() >= 0) {
             override(c, prefixes.segment());
         }
-        int b = prefixes.next();
-        c.opSize = o16 ? size ^ 6 : size;
-        c.p66 = o16;
-        if (b == 0x0F) {
-            b = c.fetch8();
-            if (b == 0x38) {
-                if (c.lock) {
-                    throw GuestFault.of(GuestFault.UD);
-                }
-                Bmi.executeMap0F38(c, c.fetch8());
-                return;
+        c.takeRegisterExtensions(insn);
+        c.opSize = insn.operandSize();
+        c.p66 = prefixes.operandSize();
+        if (insn.encoding() == Instruction.VEX) {
+            Bmi.executeVex(c, insn);
+        } else {
+            c.requireLockable(insn);
+            if (insn.map() != 0 || !legacyOpcode(c, insn.opcode())) {
+                c.executeMaps(insn);
             }
-            if (c.lock && !LockPrefix.allows(1, b, c.peek8())) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            c.executeMap1(b);
-            return;
-        }
-        if (c.lock && !LockPrefix.allows(0, b, c.peek8())) {
-            throw GuestFault.of(GuestFault.UD);
-        }
-        if (!legacyOpcode(c, b)) {
-            c.executeMap0(b);
         }
     }
 
@@ -66,33 +49,6 @@ final class Legacy {
         c.segBase = c.segmentBase(sreg);
         c.segIndex = sreg;
         c.segOverride = true;
-    }
-
-    /**
-     * The 16-bit ModRM forms: BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP (disp16 alone with mod 0), BX, with an 8- or
-     * 16-bit displacement; BP bases address SS. Returns the offset, wrapped at 64 KiB.
-     */
-    static long modrm16(Core c, int rm) {
-        long[] r = c.r;
-        long address = switch (rm) {
-            case 0 -> r[3] + r[6];
-            case 1 -> r[3] + r[7];
-            case 2 -> r[5] + r[6];
-            case 3 -> r[5] + r[7];
-            case 4 -> r[6];
-            case 5 -> r[7];
-            case 6 -> c.mod == 0 ? 0 : r[5];
-            default -> r[3];
-        };
-        if (rm == 2 || rm == 3 || rm == 6 && c.mod != 0) {
-            c.stackBased(5);
-        }
-        if (c.mod == 1) {
-            address += c.fetchSigned(1);
-        } else if (c.mod == 2 || rm == 6 && c.mod == 0) {
-            address += c.fetch(2);
-        }
-        return address & 0xFFFF;
     }
 
     /** Runs {@code b} if it is one of the opcodes only 16- and 32-bit code has; false leaves it to the common handlers. */
@@ -113,16 +69,7 @@ final class Legacy {
             case 0x82 -> c.executeMap0(0x80); // the 8-bit immediate group's alias
             case 0x9A -> FarTransfers.direct(c, true);
             case 0xEA -> FarTransfers.direct(c, false);
-            case 0xC4, 0xC5 -> {
-                if ((c.peek8() & 0xC0) == 0xC0) { // VEX: only in protected mode, where LES/LDS would need a memory operand
-                    if (!c.protectedMode() || c.p66 || c.rep != 0 || c.lock) {
-                        throw GuestFault.of(GuestFault.UD);
-                    }
-                    Bmi.executeVex(c, b);
-                } else {
-                    FarTransfers.loadFarPointer(c, b == 0xC4 ? ES : DS);
-                }
-            }
+            case 0xC4, 0xC5 -> FarTransfers.loadFarPointer(c, b == 0xC4 ? ES : DS); // VEX when the ModRM is a register
             case 0xCE -> { // INTO: #OF as a trap when OF is set
                 c.done();
                 if ((c.rflags() & Core.OF) != 0) {

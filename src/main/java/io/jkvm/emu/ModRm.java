@@ -2,14 +2,14 @@ package io.jkvm.emu;
 
 /**
  * A ModRM byte with its SIB byte and displacement, in 32- or 64-bit addressing: the one decoding of these bytes the
- * interpreter and the block decoder share (16-bit addressing is {@link Legacy#modrm16}).
+ * interpreter and the block decoder share through {@link InstructionDecoder}; 16-bit addressing has {@link #decode16}.
  *
  * @param mod   ModRM.mod: 3 for a register operand
  * @param reg   ModRM.reg with its REX/REX2 high bits
- * @param rm    with mod 3, the r/m register with its high bits; otherwise {@link DecodedInsn#MEMORY}
- * @param base  the base register, {@link DecodedInsn#NONE} (a SIB with no base), or {@link DecodedInsn#RIP}
+ * @param rm    with mod 3, the r/m register with its high bits; otherwise {@link BlockOp#MEMORY}
+ * @param base  the base register, {@link BlockOp#NONE} (a SIB with no base), or {@link BlockOp#RIP}
  *              (mod 0, r/m 5: RIP-relative in 64-bit mode, an absolute disp32 outside it)
- * @param index the index register or {@link DecodedInsn#NONE} (SIB index 4 without REX.X/REX2.X4)
+ * @param index the index register or {@link BlockOp#NONE} (SIB index 4 without REX.X/REX2.X4)
  * @param scale the SIB scale as a shift, 0-3
  * @param disp  the displacement, sign-extended
  */
@@ -17,21 +17,25 @@ record ModRm(int mod, int reg, int rm, int base, int index, int scale, long disp
 
     /** Decodes the ModRM at {@code in} and what follows it, with the register high bits {@code rexR/X/B} (0, 8, 16 or 24). */
     static ModRm decode(InstructionBytes in, int rexR, int rexX, int rexB) {
-        int m = in.next();
+        return decode(in.next(), in, rexR, rexX, rexB);
+    }
+
+    /** Decodes the ModRM byte {@code m}, already read, and the SIB and displacement that follow it at {@code in}. */
+    static ModRm decode(int m, InstructionBytes in, int rexR, int rexX, int rexB) {
         int mod = m >>> 6;
         int reg = ((m >>> 3) & 7) | rexR;
         int rm = m & 7;
         if (mod == 3) {
-            return new ModRm(mod, reg, rm | rexB, DecodedInsn.NONE, DecodedInsn.NONE, 0, 0);
+            return new ModRm(mod, reg, rm | rexB, BlockOp.NONE, BlockOp.NONE, 0, 0);
         }
-        int base, index = DecodedInsn.NONE, scale = 0;
+        int base, index = BlockOp.NONE, scale = 0;
         long disp = 0;
         if (rm == 4) {
             int sib = in.next();
             scale = sib >>> 6;
             int idx = ((sib >>> 3) & 7) | rexX;
             if ((sib & 7) == 5 && mod == 0) {
-                base = DecodedInsn.NONE;
+                base = BlockOp.NONE;
                 disp = in.nextSigned(4);
             } else {
                 base = (sib & 7) | rexB;
@@ -40,7 +44,7 @@ record ModRm(int mod, int reg, int rm, int base, int index, int scale, long disp
                 index = idx;
             }
         } else if (rm == 5 && mod == 0) {
-            base = DecodedInsn.RIP;
+            base = BlockOp.RIP;
             disp = in.nextSigned(4);
         } else {
             base = rm | rexB;
@@ -50,7 +54,30 @@ record ModRm(int mod, int reg, int rm, int base, int index, int scale, long disp
         } else if (mod == 2) {
             disp += in.nextSigned(4);
         }
-        return new ModRm(mod, reg, DecodedInsn.MEMORY, base, index, scale, disp);
+        return new ModRm(mod, reg, BlockOp.MEMORY, base, index, scale, disp);
+    }
+
+    /**
+     * A 16-bit addressing form: BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP (a disp16 alone with mod 0), BX, with an 8-bit
+     * (sign-extended) or 16-bit displacement; the offset is their sum wrapped at 64 KiB.
+     */
+    static ModRm decode16(int m, InstructionBytes in, int rexR) {
+        int mod = m >>> 6;
+        int reg = ((m >>> 3) & 7) | rexR;
+        int rm = m & 7;
+        if (mod == 3) {
+            return new ModRm(mod, reg, rm, BlockOp.NONE, BlockOp.NONE, 0, 0);
+        }
+        int base = switch (rm) {
+            case 0, 1, 7 -> 3;
+            case 2, 3 -> 5;
+            case 4 -> 6;
+            case 5 -> 7;
+            default -> mod == 0 ? BlockOp.NONE : 5;
+        };
+        int index = rm <= 1 || rm == 2 || rm == 3 ? 6 + (rm & 1) : BlockOp.NONE;
+        long disp = mod == 1 ? in.nextSigned(1) : mod == 2 || base == BlockOp.NONE ? in.nextUnsigned(2) : 0;
+        return new ModRm(mod, reg, BlockOp.MEMORY, base, index, 0, disp);
     }
 
     /** Whether the operand is a register. */

@@ -320,8 +320,7 @@ final class SystemInstructions {
 
     /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDPKRU/WRPKRU, VMCALL/VMMCALL, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
-        int m = c.fetch8();
-        c.ip--;
+        int m = c.peek8();
         if (m == 0xD0) { // XGETBV
             c.fetch8();
             if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {

@@ -1,7 +1,7 @@
 package io.jkvm.emu;
 
 /**
- * One instruction decoded once, for the fast path: what it does ({@link #op}), its operands resolved to register
+ * What a decoded block runs for one instruction {@link InstructionDecoder} read: what it does ({@link #op}), its operands resolved to register
  * numbers and address parts, and its length. Only forms whose meaning depends on nothing but their bytes are
  * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter.
  *
@@ -20,7 +20,7 @@ package io.jkvm.emu;
  *               ({@link #NONE} for CL)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
  */
-record DecodedInsn(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
+record BlockOp(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
                    long imm, int seg) {
     static final int MEMORY = -1, NONE = -1, RIP = -2, HIGH_BYTE = 32, FS = 1, GS = 2;
 

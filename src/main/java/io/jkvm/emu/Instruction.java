@@ -1,0 +1,56 @@
+package io.jkvm.emu;
+
+/**
+ * One instruction as {@link InstructionDecoder} read it: the record the interpreter and the block decoder both run
+ * from. Its bytes are read once; nothing after the decoder looks at guest memory for them.
+ *
+ * @param prefixes    the legacy prefixes
+ * @param encoding    {@link #LEGACY}, {@link #REX}, {@link #REX2}, {@link #VEX} or {@link #EVEX}
+ * @param payload     the REX byte, the REX2 payload byte, or the VEX/EVEX payload bytes (P0 | P1 << 8 | P2 << 16)
+ * @param map         0 one-byte, 1 0F, 2 0F38, 3 0F3A; a VEX or EVEX map number as encoded (EVEX map 4 is APX's)
+ * @param opcode      the opcode byte in its map
+ * @param rexR        ModRM.reg's high register bits (0, 8, 16 or 24), from REX, REX2, VEX or EVEX
+ * @param rexX        the SIB index's high bits
+ * @param rexB        ModRM.rm's, SIB base's or the opcode register's high bits
+ * @param rexW        REX.W, REX2.W, VEX.W or EVEX.W
+ * @param operandSize 2, 4 or 8 from CS.D, 66 and W (a VEX/EVEX instruction's own rules are its handler's)
+ * @param addressSize 2, 4 or 8 from the mode and 67
+ * @param modrm       the decoded ModRM, SIB and displacement, or null when the opcode has none
+ * @param modrmByte   the ModRM byte itself, or 0xC0 (a register form) when there is none
+ * @param immediate   the first immediate, zero-extended from {@link #immediateSize} bytes
+ * @param immediateSize its size in bytes, 0 for none
+ * @param operandsAt  the offset of the first byte after the opcode (the ModRM, else the immediate)
+ * @param immediateAt the offset of the first immediate byte
+ * @param bytes       the instruction's bytes, {@link #length} of them
+ */
+record Instruction(Prefixes prefixes, int encoding, int payload, int map, int opcode, int rexR, int rexX, int rexB,
+                   boolean rexW, int operandSize, int addressSize, ModRm modrm, int modrmByte, long immediate,
+                   int immediateSize, int operandsAt, int immediateAt, byte[] bytes) {
+    static final int LEGACY = 0, REX = 1, REX2 = 2, VEX = 3, EVEX = 4;
+
+    /** Bytes, prefixes and immediates included (at most 15). */
+    int length() {
+        return bytes.length;
+    }
+
+    /** The immediate sign-extended from its size. */
+    long signedImmediate() {
+        int shift = 64 - 8 * immediateSize;
+        return immediateSize == 0 ? 0 : (immediate << shift) >> shift;
+    }
+
+    /** The immediate as an operand of {@code size} bytes takes it: imm32 sign-extended for a 64-bit operand. */
+    long operandImmediate(int size) {
+        return size == 8 && immediateSize == 4 ? signedImmediate() : immediate;
+    }
+
+    /** A REX or REX2 prefix came before the opcode: byte registers 4-7 are SPL..DIL, not AH..BH. */
+    boolean anyRex() {
+        return encoding == REX || encoding == REX2 || encoding == EVEX;
+    }
+
+    /** ModRM.reg without its high bits: the opcode extension of a group. */
+    int extension() {
+        return (modrmByte >>> 3) & 7;
+    }
+}
