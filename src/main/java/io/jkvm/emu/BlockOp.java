@@ -1,8 +1,8 @@
 package io.jkvm.emu;
 
 /**
- * What a decoded block runs for one instruction {@link InstructionDecoder} read: what it does ({@link #op}), its operands resolved to register
- * numbers and address parts, and its length. Only forms whose meaning depends on nothing but their bytes are
+ * What a decoded block runs for one instruction {@link InstructionDecoder} read: what it does ({@link #op}), its
+ * operands resolved to register numbers and address parts, and its length. Only forms whose meaning depends on nothing but their bytes are
  * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter.
  *
  * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
