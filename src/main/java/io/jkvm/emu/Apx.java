@@ -77,7 +77,7 @@ final class Apx {
             case 0x02, 0x03, 0x0A, 0x0B, 0x12, 0x13, 0x1A, 0x1B, 0x22, 0x23, 0x2A, 0x2B, 0x32, 0x33 -> { // op r, r/m
                 int op = b >>> 3;
                 noFlagsForCarryOps(e, op == 2 || op == 3);
-                c.decodeModrm();
+                c.takeModrm();
                 int size = (b & 1) == 0 ? 1 : c.opSize;
                 long res = Arithmetic.aluOp(c, op, c.reg(c.regField, size), c.readRm(size), size);
                 writeResult(c, e, c.regField, size, res);
@@ -112,7 +112,7 @@ final class Apx {
             }
             case 0x8F -> pop2(c, e);
             case 0xAF -> { // IMUL r, r/m (ND: vvvv = r * r/m)
-                c.decodeModrm();
+                c.takeModrm();
                 long a = c.reg(c.regField, c.opSize), m = c.readRm(c.opSize);
                 int dst = e.nd ? e.vvvv : c.regField;
                 if (e.nd) {
@@ -122,8 +122,8 @@ final class Apx {
                 finish(c, e, flagsBefore);
             }
             case 0x69, 0x6B -> { // IMUL r, r/m, imm; ND here means ZU: the 16-bit form zeroes the upper bits
-                c.decodeModrm();
-                long imm = b == 0x6B ? c.fetchSigned(1) : c.fetchSigned(c.opSize == 2 ? 2 : 4);
+                c.takeModrm();
+                long imm = c.insn.signedImmediate();
                 long m = c.readRm(c.opSize);
                 if (e.nd) {
                     c.r[c.regField] = 0;
@@ -222,11 +222,11 @@ final class Apx {
         if (e.nd) {
             throw ud();
         }
-        c.decodeModrm();
+        c.takeModrm();
         int size = (b & 1) == 0 ? 1 : c.opSize;
-        long imm = switch (b) { // fetched before the memory operand is read: RIP-relative addresses count from the end
-            case 0x83 -> c.fetchSigned(1);
-            case 0x80, 0x81, 0xF6, 0xF7 -> c.fetchImm(size);
+        long imm = switch (b) {
+            case 0x83 -> c.insn.signedImmediate();
+            case 0x80, 0x81, 0xF6, 0xF7 -> c.insn.operandImmediate(size);
             default -> 0;
         };
         long left = c.readRm(size), right;
@@ -255,7 +255,7 @@ final class Apx {
      * so they cannot fault then. A register destination that is not moved into is still zero-extended from 32 bits.
      */
     private static void conditionalMove(Core c, Evex e, int cc) {
-        c.decodeModrm();
+        c.takeModrm();
         int size = c.opSize;
         boolean taken = c.condition(cc);
         boolean faultSuppressing = !e.nd || e.nf;
@@ -286,7 +286,7 @@ final class Apx {
         if (e.nd) {
             requireNciNddNf(c);
         }
-        c.decodeModrm();
+        c.takeModrm();
         long v = c.condition(cc) ? 1 : 0;
         if (e.nd && c.mod == 3) {
             c.r[c.rmField] = v;
@@ -323,7 +323,7 @@ final class Apx {
     }
 
     private static int[] pairOperands(Core c, Evex e, int ext) {
-        c.decodeModrm();
+        c.takeModrm();
         if (!e.nd || e.nf || c.mod != 3 || (c.regField & 7) != ext || c.opSize == 2) {
             throw ud();
         }

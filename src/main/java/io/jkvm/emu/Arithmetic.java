@@ -53,21 +53,21 @@ final class Arithmetic {
         int size = (form & 1) == 0 ? 1 : cpu.opSize;
         switch (form) {
             case 0, 1 -> {
-                cpu.decodeModrm();
+                cpu.takeModrm();
                 long res = aluOp(cpu, op, cpu.readRm(size), cpu.reg(cpu.regField, size), size);
                 if (op != 7) {
                     cpu.writeRm(size, res);
                 }
             }
             case 2, 3 -> {
-                cpu.decodeModrm();
+                cpu.takeModrm();
                 long res = aluOp(cpu, op, cpu.reg(cpu.regField, size), cpu.readRm(size), size);
                 if (op != 7) {
                     cpu.setReg(cpu.regField, size, res);
                 }
             }
             default -> {
-                long imm = cpu.fetchImm(size);
+                long imm = cpu.insn.operandImmediate(size);
                 long res = aluOp(cpu, op, cpu.reg(0, size), imm, size);
                 if (op != 7) {
                     cpu.setReg(0, size, res);
@@ -94,11 +94,11 @@ final class Arithmetic {
     }
 
     static void group3(Core cpu, int size) {
-        cpu.decodeModrm();
+        cpu.takeModrm();
         int op = cpu.regField & 7;
         switch (op) {
             case 0, 1 -> { // TEST cpu.r/m, imm
-                long imm = cpu.fetchImm(size);
+                long imm = cpu.insn.operandImmediate(size);
                 long res = cpu.readRm(size) & imm;
                 cpu.lazy(Core.LAZY_LOGIC, res, 0, res, size);
             }

@@ -15,28 +15,57 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private DecodedBlock[] fetchBlocks;
     private int fetchBlocksFlushes;
 
+    /** How many instructions one {@link #runBlock()} may run in blocks chained one after the other. */
+    private static final int CHAIN_LIMIT = 256;
+
     /**
-     * Runs the decoded block at RIP, then the instruction it ends before if that one needs the interpreter; returns
-     * how many instructions it ran or faulted on (at least one). Single-stepping and code outside RAM go through
-     * {@link #step()}, one instruction at a time.
+     * Runs the decoded block at RIP and the blocks it branches or falls to, while nothing needs the boundary between
+     * them (an interrupt due, an exit, a shadow, single-stepping); then the instruction the last block ends before if
+     * that one needs the interpreter. Returns how many instructions it ran or faulted on (at least one). Single-stepping
+     * and code outside RAM go through {@link #step()}, one instruction at a time.
      */
     int runBlock() {
-        if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
-            step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
-            return 1;
+        int total = 0;
+        while (true) {
+            if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
+                if (total > 0) {
+                    return total; // the caller comes back here at once, through the checks it makes between blocks
+                }
+                step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
+                return 1;
+            }
+            DecodedBlock block = blockAtRip();
+            if (block == null) {
+                step(); // the interpreter's fetch raises the fault, or says there is no RAM
+                return total + 1;
+            }
+            int ran = runDecoded(block);
+            if (ran < 0) {
+                return total - ran; // a fault, an exit or a shadow: back to the caller
+            }
+            total += ran;
+            if (!branched && block.endsBeforeSlow) {
+                step();
+                return total + 1;
+            }
+            if (total >= CHAIN_LIMIT) {
+                return total;
+            }
         }
+    }
+
+    /** The decoded block at RIP, decoded now if it is not cached or no longer matches memory; null outside RAM or on a fault. */
+    private DecodedBlock blockAtRip() {
         long page = rip & ~0xFFFL;
         if (page != fetchPage) {
             long phys;
             try {
                 phys = translate(page, ACC_EXEC);
             } catch (GuestFault f) {
-                step(); // the interpreter's fetch raises the same fault
-                return 1;
+                return null;
             }
             if (phys < 0 || phys + 0x1000 > ramSize) {
-                step();
-                return 1;
+                return null;
             }
             fetchPhysBase = phys;
             fetchPage = page;
@@ -51,7 +80,19 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (block == null || !code.current(block, physical)) {
             block = code.decode(physical, fetchBlocks);
         }
+        return block;
+    }
+
+    /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */
+    private boolean branched;
+
+    /**
+     * Runs {@code block}'s instructions: returns how many ran when the next block may follow at once, or minus how
+     * many ran or faulted (at least one) when the caller must see the boundary first.
+     */
+    private int runDecoded(DecodedBlock block) {
         BlockOp[] insns = block.insns;
+        branched = false;
         endBlock = false;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         int n = 0;
@@ -68,8 +109,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 interruptShadow = false;
                 instructions++;
                 n++;
-                if (!onward || endBlock || shadowed) {
-                    return n; // after a shadowed instruction, back to the boundary where interrupts are taken
+                if (endBlock || shadowed) {
+                    return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken
+                }
+                if (!onward) {
+                    branched = true;
+                    return n; // a branch: its target's block may follow
                 }
             }
         } catch (GuestFault f) {
@@ -78,11 +123,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 restoreFlags();
             }
             faulted(f, rip);
-            return n + 1;
-        }
-        if (block.endsBeforeSlow) {
-            step();
-            n++;
+            return -(n + 1);
         }
         return n;
     }

@@ -44,8 +44,8 @@ final class Bmi {
     /** RORX r, r/m, imm8 (VEX or EVEX map 3 F0, F2): no flags. */
     static void rorx(Core c, int size) {
         require(c, true, 8);
-        c.decodeModrm();
-        int imm = (int) c.fetch(1) & (size == 8 ? 63 : 31);
+        c.takeModrm();
+        int imm = (int) c.insn.immediate() & (size == 8 ? 63 : 31);
         long v = c.readRm(size);
         long r = size == 8 ? Long.rotateRight(v, imm) : Integer.rotateRight((int) v, imm) & 0xFFFFFFFFL;
         c.setReg(c.regField, size, r);
@@ -59,7 +59,7 @@ final class Bmi {
         if (!c.cpuidHas(7, 0, 1, 19)) {
             throw GuestFault.of(GuestFault.UD);
         }
-        c.decodeModrm();
+        c.takeModrm();
         int size = c.opSize;
         long flag = overflowFlag ? Core.OF : CF;
         long carryIn = (c.rflags() & flag) != 0 ? 1 : 0;
@@ -76,7 +76,7 @@ final class Bmi {
     }
 
     static void vex0F38(Core c, int op, int pp, int vvvv, int size) {
-        c.decodeModrm();
+        c.takeModrm();
         long m = Core.mask(size);
         int bits = 8 * size;
         switch (op) {
@@ -194,7 +194,7 @@ final class Bmi {
             return;
         }
         if ((op == 0xF0 || op == 0xF1) && c.rep == 0xF2) {
-            c.decodeModrm();
+            c.takeModrm();
             int size = op == 0xF0 ? 1 : c.opSize;
             long data = c.readRm(size);
             long crc = c.reg(c.regField, 4);
@@ -209,7 +209,7 @@ final class Bmi {
             return;
         }
         if ((op == 0xF0 || op == 0xF1) && c.cpuidHas(1, 0, 2, 22)) {
-            c.decodeModrm();
+            c.takeModrm();
             if (c.mod == 3) {
                 throw GuestFault.of(GuestFault.UD);
             }

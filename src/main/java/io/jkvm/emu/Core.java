@@ -87,7 +87,7 @@ final class Core extends BlockExecution {
 
     /** FE (group 4: INC, DEC of r/m8) and FF (group 5: INC, DEC, indirect near CALL and JMP, PUSH r/m). */
     private void group45(int b) {
-        decodeModrm();
+        takeModrm();
         int op = regField & 7;
         if (b == 0xFE && op > 1) {
             throw GuestFault.of(GuestFault.UD);
@@ -136,32 +136,32 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x63 -> { // MOVSXD
-                decodeModrm();
+                takeModrm();
                 long v = (int) readRm(4);
                 setReg(regField, opSize, v);
                 done();
             }
             case 0x68 -> {
-                long v = fetchSigned(opSize == 2 ? 2 : 4);
+                long v = insn.signedImmediate();
                 push(v, stackSize());
                 done();
             }
             case 0x6A -> {
-                push(fetchSigned(1), stackSize());
+                push(insn.signedImmediate(), stackSize());
                 done();
             }
             case 0x69, 0x6B -> {
-                decodeModrm();
-                long imm = b == 0x6B ? fetchSigned(1) : fetchSigned(opSize == 2 ? 2 : 4);
+                takeModrm();
+                long imm = insn.signedImmediate();
                 Arithmetic.imul3(this, regField, readRm(opSize), imm, opSize);
                 done();
             }
             case 0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F ->
-                    jumpIf(condition(b & 0xF), 1);
+                    jumpIf(condition(b & 0xF));
             case 0x80, 0x81, 0x83 -> {
-                decodeModrm();
+                takeModrm();
                 int size = b == 0x80 ? 1 : opSize;
-                long imm = b == 0x81 ? fetchImm(size) : fetchSigned(1);
+                long imm = b == 0x81 ? insn.operandImmediate(size) : insn.signedImmediate();
                 long dst = readRm(size);
                 long res = Arithmetic.aluOp(this, regField & 7, dst, imm, size);
                 if ((regField & 7) != 7) {
@@ -170,14 +170,14 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x84, 0x85 -> {
-                decodeModrm();
+                takeModrm();
                 int size = byteOr(b);
                 long res = readRm(size) & reg(regField, size);
                 lazy(LAZY_LOGIC, res, 0, res, size);
                 done();
             }
             case 0x86, 0x87 -> {
-                decodeModrm();
+                takeModrm();
                 if (mod != 3) {
                     lockPrefix(); // XCHG with memory is locked, prefix or not
                 }
@@ -188,13 +188,13 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x88, 0x89 -> {
-                decodeModrm();
+                takeModrm();
                 int size = byteOr(b);
                 writeRm(size, reg(regField, size));
                 done();
             }
             case 0x8A, 0x8B -> {
-                decodeModrm();
+                takeModrm();
                 int size = byteOr(b);
                 setReg(regField, size, readRm(size));
                 done();
@@ -202,7 +202,7 @@ final class Core extends BlockExecution {
             case 0x8C -> SegmentLoads.movFromSegment(this);
             case 0x8E -> SegmentLoads.movToSegment(this);
             case 0x8D -> {
-                decodeModrm();
+                takeModrm();
                 if (mod == 3) {
                     throw GuestFault.of(GuestFault.UD);
                 }
@@ -217,7 +217,7 @@ final class Core extends BlockExecution {
                 long rsp = r[4];
                 r[4] = rsp + size; // the SDM: an RSP base addresses the destination after the increment
                 try {
-                    decodeModrm();
+                    takeModrm();
                 } finally {
                     r[4] = rsp;
                 }
@@ -275,7 +275,7 @@ final class Core extends BlockExecution {
             }
             case 0xA8, 0xA9 -> {
                 int size = byteOr(b);
-                long imm = fetchImm(size);
+                long imm = insn.operandImmediate(size);
                 long res = reg(0, size) & imm;
                 lazy(LAZY_LOGIC, res, 0, res, size);
                 done();
@@ -283,7 +283,7 @@ final class Core extends BlockExecution {
             case 0xA4, 0xA5, 0xAA, 0xAB, 0xAC, 0xAD, 0xA6, 0xA7, 0xAE, 0xAF -> Strings.strings(this, b);
             case 0xA0, 0xA1, 0xA2, 0xA3 -> { // MOV AL/rAX to and from moffs: an offset of the address size, DS or a prefix's
                 int size = byteOr(b);
-                long at = dataLinear(fetch(adSize), size, b >= 0xA2);
+                long at = dataLinear(insn.immediate(), size, b >= 0xA2);
                 if (b <= 0xA1) {
                     setReg(0, size, read(at, size));
                 } else {
@@ -292,31 +292,31 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0xB0, 0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7 -> {
-                setReg((b & 7) | rexB, 1, fetch(1));
+                setReg((b & 7) | rexB, 1, insn.immediate());
                 done();
             }
             case 0xB8, 0xB9, 0xBA, 0xBB, 0xBC, 0xBD, 0xBE, 0xBF -> {
-                long imm = opSize == 8 ? fetch(8) : fetch(opSize);
+                long imm = insn.immediate();
                 setReg((b & 7) | rexB, opSize, imm);
                 done();
             }
             case 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3 -> {
-                decodeModrm();
+                takeModrm();
                 int size = byteOr(b);
-                int count = b <= 0xC1 ? (int) fetch(1) : b <= 0xD1 ? 1 : (int) r[1] & 0xFF;
+                int count = b <= 0xC1 ? (int) insn.immediate() : b <= 0xD1 ? 1 : (int) r[1] & 0xFF;
                 ShiftsAndBits.writeShift(this, size, count);
                 done();
             }
             case 0xC2 -> {
-                long n = fetch(2);
+                long n = insn.immediate();
                 NearBranches.ret(this, nearBranchSize());
                 setStackPointer(stackPointer() + n);
             }
             case 0xC3 -> NearBranches.ret(this, nearBranchSize());
             case 0xC6, 0xC7 -> {
-                decodeModrm();
+                takeModrm();
                 int size = byteOr(b);
-                long imm = fetchImm(size);
+                long imm = insn.operandImmediate(size);
                 writeRm(size, imm);
                 done();
             }
@@ -354,17 +354,17 @@ final class Core extends BlockExecution {
                 Interrupts.deliverEvent(this, GuestFault.DB, false, 0, rip, 0, true);
             }
             case 0xCD -> {
-                int vector = (int) fetch(1);
+                int vector = (int) insn.immediate();
                 done();
                 softwareEvent = true;
                 Interrupts.deliverEvent(this, vector, false, 0, rip, 0, false);
             }
             case 0xCF -> Interrupts.iret(this);
-            case 0xCA -> FarTransfers.ret(this, (int) fetch(2));
+            case 0xCA -> FarTransfers.ret(this, (int) insn.immediate());
             case 0xCB -> FarTransfers.ret(this, 0);
             case 0xE4, 0xE5, 0xEC, 0xED -> {
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
-                int port = b <= 0xE5 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                int port = b <= 0xE5 ? (int) insn.immediate() : (int) (r[2] & 0xFFFF);
                 requirePortAccess(port, size);
                 done();
                 setReg(0, size, io.in(port, size));
@@ -372,21 +372,21 @@ final class Core extends BlockExecution {
             case 0x6C, 0x6D, 0x6E, 0x6F -> Strings.stringIo(this, b);
             case 0xE6, 0xE7, 0xEE, 0xEF -> {
                 int size = (b & 1) == 0 ? 1 : opSize == 8 ? 4 : opSize;
-                int port = b <= 0xE7 ? (int) fetch(1) : (int) (r[2] & 0xFFFF);
+                int port = b <= 0xE7 ? (int) insn.immediate() : (int) (r[2] & 0xFFFF);
                 requirePortAccess(port, size);
                 done();
                 io.out(port, size, reg(0, size));
             }
             case 0xE8 -> {
                 int width = nearBranchSize();
-                long rel = fetchSigned(width == 2 ? 2 : 4);
+                long rel = insn.signedImmediate();
                 done();
                 NearBranches.call(this, rip + rel, rip, width);
             }
-            case 0xE9 -> jumpIf(true, 4);
-            case 0xEB -> jumpIf(true, 1);
+            case 0xE9 -> jumpIf(true);
+            case 0xEB -> jumpIf(true);
             case 0xE0, 0xE1, 0xE2, 0xE3 -> {
-                long rel = fetchSigned(1);
+                long rel = insn.signedImmediate();
                 done();
                 boolean jump;
                 long m = offsetMask(); // the counter is CX, ECX or RCX by the address size
@@ -445,9 +445,9 @@ final class Core extends BlockExecution {
         }
     }
 
-    /** A relative jump of an 8- or 32-bit displacement, from the end of the instruction, when {@code taken}. */
-    private void jumpIf(boolean taken, int displacementSize) {
-        long rel = fetchSigned(displacementSize == 4 && nearBranchSize() == 2 ? 2 : displacementSize);
+    /** A relative jump by the instruction's displacement, from its end, when {@code taken}. */
+    private void jumpIf(boolean taken) {
+        long rel = insn.signedImmediate();
         done();
         if (taken) {
             NearBranches.jump(this, rip + rel, nearBranchSize());
@@ -493,7 +493,7 @@ final class Core extends BlockExecution {
             case 0x35 -> FastSystemCalls.sysexit(this);
             case 0x0B -> throw GuestFault.of(GuestFault.UD);
             case 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x0D -> { // prefetch, hint NOPs, ENDBR64
-                decodeModrm();
+                takeModrm();
                 done();
             }
             case 0x00 -> SystemInstructions.group6(this);
@@ -506,7 +506,7 @@ final class Core extends BlockExecution {
                 if (rep != 0xF3) {
                     throw GuestFault.of(GuestFault.UD); // JMPE: not in 64-bit mode
                 }
-                decodeModrm();
+                takeModrm();
                 long v = readRm(opSize);
                 setReg(regField, opSize, Long.bitCount(v));
                 setArith(v == 0 ? ZF : 0);
@@ -514,7 +514,7 @@ final class Core extends BlockExecution {
             }
             case 0xA4, 0xA5, 0xAC, 0xAD -> ShiftsAndBits.doubleShift(this, b <= 0xA5, (b & 1) == 0);
             case 0xB0, 0xB1 -> {
-                decodeModrm();
+                takeModrm();
                 int size = b == 0xB0 ? 1 : opSize;
                 long dst = readRm(size);
                 long acc = reg(0, size);
@@ -530,7 +530,7 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0xC0, 0xC1 -> {
-                decodeModrm();
+                takeModrm();
                 int size = b == 0xC0 ? 1 : opSize;
                 long dst = readRm(size);
                 long src = reg(regField, size);
@@ -558,7 +558,7 @@ final class Core extends BlockExecution {
                  0xF7 -> Sse.execute(this, b);
             case 0x77 -> Mmx.emms(this);
             case 0xC3 -> { // MOVNTI m32/m64, r: a plain store here
-                decodeModrm();
+                takeModrm();
                 if (mod == 3 || p66 || rep != 0) {
                     throw GuestFault.of(GuestFault.UD);
                 }
@@ -609,14 +609,14 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E, 0x4F -> {
-                decodeModrm();
+                takeModrm();
                 DataTransfer.cmov(this, condition(b & 0xF), regField, opSize, readRm(opSize));
                 done();
             }
             case 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F ->
-                    jumpIf(condition(b & 0xF), 4);
+                    jumpIf(condition(b & 0xF));
             case 0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F -> {
-                decodeModrm();
+                takeModrm();
                 writeRm(1, condition(b & 0xF) ? 1 : 0);
                 done();
             }
@@ -625,17 +625,17 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0xAF -> {
-                decodeModrm();
+                takeModrm();
                 Arithmetic.imul3(this, regField, reg(regField, opSize), readRm(opSize), opSize);
                 done();
             }
             case 0xB6, 0xB7 -> {
-                decodeModrm();
+                takeModrm();
                 setReg(regField, opSize, readRm(b == 0xB6 ? 1 : 2));
                 done();
             }
             case 0xBE, 0xBF -> {
-                decodeModrm();
+                takeModrm();
                 int size = b == 0xBE ? 1 : 2;
                 int shift = 64 - 8 * size;
                 setReg(regField, opSize, (readRm(size) << shift) >> shift);

@@ -15,8 +15,8 @@ final class DecimalAdjust {
             case 0x2F -> packed(c, true);
             case 0x37 -> unpacked(c, false);
             case 0x3F -> unpacked(c, true);
-            case 0xD4 -> aam(c, (int) c.fetch(1));
-            default -> aad(c, (int) c.fetch(1));
+            case 0xD4 -> aam(c, (int) c.insn.immediate());
+            default -> aad(c, (int) c.insn.immediate());
         }
         c.done();
     }

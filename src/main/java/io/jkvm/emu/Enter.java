@@ -11,8 +11,8 @@ final class Enter {
     }
 
     static void execute(Core c) {
-        int allocSize = (int) c.fetch(2);
-        int level = (int) c.fetch(1) & 31;
+        int allocSize = (int) c.insn.immediate() & 0xFFFF;
+        int level = (int) (c.insn.immediate() >>> 16) & 31;
         int size = c.code64 ? (c.opSize == 2 ? 2 : 8) : c.opSize;
         long bpMask = c.code64 ? -1L : c.stack32 ? 0xFFFFFFFFL : 0xFFFF;
         long sp = push(c, c.stackPointer(), size, c.r[5]);

@@ -14,8 +14,8 @@ final class FarTransfers {
 
     /** EA / 9A: JMP or CALL ptr16:16 or ptr16:32, the pointer in the instruction (not in 64-bit mode). */
     static void direct(Core c, boolean call) {
-        long offset = c.fetch(c.opSize);
-        int selector = (int) c.fetch(2);
+        long offset = c.insn.immediate() & (c.opSize == 2 ? 0xFFFFL : 0xFFFFFFFFL);
+        int selector = (int) (c.insn.immediate() >>> (8 * c.opSize)) & 0xFFFF;
         c.done();
         transfer(c, selector, offset, call);
     }
@@ -182,7 +182,7 @@ final class FarTransfers {
 
     /** LDS, LES (16- and 32-bit code), LSS, LFS, LGS: the offset into the register, the selector into the segment register. */
     static void loadFarPointer(Core c, int sreg) {
-        c.decodeModrm();
+        c.takeModrm();
         if (c.mod == 3) {
             throw GuestFault.of(GuestFault.UD);
         }

@@ -19,13 +19,11 @@ package io.jkvm.emu;
  * @param modrmByte   the ModRM byte itself, or 0xC0 (a register form) when there is none
  * @param immediate   the first immediate, zero-extended from {@link #immediateSize} bytes
  * @param immediateSize its size in bytes, 0 for none
- * @param operandsAt  the offset of the first byte after the opcode (the ModRM, else the immediate)
- * @param immediateAt the offset of the first immediate byte
  * @param bytes       the instruction's bytes, {@link #length} of them
  */
 record Instruction(Prefixes prefixes, int encoding, int payload, int map, int opcode, int rexR, int rexX, int rexB,
                    boolean rexW, int operandSize, int addressSize, ModRm modrm, int modrmByte, long immediate,
-                   int immediateSize, int operandsAt, int immediateAt, byte[] bytes) {
+                   int immediateSize, byte[] bytes) {
     static final int LEGACY = 0, REX = 1, REX2 = 2, VEX = 3, EVEX = 4;
 
     /** Bytes, prefixes and immediates included (at most 15). */

@@ -88,10 +88,9 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
                 if (o16 || p.addressSize() || p.rep() != 0 || p.lock()) {
                     throw ud();
                 }
-                int at = in.count;
                 long target = in.nextUnsigned(8);
                 return new Instruction(p, encoding, payload, 0, b, rexR, rexX, rexB, false, 8, 8, null, 0xC0, target,
-                        8, at, at, Arrays.copyOf(in.bytes, in.count));
+                        8, Arrays.copyOf(in.bytes, in.count));
             }
             if (map == 0 && Rex2.forbiddenMap0(b) || map == 1 && Rex2.forbiddenMap1(b)) {
                 throw ud();
@@ -135,7 +134,6 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
     private Instruction operands(Reader in, Prefixes p, int encoding, int payload, int map, int opcode, int shape,
                                  int firstModrm, int rexR, int rexX, int rexB, boolean w, int operandSize,
                                  int addressSize) {
-        int operandsAt = firstModrm >= 0 ? in.count - 1 : in.count;
         ModRm modrm = null;
         int modrmByte = 0xC0;
         if ((shape & MODRM_REGISTER) != 0) {
@@ -158,10 +156,9 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
             case REL -> operandSize == 2 && (!code64 || apmBranches) ? 2 : 4;
             default -> 0;
         };
-        int immediateAt = in.count;
         long immediate = in.nextUnsigned(size);
         return new Instruction(p, encoding, payload, map, opcode, rexR, rexX, rexB, w, operandSize, addressSize, modrm,
-                modrmByte, immediate, size, operandsAt, immediateAt, Arrays.copyOf(in.bytes, in.count));
+                modrmByte, immediate, size, Arrays.copyOf(in.bytes, in.count));
     }
 
     /**

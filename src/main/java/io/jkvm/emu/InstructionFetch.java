@@ -7,7 +7,7 @@ import io.jkvm.x86.CpuidTable;
  * The instruction being run: its fetch through the MMU into {@link InstructionDecoder}, its immediates and ModRM
  * operand as the handlers take them, effective and linear addresses, r/m operands.
  */
-abstract sealed class InstructionFetch extends MemoryAccess implements InstructionBytes permits StepExecution {
+abstract sealed class InstructionFetch extends MemoryAccess permits StepExecution {
     InstructionFetch(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, cpuid, mxcsrMask, io);
     }
@@ -51,8 +51,6 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
 
     /** The instruction being executed, as {@link InstructionDecoder} read it. */
     Instruction insn;
-    /** The next byte of {@link #insn} a handler takes with {@link #fetch8()} and the immediates' readers. */
-    int cursor;
 
     /** The instruction byte at linear {@code address}, fetched through the MMU as an instruction fetch. */
     private int codeByte(long address) {
@@ -71,7 +69,7 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
 
     /**
      * Decodes the instruction at {@link #ip} (a linear address): afterwards {@link #insn} is it, {@link #ip} is the
-     * address after it and {@link #cursor} is at its first byte after the opcode.
+     * address after it.
      */
     Instruction decodeInstruction() {
         long start = ip;
@@ -84,7 +82,6 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
         Instruction decoded = decoder.decode(code);
         insn = decoded;
         ip = (start + decoded.length()) & wrap;
-        cursor = decoded.operandsAt();
         return decoded;
     }
 
@@ -92,40 +89,6 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
             PLAIN_APM = new InstructionDecoder(true, 4, true, false, true),
             APX_SDM = new InstructionDecoder(true, 4, true, true, false),
             APX_APM = new InstructionDecoder(true, 4, true, true, true);
-
-    /** The next byte of the instruction's operands (an immediate, or a ModRM a handler reads itself). */
-    int fetch8() {
-        if (cursor >= insn.length()) {
-            throw new IllegalStateException("the decoder's opcode table gives map " + insn.map() + " opcode "
-                    + Integer.toHexString(insn.opcode()) + " fewer bytes than its handler reads");
-        }
-        return insn.bytes()[cursor++] & 0xFF;
-    }
-
-    /** The next instruction byte, left unconsumed. */
-    int peek8() {
-        int b = fetch8();
-        cursor--;
-        return b;
-    }
-
-    long fetch(int size) {
-        return nextUnsigned(size);
-    }
-
-    long fetchSigned(int size) {
-        return nextSigned(size);
-    }
-
-    /** Immediate of the operand size, sign-extended to 64 bits when the operand is 64-bit (imm32). */
-    long fetchImm(int size) {
-        return nextImmediate(size);
-    }
-
-    @Override
-    public int next() {
-        return fetch8();
-    }
 
     /**
      * The legacy prefixes of {@link #insn}, with what every mode makes of them applied: LOCK and REP; the operand and
@@ -141,11 +104,10 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
     }
 
     /** Takes {@link #insn}'s ModRM operand: {@link #regField}, and {@link #rmField} or the effective address. */
-    void decodeModrm() {
+    void takeModrm() {
         ripRelative = false;
         rmField = -1;
         ModRm f = insn.modrm();
-        cursor = insn.immediateAt();
         if (adSize == 2) { // 16-bit addressing has forms of its own
             mod = f.mod();
             regField = f.reg();
@@ -201,7 +163,7 @@ abstract sealed class InstructionFetch extends MemoryAccess implements Instructi
         return adSize == 8 ? -1L : adSize == 4 ? 0xFFFFFFFFL : 0xFFFFL;
     }
 
-    /** The memory operand's linear address; RIP-relative ones need every immediate fetched first. */
+    /** The memory operand's linear address (a RIP-relative one counts from the instruction's end, {@link #ip}). */
     long ea() {
         return linear(offset());
     }

@@ -13,7 +13,6 @@ final class KvmHypercalls {
     }
 
     static void call(Core c) {
-        c.fetch8();
         long mask = c.code64 ? -1L : 0xFFFFFFFFL;
         long nr = c.r[0] & mask;
         long result;

@@ -123,7 +123,7 @@ final class Legacy {
 
     /** BOUND r, m: #BR unless lower <= r <= upper, signed, the bounds a pair in memory. */
     private static void bound(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         if (c.mod == 3) {
             throw GuestFault.of(GuestFault.UD); // an EVEX prefix, which the core has in 64-bit mode only
         }
@@ -143,7 +143,7 @@ final class Legacy {
         if (!c.protectedMode()) {
             throw GuestFault.of(GuestFault.UD);
         }
-        c.decodeModrm();
+        c.takeModrm();
         long dst = c.readRm(2);
         long src = c.reg(c.regField, 2);
         if ((dst & 3) < (src & 3)) {

@@ -49,7 +49,7 @@ final class Mmx {
 
     static void execute(Core c, int op) {
         enter(c);
-        c.decodeModrm();
+        c.takeModrm();
         int m = c.regField & 7;
         X87State f = c.fpu;
         switch (op) {
@@ -67,7 +67,7 @@ final class Mmx {
                 }
             }
             case 0x70 -> { // PSHUFW mm, mm/m64, imm8
-                int order = c.fetch8();
+                int order = (int) c.insn.immediate();
                 set(c, m, SsePacked.pshufw(new long[]{source(c), 0}, order, false)[0]);
             }
             case 0x71, 0x72, 0x73 -> { // shifts by an immediate: /2 PSRL, /4 PSRA, /6 PSLL
@@ -76,11 +76,11 @@ final class Mmx {
                 if (c.mod != 3 || !(kind == 2 || kind == 6 || (kind == 4 && lane != 8))) {
                     throw GuestFault.of(GuestFault.UD);
                 }
-                int count = c.fetch8();
+                int count = (int) c.insn.immediate();
                 set(c, c.rmField, Sse.shiftLanes(f.mmx(c.rmField & 7), lane, kind, count));
             }
-            case 0xC4 -> { // PINSRW mm, r32/m16, imm8 (the immediate first: a RIP-relative operand counts from the end)
-                int i = c.fetch8() & 3;
+            case 0xC4 -> { // PINSRW mm, r32/m16, imm8
+                int i = (int) c.insn.immediate() & 3;
                 long v = c.readRm(2);
                 set(c, m, (f.mmx(m) & ~(0xFFFFL << (16 * i))) | (v & 0xFFFF) << (16 * i));
             }
@@ -91,7 +91,7 @@ final class Mmx {
                 long s = f.mmx(c.rmField & 7);
                 long v;
                 if (op == 0xC5) {
-                    v = (s >>> (16 * (c.fetch8() & 3))) & 0xFFFF;
+                    v = (s >>> (16 * ((int) c.insn.immediate() & 3))) & 0xFFFF;
                 } else {
                     v = 0;
                     for (int i = 0; i < 8; i++) {
@@ -198,7 +198,7 @@ final class Mmx {
         }
         requireSsse3(c);
         enter(c);
-        c.decodeModrm();
+        c.takeModrm();
         int m = c.regField & 7;
         long d = c.fpu.mmx(m), s = source(c);
         boolean horizontal = (op >= 0x01 && op <= 0x03) || (op >= 0x05 && op <= 0x07);
@@ -213,9 +213,9 @@ final class Mmx {
     static void palignr(Core c) {
         requireSsse3(c);
         enter(c);
-        c.decodeModrm();
+        c.takeModrm();
         int m = c.regField & 7;
-        int imm = c.fetch8();
+        int imm = (int) c.insn.immediate();
         long d = c.fpu.mmx(m), s = source(c);
         byte[] out = Sse4.palignr(new byte[16], Sse4.bytes(s, d), imm);
         set(c, m, Sse4.lane(out, 0, 8, false));

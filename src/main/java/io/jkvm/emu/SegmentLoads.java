@@ -16,7 +16,7 @@ final class SegmentLoads {
 
     /** 8E: MOV Sreg, r/m16. Loading CS this way is #UD; loading SS blocks interrupts until after the next instruction. */
     static void movToSegment(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         int sreg = c.regField & 7;
         if (sreg == CS || sreg > GS) {
             throw GuestFault.of(GuestFault.UD);
@@ -31,7 +31,7 @@ final class SegmentLoads {
 
     /** 8C: MOV r/m, Sreg. A register destination gets the selector zero-extended; memory always 16 bits. */
     static void movFromSegment(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         int sreg = c.regField & 7;
         if (sreg > GS) {
             throw GuestFault.of(GuestFault.UD);

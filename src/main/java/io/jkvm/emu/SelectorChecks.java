@@ -33,7 +33,7 @@ final class SelectorChecks {
      * that have them in 64-bit mode: LDT, available and busy 64-bit TSS, and for LAR the 64-bit call gate.
      */
     static void accessRightsOrLimit(Core c, boolean limit) {
-        c.decodeModrm();
+        c.takeModrm();
         int selector = (int) c.readRm(2) & 0xFFFF;
         long d = descriptor(c, selector);
         int type = d == -1 ? 0 : type(d);

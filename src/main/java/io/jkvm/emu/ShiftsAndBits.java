@@ -85,14 +85,14 @@ final class ShiftsAndBits {
 
     /** BT/BTS/BTR/BTC (op 0-3): CF = the bit; a register bit offset reaches past a memory operand's size. */
     static void bitTest(Core cpu, int op, boolean immediate) {
-        cpu.decodeModrm();
+        cpu.takeModrm();
         long offset;
         if (immediate) {
             op = (cpu.regField & 7) - 4;
             if (op < 0) {
                 throw GuestFault.of(GuestFault.UD);
             }
-            offset = cpu.fetch(1);
+            offset = cpu.insn.immediate();
         } else {
             offset = cpu.reg(cpu.regField, cpu.opSize);
             if (cpu.opSize < 8) {
@@ -135,7 +135,7 @@ final class ShiftsAndBits {
 
     /** BSF/BSR, and TZCNT/LZCNT under F3 where the CPU model has them. */
     static void bitScan(Core cpu, boolean reverse) {
-        cpu.decodeModrm();
+        cpu.takeModrm();
         long v = cpu.readRm(cpu.opSize) & Core.mask(cpu.opSize);
         int bits = 8 * cpu.opSize;
         boolean counting = cpu.rep == 0xF3 && (reverse ? cpu.cpuidHas(0x80000001, 0, 2, 5) : cpu.cpuidHas(7, 0, 1, 3));
@@ -154,8 +154,8 @@ final class ShiftsAndBits {
 
     /** SHLD/SHRD r/m, r, imm8 or CL. */
     static void doubleShift(Core cpu, boolean left, boolean immediate) {
-        cpu.decodeModrm();
-        int count = (int) (immediate ? cpu.fetch(1) : cpu.r[1]) & (cpu.opSize == 8 ? 63 : 31);
+        cpu.takeModrm();
+        int count = (int) (immediate ? cpu.insn.immediate() : cpu.r[1]) & (cpu.opSize == 8 ? 63 : 31);
         int bits = 8 * cpu.opSize;
         long dst = cpu.readRm(cpu.opSize) & Core.mask(cpu.opSize);
         long src = cpu.reg(cpu.regField, cpu.opSize) & Core.mask(cpu.opSize);

@@ -30,7 +30,7 @@ final class Sse {
         requireSseEnabled(c);
         boolean p66 = c.p66;
         int rep = c.rep;
-        c.decodeModrm();
+        c.takeModrm();
         int x = c.regField & 15;
         switch (op) {
             case 0x10, 0x11 -> { // MOVUPS/MOVUPD, MOVSS (F3), MOVSD (F2)
@@ -162,7 +162,7 @@ final class Sse {
             }
             case 0x70 -> { // PSHUFD (66), PSHUFLW (F2), PSHUFHW (F3)
                 long[] s = source(c);
-                int order = (int) c.fetch(1);
+                int order = (int) c.insn.immediate();
                 if (rep == 0xF2 || rep == 0xF3) {
                     long[] r = SsePacked.pshufw(s, order, rep == 0xF3);
                     c.xmm[2 * x] = r[0];
@@ -189,7 +189,7 @@ final class Sse {
             }
             case 0xC6 -> { // SHUFPS / SHUFPD
                 long[] s = source(c);
-                int imm = (int) c.fetch(1);
+                int imm = (int) c.insn.immediate();
                 long[] d = {c.xmm[2 * x], c.xmm[2 * x + 1]};
                 long[] r = p66 ? new long[]{d[imm & 1], s[(imm >>> 1) & 1]} : SsePacked.shufps(d, s, imm);
                 c.xmm[2 * x] = r[0];
@@ -215,7 +215,7 @@ final class Sse {
             case 0xC4 -> { // PINSRW xmm, r32/m16, imm8
                 requireP66(p66);
                 long v = c.readRm(2);
-                int i = (int) c.fetch(1) & 7;
+                int i = (int) c.insn.immediate() & 7;
                 int half = i / 4, shift = 16 * (i % 4);
                 c.xmm[2 * x + half] = (c.xmm[2 * x + half] & ~(0xFFFFL << shift)) | ((v & 0xFFFF) << shift);
             }
@@ -224,7 +224,7 @@ final class Sse {
                 if (c.mod != 3) {
                     throw GuestFault.of(GuestFault.UD);
                 }
-                int i = (int) c.fetch(1) & 7;
+                int i = (int) c.insn.immediate() & 7;
                 int sreg = c.rmField & 15;
                 c.setReg(c.regField, 4, (c.xmm[2 * sreg + i / 4] >>> (16 * (i % 4))) & 0xFFFF);
             }
@@ -366,7 +366,7 @@ final class Sse {
         }
         int kind = c.regField & 7;
         int d = c.rmField & 15;
-        int count = (int) c.fetch(1);
+        int count = (int) c.insn.immediate();
         if (op == 0x73 && (kind == 3 || kind == 7)) {
             java.math.BigInteger v = new java.math.BigInteger(1, be(c.xmm[2 * d + 1], c.xmm[2 * d]));
             int bytes = Math.min(count, 16);

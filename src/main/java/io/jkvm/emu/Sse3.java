@@ -25,7 +25,7 @@ final class Sse3 {
             throw GuestFault.of(GuestFault.UD);
         }
         require(c);
-        c.decodeModrm();
+        c.takeModrm();
         int x = c.regField & 15;
         long[] src = SseFloat.source(c, 16);
         long[] dst = {c.xmm[2 * x], c.xmm[2 * x + 1]};
@@ -79,7 +79,7 @@ final class Sse3 {
             throw GuestFault.of(GuestFault.UD);
         }
         require(c);
-        c.decodeModrm();
+        c.takeModrm();
         if (c.mod == 3) {
             throw GuestFault.of(GuestFault.UD);
         }

@@ -26,7 +26,7 @@ final class Sse4 {
     static void execute0F38(Core c, int op) {
         Sse.requireSseEnabled(c);
         require(c, op <= 0x0B || (op >= 0x1C && op <= 0x1E) ? SSSE3 : op == 0x37 ? SSE4_2 : SSE4_1);
-        c.decodeModrm();
+        c.takeModrm();
         int x = c.regField & 15;
         if (op == 0x2A) { // MOVNTDQA: an aligned 16-byte load
             if (c.mod == 3) {
@@ -148,9 +148,9 @@ final class Sse4 {
             }
             case 0x0C, 0x0D -> { // BLENDPS, BLENDPD: dwords or quadwords of s where the immediate's bit is set
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long[] sl = Sse.source(c);
                 int size = op == 0x0C ? 4 : 8;
                 byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]);
@@ -163,9 +163,9 @@ final class Sse4 {
             }
             case 0x08, 0x09, 0x0A, 0x0B -> { // ROUNDPS, ROUNDPD, ROUNDSS, ROUNDSD
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 boolean dbl = (op & 1) != 0, scalar = op >= 0x0A;
                 SoftFloat.Format f = dbl ? SoftFloat.DOUBLE : SoftFloat.SINGLE;
                 int bits = dbl ? 64 : 32;
@@ -185,9 +185,9 @@ final class Sse4 {
             }
             case 0x40, 0x41 -> { // DPPS, DPPD: the products imm[7:4] selects, summed in pairs, into the lanes imm[3:0] selects
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long[] src = Sse.source(c);
                 boolean dbl = op == 0x41;
                 SoftFloat.Format f = dbl ? SoftFloat.DOUBLE : SoftFloat.SINGLE;
@@ -220,9 +220,9 @@ final class Sse4 {
             }
             case 0x42 -> { // MPSADBW: eight sums of absolute differences of 4 bytes, d sliding from imm[2]*4 against s at imm[1:0]*4
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long[] sl = Sse.source(c);
                 byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]), out = new byte[16];
                 int from = ((imm >>> 2) & 1) * 4, block = (imm & 3) * 4;
@@ -237,9 +237,9 @@ final class Sse4 {
             }
             case 0x21 -> { // INSERTPS: one dword (a register's lane, or 4 bytes of memory) into a lane, then zeroing
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long v;
                 if (c.mod == 3) {
                     int r = c.rmField & 15;
@@ -258,9 +258,9 @@ final class Sse4 {
             }
             case 0x0F, 0x0E -> { // PALIGNR, PBLENDW
                 require(c, op == 0x0F ? SSSE3 : SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
-                int imm = c.fetch8(); // before the operand: a RIP-relative address counts from the instruction's end
+                int imm = (int) c.insn.immediate();
                 long[] sl = Sse.source(c);
                 byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), s = bytes(sl[0], sl[1]), out = new byte[16];
                 if (op == 0x0F) {
@@ -274,10 +274,10 @@ final class Sse4 {
             }
             case 0x14, 0x15, 0x16, 0x17 -> { // PEXTRB, PEXTRW, PEXTRD/PEXTRQ, EXTRACTPS: an XMM lane to r/m
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
                 int size = op == 0x14 ? 1 : op == 0x15 ? 2 : op == 0x16 && c.rexW ? 8 : 4;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long v = lane(bytes(c.xmm[2 * x], c.xmm[2 * x + 1]), imm & (16 / size - 1), size, false);
                 if (c.mod == 3) {
                     c.setReg(c.rmField, size == 8 ? 8 : 4, v); // a register gets the lane zero-extended
@@ -287,10 +287,10 @@ final class Sse4 {
             }
             case 0x20, 0x22 -> { // PINSRB, PINSRD/PINSRQ: r/m into an XMM lane
                 require(c, SSE4_1);
-                c.decodeModrm();
+                c.takeModrm();
                 int x = c.regField & 15;
                 int size = op == 0x20 ? 1 : c.rexW ? 8 : 4;
-                int imm = c.fetch8();
+                int imm = (int) c.insn.immediate();
                 long v = c.mod == 3 ? c.reg(c.rmField, size == 8 ? 8 : 4) : c.read(c.ea(), size);
                 byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]);
                 put(d, imm & (16 / size - 1), size, v);

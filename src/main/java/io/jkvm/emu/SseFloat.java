@@ -22,7 +22,7 @@ final class SseFloat {
         boolean scalar = c.rep == 0xF3 || c.rep == 0xF2;
         SoftFloat.Format f = dbl ? SoftFloat.DOUBLE : SoftFloat.SINGLE;
         int laneBits = dbl ? 64 : 32;
-        c.decodeModrm();
+        c.takeModrm();
         int x = c.regField & 15;
         if (op == 0x2E || op == 0x2F) {
             compareScalar(c, op == 0x2F, c.p66 ? SoftFloat.DOUBLE : SoftFloat.SINGLE, x);
@@ -36,8 +36,8 @@ final class SseFloat {
         }
         int predicate = op == 0xC2 ? -1 : 0;
         int lanes = scalar ? 1 : 128 / laneBits;
-        if (op == 0xC2) { // the immediate comes before a RIP-relative operand's address is known
-            predicate = (int) c.fetch(1);
+        if (op == 0xC2) { // CMPccPS/PD/SS/SD: the predicate is the imm8
+            predicate = (int) c.insn.immediate();
             if (predicate > 7) {
                 throw GuestFault.of(GuestFault.UD); // the 32 AVX predicates need VEX
             }

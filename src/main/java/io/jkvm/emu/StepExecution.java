@@ -105,9 +105,6 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             softwareEvent = false;
             stepsOnNewFlags = false;
             executeLocked(start);
-            assert insn.encoding() == Instruction.REX2 && insn.map() == 0 && insn.opcode() == 0xA1 || cursor == insn.length()
-                    : "the handler of map " + insn.map() + " opcode " + Integer.toHexString(insn.opcode()) + " read "
-                    + cursor + " of the " + insn.length() + " bytes the opcode table gives it";
             mmioRetired();
             instructions++;
             if (movSsShadow || softwareEvent) {

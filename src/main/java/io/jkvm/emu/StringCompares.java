@@ -11,9 +11,9 @@ final class StringCompares {
     }
 
     static void execute(Core c, int op) {
-        c.decodeModrm();
+        c.takeModrm();
         int x = c.regField & 15;
-        int imm = c.fetch8(); // before the operand's address: a RIP-relative one counts from the instruction's end
+        int imm = (int) c.insn.immediate();
         long[] b = c.mod == 3 ? new long[]{c.xmm[2 * (c.rmField & 15)], c.xmm[2 * (c.rmField & 15) + 1]}
                 : new long[]{c.read(c.ea(), 8), c.read(c.ea() + 8, 8)}; // no alignment required
         long[] a = {c.xmm[2 * x], c.xmm[2 * x + 1]};

@@ -19,7 +19,7 @@ final class SystemInstructions {
 
     /** 0F 00: SLDT, STR, LLDT, LTR, VERR, VERW (the rest #UD). */
     static void group6(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         if (!c.protectedMode()) {
             throw GuestFault.of(GuestFault.UD); // the group's selector instructions need protected mode
         }
@@ -118,7 +118,7 @@ final class SystemInstructions {
 
     /** 0F C7: CMPXCHG8B/16B (/1), XRSTORS (/3), XSAVEC (/4), XSAVES (/5), RDRAND (/6), RDSEED (/7). */
     static void group9(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         int op = c.regField & 7;
         if (op == 1 && c.mod != 3) {
             long a = c.ea();
@@ -166,7 +166,7 @@ final class SystemInstructions {
 
     /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
     static void group15(Core c) {
-        c.decodeModrm();
+        c.takeModrm();
         int op = c.regField & 7;
         if (c.mod == 3 && c.rep == 0xF3 && op <= 3) {
             fsgsBase(c, op);
@@ -249,7 +249,7 @@ final class SystemInstructions {
         if (!c.cpuidHas(7, 0, 1, 10)) {
             throw GuestFault.of(GuestFault.UD);
         }
-        c.decodeModrm();
+        c.takeModrm();
         if (c.mod == 3) {
             throw GuestFault.of(GuestFault.UD);
         }
@@ -320,9 +320,8 @@ final class SystemInstructions {
 
     /** 0F 01: descriptor tables, SMSW/LMSW, XGETBV/XSETBV, RDPKRU/WRPKRU, VMCALL/VMMCALL, RDTSCP, SWAPGS, INVLPG. */
     static void group7(Core c) {
-        int m = c.peek8();
+        int m = c.insn.modrmByte();
         if (m == 0xD0) { // XGETBV
-            c.fetch8();
             if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {
                 throw GuestFault.of(GuestFault.UD);
             }
@@ -335,7 +334,6 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xD1) { // XSETBV
-            c.fetch8();
             if ((c.cr4 & ControlBits.CR4_OSXSAVE) == 0) {
                 throw GuestFault.of(GuestFault.UD);
             }
@@ -349,7 +347,6 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xCA || m == 0xCB) { // CLAC, STAC: EFLAGS.AC for SMAP, at CPL0 with SMAP in the model
-            c.fetch8();
             if (c.cpl != 0 || !c.cpuidHas(7, 0, 1, 20)) {
                 throw GuestFault.of(GuestFault.UD);
             }
@@ -358,7 +355,6 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xEE || m == 0xEF) { // RDPKRU, WRPKRU: the protection-key rights of user pages, under CR4.PKE
-            c.fetch8();
             if ((c.cr4 & ControlBits.CR4_PKE) == 0) {
                 throw GuestFault.of(GuestFault.UD);
             }
@@ -379,7 +375,6 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xF9) { // RDTSCP
-            c.fetch8();
             c.requireTscAccess();
             long count = c.tsc.read();
             c.r[0] = count & 0xFFFFFFFFL;
@@ -389,7 +384,6 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xF8) { // SWAPGS
-            c.fetch8();
             if (!c.code64) {
                 throw GuestFault.of(GuestFault.UD);
             }
@@ -400,7 +394,7 @@ final class SystemInstructions {
             c.done();
             return;
         }
-        c.decodeModrm();
+        c.takeModrm();
         int op = c.regField & 7;
         if (op == 4) { // SMSW: CR0's low 16 bits to memory; to a register, CR0 as wide as the operand
             requireUserModeInstruction(c);
@@ -469,7 +463,7 @@ final class SystemInstructions {
 
     static void movCr(Core c, boolean toCr) {
         c.requireCpl0();
-        int m = c.fetch8(); // no memory form: the c.mod bits are ignored, c.r/m is always a GPR
+        int m = c.insn.modrmByte(); // no memory form: the c.mod bits are ignored, c.r/m is always a GPR
         int crn = ((m >>> 3) & 7) | c.rexR;
         int gpr = (m & 7) | c.rexB;
         if (toCr) {
@@ -561,7 +555,7 @@ final class SystemInstructions {
             c.debugRegistersChanged();
             throw GuestFault.of(GuestFault.DB);
         }
-        int m = c.fetch8();
+        int m = c.insn.modrmByte();
         int n = ((m >>> 3) & 7) | c.rexR;
         int gpr = (m & 7) | c.rexB;
         if (n > 7) {

@@ -42,7 +42,7 @@ final class X87 {
         if ((c.cr0 & (ControlBits.CR0_EM | ControlBits.CR0_TS)) != 0) {
             throw GuestFault.of(GuestFault.NM);
         }
-        c.decodeModrm();
+        c.takeModrm();
         int ext = c.regField & 7;
         if (c.mod == 3) {
             registerForm(c, b, ext, c.rmField & 7);
