@@ -1,5 +1,7 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.Msrs;
+
 /**
  * KVM's paravirtual clock (kvmclock, Documentation/virt/kvm/x86/msr.rst) as the core gives it, where the model's CPUID
  * has KVM_FEATURE_CLOCKSOURCE2: the guest writes a guest-physical address to MSR_KVM_SYSTEM_TIME_NEW (bit 0: enable)
@@ -10,9 +12,9 @@ package io.jkvm.emu;
  * and the structure says so (PVCLOCK_TSC_STABLE_BIT).
  */
 final class KvmClock {
-    static final int WALL_CLOCK_NEW = 0x4B564D00, SYSTEM_TIME_NEW = 0x4B564D01;
+    static final int WALL_CLOCK_NEW = Msrs.KVM_WALL_CLOCK_NEW, SYSTEM_TIME_NEW = Msrs.KVM_SYSTEM_TIME_NEW;
     /** CPUID.0x40000001:EAX bit 3, KVM_FEATURE_CLOCKSOURCE2: the MSRs above. */
-    static final int FEATURE_BIT = 3;
+    static final int FEATURE_BIT = Msrs.KVM_FEATURE_CLOCKSOURCE2;
     private static final long NANOS_PER_SECOND = 1_000_000_000L;
 
     private KvmClock() {

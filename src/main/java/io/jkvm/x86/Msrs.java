@@ -28,28 +28,43 @@ public final class Msrs {
     public static final int IA32_GS_BASE = 0xC0000101;
     public static final int IA32_KERNEL_GS_BASE = 0xC0000102;
     public static final int IA32_TSC_AUX = 0xC0000103;
+    /** kvmclock's (Documentation/virt/kvm/x86/msr.rst): where the guest asked for the wall clock and its vCPU's clock. */
+    public static final int KVM_WALL_CLOCK_NEW = 0x4B564D00, KVM_SYSTEM_TIME_NEW = 0x4B564D01;
+    /** CPUID.0x40000001:EAX bit 3, KVM_FEATURE_CLOCKSOURCE2: the two MSRs above. */
+    public static final int KVM_FEATURE_CLOCKSOURCE2 = 3;
 
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {
         return new int[]{IA32_TSC, IA32_TSC_ADJUST, IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, IA32_PAT, IA32_MISC_ENABLE, IA32_STAR,
-                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS, IA32_PKRS};
+                IA32_LSTAR, IA32_CSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE, IA32_TSC_AUX, IA32_XFD, IA32_XFD_ERR, IA32_XSS, IA32_PKRS,
+                KVM_WALL_CLOCK_NEW, KVM_SYSTEM_TIME_NEW}; // kvmclock's last: its clock is published from the TSC above
+    }
+
+    /** Whether {@code model} has KVM's signature leaf and KVM_FEATURE_CLOCKSOURCE2 in leaf 0x40000001. */
+    public static boolean hasKvmClock(CpuidTable model) {
+        long maxLeaf = model.leaf(0x4000_0000, 0).eax() & 0xFFFFFFFFL;
+        return maxLeaf >= 0x4000_0001L && maxLeaf < 0x4000_0100L
+                && (model.leaf(0x4000_0001, 0).eax() & (1 << KVM_FEATURE_CLOCKSOURCE2)) != 0;
     }
 
     /**
      * The state MSRs a CPU model has: TSC_AUX only with RDTSCP or RDPID, XFD and XFD_ERR only with XFD, XSS only
-     * with XSAVES and a supervisor component to enable (KVM's rule: else it is always 0 and KVM does not list it).
+     * with XSAVES and a supervisor component to enable (KVM's rule: else it is always 0 and KVM does not list it),
+     * kvmclock's only where the model offers kvmclock.
      * Both backends save exactly these, so their records name the same MSRs.
      */
     public static int[] vcpuState(CpuidTable model) {
         boolean tscAux = model.has(CpuFeature.RDTSCP) || model.has(CpuFeature.RDPID);
         boolean xfd = model.has(CpuFeature.XFD);
         boolean xss = model.has(CpuFeature.XSAVES) && model.supportedXss() != 0;
+        boolean kvmClock = hasKvmClock(model);
         return java.util.Arrays.stream(vcpuState())
                 .filter(m -> m != IA32_TSC_AUX || tscAux)
                 .filter(m -> (m != IA32_XFD && m != IA32_XFD_ERR) || xfd)
                 .filter(m -> m != IA32_XSS || xss)
                 .filter(m -> m != IA32_PKRS || model.has(CpuFeature.PKS))
                 .filter(m -> m != IA32_TSC_ADJUST || model.has(CpuFeature.TSC_ADJUST))
+                .filter(m -> (m != KVM_WALL_CLOCK_NEW && m != KVM_SYSTEM_TIME_NEW) || kvmClock)
                 .toArray();
     }
 }

@@ -163,7 +163,8 @@ class CmosRtcTest {
             Thread.sleep(5); // many periods: the line stays up, no second rise
             assertEquals(java.util.List.of(true), java.util.List.copyOf(line.changes));
             assertEquals(0xC0, read(c, 0x0C), "IRQF and PF");
-            assertEquals(java.util.List.of(true, false), java.util.List.copyOf(line.changes), "reading C lowers IRQ 8");
+            // at 8192 Hz the next period (122 us on) may already have raised it again: the first two changes count
+            assertEquals(java.util.List.of(true, false), java.util.List.copyOf(line.changes).subList(0, 2), "reading C lowers IRQ 8");
             assertTrue(line.roseWithin(1000), "the next period raises it again");
             write(c, 0x0B, 0x02); // PIE off
             read(c, 0x0C);

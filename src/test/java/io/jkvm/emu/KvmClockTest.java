@@ -92,4 +92,34 @@ class KvmClockTest {
             assertEquals(0, vm.memory.mapping().getInt(TIME_INFO), "nothing published");
         }
     }
+
+    /**
+     * A snapshot, a migration or a handoff carries the clock: the state record has both MSRs, and restoring it into
+     * a fresh vCPU publishes the clock again where the guest asked, without the guest writing the MSR again.
+     */
+    @Test
+    void theStateRecordCarriesTheClock() {
+        io.jkvm.x86.VcpuState saved;
+        try (EmuVm vm = new EmuVm(model(true), HexFormat.of().parseHex(GUEST.replace(" ", "")))) {
+            vm.nextOut(0x90);
+            saved = vm.vcpu.saveState();
+        }
+        assertEquals(TIME_INFO | 1, saved.msrs().get(io.jkvm.x86.Msrs.KVM_SYSTEM_TIME_NEW));
+        assertEquals(WALL_CLOCK, saved.msrs().get(io.jkvm.x86.Msrs.KVM_WALL_CLOCK_NEW));
+        try (EmuVm fresh = new EmuVm(model(true), new byte[]{(byte) 0xF4})) {
+            assertEquals(0, fresh.memory.mapping().getInt(TIME_INFO), "a fresh machine: nothing published yet");
+            fresh.vcpu.restoreState(saved);
+            int version = fresh.memory.mapping().getInt(TIME_INFO);
+            assertTrue(version != 0 && version % 2 == 0, "published by the restore: version " + version);
+            long tscStamp = fresh.memory.mapping().getLong(TIME_INFO + 8);
+            long tsc = fresh.vcpu.saveState().msrs().get(io.jkvm.x86.Msrs.IA32_TSC);
+            assertTrue(tscStamp > 0 && tscStamp <= tsc, "stamped with the restored TSC, " + tscStamp + " against " + tsc);
+            assertTrue(fresh.memory.mapping().getInt(WALL_CLOCK) != 0, "the wall clock published again");
+        }
+        try (EmuVm vm = new EmuVm(model(false), new byte[]{(byte) 0xF4})) {
+            var msrs = vm.vcpu.saveState().msrs();
+            assertTrue(!msrs.containsKey(io.jkvm.x86.Msrs.KVM_SYSTEM_TIME_NEW) && !msrs.containsKey(io.jkvm.x86.Msrs.KVM_WALL_CLOCK_NEW),
+                    "a model without kvmclock carries neither MSR: " + msrs.keySet());
+        }
+    }
 }
