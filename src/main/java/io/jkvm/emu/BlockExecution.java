@@ -26,6 +26,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
      */
     int runBlock() {
         int total = 0;
+        DecodedBlock last = null; // the block just run, and where it starts: a loop within it runs it again at once
+        long lastRip = -1;
         while (true) {
             if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
                 if (total > 0) {
@@ -34,11 +36,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 step(); // single-stepping, breakpoints, an external interrupt to take here, or 16- and 32-bit code
                 return 1;
             }
-            DecodedBlock block = blockAtRip();
+            // nothing between two blocks of one chain drops a block or changes the epoch or RIP's page: those end it
+            DecodedBlock block = rip == lastRip ? last : blockAtRip();
             if (block == null) {
                 step(); // the interpreter's fetch raises the fault, or says there is no RAM
                 return total + 1;
             }
+            last = block;
+            lastRip = rip;
             int ran = runDecoded(block);
             if (ran < 0) {
                 return total - ran; // a fault, an exit or a shadow: back to the caller
