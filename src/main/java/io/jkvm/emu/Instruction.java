@@ -19,17 +19,12 @@ package io.jkvm.emu;
  * @param modrmByte   the ModRM byte itself, or 0xC0 (a register form) when there is none
  * @param immediate   the first immediate, zero-extended from {@link #immediateSize} bytes
  * @param immediateSize its size in bytes, 0 for none
- * @param bytes       the instruction's bytes, {@link #length} of them
+ * @param length      bytes, prefixes and immediates included (at most 15)
  */
 record Instruction(Prefixes prefixes, int encoding, int payload, int map, int opcode, int rexR, int rexX, int rexB,
                    boolean rexW, int operandSize, int addressSize, ModRm modrm, int modrmByte, long immediate,
-                   int immediateSize, byte[] bytes) {
+                   int immediateSize, int length) {
     static final int LEGACY = 0, REX = 1, REX2 = 2, VEX = 3, EVEX = 4;
-
-    /** Bytes, prefixes and immediates included (at most 15). */
-    int length() {
-        return bytes.length;
-    }
 
     /** The immediate sign-extended from its size. */
     long signedImmediate() {

@@ -1,7 +1,5 @@
 package io.jkvm.emu;
 
-import java.util.Arrays;
-
 import static io.jkvm.emu.OpcodeTable.*;
 
 /**
@@ -22,10 +20,9 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
     /** 64-bit mode as a block sees it: its forms decode the same whatever the vendor and XCR0 (see {@link BlockDecoder}). */
     static final InstructionDecoder BLOCKS = new InstructionDecoder(true, 4, true, false, false);
 
-    /** Counts and keeps the bytes read: the 16th byte of one instruction is #GP(0). */
+    /** Counts the bytes read: the 16th byte of one instruction is #GP(0). */
     private static final class Reader implements InstructionBytes {
         private final InstructionBytes source;
-        private final byte[] bytes = new byte[Prefixes.MAX_LENGTH];
         private int count;
 
         Reader(InstructionBytes source) {
@@ -37,9 +34,8 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
             if (count == Prefixes.MAX_LENGTH) {
                 throw GuestFault.withCode(GuestFault.GP, 0);
             }
-            int b = source.next();
-            bytes[count++] = (byte) b;
-            return b;
+            count++;
+            return source.next();
         }
     }
 
@@ -90,7 +86,7 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
                 }
                 long target = in.nextUnsigned(8);
                 return new Instruction(p, encoding, payload, 0, b, rexR, rexX, rexB, false, 8, 8, null, 0xC0, target,
-                        8, Arrays.copyOf(in.bytes, in.count));
+                        8, in.count);
             }
             if (map == 0 && Rex2.forbiddenMap0(b) || map == 1 && Rex2.forbiddenMap1(b)) {
                 throw ud();
@@ -158,7 +154,7 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
         };
         long immediate = in.nextUnsigned(size);
         return new Instruction(p, encoding, payload, map, opcode, rexR, rexX, rexB, w, operandSize, addressSize, modrm,
-                modrmByte, immediate, size, Arrays.copyOf(in.bytes, in.count));
+                modrmByte, immediate, size, in.count);
     }
 
     /**
