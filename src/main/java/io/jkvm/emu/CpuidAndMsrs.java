@@ -9,22 +9,13 @@ final class CpuidAndMsrs {
     private CpuidAndMsrs() {
     }
 
-    /** A leaf of the hypervisor range (0x40000000 up to what its first leaf's EAX says) the model has. */
-    private static boolean hypervisorLeaf(Core c, int leaf) {
-        if ((leaf & 0xF000_0000) != 0x4000_0000) {
-            return false;
-        }
-        CpuidEntry first = c.cpuid.leaf(0x4000_0000, 0);
-        return first.eax() != 0 && Integer.compareUnsigned(leaf, first.eax()) <= 0 && Integer.compareUnsigned(first.eax(), 0x4000_0000) >= 0;
-    }
-
     static void cpuidInstruction(Core c) {
         c.code.newEpoch(); // serializing: c.code another agent wrote must be seen from here on
         int leaf = (int) c.r[0];
         int sub = (int) c.r[1];
         int max = c.cpuid.leaf(0, 0).eax();
         CpuidEntry e;
-        if (hypervisorLeaf(c, leaf)) {
+        if (c.cpuid.hasHypervisorLeaf(leaf)) {
             e = c.cpuid.leaf(leaf, sub); // the core is the hypervisor: KVM's leaves, where the model has them
         } else if (Integer.compareUnsigned(leaf, 0x80000000) < 0 && Integer.compareUnsigned(leaf, max) > 0) {
             e = c.cpuid.leaf(max, sub);

@@ -20,9 +20,9 @@ final class KvmClock {
     private KvmClock() {
     }
 
-    /** Whether {@code msr} is kvmclock's and the model offers it. */
+    /** Whether {@code msr} is kvmclock's and the model offers it (the same test decides the state record's MSRs). */
     static boolean handles(Core c, int msr) {
-        return (msr == WALL_CLOCK_NEW || msr == SYSTEM_TIME_NEW) && c.cpuidHas(0x4000_0001, 0, 0, FEATURE_BIT);
+        return (msr == WALL_CLOCK_NEW || msr == SYSTEM_TIME_NEW) && Msrs.hasKvmClock(c.cpuid);
     }
 
     static long read(Core c, int msr) {

@@ -39,6 +39,15 @@ public record CpuidTable(List<CpuidEntry> entries) {
         return new String(b, StandardCharsets.US_ASCII);
     }
 
+    /** Whether {@code leaf} is in the hypervisor range (0x40000000 up to what that first leaf's EAX says) this table has. */
+    public boolean hasHypervisorLeaf(int leaf) {
+        if ((leaf & 0xF000_0000) != 0x4000_0000) {
+            return false;
+        }
+        int max = leaf(0x4000_0000, 0).eax();
+        return max != 0 && Integer.compareUnsigned(leaf, max) <= 0 && Integer.compareUnsigned(max, 0x4000_0000) >= 0;
+    }
+
     /** A copy with {@code entry} replacing the entry of the same function/index, or added. */
     public CpuidTable with(CpuidEntry entry) {
         List<CpuidEntry> out = new java.util.ArrayList<>();

@@ -40,10 +40,9 @@ public final class Msrs {
                 KVM_WALL_CLOCK_NEW, KVM_SYSTEM_TIME_NEW}; // kvmclock's last: its clock is published from the TSC above
     }
 
-    /** Whether {@code model} has KVM's signature leaf and KVM_FEATURE_CLOCKSOURCE2 in leaf 0x40000001. */
+    /** Whether {@code model} has leaf 0x40000001 in its hypervisor range with KVM_FEATURE_CLOCKSOURCE2 in it. */
     public static boolean hasKvmClock(CpuidTable model) {
-        long maxLeaf = model.leaf(0x4000_0000, 0).eax() & 0xFFFFFFFFL;
-        return maxLeaf >= 0x4000_0001L && maxLeaf < 0x4000_0100L
+        return model.hasHypervisorLeaf(0x4000_0001)
                 && (model.leaf(0x4000_0001, 0).eax() & (1 << KVM_FEATURE_CLOCKSOURCE2)) != 0;
     }
 
