@@ -26,16 +26,12 @@ final class Core extends BlockExecution {
         ip = rip;
         beginInstruction();
         Instruction insn = decodeInstruction();
-        Prefixes prefixes = applyPrefixes();
-        adSize = insn.addressSize();
+        Prefixes prefixes = applyDecoded();
         segBase = 0;
         if (prefixes.fsOrGs() >= 0) { // CS, DS, ES and SS prefixes are ignored in 64-bit mode
             segBase = prefixes.fsOrGs() == SegmentLoads.FS ? fsBase : gsBase;
             segOverride = true;
         }
-        takeRegisterExtensions(insn);
-        opSize = insn.operandSize();
-        p66 = prefixes.operandSize();
         int b = insn.opcode();
         switch (insn.encoding()) {
             case Instruction.VEX -> {
@@ -55,16 +51,6 @@ final class Core extends BlockExecution {
         }
         requireLockable(insn);
         executeMaps(insn);
-    }
-
-    /** REX, REX2, VEX or EVEX: the register numbers' high bits and W, as the decoder read them. */
-    void takeRegisterExtensions(Instruction insn) {
-        rexW = insn.rexW();
-        rexR = insn.rexR();
-        rexX = insn.rexX();
-        rexB = insn.rexB();
-        rex2 = insn.encoding() == Instruction.REX2;
-        anyRex = insn.anyRex();
     }
 
     /** #UD for a LOCK prefix on an instruction, or a form, that has no locked read-modify-write. */

@@ -19,9 +19,4 @@ interface InstructionBytes {
         int shift = 64 - 8 * size;
         return (nextUnsigned(size) << shift) >> shift;
     }
-
-    /** An immediate of the operand size: a 64-bit operand's is a sign-extended imm32. */
-    default long nextImmediate(int size) {
-        return size == 8 ? nextSigned(4) : nextUnsigned(size);
-    }
 }

@@ -137,7 +137,7 @@ record InstructionDecoder(boolean code64, int defaultSize, boolean protectedMode
             modrm = new ModRm(3, ((modrmByte >>> 3) & 7) | rexR, (modrmByte & 7) | rexB, BlockOp.NONE, BlockOp.NONE, 0, 0);
         } else if ((shape & MODRM) != 0) {
             modrmByte = firstModrm >= 0 ? firstModrm : in.next();
-            modrm = addressSize == 2 ? ModRm.decode16(modrmByte, in, rexR)
+            modrm = addressSize == 2 ? ModRm.decode16(modrmByte, in)
                     : ModRm.decode(modrmByte, in, rexR, rexX, rexB);
         }
         int size = switch (shape & 0xF) {

@@ -91,15 +91,25 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
             APX_APM = new InstructionDecoder(true, 4, true, true, true);
 
     /**
-     * The legacy prefixes of {@link #insn}, with what every mode makes of them applied: LOCK and REP; the operand and
-     * address sizes and the segment are the mode's to apply.
+     * What every mode takes from {@link #insn} alike: LOCK and REP, the operand and address sizes, the 66 prefix, and
+     * the register numbers' high bits and W from REX, REX2, VEX or EVEX. Returns the legacy prefixes, whose segment
+     * is the mode's to apply.
      */
-    Prefixes applyPrefixes() {
+    Prefixes applyDecoded() {
         Prefixes p = insn.prefixes();
         if (p.lock()) {
             lockPrefix();
         }
         rep = p.rep();
+        adSize = insn.addressSize();
+        opSize = insn.operandSize();
+        p66 = p.operandSize();
+        rexW = insn.rexW();
+        rexR = insn.rexR();
+        rexX = insn.rexX();
+        rexB = insn.rexB();
+        rex2 = insn.encoding() == Instruction.REX2;
+        anyRex = insn.anyRex();
         return p;
     }
 
@@ -112,15 +122,13 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
             mod = f.mod();
             regField = f.reg();
             if (mod == 3) {
-                rmField = f.rm() | rexB;
+                rmField = f.rm();
                 return;
             }
             long address = f.disp();
             if (f.base() != BlockOp.NONE) {
                 address += r[f.base()];
-                if (f.base() == 5) {
-                    stackBased(5);
-                }
+                stackBased(f.base()); // BP: the stack segment
             }
             if (f.index() != BlockOp.NONE) {
                 address += r[f.index()];

@@ -27,14 +27,10 @@ final class Legacy {
         c.beginInstruction();
         c.segIndex = DS;
         Instruction insn = c.decodeInstruction();
-        Prefixes prefixes = c.applyPrefixes();
-        c.adSize = insn.addressSize();
+        Prefixes prefixes = c.applyDecoded();
         if (prefixes.segment() >= 0) {
             override(c, prefixes.segment());
         }
-        c.takeRegisterExtensions(insn);
-        c.opSize = insn.operandSize();
-        c.p66 = prefixes.operandSize();
         if (insn.encoding() == Instruction.VEX) {
             Bmi.executeVex(c, insn);
         } else {

@@ -59,11 +59,12 @@ record ModRm(int mod, int reg, int rm, int base, int index, int scale, long disp
 
     /**
      * A 16-bit addressing form: BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP (a disp16 alone with mod 0), BX, with an 8-bit
-     * (sign-extended) or 16-bit displacement; the offset is their sum wrapped at 64 KiB.
+     * (sign-extended) or 16-bit displacement; the offset is their sum wrapped at 64 KiB. Only code outside 64-bit
+     * mode addresses with 16 bits, so no REX extends the registers.
      */
-    static ModRm decode16(int m, InstructionBytes in, int rexR) {
+    static ModRm decode16(int m, InstructionBytes in) {
         int mod = m >>> 6;
-        int reg = ((m >>> 3) & 7) | rexR;
+        int reg = (m >>> 3) & 7;
         int rm = m & 7;
         if (mod == 3) {
             return new ModRm(mod, reg, rm, BlockOp.NONE, BlockOp.NONE, 0, 0);
