@@ -3,6 +3,7 @@ package io.jkvm.boot;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import io.jkvm.x86.RamLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -45,9 +46,11 @@ public final class Multiboot {
 
     /**
      * The image as loaded, with its MBI: {@code commandLine} as the MBI's cmdline, {@code modules} placed page-aligned
-     * above the image, a memory map of {@code ramSize} bytes of RAM from 0 (less the 640 KiB-1 MiB hole).
+     * above the image, a memory map of the RAM {@code ram} lays out (less the 640 KiB-1 MiB hole). The image, its
+     * modules and the MBI go below 4 GiB, as a 32-bit entry reaches them.
      */
-    public static BootImage load(String name, byte[] image, String commandLine, List<Module> modules, long ramSize) {
+    public static BootImage load(String name, byte[] image, String commandLine, List<Module> modules, RamLayout ram) {
+        long ramSize = ram.below();
         int h = headerOffset(image);
         if (h < 0) {
             throw new BootException(name + " has no multiboot header (0x1BADB002) in its first 8 KiB: it is not a multiboot kernel");
@@ -89,7 +92,7 @@ public final class Multiboot {
             next = (next + m.data().length + 0xFFF) & ~0xFFFL;
         }
         long mbi = freePage(chunks, ramSize);
-        chunks.add(new BootImage.Chunk(mbi, information(mbi, commandLine, modules, placed, ramSize), 4096));
+        chunks.add(new BootImage.Chunk(mbi, information(mbi, commandLine, modules, placed, ram), 4096));
         return new BootImage(chunks, entry, mbi);
     }
 
@@ -136,13 +139,14 @@ public final class Multiboot {
     }
 
     /** The MBI page: the structure, then the mmap, the module list and the strings. */
-    private static byte[] information(long mbi, String commandLine, List<Module> modules, List<long[]> placed, long ramSize) {
+    private static byte[] information(long mbi, String commandLine, List<Module> modules, List<long[]> placed, RamLayout ram) {
         ByteBuffer p = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
         int mmap = 0x80, mods = 0x100, strings = 0x180;
         int flags = 1 | 4 | 8 | 0x40; // mem_lower/upper, cmdline, mods, mmap
         p.putInt(0, flags);
         p.putInt(4, 640);
-        p.putInt(8, (int) (Math.min(ramSize, 0xFFFFFFFFL) - 0x100000 >> 10));
+        p.putInt(8, (int) (ram.below() - 0x100000 >> 10)); // KiB from 1 MiB to the first hole: the MMIO window's
+
         int at = strings;
         p.putInt(16, (int) (mbi + at));
         at = putString(p, at, commandLine);
@@ -157,7 +161,12 @@ public final class Multiboot {
             p.putInt(mods + 16 * i + 8, (int) (mbi + at));
             at = putString(p, at, modules.get(i).string());
         }
-        long[][] map = {{0, 0x9FC00, 1}, {0x9FC00, 0x400, 2}, {0xF0000, 0x10000, 2}, {0x100000, ramSize - 0x100000, 1}};
+        List<long[]> ranges = new ArrayList<>(List.of(new long[] {0, 0x9FC00, 1}, new long[] {0x9FC00, 0x400, 2},
+                new long[] {0xF0000, 0x10000, 2}, new long[] {0x100000, ram.below() - 0x100000, 1}));
+        if (ram.above() > 0) {
+            ranges.add(new long[] {RamLayout.HIGH_RAM, ram.above(), 1});
+        }
+        long[][] map = ranges.toArray(long[][]::new);
         for (int i = 0; i < map.length; i++) {
             int e = mmap + 24 * i;
             if (e + 24 > mods) {

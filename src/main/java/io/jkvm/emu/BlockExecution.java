@@ -1,12 +1,13 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
 
 /** The fast path: runs decoded blocks ({@link BlockDecoder}) from the code cache, falling back to the interpreter. */
 abstract sealed class BlockExecution extends StepExecution permits Core {
-    BlockExecution(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    BlockExecution(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
     }
 
     // ---- the fast path: decoded blocks -------------------------------------------------------------------------
@@ -69,7 +70,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             } catch (GuestFault f) {
                 return null;
             }
-            if (phys < 0 || phys + 0x1000 > ramSize) {
+            if (!isRam(phys, 0x1000)) {
                 return null;
             }
             fetchPhysBase = phys;

@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
@@ -13,8 +14,8 @@ import io.jkvm.x86.Msrs;
  * I/O and MMIO leave through {@link IoPort} so the machine's devices serve both backends.
  */
 final class Core extends BlockExecution {
-    Core(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    Core(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.Segment;
 import io.jkvm.x86.ControlBits;
@@ -112,24 +113,35 @@ abstract sealed class CpuState permits Paging {
     final IoPort io;
     /** The model has 5-level paging (CPUID.(7,0):ECX[16]). */
     final boolean la57;
-    final long ramSize;
+    /** Where RAM from 0 ends, and RAM above 4 GiB (0: none): everything else is a device's ({@link #isRam}). */
+    final long lowRamEnd, highRamEnd;
     long instructions;
     /** Decoded blocks by physical address: the fast path ({@link BlockExecution#runBlock()}). */
     final CodeCache code;
     /** Every instruction through {@link StepExecution#step()}: the interpreter alone, to hold the decoded path to its results. */
     final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
 
-    CpuState(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+    CpuState(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         this.ram = ram;
         this.cpuid = cpuid;
         this.mxcsrMask = mxcsrMask;
         this.vendor = Vendor.of(cpuid);
         this.io = io;
         this.la57 = (cpuid.leaf(7, 0).ecx() & 1 << 16) != 0;
-        this.ramSize = ram.size();
+        if (layout.span() != ram.size()) {
+            throw new IllegalArgumentException("a RAM layout of " + layout.span() + " bytes over a mapping of " + ram.size());
+        }
+        this.lowRamEnd = layout.below();
+        this.highRamEnd = layout.highEnd();
         this.code = new CodeCache(ram);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
         segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
+    }
+
+    /** Whether {@code size} bytes at {@code physical} are all RAM: below the MMIO window, or above 4 GiB. */
+    final boolean isRam(long physical, int size) {
+        return physical >= 0 && physical + size <= lowRamEnd
+                || physical >= RamLayout.HIGH_RAM && physical + size <= highRamEnd;
     }
 
     /** This core, for the instruction-group helpers that take one: {@link Core} is the only class the layers make. */

@@ -80,13 +80,18 @@ public final class EmulatedVcpu implements VirtualCpu {
         }
     }
 
-    /** vCPU {@code id} of a CPU model (its CPUID table and its MXCSR_MASK) over guest RAM {@code ram}. */
+    /** vCPU {@code id} of a CPU model (its CPUID table and its MXCSR_MASK) over guest RAM {@code ram}, all of it from 0. */
     public EmulatedVcpu(int id, Mapping ram, CpuModel cpu) {
+        this(id, ram, io.jkvm.x86.RamLayout.flat(ram.size()), cpu);
+    }
+
+    /** As {@link #EmulatedVcpu(int, Mapping, CpuModel)}, with the RAM where {@code ramLayout} puts it in {@code ram}. */
+    public EmulatedVcpu(int id, Mapping ram, io.jkvm.x86.RamLayout ramLayout, CpuModel cpu) {
         this.id = id;
         this.model = cpu.cpuid();
         this.layout = XsaveLayout.fromCpuid(model);
         this.stateMsrs = Msrs.vcpuState(model);
-        this.core = new Core(ram, model, cpu.mxcsrMask(), new Core.IoPort() {
+        this.core = new Core(ram, ramLayout, model, cpu.mxcsrMask(), new Core.IoPort() {
             @Override
             public long in(int port, int size) {
                 pendingIn = new Datum(0);

@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
 
@@ -8,8 +9,8 @@ import io.jkvm.x86.CpuidTable;
  * operand as the handlers take them, effective and linear addresses, r/m operands.
  */
 abstract sealed class InstructionFetch extends MemoryAccess permits StepExecution {
-    InstructionFetch(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    InstructionFetch(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
     }
 
     /** Clears the prefixes the last instruction left. */
@@ -57,7 +58,7 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
         long page = address & ~0xFFFL;
         if (page != fetchPage) {
             long phys = translate(address, ACC_EXEC) & ~0xFFFL; // the byte's own address: a #PF reports it in CR2
-            if (phys < 0 || phys + 0x1000 > ramSize) {
+            if (!isRam(phys, 0x1000)) {
                 fetchOutsideRam = translate(address, ACC_EXEC);
                 throw new Stop(Reason.FETCH_OUTSIDE_RAM); // as KVM: an emulation failure, not a device read
             }

@@ -73,13 +73,9 @@ final class KvmClock {
         return scale(c.tsc.khz()).nanos(tsc - c.tsc.adjust());
     }
 
-    private static boolean inRam(Core c, long gpa, int size) {
-        return gpa >= 0 && gpa + size <= c.ramSize;
-    }
-
     /** struct pvclock_vcpu_time_info at {@code gpa}: version odd while it changes, then even. */
     private static void publishTimeInfo(Core c, long gpa) {
-        if (!inRam(c, gpa, 32)) {
+        if (!c.isRam(gpa, 32)) {
             return; // as KVM: an address outside RAM gets nothing
         }
         long tsc = c.tsc.read();
@@ -103,7 +99,7 @@ final class KvmClock {
 
     /** struct pvclock_wall_clock at {@code gpa}: the wall-clock time when the clock read 0. */
     private static void publishWallClock(Core c, long gpa) {
-        if (!inRam(c, gpa, 12)) {
+        if (!c.isRam(gpa, 12)) {
             return;
         }
         long boot = System.currentTimeMillis() * 1_000_000 - nanosAt(c, c.tsc.read());

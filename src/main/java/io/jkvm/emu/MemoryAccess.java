@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuModel;
@@ -11,8 +12,8 @@ import io.jkvm.x86.VcpuExit;
  * once, replayed across a restart), the dirty log, locked read-modify-writes, alignment and data breakpoints.
  */
 abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
-    MemoryAccess(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    MemoryAccess(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
     }
 
     /** A LOCK prefix (or XCHG with memory) on the instruction being run. */
@@ -25,7 +26,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     @Override
     long physRead(long physical, int size) {
-        if (physical >= 0 && physical + size <= ramSize) {
+        if (isRam(physical, size)) {
             return switch (size) {
                 case 1 -> ram.getByte(physical) & 0xFFL;
                 case 2 -> ram.getShort(physical) & 0xFFFFL;
@@ -119,7 +120,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     @Override
     void physWrite(long physical, int size, long v) {
-        if (physical >= 0 && physical + size <= ramSize) {
+        if (isRam(physical, size)) {
             stored(physical, size);
             switch (size) {
                 case 1 -> ram.putByte(physical, (byte) v);
@@ -182,7 +183,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             throw WIDER; // across pages, or a second operand
         }
         long physical = translate(linear, ACC_WRITE); // a locked access is a write to the page, even where it only compares
-        if (physical < 0 || physical + size > ramSize) {
+        if (!isRam(physical, size)) {
             return plainRead(linear, size); // a device: its own business
         }
         if ((physical & 7) + size > 8) {

@@ -1,13 +1,14 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
 
 /** Linear to physical: the software TLB, the page walk of every paging mode, protection keys, SMEP/SMAP and #PF. */
 abstract sealed class Paging extends CpuState permits MemoryAccess {
-    Paging(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    Paging(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
         int maxPhys = cpuid.find(0x8000_0008, 0).map(e -> e.eax() & 0xFF).filter(b -> b >= 32 && b <= 52).orElse(36);
         this.reservedAddressBits = ((1L << 52) - 1) & ~((1L << maxPhys) - 1);
     }

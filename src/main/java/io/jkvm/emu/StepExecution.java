@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.Segment;
 import io.jkvm.x86.ControlBits;
@@ -10,8 +11,8 @@ import io.jkvm.x86.CpuidTable;
  * instructions, single-step and breakpoints, and what many instructions share (the stack, privilege checks).
  */
 abstract sealed class StepExecution extends InstructionFetch permits BlockExecution {
-    StepExecution(Mapping ram, CpuidTable cpuid, int mxcsrMask, IoPort io) {
-        super(ram, cpuid, mxcsrMask, io);
+    StepExecution(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
     }
 
     /** Decodes and runs the instruction at RIP: the interpreter ({@link Core}). */
@@ -261,7 +262,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         for (int i = 0; i < max; i++) {
             try {
                 long p = translate(linear + i, ACC_READ);
-                if (p < 0 || p >= ramSize) {
+                if (!isRam(p, 1)) {
                     break; // a trace never reads a device
                 }
                 out.write(ram.getByte(p));

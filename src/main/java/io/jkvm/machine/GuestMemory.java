@@ -7,25 +7,52 @@ import io.jkvm.linux.PageChecksum;
 import io.jkvm.migration.MigrationTarget;
 import io.jkvm.snapshot.GuestRam;
 import io.jkvm.x86.PageWalker;
+import io.jkvm.x86.RamLayout;
 
-/** Guest RAM: one anonymous mapping seen by the guest at physical address 0. */
+/**
+ * Guest RAM: one anonymous mapping whose offsets are guest-physical addresses, laid out by a {@link RamLayout}
+ * (a PC's hole below 4 GiB is part of the mapping, never touched, and never RAM to the guest).
+ */
 public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalReader, GuestRam, MigrationTarget.Memory,
         DmaMemory {
     private final Mapping ram;
+    private final RamLayout layout;
     /** Where devices' stores to RAM are logged while a migration tracks dirty pages; null otherwise. */
     private volatile DirtyPages deviceWrites;
 
-    private GuestMemory(Mapping ram) {
+    private GuestMemory(Mapping ram, RamLayout layout) {
         this.ram = ram;
+        this.layout = layout;
     }
 
+    /** {@code size} bytes of RAM from guest-physical 0. */
     public static GuestMemory allocate(long size) {
-        return new GuestMemory(Mapping.anonymous(size, "guest RAM"));
+        return allocate(RamLayout.flat(size));
     }
 
-    /** Guest RAM mapped copy-on-write from a snapshot's memory file: restored without reading it first. */
-    public static GuestMemory mapSnapshot(java.nio.file.Path file, long size) {
-        return new GuestMemory(Mapping.privateCopyOf(file, size, "guest RAM from " + file));
+    public static GuestMemory allocate(RamLayout layout) {
+        return new GuestMemory(Mapping.anonymous(layout.span(), "guest RAM"), layout);
+    }
+
+    /** Guest RAM mapped copy-on-write from a snapshot's memory file (its span's bytes): restored without reading it first. */
+    public static GuestMemory mapSnapshot(java.nio.file.Path file, RamLayout layout) {
+        return new GuestMemory(Mapping.privateCopyOf(file, layout.span(), "guest RAM from " + file), layout);
+    }
+
+    /**
+     * This memory seen through {@code other}, a layout of the same span (a migration's memory, allocated before the
+     * state said which layout it has): the one mapping, which the returned memory owns from here on.
+     */
+    public GuestMemory laidOut(RamLayout other) {
+        if (other.span() != layout.span()) {
+            throw new IllegalArgumentException("a layout of " + other.span() + " bytes over " + layout.span());
+        }
+        return other.equals(layout) ? this : new GuestMemory(ram, other);
+    }
+
+    /** Where the guest's RAM is in guest-physical space. */
+    public RamLayout layout() {
+        return layout;
     }
 
     /**
@@ -64,6 +91,7 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         ram.write(offset, bytes, at, 4096);
     }
 
+    /** Bytes of the mapping: guest-physical 0 to the end of RAM, a PC's hole included. */
     @Override
     public long size() {
         return ram.size();
@@ -79,8 +107,9 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return ram;
     }
 
+    /** Whether {@code length} bytes at {@code physical} are all guest RAM. */
     public boolean contains(long physical, long length) {
-        return physical >= 0 && length >= 0 && physical <= size() - length;
+        return layout.contains(physical, length);
     }
 
     public byte readByte(long physical) {

@@ -10,6 +10,7 @@ import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
 import io.jkvm.x86.VirtualCpu;
 
+import io.jkvm.x86.RamLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,25 +46,28 @@ final class KernelLoading {
         }
     }
 
-    /** The PC's memory map for a kernel: low RAM, the EBDA, the BIOS area (the ACPI tables), RAM from 1 MiB. */
-    static List<LinuxBoot.MemoryRange> memoryMap(long ramSize) {
-        return List.of(new LinuxBoot.MemoryRange(0, 0x9FC00, LinuxBoot.MemoryRange.RAM),
+    /**
+     * The PC's memory map for a kernel: low RAM, the EBDA, the BIOS area (the ACPI tables), RAM from 1 MiB to the
+     * MMIO window, RAM above 4 GiB.
+     */
+    static List<LinuxBoot.MemoryRange> memoryMap(RamLayout ram) {
+        List<LinuxBoot.MemoryRange> map = new java.util.ArrayList<>(List.of(
+                new LinuxBoot.MemoryRange(0, 0x9FC00, LinuxBoot.MemoryRange.RAM),
                 new LinuxBoot.MemoryRange(0x9FC00, 0x400, LinuxBoot.MemoryRange.RESERVED),
                 new LinuxBoot.MemoryRange(0xF0000, 0x10000, LinuxBoot.MemoryRange.RESERVED),
-                new LinuxBoot.MemoryRange(0x100000, ramSize - 0x100000, LinuxBoot.MemoryRange.RAM));
+                new LinuxBoot.MemoryRange(0x100000, ram.below() - 0x100000, LinuxBoot.MemoryRange.RAM)));
+        if (ram.above() > 0) {
+            map.add(new LinuxBoot.MemoryRange(RamLayout.HIGH_RAM, ram.above(), LinuxBoot.MemoryRange.RAM));
+        }
+        return List.copyOf(map);
     }
 
     /** A stack for the 64-bit entry's first instructions: low RAM below the command line, clear of the zero page. */
     private static final long LINUX_STACK = 0x1F000;
 
-    /** Where the 32-bit MMIO window (the local and I/O APICs, the test device) begins: RAM stays below it. */
-    static final long MMIO_WINDOW = 3L << 30;
-
-    static Loaded load(KernelConfig k, long ramSize) {
-        if (ramSize > MMIO_WINDOW) {
-            throw new MachineException("--mem " + MemorySize.format(ramSize) + " with --kernel: jkvm keeps a kernel's RAM below the"
-                    + " 32-bit MMIO window at 3G, and RAM above 4G is not there yet (issue #13): use --mem 3G or less");
-        }
+    /** The kernel for {@code ram} (a PC's layout): it, its initrd and what the protocol gives it go below 4 GiB. */
+    static Loaded load(KernelConfig k, RamLayout ram) {
+        long ramSize = ram.below();
         if (k.virtio().size() > PcPlatform.VIRTIO_SLOTS) {
             throw new MachineException(k.virtio().size() + " virtio devices (--disk, --net, --device virtio-rng): jkvm has "
                     + PcPlatform.VIRTIO_SLOTS + " virtio-mmio slots");
@@ -81,8 +85,8 @@ final class KernelLoading {
             String name = k.kernel().toString();
             try {
                 return bzImage
-                        ? new LinuxKernel(LinuxBoot.load(name, kernel, k.append(), initrd, memoryMap(ramSize), ramSize, PcPlatform.ACPI_TABLES))
-                        : new PvhKernel(Pvh.load(name, kernel, k.append(), initrd, memoryMap(ramSize), ramSize, PcPlatform.ACPI_TABLES));
+                        ? new LinuxKernel(LinuxBoot.load(name, kernel, k.append(), initrd, memoryMap(ram), ramSize, PcPlatform.ACPI_TABLES))
+                        : new PvhKernel(Pvh.load(name, kernel, k.append(), initrd, memoryMap(ram), ramSize, PcPlatform.ACPI_TABLES));
             } catch (BootException e) {
                 throw new MachineException("--kernel " + e.getMessage(), e);
             }
@@ -96,7 +100,7 @@ final class KernelLoading {
                 p.toString()))).orElse(List.of());
         String commandLine = k.kernel() + (k.append().isEmpty() ? "" : " " + k.append()); // as QEMU's: the path, then the arguments
         try {
-            return new MultibootKernel(Multiboot.load(k.kernel().toString(), kernel, commandLine, modules, ramSize));
+            return new MultibootKernel(Multiboot.load(k.kernel().toString(), kernel, commandLine, modules, ram));
         } catch (BootException e) {
             throw new MachineException("--kernel " + e.getMessage(), e);
         }
@@ -122,7 +126,7 @@ final class KernelLoading {
             LongModeBoot.writeTables(memory); // the GDT and identity page tables the 64-bit entry runs on
         }
         for (BootImage.Chunk c : kernel.image().chunks()) {
-            if (c.address() + c.memorySize() > memory.size()) {
+            if (!memory.contains(c.address(), c.memorySize())) {
                 throw new MachineException(String.format("--kernel places %d bytes at 0x%x, beyond the guest's RAM: give more with --mem",
                         c.memorySize(), c.address()));
             }

@@ -4,6 +4,7 @@ import io.jkvm.api.ControlTarget;
 import io.jkvm.api.VmInfo;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.XsaveException;
@@ -81,7 +82,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came,
      * and whether it runs with the CPU model the config names (--cpu) rather than its own.
      */
-    private record Resume(MachineState state, java.util.function.Supplier<GuestMemory> memory, String origin,
+    private record Resume(MachineState state, java.util.function.Function<RamLayout, GuestMemory> memory, String origin,
                           boolean retarget) implements Start {
         Resume on(CpuModel model) {
             return new Resume(SnapshotCompatibility.retarget(state, model), memory, origin, false);
@@ -158,12 +159,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     b.image().loadInto(m);
                 }
                 case KernelBoot kb -> {
-                    m = GuestMemory.allocate(config.memorySize());
+                    m = GuestMemory.allocate(RamLayout.pc(config.memorySize()));
                     byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size()); // in the BIOS area; a kernel placed over it wins
                     m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }
-                case Resume r -> m = r.memory().get();
+                case Resume r -> m = r.memory().apply(ramLayout(r, pc));
             }
         } catch (SnapshotException e) {
             Threads.closeQuietly(m, k);
@@ -230,6 +231,20 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
+    /**
+     * Where a state's RAM is: a PC's below and above the MMIO window when the memory reaches past 4 GiB, else all
+     * from 0. The state's memory size is the span its memory image covers, the hole included.
+     */
+    private static RamLayout ramLayout(Resume r, boolean pc) {
+        long span = r.state().memorySize();
+        RamLayout layout = pc ? RamLayout.pcOfSpan(span) : RamLayout.flat(span);
+        if (layout == null) {
+            throw new MachineException("cannot restore " + r.origin() + ": its guest memory of " + MemorySize.format(span)
+                    + " ends inside the PC's MMIO window (3G-4G), which no machine jkvm makes has: it is corrupt");
+        }
+        return layout;
+    }
+
     /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
     java.util.SequencedMap<String, Record> deviceStates() {
         return devices.save();
@@ -239,7 +254,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     public static Machine create(MachineConfig config, Console console) {
         if (config.kernel().isPresent()) {
             KernelConfig k = config.kernel().get();
-            return new Machine(config, console, new KernelBoot(KernelLoading.load(k, config.memorySize()), k));
+            return new Machine(config, console, new KernelBoot(KernelLoading.load(k, RamLayout.pc(config.memorySize())), k));
         }
         GuestImage image = config.image()
                 .map(p -> GuestImage.read(p, config.loadAddress(), config.memorySize()))
@@ -279,7 +294,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             throw new MachineException(e.getMessage(), e);
         }
         Machine m = MemoryCheck.start(s, checkMemory).alongside(() -> new Machine(resumeConfig(s.state(), cpu, backend,
-                kvmPath, trace), console, new Resume(s.state(), () -> GuestMemory.mapSnapshot(s.memoryFile(), s.state().memorySize()),
+                kvmPath, trace), console, new Resume(s.state(), layout -> GuestMemory.mapSnapshot(s.memoryFile(), layout),
                 snapshotFile.toString(), cpu != null)));
         if (trace) { // read, checked, RAM mapped and its data checksummed, vCPUs and devices loaded: ready to run
             console.trace().printf(java.util.Locale.ROOT, "jkvm: restored %s on %s in %.1f ms%n", snapshotFile, m.backend.name().toLowerCase(),
@@ -300,7 +315,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     public static Machine arrived(MachineState state, GuestMemory memory, Backend backend, String cpu, String kvmPath,
                                   boolean trace, Console console, String from) {
         return new Machine(resumeConfig(state, cpu, backend, kvmPath, trace), console,
-                new Resume(state, () -> memory, "the migration from " + from, cpu != null));
+                new Resume(state, memory::laidOut, "the migration from " + from, cpu != null));
     }
 
     /**
@@ -744,7 +759,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         synchronized (wakeup) {
             state = outcome.isDone() ? VmInfo.State.ENDED : paused ? VmInfo.State.PAUSED : VmInfo.State.RUNNING;
         }
-        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.size(), model.spec(),
+        return new VmInfo(state, backend == Backend.KVM ? "kvm" : "emulator", runners.size(), memory.layout().size(), model.spec(),
                 migration.progress());
     }
 

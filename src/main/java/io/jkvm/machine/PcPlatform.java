@@ -76,7 +76,7 @@ final class PcPlatform implements LocalApic.Messages {
             Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
             apics.add(new LocalApic(id, this, line, id == 0 ? pic : null, new RunnerProgress(() -> runners.apply(n))));
         }
-        fwCfg = new FwCfg(memory.size(), cpus);
+        fwCfg = new FwCfg(memory.layout().size(), cpus);
         ports.map(FwCfg.PORT, FwCfg.PORTS, fwCfg);
         ports.map(Pit8254.PORT, Pit8254.PORTS, pit.ports());
         ports.map(Pit8254.SPEAKER_PORT, 1, pit.speakerPort());

@@ -5,10 +5,12 @@ import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.VirtualCpu;
 
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -69,7 +71,7 @@ final class VcpuFactory implements AutoCloseable {
     /** vCPU {@code id} on {@code on} with the model's CPUID as that vCPU sees it ({@code cpuid}). */
     VirtualCpu make(Backend on, int id, CpuidTable cpuid) {
         if (on != Backend.KVM) {
-            EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), model.withCpuid(cpuid));
+            EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), memory.layout(), model.withCpuid(cpuid));
             if (undefinedTrace != null) {
                 emulated.traceUndefined(undefinedTrace);
             }
@@ -82,7 +84,11 @@ final class VcpuFactory implements AutoCloseable {
         if (vm == null) {
             Vm v = kvm.createVm();
             try {
-                v.setUserMemoryRegion(0, 0, memory.size(), memory.hostAddress(), false);
+                List<RamLayout.Range> ram = memory.layout().ranges();
+                for (int slot = 0; slot < ram.size(); slot++) { // a slot per range: the hole stays KVM's MMIO exits
+                    RamLayout.Range r = ram.get(slot);
+                    v.setUserMemoryRegion(slot, r.start(), r.length(), memory.hostAddress() + r.start(), false);
+                }
             } catch (RuntimeException e) {
                 v.close();
                 throw e;
@@ -104,13 +110,28 @@ final class VcpuFactory implements AutoCloseable {
             return null;
         }
         Vm v = vm;
-        v.setDirtyLogging(0, true);
-        return () -> v.dirtyLog(0).words();
+        List<RamLayout.Range> ram = memory.layout().ranges();
+        for (int slot = 0; slot < ram.size(); slot++) {
+            v.setDirtyLogging(slot, true);
+        }
+        return () -> {
+            long[] words = new long[io.jkvm.kvm.DirtyBitmap.wordsFor(memory.size() / io.jkvm.kvm.DirtyBitmap.PAGE_SIZE)];
+            for (int slot = 0; slot < ram.size(); slot++) { // each slot's bits where its pages are: 4 GiB is word-aligned
+                long[] log = v.dirtyLog(slot).words();
+                System.arraycopy(log, 0, words, (int) (ram.get(slot).start() / io.jkvm.kvm.DirtyBitmap.PAGE_SIZE / 64), log.length);
+            }
+            return words;
+        };
     }
 
     void stopKvmDirtyLog() {
-        if (vm != null && vm.dirtyLogging(0)) {
-            vm.setDirtyLogging(0, false);
+        if (vm == null) {
+            return;
+        }
+        for (int slot = 0; slot < memory.layout().ranges().size(); slot++) {
+            if (vm.dirtyLogging(slot)) {
+                vm.setDirtyLogging(slot, false);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.jkvm.boot;
 
+import io.jkvm.x86.RamLayout;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -42,7 +43,7 @@ class MultibootTest {
         byte[] image = elf32(0x200000, 0x3000, header(0), 0x200004);
         assertTrue(Multiboot.detect(image));
         byte[] module = "NR_CPUS=2\n".getBytes(StandardCharsets.US_ASCII);
-        BootImage boot = Multiboot.load("k", image, "k -v", List.of(new Multiboot.Module("env", module, "env file")), RAM);
+        BootImage boot = Multiboot.load("k", image, "k -v", List.of(new Multiboot.Module("env", module, "env file")), RamLayout.pc(RAM));
         assertEquals(0x200004, boot.entry());
         BootImage.Chunk text = boot.chunks().getFirst();
         assertEquals(0x200000, text.address());
@@ -87,7 +88,7 @@ class MultibootTest {
         byte[] h = header(1 << 16, 0x100040, 0x100000, 0x100180, 0x102000, 0x100100);
         System.arraycopy(h, 0, image, 0x40, h.length);
         image[0x100] = (byte) 0xF4;
-        BootImage boot = Multiboot.load("aout", image, "aout", List.of(), RAM);
+        BootImage boot = Multiboot.load("aout", image, "aout", List.of(), RamLayout.pc(RAM));
         BootImage.Chunk c = boot.chunks().getFirst();
         assertEquals(0x100000, c.address());
         assertEquals(0x180, c.data().length, "load_end_addr - load_addr bytes of the file");
@@ -99,7 +100,7 @@ class MultibootTest {
     @Test
     void theInformationMovesWhenTheKernelOccupiesItsPage() {
         byte[] image = elf32(0x8000, 0x6000, header(0), 0x8000); // as realmode.flat: 0x8000-0xe000
-        BootImage boot = Multiboot.load("rm", image, "rm", List.of(), RAM);
+        BootImage boot = Multiboot.load("rm", image, "rm", List.of(), RamLayout.pc(RAM));
         long mbi = boot.information();
         assertTrue(mbi >= 0xE000 && mbi < 0xA0000, "a free page below 640 KiB: 0x" + Long.toHexString(mbi));
     }
@@ -108,22 +109,22 @@ class MultibootTest {
     void badImagesAreRefusedInOneLine() {
         assertFalse(Multiboot.detect(new byte[64]));
         assertEquals("x has no multiboot header (0x1BADB002) in its first 8 KiB: it is not a multiboot kernel",
-                assertThrows(BootException.class, () -> Multiboot.load("x", new byte[64], "", List.of(), RAM)).getMessage());
+                assertThrows(BootException.class, () -> Multiboot.load("x", new byte[64], "", List.of(), RamLayout.pc(RAM))).getMessage());
         byte[] video = elf32(0x100000, 0x1000, header(4), 0x100000);
-        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("v", video, "", List.of(), RAM)).getMessage()
+        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("v", video, "", List.of(), RamLayout.pc(RAM))).getMessage()
                 .contains("video mode"));
         byte[] pageZero = elf32(0x0, 0x1000, header(0), 0);
-        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("z", pageZero, "", List.of(), RAM)).getMessage()
+        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("z", pageZero, "", List.of(), RamLayout.pc(RAM))).getMessage()
                 .contains("page 0"));
         byte[] huge = elf32(0x100000, 0x7FFFFFFF, header(0), 0x100000);
-        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("h", huge, "", List.of(), RAM)).getMessage()
+        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("h", huge, "", List.of(), RamLayout.pc(RAM))).getMessage()
                 .contains("--mem"));
         byte[] badChecksum = elf32(0x100000, 0x1000, header(0), 0x100000);
         badChecksum[0x1008] ^= 1;
         assertFalse(Multiboot.detect(badChecksum), "a header whose checksum does not add up is no header");
         byte[] kludge = new byte[0x100];
         System.arraycopy(header(1 << 16, 0x100000, 0x100010, 0, 0, 0x100000), 0, kludge, 0, 32);
-        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("k", kludge, "", List.of(), RAM)).getMessage()
+        assertTrue(assertThrows(BootException.class, () -> Multiboot.load("k", kludge, "", List.of(), RamLayout.pc(RAM))).getMessage()
                 .contains("load_addr"));
     }
 }
