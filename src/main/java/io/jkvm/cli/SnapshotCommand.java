@@ -115,7 +115,10 @@ final class SnapshotCommand implements Runnable {
             CpuModel model = state.cpu();
             int signature = model.cpuid().leaf(1, 0).eax();
             out.printf("snapshot:          %s (format version %d)%n", s.file(), SnapshotFile.VERSION);
-            out.printf("guest RAM:         %s in %s (checksum matches)%n", MemorySize.format(state.memorySize()), s.memoryFile().getFileName());
+            io.jkvm.x86.RamLayout ram = Machine.ramLayout(state);
+            out.printf("guest RAM:         %s in %s (checksum matches)%n", ram == null || ram.above() == 0 ? MemorySize.format(state.memorySize())
+                    : MemorySize.format(ram.size()) + " (" + MemorySize.format(ram.below()) + " from 0, " + MemorySize.format(ram.above())
+                    + " from 4G)", s.memoryFile().getFileName());
             out.printf("vCPUs:             %d (%s)%n", state.vcpus().size(),
                     state.vcpus().stream().map(v -> v.activity().name().toLowerCase()).collect(Collectors.joining(", ")));
             out.printf("devices:           %s%n", String.join(", ", state.devices().keySet()));

@@ -164,7 +164,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }
-                case Resume r -> m = r.memory().apply(ramLayout(r, pc));
+                case Resume r -> m = r.memory().apply(ramLayout(r));
             }
         } catch (SnapshotException e) {
             Threads.closeQuietly(m, k);
@@ -232,12 +232,19 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     /**
-     * Where a state's RAM is: a PC's below and above the MMIO window when the memory reaches past 4 GiB, else all
-     * from 0. The state's memory size is the span its memory image covers, the hole included.
+     * Where a state's RAM is: for a PC platform's state whose memory reaches past 4 GiB, below and above the MMIO
+     * window, else all from 0; null when it ends inside the window. Its memory size is the span its memory image
+     * covers, the hole included.
      */
-    private static RamLayout ramLayout(Resume r, boolean pc) {
+    public static RamLayout ramLayout(MachineState state) {
+        long span = state.memorySize();
+        return DeviceManager.hasPlatform(state) ? RamLayout.pcOfSpan(span) : RamLayout.flat(span);
+    }
+
+    /** {@link #ramLayout(MachineState)} of a state to resume, or one line saying why it has none. */
+    private static RamLayout ramLayout(Resume r) {
         long span = r.state().memorySize();
-        RamLayout layout = pc ? RamLayout.pcOfSpan(span) : RamLayout.flat(span);
+        RamLayout layout = ramLayout(r.state());
         if (layout == null) {
             throw new MachineException("cannot restore " + r.origin() + ": its guest memory of " + MemorySize.format(span)
                     + " ends inside the PC's MMIO window (3G-4G), which no machine jkvm makes has: it is corrupt");

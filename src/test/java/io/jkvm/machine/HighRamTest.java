@@ -80,6 +80,9 @@ class HighRamTest {
             m.memory().writeInt(5 * GIB - 4, 0x0DDBA11);
             SnapshotFile.write(file, m.capture(), m.memory());
         }
+        Cli.Result check = Cli.run("snapshot", "check", file.toString());
+        assertEquals(0, check.status(), check.err());
+        assertTrue(check.out().contains("guest RAM:         4G (3G from 0, 1G from 4G)"), check.out());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (Machine restored = Machine.restore(file, Backend.EMULATOR, "/dev/kvm", false, console(out))) {
             assertEquals(RamLayout.pc(4 * GIB), restored.memory().layout(), "the memory file's span is a PC's with RAM above 4 GiB");
