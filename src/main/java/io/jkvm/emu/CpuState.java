@@ -52,6 +52,8 @@ abstract sealed class CpuState permits Paging {
     long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;
     long kvmSystemTime, kvmWallClock;  // kvmclock's MSRs as the guest wrote them (KvmClock)
+    /** Nanoseconds kvmclock reads ahead of this vCPU's TSC in nanoseconds: the VM-wide clock's zero (KvmClock). */
+    long kvmClockOffset;
     long miscEnable = Msrs.MISC_ENABLE_AT_RESET;
     long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
     /** AMD's PerfEvtSel0-3 and PerfCtr0-3: storage only, as the core counts no events. */

@@ -183,6 +183,21 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.dirty = pages;
     }
 
+    /** kvmclock now, in nanoseconds: what the guest's pvclock structure gives at this moment. */
+    public long kvmClock() {
+        return KvmClock.now(core);
+    }
+
+    /** How far kvmclock reads ahead of the TSC in nanoseconds (the VM's clock zero). */
+    public long kvmClockOffset() {
+        return core.kvmClockOffset;
+    }
+
+    /** Sets {@link #kvmClockOffset()}, the same on every vCPU of a VM, while the vCPU does not run. */
+    public void setKvmClockOffset(long offset) {
+        KvmClock.setOffset(core, offset);
+    }
+
     /** 1 GHz (the clock's nanoseconds) until {@link #setTscKhz} sets another rate. */
     @Override
     public long tscKhz() {

@@ -7,9 +7,9 @@ import io.jkvm.x86.Msrs;
  * has KVM_FEATURE_CLOCKSOURCE2: the guest writes a guest-physical address to MSR_KVM_SYSTEM_TIME_NEW (bit 0: enable)
  * and the core puts a pvclock_vcpu_time_info there, from which the guest turns its TSC into nanoseconds; to
  * MSR_KVM_WALL_CLOCK_NEW, and the core puts the wall-clock time at which that clock read 0. The clock is the TSC as
- * the guest never changed it (less IA32_TSC_ADJUST), in nanoseconds: the same on every vCPU whatever each one's TSC
- * offset, and carried by a snapshot with the TSC, so one publication stays right for as long as the TSC rate does,
- * and the structure says so (PVCLOCK_TSC_STABLE_BIT).
+ * the guest never changed it (less IA32_TSC_ADJUST), in nanoseconds, plus the VM's offset (a snapshot's or the other
+ * backend's clock, {@link #setOffset}): the same on every vCPU whatever each one's TSC offset, so one publication
+ * stays right for as long as the TSC rate does, and the structure says so (PVCLOCK_TSC_STABLE_BIT).
  */
 final class KvmClock {
     static final int WALL_CLOCK_NEW = Msrs.KVM_WALL_CLOCK_NEW, SYSTEM_TIME_NEW = Msrs.KVM_SYSTEM_TIME_NEW;
@@ -70,7 +70,23 @@ final class KvmClock {
 
     /** The clock at TSC value {@code tsc} of this vCPU. */
     private static long nanosAt(Core c, long tsc) {
-        return scale(c.tsc.khz()).nanos(tsc - c.tsc.adjust());
+        return scale(c.tsc.khz()).nanos(tsc - c.tsc.adjust()) + c.kvmClockOffset;
+    }
+
+    /** The clock now. */
+    static long now(Core c) {
+        return nanosAt(c, c.tsc.read());
+    }
+
+    /**
+     * Moves the clock's zero by {@code offset} nanoseconds from the TSC's (every vCPU of a VM gets the same, so they
+     * keep one clock), and publishes it again where the guest asked for it.
+     */
+    static void setOffset(Core c, long offset) {
+        c.kvmClockOffset = offset;
+        if ((c.kvmSystemTime & 1) != 0) {
+            publishTimeInfo(c, c.kvmSystemTime & ~1L);
+        }
     }
 
     /** struct pvclock_vcpu_time_info at {@code gpa}: version odd while it changes, then even. */

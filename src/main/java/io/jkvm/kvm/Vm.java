@@ -4,6 +4,7 @@ import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
 import io.jkvm.linux.uapi.kvm_clear_dirty_log;
+import io.jkvm.linux.uapi.kvm_clock_data;
 import io.jkvm.linux.uapi.kvm_dirty_log;
 import io.jkvm.linux.uapi.kvm_enable_cap;
 import io.jkvm.linux.uapi.kvm_irq_level;
@@ -229,6 +230,30 @@ public final class Vm implements AutoCloseable {
     /** Whether KVM_GET_DIRTY_LOG leaves the log for {@link #clearDirtyLog} (manual protect enabled). */
     public boolean manualDirtyLogProtect() {
         return manualDirtyLogProtect != 0;
+    }
+
+    /**
+     * KVM_GET_CLOCK: the VM's kvmclock now, in nanoseconds, as the guest's pvclock structures give it (the clock every
+     * vCPU's MSR_KVM_SYSTEM_TIME_NEW publishes).
+     */
+    public long clock() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment data = arena.allocate(kvm_clock_data.layout());
+            fd.ioctl(Ioctls.GET_CLOCK, data);
+            return kvm_clock_data.clock(data);
+        }
+    }
+
+    /**
+     * KVM_SET_CLOCK: the VM's kvmclock reads {@code nanos} from now on (flags 0: no realtime correction), as a restore
+     * sets the clock a snapshot carried; KVM publishes it again to every vCPU that asked for it.
+     */
+    public void setClock(long nanos) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment data = arena.allocate(kvm_clock_data.layout());
+            kvm_clock_data.clock(data, nanos);
+            fd.ioctl(Ioctls.SET_CLOCK, data);
+        }
     }
 
     /** Creates vCPU {@code id} and maps its kvm_run region. */

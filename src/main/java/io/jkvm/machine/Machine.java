@@ -201,6 +201,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 made.add(new VcpuRunner(id, created.get(id), id == 0 || pc, new RunnerHost()));
             }
             runners = List.copyOf(made);
+            if (start instanceof Resume r && r.state().kvmClock() >= 0) {
+                factory.setKvmClock(created, r.state().kvmClock()); // after the TSCs: the clock goes on where it was
+            }
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -331,7 +334,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public MachineState capture() {
         List<VcpuState> states = saveAll("capture the machine's state");
-        return new MachineState(model, memory.size(), states, devices.save(), runners.getFirst().vcpu().tscKhz());
+        return new MachineState(model, memory.size(), states, devices.save(), runners.getFirst().vcpu().tscKhz(),
+                factory.kvmClock(vcpus()));
     }
 
     /**
@@ -631,7 +635,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private Handoff moveWhilePaused(Backend target, long pauseStart) {
         long moveStart = System.nanoTime();
         Backend from = backend;
+        long clock = factory.kvmClock(vcpus()); // the guest's kvmclock goes on from here on the target
         List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), runners.getFirst().vcpu().tscKhz(), from, target, factory);
+        factory.setKvmClock(moved, clock);
         for (int id = 0; id < moved.size(); id++) {
             if (isRunning()) {
                 runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();

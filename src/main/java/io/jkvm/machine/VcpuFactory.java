@@ -124,6 +124,29 @@ final class VcpuFactory implements AutoCloseable {
         };
     }
 
+    /**
+     * The VM's kvmclock now, in nanoseconds, on the backend {@code vcpus} run on: KVM's VM-wide clock (KVM_GET_CLOCK),
+     * or the core's, which every vCPU keeps alike (vCPU 0's).
+     */
+    long kvmClock(List<VirtualCpu> vcpus) {
+        if (vcpus.getFirst() instanceof EmulatedVcpu e) {
+            return e.kvmClock();
+        }
+        return vm.clock();
+    }
+
+    /** Sets the VM's kvmclock to read {@code nanos} now on the backend {@code vcpus} run on (while none of them runs). */
+    void setKvmClock(List<VirtualCpu> vcpus, long nanos) {
+        if (vcpus.getFirst() instanceof EmulatedVcpu first) {
+            long offset = nanos - (first.kvmClock() - first.kvmClockOffset()); // one offset: the vCPUs keep one clock
+            for (VirtualCpu v : vcpus) {
+                ((EmulatedVcpu) v).setKvmClockOffset(offset);
+            }
+        } else {
+            vm.setClock(nanos);
+        }
+    }
+
     void stopKvmDirtyLog() {
         if (vm == null) {
             return;

@@ -89,7 +89,7 @@ public final class SnapshotCompatibility {
             io.jkvm.x86.XsaveArea x = area.layout().equals(layout) ? area : area.relayout(layout);
             moved.add(v.withCpuid(target.cpuid().withApicId(id)).withXsave(x));
         }
-        return new MachineState(target, state.memorySize(), moved, state.devices(), state.tscKhz());
+        return new MachineState(target, state.memorySize(), moved, state.devices(), state.tscKhz(), state.kvmClock());
     }
 
     /** The features whose XSAVE components sit at other offsets (or sizes) in the model than on the host. */

@@ -111,6 +111,9 @@ public final class SnapshotFile {
         ObjectNode machine = StateJson.MAPPER.createObjectNode();
         machine.put("memorySize", state.memorySize());
         machine.put("tscKhz", state.tscKhz());
+        if (state.kvmClock() >= 0) {
+            machine.put("kvmClock", state.kvmClock());
+        }
         machine.put("memoryFile", memoryName);
         machine.put("memoryChecksum", checksum);
         machine.put("vcpus", state.vcpus().size());
@@ -238,7 +241,11 @@ public final class SnapshotFile {
             long memorySize = StateJson.number(machine, "memorySize");
             JsonNode tsc = machine.get("tscKhz");
             long tscKhz = tsc == null ? 0 : StateJson.number(machine, "tscKhz");
-            return new Decoded(new MachineState(cpu, memorySize, states, devices, tscKhz), machine);
+            long kvmClock = machine.get("kvmClock") == null ? -1 : StateJson.number(machine, "kvmClock");
+            if (machine.get("kvmClock") != null && kvmClock < 0) {
+                throw new SnapshotException("its kvmClock " + kvmClock + " is negative");
+            }
+            return new Decoded(new MachineState(cpu, memorySize, states, devices, tscKhz, kvmClock), machine);
         } catch (SnapshotException e) {
             throw new SnapshotException(file + ": " + e.getMessage(), e);
         }

@@ -94,6 +94,33 @@ class KvmClockTest {
     }
 
     /**
+     * The VM's clock zero (a snapshot's kvmclock, or the other backend's): an offset moves what the clock reads, and
+     * the structure the guest asked for is published again with it, so the guest's own arithmetic gives the new time.
+     */
+    @Test
+    void anOffsetMovesTheClockAndIsPublishedAgain() {
+        try (EmuVm vm = new EmuVm(model(true), HexFormat.of().parseHex(GUEST.replace(" ", "")))) {
+            vm.nextOut(0x90);
+            long before = vm.vcpu.kvmClock();
+            long offset = 7_000_000_000_000L; // the clock another backend had: about two hours ahead
+            vm.vcpu.setKvmClockOffset(offset);
+            assertEquals(offset, vm.vcpu.kvmClockOffset());
+            long after = vm.vcpu.kvmClock();
+            assertTrue(after - before >= offset && after - before < offset + 1_000_000_000L,
+                    "the clock moved by the offset: " + before + " then " + after);
+            long tscStamp = vm.memory.mapping().getLong(TIME_INFO + 8);
+            long systemTime = vm.memory.mapping().getLong(TIME_INFO + 16);
+            long mul = vm.memory.mapping().getInt(TIME_INFO + 24) & 0xFFFFFFFFL;
+            int shift = vm.memory.mapping().getByte(TIME_INFO + 28);
+            long tsc = vm.vcpu.saveState().msrs().get(io.jkvm.x86.Msrs.IA32_TSC);
+            long guestReads = systemTime + new KvmClock.Scale(shift, mul).nanos(tsc - tscStamp);
+            assertTrue(Math.abs(guestReads - vm.vcpu.kvmClock()) < 1_000_000_000L,
+                    "the guest's pvclock gives the moved clock: " + guestReads + " against " + vm.vcpu.kvmClock());
+            assertTrue(guestReads > offset, "the structure was published again with the offset");
+        }
+    }
+
+    /**
      * A snapshot, a migration or a handoff carries the clock: the state record has both MSRs, and restoring it into
      * a fresh vCPU publishes the clock again where the guest asked, without the guest writing the MSR again.
      */

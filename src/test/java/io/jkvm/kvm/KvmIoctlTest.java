@@ -293,4 +293,25 @@ class KvmIoctlTest {
             assertFalse(vcpu.setTscKhz(0), "no rate");
         }
     }
+
+    /**
+     * KVM_SET_CLOCK and KVM_GET_CLOCK: the VM's kvmclock reads what was set and runs on from there, as a restore that
+     * sets a snapshot's clock needs; set back, it reads the earlier value again (no monotonic floor across a set).
+     */
+    @Test
+    void theVmClockReadsWhatWasSetAndRunsOn() throws Exception {
+        try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
+            vm.createVcpu(0);
+            long ahead = 5_000_000_000_000L; // about 83 minutes
+            vm.setClock(ahead);
+            long first = vm.clock();
+            Thread.sleep(20);
+            long second = vm.clock();
+            assertTrue(first >= ahead && first < ahead + 1_000_000_000L, "read right after the set: " + first);
+            assertTrue(second - first >= 15_000_000L && second - first < 5_000_000_000L, "it runs: " + first + " then " + second);
+            vm.setClock(1_000_000_000L);
+            long back = vm.clock();
+            assertTrue(back >= 1_000_000_000L && back < 2_000_000_000L, "set back: " + back);
+        }
+    }
 }

@@ -1653,6 +1653,24 @@ public class Uapi extends Uapi$shared {
     public static long KVM_CREATE_PIT2() {
         return KVM_CREATE_PIT2;
     }
+    private static final long KVM_SET_CLOCK = 1076932219L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_CLOCK 1076932219
+     * }
+     */
+    public static long KVM_SET_CLOCK() {
+        return KVM_SET_CLOCK;
+    }
+    private static final long KVM_GET_CLOCK = 2150674044L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_GET_CLOCK 2150674044
+     * }
+     */
+    public static long KVM_GET_CLOCK() {
+        return KVM_GET_CLOCK;
+    }
     private static final long KVM_GET_PIT2 = 2154868383L;
     /**
      * {@snippet lang=c :
