@@ -564,7 +564,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         if (area.layout().equals(modelLayout) || (modelLayout.userMask() & ~area.layout().userMask()) != 0) {
             return area; // the same, or a model with components the host lacks (which KVM does not run)
         }
-        return area.relayout(modelLayout);
+        return area.canonical().relayout(modelLayout); // a component in its init state is not in use, whatever XSTATE_BV says
     }
 
     /**

@@ -104,9 +104,36 @@ class HandoffTest {
         }
 
         Run finish() {
-            Outcome o = outcome.join();
+            Outcome o;
+            try {
+                o = outcome.get(100, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError(stuck());
+            } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+                throw new AssertionError(e);
+            }
             return new Run(o, output(), err.toString(StandardCharsets.UTF_8), machine.vcpus().get(0).saveState(),
                     machine.handoffs());
+        }
+
+        /**
+         * What a guest that never ended was doing: vCPU 0's place and events, read after a pause (which makes KVM_RUN
+         * return), so a fault loop after a move (which RIP) can be told from a vCPU that never comes out of the kernel.
+         */
+        String stuck() {
+            CompletableFuture<Boolean> pause = CompletableFuture.supplyAsync(machine::pause, r -> Thread.ofPlatform().start(r));
+            String where;
+            try {
+                boolean paused = pause.get(10, TimeUnit.SECONDS);
+                VcpuState s = machine.vcpus().get(0).saveState();
+                where = String.format("paused %s; vCPU 0 on %s: RIP %x, RFLAGS %x, CS %x, CR0 %x, activity %s, events %s",
+                        paused, machine.backend(), s.registers().rip(), s.registers().rflags(), s.specialRegisters().cs().selector(),
+                        s.specialRegisters().cr0(), s.activity(), s.events());
+            } catch (Exception e) {
+                where = "vCPU 0 did not answer a pause within 10 s (" + e + "): it never left KVM_RUN";
+            }
+            return "the guest did not end within 100 s after " + machine.handoffs().size() + " handoffs; " + where
+                    + "; its output: " + output();
         }
 
         @Override
