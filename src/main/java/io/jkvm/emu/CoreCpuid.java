@@ -33,6 +33,9 @@ public final class CoreCpuid {
             new FeatureRegister(7, 0, Reg.EBX), new FeatureRegister(7, 0, Reg.ECX), new FeatureRegister(7, 0, Reg.EDX),
             new FeatureRegister(7, 1, Reg.EAX), new FeatureRegister(7, 1, Reg.EBX), new FeatureRegister(7, 1, Reg.ECX),
             new FeatureRegister(7, 1, Reg.EDX), new FeatureRegister(0xD, 1, Reg.EAX),
+            // the speculation controls (Intel's leaf 7.2 EDX: PSFD, IPRED/RRSBA/BHI_CTRL; AMD's 0x80000008 EBX: IBPB,
+            // IBRS, STIBP, SSBD, ...) name bits of IA32_SPEC_CTRL and PRED_CMD, MSRs the core does not have
+            new FeatureRegister(7, 2, Reg.EDX), new FeatureRegister(0x8000_0008, 0, Reg.EBX),
             new FeatureRegister(0x8000_0001, 0, Reg.ECX), new FeatureRegister(0x8000_0001, 0, Reg.EDX),
             new FeatureRegister(0x29, 0, Reg.EBX),
             // KVM's paravirtual features (leaf 0x40000001): the core has kvmclock (KvmClock), not async page faults;

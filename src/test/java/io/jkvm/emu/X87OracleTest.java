@@ -341,6 +341,10 @@ class X87OracleTest {
             w[3] &= ~0x47;
             c[3] &= ~0x47;
         }
+        if (form.name().matches("D[BF] (E[89A-F]|F[0-7])")) { // FCOMI family: the SDM clears C1, Intel and AMD parts alike leave it
+            w[3] &= ~0x02;
+            c[3] &= ~0x02;
+        }
         if (form.approximate() && !Arrays.equals(w, c)) {
             assertWithinOneUlp(where, w, c);
         } else {
