@@ -6,15 +6,22 @@ import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 
 /**
- * A TAP network device (linux/if_tun.h): Ethernet frames in and out, without the packet-information prefix. One
+ * A TAP network device (linux/if_tun.h): Ethernet frames in and out, each after a virtio_net_hdr_v1 (which says
+ * what offloads left for the other side to finish) and without the packet-information prefix. One
  * thread receives, blocking in poll(2) on the TAP and an eventfd that {@link #stop()} signals; one thread sends.
  */
 public final class Tap implements AutoCloseable {
     /** struct ifreq (40 bytes): the interface name, then ifr_flags at 16 (TapLayoutTest checks both with gcc). */
     static final int IFREQ_SIZE = 40, IFR_FLAGS = 16, IFNAMSIZ = 16;
-    /** TUNSETIFF = _IOW('T', 202, int); IFF_TAP and IFF_NO_PI. */
+    /** TUNSETIFF = _IOW('T', 202, int); IFF_TAP, IFF_NO_PI and IFF_VNET_HDR. */
     static final long TUNSETIFF = 0x400454CAL;
-    static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000;
+    static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
+    /** TUNSETOFFLOAD = _IOW('T', 208, unsigned int), TUNSETVNETHDRSZ = _IOW('T', 216, int). */
+    static final long TUNSETOFFLOAD = 0x400454D0L, TUNSETVNETHDRSZ = 0x400454D8L;
+    /** What the TAP may hand this side unfinished (TUNSETOFFLOAD): a checksum to fill, TCP segments to cut. */
+    public static final int TUN_F_CSUM = 0x01, TUN_F_TSO4 = 0x02, TUN_F_TSO6 = 0x04;
+    /** The virtio_net_hdr_v1 that leads every frame both ways (flags, GSO type and sizes, checksum place, num_buffers). */
+    public static final int VNET_HEADER = 12;
     private static final short POLLIN = 1;
 
     private final Fd fd;
@@ -32,8 +39,8 @@ public final class Tap implements AutoCloseable {
         this.pollFds = arena.allocate(16, 8); // two struct pollfd: int fd, short events, short revents
     }
 
-    /** The largest frame this side moves: a 64 KiB Ethernet frame (no offloads make anything larger). */
-    public static final int MAX_FRAME = 65536;
+    /** The largest packet this side moves: the header and a 64 KiB frame (a TCP segment a guest or the host's stack left whole). */
+    public static final int MAX_FRAME = VNET_HEADER + 65536 + 14;
 
     /** Whether a network interface called {@code name} exists on this host (in this network namespace). */
     public static boolean exists(String name) {
@@ -41,7 +48,9 @@ public final class Tap implements AutoCloseable {
     }
 
     /**
-     * Attaches to the TAP device {@code name}: open /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI. Throws a
+     * Attaches to the TAP device {@code name}: open /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
+     * and a {@link #VNET_HEADER}-byte header before every frame (TUNSETVNETHDRSZ); no offloads until
+     * {@link #setOffloads}. Throws a
      * {@link LinuxException} naming the call when it fails (EPERM without CAP_NET_ADMIN or the TAP's owner, EBUSY
      * when another process has it).
      */
@@ -54,8 +63,12 @@ public final class Tap implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ifreq = a.allocate(IFREQ_SIZE);
             MemorySegment.copy(bytes, 0, ifreq, ValueLayout.JAVA_BYTE, 0, bytes.length);
-            ifreq.set(ValueLayout.JAVA_SHORT, IFR_FLAGS, (short) (IFF_TAP | IFF_NO_PI));
+            ifreq.set(ValueLayout.JAVA_SHORT, IFR_FLAGS, (short) (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR));
             fd.ioctl(new Ioctl("TUNSETIFF " + name, TUNSETIFF), ifreq);
+            MemorySegment size = a.allocate(ValueLayout.JAVA_INT);
+            size.set(ValueLayout.JAVA_INT, 0, VNET_HEADER);
+            fd.ioctl(new Ioctl("TUNSETVNETHDRSZ " + name, TUNSETVNETHDRSZ), size);
+            fd.ioctl(new Ioctl("TUNSETOFFLOAD " + name, TUNSETOFFLOAD), 0L);
             return new Tap(fd, EventFd.create("TAP " + name + " stop"), name);
         } catch (RuntimeException e) {
             fd.close();
@@ -65,6 +78,14 @@ public final class Tap implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /**
+     * TUNSETOFFLOAD: which unfinished packets ({@code TUN_F_*}) the TAP may hand this side, as the driver behind it
+     * said it takes them; 0: only whole frames with their checksums, the host's stack finishing the rest.
+     */
+    public void setOffloads(int flags) {
+        fd.ioctl(new Ioctl("TUNSETOFFLOAD " + name, TUNSETOFFLOAD), flags);
     }
 
     /**

@@ -22,6 +22,13 @@ class TapLayoutTest {
         ours.put("TUNSETIFF", Tap.TUNSETIFF);
         ours.put("IFF_TAP", (long) Tap.IFF_TAP);
         ours.put("IFF_NO_PI", (long) Tap.IFF_NO_PI);
+        ours.put("IFF_VNET_HDR", (long) Tap.IFF_VNET_HDR);
+        ours.put("TUNSETOFFLOAD", Tap.TUNSETOFFLOAD);
+        ours.put("TUNSETVNETHDRSZ", Tap.TUNSETVNETHDRSZ);
+        ours.put("TUN_F_CSUM", (long) Tap.TUN_F_CSUM);
+        ours.put("TUN_F_TSO4", (long) Tap.TUN_F_TSO4);
+        ours.put("TUN_F_TSO6", (long) Tap.TUN_F_TSO6);
+        ours.put("sizeof(struct virtio_net_hdr_v1)", (long) Tap.VNET_HEADER);
         ours.put("sizeof(struct ifreq)", (long) Tap.IFREQ_SIZE);
         ours.put("offsetof(struct ifreq, ifr_flags)", (long) Tap.IFR_FLAGS);
         ours.put("IFNAMSIZ", (long) Tap.IFNAMSIZ);
@@ -31,6 +38,6 @@ class TapLayoutTest {
         ours.put("SYS_read", Libc.SYS_READ);
         ours.put("SYS_write", Libc.SYS_WRITE);
         ours.put("SYS_poll", Libc.SYS_POLL);
-        assertEquals(ours, CHeaders.evaluate(dir, List.of("sys/ioctl.h", "net/if.h", "linux/if_tun.h", "poll.h", "sys/syscall.h"), ours.keySet()));
+        assertEquals(ours, CHeaders.evaluate(dir, List.of("sys/ioctl.h", "net/if.h", "linux/if_tun.h", "linux/virtio_net.h", "poll.h", "sys/syscall.h"), ours.keySet()));
     }
 }

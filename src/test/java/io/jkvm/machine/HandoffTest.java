@@ -125,21 +125,36 @@ class HandoffTest {
             String where;
             try {
                 boolean paused = pause.get(10, TimeUnit.SECONDS);
-                VcpuState s = machine.vcpus().get(0).saveState();
-                where = String.format("paused %s; vCPU 0 on %s: RIP %x, RFLAGS %x, CS %x, CR0 %x, activity %s, events %s",
-                        paused, machine.backend(), s.registers().rip(), s.registers().rflags(), s.specialRegisters().cs().selector(),
-                        s.specialRegisters().cr0(), s.activity(), s.events());
+                try {
+                    VcpuState s = machine.vcpus().get(0).saveState();
+                    where = String.format("paused %s; vCPU 0 on %s: RIP %x, RFLAGS %x, CS %x, CR0 %x, activity %s, events %s",
+                            paused, machine.backend(), s.registers().rip(), s.registers().rflags(), s.specialRegisters().cs().selector(),
+                            s.specialRegisters().cr0(), s.activity(), s.events());
+                } finally {
+                    if (paused) {
+                        machine.resume(); // so close() can end it
+                    }
+                }
             } catch (Exception e) {
                 where = "vCPU 0 did not answer a pause within 10 s (" + e + "): it never left KVM_RUN";
             }
-            return "the guest did not end within 100 s after " + machine.handoffs().size() + " handoffs; " + where
+            String message = "the guest did not end within 100 s after " + machine.handoffs().size() + " handoffs; " + where
                     + "; its output: " + output();
+            System.err.println("HandoffTest.Running: " + message); // in the log even if ending the machine hangs too
+            return message;
         }
 
         @Override
         public void close() {
             sendInput();
-            outcome.join();
+            try {
+                outcome.get(30, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                machine.stop(); // a guest that still runs: end it rather than hold the suite
+                outcome.join();
+            } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+                // its failure is the test's to report
+            }
             machine.close();
         }
     }

@@ -336,6 +336,13 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         q.ready = true;
     }
 
+    /**
+     * Called when the driver's features take effect: FEATURES_OK accepted, a reset (0), a restore. A device whose
+     * host side works differently by them (a TAP's offloads) sets that up here.
+     */
+    protected void featuresAccepted(long accepted) {
+    }
+
     private void writeStatus(int v) {
         if (v == 0) {
             quiesce(); // a chain being served finishes before the queues go
@@ -352,13 +359,17 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                     irq.accept(false);
                 }
             }
+            featuresAccepted(0);
             return;
         }
+        long accepted = -1;
         synchronized (this) {
             if ((v & FEATURES_OK) != 0 && (status & FEATURES_OK) == 0) {
                 boolean acceptable = (driverFeatures & ~features) == 0 && (driverFeatures & F_VERSION_1) != 0;
                 if (!acceptable) {
                     v &= ~FEATURES_OK; // the driver reads it back and gives up (spec 3.1.1)
+                } else {
+                    accepted = driverFeatures;
                 }
             }
             status = v & 0xFF | status & NEEDS_RESET;
@@ -366,6 +377,9 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                 pending = (1 << queues.length) - 1; // look at every queue once: chains may be there already
                 notifyAll();
             }
+        }
+        if (accepted >= 0) {
+            featuresAccepted(accepted);
         }
     }
 
@@ -429,5 +443,6 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                 notifyAll();
             }
         }
+        featuresAccepted((t.status() & FEATURES_OK) != 0 ? t.driverFeatures() : 0);
     }
 }

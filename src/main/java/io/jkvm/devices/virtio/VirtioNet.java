@@ -12,18 +12,22 @@ import java.util.function.Function;
 
 /**
  * virtio-net (spec 5.1) on a host TAP device: queue 0 receives, queue 1 transmits; a MAC address and the link status
- * in the configuration space, no offloads (every frame whole, its 12-byte virtio_net_hdr_v1 zero). A thread of its
- * own reads the TAP and hands frames to the device's worker, which writes them into the driver's receive buffers;
- * up to {@link #BACKLOG} frames wait for buffers, and a frame past that, or larger than the buffer, is dropped (as a
- * full NIC ring drops).
+ * in the configuration space. Checksum and TCP segmentation offloads both ways: the 12-byte virtio_net_hdr_v1 goes
+ * to and from the TAP as it is (the TAP speaks the same header), so a guest's unfinished packet (a checksum to fill,
+ * a 64 KiB TCP segment to cut) is the host stack's to finish, and the TAP hands the guest unfinished packets as far
+ * as the driver took them (TUNSETOFFLOAD from the accepted GUEST_ features). A thread of its own reads the TAP and
+ * hands packets to the device's worker, which writes them into the driver's receive buffers; up to {@link #BACKLOG}
+ * wait for buffers, and one past that, or larger than the buffer, is dropped (as a full NIC ring drops).
  */
 public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.State> {
     /** The record: the transport's, the TAP's name (a restore attaches to the same one) and the MAC address. */
     public record State(Transport transport, String tap, String mac) {
     }
 
-    static final long F_MAC = 1 << 5, F_STATUS = 1L << 16;
-    static final int HEADER = 12, RX = 0, TX = 1, BACKLOG = 256;
+    static final long F_CSUM = 1, F_GUEST_CSUM = 1 << 1, F_MAC = 1 << 5, F_GUEST_TSO4 = 1 << 7, F_GUEST_TSO6 = 1 << 8,
+            F_HOST_TSO4 = 1 << 11, F_HOST_TSO6 = 1 << 12, F_STATUS = 1L << 16;
+    static final long OFFLOADS = F_CSUM | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_HOST_TSO4 | F_HOST_TSO6;
+    static final int HEADER = Tap.VNET_HEADER, RX = 0, TX = 1, BACKLOG = 256;
     /** Field offsets in struct virtio_net_config (linux/virtio_net.h). */
     static final int CONFIG_MAC = 0, CONFIG_STATUS = 6, CONFIG_SIZE = 8, LINK_UP = 1;
 
@@ -31,8 +35,10 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
     private final byte[] mac;
     private final Function<String, Tap> opener;
     private final ArrayBlockingQueue<byte[]> received = new ArrayBlockingQueue<>(BACKLOG);
-    private final byte[] transmitFrame = new byte[Tap.MAX_FRAME + HEADER];
+    private final byte[] transmitFrame = new byte[Tap.MAX_FRAME];
     private volatile Tap tap;
+    /** The driver's accepted features (0 before FEATURES_OK): which offloads the TAP is told of, and the receive header. */
+    private volatile long accepted;
     private Thread receiver;
 
     /**
@@ -41,7 +47,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
      */
     public VirtioNet(String name, String tapName, byte[] mac, Function<String, Tap> opener, DmaMemory memory,
                      Consumer<Boolean> irq, Consumer<String> trace) {
-        super(name, 1, F_MAC | F_STATUS, 2, memory, irq, trace);
+        super(name, 1, F_MAC | F_STATUS | OFFLOADS, 2, memory, irq, trace);
         this.tapName = tapName;
         this.mac = mac.clone();
         this.opener = opener;
@@ -49,6 +55,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
     }
 
     private void attach(Tap t) {
+        t.setOffloads(tapOffloads(accepted));
         tap = t;
         receiver = Thread.ofPlatform().daemon().name(name() + "-rx").start(() -> receive(t));
     }
@@ -66,8 +73,31 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
             if (n < 0) {
                 return;
             }
+            if (n <= HEADER) {
+                continue; // no frame after the header: nothing to deliver
+            }
             if (received.offer(java.util.Arrays.copyOf(buffer, n))) {
                 kick(RX);
+            }
+        }
+    }
+
+    /** The TAP's offloads for the driver's features: what it may hand the guest unfinished. */
+    static int tapOffloads(long features) {
+        return ((features & F_GUEST_CSUM) != 0 ? Tap.TUN_F_CSUM : 0)
+                | ((features & F_GUEST_TSO4) != 0 ? Tap.TUN_F_TSO4 : 0)
+                | ((features & F_GUEST_TSO6) != 0 ? Tap.TUN_F_TSO6 : 0);
+    }
+
+    @Override
+    protected void featuresAccepted(long features) {
+        accepted = features;
+        Tap t = tap;
+        if (t != null) {
+            try {
+                t.setOffloads(tapOffloads(features));
+            } catch (LinuxException e) {
+                // the TAP went away: nothing reaches the guest from it any more either
             }
         }
     }
@@ -95,7 +125,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
         }
     }
 
-    /** Sends the frame of a transmit chain (its readable bytes past the header) to the TAP; writes nothing back. */
+    /** Sends a transmit chain's packet (its header and frame) to the TAP; writes nothing back. */
     private int transmit(Virtqueue.Chain chain) {
         int length = 0;
         for (Virtqueue.Buffer b : chain.buffers()) {
@@ -109,7 +139,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
         Tap t = tap;
         if (length > HEADER && t != null) {
             try {
-                t.send(transmitFrame, HEADER, length - HEADER);
+                t.send(transmitFrame, 0, length);
             } catch (LinuxException e) {
                 // the TAP is down or gone: the frame is lost on the wire, as on a cable pulled out
             }
@@ -128,19 +158,24 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
                 }
                 break; // the frames wait until the driver adds buffers and notifies
             }
-            byte[] frame = received.poll();
-            used |= complete(queue, chain, frame.length + HEADER <= chain.writableBytes() ? write(chain, frame) : 0);
+            byte[] packet = received.poll();
+            used |= complete(queue, chain, packet.length <= chain.writableBytes() ? write(chain, packet) : 0);
         }
         if (used) {
             signalUsed();
         }
     }
 
-    /** The header (num_buffers 1) and the frame, spread over the chain's writable buffers; returns the bytes written. */
-    private int write(Virtqueue.Chain chain, byte[] frame) {
-        ByteBuffer all = ByteBuffer.allocate(HEADER + frame.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        all.putShort(10, (short) 1).position(HEADER);
-        all.put(frame).flip();
+    /**
+     * A packet from the TAP (header and frame) with num_buffers 1, spread over the chain's writable buffers; returns
+     * the bytes written. A driver that took no checksum offload gets a zero header, as the spec asks of a device.
+     */
+    private int write(Virtqueue.Chain chain, byte[] packet) {
+        ByteBuffer all = ByteBuffer.wrap(packet).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if ((accepted & F_GUEST_CSUM) == 0) {
+            java.util.Arrays.fill(packet, 0, HEADER, (byte) 0);
+        }
+        all.putShort(10, (short) 1);
         for (Virtqueue.Buffer b : chain.buffers()) {
             if (!all.hasRemaining()) {
                 break;
@@ -152,7 +187,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
                 all.position(all.position() + n);
             }
         }
-        return HEADER + frame.length;
+        return packet.length;
     }
 
     @Override

@@ -27,6 +27,12 @@ class VirtioNetLayoutTest {
         ours.put("offsetof(struct virtio_net_hdr_v1, num_buffers)", 10L);
         ours.put("1ULL << VIRTIO_NET_F_MAC", VirtioNet.F_MAC);
         ours.put("1ULL << VIRTIO_NET_F_STATUS", VirtioNet.F_STATUS);
+        ours.put("1ULL << VIRTIO_NET_F_CSUM", VirtioNet.F_CSUM);
+        ours.put("1ULL << VIRTIO_NET_F_GUEST_CSUM", VirtioNet.F_GUEST_CSUM);
+        ours.put("1ULL << VIRTIO_NET_F_GUEST_TSO4", VirtioNet.F_GUEST_TSO4);
+        ours.put("1ULL << VIRTIO_NET_F_GUEST_TSO6", VirtioNet.F_GUEST_TSO6);
+        ours.put("1ULL << VIRTIO_NET_F_HOST_TSO4", VirtioNet.F_HOST_TSO4);
+        ours.put("1ULL << VIRTIO_NET_F_HOST_TSO6", VirtioNet.F_HOST_TSO6);
         ours.put("VIRTIO_ID_NET", 1L);
         ours.put("VIRTIO_ID_BLOCK", 2L);
         ours.put("VIRTIO_ID_RNG", 4L);
