@@ -53,7 +53,7 @@ need() {
 # acpica-tools' iasl decodes the ACPI tables jkvm writes, as the tests check them; e2fsprogs makes and reads the ext4
 # disk image the Linux guest writes (iproute2 also makes its network test's namespace and TAP); xz-utils unpacks the
 # bzImage's kernel for the PVH boot. Maven is not here: ./mvnw brings it.
-jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:docker debootstrap:debootstrap iproute2:ip
+jkvm_packages=(binutils:as gcc:gcc libc6-dev:/usr/include/stdio.h util-linux:setpriv docker.io:dockerd debootstrap:debootstrap iproute2:ip
   libssl3:/usr/lib/x86_64-linux-gnu/libcrypto.so.3 acpica-tools:iasl e2fsprogs:mkfs.ext4 xz-utils:xz)
 
 # True when a jkvm_packages check ($1: a command, or an absolute path) finds it (sbin too, off a user's PATH).

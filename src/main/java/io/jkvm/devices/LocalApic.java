@@ -112,6 +112,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
 
     /** The power-on and INIT state: every LVT masked, the APIC software-disabled, nothing pending. */
     public synchronized void reset() {
+        held = false;
         id = initialId;
         tpr = ldr = esr = icrLow = icrHigh = 0;
         dfr = -1;
@@ -482,7 +483,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private void deadlineReached() {
         synchronized (this) {
             timerExpiry = null;
-            if (tscDeadline == 0 || ((lvt[0] >>> 17) & 3) != 2) {
+            if (held || tscDeadline == 0 || ((lvt[0] >>> 17) & 3) != 2) {
                 return;
             }
             tscDeadline = 0; // fired: the MSR reads 0 again
@@ -520,6 +521,21 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         return (int) (initial - elapsed);
     }
+
+    /**
+     * Stops the timer's expiry while another emulation of this APIC (KVM's in-kernel one) runs it: its count state
+     * stays, to be replaced by what that one hands back ({@link #restore}).
+     */
+    public synchronized void holdTimer() {
+        held = true;
+        if (timerExpiry != null) {
+            timerExpiry.cancel(false);
+            timerExpiry = null;
+        }
+    }
+
+    /** The timer is held ({@link #holdTimer}): an expiry already on its way does nothing. */
+    private boolean held;
 
     private void cancelTimer() {
         if (timerExpiry != null) {
@@ -572,7 +588,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
 
     private void timerFired() {
         synchronized (this) {
-            if (timerInitial == 0 || timerStart == 0) {
+            if (held || timerInitial == 0 || timerStart == 0) {
                 return;
             }
             if (!progress.reached(timerMark, timerInstructions)) { // the count ran out before the guest got anywhere
@@ -611,6 +627,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                     + " LVT entries and " + s.irr().length + " IRR words, not 6 and 8");
         }
         cancelTimer();
+        held = false;
         base = s.base();
         id = s.id();
         tpr = s.tpr();

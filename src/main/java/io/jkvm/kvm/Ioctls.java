@@ -56,6 +56,7 @@ final class Ioctls {
     static final Ioctl GET_XSAVE2 = new Ioctl("KVM_GET_XSAVE2", Uapi.KVM_GET_XSAVE2());
     static final Ioctl GET_TSC_KHZ = Ioctl.quick("KVM_GET_TSC_KHZ", Uapi.KVM_GET_TSC_KHZ());
     static final Ioctl SET_TSC_KHZ = Ioctl.quick("KVM_SET_TSC_KHZ", Uapi.KVM_SET_TSC_KHZ());
+    static final Ioctl SET_GSI_ROUTING = new Ioctl("KVM_SET_GSI_ROUTING", Uapi.KVM_SET_GSI_ROUTING());
     static final Ioctl GET_CLOCK = new Ioctl("KVM_GET_CLOCK", Uapi.KVM_GET_CLOCK());
     static final Ioctl SET_CLOCK = new Ioctl("KVM_SET_CLOCK", Uapi.KVM_SET_CLOCK());
     static final Ioctl SET_XSAVE = new Ioctl("KVM_SET_XSAVE", Uapi.KVM_SET_XSAVE());

@@ -31,6 +31,31 @@ public final class KernelIrqchip {
         }
     }
 
+    /** A GSI's route to one chip's pin (struct kvm_irq_routing_entry of type KVM_IRQ_ROUTING_IRQCHIP). */
+    public record Route(int gsi, Chip chip, int pin) {
+    }
+
+    /**
+     * A PC's wiring of its interrupt lines, as KVM_SET_GSI_ROUTING takes it: ISA lines 0-15 to the 8259s (the master
+     * for 0-7, the slave for 8-15; line 2 is the cascade, never a device's) and to the I/O APIC's pin of the same
+     * number, but line 0, the timer, to pin 2 (the MADT's interrupt source override); pins 16-23 from GSIs 16-23 alone.
+     * KVM's default routing sends GSI 0 to pin 0 and GSI 2 to the master's cascade input, which no PC does.
+     */
+    public static List<Route> pcRouting() {
+        List<Route> routes = new java.util.ArrayList<>();
+        for (int gsi = 0; gsi < 16; gsi++) {
+            if (gsi != 2) {
+                routes.add(new Route(gsi, gsi < 8 ? Chip.PIC_MASTER : Chip.PIC_SLAVE, gsi & 7));
+            }
+        }
+        for (int gsi = 0; gsi < 24; gsi++) {
+            if (gsi != 2) {
+                routes.add(new Route(gsi, Chip.IOAPIC, gsi == 0 ? 2 : gsi));
+            }
+        }
+        return List.copyOf(routes);
+    }
+
     /** struct kvm_pic_state: one 8259A, each field a byte. */
     public record Pic(int lastIrr, int irr, int imr, int isr, int priorityAdd, int irqBase, int readRegSelect, int poll,
                       int specialMask, int initState, int autoEoi, int rotateOnAutoEoi, int specialFullyNestedMode,

@@ -201,6 +201,10 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     @Override
     public void connectInterrupts(InterruptSource controller) {
         interrupts = controller;
+        if (controller == null) { // none from jkvm (the kernel's own irqchip delivers): nothing to wait a window for
+            interruptLine = false;
+            run.setRequestInterruptWindow(false);
+        }
     }
 
     /** INTR rose: a KVM_RUN in progress returns (immediate_exit and a signal) so the interrupt can be injected. */
@@ -551,8 +555,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public VcpuState saveState() {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
+        boolean halted = vm.hasIrqchip() ? mpState() == MpState.HALTED : inHlt; // with the kernel's APIC, HLT stays in the kernel
         return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, inModelLayout(xsaveArea(), cpuid),
-                msrs(stateMsrs(cpuid)), events(), debugRegisters(), inHlt ? Activity.HALTED : Activity.ACTIVE);
+                msrs(stateMsrs(cpuid)), events(), debugRegisters(), halted ? Activity.HALTED : Activity.ACTIVE);
     }
 
     /**
@@ -612,7 +617,12 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         setDebugRegisters(s.debugRegisters());
         setMsrs(s.msrs());
         setEvents(s.events());
-        inHlt = reportHlt = s.activity() == Activity.HALTED;
+        if (vm.hasIrqchip()) { // the kernel's local APIC wakes it: HLT is its MP state, no exit to wait on
+            setMpState(s.activity() == Activity.HALTED ? MpState.HALTED : MpState.RUNNABLE);
+            inHlt = reportHlt = false;
+        } else {
+            inHlt = reportHlt = s.activity() == Activity.HALTED;
+        }
         PendingEvents e = s.events();
         readyAfterRestore = s.registers().interruptsEnabled() && e.interrupt().shadow() == 0 && !e.interrupt().injected()
                 && !e.exception().injected() && !e.exception().pending() && !e.nmi().injected();

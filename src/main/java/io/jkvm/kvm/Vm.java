@@ -8,6 +8,9 @@ import io.jkvm.linux.uapi.kvm_clock_data;
 import io.jkvm.linux.uapi.kvm_dirty_log;
 import io.jkvm.linux.uapi.kvm_enable_cap;
 import io.jkvm.linux.uapi.kvm_irq_level;
+import io.jkvm.linux.uapi.kvm_irq_routing;
+import io.jkvm.linux.uapi.kvm_irq_routing_entry;
+import io.jkvm.linux.uapi.kvm_irq_routing_irqchip;
 import io.jkvm.linux.uapi.kvm_pit_config;
 import io.jkvm.linux.uapi.kvm_userspace_memory_region;
 
@@ -42,6 +45,7 @@ public final class Vm implements AutoCloseable {
     private final List<Vcpu> vcpus = new ArrayList<>();
     private final Map<Integer, Region> regions = new ConcurrentHashMap<>();
     private volatile long manualDirtyLogProtect;
+    private volatile boolean irqchip;
     private volatile CpuidTable hostCpuid;
     private volatile XsaveLayout hostLayout;
     private volatile int[] stateMsrs;
@@ -273,6 +277,12 @@ public final class Vm implements AutoCloseable {
     /** In-kernel PIC, IOAPIC and local APICs: must come before any vCPU. */
     public void createIrqchip() {
         fd.ioctl(Ioctls.CREATE_IRQCHIP, 0L);
+        irqchip = true;
+    }
+
+    /** Whether this VM has the in-kernel irqchip ({@link #createIrqchip}). */
+    public boolean hasIrqchip() {
+        return irqchip;
     }
 
     /** In-kernel i8254 PIT (needs the irqchip). */
@@ -287,6 +297,28 @@ public final class Vm implements AutoCloseable {
     /** Three pages of guest-physical space VMX uses for the real-mode TSS; must not overlap RAM that is used. */
     public void setTssAddress(long address) {
         fd.ioctl(Ioctls.SET_TSS_ADDR, address);
+    }
+
+    /**
+     * KVM_SET_GSI_ROUTING: the in-kernel irqchip's GSIs go where {@code routes} say (all of them: this replaces KVM's
+     * default table), as {@link #irqLine} then raises them.
+     */
+    public void setGsiRouting(List<KernelIrqchip.Route> routes) {
+        try (Arena arena = Arena.ofConfined()) {
+            long entry = kvm_irq_routing_entry.layout().byteSize();
+            MemorySegment table = arena.allocate(kvm_irq_routing.layout().byteSize() + entry * routes.size(), 8);
+            kvm_irq_routing.nr(table, routes.size());
+            for (int i = 0; i < routes.size(); i++) {
+                KernelIrqchip.Route r = routes.get(i);
+                MemorySegment e = table.asSlice(kvm_irq_routing.layout().byteSize() + entry * i, entry);
+                kvm_irq_routing_entry.gsi(e, r.gsi());
+                kvm_irq_routing_entry.type(e, Uapi.KVM_IRQ_ROUTING_IRQCHIP());
+                MemorySegment chip = kvm_irq_routing_entry.u.irqchip(kvm_irq_routing_entry.u(e));
+                kvm_irq_routing_irqchip.irqchip(chip, r.chip().id);
+                kvm_irq_routing_irqchip.pin(chip, r.pin());
+            }
+            fd.ioctl(Ioctls.SET_GSI_ROUTING, table);
+        }
     }
 
     /** Raises or lowers an interrupt line of the in-kernel irqchip. */

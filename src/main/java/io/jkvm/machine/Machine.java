@@ -174,7 +174,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             throw e;
         }
         this.factory = new VcpuFactory(k, m, model, config.cpus(),
-                config.trace() ? line -> console.trace().println("jkvm: " + line) : null);
+                config.trace() ? line -> console.trace().println("jkvm: " + line) : null, pc);
         this.memory = m;
         this.exits = new ExitDispatch(devices.ports, devices.mmio, m, this::finish);
         this.model = model;
@@ -228,6 +228,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 devices.restore(r.state());
                 runners.getFirst().vcpu().setInterruptLine(interruptLine);
             }
+            if (pc && backend == Backend.KVM) {
+                devices.platform().toKernel(factory.kvmVm(), vcpus()); // KVM runs the controllers from here on
+            }
         } catch (RuntimeException e) {
             close();
             throw start instanceof Resume r ? new MachineException("cannot restore " + r.origin() + ": " + e.getMessage(), e) : e;
@@ -257,7 +260,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
     java.util.SequencedMap<String, Record> deviceStates() {
+        copyControllersFromKernel();
         return devices.save();
+    }
+
+    /** The in-kernel irqchip's state into the platform's records (which KVM runs while the vCPUs are on it). */
+    private void copyControllersFromKernel() {
+        PcPlatform p = devices.platform();
+        if (p != null && p.inKernel()) {
+            p.fromKernel(vcpus(), false);
+        }
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -334,6 +346,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public MachineState capture() {
         List<VcpuState> states = saveAll("capture the machine's state");
+        copyControllersFromKernel();
         return new MachineState(model, memory.size(), states, devices.save(), runners.getFirst().vcpu().tscKhz(),
                 factory.kvmClock(vcpus()));
     }
@@ -599,6 +612,23 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return moveWhilePaused(target, System.nanoTime());
     }
 
+    /**
+     * {@link #switchBackend} without asking whether this host's KVM can run the guest: for tests that move a machine
+     * that is not run (a PC platform's, whose kernel kvm_pvm cannot run) to check what goes where.
+     */
+    Handoff moveUncheckedForTest(Backend target) {
+        return moveWhilePaused(target, System.nanoTime());
+    }
+
+    /** The PC platform (null without one) and the KVM VM (null before a vCPU was made on KVM), for tests. */
+    PcPlatform platform() {
+        return devices.platform();
+    }
+
+    io.jkvm.kvm.Vm kvmVm() {
+        return factory.kvmVm();
+    }
+
     /** Paused (every runner answered the pause), or not running at all (built, not yet run: nothing moves then either). */
     private void requirePaused(String what) {
         synchronized (wakeup) {
@@ -636,8 +666,25 @@ public final class Machine implements AutoCloseable, ControlTarget {
         long moveStart = System.nanoTime();
         Backend from = backend;
         long clock = factory.kvmClock(vcpus()); // the guest's kvmclock goes on from here on the target
-        List<VirtualCpu> moved = BackendMoves.load(saveAll("switch backends"), runners.getFirst().vcpu().tscKhz(), from, target, factory);
-        factory.setKvmClock(moved, clock);
+        PcPlatform platform = devices.platform();
+        boolean controllersInKernel = platform != null && platform.inKernel();
+        List<VcpuState> saved = saveAll("switch backends");
+        List<VirtualCpu> moved;
+        if (controllersInKernel) {
+            platform.fromKernel(vcpus(), true); // the vCPUs leave KVM: jkvm's models run the controllers again
+        }
+        try {
+            moved = BackendMoves.load(saved, runners.getFirst().vcpu().tscKhz(), from, target, factory);
+            factory.setKvmClock(moved, clock);
+            if (platform != null && target == Backend.KVM) {
+                platform.toKernel(factory.kvmVm(), moved);
+            }
+        } catch (RuntimeException e) {
+            if (controllersInKernel && !platform.inKernel()) {
+                platform.toKernel(factory.kvmVm(), vcpus()); // the move failed: KVM keeps running them
+            }
+            throw e;
+        }
         for (int id = 0; id < moved.size(); id++) {
             if (isRunning()) {
                 runners.get(id).post(new VcpuRunner.Replace(moved.get(id))).join();

@@ -59,6 +59,12 @@ final class PcPlatform implements LocalApic.Messages {
             RESET_PORT, 0x6);
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
+    /**
+     * KVM's in-kernel irqchip while it runs the PICs, the I/O APIC and the local APICs (the vCPUs on KVM): device lines
+     * go to its GSIs, and jkvm's own models hold still until their state comes back ({@link #fromKernel}); null: jkvm's.
+     */
+    private volatile io.jkvm.kvm.Vm kernel;
+    private static final int IA32_TSC_DEADLINE = 0x6E0;
 
     /**
      * Builds the devices for {@code cpus} vCPUs: vCPU 0's interrupt output goes to {@code bspLine} (the machine's INTR
@@ -340,6 +346,11 @@ final class PcPlatform implements LocalApic.Messages {
      * the timer's IRQ 0 is wired to, as on every PC with an I/O APIC (the interrupt source override).
      */
     void isaIrq(int irq, boolean level) {
+        io.jkvm.kvm.Vm k = kernel;
+        if (k != null) {
+            k.irqLine(irq, level); // GSI = line: the PC routing sends 0 to pin 2 (KernelIrqchip.pcRouting)
+            return;
+        }
         if (irq < 16) {
             pic.setIrq(irq, level);
         }
@@ -361,6 +372,9 @@ final class PcPlatform implements LocalApic.Messages {
      * INTR input takes the APIC's output level.
      */
     void connect(int id, VirtualCpu vcpu) {
+        if (kernel != null) {
+            return; // KVM's own local APIC delivers to it
+        }
         LocalApic apic = apics.get(id);
         if (vcpu instanceof EmulatedVcpu core) {
             core.connectApic(apic);
@@ -368,6 +382,68 @@ final class PcPlatform implements LocalApic.Messages {
             vcpu.connectInterrupts(apic);
         }
         vcpu.setInterruptLine(apic.output());
+    }
+
+    /**
+     * Hands the interrupt controllers to KVM's in-kernel irqchip of {@code vm} (made with the PC routing) for the
+     * vCPUs {@code vcpus} now on it: the 8259s and the I/O APIC through KVM_SET_IRQCHIP, each local APIC through
+     * KVM_SET_LAPIC and its TSC deadline MSR; jkvm's models stop their timers, and device lines go to the kernel.
+     */
+    void toKernel(io.jkvm.kvm.Vm vm, List<VirtualCpu> vcpus) {
+        Pic8259.State p = pic.save();
+        vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_MASTER, KernelIrqchipStates.toKernel(p.master(), true));
+        vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE, KernelIrqchipStates.toKernel(p.slave(), false));
+        vm.setIoapic(KernelIrqchipStates.toKernel(ioapic.save(), IoApic.BASE));
+        for (int id = 0; id < apics.size(); id++) {
+            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
+            v.connectInterrupts(null); // no KVM_INTERRUPT from jkvm's controllers: the kernel's inject
+            v.setInterruptLine(false);
+            LocalApic.State s = apics.get(id).save();
+            v.setLapicRegisters(KernelIrqchipStates.lapicPage(s));
+            if (s.tscDeadline() != 0) {
+                v.setMsrs(java.util.Map.of(IA32_TSC_DEADLINE, s.tscDeadline()));
+            }
+            apics.get(id).holdTimer();
+        }
+        kernel = vm;
+    }
+
+    /**
+     * Takes the controllers' state back from the in-kernel irqchip into jkvm's models, for the vCPUs {@code vcpus}
+     * still on KVM. {@code handBack}: the models run from now on (the vCPUs leave KVM); else the kernel keeps running
+     * them and the models only hold a copy, as a snapshot takes it.
+     */
+    void fromKernel(List<VirtualCpu> vcpus, boolean handBack) {
+        io.jkvm.kvm.Vm vm = kernel;
+        if (vm == null) {
+            return;
+        }
+        pic.restore(new Pic8259.State(
+                KernelIrqchipStates.fromKernel(vm.pic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_MASTER), true),
+                KernelIrqchipStates.fromKernel(vm.pic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE), false), pic.save().intr()));
+        ioapic.restore(KernelIrqchipStates.fromKernel(vm.ioapic()));
+        for (int id = 0; id < apics.size(); id++) {
+            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
+            var msrs = v.msrs(IA32_TSC_DEADLINE, io.jkvm.x86.Msrs.IA32_TSC);
+            long deadline = msrs.getOrDefault(IA32_TSC_DEADLINE, 0L), tsc = msrs.getOrDefault(io.jkvm.x86.Msrs.IA32_TSC, 0L);
+            byte[] page = v.lapicRegisters();
+            boolean deadlineMode = ((java.nio.ByteBuffer.wrap(page).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .getInt(LocalApic.LVT_TIMER) >>> 17) & 3) == 2;
+            long delta = deadline - tsc, khz = Math.max(1, v.tscKhz());
+            long nanos = !deadlineMode || deadline == 0 ? -1 : delta <= 0 ? 0 : delta / khz * 1_000_000 + delta % khz * 1_000_000 / khz;
+            apics.get(id).restore(KernelIrqchipStates.fromKernel(page, v.specialRegisters().apicBase(), deadline, nanos));
+            if (!handBack) {
+                apics.get(id).holdTimer();
+            }
+        }
+        if (handBack) {
+            kernel = null;
+        }
+    }
+
+    /** Whether KVM's in-kernel irqchip runs the interrupt controllers now. */
+    boolean inKernel() {
+        return kernel != null;
     }
 
     /** An MMIO access of vCPU {@code id}: true when it was to its APIC's page, and handled. */

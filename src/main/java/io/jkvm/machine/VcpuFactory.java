@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Capability;
+import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
@@ -24,15 +25,30 @@ final class VcpuFactory implements AutoCloseable {
     private final CpuModel model;
     private final Vcpu[] kvmVcpus;
     private final Consumer<String> undefinedTrace;
+    private final boolean kernelIrqchip;
     private Vm vm;
 
     /** {@code kvm} null: there is no KVM here, only the software core. {@code undefinedTrace} null: no #UD trace. */
     VcpuFactory(Kvm kvm, GuestMemory memory, CpuModel model, int cpus, Consumer<String> undefinedTrace) {
+        this(kvm, memory, model, cpus, undefinedTrace, false);
+    }
+
+    /**
+     * As above; {@code kernelIrqchip}: a PC platform's machine, whose KVM VM gets the in-kernel irqchip (8259s, I/O
+     * APIC, local APICs) wired as a PC's ({@link KernelIrqchip#pcRouting}) before its first vCPU.
+     */
+    VcpuFactory(Kvm kvm, GuestMemory memory, CpuModel model, int cpus, Consumer<String> undefinedTrace, boolean kernelIrqchip) {
         this.kvm = kvm;
         this.memory = memory;
         this.model = model;
         this.kvmVcpus = new Vcpu[cpus];
         this.undefinedTrace = undefinedTrace;
+        this.kernelIrqchip = kernelIrqchip;
+    }
+
+    /** The KVM VM, once a vCPU of this machine has been made on KVM; null before. */
+    Vm kvmVm() {
+        return vm;
     }
 
     boolean hasKvm() {
@@ -88,6 +104,10 @@ final class VcpuFactory implements AutoCloseable {
                 for (int slot = 0; slot < ram.size(); slot++) { // a slot per range: the hole stays KVM's MMIO exits
                     RamLayout.Range r = ram.get(slot);
                     v.setUserMemoryRegion(slot, r.start(), r.length(), memory.hostAddress() + r.start(), false);
+                }
+                if (kernelIrqchip) {
+                    v.createIrqchip();
+                    v.setGsiRouting(KernelIrqchip.pcRouting());
                 }
             } catch (RuntimeException e) {
                 v.close();

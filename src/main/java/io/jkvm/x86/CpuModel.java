@@ -80,8 +80,12 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         CpuidTable table = host;
         for (int i = 1; i < parts.length; i++) {
             String edit = parts[i].strip();
+            if (edit.startsWith("vendor=")) { // the vendor string, and with it the manual the software core follows
+                table = table.withVendor(edit.substring("vendor=".length()));
+                continue;
+            }
             if (edit.length() < 2 || (edit.charAt(0) != '+' && edit.charAt(0) != '-')) {
-                throw new XsaveException("CPU model edit '" + edit + "' must be +feature or -feature, e.g. host,+apx,-avx512f");
+                throw new XsaveException("CPU model edit '" + edit + "' must be +feature, -feature or vendor=ID, e.g. host,+apx,-avx512f");
             }
             String name = edit.substring(1);
             CpuFeature f = CpuFeature.byName(name).orElseThrow(() -> new XsaveException("unknown CPU feature '" + name

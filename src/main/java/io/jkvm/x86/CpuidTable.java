@@ -49,6 +49,28 @@ public record CpuidTable(List<CpuidEntry> entries) {
     }
 
     /** A copy with {@code entry} replacing the entry of the same function/index, or added. */
+    /**
+     * This table with the vendor string {@code id} (12 ASCII characters) in leaf 0, and in leaf 0x80000000 where AMD
+     * repeats it; the rest as it is (QEMU's {@code -cpu ...,vendor=}).
+     */
+    public CpuidTable withVendor(String id) {
+        byte[] b = id.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        if (b.length != 12 || id.chars().anyMatch(c -> c < 0x20 || c > 0x7E)) {
+            throw new XsaveException("a CPU vendor is 12 ASCII characters, as AuthenticAMD or GenuineIntel: not '" + id + "'");
+        }
+        java.nio.ByteBuffer v = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int ebx = v.getInt(0), edx = v.getInt(4), ecx = v.getInt(8);
+        CpuidEntry zero = leaf(0, 0);
+        CpuidTable t = with(new CpuidEntry(zero.function(), zero.index(), zero.flags(), zero.eax(), ebx, ecx, edx));
+        var ext = t.find(0x8000_0000, 0);
+        if (ext.isPresent()) {
+            CpuidEntry e = ext.get();
+            boolean amdLike = Vendor.of(id).followsApm();
+            t = t.with(new CpuidEntry(e.function(), e.index(), e.flags(), e.eax(), amdLike ? ebx : 0, amdLike ? ecx : 0, amdLike ? edx : 0));
+        }
+        return t;
+    }
+
     public CpuidTable with(CpuidEntry entry) {
         List<CpuidEntry> out = new java.util.ArrayList<>();
         boolean replaced = false;

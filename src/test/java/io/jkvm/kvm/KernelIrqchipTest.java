@@ -56,6 +56,31 @@ class KernelIrqchipTest {
         }
     }
 
+    /**
+     * With a PC's routing the timer's line 0 reaches the master 8259's input 0 and the I/O APIC's pin 2 (KVM's default
+     * would raise pin 0), line 9 the slave's input 1 and pin 9, and GSI 20 only pin 20.
+     */
+    @Test
+    void aPcsRoutingSendsTheTimerToPinTwo() {
+        try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
+            vm.createIrqchip();
+            vm.setGsiRouting(KernelIrqchip.pcRouting());
+            vm.irqLine(0, true);
+            assertEquals(1, vm.pic(KernelIrqchip.Chip.PIC_MASTER).irr() & 1, "line 0 at the master's input 0");
+            assertEquals(1 << 2, vm.ioapic().irr() & 0b101, "and at pin 2, not pin 0");
+            vm.irqLine(0, false);
+            vm.irqLine(9, true);
+            assertEquals(1 << 1, vm.pic(KernelIrqchip.Chip.PIC_SLAVE).irr() & (1 << 1), "line 9 at the slave's input 1");
+            assertEquals(1 << 9, vm.ioapic().irr() & (1 << 9), "and at pin 9");
+            vm.irqLine(9, false);
+            vm.irqLine(20, true);
+            assertEquals(1 << 20, vm.ioapic().irr() & (1 << 20), "GSI 20 at pin 20");
+            assertEquals(0, vm.pic(KernelIrqchip.Chip.PIC_MASTER).irr() & ~0b101, "and at no 8259 input (0 and the cascade, 2, still latched)");
+            assertEquals(1 << 1, vm.pic(KernelIrqchip.Chip.PIC_SLAVE).irr(), "the slave: line 9's request alone");
+        }
+        assertEquals(38, KernelIrqchip.pcRouting().size(), "15 lines to the 8259s, 23 to the I/O APIC");
+    }
+
     @Test
     void pitChannelsGoInAndComeBack() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {

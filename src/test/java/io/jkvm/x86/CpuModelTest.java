@@ -69,7 +69,24 @@ class CpuModelTest {
         assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("skylake", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK))
                 .getMessage().startsWith("unknown CPU model 'skylake'"));
         assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("host,apx", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK))
-                .getMessage().startsWith("CPU model edit 'apx' must be +feature or -feature"));
+                .getMessage().startsWith("CPU model edit 'apx' must be +feature, -feature or vendor=ID"));
+    }
+
+    /** vendor= sets leaf 0's string (and AMD's copy in 0x80000000), and with it the manual the model follows. */
+    @Test
+    void aVendorEditChangesTheVendorAndNothingElse() {
+        CpuModel amd = CpuModel.parse("host,vendor=AuthenticAMD", CpuidFixtures.intel(), CpuModel.INTEL_MXCSR_MASK);
+        assertEquals("AuthenticAMD", amd.cpuid().vendor());
+        assertEquals(Vendor.AMD, Vendor.of(amd.cpuid()));
+        assertEquals(CpuidFixtures.intel().leaf(7, 0), amd.cpuid().leaf(7, 0), "the features stay");
+        CpuModel intel = CpuModel.parse("host,vendor=GenuineIntel", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
+        assertEquals(Vendor.INTEL, Vendor.of(intel.cpuid()));
+        assertEquals(0, intel.cpuid().leaf(0x8000_0000, 0).ebx(), "Intel leaves 0x80000000's EBX-EDX zero");
+        CpuModel back = CpuModel.parse("host,vendor=GenuineIntel,vendor=AuthenticAMD", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK);
+        assertEquals(0x68747541, back.cpuid().leaf(0x8000_0000, 0).ebx(), "AMD's copy of the string in 0x80000000: \"Auth\"");
+        assertEquals(CpuidFixtures.zen().leaf(0x8000_0000, 0).eax(), back.cpuid().leaf(0x8000_0000, 0).eax(), "the highest leaf stays");
+        assertTrue(assertThrows(XsaveException.class, () -> CpuModel.parse("host,vendor=AMD", CpuidFixtures.zen(), CpuModel.AMD_MXCSR_MASK))
+                .getMessage().contains("12 ASCII characters"));
     }
 
     @Test

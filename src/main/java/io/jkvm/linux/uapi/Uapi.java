@@ -509,6 +509,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_CAP_XSAVE2() {
         return KVM_CAP_XSAVE2;
     }
+    private static final int KVM_IRQ_ROUTING_IRQCHIP = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQ_ROUTING_IRQCHIP 1
+     * }
+     */
+    public static int KVM_IRQ_ROUTING_IRQCHIP() {
+        return KVM_IRQ_ROUTING_IRQCHIP;
+    }
     private static final int ARCH_GET_XCOMP_SUPP = (int)4129L;
     /**
      * {@snippet lang=c :
@@ -1643,6 +1652,15 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_SET_IRQCHIP() {
         return KVM_SET_IRQCHIP;
+    }
+    private static final long KVM_SET_GSI_ROUTING = 1074310762L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_SET_GSI_ROUTING 1074310762
+     * }
+     */
+    public static long KVM_SET_GSI_ROUTING() {
+        return KVM_SET_GSI_ROUTING;
     }
     private static final long KVM_CREATE_PIT2 = 1077980791L;
     /**

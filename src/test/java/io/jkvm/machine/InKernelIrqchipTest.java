@@ -1,0 +1,109 @@
+package io.jkvm.machine;
+
+import io.jkvm.devices.LocalApic;
+import io.jkvm.devices.Pic8259;
+import io.jkvm.kvm.KernelIrqchip;
+import io.jkvm.kvm.Vm;
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.reflect.RecordComponent;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.SequencedMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A kernel's machine on KVM runs its interrupt controllers in KVM's in-kernel irqchip: the VM gets one wired as a
+ * PC's, the 8259s', the I/O APIC's and the local APIC's state go into it when the vCPUs move to KVM and come back
+ * when they leave, a snapshot on KVM takes the kernel's state, and device lines raise the kernel's GSIs. Here on the
+ * real /dev/kvm, with a machine that is built and moved but not run (kvm_pvm runs no kernel).
+ */
+class InKernelIrqchipTest {
+    private static Console console() {
+        return new Console(new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0]),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    }
+
+    /** A record's components, arrays by their contents: what two records of the same state share. */
+    private static String text(Record r) {
+        List<String> parts = new ArrayList<>();
+        for (RecordComponent c : r.getClass().getRecordComponents()) {
+            try {
+                Object v = c.getAccessor().invoke(r);
+                parts.add(c.getName() + "=" + (v instanceof int[] a ? java.util.Arrays.toString(a)
+                        : v instanceof long[] a ? java.util.Arrays.toString(a)
+                        : v instanceof boolean[] a ? java.util.Arrays.toString(a) : String.valueOf(v)));
+            } catch (ReflectiveOperationException e) {
+                throw new AssertionError(e);
+            }
+        }
+        return String.join(", ", parts);
+    }
+
+    @Test
+    void theControllersGoIntoKvmsIrqchipAndComeBack() {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
+        try (Machine m = Machine.create(config, console())) {
+            PcPlatform p = m.platform();
+            LocalApic apic = p.apic(0);
+            apic.write(LocalApic.SPIV, 4, 0x1FF);
+            apic.write(LocalApic.TPR, 4, 0x20);
+            apic.write(LocalApic.LVT_LINT0, 4, 0x700);
+            apic.write(LocalApic.LVT_ERROR, 4, 0xFE);
+            apic.accept(0x51, true); // level-triggered 0x51 pending
+            SequencedMap<String, Record> before = m.deviceStates();
+            assertFalse(p.inKernel());
+
+            m.moveUncheckedForTest(Backend.KVM);
+            assertTrue(p.inKernel(), "on KVM the kernel runs the controllers");
+            Vm vm = m.kvmVm();
+            assertNotNull(vm);
+            Pic8259.State pic = (Pic8259.State) before.get("pic");
+            assertEquals(pic.master(), KernelIrqchipStates.fromKernel(vm.pic(KernelIrqchip.Chip.PIC_MASTER), true),
+                    "the master 8259 as the BIOS left it, in the kernel");
+            SequencedMap<String, Record> onKvm = m.deviceStates(); // what a snapshot on KVM takes: the kernel's state
+            for (String id : List.of("pic", "ioapic", "lapic0")) {
+                assertEquals(text(before.get(id)), text(onKvm.get(id)), id + " read back from the kernel");
+            }
+
+            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) m.vcpus().get(0);
+            io.jkvm.x86.VcpuState st = v.saveState();
+            v.restoreState(new io.jkvm.x86.VcpuState(st.cpuid(), st.registers(), st.specialRegisters(), st.xcr0(), st.xsave(),
+                    st.msrs(), st.events(), st.debugRegisters(), io.jkvm.x86.Activity.HALTED));
+            assertEquals(io.jkvm.kvm.Vcpu.MpState.HALTED, v.mpState(), "a halted record: the kernel's HLT, woken by its APIC");
+            assertEquals(io.jkvm.x86.Activity.HALTED, v.saveState().activity());
+            v.restoreState(st);
+            assertEquals(io.jkvm.x86.Activity.ACTIVE, v.saveState().activity());
+
+            p.isaIrq(0, true); // the PIT's line: the master's input 0 and the I/O APIC's pin 2
+            assertEquals(1, vm.pic(KernelIrqchip.Chip.PIC_MASTER).irr() & 1);
+            assertEquals(1 << 2, vm.ioapic().irr() & 0b101);
+            p.isaIrq(0, false);
+            p.isaIrq(4, true); // the serial port's: into the kernel, not jkvm's models
+            assertEquals(1 << 4, vm.pic(KernelIrqchip.Chip.PIC_MASTER).irr() & (1 << 4));
+            p.isaIrq(4, false);
+
+            m.moveUncheckedForTest(Backend.EMULATOR);
+            assertFalse(p.inKernel(), "back on the core, jkvm's models run them");
+            SequencedMap<String, Record> back = m.deviceStates();
+            Pic8259.State picBack = (Pic8259.State) back.get("pic");
+            assertEquals(0x11, picBack.master().irr() & 0x11, "IRQs 0 and 4, latched in the kernel's 8259, came back with it");
+            assertEquals(text(before.get("lapic0")), text(back.get("lapic0")), "the local APIC came back as it went");
+            p.isaIrq(3, true);
+            assertEquals(1 << 3, ((Pic8259.State) m.deviceStates().get("pic")).master().irr() & (1 << 3),
+                    "lines reach jkvm's 8259 again");
+        }
+    }
+}
