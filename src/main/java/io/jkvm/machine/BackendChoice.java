@@ -1,12 +1,20 @@
 package io.jkvm.machine;
 
 import io.jkvm.emu.CoreCpuid;
+import io.jkvm.linux.HostCpu;
+import io.jkvm.machine.MachineStart.Boot;
+import io.jkvm.machine.MachineStart.KernelBoot;
+import io.jkvm.machine.MachineStart.Resume;
+import io.jkvm.snapshot.SnapshotCompatibility;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.NativeCpuid;
+import io.jkvm.x86.XsaveException;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 
 import java.util.List;
 
-/** Which backend runs a VM's vCPUs, given what the host's KVM lacks of the CPU model. */
+/** Which backend runs a VM's vCPUs and with which CPU model, given what the host's KVM lacks of it ({@link #place}). */
 public final class BackendChoice {
     private BackendChoice() {
     }
@@ -76,5 +84,70 @@ public final class BackendChoice {
             say.accept("jkvm: " + String.join("; ", why) + ": running the vCPUs on the software core");
         }
         return backend;
+    }
+
+    /**
+     * Where and as what a machine runs: its CPU model (a resumed state's own, or the --cpu model narrowed to what the
+     * backend runs), its backend, what this host's KVM lacks of the model and what else keeps KVM from running it, what
+     * the core lacks of it, and the start (a resume moved onto the --cpu model).
+     */
+    record Placement(CpuModel model, Backend backend, List<CpuFeature> missing, List<String> otherObstacles, String lacking,
+                     MachineStart start) {
+    }
+
+    /** The placement of a machine started by {@code start} ({@code pc}: with a PC platform), or one line why it has none. */
+    static Placement place(MachineConfig config, io.jkvm.kvm.Kvm k, MachineStart start, boolean pc,
+                           java.util.function.Consumer<String> trace) {
+        CpuModel model;
+        List<CpuFeature> missing;
+        List<String> otherObstacles = List.of();
+        String lacking;
+        CpuidTable host;
+        if (k != null) {
+            io.jkvm.kvm.Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
+            host = k.supportedCpuid();
+        } else {
+            host = NativeCpuid.read();
+        }
+        if (start instanceof Resume r && !r.retarget()) {
+            model = r.state().cpu();
+        } else {
+            try {
+                model = CpuModels.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
+            } catch (XsaveException e) {
+                throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
+            }
+            if (start instanceof Resume r) {
+                start = r.on(model);
+            }
+        }
+        missing = model.missingOn(host);
+        if (start instanceof Resume r && k != null) {
+            otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
+        }
+        Backend backend = choose(config, missing, otherObstacles, trace);
+        if (pc) {
+            backend = KernelLoading.backend(backend, config, start instanceof KernelBoot ? "--kernel"
+                    : "a machine booted with --kernel", trace);
+        }
+        if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
+            model = asTheCoreRunsIt(config, model, trace);
+        }
+        if (start instanceof Boot) {
+            model = io.jkvm.emu.CoreCpuid.withoutLocalApic(model); // only a machine booted with a kernel has local APICs
+        }
+        if (start instanceof Boot || start instanceof KernelBoot) {
+            missing = model.missingOn(host);
+        }
+        lacking = CpuModels.lackingOnCore(model); // nothing once narrowed: only a restored model can lack on the core
+        if (backend == Backend.EMULATOR && !lacking.isEmpty()) {
+            throw new MachineException("cannot restore on the software core: the guest's CPU model has "
+                    + lacking + ", which the core does not implement;"
+                    + " restore it where KVM runs that model (a VM made with --cpu core runs on both)");
+        }
+        if (backend == Backend.KVM) {
+            VcpuFactory.requireKvmTakes(k, config.cpus());
+        }
+        return new Placement(model, backend, missing, otherObstacles, lacking, start);
     }
 }

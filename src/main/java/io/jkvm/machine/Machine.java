@@ -3,17 +3,15 @@ package io.jkvm.machine;
 import io.jkvm.api.ControlTarget;
 import io.jkvm.api.VmInfo;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.linux.HostCpu;
+import io.jkvm.machine.MachineStart.Boot;
+import io.jkvm.machine.MachineStart.KernelBoot;
+import io.jkvm.machine.MachineStart.Resume;
 import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
-import io.jkvm.x86.XsaveException;
 import io.jkvm.snapshot.MachineState;
-import io.jkvm.snapshot.SnapshotCompatibility;
 import io.jkvm.snapshot.SnapshotException;
 import io.jkvm.snapshot.SnapshotFile;
-import io.jkvm.x86.CpuidTable;
-import io.jkvm.x86.NativeCpuid;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
@@ -67,32 +65,10 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private long portExits;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    /** How a machine starts: booting an image per the entry contract, or resuming a snapshot. */
-    private sealed interface Start {
-    }
-
-    private record Boot(GuestImage image) implements Start {
-    }
-
-    /** A kernel its boot protocol placed (multiboot v1, or a Linux bzImage). */
-    private record KernelBoot(KernelLoading.Loaded image, KernelConfig kernel) implements Start {
-    }
-
-    /**
-     * A machine state to go on from, its guest RAM (mapped from a snapshot, or filled by a migration), whence it came,
-     * and whether it runs with the CPU model the config names (--cpu) rather than its own.
-     */
-    private record Resume(MachineState state, java.util.function.Function<RamLayout, GuestMemory> memory, String origin,
-                          boolean retarget) implements Start {
-        Resume on(CpuModel model) {
-            return new Resume(SnapshotCompatibility.retarget(state, model), memory, origin, false);
-        }
-    }
-
     /** The record class of each device id a snapshot may hold (null: no device of this jkvm has that id). */
     public static final java.util.function.Function<String, Class<? extends Record>> DEVICE_STATES = DeviceManager::stateType;
 
-    private Machine(MachineConfig config, Console console, Start start) {
+    private Machine(MachineConfig config, Console console, MachineStart start) {
         this.config = config;
         this.console = console;
         this.migration = new MigrationControl(config.trace() ? console.trace() : null);
@@ -106,52 +82,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         // A PC platform (local APICs, I/O APIC, PIT, ...) for a kernel, and for a state that holds its devices' records
         boolean pc = start instanceof KernelBoot || start instanceof Resume r && DeviceManager.hasPlatform(r.state());
         try {
-            CpuidTable host;
-            if (k != null) {
-                Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
-                host = k.supportedCpuid();
-            } else {
-                host = NativeCpuid.read();
-            }
-            if (start instanceof Resume r && !r.retarget()) {
-                model = r.state().cpu();
-            } else {
-                try {
-                    model = CpuModels.parse(config.cpuModel(), host, HostCpu.mxcsrMask());
-                } catch (XsaveException e) {
-                    throw new MachineException("--cpu " + CpuModel.printable(config.cpuModel()) + ": " + e.getMessage(), e);
-                }
-                if (start instanceof Resume r) {
-                    start = r.on(model);
-                }
-            }
-            missing = model.missingOn(host);
-            if (start instanceof Resume r && k != null) {
-                otherObstacles = SnapshotCompatibility.kvmObstacles(r.state(), host, HostCpu.mxcsrMask());
-            }
-            backend = BackendChoice.choose(config, missing, otherObstacles, console.trace()::println);
-            if (pc) {
-                backend = KernelLoading.backend(backend, config, start instanceof KernelBoot ? "--kernel"
-                        : "a machine booted with --kernel", console.trace()::println);
-            }
-            if ((start instanceof Boot || start instanceof KernelBoot) && backend == Backend.EMULATOR) {
-                model = BackendChoice.asTheCoreRunsIt(config, model, console.trace()::println);
-            }
-            if (start instanceof Boot) {
-                model = io.jkvm.emu.CoreCpuid.withoutLocalApic(model); // only a machine booted with a kernel has local APICs
-            }
-            if (start instanceof Boot || start instanceof KernelBoot) {
-                missing = model.missingOn(host);
-            }
-            lacking = CpuModels.lackingOnCore(model); // nothing once narrowed: only a restored model can lack on the core
-            if (backend == Backend.EMULATOR && !lacking.isEmpty()) {
-                throw new MachineException("cannot restore on the software core: the guest's CPU model has "
-                        + lacking + ", which the core does not implement;"
-                        + " restore it where KVM runs that model (a VM made with --cpu core runs on both)");
-            }
-            if (backend == Backend.KVM) {
-                VcpuFactory.requireKvmTakes(k, config.cpus());
-            }
+            BackendChoice.Placement placed = BackendChoice.place(config, k, start, pc, console.trace()::println);
+            model = placed.model();
+            backend = placed.backend();
+            missing = placed.missing();
+            otherObstacles = placed.otherObstacles();
+            lacking = placed.lacking();
+            start = placed.start();
             switch (start) {
                 case Boot b -> {
                     m = GuestMemory.allocate(config.memorySize());
@@ -164,7 +101,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
                     m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }
-                case Resume r -> m = r.memory().apply(ramLayout(r));
+                case Resume r -> m = r.memory().apply(r.layout());
             }
         } catch (SnapshotException e) {
             Threads.closeQuietly(m, k);
@@ -237,25 +174,9 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
-    /**
-     * Where a state's RAM is: for a PC platform's state whose memory reaches past 4 GiB, below and above the MMIO
-     * window, else all from 0; null when it ends inside the window. Its memory size is the span its memory image
-     * covers, the hole included.
-     */
+    /** Where a state's RAM is ({@link MachineStart#ramLayout}); null when it ends inside the PC's MMIO window. */
     public static RamLayout ramLayout(MachineState state) {
-        long span = state.memorySize();
-        return DeviceManager.hasPlatform(state) ? RamLayout.pcOfSpan(span) : RamLayout.flat(span);
-    }
-
-    /** {@link #ramLayout(MachineState)} of a state to resume, or one line saying why it has none. */
-    private static RamLayout ramLayout(Resume r) {
-        long span = r.state().memorySize();
-        RamLayout layout = ramLayout(r.state());
-        if (layout == null) {
-            throw new MachineException("cannot restore " + r.origin() + ": its guest memory of " + MemorySize.format(span)
-                    + " ends inside the PC's MMIO window (3G-4G), which no machine jkvm makes has: it is corrupt");
-        }
-        return layout;
+        return MachineStart.ramLayout(state);
     }
 
     /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
