@@ -534,6 +534,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
     }
 
+    /** {@link #restore} with the timer held at once, for a copy of an APIC another emulation runs. */
+    public synchronized void restoreHeld(State s) {
+        restore(s);
+        holdTimer();
+    }
+
     /** The timer is held ({@link #holdTimer}): an expiry already on its way does nothing. */
     private boolean held;
 

@@ -431,9 +431,11 @@ final class PcPlatform implements LocalApic.Messages {
                     .getInt(LocalApic.LVT_TIMER) >>> 17) & 3) == 2;
             long delta = deadline - tsc, khz = Math.max(1, v.tscKhz());
             long nanos = !deadlineMode || deadline == 0 ? -1 : delta <= 0 ? 0 : delta / khz * 1_000_000 + delta % khz * 1_000_000 / khz;
-            apics.get(id).restore(KernelIrqchipStates.fromKernel(page, v.specialRegisters().apicBase(), deadline, nanos));
-            if (!handBack) {
-                apics.get(id).holdTimer();
+            LocalApic.State s = KernelIrqchipStates.fromKernel(page, v.specialRegisters().apicBase(), deadline, nanos);
+            if (handBack) {
+                apics.get(id).restore(s);
+            } else {
+                apics.get(id).restoreHeld(s); // no expiry between the two: the copy stays the kernel's
             }
         }
         if (handBack) {
