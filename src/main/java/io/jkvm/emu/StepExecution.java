@@ -85,7 +85,8 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
         long start = rip;
         boolean singleStep = (flagBits & TF) != 0;
-        if ((flagBits & Breakpoints.RF) == 0 && Breakpoints.armed(core())) {
+        // Intel's parts take no instruction breakpoint on the instruction after MOV SS or POP SS; AMD's do (docs/vendors.md)
+        if ((flagBits & Breakpoints.RF) == 0 && Breakpoints.armed(core()) && !(movSsShadow && interruptShadow && !vendor.followsApm())) {
             int hits = Breakpoints.instructionHits(core(), code64 ? rip : (csBase + rip) & 0xFFFFFFFFL);
             if (hits != 0) {
                 dr6 = (dr6 & ~0xFL) | hits; // an instruction breakpoint: a fault, before the instruction

@@ -100,6 +100,29 @@ class DebugRegistersTest {
         }
     }
 
+    /**
+     * An instruction breakpoint on the instruction after MOV SS: AMD's parts take the #DB, Intel's do not (kvm-unit-tests'
+     * emulator, test_mov_pop_ss_code_db); the vendor comes from the fixture model, not from this host.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"intel", "amd"})
+    void anInstructionBreakpointAfterMovSsIsTheVendors(String vendor) {
+        io.jkvm.x86.CpuModel model = vendor.equals("intel") ? io.jkvm.x86.CpuidFixtures.intelModel() : io.jkvm.x86.CpuidFixtures.amdModel();
+        // mov rax, TARGET; mov dr0, rax; mov eax, 1 (L0, execute, 1 byte); mov dr7, rax; mov eax, ss; mov ss, eax
+        java.util.function.LongFunction<Asm> setUp = target -> new Asm().movImm64(0, target).raw("0f 23 c0")
+                .raw("b8 01 00 00 00 0f 23 f8").raw("8c d0 8e d0");
+        long target = EmuVm.CODE + setUp.apply(EmuVm.CODE + 0x1000).size();
+        Asm a = setUp.apply(target).outAl(0x80).hlt(); // at TARGET, the watched instruction: out 0x80, al
+        assertEquals(target, EmuVm.CODE + setUp.apply(target).size());
+        try (EmuVm vm = new EmuVm(model, a.bytes())) {
+            byte[] h = hex("48 81 4c 24 10 00 00 01 00 e6 91 48 cf"); // #DB: RF in the frame, report on 0x91, IRETQ
+            vm.memory.write(HANDLER, h, 0, h.length);
+            Idt.writeGate(vm.memory, IDT, 1, HANDLER);
+            Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+            assertEquals(vendor.equals("amd") ? List.of(0x91L, 0x80L) : List.of(0x80L), ports(vm));
+        }
+    }
+
     /** I/O breakpoints (R/W 10 under CR4.DE): a #DB trap after an OUT or IN of the watched port, not of its neighbour. */
     @Test
     void anIoBreakpointTrapsAfterInAndOutOfTheWatchedPort() {
