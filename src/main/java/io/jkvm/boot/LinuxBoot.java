@@ -1,5 +1,7 @@
 package io.jkvm.boot;
 
+import io.jkvm.x86.RamLayout;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -29,7 +31,20 @@ public final class LinuxBoot {
 
     /** An e820 memory-map entry: usable RAM (1) or reserved (2). */
     public record MemoryRange(long base, long size, int type) {
-        public static final int RAM = 1, RESERVED = 2;
+        public static final int RAM = 1, RESERVED = 2; // e820's types, which multiboot's mmap shares
+
+        /**
+         * A PC's memory map of the RAM {@code ram} lays out: low RAM, the EBDA, the BIOS area (the ACPI tables), RAM
+         * from 1 MiB to the MMIO window, RAM above 4 GiB.
+         */
+        public static List<MemoryRange> pcMap(RamLayout ram) {
+            List<MemoryRange> map = new ArrayList<>(List.of(new MemoryRange(0, 0x9FC00, RAM), new MemoryRange(0x9FC00, 0x400, RESERVED),
+                    new MemoryRange(0xF0000, 0x10000, RESERVED), new MemoryRange(0x100000, ram.below() - 0x100000, RAM)));
+            if (ram.above() > 0) {
+                map.add(new MemoryRange(RamLayout.HIGH_RAM, ram.above(), RAM));
+            }
+            return List.copyOf(map);
+        }
     }
 
     /** What the loader made: where things go, the 64-bit entry point and the zero page's address (RSI). */

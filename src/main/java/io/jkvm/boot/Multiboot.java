@@ -1,9 +1,10 @@
 package io.jkvm.boot;
 
+import io.jkvm.x86.RamLayout;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import io.jkvm.x86.RamLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -145,8 +146,7 @@ public final class Multiboot {
         int flags = 1 | 4 | 8 | 0x40; // mem_lower/upper, cmdline, mods, mmap
         p.putInt(0, flags);
         p.putInt(4, 640);
-        p.putInt(8, (int) (ram.below() - 0x100000 >> 10)); // KiB from 1 MiB to the first hole: the MMIO window's
-
+        p.putInt(8, (int) (ram.below() - 0x100000 >> 10)); // KiB from 1 MiB up to the MMIO window
         int at = strings;
         p.putInt(16, (int) (mbi + at));
         at = putString(p, at, commandLine);
@@ -161,23 +161,18 @@ public final class Multiboot {
             p.putInt(mods + 16 * i + 8, (int) (mbi + at));
             at = putString(p, at, modules.get(i).string());
         }
-        List<long[]> ranges = new ArrayList<>(List.of(new long[] {0, 0x9FC00, 1}, new long[] {0x9FC00, 0x400, 2},
-                new long[] {0xF0000, 0x10000, 2}, new long[] {0x100000, ram.below() - 0x100000, 1}));
-        if (ram.above() > 0) {
-            ranges.add(new long[] {RamLayout.HIGH_RAM, ram.above(), 1});
-        }
-        long[][] map = ranges.toArray(long[][]::new);
-        for (int i = 0; i < map.length; i++) {
+        List<LinuxBoot.MemoryRange> map = LinuxBoot.MemoryRange.pcMap(ram);
+        for (int i = 0; i < map.size(); i++) {
             int e = mmap + 24 * i;
             if (e + 24 > mods) {
                 break;
             }
             p.putInt(e, 20);
-            p.putLong(e + 4, map[i][0]);
-            p.putLong(e + 12, map[i][1]);
-            p.putInt(e + 20, (int) map[i][2]);
+            p.putLong(e + 4, map.get(i).base());
+            p.putLong(e + 12, map.get(i).size());
+            p.putInt(e + 20, map.get(i).type());
         }
-        p.putInt(44, 24 * Math.min(map.length, (mods - mmap) / 24));
+        p.putInt(44, 24 * Math.min(map.size(), (mods - mmap) / 24));
         p.putInt(48, (int) (mbi + mmap));
         return p.array();
     }

@@ -1,8 +1,8 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
 
 /** The fast path: runs decoded blocks ({@link BlockDecoder}) from the code cache, falling back to the interpreter. */
 abstract sealed class BlockExecution extends StepExecution permits Core {

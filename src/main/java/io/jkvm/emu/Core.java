@@ -1,10 +1,10 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
+import io.jkvm.x86.RamLayout;
 
 /**
  * The software x86-64 core's top layer, the interpreter: the instruction {@link InstructionDecoder} read, run through

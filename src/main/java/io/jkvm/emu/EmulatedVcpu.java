@@ -12,6 +12,7 @@ import io.jkvm.x86.DescriptorTable;
 import io.jkvm.x86.InterruptSource;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.PendingEvents;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.Segment;
 import io.jkvm.x86.SpecialRegisters;
@@ -82,11 +83,11 @@ public final class EmulatedVcpu implements VirtualCpu {
 
     /** vCPU {@code id} of a CPU model (its CPUID table and its MXCSR_MASK) over guest RAM {@code ram}, all of it from 0. */
     public EmulatedVcpu(int id, Mapping ram, CpuModel cpu) {
-        this(id, ram, io.jkvm.x86.RamLayout.flat(ram.size()), cpu);
+        this(id, ram, RamLayout.flat(ram.size()), cpu);
     }
 
     /** As {@link #EmulatedVcpu(int, Mapping, CpuModel)}, with the RAM where {@code ramLayout} puts it in {@code ram}. */
-    public EmulatedVcpu(int id, Mapping ram, io.jkvm.x86.RamLayout ramLayout, CpuModel cpu) {
+    public EmulatedVcpu(int id, Mapping ram, RamLayout ramLayout, CpuModel cpu) {
         this.id = id;
         this.model = cpu.cpuid();
         this.layout = XsaveLayout.fromCpuid(model);

@@ -1,8 +1,8 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
 
 /**
  * The instruction being run: its fetch through the MMU into {@link InstructionDecoder}, its immediates and ModRM

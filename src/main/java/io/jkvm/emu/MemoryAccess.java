@@ -1,10 +1,10 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.VcpuExit;
 
 /**

@@ -1,9 +1,9 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
 
 /** Linear to physical: the software TLB, the page walk of every paging mode, protection keys, SMEP/SMAP and #PF. */
 abstract sealed class Paging extends CpuState permits MemoryAccess {

@@ -1,7 +1,7 @@
 package io.jkvm.emu;
 
-import io.jkvm.x86.RamLayout;
 import io.jkvm.linux.Mapping;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.Segment;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuidTable;

@@ -134,6 +134,20 @@ final class KernelIrqchipStates {
                 elapsed, irr, isr, tmr, tscDeadline, deadlineNanos);
     }
 
+    /**
+     * The nanoseconds to a local APIC's TSC deadline, as jkvm's record holds them: -1 when its timer (in the kernel's
+     * register page {@code registers}) is not in TSC-deadline mode or none is armed, else how far {@code tscDeadline}
+     * is past the vCPU's TSC {@code tsc} counting at {@code tscKhz} (0 when it has passed).
+     */
+    static long deadlineNanos(byte[] registers, long tscDeadline, long tsc, long tscKhz) {
+        int timer = ByteBuffer.wrap(registers).order(ByteOrder.LITTLE_ENDIAN).getInt(LVT_TIMER);
+        if (((timer >>> 17) & 3) != 2 || tscDeadline == 0) {
+            return -1;
+        }
+        long delta = tscDeadline - tsc, khz = Math.max(1, tscKhz);
+        return delta <= 0 ? 0 : delta / khz * 1_000_000 + delta % khz * 1_000_000 / khz;
+    }
+
     /** The kernel's read/write states of a counter's port: the byte order its access mode gives (i8254.c's RW_STATE_*). */
     private static final int RW_LSB = 1, RW_MSB = 2, RW_WORD0 = 3, RW_WORD1 = 4;
 

@@ -8,9 +8,9 @@ import io.jkvm.boot.Pvh;
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.VirtualCpu;
 
-import io.jkvm.x86.RamLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,22 +46,6 @@ final class KernelLoading {
         }
     }
 
-    /**
-     * The PC's memory map for a kernel: low RAM, the EBDA, the BIOS area (the ACPI tables), RAM from 1 MiB to the
-     * MMIO window, RAM above 4 GiB.
-     */
-    static List<LinuxBoot.MemoryRange> memoryMap(RamLayout ram) {
-        List<LinuxBoot.MemoryRange> map = new java.util.ArrayList<>(List.of(
-                new LinuxBoot.MemoryRange(0, 0x9FC00, LinuxBoot.MemoryRange.RAM),
-                new LinuxBoot.MemoryRange(0x9FC00, 0x400, LinuxBoot.MemoryRange.RESERVED),
-                new LinuxBoot.MemoryRange(0xF0000, 0x10000, LinuxBoot.MemoryRange.RESERVED),
-                new LinuxBoot.MemoryRange(0x100000, ram.below() - 0x100000, LinuxBoot.MemoryRange.RAM)));
-        if (ram.above() > 0) {
-            map.add(new LinuxBoot.MemoryRange(RamLayout.HIGH_RAM, ram.above(), LinuxBoot.MemoryRange.RAM));
-        }
-        return List.copyOf(map);
-    }
-
     /** A stack for the 64-bit entry's first instructions: low RAM below the command line, clear of the zero page. */
     private static final long LINUX_STACK = 0x1F000;
 
@@ -85,8 +69,8 @@ final class KernelLoading {
             String name = k.kernel().toString();
             try {
                 return bzImage
-                        ? new LinuxKernel(LinuxBoot.load(name, kernel, k.append(), initrd, memoryMap(ram), ramSize, PcPlatform.ACPI_TABLES))
-                        : new PvhKernel(Pvh.load(name, kernel, k.append(), initrd, memoryMap(ram), ramSize, PcPlatform.ACPI_TABLES));
+                        ? new LinuxKernel(LinuxBoot.load(name, kernel, k.append(), initrd, LinuxBoot.MemoryRange.pcMap(ram), ramSize, PcPlatform.ACPI_TABLES))
+                        : new PvhKernel(Pvh.load(name, kernel, k.append(), initrd, LinuxBoot.MemoryRange.pcMap(ram), ramSize, PcPlatform.ACPI_TABLES));
             } catch (BootException e) {
                 throw new MachineException("--kernel " + e.getMessage(), e);
             }

@@ -6,12 +6,12 @@ import io.jkvm.kvm.Kvm;
 import io.jkvm.machine.MachineStart.Boot;
 import io.jkvm.machine.MachineStart.KernelBoot;
 import io.jkvm.machine.MachineStart.Resume;
-import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotException;
 import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.VirtualCpu;
@@ -181,16 +181,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** The devices' records as they are now, by device id (a snapshot takes them with the vCPUs paused). */
     java.util.SequencedMap<String, Record> deviceStates() {
-        copyControllersFromKernel();
-        return devices.save();
-    }
-
-    /** The in-kernel irqchip's state into the platform's records (which KVM runs while the vCPUs are on it). */
-    private void copyControllersFromKernel() {
         PcPlatform p = devices.platform();
         if (p != null && p.inKernel()) {
-            p.fromKernel(vcpus(), false);
+            p.fromKernel(vcpus(), false); // KVM runs the interrupt controllers: their records are the kernel's state
         }
+        return devices.save();
     }
 
     /** Builds the machine: opens KVM, allocates RAM, loads the image and sets every vCPU at the entry point. */
@@ -267,8 +262,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public MachineState capture() {
         List<VcpuState> states = saveAll("capture the machine's state");
-        copyControllersFromKernel();
-        return new MachineState(model, memory.size(), states, devices.save(), runners.getFirst().vcpu().tscKhz(),
+        return new MachineState(model, memory.size(), states, deviceStates(), runners.getFirst().vcpu().tscKhz(),
                 factory.kvmClock(vcpus()));
     }
 

@@ -427,11 +427,8 @@ final class PcPlatform implements LocalApic.Messages {
             var msrs = v.msrs(IA32_TSC_DEADLINE, io.jkvm.x86.Msrs.IA32_TSC);
             long deadline = msrs.getOrDefault(IA32_TSC_DEADLINE, 0L), tsc = msrs.getOrDefault(io.jkvm.x86.Msrs.IA32_TSC, 0L);
             byte[] page = v.lapicRegisters();
-            boolean deadlineMode = ((java.nio.ByteBuffer.wrap(page).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                    .getInt(LocalApic.LVT_TIMER) >>> 17) & 3) == 2;
-            long delta = deadline - tsc, khz = Math.max(1, v.tscKhz());
-            long nanos = !deadlineMode || deadline == 0 ? -1 : delta <= 0 ? 0 : delta / khz * 1_000_000 + delta % khz * 1_000_000 / khz;
-            LocalApic.State s = KernelIrqchipStates.fromKernel(page, v.specialRegisters().apicBase(), deadline, nanos);
+            LocalApic.State s = KernelIrqchipStates.fromKernel(page, v.specialRegisters().apicBase(), deadline,
+                    KernelIrqchipStates.deadlineNanos(page, deadline, tsc, v.tscKhz()));
             if (handBack) {
                 apics.get(id).restore(s);
             } else {

@@ -2,13 +2,14 @@ package io.jkvm.machine;
 
 import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.kvm.Capability;
+import io.jkvm.kvm.DirtyBitmap;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.Vcpu;
 import io.jkvm.kvm.Vm;
-import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.VirtualCpu;
 
 import java.util.List;
@@ -135,10 +136,10 @@ final class VcpuFactory implements AutoCloseable {
             v.setDirtyLogging(slot, true);
         }
         return () -> {
-            long[] words = new long[io.jkvm.kvm.DirtyBitmap.wordsFor(memory.size() / io.jkvm.kvm.DirtyBitmap.PAGE_SIZE)];
+            long[] words = new long[DirtyBitmap.wordsFor(memory.size() / DirtyBitmap.PAGE_SIZE)];
             for (int slot = 0; slot < ram.size(); slot++) { // each slot's bits where its pages are: 4 GiB is word-aligned
                 long[] log = v.dirtyLog(slot).words();
-                System.arraycopy(log, 0, words, (int) (ram.get(slot).start() / io.jkvm.kvm.DirtyBitmap.PAGE_SIZE / 64), log.length);
+                System.arraycopy(log, 0, words, (int) (ram.get(slot).start() / DirtyBitmap.PAGE_SIZE / 64), log.length);
             }
             return words;
         };

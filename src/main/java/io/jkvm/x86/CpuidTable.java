@@ -48,7 +48,6 @@ public record CpuidTable(List<CpuidEntry> entries) {
         return max != 0 && Integer.compareUnsigned(leaf, max) <= 0 && Integer.compareUnsigned(max, 0x4000_0000) >= 0;
     }
 
-    /** A copy with {@code entry} replacing the entry of the same function/index, or added. */
     /**
      * This table with the vendor string {@code id} (12 ASCII characters) in leaf 0, and in leaf 0x80000000 where AMD
      * repeats it; the rest as it is (QEMU's {@code -cpu ...,vendor=}).
@@ -71,6 +70,7 @@ public record CpuidTable(List<CpuidEntry> entries) {
         return t;
     }
 
+    /** A copy with {@code entry} replacing the entry of the same function/index, or added. */
     public CpuidTable with(CpuidEntry entry) {
         List<CpuidEntry> out = new java.util.ArrayList<>();
         boolean replaced = false;

@@ -56,7 +56,7 @@ public record RamLayout(long below, long above) {
         return above == 0 ? below : HIGH_RAM + above;
     }
 
-    /** Where RAM above 4 GiB ends (0: there is none), for a bounds check that needs no branch on {@link #above}. */
+    /** Where RAM above 4 GiB ends (0: there is none, so a check against it fails without asking {@link #above}). */
     public long highEnd() {
         return above == 0 ? 0 : HIGH_RAM + above;
     }
