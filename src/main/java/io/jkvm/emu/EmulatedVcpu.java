@@ -199,6 +199,14 @@ public final class EmulatedVcpu implements VirtualCpu {
         KvmClock.setOffset(core, offset);
     }
 
+    /**
+     * Makes kvmclock read 0 at host time {@code hostNanos} (System.nanoTime), the machine's creation: KVM's clock starts
+     * there too, and every vCPU given the same time keeps one clock. The TSC goes on from the host's clock.
+     */
+    public void zeroKvmClockAt(long hostNanos) {
+        KvmClock.zeroAt(core, hostNanos);
+    }
+
     /** 1 GHz (the clock's nanoseconds) until {@link #setTscKhz} sets another rate. */
     @Override
     public long tscKhz() {

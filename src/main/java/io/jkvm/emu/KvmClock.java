@@ -78,6 +78,11 @@ final class KvmClock {
         return nanosAt(c, c.tsc.read());
     }
 
+    /** Makes the clock read 0 at host time {@code hostNanos} (System.nanoTime): the machine's creation, as KVM's does. */
+    static void zeroAt(Core c, long hostNanos) {
+        setOffset(c, c.kvmClockOffset - nanosAt(c, c.tsc.at(hostNanos)));
+    }
+
     /**
      * Moves the clock's zero by {@code offset} nanoseconds from the TSC's (every vCPU of a VM gets the same, so they
      * keep one clock), and publishes it again where the guest asked for it.

@@ -19,7 +19,12 @@ final class TimeStampCounter {
     }
 
     long read() {
-        return ticks(System.nanoTime(), khz) + offset;
+        return at(System.nanoTime());
+    }
+
+    /** The value the counter has at host time {@code hostNanos} (System.nanoTime), unless written before then. */
+    long at(long hostNanos) {
+        return ticks(hostNanos, khz) + offset;
     }
 
     /** The machine sets the counter (a restore): IA32_TSC_ADJUST stays as it is. */

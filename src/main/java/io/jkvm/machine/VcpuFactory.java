@@ -27,6 +27,7 @@ final class VcpuFactory implements AutoCloseable {
     private final Vcpu[] kvmVcpus;
     private final Consumer<String> undefinedTrace;
     private final boolean kernelIrqchip;
+    private final long createdNanos = System.nanoTime(); // where the core's kvmclock reads 0 on every vCPU of this machine
     private Vm vm;
 
     /** {@code kvm} null: there is no KVM here, only the software core. {@code undefinedTrace} null: no #UD trace. */
@@ -89,6 +90,7 @@ final class VcpuFactory implements AutoCloseable {
     VirtualCpu make(Backend on, int id, CpuidTable cpuid) {
         if (on != Backend.KVM) {
             EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), memory.layout(), model.withCpuid(cpuid));
+            emulated.zeroKvmClockAt(createdNanos); // a restore or handoff sets the state's clock over it
             if (undefinedTrace != null) {
                 emulated.traceUndefined(undefinedTrace);
             }

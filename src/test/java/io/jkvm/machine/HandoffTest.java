@@ -121,6 +121,16 @@ class HandoffTest {
          * return), so a fault loop after a move (which RIP) can be told from a vCPU that never comes out of the kernel.
          */
         String stuck() {
+            StringBuilder threads = new StringBuilder(); // where the vCPU thread and run()'s thread wait, before the pause moves them
+            Thread.getAllStackTraces().forEach((t, frames) -> {
+                if (t.getName().startsWith("vcpu-") || java.util.Arrays.stream(frames).anyMatch(f -> f.getMethodName().equals("run")
+                        && f.getClassName().equals(Machine.class.getName()))) {
+                    threads.append("\n  thread ").append(t.getName()).append(' ').append(t.getState());
+                    for (int i = 0; i < Math.min(12, frames.length); i++) {
+                        threads.append("\n    at ").append(frames[i]);
+                    }
+                }
+            });
             CompletableFuture<Boolean> pause = CompletableFuture.supplyAsync(machine::pause, r -> Thread.ofPlatform().start(r));
             String where;
             try {
@@ -139,7 +149,7 @@ class HandoffTest {
                 where = "vCPU 0 did not answer a pause within 10 s (" + e + "): it never left KVM_RUN";
             }
             String message = "the guest did not end within 100 s after " + machine.handoffs().size() + " handoffs; " + where
-                    + "; its output: " + output();
+                    + "; its threads:" + threads + "\n; its output: " + output();
             System.err.println("HandoffTest.Running: " + message); // in the log even if ending the machine hangs too
             return message;
         }
