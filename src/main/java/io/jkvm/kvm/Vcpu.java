@@ -60,7 +60,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public enum MpState {
         RUNNABLE(Uapi.KVM_MP_STATE_RUNNABLE()),
         UNINITIALIZED(Uapi.KVM_MP_STATE_UNINITIALIZED()),
-        HALTED(Uapi.KVM_MP_STATE_HALTED());
+        INIT_RECEIVED(Uapi.KVM_MP_STATE_INIT_RECEIVED()),
+        HALTED(Uapi.KVM_MP_STATE_HALTED()),
+        SIPI_RECEIVED(Uapi.KVM_MP_STATE_SIPI_RECEIVED());
 
         private final int value;
 
@@ -555,9 +557,23 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public VcpuState saveState() {
         CpuidTable cpuid = model != null ? model : cpuid();
         long xcr0 = vm.kvm().checkExtension(Capability.XCRS) > 0 ? xcrs().getOrDefault(0, 1L) : 1L;
-        boolean halted = vm.hasIrqchip() ? mpState() == MpState.HALTED : inHlt; // with the kernel's APIC, HLT stays in the kernel
+        Activity activity = vm.hasIrqchip() ? activity(mpState()) : inHlt ? Activity.HALTED : Activity.ACTIVE;
         return new VcpuState(cpuid, registers(), specialRegisters(), xcr0, inModelLayout(xsaveArea(), cpuid),
-                msrs(stateMsrs(cpuid)), events(), debugRegisters(), halted ? Activity.HALTED : Activity.ACTIVE);
+                msrs(stateMsrs(cpuid)), events(), debugRegisters(), activity);
+    }
+
+    /**
+     * The activity an MP state of the kernel's APIC is: HLT stays in the kernel, and an application processor that
+     * has had no INIT yet (UNINITIALIZED) or only INIT waits for a STARTUP IPI. KVM_GET_MP_STATE takes pending INIT and
+     * SIPI first, so SIPI_RECEIVED is never read.
+     */
+    private Activity activity(MpState state) {
+        return switch (state) {
+            case RUNNABLE -> Activity.ACTIVE;
+            case HALTED -> Activity.HALTED;
+            case UNINITIALIZED, INIT_RECEIVED -> Activity.WAIT_FOR_SIPI;
+            case SIPI_RECEIVED -> throw new KvmException("vCPU " + id + " has a STARTUP IPI KVM did not take (SIPI_RECEIVED)");
+        };
     }
 
     /**
@@ -579,9 +595,9 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
      */
     @Override
     public void restoreState(VcpuState s) {
-        if (s.activity() == Activity.WAIT_FOR_SIPI) {
+        if (s.activity() == Activity.WAIT_FOR_SIPI && !vm.hasIrqchip()) {
             throw new KvmException("cannot restore vCPU " + id + " on KVM: it waits for a STARTUP IPI, a state KVM holds"
-                    + " only with its in-kernel APIC, which jkvm does not use yet; restore it on the software core");
+                    + " only with its in-kernel APIC (a kernel's machine has it); restore it on the software core");
         }
         XsaveArea saved = s.xsave(); // a copy per call: taken once
         requireApxCapable(saved, s.cpuid());
@@ -618,7 +634,11 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         setMsrs(s.msrs());
         setEvents(s.events());
         if (vm.hasIrqchip()) { // the kernel's local APIC wakes it: HLT is its MP state, no exit to wait on
-            setMpState(s.activity() == Activity.HALTED ? MpState.HALTED : MpState.RUNNABLE);
+            setMpState(switch (s.activity()) { // INIT_RECEIVED: the state in which the kernel's APIC takes a SIPI
+                case HALTED -> MpState.HALTED;
+                case WAIT_FOR_SIPI -> MpState.INIT_RECEIVED;
+                case ACTIVE -> MpState.RUNNABLE;
+            });
             inHlt = reportHlt = false;
         } else {
             inHlt = reportHlt = s.activity() == Activity.HALTED;

@@ -119,14 +119,10 @@ final class KernelLoading {
         }
     }
 
-    /**
-     * What keeps this host's KVM from running a PC platform's kernel with {@code cpus} vCPUs: kvm_pvm runs no 32-bit
-     * or real-mode kernel code, and application processors start on the software core only yet. Null: nothing.
-     */
-    static String kvmObstacle(int cpus) {
+    /** What keeps this host's KVM from running a PC platform's kernel: kvm_pvm runs no 32-bit or real-mode kernel code. Null: nothing. */
+    static String kvmObstacle() {
         return Files.isDirectory(Path.of("/sys/module/kvm_pvm"))
-                ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code"
-                : cpus > 1 ? "jkvm starts application processors on the software core only yet" : null;
+                ? "this host's KVM is kvm_pvm, which runs no 32-bit or real-mode kernel code" : null;
     }
 
     /**
@@ -138,7 +134,7 @@ final class KernelLoading {
         if (chosen != Backend.KVM) {
             return chosen;
         }
-        String why = kvmObstacle(config.cpus());
+        String why = kvmObstacle();
         if (why == null) {
             return chosen;
         }
@@ -152,12 +148,10 @@ final class KernelLoading {
     /** vCPU {@code id}'s starting state for the kernel. */
     static VirtualCpu vcpu(VirtualCpu v, int id, Loaded kernel, boolean xsave) {
         if (id != 0) {
-            if (!(v instanceof EmulatedVcpu core)) {
-                throw new MachineException("--cpus with --kernel starts application processors by INIT and STARTUP IPIs, which"
-                        + " jkvm carries out on the software core only yet: use --backend emulator, or --cpus 1");
-            }
             v.setSpecialRegisters(ResetState.specialRegisters(ResetState.APIC_BASE_BSP & ~0x100L));
-            core.init(); // waits for the boot processor's STARTUP IPI
+            if (v instanceof EmulatedVcpu core) {
+                core.init(); // waits for the boot processor's STARTUP IPI
+            } // on KVM the kernel's APIC holds it from its creation (UNINITIALIZED) until INIT and STARTUP
             return v;
         }
         if (kernel instanceof LinuxKernel linux) {

@@ -118,7 +118,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         this.missingOnKvm = List.copyOf(missing);
         this.lackingOnCore = lacking;
         List<String> obstacles = new ArrayList<>(otherObstacles);
-        String kernelObstacle = pc ? KernelLoading.kvmObstacle(config.cpus()) : null;
+        String kernelObstacle = pc ? KernelLoading.kvmObstacle() : null;
         if (kernelObstacle != null) {
             obstacles.add(kernelObstacle);
         }
@@ -719,7 +719,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      */
     public static Optional<String> platformKvmObstacle(MachineState state) {
         return DeviceManager.hasPlatform(state)
-                ? Optional.ofNullable(KernelLoading.kvmObstacle(state.vcpus().size())) : Optional.empty();
+                ? Optional.ofNullable(KernelLoading.kvmObstacle()) : Optional.empty();
     }
 
     @Override

@@ -59,10 +59,10 @@ class BackendDifferentialTest {
             case "apx_encodings" -> "not a runnable guest (apx.inc's macros on published encodings): AsmTest";
             case "cpuid_report" -> "prints the CPU model, which differs by design: the software core keeps only what it"
                     + " implements (CoreCpuidTest)";
-            case "multiboot_smp" -> "a multiboot kernel whose other processors start by INIT and STARTUP IPIs, which jkvm carries"
-                    + " out on the software core only yet (issue #13): KernelBootTest runs it there";
-            case "multiboot_timers" -> "a multiboot kernel with application processors, on the software core only yet (issue #13):"
-                    + " PlatformStateTest and LiveMigrationTest run it there";
+            case "multiboot_smp", "multiboot_timers" -> HostKvm.isPvm()
+                    ? "a 32-bit kernel with application processors, which kvm_pvm does not run: KernelBootTest,"
+                    + " PlatformStateTest and LiveMigrationTest run it on the core (ApStartupTest: INIT and STARTUP on KVM)"
+                    : "a kernel booted with the PC platform, compared through its status and output in KernelBootTest";
             case "multiboot_high_ram" -> "a kernel with 4 GiB of RAM, a PC's layout with RAM above 4 GiB: HighRamTest runs it on"
                     + " the core and checks KVM's two memory slots at the ioctl level";
             case "multiboot_acpi", "multiboot_reset" -> HostKvm.isPvm()

@@ -106,4 +106,30 @@ class InKernelIrqchipTest {
                     "lines reach jkvm's 8259 again");
         }
     }
+
+    /**
+     * An application processor waiting for its STARTUP IPI goes into KVM's irqchip waiting (INIT_RECEIVED, where the
+     * kernel's APIC takes a STARTUP IPI) with its local APIC, and comes back to the core still waiting.
+     */
+    @Test
+    void aWaitingApplicationProcessorMovesIntoTheKernelsApicAndBack() {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 2, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
+        try (Machine m = Machine.create(config, console())) {
+            assertEquals(io.jkvm.x86.Activity.WAIT_FOR_SIPI, m.vcpus().get(1).saveState().activity());
+            SequencedMap<String, Record> before = m.deviceStates();
+
+            m.moveUncheckedForTest(Backend.KVM);
+            io.jkvm.kvm.Vcpu ap = (io.jkvm.kvm.Vcpu) m.vcpus().get(1);
+            assertEquals(io.jkvm.kvm.Vcpu.MpState.INIT_RECEIVED, ap.mpState(), "the AP waits in the kernel for a STARTUP IPI");
+            assertEquals(io.jkvm.kvm.Vcpu.MpState.RUNNABLE, ((io.jkvm.kvm.Vcpu) m.vcpus().get(0)).mpState());
+            assertEquals(text(before.get("lapic1")), text(m.deviceStates().get("lapic1")), "its local APIC, in the kernel");
+
+            m.moveUncheckedForTest(Backend.EMULATOR);
+            io.jkvm.emu.EmulatedVcpu back = (io.jkvm.emu.EmulatedVcpu) m.vcpus().get(1);
+            assertTrue(back.waitingForStartup(), "back on the core it still waits for its STARTUP IPI");
+            assertEquals(text(before.get("lapic1")), text(m.deviceStates().get("lapic1")));
+        }
+    }
 }

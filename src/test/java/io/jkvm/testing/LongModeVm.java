@@ -20,8 +20,16 @@ public final class LongModeVm implements AutoCloseable {
     public final CpuidTable cpuid;
 
     public LongModeVm(long memorySize, byte... code) {
+        this(memorySize, false, code);
+    }
+
+    /** With {@code irqchip}, the VM has KVM's in-kernel irqchip (made before any vCPU, as KVM requires). */
+    public LongModeVm(long memorySize, boolean irqchip, byte... code) {
         kvm = Kvm.open();
         vm = kvm.createVm();
+        if (irqchip) {
+            vm.createIrqchip();
+        }
         memory = GuestMemory.allocate(memorySize);
         LongModeBoot.writeTables(memory);
         memory.write(CODE, code, 0, code.length);

@@ -311,6 +311,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_MP_STATE_UNINITIALIZED() {
         return KVM_MP_STATE_UNINITIALIZED;
     }
+    private static final int KVM_MP_STATE_INIT_RECEIVED = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_MP_STATE_INIT_RECEIVED 2
+     * }
+     */
+    public static int KVM_MP_STATE_INIT_RECEIVED() {
+        return KVM_MP_STATE_INIT_RECEIVED;
+    }
     private static final int KVM_MP_STATE_HALTED = (int)3L;
     /**
      * {@snippet lang=c :
@@ -319,6 +328,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int KVM_MP_STATE_HALTED() {
         return KVM_MP_STATE_HALTED;
+    }
+    private static final int KVM_MP_STATE_SIPI_RECEIVED = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_MP_STATE_SIPI_RECEIVED 4
+     * }
+     */
+    public static int KVM_MP_STATE_SIPI_RECEIVED() {
+        return KVM_MP_STATE_SIPI_RECEIVED;
     }
     private static final int KVM_CAP_IRQCHIP = (int)0L;
     /**
