@@ -237,6 +237,25 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         }
     }
 
+    /**
+     * Makes a KVM_RUN in progress return (a signal to the thread running it), with no exit request left behind: a vCPU
+     * halted in the kernel's APIC returns to jkvm, which can then read whether it halted for good.
+     */
+    public void kick() {
+        NativeThread t = runner;
+        if (t != null) {
+            t.kick();
+        }
+    }
+
+    /**
+     * In HLT in the kernel's APIC with interrupts disabled: nothing but an NMI, INIT or SMI wakes it, the state that
+     * ends a run ({@code HLT with interrupts disabled}). Without the in-kernel irqchip HLT is an exit instead.
+     */
+    public boolean haltedWithInterruptsOff() {
+        return vm.hasIrqchip() && mpState() == MpState.HALTED && !registers().interruptsEnabled();
+    }
+
     @Override
     public void clearExitRequest() {
         exitRequested = false;

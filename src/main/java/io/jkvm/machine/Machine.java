@@ -383,6 +383,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
 
         @Override
+        public void interrupted(VcpuRunner runner, VirtualCpu vcpu) {
+            if (KernelHaltWatch.haltedForGood(runner.id(), vcpu)) {
+                finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
+            }
+        }
+
+        @Override
         public void wakeWaiters() {
             synchronized (wakeup) {
                 wakeup.notifyAll();
@@ -642,7 +649,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
         while (true) {
             synchronized (wakeup) {
                 while (!scheduledHandoff && !outcome.isDone()) {
-                    interrupted |= awaitWakeup();
+                    VirtualCpu bsp = runners.getFirst().vcpu();
+                    if (!KernelHaltWatch.needed(bsp)) {
+                        interrupted |= awaitWakeup();
+                        continue;
+                    }
+                    interrupted |= awaitWakeup(KernelHaltWatch.PERIOD_MILLIS);
+                    KernelHaltWatch.kick(bsp); // its HLT stays in the kernel: the runner looks whether it halted for good
                 }
                 if (outcome.isDone()) {
                     reassertInterrupt(interrupted);
@@ -681,8 +694,13 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** Holding {@code wakeup}: waits for the next notification; true when interrupted (the caller re-asserts it at the end). */
     private boolean awaitWakeup() {
+        return awaitWakeup(0);
+    }
+
+    /** As {@link #awaitWakeup()}, for at most {@code millis} (0: no limit). */
+    private boolean awaitWakeup(long millis) {
         try {
-            wakeup.wait();
+            wakeup.wait(millis);
             return false;
         } catch (InterruptedException e) {
             return true;

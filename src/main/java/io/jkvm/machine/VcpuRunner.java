@@ -70,6 +70,9 @@ final class VcpuRunner {
          */
         boolean awaitInterrupt(VcpuRunner runner);
 
+        /** The vCPU's run returned with no event for the runner: the machine may look at where it is (a kick to look). */
+        void interrupted(VcpuRunner runner, VirtualCpu vcpu);
+
         /** Wakes a runner held in {@link #awaitInterrupt}. */
         void wakeWaiters();
 
@@ -169,7 +172,8 @@ final class VcpuRunner {
                 VcpuExit exit = v.run();
                 if (exit instanceof VcpuExit.Interrupted) {
                     if (!hasEvents() && !host.ended()) {
-                        v.clearExitRequest(); // a stray signal: an event would be in the queue before the kick
+                        v.clearExitRequest(); // a stray signal, or a kick to look: an event would be in the queue before the kick
+                        host.interrupted(this, v);
                     }
                     continue;
                 }

@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.Pit8254;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Vm;
 import io.jkvm.testing.TestGuests;
@@ -50,6 +51,14 @@ class InKernelIrqchipTest {
         return String.join(", ", parts);
     }
 
+    /**
+     * Stops the PIT's counter 0 (mode 0 with no count loaded: its output stays low), so no tick of the BIOS's 18.2 Hz
+     * raises IRQ 0 between the states a test compares.
+     */
+    private static void quietPit(PcPlatform p) {
+        ((Pit8254) p.devices().get("pit")).ports().write(3, 1, 0x30);
+    }
+
     @Test
     void theControllersGoIntoKvmsIrqchipAndComeBack() {
         MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
@@ -57,6 +66,7 @@ class InKernelIrqchipTest {
                 Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
         try (Machine m = Machine.create(config, console())) {
             PcPlatform p = m.platform();
+            quietPit(p);
             LocalApic apic = p.apic(0);
             apic.write(LocalApic.SPIV, 4, 0x1FF);
             apic.write(LocalApic.TPR, 4, 0x20);
@@ -130,6 +140,30 @@ class InKernelIrqchipTest {
             io.jkvm.emu.EmulatedVcpu back = (io.jkvm.emu.EmulatedVcpu) m.vcpus().get(1);
             assertTrue(back.waitingForStartup(), "back on the core it still waits for its STARTUP IPI");
             assertEquals(text(before.get("lapic1")), text(m.deviceStates().get("lapic1")));
+        }
+    }
+
+    /**
+     * The exit-status contract on KVM's in-kernel irqchip: a boot processor that halts with interrupts disabled ends the
+     * run with status 0, although its HLT never leaves KVM_RUN (run()'s thread kicks it out to look).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aBootProcessorHaltedWithInterruptsOffInTheKernelEndsTheRun() throws Exception {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
+        try (Machine m = Machine.create(config, console())) {
+            long code = 0x300000; // 64-bit code the test places, as kvm_pvm runs no 32-bit kernel: CLI; HLT
+            byte[] cliHlt = {(byte) 0xFA, (byte) 0xF4};
+            m.memory().write(code, cliHlt, 0, cliHlt.length);
+            LongModeBoot.writeTables(m.memory());
+            io.jkvm.x86.VirtualCpu bsp = m.vcpus().get(0);
+            LongModeBoot.enter(bsp, false, LongModeBoot.registers(code, 8L << 20));
+            m.moveUncheckedForTest(Backend.KVM);
+
+            assertEquals(new Outcome.Exited(0, "HLT with interrupts disabled"), m.run());
+            assertEquals(io.jkvm.kvm.Vcpu.MpState.HALTED, ((io.jkvm.kvm.Vcpu) m.vcpus().get(0)).mpState());
         }
     }
 }
