@@ -23,6 +23,8 @@ final class Ioctls {
     static final Ioctl SET_TSS_ADDR = new Ioctl("KVM_SET_TSS_ADDR", Uapi.KVM_SET_TSS_ADDR());
     static final Ioctl SET_IDENTITY_MAP_ADDR = new Ioctl("KVM_SET_IDENTITY_MAP_ADDR", Uapi.KVM_SET_IDENTITY_MAP_ADDR());
     static final Ioctl IRQ_LINE = new Ioctl("KVM_IRQ_LINE", Uapi.KVM_IRQ_LINE());
+    static final Ioctl IOEVENTFD = new Ioctl("KVM_IOEVENTFD", Uapi.KVM_IOEVENTFD());
+    static final Ioctl IRQFD = new Ioctl("KVM_IRQFD", Uapi.KVM_IRQFD());
     static final Ioctl GET_IRQCHIP = new Ioctl("KVM_GET_IRQCHIP", Uapi.KVM_GET_IRQCHIP());
     static final Ioctl SET_IRQCHIP = new Ioctl("KVM_SET_IRQCHIP", Uapi.KVM_SET_IRQCHIP());
     static final Ioctl GET_PIT2 = new Ioctl("KVM_GET_PIT2", Uapi.KVM_GET_PIT2());

@@ -1,5 +1,6 @@
 package io.jkvm.kvm;
 
+import io.jkvm.linux.EventFd;
 import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
@@ -7,7 +8,9 @@ import io.jkvm.linux.uapi.kvm_clear_dirty_log;
 import io.jkvm.linux.uapi.kvm_clock_data;
 import io.jkvm.linux.uapi.kvm_dirty_log;
 import io.jkvm.linux.uapi.kvm_enable_cap;
+import io.jkvm.linux.uapi.kvm_ioeventfd;
 import io.jkvm.linux.uapi.kvm_irq_level;
+import io.jkvm.linux.uapi.kvm_irqfd;
 import io.jkvm.linux.uapi.kvm_irq_routing;
 import io.jkvm.linux.uapi.kvm_irq_routing_entry;
 import io.jkvm.linux.uapi.kvm_irq_routing_irqchip;
@@ -328,6 +331,40 @@ public final class Vm implements AutoCloseable {
             kvm_irq_level.irq(level, irq);
             kvm_irq_level.level(level, high ? 1 : 0);
             fd.ioctl(Ioctls.IRQ_LINE, level);
+        }
+    }
+
+    /**
+     * KVM_IOEVENTFD: a guest write of {@code length} bytes to MMIO address {@code address} (of value {@code datamatch},
+     * when not negative) signals {@code event} in the kernel, with no exit to jkvm; {@code assign} false removes the
+     * same registration.
+     */
+    public void ioEventFd(long address, int length, long datamatch, EventFd event, boolean assign) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(kvm_ioeventfd.layout());
+            kvm_ioeventfd.addr(s, address);
+            kvm_ioeventfd.len(s, length);
+            kvm_ioeventfd.fd(s, event.fd().value());
+            kvm_ioeventfd.datamatch(s, Math.max(datamatch, 0));
+            kvm_ioeventfd.flags(s, (datamatch >= 0 ? Uapi.KVM_IOEVENTFD_FLAG_DATAMATCH() : 0)
+                    | (assign ? 0 : Uapi.KVM_IOEVENTFD_FLAG_DEASSIGN()));
+            fd.ioctl(Ioctls.IOEVENTFD, s);
+        }
+    }
+
+    /**
+     * KVM_IRQFD with a resampler: a signal of {@code event} raises GSI {@code gsi} of the in-kernel irqchip and holds it
+     * until the guest's EOI, which lowers it and signals {@code resample} (the device raises it again if it still
+     * wants to): a level-triggered line without an ioctl per change. {@code assign} false removes it.
+     */
+    public void irqFd(EventFd event, int gsi, EventFd resample, boolean assign) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment s = arena.allocate(kvm_irqfd.layout());
+            kvm_irqfd.fd(s, event.fd().value());
+            kvm_irqfd.gsi(s, gsi);
+            kvm_irqfd.flags(s, assign ? Uapi.KVM_IRQFD_FLAG_RESAMPLE() : Uapi.KVM_IRQFD_FLAG_DEASSIGN());
+            kvm_irqfd.resamplefd(s, assign ? resample.fd().value() : 0);
+            fd.ioctl(Ioctls.IRQFD, s);
         }
     }
 

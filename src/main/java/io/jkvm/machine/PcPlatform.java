@@ -64,6 +64,8 @@ final class PcPlatform implements LocalApic.Messages {
      * go to its GSIs, and jkvm's own models hold still until their state comes back ({@link #fromKernel}); null: jkvm's.
      */
     private volatile io.jkvm.kvm.Vm kernel;
+    /** The virtio devices' ioeventfds and irqfds while the kernel runs the controllers (none without virtio devices). */
+    private volatile KernelDeviceEvents deviceEvents;
     private static final int IA32_TSC_DEADLINE = 0x6E0;
 
     /**
@@ -121,7 +123,14 @@ final class PcPlatform implements LocalApic.Messages {
     /** The device of {@code config} in {@code slot} (fewer than VIRTIO_SLOTS: KernelLoading and virtioIn bound them). */
     private VirtioMmio virtioDevice(int slot, VirtioConfig config) {
         int pin = VIRTIO_FIRST_PIN + slot;
-        Consumer<Boolean> line = level -> isaIrq(pin, level);
+        Consumer<Boolean> line = level -> {
+            KernelDeviceEvents events = deviceEvents;
+            if (events != null) {
+                events.line(slot, level);
+            } else {
+                isaIrq(pin, level);
+            }
+        };
         String id = config.id(slot);
         return switch (config) {
             case VirtioConfig.Disk d -> {
@@ -406,6 +415,22 @@ final class PcPlatform implements LocalApic.Messages {
             apics.get(id).holdTimer();
         }
         kernel = vm;
+        if (!virtio.isEmpty()) {
+            List<KernelDeviceEvents.Slot> slots = new ArrayList<>();
+            for (int slot = 0; slot < virtio.size(); slot++) {
+                slots.add(new KernelDeviceEvents.Slot(virtio.get(slot), VIRTIO_BASE + slot * VirtioMmio.SIZE, VIRTIO_FIRST_PIN + slot));
+            }
+            KernelDeviceEvents events = new KernelDeviceEvents(vm, slots);
+            deviceEvents = events;
+            for (int slot = 0; slot < virtio.size(); slot++) {
+                events.line(slot, virtio.get(slot).interruptPending()); // a line up before the move stays up in the kernel
+            }
+        }
+    }
+
+    /** The virtio devices' ioeventfds and irqfds while the kernel runs the controllers; null otherwise. */
+    KernelDeviceEvents deviceEvents() {
+        return deviceEvents;
     }
 
     /**
@@ -421,7 +446,13 @@ final class PcPlatform implements LocalApic.Messages {
         pic.restore(new Pic8259.State(
                 KernelIrqchipStates.fromKernel(vm.pic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_MASTER), true),
                 KernelIrqchipStates.fromKernel(vm.pic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE), false), pic.save().intr()));
-        ioapic.restore(KernelIrqchipStates.fromKernel(vm.ioapic()));
+        IoApic.State fromKernel = KernelIrqchipStates.fromKernel(vm.ioapic());
+        if (deviceEvents != null) { // an irqfd's line is held to the EOI, not the device's level: the device's is the model's
+            for (int slot = 0; slot < virtio.size(); slot++) {
+                fromKernel.lines()[VIRTIO_FIRST_PIN + slot] = virtio.get(slot).interruptPending();
+            }
+        }
+        ioapic.restore(fromKernel);
         for (int id = 0; id < apics.size(); id++) {
             io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
             var msrs = v.msrs(IA32_TSC_DEADLINE, io.jkvm.x86.Msrs.IA32_TSC);
@@ -436,6 +467,11 @@ final class PcPlatform implements LocalApic.Messages {
             }
         }
         if (handBack) {
+            KernelDeviceEvents events = deviceEvents;
+            if (events != null) {
+                events.close(); // the devices' notifications come as MMIO exits again, their lines go to the models
+                deviceEvents = null;
+            }
             kernel = null;
         }
     }
@@ -506,6 +542,10 @@ final class PcPlatform implements LocalApic.Messages {
     }
 
     void close() {
+        KernelDeviceEvents events = deviceEvents;
+        if (events != null) {
+            events.close();
+        }
         apics.forEach(LocalApic::close);
         pit.close();
         rtc.close();

@@ -166,4 +166,83 @@ class InKernelIrqchipTest {
             assertEquals(io.jkvm.kvm.Vcpu.MpState.HALTED, ((io.jkvm.kvm.Vcpu) m.vcpus().get(0)).mpState());
         }
     }
+
+    /**
+     * A virtio device of a kernel's machine on KVM: the guest's QueueNotify write comes to the device by ioeventfd, not as
+     * an exit, and its used-buffer interrupt is an irqfd held at the kernel's I/O APIC; a snapshot's I/O APIC has the device's
+     * level on that pin. The test plays the driver's bring-up through the registers, the guest only notifies.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aVirtioDevicesNotifyAndInterruptGoThroughTheKernel() throws Exception {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false,
+                        List.of(new VirtioConfig.Rng()))));
+        try (Machine m = Machine.create(config, console())) {
+            PcPlatform p = m.platform();
+            quietPit(p);
+            io.jkvm.devices.virtio.VirtioMmio rng = (io.jkvm.devices.virtio.VirtioMmio) p.devices().get(new VirtioConfig.Rng().id(0));
+            GuestMemory ram = m.memory();
+            long desc = 0x600000, avail = 0x601000, used = 0x602000, buffer = 0x603000;
+            ram.writeLong(desc, buffer);
+            ram.writeInt(desc + 8, 64);
+            ram.writeInt(desc + 12, 2); // VIRTQ_DESC_F_WRITE, next 0
+            ram.writeInt(avail, 1 << 16); // flags 0, idx 1
+            ram.writeInt(avail + 4, 0); // ring[0] = descriptor 0
+            int[][] bringUp = {{0x70, 0}, {0x70, 1}, {0x70, 3}, {0x24, 0}, {0x20, 0}, {0x24, 1}, {0x20, 1}, {0x70, 11},
+                    {0x30, 0}, {0x38, 16}, {0x80, (int) desc}, {0x84, 0}, {0x90, (int) avail}, {0x94, 0}, {0xA0, (int) used},
+                    {0xA4, 0}, {0x44, 1}, {0x70, 15}};
+            for (int[] w : bringUp) {
+                rng.write(w[0], 4, w[1]);
+            }
+            assertEquals(15, rng.read(0x70, 4), "DRIVER_OK");
+
+            long code = 0x300000; // mov rax, notify; mov dword [rax], 0 (queue 0); CLI; HLT
+            byte[] notify = io.jkvm.testing.Asm.concat(new io.jkvm.testing.Asm().movImm64(0, PcPlatform.VIRTIO_BASE
+                    + io.jkvm.devices.virtio.VirtioMmio.QUEUE_NOTIFY).raw("c7 00").immediate(0, 4).bytes(), new byte[]{(byte) 0xFA, (byte) 0xF4});
+            ram.write(code, notify, 0, notify.length);
+            LongModeBoot.writeTables(ram);
+            LongModeBoot.enter(m.vcpus().get(0), false, LongModeBoot.registers(code, 8L << 20));
+            m.moveUncheckedForTest(Backend.KVM);
+            assertNotNull(p.deviceEvents(), "on KVM the device's queue and line are the kernel's");
+
+            assertEquals(new Outcome.Exited(0, "HLT with interrupts disabled"), m.run());
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while ((ram.readInt(used) >>> 16) == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(1, ram.readInt(used) >>> 16, "the device served the chain: used idx 1");
+            assertEquals(64, ram.readInt(used + 8), "all 64 bytes written");
+            assertEquals(1, p.deviceEvents().notified(), "the notification came by ioeventfd, not as an exit");
+            while ((m.kvmVm().ioapic().irr() & (1 << PcPlatform.VIRTIO_FIRST_PIN)) == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertTrue(rng.interruptPending());
+            assertEquals(1 << PcPlatform.VIRTIO_FIRST_PIN, m.kvmVm().ioapic().irr() & (1 << PcPlatform.VIRTIO_FIRST_PIN),
+                    "its interrupt, raised by irqfd, is held at pin 16 (masked: no EOI lowers it)");
+
+            assertTrue(((io.jkvm.devices.IoApic.State) m.deviceStates().get("ioapic")).lines()[PcPlatform.VIRTIO_FIRST_PIN],
+                    "a snapshot's I/O APIC has pin 16 at the device's level");
+        }
+    }
+
+    /** The virtio device's ioeventfds and irqfd go with the vCPUs: taken back when they leave KVM, given again on return. */
+    @Test
+    void theDeviceEventsFollowTheVcpus() {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false,
+                        List.of(new VirtioConfig.Rng(), new VirtioConfig.Rng()))));
+        try (Machine m = Machine.create(config, console())) {
+            PcPlatform p = m.platform();
+            assertEquals(null, p.deviceEvents(), "on the core: MMIO exits and jkvm's I/O APIC");
+            m.moveUncheckedForTest(Backend.KVM);
+            assertNotNull(p.deviceEvents());
+            m.moveUncheckedForTest(Backend.EMULATOR);
+            assertEquals(null, p.deviceEvents());
+            m.moveUncheckedForTest(Backend.KVM); // KVM refuses a second registration of the same address and match (EEXIST)
+            assertNotNull(p.deviceEvents(), "registered again: the first ones were taken back");
+        }
+    }
 }

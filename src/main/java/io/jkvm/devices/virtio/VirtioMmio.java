@@ -211,6 +211,24 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         return true;
     }
 
+    /** The offset of QueueNotify, the register a driver writes a queue's index to. */
+    public static final int QUEUE_NOTIFY = 0x050;
+
+    /** How many virtqueues the device has (their indexes are what a driver writes to {@link #QUEUE_NOTIFY}). */
+    public final int queueCount() {
+        return queues.length;
+    }
+
+    /** The driver's write of {@code index} to QueueNotify, arriving by another way than the register (KVM's ioeventfd). */
+    public final void queueNotified(int index) {
+        notifyQueue(index);
+    }
+
+    /** Whether the interrupt status has a bit set: the level the device holds its interrupt line at. */
+    public final synchronized boolean interruptPending() {
+        return interruptStatus != 0;
+    }
+
     /** Has the worker look at queue {@code index}, as a notification from the driver would (a frame came in). */
     protected final void kick(int index) {
         notifyQueue(index);
@@ -257,7 +275,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     public final void write(long offset, int size, long value) {
         int v = (int) value;
         switch ((int) offset) {
-            case 0x050 -> notifyQueue(v);
+            case QUEUE_NOTIFY -> notifyQueue(v);
             case 0x070 -> writeStatus(v);
             default -> writeRegister((int) offset, v);
         }

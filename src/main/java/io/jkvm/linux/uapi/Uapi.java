@@ -419,6 +419,15 @@ public class Uapi extends Uapi$shared {
     public static int KVM_CAP_SYNC_MMU() {
         return KVM_CAP_SYNC_MMU;
     }
+    private static final int KVM_CAP_IRQFD = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_IRQFD 32
+     * }
+     */
+    public static int KVM_CAP_IRQFD() {
+        return KVM_CAP_IRQFD;
+    }
     private static final int KVM_CAP_PIT2 = (int)33L;
     /**
      * {@snippet lang=c :
@@ -427,6 +436,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int KVM_CAP_PIT2() {
         return KVM_CAP_PIT2;
+    }
+    private static final int KVM_CAP_IOEVENTFD = (int)36L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_IOEVENTFD 36
+     * }
+     */
+    public static int KVM_CAP_IOEVENTFD() {
+        return KVM_CAP_IOEVENTFD;
     }
     private static final int KVM_CAP_VCPU_EVENTS = (int)41L;
     /**
@@ -490,6 +508,15 @@ public class Uapi extends Uapi$shared {
      */
     public static int KVM_CAP_MAX_VCPUS() {
         return KVM_CAP_MAX_VCPUS;
+    }
+    private static final int KVM_CAP_IRQFD_RESAMPLE = (int)82L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_CAP_IRQFD_RESAMPLE 82
+     * }
+     */
+    public static int KVM_CAP_IRQFD_RESAMPLE() {
+        return KVM_CAP_IRQFD_RESAMPLE;
     }
     private static final int KVM_CAP_MAX_VCPU_ID = (int)128L;
     /**
@@ -1536,6 +1563,24 @@ public class Uapi extends Uapi$shared {
     public static long KVM_MEM_LOG_DIRTY_PAGES() {
         return KVM_MEM_LOG_DIRTY_PAGES;
     }
+    private static final int KVM_IOEVENTFD_FLAG_DATAMATCH = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IOEVENTFD_FLAG_DATAMATCH 1
+     * }
+     */
+    public static int KVM_IOEVENTFD_FLAG_DATAMATCH() {
+        return KVM_IOEVENTFD_FLAG_DATAMATCH;
+    }
+    private static final int KVM_IOEVENTFD_FLAG_DEASSIGN = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IOEVENTFD_FLAG_DEASSIGN 4
+     * }
+     */
+    public static int KVM_IOEVENTFD_FLAG_DEASSIGN() {
+        return KVM_IOEVENTFD_FLAG_DEASSIGN;
+    }
     private static final int KVM_GET_API_VERSION = (int)44544L;
     /**
      * {@snippet lang=c :
@@ -1589,6 +1634,24 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_GET_SUPPORTED_CPUID() {
         return KVM_GET_SUPPORTED_CPUID;
+    }
+    private static final int KVM_IRQFD_FLAG_DEASSIGN = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQFD_FLAG_DEASSIGN 1
+     * }
+     */
+    public static int KVM_IRQFD_FLAG_DEASSIGN() {
+        return KVM_IRQFD_FLAG_DEASSIGN;
+    }
+    private static final int KVM_IRQFD_FLAG_RESAMPLE = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQFD_FLAG_RESAMPLE 2
+     * }
+     */
+    public static int KVM_IRQFD_FLAG_RESAMPLE() {
+        return KVM_IRQFD_FLAG_RESAMPLE;
     }
     private static final int KVM_CREATE_VCPU = (int)44609L;
     /**
@@ -1680,6 +1743,15 @@ public class Uapi extends Uapi$shared {
     public static long KVM_SET_GSI_ROUTING() {
         return KVM_SET_GSI_ROUTING;
     }
+    private static final long KVM_IRQFD = 1075883638L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IRQFD 1075883638
+     * }
+     */
+    public static long KVM_IRQFD() {
+        return KVM_IRQFD;
+    }
     private static final long KVM_CREATE_PIT2 = 1077980791L;
     /**
      * {@snippet lang=c :
@@ -1688,6 +1760,15 @@ public class Uapi extends Uapi$shared {
      */
     public static long KVM_CREATE_PIT2() {
         return KVM_CREATE_PIT2;
+    }
+    private static final long KVM_IOEVENTFD = 1077980793L;
+    /**
+     * {@snippet lang=c :
+     * #define KVM_IOEVENTFD 1077980793
+     * }
+     */
+    public static long KVM_IOEVENTFD() {
+        return KVM_IOEVENTFD;
     }
     private static final long KVM_SET_CLOCK = 1076932219L;
     /**
