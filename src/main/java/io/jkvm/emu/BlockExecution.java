@@ -90,7 +90,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */
-    private boolean branched;
+    boolean branched;
+    /** The instruction of the block a compiled block is at (set before each): where a fault happened. */
+    int blockProgress;
 
     /**
      * Runs {@code block}'s instructions: returns how many ran when the next block may follow at once, or minus how
@@ -100,6 +102,25 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         BlockOp[] insns = block.insns;
         branched = false;
         endBlock = false;
+        CompiledBlock compiled = block.compiled;
+        if (compiled == null && compileThreshold >= 0 && block.runs++ >= compileThreshold && insns.length > 0) {
+            compiled = block.compiled = BlockCompiler.compile(block);
+            blocksCompiled++;
+        }
+        if (compiled != null) {
+            try {
+                return compiled.run(core());
+            } catch (GuestFault f) {
+                int n = blockProgress;
+                instructions += n; // those before the faulting one retired; the compiled code counts only at its returns
+                mmioRetired();
+                if (insns[n].flagsBeforeStore()) {
+                    restoreFlags();
+                }
+                faulted(f, rip);
+                return -(n + 1);
+            }
+        }
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         int n = 0;
         boolean restorable = false;
@@ -195,7 +216,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
      * Executes one decoded instruction at RIP, exactly as the interpreter does the same bytes; false when it
      * transferred control (the block is left). A fault leaves RIP at the instruction.
      */
-    private boolean executeDecoded(BlockOp d) {
+    boolean executeDecoded(BlockOp d) {
         long next = rip + d.length();
         int size = d.size();
         switch (d.op()) {

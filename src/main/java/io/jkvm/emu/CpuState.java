@@ -122,6 +122,10 @@ abstract sealed class CpuState permits Paging {
     final CodeCache code;
     /** Every instruction through {@link StepExecution#step()}: the interpreter alone, to hold the decoded path to its results. */
     final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
+    /** Runs of a decoded block before it is compiled to bytecode ({@link BlockCompiler}); negative: never. */
+    final int compileThreshold = Execution.fromProperty().compileThreshold();
+    /** How many decoded blocks this vCPU compiled. */
+    int blocksCompiled;
 
     CpuState(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         this.ram = ram;

@@ -16,6 +16,10 @@ final class DecodedBlock {
     final boolean endsBeforeSlow;
     /** The {@link CodeCache} epoch in which {@link #bytes} last matched memory. */
     int checkedEpoch;
+    /** How often it ran decoded; at the core's compile threshold it is compiled. */
+    int runs;
+    /** Its bytecode once compiled ({@link BlockCompiler}); dropped with the block. */
+    CompiledBlock compiled;
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
         this.insns = insns;

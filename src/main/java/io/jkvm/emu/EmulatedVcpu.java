@@ -175,6 +175,11 @@ public final class EmulatedVcpu implements VirtualCpu {
     }
 
     /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
+    /** How many decoded blocks were compiled to bytecode so far. */
+    int compiledBlocks() {
+        return core.blocksCompiled;
+    }
+
     int decodedPages() {
         return core.code.pages();
     }

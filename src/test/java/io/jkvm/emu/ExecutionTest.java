@@ -40,7 +40,8 @@ class ExecutionTest {
             vm.nextOut(0x81);
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             Registers r = vm.vcpu.registers();
-            return new long[]{r.gpr(8), r.gpr(9), r.gpr(10), r.gpr(11), vm.vcpu.decodedPages(), vm.vcpu.instructions()};
+            return new long[]{r.gpr(8), r.gpr(9), r.gpr(10), r.gpr(11), vm.vcpu.decodedPages(), vm.vcpu.instructions(),
+                    vm.vcpu.compiledBlocks()};
         }
     }
 
@@ -52,12 +53,23 @@ class ExecutionTest {
         assertEquals(0, interpreter[4], "the interpreter alone decodes none");
         assertEquals(java.util.List.of(33L, 7L, 0x506L, 42L), java.util.List.of(interpreter[0], interpreter[1], interpreter[2], interpreter[3]));
         assertEquals(blocks[5], interpreter[5], "both retire the same instructions");
+        assertEquals(0, interpreter[6], "the interpreter compiles nothing");
+    }
+
+    /** Every block compiled before its first run: the self-modifying guest recompiles what it rewrites, and ends alike. */
+    @Test
+    void compiledBlocksGetTheInterpretersResults() {
+        long[] compiled = with("compiled", () -> call(ExecutionTest::runSelfModifying));
+        long[] interpreter = with("interpreter", () -> call(ExecutionTest::runSelfModifying));
+        assertTrue(compiled[6] > 0, "blocks were compiled: " + compiled[6]);
+        assertEquals(java.util.List.of(interpreter[0], interpreter[1], interpreter[2], interpreter[3], interpreter[5]),
+                java.util.List.of(compiled[0], compiled[1], compiled[2], compiled[3], compiled[5]));
     }
 
     @Test
     void anUnknownSettingIsRefusedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> with("jit", Execution::fromProperty));
-        assertEquals("-Djkvm.core.execution=jit is not blocks or interpreter", e.getMessage());
+        assertEquals("-Djkvm.core.execution=jit is not blocks, compiled or interpreter", e.getMessage());
     }
 
     private interface Body<T> {

@@ -1,0 +1,105 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.EmuVm;
+import io.jkvm.testing.Idt;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/**
+ * A fault at every instruction position of one block: the block's memory operands go through RSI (RAM), but the one
+ * at position k goes through RDI, an address with no page. Whether the block is interpreted, run decoded, or compiled
+ * to bytecode before its first run, the #PF handler finds the same registers, flags, saved RIP and RFLAGS, CR2 and
+ * memory: the faulting instruction's own start, with everything before it done and nothing of it or after it.
+ */
+class CompiledFaultPrecisionTest {
+    private static final long DATA = 0x300000, NO_PAGE = 0x7000_0000_0000L, IDT = 0x104000, HANDLER = EmuVm.CODE + 0x800;
+
+    /** The block's instructions: {@code %s} is the ModRM byte's base (6 = RSI, 7 = RDI); register-only forms between. */
+    private static final String[] MEMORY_FORMS = {
+        "48 03 %02x", // add rax, [m]
+        "48 89 %02x 08", // mov [m+8], rax
+        "48 29 %02x 10", // sub [m+16], rbx: flags set before the store that faults
+        "48 39 %02x", // cmp [m], rcx
+        "ff %02x 18", // inc dword [m+24]
+        "0f b6 %02x 01", // movzx edx, byte [m+1]
+        "48 85 %02x 08", // test [m+8], rax
+        "48 13 %02x 10", // adc rbx, [m+16]
+        "48 f7 %02x 20", // neg qword [m+32]
+        "48 c1 %02x 28 03", // shl qword [m+40], 3
+        "ff %02x", // push qword [m]
+    };
+    private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30};
+    private static final String BETWEEN = "48 01 c1 49 ff c8"; // add rcx, rax; dec r8: the compiler's own register forms
+
+    /** The block with position {@code k}'s operand through RDI; the offsets of each memory instruction. */
+    private static byte[] code(int k, List<Integer> starts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < MEMORY_FORMS.length; i++) {
+            starts.add(out.size());
+            out.writeBytes(HexFormat.of().parseHex(String.format(MEMORY_FORMS[i], MOD_REG[i] | (i == k ? 7 : 6)).replace(" ", "")));
+            out.writeBytes(HexFormat.of().parseHex(BETWEEN.replace(" ", "")));
+        }
+        out.writeBytes(HexFormat.of().parseHex("e680f4")); // out 0x80, al; hlt: reached only if nothing faulted
+        return out.toByteArray();
+    }
+
+    /** What the handler finds: every GPR, RFLAGS, the frame's RIP and RFLAGS, CR2 and the data, in {@code setting}. */
+    private static List<Long> faultAt(int k, String setting, List<Integer> starts) {
+        String before = System.getProperty(Execution.PROPERTY);
+        System.setProperty(Execution.PROPERTY, setting);
+        try (EmuVm vm = new EmuVm(code(k, starts))) {
+            vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+            Idt.writeGate(vm.memory, IDT, 14, HANDLER);
+            Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+            for (int i = 0; i < 8; i++) {
+                vm.memory.writeLong(DATA + 8L * i, 0x0123_4567_89AB_CDEFL * (i + 1));
+            }
+            Registers r = vm.vcpu.registers().withGpr(0, 0x1111).withGpr(3, 0x2222).withGpr(1, -5).withGpr(8, 1)
+                    .withGpr(6, DATA).withGpr(7, NO_PAGE).withRflags(0x203); // CF set: ADC reads it
+            vm.vcpu.setRegisters(r);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting + ", position " + k);
+            Registers end = vm.vcpu.registers();
+            List<Long> seen = new ArrayList<>();
+            for (int g = 0; g < 16; g++) {
+                seen.add(end.gpr(g));
+            }
+            seen.add(end.rip());
+            long rsp = end.rsp();
+            seen.add(vm.memory.readLong(rsp)); // error code
+            seen.add(vm.memory.readLong(rsp + 8)); // RIP of the faulting instruction
+            seen.add(vm.memory.readLong(rsp + 24)); // RFLAGS at it
+            seen.add(vm.vcpu.specialRegisters().cr2());
+            for (int i = 0; i < 8; i++) {
+                seen.add(vm.memory.readLong(DATA + 8L * i));
+            }
+            return seen;
+        } finally {
+            if (before == null) {
+                System.clearProperty(Execution.PROPERTY);
+            } else {
+                System.setProperty(Execution.PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
+    void everyPositionFaultsAlikeInterpretedDecodedAndCompiled() {
+        for (int k = 0; k < MEMORY_FORMS.length; k++) {
+            List<Integer> starts = new ArrayList<>();
+            List<Long> interpreted = faultAt(k, "interpreter", starts);
+            assertEquals(EmuVm.CODE + starts.get(k), interpreted.get(18), "position " + k + ": the saved RIP is its start");
+            assertEquals(HANDLER + 1, interpreted.get(16), "in the handler's HLT");
+            assertEquals(List.of(interpreted, interpreted), List.of(faultAt(k, "blocks", new ArrayList<>()),
+                    faultAt(k, "compiled", new ArrayList<>())), "position " + k + ": decoded and compiled as interpreted");
+        }
+    }
+}
