@@ -20,11 +20,13 @@ import static java.lang.constant.ConstantDescs.CD_void;
 /**
  * Compiles a {@link DecodedBlock} to a hidden class with {@code java.lang.classfile}: the block's instructions one
  * after the other in one method, with no dispatch between them, each operand a constant, which the JIT then compiles to
- * host code. Each instruction still runs the semantics the interpreter and the block executor share: the register
- * ALU forms, INC/DEC and Jcc call {@link Arithmetic}, {@link CpuState#condition} and {@link NearBranches} with their
+ * host code. Each instruction still runs the semantics the interpreter and the block executor share: the 32- and
+ * 64-bit ALU, MOV, LEA and INC/DEC forms, PUSH/POP of a register, Jcc, JMP, CALL and RET are emitted as calls to
+ * {@link Arithmetic}, {@link CpuState#condition}, {@link NearBranches}, the stack and memory accessors, with their
  * operands as constants; every other decoded form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp},
- * a constant of the class (class data). The bookkeeping between instructions is {@code runDecoded}'s, instruction by
- * instruction. A hidden class goes with its block: the code cache's bound on blocks bounds the compiled code too.
+ * a constant of the class (class data). The bookkeeping between instructions is {@code runDecoded}'s. A block that
+ * branches back to its own start loops inside the method. A hidden class goes with its block: the code cache's bound on
+ * blocks bounds the compiled code too.
  */
 final class BlockCompiler {
     private static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class),
@@ -39,7 +41,7 @@ final class BlockCompiler {
     private static final ClassFile CLASS_FILE = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
-    private static final int THIS = 0, CORE = 1, SHADOWED = 2, VALUE = 3, RESULT = 5, ADDRESS = 7, ONWARD = 9;
+    private static final int THIS = 0, CORE = 1, SHADOWED = 2, VALUE = 3, RESULT = 5, ADDRESS = 7, ONWARD = 9, LOOPED = 10;
 
     private BlockCompiler() {
     }
@@ -79,14 +81,30 @@ final class BlockCompiler {
                 || op == BlockOp.DEC);
     }
 
+    /** Whether the block ends in a Jcc or JMP back to its own first instruction: a loop the compiled method keeps. */
+    static boolean loopsToItself(BlockOp[] insns) {
+        BlockOp last = insns[insns.length - 1];
+        long length = 0;
+        for (BlockOp d : insns) {
+            length += d.length();
+        }
+        return (last.op() == BlockOp.JCC || last.op() == BlockOp.JMP) && last.imm() == -length;
+    }
+
     /**
      * runDecoded's bookkeeping, instruction by instruction: where a fault would be ({@code blockProgress}), flags saved
      * before a store that may fault after them, the MMIO replay, the shadow after the first instruction, and the return
      * when an exit or a shadow ends the block or a branch leaves it. Retired instructions are counted at each return
-     * (a fault counts those before it: BlockExecution adds {@code blockProgress}).
+     * (a fault counts those before it: BlockExecution adds {@code blockProgress}). A block that branches back to its
+     * own start goes round inside the method while runBlock would run it again at once ({@code mayChain}, within
+     * {@link BlockExecution#CHAIN_LIMIT} instructions), without a return, a dispatch and a lookup per round.
      */
     private static void body(CodeBuilder cob, BlockOp[] insns) {
+        boolean loop = loopsToItself(insns);
         cob.aload(CORE).getfield(CD_CORE, "interruptShadow", CD_boolean).istore(SHADOWED);
+        cob.iconst_0().istore(LOOPED);
+        Label top = cob.newLabel();
+        cob.labelBinding(top);
         for (int i = 0; i < insns.length; i++) {
             BlockOp d = insns[i];
             boolean plain = registersOnly(d);
@@ -119,18 +137,37 @@ final class BlockCompiler {
                 }
                 cob.ifeq(on);
                 retire(cob, i + 1);
-                cob.loadConstant(-(i + 1)).ireturn().labelBinding(on);
+                ran(cob, i + 1);
+                cob.ineg().ireturn().labelBinding(on);
             }
             if (mayBranch) {
                 Label onward = cob.newLabel();
                 cob.iload(ONWARD).ifne(onward);
-                cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
                 retire(cob, i + 1);
-                cob.loadConstant(i + 1).ireturn().labelBinding(onward);
+                if (loop && i == insns.length - 1) {
+                    Label leave = cob.newLabel();
+                    ran(cob, i + 1);
+                    cob.dup().istore(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmpge(leave);
+                    cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifne(top);
+                    cob.labelBinding(leave);
+                    cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
+                    cob.iload(LOOPED).ireturn();
+                } else {
+                    cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
+                    ran(cob, i + 1);
+                    cob.ireturn();
+                }
+                cob.labelBinding(onward);
             }
         }
         retire(cob, insns.length);
-        cob.loadConstant(insns.length).ireturn();
+        ran(cob, insns.length);
+        cob.ireturn();
+    }
+
+    /** Pushes how many instructions this call ran: the rounds before this one, and {@code n} of this one. */
+    private static void ran(CodeBuilder cob, int n) {
+        cob.iload(LOOPED).loadConstant(n).iadd();
     }
 
     /** Counts {@code n} retired instructions. */
@@ -142,8 +179,8 @@ final class BlockCompiler {
     /** Emits instruction {@code d} (the {@code i}th); true when it leaves whether it went on (a boolean) on the stack. */
     private static boolean instruction(CodeBuilder cob, BlockOp d, int i) {
         if (specialized(cob, d)) {
-            if (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) {
-                return true;
+            if (d.op() == BlockOp.JCC || d.endsBlock()) {
+                return true; // a branch: whether it went on is on the stack, RIP is where it went
             }
             advance(cob, d);
             return false;
@@ -159,7 +196,7 @@ final class BlockCompiler {
 
     /**
      * Emits {@code d} inline when it is one of the forms compiled here (32- and 64-bit operands); false leaves it to
-     * executeDecoded. A Jcc or JMP leaves whether it went on; the others leave RIP to {@link #advance}.
+     * executeDecoded. A branch leaves whether it went on; the others leave RIP to {@link #advance}.
      */
     private static boolean specialized(CodeBuilder cob, BlockOp d) {
         int size = d.size();
@@ -274,6 +311,35 @@ final class BlockCompiler {
             case BlockOp.JMP -> {
                 jump(cob, d);
                 cob.iconst_0();
+                return true;
+            }
+            case BlockOp.CALL -> {
+                cob.aload(CORE).aload(CORE).getfield(CD_CORE, "rip", CD_long).loadConstant(d.length() + d.imm()).ladd()
+                        .aload(CORE).getfield(CD_CORE, "rip", CD_long).loadConstant((long) d.length()).ladd()
+                        .loadConstant(8).invokestatic(CD_BRANCHES, "call", MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int));
+                cob.iconst_0();
+                return true;
+            }
+            case BlockOp.RET -> {
+                cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", MethodTypeDesc.of(CD_void, CD_CORE, CD_int));
+                cob.iconst_0();
+                return true;
+            }
+            case BlockOp.PUSH_REG -> {
+                if (size != 8) {
+                    return false;
+                }
+                cob.aload(CORE);
+                register(cob, d.reg(), 8);
+                cob.loadConstant(8).invokevirtual(CD_CORE, "push", MethodTypeDesc.of(CD_void, CD_long, CD_int));
+                return true;
+            }
+            case BlockOp.POP_REG -> {
+                if (size != 8) {
+                    return false;
+                }
+                cob.aload(CORE).loadConstant(8).invokevirtual(CD_CORE, "pop", MethodTypeDesc.of(CD_long, CD_int)).lstore(RESULT);
+                setRegister(cob, d.reg(), 8, RESULT);
                 return true;
             }
             case BlockOp.NOP -> {

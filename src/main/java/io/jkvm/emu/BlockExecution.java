@@ -17,7 +17,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private int fetchBlocksFlushes;
 
     /** How many instructions one {@link #runBlock()} may run in blocks chained one after the other. */
-    private static final int CHAIN_LIMIT = 256;
+    static final int CHAIN_LIMIT = 256;
 
     /**
      * Runs the decoded block at RIP and the blocks it branches or falls to, while nothing needs the boundary between
@@ -30,7 +30,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         DecodedBlock last = null; // the block just run, and where it starts: a loop within it runs it again at once
         long lastRip = -1;
         while (true) {
-            if ((flagBits & (TF | Breakpoints.RF)) != 0 || interruptDue() || !blocksRun) {
+            if (!mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks
                 }
@@ -58,6 +58,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 return total;
             }
         }
+    }
+
+    /**
+     * Whether the next block may run at once, with no boundary between: not single-stepping or resuming past a
+     * breakpoint, no interrupt to take, and in 64-bit code.
+     */
+    boolean mayChain() {
+        return (flagBits & (TF | Breakpoints.RF)) == 0 && !interruptDue() && blocksRun;
     }
 
     /** The decoded block at RIP, decoded now if it is not cached or no longer matches memory; null outside RAM or on a fault. */

@@ -399,33 +399,43 @@ final class PcPlatform implements LocalApic.Messages {
      * KVM_SET_LAPIC and its TSC deadline MSR; jkvm's models stop their timers, and device lines go to the kernel.
      */
     void toKernel(io.jkvm.kvm.Vm vm, List<VirtualCpu> vcpus) {
-        Pic8259.State p = pic.save();
-        vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_MASTER, KernelIrqchipStates.toKernel(p.master(), true));
-        vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE, KernelIrqchipStates.toKernel(p.slave(), false));
-        vm.setIoapic(KernelIrqchipStates.toKernel(ioapic.save(), IoApic.BASE));
-        for (int id = 0; id < apics.size(); id++) {
-            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
-            v.connectInterrupts(null); // no KVM_INTERRUPT from jkvm's controllers: the kernel's inject
-            v.setInterruptLine(false);
-            LocalApic.State s = apics.get(id).save();
-            v.setLapicRegisters(KernelIrqchipStates.lapicPage(s));
-            if (s.tscDeadline() != 0) {
-                v.setMsrs(java.util.Map.of(IA32_TSC_DEADLINE, s.tscDeadline()));
+        KernelDeviceEvents events = virtio.isEmpty() ? null : new KernelDeviceEvents(vm, virtioSlots()); // first: a refusal changes nothing
+        try {
+            Pic8259.State p = pic.save();
+            vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_MASTER, KernelIrqchipStates.toKernel(p.master(), true));
+            vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE, KernelIrqchipStates.toKernel(p.slave(), false));
+            vm.setIoapic(KernelIrqchipStates.toKernel(ioapic.save(), IoApic.BASE));
+            for (int id = 0; id < apics.size(); id++) {
+                io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
+                v.connectInterrupts(null); // no KVM_INTERRUPT from jkvm's controllers: the kernel's inject
+                v.setInterruptLine(false);
+                LocalApic.State s = apics.get(id).save();
+                v.setLapicRegisters(KernelIrqchipStates.lapicPage(s));
+                if (s.tscDeadline() != 0) {
+                    v.setMsrs(java.util.Map.of(IA32_TSC_DEADLINE, s.tscDeadline()));
+                }
+                apics.get(id).holdTimer();
             }
-            apics.get(id).holdTimer();
+        } catch (RuntimeException e) {
+            if (events != null) {
+                events.close();
+            }
+            throw e;
         }
         kernel = vm;
-        if (!virtio.isEmpty()) {
-            List<KernelDeviceEvents.Slot> slots = new ArrayList<>();
-            for (int slot = 0; slot < virtio.size(); slot++) {
-                slots.add(new KernelDeviceEvents.Slot(virtio.get(slot), VIRTIO_BASE + slot * VirtioMmio.SIZE, VIRTIO_FIRST_PIN + slot));
-            }
-            KernelDeviceEvents events = new KernelDeviceEvents(vm, slots);
-            deviceEvents = events;
-            for (int slot = 0; slot < virtio.size(); slot++) {
-                events.line(slot, virtio.get(slot).interruptPending()); // a line up before the move stays up in the kernel
-            }
+        deviceEvents = events;
+        for (int slot = 0; events != null && slot < virtio.size(); slot++) {
+            events.line(slot, virtio.get(slot).interruptPending()); // a line up before the move stays up in the kernel
         }
+    }
+
+    /** Each virtio device with its MMIO window and its I/O APIC pin. */
+    private List<KernelDeviceEvents.Slot> virtioSlots() {
+        List<KernelDeviceEvents.Slot> slots = new ArrayList<>();
+        for (int slot = 0; slot < virtio.size(); slot++) {
+            slots.add(new KernelDeviceEvents.Slot(virtio.get(slot), VIRTIO_BASE + slot * VirtioMmio.SIZE, VIRTIO_FIRST_PIN + slot));
+        }
+        return slots;
     }
 
     /** The virtio devices' ioeventfds and irqfds while the kernel runs the controllers; null otherwise. */

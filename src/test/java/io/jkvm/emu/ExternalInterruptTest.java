@@ -58,6 +58,34 @@ class ExternalInterruptTest {
         return source;
     }
 
+    /**
+     * A loop that never leaves its block (compiled, it goes round inside one method): INTR raised from another thread
+     * stops it at an instruction boundary, the INC or the JMP, as between any two blocks.
+     */
+    @Test
+    void anInterruptStopsASpinningLoopAtAnInstructionBoundary() {
+        // sti; 1: inc rbx; jmp 1b
+        try (EmuVm vm = new EmuVm(hex("fb 48 ff c3 eb fb"))) {
+            OneRequest source = setUp(vm);
+            Thread raiser = Thread.ofPlatform().start(() -> {
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                vm.vcpu.setInterruptLine(true);
+            });
+            vm.nextOut(0x90);
+            long rbx = vm.vcpu.registers().rbx();
+            long savedRip = vm.nextOut(0x91);
+            assertTrue(rbx > 1000, "the loop ran until the interrupt: " + rbx);
+            assertTrue(savedRip == ((EmuVm.CODE + 1) & 0xFF) || savedRip == ((EmuVm.CODE + 4) & 0xFF),
+                    "saved RIP at the INC or the JMP: " + Long.toHexString(savedRip));
+            assertEquals(1, source.acknowledged.get());
+            raiser.interrupt();
+        }
+    }
+
     @Test
     void theStiShadowDelaysTheInterruptByExactlyOneInstruction() {
         // IF = 0 at entry with INTR already up: sti; inc ebx; inc ebx; inc ebx
