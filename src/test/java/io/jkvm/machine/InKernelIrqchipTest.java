@@ -59,12 +59,17 @@ class InKernelIrqchipTest {
         ((Pit8254) p.devices().get("pit")).ports().write(3, 1, 0x30);
     }
 
+    /** A multiboot kernel's machine on the core, built but not run, with {@code cpus} vCPUs and {@code virtio} devices. */
+    private static Machine kernelMachine(int cpus, List<VirtioConfig> virtio) {
+        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, cpus, "core", Backend.EMULATOR,
+                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
+                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false, virtio)));
+        return Machine.create(config, console());
+    }
+
     @Test
     void theControllersGoIntoKvmsIrqchipAndComeBack() {
-        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
-                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
-        try (Machine m = Machine.create(config, console())) {
+        try (Machine m = kernelMachine(1, List.of())) {
             PcPlatform p = m.platform();
             quietPit(p);
             LocalApic apic = p.apic(0);
@@ -123,10 +128,7 @@ class InKernelIrqchipTest {
      */
     @Test
     void aWaitingApplicationProcessorMovesIntoTheKernelsApicAndBack() {
-        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 2, "core", Backend.EMULATOR,
-                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
-        try (Machine m = Machine.create(config, console())) {
+        try (Machine m = kernelMachine(2, List.of())) {
             assertEquals(io.jkvm.x86.Activity.WAIT_FOR_SIPI, m.vcpus().get(1).saveState().activity());
             SequencedMap<String, Record> before = m.deviceStates();
 
@@ -150,10 +152,7 @@ class InKernelIrqchipTest {
     @Test
     @org.junit.jupiter.api.Timeout(60)
     void aBootProcessorHaltedWithInterruptsOffInTheKernelEndsTheRun() throws Exception {
-        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
-                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false)));
-        try (Machine m = Machine.create(config, console())) {
+        try (Machine m = kernelMachine(1, List.of())) {
             long code = 0x300000; // 64-bit code the test places, as kvm_pvm runs no 32-bit kernel: CLI; HLT
             byte[] cliHlt = {(byte) 0xFA, (byte) 0xF4};
             m.memory().write(code, cliHlt, 0, cliHlt.length);
@@ -175,11 +174,7 @@ class InKernelIrqchipTest {
     @Test
     @org.junit.jupiter.api.Timeout(60)
     void aVirtioDevicesNotifyAndInterruptGoThroughTheKernel() throws Exception {
-        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
-                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false,
-                        List.of(new VirtioConfig.Rng()))));
-        try (Machine m = Machine.create(config, console())) {
+        try (Machine m = kernelMachine(1, List.of(new VirtioConfig.Rng()))) {
             PcPlatform p = m.platform();
             quietPit(p);
             io.jkvm.devices.virtio.VirtioMmio rng = (io.jkvm.devices.virtio.VirtioMmio) p.devices().get(new VirtioConfig.Rng().id(0));
@@ -230,11 +225,7 @@ class InKernelIrqchipTest {
     /** The virtio device's ioeventfds and irqfd go with the vCPUs: taken back when they leave KVM, given again on return. */
     @Test
     void theDeviceEventsFollowTheVcpus() {
-        MachineConfig config = new MachineConfig(Optional.empty(), 16L << 20, 1, "core", Backend.EMULATOR,
-                MachineConfig.defaults().loadAddress(), MachineConfig.defaults().kvmPath(), false,
-                Optional.of(new KernelConfig(TestGuests.path("multiboot_timers.elf"), "", Optional.empty(), false,
-                        List.of(new VirtioConfig.Rng(), new VirtioConfig.Rng()))));
-        try (Machine m = Machine.create(config, console())) {
+        try (Machine m = kernelMachine(1, List.of(new VirtioConfig.Rng(), new VirtioConfig.Rng()))) {
             PcPlatform p = m.platform();
             assertEquals(null, p.deviceEvents(), "on the core: MMIO exits and jkvm's I/O APIC");
             m.moveUncheckedForTest(Backend.KVM);
