@@ -74,7 +74,7 @@ final class BlockCompiler {
      */
     private static boolean registersOnly(BlockOp d) {
         int op = d.op();
-        boolean registerRm = d.rm() >= 0 && d.rm() < BlockOp.HIGH_BYTE && (d.size() == 4 || d.size() == 8);
+        boolean registerRm = d.rm() >= 0; // any size, a high byte too: executeDecoded's register forms touch no memory either
         return op == BlockOp.ALU_R64_R64 || op == BlockOp.ALU_R32_R32 || op == BlockOp.INC_DEC_R64 || op == BlockOp.NOP
                 || registerRm && (op == BlockOp.ALU_RM_REG || op == BlockOp.ALU_REG_RM || op == BlockOp.ALU_RM_IMM
                 || op == BlockOp.MOV_RM_REG || op == BlockOp.MOV_REG_RM || op == BlockOp.MOV_RM_IMM || op == BlockOp.INC
@@ -178,20 +178,19 @@ final class BlockCompiler {
 
     /** Emits instruction {@code d} (the {@code i}th); true when it leaves whether it went on (a boolean) on the stack. */
     private static boolean instruction(CodeBuilder cob, BlockOp d, int i) {
+        boolean branch = d.op() == BlockOp.JCC || d.endsBlock(); // whether it went on is left on the stack, RIP where it went
         if (specialized(cob, d)) {
-            if (d.op() == BlockOp.JCC || d.endsBlock()) {
-                return true; // a branch: whether it went on is on the stack, RIP is where it went
+            if (!branch) {
+                advance(cob, d);
             }
-            advance(cob, d);
-            return false;
+            return branch;
         }
         cob.aload(CORE).ldc(DynamicConstantDesc.ofNamed(ConstantDescs.BSM_CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_OP, i))
                 .invokevirtual(CD_CORE, "executeDecoded", EXECUTE);
-        if (d.op() == BlockOp.JCC || d.endsBlock()) {
-            return true;
+        if (!branch) {
+            cob.pop(); // it goes on: nothing but a branch leaves the block
         }
-        cob.pop(); // it goes on: nothing but a branch leaves the block
-        return false;
+        return branch;
     }
 
     /**

@@ -120,10 +120,11 @@ abstract sealed class CpuState permits Paging {
     long instructions;
     /** Decoded blocks by physical address: the fast path ({@link BlockExecution#runBlock()}). */
     final CodeCache code;
+    private final Execution execution = Execution.fromProperty();
     /** Every instruction through {@link StepExecution#step()}: the interpreter alone, to hold the decoded path to its results. */
-    final boolean interpretOnly = Execution.fromProperty() == Execution.INTERPRETER;
+    final boolean interpretOnly = execution == Execution.INTERPRETER;
     /** Runs of a decoded block before it is compiled to bytecode ({@link BlockCompiler}); negative: never. */
-    final int compileThreshold = Execution.fromProperty().compileThreshold();
+    final int compileThreshold = execution.compileThreshold();
     /** How many decoded blocks this vCPU compiled. */
     int blocksCompiled;
 

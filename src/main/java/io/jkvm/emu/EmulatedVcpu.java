@@ -174,12 +174,12 @@ public final class EmulatedVcpu implements VirtualCpu {
         return id;
     }
 
-    /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     /** How many decoded blocks were compiled to bytecode so far. */
     int compiledBlocks() {
         return core.blocksCompiled;
     }
 
+    /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     int decodedPages() {
         return core.code.pages();
     }

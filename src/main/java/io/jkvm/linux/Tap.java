@@ -159,14 +159,7 @@ public final class Tap implements AutoCloseable {
 
     /** Wakes the receiving thread: its receive returns -1 from now on. */
     public void stop() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment one = a.allocate(8);
-            one.set(ValueLayout.JAVA_LONG, 0, 1);
-            MemorySegment state = Libc.callState();
-            long ignored = (long) Libc.SYSCALL_FD_PTR_LONG.invokeExact(state, Libc.SYS_WRITE, stop.fd().value(), one, 8L);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        stop.signal();
     }
 
     /** Lets the TAP go (another process may attach to it); once no thread receives or sends any more. */

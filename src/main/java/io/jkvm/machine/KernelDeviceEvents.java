@@ -82,7 +82,7 @@ final class KernelDeviceEvents implements AutoCloseable {
                 Notify n = notifies.get(i);
                 if ((ready & (1L << (1 + i))) != 0 && n.event().take() != 0) {
                     notified.incrementAndGet();
-                    n.slot().device().queueNotified(n.queue());
+                    n.slot().device().kick(n.queue());
                 }
             }
             for (int i = 0; i < lines.size(); i++) {

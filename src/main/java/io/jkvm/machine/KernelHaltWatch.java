@@ -21,11 +21,9 @@ final class KernelHaltWatch {
         return bsp instanceof Vcpu k && k.vm().hasIrqchip();
     }
 
-    /** From run()'s thread: makes vCPU 0's KVM_RUN return, so its runner looks (nothing when not {@link #needed}). */
+    /** From run()'s thread: makes vCPU 0's KVM_RUN return, so its runner looks; {@code bsp} is one that {@link #needed} it. */
     static void kick(VirtualCpu bsp) {
-        if (needed(bsp)) {
-            ((Vcpu) bsp).kick();
-        }
+        ((Vcpu) bsp).kick();
     }
 
     /** From vCPU {@code id}'s runner after its run returned: whether the boot processor halted for good. */

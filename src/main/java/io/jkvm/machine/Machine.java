@@ -650,12 +650,11 @@ public final class Machine implements AutoCloseable, ControlTarget {
             synchronized (wakeup) {
                 while (!scheduledHandoff && !outcome.isDone()) {
                     VirtualCpu bsp = runners.getFirst().vcpu();
-                    if (!KernelHaltWatch.needed(bsp)) {
-                        interrupted |= awaitWakeup();
-                        continue;
+                    boolean watch = KernelHaltWatch.needed(bsp);
+                    interrupted |= awaitWakeup(watch ? KernelHaltWatch.PERIOD_MILLIS : 0);
+                    if (watch) {
+                        KernelHaltWatch.kick(bsp); // its HLT stays in the kernel: the runner looks whether it halted for good
                     }
-                    interrupted |= awaitWakeup(KernelHaltWatch.PERIOD_MILLIS);
-                    KernelHaltWatch.kick(bsp); // its HLT stays in the kernel: the runner looks whether it halted for good
                 }
                 if (outcome.isDone()) {
                     reassertInterrupt(interrupted);

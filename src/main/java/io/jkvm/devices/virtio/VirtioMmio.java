@@ -219,18 +219,16 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         return queues.length;
     }
 
-    /** The driver's write of {@code index} to QueueNotify, arriving by another way than the register (KVM's ioeventfd). */
-    public final void queueNotified(int index) {
-        notifyQueue(index);
-    }
-
     /** Whether the interrupt status has a bit set: the level the device holds its interrupt line at. */
     public final synchronized boolean interruptPending() {
         return interruptStatus != 0;
     }
 
-    /** Has the worker look at queue {@code index}, as a notification from the driver would (a frame came in). */
-    protected final void kick(int index) {
+    /**
+     * Has the worker look at queue {@code index}, as the driver's write to QueueNotify does: a notification that came
+     * another way (KVM's ioeventfd), or the device's own reason to look (a frame came in).
+     */
+    public final void kick(int index) {
         notifyQueue(index);
     }
 
