@@ -48,6 +48,38 @@ class LiveMigrationTest {
         }
     }
 
+    /**
+     * A destination {@code run --incoming tcp:127.0.0.1:port …}, returned once it listens (its LISTEN socket is in
+     * /proc/net/tcp, or tcp6 where the JVM's sockets are IPv6 ones), so the source's guest does not run on while the destination's JVM starts.
+     */
+    static Jkvm listeningDestination(int port, String... args) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of("run", "--incoming", "tcp:127.0.0.1:" + port));
+        command.addAll(List.of(args));
+        Jkvm destination = new Jkvm(command.toArray(String[]::new));
+        String local = String.format(":%04X", port);
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        try {
+            while (java.util.stream.Stream.of("/proc/net/tcp", "/proc/net/tcp6").flatMap(LiveMigrationTest::lines)
+                    .map(l -> l.trim().split("\\s+")).noneMatch(f -> f[1].endsWith(local) && f[3].equals("0A"))) {
+                assertTrue(destination.process.isAlive(), "the destination ended before it listened:\n" + destination.output());
+                assertTrue(System.nanoTime() < deadline, "the destination did not listen on port " + port + " within 60 s");
+                Thread.sleep(50);
+            }
+        } catch (Throwable t) {
+            destination.close();
+            throw t;
+        }
+        return destination;
+    }
+
+    private static java.util.stream.Stream<String> lines(String file) {
+        try {
+            return Files.readAllLines(Path.of(file)).stream();
+        } catch (java.io.IOException e) {
+            return java.util.stream.Stream.empty(); // a kernel without IPv6 has no tcp6
+        }
+    }
+
     private static int freePort() throws Exception {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -66,12 +98,11 @@ class LiveMigrationTest {
         Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
         Path key = key("key", (byte) 7), socket = dir.resolve("src.sock");
         int port = freePort();
-        List<String> destinationArgs = new java.util.ArrayList<>(List.of("run", "--incoming", "tcp:127.0.0.1:" + port,
-                "--migration-key", key.toString()));
+        List<String> destinationArgs = new java.util.ArrayList<>(List.of("--migration-key", key.toString()));
         if (wider) {
             destinationArgs.addAll(List.of("--cpu", "host"));
         }
-        try (Jkvm destination = new Jkvm(destinationArgs.toArray(String[]::new));
+        try (Jkvm destination = listeningDestination(port, destinationArgs.toArray(String[]::new));
              Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(), "--image", guest,
                      "--backend", sourceBackend, "--cpu", sourceCpu)) {
             source.awaitOutput("round 2: ");
@@ -97,7 +128,7 @@ class LiveMigrationTest {
      * of mapping, so the guest ticks five times as long, to be running still when the migration ends.
      */
     @ParameterizedTest(name = "--mem {0}, {1}")
-    @CsvSource({"16M, ticks=30", "4G, ticks=150"})
+    @CsvSource({"16M, ticks=50", "4G, ticks=150"})
     @Timeout(180)
     void aKernelMovesWithItsPlatformAndEndsAsARunThatDidNotMove(String mem, String ticks) throws Exception {
         String[] kernel = {"--backend", "emulator", "--mem", mem, "--cpus", "2", "--kernel",
@@ -110,7 +141,7 @@ class LiveMigrationTest {
         List<String> sourceArgs = new java.util.ArrayList<>(List.of("run", "--api-socket", socket.toString(), "--migration-key",
                 key.toString()));
         sourceArgs.addAll(List.of(kernel));
-        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+        try (Jkvm destination = listeningDestination(port, "--migration-key", key.toString());
              Jkvm source = new Jkvm(sourceArgs.toArray(String[]::new))) {
             source.awaitOutput("tick 2\n");
             Cli.Result migrated = migrateOnceListening(socket, "tcp:127.0.0.1:" + port);
@@ -133,7 +164,7 @@ class LiveMigrationTest {
         Path key = key("key", (byte) 5), socket = dir.resolve("narrow.sock");
         int port = freePort();
         String guest = TestGuests.path("handoff_checksum.elf").toString();
-        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString(),
+        try (Jkvm destination = listeningDestination(port, "--migration-key", key.toString(),
                 "--cpu", narrow);
              Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", key.toString(),
                      "--image", guest, "--backend", "emulator")) {
@@ -156,7 +187,7 @@ class LiveMigrationTest {
         Path key = key("key", (byte) 3), socket = dir.resolve("tty.sock");
         int port = freePort();
         String guest = TestGuests.path("handoff_checksum.elf").toString();
-        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", key.toString());
+        try (Jkvm destination = listeningDestination(port, "--migration-key", key.toString());
              Jkvm source = Jkvm.onTerminal("run", "--api-socket", socket.toString(), "--migration-key", key.toString(),
                      "--image", guest, "--backend", "emulator")) {
             source.awaitOutput("round 2: ");
@@ -177,7 +208,7 @@ class LiveMigrationTest {
         Path ours = key("ours", (byte) 1), theirs = key("theirs", (byte) 2), socket = dir.resolve("src.sock");
         int port = freePort();
         String guest = TestGuests.path("handoff_checksum.elf").toString();
-        try (Jkvm destination = new Jkvm("run", "--incoming", "tcp:127.0.0.1:" + port, "--migration-key", ours.toString());
+        try (Jkvm destination = listeningDestination(port, "--migration-key", ours.toString());
              Jkvm source = new Jkvm("run", "--api-socket", socket.toString(), "--migration-key", theirs.toString(), "--image", guest,
                      "--backend", "emulator")) {
             source.awaitOutput("round 1: ");
