@@ -119,14 +119,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             try {
                 return compiled.run(core());
             } catch (GuestFault f) {
-                int n = blockProgress;
-                instructions += n; // those before the faulting one retired; the compiled code counts only at its returns
+                int n = blockProgress; // the compiled code put back the state before that instruction
+                instructions += n; // those before it retired; the compiled code counts only at its returns
                 mmioRetired();
-                if (insns[n].flagsBeforeStore()) {
-                    restoreFlags();
-                }
                 faulted(f, rip);
                 return -(n + 1);
+            } catch (Stop s) {
+                instructions += blockProgress; // an exit (a port, an MMIO read to answer) at that instruction
+                throw s;
             }
         }
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here

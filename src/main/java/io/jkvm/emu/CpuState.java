@@ -277,36 +277,15 @@ abstract sealed class CpuState permits Paging {
     }
 
     private long cfBit() {
-        long m = mask(lazySize);
-        long d = lazyDst & m, s = lazySrc & m, res = lazyRes & m;
-        return switch (lazyOp) {
-            case LAZY_ADD -> Long.compareUnsigned(res, d) < 0 ? CF : 0;
-            case LAZY_ADC -> (lazyCarry != 0 ? Long.compareUnsigned(res, d) <= 0 : Long.compareUnsigned(res, d) < 0) ? CF : 0;
-            case LAZY_SUB -> Long.compareUnsigned(d, s) < 0 ? CF : 0;
-            case LAZY_SBB -> (lazyCarry != 0 ? Long.compareUnsigned(d, s) <= 0 : Long.compareUnsigned(d, s) < 0) ? CF : 0;
-            case LAZY_NEG -> d != 0 ? CF : 0;
-            case LAZY_INC, LAZY_DEC -> lazyCarry;
-            default -> 0;
-        };
+        return LazyFlags.cf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry);
     }
 
     private long afBit() {
-        return switch (lazyOp) {
-            case LAZY_LOGIC -> 0;
-            default -> ((lazyDst ^ lazySrc ^ lazyRes) & 0x10) != 0 ? AF : 0;
-        };
+        return LazyFlags.af(lazyOp, lazyDst, lazySrc, lazyRes);
     }
 
     private long ofBit() {
-        long sb = signBit(lazySize);
-        long d = lazyDst, s = lazySrc, res = lazyRes;
-        boolean of = switch (lazyOp) {
-            case LAZY_ADD, LAZY_ADC, LAZY_INC -> ((d ^ res) & (s ^ res) & sb) != 0;
-            case LAZY_SUB, LAZY_SBB, LAZY_DEC -> ((d ^ s) & (d ^ res) & sb) != 0;
-            case LAZY_NEG -> (d & mask(lazySize)) == sb;
-            default -> false;
-        };
-        return of ? OF : 0;
+        return LazyFlags.of(lazyOp, lazyDst, lazySrc, lazyRes, lazySize) ? OF : 0;
     }
 
     boolean cf() {
@@ -349,18 +328,7 @@ abstract sealed class CpuState permits Paging {
                 default -> (f & ZF) != 0 || (((f & SF) != 0) != ((f & OF) != 0));
             };
         } else {
-            boolean zero = (lazyRes & mask(lazySize)) == 0;
-            boolean sign = (lazyRes & signBit(lazySize)) != 0;
-            r = switch (cc >> 1) {
-                case 0 -> ofBit() != 0;
-                case 1 -> cfBit() != 0;
-                case 2 -> zero;
-                case 3 -> zero || cfBit() != 0;
-                case 4 -> sign;
-                case 5 -> (Long.bitCount(lazyRes & 0xFF) & 1) == 0;
-                case 6 -> sign != (ofBit() != 0);
-                default -> zero || sign != (ofBit() != 0);
-            };
+            return LazyFlags.condition(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry, cc);
         }
         return (cc & 1) == 0 ? r : !r;
     }

@@ -1,0 +1,326 @@
+package io.jkvm.emu;
+
+import java.lang.classfile.CodeBuilder;
+import java.lang.classfile.Label;
+import java.lang.constant.ConstantDescs;
+import java.lang.constant.MethodTypeDesc;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.jkvm.emu.BlockCompiler.CD_CORE;
+import static io.jkvm.emu.BlockCompiler.CD_LONGS;
+import static java.lang.constant.ConstantDescs.CD_boolean;
+import static java.lang.constant.ConstantDescs.CD_int;
+import static java.lang.constant.ConstantDescs.CD_long;
+
+/**
+ * Where a compiled block's state is at each point of its method while {@link BlockCompiler} emits it: which guest
+ * registers' locals are newer than the core's register file, which instruction's lazy flag record (if any) is newer
+ * than the core's, and the code that writes them back, at exits and in each instruction's fault handler.
+ */
+abstract class BodyState {
+    static final int THIS = 0, CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9,
+            RESULT = 11, TEMP = 13, REGISTERS = 15, FLAGS = REGISTERS + 64;
+    private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
+            CD_int, CD_long, CD_int), CARRY = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_long, CD_int, CD_long);
+
+    final CodeBuilder cob;
+    final BlockOp[] insns;
+    /** Where each instruction starts, from the block's start (and the block's length, last). */
+    final long[] offsets;
+    final boolean loop;
+    final long used;
+    /** Registers whose local is newer than the core's register file. */
+    long dirty;
+    /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and instruction. */
+    int flagOp, flagSize, flagSlot;
+    /** Whether code emitted here can run (false after an exit with no way on). */
+    boolean reachable = true;
+    private final Label top;
+    private final List<BlockCompiler.Handler> handlers = new ArrayList<>();
+
+    BodyState(CodeBuilder cob, BlockOp[] insns) {
+        this.cob = cob;
+        this.insns = insns;
+        offsets = new long[insns.length + 1];
+        for (int i = 0; i < insns.length; i++) {
+            offsets[i + 1] = offsets[i] + insns[i].length();
+        }
+        loop = BlockCompiler.loopsToItself(insns);
+        used = BlockCompiler.registersUsed(insns);
+        top = cob.newLabel();
+    }
+
+    static int register(int n) {
+        return REGISTERS + 2 * n;
+    }
+
+    static int flagDst(int i) {
+        return FLAGS + 8 * i;
+    }
+
+    static int flagSrc(int i) {
+        return FLAGS + 8 * i + 2;
+    }
+
+    static int flagRes(int i) {
+        return FLAGS + 8 * i + 4;
+    }
+
+    static int flagCarry(int i) {
+        return FLAGS + 8 * i + 6;
+    }
+
+    /** The entry: the shadow and RIP taken, the registers read into locals, the flag records zeroed (for the verifier). */
+    void prologue() {
+        cob.aload(CORE).getfield(CD_CORE, "interruptShadow", CD_boolean).istore(SHADOWED);
+        cob.aload(CORE).iconst_0().putfield(CD_CORE, "interruptShadow", CD_boolean); // no decoded form sets one
+        cob.iconst_0().istore(LOOPED);
+        cob.aload(CORE).getfield(CD_CORE, "rip", CD_long).lstore(RIP0);
+        cob.aload(CORE).iconst_0().putfield(CD_CORE, "mmioReplayed", CD_int);
+        for (int n = 0; n < 32; n++) {
+            if ((used >>> n & 1) != 0) {
+                cob.aload(CORE).getfield(CD_CORE, "r", CD_LONGS).loadConstant(n).laload().lstore(register(n));
+            }
+        }
+        for (int i = 0; i < insns.length; i++) {
+            for (int slot = flagDst(i); slot <= flagCarry(i); slot += 2) {
+                cob.lconst_0().lstore(slot);
+            }
+        }
+        if (loop) {
+            dirty = used; // the state each round starts from: any register may have changed in the round before
+            cob.labelBinding(top);
+        }
+    }
+
+    /** The handler instruction {@code i} needs (the state before it), or null when its code cannot throw. */
+    BlockCompiler.Handler handlerHere(int i, BlockOp d) {
+        BlockCompiler.HandlerState state;
+        if (!BlockCompiler.compiled(d)) {
+            state = new BlockCompiler.HandlerState(i, 0, 0, 0, 0, d.flagsBeforeStore()); // the core holds all before it
+        } else if (BlockCompiler.mayThrow(d)) {
+            state = new BlockCompiler.HandlerState(i, dirty, flagOp, flagSize, flagSlot, false);
+        } else {
+            return null;
+        }
+        BlockCompiler.Handler h = new BlockCompiler.Handler(state);
+        handlers.add(h);
+        return h;
+    }
+
+    /**
+     * The handlers, after the method's code: each puts back the state before its instruction (registers, the flag
+     * record, RIP, the shadow before the first) and which instruction it is, counts the rounds before, and rethrows.
+     */
+    void handlers() {
+        for (BlockCompiler.Handler h : handlers) {
+            if (h.ranges.isEmpty()) {
+                continue;
+            }
+            Label code = cob.newLabel();
+            for (Label[] range : h.ranges) {
+                cob.exceptionCatchAll(range[0], range[1], code);
+            }
+            cob.labelBinding(code);
+            BlockCompiler.HandlerState s = h.state;
+            emitFlush(s.dirty());
+            emitMaterialize(s.flagOp(), s.flagSize(), s.flagSlot());
+            if (s.restoreFlags()) {
+                cob.aload(CORE).invokevirtual(CD_CORE, "restoreFlags", ConstantDescs.MTD_void);
+            }
+            if (s.index() == 0) {
+                cob.aload(CORE).iload(SHADOWED).putfield(CD_CORE, "interruptShadow", CD_boolean);
+            }
+            emitRip(offsets[s.index()]);
+            cob.aload(CORE).loadConstant(s.index()).putfield(CD_CORE, "blockProgress", CD_int);
+            cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).i2l().ladd()
+                    .putfield(CD_CORE, "instructions", CD_long);
+            cob.athrow();
+        }
+    }
+
+    // ---- registers -------------------------------------------------------------------------------------------------
+
+    /** Pushes register {@code n} (not AH-BH) as a {@code size}-byte operand. */
+    void loadRegister(int n, int size) {
+        cob.lload(register(n));
+        mask(size);
+    }
+
+    /** Pops a long into register {@code n} as a {@code size}-byte write: 4 zero-extends, 1 and 2 keep the rest. */
+    void storeRegister(int n, int size) {
+        switch (size) {
+            case 8 -> cob.lstore(register(n));
+            case 4 -> cob.loadConstant(0xFFFFFFFFL).land().lstore(register(n));
+            default -> {
+                long m = CpuState.mask(size);
+                cob.loadConstant(m).land().lload(register(n)).loadConstant(~m).land().lor().lstore(register(n));
+            }
+        }
+        dirty |= 1L << n;
+    }
+
+    void mask(int size) {
+        if (size != 8) {
+            cob.loadConstant(CpuState.mask(size)).land();
+        }
+    }
+
+    /** Writes the newer locals back to the register file; they stay current. */
+    void flushRegisters() {
+        emitFlush(dirty);
+        dirty = 0;
+    }
+
+    /** Writes register {@code n}'s local back if it is newer. */
+    void flushRegister(int n) {
+        emitFlush(dirty & 1L << n);
+        dirty &= ~(1L << n);
+    }
+
+    /** Reads every held register back from the register file (after code that may have changed it). */
+    void reloadRegisters() {
+        for (int n = 0; n < 32; n++) {
+            if ((used >>> n & 1) != 0) {
+                reloadRegister(n);
+            }
+        }
+        dirty = 0;
+    }
+
+    void reloadRegister(int n) {
+        cob.aload(CORE).getfield(CD_CORE, "r", CD_LONGS).loadConstant(n).laload().lstore(register(n));
+        dirty &= ~(1L << n);
+    }
+
+    private void emitFlush(long registers) {
+        for (int n = 0; n < 32; n++) {
+            if ((registers >>> n & 1) != 0) {
+                cob.aload(CORE).getfield(CD_CORE, "r", CD_LONGS).loadConstant(n).lload(register(n)).lastore();
+            }
+        }
+    }
+
+    // ---- flags -----------------------------------------------------------------------------------------------------
+
+    /** The record of instruction {@code i} (its slots already hold operands, result and carry) is the flags now. */
+    void setFlags(int op, int size, int i) {
+        flagOp = op;
+        flagSize = size;
+        flagSlot = i;
+    }
+
+    /** Writes the newer flag record to the core, which then holds the flags. */
+    void materializeFlags() {
+        emitMaterialize(flagOp, flagSize, flagSlot);
+        flagOp = 0;
+    }
+
+    private void emitMaterialize(int op, int size, int i) {
+        if (op == 0) {
+            return;
+        }
+        cob.aload(CORE).loadConstant(op).putfield(CD_CORE, "lazyOp", CD_int);
+        cob.aload(CORE).lload(flagDst(i)).putfield(CD_CORE, "lazyDst", CD_long);
+        cob.aload(CORE).lload(flagSrc(i)).putfield(CD_CORE, "lazySrc", CD_long);
+        cob.aload(CORE).lload(flagRes(i)).putfield(CD_CORE, "lazyRes", CD_long);
+        cob.aload(CORE).loadConstant(size).putfield(CD_CORE, "lazySize", CD_int);
+        cob.aload(CORE).lload(flagCarry(i)).putfield(CD_CORE, "lazyCarry", CD_long);
+    }
+
+    /** Pushes whether condition {@code cc} holds on the flags now. */
+    void condition(int cc) {
+        if (flagOp == 0) {
+            cob.aload(CORE).loadConstant(cc).invokevirtual(CD_CORE, "condition", MethodTypeDesc.of(CD_boolean, CD_int));
+            return;
+        }
+        pushRecord();
+        cob.loadConstant(cc).invokestatic(BlockCompiler.desc(LazyFlags.class), "condition", CONDITION);
+    }
+
+    /** Pushes CF now as a long, 1 or 0. */
+    void carry() {
+        if (flagOp == 0) {
+            cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
+            return;
+        }
+        pushRecord();
+        cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
+    }
+
+    private void pushRecord() {
+        cob.loadConstant(flagOp).lload(flagDst(flagSlot)).lload(flagSrc(flagSlot)).lload(flagRes(flagSlot))
+                .loadConstant(flagSize).lload(flagCarry(flagSlot));
+    }
+
+    // ---- RIP, exits and the loop ----------------------------------------------------------------------------------
+
+    /** RIP set to the block's start plus {@code offset}. */
+    void emitRip(long offset) {
+        cob.aload(CORE).lload(RIP0).loadConstant(offset).ladd().putfield(CD_CORE, "rip", CD_long);
+    }
+
+    /** Pushes the block's start plus {@code offset}. */
+    void pushRip(long offset) {
+        cob.lload(RIP0).loadConstant(offset).ladd();
+    }
+
+    /**
+     * A return after {@code n} instructions of this round: the locals and the flag record written back (the state
+     * here goes on for the code after, on another path), RIP set unless {@code ripOffset} is -1 (already set), the
+     * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary, and
+     * after the first instruction when a shadow covered it.
+     */
+    void exit(int n, boolean branched, long ripOffset, boolean boundary) {
+        exitWithout(n, branched, ripOffset, boundary, true);
+    }
+
+    /** The same, with the flag record written back only when {@code flags} (a caller that wrote it already: false). */
+    private void exitWithout(int n, boolean branched, long ripOffset, boolean boundary, boolean flags) {
+        emitFlush(dirty);
+        if (flags) {
+            emitMaterialize(flagOp, flagSize, flagSlot);
+        }
+        if (ripOffset >= 0) {
+            emitRip(ripOffset);
+        }
+        if (branched) {
+            cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
+        }
+        cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).loadConstant(n).iadd().i2l().ladd()
+                .putfield(CD_CORE, "instructions", CD_long);
+        cob.iload(LOOPED).loadConstant(n).iadd();
+        if (boundary) {
+            cob.ineg();
+        } else if (n == 1) {
+            Label plain = cob.newLabel();
+            cob.iload(SHADOWED).ifeq(plain).ineg().labelBinding(plain); // the shadowed first instruction: a boundary
+        }
+        cob.ireturn();
+    }
+
+    /**
+     * The taken branch back to the block's start: another round inside the method while runBlock would run the block
+     * again at once ({@code mayChain}, within {@link BlockExecution#CHAIN_LIMIT} instructions); else a return.
+     */
+    void backEdge(int i) {
+        Label leave = cob.newLabel();
+        if (i == 0) {
+            Label on = cob.newLabel();
+            cob.iload(SHADOWED).ifeq(on);
+            exit(1, true, 0, true); // the shadowed instruction branched to itself: the boundary comes first
+            cob.labelBinding(on);
+        }
+        boolean flagsDead = BlockCompiler.flagsDeadAtStart(insns);
+        if (!flagsDead) {
+            emitMaterialize(flagOp, flagSize, flagSlot); // the round ahead reads them, or may fault before setting them
+        }
+        cob.iinc(LOOPED, i + 1);
+        cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmpge(leave);
+        cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifeq(leave);
+        cob.goto_(top);
+        cob.labelBinding(leave);
+        exitWithout(0, true, 0, false, flagsDead);
+    }
+}

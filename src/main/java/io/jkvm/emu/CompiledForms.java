@@ -1,0 +1,319 @@
+package io.jkvm.emu;
+
+import java.lang.classfile.CodeBuilder;
+import java.lang.classfile.Label;
+import java.lang.constant.MethodTypeDesc;
+
+import static io.jkvm.emu.BlockCompiler.CD_CORE;
+import static io.jkvm.emu.BodyState.ADDRESS;
+import static io.jkvm.emu.BodyState.CORE;
+import static io.jkvm.emu.BodyState.VALUE;
+import static io.jkvm.emu.BodyState.flagCarry;
+import static io.jkvm.emu.BodyState.flagDst;
+import static io.jkvm.emu.BodyState.flagRes;
+import static io.jkvm.emu.BodyState.flagSrc;
+import static java.lang.constant.ConstantDescs.CD_boolean;
+import static java.lang.constant.ConstantDescs.CD_int;
+import static java.lang.constant.ConstantDescs.CD_long;
+import static java.lang.constant.ConstantDescs.CD_void;
+
+/**
+ * The bytecode of each form {@link BlockCompiler} compiles, on the locals {@link BodyState} keeps: the semantics of
+ * {@code BlockExecution.executeDecoded} for the same form (its operand sizes, zero-extension, lazy flag records, and
+ * every access that may fault made before any register changes).
+ */
+final class CompiledForms {
+    private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class);
+    private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long, CD_int),
+            WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long),
+            JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
+            CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
+            RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int);
+
+    private CompiledForms() {
+    }
+
+    /** Emits instruction {@code i}, {@code d}, which {@link BlockCompiler#compiled} accepts. */
+    static void emit(BodyState b, BlockOp d, int i) {
+        CodeBuilder cob = b.cob;
+        int size = d.size();
+        switch (d.op()) {
+            case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32 -> {
+                int width = d.op() == BlockOp.ALU_R64_R64 ? 8 : 4;
+                b.loadRegister(d.rm(), width);
+                cob.lstore(flagDst(i));
+                b.loadRegister(d.reg(), width);
+                cob.lstore(flagSrc(i));
+                alu(b, d.sub(), width, i, d.rm(), false);
+            }
+            case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> {
+                readRm(b, d, i, size);
+                cob.lstore(flagDst(i));
+                if (d.op() == BlockOp.ALU_RM_IMM) {
+                    cob.loadConstant(d.imm() & CpuState.mask(size));
+                } else {
+                    b.loadRegister(d.reg(), size);
+                }
+                cob.lstore(flagSrc(i));
+                alu(b, d.sub(), size, i, d.rm(), d.rm() == BlockOp.MEMORY);
+            }
+            case BlockOp.ALU_REG_RM -> {
+                b.loadRegister(d.reg(), size);
+                cob.lstore(flagDst(i));
+                readRm(b, d, i, size);
+                cob.lstore(flagSrc(i));
+                alu(b, d.sub(), size, i, d.reg(), false);
+            }
+            case BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM -> {
+                readRm(b, d, i, size);
+                if (d.op() == BlockOp.TEST_RM_IMM) {
+                    cob.loadConstant(d.imm() & CpuState.mask(size));
+                } else {
+                    b.loadRegister(d.reg(), size);
+                }
+                cob.land();
+                logic(b, size, i);
+            }
+            case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
+                if (d.rm() == BlockOp.MEMORY) {
+                    address(b, d, i);
+                    cob.aload(CORE).lload(ADDRESS).loadConstant(size);
+                    movValue(b, d, size);
+                    cob.invokevirtual(CD_CORE, "write", WRITE);
+                } else {
+                    movValue(b, d, size);
+                    b.storeRegister(d.rm(), size);
+                }
+            }
+            case BlockOp.MOV_REG_RM -> {
+                readRm(b, d, i, size);
+                b.storeRegister(d.reg(), size);
+            }
+            case BlockOp.LEA -> {
+                address(b, d, i);
+                cob.lload(ADDRESS);
+                b.storeRegister(d.reg(), size);
+            }
+            case BlockOp.MOVZX -> {
+                readRm(b, d, i, d.sub());
+                b.storeRegister(d.reg(), size);
+            }
+            case BlockOp.MOVSX -> {
+                int shift = 64 - 8 * d.sub();
+                readRm(b, d, i, d.sub());
+                cob.loadConstant(shift).lshl().loadConstant(shift).lshr();
+                b.storeRegister(d.reg(), size);
+            }
+            case BlockOp.INC_DEC_R64 -> incDec(b, d, 8, d.sub() == 0, i);
+            case BlockOp.INC, BlockOp.DEC -> incDec(b, d, size, d.op() == BlockOp.INC, i);
+            case BlockOp.PUSH_REG -> {
+                b.flushRegister(4); // push moves the register file's RSP
+                cob.aload(CORE);
+                b.loadRegister(d.reg(), 8);
+                cob.loadConstant(8).invokevirtual(CD_CORE, "push", MethodTypeDesc.of(CD_void, CD_long, CD_int));
+                b.reloadRegister(4);
+            }
+            case BlockOp.POP_REG -> {
+                b.flushRegister(4);
+                cob.aload(CORE).loadConstant(8).invokevirtual(CD_CORE, "pop", MethodTypeDesc.of(CD_long, CD_int)).lstore(VALUE);
+                b.reloadRegister(4);
+                cob.lload(VALUE);
+                b.storeRegister(d.reg(), 8); // POP RSP: the value read, not RSP moved past it
+            }
+            case BlockOp.JCC -> {
+                Label notTaken = cob.newLabel();
+                b.condition(d.sub());
+                cob.ifeq(notTaken);
+                taken(b, d, i);
+                cob.labelBinding(notTaken);
+            }
+            case BlockOp.JMP -> {
+                taken(b, d, i);
+                b.reachable = false;
+            }
+            case BlockOp.CALL -> {
+                b.flushRegisters();
+                b.materializeFlags();
+                cob.aload(CORE);
+                b.pushRip(b.offsets[i] + d.length() + d.imm());
+                b.pushRip(b.offsets[i + 1]);
+                cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
+                b.exit(i + 1, true, -1, false);
+                b.reachable = false;
+            }
+            case BlockOp.RET -> {
+                b.flushRegisters();
+                b.materializeFlags();
+                cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", RET);
+                b.exit(i + 1, true, -1, false);
+                b.reachable = false;
+            }
+            case BlockOp.NOP -> {
+            }
+            default -> throw new IllegalStateException("not a compiled form: " + d);
+        }
+        if (BlockCompiler.touchesMemory(d) && b.reachable) {
+            afterMemory(b, i);
+        }
+    }
+
+    /**
+     * After an access to memory: the MMIO log retired (as runDecoded does after each instruction), and a return to
+     * the boundary when the access went to a device or dropped decoded code.
+     */
+    private static void afterMemory(BodyState b, int i) {
+        CodeBuilder cob = b.cob;
+        Label quiet = cob.newLabel(), on = cob.newLabel();
+        cob.aload(CORE).getfield(CD_CORE, "mmioCount", CD_int).ifeq(quiet);
+        cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", MethodTypeDesc.of(CD_void));
+        cob.labelBinding(quiet);
+        cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
+        b.exit(i + 1, false, b.offsets[i + 1], true);
+        cob.labelBinding(on);
+    }
+
+    /** A taken Jcc or JMP: round again when it goes to the block's start, else out to its target. */
+    private static void taken(BodyState b, BlockOp d, int i) {
+        if (BlockCompiler.branchesToStart(b.insns, i)) {
+            b.backEdge(i);
+            return;
+        }
+        CodeBuilder cob = b.cob;
+        cob.aload(CORE);
+        b.pushRip(b.offsets[i] + d.length() + d.imm());
+        cob.loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // a non-canonical target faults here, before it
+        b.exit(i + 1, true, -1, false);
+    }
+
+    /**
+     * The ALU operation {@code op} on the operands in instruction {@code i}'s flag slots, as {@link Arithmetic#aluOp}:
+     * the result and record in its slots, then the result (but for CMP) to register {@code dst}, or to the memory
+     * operand at ADDRESS.
+     */
+    private static void alu(BodyState b, int op, int size, int i, int dst, boolean memory) {
+        CodeBuilder cob = b.cob;
+        int lazy;
+        switch (op) {
+            case 0 -> {
+                cob.lload(flagDst(i)).lload(flagSrc(i)).ladd();
+                lazy = CpuState.LAZY_ADD;
+            }
+            case 2, 3 -> {
+                b.carry();
+                cob.lstore(flagCarry(i));
+                cob.lload(flagDst(i)).lload(flagSrc(i));
+                if (op == 2) {
+                    cob.ladd().lload(flagCarry(i)).ladd();
+                } else {
+                    cob.lsub().lload(flagCarry(i)).lsub();
+                }
+                lazy = op == 2 ? CpuState.LAZY_ADC : CpuState.LAZY_SBB;
+            }
+            case 5, 7 -> {
+                cob.lload(flagDst(i)).lload(flagSrc(i)).lsub();
+                lazy = CpuState.LAZY_SUB;
+            }
+            default -> {
+                cob.lload(flagDst(i)).lload(flagSrc(i));
+                switch (op) {
+                    case 1 -> cob.lor();
+                    case 4 -> cob.land();
+                    default -> cob.lxor();
+                }
+                lazy = CpuState.LAZY_LOGIC;
+            }
+        }
+        cob.lstore(flagRes(i));
+        if (lazy == CpuState.LAZY_LOGIC) {
+            cob.lload(flagRes(i)).lstore(flagDst(i)).lconst_0().lstore(flagSrc(i)); // as lazy(LOGIC, res, 0, res)
+        }
+        if (op != 7) {
+            if (memory) {
+                cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(i)).invokevirtual(CD_CORE, "write", WRITE);
+            } else {
+                cob.lload(flagRes(i));
+                b.mask(size);
+                b.storeRegister(dst, size);
+            }
+        }
+        b.setFlags(lazy, size, i);
+    }
+
+    /** AND's record of the value on the stack (TEST): lazy(LOGIC, res, 0, res). */
+    private static void logic(BodyState b, int size, int i) {
+        b.cob.dup2().lstore(flagRes(i)).lstore(flagDst(i));
+        b.cob.lconst_0().lstore(flagSrc(i));
+        b.setFlags(CpuState.LAZY_LOGIC, size, i);
+    }
+
+    /** INC or DEC of the r/m operand: CF kept (read before the record changes), the others from the result. */
+    private static void incDec(BodyState b, BlockOp d, int size, boolean inc, int i) {
+        CodeBuilder cob = b.cob;
+        readRm(b, d, i, size);
+        cob.lstore(flagDst(i));
+        cob.loadConstant(1L).lstore(flagSrc(i));
+        b.carry();
+        cob.lstore(flagCarry(i));
+        cob.lload(flagDst(i)).loadConstant(1L);
+        if (inc) {
+            cob.ladd();
+        } else {
+            cob.lsub();
+        }
+        cob.lstore(flagRes(i));
+        if (d.rm() == BlockOp.MEMORY) {
+            cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(i)).invokevirtual(CD_CORE, "write", WRITE);
+        } else {
+            cob.lload(flagRes(i));
+            b.mask(size);
+            b.storeRegister(d.rm(), size);
+        }
+        b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, i);
+    }
+
+    /** Pushes what a MOV to r/m stores: the register, or the immediate. */
+    private static void movValue(BodyState b, BlockOp d, int size) {
+        if (d.op() == BlockOp.MOV_RM_IMM) {
+            b.cob.loadConstant(d.imm() & CpuState.mask(size));
+        } else {
+            b.loadRegister(d.reg(), size);
+        }
+    }
+
+    /** Pushes the r/m operand at {@code size}: a register, or a read of memory (its address left in ADDRESS). */
+    private static void readRm(BodyState b, BlockOp d, int i, int size) {
+        if (d.rm() >= 0) {
+            b.loadRegister(d.rm(), size);
+        } else {
+            address(b, d, i);
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "read", READ);
+        }
+    }
+
+    /** The memory operand's linear address into ADDRESS, as BlockExecution.address computes it (stackAddressed too). */
+    private static void address(BodyState b, BlockOp d, int i) {
+        CodeBuilder cob = b.cob;
+        int base = d.base();
+        cob.aload(CORE).loadConstant(d.seg() == 0 && (base == 4 || base == 5) ? 1 : 0)
+                .putfield(CD_CORE, "stackAddressed", CD_boolean);
+        cob.loadConstant(d.disp());
+        if (base >= 0) {
+            b.loadRegister(base, 8);
+            cob.ladd();
+        } else if (base == BlockOp.RIP) {
+            b.pushRip(b.offsets[i + 1]);
+            cob.ladd();
+        }
+        if (d.index() >= 0) {
+            b.loadRegister(d.index(), 8);
+            if (d.scale() != 0) {
+                cob.loadConstant(d.scale()).lshl();
+            }
+            cob.ladd();
+        }
+        if (d.seg() != 0) {
+            cob.aload(CORE).getfield(CD_CORE, d.seg() == BlockOp.FS ? "fsBase" : "gsBase", CD_long).ladd();
+        }
+        cob.lstore(ADDRESS);
+    }
+}

@@ -1,0 +1,71 @@
+package io.jkvm.emu;
+
+import static io.jkvm.emu.CpuState.CF;
+import static io.jkvm.emu.CpuState.LAZY_ADC;
+import static io.jkvm.emu.CpuState.LAZY_ADD;
+import static io.jkvm.emu.CpuState.LAZY_DEC;
+import static io.jkvm.emu.CpuState.LAZY_INC;
+import static io.jkvm.emu.CpuState.LAZY_LOGIC;
+import static io.jkvm.emu.CpuState.LAZY_NEG;
+import static io.jkvm.emu.CpuState.LAZY_SBB;
+import static io.jkvm.emu.CpuState.LAZY_SUB;
+import static io.jkvm.emu.CpuState.mask;
+import static io.jkvm.emu.CpuState.signBit;
+
+/**
+ * The arithmetic flags an operation leaves, from its lazy record alone (operation, operands, result, size, and the
+ * carry INC/DEC keep or ADC/SBB took in): the core reads its recorded flags through these, and compiled blocks
+ * ({@link BlockCompiler}) call them on records they hold in locals, so both read flags one way.
+ */
+final class LazyFlags {
+    private LazyFlags() {
+    }
+
+    /** CF (1) or 0. */
+    static long cf(int op, long dst, long src, long res, int size, long carry) {
+        long m = mask(size);
+        long d = dst & m, s = src & m, r = res & m;
+        return switch (op) {
+            case LAZY_ADD -> Long.compareUnsigned(r, d) < 0 ? CF : 0;
+            case LAZY_ADC -> (carry != 0 ? Long.compareUnsigned(r, d) <= 0 : Long.compareUnsigned(r, d) < 0) ? CF : 0;
+            case LAZY_SUB -> Long.compareUnsigned(d, s) < 0 ? CF : 0;
+            case LAZY_SBB -> (carry != 0 ? Long.compareUnsigned(d, s) <= 0 : Long.compareUnsigned(d, s) < 0) ? CF : 0;
+            case LAZY_NEG -> d != 0 ? CF : 0;
+            case LAZY_INC, LAZY_DEC -> carry;
+            default -> 0;
+        };
+    }
+
+    /** Whether OF is set. */
+    static boolean of(int op, long dst, long src, long res, int size) {
+        long sb = signBit(size);
+        return switch (op) {
+            case LAZY_ADD, LAZY_ADC, LAZY_INC -> ((dst ^ res) & (src ^ res) & sb) != 0;
+            case LAZY_SUB, LAZY_SBB, LAZY_DEC -> ((dst ^ src) & (dst ^ res) & sb) != 0;
+            case LAZY_NEG -> (dst & mask(size)) == sb;
+            default -> false;
+        };
+    }
+
+    /** AF (1 << 4) or 0. */
+    static long af(int op, long dst, long src, long res) {
+        return op != LAZY_LOGIC && ((dst ^ src ^ res) & 0x10) != 0 ? CpuState.AF : 0;
+    }
+
+    /** Condition code {@code cc} (the low nibble of Jcc, SETcc, CMOVcc) on the flags the record leaves. */
+    static boolean condition(int op, long dst, long src, long res, int size, long carry, int cc) {
+        boolean zero = (res & mask(size)) == 0;
+        boolean sign = (res & signBit(size)) != 0;
+        boolean r = switch (cc >> 1) {
+            case 0 -> of(op, dst, src, res, size);
+            case 1 -> cf(op, dst, src, res, size, carry) != 0;
+            case 2 -> zero;
+            case 3 -> zero || cf(op, dst, src, res, size, carry) != 0;
+            case 4 -> sign;
+            case 5 -> (Long.bitCount(res & 0xFF) & 1) == 0;
+            case 6 -> sign != of(op, dst, src, res, size);
+            default -> zero || sign != of(op, dst, src, res, size);
+        };
+        return (cc & 1) == 0 ? r : !r;
+    }
+}
