@@ -31,9 +31,10 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * <li>Each instruction's code is covered by an exception handler that puts back the state before it (registers, flags,
  * RIP, and in {@code blockProgress} which instruction it was), so a fault or exit in the middle is precise.
  * </ul>
- * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC of any size but a high byte, PUSH/POP of a 64-bit register, Jcc, JMP,
- * CALL and RET are compiled from the same semantics the block executor runs ({@link Arithmetic}'s operations and
- * {@link LazyFlags}' records, {@link NearBranches}, the core's push, pop and memory accessors); every other decoded
+ * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
+ * byte, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET are compiled from the same semantics the block executor
+ * runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted},
+ * {@link NearBranches}, the core's push, pop and memory accessors); every other decoded
  * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
  * A block that branches back to its own start loops inside the method. A hidden class goes with its block: the code
  * cache's bound on blocks bounds the compiled code too.
@@ -112,6 +113,9 @@ final class BlockCompiler {
             case BlockOp.LEA -> d.size() >= 4;
             case BlockOp.MOVZX, BlockOp.MOVSX -> plainRm(d) && d.size() >= 4;
             case BlockOp.PUSH_REG, BlockOp.POP_REG -> d.size() == 8;
+            case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.CMOV -> plainRm(d) && plainRegister(d.reg());
+            case BlockOp.SETCC -> plainRm(d);
+            case BlockOp.SHIFT -> plainRm(d) && d.imm() >= 0 && (d.imm() & (d.size() == 8 ? 63 : 31)) != 0;
             default -> false;
         };
     }
@@ -122,7 +126,8 @@ final class BlockCompiler {
             case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
             case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM,
                  BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.MOV_RM_IMM, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.INC,
-                 BlockOp.DEC -> d.rm() == BlockOp.MEMORY;
+                 BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC ->
+                    d.rm() == BlockOp.MEMORY;
             default -> false;
         };
     }
@@ -137,7 +142,7 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_IMM, BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM ->
                     d.sub() != 2 && d.sub() != 3;
-            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG -> true;
+            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> true;
             default -> false;
         };
     }

@@ -23,12 +23,15 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * every access that may fault made before any register changes).
  */
 final class CompiledForms {
-    private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class);
+    private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
+            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long, CD_int),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
-            RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int);
+            RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int),
+            IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
+            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -147,6 +150,63 @@ final class CompiledForms {
                 cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", RET);
                 b.exit(i + 1, true, -1, false);
                 b.reachable = false;
+            }
+            case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> {
+                b.flushRegister(d.reg()); // imul3 writes the register file's (a 16-bit one keeps the rest)
+                cob.aload(CORE).loadConstant(d.reg());
+                if (d.op() == BlockOp.IMUL_IMM) {
+                    readRm(b, d, i, size);
+                    cob.loadConstant(d.imm());
+                } else {
+                    b.loadRegister(d.reg(), size);
+                    readRm(b, d, i, size);
+                }
+                cob.loadConstant(size).invokestatic(CD_ARITHMETIC, "imul3", IMUL);
+                b.reloadRegister(d.reg());
+                b.setFlags(0, 0, i); // the core's flags, all six set
+            }
+            case BlockOp.SHIFT -> {
+                int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
+                b.materializeFlags(); // a shift keeps some of them
+                readRm(b, d, i, size);
+                cob.lstore(VALUE);
+                cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                        .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE);
+                if (d.rm() == BlockOp.MEMORY) {
+                    cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+                } else {
+                    cob.lload(VALUE);
+                    b.storeRegister(d.rm(), size);
+                }
+                cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
+                        .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
+            }
+            case BlockOp.CMOV -> {
+                Label keep = cob.newLabel(), done = cob.newLabel();
+                readRm(b, d, i, size); // read whether it moves or not
+                cob.lstore(VALUE);
+                b.condition(d.sub());
+                cob.ifeq(keep);
+                cob.lload(VALUE);
+                b.storeRegister(d.reg(), size);
+                cob.goto_(done).labelBinding(keep);
+                if (size == 4) {
+                    b.loadRegister(d.reg(), 4); // a 32-bit CMOV zero-extends even when it does not move
+                    b.storeRegister(d.reg(), 4);
+                }
+                cob.labelBinding(done);
+            }
+            case BlockOp.SETCC -> {
+                if (d.rm() == BlockOp.MEMORY) {
+                    address(b, d, i);
+                    cob.aload(CORE).lload(ADDRESS).iconst_1();
+                    b.condition(d.sub());
+                    cob.i2l().invokevirtual(CD_CORE, "write", WRITE);
+                } else {
+                    b.condition(d.sub());
+                    cob.i2l();
+                    b.storeRegister(d.rm(), 1);
+                }
             }
             case BlockOp.NOP -> {
             }
