@@ -32,7 +32,7 @@ abstract class BodyState {
     final long used;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
-    /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and instruction. */
+    /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and slot (0 or 1). */
     int flagOp, flagSize, flagSlot;
     /** Whether code emitted here can run (false after an exit with no way on). */
     boolean reachable = true;
@@ -83,7 +83,7 @@ abstract class BodyState {
                 cob.aload(CORE).getfield(CD_CORE, "r", CD_LONGS).loadConstant(n).laload().lstore(register(n));
             }
         }
-        for (int i = 0; i < insns.length; i++) {
+        for (int i = 0; i < 2; i++) {
             for (int slot = flagDst(i); slot <= flagCarry(i); slot += 2) {
                 cob.lconst_0().lstore(slot);
             }
@@ -204,7 +204,15 @@ abstract class BodyState {
 
     // ---- flags -----------------------------------------------------------------------------------------------------
 
-    /** The record of instruction {@code i} (its slots already hold operands, result and carry) is the flags now. */
+    /**
+     * The record a flag-setting instruction writes: not the pending one, which its handler may still put back. Two
+     * records in turn keep few locals live (each one a handler may read stays live to it).
+     */
+    int freeRecord() {
+        return flagOp == 0 ? 0 : 1 - flagSlot;
+    }
+
+    /** Flag record {@code i} (its slots already hold operands, result and carry) is the flags now. */
     void setFlags(int op, int size, int i) {
         flagOp = op;
         flagSize = size;

@@ -31,7 +31,8 @@ final class CompiledForms {
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
-            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
+            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
+            SHIFT = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -40,32 +41,33 @@ final class CompiledForms {
     static void emit(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
         int size = d.size();
+        int t = b.freeRecord(); // the record this instruction writes, if any: the pending one stays for its handler
         switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32 -> {
                 int width = d.op() == BlockOp.ALU_R64_R64 ? 8 : 4;
                 b.loadRegister(d.rm(), width);
-                cob.lstore(flagDst(i));
+                cob.lstore(flagDst(t));
                 b.loadRegister(d.reg(), width);
-                cob.lstore(flagSrc(i));
-                alu(b, d.sub(), width, i, d.rm(), false);
+                cob.lstore(flagSrc(t));
+                alu(b, d.sub(), width, t, d.rm(), false);
             }
             case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> {
                 readRm(b, d, i, size);
-                cob.lstore(flagDst(i));
+                cob.lstore(flagDst(t));
                 if (d.op() == BlockOp.ALU_RM_IMM) {
                     cob.loadConstant(d.imm() & CpuState.mask(size));
                 } else {
                     b.loadRegister(d.reg(), size);
                 }
-                cob.lstore(flagSrc(i));
-                alu(b, d.sub(), size, i, d.rm(), d.rm() == BlockOp.MEMORY);
+                cob.lstore(flagSrc(t));
+                alu(b, d.sub(), size, t, d.rm(), d.rm() == BlockOp.MEMORY);
             }
             case BlockOp.ALU_REG_RM -> {
                 b.loadRegister(d.reg(), size);
-                cob.lstore(flagDst(i));
+                cob.lstore(flagDst(t));
                 readRm(b, d, i, size);
-                cob.lstore(flagSrc(i));
-                alu(b, d.sub(), size, i, d.reg(), false);
+                cob.lstore(flagSrc(t));
+                alu(b, d.sub(), size, t, d.reg(), false);
             }
             case BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM -> {
                 readRm(b, d, i, size);
@@ -75,7 +77,7 @@ final class CompiledForms {
                     b.loadRegister(d.reg(), size);
                 }
                 cob.land();
-                logic(b, size, i);
+                logic(b, size, t);
             }
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
                 if (d.rm() == BlockOp.MEMORY) {
@@ -107,8 +109,8 @@ final class CompiledForms {
                 cob.loadConstant(shift).lshl().loadConstant(shift).lshr();
                 b.storeRegister(d.reg(), size);
             }
-            case BlockOp.INC_DEC_R64 -> incDec(b, d, 8, d.sub() == 0, i);
-            case BlockOp.INC, BlockOp.DEC -> incDec(b, d, size, d.op() == BlockOp.INC, i);
+            case BlockOp.INC_DEC_R64 -> incDec(b, d, 8, d.sub() == 0, i, t);
+            case BlockOp.INC, BlockOp.DEC -> incDec(b, d, size, d.op() == BlockOp.INC, i, t);
             case BlockOp.PUSH_REG -> {
                 b.flushRegister(4); // push moves the register file's RSP
                 cob.aload(CORE);
@@ -170,8 +172,13 @@ final class CompiledForms {
                 b.materializeFlags(); // a shift keeps some of them
                 readRm(b, d, i, size);
                 cob.lstore(VALUE);
-                cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                        .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE);
+                if (d.sub() < 4) {
+                    cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                            .invokestatic(CD_SHIFTS, "rotated", SHIFTED).lstore(VALUE);
+                } else {
+                    cob.aload(CORE).loadConstant(size).lload(VALUE).loadConstant(count)
+                            .invokestatic(CD_SHIFTS, d.sub() == 5 ? "shr" : d.sub() == 7 ? "sar" : "shl", SHIFT).lstore(VALUE);
+                }
                 if (d.rm() == BlockOp.MEMORY) {
                     cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
                 } else {
@@ -246,8 +253,8 @@ final class CompiledForms {
     }
 
     /**
-     * The ALU operation {@code op} on the operands in instruction {@code i}'s flag slots, as {@link Arithmetic#aluOp}:
-     * the result and record in its slots, then the result (but for CMP) to register {@code dst}, or to the memory
+     * The ALU operation {@code op} on the operands in flag record {@code i}'s slots, as {@link Arithmetic#aluOp}:
+     * the result and record there, then the result (but for CMP) to register {@code dst}, or to the memory
      * operand at ADDRESS.
      */
     private static void alu(BodyState b, int op, int size, int i, int dst, boolean memory) {
@@ -299,7 +306,7 @@ final class CompiledForms {
         b.setFlags(lazy, size, i);
     }
 
-    /** AND's record of the value on the stack (TEST): lazy(LOGIC, res, 0, res). */
+    /** AND's record of the value on the stack (TEST) in flag record {@code i}: lazy(LOGIC, res, 0, res). */
     private static void logic(BodyState b, int size, int i) {
         b.cob.dup2().lstore(flagRes(i)).lstore(flagDst(i));
         b.cob.lconst_0().lstore(flagSrc(i));
@@ -307,28 +314,28 @@ final class CompiledForms {
     }
 
     /** INC or DEC of the r/m operand: CF kept (read before the record changes), the others from the result. */
-    private static void incDec(BodyState b, BlockOp d, int size, boolean inc, int i) {
+    private static void incDec(BodyState b, BlockOp d, int size, boolean inc, int i, int t) {
         CodeBuilder cob = b.cob;
         readRm(b, d, i, size);
-        cob.lstore(flagDst(i));
-        cob.loadConstant(1L).lstore(flagSrc(i));
+        cob.lstore(flagDst(t));
+        cob.loadConstant(1L).lstore(flagSrc(t));
         b.carry();
-        cob.lstore(flagCarry(i));
-        cob.lload(flagDst(i)).loadConstant(1L);
+        cob.lstore(flagCarry(t));
+        cob.lload(flagDst(t)).loadConstant(1L);
         if (inc) {
             cob.ladd();
         } else {
             cob.lsub();
         }
-        cob.lstore(flagRes(i));
+        cob.lstore(flagRes(t));
         if (d.rm() == BlockOp.MEMORY) {
-            cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(i)).invokevirtual(CD_CORE, "write", WRITE);
+            cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(t)).invokevirtual(CD_CORE, "write", WRITE);
         } else {
-            cob.lload(flagRes(i));
+            cob.lload(flagRes(t));
             b.mask(size);
             b.storeRegister(d.rm(), size);
         }
-        b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, i);
+        b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
     }
 
     /** Pushes what a MOV to r/m stores: the register, or the immediate. */

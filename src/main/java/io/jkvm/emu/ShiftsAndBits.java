@@ -22,6 +22,11 @@ final class ShiftsAndBits {
 
     /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
     static long shifted(Core cpu, int op, int size, long v, int count) {
+        return op < 4 ? rotated(cpu, op, size, v, count) : linearShifted(cpu, op, size, v, count);
+    }
+
+    /** ROL, ROR, RCL, RCR (op 0-3): the result, and the flags they leave in {@code shiftFlags}. */
+    static long rotated(Core cpu, int op, int size, long v, int count) {
         int bits = 8 * size;
         long m = Core.mask(size), sb = Core.signBit(size);
         long res;
@@ -41,7 +46,7 @@ final class ShiftsAndBits {
                 long of = (((res << 1) ^ res) & sb) != 0 ? Core.OF : 0;
                 flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
             }
-            case 2, 3 -> { // RCL, RCR through CF
+            default -> { // RCL, RCR through CF
                 int c = size == 8 || size == 4 ? count : count % (bits + 1);
                 long carry = (flags & Core.CF) != 0 ? 1 : 0;
                 res = v;
@@ -59,27 +64,49 @@ final class ShiftsAndBits {
                 long of = op == 2 ? (((res & sb) != 0) ^ (carry != 0) ? Core.OF : 0) : ((((res << 1) ^ res) & sb) != 0 ? Core.OF : 0);
                 flags = (flags & ~(Core.CF | Core.OF)) | carry | (count == 1 ? of : flags & Core.OF);
             }
-            case 4, 6 -> { // SHL
-                res = count >= bits ? 0 : (v << count) & m;
-                long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
-                long of = (((res & sb) != 0) ^ (cfv != 0)) ? Core.OF : 0;
-                flags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
-            }
-            case 5 -> { // SHR
-                res = count >= 64 ? 0 : v >>> count;
-                long cfv = count > bits ? 0 : (v >>> (count - 1)) & 1;
-                long of = (v & sb) != 0 ? Core.OF : 0;
-                flags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
-            }
-            default -> { // SAR
-                long sv = (v << (64 - bits)) >> (64 - bits);
-                int c = Math.min(count, 63);
-                res = (sv >> c) & m;
-                long cfv = (sv >> (c - 1)) & 1;
-                flags = cfv | Core.pfZfSf(res, size) | (flags & Core.AF);
-            }
         }
         cpu.shiftFlags = flags;
+        return res;
+    }
+
+    /** SHL/SAL, SHR, SAR (op 4-7): the result, and the flags they leave in {@code shiftFlags}. */
+    static long linearShifted(Core cpu, int op, int size, long v, int count) {
+        return switch (op) {
+            case 4, 6 -> shl(cpu, size, v, count);
+            case 5 -> shr(cpu, size, v, count);
+            default -> sar(cpu, size, v, count);
+        };
+    }
+
+    // SHL, SHR and SAR each small enough for the JIT to inline into a compiled block
+
+    static long shl(Core cpu, int size, long v, int count) {
+        int bits = 8 * size;
+        long flags = cpu.arithFlags();
+        long res = count >= bits ? 0 : (v << count) & Core.mask(size);
+        long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
+        long of = (((res & Core.signBit(size)) != 0) ^ (cfv != 0)) ? Core.OF : 0;
+        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
+        return res;
+    }
+
+    static long shr(Core cpu, int size, long v, int count) {
+        long flags = cpu.arithFlags();
+        long res = count >= 64 ? 0 : v >>> count;
+        long cfv = count > 8 * size ? 0 : (v >>> (count - 1)) & 1;
+        long of = (v & Core.signBit(size)) != 0 ? Core.OF : 0;
+        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
+        return res;
+    }
+
+    static long sar(Core cpu, int size, long v, int count) {
+        int bits = 8 * size;
+        long flags = cpu.arithFlags();
+        long sv = (v << (64 - bits)) >> (64 - bits);
+        int c = Math.min(count, 63);
+        long res = (sv >> c) & Core.mask(size);
+        long cfv = (sv >> (c - 1)) & 1;
+        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (flags & Core.AF);
         return res;
     }
 
