@@ -28,39 +28,32 @@ class CompiledBlockExitTest {
 
     /** RAX, RCX, RDX, RBX, RFLAGS, the instructions retired and the device reads, run in {@code setting}. */
     private static List<Long> run(String setting) {
-        String before = System.getProperty(Execution.PROPERTY);
-        System.setProperty(Execution.PROPERTY, setting);
-        try (EmuVm vm = new EmuVm(hex(GUEST))) {
-            List<Long> reads = new ArrayList<>();
-            long answer = 0x1000;
-            for (int exits = 0; ; exits++) {
-                if (exits > 20) {
-                    fail("no HLT after 20 exits, " + setting);
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(hex(GUEST))) {
+                List<Long> reads = new ArrayList<>();
+                long answer = 0x1000;
+                for (int exits = 0; ; exits++) {
+                    if (exits > 20) {
+                        fail("no HLT after 20 exits, " + setting);
+                    }
+                    VcpuExit exit = vm.vcpu.run();
+                    if (exit instanceof VcpuExit.Hlt) {
+                        break;
+                    }
+                    if (!(exit instanceof VcpuExit.Mmio m) || m.write() || m.address() != MMIO) {
+                        return fail("unexpected exit " + exit);
+                    }
+                    m.data().set(0, answer);
+                    reads.add(answer);
+                    answer += 0x111;
                 }
-                VcpuExit exit = vm.vcpu.run();
-                if (exit instanceof VcpuExit.Hlt) {
-                    break;
-                }
-                if (!(exit instanceof VcpuExit.Mmio m) || m.write() || m.address() != MMIO) {
-                    fail("unexpected exit " + exit);
-                    return null;
-                }
-                m.data().set(0, answer);
-                reads.add(answer);
-                answer += 0x111;
+                Registers r = vm.vcpu.registers();
+                List<Long> state = new ArrayList<>(List.of(r.gpr(0), r.gpr(1), r.gpr(2), r.gpr(3), r.rflags() & 0x8D5,
+                        vm.vcpu.instructions(), (long) vm.vcpu.compiledBlocks()));
+                state.addAll(reads);
+                return state;
             }
-            Registers r = vm.vcpu.registers();
-            List<Long> state = new ArrayList<>(List.of(r.gpr(0), r.gpr(1), r.gpr(2), r.gpr(3), r.rflags() & 0x8D5, vm.vcpu.instructions(),
-                    (long) vm.vcpu.compiledBlocks()));
-            state.addAll(reads);
-            return state;
-        } finally {
-            if (before == null) {
-                System.clearProperty(Execution.PROPERTY);
-            } else {
-                System.setProperty(Execution.PROPERTY, before);
-            }
-        }
+        });
     }
 
     @Test

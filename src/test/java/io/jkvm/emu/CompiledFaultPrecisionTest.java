@@ -54,41 +54,35 @@ class CompiledFaultPrecisionTest {
 
     /** What the handler finds: every GPR, RFLAGS, the frame's RIP and RFLAGS, CR2 and the data, in {@code setting}. */
     private static List<Long> faultAt(int k, String setting, List<Integer> starts) {
-        String before = System.getProperty(Execution.PROPERTY);
-        System.setProperty(Execution.PROPERTY, setting);
-        try (EmuVm vm = new EmuVm(code(k, starts))) {
-            vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
-            Idt.writeGate(vm.memory, IDT, 14, HANDLER);
-            Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
-            for (int i = 0; i < 8; i++) {
-                vm.memory.writeLong(DATA + 8L * i, 0x0123_4567_89AB_CDEFL * (i + 1));
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(code(k, starts))) {
+                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
+                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                for (int i = 0; i < 8; i++) {
+                    vm.memory.writeLong(DATA + 8L * i, 0x0123_4567_89AB_CDEFL * (i + 1));
+                }
+                Registers r = vm.vcpu.registers().withGpr(0, 0x1111).withGpr(3, 0x2222).withGpr(1, -5).withGpr(8, 1)
+                        .withGpr(6, DATA).withGpr(7, NO_PAGE).withRflags(0x203); // CF set: ADC reads it
+                vm.vcpu.setRegisters(r);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting + ", position " + k);
+                Registers end = vm.vcpu.registers();
+                List<Long> seen = new ArrayList<>();
+                for (int g = 0; g < 16; g++) {
+                    seen.add(end.gpr(g));
+                }
+                seen.add(end.rip());
+                long rsp = end.rsp();
+                seen.add(vm.memory.readLong(rsp)); // error code
+                seen.add(vm.memory.readLong(rsp + 8)); // RIP of the faulting instruction
+                seen.add(vm.memory.readLong(rsp + 24)); // RFLAGS at it
+                seen.add(vm.vcpu.specialRegisters().cr2());
+                for (int i = 0; i < 8; i++) {
+                    seen.add(vm.memory.readLong(DATA + 8L * i));
+                }
+                return seen;
             }
-            Registers r = vm.vcpu.registers().withGpr(0, 0x1111).withGpr(3, 0x2222).withGpr(1, -5).withGpr(8, 1)
-                    .withGpr(6, DATA).withGpr(7, NO_PAGE).withRflags(0x203); // CF set: ADC reads it
-            vm.vcpu.setRegisters(r);
-            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting + ", position " + k);
-            Registers end = vm.vcpu.registers();
-            List<Long> seen = new ArrayList<>();
-            for (int g = 0; g < 16; g++) {
-                seen.add(end.gpr(g));
-            }
-            seen.add(end.rip());
-            long rsp = end.rsp();
-            seen.add(vm.memory.readLong(rsp)); // error code
-            seen.add(vm.memory.readLong(rsp + 8)); // RIP of the faulting instruction
-            seen.add(vm.memory.readLong(rsp + 24)); // RFLAGS at it
-            seen.add(vm.vcpu.specialRegisters().cr2());
-            for (int i = 0; i < 8; i++) {
-                seen.add(vm.memory.readLong(DATA + 8L * i));
-            }
-            return seen;
-        } finally {
-            if (before == null) {
-                System.clearProperty(Execution.PROPERTY);
-            } else {
-                System.setProperty(Execution.PROPERTY, before);
-            }
-        }
+        });
     }
 
     @Test

@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * second Surefire run uses to hold the two paths to the same results).
  */
 class ExecutionTest {
-    private static <T> T with(String value, Supplier<T> body) {
+    /** {@code body}'s result with -Djkvm.core.execution set to {@code value} meanwhile (for the vCPUs it makes). */
+    static <T> T with(String value, Supplier<T> body) {
         String before = System.getProperty(Execution.PROPERTY);
         System.setProperty(Execution.PROPERTY, value);
         try {
