@@ -10,7 +10,6 @@ import java.lang.constant.DynamicConstantDesc;
 import java.lang.constant.MethodTypeDesc;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
-import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.constant.ConstantDescs.CD_boolean;
@@ -70,26 +69,6 @@ final class BlockCompiler {
         } catch (Throwable e) {
             throw new IllegalStateException("the block compiler made a class the JVM refuses: " + e, e);
         }
-    }
-
-    /** Whether instruction {@code i} is a Jcc or JMP to the block's own first instruction: a loop the method keeps. */
-    static boolean branchesToStart(BlockOp[] insns, int i) {
-        BlockOp d = insns[i];
-        long end = 0;
-        for (int k = 0; k <= i; k++) {
-            end += insns[k].length();
-        }
-        return (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) && d.imm() == -end;
-    }
-
-    /** Whether some instruction of the block branches back to its start. */
-    static boolean loopsToItself(BlockOp[] insns) {
-        for (int i = 0; i < insns.length; i++) {
-            if (branchesToStart(insns, i)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Whether {@code n} is a register a compiled form reads or writes whole or in its low part (not AH-BH). */
@@ -214,7 +193,7 @@ final class BlockCompiler {
         private void instruction(int i) {
             BlockOp d = insns[i];
             Label start = cob.newLabel(), end = cob.newLabel();
-            Handler handler = handlerHere(i, d);
+            HandlerState handler = handlerState(i, d);
             cob.labelBinding(start);
             if (compiled(d)) {
                 CompiledForms.emit(this, d, i);
@@ -223,7 +202,7 @@ final class BlockCompiler {
             }
             cob.labelBinding(end);
             if (handler != null) {
-                handler.cover(start, end);
+                cover(handler, start, end);
             }
             if (i == 0 && reachable) {
                 Label on = cob.newLabel();
@@ -256,24 +235,6 @@ final class BlockCompiler {
             cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
             exit(i + 1, false, -1, true); // an exit or dropped code: RIP is past it already
             cob.labelBinding(on);
-        }
-    }
-
-    /** A fault or exit point's state, put back by its handler: the state before instruction {@code index}. */
-    record HandlerState(int index, long dirty, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
-    }
-
-    /** An exception handler covering one instruction's code. */
-    static final class Handler {
-        final HandlerState state;
-        final List<Label[]> ranges = new ArrayList<>();
-
-        Handler(HandlerState state) {
-            this.state = state;
-        }
-
-        void cover(Label start, Label end) {
-            ranges.add(new Label[]{start, end});
         }
     }
 }

@@ -15,12 +15,13 @@ import static java.lang.constant.ConstantDescs.CD_long;
 
 /**
  * Where a compiled block's state is at each point of its method while {@link BlockCompiler} emits it: which guest
- * registers' locals are newer than the core's register file, which instruction's lazy flag record (if any) is newer
+ * registers' locals are newer than the core's register file, which of its two lazy flag records (if any) is newer
  * than the core's, and the code that writes them back, at exits and in each instruction's fault handler.
  */
 abstract class BodyState {
-    static final int THIS = 0, CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9,
-            RESULT = 11, TEMP = 13, REGISTERS = 15, FLAGS = REGISTERS + 64;
+    /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
+    static final int CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
+            FLAGS = REGISTERS + 64;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
             CD_int, CD_long, CD_int), CARRY = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_long, CD_int, CD_long);
 
@@ -29,6 +30,8 @@ abstract class BodyState {
     /** Where each instruction starts, from the block's start (and the block's length, last). */
     final long[] offsets;
     final boolean loop;
+    /** Whether a round's flags are dead at the block's start, so the back edge leaves them in locals. */
+    private final boolean flagsDeadAtStart;
     final long used;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
@@ -37,7 +40,7 @@ abstract class BodyState {
     /** Whether code emitted here can run (false after an exit with no way on). */
     boolean reachable = true;
     private final Label top;
-    private final List<BlockCompiler.Handler> handlers = new ArrayList<>();
+    private final List<Handler> handlers = new ArrayList<>();
 
     BodyState(CodeBuilder cob, BlockOp[] insns) {
         this.cob = cob;
@@ -46,9 +49,20 @@ abstract class BodyState {
         for (int i = 0; i < insns.length; i++) {
             offsets[i + 1] = offsets[i] + insns[i].length();
         }
-        loop = BlockCompiler.loopsToItself(insns);
+        boolean loops = false;
+        for (int i = 0; i < insns.length; i++) {
+            loops |= branchesToStart(i);
+        }
+        loop = loops;
+        flagsDeadAtStart = loop && BlockCompiler.flagsDeadAtStart(insns);
         used = BlockCompiler.registersUsed(insns);
         top = cob.newLabel();
+    }
+
+    /** Whether instruction {@code i} is a Jcc or JMP to the block's own first instruction: a loop the method keeps. */
+    boolean branchesToStart(int i) {
+        BlockOp d = insns[i];
+        return (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) && d.imm() == -offsets[i + 1];
     }
 
     static int register(int n) {
@@ -94,19 +108,25 @@ abstract class BodyState {
         }
     }
 
-    /** The handler instruction {@code i} needs (the state before it), or null when its code cannot throw. */
-    BlockCompiler.Handler handlerHere(int i, BlockOp d) {
-        BlockCompiler.HandlerState state;
+    /** A fault or exit point's state, put back by its handler: the state before instruction {@code index}. */
+    record HandlerState(int index, long dirty, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
+    }
+
+    /** An exception handler: the state it puts back, and the code of its instruction it covers. */
+    private record Handler(HandlerState state, Label start, Label end) {
+    }
+
+    /** The state instruction {@code i}'s handler puts back (the state before it), or null when its code cannot throw. */
+    HandlerState handlerState(int i, BlockOp d) {
         if (!BlockCompiler.compiled(d)) {
-            state = new BlockCompiler.HandlerState(i, 0, 0, 0, 0, d.flagsBeforeStore()); // the core holds all before it
-        } else if (BlockCompiler.mayThrow(d)) {
-            state = new BlockCompiler.HandlerState(i, dirty, flagOp, flagSize, flagSlot, false);
-        } else {
-            return null;
+            return new HandlerState(i, 0, 0, 0, 0, d.flagsBeforeStore()); // the core holds all before it
         }
-        BlockCompiler.Handler h = new BlockCompiler.Handler(state);
-        handlers.add(h);
-        return h;
+        return BlockCompiler.mayThrow(d) ? new HandlerState(i, dirty, flagOp, flagSize, flagSlot, false) : null;
+    }
+
+    /** A handler putting back {@code state} for the code from {@code start} to {@code end}. */
+    void cover(HandlerState state, Label start, Label end) {
+        handlers.add(new Handler(state, start, end));
     }
 
     /**
@@ -114,16 +134,11 @@ abstract class BodyState {
      * record, RIP, the shadow before the first) and which instruction it is, counts the rounds before, and rethrows.
      */
     void handlers() {
-        for (BlockCompiler.Handler h : handlers) {
-            if (h.ranges.isEmpty()) {
-                continue;
-            }
+        for (Handler h : handlers) {
             Label code = cob.newLabel();
-            for (Label[] range : h.ranges) {
-                cob.exceptionCatchAll(range[0], range[1], code);
-            }
+            cob.exceptionCatchAll(h.start(), h.end(), code);
             cob.labelBinding(code);
-            BlockCompiler.HandlerState s = h.state;
+            HandlerState s = h.state();
             emitFlush(s.dirty());
             emitMaterialize(s.flagOp(), s.flagSize(), s.flagSlot());
             if (s.restoreFlags()) {
@@ -219,6 +234,11 @@ abstract class BodyState {
         flagSlot = i;
     }
 
+    /** The core's flags are current: an instruction set them there. */
+    void flagsInCore() {
+        flagOp = 0;
+    }
+
     /** Writes the newer flag record to the core, which then holds the flags. */
     void materializeFlags() {
         emitMaterialize(flagOp, flagSize, flagSlot);
@@ -281,15 +301,8 @@ abstract class BodyState {
      * after the first instruction when a shadow covered it.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
-        exitWithout(n, branched, ripOffset, boundary, true);
-    }
-
-    /** The same, with the flag record written back only when {@code flags} (a caller that wrote it already: false). */
-    private void exitWithout(int n, boolean branched, long ripOffset, boolean boundary, boolean flags) {
         emitFlush(dirty);
-        if (flags) {
-            emitMaterialize(flagOp, flagSize, flagSlot);
-        }
+        emitMaterialize(flagOp, flagSize, flagSlot);
         if (ripOffset >= 0) {
             emitRip(ripOffset);
         }
@@ -320,8 +333,7 @@ abstract class BodyState {
             exit(1, true, 0, true); // the shadowed instruction branched to itself: the boundary comes first
             cob.labelBinding(on);
         }
-        boolean flagsDead = BlockCompiler.flagsDeadAtStart(insns);
-        if (!flagsDead) {
+        if (!flagsDeadAtStart) {
             emitMaterialize(flagOp, flagSize, flagSlot); // the round ahead reads them, or may fault before setting them
         }
         cob.iinc(LOOPED, i + 1);
@@ -329,6 +341,6 @@ abstract class BodyState {
         cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifeq(leave);
         cob.goto_(top);
         cob.labelBinding(leave);
-        exitWithout(0, true, 0, false, flagsDead);
+        exit(0, true, 0, false);
     }
 }

@@ -31,8 +31,7 @@ final class CompiledForms {
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
-            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
-            SHIFT = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_long, CD_int);
+            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -165,20 +164,15 @@ final class CompiledForms {
                 }
                 cob.loadConstant(size).invokestatic(CD_ARITHMETIC, "imul3", IMUL);
                 b.reloadRegister(d.reg());
-                b.setFlags(0, 0, i); // the core's flags, all six set
+                b.flagsInCore(); // imul3 set all six there
             }
             case BlockOp.SHIFT -> {
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
                 b.materializeFlags(); // a shift keeps some of them
                 readRm(b, d, i, size);
                 cob.lstore(VALUE);
-                if (d.sub() < 4) {
-                    cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                            .invokestatic(CD_SHIFTS, "rotated", SHIFTED).lstore(VALUE);
-                } else {
-                    cob.aload(CORE).loadConstant(size).lload(VALUE).loadConstant(count)
-                            .invokestatic(CD_SHIFTS, d.sub() == 5 ? "shr" : d.sub() == 7 ? "sar" : "shl", SHIFT).lstore(VALUE);
-                }
+                cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                        .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
                 if (d.rm() == BlockOp.MEMORY) {
                     cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
                 } else {
@@ -241,7 +235,7 @@ final class CompiledForms {
 
     /** A taken Jcc or JMP: round again when it goes to the block's start, else out to its target. */
     private static void taken(BodyState b, BlockOp d, int i) {
-        if (BlockCompiler.branchesToStart(b.insns, i)) {
+        if (b.branchesToStart(i)) {
             b.backEdge(i);
             return;
         }

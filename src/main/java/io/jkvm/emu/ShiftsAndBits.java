@@ -22,11 +22,16 @@ final class ShiftsAndBits {
 
     /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
     static long shifted(Core cpu, int op, int size, long v, int count) {
-        return op < 4 ? rotated(cpu, op, size, v, count) : linearShifted(cpu, op, size, v, count);
+        return switch (op) { // small, as shl, shr and sar are: the JIT inlines them into a compiled block
+            case 0, 1, 2, 3 -> rotated(cpu, op, size, v, count);
+            case 4, 6 -> shl(cpu, size, v, count);
+            case 5 -> shr(cpu, size, v, count);
+            default -> sar(cpu, size, v, count);
+        };
     }
 
     /** ROL, ROR, RCL, RCR (op 0-3): the result, and the flags they leave in {@code shiftFlags}. */
-    static long rotated(Core cpu, int op, int size, long v, int count) {
+    private static long rotated(Core cpu, int op, int size, long v, int count) {
         int bits = 8 * size;
         long m = Core.mask(size), sb = Core.signBit(size);
         long res;
@@ -69,18 +74,9 @@ final class ShiftsAndBits {
         return res;
     }
 
-    /** SHL/SAL, SHR, SAR (op 4-7): the result, and the flags they leave in {@code shiftFlags}. */
-    static long linearShifted(Core cpu, int op, int size, long v, int count) {
-        return switch (op) {
-            case 4, 6 -> shl(cpu, size, v, count);
-            case 5 -> shr(cpu, size, v, count);
-            default -> sar(cpu, size, v, count);
-        };
-    }
+    // SHL/SAL, SHR and SAR: the result, and the flags they leave in shiftFlags
 
-    // SHL, SHR and SAR each small enough for the JIT to inline into a compiled block
-
-    static long shl(Core cpu, int size, long v, int count) {
+    private static long shl(Core cpu, int size, long v, int count) {
         int bits = 8 * size;
         long flags = cpu.arithFlags();
         long res = count >= bits ? 0 : (v << count) & Core.mask(size);
@@ -90,7 +86,7 @@ final class ShiftsAndBits {
         return res;
     }
 
-    static long shr(Core cpu, int size, long v, int count) {
+    private static long shr(Core cpu, int size, long v, int count) {
         long flags = cpu.arithFlags();
         long res = count >= 64 ? 0 : v >>> count;
         long cfv = count > 8 * size ? 0 : (v >>> (count - 1)) & 1;
@@ -99,7 +95,7 @@ final class ShiftsAndBits {
         return res;
     }
 
-    static long sar(Core cpu, int size, long v, int count) {
+    private static long sar(Core cpu, int size, long v, int count) {
         int bits = 8 * size;
         long flags = cpu.arithFlags();
         long sv = (v << (64 - bits)) >> (64 - bits);
