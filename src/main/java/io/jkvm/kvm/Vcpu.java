@@ -96,8 +96,6 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     private volatile boolean exitRequested;
     private volatile InterruptSource interrupts;
     private volatile boolean interruptLine;
-    /** A raised INTR set immediate_exit: the next run clears it unless an exit was requested too. */
-    private volatile boolean interruptKick;
     /** KVM_INTERRUPT was issued and no KVM_RUN has entered the guest since (KVM keeps one queued vector). */
     private boolean injectionQueued;
     /**
@@ -160,6 +158,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             if (r < 0) {
                 if (-r == Uapi.EINTR() || -r == Uapi.EAGAIN()) {
                     if (interrupts != null && !exitRequested) {
+                        clearInterruptKick();
                         continue; // kicked for INTR: offer the interrupt and go on
                     }
                     return new VcpuExit.Interrupted();
@@ -179,14 +178,6 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
 
     /** Before each KVM_RUN: injects the controller's interrupt if INTR is up and the guest can take it now. */
     private void offerInterrupt() {
-        if (interruptKick) {
-            interruptKick = false;
-            run.setImmediateExit(false);
-            VarHandle.fullFence(); // the reset before reading exitRequested and the line: a kick after it is not lost
-            if (exitRequested) {
-                run.setImmediateExit(true);
-            }
-        }
         if (!interruptLine || injectionQueued) {
             run.setRequestInterruptWindow(false);
             return;
@@ -197,6 +188,20 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             run.setRequestInterruptWindow(false);
         } else {
             run.setRequestInterruptWindow(true);
+        }
+    }
+
+    /**
+     * After a KVM_RUN that INTR's kick (or a stray signal) made return, with no exit requested: immediate_exit off
+     * again, unless an exit request came meanwhile. Every such return clears it, so a kick can never leave it set
+     * with nothing to clear it (a KVM_RUN returning at once, forever); a raise after the clear sets it again, and
+     * the line is read after the clear.
+     */
+    private void clearInterruptKick() {
+        run.setImmediateExit(false);
+        VarHandle.fullFence(); // the reset before reading exitRequested and the line: a kick after it is not lost
+        if (exitRequested) {
+            run.setImmediateExit(true);
         }
     }
 
@@ -214,7 +219,6 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     public void setInterruptLine(boolean raised) {
         interruptLine = raised;
         if (raised && interrupts != null) {
-            interruptKick = true;
             run.setImmediateExit(true);
             NativeThread t = runner;
             if (t != null) {
