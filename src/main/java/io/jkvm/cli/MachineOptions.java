@@ -3,11 +3,15 @@ package io.jkvm.cli;
 import io.jkvm.api.ApiServer;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Machine;
+import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Outcome;
 import io.jkvm.migration.MigrationKey;
+import io.jkvm.sandbox.Sandbox;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.Optional;
 
 /** The options of every command that runs a machine (jkvm run, jkvm restore): where it runs and how it is reached. */
 final class MachineOptions {
@@ -32,6 +36,16 @@ final class MachineOptions {
     @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
     boolean trace;
 
+    @Option(names = "--sandbox", paramLabel = "on|off", defaultValue = "off", converter = SandboxSwitch.class,
+            description = {"confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
+                    "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
+                    "jkvm makes (default: ${DEFAULT-VALUE})"})
+    Switch sandbox;
+
+    @Option(names = "--user", paramLabel = "NAME",
+            description = "with --sandbox, started as root: the user jkvm becomes (default: " + Sandbox.DEFAULT_USER + ")")
+    String user;
+
     @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
             description = "the KVM device (default: ${DEFAULT-VALUE})")
     String kvmPath;
@@ -52,16 +66,67 @@ final class MachineOptions {
 
     /** As {@link #serve(Machine, byte[], Main, Runnable)}; {@code openSocket} false: a socket served already reaches the machine. */
     Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing, boolean openSocket) {
-        try (machine; ApiServer api = openSocket ? ApiServer.start(apiSocket, machine) : null) {
+        try (machine; ApiServer api = openSocket ? ApiServer.start(apiSocket, sandboxed() ? new SandboxedControl(machine) : machine) : null) {
             onceServing.run();
             machine.migrationKey(key);
             machine.showMigrationProgressOn(main.progressTerminal());
+            if (sandboxed()) {
+                enterSandbox(main);
+            }
             return machine.run();
         }
     }
 
+    /** Everything the run opens is open: what is left to open at the end is opened now, then the sandbox goes up. */
+    private void enterSandbox(Main main) {
+        if (exitStatusFile != null) {
+            exitStatus().openBeforeSandbox();
+        }
+        Sandbox.Entered in = Sandbox.enter(Optional.ofNullable(user));
+        if (trace) {
+            main.err.printf("jkvm: sandbox: running as %s (uid %d), no_new_privs, no capabilities, seccomp filter of %d"
+                    + " system calls (%d BPF instructions)%n", in.user(), in.uid(), in.allowedCalls(), in.filterInstructions());
+        }
+    }
+
+    boolean sandboxed() {
+        return sandbox == Switch.ON;
+    }
+
+    /** --user without --sandbox would switch nobody: it is refused before anything is built. */
+    void checkSandboxOptions() {
+        if (user != null && sandbox == Switch.OFF) {
+            throw new MachineException("--user " + user + " is the user --sandbox becomes: add --sandbox on");
+        }
+    }
+
+    private ExitStatusFile exitStatus;
+
+    private ExitStatusFile exitStatus() {
+        if (exitStatus == null) {
+            exitStatus = new ExitStatusFile(exitStatusFile);
+        }
+        return exitStatus;
+    }
+
     /** The run's end: its one line, and the exit status (the whole one in --exit-status-file). */
     int end(Outcome outcome, Main main) {
-        return RunCommand.end(outcome, main, exitStatusFile);
+        return RunCommand.end(outcome, main, exitStatusFile == null ? null : exitStatus());
+    }
+
+    /** An option that is on or off (picocli would take a boolean option as a flag without a value). */
+    enum Switch {
+        ON, OFF
+    }
+
+    static final class SandboxSwitch implements CommandLine.ITypeConverter<Switch> {
+        @Override
+        public Switch convert(String value) {
+            return switch (value) {
+                case "on" -> Switch.ON;
+                case "off" -> Switch.OFF;
+                default -> throw new CommandLine.TypeConversionException("--sandbox " + value + " is not on or off");
+            };
+        }
     }
 }

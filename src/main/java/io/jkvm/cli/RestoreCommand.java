@@ -46,6 +46,7 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        options.checkSandboxOptions();
         byte[] key = options.migrationKey();
         if (snapshot == null) {
             if (options.apiSocket == null) {
@@ -67,7 +68,7 @@ final class RestoreCommand implements Callable<Integer> {
     private int waitForRestore(byte[] key) {
         RestoreSlot slot = new RestoreSlot(options.backend, cpuModel, options.kvmPath, options.trace, main.console());
         String warmUp = slot.warmUp();
-        try (ApiServer api = ApiServer.start(options.apiSocket, slot)) {
+        try (ApiServer api = ApiServer.start(options.apiSocket, options.sandboxed() ? new SandboxedControl(slot) : slot)) {
             main.err.println("jkvm: waiting for a restore command on " + api.socket() + " (" + warmUp.replaceAll("\\p{Cntrl}+", " ") + ")");
             main.err.flush();
             Machine machine = slot.awaitMachine();

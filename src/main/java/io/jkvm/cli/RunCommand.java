@@ -98,6 +98,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        options.checkSandboxOptions();
         byte[] key = options.migrationKey();
         if (incoming != null) {
             return receiveMigration(key);
@@ -113,7 +114,7 @@ final class RunCommand implements Callable<Integer> {
         while (true) {
             Machine machine = Machine.create(config, main.console());
             Outcome outcome = options.serve(machine, key, main, () -> machine.handOffEvery(handOffEvery));
-            if (!(outcome instanceof Outcome.Reset) || kernelConfig.isEmpty() || noReboot) {
+            if (!(outcome instanceof Outcome.Reset) || kernelConfig.isEmpty() || noReboot || options.sandboxed()) {
                 return options.end(outcome, main);
             }
             // A reset (the guest's reboot): the same kernel boots again on a machine made anew, as after a power cycle
@@ -193,37 +194,20 @@ final class RunCommand implements Callable<Integer> {
     }
 
     /** A run's end: its one line (a failure, a reset that ends it), its exit status (and the whole one in a file). */
-    static int end(Outcome outcome, Main main, Path exitStatusFile) {
+    static int end(Outcome outcome, Main main, ExitStatusFile exitStatusFile) {
         main.out.flush();
         if (outcome instanceof Outcome.Failed failed) {
             main.err.println("jkvm: " + failed.message());
             main.err.flush();
         } else if (outcome instanceof Outcome.Reset reset) {
-            main.err.println("jkvm: " + reset.how() + ", and the run ends here (--no-reboot, or a machine with no kernel"
-                    + " of its own to boot again)");
+            main.err.println("jkvm: " + reset.how() + ", and the run ends here (--no-reboot; --sandbox, under which jkvm"
+                    + " cannot open its kernel and /dev/kvm again; or a machine with no kernel of its own to boot again)");
             main.err.flush();
         }
         if (exitStatusFile != null) {
-            writeAtomically(exitStatusFile, Long.toUnsignedString(outcome.fullStatus()) + "\n");
+            exitStatusFile.write(Long.toUnsignedString(outcome.fullStatus()) + "\n");
         }
         return outcome.exitStatus();
-    }
-
-    /** Through a temporary file in the same directory and a rename: a reader never sees half a status. */
-    private static void writeAtomically(Path file, String text) {
-        Path dir = file.toAbsolutePath().getParent();
-        try {
-            Path tmp = java.nio.file.Files.createTempFile(dir, ".jkvm-status", ".tmp");
-            try {
-                java.nio.file.Files.writeString(tmp, text);
-                java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                java.nio.file.Files.deleteIfExists(tmp);
-            }
-        } catch (java.io.IOException e) {
-            throw new MachineException("cannot write --exit-status-file " + file + " (" + e.getMessage() + "): check the directory exists and is writable");
-        }
     }
 
     static final class SizeConverter implements CommandLine.ITypeConverter<Long> {

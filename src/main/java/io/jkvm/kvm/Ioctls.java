@@ -8,6 +8,21 @@ final class Ioctls {
     private Ioctls() {
     }
 
+    /** Every ioctl below (the sandbox allows these and no other KVM ioctl). */
+    static java.util.List<Ioctl> all() {
+        java.util.List<Ioctl> all = new java.util.ArrayList<>();
+        for (java.lang.reflect.Field f : Ioctls.class.getDeclaredFields()) {
+            if (f.getType() == Ioctl.class) {
+                try {
+                    all.add((Ioctl) f.get(null));
+                } catch (IllegalAccessException e) {
+                    throw new AssertionError(e);
+                }
+            }
+        }
+        return all;
+    }
+
     // System fd.
     static final Ioctl GET_API_VERSION = Ioctl.quick("KVM_GET_API_VERSION", Uapi.KVM_GET_API_VERSION());
     static final Ioctl CREATE_VM = new Ioctl("KVM_CREATE_VM", Uapi.KVM_CREATE_VM());

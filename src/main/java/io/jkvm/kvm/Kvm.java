@@ -26,6 +26,14 @@ public final class Kvm implements AutoCloseable {
         this.fd = fd;
     }
 
+    /** The KVM ioctls jkvm issues on the system, VM and vCPU fds, KVM_RUN first. */
+    public static java.util.List<io.jkvm.linux.Ioctl> ioctlsIssued() {
+        java.util.List<io.jkvm.linux.Ioctl> all = new java.util.ArrayList<>(Ioctls.all());
+        all.remove(Ioctls.RUN);
+        all.addFirst(Ioctls.RUN);
+        return all;
+    }
+
     public static Kvm open() {
         return open(DEFAULT_PATH);
     }

@@ -67,6 +67,18 @@ final class Libc {
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT),
             ERRNO, Linker.Option.firstVariadicArg(1));
     static final long SYS_READ = 0, SYS_WRITE = 1, SYS_POLL = 7; // x86-64
+    // seccomp(2), which glibc does not wrap: syscall(long nr, unsigned op, unsigned flags, void *args).
+    static final MethodHandle SYSCALL_INT_INT_PTR = LINKER.downcallHandle(Uapi.syscall.address(),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    // prctl(2) is variadic: prctl(int option, unsigned long arg2, arg3, arg4, arg5).
+    static final MethodHandle PRCTL = LINKER.downcallHandle(Uapi.prctl.address(),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final MethodHandle SETUID = LINKER.downcallHandle(Uapi.setuid$address(), Uapi.setuid$descriptor(), ERRNO);
+    static final MethodHandle SETGID = LINKER.downcallHandle(Uapi.setgid$address(), Uapi.setgid$descriptor(), ERRNO);
+    static final MethodHandle SETGROUPS = LINKER.downcallHandle(Uapi.setgroups$address(), Uapi.setgroups$descriptor(), ERRNO);
+    static final MethodHandle GETPWNAM = LINKER.downcallHandle(Uapi.getpwnam$address(), Uapi.getpwnam$descriptor(), ERRNO);
     static final MethodHandle PTHREAD_SELF = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
     static final MethodHandle PTHREAD_KILL = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
 

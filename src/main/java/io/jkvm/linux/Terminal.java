@@ -15,6 +15,11 @@ public final class Terminal {
     /** The kernel's struct termios (asm/termbits.h): four flag words, c_line, c_cc[19]; TerminalLayoutTest checks it. */
     static final int TERMIOS_SIZE = 36, C_IFLAG = 0, C_OFLAG = 4, C_CFLAG = 8, C_LFLAG = 12, C_CC = 17, VTIME = 5, VMIN = 6;
     static final long TCGETS = 0x5401, TCSETS = 0x5402;
+
+    /** The ioctls a terminal in raw mode gets: reading and restoring its settings. */
+    public static java.util.List<Ioctl> ioctls() {
+        return java.util.List.of(new Ioctl("TCGETS", TCGETS), new Ioctl("TCSETS", TCSETS));
+    }
     static final int IGNBRK = 0x1, BRKINT = 0x2, PARMRK = 0x8, ISTRIP = 0x20, INLCR = 0x40, IGNCR = 0x80, ICRNL = 0x100,
             IXON = 0x400, ISIG = 0x1, ICANON = 0x2, ECHO = 0x8, ECHONL = 0x40, IEXTEN = 0x8000, CSIZE = 0x30, PARENB = 0x100,
             CS8 = 0x30;

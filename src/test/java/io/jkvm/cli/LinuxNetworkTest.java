@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * at 10.0.2.1, the guest at 10.0.2.15), the guest pings the host, takes 1 MB from a TCP server there and sends
  * 256 KiB back to another; it reports the MD5 of what it received and sent, which the host compares with its own.
  * The driver takes the checksum and segmentation offloads, so what the TAP hands it comes in segments larger than a frame.
+ * jkvm runs under --sandbox on: the frames pass through the system calls its filter allows.
  */
 class LinuxNetworkTest {
     private static final String TAP = "jktap0";
@@ -117,7 +118,8 @@ class LinuxNetworkTest {
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M",
                 "--kernel", guest.resolve("vmlinux").toString(), "--initrd", initrd.toString(),
-                "--append", "console=ttyS0 panic=-1 quiet", "--net", "tap=" + TAP + ",mac=52:54:00:ab:cd:ef")
+                "--append", "console=ttyS0 panic=-1 quiet", "--net", "tap=" + TAP + ",mac=52:54:00:ab:cd:ef",
+                "--sandbox", "on") // the TAP is open before the sandbox goes up; its frames pass through read, write, poll
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(jkvm.waitFor(500, TimeUnit.SECONDS), "jkvm did not end");
         String out = Files.readString(log);

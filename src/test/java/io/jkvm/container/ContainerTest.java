@@ -101,6 +101,16 @@ class ContainerTest {
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
     }
 
+    /** The entry point made jkvm uid 10001 already: the sandbox keeps that user and adds the filter, inside Docker's own. */
+    @Test
+    void theBundledGuestRunsUnderTheSandboxInTheContainer() {
+        Run r = run(true, null, "run", "--sandbox", "on", "--trace");
+        assertEquals(1, r.status(), r.err());
+        assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
+        assertTrue(r.err().contains("jkvm: sandbox: running as jkvm (uid 10001), no_new_privs, no capabilities, seccomp filter of"),
+                r.err());
+    }
+
     @Test
     void aGuestMountedFromTheHostRuns() {
         Run r = run(true, TestGuests.path("exit42.elf"), "run", "--image", "/guests/exit42.elf");

@@ -671,6 +671,132 @@ public class Uapi extends Uapi$shared {
     public static int EINVAL() {
         return EINVAL;
     }
+    private static final int ENOSYS = (int)38L;
+    /**
+     * {@snippet lang=c :
+     * #define ENOSYS 38
+     * }
+     */
+    public static int ENOSYS() {
+        return ENOSYS;
+    }
+    private static final int BPF_LD = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_LD 0
+     * }
+     */
+    public static int BPF_LD() {
+        return BPF_LD;
+    }
+    private static final int BPF_ALU = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_ALU 4
+     * }
+     */
+    public static int BPF_ALU() {
+        return BPF_ALU;
+    }
+    private static final int BPF_JMP = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_JMP 5
+     * }
+     */
+    public static int BPF_JMP() {
+        return BPF_JMP;
+    }
+    private static final int BPF_RET = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_RET 6
+     * }
+     */
+    public static int BPF_RET() {
+        return BPF_RET;
+    }
+    private static final int BPF_W = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_W 0
+     * }
+     */
+    public static int BPF_W() {
+        return BPF_W;
+    }
+    private static final int BPF_ABS = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_ABS 32
+     * }
+     */
+    public static int BPF_ABS() {
+        return BPF_ABS;
+    }
+    private static final int BPF_AND = (int)80L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_AND 80
+     * }
+     */
+    public static int BPF_AND() {
+        return BPF_AND;
+    }
+    private static final int BPF_JEQ = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_JEQ 16
+     * }
+     */
+    public static int BPF_JEQ() {
+        return BPF_JEQ;
+    }
+    private static final int BPF_JGE = (int)48L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_JGE 48
+     * }
+     */
+    public static int BPF_JGE() {
+        return BPF_JGE;
+    }
+    private static final int BPF_JSET = (int)64L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_JSET 64
+     * }
+     */
+    public static int BPF_JSET() {
+        return BPF_JSET;
+    }
+    private static final int BPF_K = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define BPF_K 0
+     * }
+     */
+    public static int BPF_K() {
+        return BPF_K;
+    }
+    private static final int SECCOMP_SET_MODE_FILTER = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define SECCOMP_SET_MODE_FILTER 1
+     * }
+     */
+    public static int SECCOMP_SET_MODE_FILTER() {
+        return SECCOMP_SET_MODE_FILTER;
+    }
+    private static final int CLONE_THREAD = (int)65536L;
+    /**
+     * {@snippet lang=c :
+     * #define CLONE_THREAD 65536
+     * }
+     */
+    public static int CLONE_THREAD() {
+        return CLONE_THREAD;
+    }
     private static final int O_RDWR = (int)2L;
     /**
      * {@snippet lang=c :
@@ -769,6 +895,172 @@ public class Uapi extends Uapi$shared {
      */
     public static int MAP_ANONYMOUS() {
         return MAP_ANONYMOUS;
+    }
+    private static final int PR_SET_NAME = (int)15L;
+    /**
+     * {@snippet lang=c :
+     * #define PR_SET_NAME 15
+     * }
+     */
+    public static int PR_SET_NAME() {
+        return PR_SET_NAME;
+    }
+    private static final int PR_GET_NAME = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define PR_GET_NAME 16
+     * }
+     */
+    public static int PR_GET_NAME() {
+        return PR_GET_NAME;
+    }
+    private static final int PR_GET_SECCOMP = (int)21L;
+    /**
+     * {@snippet lang=c :
+     * #define PR_GET_SECCOMP 21
+     * }
+     */
+    public static int PR_GET_SECCOMP() {
+        return PR_GET_SECCOMP;
+    }
+    private static final int PR_SET_NO_NEW_PRIVS = (int)38L;
+    /**
+     * {@snippet lang=c :
+     * #define PR_SET_NO_NEW_PRIVS 38
+     * }
+     */
+    public static int PR_SET_NO_NEW_PRIVS() {
+        return PR_SET_NO_NEW_PRIVS;
+    }
+    private static final int PR_GET_NO_NEW_PRIVS = (int)39L;
+    /**
+     * {@snippet lang=c :
+     * #define PR_GET_NO_NEW_PRIVS 39
+     * }
+     */
+    public static int PR_GET_NO_NEW_PRIVS() {
+        return PR_GET_NO_NEW_PRIVS;
+    }
+
+    private static class setgroups {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT,
+            Uapi.C_LONG,
+            Uapi.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("setgroups");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int setgroups(size_t __n, const __gid_t *__groups)
+     * }
+     */
+    public static FunctionDescriptor setgroups$descriptor() {
+        return setgroups.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int setgroups(size_t __n, const __gid_t *__groups)
+     * }
+     */
+    public static MethodHandle setgroups$handle() {
+        return setgroups.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int setgroups(size_t __n, const __gid_t *__groups)
+     * }
+     */
+    public static MemorySegment setgroups$address() {
+        return setgroups.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int setgroups(size_t __n, const __gid_t *__groups)
+     * }
+     */
+    public static int setgroups(long __n, MemorySegment __groups) {
+        var mh$ = setgroups.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("setgroups", __n, __groups);
+            }
+            return (int)mh$.invokeExact(__n, __groups);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class getpwnam {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_POINTER,
+            Uapi.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("getpwnam");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern struct passwd *getpwnam(const char *__name)
+     * }
+     */
+    public static FunctionDescriptor getpwnam$descriptor() {
+        return getpwnam.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern struct passwd *getpwnam(const char *__name)
+     * }
+     */
+    public static MethodHandle getpwnam$handle() {
+        return getpwnam.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern struct passwd *getpwnam(const char *__name)
+     * }
+     */
+    public static MemorySegment getpwnam$address() {
+        return getpwnam.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern struct passwd *getpwnam(const char *__name)
+     * }
+     */
+    public static MemorySegment getpwnam(MemorySegment __name) {
+        var mh$ = getpwnam.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getpwnam", __name);
+            }
+            return (MemorySegment)mh$.invokeExact(__name);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
     }
 
     /**
@@ -1017,6 +1309,300 @@ public class Uapi extends Uapi$shared {
                 traceDowncall("close", __fd);
             }
             return (int)mh$.invokeExact(__fd);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class getuid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("getuid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __uid_t getuid()
+     * }
+     */
+    public static FunctionDescriptor getuid$descriptor() {
+        return getuid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __uid_t getuid()
+     * }
+     */
+    public static MethodHandle getuid$handle() {
+        return getuid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __uid_t getuid()
+     * }
+     */
+    public static MemorySegment getuid$address() {
+        return getuid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __uid_t getuid()
+     * }
+     */
+    public static int getuid() {
+        var mh$ = getuid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getuid");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class geteuid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("geteuid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static FunctionDescriptor geteuid$descriptor() {
+        return geteuid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static MethodHandle geteuid$handle() {
+        return geteuid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static MemorySegment geteuid$address() {
+        return geteuid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __uid_t geteuid()
+     * }
+     */
+    public static int geteuid() {
+        var mh$ = geteuid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("geteuid");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class getgid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT    );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("getgid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern __gid_t getgid()
+     * }
+     */
+    public static FunctionDescriptor getgid$descriptor() {
+        return getgid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern __gid_t getgid()
+     * }
+     */
+    public static MethodHandle getgid$handle() {
+        return getgid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern __gid_t getgid()
+     * }
+     */
+    public static MemorySegment getgid$address() {
+        return getgid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern __gid_t getgid()
+     * }
+     */
+    public static int getgid() {
+        var mh$ = getgid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("getgid");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class setuid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT,
+            Uapi.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("setuid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int setuid(__uid_t __uid)
+     * }
+     */
+    public static FunctionDescriptor setuid$descriptor() {
+        return setuid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int setuid(__uid_t __uid)
+     * }
+     */
+    public static MethodHandle setuid$handle() {
+        return setuid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int setuid(__uid_t __uid)
+     * }
+     */
+    public static MemorySegment setuid$address() {
+        return setuid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int setuid(__uid_t __uid)
+     * }
+     */
+    public static int setuid(int __uid) {
+        var mh$ = setuid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("setuid", __uid);
+            }
+            return (int)mh$.invokeExact(__uid);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class setgid {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Uapi.C_INT,
+            Uapi.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("setgid");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * extern int setgid(__gid_t __gid)
+     * }
+     */
+    public static FunctionDescriptor setgid$descriptor() {
+        return setgid.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * extern int setgid(__gid_t __gid)
+     * }
+     */
+    public static MethodHandle setgid$handle() {
+        return setgid.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * extern int setgid(__gid_t __gid)
+     * }
+     */
+    public static MemorySegment setgid$address() {
+        return setgid.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * extern int setgid(__gid_t __gid)
+     * }
+     */
+    public static int setgid(int __gid) {
+        var mh$ = setgid.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("setgid", __gid);
+            }
+            return (int)mh$.invokeExact(__gid);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -1552,6 +2138,78 @@ public class Uapi extends Uapi$shared {
            throw ex;
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    /**
+     * Variadic invoker class for:
+     * {@snippet lang=c :
+     * extern int prctl(int __option, ...)
+     * }
+     */
+    public static class prctl {
+        private static final FunctionDescriptor BASE_DESC = FunctionDescriptor.of(
+                Uapi.C_INT,
+                Uapi.C_INT
+            );
+        private static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("prctl");
+
+        private final MethodHandle handle;
+        private final FunctionDescriptor descriptor;
+        private final MethodHandle spreader;
+
+        private prctl(MethodHandle handle, FunctionDescriptor descriptor, MethodHandle spreader) {
+            this.handle = handle;
+            this.descriptor = descriptor;
+            this.spreader = spreader;
+        }
+
+        /**
+         * Variadic invoker factory for:
+         * {@snippet lang=c :
+         * extern int prctl(int __option, ...)
+         * }
+         */
+        public static prctl makeInvoker(MemoryLayout... layouts) {
+            FunctionDescriptor desc$ = BASE_DESC.appendArgumentLayouts(layouts);
+            Linker.Option fva$ = Linker.Option.firstVariadicArg(BASE_DESC.argumentLayouts().size());
+            var mh$ = Linker.nativeLinker().downcallHandle(ADDR, desc$, fva$);
+            var spreader$ = mh$.asSpreader(Object[].class, layouts.length);
+            return new prctl(mh$, desc$, spreader$);
+        }
+
+        /**
+         * {@return the address}
+         */
+        public static MemorySegment address() {
+            return ADDR;
+        }
+
+        /**
+         * {@return the specialized method handle}
+         */
+        public MethodHandle handle() {
+            return handle;
+        }
+
+        /**
+         * {@return the specialized descriptor}
+         */
+        public FunctionDescriptor descriptor() {
+            return descriptor;
+        }
+
+        public int apply(int __option, Object... x1) {
+            try {
+                if (TRACE_DOWNCALLS) {
+                    traceDowncall("prctl", __option, x1);
+                }
+                return (int) spreader.invokeExact(__option, x1);
+            } catch(IllegalArgumentException | ClassCastException ex$)  {
+                throw ex$; // rethrow IAE from passing wrong number/type of args
+            } catch (Throwable ex$) {
+               throw new AssertionError("should not reach here", ex$);
+            }
         }
     }
     private static final long KVM_MEM_LOG_DIRTY_PAGES = 1L;
@@ -2094,6 +2752,51 @@ public class Uapi extends Uapi$shared {
     public static long KVM_GET_XSAVE2() {
         return KVM_GET_XSAVE2;
     }
+    private static final int AUDIT_ARCH_X86_64 = (int)3221225534L;
+    /**
+     * {@snippet lang=c :
+     * #define AUDIT_ARCH_X86_64 3221225534
+     * }
+     */
+    public static int AUDIT_ARCH_X86_64() {
+        return AUDIT_ARCH_X86_64;
+    }
+    private static final long SECCOMP_FILTER_FLAG_TSYNC = 1L;
+    /**
+     * {@snippet lang=c :
+     * #define SECCOMP_FILTER_FLAG_TSYNC 1
+     * }
+     */
+    public static long SECCOMP_FILTER_FLAG_TSYNC() {
+        return SECCOMP_FILTER_FLAG_TSYNC;
+    }
+    private static final int SECCOMP_RET_KILL_PROCESS = (int)2147483648L;
+    /**
+     * {@snippet lang=c :
+     * #define SECCOMP_RET_KILL_PROCESS 2147483648
+     * }
+     */
+    public static int SECCOMP_RET_KILL_PROCESS() {
+        return SECCOMP_RET_KILL_PROCESS;
+    }
+    private static final int SECCOMP_RET_ERRNO = (int)327680L;
+    /**
+     * {@snippet lang=c :
+     * #define SECCOMP_RET_ERRNO 327680
+     * }
+     */
+    public static int SECCOMP_RET_ERRNO() {
+        return SECCOMP_RET_ERRNO;
+    }
+    private static final int SECCOMP_RET_ALLOW = (int)2147418112L;
+    /**
+     * {@snippet lang=c :
+     * #define SECCOMP_RET_ALLOW 2147418112
+     * }
+     */
+    public static int SECCOMP_RET_ALLOW() {
+        return SECCOMP_RET_ALLOW;
+    }
     private static final int O_CLOEXEC = (int)524288L;
     /**
      * {@snippet lang=c :
@@ -2103,6 +2806,42 @@ public class Uapi extends Uapi$shared {
     public static int O_CLOEXEC() {
         return O_CLOEXEC;
     }
+    private static final int SYS_accept = (int)43L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_accept 43
+     * }
+     */
+    public static int SYS_accept() {
+        return SYS_accept;
+    }
+    private static final int SYS_accept4 = (int)288L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_accept4 288
+     * }
+     */
+    public static int SYS_accept4() {
+        return SYS_accept4;
+    }
+    private static final int SYS_access = (int)21L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_access 21
+     * }
+     */
+    public static int SYS_access() {
+        return SYS_access;
+    }
+    private static final int SYS_add_key = (int)248L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_add_key 248
+     * }
+     */
+    public static int SYS_add_key() {
+        return SYS_add_key;
+    }
     private static final int SYS_arch_prctl = (int)158L;
     /**
      * {@snippet lang=c :
@@ -2111,6 +2850,1446 @@ public class Uapi extends Uapi$shared {
      */
     public static int SYS_arch_prctl() {
         return SYS_arch_prctl;
+    }
+    private static final int SYS_bind = (int)49L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_bind 49
+     * }
+     */
+    public static int SYS_bind() {
+        return SYS_bind;
+    }
+    private static final int SYS_bpf = (int)321L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_bpf 321
+     * }
+     */
+    public static int SYS_bpf() {
+        return SYS_bpf;
+    }
+    private static final int SYS_brk = (int)12L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_brk 12
+     * }
+     */
+    public static int SYS_brk() {
+        return SYS_brk;
+    }
+    private static final int SYS_chmod = (int)90L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_chmod 90
+     * }
+     */
+    public static int SYS_chmod() {
+        return SYS_chmod;
+    }
+    private static final int SYS_chown = (int)92L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_chown 92
+     * }
+     */
+    public static int SYS_chown() {
+        return SYS_chown;
+    }
+    private static final int SYS_chroot = (int)161L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_chroot 161
+     * }
+     */
+    public static int SYS_chroot() {
+        return SYS_chroot;
+    }
+    private static final int SYS_clock_getres = (int)229L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_clock_getres 229
+     * }
+     */
+    public static int SYS_clock_getres() {
+        return SYS_clock_getres;
+    }
+    private static final int SYS_clock_gettime = (int)228L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_clock_gettime 228
+     * }
+     */
+    public static int SYS_clock_gettime() {
+        return SYS_clock_gettime;
+    }
+    private static final int SYS_clock_nanosleep = (int)230L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_clock_nanosleep 230
+     * }
+     */
+    public static int SYS_clock_nanosleep() {
+        return SYS_clock_nanosleep;
+    }
+    private static final int SYS_clone = (int)56L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_clone 56
+     * }
+     */
+    public static int SYS_clone() {
+        return SYS_clone;
+    }
+    private static final int SYS_clone3 = (int)435L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_clone3 435
+     * }
+     */
+    public static int SYS_clone3() {
+        return SYS_clone3;
+    }
+    private static final int SYS_close = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_close 3
+     * }
+     */
+    public static int SYS_close() {
+        return SYS_close;
+    }
+    private static final int SYS_connect = (int)42L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_connect 42
+     * }
+     */
+    public static int SYS_connect() {
+        return SYS_connect;
+    }
+    private static final int SYS_creat = (int)85L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_creat 85
+     * }
+     */
+    public static int SYS_creat() {
+        return SYS_creat;
+    }
+    private static final int SYS_delete_module = (int)176L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_delete_module 176
+     * }
+     */
+    public static int SYS_delete_module() {
+        return SYS_delete_module;
+    }
+    private static final int SYS_dup = (int)32L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_dup 32
+     * }
+     */
+    public static int SYS_dup() {
+        return SYS_dup;
+    }
+    private static final int SYS_dup2 = (int)33L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_dup2 33
+     * }
+     */
+    public static int SYS_dup2() {
+        return SYS_dup2;
+    }
+    private static final int SYS_dup3 = (int)292L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_dup3 292
+     * }
+     */
+    public static int SYS_dup3() {
+        return SYS_dup3;
+    }
+    private static final int SYS_epoll_create1 = (int)291L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_epoll_create1 291
+     * }
+     */
+    public static int SYS_epoll_create1() {
+        return SYS_epoll_create1;
+    }
+    private static final int SYS_epoll_ctl = (int)233L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_epoll_ctl 233
+     * }
+     */
+    public static int SYS_epoll_ctl() {
+        return SYS_epoll_ctl;
+    }
+    private static final int SYS_epoll_pwait = (int)281L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_epoll_pwait 281
+     * }
+     */
+    public static int SYS_epoll_pwait() {
+        return SYS_epoll_pwait;
+    }
+    private static final int SYS_epoll_wait = (int)232L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_epoll_wait 232
+     * }
+     */
+    public static int SYS_epoll_wait() {
+        return SYS_epoll_wait;
+    }
+    private static final int SYS_eventfd2 = (int)290L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_eventfd2 290
+     * }
+     */
+    public static int SYS_eventfd2() {
+        return SYS_eventfd2;
+    }
+    private static final int SYS_execve = (int)59L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_execve 59
+     * }
+     */
+    public static int SYS_execve() {
+        return SYS_execve;
+    }
+    private static final int SYS_execveat = (int)322L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_execveat 322
+     * }
+     */
+    public static int SYS_execveat() {
+        return SYS_execveat;
+    }
+    private static final int SYS_exit = (int)60L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_exit 60
+     * }
+     */
+    public static int SYS_exit() {
+        return SYS_exit;
+    }
+    private static final int SYS_exit_group = (int)231L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_exit_group 231
+     * }
+     */
+    public static int SYS_exit_group() {
+        return SYS_exit_group;
+    }
+    private static final int SYS_faccessat = (int)269L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_faccessat 269
+     * }
+     */
+    public static int SYS_faccessat() {
+        return SYS_faccessat;
+    }
+    private static final int SYS_faccessat2 = (int)439L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_faccessat2 439
+     * }
+     */
+    public static int SYS_faccessat2() {
+        return SYS_faccessat2;
+    }
+    private static final int SYS_fallocate = (int)285L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fallocate 285
+     * }
+     */
+    public static int SYS_fallocate() {
+        return SYS_fallocate;
+    }
+    private static final int SYS_fchmod = (int)91L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fchmod 91
+     * }
+     */
+    public static int SYS_fchmod() {
+        return SYS_fchmod;
+    }
+    private static final int SYS_fchown = (int)93L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fchown 93
+     * }
+     */
+    public static int SYS_fchown() {
+        return SYS_fchown;
+    }
+    private static final int SYS_fcntl = (int)72L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fcntl 72
+     * }
+     */
+    public static int SYS_fcntl() {
+        return SYS_fcntl;
+    }
+    private static final int SYS_fdatasync = (int)75L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fdatasync 75
+     * }
+     */
+    public static int SYS_fdatasync() {
+        return SYS_fdatasync;
+    }
+    private static final int SYS_finit_module = (int)313L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_finit_module 313
+     * }
+     */
+    public static int SYS_finit_module() {
+        return SYS_finit_module;
+    }
+    private static final int SYS_fork = (int)57L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fork 57
+     * }
+     */
+    public static int SYS_fork() {
+        return SYS_fork;
+    }
+    private static final int SYS_fstat = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fstat 5
+     * }
+     */
+    public static int SYS_fstat() {
+        return SYS_fstat;
+    }
+    private static final int SYS_fsync = (int)74L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_fsync 74
+     * }
+     */
+    public static int SYS_fsync() {
+        return SYS_fsync;
+    }
+    private static final int SYS_ftruncate = (int)77L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_ftruncate 77
+     * }
+     */
+    public static int SYS_ftruncate() {
+        return SYS_ftruncate;
+    }
+    private static final int SYS_futex = (int)202L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_futex 202
+     * }
+     */
+    public static int SYS_futex() {
+        return SYS_futex;
+    }
+    private static final int SYS_get_robust_list = (int)274L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_get_robust_list 274
+     * }
+     */
+    public static int SYS_get_robust_list() {
+        return SYS_get_robust_list;
+    }
+    private static final int SYS_getcwd = (int)79L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getcwd 79
+     * }
+     */
+    public static int SYS_getcwd() {
+        return SYS_getcwd;
+    }
+    private static final int SYS_getdents64 = (int)217L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getdents64 217
+     * }
+     */
+    public static int SYS_getdents64() {
+        return SYS_getdents64;
+    }
+    private static final int SYS_getegid = (int)108L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getegid 108
+     * }
+     */
+    public static int SYS_getegid() {
+        return SYS_getegid;
+    }
+    private static final int SYS_geteuid = (int)107L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_geteuid 107
+     * }
+     */
+    public static int SYS_geteuid() {
+        return SYS_geteuid;
+    }
+    private static final int SYS_getgid = (int)104L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getgid 104
+     * }
+     */
+    public static int SYS_getgid() {
+        return SYS_getgid;
+    }
+    private static final int SYS_getgroups = (int)115L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getgroups 115
+     * }
+     */
+    public static int SYS_getgroups() {
+        return SYS_getgroups;
+    }
+    private static final int SYS_getpeername = (int)52L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getpeername 52
+     * }
+     */
+    public static int SYS_getpeername() {
+        return SYS_getpeername;
+    }
+    private static final int SYS_getpid = (int)39L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getpid 39
+     * }
+     */
+    public static int SYS_getpid() {
+        return SYS_getpid;
+    }
+    private static final int SYS_getppid = (int)110L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getppid 110
+     * }
+     */
+    public static int SYS_getppid() {
+        return SYS_getppid;
+    }
+    private static final int SYS_getrandom = (int)318L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getrandom 318
+     * }
+     */
+    public static int SYS_getrandom() {
+        return SYS_getrandom;
+    }
+    private static final int SYS_getresgid = (int)120L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getresgid 120
+     * }
+     */
+    public static int SYS_getresgid() {
+        return SYS_getresgid;
+    }
+    private static final int SYS_getresuid = (int)118L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getresuid 118
+     * }
+     */
+    public static int SYS_getresuid() {
+        return SYS_getresuid;
+    }
+    private static final int SYS_getrlimit = (int)97L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getrlimit 97
+     * }
+     */
+    public static int SYS_getrlimit() {
+        return SYS_getrlimit;
+    }
+    private static final int SYS_getrusage = (int)98L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getrusage 98
+     * }
+     */
+    public static int SYS_getrusage() {
+        return SYS_getrusage;
+    }
+    private static final int SYS_getsockname = (int)51L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getsockname 51
+     * }
+     */
+    public static int SYS_getsockname() {
+        return SYS_getsockname;
+    }
+    private static final int SYS_getsockopt = (int)55L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getsockopt 55
+     * }
+     */
+    public static int SYS_getsockopt() {
+        return SYS_getsockopt;
+    }
+    private static final int SYS_gettid = (int)186L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_gettid 186
+     * }
+     */
+    public static int SYS_gettid() {
+        return SYS_gettid;
+    }
+    private static final int SYS_gettimeofday = (int)96L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_gettimeofday 96
+     * }
+     */
+    public static int SYS_gettimeofday() {
+        return SYS_gettimeofday;
+    }
+    private static final int SYS_getuid = (int)102L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_getuid 102
+     * }
+     */
+    public static int SYS_getuid() {
+        return SYS_getuid;
+    }
+    private static final int SYS_init_module = (int)175L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_init_module 175
+     * }
+     */
+    public static int SYS_init_module() {
+        return SYS_init_module;
+    }
+    private static final int SYS_io_uring_enter = (int)426L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_io_uring_enter 426
+     * }
+     */
+    public static int SYS_io_uring_enter() {
+        return SYS_io_uring_enter;
+    }
+    private static final int SYS_io_uring_setup = (int)425L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_io_uring_setup 425
+     * }
+     */
+    public static int SYS_io_uring_setup() {
+        return SYS_io_uring_setup;
+    }
+    private static final int SYS_ioctl = (int)16L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_ioctl 16
+     * }
+     */
+    public static int SYS_ioctl() {
+        return SYS_ioctl;
+    }
+    private static final int SYS_ioperm = (int)173L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_ioperm 173
+     * }
+     */
+    public static int SYS_ioperm() {
+        return SYS_ioperm;
+    }
+    private static final int SYS_iopl = (int)172L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_iopl 172
+     * }
+     */
+    public static int SYS_iopl() {
+        return SYS_iopl;
+    }
+    private static final int SYS_kexec_load = (int)246L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_kexec_load 246
+     * }
+     */
+    public static int SYS_kexec_load() {
+        return SYS_kexec_load;
+    }
+    private static final int SYS_keyctl = (int)250L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_keyctl 250
+     * }
+     */
+    public static int SYS_keyctl() {
+        return SYS_keyctl;
+    }
+    private static final int SYS_kill = (int)62L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_kill 62
+     * }
+     */
+    public static int SYS_kill() {
+        return SYS_kill;
+    }
+    private static final int SYS_listen = (int)50L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_listen 50
+     * }
+     */
+    public static int SYS_listen() {
+        return SYS_listen;
+    }
+    private static final int SYS_lseek = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_lseek 8
+     * }
+     */
+    public static int SYS_lseek() {
+        return SYS_lseek;
+    }
+    private static final int SYS_lstat = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_lstat 6
+     * }
+     */
+    public static int SYS_lstat() {
+        return SYS_lstat;
+    }
+    private static final int SYS_madvise = (int)28L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_madvise 28
+     * }
+     */
+    public static int SYS_madvise() {
+        return SYS_madvise;
+    }
+    private static final int SYS_membarrier = (int)324L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_membarrier 324
+     * }
+     */
+    public static int SYS_membarrier() {
+        return SYS_membarrier;
+    }
+    private static final int SYS_memfd_create = (int)319L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_memfd_create 319
+     * }
+     */
+    public static int SYS_memfd_create() {
+        return SYS_memfd_create;
+    }
+    private static final int SYS_mincore = (int)27L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mincore 27
+     * }
+     */
+    public static int SYS_mincore() {
+        return SYS_mincore;
+    }
+    private static final int SYS_mkdir = (int)83L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mkdir 83
+     * }
+     */
+    public static int SYS_mkdir() {
+        return SYS_mkdir;
+    }
+    private static final int SYS_mkdirat = (int)258L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mkdirat 258
+     * }
+     */
+    public static int SYS_mkdirat() {
+        return SYS_mkdirat;
+    }
+    private static final int SYS_mmap = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mmap 9
+     * }
+     */
+    public static int SYS_mmap() {
+        return SYS_mmap;
+    }
+    private static final int SYS_mount = (int)165L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mount 165
+     * }
+     */
+    public static int SYS_mount() {
+        return SYS_mount;
+    }
+    private static final int SYS_mprotect = (int)10L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mprotect 10
+     * }
+     */
+    public static int SYS_mprotect() {
+        return SYS_mprotect;
+    }
+    private static final int SYS_mremap = (int)25L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_mremap 25
+     * }
+     */
+    public static int SYS_mremap() {
+        return SYS_mremap;
+    }
+    private static final int SYS_munmap = (int)11L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_munmap 11
+     * }
+     */
+    public static int SYS_munmap() {
+        return SYS_munmap;
+    }
+    private static final int SYS_nanosleep = (int)35L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_nanosleep 35
+     * }
+     */
+    public static int SYS_nanosleep() {
+        return SYS_nanosleep;
+    }
+    private static final int SYS_newfstatat = (int)262L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_newfstatat 262
+     * }
+     */
+    public static int SYS_newfstatat() {
+        return SYS_newfstatat;
+    }
+    private static final int SYS_open = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_open 2
+     * }
+     */
+    public static int SYS_open() {
+        return SYS_open;
+    }
+    private static final int SYS_openat = (int)257L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_openat 257
+     * }
+     */
+    public static int SYS_openat() {
+        return SYS_openat;
+    }
+    private static final int SYS_openat2 = (int)437L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_openat2 437
+     * }
+     */
+    public static int SYS_openat2() {
+        return SYS_openat2;
+    }
+    private static final int SYS_perf_event_open = (int)298L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_perf_event_open 298
+     * }
+     */
+    public static int SYS_perf_event_open() {
+        return SYS_perf_event_open;
+    }
+    private static final int SYS_pivot_root = (int)155L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pivot_root 155
+     * }
+     */
+    public static int SYS_pivot_root() {
+        return SYS_pivot_root;
+    }
+    private static final int SYS_poll = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_poll 7
+     * }
+     */
+    public static int SYS_poll() {
+        return SYS_poll;
+    }
+    private static final int SYS_ppoll = (int)271L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_ppoll 271
+     * }
+     */
+    public static int SYS_ppoll() {
+        return SYS_ppoll;
+    }
+    private static final int SYS_prctl = (int)157L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_prctl 157
+     * }
+     */
+    public static int SYS_prctl() {
+        return SYS_prctl;
+    }
+    private static final int SYS_pread64 = (int)17L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pread64 17
+     * }
+     */
+    public static int SYS_pread64() {
+        return SYS_pread64;
+    }
+    private static final int SYS_preadv = (int)295L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_preadv 295
+     * }
+     */
+    public static int SYS_preadv() {
+        return SYS_preadv;
+    }
+    private static final int SYS_preadv2 = (int)327L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_preadv2 327
+     * }
+     */
+    public static int SYS_preadv2() {
+        return SYS_preadv2;
+    }
+    private static final int SYS_prlimit64 = (int)302L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_prlimit64 302
+     * }
+     */
+    public static int SYS_prlimit64() {
+        return SYS_prlimit64;
+    }
+    private static final int SYS_process_vm_readv = (int)310L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_process_vm_readv 310
+     * }
+     */
+    public static int SYS_process_vm_readv() {
+        return SYS_process_vm_readv;
+    }
+    private static final int SYS_process_vm_writev = (int)311L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_process_vm_writev 311
+     * }
+     */
+    public static int SYS_process_vm_writev() {
+        return SYS_process_vm_writev;
+    }
+    private static final int SYS_pselect6 = (int)270L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pselect6 270
+     * }
+     */
+    public static int SYS_pselect6() {
+        return SYS_pselect6;
+    }
+    private static final int SYS_ptrace = (int)101L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_ptrace 101
+     * }
+     */
+    public static int SYS_ptrace() {
+        return SYS_ptrace;
+    }
+    private static final int SYS_pwrite64 = (int)18L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pwrite64 18
+     * }
+     */
+    public static int SYS_pwrite64() {
+        return SYS_pwrite64;
+    }
+    private static final int SYS_pwritev = (int)296L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pwritev 296
+     * }
+     */
+    public static int SYS_pwritev() {
+        return SYS_pwritev;
+    }
+    private static final int SYS_pwritev2 = (int)328L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_pwritev2 328
+     * }
+     */
+    public static int SYS_pwritev2() {
+        return SYS_pwritev2;
+    }
+    private static final int SYS_read = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_read 0
+     * }
+     */
+    public static int SYS_read() {
+        return SYS_read;
+    }
+    private static final int SYS_readlink = (int)89L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_readlink 89
+     * }
+     */
+    public static int SYS_readlink() {
+        return SYS_readlink;
+    }
+    private static final int SYS_readlinkat = (int)267L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_readlinkat 267
+     * }
+     */
+    public static int SYS_readlinkat() {
+        return SYS_readlinkat;
+    }
+    private static final int SYS_readv = (int)19L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_readv 19
+     * }
+     */
+    public static int SYS_readv() {
+        return SYS_readv;
+    }
+    private static final int SYS_reboot = (int)169L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_reboot 169
+     * }
+     */
+    public static int SYS_reboot() {
+        return SYS_reboot;
+    }
+    private static final int SYS_recvfrom = (int)45L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_recvfrom 45
+     * }
+     */
+    public static int SYS_recvfrom() {
+        return SYS_recvfrom;
+    }
+    private static final int SYS_recvmsg = (int)47L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_recvmsg 47
+     * }
+     */
+    public static int SYS_recvmsg() {
+        return SYS_recvmsg;
+    }
+    private static final int SYS_rename = (int)82L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rename 82
+     * }
+     */
+    public static int SYS_rename() {
+        return SYS_rename;
+    }
+    private static final int SYS_renameat = (int)264L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_renameat 264
+     * }
+     */
+    public static int SYS_renameat() {
+        return SYS_renameat;
+    }
+    private static final int SYS_renameat2 = (int)316L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_renameat2 316
+     * }
+     */
+    public static int SYS_renameat2() {
+        return SYS_renameat2;
+    }
+    private static final int SYS_request_key = (int)249L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_request_key 249
+     * }
+     */
+    public static int SYS_request_key() {
+        return SYS_request_key;
+    }
+    private static final int SYS_restart_syscall = (int)219L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_restart_syscall 219
+     * }
+     */
+    public static int SYS_restart_syscall() {
+        return SYS_restart_syscall;
+    }
+    private static final int SYS_rseq = (int)334L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rseq 334
+     * }
+     */
+    public static int SYS_rseq() {
+        return SYS_rseq;
+    }
+    private static final int SYS_rt_sigaction = (int)13L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rt_sigaction 13
+     * }
+     */
+    public static int SYS_rt_sigaction() {
+        return SYS_rt_sigaction;
+    }
+    private static final int SYS_rt_sigprocmask = (int)14L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rt_sigprocmask 14
+     * }
+     */
+    public static int SYS_rt_sigprocmask() {
+        return SYS_rt_sigprocmask;
+    }
+    private static final int SYS_rt_sigreturn = (int)15L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rt_sigreturn 15
+     * }
+     */
+    public static int SYS_rt_sigreturn() {
+        return SYS_rt_sigreturn;
+    }
+    private static final int SYS_rt_sigtimedwait = (int)128L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_rt_sigtimedwait 128
+     * }
+     */
+    public static int SYS_rt_sigtimedwait() {
+        return SYS_rt_sigtimedwait;
+    }
+    private static final int SYS_sched_getaffinity = (int)204L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sched_getaffinity 204
+     * }
+     */
+    public static int SYS_sched_getaffinity() {
+        return SYS_sched_getaffinity;
+    }
+    private static final int SYS_sched_getparam = (int)143L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sched_getparam 143
+     * }
+     */
+    public static int SYS_sched_getparam() {
+        return SYS_sched_getparam;
+    }
+    private static final int SYS_sched_getscheduler = (int)145L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sched_getscheduler 145
+     * }
+     */
+    public static int SYS_sched_getscheduler() {
+        return SYS_sched_getscheduler;
+    }
+    private static final int SYS_sched_setaffinity = (int)203L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sched_setaffinity 203
+     * }
+     */
+    public static int SYS_sched_setaffinity() {
+        return SYS_sched_setaffinity;
+    }
+    private static final int SYS_sched_yield = (int)24L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sched_yield 24
+     * }
+     */
+    public static int SYS_sched_yield() {
+        return SYS_sched_yield;
+    }
+    private static final int SYS_seccomp = (int)317L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_seccomp 317
+     * }
+     */
+    public static int SYS_seccomp() {
+        return SYS_seccomp;
+    }
+    private static final int SYS_select = (int)23L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_select 23
+     * }
+     */
+    public static int SYS_select() {
+        return SYS_select;
+    }
+    private static final int SYS_sendmsg = (int)46L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sendmsg 46
+     * }
+     */
+    public static int SYS_sendmsg() {
+        return SYS_sendmsg;
+    }
+    private static final int SYS_sendto = (int)44L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sendto 44
+     * }
+     */
+    public static int SYS_sendto() {
+        return SYS_sendto;
+    }
+    private static final int SYS_set_robust_list = (int)273L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_set_robust_list 273
+     * }
+     */
+    public static int SYS_set_robust_list() {
+        return SYS_set_robust_list;
+    }
+    private static final int SYS_setgid = (int)106L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setgid 106
+     * }
+     */
+    public static int SYS_setgid() {
+        return SYS_setgid;
+    }
+    private static final int SYS_setgroups = (int)116L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setgroups 116
+     * }
+     */
+    public static int SYS_setgroups() {
+        return SYS_setgroups;
+    }
+    private static final int SYS_setns = (int)308L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setns 308
+     * }
+     */
+    public static int SYS_setns() {
+        return SYS_setns;
+    }
+    private static final int SYS_setresgid = (int)119L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setresgid 119
+     * }
+     */
+    public static int SYS_setresgid() {
+        return SYS_setresgid;
+    }
+    private static final int SYS_setresuid = (int)117L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setresuid 117
+     * }
+     */
+    public static int SYS_setresuid() {
+        return SYS_setresuid;
+    }
+    private static final int SYS_setsockopt = (int)54L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setsockopt 54
+     * }
+     */
+    public static int SYS_setsockopt() {
+        return SYS_setsockopt;
+    }
+    private static final int SYS_setuid = (int)105L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_setuid 105
+     * }
+     */
+    public static int SYS_setuid() {
+        return SYS_setuid;
+    }
+    private static final int SYS_shutdown = (int)48L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_shutdown 48
+     * }
+     */
+    public static int SYS_shutdown() {
+        return SYS_shutdown;
+    }
+    private static final int SYS_sigaltstack = (int)131L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sigaltstack 131
+     * }
+     */
+    public static int SYS_sigaltstack() {
+        return SYS_sigaltstack;
+    }
+    private static final int SYS_socket = (int)41L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_socket 41
+     * }
+     */
+    public static int SYS_socket() {
+        return SYS_socket;
+    }
+    private static final int SYS_socketpair = (int)53L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_socketpair 53
+     * }
+     */
+    public static int SYS_socketpair() {
+        return SYS_socketpair;
+    }
+    private static final int SYS_stat = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_stat 4
+     * }
+     */
+    public static int SYS_stat() {
+        return SYS_stat;
+    }
+    private static final int SYS_statx = (int)332L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_statx 332
+     * }
+     */
+    public static int SYS_statx() {
+        return SYS_statx;
+    }
+    private static final int SYS_swapoff = (int)168L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_swapoff 168
+     * }
+     */
+    public static int SYS_swapoff() {
+        return SYS_swapoff;
+    }
+    private static final int SYS_swapon = (int)167L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_swapon 167
+     * }
+     */
+    public static int SYS_swapon() {
+        return SYS_swapon;
+    }
+    private static final int SYS_sysinfo = (int)99L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_sysinfo 99
+     * }
+     */
+    public static int SYS_sysinfo() {
+        return SYS_sysinfo;
+    }
+    private static final int SYS_tgkill = (int)234L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_tgkill 234
+     * }
+     */
+    public static int SYS_tgkill() {
+        return SYS_tgkill;
+    }
+    private static final int SYS_times = (int)100L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_times 100
+     * }
+     */
+    public static int SYS_times() {
+        return SYS_times;
+    }
+    private static final int SYS_tkill = (int)200L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_tkill 200
+     * }
+     */
+    public static int SYS_tkill() {
+        return SYS_tkill;
+    }
+    private static final int SYS_truncate = (int)76L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_truncate 76
+     * }
+     */
+    public static int SYS_truncate() {
+        return SYS_truncate;
+    }
+    private static final int SYS_umount2 = (int)166L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_umount2 166
+     * }
+     */
+    public static int SYS_umount2() {
+        return SYS_umount2;
+    }
+    private static final int SYS_uname = (int)63L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_uname 63
+     * }
+     */
+    public static int SYS_uname() {
+        return SYS_uname;
+    }
+    private static final int SYS_unlink = (int)87L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_unlink 87
+     * }
+     */
+    public static int SYS_unlink() {
+        return SYS_unlink;
+    }
+    private static final int SYS_unlinkat = (int)263L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_unlinkat 263
+     * }
+     */
+    public static int SYS_unlinkat() {
+        return SYS_unlinkat;
+    }
+    private static final int SYS_unshare = (int)272L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_unshare 272
+     * }
+     */
+    public static int SYS_unshare() {
+        return SYS_unshare;
+    }
+    private static final int SYS_userfaultfd = (int)323L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_userfaultfd 323
+     * }
+     */
+    public static int SYS_userfaultfd() {
+        return SYS_userfaultfd;
+    }
+    private static final int SYS_vfork = (int)58L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_vfork 58
+     * }
+     */
+    public static int SYS_vfork() {
+        return SYS_vfork;
+    }
+    private static final int SYS_write = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_write 1
+     * }
+     */
+    public static int SYS_write() {
+        return SYS_write;
+    }
+    private static final int SYS_writev = (int)20L;
+    /**
+     * {@snippet lang=c :
+     * #define SYS_writev 20
+     * }
+     */
+    public static int SYS_writev() {
+        return SYS_writev;
     }
 }
 

@@ -1,0 +1,86 @@
+package io.jkvm.linux;
+
+import io.jkvm.linux.uapi.Uapi;
+import io.jkvm.linux.uapi.sock_filter;
+import io.jkvm.linux.uapi.sock_fprog;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/** no_new_privs and seccomp(2) filters: the kernel's side of the sandbox, for the whole process at once. */
+public final class Seccomp {
+    private Seccomp() {
+    }
+
+    /** One classic BPF instruction (struct sock_filter): jt and jf are forward jumps of 0 to 255 instructions. */
+    public record Instruction(int code, int jt, int jf, int k) {
+        public Instruction {
+            if (jt < 0 || jt > 255 || jf < 0 || jf > 255) {
+                throw new IllegalArgumentException("a BPF jump reaches 255 instructions at most: " + jt + ", " + jf);
+            }
+        }
+    }
+
+    /** PR_SET_NO_NEW_PRIVS on the calling thread: no execve can grant privileges again (the filter carries it to the others). */
+    public static void setNoNewPrivileges() {
+        prctl(Uapi.PR_SET_NO_NEW_PRIVS(), 1, "prctl(PR_SET_NO_NEW_PRIVS)");
+    }
+
+    /** PR_GET_NO_NEW_PRIVS of the calling thread. */
+    public static boolean noNewPrivileges() {
+        return prctl(Uapi.PR_GET_NO_NEW_PRIVS(), 0, "prctl(PR_GET_NO_NEW_PRIVS)") == 1;
+    }
+
+    /**
+     * Installs {@code program} on every thread of the process (SECCOMP_FILTER_FLAG_TSYNC, which sets no_new_privs on
+     * them too); threads made later inherit it. Needs no_new_privs on the calling thread first. It cannot be removed.
+     */
+    public static void installOnAllThreads(List<Instruction> program) {
+        if (program.isEmpty() || program.size() > 4096) {
+            throw new IllegalArgumentException("a seccomp program has 1 to 4096 instructions, not " + program.size());
+        }
+        MemorySegment state = Libc.callState();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment filter = arena.allocate(sock_filter.layout(), program.size());
+            for (int i = 0; i < program.size(); i++) {
+                Instruction in = program.get(i);
+                MemorySegment slot = sock_filter.asSlice(filter, i);
+                sock_filter.code(slot, (short) in.code());
+                sock_filter.jt(slot, (byte) in.jt());
+                sock_filter.jf(slot, (byte) in.jf());
+                sock_filter.k(slot, in.k());
+            }
+            MemorySegment fprog = arena.allocate(sock_fprog.layout());
+            sock_fprog.len(fprog, (short) program.size());
+            sock_fprog.filter(fprog, filter);
+            long r = (long) Libc.SYSCALL_INT_INT_PTR.invokeExact(state, (long) Uapi.SYS_seccomp(),
+                    Uapi.SECCOMP_SET_MODE_FILTER(), (int) Uapi.SECCOMP_FILTER_FLAG_TSYNC(), fprog);
+            if (r < 0) {
+                throw new LinuxException("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", Libc.errno(state));
+            }
+            if (r > 0) { // TSYNC names the thread it could not synchronise
+                throw new LinuxException("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): thread " + r + " has another filter",
+                        Uapi.EPERM());
+            }
+        } catch (LinuxException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
+    }
+
+    private static int prctl(int option, long arg, String what) {
+        MemorySegment state = Libc.callState();
+        int r;
+        try {
+            r = (int) Libc.PRCTL.invokeExact(state, option, arg, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
+        if (r < 0) {
+            throw new LinuxException(what, Libc.errno(state));
+        }
+        return r;
+    }
+}

@@ -1,0 +1,169 @@
+package io.jkvm.sandbox;
+
+import io.jkvm.kvm.Kvm;
+import io.jkvm.linux.Credentials;
+import io.jkvm.linux.Ioctl;
+import io.jkvm.linux.LinuxException;
+import io.jkvm.linux.Seccomp;
+import io.jkvm.linux.Tap;
+import io.jkvm.linux.Terminal;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Confines the running process before the guest's first instruction, as Firecracker's jailer and seccomp filters do:
+ * started as root, it becomes an unprivileged user (which clears every capability); it refuses to go on holding
+ * capabilities it cannot drop from every thread; it sets no_new_privs; and it installs the seccomp filter compiled from
+ * {@link SyscallAllowlist} on every thread. From then on jkvm can use what it holds (its fds, its memory, its threads)
+ * and nothing new: opening a file, execve, ptrace, mount, a new socket fail with EPERM. Irreversible.
+ */
+public final class Sandbox {
+    private Sandbox() {
+    }
+
+    /** The user a sandbox started as root becomes when none is named. */
+    public static final String DEFAULT_USER = "nobody";
+
+    /** What entering did: the user it runs as now and the size of the filter. */
+    public record Entered(String user, int uid, int allowedCalls, int filterInstructions) {
+    }
+
+    /**
+     * Enters the sandbox: {@code user} (default {@link #DEFAULT_USER}) is who a process started as root becomes; a
+     * process started as another user stays itself, and naming a user then is an error.
+     */
+    public static Entered enter(Optional<String> user) {
+        List<SyscallAllowlist.Entry> table = SyscallAllowlist.entries(ioctls());
+        List<Seccomp.Instruction> program = FilterProgram.compile(table);
+        prepareJvm();
+        Credentials.User who = becomeUnprivileged(user);
+        requireNoCapabilities(who);
+        try {
+            Seccomp.setNoNewPrivileges();
+            Seccomp.installOnAllThreads(program);
+        } catch (LinuxException e) {
+            throw new SandboxException("--sandbox: " + e.getMessage()
+                    + ": this kernel does not let jkvm filter its system calls (seccomp); run with --sandbox off");
+        }
+        return new Entered(who.name(), who.uid(), table.size(), program.size());
+    }
+
+    /**
+     * Opens now what the JVM would open on first use: the security providers and /dev/urandom (RDRAND, the
+     * control socket's names) and NIO's socket code. And removes the JVM's hsperfdata file, which it could not unlink at exit any more
+     * (jps and jcmd no longer list a sandboxed jkvm). Run from a directory of classes (not the jar, whose fd stays
+     * open), it loads every jkvm class now too.
+     */
+    private static void prepareJvm() {
+        new java.security.SecureRandom().nextBytes(new byte[8]);
+        try { // NIO's socket classes load their native code on first use: a socket refused later then fails with EPERM
+            java.nio.channels.SocketChannel.open().close();
+        } catch (IOException e) {
+            // a host without IP sockets: refused later all the same
+        }
+        loadClassesFromDirectory();
+        try {
+            Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"), "hsperfdata_" + System.getProperty("user.name"),
+                    Long.toString(ProcessHandle.current().pid())));
+        } catch (IOException e) {
+            // not ours to remove (another user's directory): the JVM leaves it as it would have
+        }
+    }
+
+    private static void loadClassesFromDirectory() {
+        Path root;
+        try {
+            root = Path.of(Sandbox.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        } catch (java.net.URISyntaxException | RuntimeException e) {
+            return; // no code source to read (a custom image): nothing loads lazily from files
+        }
+        if (!Files.isDirectory(root)) {
+            return;
+        }
+        ClassLoader loader = Sandbox.class.getClassLoader();
+        try (Stream<Path> files = Files.walk(root)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".class")).toList()) {
+                String name = root.relativize(f).toString().replace('/', '.');
+                Class.forName(name.substring(0, name.length() - ".class".length()), false, loader);
+            }
+        } catch (IOException | ClassNotFoundException | LinkageError e) {
+            throw new SandboxException("--sandbox could not load jkvm's classes from " + root + " (" + e.getMessage()
+                    + "): run it from its jar, or with --sandbox off");
+        }
+    }
+
+    /** The seccomp program {@link #enter} installs (for tests and docs). */
+    public static List<Seccomp.Instruction> program() {
+        return FilterProgram.compile(SyscallAllowlist.entries(ioctls()));
+    }
+
+    /** Every ioctl request a running jkvm issues: KVM's, then the console's and the TAP's. */
+    static List<Ioctl> ioctls() {
+        List<Ioctl> all = new ArrayList<>(Kvm.ioctlsIssued());
+        all.addAll(Terminal.ioctls());
+        all.addAll(Tap.ioctlsOnceAttached());
+        return all;
+    }
+
+    private static Credentials.User becomeUnprivileged(Optional<String> user) {
+        int uid = Credentials.effectiveUid();
+        if (uid != 0) {
+            if (user.isPresent()) {
+                throw new SandboxException("--user " + user.get() + " needs jkvm started as root (it runs as uid " + uid
+                        + " and stays that user): drop --user, or start it as root");
+            }
+            return new Credentials.User(System.getProperty("user.name"), uid, -1); // itself: its gid stays, unread
+        }
+        String name = user.orElse(DEFAULT_USER);
+        Credentials.User to = Credentials.lookup(name).orElseThrow(() -> new SandboxException("--user " + name
+                + ": this host has no such user: name one from /etc/passwd (useradd --system NAME makes one)"));
+        if (to.uid() == 0) {
+            throw new SandboxException("--user " + name + " is uid 0, which is not unprivileged: name another user");
+        }
+        try {
+            Credentials.switchTo(to);
+        } catch (LinuxException e) {
+            throw new SandboxException("--sandbox could not become user " + name + ": " + e.getMessage());
+        }
+        return to;
+    }
+
+    /** Capabilities are per thread and only leaving uid 0 clears them from all: a non-root holder cannot go on. */
+    private static void requireNoCapabilities(Credentials.User who) {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : tasks.toList()) {
+                long caps = effectiveCapabilities(task.resolve("status"));
+                if (caps != 0) {
+                    throw new SandboxException("--sandbox: jkvm holds capabilities (CapEff " + Long.toHexString(caps)
+                            + ") as " + who.name() + ", which it cannot drop from every thread: start it without them"
+                            + " (setpriv --inh-caps=-all --ambient-caps=-all), or as root, which becomes --user");
+                }
+            }
+        } catch (IOException e) {
+            throw new SandboxException("--sandbox could not read /proc/self/task (" + e.getMessage()
+                    + "): mount /proc, or run with --sandbox off");
+        }
+    }
+
+    /** CapEff of a /proc status file; 0 when the thread has ended since it was listed. */
+    static long effectiveCapabilities(Path status) throws IOException {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(status);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return 0;
+        }
+        for (String line : lines) {
+            if (line.startsWith("CapEff:")) {
+                return Long.parseUnsignedLong(line.substring("CapEff:".length()).strip(), 16);
+            }
+        }
+        return 0;
+    }
+}

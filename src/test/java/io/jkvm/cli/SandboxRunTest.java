@@ -1,0 +1,176 @@
+package io.jkvm.cli;
+
+import io.jkvm.testing.TestGuests;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * `jkvm run --sandbox on` (docs/security.md), in child processes: a guest runs under the sandbox exactly as without it
+ * on both backends; a running sandboxed jkvm's /proc status shows the filter, no_new_privs and no capabilities on
+ * every thread; and the sandbox's own code, entered in a child JVM, makes what it forbids fail with EPERM.
+ */
+class SandboxRunTest {
+    @TempDir
+    Path dir;
+
+    private static final boolean ROOT = "root".equals(System.getProperty("user.name"));
+
+    private record Ended(int status, String out) {
+    }
+
+    private static Ended run(String... args) throws Exception {
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm(args)) {
+            vm.awaitOutput("waiting for input");
+            vm.send("g");
+            int status = vm.waitFor();
+            return new Ended(status, vm.output());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"kvm", "emulator"})
+    @Timeout(180)
+    void aGuestRunsUnderTheSandboxExactlyAsWithout(String backend) throws Exception {
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        Path status = dir.resolve("status");
+        Ended free = run("run", "--backend", backend, "--cpu", "core", "--image", guest);
+        Ended confined = run("run", "--backend", backend, "--cpu", "core", "--image", guest, "--sandbox", "on",
+                "--exit-status-file", status.toString());
+        assertTrue(free.out().contains("checksum "), free.out());
+        assertEquals(free.out(), confined.out(), "the serial output under the sandbox");
+        assertEquals(free.status(), confined.status(), "the exit status under the sandbox");
+        assertEquals(confined.status() + "\n", Files.readString(status), "--exit-status-file, written from inside the sandbox");
+    }
+
+    @Test
+    @Timeout(120)
+    void aRunningSandboxedJkvmHasTheFilterNoNewPrivilegesAndNoCapabilitiesOnEveryThread() throws Exception {
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", "--sandbox", "on",
+                "--image", TestGuests.path("handoff_checksum.elf").toString())) {
+            vm.awaitOutput("waiting for input"); // the guest runs: the sandbox went up before its first instruction
+            long pid = vm.process.pid();
+            List<Path> tasks;
+            try (var list = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+                tasks = list.toList();
+            }
+            assertTrue(tasks.size() > 5, "the JVM's threads: " + tasks);
+            List<String> checked = new ArrayList<>();
+            for (Path task : tasks) {
+                String s;
+                try {
+                    s = Files.readString(task.resolve("status"));
+                } catch (java.nio.file.NoSuchFileException e) {
+                    continue; // a thread that ended since the listing
+                }
+                String name = field(s, "Name");
+                assertEquals("2", field(s, "Seccomp"), name + ": seccomp mode 2 is a filter");
+                assertEquals("1", field(s, "NoNewPrivs"), name);
+                assertEquals(0L, Long.parseLong(field(s, "CapEff"), 16), name + ": effective capabilities");
+                assertEquals(0L, Long.parseLong(field(s, "CapPrm"), 16), name + ": permitted capabilities");
+                if (ROOT) { // started as root, it became nobody: real, effective, saved and filesystem uid
+                    assertEquals("65534 65534 65534 65534", field(s, "Uid").replaceAll("\\s+", " "), name);
+                }
+                checked.add(name);
+            }
+            assertTrue(checked.contains("vcpu-0"), "the vCPU thread is among them: " + checked);
+            vm.send("g");
+            assertEquals(241, vm.waitFor(), vm.output());
+        }
+    }
+
+    @Test
+    void sandboxOptionsThatCannotWorkAreOneLineErrors() {
+        io.jkvm.testing.Cli.Result user = io.jkvm.testing.Cli.run("run", "--user", "nobody");
+        assertEquals(2, user.status());
+        assertEquals("jkvm: --user nobody is the user --sandbox becomes: add --sandbox on", user.err().strip());
+        io.jkvm.testing.Cli.Result value = io.jkvm.testing.Cli.run("run", "--sandbox", "maybe");
+        assertEquals(2, value.status());
+        assertTrue(value.err().strip().startsWith("jkvm: Invalid value for option '--sandbox': --sandbox maybe is not on or off"),
+                value.err());
+    }
+
+    @Test
+    @Timeout(60)
+    void aUserTheHostLacksEndsTheRunBeforeTheGuestStarts() throws Exception {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main",
+                "run", "--sandbox", "on", "--user", "jkvm-no-such-user").redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        String err = new String(p.getErrorStream().readAllBytes());
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), err);
+        assertEquals(2, p.exitValue(), err);
+        assertEquals(ROOT ? "jkvm: --user jkvm-no-such-user: this host has no such user: name one from /etc/passwd"
+                        + " (useradd --system NAME makes one)"
+                        : "jkvm: --user jkvm-no-such-user needs jkvm started as root (it runs as uid "
+                        + new com.sun.security.auth.module.UnixSystem().getUid() + " and stays that user): drop --user, or start it as root",
+                err.strip());
+        assertTrue(!out.contains("jkvm demo guest"), "the guest never ran:\n" + out);
+    }
+
+    @Test
+    @Timeout(120)
+    void theControlSocketPausesAndResumesASandboxedRunAndRefusesSnapshotsAndMigrations() throws Exception {
+        Path socket = dir.resolve("api.sock");
+        Path snapshot = dir.resolve("snap");
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", "--sandbox", "on",
+                "--api-socket", socket.toString(), "--image", TestGuests.path("handoff_checksum.elf").toString())) {
+            vm.awaitOutput("waiting for input");
+            assertEquals(0, io.jkvm.testing.Cli.run("ctl", socket.toString(), "pause").status());
+            io.jkvm.testing.Cli.Result info = io.jkvm.testing.Cli.run("ctl", socket.toString(), "info");
+            assertTrue(info.out().contains("paused"), info.out());
+            io.jkvm.testing.Cli.Result snap = io.jkvm.testing.Cli.run("ctl", socket.toString(), "snapshot", snapshot.toString());
+            assertEquals(2, snap.status(), snap.out());
+            assertEquals("jkvm: cannot snapshot to " + snapshot + ": this jkvm runs under --sandbox on, which forbids creating"
+                    + " files; run the VM with --sandbox off to take snapshots", snap.err().strip());
+            io.jkvm.testing.Cli.Result migrate = io.jkvm.testing.Cli.run("ctl", socket.toString(), "migrate", "tcp:127.0.0.1:9");
+            assertEquals(2, migrate.status(), migrate.out());
+            assertTrue(migrate.err().contains("this jkvm runs under --sandbox on, which forbids new sockets"), migrate.err());
+            assertEquals(0, io.jkvm.testing.Cli.run("ctl", socket.toString(), "resume").status());
+            assertTrue(!Files.exists(snapshot), "no snapshot file");
+            vm.send("g");
+            assertEquals(241, vm.waitFor(), vm.output());
+            assertTrue(vm.output().contains("checksum "), vm.output());
+        }
+    }
+
+    private static String field(String status, String name) {
+        for (String line : status.split("\n")) {
+            if (line.startsWith(name + ":")) {
+                return line.substring(name.length() + 1).strip();
+            }
+        }
+        throw new AssertionError("no " + name + " in\n" + status);
+    }
+
+    @Test
+    @Timeout(60)
+    void whatTheSandboxForbidsFailsWithEpermAndThreadsStillStart() throws Exception {
+        Path file = dir.resolve("readable");
+        Files.writeString(file, "before the sandbox");
+        file.toFile().setReadable(true, false);
+        dir.toFile().setExecutable(true, false);
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                "io.jkvm.sandbox.SandboxProbe", file.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("entered: " + (ROOT ? "nobody 65534" : "")), out);
+        assertTrue(out.matches("(?s).*open: \\S*readable: Operation not permitted\n.*"), out);
+        assertTrue(out.matches("(?s).*exec: Cannot run program \"/bin/true\": [^\n]*Operation not permitted.*"), out);
+        assertTrue(out.contains("socket: Operation not permitted"), out);
+        assertTrue(out.contains("thread: allowed"), out);
+    }
+}
