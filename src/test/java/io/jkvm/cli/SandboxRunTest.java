@@ -145,6 +145,31 @@ class SandboxRunTest {
         }
     }
 
+    @Test
+    @Timeout(120)
+    void aSnapshotRestoresUnderTheSandboxAndEndsAsTheRunItCameFrom() throws Exception {
+        Path socket = dir.resolve("api.sock");
+        Path snapshot = dir.resolve("snap");
+        String guest = TestGuests.path("handoff_checksum.elf").toString();
+        Ended original;
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", "--api-socket", socket.toString(),
+                "--image", guest)) {
+            vm.awaitOutput("waiting for input");
+            io.jkvm.testing.Cli.Result snap = io.jkvm.testing.Cli.run("ctl", socket.toString(), "snapshot", snapshot.toString());
+            assertEquals(0, snap.status(), snap.err());
+            vm.send("g");
+            original = new Ended(vm.waitFor(), vm.output());
+        }
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("restore", snapshot.toString(), "--sandbox", "on")) {
+            vm.send("g"); // the restored guest waits for its input as the original did when the snapshot was taken
+            int status = vm.waitFor();
+            assertEquals(original.status(), status, vm.output());
+            String after = original.out().substring(original.out().indexOf("waiting for input"));
+            assertTrue(vm.output().endsWith(after.substring(after.indexOf('\n') + 1)), "the restored run's output:\n" + vm.output()
+                    + "\nthe original's, from its input on:\n" + after);
+        }
+    }
+
     private static String field(String status, String name) {
         for (String line : status.split("\n")) {
             if (line.startsWith(name + ":")) {
