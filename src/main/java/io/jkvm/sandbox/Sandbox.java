@@ -55,10 +55,10 @@ public final class Sandbox {
     }
 
     /**
-     * Opens now what the JVM would open on first use: the security providers and /dev/urandom (RDRAND, the
-     * control socket's names) and NIO's socket code. And removes the JVM's hsperfdata file, which it could not unlink at exit any more
-     * (jps and jcmd no longer list a sandboxed jkvm). Run from a directory of classes (not the jar, whose fd stays
-     * open), it loads every jkvm class now too.
+     * Opens now what the JVM would open on first use: the security providers and /dev/urandom (RDRAND, the control
+     * socket's names) and NIO's socket code; run from a directory of classes (not the jar, whose fd stays open), every
+     * jkvm class. And removes the JVM's hsperfdata file, which it could not unlink at exit any more (jps and jcmd no
+     * longer list a sandboxed jkvm).
      */
     private static void prepareJvm() {
         new java.security.SecureRandom().nextBytes(new byte[8]);

@@ -7,9 +7,9 @@ import java.util.List;
 
 /**
  * The system calls a running jkvm makes, and nothing else: measured with {@code scripts/sandbox-syscalls} (strace of
- * guests on both backends, the control socket, a Linux guest with disk and network; every call after the sandbox
- * went up), then read one by one. Hot calls first: the filter tests them in this order. docs/security.md explains the
- * table and what it still lets a compromised jkvm do.
+ * guests on both backends, the control socket, a Linux guest with a disk and virtio-rng: every call after the sandbox
+ * went up), then read one by one; the Linux disk and network tests run under it. Hot calls first: the filter tests
+ * them in this order. docs/security.md explains the table and what it still lets a compromised jkvm do.
  */
 final class SyscallAllowlist {
     private SyscallAllowlist() {
