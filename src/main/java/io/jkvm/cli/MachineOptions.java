@@ -79,7 +79,7 @@ final class MachineOptions {
 
     /** Everything the run opens is open: what is left to open at the end is opened now, then the sandbox goes up. */
     private void enterSandbox(Main main) {
-        if (exitStatusFile != null) {
+        if (exitStatus() != null) {
             exitStatus().openBeforeSandbox();
         }
         Sandbox.Entered in = Sandbox.enter(Optional.ofNullable(user));
@@ -95,15 +95,16 @@ final class MachineOptions {
 
     /** --user without --sandbox would switch nobody: it is refused before anything is built. */
     void checkSandboxOptions() {
-        if (user != null && sandbox == Switch.OFF) {
+        if (user != null && !sandboxed()) {
             throw new MachineException("--user " + user + " is the user --sandbox becomes: add --sandbox on");
         }
     }
 
     private ExitStatusFile exitStatus;
 
+    /** --exit-status-file's writer (which the sandbox opens early); null without the option. */
     private ExitStatusFile exitStatus() {
-        if (exitStatus == null) {
+        if (exitStatus == null && exitStatusFile != null) {
             exitStatus = new ExitStatusFile(exitStatusFile);
         }
         return exitStatus;
@@ -111,7 +112,7 @@ final class MachineOptions {
 
     /** The run's end: its one line, and the exit status (the whole one in --exit-status-file). */
     int end(Outcome outcome, Main main) {
-        return RunCommand.end(outcome, main, exitStatusFile == null ? null : exitStatus());
+        return RunCommand.end(outcome, main, exitStatus());
     }
 
     /** An option that is on or off (picocli would take a boolean option as a flag without a value). */

@@ -18,11 +18,6 @@ public final class Tap implements AutoCloseable {
     static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
     /** TUNSETOFFLOAD = _IOW('T', 208, unsigned int), TUNSETVNETHDRSZ = _IOW('T', 216, int). */
     static final long TUNSETOFFLOAD = 0x400454D0L, TUNSETVNETHDRSZ = 0x400454D8L;
-
-    /** The ioctl an attached TAP still gets: the offloads the guest's driver negotiates. */
-    public static java.util.List<Ioctl> ioctlsOnceAttached() {
-        return java.util.List.of(new Ioctl("TUNSETOFFLOAD", TUNSETOFFLOAD));
-    }
     /** What the TAP may hand this side unfinished (TUNSETOFFLOAD): a checksum to fill, TCP segments to cut. */
     public static final int TUN_F_CSUM = 0x01, TUN_F_TSO4 = 0x02, TUN_F_TSO6 = 0x04;
     /** The virtio_net_hdr_v1 that leads every frame both ways (flags, GSO type and sizes, checksum place, num_buffers). */
@@ -50,6 +45,11 @@ public final class Tap implements AutoCloseable {
     /** Whether a network interface called {@code name} exists on this host (in this network namespace). */
     public static boolean exists(String name) {
         return java.nio.file.Files.exists(java.nio.file.Path.of("/sys/class/net", name));
+    }
+
+    /** The ioctl an attached TAP still gets: the offloads the guest's driver negotiates. */
+    public static java.util.List<Ioctl> ioctlsOnceAttached() {
+        return java.util.List.of(new Ioctl("TUNSETOFFLOAD", TUNSETOFFLOAD));
     }
 
     /**

@@ -15,16 +15,17 @@ public final class Terminal {
     /** The kernel's struct termios (asm/termbits.h): four flag words, c_line, c_cc[19]; TerminalLayoutTest checks it. */
     static final int TERMIOS_SIZE = 36, C_IFLAG = 0, C_OFLAG = 4, C_CFLAG = 8, C_LFLAG = 12, C_CC = 17, VTIME = 5, VMIN = 6;
     static final long TCGETS = 0x5401, TCSETS = 0x5402;
-
-    /** The ioctls a terminal in raw mode gets: reading and restoring its settings. */
-    public static java.util.List<Ioctl> ioctls() {
-        return java.util.List.of(new Ioctl("TCGETS", TCGETS), new Ioctl("TCSETS", TCSETS));
-    }
+    private static final Ioctl GET_SETTINGS = new Ioctl("TCGETS", TCGETS), SET_SETTINGS = new Ioctl("TCSETS", TCSETS);
     static final int IGNBRK = 0x1, BRKINT = 0x2, PARMRK = 0x8, ISTRIP = 0x20, INLCR = 0x40, IGNCR = 0x80, ICRNL = 0x100,
             IXON = 0x400, ISIG = 0x1, ICANON = 0x2, ECHO = 0x8, ECHONL = 0x40, IEXTEN = 0x8000, CSIZE = 0x30, PARENB = 0x100,
             CS8 = 0x30;
 
     private Terminal() {
+    }
+
+    /** The ioctls a terminal in raw mode gets: reading and restoring its settings. */
+    public static java.util.List<Ioctl> ioctls() {
+        return java.util.List.of(GET_SETTINGS, SET_SETTINGS);
     }
 
     public static boolean isTerminal(int fd) {
@@ -70,14 +71,14 @@ public final class Terminal {
     private static byte[] get(Fd fd) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment termios = a.allocate(TERMIOS_SIZE);
-            fd.ioctl(new Ioctl("TCGETS", TCGETS), termios);
+            fd.ioctl(GET_SETTINGS, termios);
             return termios.toArray(ValueLayout.JAVA_BYTE);
         }
     }
 
     private static void set(Fd fd, byte[] settings) {
         try (Arena a = Arena.ofConfined()) {
-            fd.ioctl(new Ioctl("TCSETS", TCSETS), a.allocateFrom(ValueLayout.JAVA_BYTE, settings));
+            fd.ioctl(SET_SETTINGS, a.allocateFrom(ValueLayout.JAVA_BYTE, settings));
         }
     }
 }

@@ -152,7 +152,7 @@ public final class Sandbox {
     }
 
     /** CapEff of a /proc status file; 0 when the thread has ended since it was listed. */
-    static long effectiveCapabilities(Path status) throws IOException {
+    private static long effectiveCapabilities(Path status) throws IOException {
         List<String> lines;
         try {
             lines = Files.readAllLines(status);
