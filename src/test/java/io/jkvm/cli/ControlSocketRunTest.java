@@ -56,9 +56,7 @@ class ControlSocketRunTest {
 
         private static List<String> withPrefix(List<String> prefix, String... args) {
             List<String> command = new ArrayList<>(prefix);
-            command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main"));
-            command.addAll(List.of(args));
+            command.addAll(io.jkvm.testing.ChildJvm.jkvm(args));
             return command;
         }
 

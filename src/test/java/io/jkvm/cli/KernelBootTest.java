@@ -100,9 +100,8 @@ class KernelBootTest {
     @Test
     @Timeout(120)
     void aResetBootsTheKernelAgain() throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run",
-                "--backend", "emulator", "--mem", "16M", "--kernel", TestGuests.path("multiboot_reset.elf").toString())
+        Process p = new ProcessBuilder(io.jkvm.testing.ChildJvm.jkvm("run",
+                "--backend", "emulator", "--mem", "16M", "--kernel", TestGuests.path("multiboot_reset.elf").toString()))
                 .redirectErrorStream(true).start();
         try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()))) {
             for (int boot = 1; boot <= 3; boot++) {

@@ -72,12 +72,10 @@ class LinuxDiskTest {
         // A jkvm process of its own under the sandbox: the disks are open before it goes up, and what the guest does
         // to them (reads, writes, flushes, discards) passes through the system calls it allows
         Path log = dir.resolve("jkvm.out");
-        Process jkvm = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main",
-                "run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
+        Process jkvm = new ProcessBuilder(io.jkvm.testing.ChildJvm.jkvm("run", "--backend", "emulator", "--cpus", "2", "--mem", "256M", "--kernel",
                 guest.resolve("vmlinuz").toString(), "--initrd", initrd.toString(), "--append", "console=ttyS0 panic=-1",
                 "--device", "virtio-rng", "--disk", disk.toString(), "--disk", readOnly + ",ro", "--disk", ext4.toString(),
-                "--sandbox", "on").redirectErrorStream(true).redirectOutput(log.toFile()).start();
+                "--sandbox", "on")).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(jkvm.waitFor(570, java.util.concurrent.TimeUnit.SECONDS), "jkvm did not end");
         String out = Files.readString(log);
         assertTrue(out.matches("(?s).*jkvm: Linux \\d+\\.\\d+\\.\\d+-\\d+-amd64 is up with 2 processors.*"), out);

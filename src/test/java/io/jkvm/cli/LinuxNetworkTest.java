@@ -114,12 +114,12 @@ class LinuxNetworkTest {
                 poweroff -f
                 """);
         Path log = dir.resolve("jkvm.out");
-        Process jkvm = new ProcessBuilder("ip", "netns", "exec", namespace,
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "256M",
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", namespace));
+        command.addAll(io.jkvm.testing.ChildJvm.jkvm("run", "--backend", "emulator", "--mem", "256M",
                 "--kernel", guest.resolve("vmlinux").toString(), "--initrd", initrd.toString(),
                 "--append", "console=ttyS0 panic=-1 quiet", "--net", "tap=" + TAP + ",mac=52:54:00:ab:cd:ef",
-                "--sandbox", "on") // the TAP is open before the sandbox goes up; its frames pass through read, write, poll
+                "--sandbox", "on")); // the TAP is open before the sandbox goes up; its frames pass through read, write, poll
+        Process jkvm = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(jkvm.waitFor(500, TimeUnit.SECONDS), "jkvm did not end");
         String out = Files.readString(log);

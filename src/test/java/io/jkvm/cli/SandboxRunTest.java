@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.testing.ChildJvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -104,9 +105,7 @@ class SandboxRunTest {
     @Test
     @Timeout(60)
     void aUserTheHostLacksEndsTheRunBeforeTheGuestStarts() throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main",
-                "run", "--sandbox", "on", "--user", "jkvm-no-such-user").redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        Process p = new ProcessBuilder(ChildJvm.jkvm("run", "--sandbox", "on", "--user", "jkvm-no-such-user")).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         String out = new String(p.getInputStream().readAllBytes());
         String err = new String(p.getErrorStream().readAllBytes());
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), err);
@@ -186,9 +185,8 @@ class SandboxRunTest {
         Files.writeString(file, "before the sandbox");
         file.toFile().setReadable(true, false);
         dir.toFile().setExecutable(true, false);
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "io.jkvm.sandbox.SandboxProbe", file.toString()).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(ChildJvm.command("io.jkvm.sandbox.SandboxProbe", file.toString()))
+                .redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), out);
         assertEquals(0, p.exitValue(), out);

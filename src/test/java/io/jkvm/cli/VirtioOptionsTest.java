@@ -68,9 +68,8 @@ class VirtioOptionsTest {
         Path disk = dir.resolve("disk.img");
         Files.write(disk, new byte[4096]);
         // The holder: a jkvm process of its own (the lock is a process's), its guest waiting for input that never comes
-        Process holder = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "io.jkvm.cli.Main", "run", "--backend", "emulator", "--mem", "16M",
-                "--kernel", TestGuests.path("multiboot_timers.elf").toString(), "--append", "ticks=100000", "--disk", disk + ",ro")
+        Process holder = new ProcessBuilder(io.jkvm.testing.ChildJvm.jkvm("run", "--backend", "emulator", "--mem", "16M",
+                "--kernel", TestGuests.path("multiboot_timers.elf").toString(), "--append", "ticks=100000", "--disk", disk + ",ro"))
                 .redirectErrorStream(true).start();
         try {
             CompletableFuture<String> firstLine = CompletableFuture.supplyAsync(() -> {

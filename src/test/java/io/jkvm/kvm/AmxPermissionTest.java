@@ -3,11 +3,9 @@ package io.jkvm.kvm;
 import io.jkvm.linux.ArchPrctl;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,9 +32,7 @@ class AmxPermissionTest {
         boolean kernelOffersIt = (ArchPrctl.supportedFeatures() & (1L << Kvm.XFEATURE_XTILEDATA)) != 0;
         assertEquals(cpuHasAmx, kernelOffersIt, "ARCH_GET_XCOMP_SUPP agrees with /proc/cpuinfo");
 
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), AmxPermissionTest.class.getName())).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(io.jkvm.testing.ChildJvm.command(AmxPermissionTest.class.getName())).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         assertEquals(0, p.exitValue(), out);
