@@ -20,6 +20,9 @@ final class Elf {
         if ((image[4] != 1 && !wide) || image[5] != 1) {
             throw new BootException(name + " is an ELF of a class or byte order jkvm does not load: x86 ELF32 or ELF64, little-endian");
         }
+        if (wide && image.length < 64) {
+            throw new BootException(name + " is " + image.length + " bytes, shorter than an ELF64 header (64): the ELF is corrupt");
+        }
         ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
         int machine = Short.toUnsignedInt(b.getShort(18));
         if (machine != EM_386 && machine != EM_X86_64) {

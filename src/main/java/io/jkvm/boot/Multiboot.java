@@ -24,7 +24,7 @@ public final class Multiboot {
     private static final int FLAG_AOUT_KLUDGE = 1 << 16;
     /** Where the MBI goes when the image leaves that page free: out of page 0, where an SMP guest puts its trampoline. */
     static final long MBI_ADDRESS = 0x9000;
-    private static final long LOW_MEMORY_END = 0xA0000;
+    private static final long LOW_MEMORY_END = 0xA0000, BIOS_AREA_END = 0x100000;
 
     /** A module: its file's bytes and the string the MBI gives with it. */
     public record Module(String name, byte[] data, String string) {
@@ -74,6 +74,19 @@ public final class Multiboot {
             if (c.address() < 0x1000 && c.memorySize() > 0) {
                 throw new BootException(String.format("%s loads at 0x%x, in page 0: jkvm keeps page 0 for the real-mode IVT and"
                         + " SMP trampolines; link it higher", name, c.address()));
+            }
+            if (c.memorySize() > 0 && c.address() < BIOS_AREA_END && c.address() + c.memorySize() > LOW_MEMORY_END) {
+                throw new BootException(String.format("%s loads 0x%x-0x%x, over the VGA and BIOS area (0xA0000-0xFFFFF) that holds the"
+                        + " ACPI tables and the BIOS's handlers: link it at 1 MiB or above", name, c.address(), c.address() + c.memorySize() - 1));
+            }
+            if (c.address() + c.memorySize() > RamLayout.HIGH_RAM) {
+                throw new BootException(String.format("%s loads up to 0x%x, above 4 GiB, where multiboot's 32-bit entry reaches nothing:"
+                        + " link it below 3 GiB", name, c.address() + c.memorySize() - 1));
+            }
+            if (c.address() + c.memorySize() > RamLayout.MMIO_WINDOW) {
+                throw new BootException(String.format("%s loads up to 0x%x, into the 32-bit MMIO window (0x%x-0xFFFFFFFF: the local"
+                        + " APICs, the I/O APIC and the devices), where no RAM is: link it lower", name, c.address() + c.memorySize() - 1,
+                        RamLayout.MMIO_WINDOW));
             }
             if (c.address() + c.memorySize() > ramSize) {
                 throw new BootException(String.format("%s loads up to 0x%x, beyond the %d MiB of RAM: give it more with --mem",

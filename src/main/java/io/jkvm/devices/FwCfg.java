@@ -12,6 +12,8 @@ import java.nio.charset.StandardCharsets;
  */
 public final class FwCfg implements Device, Persist<FwCfg.State> {
     public static final int PORT = 0x510, PORTS = 2;
+    /** An offset past every item's end; reading on stays there (a count of reads could overflow). */
+    private static final int PAST_EVERY_ITEM = 0x10000;
     static final int SIGNATURE = 0x00, ID = 0x01, RAM_SIZE = 0x03, NB_CPUS = 0x05, MAX_CPUS = 0x0F, FILE_DIR = 0x19;
 
     /** The selected key and how far its item has been read. */
@@ -47,8 +49,9 @@ public final class FwCfg implements Device, Persist<FwCfg.State> {
         }
         long v = 0;
         byte[] item = item(selector);
-        for (int i = 0; i < size; i++, offset++) { // wider reads take the next bytes, as QEMU's port does
+        for (int i = 0; i < size; i++) { // wider reads take the next bytes, as QEMU's port does
             v |= (offset < item.length ? item[offset] & 0xFFL : 0) << (8 * i);
+            offset = Math.min(offset + 1, PAST_EVERY_ITEM); // past the end every read is 0: the offset need not count on
         }
         return v;
     }

@@ -40,7 +40,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     /** An interprocessor interrupt the ICR sent, for the machine to deliver. */
     public record Ipi(int source, int vector, int deliveryMode, boolean logical, int destination, int shorthand, boolean assertLevel,
                       boolean levelTriggered) {
-        public static final int FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6;
+        public static final int FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7;
         public static final int NO_SHORTHAND = 0, SELF = 1, ALL = 2, ALL_BUT_SELF = 3;
     }
 

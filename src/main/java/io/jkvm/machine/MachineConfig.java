@@ -14,6 +14,8 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
     public static final long MIN_MEMORY = 2L << 20;
     /** vCPUs per VM at most, on either backend (KVM may allow fewer: KVM_CAP_MAX_VCPUS). */
     public static final int MAX_CPUS = 256;
+    /** vCPUs of a kernel's PC platform at most: APIC IDs 0-254, which the MADT and the I/O APIC's destinations reach. */
+    public static final int MAX_PC_CPUS = 255;
 
     public MachineConfig {
         if (memorySize < MIN_MEMORY) {
@@ -32,6 +34,10 @@ public record MachineConfig(Optional<Path> image, long memorySize, int cpus, Str
         }
         if (cpus > MAX_CPUS) {
             throw new MachineException("--cpus " + cpus + " is more than jkvm runs: use at most " + MAX_CPUS + " (one thread each)");
+        }
+        if (kernel.isPresent() && cpus > MAX_PC_CPUS) {
+            throw new MachineException("--cpus " + cpus + " with --kernel: a PC's xAPIC addresses " + MAX_PC_CPUS + " processors (APIC ID"
+                    + " 255 is its broadcast): use at most " + MAX_PC_CPUS);
         }
     }
 

@@ -59,6 +59,7 @@ final class PcPlatform implements LocalApic.Messages {
             RESET_PORT, 0x6);
     private final IntFunction<VcpuRunner> runners;
     private final Consumer<String> trace;
+    private final java.util.Set<String> saidOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /**
      * KVM's in-kernel irqchip while it runs the PICs, the I/O APIC and the local APICs (the vCPUs on KVM): device lines
      * go to its GSIs, and jkvm's own models hold still until their state comes back ({@link #fromKernel}); null: jkvm's.
@@ -206,6 +207,13 @@ final class PcPlatform implements LocalApic.Messages {
         return AcpiTables.build(ACPI, cpus, ACPI_TABLES, devices);
     }
 
+    /** Says {@code line} the first time {@code what} happens only: a guest repeating it must not flood the terminal. */
+    private void sayOnce(String what, String line) {
+        if (saidOnce.add(what)) {
+            trace.accept(line);
+        }
+    }
+
     /** SLP_EN with {@code slpTyp}: S5 powers off, S3 suspends; any other state is not one jkvm's machine enters. */
     private void sleep(int slpTyp, Consumer<Outcome> end) {
         if (slpTyp == AcpiTables.SLP_TYP_S5) {
@@ -213,7 +221,7 @@ final class PcPlatform implements LocalApic.Messages {
         } else if (slpTyp == AcpiTables.SLP_TYP_S3) {
             suspend(end);
         } else {
-            trace.accept("jkvm: the guest asked for ACPI sleep type " + slpTyp + ", which jkvm does not enter: it runs on");
+            sayOnce("sleep " + slpTyp, "jkvm: the guest asked for ACPI sleep type " + slpTyp + ", which jkvm does not enter: it runs on");
         }
     }
 
@@ -543,10 +551,18 @@ final class PcPlatform implements LocalApic.Messages {
                     if (runners.apply(id).vcpu() instanceof EmulatedVcpu core) {
                         core.injectNmi();
                     } else {
-                        trace.accept("an NMI to vCPU " + id + " on KVM, which jkvm does not deliver there yet: dropped");
+                        sayOnce("nmi", "jkvm: an NMI to vCPU " + id + " on KVM, which jkvm does not deliver there yet: dropped");
                     }
                 }
-                default -> trace.accept("vCPU " + ipi.source() + " sent an SMI, which jkvm does not deliver: dropped");
+                default -> {
+                    String mode = switch (ipi.deliveryMode()) {
+                        case LocalApic.Ipi.SMI -> "an SMI";
+                        case LocalApic.Ipi.EXTINT -> "an ExtINT";
+                        default -> "delivery mode " + ipi.deliveryMode() + " (reserved)";
+                    };
+                    String from = ipi.source() < 0 ? "the I/O APIC" : "vCPU " + ipi.source();
+                    sayOnce(mode, "jkvm: " + from + " sent " + mode + ", which jkvm does not deliver: dropped (said once)");
+                }
             }
         }
     }

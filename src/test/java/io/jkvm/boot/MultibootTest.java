@@ -119,6 +119,21 @@ class MultibootTest {
         byte[] huge = elf32(0x100000, 0x7FFFFFFF, header(0), 0x100000);
         assertTrue(assertThrows(BootException.class, () -> Multiboot.load("h", huge, "", List.of(), RamLayout.pc(RAM))).getMessage()
                 .contains("--mem"));
+        byte[] bios = elf32(0xE0000, 0x30000, header(0), 0xE0000);
+        assertEquals("b loads 0xe0000-0x10ffff, over the VGA and BIOS area (0xA0000-0xFFFFF) that holds the ACPI tables and the BIOS's"
+                + " handlers: link it at 1 MiB or above",
+                assertThrows(BootException.class, () -> Multiboot.load("b", bios, "", List.of(), RamLayout.pc(RAM))).getMessage());
+        byte[] apic = elf32(0xFEE00000L, 0x1000, header(0), 0xFEE00000L);
+        for (long ram : new long[]{RAM, 8L << 30}) { // more RAM cannot help: the window has none
+            assertEquals("a loads up to 0xfee00fff, into the 32-bit MMIO window (0xc0000000-0xFFFFFFFF: the local APICs, the I/O APIC"
+                    + " and the devices), where no RAM is: link it lower",
+                    assertThrows(BootException.class, () -> Multiboot.load("a", apic, "", List.of(), RamLayout.pc(ram))).getMessage());
+        }
+        byte[] shortElf64 = new byte[60]; // a multiboot header fits in it, the ELF64 header does not
+        System.arraycopy(new byte[]{0x7F, 'E', 'L', 'F', 2, 1, 1}, 0, shortElf64, 0, 7);
+        System.arraycopy(header(0), 0, shortElf64, 40, 12);
+        assertEquals("s is 60 bytes, shorter than an ELF64 header (64): the ELF is corrupt",
+                assertThrows(BootException.class, () -> Multiboot.load("s", shortElf64, "", List.of(), RamLayout.pc(RAM))).getMessage());
         byte[] badChecksum = elf32(0x100000, 0x1000, header(0), 0x100000);
         badChecksum[0x1008] ^= 1;
         assertFalse(Multiboot.detect(badChecksum), "a header whose checksum does not add up is no header");

@@ -65,7 +65,7 @@ class BackendDifferentialTest {
                     : "a kernel booted with the PC platform, compared through its status and output in KernelBootTest";
             case "multiboot_high_ram" -> "a kernel with 4 GiB of RAM, a PC's layout with RAM above 4 GiB: HighRamTest runs it on"
                     + " the core and checks KVM's two memory slots at the ioctl level";
-            case "multiboot_acpi", "multiboot_reset" -> HostKvm.isPvm()
+            case "multiboot_acpi", "multiboot_reset", "multiboot_nonsense" -> HostKvm.isPvm()
                     ? "a 32-bit kernel, which kvm_pvm does not run: KernelBootTest runs it on the core"
                     : "a kernel booted with the PC platform, compared through its status and output in KernelBootTest";
             case "modes_compat_events" -> HostKvm.isPvm()

@@ -53,6 +53,8 @@ class HostileInputTest {
         assertOneLine(Cli.run("run", "--backend", "emulator", "--cpus", "2147483647"),
                 "jkvm: --cpus 2147483647 is more than jkvm runs: use at most 256");
         assertOneLine(Cli.run("run", "--backend", "emulator", "--cpus", "257"), "jkvm: --cpus 257 is more than jkvm runs: use at most 256");
+        assertOneLine(Cli.run("run", "--backend", "emulator", "--cpus", "256", "--kernel", TestGuests.path("multiboot_smp.elf").toString()),
+                "jkvm: --cpus 256 with --kernel: a PC's xAPIC addresses 255 processors (APIC ID 255 is its broadcast): use at most 255");
         assertOneLine(Cli.run("run", "--cpu", ","), "jkvm: --cpu ,: no CPU model named");
         assertOneLine(Cli.run("run", "--cpu", "host,+apx\nEVIL"), "jkvm: --cpu host,+apx?EVIL: the CPU model has a control character in it");
     }

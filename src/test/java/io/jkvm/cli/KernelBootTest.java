@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -122,5 +123,16 @@ class KernelBootTest {
         assertEquals(2, r.status(), r.out() + r.err());
         assertEquals("jkvm: the guest's kernel panicked (Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100)"
                 + " and reset the machine", r.errorLine(), r.err());
+    }
+
+    @Test
+    void nonsenseProgrammedIntoTheInterruptControllersAndTimersLeavesTheMachineRunningAndSaysEachThingOnce() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--kernel", TestGuests.path("multiboot_nonsense.elf").toString());
+        assertEquals("alive\n", r.out(), r.err());
+        assertEquals((0x21 << 1) | 1, r.status(), r.err());
+        List<String> lines = r.err().lines().toList();
+        assertTrue(lines.size() <= 3, "one line per kind of message jkvm drops, not one per message:\n" + r.err());
+        assertEquals(lines.size(), lines.stream().distinct().count(), r.err());
+        assertTrue(lines.stream().allMatch(l -> l.startsWith("jkvm: ") && l.contains("which jkvm does not deliver")), r.err());
     }
 }

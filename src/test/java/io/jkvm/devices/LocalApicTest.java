@@ -291,25 +291,4 @@ class LocalApicTest {
         assertTrue(intr.get(), "pending at once, as kvm-unit-tests' apic expects after WRMSR and a serializing instruction");
         assertEquals(0, apic.tscDeadline());
     }
-
-    @Test
-    void fwCfgGivesTheSignatureCpusAndRam() {
-        FwCfg f = new FwCfg(128L << 20, 3);
-        f.write(0, 2, 0x00);
-        StringBuilder signature = new StringBuilder();
-        for (int i = 0; i < 4; i++) {
-            signature.append((char) f.read(1, 1));
-        }
-        assertEquals("QEMU", signature.toString());
-        f.write(0, 2, 0x05);
-        assertEquals(3, f.read(1, 1) | f.read(1, 1) << 8);
-        f.write(0, 2, 0x03);
-        long ram = 0;
-        for (int i = 0; i < 8; i++) {
-            ram |= f.read(1, 1) << (8 * i);
-        }
-        assertEquals(128L << 20, ram);
-        f.write(0, 2, 0x1234);
-        assertEquals(0, f.read(1, 1), "an unknown key reads as zeros");
-    }
 }
