@@ -27,6 +27,8 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             LVT_TIMER = 0x320, LVT_THERMAL = 0x330, LVT_PERF = 0x340, LVT_LINT0 = 0x350, LVT_LINT1 = 0x360, LVT_ERROR = 0x370,
             TIMER_INITIAL = 0x380, TIMER_CURRENT = 0x390, TIMER_DIVIDE = 0x3E0;
     static final int MASKED = 1 << 16, ENABLE_BIT = 1 << 8;
+    /** Error status bits: an illegal vector (0-15) sent, or received (from a message or a local source). */
+    static final int SEND_ILLEGAL_VECTOR = 1 << 5, RECEIVED_ILLEGAL_VECTOR = 1 << 6;
     /** What the version register reads: version 0x14 (an integrated APIC), six LVT entries. */
     public static final int VERSION_VALUE = 0x00050014;
     private static final int[] LVT_OFFSETS = {LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR};
@@ -180,13 +182,28 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
 
     /** A fixed interrupt of {@code vector} arrives (edge, or level-triggered with TMR set). */
     public synchronized void accept(int vector, boolean levelTriggered) {
+        pend(vector, levelTriggered);
+        update();
+    }
+
+    /** {@code vector} pending in IRR; vectors 0-15 are illegal: an error (received illegal vector) instead. */
+    private void pend(int vector, boolean levelTriggered) {
         if (vector < 16) {
-            esr |= 1 << 6; // received illegal vector
+            error(RECEIVED_ILLEGAL_VECTOR);
             return;
         }
         set(irr, vector, true);
         set(tmr, vector, levelTriggered);
-        update();
+    }
+
+    /** An error the APIC detected: its bit in the error status, and the LVT error entry's interrupt unless masked. */
+    private void error(int bit) {
+        esr |= bit;
+        int entry = lvt[5];
+        if ((entry & MASKED) == 0 && (entry & 0xFF) >= 16) { // an illegal vector here is not reported again
+            set(irr, entry & 0xFF, true);
+            set(tmr, entry & 0xFF, false);
+        }
     }
 
     /** The 8259's INTR output, on LINT0. */
@@ -337,6 +354,9 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                 case ICR_LOW -> {
                     icrLow = v & 0xCCFFF;
                     send = ipi(v, x2apic() ? icrHigh : icrHigh >>> 24);
+                    if ((send.deliveryMode() == Ipi.FIXED || send.deliveryMode() == Ipi.LOWEST) && send.vector() < 16) {
+                        error(SEND_ILLEGAL_VECTOR); // sent all the same: its receivers find it illegal too
+                    }
                 }
                 case TIMER_INITIAL -> {
                     if (((lvt[0] >>> 17) & 3) != 2) { // ignored in TSC-deadline mode
@@ -488,8 +508,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             }
             tscDeadline = 0; // fired: the MSR reads 0 again
             if ((lvt[0] & MASKED) == 0) {
-                set(irr, lvt[0] & 0xFF, true);
-                set(tmr, lvt[0] & 0xFF, false);
+                pend(lvt[0] & 0xFF, false);
             }
             update();
         }
@@ -603,8 +622,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             }
             int entry = lvt[0];
             if ((entry & MASKED) == 0) {
-                set(irr, entry & 0xFF, true);
-                set(tmr, entry & 0xFF, false);
+                pend(entry & 0xFF, false);
             }
             boolean periodic = ((entry >>> 17) & 3) == 1;
             timerExpiry = null;

@@ -291,4 +291,36 @@ class LocalApicTest {
         assertTrue(intr.get(), "pending at once, as kvm-unit-tests' apic expects after WRMSR and a serializing instruction");
         assertEquals(0, apic.tscDeadline());
     }
+
+    @Test
+    void illegalVectorsAreErrorsThatTheLvtErrorEntrySignals() {
+        set(LocalApic.SPIV, 0x1FF);
+        set(LocalApic.LVT_ERROR, 0x50);
+        apic.accept(3, false);
+        assertEquals(LocalApic.RECEIVED_ILLEGAL_VECTOR, reg(LocalApic.ESR), "received illegal vector");
+        assertEquals(0, reg(LocalApic.IRR), "vector 3 never pending");
+        assertTrue(intr.get(), "the LVT error entry's interrupt");
+        assertEquals(0x50, apic.acknowledge());
+        set(LocalApic.EOI, 0);
+        set(LocalApic.ESR, 0);
+        assertEquals(0, reg(LocalApic.ESR), "a write clears it");
+        set(LocalApic.ICR_LOW, 0x00000005); // fixed, vector 5, to APIC 0
+        assertEquals(LocalApic.SEND_ILLEGAL_VECTOR, reg(LocalApic.ESR), "send illegal vector");
+        assertEquals(5, sent.getLast().vector(), "sent all the same: its receivers report it");
+        assertEquals(1 << 16, reg(LocalApic.IRR + 0x20), "the error's interrupt pending again (vector 0x50)");
+        set(LocalApic.ICR_LOW, 0x00000400); // NMI, whose vector field means nothing
+        assertEquals(LocalApic.SEND_ILLEGAL_VECTOR, reg(LocalApic.ESR), "no error for an NMI");
+        set(LocalApic.LVT_ERROR, 0x10050); // masked
+        apic.acknowledge();
+        set(LocalApic.EOI, 0);
+        set(LocalApic.LVT_TIMER, 0x00002); // an expiring one-shot with an illegal vector
+        set(LocalApic.TIMER_DIVIDE, 0xB);
+        set(LocalApic.TIMER_INITIAL, 1);
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while ((reg(LocalApic.ESR) & LocalApic.RECEIVED_ILLEGAL_VECTOR) == 0 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(LocalApic.SEND_ILLEGAL_VECTOR | LocalApic.RECEIVED_ILLEGAL_VECTOR, reg(LocalApic.ESR), "the timer's vector 2");
+        assertEquals(0, reg(LocalApic.IRR + 0x20), "masked: no error interrupt");
+    }
 }
