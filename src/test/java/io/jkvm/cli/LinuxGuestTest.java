@@ -2,6 +2,7 @@ package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
 import io.jkvm.testing.LinuxGuest;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -14,8 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Debian's own kernel (its vmlinux, booted through PVH) through a reboot and a panic (its boot to a shell on two vCPUs and ACPI power-off is
- * LinuxDiskTest's, with the virtio devices).
+ * LinuxDiskTest's, with the virtio devices). Two boots of Linux on the core: in the full run only (scripts/test --full); CI
+ * checks a reset's new boot and a panic's status with a small kernel (KernelBootTest).
  */
+@Tag("full")
 class LinuxGuestTest {
     @TempDir
     Path dir;
