@@ -18,7 +18,7 @@ import java.util.List;
 public final class LinuxBoot {
     /** Offsets in {@code struct boot_params} and its {@code struct setup_header} at 0x1F1 (asm/bootparam.h). */
     static final int ACPI_RSDP_ADDR = 0x070, EXT_RAMDISK_IMAGE = 0x0C0, EXT_RAMDISK_SIZE = 0x0C4, EXT_CMD_LINE_PTR = 0x0C8,
-            E820_ENTRIES = 0x1E8, SETUP_SECTS = 0x1F1, BOOT_FLAG = 0x1FE, HEADER_END_BYTE = 0x201, HEADER = 0x202,
+            E820_ENTRIES = 0x1E8, SETUP_SECTS = 0x1F1, SYSSIZE = 0x1F4, BOOT_FLAG = 0x1FE, HEADER_END_BYTE = 0x201, HEADER = 0x202,
             VERSION = 0x206, TYPE_OF_LOADER = 0x210, LOADFLAGS = 0x211, RAMDISK_IMAGE = 0x218, RAMDISK_SIZE = 0x21C,
             HEAP_END_PTR = 0x224, CMD_LINE_PTR = 0x228, INITRD_ADDR_MAX = 0x22C, KERNEL_ALIGNMENT = 0x230,
             RELOCATABLE_KERNEL = 0x234, XLOADFLAGS = 0x236, CMDLINE_SIZE = 0x238, PREF_ADDRESS = 0x258, INIT_SIZE = 0x260,
@@ -84,7 +84,12 @@ public final class LinuxBoot {
         int setupSects = kernel[SETUP_SECTS] == 0 ? 4 : kernel[SETUP_SECTS] & 0xFF;
         int protectedModeStart = (setupSects + 1) * 512;
         if (protectedModeStart >= kernel.length) {
-            throw new BootException(name + " is truncated: its setup sectors reach past its end");
+            throw new BootException(name + " is truncated: its setup sectors reach past its end; copy the kernel again");
+        }
+        long protectedModeSize = 16 * (k.getInt(SYSSIZE) & 0xFFFFFFFFL); // in 16-byte paragraphs; a signature may follow
+        if (protectedModeSize == 0 || protectedModeStart + protectedModeSize > kernel.length) {
+            throw new BootException(String.format("%s is truncated: its header says %d bytes of kernel follow the setup, the file"
+                    + " holds %d; copy the kernel again", name, protectedModeSize, kernel.length - protectedModeStart));
         }
         byte[] protectedMode = java.util.Arrays.copyOfRange(kernel, protectedModeStart, kernel.length);
         long initSize = k.getInt(INIT_SIZE) & 0xFFFFFFFFL, alignment = k.getInt(KERNEL_ALIGNMENT) & 0xFFFFFFFFL;

@@ -61,7 +61,8 @@ final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--kernel", paramLabel = "FILE",
             description = "a kernel to boot as QEMU's -kernel does, instead of --image: a Linux bzImage (boot protocol 2.12+, entered"
-                    + " at its 64-bit entry) or a multiboot v1 kernel (ELF32, ELF64 or a.out kludge)")
+                    + " at its 64-bit entry), a PVH ELF (vmlinux), a multiboot v1 kernel (ELF32, ELF64 or a.out kludge); a flat or"
+                    + " ELF64 guest of the entry contract runs as with --image")
     Path kernel;
 
     @Option(names = "--append", paramLabel = "ARGS", defaultValue = "",
@@ -102,6 +103,11 @@ final class RunCommand implements Callable<Integer> {
         byte[] key = options.migrationKey();
         if (incoming != null) {
             return receiveMigration(key);
+        }
+        if (kernel != null && image == null && append.isEmpty() && initrd == null && devices.isEmpty() && disks.isEmpty()
+                && nets.isEmpty() && !KernelConfig.bootsByProtocol(kernel)) {
+            image = kernel; // a flat binary or an ELF64 of the entry contract: --kernel runs it as --image does
+            kernel = null;
         }
         if (loadAddress != null && (image == null || GuestImage.isElf(image))) {
             throw new MachineException("--load-addr places a flat binary, and " + (image == null ? "the bundled guest" : image)

@@ -77,8 +77,8 @@ final class KernelLoading {
         }
         if (!Multiboot.detect(kernel)) {
             throw new MachineException("--kernel " + k.kernel() + " is neither a Linux bzImage, a PVH ELF (vmlinux) nor a multiboot"
-                    + " kernel (no \"HdrS\" setup header, no Xen PVH entry note, no 0x1BADB002 header in its first 8 KiB); for a flat"
-                    + " or ELF64 guest use --image");
+                    + " kernel (no \"HdrS\" setup header, no Xen PVH entry note, no 0x1BADB002 header in its first 8 KiB); a flat"
+                    + " or ELF64 guest of the entry contract takes no --append, --initrd, --device, --disk or --net");
         }
         List<Multiboot.Module> modules = k.initrd().map(p -> List.of(new Multiboot.Module(p.toString(), read(p, "--initrd", ramSize),
                 p.toString()))).orElse(List.of());
@@ -107,7 +107,7 @@ final class KernelLoading {
 
     static void write(Loaded kernel, GuestMemory memory) {
         if (kernel instanceof LinuxKernel) {
-            LongModeBoot.writeTables(memory); // the GDT and identity page tables the 64-bit entry runs on
+            LongModeBoot.writeTables(memory, LongModeBoot.LINUX); // the GDT and identity page tables the 64-bit entry runs on
         }
         for (BootImage.Chunk c : kernel.image().chunks()) {
             if (!memory.contains(c.address(), c.memorySize())) {
@@ -158,7 +158,7 @@ final class KernelLoading {
             long[] gprs = new long[16];
             gprs[4] = LINUX_STACK;
             gprs[6] = linux.linux().zeroPage(); // RSI
-            LongModeBoot.enter(v, xsave, Registers.byEncoding(gprs, linux.linux().entry(), 0x2));
+            LongModeBoot.enter(v, xsave, Registers.byEncoding(gprs, linux.linux().entry(), 0x2), LongModeBoot.LINUX);
             return v;
         }
         BootImage image = kernel.image();

@@ -31,9 +31,9 @@ class LinuxBootTest {
     @TempDir
     Path dir;
 
-    /** A bzImage of protocol {@code version}: one setup sector, then {@code body} as the protected-mode kernel. */
+    /** A bzImage of protocol {@code version}: one setup sector, then {@code body} as the protected-mode kernel (syssize paragraphs). */
     static byte[] bzImage(int version, int xloadflags, long initSize, byte[] body) {
-        ByteBuffer b = ByteBuffer.allocate(1024 + body.length).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.allocate(1024 + (body.length + 15) / 16 * 16).order(ByteOrder.LITTLE_ENDIAN); // whole paragraphs, as the kernel's build pads it
         b.put(LinuxBoot.SETUP_SECTS, (byte) 1);
         b.putShort(LinuxBoot.BOOT_FLAG, (short) 0xAA55);
         b.put(LinuxBoot.HEADER_END_BYTE, (byte) 0x6A);
@@ -47,6 +47,7 @@ class LinuxBootTest {
         b.putInt(LinuxBoot.CMDLINE_SIZE, 0x7FF);
         b.putLong(LinuxBoot.PREF_ADDRESS, 0x1000000);
         b.putInt(LinuxBoot.INIT_SIZE, (int) initSize);
+        b.putInt(LinuxBoot.SYSSIZE, (body.length + 15) / 16);
         b.put(1024, body);
         return b.array();
     }
@@ -57,13 +58,13 @@ class LinuxBootTest {
 
     @Test
     void theZeroPageCarriesTheHeaderCommandLineInitrdAndMemoryMap() {
-        byte[] body = "the kernel".getBytes(StandardCharsets.US_ASCII), initrd = new byte[5000];
+        byte[] body = "the kernel: 16 B".getBytes(StandardCharsets.US_ASCII), initrd = new byte[5000];
         byte[] kernel = bzImage(0x20F, 1, 64L << 20, body);
         assertTrue(LinuxBoot.detect(kernel));
         LinuxBoot.Loaded l = LinuxBoot.load("vmlinuz", kernel, "console=ttyS0", initrd, MAP, RAM, 0xF0000);
         assertEquals(0x1000000, l.loadAddress(), "at its preferred address");
         assertEquals(0x1000200, l.entry(), "the 64-bit entry: 0x200 past the load address");
-        assertEquals("the kernel", new String(at(l, 0x1000000).data(), StandardCharsets.US_ASCII));
+        assertEquals("the kernel: 16 B", new String(at(l, 0x1000000).data(), StandardCharsets.US_ASCII));
         assertEquals("console=ttyS0\0", new String(at(l, LinuxBoot.COMMAND_LINE).data(), StandardCharsets.US_ASCII));
         ByteBuffer z = ByteBuffer.wrap(at(l, LinuxBoot.ZERO_PAGE).data()).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(LinuxBoot.HDRS, z.getInt(LinuxBoot.HEADER), "the setup header copied");
@@ -93,6 +94,42 @@ class LinuxBootTest {
         assertFalse(LinuxBoot.detect(new byte[4096]));
     }
 
+    @Test
+    void theSixtyFourBitEntryRunsOnTheProtocolsSelectors() throws Exception {
+        byte[] entry = {
+                (byte) 0x8C, (byte) 0xC8,             // mov eax, cs
+                (byte) 0x8C, (byte) 0xD9,             // mov ecx, ds
+                0x01, (byte) 0xC8,                    // add eax, ecx
+                (byte) 0x8C, (byte) 0xC1,             // mov ecx, es
+                0x01, (byte) 0xC8,                    // add eax, ecx
+                (byte) 0x8C, (byte) 0xD1,             // mov ecx, ss
+                0x01, (byte) 0xC8,                    // add eax, ecx
+                0x66, (byte) 0xBA, (byte) 0xF4, 0x00, // mov dx, 0xf4
+                (byte) 0xEF,                          // out dx, eax
+                (byte) 0xF4};                         // hlt
+        byte[] body = new byte[0x200 + entry.length]; // the 64-bit entry is 0x200 past the load address
+        System.arraycopy(entry, 0, body, 0x200, entry.length);
+        Path kernel = dir.resolve("bzImage");
+        Files.write(kernel, bzImage(0x20F, 1, 1 << 20, body));
+        io.jkvm.testing.Cli.Result r = io.jkvm.testing.Cli.run("run", "--backend", "emulator", "--mem", "64M", "--kernel", kernel.toString());
+        int selectors = 0x10 + 3 * 0x18; // CS = __BOOT_CS; DS, ES and SS = __BOOT_DS
+        assertEquals((selectors << 1) | 1, r.status(), r.err());
+    }
+
+    @Test
+    void aTruncatedBzImageIsRefusedBeforeItRuns() {
+        byte[] whole = bzImage(0x20F, 1, 1 << 20, new byte[4096]);
+        LinuxBoot.load("whole", whole, "", null, MAP, RAM, 0);
+        byte[] signed = java.util.Arrays.copyOf(whole, whole.length + 1472); // a signature after the kernel, as Debian's has
+        LinuxBoot.load("signed", signed, "", null, MAP, RAM, 0);
+        byte[] cut = java.util.Arrays.copyOf(whole, whole.length - 1);
+        assertEquals("cut is truncated: its header says 4096 bytes of kernel follow the setup, the file holds 4095; copy the kernel"
+                + " again", assertThrows(BootException.class, () -> LinuxBoot.load("cut", cut, "", null, MAP, RAM, 0)).getMessage());
+        byte[] setupOnly = java.util.Arrays.copyOf(whole, 1024);
+        assertTrue(assertThrows(BootException.class, () -> LinuxBoot.load("s", setupOnly, "", null, MAP, RAM, 0)).getMessage()
+                .contains("s is truncated: its setup sectors reach past its end"));
+    }
+
     /** Every offset the loader writes, compiled by gcc from the kernel's UAPI header. */
     @Test
     void theZeroPageOffsetsAreTheKernelHeadersOwn() throws Exception {
@@ -103,6 +140,7 @@ class LinuxBootTest {
         ours.put("ext_cmd_line_ptr", LinuxBoot.EXT_CMD_LINE_PTR);
         ours.put("e820_entries", LinuxBoot.E820_ENTRIES);
         ours.put("hdr.setup_sects", LinuxBoot.SETUP_SECTS);
+        ours.put("hdr.syssize", LinuxBoot.SYSSIZE);
         ours.put("hdr.boot_flag", LinuxBoot.BOOT_FLAG);
         ours.put("hdr.header", LinuxBoot.HEADER);
         ours.put("hdr.version", LinuxBoot.VERSION);

@@ -66,11 +66,22 @@ class KernelBootTest {
     }
 
     @Test
+    void aFlatOrElf64GuestGivenAsKernelRunsAsWithImage() {
+        for (String guest : List.of("exit42.elf", "exit42.bin")) {
+            Cli.Result image = Cli.run("run", "--backend", "emulator", "--image", TestGuests.path(guest).toString());
+            Cli.Result kernel = Cli.run("run", "--backend", "emulator", "--kernel", TestGuests.path(guest).toString());
+            assertEquals((42 << 1) | 1, image.status(), image.err());
+            assertEquals(image, kernel, guest);
+        }
+    }
+
+    @Test
     void badKernelsAreOneLineErrors() throws Exception {
         Path notMultiboot = TestGuests.path("halt.elf");
-        Cli.Result r = Cli.run("run", "--backend", "emulator", "--kernel", notMultiboot.toString());
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--kernel", notMultiboot.toString(), "--append", "x");
         assertEquals(2, r.status());
-        assertTrue(r.errorLine().contains("is neither a Linux bzImage, a PVH ELF (vmlinux) nor a multiboot kernel"), r.err());
+        assertTrue(r.errorLine().contains("is neither a Linux bzImage, a PVH ELF (vmlinux) nor a multiboot kernel")
+                && r.errorLine().contains("takes no --append"), r.err());
         Path missing = Files.createTempDirectory("jkvm").resolve("nothing");
         r = Cli.run("run", "--backend", "emulator", "--kernel", missing.toString());
         assertEquals(2, r.status());

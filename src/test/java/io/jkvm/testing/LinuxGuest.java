@@ -21,10 +21,10 @@ public final class LinuxGuest {
 
     private static final Path GUEST = Path.of("target", "linux-guest");
 
-    /** The kernel and busybox, fetched by scripts/linux-guest if they are not there yet. */
+    /** The kernel, busybox, the shell initramfs and the ext4 image, made by scripts/linux-guest if they are not there yet. */
     public static Path guest() throws IOException, InterruptedException {
-        if (!Files.isRegularFile(GUEST.resolve("vmlinuz")) || !Files.isRegularFile(GUEST.resolve("modules/ext4.ko"))
-                || !Files.isRegularFile(GUEST.resolve("vmlinux"))) {
+        if (java.util.stream.Stream.of("vmlinuz", "vmlinux", "modules/ext4.ko", "initrd.gz", "disk.ext4")
+                .anyMatch(f -> !Files.isRegularFile(GUEST.resolve(f)))) {
             Process p = new ProcessBuilder("bash", "scripts/linux-guest").redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(p.waitFor(300, TimeUnit.SECONDS), "scripts/linux-guest did not finish");
