@@ -11,8 +11,13 @@ public enum Execution {
 
     /** The property that picks it: {@code blocks} (default), {@code compiled} or {@code interpreter}. */
     public static final String PROPERTY = "jkvm.core.execution";
-    /** How often a decoded block runs before {@link #BLOCKS} compiles it, unless {@link #THRESHOLD_PROPERTY} says (-1: never). */
-    static final int DEFAULT_COMPILE_THRESHOLD = 200;
+    /**
+     * How often a decoded block runs before {@link #BLOCKS} compiles it, unless {@link #THRESHOLD_PROPERTY} says (-1:
+     * never). A new hidden class runs in the JVM's own interpreter until the JIT compiles it, slower than the decoded
+     * block it replaces, so only blocks that run on for long repay it: a Linux boot took 2.6 times as long at 200 as at
+     * 20000 (docs/benchmarks.md), the hot loops of scripts/bench-core the same.
+     */
+    static final int DEFAULT_COMPILE_THRESHOLD = 20_000;
     public static final String THRESHOLD_PROPERTY = "jkvm.core.compileThreshold";
 
     /** Runs of a block before it is compiled: 0 for {@link #COMPILED}, never (-1) for the interpreter. */
