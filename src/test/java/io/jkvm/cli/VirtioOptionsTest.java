@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code --disk} and {@code --net} refuse what cannot be a disk or a NIC before the guest starts, in one line with
  * status 2 and the image left as it was: a missing file, a directory, an image too small for a sector, a malformed
  * spec, either without --kernel, an image another jkvm holds (the advisory lock: exclusive for a writable disk,
- * shared for ,ro), a TAP that does not exist, and a TAP's and ifreq's layout checked against the kernel's headers.
+ * shared for ,ro), a TAP that does not exist, is held by another process or is a TUN, and a TAP's and ifreq's layout checked against the kernel's headers.
  */
 class VirtioOptionsTest {
     @TempDir
@@ -52,6 +52,29 @@ class VirtioOptionsTest {
         assertOneLine(run("--disk", small + ",rw"), "give FILE or FILE,ro");
         assertOneLine(Cli.run("run", "--disk", small.toString()), "--disk goes with --kernel");
         assertArrayEquals(new byte[100], Files.readAllBytes(small));
+    }
+
+    private static void ip(String... args) throws Exception {
+        java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of("ip"));
+        command.addAll(java.util.List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), () -> String.join(" ", command) + ": " + out);
+    }
+
+    @Test
+    void aTapAnotherProcessHoldsOrATunIsOneLine() throws Exception {
+        ip("tuntap", "add", "jkvm-busy0", "mode", "tap");
+        try {
+            ip("tuntap", "add", "jkvm-tun0", "mode", "tun");
+            try (io.jkvm.linux.Tap held = io.jkvm.linux.Tap.open("jkvm-busy0")) { // as a running jkvm or QEMU holds it
+                assertOneLine(run("--net", "tap=jkvm-busy0"), "--net tap=jkvm-busy0: another process has it attached");
+            }
+            assertOneLine(run("--net", "tap=jkvm-tun0"), "--net tap=jkvm-tun0: it is not a TAP device");
+        } finally {
+            ip("link", "del", "jkvm-busy0");
+            new ProcessBuilder("ip", "link", "del", "jkvm-tun0").start().waitFor();
+        }
     }
 
     @Test
