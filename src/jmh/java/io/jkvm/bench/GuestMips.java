@@ -5,7 +5,7 @@ import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.VcpuExit;
@@ -95,7 +95,7 @@ public final class GuestMips {
     private static double runKvm(byte[] image, long n, CpuidTable cpuid) {
         try (GuestMemory m = memory(image); Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
             vm.setUserMemoryRegion(0, 0, m.size(), m.hostAddress(), false);
-            Vcpu v = vm.createVcpu(0);
+            KvmVcpu v = vm.createVcpu(0);
             v.setCpuid(cpuid);
             boot(v, n, m.size());
             long t0 = System.nanoTime();

@@ -2,7 +2,7 @@ package io.jkvm.bench;
 
 import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.x86.Registers;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -29,7 +29,7 @@ import java.util.concurrent.TimeUnit;
 public class IoctlBench {
     private Kvm kvm;
     private Vm vm;
-    private Vcpu vcpu;
+    private KvmVcpu vcpu;
     private JnaKvm jna;
 
     @Setup

@@ -97,7 +97,7 @@ final class SnapshotCommand implements Runnable {
                 host = k.supportedCpuid();
                 kvm = true;
                 try (io.jkvm.kvm.Vm vm = k.createVm()) {
-                    io.jkvm.kvm.Vcpu probe = vm.createVcpu(0); // vCPU ioctls: the rate a new vCPU counts at, and whether it takes the saved one
+                    io.jkvm.kvm.KvmVcpu probe = vm.createVcpu(0); // vCPU ioctls: the rate a new vCPU counts at, and whether it takes the saved one
                     kvmTscKhz = probe.tscKhz();
                     kvmTakesTscRate = state.tscKhz() > 0 && probe.takeTscRate(state.tscKhz());
                 } catch (RuntimeException e) {

@@ -34,7 +34,7 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
             });
 
     private final Clock clock;
-    private final java.util.function.Consumer<Boolean> irq8;
+    private final InterruptLine irq8;
     private final byte[] memory = new byte[128];
     private int index;
     /** The IRQ 8 line as this clock drives it: raised with IRQF, until C is read. */
@@ -44,7 +44,7 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
     /** Told each time the alarm goes off (the machine's S3 wake), outside the clock's lock. */
     private volatile Runnable alarmListener = () -> { };
 
-    public CmosRtc(Clock clock, java.util.function.Consumer<Boolean> irq8) {
+    public CmosRtc(Clock clock, InterruptLine irq8) {
         this.clock = clock;
         this.irq8 = irq8;
         memory[A] = 0x26; // 32.768 kHz time base, 1024 Hz periodic rate
@@ -55,7 +55,7 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
         this(clock, level -> { });
     }
 
-    public CmosRtc(java.util.function.Consumer<Boolean> irq8) {
+    public CmosRtc(InterruptLine irq8) {
         this(Clock.systemUTC(), irq8);
     }
 
@@ -72,7 +72,7 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
                 memory[C] = 0; // reading C acknowledges its flags
                 if (raised) {
                     raised = false;
-                    irq8.accept(false);
+                    irq8.lower();
                 }
                 yield flags;
             }
@@ -169,7 +169,7 @@ public final class CmosRtc implements Device, Persist<CmosRtc.State> {
             memory[C] |= (byte) IRQF;
             if (!raised) {
                 raised = true;
-                irq8.accept(true);
+                irq8.raise();
             }
         }
     }

@@ -8,7 +8,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 
 /**
  * One vCPU's local APIC in xAPIC mode, its registers at IA32_APIC_BASE (0xFEE00000 after reset), as the SDM (Vol. 3A,
@@ -71,7 +70,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
 
     private final int initialId;
     private final Messages messages;
-    private final Consumer<Boolean> intr;
+    private final InterruptLine intr;
     private final InterruptSource extInt;
     private long base = DEFAULT_BASE | (1 << 11);
     private int id, tpr, ldr, dfr = -1, spiv = 0xFF, esr, icrLow, icrHigh;
@@ -95,15 +94,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
      * APIC {@code id} of a vCPU whose INTR input is {@code intr}; {@code extInt} is the 8259 on LINT0 (the boot
      * processor's), or null.
      */
-    public LocalApic(int id, Messages messages, Consumer<Boolean> intr, InterruptSource extInt) {
+    public LocalApic(int id, Messages messages, InterruptLine intr, InterruptSource extInt) {
         this(id, messages, intr, extInt, GuestProgress.HOST_TIME);
     }
 
     /**
-     * As {@link #LocalApic(int, Messages, Consumer, InterruptSource)}, with the one-shot and periodic timer held back,
+     * As {@link #LocalApic(int, Messages, InterruptLine, InterruptSource)}, with the one-shot and periodic timer held back,
      * once its count has run out, until its vCPU has made {@code progress}: one instruction per microsecond counted.
      */
-    public LocalApic(int id, Messages messages, Consumer<Boolean> intr, InterruptSource extInt, GuestProgress progress) {
+    public LocalApic(int id, Messages messages, InterruptLine intr, InterruptSource extInt, GuestProgress progress) {
         this.progress = progress;
         this.initialId = id;
         this.messages = messages;
@@ -242,7 +241,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         boolean raised = deliverable() >= 0 || extIntPassing();
         if (raised != output) {
             output = raised;
-            intr.accept(raised);
+            intr.set(raised);
         }
     }
 

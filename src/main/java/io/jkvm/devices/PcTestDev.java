@@ -1,6 +1,6 @@
 package io.jkvm.devices;
 
-import java.util.function.BiConsumer;
+import java.util.function.IntFunction;
 
 /**
  * QEMU's pc-testdev, which kvm-unit-tests drives: ports 0xE0-0xE3 a scratch register reads give back (string I/O
@@ -17,10 +17,10 @@ public final class PcTestDev implements Persist<PcTestDev.State> {
 
     private final byte[] buffer = new byte[(int) MMIO_SIZE];
     private long scratch;
-    private final BiConsumer<Integer, Boolean> irq;
+    private final IntFunction<InterruptLine> irq;
 
-    /** {@code irq}: sets ISA IRQ line n to the level given. */
-    public PcTestDev(BiConsumer<Integer, Boolean> irq) {
+    /** {@code irq}: ISA IRQ line n, which port 0x2000 + n drives. */
+    public PcTestDev(IntFunction<InterruptLine> irq) {
         this.irq = irq;
     }
 
@@ -47,7 +47,7 @@ public final class PcTestDev implements Persist<PcTestDev.State> {
     }
 
     public Device irqPorts() {
-        return Device.writeOnly((at, size, value) -> irq.accept((int) at, (value & 1) != 0));
+        return Device.writeOnly((at, size, value) -> irq.apply((int) at).set((value & 1) != 0));
     }
 
     public Device memory() {

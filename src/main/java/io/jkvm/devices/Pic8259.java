@@ -189,17 +189,13 @@ public final class Pic8259 implements InterruptSource, Persist<Pic8259.State> {
         }
     }
 
-    /** The master's INTR output, told of every change. */
-    public interface Output {
-        void set(boolean raised);
-    }
-
     private final Chip master = new Chip();
     private final Chip slave = new Chip();
-    private final Output output;
+    /** The master's INTR output, told of every change. */
+    private final InterruptLine output;
     private boolean intr;
 
-    public Pic8259(Output output) {
+    public Pic8259(InterruptLine output) {
         this.output = output;
     }
 

@@ -4,7 +4,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
@@ -35,7 +34,7 @@ public final class Pit8254 implements Persist<Pit8254.State> {
         return t;
     });
 
-    private final Consumer<Boolean> irq0;
+    private final InterruptLine irq0;
     private final LongSupplier nanoTime;
     private final Counter[] counters = {new Counter(), new Counter(), new Counter()};
     private int speaker; // port 0x61 bits 0 (gate 2) and 1 (speaker data)
@@ -52,13 +51,13 @@ public final class Pit8254 implements Persist<Pit8254.State> {
         int written;
     }
 
-    public Pit8254(Consumer<Boolean> irq0, LongSupplier nanoTime) {
+    public Pit8254(InterruptLine irq0, LongSupplier nanoTime) {
         this.irq0 = irq0;
         this.nanoTime = nanoTime;
         counters[2].gate = false;
     }
 
-    public Pit8254(Consumer<Boolean> irq0) {
+    public Pit8254(InterruptLine irq0) {
         this(irq0, System::nanoTime);
     }
 
@@ -256,8 +255,7 @@ public final class Pit8254 implements Persist<Pit8254.State> {
             periodic = counters[0].mode == 2 || counters[0].mode == 3;
             tick = null;
         }
-        irq0.accept(true); // a rising edge on IRQ 0
-        irq0.accept(false);
+        irq0.pulse(); // a rising edge on IRQ 0
         synchronized (this) {
             if (periodic && tick == null) {
                 reschedule();

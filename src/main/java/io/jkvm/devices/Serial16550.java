@@ -56,11 +56,6 @@ public final class Serial16550 implements Device, Persist<Serial16550.State> {
     private static final int IIR_FIFO_ENABLED = 0xC0;
     private static final int RX_FIFO_LIMIT = 4096;
 
-    /** What the UART calls when its interrupt output changes. */
-    public interface InterruptLine {
-        void set(boolean raised);
-    }
-
     private final OutputStream out;
     private final InterruptLine irq;
     private final ArrayDeque<Byte> rx = new ArrayDeque<>();

@@ -18,6 +18,7 @@ import io.jkvm.x86.Segment;
 import io.jkvm.x86.SpecialRegisters;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VcpuStateException;
 import io.jkvm.x86.VirtualCpu;
 import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveException;
@@ -506,7 +507,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         try {
             Xcr0Rules.check(xcr0, model.supportedXcr0() | 0x3);
         } catch (XsaveException e) {
-            throw new IllegalArgumentException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
+            throw new VcpuStateException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
         }
         SystemInstructions.setXcr0(core, xcr0);
     }
@@ -525,7 +526,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             try {
                 CpuidAndMsrs.wrmsr(core, e.getKey(), e.getValue());
             } catch (GuestFault f) {
-                throw new IllegalArgumentException(String.format("the software core refused MSR 0x%x = 0x%x on vCPU %d",
+                throw new VcpuStateException(String.format("the software core refused MSR 0x%x = 0x%x on vCPU %d",
                         e.getKey(), e.getValue(), id), f);
             }
         }
@@ -553,19 +554,24 @@ public final class EmulatedVcpu implements VirtualCpu {
     public void restoreState(VcpuState s) {
         XsaveArea saved = s.xsave(); // a copy per call: taken once
         if (saved.present(ApxState.COMPONENT) && !model.hasApx()) {
-            throw new IllegalArgumentException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU "
+            throw new VcpuStateException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU "
                     + id + " cannot hold them: its CPU model has no APX");
         }
-        Xcr0Rules.check(s.xcr0(), model.supportedXcr0() | 0x3);
-        CpuModel.requireMxcsrFits(saved.mxcsr(), core.mxcsrMask);
-        XsaveArea x = saved.layout().equals(layout) ? saved : saved.relayout(layout);
+        XsaveArea x;
+        try {
+            Xcr0Rules.check(s.xcr0(), model.supportedXcr0() | 0x3);
+            CpuModel.requireMxcsrFits(saved.mxcsr(), core.mxcsrMask);
+            x = saved.layout().equals(layout) ? saved : saved.relayout(layout);
+        } catch (XsaveException e) {
+            throw new VcpuStateException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
+        }
         for (int msr : s.msrs().keySet()) {
             boolean known = false;
             for (int m : stateMsrs) {
                 known |= m == msr;
             }
             if (!known) {
-                throw new IllegalArgumentException(String.format("cannot restore vCPU %d: MSR 0x%x is not one its CPU model has", id, msr));
+                throw new VcpuStateException(String.format("cannot restore vCPU %d: MSR 0x%x is not one its CPU model has", id, msr));
             }
         }
         setRegisters(s.registers());

@@ -26,6 +26,7 @@ import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VcpuStateException;
 import io.jkvm.x86.VirtualCpu;
 import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveComponent;
@@ -55,7 +56,7 @@ import java.util.function.Function;
  * A KVM vCPU fd and its kvm_run region. One thread runs it at a time; {@link #requestExit()} may be called from
  * any thread to make a {@link #run()} in progress (or the next one) return {@link VcpuExit.Interrupted}.
  */
-public final class Vcpu implements VirtualCpu, AutoCloseable {
+public final class KvmVcpu implements VirtualCpu, AutoCloseable {
     /** KVM_MP_STATE_* values. */
     public enum MpState {
         RUNNABLE(Uapi.KVM_MP_STATE_RUNNABLE()),
@@ -112,7 +113,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     private boolean restoredSinceRun;
     private boolean reportHlt;
 
-    Vcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
+    KvmVcpu(Vm vm, int id, Fd fd, Mapping runMapping) {
         this.vm = vm;
         this.id = id;
         this.fd = fd;
@@ -416,7 +417,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             }
             int done = fd.ioctl(Ioctls.SET_MSRS, s);
             if (done < order.length) {
-                throw new KvmException(String.format("KVM_SET_MSRS: KVM refused MSR 0x%x = 0x%x on vCPU %d",
+                throw new VcpuStateException(String.format("KVM_SET_MSRS: KVM refused MSR 0x%x = 0x%x on vCPU %d",
                         order[done], values.get(order[done]), id));
             }
         }
@@ -456,7 +457,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         try {
             Xcr0Rules.check(xcr0, cpu.supportedXcr0() & vm.hostCpuid().supportedXcr0() | 0x3);
         } catch (XsaveException e) {
-            throw new KvmException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
+            throw new VcpuStateException("cannot set XCR0 on vCPU " + id + ": " + e.getMessage(), e);
         }
         setXcrs(Map.of(0, xcr0));
     }
@@ -565,7 +566,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             why = "this host's KVM does not support XCR0 bit 19 (APX)";
         }
         if (why != null) {
-            throw new KvmException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU " + id
+            throw new VcpuStateException("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU " + id
                     + " cannot hold them: " + why + "; run it on a host with APX or on the software core");
         }
     }
@@ -619,7 +620,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
     @Override
     public void restoreState(VcpuState s) {
         if (s.activity() == Activity.WAIT_FOR_SIPI && !vm.hasIrqchip()) {
-            throw new KvmException("cannot restore vCPU " + id + " on KVM: it waits for a STARTUP IPI, a state KVM holds"
+            throw new VcpuStateException("cannot restore vCPU " + id + " on KVM: it waits for a STARTUP IPI, a state KVM holds"
                     + " only with its in-kernel APIC (a kernel's machine has it); restore it on the software core");
         }
         XsaveArea saved = s.xsave(); // a copy per call: taken once
@@ -628,7 +629,7 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
         try {
             Xcr0Rules.check(s.xcr0(), supported);
         } catch (XsaveException e) {
-            throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
+            throw new VcpuStateException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
         }
         XsaveArea image;
         try {
@@ -636,12 +637,12 @@ public final class Vcpu implements VirtualCpu, AutoCloseable {
             XsaveLayout host = vm.hostLayout();
             image = saved.layout().equals(host) ? saved : saved.relayout(host, xsaveSize());
         } catch (XsaveException e) {
-            throw new KvmException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
+            throw new VcpuStateException("cannot restore vCPU " + id + ": " + e.getMessage(), e);
         }
         int[] known = stateMsrs(s.cpuid());
         for (int msr : s.msrs().keySet()) {
             if (java.util.Arrays.stream(known).noneMatch(m -> m == msr)) {
-                throw new KvmException(String.format("cannot restore vCPU %d: MSR 0x%x is not one this host's KVM saves", id, msr));
+                throw new VcpuStateException(String.format("cannot restore vCPU %d: MSR 0x%x is not one this host's KVM saves", id, msr));
             }
         }
         if (!s.cpuid().equals(model)) {

@@ -45,7 +45,7 @@ public final class Vm implements AutoCloseable {
     private final Kvm kvm;
     private final Fd fd;
     private final int vcpuMmapSize;
-    private final List<Vcpu> vcpus = new ArrayList<>();
+    private final List<KvmVcpu> vcpus = new ArrayList<>();
     private final Map<Integer, Region> regions = new ConcurrentHashMap<>();
     private volatile long manualDirtyLogProtect;
     private volatile boolean irqchip;
@@ -264,11 +264,11 @@ public final class Vm implements AutoCloseable {
     }
 
     /** Creates vCPU {@code id} and maps its kvm_run region. */
-    public Vcpu createVcpu(int id) {
+    public KvmVcpu createVcpu(int id) {
         int vcpuFd = fd.ioctl(Ioctls.CREATE_VCPU, id);
         Fd owned = Fd.adopt(vcpuFd, "KVM vCPU " + id + " fd");
         try {
-            Vcpu vcpu = new Vcpu(this, id, owned, owned.map(vcpuMmapSize, 0));
+            KvmVcpu vcpu = new KvmVcpu(this, id, owned, owned.map(vcpuMmapSize, 0));
             vcpus.add(vcpu);
             return vcpu;
         } catch (RuntimeException e) {
@@ -429,7 +429,7 @@ public final class Vm implements AutoCloseable {
     @Override
     public void close() {
         RuntimeException first = null;
-        for (Vcpu v : vcpus) {
+        for (KvmVcpu v : vcpus) {
             try {
                 v.close();
             } catch (LinuxException e) {

@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.devices.Bus;
 import io.jkvm.devices.DebugExit;
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Persist;
 import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.Serial16550;
@@ -31,7 +32,7 @@ final class DeviceManager implements AutoCloseable {
     private final ConsoleOutput consoleOut;
     private final Pic8259 pic;
     /** vCPU 0's INTR input: the 8259's output, or with a platform its local APIC's. */
-    private final Consumer<Boolean> bspLine;
+    private final InterruptLine bspLine;
     private final Consumer<Outcome> end;
     private volatile PcPlatform platform;
 
@@ -55,7 +56,7 @@ final class DeviceManager implements AutoCloseable {
     }
 
     /** The devices every machine has: guest output to {@code console}, INTR to {@code bspLine}, ends through {@code end}. */
-    DeviceManager(Console console, Consumer<Boolean> bspLine, Consumer<Outcome> end) {
+    DeviceManager(Console console, InterruptLine bspLine, Consumer<Outcome> end) {
         this.bspLine = bspLine;
         this.end = outcome -> end.accept(outcome instanceof Outcome.Reset && consoleOut().panic() != null
                 ? new Outcome.Failed("the guest's kernel panicked (" + consoleOut().panic() + ") and reset the machine")
@@ -202,7 +203,7 @@ final class DeviceManager implements AutoCloseable {
         if (p != null) {
             p.picOutput(raised); // to the boot processor's LINT0: its APIC passes it on, or not
         } else {
-            bspLine.accept(raised);
+            bspLine.set(raised);
         }
     }
 

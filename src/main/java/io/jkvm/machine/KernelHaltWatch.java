@@ -1,6 +1,6 @@
 package io.jkvm.machine;
 
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.x86.VirtualCpu;
 
 /**
@@ -18,16 +18,16 @@ final class KernelHaltWatch {
 
     /** Whether the boot processor is on KVM with the in-kernel irqchip, where only a kick shows its HLT. */
     static boolean needed(VirtualCpu bsp) {
-        return bsp instanceof Vcpu k && k.vm().hasIrqchip();
+        return bsp instanceof KvmVcpu k && k.vm().hasIrqchip();
     }
 
     /** From run()'s thread: makes vCPU 0's KVM_RUN return, so its runner looks; {@code bsp} is one that {@link #needed} it. */
     static void kick(VirtualCpu bsp) {
-        ((Vcpu) bsp).kick();
+        ((KvmVcpu) bsp).kick();
     }
 
     /** From vCPU {@code id}'s runner after its run returned: whether the boot processor halted for good. */
     static boolean haltedForGood(int id, VirtualCpu vcpu) {
-        return id == 0 && needed(vcpu) && ((Vcpu) vcpu).haltedWithInterruptsOff();
+        return id == 0 && needed(vcpu) && ((KvmVcpu) vcpu).haltedWithInterruptsOff();
     }
 }

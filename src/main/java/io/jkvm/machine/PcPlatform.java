@@ -3,16 +3,17 @@ package io.jkvm.machine;
 import io.jkvm.acpi.AcpiTables;
 import io.jkvm.devices.AcpiPm;
 import io.jkvm.devices.Bus;
-import io.jkvm.devices.Device;
 import io.jkvm.devices.CmosRtc;
-import io.jkvm.devices.I8042;
+import io.jkvm.devices.Device;
 import io.jkvm.devices.FwCfg;
+import io.jkvm.devices.I8042;
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.devices.PcTestDev;
 import io.jkvm.devices.Persist;
-import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.Pic8259;
+import io.jkvm.devices.Pit8254;
 import io.jkvm.devices.virtio.VirtioBlk;
 import io.jkvm.devices.virtio.VirtioMmio;
 import io.jkvm.devices.virtio.VirtioNet;
@@ -37,9 +38,9 @@ import java.util.function.IntFunction;
 final class PcPlatform implements LocalApic.Messages {
     private final List<LocalApic> apics = new ArrayList<>();
     private final IoApic ioapic = new IoApic(this::send);
-    private final Pit8254 pit = new Pit8254(level -> isaIrq(0, level));
+    private final Pit8254 pit = new Pit8254(isaLine(0));
     private final Pic8259 pic;
-    private final CmosRtc rtc = new CmosRtc(level -> isaIrq(8, level));
+    private final CmosRtc rtc = new CmosRtc(isaLine(8));
     private final FwCfg fwCfg;
     private final I8042 keyboardController;
     private final PcTestDev testDevice;
@@ -74,7 +75,7 @@ final class PcPlatform implements LocalApic.Messages {
      * line, which its HLT wait watches), the others' straight to their vCPUs.
      */
     PcPlatform(int cpus, GuestMemory memory, boolean testDevice, List<VirtioConfig> virtioDevices, Pic8259 pic, Bus ports,
-               Bus mmio, IntFunction<VcpuRunner> runners, Consumer<Boolean> bspLine, Consumer<Outcome> end, Consumer<String> trace) {
+               Bus mmio, IntFunction<VcpuRunner> runners, InterruptLine bspLine, Consumer<Outcome> end, Consumer<String> trace) {
         this.runners = runners;
         this.trace = trace;
         this.pic = pic;
@@ -82,7 +83,7 @@ final class PcPlatform implements LocalApic.Messages {
         mmio.map(IoApic.BASE, IoApic.SIZE, ioapic);
         for (int id = 0; id < cpus; id++) {
             final int n = id;
-            Consumer<Boolean> line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
+            InterruptLine line = id == 0 ? bspLine : raised -> runners.apply(n).vcpu().setInterruptLine(raised);
             apics.add(new LocalApic(id, this, line, id == 0 ? pic : null, new RunnerProgress(() -> runners.apply(n))));
         }
         fwCfg = new FwCfg(memory.layout().size(), cpus);
@@ -102,7 +103,7 @@ final class PcPlatform implements LocalApic.Messages {
         }));
         ports.map(I8042.DATA_PORT, 1, keyboardController.dataPort());
         ports.map(I8042.COMMAND_PORT, 1, keyboardController.commandPort());
-        this.testDevice = testDevice ? new PcTestDev(this::isaIrq) : null;
+        this.testDevice = testDevice ? new PcTestDev(this::isaLine) : null;
         if (testDevice) {
             ports.map(PcTestDev.SCRATCH_PORT, PcTestDev.SCRATCH_PORTS, this.testDevice.scratchPorts());
             ports.map(PcTestDev.IRQ_PORT, PcTestDev.IRQ_PORTS, this.testDevice.irqPorts());
@@ -124,7 +125,7 @@ final class PcPlatform implements LocalApic.Messages {
     /** The device of {@code config} in {@code slot} (fewer than VIRTIO_SLOTS: KernelLoading and virtioIn bound them). */
     private VirtioMmio virtioDevice(int slot, VirtioConfig config) {
         int pin = VIRTIO_FIRST_PIN + slot;
-        Consumer<Boolean> line = level -> {
+        InterruptLine line = level -> {
             KernelDeviceEvents events = deviceEvents;
             if (events != null) {
                 events.line(slot, level);
@@ -358,6 +359,11 @@ final class PcPlatform implements LocalApic.Messages {
         return apics.get(id);
     }
 
+    /** ISA interrupt line {@code irq} as a device's output drives it: {@link #isaIrq}. */
+    InterruptLine isaLine(int irq) {
+        return level -> isaIrq(irq, level);
+    }
+
     /**
      * ISA interrupt line {@code irq} (or, from 16, an I/O APIC pin alone): to the 8259s and to the I/O APIC, whose pin 2
      * the timer's IRQ 0 is wired to, as on every PC with an I/O APIC (the interrupt source override).
@@ -414,7 +420,7 @@ final class PcPlatform implements LocalApic.Messages {
             vm.setPic(io.jkvm.kvm.KernelIrqchip.Chip.PIC_SLAVE, KernelIrqchipStates.toKernel(p.slave(), false));
             vm.setIoapic(KernelIrqchipStates.toKernel(ioapic.save(), IoApic.BASE));
             for (int id = 0; id < apics.size(); id++) {
-                io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
+                io.jkvm.kvm.KvmVcpu v = (io.jkvm.kvm.KvmVcpu) vcpus.get(id);
                 v.connectInterrupts(null); // no KVM_INTERRUPT from jkvm's controllers: the kernel's inject
                 v.setInterruptLine(false);
                 LocalApic.State s = apics.get(id).save();
@@ -472,7 +478,7 @@ final class PcPlatform implements LocalApic.Messages {
         }
         ioapic.restore(fromKernel);
         for (int id = 0; id < apics.size(); id++) {
-            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) vcpus.get(id);
+            io.jkvm.kvm.KvmVcpu v = (io.jkvm.kvm.KvmVcpu) vcpus.get(id);
             var msrs = v.msrs(IA32_TSC_DEADLINE, io.jkvm.x86.Msrs.IA32_TSC);
             long deadline = msrs.getOrDefault(IA32_TSC_DEADLINE, 0L), tsc = msrs.getOrDefault(io.jkvm.x86.Msrs.IA32_TSC, 0L);
             byte[] page = v.lapicRegisters();

@@ -5,7 +5,7 @@ import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.DirtyBitmap;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidTable;
@@ -24,7 +24,7 @@ final class VcpuFactory implements AutoCloseable {
     private final Kvm kvm;
     private final GuestMemory memory;
     private final CpuModel model;
-    private final Vcpu[] kvmVcpus;
+    private final KvmVcpu[] kvmVcpus;
     private final Consumer<String> undefinedTrace;
     private final boolean kernelIrqchip;
     private final long createdNanos = System.nanoTime(); // where the core's kvmclock reads 0 on every vCPU of this machine
@@ -43,7 +43,7 @@ final class VcpuFactory implements AutoCloseable {
         this.kvm = kvm;
         this.memory = memory;
         this.model = model;
-        this.kvmVcpus = new Vcpu[cpus];
+        this.kvmVcpus = new KvmVcpu[cpus];
         this.undefinedTrace = undefinedTrace;
         this.kernelIrqchip = kernelIrqchip;
     }
@@ -96,7 +96,7 @@ final class VcpuFactory implements AutoCloseable {
             }
             return emulated;
         }
-        Vcpu existing = kvmVcpus[id];
+        KvmVcpu existing = kvmVcpus[id];
         if (existing != null) {
             return existing;
         }
@@ -118,7 +118,7 @@ final class VcpuFactory implements AutoCloseable {
             }
             vm = v;
         }
-        Vcpu kvmVcpu = vm.createVcpu(id);
+        KvmVcpu kvmVcpu = vm.createVcpu(id);
         kvmVcpu.setCpuid(cpuid);
         kvmVcpus[id] = kvmVcpu;
         return kvmVcpu;

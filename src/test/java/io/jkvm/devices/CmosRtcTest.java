@@ -112,12 +112,12 @@ class CmosRtcTest {
     }
 
     /** IRQ 8 as a device it drives sees it: every level change, in order, with a way to wait for the next rise. */
-    private static final class Line implements java.util.function.Consumer<Boolean> {
+    private static final class Line implements InterruptLine {
         final java.util.List<Boolean> changes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
         private final java.util.concurrent.Semaphore rises = new java.util.concurrent.Semaphore(0);
 
         @Override
-        public void accept(Boolean level) {
+        public void set(boolean level) {
             changes.add(level);
             if (level) {
                 rises.release();

@@ -6,12 +6,14 @@ import io.jkvm.x86.ApxState;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VcpuStateException;
 import org.junit.jupiter.api.Test;
 
 import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class EmulatedVcpuTest {
@@ -222,6 +224,17 @@ class EmulatedVcpuTest {
                     s.interruptBitmap()));
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             assertEquals(readOnly, vm.vcpu.specialRegisters().ds(), "attributes as loaded while the selector stays");
+        }
+    }
+
+    /** The refusals KVM's vCPU gives (XsaveKvmTest, KvmIoctlTest), with the same exception type and wording. */
+    @Test
+    void statesItCannotHoldAreRefusedAsKvmsVcpuRefusesThem() {
+        try (EmuVm vm = new EmuVm(new byte[]{(byte) 0xF4})) {
+            assertTrue(assertThrows(VcpuStateException.class, () -> vm.vcpu.setXcr0(0x2)).getMessage()
+                    .startsWith("cannot set XCR0 on vCPU 0: "), "x87 (bit 0) off");
+            assertTrue(assertThrows(VcpuStateException.class, () -> vm.vcpu.setMsrs(java.util.Map.of(0x12345, 1L))).getMessage()
+                    .startsWith("the software core refused MSR 0x12345 = 0x1 on vCPU 0"));
         }
     }
 }

@@ -1,7 +1,7 @@
 package io.jkvm.emu;
 
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.CpuModel;
@@ -63,7 +63,7 @@ class ResetStateTest {
     @Test
     void aKvmVcpuStartsThereToo() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
-            Vcpu v = vm.createVcpu(0); // the VM closes it
+            KvmVcpu v = vm.createVcpu(0); // the VM closes it
             assertResetSegments(v.specialRegisters(), "KVM");
             assertEquals(0xFFF0, v.registers().rip(), "KVM's RIP");
         }

@@ -6,6 +6,7 @@ import io.jkvm.testing.LongModeVm;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
+import io.jkvm.x86.VcpuStateException;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -41,8 +42,8 @@ class ApStartupTest {
         assertInstanceOf(VcpuExit.Io.class, exit, () -> "the boot processor ended with " + exit);
     }
 
-    private static void assertStartedAt(Vcpu ap, int vector) {
-        assertEquals(Vcpu.MpState.RUNNABLE, ap.mpState(), "the STARTUP IPI made the AP runnable");
+    private static void assertStartedAt(KvmVcpu ap, int vector) {
+        assertEquals(KvmVcpu.MpState.RUNNABLE, ap.mpState(), "the STARTUP IPI made the AP runnable");
         assertEquals(vector << 8, ap.specialRegisters().cs().selector(), "CS is the vector's segment");
         assertEquals((long) vector << 12, ap.specialRegisters().cs().base());
         assertEquals(0, ap.registers().rip(), "at offset 0 of that page");
@@ -55,9 +56,9 @@ class ApStartupTest {
         try (LongModeVm g = new LongModeVm(16L << 20, true, initThenStartup)) {
             byte[] startupOnly = sends(0x4609);
             g.memory.write(SIPI_ONLY, startupOnly, 0, startupOnly.length);
-            Vcpu ap = g.vm.createVcpu(1);
+            KvmVcpu ap = g.vm.createVcpu(1);
             ap.setCpuid(g.cpuid.withApicId(1));
-            assertEquals(Vcpu.MpState.UNINITIALIZED, ap.mpState(), "an AP with the kernel's APIC waits from its creation");
+            assertEquals(KvmVcpu.MpState.UNINITIALIZED, ap.mpState(), "an AP with the kernel's APIC waits from its creation");
             VcpuState waiting = ap.saveState();
             assertEquals(Activity.WAIT_FOR_SIPI, waiting.activity());
 
@@ -65,7 +66,7 @@ class ApStartupTest {
             assertStartedAt(ap, 8);
 
             ap.restoreState(waiting);
-            assertEquals(Vcpu.MpState.INIT_RECEIVED, ap.mpState(), "a waiting record: the state that takes a STARTUP IPI");
+            assertEquals(KvmVcpu.MpState.INIT_RECEIVED, ap.mpState(), "a waiting record: the state that takes a STARTUP IPI");
             assertEquals(Activity.WAIT_FOR_SIPI, ap.saveState().activity());
             runBsp(g, SIPI_ONLY);
             assertStartedAt(ap, 9);
@@ -75,11 +76,11 @@ class ApStartupTest {
     @Test
     void withoutTheKernelsApicAWaitingApIsRefusedInOneLine() {
         try (LongModeVm g = new LongModeVm(16L << 20, true, sends())) {
-            Vcpu ap = g.vm.createVcpu(1);
+            KvmVcpu ap = g.vm.createVcpu(1);
             ap.setCpuid(g.cpuid.withApicId(1));
             VcpuState waiting = ap.saveState();
             try (LongModeVm plain = new LongModeVm(new Asm().hlt().bytes())) {
-                KvmException e = assertThrows(KvmException.class, () -> plain.vcpu.restoreState(waiting));
+                VcpuStateException e = assertThrows(VcpuStateException.class, () -> plain.vcpu.restoreState(waiting));
                 assertTrue(e.getMessage().contains("waits for a STARTUP IPI") && !e.getMessage().contains("\n"), e.getMessage());
             }
         }

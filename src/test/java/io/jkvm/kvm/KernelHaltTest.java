@@ -29,7 +29,7 @@ class KernelHaltTest {
                     "HLT stays in the kernel: KVM_RUN does not return");
             g.vcpu.kick();
             assertInstanceOf(VcpuExit.Interrupted.class, run.get(10, TimeUnit.SECONDS), "the kick ends the run");
-            assertEquals(Vcpu.MpState.HALTED, g.vcpu.mpState(), "still halted in the kernel's APIC");
+            assertEquals(KvmVcpu.MpState.HALTED, g.vcpu.mpState(), "still halted in the kernel's APIC");
             assertEquals(interruptsOff, g.vcpu.haltedWithInterruptsOff());
             assertFalse(g.vcpu.exitRequested(), "a kick leaves no exit request behind");
         }

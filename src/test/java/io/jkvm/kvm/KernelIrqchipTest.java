@@ -103,7 +103,7 @@ class KernelIrqchipTest {
     void theLocalApicRegisterPageGoesInAndComesBack() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
             vm.createIrqchip();
-            Vcpu vcpu = vm.createVcpu(0);
+            KvmVcpu vcpu = vm.createVcpu(0);
             byte[] page = vcpu.lapicRegisters();
             assertEquals(KernelIrqchip.lapicSize(), page.length);
             assertEquals(0x14, page[0x30] & 0xFF, "version register: an integrated APIC (0x14)");

@@ -59,10 +59,10 @@ class KvmIoctlTest {
             vm.createPit2();
             vm.irqLine(4, true);
             vm.irqLine(4, false);
-            Vcpu vcpu = vm.createVcpu(0);
+            KvmVcpu vcpu = vm.createVcpu(0);
             assertEquals(0, vcpu.id());
-            vcpu.setMpState(Vcpu.MpState.HALTED);
-            assertEquals(Vcpu.MpState.HALTED, vcpu.mpState());
+            vcpu.setMpState(KvmVcpu.MpState.HALTED);
+            assertEquals(KvmVcpu.MpState.HALTED, vcpu.mpState());
             LinuxLikeFailure.assertNamesIoctl(() -> vm.createVcpu(0), "KVM_CREATE_VCPU");
         }
     }
@@ -222,8 +222,8 @@ class KvmIoctlTest {
             g.vcpu.setEvents(e);
             assertEquals(e, g.vcpu.events());
 
-            g.vcpu.setMpState(Vcpu.MpState.RUNNABLE); // other states need the in-kernel LAPIC: see the irqchip test
-            assertEquals(Vcpu.MpState.RUNNABLE, g.vcpu.mpState());
+            g.vcpu.setMpState(KvmVcpu.MpState.RUNNABLE); // other states need the in-kernel LAPIC: see the irqchip test
+            assertEquals(KvmVcpu.MpState.RUNNABLE, g.vcpu.mpState());
         }
     }
 
@@ -282,7 +282,7 @@ class KvmIoctlTest {
     @Test
     void aVcpuTakesATscRateWhereKvmCanScaleAndOtherwiseKeepsItsOwn() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
-            Vcpu vcpu = vm.createVcpu(0);
+            KvmVcpu vcpu = vm.createVcpu(0);
             long own = vcpu.tscKhz();
             assertTrue(own > 0, "KVM_CAP_GET_TSC_KHZ: every KVM jkvm supports reports the rate");
             assertTrue(vcpu.setTscKhz(own), "the vCPU's own rate");

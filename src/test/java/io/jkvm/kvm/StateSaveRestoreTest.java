@@ -7,6 +7,7 @@ import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.XsaveArea;
+import io.jkvm.x86.VcpuStateException;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;
@@ -69,7 +70,7 @@ class StateSaveRestoreTest {
             VcpuState s = g.vcpu.saveState();
             Registers before = g.vcpu.registers();
             VcpuState bad = s.withXcr0(0x5).withRegisters(before.withRip(0xDEAD)); // AVX without SSE
-            KvmException e = assertThrows(KvmException.class, () -> g.vcpu.restoreState(bad));
+            VcpuStateException e = assertThrows(VcpuStateException.class, () -> g.vcpu.restoreState(bad));
             assertEquals("cannot restore vCPU 0: XCR0 enables AVX (bit 2) without SSE (bit 1)", e.getMessage());
             assertEquals(before, g.vcpu.registers(), "registers untouched");
         }

@@ -7,7 +7,7 @@ import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidFixtures;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.XsaveArea;
-import io.jkvm.x86.XsaveException;
+import io.jkvm.x86.VcpuStateException;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -97,8 +97,8 @@ class VendorStateMoveTest {
 
             VcpuState before = toIntel.vcpu.saveState();
             VcpuState record = s;
-            XsaveException e = assertThrows(XsaveException.class, () -> toIntel.vcpu.restoreState(record));
-            assertEquals("the saved MXCSR 0x21F80 sets bit 17 (MM, AMD's misaligned-SSE mask), which this CPU model's"
+            VcpuStateException e = assertThrows(VcpuStateException.class, () -> toIntel.vcpu.restoreState(record));
+            assertEquals("cannot restore vCPU 0: the saved MXCSR 0x21F80 sets bit 17 (MM, AMD's misaligned-SSE mask), which this CPU model's"
                     + " MXCSR_MASK 0xFFFF lacks: restore it where the CPU model has that bit (an AMD host or model)", e.getMessage());
             assertEquals(Optional.empty(), before.firstDifference(toIntel.vcpu.saveState()), "nothing changed");
         }
@@ -129,7 +129,7 @@ class VendorStateMoveTest {
         try (LongModeVm k = new LongModeVm(HLT)) {
             VcpuState before = k.vcpu.saveState();
             VcpuState bad = before.withXsave(legacyState(before.xsave(), 0x41F80, HostCpu.mxcsrMask())); // bit 18: reserved
-            KvmException e = assertThrows(KvmException.class, () -> k.vcpu.restoreState(bad));
+            VcpuStateException e = assertThrows(VcpuStateException.class, () -> k.vcpu.restoreState(bad));
             assertTrue(e.getMessage().startsWith("cannot restore vCPU 0: the saved MXCSR 0x41F80 sets bit 18 (reserved)"), e.getMessage());
             assertEquals(Optional.empty(), before.firstDifference(k.vcpu.saveState()), "nothing changed");
         }

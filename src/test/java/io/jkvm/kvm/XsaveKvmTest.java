@@ -6,6 +6,7 @@ import io.jkvm.x86.ApxState;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.XsaveArea;
 import io.jkvm.x86.XsaveLayout;
+import io.jkvm.x86.VcpuStateException;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -93,7 +94,7 @@ class XsaveKvmTest {
     @Test
     void setXsaveWorksOnAVcpuWithNoCpuidSet() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
-            Vcpu vcpu = vm.createVcpu(0);
+            KvmVcpu vcpu = vm.createVcpu(0);
             assertTrue(vcpu.model().isEmpty());
             XsaveArea a = XsaveArea.blank(vm.hostLayout(), vcpu.xsaveSize()).setXmm(3, new byte[]{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9});
             vcpu.setXsave(a);
@@ -120,7 +121,7 @@ class XsaveKvmTest {
             XsaveLayout apxLayout = CpuModel.parse("host,+apx", g.vm.hostCpuid(), io.jkvm.linux.HostCpu.mxcsrMask()).layout();
             XsaveArea withApx = XsaveArea.blank(apxLayout, g.vcpu.xsaveSize())
                     .setXmm(0, new byte[16]).setApx(ApxState.zero().withR(16, 0x1616));
-            KvmException e = assertThrows(KvmException.class, () -> g.vcpu.setXsave(withApx));
+            VcpuStateException e = assertThrows(VcpuStateException.class, () -> g.vcpu.setXsave(withApx));
             assertEquals("the XSAVE state carries APX registers R16-R31 (XSTATE_BV bit 19) but vCPU 0 cannot hold them: "
                     + "its CPU model has no APX (CPUID.(7,1):EDX[21]); run it on a host with APX or on the software core", e.getMessage());
             assertArrayEquals(before.toBytes(), g.vcpu.xsaveArea().toBytes(), "nothing was applied");
@@ -134,7 +135,7 @@ class XsaveKvmTest {
             CpuModel apx = CpuModel.parse("host,+apx", g.vm.hostCpuid(), io.jkvm.linux.HostCpu.mxcsrMask());
             g.vcpu.setCpuid(apx.cpuid());
             XsaveArea withApx = XsaveArea.blank(apx.layout(), g.vcpu.xsaveSize()).setApx(ApxState.zero().withR(20, 20));
-            KvmException e = assertThrows(KvmException.class, () -> g.vcpu.setXsave(withApx));
+            VcpuStateException e = assertThrows(VcpuStateException.class, () -> g.vcpu.setXsave(withApx));
             assertTrue(e.getMessage().contains("this host's KVM does not support XCR0 bit 19 (APX)"), e.getMessage());
         }
     }
@@ -157,9 +158,9 @@ class XsaveKvmTest {
     void aHostSideXcr0SetFollowsTheRules() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             long before = g.vcpu.xcrs().get(0);
-            KvmException bad = assertThrows(KvmException.class, () -> g.vcpu.setXcr0(0x5));
+            VcpuStateException bad = assertThrows(VcpuStateException.class, () -> g.vcpu.setXcr0(0x5));
             assertEquals("cannot set XCR0 on vCPU 0: XCR0 enables AVX (bit 2) without SSE (bit 1)", bad.getMessage());
-            KvmException apx = assertThrows(KvmException.class, () -> g.vcpu.setXcr0(0x80003));
+            VcpuStateException apx = assertThrows(VcpuStateException.class, () -> g.vcpu.setXcr0(0x80003));
             assertTrue(apx.getMessage().contains("XCR0 bit 19 (APX (R16-R31)) is not supported"), apx.getMessage());
             assertEquals(before, g.vcpu.xcrs().get(0), "unchanged");
             g.vcpu.setXcr0(0x7);

@@ -1,7 +1,7 @@
 package io.jkvm.machine;
 
 import io.jkvm.emu.EmulatedVcpu;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.testing.Cli;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.LongModeVm;
@@ -206,7 +206,7 @@ class HandoffTest {
             VcpuState after = m.vcpus().get(0).saveState();
             assertEquals(Optional.empty(), before.firstDifference(after), "state record after the move to " + target);
             assertEquals(target, m.backend());
-            Class<?> expected = target == Backend.KVM ? Vcpu.class : EmulatedVcpu.class;
+            Class<?> expected = target == Backend.KVM ? KvmVcpu.class : EmulatedVcpu.class;
             assertTrue(expected.isInstance(m.vcpus().get(0)), "vCPU 0 is a " + expected.getSimpleName());
             return h;
         } finally {
@@ -368,7 +368,7 @@ class HandoffTest {
             r.awaitOutput("waiting for input\r\n");
             Thread.sleep(20);
             assertTrue(r.machine.pause());
-            Vcpu kvm = (Vcpu) r.machine.vcpus().get(0);
+            KvmVcpu kvm = (KvmVcpu) r.machine.vcpus().get(0);
             kvm.interrupt(0x30); // queued for the next entry: the software core has no place for a pending interrupt
             MachineException e = assertThrows(MachineException.class, () -> r.machine.switchBackend(Backend.EMULATOR));
             assertEquals("handoff of vCPU 0 from KVM to the software core failed: the state read back differs at "

@@ -93,11 +93,11 @@ class InKernelIrqchipTest {
                 assertEquals(text(before.get(id)), text(onKvm.get(id)), id + " read back from the kernel");
             }
 
-            io.jkvm.kvm.Vcpu v = (io.jkvm.kvm.Vcpu) m.vcpus().get(0);
+            io.jkvm.kvm.KvmVcpu v = (io.jkvm.kvm.KvmVcpu) m.vcpus().get(0);
             io.jkvm.x86.VcpuState st = v.saveState();
             v.restoreState(new io.jkvm.x86.VcpuState(st.cpuid(), st.registers(), st.specialRegisters(), st.xcr0(), st.xsave(),
                     st.msrs(), st.events(), st.debugRegisters(), io.jkvm.x86.Activity.HALTED));
-            assertEquals(io.jkvm.kvm.Vcpu.MpState.HALTED, v.mpState(), "a halted record: the kernel's HLT, woken by its APIC");
+            assertEquals(io.jkvm.kvm.KvmVcpu.MpState.HALTED, v.mpState(), "a halted record: the kernel's HLT, woken by its APIC");
             assertEquals(io.jkvm.x86.Activity.HALTED, v.saveState().activity());
             v.restoreState(st);
             assertEquals(io.jkvm.x86.Activity.ACTIVE, v.saveState().activity());
@@ -133,9 +133,9 @@ class InKernelIrqchipTest {
             SequencedMap<String, Record> before = m.deviceStates();
 
             m.moveUncheckedForTest(Backend.KVM);
-            io.jkvm.kvm.Vcpu ap = (io.jkvm.kvm.Vcpu) m.vcpus().get(1);
-            assertEquals(io.jkvm.kvm.Vcpu.MpState.INIT_RECEIVED, ap.mpState(), "the AP waits in the kernel for a STARTUP IPI");
-            assertEquals(io.jkvm.kvm.Vcpu.MpState.RUNNABLE, ((io.jkvm.kvm.Vcpu) m.vcpus().get(0)).mpState());
+            io.jkvm.kvm.KvmVcpu ap = (io.jkvm.kvm.KvmVcpu) m.vcpus().get(1);
+            assertEquals(io.jkvm.kvm.KvmVcpu.MpState.INIT_RECEIVED, ap.mpState(), "the AP waits in the kernel for a STARTUP IPI");
+            assertEquals(io.jkvm.kvm.KvmVcpu.MpState.RUNNABLE, ((io.jkvm.kvm.KvmVcpu) m.vcpus().get(0)).mpState());
             assertEquals(text(before.get("lapic1")), text(m.deviceStates().get("lapic1")), "its local APIC, in the kernel");
 
             m.moveUncheckedForTest(Backend.EMULATOR);
@@ -162,7 +162,7 @@ class InKernelIrqchipTest {
             m.moveUncheckedForTest(Backend.KVM);
 
             assertEquals(new Outcome.Exited(0, "HLT with interrupts disabled"), m.run());
-            assertEquals(io.jkvm.kvm.Vcpu.MpState.HALTED, ((io.jkvm.kvm.Vcpu) m.vcpus().get(0)).mpState());
+            assertEquals(io.jkvm.kvm.KvmVcpu.MpState.HALTED, ((io.jkvm.kvm.KvmVcpu) m.vcpus().get(0)).mpState());
         }
     }
 

@@ -7,7 +7,7 @@ import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.Pit8254;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import org.junit.jupiter.api.Test;
 
@@ -95,7 +95,7 @@ class KernelIrqchipStatesTest {
         LocalApic.State s = apic.save();
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
             vm.createIrqchip();
-            Vcpu vcpu = vm.createVcpu(0);
+            KvmVcpu vcpu = vm.createVcpu(0);
             vcpu.setLapicRegisters(KernelIrqchipStates.lapicPage(s));
             LocalApic.State back = KernelIrqchipStates.fromKernel(vcpu.lapicRegisters(), s.base(), s.tscDeadline(), s.deadlineNanos());
             assertEquals(List.of(s.id(), s.tpr(), s.ldr(), s.dfr(), s.spiv(), s.timerInitial(), s.timerDivide()),

@@ -1,7 +1,7 @@
 package io.jkvm.testing;
 
 import io.jkvm.kvm.Kvm;
-import io.jkvm.kvm.Vcpu;
+import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
@@ -16,7 +16,7 @@ public final class LongModeVm implements AutoCloseable {
     public final Kvm kvm;
     public final Vm vm;
     public final GuestMemory memory;
-    public final Vcpu vcpu;
+    public final KvmVcpu vcpu;
     public final CpuidTable cpuid;
 
     public LongModeVm(long memorySize, byte... code) {

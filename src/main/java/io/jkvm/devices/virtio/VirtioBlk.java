@@ -1,5 +1,6 @@
 package io.jkvm.devices.virtio;
 
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Persist;
 
 import java.io.IOException;
@@ -50,7 +51,7 @@ public final class VirtioBlk extends VirtioMmio implements Persist<VirtioBlk.Sta
      * missing or unreadable image is an {@link IOException} naming it; one another process has locked, an
      * {@link ImageLockedException}.
      */
-    public VirtioBlk(String name, Path path, boolean readOnly, DmaMemory memory, Consumer<Boolean> irq, Consumer<String> trace)
+    public VirtioBlk(String name, Path path, boolean readOnly, DmaMemory memory, InterruptLine irq, Consumer<String> trace)
             throws IOException {
         super(name, 2, F_SEG_MAX | F_BLK_SIZE | F_FLUSH | (readOnly ? F_RO : F_DISCARD), 1, memory, irq, trace);
         this.path = path;

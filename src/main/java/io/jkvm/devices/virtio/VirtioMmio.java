@@ -1,5 +1,6 @@
 package io.jkvm.devices.virtio;
 
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Device;
 
 import java.util.ArrayList;
@@ -30,7 +31,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
     private final int deviceId;
     private final long features;
     protected final DmaMemory memory;
-    private final Consumer<Boolean> irq;
+    private final InterruptLine irq;
     private final Consumer<String> trace;
     private final Virtqueue[] queues;
     private final Thread worker;
@@ -44,7 +45,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
      * A device called {@code name} (its id, in messages) of virtio type {@code deviceId} offering {@code features}
      * (VERSION_1 and EVENT_IDX are added) with {@code queueCount} queues, its interrupt line {@code irq}.
      */
-    protected VirtioMmio(String name, int deviceId, long features, int queueCount, DmaMemory memory, Consumer<Boolean> irq,
+    protected VirtioMmio(String name, int deviceId, long features, int queueCount, DmaMemory memory, InterruptLine irq,
                          Consumer<String> trace) {
         this.name = name;
         this.deviceId = deviceId;
@@ -241,7 +242,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
         boolean was = interruptStatus != 0;
         interruptStatus |= bits;
         if (!was) {
-            irq.accept(true);
+            irq.raise();
         }
     }
 
@@ -315,7 +316,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
             case 0x064 -> {
                 interruptStatus &= ~v;
                 if (interruptStatus == 0) {
-                    irq.accept(false);
+                    irq.lower();
                 }
             }
             case 0x080 -> q.desc = configurable ? low(q.desc, v) : q.desc;
@@ -372,7 +373,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
                 }
                 if (interruptStatus != 0) {
                     interruptStatus = 0;
-                    irq.accept(false);
+                    irq.lower();
                 }
             }
             featuresAccepted(0);
@@ -452,7 +453,7 @@ public abstract sealed class VirtioMmio implements Device permits VirtioBlk, Vir
             boolean was = interruptStatus != 0;
             interruptStatus = t.interruptStatus();
             if (was != (interruptStatus != 0)) {
-                irq.accept(interruptStatus != 0);
+                irq.set(interruptStatus != 0);
             }
             if ((status & DRIVER_OK) != 0) {
                 pending = (1 << queues.length) - 1;

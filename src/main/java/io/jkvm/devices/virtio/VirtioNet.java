@@ -1,5 +1,6 @@
 package io.jkvm.devices.virtio;
 
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Persist;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.Tap;
@@ -46,7 +47,7 @@ public final class VirtioNet extends VirtioMmio implements Persist<VirtioNet.Sta
      * had fails the machine before it runs), with {@code mac} (6 bytes).
      */
     public VirtioNet(String name, String tapName, byte[] mac, Function<String, Tap> opener, DmaMemory memory,
-                     Consumer<Boolean> irq, Consumer<String> trace) {
+                     InterruptLine irq, Consumer<String> trace) {
         super(name, 1, F_MAC | F_STATUS | OFFLOADS, 2, memory, irq, trace);
         this.tapName = tapName;
         this.mac = mac.clone();

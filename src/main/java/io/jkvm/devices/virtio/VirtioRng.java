@@ -1,5 +1,6 @@
 package io.jkvm.devices.virtio;
 
+import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Persist;
 
 import java.security.NoSuchAlgorithmException;
@@ -14,7 +15,7 @@ public final class VirtioRng extends VirtioMmio implements Persist<VirtioRng.Sta
 
     private final SecureRandom random;
 
-    public VirtioRng(String name, DmaMemory memory, Consumer<Boolean> irq, Consumer<String> trace) {
+    public VirtioRng(String name, DmaMemory memory, InterruptLine irq, Consumer<String> trace) {
         super(name, 4, 0, 1, memory, irq, trace);
         SecureRandom r;
         try {
