@@ -33,10 +33,11 @@ final class AotTrainingCommand implements Callable<Integer> {
         try {
             Path snapshot = dir.resolve("bundled.snap");
             RestoreSlot.writeBundledSnapshot(snapshot, MachineConfig.defaults().kvmPath());
-            ran.add(step("run", "--backend", "emulator"));
-            ran.add(step("run", "--backend", "auto")); // KVM where it can run the guest; the core's fallback line otherwise
+            // --sandbox off: this JVM must still start the JDK's cache assembler (a child process) when it exits
+            ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
+            ran.add(step("run", "--backend", "auto", "--sandbox", "off")); // KVM where it can run the guest; else the core's line
             ran.add(step("snapshot", "check", snapshot.toString()));
-            ran.add(step("restore", snapshot.toString(), "--backend", "emulator", "--trace"));
+            ran.add(step("restore", snapshot.toString(), "--backend", "emulator", "--trace", "--sandbox", "off"));
             ran.add(step("info"));
             ran.add(step("info", "--json"));
         } finally {

@@ -36,10 +36,11 @@ final class MachineOptions {
     @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
     boolean trace;
 
-    @Option(names = "--sandbox", paramLabel = "on|off", defaultValue = "off", converter = SandboxSwitch.class,
+    @Option(names = "--sandbox", paramLabel = "auto|on|off", defaultValue = "auto", converter = SandboxSwitch.class,
             description = {"confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
                     "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
-                    "jkvm makes (default: ${DEFAULT-VALUE})"})
+                    "jkvm makes; auto (the default): on unless the run needs what the sandbox refuses (--api-socket's snapshots",
+                    "and migrations, a kernel's reboot without --no-reboot, --handoff-every), which --trace names"})
     Switch sandbox;
 
     @Option(names = "--user", paramLabel = "NAME",
@@ -72,6 +73,8 @@ final class MachineOptions {
             machine.showMigrationProgressOn(main.progressTerminal());
             if (sandboxed()) {
                 enterSandbox(main);
+            } else if (sandbox == Switch.AUTO && trace && Main.ownsProcess()) {
+                main.err.println("jkvm: sandbox: off (auto): " + autoOff());
             }
             return machine.run();
         }
@@ -89,14 +92,43 @@ final class MachineOptions {
         }
     }
 
-    boolean sandboxed() {
-        return sandbox == Switch.ON;
+    /** What of this run the sandbox would take away, as the command found it (null: nothing); see {@link #autoOff()}. */
+    private String takenAway;
+
+    /** For --sandbox auto: {@code why} is a part of this run the sandbox refuses, so auto leaves it off. */
+    void sandboxWouldTakeAway(String why) {
+        if (takenAway == null) {
+            takenAway = why;
+        }
     }
 
-    /** --user without --sandbox would switch nobody: it is refused before anything is built. */
+    /** Whether the sandbox goes up before the guest's first instruction. */
+    boolean sandboxed() {
+        return switch (sandbox) {
+            case ON -> true;
+            case OFF -> false;
+            case AUTO -> autoOff() == null;
+        };
+    }
+
+    /**
+     * Under --sandbox auto, why it stays off; null when it goes up. Only a process of jkvm's own (Main.main) is
+     * confined by default: a sandbox holds the whole process, and in-process callers (the tests) share theirs.
+     */
+    private String autoOff() {
+        if (!Main.ownsProcess()) {
+            return "jkvm runs inside another program's process (the in-process entry point)";
+        }
+        if (apiSocket != null) {
+            return "--api-socket takes snapshots and migrations, which the sandbox refuses (--sandbox on refuses them)";
+        }
+        return takenAway;
+    }
+
+    /** --user with --sandbox off would switch nobody: it is refused before anything is built. */
     void checkSandboxOptions() {
-        if (user != null && !sandboxed()) {
-            throw new MachineException("--user " + user + " is the user --sandbox becomes: add --sandbox on");
+        if (user != null && sandbox == Switch.OFF) {
+            throw new MachineException("--user " + user + " is the user --sandbox becomes: drop --sandbox off");
         }
     }
 
@@ -115,18 +147,19 @@ final class MachineOptions {
         return RunCommand.end(outcome, main, exitStatus());
     }
 
-    /** An option that is on or off (picocli would take a boolean option as a flag without a value). */
+    /** --sandbox's value (picocli would take a boolean option as a flag without a value). */
     enum Switch {
-        ON, OFF
+        AUTO, ON, OFF
     }
 
     static final class SandboxSwitch implements CommandLine.ITypeConverter<Switch> {
         @Override
         public Switch convert(String value) {
             return switch (value) {
+                case "auto" -> Switch.AUTO;
                 case "on" -> Switch.ON;
                 case "off" -> Switch.OFF;
-                default -> throw new CommandLine.TypeConversionException("--sandbox " + value + " is not on or off");
+                default -> throw new CommandLine.TypeConversionException("--sandbox " + value + " is not auto, on or off");
             };
         }
     }

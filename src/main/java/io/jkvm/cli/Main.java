@@ -60,7 +60,16 @@ public final class Main implements Runnable {
         this.in = in;
     }
 
+    /** Whether this JVM was started as jkvm (main), not a program calling {@link #execute} in its own process. */
+    private static volatile boolean processEntry;
+
+    /** Whether jkvm owns this process: started through {@link #main}, so confining the process confines jkvm alone. */
+    static boolean ownsProcess() {
+        return processEntry;
+    }
+
     public static void main(String[] args) {
+        processEntry = true;
         int status;
         try {
             status = execute(args, System.out, System.err, System.in);

@@ -115,6 +115,13 @@ final class RunCommand implements Callable<Integer> {
         }
         long load = loadAddress == null ? GuestImage.DEFAULT_LOAD_ADDRESS : loadAddress;
         Optional<KernelConfig> kernelConfig = kernelConfig();
+        if (kernelConfig.isPresent() && !noReboot) {
+            options.sandboxWouldTakeAway("a reboot boots the kernel again from its files, which the sandbox cannot reopen"
+                    + " (with --no-reboot a reboot ends the run)");
+        }
+        if (handOffEvery > 0) {
+            options.sandboxWouldTakeAway("--handoff-every may open KVM after the guest starts");
+        }
         MachineConfig config = new MachineConfig(Optional.ofNullable(image), memory, cpus, cpuModel, options.backend, load, options.kvmPath,
                 options.trace, kernelConfig);
         while (true) {

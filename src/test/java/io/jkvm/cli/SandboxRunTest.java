@@ -18,9 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * `jkvm run --sandbox on` (docs/security.md), in child processes: a guest runs under the sandbox exactly as without it
- * on both backends; a running sandboxed jkvm's /proc status shows the filter, no_new_privs and no capabilities on
- * every thread; and the sandbox's own code, entered in a child JVM, makes what it forbids fail with EPERM.
+ * `jkvm run`'s sandbox (docs/security.md), in child processes: a guest runs under the sandbox exactly as without it
+ * on both backends; a jkvm run with no --sandbox option is confined, and its /proc status shows the filter,
+ * no_new_privs and no capabilities on every thread; auto leaves it off, saying why, where the run needs what the
+ * sandbox refuses; and the sandbox's own code, entered in a child JVM, makes what it forbids fail with EPERM.
  */
 class SandboxRunTest {
     @TempDir
@@ -57,8 +58,8 @@ class SandboxRunTest {
 
     @Test
     @Timeout(120)
-    void aRunningSandboxedJkvmHasTheFilterNoNewPrivilegesAndNoCapabilitiesOnEveryThread() throws Exception {
-        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", "--sandbox", "on",
+    void aRunningJkvmIsSandboxedByDefaultWithTheFilterNoNewPrivilegesAndNoCapabilitiesOnEveryThread() throws Exception {
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", // no --sandbox: auto
                 "--image", TestGuests.path("handoff_checksum.elf").toString())) {
             vm.awaitOutput("waiting for input"); // the guest runs: the sandbox went up before its first instruction
             long pid = vm.process.pid();
@@ -91,14 +92,42 @@ class SandboxRunTest {
         }
     }
 
+    /** stderr of {@code jkvm run --trace args} in a process of its own, which must end with {@code status}. */
+    private static String traced(int status, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of("run", "--backend", "emulator", "--trace"));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(ChildJvm.jkvm(command.toArray(String[]::new)))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String err = new String(p.getErrorStream().readAllBytes());
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), err);
+        assertEquals(status, p.exitValue(), err);
+        return err;
+    }
+
+    @Test
+    @Timeout(240)
+    void autoConfinesARunUnlessItNeedsWhatTheSandboxRefusesAndTraceSaysWhich() throws Exception {
+        String exit42 = TestGuests.path("exit42.elf").toString(), poweroff = TestGuests.path("multiboot_acpi.elf").toString();
+        assertTrue(traced(85, "--image", exit42).contains("jkvm: sandbox: running as "), "auto: on");
+        assertTrue(traced(0, "--mem", "16M", "--no-reboot", "--kernel", poweroff).contains("jkvm: sandbox: running as "),
+                "a kernel that cannot reboot: on");
+        assertTrue(traced(0, "--mem", "16M", "--kernel", poweroff).contains("jkvm: sandbox: off (auto): a reboot boots the kernel"
+                + " again from its files"), "a kernel that may reboot: off");
+        Path socket = dir.resolve("api.sock");
+        assertTrue(traced(85, "--api-socket", socket.toString(), "--image", exit42).contains("jkvm: sandbox: off (auto): --api-socket"
+                + " takes snapshots and migrations"), "a control socket: off");
+        assertTrue(!traced(85, "--sandbox", "off", "--image", exit42).contains("jkvm: sandbox"), "off: nothing said");
+    }
+
     @Test
     void sandboxOptionsThatCannotWorkAreOneLineErrors() {
-        io.jkvm.testing.Cli.Result user = io.jkvm.testing.Cli.run("run", "--user", "nobody");
+        io.jkvm.testing.Cli.Result user = io.jkvm.testing.Cli.run("run", "--sandbox", "off", "--user", "nobody");
         assertEquals(2, user.status());
-        assertEquals("jkvm: --user nobody is the user --sandbox becomes: add --sandbox on", user.err().strip());
+        assertEquals("jkvm: --user nobody is the user --sandbox becomes: drop --sandbox off", user.err().strip());
         io.jkvm.testing.Cli.Result value = io.jkvm.testing.Cli.run("run", "--sandbox", "maybe");
         assertEquals(2, value.status());
-        assertTrue(value.err().strip().startsWith("jkvm: Invalid value for option '--sandbox': --sandbox maybe is not on or off"),
+        assertTrue(value.err().strip().startsWith("jkvm: Invalid value for option '--sandbox': --sandbox maybe is not auto, on or off"),
                 value.err());
     }
 
