@@ -120,7 +120,7 @@ final class MachineOptions {
             return "jkvm runs inside another program's process (the in-process entry point)";
         }
         if (apiSocket != null) {
-            return "--api-socket takes snapshots and migrations, which the sandbox refuses (--sandbox on refuses them)";
+            return "--api-socket takes snapshots and migrations, which the sandbox refuses (--sandbox on confines the run and refuses them)";
         }
         return takenAway;
     }

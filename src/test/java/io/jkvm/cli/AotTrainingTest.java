@@ -17,9 +17,11 @@ class AotTrainingTest {
         Cli.Result r = Cli.run("aot-training");
         assertEquals(0, r.status(), r.err());
         String line = r.out().strip();
-        assertTrue(line.startsWith("aot-training: run --backend emulator -> 1; run --backend auto -> 1; snapshot check "), line);
-        assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace -> 1;"
-                + " info -> 0; info --json -> 0"), "the bundled guest ends through debug-exit (status 1) from its snapshot too: " + line);
+        assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1; run --backend auto --sandbox off -> 1;"
+                + " snapshot check "), line);
+        assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace"
+                + " --sandbox off -> 1; info -> 0; info --json -> 0"),
+                "the bundled guest ends through debug-exit (status 1) from its snapshot too: " + line);
         assertEquals("", r.err());
     }
 
