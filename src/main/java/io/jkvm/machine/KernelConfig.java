@@ -33,6 +33,9 @@ public record KernelConfig(Path kernel, String append, Optional<Path> initrd, bo
      * that cannot be read, or is too large to be a guest image, counts as a kernel: its loading says why in one line.
      */
     public static boolean bootsByProtocol(Path file) {
+        if (!Files.isRegularFile(file)) {
+            return true; // not read at all (a FIFO would block): the kernel's loading refuses it in one line
+        }
         try (InputStream in = Files.newInputStream(file)) {
             byte[] head = in.readNBytes(8192); // where bzImage's setup header and multiboot's header are
             if (LinuxBoot.detect(head) || Multiboot.detect(head)) {
