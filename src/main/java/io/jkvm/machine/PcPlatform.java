@@ -541,7 +541,7 @@ final class PcPlatform implements LocalApic.Messages {
             }
         }
         if (ipi.deliveryMode() == LocalApic.Ipi.LOWEST && !targets.isEmpty()) {
-            targets = List.of(targets.getFirst()); // one of them: the first, as every priority here is the same
+            targets = List.of(lowestPriority(apics, targets));
         }
         for (int id : targets) {
             switch (ipi.deliveryMode()) {
@@ -571,6 +571,20 @@ final class PcPlatform implements LocalApic.Messages {
                 }
             }
         }
+    }
+
+    /**
+     * Which of {@code targets} (vCPU ids) a lowest-priority message goes to: the local APIC whose task priority is
+     * lowest, the first of those that are equal (the SDM's arbitration, by TPR's priority class).
+     */
+    static int lowestPriority(List<LocalApic> apics, List<Integer> targets) {
+        int chosen = targets.getFirst();
+        for (int id : targets) {
+            if (apics.get(id).taskPriorityClass() < apics.get(chosen).taskPriorityClass()) {
+                chosen = id;
+            }
+        }
+        return chosen;
     }
 
     void close() {

@@ -160,4 +160,19 @@ class MachinePartsTest {
         assertFalse(u.interruptPending());
         assertEquals(false, irq.getLast(), "IER cleared: the line is down");
     }
+
+    @Test
+    void aLowestPriorityMessageGoesToTheApicWithTheLowestTaskPriority() {
+        List<io.jkvm.devices.LocalApic> apics = new ArrayList<>();
+        for (int id = 0; id < 3; id++) {
+            apics.add(new io.jkvm.devices.LocalApic(id, ipi -> { }, level -> { }, null));
+        }
+        apics.get(0).setTaskPriorityClass(5);
+        apics.get(1).setTaskPriorityClass(2);
+        apics.get(2).setTaskPriorityClass(2);
+        assertEquals(1, PcPlatform.lowestPriority(apics, List.of(0, 1, 2)), "the lowest class, the first of two");
+        assertEquals(2, PcPlatform.lowestPriority(apics, List.of(2, 0, 1)));
+        assertEquals(0, PcPlatform.lowestPriority(apics, List.of(0)), "a single target");
+        apics.forEach(io.jkvm.devices.LocalApic::close);
+    }
 }
