@@ -102,23 +102,20 @@ final class MachineOptions {
         }
     }
 
-    /** Whether the sandbox goes up before the guest's first instruction. */
+    /**
+     * Whether the sandbox goes up before the guest's first instruction. Under auto only in a process of jkvm's own
+     * (Main.main): a sandbox holds the whole process, and in-process callers (the tests) share theirs.
+     */
     boolean sandboxed() {
         return switch (sandbox) {
             case ON -> true;
             case OFF -> false;
-            case AUTO -> autoOff() == null;
+            case AUTO -> Main.ownsProcess() && autoOff() == null;
         };
     }
 
-    /**
-     * Under --sandbox auto, why it stays off; null when it goes up. Only a process of jkvm's own (Main.main) is
-     * confined by default: a sandbox holds the whole process, and in-process callers (the tests) share theirs.
-     */
+    /** Under --sandbox auto in a process of jkvm's own, why the sandbox stays off; null when it goes up. */
     private String autoOff() {
-        if (!Main.ownsProcess()) {
-            return "jkvm runs inside another program's process (the in-process entry point)";
-        }
         if (apiSocket != null) {
             return "--api-socket takes snapshots and migrations, which the sandbox refuses (--sandbox on confines the run and refuses them)";
         }

@@ -200,8 +200,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         esr |= bit;
         int entry = lvt[5];
         if ((entry & MASKED) == 0 && (entry & 0xFF) >= 16) { // an illegal vector here is not reported again
-            set(irr, entry & 0xFF, true);
-            set(tmr, entry & 0xFF, false);
+            pend(entry & 0xFF, false);
         }
     }
 

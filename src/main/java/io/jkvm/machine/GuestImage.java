@@ -71,11 +71,15 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
     /** Whether a readable regular file starts with the ELF magic (for options that only apply to flat binaries). */
     public static boolean isElf(Path path) {
         try (InputStream in = Files.newInputStream(path)) {
-            byte[] magic = in.readNBytes(4);
-            return magic.length == 4 && magic[0] == 0x7F && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+            return hasElfMagic(in.readNBytes(4));
         } catch (IOException e) {
             return false; // read() reports why it cannot be read
         }
+    }
+
+    /** Whether {@code bytes} start with the ELF magic, 0x7F 'E' 'L' 'F'. */
+    static boolean hasElfMagic(byte[] bytes) {
+        return bytes.length >= 4 && bytes[0] == 0x7F && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F';
     }
 
     private static String reason(IOException e) {
@@ -103,7 +107,7 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
         if (bytes.length == 0) {
             throw new MachineException("image " + name + " is empty: pass a guest ELF or flat binary");
         }
-        if (bytes.length >= 4 && bytes[0] == 0x7F && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F') {
+        if (hasElfMagic(bytes)) {
             return parseElf(name, bytes);
         }
         return new GuestImage(name, List.of(new Segment(loadAddress, bytes, bytes.length)), loadAddress);

@@ -41,9 +41,8 @@ public record KernelConfig(Path kernel, String append, Optional<Path> initrd, bo
             if (LinuxBoot.detect(head) || Multiboot.detect(head)) {
                 return true;
             }
-            boolean elf = head.length >= 4 && head[0] == 0x7F && head[1] == 'E' && head[2] == 'L' && head[3] == 'F';
             // an ELF's PVH note may be anywhere in it: read whole where it can be a guest at all
-            return elf && (Files.size(file) > LARGEST_ELF_READ || Pvh.entry(Files.readAllBytes(file)) >= 0);
+            return GuestImage.hasElfMagic(head) && (Files.size(file) > LARGEST_ELF_READ || Pvh.entry(Files.readAllBytes(file)) >= 0);
         } catch (IOException | RuntimeException e) {
             return true;
         }

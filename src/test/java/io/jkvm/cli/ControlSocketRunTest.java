@@ -49,9 +49,7 @@ class ControlSocketRunTest {
          * {@link #output()} is what that terminal showed (stderr's lines too, with the terminal's CR LF line ends).
          */
         static Jkvm onTerminal(String... args) throws IOException {
-            String command = withPrefix(List.of(), args).stream().map(a -> "'" + a.replace("'", "'\\''") + "'")
-                    .collect(java.util.stream.Collectors.joining(" "));
-            return new Jkvm(List.of("script", "-qfec", command, "/dev/null"), true);
+            return new Jkvm(List.of("script", "-qfec", io.jkvm.testing.Pty.shellCommand(withPrefix(List.of(), args)), "/dev/null"), true);
         }
 
         private static List<String> withPrefix(List<String> prefix, String... args) {

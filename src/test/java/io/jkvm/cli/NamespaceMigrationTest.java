@@ -2,6 +2,7 @@ package io.jkvm.cli;
 
 import io.jkvm.cli.ControlSocketRunTest.Jkvm;
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.HostCommand;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -14,10 +15,8 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Live migration between two network namespaces the test makes (standing in for two hosts, joined by a veth pair on
@@ -31,9 +30,7 @@ class NamespaceMigrationTest {
     private static void ip(String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of("ip"));
         command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0, "ip " + String.join(" ", args) + ": " + out);
+        HostCommand.run(command);
     }
 
     @BeforeEach

@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.HostCommand;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,25 +55,17 @@ class VirtioOptionsTest {
         assertArrayEquals(new byte[100], Files.readAllBytes(small));
     }
 
-    private static void ip(String... args) throws Exception {
-        java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of("ip"));
-        command.addAll(java.util.List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), () -> String.join(" ", command) + ": " + out);
-    }
-
     @Test
     void aTapAnotherProcessHoldsOrATunIsOneLine() throws Exception {
-        ip("tuntap", "add", "jkvm-busy0", "mode", "tap");
+        HostCommand.run("ip", "tuntap", "add", "jkvm-busy0", "mode", "tap");
         try {
-            ip("tuntap", "add", "jkvm-tun0", "mode", "tun");
+            HostCommand.run("ip", "tuntap", "add", "jkvm-tun0", "mode", "tun");
             try (io.jkvm.linux.Tap held = io.jkvm.linux.Tap.open("jkvm-busy0")) { // as a running jkvm or QEMU holds it
                 assertOneLine(run("--net", "tap=jkvm-busy0"), "--net tap=jkvm-busy0: another process has it attached");
             }
             assertOneLine(run("--net", "tap=jkvm-tun0"), "--net tap=jkvm-tun0: it is not a TAP device");
         } finally {
-            ip("link", "del", "jkvm-busy0");
+            HostCommand.run("ip", "link", "del", "jkvm-busy0");
             new ProcessBuilder("ip", "link", "del", "jkvm-tun0").start().waitFor();
         }
     }
