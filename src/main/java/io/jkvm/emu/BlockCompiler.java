@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import java.lang.classfile.Attributes;
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.ClassHierarchyResolver;
 import java.lang.classfile.CodeBuilder;
@@ -10,6 +11,7 @@ import java.lang.constant.DynamicConstantDesc;
 import java.lang.constant.MethodTypeDesc;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.util.Arrays;
 import java.util.List;
 
 import static java.lang.constant.ConstantDescs.CD_boolean;
@@ -53,22 +55,53 @@ final class BlockCompiler {
         return ClassDesc.of(c.getName());
     }
 
-    /** {@code block} compiled (it must have at least one instruction). */
+    /**
+     * The largest run method made: HotSpot never JIT-compiles a method of more bytecode than this (its HugeMethodLimit,
+     * with DontCompileHugeMethods on by default), so a larger one would run in the JVM's bytecode interpreter for good.
+     */
+    static final int MAX_METHOD_BYTES = 8000;
+
+    /**
+     * {@code block} compiled (it must have at least one instruction): all of it, or as many of its first instructions
+     * as fit in {@link #MAX_METHOD_BYTES}, the method then leaving to the next one as a branch there would.
+     */
     static CompiledBlock compile(DecodedBlock block) {
         BlockOp[] insns = block.insns;
-        byte[] bytes = CLASS_FILE.build(ClassDesc.of("io.jkvm.emu.CompiledBlockCode"), clb -> {
-            clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
-            clb.withInterfaceSymbols(CD_COMPILED);
-            clb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, ClassFile.ACC_PUBLIC, cob -> cob
-                    .aload(0).invokespecial(ConstantDescs.CD_Object, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
-            clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, insns).emit());
-        });
         try {
-            MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(bytes, List.of(insns), true);
+            MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(fittingClass(insns), List.of(insns), true);
             return (CompiledBlock) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class)).invoke();
         } catch (Throwable e) {
             throw new IllegalStateException("the block compiler made a class the JVM refuses: " + e, e);
         }
+    }
+
+    /** The class of {@code insns}, or of as many of the first as fit in {@link #MAX_METHOD_BYTES}. */
+    static byte[] fittingClass(BlockOp[] insns) {
+        int n = insns.length;
+        byte[] bytes = classBytes(insns, n);
+        for (int size = runLength(bytes); size > MAX_METHOD_BYTES && n > 1; size = runLength(bytes)) {
+            n = Math.max(1, Math.min(n - 1, (int) ((long) n * MAX_METHOD_BYTES * 9 / 10 / size))); // 10% under, then one less
+            bytes = classBytes(insns, n);
+        }
+        return bytes;
+    }
+
+    /** The class running the first {@code n} of {@code insns}. */
+    static byte[] classBytes(BlockOp[] insns, int n) {
+        BlockOp[] compiled = n == insns.length ? insns : Arrays.copyOf(insns, n);
+        return CLASS_FILE.build(ClassDesc.of("io.jkvm.emu.CompiledBlockCode"), clb -> {
+            clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
+            clb.withInterfaceSymbols(CD_COMPILED);
+            clb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, ClassFile.ACC_PUBLIC, cob -> cob
+                    .aload(0).invokespecial(ConstantDescs.CD_Object, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
+            clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, compiled, n < insns.length).emit());
+        });
+    }
+
+    /** The bytecode length of the run method of a class {@link #classBytes} made. */
+    static int runLength(byte[] bytes) {
+        return CLASS_FILE.parse(bytes).methods().stream().filter(m -> m.methodName().equalsString("run")).findFirst()
+                .flatMap(m -> m.findAttribute(Attributes.code())).orElseThrow().codeLength();
     }
 
     /** Whether {@code n} is a register a compiled form reads or writes whole or in its low part (not AH-BH). */
@@ -175,8 +208,12 @@ final class BlockCompiler {
 
     /** The emitter of one block's run method; {@link Body} keeps what is where (locals, the core) at each point. */
     private static final class Body extends BodyState {
-        Body(CodeBuilder cob, BlockOp[] insns) {
+        /** Whether {@code insns} is the first part of its block, the rest left to the block that starts after it. */
+        private final boolean prefix;
+
+        Body(CodeBuilder cob, BlockOp[] insns, boolean prefix) {
             super(cob, insns);
+            this.prefix = prefix;
         }
 
         void emit() {
@@ -185,7 +222,7 @@ final class BlockCompiler {
                 instruction(i);
             }
             if (reachable) {
-                exit(insns.length, false, offsets[insns.length], false);
+                exit(insns.length, prefix, offsets[insns.length], false); // after a prefix, as a branch there would
             }
             handlers();
         }
