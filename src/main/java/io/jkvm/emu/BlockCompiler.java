@@ -231,6 +231,9 @@ final class BlockCompiler {
             BlockOp d = insns[i];
             Label start = cob.newLabel(), end = cob.newLabel();
             HandlerState handler = handlerState(i, d);
+            if (handler != null) {
+                progress(handler);
+            }
             cob.labelBinding(start);
             if (compiled(d)) {
                 CompiledForms.emit(this, d, i);
@@ -265,12 +268,12 @@ final class BlockCompiler {
             if (d.op() == BlockOp.JCC || d.endsBlock()) {
                 Label onward = cob.newLabel();
                 cob.iload(ONWARD).ifne(onward);
-                exit(i + 1, true, -1, false); // it branched: RIP is where it went
+                exit(i + 1, true, RIP_SET, false); // it branched: RIP is where it went
                 cob.labelBinding(onward);
             }
             Label on = cob.newLabel();
             cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-            exit(i + 1, false, -1, true); // an exit or dropped code: RIP is past it already
+            exit(i + 1, false, RIP_SET, true); // an exit or dropped code: RIP is past it already
             cob.labelBinding(on);
         }
     }

@@ -4,8 +4,9 @@ import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
 import java.lang.constant.ConstantDescs;
 import java.lang.constant.MethodTypeDesc;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BlockCompiler.CD_LONGS;
@@ -21,7 +22,9 @@ import static java.lang.constant.ConstantDescs.CD_long;
 abstract class BodyState {
     /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
     static final int CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
-            FLAGS = REGISTERS + 64;
+            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2;
+    /** An exit's RIP offset when the code before it has set RIP already. */
+    static final long RIP_SET = -1;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
             CD_int, CD_long, CD_int), CARRY = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_long, CD_int, CD_long);
 
@@ -40,7 +43,6 @@ abstract class BodyState {
     /** Whether code emitted here can run (false after an exit with no way on). */
     boolean reachable = true;
     private final Label top;
-    private final List<Handler> handlers = new ArrayList<>();
 
     BodyState(CodeBuilder cob, BlockOp[] insns) {
         this.cob = cob;
@@ -91,6 +93,8 @@ abstract class BodyState {
         cob.aload(CORE).iconst_0().putfield(CD_CORE, "interruptShadow", CD_boolean); // no decoded form sets one
         cob.iconst_0().istore(LOOPED);
         cob.aload(CORE).getfield(CD_CORE, "rip", CD_long).lstore(RIP0);
+        cob.lconst_0().lstore(PROGRESS);
+        cob.lconst_0().lstore(EXIT);
         cob.aload(CORE).iconst_0().putfield(CD_CORE, "mmioReplayed", CD_int);
         for (int n = 0; n < 32; n++) {
             if ((used >>> n & 1) != 0) {
@@ -108,51 +112,98 @@ abstract class BodyState {
         }
     }
 
-    /** A fault or exit point's state, put back by its handler: the state before instruction {@code index}. */
-    record HandlerState(int index, long dirty, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
+    /**
+     * What a handler puts back: the registers' locals when any is newer than the register file, a flag record, or the
+     * flags saved before a form the executor runs. Instructions with the same share one handler (the method's
+     * bytecode counts against the JIT's inlining budget, hot or not); which instruction it was is in the PROGRESS local.
+     */
+    private record HandlerKey(boolean flush, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
     }
 
-    /** An exception handler: the state it puts back, and the code of its instruction it covers. */
-    private record Handler(HandlerState state, Label start, Label end) {
+    /** A fault point: instruction {@code index}, and what its handler puts back. */
+    record HandlerState(int index, HandlerKey key) {
     }
+
+    /** What an exit writes back and returns; its count and RIP offset are in the EXIT local. Exits alike share code. */
+    private record ExitKey(boolean flush, int flagOp, int flagSize, int flagSlot, boolean branched, boolean setRip,
+                           boolean boundary) {
+    }
+
+    private final Map<HandlerKey, Label> handlerCode = new LinkedHashMap<>();
+    private final Map<ExitKey, Label> exitCode = new LinkedHashMap<>();
 
     /** The state instruction {@code i}'s handler puts back (the state before it), or null when its code cannot throw. */
     HandlerState handlerState(int i, BlockOp d) {
         if (!BlockCompiler.compiled(d)) {
-            return new HandlerState(i, 0, 0, 0, 0, d.flagsBeforeStore()); // the core holds all before it
+            return new HandlerState(i, new HandlerKey(false, 0, 0, 0, d.flagsBeforeStore())); // the core holds all before it
         }
-        return BlockCompiler.mayThrow(d) ? new HandlerState(i, dirty, flagOp, flagSize, flagSlot, false) : null;
+        if (!BlockCompiler.mayThrow(d)) {
+            return null;
+        }
+        return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, false));
+    }
+
+    /**
+     * Sets the PROGRESS local before the code of {@code state}'s instruction: its offset from the block's start, and
+     * its index.
+     */
+    void progress(HandlerState state) {
+        cob.loadConstant(offsets[state.index()] << 8 | state.index()).lstore(PROGRESS);
     }
 
     /** A handler putting back {@code state} for the code from {@code start} to {@code end}. */
     void cover(HandlerState state, Label start, Label end) {
-        handlers.add(new Handler(state, start, end));
+        cob.exceptionCatchAll(start, end, handlerCode.computeIfAbsent(state.key(), k -> cob.newLabel()));
     }
 
     /**
-     * The handlers, after the method's code: each puts back the state before its instruction (registers, the flag
-     * record, RIP, the shadow before the first) and which instruction it is, counts the rounds before, and rethrows.
+     * The handlers and exits, after the method's code. A handler puts back the state before its instruction (the
+     * registers, written back whole when any local is newer, as the others equal the register file's; the flag
+     * record; RIP; the shadow before the first) and which instruction it is, counts the rounds before, and rethrows.
+     * An exit writes back the same way, sets RIP and the count, and returns.
      */
     void handlers() {
-        for (Handler h : handlers) {
-            Label code = cob.newLabel();
-            cob.exceptionCatchAll(h.start(), h.end(), code);
+        handlerCode.forEach((key, code) -> {
             cob.labelBinding(code);
-            HandlerState s = h.state();
-            emitFlush(s.dirty());
-            emitMaterialize(s.flagOp(), s.flagSize(), s.flagSlot());
-            if (s.restoreFlags()) {
+            emitFlush(key.flush() ? used : 0);
+            emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
+            if (key.restoreFlags()) {
                 cob.aload(CORE).invokevirtual(CD_CORE, "restoreFlags", ConstantDescs.MTD_void);
             }
-            if (s.index() == 0) {
-                cob.aload(CORE).iload(SHADOWED).putfield(CD_CORE, "interruptShadow", CD_boolean);
-            }
-            emitRip(offsets[s.index()]);
-            cob.aload(CORE).loadConstant(s.index()).putfield(CD_CORE, "blockProgress", CD_int);
+            Label notFirst = cob.newLabel();
+            cob.lload(PROGRESS).l2i().loadConstant(0xFF).iand().ifne(notFirst);
+            cob.aload(CORE).iload(SHADOWED).putfield(CD_CORE, "interruptShadow", CD_boolean);
+            cob.labelBinding(notFirst);
+            cob.aload(CORE).lload(RIP0).lload(PROGRESS).loadConstant(8).lushr().ladd().putfield(CD_CORE, "rip", CD_long);
+            cob.aload(CORE).lload(PROGRESS).l2i().loadConstant(0xFF).iand().putfield(CD_CORE, "blockProgress", CD_int);
             cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).i2l().ladd()
                     .putfield(CD_CORE, "instructions", CD_long);
             cob.athrow();
-        }
+        });
+        exitCode.forEach((key, code) -> {
+            cob.labelBinding(code);
+            emitFlush(key.flush() ? used : 0);
+            emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
+            if (key.setRip()) {
+                cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lushr().ladd().putfield(CD_CORE, "rip", CD_long);
+            }
+            if (key.branched()) {
+                cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
+            }
+            cob.iload(LOOPED).lload(EXIT).l2i().loadConstant(0xFF).iand().iadd().istore(ONWARD); // the count
+            cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(ONWARD).i2l().ladd()
+                    .putfield(CD_CORE, "instructions", CD_long);
+            cob.iload(ONWARD);
+            if (key.boundary()) {
+                cob.ineg();
+            } else {
+                Label plain = cob.newLabel();
+                cob.lload(EXIT).l2i().loadConstant(0xFF).iand().iconst_1().if_icmpne(plain); // after the first instruction,
+                cob.iload(SHADOWED).ifeq(plain).ineg(); // which a shadow covered: a boundary
+                cob.labelBinding(plain);
+            }
+            cob.ireturn();
+        });
     }
 
     // ---- registers -------------------------------------------------------------------------------------------------
@@ -296,29 +347,15 @@ abstract class BodyState {
 
     /**
      * A return after {@code n} instructions of this round: the locals and the flag record written back (the state
-     * here goes on for the code after, on another path), RIP set unless {@code ripOffset} is -1 (already set), the
+     * here goes on for the code after, on another path), RIP set unless {@code ripOffset} is {@link #RIP_SET}, the
      * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary, and
      * after the first instruction when a shadow covered it.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
-        emitFlush(dirty);
-        emitMaterialize(flagOp, flagSize, flagSlot);
-        if (ripOffset >= 0) {
-            emitRip(ripOffset);
-        }
-        if (branched) {
-            cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
-        }
-        cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).loadConstant(n).iadd().i2l().ladd()
-                .putfield(CD_CORE, "instructions", CD_long);
-        cob.iload(LOOPED).loadConstant(n).iadd();
-        if (boundary) {
-            cob.ineg();
-        } else if (n == 1) {
-            Label plain = cob.newLabel();
-            cob.iload(SHADOWED).ifeq(plain).ineg().labelBinding(plain); // the shadowed first instruction: a boundary
-        }
-        cob.ireturn();
+        ExitKey key = new ExitKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, branched,
+                ripOffset != RIP_SET, boundary);
+        cob.loadConstant((ripOffset == RIP_SET ? 0 : ripOffset << 8) | n).lstore(EXIT);
+        cob.goto_(exitCode.computeIfAbsent(key, k -> cob.newLabel()));
     }
 
     /**

@@ -142,14 +142,14 @@ final class CompiledForms {
                 b.pushRip(b.offsets[i] + d.length() + d.imm());
                 b.pushRip(b.offsets[i + 1]);
                 cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
-                b.exit(i + 1, true, -1, false);
+                b.exit(i + 1, true, BodyState.RIP_SET, false);
                 b.reachable = false;
             }
             case BlockOp.RET -> {
                 b.flushRegisters();
                 b.materializeFlags();
                 cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", RET);
-                b.exit(i + 1, true, -1, false);
+                b.exit(i + 1, true, BodyState.RIP_SET, false);
                 b.reachable = false;
             }
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> {
@@ -243,7 +243,7 @@ final class CompiledForms {
         cob.aload(CORE);
         b.pushRip(b.offsets[i] + d.length() + d.imm());
         cob.loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // a non-canonical target faults here, before it
-        b.exit(i + 1, true, -1, false);
+        b.exit(i + 1, true, BodyState.RIP_SET, false);
     }
 
     /**
