@@ -314,8 +314,56 @@ abstract class BodyState {
             cob.aload(CORE).loadConstant(cc).invokevirtual(CD_CORE, "condition", MethodTypeDesc.of(CD_boolean, CD_int));
             return;
         }
+        if (directCondition(cc)) {
+            return;
+        }
         pushRecord();
         cob.loadConstant(cc).invokestatic(BlockCompiler.desc(LazyFlags.class), "condition", CONDITION);
+    }
+
+    private static final MethodTypeDesc RESULT_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_int),
+            OPERANDS_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_int);
+
+    /**
+     * Pushes condition {@code cc} on the record in locals through the LazyFlags test for its operation, when there is
+     * one: ZF and SF for any, the orderings of SUB/CMP, those of a logical operation, ADD's carry. False: none pushed.
+     */
+    private boolean directCondition(int cc) {
+        int test = cc >> 1; // as condition() numbers them: O, B, E, BE, S, P, L, LE
+        boolean logic = flagOp == CpuState.LAZY_LOGIC, sub = flagOp == CpuState.LAZY_SUB;
+        if (test == 2 || logic && test == 3) {
+            resultTest("zero");
+        } else if (test == 4 || logic && test == 6) {
+            resultTest("sign");
+        } else if (logic && test == 7) {
+            resultTest("zeroOrSign");
+        } else if (logic && test <= 1) {
+            cob.iconst_0(); // OF and CF are 0
+        } else if (sub && (test == 1 || test == 3 || test == 6 || test == 7)) {
+            operandTest(switch (test) {
+                case 1 -> "below";
+                case 3 -> "belowOrEqual";
+                case 6 -> "less";
+                default -> "lessOrEqual";
+            }, flagSrc(flagSlot));
+        } else if (flagOp == CpuState.LAZY_ADD && test == 1) {
+            operandTest("carried", flagRes(flagSlot));
+        } else {
+            return false;
+        }
+        if ((cc & 1) != 0) {
+            cob.iconst_1().ixor();
+        }
+        return true;
+    }
+
+    private void resultTest(String name) {
+        cob.lload(flagRes(flagSlot)).loadConstant(flagSize).invokestatic(BlockCompiler.desc(LazyFlags.class), name, RESULT_TEST);
+    }
+
+    private void operandTest(String name, int second) {
+        cob.lload(flagDst(flagSlot)).lload(second).loadConstant(flagSize)
+                .invokestatic(BlockCompiler.desc(LazyFlags.class), name, OPERANDS_TEST);
     }
 
     /** Pushes CF now as a long, 1 or 0. */

@@ -68,4 +68,52 @@ final class LazyFlags {
         };
         return (cc & 1) == 0 ? r : !r;
     }
+
+    // Conditions straight from a record whose operation the compiler knows: each what condition() gives for it, small
+    // enough for the JIT to inline into a compiled block without spending its budget on condition()'s switch.
+
+    /** ZF, for any operation. */
+    static boolean zero(long res, int size) {
+        return (res & mask(size)) == 0;
+    }
+
+    /** SF, for any operation. */
+    static boolean sign(long res, int size) {
+        return (res & signBit(size)) != 0;
+    }
+
+    /** ZF or SF: LE after a logical operation (OF is 0). */
+    static boolean zeroOrSign(long res, int size) {
+        return (res & mask(size)) == 0 || (res & signBit(size)) != 0;
+    }
+
+    /** CF after SUB or CMP: {@code dst} below {@code src}, unsigned. */
+    static boolean below(long dst, long src, int size) {
+        long m = mask(size);
+        return Long.compareUnsigned(dst & m, src & m) < 0;
+    }
+
+    /** CF or ZF after SUB or CMP: {@code dst} at most {@code src}, unsigned. */
+    static boolean belowOrEqual(long dst, long src, int size) {
+        long m = mask(size);
+        return Long.compareUnsigned(dst & m, src & m) <= 0;
+    }
+
+    /** SF != OF after SUB or CMP: {@code dst} less than {@code src}, signed. */
+    static boolean less(long dst, long src, int size) {
+        int unused = 64 - 8 * size;
+        return dst << unused < src << unused;
+    }
+
+    /** ZF, or SF != OF, after SUB or CMP: {@code dst} at most {@code src}, signed. */
+    static boolean lessOrEqual(long dst, long src, int size) {
+        int unused = 64 - 8 * size;
+        return dst << unused <= src << unused;
+    }
+
+    /** CF after ADD: the result wrapped below {@code dst}. */
+    static boolean carried(long dst, long res, int size) {
+        long m = mask(size);
+        return Long.compareUnsigned(res & m, dst & m) < 0;
+    }
 }
