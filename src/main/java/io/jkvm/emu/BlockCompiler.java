@@ -169,6 +169,26 @@ final class BlockCompiler {
     }
 
     /**
+     * Whether the flags instruction {@code i} leaves are dead: those after it neither read flags nor may fault or leave
+     * the block (where they would be seen) before one sets all six. Never after the first, which a shadow may end.
+     */
+    static boolean flagsDeadAfter(BlockOp[] insns, int i) {
+        for (int j = i + 1; j < insns.length && i > 0; j++) {
+            BlockOp d = insns[j];
+            if (!compiled(d) || mayThrow(d)) {
+                return false;
+            }
+            if (setsAllFlags(d)) {
+                return true;
+            }
+            if (!leavesFlags(d)) {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /**
      * Whether a looping block's flags from the round before are dead at its start: its first instructions neither
      * read flags nor may fault before one sets them all, so the back edge need not write the record to the core.
      */

@@ -31,7 +31,8 @@ final class CompiledForms {
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
-            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
+            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
+            SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -168,19 +169,30 @@ final class CompiledForms {
             }
             case BlockOp.SHIFT -> {
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
-                b.materializeFlags(); // a shift keeps some of them
+                // a register shift whose flags nothing sees computes its result alone (a memory one may exit after its store)
+                boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && BlockCompiler.flagsDeadAfter(b.insns, i);
+                if (!quiet) {
+                    b.materializeFlags(); // a shift keeps some of them
+                }
                 readRm(b, d, i, size);
                 cob.lstore(VALUE);
-                cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                        .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
+                if (quiet) {
+                    cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                            .invokestatic(CD_SHIFTS, "shiftedValue", SHIFTED_VALUE).lstore(VALUE);
+                } else {
+                    cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                            .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
+                }
                 if (d.rm() == BlockOp.MEMORY) {
                     cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
                 } else {
                     cob.lload(VALUE);
                     b.storeRegister(d.rm(), size);
                 }
-                cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
-                        .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
+                if (!quiet) {
+                    cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
+                            .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
+                }
             }
             case BlockOp.CMOV -> {
                 Label keep = cob.newLabel(), done = cob.newLabel();

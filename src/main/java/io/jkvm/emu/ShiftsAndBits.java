@@ -76,10 +76,23 @@ final class ShiftsAndBits {
 
     // SHL/SAL, SHR and SAR: the result, and the flags they leave in shiftFlags
 
+    /**
+     * SHL/SAL, SHR or SAR (op 4-7) of {@code v} (of {@code size} bytes, zero-extended) by a non-zero masked
+     * {@code count}: the result alone, for a compiled block in which nothing reads the flags it would leave.
+     */
+    static long shiftedValue(int op, int size, long v, int count) {
+        int bits = 8 * size;
+        return switch (op) {
+            case 4, 6 -> count >= bits ? 0 : (v << count) & Core.mask(size);
+            case 5 -> count >= 64 ? 0 : v >>> count;
+            default -> ((v << (64 - bits)) >> (64 - bits) >> Math.min(count, 63)) & Core.mask(size);
+        };
+    }
+
     private static long shl(Core cpu, int size, long v, int count) {
         int bits = 8 * size;
         long flags = cpu.arithFlags();
-        long res = count >= bits ? 0 : (v << count) & Core.mask(size);
+        long res = shiftedValue(4, size, v, count);
         long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
         long of = (((res & Core.signBit(size)) != 0) ^ (cfv != 0)) ? Core.OF : 0;
         cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
@@ -88,7 +101,7 @@ final class ShiftsAndBits {
 
     private static long shr(Core cpu, int size, long v, int count) {
         long flags = cpu.arithFlags();
-        long res = count >= 64 ? 0 : v >>> count;
+        long res = shiftedValue(5, size, v, count);
         long cfv = count > 8 * size ? 0 : (v >>> (count - 1)) & 1;
         long of = (v & Core.signBit(size)) != 0 ? Core.OF : 0;
         cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
@@ -99,9 +112,8 @@ final class ShiftsAndBits {
         int bits = 8 * size;
         long flags = cpu.arithFlags();
         long sv = (v << (64 - bits)) >> (64 - bits);
-        int c = Math.min(count, 63);
-        long res = (sv >> c) & Core.mask(size);
-        long cfv = (sv >> (c - 1)) & 1;
+        long res = shiftedValue(7, size, v, count);
+        long cfv = (sv >> (Math.min(count, 63) - 1)) & 1;
         cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (flags & Core.AF);
         return res;
     }

@@ -1,0 +1,74 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A compiled shift whose flags nothing sees computes its result alone: SHR before an IMUL and SAR before an ADD (both
+ * set all six flags, and nothing between may fault) are quiet; SHL before an ADC, which reads its CF, is not. The loop
+ * gets the interpreter's registers, flags and instruction count either way.
+ */
+class CompiledShiftTest {
+    private static final int SETUP = 20;
+    // mov eax, 0x12345678; mov ebx, 0x9abcdef0; mov ecx, 1000; mov edx, 7
+    // 1: mov esi, eax; shr eax, 3; imul edx, ecx; shl ebx, 1; adc eax, ebx; sar edx, 2; add eax, esi; dec ecx; jnz 1b; hlt
+    private static final String GUEST = "b878563412 bbf0debc9a b9e8030000 ba07000000"
+            + " 89c6 c1e803 0fafd1 c1e301 11d8 c1fa02 01f0 ffc9 75ea f4";
+
+    private static byte[] guest() {
+        return HexFormat.of().parseHex(GUEST.replace(" ", ""));
+    }
+
+    @Test
+    void onlyTheShiftsWhoseFlagsNothingReadsAreQuiet() {
+        byte[] code = guest();
+        BlockOp[] insns;
+        try (Mapping page = Mapping.anonymous(CodeCache.PAGE, "the loop")) {
+            for (int i = SETUP; i < code.length; i++) {
+                page.putByte(i - SETUP, code[i]);
+            }
+            insns = BlockDecoder.decode(page, 0, 0, 0).insns;
+        }
+        assertEquals(BlockOp.SHIFT, insns[1].op());
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 1), "SHR's flags: IMUL sets them all");
+        assertFalse(BlockCompiler.flagsDeadAfter(insns, 3), "SHL's flags: ADC reads CF");
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 5), "SAR's flags: ADD sets them all");
+        assertFalse(BlockCompiler.flagsDeadAfter(insns, 0), "never the first instruction's, which a shadow may end");
+    }
+
+    private static List<Long> run(String setting) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(guest())) {
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers r = vm.vcpu.registers();
+                List<Long> seen = new ArrayList<>();
+                for (int g = 0; g < 8; g++) {
+                    seen.add(r.gpr(g));
+                }
+                seen.addAll(List.of(r.rflags() & 0x8D5, vm.vcpu.instructions()));
+                return seen;
+            }
+        });
+    }
+
+    @Test
+    void quietShiftsGetTheInterpretersResults() {
+        List<Long> interpreter = run("interpreter");
+        assertEquals(0L, interpreter.get(1), "RCX counted down");
+        assertEquals(4 + 1000 * 9L, interpreter.get(9), "the set-up and 1000 rounds of nine retired");
+        assertEquals(interpreter, run("compiled"));
+        assertEquals(interpreter, run("blocks"));
+    }
+}
