@@ -1,9 +1,5 @@
 package io.jkvm.emu;
 
-import io.jkvm.linux.Mapping;
-import io.jkvm.testing.EmuVm;
-import io.jkvm.x86.Registers;
-import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
@@ -12,7 +8,6 @@ import java.util.HexFormat;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -45,14 +40,7 @@ class CompiledBlockSizeTest {
 
     @Test
     void aBlockTooLargeForTheJitIsCompiledToAMethodThatFits() {
-        byte[] code = guest();
-        BlockOp[] insns;
-        try (Mapping page = Mapping.anonymous(CodeCache.PAGE, "the loop")) {
-            for (int i = SETUP; i < code.length; i++) {
-                page.putByte(i - SETUP, code[i]);
-            }
-            insns = BlockDecoder.decode(page, 0, 0, 0).insns;
-        }
+        BlockOp[] insns = CompiledGuests.blockAt(guest(), SETUP);
         assertEquals(2 * PAIRS + 3, insns.length, "the loop is one block");
         int whole = BlockCompiler.runLength(BlockCompiler.classBytes(insns, insns.length));
         assertTrue(whole > BlockCompiler.MAX_METHOD_BYTES, "the whole block's method is too large to JIT: " + whole);
@@ -63,20 +51,12 @@ class CompiledBlockSizeTest {
 
     /** The data, the general registers, RFLAGS and the instructions retired, run in {@code setting}. */
     private static List<Long> run(String setting) {
-        return ExecutionTest.with(setting, () -> {
-            try (EmuVm vm = new EmuVm(guest())) {
-                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
-                List<Long> seen = new ArrayList<>();
-                for (int k = 0; k < PAIRS; k++) {
-                    seen.add(vm.memory.readLong(DATA + 8L * k));
-                }
-                Registers r = vm.vcpu.registers();
-                for (int g = 0; g < 16; g++) {
-                    seen.add(r.gpr(g));
-                }
-                seen.addAll(List.of(r.rflags() & 0x8D5, vm.vcpu.instructions()));
-                return seen;
+        return CompiledGuests.runToHlt(setting, guest(), vm -> {
+            List<Long> data = new ArrayList<>();
+            for (int k = 0; k < PAIRS; k++) {
+                data.add(vm.memory.readLong(DATA + 8L * k));
             }
+            return data;
         });
     }
 

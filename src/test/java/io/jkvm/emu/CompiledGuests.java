@@ -1,0 +1,47 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+/** What the compiler's tests share: the block the decoder makes of a guest's loop, and a run to HLT in one setting. */
+final class CompiledGuests {
+    private CompiledGuests() {
+    }
+
+    /** The block the decoder makes of {@code code} from {@code offset} on, placed at a page's start. */
+    static BlockOp[] blockAt(byte[] code, int offset) {
+        try (Mapping page = Mapping.anonymous(CodeCache.PAGE, "the loop")) {
+            for (int i = offset; i < code.length; i++) {
+                page.putByte(i - offset, code[i]);
+            }
+            return BlockDecoder.decode(page, 0, 0, 0).insns;
+        }
+    }
+
+    /**
+     * What {@code first} reads after {@code code} ran to HLT in {@code setting} (-Djkvm.core.execution), then the
+     * sixteen GPRs, the arithmetic flags and the instructions retired.
+     */
+    static List<Long> runToHlt(String setting, byte[] code, Function<EmuVm, List<Long>> first) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                List<Long> seen = new ArrayList<>(first.apply(vm));
+                Registers r = vm.vcpu.registers();
+                for (int g = 0; g < 16; g++) {
+                    seen.add(r.gpr(g));
+                }
+                seen.addAll(List.of(r.rflags() & 0x8D5, vm.vcpu.instructions()));
+                return seen;
+            }
+        });
+    }
+}
