@@ -173,7 +173,10 @@ final class BlockCompiler {
      * the block (where they would be seen) before one sets all six. Never after the first, which a shadow may end.
      */
     static boolean flagsDeadAfter(BlockOp[] insns, int i) {
-        for (int j = i + 1; j < insns.length && i > 0; j++) {
+        if (i == 0) {
+            return false;
+        }
+        for (int j = i + 1; j < insns.length; j++) {
             BlockOp d = insns[j];
             if (!compiled(d) || mayThrow(d)) {
                 return false;

@@ -70,7 +70,8 @@ final class LazyFlags {
     }
 
     // Conditions straight from a record whose operation the compiler knows: each what condition() gives for it, small
-    // enough for the JIT to inline into a compiled block without spending its budget on condition()'s switch.
+    // enough for the JIT to inline into a compiled block without spending its budget on condition()'s switch. They are
+    // written apart from condition() and cf(), which LazyFlagsTest holds them to.
 
     /** ZF, for any operation. */
     static boolean zero(long res, int size) {
@@ -84,7 +85,7 @@ final class LazyFlags {
 
     /** ZF or SF: LE after a logical operation (OF is 0). */
     static boolean zeroOrSign(long res, int size) {
-        return (res & mask(size)) == 0 || (res & signBit(size)) != 0;
+        return zero(res, size) || sign(res, size);
     }
 
     /** CF after SUB or CMP: {@code dst} below {@code src}, unsigned. */
