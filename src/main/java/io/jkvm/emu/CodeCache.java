@@ -35,8 +35,12 @@ final class CodeCache {
         final long[] codeLines = new long[512];                // by page: bit n set when line n holds decoded bytes
     }
 
-    CodeCache(Mapping ram) {
+    /** Told of each physical page that gets decoded code where it had none. */
+    private final java.util.function.LongConsumer codePageAdded;
+
+    CodeCache(Mapping ram, java.util.function.LongConsumer codePageAdded) {
         this.ram = ram;
+        this.codePageAdded = codePageAdded;
         this.regions = new Region[(int) ((ram.size() + (1 << 21) - 1) >>> 21)];
     }
 
@@ -100,6 +104,9 @@ final class CodeCache {
         if (length > 0) {
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
+            if (region.codeLines[pageInRegion] == 0) {
+                codePageAdded.accept(physical - offset); // the page's first code: direct stores there stop
+            }
             for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
                 region.codeLines[pageInRegion] |= 1L << line;
             }
@@ -129,6 +136,12 @@ final class CodeCache {
             }
         }
         return false;
+    }
+
+    /** Whether the page of {@code physical} (in RAM) holds decoded code: a store there is checked against it. */
+    boolean holdsCode(long physical) {
+        Region region = regions[(int) (physical >>> 21)];
+        return region != null && region.codeLines[(int) (physical >>> 12) & 511] != 0;
     }
 
     /** Memory may have been written where the core cannot see: check each block against it before it runs again. */

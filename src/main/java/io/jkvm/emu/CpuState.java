@@ -140,7 +140,7 @@ abstract sealed class CpuState permits Paging {
         }
         this.lowRamEnd = layout.below();
         this.highRamEnd = layout.highEnd();
-        this.code = new CodeCache(ram);
+        this.code = new CodeCache(ram, this::dropDirectWrites);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
         segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
     }
@@ -150,6 +150,9 @@ abstract sealed class CpuState permits Paging {
         return physical >= 0 && physical + size <= lowRamEnd
                 || physical >= RamLayout.HIGH_RAM && physical + size <= highRamEnd;
     }
+
+    /** Decoded code appeared on the physical page at {@code physicalPage}: stores there must check it again. */
+    abstract void dropDirectWrites(long physicalPage);
 
     /** This core, for the instruction-group helpers that take one: {@link Core} is the only class the layers make. */
     final Core core() {
@@ -161,8 +164,14 @@ abstract sealed class CpuState permits Paging {
         if (value != cpl) {
             cpl = value;
             fetchPage = -1;
+            directSalt = value == 3 ? DIRECT_USER : 0;
         }
     }
+
+    /** Set in the tags of the direct pages ({@link Paging#directRead}) filled at CPL 3: they serve no other CPL. */
+    static final long DIRECT_USER = 1L << 62;
+    /** {@link #DIRECT_USER} at CPL 3, else 0. */
+    long directSalt;
 
     /** The page instructions are being fetched from, translated once: most instructions never leave it. */
     long fetchPage = -1;

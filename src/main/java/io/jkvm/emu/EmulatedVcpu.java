@@ -188,6 +188,7 @@ public final class EmulatedVcpu implements VirtualCpu {
     /** Marks each page this vCPU stores to in {@code pages} from now on (null: stops); call it while the vCPU is paused. */
     public void trackDirtyPages(DirtyPages pages) {
         core.dirty = pages;
+        core.dropDirectWrites(); // a store the log must see never goes the direct way
     }
 
     /** kvmclock now, in nanoseconds: what the guest's pvclock structure gives at this moment. */
@@ -476,7 +477,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.ldtr = s.ldt();
         core.cs = s.cs().selector() & ~3;
         // CPL is SS.DPL, as KVM keeps it (CS.DPL is lower after a transfer to conforming code); 0 in real mode
-        core.cpl = (s.cr0() & ControlBits.CR0_PE) == 0 ? 0 : s.ss().dpl(); // the TLB flush below drops the cached code page
+        core.setCpl((s.cr0() & ControlBits.CR0_PE) == 0 ? 0 : s.ss().dpl()); // the TLB flush below drops the direct pages
         core.ss = s.ss().selector() & ~3;
         core.ds = s.ds().selector();
         core.es = s.es().selector();

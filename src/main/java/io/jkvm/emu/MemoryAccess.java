@@ -254,6 +254,17 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     long read(long linear, int size) {
+        long page = linear >>> 12;
+        int i = (int) page & (DIRECT_PAGES - 1);
+        if (directReadTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
+            long at = directReadPage[i] | (linear & 0xFFF);
+            return switch (size) {
+                case 1 -> ram.getByte(at) & 0xFFL;
+                case 2 -> ram.getShort(at) & 0xFFFFL;
+                case 4 -> ram.getInt(at) & 0xFFFFFFFFL;
+                default -> ram.getLong(at);
+            };
+        }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
 
@@ -273,7 +284,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             }
             return v;
         }
-        return physRead(translate(linear, ACC_READ), size);
+        long physical = translate(linear, ACC_READ);
+        if (isRam(physical, size)) {
+            fillDirect(linear, physical, ACC_READ);
+        }
+        return physRead(physical, size);
     }
 
     /** Checks that {@code size} bytes at {@code linear} can be stored, before a store that must not be half made. */
@@ -283,6 +298,18 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     void write(long linear, int size, long v) {
+        long page = linear >>> 12;
+        int i = (int) page & (DIRECT_PAGES - 1);
+        if (directWriteTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
+            long at = directWritePage[i] | (linear & 0xFFF);
+            switch (size) {
+                case 1 -> ram.putByte(at, (byte) v);
+                case 2 -> ram.putShort(at, (short) v);
+                case 4 -> ram.putInt(at, (int) v);
+                default -> ram.putLong(at, v);
+            }
+            return;
+        }
         if (!slowAccess) {
             plainWrite(linear, size, v);
             return;
@@ -309,7 +336,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             }
             return;
         }
-        physWrite(translate(linear, ACC_WRITE), size, v);
+        long physical = translate(linear, ACC_WRITE);
+        if (isRam(physical, size) && dirty == null && !code.holdsCode(physical)) {
+            fillDirect(linear, physical, ACC_WRITE);
+        }
+        physWrite(physical, size, v);
     }
 
 }

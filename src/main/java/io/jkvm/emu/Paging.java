@@ -20,6 +20,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     abstract void physWrite(long physical, int size, long v);
 
     private static final int TLB_SIZE = 256;
+    /** Direct pages: one per TLB slot. */
+    static final int DIRECT_PAGES = TLB_SIZE;
     private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
     private final long[] tlbPhys = new long[TLB_SIZE];
     private final byte[] tlbPerm = new byte[TLB_SIZE];  // 1 write ok (and dirty set), 2 user ok, 4 exec ok
@@ -45,13 +47,74 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
 
     void flushTlb() {
         java.util.Arrays.fill(tlbTag, 0);
+        java.util.Arrays.fill(directReadTag, -1);
+        java.util.Arrays.fill(directWriteTag, -1);
         fetchPage = -1;
     }
 
     void invlpg(long linear) {
         int i = (int) ((linear >>> 12) & (TLB_SIZE - 1));
         tlbTag[i] = 0;
+        directReadTag[i] = -1;
+        directWriteTag[i] = -1;
         fetchPage = -1;
+    }
+
+    // ---- direct pages: the data accesses that need no check beyond the tag ------------------------------------
+
+    /**
+     * RAM pages a read (a write) at this CPL may reach with nothing left to check: by the TLB's slot, the linear page
+     * (with {@link #DIRECT_USER} at CPL 3; -1: none) and the physical page. Filled by an access the full path allowed,
+     * dropped with the TLB; a write page also has no decoded code and no dirty log to mark.
+     */
+    final long[] directReadTag = new long[TLB_SIZE], directReadPage = new long[TLB_SIZE];
+    final long[] directWriteTag = new long[TLB_SIZE], directWritePage = new long[TLB_SIZE];
+
+    {
+        java.util.Arrays.fill(directReadTag, -1);
+        java.util.Arrays.fill(directWriteTag, -1);
+    }
+
+    /**
+     * The page of {@code linear}, just translated for {@code access} to RAM at {@code physical}, as a direct page,
+     * unless a later access could still fault or be refused there without a TLB change: alignment checking at CPL 3,
+     * SMAP (it depends on EFLAGS.AC), a descriptor-table access, or a page the TLB does not hold.
+     */
+    final void fillDirect(long linear, long physical, int access) {
+        if (implicitAccess || (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0)) {
+            return;
+        }
+        long page = linear >>> 12;
+        int i = (int) (page & (TLB_SIZE - 1));
+        if (paging()) {
+            int p = tlbPerm[i];
+            boolean held = tlbTag[i] == ((page << 1) | 1) && (cpl != 3 || (p & 2) != 0)
+                    && (access != ACC_WRITE || (p & 1) != 0);
+            if (!held || (cpl != 3 && (p & 2) != 0 && (cr4 & SUPERVISOR_GUARDS) != 0)) {
+                return;
+            }
+        }
+        if (access == ACC_WRITE) {
+            directWriteTag[i] = page | directSalt;
+            directWritePage[i] = physical & ~0xFFFL;
+        } else {
+            directReadTag[i] = page | directSalt;
+            directReadPage[i] = physical & ~0xFFFL;
+        }
+    }
+
+    /** Write pages go when stores must be seen: the dirty log starts. */
+    final void dropDirectWrites() {
+        java.util.Arrays.fill(directWriteTag, -1);
+    }
+
+    @Override
+    final void dropDirectWrites(long physicalPage) {
+        for (int i = 0; i < TLB_SIZE; i++) {
+            if (directWritePage[i] == physicalPage) {
+                directWriteTag[i] = -1;
+            }
+        }
     }
 
     boolean paging() {
