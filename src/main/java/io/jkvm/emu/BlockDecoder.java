@@ -92,6 +92,29 @@ final class BlockDecoder {
         return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch);
     }
 
+    /**
+     * The op a block would run for the instruction {@code bytes} start with (an instruction across a page end, its
+     * bytes gathered from both pages), or null when the interpreter must run it or the bytes end before it does.
+     */
+    static BlockOp reduce(byte[] bytes) {
+        InstructionBytes in = new InstructionBytes() {
+            int pos;
+
+            @Override
+            public int next() {
+                if (pos == bytes.length) {
+                    throw PAST_PAGE;
+                }
+                return bytes[pos++] & 0xFF;
+            }
+        };
+        try {
+            return reduce(InstructionDecoder.BLOCKS.decode(in));
+        } catch (PastPage | GuestFault e) {
+            return null;
+        }
+    }
+
     /** The op a block runs for {@code insn}, or null when the interpreter must run it. */
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();

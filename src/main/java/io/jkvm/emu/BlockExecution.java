@@ -51,7 +51,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
             total += ran;
             if (!branched && block.endsBeforeSlow) {
-                step();
+                if (!mayChain() || !runCrossing()) {
+                    step();
+                }
                 return total + 1;
             }
             if (total >= CHAIN_LIMIT) {
@@ -95,6 +97,84 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             block = code.decode(physical, fetchBlocks);
         }
         return block;
+    }
+
+    // ---- an instruction across a page end: no decoded block holds one ----------------------------------------
+
+    /** The longest instruction: the bytes gathered for one that may cross its page's end. */
+    private static final int MAX_LENGTH = 15;
+    /** The last instruction across a page end run here as a decoded one: its RIP (-1: none), bytes and op. */
+    private long crossingRip = -1;
+    private byte[] crossingBytes;
+    private BlockOp crossingOp;
+    /** How many times an instruction across a page end ran that way (for the tests). */
+    long crossingRuns;
+
+    /**
+     * Runs the instruction at RIP as a decoded one when it crosses the end of its page (the fetched page, RIP's) and
+     * is a form blocks run: decoded once and kept while its bytes, compared at each run, stay the same. False when
+     * the interpreter must run it (another form, not across the page end, the next page not RAM or faulting).
+     */
+    private boolean runCrossing() {
+        int inPage = 0x1000 - (int) (rip & 0xFFF);
+        if (inPage >= MAX_LENGTH || (rip & ~0xFFFL) != fetchPage) {
+            return false;
+        }
+        long nextPhys;
+        try {
+            nextPhys = translate((rip | 0xFFF) + 1, ACC_EXEC);
+        } catch (GuestFault f) {
+            return false; // the interpreter's fetch raises it
+        }
+        if (!isRam(nextPhys, MAX_LENGTH)) {
+            return false;
+        }
+        long here = fetchPhysBase + (rip & 0xFFF);
+        if (rip != crossingRip || !sameBytes(crossingBytes, here, inPage, nextPhys)) {
+            byte[] bytes = new byte[MAX_LENGTH];
+            for (int i = 0; i < MAX_LENGTH; i++) {
+                bytes[i] = ram.getByte(i < inPage ? here + i : nextPhys + i - inPage);
+            }
+            BlockOp op = BlockDecoder.reduce(bytes);
+            crossingRip = -1;
+            if (op == null || op.length() <= inPage) {
+                return false;
+            }
+            crossingRip = rip;
+            crossingBytes = java.util.Arrays.copyOf(bytes, op.length());
+            crossingOp = op;
+        }
+        boolean restorable = crossingOp.flagsBeforeStore();
+        if (restorable) {
+            saveFlags();
+        }
+        branched = false;
+        endBlock = false;
+        mmioReplayed = 0;
+        crossingRuns++;
+        try {
+            executeDecoded(crossingOp);
+            mmioRetired();
+            interruptShadow = false;
+            instructions++;
+        } catch (GuestFault f) {
+            mmioRetired();
+            if (restorable) {
+                restoreFlags();
+            }
+            faulted(f, rip);
+        }
+        return true;
+    }
+
+    /** Whether {@code bytes} are in memory: the first {@code inPage} at {@code here}, the rest at {@code next}. */
+    private boolean sameBytes(byte[] bytes, long here, int inPage, long next) {
+        for (int i = 0; i < bytes.length; i++) {
+            if (ram.getByte(i < inPage ? here + i : next + i - inPage) != bytes[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */

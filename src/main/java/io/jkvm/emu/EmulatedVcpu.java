@@ -180,6 +180,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.blocksCompiled;
     }
 
+    /** How many times an instruction across a page end ran as a decoded one. */
+    long crossingRuns() {
+        return core.crossingRuns;
+    }
+
     /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     int decodedPages() {
         return core.code.pages();
