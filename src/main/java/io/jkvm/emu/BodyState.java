@@ -376,6 +376,17 @@ abstract class BodyState {
         cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
     }
 
+    /** Pushes the AF and OF now, as a long: what a shift keeps of them. */
+    void keptByShift() {
+        if (flagOp == 0) {
+            cob.aload(CORE).invokevirtual(CD_CORE, "arithFlags", MethodTypeDesc.of(CD_long))
+                    .loadConstant(CpuState.AF | CpuState.OF).land();
+            return;
+        }
+        pushRecord();
+        cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "keptByShift", CARRY);
+    }
+
     private void pushRecord() {
         cob.loadConstant(flagOp).lload(flagDst(flagSlot)).lload(flagSrc(flagSlot)).lload(flagRes(flagSlot))
                 .loadConstant(flagSize).lload(flagCarry(flagSlot));

@@ -171,14 +171,31 @@ final class CompiledForms {
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
                 // a register shift whose flags nothing sees computes its result alone (a memory one may exit after its store)
                 boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && BlockCompiler.flagsDeadAfter(b.insns, i);
-                if (!quiet) {
-                    b.materializeFlags(); // a shift keeps some of them
+                // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
+                // compute their flags at once in the core
+                int lazy = switch (d.sub()) {
+                    case 4, 6 -> CpuState.LAZY_SHL;
+                    case 5 -> CpuState.LAZY_SHR;
+                    case 7 -> CpuState.LAZY_SAR;
+                    default -> 0;
+                };
+                if (lazy == 0) {
+                    b.materializeFlags(); // a rotate keeps some of them
+                } else if (!quiet) {
+                    b.keptByShift();
+                    cob.lstore(flagCarry(t));
                 }
                 readRm(b, d, i, size);
                 cob.lstore(VALUE);
-                if (quiet) {
+                if (lazy != 0) {
+                    if (!quiet) {
+                        cob.lload(VALUE).lstore(flagDst(t)).loadConstant((long) count).lstore(flagSrc(t));
+                    }
                     cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "shiftedValue", SHIFTED_VALUE).lstore(VALUE);
+                    if (!quiet) {
+                        cob.lload(VALUE).lstore(flagRes(t));
+                    }
                 } else {
                     cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
@@ -189,9 +206,11 @@ final class CompiledForms {
                     cob.lload(VALUE);
                     b.storeRegister(d.rm(), size);
                 }
-                if (!quiet) {
+                if (lazy == 0) {
                     cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
                             .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
+                } else if (!quiet) {
+                    b.setFlags(lazy, size, t); // after the store: a fault there leaves the flags before
                 }
             }
             case BlockOp.CMOV -> {

@@ -101,8 +101,9 @@ abstract sealed class CpuState permits Paging {
     int lazySize = 8;
     long lazyCarry; // the CF INC/DEC keep, the carry-in ADC/SBB used
 
+    /** The lazy records' operations; for SHL, SHR and SAR the source is the count and the carry the AF and OF kept. */
     static final int LAZY_NONE = 0, LAZY_ADD = 1, LAZY_SUB = 2, LAZY_LOGIC = 3, LAZY_INC = 4, LAZY_DEC = 5,
-            LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8;
+            LAZY_ADC = 6, LAZY_SBB = 7, LAZY_NEG = 8, LAZY_SHL = 9, LAZY_SHR = 10, LAZY_SAR = 11;
     static final long CF = 1, PF = 1 << 2, AF = 1 << 4, ZF = 1 << 6, SF = 1 << 7, TF = 1 << 8, IF = 1 << 9,
             DF = 1 << 10, OF = 1 << 11, AC = 1 << 18, ARITH = CF | PF | AF | ZF | SF | OF;
 
@@ -290,11 +291,11 @@ abstract sealed class CpuState permits Paging {
     }
 
     private long afBit() {
-        return LazyFlags.af(lazyOp, lazyDst, lazySrc, lazyRes);
+        return LazyFlags.af(lazyOp, lazyDst, lazySrc, lazyRes, lazyCarry);
     }
 
     private long ofBit() {
-        return LazyFlags.of(lazyOp, lazyDst, lazySrc, lazyRes, lazySize) ? OF : 0;
+        return LazyFlags.of(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry) ? OF : 0;
     }
 
     boolean cf() {

@@ -47,4 +47,22 @@ class CompiledShiftTest {
         assertEquals(interpreter, run("compiled"));
         assertEquals(interpreter, run("blocks"));
     }
+
+    /**
+     * SHL, SHR and SAR by one and by more, on 8-, 16-, 32- and 64-bit registers, with their flags read by PUSHF, ADC,
+     * JO, SETO, JBE and JL, each shift over the flags an IMUL, ADD or the one before left (a shift by more than one
+     * keeps OF, and every shift keeps AF, in this core's model): compiled, they leave a lazy record of their own.
+     */
+    private static final String SEEN = "b839300000b9d00700004531d24531db4531e4"
+            + "4869c02d7f954c4805393000004889c348d1e39c5a4901d24889c3c1eb034911db4889c3d0fb9c5a4901d24889c348c1fb0570"
+            + "034901dc4889c366c1e3029c5a4901d248d1eb0f90c24901d448c1e307760349ffc448c1eb097c0349ffc3ffc9759ef4";
+
+    @Test
+    void shiftsWhoseFlagsAreSeenGetTheInterpretersFlags() {
+        byte[] guest = HexFormat.of().parseHex(SEEN);
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest, vm -> List.of());
+        assertEquals(0L, interpreter.get(1), "RCX counted down");
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest, vm -> List.of()));
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest, vm -> List.of()));
+    }
 }

@@ -1,5 +1,7 @@
 package io.jkvm.emu;
 
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.RamLayout;
 import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
@@ -47,6 +49,41 @@ class LazyFlagsTest {
             assertEquals(cond(CpuState.LAZY_LOGIC, and, 0, and, size, 2 * 3), LazyFlags.zero(and, size), at);
             assertEquals(false, cond(CpuState.LAZY_LOGIC, and, 0, and, size, 0) || cond(CpuState.LAZY_LOGIC, and, 0, and, size, 2 * 1),
                     "a logical operation leaves OF and CF clear, " + at);
+        }
+    }
+
+    /**
+     * A SHL, SHR or SAR record (operand, count, result, and the AF and OF it keeps) gives the six flags, and each
+     * condition, that the interpreter's shift sets explicitly over the same flags before it.
+     */
+    @Test
+    void shiftRecordsGiveTheFlagsTheShiftsSet() {
+        try (EmuVm vm = new EmuVm(new byte[] {(byte) 0xF4})) {
+            Core core = new Core(vm.memory.mapping(), RamLayout.flat(vm.memory.size()), vm.model.cpuid(),
+                    vm.model.mxcsrMask(), null);
+            SplittableRandom random = new SplittableRandom(9);
+            int[] ops = {4, 5, 7};
+            int[] lazyOps = {CpuState.LAZY_SHL, CpuState.LAZY_SHR, CpuState.LAZY_SAR};
+            for (int round = 0; round < 20_000; round++) {
+                int size = SIZES[round % 4], which = random.nextInt(3);
+                long v = operands(random, size)[0];
+                int count = 1 + random.nextInt(size == 8 ? 63 : 31);
+                long before = random.nextLong() & CpuState.ARITH;
+                core.setArith(before);
+                long res = ShiftsAndBits.shifted(core, ops[which], size, v, count);
+                long explicit = core.shiftFlags & CpuState.ARITH;
+                String at = "op " + ops[which] + ", size " + size + ", " + Long.toHexString(v) + " by " + count
+                        + ", flags before " + Long.toHexString(before);
+                core.lazy(lazyOps[which], v, count, res, size);
+                core.lazyCarry = before & (CpuState.AF | CpuState.OF);
+                assertEquals(explicit, core.arithFlags(), at);
+                for (int cc = 0; cc < 16; cc++) {
+                    boolean lazy = core.condition(cc);
+                    core.setArith(explicit);
+                    assertEquals(core.condition(cc), lazy, "condition " + cc + ", " + at);
+                    core.lazy(lazyOps[which], v, count, res, size);
+                }
+            }
         }
     }
 }
