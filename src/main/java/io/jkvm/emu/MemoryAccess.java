@@ -26,15 +26,27 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     @Override
     long physRead(long physical, int size) {
-        if (isRam(physical, size)) {
-            return switch (size) {
-                case 1 -> ram.getByte(physical) & 0xFFL;
-                case 2 -> ram.getShort(physical) & 0xFFFFL;
-                case 4 -> ram.getInt(physical) & 0xFFFFFFFFL;
-                default -> ram.getLong(physical);
-            };
+        return isRam(physical, size) ? ramRead(physical, size) : mmioRead(physical, size);
+    }
+
+    /** {@code size} bytes of RAM at {@code at}, zero-extended. */
+    private long ramRead(long at, int size) {
+        return switch (size) {
+            case 1 -> ram.getByte(at) & 0xFFL;
+            case 2 -> ram.getShort(at) & 0xFFFFL;
+            case 4 -> ram.getInt(at) & 0xFFFFFFFFL;
+            default -> ram.getLong(at);
+        };
+    }
+
+    /** Stores the low {@code size} bytes of {@code v} to RAM at {@code at}. */
+    private void ramWrite(long at, int size, long v) {
+        switch (size) {
+            case 1 -> ram.putByte(at, (byte) v);
+            case 2 -> ram.putShort(at, (short) v);
+            case 4 -> ram.putInt(at, (int) v);
+            default -> ram.putLong(at, v);
         }
-        return mmioRead(physical, size);
     }
 
     // ---- MMIO: each access reaches the device once, in order ---------------------------------------------------
@@ -122,12 +134,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     void physWrite(long physical, int size, long v) {
         if (isRam(physical, size)) {
             stored(physical, size);
-            switch (size) {
-                case 1 -> ram.putByte(physical, (byte) v);
-                case 2 -> ram.putShort(physical, (short) v);
-                case 4 -> ram.putInt(physical, (int) v);
-                default -> ram.putLong(physical, v);
-            }
+            ramWrite(physical, size, v);
             return;
         }
         mmioWrite(physical, size, v);
@@ -257,13 +264,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);
         if (directReadTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            long at = directReadPage[i] | (linear & 0xFFF);
-            return switch (size) {
-                case 1 -> ram.getByte(at) & 0xFFL;
-                case 2 -> ram.getShort(at) & 0xFFFFL;
-                case 4 -> ram.getInt(at) & 0xFFFFFFFFL;
-                default -> ram.getLong(at);
-            };
+            return ramRead(directReadPage[i] | (linear & 0xFFF), size);
         }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
@@ -301,13 +302,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);
         if (directWriteTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            long at = directWritePage[i] | (linear & 0xFFF);
-            switch (size) {
-                case 1 -> ram.putByte(at, (byte) v);
-                case 2 -> ram.putShort(at, (short) v);
-                case 4 -> ram.putInt(at, (int) v);
-                default -> ram.putLong(at, v);
-            }
+            ramWrite(directWritePage[i] | (linear & 0xFFF), size, v);
             return;
         }
         if (!slowAccess) {
