@@ -120,11 +120,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (inPage >= MAX_LENGTH || (rip & ~0xFFFL) != fetchPage) {
             return false;
         }
-        long nextPhys;
+        long nextPhys, cr2Before = cr2;
         try {
             nextPhys = translate((rip | 0xFFF) + 1, ACC_EXEC);
         } catch (GuestFault f) {
-            return false; // the interpreter's fetch raises it
+            cr2 = cr2Before; // the instruction may end before the next page: the interpreter's fetch says
+            return false;
         }
         if (!isRam(nextPhys, MAX_LENGTH)) {
             return false;

@@ -2,6 +2,7 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.SpecialRegisters;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -60,6 +61,37 @@ class CrossingInstructionTest {
                 assertEquals(LOOP, vm.vcpu.registers().rdx(), "the saved RIP: the crossing instruction");
                 assertEquals(0x1234_56, vm.vcpu.registers().rax() >>> 8, "RAX as the last load left it (the handler's AL aside)");
                 assertEquals(0, vm.vcpu.registers().rbx(), "the error code");
+            }
+            return null;
+        });
+    }
+
+    /**
+     * An instruction the interpreter runs that ends at the last byte of its page, before a page that is not present:
+     * looking for an instruction across the end must not leave that page's address in CR2 (no #PF happened).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void anInstructionEndingAtAPageEndBeforeAMissingPageLeavesCr2(String execution) {
+        long pml4 = 0x200000, pdpt = 0x201000, pd = 0x202000, pt = 0x203000, frame = 0x300000;
+        long virt = 0x4000_0000L; // its page mapped to frame; the next one not present
+        Asm start = new Asm().movImm64(0, virt + 0xFF0).raw("ff e0"); // jmp rax
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(start.bytes())) {
+                vm.memory.writeLong(pml4, pdpt | 3);
+                vm.memory.writeLong(pdpt, 0x83); // the first 1 GiB as one page, for the code, tables and handlers
+                vm.memory.writeLong(pdpt + 8, pd | 3);
+                vm.memory.writeLong(pd, pt | 3);
+                vm.memory.writeLong(pt, frame | 3);
+                byte[] tail = HexFormat.of().parseHex("90".repeat(15) + "cc"); // NOPs from 0xFF0, then INT3 at 0xFFF
+                vm.memory.write(frame + 0xFF0, tail, 0, tail.length);
+                SpecialRegisters r = vm.vcpu.specialRegisters();
+                vm.vcpu.setSpecialRegisters(new SpecialRegisters(r.cs(), r.ds(), r.es(), r.fs(), r.gs(), r.ss(), r.tr(),
+                        r.ldt(), r.gdt(), r.idt(), r.cr0(), 0x1234, pml4, r.cr4(), r.cr8(), r.efer(), r.apicBase(),
+                        r.interruptBitmap()));
+                ExceptionsTest.installIdt(vm);
+                assertEquals(3, vm.nextOut(0x90), "#BP from the INT3");
+                assertEquals(0x1234, vm.vcpu.registers().rcx(), "CR2 as it was");
             }
             return null;
         });
