@@ -173,13 +173,8 @@ final class CompiledForms {
                 boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && BlockCompiler.flagsDeadAfter(b.insns, i);
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
-                int lazy = switch (d.sub()) {
-                    case 4, 6 -> CpuState.LAZY_SHL;
-                    case 5 -> CpuState.LAZY_SHR;
-                    case 7 -> CpuState.LAZY_SAR;
-                    default -> 0;
-                };
-                if (lazy == 0) {
+                int lazy = ShiftsAndBits.lazyOp(d.sub());
+                if (lazy == CpuState.LAZY_NONE) {
                     b.materializeFlags(); // a rotate keeps some of them
                 } else if (!quiet) {
                     b.keptByShift();
@@ -187,7 +182,7 @@ final class CompiledForms {
                 }
                 readRm(b, d, i, size);
                 cob.lstore(VALUE);
-                if (lazy != 0) {
+                if (lazy != CpuState.LAZY_NONE) {
                     if (!quiet) {
                         cob.lload(VALUE).lstore(flagDst(t)).loadConstant((long) count).lstore(flagSrc(t));
                     }
@@ -206,7 +201,7 @@ final class CompiledForms {
                     cob.lload(VALUE);
                     b.storeRegister(d.rm(), size);
                 }
-                if (lazy == 0) {
+                if (lazy == CpuState.LAZY_NONE) {
                     cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
                             .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
                 } else if (!quiet) {

@@ -263,7 +263,7 @@ abstract sealed class CpuState permits Paging {
         if (lazyOp == LAZY_NONE) {
             return flagBits & ARITH;
         }
-        return cfBit() | pfZfSf(lazyRes, lazySize) | afBit() | ofBit();
+        return LazyFlags.flags(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry);
     }
 
     static long mask(int size) {
@@ -288,14 +288,6 @@ abstract sealed class CpuState permits Paging {
 
     private long cfBit() {
         return LazyFlags.cf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry);
-    }
-
-    private long afBit() {
-        return LazyFlags.af(lazyOp, lazyDst, lazySrc, lazyRes, lazyCarry);
-    }
-
-    private long ofBit() {
-        return LazyFlags.of(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry) ? OF : 0;
     }
 
     boolean cf() {

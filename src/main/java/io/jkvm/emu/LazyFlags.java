@@ -64,6 +64,12 @@ final class LazyFlags {
         };
     }
 
+    /** The six arithmetic flags the record leaves. */
+    static long flags(int op, long dst, long src, long res, int size, long carry) {
+        return cf(op, dst, src, res, size, carry) | CpuState.pfZfSf(res, size) | af(op, dst, src, res, carry)
+                | (of(op, dst, src, res, size, carry) ? CpuState.OF : 0);
+    }
+
     /** The AF and OF a record leaves: what a shift after it keeps (its carry). */
     static long keptByShift(int op, long dst, long src, long res, int size, long carry) {
         return af(op, dst, src, res, carry) | (of(op, dst, src, res, size, carry) ? CpuState.OF : 0);

@@ -22,11 +22,23 @@ final class ShiftsAndBits {
 
     /** Shift or rotate {@code op} (the ModRM reg field) of {@code v} by a non-zero masked {@code count}. */
     static long shifted(Core cpu, int op, int size, long v, int count) {
-        return switch (op) { // small, as shl, shr and sar are: the JIT inlines them into a compiled block
-            case 0, 1, 2, 3 -> rotated(cpu, op, size, v, count);
-            case 4, 6 -> shl(cpu, size, v, count);
-            case 5 -> shr(cpu, size, v, count);
-            default -> sar(cpu, size, v, count);
+        // small, as shiftedValue and LazyFlags' tests are: the JIT inlines them into a compiled block
+        int lazy = lazyOp(op);
+        if (lazy == CpuState.LAZY_NONE) {
+            return rotated(cpu, op, size, v, count);
+        }
+        long res = shiftedValue(op, size, v, count);
+        cpu.shiftFlags = LazyFlags.flags(lazy, v, count, res, size, cpu.arithFlags() & (Core.AF | Core.OF));
+        return res;
+    }
+
+    /** The lazy flag record of SHL/SAL, SHR or SAR (op 4-7), which defines their flags; LAZY_NONE for a rotate. */
+    static int lazyOp(int op) {
+        return switch (op) {
+            case 4, 6 -> CpuState.LAZY_SHL;
+            case 5 -> CpuState.LAZY_SHR;
+            case 7 -> CpuState.LAZY_SAR;
+            default -> CpuState.LAZY_NONE;
         };
     }
 
@@ -74,11 +86,9 @@ final class ShiftsAndBits {
         return res;
     }
 
-    // SHL/SAL, SHR and SAR: the result, and the flags they leave in shiftFlags
-
     /**
      * SHL/SAL, SHR or SAR (op 4-7) of {@code v} (of {@code size} bytes, zero-extended) by a non-zero masked
-     * {@code count}: the result alone, for a compiled block in which nothing reads the flags it would leave.
+     * {@code count}: the result alone (their flags are their {@link #lazyOp} record's).
      */
     static long shiftedValue(int op, int size, long v, int count) {
         int bits = 8 * size;
@@ -87,35 +97,6 @@ final class ShiftsAndBits {
             case 5 -> count >= 64 ? 0 : v >>> count;
             default -> ((v << (64 - bits)) >> (64 - bits) >> Math.min(count, 63)) & Core.mask(size);
         };
-    }
-
-    private static long shl(Core cpu, int size, long v, int count) {
-        int bits = 8 * size;
-        long flags = cpu.arithFlags();
-        long res = shiftedValue(4, size, v, count);
-        long cfv = count > bits ? 0 : ((v >>> (bits - count)) & 1);
-        long of = (((res & Core.signBit(size)) != 0) ^ (cfv != 0)) ? Core.OF : 0;
-        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
-        return res;
-    }
-
-    private static long shr(Core cpu, int size, long v, int count) {
-        long flags = cpu.arithFlags();
-        long res = shiftedValue(5, size, v, count);
-        long cfv = count > 8 * size ? 0 : (v >>> (count - 1)) & 1;
-        long of = (v & Core.signBit(size)) != 0 ? Core.OF : 0;
-        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (count == 1 ? of : flags & Core.OF) | (flags & Core.AF);
-        return res;
-    }
-
-    private static long sar(Core cpu, int size, long v, int count) {
-        int bits = 8 * size;
-        long flags = cpu.arithFlags();
-        long sv = (v << (64 - bits)) >> (64 - bits);
-        long res = shiftedValue(7, size, v, count);
-        long cfv = (sv >> (Math.min(count, 63) - 1)) & 1;
-        cpu.shiftFlags = cfv | Core.pfZfSf(res, size) | (flags & Core.AF);
-        return res;
     }
 
     /** BT/BTS/BTR/BTC (op 0-3): CF = the bit; a register bit offset reaches past a memory operand's size. */
