@@ -88,9 +88,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         int i = (int) (page & (TLB_SIZE - 1));
         if (paging()) {
             int p = tlbPerm[i];
-            boolean held = tlbTag[i] == ((page << 1) | 1) && (cpl != 3 || (p & 2) != 0)
-                    && (access != ACC_WRITE || (p & 1) != 0);
-            if (!held || (cpl != 3 && (p & 2) != 0 && (cr4 & SUPERVISOR_GUARDS) != 0)) {
+            if (tlbTag[i] != ((page << 1) | 1) || !tlbAllows(p, access) || guardedUserPage(p)) {
                 return;
             }
         }
@@ -131,12 +129,21 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         long tag = (page << 1) | 1;
         if (tlbTag[i] == tag) {
             int p = tlbPerm[i];
-            boolean ok = (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
-            if (ok && (cpl == 3 || (p & 2) == 0 || (cr4 & SUPERVISOR_GUARDS) == 0 || !supervisorBlocked(access))) {
+            if (tlbAllows(p, access) && (!guardedUserPage(p) || !supervisorBlocked(access))) {
                 return tlbPhys[i] | (linear & 0xFFF);
             }
         }
         return walk(linear, access, i, tag);
+    }
+
+    /** Whether TLB permissions {@code p} allow {@code access} at this CPL, SMEP and SMAP aside. */
+    private boolean tlbAllows(int p, int access) {
+        return (access != ACC_WRITE || (p & 1) != 0) && (cpl != 3 || (p & 2) != 0) && (access != ACC_EXEC || (p & 4) != 0);
+    }
+
+    /** Whether a page of TLB permissions {@code p} is a user page seen from CPL 0-2 under SMEP or SMAP. */
+    private boolean guardedUserPage(int p) {
+        return cpl != 3 && (p & 2) != 0 && (cr4 & SUPERVISOR_GUARDS) != 0;
     }
 
     /** PAE and IA-32e entries' physical-address bits from MAXPHYADDR (CPUID 0x80000008 EAX[7:0], else 36) to 51: reserved. */
