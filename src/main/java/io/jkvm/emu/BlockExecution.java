@@ -134,7 +134,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (rip != crossingRip || !sameBytes(crossingBytes, here, inPage, nextPhys)) {
             byte[] bytes = new byte[MAX_LENGTH];
             for (int i = 0; i < MAX_LENGTH; i++) {
-                bytes[i] = ram.getByte(i < inPage ? here + i : nextPhys + i - inPage);
+                bytes[i] = crossingByte(i, here, inPage, nextPhys);
             }
             BlockOp op = BlockDecoder.reduce(bytes);
             crossingRip = -1;
@@ -171,11 +171,16 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     /** Whether {@code bytes} are in memory: the first {@code inPage} at {@code here}, the rest at {@code next}. */
     private boolean sameBytes(byte[] bytes, long here, int inPage, long next) {
         for (int i = 0; i < bytes.length; i++) {
-            if (ram.getByte(i < inPage ? here + i : next + i - inPage) != bytes[i]) {
+            if (crossingByte(i, here, inPage, next) != bytes[i]) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** Byte {@code i} of an instruction whose first {@code inPage} bytes are at {@code here}, the rest at {@code next}. */
+    private byte crossingByte(int i, long here, int inPage, long next) {
+        return ram.getByte(i < inPage ? here + i : next + i - inPage);
     }
 
     /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */
