@@ -66,9 +66,40 @@ final class BlockCompiler {
      * as fit in {@link #MAX_METHOD_BYTES}, the method then leaving to the next one as a branch there would.
      */
     static CompiledBlock compile(DecodedBlock block) {
-        BlockOp[] insns = block.insns;
+        return compile(fit(BlockRegion.of(block.insns)));
+    }
+
+    /** A region as compiled: the blocks kept, and its class. */
+    record Fitted(BlockRegion region, byte[] bytes) {
+    }
+
+    /**
+     * {@code region} in one method, less the blocks found last while that is too large to JIT; the entry block alone
+     * when it is (all of it, or as many of its first instructions as fit).
+     */
+    static Fitted fit(BlockRegion region) {
+        while (region.blocks().length > 1) {
+            byte[] bytes = regionClass(region);
+            int size = runLength(bytes);
+            if (size <= MAX_METHOD_BYTES) {
+                return new Fitted(region, bytes);
+            }
+            long fits = (long) region.insns().length * MAX_METHOD_BYTES * 9 / 10 / size; // instructions, 10% under
+            int keep = 1, total = region.blocks()[0].length;
+            while (keep < region.blocks().length - 1 && total + region.blocks()[keep].length <= fits) {
+                total += region.blocks()[keep++].length;
+            }
+            region = region.first(keep); // the blocks found last go
+        }
+        byte[] bytes = fittingClass(region.blocks()[0]);
+        return new Fitted(region, bytes);
+    }
+
+    /** The hidden class of {@code fitted}, and an instance of it. */
+    static CompiledBlock compile(Fitted fitted) {
         try {
-            MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(fittingClass(insns), List.of(insns), true);
+            MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(fitted.bytes(),
+                    List.of(fitted.region().insns()), true);
             return (CompiledBlock) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class)).invoke();
         } catch (Throwable e) {
             throw new IllegalStateException("the block compiler made a class the JVM refuses: " + e, e);
@@ -89,12 +120,21 @@ final class BlockCompiler {
     /** The class running the first {@code n} of {@code insns}. */
     static byte[] classBytes(BlockOp[] insns, int n) {
         BlockOp[] compiled = n == insns.length ? insns : Arrays.copyOf(insns, n);
+        return classOf(BlockRegion.of(compiled), n < insns.length);
+    }
+
+    /** The class running {@code region}, its blocks' instructions the class data in order. */
+    static byte[] regionClass(BlockRegion region) {
+        return classOf(region, false);
+    }
+
+    private static byte[] classOf(BlockRegion region, boolean prefix) {
         return CLASS_FILE.build(ClassDesc.of("io.jkvm.emu.CompiledBlockCode"), clb -> {
             clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
             clb.withInterfaceSymbols(CD_COMPILED);
             clb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, ClassFile.ACC_PUBLIC, cob -> cob
                     .aload(0).invokespecial(ConstantDescs.CD_Object, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
-            clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, compiled, n < insns.length).emit());
+            clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, region, prefix).emit());
         });
     }
 
@@ -234,18 +274,28 @@ final class BlockCompiler {
         /** Whether {@code insns} is the first part of its block, the rest left to the block that starts after it. */
         private final boolean prefix;
 
-        Body(CodeBuilder cob, BlockOp[] insns, boolean prefix) {
-            super(cob, insns);
+        Body(CodeBuilder cob, BlockRegion region, boolean prefix) {
+            super(cob, region);
             this.prefix = prefix;
         }
 
         void emit() {
             prologue();
-            for (int i = 0; i < insns.length && reachable; i++) {
-                instruction(i);
-            }
-            if (reachable) {
-                exit(insns.length, prefix, offsets[insns.length], false); // after a prefix, as a branch there would
+            for (int k = 0; k < blocks(); k++) {
+                if (k > 0) {
+                    enterBlock(k);
+                }
+                for (int i = first(k); i < first(k + 1) && reachable; i++) {
+                    instruction(i);
+                }
+                if (reachable) {
+                    int last = first(k + 1) - 1, to = prefix ? -1 : fallThrough(k);
+                    if (to >= 0) {
+                        branchTo(last, to);
+                    } else { // after a prefix, or another block's end, as a branch there would: runBlock looks RIP up
+                        exit(ran(last), prefix || k > 0, next(last), false);
+                    }
+                }
             }
             handlers();
         }
@@ -270,7 +320,7 @@ final class BlockCompiler {
             if (i == 0 && reachable) {
                 Label on = cob.newLabel();
                 cob.iload(SHADOWED).ifeq(on); // a shadow covers the first instruction: back to the boundary after it
-                exit(1, false, offsets[1], true);
+                exit(1, false, next(0), true);
                 cob.labelBinding(on);
             }
         }
@@ -291,12 +341,12 @@ final class BlockCompiler {
             if (d.op() == BlockOp.JCC || d.endsBlock()) {
                 Label onward = cob.newLabel();
                 cob.iload(ONWARD).ifne(onward);
-                exit(i + 1, true, RIP_SET, false); // it branched: RIP is where it went
+                exit(ran(i), true, RIP_SET, false); // it branched: RIP is where it went
                 cob.labelBinding(onward);
             }
             Label on = cob.newLabel();
             cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-            exit(i + 1, false, RIP_SET, true); // an exit or dropped code: RIP is past it already
+            exit(ran(i), false, RIP_SET, true); // an exit or dropped code: RIP is past it already
             cob.labelBinding(on);
         }
     }

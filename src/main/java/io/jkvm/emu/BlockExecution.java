@@ -198,8 +198,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         endBlock = false;
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && block.runs++ >= compileThreshold && insns.length > 0) {
-            compiled = block.compiled = BlockCompiler.compile(block);
+            BlockCompiler.Fitted fitted = BlockCompiler.fit(regionOf(block));
+            compiled = block.compiled = BlockCompiler.compile(fitted);
             blocksCompiled++;
+            if (fitted.region().blocks().length > 1) {
+                regionsCompiled++;
+            }
         }
         if (compiled != null) {
             try {
@@ -247,6 +251,67 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             return -(n + 1);
         }
         return n;
+    }
+
+    /** How many compiled methods run more than one block (for the tests). */
+    long regionsCompiled;
+    /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
+    static final int REGION_BLOCKS = 32, REGION_INSNS = 400;
+
+    /**
+     * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks of its page that direct
+     * branches and fall-throughs of those before reach and that are decoded and current (compiling everything at
+     * once: decoded now). The block then checks their bytes with its own.
+     */
+    private BlockRegion regionOf(DecodedBlock block) {
+        int entry = (int) (rip & 0xFFF);
+        BlockRegion single = BlockRegion.of(block.insns);
+        if ((rip & ~0xFFFL) != fetchPage || fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes
+                || fetchBlocks[entry] != block) {
+            return single;
+        }
+        java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));
+        java.util.List<Long> starts = new java.util.ArrayList<>(java.util.List.of(0L));
+        int total = block.insns.length;
+        for (int m = 0; m < members.size(); m++) {
+            for (long to : BlockRegion.successors(members.get(m).insns, starts.get(m))) {
+                long offset = entry + to;
+                if (offset < 0 || offset >= 0x1000 || starts.contains(to) || members.size() == REGION_BLOCKS) {
+                    continue;
+                }
+                DecodedBlock s = fetchBlocks[(int) offset];
+                if (s == null && compileThreshold == 0) {
+                    s = code.decode(fetchPhysBase + offset, fetchBlocks);
+                    if (code.flushes != fetchBlocksFlushes) {
+                        return single; // the cache was full and is empty now: the page index is stale
+                    }
+                }
+                if (s == null || s.insns.length == 0
+                        || total + s.insns.length > REGION_INSNS || !code.current(s, fetchPhysBase + offset)) {
+                    continue;
+                }
+                members.add(s);
+                starts.add(to);
+                total += s.insns.length;
+            }
+        }
+        if (members.size() == 1) {
+            return single;
+        }
+        int n = members.size();
+        BlockOp[][] blocks = new BlockOp[n][];
+        long[] at = new long[n];
+        long[] physical = new long[n - 1];
+        for (int k = 0; k < n; k++) {
+            blocks[k] = members.get(k).insns;
+            at[k] = starts.get(k);
+            if (k > 0) {
+                physical[k - 1] = fetchPhysBase + entry + at[k];
+            }
+        }
+        block.regionBlocks = members.subList(1, n).toArray(DecodedBlock[]::new);
+        block.regionPhysical = physical;
+        return new BlockRegion(blocks, at);
     }
 
     /** Register {@code n} as a {@code size}-byte operand; {@link BlockOp#HIGH_BYTE} + 0-3 are AH-BH. */

@@ -24,17 +24,22 @@ abstract class BodyState {
     static final int CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2;
     /** An exit's RIP offset when the code before it has set RIP already. */
-    static final long RIP_SET = -1;
+    static final long RIP_SET = Long.MIN_VALUE;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
             CD_int, CD_long, CD_int), CARRY = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_long, CD_int, CD_long);
 
     final CodeBuilder cob;
+    /** The region's instructions, one block after the other. */
     final BlockOp[] insns;
-    /** Where each instruction starts, from the block's start (and the block's length, last). */
+    /** Where each instruction starts, from the entry block's start. */
     final long[] offsets;
+    /** The region's blocks: where each starts in {@link #insns} (and the end, last), and their offsets. */
+    private final int[] first;
+    private final BlockRegion region;
+    /** Whether a branch in the region goes back to the entry block's start. */
     final boolean loop;
-    /** Whether a round's flags are dead at the block's start, so the back edge leaves them in locals. */
-    private final boolean flagsDeadAtStart;
+    /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
+    private final boolean[] flagsDeadAtStart;
     final long used;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
@@ -42,29 +47,84 @@ abstract class BodyState {
     int flagOp, flagSize, flagSlot;
     /** Whether code emitted here can run (false after an exit with no way on). */
     boolean reachable = true;
-    private final Label top;
+    /** Per block, where a branch to it in the method goes. */
+    private final Label[] starts;
 
-    BodyState(CodeBuilder cob, BlockOp[] insns) {
+    BodyState(CodeBuilder cob, BlockRegion region) {
         this.cob = cob;
-        this.insns = insns;
-        offsets = new long[insns.length + 1];
-        for (int i = 0; i < insns.length; i++) {
-            offsets[i + 1] = offsets[i] + insns[i].length();
+        this.region = region;
+        insns = region.insns();
+        int blocks = region.blocks().length;
+        first = new int[blocks + 1];
+        offsets = new long[insns.length];
+        flagsDeadAtStart = new boolean[blocks];
+        starts = new Label[blocks];
+        for (int k = 0, i = 0; k < blocks; k++) {
+            first[k] = i;
+            long at = region.starts()[k];
+            for (BlockOp d : region.blocks()[k]) {
+                offsets[i++] = at;
+                at += d.length();
+            }
+            first[k + 1] = i;
+            flagsDeadAtStart[k] = BlockCompiler.flagsDeadAtStart(region.blocks()[k]);
+            starts[k] = cob.newLabel();
         }
         boolean loops = false;
         for (int i = 0; i < insns.length; i++) {
-            loops |= branchesToStart(i);
+            loops |= branchTarget(i) == 0;
+        }
+        for (int k = 0; k < blocks; k++) {
+            loops |= fallThrough(k) == 0;
         }
         loop = loops;
-        flagsDeadAtStart = loop && BlockCompiler.flagsDeadAtStart(insns);
         used = BlockCompiler.registersUsed(insns);
-        top = cob.newLabel();
     }
 
-    /** Whether instruction {@code i} is a Jcc or JMP to the block's own first instruction: a loop the method keeps. */
-    boolean branchesToStart(int i) {
+    /** The offset from the entry where instruction {@code i} ends: the next one's address. */
+    long next(int i) {
+        return offsets[i] + insns[i].length();
+    }
+
+    /** The region's blocks. */
+    int blocks() {
+        return first.length - 1;
+    }
+
+    /** Where block {@code k}'s instructions are in {@link #insns}: from {@code first(k)} to {@code first(k + 1)}. */
+    int first(int k) {
+        return first[k];
+    }
+
+    /** How many of its block's instructions have run once instruction {@code i} has. */
+    int ran(int i) {
+        return i + 1 - first[blockOf(i)];
+    }
+
+    private int blockOf(int i) {
+        int k = 0;
+        while (first[k + 1] <= i) {
+            k++;
+        }
+        return k;
+    }
+
+    /** The block of the region instruction {@code i}, a Jcc or JMP, branches to; -1 when none or another kind. */
+    int branchTarget(int i) {
         BlockOp d = insns[i];
-        return (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) && d.imm() == -offsets[i + 1];
+        return d.op() == BlockOp.JCC || d.op() == BlockOp.JMP ? region.blockAt(next(i) + d.imm()) : -1;
+    }
+
+    /** The block of the region block {@code k} falls through to at its end, or -1. */
+    int fallThrough(int k) {
+        int last = first[k + 1] - 1;
+        return insns[last].endsBlock() ? -1 : region.blockAt(next(last));
+    }
+
+    /** Whether the flags instruction {@code i} leaves are dead within its block ({@link BlockCompiler#flagsDeadAfter}). */
+    boolean flagsDeadAfter(int i) {
+        int k = blockOf(i);
+        return BlockCompiler.flagsDeadAfter(java.util.Arrays.copyOfRange(insns, first[k], first[k + 1]), i - first[k]);
     }
 
     static int register(int n) {
@@ -108,7 +168,7 @@ abstract class BodyState {
         }
         if (loop) {
             dirty = used; // the state each round starts from: any register may have changed in the round before
-            cob.labelBinding(top);
+            cob.labelBinding(starts[0]);
         }
     }
 
@@ -148,7 +208,7 @@ abstract class BodyState {
      * its index.
      */
     void progress(HandlerState state) {
-        cob.loadConstant(offsets[state.index()] << 8 | state.index()).lstore(PROGRESS);
+        cob.loadConstant(offsets[state.index()] << 8 | (ran(state.index()) - 1)).lstore(PROGRESS);
     }
 
     /** A handler putting back {@code state} for the code from {@code start} to {@code end}. */
@@ -174,7 +234,7 @@ abstract class BodyState {
             cob.lload(PROGRESS).l2i().loadConstant(0xFF).iand().ifne(notFirst);
             cob.aload(CORE).iload(SHADOWED).putfield(CD_CORE, "interruptShadow", CD_boolean);
             cob.labelBinding(notFirst);
-            cob.aload(CORE).lload(RIP0).lload(PROGRESS).loadConstant(8).lushr().ladd().putfield(CD_CORE, "rip", CD_long);
+            cob.aload(CORE).lload(RIP0).lload(PROGRESS).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
             cob.aload(CORE).lload(PROGRESS).l2i().loadConstant(0xFF).iand().putfield(CD_CORE, "blockProgress", CD_int);
             cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).i2l().ladd()
                     .putfield(CD_CORE, "instructions", CD_long);
@@ -185,7 +245,7 @@ abstract class BodyState {
             emitFlush(key.flush() ? used : 0);
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
             if (key.setRip()) {
-                cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lushr().ladd().putfield(CD_CORE, "rip", CD_long);
+                cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
             }
             if (key.branched()) {
                 cob.aload(CORE).iconst_1().putfield(CD_CORE, "branched", CD_boolean);
@@ -418,25 +478,35 @@ abstract class BodyState {
     }
 
     /**
-     * The taken branch back to the block's start: another round inside the method while runBlock would run the block
-     * again at once ({@code mayChain}, within {@link BlockExecution#CHAIN_LIMIT} instructions); else a return.
+     * A branch from instruction {@code i} to block {@code k} of the region: on in the method while runBlock would run
+     * that block at once ({@code mayChain}, within {@link BlockExecution#CHAIN_LIMIT} instructions); else a return.
+     * The block starts with the registers in locals and the flags in the core (or dead).
      */
-    void backEdge(int i) {
+    void branchTo(int i, int k) {
         Label leave = cob.newLabel();
+        long target = region.starts()[k];
         if (i == 0) {
             Label on = cob.newLabel();
             cob.iload(SHADOWED).ifeq(on);
-            exit(1, true, 0, true); // the shadowed instruction branched to itself: the boundary comes first
+            exit(1, true, target, true); // the shadowed instruction branched: the boundary comes first
             cob.labelBinding(on);
         }
-        if (!flagsDeadAtStart) {
-            emitMaterialize(flagOp, flagSize, flagSlot); // the round ahead reads them, or may fault before setting them
+        if (!flagsDeadAtStart[k]) {
+            emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
         }
-        cob.iinc(LOOPED, i + 1);
+        cob.iinc(LOOPED, ran(i));
         cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmpge(leave);
         cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifeq(leave);
-        cob.goto_(top);
+        cob.goto_(starts[k]);
         cob.labelBinding(leave);
-        exit(0, true, 0, false);
+        exit(0, true, target, false);
+    }
+
+    /** Block {@code k} (not the entry) starts here, reached only by branches: registers in locals, flags in the core. */
+    void enterBlock(int k) {
+        cob.labelBinding(starts[k]);
+        dirty = used;
+        flagOp = 0;
+        reachable = true;
     }
 }

@@ -76,18 +76,28 @@ final class CodeCache {
         return pages;
     }
 
-    /** Whether {@code b}, decoded at {@code physical}, still matches memory (compared once per epoch). */
+    /**
+     * Whether {@code b}, decoded at {@code physical}, still matches memory, and so do the blocks its compiled region
+     * runs (compared once per epoch).
+     */
     boolean current(DecodedBlock b, long physical) {
         if (b.checkedEpoch == epoch) {
             return true;
         }
-        for (int i = 0; i < b.bytes.length; i++) {
-            if (ram.getByte(physical + i) != b.bytes[i]) {
-                return false;
+        if (!matches(b, physical)) {
+            return false;
+        }
+        for (int k = 0; b.regionBlocks != null && k < b.regionBlocks.length; k++) {
+            if (!matches(b.regionBlocks[k], b.regionPhysical[k])) {
+                return false; // the compiled region runs that block's code too
             }
         }
         b.checkedEpoch = epoch;
         return true;
+    }
+
+    private boolean matches(DecodedBlock b, long physical) {
+        return ram.holds(physical, b.bytes);
     }
 
     /** Decodes the block at {@code physical} into {@code page}, the array {@link #page} gave for its page. */

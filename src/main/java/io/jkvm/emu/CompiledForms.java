@@ -141,16 +141,16 @@ final class CompiledForms {
                 b.materializeFlags();
                 cob.aload(CORE);
                 b.pushRip(b.offsets[i] + d.length() + d.imm());
-                b.pushRip(b.offsets[i + 1]);
+                b.pushRip(b.next(i));
                 cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
-                b.exit(i + 1, true, BodyState.RIP_SET, false);
+                b.exit(b.ran(i), true, BodyState.RIP_SET, false);
                 b.reachable = false;
             }
             case BlockOp.RET -> {
                 b.flushRegisters();
                 b.materializeFlags();
                 cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", RET);
-                b.exit(i + 1, true, BodyState.RIP_SET, false);
+                b.exit(b.ran(i), true, BodyState.RIP_SET, false);
                 b.reachable = false;
             }
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> {
@@ -170,7 +170,7 @@ final class CompiledForms {
             case BlockOp.SHIFT -> {
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
                 // a register shift whose flags nothing sees computes its result alone (a memory one may exit after its store)
-                boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && BlockCompiler.flagsDeadAfter(b.insns, i);
+                boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i);
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
                 int lazy = ShiftsAndBits.lazyOp(d.sub());
@@ -255,21 +255,22 @@ final class CompiledForms {
         cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", MethodTypeDesc.of(CD_void));
         cob.labelBinding(quiet);
         cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-        b.exit(i + 1, false, b.offsets[i + 1], true);
+        b.exit(b.ran(i), false, b.next(i), true);
         cob.labelBinding(on);
     }
 
-    /** A taken Jcc or JMP: round again when it goes to the block's start, else out to its target. */
+    /** A taken Jcc or JMP: on in the method when it goes to a block of the region, else out to its target. */
     private static void taken(BodyState b, BlockOp d, int i) {
-        if (b.branchesToStart(i)) {
-            b.backEdge(i);
+        int k = b.branchTarget(i);
+        if (k >= 0) {
+            b.branchTo(i, k);
             return;
         }
         CodeBuilder cob = b.cob;
         cob.aload(CORE);
         b.pushRip(b.offsets[i] + d.length() + d.imm());
         cob.loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // a non-canonical target faults here, before it
-        b.exit(i + 1, true, BodyState.RIP_SET, false);
+        b.exit(b.ran(i), true, BodyState.RIP_SET, false);
     }
 
     /**
@@ -388,7 +389,7 @@ final class CompiledForms {
             b.loadRegister(base, 8);
             cob.ladd();
         } else if (base == BlockOp.RIP) {
-            b.pushRip(b.offsets[i + 1]);
+            b.pushRip(b.next(i));
             cob.ladd();
         }
         if (d.index() >= 0) {

@@ -180,6 +180,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.blocksCompiled;
     }
 
+    /** How many compiled methods run more than one decoded block. */
+    long compiledRegions() {
+        return core.regionsCompiled;
+    }
+
     /** How many times an instruction across a page end ran as a decoded one. */
     long crossingRuns() {
         return core.crossingRuns;

@@ -212,6 +212,11 @@ public final class Mapping implements AutoCloseable {
         segment.set(LONG, offset, value);
     }
 
+    /** Whether the bytes at {@code offset} are {@code bytes}. */
+    public boolean holds(long offset, byte[] bytes) {
+        return MemorySegment.mismatch(segment, offset, offset + bytes.length, MemorySegment.ofArray(bytes), 0, bytes.length) < 0;
+    }
+
     public void read(long offset, byte[] into, int at, int length) {
         MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, offset, into, at, length);
     }

@@ -1,0 +1,59 @@
+package io.jkvm.emu;
+
+import java.util.Arrays;
+
+/**
+ * The decoded blocks one compiled method runs ({@link BlockCompiler}): the entry block first, then blocks of the same
+ * page its direct branches and fall-throughs reach, each at its offset from the entry (within one page, linear and
+ * physical offsets agree). A branch from one to another stays in the method, registers and flags in locals.
+ */
+record BlockRegion(BlockOp[][] blocks, long[] starts) {
+    BlockRegion {
+        if (blocks.length == 0 || blocks.length != starts.length || starts[0] != 0) {
+            throw new IllegalArgumentException("a region starts with its entry block, at offset 0");
+        }
+    }
+
+    /** The region of one block. */
+    static BlockRegion of(BlockOp[] insns) {
+        return new BlockRegion(new BlockOp[][]{insns}, new long[]{0});
+    }
+
+    /** Its first {@code n} blocks. */
+    BlockRegion first(int n) {
+        return new BlockRegion(Arrays.copyOf(blocks, n), Arrays.copyOf(starts, n));
+    }
+
+    /** The instructions of all its blocks, one block after the other. */
+    BlockOp[] insns() {
+        return Arrays.stream(blocks).flatMap(Arrays::stream).toArray(BlockOp[]::new);
+    }
+
+    /** The block starting {@code offset} bytes from the entry, or -1. */
+    int blockAt(long offset) {
+        for (int k = 0; k < starts.length; k++) {
+            if (starts[k] == offset) {
+                return k;
+            }
+        }
+        return -1;
+    }
+
+    /** Every offset a direct Jcc, JMP or fall-through of {@code insns}, starting at {@code start}, goes to. */
+    static long[] successors(BlockOp[] insns, long start) {
+        long[] out = new long[insns.length + 1];
+        int n = 0;
+        long at = start;
+        for (BlockOp d : insns) {
+            at += d.length();
+            if (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) {
+                out[n++] = at + d.imm();
+            }
+        }
+        BlockOp last = insns[insns.length - 1];
+        if (!last.endsBlock()) {
+            out[n++] = at;
+        }
+        return Arrays.copyOf(out, n);
+    }
+}
