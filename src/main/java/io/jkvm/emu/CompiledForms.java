@@ -154,6 +154,18 @@ final class CompiledForms {
                 b.reachable = false;
             }
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> {
+                if (d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i)) { // flags nothing sees: the product's low bits alone
+                    if (d.op() == BlockOp.IMUL_IMM) {
+                        b.loadRegister(d.rm(), size);
+                        cob.loadConstant(d.imm());
+                    } else {
+                        b.loadRegister(d.reg(), size);
+                        b.loadRegister(d.rm(), size);
+                    }
+                    cob.lmul();
+                    b.storeRegister(d.reg(), size);
+                    break;
+                }
                 b.flushRegister(d.reg()); // imul3 writes the register file's (a 16-bit one keeps the rest)
                 cob.aload(CORE).loadConstant(d.reg());
                 if (d.op() == BlockOp.IMUL_IMM) {
