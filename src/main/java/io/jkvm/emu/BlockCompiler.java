@@ -37,8 +37,10 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted},
  * {@link NearBranches}, the core's push, pop and memory accessors); every other decoded
  * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
- * A block that branches back to its own start loops inside the method. A hidden class goes with its block: the code
- * cache's bound on blocks bounds the compiled code too.
+ * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP and fall-throughs
+ * reach; a branch from one to another (the block's own start too) stays in the method while nothing needs the
+ * boundary, with the registers in locals and the flags in the core unless dead there. A hidden class goes with its
+ * block: the code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
     static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_LONGS = CD_long.arrayType();
@@ -232,8 +234,8 @@ final class BlockCompiler {
     }
 
     /**
-     * Whether a looping block's flags from the round before are dead at its start: its first instructions neither
-     * read flags nor may fault before one sets them all, so the back edge need not write the record to the core.
+     * Whether the flags are dead at a block's start: its first instructions neither read flags nor may fault before
+     * one sets them all, so a branch to it in the method need not write the record to the core.
      */
     static boolean flagsDeadAtStart(BlockOp[] insns) {
         for (BlockOp d : insns) {

@@ -256,12 +256,13 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     /** How many compiled methods run more than one block (for the tests). */
     long regionsCompiled;
     /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
-    static final int REGION_BLOCKS = 32, REGION_INSNS = 400;
+    static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
 
     /**
      * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks of its page that direct
-     * branches and fall-throughs of those before reach and that are decoded and current (compiling everything at
-     * once: decoded now). The block then checks their bytes with its own.
+     * branches and fall-throughs of those before reach, are current and ran at least a sixteenth of the compile
+     * threshold's times (compiling everything at once: decoded now), when one of them comes back to it (a loop);
+     * else the block alone. The block then checks their bytes with its own.
      */
     private BlockRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
@@ -286,7 +287,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                         return single; // the cache was full and is empty now: the page index is stale
                     }
                 }
-                if (s == null || s.insns.length == 0
+                if (s == null || s.insns.length == 0 || s.runs < compileThreshold / 16
                         || total + s.insns.length > REGION_INSNS || !code.current(s, fetchPhysBase + offset)) {
                     continue;
                 }
@@ -295,8 +296,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 total += s.insns.length;
             }
         }
-        if (members.size() == 1) {
-            return single;
+        boolean loops = false;
+        for (int k = 0; k < members.size(); k++) {
+            for (long to : BlockRegion.successors(members.get(k).insns, starts.get(k))) {
+                loops |= to == 0;
+            }
+        }
+        if (members.size() == 1 || !loops) {
+            return single; // a region that never comes back to its entry saves little for what it costs to compile
         }
         int n = members.size();
         BlockOp[][] blocks = new BlockOp[n][];

@@ -204,8 +204,8 @@ abstract class BodyState {
     }
 
     /**
-     * Sets the PROGRESS local before the code of {@code state}'s instruction: its offset from the block's start, and
-     * its index.
+     * Sets the PROGRESS local before the code of {@code state}'s instruction: its offset from the entry block's start,
+     * and its index in its own block.
      */
     void progress(HandlerState state) {
         cob.loadConstant(offsets[state.index()] << 8 | (ran(state.index()) - 1)).lstore(PROGRESS);
