@@ -58,20 +58,21 @@ class CompiledRegionTest {
     }
 
     /**
-     * mov rbx, data; xor eax, eax; mov ecx, 30000; then 1: inc rax; cmp ecx, 1; jne 2f; mov rbx, 1 << 63; jmp 2f;
-     * 2: add rax, [rbx]; dec ecx; jnz 1b: the last round's ADD faults (#GP, a non-canonical address).
+     * mov rbx, data; xor eax, eax; mov ecx, 30000; jmp 1f; then 1: inc rax; cmp ecx, 1; jne 2f; mov rbx, 1 << 63;
+     * jmp 2f; 2: add rax, [rbx]; dec ecx; jnz 1b: the last round's ADD faults (#GP, a non-canonical address). Block 1
+     * is entered first each round, so it is the region's entry and the ADD's block a member.
      */
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void aFaultInABlockReachedByABranchIsPrecise(String execution) {
         long data = 0x150000;
         Asm setup = new Asm().movImm64(3, data);
-        byte[] loop = HexFormat.of().parseHex("31c0" + "b930750000" + "48ffc0" + "83f901" + "750c"
+        byte[] loop = HexFormat.of().parseHex("31c0" + "b930750000" + "eb00" + "48ffc0" + "83f901" + "750c"
                 + "48bb0000000000000080" + "eb00" + "480303" + "ffc9" + "75e5" + "e680");
         byte[] code = new byte[setup.bytes().length + loop.length];
         System.arraycopy(setup.bytes(), 0, code, 0, setup.bytes().length);
         System.arraycopy(loop, 0, code, setup.bytes().length, loop.length);
-        long add = EmuVm.CODE + setup.bytes().length + 0x1B;
+        long add = EmuVm.CODE + setup.bytes().length + 0x1D;
         ExecutionTest.with(execution, () -> {
             try (EmuVm vm = new EmuVm(code)) {
                 ExceptionsTest.installIdt(vm);
