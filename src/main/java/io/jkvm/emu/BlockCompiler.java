@@ -63,21 +63,14 @@ final class BlockCompiler {
      */
     static final int MAX_METHOD_BYTES = 8000;
 
-    /**
-     * {@code block} compiled (it must have at least one instruction): all of it, or as many of its first instructions
-     * as fit in {@link #MAX_METHOD_BYTES}, the method then leaving to the next one as a branch there would.
-     */
-    static CompiledBlock compile(DecodedBlock block) {
-        return compile(fit(BlockRegion.of(block.insns)));
-    }
-
     /** A region as compiled: the blocks kept, and its class. */
     record Fitted(BlockRegion region, byte[] bytes) {
     }
 
     /**
      * {@code region} in one method, less the blocks found last while that is too large to JIT; the entry block alone
-     * when it is (all of it, or as many of its first instructions as fit).
+     * when it is (all of it, or as many of its first instructions as fit in {@link #MAX_METHOD_BYTES}, the method then
+     * leaving to the next one as a branch there would). Each block has at least one instruction.
      */
     static Fitted fit(BlockRegion region) {
         while (region.blocks().length > 1) {

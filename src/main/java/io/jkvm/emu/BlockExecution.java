@@ -274,8 +274,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));
         java.util.List<Long> starts = new java.util.ArrayList<>(java.util.List.of(0L));
         int total = block.insns.length;
+        boolean loops = false;
         for (int m = 0; m < members.size(); m++) {
             for (long to : BlockRegion.successors(members.get(m).insns, starts.get(m))) {
+                loops |= to == 0;
                 long offset = entry + to;
                 if (offset < 0 || offset >= 0x1000 || starts.contains(to) || members.size() == REGION_BLOCKS) {
                     continue;
@@ -294,12 +296,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 members.add(s);
                 starts.add(to);
                 total += s.insns.length;
-            }
-        }
-        boolean loops = false;
-        for (int k = 0; k < members.size(); k++) {
-            for (long to : BlockRegion.successors(members.get(k).insns, starts.get(k))) {
-                loops |= to == 0;
             }
         }
         if (members.size() == 1 || !loops) {

@@ -109,10 +109,15 @@ abstract class BodyState {
         return k;
     }
 
+    /** Where instruction {@code i}, a relative branch or CALL, goes: its offset from the entry block's start. */
+    long target(int i) {
+        return next(i) + insns[i].imm();
+    }
+
     /** The block of the region instruction {@code i}, a Jcc or JMP, branches to; -1 when none or another kind. */
     int branchTarget(int i) {
         BlockOp d = insns[i];
-        return d.op() == BlockOp.JCC || d.op() == BlockOp.JMP ? region.blockAt(next(i) + d.imm()) : -1;
+        return d.op() == BlockOp.JCC || d.op() == BlockOp.JMP ? region.blockAt(target(i)) : -1;
     }
 
     /** The block of the region block {@code k} falls through to at its end, or -1. */

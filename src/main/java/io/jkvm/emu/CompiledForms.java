@@ -140,7 +140,7 @@ final class CompiledForms {
                 b.flushRegisters();
                 b.materializeFlags();
                 cob.aload(CORE);
-                b.pushRip(b.offsets[i] + d.length() + d.imm());
+                b.pushRip(b.target(i));
                 b.pushRip(b.next(i));
                 cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
                 b.exit(b.ran(i), true, BodyState.RIP_SET, false);
@@ -280,7 +280,7 @@ final class CompiledForms {
         }
         CodeBuilder cob = b.cob;
         cob.aload(CORE);
-        b.pushRip(b.offsets[i] + d.length() + d.imm());
+        b.pushRip(b.target(i));
         cob.loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // a non-canonical target faults here, before it
         b.exit(b.ran(i), true, BodyState.RIP_SET, false);
     }
