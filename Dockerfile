@@ -24,9 +24,11 @@ COPY --from=build /src/scripts/docker-entrypoint /usr/local/bin/jkvm
 RUN chmod 755 /usr/local/bin/jkvm \
  && echo 'jkvm:x:10001:10001:jkvm:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'jkvm:x:10001:' >> /etc/group
-# The JDK's ahead-of-time cache (classes loaded and linked, method profiles) from a training run of the common start
-# paths, for the options the entry point starts java with; the steps that need /dev/kvm just fail here.
-RUN java -Xmx256m -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot --enable-native-access=ALL-UNNAMED -jar /opt/jkvm/jkvm.jar aot-training \
+# The JDK's ahead-of-time cache (classes loaded and linked; no method profiles, as scripts/lib.sh's aot_cache says why)
+# from a training run of the common start paths, for the options the entry point starts java with; the steps that
+# need /dev/kvm just fail here.
+RUN java -Xmx256m -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
+      --enable-native-access=ALL-UNNAMED -jar /opt/jkvm/jkvm.jar aot-training \
       > /tmp/aot-training.log 2>&1 \
  && test -s /opt/jkvm/jkvm.aot && chmod 644 /opt/jkvm/jkvm.aot && rm /tmp/aot-training.log
 ENTRYPOINT ["/usr/local/bin/jkvm"]

@@ -108,9 +108,11 @@ jar_stale() {
       -newer "$jkvm_root/target/jkvm.jar" -print -quit)" ]
 }
 
-# The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514/515: classes loaded and linked, method profiles),
-# made by a training run (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the
-# options given. Succeeds when target/jkvm.aot is there to use; a failed training only costs the speed-up.
+# The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514: classes loaded and linked), made by a training run
+# (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given. It holds
+# no method profiles (-AOTRecordTraining): the training guest's profiles steered C2 badly on hot guest code, a third
+# slower on the core benchmarks (docs/benchmarks.md). Succeeds when target/jkvm.aot is there to use; a failed training
+# only costs the speed-up.
 aot_cache() {
   local aot="$jkvm_root/target/jkvm.aot"
   if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ]; then
@@ -118,7 +120,8 @@ aot_cache() {
   fi
   echo "jkvm: making the start-up cache target/jkvm.aot (once per build) ..." >&2
   rm -f "$aot"
-  if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" --enable-native-access=ALL-UNNAMED \
+  if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
+      --enable-native-access=ALL-UNNAMED \
       -jar "$jkvm_root/target/jkvm.jar" aot-training > "$jkvm_root/target/aot-training.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
     echo "jkvm: no start-up cache (its training run failed, see target/aot-training.log); starting without it" >&2
     rm -f "$aot.tmp"

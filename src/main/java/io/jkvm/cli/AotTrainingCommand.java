@@ -16,9 +16,9 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * The training run behind the JDK's ahead-of-time cache (JEP 483/514/515), which scripts/jkvm makes once per build
- * with {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and
- * linked, with method profiles, in every later start. Hidden: it is the launcher's, not a user's.
+ * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
+ * {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and linked in
+ * every later start (without this run's method profiles: scripts/lib.sh says why). Hidden: it is the launcher's.
  */
 @Command(name = "aot-training", hidden = true,
         description = "Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.")
