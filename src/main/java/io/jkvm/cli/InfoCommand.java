@@ -1,7 +1,7 @@
 package io.jkvm.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jkvm.kvm.Capability;
 import io.jkvm.kvm.Kvm;
@@ -27,7 +27,6 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.")
 final class InfoCommand implements Callable<Integer> {
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     @CommandLine.ParentCommand
     Main main;
@@ -143,7 +142,7 @@ final class InfoCommand implements Callable<Integer> {
     }
 
     private static ObjectNode jsonLayout(XsaveLayout layout) {
-        ObjectNode j = JSON.createObjectNode().put("standardSize", layout.standardSize());
+        ObjectNode j = JsonNodeFactory.instance.objectNode().put("standardSize", layout.standardSize());
         ArrayNode components = j.putArray("components");
         for (XsaveLayout.Component c : layout.components()) {
             if (!c.supervisor()) {
@@ -155,7 +154,7 @@ final class InfoCommand implements Callable<Integer> {
     }
 
     private static void printJson(HostInfo info, PrintStream out) {
-        ObjectNode j = JSON.createObjectNode();
+        ObjectNode j = JsonNodeFactory.instance.objectNode();
         j.put("device", info.device());
         j.put("apiVersion", info.apiVersion());
         j.putObject("cpu").put("vendor", info.cpu().vendorId()).put("rules", info.cpu().vendor().manual().name())
