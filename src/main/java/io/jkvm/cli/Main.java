@@ -6,14 +6,19 @@ import picocli.CommandLine.Command;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.util.List;
 
 /** The jkvm command line: run, restore, snapshot, ctl, info. Errors are one line on stderr and exit status 2. */
 @Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "A KVM virtual machine monitor in Java.",
-        subcommands = {RunCommand.class, RestoreCommand.class, SnapshotCommand.class, CtlCommand.class, InfoCommand.class,
-                AotTrainingCommand.class,
-                CommandLine.HelpCommand.class})
+        description = "A KVM virtual machine monitor in Java.")
 public final class Main implements Runnable {
+    /**
+     * The subcommands, in the order help lists them. A command line naming one first builds only that one: picocli
+     * reads each command's annotations and makes its object at every start, which the others would cost for nothing.
+     */
+    private static final List<Class<?>> SUBCOMMANDS = List.of(RunCommand.class, RestoreCommand.class, SnapshotCommand.class,
+            CtlCommand.class, InfoCommand.class, AotTrainingCommand.class, CommandLine.HelpCommand.class);
+
     /** Exit status for bad input and failed guests. */
     public static final int ERROR = 2;
 
@@ -93,6 +98,13 @@ public final class Main implements Runnable {
 
     private static int execute(Main main, String[] args, PrintStream out, PrintStream err) {
         CommandLine cli = new CommandLine(main);
+        String first = args.length > 0 ? args[0] : "";
+        boolean named = !first.equals("help") && SUBCOMMANDS.stream().anyMatch(c -> name(c).equals(first));
+        for (Class<?> c : SUBCOMMANDS) {
+            if (!named || name(c).equals(first)) {
+                cli.addSubcommand(c);
+            }
+        }
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         cli.setParameterExceptionHandler((e, a) -> {
@@ -113,6 +125,10 @@ public final class Main implements Runnable {
             err.flush();
             return ERROR;
         }
+    }
+
+    private static String name(Class<?> command) {
+        return command.getAnnotation(Command.class).name();
     }
 
     /** The message of an error, on one line; a bug without a message still names its type. */
