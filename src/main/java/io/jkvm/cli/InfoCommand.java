@@ -27,7 +27,6 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.")
 final class InfoCommand implements Callable<Integer> {
-
     @CommandLine.ParentCommand
     Main main;
 

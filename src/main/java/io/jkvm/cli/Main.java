@@ -99,6 +99,7 @@ public final class Main implements Runnable {
     private static int execute(Main main, String[] args, PrintStream out, PrintStream err) {
         CommandLine cli = new CommandLine(main);
         String first = args.length > 0 ? args[0] : "";
+        // "help" names another command after it: it needs them all, as the top level's own options and errors do
         boolean named = !first.equals("help") && SUBCOMMANDS.stream().anyMatch(c -> name(c).equals(first));
         for (Class<?> c : SUBCOMMANDS) {
             if (!named || name(c).equals(first)) {
