@@ -198,10 +198,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         endBlock = false;
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && block.runs++ >= compileThreshold && insns.length > 0) {
-            BlockCompiler.Fitted fitted = BlockCompiler.fit(regionOf(block));
+            FoundRegion found = regionOf(block);
+            BlockCompiler.Fitted fitted = BlockCompiler.fit(found.region());
             compiled = block.compiled = BlockCompiler.compile(fitted);
             blocksCompiled++;
-            if (fitted.region().blocks().length > 1) {
+            int kept = fitted.region().blocks().length;
+            if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
+                block.regionBlocks = java.util.Arrays.copyOf(found.members(), kept - 1);
+                block.regionOffsets = java.util.Arrays.copyOfRange(fitted.region().starts(), 1, kept);
                 regionsCompiled++;
             }
         }
@@ -258,15 +262,19 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
     static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
 
+    /** A region found for a block, and the decoded blocks after its entry, in the region's order. */
+    private record FoundRegion(BlockRegion region, DecodedBlock[] members) {
+    }
+
     /**
      * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks of its page that direct
      * branches and fall-throughs of those before reach, are current and ran at least a sixteenth of the compile
      * threshold's times (compiling everything at once: decoded now), when one of them comes back to it (a loop);
-     * else the block alone. The block then checks their bytes with its own.
+     * else the block alone.
      */
-    private BlockRegion regionOf(DecodedBlock block) {
+    private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
-        BlockRegion single = BlockRegion.of(block.insns);
+        FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
         if ((rip & ~0xFFFL) != fetchPage || fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes
                 || fetchBlocks[entry] != block) {
             return single;
@@ -304,17 +312,11 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         int n = members.size();
         BlockOp[][] blocks = new BlockOp[n][];
         long[] at = new long[n];
-        long[] physical = new long[n - 1];
         for (int k = 0; k < n; k++) {
             blocks[k] = members.get(k).insns;
             at[k] = starts.get(k);
-            if (k > 0) {
-                physical[k - 1] = fetchPhysBase + entry + at[k];
-            }
         }
-        block.regionBlocks = members.subList(1, n).toArray(DecodedBlock[]::new);
-        block.regionPhysical = physical;
-        return new BlockRegion(blocks, at);
+        return new FoundRegion(new BlockRegion(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
     }
 
     /** Register {@code n} as a {@code size}-byte operand; {@link BlockOp#HIGH_BYTE} + 0-3 are AH-BH. */

@@ -88,7 +88,7 @@ final class CodeCache {
             return false;
         }
         for (int k = 0; b.regionBlocks != null && k < b.regionBlocks.length; k++) {
-            if (!matches(b.regionBlocks[k], b.regionPhysical[k])) {
+            if (!matches(b.regionBlocks[k], physical + b.regionOffsets[k])) {
                 return false; // the compiled region runs that block's code too
             }
         }

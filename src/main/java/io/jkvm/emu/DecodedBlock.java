@@ -20,9 +20,9 @@ final class DecodedBlock {
     int runs;
     /** Its bytecode once compiled ({@link BlockCompiler}); dropped with the block. */
     CompiledBlock compiled;
-    /** The other blocks its compiled region runs, and where they are: their bytes are checked with its own. */
+    /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
-    long[] regionPhysical;
+    long[] regionOffsets;
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
         this.insns = insns;

@@ -37,6 +37,9 @@ class CompiledRegionTest {
                     assertEquals(0, vm.vcpu.compiledRegions(), "the interpreter compiles nothing");
                 } else {
                     assertTrue(vm.vcpu.compiledRegions() > 0, "no compiled method ran more than one block");
+                    long regions = vm.vcpu.compiledRegions();
+                    vm.nextOut(0x80);
+                    assertEquals(regions, vm.vcpu.compiledRegions(), "a second round, its code unchanged, compiles nothing again");
                 }
             }
             return null;
