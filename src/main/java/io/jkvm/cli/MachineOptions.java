@@ -85,6 +85,7 @@ final class MachineOptions {
         if (exitStatus() != null) {
             exitStatus().openBeforeSandbox();
         }
+        StartAhead.await();
         Sandbox.Entered in = Sandbox.enter(Optional.ofNullable(user));
         if (trace) {
             main.err.printf("jkvm: sandbox: running as %s (uid %d), no_new_privs, no capabilities, seccomp filter of %d"

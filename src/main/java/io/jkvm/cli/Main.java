@@ -75,6 +75,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         processEntry = true;
+        StartAhead.begin(args);
         int status;
         try {
             status = execute(args, System.out, System.err, System.in);

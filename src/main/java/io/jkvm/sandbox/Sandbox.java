@@ -55,24 +55,32 @@ public final class Sandbox {
     }
 
     /**
-     * Opens now what the JVM would open on first use: the security providers and /dev/urandom (RDRAND, the control
-     * socket's names) and NIO's socket code; run from a directory of classes (not the jar, whose fd stays open), every
-     * jkvm class. And removes the JVM's hsperfdata file, which it could not unlink at exit any more (jps and jcmd no
-     * longer list a sandboxed jkvm).
+     * Opens now what the JVM would open on first use ({@link #openJvmParts}: RDRAND and the control socket's names need
+     * them); run from a directory of classes (not the jar, whose fd stays open), loads every jkvm class. And removes
+     * the JVM's hsperfdata file, which it could not unlink at exit any more (jps and jcmd no longer list a sandboxed
+     * jkvm).
      */
     private static void prepareJvm() {
-        new java.security.SecureRandom().nextBytes(new byte[8]);
-        try { // NIO's socket classes load their native code on first use: a socket refused later then fails with EPERM
-            java.nio.channels.SocketChannel.open().close();
-        } catch (IOException e) {
-            // a host without IP sockets: refused later all the same
-        }
+        openJvmParts();
         loadClassesFromDirectory();
         try {
             Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"), "hsperfdata_" + System.getProperty("user.name"),
                     Long.toString(ProcessHandle.current().pid())));
         } catch (IOException e) {
             // not ours to remove (another user's directory): the JVM leaves it as it would have
+        }
+    }
+
+    /**
+     * Opens the parts of the JVM that open files or load native code on first use: the security providers and
+     * /dev/urandom, and NIO's socket code. Any thread may do it ahead of {@link #enter}, which does it again (at no cost).
+     */
+    public static void openJvmParts() {
+        new java.security.SecureRandom().nextBytes(new byte[8]);
+        try { // NIO's socket classes load their native code on first use: a socket refused later then fails with EPERM
+            java.nio.channels.SocketChannel.open().close();
+        } catch (IOException e) {
+            // a host without IP sockets: refused later all the same
         }
     }
 

@@ -1,0 +1,34 @@
+package io.jkvm.cli;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StartAheadTest {
+    private static List<Thread> aheadThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("jkvm-start-ahead")).toList();
+    }
+
+    @Test
+    void aMachineCommandLinksAheadAndTheWaitEndsOnlyOnceThatThreadHasEnded() {
+        StartAhead.begin(new String[]{"run", "--backend", "emulator"});
+        List<Thread> started = aheadThreads();
+        StartAhead.await();
+        assertTrue(started.stream().noneMatch(Thread::isAlive), "the thread still runs after the wait");
+        assertEquals(List.of(), aheadThreads(), "a start-ahead thread is left");
+        StartAhead.await(); // nothing begun: returns at once
+    }
+
+    @Test
+    void otherCommandsStartNoThread() {
+        for (String first : new String[]{"info", "ctl", "--version", "help", "snapshot"}) {
+            StartAhead.begin(new String[]{first, "run"});
+            assertEquals(List.of(), aheadThreads(), first + " started one");
+        }
+        StartAhead.begin(new String[0]);
+        assertEquals(List.of(), aheadThreads());
+    }
+}
