@@ -14,10 +14,11 @@ public enum Execution {
     /**
      * How often a decoded block runs before {@link #BLOCKS} compiles it, unless {@link #THRESHOLD_PROPERTY} says (-1:
      * never). A new hidden class runs in the JVM's own interpreter until the JIT compiles it, slower than the decoded
-     * block it replaces, so only blocks that run on for long repay it: a Linux boot took 2.6 times as long at 200 as at
-     * 20000 (docs/benchmarks.md), the hot loops of scripts/bench-core the same.
+     * block it replaces, and the JIT's own compiles of it take a core of their own, so only blocks that run on for long
+     * repay it: a Linux boot took 2.6 times as long at 200 as at 20000, and at 50000 its JIT time fell by a fifth with
+     * the boot no slower (docs/benchmarks.md); the hot loops of scripts/bench-core are the same at each.
      */
-    static final int DEFAULT_COMPILE_THRESHOLD = 20_000;
+    static final int DEFAULT_COMPILE_THRESHOLD = 50_000;
     public static final String THRESHOLD_PROPERTY = "jkvm.core.compileThreshold";
 
     /** Runs of a block before it is compiled: 0 for {@link #COMPILED}, never (-1) for the interpreter. */
