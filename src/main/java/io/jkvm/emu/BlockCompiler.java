@@ -126,9 +126,9 @@ final class BlockCompiler {
     private static byte[] classOf(BlockRegion region, boolean prefix) {
         return CLASS_FILE.build(ClassDesc.of("io.jkvm.emu.CompiledBlockCode"), clb -> {
             clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
-            clb.withInterfaceSymbols(CD_COMPILED);
+            clb.withSuperclass(CD_COMPILED);
             clb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, ClassFile.ACC_PUBLIC, cob -> cob
-                    .aload(0).invokespecial(ConstantDescs.CD_Object, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
+                    .aload(0).invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
             clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, region, prefix).emit());
         });
     }
