@@ -153,20 +153,13 @@ final class Arithmetic {
             throw GuestFault.of(GuestFault.DE);
         }
         if (size == 8) {
-            long hi = cpu.r[2], lo = cpu.r[0];
-            java.math.BigInteger dividend = new java.math.BigInteger(1, toBytes(hi, lo));
-            if (signed) {
-                dividend = java.math.BigInteger.valueOf(hi).shiftLeft(64).or(new java.math.BigInteger(1, toBytes(0, lo)));
-            }
-            java.math.BigInteger d = signed ? java.math.BigInteger.valueOf(divisor) : new java.math.BigInteger(Long.toUnsignedString(divisor));
-            java.math.BigInteger[] qr = dividend.divideAndRemainder(d);
-            java.math.BigInteger min = signed ? java.math.BigInteger.valueOf(Long.MIN_VALUE) : java.math.BigInteger.ZERO;
-            java.math.BigInteger max = signed ? java.math.BigInteger.valueOf(Long.MAX_VALUE) : new java.math.BigInteger("FFFFFFFFFFFFFFFF", 16);
-            if (qr[0].compareTo(min) < 0 || qr[0].compareTo(max) > 0) {
+            WideDivision.Result qr = signed ? WideDivision.signed(cpu.r[2], cpu.r[0], divisor)
+                    : WideDivision.unsigned(cpu.r[2], cpu.r[0], divisor);
+            if (qr == null) {
                 throw GuestFault.of(GuestFault.DE);
             }
-            cpu.r[0] = qr[0].longValue();
-            cpu.r[2] = qr[1].longValue();
+            cpu.r[0] = qr.quotient();
+            cpu.r[2] = qr.remainder();
             return;
         }
         int bits = 8 * size;
@@ -195,15 +188,6 @@ final class Arithmetic {
             cpu.setReg(0, size, q);
             cpu.setReg(2, size, rem);
         }
-    }
-
-    static byte[] toBytes(long hi, long lo) {
-        byte[] b = new byte[16];
-        for (int i = 0; i < 8; i++) {
-            b[i] = (byte) (hi >>> (56 - 8 * i));
-            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
-        }
-        return b;
     }
 
     /** FE /0-1 and FF /0-1: INC and DEC of r/m (CF kept). */
