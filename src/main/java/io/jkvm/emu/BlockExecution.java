@@ -30,7 +30,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         DecodedBlock last = null; // the block just run, and where it starts: a loop within it runs it again at once
         long lastRip = -1;
         while (true) {
-            if (!mayChain()) {
+            // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded forms,
+            // compiled or not, never change TF, RF, IF, the shadow or the mode, and a store that may reach a device, a
+            // fault or an exit ends the chain.
+            if ((total == 0 || interruptLine || nmiPending) && !mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks
                 }
