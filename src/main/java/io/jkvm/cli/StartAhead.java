@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.linux.Downcalls;
+import io.jkvm.machine.Threads;
 import io.jkvm.sandbox.Sandbox;
 
 import java.util.Set;
@@ -9,7 +10,7 @@ import java.util.Set;
  * What a command that starts a machine will need, made on a thread of its own while the main thread has picocli build
  * its command model: the libc downcalls (a quarter of a second in a cold JVM) and the JVM's lazily opened parts the
  * sandbox opens before it goes up. Only in a process of jkvm's own ({@link Main#main}); the main thread waits for it
- * to end before the sandbox goes up, so the sandbox confines a process whose threads all stay.
+ * to end before the sandbox goes up, so no thread of its is still starting or ending then.
  */
 final class StartAhead {
     private StartAhead() {
@@ -36,24 +37,12 @@ final class StartAhead {
         }
     }
 
-    /** Waits for the work begun, if any, to end. */
+    /** Waits for the work begun, if any, to end (through interrupts: the sandbox must not go up beside it). */
     static void await() {
         Thread t = ahead;
-        if (t == null) {
-            return;
-        }
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true; // the join goes on: the sandbox must not go up beside a thread still starting
-            }
-        }
-        ahead = null;
-        if (interrupted) {
-            Thread.currentThread().interrupt();
+        if (t != null) {
+            Threads.joinUninterruptibly(t);
+            ahead = null;
         }
     }
 }

@@ -31,8 +31,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         long lastRip = -1;
         while (true) {
             // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded forms,
-            // compiled or not, never change TF, RF, IF, the shadow or the mode, and a store that may reach a device, a
-            // fault or an exit ends the chain.
+            // compiled or not, never change TF, RF, IF, the shadow, the mode or the breakpoints, and a store that may
+            // reach a device, a fault or an exit ends the chain. Compiled loops ask the same way at their back edges.
             if ((total == 0 || interruptLine || nmiPending) && !mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks

@@ -38,11 +38,7 @@ abstract class BodyState {
     private final BlockRegion region;
     /** Whether a branch in the region goes back to the entry block's start. */
     final boolean loop;
-    /**
-     * Whether every instruction of the region is a compiled form: none of those changes what {@code mayChain} reads
-     * but the interrupt and NMI lines, which other threads raise (an MMIO store that may reach a device ends the block).
-     */
-    private final boolean onlyCompiledForms;
+
     /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
     private final boolean[] flagsDeadAtStart;
     final long used;
@@ -84,7 +80,6 @@ abstract class BodyState {
         }
         loop = loops;
         used = BlockCompiler.registersUsed(insns);
-        onlyCompiledForms = java.util.Arrays.stream(insns).allMatch(BlockCompiler::compiled);
     }
 
     /** The offset from the entry where instruction {@code i} ends: the next one's address. */
@@ -491,9 +486,9 @@ abstract class BodyState {
     /**
      * A branch from instruction {@code i} to block {@code k} of the region: on in the method while runBlock would run
      * that block at once ({@code mayChain}, within {@link BlockExecution#CHAIN_LIMIT} instructions); else a return.
-     * In a region of compiled forms alone, which runBlock entered with {@code mayChain} true, only a raised interrupt or
-     * NMI line can have made it false since: {@code mayChain} is asked only then. The block starts with the registers in
-     * locals and the flags in the core (or dead).
+     * runBlock entered the method with {@code mayChain} true, and only a raised interrupt or NMI line can have made it
+     * false since (see runBlock): {@code mayChain} is asked only then. The block starts with the registers in locals and
+     * the flags in the core (or dead).
      */
     void branchTo(int i, int k) {
         Label leave = cob.newLabel();
@@ -509,12 +504,10 @@ abstract class BodyState {
         }
         cob.iinc(LOOPED, ran(i));
         cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmpge(leave);
-        if (onlyCompiledForms) {
-            Label ask = cob.newLabel();
-            cob.aload(CORE).getfield(CD_CORE, "interruptLine", CD_boolean).ifne(ask);
-            cob.aload(CORE).getfield(CD_CORE, "nmiPending", CD_boolean).ifeq(starts[k]);
-            cob.labelBinding(ask);
-        }
+        Label ask = cob.newLabel();
+        cob.aload(CORE).getfield(CD_CORE, "interruptLine", CD_boolean).ifne(ask);
+        cob.aload(CORE).getfield(CD_CORE, "nmiPending", CD_boolean).ifeq(starts[k]);
+        cob.labelBinding(ask);
         cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifeq(leave);
         cob.goto_(starts[k]);
         cob.labelBinding(leave);

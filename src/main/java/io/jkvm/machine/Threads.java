@@ -1,11 +1,12 @@
 package io.jkvm.machine;
 
 /** Ending things without losing an interrupt or the first error. */
-final class Threads {
+public final class Threads {
     private Threads() {
     }
 
-    static void joinUninterruptibly(Thread t) {
+    /** Waits for {@code t} to end, going on through interrupts and setting this thread's interrupt status after. */
+    public static void joinUninterruptibly(Thread t) {
         boolean interrupted = false;
         while (true) {
             try {
