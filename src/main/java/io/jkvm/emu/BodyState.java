@@ -38,7 +38,6 @@ abstract class BodyState {
     private final BlockRegion region;
     /** Whether a branch in the region goes back to the entry block's start. */
     final boolean loop;
-
     /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
     private final boolean[] flagsDeadAtStart;
     final long used;
