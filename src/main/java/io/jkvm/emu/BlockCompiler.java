@@ -205,12 +205,10 @@ final class BlockCompiler {
 
     /**
      * Whether the flags instruction {@code i} leaves are dead: those after it neither read flags nor may fault or leave
-     * the block (where they would be seen) before one sets all six. Never after the first, which a shadow may end.
+     * the block (where they would be seen) before one sets all six. A shadow never ends a compiled method after its
+     * first instruction: runDecoded runs a shadowed one decoded.
      */
     static boolean flagsDeadAfter(BlockOp[] insns, int i) {
-        if (i == 0) {
-            return false;
-        }
         for (int j = i + 1; j < insns.length; j++) {
             BlockOp d = insns[j];
             if (!compiled(d) || mayThrow(d)) {

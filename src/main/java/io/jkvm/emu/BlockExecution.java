@@ -30,9 +30,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         DecodedBlock last = null; // the block just run, and where it starts: a loop within it runs it again at once
         long lastRip = -1;
         while (true) {
-            // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded forms,
-            // compiled or not, never change TF, RF, IF, the shadow, the mode or the breakpoints, and a store that may
-            // reach a device, a fault or an exit ends the chain. Compiled loops ask the same way at their back edges.
+            // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded
+            // forms, compiled or not, never change TF, RF, IF, the shadow, the mode or the breakpoints, and a store
+            // that may reach a device, a fault or an exit ends the chain. Compiled loops ask so at their back edges.
             if ((total == 0 || interruptLine || nmiPending) && !mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks
@@ -212,7 +212,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 regionsCompiled++;
             }
         }
-        if (compiled != null) {
+        // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead)
+        if (compiled != null && !interruptShadow) {
             try {
                 return compiled.run(core());
             } catch (GuestFault f) {

@@ -32,7 +32,8 @@ class CompiledShiftTest {
         assertTrue(BlockCompiler.flagsDeadAfter(insns, 1), "SHR's flags: IMUL sets them all");
         assertFalse(BlockCompiler.flagsDeadAfter(insns, 3), "SHL's flags: ADC reads CF");
         assertTrue(BlockCompiler.flagsDeadAfter(insns, 5), "SAR's flags: ADD sets them all");
-        assertFalse(BlockCompiler.flagsDeadAfter(insns, 0), "never the first instruction's, which a shadow may end");
+        BlockOp[] imulFirst = CompiledGuests.blockAt(HexFormat.of().parseHex("0fafd1" + "01f0" + "f4"), 0);
+        assertTrue(BlockCompiler.flagsDeadAfter(imulFirst, 0), "IMUL first, ADD after: the first instruction's too");
     }
 
     private static List<Long> run(String setting) {

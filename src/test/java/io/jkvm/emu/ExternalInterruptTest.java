@@ -98,6 +98,24 @@ class ExternalInterruptTest {
         }
     }
 
+    /**
+     * The instruction in STI's shadow starts a block whose compiled code would leave its flags uncomputed (ADD sets them
+     * all after it): the interrupt after it sees them, in the RFLAGS it pushes.
+     */
+    @Test
+    void theFlagsOfTheInstructionInTheShadowAreThoseTheInterruptSees() {
+        // mov edx, 0x10000; mov ecx, 0x10000; sti; imul edx, ecx (CF = OF = 1); add eax, esi; hlt
+        try (EmuVm vm = new EmuVm(hex("ba 00 00 01 00 b9 00 00 01 00 fb 0f af d1 01 f0 f4"))) {
+            setUp(vm);
+            byte[] h = hex("8b 44 24 10 e6 92" // mov eax, [rsp + 16]: the pushed RFLAGS; out 0x92, al
+                    + "48 cf"); // iretq
+            vm.memory.write(HANDLER, h, 0, h.length);
+            vm.vcpu.setInterruptLine(true);
+            long flags = vm.nextOut(0x92);
+            assertEquals(1, flags & 1, "CF from the IMUL");
+        }
+    }
+
     @Test
     void movSsBlocksTheInterruptForOneInstructionToo() {
         // IF = 0 at entry: mov eax, 0x10; sti; mov ss, ax (in the STI shadow); inc ebx (in the MOV SS shadow); inc ebx
