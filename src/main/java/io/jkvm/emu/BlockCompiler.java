@@ -310,12 +310,6 @@ final class BlockCompiler {
             if (handler != null) {
                 cover(handler, start, end);
             }
-            if (i == 0 && reachable) {
-                Label on = cob.newLabel();
-                cob.iload(SHADOWED).ifeq(on); // a shadow covers the first instruction: back to the boundary after it
-                exit(1, false, next(0), true);
-                cob.labelBinding(on);
-            }
         }
 
         /** A form the block executor runs: the core holds everything before it, and the locals are read back after. */

@@ -20,8 +20,8 @@ import static java.lang.constant.ConstantDescs.CD_long;
  * than the core's, and the code that writes them back, at exits and in each instruction's fault handler.
  */
 abstract class BodyState {
-    /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
-    static final int CORE = 1, SHADOWED = 2, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
+    /** The run method's locals (0 is the compiled block itself, 2 unused): longs take two slots, as each register's. */
+    static final int CORE = 1, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
@@ -152,10 +152,11 @@ abstract class BodyState {
         return FLAGS + 8 * i + 6;
     }
 
-    /** The entry: the shadow and RIP taken, the registers read into locals, the flag records zeroed (for the verifier). */
+    /**
+     * The entry: RIP taken, the registers read into locals, the flag records zeroed (for the verifier). No shadow
+     * covers the first instruction: runDecoded runs a shadowed one decoded.
+     */
     void prologue() {
-        cob.aload(CORE).getfield(CD_CORE, "interruptShadow", CD_boolean).istore(SHADOWED);
-        cob.aload(CORE).iconst_0().putfield(CD_CORE, "interruptShadow", CD_boolean); // no decoded form sets one
         cob.iconst_0().istore(LOOPED);
         cob.aload(CORE).getfield(CD_CORE, "rip", CD_long).lstore(RIP0);
         cob.lconst_0().lstore(PROGRESS);
@@ -224,7 +225,7 @@ abstract class BodyState {
     /**
      * The handlers and exits, after the method's code. A handler puts back the state before its instruction (the
      * registers, written back whole when any local is newer, as the others equal the register file's; the flag
-     * record; RIP; the shadow before the first) and which instruction it is, counts the rounds before, and rethrows.
+     * record; RIP) and which instruction it is, counts the rounds before, and rethrows.
      * An exit writes back the same way, sets RIP and the count, and returns.
      */
     void handlers() {
@@ -235,10 +236,6 @@ abstract class BodyState {
             if (key.restoreFlags()) {
                 cob.aload(CORE).invokevirtual(CD_CORE, "restoreFlags", ConstantDescs.MTD_void);
             }
-            Label notFirst = cob.newLabel();
-            cob.lload(PROGRESS).l2i().loadConstant(0xFF).iand().ifne(notFirst);
-            cob.aload(CORE).iload(SHADOWED).putfield(CD_CORE, "interruptShadow", CD_boolean);
-            cob.labelBinding(notFirst);
             cob.aload(CORE).lload(RIP0).lload(PROGRESS).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
             cob.aload(CORE).lload(PROGRESS).l2i().loadConstant(0xFF).iand().putfield(CD_CORE, "blockProgress", CD_int);
             cob.aload(CORE).dup().getfield(CD_CORE, "instructions", CD_long).iload(LOOPED).i2l().ladd()
@@ -261,11 +258,6 @@ abstract class BodyState {
             cob.iload(ONWARD);
             if (key.boundary()) {
                 cob.ineg();
-            } else {
-                Label plain = cob.newLabel();
-                cob.lload(EXIT).l2i().loadConstant(0xFF).iand().iconst_1().if_icmpne(plain); // after the first instruction,
-                cob.iload(SHADOWED).ifeq(plain).ineg(); // which a shadow covered: a boundary
-                cob.labelBinding(plain);
             }
             cob.ireturn();
         });
@@ -472,8 +464,7 @@ abstract class BodyState {
     /**
      * A return after {@code n} instructions of this round: the locals and the flag record written back (the state
      * here goes on for the code after, on another path), RIP set unless {@code ripOffset} is {@link #RIP_SET}, the
-     * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary, and
-     * after the first instruction when a shadow covered it.
+     * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
         ExitKey key = new ExitKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, branched,
@@ -492,12 +483,6 @@ abstract class BodyState {
     void branchTo(int i, int k) {
         Label leave = cob.newLabel();
         long target = region.starts()[k];
-        if (i == 0) {
-            Label on = cob.newLabel();
-            cob.iload(SHADOWED).ifeq(on);
-            exit(1, true, target, true); // the shadowed instruction branched: the boundary comes first
-            cob.labelBinding(on);
-        }
         if (!flagsDeadAtStart[k]) {
             emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
         }

@@ -23,7 +23,8 @@ class CompiledBlockSizeTest {
     private static final int[] TARGETS = {2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
     // mov esi, DATA; mov eax, 1; mov ecx, 3
-    // 1: PAIRS times (not qword [rsi + 8k] (disp32); add rN, rax); inc rax; dec ecx; jnz 1b (rel32); hlt
+    // 1: PAIRS times (not qword [rsi + 8k] (disp32); add rN, rax); not qword [rsi + 8 * PAIRS]; inc rax; dec ecx;
+    // jnz 1b (rel32); hlt: 64 instructions, as many as a block holds
     private static byte[] guest() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(HexFormat.of().parseHex("be00003000b801000000b903000000"));
@@ -32,7 +33,8 @@ class CompiledBlockSizeTest {
             int n = TARGETS[k % TARGETS.length];
             out.writeBytes(new byte[]{(byte) (n >= 8 ? 0x49 : 0x48), 0x01, (byte) (0xC0 | n & 7)});
         }
-        int back = -(PAIRS * 10 + 3 + 2 + 6);
+        out.writeBytes(new byte[]{0x48, (byte) 0xF7, (byte) 0x96, (byte) (8 * PAIRS), 0, 0, 0});
+        int back = -(PAIRS * 10 + 7 + 3 + 2 + 6);
         out.writeBytes(HexFormat.of().parseHex("48ffc0ffc90f85"));
         out.writeBytes(new byte[]{(byte) back, (byte) (back >> 8), (byte) (back >> 16), (byte) (back >> 24), (byte) 0xF4});
         return out.toByteArray();
@@ -41,7 +43,7 @@ class CompiledBlockSizeTest {
     @Test
     void aBlockTooLargeForTheJitIsCompiledToAMethodThatFits() {
         BlockOp[] insns = CompiledGuests.blockAt(guest(), SETUP);
-        assertEquals(2 * PAIRS + 3, insns.length, "the loop is one block");
+        assertEquals(2 * PAIRS + 4, insns.length, "the loop is one block");
         int whole = BlockCompiler.runLength(BlockCompiler.classBytes(insns, insns.length));
         assertTrue(whole > BlockCompiler.MAX_METHOD_BYTES, "the whole block's method is too large to JIT: " + whole);
         int made = BlockCompiler.runLength(BlockCompiler.fittingClass(insns));
