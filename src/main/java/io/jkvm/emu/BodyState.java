@@ -20,8 +20,8 @@ import static java.lang.constant.ConstantDescs.CD_long;
  * than the core's, and the code that writes them back, at exits and in each instruction's fault handler.
  */
 abstract class BodyState {
-    /** The run method's locals (0 is the compiled block itself, 2 unused): longs take two slots, as each register's. */
-    static final int CORE = 1, LOOPED = 3, ONWARD = 4, RIP0 = 5, ADDRESS = 7, VALUE = 9, REGISTERS = 11,
+    /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
+    static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
