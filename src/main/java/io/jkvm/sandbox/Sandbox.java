@@ -73,7 +73,8 @@ public final class Sandbox {
 
     /**
      * Opens the parts of the JVM that open files or load native code on first use: the security providers and
-     * /dev/urandom, and NIO's socket code. Any thread may do it ahead of {@link #enter}, which does it again (at no cost).
+     * /dev/urandom, and NIO's socket code. Any thread may do it ahead of {@link #enter}, which does it again: then only
+     * a read of /dev/urandom and a socket opened and closed.
      */
     public static void openJvmParts() {
         new java.security.SecureRandom().nextBytes(new byte[8]);
