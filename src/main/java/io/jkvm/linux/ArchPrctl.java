@@ -16,7 +16,7 @@ public final class ArchPrctl {
         MemorySegment state = Libc.callState();
         long r;
         try {
-            r = (long) Libc.SYSCALL_INT_LONG.invokeExact(state, (long) Uapi.SYS_arch_prctl(),
+            r = (long) Libc.SyscallIntLong.HANDLE.invokeExact(state, (long) Uapi.SYS_arch_prctl(),
                     Uapi.ARCH_REQ_XCOMP_GUEST_PERM(), (long) xfeature);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
@@ -40,7 +40,7 @@ public final class ArchPrctl {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_LONG);
-            long r = (long) Libc.SYSCALL_INT_PTR.invokeExact(state, (long) Uapi.SYS_arch_prctl(), code, mask);
+            long r = (long) Libc.SyscallIntPtr.HANDLE.invokeExact(state, (long) Uapi.SYS_arch_prctl(), code, mask);
             if (r < 0) {
                 throw new LinuxException("arch_prctl(" + name + ")", Libc.errno(state));
             }

@@ -29,7 +29,7 @@ public final class Credentials {
     public static Optional<User> lookup(String name) {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment entry = (MemorySegment) Libc.GETPWNAM.invokeExact(state, arena.allocateFrom(name));
+            MemorySegment entry = (MemorySegment) Libc.Getpwnam.HANDLE.invokeExact(state, arena.allocateFrom(name));
             if (entry.equals(MemorySegment.NULL)) {
                 return Optional.empty();
             }
@@ -48,9 +48,9 @@ public final class Credentials {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment groups = arena.allocateFrom(ValueLayout.JAVA_INT, user.gid());
-            check((int) Libc.SETGROUPS.invokeExact(state, 1L, groups), state, "setgroups([" + user.gid() + "])");
-            check((int) Libc.SETGID.invokeExact(state, user.gid()), state, "setgid(" + user.gid() + ")");
-            check((int) Libc.SETUID.invokeExact(state, user.uid()), state, "setuid(" + user.uid() + ")");
+            check((int) Libc.Setgroups.HANDLE.invokeExact(state, 1L, groups), state, "setgroups([" + user.gid() + "])");
+            check((int) Libc.Setgid.HANDLE.invokeExact(state, user.gid()), state, "setgid(" + user.gid() + ")");
+            check((int) Libc.Setuid.HANDLE.invokeExact(state, user.uid()), state, "setuid(" + user.uid() + ")");
         } catch (LinuxException e) {
             throw e;
         } catch (Throwable t) {

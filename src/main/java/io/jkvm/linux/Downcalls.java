@@ -2,20 +2,41 @@ package io.jkvm.linux;
 
 import java.lang.invoke.MethodHandles;
 
-/** The libc downcalls as a whole: linking them is the slow part of a cold start, so a caller may do it early. */
+/**
+ * The libc downcalls as a whole. Each is linked on its first use, and linking is the slow part of a cold start (the
+ * first link about a tenth of a second, each further one several milliseconds), so a start may link what it will call
+ * ahead, on a thread of its own.
+ */
 public final class Downcalls {
     private Downcalls() {
     }
 
     /**
-     * Links every downcall jkvm makes now (each costs about ten milliseconds in a cold JVM), on the calling thread; a
-     * thread using one meanwhile waits for the link to finish, as for any class being initialized.
+     * Links what every machine calls before its guest's first instruction, on the calling thread: the guest memory and
+     * image mappings, the host CPU's identity, and the sandbox's calls. A thread using one of them meanwhile waits for
+     * its link to finish, as for any class being initialized.
      */
-    public static void link() {
-        try {
-            MethodHandles.lookup().ensureInitialized(Libc.class);
-        } catch (IllegalAccessException e) {
-            throw new AssertionError("Libc is in this package", e);
+    public static void linkForMachine() {
+        link(Libc.Mmap.class, Libc.Munmap.class, Libc.Open.class, Libc.Close.class, HostCpu.Code.class,
+                Libc.Prctl.class, Libc.SyscallIntIntPtr.class, Libc.Getpwnam.class, Libc.Setgroups.class,
+                Libc.Setgid.class, Libc.Setuid.class);
+    }
+
+    /** Links what a machine on KVM calls besides: the ioctls, eventfds, the vCPU threads' kicks, the XSAVE permission. */
+    public static void linkForKvm() {
+        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class,
+                Libc.Eventfd.class, Libc.SyscallFdPtrLong.class, Libc.SyscallPtrLongInt.class, Libc.PthreadSelf.class,
+                Libc.PthreadKill.class, Libc.SyscallIntLong.class, Libc.SyscallIntPtr.class);
+    }
+
+    private static void link(Class<?>... holders) {
+        MethodHandles.Lookup lookup = MethodHandles.lookup();
+        for (Class<?> holder : holders) {
+            try {
+                lookup.ensureInitialized(holder);
+            } catch (IllegalAccessException e) {
+                throw new AssertionError("the downcall holders are in this package", e);
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ public final class EventFd implements AutoCloseable {
         MemorySegment state = Libc.callState();
         int r;
         try {
-            r = (int) Libc.EVENTFD.invokeExact(state, 0, Uapi.EFD_CLOEXEC() | Uapi.EFD_NONBLOCK());
+            r = (int) Libc.Eventfd.HANDLE.invokeExact(state, 0, Uapi.EFD_CLOEXEC() | Uapi.EFD_NONBLOCK());
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -65,7 +65,7 @@ public final class EventFd implements AutoCloseable {
         long r;
         do {
             try {
-                r = (long) Libc.SYSCALL_FD_PTR_LONG.invokeExact(state, call, fd.value(), eightBytes, 8L);
+                r = (long) Libc.SyscallFdPtrLong.HANDLE.invokeExact(state, call, fd.value(), eightBytes, 8L);
             } catch (Throwable t) {
                 throw Libc.linkageBroken(t);
             }
@@ -95,7 +95,7 @@ public final class EventFd implements AutoCloseable {
                 MemorySegment state = Libc.callState();
                 long r;
                 try {
-                    r = (long) Libc.SYSCALL_PTR_LONG_INT.invokeExact(state, Libc.SYS_POLL, pollFds, (long) fds.size(), -1);
+                    r = (long) Libc.SyscallPtrLongInt.HANDLE.invokeExact(state, Libc.SYS_POLL, pollFds, (long) fds.size(), -1);
                 } catch (Throwable t) {
                     throw Libc.linkageBroken(t);
                 }

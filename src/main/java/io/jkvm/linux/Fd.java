@@ -24,7 +24,7 @@ public final class Fd implements AutoCloseable {
     public static Fd open(String path, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = Libc.callState();
-            int fd = (int) Libc.OPEN.invokeExact(state, arena.allocateFrom(path), flags | io.jkvm.linux.uapi.Uapi.O_CLOEXEC(), 0);
+            int fd = (int) Libc.Open.HANDLE.invokeExact(state, arena.allocateFrom(path), flags | io.jkvm.linux.uapi.Uapi.O_CLOEXEC(), 0);
             if (fd < 0) {
                 throw new LinuxException("open(" + path + ")", Libc.errno(state));
             }
@@ -68,8 +68,8 @@ public final class Fd implements AutoCloseable {
         int r;
         try {
             r = request.quick()
-                    ? (int) Libc.IOCTL_LONG_CRITICAL.invokeExact(state, value, request.number(), arg)
-                    : (int) Libc.IOCTL_LONG.invokeExact(state, value, request.number(), arg);
+                    ? (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, value, request.number(), arg)
+                    : (int) Libc.IoctlLong.HANDLE.invokeExact(state, value, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -82,8 +82,8 @@ public final class Fd implements AutoCloseable {
         int r;
         try {
             r = request.quick()
-                    ? (int) Libc.IOCTL_PTR_CRITICAL.invokeExact(state, value, request.number(), arg)
-                    : (int) Libc.IOCTL_PTR.invokeExact(state, value, request.number(), arg);
+                    ? (int) Libc.IoctlPtrCritical.HANDLE.invokeExact(state, value, request.number(), arg)
+                    : (int) Libc.IoctlPtr.HANDLE.invokeExact(state, value, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -105,7 +105,7 @@ public final class Fd implements AutoCloseable {
             MemorySegment state = Libc.callState();
             int r;
             try {
-                r = (int) Libc.CLOSE.invokeExact(state, value);
+                r = (int) Libc.Close.HANDLE.invokeExact(state, value);
             } catch (Throwable t) {
                 throw Libc.linkageBroken(t);
             }

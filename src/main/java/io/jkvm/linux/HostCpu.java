@@ -32,7 +32,7 @@ public final class HostCpu {
     private static final byte[] FXSAVE = {0x0F, (byte) 0xAE, 0x07, (byte) 0xC3};
     private static final int FXSAVE_AT = 64;
 
-    private static final class Code {
+    static final class Code {
         static final Mapping PAGE = load();
         static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(),
                 FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));

@@ -16,7 +16,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The libc downcalls, linked with errno captured. Symbols and descriptors come from the generated
- * bindings; only the errno capture (which jextract does not emit) is added here.
+ * bindings; only the errno capture (which jextract does not emit) is added here. Each handle is in a class of its own,
+ * so it is linked on its first use, or ahead by {@link Downcalls}.
  */
 final class Libc {
     private Libc() {
@@ -29,58 +30,102 @@ final class Libc {
             CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
 
     // ioctl is variadic: its third argument is passed as a long or as a pointer, both in one register.
-    static final MethodHandle IOCTL_LONG = LINKER.downcallHandle(Uapi.ioctl.address(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
-            ERRNO, Linker.Option.firstVariadicArg(2));
-    static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(Uapi.ioctl.address(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
-            ERRNO, Linker.Option.firstVariadicArg(2));
+    static final class IoctlLong {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+                ERRNO, Linker.Option.firstVariadicArg(2));
+    }
+    static final class IoctlPtr {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+                ERRNO, Linker.Option.firstVariadicArg(2));
+    }
     // Critical variants skip the thread-state transition: for the quick query ioctls only (see Ioctl).
-    static final MethodHandle IOCTL_LONG_CRITICAL = LINKER.downcallHandle(Uapi.ioctl.address(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
-            ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
-    static final MethodHandle IOCTL_PTR_CRITICAL = LINKER.downcallHandle(Uapi.ioctl.address(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
-            ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
+    static final class IoctlLongCritical {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+                ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
+    }
+    static final class IoctlPtrCritical {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+                ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
+    }
     // open(2) is variadic too (the mode); jkvm never creates files through it, so the mode is always 0.
-    static final MethodHandle OPEN = LINKER.downcallHandle(Uapi.open.address(),
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-            ERRNO, Linker.Option.firstVariadicArg(2));
-    static final MethodHandle CLOSE = LINKER.downcallHandle(Uapi.close$address(), Uapi.close$descriptor(), ERRNO);
-    static final MethodHandle MMAP = LINKER.downcallHandle(Uapi.mmap$address(), Uapi.mmap$descriptor(), ERRNO);
-    static final MethodHandle MUNMAP = LINKER.downcallHandle(Uapi.munmap$address(), Uapi.munmap$descriptor(), ERRNO);
-    static final MethodHandle EVENTFD = LINKER.downcallHandle(Uapi.eventfd$address(), Uapi.eventfd$descriptor(), ERRNO);
-    static final MethodHandle LSEEK = LINKER.downcallHandle(Uapi.lseek$address(), Uapi.lseek$descriptor(), ERRNO);
+    static final class Open {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.open.address(),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                ERRNO, Linker.Option.firstVariadicArg(2));
+    }
+    static final class Close {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.close$address(), Uapi.close$descriptor(), ERRNO);
+    }
+    static final class Mmap {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.mmap$address(), Uapi.mmap$descriptor(), ERRNO);
+    }
+    static final class Munmap {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.munmap$address(), Uapi.munmap$descriptor(), ERRNO);
+    }
+    static final class Eventfd {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.eventfd$address(), Uapi.eventfd$descriptor(), ERRNO);
+    }
+    static final class Lseek {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.lseek$address(), Uapi.lseek$descriptor(), ERRNO);
+    }
     // syscall(2) for arch_prctl, which glibc does not wrap: syscall(long nr, int code, unsigned long arg).
-    static final MethodHandle SYSCALL_INT_LONG = LINKER.downcallHandle(Uapi.syscall.address(),
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG),
-            ERRNO, Linker.Option.firstVariadicArg(1));
-    static final MethodHandle SYSCALL_INT_PTR = LINKER.downcallHandle(Uapi.syscall.address(),
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS),
-            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final class SyscallIntLong {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
+    static final class SyscallIntPtr {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
     // read(2), write(2) and poll(2) through syscall(2): syscall(long nr, int fd, void *buf, size_t count) and
     // syscall(long nr, struct pollfd *fds, nfds_t nfds, int timeout), for the TAP device's frames.
-    static final MethodHandle SYSCALL_FD_PTR_LONG = LINKER.downcallHandle(Uapi.syscall.address(),
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG),
-            ERRNO, Linker.Option.firstVariadicArg(1));
-    static final MethodHandle SYSCALL_PTR_LONG_INT = LINKER.downcallHandle(Uapi.syscall.address(),
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT),
-            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final class SyscallFdPtrLong {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
+    static final class SyscallPtrLongInt {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
     static final long SYS_READ = 0, SYS_WRITE = 1, SYS_POLL = 7; // x86-64
     // seccomp(2), which glibc does not wrap: syscall(long nr, unsigned op, unsigned flags, void *args).
-    static final MethodHandle SYSCALL_INT_INT_PTR = LINKER.downcallHandle(Uapi.syscall.address(),
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS),
-            ERRNO, Linker.Option.firstVariadicArg(1));
+    static final class SyscallIntIntPtr {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
     // prctl(2) is variadic: prctl(int option, unsigned long arg2, arg3, arg4, arg5).
-    static final MethodHandle PRCTL = LINKER.downcallHandle(Uapi.prctl.address(),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
-            ERRNO, Linker.Option.firstVariadicArg(1));
-    static final MethodHandle SETUID = LINKER.downcallHandle(Uapi.setuid$address(), Uapi.setuid$descriptor(), ERRNO);
-    static final MethodHandle SETGID = LINKER.downcallHandle(Uapi.setgid$address(), Uapi.setgid$descriptor(), ERRNO);
-    static final MethodHandle SETGROUPS = LINKER.downcallHandle(Uapi.setgroups$address(), Uapi.setgroups$descriptor(), ERRNO);
-    static final MethodHandle GETPWNAM = LINKER.downcallHandle(Uapi.getpwnam$address(), Uapi.getpwnam$descriptor(), ERRNO);
-    static final MethodHandle PTHREAD_SELF = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
-    static final MethodHandle PTHREAD_KILL = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
+    static final class Prctl {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.prctl.address(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                ERRNO, Linker.Option.firstVariadicArg(1));
+    }
+    static final class Setuid {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setuid$address(), Uapi.setuid$descriptor(), ERRNO);
+    }
+    static final class Setgid {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setgid$address(), Uapi.setgid$descriptor(), ERRNO);
+    }
+    static final class Setgroups {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setgroups$address(), Uapi.setgroups$descriptor(), ERRNO);
+    }
+    static final class Getpwnam {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.getpwnam$address(), Uapi.getpwnam$descriptor(), ERRNO);
+    }
+    static final class PthreadSelf {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
+    }
+    static final class PthreadKill {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
+    }
 
     /** One errno capture buffer per thread, so a downcall on the hot path allocates nothing. */
     private static final ThreadLocal<MemorySegment> STATE =

@@ -65,7 +65,7 @@ public final class Mapping implements AutoCloseable {
 
     private static MemorySegment mmap(MemorySegment state, long hint, long size, int prot, int flags) {
         try {
-            return (MemorySegment) Libc.MMAP.invokeExact(state, MemorySegment.ofAddress(hint), size, prot, flags, -1, 0L);
+            return (MemorySegment) Libc.Mmap.HANDLE.invokeExact(state, MemorySegment.ofAddress(hint), size, prot, flags, -1, 0L);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -96,7 +96,7 @@ public final class Mapping implements AutoCloseable {
         MemorySegment state = Libc.callState();
         MemorySegment address;
         try {
-            address = (MemorySegment) Libc.MMAP.invokeExact(state, MemorySegment.NULL, size, prot, flags, fd, offset);
+            address = (MemorySegment) Libc.Mmap.HANDLE.invokeExact(state, MemorySegment.NULL, size, prot, flags, fd, offset);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -235,7 +235,7 @@ public final class Mapping implements AutoCloseable {
             MemorySegment state = Libc.callState();
             int r;
             try {
-                r = (int) Libc.MUNMAP.invokeExact(state, segment, segment.byteSize());
+                r = (int) Libc.Munmap.HANDLE.invokeExact(state, segment, segment.byteSize());
             } catch (Throwable t) {
                 throw Libc.linkageBroken(t);
             }

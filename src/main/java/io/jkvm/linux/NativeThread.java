@@ -17,7 +17,7 @@ public final class NativeThread {
     /** The calling thread. */
     public static NativeThread current() {
         try {
-            return new NativeThread((long) Libc.PTHREAD_SELF.invokeExact());
+            return new NativeThread((long) Libc.PthreadSelf.HANDLE.invokeExact());
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
@@ -27,7 +27,7 @@ public final class NativeThread {
     public void kick() {
         int r;
         try {
-            r = (int) Libc.PTHREAD_KILL.invokeExact(pthread, Uapi.SIGPIPE());
+            r = (int) Libc.PthreadKill.HANDLE.invokeExact(pthread, Uapi.SIGPIPE());
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

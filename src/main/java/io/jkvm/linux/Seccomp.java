@@ -54,7 +54,7 @@ public final class Seccomp {
             MemorySegment fprog = arena.allocate(sock_fprog.layout());
             sock_fprog.len(fprog, (short) program.size());
             sock_fprog.filter(fprog, filter);
-            long r = (long) Libc.SYSCALL_INT_INT_PTR.invokeExact(state, (long) Uapi.SYS_seccomp(),
+            long r = (long) Libc.SyscallIntIntPtr.HANDLE.invokeExact(state, (long) Uapi.SYS_seccomp(),
                     Uapi.SECCOMP_SET_MODE_FILTER(), (int) Uapi.SECCOMP_FILTER_FLAG_TSYNC(), fprog);
             if (r < 0) {
                 throw new LinuxException("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", Libc.errno(state));
@@ -74,7 +74,7 @@ public final class Seccomp {
         MemorySegment state = Libc.callState();
         int r;
         try {
-            r = (int) Libc.PRCTL.invokeExact(state, option, arg, 0L, 0L, 0L);
+            r = (int) Libc.Prctl.HANDLE.invokeExact(state, option, arg, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

@@ -45,7 +45,7 @@ public final class SparseFile {
         MemorySegment state = Libc.callState();
         long r;
         try {
-            r = (long) Libc.LSEEK.invokeExact(state, fd.value(), offset, whence);
+            r = (long) Libc.Lseek.HANDLE.invokeExact(state, fd.value(), offset, whence);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

@@ -139,7 +139,7 @@ public final class Tap implements AutoCloseable {
     private long readWrite(long call, MemorySegment buffer, long length) {
         MemorySegment state = Libc.callState();
         try {
-            long r = (long) Libc.SYSCALL_FD_PTR_LONG.invokeExact(state, call, fd.value(), buffer, length);
+            long r = (long) Libc.SyscallFdPtrLong.HANDLE.invokeExact(state, call, fd.value(), buffer, length);
             return r < 0 ? -Libc.errno(state) : r;
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
@@ -149,7 +149,7 @@ public final class Tap implements AutoCloseable {
     private static long syscall(long call, MemorySegment fds, long count, int timeout) {
         MemorySegment state = Libc.callState();
         try {
-            long r = (long) Libc.SYSCALL_PTR_LONG_INT.invokeExact(state, call, fds, count, timeout);
+            long r = (long) Libc.SyscallPtrLongInt.HANDLE.invokeExact(state, call, fds, count, timeout);
             return r < 0 ? -Libc.errno(state) : r;
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);

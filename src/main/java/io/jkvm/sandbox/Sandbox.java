@@ -39,8 +39,8 @@ public final class Sandbox {
      * process started as another user stays itself, and naming a user then is an error.
      */
     public static Entered enter(Optional<String> user) {
-        List<SyscallAllowlist.Entry> table = SyscallAllowlist.entries(ioctls());
-        List<Seccomp.Instruction> program = FilterProgram.compile(table);
+        List<SyscallAllowlist.Entry> table = Filter.TABLE;
+        List<Seccomp.Instruction> program = Filter.PROGRAM;
         prepareJvm();
         Credentials.User who = becomeUnprivileged(user);
         requireNoCapabilities(who);
@@ -109,7 +109,18 @@ public final class Sandbox {
 
     /** The seccomp program {@link #enter} installs (for tests and docs). */
     public static List<Seccomp.Instruction> program() {
-        return FilterProgram.compile(SyscallAllowlist.entries(ioctls()));
+        return Filter.PROGRAM;
+    }
+
+    /** The allowlist and its seccomp program, made on first use: a start may make them ahead ({@link #compileFilter}). */
+    private static final class Filter {
+        static final List<SyscallAllowlist.Entry> TABLE = List.copyOf(SyscallAllowlist.entries(ioctls()));
+        static final List<Seccomp.Instruction> PROGRAM = List.copyOf(FilterProgram.compile(TABLE));
+    }
+
+    /** Compiles the filter {@link #enter} installs now, on the calling thread, so entering later only installs it. */
+    public static void compileFilter() {
+        program();
     }
 
     /** Every ioctl request a running jkvm issues: KVM's, then the console's and the TAP's. */

@@ -1,10 +1,15 @@
 package io.jkvm.cli;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class StartAheadTest {
@@ -20,6 +25,16 @@ class StartAheadTest {
         assertTrue(started.stream().noneMatch(Thread::isAlive), "the thread still runs after the wait");
         assertEquals(List.of(), aheadThreads(), "a start-ahead thread is left");
         StartAhead.await(); // nothing begun: returns at once
+    }
+
+    @Test
+    void kvmsDowncallsAreLinkedAheadUnlessTheCommandLineNamesTheEmulatorOrTheDeviceIsMissing(@TempDir Path dir) throws Exception {
+        Path device = Files.createFile(dir.resolve("kvm"));
+        assertTrue(StartAhead.mayUseKvm(new String[]{"run"}, device));
+        assertTrue(StartAhead.mayUseKvm(new String[]{"run", "--backend", "kvm", "--image", "g.elf"}, device));
+        assertFalse(StartAhead.mayUseKvm(new String[]{"run", "--backend", "emulator"}, device));
+        assertFalse(StartAhead.mayUseKvm(new String[]{"run", "--backend=emulator", "--mem", "64M"}, device));
+        assertFalse(StartAhead.mayUseKvm(new String[]{"run"}, dir.resolve("missing")));
     }
 
     @Test
