@@ -15,9 +15,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The libc downcalls, linked with errno captured. Symbols and descriptors come from the generated
- * bindings; only the errno capture (which jextract does not emit) is added here. Each handle is in a class of its own,
- * so it is linked on its first use, or ahead by {@link Downcalls}.
+ * The libc downcalls, linked with errno captured (which jextract does not emit); the descriptors are the generated
+ * bindings' own. Each handle is in a class of its own, so it is linked on its first use, or ahead by {@link Downcalls}.
  */
 final class Libc {
     private Libc() {
@@ -28,6 +27,15 @@ final class Libc {
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO_HANDLE =
             CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+
+    /**
+     * A libc function's address. Not jextract's {@code Uapi.f$address()}: that initializes jextract's holder of the
+     * function, which links a second, errno-less handle, doubling the cost of the link. The descriptors beside each
+     * are jextract's (LibcTest holds them to it).
+     */
+    private static MemorySegment symbol(String name) {
+        return LINKER.defaultLookup().findOrThrow(name);
+    }
 
     // ioctl is variadic: its third argument is passed as a long or as a pointer, both in one register.
     static final class IoctlLong {
@@ -58,19 +66,25 @@ final class Libc {
                 ERRNO, Linker.Option.firstVariadicArg(2));
     }
     static final class Close {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.close$address(), Uapi.close$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("close"), DESCRIPTOR, ERRNO);
     }
     static final class Mmap {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.mmap$address(), Uapi.mmap$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_POINTER, Uapi.C_POINTER, Uapi.C_LONG,
+                Uapi.C_INT, Uapi.C_INT, Uapi.C_INT, Uapi.C_LONG);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("mmap"), DESCRIPTOR, ERRNO);
     }
     static final class Munmap {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.munmap$address(), Uapi.munmap$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_POINTER, Uapi.C_LONG);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("munmap"), DESCRIPTOR, ERRNO);
     }
     static final class Eventfd {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.eventfd$address(), Uapi.eventfd$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("eventfd"), DESCRIPTOR, ERRNO);
     }
     static final class Lseek {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.lseek$address(), Uapi.lseek$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_LONG, Uapi.C_INT, Uapi.C_LONG, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("lseek"), DESCRIPTOR, ERRNO);
     }
     // syscall(2) for arch_prctl, which glibc does not wrap: syscall(long nr, int code, unsigned long arg).
     static final class SyscallIntLong {
@@ -109,22 +123,28 @@ final class Libc {
                 ERRNO, Linker.Option.firstVariadicArg(1));
     }
     static final class Setuid {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setuid$address(), Uapi.setuid$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setuid"), DESCRIPTOR, ERRNO);
     }
     static final class Setgid {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setgid$address(), Uapi.setgid$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setgid"), DESCRIPTOR, ERRNO);
     }
     static final class Setgroups {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.setgroups$address(), Uapi.setgroups$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_LONG, Uapi.C_POINTER);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setgroups"), DESCRIPTOR, ERRNO);
     }
     static final class Getpwnam {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.getpwnam$address(), Uapi.getpwnam$descriptor(), ERRNO);
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_POINTER, Uapi.C_POINTER);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("getpwnam"), DESCRIPTOR, ERRNO);
     }
     static final class PthreadSelf {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.pthread_self$address(), Uapi.pthread_self$descriptor());
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_LONG);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("pthread_self"), DESCRIPTOR);
     }
     static final class PthreadKill {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.pthread_kill$address(), Uapi.pthread_kill$descriptor());
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_LONG, Uapi.C_INT);
+        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("pthread_kill"), DESCRIPTOR);
     }
 
     /** One errno capture buffer per thread, so a downcall on the hot path allocates nothing. */
