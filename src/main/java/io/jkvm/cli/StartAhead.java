@@ -4,17 +4,15 @@ import io.jkvm.linux.Downcalls;
 import io.jkvm.machine.Threads;
 import io.jkvm.sandbox.Sandbox;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
+import java.io.File;
 import java.util.Set;
 
 /**
  * What a command that starts a machine will need, made on a thread of its own while the main thread has picocli build
- * its command model: the libc downcalls every machine makes before its guest starts, the JVM's lazily opened parts the
- * sandbox opens before it goes up and its seccomp filter, and, when the run may be on KVM, KVM's downcalls. Only in a process of jkvm's own
- * ({@link Main#main}); the main thread waits for it to end before the sandbox goes up, so no thread of its is still
- * starting or ending then.
+ * its command model: the libc downcalls a machine makes before its guest starts (KVM's ioctls when the device is
+ * there), the JVM's lazily opened parts the sandbox opens before it goes up and its seccomp filter, and, when the run
+ * may be on KVM, what KVM's vCPUs call. Only in a process of jkvm's own ({@link Main#main}); the main thread waits for
+ * it to end before the sandbox goes up, so no thread of its is still starting or ending then.
  */
 final class StartAhead {
     private StartAhead() {
@@ -28,31 +26,43 @@ final class StartAhead {
     /** Begins the work when {@code args} names a command that starts a machine. */
     static void begin(String[] args) {
         if (args.length > 0 && MACHINE_COMMANDS.contains(args[0])) {
-            boolean kvm = mayUseKvm(args, Path.of("/dev/kvm"));
-            ahead = Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> work(kvm));
+            ahead = Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> work(args));
         }
     }
 
-    private static void work(boolean kvm) {
+    private static void work(String[] args) {
         try {
+            // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
+            boolean kvm = new File(KVM_DEVICE).exists();
             Downcalls.linkForMachine();
-            Sandbox.openJvmParts();
-            Sandbox.compileFilter();
             if (kvm) {
                 Downcalls.linkForKvm();
+            }
+            Downcalls.linkForSandbox();
+            Sandbox.openJvmParts();
+            Sandbox.compileFilter();
+            if (kvm && !namesTheEmulator(args)) {
+                Downcalls.linkForKvmVcpus();
             }
         } catch (Throwable e) {
             // the main thread meets the same failure where it needs the part, and reports it there in one line
         }
     }
 
+    /** The KVM device a run opens unless told another (--kvm). */
+    private static final String KVM_DEVICE = "/dev/kvm";
+
     /**
-     * Whether the run may be on KVM, so that KVM's downcalls are worth linking ahead: a guess from the words of the
-     * command line (a wrong one costs time, not a result) and the device's presence.
+     * Whether the command line names the software core as the backend, so that KVM's vCPUs will not run: a guess
+     * from its words (a wrong one costs time, not a result).
      */
-    static boolean mayUseKvm(String[] args, Path device) {
-        return Arrays.stream(args).noneMatch(a -> a.equals("emulator") || a.equals("--backend=emulator"))
-                && Files.exists(device);
+    static boolean namesTheEmulator(String[] args) {
+        for (String a : args) {
+            if (a.equals("emulator") || a.equals("--backend=emulator")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Waits for the work begun, if any, to end (through interrupts: the sandbox must not go up beside it). */

@@ -12,20 +12,28 @@ public final class Downcalls {
     }
 
     /**
-     * Links what every machine calls before its guest's first instruction, on the calling thread: the guest memory and
-     * image mappings, the host CPU's identity, and the sandbox's calls. A thread using one of them meanwhile waits for
-     * its link to finish, as for any class being initialized.
+     * Links what every machine calls as it is made, on the calling thread: the guest memory and image mappings, files
+     * and the host CPU's identity. A thread using one of them meanwhile waits for its link to finish, as for any class
+     * being initialized.
      */
     public static void linkForMachine() {
-        link(Libc.Mmap.class, Libc.Munmap.class, Libc.Open.class, Libc.Close.class, HostCpu.Code.class,
-                Libc.Prctl.class, Libc.SyscallIntIntPtr.class, Libc.Getpwnam.class, Libc.Setgroups.class,
-                Libc.Setgid.class, Libc.Setuid.class);
+        link(Libc.Mmap.class, Libc.Open.class, Libc.Close.class, HostCpu.Code.class, Libc.Munmap.class);
     }
 
-    /** Links what a machine on KVM calls besides: the ioctls, eventfds, the vCPU threads' kicks, the XSAVE permission. */
+    /** Links the ioctls, which a machine makes whenever KVM can be opened: the software core asks it for the host model. */
     public static void linkForKvm() {
-        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class,
-                Libc.Eventfd.class, Libc.SyscallFdPtrLong.class, Libc.SyscallPtrLongInt.class, Libc.PthreadSelf.class,
+        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class);
+    }
+
+    /** Links what the sandbox calls as it goes up: the seccomp calls, and a switch of user. */
+    public static void linkForSandbox() {
+        link(Libc.Prctl.class, Libc.SyscallIntIntPtr.class, Libc.Getpwnam.class, Libc.Setgroups.class, Libc.Setgid.class,
+                Libc.Setuid.class);
+    }
+
+    /** Links what KVM's vCPUs call besides: eventfds, the vCPU threads' kicks, the XSAVE permission. */
+    public static void linkForKvmVcpus() {
+        link(Libc.Eventfd.class, Libc.SyscallFdPtrLong.class, Libc.SyscallPtrLongInt.class, Libc.PthreadSelf.class,
                 Libc.PthreadKill.class, Libc.SyscallIntLong.class, Libc.SyscallIntPtr.class);
     }
 
