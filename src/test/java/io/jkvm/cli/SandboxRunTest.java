@@ -58,6 +58,17 @@ class SandboxRunTest {
 
     @Test
     @Timeout(120)
+    void rdrandAndRdseedOnTheSoftwareCoreDrawTheHostsEntropyUnderTheSandbox() throws Exception {
+        // the core's entropy source is made at the guest's first RDRAND, with the sandbox up
+        try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--backend", "emulator", "--sandbox", "on",
+                "--image", TestGuests.path("entropy.elf").toString())) {
+            assertEquals(1, vm.waitFor(), vm.output());
+            assertTrue(vm.output().contains("entropy ok"), vm.output());
+        }
+    }
+
+    @Test
+    @Timeout(120)
     void aRunningJkvmIsSandboxedByDefaultWithTheFilterNoNewPrivilegesAndNoCapabilitiesOnEveryThread() throws Exception {
         try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", // no --sandbox: auto
                 "--image", TestGuests.path("handoff_checksum.elf").toString())) {
