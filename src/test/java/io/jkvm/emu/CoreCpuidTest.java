@@ -1,6 +1,5 @@
 package io.jkvm.emu;
 
-import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.Cli;
 import io.jkvm.testing.TestGuests;
@@ -30,9 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CoreCpuidTest {
     private static CpuModel host() {
-        try (Kvm kvm = Kvm.open()) {
-            return CpuModel.parse("host", kvm.supportedCpuid(), HostCpu.mxcsrMask());
-        }
+        return CpuModel.parse("host", io.jkvm.testing.HostModel.cpuid(), HostCpu.mxcsrMask());
     }
 
     @Test

@@ -1,7 +1,6 @@
 package io.jkvm.testing;
 
 import io.jkvm.emu.EmulatedVcpu;
-import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
@@ -18,10 +17,7 @@ public final class EmuVm implements AutoCloseable {
     public final CpuModel model;
 
     public EmuVm(String cpu, byte[] code) {
-        CpuidTable host;
-        try (Kvm kvm = Kvm.open()) {
-            host = kvm.supportedCpuid();
-        }
+        CpuidTable host = HostModel.cpuid();
         model = io.jkvm.machine.CpuModels.parse(cpu, host, HostCpu.mxcsrMask());
         memory = GuestMemory.allocate(16L << 20);
         LongModeBoot.writeTables(memory);

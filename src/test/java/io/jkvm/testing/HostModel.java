@@ -12,6 +12,22 @@ public final class HostModel {
     }
 
     /**
+     * The host's CPUID as a machine takes it for the software core (BackendChoice): KVM's supported CPUID where
+     * /dev/kvm opens, else the CPU's own, so the core's tests run on a host without KVM too.
+     */
+    public static CpuidTable cpuid() {
+        Kvm kvm;
+        try {
+            kvm = Kvm.open();
+        } catch (RuntimeException noKvm) {
+            return io.jkvm.x86.NativeCpuid.read();
+        }
+        try (kvm) {
+            return kvm.supportedCpuid();
+        }
+    }
+
+    /**
      * A feature the test guests never use that `host` has here, so `host,-F` is a narrower model: which one varies,
      * as KVM's supported CPUID varies by host (and kvm_pvm reports a narrow one).
      */

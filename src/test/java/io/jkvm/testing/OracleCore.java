@@ -1,7 +1,6 @@
 package io.jkvm.testing;
 
 import io.jkvm.emu.EmulatedVcpu;
-import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.machine.LongModeBoot;
@@ -41,9 +40,7 @@ public final class OracleCore implements AutoCloseable {
     public OracleCore(String name, String cpu) {
         this.name = name;
         CpuModel model;
-        try (Kvm kvm = Kvm.open()) {
-            model = CpuModel.parse(cpu, kvm.supportedCpuid(), HostCpu.mxcsrMask());
-        }
+        model = CpuModel.parse(cpu, HostModel.cpuid(), HostCpu.mxcsrMask());
         LongModeBoot.writeTables(memory);
         core = new EmulatedVcpu(0, memory.mapping(), model);
         core.setSpecialRegisters(LongModeBoot.specialRegisters(core.specialRegisters(), model.cpuid().hasXsave()));
