@@ -165,14 +165,16 @@ abstract sealed class CpuState permits Paging {
         if (value != cpl) {
             cpl = value;
             fetchPage = -1;
-            directSalt = value == 3 ? DIRECT_USER : 0;
+            directSalt = (value == 3 ? DIRECT_USER : 0) | tlbGeneration;
         }
     }
 
     /** Set in the tags of the direct pages ({@link Paging#directReadTag}) filled at CPL 3: they serve no other CPL. */
     static final long DIRECT_USER = 1L << 62;
-    /** {@link #DIRECT_USER} at CPL 3, else 0. */
+    /** {@link #DIRECT_USER} at CPL 3, else 0, with the TLB's generation: a direct page's tag holds both. */
     long directSalt;
+    /** The TLB's generation, in the bits of a tag above the linear page ({@link Paging#flushTlb}). */
+    long tlbGeneration;
 
     /** The page instructions are being fetched from, translated once: most instructions never leave it. */
     long fetchPage = -1;

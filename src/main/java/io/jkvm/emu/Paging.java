@@ -19,7 +19,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     /** A write of guest-physical memory, as the page walk sets accessed and dirty bits. */
     abstract void physWrite(long physical, int size, long v);
 
-    private static final int TLB_SIZE = 256;
+    private static final int TLB_SIZE = 4096;
     /** Direct pages: one per TLB slot. */
     static final int DIRECT_PAGES = TLB_SIZE;
     private final long[] tlbTag = new long[TLB_SIZE];   // linear page | 1 (valid)
@@ -45,10 +45,23 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         flushTlb();
     }
 
+    /**
+     * The generation's bits in a tag: above a linear page shifted left by one with the valid bit (bits 0-52), below
+     * {@link #DIRECT_USER}. A flush moves to the next generation, so no tag of the last one matches: 511 flushes in
+     * 512 touch no entry (a guest's address-space switches flush at each).
+     */
+    private static final int GENERATION_SHIFT = 53;
+    private static final long GENERATIONS = 0x1FFL << GENERATION_SHIFT;
+
     void flushTlb() {
-        java.util.Arrays.fill(tlbTag, 0);
-        java.util.Arrays.fill(directReadTag, -1);
-        java.util.Arrays.fill(directWriteTag, -1);
+        long next = (tlbGeneration + (1L << GENERATION_SHIFT)) & GENERATIONS;
+        if (next == 0) { // every generation used: tags of the one coming round again may still be there
+            java.util.Arrays.fill(tlbTag, 0);
+            java.util.Arrays.fill(directReadTag, -1);
+            java.util.Arrays.fill(directWriteTag, -1);
+        }
+        tlbGeneration = next;
+        directSalt = (directSalt & DIRECT_USER) | next;
         fetchPage = -1;
     }
 
@@ -88,7 +101,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         int i = (int) (page & (TLB_SIZE - 1));
         if (paging()) {
             int p = tlbPerm[i];
-            if (tlbTag[i] != ((page << 1) | 1) || !tlbAllows(p, access) || guardedUserPage(p)) {
+            if (tlbTag[i] != ((page << 1) | 1 | tlbGeneration) || !tlbAllows(p, access) || guardedUserPage(p)) {
                 return;
             }
         }
@@ -126,7 +139,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         long page = linear >>> 12;
         int i = (int) (page & (TLB_SIZE - 1));
-        long tag = (page << 1) | 1;
+        long tag = (page << 1) | 1 | tlbGeneration;
         if (tlbTag[i] == tag) {
             int p = tlbPerm[i];
             if (tlbAllows(p, access) && (!guardedUserPage(p) || !supervisorBlocked(access))) {

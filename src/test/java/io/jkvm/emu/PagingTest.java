@@ -85,6 +85,22 @@ class PagingTest {
     }
 
     @Test
+    void anEntryUntouchedFor512FlushesIsNotServedWhenTheTlbsGenerationsComeRound() {
+        // a flush moves the TLB to its next generation; after 512 the generation of an old entry comes back
+        Asm a = new Asm().movImm64(3, VIRT).raw("48 8b 03").outAl(0x80) // fills VIRT's entry
+                .raw("b9 00 02 00 00") // mov ecx, 512
+                .raw("0f 20 d8 0f 22 d8 ff c9 75 f6") // 1: mov rax, cr3; mov cr3, rax; dec ecx; jnz 1b
+                .raw("48 8b 03").outAl(0x81).hlt();
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.nextOut(0x80);
+            assertEquals(0xAAAA, vm.vcpu.registers().rax());
+            vm.memory.writeLong(PT, FRAME_B | 3);
+            vm.nextOut(0x81);
+            assertEquals(0xBBBB, vm.vcpu.registers().rax(), "the entry filled 512 flushes ago");
+        }
+    }
+
+    @Test
     void theOneGigabytePageMapsTheCodeAndANotPresentPteFaults() {
         try (EmuVm vm = vm(new Asm().movImm64(3, VIRT + 0x1000).raw("48 8b 03").hlt().bytes())) {
             assertInstanceOf(VcpuExit.Shutdown.class, vm.vcpu.run(), "#PF (PT entry 1 not present), no IDT: triple fault");
