@@ -186,6 +186,9 @@ final class VcpuFactory implements AutoCloseable {
      * to it), else none: the core runs without KVM and takes the host model from the CPU's own CPUID.
      */
     static Kvm openKvmIfThere(String path) {
+        if (!new java.io.File(path).exists()) {
+            return null; // no KVM on this host: nothing to open (an open's error would only be built to be dropped)
+        }
         try {
             return Kvm.open(path);
         } catch (RuntimeException e) {
