@@ -20,6 +20,7 @@ RUN mvn -B -q -Dstyle.color=never package -DskipTests
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /src/target/jkvm.jar /opt/jkvm/jkvm.jar
 COPY --from=build /src/scripts/docker-entrypoint /usr/local/bin/jkvm
+COPY --from=build /src/scripts/jvm.options /opt/jkvm/jvm.options
 # The unprivileged user jkvm drops to when /dev/kvm allows it (see scripts/docker-entrypoint).
 RUN chmod 755 /usr/local/bin/jkvm \
  && echo 'jkvm:x:10001:10001:jkvm:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
@@ -27,7 +28,7 @@ RUN chmod 755 /usr/local/bin/jkvm \
 # The JDK's ahead-of-time cache (classes loaded and linked; no method profiles, as scripts/lib.sh's aot_cache says why)
 # from a training run of the common start paths, for the options the entry point starts java with; the steps that
 # need /dev/kvm just fail here.
-RUN java -Xmx256m -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
+RUN java @/opt/jkvm/jvm.options -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
       --enable-native-access=ALL-UNNAMED -jar /opt/jkvm/jkvm.jar aot-training \
       > /tmp/aot-training.log 2>&1 \
  && test -s /opt/jkvm/jkvm.aot && chmod 644 /opt/jkvm/jkvm.aot && rm /tmp/aot-training.log

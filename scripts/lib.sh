@@ -115,7 +115,7 @@ jar_stale() {
 # only costs the speed-up.
 aot_cache() {
   local aot="$jkvm_root/target/jkvm.aot"
-  if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ]; then
+  if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ] && [ "$aot" -nt "$jkvm_root/scripts/jvm.options" ]; then
     return 0
   fi
   echo "jkvm: making the start-up cache target/jkvm.aot (once per build) ..." >&2
@@ -130,10 +130,10 @@ aot_cache() {
   mv "$aot.tmp" "$aot"
 }
 
-# The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (256 MiB of heap, the start-up
-# cache), into the array jkvm_java; JKVM_AOT=off leaves the cache out, for a run to compare with.
+# The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (scripts/jvm.options, the
+# start-up cache), into the array jkvm_java; JKVM_AOT=off leaves the cache out, for a run to compare with.
 bench_jkvm_java() {
-  jkvm_java=(-Xmx256m)
+  jkvm_java=("@$jkvm_root/scripts/jvm.options")
   if [ "${JKVM_AOT:-on}" != off ] && aot_cache "${jkvm_java[@]}"; then
     jkvm_java+=("-XX:AOTCache=$jkvm_root/target/jkvm.aot")
   fi

@@ -93,10 +93,14 @@ class ContainerTest {
         assertTrue(r.out().contains("memory: 16 pages written and read back"), r.out());
     }
 
-    /** AOTMode=on makes a JVM refuse to start when the cache cannot be used (another jar, other options, a bad file). */
+    /**
+     * The entry point's own options (scripts/jvm.options, the cache) with AOTMode=on, which makes a JVM refuse to start
+     * when the cache cannot be used (another jar, other options, a bad file).
+     */
     @Test
     void theImageStartsFromItsAheadOfTimeCache() {
-        Run r = run(java.util.Map.of("JKVM_JAVA_OPTS", "-Xmx256m -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"), true, null, "run");
+        Run r = run(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"), true,
+                null, "run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
     }
