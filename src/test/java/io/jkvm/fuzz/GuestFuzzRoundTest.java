@@ -51,14 +51,16 @@ class GuestFuzzRoundTest {
         }
     }
 
-    /** The fuzzer runs jkvm with what scripts/jkvm gives the JVM: if that line moves, this says so. */
+    /** The fuzzer runs jkvm with what scripts/jkvm gives the JVM, scripts/jvm.options: if that changes, this says so. */
     @Test
     void jkvmJavaOptionsComeFromScriptsJkvm() throws Exception {
         Path project = Path.of(System.getProperty("jkvm.project.dir"));
         String script = Files.readString(project.resolve("scripts/jkvm"));
-        assertTrue(script.contains("${JKVM_JAVA_OPTS:-"), "scripts/jkvm no longer has ${JKVM_JAVA_OPTS:-...}: update GuestFuzzer.jkvmJavaOptions");
+        assertTrue(script.contains("${JKVM_JAVA_OPTS:-\"@$jkvm_root/scripts/jvm.options\"}"),
+                "scripts/jkvm no longer starts java with scripts/jvm.options by default: update GuestFuzzer.jkvmJavaOptions");
+        assertTrue(Files.isRegularFile(project.resolve("scripts/jvm.options")), "scripts/jvm.options is missing");
         if (System.getenv("JKVM_JAVA_OPTS") == null) {
-            assertTrue(!GuestFuzzer.jkvmJavaOptions(project).isEmpty(), "the default options of scripts/jkvm were found");
+            assertEquals(List.of("@" + project.resolve("scripts/jvm.options")), GuestFuzzer.jkvmJavaOptions(project));
         }
     }
 }

@@ -222,15 +222,13 @@ public final class GuestFuzzer {
     }
 
     /**
-     * The JVM options `jkvm` runs with: JKVM_JAVA_OPTS when set, else the default scripts/jkvm gives it (its heap
-     * bound), read from that script so the fuzzer runs jkvm exactly as users do.
+     * The JVM options `jkvm` runs with: JKVM_JAVA_OPTS when set, else scripts/jvm.options, the java @argument file
+     * scripts/jkvm starts java with, so the fuzzer runs jkvm exactly as users do.
      */
-    public static List<String> jkvmJavaOptions(Path project) throws IOException {
+    public static List<String> jkvmJavaOptions(Path project) {
         String options = System.getenv("JKVM_JAVA_OPTS");
         if (options == null) {
-            var m = java.util.regex.Pattern.compile("\\$\\{JKVM_JAVA_OPTS:-([^}]*)}")
-                    .matcher(Files.readString(project.resolve("scripts/jkvm")));
-            options = m.find() ? m.group(1) : "";
+            return List.of("@" + project.resolve("scripts/jvm.options"));
         }
         return options.isBlank() ? List.of() : List.of(options.strip().split("\\s+"));
     }
