@@ -51,8 +51,14 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
-    /** Guards running, paused and scheduledHandoff; HLT waits on it for INTR. */
+    /** Guards running, paused, scheduledHandoff, runThread and closed; HLT waits on it for INTR. */
     private final Object wakeup = new Object();
+    /** The thread in run(), once it is there; close() from another thread ends the run and waits for it. */
+    private Thread runThread;
+    /** close() was called: a run may not start any more. */
+    private boolean closed;
+    /** Completed as run() returns, its vCPU threads joined. */
+    private final CompletableFuture<Void> runEnded = new CompletableFuture<>();
     private volatile Backend backend;
     /** run() has started the vCPU threads: state moves through the runners' events from then on. */
     private boolean running;
@@ -304,6 +310,20 @@ public final class Machine implements AutoCloseable, ControlTarget {
 
     /** Runs until the guest ends or fails; returns how. Scheduled handoffs are carried out on this thread. */
     public Outcome run() {
+        synchronized (wakeup) {
+            if (closed) {
+                throw new MachineException("this machine is closed: make a new one to run");
+            }
+            runThread = Thread.currentThread();
+        }
+        try {
+            return runToTheEnd();
+        } finally {
+            runEnded.complete(null);
+        }
+    }
+
+    private Outcome runToTheEnd() {
         devices.consoleOut().start();
         Thread input = devices.startConsoleInput(console.in(), console.escapes(), outcome::isDone);
         synchronized (wakeup) {
@@ -739,8 +759,21 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 ? Optional.ofNullable(KernelLoading.kvmObstacle()) : Optional.empty();
     }
 
+    /**
+     * Frees the machine: its devices, its backend and guest memory. A run under way on another thread ends first,
+     * as {@link #stop} ends it, and its vCPU threads are waited for, so none runs on memory that is gone.
+     */
     @Override
     public void close() {
+        boolean runElsewhere;
+        synchronized (wakeup) {
+            closed = true;
+            runElsewhere = runThread != null && runThread != Thread.currentThread();
+        }
+        if (runElsewhere) {
+            finish(new Outcome.Exited(0, "the machine was closed while it ran"));
+            runEnded.join();
+        }
         Threads.closeQuietly(devices, factory, memory);
     }
 
