@@ -36,7 +36,6 @@ public class ClassVersionRaise {
         Path jar = Path.of(args[0]);
         String prefix = args[1];
         Path out = jar.resolveSibling(jar.getFileName() + ".raising");
-        int raised = 0;
         boolean prefixSeen = false;
         try (URLClassLoader classes = new URLClassLoader(new URL[]{jar.toUri().toURL()}, null);
              InputStream in0 = Files.newInputStream(jar); ZipInputStream in = new ZipInputStream(in0);
@@ -53,7 +52,6 @@ public class ClassVersionRaise {
                     ClassModel model = classFile.parse(bytes);
                     if (model.majorVersion() < JAVA_6) {
                         bytes = raise(classFile, model, entry.getName());
-                        raised++;
                     }
                 }
                 ZipEntry copy = new ZipEntry(entry.getName());
@@ -67,7 +65,7 @@ public class ClassVersionRaise {
             System.err.println("ClassVersionRaise: " + jar + ": " + e.getMessage());
             System.exit(1);
         }
-        if (raised == 0 && !prefixSeen) {
+        if (!prefixSeen) {
             Files.deleteIfExists(out);
             System.err.println("ClassVersionRaise: " + jar + " has no class under " + prefix + ": name the package the jar holds");
             System.exit(1);

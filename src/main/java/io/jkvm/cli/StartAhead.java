@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.Downcalls;
 import io.jkvm.machine.Threads;
 import io.jkvm.sandbox.Sandbox;
@@ -33,7 +34,7 @@ final class StartAhead {
     private static void work(String[] args) {
         try {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
-            boolean kvm = new File(KVM_DEVICE).exists();
+            boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
             Downcalls.linkForMachine();
             if (kvm) {
                 Downcalls.linkForKvm();
@@ -48,9 +49,6 @@ final class StartAhead {
             // the main thread meets the same failure where it needs the part, and reports it there in one line
         }
     }
-
-    /** The KVM device a run opens unless told another (--kvm). */
-    private static final String KVM_DEVICE = "/dev/kvm";
 
     /**
      * Whether the command line names the software core as the backend, so that KVM's vCPUs will not run: a guess

@@ -53,6 +53,11 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     private static final int GENERATION_SHIFT = 53;
     private static final long GENERATIONS = 0x1FFL << GENERATION_SHIFT;
 
+    /** The TLB tag of a linear page in this generation: the page shifted left by one, the valid bit, the generation. */
+    private long tlbTagOf(long page) {
+        return (page << 1) | 1 | tlbGeneration;
+    }
+
     void flushTlb() {
         long next = (tlbGeneration + (1L << GENERATION_SHIFT)) & GENERATIONS;
         if (next == 0) { // every generation used: tags of the one coming round again may still be there
@@ -101,7 +106,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         int i = (int) (page & (TLB_SIZE - 1));
         if (paging()) {
             int p = tlbPerm[i];
-            if (tlbTag[i] != ((page << 1) | 1 | tlbGeneration) || !tlbAllows(p, access) || guardedUserPage(p)) {
+            if (tlbTag[i] != tlbTagOf(page) || !tlbAllows(p, access) || guardedUserPage(p)) {
                 return;
             }
         }
@@ -139,7 +144,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         long page = linear >>> 12;
         int i = (int) (page & (TLB_SIZE - 1));
-        long tag = (page << 1) | 1 | tlbGeneration;
+        long tag = tlbTagOf(page);
         if (tlbTag[i] == tag) {
             int p = tlbPerm[i];
             if (tlbAllows(p, access) && (!guardedUserPage(p) || !supervisorBlocked(access))) {
