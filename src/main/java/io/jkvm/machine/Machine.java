@@ -774,6 +774,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             finish(new Outcome.Exited(0, "the machine was closed while it ran"));
             runEnded.join();
         }
+        migration.closeAndAwait(); // a live migration still reading guest RAM (the guest ended mid-round) stops first
         Threads.closeQuietly(devices, factory, memory);
     }
 
@@ -819,8 +820,12 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return migration.cancel();
     }
 
-    boolean migrationCancelled() {
-        return migration.cancelled();
+    String migrationStopReason() {
+        return migration.stopReason();
+    }
+
+    void migrationConnected(java.io.Closeable connection) {
+        migration.connected(connection);
     }
 
     /** Whether a pause is in force (the vCPUs are stopped until resume()). */
@@ -830,14 +835,18 @@ public final class Machine implements AutoCloseable, ControlTarget {
         }
     }
 
-    /** Runs {@code action} with every vCPU stopped: inside the pause in force, or a pause of its own. */
+    /**
+     * Runs {@code action} with every vCPU stopped: inside the pause in force, a pause of its own, or once the run has
+     * ended (a migration's thread, never run()'s, calls this).
+     */
     void whileStopped(Runnable action) {
         boolean ownPause;
         synchronized (wakeup) {
             ownPause = running && !paused;
         }
         if (ownPause && !pause()) {
-            throw new MachineException("the guest has ended");
+            runEnded.join(); // the guest has ended: once run() returns, its vCPU threads are gone for good
+            ownPause = false;
         }
         try {
             action.run();

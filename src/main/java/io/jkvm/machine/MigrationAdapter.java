@@ -146,8 +146,13 @@ final class MigrationAdapter implements MigrationSource.Vm {
     }
 
     @Override
-    public boolean cancelled() {
-        return machine.migrationCancelled();
+    public String stopReason() {
+        return machine.migrationStopReason();
+    }
+
+    @Override
+    public void connected(java.io.Closeable connection) {
+        machine.migrationConnected(connection);
     }
 
     @Override

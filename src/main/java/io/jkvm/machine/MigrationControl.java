@@ -17,6 +17,10 @@ final class MigrationControl {
     private volatile String progress;
     private volatile PrintStream terminal;
     private volatile boolean cancelled;
+    /** Guarded by this: the machine is closing, so no migration starts and the one under way is being ended. */
+    private boolean closing;
+    /** Guarded by this: the migration under way's connection, closed to end it when the machine closes. */
+    private java.io.Closeable connection;
 
     /** {@code trace}: where each progress line is printed on its own (--trace); null for none. */
     MigrationControl(PrintStream trace) {
@@ -39,8 +43,57 @@ final class MigrationControl {
         return progress;
     }
 
-    boolean cancelled() {
-        return cancelled;
+    /** The migration under way is connected through {@code c}: closed at once if the machine is already closing. */
+    void connected(java.io.Closeable c) {
+        boolean closeNow;
+        synchronized (this) {
+            connection = c;
+            closeNow = closing;
+        }
+        if (closeNow) {
+            try {
+                c.close();
+            } catch (java.io.IOException ignored) {
+                // closed is all that matters
+            }
+        }
+    }
+
+    /** Why the migration under way stops early: the machine is closing (its guest ended), or the user's cancel; else null. */
+    String stopReason() {
+        if (!cancelled) {
+            return null;
+        }
+        synchronized (this) {
+            return closing ? "the guest ended during the migration" : "it was cancelled";
+        }
+    }
+
+    /**
+     * Ends the migration under way and waits until it has returned, so the machine may free the guest RAM it reads;
+     * no migration starts after this.
+     */
+    synchronized void closeAndAwait() {
+        closing = true;
+        cancelled = true;
+        if (connection != null) {
+            try {
+                connection.close(); // a send blocked on a destination that reads no more returns now
+            } catch (java.io.IOException ignored) {
+                // closed is all that matters
+            }
+        }
+        boolean interrupted = false;
+        while (underWay) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true; // freeing RAM the migration still reads would end the JVM: wait on
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Asks the migration under way to stop before its stop-and-copy; false when none runs. */
@@ -57,6 +110,9 @@ final class MigrationControl {
         synchronized (this) {
             if (underWay) {
                 throw new MachineException("a migration of this VM is already under way");
+            }
+            if (closing) {
+                throw new MachineException("the VM has ended: there is nothing to migrate");
             }
             underWay = true;
             cancelled = false;
@@ -82,6 +138,8 @@ final class MigrationControl {
             synchronized (this) {
                 underWay = false;
                 progress = null;
+                connection = null;
+                notifyAll();
             }
         }
     }

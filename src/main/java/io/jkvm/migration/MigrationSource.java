@@ -51,8 +51,14 @@ public final class MigrationSource {
 
         MachineState capture();
 
-        /** Whether the user asked the migration to stop (checked between batches of pages, and before the stop). */
-        boolean cancelled();
+        /**
+         * Why the migration stops here, or null to go on: the user's cancel, or the guest ended (checked between
+         * batches of pages, and before the stop).
+         */
+        String stopReason();
+
+        /** The connection to the destination, which the VM may close to end the migration at once (its guest ended). */
+        void connected(java.io.Closeable connection);
 
         /** The destination runs the guest now: this machine ends. */
         void migratedTo(String destination, Report report);
@@ -78,6 +84,7 @@ public final class MigrationSource {
             socket.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MS);
             socket.setSoTimeout(READ_TIMEOUT_MS);
             socket.setTcpNoDelay(true);
+            vm.connected(socket);
         } catch (IOException e) {
             closeQuietly(socket);
             throw new MigrationException("cannot reach the destination " + host + ":" + port + " (" + e.getMessage()
@@ -88,8 +95,9 @@ public final class MigrationSource {
             expect(channel, MessageType.ACCEPT, "the destination refused the machine");
             return copyThenStop(vm, channel, maxDowntimeMillis, progress, start, host + ":" + port);
         } catch (IOException e) {
-            throw new MigrationException("the migration to " + host + ":" + port + " failed (" + e.getMessage()
-                    + "); the VM runs on here");
+            String stop = vm.stopReason(); // the VM closed the connection to stop at once
+            throw new MigrationException("the migration to " + host + ":" + port + " failed"
+                    + (stop != null ? ": " + stop : " (" + e.getMessage() + ")") + "; the VM runs on here");
         } catch (MigrationException e) {
             throw new MigrationException("the migration to " + host + ":" + port + " failed: " + e.getMessage()
                     + "; the VM runs on here", e);
@@ -128,8 +136,9 @@ public final class MigrationSource {
                 dirty = log.take(); // written while that round went out
 
             }
-            if (vm.cancelled()) {
-                throw new MigrationException("it was cancelled");
+            String stop = vm.stopReason();
+            if (stop != null) {
+                throw new MigrationException(stop);
             }
             progress.accept(String.format("stopping the vCPUs: %d pages left, then the state", count(dirty)));
             long pausedAt = System.nanoTime();
@@ -170,8 +179,9 @@ public final class MigrationSource {
             if (which != null && (which[(int) (p >>> 6)] & (1L << (p & 63))) == 0) {
                 continue;
             }
-            if (used == 0 && vm.cancelled()) {
-                throw new MigrationException("it was cancelled");
+            String stop = used == 0 ? vm.stopReason() : null;
+            if (stop != null) {
+                throw new MigrationException(stop);
             }
             if (skipZero && vm.isZeroPage(p * PAGE)) {
                 continue;

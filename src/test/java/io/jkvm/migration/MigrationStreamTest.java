@@ -110,8 +110,12 @@ class MigrationStreamTest {
         volatile boolean cancel;
 
         @Override
-        public boolean cancelled() {
-            return cancel;
+        public String stopReason() {
+            return cancel ? "it was cancelled" : null;
+        }
+
+        @Override
+        public void connected(java.io.Closeable connection) {
         }
 
         @Override
