@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,6 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class AotTrainingTest {
     @Test
+    @RequiresKvm
     void everyStartPathRunsToItsOrdinaryStatus() {
         Cli.Result r = Cli.run("aot-training");
         assertEquals(0, r.status(), r.err());

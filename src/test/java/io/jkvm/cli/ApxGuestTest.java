@@ -2,6 +2,7 @@ package io.jkvm.cli;
 
 import io.jkvm.kvm.Kvm;
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 
@@ -34,6 +35,7 @@ class ApxGuestTest {
     }
 
     @Test
+    @RequiresKvm
     void apxTestCasesThroughTheCli() {
         Cli.Result r = Cli.run("run", "--cpu", "host,+apx", "--image", guest("apx_state.elf"));
         assertEquals(1, r.status(), r.out() + r.err());
@@ -44,6 +46,7 @@ class ApxGuestTest {
     }
 
     @Test
+    @RequiresKvm
     void aSortWrittenWithApxFormsPrintsWhatItsLegacyTwinPrints() {
         Cli.Result apx = Cli.run("run", "--cpu", "host,+apx", "--image", guest("sort_apx.elf"));
         Cli.Result legacy = Cli.run("run", "--image", guest("sort_legacy.elf"));
@@ -60,6 +63,7 @@ class ApxGuestTest {
      * exits while the guests run, so R16-R31, XCR0 and the XSAVE image cross many state moves mid-computation.
      */
     @Test
+    @RequiresKvm
     void theApxGuestsGiveTheSameOutputWhenTheirVcpuIsRemadeFromSavedStateAsTheyRun() {
         for (String guest : new String[]{"apx_state.elf", "sort_apx.elf"}) {
             Cli.Result plain = Cli.run("run", "--cpu", "host,+apx", "--backend", "emulator", "--image", guest(guest));

@@ -7,6 +7,7 @@ import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.ResetState;
@@ -88,6 +89,7 @@ class BackendDifferentialTest {
     }
 
     @Test
+    @RequiresKvm
     void everyGuestRunsHereOrIsCoveredByTheTestNamed() throws IOException {
         List<String> elsewhere = everyTestGuest().filter(g -> notOnBothHere(g) != null).toList();
         for (String g : elsewhere) {
@@ -107,6 +109,7 @@ class BackendDifferentialTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("guestsBothBackendsRunHere")
+    @RequiresKvm
     void bothBackendsAgree(String guest) throws IOException {
         switch (guest) {
             case "echo", "irq_echo" -> agreeThroughTheCli(guest + ".elf", "Same on both\n");
@@ -142,6 +145,7 @@ class BackendDifferentialTest {
     }
 
     @Test
+    @RequiresKvm
     void theBundledGuestAgrees() {
         agreeThroughTheCli("", "");
     }

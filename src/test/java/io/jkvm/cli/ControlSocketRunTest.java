@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -25,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * snapshotted through `jkvm ctl`; the snapshot restores in another process and ends as the original did; `stop`
  * ends a run.
  */
+@RequiresKvm
 class ControlSocketRunTest {
     @TempDir
     Path dir;

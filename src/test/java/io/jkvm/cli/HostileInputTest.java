@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -49,6 +50,7 @@ class HostileInputTest {
     }
 
     @Test
+    @RequiresKvm
     void vcpuCountsPastTheLimitsAreNamed() {
         assertOneLine(Cli.run("run", "--backend", "emulator", "--cpus", "2147483647"),
                 "jkvm: --cpus 2147483647 is more than jkvm runs: use at most 256");

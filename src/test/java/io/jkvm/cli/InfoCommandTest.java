@@ -2,6 +2,7 @@ package io.jkvm.cli;
 
 import io.jkvm.kvm.Kvm;
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.XsaveLayout;
 import org.junit.jupiter.api.Test;
@@ -12,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InfoCommandTest {
 
     @Test
+    @RequiresKvm
     void textShowsVersionCapabilitiesXcr0LayoutAndApx() {
         Cli.Result r = Cli.run("info");
         assertEquals(0, r.status(), r.err());
@@ -35,6 +37,7 @@ class InfoCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void jsonCarriesTheSameFacts() throws Exception {
         Cli.Result r = Cli.run("info", "--json");
         assertEquals(0, r.status(), r.err());
@@ -57,6 +60,7 @@ class InfoCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void aGuestModelShowsComponent19ItsOffsetAndThatThisHostCannotRunItOnKvm() throws Exception {
         Cli.Result r = Cli.run("info", "--cpu", "host,+apx");
         assertEquals(0, r.status(), r.err());
@@ -75,6 +79,7 @@ class InfoCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void anUnknownFeatureListsTheKnownOnes() {
         Cli.Result r = Cli.run("info", "--cpu", "host,+teleport");
         assertEquals(2, r.status());

@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -37,6 +38,7 @@ class KernelBootTest {
      */
     @Test
     @Timeout(60)
+    @RequiresKvm
     void theBackendFollowsWhatThisHostsKvmCanRun() {
         Path kernel = TestGuests.path("multiboot_smp.elf");
         Cli.Result kvm = Cli.run("run", "--backend", "kvm", "--mem", "16M", "--kernel", kernel.toString());

@@ -2,6 +2,8 @@ package io.jkvm.cli;
 
 import io.jkvm.cli.ControlSocketRunTest.Jkvm;
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.HostKvm;
+import io.jkvm.testing.KvmDeviceCondition;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,7 +56,8 @@ class LiveMigrationTest {
      * /proc/net/tcp, or tcp6 where the JVM's sockets are IPv6 ones), so the source's guest does not run on while the destination's JVM starts.
      */
     static Jkvm listeningDestination(int port, String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of("run", "--incoming", "tcp:127.0.0.1:" + port));
+        List<String> command = new java.util.ArrayList<>(List.of("run", "--incoming", "tcp:127.0.0.1:" + port,
+                "--backend", HostKvm.autoOrCoreOption()));
         command.addAll(List.of(args));
         Jkvm destination = new Jkvm(command.toArray(String[]::new));
         String local = String.format(":%04X", port);
@@ -95,7 +99,9 @@ class LiveMigrationTest {
         String sourceBackend = pausedFirst || wider ? "emulator" : how;
         String sourceCpu = wider ? "host,-" + io.jkvm.testing.HostModel.removableFeature() : "host";
         String guest = TestGuests.path("handoff_checksum.elf").toString();
-        Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
+        // the KVM source, and the wider destination model (`host`, which only KVM runs whole), need the device
+        assumeTrue(!how.equals("kvm") && !wider || KvmDeviceCondition.hostHasKvm(), KvmDeviceCondition.NO_DEVICE);
+        Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest, "--backend", HostKvm.autoOrCoreOption());
         Path key = key("key", (byte) 7), socket = dir.resolve("src.sock");
         int port = freePort();
         List<String> destinationArgs = new java.util.ArrayList<>(List.of("--migration-key", key.toString()));

@@ -3,6 +3,7 @@ package io.jkvm.cli;
 import io.jkvm.cli.ControlSocketRunTest.Jkvm;
 import io.jkvm.testing.Cli;
 import io.jkvm.testing.HostCommand;
+import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -57,13 +58,13 @@ class NamespaceMigrationTest {
     @Timeout(240)
     void aGuestMovesBetweenTwoNamespacesOverTheirLink() throws Exception {
         String guest = TestGuests.path("handoff_checksum.elf").toString();
-        Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest);
+        Cli.Result baseline = Cli.runWithInput("g", "run", "--image", guest, "--backend", HostKvm.autoOrCoreOption());
         Path key = dir.resolve("key");
         Files.write(key, "a key both namespaces' jkvm hold, 32 bytes or more".getBytes());
         Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
         Path socket = dir.resolve("src.sock");
         try (Jkvm there = new Jkvm(List.of("ip", "netns", "exec", destination), "run", "--incoming", "tcp:10.77.0.2:4444",
-                "--migration-key", key.toString());
+                "--migration-key", key.toString(), "--backend", HostKvm.autoOrCoreOption());
              Jkvm here = new Jkvm(List.of("ip", "netns", "exec", source), "run", "--api-socket", socket.toString(),
                      "--migration-key", key.toString(), "--image", guest, "--backend", "emulator")) {
             here.awaitOutput("round 2: ");

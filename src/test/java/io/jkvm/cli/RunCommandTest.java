@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Vendor;
 import io.jkvm.testing.TestGuests;
@@ -33,6 +34,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void theBundledGuestPrintsItsBannerCpuAndMemoryCheckAndExitsWithStatus1() {
         Cli.Result r = Cli.run("run");
         assertEquals(1, r.status(), r.err());
@@ -49,6 +51,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void theBundledGuestRunsInTheSmallestMemoryAllowed() {
         Cli.Result r = Cli.run("run", "--mem", "2M");
         assertEquals(1, r.status(), r.err());
@@ -56,6 +59,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void aFlatBinaryRunsAtTheDefaultAndAnyOtherLoadAddress() {
         for (String[] extra : new String[][]{{}, {"--load-addr", "0x345000"}}) {
             String[] args = java.util.stream.Stream.concat(
@@ -68,6 +72,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void anElfImageExitsWithANonZeroDebugExitCode() {
         Cli.Result r = Cli.run("run", "--image", guest("exit42.elf"), "--mem", "32M");
         assertEquals("exit code 42 coming\r\n", r.out());
@@ -75,6 +80,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void hltWithInterruptsDisabledEndsWithStatus0() {
         Cli.Result r = Cli.run("run", "--image", guest("halt.elf"));
         assertEquals("halting\r\n", r.out());
@@ -83,6 +89,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void aTripleFaultIsOneLineWithRipAndTheExitReasonAndStatus2() {
         Cli.Result r = Cli.run("run", "--image", guest("triple_fault.elf"));
         assertEquals("about to triple-fault\r\n", r.out());
@@ -92,6 +99,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void serialInputReachesTheGuest() {
         Cli.Result r = Cli.runWithInput("hello, jkvm\n", "run", "--image", guest("echo.elf"));
         assertEquals("echo> HELLO, JKVM\n", r.out());
@@ -99,6 +107,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void serialInputRaisesIrq4ThroughThePicIntoAGuestWaitingInHlt() {
         for (String backend : new String[]{"emulator", "kvm"}) {
             Cli.Result r = Cli.runWithInput("hello, interrupts\n", "run", "--backend", backend, "--image", guest("irq_echo.elf"));
@@ -113,6 +122,7 @@ class RunCommandTest {
      * once it runs (its vCPUs made) and which echo.elf waits for; vCPUs 1 and 2 stay halted while vCPU 0 echoes.
      */
     @Test
+    @RequiresKvm
     void cpusMakesThatManyVcpusAndTheExtraOnesWaitWhileVcpu0Runs() throws IOException {
         Map<Integer, String> before = kvmVcpuFds();
         AtomicReference<Map<Integer, String>> whileRunning = new AtomicReference<>();
@@ -163,6 +173,7 @@ class RunCommandTest {
      * stops with an emulation failure there. The default backend is KVM for the host model.
      */
     @Test
+    @RequiresKvm
     void anInstructionThisKvmCannotRunIsReportedWithItsBytes() {
         Cli.Result r = Cli.run("run", "--image", guest("popcnt_mmio.elf"));
         assertEquals(2, r.status(), r.out() + r.err());
@@ -204,7 +215,7 @@ class RunCommandTest {
     void aFlatImageThatFitsRamButNotAtItsLoadAddress(@TempDir Path dir) throws Exception {
         Path image = dir.resolve("late.bin");
         Files.write(image, new byte[1 << 20]);
-        Cli.Result r = Cli.run("run", "--image", image.toString(), "--mem", "2M", "--load-addr", "0x180000");
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--image", image.toString(), "--mem", "2M", "--load-addr", "0x180000");
         assertEquals(2, r.status());
         assertEquals("jkvm: image " + image + " (1048576 bytes at 0x180000) does not fit in 2M of guest RAM: raise --mem", r.errorLine());
     }
@@ -251,6 +262,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void aCpuModelKvmCannotRunFallsBackToTheSoftwareCoreUnderAutoAndIsRefusedUnderKvm() {
         try (io.jkvm.kvm.Kvm kvm = io.jkvm.kvm.Kvm.open()) {
             if (!kvm.supportedCpuid().hasApx()) {
@@ -277,6 +289,7 @@ class RunCommandTest {
     }
 
     @Test
+    @RequiresKvm
     void anApxGuestRunsThroughTheCli() {
         Cli.Result r = Cli.run("run", "--cpu", "host,+apx", "--image", guest("apx.elf"));
         assertEquals(1, r.status(), r.err());

@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.ChildJvm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -44,6 +45,7 @@ class SandboxRunTest {
     @ParameterizedTest
     @ValueSource(strings = {"kvm", "emulator"})
     @Timeout(180)
+    @RequiresKvm
     void aGuestRunsUnderTheSandboxExactlyAsWithout(String backend) throws Exception {
         String guest = TestGuests.path("handoff_checksum.elf").toString();
         Path status = dir.resolve("status");
@@ -69,6 +71,7 @@ class SandboxRunTest {
 
     @Test
     @Timeout(120)
+    @RequiresKvm
     void aRunningJkvmIsSandboxedByDefaultWithTheFilterNoNewPrivilegesAndNoCapabilitiesOnEveryThread() throws Exception {
         try (ControlSocketRunTest.Jkvm vm = new ControlSocketRunTest.Jkvm("run", "--cpu", "core", // no --sandbox: auto
                 "--image", TestGuests.path("handoff_checksum.elf").toString())) {
@@ -145,7 +148,7 @@ class SandboxRunTest {
     @Test
     @Timeout(60)
     void aUserTheHostLacksEndsTheRunBeforeTheGuestStarts() throws Exception {
-        Process p = new ProcessBuilder(ChildJvm.jkvm("run", "--sandbox", "on", "--user", "jkvm-no-such-user")).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        Process p = new ProcessBuilder(ChildJvm.jkvm("run", "--backend", "emulator", "--sandbox", "on", "--user", "jkvm-no-such-user")).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         String out = new String(p.getInputStream().readAllBytes());
         String err = new String(p.getErrorStream().readAllBytes());
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), err);
@@ -160,6 +163,7 @@ class SandboxRunTest {
 
     @Test
     @Timeout(120)
+    @RequiresKvm
     void theControlSocketPausesAndResumesASandboxedRunAndRefusesSnapshotsAndMigrations() throws Exception {
         Path socket = dir.resolve("api.sock");
         Path snapshot = dir.resolve("snap");
@@ -186,6 +190,7 @@ class SandboxRunTest {
 
     @Test
     @Timeout(120)
+    @RequiresKvm
     void aSnapshotRestoresUnderTheSandboxAndEndsAsTheRunItCameFrom() throws Exception {
         Path socket = dir.resolve("api.sock");
         Path snapshot = dir.resolve("snap");

@@ -2,6 +2,7 @@ package io.jkvm.container;
 
 import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.model.Device;
+import io.jkvm.testing.KvmDeviceCondition;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -20,7 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Builds the project's Dockerfile and runs jkvm in the container against this host's /dev/kvm. The KVM device
+ * Builds the project's Dockerfile and runs jkvm in the container against this host's /dev/kvm (on a host without
+ * the device, on the software core). The KVM device
  * goes in with --device /dev/kvm, or --privileged when JKVM_CONTAINER_KVM=privileged (or -Djkvm.container.kvm).
  * Base images come from JKVM_BUILD_IMAGE / JKVM_RUNTIME_IMAGE when set (scripts/docker-bases makes local ones),
  * else the Dockerfile's public defaults. Skipped, saying so, where no Docker engine can be reached.
@@ -60,6 +62,21 @@ class ContainerTest {
         return mode.toLowerCase(Locale.ROOT).equals("privileged");
     }
 
+    /**
+     * A guest run in the container: with the host's /dev/kvm passed in, or on a host without the device, on the
+     * software core ({@code --backend emulator} after the command), so the image, its entry point, its cache and the
+     * sandbox inside Docker are checked on either kind of host.
+     */
+    private static Run runGuest(java.util.Map<String, String> env, Path guest, String... command) {
+        if (KvmDeviceCondition.hostHasKvm()) {
+            return run(env, true, guest, command);
+        }
+        String[] onTheCore = java.util.Arrays.copyOf(command, command.length + 2);
+        onTheCore[command.length] = "--backend";
+        onTheCore[command.length + 1] = "emulator";
+        return run(env, false, guest, onTheCore);
+    }
+
     private static Run run(boolean withKvm, Path guest, String... command) {
         return run(java.util.Map.of(), withKvm, guest, command);
     }
@@ -87,7 +104,7 @@ class ContainerTest {
 
     @Test
     void theBundledGuestRunsInTheContainer() {
-        Run r = run(true, null, "run");
+        Run r = runGuest(java.util.Map.of(), null, "run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
         assertTrue(r.out().contains("memory: 16 pages written and read back"), r.out());
@@ -99,7 +116,7 @@ class ContainerTest {
      */
     @Test
     void theImageStartsFromItsAheadOfTimeCache() {
-        Run r = run(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"), true,
+        Run r = runGuest(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"),
                 null, "run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
@@ -112,7 +129,7 @@ class ContainerTest {
      */
     @Test
     void theBundledGuestRunsUnderTheSandboxInTheContainer() {
-        Run r = run(true, null, "run", "--sandbox", "on", "--trace");
+        Run r = runGuest(java.util.Map.of(), null, "run", "--sandbox", "on", "--trace");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
         assertTrue(r.err().matches("(?s).*jkvm: sandbox: running as (jkvm \\(uid 10001\\)|nobody \\(uid 65534\\)), no_new_privs,"
@@ -121,7 +138,7 @@ class ContainerTest {
 
     @Test
     void aGuestMountedFromTheHostRuns() {
-        Run r = run(true, TestGuests.path("exit42.elf"), "run", "--image", "/guests/exit42.elf");
+        Run r = runGuest(java.util.Map.of(), TestGuests.path("exit42.elf"), "run", "--image", "/guests/exit42.elf");
         assertEquals(85, r.status(), r.err());
         assertEquals("exit code 42 coming", r.out().strip());
     }

@@ -4,6 +4,7 @@ import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
 import io.jkvm.linux.Mapping;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidFixtures;
 import io.jkvm.x86.DescriptorTable;
@@ -61,6 +62,7 @@ class ResetStateTest {
     }
 
     @Test
+    @RequiresKvm
     void aKvmVcpuStartsThereToo() {
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
             KvmVcpu v = vm.createVcpu(0); // the VM closes it

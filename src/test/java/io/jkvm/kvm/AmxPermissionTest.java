@@ -1,6 +1,7 @@
 package io.jkvm.kvm;
 
 import io.jkvm.linux.ArchPrctl;
+import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -15,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * amx_test.c's first step: guest permission for AMX tile data, asked before any vCPU exists in the process.
  * The kernel locks guest permissions at the first vCPU, so the probe runs in a fresh JVM.
  */
+@RequiresKvm
 class AmxPermissionTest {
 
     /** Run in a fresh JVM: asks for AMX, then prints "permitted=… perm=… xcr0=…". */

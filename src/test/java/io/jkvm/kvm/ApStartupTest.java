@@ -3,6 +3,7 @@ package io.jkvm.kvm;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.VcpuExit;
 import io.jkvm.x86.VcpuState;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the vector's page in real mode, and a waiting AP restored from a record (INIT_RECEIVED) starts on a STARTUP alone.
  * KVM_GET_MP_STATE takes the pending IPIs, so the AP is checked without running it (kvm_pvm runs no real mode).
  */
+@RequiresKvm
 class ApStartupTest {
     private static final long APIC = 0xFEE00000L;
     private static final long SIPI_ONLY = LongModeVm.CODE + 0x100;

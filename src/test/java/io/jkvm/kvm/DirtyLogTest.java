@@ -3,6 +3,7 @@ package io.jkvm.kvm;
 import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 
@@ -19,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Dirty page logging on the real /dev/kvm: a guest stores to three chosen pages and halts, touching no other
  * memory but what its page walks update (no stack, no segment loads, no interrupts).
  */
+@RequiresKvm
 class DirtyLogTest {
     /** The pages the guest writes: in three different 2 MiB pages, none holding code or boot tables. */
     private static final long[] WRITTEN = {0x200000, 0x345000, 0xABC000};

@@ -4,6 +4,7 @@ import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.VcpuExit;
@@ -17,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
  * A vCPU saved while it sits in HLT resumes in HLT on either backend: its first run reports the HLT again (the
  * machine then waits for INTR) instead of running on past it, which is what a spurious wake-up would do.
  */
+@RequiresKvm
 class HltActivityTest {
     /** sti; hlt; out 0x80, al; hlt */
     private static final byte[] CODE = LongModeVm.hex("fb f4 e6 80 f4");

@@ -3,6 +3,7 @@ package io.jkvm.kvm;
 import io.jkvm.linux.EventFd;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 
@@ -15,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * eventfd in the kernel with no exit (one that does not match still exits), taking it back makes the write an exit
  * again; an irqfd's signal raises its GSI at the in-kernel I/O APIC and holds it, and taking it back lowers it.
  */
+@RequiresKvm
 class IoEventFdTest {
     private static final long NOTIFY = 0xD0000050L; // outside RAM: without a registration, an MMIO exit
 

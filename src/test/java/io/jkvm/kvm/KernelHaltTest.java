@@ -2,6 +2,7 @@ package io.jkvm.kvm;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the kernel's MP state with IF tells an HLT with interrupts disabled (the end of a run) from one waiting for an
  * interrupt.
  */
+@RequiresKvm
 class KernelHaltTest {
     /** Runs {@code code} on a VM with the in-kernel irqchip until the vCPU halts in the kernel, then kicks it out. */
     private static void haltThenKick(byte[] code, boolean interruptsOff) throws Exception {

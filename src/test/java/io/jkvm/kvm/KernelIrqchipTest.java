@@ -1,5 +1,6 @@
 package io.jkvm.kvm;
 
+import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -14,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The in-kernel irqchip's state through the real /dev/kvm: what KVM_SET_IRQCHIP, KVM_SET_PIT2 and KVM_SET_LAPIC
  * write, the matching GETs read back, and an IRQ line raised shows in the chips' request registers.
  */
+@RequiresKvm
 class KernelIrqchipTest {
 
     @Test

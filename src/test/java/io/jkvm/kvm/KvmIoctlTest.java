@@ -4,6 +4,7 @@ import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.FpuState;
@@ -29,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every wrapper of the kvm layer, against the real /dev/kvm. */
+@RequiresKvm
 class KvmIoctlTest {
 
     @Test

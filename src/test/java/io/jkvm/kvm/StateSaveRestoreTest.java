@@ -2,6 +2,7 @@ package io.jkvm.kvm;
 
 import io.jkvm.machine.GuestMemory;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.Msrs;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
@@ -24,6 +25,7 @@ class StateSaveRestoreTest {
     private static final byte[] GUEST = hex("b8 01 00 00 00 e6 80 48 83 c0 29 e6 80 48 8d 1c 00 e6 80 f4");
 
     @Test
+    @RequiresKvm
     void everySyncPointSurvivesDestroyRecreateRestore() {
         LongModeVm g = new LongModeVm(GUEST);
         try {
@@ -65,6 +67,7 @@ class StateSaveRestoreTest {
     }
 
     @Test
+    @RequiresKvm
     void aBadXcr0IsRefusedBeforeAnythingIsApplied() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             VcpuState s = g.vcpu.saveState();
@@ -77,6 +80,7 @@ class StateSaveRestoreTest {
     }
 
     @Test
+    @RequiresKvm
     void stateRecordReadsGprsZeroToFifteenFromRegisters() {
         try (LongModeVm g = new LongModeVm(hex("f4"))) {
             g.vcpu.setRegisters(g.vcpu.registers().withGpr(13, 0x1313));

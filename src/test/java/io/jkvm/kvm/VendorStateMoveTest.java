@@ -3,6 +3,7 @@ package io.jkvm.kvm;
 import io.jkvm.linux.HostCpu;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidFixtures;
 import io.jkvm.x86.VcpuState;
@@ -53,6 +54,7 @@ class VendorStateMoveTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"intel", "amd"})
+    @RequiresKvm
     void kvmToCoreToKvmIsExactWithEachVendorsMxcsrMask(String vendor) {
         CpuModel fixture = vendor.equals("intel") ? CpuidFixtures.intelModel() : CpuidFixtures.amdModel();
         try (LongModeVm k1 = new LongModeVm(HLT); LongModeVm k2 = new LongModeVm(HLT)) {
@@ -78,6 +80,7 @@ class VendorStateMoveTest {
     }
 
     @Test
+    @RequiresKvm
     void theHostModelsMaskIsWhatKvmReportsHere() {
         try (LongModeVm k = new LongModeVm(HLT)) {
             assertEquals(HostCpu.mxcsrMask(), mask(k.vcpu.saveState()), "a fresh KVM vCPU's XSAVE image carries the host's FXSAVE mask");
@@ -125,6 +128,7 @@ class VendorStateMoveTest {
     }
 
     @Test
+    @RequiresKvm
     void kvmRefusesAnMxcsrBitNoHostHasBeforeAnyIoctl() {
         try (LongModeVm k = new LongModeVm(HLT)) {
             VcpuState before = k.vcpu.saveState();

@@ -2,6 +2,7 @@ package io.jkvm.kvm;
 
 import io.jkvm.linux.LinuxException;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.ApxState;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.XsaveArea;
@@ -21,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** KVM_GET_XSAVE2 / KVM_SET_XSAVE through the typed area, on the real /dev/kvm. */
+@RequiresKvm
 class XsaveKvmTest {
 
     /** x87, SSE and every extended user component the host has, filled with random bytes host-side. */

@@ -5,6 +5,7 @@ import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.testing.Cli;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.LongModeVm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.CpuFeature;
@@ -41,6 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * them (after port exits, at arbitrary instants, while it sits in HLT) and ends exactly as a run without moves:
  * the same serial output, exit status and final state; after each move the state record compares bit for bit.
  */
+@RequiresKvm
 class HandoffTest {
     private static final String GUEST = "handoff_checksum.elf";
     private static Run kvmBaseline;

@@ -5,6 +5,7 @@ import io.jkvm.linux.HostCpu;
 import io.jkvm.snapshot.SnapshotFile;
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.RamLayout;
@@ -115,6 +116,7 @@ class HighRamTest {
      */
     @Test
     @Timeout(60)
+    @RequiresKvm
     void kvmMapsEachRangeInItsOwnSlotAndLogsItsPages() {
         long low = 4 * GIB + 0x5000, last = 5 * GIB - 4;
         byte[] code = new Asm()

@@ -5,6 +5,7 @@ import io.jkvm.devices.Pic8259;
 import io.jkvm.devices.Pit8254;
 import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Vm;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.Test;
 
@@ -29,6 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * when they leave, a snapshot on KVM takes the kernel's state, and device lines raise the kernel's GSIs. Here on the
  * real /dev/kvm, with a machine that is built and moved but not run (kvm_pvm runs no kernel).
  */
+@RequiresKvm
 class InKernelIrqchipTest {
     private static Console console() {
         return new Console(new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0]),

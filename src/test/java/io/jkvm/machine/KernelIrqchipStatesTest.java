@@ -9,6 +9,7 @@ import io.jkvm.kvm.KernelIrqchip;
 import io.jkvm.kvm.Kvm;
 import io.jkvm.kvm.KvmVcpu;
 import io.jkvm.kvm.Vm;
+import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -22,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * jkvm's PICs, I/O APIC and local APIC, set up as a guest sets them up, moved into the real in-kernel irqchip
  * (KVM_SET_IRQCHIP, KVM_SET_LAPIC), read back (the GETs) and turned into jkvm's records again: the same records.
  */
+@RequiresKvm
 class KernelIrqchipStatesTest {
 
     @Test

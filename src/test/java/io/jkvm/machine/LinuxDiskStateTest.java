@@ -3,6 +3,7 @@ package io.jkvm.machine;
 import io.jkvm.api.ControlTarget;
 import io.jkvm.migration.MigrationException;
 import io.jkvm.migration.MigrationTarget;
+import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.LinuxGuest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -117,7 +118,7 @@ class LinuxDiskStateTest {
             run.join();
         }
         ByteArrayOutputStream after = new ByteArrayOutputStream();
-        try (Machine restored = Machine.restore(snapshot, Backend.AUTO, "/dev/kvm", false, console(after))) {
+        try (Machine restored = Machine.restore(snapshot, HostKvm.autoOrCore(), "/dev/kvm", false, console(after))) {
             assertEquals(POWERED_OFF, restored.run(), after.toString(StandardCharsets.UTF_8));
         }
         assertCountedOn(disk, before, after.toString(StandardCharsets.UTF_8));
@@ -140,7 +141,7 @@ class LinuxDiskStateTest {
                 memory[0] = GuestMemory.allocate(shape.memorySize());
                 return memory[0];
             }, Machine.DEVICE_STATES, line -> { });
-            try (Machine arrived = Machine.arrived(in.state(), memory[0], Backend.AUTO, null, "/dev/kvm", false, console(there),
+            try (Machine arrived = Machine.arrived(in.state(), memory[0], HostKvm.autoOrCore(), null, "/dev/kvm", false, console(there),
                     in.from())) {
                 in.resumed();
                 return arrived.run();

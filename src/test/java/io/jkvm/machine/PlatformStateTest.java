@@ -4,6 +4,7 @@ import io.jkvm.devices.IoApic;
 import io.jkvm.devices.LocalApic;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Activity;
 import io.jkvm.x86.VcpuState;
@@ -128,7 +129,7 @@ class PlatformStateTest {
                 check.out()); // kvm_pvm runs no kernel code, and KVM starts no application processors
 
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        try (Machine restored = Machine.restore(t.file(), Backend.AUTO, "/dev/kvm", false, console(out, err))) {
+        try (Machine restored = Machine.restore(t.file(), HostKvm.autoOrCore(), "/dev/kvm", false, console(out, err))) {
             assertEquals(Backend.EMULATOR, restored.backend(), "a kernel with application processors runs on the core");
             Outcome o = restored.run();
             assertEquals(t.original(), o, () -> "the restored kernel's checks: " + out.toString(StandardCharsets.UTF_8));

@@ -4,6 +4,7 @@ import io.jkvm.machine.HandoffTest.Run;
 import io.jkvm.machine.HandoffTest.Running;
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.testing.RequiresKvm;
 import io.jkvm.x86.VcpuState;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,6 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * that was not interrupted; KVM -> file -> core -> file -> KVM is exact at the state-record level; a corrupt or
  * incomplete snapshot is one line; a snapshot that cannot be written (a full disk) leaves the previous one whole.
  */
+@RequiresKvm
 class SnapshotTest {
     @TempDir
     Path dir;

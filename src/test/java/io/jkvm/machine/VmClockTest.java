@@ -2,6 +2,7 @@ package io.jkvm.machine;
 
 import io.jkvm.snapshot.MachineState;
 import io.jkvm.snapshot.SnapshotFile;
+import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,6 +55,7 @@ class VmClockTest {
 
     @Test
     @Timeout(60)
+    @RequiresKvm
     void theClockGoesOnAcrossRestoresAndHandoffs() {
         Path file = snapshotAhead();
         assertEquals(AHEAD, SnapshotFile.read(file, Machine.DEVICE_STATES).state().kvmClock(), "the snapshot records it");

@@ -18,6 +18,19 @@ public final class HostKvm {
     private HostKvm() {
     }
 
+    /**
+     * The backend a test that runs on either restores with: auto where /dev/kvm exists (KVM or the core, as jkvm
+     * picks), else the core, since auto refuses a host without the device.
+     */
+    public static io.jkvm.machine.Backend autoOrCore() {
+        return KvmDeviceCondition.hostHasKvm() ? io.jkvm.machine.Backend.AUTO : io.jkvm.machine.Backend.EMULATOR;
+    }
+
+    /** {@link #autoOrCore()} as jkvm's --backend option spells it. */
+    public static String autoOrCoreOption() {
+        return KvmDeviceCondition.hostHasKvm() ? "auto" : "emulator";
+    }
+
     /** True when /dev/kvm is kvm_pvm's (a loaded module shows under /sys/module). */
     public static boolean isPvm() {
         return Files.isDirectory(Path.of("/sys/module/kvm_pvm"));

@@ -35,6 +35,26 @@ public final class NativeCompat implements AutoCloseable {
     public record Result(long[] gprs, long eflags) {
     }
 
+    /**
+     * Whether this process can run 32-bit code: LAR on __USER32_CS finds a present, 32-bit, non-64-bit user code
+     * segment. A kernel booted with ia32_emulation=off (or one without IA-32 emulation) leaves it out of the GDT, and
+     * a far call to it would end the JVM with a #GP taken while signals are blocked.
+     */
+    public static boolean hostRuns32BitCode() {
+        try (Mapping code = Mapping.anonymousExecutableLow(4096, "LAR probe")) {
+            byte[] lar = {0x31, (byte) 0xC0, 0x0F, 0x02, (byte) 0xC7, (byte) 0xC3}; // xor eax, eax; lar eax, edi; ret
+            MemorySegment.copy(lar, 0, code.segment(), ValueLayout.JAVA_BYTE, 0, lar.length);
+            MethodHandle probe = Linker.nativeLinker().downcallHandle(code.segment(),
+                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+            int rights = (int) probe.invokeExact(USER32_CS);
+            int present = 1 << 15, dpl3 = 3 << 13, codeSegment = 3 << 11, longMode = 1 << 21, defaultSize32 = 1 << 22;
+            int expected = present | dpl3 | codeSegment | defaultSize32;
+            return (rights & (expected | longMode)) == expected;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     public NativeCompat() {
         if (base + STACK_TOP > 0x1_0000_0000L) {
             throw new IllegalStateException("the oracle's memory is at 0x" + Long.toHexString(base) + ", above 4 GiB");
