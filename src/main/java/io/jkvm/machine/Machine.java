@@ -320,6 +320,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             return runToTheEnd();
         } finally {
             runEnded.complete(null);
+            migration.end(); // one under way answers its caller now (the guest ended), before the control socket closes
         }
     }
 
@@ -774,7 +775,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             finish(new Outcome.Exited(0, "the machine was closed while it ran"));
             runEnded.join();
         }
-        migration.closeAndAwait(); // a live migration still reading guest RAM (the guest ended mid-round) stops first
+        migration.endAndAwait(); // a live migration still reading guest RAM (the guest ended mid-round) stops first
         Threads.closeQuietly(devices, factory, memory);
     }
 

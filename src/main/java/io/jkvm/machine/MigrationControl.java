@@ -17,9 +17,9 @@ final class MigrationControl {
     private volatile String progress;
     private volatile PrintStream terminal;
     private volatile boolean cancelled;
-    /** Guarded by this: the machine is closing, so no migration starts and the one under way is being ended. */
+    /** Guarded by this: the guest has ended (or the machine closes), so no migration starts and one under way ends. */
     private boolean closing;
-    /** Guarded by this: the migration under way's connection, closed to end it when the machine closes. */
+    /** Guarded by this: the migration under way's connection, closed to end it when the guest ends. */
     private java.io.Closeable connection;
 
     /** {@code trace}: where each progress line is printed on its own (--trace); null for none. */
@@ -65,30 +65,41 @@ final class MigrationControl {
             return null;
         }
         synchronized (this) {
-            return closing ? "the guest ended during the migration" : "it was cancelled";
+            return closing ? io.jkvm.migration.MigrationSource.GUEST_ENDED : "it was cancelled";
         }
     }
 
     /**
-     * Ends the migration under way and waits until it has returned, so the machine may free the guest RAM it reads;
-     * no migration starts after this.
+     * Ends the migration under way at once, as its guest has ended: its connection is closed (a send blocked on a
+     * destination that reads no more returns), and no migration starts after this.
      */
-    synchronized void closeAndAwait() {
-        closing = true;
-        cancelled = true;
-        if (connection != null) {
+    void end() {
+        java.io.Closeable c;
+        synchronized (this) {
+            closing = true;
+            cancelled = true;
+            c = connection;
+        }
+        if (c != null) {
             try {
-                connection.close(); // a send blocked on a destination that reads no more returns now
+                c.close();
             } catch (java.io.IOException ignored) {
                 // closed is all that matters
             }
         }
+    }
+
+    /** {@link #end()}, then waits until the migration has returned, so the machine may free the guest RAM it reads. */
+    void endAndAwait() {
+        end();
         boolean interrupted = false;
-        while (underWay) {
-            try {
-                wait();
-            } catch (InterruptedException e) {
-                interrupted = true; // freeing RAM the migration still reads would end the JVM: wait on
+        synchronized (this) {
+            while (underWay) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true; // freeing RAM the migration still reads would end the JVM: wait on
+                }
             }
         }
         if (interrupted) {

@@ -52,8 +52,8 @@ public final class MigrationSource {
         MachineState capture();
 
         /**
-         * Why the migration stops here, or null to go on: the user's cancel, or the guest ended (checked between
-         * batches of pages, and before the stop).
+         * Why the migration stops here, or null to go on: the user's cancel, or the guest ended (checked at every page
+         * it sends or skips, and before the stop).
          */
         String stopReason();
 
@@ -97,13 +97,21 @@ public final class MigrationSource {
         } catch (IOException e) {
             String stop = vm.stopReason(); // the VM closed the connection to stop at once
             throw new MigrationException("the migration to " + host + ":" + port + " failed"
-                    + (stop != null ? ": " + stop : " (" + e.getMessage() + ")") + "; the VM runs on here");
+                    + (stop != null ? ": " + stop : " (" + e.getMessage() + ")") + stays(stop));
         } catch (MigrationException e) {
             throw new MigrationException("the migration to " + host + ":" + port + " failed: " + e.getMessage()
-                    + "; the VM runs on here", e);
+                    + stays(e.getMessage()), e);
         } finally {
             closeQuietly(socket); // a handshake that failed made no channel to close it
         }
+    }
+
+    /** Why a migration stops when its guest ends on the source (nothing is left to run there or to send). */
+    public static final String GUEST_ENDED = "the guest ended during the migration";
+
+    /** What a failed migration's line ends with: the VM runs on here, unless it failed because the guest ended. */
+    private static String stays(String why) {
+        return GUEST_ENDED.equals(why) ? "" : "; the VM runs on here";
     }
 
     private static Report copyThenStop(Vm vm, SecureChannel channel, long maxDowntimeMillis, Consumer<String> progress,
@@ -143,7 +151,7 @@ public final class MigrationSource {
             progress.accept(String.format("stopping the vCPUs: %d pages left, then the state", count(dirty)));
             long pausedAt = System.nanoTime();
             if (!vm.pause()) {
-                throw new MigrationException("the guest ended during the migration");
+                throw new MigrationException(GUEST_ENDED);
             }
             boolean resumed = false;
             try {
@@ -179,7 +187,7 @@ public final class MigrationSource {
             if (which != null && (which[(int) (p >>> 6)] & (1L << (p & 63))) == 0) {
                 continue;
             }
-            String stop = used == 0 ? vm.stopReason() : null;
+            String stop = vm.stopReason(); // at every page: a sparse round 0 may scan gigabytes between two batches
             if (stop != null) {
                 throw new MigrationException(stop);
             }

@@ -157,7 +157,14 @@ class LinuxDiskStateTest {
             assertEquals(new Outcome.Exited(0, "migrated to 127.0.0.1:" + port), run.join());
             before = out.toString(StandardCharsets.UTF_8);
         }
-        assertEquals(POWERED_OFF, destination.get(400, TimeUnit.SECONDS), there.toString(StandardCharsets.UTF_8));
+        Outcome ended;
+        try {
+            ended = destination.get(400, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("the destination did not end in 400 s; its console:\n" + there.toString(StandardCharsets.UTF_8)
+                    + "--\nthe source's:\n" + before, e);
+        }
+        assertEquals(POWERED_OFF, ended, there.toString(StandardCharsets.UTF_8));
         assertCountedOn(disk, before, there.toString(StandardCharsets.UTF_8));
     }
 

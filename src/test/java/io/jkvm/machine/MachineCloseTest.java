@@ -60,9 +60,9 @@ class MachineCloseTest {
     }
 
     /**
-     * The guest ends while its live migration sends RAM to a destination that has stopped reading: closing the machine
-     * ends the migration (its connection closed) before the RAM goes, and the migration says why. Without that, the
-     * source read freed RAM once the destination read on, and the JVM ended with SIGSEGV.
+     * The guest ends while its live migration sends RAM to a destination that has stopped reading: the run's end ends
+     * the migration (its connection closed), which says why, and closing the machine waits for it before the RAM goes.
+     * Without that, the source read freed RAM once the destination read on, and the JVM ended with SIGSEGV.
      */
     @Test
     @Timeout(60)
@@ -121,11 +121,12 @@ class MachineCloseTest {
         assertTrue(stalled.await(20, TimeUnit.SECONDS), "the destination got no page");
         m.stop();
         assertEquals(new Outcome.Exited(0, "stopped through the control socket"), run.get(10, TimeUnit.SECONDS));
-        m.close();
-        readOn.countDown(); // the destination reads on: a source still sending would read the freed RAM now
+        // the migration answers as the run ends, before the machine closes (jkvm run closes its control socket first)
         Object result = migration.get(10, TimeUnit.SECONDS);
         assertTrue(result instanceof MachineException e && e.getMessage().equals("the migration to 127.0.0.1:" + port
-                + " failed: the guest ended during the migration; the VM runs on here"), String.valueOf(result));
+                + " failed: the guest ended during the migration"), String.valueOf(result));
+        m.close();
+        readOn.countDown(); // the destination reads on: a source still sending would read the freed RAM now
         destination.get(70, TimeUnit.SECONDS);
     }
 }

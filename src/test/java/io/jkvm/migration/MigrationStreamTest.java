@@ -65,8 +65,15 @@ class MigrationStreamTest {
             System.arraycopy(ram, (int) offset, into, at, 4096);
         }
 
+        /** Pages the migration asked isZeroPage about; once it reaches cancelAt (when set), the user cancels. */
+        int zeroChecks;
+        int cancelAt = -1;
+
         @Override
         public boolean isZeroPage(long offset) {
+            if (++zeroChecks == cancelAt) {
+                cancel = true;
+            }
             for (int i = 0; i < 4096; i++) {
                 if (ram[(int) offset + i] != 0) {
                     return false;
@@ -265,6 +272,24 @@ class MigrationStreamTest {
         assertEquals(List.of("track", "untrack"), vm.calls, "the vCPUs were never stopped");
         java.util.concurrent.ExecutionException gone = assertThrows(java.util.concurrent.ExecutionException.class, incoming::get);
         assertTrue(gone.getCause().getMessage().endsWith("nothing was run here"), gone.getCause().getMessage());
+    }
+
+    /**
+     * A cancel in the middle of a sparse first round (one page used, the rest zero, so no batch fills) stops the scan
+     * at the next page, not after the whole of RAM.
+     */
+    @Test
+    @Timeout(60)
+    void aCancelDuringASparseFirstRoundStopsTheScanAtOnce() throws Exception {
+        int port = freePort();
+        CompletableFuture<MigrationTarget.Incoming> incoming = destination(port, KEY, new FakeMemory(), new ArrayList<>());
+        FakeVm vm = new FakeVm();
+        Arrays.fill(vm.ram, 4096, vm.ram.length, (byte) 0);
+        vm.cancelAt = 2;
+        MigrationException e = assertThrows(MigrationException.class, () -> migrate(vm, port, KEY));
+        assertEquals("the migration to 127.0.0.1:" + port + " failed: it was cancelled; the VM runs on here", e.getMessage());
+        assertEquals(2, vm.zeroChecks, "the scan stopped at the page after the cancel, of " + RAM / 4096);
+        assertThrows(java.util.concurrent.ExecutionException.class, incoming::get);
     }
 
     @Test
