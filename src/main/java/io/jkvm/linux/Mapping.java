@@ -4,6 +4,7 @@ import io.jkvm.linux.uapi.Uapi;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Objects;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -16,12 +17,22 @@ public final class Mapping implements AutoCloseable {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
 
+    /**
+     * Every address, in the global scope: the typed accessors go through this constant, which the JIT knows, with
+     * their own bounds check against {@link #size}, instead of through each mapping's segment and its scope's checks.
+     */
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
     private final MemorySegment segment;
+    private final long base;
+    private final long size;
     private final String name;
     private final AtomicBoolean unmapped = new AtomicBoolean();
 
     private Mapping(MemorySegment segment, String name) {
         this.segment = segment;
+        this.base = segment.address();
+        this.size = segment.byteSize();
         this.name = name;
     }
 
@@ -181,35 +192,35 @@ public final class Mapping implements AutoCloseable {
     }
 
     public byte getByte(long offset) {
-        return segment.get(ValueLayout.JAVA_BYTE, offset);
+        return ALL.get(ValueLayout.JAVA_BYTE, base + Objects.checkFromIndexSize(offset, 1, size));
     }
 
     public void putByte(long offset, byte value) {
-        segment.set(ValueLayout.JAVA_BYTE, offset, value);
+        ALL.set(ValueLayout.JAVA_BYTE, base + Objects.checkFromIndexSize(offset, 1, size), value);
     }
 
     public short getShort(long offset) {
-        return segment.get(SHORT, offset);
+        return ALL.get(SHORT, base + Objects.checkFromIndexSize(offset, 2, size));
     }
 
     public void putShort(long offset, short value) {
-        segment.set(SHORT, offset, value);
+        ALL.set(SHORT, base + Objects.checkFromIndexSize(offset, 2, size), value);
     }
 
     public int getInt(long offset) {
-        return segment.get(INT, offset);
+        return ALL.get(INT, base + Objects.checkFromIndexSize(offset, 4, size));
     }
 
     public void putInt(long offset, int value) {
-        segment.set(INT, offset, value);
+        ALL.set(INT, base + Objects.checkFromIndexSize(offset, 4, size), value);
     }
 
     public long getLong(long offset) {
-        return segment.get(LONG, offset);
+        return ALL.get(LONG, base + Objects.checkFromIndexSize(offset, 8, size));
     }
 
     public void putLong(long offset, long value) {
-        segment.set(LONG, offset, value);
+        ALL.set(LONG, base + Objects.checkFromIndexSize(offset, 8, size), value);
     }
 
     /** Whether the bytes at {@code offset} are {@code bytes}. */
