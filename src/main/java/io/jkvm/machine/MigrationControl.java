@@ -51,11 +51,15 @@ final class MigrationControl {
             closeNow = closing;
         }
         if (closeNow) {
-            try {
-                c.close();
-            } catch (java.io.IOException ignored) {
-                // closed is all that matters
-            }
+            closeQuietly(c);
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        try {
+            c.close();
+        } catch (java.io.IOException ignored) {
+            // closed is all that matters
         }
     }
 
@@ -81,11 +85,7 @@ final class MigrationControl {
             c = connection;
         }
         if (c != null) {
-            try {
-                c.close();
-            } catch (java.io.IOException ignored) {
-                // closed is all that matters
-            }
+            closeQuietly(c);
         }
     }
 

@@ -272,8 +272,9 @@ class LocalApicTest {
     void theTscDeadlineTimerFiresAtItsDeadline() throws InterruptedException {
         set(LocalApic.SPIV, 0x1FF);
         set(LocalApic.LVT_TIMER, 0x40042); // TSC-deadline mode, vector 0x42
-        apic.setTscDeadline(1_000_000 + 2_000_000, 1_000_000, 1_000_000); // 2 ms ahead at 1 GHz
-        assertEquals(3_000_000, apic.tscDeadline());
+        // 300 ms ahead at 1 GHz: far enough that a test thread descheduled under load still reads it before it fires
+        apic.setTscDeadline(1_000_000 + 300_000_000, 1_000_000, 1_000_000);
+        assertEquals(301_000_000, apic.tscDeadline());
         while (!intr.get()) {
             Thread.sleep(1);
         }
