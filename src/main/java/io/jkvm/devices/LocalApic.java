@@ -636,6 +636,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public synchronized State save() {
         long elapsed = timerStart == 0 ? -1 : System.nanoTime() - timerStart;
+        if (elapsed >= 0 && ((lvt[0] >>> 17) & 3) == 0 && timerExpiry != null && elapsed >= periodNanos()) {
+            // a one-shot count that ran out but is held back until the vCPU gets somewhere (it was paused for this
+            // save): kept as 1 ns short of its end, so the restored timer fires at once instead of counting as spent
+            elapsed = periodNanos() - 1;
+        }
         boolean deadlineArmed = ((lvt[0] >>> 17) & 3) == 2 && tscDeadline != 0 && timerExpiry != null;
         long left = deadlineArmed ? Math.max(timerExpiry.getDelay(TimeUnit.NANOSECONDS), 0) : -1;
         return new State(base, id, tpr, ldr, dfr, spiv, esr, icrLow, icrHigh, lvt.clone(), timerInitial, timerDivide, elapsed,
@@ -672,7 +677,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             }
         } else if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
             timerStart = System.nanoTime() - s.timerElapsedNanos();
-            rearmTimer();
+            if (((lvt[0] >>> 17) & 3) == 0 && s.timerElapsedNanos() < periodNanos()) {
+                // a one-shot count still owed: due in what was left of it when saved, not in what is left of it now
+                long due = Math.max(periodNanos() - s.timerElapsedNanos(), 1);
+                timerMark = progress.mark();
+                timerInstructions = due / NANOS_PER_INSTRUCTION;
+                timerExpiry = TIMERS.schedule(this::timerFired, due, TimeUnit.NANOSECONDS);
+            } else {
+                rearmTimer();
+            }
         }
         update();
     }

@@ -267,6 +267,46 @@ class LocalApicTest {
         }
     }
 
+    /**
+     * A one-shot count that ran out while its vCPU got nowhere (paused for a snapshot or a migration's stop) has not
+     * fired yet: its record keeps it due, and the restored APIC fires it. Before, the record read as a count long
+     * spent, and the restored guest waited for that interrupt forever.
+     */
+    @Test
+    @Timeout(10)
+    void aOneShotCountThatRanOutWhileHeldBackFiresWhereItIsRestored() throws InterruptedException {
+        GuestProgress never = new GuestProgress() {
+            @Override
+            public Mark mark() {
+                return new Mark(null, 0);
+            }
+
+            @Override
+            public boolean reached(Mark mark, long instructions) {
+                return false; // a paused vCPU
+            }
+        };
+        AtomicBoolean line = new AtomicBoolean(), restoredLine = new AtomicBoolean();
+        LocalApic paused = new LocalApic(0, sent::add, line::set, null, never);
+        paused.write(LocalApic.SPIV, 4, 0x1FF);
+        paused.write(LocalApic.TIMER_DIVIDE, 4, 0xB);
+        paused.write(LocalApic.LVT_TIMER, 4, 0x41);
+        paused.write(LocalApic.TIMER_INITIAL, 4, 1_000_000); // 1 ms at 1 GHz
+        Thread.sleep(30);
+        assertFalse(line.get(), "held back: the vCPU got nowhere");
+        LocalApic.State saved = paused.save();
+        paused.close();
+        LocalApic restored = new LocalApic(0, sent::add, restoredLine::set, null);
+        restored.restore(saved);
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (!restoredLine.get() && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertTrue(restoredLine.get(), "the restored timer fires the interrupt the saved one still owed");
+        assertEquals(0x41, restored.acknowledge());
+        restored.close();
+    }
+
     @Test
     @Timeout(10)
     void theTscDeadlineTimerFiresAtItsDeadline() throws InterruptedException {
