@@ -604,9 +604,14 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         if (!armed && elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
             return; // a one-shot count that ran out before a mode change stays out; one just written fires, however short
         }
+        scheduleExpiry(due, armed ? period : Math.max(due, 1)); // a whole count, or what is left of one
+    }
+
+    /** The count's expiry in {@code dueNanos}, delivered once its vCPU has also run {@code countedNanos} of instructions. */
+    private void scheduleExpiry(long dueNanos, long countedNanos) {
         timerMark = progress.mark();
-        timerInstructions = (armed ? period : Math.max(due, 1)) / NANOS_PER_INSTRUCTION; // a whole count, or what is left of one
-        timerExpiry = TIMERS.schedule(this::timerFired, Math.max(due, 1), TimeUnit.NANOSECONDS);
+        timerInstructions = countedNanos / NANOS_PER_INSTRUCTION;
+        timerExpiry = TIMERS.schedule(this::timerFired, Math.max(dueNanos, 1), TimeUnit.NANOSECONDS);
     }
 
     private void timerFired() {
@@ -680,9 +685,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             if (((lvt[0] >>> 17) & 3) == 0 && s.timerElapsedNanos() < periodNanos()) {
                 // a one-shot count still owed: due in what was left of it when saved, not in what is left of it now
                 long due = Math.max(periodNanos() - s.timerElapsedNanos(), 1);
-                timerMark = progress.mark();
-                timerInstructions = due / NANOS_PER_INSTRUCTION;
-                timerExpiry = TIMERS.schedule(this::timerFired, due, TimeUnit.NANOSECONDS);
+                scheduleExpiry(due, due);
             } else {
                 rearmTimer();
             }

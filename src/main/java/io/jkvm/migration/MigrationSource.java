@@ -114,6 +114,14 @@ public final class MigrationSource {
         return GUEST_ENDED.equals(why) ? "" : "; the VM runs on here";
     }
 
+    /** Throws the reason the VM gives for stopping (a cancel, its guest's end), if it gives one. */
+    private static void stopIfAsked(Vm vm) {
+        String stop = vm.stopReason();
+        if (stop != null) {
+            throw new MigrationException(stop);
+        }
+    }
+
     private static Report copyThenStop(Vm vm, SecureChannel channel, long maxDowntimeMillis, Consumer<String> progress,
                                        long start, String destination) throws IOException {
         long pages = (vm.shape().memorySize() + PAGE - 1) / PAGE;
@@ -144,10 +152,7 @@ public final class MigrationSource {
                 dirty = log.take(); // written while that round went out
 
             }
-            String stop = vm.stopReason();
-            if (stop != null) {
-                throw new MigrationException(stop);
-            }
+            stopIfAsked(vm);
             progress.accept(String.format("stopping the vCPUs: %d pages left, then the state", count(dirty)));
             long pausedAt = System.nanoTime();
             if (!vm.pause()) {
@@ -187,10 +192,7 @@ public final class MigrationSource {
             if (which != null && (which[(int) (p >>> 6)] & (1L << (p & 63))) == 0) {
                 continue;
             }
-            String stop = vm.stopReason(); // at every page: a sparse round 0 may scan gigabytes between two batches
-            if (stop != null) {
-                throw new MigrationException(stop);
-            }
+            stopIfAsked(vm); // at every page: a sparse round 0 may scan gigabytes between two batches
             if (skipZero && vm.isZeroPage(p * PAGE)) {
                 continue;
             }

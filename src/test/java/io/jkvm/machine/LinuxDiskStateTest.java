@@ -168,7 +168,8 @@ class LinuxDiskStateTest {
         assertCountedOn(disk, before, there.toString(StandardCharsets.UTF_8));
     }
 
-    private static ControlTarget.MigrationResult migrateWhenListening(Machine m, int port) {
+    /** Migrates {@code m} to 127.0.0.1:{@code port}, trying again for 10 s while the destination does not listen yet. */
+    static ControlTarget.MigrationResult migrateWhenListening(Machine m, int port) {
         long deadline = System.currentTimeMillis() + 10_000;
         while (true) { // the destination may not listen yet
             try {

@@ -107,15 +107,10 @@ class MachineCloseTest {
         m.migrationKey(key);
         CompletableFuture<Outcome> run = CompletableFuture.supplyAsync(m::run, r -> Thread.ofPlatform().start(r));
         CompletableFuture<Object> migration = CompletableFuture.supplyAsync(() -> {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (true) {
-                try {
-                    return m.migrate("tcp:127.0.0.1:" + port, 300);
-                } catch (MachineException e) {
-                    if (!e.getMessage().contains("cannot reach") || System.nanoTime() > deadline) {
-                        return e;
-                    }
-                }
+            try {
+                return LinuxDiskStateTest.migrateWhenListening(m, port);
+            } catch (MachineException e) {
+                return e;
             }
         }, r -> Thread.ofPlatform().start(r));
         assertTrue(stalled.await(20, TimeUnit.SECONDS), "the destination got no page");
