@@ -35,11 +35,12 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
  * byte, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET are compiled from the same semantics the block executor
  * runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted},
- * {@link NearBranches}, the core's push, pop and memory accessors); every other decoded
+ * {@link NearBranches}, the core's stack check and memory accessors); every other decoded
  * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
- * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP and fall-throughs
- * reach; a branch from one to another (the block's own start too) stays in the method while nothing needs the
- * boundary, with the registers in locals and the flags in the core unless dead there. A hidden class goes with its
+ * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP, CALL and fall-throughs
+ * reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
+ * whose return address starts one after a CALL stay in the method while nothing needs the boundary, with the registers
+ * in locals and the flags in the core unless dead there. A hidden class goes with its
  * block: the code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
@@ -255,7 +256,7 @@ final class BlockCompiler {
                     used |= 1L << n;
                 }
             }
-            if (d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.POP_REG) {
+            if (d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.POP_REG || d.op() == BlockOp.CALL || d.op() == BlockOp.RET) {
                 used |= 1L << 4;
             }
         }

@@ -4,8 +4,9 @@ import java.util.Arrays;
 
 /**
  * The decoded blocks one compiled method runs ({@link BlockCompiler}): the entry block first, then blocks of the same
- * page its direct branches and fall-throughs reach, each at its offset from the entry (within one page, linear and
- * physical offsets agree). A branch from one to another stays in the method, registers and flags in locals.
+ * page its direct branches, calls, calls' return sites and fall-throughs reach, each at its offset from the entry
+ * (within one page, linear and physical offsets agree). A branch from one to another stays in the method, registers
+ * and flags in locals.
  */
 record BlockRegion(BlockOp[][] blocks, long[] starts) {
     BlockRegion {
@@ -39,19 +40,22 @@ record BlockRegion(BlockOp[][] blocks, long[] starts) {
         return -1;
     }
 
-    /** Every offset a direct Jcc, JMP or fall-through of {@code insns}, starting at {@code start}, goes to. */
+    /**
+     * Every offset a direct Jcc, JMP, CALL or fall-through of {@code insns}, starting at {@code start}, goes to, and
+     * where a CALL's callee returns to (the method follows a RET there when the return address is that block's).
+     */
     static long[] successors(BlockOp[] insns, long start) {
-        long[] out = new long[insns.length + 1];
+        long[] out = new long[insns.length + 2];
         int n = 0;
         long at = start;
         for (BlockOp d : insns) {
             at += d.length();
-            if (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP) {
+            if (d.op() == BlockOp.JCC || d.op() == BlockOp.JMP || d.op() == BlockOp.CALL) {
                 out[n++] = at + d.imm();
             }
         }
         BlockOp last = insns[insns.length - 1];
-        if (!last.endsBlock()) {
+        if (!last.endsBlock() || last.op() == BlockOp.CALL) {
             out[n++] = at;
         }
         return Arrays.copyOf(out, n);

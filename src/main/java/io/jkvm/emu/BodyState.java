@@ -36,8 +36,10 @@ abstract class BodyState {
     /** The region's blocks: where each starts in {@link #insns} (and the end, last), and their offsets. */
     private final int[] first;
     private final BlockRegion region;
-    /** Whether a branch in the region goes back to the entry block's start. */
+    /** Whether a branch, call or return in the region goes back to the entry block's start. */
     final boolean loop;
+    /** Per block: whether it starts where a CALL of the region returns to, so a RET may go on there in the method. */
+    private final boolean[] returnSites;
     /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
     private final boolean[] flagsDeadAtStart;
     final long used;
@@ -71,8 +73,16 @@ abstract class BodyState {
             starts[k] = cob.newLabel();
         }
         boolean loops = false;
+        returnSites = new boolean[blocks];
         for (int i = 0; i < insns.length; i++) {
-            loops |= branchTarget(i) == 0;
+            loops |= branchTarget(i) == 0 || callTarget(i) == 0;
+            if (insns[i].op() == BlockOp.CALL) {
+                int k = region.blockAt(next(i));
+                if (k >= 0) {
+                    returnSites[k] = true;
+                    loops |= k == 0;
+                }
+            }
         }
         for (int k = 0; k < blocks; k++) {
             loops |= fallThrough(k) == 0;
@@ -118,6 +128,26 @@ abstract class BodyState {
     int branchTarget(int i) {
         BlockOp d = insns[i];
         return d.op() == BlockOp.JCC || d.op() == BlockOp.JMP ? region.blockAt(target(i)) : -1;
+    }
+
+    /** The block of the region CALL {@code i} goes to; -1 when none or another kind. */
+    int callTarget(int i) {
+        return insns[i].op() == BlockOp.CALL ? region.blockAt(target(i)) : -1;
+    }
+
+    /** Whether block {@code k} starts where a CALL of the region returns to. */
+    boolean returnSite(int k) {
+        return returnSites[k];
+    }
+
+    /** Where block {@code k} starts, from the entry block's start. */
+    long blockStart(int k) {
+        return region.starts()[k];
+    }
+
+    /** Whether register {@code n} is held in a local. */
+    boolean holds(int n) {
+        return (used >>> n & 1) != 0;
     }
 
     /** The block of the region block {@code k} falls through to at its end, or -1. */

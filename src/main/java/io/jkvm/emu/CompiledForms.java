@@ -29,7 +29,6 @@ final class CompiledForms {
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
-            RET = MethodTypeDesc.of(CD_void, CD_CORE, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
             SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int);
@@ -112,16 +111,13 @@ final class CompiledForms {
             case BlockOp.INC_DEC_R64 -> incDec(b, d, 8, d.sub() == 0, i, t);
             case BlockOp.INC, BlockOp.DEC -> incDec(b, d, size, d.op() == BlockOp.INC, i, t);
             case BlockOp.PUSH_REG -> {
-                b.flushRegister(4); // push moves the register file's RSP
-                cob.aload(CORE);
                 b.loadRegister(d.reg(), 8);
-                cob.loadConstant(8).invokevirtual(CD_CORE, "push", MethodTypeDesc.of(CD_void, CD_long, CD_int));
-                b.reloadRegister(4);
+                cob.lstore(VALUE); // PUSH RSP pushes the value before the push
+                push(b);
             }
             case BlockOp.POP_REG -> {
-                b.flushRegister(4);
-                cob.aload(CORE).loadConstant(8).invokevirtual(CD_CORE, "pop", MethodTypeDesc.of(CD_long, CD_int)).lstore(VALUE);
-                b.reloadRegister(4);
+                pop(b);
+                popped(b);
                 cob.lload(VALUE);
                 b.storeRegister(d.reg(), 8); // POP RSP: the value read, not RSP moved past it
             }
@@ -137,19 +133,34 @@ final class CompiledForms {
                 b.reachable = false;
             }
             case BlockOp.CALL -> {
-                b.flushRegisters();
-                b.materializeFlags();
-                cob.aload(CORE);
-                b.pushRip(b.target(i));
-                b.pushRip(b.next(i));
-                cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
-                b.exit(b.ran(i), true, BodyState.RIP_SET, false);
+                int callee = b.callTarget(i);
+                if (callee >= 0) { // in the region, so in this page: canonical, and on in the method as a JMP there
+                    b.pushRip(b.next(i));
+                    cob.lstore(VALUE);
+                    push(b);
+                    stackWritten(b, i, b.target(i));
+                    b.branchTo(i, callee);
+                } else {
+                    b.flushRegisters();
+                    b.materializeFlags();
+                    cob.aload(CORE);
+                    b.pushRip(b.target(i));
+                    b.pushRip(b.next(i));
+                    cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
+                    if (b.holds(4)) {
+                        b.reloadRegister(4);
+                    }
+                    stackWritten(b, i, BodyState.RIP_SET);
+                    b.exit(b.ran(i), true, BodyState.RIP_SET, false);
+                }
                 b.reachable = false;
             }
             case BlockOp.RET -> {
-                b.flushRegisters();
-                b.materializeFlags();
-                cob.aload(CORE).loadConstant(8).invokestatic(CD_BRANCHES, "ret", RET);
+                pop(b);
+                mmioRetired(b);
+                returnInRegion(b, i);
+                cob.aload(CORE).lload(VALUE).loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // #GP: RSP as before
+                popped(b);
                 b.exit(b.ran(i), true, BodyState.RIP_SET, false);
                 b.reachable = false;
             }
@@ -262,13 +273,87 @@ final class CompiledForms {
      */
     private static void afterMemory(BodyState b, int i) {
         CodeBuilder cob = b.cob;
-        Label quiet = cob.newLabel(), on = cob.newLabel();
-        cob.aload(CORE).getfield(CD_CORE, "mmioCount", CD_int).ifeq(quiet);
-        cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", MethodTypeDesc.of(CD_void));
-        cob.labelBinding(quiet);
+        Label on = cob.newLabel();
+        mmioRetired(b);
         cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
         b.exit(b.ran(i), false, b.next(i), true);
         cob.labelBinding(on);
+    }
+
+    /**
+     * A 64-bit push of VALUE as the core's push makes it: #SS(0) when RSP - 8 is not canonical, the store (which may
+     * fault), and only then RSP moved; its address is left in ADDRESS.
+     */
+    private static void push(BodyState b) {
+        CodeBuilder cob = b.cob;
+        b.loadRegister(4, 8);
+        cob.loadConstant(8L).lsub().lstore(ADDRESS);
+        cob.aload(CORE).lload(ADDRESS).invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
+        cob.aload(CORE).lload(ADDRESS).loadConstant(8).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+        cob.lload(ADDRESS);
+        b.storeRegister(4, 8);
+    }
+
+    /** A 64-bit read of the top of the stack into VALUE, as the core's pop makes it, RSP not moved yet. */
+    private static void pop(BodyState b) {
+        CodeBuilder cob = b.cob;
+        cob.aload(CORE);
+        b.loadRegister(4, 8);
+        cob.invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
+        cob.aload(CORE);
+        b.loadRegister(4, 8);
+        cob.loadConstant(8).invokevirtual(CD_CORE, "read", READ).lstore(VALUE);
+    }
+
+    /** RSP moved past the value {@link #pop} read. */
+    private static void popped(BodyState b) {
+        b.loadRegister(4, 8);
+        b.cob.loadConstant(8L).ladd();
+        b.storeRegister(4, 8);
+    }
+
+    /** The MMIO log retired, as runDecoded does after each instruction. */
+    private static void mmioRetired(BodyState b) {
+        CodeBuilder cob = b.cob;
+        Label quiet = cob.newLabel();
+        cob.aload(CORE).getfield(CD_CORE, "mmioCount", CD_int).ifeq(quiet);
+        cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", MethodTypeDesc.of(CD_void));
+        cob.labelBinding(quiet);
+    }
+
+    /**
+     * After a CALL's push: the MMIO log retired, and a return to the boundary when the store went to a device or
+     * dropped decoded code, RIP at the callee ({@code ripOffset}, or {@link BodyState#RIP_SET} when set already).
+     */
+    private static void stackWritten(BodyState b, int i, long ripOffset) {
+        CodeBuilder cob = b.cob;
+        mmioRetired(b);
+        Label on = cob.newLabel();
+        cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
+        b.exit(b.ran(i), true, ripOffset, true);
+        cob.labelBinding(on);
+    }
+
+    /**
+     * A RET whose return address (in VALUE, from {@link #pop}) starts a block of the region that follows one of its
+     * CALLs: RSP moved past it and on in the method there; any other address falls through to the code after this.
+     */
+    private static void returnInRegion(BodyState b, int i) {
+        CodeBuilder cob = b.cob;
+        for (int k = 0; k < b.blocks(); k++) {
+            if (!b.returnSite(k)) {
+                continue;
+            }
+            Label other = cob.newLabel();
+            cob.lload(VALUE);
+            b.pushRip(b.blockStart(k));
+            cob.lcmp().ifne(other);
+            long dirty = b.dirty;
+            popped(b);
+            b.branchTo(i, k);
+            b.dirty = dirty; // the other way on from here has not moved RSP
+            cob.labelBinding(other);
+        }
     }
 
     /** A taken Jcc or JMP: on in the method when it goes to a block of the region, else out to its target. */

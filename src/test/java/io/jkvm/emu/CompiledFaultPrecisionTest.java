@@ -96,4 +96,43 @@ class CompiledFaultPrecisionTest {
                     faultAt(k, "compiled", new ArrayList<>())), "position " + k + ": decoded and compiled as interpreted");
         }
     }
+
+    /**
+     * movabs rbx, 1 << 63; push rbx; add rax, 1; ret: the RET pops a non-canonical address, #GP(0) with RSP where it was
+     * before the RET (the frame's RSP points at the address again), the ADD done.
+     */
+    private static final String RETURN_TO_NON_CANONICAL = "48bb0000000000000080" + "53" + "4883c001" + "c3";
+
+    /** Every GPR, the handler's RIP, the frame (error code, RIP, CS, RFLAGS, RSP) and the qword at its RSP, in {@code setting}. */
+    private static List<Long> nonCanonicalReturn(String setting) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(RETURN_TO_NON_CANONICAL))) {
+                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+                Idt.writeGate(vm.memory, IDT, 13, HANDLER);
+                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                List<Long> seen = new ArrayList<>();
+                for (int g = 0; g < 16; g++) {
+                    seen.add(end.gpr(g));
+                }
+                seen.add(end.rip());
+                for (int at = 0; at <= 32; at += 8) {
+                    seen.add(vm.memory.readLong(end.rsp() + at)); // error code, RIP, CS, RFLAGS, RSP
+                }
+                seen.add(vm.memory.readLong(vm.memory.readLong(end.rsp() + 32))); // what the frame's RSP points at
+                return seen;
+            }
+        });
+    }
+
+    @Test
+    void aReturnToANonCanonicalAddressFaultsWithRspBeforeIt() {
+        List<Long> interpreted = nonCanonicalReturn("interpreter");
+        assertEquals(HANDLER + 1, interpreted.get(16), "in the #GP handler's HLT");
+        assertEquals(EmuVm.CODE + 15, interpreted.get(18), "the saved RIP: the RET");
+        assertEquals(1L << 63, interpreted.get(22), "the frame's RSP points at the popped address");
+        assertEquals(List.of(interpreted, interpreted), List.of(nonCanonicalReturn("blocks"), nonCanonicalReturn("compiled")),
+                "decoded and compiled as interpreted");
+    }
 }

@@ -12,8 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Blocks of one page that branch to each other run in one compiled method (a region), with the interpreter's results:
- * a loop of three blocks, a fault in a block the region reached by a branch, and code of such a block that the host
- * rewrites between two runs.
+ * a loop of three blocks, a fault in a block the region reached by a branch, code of such a block that the host
+ * rewrites between two runs, recursive calls and their returns, and a return to an address no CALL pushed.
  */
 class CompiledRegionTest {
     /** The loop's rounds: the default setting compiles its blocks only past {@link Execution#DEFAULT_COMPILE_THRESHOLD} runs. */
@@ -91,5 +91,59 @@ class CompiledRegionTest {
             }
             return null;
         });
+    }
+
+    /**
+     * mov edi, 12; call fib; out 0x80, al; hlt; then fib (RAX = fib(RDI), recursive): cmp rdi, 2; jae 1f; mov rax, rdi;
+     * ret; 1: push rdi; dec rdi; call fib; pop rdi; push rax; push rdi; sub rdi, 2; call fib; pop rdi; pop rdx;
+     * add rax, rdx; ret.
+     */
+    private static final String FIB = "bf0c000000e803000000e680f44883ff0273044889f8c35748ffcfe8edffffff5f50574883ef02"
+            + "e8e1ffffff5f5a4801d0c3";
+
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void recursiveCallsAndTheirReturnsRunInOneMethodWithTheInterpretersResults(String execution) {
+        long[] interpreter = ExecutionTest.with("interpreter", () -> fib());
+        long[] run = ExecutionTest.with(execution, () -> fib());
+        assertEquals(144, run[0], "fib(12)");
+        assertEquals(interpreter[1], run[1], "the same instructions retired");
+        assertEquals(interpreter[2], run[2], "RSP back where it started");
+        if (execution.equals("compiled")) {
+            assertTrue(run[3] > 0, "fib's calls and returns run in a region");
+        }
+    }
+
+    /** RAX, the instructions retired and RSP after the FIB guest, and how many regions it compiled. */
+    private static long[] fib() {
+        try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(FIB))) {
+            long rsp = vm.vcpu.registers().gpr(4);
+            vm.nextOut(0x80);
+            return new long[]{vm.vcpu.registers().rax(), vm.vcpu.instructions(), vm.vcpu.registers().gpr(4) - rsp,
+                    vm.vcpu.compiledRegions()};
+        }
+    }
+
+    /**
+     * mov ecx, 100; 1: cmp ecx, -1; je 3f; call f; jmp 4f; 3: dec ecx; jnz 1b; out 0x80, al; hlt; 4: out 0x81, al; hlt;
+     * f: add qword ptr [rsp], 2; ret. The callee returns past the JMP after its CALL, to 3: (a block of the region
+     * through the JE that is never taken), not to the return site the CALL pushed.
+     */
+    private static final String SKIPPING_RETURN = "b96400000083f9ff7407e80c000000eb07ffc975f0e680f4e681f44883042402c3";
+
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aReturnToAnAddressNoCallPushedGoesThere(String execution) {
+        long interpreter = ExecutionTest.with("interpreter", CompiledRegionTest::skippingReturn);
+        assertEquals(interpreter, ExecutionTest.with(execution, CompiledRegionTest::skippingReturn), "instructions retired");
+    }
+
+    /** Runs SKIPPING_RETURN to its OUT to 0x80; the instructions retired. */
+    private static long skippingReturn() {
+        try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(SKIPPING_RETURN))) {
+            vm.nextOut(0x80); // 0x81 had the RET gone to the JMP after its CALL
+            assertEquals(0, vm.vcpu.registers().rcx(), "100 rounds");
+            return vm.vcpu.instructions();
+        }
     }
 }
