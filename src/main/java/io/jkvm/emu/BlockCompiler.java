@@ -256,8 +256,10 @@ final class BlockCompiler {
                     used |= 1L << n;
                 }
             }
-            if (d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.POP_REG || d.op() == BlockOp.CALL || d.op() == BlockOp.RET) {
-                used |= 1L << 4;
+            switch (d.op()) {
+                case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
+                default -> {
+                }
             }
         }
         return used;

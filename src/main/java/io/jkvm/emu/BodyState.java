@@ -145,11 +145,6 @@ abstract class BodyState {
         return region.starts()[k];
     }
 
-    /** Whether register {@code n} is held in a local. */
-    boolean holds(int n) {
-        return (used >>> n & 1) != 0;
-    }
-
     /** The block of the region block {@code k} falls through to at its end, or -1. */
     int fallThrough(int k) {
         int last = first[k + 1] - 1;

@@ -147,9 +147,7 @@ final class CompiledForms {
                     b.pushRip(b.target(i));
                     b.pushRip(b.next(i));
                     cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
-                    if (b.holds(4)) {
-                        b.reloadRegister(4);
-                    }
+                    b.reloadRegister(4); // NearBranches.call moved the register file's RSP
                     stackWritten(b, i, BodyState.RIP_SET);
                     b.exit(b.ran(i), true, BodyState.RIP_SET, false);
                 }
