@@ -109,14 +109,21 @@ final class Arithmetic {
                 cpu.writeRm(size, res);
                 negFlags(cpu, d, res, size);
             }
-            case 4, 5 -> mul(cpu, size, op == 5);
-            default -> div(cpu, size, op == 7);
+            default -> mulDiv(cpu, op, size, cpu.readRm(size));
         }
         cpu.done();
     }
 
-    static void mul(Core cpu, int size, boolean signed) {
-        long src = cpu.readRm(size);
+    /** Group 3's MUL, IMUL, DIV or IDIV ({@code op} 4-7) of the accumulator by {@code src}, the r/m operand's value. */
+    static void mulDiv(Core cpu, int op, int size, long src) {
+        if (op < 6) {
+            mul(cpu, size, op == 5, src);
+        } else {
+            div(cpu, size, op == 7, src);
+        }
+    }
+
+    private static void mul(Core cpu, int size, boolean signed, long src) {
         long a = cpu.reg(0, size);
         int shift = 64 - 8 * size;
         long lo, hi;
@@ -147,8 +154,8 @@ final class Arithmetic {
         cpu.setArith((overflow ? Core.CF | Core.OF : 0) | ((lo & Core.signBit(size)) != 0 ? Core.SF : 0));
     }
 
-    static void div(Core cpu, int size, boolean signed) {
-        long divisor = cpu.readRm(size) & Core.mask(size);
+    private static void div(Core cpu, int size, boolean signed, long src) {
+        long divisor = src & Core.mask(size);
         if (divisor == 0) {
             throw GuestFault.of(GuestFault.DE);
         }

@@ -118,7 +118,8 @@ final class BlockDecoder {
     /** The op a block runs for {@code insn}, or null when the interpreter must run it. */
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
-        if (prefixes.lock() || prefixes.rep() != 0 || prefixes.addressSize()
+        boolean pause = prefixes.rep() == 0xF3 && insn.map() == 0 && insn.opcode() == 0x90;
+        if (prefixes.lock() || prefixes.rep() != 0 && !pause || prefixes.addressSize()
                 || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
             return null;
         }
@@ -238,7 +239,20 @@ final class BlockDecoder {
                 return lea();
             }
             case 0x90 -> {
-                return insn.rexB() != 0 ? null : plain(NOP, opSize, 0, 0, 0, 0); // with REX.B it is XCHG R8, RAX
+                if (insn.rexB() != 0) {
+                    return null; // XCHG R8, RAX
+                }
+                return plain(insn.prefixes().rep() == 0xF3 ? PAUSE : NOP, opSize, 0, 0, 0, 0);
+            }
+            case 0x8C -> {
+                int sreg = regField() & 7;
+                return sreg > 5 ? null : withRm(MOV_FROM_SEG, opSize, sreg, 0, opSize, 0); // a store is 2 bytes
+            }
+            case 0x9C -> {
+                return plain(PUSHF, opSize == 2 ? 2 : 8, 0, 0, 0, 0);
+            }
+            case 0xC9 -> {
+                return plain(LEAVE, opSize == 2 ? 2 : 8, 0, 0, 0, 0);
             }
             case 0x98 -> {
                 return plain(SIGN_EXTEND_ACC, opSize, 0, 0, 0, 0);
@@ -313,7 +327,7 @@ final class BlockDecoder {
                         return withRm(NEG, size, 0, 0, size, 0);
                     }
                     default -> {
-                        return null; // MUL, IMUL, DIV, IDIV
+                        return withRm(MUL_DIV, size, regField() & 7, 0, size, 0);
                     }
                 }
             }
@@ -356,6 +370,23 @@ final class BlockDecoder {
             }
             case 0xAF -> {
                 return withRm(IMUL_REG_RM, opSize, 0, regField(), opSize, 0);
+            }
+            case 0x31 -> {
+                return plain(RDTSC, 8, 0, 0, 0, 0);
+            }
+            case 0xAE -> {
+                int op = regField() & 7;
+                if (mod() != 3 || op < 5 || insn.prefixes().operandSize()) {
+                    return null; // the state saves and loads, and with 66 the wait instructions
+                }
+                return plain(FENCE, opSize, op, 0, 0, 0);
+            }
+            case 0xA3, 0xAB, 0xB3, 0xBB -> {
+                return withRm(BIT_TEST, opSize, (b >>> 3) & 3, regField(), opSize, NONE);
+            }
+            case 0xBA -> {
+                int op = (regField() & 7) - 4;
+                return op < 0 ? null : withRm(BIT_TEST, opSize, op, 0, opSize, insn.immediate() & 0xFF);
             }
             case 0xB6, 0xB7 -> {
                 int from = b == 0xB6 ? 1 : 2;

@@ -562,6 +562,26 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
             case BlockOp.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
             case BlockOp.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
+            case BlockOp.MUL_DIV -> Arithmetic.mulDiv(core(), d.sub(), size, operand(d, size, next));
+            case BlockOp.PAUSE -> SystemInstructions.pause();
+            case BlockOp.FENCE -> SystemInstructions.fence(d.sub());
+            case BlockOp.RDTSC -> SystemInstructions.rdtsc(core());
+            case BlockOp.LEAVE -> Enter.leave(core(), size);
+            case BlockOp.PUSHF -> DataTransfer.pushFlags(core(), size);
+            case BlockOp.BIT_TEST -> {
+                boolean inRegister = d.imm() < 0;
+                long offset = inRegister ? ShiftsAndBits.registerBitOffset(r[d.reg()], size) : d.imm();
+                long a = d.rm() >= 0 ? 0 : address(d, next) + (inRegister ? ShiftsAndBits.bitOffsetBytes(offset, size) : 0);
+                ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
+            }
+            case BlockOp.MOV_FROM_SEG -> {
+                int selector = SegmentLoads.selector(core(), d.sub());
+                if (d.rm() >= 0) {
+                    setRegOf(d.rm(), size, selector);
+                } else {
+                    write(address(d, next), 2, selector);
+                }
+            }
             default -> throw new IllegalStateException("no handler for decoded op " + d.op());
         }
         rip = next;

@@ -9,15 +9,17 @@ package io.jkvm.emu;
  *               instruction)
  * @param length bytes, prefixes included
  * @param size   operand size in bytes: 1, 2, 4 or 8
- * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, or source size of MOVZX/MOVSX
+ * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, source size of MOVZX/MOVSX,
+ *               group 3's operation (4 MUL .. 7 IDIV), group 15's fence (5-7), BT's operation (0 BT .. 3 BTC), or the
+ *               segment register MOV reads
  * @param reg    the register operand (ModRM.reg, or the register in the opcode)
  * @param rm     the register r/m operand, or {@link #MEMORY}; registers {@link #HIGH_BYTE} + 0-3 are AH, CH, DH, BH
  * @param base   the base register of a memory operand, {@link #NONE} or {@link #RIP}
  * @param index  the index register, or {@link #NONE}
  * @param scale  the index shift (0-3)
  * @param disp   the displacement
- * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, or shift count
- *               ({@link #NONE} for CL)
+ * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, shift count
+ *               ({@link #NONE} for CL), or BT's bit offset ({@link #NONE}: the register {@code reg} holds it)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
  */
 record BlockOp(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
@@ -28,7 +30,8 @@ record BlockOp(int op, int length, int size, int sub, int reg, int rm, int base,
             MOV_REG_RM = 6, MOV_RM_IMM = 7, LEA = 8, MOVZX = 9, MOVSX = 10, INC = 11, DEC = 12, NOT = 13, NEG = 14,
             PUSH_REG = 15, PUSH_IMM = 16, PUSH_RM = 17, POP_REG = 18, IMUL_IMM = 19, IMUL_REG_RM = 20, SHIFT = 21,
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
-            SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35;
+            SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35,
+            MUL_DIV = 36, PAUSE = 37, FENCE = 38, RDTSC = 39, LEAVE = 40, PUSHF = 41, BIT_TEST = 42, MOV_FROM_SEG = 43;
 
     /** A read-modify-write of memory that sets flags before its store, which may fault: RFLAGS must be restorable. */
     boolean flagsBeforeStore() {

@@ -223,7 +223,7 @@ final class Core extends BlockExecution {
                     r[0] = r[rexB];
                     r[rexB] = a;
                 } else if (rep == 0xF3) {
-                    Thread.onSpinWait(); // PAUSE
+                    SystemInstructions.pause();
                 }
                 done();
             }
@@ -243,7 +243,7 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x9C -> {
-                push(rflags() & ~0x30000L, stackSize()); // VM and RF read as 0
+                DataTransfer.pushFlags(this, stackSize());
                 done();
             }
             case 0x9D -> {
@@ -315,15 +315,8 @@ final class Core extends BlockExecution {
                 setReg(0, 1, read(dataLinear(table, 1, false), 1));
                 done();
             }
-            case 0xC9 -> { // LEAVE: the stack pointer from the frame pointer, then the saved frame pointer popped
-                long sp = stackPointer();
-                setStackPointer(r[5]);
-                try {
-                    setReg(5, stackSize(), pop(stackSize()));
-                } catch (GuestFault f) {
-                    setStackPointer(sp);
-                    throw f;
-                }
+            case 0xC9 -> {
+                Enter.leave(this, stackSize());
                 done();
             }
             case 0xCC -> {
@@ -576,10 +569,7 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0x31 -> {
-                requireTscAccess();
-                long count = tsc.read();
-                r[0] = count & 0xFFFFFFFFL;
-                r[2] = count >>> 32;
+                SystemInstructions.rdtsc(this);
                 done();
             }
             case 0x33 -> {

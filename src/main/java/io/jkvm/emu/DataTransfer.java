@@ -9,6 +9,11 @@ final class DataTransfer {
     private DataTransfer() {
     }
 
+    /** PUSHF: RFLAGS pushed as {@code size} bytes, VM and RF read as 0. */
+    static void pushFlags(Core c, int size) {
+        c.push(c.rflags() & ~0x30000L, size);
+    }
+
     /** CMOVcc r, r/m ({@code size} 2, 4 or 8): {@code value} was read whatever the condition, as the SDM has it. */
     static void cmov(Core c, boolean condition, int reg, int size, long value) {
         if (condition) {

@@ -1,13 +1,25 @@
 package io.jkvm.emu;
 
 /**
- * ENTER imm16, imm8 (the SDM's pseudocode): push the frame pointer, copy nesting-level − 1 frame pointers from the
+ * LEAVE, and ENTER imm16, imm8 (the SDM's pseudocode): push the frame pointer, copy nesting-level − 1 frame pointers from the
  * enclosing frame, push the new frame pointer, then allocate. The pushes are of the operand size: 8 in 64-bit mode
  * (2 with 66, when only BP takes the frame pointer and RBP's upper bits stay, as this host's CPU does, checked
  * natively), 2 or 4 outside it, on SS:ESP or SS:SP as SS.B says.
  */
 final class Enter {
     private Enter() {
+    }
+
+    /** LEAVE: the stack pointer from the frame pointer, then the saved frame pointer popped ({@code size} bytes). */
+    static void leave(Core c, int size) {
+        long sp = c.stackPointer();
+        c.setStackPointer(c.r[5]);
+        try {
+            c.setReg(5, size, c.pop(size));
+        } catch (GuestFault f) {
+            c.setStackPointer(sp); // the pop faulted: RSP as before the instruction
+            throw f;
+        }
     }
 
     static void execute(Core c) {

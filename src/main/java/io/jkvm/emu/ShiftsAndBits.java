@@ -110,28 +110,36 @@ final class ShiftsAndBits {
             }
             offset = cpu.insn.immediate();
         } else {
-            offset = cpu.reg(cpu.regField, cpu.opSize);
-            if (cpu.opSize < 8) {
-                int shift = 64 - 8 * cpu.opSize;
-                offset = (offset << shift) >> shift; // a signed bit offset
-            }
+            offset = registerBitOffset(cpu.reg(cpu.regField, cpu.opSize), cpu.opSize);
         }
-        int bits = 8 * cpu.opSize;
-        long adjust = 0;
-        if (cpu.mod != 3 && !immediate) {
-            adjust = Math.floorDiv(offset, bits) * cpu.opSize;
-        }
-        int bit = (int) (offset & (bits - 1));
-        long value;
         long address = 0;
-        if (cpu.mod == 3) {
-            value = cpu.reg(cpu.rmField, cpu.opSize);
-        } else {
+        if (cpu.mod != 3) {
+            long adjust = immediate ? 0 : bitOffsetBytes(offset, cpu.opSize);
             // The bit offset's bytes count in the effective address, which wraps at the address size
             address = cpu.dataLinear((cpu.offset() + adjust) & cpu.offsetMask(), cpu.opSize, op != 0);
-            value = cpu.read(address, cpu.opSize);
         }
-        long cfBit = (value >>> bit) & 1;
+        bitOperation(cpu, op, cpu.opSize, cpu.mod == 3 ? cpu.rmField : -1, address, offset);
+        cpu.done();
+    }
+
+    /** A register bit offset of {@code size} bytes: signed, so it may reach below a memory operand too. */
+    static long registerBitOffset(long value, int size) {
+        int shift = 64 - 8 * size;
+        return (value << shift) >> shift;
+    }
+
+    /** How far a register bit offset moves a memory operand: whole operands of {@code size} bytes, down when negative. */
+    static long bitOffsetBytes(long offset, int size) {
+        return Math.floorDiv(offset, 8 * size) * size;
+    }
+
+    /**
+     * BT/BTS/BTR/BTC (op 0-3) of bit {@code offset} (modulo the operand's width) of register {@code rm}, or of the
+     * memory operand at {@code address} when {@code rm} is negative: CF is set after the store, which may fault.
+     */
+    static void bitOperation(Core cpu, int op, int size, int rm, long address, long offset) {
+        int bit = (int) (offset & (8 * size - 1));
+        long value = rm >= 0 ? cpu.reg(rm, size) : cpu.read(address, size);
         long updated = switch (op) {
             case 1 -> value | (1L << bit);
             case 2 -> value & ~(1L << bit);
@@ -139,14 +147,13 @@ final class ShiftsAndBits {
             default -> value;
         };
         if (op != 0) {
-            if (cpu.mod == 3) {
-                cpu.setReg(cpu.rmField, cpu.opSize, updated);
+            if (rm >= 0) {
+                cpu.setReg(rm, size, updated);
             } else {
-                cpu.write(address, cpu.opSize, updated);
+                cpu.write(address, size, updated);
             }
         }
-        cpu.modifyArith(Core.CF, cfBit);
-        cpu.done();
+        cpu.modifyArith(Core.CF, (value >>> bit) & 1);
     }
 
     /** BSF/BSR, and TZCNT/LZCNT under F3 where the CPU model has them. */

@@ -167,6 +167,28 @@ final class SystemInstructions {
     }
 
     /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
+    /** LFENCE, MFENCE or SFENCE (0F AE /5-/7, register form): the host's own fences, for other vCPUs' threads. */
+    static void fence(int op) {
+        switch (op) {
+            case 5 -> java.lang.invoke.VarHandle.acquireFence();
+            case 6 -> java.lang.invoke.VarHandle.fullFence(); // TSO's one reordering, a store and a later load, undone
+            default -> java.lang.invoke.VarHandle.releaseFence();
+        }
+    }
+
+    /** RDTSC: EDX:EAX from the time-stamp counter; #GP(0) outside CPL0 when CR4.TSD is set. */
+    static void rdtsc(Core c) {
+        c.requireTscAccess();
+        long count = c.tsc.read();
+        c.r[0] = count & 0xFFFFFFFFL;
+        c.r[2] = count >>> 32;
+    }
+
+    /** PAUSE: a spin-wait hint, passed on to the host. */
+    static void pause() {
+        Thread.onSpinWait();
+    }
+
     static void group15(Core c) {
         c.takeModrm();
         int op = c.regField & 7;
@@ -175,12 +197,8 @@ final class SystemInstructions {
             return;
         }
         if (c.mod == 3) {
-            if (op >= 5) { // LFENCE, MFENCE, SFENCE: the host's own fences, for other vCPUs' threads
-                switch (op) {
-                    case 5 -> java.lang.invoke.VarHandle.acquireFence();
-                    case 6 -> java.lang.invoke.VarHandle.fullFence(); // TSO's one reordering, a store and a later load, undone
-                    default -> java.lang.invoke.VarHandle.releaseFence();
-                }
+            if (op >= 5) {
+                fence(op);
                 c.done();
                 return;
             }
