@@ -228,29 +228,35 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
         }
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
+        long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
         int n = 0;
         boolean restorable = false;
+        mmioReplayed = 0; // mmioRetired resets it after each instruction
         try {
             while (n < insns.length) {
-                restorable = insns[n].flagsBeforeStore(); // the only decoded forms that can fault after setting flags
+                restorable = (flagsBeforeStore >>> n & 1) != 0;
                 if (restorable) {
                     saveFlags();
                 }
-                mmioReplayed = 0;
                 boolean onward = executeDecoded(insns[n]);
                 mmioRetired();
-                interruptShadow = false;
-                instructions++;
                 n++;
                 if (endBlock || shadowed) {
+                    interruptShadow = false;
+                    instructions += n;
                     return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken
                 }
                 if (!onward) {
                     branched = true;
+                    instructions += n;
                     return n; // a branch: its target's block may follow
                 }
             }
+        } catch (Stop s) {
+            instructions += n; // an exit at instruction n: those before it retired
+            throw s;
         } catch (GuestFault f) {
+            instructions += n; // those before it retired
             mmioRetired();
             if (restorable) {
                 restoreFlags();
@@ -258,6 +264,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             faulted(f, rip);
             return -(n + 1);
         }
+        instructions += n;
         return n;
     }
 

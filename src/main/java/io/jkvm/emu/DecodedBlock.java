@@ -12,6 +12,8 @@ final class DecodedBlock {
      * against memory written by someone the core does not see.
      */
     final byte[] bytes;
+    /** Bit n set: instruction n sets flags before a store that may fault ({@link BlockOp#flagsBeforeStore}). */
+    final long flagsBeforeStore;
     /** Whether the instruction right after the last one needs the interpreter (it runs next, in the same call). */
     final boolean endsBeforeSlow;
     /** The {@link CodeCache} epoch in which {@link #bytes} last matched memory. */
@@ -26,6 +28,11 @@ final class DecodedBlock {
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
         this.insns = insns;
+        long before = 0;
+        for (int n = 0; n < insns.length; n++) {
+            before |= insns[n].flagsBeforeStore() ? 1L << n : 0;
+        }
+        this.flagsBeforeStore = before;
         this.bytes = bytes;
         this.endsBeforeSlow = endsBeforeSlow;
         this.checkedEpoch = checkedEpoch;

@@ -71,6 +71,18 @@ class DecodedCodeTest {
     }
 
     @Test
+    void anMmioReadInsideABlockStopsWithTheInstructionsBeforeItCounted() {
+        // mov eax, 42; inc eax; mov ebx, [0x20000000] (outside RAM: MMIO); hlt
+        byte[] code = HexFormat.of().parseHex("b82a000000" + "ffc0" + "8b1c25" + "00000020" + "f4");
+        try (EmuVm vm = new EmuVm(code)) {
+            VcpuExit.Mmio m = assertInstanceOf(VcpuExit.Mmio.class, vm.vcpu.run());
+            assertEquals(0x20000000L, m.address());
+            assertEquals(43, vm.vcpu.registers().rax(), "the two instructions before the read ran");
+            assertEquals(2, vm.vcpu.instructions(), "and are counted; the read is not, until the machine answers it");
+        }
+    }
+
+    @Test
     void instructionsAreCountedOneByOne() throws IOException {
         try (EmuVm vm = new EmuVm(guest("mips_loop.bin"))) {
             vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, 1000));
