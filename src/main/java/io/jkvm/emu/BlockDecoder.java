@@ -89,7 +89,7 @@ final class BlockDecoder {
         for (int i = 0; i < bytes.length; i++) {
             bytes[i] = ram.getByte(pageBase + offset + i);
         }
-        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch);
+        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch, pageBase + offset);
     }
 
     /**

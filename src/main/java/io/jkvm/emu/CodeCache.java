@@ -109,7 +109,11 @@ final class CodeCache {
             return b;
         }
         insns += b.insns.length;
+        if (page[offset] != null) {
+            page[offset].dropped = true; // stale: chains to it end
+        }
         page[offset] = b;
+        b.generation = flushes;
         int length = b.bytes.length;
         if (length > 0) {
             Region region = regions[(int) (physical >>> 21)];
@@ -139,6 +143,11 @@ final class CodeCache {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
+                for (DecodedBlock b : region.pages[pageInRegion]) {
+                    if (b != null) {
+                        b.dropped = true; // a chain from a block of another page may still point here
+                    }
+                }
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
                 pages--;
@@ -152,6 +161,14 @@ final class CodeCache {
     boolean holdsCode(long physical) {
         Region region = regions[(int) (physical >>> 21)];
         return region != null && region.codeLines[(int) (physical >>> 12) & 511] != 0;
+    }
+
+    /**
+     * Whether {@code b}, which a chain from the block before reached, is still the block at {@code physical} and checked
+     * in this epoch: then it runs without a look-up.
+     */
+    boolean chainable(DecodedBlock b, long physical) {
+        return b.physical == physical && !b.dropped && b.generation == flushes && b.checkedEpoch == epoch;
     }
 
     /** Memory may have been written where the core cannot see: check each block against it before it runs again. */

@@ -22,12 +22,21 @@ final class DecodedBlock {
     int runs;
     /** Its bytecode once compiled ({@link BlockCompiler}); dropped with the block. */
     CompiledBlock compiled;
+    /** Where it was decoded: a block chained to by {@link #successor} must still be the one there. */
+    final long physical;
+    /** The {@link CodeCache} flush count when it was put in the cache (-1: never): after a flush it is gone. */
+    int generation = -1;
+    /** Its page's blocks were dropped (a store to its code), or it was decoded again: no chain may reach it. */
+    boolean dropped;
+    /** The blocks that last ran after it when it ended at its end (or before a slow form) and by a branch. */
+    DecodedBlock fellTo, branchedTo;
     /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
 
-    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch) {
+    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {
         this.insns = insns;
+        this.physical = physical;
         long before = 0;
         for (int n = 0; n < insns.length; n++) {
             before |= insns[n].flagsBeforeStore() ? 1L << n : 0;

@@ -190,6 +190,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.crossingRuns;
     }
 
+    /** How many blocks ran after the one before with no look-up (its link to them still held). */
+    long chainedBlocks() {
+        return core.chainedBlocks;
+    }
+
     /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     int decodedPages() {
         return core.code.pages();

@@ -13,6 +13,7 @@ import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The decoded-block cache of the software core stays exact: code rewritten by the guest (in the running block, in
@@ -67,6 +68,37 @@ class DecodedCodeTest {
             assertEquals(0, vm.vcpu.registers().rbx(), "the next instruction of the block has not run");
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             assertEquals(5, vm.vcpu.registers().rbx());
+        }
+    }
+
+    @Test
+    void aBlockRunsTheBlockThatLastFollowedItWithNoLookUp() {
+        // xor eax, eax; xor edx, edx; mov ecx, 1000; 1: add rax, rcx; test cl, 1; jz 2f; add rdx, 3; jmp 3f;
+        // 2: sub rdx, 1; 3: dec ecx; jnz 1b; hlt: blocks of one page, run decoded (compiled only after many more runs)
+        byte[] code = HexFormat.of().parseHex("31c0" + "31d2" + "b9e8030000" + "4801c8" + "f6c101" + "7406" + "4883c203"
+                + "eb04" + "4883ea01" + "ffc9" + "75ea" + "f4");
+        ExecutionTest.with("blocks", () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(500 * 3 - 500, vm.vcpu.registers().rdx(), "+3 on odd counts, -1 on even ones");
+                assertTrue(vm.vcpu.chainedBlocks() > 1000, "blocks chained: " + vm.vcpu.chainedBlocks());
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void aFunctionInAnotherPageRewrittenBetweenTwoCallsFromOneBlockRunsAsRewritten() {
+        // xor ebx, ebx; mov ecx, 2; 1: call f; add ebx, eax; mov byte [f + 1], 2; dec ecx; jnz 1b; hlt. With no exit
+        // or serializing instruction between the two calls, the second call's block went to f last time: the store
+        // dropped that block, so the call must not go there again.
+        byte[] code = HexFormat.of().parseHex("31db" + "b902000000" + "e8f40f0000" + "01c3" + "c604250110100002" + "ffc9"
+                + "75ed" + "f4");
+        try (EmuVm vm = new EmuVm(code)) {
+            byte[] f = HexFormat.of().parseHex("b801000000" + "c3"); // f, a page on: mov eax, 1; ret
+            vm.memory.write(EmuVm.CODE + 0x1000, f, 0, f.length);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(1 + 2, vm.vcpu.registers().rbx(), "the first call returned 1, the second 2");
         }
     }
 
