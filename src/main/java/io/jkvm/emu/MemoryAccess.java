@@ -264,7 +264,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);
         if (directReadTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            return ramRead(directReadPage[i] | (linear & 0xFFF), size);
+            return ram.getAt(directReadPage[i] | (linear & 0xFFF), size);
         }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
@@ -302,7 +302,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);
         if (directWriteTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            ramWrite(directWritePage[i] | (linear & 0xFFF), size, v);
+            ram.putAt(directWritePage[i] | (linear & 0xFFF), size, v);
             return;
         }
         if (!slowAccess) {

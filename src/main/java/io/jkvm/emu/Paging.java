@@ -82,8 +82,9 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
 
     /**
      * RAM pages a read (a write) at this CPL may reach with nothing left to check: by the TLB's slot, the linear page
-     * (with {@link #DIRECT_USER} at CPL 3; -1: none) and the physical page. Filled by an access the full path allowed,
-     * dropped with the TLB; a write page also has no decoded code and no dirty log to mark.
+     * (with {@link #DIRECT_USER} at CPL 3; -1: none) and the host address of the physical page
+     * ({@link Mapping#pageAddress}). Filled by an access the full path allowed, dropped with the TLB; a write page also
+     * has no decoded code and no dirty log to mark.
      */
     final long[] directReadTag = new long[TLB_SIZE], directReadPage = new long[TLB_SIZE];
     final long[] directWriteTag = new long[TLB_SIZE], directWritePage = new long[TLB_SIZE];
@@ -99,8 +100,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
      * SMAP (it depends on EFLAGS.AC), a descriptor-table access, or a page the TLB does not hold.
      */
     final void fillDirect(long linear, long physical, int access) {
-        if (implicitAccess || (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0)) {
-            return;
+        if (implicitAccess || (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0) || !isRam(physical & ~0xFFFL, 0x1000)) {
+            return; // the last also keeps the host address inside the mapping
         }
         long page = linear >>> 12;
         int i = (int) (page & (TLB_SIZE - 1));
@@ -112,10 +113,10 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         if (access == ACC_WRITE) {
             directWriteTag[i] = page | directSalt;
-            directWritePage[i] = physical & ~0xFFFL;
+            directWritePage[i] = ram.pageAddress(physical & ~0xFFFL);
         } else {
             directReadTag[i] = page | directSalt;
-            directReadPage[i] = physical & ~0xFFFL;
+            directReadPage[i] = ram.pageAddress(physical & ~0xFFFL);
         }
     }
 
@@ -126,8 +127,9 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
 
     @Override
     final void dropDirectWrites(long physicalPage) {
+        long host = ram.pageAddress(physicalPage);
         for (int i = 0; i < TLB_SIZE; i++) {
-            if (directWritePage[i] == physicalPage) {
+            if (directWritePage[i] == host) {
                 directWriteTag[i] = -1;
             }
         }

@@ -191,6 +191,33 @@ public final class Mapping implements AutoCloseable {
         return segment;
     }
 
+    /**
+     * The host address of the page at {@code offset} (4096 bytes, inside the mapping), for the {@code ...At} accessors:
+     * they take such an address plus an offset in its page and check nothing, for the software core's hottest path,
+     * which keeps these addresses only for RAM pages and only while the mapping is open.
+     */
+    public long pageAddress(long offset) {
+        return base + Objects.checkFromIndexSize(offset, 4096, size);
+    }
+
+    public long getAt(long address, int size) {
+        return switch (size) {
+            case 1 -> ALL.get(ValueLayout.JAVA_BYTE, address) & 0xFFL;
+            case 2 -> ALL.get(SHORT, address) & 0xFFFFL;
+            case 4 -> ALL.get(INT, address) & 0xFFFFFFFFL;
+            default -> ALL.get(LONG, address);
+        };
+    }
+
+    public void putAt(long address, int size, long value) {
+        switch (size) {
+            case 1 -> ALL.set(ValueLayout.JAVA_BYTE, address, (byte) value);
+            case 2 -> ALL.set(SHORT, address, (short) value);
+            case 4 -> ALL.set(INT, address, (int) value);
+            default -> ALL.set(LONG, address, value);
+        }
+    }
+
     public byte getByte(long offset) {
         return ALL.get(ValueLayout.JAVA_BYTE, base + Objects.checkFromIndexSize(offset, 1, size));
     }

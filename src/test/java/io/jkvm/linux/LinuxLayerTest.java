@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -67,6 +68,22 @@ class LinuxLayerTest {
             assertEquals(9, m.getByte(302));
             assertTrue(m.address() != 0);
             assertThrows(IndexOutOfBoundsException.class, () -> m.getLong(3 * 4096 - 4));
+        }
+    }
+
+    @Test
+    void aPagesHostAddressReachesItsBytesWithTheUncheckedAccessors() {
+        try (Mapping m = Mapping.anonymous(3 * 4096, "test")) {
+            long page = m.pageAddress(4096);
+            assertEquals(m.address() + 4096, page);
+            m.putLong(4096 + 8, 0x1122334455667788L);
+            assertEquals(List.of(0x88L, 0x7788L, 0x55667788L, 0x1122334455667788L),
+                    List.of(m.getAt(page + 8, 1), m.getAt(page + 8, 2), m.getAt(page + 8, 4), m.getAt(page + 8, 8)));
+            m.putAt(page + 100, 2, 0xFFFF_BEEF);
+            m.putAt(page + 200, 8, -2);
+            assertEquals(List.of((short) 0xBEEF, 0L, -2L), List.of(m.getShort(4096 + 100), (long) m.getByte(4096 + 102),
+                    m.getLong(4096 + 200)), "a 2-byte store wrote two bytes");
+            assertThrows(IndexOutOfBoundsException.class, () -> m.pageAddress(2 * 4096 + 1), "a page past the end");
         }
     }
 
