@@ -73,14 +73,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         return (flagBits & (TF | Breakpoints.RF)) == 0 && !interruptDue() && blocksRun;
     }
 
+    /** How many blocks {@link #successor} found by their link (for the tests). */
+    long chainedBlocks;
+
     /**
      * The block at RIP after {@code last} ran: the one that came after it the last time it left the same way (by a
      * branch or not), if that is still the block at RIP's address in RIP's page, with no look-up; else
      * {@link #blockAtRip()}'s, kept for the next time.
      */
-    /** How many blocks {@link #successor} found by their link (for the tests). */
-    long chainedBlocks;
-
     private DecodedBlock successor(DecodedBlock last) {
         DecodedBlock next = branched ? last.branchedTo : last.fellTo;
         if (next != null && (rip & ~0xFFFL) == fetchPage && code.chainable(next, fetchPhysBase + (rip & 0xFFF))) {
@@ -601,7 +601,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             case BlockOp.BIT_TEST -> {
                 boolean inRegister = d.imm() < 0;
                 long offset = inRegister ? ShiftsAndBits.registerBitOffset(r[d.reg()], size) : d.imm();
-                long a = d.rm() >= 0 ? 0 : address(d, next) + (inRegister ? ShiftsAndBits.bitOffsetBytes(offset, size) : 0);
+                long a = d.rm() >= 0 ? 0 : address(d, next);
+                if (d.rm() < 0 && inRegister) {
+                    a += ShiftsAndBits.bitOffsetBytes(offset, size); // the offset's whole operands move the address
+                }
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.MOV_FROM_SEG -> {

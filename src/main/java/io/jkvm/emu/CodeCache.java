@@ -145,7 +145,7 @@ final class CodeCache {
             if ((lines & touched) != 0) {
                 for (DecodedBlock b : region.pages[pageInRegion]) {
                     if (b != null) {
-                        b.dropped = true; // a chain from a block of another page may still point here
+                        b.dropped = true; // a link from another block may outlive the page's index
                     }
                 }
                 region.pages[pageInRegion] = null;

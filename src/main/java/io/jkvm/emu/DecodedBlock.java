@@ -22,7 +22,7 @@ final class DecodedBlock {
     int runs;
     /** Its bytecode once compiled ({@link BlockCompiler}); dropped with the block. */
     CompiledBlock compiled;
-    /** Where it was decoded: a block chained to by {@link #successor} must still be the one there. */
+    /** Where it was decoded: a block reached by another's link ({@link #fellTo}) must still be the block there. */
     final long physical;
     /** The {@link CodeCache} flush count when it was put in the cache (-1: never): after a flush it is gone. */
     int generation = -1;

@@ -1,8 +1,8 @@
 package io.jkvm.emu;
 
 /**
- * LEAVE, and ENTER imm16, imm8 (the SDM's pseudocode): push the frame pointer, copy nesting-level − 1 frame pointers from the
- * enclosing frame, push the new frame pointer, then allocate. The pushes are of the operand size: 8 in 64-bit mode
+ * ENTER and LEAVE. ENTER imm16, imm8 (the SDM's pseudocode): push the frame pointer, copy nesting-level − 1 frame
+ * pointers from the enclosing frame, push the new frame pointer, then allocate. The pushes are of the operand size: 8 in 64-bit mode
  * (2 with 66, when only BP takes the frame pointer and RBP's upper bits stay, as this host's CPU does, checked
  * natively), 2 or 4 outside it, on SS:ESP or SS:SP as SS.B says.
  */
