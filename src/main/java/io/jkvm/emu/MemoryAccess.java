@@ -26,27 +26,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     @Override
     long physRead(long physical, int size) {
-        return isRam(physical, size) ? ramRead(physical, size) : mmioRead(physical, size);
-    }
-
-    /** {@code size} bytes of RAM at {@code at}, zero-extended. */
-    private long ramRead(long at, int size) {
-        return switch (size) {
-            case 1 -> ram.getByte(at) & 0xFFL;
-            case 2 -> ram.getShort(at) & 0xFFFFL;
-            case 4 -> ram.getInt(at) & 0xFFFFFFFFL;
-            default -> ram.getLong(at);
-        };
-    }
-
-    /** Stores the low {@code size} bytes of {@code v} to RAM at {@code at}. */
-    private void ramWrite(long at, int size, long v) {
-        switch (size) {
-            case 1 -> ram.putByte(at, (byte) v);
-            case 2 -> ram.putShort(at, (short) v);
-            case 4 -> ram.putInt(at, (int) v);
-            default -> ram.putLong(at, v);
-        }
+        return isRam(physical, size) ? ram.get(physical, size) : mmioRead(physical, size);
     }
 
     // ---- MMIO: each access reaches the device once, in order ---------------------------------------------------
@@ -134,7 +114,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     void physWrite(long physical, int size, long v) {
         if (isRam(physical, size)) {
             stored(physical, size);
-            ramWrite(physical, size, v);
+            ram.put(physical, size, v);
             return;
         }
         mmioWrite(physical, size, v);

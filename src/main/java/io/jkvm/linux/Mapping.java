@@ -200,6 +200,17 @@ public final class Mapping implements AutoCloseable {
         return base + Objects.checkFromIndexSize(offset, 4096, size);
     }
 
+    /** {@code bytes} (1, 2, 4 or 8) at {@code offset}, zero-extended. */
+    public long get(long offset, int bytes) {
+        return getAt(base + Objects.checkFromIndexSize(offset, bytes, size), bytes);
+    }
+
+    /** Stores the low {@code bytes} (1, 2, 4 or 8) of {@code value} at {@code offset}. */
+    public void put(long offset, int bytes, long value) {
+        putAt(base + Objects.checkFromIndexSize(offset, bytes, size), bytes, value);
+    }
+
+    /** As {@link #get}, at a {@link #pageAddress} plus an offset in that page, unchecked. */
     public long getAt(long address, int size) {
         return switch (size) {
             case 1 -> ALL.get(ValueLayout.JAVA_BYTE, address) & 0xFFL;
@@ -209,6 +220,7 @@ public final class Mapping implements AutoCloseable {
         };
     }
 
+    /** As {@link #put}, at a {@link #pageAddress} plus an offset in that page, unchecked. */
     public void putAt(long address, int size, long value) {
         switch (size) {
             case 1 -> ALL.set(ValueLayout.JAVA_BYTE, address, (byte) value);
