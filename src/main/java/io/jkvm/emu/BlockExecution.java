@@ -79,7 +79,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     /**
      * The block at RIP after {@code last} ran: the one that came after it the last time it left the same way (by a
      * branch or not), if that is still the block at RIP's address in RIP's page, with no look-up; else
-     * {@link #blockAtRip()}'s, kept for the next time.
+     * {@link #blockAtRip()}'s, kept for the next time when it is in {@code last}'s page (the fetched page: a chain
+     * reaches a block only by a look-up or by a link from its own page).
      */
     private DecodedBlock successor(DecodedBlock last) {
         DecodedBlock next = branched ? last.branchedTo : last.fellTo;
@@ -88,6 +89,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             return next;
         }
         next = blockAtRip();
+        if (next == null || (next.physical ^ last.physical) >>> 12 != 0) {
+            return next; // another page's block is never chained to, and a link would keep it past its page's drop
+        }
         if (branched) {
             last.branchedTo = next;
         } else {

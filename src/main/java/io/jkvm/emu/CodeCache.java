@@ -110,10 +110,9 @@ final class CodeCache {
         }
         insns += b.insns.length;
         if (page[offset] != null) {
-            page[offset].dropped = true; // stale: chains to it end
+            page[offset].unlink(); // stale: it keeps no older blocks alive from a link of a block of its page
         }
         page[offset] = b;
-        b.generation = flushes;
         int length = b.bytes.length;
         if (length > 0) {
             Region region = regions[(int) (physical >>> 21)];
@@ -143,11 +142,6 @@ final class CodeCache {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
-                for (DecodedBlock b : region.pages[pageInRegion]) {
-                    if (b != null) {
-                        b.dropped = true; // a link from another block may outlive the page's index
-                    }
-                }
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
                 pages--;
@@ -164,11 +158,12 @@ final class CodeCache {
     }
 
     /**
-     * Whether {@code b}, which a chain from the block before reached, is still the block at {@code physical} and checked
-     * in this epoch: then it runs without a look-up.
+     * Whether {@code b}, linked from a block of its page, is the block for {@code physical} and matched memory in this
+     * epoch: then it runs without a look-up. A block decoded again was stale, so its epoch is an old one; the blocks of
+     * a page dropped by a store (or by a flush) are linked only from each other, and the chain that made the store ends.
      */
     boolean chainable(DecodedBlock b, long physical) {
-        return b.physical == physical && !b.dropped && b.generation == flushes && b.checkedEpoch == epoch;
+        return b.physical == physical && b.checkedEpoch == epoch;
     }
 
     /** Memory may have been written where the core cannot see: check each block against it before it runs again. */

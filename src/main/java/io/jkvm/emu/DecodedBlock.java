@@ -24,15 +24,20 @@ final class DecodedBlock {
     CompiledBlock compiled;
     /** Where it was decoded: a block reached by another's link ({@link #fellTo}) must still be the block there. */
     final long physical;
-    /** The {@link CodeCache} flush count when it was put in the cache (-1: never): after a flush it is gone. */
-    int generation = -1;
-    /** Its page's blocks were dropped (a store to its code), or it was decoded again: no chain may reach it. */
-    boolean dropped;
-    /** The blocks that last ran after it when it ended at its end (or before a slow form) and by a branch. */
+    /**
+     * The last blocks of its own page that ran after it when it ended at its end (or before a slow form) and by a
+     * branch (a chain never crosses a page).
+     */
     DecodedBlock fellTo, branchedTo;
     /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
+
+    /** Drops its links: it was decoded again, and no older block stays reachable through it. */
+    void unlink() {
+        fellTo = null;
+        branchedTo = null;
+    }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {
         this.insns = insns;
