@@ -104,6 +104,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private DecodedBlock blockAtRip() {
         long page = rip & ~0xFFFL;
         if (page != fetchPage) {
+            DecodedBlock known = code.atLinear(rip, directSalt);
+            if (known != null) { // found here before, under this translation: the page it was decoded in is RIP's
+                fetchPage = page;
+                fetchPhysBase = known.physical & ~0xFFFL;
+                return known;
+            }
             long phys;
             try {
                 phys = translate(page, ACC_EXEC);
@@ -116,17 +122,26 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             fetchPhysBase = phys;
             fetchPage = page;
         }
+        DecodedBlock[] blocks = fetchedPageBlocks();
+        long physical = fetchPhysBase + (rip & 0xFFF);
+        DecodedBlock block = blocks[(int) (rip & 0xFFF)];
+        if (block == null || !code.current(block, physical)) {
+            block = code.decode(physical, blocks);
+        }
+        if (fetchBlocksFlushes == code.flushes) { // else the cache was full: the block is in no index, no store sees it
+            code.atLinear(rip, directSalt, block);
+        }
+        return block;
+    }
+
+    /** The decoded blocks of the fetched page, by offset. */
+    private DecodedBlock[] fetchedPageBlocks() {
         if (fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes) {
             fetchBlocks = code.page(fetchPhysBase);
             fetchBlocksBase = fetchPhysBase;
             fetchBlocksFlushes = code.flushes;
         }
-        long physical = fetchPhysBase + (rip & 0xFFF);
-        DecodedBlock block = fetchBlocks[(int) (rip & 0xFFF)];
-        if (block == null || !code.current(block, physical)) {
-            block = code.decode(physical, fetchBlocks);
-        }
-        return block;
+        return fetchBlocks;
     }
 
     // ---- an instruction across a page end: no decoded block holds one ----------------------------------------
@@ -313,8 +328,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
         FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
-        if ((rip & ~0xFFFL) != fetchPage || fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes
-                || fetchBlocks[entry] != block) {
+        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks()[entry] != block) {
             return single;
         }
         java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));

@@ -12,6 +12,8 @@ import io.jkvm.linux.Mapping;
  * with memory once before it runs again (x86 asks a CPU to serialize before running code another agent wrote).</li>
  * </ul>
  * Lines, not pages, so code sharing a page with data (small guests, the benchmarks) is not dropped at each store.
+ * Besides the physical index, blocks are found by linear RIP ({@link #atLinear}), as QEMU's jump cache finds its
+ * translations: a jump to another page then needs no translation and no page index.
  * The cache is bounded (docs/limits.md): past {@link #MAX_PAGES} pages with decoded code or {@link #MAX_INSNS}
  * decoded instructions it is emptied whole, as QEMU empties its translation buffer, and decoding starts again.
  */
@@ -28,6 +30,19 @@ final class CodeCache {
     private int pages, insns;
     /** Times the cache was emptied: a page index the core holds from before a flush is stale. */
     int flushes;
+
+    /**
+     * Blocks by the linear RIP they were last found at, in slots by RIP, with the salt of the translation then
+     * ({@link CpuState#directSalt}: the TLB's generation and whether at CPL 3, bits 53-62) and {@link #forgotten}
+     * (below them). Forgotten when a page's blocks go (a store, a flush) and when the core drops one translation
+     * (INVLPG) or reuses a TLB generation.
+     */
+    private static final int LINEAR_SLOTS = 4096;
+    private final long[] linearRip = new long[LINEAR_SLOTS];
+    private final long[] linearSalt = new long[LINEAR_SLOTS];
+    private final DecodedBlock[] linearBlock = new DecodedBlock[LINEAR_SLOTS];
+    /** Times the blocks by linear address were forgotten: a slot filled before the last time matches nothing. */
+    private long forgotten;
 
     /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
     private static final class Region {
@@ -65,6 +80,7 @@ final class CodeCache {
 
     /** Drops every decoded block (the cache is full). */
     private void flush() {
+        forgetLinear();
         java.util.Arrays.fill(regions, null);
         pages = 0;
         insns = 0;
@@ -142,6 +158,7 @@ final class CodeCache {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
+                forgetLinear();
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
                 pages--;
@@ -164,6 +181,40 @@ final class CodeCache {
      */
     boolean chainable(DecodedBlock b, long physical) {
         return b.physical == physical && b.checkedEpoch == epoch;
+    }
+
+    private static int linearSlot(long rip) {
+        return (int) (rip ^ rip >>> 12) & (LINEAR_SLOTS - 1);
+    }
+
+    /**
+     * The block last found at linear {@code rip} under a translation with {@code salt}, if it matched memory in this
+     * epoch; else null. The salt stands for the translation: same generation and CPL class, same physical page.
+     */
+    DecodedBlock atLinear(long rip, long salt) {
+        int i = linearSlot(rip);
+        DecodedBlock b = linearBlock[i];
+        if (b == null || linearRip[i] != rip || linearSalt[i] != (salt | forgotten) || b.checkedEpoch != epoch) {
+            return null;
+        }
+        foundByLinear++;
+        return b;
+    }
+
+    /** How many blocks {@link #atLinear(long, long)} found (for the tests). */
+    long foundByLinear;
+
+    /** {@code b} is the block at linear {@code rip} under a translation with {@code salt}. */
+    void atLinear(long rip, long salt, DecodedBlock b) {
+        int i = linearSlot(rip);
+        linearRip[i] = rip;
+        linearSalt[i] = salt | forgotten;
+        linearBlock[i] = b;
+    }
+
+    /** A translation went, or a page's blocks: no block is found by its linear address until found again. */
+    void forgetLinear() {
+        forgotten++; // 2^53 times would reach the salt's bits: centuries at a million a second
     }
 
     /** Memory may have been written where the core cannot see: check each block against it before it runs again. */

@@ -195,6 +195,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.chainedBlocks;
     }
 
+    /** How many blocks were found by their linear address, with no translation or page index. */
+    long blocksFoundByLinearAddress() {
+        return core.code.foundByLinear;
+    }
+
     /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     int decodedPages() {
         return core.code.pages();

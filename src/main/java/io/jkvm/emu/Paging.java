@@ -64,6 +64,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
             java.util.Arrays.fill(tlbTag, 0);
             java.util.Arrays.fill(directReadTag, -1);
             java.util.Arrays.fill(directWriteTag, -1);
+            code.forgetLinear();
         }
         tlbGeneration = next;
         directSalt = (directSalt & DIRECT_USER) | next;
@@ -76,6 +77,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         directReadTag[i] = -1;
         directWriteTag[i] = -1;
         fetchPage = -1;
+        code.forgetLinear();
     }
 
     // ---- direct pages: the data accesses that need no check beyond the tag ------------------------------------

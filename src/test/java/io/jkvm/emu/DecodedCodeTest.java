@@ -6,6 +6,8 @@ import io.jkvm.testing.TestGuests;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -82,6 +84,49 @@ class DecodedCodeTest {
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
                 assertEquals(500 * 3 - 500, vm.vcpu.registers().rdx(), "+3 on odd counts, -1 on even ones");
                 assertTrue(vm.vcpu.chainedBlocks() > 1000, "blocks chained: " + vm.vcpu.chainedBlocks());
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void aCallToAnotherPageAndItsReturnFindTheirBlocksByLinearAddress() {
+        // mov ecx, 1000; 1: call f; dec ecx; jnz 1b; hlt, with f a page on: add rbx, 2; ret
+        byte[] code = HexFormat.of().parseHex("b9e8030000" + "e8f60f0000" + "ffc9" + "75f7" + "f4");
+        ExecutionTest.with("blocks", () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                byte[] f = HexFormat.of().parseHex("4883c302" + "c3");
+                vm.memory.write(EmuVm.CODE + 0x1000, f, 0, f.length);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(2000, vm.vcpu.registers().rbx());
+                assertTrue(vm.vcpu.blocksFoundByLinearAddress() > 1900, "each call and each return after the first: "
+                        + vm.vcpu.blocksFoundByLinearAddress());
+            }
+            return null;
+        });
+    }
+
+    /**
+     * A kernel function the SYSCALL handler called (at CPL 0), called again from CPL 3 after SYSRET (which, unlike
+     * IRET, does not serialize): the fetch from a supervisor page faults, though its block was found at that RIP.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aKernelFunctionCalledAtCpl3AfterSysretFaults(String execution) {
+        long kernelFunction = 0x200100; // in the second 2 MiB: a supervisor page (ExceptionsTest.userPages)
+        byte[] user = HexFormat.of().parseHex("48c7c300012000" + "0f05" + "ffd3"); // mov rbx, it; syscall; call rbx
+        byte[] handler = HexFormat.of().parseHex("ffd3" + "480f07"); // call rbx; sysretq
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(ExceptionsTest.toUser().bytes())) {
+                ExceptionsTest.installIdt(vm);
+                ExceptionsTest.userPages(vm);
+                vm.memory.write(ExceptionsTest.USER, user, 0, user.length);
+                vm.memory.write(ExceptionsTest.SYSCALL, handler, 0, handler.length);
+                vm.memory.write(kernelFunction, new byte[] {(byte) 0xC3}, 0, 1); // ret
+                assertEquals(14, vm.nextOut(0x90), "#PF");
+                assertEquals(0x15, vm.vcpu.registers().rbx(), "error code: present, user, instruction fetch");
+                assertEquals(kernelFunction, vm.vcpu.registers().rcx(), "CR2");
+                assertEquals(0x33, vm.vcpu.registers().rsi(), "saved CS: user code");
             }
             return null;
         });

@@ -100,6 +100,26 @@ class PagingTest {
         }
     }
 
+    /**
+     * A function called through a linear page, remapped to another frame by the guest with INVLPG between two calls
+     * from one run: the second call runs the new frame's code, though the first one's block was found at that RIP.
+     */
+    @Test
+    void aCallThroughAPageRemappedWithInvlpgRunsTheNewFramesCode() {
+        Asm a = new Asm().movImm64(3, VIRT).raw("ff d3") // call rbx
+                .raw("49 89 c0").movImm64(1, PT) // mov r8, rax
+                .raw("48 c7 01").immediate(FRAME_B | 3, 4) // mov qword [rcx], FRAME_B | 3
+                .raw("0f 01 3b") // invlpg [rbx]
+                .raw("ff d3").hlt(); // call rbx
+        try (EmuVm vm = vm(a.bytes())) {
+            vm.memory.write(FRAME_A, hex("b8 01 00 00 00 c3"), 0, 6); // mov eax, 1; ret
+            vm.memory.write(FRAME_B, hex("b8 02 00 00 00 c3"), 0, 6); // mov eax, 2; ret
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(1, vm.vcpu.registers().gpr(8), "the first call, through FRAME_A");
+            assertEquals(2, vm.vcpu.registers().rax(), "the second call, through FRAME_B after INVLPG");
+        }
+    }
+
     @Test
     void theOneGigabytePageMapsTheCodeAndANotPresentPteFaults() {
         try (EmuVm vm = vm(new Asm().movImm64(3, VIRT + 0x1000).raw("48 8b 03").hlt().bytes())) {
