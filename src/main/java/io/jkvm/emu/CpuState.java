@@ -56,6 +56,11 @@ abstract sealed class CpuState permits Paging {
     long kvmClockOffset;
     long miscEnable = Msrs.MISC_ENABLE_AT_RESET;
     long sysenterCs, sysenterEsp, sysenterEip, xfd, xfdErr, xss;
+    /**
+     * AMD's HWCR: only McStatusWrEn (bit 18) and TscFreqSel (bit 24) are kept, as KVM keeps them. TscFreqSel starts
+     * set, as the TSC counts at one fixed rate: Linux warns "TSC doesn't count with P0 frequency" otherwise.
+     */
+    long hwcr = CpuidAndMsrs.HWCR_TSC_FREQ_SEL;
     /** AMD's PerfEvtSel0-3 and PerfCtr0-3: storage only, as the core counts no events. */
     final long[] amdPerformance = new long[8];
     long gdtBase, idtBase;

@@ -63,6 +63,9 @@ final class CpuidAndMsrs {
         return c.amdPerformance[AMD_PERF_COUNT / 2 + counter] & 0xFFFF_FFFF_FFFFL;
     }
 
+    /** HWCR's bits a write keeps (McStatusWrEn, TscFreqSel) and those it may set and are dropped (KVM's choice). */
+    static final long HWCR_TSC_FREQ_SEL = 1L << 24, HWCR_KEPT = 1L << 18 | HWCR_TSC_FREQ_SEL, HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8;
+
     private static final int X2APIC_FIRST = 0x800, X2APIC_LAST = 0x8FF, TSC_DEADLINE = 0x6E0, MCG_CAP = 0x179, MCG_STATUS = 0x17A;
 
     static long rdmsr(Core c, int msr) {
@@ -116,6 +119,12 @@ final class CpuidAndMsrs {
             case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip;
             case Msrs.IA32_XFD -> c.xfd;
             case Msrs.IA32_XFD_ERR -> c.xfdErr;
+            case Msrs.AMD_HWCR -> {
+                if (!c.vendor.followsApm()) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                yield c.hwcr;
+            }
             case Msrs.IA32_XSS -> {
                 if (!c.cpuidHas(0xD, 1, 0, 3)) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
@@ -211,6 +220,13 @@ final class CpuidAndMsrs {
             case Msrs.IA32_SYSENTER_EIP -> c.sysenterEip = v;
             case Msrs.IA32_XFD -> c.xfd = v;
             case Msrs.IA32_XFD_ERR -> c.xfdErr = v;
+            case Msrs.AMD_HWCR -> {
+                long kept = v & ~HWCR_IGNORED;
+                if (!c.vendor.followsApm() || (kept & ~HWCR_KEPT) != 0) {
+                    throw GuestFault.withCode(GuestFault.GP, 0); // a bit KVM does not emulate either
+                }
+                c.hwcr = kept;
+            }
             case Msrs.IA32_XSS -> {
                 if (!c.cpuidHas(0xD, 1, 0, 3) || (v & ~c.cpuid.supportedXss()) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
