@@ -125,6 +125,12 @@ final class CpuidAndMsrs {
                 }
                 yield c.hwcr;
             }
+            case Msrs.AMD_NB_CFG -> {
+                if (!c.vendor.followsApm()) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                yield 0; // no northbridge options to report (Linux's amd_bus_cpu_online reads it at each CPU's bring-up)
+            }
             case Msrs.IA32_XSS -> {
                 if (!c.cpuidHas(0xD, 1, 0, 3)) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // only with XSAVES
@@ -226,6 +232,11 @@ final class CpuidAndMsrs {
                     throw GuestFault.withCode(GuestFault.GP, 0); // a bit KVM does not emulate either
                 }
                 c.hwcr = kept;
+            }
+            case Msrs.AMD_NB_CFG -> {
+                if (!c.vendor.followsApm()) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
             }
             case Msrs.IA32_XSS -> {
                 if (!c.cpuidHas(0xD, 1, 0, 3) || (v & ~c.cpuid.supportedXss()) != 0) {

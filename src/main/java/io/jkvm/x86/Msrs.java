@@ -30,6 +30,8 @@ public final class Msrs {
     public static final int IA32_TSC_AUX = 0xC0000103;
     /** AMD's hardware configuration register (APM Vol. 2, MSR C001_0015); Intel CPUs have no such MSR. */
     public static final int AMD_HWCR = 0xC0010015;
+    /** AMD's northbridge configuration (MSR C001_001F): KVM reads it as 0 and drops writes; so does the core. */
+    public static final int AMD_NB_CFG = 0xC001001F;
     /** kvmclock's (Documentation/virt/kvm/x86/msr.rst): where the guest asked for the wall clock and its vCPU's clock. */
     public static final int KVM_WALL_CLOCK_NEW = 0x4B564D00, KVM_SYSTEM_TIME_NEW = 0x4B564D01;
     /** CPUID.0x40000001:EAX bit 3, KVM_FEATURE_CLOCKSOURCE2: the two MSRs above. */

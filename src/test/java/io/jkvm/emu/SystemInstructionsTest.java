@@ -172,14 +172,16 @@ class SystemInstructionsTest {
 
     /**
      * AMD's HWCR (MSR C001_0015) as KVM has it: TscFreqSel set from the start (the TSC counts at one rate), a write
-     * keeps McStatusWrEn and TscFreqSel, drops bits 3, 6 and 8, and is #GP(0) for any other; an Intel model has no
-     * such MSR.
+     * keeps McStatusWrEn and TscFreqSel, drops bits 3, 6 and 8, and is #GP(0) for any other; NB_CFG (C001_001F)
+     * reads 0 and takes any write, as Linux's bring-up of each CPU sets a bit there; an Intel model has neither.
      */
     @Test
     void amdsHwcrKeepsWhatKvmKeepsAndIntelHasNone() {
         String code = ""
                 + "b9 15 00 01 c0 0f 32 49 89 c0" // mov ecx, HWCR; rdmsr; mov r8, rax
-                + "b8 08 00 04 01 31 d2 0f 30 0f 32" // wrmsr bits 3, 18 and 24; rdmsr
+                + "b8 08 00 04 01 31 d2 0f 30 0f 32 49 89 c2" // wrmsr bits 3, 18 and 24; rdmsr; mov r10, rax
+                + "b9 1f 00 01 c0 31 c0 ba 00 40 00 00 0f 30 0f 32 49 89 d1" // NB_CFG: wrmsr bit 46; rdmsr; mov r9, rdx
+                + "b9 15 00 01 c0" // mov ecx, HWCR
                 + "f4"
                 + "b8 01 00 00 00 0f 30 f4"; // wrmsr bit 0
         try (EmuVm vm = new EmuVm(io.jkvm.x86.CpuidFixtures.amdModel(), hex(code))) {
@@ -187,12 +189,15 @@ class SystemInstructionsTest {
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             Registers r = vm.vcpu.registers();
             assertEquals(1L << 24, r.gpr(8), "at reset: TscFreqSel");
-            assertEquals(1L << 24 | 1L << 18, r.gpr(0), "McStatusWrEn and TscFreqSel kept, bit 3 dropped");
+            assertEquals(1L << 24 | 1L << 18, r.gpr(10), "McStatusWrEn and TscFreqSel kept, bit 3 dropped");
+            assertEquals(0, r.gpr(9), "NB_CFG reads 0 after the write");
             assertEquals(13, vm.nextOut(0x90), "bit 0: #GP");
         }
-        try (EmuVm vm = new EmuVm(io.jkvm.x86.CpuidFixtures.intelModel(), hex("b9 15 00 01 c0 0f 32 f4"))) {
-            ExceptionsTest.installIdt(vm);
-            assertEquals(13, vm.nextOut(0x90), "an Intel model has no HWCR: #GP");
+        for (String msr : new String[] {"15", "1f"}) {
+            try (EmuVm vm = new EmuVm(io.jkvm.x86.CpuidFixtures.intelModel(), hex("b9 " + msr + " 00 01 c0 0f 32 f4"))) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(13, vm.nextOut(0x90), "an Intel model has no MSR C001_00" + msr + ": #GP");
+            }
         }
     }
 }
