@@ -195,6 +195,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.chainedBlocks;
     }
 
+    /** How many runs of REP STOS or REP MOVS elements were stored at once. */
+    long bulkStringRuns() {
+        return core.bulkStringRuns;
+    }
+
     /** How many blocks were found by their linear address, with no translation or page index. */
     long blocksFoundByLinearAddress() {
         return core.code.foundByLinear;

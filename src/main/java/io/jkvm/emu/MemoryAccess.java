@@ -240,6 +240,25 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         slowAccess = true;
     }
 
+    /**
+     * The host address of {@code linear} when a read (a write) from there to its page's end needs nothing beyond the
+     * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
+     */
+    final long directReadAddress(long linear) {
+        long page = linear >>> 12;
+        int i = (int) page & (DIRECT_PAGES - 1);
+        return directReadTag[i] == (page | directSalt) && !slowAccess ? directReadPage[i] | (linear & 0xFFF) : 0;
+    }
+
+    /** How many runs of REP STOS or REP MOVS elements were stored at once, through direct pages (for the tests). */
+    long bulkStringRuns;
+
+    final long directWriteAddress(long linear) {
+        long page = linear >>> 12;
+        int i = (int) page & (DIRECT_PAGES - 1);
+        return directWriteTag[i] == (page | directSalt) && !slowAccess ? directWritePage[i] | (linear & 0xFFF) : 0;
+    }
+
     long read(long linear, int size) {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);

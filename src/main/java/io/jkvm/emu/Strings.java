@@ -42,6 +42,49 @@ final class Strings {
         }
     }
 
+    /**
+     * REP STOS or REP MOVS, forward with 64-bit addresses: the elements up to the first page end (the source's or the
+     * target's), stored at once, when both pages are direct pages ({@link MemoryAccess#directWriteAddress}: RAM with
+     * no decoded code, no dirty log and no data breakpoint, reached before at this CPL and translation). False when
+     * none were: the element goes through the full path, which faults, exits or fills the direct pages. A copy onto
+     * its own source a few bytes on goes in runs of that distance, so each element still reads what the ones before
+     * it wrote.
+     */
+    private static boolean bulkRun(Core c, int b, int size) {
+        long target = c.extraLinear(c.r[7], size, true);
+        long to = c.directWriteAddress(target);
+        if (to == 0) {
+            return false;
+        }
+        long room = (0x1000 - (target & 0xFFF)) / size;
+        long from = 0;
+        if (b <= 0xA5) {
+            long source = c.dataLinear(c.r[6], size, false);
+            from = c.directReadAddress(source);
+            if (from == 0) {
+                return false;
+            }
+            room = Math.min(room, (0x1000 - (source & 0xFFF)) / size);
+            if (to > from && to - from < room * size) {
+                room = (to - from) / size;
+            }
+        }
+        long n = Long.compareUnsigned(c.r[1], room) < 0 ? c.r[1] : room;
+        if (n == 0) {
+            return false; // an element across a page end, or onto the one it reads
+        }
+        if (b <= 0xA5) {
+            c.ram.copyAt(from, to, n * size);
+            c.r[6] += n * size;
+        } else {
+            c.ram.fillAt(to, n, size, c.reg(0, size));
+        }
+        c.r[7] += n * size;
+        c.r[1] -= n;
+        c.bulkStringRuns++;
+        return true;
+    }
+
     /** A string register moved by {@code step} within the address size: SI, DI and CX keep the bits above them. */
     static long addressed(long register, long step, long addressMask) {
         if (addressMask == 0xFFFF) {
@@ -65,7 +108,11 @@ final class Strings {
         long step = (c.flagBits & Core.DF) != 0 ? -size : size;
         long m = c.offsetMask(); // CX, SI and DI; ECX, ESI and EDI; or the 64-bit registers, by the address size
         boolean repeat = c.rep != 0;
+        boolean bulk = repeat && m == -1L && step > 0 && b <= 0xAB && (b <= 0xA5 || b >= 0xAA);
         while (!repeat || (c.r[1] & m) != 0) {
+            if (bulk && bulkRun(c, b, size)) {
+                continue;
+            }
             boolean fromSource = b <= 0xA7 || b == 0xAC || b == 0xAD, toTarget = b != 0xAC && b != 0xAD;
             long source = fromSource ? c.dataLinear(c.r[6] & m, size, false) : 0;
             long target = toTarget ? c.extraLinear(c.r[7] & m, size, b <= 0xA5 || b == 0xAA || b == 0xAB) : 0;

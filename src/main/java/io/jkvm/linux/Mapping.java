@@ -230,6 +230,23 @@ public final class Mapping implements AutoCloseable {
         }
     }
 
+    /** Copies {@code bytes} from one {@link #pageAddress}-based address to another, unchecked, as memmove. */
+    public void copyAt(long from, long to, long bytes) {
+        MemorySegment.copy(ALL, from, ALL, to, bytes);
+    }
+
+    /** Stores {@code count} copies of the low {@code size} bytes of {@code value} from {@code address} on, unchecked. */
+    public void fillAt(long address, long count, int size, long value) {
+        long bytes = count * size;
+        if (size == 1 || value == 0 || value == -1 || value == (byte) value * 0x0101010101010101L) {
+            ALL.asSlice(address, bytes).fill((byte) value); // every byte of the element the same
+            return;
+        }
+        for (long at = address; at < address + bytes; at += size) {
+            putAt(at, size, value);
+        }
+    }
+
     public byte getByte(long offset) {
         return ALL.get(ValueLayout.JAVA_BYTE, base + Objects.checkFromIndexSize(offset, 1, size));
     }
