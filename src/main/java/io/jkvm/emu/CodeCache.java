@@ -81,6 +81,7 @@ final class CodeCache {
     /** Drops every decoded block (the cache is full). */
     private void flush() {
         forgetLinear();
+        java.util.Arrays.fill(linearBlock, null); // stale now, they would keep the blocks of before the flush alive
         java.util.Arrays.fill(regions, null);
         pages = 0;
         insns = 0;
@@ -159,6 +160,12 @@ final class CodeCache {
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
                 forgetLinear();
+                DecodedBlock[] dropped = region.pages[pageInRegion];
+                for (int i = 0; dropped != null && i < PAGE; i++) {
+                    if (dropped[i] != null) {
+                        dropped[i].unlink(); // one a stale slot of the linear look-up still holds keeps no others alive
+                    }
+                }
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
                 pages--;

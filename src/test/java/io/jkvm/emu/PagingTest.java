@@ -101,22 +101,25 @@ class PagingTest {
     }
 
     /**
-     * A function called through a linear page, remapped to another frame by the guest with INVLPG between two calls
-     * from one run: the second call runs the new frame's code, though the first one's block was found at that RIP.
+     * A function called through a linear page from one call, its page switched between two frames by the guest with
+     * INVLPG after each of three passes of one run: each pass runs the code of the frame mapped then, though the call
+     * linked to the block at that RIP in the pass before.
      */
     @Test
     void aCallThroughAPageRemappedWithInvlpgRunsTheNewFramesCode() {
-        Asm a = new Asm().movImm64(3, VIRT).raw("ff d3") // call rbx
-                .raw("49 89 c0").movImm64(1, PT) // mov r8, rax
-                .raw("48 c7 01").immediate(FRAME_B | 3, 4) // mov qword [rcx], FRAME_B | 3
+        Asm a = new Asm().movImm64(3, VIRT).movImm64(1, PT).movImm64(5, 3)
+                .raw("ff d3") // 1: call rbx
+                .raw("4d 89 ca 4d 89 c1 49 89 c0") // mov r10, r9; mov r9, r8; mov r8, rax
+                .raw("48 81 31").immediate(FRAME_A ^ FRAME_B, 4) // xor qword [rcx], FRAME_A ^ FRAME_B
                 .raw("0f 01 3b") // invlpg [rbx]
-                .raw("ff d3").hlt(); // call rbx
+                .raw("ff cd 75 e7").hlt(); // dec ebp; jnz 1b
         try (EmuVm vm = vm(a.bytes())) {
             vm.memory.write(FRAME_A, hex("b8 01 00 00 00 c3"), 0, 6); // mov eax, 1; ret
             vm.memory.write(FRAME_B, hex("b8 02 00 00 00 c3"), 0, 6); // mov eax, 2; ret
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
-            assertEquals(1, vm.vcpu.registers().gpr(8), "the first call, through FRAME_A");
-            assertEquals(2, vm.vcpu.registers().rax(), "the second call, through FRAME_B after INVLPG");
+            assertEquals(1, vm.vcpu.registers().gpr(10), "the first pass, through FRAME_A");
+            assertEquals(2, vm.vcpu.registers().gpr(9), "the second pass, through FRAME_B after INVLPG");
+            assertEquals(1, vm.vcpu.registers().gpr(8), "the third pass, through FRAME_A again");
         }
     }
 
