@@ -1,6 +1,7 @@
 # The forms decoded blocks run besides ALU, moves and branches: group 3's MUL, IMUL, DIV and IDIV (registers and
 # memory, 8 to 64 bits), PAUSE, the fences, RDTSC, LEAVE (also 16-bit), PUSHF, BT/BTS/BTR/BTC (immediate and register
-# bit offsets, a register offset reaching below and past a memory operand) and MOV from a segment register. A loop of
+# bit offsets, a register offset reaching below and past a memory operand), MOV from a segment register, and the
+# forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL (a count of 0 too). A loop of
 # ROUNDS rounds over an LCG in RBX folds what each leaves (results, flags) into R15; R12 counts RDTSC readings that went
 # backwards. Then HLT. The test runs it with the interpreter alone, in decoded blocks and compiled, and compares.
         .intel_syntax noprefix
@@ -133,6 +134,34 @@ round:
         .byte 0x66, 0xC9                        # LEAVE with 66: BP from a 16-bit pop
         add r15, rbp
         mov rbp, rdx
+
+        mov ecx, ebx                            # shifts and rotates by CL: counts 0-31 and 64-95, 0 among them
+        shr ecx, 11                             # (an LCG's low bits have short periods: RBX stays odd)
+        and ecx, 0x5F
+        mov rax, rbx
+        cmp eax, 7                              # the flags a count of 0 leaves as they were
+        shl rax, cl
+        pushfq
+        pop rdx
+        and edx, 0xC5                           # SF, ZF, PF, CF: OF and AF are undefined after most counts
+        add r15, rdx
+        add r15, rax
+        mov rdx, rbx
+        sar edx, cl                             # 32 bits: zero-extended even by a count of 0
+        add r15, rdx
+        rol qword ptr [rsi + 80], cl
+        add r15, [rsi + 80]
+        ror dword ptr [rsi + 88], cl
+        adc r15, [rsi + 88]
+        not rax                                 # NOT and NEG
+        add r15, rax
+        not dword ptr [rsi + 84]
+        add r15, [rsi + 80]
+        neg edx
+        adc r15, rdx
+        neg qword ptr [rsi + 88]
+        adc r15, [rsi + 88]
+        xor qword ptr [rsi + 80], rbx
 
         dec r14d
         jnz round

@@ -163,7 +163,8 @@ final class BlockCompiler {
             case BlockOp.PUSH_REG, BlockOp.POP_REG -> d.size() == 8;
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.CMOV -> plainRm(d) && plainRegister(d.reg());
             case BlockOp.SETCC -> plainRm(d);
-            case BlockOp.SHIFT -> plainRm(d) && d.imm() >= 0 && (d.imm() & (d.size() == 8 ? 63 : 31)) != 0;
+            case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
+            case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
             default -> false;
         };
     }
@@ -174,7 +175,8 @@ final class BlockCompiler {
             case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
             case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM,
                  BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.MOV_RM_IMM, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.INC,
-                 BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC ->
+                 BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC, BlockOp.NOT,
+                 BlockOp.NEG ->
                     d.rm() == BlockOp.MEMORY;
             default -> false;
         };
@@ -190,7 +192,7 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_IMM, BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM ->
                     d.sub() != 2 && d.sub() != 3;
-            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM -> true;
+            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.NEG -> true;
             default -> false;
         };
     }
@@ -199,7 +201,7 @@ final class BlockCompiler {
     private static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
-                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG -> true;
+                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT -> true;
             default -> false;
         };
     }
@@ -258,6 +260,7 @@ final class BlockCompiler {
             }
             switch (d.op()) {
                 case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
+                case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
                 default -> {
                 }
             }

@@ -189,6 +189,10 @@ final class CompiledForms {
                 b.flagsInCore(); // imul3 set all six there
             }
             case BlockOp.SHIFT -> {
+                if (d.imm() < 0) {
+                    shiftByCl(b, d, i, size);
+                    break;
+                }
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
                 // a register shift whose flags nothing sees computes its result alone (a memory one may exit after its store)
                 boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i);
@@ -255,6 +259,19 @@ final class CompiledForms {
                     cob.i2l();
                     b.storeRegister(d.rm(), 1);
                 }
+            }
+            case BlockOp.NOT -> {
+                readRm(b, d, i, size);
+                cob.loadConstant(-1L).lxor();
+                store(b, d, size);
+            }
+            case BlockOp.NEG -> { // the record executeDecoded leaves: lazy(NEG, v, 0, -v), after the store
+                readRm(b, d, i, size);
+                cob.lstore(flagDst(t));
+                cob.lconst_0().lstore(flagSrc(t));
+                cob.lload(flagDst(t)).lneg().dup2().lstore(flagRes(t));
+                store(b, d, size);
+                b.setFlags(CpuState.LAZY_NEG, size, t);
             }
             case BlockOp.NOP -> {
             }
@@ -452,6 +469,50 @@ final class CompiledForms {
             b.storeRegister(d.rm(), size);
         }
         b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
+    }
+
+    /** Pops the result on the stack into the r/m operand: the register, or memory at ADDRESS (readRm left it). */
+    private static void store(BodyState b, BlockOp d, int size) {
+        if (d.rm() == BlockOp.MEMORY) {
+            b.cob.lstore(VALUE);
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+        } else {
+            b.storeRegister(d.rm(), size);
+        }
+    }
+
+    /**
+     * A shift or rotate by CL, as executeDecoded runs it: a count of 0 leaves the flags and the operand (a 32-bit one
+     * is written back, so zero-extended); any other count sets the flags in the core at once. The flags of before are
+     * written to the core first, so they are there either way.
+     */
+    private static void shiftByCl(BodyState b, BlockOp d, int i, int size) {
+        CodeBuilder cob = b.cob;
+        Label zero = cob.newLabel(), done = cob.newLabel();
+        b.materializeFlags();
+        readRm(b, d, i, size);
+        cob.lstore(VALUE);
+        shiftCount(b, size);
+        cob.ifeq(zero);
+        cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE);
+        shiftCount(b, size);
+        cob.invokestatic(CD_SHIFTS, "shifted", SHIFTED);
+        store(b, d, size);
+        cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
+                .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
+        cob.goto_(done).labelBinding(zero);
+        if (size == 4) {
+            cob.lload(VALUE);
+            store(b, d, size);
+        }
+        cob.labelBinding(done);
+        b.flagsInCore();
+    }
+
+    /** Pushes the count CL gives a shift of {@code size} bytes, as an int. */
+    private static void shiftCount(BodyState b, int size) {
+        b.loadRegister(1, 1);
+        b.cob.l2i().loadConstant(size == 8 ? 63 : 31).iand();
     }
 
     /** Pushes what a MOV to r/m stores: the register, or the immediate. */

@@ -36,9 +36,13 @@ class CompiledFaultPrecisionTest {
         "48 f7 %02x 20", // neg qword [m+32]
         "48 c1 %02x 28 03", // shl qword [m+40], 3
         "ff %02x", // push qword [m]
+        "48 f7 %02x 30", // not qword [m+48]
+        "48 d3 %02x 38", // shl qword [m+56], cl
+        "d3 %02x 38", // sar dword [m+56], cl
     };
-    private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30};
-    private static final String BETWEEN = "48 01 c1 49 ff c8"; // add rcx, rax; dec r8: the compiler's own register forms
+    private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30, 0x50, 0x60, 0x78};
+    /** add rcx, rax; dec r8; not r9; neg r10; shl rdx, cl; rol r11d, cl: the compiler's own register forms. */
+    private static final String BETWEEN = "48 01 c1 49 ff c8 49 f7 d1 49 f7 da 48 d3 e2 41 d3 c3";
 
     /** The block with position {@code k}'s operand through RDI; the offsets of each memory instruction. */
     private static byte[] code(int k, List<Integer> starts) {
