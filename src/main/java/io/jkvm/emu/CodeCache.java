@@ -201,7 +201,8 @@ final class CodeCache {
     DecodedBlock atLinear(long rip, long salt) {
         int i = linearSlot(rip);
         DecodedBlock b = linearBlock[i];
-        if (b == null || linearRip[i] != rip || linearSalt[i] != (salt | forgotten) || b.checkedEpoch != epoch) {
+        if (b == null || linearRip[i] != rip || linearSalt[i] != (salt | forgotten)
+                || b.checkedEpoch != epoch) {
             return null;
         }
         foundByLinear++;

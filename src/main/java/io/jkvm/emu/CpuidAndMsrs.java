@@ -64,7 +64,8 @@ final class CpuidAndMsrs {
     }
 
     /** HWCR's bits a write keeps (McStatusWrEn, TscFreqSel) and those it may set and are dropped (KVM's choice). */
-    static final long HWCR_TSC_FREQ_SEL = 1L << 24, HWCR_KEPT = 1L << 18 | HWCR_TSC_FREQ_SEL, HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8;
+    static final long HWCR_TSC_FREQ_SEL = 1L << 24, HWCR_KEPT = 1L << 18 | HWCR_TSC_FREQ_SEL,
+            HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8;
 
     private static final int X2APIC_FIRST = 0x800, X2APIC_LAST = 0x8FF, TSC_DEADLINE = 0x6E0, MCG_CAP = 0x179, MCG_STATUS = 0x17A;
 
