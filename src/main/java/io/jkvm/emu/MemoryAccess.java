@@ -240,6 +240,9 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         slowAccess = true;
     }
 
+    /** How many runs of REP STOS or REP MOVS elements were stored at once, through direct pages (for the tests). */
+    long bulkStringRuns;
+
     /**
      * The host address of {@code linear} when a read (a write) from there to its page's end needs nothing beyond the
      * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
@@ -250,9 +253,6 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return directReadTag[i] == (page | directSalt) && !slowAccess ? directReadPage[i] | (linear & 0xFFF) : 0;
     }
 
-    /** How many runs of REP STOS or REP MOVS elements were stored at once, through direct pages (for the tests). */
-    long bulkStringRuns;
-
     final long directWriteAddress(long linear) {
         long page = linear >>> 12;
         int i = (int) page & (DIRECT_PAGES - 1);
@@ -260,10 +260,9 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     long read(long linear, int size) {
-        long page = linear >>> 12;
-        int i = (int) page & (DIRECT_PAGES - 1);
-        if (directReadTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            return ram.getAt(directReadPage[i] | (linear & 0xFFF), size);
+        long host = directReadAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0x1000 - size) {
+            return ram.getAt(host, size);
         }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
@@ -298,10 +297,9 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     void write(long linear, int size, long v) {
-        long page = linear >>> 12;
-        int i = (int) page & (DIRECT_PAGES - 1);
-        if (directWriteTag[i] == (page | directSalt) && (linear & 0xFFF) <= 0x1000 - size && !slowAccess) {
-            ram.putAt(directWritePage[i] | (linear & 0xFFF), size, v);
+        long host = directWriteAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0x1000 - size) {
+            ram.putAt(host, size, v);
             return;
         }
         if (!slowAccess) {

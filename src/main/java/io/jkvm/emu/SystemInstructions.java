@@ -166,7 +166,6 @@ final class SystemInstructions {
         c.done();
     }
 
-    /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
     /** LFENCE, MFENCE or SFENCE (0F AE /5-/7, register form): the host's own fences, for other vCPUs' threads. */
     static void fence(int op) {
         switch (op) {
@@ -189,6 +188,7 @@ final class SystemInstructions {
         Thread.onSpinWait();
     }
 
+    /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
     static void group15(Core c) {
         c.takeModrm();
         int op = c.regField & 7;

@@ -238,7 +238,7 @@ public final class Mapping implements AutoCloseable {
     /** Stores {@code count} copies of the low {@code size} bytes of {@code value} from {@code address} on, unchecked. */
     public void fillAt(long address, long count, int size, long value) {
         long bytes = count * size;
-        if (size == 1 || value == 0 || value == -1 || value == (byte) value * 0x0101010101010101L) {
+        if (size == 1 || value == (byte) value * 0x0101010101010101L) {
             ALL.asSlice(address, bytes).fill((byte) value); // every byte of the element the same
             return;
         }
