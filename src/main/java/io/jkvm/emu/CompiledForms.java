@@ -25,8 +25,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
             CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
-    private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long, CD_int),
-            WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_int, CD_long),
+    private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
+            WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -81,9 +81,9 @@ final class CompiledForms {
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
                 if (d.rm() == BlockOp.MEMORY) {
                     address(b, d, i);
-                    cob.aload(CORE).lload(ADDRESS).loadConstant(size);
+                    cob.aload(CORE).lload(ADDRESS);
                     movValue(b, d, size);
-                    cob.invokevirtual(CD_CORE, "write", WRITE);
+                    write(cob, size);
                 } else {
                     movValue(b, d, size);
                     b.storeRegister(d.rm(), size);
@@ -221,7 +221,8 @@ final class CompiledForms {
                             .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
                 }
                 if (d.rm() == BlockOp.MEMORY) {
-                    cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+                    cob.aload(CORE).lload(ADDRESS).lload(VALUE);
+                    write(cob, size);
                 } else {
                     cob.lload(VALUE);
                     b.storeRegister(d.rm(), size);
@@ -251,9 +252,10 @@ final class CompiledForms {
             case BlockOp.SETCC -> {
                 if (d.rm() == BlockOp.MEMORY) {
                     address(b, d, i);
-                    cob.aload(CORE).lload(ADDRESS).iconst_1();
+                    cob.aload(CORE).lload(ADDRESS);
                     b.condition(d.sub());
-                    cob.i2l().invokevirtual(CD_CORE, "write", WRITE);
+                    cob.i2l();
+                    write(cob, 1);
                 } else {
                     b.condition(d.sub());
                     cob.i2l();
@@ -304,7 +306,8 @@ final class CompiledForms {
         b.loadRegister(4, 8);
         cob.loadConstant(8L).lsub().lstore(ADDRESS);
         cob.aload(CORE).lload(ADDRESS).invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
-        cob.aload(CORE).lload(ADDRESS).loadConstant(8).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+        cob.aload(CORE).lload(ADDRESS).lload(VALUE);
+        write(cob, 8);
         cob.lload(ADDRESS);
         b.storeRegister(4, 8);
     }
@@ -317,7 +320,8 @@ final class CompiledForms {
         cob.invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
         cob.aload(CORE);
         b.loadRegister(4, 8);
-        cob.loadConstant(8).invokevirtual(CD_CORE, "read", READ).lstore(VALUE);
+        read(cob, 8);
+        cob.lstore(VALUE);
     }
 
     /** RSP moved past the value {@link #pop} read. */
@@ -429,7 +433,8 @@ final class CompiledForms {
         }
         if (op != 7) {
             if (memory) {
-                cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(i)).invokevirtual(CD_CORE, "write", WRITE);
+                cob.aload(CORE).lload(ADDRESS).lload(flagRes(i));
+                write(cob, size);
             } else {
                 cob.lload(flagRes(i));
                 b.mask(size);
@@ -462,7 +467,8 @@ final class CompiledForms {
         }
         cob.lstore(flagRes(t));
         if (d.rm() == BlockOp.MEMORY) {
-            cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(flagRes(t)).invokevirtual(CD_CORE, "write", WRITE);
+            cob.aload(CORE).lload(ADDRESS).lload(flagRes(t));
+            write(cob, size);
         } else {
             cob.lload(flagRes(t));
             b.mask(size);
@@ -475,7 +481,8 @@ final class CompiledForms {
     private static void store(BodyState b, BlockOp d, int size) {
         if (d.rm() == BlockOp.MEMORY) {
             b.cob.lstore(VALUE);
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).lload(VALUE).invokevirtual(CD_CORE, "write", WRITE);
+            b.cob.aload(CORE).lload(ADDRESS).lload(VALUE);
+            write(b.cob, size);
         } else {
             b.storeRegister(d.rm(), size);
         }
@@ -515,6 +522,16 @@ final class CompiledForms {
         b.cob.l2i().loadConstant(size == 8 ? 63 : 31).iand();
     }
 
+    /** Reads {@code size} bytes at the address on the stack (above the core): the core's read of that size. */
+    private static void read(CodeBuilder cob, int size) {
+        cob.invokevirtual(CD_CORE, "read" + 8 * size, READ);
+    }
+
+    /** Writes the value on the stack, {@code size} bytes, at the address under it (above the core). */
+    private static void write(CodeBuilder cob, int size) {
+        cob.invokevirtual(CD_CORE, "write" + 8 * size, WRITE);
+    }
+
     /** Pushes what a MOV to r/m stores: the register, or the immediate. */
     private static void movValue(BodyState b, BlockOp d, int size) {
         if (d.op() == BlockOp.MOV_RM_IMM) {
@@ -530,7 +547,8 @@ final class CompiledForms {
             b.loadRegister(d.rm(), size);
         } else {
             address(b, d, i);
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "read", READ);
+            b.cob.aload(CORE).lload(ADDRESS);
+            read(b.cob, size);
         }
     }
 

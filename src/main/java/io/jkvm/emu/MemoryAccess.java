@@ -267,6 +267,66 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
 
+    // The accesses of compiled blocks, one per size: a direct page's bytes at once, anything else through read or
+    // write. Each is small, so the JIT inlines it into every compiled method; read and write themselves, compiled on
+    // their own for the other callers, grow past the size at which C2 inlines an already compiled method.
+
+    final long read8(long linear) {
+        long host = directReadAddress(linear);
+        return host != 0 ? ram.byteAt(host) : read(linear, 1);
+    }
+
+    final long read16(long linear) {
+        long host = directReadAddress(linear);
+        return host != 0 && (linear & 0xFFF) <= 0xFFE ? ram.shortAt(host) : read(linear, 2);
+    }
+
+    final long read32(long linear) {
+        long host = directReadAddress(linear);
+        return host != 0 && (linear & 0xFFF) <= 0xFFC ? ram.intAt(host) : read(linear, 4);
+    }
+
+    final long read64(long linear) {
+        long host = directReadAddress(linear);
+        return host != 0 && (linear & 0xFFF) <= 0xFF8 ? ram.longAt(host) : read(linear, 8);
+    }
+
+    final void write8(long linear, long v) {
+        long host = directWriteAddress(linear);
+        if (host != 0) {
+            ram.putByteAt(host, v);
+        } else {
+            write(linear, 1, v);
+        }
+    }
+
+    final void write16(long linear, long v) {
+        long host = directWriteAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0xFFE) {
+            ram.putShortAt(host, v);
+        } else {
+            write(linear, 2, v);
+        }
+    }
+
+    final void write32(long linear, long v) {
+        long host = directWriteAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0xFFC) {
+            ram.putIntAt(host, v);
+        } else {
+            write(linear, 4, v);
+        }
+    }
+
+    final void write64(long linear, long v) {
+        long host = directWriteAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+            ram.putLongAt(host, v);
+        } else {
+            write(linear, 8, v);
+        }
+    }
+
     private long slowRead(long linear, int size) {
         if (watchingData && !implicitAccess) {
             dataBreakpointHits |= Breakpoints.dataHits(core(), linear, size, false);
