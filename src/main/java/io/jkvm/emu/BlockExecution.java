@@ -77,25 +77,30 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     long chainedBlocks;
 
     /**
-     * The block at RIP after {@code last} ran: the one that came after it the last time it left the same way (by a
-     * branch or not), if that is still the block at RIP's address in RIP's page, with no look-up; else
-     * {@link #blockAtRip()}'s, kept for the next time when it is in {@code last}'s page (the fetched page: a chain
-     * reaches a block only by a look-up or by a link from its own page).
+     * The block at RIP after {@code last} ran: one of those that came after it the last times it left the same way (by
+     * a branch, which may be either of the last two blocks it branched to, or not), if that is still the block at
+     * RIP's address in RIP's page, with no look-up; else {@link #blockAtRip()}'s, kept for the next time when it is in
+     * {@code last}'s page (the fetched page: a chain reaches a block only by a look-up or by a link from its own page).
      */
     private DecodedBlock successor(DecodedBlock last) {
-        DecodedBlock next = branched ? last.branchedTo : last.fellTo;
-        if (next != null && (rip & ~0xFFFL) == fetchPage && code.chainable(next, fetchPhysBase + (rip & 0xFFF))) {
-            chainedBlocks++;
-            return next;
+        if ((rip & ~0xFFFL) == fetchPage) {
+            long physical = fetchPhysBase + (rip & 0xFFF);
+            DecodedBlock next = !branched ? last.fellTo
+                    : last.branchedTo != null && last.branchedTo.physical == physical ? last.branchedTo : last.branchedBefore;
+            if (next != null && code.chainable(next, physical)) {
+                chainedBlocks++;
+                return next;
+            }
         }
-        next = blockAtRip();
+        DecodedBlock next = blockAtRip();
         if (next == null || (next.physical ^ last.physical) >>> 12 != 0) {
             return next; // another page's block is never chained to, and a link would keep it past its page's drop
         }
-        if (branched) {
-            last.branchedTo = next;
-        } else {
+        if (!branched) {
             last.fellTo = next;
+        } else if (last.branchedTo != next) {
+            last.branchedBefore = last.branchedTo; // a block left by its Jccs and its last branch has several targets
+            last.branchedTo = next;
         }
         return next;
     }

@@ -25,10 +25,10 @@ final class DecodedBlock {
     /** Where it was decoded: a block reached by another's link ({@link #fellTo}) must still be the block there. */
     final long physical;
     /**
-     * The last blocks of its own page that ran after it when it ended at its end (or before a slow form) and by a
-     * branch (a chain never crosses a page).
+     * The last blocks of its own page that ran after it when it ended at its end (or before a slow form), and the last
+     * two it branched to (its Jccs and the branch it ends with may each be taken): a chain never crosses a page.
      */
-    DecodedBlock fellTo, branchedTo;
+    DecodedBlock fellTo, branchedTo, branchedBefore;
     /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
@@ -37,6 +37,7 @@ final class DecodedBlock {
     void unlink() {
         fellTo = null;
         branchedTo = null;
+        branchedBefore = null;
     }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {
