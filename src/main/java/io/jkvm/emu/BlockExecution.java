@@ -16,8 +16,11 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private DecodedBlock[] fetchBlocks;
     private int fetchBlocksFlushes;
 
-    /** How many instructions one {@link #runBlock()} may run in blocks chained one after the other. */
-    static final int CHAIN_LIMIT = 256;
+    /**
+     * How many instructions one {@link #runBlock()} may run in blocks chained one after the other: also the most a
+     * compiled loop runs before it leaves its method and a raised interrupt line is seen.
+     */
+    static final int CHAIN_LIMIT = 4096;
 
     /**
      * Runs the decoded block at RIP and the blocks it branches or falls to, while nothing needs the boundary between
@@ -32,7 +35,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         while (true) {
             // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded
             // forms, compiled or not, never change TF, RF, IF, the shadow, the mode or the breakpoints, and a store
-            // that may reach a device, a fault or an exit ends the chain. Compiled loops ask so at their back edges.
+            // that may reach a device, a fault or an exit ends the chain.
             if ((total == 0 || interruptLine || nmiPending) && !mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks

@@ -499,11 +499,11 @@ abstract class BodyState {
     }
 
     /**
-     * A branch from instruction {@code i} to block {@code k} of the region: on in the method while runBlock would run
-     * that block at once ({@code mayChain}, within {@link BlockExecution#CHAIN_LIMIT} instructions); else a return.
-     * runBlock entered the method with {@code mayChain} true, and only a raised interrupt or NMI line can have made it
-     * false since (see runBlock): {@code mayChain} is asked only then. The block starts with the registers in locals and
-     * the flags in the core (or dead).
+     * A branch from instruction {@code i} to block {@code k} of the region: on in the method until
+     * {@link BlockExecution#CHAIN_LIMIT} instructions have run in it, else a return. The back edge reads no field
+     * another thread writes (the interrupt lines are volatile): the JIT then keeps the core's fields in registers
+     * across rounds, and a raised line is taken by runBlock when the method leaves, at most CHAIN_LIMIT instructions
+     * later. The block starts with the registers in locals and the flags in the core (or dead).
      */
     void branchTo(int i, int k) {
         Label leave = cob.newLabel();
@@ -512,13 +512,7 @@ abstract class BodyState {
             emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
         }
         cob.iinc(LOOPED, ran(i));
-        cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmpge(leave);
-        Label ask = cob.newLabel();
-        cob.aload(CORE).getfield(CD_CORE, "interruptLine", CD_boolean).ifne(ask);
-        cob.aload(CORE).getfield(CD_CORE, "nmiPending", CD_boolean).ifeq(starts[k]);
-        cob.labelBinding(ask);
-        cob.aload(CORE).invokevirtual(CD_CORE, "mayChain", MethodTypeDesc.of(CD_boolean)).ifeq(leave);
-        cob.goto_(starts[k]);
+        cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmplt(starts[k]);
         cob.labelBinding(leave);
         exit(0, true, target, false);
     }
