@@ -305,23 +305,17 @@ final class CompiledForms {
         CodeBuilder cob = b.cob;
         b.loadRegister(4, 8);
         cob.loadConstant(8L).lsub().lstore(ADDRESS);
-        cob.aload(CORE).lload(ADDRESS).invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
-        cob.aload(CORE).lload(ADDRESS).lload(VALUE);
-        write(cob, 8);
+        cob.aload(CORE).lload(ADDRESS).lload(VALUE).invokevirtual(CD_CORE, "stackWrite64", WRITE);
         cob.lload(ADDRESS);
         b.storeRegister(4, 8);
     }
 
-    /** A 64-bit read of the top of the stack into VALUE, as the core's pop makes it, RSP not moved yet. */
+    /** A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) if not canonical), RSP not moved yet. */
     private static void pop(BodyState b) {
         CodeBuilder cob = b.cob;
         cob.aload(CORE);
         b.loadRegister(4, 8);
-        cob.invokevirtual(CD_CORE, "requireCanonicalStack", MethodTypeDesc.of(CD_void, CD_long));
-        cob.aload(CORE);
-        b.loadRegister(4, 8);
-        read(cob, 8);
-        cob.lstore(VALUE);
+        cob.invokevirtual(CD_CORE, "stackRead64", READ).lstore(VALUE);
     }
 
     /** RSP moved past the value {@link #pop} read. */

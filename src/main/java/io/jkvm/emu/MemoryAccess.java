@@ -327,6 +327,35 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         }
     }
 
+    // A compiled PUSH's store and POP's or RET's load: a direct page's hit needs no canonical check (only a translated,
+    // so canonical, page is direct under the current salt); anything else is #SS(0) if not canonical, then the access.
+
+    final long stackRead64(long linear) {
+        long host = directReadAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+            return ram.longAt(host);
+        }
+        requireCanonicalStack(linear);
+        return read(linear, 8);
+    }
+
+    final void stackWrite64(long linear, long v) {
+        long host = directWriteAddress(linear);
+        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+            ram.putLongAt(host, v);
+            return;
+        }
+        requireCanonicalStack(linear);
+        write(linear, 8, v);
+    }
+
+    /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
+    final void requireCanonicalStack(long address) {
+        if (!canonical(address)) {
+            throw GuestFault.withCode(GuestFault.SS, 0);
+        }
+    }
+
     private long slowRead(long linear, int size) {
         if (watchingData && !implicitAccess) {
             dataBreakpointHits |= Breakpoints.dataHits(core(), linear, size, false);

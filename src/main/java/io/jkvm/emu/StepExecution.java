@@ -418,11 +418,5 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         return (segments[SegmentLoads.SS].base() + (stack32 ? sp & 0xFFFFFFFFL : sp & 0xFFFF)) & 0xFFFFFFFFL;
     }
 
-    /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
-    void requireCanonicalStack(long address) {
-        if (!canonical(address)) {
-            throw GuestFault.withCode(GuestFault.SS, 0);
-        }
-    }
 
 }
