@@ -43,6 +43,12 @@ class CompiledFaultPrecisionTest {
     private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30, 0x50, 0x60, 0x78};
     /** add rcx, rax; dec r8; not r9; neg r10; shl rdx, cl; rol r11d, cl: the compiler's own register forms. */
     private static final String BETWEEN = "48 01 c1 49 ff c8 49 f7 d1 49 f7 da 48 d3 e2 41 d3 c3";
+    /**
+     * After BETWEEN, in turn: mov r12d, 0x7fffffff; add r12d, 1 (AF and OF set); shr rdx, 5 (a fault in the next form
+     * shows the AF and OF the shift kept of the ADD), and the same then inc r8 (the CF it kept of the shift).
+     */
+    private static final String[] TAILS = {"41 bc ff ff ff 7f 41 83 c4 01 48 c1 ea 05",
+        "41 bc ff ff ff 7f 41 83 c4 01 48 c1 ea 05 49 ff c0"};
 
     /** The block with position {@code k}'s operand through RDI; the offsets of each memory instruction. */
     private static byte[] code(int k, List<Integer> starts) {
@@ -50,7 +56,7 @@ class CompiledFaultPrecisionTest {
         for (int i = 0; i < MEMORY_FORMS.length; i++) {
             starts.add(out.size());
             out.writeBytes(HexFormat.of().parseHex(String.format(MEMORY_FORMS[i], MOD_REG[i] | (i == k ? 7 : 6)).replace(" ", "")));
-            out.writeBytes(HexFormat.of().parseHex(BETWEEN.replace(" ", "")));
+            out.writeBytes(HexFormat.of().parseHex((BETWEEN + " " + TAILS[i % 2]).replace(" ", "")));
         }
         out.writeBytes(HexFormat.of().parseHex("e680f4")); // out 0x80, al; hlt: reached only if nothing faulted
         return out.toByteArray();
