@@ -249,14 +249,16 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      */
     final long directReadAddress(long linear) {
         long page = linear >>> 12;
-        int i = (int) page & (DIRECT_PAGES - 1);
-        return directReadTag[i] == (page | directSalt) && !slowAccess ? directReadPage[i] | (linear & 0xFFF) : 0;
+        long[] tags = directReadTag, pages = directReadPage;
+        int i = (int) page & (tags.length - 1); // each array's own length as the mask: C2 then drops their bounds checks
+        return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
     }
 
     final long directWriteAddress(long linear) {
         long page = linear >>> 12;
-        int i = (int) page & (DIRECT_PAGES - 1);
-        return directWriteTag[i] == (page | directSalt) && !slowAccess ? directWritePage[i] | (linear & 0xFFF) : 0;
+        long[] tags = directWriteTag, pages = directWritePage;
+        int i = (int) page & (tags.length - 1);
+        return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
     }
 
     long read(long linear, int size) {
