@@ -89,7 +89,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if ((rip & ~0xFFFL) == fetchPage) {
             long physical = fetchPhysBase + (rip & 0xFFF);
             DecodedBlock next = !branched ? last.fellTo
-                    : last.branchedTo != null && last.branchedTo.physical == physical ? last.branchedTo : last.branchedBefore;
+                    : last.branchedTo != null && last.branchedTo.physical == physical ? last.branchedTo
+                    : last.branchedBefore;
             if (next != null && code.chainable(next, physical)) {
                 chainedBlocks++;
                 return next;

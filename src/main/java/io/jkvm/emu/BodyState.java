@@ -506,14 +506,12 @@ abstract class BodyState {
      * later. The block starts with the registers in locals and the flags in the core (or dead).
      */
     void branchTo(int i, int k) {
-        Label leave = cob.newLabel();
         long target = region.starts()[k];
         if (!flagsDeadAtStart[k]) {
             emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
         }
         cob.iinc(LOOPED, ran(i));
         cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmplt(starts[k]);
-        cob.labelBinding(leave);
         exit(0, true, target, false);
     }
 

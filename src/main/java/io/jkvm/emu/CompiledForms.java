@@ -310,7 +310,10 @@ final class CompiledForms {
         b.storeRegister(4, 8);
     }
 
-    /** A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) if not canonical), RSP not moved yet. */
+    /**
+     * A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) when not canonical), RSP not
+     * moved yet.
+     */
     private static void pop(BodyState b) {
         CodeBuilder cob = b.cob;
         cob.aload(CORE);

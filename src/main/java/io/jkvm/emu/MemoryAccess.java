@@ -250,7 +250,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     final long directReadAddress(long linear) {
         long page = linear >>> 12;
         long[] tags = directReadTag, pages = directReadPage;
-        int i = (int) page & (tags.length - 1); // each array's own length as the mask: C2 then drops their bounds checks
+        int i = (int) page & (tags.length - 1); // each array's own length as its mask: C2 drops the bounds checks
         return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
     }
 
