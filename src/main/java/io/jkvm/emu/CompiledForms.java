@@ -220,13 +220,8 @@ final class CompiledForms {
                     cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
                 }
-                if (d.rm() == BlockOp.MEMORY) {
-                    cob.aload(CORE).lload(ADDRESS).lload(VALUE);
-                    write(cob, size);
-                } else {
-                    cob.lload(VALUE);
-                    b.storeRegister(d.rm(), size);
-                }
+                cob.lload(VALUE);
+                store(b, d, size);
                 if (lazy == CpuState.LAZY_NONE) {
                     cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
                             .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
@@ -462,15 +457,8 @@ final class CompiledForms {
         } else {
             cob.lsub();
         }
-        cob.lstore(flagRes(t));
-        if (d.rm() == BlockOp.MEMORY) {
-            cob.aload(CORE).lload(ADDRESS).lload(flagRes(t));
-            write(cob, size);
-        } else {
-            cob.lload(flagRes(t));
-            b.mask(size);
-            b.storeRegister(d.rm(), size);
-        }
+        cob.dup2().lstore(flagRes(t));
+        store(b, d, size); // a register write of its size keeps or zero-extends the rest
         b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
     }
 

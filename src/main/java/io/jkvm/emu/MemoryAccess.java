@@ -261,9 +261,18 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
     }
 
+    /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
+    final long directReadAddress(long linear, int size) {
+        return (linear & 0xFFF) <= 0x1000 - size ? directReadAddress(linear) : 0;
+    }
+
+    final long directWriteAddress(long linear, int size) {
+        return (linear & 0xFFF) <= 0x1000 - size ? directWriteAddress(linear) : 0;
+    }
+
     long read(long linear, int size) {
-        long host = directReadAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0x1000 - size) {
+        long host = directReadAddress(linear, size);
+        if (host != 0) {
             return ram.getAt(host, size);
         }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
@@ -274,27 +283,27 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // their own for the other callers, grow past the size at which C2 inlines an already compiled method.
 
     final long read8(long linear) {
-        long host = directReadAddress(linear);
+        long host = directReadAddress(linear, 1);
         return host != 0 ? ram.byteAt(host) : read(linear, 1);
     }
 
     final long read16(long linear) {
-        long host = directReadAddress(linear);
-        return host != 0 && (linear & 0xFFF) <= 0xFFE ? ram.shortAt(host) : read(linear, 2);
+        long host = directReadAddress(linear, 2);
+        return host != 0 ? ram.shortAt(host) : read(linear, 2);
     }
 
     final long read32(long linear) {
-        long host = directReadAddress(linear);
-        return host != 0 && (linear & 0xFFF) <= 0xFFC ? ram.intAt(host) : read(linear, 4);
+        long host = directReadAddress(linear, 4);
+        return host != 0 ? ram.intAt(host) : read(linear, 4);
     }
 
     final long read64(long linear) {
-        long host = directReadAddress(linear);
-        return host != 0 && (linear & 0xFFF) <= 0xFF8 ? ram.longAt(host) : read(linear, 8);
+        long host = directReadAddress(linear, 8);
+        return host != 0 ? ram.longAt(host) : read(linear, 8);
     }
 
     final void write8(long linear, long v) {
-        long host = directWriteAddress(linear);
+        long host = directWriteAddress(linear, 1);
         if (host != 0) {
             ram.putByteAt(host, v);
         } else {
@@ -303,8 +312,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final void write16(long linear, long v) {
-        long host = directWriteAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0xFFE) {
+        long host = directWriteAddress(linear, 2);
+        if (host != 0) {
             ram.putShortAt(host, v);
         } else {
             write(linear, 2, v);
@@ -312,8 +321,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final void write32(long linear, long v) {
-        long host = directWriteAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0xFFC) {
+        long host = directWriteAddress(linear, 4);
+        if (host != 0) {
             ram.putIntAt(host, v);
         } else {
             write(linear, 4, v);
@@ -321,8 +330,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final void write64(long linear, long v) {
-        long host = directWriteAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+        long host = directWriteAddress(linear, 8);
+        if (host != 0) {
             ram.putLongAt(host, v);
         } else {
             write(linear, 8, v);
@@ -333,8 +342,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // so canonical, page is direct under the current salt); anything else is #SS(0) if not canonical, then the access.
 
     final long stackRead64(long linear) {
-        long host = directReadAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+        long host = directReadAddress(linear, 8);
+        if (host != 0) {
             return ram.longAt(host);
         }
         requireCanonicalStack(linear);
@@ -342,8 +351,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final void stackWrite64(long linear, long v) {
-        long host = directWriteAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0xFF8) {
+        long host = directWriteAddress(linear, 8);
+        if (host != 0) {
             ram.putLongAt(host, v);
             return;
         }
@@ -388,8 +397,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     void write(long linear, int size, long v) {
-        long host = directWriteAddress(linear);
-        if (host != 0 && (linear & 0xFFF) <= 0x1000 - size) {
+        long host = directWriteAddress(linear, size);
+        if (host != 0) {
             ram.putAt(host, size, v);
             return;
         }
