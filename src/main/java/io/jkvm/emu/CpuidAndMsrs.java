@@ -63,6 +63,13 @@ final class CpuidAndMsrs {
         return c.amdPerformance[AMD_PERF_COUNT / 2 + counter] & 0xFFFF_FFFF_FFFFL;
     }
 
+    /** An MSR only AMD's processors have: #GP(0) on an Intel model. */
+    private static void requireAmdModel(Core c) {
+        if (!c.vendor.followsApm()) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+    }
+
     /** HWCR's bits a write keeps (McStatusWrEn, TscFreqSel) and those it may set and are dropped (KVM's choice). */
     static final long HWCR_TSC_FREQ_SEL = 1L << 24, HWCR_KEPT = 1L << 18 | HWCR_TSC_FREQ_SEL,
             HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8;
@@ -121,15 +128,11 @@ final class CpuidAndMsrs {
             case Msrs.IA32_XFD -> c.xfd;
             case Msrs.IA32_XFD_ERR -> c.xfdErr;
             case Msrs.AMD_HWCR -> {
-                if (!c.vendor.followsApm()) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
+                requireAmdModel(c);
                 yield c.hwcr;
             }
             case Msrs.AMD_NB_CFG -> {
-                if (!c.vendor.followsApm()) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
+                requireAmdModel(c);
                 yield 0; // no northbridge options to report (Linux's amd_bus_cpu_online reads it at each CPU's bring-up)
             }
             case Msrs.IA32_XSS -> {
@@ -228,17 +231,14 @@ final class CpuidAndMsrs {
             case Msrs.IA32_XFD -> c.xfd = v;
             case Msrs.IA32_XFD_ERR -> c.xfdErr = v;
             case Msrs.AMD_HWCR -> {
+                requireAmdModel(c);
                 long kept = v & ~HWCR_IGNORED;
-                if (!c.vendor.followsApm() || (kept & ~HWCR_KEPT) != 0) {
+                if ((kept & ~HWCR_KEPT) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // a bit KVM does not emulate either
                 }
                 c.hwcr = kept;
             }
-            case Msrs.AMD_NB_CFG -> {
-                if (!c.vendor.followsApm()) {
-                    throw GuestFault.withCode(GuestFault.GP, 0);
-                }
-            }
+            case Msrs.AMD_NB_CFG -> requireAmdModel(c);
             case Msrs.IA32_XSS -> {
                 if (!c.cpuidHas(0xD, 1, 0, 3) || (v & ~c.cpuid.supportedXss()) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0); // bits the model's CPUID.(0xD,1) ECX:EDX does not list
