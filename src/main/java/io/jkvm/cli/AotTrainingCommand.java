@@ -1,7 +1,9 @@
 package io.jkvm.cli;
 
+import io.jkvm.emu.Execution;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.RestoreSlot;
+import io.jkvm.sandbox.Sandbox;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -18,7 +20,9 @@ import java.util.concurrent.Callable;
 /**
  * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
  * {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and linked in
- * every later start (without this run's method profiles: scripts/lib.sh says why). Hidden: it is the launcher's.
+ * every later start (without this run's method profiles: scripts/lib.sh says why). It also runs the core's block
+ * compiler and every step of going into the sandbox short of confining this process, which must still write the cache
+ * when it exits. Hidden: it is the launcher's.
  */
 @Command(name = "aot-training", hidden = true,
         description = "Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.")
@@ -35,11 +39,15 @@ final class AotTrainingCommand implements Callable<Integer> {
             RestoreSlot.writeBundledSnapshot(snapshot, MachineConfig.defaults().kvmPath());
             // --sandbox off: this JVM must still start the JDK's cache assembler (a child process) when it exits
             ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
+            ran.add(everyBlockCompiled(() -> step("run", "--backend", "emulator", "--sandbox", "off")));
             ran.add(step("run", "--backend", "auto", "--sandbox", "off")); // KVM where it can run the guest; else the core's line
             ran.add(step("snapshot", "check", snapshot.toString()));
             ran.add(step("restore", snapshot.toString(), "--backend", "emulator", "--trace", "--sandbox", "off"));
             ran.add(step("info"));
             ran.add(step("info", "--json"));
+            io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDIN); // as a run's console asks of its own stdin
+            Sandbox.rehearse();
+            ran.add("sandbox rehearsed");
         } finally {
             try (var files = Files.list(dir)) {
                 for (Path p : files.toList()) {
@@ -50,6 +58,24 @@ final class AotTrainingCommand implements Callable<Integer> {
         }
         main.out.println("aot-training: " + String.join("; ", ran));
         return 0;
+    }
+
+    /**
+     * A step run with the core compiling each block before its first run, so the block compiler's classes and the
+     * JDK's class-file API are in the cache too: a long run's first compile comes a fraction of a second into it.
+     */
+    private static String everyBlockCompiled(java.util.function.Supplier<String> step) {
+        String before = System.getProperty(Execution.PROPERTY);
+        System.setProperty(Execution.PROPERTY, "compiled");
+        try {
+            return step.get() + " (every block compiled)";
+        } finally {
+            if (before == null) {
+                System.clearProperty(Execution.PROPERTY);
+            } else {
+                System.setProperty(Execution.PROPERTY, before);
+            }
+        }
     }
 
     /** One command through the real entry point, its output discarded; the line says how it ended. */

@@ -20,9 +20,13 @@ public final class Downcalls {
         link(Libc.Mmap.class, Libc.Open.class, Libc.Close.class, HostCpu.Code.class, Libc.Munmap.class);
     }
 
-    /** Links the ioctls, which a machine makes whenever KVM can be opened: the software core asks it for the host model. */
+    /**
+     * Links the ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the host model),
+     * and arch_prctl, with which it asks for the dynamic XSAVE features first.
+     */
     public static void linkForKvm() {
-        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class);
+        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class,
+                Libc.SyscallIntPtr.class);
     }
 
     /** Links what the sandbox calls as it goes up: the seccomp calls, and a switch of user. */
@@ -31,10 +35,10 @@ public final class Downcalls {
                 Libc.Setuid.class);
     }
 
-    /** Links what KVM's vCPUs call besides: eventfds, the vCPU threads' kicks, the XSAVE permission. */
+    /** Links what KVM's vCPUs call besides: eventfds and the vCPU threads' kicks. */
     public static void linkForKvmVcpus() {
         link(Libc.Eventfd.class, Libc.SyscallFdPtrLong.class, Libc.SyscallPtrLongInt.class, Libc.PthreadSelf.class,
-                Libc.PthreadKill.class, Libc.SyscallIntLong.class, Libc.SyscallIntPtr.class);
+                Libc.PthreadKill.class, Libc.SyscallIntLong.class);
     }
 
     private static void link(Class<?>... holders) {

@@ -42,18 +42,7 @@ public final class Seccomp {
         }
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment filter = arena.allocate(sock_filter.layout(), program.size());
-            for (int i = 0; i < program.size(); i++) {
-                Instruction in = program.get(i);
-                MemorySegment slot = sock_filter.asSlice(filter, i);
-                sock_filter.code(slot, (short) in.code());
-                sock_filter.jt(slot, (byte) in.jt());
-                sock_filter.jf(slot, (byte) in.jf());
-                sock_filter.k(slot, in.k());
-            }
-            MemorySegment fprog = arena.allocate(sock_fprog.layout());
-            sock_fprog.len(fprog, (short) program.size());
-            sock_fprog.filter(fprog, filter);
+            MemorySegment fprog = encode(program, arena);
             long r = (long) Libc.SyscallIntIntPtr.HANDLE.invokeExact(state, (long) Uapi.SYS_seccomp(),
                     Uapi.SECCOMP_SET_MODE_FILTER(), (int) Uapi.SECCOMP_FILTER_FLAG_TSYNC(), fprog);
             if (r < 0) {
@@ -68,6 +57,34 @@ public final class Seccomp {
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }
+    }
+
+    /**
+     * What {@link #installOnAllThreads} does short of the system call: {@code program} encoded, no_new_privs read. The
+     * process stays as it was; the start-up cache's training run makes these classes ready this way.
+     */
+    public static void rehearseInstall(List<Instruction> program) {
+        try (Arena arena = Arena.ofConfined()) {
+            encode(program, arena);
+        }
+        noNewPrivileges();
+    }
+
+    /** {@code program} as the kernel takes it: a sock_fprog in {@code arena} pointing at its sock_filter array. */
+    private static MemorySegment encode(List<Instruction> program, Arena arena) {
+        MemorySegment filter = arena.allocate(sock_filter.layout(), program.size());
+        for (int i = 0; i < program.size(); i++) {
+            Instruction in = program.get(i);
+            MemorySegment slot = sock_filter.asSlice(filter, i);
+            sock_filter.code(slot, (short) in.code());
+            sock_filter.jt(slot, (byte) in.jt());
+            sock_filter.jf(slot, (byte) in.jf());
+            sock_filter.k(slot, in.k());
+        }
+        MemorySegment fprog = arena.allocate(sock_fprog.layout());
+        sock_fprog.len(fprog, (short) program.size());
+        sock_fprog.filter(fprog, filter);
+        return fprog;
     }
 
     private static int prctl(int option, long arg, String what) {

@@ -2,6 +2,7 @@ package io.jkvm.sandbox;
 
 import io.jkvm.kvm.Kvm;
 import io.jkvm.linux.Credentials;
+import io.jkvm.linux.Downcalls;
 import io.jkvm.linux.Ioctl;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.Seccomp;
@@ -156,19 +157,42 @@ public final class Sandbox {
 
     /** Capabilities are per thread and only leaving uid 0 clears them from all: a non-root holder cannot go on. */
     private static void requireNoCapabilities(Credentials.User who) {
+        long caps = heldCapabilities();
+        if (caps != 0) {
+            throw new SandboxException("--sandbox: jkvm holds capabilities (CapEff " + Long.toHexString(caps)
+                    + ") as " + who.name() + ", which it cannot drop from every thread: start it without them"
+                    + " (setpriv --inh-caps=-all --ambient-caps=-all), or as root, which becomes --user");
+        }
+    }
+
+    /** The effective capabilities of the process's threads, together (0: none holds any). */
+    private static long heldCapabilities() {
+        long held = 0;
         try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
             for (Path task : tasks.toList()) {
-                long caps = effectiveCapabilities(task.resolve("status"));
-                if (caps != 0) {
-                    throw new SandboxException("--sandbox: jkvm holds capabilities (CapEff " + Long.toHexString(caps)
-                            + ") as " + who.name() + ", which it cannot drop from every thread: start it without them"
-                            + " (setpriv --inh-caps=-all --ambient-caps=-all), or as root, which becomes --user");
-                }
+                held |= effectiveCapabilities(task.resolve("status"));
             }
         } catch (IOException e) {
             throw new SandboxException("--sandbox could not read /proc/self/task (" + e.getMessage()
                     + "): mount /proc, or run with --sandbox off");
         }
+        return held;
+    }
+
+    /**
+     * Every step of {@link #enter} that leaves the process as it was: the JVM's lazily opened parts, the filter
+     * compiled and encoded, the user looked up, the threads' capabilities read, the downcalls linked; no user switch,
+     * no no_new_privs, no filter. The start-up cache's training run (which must write the cache when it exits) does
+     * this, so a sandboxed start finds these classes loaded and linked.
+     */
+    public static void rehearse() {
+        Downcalls.linkForSandbox();
+        openJvmParts();
+        ProcessHandle.current().pid(); // as prepareJvm names the JVM's hsperfdata file
+        Credentials.effectiveUid();
+        Credentials.lookup(DEFAULT_USER);
+        heldCapabilities();
+        Seccomp.rehearseInstall(program());
     }
 
     /** CapEff of a /proc status file; 0 when the thread has ended since it was listed. */

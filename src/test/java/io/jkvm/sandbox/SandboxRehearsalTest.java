@@ -1,0 +1,35 @@
+package io.jkvm.sandbox;
+
+import io.jkvm.linux.Credentials;
+import io.jkvm.linux.Seccomp;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/**
+ * The start-up cache's training run rehearses going into the sandbox in its own JVM, which must still write the cache
+ * when it exits: the rehearsal confines nothing (it runs here, in the test JVM, which goes on as before).
+ */
+class SandboxRehearsalTest {
+    @Test
+    void rehearsingLeavesTheProcessAsItWas() throws Exception {
+        int uid = Credentials.effectiveUid();
+        Sandbox.rehearse();
+        assertEquals(uid, Credentials.effectiveUid(), "no user switch");
+        assertFalse(Seccomp.noNewPrivileges(), "no no_new_privs");
+        assertEquals("0", statusField("Seccomp"), "no seccomp filter on this thread");
+        Path file = Files.createTempFile("jkvm-rehearsal", ".txt"); // opening files is what the filter refuses
+        Files.writeString(file, "still open");
+        assertEquals("still open", Files.readString(file));
+        Files.delete(file);
+    }
+
+    private static String statusField(String name) throws Exception {
+        return Files.readAllLines(Path.of("/proc/thread-self/status")).stream().filter(l -> l.startsWith(name + ":"))
+                .map(l -> l.substring(name.length() + 1).strip()).findFirst().orElseThrow();
+    }
+}
