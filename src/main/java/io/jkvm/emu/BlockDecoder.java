@@ -148,18 +148,18 @@ final class BlockDecoder {
     private BlockOp withRm(int op, int size, int sub, int reg, int rmSize, long imm) {
         ModRm f = insn.modrm();
         int rm = f.mod() == 3 ? regAt(f.rm(), rmSize) : MEMORY;
-        return new BlockOp(op, insn.length(), size, sub, reg, rm, f.base(), f.index(), f.scale(), f.disp(), imm, seg);
+        return BlockOp.of(op, insn.length(), size, sub, reg, rm, f.base(), f.index(), f.scale(), f.disp(), imm, seg);
     }
 
     /** LEA: the offset alone, no segment base. */
     private BlockOp lea() {
         ModRm f = insn.modrm();
-        return new BlockOp(LEA, insn.length(), opSize, 0, f.reg(), MEMORY, f.base(), f.index(), f.scale(), f.disp(), 0, 0);
+        return BlockOp.of(LEA, insn.length(), opSize, 0, f.reg(), MEMORY, f.base(), f.index(), f.scale(), f.disp(), 0, 0);
     }
 
     /** An instruction with register operands only. */
     private BlockOp plain(int op, int size, int sub, int reg, int rm, long imm) {
-        return new BlockOp(op, insn.length(), size, sub, reg, rm, NONE, NONE, 0, 0, imm, 0);
+        return BlockOp.of(op, insn.length(), size, sub, reg, rm, NONE, NONE, 0, 0, imm, 0);
     }
 
     private int byteOr(int b) {

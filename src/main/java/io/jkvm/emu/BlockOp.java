@@ -21,9 +21,12 @@ package io.jkvm.emu;
  * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, shift count
  *               ({@link #NONE} for CL), or BT's bit offset ({@link #NONE}: the register {@code reg} holds it)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
+ *
+ * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor
+ * reads one after the other, so their size is the executor's cache footprint (40 bytes each, from 72 with ints).
  */
-record BlockOp(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
-                   long imm, int seg) {
+record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byte base, byte index, byte scale, long disp,
+                   long imm, byte seg) {
     static final int MEMORY = -1, NONE = -1, RIP = -2, HIGH_BYTE = 32, FS = 1, GS = 2;
 
     static final int ALU_RM_REG = 0, ALU_REG_RM = 1, ALU_RM_IMM = 2, TEST_RM_REG = 3, TEST_RM_IMM = 4, MOV_RM_REG = 5,
@@ -32,6 +35,20 @@ record BlockOp(int op, int length, int size, int sub, int reg, int rm, int base,
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
             SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35,
             MUL_DIV = 36, PAUSE = 37, FENCE = 38, RDTSC = 39, LEAVE = 40, PUSHF = 41, BIT_TEST = 42, MOV_FROM_SEG = 43;
+
+    /** The op of these fields, each small one in a byte's range (register numbers, sizes, kinds and the like). */
+    static BlockOp of(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
+                      long imm, int seg) {
+        return new BlockOp(small(op), small(length), small(size), small(sub), small(reg), small(rm), small(base),
+                small(index), small(scale), disp, imm, small(seg));
+    }
+
+    private static byte small(int v) {
+        if (v != (byte) v) {
+            throw new IllegalArgumentException("a decoded op's field out of a byte's range: " + v);
+        }
+        return (byte) v;
+    }
 
     /** A read-modify-write of memory that sets flags before its store, which may fault: RFLAGS must be restorable. */
     boolean flagsBeforeStore() {

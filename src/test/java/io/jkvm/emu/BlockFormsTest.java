@@ -50,7 +50,7 @@ class BlockFormsTest {
     private static void assertOp(int op, String hex, int sub) {
         BlockOp d = BlockDecoder.reduce(HexFormat.of().parseHex(hex + "90909090"));
         assertNotNull(d, hex + " is not decoded");
-        assertEquals(List.of(op, sub, hex.length() / 2), List.of(d.op(), d.sub(), d.length()), hex);
+        assertEquals(List.of(op, sub, hex.length() / 2), List.of((int) d.op(), (int) d.sub(), (int) d.length()), hex);
     }
 
     @Test
