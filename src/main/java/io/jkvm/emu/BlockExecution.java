@@ -13,7 +13,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     // ---- the fast path: decoded blocks -------------------------------------------------------------------------
 
     /** The decoded blocks of the physical page at {@link #fetchBlocksBase} (-1: none looked up). */
-    private DecodedBlock[] fetchBlocks;
+    private PageBlocks fetchBlocks;
     private int fetchBlocksFlushes;
 
     /**
@@ -131,9 +131,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             fetchPhysBase = phys;
             fetchPage = page;
         }
-        DecodedBlock[] blocks = fetchedPageBlocks();
+        PageBlocks blocks = fetchedPageBlocks();
         long physical = fetchPhysBase + (rip & 0xFFF);
-        DecodedBlock block = blocks[(int) (rip & 0xFFF)];
+        DecodedBlock block = blocks.get((int) (rip & 0xFFF));
         if (block == null || !code.current(block, physical)) {
             block = code.decode(physical, blocks);
         }
@@ -144,7 +144,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /** The decoded blocks of the fetched page, by offset. */
-    private DecodedBlock[] fetchedPageBlocks() {
+    private PageBlocks fetchedPageBlocks() {
         if (fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes) {
             fetchBlocks = code.page(fetchPhysBase);
             fetchBlocksBase = fetchPhysBase;
@@ -337,7 +337,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
         FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
-        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks()[entry] != block) {
+        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks().get(entry) != block) {
             return single;
         }
         java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));
@@ -351,7 +351,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 if (offset < 0 || offset >= 0x1000 || starts.contains(to) || members.size() == REGION_BLOCKS) {
                     continue;
                 }
-                DecodedBlock s = fetchBlocks[(int) offset];
+                DecodedBlock s = fetchBlocks.get((int) offset);
                 if (s == null && compileThreshold == 0) {
                     s = code.decode(fetchPhysBase + offset, fetchBlocks);
                     if (code.flushes != fetchBlocksFlushes) {

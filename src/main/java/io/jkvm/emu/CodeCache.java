@@ -19,9 +19,9 @@ import io.jkvm.linux.Mapping;
  */
 final class CodeCache {
     static final int PAGE = 4096;
-    /** Pages with decoded blocks at most: each costs a 4096-entry index (16 KiB) besides its blocks. */
+    /** Pages with decoded blocks at most: each costs a table of its blocks ({@link PageBlocks}) besides them. */
     static final int MAX_PAGES = 1024;
-    /** Decoded instructions at most (about 64 bytes each). */
+    /** Decoded instructions at most (about 44 bytes each: docs/limits.md). */
     static final int MAX_INSNS = 1 << 18;
 
     private final Mapping ram;
@@ -46,7 +46,7 @@ final class CodeCache {
 
     /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
     private static final class Region {
-        final DecodedBlock[][] pages = new DecodedBlock[512][]; // by page in the region; null: nothing decoded there
+        final PageBlocks[] pages = new PageBlocks[512]; // by page in the region; null: nothing decoded there
         final long[] codeLines = new long[512];                // by page: bit n set when line n holds decoded bytes
     }
 
@@ -59,20 +59,20 @@ final class CodeCache {
         this.regions = new Region[(int) ((ram.size() + (1 << 21) - 1) >>> 21)];
     }
 
-    /** The decoded blocks of the page at {@code pageBase} (in RAM), by offset; allocated if there are none yet. */
-    DecodedBlock[] page(long pageBase) {
+    /** The decoded blocks of the page at {@code pageBase} (in RAM), by offset; made if there are none yet. */
+    PageBlocks page(long pageBase) {
         Region region = regions[(int) (pageBase >>> 21)];
         if (region == null) {
             region = regions[(int) (pageBase >>> 21)] = new Region();
         }
         int pageInRegion = (int) (pageBase >>> 12) & 511;
-        DecodedBlock[] page = region.pages[pageInRegion];
+        PageBlocks page = region.pages[pageInRegion];
         if (page == null) {
             if (pages == MAX_PAGES) {
                 flush();
                 return page(pageBase);
             }
-            page = region.pages[pageInRegion] = new DecodedBlock[PAGE];
+            page = region.pages[pageInRegion] = new PageBlocks();
             pages++;
         }
         return page;
@@ -117,8 +117,8 @@ final class CodeCache {
         return ram.holds(physical, b.bytes);
     }
 
-    /** Decodes the block at {@code physical} into {@code page}, the array {@link #page} gave for its page. */
-    DecodedBlock decode(long physical, DecodedBlock[] page) {
+    /** Decodes the block at {@code physical} into {@code page}, the table {@link #page} gave for its page. */
+    DecodedBlock decode(long physical, PageBlocks page) {
         int offset = (int) (physical & (PAGE - 1));
         DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
         if (insns + b.insns.length > MAX_INSNS) {
@@ -126,10 +126,10 @@ final class CodeCache {
             return b;
         }
         insns += b.insns.length;
-        if (page[offset] != null) {
-            page[offset].unlink(); // stale: it keeps no older blocks alive from a link of a block of its page
+        DecodedBlock stale = page.put(b);
+        if (stale != null) {
+            stale.unlink(); // it keeps no older blocks alive from a link of a block of its page
         }
-        page[offset] = b;
         int length = b.bytes.length;
         if (length > 0) {
             Region region = regions[(int) (physical >>> 21)];
@@ -160,11 +160,9 @@ final class CodeCache {
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
                 forgetLinear();
-                DecodedBlock[] dropped = region.pages[pageInRegion];
-                for (int i = 0; dropped != null && i < PAGE; i++) {
-                    if (dropped[i] != null) {
-                        dropped[i].unlink(); // one a stale slot of the linear look-up still holds keeps no others alive
-                    }
+                PageBlocks dropped = region.pages[pageInRegion];
+                if (dropped != null) { // one a stale slot of the linear look-up still holds keeps no others alive
+                    dropped.forEach(DecodedBlock::unlink);
                 }
                 region.pages[pageInRegion] = null;
                 region.codeLines[pageInRegion] = 0;
