@@ -20,7 +20,7 @@ import io.jkvm.linux.Mapping;
 final class CodeCache {
     static final int PAGE = 4096;
     /** Pages with decoded blocks at most: each costs a table of its blocks ({@link PageBlocks}) besides them. */
-    static final int MAX_PAGES = 1024;
+    static final int MAX_PAGES = 4096;
     /** Decoded instructions at most (about 44 bytes each: docs/limits.md). */
     static final int MAX_INSNS = 1 << 18;
 

@@ -17,9 +17,14 @@ public final class EmuVm implements AutoCloseable {
     public final CpuModel model;
 
     public EmuVm(String cpu, byte[] code) {
+        this(cpu, code, 16L << 20);
+    }
+
+    /** As {@link #EmuVm(String, byte[])}, with {@code memoryBytes} of RAM instead of 16 MiB. */
+    public EmuVm(String cpu, byte[] code, long memoryBytes) {
         CpuidTable host = HostModel.cpuid();
         model = io.jkvm.machine.CpuModels.parse(cpu, host, HostCpu.mxcsrMask());
-        memory = GuestMemory.allocate(16L << 20);
+        memory = GuestMemory.allocate(memoryBytes);
         LongModeBoot.writeTables(memory);
         memory.write(CODE, code, 0, code.length);
         vcpu = new EmulatedVcpu(0, memory.mapping(), model);
