@@ -154,7 +154,8 @@ final class BlockDecoder {
     /** LEA: the offset alone, no segment base. */
     private BlockOp lea() {
         ModRm f = insn.modrm();
-        return BlockOp.of(LEA, insn.length(), opSize, 0, f.reg(), MEMORY, f.base(), f.index(), f.scale(), f.disp(), 0, 0);
+        return BlockOp.of(LEA, insn.length(), opSize, 0, f.reg(), MEMORY, f.base(), f.index(), f.scale(), f.disp(), 0,
+                0);
     }
 
     /** An instruction with register operands only. */

@@ -23,10 +23,10 @@ package io.jkvm.emu;
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
  *
  * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor
- * reads one after the other, so their size is the executor's cache footprint (40 bytes each, from 72 with ints).
+ * reads one after the other, so their size is the executor's cache footprint (40 bytes each; ints would make it 72).
  */
-record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byte base, byte index, byte scale, long disp,
-                   long imm, byte seg) {
+record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byte base, byte index, byte scale,
+               long disp, long imm, byte seg) {
     static final int MEMORY = -1, NONE = -1, RIP = -2, HIGH_BYTE = 32, FS = 1, GS = 2;
 
     static final int ALU_RM_REG = 0, ALU_REG_RM = 1, ALU_RM_IMM = 2, TEST_RM_REG = 3, TEST_RM_IMM = 4, MOV_RM_REG = 5,

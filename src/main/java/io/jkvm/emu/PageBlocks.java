@@ -3,7 +3,7 @@ package io.jkvm.emu;
 /**
  * The decoded blocks of one guest-physical page, by the offset each starts at: an open-addressed table that grows to
  * twice the blocks it holds. A page of code holds tens of blocks, so this is a few hundred bytes where an array by
- * offset took 16 KiB for every page with code. A block's own address is its key, so the table is blocks alone.
+ * offset would take 16 KiB for every page with code. A block's own address is its key, so the table is blocks alone.
  */
 final class PageBlocks {
     private DecodedBlock[] slots = new DecodedBlock[16];

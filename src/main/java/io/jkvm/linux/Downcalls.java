@@ -21,8 +21,8 @@ public final class Downcalls {
     }
 
     /**
-     * Links the ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the host model),
-     * and arch_prctl, with which it asks for the dynamic XSAVE features first.
+     * Links the ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the host
+     * model), and arch_prctl, with which it asks for the dynamic XSAVE features first.
      */
     public static void linkForKvm() {
         link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class,

@@ -9,9 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The training run scripts/jkvm makes the JDK's AOT cache from: each start path it means to cover runs to the status
- * a user would see, so the cache holds those paths' classes and not an early error's; the bundled guest also runs with
- * every block compiled, and the sandbox is rehearsed (SandboxRehearsalTest: without confining the JVM). (The container test starts the
- * image's jkvm with -XX:AOTMode=on, which fails when the cache made from this run cannot be used.)
+ * a user would see, so the cache holds those paths' classes and not an early error's; the bundled guest also runs
+ * with every block compiled, and the sandbox is rehearsed (SandboxRehearsalTest: without confining the JVM). (The
+ * container test starts the image's jkvm with -XX:AOTMode=on, which fails when the cache made from this run cannot be
+ * used.)
  */
 class AotTrainingTest {
     @Test
@@ -21,7 +22,8 @@ class AotTrainingTest {
         assertEquals(0, r.status(), r.err());
         String line = r.out().strip();
         assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
-                + " run --backend emulator --sandbox off -> 1 (every block compiled); run --backend auto --sandbox off -> 1;"
+                + " run --backend emulator --sandbox off -> 1 (every block compiled);"
+                + " run --backend auto --sandbox off -> 1;"
                 + " snapshot check "), line);
         assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace"
                 + " --sandbox off -> 1; info -> 0; info --json -> 0; sandbox rehearsed"),

@@ -15,9 +15,11 @@ class CodeCacheBoundTest {
     void aGuestCallingIntoThousandsOfPagesKeepsTheCacheBoundedAndRunsRight() {
         int pages = 3 * CodeCache.MAX_PAGES;
         // ebx = 0x200000; ecx = pages; loop: call rbx; add rbx, 0x1000; dec ecx; jnz loop; hlt
-        String count = String.format("%02x %02x %02x %02x", pages & 0xFF, pages >>> 8 & 0xFF, pages >>> 16 & 0xFF, pages >>> 24);
+        String count = String.format("%02x %02x %02x %02x", pages & 0xFF, pages >>> 8 & 0xFF, pages >>> 16 & 0xFF,
+                pages >>> 24);
         long memory = 0x200000 + 0x1000L * pages + (1 << 20);
-        try (EmuVm vm = new EmuVm("max", hex("bb 00 00 20 00 b9 " + count + " ff d3 48 81 c3 00 10 00 00 ff c9 75 f3 f4"), memory)) {
+        byte[] code = hex("bb 00 00 20 00 b9 " + count + " ff d3 48 81 c3 00 10 00 00 ff c9 75 f3 f4");
+        try (EmuVm vm = new EmuVm("max", code, memory)) {
             for (int i = 0; i < pages; i++) {
                 // inc r15; ret: each page's code counts itself, so a stale or lost block would show in R15
                 vm.memory.write(0x200000 + 0x1000L * i, hex("49 ff c7 c3"), 0, 4);
