@@ -82,11 +82,18 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     /**
      * The block at RIP after {@code last} ran: one of those that came after it the last times it left the same way (by
      * a branch, which may be either of the last two blocks it branched to, or not), if that is still the block at
-     * RIP's address in RIP's page, with no look-up; else {@link #blockAtRip()}'s, kept for the next time when it is in
-     * {@code last}'s page (the fetched page: a chain reaches a block only by a look-up or by a link from its own page).
+     * RIP's address in RIP's page, with no look-up; in another page, the one it went to there last, if that is still
+     * the block at RIP under this translation; else {@link #blockAtRip()}'s, kept for the next time.
      */
     private DecodedBlock successor(DecodedBlock last) {
-        if ((rip & ~0xFFFL) == fetchPage) {
+        if ((rip & ~0xFFFL) != fetchPage) {
+            DecodedBlock across = code.crossLink(last, rip, directSalt);
+            if (across != null) { // as a hit of the look-up by linear address: RIP's page is the one it was decoded in
+                fetchPage = rip & ~0xFFFL;
+                fetchPhysBase = across.physical & ~0xFFFL;
+                return across;
+            }
+        } else {
             long physical = fetchPhysBase + (rip & 0xFFF);
             DecodedBlock next = !branched ? last.fellTo
                     : last.branchedTo != null && last.branchedTo.physical == physical ? last.branchedTo
@@ -97,8 +104,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
         }
         DecodedBlock next = blockAtRip();
-        if (next == null || (next.physical ^ last.physical) >>> 12 != 0) {
-            return next; // another page's block is never chained to, and a link would keep it past its page's drop
+        if (next == null) {
+            return null;
+        }
+        if ((next.physical ^ last.physical) >>> 12 != 0) {
+            if (fetchBlocksFlushes == code.flushes) { // as blockAtRip keeps a block by linear address: one in an index
+                code.linkAcross(last, rip, directSalt, next);
+            }
+            return next;
         }
         if (!branched) {
             last.fellTo = next;

@@ -210,6 +210,30 @@ final class CodeCache {
     /** How many blocks {@link #atLinear(long, long)} found (for the tests). */
     long foundByLinear;
 
+    /**
+     * The block {@code last} went to in another page the last time, if it is still the block at linear {@code rip}
+     * under a translation with {@code salt}: the same check as a slot of {@link #atLinear(long, long)}, with no slot to
+     * look up. A page's drop forgets every translation, so a link into a dropped page never holds.
+     */
+    DecodedBlock crossLink(DecodedBlock last, long rip, long salt) {
+        DecodedBlock b = last.crossTo;
+        if (b == null || last.crossRip != rip || last.crossSalt != (salt | forgotten) || b.checkedEpoch != epoch) {
+            return null;
+        }
+        crossLinked++;
+        return b;
+    }
+
+    /** {@code next}, in another page than {@code last}, ran after it at linear {@code rip} under {@code salt}. */
+    void linkAcross(DecodedBlock last, long rip, long salt, DecodedBlock next) {
+        last.crossTo = next;
+        last.crossRip = rip;
+        last.crossSalt = salt | forgotten;
+    }
+
+    /** How many blocks {@link #crossLink} found (for the tests). */
+    long crossLinked;
+
     /** {@code b} is the block at linear {@code rip} under a translation with {@code salt}. */
     void atLinear(long rip, long salt, DecodedBlock b) {
         int i = linearSlot(rip);

@@ -26,9 +26,15 @@ final class DecodedBlock {
     final long physical;
     /**
      * The last blocks of its own page that ran after it when it ended at its end (or before a slow form), and the last
-     * two it branched to (its Jccs and the branch it ends with may each be taken): a chain never crosses a page.
+     * two it branched to (its Jccs and the branch it ends with may each be taken).
      */
     DecodedBlock fellTo, branchedTo, branchedBefore;
+    /**
+     * The last block of another page that ran after it, with the linear RIP it ran at and the translation's salt then
+     * ({@link CodeCache#crossLink}: valid as a slot of the look-up by linear address is).
+     */
+    DecodedBlock crossTo;
+    long crossRip, crossSalt;
     /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
@@ -38,6 +44,7 @@ final class DecodedBlock {
         fellTo = null;
         branchedTo = null;
         branchedBefore = null;
+        crossTo = null;
     }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {

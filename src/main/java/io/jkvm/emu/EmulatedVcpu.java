@@ -205,6 +205,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.code.foundByLinear;
     }
 
+    /** How many blocks in another page ran after the one before by its link to them, with no look-up. */
+    long blocksLinkedAcrossPages() {
+        return core.code.crossLinked;
+    }
+
     /** Pages the decoded-block cache holds now (bounded by CodeCache.MAX_PAGES). */
     int decodedPages() {
         return core.code.pages();
