@@ -315,9 +315,30 @@ public final class Mapping implements AutoCloseable {
         ALL.set(LONG, base + Objects.checkFromIndexSize(offset, 8, size), value);
     }
 
-    /** Whether the bytes at {@code offset} are {@code bytes}. */
+    /** {@code byte[]} read eight bytes at a time, in the byte order guest RAM's longs are read in (the host's). */
+    private static final java.lang.invoke.VarHandle BYTES_AS_LONGS =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, java.nio.ByteOrder.nativeOrder());
+
+    /**
+     * Whether the bytes at {@code offset} are {@code bytes}: a word at a time, as the arrays compared (a decoded block's
+     * bytes, tens of them) are too short for the bulk compare to repay its set-up.
+     */
     public boolean holds(long offset, byte[] bytes) {
-        return MemorySegment.mismatch(segment, offset, offset + bytes.length, MemorySegment.ofArray(bytes), 0, bytes.length) < 0;
+        int n = bytes.length, i = 0;
+        if (offset < 0 || offset > segment.byteSize() - n) {
+            throw new IndexOutOfBoundsException("bytes " + offset + "+" + n + " outside a mapping of " + segment.byteSize());
+        }
+        for (; i <= n - 8; i += 8) {
+            if (segment.get(LONG, offset + i) != (long) BYTES_AS_LONGS.get(bytes, i)) {
+                return false;
+            }
+        }
+        for (; i < n; i++) {
+            if (segment.get(ValueLayout.JAVA_BYTE, offset + i) != bytes[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     public void read(long offset, byte[] into, int at, int length) {

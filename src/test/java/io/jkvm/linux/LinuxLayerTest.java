@@ -11,6 +11,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -84,6 +85,27 @@ class LinuxLayerTest {
             assertEquals(List.of((short) 0xBEEF, 0L, -2L), List.of(m.getShort(4096 + 100), (long) m.getByte(4096 + 102),
                     m.getLong(4096 + 200)), "a 2-byte store wrote two bytes");
             assertThrows(IndexOutOfBoundsException.class, () -> m.pageAddress(2 * 4096 + 1), "a page past the end");
+        }
+    }
+
+    @Test
+    void holdsComparesEveryByteOfArraysOfEachLength() {
+        try (Mapping m = Mapping.anonymous(2 * 4096, "test")) {
+            byte[] code = new byte[40];
+            for (int i = 0; i < code.length; i++) {
+                code[i] = (byte) (0x90 + i * 7);
+            }
+            m.write(4096 - 20, code, 0, code.length); // across a page boundary, at an offset no word is aligned to
+            for (int n = 0; n <= code.length; n++) {
+                byte[] expected = java.util.Arrays.copyOf(code, n);
+                assertTrue(m.holds(4096 - 20, expected), n + " bytes");
+                for (int at = 0; at < n; at++) { // a difference in any byte, in the words or the tail
+                    expected[at] ^= 0x40;
+                    assertFalse(m.holds(4096 - 20, expected), n + " bytes, byte " + at + " differs");
+                    expected[at] ^= 0x40;
+                }
+            }
+            assertThrows(IndexOutOfBoundsException.class, () -> m.holds(2 * 4096 - 4, new byte[8]), "past the end");
         }
     }
 
