@@ -180,12 +180,13 @@ final class CodeCache {
     }
 
     /**
-     * Whether {@code b}, linked from a block of its page, is the block for {@code physical} and matched memory in this
-     * epoch: then it runs without a look-up. A block decoded again was stale, so its epoch is an old one; the blocks of
-     * a page dropped by a store (or by a flush) are linked only from each other, and the chain that made the store ends.
+     * Whether {@code b}, linked from a block of its page, is the block for {@code physical}, still in the index, and
+     * matches memory (compared once per epoch, as a look-up would): then it runs without a look-up. The blocks of a
+     * page dropped by a store are {@link DecodedBlock#dropped}, and the chain that made the store ends; a flush leaves
+     * no block from before it linked from any that runs after it.
      */
     boolean chainable(DecodedBlock b, long physical) {
-        return b.physical == physical && b.checkedEpoch == epoch;
+        return b.physical == physical && !b.dropped && current(b, physical);
     }
 
     private static int linearSlot(long rip) {
@@ -212,12 +213,13 @@ final class CodeCache {
 
     /**
      * The block {@code last} went to in another page the last time, if it is still the block at linear {@code rip}
-     * under a translation with {@code salt}: the same check as a slot of {@link #atLinear(long, long)}, with no slot to
-     * look up. A page's drop forgets every translation, so a link into a dropped page never holds.
+     * under a translation with {@code salt} (the check of a slot of {@link #atLinear(long, long)}, with no slot to look
+     * up), in the index and matching memory. A page's drop forgets every translation, so a link into it never holds.
      */
     DecodedBlock crossLink(DecodedBlock last, long rip, long salt) {
         DecodedBlock b = last.crossTo;
-        if (b == null || last.crossRip != rip || last.crossSalt != (salt | forgotten) || b.checkedEpoch != epoch) {
+        if (b == null || last.crossRip != rip || last.crossSalt != (salt | forgotten) || b.dropped
+                || !current(b, b.physical)) {
             return null;
         }
         crossLinked++;

@@ -39,12 +39,16 @@ final class DecodedBlock {
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
 
-    /** Drops its links: it was decoded again, and no older block stays reachable through it. */
+    /** Set when it left the cache's index (decoded again, or its page dropped): a link to it leads nowhere then. */
+    boolean dropped;
+
+    /** It leaves the cache's index: its links go, so no older block stays reachable through it, and links to it fail. */
     void unlink() {
         fellTo = null;
         branchedTo = null;
         branchedBefore = null;
         crossTo = null;
+        dropped = true;
     }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {

@@ -135,6 +135,29 @@ class DecodedCodeTest {
         });
     }
 
+    /**
+     * A block's link to the next block of its page, followed again after the machine rewrote that block between two
+     * runs (a new epoch, and no store of the core's own to drop the page): the link leads to the rewritten code.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"blocks", "compiled"})
+    void aLinkFollowedAfterTheMachineRewroteItsTargetRunsTheNewCode(String execution) {
+        // xor ebx, ebx; mov ecx, 3; loop: jmp x; x: mov eax, 1; add ebx, eax; out 0x80, al; dec ecx; jnz loop; hlt
+        byte[] code = HexFormat.of().parseHex("31db" + "b903000000" + "eb00" + "b801000000" + "01c3" + "e680" + "ffc9"
+                + "75f1" + "f4");
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                assertEquals(1, vm.nextOut(0x80), "the first round");
+                assertEquals(1, vm.nextOut(0x80), "the second: the loop's JMP now links to x");
+                vm.memory.write(EmuVm.CODE + 10, new byte[] {2}, 0, 1); // mov eax, 2
+                assertEquals(2, vm.nextOut(0x80), "the third round follows the link to the rewritten x");
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(1 + 1 + 2, vm.vcpu.registers().rbx());
+            }
+            return null;
+        });
+    }
+
     @Test
     void aFunctionInAnotherPageRewrittenBetweenTwoCallsFromOneBlockRunsAsRewritten() {
         // xor ebx, ebx; mov ecx, 2; 1: call f; add ebx, eax; mov byte [f + 1], 2; dec ecx; jnz 1b; hlt. With no exit
