@@ -42,7 +42,7 @@ final class DecodedBlock {
     /** Set when it left the cache's index (decoded again, or its page dropped): a link to it leads nowhere then. */
     boolean dropped;
 
-    /** It leaves the cache's index: its links go, so no older block stays reachable through it, and links to it fail. */
+    /** It leaves the cache's index: its links go (no older block stays reachable through it), and links to it fail. */
     void unlink() {
         fellTo = null;
         branchedTo = null;

@@ -320,13 +320,14 @@ public final class Mapping implements AutoCloseable {
             java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, java.nio.ByteOrder.nativeOrder());
 
     /**
-     * Whether the bytes at {@code offset} are {@code bytes}: a word at a time, as the arrays compared (a decoded block's
-     * bytes, tens of them) are too short for the bulk compare to repay its set-up.
+     * Whether the bytes at {@code offset} are {@code bytes}: a word at a time, as the arrays compared (a decoded
+     * block's bytes, tens of them) are too short for the bulk compare to repay its set-up.
      */
     public boolean holds(long offset, byte[] bytes) {
         int n = bytes.length, i = 0;
         if (offset < 0 || offset > segment.byteSize() - n) {
-            throw new IndexOutOfBoundsException("bytes " + offset + "+" + n + " outside a mapping of " + segment.byteSize());
+            throw new IndexOutOfBoundsException("bytes " + offset + "+" + n + " outside a mapping of "
+                    + segment.byteSize());
         }
         for (; i <= n - 8; i += 8) {
             if (segment.get(LONG, offset + i) != (long) BYTES_AS_LONGS.get(bytes, i)) {
