@@ -88,10 +88,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private DecodedBlock successor(DecodedBlock last) {
         if ((rip & ~0xFFFL) != fetchPage) {
             DecodedBlock across = code.crossLink(last, rip, directSalt);
-            if (across != null) { // as a hit of the look-up by linear address: RIP's page is the one it was decoded in
-                fetchPage = rip & ~0xFFFL;
-                fetchPhysBase = across.physical & ~0xFFFL;
-                return across;
+            if (across != null) { // as a hit of the look-up by linear address
+                return fetchedFrom(across);
             }
         } else {
             long physical = fetchPhysBase + (rip & 0xFFF);
@@ -127,10 +125,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         long page = rip & ~0xFFFL;
         if (page != fetchPage) {
             DecodedBlock known = code.atLinear(rip, directSalt);
-            if (known != null) { // found here before, under this translation: the page it was decoded in is RIP's
-                fetchPage = page;
-                fetchPhysBase = known.physical & ~0xFFFL;
-                return known;
+            if (known != null) { // found here before, under this translation
+                return fetchedFrom(known);
             }
             long phys;
             try {
@@ -154,6 +150,13 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             code.atLinear(rip, directSalt, block);
         }
         return block;
+    }
+
+    /** {@code b}, found at RIP under this translation: the page it was decoded in is RIP's, the fetched page now. */
+    private DecodedBlock fetchedFrom(DecodedBlock b) {
+        fetchPage = rip & ~0xFFFL;
+        fetchPhysBase = b.physical & ~0xFFFL;
+        return b;
     }
 
     /** The decoded blocks of the fetched page, by offset. */

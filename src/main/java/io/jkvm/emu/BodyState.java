@@ -309,7 +309,7 @@ abstract class BodyState {
         dirty |= 1L << n;
     }
 
-    void mask(int size) {
+    private void mask(int size) {
         if (size != 8) {
             cob.loadConstant(CpuState.mask(size)).land();
         }

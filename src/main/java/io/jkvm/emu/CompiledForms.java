@@ -429,8 +429,7 @@ final class CompiledForms {
                 write(cob, size);
             } else {
                 cob.lload(flagRes(i));
-                b.mask(size);
-                b.storeRegister(dst, size);
+                b.storeRegister(dst, size); // it keeps or zero-extends the rest of the register
             }
         }
         b.setFlags(lazy, size, i);

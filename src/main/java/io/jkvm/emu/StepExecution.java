@@ -417,6 +417,4 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
         return (segments[SegmentLoads.SS].base() + (stack32 ? sp & 0xFFFFFFFFL : sp & 0xFFFF)) & 0xFFFFFFFFL;
     }
-
-
 }

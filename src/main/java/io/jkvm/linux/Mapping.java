@@ -325,17 +325,14 @@ public final class Mapping implements AutoCloseable {
      */
     public boolean holds(long offset, byte[] bytes) {
         int n = bytes.length, i = 0;
-        if (offset < 0 || offset > segment.byteSize() - n) {
-            throw new IndexOutOfBoundsException("bytes " + offset + "+" + n + " outside a mapping of "
-                    + segment.byteSize());
-        }
+        long at = base + Objects.checkFromIndexSize(offset, n, size);
         for (; i <= n - 8; i += 8) {
-            if (segment.get(LONG, offset + i) != (long) BYTES_AS_LONGS.get(bytes, i)) {
+            if (ALL.get(LONG, at + i) != (long) BYTES_AS_LONGS.get(bytes, i)) {
                 return false;
             }
         }
         for (; i < n; i++) {
-            if (segment.get(ValueLayout.JAVA_BYTE, offset + i) != bytes[i]) {
+            if (ALL.get(ValueLayout.JAVA_BYTE, at + i) != bytes[i]) {
                 return false;
             }
         }
