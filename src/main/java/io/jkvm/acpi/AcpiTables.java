@@ -148,6 +148,8 @@ public final class AcpiTables {
 
     private static final int FADT_WBINVD = 1, FADT_PROC_C1 = 1 << 2, FADT_SLP_BUTTON = 1 << 5, FADT_TMR_VAL_EXT = 1 << 8,
             FADT_RESET_REG_SUP = 1 << 10;
+    /** IAPC_BOOT_ARCH's bit 0: ISA devices (serial, RTC, PIT) are there. Its bit 1, an 8042, stays clear. */
+    static final int IAPC_LEGACY_DEVICES = 1;
 
     private static byte[] fadt(Platform p, long facs, long dsdt) {
         ByteBuffer b = ByteBuffer.allocate(FADT_LENGTH - 36).order(ByteOrder.LITTLE_ENDIAN);
@@ -165,7 +167,9 @@ public final class AcpiTables {
         b.putShort(96 - 36, (short) 101); // P_LVL2_LAT > 100: no C2
         b.putShort(98 - 36, (short) 1001); // P_LVL3_LAT > 1000: no C3
         b.put(108 - 36, (byte) 0x32); // CENTURY: the CMOS index of the century
-        b.putShort(109 - 36, (short) 0x3); // IAPC_BOOT_ARCH: legacy devices, an 8042
+        // IAPC_BOOT_ARCH: legacy devices, and no 8042: jkvm's answers none of a keyboard controller's commands (it only
+        // resets, as Firecracker's), so a kernel that probed one waited half a second for replies that never came
+        b.putShort(109 - 36, (short) IAPC_LEGACY_DEVICES);
         b.putInt(112 - 36, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP);
         gas(b, 116 - 36, 8, p.resetPort()); // RESET_REG
         b.put(128 - 36, (byte) p.resetValue());

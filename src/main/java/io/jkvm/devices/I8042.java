@@ -4,7 +4,8 @@ package io.jkvm.devices;
  * The 8042 keyboard controller as far as kernels use it without a keyboard: the status port (0x64) reads as empty
  * buffers, the data port (0x60) as nothing pending, and command 0xFE (pulse the reset line) resets the machine,
  * which for jkvm ends the run as a guest-requested reset. Commands 0xD1 with a data byte whose bit 0 is clear (the
- * output port's reset line) do the same.
+ * output port's reset line) do the same. The FADT does not describe it (AcpiTables), so a kernel reading ACPI never
+ * probes it for a keyboard.
  */
 public final class I8042 implements Persist<I8042.State> {
     /** Whether the next data byte is the output port's (command 0xD1 came before it). */

@@ -86,6 +86,8 @@ class AcpiTablesTest {
         assertEquals(0x604, b.getInt(fadt + 64), "PM1a_CNT_BLK");
         assertEquals(0x608, b.getInt(fadt + 76), "PM_TMR_BLK");
         assertEquals(0xCF9, b.getLong(fadt + 116 + 4), "RESET_REG's port");
+        assertEquals(AcpiTables.IAPC_LEGACY_DEVICES, b.getShort(fadt + 109),
+                "IAPC_BOOT_ARCH: ISA devices, no 8042 to probe (the 8042 only resets)");
         int facs = at(b.getInt(fadt + 36) & 0xFFFFFFFFL);
         assertEquals("FACS", text(facs, 4));
         assertEquals(0, (BASE + facs) % 64, "the FACS is 64-byte aligned");
