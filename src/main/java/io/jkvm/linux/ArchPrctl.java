@@ -14,13 +14,7 @@ public final class ArchPrctl {
     /** ARCH_REQ_XCOMP_GUEST_PERM: lets this process's guests use an XSAVE feature such as XTILEDATA (18). */
     public static void requestGuestPermission(int xfeature) {
         MemorySegment state = Libc.callState();
-        long r;
-        try {
-            r = (long) Libc.SyscallIntLong.HANDLE.invokeExact(state, (long) Uapi.SYS_arch_prctl(),
-                    Uapi.ARCH_REQ_XCOMP_GUEST_PERM(), (long) xfeature);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        long r = Libc.syscall(state, Uapi.SYS_arch_prctl(), Uapi.ARCH_REQ_XCOMP_GUEST_PERM(), xfeature, 0);
         if (r < 0) {
             throw new LinuxException("arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM, " + xfeature + ")", Libc.errno(state));
         }
@@ -40,7 +34,7 @@ public final class ArchPrctl {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mask = arena.allocate(ValueLayout.JAVA_LONG);
-            long r = (long) Libc.SyscallIntPtr.HANDLE.invokeExact(state, (long) Uapi.SYS_arch_prctl(), code, mask);
+            long r = Libc.syscall(state, Uapi.SYS_arch_prctl(), code, mask.address(), 0);
             if (r < 0) {
                 throw new LinuxException("arch_prctl(" + name + ")", Libc.errno(state));
             }

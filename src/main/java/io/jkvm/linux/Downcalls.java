@@ -17,28 +17,25 @@ public final class Downcalls {
      * being initialized.
      */
     public static void linkForMachine() {
-        link(Libc.Mmap.class, Libc.Open.class, Libc.Close.class, HostCpu.Code.class, Libc.Munmap.class);
+        link(Libc.Syscall.class, Libc.Close.class, HostCpu.Code.class);
     }
 
     /**
      * Links the ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the host
-     * model), and arch_prctl, with which it asks for the dynamic XSAVE features first.
+     * model).
      */
     public static void linkForKvm() {
-        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class,
-                Libc.SyscallIntPtr.class);
+        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class);
     }
 
-    /** Links what the sandbox calls as it goes up: the seccomp calls, and a switch of user. */
+    /** Links what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */
     public static void linkForSandbox() {
-        link(Libc.Prctl.class, Libc.SyscallIntIntPtr.class, Libc.Getpwnam.class, Libc.Setgroups.class, Libc.Setgid.class,
-                Libc.Setuid.class);
+        link(Libc.Getpwnam.class, Libc.Setgroups.class, Libc.Setgid.class, Libc.Setuid.class);
     }
 
-    /** Links what KVM's vCPUs call besides: eventfds and the vCPU threads' kicks. */
+    /** Links what KVM's vCPUs call besides: the vCPU threads' kicks. */
     public static void linkForKvmVcpus() {
-        link(Libc.Eventfd.class, Libc.SyscallFdPtrLong.class, Libc.SyscallPtrLongInt.class, Libc.PthreadSelf.class,
-                Libc.PthreadKill.class, Libc.SyscallIntLong.class);
+        link(Libc.PthreadSelf.class, Libc.PthreadKill.class);
     }
 
     private static void link(Class<?>... holders) {

@@ -17,12 +17,7 @@ public final class EventFd implements AutoCloseable {
 
     public static EventFd create(String name) {
         MemorySegment state = Libc.callState();
-        int r;
-        try {
-            r = (int) Libc.Eventfd.HANDLE.invokeExact(state, 0, Uapi.EFD_CLOEXEC() | Uapi.EFD_NONBLOCK());
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        int r = (int) Libc.syscall(state, Uapi.SYS_eventfd2(), 0, Uapi.EFD_CLOEXEC() | Uapi.EFD_NONBLOCK(), 0);
         if (r < 0) {
             throw new LinuxException("eventfd(" + name + ")", Libc.errno(state));
         }
@@ -38,7 +33,7 @@ public final class EventFd implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment one = a.allocate(ValueLayout.JAVA_LONG);
             one.set(ValueLayout.JAVA_LONG, 0, 1);
-            long r = transfer(Libc.SYS_WRITE, one);
+            long r = transfer(Uapi.SYS_write(), one);
             if (r < 0 && r != -Uapi.EAGAIN()) { // EAGAIN: the counter is at its maximum, signalled already
                 throw new LinuxException("write(eventfd " + fd.name() + ")", (int) -r);
             }
@@ -49,7 +44,7 @@ public final class EventFd implements AutoCloseable {
     public long take() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment count = a.allocate(ValueLayout.JAVA_LONG);
-            long r = transfer(Libc.SYS_READ, count);
+            long r = transfer(Uapi.SYS_read(), count);
             if (r == -Uapi.EAGAIN()) {
                 return 0;
             }
@@ -60,15 +55,11 @@ public final class EventFd implements AutoCloseable {
         }
     }
 
-    private long transfer(long call, MemorySegment eightBytes) {
+    private long transfer(int call, MemorySegment eightBytes) {
         MemorySegment state = Libc.callState();
         long r;
         do {
-            try {
-                r = (long) Libc.SyscallFdPtrLong.HANDLE.invokeExact(state, call, fd.value(), eightBytes, 8L);
-            } catch (Throwable t) {
-                throw Libc.linkageBroken(t);
-            }
+            r = Libc.syscall(state, call, fd.value(), eightBytes.address(), 8);
             if (r < 0) {
                 r = -Libc.errno(state);
             }
@@ -93,12 +84,7 @@ public final class EventFd implements AutoCloseable {
                     pollFds.set(ValueLayout.JAVA_SHORT, 8L * i + 6, (short) 0);
                 }
                 MemorySegment state = Libc.callState();
-                long r;
-                try {
-                    r = (long) Libc.SyscallPtrLongInt.HANDLE.invokeExact(state, Libc.SYS_POLL, pollFds, (long) fds.size(), -1);
-                } catch (Throwable t) {
-                    throw Libc.linkageBroken(t);
-                }
+                long r = Libc.syscall(state, Uapi.SYS_poll(), pollFds.address(), fds.size(), -1);
                 if (r < 0) {
                     int errno = Libc.errno(state);
                     if (errno == Uapi.EINTR()) {

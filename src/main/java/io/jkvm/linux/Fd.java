@@ -20,11 +20,15 @@ public final class Fd implements AutoCloseable {
         return new Fd(value, name);
     }
 
+    /** fcntl.h's AT_FDCWD: openat(2) relative to the working directory, as glibc's open(3) calls it. */
+    private static final int AT_FDCWD = -100;
+
     /** open(2) with O_CLOEXEC added; throws {@link LinuxException} naming the path on failure. */
     public static Fd open(String path, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = Libc.callState();
-            int fd = (int) Libc.Open.HANDLE.invokeExact(state, arena.allocateFrom(path), flags | io.jkvm.linux.uapi.Uapi.O_CLOEXEC(), 0);
+            int fd = (int) Libc.syscall(state, io.jkvm.linux.uapi.Uapi.SYS_openat(), AT_FDCWD,
+                    arena.allocateFrom(path).address(), flags | io.jkvm.linux.uapi.Uapi.O_CLOEXEC());
             if (fd < 0) {
                 throw new LinuxException("open(" + path + ")", Libc.errno(state));
             }

@@ -59,69 +59,35 @@ final class Libc {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
     }
-    // open(2) is variadic too (the mode); jkvm never creates files through it, so the mode is always 0.
-    static final class Open {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.open.address(),
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-                ERRNO, Linker.Option.firstVariadicArg(2));
-    }
     static final class Close {
         static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
         static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("close"), DESCRIPTOR, ERRNO);
     }
-    static final class Mmap {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_POINTER, Uapi.C_POINTER, Uapi.C_LONG,
-                Uapi.C_INT, Uapi.C_INT, Uapi.C_INT, Uapi.C_LONG);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("mmap"), DESCRIPTOR, ERRNO);
-    }
-    static final class Munmap {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_POINTER, Uapi.C_LONG);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("munmap"), DESCRIPTOR, ERRNO);
-    }
-    static final class Eventfd {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("eventfd"), DESCRIPTOR, ERRNO);
-    }
-    static final class Lseek {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_LONG, Uapi.C_INT, Uapi.C_LONG, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("lseek"), DESCRIPTOR, ERRNO);
-    }
-    // syscall(2) for arch_prctl, which glibc does not wrap: syscall(long nr, int code, unsigned long arg).
-    static final class SyscallIntLong {
+    /**
+     * syscall(2) with six arguments, each a long (a pointer as its address, an int sign-extended): the one downcall
+     * shape of the system calls jkvm makes itself (mmap, open, eventfds, poll, arch_prctl, seccomp, prctl...). Each
+     * distinct shape costs a link at every start (code spun for it): with a shape per call, links were two fifths of
+     * a launch's CPU. The sandbox's user switch stays with glibc's wrappers, which switch every thread.
+     */
+    static final class Syscall {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_LONG),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
                 ERRNO, Linker.Option.firstVariadicArg(1));
     }
-    static final class SyscallIntPtr {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS),
-                ERRNO, Linker.Option.firstVariadicArg(1));
+
+    /** System call {@code nr} with arguments {@code a1}..{@code a6}: its result, or -1 with errno in {@code state}. */
+    static long syscall(MemorySegment state, int nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+        try {
+            return (long) Syscall.HANDLE.invokeExact(state, (long) nr, a1, a2, a3, a4, a5, a6);
+        } catch (Throwable t) {
+            throw linkageBroken(t);
+        }
     }
-    // read(2), write(2) and poll(2) through syscall(2): syscall(long nr, int fd, void *buf, size_t count) and
-    // syscall(long nr, struct pollfd *fds, nfds_t nfds, int timeout), for the TAP device's frames.
-    static final class SyscallFdPtrLong {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG),
-                ERRNO, Linker.Option.firstVariadicArg(1));
+
+    static long syscall(MemorySegment state, int nr, long a1, long a2, long a3) {
+        return syscall(state, nr, a1, a2, a3, 0, 0, 0);
     }
-    static final class SyscallPtrLongInt {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT),
-                ERRNO, Linker.Option.firstVariadicArg(1));
-    }
-    static final long SYS_READ = 0, SYS_WRITE = 1, SYS_POLL = 7; // x86-64
-    // seccomp(2), which glibc does not wrap: syscall(long nr, unsigned op, unsigned flags, void *args).
-    static final class SyscallIntIntPtr {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS),
-                ERRNO, Linker.Option.firstVariadicArg(1));
-    }
-    // prctl(2) is variadic: prctl(int option, unsigned long arg2, arg3, arg4, arg5).
-    static final class Prctl {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.prctl.address(),
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
-                ERRNO, Linker.Option.firstVariadicArg(1));
-    }
+
     static final class Setuid {
         static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
         static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setuid"), DESCRIPTOR, ERRNO);

@@ -75,11 +75,7 @@ public final class Mapping implements AutoCloseable {
     }
 
     private static MemorySegment mmap(MemorySegment state, long hint, long size, int prot, int flags) {
-        try {
-            return (MemorySegment) Libc.Mmap.HANDLE.invokeExact(state, MemorySegment.ofAddress(hint), size, prot, flags, -1, 0L);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        return MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), hint, size, prot, flags, -1, 0));
     }
 
     /**
@@ -105,12 +101,7 @@ public final class Mapping implements AutoCloseable {
             throw new IllegalArgumentException("mapping size must be positive: " + size);
         }
         MemorySegment state = Libc.callState();
-        MemorySegment address;
-        try {
-            address = (MemorySegment) Libc.Mmap.HANDLE.invokeExact(state, MemorySegment.NULL, size, prot, flags, fd, offset);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        MemorySegment address = MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), 0, size, prot, flags, fd, offset));
         if (address.address() == -1L) {
             throw new LinuxException("mmap(" + name + ", " + size + " bytes)", Libc.errno(state));
         }
@@ -355,12 +346,7 @@ public final class Mapping implements AutoCloseable {
     public void close() {
         if (unmapped.compareAndSet(false, true)) {
             MemorySegment state = Libc.callState();
-            int r;
-            try {
-                r = (int) Libc.Munmap.HANDLE.invokeExact(state, segment, segment.byteSize());
-            } catch (Throwable t) {
-                throw Libc.linkageBroken(t);
-            }
+            long r = Libc.syscall(state, Uapi.SYS_munmap(), segment.address(), segment.byteSize(), 0);
             if (r < 0) {
                 throw new LinuxException("munmap(" + name + ")", Libc.errno(state));
             }

@@ -43,8 +43,8 @@ public final class Seccomp {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fprog = encode(program, arena);
-            long r = (long) Libc.SyscallIntIntPtr.HANDLE.invokeExact(state, (long) Uapi.SYS_seccomp(),
-                    Uapi.SECCOMP_SET_MODE_FILTER(), (int) Uapi.SECCOMP_FILTER_FLAG_TSYNC(), fprog);
+            long r = Libc.syscall(state, Uapi.SYS_seccomp(), Uapi.SECCOMP_SET_MODE_FILTER(),
+                    Uapi.SECCOMP_FILTER_FLAG_TSYNC(), fprog.address());
             if (r < 0) {
                 throw new LinuxException("seccomp(SECCOMP_SET_MODE_FILTER, TSYNC)", Libc.errno(state));
             }
@@ -89,12 +89,7 @@ public final class Seccomp {
 
     private static int prctl(int option, long arg, String what) {
         MemorySegment state = Libc.callState();
-        int r;
-        try {
-            r = (int) Libc.Prctl.HANDLE.invokeExact(state, option, arg, 0L, 0L, 0L);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        int r = (int) Libc.syscall(state, Uapi.SYS_prctl(), option, arg, 0);
         if (r < 0) {
             throw new LinuxException(what, Libc.errno(state));
         }

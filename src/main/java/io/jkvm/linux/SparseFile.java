@@ -43,12 +43,7 @@ public final class SparseFile {
     /** lseek(2); -1 for ENXIO (no data or hole past {@code offset}), other errors thrown naming the file. */
     private static long seek(Fd fd, long offset, int whence) {
         MemorySegment state = Libc.callState();
-        long r;
-        try {
-            r = (long) Libc.Lseek.HANDLE.invokeExact(state, fd.value(), offset, whence);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        long r = Libc.syscall(state, Uapi.SYS_lseek(), fd.value(), offset, whence);
         if (r < 0) {
             int errno = Libc.errno(state);
             if (errno == ENXIO) {

@@ -105,7 +105,7 @@ public final class Tap implements AutoCloseable {
             pollFds.set(ValueLayout.JAVA_INT, 8, stop.fd().value());
             pollFds.set(ValueLayout.JAVA_SHORT, 12, POLLIN);
             pollFds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
-            long r = syscall(Libc.SYS_POLL, pollFds, 2, -1);
+            long r = syscall(io.jkvm.linux.uapi.Uapi.SYS_poll(), pollFds, 2, -1);
             if (r == -4) { // EINTR
                 continue;
             }
@@ -116,7 +116,7 @@ public final class Tap implements AutoCloseable {
             if (pollFds.get(ValueLayout.JAVA_SHORT, 6) == 0) {
                 continue;
             }
-            long n = readWrite(Libc.SYS_READ, receiveBuffer, Math.min(into.length, MAX_FRAME));
+            long n = readWrite(io.jkvm.linux.uapi.Uapi.SYS_read(), receiveBuffer, Math.min(into.length, MAX_FRAME));
             if (n == -11 || n == -4) { // EAGAIN, EINTR
                 continue;
             }
@@ -131,29 +131,21 @@ public final class Tap implements AutoCloseable {
         MemorySegment.copy(frame, offset, sendBuffer, ValueLayout.JAVA_BYTE, 0, length);
         long n;
         do {
-            n = readWrite(Libc.SYS_WRITE, sendBuffer, length);
+            n = readWrite(io.jkvm.linux.uapi.Uapi.SYS_write(), sendBuffer, length);
         } while (n == -4);
         check(n, "write");
     }
 
-    private long readWrite(long call, MemorySegment buffer, long length) {
+    private long readWrite(int call, MemorySegment buffer, long length) {
         MemorySegment state = Libc.callState();
-        try {
-            long r = (long) Libc.SyscallFdPtrLong.HANDLE.invokeExact(state, call, fd.value(), buffer, length);
-            return r < 0 ? -Libc.errno(state) : r;
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        long r = Libc.syscall(state, call, fd.value(), buffer.address(), length);
+        return r < 0 ? -Libc.errno(state) : r;
     }
 
-    private static long syscall(long call, MemorySegment fds, long count, int timeout) {
+    private static long syscall(int call, MemorySegment fds, long count, int timeout) {
         MemorySegment state = Libc.callState();
-        try {
-            long r = (long) Libc.SyscallPtrLongInt.HANDLE.invokeExact(state, call, fds, count, timeout);
-            return r < 0 ? -Libc.errno(state) : r;
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        long r = Libc.syscall(state, call, fds.address(), count, timeout);
+        return r < 0 ? -Libc.errno(state) : r;
     }
 
     private void check(long r, String call) {
