@@ -25,7 +25,7 @@ public final class Downcalls {
      * model).
      */
     public static void linkForKvm() {
-        link(Libc.IoctlLong.class, Libc.IoctlPtr.class, Libc.IoctlLongCritical.class, Libc.IoctlPtrCritical.class);
+        link(Libc.IoctlLong.class, Libc.IoctlLongCritical.class);
     }
 
     /** Links what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */

@@ -68,26 +68,22 @@ public final class Fd implements AutoCloseable {
 
     /** ioctl returning {@code -errno} on failure instead of throwing, for callers that expect some errors (EINTR). */
     public int ioctlOrErrno(Ioctl request, long arg) {
-        MemorySegment state = Libc.callState();
-        int r;
-        try {
-            r = request.quick()
-                    ? (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, value, request.number(), arg)
-                    : (int) Libc.IoctlLong.HANDLE.invokeExact(state, value, request.number(), arg);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
-        return r < 0 ? -Libc.errno(state) : r;
+        return ioctlOrErrno(value, request, arg);
     }
 
-    /** ioctl with a pointer argument, returning {@code -errno} on failure. */
+    /** ioctl with a pointer argument (native memory, alive through the call), returning {@code -errno} on failure. */
     public int ioctlOrErrno(Ioctl request, MemorySegment arg) {
+        return ioctlOrErrno(value, request, arg.address());
+    }
+
+    /** ioctl on descriptor {@code fd}, which may be one jkvm does not own (a standard stream). */
+    static int ioctlOrErrno(int fd, Ioctl request, long arg) {
         MemorySegment state = Libc.callState();
         int r;
         try {
             r = request.quick()
-                    ? (int) Libc.IoctlPtrCritical.HANDLE.invokeExact(state, value, request.number(), arg)
-                    : (int) Libc.IoctlPtr.HANDLE.invokeExact(state, value, request.number(), arg);
+                    ? (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg)
+                    : (int) Libc.IoctlLong.HANDLE.invokeExact(state, fd, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

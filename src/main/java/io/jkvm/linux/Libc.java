@@ -37,26 +37,17 @@ final class Libc {
         return LINKER.defaultLookup().findOrThrow(name);
     }
 
-    // ioctl is variadic: its third argument is passed as a long or as a pointer, both in one register.
+    // ioctl is variadic: its third argument, a long or a pointer, is one register; a pointer is passed as its address,
+    // so that one shape (one link at each start) serves both.
     static final class IoctlLong {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
-                ERRNO, Linker.Option.firstVariadicArg(2));
-    }
-    static final class IoctlPtr {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
                 ERRNO, Linker.Option.firstVariadicArg(2));
     }
     // Critical variants skip the thread-state transition: for the quick query ioctls only (see Ioctl).
     static final class IoctlLongCritical {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
-                ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
-    }
-    static final class IoctlPtrCritical {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
     }
     static final class Close {
@@ -71,7 +62,8 @@ final class Libc {
      */
     static final class Syscall {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG,
+                        JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
                 ERRNO, Linker.Option.firstVariadicArg(1));
     }
 

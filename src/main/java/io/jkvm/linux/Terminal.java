@@ -28,8 +28,11 @@ public final class Terminal {
         return java.util.List.of(GET_SETTINGS, SET_SETTINGS);
     }
 
+    /** Whether {@code fd} is a terminal: whether TCGETS reads its settings, as glibc's isatty(3) asks. */
     public static boolean isTerminal(int fd) {
-        return Uapi.isatty(fd) == 1;
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            return Fd.ioctlOrErrno(fd, GET_SETTINGS, a.allocate(TERMIOS_SIZE).address()) == 0;
+        }
     }
 
     /** A terminal in raw mode until {@link #close()} puts back the settings it had (from any thread, once). */

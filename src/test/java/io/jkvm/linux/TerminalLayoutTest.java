@@ -4,14 +4,20 @@ import io.jkvm.testing.CHeaders;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The kernel's struct termios, TCGETS/TCSETS and the flags raw mode clears, as gcc sees them in asm/termbits.h. */
+/**
+ * The kernel's struct termios, TCGETS/TCSETS and the flags raw mode clears, as gcc sees them in asm/termbits.h; and the
+ * terminal check made with TCGETS.
+ */
 class TerminalLayoutTest {
     @TempDir
     Path dir;
@@ -34,6 +40,17 @@ class TerminalLayoutTest {
             ours.put(flag, (long) (int) constant(flag));
         }
         assertEquals(ours, CHeaders.evaluate(dir, List.of("asm/termbits.h", "asm/ioctls.h"), ours.keySet()));
+    }
+
+    /** isTerminal asks TCGETS: a pseudo-terminal's master side answers it, a regular file does not. */
+    @Test
+    void aPseudoTerminalIsATerminalAndAFileIsNot() throws Exception {
+        Path regular = Files.writeString(dir.resolve("f"), "x");
+        try (Fd ptmx = Fd.open("/dev/ptmx", 2); Fd file = Fd.open(regular.toString(), 0)) { // O_RDWR, O_RDONLY
+            assertTrue(Terminal.isTerminal(ptmx.value()));
+            assertFalse(Terminal.isTerminal(file.value()));
+        }
+        assertFalse(Terminal.isTerminal(-1), "a closed descriptor");
     }
 
     private static int constant(String name) throws ReflectiveOperationException {
