@@ -1,7 +1,5 @@
 package io.jkvm.linux;
 
-import io.jkvm.linux.uapi.Uapi;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -30,7 +28,7 @@ public final class Terminal {
 
     /** Whether {@code fd} is a terminal: whether TCGETS reads its settings, as glibc's isatty(3) asks. */
     public static boolean isTerminal(int fd) {
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+        try (Arena a = Arena.ofConfined()) {
             return Fd.ioctlOrErrno(fd, GET_SETTINGS, a.allocate(TERMIOS_SIZE).address()) == 0;
         }
     }
