@@ -10,13 +10,13 @@ import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The libc downcalls, linked with errno captured (which jextract does not emit); the descriptors are the generated
- * bindings' own. Each handle is in a class of its own, so it is linked on its first use, or ahead by {@link Downcalls}.
+ * The libc downcalls, linked with errno captured (which jextract does not emit). The fixed-argument functions'
+ * descriptors are the generated bindings' own; the variadic ioctl and syscall(2) take each argument as a long, one
+ * shape each. Each handle is in a class of its own, so it is linked on its first use, or ahead by {@link Downcalls}.
  */
 final class Libc {
     private Libc() {
