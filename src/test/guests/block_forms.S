@@ -1,9 +1,10 @@
 # The forms decoded blocks run besides ALU, moves and branches: group 3's MUL, IMUL, DIV and IDIV (registers and
 # memory, 8 to 64 bits), PAUSE, the fences, RDTSC, LEAVE (also 16-bit), PUSHF, BT/BTS/BTR/BTC (immediate and register
-# bit offsets, a register offset reaching below and past a memory operand), MOV from a segment register, and the
-# forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL (a count of 0 too). A loop of
-# ROUNDS rounds over an LCG in RBX folds what each leaves (results, flags) into R15; R12 counts RDTSC readings that went
-# backwards. Then HLT. The test runs it with the interpreter alone, in decoded blocks and compiled, and compares.
+# bit offsets, a register offset reaching below and past a memory operand), MOV from a segment register, BSWAP (32 and
+# 64 bits, a REX.B register too), and the forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL
+# (a count of 0 too). A loop of ROUNDS rounds over an LCG in RBX folds what each leaves (results, flags) into R15; R12
+# counts RDTSC readings that went backwards. Then HLT. The test runs it with the interpreter alone, in decoded blocks
+# and compiled, and compares.
         .intel_syntax noprefix
         .code64
         .section .text.start, "ax"
@@ -106,6 +107,16 @@ round:
         adc r15, [rsi + 32]
         add r15, [rsi + 48]
         add r15, [rsi + 64]
+
+        mov rax, rbx                            # BSWAP: 64 bits, 32 (zero-extended), and R9
+        bswap rax
+        add r15, rax
+        mov rax, rbx
+        bswap eax
+        add r15, rax
+        mov r9, rbx
+        bswap r9
+        xor r15, r9
 
         mov eax, ss                             # MOV from segment registers
         add r15, rax

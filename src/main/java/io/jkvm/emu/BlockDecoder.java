@@ -397,6 +397,9 @@ final class BlockDecoder {
                 int from = b == 0xBE ? 1 : 2;
                 return withRm(MOVSX, opSize, from, regField(), from, 0);
             }
+            case 0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF -> { // BSWAP; with 66 undefined: the interpreter's
+                return opSize == 2 ? null : plain(BSWAP, opSize, 0, 0, (b & 7) | insn.rexB(), 0);
+            }
             case 0x0D, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F -> { // prefetch and hint NOPs: no access
                 return withRm(NOP, opSize, 0, 0, opSize, 0);
             }

@@ -650,6 +650,10 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
+            case BlockOp.BSWAP -> {
+                int n = d.rm();
+                r[n] = size == 8 ? Long.reverseBytes(r[n]) : Integer.reverseBytes((int) r[n]) & 0xFFFFFFFFL;
+            }
             case BlockOp.MOV_FROM_SEG -> {
                 int selector = SegmentLoads.selector(core(), d.sub());
                 if (d.rm() >= 0) {

@@ -18,9 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 /**
  * The forms decoded blocks run that a Linux boot's blocks used to end before (the interpreter then ran them one at a
- * time): group 3's MUL/IMUL/DIV/IDIV, PAUSE, the fences, RDTSC, LEAVE, PUSHF, the BT family and MOV from a segment
- * register. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE or #SS from
- * one inside a block is taken at it, with nothing of it done.
+ * time): group 3's MUL/IMUL/DIV/IDIV, PAUSE, the fences, RDTSC, LEAVE, PUSHF, the BT family, MOV from a segment
+ * register and BSWAP. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE or #SS
+ * from one inside a block is taken at it, with nothing of it done.
  */
 class BlockFormsTest {
     private static final long IDT = 0x104000, HANDLER = EmuVm.CODE + 0x100;
@@ -43,6 +43,8 @@ class BlockFormsTest {
         assertOp(BlockOp.BIT_TEST, "0fabc8", 1);     // bts eax, ecx
         assertOp(BlockOp.BIT_TEST, "480fba7610" + "05", 2); // btr qword [rsi + 16], 5
         assertOp(BlockOp.MOV_FROM_SEG, "8cd0", 2);   // mov eax, ss
+        assertOp(BlockOp.BSWAP, "480fc8", 0);        // bswap rax
+        assertOp(BlockOp.BSWAP, "410fc9", 0);        // bswap r9d
         assertEquals(null, BlockDecoder.reduce(HexFormat.of().parseHex("f290")), "F2 90 stays with the interpreter");
         assertEquals(null, BlockDecoder.reduce(HexFormat.of().parseHex("660faef0")), "66 0F AE /6 is TPAUSE's");
     }
