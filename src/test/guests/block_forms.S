@@ -1,7 +1,7 @@
 # The forms decoded blocks run besides ALU, moves and branches: group 3's MUL, IMUL, DIV and IDIV (registers and
 # memory, 8 to 64 bits), PAUSE, the fences, RDTSC, LEAVE (also 16-bit), PUSHF, BT/BTS/BTR/BTC (immediate and register
 # bit offsets, a register offset reaching below and past a memory operand), MOV from a segment register, BSWAP (32 and
-# 64 bits, a REX.B register too), and the forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL
+# 64 bits, a REX.B register too), CLI, and the forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL
 # (a count of 0 too). A loop of ROUNDS rounds over an LCG in RBX folds what each leaves (results, flags) into R15; R12
 # counts RDTSC readings that went backwards. Then HLT. The test runs it with the interpreter alone, in decoded blocks
 # and compiled, and compares.
@@ -118,6 +118,11 @@ round:
         bswap r9
         xor r15, r9
 
+        pushfq                                  # CLI at CPL 0 clears IF, which POPF sets first (nothing interrupts
+        or qword ptr [rsp], 0x200               # this machine); the PUSHF below reads it
+        popfq
+        cli
+
         mov eax, ss                             # MOV from segment registers
         add r15, rax
         mov rax, cs
@@ -129,7 +134,7 @@ round:
         test bl, bl                             # PUSHF, after flags set by TEST
         pushfq
         pop rax
-        and eax, 0x8C5                          # OF SF ZF PF CF: AF is undefined after TEST
+        and eax, 0xAC5                          # OF IF SF ZF PF CF: AF is undefined after TEST
         add r15, rax
 
         push rbp                                # LEAVE, and its 16-bit form

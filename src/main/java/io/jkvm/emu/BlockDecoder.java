@@ -10,11 +10,11 @@ import static io.jkvm.emu.BlockOp.*;
 /**
   * Turns a block of instructions in guest-physical memory into {@link BlockOp}s: each instruction is read by
   * {@link InstructionDecoder} and, when it is one of the common integer forms (ALU, MOV, LEA, MOVZX/MOVSX,
-  * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs) with a 66, REX,
-  * FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else (F0/F2/F3/67 prefixes,
-  * REX2, VEX, string, system and SSE instructions, a form the interpreter would reject) ends the block: the
-  * interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning depends on
-  * nothing but its bytes, so a block stays valid across mode changes.
+  * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs, BSWAP, CLI) with a 66,
+  * REX, FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else (F0/F2/F3/67
+  * prefixes, REX2, VEX, string, other system and SSE instructions, a form the interpreter would reject) ends the
+  * block: the interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning
+  * depends on nothing but its bytes, so a block stays valid across mode changes.
   */
 final class BlockDecoder {
     private static final int MAX_INSNS = 64;
@@ -248,6 +248,9 @@ final class BlockDecoder {
             case 0x8C -> {
                 int sreg = regField() & 7;
                 return sreg > 5 ? null : withRm(MOV_FROM_SEG, opSize, sreg, 0, opSize, 0); // a store is 2 bytes
+            }
+            case 0xFA -> {
+                return plain(CLI, opSize, 0, 0, 0, 0);
             }
             case 0x9C -> {
                 return plain(PUSHF, opSize == 2 ? 2 : 8, 0, 0, 0, 0);

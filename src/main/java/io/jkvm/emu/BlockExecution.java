@@ -34,8 +34,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         long lastRip = -1;
         while (true) {
             // After the first block only the interrupt and NMI lines can have changed what mayChain reads: decoded
-            // forms, compiled or not, never change TF, RF, IF, the shadow, the mode or the breakpoints, and a store
-            // that may reach a device, a fault or an exit ends the chain.
+            // forms, compiled or not, never change TF, RF, the shadow, the mode or the breakpoints, nor IF but to
+            // clear it (CLI: no interrupt is due then that was not before), and a store that may reach a device, a
+            // fault or an exit ends the chain.
             if ((total == 0 || interruptLine || nmiPending) && !mayChain()) {
                 if (total > 0) {
                     return total; // the caller comes back here at once, through the checks it makes between blocks
@@ -650,6 +651,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
+            case BlockOp.CLI -> clearInterruptFlag();
             case BlockOp.BSWAP -> {
                 int n = d.rm();
                 r[n] = size == 8 ? Long.reverseBytes(r[n]) : Integer.reverseBytes((int) r[n]) & 0xFFFFFFFFL;

@@ -400,8 +400,7 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0xFA -> {
-                requireIoPrivilege();
-                flagBits &= ~IF;
+                clearInterruptFlag();
                 done();
             }
             case 0xFB -> {
