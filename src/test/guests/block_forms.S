@@ -1,10 +1,10 @@
 # The forms decoded blocks run besides ALU, moves and branches: group 3's MUL, IMUL, DIV and IDIV (registers and
 # memory, 8 to 64 bits), PAUSE, the fences, RDTSC, LEAVE (also 16-bit), PUSHF, BT/BTS/BTR/BTC (immediate and register
 # bit offsets, a register offset reaching below and past a memory operand), MOV from a segment register, BSWAP (32 and
-# 64 bits, a REX.B register too), CLI, SWAPGS, RDTSCP, and the forms compiled blocks run besides those: NOT, NEG,
-# shifts and rotates by CL (a count of 0 too). A loop of ROUNDS rounds over an LCG in RBX folds what each leaves
-# (results, flags) into R15; R12 counts RDTSC and RDTSCP readings that went backwards. Then HLT. The test runs it with
-# the interpreter alone, in decoded blocks and compiled, and compares.
+# 64 bits, a REX.B register too), CLI, and the forms compiled blocks run besides those: NOT, NEG, shifts and rotates by CL
+# (a count of 0 too). A loop of ROUNDS rounds over an LCG in RBX folds what each leaves (results, flags) into R15; R12
+# counts RDTSC readings that went backwards. Then HLT. The test runs it with the interpreter alone, in decoded blocks
+# and compiled, and compares.
         .intel_syntax noprefix
         .code64
         .section .text.start, "ax"
@@ -17,13 +17,6 @@ _start:
         xor r13d, r13d
         mov r14d, ROUNDS
         lea rsi, [rip + data]
-        mov ecx, 0xC0000102                     # IA32_KERNEL_GS_BASE: the data, for SWAPGS
-        mov rax, rsi
-        xor edx, edx
-        wrmsr
-        mov ecx, 0xC0000103                     # IA32_TSC_AUX, which RDTSCP reads
-        mov eax, 0x5A
-        wrmsr
 round:
         imul rbx, rbx, 0x5851F42D
         add rbx, 0x14057B7E
@@ -85,18 +78,6 @@ round:
         cmp rax, r13
         adc r12, 0
         mov r13, rax
-        rdtscp                                  # RDTSCP: never backwards either, and TSC_AUX in ECX
-        shl rdx, 32
-        or rax, rdx
-        cmp rax, r13
-        adc r12, 0
-        mov r13, rax
-        add r15, rcx
-        swapgs                                  # SWAPGS: GS's base is the data's, then 0 again
-        add r15, gs:[8]
-        swapgs
-        mov word ptr [rsi + 96], 0x77
-        add r15, gs:[rsi + 96]
 
         mov rax, rbx                            # BT family, immediate and register offsets
         bt rax, 17
@@ -214,4 +195,3 @@ data:
         .quad 0xAAAAAAAAAAAAAAAA, 0x3333333333333333
         .quad 0x1111111111111111, 0
         .quad 0, 0
-        .quad 0, 0                              # [rsi + 96]: what GS-relative MOVs read

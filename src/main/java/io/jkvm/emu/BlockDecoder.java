@@ -10,10 +10,10 @@ import static io.jkvm.emu.BlockOp.*;
 /**
   * Turns a block of instructions in guest-physical memory into {@link BlockOp}s: each instruction is read by
   * {@link InstructionDecoder} and, when it is one of the common integer forms (ALU, MOV, LEA, MOVZX/MOVSX,
-  * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs, BSWAP, CLI, SWAPGS,
-  * RDTSCP) with a 66, REX, FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else
-  * (F0/F2/F3/67 prefixes, REX2, VEX, string, other system and SSE instructions, a form the interpreter would reject)
-  * ends the block: the interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning
+  * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs, BSWAP, CLI) with a 66,
+  * REX, FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else (F0/F2/F3/67
+  * prefixes, REX2, VEX, string, other system and SSE instructions, a form the interpreter would reject) ends the
+  * block: the interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning
   * depends on nothing but its bytes, so a block stays valid across mode changes.
   */
 final class BlockDecoder {
@@ -377,10 +377,6 @@ final class BlockDecoder {
             }
             case 0x31 -> {
                 return plain(RDTSC, 8, 0, 0, 0, 0);
-            }
-            case 0x01 -> { // of group 7, SWAPGS and RDTSCP (decoded blocks run in 64-bit code, SWAPGS's only mode)
-                int m = insn.modrmByte();
-                return m == 0xF8 ? plain(SWAPGS, opSize, 0, 0, 0, 0) : m == 0xF9 ? plain(RDTSCP, 8, 0, 0, 0, 0) : null;
             }
             case 0xAE -> {
                 int op = regField() & 7;

@@ -640,8 +640,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             case BlockOp.PAUSE -> SystemInstructions.pause();
             case BlockOp.FENCE -> SystemInstructions.fence(d.sub());
             case BlockOp.RDTSC -> SystemInstructions.rdtsc(core());
-            case BlockOp.RDTSCP -> SystemInstructions.rdtscp(core());
-            case BlockOp.SWAPGS -> SystemInstructions.swapgs(core());
             case BlockOp.LEAVE -> Enter.leave(core(), size);
             case BlockOp.PUSHF -> DataTransfer.pushFlags(core(), size);
             case BlockOp.BIT_TEST -> {

@@ -183,20 +183,6 @@ final class SystemInstructions {
         c.r[2] = count >>> 32;
     }
 
-    /** RDTSCP: RDTSC, and IA32_TSC_AUX in ECX. */
-    static void rdtscp(Core c) {
-        rdtsc(c);
-        c.r[1] = c.tscAux;
-    }
-
-    /** SWAPGS (64-bit code only): GS's base and IA32_KERNEL_GS_BASE trade places, at CPL 0. */
-    static void swapgs(Core c) {
-        c.requireCpl0();
-        long t = c.gsBase;
-        c.gsBase = c.kernelGsBase;
-        c.kernelGsBase = t;
-    }
-
     /** PAUSE: a spin-wait hint, passed on to the host. */
     static void pause() {
         Thread.onSpinWait();
@@ -408,16 +394,23 @@ final class SystemInstructions {
             KvmHypercalls.call(c);
             return;
         }
-        if (m == 0xF9) {
-            rdtscp(c);
+        if (m == 0xF9) { // RDTSCP
+            c.requireTscAccess();
+            long count = c.tsc.read();
+            c.r[0] = count & 0xFFFFFFFFL;
+            c.r[2] = count >>> 32;
+            c.r[1] = c.tscAux;
             c.done();
             return;
         }
-        if (m == 0xF8) {
+        if (m == 0xF8) { // SWAPGS
             if (!c.code64) {
                 throw GuestFault.of(GuestFault.UD);
             }
-            swapgs(c);
+            c.requireCpl0();
+            long t = c.gsBase;
+            c.gsBase = c.kernelGsBase;
+            c.kernelGsBase = t;
             c.done();
             return;
         }

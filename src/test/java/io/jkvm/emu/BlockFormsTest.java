@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 /**
  * The forms decoded blocks run that a Linux boot's blocks used to end before (the interpreter then ran them one at a
  * time): group 3's MUL/IMUL/DIV/IDIV, PAUSE, the fences, RDTSC, LEAVE, PUSHF, the BT family, MOV from a segment
- * register, BSWAP, CLI, SWAPGS and RDTSCP. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE or #SS
+ * register, BSWAP and CLI. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE or #SS
  * from one inside a block is taken at it, with nothing of it done.
  */
 class BlockFormsTest {
@@ -46,8 +46,6 @@ class BlockFormsTest {
         assertOp(BlockOp.BSWAP, "480fc8", 0);        // bswap rax
         assertOp(BlockOp.BSWAP, "410fc9", 0);        // bswap r9d
         assertOp(BlockOp.CLI, "fa", 0);
-        assertOp(BlockOp.SWAPGS, "0f01f8", 0);
-        assertOp(BlockOp.RDTSCP, "0f01f9", 0);
         assertEquals(null, BlockDecoder.reduce(HexFormat.of().parseHex("f290")), "F2 90 stays with the interpreter");
         assertEquals(null, BlockDecoder.reduce(HexFormat.of().parseHex("660faef0")), "66 0F AE /6 is TPAUSE's");
     }
