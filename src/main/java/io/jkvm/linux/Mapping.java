@@ -101,7 +101,8 @@ public final class Mapping implements AutoCloseable {
             throw new IllegalArgumentException("mapping size must be positive: " + size);
         }
         MemorySegment state = Libc.callState();
-        MemorySegment address = MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), 0, size, prot, flags, fd, offset));
+        MemorySegment address =
+                MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), 0, size, prot, flags, fd, offset));
         if (address.address() == -1L) {
             throw new LinuxException("mmap(" + name + ", " + size + " bytes)", Libc.errno(state));
         }

@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 /**
  * The forms decoded blocks run that a Linux boot's blocks used to end before (the interpreter then ran them one at a
  * time): group 3's MUL/IMUL/DIV/IDIV, PAUSE, the fences, RDTSC, LEAVE, PUSHF, the BT family, MOV from a segment
- * register, BSWAP and CLI. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE or #SS
- * from one inside a block is taken at it, with nothing of it done.
+ * register, BSWAP and CLI. They decode to block ops, get the interpreter's results in blocks and compiled, and a #DE
+ * or #SS from one inside a block is taken at it, with nothing of it done.
  */
 class BlockFormsTest {
     private static final long IDT = 0x104000, HANDLER = EmuVm.CODE + 0x100;
