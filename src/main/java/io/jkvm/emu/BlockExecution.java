@@ -652,10 +652,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.CLI -> clearInterruptFlag();
-            case BlockOp.BSWAP -> {
-                int n = d.rm();
-                r[n] = size == 8 ? Long.reverseBytes(r[n]) : Integer.reverseBytes((int) r[n]) & 0xFFFFFFFFL;
-            }
+            case BlockOp.BSWAP -> DataTransfer.byteSwap(core(), d.rm(), size);
             case BlockOp.MOV_FROM_SEG -> {
                 int selector = SegmentLoads.selector(core(), d.sub());
                 if (d.rm() >= 0) {

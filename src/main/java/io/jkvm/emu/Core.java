@@ -618,12 +618,7 @@ final class Core extends BlockExecution {
                 done();
             }
             case 0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF -> {
-                int n = (b & 7) | rexB;
-                if (opSize == 8) {
-                    r[n] = Long.reverseBytes(r[n]);
-                } else {
-                    setReg(n, 4, Integer.reverseBytes((int) r[n]));
-                }
+                DataTransfer.byteSwap(this, (b & 7) | rexB, opSize);
                 done();
             }
             default -> throw GuestFault.of(GuestFault.UD);

@@ -2,8 +2,8 @@ package io.jkvm.emu;
 
 /**
  * Moves whose rules go beyond copying a value: CMOVcc's destination written even when the condition is false (a
- * 32-bit one is zero-extended), and the accumulator sign extensions CBW/CWDE/CDQE and CWD/CDQ/CQO. One definition for
- * the interpreter and the decoded blocks.
+ * 32-bit one is zero-extended), the accumulator sign extensions CBW/CWDE/CDQE and CWD/CDQ/CQO, and BSWAP. One
+ * definition for the interpreter and the decoded blocks.
  */
 final class DataTransfer {
     private DataTransfer() {
@@ -30,6 +30,11 @@ final class DataTransfer {
             case 4 -> c.setReg(0, 4, (short) c.r[0]);
             default -> c.r[0] = (int) c.r[0];
         }
+    }
+
+    /** BSWAP of register {@code n}: its 8 bytes reversed, or with any other operand size its low 4, zero-extended. */
+    static void byteSwap(Core c, int n, int size) {
+        c.r[n] = size == 8 ? Long.reverseBytes(c.r[n]) : Integer.reverseBytes((int) c.r[n]) & 0xFFFFFFFFL;
     }
 
     /** CWD, CDQ, CQO: DX, EDX or RDX filled with the sign of AX, EAX or RAX. */

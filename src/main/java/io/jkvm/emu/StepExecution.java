@@ -306,13 +306,13 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
     }
 
-    /** CLI and STI above IOPL: #GP(0) (the core has no VME or PVI virtual interrupt flag). */
     /** CLI: IF cleared, at a CPL no higher than IOPL (else #GP(0)). */
     void clearInterruptFlag() {
         requireIoPrivilege();
         flagBits &= ~IF;
     }
 
+    /** CLI and STI above IOPL: #GP(0) (the core has no VME or PVI virtual interrupt flag). */
     void requireIoPrivilege() {
         if (cpl > ((flagBits >>> 12) & 3)) {
             throw GuestFault.withCode(GuestFault.GP, 0);
