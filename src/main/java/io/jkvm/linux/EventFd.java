@@ -56,13 +56,9 @@ public final class EventFd implements AutoCloseable {
     }
 
     private long transfer(int call, MemorySegment eightBytes) {
-        MemorySegment state = Libc.callState();
         long r;
         do {
-            r = Libc.syscall(state, call, fd.value(), eightBytes.address(), 8);
-            if (r < 0) {
-                r = -Libc.errno(state);
-            }
+            r = Libc.syscallOrErrno(call, fd.value(), eightBytes.address(), 8);
         } while (r == -Uapi.EINTR());
         return r;
     }

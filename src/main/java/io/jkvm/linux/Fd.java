@@ -73,6 +73,9 @@ public final class Fd implements AutoCloseable {
 
     /** ioctl with a pointer argument (native memory, alive through the call), returning {@code -errno} on failure. */
     public int ioctlOrErrno(Ioctl request, MemorySegment arg) {
+        if (!arg.isNative()) { // its address is passed: a heap array's would point nowhere (the linker refused them)
+            throw new IllegalArgumentException("ioctl(" + request.name() + ") takes native memory, not a heap segment");
+        }
         return ioctlOrErrno(value, request, arg.address());
     }
 

@@ -80,6 +80,13 @@ final class Libc {
         return syscall(state, nr, a1, a2, a3, 0, 0, 0);
     }
 
+    /** System call {@code nr}: its result, or {@code -errno}, for callers that expect some errors (EINTR, EAGAIN). */
+    static long syscallOrErrno(int nr, long a1, long a2, long a3) {
+        MemorySegment state = callState();
+        long r = syscall(state, nr, a1, a2, a3);
+        return r < 0 ? -errno(state) : r;
+    }
+
     static final class Setuid {
         static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
         static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setuid"), DESCRIPTOR, ERRNO);

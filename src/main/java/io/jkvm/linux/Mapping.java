@@ -64,18 +64,18 @@ public final class Mapping implements AutoCloseable {
             return map(size, flags | map32Bit, -1, 0, name, prot);
         } catch (LinuxException full) {
             for (long hint = 0x1000_0000L; hint + size <= 0x1_0000_0000L; hint += 0x100_0000L) {
-                MemorySegment state = Libc.callState();
-                MemorySegment address = mmap(state, hint, size, prot, flags | fixedNoReplace);
-                if (address.address() != -1L) {
-                    return new Mapping(address.reinterpret(size), name);
+                long address = mmap(Libc.callState(), hint, size, prot, flags | fixedNoReplace, -1, 0);
+                if (address != -1L) {
+                    return new Mapping(MemorySegment.ofAddress(address).reinterpret(size), name);
                 }
             }
             throw full;
         }
     }
 
-    private static MemorySegment mmap(MemorySegment state, long hint, long size, int prot, int flags) {
-        return MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), hint, size, prot, flags, -1, 0));
+    /** mmap(2): the mapping's address, or -1 with errno in {@code state}. */
+    private static long mmap(MemorySegment state, long hint, long size, int prot, int flags, int fd, long offset) {
+        return Libc.syscall(state, Uapi.SYS_mmap(), hint, size, prot, flags, fd, offset);
     }
 
     /**
@@ -101,12 +101,11 @@ public final class Mapping implements AutoCloseable {
             throw new IllegalArgumentException("mapping size must be positive: " + size);
         }
         MemorySegment state = Libc.callState();
-        MemorySegment address =
-                MemorySegment.ofAddress(Libc.syscall(state, Uapi.SYS_mmap(), 0, size, prot, flags, fd, offset));
-        if (address.address() == -1L) {
+        long address = mmap(state, 0, size, prot, flags, fd, offset);
+        if (address == -1L) {
             throw new LinuxException("mmap(" + name + ", " + size + " bytes)", Libc.errno(state));
         }
-        return new Mapping(address.reinterpret(size), name);
+        return new Mapping(MemorySegment.ofAddress(address).reinterpret(size), name);
     }
 
     private static final long PAGE = 4096;

@@ -105,7 +105,7 @@ public final class Tap implements AutoCloseable {
             pollFds.set(ValueLayout.JAVA_INT, 8, stop.fd().value());
             pollFds.set(ValueLayout.JAVA_SHORT, 12, POLLIN);
             pollFds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
-            long r = syscall(io.jkvm.linux.uapi.Uapi.SYS_poll(), pollFds, 2, -1);
+            long r = Libc.syscallOrErrno(io.jkvm.linux.uapi.Uapi.SYS_poll(), pollFds.address(), 2, -1);
             if (r == -4) { // EINTR
                 continue;
             }
@@ -137,15 +137,7 @@ public final class Tap implements AutoCloseable {
     }
 
     private long readWrite(int call, MemorySegment buffer, long length) {
-        MemorySegment state = Libc.callState();
-        long r = Libc.syscall(state, call, fd.value(), buffer.address(), length);
-        return r < 0 ? -Libc.errno(state) : r;
-    }
-
-    private static long syscall(int call, MemorySegment fds, long count, int timeout) {
-        MemorySegment state = Libc.callState();
-        long r = Libc.syscall(state, call, fds.address(), count, timeout);
-        return r < 0 ? -Libc.errno(state) : r;
+        return Libc.syscallOrErrno(call, fd.value(), buffer.address(), length);
     }
 
     private void check(long r, String call) {
