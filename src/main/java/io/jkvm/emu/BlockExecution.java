@@ -146,6 +146,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         DecodedBlock block = blocks.get((int) (rip & 0xFFF));
         if (block == null || !code.current(block, physical)) {
             block = code.decode(physical, blocks);
+            block.decodedAt = instructions;
         }
         if (fetchBlocksFlushes == code.flushes) { // else the cache was full: the block is in no index, no store sees it
             code.atLinear(rip, directSalt, block);
@@ -269,16 +270,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         endBlock = false;
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && block.runs++ >= compileThreshold && insns.length > 0) {
-            FoundRegion found = regionOf(block);
-            BlockCompiler.Fitted fitted = BlockCompiler.fit(found.region());
-            compiled = block.compiled = BlockCompiler.compile(fitted);
-            blocksCompiled++;
-            int kept = fitted.region().blocks().length;
-            if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
-                block.regionBlocks = java.util.Arrays.copyOf(found.members(), kept - 1);
-                block.regionOffsets = java.util.Arrays.copyOfRange(fitted.region().starts(), 1, kept);
-                regionsCompiled++;
-            }
+            compiled = compiledClass(block);
         }
         // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead)
         if (compiled != null && !interruptShadow) {
@@ -335,6 +327,50 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         instructions += n;
         return n;
     }
+
+    /**
+     * The compiled class of {@code block}, which reached the compile threshold: at once when every block is compiled
+     * before it runs, or when the block ran a quarter or more of this vCPU's instructions since it was decoded (a hot
+     * loop, whose decoded runs would cost more than the build); else sent to the compiler thread
+     * ({@link RegionCompiles}) and null until it is made (or the block has run on for long enough to wait for it).
+     * Null too when a block its region runs no longer matches memory: then the block counts its runs again.
+     */
+    private CompiledBlock compiledClass(DecodedBlock block) {
+        RegionCompiles.Pending pending = block.pending;
+        if (pending == null) {
+            FoundRegion found = regionOf(block);
+            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs);
+            if (compileThreshold == 0 || (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt) {
+                pending.run();
+            } else {
+                RegionCompiles.send(pending);
+                block.pending = pending;
+                regionsSent++;
+                return null;
+            }
+        } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold)) {
+            return null;
+        }
+        block.pending = null;
+        RegionCompiles.Pending.Made made = pending.made();
+        int kept = made.kept();
+        for (int k = 0; k < kept - 1; k++) { // decoded when the region was found: their bytes may have changed since
+            if (!code.current(pending.members[k], block.physical + pending.offsets[k])) {
+                block.runs = 0;
+                return null;
+            }
+        }
+        if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
+            block.regionBlocks = java.util.Arrays.copyOf(pending.members, kept - 1);
+            block.regionOffsets = java.util.Arrays.copyOf(pending.offsets, kept - 1);
+            regionsCompiled++;
+        }
+        blocksCompiled++;
+        return block.compiled = made.code();
+    }
+
+    /** How many regions went to the compiler thread (for the tests). */
+    long regionsSent;
 
     /** How many compiled methods run more than one block (for the tests). */
     long regionsCompiled;

@@ -22,6 +22,10 @@ final class DecodedBlock {
     int runs;
     /** Its bytecode once compiled ({@link BlockCompiler}); dropped with the block. */
     CompiledBlock compiled;
+    /** The core's retired instructions when it was decoded: how hot it is against the rest at the threshold. */
+    long decodedAt;
+    /** Its region's class while the compiler thread makes it ({@link RegionCompiles}). */
+    RegionCompiles.Pending pending;
     /** Where it was decoded: a block reached by another's link ({@link #fellTo}) must still be the block there. */
     final long physical;
     /**

@@ -185,6 +185,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsCompiled;
     }
 
+    /** How many regions were compiled on the block compiler's thread rather than the vCPU's. */
+    long regionsSent() {
+        return core.regionsSent;
+    }
+
     /** How many times an instruction across a page end ran as a decoded one. */
     long crossingRuns() {
         return core.crossingRuns;
