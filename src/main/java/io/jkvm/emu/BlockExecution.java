@@ -287,6 +287,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 throw s;
             }
         }
+        // The first read of each op is where the executor waits most (a boot's decoded blocks hold ten megabytes of
+        // ops, beyond the caches): reading them all here, with no branch on their values between, lets the misses
+        // overlap instead of each waiting for the switch on the one before (docs/benchmarks.md)
+        int ops = 0;
+        for (BlockOp d : insns) {
+            ops += d.op();
+        }
+        opsTouched = ops;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
         int n = 0;
@@ -368,6 +376,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         blocksCompiled++;
         return block.compiled = made.code();
     }
+
+    /** Where {@link #runDecoded} leaves the sum of a block's ops it read ahead, so the JIT keeps the reads. */
+    private int opsTouched;
 
     /** How many regions went to the compiler thread (for the tests). */
     long regionsSent;
