@@ -289,10 +289,19 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         }
         // The first read of each op is where the executor waits most (a boot's decoded blocks hold ten megabytes of
         // ops, beyond the caches): reading them all here, with no branch on their values between, lets the misses
-        // overlap instead of each waiting for the switch on the one before (docs/benchmarks.md)
+        // overlap instead of each waiting for the switch on the one before; the first op of the blocks that came
+        // after this one last time too (the block, its array, its op: three misses in a row when the next block is
+        // looked up), while this one runs (docs/benchmarks.md)
         int ops = 0;
         for (BlockOp d : insns) {
             ops += d.op();
+        }
+        DecodedBlock after = block.fellTo, target = block.branchedTo;
+        if (after != null && after.insns.length > 0) {
+            ops += after.insns[0].op();
+        }
+        if (target != null && target.insns.length > 0) {
+            ops += target.insns[0].op();
         }
         opsTouched = ops;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
