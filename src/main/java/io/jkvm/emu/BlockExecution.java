@@ -360,9 +360,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             if (compileThreshold == 0 || (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt) {
                 pending.run();
             } else {
-                RegionCompiles.send(pending);
+                regionsSent += RegionCompiles.send(pending) ? 1 : 0;
                 block.pending = pending;
-                regionsSent++;
                 return null;
             }
         } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold)) {

@@ -82,12 +82,14 @@ final class RegionCompiles {
         }
     }
 
-    /** Sends {@code p} to the compiler thread; when that has too many waiting, makes it here and now. */
-    static void send(Pending p) {
+    /** Sends {@code p} to the compiler thread, or, when that has too many waiting, makes it here and now (false). */
+    static boolean send(Pending p) {
         try {
             THREAD.execute(p);
+            return true;
         } catch (RejectedExecutionException full) {
             p.run();
+            return false;
         }
     }
 }
