@@ -197,6 +197,14 @@ final class BlockCompiler {
         };
     }
 
+    /**
+     * Whether a compiled form sets every arithmetic flag but CF, which it passes on (INC, DEC): for whether the flags
+     * before it are dead, it is as one that leaves them, and when its own are dead it need not find CF.
+     */
+    private static boolean keepsOnlyCarry(BlockOp d) {
+        return d.op() == BlockOp.INC_DEC_R64 || d.op() == BlockOp.INC || d.op() == BlockOp.DEC;
+    }
+
     /** Whether a compiled form neither reads nor writes flags. */
     private static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
@@ -220,7 +228,7 @@ final class BlockCompiler {
             if (setsAllFlags(d)) {
                 return true;
             }
-            if (!leavesFlags(d)) {
+            if (!leavesFlags(d) && !keepsOnlyCarry(d)) {
                 return false;
             }
         }
@@ -239,7 +247,7 @@ final class BlockCompiler {
             if (setsAllFlags(d)) {
                 return !mayThrow(d); // a fault there would put back the record of the round before
             }
-            if (!leavesFlags(d) || mayThrow(d)) {
+            if (!leavesFlags(d) && !keepsOnlyCarry(d) || mayThrow(d)) {
                 return false;
             }
         }

@@ -448,7 +448,11 @@ final class CompiledForms {
         readRm(b, d, i, size);
         cob.lstore(flagDst(t));
         cob.loadConstant(1L).lstore(flagSrc(t));
-        b.carry();
+        if (b.flagsDeadAfter(i)) {
+            cob.lconst_0(); // the CF it keeps: nothing sees it, and the flags before may be stale (flagsDeadAtStart)
+        } else {
+            b.carry();
+        }
         cob.lstore(flagCarry(t));
         cob.lload(flagDst(t)).loadConstant(1L);
         if (inc) {

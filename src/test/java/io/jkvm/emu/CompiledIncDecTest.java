@@ -1,0 +1,81 @@
+package io.jkvm.emu;
+
+import org.junit.jupiter.api.Test;
+
+import java.lang.classfile.ClassFile;
+import java.lang.classfile.CodeElement;
+import java.lang.classfile.instruction.InvokeInstruction;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * INC and DEC keep CF. A compiled one whose flags nothing sees does not find that CF, and a block that starts with
+ * one before an instruction setting all six flags has its flags dead at its start, so a branch to it in the method
+ * leaves the flag record in locals. Where CF is read after the INC (ADC), it is found as before. The loop gets the
+ * interpreter's registers, flags and instruction count either way.
+ */
+class CompiledIncDecTest {
+    /** Where the loop starts, and the block a JZ in it branches to. */
+    private static final int LOOP = 0x0d, AFTER_JZ = 0x1c, INC_SEEN = 0x17;
+    // mov ecx, 1000; xor eax, eax; xor ebx, ebx; xor esi, esi; xor edx, edx
+    // 1: mov edi, ecx; and edi, 3; jz 2f; cmp edi, 2; inc edx; adc eax, 0
+    // 2: inc esi; cmp esi, 500; adc ebx, 0; dec ecx; jnz 1b; hlt
+    private static final String GUEST = "b9e8030000 31c0 31db 31f6 31d2"
+            + " 89cf 83e703 7408 83ff02 ffc2 83d000"
+            + " ffc6 81fef4010000 83d300 ffc9 75e2 f4";
+
+    private static byte[] guest() {
+        return HexFormat.of().parseHex(GUEST.replace(" ", ""));
+    }
+
+    @Test
+    void anIncWhoseFlagsNothingReadsLeavesTheFlagsBeforeItDead() {
+        BlockOp[] loop = CompiledGuests.blockAt(guest(), LOOP);
+        assertEquals(BlockOp.INC, loop[4].op(), "inc edx");
+        assertFalse(BlockCompiler.flagsDeadAfter(loop, 4), "INC EDX's flags: ADC reads the CF it kept");
+        assertTrue(BlockCompiler.flagsDeadAfter(loop, 6), "INC ESI's flags: CMP sets them all");
+        assertTrue(BlockCompiler.flagsDeadAtStart(CompiledGuests.blockAt(guest(), AFTER_JZ)),
+                "inc esi; cmp esi, 500: the flags before are seen nowhere");
+        assertFalse(BlockCompiler.flagsDeadAtStart(CompiledGuests.blockAt(guest(), INC_SEEN)),
+                "inc edx; adc eax, 0: ADC reads the CF of before, through INC");
+        // inc dword [rax]; cmp esi, 500: a fault at the INC would show the flags of before
+        assertFalse(BlockCompiler.flagsDeadAtStart(CompiledGuests.blockAt(HexFormat.of().parseHex("ff00" + "81fef4010000" + "f4"), 0)));
+    }
+
+    /** The methods the compiled code of the block at {@code offset} calls, as owner.name. */
+    private static List<String> calls(int offset) {
+        byte[] bytes = BlockCompiler.fit(BlockRegion.of(CompiledGuests.blockAt(guest(), offset))).bytes();
+        List<String> names = new ArrayList<>();
+        ClassFile.of().parse(bytes).methods().stream().filter(m -> m.methodName().equalsString("run")).findFirst()
+                .orElseThrow().code().orElseThrow().forEach((CodeElement e) -> {
+                    if (e instanceof InvokeInstruction i) {
+                        names.add(i.owner().asInternalName() + "." + i.name().stringValue());
+                    }
+                });
+        return names;
+    }
+
+    @Test
+    void onlyAnIncWhoseCarryIsSeenFindsIt() {
+        String coreCf = "io/jkvm/emu/Core.cf"; // the first INC finds CF in the core (later ones in the record in locals)
+        assertTrue(calls(INC_SEEN).contains(coreCf), "inc edx first, ADC after: CF from the core " + calls(INC_SEEN));
+        assertFalse(calls(AFTER_JZ).contains(coreCf), "inc esi first, CMP after: no CF " + calls(AFTER_JZ));
+    }
+
+    @Test
+    void theLoopGetsTheInterpretersResults() {
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest(), vm -> List.of());
+        assertEquals(250L, interpreter.get(0), "EAX: the rounds whose ECX is 1 modulo 4 carried into ADC");
+        assertEquals(0L, interpreter.get(1), "ECX counted down");
+        assertEquals(750L, interpreter.get(2), "EDX: the rounds whose ECX is not a multiple of 4");
+        assertEquals(499L, interpreter.get(3), "EBX: the rounds with ESI below 500 after its INC");
+        assertEquals(1000L, interpreter.get(6), "ESI");
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest(), vm -> List.of()));
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest(), vm -> List.of()));
+    }
+}
