@@ -40,13 +40,15 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP, CALL and fall-throughs
  * reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
  * whose return address starts one after a CALL stay in the method while nothing needs the boundary, with the registers
- * in locals and the flags in the core unless dead there. A hidden class goes with its
- * block: the code cache's bound on blocks bounds the compiled code too.
+ * in locals and the flags in the core unless dead there. The region's other blocks run the same method entered at
+ * their own start ({@link CompiledBlock#at}: an instance each, one class). A hidden class goes with its blocks: the
+ * code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
     static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_LONGS = CD_long.arrayType();
-    private static final ClassDesc CD_COMPILED = desc(CompiledBlock.class);
-    private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_int, CD_CORE);
+    static final ClassDesc CD_COMPILED = desc(CompiledBlock.class);
+    private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_int, CD_CORE), ENTRY = MethodTypeDesc.of(CD_void, CD_int),
+            AT = MethodTypeDesc.of(CD_COMPILED, CD_int);
     private static final ClassFile CLASS_FILE = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
@@ -96,7 +98,8 @@ final class BlockCompiler {
         try {
             MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(fitted.bytes(),
                     List.of(fitted.region().insns()), true);
-            return (CompiledBlock) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class)).invoke();
+            return (CompiledBlock) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class, int.class))
+                    .invoke(0);
         } catch (Throwable e) {
             throw new IllegalStateException("the block compiler made a class the JVM refuses: " + e, e);
         }
@@ -125,11 +128,14 @@ final class BlockCompiler {
     }
 
     private static byte[] classOf(BlockRegion region, boolean prefix) {
-        return CLASS_FILE.build(ClassDesc.of("io.jkvm.emu.CompiledBlockCode"), clb -> {
+        ClassDesc self = ClassDesc.of("io.jkvm.emu.CompiledBlockCode");
+        return CLASS_FILE.build(self, clb -> {
             clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
             clb.withSuperclass(CD_COMPILED);
-            clb.withMethodBody(ConstantDescs.INIT_NAME, ConstantDescs.MTD_void, ClassFile.ACC_PUBLIC, cob -> cob
-                    .aload(0).invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME, ConstantDescs.MTD_void).return_());
+            clb.withMethodBody(ConstantDescs.INIT_NAME, ENTRY, ClassFile.ACC_PUBLIC, cob -> cob
+                    .aload(0).iload(1).invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME, ENTRY).return_());
+            clb.withMethodBody("at", AT, ClassFile.ACC_PUBLIC, cob -> cob
+                    .new_(self).dup().iload(1).invokespecial(self, ConstantDescs.INIT_NAME, ENTRY).areturn());
             clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, region, prefix).emit());
         });
     }

@@ -382,8 +382,50 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             regionsCompiled++;
         }
         blocksCompiled++;
-        return block.compiled = made.code();
+        block.compiled = made.code();
+        if (kept > 1) {
+            enterAtMembers(block, made.code(), pending.members, kept);
+        }
+        return block.compiled;
     }
+
+    /**
+     * The region's other blocks run its method too, entered at their own starts, unless they run a region of as many
+     * blocks already: runBlock comes to them when the method has left (after CHAIN_LIMIT instructions, at an exit), and
+     * they would run decoded, or a smaller region of their own, until their own region, mostly the same blocks, was
+     * compiled and warmed up by the JIT again. One being made for them is no longer wanted. Each checks the bytes of
+     * the others, the entry's too, as the entry checks theirs.
+     */
+    private void enterAtMembers(DecodedBlock entry, CompiledBlock code, DecodedBlock[] members, int kept) {
+        DecodedBlock[] region = new DecodedBlock[kept];
+        region[0] = entry;
+        System.arraycopy(members, 0, region, 1, kept - 1);
+        for (int k = 1; k < kept; k++) {
+            DecodedBlock m = region[k];
+            if (m.dropped || m.compiled != null && (m.regionBlocks == null ? 1 : m.regionBlocks.length + 1) >= kept) {
+                continue;
+            }
+            if (m.pending != null) {
+                m.pending.cancel(false); // the compiler thread skips it if it has not begun it
+                m.pending = null;
+            }
+            DecodedBlock[] others = new DecodedBlock[kept - 1];
+            long[] offsets = new long[kept - 1];
+            for (int j = 0, o = 0; j < kept; j++) {
+                if (j != k) {
+                    others[o] = region[j];
+                    offsets[o++] = region[j].physical - m.physical;
+                }
+            }
+            m.regionBlocks = others;
+            m.regionOffsets = offsets;
+            m.compiled = code.at(k);
+            regionEntries++;
+        }
+    }
+
+    /** How many blocks run a region's method compiled for another block, entered at their own start (for the tests). */
+    long regionEntries;
 
     /** Where {@link #runDecoded} leaves the sum of a block's ops it read ahead, so the JIT keeps the reads. */
     private int opsTouched;

@@ -2,12 +2,14 @@ package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
+import java.lang.classfile.instruction.SwitchCase;
 import java.lang.constant.ConstantDescs;
 import java.lang.constant.MethodTypeDesc;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static io.jkvm.emu.BlockCompiler.CD_COMPILED;
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BlockCompiler.CD_LONGS;
 import static java.lang.constant.ConstantDescs.CD_boolean;
@@ -197,10 +199,34 @@ abstract class BodyState {
                 cob.lconst_0().lstore(slot);
             }
         }
+        if (blocks() > 1) {
+            entries();
+        }
         if (loop) {
             dirty = used; // the state each round starts from: any register may have changed in the round before
             cob.labelBinding(starts[0]);
         }
+    }
+
+    /**
+     * The jump to the block this instance enters at ({@link CompiledBlock#entry}), RIP0 made the entry block's start
+     * from there: that block starts with the registers in locals and the flags in the core, as after a branch to it.
+     */
+    private void entries() {
+        Label entryBlock = cob.newLabel();
+        List<SwitchCase> cases = new java.util.ArrayList<>();
+        Label[] jumps = new Label[blocks()];
+        for (int k = 1; k < blocks(); k++) {
+            jumps[k] = cob.newLabel();
+            cases.add(SwitchCase.of(k, jumps[k]));
+        }
+        cob.aload(0).getfield(CD_COMPILED, "entry", CD_int).tableswitch(1, blocks() - 1, entryBlock, cases);
+        for (int k = 1; k < blocks(); k++) {
+            cob.labelBinding(jumps[k]);
+            cob.lload(RIP0).loadConstant(region.starts()[k]).lsub().lstore(RIP0);
+            cob.goto_(starts[k]);
+        }
+        cob.labelBinding(entryBlock);
     }
 
     /**

@@ -8,5 +8,18 @@ package io.jkvm.emu;
  * core_calls' time in the interface's).
  */
 abstract class CompiledBlock {
+    /**
+     * The block of its region the method starts at for this instance: 0, the block it was compiled for, or another
+     * of the region's blocks, which then runs the same compiled code when runBlock comes to it (one JIT compile).
+     */
+    final int entry;
+
+    CompiledBlock(int entry) {
+        this.entry = entry;
+    }
+
     abstract int run(Core core);
+
+    /** The same code, entered at block {@code k} of its region. */
+    abstract CompiledBlock at(int k);
 }

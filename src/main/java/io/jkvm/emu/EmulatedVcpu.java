@@ -185,6 +185,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsCompiled;
     }
 
+    /** How many decoded blocks run a region's method entered at their own start. */
+    long regionEntries() {
+        return core.regionEntries;
+    }
+
     /** How many regions were compiled on the block compiler's thread rather than the vCPU's. */
     long regionsSent() {
         return core.regionsSent;
