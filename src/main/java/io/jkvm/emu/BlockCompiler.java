@@ -188,6 +188,20 @@ final class BlockCompiler {
         };
     }
 
+    /**
+     * Whether a compiled form that {@link #touchesMemory} stores there too (PUSH, CALL, a memory destination but
+     * CMP's); the others only load.
+     */
+    static boolean storesToMemory(BlockOp d) {
+        return switch (d.op()) {
+            case BlockOp.PUSH_REG, BlockOp.CALL -> true;
+            case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> d.rm() == BlockOp.MEMORY && d.sub() != 7;
+            case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC, BlockOp.DEC, BlockOp.SHIFT, BlockOp.SETCC,
+                 BlockOp.NOT, BlockOp.NEG -> d.rm() == BlockOp.MEMORY;
+            default -> false; // POP, RET, TEST, ALU_REG_RM, MOV_REG_RM, MOVZX, MOVSX, IMUL, CMOV: loads
+        };
+    }
+
     /** Whether a compiled form may throw: it reaches memory, or a branch target that must be canonical. */
     static boolean mayThrow(BlockOp d) {
         return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP;

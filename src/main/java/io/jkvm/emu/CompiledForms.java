@@ -275,18 +275,21 @@ final class CompiledForms {
             default -> throw new IllegalStateException("not a compiled form: " + d);
         }
         if (BlockCompiler.touchesMemory(d) && b.reachable) {
-            afterMemory(b, i);
+            afterMemory(b, d, i);
         }
     }
 
     /**
-     * After an access to memory: the MMIO log retired (as runDecoded does after each instruction), and a return to
-     * the boundary when the access went to a device or dropped decoded code.
+     * After an access to memory: the MMIO log retired (as runDecoded does after each instruction), and after a store,
+     * a return to the boundary when it went to a device or dropped decoded code (only a store sets endBlock).
      */
-    private static void afterMemory(BodyState b, int i) {
+    private static void afterMemory(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
-        Label on = cob.newLabel();
         mmioRetired(b);
+        if (!BlockCompiler.storesToMemory(d)) {
+            return;
+        }
+        Label on = cob.newLabel();
         cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
         b.exit(b.ran(i), false, b.next(i), true);
         cob.labelBinding(on);

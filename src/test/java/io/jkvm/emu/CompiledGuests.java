@@ -16,6 +16,26 @@ final class CompiledGuests {
     private CompiledGuests() {
     }
 
+    /**
+     * What the run method of {@code insns}' compiled class reads and calls, in order: each field it reads as its name,
+     * each method it calls as owner.name() (the owner's internal name).
+     */
+    static List<String> readsAndCalls(BlockOp[] insns) {
+        byte[] bytes = BlockCompiler.fit(BlockRegion.of(insns)).bytes();
+        List<String> names = new ArrayList<>();
+        java.lang.classfile.ClassFile.of().parse(bytes).methods().stream()
+                .filter(m -> m.methodName().equalsString("run")).findFirst().orElseThrow().code().orElseThrow()
+                .forEach((java.lang.classfile.CodeElement e) -> {
+                    if (e instanceof java.lang.classfile.instruction.FieldInstruction f
+                            && f.opcode() == java.lang.classfile.Opcode.GETFIELD) {
+                        names.add(f.name().stringValue());
+                    } else if (e instanceof java.lang.classfile.instruction.InvokeInstruction i) {
+                        names.add(i.owner().asInternalName() + "." + i.name().stringValue() + "()");
+                    }
+                });
+        return names;
+    }
+
     /** The block the decoder makes of {@code code} from {@code offset} on, placed at a page's start. */
     static BlockOp[] blockAt(byte[] code, int offset) {
         try (Mapping page = Mapping.anonymous(CodeCache.PAGE, "the loop")) {

@@ -2,10 +2,6 @@ package io.jkvm.emu;
 
 import org.junit.jupiter.api.Test;
 
-import java.lang.classfile.ClassFile;
-import java.lang.classfile.CodeElement;
-import java.lang.classfile.instruction.InvokeInstruction;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -47,22 +43,13 @@ class CompiledIncDecTest {
         assertFalse(BlockCompiler.flagsDeadAtStart(CompiledGuests.blockAt(HexFormat.of().parseHex("ff00" + "81fef4010000" + "f4"), 0)));
     }
 
-    /** The methods the compiled code of the block at {@code offset} calls, as owner.name. */
     private static List<String> calls(int offset) {
-        byte[] bytes = BlockCompiler.fit(BlockRegion.of(CompiledGuests.blockAt(guest(), offset))).bytes();
-        List<String> names = new ArrayList<>();
-        ClassFile.of().parse(bytes).methods().stream().filter(m -> m.methodName().equalsString("run")).findFirst()
-                .orElseThrow().code().orElseThrow().forEach((CodeElement e) -> {
-                    if (e instanceof InvokeInstruction i) {
-                        names.add(i.owner().asInternalName() + "." + i.name().stringValue());
-                    }
-                });
-        return names;
+        return CompiledGuests.readsAndCalls(CompiledGuests.blockAt(guest(), offset));
     }
 
     @Test
     void onlyAnIncWhoseCarryIsSeenFindsIt() {
-        String coreCf = "io/jkvm/emu/Core.cf"; // the first INC finds CF in the core (later ones in the record in locals)
+        String coreCf = "io/jkvm/emu/Core.cf()"; // the first INC finds CF in the core (later ones in the record in locals)
         assertTrue(calls(INC_SEEN).contains(coreCf), "inc edx first, ADC after: CF from the core " + calls(INC_SEEN));
         assertFalse(calls(AFTER_JZ).contains(coreCf), "inc esi first, CMP after: no CF " + calls(AFTER_JZ));
     }
