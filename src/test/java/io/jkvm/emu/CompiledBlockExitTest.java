@@ -26,10 +26,23 @@ class CompiledBlockExitTest {
     // 1: add rax, rcx; add rax, [rsi]; sub rdx, rax; dec ecx; jnz 1b (mid-block: the block goes on); mov ebx, ecx; hlt
     private static final String GUEST = "b9 05 00 00 00 be 00 00 00 10 31 c0 31 d2 48 01 c8 48 03 06 48 29 c2 ff c9 75 f3 89 cb f4";
 
+    /**
+     * mov ecx, 6; mov esi, MMIO; xor eax, eax; xor edx, edx; jmp 1f; 1: cmp ecx, 3; jne 2f; add eax, 1; jmp 3f;
+     * 2: mov rbx, [rsi]; adc edx, 0; add rax, rbx; 3: dec ecx; jnz 1b; hlt. The block at 2 is reached in the loop's
+     * method only by the JNE, with CMP's flags; its device read ends the run before them, and the ADC after the
+     * restart reads their CF.
+     */
+    private static final String AFTER_BRANCH = "b906000000 be00000010 31c0 31d2 eb00 83f903 7505 83c001 eb09"
+            + " 488b1e 83d200 4801d8 ffc9 75e9 f4";
+
     /** RAX, RCX, RDX, RBX, RFLAGS, the instructions retired and the device reads, run in {@code setting}. */
     private static List<Long> run(String setting) {
+        return run(setting, GUEST);
+    }
+
+    private static List<Long> run(String setting, String guest) {
         return ExecutionTest.with(setting, () -> {
-            try (EmuVm vm = new EmuVm(hex(GUEST))) {
+            try (EmuVm vm = new EmuVm(hex(guest))) {
                 List<Long> reads = new ArrayList<>();
                 long answer = 0x1000;
                 for (int exits = 0; ; exits++) {
@@ -64,5 +77,17 @@ class CompiledBlockExitTest {
         interpreter.set(6, compiled.get(6)); // the interpreter compiles nothing; the rest must match
         assertEquals(interpreter, compiled);
         assertTrue(interpreter.get(5) >= 4 + 5 * 5, "the set-up and five rounds of five retired: " + interpreter);
+    }
+
+    @Test
+    void aDeviceReadAfterABranchLeavesTheBranchsFlagsForTheRestart() {
+        List<Long> interpreter = run("interpreter", AFTER_BRANCH);
+        assertEquals(2L, interpreter.get(2), "EDX: CF of CMP ECX, 3 on the rounds with ECX 2 and 1");
+        assertEquals(7 + 5, interpreter.size(), "five device reads (not on the round with ECX 3): " + interpreter);
+        for (String setting : List.of("compiled", "blocks")) {
+            List<Long> other = run(setting, AFTER_BRANCH);
+            interpreter.set(6, other.get(6)); // how many blocks were compiled: the rest must match
+            assertEquals(interpreter, other, setting);
+        }
     }
 }
