@@ -376,14 +376,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 return null;
             }
         }
+        blocksCompiled++;
+        block.compiled = made.code();
         if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
             block.regionBlocks = java.util.Arrays.copyOf(pending.members, kept - 1);
             block.regionOffsets = java.util.Arrays.copyOf(pending.offsets, kept - 1);
             regionsCompiled++;
-        }
-        blocksCompiled++;
-        block.compiled = made.code();
-        if (kept > 1) {
             enterAtMembers(block, made.code(), pending.members, kept);
         }
         return block.compiled;
