@@ -10,25 +10,30 @@ public interface GuestProgress {
     Mark mark();
 
     /**
-     * Whether, since {@code mark}, the vCPU has retired at least {@code instructions}, or waits for an interrupt, or
-     * cannot say (it runs on KVM, or was replaced): then a timer due may fire.
+     * The instructions the vCPU has retired since {@code mark}; {@link Long#MAX_VALUE} when it has waited for an
+     * interrupt since, or cannot say (it runs on KVM, or was replaced): time it spent then counts in full.
      */
-    boolean reached(Mark mark, long instructions);
+    long retiredSince(Mark mark);
 
-    /** The vCPU as it was, and the instructions it had retired (-1 where they are not counted). */
-    record Mark(Object vcpu, long instructions) {
+    /** Whether, since {@code mark}, the vCPU has retired at least {@code instructions} or waited: a timer due may fire. */
+    default boolean reached(Mark mark, long instructions) {
+        return retiredSince(mark) >= instructions;
+    }
+
+    /** The vCPU as it was, the instructions it had retired (-1 where they are not counted) and its waits for an interrupt. */
+    record Mark(Object vcpu, long instructions, long waits) {
     }
 
     /** Progress that is always enough: timers run on host time alone. */
     GuestProgress HOST_TIME = new GuestProgress() {
         @Override
         public Mark mark() {
-            return new Mark(null, -1);
+            return new Mark(null, -1, -1);
         }
 
         @Override
-        public boolean reached(Mark mark, long instructions) {
-            return true;
+        public long retiredSince(Mark mark) {
+            return Long.MAX_VALUE;
         }
     };
 }

@@ -87,6 +87,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private static final long NANOS_PER_INSTRUCTION = 1000;
     /** How often a count that ran out looks again whether its vCPU has got far enough. */
     private static final long PROGRESS_RECHECK_NANOS = 50_000;
+    /** When and where in its vCPU's progress the running count was last looked at: by a read, a mode change, an expiry. */
+    private long countSeenAt;
+    private GuestProgress.Mark countSeenMark;
+    /** The guest has read the running count (TMCCT) since it was written: it measures time with it. */
+    private boolean countRead;
+    /** A stall shorter than this is left in the count: a thread's ordinary wake-up, not a lost time slice. */
+    private static final long STALL_SLACK_NANOS = 200_000;
+    /** Looks further apart than this are a measurement across them (Linux calibrating against the PIT), not a wait. */
+    private static final long STALL_WINDOW_NANOS = 50_000_000;
     private boolean lint0;
     private boolean output;
 
@@ -299,7 +308,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             case ICR_LOW -> icrLow & ~(1 << 12); // delivery status: every IPI is sent at once
             case ICR_HIGH -> icrHigh;
             case TIMER_INITIAL -> timerInitial;
-            case TIMER_CURRENT -> currentCount();
+            case TIMER_CURRENT -> seenCount(true);
             case TIMER_DIVIDE -> timerDivide;
             default -> 0;
         };
@@ -315,7 +324,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             for (int i = 0; i < LVT_OFFSETS.length; i++) {
                 if (reg == LVT_OFFSETS[i]) {
                     int oldMode = (lvt[0] >>> 17) & 3;
-                    int countBefore = currentCount();
+                    int countBefore = i == 0 ? seenCount(false) : currentCount();
                     lvt[i] = (v & LVT_WRITABLE[i]) | (softwareEnabled() ? 0 : MASKED);
                     int newMode = (lvt[0] >>> 17) & 3;
                     if (i == 0 && newMode != oldMode) {
@@ -527,16 +536,64 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     }
 
     private int currentCount() {
+        return currentCount(System.nanoTime());
+    }
+
+    /** The count at host time {@code now}. */
+    private int currentCount(long now) {
         if (timerInitial == 0 || timerStart == 0) {
             return 0;
         }
-        long elapsed = (System.nanoTime() - timerStart) / divisor();
+        long elapsed = (now - timerStart) / divisor();
         long initial = timerInitial & 0xFFFFFFFFL;
         boolean periodic = ((lvt[0] >>> 17) & 3) == 1;
         if (elapsed >= initial) {
             return periodic ? (int) (initial - elapsed % initial) : 0;
         }
         return (int) (initial - elapsed);
+    }
+
+    /**
+     * The count as its vCPU sees it, by a read of TMCCT ({@code read}) or a change of the timer's mode: its stalls
+     * since the last look taken out first ({@link #discountStall}).
+     */
+    private int seenCount(boolean read) {
+        long now = System.nanoTime(); // the count the guest gets is the one the stall was measured to
+        countRead |= read;
+        if (discountStall(now)) {
+            rearmTimer();
+        }
+        return currentCount(now);
+    }
+
+    /**
+     * Starts the running count later by the time its vCPU stalled since the count was last looked at, and looks at it
+     * at host time {@code now}. A descheduled thread or a JVM pause between two reads of the count is no time to the
+     * guest, which on a CPU runs on: kvm-unit-tests' apic test reads a 10 ms count a few instructions apart and wants
+     * it to have moved less than half. One instruction retired per microsecond counts as running (as for an expiry),
+     * a wait for an interrupt counts in full; a one-shot count that ran out and fired stays run out, and no count goes
+     * back past what was last seen of it. Only a count the guest reads, between looks under 50 ms apart: one it only
+     * waits for fires on host time (a Linux vCPU slowed by compiling would see its ticks fall behind the others'), and
+     * a count read across PIT ticks to calibrate it keeps host time. True when the count moved and still runs: its
+     * expiry is to be armed again.
+     */
+    private boolean discountStall(long now) {
+        GuestProgress.Mark seen = countSeenMark;
+        long gap = now - countSeenAt;
+        countSeenAt = now;
+        countSeenMark = progress.mark();
+        boolean fired = ((lvt[0] >>> 17) & 3) == 0 && timerExpiry == null;
+        if (seen == null || timerStart == 0 || !countRead || fired || held || gap <= STALL_SLACK_NANOS
+                || gap > STALL_WINDOW_NANOS) {
+            return false;
+        }
+        long retired = Math.max(progress.retiredSince(seen), 0); // a count read on another thread may lag the mark
+        long stalled = retired >= gap / NANOS_PER_INSTRUCTION ? 0 : gap - retired * NANOS_PER_INSTRUCTION;
+        if (stalled <= STALL_SLACK_NANOS) {
+            return false;
+        }
+        timerStart += Math.min(stalled, now - timerStart); // not before the count began
+        return ((lvt[0] >>> 17) & 3) == 1 || now - timerStart < periodNanos(); // else its held-back expiry stays
     }
 
     /**
@@ -597,7 +654,9 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         boolean armed = timerStart == 0; // a count written now, not one counting on
         if (armed) {
-            timerStart = System.nanoTime();
+            timerStart = countSeenAt = System.nanoTime();
+            countSeenMark = progress.mark();
+            countRead = false;
         }
         long elapsed = System.nanoTime() - timerStart, period = periodNanos();
         long due = armed ? Math.max(period - elapsed, 1) : period - elapsed % period;
@@ -617,6 +676,10 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private void timerFired() {
         synchronized (this) {
             if (held || timerInitial == 0 || timerStart == 0) {
+                return;
+            }
+            if (discountStall(System.nanoTime())) { // its vCPU stalled since it last looked: the count runs on, due later
+                rearmTimer();
                 return;
             }
             if (!progress.reached(timerMark, timerInstructions)) { // the count ran out before the guest got anywhere
@@ -681,7 +744,10 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                 timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(s.deadlineNanos(), 1), TimeUnit.NANOSECONDS);
             }
         } else if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
-            timerStart = System.nanoTime() - s.timerElapsedNanos();
+            countSeenAt = System.nanoTime(); // the restored vCPU's stalls count from here
+            countSeenMark = progress.mark();
+            countRead = false;
+            timerStart = countSeenAt - s.timerElapsedNanos();
             if (((lvt[0] >>> 17) & 3) == 0 && s.timerElapsedNanos() < periodNanos()) {
                 // a one-shot count still owed: due in what was left of it when saved, not in what is left of it now
                 long due = Math.max(periodNanos() - s.timerElapsedNanos(), 1);

@@ -51,6 +51,8 @@ public final class EmulatedVcpu implements VirtualCpu {
     private volatile boolean halted;
     /** Stopped at a HLT that went back to the machine (interrupts off, or no controller), and not run since. */
     private volatile boolean hltReturned;
+    /** Times the guest stopped in HLT to wait for an interrupt: a wait between two looks at its progress is not a stall. */
+    private volatile long waits;
     /** Restored in HLT: the first run waits as HLT would, once the machine has connected the controller. */
     private volatile boolean resumeInHlt;
     /** After INIT, until a STARTUP IPI: runs nothing (the SDM's wait-for-SIPI state). */
@@ -275,6 +277,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.instructions;
     }
 
+    /** Times the guest has stopped in HLT to wait for an interrupt so far. */
+    public long waits() {
+        return waits;
+    }
+
     @Override
     public VcpuExit run() {
         if (pendingIn != null) {
@@ -291,6 +298,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         }
         if (resumeInHlt) {
             resumeInHlt = false;
+            waits++;
             if (core.interrupts != null && (core.flagBits & Core.IF) != 0) {
                 halted = true;
             } else {
@@ -332,6 +340,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                         if (!exits.isEmpty()) {
                             return exits.poll();
                         }
+                        waits++;
                         if (core.interrupts == null || (core.flagBits & Core.IF) == 0) {
                             hltReturned = true;
                             return new VcpuExit.Hlt(); // nothing can wake it: the machine decides

@@ -6,7 +6,8 @@ import io.jkvm.emu.EmulatedVcpu;
 import java.util.function.Supplier;
 
 /**
- * A vCPU's progress as its runner sees it: instructions the software core has retired, or a wait for an interrupt.
+ * A vCPU's progress as its runner sees it: instructions the software core has retired, or a wait for an interrupt
+ * (now or since the mark).
  * A vCPU on KVM (which counts none) or one replaced since the mark (a handoff; its count starts again) has always got
  * far enough.
  */
@@ -21,15 +22,16 @@ final class RunnerProgress implements GuestProgress {
     public Mark mark() {
         VcpuRunner r = runner.get();
         Object vcpu = r == null ? null : r.vcpu();
-        return new Mark(vcpu, vcpu instanceof EmulatedVcpu core ? core.instructions() : -1);
+        return vcpu instanceof EmulatedVcpu core ? new Mark(vcpu, core.instructions(), core.waits()) : new Mark(vcpu, -1, -1);
     }
 
     @Override
-    public boolean reached(Mark mark, long instructions) {
+    public long retiredSince(Mark mark) {
         VcpuRunner r = runner.get();
-        if (r == null || r.vcpu() != mark.vcpu() || !(r.vcpu() instanceof EmulatedVcpu core)) {
-            return true;
+        if (r == null || r.vcpu() != mark.vcpu() || !(r.vcpu() instanceof EmulatedVcpu core) || r.waiting()
+                || core.waits() != mark.waits()) {
+            return Long.MAX_VALUE;
         }
-        return r.waiting() || core.instructions() - mark.instructions() >= instructions;
+        return core.instructions() - mark.instructions();
     }
 }

@@ -136,17 +136,7 @@ class LocalApicTest {
         java.util.concurrent.atomic.AtomicLong retired = new java.util.concurrent.atomic.AtomicLong();
         AtomicBoolean halted = new AtomicBoolean();
         Object vcpu = new Object();
-        GuestProgress progress = new GuestProgress() {
-            @Override
-            public Mark mark() {
-                return new Mark(vcpu, retired.get());
-            }
-
-            @Override
-            public boolean reached(Mark mark, long instructions) {
-                return halted.get() || retired.get() - mark.instructions() >= instructions;
-            }
-        };
+        GuestProgress progress = steppedBy(vcpu, retired, halted);
         for (boolean byHalting : new boolean[]{false, true}) {
             AtomicBoolean line = new AtomicBoolean();
             LocalApic gated = new LocalApic(0, sent::add, line::set, null, progress);
@@ -157,21 +147,69 @@ class LocalApicTest {
             halted.set(false);
             gated.write(LocalApic.TIMER_INITIAL, 4, 1_000_000); // 1 ms at 1 GHz
             Thread.sleep(30);
-            assertEquals(0, gated.read(LocalApic.TIMER_CURRENT, 4), "the count has run out");
-            assertFalse(line.get(), "but the vCPU has not got anywhere: no interrupt yet");
+            assertFalse(line.get(), "the count has run out, but the vCPU has not got anywhere: no interrupt yet");
             if (byHalting) {
                 halted.set(true);
             } else {
-                retired.addAndGet(999);
-                Thread.sleep(5);
-                assertFalse(line.get(), "999 instructions are not enough for 1 ms");
-                retired.addAndGet(1);
+                retired.addAndGet(1000);
             }
             long deadline = System.nanoTime() + 5_000_000_000L;
             while (!line.get() && System.nanoTime() < deadline) {
                 Thread.sleep(1);
             }
             assertTrue(line.get(), byHalting ? "a halted vCPU takes it" : "1000 instructions later it fires");
+            assertEquals(0x40, gated.acknowledge());
+            gated.close();
+        }
+    }
+
+    /** A vCPU that has retired {@code retired} instructions and waits for an interrupt while {@code halted} is set. */
+    private static GuestProgress steppedBy(Object vcpu, java.util.concurrent.atomic.AtomicLong retired, AtomicBoolean halted) {
+        return new GuestProgress() {
+            @Override
+            public Mark mark() {
+                return new Mark(vcpu, retired.get(), 0);
+            }
+
+            @Override
+            public long retiredSince(Mark mark) {
+                return halted.get() ? Long.MAX_VALUE : retired.get() - mark.instructions();
+            }
+        };
+    }
+
+    /**
+     * A stall of the vCPU (its thread descheduled, a JVM pause) between two reads of a running count is no time to the
+     * count: read at once and again after 30 ms without an instruction retired, a 10 ms count has hardly moved and has
+     * not fired. Time the vCPU runs (an instruction per microsecond or more) or waits in HLT counts in full.
+     */
+    @Test
+    @Timeout(10)
+    void aStallOfTheVcpuIsNoTimeToTheCount() throws InterruptedException {
+        java.util.concurrent.atomic.AtomicLong retired = new java.util.concurrent.atomic.AtomicLong();
+        AtomicBoolean halted = new AtomicBoolean();
+        for (boolean byHalting : new boolean[]{false, true}) {
+            AtomicBoolean line = new AtomicBoolean();
+            LocalApic gated = new LocalApic(0, sent::add, line::set, null, steppedBy(new Object(), retired, halted));
+            gated.write(LocalApic.SPIV, 4, 0x1FF);
+            gated.write(LocalApic.TIMER_DIVIDE, 4, 0xB);
+            gated.write(LocalApic.LVT_TIMER, 4, 0x40); // one-shot: a count stalled through its end would read 0
+            halted.set(false);
+            gated.write(LocalApic.TIMER_INITIAL, 4, 10_000_000); // 10 ms at 1 GHz
+            assertTrue(gated.read(LocalApic.TIMER_CURRENT, 4) > 5_000_000, "the guest reads the count at once");
+            Thread.sleep(30);
+            long count = gated.read(LocalApic.TIMER_CURRENT, 4);
+            assertTrue(count > 5_000_000, "30 ms of stall took less than half of the count: " + count);
+            assertFalse(line.get(), "and it has not fired");
+            if (byHalting) {
+                halted.set(true); // the guest waits in HLT: time counts
+            }
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (!line.get() && System.nanoTime() < deadline) {
+                retired.addAndGet(byHalting ? 0 : 5_000); // the guest runs: more than an instruction a microsecond
+                Thread.sleep(1);
+            }
+            assertTrue(line.get(), byHalting ? "a halted vCPU's count runs out and fires" : "a running vCPU's count fires");
             assertEquals(0x40, gated.acknowledge());
             gated.close();
         }
@@ -275,17 +313,7 @@ class LocalApicTest {
     @Test
     @Timeout(10)
     void aOneShotCountThatRanOutWhileHeldBackFiresWhereItIsRestored() throws InterruptedException {
-        GuestProgress never = new GuestProgress() {
-            @Override
-            public Mark mark() {
-                return new Mark(null, 0);
-            }
-
-            @Override
-            public boolean reached(Mark mark, long instructions) {
-                return false; // a paused vCPU
-            }
-        };
+        GuestProgress never = steppedBy(null, new java.util.concurrent.atomic.AtomicLong(), new AtomicBoolean()); // paused
         AtomicBoolean line = new AtomicBoolean(), restoredLine = new AtomicBoolean();
         LocalApic paused = new LocalApic(0, sent::add, line::set, null, never);
         paused.write(LocalApic.SPIV, 4, 0x1FF);
