@@ -75,8 +75,9 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
     Instruction decodeInstruction() {
         long start = ip;
         long wrap = code64 ? -1L : 0xFFFFFFFFL;
-        int[] read = {0};
-        InstructionBytes code = () -> codeByte((start + read[0]++) & wrap);
+        CodeCursor code = cursor;
+        code.address = start;
+        code.wrap = wrap;
         boolean apm = vendor.followsApm();
         InstructionDecoder decoder = code64 ? (apxEnabled() ? (apm ? APX_APM : APX_SDM) : apm ? PLAIN_APM : PLAIN_SDM)
                 : new InstructionDecoder(false, defaultSize, protectedMode(), false, apm);
@@ -85,6 +86,18 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
         ip = (start + decoded.length()) & wrap;
         return decoded;
     }
+
+    /** The next instruction byte's linear address, wrapped to the mode's width: one per core, reused by each decode. */
+    private final class CodeCursor implements InstructionBytes {
+        long address, wrap;
+
+        @Override
+        public int next() {
+            return codeByte(address++ & wrap);
+        }
+    }
+
+    private final CodeCursor cursor = new CodeCursor();
 
     private static final InstructionDecoder PLAIN_SDM = new InstructionDecoder(true, 4, true, false, false),
             PLAIN_APM = new InstructionDecoder(true, 4, true, false, true),

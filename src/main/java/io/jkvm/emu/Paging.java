@@ -176,6 +176,9 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
      * PAE (3 levels, the first the four PDPTEs, which carry no R/W or U/S bits), or 32-bit paging (2 levels of 4-byte
      * entries, 4 MiB pages with CR4.PSE and bits 39:32 of their frame in PDE bits 20:13).
      */
+    /** The entries a walk read and their addresses, for its accessed and dirty bits: a walk's own, kept off the heap's churn. */
+    private final long[] walkEntries = new long[5], walkAddresses = new long[5];
+
     private long walk(long linear, int access, int slot, long tag) {
         boolean ia32e = longMode();
         if (ia32e && !canonical(linear)) {
@@ -188,8 +191,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         int entrySize = pae ? 8 : 4;
         long table = ia32e ? cr3 & ControlBits.PTE_ADDRESS : pae ? cr3 & 0xFFFFFFE0L : cr3 & 0xFFFFF000L;
         boolean writable = true, userOk = true, exec = true;
-        long[] entries = new long[5];
-        long[] addrs = new long[5];
+        long[] entries = walkEntries, addrs = walkAddresses;
         int levels = 0;
         long physPage = 0;
         for (int level = top; level >= 1; level--) {
