@@ -527,48 +527,62 @@ final class PcPlatform implements LocalApic.Messages {
 
     @Override
     public void send(LocalApic.Ipi ipi) {
-        List<Integer> targets = new ArrayList<>();
-        for (int id = 0; id < apics.size(); id++) {
-            boolean self = apics.get(id).id() == ipi.source();
-            boolean chosen = switch (ipi.shorthand()) {
-                case LocalApic.Ipi.SELF -> self;
-                case LocalApic.Ipi.ALL -> true;
-                case LocalApic.Ipi.ALL_BUT_SELF -> !self;
-                default -> apics.get(id).matches(ipi.logical(), ipi.destination());
-            };
-            if (chosen) {
-                targets.add(id);
+        if (ipi.deliveryMode() == LocalApic.Ipi.LOWEST) {
+            List<Integer> targets = new ArrayList<>();
+            for (int id = 0; id < apics.size(); id++) {
+                if (targeted(ipi, id)) {
+                    targets.add(id);
+                }
+            }
+            if (!targets.isEmpty()) {
+                deliver(ipi, lowestPriority(apics, targets));
+            }
+            return;
+        }
+        for (int id = 0; id < apics.size(); id++) { // no list: a guest sends IPIs and NMIs at every reschedule and flush
+            if (targeted(ipi, id)) {
+                deliver(ipi, id);
             }
         }
-        if (ipi.deliveryMode() == LocalApic.Ipi.LOWEST && !targets.isEmpty()) {
-            targets = List.of(lowestPriority(apics, targets));
-        }
-        for (int id : targets) {
-            switch (ipi.deliveryMode()) {
-                case LocalApic.Ipi.FIXED, LocalApic.Ipi.LOWEST -> apics.get(id).accept(ipi.vector(), ipi.levelTriggered());
-                case LocalApic.Ipi.INIT -> {
-                    if (ipi.assertLevel() || !ipi.levelTriggered()) { // the level de-assert of INIT does nothing
-                        apics.get(id).reset();
-                        runners.apply(id).post(new VcpuRunner.Init());
-                    }
+    }
+
+    /** Whether {@code ipi} is addressed to vCPU {@code id}'s local APIC, by its shorthand or its destination. */
+    private boolean targeted(LocalApic.Ipi ipi, int id) {
+        boolean self = apics.get(id).id() == ipi.source();
+        return switch (ipi.shorthand()) {
+            case LocalApic.Ipi.SELF -> self;
+            case LocalApic.Ipi.ALL -> true;
+            case LocalApic.Ipi.ALL_BUT_SELF -> !self;
+            default -> apics.get(id).matches(ipi.logical(), ipi.destination());
+        };
+    }
+
+    /** Carries out {@code ipi} at vCPU {@code id}, by its delivery mode. */
+    private void deliver(LocalApic.Ipi ipi, int id) {
+        switch (ipi.deliveryMode()) {
+            case LocalApic.Ipi.FIXED, LocalApic.Ipi.LOWEST -> apics.get(id).accept(ipi.vector(), ipi.levelTriggered());
+            case LocalApic.Ipi.INIT -> {
+                if (ipi.assertLevel() || !ipi.levelTriggered()) { // the level de-assert of INIT does nothing
+                    apics.get(id).reset();
+                    runners.apply(id).post(new VcpuRunner.Init());
                 }
-                case LocalApic.Ipi.STARTUP -> runners.apply(id).post(VcpuRunner.Startup.ofVector(ipi.vector()));
-                case LocalApic.Ipi.NMI -> {
-                    if (runners.apply(id).vcpu() instanceof EmulatedVcpu core) {
-                        core.injectNmi();
-                    } else {
-                        sayOnce("nmi", "jkvm: an NMI to vCPU " + id + " on KVM, which jkvm does not deliver there yet: dropped");
-                    }
+            }
+            case LocalApic.Ipi.STARTUP -> runners.apply(id).post(VcpuRunner.Startup.ofVector(ipi.vector()));
+            case LocalApic.Ipi.NMI -> {
+                if (runners.apply(id).vcpu() instanceof EmulatedVcpu core) {
+                    core.injectNmi();
+                } else {
+                    sayOnce("nmi", "jkvm: an NMI to vCPU " + id + " on KVM, which jkvm does not deliver there yet: dropped");
                 }
-                default -> {
-                    String mode = switch (ipi.deliveryMode()) {
-                        case LocalApic.Ipi.SMI -> "an SMI";
-                        case LocalApic.Ipi.EXTINT -> "an ExtINT";
-                        default -> "delivery mode " + ipi.deliveryMode() + " (reserved)";
-                    };
-                    String from = ipi.source() < 0 ? "the I/O APIC" : "vCPU " + ipi.source();
-                    sayOnce(mode, "jkvm: " + from + " sent " + mode + ", which jkvm does not deliver: dropped (said once)");
-                }
+            }
+            default -> {
+                String mode = switch (ipi.deliveryMode()) {
+                    case LocalApic.Ipi.SMI -> "an SMI";
+                    case LocalApic.Ipi.EXTINT -> "an ExtINT";
+                    default -> "delivery mode " + ipi.deliveryMode() + " (reserved)";
+                };
+                String from = ipi.source() < 0 ? "the I/O APIC" : "vCPU " + ipi.source();
+                sayOnce(mode, "jkvm: " + from + " sent " + mode + ", which jkvm does not deliver: dropped (said once)");
             }
         }
     }
