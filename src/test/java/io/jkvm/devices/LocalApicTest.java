@@ -147,11 +147,15 @@ class LocalApicTest {
             halted.set(false);
             gated.write(LocalApic.TIMER_INITIAL, 4, 1_000_000); // 1 ms at 1 GHz
             Thread.sleep(30);
-            assertFalse(line.get(), "the count has run out, but the vCPU has not got anywhere: no interrupt yet");
+            assertEquals(0, gated.read(LocalApic.TIMER_CURRENT, 4), "the count has run out");
+            assertFalse(line.get(), "but the vCPU has not got anywhere: no interrupt yet");
             if (byHalting) {
                 halted.set(true);
             } else {
-                retired.addAndGet(1000);
+                retired.addAndGet(999);
+                Thread.sleep(5);
+                assertFalse(line.get(), "999 instructions are not enough for 1 ms");
+                retired.addAndGet(1);
             }
             long deadline = System.nanoTime() + 5_000_000_000L;
             while (!line.get() && System.nanoTime() < deadline) {
