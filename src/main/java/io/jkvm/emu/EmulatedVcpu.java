@@ -202,6 +202,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.crossingRuns;
     }
 
+    /** How many instructions the interpreter decoded, not finding them decoded before with the same bytes. */
+    long interpreterDecodes() {
+        return core.interpreterDecodes;
+    }
+
     /** How many blocks ran after the one before with no look-up (its link to them still held). */
     long chainedBlocks() {
         return core.chainedBlocks;

@@ -75,17 +75,50 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
     Instruction decodeInstruction() {
         long start = ip;
         long wrap = code64 ? -1L : 0xFFFFFFFFL;
-        CodeCursor code = cursor;
-        code.address = start;
-        code.wrap = wrap;
-        boolean apm = vendor.followsApm();
-        InstructionDecoder decoder = code64 ? (apxEnabled() ? (apm ? APX_APM : APX_SDM) : apm ? PLAIN_APM : PLAIN_SDM)
-                : new InstructionDecoder(false, defaultSize, protectedMode(), false, apm);
-        Instruction decoded = decoder.decode(code);
+        codeByte(start & wrap); // the fetch's translation and its faults, as the decoder's first byte would take them
+        long physical = fetchPhysBase + (start & 0xFFF);
+        boolean apx = code64 && apxEnabled(), protectedMode = protectedMode(), apm = vendor.followsApm();
+        // what the decoder reads besides the bytes: an instruction decoded under other settings is decoded again
+        int mode = (code64 ? 1 : 0) | (apx ? 2 : 0) | (protectedMode ? 4 : 0) | (apm ? 8 : 0) | defaultSize << 4;
+        int slot = (int) (physical ^ physical >>> 9) & (DECODED_SLOTS - 1);
+        Instruction decoded = decodedInsn[slot];
+        if (decoded == null || decodedAt[slot] != physical || decodedMode[slot] != mode
+                || !ram.holds(physical, decodedBytes[slot])) {
+            CodeCursor code = cursor;
+            code.address = start;
+            code.wrap = wrap;
+            InstructionDecoder decoder = code64 ? (apx ? (apm ? APX_APM : APX_SDM) : apm ? PLAIN_APM : PLAIN_SDM)
+                    : new InstructionDecoder(false, defaultSize, protectedMode, false, apm);
+            decoded = decoder.decode(code);
+            interpreterDecodes++;
+            if ((physical & 0xFFF) + decoded.length() <= 0x1000) { // one across a page end is decoded each time
+                byte[] bytes = new byte[decoded.length()];
+                for (int i = 0; i < bytes.length; i++) {
+                    bytes[i] = ram.getByte(physical + i);
+                }
+                decodedAt[slot] = physical;
+                decodedMode[slot] = mode;
+                decodedBytes[slot] = bytes;
+                decodedInsn[slot] = decoded;
+            }
+        }
         insn = decoded;
         ip = (start + decoded.length()) & wrap;
         return decoded;
     }
+
+    /**
+     * The interpreter's last decoded instructions, by guest-physical address and the mode that decoded them, with
+     * their bytes: one whose bytes are still in memory runs again undecoded (an interrupt's entry and IRET, a REP
+     * MOVS, the 16- and 32-bit code before long mode). Direct-mapped by address.
+     */
+    private static final int DECODED_SLOTS = 256;
+    /** How many instructions the interpreter decoded, not finding them kept (for the tests). */
+    long interpreterDecodes;
+    private final long[] decodedAt = new long[DECODED_SLOTS];
+    private final int[] decodedMode = new int[DECODED_SLOTS];
+    private final byte[][] decodedBytes = new byte[DECODED_SLOTS][];
+    private final Instruction[] decodedInsn = new Instruction[DECODED_SLOTS];
 
     /** The next instruction byte's linear address, wrapped to the mode's width: one per core, reused by each decode. */
     private final class CodeCursor implements InstructionBytes {
