@@ -175,12 +175,16 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
 
     /** The longest instruction: the bytes gathered for one that may cross its page's end. */
     private static final int MAX_LENGTH = 15;
-    /** The last instruction across a page end run here as a decoded one: its RIP (-1: none), bytes and op. */
-    private long crossingRip = -1;
-    private byte[] crossingBytes;
-    private BlockOp crossingOp;
-    /** How many times an instruction across a page end ran that way (for the tests). */
-    long crossingRuns;
+    /**
+     * The last instructions across a page end run here as decoded ones, direct-mapped by RIP: their RIP, bytes and op
+     * (none where the op is null). Several: a loop may hold two, and one slot decoded each of them at every run.
+     */
+    private static final int CROSSING_SLOTS = 16;
+    private final long[] crossingRip = new long[CROSSING_SLOTS];
+    private final byte[][] crossingBytes = new byte[CROSSING_SLOTS][];
+    private final BlockOp[] crossingOp = new BlockOp[CROSSING_SLOTS];
+    /** How many times an instruction across a page end ran that way, and was decoded for it (for the tests). */
+    long crossingRuns, crossingDecodes;
 
     /**
      * Runs the instruction at RIP as a decoded one when it crosses the end of its page (the fetched page, RIP's) and
@@ -203,21 +207,24 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             return false;
         }
         long here = fetchPhysBase + (rip & 0xFFF);
-        if (rip != crossingRip || !sameBytes(crossingBytes, here, inPage, nextPhys)) {
+        int slot = (int) (rip ^ rip >>> 12) & (CROSSING_SLOTS - 1);
+        BlockOp op = crossingOp[slot];
+        if (op == null || crossingRip[slot] != rip || !sameBytes(crossingBytes[slot], here, inPage, nextPhys)) {
             byte[] bytes = new byte[MAX_LENGTH];
             for (int i = 0; i < MAX_LENGTH; i++) {
                 bytes[i] = crossingByte(i, here, inPage, nextPhys);
             }
-            BlockOp op = BlockDecoder.reduce(bytes);
-            crossingRip = -1;
+            op = BlockDecoder.reduce(bytes);
+            crossingDecodes++;
+            crossingOp[slot] = null;
             if (op == null || op.length() <= inPage) {
                 return false;
             }
-            crossingRip = rip;
-            crossingBytes = java.util.Arrays.copyOf(bytes, op.length());
-            crossingOp = op;
+            crossingRip[slot] = rip;
+            crossingBytes[slot] = java.util.Arrays.copyOf(bytes, op.length());
+            crossingOp[slot] = op;
         }
-        boolean restorable = crossingOp.flagsBeforeStore();
+        boolean restorable = op.flagsBeforeStore();
         if (restorable) {
             saveFlags();
         }
@@ -226,7 +233,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         mmioReplayed = 0;
         crossingRuns++;
         try {
-            executeDecoded(crossingOp);
+            executeDecoded(op);
             mmioRetired();
             interruptShadow = false;
             instructions++;

@@ -202,6 +202,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.crossingRuns;
     }
 
+    /** How many times an instruction across a page end was decoded to run as a decoded one. */
+    long crossingDecodes() {
+        return core.crossingDecodes;
+    }
+
     /** How many instructions the interpreter decoded, not finding them decoded before with the same bytes. */
     long interpreterDecodes() {
         return core.interpreterDecodes;

@@ -66,6 +66,29 @@ class CrossingInstructionTest {
         });
     }
 
+    /** Two instructions across page ends in one loop are each decoded once, not again at every turn of the loop. */
+    @ParameterizedTest
+    @ValueSource(strings = {"blocks", "compiled"})
+    void twoInstructionsAcrossPageEndsInOneLoopAreEachDecodedOnce(String execution) {
+        long second = EmuVm.CODE + 0x1FFE; // ADD RAX, RBX from here, across the next page end
+        Asm start = new Asm().raw("31 c0 b9 03 00 00 00 bb 05 00 00 00 ba e8 03 00 00") // eax = 0, ecx = 3, ebx = 5, edx = 1000
+                .movImm64(6, LOOP).movImm64(7, second).raw("ff e6"); // rsi = LOOP, rdi = second; jmp rsi
+        byte[] first = HexFormat.of().parseHex("4801c8" + "ffe7"); // add rax, rcx; jmp rdi
+        byte[] then = HexFormat.of().parseHex("4801d8" + "ffca" + "7402" // add rax, rbx; dec edx; jz to the OUT
+                + "ffe6" + "e680"); // jmp rsi; out 0x80
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(start.bytes())) {
+                vm.memory.write(LOOP, first, 0, first.length);
+                vm.memory.write(second, then, 0, then.length);
+                vm.nextOut(0x80);
+                assertEquals(8000, vm.vcpu.registers().rax(), "1000 times ADD RAX, RCX and ADD RAX, RBX");
+                assertTrue(vm.vcpu.crossingRuns() > 1900, "decoded runs of the two: " + vm.vcpu.crossingRuns());
+                assertTrue(vm.vcpu.crossingDecodes() <= 4, "decoded " + vm.vcpu.crossingDecodes() + " times");
+            }
+            return null;
+        });
+    }
+
     /**
      * An instruction the interpreter runs that ends at the last byte of its page, before a page that is not present:
      * looking for an instruction across the end must not leave that page's address in CR2 (no #PF happened).
