@@ -323,10 +323,10 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             int v = (int) value;
             for (int i = 0; i < LVT_OFFSETS.length; i++) {
                 if (reg == LVT_OFFSETS[i]) {
-                    int oldMode = (lvt[0] >>> 17) & 3;
+                    int oldMode = timerMode();
                     int countBefore = i == 0 ? seenCount(false) : currentCount();
                     lvt[i] = (v & LVT_WRITABLE[i]) | (softwareEnabled() ? 0 : MASKED);
-                    int newMode = (lvt[0] >>> 17) & 3;
+                    int newMode = timerMode();
                     if (i == 0 && newMode != oldMode) {
                         timerModeChanged(oldMode, newMode, countBefore);
                     }
@@ -366,7 +366,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
                     }
                 }
                 case TIMER_INITIAL -> {
-                    if (((lvt[0] >>> 17) & 3) != 2) { // ignored in TSC-deadline mode
+                    if (timerMode() != 2) { // ignored in TSC-deadline mode
                         timerInitial = v;
                         timerStart = 0;
                         rearmTimer();
@@ -484,7 +484,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public synchronized void setTscDeadline(long deadline, long tscNow, long tscKhz) {
         tscDeadline = deadline;
-        if (((lvt[0] >>> 17) & 3) != 2) {
+        if (timerMode() != 2) {
             return; // not in TSC-deadline mode: the MSR holds it, nothing is armed
         }
         if (timerExpiry != null) {
@@ -510,7 +510,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private void deadlineReached() {
         synchronized (this) {
             timerExpiry = null;
-            if (held || tscDeadline == 0 || ((lvt[0] >>> 17) & 3) != 2) {
+            if (held || tscDeadline == 0 || timerMode() != 2) {
                 return;
             }
             tscDeadline = 0; // fired: the MSR reads 0 again
@@ -535,6 +535,11 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         return (timerInitial & 0xFFFFFFFFL) * divisor();
     }
 
+    /** The LVT timer's mode: 0 one-shot, 1 periodic, 2 TSC-deadline. */
+    private int timerMode() {
+        return (lvt[0] >>> 17) & 3;
+    }
+
     private int currentCount() {
         return currentCount(System.nanoTime());
     }
@@ -546,7 +551,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         long elapsed = (now - timerStart) / divisor();
         long initial = timerInitial & 0xFFFFFFFFL;
-        boolean periodic = ((lvt[0] >>> 17) & 3) == 1;
+        boolean periodic = timerMode() == 1;
         if (elapsed >= initial) {
             return periodic ? (int) (initial - elapsed % initial) : 0;
         }
@@ -582,7 +587,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         long gap = now - countSeenAt;
         countSeenAt = now;
         countSeenMark = progress.mark();
-        boolean fired = ((lvt[0] >>> 17) & 3) == 0 && timerExpiry == null;
+        boolean fired = timerMode() == 0 && timerExpiry == null;
         if (seen == null || timerStart == 0 || !countRead || fired || held || gap <= STALL_SLACK_NANOS
                 || gap > STALL_WINDOW_NANOS) {
             return false;
@@ -593,7 +598,14 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             return false;
         }
         timerStart += Math.min(stalled, now - timerStart); // not before the count began
-        return ((lvt[0] >>> 17) & 3) == 1 || now - timerStart < periodNanos(); // else its held-back expiry stays
+        return timerMode() == 1 || now - timerStart < periodNanos(); // else its held-back expiry stays
+    }
+
+    /** A count just written or restored: looked at first at host time {@code now}, and not read yet. */
+    private void lookFrom(long now) {
+        countSeenAt = now;
+        countSeenMark = progress.mark();
+        countRead = false;
     }
 
     /**
@@ -654,13 +666,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         }
         boolean armed = timerStart == 0; // a count written now, not one counting on
         if (armed) {
-            timerStart = countSeenAt = System.nanoTime();
-            countSeenMark = progress.mark();
-            countRead = false;
+            timerStart = System.nanoTime();
+            lookFrom(timerStart);
         }
         long elapsed = System.nanoTime() - timerStart, period = periodNanos();
         long due = armed ? Math.max(period - elapsed, 1) : period - elapsed % period;
-        if (!armed && elapsed >= period && ((lvt[0] >>> 17) & 3) != 1) {
+        if (!armed && elapsed >= period && timerMode() != 1) {
             return; // a one-shot count that ran out before a mode change stays out; one just written fires, however short
         }
         scheduleExpiry(due, armed ? period : Math.max(due, 1)); // a whole count, or what is left of one
@@ -704,12 +715,12 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public synchronized State save() {
         long elapsed = timerStart == 0 ? -1 : System.nanoTime() - timerStart;
-        if (elapsed >= 0 && ((lvt[0] >>> 17) & 3) == 0 && timerExpiry != null && elapsed >= periodNanos()) {
+        if (elapsed >= 0 && timerMode() == 0 && timerExpiry != null && elapsed >= periodNanos()) {
             // a one-shot count that ran out but is held back until the vCPU gets somewhere (it was paused for this
             // save): kept as 1 ns short of its end, so the restored timer fires at once instead of counting as spent
             elapsed = periodNanos() - 1;
         }
-        boolean deadlineArmed = ((lvt[0] >>> 17) & 3) == 2 && tscDeadline != 0 && timerExpiry != null;
+        boolean deadlineArmed = timerMode() == 2 && tscDeadline != 0 && timerExpiry != null;
         long left = deadlineArmed ? Math.max(timerExpiry.getDelay(TimeUnit.NANOSECONDS), 0) : -1;
         return new State(base, id, tpr, ldr, dfr, spiv, esr, icrLow, icrHigh, lvt.clone(), timerInitial, timerDivide, elapsed,
                 irr.clone(), isr.clone(), tmr.clone(), tscDeadline, left);
@@ -739,16 +750,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         timerInitial = s.timerInitial();
         timerDivide = s.timerDivide();
         tscDeadline = s.tscDeadline();
-        if (((lvt[0] >>> 17) & 3) == 2) {
+        if (timerMode() == 2) {
             if (s.deadlineNanos() >= 0 && tscDeadline != 0) {
                 timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(s.deadlineNanos(), 1), TimeUnit.NANOSECONDS);
             }
         } else if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
-            countSeenAt = System.nanoTime(); // the restored vCPU's stalls count from here
-            countSeenMark = progress.mark();
-            countRead = false;
-            timerStart = countSeenAt - s.timerElapsedNanos();
-            if (((lvt[0] >>> 17) & 3) == 0 && s.timerElapsedNanos() < periodNanos()) {
+            long now = System.nanoTime();
+            lookFrom(now); // the restored vCPU's stalls count from here
+            timerStart = now - s.timerElapsedNanos();
+            if (timerMode() == 0 && s.timerElapsedNanos() < periodNanos()) {
                 // a one-shot count still owed: due in what was left of it when saved, not in what is left of it now
                 long due = Math.max(periodNanos() - s.timerElapsedNanos(), 1);
                 scheduleExpiry(due, due);

@@ -93,9 +93,7 @@ abstract sealed class InstructionFetch extends MemoryAccess permits StepExecutio
             interpreterDecodes++;
             if ((physical & 0xFFF) + decoded.length() <= 0x1000) { // one across a page end is decoded each time
                 byte[] bytes = new byte[decoded.length()];
-                for (int i = 0; i < bytes.length; i++) {
-                    bytes[i] = ram.getByte(physical + i);
-                }
+                ram.read(physical, bytes, 0, bytes.length);
                 decodedAt[slot] = physical;
                 decodedMode[slot] = mode;
                 decodedBytes[slot] = bytes;
