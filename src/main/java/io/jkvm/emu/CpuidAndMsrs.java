@@ -35,12 +35,17 @@ final class CpuidAndMsrs {
         }
         if (leaf == 0xD && sub == 0) {
             ebx = c.xsaveLayout().standardSize(c.xcr0); // size for what XCR0 enables now
+        } else if (leaf == 0xD && sub == 1 && (e.eax() & (XSAVEC | XSAVES)) != 0) {
+            ebx = c.xsaveLayout().compactedSize(c.xcr0 | c.xss); // XSAVEC/XSAVES's size for XCR0 | IA32_XSS now, as KVM's
         }
         c.r[0] = e.eax() & 0xFFFFFFFFL;
         c.r[3] = ebx & 0xFFFFFFFFL;
         c.r[1] = ecx & 0xFFFFFFFFL;
         c.r[2] = edx & 0xFFFFFFFFL;
     }
+
+    /** CPUID.(0xD,1):EAX[1] and [3]: the compacted instructions, whose area size EBX then gives. */
+    private static final int XSAVEC = 1 << 1, XSAVES = 1 << 3;
 
     /** AMD's legacy performance counters, PerfEvtSel0-3 and PerfCtr0-3, which every AMD processor since the K7 has. */
     private static final int AMD_PERF_FIRST = 0xC0010000, AMD_PERF_COUNT = 8;

@@ -194,4 +194,29 @@ class XsaveInstructionTest {
             assertEquals(1L << 18, s.msrs().get(Msrs.IA32_XFD_ERR), "IA32_XFD_ERR: the component that faulted");
         }
     }
+    /**
+     * CPUID.(0xD,0):EBX and (0xD,1):EBX give the standard and the compacted size for what XCR0 (| IA32_XSS) enables
+     * now, as Linux checks at boot ("XSAVE consistency problem" and no XSAVE when (0xD,1) kept the model's full size).
+     */
+    @Test
+    void leaf0xDSizesFollowXcr0InBothFormats() {
+        record Sizes(long xcr0, int standard, int compacted) {
+        }
+        // the Intel part puts AVX-512's Hi16_ZMM at 1664 (standard), the AMD part packs it at 1408
+        for (var part : java.util.Map.of(CpuidFixtures.intelModel(), java.util.List.of(new Sizes(0x3, 576, 576),
+                new Sizes(0x7, 832, 832), new Sizes(0xE7, 2688, 2432)), CpuidFixtures.amdModel(),
+                java.util.List.of(new Sizes(0x3, 576, 576), new Sizes(0x7, 832, 832), new Sizes(0xE7, 2432, 2432))).entrySet()) {
+            for (Sizes want : part.getValue()) {
+                Asm a = new Asm().movImm64(7, BUFFER).setXcr0(want.xcr0())
+                        .raw("b8 0d 00 00 00 b9 01 00 00 00 0f a2 89 1f") // cpuid (0xD,1); mov [rdi], ebx
+                        .raw("b8 0d 00 00 00 31 c9 0f a2 89 5f 04").hlt(); // cpuid (0xD,0); mov [rdi + 4], ebx
+                try (EmuVm vm = new EmuVm(part.getKey(), a.bytes())) {
+                    assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                    String what = part.getKey().spec() + ", XCR0 " + Long.toHexString(want.xcr0());
+                    assertEquals(want.compacted(), vm.memory.readInt(BUFFER), what + ": CPUID.(0xD,1):EBX");
+                    assertEquals(want.standard(), vm.memory.readInt(BUFFER + 4), what + ": CPUID.(0xD,0):EBX");
+                }
+            }
+        }
+    }
 }
