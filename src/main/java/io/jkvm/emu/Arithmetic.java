@@ -123,7 +123,8 @@ final class Arithmetic {
         }
     }
 
-    private static void mul(Core cpu, int size, boolean signed, long src) {
+    /** MUL or IMUL of RAX (AL, AX, EAX) by {@code src} into RDX:RAX (AX for bytes); the compiled form calls it too. */
+    static void mul(Core cpu, int size, boolean signed, long src) {
         long a = cpu.reg(0, size);
         int shift = 64 - 8 * size;
         long lo, hi;

@@ -33,7 +33,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * RIP, and in {@code blockProgress} which instruction it was), so a fault or exit in the middle is precise.
  * </ul>
  * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
- * byte, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET are compiled from the same semantics the block executor
+ * byte, one-operand MUL and IMUL of 4 and 8 bytes, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET are compiled from the same semantics the block executor
  * runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted},
  * {@link NearBranches}, the core's stack check and memory accessors); every other decoded
  * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
@@ -171,6 +171,7 @@ final class BlockCompiler {
             case BlockOp.SETCC -> plainRm(d);
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
+            case BlockOp.MUL_DIV -> (d.sub() == 4 || d.sub() == 5) && d.size() >= 4 && plainRm(d); // not DIV: #DE
             default -> false;
         };
     }
@@ -182,7 +183,7 @@ final class BlockCompiler {
             case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM,
                  BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.MOV_RM_IMM, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.INC,
                  BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC,
-                 BlockOp.NOT, BlockOp.NEG ->
+                 BlockOp.NOT, BlockOp.NEG, BlockOp.MUL_DIV ->
                     d.rm() == BlockOp.MEMORY;
             default -> false;
         };
@@ -212,7 +213,8 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_IMM, BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM ->
                     d.sub() != 2 && d.sub() != 3;
-            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.NEG -> true;
+            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.NEG,
+                 BlockOp.MUL_DIV -> true; // MUL and IMUL: the core sets SF, ZF, AF and PF too (undefined in the SDM)
             default -> false;
         };
     }
@@ -289,6 +291,7 @@ final class BlockCompiler {
             switch (d.op()) {
                 case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
                 case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
+                case BlockOp.MUL_DIV -> used |= 1L | 1L << 2; // RDX:RAX
                 default -> {
                 }
             }

@@ -24,12 +24,14 @@ import static java.lang.constant.ConstantDescs.CD_void;
  */
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
-            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
+            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
+            MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
+            LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
             SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
             SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int);
 
@@ -188,6 +190,7 @@ final class CompiledForms {
                 b.reloadRegister(d.reg());
                 b.flagsInCore(); // imul3 set all six there
             }
+            case BlockOp.MUL_DIV -> widening(b, d, i, size, d.sub() == 5);
             case BlockOp.SHIFT -> {
                 if (d.imm() < 0) {
                     shiftByCl(b, d, i, size);
@@ -277,6 +280,47 @@ final class CompiledForms {
         if (BlockCompiler.touchesMemory(d) && b.reachable) {
             afterMemory(b, d, i);
         }
+    }
+
+    /**
+     * One-operand MUL or IMUL of 4 or 8 bytes: RDX:RAX = RAX * r/m. With its flags dead, the two halves in locals
+     * (the 64-bit high half by Math's multiplyHigh); else Arithmetic.mul on the register file, as executeDecoded runs it.
+     */
+    private static void widening(BodyState b, BlockOp d, int i, int size, boolean signed) {
+        CodeBuilder cob = b.cob;
+        if (b.flagsDeadAfter(i)) {
+            readRm(b, d, i, size); // a memory operand's read, the only access that may fault, before any register changes
+            cob.lstore(VALUE);
+            if (size == 8) {
+                b.loadRegister(0, 8);
+                cob.lload(VALUE).invokestatic(CD_MATH, signed ? "multiplyHigh" : "unsignedMultiplyHigh", LONG_BINARY);
+                b.loadRegister(0, 8);
+                cob.lload(VALUE).lmul();
+                b.storeRegister(0, 8);
+                b.storeRegister(2, 8);
+            } else {
+                b.loadRegister(0, 4);
+                if (signed) {
+                    cob.l2i().i2l();
+                }
+                cob.lload(VALUE);
+                if (signed) {
+                    cob.l2i().i2l();
+                }
+                cob.lmul().dup2();
+                b.storeRegister(0, 4);
+                cob.bipush(32).lushr();
+                b.storeRegister(2, 4);
+            }
+            return;
+        }
+        b.flushRegister(0); // mul reads RAX from the register file and writes RAX and RDX there
+        cob.aload(CORE).loadConstant(size).loadConstant(signed ? 1 : 0);
+        readRm(b, d, i, size);
+        cob.invokestatic(CD_ARITHMETIC, "mul", MUL);
+        b.reloadRegister(0);
+        b.reloadRegister(2);
+        b.flagsInCore(); // mul set all six there
     }
 
     /**

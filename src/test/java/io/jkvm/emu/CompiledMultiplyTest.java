@@ -51,4 +51,32 @@ class CompiledMultiplyTest {
             return null;
         });
     }
+    /**
+     * RAX and RCX set; push rcx; mov ebp, 20000; 1: mul rcx; add rax, rdx; mov r8, rax; imul rcx; adc r9, 0; mul ecx; xor eax, edx;
+     * imul dword [rsp]; seto r10b; add r11, r10; mul qword [rsp]; sbb r12, rdx; imul ecx; lea rax, [rax + r8 + 1];
+     * add rcx, rdx; dec ebp; jnz 1b; hlt (assembled with llvm-mc). The flags of some are dead, others read.
+     */
+    private static final String WIDENING = "51bd204e0000" + "48f7e1" + "4801d0" + "4989c0" + "48f7e9" + "4983d100"
+            + "f7e1" + "31d0" + "f72c24" + "410f90c2" + "4d01d3" + "48f72424" + "4919d4" + "f7e9" + "4a8d440001"
+            + "4801d1" + "ffcd" + "75cd" + "f4";
+
+    @org.junit.jupiter.api.Test
+    void oneOperandMultipliesAreCompiledWithTheInterpretersResults() {
+        byte[] setup = new Asm().movImm64(0, A).movImm64(1, C).bytes();
+        byte[] loop = HexFormat.of().parseHex(WIDENING);
+        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
+        System.arraycopy(loop, 0, code, setup.length, loop.length);
+        java.util.List<String> calls = CompiledGuests.readsAndCalls(CompiledGuests.blockAt(code, setup.length + 6));
+        org.junit.jupiter.api.Assertions.assertFalse(calls.contains("io/jkvm/emu/Core.executeDecoded()"), calls.toString());
+        org.junit.jupiter.api.Assertions.assertTrue(calls.contains("java/lang/Math.unsignedMultiplyHigh()"),
+                "MUL RCX, whose flags ADD overwrites: its halves in locals " + calls);
+        org.junit.jupiter.api.Assertions.assertTrue(calls.contains("io/jkvm/emu/Arithmetic.mul()"),
+                "IMUL RCX, whose CF ADC reads: through the interpreter's mul " + calls);
+        java.util.function.Function<EmuVm, java.util.List<Long>> none = vm -> java.util.List.of();
+        java.util.List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, none);
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, none));
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, none));
+        org.junit.jupiter.api.Assertions.assertNotEquals(0L, interpreter.get(9), "R9: some IMUL RCX overflowed");
+        org.junit.jupiter.api.Assertions.assertNotEquals(0L, interpreter.get(11), "R11: some IMUL of a dword overflowed (SETO)");
+    }
 }
