@@ -20,7 +20,7 @@ final class BlockDecoder {
     private static final int MAX_INSNS = 64;
     private static final int PAGE = CodeCache.PAGE;
 
-    /** An instruction running past the end of its page: the interpreter fetches it across the boundary. */
+    /** An instruction running past the bytes a block may hold: the interpreter fetches it across the boundary. */
     private static final class PastPage extends RuntimeException {
         PastPage() {
             super(null, null, false, false);
@@ -29,24 +29,48 @@ final class BlockDecoder {
 
     private static final PastPage PAST_PAGE = new PastPage();
 
-    /** The bytes of one page from an offset on. */
+    /**
+     * The bytes of one page from an offset on, and of the page after it in linear order (the tail) once asked for:
+     * {@code tail} gives that page's physical base, or -1 when the block must end at this page's end.
+     */
     private static final class PageBytes implements InstructionBytes {
         private final Mapping ram;
         private final long pageBase;
+        private final java.util.function.LongSupplier tail;
+        private long tailBase = -2; // -2: not asked for yet
         int pos;
 
-        PageBytes(Mapping ram, long pageBase, int offset) {
+        PageBytes(Mapping ram, long pageBase, int offset, java.util.function.LongSupplier tail) {
             this.ram = ram;
             this.pageBase = pageBase;
             this.pos = offset;
+            this.tail = tail;
+        }
+
+        /** Whether a block may hold bytes from {@link #pos} on: in its page, or in the tail (asked for at its start). */
+        boolean more() {
+            if (pos < PAGE) {
+                return true;
+            }
+            if (tailBase == -2) {
+                tailBase = tail.getAsLong();
+            }
+            return tailBase >= 0 && pos < 2 * PAGE;
         }
 
         @Override
         public int next() {
-            if (pos >= PAGE) {
+            if (pos < PAGE) {
+                return ram.getByte(pageBase + pos++) & 0xFF;
+            }
+            if (!more()) {
                 throw PAST_PAGE;
             }
-            return ram.getByte(pageBase + pos++) & 0xFF;
+            return ram.getByte(tailBase + pos++ - PAGE) & 0xFF;
+        }
+
+        byte byteAt(int at) {
+            return ram.getByte(at < PAGE ? pageBase + at : tailBase + at - PAGE);
         }
     }
 
@@ -62,13 +86,21 @@ final class BlockDecoder {
         this.opSize = insn.operandSize();
     }
 
-    /** The block at {@code offset} in the page at physical {@code pageBase} (wholly inside RAM). */
+    /** The block at {@code offset} in the page at physical {@code pageBase} (wholly inside RAM), within that page. */
     static DecodedBlock decode(Mapping ram, long pageBase, int offset, int epoch) {
-        PageBytes page = new PageBytes(ram, pageBase, offset);
+        return decode(ram, pageBase, offset, epoch, () -> -1);
+    }
+
+    /**
+     * The block at {@code offset} in the page at physical {@code pageBase} (wholly inside RAM), which may go on into
+     * the next page in linear order: {@code tail} gives its physical base (in RAM), or -1, when the block reaches the end.
+     */
+    static DecodedBlock decode(Mapping ram, long pageBase, int offset, int epoch, java.util.function.LongSupplier tail) {
+        PageBytes page = new PageBytes(ram, pageBase, offset, tail);
         List<BlockOp> insns = new ArrayList<>();
         boolean endsBeforeSlow = false;
         int examined = offset; // the decision to stop depends on the bytes looked at too: they are checked as well
-        while (insns.size() < MAX_INSNS && page.pos < PAGE) {
+        while (insns.size() < MAX_INSNS && page.more()) {
             BlockOp insn;
             try {
                 insn = reduce(InstructionDecoder.BLOCKS.decode(page));
@@ -87,9 +119,10 @@ final class BlockDecoder {
         }
         byte[] bytes = new byte[examined - offset];
         for (int i = 0; i < bytes.length; i++) {
-            bytes[i] = ram.getByte(pageBase + offset + i);
+            bytes[i] = page.byteAt(offset + i);
         }
-        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch, pageBase + offset);
+        long tailPhysical = examined > PAGE ? page.tailBase : -1;
+        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch, pageBase + offset, tailPhysical);
     }
 
     /**

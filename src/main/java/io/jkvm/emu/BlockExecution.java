@@ -97,7 +97,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             DecodedBlock next = !branched ? last.fellTo
                     : last.branchedTo != null && last.branchedTo.physical == physical ? last.branchedTo
                     : last.branchedBefore;
-            if (next != null && code.chainable(next, physical)) {
+            if (next != null && code.chainable(next, physical) && tailMaps(next)) {
                 chainedBlocks++;
                 return next;
             }
@@ -144,14 +144,42 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         PageBlocks blocks = fetchedPageBlocks();
         long physical = fetchPhysBase + (rip & 0xFFF);
         DecodedBlock block = blocks.get((int) (rip & 0xFFF));
-        if (block == null || !code.current(block, physical)) {
-            block = code.decode(physical, blocks);
+        if (block == null || !code.current(block, physical) || !tailMaps(block)) {
+            block = code.decode(physical, blocks, this::nextPagePhysical);
             block.decodedAt = instructions;
         }
         if (fetchBlocksFlushes == code.flushes) { // else the cache was full: the block is in no index, no store sees it
             code.atLinear(rip, directSalt, block);
         }
         return block;
+    }
+
+    /**
+     * Whether {@code b}, found at RIP by its physical address, has no tail or its tail's page is still the page after
+     * RIP's (a block found by its linear address is, while the translation's salt holds: INVLPG and a TLB flush
+     * forget those look-ups).
+     */
+    private boolean tailMaps(DecodedBlock b) {
+        return b.tailPhysical < 0 || nextPagePhysical() == b.tailPhysical;
+    }
+
+    /**
+     * The physical base of the page after the fetched one, where a block may go on past its page's end: -1 when it is
+     * not RAM or its translation faults (no fault is raised: the block ends at its page's end, and the interpreter's
+     * fetch faults if it gets there).
+     */
+    private long nextPagePhysical() {
+        long cr2Before = cr2, next, linear = fetchPage + 0x1000;
+        if (!canonical(linear)) {
+            return -1;
+        }
+        try {
+            next = translate(linear, ACC_EXEC);
+        } catch (GuestFault f) {
+            cr2 = cr2Before;
+            return -1;
+        }
+        return isRam(next, 0x1000) ? next : -1;
     }
 
     /** {@code b}, found at RIP under this translation: the page it was decoded in is RIP's, the fetched page now. */
@@ -456,8 +484,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
         FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
-        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks().get(entry) != block) {
-            return single;
+        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks().get(entry) != block || block.tailPhysical >= 0) {
+            return single; // a block with a tail runs alone: only its own entry checks where its tail page is
         }
         java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));
         java.util.List<Long> starts = new java.util.ArrayList<>(java.util.List.of(0L));
@@ -472,12 +500,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
                 DecodedBlock s = fetchBlocks.get((int) offset);
                 if (s == null && compileThreshold == 0) {
-                    s = code.decode(fetchPhysBase + offset, fetchBlocks);
+                    s = code.decode(fetchPhysBase + offset, fetchBlocks, this::nextPagePhysical);
                     if (code.flushes != fetchBlocksFlushes) {
                         return single; // the cache was full and is empty now: the page index is stale
                     }
                 }
-                if (s == null || s.insns.length == 0 || s.runs < compileThreshold / 16
+                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0 || s.runs < compileThreshold / 16
                         || total + s.insns.length > REGION_INSNS || !code.current(s, fetchPhysBase + offset)) {
                     continue;
                 }

@@ -6,7 +6,8 @@ import io.jkvm.linux.Mapping;
  * Decoded blocks by guest-physical address, with the two ways they go stale:
  * <ul>
  * <li>the core's own stores: every RAM store checks a bitmap of the 64-byte lines that hold decoded code, and a hit
- * drops the page's blocks at once (self-modifying code, REP MOVS over code, XSAVE over code...);</li>
+ * drops the page's blocks at once (self-modifying code, REP MOVS over code, XSAVE over code...); a hit on a block's
+ * tail (its bytes past its page's end, {@link DecodedBlock#tailPhysical}) drops the page that block starts in too;</li>
  * <li>writes the core does not see (the machine loading an image or doing DMA between two runs, another vCPU): a new
  * epoch, begun on every entry to {@code run()} and on serializing instructions, makes each block compare its bytes
  * with memory once before it runs again (x86 asks a CPU to serialize before running code another agent wrote).</li>
@@ -48,6 +49,18 @@ final class CodeCache {
     private static final class Region {
         final PageBlocks[] pages = new PageBlocks[512]; // by page in the region; null: nothing decoded there
         final long[] codeLines = new long[512];                // by page: bit n set when line n holds decoded bytes
+        final long[] tailLines = new long[512];                // by page: line n holds bytes of another page's block
+        @SuppressWarnings("unchecked")
+        final java.util.ArrayList<DecodedBlock>[] tails = new java.util.ArrayList[512]; // those blocks, by page
+    }
+
+    /** The region of {@code physical} (in RAM), made if there is none. */
+    private Region regionAt(long physical) {
+        Region region = regions[(int) (physical >>> 21)];
+        if (region == null) {
+            region = regions[(int) (physical >>> 21)] = new Region();
+        }
+        return region;
     }
 
     /** Told of each physical page that gets decoded code where it had none. */
@@ -61,10 +74,7 @@ final class CodeCache {
 
     /** The decoded blocks of the page at {@code pageBase} (in RAM), by offset; made if there are none yet. */
     PageBlocks page(long pageBase) {
-        Region region = regions[(int) (pageBase >>> 21)];
-        if (region == null) {
-            region = regions[(int) (pageBase >>> 21)] = new Region();
-        }
+        Region region = regionAt(pageBase);
         int pageInRegion = (int) (pageBase >>> 12) & 511;
         PageBlocks page = region.pages[pageInRegion];
         if (page == null) {
@@ -114,13 +124,25 @@ final class CodeCache {
     }
 
     private boolean matches(DecodedBlock b, long physical) {
-        return ram.holds(physical, b.bytes);
+        if (b.tailPhysical < 0) {
+            return ram.holds(physical, b.bytes);
+        }
+        int head = PAGE - (int) (physical & (PAGE - 1));
+        return ram.holds(physical, b.bytes, 0, head) && ram.holds(b.tailPhysical, b.bytes, head, b.bytes.length - head);
     }
 
-    /** Decodes the block at {@code physical} into {@code page}, the table {@link #page} gave for its page. */
+    /** Decodes the block at {@code physical} into {@code page}, the table {@link #page} gave for its page, within the page. */
     DecodedBlock decode(long physical, PageBlocks page) {
+        return decode(physical, page, () -> -1);
+    }
+
+    /**
+     * Decodes the block at {@code physical} into {@code page}, the table {@link #page} gave for its page; past the
+     * page's end it may go on into the page {@code tail} gives (its physical base in RAM, or -1 for none).
+     */
+    DecodedBlock decode(long physical, PageBlocks page, java.util.function.LongSupplier tail) {
         int offset = (int) (physical & (PAGE - 1));
-        DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch);
+        DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch, tail);
         if (insns + b.insns.length > MAX_INSNS) {
             flush(); // the caller's page index is now stale: it sees the new flush count and looks it up again
             return b;
@@ -132,16 +154,43 @@ final class CodeCache {
         }
         int length = b.bytes.length;
         if (length > 0) {
+            int head = Math.min(length, PAGE - offset);
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
-            if (region.codeLines[pageInRegion] == 0) {
+            if ((region.codeLines[pageInRegion] | region.tailLines[pageInRegion]) == 0) {
                 codePageAdded.accept(physical - offset); // the page's first code: direct stores there stop
             }
-            for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
-                region.codeLines[pageInRegion] |= 1L << line;
+            region.codeLines[pageInRegion] |= lines(offset, head);
+            if (b.tailPhysical >= 0) {
+                tailBlocks++;
+                Region tailRegion = regionAt(b.tailPhysical);
+                int tailPage = (int) (b.tailPhysical >>> 12) & 511;
+                if ((tailRegion.codeLines[tailPage] | tailRegion.tailLines[tailPage]) == 0) {
+                    codePageAdded.accept(b.tailPhysical);
+                }
+                tailRegion.tailLines[tailPage] |= lines(0, length - head);
+                java.util.ArrayList<DecodedBlock> tails = tailRegion.tails[tailPage];
+                if (tails == null) {
+                    tails = tailRegion.tails[tailPage] = new java.util.ArrayList<>();
+                } else if (tails.size() >= 32) {
+                    tails.removeIf(t -> t.dropped); // blocks decoded again (their tail page no longer mapped there)
+                }
+                tails.add(b);
             }
         }
         return b;
+    }
+
+    /** How many blocks were decoded going on into the next page (for the tests). */
+    long tailBlocks;
+
+    /** The 64-byte lines {@code length} (at least 1) bytes from {@code offset} in a page touch, as a bit set. */
+    private static long lines(int offset, int length) {
+        long set = 0;
+        for (int line = offset >>> 6; line <= (offset + length - 1) >>> 6; line++) {
+            set |= 1L << line;
+        }
+        return set;
     }
 
     /**
@@ -154,29 +203,44 @@ final class CodeCache {
             return false;
         }
         int pageInRegion = (int) (physical >>> 12) & 511;
-        long lines = region.codeLines[pageInRegion];
+        long lines = region.codeLines[pageInRegion] | region.tailLines[pageInRegion];
         if (lines != 0) {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) {
                 forgetLinear();
-                PageBlocks dropped = region.pages[pageInRegion];
-                if (dropped != null) { // one a stale slot of the linear look-up still holds keeps no others alive
-                    dropped.forEach(DecodedBlock::unlink);
+                dropBlocks(region, pageInRegion);
+                java.util.ArrayList<DecodedBlock> tails = region.tails[pageInRegion];
+                region.tails[pageInRegion] = null;
+                region.tailLines[pageInRegion] = 0;
+                for (int k = 0; tails != null && k < tails.size(); k++) {
+                    DecodedBlock t = tails.get(k);
+                    if (!t.dropped) { // its page goes whole: a compiled region there may run it
+                        dropBlocks(regions[(int) (t.physical >>> 21)], (int) (t.physical >>> 12) & 511);
+                    }
                 }
-                region.pages[pageInRegion] = null;
-                region.codeLines[pageInRegion] = 0;
-                pages--;
                 return true;
             }
         }
         return false;
     }
 
+    /** Drops the blocks that start in a page; the tails of other pages' blocks there stay. */
+    private void dropBlocks(Region region, int pageInRegion) {
+        PageBlocks dropped = region.pages[pageInRegion];
+        if (dropped != null) { // one a stale slot of the linear look-up still holds keeps no others alive
+            dropped.forEach(DecodedBlock::unlink);
+            region.pages[pageInRegion] = null;
+            pages--;
+        }
+        region.codeLines[pageInRegion] = 0;
+    }
+
     /** Whether the page of {@code physical} (in RAM) holds decoded code: a store there is checked against it. */
     boolean holdsCode(long physical) {
         Region region = regions[(int) (physical >>> 21)];
-        return region != null && region.codeLines[(int) (physical >>> 12) & 511] != 0;
+        int pageInRegion = (int) (physical >>> 12) & 511;
+        return region != null && (region.codeLines[pageInRegion] | region.tailLines[pageInRegion]) != 0;
     }
 
     /**

@@ -1,8 +1,9 @@
 package io.jkvm.emu;
 
 /**
- * A straight run of decoded instructions inside one guest-physical page, entered at its first instruction and left
- * at a taken branch, at its end, or before an instruction the interpreter must run.
+ * A straight run of decoded instructions, entered at its first instruction and left at a taken branch, at its end, or
+ * before an instruction the interpreter must run. It starts in one guest-physical page and may go on into the page
+ * after it in linear order (its tail), as that translated when it was decoded: it runs only while it still does.
  */
 final class DecodedBlock {
     /** The decoded instructions, in order. */
@@ -28,6 +29,8 @@ final class DecodedBlock {
     RegionCompiles.Pending pending;
     /** Where it was decoded: a block reached by another's link ({@link #fellTo}) must still be the block there. */
     final long physical;
+    /** The physical base of the page its bytes go on into past its own page's end, or -1: it ends in its page. */
+    final long tailPhysical;
     /**
      * The last blocks of its own page that ran after it when it ended at its end (or before a slow form), and the last
      * two it branched to (its Jccs and the branch it ends with may each be taken).
@@ -56,8 +59,13 @@ final class DecodedBlock {
     }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {
+        this(insns, bytes, endsBeforeSlow, checkedEpoch, physical, -1);
+    }
+
+    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical, long tailPhysical) {
         this.insns = insns;
         this.physical = physical;
+        this.tailPhysical = tailPhysical;
         long before = 0;
         for (int n = 0; n < insns.length; n++) {
             before |= insns[n].flagsBeforeStore() ? 1L << n : 0;

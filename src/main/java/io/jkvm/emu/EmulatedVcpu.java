@@ -202,6 +202,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.crossingRuns;
     }
 
+    /** How many decoded blocks went on past their page's end into the next page. */
+    long tailBlocks() {
+        return core.code.tailBlocks;
+    }
+
     /** How many times an instruction across a page end was decoded to run as a decoded one. */
     long crossingDecodes() {
         return core.crossingDecodes;

@@ -315,8 +315,14 @@ public final class Mapping implements AutoCloseable {
      * block's bytes, tens of them) are too short for the bulk compare to repay its set-up.
      */
     public boolean holds(long offset, byte[] bytes) {
-        int n = bytes.length, i = 0;
-        long at = base + Objects.checkFromIndexSize(offset, n, size);
+        return holds(offset, bytes, 0, bytes.length);
+    }
+
+    /** Whether the {@code length} bytes at {@code offset} are {@code bytes[from]} on. */
+    public boolean holds(long offset, byte[] bytes, int from, int length) {
+        Objects.checkFromIndexSize(from, length, bytes.length);
+        int n = from + length, i = from;
+        long at = base + Objects.checkFromIndexSize(offset, length, size) - from;
         for (; i <= n - 8; i += 8) {
             if (ALL.get(LONG, at + i) != (long) BYTES_AS_LONGS.get(bytes, i)) {
                 return false;
