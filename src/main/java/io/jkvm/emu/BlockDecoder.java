@@ -151,6 +151,9 @@ final class BlockDecoder {
     /** The op a block runs for {@code insn}, or null when the interpreter must run it. */
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
+        if (interpretedInBlocks(insn)) {
+            return BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
+        }
         boolean pause = prefixes.rep() == 0xF3 && insn.map() == 0 && insn.opcode() == 0x90;
         if (prefixes.lock() || prefixes.rep() != 0 && !pause || prefixes.addressSize()
                 || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
@@ -162,6 +165,26 @@ final class BlockDecoder {
             case 1 -> d.map1(insn.opcode());
             default -> null;
         };
+    }
+
+    /**
+     * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
+     * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
+     * XADD), which spin locks and reference counts run between plain instructions. Their meaning depends on nothing
+     * but their bytes in 64-bit code, and the interpreter's lock retries stay within the instruction.
+     */
+    private static boolean interpretedInBlocks(Instruction insn) {
+        Prefixes prefixes = insn.prefixes();
+        if (prefixes.rep() != 0 || prefixes.addressSize()
+                || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
+            return false;
+        }
+        int b = insn.opcode();
+        if (prefixes.lock()) {
+            return insn.map() <= 1 && LockPrefix.allows(insn.map(), b, insn.modrmByte());
+        }
+        return insn.map() == 0 ? (b == 0x86 || b == 0x87) && insn.modrm().mod() != 3
+                : insn.map() == 1 && (b == 0xB0 || b == 0xB1 || b == 0xC0 || b == 0xC1);
     }
 
     /** Register {@code n} as accessed with {@code size}: without REX, byte registers 4-7 are AH, CH, DH, BH. */

@@ -782,6 +782,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.CLI -> clearInterruptFlag();
+            case BlockOp.INTERPRETED -> interpretInBlock(); // it moves RIP to next itself
             case BlockOp.BSWAP -> DataTransfer.byteSwap(core(), d.rm(), size);
             case BlockOp.MOV_FROM_SEG -> {
                 int selector = SegmentLoads.selector(core(), d.sub());

@@ -202,6 +202,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.crossingRuns;
     }
 
+    /** How many instructions decoded blocks had the interpreter run inside them. */
+    long interpretedInBlocks() {
+        return core.interpretedInBlocks;
+    }
+
     /** How many decoded blocks went on past their page's end into the next page. */
     long tailBlocks() {
         return core.code.tailBlocks;

@@ -175,6 +175,31 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
      * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
      * again under {@link #SPLIT_LOCK}.
      */
+    /** How many instructions a decoded block had the interpreter run inside it (for the tests). */
+    long interpretedInBlocks;
+
+    /**
+     * Runs the instruction at RIP through the interpreter inside a decoded block ({@link BlockOp#INTERPRETED}), as
+     * {@link #step} runs it but for the boundary's work, which blocks never meet: no event due, no breakpoint armed,
+     * no single step. An MMIO read's exit puts back what it had changed, as step's does, to restart it.
+     */
+    void interpretInBlock() {
+        long start = rip;
+        saveFlags();
+        System.arraycopy(r, 0, gprsAtStart, 0, 32);
+        interpretedInBlocks++;
+        try {
+            executeLocked(start);
+        } catch (Stop stop) {
+            if (stop.reason == Reason.MMIO_READ) {
+                System.arraycopy(gprsAtStart, 0, r, 0, 32);
+                restoreFlags();
+                rip = start;
+            }
+            throw stop;
+        }
+    }
+
     private void executeLocked(long start) {
         try {
             while (true) {

@@ -98,22 +98,17 @@ class CrossingInstructionTest {
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void anInstructionEndingAtAPageEndBeforeAMissingPageLeavesCr2(String execution) {
-        long pml4 = 0x200000, pdpt = 0x201000, pd = 0x202000, pt = 0x203000, frame = 0x300000;
-        long virt = 0x4000_0000L; // its page mapped to frame; the next one not present
+        long frame = 0x300000, virt = FourKilobytePages.VIRT; // its page mapped to frame; the next one not present
         Asm start = new Asm().movImm64(0, virt + 0xFF0).raw("ff e0"); // jmp rax
         ExecutionTest.with(execution, () -> {
             try (EmuVm vm = new EmuVm(start.bytes())) {
-                vm.memory.writeLong(pml4, pdpt | 3);
-                vm.memory.writeLong(pdpt, 0x83); // the first 1 GiB as one page, for the code, tables and handlers
-                vm.memory.writeLong(pdpt + 8, pd | 3);
-                vm.memory.writeLong(pd, pt | 3);
-                vm.memory.writeLong(pt, frame | 3);
+                FourKilobytePages.map(vm, frame);
                 byte[] tail = HexFormat.of().parseHex("90".repeat(15) + "cc"); // NOPs from 0xFF0, then INT3 at 0xFFF
                 vm.memory.write(frame + 0xFF0, tail, 0, tail.length);
                 SpecialRegisters r = vm.vcpu.specialRegisters();
                 vm.vcpu.setSpecialRegisters(new SpecialRegisters(r.cs(), r.ds(), r.es(), r.fs(), r.gs(), r.ss(), r.tr(),
-                        r.ldt(), r.gdt(), r.idt(), r.cr0(), 0x1234, pml4, r.cr4(), r.cr8(), r.efer(), r.apicBase(),
-                        r.interruptBitmap()));
+                        r.ldt(), r.gdt(), r.idt(), r.cr0(), 0x1234, r.cr3(), r.cr4(), r.cr8(), r.efer(), r.apicBase(),
+                        r.interruptBitmap())); // CR2 0x1234, to see it left
                 ExceptionsTest.installIdt(vm);
                 assertEquals(3, vm.nextOut(0x90), "#BP from the INT3");
                 assertEquals(0x1234, vm.vcpu.registers().rcx(), "CR2 as it was");
@@ -129,30 +124,22 @@ class CrossingInstructionTest {
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void anInstructionIntoAPageMappedLaterRunsOnItsOwn(String execution) {
-        long pml4 = 0x200000, pdpt = 0x201000, pd = 0x202000, pt = 0x203000, frame = 0x300000, nextFrame = 0x305000;
-        long virt = 0x4000_0000L, loop = virt + 0xFFE; // ADD RAX, RCX from here, its ModRM in the next page
+        long frame = 0x300000, nextFrame = 0x305000;
+        long virt = FourKilobytePages.VIRT, loop = virt + 0xFFE; // ADD RAX, RCX from here, its ModRM in the next page
         Asm start = new Asm().raw("31 c0 b9 03 00 00 00 ba e8 03 00 00") // eax = 0, ecx = 3, edx = 1000
                 .movImm64(6, loop).raw("ff e6"); // jmp rsi
         byte[] rest = HexFormat.of().parseHex("c8" + "ffca" + "75f9" + "e680" + "bae8030000" + "ebf0");
         ExecutionTest.with(execution, () -> {
             try (EmuVm vm = new EmuVm(start.bytes())) {
-                vm.memory.writeLong(pml4, pdpt | 3);
-                vm.memory.writeLong(pdpt, 0x83); // the first 1 GiB as one page, for the code, tables and handlers
-                vm.memory.writeLong(pdpt + 8, pd | 3);
-                vm.memory.writeLong(pd, pt | 3);
-                vm.memory.writeLong(pt, frame | 3); // the next page's entry not present yet
+                FourKilobytePages.map(vm, frame); // the next page not present yet
                 vm.memory.write(frame + 0xFFE, new byte[] {0x48, 0x01}, 0, 2);
                 vm.memory.write(nextFrame, rest, 0, rest.length);
-                SpecialRegisters r = vm.vcpu.specialRegisters();
-                vm.vcpu.setSpecialRegisters(new SpecialRegisters(r.cs(), r.ds(), r.es(), r.fs(), r.gs(), r.ss(), r.tr(),
-                        r.ldt(), r.gdt(), r.idt(), r.cr0(), r.cr2(), pml4, r.cr4(), r.cr8(), r.efer(), r.apicBase(),
-                        r.interruptBitmap()));
                 ExceptionsTest.installIdt(vm);
                 long rsp = vm.vcpu.registers().rsp();
                 assertEquals(14, vm.nextOut(0x90), "#PF fetching the instruction's last byte");
                 assertEquals(virt + 0x1000, vm.vcpu.registers().rcx(), "CR2: the next page");
                 assertEquals(loop, vm.vcpu.registers().rdx(), "the saved RIP: the instruction across the end");
-                vm.memory.writeLong(pt + 8, nextFrame | 3); // the handler's work: the page mapped, then IRET to it
+                FourKilobytePages.mapPage(vm, 1, nextFrame); // the handler's work: the page mapped, then IRET to it
                 vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(0, 0).withGpr(1, 3).withGpr(2, 1000).withRsp(rsp)
                         .withRip(loop));
                 vm.nextOut(0x80);

@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
-import io.jkvm.x86.SpecialRegisters;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -16,24 +15,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * guest stores over its tail, and it runs only while the next page is still the one it was decoded with.
  */
 class PageTailBlocksTest {
-    private static final long PML4 = 0x200000, PDPT = 0x201000, PD = 0x202000, PT = 0x203000;
-    private static final long VIRT = 0x4000_0000L; // its page tables' second GiB, in 4 KiB pages
-
-    /** Page tables for {@code vm}: the first GiB identity-mapped as one page, and from VIRT on {@code frames}. */
-    private static void mapPages(EmuVm vm, long... frames) {
-        vm.memory.writeLong(PML4, PDPT | 3);
-        vm.memory.writeLong(PDPT, 0x83);
-        vm.memory.writeLong(PDPT + 8, PD | 3);
-        vm.memory.writeLong(PD, PT | 3);
-        for (int i = 0; i < frames.length; i++) {
-            vm.memory.writeLong(PT + 8L * i, frames[i] | 3);
-        }
-        SpecialRegisters r = vm.vcpu.specialRegisters();
-        vm.vcpu.setSpecialRegisters(new SpecialRegisters(r.cs(), r.ds(), r.es(), r.fs(), r.gs(), r.ss(), r.tr(),
-                r.ldt(), r.gdt(), r.idt(), r.cr0(), r.cr2(), PML4, r.cr4(), r.cr8(), r.efer(), r.apicBase(),
-                r.interruptBitmap()));
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void aStoreOverABlocksTailIsSeenAtOnce(String execution) {
@@ -69,7 +50,7 @@ class PageTailBlocksTest {
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void aBlockRunsOnlyWithTheTailItWasDecodedWith(String execution) {
         long head = 0x300000, tailA = 0x301000, tailB = 0x302000;
-        long atA = VIRT + 0xFFE, atB = VIRT + 0x2FFE; // ADD RAX, r64 from each: the ModRM in the page after
+        long atA = FourKilobytePages.VIRT + 0xFFE, atB = FourKilobytePages.VIRT + 0x2FFE; // ADD RAX, r64 from each: the ModRM in the page after
         Asm start = new Asm().raw("31 c0 b9 03 00 00 00 bb 05 00 00 00 ba e8 03 00 00") // eax = 0, ecx = 3, ebx = 5, edx = 1000
                 .movImm64(6, atA).movImm64(7, atB).raw("ff e6"); // jmp rsi
         // after A: rcx; dec edx; jnz A; out 0x80; edx = 1000; jmp rdi (to B). After B: rbx; dec edx; jnz B; out 0x80; hlt
@@ -77,7 +58,7 @@ class PageTailBlocksTest {
         byte[] afterB = HexFormat.of().parseHex("d8" + "ffca" + "75f9" + "e680" + "f4");
         ExecutionTest.with(execution, () -> {
             try (EmuVm vm = new EmuVm(start.bytes())) {
-                mapPages(vm, head, tailA, head, tailB);
+                FourKilobytePages.map(vm, head, tailA, head, tailB);
                 vm.memory.write(head + 0xFFE, new byte[] {0x48, 0x01}, 0, 2);
                 vm.memory.write(tailA, afterA, 0, afterA.length);
                 vm.memory.write(tailB, afterB, 0, afterB.length);

@@ -1,0 +1,85 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.EmuVm;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The atomic read-modify-writes (LOCK CMPXCHG, LOCK XADD, LOCK INC, XCHG with memory, XADD) run inside decoded
+ * blocks through the interpreter's own semantics, not at a block's end: the same registers, flags, memory and
+ * instruction count in every execution setting, and a fault at one as precise as the interpreter's.
+ */
+class InterpretedInBlocksTest {
+    private static final long DATA = 0x150000;
+    /**
+     * rbx = DATA; ecx = 1000; r8 = 0; 1: mov eax, [rbx]; lea edx, [rax + 3]; lock cmpxchg [rbx], edx; mov eax, 2;
+     * lock xadd [rbx + 8], eax; add r8, rax; lock inc qword [rbx + 16]; mov rdx, rcx; xchg [rbx + 24], rdx;
+     * add r8, rdx; mov esi, 1; xadd [rbx + 32], esi; add r8, rsi; dec ecx; jnz 1b; hlt (assembled with llvm-mc).
+     */
+    private static final String LOOP = "b9e8030000" + "4531c0" + "8b03" + "8d5003" + "f00fb113" + "b802000000"
+            + "f00fc14308" + "4901c0" + "f048ff4310" + "4889ca" + "48875318" + "4901d0" + "be01000000" + "0fc17320"
+            + "4901f0" + "ffc9" + "75cb" + "f4";
+
+    private static byte[] guest() {
+        byte[] setup = new Asm().movImm64(3, DATA).bytes();
+        byte[] loop = HexFormat.of().parseHex(LOOP);
+        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
+        System.arraycopy(loop, 0, code, setup.length, loop.length);
+        return code;
+    }
+
+    private static List<Long> memory(EmuVm vm) {
+        return List.of(vm.memory.readLong(DATA), vm.memory.readLong(DATA + 8), vm.memory.readLong(DATA + 16),
+                vm.memory.readLong(DATA + 24), vm.memory.readLong(DATA + 32));
+    }
+
+    @Test
+    void theLoopGetsTheInterpretersResultsWithItsAtomicsInsideBlocks() {
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest(), InterpretedInBlocksTest::memory);
+        assertEquals(List.of(3000L, 2000L, 1000L, 1L, 1000L), interpreter.subList(0, 5),
+                "CMPXCHG's adds, XADD's, INC's, XCHG's last store (ECX = 1), XADD's");
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest(), InterpretedInBlocksTest::memory));
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest(), InterpretedInBlocksTest::memory));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"blocks", "compiled"})
+    void theAtomicsNoLongerEndTheirBlocks(String execution) {
+        BlockOp[] loop = CompiledGuests.blockAt(HexFormat.of().parseHex(LOOP), 8);
+        assertEquals(15, loop.length, "the whole loop body, its five atomics among it, in one block");
+        assertEquals(BlockOp.INTERPRETED, loop[2].op(), "lock cmpxchg");
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(guest())) {
+                vm.vcpu.run();
+                assertTrue(vm.vcpu.interpretedInBlocks() >= 5000, "run inside blocks: " + vm.vcpu.interpretedInBlocks());
+            }
+            return null;
+        });
+    }
+
+    /** LOCK XADD on a non-canonical address inside a block: #GP with RIP at it and every register as before it. */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aFaultAtAnAtomicInABlockIsPrecise(String execution) {
+        // rbx = a non-canonical address; eax = 0x12345; add eax, 0x100; lock xadd [rbx], eax: #GP(0)
+        Asm code = new Asm().movImm64(3, 0x8000_0000_0000_0000L).raw("b8 45 23 01 00 05 00 01 00 00 f0 0f c1 03").hlt();
+        long xadd = EmuVm.CODE + code.bytes().length - 5;
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(13, vm.nextOut(0x90), "#GP");
+                assertEquals(xadd, vm.vcpu.registers().rdx(), "the saved RIP: the LOCK XADD");
+                assertEquals(0x124, vm.vcpu.registers().rax() >>> 8, "EAX as the ADD left it (the handler's AL aside)");
+            }
+            return null;
+        });
+    }
+}
