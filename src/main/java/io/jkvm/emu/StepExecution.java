@@ -170,11 +170,6 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
     }
 
-    /**
-     * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
-     * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
-     * again under {@link #SPLIT_LOCK}.
-     */
     /** How many instructions a decoded block had the interpreter run inside it (for the tests). */
     long interpretedInBlocks;
 
@@ -200,6 +195,11 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
     }
 
+    /**
+     * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
+     * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
+     * again under {@link #SPLIT_LOCK}.
+     */
     private void executeLocked(long start) {
         try {
             while (true) {
