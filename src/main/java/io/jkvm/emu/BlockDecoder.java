@@ -152,7 +152,8 @@ final class BlockDecoder {
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
         if (interpretedInBlocks(insn)) {
-            return BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
+            BlockOp locked = prefixes.lock() ? new BlockDecoder(insn).locked() : null;
+            return locked != null ? locked : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
         }
         boolean pause = prefixes.rep() == 0xF3 && insn.map() == 0 && insn.opcode() == 0x90;
         if (prefixes.lock() || prefixes.rep() != 0 && !pause || prefixes.addressSize()
@@ -185,6 +186,34 @@ final class BlockDecoder {
         }
         return insn.map() == 0 ? (b == 0x86 || b == 0x87) && insn.modrm().mod() != 3
                 : insn.map() == 1 && (b == 0xB0 || b == 0xB1 || b == 0xC0 || b == 0xC1);
+    }
+
+    /**
+     * A LOCK-prefixed ADD, OR, AND, SUB or XOR with a register or an immediate, INC, DEC, XADD or CMPXCHG of 4 or 8 bytes
+     * as a {@link BlockOp#LOCKED} op, its kind in {@code sub} (the ALU operation, + 16 with an immediate; INC 8, DEC 9,
+     * XADD 10, CMPXCHG 11); null for the other locked forms (ADC and SBB read CF, bytes and words, NOT, NEG, the bit
+     * tests, CMPXCHG8B/16B), which the interpreter runs.
+     */
+    private BlockOp locked() {
+        if (opSize < 4) {
+            return null;
+        }
+        int b = insn.opcode(), op = regField() & 7;
+        int kind;
+        if (insn.map() == 0) {
+            kind = switch (b) {
+                case 0x01, 0x09, 0x21, 0x29, 0x31 -> b >>> 3;
+                case 0x81, 0x83 -> op == 2 || op == 3 ? -1 : 16 + op;
+                case 0xFF -> op <= 1 ? 8 + op : -1;
+                default -> -1;
+            };
+        } else {
+            kind = b == 0xC1 ? 10 : b == 0xB1 ? 11 : -1;
+        }
+        if (kind < 0) {
+            return null;
+        }
+        return withRm(LOCKED, opSize, kind, regField(), opSize, kind >= 16 ? insn.signedImmediate() : 0);
     }
 
     /** Register {@code n} as accessed with {@code size}: without REX, byte registers 4-7 are AH, CH, DH, BH. */

@@ -6,7 +6,9 @@ package io.jkvm.emu;
  * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter.
  *
  * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
- *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding
+ *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
+ *               {@link #LOCKED}: an atomic read-modify-write of 4 or 8 bytes, {@code sub} its kind
+ *               ({@link BlockExecution#lockedInPlace})
  * @param length bytes, prefixes included
  * @param size   operand size in bytes: 1, 2, 4 or 8
  * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, source size of MOVZX/MOVSX,
@@ -35,7 +37,7 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
             SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35,
             MUL_DIV = 36, PAUSE = 37, FENCE = 38, RDTSC = 39, LEAVE = 40, PUSHF = 41, BIT_TEST = 42, MOV_FROM_SEG = 43,
-            BSWAP = 44, CLI = 45, INTERPRETED = 46;
+            BSWAP = 44, CLI = 45, INTERPRETED = 46, LOCKED = 47;
 
     /** The op of these fields, each small one in a byte's range (register numbers, sizes, kinds and the like). */
     static BlockOp of(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
@@ -53,8 +55,8 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
 
     /** A read-modify-write of memory that sets flags before its store, which may fault: RFLAGS must be restorable. */
     boolean flagsBeforeStore() {
-        if (op == INTERPRETED) {
-            return true; // a locked compare or add sets the flags before its store
+        if (op == INTERPRETED || op == LOCKED) {
+            return true; // a locked compare or add sets the flags before its store (LOCKED: when the interpreter runs it)
         }
         return rm == MEMORY && (op == ALU_RM_REG || op == ALU_RM_IMM) ? sub != 7 : rm == MEMORY && (op == INC || op == DEC || op == NEG || op == SHIFT);
     }

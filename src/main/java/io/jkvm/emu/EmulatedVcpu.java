@@ -207,6 +207,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.interpretedInBlocks;
     }
 
+    /** How many locked instructions decoded blocks ran as one compare-and-swap on guest RAM. */
+    long lockedInPlace() {
+        return core.lockedInPlace;
+    }
+
     /** How many decoded blocks went on past their page's end into the next page. */
     long tailBlocks() {
         return core.code.tailBlocks;

@@ -154,6 +154,28 @@ public final class Mapping implements AutoCloseable {
         return segment.asSlice(offset, length).asByteBuffer();
     }
 
+    private static final java.lang.invoke.VarHandle ALIGNED_INT = ValueLayout.JAVA_INT.varHandle();
+
+    /** As {@link #getLongVolatile}, at a {@link #pageAddress} plus an offset in that page (8-aligned), unchecked. */
+    public long getLongVolatileAt(long address) {
+        return (long) ALIGNED_LONG.getVolatile(ALL, address);
+    }
+
+    /** The aligned 4 bytes at an address as {@link #getLongVolatileAt} takes it (4-aligned), zero-extended. */
+    public long getIntVolatileAt(long address) {
+        return (int) ALIGNED_INT.getVolatile(ALL, address) & 0xFFFF_FFFFL;
+    }
+
+    /** As {@link #compareAndSetLong}, at an address as {@link #getLongVolatileAt} takes it. */
+    public boolean compareAndSetLongAt(long address, long expected, long value) {
+        return ALIGNED_LONG.compareAndSet(ALL, address, expected, value);
+    }
+
+    /** The same for the aligned 4 bytes at an address (the low halves of {@code expected} and {@code value}). */
+    public boolean compareAndSetIntAt(long address, long expected, long value) {
+        return ALIGNED_INT.compareAndSet(ALL, address, (int) expected, (int) value);
+    }
+
     /** Stores {@code value} in the aligned 8 bytes at {@code offset} if they still hold {@code expected}, atomically. */
     public boolean compareAndSetLong(long offset, long expected, long value) {
         return ALIGNED_LONG.compareAndSet(segment, offset, expected, value);
