@@ -362,16 +362,16 @@ final class BlockCompiler {
                     .invokevirtual(CD_CORE, "executeDecoded", MethodTypeDesc.of(CD_boolean, CD_OP)).istore(ONWARD);
             cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", ConstantDescs.MTD_void);
             reloadRegisters();
-            if (d.op() == BlockOp.JCC || d.endsBlock()) {
+            Label on = cob.newLabel();
+            cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
+            exit(ran(i), false, RIP_SET, true); // an exit or dropped code, first: RIP is past it, or at a REP to go on
+            cob.labelBinding(on);
+            if (d.op() == BlockOp.JCC || d.endsBlock() || d.op() == BlockOp.INTERPRETED) { // a REP may stop before its end
                 Label onward = cob.newLabel();
                 cob.iload(ONWARD).ifne(onward);
                 exit(ran(i), true, RIP_SET, false); // it branched: RIP is where it went
                 cob.labelBinding(onward);
             }
-            Label on = cob.newLabel();
-            cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-            exit(ran(i), false, RIP_SET, true); // an exit or dropped code: RIP is past it already
-            cob.labelBinding(on);
         }
     }
 }

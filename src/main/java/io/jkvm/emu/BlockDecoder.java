@@ -11,10 +11,11 @@ import static io.jkvm.emu.BlockOp.*;
   * Turns a block of instructions in guest-physical memory into {@link BlockOp}s: each instruction is read by
   * {@link InstructionDecoder} and, when it is one of the common integer forms (ALU, MOV, LEA, MOVZX/MOVSX,
   * INC/DEC/NOT/NEG, PUSH/POP, IMUL, shifts and rotates, Jcc/JMP/CALL/RET, CMOVcc, SETcc, NOPs, BSWAP, CLI) with a 66,
-  * REX, FS/GS or ignored segment prefix, reduced to the op the block executor runs. Anything else (F0/F2/F3/67
-  * prefixes, REX2, VEX, string, other system and SSE instructions, a form the interpreter would reject) ends the
-  * block: the interpreter runs it from the same decoder's record. An instruction is taken here only when its meaning
-  * depends on nothing but its bytes, so a block stays valid across mode changes.
+  * REX, FS/GS or ignored segment prefix, reduced to the op the block executor runs. The atomic read-modify-writes and
+  * MOVS/STOS stay in the block too, run there by the interpreter (most locked ones as one compare-and-swap). Anything
+  * else (F2/67 prefixes, F3 but on MOVS/STOS, REX2, VEX, the other string, system and SSE instructions, a form the
+  * interpreter would reject) ends the block: the interpreter runs it from the same decoder's record. An instruction is
+  * taken here only when its meaning depends on nothing but its bytes, so a block stays valid across mode changes.
   */
 final class BlockDecoder {
     private static final int MAX_INSNS = 64;
@@ -171,16 +172,22 @@ final class BlockDecoder {
     /**
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
-     * XADD), which spin locks and reference counts run between plain instructions. Their meaning depends on nothing
-     * but their bytes in 64-bit code, and the interpreter's lock retries stay within the instruction.
+     * XADD), which spin locks and reference counts run between plain instructions, and MOVS and STOS with or without
+     * REP (memcpy, memset and clear_page on parts with ERMS). Their meaning depends on nothing but their bytes in 64-bit
+     * code, and the interpreter's lock retries stay within the instruction.
      */
     private static boolean interpretedInBlocks(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
-        if (prefixes.rep() != 0 || prefixes.addressSize()
-                || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
+        if (prefixes.addressSize() || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
             return false;
         }
         int b = insn.opcode();
+        if (insn.map() == 0 && (b == 0xA4 || b == 0xA5 || b == 0xAA || b == 0xAB)) {
+            return !prefixes.lock() && (prefixes.rep() == 0 || prefixes.rep() == 0xF3);
+        }
+        if (prefixes.rep() != 0) {
+            return false;
+        }
         if (prefixes.lock()) {
             return insn.map() <= 1 && LockPrefix.allows(insn.map(), b, insn.modrmByte());
         }

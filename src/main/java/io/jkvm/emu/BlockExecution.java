@@ -836,7 +836,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.CLI -> clearInterruptFlag();
-            case BlockOp.INTERPRETED -> interpretInBlock(); // it moves RIP to next itself
+            case BlockOp.INTERPRETED -> {
+                interpretInBlock(); // it moves RIP itself: to next, or back to it when a REP stopped before its end
+                if (rip != next) {
+                    return false;
+                }
+            }
             case BlockOp.LOCKED -> {
                 if (!lockedInPlace(d, next)) {
                     interpretInBlock();

@@ -108,4 +108,54 @@ class InterpretedInBlocksTest {
         assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, InterpretedInBlocksTest::memory));
         assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, InterpretedInBlocksTest::memory));
     }
+    /**
+     * rbx = DATA; r9d = 200; r8 = 0; 1: lea rdi, [rbx + 64]; ecx = eax = r9d; rep stosb; lea rsi, [rbx + 64];
+     * lea rdi, [rbx + 512]; ecx = 25; rep movsq; add r8, [rbx + 520]; lea rdi, [rbx + 1024]; stosq; movsb;
+     * add r8, rdi; dec r9d; jnz 1b; hlt (assembled with llvm-mc).
+     */
+    private static final String STRINGS = "41b9c8000000" + "4531c0" + "488d7b40" + "4489c9" + "4489c8" + "f3aa"
+            + "488d7340" + "488dbb00020000" + "b919000000" + "f348a5" + "4c038308020000" + "488dbb00040000" + "48ab" + "a4"
+            + "4901f8" + "41ffc9" + "75c8" + "f4";
+
+    @Test
+    void movsAndStosRunInsideBlocksWithTheInterpretersResults() {
+        byte[] setup = new Asm().movImm64(3, DATA).bytes();
+        byte[] loop = HexFormat.of().parseHex(STRINGS);
+        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
+        System.arraycopy(loop, 0, code, setup.length, loop.length);
+        BlockOp[] body = CompiledGuests.blockAt(loop, 9);
+        assertEquals(15, body.length, "the loop body, its REP STOSB, REP MOVSQ, STOSQ and MOVSB among it, in one block");
+        java.util.function.Function<EmuVm, List<Long>> copied = vm -> List.of(vm.memory.readLong(DATA + 520),
+                vm.memory.readLong(DATA + 1024), vm.memory.readLong(DATA + 1032));
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, copied);
+        // after REP STOSB of k bytes of k for k from 200 down to 1, byte j is j + 1: REP MOVSQ copied 9..16 to [520]
+        assertEquals(0x100F0E0D0C0B0A09L, interpreter.get(0), "bytes 9 to 16, copied by REP MOVSQ");
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, copied));
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, copied));
+    }
+
+    /**
+     * REP STOSB from 0x100 bytes before the end of a page into one not present, inside a block: #PF with RDI at the
+     * next page and RIP at the REP STOSB, as the interpreter leaves them, and the bytes before it stored.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aRepStosThatFaultsHalfWayLeavesItsProgress(String execution) {
+        long frame = 0x300000, virt = FourKilobytePages.VIRT;
+        // rdi = virt + 0xF00; ecx = 0x200; al = 0x5A; inc edx; rep stosb (#PF at virt + 0x1000)
+        Asm code = new Asm().movImm64(7, virt + 0xF00).raw("b9 00 02 00 00 b0 5a ff c2 f3 aa").hlt();
+        long stos = EmuVm.CODE + code.bytes().length - 3;
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                FourKilobytePages.map(vm, frame);
+                ExceptionsTest.installIdt(vm);
+                assertEquals(14, vm.nextOut(0x90), "#PF");
+                assertEquals(stos, vm.vcpu.registers().rdx(), "the saved RIP: the REP STOSB");
+                assertEquals(virt + 0x1000, vm.vcpu.registers().rcx(), "CR2: the next page");
+                assertEquals(virt + 0x1000, vm.vcpu.registers().rdi(), "RDI: the bytes stored so far");
+                assertEquals(0x5A5A5A5A5A5A5A5AL, vm.memory.readLong(frame + 0xFF8), "the page's last bytes stored");
+            }
+            return null;
+        });
+    }
 }
