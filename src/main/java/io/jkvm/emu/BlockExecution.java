@@ -527,8 +527,11 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         return new FoundRegion(new BlockRegion(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
     }
 
+    /** How many locked instructions ran as one compare-and-swap in a block ({@link LockedInPlace}; for the tests). */
+    long lockedInPlace;
+
     /** Register {@code n} as a {@code size}-byte operand; {@link BlockOp#HIGH_BYTE} + 0-3 are AH-BH. */
-    private long regOf(int n, int size) {
+    long regOf(int n, int size) {
         return switch (size) {
             case 1 -> n >= BlockOp.HIGH_BYTE ? (r[n - BlockOp.HIGH_BYTE] >>> 8) & 0xFF : r[n] & 0xFF;
             case 2 -> r[n] & 0xFFFF;
@@ -537,7 +540,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         };
     }
 
-    private void setRegOf(int n, int size, long v) {
+    void setRegOf(int n, int size, long v) {
         switch (size) {
             case 1 -> {
                 if (n >= BlockOp.HIGH_BYTE) {
@@ -568,60 +571,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         }
         int seg = d.seg();
         return seg == 0 ? a : a + (seg == BlockOp.FS ? fsBase : gsBase);
-    }
-
-    /**
-     * A {@link BlockOp#LOCKED} read-modify-write as one compare-and-swap on guest RAM, when its operand is naturally
-     * aligned in a direct page (RAM the vCPU may store to plainly: no decoded code there, no dirty log): under the read
-     * side of the lock between locked instructions, as the interpreter's locked path holds it; then the flags and
-     * registers as the interpreter leaves them. False, with nothing done, when the interpreter must run it.
-     */
-    /** How many locked instructions ran as one compare-and-swap in a block (for the tests). */
-    long lockedInPlace;
-
-    private boolean lockedInPlace(BlockOp d, long next) {
-        int size = d.size(), kind = d.sub();
-        long linear = address(d, next);
-        long host = directWriteAddress(linear, size);
-        if (host == 0 || (host & (size - 1)) != 0) {
-            return false; // the interpreter's locked path: translation, faults, devices, code, a split operand
-        }
-        long m = mask(size);
-        long src = kind >= 16 ? d.imm() & m : kind == 8 || kind == 9 ? 1 : regOf(d.reg(), size);
-        long acc = regOf(0, size), old, stored;
-        var shared = SPLIT_LOCK.readLock();
-        shared.lock();
-        try {
-            do {
-                old = size == 8 ? ram.getLongVolatileAt(host) : ram.getIntVolatileAt(host);
-                if (kind == 11 && old != acc) {
-                    break; // CMPXCHG's compare failed: the word as read is the value, and the store leaves it
-                }
-                stored = switch (kind) {
-                    case 8 -> (old + 1) & m;
-                    case 9 -> (old - 1) & m;
-                    case 10 -> Arithmetic.aluOp(core(), 0, old, src, size); // XADD: the sum, with its flags
-                    case 11 -> src;
-                    default -> Arithmetic.aluOp(core(), kind & 7, old, src, size);
-                };
-            } while (!(size == 8 ? ram.compareAndSetLongAt(host, old, stored) : ram.compareAndSetIntAt(host, old, stored)));
-        } finally {
-            shared.unlock();
-        }
-        lockedInPlace++;
-        switch (kind) {
-            case 8, 9 -> Arithmetic.incDecFlags(this, kind == 8, old, (kind == 8 ? old + 1 : old - 1) & m, size);
-            case 10 -> setRegOf(d.reg(), size, old);
-            case 11 -> {
-                Arithmetic.aluOp(core(), 7, acc, old, size);
-                if (old != acc) {
-                    setRegOf(0, size, old);
-                }
-            }
-            default -> {
-            }
-        }
-        return true;
     }
 
     private long operand(BlockOp d, int size, long next) {
@@ -843,7 +792,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 }
             }
             case BlockOp.LOCKED -> {
-                if (!lockedInPlace(d, next)) {
+                if (!LockedInPlace.run(core(), d, address(d, next))) {
                     interpretInBlock();
                 }
             }

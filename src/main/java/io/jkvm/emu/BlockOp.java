@@ -8,7 +8,7 @@ package io.jkvm.emu;
  * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
  *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
  *               {@link #LOCKED}: an atomic read-modify-write of 4 or 8 bytes, {@code sub} its kind
- *               ({@link BlockExecution#lockedInPlace})
+ *               ({@link LockedInPlace})
  * @param length bytes, prefixes included
  * @param size   operand size in bytes: 1, 2, 4 or 8
  * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, source size of MOVZX/MOVSX,
