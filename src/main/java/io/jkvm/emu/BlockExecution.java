@@ -224,24 +224,18 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (inPage >= MAX_LENGTH || (rip & ~0xFFFL) != fetchPage) {
             return false;
         }
-        long nextPhys, cr2Before = cr2;
-        try {
-            nextPhys = translate((rip | 0xFFF) + 1, ACC_EXEC);
-        } catch (GuestFault f) {
-            cr2 = cr2Before; // the instruction may end before the next page: the interpreter's fetch says
-            return false;
-        }
-        if (!isRam(nextPhys, MAX_LENGTH)) {
-            return false;
+        long nextPhys = nextPagePhysical(); // RIP's page is the fetched one
+        if (nextPhys < 0) {
+            return false; // the instruction may end before the next page: the interpreter's fetch says
         }
         long here = fetchPhysBase + (rip & 0xFFF);
         int slot = (int) (rip ^ rip >>> 12) & (CROSSING_SLOTS - 1);
         BlockOp op = crossingOp[slot];
-        if (op == null || crossingRip[slot] != rip || !sameBytes(crossingBytes[slot], here, inPage, nextPhys)) {
+        if (op == null || crossingRip[slot] != rip || !ram.holds(here, crossingBytes[slot], 0, inPage)
+                || !ram.holds(nextPhys, crossingBytes[slot], inPage, crossingBytes[slot].length - inPage)) {
             byte[] bytes = new byte[MAX_LENGTH];
-            for (int i = 0; i < MAX_LENGTH; i++) {
-                bytes[i] = crossingByte(i, here, inPage, nextPhys);
-            }
+            ram.read(here, bytes, 0, inPage);
+            ram.read(nextPhys, bytes, inPage, MAX_LENGTH - inPage);
             op = BlockDecoder.reduce(bytes);
             crossingDecodes++;
             crossingOp[slot] = null;
@@ -273,21 +267,6 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             faulted(f, rip);
         }
         return true;
-    }
-
-    /** Whether {@code bytes} are in memory: the first {@code inPage} at {@code here}, the rest at {@code next}. */
-    private boolean sameBytes(byte[] bytes, long here, int inPage, long next) {
-        for (int i = 0; i < bytes.length; i++) {
-            if (crossingByte(i, here, inPage, next) != bytes[i]) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /** Byte {@code i} of an instruction whose first {@code inPage} bytes are at {@code here}, the rest at {@code next}. */
-    private byte crossingByte(int i, long here, int inPage, long next) {
-        return ram.getByte(i < inPage ? here + i : next + i - inPage);
     }
 
     /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */

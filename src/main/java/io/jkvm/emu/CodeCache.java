@@ -157,17 +157,13 @@ final class CodeCache {
             int head = Math.min(length, PAGE - offset);
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
-            if ((region.codeLines[pageInRegion] | region.tailLines[pageInRegion]) == 0) {
-                codePageAdded.accept(physical - offset); // the page's first code: direct stores there stop
-            }
+            firstCode(region, pageInRegion, physical - offset);
             region.codeLines[pageInRegion] |= lines(offset, head);
             if (b.tailPhysical >= 0) {
                 tailBlocks++;
                 Region tailRegion = regionAt(b.tailPhysical);
                 int tailPage = (int) (b.tailPhysical >>> 12) & 511;
-                if ((tailRegion.codeLines[tailPage] | tailRegion.tailLines[tailPage]) == 0) {
-                    codePageAdded.accept(b.tailPhysical);
-                }
+                firstCode(tailRegion, tailPage, b.tailPhysical);
                 tailRegion.tailLines[tailPage] |= lines(0, length - head);
                 java.util.ArrayList<DecodedBlock> tails = tailRegion.tails[tailPage];
                 if (tails == null) {
@@ -183,6 +179,18 @@ final class CodeCache {
 
     /** How many blocks were decoded going on into the next page (for the tests). */
     long tailBlocks;
+
+    /** The lines of a page that hold decoded bytes: of its own blocks, and of tails of other pages' blocks. */
+    private static long codeLines(Region region, int pageInRegion) {
+        return region.codeLines[pageInRegion] | region.tailLines[pageInRegion];
+    }
+
+    /** Before a page's lines get decoded bytes: if it had none, its direct stores stop (they skip the code check). */
+    private void firstCode(Region region, int pageInRegion, long pageBase) {
+        if (codeLines(region, pageInRegion) == 0) {
+            codePageAdded.accept(pageBase);
+        }
+    }
 
     /** The 64-byte lines {@code length} (at least 1) bytes from {@code offset} in a page touch, as a bit set. */
     private static long lines(int offset, int length) {
@@ -203,7 +211,7 @@ final class CodeCache {
             return false;
         }
         int pageInRegion = (int) (physical >>> 12) & 511;
-        long lines = region.codeLines[pageInRegion] | region.tailLines[pageInRegion];
+        long lines = codeLines(region, pageInRegion);
         if (lines != 0) {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
@@ -240,7 +248,7 @@ final class CodeCache {
     boolean holdsCode(long physical) {
         Region region = regions[(int) (physical >>> 21)];
         int pageInRegion = (int) (physical >>> 12) & 511;
-        return region != null && (region.codeLines[pageInRegion] | region.tailLines[pageInRegion]) != 0;
+        return region != null && codeLines(region, pageInRegion) != 0;
     }
 
     /**

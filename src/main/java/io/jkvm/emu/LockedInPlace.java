@@ -23,7 +23,7 @@ final class LockedInPlace {
         }
         long m = CpuState.mask(size);
         long src = kind >= 16 ? d.imm() & m : kind == 8 || kind == 9 ? 1 : c.regOf(d.reg(), size);
-        long acc = c.regOf(0, size), old, stored;
+        long acc = c.regOf(0, size), old, stored = 0;
         var shared = MemoryAccess.SPLIT_LOCK.readLock();
         shared.lock();
         try {
@@ -45,7 +45,7 @@ final class LockedInPlace {
         }
         c.lockedInPlace++;
         switch (kind) {
-            case 8, 9 -> Arithmetic.incDecFlags(c, kind == 8, old, (kind == 8 ? old + 1 : old - 1) & m, size);
+            case 8, 9 -> Arithmetic.incDecFlags(c, kind == 8, old, stored, size);
             case 10 -> c.setRegOf(d.reg(), size, old);
             case 11 -> {
                 Arithmetic.aluOp(c, 7, acc, old, size);

@@ -138,10 +138,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             faulted(f, start);
         } catch (Stop stop) {
             if (stop.reason == Reason.MMIO_READ) {
-                // Back to the start (POPs of IRETQ, REP iterations may have moved registers): the restart replays the log
-                System.arraycopy(gprsAtStart, 0, r, 0, 32);
-                restoreFlags();
-                rip = start;
+                backToStart(start); // POPs of IRETQ, REP iterations may have moved registers: the restart replays the log
             } else {
                 mmioRetired(); // a port exit ends the instruction (or its REP iteration): nothing of it is replayed
                 if (stop.reason == Reason.IO || stop.reason == Reason.HLT) { // its #DB traps follow the port's answer, or the wakeup
@@ -187,9 +184,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             executeLocked(start);
         } catch (Stop stop) {
             if (stop.reason == Reason.MMIO_READ) {
-                System.arraycopy(gprsAtStart, 0, r, 0, 32);
-                restoreFlags();
-                rip = start;
+                backToStart(start);
             }
             throw stop;
         }
@@ -207,9 +202,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                     execute();
                     return;
                 } catch (LockRetry retry) {
-                    System.arraycopy(gprsAtStart, 0, r, 0, 32);
-                    restoreFlags();
-                    rip = start;
+                    backToStart(start);
                     releaseShared();
                     if (retry.wider && !underSplitLock) {
                         SPLIT_LOCK.writeLock().lock();
@@ -228,6 +221,13 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                 SPLIT_LOCK.writeLock().unlock();
             }
         }
+    }
+
+    /** The GPRs, flags and RIP as the instruction at {@code start} found them, to run it again from its start. */
+    private void backToStart(long start) {
+        System.arraycopy(gprsAtStart, 0, r, 0, 32);
+        restoreFlags();
+        rip = start;
     }
 
     private void releaseShared() {

@@ -29,12 +29,13 @@ class InterpretedInBlocksTest {
             + "f00fc14308" + "4901c0" + "f048ff4310" + "4889ca" + "48875318" + "4901d0" + "be01000000" + "0fc17320"
             + "4901f0" + "ffc9" + "75cb" + "f4";
 
+    /** rbx = DATA, then {@code loop} (hex). */
+    private static byte[] withData(String loop) {
+        return new Asm().movImm64(3, DATA).raw(loop).bytes();
+    }
+
     private static byte[] guest() {
-        byte[] setup = new Asm().movImm64(3, DATA).bytes();
-        byte[] loop = HexFormat.of().parseHex(LOOP);
-        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
-        System.arraycopy(loop, 0, code, setup.length, loop.length);
-        return code;
+        return withData(LOOP);
     }
 
     private static List<Long> memory(EmuVm vm) {
@@ -99,10 +100,7 @@ class InterpretedInBlocksTest {
 
     @Test
     void aLockedCompareThatFailsLoadsTheAccumulatorInEverySetting() {
-        byte[] setup = new Asm().movImm64(3, DATA).bytes();
-        byte[] loop = HexFormat.of().parseHex(COMPARES);
-        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
-        System.arraycopy(loop, 0, code, setup.length, loop.length);
+        byte[] code = withData(COMPARES);
         List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, InterpretedInBlocksTest::memory);
         assertEquals(1500L, interpreter.get(5 + 8), "R8: 5 + 0 + 1 + 9 + 0 a round");
         assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, InterpretedInBlocksTest::memory));
@@ -119,11 +117,8 @@ class InterpretedInBlocksTest {
 
     @Test
     void movsAndStosRunInsideBlocksWithTheInterpretersResults() {
-        byte[] setup = new Asm().movImm64(3, DATA).bytes();
-        byte[] loop = HexFormat.of().parseHex(STRINGS);
-        byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
-        System.arraycopy(loop, 0, code, setup.length, loop.length);
-        BlockOp[] body = CompiledGuests.blockAt(loop, 9);
+        byte[] code = withData(STRINGS);
+        BlockOp[] body = CompiledGuests.blockAt(HexFormat.of().parseHex(STRINGS), 9);
         assertEquals(15, body.length, "the loop body, its REP STOSB, REP MOVSQ, STOSQ and MOVSB among it, in one block");
         java.util.function.Function<EmuVm, List<Long>> copied = vm -> List.of(vm.memory.readLong(DATA + 520),
                 vm.memory.readLong(DATA + 1024), vm.memory.readLong(DATA + 1032));
