@@ -154,7 +154,8 @@ final class BlockDecoder {
         Prefixes prefixes = insn.prefixes();
         if (interpretedInBlocks(insn)) {
             BlockOp locked = prefixes.lock() ? new BlockDecoder(insn).locked() : null;
-            return locked != null ? locked : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
+            return (locked != null ? locked : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0))
+                    .interpreting(insn);
         }
         boolean pause = prefixes.rep() == 0xF3 && insn.map() == 0 && insn.opcode() == 0x90;
         if (prefixes.lock() || prefixes.rep() != 0 && !pause || prefixes.addressSize()
@@ -172,9 +173,9 @@ final class BlockDecoder {
     /**
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
-     * XADD), which spin locks and reference counts run between plain instructions, and MOVS and STOS with or without
-     * REP (memcpy, memset and clear_page on parts with ERMS). Their meaning depends on nothing but their bytes in 64-bit
-     * code, and the interpreter's lock retries stay within the instruction.
+     * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without
+     * REP (memcpy, memset and clear_page on parts with ERMS); and what {@link #computesOnly} names. Their meaning depends
+     * on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay within the instruction.
      */
     private static boolean interpretedInBlocks(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
@@ -185,6 +186,9 @@ final class BlockDecoder {
         if (insn.map() == 0 && (b == 0xA4 || b == 0xA5 || b == 0xAA || b == 0xAB)) {
             return !prefixes.lock() && (prefixes.rep() == 0 || prefixes.rep() == 0xF3);
         }
+        if (!prefixes.lock() && computesOnly(insn)) {
+            return true; // a 66, F2 or F3 prefix selects the instruction here
+        }
         if (prefixes.rep() != 0) {
             return false;
         }
@@ -193,6 +197,28 @@ final class BlockDecoder {
         }
         return insn.map() == 0 ? (b == 0x86 || b == 0x87) && insn.modrm().mod() != 3
                 : insn.map() == 1 && (b == 0xB0 || b == 0xB1 || b == 0xC0 || b == 0xC1);
+    }
+
+    /**
+     * Whether {@code insn} (in a legacy map, LOCK aside) only computes on registers, the flags and memory, with no
+     * control transfer and nothing of the machine's mode or system state: SSE to SSE4.2, SSSE3 and MMX (ChaCha20,
+     * BLAKE2s and the checksums Linux runs with them step through thousands of these a boot), SHA and AES-NI, MOVBE,
+     * CRC32, ADCX/ADOX, SHLD/SHRD, BSF/BSR/TZCNT/LZCNT, POPCNT, MOVNTI and CMPXCHG8B/16B (SLUB's per-CPU cmpxchg16b).
+     * Not 0F 78-7B (VMREAD/VMWRITE, SSE4a), group 15 (XSAVE, XRSTOR, LDMXCSR and the rest) nor the 0F38 system forms
+     * (INVEPT, INVVPID, INVPCID, the shadow-stack and MOVDIR stores).
+     */
+    static boolean computesOnly(Instruction insn) {
+        int b = insn.opcode();
+        return switch (insn.map()) {
+            case 1 -> b >= 0x10 && b <= 0x17 || b >= 0x28 && b <= 0x2F || b >= 0x50 && b <= 0x77
+                    || b >= 0x7C && b <= 0x7F || b >= 0xC2 && b <= 0xC6 || b >= 0xD0 && b <= 0xFE
+                    || b == 0xA4 || b == 0xA5 || b == 0xAC || b == 0xAD || b == 0xB8 || b == 0xBC || b == 0xBD
+                    || b == 0xC7 && insn.extension() == 1 && insn.modrm().mod() != 3;
+            case 2 -> b <= 0x7F || b >= 0xC8 && b <= 0xCF || b >= 0xDB && b <= 0xDF || b == 0xF0 || b == 0xF1
+                    || b == 0xF6;
+            case 3 -> true;
+            default -> false;
+        };
     }
 
     /**

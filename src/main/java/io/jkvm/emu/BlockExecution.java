@@ -765,14 +765,14 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
             }
             case BlockOp.CLI -> clearInterruptFlag();
             case BlockOp.INTERPRETED -> {
-                interpretInBlock(); // it moves RIP itself: to next, or back to it when a REP stopped before its end
+                interpretInBlock(d.insn()); // it moves RIP itself: to next, or back to it when a REP stopped before its end
                 if (rip != next) {
                     return false;
                 }
             }
             case BlockOp.LOCKED -> {
                 if (!LockedInPlace.run(core(), d, address(d, next))) {
-                    interpretInBlock();
+                    interpretInBlock(d.insn());
                 }
             }
             case BlockOp.BSWAP -> DataTransfer.byteSwap(core(), d.rm(), size);

@@ -23,12 +23,14 @@ package io.jkvm.emu;
  * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, shift count
  *               ({@link #NONE} for CL), or BT's bit offset ({@link #NONE}: the register {@code reg} holds it)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
+ * @param insn   for {@link #INTERPRETED} and {@link #LOCKED}, the instruction as the decoder read it, which the
+ *               interpreter runs without fetching and decoding it again; null for the others
  *
  * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor
- * reads one after the other, so their size is the executor's cache footprint (40 bytes each; ints would make it 72).
+ * reads one after the other, so their size is the executor's cache footprint (48 bytes each; ints would make it 80).
  */
 record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byte base, byte index, byte scale,
-               long disp, long imm, byte seg) {
+               long disp, long imm, byte seg, Instruction insn) {
     static final int MEMORY = -1, NONE = -1, RIP = -2, HIGH_BYTE = 32, FS = 1, GS = 2;
 
     static final int ALU_RM_REG = 0, ALU_REG_RM = 1, ALU_RM_IMM = 2, TEST_RM_REG = 3, TEST_RM_IMM = 4, MOV_RM_REG = 5,
@@ -43,7 +45,12 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
     static BlockOp of(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,
                       long imm, int seg) {
         return new BlockOp(small(op), small(length), small(size), small(sub), small(reg), small(rm), small(base),
-                small(index), small(scale), disp, imm, small(seg));
+                small(index), small(scale), disp, imm, small(seg), null);
+    }
+
+    /** This op with {@code decoded}, the instruction it is, for the interpreter to run. */
+    BlockOp interpreting(Instruction decoded) {
+        return new BlockOp(op, length, size, sub, reg, rm, base, index, scale, disp, imm, seg, decoded);
     }
 
     private static byte small(int v) {

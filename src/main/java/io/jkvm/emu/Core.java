@@ -26,7 +26,20 @@ final class Core extends BlockExecution {
         }
         ip = rip;
         beginInstruction();
-        Instruction insn = decodeInstruction();
+        executeInstruction(decodeInstruction());
+    }
+
+    @Override
+    void execute(Instruction decoded) {
+        ip = rip;
+        beginInstruction();
+        insn = decoded;
+        ip = rip + decoded.length();
+        executeInstruction(decoded);
+    }
+
+    /** The 64-bit instruction {@link #insn}, decoded, {@link #ip} after it. */
+    private void executeInstruction(Instruction insn) {
         Prefixes prefixes = applyDecoded();
         segBase = 0;
         if (prefixes.fsOrGs() >= 0) { // CS, DS, ES and SS prefixes are ignored in 64-bit mode

@@ -18,6 +18,9 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     /** Decodes and runs the instruction at RIP: the interpreter ({@link Core}). */
     abstract void execute();
 
+    /** Executes {@code decoded}, the instruction at RIP as a decoded block read it (64-bit code): no fetch, no decode. */
+    abstract void execute(Instruction decoded);
+
     /** The flags of the last {@link Core#shifted}, set by the caller once the result is written (a fault leaves them). */
     long shiftFlags;
 
@@ -101,12 +104,13 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         watchingData = Breakpoints.armed(core());
         slowAccess = watchingData;
         System.arraycopy(r, 0, gprsAtStart, 0, 32);
+        gprsSaved = 32;
         try {
             interruptShadow = false;
             movSsShadow = false;
             softwareEvent = false;
             stepsOnNewFlags = false;
-            executeLocked(start);
+            executeLocked(start, null);
             mmioRetired();
             instructions++;
             if (movSsShadow || softwareEvent) {
@@ -173,15 +177,17 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     /**
      * Runs the instruction at RIP through the interpreter inside a decoded block ({@link BlockOp#INTERPRETED}), as
      * {@link #step} runs it but for the boundary's work, which blocks never meet: no event due, no breakpoint armed,
-     * no single step. An MMIO read's exit puts back what it had changed, as step's does, to restart it.
+     * no single step. An MMIO read's exit puts back what it had changed, as step's does, to restart it. The block
+     * gives the instruction as it decoded it, its bytes checked with the block's.
      */
-    void interpretInBlock() {
+    void interpretInBlock(Instruction decoded) {
         long start = rip;
         saveFlags();
-        System.arraycopy(r, 0, gprsAtStart, 0, 32);
+        System.arraycopy(r, 0, gprsAtStart, 0, 16); // a legacy or REX encoding reaches no register above R15
+        gprsSaved = 16;
         interpretedInBlocks++;
         try {
-            executeLocked(start);
+            executeLocked(start, decoded);
         } catch (Stop stop) {
             if (stop.reason == Reason.MMIO_READ) {
                 backToStart(start);
@@ -193,13 +199,21 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     /**
      * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
      * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
-     * again under {@link #SPLIT_LOCK}.
+     * again under {@link #SPLIT_LOCK}. {@code decoded}: the instruction as a block decoded it, or null to fetch it.
      */
-    private void executeLocked(long start) {
+    private void executeLocked(long start, Instruction decoded) {
+        if (decoded != null && LockPrefix.wide(decoded) && !underSplitLock) {
+            SPLIT_LOCK.writeLock().lock(); // as the retry below would take it, without the exception's cost
+            underSplitLock = true;
+        }
         try {
             while (true) {
                 try {
-                    execute();
+                    if (decoded == null) {
+                        execute();
+                    } else {
+                        execute(decoded);
+                    }
                     return;
                 } catch (LockRetry retry) {
                     backToStart(start);
@@ -225,7 +239,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
 
     /** The GPRs, flags and RIP as the instruction at {@code start} found them, to run it again from its start. */
     private void backToStart(long start) {
-        System.arraycopy(gprsAtStart, 0, r, 0, 32);
+        System.arraycopy(gprsAtStart, 0, r, 0, gprsSaved);
         restoreFlags();
         rip = start;
     }
@@ -239,6 +253,8 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
 
     /** The GPRs as the interpreted instruction found them, put back when an MMIO read stops it half-way. */
     private final long[] gprsAtStart = new long[32];
+    /** How many of {@link #gprsAtStart} the instruction saved: the registers its encoding can write. */
+    private int gprsSaved;
     private int savedLazyOp, savedLazySize;
     private long savedLazyDst, savedLazySrc, savedLazyRes, savedLazyCarry, savedFlagBits;
 

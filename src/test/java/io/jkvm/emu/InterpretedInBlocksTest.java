@@ -153,4 +153,58 @@ class InterpretedInBlocksTest {
             return null;
         });
     }
+
+    /**
+     * rbx = DATA; ecx = 300; r8 = 0; xmm0 = 0; xmm1 = 0x0B020905 in each dword; 1: movdqu xmm2, [rbx]; paddd xmm0, xmm1;
+     * pxor xmm2, xmm0; pshufb xmm2, xmm1; movdqa xmm3, xmm0; pslld xmm3, 7; psrld xmm0, 25; por xmm0, xmm3;
+     * punpckldq xmm2, xmm0; movdqu [rbx], xmm2; movq rax, xmm2; add r8, rax; shrd rdx, rax, 5; bsf r9, rax;
+     * popcnt r10, rax; add r8, r10; lock cmpxchg16b [rbx + 16]; cmpxchg16b [rbx + 32]; add r8, rdx; dec ecx; jnz 1b;
+     * hlt (assembled with llvm-mc): a ChaCha-like round of SSE and SSSE3 with the other forms that only compute.
+     */
+    private static final String COMPUTING = "b92c010000" + "4531c0" + "660fefc0" + "b80509020b" + "660f6ec8"
+            + "660f70c900" + "f30f6f13" + "660ffec1" + "660fefd0" + "660f3800d1" + "660f6fd8" + "660f72f307"
+            + "660f72d019" + "660febc3" + "660f62d0" + "f30f7f13" + "66480f7ed0" + "4901c0" + "480facc205"
+            + "4c0fbcc8" + "f34c0fb8d0" + "4d01d0" + "f0480fc74b10" + "480fc74b20" + "4901d0" + "ffc9" + "75aa" + "f4";
+
+    @Test
+    void sseAndTheOtherComputingFormsRunInsideBlocksWithTheInterpretersResults() {
+        byte[] code = withData(COMPUTING);
+        BlockOp[] body = CompiledGuests.blockAt(HexFormat.of().parseHex(COMPUTING), 26);
+        assertEquals(21, body.length, "the loop body, SSE, SHRD, BSF, POPCNT and CMPXCHG16B among it, in one block");
+        long interpreted = java.util.Arrays.stream(body).filter(d -> d.op() == BlockOp.INTERPRETED).count();
+        assertEquals(16, interpreted, "all but the three ADDs to R8, DEC and JNZ");
+        java.util.function.Function<EmuVm, List<Long>> stored = vm -> List.of(vm.memory.readLong(DATA),
+                vm.memory.readLong(DATA + 8), vm.memory.readLong(DATA + 16), vm.memory.readLong(DATA + 24),
+                vm.memory.readLong(DATA + 32), vm.memory.readLong(DATA + 40));
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, stored);
+        assertTrue(interpreter.get(0) != 0 && interpreter.get(1) != 0, "the rounds stored XMM2: " + interpreter);
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, stored));
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, stored));
+        ExecutionTest.with("blocks", () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                vm.vcpu.run();
+                assertTrue(vm.vcpu.interpretedInBlocks() >= 299 * 16, "interpreted in blocks: " + vm.vcpu.interpretedInBlocks());
+            }
+            return null;
+        });
+    }
+
+    /** PADDD from a non-canonical address inside a block: #GP with RIP at it and the GPRs as before it. */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aFaultAtAnSseInstructionInABlockIsPrecise(String execution) {
+        // rbx = a non-canonical address; r8d = 7; movd xmm0, r8d; add r8d, 1; paddd xmm0, [rbx]: #GP(0)
+        Asm code = new Asm().movImm64(3, 0x8000_0000_0000_0000L)
+                .raw("41 b8 07 00 00 00 66 41 0f 6e c0 41 83 c0 01 66 0f fe 03").hlt();
+        long paddd = EmuVm.CODE + code.bytes().length - 5;
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(13, vm.nextOut(0x90), "#GP");
+                assertEquals(paddd, vm.vcpu.registers().rdx(), "the saved RIP: the PADDD");
+                assertEquals(8, vm.vcpu.registers().gpr(8), "R8 as the ADD left it");
+            }
+            return null;
+        });
+    }
 }
