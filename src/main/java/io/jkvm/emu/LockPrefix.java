@@ -35,7 +35,7 @@ final class LockPrefix {
 
     /**
      * Whether {@code insn} is a locked access of more than one word whatever its address: LOCK CMPXCHG16B, which runs
-     * under the split lock (a locked access across two words finds that out at its second word, and runs again).
+     * exclusive ({@link SplitLock}; a locked access across two words finds that out at its second word, and runs again).
      */
     static boolean wide(Instruction insn) {
         return insn.prefixes().lock() && insn.map() == 1 && insn.opcode() == 0xC7 && insn.rexW();

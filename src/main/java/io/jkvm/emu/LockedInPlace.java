@@ -11,9 +11,9 @@ final class LockedInPlace {
     }
 
     /**
-     * Runs {@code d} at {@code linear}, its operand's address: under the read side of the lock between locked
-     * instructions, as the interpreter's locked path holds it, then the flags and registers as the interpreter leaves
-     * them. False, with nothing done, when the interpreter must run it.
+     * Runs {@code d} at {@code linear}, its operand's address: with this vCPU's mark busy ({@link SplitLock}) as the
+     * interpreter's locked path sets it, then the flags and registers as the interpreter leaves them. False, with
+     * nothing done, when the interpreter must run it.
      */
     static boolean run(Core c, BlockOp d, long linear) {
         int size = d.size(), kind = d.sub();
@@ -24,8 +24,7 @@ final class LockedInPlace {
         long m = CpuState.mask(size);
         long src = kind >= 16 ? d.imm() & m : kind == 8 || kind == 9 ? 1 : c.regOf(d.reg(), size);
         long acc = c.regOf(0, size), old, stored = 0;
-        var shared = MemoryAccess.SPLIT_LOCK.readLock();
-        shared.lock();
+        SplitLock.enterShared(c.lockMark);
         try {
             do {
                 old = size == 8 ? c.ram.getLongVolatileAt(host) : c.ram.getIntVolatileAt(host);
@@ -41,7 +40,7 @@ final class LockedInPlace {
                 };
             } while (!(size == 8 ? c.ram.compareAndSetLongAt(host, old, stored) : c.ram.compareAndSetIntAt(host, old, stored)));
         } finally {
-            shared.unlock();
+            SplitLock.exitShared(c.lockMark);
         }
         c.lockedInPlace++;
         switch (kind) {

@@ -136,19 +136,18 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
-     * words or pages, CMPXCHG16B's two words) run under its write side, one at a time in the process; the others
-     * hold its read side from their read to their store. So every locked instruction is atomic against every other,
-     * though a split one is not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
+     * words or pages, CMPXCHG16B's two words) run exclusive ({@link SplitLock}), one at a time in the process; the
+     * others mark this vCPU busy from their read to their store. So every locked instruction is atomic against every
+     * other, though a split one is not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
      */
-    static final java.util.concurrent.locks.ReentrantReadWriteLock SPLIT_LOCK =
-            new java.util.concurrent.locks.ReentrantReadWriteLock();
-    /** Held from a compare-and-swap instruction's read to its store: a split one (the write side) waits meanwhile. */
+    final SplitLock.Mark lockMark = new SplitLock.Mark();
+    /** {@link #lockMark} is busy: from a compare-and-swap instruction's read to its store. */
     boolean holdingShared;
     /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */
     long lockedWordAt = -1, lockedWord;
     boolean underSplitLock;
 
-    /** Ends a locked instruction's attempt: another vCPU changed the word, or it needs {@link #SPLIT_LOCK}. */
+    /** Ends a locked instruction's attempt: another vCPU changed the word, or it must run exclusive. */
     static final class LockRetry extends RuntimeException {
         final boolean wider;
 
@@ -177,7 +176,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             throw WIDER;
         }
         if (!holdingShared) {
-            SPLIT_LOCK.readLock().lock();
+            SplitLock.enterShared(lockMark);
             holdingShared = true;
         }
         lockedWordAt = physical & ~7L;
@@ -188,7 +187,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     /** The store of a locked read-modify-write: lands only if the word still holds what was read, else the instruction runs again. */
     private void lockedWrite(long linear, int size, long v) {
         if (underSplitLock || lockedWordAt < 0) {
-            plainWrite(linear, size, v); // under the split lock, or to a device
+            plainWrite(linear, size, v); // exclusive, or to a device
             return;
         }
         long physical = translate(linear, ACC_WRITE);

@@ -199,11 +199,11 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     /**
      * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
      * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
-     * again under {@link #SPLIT_LOCK}. {@code decoded}: the instruction as a block decoded it, or null to fetch it.
+     * again exclusive ({@link SplitLock}). {@code decoded}: the instruction as a block decoded it, or null to fetch it.
      */
     private void executeLocked(long start, Instruction decoded) {
         if (decoded != null && LockPrefix.wide(decoded) && !underSplitLock) {
-            SPLIT_LOCK.writeLock().lock(); // as the retry below would take it, without the exception's cost
+            SplitLock.enterExclusive(); // as the retry below would, without the exception's cost
             underSplitLock = true;
         }
         try {
@@ -219,7 +219,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                     backToStart(start);
                     releaseShared();
                     if (retry.wider && !underSplitLock) {
-                        SPLIT_LOCK.writeLock().lock();
+                        SplitLock.enterExclusive();
                         underSplitLock = true;
                     }
                 }
@@ -232,7 +232,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             releaseShared();
             if (underSplitLock) {
                 underSplitLock = false;
-                SPLIT_LOCK.writeLock().unlock();
+                SplitLock.exitExclusive();
             }
         }
     }
@@ -247,7 +247,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
     private void releaseShared() {
         if (holdingShared) {
             holdingShared = false;
-            SPLIT_LOCK.readLock().unlock();
+            SplitLock.exitShared(lockMark);
         }
     }
 
