@@ -174,8 +174,9 @@ final class BlockDecoder {
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
      * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without
-     * REP (memcpy, memset and clear_page on parts with ERMS); and what {@link #computesOnly} names. Their meaning depends
-     * on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay within the instruction.
+     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC and STAC; and what {@link #computesOnly} names.
+     * Their meaning depends on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay within
+     * the instruction.
      */
     private static boolean interpretedInBlocks(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
@@ -188,6 +189,9 @@ final class BlockDecoder {
         }
         if (!prefixes.lock() && computesOnly(insn)) {
             return true; // a 66, F2 or F3 prefix selects the instruction here
+        }
+        if (insn.map() == 1 && b == 0x01 && (insn.modrmByte() == 0xCA || insn.modrmByte() == 0xCB)) {
+            return !prefixes.lock(); // CLAC, STAC around each user access: only EFLAGS.AC, which no direct page depends on
         }
         if (prefixes.rep() != 0) {
             return false;

@@ -207,4 +207,12 @@ class InterpretedInBlocksTest {
             return null;
         });
     }
+
+    /** STAC; MOV RAX, [RBX]; CLAC; ADD RCX, RAX; HLT: the SMAP brackets of a user access in the block with it. */
+    @Test
+    void clacAndStacRunInsideTheirBlock() {
+        BlockOp[] block = CompiledGuests.blockAt(HexFormat.of().parseHex("0f01cb" + "488b03" + "0f01ca" + "4801c1" + "f4"), 0);
+        assertEquals(4, block.length, "STAC, the load, CLAC and the ADD, the block ending before HLT");
+        assertEquals(List.of(BlockOp.INTERPRETED, BlockOp.INTERPRETED), List.of((int) block[0].op(), (int) block[2].op()));
+    }
 }
