@@ -35,8 +35,9 @@ final class CodeCache {
     /**
      * Blocks by the linear RIP they were last found at, in slots by RIP, with the salt of the translation then
      * ({@link CpuState#directSalt}: the TLB's generation and whether at CPL 3, bits 53-62) and {@link #forgotten}
-     * (below them). Forgotten when a page's blocks go (a store, a flush) and when the core drops one translation
-     * (INVLPG) or reuses a TLB generation.
+     * (below them). Forgotten when the cache is emptied and when the core reuses a TLB generation; a slot's block that
+     * a store dropped is {@link DecodedBlock#dropped}, and one in a page whose translation went alone (INVLPG) is of an
+     * older {@link #pageGeneration}: both match nothing.
      */
     private static final int LINEAR_SLOTS = 4096;
     private final long[] linearRip = new long[LINEAR_SLOTS];
@@ -44,6 +45,15 @@ final class CodeCache {
     private final DecodedBlock[] linearBlock = new DecodedBlock[LINEAR_SLOTS];
     /** Times the blocks by linear address were forgotten: a slot filled before the last time matches nothing. */
     private long forgotten;
+    /**
+     * By linear page (hashed): bumped when the core drops that page's translation alone (INVLPG), and the page before
+     * it, whose blocks may go on into it. A slot, or a link across pages, filled under an older generation of its RIP's
+     * page matches nothing; the others stay (a kernel that patches its text or unmaps a page INVLPGs thousands of
+     * times a boot, and forgetting every look-up at each made all its hot code look its blocks up again).
+     */
+    private static final int PAGE_GENERATIONS = 1024;
+    private final int[] pageGeneration = new int[PAGE_GENERATIONS];
+    private final int[] linearGeneration = new int[LINEAR_SLOTS];
 
     /** The decoded blocks of 2 MiB of RAM, allocated when code there is first decoded. */
     private static final class Region {
@@ -215,8 +225,7 @@ final class CodeCache {
         if (lines != 0) {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
-            if ((lines & touched) != 0) {
-                forgetLinear();
+            if ((lines & touched) != 0) { // the look-ups by linear address find its blocks dropped
                 dropBlocks(region, pageInRegion);
                 java.util.ArrayList<DecodedBlock> tails = region.tails[pageInRegion];
                 region.tails[pageInRegion] = null;
@@ -266,14 +275,15 @@ final class CodeCache {
     }
 
     /**
-     * The block last found at linear {@code rip} under a translation with {@code salt}, if it matched memory in this
-     * epoch; else null. The salt stands for the translation: same generation and CPL class, same physical page.
+     * The block last found at linear {@code rip} under a translation with {@code salt}, if it still matches memory
+     * (compared once per epoch, as a look-up would); else null. The salt stands for the translation: same generation
+     * and CPL class, same physical page.
      */
     DecodedBlock atLinear(long rip, long salt) {
         int i = linearSlot(rip);
         DecodedBlock b = linearBlock[i];
         if (b == null || linearRip[i] != rip || linearSalt[i] != (salt | forgotten)
-                || b.checkedEpoch != epoch) {
+                || linearGeneration[i] != generationOf(rip) || b.dropped || !current(b, b.physical)) {
             return null;
         }
         foundByLinear++;
@@ -286,12 +296,12 @@ final class CodeCache {
     /**
      * The block {@code last} went to in another page the last time, if it is still the block at linear {@code rip}
      * under a translation with {@code salt} (the check of a slot of {@link #atLinear(long, long)}, with no slot to look
-     * up), in the index and matching memory. A page's drop forgets every translation, so a link into it never holds.
+     * up, the same generation of its page), in the index (not dropped by a store) and matching memory.
      */
     DecodedBlock crossLink(DecodedBlock last, long rip, long salt) {
         DecodedBlock b = last.crossTo;
-        if (b == null || last.crossRip != rip || last.crossSalt != (salt | forgotten) || b.dropped
-                || !current(b, b.physical)) {
+        if (b == null || last.crossRip != rip || last.crossSalt != (salt | forgotten)
+                || last.crossGeneration != generationOf(rip) || b.dropped || !current(b, b.physical)) {
             return null;
         }
         crossLinked++;
@@ -303,6 +313,22 @@ final class CodeCache {
         last.crossTo = next;
         last.crossRip = rip;
         last.crossSalt = salt | forgotten;
+        last.crossGeneration = generationOf(rip);
+    }
+
+    private int generationOf(long rip) {
+        long page = rip >>> 12;
+        return pageGeneration[(int) (page ^ page >>> 10) & (PAGE_GENERATIONS - 1)];
+    }
+
+    /**
+     * The translation of the linear page of {@code linear} went (INVLPG): no block is found at a RIP in it, or in the
+     * page before it (a block there may go on into this one), by its linear address until found again.
+     */
+    void forgetLinearPage(long linear) {
+        for (long page = (linear >>> 12) - 1; page <= linear >>> 12; page++) {
+            pageGeneration[(int) (page ^ page >>> 10) & (PAGE_GENERATIONS - 1)]++;
+        }
     }
 
     /** How many blocks {@link #crossLink} found (for the tests). */
@@ -313,10 +339,11 @@ final class CodeCache {
         int i = linearSlot(rip);
         linearRip[i] = rip;
         linearSalt[i] = salt | forgotten;
+        linearGeneration[i] = generationOf(rip);
         linearBlock[i] = b;
     }
 
-    /** A translation went, or a page's blocks: no block is found by its linear address until found again. */
+    /** The cache was emptied, or a TLB generation comes round again: no block is found by its linear address until found again. */
     void forgetLinear() {
         forgotten++; // 2^53 times would reach the salt's bits: centuries at a million a second
     }

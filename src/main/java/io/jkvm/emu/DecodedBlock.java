@@ -37,11 +37,12 @@ final class DecodedBlock {
      */
     DecodedBlock fellTo, branchedTo, branchedBefore;
     /**
-     * The last block of another page that ran after it, with the linear RIP it ran at and the translation's salt then
-     * ({@link CodeCache#crossLink}: valid as a slot of the look-up by linear address is).
+     * The last block of another page that ran after it, with the linear RIP it ran at, the translation's salt then and
+     * the generation of that linear page ({@link CodeCache#crossLink}: valid as a slot of the look-up by linear address is).
      */
     DecodedBlock crossTo;
     long crossRip, crossSalt;
+    int crossGeneration;
     /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;

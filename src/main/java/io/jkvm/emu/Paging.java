@@ -77,7 +77,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         directReadTag[i] = -1;
         directWriteTag[i] = -1;
         fetchPage = -1;
-        code.forgetLinear();
+        code.forgetLinearPage(linear);
     }
 
     // ---- direct pages: the data accesses that need no check beyond the tag ------------------------------------

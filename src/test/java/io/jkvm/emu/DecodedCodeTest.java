@@ -109,6 +109,23 @@ class DecodedCodeTest {
         });
     }
 
+    @Test
+    void anInvlpgOfAnotherPageKeepsTheLinksAcrossPages() {
+        // mov ecx, 1000; mov edx, 0x700000; 1: call f; invlpg [rdx]; dec ecx; jnz 1b; hlt, with f a page on: add rbx, 2; ret
+        byte[] code = HexFormat.of().parseHex("b9e8030000" + "ba00007000" + "e8f10f0000" + "0f013a" + "ffc9" + "75f4" + "f4");
+        ExecutionTest.with("blocks", () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                byte[] f = HexFormat.of().parseHex("4883c302" + "c3");
+                vm.memory.write(EmuVm.CODE + 0x1000, f, 0, f.length);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(2000, vm.vcpu.registers().rbx());
+                // INVLPG drops the translation of 0x700000 alone: the calls and returns still follow their links
+                assertTrue(vm.vcpu.blocksLinkedAcrossPages() >= 998 + 999, "linked: " + vm.vcpu.blocksLinkedAcrossPages());
+            }
+            return null;
+        });
+    }
+
     /**
      * A kernel function the SYSCALL handler called (at CPL 0), called again from CPL 3 after SYSRET (which, unlike
      * IRET, does not serialize): the fetch from a supervisor page faults, though its block was found at that RIP.

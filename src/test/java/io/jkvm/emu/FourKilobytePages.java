@@ -30,6 +30,11 @@ final class FourKilobytePages {
                 r.interruptBitmap()));
     }
 
+    /** The address of page {@code i}'s PTE (identity-mapped: the guest may rewrite it). */
+    static long pte(int i) {
+        return PT + 8L * i;
+    }
+
     /** Page {@code i} from VIRT on, present now, at {@code frame} (what a #PF handler would do). */
     static void mapPage(EmuVm vm, int i, long frame) {
         vm.memory.writeLong(PT + 8L * i, frame | 3);

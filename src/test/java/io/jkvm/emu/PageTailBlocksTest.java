@@ -2,12 +2,14 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -69,6 +71,35 @@ class PageTailBlocksTest {
                 if (!execution.equals("interpreter")) {
                     assertTrue(vm.vcpu.tailBlocks() >= 2, "decoded at A, and again at B: " + vm.vcpu.tailBlocks());
                 }
+            }
+            return null;
+        });
+    }
+
+    /**
+     * A block across a page end called 2000 times, the guest switching its tail's page between two frames after each
+     * call with INVLPG of that page alone: each call runs the tail mapped then, as the block's look-up by its linear
+     * address (in the page before) goes with that translation.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void invlpgOfTheTailsPageAloneIsSeenByTheBlockBeforeIt(String execution) {
+        long head = 0x300000, tailA = 0x301000, tailB = 0x302000;
+        long at = FourKilobytePages.VIRT + 0xFFE; // ADD RAX, r64 with its ModRM in the next page, then RET
+        Asm code = new Asm().raw("31 c0 b9 01 00 00 00 bb 64 00 00 00 bd d0 07 00 00") // eax = 0, ecx = 1, ebx = 100, ebp = 2000
+                .movImm64(6, at).movImm64(7, FourKilobytePages.pte(1))
+                .raw("ff d6") // 1: call rsi
+                .raw("48 81 37").immediate(tailA ^ tailB, 4) // xor qword [rdi], tailA ^ tailB: the other frame
+                .raw("0f 01 7e 02") // invlpg [rsi + 2]: the tail's page alone
+                .raw("ff cd 75 ef").hlt(); // dec ebp; jnz 1b
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                FourKilobytePages.map(vm, head, tailA);
+                vm.memory.write(head + 0xFFE, new byte[] {0x48, 0x01}, 0, 2);
+                vm.memory.write(tailA, HexFormat.of().parseHex("c8c3"), 0, 2); // ADD RAX, RCX; RET
+                vm.memory.write(tailB, HexFormat.of().parseHex("d8c3"), 0, 2); // ADD RAX, RBX; RET
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(1000 * 1 + 1000 * 100, vm.vcpu.registers().rax(), "1000 calls through each tail");
             }
             return null;
         });
