@@ -172,6 +172,7 @@ final class BlockCompiler {
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
             case BlockOp.MUL_DIV -> (d.sub() == 4 || d.sub() == 5) && d.size() >= 4 && plainRm(d); // not DIV: #DE
+            case BlockOp.LOCKED -> true;
             default -> false;
         };
     }
@@ -205,7 +206,7 @@ final class BlockCompiler {
 
     /** Whether a compiled form may throw: it reaches memory, or a branch target that must be canonical. */
     static boolean mayThrow(BlockOp d) {
-        return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP;
+        return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP || d.op() == BlockOp.LOCKED;
     }
 
     /** Whether a compiled form sets all six arithmetic flags without reading any (ADC and SBB read CF, INC/DEC keep it). */
@@ -283,7 +284,9 @@ final class BlockCompiler {
             if (!compiled(d)) {
                 continue;
             }
-            for (int n : new int[]{d.reg(), d.rm(), d.base(), d.index()}) {
+            boolean lockedRegister = d.op() == BlockOp.LOCKED && (d.sub() < 8 || d.sub() == 10 || d.sub() == 11);
+            int reg = d.op() != BlockOp.LOCKED || lockedRegister ? d.reg() : BlockOp.NONE; // else ModRM.reg is the operation
+            for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;
                 }
@@ -292,6 +295,7 @@ final class BlockCompiler {
                 case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
                 case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
                 case BlockOp.MUL_DIV -> used |= 1L | 1L << 2; // RDX:RAX
+                case BlockOp.LOCKED -> used |= d.sub() == 11 ? 1L : 0; // CMPXCHG's accumulator
                 default -> {
                 }
             }
@@ -350,7 +354,8 @@ final class BlockCompiler {
         }
 
         /** A form the block executor runs: the core holds everything before it, and the locals are read back after. */
-        private void generic(BlockOp d, int i) {
+        @Override
+        void generic(BlockOp d, int i) {
             flushRegisters();
             materializeFlags();
             emitRip(offsets[i]);

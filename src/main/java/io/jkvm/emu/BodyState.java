@@ -257,7 +257,8 @@ abstract class BodyState {
         if (!BlockCompiler.mayThrow(d)) {
             return null;
         }
-        return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, false));
+        return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot,
+                d.op() == BlockOp.LOCKED)); // its interpreted way sets the flags before a store that may fault
     }
 
     /**
@@ -313,6 +314,9 @@ abstract class BodyState {
             cob.ireturn();
         });
     }
+
+    /** Emits {@code d} as the block executor runs it: the core holds everything before it, the locals read back after. */
+    abstract void generic(BlockOp d, int i);
 
     // ---- registers -------------------------------------------------------------------------------------------------
 

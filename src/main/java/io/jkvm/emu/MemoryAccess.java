@@ -202,6 +202,9 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         }
         lockedWord = updated;
         stored(physical, size);
+        if (dirty == null && !code.holdsCode(physical)) {
+            fillDirect(linear, physical, ACC_WRITE); // a word only locked instructions store to is direct for them too
+        }
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */
