@@ -89,31 +89,34 @@ class CompiledLockedTest {
     }
 
     /**
-     * LOCK ADD [rbx], eax on a read-only page: #PF (write, present) with RIP at it, the page as it was and RFLAGS as
-     * before it, though the interpreter's locked path computes the sum's flags before its store faults. The flags
-     * before come from POPFQ (in the core) or from CMP (a record in the compiled method's locals).
+     * LOCK ADD [rbx], rax across a page end into a read-only page: #PF (write, present) at the second page with RIP at
+     * it, both pages as they were and RFLAGS as before it, though the interpreter's split locked path reads both
+     * pages and computes the sum's flags before its store faults. The flags before come from POPFQ (in the core) or
+     * from CMP (a record in the compiled method's locals).
      */
     @ParameterizedTest
     @CsvSource({"interpreter, 68d50800009d", "blocks, 68d50800009d", "compiled, 68d50800009d",
             "interpreter, 83f807", "blocks, 83f807", "compiled, 83f807"})
     void aLockedStoreThatFaultsLeavesTheFlagsBeforeIt(String execution, String flagsBefore) {
-        long frame = 0x300000, virt = FourKilobytePages.VIRT;
-        Asm code = new Asm().movImm64(3, virt).raw("b805000000").raw(flagsBefore); // mov eax, 5; the flags
+        long frame = 0x300000, readOnly = 0x302000, virt = FourKilobytePages.VIRT;
+        Asm code = new Asm().movImm64(3, virt + 0xFFC).raw("b805000000").raw(flagsBefore); // mov eax, 5; the flags
         long lockAdd = EmuVm.CODE + code.bytes().length;
-        code.raw("f00103").hlt(); // lock add [rbx], eax
+        code.raw("f0480103").hlt(); // lock add [rbx], rax
         ExecutionTest.with(execution, () -> {
             try (EmuVm vm = new EmuVm(code.bytes())) {
-                FourKilobytePages.map(vm, frame);
-                vm.memory.writeLong(FourKilobytePages.pte(0), frame | 1); // present, read-only
-                vm.memory.writeLong(frame, 40);
+                FourKilobytePages.map(vm, frame, readOnly);
+                vm.memory.writeLong(FourKilobytePages.pte(1), readOnly | 1); // present, not writable
+                vm.memory.writeLong(frame + 0xFF8, 40L << 32);
                 ExceptionsTest.installIdt(vm);
                 assertEquals(14, vm.nextOut(0x90), "#PF");
                 assertEquals(3, vm.vcpu.registers().rbx(), "the error code: a write to a present page");
+                assertEquals(virt + 0x1000, vm.vcpu.registers().rcx(), "CR2: the read-only page");
                 assertEquals(lockAdd, vm.vcpu.registers().rdx(), "the saved RIP: the LOCK ADD");
                 long flags = vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5;
                 // POPFQ set all six; CMP 5, 7: CF, SF and AF (and PF: 0xFE has seven ones, so not PF)
                 assertEquals(flagsBefore.startsWith("68") ? 0x8D5 : 0x091, flags, "the saved RFLAGS: those before it");
-                assertEquals(40, vm.memory.readLong(frame), "the page as it was");
+                assertEquals(List.of(40L << 32, 0L), List.of(vm.memory.readLong(frame + 0xFF8), vm.memory.readLong(readOnly)),
+                        "both pages as they were");
             }
             return null;
         });
