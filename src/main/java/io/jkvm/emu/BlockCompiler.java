@@ -33,9 +33,11 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * RIP, and in {@code blockProgress} which instruction it was), so a fault or exit in the middle is precise.
  * </ul>
  * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
- * byte, one-operand MUL and IMUL of 4 and 8 bytes, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET are compiled from the same semantics the block executor
- * runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted},
- * {@link NearBranches}, the core's stack check and memory accessors); every other decoded
+ * byte, one-operand MUL and IMUL of 4 and 8 bytes, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET, the locked
+ * read-modify-writes ({@link LockedInPlace}) and the SSE register forms ({@link SseForms}) are compiled from the same
+ * semantics the block executor runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records,
+ * {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes}, the core's stack check and memory
+ * accessors); every other decoded
  * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP, CALL and fall-throughs
  * reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
@@ -172,7 +174,7 @@ final class BlockCompiler {
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
             case BlockOp.MUL_DIV -> (d.sub() == 4 || d.sub() == 5) && d.size() >= 4 && plainRm(d); // not DIV: #DE
-            case BlockOp.LOCKED -> true;
+            case BlockOp.LOCKED, BlockOp.SSE -> true;
             default -> false;
         };
     }
@@ -206,7 +208,8 @@ final class BlockCompiler {
 
     /** Whether a compiled form may throw: it reaches memory, or a branch target that must be canonical. */
     static boolean mayThrow(BlockOp d) {
-        return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP || d.op() == BlockOp.LOCKED;
+        return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP || d.op() == BlockOp.LOCKED
+                || d.op() == BlockOp.SSE; // SSE off (#UD, #NM), a model without SSSE3
     }
 
     /** Whether a compiled form sets all six arithmetic flags without reading any (ADC and SBB read CF, INC/DEC keep it). */
@@ -282,6 +285,10 @@ final class BlockCompiler {
         long used = 0;
         for (BlockOp d : insns) {
             if (!compiled(d)) {
+                continue;
+            }
+            if (d.op() == BlockOp.SSE) { // its reg and rm are XMM registers, but MOVD's general one
+                used |= d.sub() == SseForms.TO_XMM || d.sub() == SseForms.FROM_XMM ? 1L << d.rm() : 0;
                 continue;
             }
             boolean lockedRegister = d.op() == BlockOp.LOCKED && (d.sub() < 8 || d.sub() == 10 || d.sub() == 11);

@@ -153,8 +153,8 @@ final class BlockDecoder {
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
         if (interpretedInBlocks(insn)) {
-            BlockOp locked = prefixes.lock() ? new BlockDecoder(insn).locked() : null;
-            return (locked != null ? locked : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0))
+            BlockOp form = prefixes.lock() ? new BlockDecoder(insn).locked() : SseForms.of(insn);
+            return (form != null ? form : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0))
                     .interpreting(insn);
         }
         boolean pause = prefixes.rep() == 0xF3 && insn.map() == 0 && insn.opcode() == 0x90;

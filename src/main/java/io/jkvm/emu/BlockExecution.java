@@ -764,7 +764,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.CLI -> clearInterruptFlag();
-            case BlockOp.INTERPRETED -> {
+            case BlockOp.INTERPRETED, BlockOp.SSE -> {
                 interpretInBlock(d.insn()); // it moves RIP itself: to next, or back to it when a REP stopped before its end
                 if (rip != next) {
                     return false;

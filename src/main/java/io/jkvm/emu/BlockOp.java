@@ -8,7 +8,9 @@ package io.jkvm.emu;
  * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
  *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
  *               {@link #LOCKED}: an atomic read-modify-write of 4 or 8 bytes, {@code sub} its kind
- *               ({@link LockedInPlace})
+ *               ({@link LockedInPlace}); {@link #SSE}: an SSE register-to-register form of {@link SseForms}, its
+ *               kind in {@code sub}, XMM registers in {@code reg} and {@code rm}, which the interpreter runs (as
+ *               INTERPRETED) and the block compiler compiles
  * @param length bytes, prefixes included
  * @param size   operand size in bytes: 1, 2, 4 or 8
  * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, source size of MOVZX/MOVSX,
@@ -23,7 +25,7 @@ package io.jkvm.emu;
  * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, shift count
  *               ({@link #NONE} for CL), or BT's bit offset ({@link #NONE}: the register {@code reg} holds it)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
- * @param insn   for {@link #INTERPRETED} and {@link #LOCKED}, the instruction as the decoder read it, which the
+ * @param insn   for {@link #INTERPRETED}, {@link #LOCKED} and {@link #SSE}, the instruction as the decoder read it, which the
  *               interpreter runs without fetching and decoding it again; null for the others
  *
  * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor
@@ -39,7 +41,7 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
             SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35,
             MUL_DIV = 36, PAUSE = 37, FENCE = 38, RDTSC = 39, LEAVE = 40, PUSHF = 41, BIT_TEST = 42, MOV_FROM_SEG = 43,
-            BSWAP = 44, CLI = 45, INTERPRETED = 46, LOCKED = 47;
+            BSWAP = 44, CLI = 45, INTERPRETED = 46, LOCKED = 47, SSE = 48;
 
     /** The op of these fields, each small one in a byte's range (register numbers, sizes, kinds and the like). */
     static BlockOp of(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,

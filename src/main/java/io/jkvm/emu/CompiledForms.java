@@ -276,6 +276,7 @@ final class CompiledForms {
                 b.setFlags(CpuState.LAZY_NEG, size, t);
             }
             case BlockOp.LOCKED -> locked(b, d, i, t);
+            case BlockOp.SSE -> CompiledSse.emit(b, d);
             case BlockOp.NOP -> {
             }
             default -> throw new IllegalStateException("not a compiled form: " + d);

@@ -121,6 +121,8 @@ abstract sealed class CpuState permits Paging {
     final IoPort io;
     /** The model has 5-level paging (CPUID.(7,0):ECX[16]). */
     final boolean la57;
+    /** CPUID.1:ECX.SSSE3, which compiled blocks check at each PSHUFB. */
+    final boolean ssse3;
     /** Where RAM from 0 ends, and RAM above 4 GiB (0: none): everything else is a device's ({@link #isRam}). */
     final long lowRamEnd, highRamEnd;
     long instructions;
@@ -141,6 +143,7 @@ abstract sealed class CpuState permits Paging {
         this.vendor = Vendor.of(cpuid);
         this.io = io;
         this.la57 = (cpuid.leaf(7, 0).ecx() & 1 << 16) != 0;
+        this.ssse3 = (cpuid.leaf(1, 0).ecx() & 1 << 9) != 0;
         if (layout.span() != ram.size()) {
             throw new IllegalArgumentException("a RAM layout of " + layout.span() + " bytes over a mapping of " + ram.size());
         }

@@ -119,46 +119,19 @@ final class Sse {
                 if (op >= 0xDB) {
                     requireP66(p66);
                 }
-                long[] s = source(c);
-                int kind = switch (op) {
-                    case 0x54, 0xDB -> 0;
-                    case 0x55, 0xDF -> 1;
-                    case 0x56, 0xEB -> 2;
-                    default -> 3;
-                };
-                for (int h = 0; h < 2; h++) {
-                    c.xmm[2 * x + h] = logic(kind, c.xmm[2 * x + h], s[h]);
-                }
+                SseLanes.logic(logicKind(op), c.xmm, 2 * x, source(c), 0);
             }
             case 0xFC, 0xFD, 0xFE, 0xD4, 0xF8, 0xF9, 0xFA, 0xFB -> { // PADDB/W/D/Q, PSUBB/W/D/Q
                 requireP66(p66);
-                long[] s = source(c);
-                int lane = switch (op) {
-                    case 0xFC, 0xF8 -> 1;
-                    case 0xFD, 0xF9 -> 2;
-                    case 0xFE, 0xFA -> 4;
-                    default -> 8;
-                };
-                boolean sub = op >= 0xF8 && op <= 0xFB;
-                for (int h = 0; h < 2; h++) {
-                    c.xmm[2 * x + h] = lanes(c.xmm[2 * x + h], s[h], lane, sub ? 1 : 0);
-                }
+                SseLanes.lanes(addLane(op), op >= 0xF8 && op <= 0xFB ? 1 : 0, c.xmm, 2 * x, source(c), 0);
             }
             case 0x74, 0x75, 0x76, 0x64, 0x65, 0x66 -> { // PCMPEQB/W/D, PCMPGTB/W/D
                 requireP66(p66);
-                long[] s = source(c);
-                int lane = 1 << ((op & 3));
-                int kind = op >= 0x74 ? 2 : 3;
-                for (int h = 0; h < 2; h++) {
-                    c.xmm[2 * x + h] = lanes(c.xmm[2 * x + h], s[h], lane, kind);
-                }
+                SseLanes.lanes(1 << (op & 3), op >= 0x74 ? 2 : 3, c.xmm, 2 * x, source(c), 0);
             }
             case 0x60, 0x61, 0x62, 0x6C, 0x6D -> { // PUNPCKLBW/WD/DQ, PUNPCKLQDQ, PUNPCKHQDQ
                 requireP66(p66);
-                long[] s = source(c);
-                long[] r = unpackLow(op, new long[]{c.xmm[2 * x], c.xmm[2 * x + 1]}, s);
-                c.xmm[2 * x] = r[0];
-                c.xmm[2 * x + 1] = r[1];
+                SseLanes.unpack(op, c.xmm, 2 * x, source(c), 0);
             }
             case 0x70 -> { // PSHUFD (66), PSHUFLW (F2), PSHUFHW (F3)
                 long[] s = source(c);
@@ -170,14 +143,7 @@ final class Sse {
                     break;
                 }
                 requireP66(p66);
-                int[] dw = {(int) s[0], (int) (s[0] >>> 32), (int) s[1], (int) (s[1] >>> 32)};
-                long[] out = new long[2];
-                for (int i = 0; i < 4; i++) {
-                    long v = dw[(order >>> (2 * i)) & 3] & 0xFFFFFFFFL;
-                    out[i / 2] |= v << (32 * (i % 2));
-                }
-                c.xmm[2 * x] = out[0];
-                c.xmm[2 * x + 1] = out[1];
+                SseLanes.pshufd(order, c.xmm, 2 * x, s, 0);
             }
             case 0x71, 0x72, 0x73 -> shiftImmediate(c, op, p66);
             case 0x68, 0x69, 0x6A, 0x63, 0x67, 0x6B, 0xD5, 0xE5, 0xE4, 0xF4, 0xF5, 0xDA, 0xDE, 0xEA, 0xEE, 0xE0, 0xE3, 0xF6,
@@ -290,8 +256,7 @@ final class Sse {
         if (c.mod == 3) {
             int other = c.rmField & 15;
             int from = store ? x : other, to = store ? other : x;
-            c.xmm[2 * to] = c.xmm[2 * from];
-            c.xmm[2 * to + 1] = c.xmm[2 * from + 1];
+            SseLanes.move(c.xmm, 2 * to, c.xmm, 2 * from);
             return;
         }
         long a = c.ea();
@@ -318,22 +283,24 @@ final class Sse {
         };
     }
 
-    /** PUNPCKLBW/WD/DQ (60-62): the low halves interleaved; PUNPCKLQDQ (6C) and PUNPCKHQDQ (6D). */
-    static long[] unpackLow(int op, long[] d, long[] s) {
-        if (op == 0x6C) {
-            return new long[]{d[0], s[0]};
-        }
-        if (op == 0x6D) {
-            return new long[]{d[1], s[1]};
-        }
-        int lane = 1 << (op - 0x60);
-        long[] out = new long[2];
-        int lanesPerHalf = 8 / lane;
-        for (int i = 0; i < 2 * lanesPerHalf; i++) {
-            long v = laneOf(i % 2 == 0 ? d[0] : s[0], i / 2, lane);
-            out[i / lanesPerHalf] |= v << (8 * lane * (i % lanesPerHalf));
-        }
-        return out;
+    /** The logic operation of ANDPS..XORPS (54-57) and PAND, PANDN, POR, PXOR (DB, DF, EB, EF): 0 AND .. 3 XOR. */
+    static int logicKind(int op) {
+        return switch (op) {
+            case 0x54, 0xDB -> 0;
+            case 0x55, 0xDF -> 1;
+            case 0x56, 0xEB -> 2;
+            default -> 3;
+        };
+    }
+
+    /** The lane size in bytes of PADDB/W/D/Q (FC, FD, FE, D4) and PSUBB/W/D/Q (F8-FB). */
+    static int addLane(int op) {
+        return switch (op) {
+            case 0xFC, 0xF8 -> 1;
+            case 0xFD, 0xF9 -> 2;
+            case 0xFE, 0xFA -> 4;
+            default -> 8;
+        };
     }
 
     private static long laneOf(long v, int i, int lane) {
@@ -379,9 +346,7 @@ final class Sse {
         if (!(kind == 2 || kind == 6 || (kind == 4 && lane != 8))) {
             throw GuestFault.of(GuestFault.UD);
         }
-        for (int h = 0; h < 2; h++) {
-            c.xmm[2 * d + h] = shiftLanes(c.xmm[2 * d + h], lane, kind, count);
-        }
+        SseLanes.shift(c.xmm, 2 * d, lane, kind, count);
     }
 
     /** The lanes of one quadword shifted by {@code count}: kind 2 right logical, 4 right arithmetic, 6 left. */

@@ -42,6 +42,11 @@ final class Sse4 {
             extend(c, x, op);
             return;
         }
+        if (op == 0x00) { // PSHUFB
+            SseLanes.pshufb(c.xmm, 2 * x, Sse.source(c), 0);
+            c.done();
+            return;
+        }
         byte[] d = bytes(c.xmm[2 * x], c.xmm[2 * x + 1]);
         long[] sl = Sse.source(c);
         byte[] s = bytes(sl[0], sl[1]);

@@ -1,0 +1,163 @@
+package io.jkvm.emu;
+
+import io.jkvm.testing.Asm;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Registers;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.FieldSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+/**
+ * The SSE2 and SSSE3 register forms ({@link SseForms}) compiled to calls of the interpreter's own {@link SseLanes}
+ * methods: each kind, lane size and register (XMM8-15, a register with itself, MOVD/MOVQ with 32- and 64-bit and REX
+ * general registers) on random registers with the interpreter's results in every setting; #NM at one with CR0.TS set
+ * as precise as the interpreter's.
+ */
+class CompiledSseTest {
+    private static final long DATA = 0x150000;
+    /** XMM0-15 from DATA (movdqu xmmN, [rbx + 16N]); mov r8, 0x0123456789abcdef (assembled with llvm-mc). */
+    private static final String LOAD = "f30f6f03f30f6f4b10f30f6f5320f30f6f5b30f30f6f6340f30f6f6b50f30f6f7360f30f6f7b70f3440f6f8380000000f344"
+            + "0f6f8b90000000f3440f6f93a0000000f3440f6f9bb0000000f3440f6fa3c0000000f3440f6fabd0000000f3440f6fb3e000"
+            + "0000f3440f6fbbf000000049b8efcdab8967452301";
+    /** XMM0-15 to DATA + 256 (movdqu [rbx + 256 + 16N], xmmN); hlt. */
+    private static final String STORE = "f30f7f8300010000f30f7f8b10010000f30f7f9320010000f30f7f9b30010000f30f7fa340010000f30f7fab50010000f30f"
+            + "7fb360010000f30f7fbb70010000f3440f7f8380010000f3440f7f8b90010000f3440f7f93a0010000f3440f7f9bb0010000"
+            + "f3440f7fa3c0010000f3440f7fabd0010000f3440f7fb3e0010000f3440f7fbbf0010000f4";
+    /** Each form once (assembled with llvm-mc). */
+    private static final List<String> FORMS = List.of(
+            "660ffcc1", // paddb xmm0, xmm1
+            "66410ffdc9", // paddw xmm1, xmm9
+            "660ffed2", // paddd xmm2, xmm2
+            "66440fd4d3", // paddq xmm10, xmm3
+            "66410ff8db", // psubb xmm3, xmm11
+            "66440ff9dc", // psubw xmm11, xmm4
+            "66410ffae4", // psubd xmm4, xmm12
+            "66440ffbe5", // psubq xmm12, xmm5
+            "660f74e8", // pcmpeqb xmm5, xmm0
+            "66440f75e9", // pcmpeqw xmm13, xmm1
+            "660f76f6", // pcmpeqd xmm6, xmm6
+            "66440f64f2", // pcmpgtb xmm14, xmm2
+            "660f65fb", // pcmpgtw xmm7, xmm3
+            "66440f66fc", // pcmpgtd xmm15, xmm4
+            "66410fdbc0", // pand xmm0, xmm8
+            "66410fdfc9", // pandn xmm1, xmm9
+            "66410febd2", // por xmm2, xmm10
+            "66410fefdb", // pxor xmm3, xmm11
+            "410f54e4", // andps xmm4, xmm12
+            "66410f55ed", // andnpd xmm5, xmm13
+            "410f56f6", // orps xmm6, xmm14
+            "66410f57ff", // xorpd xmm7, xmm15
+            "66440f60c0", // punpcklbw xmm8, xmm0
+            "66440f61c9", // punpcklwd xmm9, xmm1
+            "66450f62d2", // punpckldq xmm10, xmm10
+            "66440f6cdb", // punpcklqdq xmm11, xmm3
+            "66440f6de4", // punpckhqdq xmm12, xmm4
+            "66440f70ed1b", // pshufd xmm13, xmm5, 0x1b
+            "660f70f639", // pshufd xmm6, xmm6, 0x39
+            "66440f3800f7", // pshufb xmm14, xmm7
+            "660f3800ff", // pshufb xmm7, xmm7
+            "660f71f003", // psllw xmm0, 3
+            "660f72f11f", // pslld xmm1, 31
+            "660f73f228", // psllq xmm2, 40
+            "660f71d311", // psrlw xmm3, 17
+            "660f72d405", // psrld xmm4, 5
+            "66410f73d43f", // psrlq xmm12, 63
+            "66410f71e509", // psraw xmm13, 9
+            "66410f72e621", // psrad xmm14, 33
+            "66440f6ff8", // movdqa xmm15, xmm0
+            "f3410f6fc1", // movdqu xmm0, xmm9
+            "440f28c9", // movaps xmm9, xmm1
+            "410f10cf", // movups xmm1, xmm15
+            "66410f28d0", // movapd xmm2, xmm8
+            "66440f10c3", // movupd xmm8, xmm3
+            "f3410f7ede", // movq xmm3, xmm14
+            "f30f7ee4", // movq xmm4, xmm4
+            "66410f6ee8", // movd xmm5, r8d
+            "66490f6ef0", // movq xmm6, r8
+            "660f7ef8", // movd eax, xmm7
+            "664d0f7ee9", // movq r9, xmm13
+            "66410f7eca" // movd r10d, xmm1
+    );
+
+    /** The guest: rbx = DATA, the registers loaded, {@code form}, the registers stored. */
+    private static byte[] guest(String form) {
+        return new Asm().movImm64(3, DATA).raw(LOAD + form + STORE).bytes();
+    }
+
+    /** XMM0-15 as stored, the general registers and the instruction count after the guest ran in {@code setting}. */
+    private static List<Long> run(String setting, String form) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(guest(form))) {
+                long v = 0x9E3779B97F4A7C15L;
+                for (int i = 0; i < 32; i++) { // random registers: no form's result is all zeros or ones by chance
+                    v = v * 6364136223846793005L + 1442695040888963407L;
+                    vm.memory.writeLong(DATA + 8L * i, v ^ v >>> 29);
+                }
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                List<Long> seen = new ArrayList<>();
+                for (int i = 0; i < 32; i++) {
+                    seen.add(vm.memory.readLong(DATA + 256 + 8L * i));
+                }
+                Registers r = vm.vcpu.registers();
+                for (int g = 0; g < 16; g++) {
+                    seen.add(r.gpr(g));
+                }
+                seen.add(vm.vcpu.instructions());
+                return seen;
+            }
+        });
+    }
+
+    @Test
+    void eachFormIsAnSseOpTheCompilerTakes() {
+        for (String form : FORMS) {
+            BlockOp[] ops = CompiledGuests.blockAt(HexFormat.of().parseHex(form + "f4"), 0);
+            assertEquals(1, ops.length, form);
+            assertEquals(BlockOp.SSE, ops[0].op(), form);
+        }
+        assertEquals(List.of(), Arrays.stream(CompiledGuests.blockAt(HexFormat.of().parseHex(LOAD + FORMS.get(0) + STORE), 0))
+                .filter(d -> d.op() != BlockOp.SSE && d.op() != BlockOp.INTERPRETED && !BlockCompiler.compiled(d)).toList(),
+                "the guest is one block the compiler takes whole");
+    }
+
+    @ParameterizedTest
+    @FieldSource("FORMS")
+    void eachFormGetsTheInterpretersRegistersInEverySetting(String form) {
+        List<Long> interpreter = run("interpreter", form);
+        assertNotEquals(run("interpreter", "0f1f00"), interpreter, "the form changes a register (a NOP in its place)");
+        assertEquals(interpreter, run("blocks", form));
+        assertEquals(interpreter, run("compiled", form));
+    }
+
+    /**
+     * With CR0.TS set: mov ecx, 5; cmp ecx, 7; pxor xmm0, xmm1: #NM with RIP at PXOR and CMP's flags (CF, AF, SF),
+     * which the compiled method held in its locals.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void anSseFormWithTheFpuTakenAwayFaultsPrecisely(String execution) {
+        Asm code = new Asm().raw("0f20c083c8080f22c0" + "b905000000" + "83f907"); // CR0.TS; mov ecx, 5; cmp ecx, 7
+        long pxor = EmuVm.CODE + code.bytes().length;
+        code.raw("660fefc1").hlt();
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(7, vm.nextOut(0x90), "#NM");
+                assertEquals(pxor, vm.vcpu.registers().rdx(), "the saved RIP: the PXOR");
+                assertEquals(0x91, vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5, "the saved RFLAGS: CMP's");
+            }
+            return null;
+        });
+    }
+}
