@@ -307,8 +307,19 @@ final class Sse {
         return lane == 8 ? v : (v >>> (8 * lane * i)) & ((1L << (8 * lane)) - 1);
     }
 
-    /** Lane-wise on one quadword: kind 0 add, 1 sub, 2 compare-equal, 3 compare-greater (signed). */
+    /**
+     * Lane-wise on one quadword: kind 0 add, 1 sub, 2 compare-equal, 3 compare-greater (signed). Add and subtract
+     * work on all lanes at once: each lane's top bit is set aside so no carry or borrow crosses into the next lane,
+     * then put back as the sum's or difference's top bit.
+     */
     static long lanes(long d, long s, int lane, int kind) {
+        if (kind <= 1) {
+            if (lane == 8) {
+                return kind == 0 ? d + s : d - s;
+            }
+            long top = topBits(lane);
+            return kind == 0 ? ((d & ~top) + (s & ~top)) ^ ((d ^ s) & top) : ((d | top) - (s & ~top)) ^ ((d ^ ~s) & top);
+        }
         long out = 0;
         int bits = 8 * lane;
         long m = lane == 8 ? -1L : (1L << bits) - 1;
@@ -349,10 +360,34 @@ final class Sse {
         SseLanes.shift(c.xmm, 2 * d, lane, kind, count);
     }
 
-    /** The lanes of one quadword shifted by {@code count}: kind 2 right logical, 4 right arithmetic, 6 left. */
+    /** The top bit of each {@code lane}-byte lane of a quadword (lanes of 1, 2 or 4 bytes). */
+    private static long topBits(int lane) {
+        return switch (lane) {
+            case 1 -> 0x8080_8080_8080_8080L;
+            case 2 -> 0x8000_8000_8000_8000L;
+            default -> 0x8000_0000_8000_0000L;
+        };
+    }
+
+    /**
+     * The lanes of one quadword shifted by {@code count}: kind 2 right logical, 4 right arithmetic, 6 left. A logical
+     * shift moves the whole quadword and clears the bits that crossed from one lane into the next.
+     */
     static long shiftLanes(long v, int lane, int kind, int count) {
         int bits = 8 * lane;
         long m = lane == 8 ? -1L : (1L << bits) - 1;
+        if (kind != 4) {
+            if (count >= bits) {
+                return 0;
+            }
+            long each = switch (lane) { // 1 in each lane
+                case 1 -> 0x0101_0101_0101_0101L;
+                case 2 -> 0x0001_0001_0001_0001L;
+                case 4 -> 0x0000_0001_0000_0001L;
+                default -> 1;
+            };
+            return kind == 2 ? (v >>> count) & (m >>> count) * each : (v << count) & (m << count & m) * each;
+        }
         long out = 0;
         for (int i = 0; i < 8 / lane; i++) {
             long a = laneOf(v, i, lane);
