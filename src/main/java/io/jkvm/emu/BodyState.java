@@ -24,7 +24,7 @@ import static java.lang.constant.ConstantDescs.CD_long;
 abstract class BodyState {
     /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
-            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2;
+            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
@@ -198,6 +198,10 @@ abstract class BodyState {
             for (int slot = flagDst(i); slot <= flagCarry(i); slot += 2) {
                 cob.lconst_0().lstore(slot);
             }
+        }
+        if (java.util.Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE)) {
+            cob.aload(CORE).invokestatic(BlockCompiler.desc(SseLanes.class), "ready", MethodTypeDesc.of(CD_boolean, CD_CORE))
+                    .istore(SSE_READY);
         }
         if (blocks() > 1) {
             entries();

@@ -1,6 +1,7 @@
 package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
+import java.lang.classfile.Label;
 import java.lang.constant.ClassDesc;
 import java.lang.constant.MethodTypeDesc;
 
@@ -11,8 +12,9 @@ import static java.lang.constant.ConstantDescs.CD_int;
 import static java.lang.constant.ConstantDescs.CD_void;
 
 /**
- * The bytecode of a {@link BlockOp#SSE} op: the check the interpreter makes first (SSE enabled, and SSSE3 in the
- * model for PSHUFB: #UD or #NM, the handler putting back the state before it), then the {@link SseLanes} method the
+ * The bytecode of a {@link BlockOp#SSE} op: the checks the interpreter makes first (SSE enabled, and SSSE3 in the
+ * model for PSHUFB: #UD or #NM, the handler putting back the state before it) unless {@link SseLanes#ready} held at
+ * the method's entry, then the {@link SseLanes} method the
  * interpreter runs, on the core's XMM registers with their indexes as constants, so the JIT inlines it whole; MOVD and
  * MOVQ with a general register move between that register's local and the XMM register directly.
  */
@@ -29,14 +31,17 @@ final class CompiledSse {
 
     static void emit(BodyState b, BlockOp d) {
         CodeBuilder cob = b.cob;
+        Label ready = cob.newLabel();
+        cob.iload(BodyState.SSE_READY).ifne(ready); // else the interpreter's checks, which throw where it would
         cob.aload(CORE).invokestatic(CD_SSE, "requireSseEnabled", CHECK);
+        if (d.sub() == SseForms.PSHUFB) {
+            cob.aload(CORE).invokestatic(CD_LANES, "requireSsse3", CHECK);
+        }
+        cob.labelBinding(ready);
         int x = 2 * d.reg(), y = 2 * d.rm();
         switch (d.sub()) {
             case SseForms.MOVE -> lanes(b, "move", x, y, TWO);
-            case SseForms.PSHUFB -> {
-                cob.aload(CORE).invokestatic(CD_LANES, "requireSsse3", CHECK);
-                lanes(b, "pshufb", x, y, TWO);
-            }
+            case SseForms.PSHUFB -> lanes(b, "pshufb", x, y, TWO);
             case SseForms.LOGIC, SseForms.PSHUFD, SseForms.UNPACK -> {
                 cob.loadConstant((int) d.imm());
                 lanes(b, d.sub() == SseForms.LOGIC ? "logic" : d.sub() == SseForms.PSHUFD ? "pshufd" : "unpack", x, y,

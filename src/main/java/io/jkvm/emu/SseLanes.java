@@ -1,5 +1,7 @@
 package io.jkvm.emu;
 
+import io.jkvm.x86.ControlBits;
+
 /**
  * The SSE2/SSSE3 integer operations decoded blocks compile, each on 128-bit values held as two quadwords in an array
  * (an XMM register at {@code Core.xmm[2n]}, or a memory operand as the interpreter read it): the interpreter runs
@@ -91,6 +93,15 @@ final class SseLanes {
             out |= (a >>> (bits * i) & m) << (2 * bits * i) | (b >>> (bits * i) & m) << (2 * bits * i + bits);
         }
         return out;
+    }
+
+    /**
+     * Whether every SSE and SSSE3 form runs without a fault now: SSE enabled ({@link Sse#requireSseEnabled}) and SSSE3
+     * in the model. A compiled method asks once at its entry: CR0 and CR4 do not change while it runs (MOV to a control
+     * register, CLTS, XRSTOR and task switches are no op of a block, and interrupts are taken once it has left).
+     */
+    static boolean ready(Core c) {
+        return (c.cr4 & ControlBits.CR4_OSFXSR) != 0 && (c.cr0 & (ControlBits.CR0_EM | ControlBits.CR0_TS)) == 0 && c.ssse3;
     }
 
     /** SSSE3's forms are #UD on a model without it (CPUID.1:ECX[9]). */
