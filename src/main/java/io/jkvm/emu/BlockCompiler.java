@@ -186,7 +186,7 @@ final class BlockCompiler {
             case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM,
                  BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.MOV_RM_IMM, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.INC,
                  BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC,
-                 BlockOp.NOT, BlockOp.NEG, BlockOp.MUL_DIV ->
+                 BlockOp.NOT, BlockOp.NEG, BlockOp.MUL_DIV, BlockOp.SSE ->
                     d.rm() == BlockOp.MEMORY;
             default -> false;
         };
@@ -202,6 +202,7 @@ final class BlockCompiler {
             case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> d.rm() == BlockOp.MEMORY && d.sub() != 7;
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC, BlockOp.DEC, BlockOp.SHIFT, BlockOp.SETCC,
                  BlockOp.NOT, BlockOp.NEG -> d.rm() == BlockOp.MEMORY;
+            case BlockOp.SSE -> d.rm() == BlockOp.MEMORY && (d.sub() == SseForms.STORE || d.sub() == SseForms.FROM_XMM);
             default -> false; // POP, RET, TEST, ALU_REG_RM, MOV_REG_RM, MOVZX, MOVSX, IMUL, CMOV: loads
         };
     }
@@ -287,8 +288,11 @@ final class BlockCompiler {
             if (!compiled(d)) {
                 continue;
             }
-            if (d.op() == BlockOp.SSE) { // its reg and rm are XMM registers, but MOVD's general one
-                used |= d.sub() == SseForms.TO_XMM || d.sub() == SseForms.FROM_XMM ? 1L << d.rm() : 0;
+            if (d.op() == BlockOp.SSE) { // its reg and rm are XMM registers, but MOVD's general one and an address's
+                for (int n : new int[]{d.sub() == SseForms.TO_XMM || d.sub() == SseForms.FROM_XMM ? d.rm() : BlockOp.NONE,
+                        d.base(), d.index()}) {
+                    used |= plainRegister(n) ? 1L << n : 0;
+                }
                 continue;
             }
             boolean lockedRegister = d.op() == BlockOp.LOCKED && (d.sub() < 8 || d.sub() == 10 || d.sub() == 11);

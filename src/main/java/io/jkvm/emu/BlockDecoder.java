@@ -82,9 +82,14 @@ final class BlockDecoder {
 
     private BlockDecoder(Instruction insn) {
         this.insn = insn;
-        int fsOrGs = insn.prefixes().fsOrGs();
-        this.seg = fsOrGs == SegmentLoads.FS ? FS : fsOrGs == SegmentLoads.GS ? GS : 0;
+        this.seg = segment(insn);
         this.opSize = insn.operandSize();
+    }
+
+    /** A memory operand's segment as an op holds it: {@link BlockOp#FS} or {@link BlockOp#GS} for their prefixes, else 0. */
+    static int segment(Instruction insn) {
+        int fsOrGs = insn.prefixes().fsOrGs();
+        return fsOrGs == SegmentLoads.FS ? FS : fsOrGs == SegmentLoads.GS ? GS : 0;
     }
 
     /** The block at {@code offset} in the page at physical {@code pageBase} (wholly inside RAM), within that page. */

@@ -276,7 +276,7 @@ final class CompiledForms {
                 b.setFlags(CpuState.LAZY_NEG, size, t);
             }
             case BlockOp.LOCKED -> locked(b, d, i, t);
-            case BlockOp.SSE -> CompiledSse.emit(b, d);
+            case BlockOp.SSE -> CompiledSse.emit(b, d, i);
             case BlockOp.NOP -> {
             }
             default -> throw new IllegalStateException("not a compiled form: " + d);
@@ -654,12 +654,12 @@ final class CompiledForms {
     }
 
     /** Reads {@code size} bytes at the address on the stack (above the core): the core's read of that size. */
-    private static void read(CodeBuilder cob, int size) {
+    static void read(CodeBuilder cob, int size) {
         cob.invokevirtual(CD_CORE, "read" + 8 * size, READ);
     }
 
     /** Writes the value on the stack, {@code size} bytes, at the address under it (above the core). */
-    private static void write(CodeBuilder cob, int size) {
+    static void write(CodeBuilder cob, int size) {
         cob.invokevirtual(CD_CORE, "write" + 8 * size, WRITE);
     }
 
@@ -684,7 +684,7 @@ final class CompiledForms {
     }
 
     /** The memory operand's linear address into ADDRESS, as BlockExecution.address computes it (stackAddressed too). */
-    private static void address(BodyState b, BlockOp d, int i) {
+    static void address(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
         int base = d.base();
         cob.aload(CORE).loadConstant(d.seg() == 0 && (base == 4 || base == 5) ? 1 : 0)

@@ -7,7 +7,10 @@ import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BlockCompiler.CD_LONGS;
+import static io.jkvm.emu.BodyState.ADDRESS;
 import static io.jkvm.emu.BodyState.CORE;
+import static io.jkvm.emu.BodyState.VALUE;
+import static java.lang.constant.ConstantDescs.CD_boolean;
 import static java.lang.constant.ConstantDescs.CD_int;
 import static java.lang.constant.ConstantDescs.CD_void;
 
@@ -24,12 +27,13 @@ final class CompiledSse {
             TWO = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_LONGS, CD_int),
             ONE_CONSTANT = MethodTypeDesc.of(CD_void, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
             TWO_CONSTANTS = MethodTypeDesc.of(CD_void, CD_int, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
-            SHIFT = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_int, CD_int, CD_int);
+            SHIFT = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_int, CD_int, CD_int),
+            MISALIGNED = MethodTypeDesc.of(CD_void, CD_CORE, CD_boolean);
 
     private CompiledSse() {
     }
 
-    static void emit(BodyState b, BlockOp d) {
+    static void emit(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
         Label ready = cob.newLabel();
         cob.iload(BodyState.SSE_READY).ifne(ready); // else the interpreter's checks, which throw where it would
@@ -38,19 +42,14 @@ final class CompiledSse {
             cob.aload(CORE).invokestatic(CD_LANES, "requireSsse3", CHECK);
         }
         cob.labelBinding(ready);
+        if (d.rm() == BlockOp.MEMORY) {
+            memory(b, d, i);
+            return;
+        }
         int x = 2 * d.reg(), y = 2 * d.rm();
         switch (d.sub()) {
-            case SseForms.MOVE -> lanes(b, "move", x, y, TWO);
-            case SseForms.PSHUFB -> lanes(b, "pshufb", x, y, TWO);
-            case SseForms.LOGIC, SseForms.PSHUFD, SseForms.UNPACK -> {
-                cob.loadConstant((int) d.imm());
-                lanes(b, d.sub() == SseForms.LOGIC ? "logic" : d.sub() == SseForms.PSHUFD ? "pshufd" : "unpack", x, y,
-                        ONE_CONSTANT);
-            }
-            case SseForms.LANES -> {
-                cob.loadConstant((int) d.size()).loadConstant((int) d.imm());
-                lanes(b, "lanes", x, y, TWO_CONSTANTS);
-            }
+            case SseForms.MOVE, SseForms.PSHUFB, SseForms.LOGIC, SseForms.PSHUFD, SseForms.UNPACK, SseForms.LANES ->
+                    binary(b, d, false);
             case SseForms.SHIFT -> {
                 xmm(b);
                 cob.loadConstant(x).loadConstant((int) d.size()).loadConstant((int) (d.imm() >>> 8))
@@ -79,12 +78,102 @@ final class CompiledSse {
         }
     }
 
-    /** Calls {@code name} of SseLanes with the constants pushed already, then the two registers' array and indexes. */
-    private static void lanes(BodyState b, String name, int x, int y, MethodTypeDesc type) {
+    /**
+     * The SseLanes method of a two-operand op on XMM {@code reg}, its source XMM {@code rm} or, when {@code fromMemory},
+     * the operand {@link #memory} read into the core's scratch.
+     */
+    private static void binary(BodyState b, BlockOp d, boolean fromMemory) {
+        CodeBuilder cob = b.cob;
+        String name;
+        MethodTypeDesc type = ONE_CONSTANT;
+        switch (d.sub()) {
+            case SseForms.MOVE, SseForms.PSHUFB -> {
+                name = d.sub() == SseForms.MOVE ? "move" : "pshufb";
+                type = TWO;
+            }
+            case SseForms.LANES -> {
+                cob.loadConstant((int) d.size()).loadConstant((int) d.imm());
+                name = "lanes";
+                type = TWO_CONSTANTS;
+            }
+            default -> {
+                cob.loadConstant((int) d.imm());
+                name = d.sub() == SseForms.LOGIC ? "logic" : d.sub() == SseForms.PSHUFD ? "pshufd" : "unpack";
+            }
+        }
         xmm(b);
-        b.cob.loadConstant(x);
-        xmm(b);
-        b.cob.loadConstant(y).invokestatic(CD_LANES, name, type);
+        cob.loadConstant(2 * d.reg());
+        if (fromMemory) {
+            scratch(b);
+            cob.iconst_0();
+        } else {
+            xmm(b);
+            cob.loadConstant(2 * d.rm());
+        }
+        cob.invokestatic(CD_LANES, name, type);
+    }
+
+    /**
+     * A form with a memory operand, its address in ADDRESS: as the interpreter runs it, the alignment check first,
+     * every read before the XMM register changes (so a fault at the second quadword leaves it), a 16-byte store as two
+     * 8-byte ones in order. The block compiler retires the MMIO log after, and leaves at a store to a device or code.
+     */
+    private static void memory(BodyState b, BlockOp d, int i) {
+        CodeBuilder cob = b.cob;
+        CompiledForms.address(b, d, i);
+        int x = 2 * d.reg();
+        switch (d.sub()) {
+            case SseForms.STORE -> {
+                if (d.imm() != 0) {
+                    aligned(b, true);
+                }
+                for (int half = 0; half < 2; half++) {
+                    cob.aload(CORE).lload(ADDRESS).loadConstant(8L * half).ladd();
+                    xmm(b);
+                    cob.loadConstant(x + half).laload();
+                    CompiledForms.write(cob, 8);
+                }
+            }
+            case SseForms.FROM_XMM -> {
+                cob.aload(CORE).lload(ADDRESS);
+                xmm(b);
+                cob.loadConstant(x).laload();
+                CompiledForms.write(cob, d.size()); // the low bytes of the quadword
+            }
+            case SseForms.TO_XMM, SseForms.MOVQ -> {
+                cob.aload(CORE).lload(ADDRESS);
+                CompiledForms.read(cob, d.size());
+                cob.lstore(VALUE);
+                xmm(b);
+                cob.loadConstant(x).lload(VALUE).lastore();
+                zeroHigh(b, x);
+            }
+            default -> {
+                if (d.sub() != SseForms.MOVE || d.imm() != 0) {
+                    aligned(b, d.sub() == SseForms.MOVE);
+                } // MOVUPS and MOVDQU take any address
+                for (int half = 0; half < 2; half++) {
+                    scratch(b);
+                    cob.loadConstant(half).aload(CORE).lload(ADDRESS).loadConstant(8L * half).ladd();
+                    CompiledForms.read(cob, 8);
+                    cob.lastore();
+                }
+                binary(b, d, true);
+            }
+        }
+    }
+
+    /** The interpreter's check of a 16-byte operand's alignment ({@link Sse#misaligned}), at ADDRESS. */
+    private static void aligned(BodyState b, boolean strict) {
+        CodeBuilder cob = b.cob;
+        Label ok = cob.newLabel();
+        cob.lload(ADDRESS).loadConstant(15L).land().lconst_0().lcmp().ifeq(ok);
+        cob.aload(CORE).loadConstant(strict ? 1 : 0).invokestatic(CD_SSE, "misaligned", MISALIGNED);
+        cob.labelBinding(ok);
+    }
+
+    private static void scratch(BodyState b) {
+        b.cob.aload(CORE).getfield(CD_CORE, "sseOperand", CD_LONGS);
     }
 
     private static void zeroHigh(BodyState b, int x) {

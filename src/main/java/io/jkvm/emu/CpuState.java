@@ -48,6 +48,8 @@ abstract sealed class CpuState permits Paging {
     final long[] r = new long[32];
     long rip;
     final long[] xmm = new long[32]; // XMM0-15: low quadword at 2*i, high at 2*i+1
+    /** A compiled SSE form's 16-byte memory operand, read whole before its XMM register changes. */
+    final long[] sseOperand = new long[2];
     int mxcsr = 0x1F80;
     long cr0, cr2, cr3, cr4, cr8, efer, xcr0 = 1, apicBase = 0xFEE00900L;
     long fsBase, gsBase, kernelGsBase, star, lstar, cstar, fmask, tscAux, pat = 0x0007040600070406L;

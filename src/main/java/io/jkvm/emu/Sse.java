@@ -261,7 +261,7 @@ final class Sse {
         }
         long a = c.ea();
         if (aligned && (a & 15) != 0) {
-            throw GuestFault.withCode(GuestFault.GP, 0);
+            misaligned(c, true);
         }
         if (store) {
             c.write(a, 8, c.xmm[2 * x]);
@@ -271,6 +271,17 @@ final class Sse {
             c.xmm[2 * x] = lo;
             c.xmm[2 * x + 1] = hi;
         }
+    }
+
+    /**
+     * A 16-byte operand not 16-byte aligned: #GP(0) for the moves that require it ({@code strict}: MOVAPS, MOVDQA and
+     * the like), else as {@link MemoryAccess#misaligned128} decides for a legacy SSE operand.
+     */
+    static void misaligned(Core c, boolean strict) {
+        if (strict) {
+            throw GuestFault.withCode(GuestFault.GP, 0);
+        }
+        c.misaligned128();
     }
 
     /** PAND (kind 0), PANDN (1), POR (2), PXOR (3) and the PS forms, on one quadword. */

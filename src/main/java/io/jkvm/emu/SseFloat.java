@@ -107,7 +107,7 @@ final class SseFloat {
         long a = c.ea();
         if (bytes == 16) {
             if ((a & 15) != 0) {
-                c.misaligned128();
+                Sse.misaligned(c, false);
             }
             return new long[]{c.read(a, 8), c.read(a + 8, 8)};
         }

@@ -1,37 +1,40 @@
 package io.jkvm.emu;
 
 /**
- * The SSE2 and SSSE3 register-to-register forms decoded blocks run as a {@link BlockOp#SSE} op, which the block
- * compiler compiles to calls of {@link SseLanes} with the registers as constants (the block executor has the
- * interpreter run them from the instruction, as any {@link BlockOp#INTERPRETED} one): the moves, the bitwise
- * operations, packed add, subtract and compare, the low unpacks, PSHUFD, PSHUFB, shifts by an immediate and MOVD/MOVQ,
- * which ChaCha20, BLAKE2s and their kind run in long straight runs. Memory operands and the other forms stay
- * {@link BlockOp#INTERPRETED}.
+ * The SSE2 and SSSE3 forms decoded blocks run as a {@link BlockOp#SSE} op, which the block compiler compiles to calls
+ * of {@link SseLanes} with the registers as constants (the block executor has the interpreter run them from the
+ * instruction, as any {@link BlockOp#INTERPRETED} one): the moves, the bitwise operations, packed add, subtract and
+ * compare, the low unpacks, PSHUFD, PSHUFB, shifts by an immediate and MOVD/MOVQ, with a register or a memory operand,
+ * which ChaCha20, BLAKE2s and their kind run in long straight runs. The other forms stay {@link BlockOp#INTERPRETED}.
  */
 final class SseForms {
     private SseForms() {
     }
 
     /**
-     * An op's kind ({@code sub}), and what its {@code size} and {@code imm} hold: {@link #MOVE}, all 128 bits;
+     * An op's kind ({@code sub}), and what its {@code size} and {@code imm} hold: {@link #MOVE}, all 128 bits to
+     * XMM {@code reg} (from memory: imm 1 when it must be 16-byte aligned, MOVAPS and MOVDQA); {@link #STORE}, all 128
+     * bits of XMM reg to memory (imm as MOVE's);
      * {@link #LOGIC}, imm the operation ({@link Sse#logicKind}); {@link #LANES}, size the lane, imm 0 add, 1 subtract,
      * 2 equal, 3 greater; {@link #SHIFT} of register {@code reg}, size the lane, imm the operation (2, 4, 6) << 8 | the
      * count; {@link #PSHUFD}, imm the order; {@link #PSHUFB}; {@link #UNPACK}, imm the opcode; {@link #TO_XMM}, XMM
      * {@code reg} from general register {@code rm} of size bytes, zero-extended; {@link #FROM_XMM}, general register
-     * {@code rm} from XMM {@code reg}'s low size bytes; {@link #MOVQ}, XMM reg from rm's low quadword, its high one 0.
+     * {@code rm} (or memory) from XMM {@code reg}'s low size bytes; {@link #MOVQ}, XMM reg from rm's (or memory's) low
+     * quadword, its high one 0. A memory operand is {@code rm} {@link BlockOp#MEMORY} with its address parts; the 16
+     * bytes a LOGIC, LANES, PSHUFD, PSHUFB or UNPACK op reads must be aligned as {@link Sse#misaligned} says.
      */
     static final int MOVE = 0, LOGIC = 1, LANES = 2, SHIFT = 3, PSHUFD = 4, PSHUFB = 5, UNPACK = 6, TO_XMM = 7,
-            FROM_XMM = 8, MOVQ = 9;
+            FROM_XMM = 8, MOVQ = 9, STORE = 10;
 
     /** The op of {@code insn} (LEGACY or REX, no LOCK or 67), or null when it is not one of these forms. */
     static BlockOp of(Instruction insn) {
-        if (insn.modrm() == null || insn.modrm().mod() != 3) {
+        if (insn.modrm() == null) {
             return null;
         }
         Prefixes p = insn.prefixes();
-        boolean p66 = p.operandSize(), none = !p66 && p.rep() == 0, only66 = p66 && p.rep() == 0;
+        boolean p66 = p.operandSize(), only66 = p66 && p.rep() == 0, memory = insn.modrm().mod() != 3;
         int op = insn.opcode(), modrm = insn.modrmByte();
-        int reg = (modrm >>> 3 & 7) | (insn.rexR() & 8), rm = (modrm & 7) | (insn.rexB() & 8);
+        int reg = (modrm >>> 3 & 7) | (insn.rexR() & 8), rm = memory ? BlockOp.MEMORY : (modrm & 7) | (insn.rexB() & 8);
         if (insn.map() == 2) {
             return op == 0x00 && only66 ? sse(insn, PSHUFB, 16, reg, rm, 0) : null;
         }
@@ -39,10 +42,10 @@ final class SseForms {
             return null;
         }
         return switch (op) {
-            case 0x10, 0x28 -> p.rep() == 0 ? sse(insn, MOVE, 16, reg, rm, 0) : null; // MOVUPS/PD, MOVAPS/PD
-            case 0x11, 0x29 -> p.rep() == 0 ? sse(insn, MOVE, 16, rm, reg, 0) : null;
-            case 0x6F -> only66 || !p66 && p.rep() == 0xF3 ? sse(insn, MOVE, 16, reg, rm, 0) : null; // MOVDQA, MOVDQU
-            case 0x7F -> only66 || !p66 && p.rep() == 0xF3 ? sse(insn, MOVE, 16, rm, reg, 0) : null;
+            case 0x10, 0x28 -> p.rep() == 0 ? sse(insn, MOVE, 16, reg, rm, op == 0x28 ? 1 : 0) : null; // MOVUPS, MOVAPS
+            case 0x11, 0x29 -> p.rep() == 0 ? stored(insn, reg, rm, op == 0x29) : null;
+            case 0x6F -> only66 || !p66 && p.rep() == 0xF3 ? sse(insn, MOVE, 16, reg, rm, p66 ? 1 : 0) : null; // MOVDQA/U
+            case 0x7F -> only66 || !p66 && p.rep() == 0xF3 ? stored(insn, reg, rm, p66) : null;
             case 0x54, 0x55, 0x56, 0x57 -> p.rep() == 0 ? sse(insn, LOGIC, 16, reg, rm, Sse.logicKind(op)) : null;
             case 0xDB, 0xDF, 0xEB, 0xEF -> only66 ? sse(insn, LOGIC, 16, reg, rm, Sse.logicKind(op)) : null;
             case 0xFC, 0xFD, 0xFE, 0xD4, 0xF8, 0xF9, 0xFA, 0xFB ->
@@ -54,17 +57,27 @@ final class SseForms {
             case 0x71, 0x72, 0x73 -> {
                 int kind = modrm >>> 3 & 7, lane = op == 0x71 ? 2 : op == 0x72 ? 4 : 8;
                 boolean shift = kind == 2 || kind == 6 || kind == 4 && lane != 8; // not 73 /3, /7: whole bytes
-                yield only66 && shift ? sse(insn, SHIFT, lane, rm, rm, kind << 8 | insn.immediate()) : null;
+                yield only66 && shift && !memory ? sse(insn, SHIFT, lane, rm, rm, kind << 8 | insn.immediate()) : null;
             }
             case 0x6E -> only66 ? sse(insn, TO_XMM, insn.rexW() ? 8 : 4, reg, rm, 0) : null;
             case 0x7E -> only66 ? sse(insn, FROM_XMM, insn.rexW() ? 8 : 4, reg, rm, 0)
                     : !p66 && p.rep() == 0xF3 ? sse(insn, MOVQ, 8, reg, rm, 0) : null;
-            case 0xD6 -> only66 ? sse(insn, MOVQ, 8, rm, reg, 0) : null;
+            case 0xD6 -> !only66 ? null : memory ? sse(insn, FROM_XMM, 8, reg, rm, 0) : sse(insn, MOVQ, 8, rm, reg, 0);
             default -> null;
         };
     }
 
+    /** MOVUPS, MOVAPS, MOVDQU or MOVDQA from XMM {@code reg} to r/m: a register move, or a store. */
+    private static BlockOp stored(Instruction insn, int reg, int rm, boolean aligned) {
+        return rm == BlockOp.MEMORY ? sse(insn, STORE, 16, reg, rm, aligned ? 1 : 0) : sse(insn, MOVE, 16, rm, reg, 0);
+    }
+
     private static BlockOp sse(Instruction insn, int kind, int size, int reg, int rm, long imm) {
-        return BlockOp.of(BlockOp.SSE, insn.length(), size, kind, reg, rm, BlockOp.NONE, BlockOp.NONE, 0, 0, imm, 0);
+        if (rm != BlockOp.MEMORY) {
+            return BlockOp.of(BlockOp.SSE, insn.length(), size, kind, reg, rm, BlockOp.NONE, BlockOp.NONE, 0, 0, imm, 0);
+        }
+        ModRm f = insn.modrm();
+        return BlockOp.of(BlockOp.SSE, insn.length(), size, kind, reg, rm, f.base(), f.index(), f.scale(), f.disp(), imm,
+                BlockDecoder.segment(insn));
     }
 }

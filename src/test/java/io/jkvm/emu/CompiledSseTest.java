@@ -6,6 +6,7 @@ import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.FieldSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -19,10 +20,11 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
- * The SSE2 and SSSE3 register forms ({@link SseForms}) compiled to calls of the interpreter's own {@link SseLanes}
- * methods: each kind, lane size and register (XMM8-15, a register with itself, MOVD/MOVQ with 32- and 64-bit and REX
- * general registers) on random registers with the interpreter's results in every setting; #NM at one with CR0.TS set
- * as precise as the interpreter's.
+ * The SSE2 and SSSE3 forms ({@link SseForms}) compiled to calls of the interpreter's own {@link SseLanes} methods:
+ * each kind, lane size and register (XMM8-15, a register with itself, MOVD/MOVQ with 32- and 64-bit and REX general
+ * registers), with a register and with a memory operand (aligned, unaligned where the form allows it, indexed), on
+ * random values with the interpreter's results in every setting; #NM with CR0.TS set and #GP at a misaligned operand as
+ * precise as the interpreter's.
  */
 class CompiledSseTest {
     private static final long DATA = 0x150000;
@@ -34,7 +36,7 @@ class CompiledSseTest {
     private static final String STORE = "f30f7f8300010000f30f7f8b10010000f30f7f9320010000f30f7f9b30010000f30f7fa340010000f30f7fab50010000f30f"
             + "7fb360010000f30f7fbb70010000f3440f7f8380010000f3440f7f8b90010000f3440f7f93a0010000f3440f7f9bb0010000"
             + "f3440f7fa3c0010000f3440f7fabd0010000f3440f7fb3e0010000f3440f7fbbf0010000f4";
-    /** Each form once (assembled with llvm-mc). */
+    /** Each form once (assembled with llvm-mc, the two MOVQs through 66 REX.W 0F 6E/7E by hand). */
     private static final List<String> FORMS = List.of(
             "660ffcc1", // paddb xmm0, xmm1
             "66410ffdc9", // paddw xmm1, xmm9
@@ -87,7 +89,38 @@ class CompiledSseTest {
             "66490f6ef0", // movq xmm6, r8
             "660f7ef8", // movd eax, xmm7
             "664d0f7ee9", // movq r9, xmm13
-            "66410f7eca" // movd r10d, xmm1
+            "66410f7eca", // movd r10d, xmm1
+            // with a memory operand at DATA + 0x200 (aligned where the form requires it)
+            "660f6f9b00020000", // movdqa xmm3, [rbx + 0x200]
+            "f3440f6f9b01020000", // movdqu xmm11, [rbx + 0x201]
+            "0f28a310020000", // movaps xmm4, [rbx + 0x210]
+            "440f10a308020000", // movups xmm12, [rbx + 0x208]
+            "660f289300020000", // movapd xmm2, [rbx + 0x200]
+            "660f108b0f020000", // movupd xmm1, [rbx + 0x20f]
+            "660f7fab00020000", // movdqa [rbx + 0x200], xmm5
+            "f3440f7fab03020000", // movdqu [rbx + 0x203], xmm13
+            "0f298b10020000", // movaps [rbx + 0x210], xmm1
+            "440f118b09020000", // movups [rbx + 0x209], xmm9
+            "660fef9300020000", // pxor xmm2, [rbx + 0x200]
+            "66440fdf8b10020000", // pandn xmm9, [rbx + 0x210]
+            "440f548b00020000", // andps xmm9, [rbx + 0x200]
+            "66440ffe9310020000", // paddd xmm10, [rbx + 0x210]
+            "660ffb8b00020000", // psubq xmm1, [rbx + 0x200]
+            "660ffc84cb00020000", // paddb xmm0, [rbx + rcx*8 + 0x200]
+            "660f748300020000", // pcmpeqb xmm0, [rbx + 0x200]
+            "66440f66bb10020000", // pcmpgtd xmm15, [rbx + 0x210]
+            "660f62b300020000", // punpckldq xmm6, [rbx + 0x200]
+            "660f6db310020000", // punpckhqdq xmm6, [rbx + 0x210]
+            "660f70bb0002000093", // pshufd xmm7, [rbx + 0x200], 0x93
+            "66440f38008310020000", // pshufb xmm8, [rbx + 0x210]
+            "660f6eab04020000", // movd xmm5, [rbx + 0x204]
+            "f30f7eb30b020000", // movq xmm6, [rbx + 0x20b]
+            "f30f7ebb0c020000", // movq xmm7, [rbx + 0x20c]
+            "66440f7e830c020000", // movd [rbx + 0x20c], xmm8
+            "66440fd68b01020000", // movq [rbx + 0x201], xmm9
+            "66440fd6b308020000", // movq [rbx + 0x208], xmm14
+            "66480f6eb30b020000", // movq xmm6, [rbx + 0x20b] (66 REX.W 0F 6E)
+            "664c0f7e8b01020000" // movq [rbx + 0x201], xmm9 (66 REX.W 0F 7E)
     );
 
     /** The guest: rbx = DATA, the registers loaded, {@code form}, the registers stored. */
@@ -95,12 +128,15 @@ class CompiledSseTest {
         return new Asm().movImm64(3, DATA).raw(LOAD + form + STORE).bytes();
     }
 
-    /** XMM0-15 as stored, the general registers and the instruction count after the guest ran in {@code setting}. */
+    /**
+     * XMM0-15 as stored, the memory operands' bytes, the general registers and the instruction count after the guest
+     * ran in {@code setting}.
+     */
     private static List<Long> run(String setting, String form) {
         return ExecutionTest.with(setting, () -> {
             try (EmuVm vm = new EmuVm(guest(form))) {
                 long v = 0x9E3779B97F4A7C15L;
-                for (int i = 0; i < 32; i++) { // random registers: no form's result is all zeros or ones by chance
+                for (int i = 0; i < 96; i++) { // random registers and memory: no result all zeros or ones by chance
                     v = v * 6364136223846793005L + 1442695040888963407L;
                     vm.memory.writeLong(DATA + 8L * i, v ^ v >>> 29);
                 }
@@ -108,6 +144,9 @@ class CompiledSseTest {
                 List<Long> seen = new ArrayList<>();
                 for (int i = 0; i < 32; i++) {
                     seen.add(vm.memory.readLong(DATA + 256 + 8L * i));
+                }
+                for (int i = 0; i < 6; i++) {
+                    seen.add(vm.memory.readLong(DATA + 0x1F8 + 8L * i)); // what the stores wrote
                 }
                 Registers r = vm.vcpu.registers();
                 for (int g = 0; g < 16; g++) {
@@ -156,6 +195,32 @@ class CompiledSseTest {
                 assertEquals(7, vm.nextOut(0x90), "#NM");
                 assertEquals(pxor, vm.vcpu.registers().rdx(), "the saved RIP: the PXOR");
                 assertEquals(0x91, vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5, "the saved RFLAGS: CMP's");
+            }
+            return null;
+        });
+    }
+
+    /**
+     * PADDD from and MOVDQA to [rbx + 0x208], 8 bytes off 16, after a CMP: #GP(0) with RIP at it, RFLAGS as CMP left
+     * them and the memory as it was, in every setting.
+     */
+    @ParameterizedTest
+    @CsvSource({"interpreter, 660ffe8b08020000", "blocks, 660ffe8b08020000",
+            "compiled, 660ffe8b08020000", "interpreter, 660f7f8b08020000", "blocks, 660f7f8b08020000",
+            "compiled, 660f7f8b08020000"})
+    void aMisalignedOperandFaultsPrecisely(String execution, String form) {
+        Asm code = new Asm().movImm64(3, DATA).raw("660f76c9" + "b905000000" + "83f907"); // pcmpeqd xmm1, xmm1; cmp 5, 7
+        long at = EmuVm.CODE + code.bytes().length;
+        code.raw(form).hlt(); // paddd xmm1, [rbx + 0x208] or movdqa [rbx + 0x208], xmm1
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(code.bytes())) {
+                ExceptionsTest.installIdt(vm);
+                assertEquals(13, vm.nextOut(0x90), "#GP");
+                assertEquals(0, vm.vcpu.registers().rbx(), "the error code");
+                assertEquals(at, vm.vcpu.registers().rdx(), "the saved RIP: the misaligned form");
+                assertEquals(0x91, vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5, "the saved RFLAGS: CMP's");
+                assertEquals(List.of(0L, 0L), List.of(vm.memory.readLong(DATA + 0x208), vm.memory.readLong(DATA + 0x210)),
+                        "the memory as it was");
             }
             return null;
         });
