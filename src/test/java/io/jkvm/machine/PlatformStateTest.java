@@ -64,6 +64,21 @@ class PlatformStateTest {
             return out.toString(StandardCharsets.UTF_8);
         }
 
+        /**
+         * The run's outcome within 90 s, else a failure naming what the guest printed and the handoffs done (join alone
+         * ignores the @Timeout's interrupt, so a guest that never ends would hold the whole test run).
+         */
+        Outcome awaitOutcome() {
+            try {
+                return outcome.get(90, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                return org.junit.jupiter.api.Assertions.fail("the kernel did not end in 90 s after " + machine.handoffs().size()
+                        + " handoffs; it printed:\n" + output() + err);
+            } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
         void awaitOutput(String text) throws InterruptedException {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (!output().contains(text)) {
@@ -102,7 +117,7 @@ class PlatformStateTest {
             } finally {
                 r.machine.resume();
             }
-            Outcome o = r.outcome.join();
+            Outcome o = r.awaitOutcome();
             return new Taken(file, state, before, o, r.output());
         }
     }
@@ -180,7 +195,7 @@ class PlatformStateTest {
     @Timeout(120)
     void aKernelHandedOffAgainAndAgainEndsAsOneThatNeverMoved() {
         try (Running r = new Running(2)) {
-            Outcome o = r.outcome.join();
+            Outcome o = r.awaitOutcome();
             assertEquals(new Outcome.Exited((CPUS << 1) | 1, "debug-exit"), o, r.output() + r.err);
             assertEquals(EXPECTED, r.output());
             List<Machine.Handoff> handoffs = r.machine.handoffs();
