@@ -33,8 +33,9 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * RIP, and in {@code blockProgress} which instruction it was), so a fault or exit in the middle is precise.
  * </ul>
  * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
- * byte, one-operand MUL and IMUL of 4 and 8 bytes, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and RET, the locked
- * read-modify-writes ({@link LockedInPlace}) and the SSE register forms ({@link SseForms}) are compiled from the same
+ * byte, one-operand MUL and IMUL of 4 and 8 bytes, DIV and IDIV, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and
+ * RET, CBW/CWDE/CDQE, CWD/CDQ/CQO, PAUSE, RDTSC, the locked read-modify-writes ({@link LockedInPlace}) and the SSE forms ({@link SseForms}) are
+ * compiled from the same
  * semantics the block executor runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records,
  * {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes}, the core's stack check and memory
  * accessors); every other decoded
@@ -173,7 +174,8 @@ final class BlockCompiler {
             case BlockOp.SETCC -> plainRm(d);
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
-            case BlockOp.MUL_DIV -> (d.sub() == 4 || d.sub() == 5) && d.size() >= 4 && plainRm(d); // not DIV: #DE
+            case BlockOp.MUL_DIV -> (d.sub() >= 6 || d.size() >= 4) && plainRm(d);
+            case BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX -> true;
             case BlockOp.LOCKED, BlockOp.SSE -> true;
             default -> false;
         };
@@ -210,7 +212,9 @@ final class BlockCompiler {
     /** Whether a compiled form may throw: it reaches memory, or a branch target that must be canonical. */
     static boolean mayThrow(BlockOp d) {
         return touchesMemory(d) || d.op() == BlockOp.JCC || d.op() == BlockOp.JMP || d.op() == BlockOp.LOCKED
-                || d.op() == BlockOp.SSE; // SSE off (#UD, #NM), a model without SSSE3
+                || d.op() == BlockOp.SSE // SSE off (#UD, #NM), a model without SSSE3
+                || d.op() == BlockOp.MUL_DIV && d.sub() >= 6 // #DE
+                || d.op() == BlockOp.RDTSC; // #GP under CR4.TSD
     }
 
     /** Whether a compiled form sets all six arithmetic flags without reading any (ADC and SBB read CF, INC/DEC keep it). */
@@ -218,8 +222,8 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_IMM, BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM ->
                     d.sub() != 2 && d.sub() != 3;
-            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.NEG,
-                 BlockOp.MUL_DIV -> true; // MUL and IMUL: the core sets SF, ZF, AF and PF too (undefined in the SDM)
+            case BlockOp.TEST_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.NEG -> true;
+            case BlockOp.MUL_DIV -> d.sub() < 6; // MUL and IMUL: the core sets SF, ZF, AF and PF too (undefined in the SDM)
             default -> false;
         };
     }
@@ -236,7 +240,8 @@ final class BlockCompiler {
     private static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
-                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT -> true;
+                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
+                 BlockOp.SIGN_FILL_DX -> true;
             default -> false;
         };
     }
@@ -305,7 +310,8 @@ final class BlockCompiler {
             switch (d.op()) {
                 case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
                 case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
-                case BlockOp.MUL_DIV -> used |= 1L | 1L << 2; // RDX:RAX
+                case BlockOp.MUL_DIV, BlockOp.RDTSC, BlockOp.SIGN_FILL_DX -> used |= 1L | 1L << 2; // RDX:RAX
+                case BlockOp.SIGN_EXTEND_ACC -> used |= 1L;
                 case BlockOp.LOCKED -> used |= d.sub() == 11 ? 1L : 0; // CMPXCHG's accumulator
                 default -> {
                 }

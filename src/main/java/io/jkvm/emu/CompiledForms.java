@@ -24,13 +24,14 @@ import static java.lang.constant.ConstantDescs.CD_void;
  */
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
-            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_LOCKED = BlockCompiler.desc(LockedInPlace.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
+            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class), CD_LOCKED = BlockCompiler.desc(LockedInPlace.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
+            MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
             LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
             SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
             SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int),
@@ -192,7 +193,30 @@ final class CompiledForms {
                 b.reloadRegister(d.reg());
                 b.flagsInCore(); // imul3 set all six there
             }
-            case BlockOp.MUL_DIV -> widening(b, d, i, size, d.sub() == 5);
+            case BlockOp.MUL_DIV -> {
+                if (d.sub() < 6) {
+                    widening(b, d, i, size, d.sub() == 5);
+                } else {
+                    onAccumulator(b, d, i, size);
+                }
+            }
+            case BlockOp.SIGN_EXTEND_ACC -> { // CBW, CWDE, CDQE: the accumulator's low half sign-extended over it
+                int shift = 64 - 4 * size;
+                b.loadRegister(0, size / 2);
+                cob.loadConstant(shift).lshl().loadConstant(shift).lshr();
+                b.storeRegister(0, size);
+            }
+            case BlockOp.SIGN_FILL_DX -> { // CWD, CDQ, CQO: RDX (DX, EDX) filled with the accumulator's sign
+                b.loadRegister(0, size);
+                cob.loadConstant(64 - 8 * size).lshl().loadConstant(63).lshr();
+                b.storeRegister(2, size);
+            }
+            case BlockOp.PAUSE -> cob.invokestatic(CD_SYSTEM, "pause", MethodTypeDesc.of(CD_void));
+            case BlockOp.RDTSC -> {
+                cob.aload(CORE).invokestatic(CD_SYSTEM, "rdtsc", MethodTypeDesc.of(CD_void, CD_CORE)); // #GP first, if at all
+                b.reloadRegister(0);
+                b.reloadRegister(2);
+            }
             case BlockOp.SHIFT -> {
                 if (d.imm() < 0) {
                     shiftByCl(b, d, i, size);
@@ -325,6 +349,21 @@ final class CompiledForms {
         b.reloadRegister(0);
         b.reloadRegister(2);
         b.flagsInCore(); // mul set all six there
+    }
+
+    /**
+     * DIV or IDIV as executeDecoded runs it: RAX and RDX to the register file, {@link Arithmetic#mulDiv} on it (a
+     * memory operand read first; #DE before any register changes), and the two read back. The flags stay as they were.
+     */
+    private static void onAccumulator(BodyState b, BlockOp d, int i, int size) {
+        CodeBuilder cob = b.cob;
+        b.flushRegister(0);
+        b.flushRegister(2);
+        cob.aload(CORE).loadConstant(d.sub()).loadConstant(size);
+        readRm(b, d, i, size);
+        cob.invokestatic(CD_ARITHMETIC, "mulDiv", MUL_DIV);
+        b.reloadRegister(0);
+        b.reloadRegister(2);
     }
 
     /**

@@ -64,4 +64,25 @@ final class CompiledGuests {
             }
         });
     }
+
+    /**
+     * What the exception handlers of {@link ExceptionsTest#installIdt} saw when {@code code} faulted in {@code setting}:
+     * the vector, the error code (0 without one), CR2, the saved RIP and the saved RFLAGS' arithmetic flags; and what
+     * {@code after} read then.
+     */
+    record Fault(long vector, long errorCode, long cr2, long rip, long flags, List<Long> after) {
+    }
+
+    /** The fault {@code code} takes in {@code setting}, with {@code setup} done to the VM first. */
+    static Fault fault(String setting, byte[] code, java.util.function.Consumer<EmuVm> setup, Function<EmuVm, List<Long>> after) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                setup.accept(vm);
+                ExceptionsTest.installIdt(vm);
+                long vector = vm.nextOut(0x90);
+                Registers r = vm.vcpu.registers();
+                return new Fault(vector, r.rbx(), r.rcx(), r.rdx(), vm.memory.readLong(r.rsp() + 16) & 0x8D5, after.apply(vm));
+            }
+        });
+    }
 }

@@ -102,23 +102,17 @@ class CompiledLockedTest {
         Asm code = new Asm().movImm64(3, virt + 0xFFC).raw("b805000000").raw(flagsBefore); // mov eax, 5; the flags
         long lockAdd = EmuVm.CODE + code.bytes().length;
         code.raw("f0480103").hlt(); // lock add [rbx], rax
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(code.bytes())) {
-                FourKilobytePages.map(vm, frame, readOnly);
-                vm.memory.writeLong(FourKilobytePages.pte(1), readOnly | 1); // present, not writable
-                vm.memory.writeLong(frame + 0xFF8, 40L << 32);
-                ExceptionsTest.installIdt(vm);
-                assertEquals(14, vm.nextOut(0x90), "#PF");
-                assertEquals(3, vm.vcpu.registers().rbx(), "the error code: a write to a present page");
-                assertEquals(virt + 0x1000, vm.vcpu.registers().rcx(), "CR2: the read-only page");
-                assertEquals(lockAdd, vm.vcpu.registers().rdx(), "the saved RIP: the LOCK ADD");
-                long flags = vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5;
-                // POPFQ set all six; CMP 5, 7: CF, SF and AF (and PF: 0xFE has seven ones, so not PF)
-                assertEquals(flagsBefore.startsWith("68") ? 0x8D5 : 0x091, flags, "the saved RFLAGS: those before it");
-                assertEquals(List.of(40L << 32, 0L), List.of(vm.memory.readLong(frame + 0xFF8), vm.memory.readLong(readOnly)),
-                        "both pages as they were");
-            }
-            return null;
-        });
+        CompiledGuests.Fault f = CompiledGuests.fault(execution, code.bytes(), vm -> {
+            FourKilobytePages.map(vm, frame, readOnly);
+            vm.memory.writeLong(FourKilobytePages.pte(1), readOnly | 1); // present, not writable
+            vm.memory.writeLong(frame + 0xFF8, 40L << 32);
+        }, vm -> List.of(vm.memory.readLong(frame + 0xFF8), vm.memory.readLong(readOnly)));
+        assertEquals(14, f.vector(), "#PF");
+        assertEquals(3, f.errorCode(), "the error code: a write to a present page");
+        assertEquals(virt + 0x1000, f.cr2(), "CR2: the read-only page");
+        assertEquals(lockAdd, f.rip(), "the saved RIP: the LOCK ADD");
+        // POPFQ set all six; CMP 5, 7: CF, SF and AF (and PF: 0xFE has seven ones, so not PF)
+        assertEquals(flagsBefore.startsWith("68") ? 0x8D5 : 0x091, f.flags(), "the saved RFLAGS: those before it");
+        assertEquals(List.of(40L << 32, 0L), f.after(), "both pages as they were");
     }
 }

@@ -189,15 +189,9 @@ class CompiledSseTest {
         Asm code = new Asm().raw("0f20c083c8080f22c0" + "b905000000" + "83f907"); // CR0.TS; mov ecx, 5; cmp ecx, 7
         long pxor = EmuVm.CODE + code.bytes().length;
         code.raw("660fefc1").hlt();
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(code.bytes())) {
-                ExceptionsTest.installIdt(vm);
-                assertEquals(7, vm.nextOut(0x90), "#NM");
-                assertEquals(pxor, vm.vcpu.registers().rdx(), "the saved RIP: the PXOR");
-                assertEquals(0x91, vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5, "the saved RFLAGS: CMP's");
-            }
-            return null;
-        });
+        CompiledGuests.Fault f = CompiledGuests.fault(execution, code.bytes(), vm -> { }, vm -> List.of());
+        assertEquals(List.of(7L, pxor, 0x91L), List.of(f.vector(), f.rip(), f.flags()),
+                "#NM, the saved RIP at the PXOR, the saved RFLAGS CMP's");
     }
 
     /**
@@ -212,17 +206,10 @@ class CompiledSseTest {
         Asm code = new Asm().movImm64(3, DATA).raw("660f76c9" + "b905000000" + "83f907"); // pcmpeqd xmm1, xmm1; cmp 5, 7
         long at = EmuVm.CODE + code.bytes().length;
         code.raw(form).hlt(); // paddd xmm1, [rbx + 0x208] or movdqa [rbx + 0x208], xmm1
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(code.bytes())) {
-                ExceptionsTest.installIdt(vm);
-                assertEquals(13, vm.nextOut(0x90), "#GP");
-                assertEquals(0, vm.vcpu.registers().rbx(), "the error code");
-                assertEquals(at, vm.vcpu.registers().rdx(), "the saved RIP: the misaligned form");
-                assertEquals(0x91, vm.memory.readLong(vm.vcpu.registers().rsp() + 16) & 0x8D5, "the saved RFLAGS: CMP's");
-                assertEquals(List.of(0L, 0L), List.of(vm.memory.readLong(DATA + 0x208), vm.memory.readLong(DATA + 0x210)),
-                        "the memory as it was");
-            }
-            return null;
-        });
+        CompiledGuests.Fault f = CompiledGuests.fault(execution, code.bytes(), vm -> { },
+                vm -> List.of(vm.memory.readLong(DATA + 0x208), vm.memory.readLong(DATA + 0x210)));
+        assertEquals(List.of(13L, 0L, at, 0x91L), List.of(f.vector(), f.errorCode(), f.rip(), f.flags()),
+                "#GP(0), the saved RIP at the misaligned form, the saved RFLAGS CMP's");
+        assertEquals(List.of(0L, 0L), f.after(), "the memory as it was");
     }
 }
