@@ -24,7 +24,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
  */
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
-            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class), CD_LOCKED = BlockCompiler.desc(LockedInPlace.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
+            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
@@ -34,9 +34,7 @@ final class CompiledForms {
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
             LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
             SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
-            SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int),
-            DIRECT = MethodTypeDesc.of(CD_long, CD_CORE, CD_long, CD_int),
-            SWAP = MethodTypeDesc.of(CD_long, CD_CORE, CD_long, CD_int, CD_int, CD_long, CD_long);
+            SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -299,7 +297,7 @@ final class CompiledForms {
                 store(b, d, size);
                 b.setFlags(CpuState.LAZY_NEG, size, t);
             }
-            case BlockOp.LOCKED -> locked(b, d, i, t);
+            case BlockOp.LOCKED -> CompiledLocked.emit(b, d, i, t);
             case BlockOp.SSE -> CompiledSse.emit(b, d, i);
             case BlockOp.NOP -> {
             }
@@ -495,7 +493,7 @@ final class CompiledForms {
      * The result of ALU operation {@code op} on the operands in flag record {@code i}'s slots, and the record as
      * {@link Arithmetic#aluOp} leaves it; returns the record's lazy operation.
      */
-    private static int aluRecord(BodyState b, int op, int i) {
+    static int aluRecord(BodyState b, int op, int i) {
         CodeBuilder cob = b.cob;
         int lazy;
         switch (op) {
@@ -533,88 +531,6 @@ final class CompiledForms {
             cob.lload(flagRes(i)).lstore(flagDst(i)).lconst_0().lstore(flagSrc(i)); // as lazy(LOGIC, res, 0, res)
         }
         return lazy;
-    }
-
-    /**
-     * A {@link BlockOp#LOCKED} read-modify-write. On a direct, aligned operand, {@link LockedInPlace#swap} with the
-     * registers in locals, then the flag record and the register XADD or a failed CMPXCHG loads, as
-     * {@link LockedInPlace#run} leaves them; anywhere else, the interpreter's locked path as executeDecoded runs it
-     * (which may fault: the handler puts back the flags it saved). The two ways meet with the flags in the core.
-     */
-    private static void locked(BodyState b, BlockOp d, int i, int t) {
-        CodeBuilder cob = b.cob;
-        int size = d.size(), kind = d.sub();
-        long dirtyBefore = b.dirty;
-        int flagOp = b.flagOp, flagSize = b.flagSize, flagSlot = b.flagSlot;
-        Label slow = cob.newLabel(), done = cob.newLabel();
-        address(b, d, i);
-        cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokestatic(CD_LOCKED, "directAddress", DIRECT)
-                .dup2().lstore(VALUE).lconst_0().lcmp().ifeq(slow);
-        cob.aload(CORE).lload(VALUE).loadConstant(kind).loadConstant(size);
-        lockedSource(b, d);
-        if (kind == 11) {
-            b.loadRegister(0, size);
-        } else {
-            cob.lconst_0();
-        }
-        cob.invokestatic(CD_LOCKED, "swap", SWAP); // the value found, which no fault can follow
-        switch (kind) {
-            case 8, 9 -> {
-                cob.lstore(flagDst(t)).loadConstant(1L).lstore(flagSrc(t));
-                b.carry();
-                cob.lstore(flagCarry(t));
-                cob.lload(flagDst(t)).loadConstant(1L);
-                if (kind == 8) {
-                    cob.ladd();
-                } else {
-                    cob.lsub();
-                }
-                cob.lstore(flagRes(t));
-                b.setFlags(kind == 8 ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
-            }
-            case 11 -> { // CMP's record of the accumulator and the value found; a failed compare loads it
-                Label equal = cob.newLabel();
-                cob.lstore(flagSrc(t));
-                b.loadRegister(0, size);
-                cob.lstore(flagDst(t));
-                b.setFlags(aluRecord(b, 7, t), size, t);
-                cob.lload(flagDst(t)).lload(flagSrc(t)).lcmp().ifeq(equal);
-                cob.lload(flagSrc(t));
-                b.storeRegister(0, size);
-                cob.labelBinding(equal);
-            }
-            default -> { // the ALU operations, and XADD's sum (which loads the value found into its register)
-                cob.lstore(flagDst(t));
-                lockedSource(b, d);
-                cob.lstore(flagSrc(t));
-                b.setFlags(aluRecord(b, kind == 10 ? 0 : kind & 7, t), size, t);
-                if (kind == 10) {
-                    cob.lload(flagDst(t));
-                    b.storeRegister(d.reg(), size);
-                }
-            }
-        }
-        b.materializeFlags();
-        long dirtyAfter = b.dirty;
-        cob.goto_(done);
-        cob.labelBinding(slow);
-        b.dirty = dirtyBefore;
-        b.setFlags(flagOp, flagSize, flagSlot);
-        b.generic(d, i);
-        b.dirty = dirtyAfter; // the locals equal the register file here, so writing them back again changes nothing
-        cob.labelBinding(done);
-    }
-
-    /** Pushes what a {@link BlockOp#LOCKED} op applies: its immediate, 1 (INC, DEC), or its register. */
-    private static void lockedSource(BodyState b, BlockOp d) {
-        int kind = d.sub();
-        if (kind >= 16) {
-            b.cob.loadConstant(d.imm() & CpuState.mask(d.size()));
-        } else if (kind == 8 || kind == 9) {
-            b.cob.loadConstant(1L);
-        } else {
-            b.loadRegister(d.reg(), d.size());
-        }
     }
 
     /** AND's record of the value on the stack (TEST) in flag record {@code i}: lazy(LOGIC, res, 0, res). */
