@@ -34,12 +34,10 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * </ul>
  * ALU, TEST, MOV, MOVZX/MOVSX, LEA, INC/DEC, IMUL, shifts by an immediate, CMOVcc and SETcc of any size but a high
  * byte, one-operand MUL and IMUL of 4 and 8 bytes, DIV and IDIV, PUSH/POP of a 64-bit register, Jcc, JMP, CALL and
- * RET, CBW/CWDE/CDQE, CWD/CDQ/CQO, PAUSE, RDTSC, the locked read-modify-writes ({@link LockedInPlace}) and the SSE forms ({@link SseForms}) are
- * compiled from the same
- * semantics the block executor runs ({@link Arithmetic}'s operations and {@link LazyFlags}' records,
- * {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes}, the core's stack check and memory
- * accessors); every other decoded
- * form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
+ * RET, CBW/CWDE/CDQE, CWD/CDQ/CQO, PAUSE, RDTSC, the locked read-modify-writes ({@link LockedInPlace}) and the SSE
+ * forms ({@link SseForms}) are compiled from the same semantics the block executor runs ({@link Arithmetic}'s
+ * operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes},
+ * the core's stack check and memory accessors); every other decoded form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP, CALL and fall-throughs
  * reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
  * whose return address starts one after a CALL stay in the method while nothing needs the boundary, with the registers
@@ -300,8 +298,7 @@ final class BlockCompiler {
                 }
                 continue;
             }
-            boolean lockedRegister = d.op() == BlockOp.LOCKED && (d.sub() < 8 || d.sub() == 10 || d.sub() == 11);
-            int reg = d.op() != BlockOp.LOCKED || lockedRegister ? d.reg() : BlockOp.NONE; // else ModRM.reg is the operation
+            int reg = d.op() != BlockOp.LOCKED || LockedInPlace.readsRegister(d.sub()) ? d.reg() : BlockOp.NONE;
             for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;

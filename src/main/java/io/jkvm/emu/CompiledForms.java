@@ -24,7 +24,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
  */
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
-            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class), CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
+            CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class),
+            CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
@@ -542,12 +543,22 @@ final class CompiledForms {
 
     /** INC or DEC of the r/m operand: CF kept (read before the record changes), the others from the result. */
     private static void incDec(BodyState b, BlockOp d, int size, boolean inc, int i, int t) {
-        CodeBuilder cob = b.cob;
         readRm(b, d, i, size);
+        incDecRecord(b, inc, size, t, b.flagsDeadAfter(i));
+        b.cob.lload(flagRes(t));
+        store(b, d, size); // a register write of its size keeps or zero-extends the rest
+    }
+
+    /**
+     * INC's or DEC's flag record {@code t} of the operand on the stack, its result in the record's result slot: CF as
+     * it was before, or 0 when {@code carryDead} (nothing sees it, and the flags before may be stale, flagsDeadAtStart).
+     */
+    static void incDecRecord(BodyState b, boolean inc, int size, int t, boolean carryDead) {
+        CodeBuilder cob = b.cob;
         cob.lstore(flagDst(t));
         cob.loadConstant(1L).lstore(flagSrc(t));
-        if (b.flagsDeadAfter(i)) {
-            cob.lconst_0(); // the CF it keeps: nothing sees it, and the flags before may be stale (flagsDeadAtStart)
+        if (carryDead) {
+            cob.lconst_0();
         } else {
             b.carry();
         }
@@ -558,8 +569,7 @@ final class CompiledForms {
         } else {
             cob.lsub();
         }
-        cob.dup2().lstore(flagRes(t));
-        store(b, d, size); // a register write of its size keeps or zero-extends the rest
+        cob.lstore(flagRes(t));
         b.setFlags(inc ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
     }
 

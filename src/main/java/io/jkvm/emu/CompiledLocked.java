@@ -9,9 +9,7 @@ import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BodyState.ADDRESS;
 import static io.jkvm.emu.BodyState.CORE;
 import static io.jkvm.emu.BodyState.VALUE;
-import static io.jkvm.emu.BodyState.flagCarry;
 import static io.jkvm.emu.BodyState.flagDst;
-import static io.jkvm.emu.BodyState.flagRes;
 import static io.jkvm.emu.BodyState.flagSrc;
 import static java.lang.constant.ConstantDescs.CD_int;
 import static java.lang.constant.ConstantDescs.CD_long;
@@ -49,19 +47,7 @@ final class CompiledLocked {
         }
         cob.invokestatic(CD_LOCKED, "swap", SWAP); // the value found, which no fault can follow
         switch (kind) {
-            case 8, 9 -> {
-                cob.lstore(flagDst(t)).loadConstant(1L).lstore(flagSrc(t));
-                b.carry();
-                cob.lstore(flagCarry(t));
-                cob.lload(flagDst(t)).loadConstant(1L);
-                if (kind == 8) {
-                    cob.ladd();
-                } else {
-                    cob.lsub();
-                }
-                cob.lstore(flagRes(t));
-                b.setFlags(kind == 8 ? CpuState.LAZY_INC : CpuState.LAZY_DEC, size, t);
-            }
+            case 8, 9 -> CompiledForms.incDecRecord(b, kind == 8, size, t, false);
             case 11 -> { // CMP's record of the accumulator and the value found; a failed compare loads it
                 Label equal = cob.newLabel();
                 cob.lstore(flagSrc(t));
@@ -98,12 +84,10 @@ final class CompiledLocked {
     /** Pushes what a {@link BlockOp#LOCKED} op applies: its immediate, 1 (INC, DEC), or its register. */
     private static void lockedSource(BodyState b, BlockOp d) {
         int kind = d.sub();
-        if (kind >= 16) {
-            b.cob.loadConstant(d.imm() & CpuState.mask(d.size()));
-        } else if (kind == 8 || kind == 9) {
-            b.cob.loadConstant(1L);
-        } else {
+        if (LockedInPlace.readsRegister(kind)) {
             b.loadRegister(d.reg(), d.size());
+        } else {
+            b.cob.loadConstant(kind >= 16 ? d.imm() & CpuState.mask(d.size()) : 1L);
         }
     }
 }

@@ -17,9 +17,9 @@ import static java.lang.constant.ConstantDescs.CD_void;
 /**
  * The bytecode of a {@link BlockOp#SSE} op: the checks the interpreter makes first (SSE enabled, and SSSE3 in the
  * model for PSHUFB: #UD or #NM, the handler putting back the state before it) unless {@link SseLanes#ready} held at
- * the method's entry, then the {@link SseLanes} method the
- * interpreter runs, on the core's XMM registers with their indexes as constants, so the JIT inlines it whole; MOVD and
- * MOVQ with a general register move between that register's local and the XMM register directly.
+ * the method's entry, then the {@link SseLanes} method the interpreter runs, on the core's XMM registers with their
+ * indexes as constants, so the JIT inlines it whole; MOVD and MOVQ with a general register move between that
+ * register's local and the XMM register directly.
  */
 final class CompiledSse {
     private static final ClassDesc CD_SSE = BlockCompiler.desc(Sse.class), CD_LANES = BlockCompiler.desc(SseLanes.class);

@@ -48,7 +48,15 @@ final class LockedInPlace {
     /** The operand a {@link BlockOp#LOCKED} op {@code d} applies: its immediate, 1 (INC, DEC), or its register. */
     private static long source(Core c, BlockOp d) {
         int kind = d.sub();
-        return kind >= 16 ? d.imm() & CpuState.mask(d.size()) : kind == 8 || kind == 9 ? 1 : c.regOf(d.reg(), d.size());
+        return readsRegister(kind) ? c.regOf(d.reg(), d.size()) : kind >= 16 ? d.imm() & CpuState.mask(d.size()) : 1;
+    }
+
+    /**
+     * Whether a locked op of {@code kind} applies its register {@code reg} (the ALU operations with a register, XADD,
+     * CMPXCHG); with an immediate (kind 16 and up) and INC and DEC, ModRM.reg is the operation.
+     */
+    static boolean readsRegister(int kind) {
+        return kind < 16 && kind != 8 && kind != 9;
     }
 
     /**

@@ -202,9 +202,12 @@ final class Mmx {
         int m = c.regField & 7;
         long d = c.fpu.mmx(m), s = source(c);
         boolean horizontal = (op >= 0x01 && op <= 0x03) || (op >= 0x05 && op <= 0x07);
-        byte[] d16 = Sse4.bytes(d, horizontal || op == 0x00 ? (op == 0x00 ? d : s) : 0), s16 = Sse4.bytes(s, 0);
-        byte[] out = Sse4.ssse3(op, d16, s16);
-        set(c, m, Sse4.lane(out, 0, 8, false));
+        if (op == 0x00) { // PSHUFB: each selector's low three bits pick one of the 8 bytes (d given twice, as 16)
+            set(c, m, SseLanes.shuffled(d, d, s));
+        } else {
+            byte[] out = Sse4.ssse3(op, Sse4.bytes(d, horizontal ? s : 0), Sse4.bytes(s, 0));
+            set(c, m, Sse4.lane(out, 0, 8, false));
+        }
         c.fpu.enterMmx();
         c.done();
     }

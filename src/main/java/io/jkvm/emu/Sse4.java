@@ -52,7 +52,7 @@ final class Sse4 {
         byte[] s = bytes(sl[0], sl[1]);
         byte[] out = new byte[16];
         switch (op) {
-            case 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x1C, 0x1D, 0x1E -> out = ssse3(op, d, s);
+            case 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x1C, 0x1D, 0x1E -> out = ssse3(op, d, s);
             case 0x17 -> { // PTEST: ZF when d AND s is zero, CF when (NOT d) AND s is; the other arithmetic flags clear
                 boolean and = false, andNot = false;
                 for (int i = 0; i < 16; i++) {
@@ -313,17 +313,13 @@ final class Sse4 {
     }
 
     /**
-     * The SSSE3 integer operations of 0F 38 on 16-byte operands: PSHUFB, PHADD/PHSUB(S), PMADDUBSW, PSIGN, PMULHRSW,
-     * PABS. The MMX forms ({@link Mmx}) run through here with their 8-byte operands placed as these expect.
+     * The SSSE3 integer operations of 0F 38 on 16-byte operands but PSHUFB ({@link SseLanes#pshufb}): PHADD/PHSUB(S),
+     * PMADDUBSW, PSIGN, PMULHRSW, PABS. The MMX forms ({@link Mmx}) run through here with their 8-byte operands placed as
+     * these expect.
      */
     static byte[] ssse3(int op, byte[] d, byte[] s) {
         byte[] out = new byte[16];
         switch (op) {
-            case 0x00 -> { // PSHUFB
-                for (int i = 0; i < 16; i++) {
-                    out[i] = (s[i] & 0x80) != 0 ? 0 : d[s[i] & 15];
-                }
-            }
             case 0x1C, 0x1D, 0x1E -> { // PABSB, PABSW, PABSD
                 int size = 1 << (op - 0x1C);
                 for (int i = 0; i < 16 / size; i++) {

@@ -58,7 +58,8 @@ final class SseLanes {
         d[di + 1] = shuffled(lo, hi, sHi);
     }
 
-    private static long shuffled(long lo, long hi, long selectors) {
+    /** PSHUFB on one quadword of selectors over the 16 bytes {@code lo}, {@code hi} (the MMX form passes its 8 twice). */
+    static long shuffled(long lo, long hi, long selectors) {
         long out = 0;
         for (int i = 0; i < 8; i++) {
             int b = (int) (selectors >>> (8 * i)) & 0xFF;
