@@ -335,6 +335,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             if (halted && !awaitInterrupt()) {
                 return new VcpuExit.Interrupted();
             }
+            SplitLock.enterRunning(core.lockMark); // cleared in each way out: a locked instruction then marks itself
             try {
                 core.takePendingSingleStep();
                 if (restartAccess) {
@@ -348,10 +349,12 @@ public final class EmulatedVcpu implements VirtualCpu {
                     if (core.interpretOnly) {
                         for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
                             core.step();
+                            SplitLock.letExclusiveIn(core.lockMark);
                         }
                     } else {
                         for (int i = 0; i < SLICE && exits.isEmpty(); ) {
                             i += core.runBlock();
+                            SplitLock.letExclusiveIn(core.lockMark);
                         }
                     }
                     if (!exits.isEmpty()) {
@@ -387,6 +390,8 @@ public final class EmulatedVcpu implements VirtualCpu {
                         return exits.poll();
                     }
                 }
+            } finally {
+                SplitLock.exitRunning(core.lockMark);
             }
         }
     }

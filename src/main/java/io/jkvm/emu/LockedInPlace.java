@@ -67,7 +67,7 @@ final class LockedInPlace {
      */
     static long swap(Core c, long host, int kind, int size, long src, long acc) {
         long m = CpuState.mask(size), old, stored;
-        SplitLock.enterShared(c.lockMark);
+        boolean marked = SplitLock.enterOne(c.lockMark);
         try {
             do {
                 old = size == 8 ? c.ram.getLongVolatileAt(host) : c.ram.getIntVolatileAt(host);
@@ -77,7 +77,9 @@ final class LockedInPlace {
                 stored = stored(kind, old, src, m);
             } while (!(size == 8 ? c.ram.compareAndSetLongAt(host, old, stored) : c.ram.compareAndSetIntAt(host, old, stored)));
         } finally {
-            SplitLock.exitShared(c.lockMark);
+            if (marked) {
+                SplitLock.exitShared(c.lockMark);
+            }
         }
         c.lockedInPlace++;
         return old;

@@ -137,11 +137,12 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     /**
      * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
      * words or pages, CMPXCHG16B's two words) run exclusive ({@link SplitLock}), one at a time in the process; the
-     * others mark this vCPU busy from their read to their store. So every locked instruction is atomic against every
-     * other, though a split one is not against another vCPU's plain store to the same bytes meanwhile (docs/limits.md).
+     * others run while this vCPU's mark is busy (its run loop holds it). So every locked instruction is atomic against
+     * every other, though a split one is not against another vCPU's plain store to the same bytes meanwhile
+     * (docs/limits.md).
      */
     final SplitLock.Mark lockMark = new SplitLock.Mark();
-    /** {@link #lockMark} is busy: from a compare-and-swap instruction's read to its store. */
+    /** This instruction marked {@link #lockMark} busy itself (no run loop held it), from its read to its store. */
     boolean holdingShared;
     /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */
     long lockedWordAt = -1, lockedWord;
@@ -176,8 +177,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             throw WIDER;
         }
         if (!holdingShared) {
-            SplitLock.enterShared(lockMark);
-            holdingShared = true;
+            holdingShared = SplitLock.enterOne(lockMark);
         }
         lockedWordAt = physical & ~7L;
         lockedWord = ram.getLongVolatile(lockedWordAt);

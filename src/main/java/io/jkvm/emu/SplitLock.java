@@ -9,11 +9,14 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * What makes every locked instruction atomic against every other across vCPUs (docs/limits.md, LOCK). One that is one
- * compare-and-swap on an aligned word of RAM marks its vCPU's {@link Mark} busy from its read to its store; one that
- * is not (split across words or pages, CMPXCHG16B) runs exclusive: it waits for every busy mark to clear, and no mark
- * is set while it runs. A mark costs one volatile store and one volatile load (each side stores its flag, then reads
- * the other's, as in Dekker's algorithm) and a release store, on a line of the vCPU's own, where a read-write lock's
- * read side costs two host atomics on one line every vCPU shares.
+ * compare-and-swap on an aligned word of RAM runs while its vCPU's {@link Mark} is busy; one that is not (split across
+ * words or pages, CMPXCHG16B) runs exclusive: it waits for every busy mark to clear, and no mark is set while it runs.
+ * A vCPU's mark is busy the whole time it runs guest code ({@link #enterRunning}, its run loop), not per instruction:
+ * setting it costs a volatile store and load (each side stores its flag, then reads the other's, as in Dekker's
+ * algorithm), a host fence that per locked instruction was a fifth of core_atomics' time; the run loop lets a waiting
+ * exclusive instruction in between its chains of blocks ({@link #letExclusiveIn}), at most a chain's instructions
+ * later, as QEMU's exclusive sections wait for each vCPU to leave its translated code. Outside a run loop (a test
+ * stepping a core) a locked instruction marks itself ({@link #enterOne}).
  */
 final class SplitLock {
     private SplitLock() {
@@ -28,11 +31,15 @@ final class SplitLock {
     /** Spins before a waiting side yields its core: the other side may not be running (two host cores here). */
     private static final int SPINS = 256;
 
-    /** A vCPU's mark: busy while its one-word locked instruction is between its read and its store. */
+    /** A vCPU's mark: busy while it runs guest code, or while one locked instruction does outside a run loop. */
     @SuppressWarnings("unused") // the padding keeps busy on a cache line no other vCPU's mark shares
     static final class Mark {
         private long p0, p1, p2, p3, p4, p5, p6;
         private volatile int busy;
+        /** Its run loop holds it busy (only its own thread reads and writes these two). */
+        private boolean running;
+        /** An exclusive instruction took it from the run loop, which gets it back after. */
+        private boolean resume;
         private long q0, q1, q2, q3, q4, q5, q6;
 
         Mark() {
@@ -69,8 +76,49 @@ final class SplitLock {
         BUSY.setRelease(m, 0);
     }
 
-    /** Runs the caller exclusive: after every busy mark has cleared, with none set until {@link #exitExclusive}. */
-    static void enterExclusive() {
+    /** A vCPU's run loop is about to run guest code: {@code m} busy until {@link #exitRunning}. */
+    static void enterRunning(Mark m) {
+        enterShared(m);
+        m.running = true;
+    }
+
+    /** The run loop stops running guest code (an exit, HLT, a fault it returns): {@code m} clear. */
+    static void exitRunning(Mark m) {
+        m.running = false;
+        exitShared(m);
+    }
+
+    /** Between two chains of blocks: a waiting exclusive instruction runs now, the loop waiting for it to end. */
+    static void letExclusiveIn(Mark m) {
+        if (exclusive && m.running) {
+            exitShared(m);
+            enterShared(m);
+        }
+    }
+
+    /**
+     * Marks {@code m} busy for one locked instruction unless its run loop holds it already: true when it did, and the
+     * caller clears it ({@link #exitShared}) after the store.
+     */
+    static boolean enterOne(Mark m) {
+        if (m.running) {
+            return false;
+        }
+        enterShared(m);
+        return true;
+    }
+
+    /**
+     * Runs the caller, whose mark is {@code own}, exclusive: after every busy mark has cleared, with none set until
+     * {@link #exitExclusive}. Its own mark clears first, or two vCPUs that both want to run exclusive would wait for
+     * each other.
+     */
+    static void enterExclusive(Mark own) {
+        own.resume = own.running;
+        if (own.running) {
+            own.running = false;
+            exitShared(own);
+        }
         EXCLUSIVE.lock();
         exclusive = true;
         for (Iterator<WeakReference<Mark>> it = MARKS.iterator(); it.hasNext(); ) {
@@ -85,9 +133,13 @@ final class SplitLock {
         }
     }
 
-    static void exitExclusive() {
+    static void exitExclusive(Mark own) {
         exclusive = false;
         EXCLUSIVE.unlock();
+        if (own.resume) {
+            own.resume = false;
+            enterRunning(own);
+        }
     }
 
     private static void pause(int spins) {

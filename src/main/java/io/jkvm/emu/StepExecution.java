@@ -203,7 +203,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
      */
     private void executeLocked(long start, Instruction decoded) {
         if (decoded != null && LockPrefix.wide(decoded) && !underSplitLock) {
-            SplitLock.enterExclusive(); // as the retry below would, without the exception's cost
+            SplitLock.enterExclusive(lockMark); // as the retry below would, without the exception's cost
             underSplitLock = true;
         }
         try {
@@ -219,7 +219,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                     backToStart(start);
                     releaseShared();
                     if (retry.wider && !underSplitLock) {
-                        SplitLock.enterExclusive();
+                        SplitLock.enterExclusive(lockMark);
                         underSplitLock = true;
                     }
                 }
@@ -232,7 +232,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             releaseShared();
             if (underSplitLock) {
                 underSplitLock = false;
-                SplitLock.exitExclusive();
+                SplitLock.exitExclusive(lockMark);
             }
         }
     }

@@ -37,7 +37,10 @@ class LockedMemoryTest {
             + "f0 83 43 3e 01 48 ff c9 75 f6 f4" // 0x68: lock add dword [rbx+0x3e], 1: across an 8-byte boundary
             + "f0 48 0f bb 53 48 48 ff c2 83 e2 3f 48 ff c9 75 ef f4" // 0x73: lock btc qword [rbx+0x48], rdx; rdx = (rdx + 1) & 63
             + "f0 48 83 43 3c 01 48 ff c9 75 f5 f4" // 0x85: lock add qword [rbx+0x3c], 1: across a word boundary (split)
-            + "f0 83 43 3c 01 48 ff c9 75 f6 f4"; // 0x91: lock add dword [rbx+0x3c], 1: the same low bytes, in one word
+            + "f0 83 43 3c 01 48 ff c9 75 f6 f4" // 0x91: lock add dword [rbx+0x3c], 1: the same low bytes, in one word
+            // 0x9c: RCX turns of dec rcx; jnz, then a split lock add dword [rbx+0x3e], 1 and mov dword [rbx+0x50], 1
+            + "48 ff c9 75 fb f0 83 43 3e 01 c7 43 50 01 00 00 00 f4"
+            + "83 7b 50 00 74 fa f4"; // 0xae: cmp dword [rbx+0x50], 0; je back: spins until the flag is set
 
     /** Runs the loop at {@code offset} on two vCPUs at once, {@code iterations} times each. */
     private static EmuVm race(int offset, int iterations) throws Exception {
@@ -111,6 +114,21 @@ class LockedMemoryTest {
         int iterations = 469 * 64; // each vCPU flips each of the 64 bits 469 times
         try (EmuVm vm = race(0x73, iterations)) {
             assertEquals(0, vm.memory.readLong(DATA + 0x48), "every bit flipped 2 x 469 times: none left set");
+        }
+    }
+
+    /**
+     * A split locked instruction waits for the other vCPUs to leave their locked instructions; here the other vCPU
+     * spins in guest code without one, until a flag the split instruction's vCPU stores after it. Its run loop lets
+     * the exclusive instruction in between two chains of blocks, or the two would wait for each other for ever.
+     */
+    @Test
+    @Timeout(120)
+    void aSplitLockedAddRunsWhileAnotherVcpuSpinsWaitingForIt() throws Exception {
+        try (EmuVm vm = race(0x9c, 0xae, 200_000)) { // the spinner is running by the time the add comes
+            assertEquals(1, vm.memory.readLong(DATA + 0x38) >>> 48 | (vm.memory.readLong(DATA + 0x40) & 0xFFFF) << 16,
+                    "the split add landed");
+            assertEquals(1, vm.memory.readInt(DATA + 0x50), "and the flag after it, which ended the spin");
         }
     }
 
