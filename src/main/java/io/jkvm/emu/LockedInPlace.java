@@ -61,12 +61,26 @@ final class LockedInPlace {
 
     /**
      * The atomic step of a locked op of {@code kind} on the {@code size} bytes at {@code host} ({@link #directAddress}),
-     * with this vCPU's mark busy as the interpreter's locked path sets it ({@link SplitLock}): the value stored is
-     * {@link #stored} of the value found (CMPXCHG stores only over {@code acc}). Returns the value found. It changes no
-     * register and no flag, so compiled code keeps both in its locals.
+     * with this vCPU's mark busy as the interpreter's locked path sets it ({@link SplitLock}), or a plain load and store
+     * when its core is the only one over the RAM: the value stored is {@link #stored} of the value found (CMPXCHG
+     * stores only over {@code acc}). Returns the value found. It changes no register and no flag, so compiled code
+     * keeps both in its locals.
      */
     static long swap(Core c, long host, int kind, int size, long src, long acc) {
         long m = CpuState.mask(size), old, stored;
+        if (c.lockMark.solo()) { // no other core over this RAM: nothing comes between the read and the store
+            old = size == 8 ? c.ram.longAt(host) : c.ram.intAt(host);
+            if (kind != 11 || old == acc) {
+                stored = stored(kind, old, src, m);
+                if (size == 8) {
+                    c.ram.putLongAt(host, stored);
+                } else {
+                    c.ram.putIntAt(host, stored);
+                }
+            }
+            c.lockedInPlace++;
+            return old;
+        }
         boolean marked = SplitLock.enterOne(c.lockMark);
         try {
             do {

@@ -141,7 +141,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      * every other, though a split one is not against another vCPU's plain store to the same bytes meanwhile
      * (docs/limits.md).
      */
-    final SplitLock.Mark lockMark = new SplitLock.Mark();
+    final SplitLock.Mark lockMark = SplitLock.markFor(ram);
     /** This instruction marked {@link #lockMark} busy itself (no run loop held it), from its read to its store. */
     boolean holdingShared;
     /** The locked instruction's operand: the RAM word it lies in (-1: not read yet) and the word as read. */

@@ -40,7 +40,11 @@ class LockedMemoryTest {
             + "f0 83 43 3c 01 48 ff c9 75 f6 f4" // 0x91: lock add dword [rbx+0x3c], 1: the same low bytes, in one word
             // 0x9c: RCX turns of dec rcx; jnz, then a split lock add dword [rbx+0x3e], 1 and mov dword [rbx+0x50], 1
             + "48 ff c9 75 fb f0 83 43 3e 01 c7 43 50 01 00 00 00 f4"
-            + "83 7b 50 00 74 fa f4"; // 0xae: cmp dword [rbx+0x50], 0; je back: spins until the flag is set
+            + "83 7b 50 00 74 fa f4" // 0xae: cmp dword [rbx+0x50], 0; je back: spins until the flag is set
+            // 0xb5: lock add qword [rbx], 1; inc rcx; cmp qword [rbx+0x58], 0; je back: adds until the flag is set
+            + "f0 48 83 03 01 48 ff c1 48 83 7b 58 00 74 f1 f4"
+            // 0xc5: RCX turns of lock add qword [rbx], 1, then mov qword [rbx+0x58], 1
+            + "f0 48 83 03 01 48 ff c9 75 f6 48 c7 43 58 01 00 00 00 f4";
 
     /** Runs the loop at {@code offset} on two vCPUs at once, {@code iterations} times each. */
     private static EmuVm race(int offset, int iterations) throws Exception {
@@ -129,6 +133,39 @@ class LockedMemoryTest {
             assertEquals(1, vm.memory.readLong(DATA + 0x38) >>> 48 | (vm.memory.readLong(DATA + 0x40) & 0xFFFF) << 16,
                     "the split add landed");
             assertEquals(1, vm.memory.readInt(DATA + 0x50), "and the flag after it, which ended the spin");
+        }
+    }
+
+    /**
+     * A core alone over its RAM makes a one-word locked instruction a plain load and store; a second core made over it
+     * while the first runs (as a handoff makes them) turns that off for the first too, before the second runs: no
+     * update of either is lost. With the first left plain, the two cores' adds to one word race.
+     */
+    @Test
+    @Timeout(120)
+    void aCoreMadeWhileAnotherRunsMakesBothAtomic() throws Exception {
+        int n = 3_000_000;
+        try (EmuVm vm = new EmuVm(hex(CODE))) {
+            // the first adds (and counts them in RCX) until the second has made its n adds
+            vm.vcpu.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0xb5, vm.memory.size()).withGpr(3, DATA));
+            ExecutorService threads = Executors.newFixedThreadPool(2);
+            try {
+                Future<VcpuExit> first = threads.submit(vm.vcpu::run);
+                while (vm.memory.readLong(DATA) < 1000 && !first.isDone()) {
+                    Thread.onSpinWait(); // the first core runs, alone: plain adds
+                }
+                EmulatedVcpu second = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
+                second.setSpecialRegisters(vm.vcpu.specialRegisters());
+                second.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0xc5, vm.memory.size()).withGpr(3, DATA)
+                        .withGpr(1, n));
+                Future<VcpuExit> other = threads.submit(second::run);
+                assertInstanceOf(VcpuExit.Hlt.class, other.get());
+                assertInstanceOf(VcpuExit.Hlt.class, first.get());
+            } finally {
+                threads.shutdownNow();
+            }
+            long firstAdds = vm.vcpu.registers().gpr(1);
+            assertEquals(firstAdds + n, vm.memory.readLong(DATA), "the first core's " + firstAdds + " locked adds and the second's " + n);
         }
     }
 
