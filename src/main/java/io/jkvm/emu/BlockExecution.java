@@ -283,7 +283,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         branched = false;
         endBlock = false;
         CompiledBlock compiled = block.compiled;
-        if (compiled == null && compileThreshold >= 0 && block.runs++ >= compileThreshold && insns.length > 0) {
+        if (compiled == null && compileThreshold >= 0 && (block.runs++ >= compileThreshold || hotLoop(block))
+                && insns.length > 0) {
             compiled = compiledClass(block);
         }
         // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead)
@@ -357,6 +358,18 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         }
         instructions += n;
         return n;
+    }
+
+    /**
+     * Whether {@code block}, short of the compile threshold, is compiled now: it ran a tenth of the threshold's times
+     * and a quarter or more of this vCPU's instructions since it was decoded (looked at every 1024th run), as the loop
+     * a program spends its time in does from its start. Its runs up to the threshold would cost more decoded than the
+     * compile: core_simd's block function ran a fifth of its launch decoded.
+     */
+    private boolean hotLoop(DecodedBlock block) {
+        int runs = block.runs;
+        return (runs & 1023) == 0 && runs >= compileThreshold / 10
+                && (long) runs * block.insns.length * 4 > instructions - block.decodedAt;
     }
 
     /**
@@ -456,9 +469,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
 
     /**
      * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks of its page that direct
-     * branches and fall-throughs of those before reach, are current and ran at least a sixteenth of the compile
-     * threshold's times (compiling everything at once: decoded now), when one of them comes back to it (a loop);
-     * else the block alone.
+     * branches and fall-throughs of those before reach, are current and ran at least a sixteenth of the entry's runs
+     * (up to the compile threshold's; compiling everything at once: decoded now), when one of them comes back to it (a
+     * loop); else the block alone. A hot loop compiled early takes the blocks around it at its own count.
      */
     private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
@@ -484,7 +497,8 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                         return single; // the cache was full and is empty now: the page index is stale
                     }
                 }
-                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0 || s.runs < compileThreshold / 16
+                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0
+                        || s.runs < Math.min(compileThreshold, block.runs) / 16
                         || total + s.insns.length > REGION_INSNS || !code.current(s, fetchPhysBase + offset)) {
                     continue;
                 }
