@@ -107,7 +107,7 @@ final class SnapshotCommand implements Runnable {
                 kvm = false; // no usable KVM here: the report says so
             }
             if (host == null) {
-                host = NativeCpuid.read();
+                host = NativeCpuid.withoutKvm();
             }
             if (cpuModel != null) {
                 state = onto(state, host);

@@ -107,7 +107,7 @@ public final class BackendChoice {
             io.jkvm.kvm.Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
             host = k.supportedCpuid();
         } else {
-            host = NativeCpuid.read();
+            host = NativeCpuid.withoutKvm();
         }
         if (start instanceof Resume r && !r.retarget()) {
             model = r.state().cpu();

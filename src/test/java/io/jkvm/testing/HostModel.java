@@ -20,7 +20,7 @@ public final class HostModel {
         try {
             kvm = Kvm.open();
         } catch (RuntimeException noKvm) {
-            return io.jkvm.x86.NativeCpuid.read();
+            return io.jkvm.x86.NativeCpuid.withoutKvm();
         }
         try (kvm) {
             return kvm.supportedCpuid();

@@ -1,0 +1,24 @@
+package io.jkvm.x86;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The host model without KVM: the CPU's own leaves, and KVM's paravirtual ones as KVM's supported CPUID has them. */
+class NativeCpuidTest {
+    @Test
+    void withoutKvmTheHostModelHasKvmsSignatureAndKvmclock() {
+        CpuidTable own = NativeCpuid.read(), host = NativeCpuid.withoutKvm();
+        assertTrue(host.hasHypervisorLeaf(0x4000_0001), "leaves 0x40000000-0x40000001");
+        CpuidEntry signature = host.leaf(0x4000_0000, 0);
+        byte[] name = java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(signature.ebx()).putInt(signature.ecx()).putInt(signature.edx()).array();
+        assertEquals("KVMKVMKVM\0\0\0", new String(name, java.nio.charset.StandardCharsets.US_ASCII));
+        assertTrue(Msrs.hasKvmClock(host), "KVM_FEATURE_CLOCKSOURCE2");
+        assertTrue((host.leaf(1, 0).ecx() & 1 << 31) != 0, "CPUID.1:ECX.hypervisor, which a guest looks at first");
+        assertEquals(own.leaf(7, 0), host.leaf(7, 0), "the CPU's own leaves as they are");
+        assertEquals(own.leaf(1, 0).eax(), host.leaf(1, 0).eax());
+        assertEquals(own.leaf(1, 0).ecx() | 1 << 31, host.leaf(1, 0).ecx());
+    }
+}
