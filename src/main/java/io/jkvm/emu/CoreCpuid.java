@@ -6,6 +6,7 @@ import io.jkvm.x86.CpuFeature.Reg;
 import io.jkvm.x86.CpuModel;
 import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.Msrs;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -125,7 +126,9 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 17, "pse36", "LegacyModesTest", "pse"),
             bit(EXT, 0, Reg.EDX, 23, "mmx", "X87OracleTest", "mmx"),
             bit(EXT, 0, Reg.EDX, 24, "fxsr", "VendorRulesTest", "fxsave"),
-            bit(0x4000_0001, 0, Reg.EAX, KvmClock.FEATURE_BIT, "kvmclock", "KvmClockTest", "kvmclock"));
+            bit(0x4000_0001, 0, Reg.EAX, KvmClock.FEATURE_BIT, "kvmclock", "KvmClockTest", "kvmclock"),
+            bit(0x4000_0001, 0, Reg.EAX, Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT, "kvmclock-stable-bit", "KvmClockTest",
+                    "PVCLOCK_TSC_STABLE_BIT"));
 
     /** The model as the core runs it: the features and raw bits the core does not implement cleared, with their XSAVE state. */
     public static CpuModel narrow(CpuModel model) {

@@ -36,6 +36,8 @@ public final class Msrs {
     public static final int KVM_WALL_CLOCK_NEW = 0x4B564D00, KVM_SYSTEM_TIME_NEW = 0x4B564D01;
     /** CPUID.0x40000001:EAX bit 3, KVM_FEATURE_CLOCKSOURCE2: the two MSRs above. */
     public static final int KVM_FEATURE_CLOCKSOURCE2 = 3;
+    /** CPUID.0x40000001:EAX bit 24, KVM_FEATURE_CLOCKSOURCE_STABLE_BIT: the guest may trust PVCLOCK_TSC_STABLE_BIT. */
+    public static final int KVM_FEATURE_CLOCKSOURCE_STABLE_BIT = 24;
 
     /** The MSRs a saved vCPU carries, whichever backend ran it (where the backend has them). */
     public static int[] vcpuState() {

@@ -52,6 +52,8 @@ class KvmClockTest {
             long mul = vm.memory.mapping().getInt(TIME_INFO + 24) & 0xFFFFFFFFL;
             int shift = vm.memory.mapping().getByte(TIME_INFO + 28);
             assertTrue(version != 0 && version % 2 == 0, "published, not being changed: version " + version);
+            assertEquals(1, vm.memory.mapping().getByte(TIME_INFO + 29) & 1,
+                    "PVCLOCK_TSC_STABLE_BIT: every vCPU's clock is the same, as KVM_FEATURE_CLOCKSOURCE_STABLE_BIT promises");
             assertTrue(tscStamp > 0 && tscStamp <= tscAfter, "stamped with the TSC of the WRMSR");
             long nanosAfter = systemTime + new KvmClock.Scale(shift, mul).nanos(tscAfter - tscStamp);
             long khz = vm.vcpu.tscKhz();

@@ -16,6 +16,8 @@ class NativeCpuidTest {
                 .putInt(signature.ebx()).putInt(signature.ecx()).putInt(signature.edx()).array();
         assertEquals("KVMKVMKVM\0\0\0", new String(name, java.nio.charset.StandardCharsets.US_ASCII));
         assertTrue(Msrs.hasKvmClock(host), "KVM_FEATURE_CLOCKSOURCE2");
+        assertEquals(1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT,
+                host.leaf(0x4000_0001, 0).eax() & 1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT, "and its stable bit");
         assertTrue((host.leaf(1, 0).ecx() & 1 << 31) != 0, "CPUID.1:ECX.hypervisor, which a guest looks at first");
         assertEquals(own.leaf(7, 0), host.leaf(7, 0), "the CPU's own leaves as they are");
         assertEquals(own.leaf(1, 0).eax(), host.leaf(1, 0).eax());
