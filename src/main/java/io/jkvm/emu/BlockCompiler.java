@@ -37,7 +37,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * RET, CBW/CWDE/CDQE, CWD/CDQ/CQO, PAUSE, RDTSC, the locked read-modify-writes ({@link LockedInPlace}) and the SSE
  * forms ({@link SseForms}) are compiled from the same semantics the block executor runs ({@link Arithmetic}'s
  * operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes},
- * the core's stack check and memory accessors); every other decoded form calls {@code BlockExecution.executeDecoded} with its {@link BlockOp}, a constant of the class (class data).
+ * the core's stack check and memory accessors); every other decoded form calls {@code BlockExecution.executeDecoded}
+ * with its {@link BlockOp}, a constant of the class (class data).
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page its Jcc, JMP, CALL and fall-throughs
  * reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
  * whose return address starts one after a CALL stay in the method while nothing needs the boundary, with the registers

@@ -368,8 +368,12 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
      */
     private boolean hotLoop(DecodedBlock block) {
         int runs = block.runs;
-        return (runs & 1023) == 0 && runs >= compileThreshold / 10
-                && (long) runs * block.insns.length * 4 > instructions - block.decodedAt;
+        return (runs & 1023) == 0 && runs >= compileThreshold / 10 && retiredAQuarter(block);
+    }
+
+    /** Whether {@code block} retired a quarter or more of this vCPU's instructions since it was decoded. */
+    private boolean retiredAQuarter(DecodedBlock block) {
+        return (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt;
     }
 
     /**
@@ -384,7 +388,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
         if (pending == null) {
             FoundRegion found = regionOf(block);
             pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs);
-            if (compileThreshold == 0 || (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt) {
+            if (compileThreshold == 0 || retiredAQuarter(block)) {
                 pending.run();
             } else {
                 regionsSent += RegionCompiles.send(pending) ? 1 : 0;

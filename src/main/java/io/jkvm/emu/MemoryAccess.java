@@ -136,7 +136,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * Locked instructions that are not one compare-and-swap on an aligned 8-byte word (an operand split across
-     * words or pages, CMPXCHG16B's two words) run exclusive ({@link SplitLock}), one at a time in the process; the
+     * words or pages, CMPXCHG16B's two words) run exclusive ({@link SplitLock}), one at a time over the guest RAM; the
      * others run while this vCPU's mark is busy (its run loop holds it). So every locked instruction is atomic against
      * every other, though a split one is not against another vCPU's plain store to the same bytes meanwhile
      * (docs/limits.md).

@@ -42,7 +42,7 @@ final class SplitLock {
     private SplitLock() {
     }
 
-    /** A new mark for a core over {@code ram}: solo if no other core over it is alive, else shared (and so the others). */
+    /** A new mark for a core over {@code ram}: solo if no other core over it is alive, else shared, as the others. */
     static Mark markFor(Mapping ram) {
         SplitLock lock;
         synchronized (BY_RAM) {

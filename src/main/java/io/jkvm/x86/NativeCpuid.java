@@ -25,18 +25,17 @@ public final class NativeCpuid {
 
     /**
      * The host's CPUID as a machine takes it for the software core without KVM: the CPU's own ({@link #read}) with the
-     * hypervisor bit and KVM's paravirtual leaves as KVM's supported CPUID has them (its signature, kvmclock and its stable bit),
-     * so a guest on the core finds the same hypervisor with /dev/kvm or without. A Linux guest then checks its TSC
-     * against kvmclock; with no hypervisor in sight it checked it against jiffies, and the timer ticks the core's
-     * devices lose while a vCPU's thread waits for a host core made the TSC look unstable (docs/limits.md).
+     * hypervisor bit and KVM's paravirtual leaves as KVM's supported CPUID has them (its signature, kvmclock and its
+     * stable bit), so a guest on the core finds the same hypervisor with /dev/kvm or without. A Linux guest then checks
+     * its TSC against kvmclock; with no hypervisor in sight it checked it against jiffies, and the timer ticks the
+     * core's devices lose while a vCPU's thread waits for a host core made the TSC look unstable (docs/limits.md).
      */
     public static CpuidTable withoutKvm() {
-        CpuidTable t = read();
-        CpuidEntry one = t.leaf(1, 0);
-        t = t.with(new CpuidEntry(1, 0, one.flags(), one.eax(), one.ebx(), one.ecx() | 1 << 31, one.edx()));
-        t = t.with(new CpuidEntry(0x4000_0000, 0, 0, 0x4000_0001, KVM_SIGNATURE_EBX, KVM_SIGNATURE_ECX, KVM_SIGNATURE_EDX));
-        return t.with(new CpuidEntry(0x4000_0001, 0, 0,
-                1 << Msrs.KVM_FEATURE_CLOCKSOURCE2 | 1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT, 0, 0, 0));
+        return read().withFeature(CpuFeature.HYPERVISOR, true)
+                .with(new CpuidEntry(0x4000_0000, 0, 0, 0x4000_0001,
+                        KVM_SIGNATURE_EBX, KVM_SIGNATURE_ECX, KVM_SIGNATURE_EDX))
+                .with(new CpuidEntry(0x4000_0001, 0, 0,
+                        1 << Msrs.KVM_FEATURE_CLOCKSOURCE2 | 1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT, 0, 0, 0));
     }
 
     public static CpuidTable read() {
