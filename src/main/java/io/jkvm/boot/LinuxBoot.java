@@ -55,11 +55,11 @@ public final class LinuxBoot {
     }
 
     /** Whether {@code image} is a bzImage: the boot-sector signature and "HdrS" in its setup header. */
-    public static boolean detect(byte[] image) {
-        if (image.length < 0x264) {
+    public static boolean detect(ByteBuffer image) {
+        ByteBuffer b = BootImage.littleEndian(image);
+        if (b.limit() < 0x264) {
             return false;
         }
-        ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
         return b.getShort(BOOT_FLAG) == (short) 0xAA55 && b.getInt(HEADER) == HDRS;
     }
 
@@ -67,12 +67,13 @@ public final class LinuxBoot {
      * Places {@code kernel} (a bzImage from {@code name}) with {@code commandLine} and {@code initrd} (null: none) in
      * {@code ramSize} bytes of RAM described by {@code map}, with the ACPI RSDP at {@code rsdp} (0: none).
      */
-    public static Loaded load(String name, byte[] kernel, String commandLine, byte[] initrd, List<MemoryRange> map, long ramSize,
-                              long rsdp) {
+    public static Loaded load(String name, ByteBuffer kernel, String commandLine, ByteBuffer initrd, List<MemoryRange> map,
+                              long ramSize, long rsdp) {
         if (!detect(kernel)) {
             throw new BootException(name + " is not a bzImage (no \"HdrS\" setup header at 0x202)");
         }
-        ByteBuffer k = ByteBuffer.wrap(kernel).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer k = BootImage.littleEndian(kernel);
+        int length = k.limit();
         int version = k.getShort(VERSION) & 0xFFFF;
         if (version < 0x020C) {
             throw new BootException(String.format("%s speaks boot protocol %d.%02d: jkvm needs 2.12 or later (Linux 3.8 on)",
@@ -81,22 +82,22 @@ public final class LinuxBoot {
         if ((k.getShort(XLOADFLAGS) & XLF_KERNEL_64) == 0) {
             throw new BootException(name + " has no 64-bit entry point (XLF_KERNEL_64): jkvm boots 64-bit kernels");
         }
-        int setupSects = kernel[SETUP_SECTS] == 0 ? 4 : kernel[SETUP_SECTS] & 0xFF;
+        int setupSects = k.get(SETUP_SECTS) == 0 ? 4 : k.get(SETUP_SECTS) & 0xFF;
         int protectedModeStart = (setupSects + 1) * 512;
-        if (protectedModeStart >= kernel.length) {
+        if (protectedModeStart >= length) {
             throw new BootException(name + " is truncated: its setup sectors reach past its end; copy the kernel again");
         }
         long protectedModeSize = 16 * (k.getInt(SYSSIZE) & 0xFFFFFFFFL); // in 16-byte paragraphs; a signature may follow
-        if (protectedModeSize == 0 || protectedModeStart + protectedModeSize > kernel.length) {
+        if (protectedModeSize == 0 || protectedModeStart + protectedModeSize > length) {
             throw new BootException(String.format("%s is truncated: its header says %d bytes of kernel follow the setup, the file"
-                    + " holds %d; copy the kernel again", name, protectedModeSize, kernel.length - protectedModeStart));
+                    + " holds %d; copy the kernel again", name, protectedModeSize, length - protectedModeStart));
         }
-        byte[] protectedMode = java.util.Arrays.copyOfRange(kernel, protectedModeStart, kernel.length);
+        ByteBuffer protectedMode = k.slice(protectedModeStart, length - protectedModeStart);
         long initSize = k.getInt(INIT_SIZE) & 0xFFFFFFFFL, alignment = k.getInt(KERNEL_ALIGNMENT) & 0xFFFFFFFFL;
         long preferred = k.getLong(PREF_ADDRESS);
         long loadAt = preferred;
         if (preferred + initSize > ramSize) {
-            if (kernel[RELOCATABLE_KERNEL] == 0 || alignment == 0) {
+            if (k.get(RELOCATABLE_KERNEL) == 0 || alignment == 0) {
                 throw new BootException(String.format("%s must run at 0x%x and needs %d MiB from there: give --mem %dM or more",
                         name, preferred, initSize >> 20, (preferred + initSize + (1 << 20) - 1) >> 20));
             }
@@ -114,29 +115,32 @@ public final class LinuxBoot {
         }
 
         ByteBuffer zero = ByteBuffer.allocate(4096).order(ByteOrder.LITTLE_ENDIAN);
-        int headerEnd = HEADER + (kernel[HEADER_END_BYTE] & 0xFF);
-        zero.put(SETUP_SECTS, kernel, SETUP_SECTS, headerEnd - SETUP_SECTS);
+        int headerEnd = HEADER + (k.get(HEADER_END_BYTE) & 0xFF);
+        if (headerEnd > length) {
+            throw new BootException(name + " is truncated: its setup header reaches past its end; copy the kernel again");
+        }
+        zero.put(SETUP_SECTS, k, SETUP_SECTS, headerEnd - SETUP_SECTS);
         zero.put(TYPE_OF_LOADER, (byte) 0xFF); // a boot loader without an assigned id
-        zero.put(LOADFLAGS, (byte) (kernel[LOADFLAGS] | LOADED_HIGH | CAN_USE_HEAP));
+        zero.put(LOADFLAGS, (byte) (k.get(LOADFLAGS) | LOADED_HIGH | CAN_USE_HEAP));
         zero.putShort(HEAP_END_PTR, (short) 0xFE00);
         zero.putInt(CMD_LINE_PTR, (int) COMMAND_LINE);
         zero.putInt(EXT_CMD_LINE_PTR, 0);
         zero.putLong(ACPI_RSDP_ADDR, rsdp);
         List<BootImage.Chunk> chunks = new ArrayList<>();
-        chunks.add(new BootImage.Chunk(loadAt, protectedMode, protectedMode.length));
+        chunks.add(new BootImage.Chunk(loadAt, protectedMode, protectedMode.limit()));
         chunks.add(new BootImage.Chunk(COMMAND_LINE, cmdline, cmdline.length));
         if (initrd != null) {
             long limit = Math.min(ramSize, (k.getInt(INITRD_ADDR_MAX) & 0xFFFFFFFFL) + 1);
-            long at = (limit - initrd.length) & ~0xFFFL;
+            long at = (limit - initrd.remaining()) & ~0xFFFL;
             if (at < loadAt + initSize) {
                 throw new BootException(String.format("the initrd (%d MiB) does not fit between the kernel and the top of RAM:"
-                        + " give more with --mem", initrd.length >> 20));
+                        + " give more with --mem", initrd.remaining() >> 20));
             }
             zero.putInt(RAMDISK_IMAGE, (int) at);
-            zero.putInt(RAMDISK_SIZE, initrd.length);
+            zero.putInt(RAMDISK_SIZE, initrd.remaining());
             zero.putInt(EXT_RAMDISK_IMAGE, (int) (at >>> 32));
             zero.putInt(EXT_RAMDISK_SIZE, 0);
-            chunks.add(new BootImage.Chunk(at, initrd, initrd.length));
+            chunks.add(new BootImage.Chunk(at, initrd, initrd.remaining()));
         }
         if (map.size() > E820_MAX) {
             throw new BootException("the memory map has " + map.size() + " ranges; the zero page holds " + E820_MAX);

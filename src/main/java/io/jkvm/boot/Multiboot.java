@@ -27,17 +27,17 @@ public final class Multiboot {
     private static final long LOW_MEMORY_END = 0xA0000, BIOS_AREA_END = 0x100000;
 
     /** A module: its file's bytes and the string the MBI gives with it. */
-    public record Module(String name, byte[] data, String string) {
+    public record Module(String name, ByteBuffer data, String string) {
     }
 
     /** Whether {@code image} has a multiboot v1 header where the protocol looks for one. */
-    public static boolean detect(byte[] image) {
+    public static boolean detect(ByteBuffer image) {
         return headerOffset(image) >= 0;
     }
 
-    private static int headerOffset(byte[] image) {
-        ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
-        for (int at = 0; at + 12 <= Math.min(image.length, SEARCH); at += 4) {
+    private static int headerOffset(ByteBuffer image) {
+        ByteBuffer b = BootImage.littleEndian(image);
+        for (int at = 0; at + 12 <= Math.min(b.limit(), SEARCH); at += 4) {
             if (b.getInt(at) == HEADER_MAGIC && b.getInt(at) + b.getInt(at + 4) + b.getInt(at + 8) == 0) {
                 return at;
             }
@@ -50,13 +50,13 @@ public final class Multiboot {
      * above the image, a memory map of the RAM {@code ram} lays out (less the 640 KiB-1 MiB hole). The image, its
      * modules and the MBI go below 4 GiB, as a 32-bit entry reaches them.
      */
-    public static BootImage load(String name, byte[] image, String commandLine, List<Module> modules, RamLayout ram) {
+    public static BootImage load(String name, ByteBuffer image, String commandLine, List<Module> modules, RamLayout ram) {
         long ramSize = ram.below();
         int h = headerOffset(image);
         if (h < 0) {
             throw new BootException(name + " has no multiboot header (0x1BADB002) in its first 8 KiB: it is not a multiboot kernel");
         }
-        ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = BootImage.littleEndian(image);
         int flags = b.getInt(h + 4);
         if ((flags & 0xFFFC) != 0) {
             throw new BootException(String.format("%s asks for multiboot features jkvm does not give (header flags 0x%x, bits 2-15:"
@@ -65,7 +65,7 @@ public final class Multiboot {
         List<BootImage.Chunk> chunks = new ArrayList<>();
         long entry;
         if ((flags & FLAG_AOUT_KLUDGE) != 0) {
-            entry = aoutKludge(name, image, b, h, chunks);
+            entry = aoutKludge(name, b, h, chunks);
         } else {
             entry = Elf.load(name, image, chunks);
         }
@@ -97,13 +97,14 @@ public final class Multiboot {
         long next = (end + 0xFFF) & ~0xFFFL;
         List<long[]> placed = new ArrayList<>(); // start, end of each module
         for (Module m : modules) {
-            if (next + m.data().length > ramSize) {
-                throw new BootException("module " + m.name() + " (" + m.data().length + " bytes) does not fit in RAM above the kernel:"
+            int length = m.data().remaining();
+            if (next + length > ramSize) {
+                throw new BootException("module " + m.name() + " (" + length + " bytes) does not fit in RAM above the kernel:"
                         + " give more with --mem");
             }
-            chunks.add(new BootImage.Chunk(next, m.data(), m.data().length));
-            placed.add(new long[]{next, next + m.data().length});
-            next = (next + m.data().length + 0xFFF) & ~0xFFFL;
+            chunks.add(new BootImage.Chunk(next, m.data(), length));
+            placed.add(new long[]{next, next + length});
+            next = (next + length + 0xFFF) & ~0xFFFL;
         }
         long mbi = freePage(chunks, ramSize);
         chunks.add(new BootImage.Chunk(mbi, information(mbi, commandLine, modules, placed, ram), 4096));
@@ -125,8 +126,8 @@ public final class Multiboot {
     }
 
     /** Header flag 16: the header's load_addr/load_end_addr/bss_end_addr/entry_addr say where the file goes. */
-    private static long aoutKludge(String name, byte[] image, ByteBuffer b, int h, List<BootImage.Chunk> chunks) {
-        if (h + 32 > image.length) {
+    private static long aoutKludge(String name, ByteBuffer b, int h, List<BootImage.Chunk> chunks) {
+        if (h + 32 > b.limit()) {
             throw new BootException(name + " has a multiboot header cut short before its address fields: the image is corrupt");
         }
         long headerAddr = b.getInt(h + 12) & 0xFFFFFFFFL, loadAddr = b.getInt(h + 16) & 0xFFFFFFFFL;
@@ -137,8 +138,8 @@ public final class Multiboot {
             throw new BootException(String.format("%s has a multiboot header with load_addr 0x%x above header_addr 0x%x: the"
                     + " header is corrupt", name, loadAddr, headerAddr));
         }
-        long length = loadEnd == 0 ? image.length - fileStart : loadEnd - loadAddr;
-        if (length < 0 || fileStart + length > image.length) {
+        long length = loadEnd == 0 ? b.limit() - fileStart : loadEnd - loadAddr;
+        if (length < 0 || fileStart + length > b.limit()) {
             throw new BootException(String.format("%s has a multiboot header whose load_end_addr 0x%x lies past the file's end:"
                     + " the header is corrupt", name, loadEnd));
         }
@@ -147,8 +148,7 @@ public final class Multiboot {
             throw new BootException(String.format("%s has a multiboot header with bss_end_addr 0x%x below load_end_addr: the"
                     + " header is corrupt", name, bssEnd));
         }
-        byte[] data = java.util.Arrays.copyOfRange(image, (int) fileStart, (int) (fileStart + length));
-        chunks.add(new BootImage.Chunk(loadAddr, data, memory));
+        chunks.add(new BootImage.Chunk(loadAddr, b.slice((int) fileStart, (int) length), memory));
         return entry;
     }
 

@@ -32,23 +32,24 @@ public final class Pvh {
     static final int COMMAND_LINE_MAX = 2047;
 
     /** The 32-bit PVH entry of an ELF kernel, or -1 when {@code image} is not an ELF with that Xen note. */
-    public static long entry(byte[] image) {
-        if (image.length < 64 || image[0] != 0x7F || image[1] != 'E' || image[2] != 'L' || image[3] != 'F' || image[5] != 1) {
+    public static long entry(ByteBuffer image) {
+        ByteBuffer b = BootImage.littleEndian(image);
+        int length = b.limit();
+        if (length < 64 || b.get(0) != 0x7F || b.get(1) != 'E' || b.get(2) != 'L' || b.get(3) != 'F' || b.get(5) != 1) {
             return -1;
         }
-        boolean wide = image[4] == 2;
-        ByteBuffer b = ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN);
+        boolean wide = b.get(4) == 2;
         long phoff = wide ? b.getLong(32) : b.getInt(28) & 0xFFFFFFFFL;
         int phentsize = Short.toUnsignedInt(b.getShort(wide ? 54 : 42)), phnum = Short.toUnsignedInt(b.getShort(wide ? 56 : 44));
         for (int i = 0; i < phnum; i++) {
             long at = phoff + (long) i * phentsize;
-            if (phoff < 0 || at < 0 || at > image.length - (wide ? 56 : 32) || b.getInt((int) at) != PT_NOTE) {
+            if (phoff < 0 || at < 0 || at > length - (wide ? 56 : 32) || b.getInt((int) at) != PT_NOTE) {
                 continue;
             }
             int p = (int) at;
             long offset = wide ? b.getLong(p + 8) : b.getInt(p + 4) & 0xFFFFFFFFL;
             long size = wide ? b.getLong(p + 32) : b.getInt(p + 16) & 0xFFFFFFFFL;
-            if (offset < 0 || size < 0 || offset > image.length || size > image.length - offset) {
+            if (offset < 0 || size < 0 || offset > length || size > length - offset) {
                 continue;
             }
             long entry = xenEntry(b, (int) offset, (int) (offset + size));
@@ -85,7 +86,7 @@ public final class Pvh {
      * in {@code ramSize} bytes of RAM that {@code map} describes, the RSDP at {@code rsdp}; the image's information is
      * the start information's address (EBX at the entry).
      */
-    public static BootImage load(String name, byte[] image, String commandLine, byte[] initrd, List<LinuxBoot.MemoryRange> map,
+    public static BootImage load(String name, ByteBuffer image, String commandLine, ByteBuffer initrd, List<LinuxBoot.MemoryRange> map,
                                  long ramSize, long rsdp) {
         long entry = entry(image);
         if (entry < 0) {
@@ -118,16 +119,16 @@ public final class Pvh {
         info.putLong(RSDP_PADDR, rsdp);
         long modules = START_INFO + START_INFO_SIZE, memmap = modules + MODULE_SIZE;
         if (initrd != null) {
-            long at = (ramSize - initrd.length) & ~0xFFFL;
+            long at = (ramSize - initrd.remaining()) & ~0xFFFL;
             if (at < end) {
                 throw new BootException(String.format("the initrd (%d MiB) does not fit between the kernel and the top of RAM:"
-                        + " give more with --mem", initrd.length >> 20));
+                        + " give more with --mem", initrd.remaining() >> 20));
             }
             info.putInt(NR_MODULES, 1);
             info.putLong(MODLIST_PADDR, modules);
             info.putLong(START_INFO_SIZE, at);
-            info.putLong(START_INFO_SIZE + 8, initrd.length);
-            chunks.add(new BootImage.Chunk(at, initrd, initrd.length));
+            info.putLong(START_INFO_SIZE + 8, initrd.remaining());
+            chunks.add(new BootImage.Chunk(at, initrd, initrd.remaining()));
         }
         info.putLong(MEMMAP_PADDR, memmap);
         info.putInt(MEMMAP_ENTRIES, map.size());

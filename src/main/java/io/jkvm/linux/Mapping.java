@@ -366,6 +366,11 @@ public final class Mapping implements AutoCloseable {
         MemorySegment.copy(from, at, segment, ValueLayout.JAVA_BYTE, offset, length);
     }
 
+    /** Writes {@code from}'s remaining bytes at {@code offset} (an array's, or a direct buffer's such as a mapped file). */
+    public void write(long offset, java.nio.ByteBuffer from) {
+        MemorySegment.copy(MemorySegment.ofBuffer(from), 0, segment, offset, from.remaining());
+    }
+
     public void fill(long offset, long length, byte value) {
         segment.asSlice(offset, length).fill(value);
     }

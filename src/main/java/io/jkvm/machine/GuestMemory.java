@@ -148,6 +148,11 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         ram.write(physical, from, at, length);
     }
 
+    /** Writes {@code from}'s remaining bytes at {@code physical}, its position kept. */
+    public void write(long physical, java.nio.ByteBuffer from) {
+        ram.write(physical, from);
+    }
+
     public void zero(long physical, long length) {
         ram.fill(physical, length, (byte) 0);
     }

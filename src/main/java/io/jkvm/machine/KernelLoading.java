@@ -12,8 +12,11 @@ import io.jkvm.x86.RamLayout;
 import io.jkvm.x86.VirtualCpu;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
@@ -62,10 +65,10 @@ final class KernelLoading {
                 throw new MachineException(problem); // before anything is built
             }
         }
-        byte[] kernel = read(k.kernel(), "--kernel", ramSize);
+        ByteBuffer kernel = read(k.kernel(), "--kernel", ramSize);
         boolean bzImage = LinuxBoot.detect(kernel);
         if (bzImage || Pvh.entry(kernel) >= 0) { // Linux: the initrd is its ramdisk, placed by the protocol
-            byte[] initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
+            ByteBuffer initrd = k.initrd().map(p -> read(p, "--initrd", ramSize)).orElse(null);
             String name = k.kernel().toString();
             try {
                 return bzImage
@@ -90,7 +93,11 @@ final class KernelLoading {
         }
     }
 
-    private static byte[] read(Path path, String option, long limit) {
+    /**
+     * The file's bytes, mapped read-only: the loaders place slices of them, which {@link #write} copies into guest RAM,
+     * with no copy in the Java heap (a vmlinux is 66 MB; reading it and copying its segments took half a second).
+     */
+    private static ByteBuffer read(Path path, String option, long limit) {
         try {
             if (!Files.isRegularFile(path)) {
                 throw new MachineException(option + " " + path + ": no such file (or not a regular file)");
@@ -99,7 +106,12 @@ final class KernelLoading {
             if (size > limit) {
                 throw new MachineException(option + " " + path + " is " + size + " bytes, more than the guest's RAM: give more with --mem");
             }
-            return Files.readAllBytes(path);
+            if (size > Integer.MAX_VALUE) {
+                throw new MachineException(option + " " + path + " is " + size + " bytes: jkvm loads files of up to 2 GiB");
+            }
+            try (FileChannel file = FileChannel.open(path, StandardOpenOption.READ)) {
+                return file.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            }
         } catch (IOException e) {
             throw new MachineException(option + " " + path + ": " + e.getMessage(), e);
         }
@@ -114,7 +126,12 @@ final class KernelLoading {
                 throw new MachineException(String.format("--kernel places %d bytes at 0x%x, beyond the guest's RAM: give more with --mem",
                         c.memorySize(), c.address()));
             }
-            memory.write(c.address(), c.data(), 0, c.data().length);
+            try {
+                memory.write(c.address(), c.data());
+            } catch (InternalError e) { // the JVM's word for SIGBUS on a mapped file that shrank under it
+                throw new MachineException("the --kernel or --initrd file shrank while jkvm copied it into guest RAM: keep it"
+                        + " unchanged while the machine starts", e);
+            }
             // RAM is fresh (zero) where the chunk's memory size goes past its bytes: nothing to clear
         }
     }

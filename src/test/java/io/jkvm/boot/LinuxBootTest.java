@@ -60,13 +60,13 @@ class LinuxBootTest {
     void theZeroPageCarriesTheHeaderCommandLineInitrdAndMemoryMap() {
         byte[] body = "the kernel: 16 B".getBytes(StandardCharsets.US_ASCII), initrd = new byte[5000];
         byte[] kernel = bzImage(0x20F, 1, 64L << 20, body);
-        assertTrue(LinuxBoot.detect(kernel));
-        LinuxBoot.Loaded l = LinuxBoot.load("vmlinuz", kernel, "console=ttyS0", initrd, MAP, RAM, 0xF0000);
+        assertTrue(LinuxBoot.detect(ByteBuffer.wrap(kernel)));
+        LinuxBoot.Loaded l = LinuxBoot.load("vmlinuz", ByteBuffer.wrap(kernel), "console=ttyS0", ByteBuffer.wrap(initrd), MAP, RAM, 0xF0000);
         assertEquals(0x1000000, l.loadAddress(), "at its preferred address");
         assertEquals(0x1000200, l.entry(), "the 64-bit entry: 0x200 past the load address");
-        assertEquals("the kernel: 16 B", new String(at(l, 0x1000000).data(), StandardCharsets.US_ASCII));
-        assertEquals("console=ttyS0\0", new String(at(l, LinuxBoot.COMMAND_LINE).data(), StandardCharsets.US_ASCII));
-        ByteBuffer z = ByteBuffer.wrap(at(l, LinuxBoot.ZERO_PAGE).data()).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals("the kernel: 16 B", new String(at(l, 0x1000000).bytes(), StandardCharsets.US_ASCII));
+        assertEquals("console=ttyS0\0", new String(at(l, LinuxBoot.COMMAND_LINE).bytes(), StandardCharsets.US_ASCII));
+        ByteBuffer z = ByteBuffer.wrap(at(l, LinuxBoot.ZERO_PAGE).bytes()).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(LinuxBoot.HDRS, z.getInt(LinuxBoot.HEADER), "the setup header copied");
         assertEquals((byte) 0xFF, z.get(LinuxBoot.TYPE_OF_LOADER));
         assertEquals(LinuxBoot.COMMAND_LINE, z.getInt(LinuxBoot.CMD_LINE_PTR));
@@ -83,15 +83,15 @@ class LinuxBootTest {
     @Test
     void aRelocatableKernelMovesDownWhenRamEndsBeforeItsPreferredPlaceAndBadOnesAreOneLine() {
         byte[] kernel = bzImage(0x20F, 1, 64L << 20, new byte[16]);
-        LinuxBoot.Loaded l = LinuxBoot.load("vmlinuz", kernel, "", null, MAP, 72L << 20, 0);
+        LinuxBoot.Loaded l = LinuxBoot.load("vmlinuz", ByteBuffer.wrap(kernel), "", null, MAP, 72L << 20, 0);
         assertEquals(0x200000, l.loadAddress(), "the first 2 MiB boundary above 1 MiB");
-        BootException e = assertThrows(BootException.class, () -> LinuxBoot.load("vmlinuz", kernel, "", null, MAP, 32L << 20, 0));
+        BootException e = assertThrows(BootException.class, () -> LinuxBoot.load("vmlinuz", ByteBuffer.wrap(kernel), "", null, MAP, 32L << 20, 0));
         assertTrue(e.getMessage().contains("needs 64 MiB of RAM") && e.getMessage().contains("--mem"), e.getMessage());
-        e = assertThrows(BootException.class, () -> LinuxBoot.load("old", bzImage(0x20A, 1, 1 << 20, new byte[16]), "", null, MAP, RAM, 0));
+        e = assertThrows(BootException.class, () -> LinuxBoot.load("old", ByteBuffer.wrap(bzImage(0x20A, 1, 1 << 20, new byte[16])), "", null, MAP, RAM, 0));
         assertTrue(e.getMessage().contains("protocol 2.10: jkvm needs 2.12"), e.getMessage());
-        e = assertThrows(BootException.class, () -> LinuxBoot.load("i386", bzImage(0x20F, 0, 1 << 20, new byte[16]), "", null, MAP, RAM, 0));
+        e = assertThrows(BootException.class, () -> LinuxBoot.load("i386", ByteBuffer.wrap(bzImage(0x20F, 0, 1 << 20, new byte[16])), "", null, MAP, RAM, 0));
         assertTrue(e.getMessage().contains("no 64-bit entry point"), e.getMessage());
-        assertFalse(LinuxBoot.detect(new byte[4096]));
+        assertFalse(LinuxBoot.detect(ByteBuffer.wrap(new byte[4096])));
     }
 
     @Test
@@ -119,14 +119,14 @@ class LinuxBootTest {
     @Test
     void aTruncatedBzImageIsRefusedBeforeItRuns() {
         byte[] whole = bzImage(0x20F, 1, 1 << 20, new byte[4096]);
-        LinuxBoot.load("whole", whole, "", null, MAP, RAM, 0);
+        LinuxBoot.load("whole", ByteBuffer.wrap(whole), "", null, MAP, RAM, 0);
         byte[] signed = java.util.Arrays.copyOf(whole, whole.length + 1472); // a signature after the kernel, as Debian's has
-        LinuxBoot.load("signed", signed, "", null, MAP, RAM, 0);
+        LinuxBoot.load("signed", ByteBuffer.wrap(signed), "", null, MAP, RAM, 0);
         byte[] cut = java.util.Arrays.copyOf(whole, whole.length - 1);
         assertEquals("cut is truncated: its header says 4096 bytes of kernel follow the setup, the file holds 4095; copy the kernel"
-                + " again", assertThrows(BootException.class, () -> LinuxBoot.load("cut", cut, "", null, MAP, RAM, 0)).getMessage());
+                + " again", assertThrows(BootException.class, () -> LinuxBoot.load("cut", ByteBuffer.wrap(cut), "", null, MAP, RAM, 0)).getMessage());
         byte[] setupOnly = java.util.Arrays.copyOf(whole, 1024);
-        assertTrue(assertThrows(BootException.class, () -> LinuxBoot.load("s", setupOnly, "", null, MAP, RAM, 0)).getMessage()
+        assertTrue(assertThrows(BootException.class, () -> LinuxBoot.load("s", ByteBuffer.wrap(setupOnly), "", null, MAP, RAM, 0)).getMessage()
                 .contains("s is truncated: its setup sectors reach past its end"));
     }
 

@@ -35,13 +35,13 @@ class PvhTest {
     @Test
     void theEntryNoteIsFoundAndTheStartInformationLaidOut() {
         byte[] kernel = kernel(0x1000000, 0x1000850);
-        assertEquals(0x1000850, Pvh.entry(kernel));
+        assertEquals(0x1000850, Pvh.entry(ByteBuffer.wrap(kernel)));
         byte[] initrd = new byte[8192];
-        BootImage image = Pvh.load("vmlinux", kernel, "console=ttyS0", initrd, MAP, RAM, 0xF0000);
+        BootImage image = Pvh.load("vmlinux", ByteBuffer.wrap(kernel), "console=ttyS0", ByteBuffer.wrap(initrd), MAP, RAM, 0xF0000);
         assertEquals(0x1000850, image.entry());
         assertEquals(Pvh.START_INFO, image.information());
         BootImage.Chunk info = image.chunks().stream().filter(c -> c.address() == Pvh.START_INFO).findFirst().orElseThrow();
-        ByteBuffer s = ByteBuffer.wrap(info.data()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer s = ByteBuffer.wrap(info.bytes()).order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(Pvh.START_INFO_MAGIC, s.getInt(Pvh.MAGIC));
         assertEquals(1, s.getInt(Pvh.VERSION));
         assertEquals(1, s.getInt(Pvh.NR_MODULES));
@@ -62,17 +62,17 @@ class PvhTest {
     void whatIsNotAPvhKernelOrDoesNotFitIsRefused() {
         byte[] noNote = kernel(0x1000000, 0x1000850);
         noNote[0x300 + 20 + 8] = 17; // another Xen note type
-        assertEquals(-1, Pvh.entry(noNote));
-        assertEquals(-1, Pvh.entry(new byte[100]));
-        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", noNote, "", null, MAP, RAM, 0)).getMessage()
+        assertEquals(-1, Pvh.entry(ByteBuffer.wrap(noNote)));
+        assertEquals(-1, Pvh.entry(ByteBuffer.wrap(new byte[100])));
+        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", ByteBuffer.wrap(noNote), "", null, MAP, RAM, 0)).getMessage()
                 .contains("no Xen PVH entry note"));
-        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", kernel(0x1000000, 0x1000850), "x".repeat(2048), null, MAP,
+        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", ByteBuffer.wrap(kernel(0x1000000, 0x1000850)), "x".repeat(2048), null, MAP,
                 RAM, 0)).getMessage().contains("at most 2047 bytes"));
-        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", kernel(0x1000000, 0x1000850), "", new byte[63 << 20], MAP,
+        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", ByteBuffer.wrap(kernel(0x1000000, 0x1000850)), "", ByteBuffer.wrap(new byte[63 << 20]), MAP,
                 RAM, 0)).getMessage().contains("does not fit"));
-        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", kernel(0x80000, 0x80000), "", null, MAP, RAM, 0))
+        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", ByteBuffer.wrap(kernel(0x80000, 0x80000)), "", null, MAP, RAM, 0))
                 .getMessage().contains("below 1 MiB"));
-        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", kernel(0x8000000, 0x8000000), "", null, MAP, RAM, 0))
+        assertTrue(assertThrows(BootException.class, () -> Pvh.load("k", ByteBuffer.wrap(kernel(0x8000000, 0x8000000)), "", null, MAP, RAM, 0))
                 .getMessage().contains("beyond the 64 MiB of RAM"));
     }
 }
