@@ -30,8 +30,11 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         return allocate(RamLayout.flat(size));
     }
 
+    /** RAM as {@code layout} lays it out, zero, on transparent huge pages where the host gives them. */
     public static GuestMemory allocate(RamLayout layout) {
-        return new GuestMemory(Mapping.anonymous(layout.span(), "guest RAM"), layout);
+        Mapping ram = Mapping.anonymous(layout.span(), "guest RAM");
+        ram.adviseHugePages();
+        return new GuestMemory(ram, layout);
     }
 
     /** Guest RAM mapped copy-on-write from a snapshot's memory file (its span's bytes): restored without reading it first. */
