@@ -86,8 +86,8 @@ public final class Pvh {
      * in {@code ramSize} bytes of RAM that {@code map} describes, the RSDP at {@code rsdp}; the image's information is
      * the start information's address (EBX at the entry).
      */
-    public static BootImage load(String name, ByteBuffer image, String commandLine, ByteBuffer initrd, List<LinuxBoot.MemoryRange> map,
-                                 long ramSize, long rsdp) {
+    public static BootImage load(String name, ByteBuffer image, String commandLine, ByteBuffer initrd,
+                                 List<LinuxBoot.MemoryRange> map, long ramSize, long rsdp) {
         long entry = entry(image);
         if (entry < 0) {
             throw new BootException(name + " has no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH");
