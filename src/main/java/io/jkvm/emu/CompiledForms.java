@@ -7,6 +7,7 @@ import java.lang.constant.MethodTypeDesc;
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BodyState.ADDRESS;
 import static io.jkvm.emu.BodyState.CORE;
+import static io.jkvm.emu.BodyState.ONWARD;
 import static io.jkvm.emu.BodyState.VALUE;
 import static io.jkvm.emu.BodyState.flagCarry;
 import static io.jkvm.emu.BodyState.flagDst;
@@ -28,6 +29,8 @@ final class CompiledForms {
             CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
     private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
+            ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
+            ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -45,6 +48,9 @@ final class CompiledForms {
         CodeBuilder cob = b.cob;
         int size = d.size();
         int t = b.freeRecord(); // the record this instruction writes, if any: the pending one stays for its handler
+        if (storesThroughAccessors(d)) {
+            cob.iconst_1().istore(ONWARD); // each store ANDs in whether the block may go on
+        }
         switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32 -> {
                 int width = d.op() == BlockOp.ALU_R64_R64 ? 8 : 4;
@@ -52,7 +58,7 @@ final class CompiledForms {
                 cob.lstore(flagDst(t));
                 b.loadRegister(d.reg(), width);
                 cob.lstore(flagSrc(t));
-                alu(b, d.sub(), width, t, d.rm(), false);
+                alu(b, d.sub(), width, t, d.rm(), null);
             }
             case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> {
                 readRm(b, d, i, size);
@@ -63,14 +69,14 @@ final class CompiledForms {
                     b.loadRegister(d.reg(), size);
                 }
                 cob.lstore(flagSrc(t));
-                alu(b, d.sub(), size, t, d.rm(), d.rm() == BlockOp.MEMORY);
+                alu(b, d.sub(), size, t, d.rm(), d.rm() == BlockOp.MEMORY ? d : null);
             }
             case BlockOp.ALU_REG_RM -> {
                 b.loadRegister(d.reg(), size);
                 cob.lstore(flagDst(t));
                 readRm(b, d, i, size);
                 cob.lstore(flagSrc(t));
-                alu(b, d.sub(), size, t, d.reg(), false);
+                alu(b, d.sub(), size, t, d.reg(), null);
             }
             case BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM -> {
                 readRm(b, d, i, size);
@@ -84,10 +90,10 @@ final class CompiledForms {
             }
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
                 if (d.rm() == BlockOp.MEMORY) {
-                    address(b, d, i);
+                    addressOf(b, d, i);
                     cob.aload(CORE).lload(ADDRESS);
                     movValue(b, d, size);
-                    write(cob, size);
+                    write(cob, d, size);
                 } else {
                     movValue(b, d, size);
                     b.storeRegister(d.rm(), size);
@@ -98,7 +104,7 @@ final class CompiledForms {
                 b.storeRegister(d.reg(), size);
             }
             case BlockOp.LEA -> {
-                address(b, d, i);
+                addressOf(b, d, i);
                 cob.lload(ADDRESS);
                 b.storeRegister(d.reg(), size);
             }
@@ -274,11 +280,11 @@ final class CompiledForms {
             }
             case BlockOp.SETCC -> {
                 if (d.rm() == BlockOp.MEMORY) {
-                    address(b, d, i);
+                    addressOf(b, d, i);
                     cob.aload(CORE).lload(ADDRESS);
                     b.condition(d.sub());
                     cob.i2l();
-                    write(cob, 1);
+                    write(cob, d, 1);
                 } else {
                     b.condition(d.sub());
                     cob.i2l();
@@ -371,14 +377,31 @@ final class CompiledForms {
      */
     private static void afterMemory(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
-        mmioRetired(b);
+        if (!retiredByTheAccess(d)) {
+            mmioRetired(b);
+        }
         if (!BlockCompiler.storesToMemory(d)) {
             return;
         }
         Label on = cob.newLabel();
-        cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
+        if (storesThroughAccessors(d)) {
+            cob.iload(ONWARD).ifne(on); // what the stores returned: a constant on their direct paths
+        } else {
+            cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
+        }
         b.exit(b.ran(i), false, b.next(i), true);
         cob.labelBinding(on);
+    }
+
+    /**
+     * Whether {@code d}'s one memory access retired its MMIO log on its full path ({@link #read}'s and {@link #write}'s
+     * {@code last}): a load through {@link #readRm} that stores nothing, or a MOV or SETcc store.
+     */
+    private static boolean retiredByTheAccess(BlockOp d) {
+        return switch (d.op()) {
+            case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET, BlockOp.SSE -> false;
+            default -> onlyStores(d) || !BlockCompiler.storesToMemory(d);
+        };
     }
 
     /**
@@ -472,16 +495,16 @@ final class CompiledForms {
 
     /**
      * The ALU operation {@code op} on the operands in flag record {@code i}'s slots, as {@link Arithmetic#aluOp}:
-     * the result and record there, then the result (but for CMP) to register {@code dst}, or to the memory
-     * operand at ADDRESS.
+     * the result and record there, then the result (but for CMP) to register {@code dst}, or, when {@code memory} is
+     * the form, to its memory operand at ADDRESS.
      */
-    private static void alu(BodyState b, int op, int size, int i, int dst, boolean memory) {
+    private static void alu(BodyState b, int op, int size, int i, int dst, BlockOp memory) {
         CodeBuilder cob = b.cob;
         int lazy = aluRecord(b, op, i);
         if (op != 7) {
-            if (memory) {
+            if (memory != null) {
                 cob.aload(CORE).lload(ADDRESS).lload(flagRes(i));
-                write(cob, size);
+                write(cob, memory, size);
             } else {
                 cob.lload(flagRes(i));
                 b.storeRegister(dst, size); // it keeps or zero-extends the rest of the register
@@ -578,7 +601,7 @@ final class CompiledForms {
         if (d.rm() == BlockOp.MEMORY) {
             b.cob.lstore(VALUE);
             b.cob.aload(CORE).lload(ADDRESS).lload(VALUE);
-            write(b.cob, size);
+            write(b.cob, d, size);
         } else {
             b.storeRegister(d.rm(), size);
         }
@@ -618,14 +641,39 @@ final class CompiledForms {
         b.cob.l2i().loadConstant(size == 8 ? 63 : 31).iand();
     }
 
-    /** Reads {@code size} bytes at the address on the stack (above the core): the core's read of that size. */
-    static void read(CodeBuilder cob, int size) {
-        cob.invokevirtual(CD_CORE, "read" + 8 * size, READ);
+    /**
+     * Reads {@code size} bytes of {@code d}'s memory operand at the address on the stack (above the core): the core's
+     * compiled read of that size, told whether the read is the instruction's only memory access ({@code last}: its
+     * MMIO log is then retired on the full path, and {@link #afterMemory} checks nothing).
+     */
+    static void read(CodeBuilder cob, BlockOp d, int size, boolean last) {
+        cob.loadConstant(stackAddressed(d) ? 1 : 0).loadConstant(last ? 1 : 0)
+                .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
     }
 
-    /** Writes the value on the stack, {@code size} bytes, at the address under it (above the core). */
-    static void write(CodeBuilder cob, int size) {
-        cob.invokevirtual(CD_CORE, "write" + 8 * size, WRITE);
+    /**
+     * Writes the value on the stack, {@code size} bytes, at the address under it (above the core), for {@code d}'s
+     * memory operand; whether the block may go on is ANDed into ONWARD, which {@link #afterMemory} tests.
+     */
+    static void write(CodeBuilder cob, BlockOp d, int size) {
+        cob.loadConstant(stackAddressed(d) ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
+                .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE)
+                .iload(ONWARD).iand().istore(ONWARD);
+    }
+
+    /** Whether {@code d}'s memory operand is addressed through RSP or RBP with no segment override: #SS, not #GP. */
+    static boolean stackAddressed(BlockOp d) {
+        return d.seg() == 0 && (d.base() == 4 || d.base() == 5);
+    }
+
+    /** Whether {@code d}'s one memory access is a store (MOV, SETcc): no read before it, none after. */
+    private static boolean onlyStores(BlockOp d) {
+        return d.rm() == BlockOp.MEMORY && (d.op() == BlockOp.MOV_RM_REG || d.op() == BlockOp.MOV_RM_IMM || d.op() == BlockOp.SETCC);
+    }
+
+    /** Whether {@code d} stores to memory through {@link #write} (not a stack push, which has its own accessor). */
+    static boolean storesThroughAccessors(BlockOp d) {
+        return BlockCompiler.storesToMemory(d) && d.op() != BlockOp.PUSH_REG && d.op() != BlockOp.CALL;
     }
 
     /** Pushes what a MOV to r/m stores: the register, or the immediate. */
@@ -642,18 +690,25 @@ final class CompiledForms {
         if (d.rm() >= 0) {
             b.loadRegister(d.rm(), size);
         } else {
-            address(b, d, i);
+            addressOf(b, d, i);
             b.cob.aload(CORE).lload(ADDRESS);
-            read(b.cob, size);
+            read(b.cob, d, size, !BlockCompiler.storesToMemory(d)); // the only access, or a read-modify-write's read
         }
     }
 
-    /** The memory operand's linear address into ADDRESS, as BlockExecution.address computes it (stackAddressed too). */
+    /**
+     * The memory operand's linear address into ADDRESS, as BlockExecution.address computes it, and stackAddressed, for
+     * the forms whose accesses go through other paths than {@link #read} and {@link #write}.
+     */
     static void address(BodyState b, BlockOp d, int i) {
+        b.cob.aload(CORE).loadConstant(stackAddressed(d) ? 1 : 0).putfield(CD_CORE, "stackAddressed", CD_boolean);
+        addressOf(b, d, i);
+    }
+
+    /** The memory operand's linear address into ADDRESS, as BlockExecution.address computes it. */
+    private static void addressOf(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
         int base = d.base();
-        cob.aload(CORE).loadConstant(d.seg() == 0 && (base == 4 || base == 5) ? 1 : 0)
-                .putfield(CD_CORE, "stackAddressed", CD_boolean);
         cob.loadConstant(d.disp());
         if (base >= 0) {
             b.loadRegister(base, 8);

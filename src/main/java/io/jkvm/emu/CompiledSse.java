@@ -131,18 +131,18 @@ final class CompiledSse {
                     cob.aload(CORE).lload(ADDRESS).loadConstant(8L * half).ladd();
                     xmm(b);
                     cob.loadConstant(x + half).laload();
-                    CompiledForms.write(cob, 8);
+                    CompiledForms.write(cob, d, 8);
                 }
             }
             case SseForms.FROM_XMM -> {
                 cob.aload(CORE).lload(ADDRESS);
                 xmm(b);
                 cob.loadConstant(x).laload();
-                CompiledForms.write(cob, d.size()); // the low bytes of the quadword
+                CompiledForms.write(cob, d, d.size()); // the low bytes of the quadword
             }
             case SseForms.TO_XMM, SseForms.MOVQ -> {
                 cob.aload(CORE).lload(ADDRESS);
-                CompiledForms.read(cob, d.size());
+                CompiledForms.read(cob, d, d.size(), false);
                 cob.lstore(VALUE);
                 xmm(b);
                 cob.loadConstant(x).lload(VALUE).lastore();
@@ -155,7 +155,7 @@ final class CompiledSse {
                 for (int half = 0; half < 2; half++) {
                     scratch(b);
                     cob.loadConstant(half).aload(CORE).lload(ADDRESS).loadConstant(8L * half).ladd();
-                    CompiledForms.read(cob, 8);
+                    CompiledForms.read(cob, d, 8, false);
                     cob.lastore();
                 }
                 binary(b, d, true);

@@ -283,61 +283,85 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // The accesses of compiled blocks, one per size: a direct page's bytes at once, anything else through read or
     // write. Each is small, so the JIT inlines it into every compiled method; read and write themselves, compiled on
     // their own for the other callers, grow past the size at which C2 inlines an already compiled method.
+    // What only the full path needs is done on it, so that the direct path (constants after inlining) has nothing of
+    // it: {@code stack} is stackAddressed (a non-canonical address's #SS or #GP), {@code last} says the access is its
+    // instruction's only one, whose MMIO log is then retired here; a write returns whether the block may go on (false
+    // when the store went to a device or dropped decoded code, endBlock).
 
-    final long read8(long linear) {
+    final long read8(long linear, boolean stack, boolean last) {
         long host = directReadAddress(linear, 1);
-        return host != 0 ? ram.byteAt(host) : read(linear, 1);
+        return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
     }
 
-    final long read16(long linear) {
+    final long read16(long linear, boolean stack, boolean last) {
         long host = directReadAddress(linear, 2);
-        return host != 0 ? ram.shortAt(host) : read(linear, 2);
+        return host != 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
     }
 
-    final long read32(long linear) {
+    final long read32(long linear, boolean stack, boolean last) {
         long host = directReadAddress(linear, 4);
-        return host != 0 ? ram.intAt(host) : read(linear, 4);
+        return host != 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
     }
 
-    final long read64(long linear) {
+    final long read64(long linear, boolean stack, boolean last) {
         long host = directReadAddress(linear, 8);
-        return host != 0 ? ram.longAt(host) : read(linear, 8);
+        return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
     }
 
-    final void write8(long linear, long v) {
+    final boolean write8(long linear, long v, boolean stack, boolean last) {
         long host = directWriteAddress(linear, 1);
         if (host != 0) {
             ram.putByteAt(host, v);
-        } else {
-            write(linear, 1, v);
+            return true;
         }
+        return compiledWrite(linear, 1, v, stack, last);
     }
 
-    final void write16(long linear, long v) {
+    final boolean write16(long linear, long v, boolean stack, boolean last) {
         long host = directWriteAddress(linear, 2);
         if (host != 0) {
             ram.putShortAt(host, v);
-        } else {
-            write(linear, 2, v);
+            return true;
         }
+        return compiledWrite(linear, 2, v, stack, last);
     }
 
-    final void write32(long linear, long v) {
+    final boolean write32(long linear, long v, boolean stack, boolean last) {
         long host = directWriteAddress(linear, 4);
         if (host != 0) {
             ram.putIntAt(host, v);
-        } else {
-            write(linear, 4, v);
+            return true;
         }
+        return compiledWrite(linear, 4, v, stack, last);
     }
 
-    final void write64(long linear, long v) {
+    final boolean write64(long linear, long v, boolean stack, boolean last) {
         long host = directWriteAddress(linear, 8);
         if (host != 0) {
             ram.putLongAt(host, v);
-        } else {
-            write(linear, 8, v);
+            return true;
         }
+        return compiledWrite(linear, 8, v, stack, last);
+    }
+
+    /** A compiled read the direct path did not take (see above). */
+    private long compiledRead(long linear, int size, boolean stack, boolean last) {
+        stackAddressed = stack;
+        long v = read(linear, size);
+        if (last) {
+            mmioRetired();
+        }
+        return v;
+    }
+
+    /** A compiled write the direct path did not take: whether the block may go on (see above). */
+    private boolean compiledWrite(long linear, int size, long v, boolean stack, boolean last) {
+        stackAddressed = stack;
+        write(linear, size, v);
+        if (last) {
+            mmioRetired();
+        }
+        return !endBlock;
     }
 
     // A compiled PUSH's store and POP's or RET's load: a direct page's hit needs no canonical check (only a translated,

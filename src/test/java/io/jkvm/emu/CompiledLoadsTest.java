@@ -8,26 +8,36 @@ import java.util.HexFormat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * Only a store ends a block early (a store to a device, or over decoded code, sets {@code endBlock}): the compiled code
- * of a load asks only whether the MMIO log needs retiring, a store's asks both. CompiledBlockExitTest runs a compiled
- * load from a device; DecodedCodeTest, stores over decoded code.
+ * What the compiled code of a memory access asks of the core besides the access. Only a store ends a block early (a
+ * store to a device, or over decoded code, sets {@code endBlock}): a store through the compiled accessors tests what
+ * the write returned (its direct path returns a constant), a push reads the field. An instruction whose one access is
+ * a load or a store has the accessor's full path retire its MMIO log; a read-modify-write asks {@code mmioCount} once.
+ * CompiledBlockExitTest runs a compiled load from a device; DecodedCodeTest, stores over decoded code.
  */
 class CompiledLoadsTest {
-    private static long endBlockReads(String hex) {
+    private static long reads(String field, String hex) {
         BlockOp[] insns = CompiledGuests.blockAt(HexFormat.of().parseHex(hex.replace(" ", "")), 0);
-        return Collections.frequency(CompiledGuests.readsAndCalls(insns), "endBlock");
+        return Collections.frequency(CompiledGuests.readsAndCalls(insns), field);
     }
 
     @Test
     void loadsAskNothingOfEndBlock() {
         // mov rax, [rbx]; pop rcx; cmp [rbx], eax; cmp dword [rbx], 5; add rax, [rbx + 8]; movzx edx, byte [rbx + 16]; hlt
-        assertEquals(0, endBlockReads("488b03 59 3903 833b05 48034308 0fb65310 f4"));
+        assertEquals(0, reads("endBlock", "488b03 59 3903 833b05 48034308 0fb65310 f4"));
     }
 
     @Test
-    void eachStoreAsksEndBlock() {
-        assertEquals(1, endBlockReads("830305 f4"), "add dword [rbx], 5");
-        assertEquals(1, endBlockReads("48894308 f4"), "mov [rbx + 8], rax");
-        assertEquals(2, endBlockReads("488b03 48894308 51 f4"), "mov rax, [rbx]; mov [rbx + 8], rax; push rcx");
+    void storesTestWhatTheWriteReturnedAndAPushReadsEndBlock() {
+        assertEquals(0, reads("endBlock", "830305 f4"), "add dword [rbx], 5");
+        assertEquals(0, reads("endBlock", "48894308 f4"), "mov [rbx + 8], rax");
+        assertEquals(1, reads("endBlock", "488b03 48894308 51 f4"), "mov rax, [rbx]; mov [rbx + 8], rax; push rcx");
+    }
+
+    @Test
+    void anInstructionsOneAccessRetiresItsMmioLogOnItsFullPath() {
+        assertEquals(0, reads("mmioCount", "488b03 f4"), "mov rax, [rbx]");
+        assertEquals(0, reads("mmioCount", "48894308 f4"), "mov [rbx + 8], rax");
+        assertEquals(1, reads("mmioCount", "830305 f4"), "add dword [rbx], 5: a read, then a store");
+        assertEquals(1, reads("mmioCount", "59 f4"), "pop rcx");
     }
 }

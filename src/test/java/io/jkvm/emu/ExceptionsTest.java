@@ -429,6 +429,30 @@ class ExceptionsTest {
         }
     }
 
+    /**
+     * A load or store whose address is not canonical: #SS(0) through RSP, #GP(0) through another base (compiled ones
+     * too, in the surefire execution that compiles every block, whose accessors say which on their full path only).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"48 8b 44 24 10:12", "48 89 44 24 10:12", "48 8b 43 10:13", "48 89 43 10:13"})
+    void aNonCanonicalOperandIsAStackFaultThroughRspAndAGeneralOneElse(String access) {
+        String[] parts = access.split(":");
+        boolean stack = parts[1].equals("12");
+        // mov rsp (or rbx), 0x0000_7fff_ffff_fff8, canonical; then the access at it + 0x10, which is not
+        String load = (stack ? "48 bc" : "48 bb") + " f8 ff ff ff ff 7f 00 00 ";
+        try (EmuVm vm = new EmuVm(hex(load + parts[0]))) {
+            installIdt(vm);
+            // #SS and #GP get their own stack through IST1, as RSP may point nowhere
+            for (int vector : new int[]{12, 13}) {
+                vm.memory.writeLong(IDT + vector * 16L, vm.memory.readLong(IDT + vector * 16L) | (1L << 32));
+            }
+            vm.memory.writeLong(LongModeBoot.TSS + 0x24, KERNEL_STACK); // IST1
+            assertEquals(Integer.parseInt(parts[1]), vm.nextOut(0x90), stack ? "#SS through RSP" : "#GP through RBX");
+            assertEquals(0, vm.vcpu.registers().rbx(), "error code 0");
+            assertEquals(CODE + 10, vm.vcpu.registers().rdx(), "the access faulted");
+        }
+    }
+
     @Test
     void softwareInterruptThroughANotPresentGateIsNpWithoutExt() {
         try (EmuVm vm = new EmuVm(hex("cd 40"))) { // int 0x40
