@@ -557,7 +557,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     private long address(BlockOp d, long next) {
         long a = d.disp();
         int base = d.base();
-        stackAddressed = d.seg() == 0 && (base == 4 || base == 5);
+        stackAddressed = d.stackAddressed();
         if (base >= 0) {
             a += r[base];
         } else if (base == BlockOp.RIP) {

@@ -70,6 +70,11 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
         return rm == MEMORY && (op == ALU_RM_REG || op == ALU_RM_IMM) ? sub != 7 : rm == MEMORY && (op == INC || op == DEC || op == NEG || op == SHIFT);
     }
 
+    /** Whether the memory operand is addressed through RSP or RBP with no segment override: not canonical is #SS, not #GP. */
+    boolean stackAddressed() {
+        return seg == 0 && (base == 4 || base == 5);
+    }
+
     /** Whether execution never goes on to the next instruction in the block (a Jcc may). */
     boolean endsBlock() {
         return op == JMP || op == CALL || op == RET || op == JMP_RM || op == CALL_RM;

@@ -647,7 +647,7 @@ final class CompiledForms {
      * MMIO log is then retired on the full path, and {@link #afterMemory} checks nothing).
      */
     static void read(CodeBuilder cob, BlockOp d, int size, boolean last) {
-        cob.loadConstant(stackAddressed(d) ? 1 : 0).loadConstant(last ? 1 : 0)
+        cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
                 .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
     }
 
@@ -656,14 +656,9 @@ final class CompiledForms {
      * memory operand; whether the block may go on is ANDed into ONWARD, which {@link #afterMemory} tests.
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
-        cob.loadConstant(stackAddressed(d) ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
+        cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                 .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE)
                 .iload(ONWARD).iand().istore(ONWARD);
-    }
-
-    /** Whether {@code d}'s memory operand is addressed through RSP or RBP with no segment override: #SS, not #GP. */
-    static boolean stackAddressed(BlockOp d) {
-        return d.seg() == 0 && (d.base() == 4 || d.base() == 5);
     }
 
     /** Whether {@code d}'s one memory access is a store (MOV, SETcc): no read before it, none after. */
@@ -701,7 +696,7 @@ final class CompiledForms {
      * the forms whose accesses go through other paths than {@link #read} and {@link #write}.
      */
     static void address(BodyState b, BlockOp d, int i) {
-        b.cob.aload(CORE).loadConstant(stackAddressed(d) ? 1 : 0).putfield(CD_CORE, "stackAddressed", CD_boolean);
+        b.cob.aload(CORE).loadConstant(d.stackAddressed() ? 1 : 0).putfield(CD_CORE, "stackAddressed", CD_boolean);
         addressOf(b, d, i);
     }
 
