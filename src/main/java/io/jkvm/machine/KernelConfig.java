@@ -7,10 +7,8 @@ import io.jkvm.boot.Pvh;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Optional;
 
@@ -41,19 +39,18 @@ public record KernelConfig(Path kernel, String append, Optional<Path> initrd, bo
         }
         try (InputStream in = Files.newInputStream(file)) {
             byte[] head = in.readNBytes(8192); // where bzImage's setup header and multiboot's header are
-            if (LinuxBoot.detect(ByteBuffer.wrap(head)) || Multiboot.detect(ByteBuffer.wrap(head))) {
+            ByteBuffer headers = ByteBuffer.wrap(head);
+            if (LinuxBoot.detect(headers) || Multiboot.detect(headers)) {
                 return true;
             }
+            if (!GuestImage.hasElfMagic(head)) {
+                return false;
+            }
             // an ELF's PVH note may be anywhere in it: mapped whole where it can be a guest at all
-            return GuestImage.hasElfMagic(head) && (Files.size(file) > LARGEST_ELF_READ || Pvh.entry(mapped(file)) >= 0);
+            long size = Files.size(file);
+            return size > LARGEST_ELF_READ || Pvh.entry(KernelLoading.mapped(file, size)) >= 0;
         } catch (IOException | RuntimeException e) {
             return true;
-        }
-    }
-
-    private static ByteBuffer mapped(Path file) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            return channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size());
         }
     }
 }

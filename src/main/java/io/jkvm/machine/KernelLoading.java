@@ -109,11 +109,16 @@ final class KernelLoading {
             if (size > Integer.MAX_VALUE) {
                 throw new MachineException(option + " " + path + " is " + size + " bytes: jkvm loads files of up to 2 GiB");
             }
-            try (FileChannel file = FileChannel.open(path, StandardOpenOption.READ)) {
-                return file.map(FileChannel.MapMode.READ_ONLY, 0, size);
-            }
+            return mapped(path, size);
         } catch (IOException e) {
             throw new MachineException(option + " " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code size} bytes of {@code file} from its start, mapped read-only (unmapped when the buffer is collected). */
+    static ByteBuffer mapped(Path file, long size) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            return channel.map(FileChannel.MapMode.READ_ONLY, 0, size);
         }
     }
 
