@@ -361,14 +361,16 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /**
-     * Whether {@code block}, short of the compile threshold, is compiled now: it ran a tenth of the threshold's times
-     * and a quarter or more of this vCPU's instructions since it was decoded (looked at every 1024th run), as the loop
-     * a program spends its time in does from its start. Its runs up to the threshold would cost more decoded than the
-     * compile: core_simd's block function ran a fifth of its launch decoded.
+     * Whether {@code block}, short of the compile threshold, is compiled now: it ran a fiftieth of the threshold's times
+     * and a quarter or more of this vCPU's instructions since it was decoded (looked at every 1024th run: at the
+     * default threshold, the first look), as the loop a program spends its time in does from its start. Its runs up to
+     * the threshold would cost more decoded than the compile: core_simd's block function ran a fifth of its launch
+     * decoded, and a launch's first loop runs its first thousands of rounds while the JIT has yet to compile the
+     * decoded tier (docs/benchmarks.md).
      */
     private boolean hotLoop(DecodedBlock block) {
         int runs = block.runs;
-        return (runs & 1023) == 0 && runs >= compileThreshold / 10 && retiredAQuarter(block);
+        return (runs & 1023) == 0 && runs >= compileThreshold / 50 && retiredAQuarter(block);
     }
 
     /** Whether {@code block} retired a quarter or more of this vCPU's instructions since it was decoded. */

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A region of blocks that each retire a fifth of a loop's instructions is compiled on the block compiler's thread when
  * its entry reaches the compile threshold, and runs once made, with the interpreter's results; a block that retires
- * most of them itself is compiled on the vCPU's own thread, before the threshold, with the blocks around it; and every
+ * most of them itself is compiled on the vCPU's own thread, at 1024 runs, with the blocks around it; and every
  * block when all are compiled before they run.
  */
 class RegionCompilesTest {
@@ -45,6 +45,30 @@ class RegionCompilesTest {
                 } else {
                     // at a tenth of the threshold the outer block has run a fifteenth as often: still in the region
                     assertTrue(vm.vcpu.compiledRegions() > 0, "the inner loop and the outer block ran in one method");
+                    assertEquals(0, vm.vcpu.regionsSent(), "compiled on the vCPU's own thread");
+                }
+            }
+            return null;
+        });
+    }
+
+    /**
+     * xor eax, eax; mov ecx, 3000; 1: add rax, 3; dec ecx; jnz 1b; out 0x80, al; hlt. The loop's block runs 3000 times,
+     * a seventeenth of the compile threshold, and retires nearly every instruction.
+     */
+    private static final String SHORT_LOOP = "31c0" + "b9b80b0000" + "4883c003" + "ffc9" + "75f8" + "e680" + "f4";
+
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aLoopThatRetiresMostInstructionsCompilesAtItsFirstLookAfter1024Runs(String execution) {
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(SHORT_LOOP))) {
+                vm.nextOut(0x80);
+                assertEquals(3 * 3000, vm.vcpu.registers().rax(), "three a round");
+                if (execution.equals("interpreter")) {
+                    assertEquals(0, vm.vcpu.compiledBlocks(), "the interpreter compiles nothing");
+                } else {
+                    assertTrue(vm.vcpu.compiledBlocks() > 0, "the loop ran compiled before its 3000 runs ended");
                     assertEquals(0, vm.vcpu.regionsSent(), "compiled on the vCPU's own thread");
                 }
             }
