@@ -17,7 +17,7 @@ public final class Downcalls {
      * being initialized.
      */
     public static void linkForMachine() {
-        link(Libc.Syscall.class, Libc.Close.class, HostCpu.Code.class);
+        link(Libc.Syscall.class, HostCpu.Code.class);
     }
 
     /**

@@ -106,12 +106,7 @@ public final class Fd implements AutoCloseable {
     public void close() {
         if (closed.compareAndSet(false, true)) {
             MemorySegment state = Libc.callState();
-            int r;
-            try {
-                r = (int) Libc.Close.HANDLE.invokeExact(state, value);
-            } catch (Throwable t) {
-                throw Libc.linkageBroken(t);
-            }
+            long r = Libc.syscall(state, io.jkvm.linux.uapi.Uapi.SYS_close(), value, 0, 0);
             if (r < 0) {
                 throw new LinuxException("close(" + name + ")", Libc.errno(state));
             }

@@ -34,10 +34,15 @@ public final class HostCpu {
 
     static final class Code {
         static final Mapping PAGE = load();
-        static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(),
-                FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        /**
+         * Both entries take three longs (a pointer as its address), CPUID's leaf, subleaf and area, FXSAVE's area and
+         * two it ignores: one shape, one link at each start (a distinct shape costs another, 9-14 ms of a launch).
+         */
+        private static final FunctionDescriptor THREE_LONGS = FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG,
+                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+        static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(), THREE_LONGS);
         static final MethodHandle FXSAVE_CALL = Linker.nativeLinker().downcallHandle(
-                PAGE.segment().asSlice(FXSAVE_AT), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+                PAGE.segment().asSlice(FXSAVE_AT), THREE_LONGS);
 
         private static Mapping load() {
             Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE code");
@@ -51,7 +56,7 @@ public final class HostCpu {
     public static int[] cpuid(int leaf, int subleaf) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(16, 8);
-            Code.CPUID_CALL.invokeExact(leaf, subleaf, out);
+            Code.CPUID_CALL.invokeExact((long) leaf, (long) subleaf, out.address());
             return out.toArray(ValueLayout.JAVA_INT);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
@@ -62,7 +67,7 @@ public final class HostCpu {
     public static byte[] fxsave() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment area = a.allocate(512, 64);
-            Code.FXSAVE_CALL.invokeExact(area);
+            Code.FXSAVE_CALL.invokeExact(area.address(), 0L, 0L);
             return area.toArray(ValueLayout.JAVA_BYTE);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);

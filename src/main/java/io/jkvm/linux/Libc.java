@@ -50,13 +50,9 @@ final class Libc {
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
     }
-    static final class Close {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("close"), DESCRIPTOR, ERRNO);
-    }
     /**
      * syscall(2) with six arguments, each a long (a pointer as its address, an int sign-extended): the one downcall
-     * shape of the system calls jkvm makes itself (mmap, open, eventfds, poll, arch_prctl, seccomp, prctl...). Each
+     * shape of the system calls jkvm makes itself (mmap, open, close, eventfds, poll, arch_prctl, seccomp, prctl...). Each
      * distinct shape costs a link at every start (code spun for it): with a shape per call, links were two fifths of
      * a launch's CPU. The sandbox's user switch stays with glibc's wrappers, which switch every thread.
      */

@@ -13,7 +13,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class LibcTest {
     @Test
     void eachDescriptorIsJextractsAndEachSymbolJextractsAddress() {
-        assertEquals(Uapi.close$descriptor(), Libc.Close.DESCRIPTOR);
         assertEquals(Uapi.setuid$descriptor(), Libc.Setuid.DESCRIPTOR);
         assertEquals(Uapi.setgid$descriptor(), Libc.Setgid.DESCRIPTOR);
         assertEquals(Uapi.setgroups$descriptor(), Libc.Setgroups.DESCRIPTOR);

@@ -41,6 +41,33 @@ class LinuxLayerTest {
     }
 
     @Test
+    void closeReleasesTheDescriptorAndAFailedCloseNamesIt() {
+        Fd fd = Fd.open("/dev/null", Uapi.O_RDWR());
+        Path link = Path.of("/proc/self/fd/" + fd.value());
+        assertTrue(Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        fd.close();
+        assertFalse(Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the descriptor is gone");
+        LinuxException e = assertThrows(LinuxException.class, () -> Fd.adopt(fd.value(), "the closed one").close());
+        assertTrue(e.getMessage().startsWith("close(the closed one): Bad file descriptor"), e.getMessage());
+    }
+
+    /** The host's CPUID and FXSAVE, run from their page of code, see what the kernel reports of this CPU. */
+    @Test
+    void hostCpuidAndFxsaveRunOnThisCpu() throws Exception {
+        int[] leaf0 = HostCpu.cpuid(0, 0);
+        String vendor = new String(java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(leaf0[1]).putInt(leaf0[3]).putInt(leaf0[2]).array(), java.nio.charset.StandardCharsets.US_ASCII);
+        String cpuinfo = Files.readString(Path.of("/proc/cpuinfo"));
+        assertTrue(cpuinfo.contains("vendor_id\t: " + vendor + "\n"), "CPUID.0 says " + vendor);
+        assertTrue(leaf0[0] >= 0xD, "a CPU with XSAVE's leaf 0xD: " + leaf0[0]);
+        assertEquals(leaf0[1], HostCpu.cpuid(0, 7)[1], "leaf 0 ignores the subleaf");
+        byte[] image = HostCpu.fxsave();
+        int mxcsr = java.nio.ByteBuffer.wrap(image, 24, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt();
+        assertEquals(0x1F80, mxcsr & 0xFFC0, "a Java thread's MXCSR: every exception masked, round to nearest");
+        assertTrue((HostCpu.mxcsrMask() & 0xFFBF) == 0xFFBF, "MXCSR_MASK has at least the architectural default's bits");
+    }
+
+    @Test
     void closeIsIdempotent() throws Exception {
         Fd fd = Fd.open("/dev/null", Uapi.O_RDWR());
         fd.close();
