@@ -192,6 +192,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionEntries;
     }
 
+    /** How many locked instructions ran exclusive, every other vCPU over the RAM stopped ({@link SplitLock}). */
+    long exclusiveRuns() {
+        return core.exclusiveRuns;
+    }
+
     /** How many regions were compiled on the block compiler's thread rather than the vCPU's. */
     long regionsSent() {
         return core.regionsSent;

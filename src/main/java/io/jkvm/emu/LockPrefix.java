@@ -34,10 +34,13 @@ final class LockPrefix {
     }
 
     /**
-     * Whether {@code insn} is a locked access of more than one word whatever its address: LOCK CMPXCHG16B, which runs
-     * exclusive ({@link SplitLock}; a locked access across two words finds that out at its second word, and runs again).
+     * Whether {@code insn} is a locked access of more than one word whatever its address: LOCK CMPXCHG16B on a host
+     * without the instruction, which runs exclusive ({@link SplitLock}; a locked access across two words finds that
+     * out at its second word, and runs again). With it, the host's own runs on RAM
+     * ({@link MemoryAccess#hostCompareExchange16}).
      */
     static boolean wide(Instruction insn) {
-        return insn.prefixes().lock() && insn.map() == 1 && insn.opcode() == 0xC7 && insn.rexW();
+        return insn.prefixes().lock() && insn.map() == 1 && insn.opcode() == 0xC7 && insn.rexW()
+                && !io.jkvm.linux.HostCpu.hasCmpxchg16b();
     }
 }

@@ -1,5 +1,6 @@
 package io.jkvm.emu;
 
+import io.jkvm.linux.HostCpu;
 import io.jkvm.linux.Mapping;
 import io.jkvm.x86.ControlBits;
 import io.jkvm.x86.CpuModel;
@@ -205,6 +206,48 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         if (dirty == null && !code.holdsCode(physical)) {
             fillDirect(linear, physical, ACC_WRITE); // a word only locked instructions store to is direct for them too
         }
+    }
+
+    /** The operands {@link #hostCompareExchange16} hands the host: RDX:RAX, then RCX:RBX. */
+    private final long[] cmpxchg16bValues = new long[4];
+
+    /**
+     * LOCK CMPXCHG16B on the 16 aligned bytes at {@code linear} in RAM by the host's own instruction, atomic against
+     * every other vCPU's access as on hardware (Java has no 16-byte compare-and-swap): RDX:RAX compared, RCX:RBX
+     * stored, else RDX:RAX loaded; ZF says which. The page is translated for a write first (a failed compare writes
+     * the destination back, SDM), so a fault leaves everything as it was. False, with nothing done, when the bytes
+     * are a device's, the host lacks the instruction, or the instruction runs exclusive already ({@link SplitLock}):
+     * the caller's reads and writes then do it.
+     */
+    boolean hostCompareExchange16(long linear) {
+        if (underSplitLock || !HostCpu.hasCmpxchg16b()) {
+            return false;
+        }
+        long physical = translate(linear, ACC_WRITE);
+        if (!isRam(physical, 16)) {
+            return false;
+        }
+        if (watchingData && !implicitAccess) {
+            dataBreakpointHits |= Breakpoints.dataHits(core(), linear, 16, true); // a read-write watch, or a write one
+        }
+        if (!holdingShared) {
+            holdingShared = SplitLock.enterOne(lockMark); // no exclusive instruction runs meanwhile
+        }
+        long[] v = cmpxchg16bValues;
+        v[0] = r[0];
+        v[1] = r[2];
+        v[2] = r[3];
+        v[3] = r[1];
+        boolean swapped = ram.compareAndExchange16(physical, v);
+        stored(physical, 16);
+        if (swapped) {
+            modifyArith(ZF, ZF);
+        } else {
+            r[0] = v[0];
+            r[2] = v[1];
+            modifyArith(ZF, 0);
+        }
+        return true;
     }
 
     /** Alignment checking: CPL3 with CR0.AM and RFLAGS.AC set, a misaligned data access is #AC(0). */

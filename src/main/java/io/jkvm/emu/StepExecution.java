@@ -201,10 +201,14 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
      * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
      * again exclusive ({@link SplitLock}). {@code decoded}: the instruction as a block decoded it, or null to fetch it.
      */
+    /** How many instructions ran exclusive, every other vCPU over the RAM stopped (for the tests). */
+    long exclusiveRuns;
+
     private void executeLocked(long start, Instruction decoded) {
         if (decoded != null && LockPrefix.wide(decoded) && !underSplitLock) {
             SplitLock.enterExclusive(lockMark); // as the retry below would, without the exception's cost
             underSplitLock = true;
+            exclusiveRuns++;
         }
         try {
             while (true) {
@@ -221,6 +225,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                     if (retry.wider && !underSplitLock) {
                         SplitLock.enterExclusive(lockMark);
                         underSplitLock = true;
+                        exclusiveRuns++;
                     }
                 }
             }

@@ -128,6 +128,10 @@ final class SystemInstructions {
                 if ((a & 15) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
+                if (c.lock && c.hostCompareExchange16(a)) {
+                    c.done();
+                    return;
+                }
                 long lo = c.read(a, 8), hi = c.read(a + 8, 8);
                 if (lo == c.r[0] && hi == c.r[2]) {
                     c.write(a, 8, c.r[3]);

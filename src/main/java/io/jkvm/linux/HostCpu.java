@@ -9,7 +9,8 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * The host processor asked directly: CPUID and FXSAVE run natively from a page of machine code, so what the CPU
- * model takes from the host (the vendor, MXCSR_MASK) is known with or without /dev/kvm.
+ * model takes from the host (the vendor, MXCSR_MASK) is known with or without /dev/kvm; and LOCK CMPXCHG16B, which
+ * Java has no 16-byte compare-and-swap for, on guest RAM ({@link Mapping#compareAndExchange16}).
  */
 public final class HostCpu {
     private HostCpu() {
@@ -31,6 +32,23 @@ public final class HostCpu {
     /** fxsave(512-byte, 16-aligned area in RDI). */
     private static final byte[] FXSAVE = {0x0F, (byte) 0xAE, 0x07, (byte) 0xC3};
     private static final int FXSAVE_AT = 64;
+    /**
+     * lock cmpxchg16b [RDI] with RDX:RAX from the four quadwords at RSI (expected low, high, new low, high; the new in
+     * RCX:RBX), RDX:RAX stored back over the expected: what the 16 bytes held, the expected when they were swapped.
+     */
+    private static final byte[] CMPXCHG16B = {
+            0x53,                                   // push rbx (callee-saved)
+            0x49, (byte) 0x89, (byte) 0xF1,         // mov r9, rsi
+            0x49, (byte) 0x8B, 0x01,                // mov rax, [r9]
+            0x49, (byte) 0x8B, 0x51, 0x08,          // mov rdx, [r9+8]
+            0x49, (byte) 0x8B, 0x59, 0x10,          // mov rbx, [r9+16]
+            0x49, (byte) 0x8B, 0x49, 0x18,          // mov rcx, [r9+24]
+            (byte) 0xF0, 0x48, 0x0F, (byte) 0xC7, 0x0F, // lock cmpxchg16b [rdi]
+            0x49, (byte) 0x89, 0x01,                // mov [r9], rax
+            0x49, (byte) 0x89, 0x51, 0x08,          // mov [r9+8], rdx
+            0x5B,                                   // pop rbx
+            (byte) 0xC3};                           // ret
+    private static final int CMPXCHG16B_AT = 128;
 
     static final class Code {
         static final Mapping PAGE = load();
@@ -43,11 +61,14 @@ public final class HostCpu {
         static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(), THREE_LONGS);
         static final MethodHandle FXSAVE_CALL = Linker.nativeLinker().downcallHandle(
                 PAGE.segment().asSlice(FXSAVE_AT), THREE_LONGS);
+        static final MethodHandle CMPXCHG16B_CALL = Linker.nativeLinker().downcallHandle(
+                PAGE.segment().asSlice(CMPXCHG16B_AT), THREE_LONGS);
 
         private static Mapping load() {
             Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE code");
             MemorySegment.copy(CPUID, 0, page.segment(), ValueLayout.JAVA_BYTE, 0, CPUID.length);
             MemorySegment.copy(FXSAVE, 0, page.segment(), ValueLayout.JAVA_BYTE, FXSAVE_AT, FXSAVE.length);
+            MemorySegment.copy(CMPXCHG16B, 0, page.segment(), ValueLayout.JAVA_BYTE, CMPXCHG16B_AT, CMPXCHG16B.length);
             return page;
         }
     }
@@ -58,6 +79,24 @@ public final class HostCpu {
             MemorySegment out = a.allocate(16, 8);
             Code.CPUID_CALL.invokeExact((long) leaf, (long) subleaf, out.address());
             return out.toArray(ValueLayout.JAVA_INT);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
+        }
+    }
+
+    /** Whether the host has CMPXCHG16B (CPUID.1:ECX[13]); every CPU with VMX or SVM does. */
+    public static boolean hasCmpxchg16b() {
+        return Cx16.PRESENT;
+    }
+
+    private static final class Cx16 {
+        static final boolean PRESENT = (cpuid(1, 0)[2] & 1 << 13) != 0;
+    }
+
+    /** LOCK CMPXCHG16B at host {@code address} (16-aligned), its operands at {@code operands} as the stub takes them. */
+    static void compareExchange16(long address, long operands) {
+        try {
+            Code.CMPXCHG16B_CALL.invokeExact(address, operands, 0L);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

@@ -193,6 +193,31 @@ public final class Mapping implements AutoCloseable {
         return ALIGNED_LONG.compareAndSet(segment, offset, expected, value);
     }
 
+    /** Per thread, the four quadwords {@link #compareAndExchange16} hands the host's instruction. */
+    private static final ThreadLocal<MemorySegment> CMPXCHG16B_OPERANDS =
+            ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate(32, 16));
+
+    /**
+     * LOCK CMPXCHG16B on the 16 aligned bytes at {@code offset}, run by the host's own instruction, so atomic against
+     * every other access to them, plain or locked, from any thread ({@link HostCpu#hasCmpxchg16b} must hold). {@code
+     * values}: the expected low and high quadwords, then the new ones; the first two become what the bytes held.
+     * True when they held the expected and now hold the new.
+     */
+    public boolean compareAndExchange16(long offset, long[] values) {
+        if ((offset & 15) != 0) {
+            throw new IllegalArgumentException("CMPXCHG16B's operand at " + offset + " is not 16-byte aligned");
+        }
+        long address = segment.asSlice(offset, 16).address(); // in bounds, or an exception
+        MemorySegment operands = CMPXCHG16B_OPERANDS.get();
+        MemorySegment.copy(values, 0, operands, ValueLayout.JAVA_LONG, 0, 4);
+        HostCpu.compareExchange16(address, operands.address());
+        long low = operands.get(ValueLayout.JAVA_LONG, 0), high = operands.get(ValueLayout.JAVA_LONG, 8);
+        boolean swapped = low == values[0] && high == values[1];
+        values[0] = low;
+        values[1] = high;
+        return swapped;
+    }
+
     /** Whether the {@code length} bytes at {@code offset} are all zero (compared a word at a time, not byte by byte). */
     public boolean isZero(long offset, long length) {
         for (long at = 0; at < length; at += PAGE) {
