@@ -22,9 +22,12 @@ import static java.lang.constant.ConstantDescs.CD_long;
  * than the core's, and the code that writes them back, at exits and in each instruction's fault handler.
  */
 abstract class BodyState {
-    /** The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two. */
+    /**
+     * The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two.
+     * HOST is a read-modify-write's host address of its operand, or 0 (CompiledForms.readRm).
+     */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
-            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2;
+            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,

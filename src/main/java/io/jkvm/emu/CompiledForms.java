@@ -6,6 +6,7 @@ import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BodyState.ADDRESS;
+import static io.jkvm.emu.BodyState.HOST;
 import static io.jkvm.emu.BodyState.CORE;
 import static io.jkvm.emu.BodyState.ONWARD;
 import static io.jkvm.emu.BodyState.VALUE;
@@ -31,6 +32,9 @@ final class CompiledForms {
             WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
             ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
+            DIRECT_WRITE = MethodTypeDesc.of(CD_long, CD_long, CD_int),
+            RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean),
+            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -656,9 +660,27 @@ final class CompiledForms {
      * memory operand; whether the block may go on is ANDed into ONWARD, which {@link #afterMemory} tests.
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
-        cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
-                .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE)
-                .iload(ONWARD).iand().istore(ONWARD);
+        if (readModifyWrite(d)) { // through the host address its read found, if any
+            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0()
+                    .invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+        } else {
+            cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
+                    .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);
+        }
+        cob.iload(ONWARD).iand().istore(ONWARD);
+    }
+
+    /**
+     * Whether {@code d} reads its memory operand and stores to it (ADD..XOR, INC, DEC, NOT, NEG, shifts): its read
+     * looks up the page's direct write entry once, and on a hit both accesses take that host address (a page a store
+     * may reach directly is one a read may), so the store needs no look-up of its own.
+     */
+    static boolean readModifyWrite(BlockOp d) {
+        return d.rm() == BlockOp.MEMORY && switch (d.op()) {
+            case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> d.sub() != 7;
+            case BlockOp.INC, BlockOp.DEC, BlockOp.NOT, BlockOp.NEG, BlockOp.SHIFT -> true;
+            default -> false;
+        };
     }
 
     /** Whether {@code d}'s one memory access is a store (MOV, SETcc): no read before it, none after. */
@@ -684,10 +706,16 @@ final class CompiledForms {
     private static void readRm(BodyState b, BlockOp d, int i, int size) {
         if (d.rm() >= 0) {
             b.loadRegister(d.rm(), size);
+        } else if (readModifyWrite(d)) {
+            addressOf(b, d, i);
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "directWriteAddress", DIRECT_WRITE)
+                    .lstore(HOST);
+            b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
+                    .invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
         } else {
             addressOf(b, d, i);
             b.cob.aload(CORE).lload(ADDRESS);
-            read(b.cob, d, size, !BlockCompiler.storesToMemory(d)); // the only access, or a read-modify-write's read
+            read(b.cob, d, size, !BlockCompiler.storesToMemory(d)); // the only access
         }
     }
 

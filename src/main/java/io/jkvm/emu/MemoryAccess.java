@@ -387,6 +387,57 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 8, v, stack, last);
     }
 
+    // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
+    // direct write entries ({@link #directWriteAddress(long, int)}, 0 when none), and the store the same one.
+
+    final long rmwRead8(long linear, long host, boolean stack) {
+        return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, false);
+    }
+
+    final long rmwRead16(long linear, long host, boolean stack) {
+        return host != 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, false);
+    }
+
+    final long rmwRead32(long linear, long host, boolean stack) {
+        return host != 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, false);
+    }
+
+    final long rmwRead64(long linear, long host, boolean stack) {
+        return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, false);
+    }
+
+    final boolean rmwWrite8(long linear, long v, long host, boolean stack, boolean last) {
+        if (host != 0) {
+            ram.putByteAt(host, v);
+            return true;
+        }
+        return compiledWrite(linear, 1, v, stack, last);
+    }
+
+    final boolean rmwWrite16(long linear, long v, long host, boolean stack, boolean last) {
+        if (host != 0) {
+            ram.putShortAt(host, v);
+            return true;
+        }
+        return compiledWrite(linear, 2, v, stack, last);
+    }
+
+    final boolean rmwWrite32(long linear, long v, long host, boolean stack, boolean last) {
+        if (host != 0) {
+            ram.putIntAt(host, v);
+            return true;
+        }
+        return compiledWrite(linear, 4, v, stack, last);
+    }
+
+    final boolean rmwWrite64(long linear, long v, long host, boolean stack, boolean last) {
+        if (host != 0) {
+            ram.putLongAt(host, v);
+            return true;
+        }
+        return compiledWrite(linear, 8, v, stack, last);
+    }
+
     /** A compiled read the direct path did not take (see above). */
     private long compiledRead(long linear, int size, boolean stack, boolean last) {
         stackAddressed = stack;

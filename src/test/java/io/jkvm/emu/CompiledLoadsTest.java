@@ -33,6 +33,24 @@ class CompiledLoadsTest {
         assertEquals(1, reads("endBlock", "488b03 48894308 51 f4"), "mov rax, [rbx]; mov [rbx + 8], rax; push rcx");
     }
 
+    /**
+     * A read-modify-write looks up its page's direct write entry once, and its read and its store take the host
+     * address found (their full paths when there is none); a load or a store alone looks up its own.
+     */
+    @Test
+    void aReadModifyWriteLooksUpItsPageOnce() {
+        String[][] forms = {{"830305 f4", "add dword [rbx], 5", "32"}, {"48ff03 f4", "inc qword [rbx]", "64"},
+                {"f61b f4", "neg byte [rbx]", "8"}, {"48c12305 f4", "shl qword [rbx], 5", "64"}};
+        for (String[] f : forms) {
+            assertEquals(1, reads("io/jkvm/emu/Core.directWriteAddress()", f[0]), f[1]);
+            assertEquals(1, reads("io/jkvm/emu/Core.rmwRead" + f[2] + "()", f[0]), f[1]);
+            assertEquals(1, reads("io/jkvm/emu/Core.rmwWrite" + f[2] + "()", f[0]), f[1]);
+            assertEquals(0, reads("io/jkvm/emu/Core.read" + f[2] + "()", f[0]) + reads("io/jkvm/emu/Core.write" + f[2] + "()", f[0]),
+                    f[1] + ": no access of its own");
+        }
+        assertEquals(0, reads("io/jkvm/emu/Core.directWriteAddress()", "488b03 48894308 f4"), "mov rax, [rbx]; mov [rbx + 8], rax");
+    }
+
     @Test
     void anInstructionsOneAccessRetiresItsMmioLogOnItsFullPath() {
         assertEquals(0, reads("mmioCount", "488b03 f4"), "mov rax, [rbx]");
