@@ -28,9 +28,7 @@ final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
             CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class),
             CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
-    private static final MethodTypeDesc READ = MethodTypeDesc.of(CD_long, CD_long),
-            WRITE = MethodTypeDesc.of(CD_void, CD_long, CD_long),
-            ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
+    private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             DIRECT_WRITE = MethodTypeDesc.of(CD_long, CD_long, CD_int),
             RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean),
@@ -52,7 +50,7 @@ final class CompiledForms {
         CodeBuilder cob = b.cob;
         int size = d.size();
         int t = b.freeRecord(); // the record this instruction writes, if any: the pending one stays for its handler
-        if (storesThroughAccessors(d)) {
+        if (BlockCompiler.storesToMemory(d)) {
             cob.iconst_1().istore(ONWARD); // each store ANDs in whether the block may go on
         }
         switch (d.op()) {
@@ -152,7 +150,10 @@ final class CompiledForms {
                     b.pushRip(b.next(i));
                     cob.lstore(VALUE);
                     push(b);
-                    stackWritten(b, i, b.target(i));
+                    Label on = cob.newLabel();
+                    cob.iload(ONWARD).ifne(on); // the push went to a device or over decoded code: out at the callee
+                    b.exit(b.ran(i), true, b.target(i), true);
+                    cob.labelBinding(on);
                     b.branchTo(i, callee);
                 } else {
                     b.flushRegisters();
@@ -169,7 +170,6 @@ final class CompiledForms {
             }
             case BlockOp.RET -> {
                 pop(b);
-                mmioRetired(b);
                 returnInRegion(b, i);
                 cob.aload(CORE).lload(VALUE).loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // #GP: RSP as before
                 popped(b);
@@ -388,48 +388,47 @@ final class CompiledForms {
             return;
         }
         Label on = cob.newLabel();
-        if (storesThroughAccessors(d)) {
-            cob.iload(ONWARD).ifne(on); // what the stores returned: a constant on their direct paths
-        } else {
-            cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-        }
+        cob.iload(ONWARD).ifne(on); // what the stores returned: a constant on their direct paths
         b.exit(b.ran(i), false, b.next(i), true);
         cob.labelBinding(on);
     }
 
     /**
      * Whether {@code d}'s one memory access retired its MMIO log on its full path ({@link #read}'s and {@link #write}'s
-     * {@code last}): a load through {@link #readRm} that stores nothing, or a MOV or SETcc store.
+     * {@code last}): a load through {@link #readRm} that stores nothing, a MOV or SETcc store, a push or a pop.
      */
     private static boolean retiredByTheAccess(BlockOp d) {
         return switch (d.op()) {
-            case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET, BlockOp.SSE -> false;
+            case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
+            case BlockOp.SSE -> false;
             default -> onlyStores(d) || !BlockCompiler.storesToMemory(d);
         };
     }
 
     /**
      * A 64-bit push of VALUE as the core's push makes it: #SS(0) when RSP - 8 is not canonical, the store (which may
-     * fault), and only then RSP moved; its address is left in ADDRESS.
+     * fault; the instruction's one access, its MMIO log retired on the full path, whether the block may go on ANDed
+     * into ONWARD), and only then RSP moved; its address is left in ADDRESS.
      */
     private static void push(BodyState b) {
         CodeBuilder cob = b.cob;
         b.loadRegister(4, 8);
         cob.loadConstant(8L).lsub().lstore(ADDRESS);
-        cob.aload(CORE).lload(ADDRESS).lload(VALUE).invokevirtual(CD_CORE, "stackWrite64", WRITE);
+        cob.aload(CORE).lload(ADDRESS).lload(VALUE).iconst_1().iconst_1().invokevirtual(CD_CORE, "write64", ACCESS_WRITE)
+                .iload(ONWARD).iand().istore(ONWARD);
         cob.lload(ADDRESS);
         b.storeRegister(4, 8);
     }
 
     /**
-     * A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) when not canonical), RSP not
-     * moved yet.
+     * A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) when not canonical; the
+     * instruction's one access, its MMIO log retired on the full path), RSP not moved yet.
      */
     private static void pop(BodyState b) {
         CodeBuilder cob = b.cob;
         cob.aload(CORE);
         b.loadRegister(4, 8);
-        cob.invokevirtual(CD_CORE, "stackRead64", READ).lstore(VALUE);
+        cob.iconst_1().iconst_1().invokevirtual(CD_CORE, "read64", ACCESS_READ).lstore(VALUE);
     }
 
     /** RSP moved past the value {@link #pop} read. */
@@ -449,8 +448,9 @@ final class CompiledForms {
     }
 
     /**
-     * After a CALL's push: the MMIO log retired, and a return to the boundary when the store went to a device or
-     * dropped decoded code, RIP at the callee ({@code ripOffset}, or {@link BodyState#RIP_SET} when set already).
+     * After the push of a CALL out of the region (NearBranches.call's, the core's own): the MMIO log retired, and a
+     * return to the boundary when the store went to a device or dropped decoded code, RIP at the callee ({@code
+     * ripOffset}, or {@link BodyState#RIP_SET} when set already).
      */
     private static void stackWritten(BodyState b, int i, long ripOffset) {
         CodeBuilder cob = b.cob;
@@ -686,11 +686,6 @@ final class CompiledForms {
     /** Whether {@code d}'s one memory access is a store (MOV, SETcc): no read before it, none after. */
     private static boolean onlyStores(BlockOp d) {
         return d.rm() == BlockOp.MEMORY && (d.op() == BlockOp.MOV_RM_REG || d.op() == BlockOp.MOV_RM_IMM || d.op() == BlockOp.SETCC);
-    }
-
-    /** Whether {@code d} stores to memory through {@link #write} (not a stack push, which has its own accessor). */
-    static boolean storesThroughAccessors(BlockOp d) {
-        return BlockCompiler.storesToMemory(d) && d.op() != BlockOp.PUSH_REG && d.op() != BlockOp.CALL;
     }
 
     /** Pushes what a MOV to r/m stores: the register, or the immediate. */

@@ -461,25 +461,6 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // A compiled PUSH's store and POP's or RET's load: a direct page's hit needs no canonical check (only a translated,
     // so canonical, page is direct under the current salt); anything else is #SS(0) if not canonical, then the access.
 
-    final long stackRead64(long linear) {
-        long host = directReadAddress(linear, 8);
-        if (host != 0) {
-            return ram.longAt(host);
-        }
-        requireCanonicalStack(linear);
-        return read(linear, 8);
-    }
-
-    final void stackWrite64(long linear, long v) {
-        long host = directWriteAddress(linear, 8);
-        if (host != 0) {
-            ram.putLongAt(host, v);
-            return;
-        }
-        requireCanonicalStack(linear);
-        write(linear, 8, v);
-    }
-
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
     final void requireCanonicalStack(long address) {
         if (!canonical(address)) {
