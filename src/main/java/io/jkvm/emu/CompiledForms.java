@@ -32,7 +32,7 @@ final class CompiledForms {
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             DIRECT_WRITE = MethodTypeDesc.of(CD_long, CD_long, CD_int),
             RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean),
-            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
+            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -661,8 +661,7 @@ final class CompiledForms {
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
         if (readModifyWrite(d)) { // through the host address its read found, if any
-            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0()
-                    .invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                     .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);

@@ -388,7 +388,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
-    // direct write entries ({@link #directWriteAddress(long, int)}, 0 when none), and the store the same one.
+    // direct write entries ({@link #directWriteAddress(long, int)}, 0 when none), and the store the same one; neither
+    // is the instruction's only access, so the full paths leave the MMIO log to the check after it.
 
     final long rmwRead8(long linear, long host, boolean stack) {
         return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, false);
@@ -406,36 +407,36 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, false);
     }
 
-    final boolean rmwWrite8(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean rmwWrite8(long linear, long v, long host, boolean stack) {
         if (host != 0) {
             ram.putByteAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 1, v, stack, last);
+        return compiledWrite(linear, 1, v, stack, false);
     }
 
-    final boolean rmwWrite16(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean rmwWrite16(long linear, long v, long host, boolean stack) {
         if (host != 0) {
             ram.putShortAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 2, v, stack, last);
+        return compiledWrite(linear, 2, v, stack, false);
     }
 
-    final boolean rmwWrite32(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean rmwWrite32(long linear, long v, long host, boolean stack) {
         if (host != 0) {
             ram.putIntAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 4, v, stack, last);
+        return compiledWrite(linear, 4, v, stack, false);
     }
 
-    final boolean rmwWrite64(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean rmwWrite64(long linear, long v, long host, boolean stack) {
         if (host != 0) {
             ram.putLongAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 8, v, stack, last);
+        return compiledWrite(linear, 8, v, stack, false);
     }
 
     /** A compiled read the direct path did not take (see above). */
@@ -457,9 +458,6 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         }
         return !endBlock;
     }
-
-    // A compiled PUSH's store and POP's or RET's load: a direct page's hit needs no canonical check (only a translated,
-    // so canonical, page is direct under the current salt); anything else is #SS(0) if not canonical, then the access.
 
     /** A non-canonical stack address is #SS(0), not the #GP(0) of other accesses. */
     final void requireCanonicalStack(long address) {
