@@ -1,5 +1,7 @@
 package io.jkvm.emu;
 
+import io.jkvm.linux.HostCpu;
+
 /**
  * Which instructions take a LOCK prefix (SDM Vol. 2A, LOCK; APM Vol. 3, 1.2.5): the read-modify-writes of ADD, ADC,
  * AND, BTC, BTR, BTS, CMPXCHG, CMPXCHG8B/16B, DEC, INC, NEG, NOT, OR, SBB, SUB, XOR, XADD and XCHG, with a memory
@@ -41,6 +43,6 @@ final class LockPrefix {
      */
     static boolean wide(Instruction insn) {
         return insn.prefixes().lock() && insn.map() == 1 && insn.opcode() == 0xC7 && insn.rexW()
-                && !io.jkvm.linux.HostCpu.hasCmpxchg16b();
+                && !HostCpu.hasCmpxchg16b();
     }
 }

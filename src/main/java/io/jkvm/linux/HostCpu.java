@@ -65,7 +65,7 @@ public final class HostCpu {
                 PAGE.segment().asSlice(CMPXCHG16B_AT), THREE_LONGS);
 
         private static Mapping load() {
-            Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE code");
+            Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE/CMPXCHG16B code");
             MemorySegment.copy(CPUID, 0, page.segment(), ValueLayout.JAVA_BYTE, 0, CPUID.length);
             MemorySegment.copy(FXSAVE, 0, page.segment(), ValueLayout.JAVA_BYTE, FXSAVE_AT, FXSAVE.length);
             MemorySegment.copy(CMPXCHG16B, 0, page.segment(), ValueLayout.JAVA_BYTE, CMPXCHG16B_AT, CMPXCHG16B.length);
