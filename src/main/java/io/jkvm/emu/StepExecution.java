@@ -196,19 +196,17 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         }
     }
 
+    /** How many instructions ran exclusive, every other vCPU over the RAM stopped (for the tests). */
+    long exclusiveRuns;
+
     /**
      * Executes the instruction at {@code start}; a locked one whose word another vCPU changed between its read and
      * its store runs again from the start (registers and flags as they were), and one that is not a single word runs
      * again exclusive ({@link SplitLock}). {@code decoded}: the instruction as a block decoded it, or null to fetch it.
      */
-    /** How many instructions ran exclusive, every other vCPU over the RAM stopped (for the tests). */
-    long exclusiveRuns;
-
     private void executeLocked(long start, Instruction decoded) {
         if (decoded != null && LockPrefix.wide(decoded) && !underSplitLock) {
-            SplitLock.enterExclusive(lockMark); // as the retry below would, without the exception's cost
-            underSplitLock = true;
-            exclusiveRuns++;
+            runExclusive(); // as the retry below would, without the exception's cost
         }
         try {
             while (true) {
@@ -223,9 +221,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                     backToStart(start);
                     releaseShared();
                     if (retry.wider && !underSplitLock) {
-                        SplitLock.enterExclusive(lockMark);
-                        underSplitLock = true;
-                        exclusiveRuns++;
+                        runExclusive();
                     }
                 }
             }
@@ -240,6 +236,13 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
                 SplitLock.exitExclusive(lockMark);
             }
         }
+    }
+
+    /** The instruction runs (again) exclusive, until executeLocked's end lets the other vCPUs on. */
+    private void runExclusive() {
+        SplitLock.enterExclusive(lockMark);
+        underSplitLock = true;
+        exclusiveRuns++;
     }
 
     /** The GPRs, flags and RIP as the instruction at {@code start} found them, to run it again from its start. */
