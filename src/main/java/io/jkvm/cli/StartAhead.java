@@ -10,9 +10,9 @@ import java.util.Set;
 
 /**
  * What a command that starts a machine will need, made on a thread of its own while the main thread has picocli build
- * its command model: the libc downcalls a machine makes before its guest starts (its system calls, and ioctl: the
- * console's terminal check, and KVM's when the device is there), the JVM's lazily opened parts the sandbox opens
- * before it goes up and its seccomp filter, and, when the run may be on KVM, what KVM's vCPUs call. Only in a process
+ * its command model: the libc downcalls a machine makes before its guest starts (its system calls, the host CPU's
+ * stubs, and KVM's quick ioctls when the device is there), the JVM's lazily opened parts the sandbox opens before it
+ * goes up and its seccomp filter, and, when the run may be on KVM, what KVM's vCPUs call. Only in a process
  * of jkvm's own ({@link Main#main}); the main thread waits for it to end before the sandbox goes up, so no thread of
  * its is still starting or ending then.
  */
@@ -37,7 +37,6 @@ final class StartAhead {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
             boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
             Downcalls.linkForMachine();
-            io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDIN); // links ioctl: the console asks first
             if (kvm) {
                 Downcalls.linkForKvm();
             }

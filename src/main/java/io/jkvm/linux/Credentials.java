@@ -18,25 +18,23 @@ public final class Credentials {
     }
 
     public static int effectiveUid() {
-        return Uapi.geteuid();
+        return (int) Libc.syscall(Libc.callState(), Uapi.SYS_geteuid(), 0, 0, 0);
     }
 
     public static int realUid() {
-        return Uapi.getuid();
+        return (int) Libc.syscall(Libc.callState(), Uapi.SYS_getuid(), 0, 0, 0);
     }
 
     /** The user called {@code name} (getpwnam), if the host has one. */
     public static Optional<User> lookup(String name) {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment entry = (MemorySegment) Libc.Getpwnam.HANDLE.invokeExact(state, arena.allocateFrom(name));
-            if (entry.equals(MemorySegment.NULL)) {
+            long entry = Libc.glibc(Libc.Glibc.GETPWNAM, state, arena.allocateFrom(name).address(), 0);
+            if (entry == 0) {
                 return Optional.empty();
             }
-            MemorySegment pw = entry.reinterpret(passwd.layout().byteSize());
+            MemorySegment pw = MemorySegment.ofAddress(entry).reinterpret(passwd.layout().byteSize());
             return Optional.of(new User(name, passwd.pw_uid(pw), passwd.pw_gid(pw)));
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
         }
     }
 
@@ -48,18 +46,15 @@ public final class Credentials {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment groups = arena.allocateFrom(ValueLayout.JAVA_INT, user.gid());
-            check((int) Libc.Setgroups.HANDLE.invokeExact(state, 1L, groups), state, "setgroups([" + user.gid() + "])");
-            check((int) Libc.Setgid.HANDLE.invokeExact(state, user.gid()), state, "setgid(" + user.gid() + ")");
-            check((int) Libc.Setuid.HANDLE.invokeExact(state, user.uid()), state, "setuid(" + user.uid() + ")");
-        } catch (LinuxException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
+            check(Libc.glibc(Libc.Glibc.SETGROUPS, state, 1, groups.address()), state, "setgroups([" + user.gid() + "])");
+            check(Libc.glibc(Libc.Glibc.SETGID, state, user.gid(), 0), state, "setgid(" + user.gid() + ")");
+            check(Libc.glibc(Libc.Glibc.SETUID, state, user.uid(), 0), state, "setuid(" + user.uid() + ")");
         }
     }
 
-    private static void check(int r, MemorySegment state, String call) {
-        if (r != 0) {
+    /** An int result (the low half of the long one) of 0, else the call and errno named. */
+    private static void check(long result, MemorySegment state, String call) {
+        if ((int) result != 0) {
             throw new LinuxException(call, Libc.errno(state));
         }
     }

@@ -12,8 +12,8 @@ public final class Downcalls {
     }
 
     /**
-     * Links what every machine calls as it is made, on the calling thread: the guest memory and image mappings, files
-     * and the host CPU's identity. A thread using one of them meanwhile waits for its link to finish, as for any class
+     * Links what every machine calls as it is made, on the calling thread: the system calls (the guest memory and
+     * image mappings, files, the console's terminal) and the host CPU's identity. A thread using one of them meanwhile waits for its link to finish, as for any class
      * being initialized.
      */
     public static void linkForMachine() {
@@ -21,16 +21,16 @@ public final class Downcalls {
     }
 
     /**
-     * Links the ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the host
-     * model).
+     * Links KVM's quick ioctls, which a machine makes whenever KVM can be opened (the software core asks it for the
+     * host model); its other ioctls are system calls.
      */
     public static void linkForKvm() {
-        link(Libc.IoctlLong.class, Libc.IoctlLongCritical.class);
+        link(Libc.IoctlLongCritical.class);
     }
 
-    /** Links what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */
+    /** Binds what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */
     public static void linkForSandbox() {
-        link(Libc.Getpwnam.class, Libc.Setgroups.class, Libc.Setgid.class, Libc.Setuid.class);
+        link(Libc.Glibc.class);
     }
 
     /** Links what KVM's vCPUs call besides: the vCPU threads' kicks. */

@@ -83,12 +83,14 @@ public final class Fd implements AutoCloseable {
     static int ioctlOrErrno(int fd, Ioctl request, long arg) {
         MemorySegment state = Libc.callState();
         int r;
-        try {
-            r = request.quick()
-                    ? (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg)
-                    : (int) Libc.IoctlLong.HANDLE.invokeExact(state, fd, request.number(), arg);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
+        if (request.quick()) {
+            try {
+                r = (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg);
+            } catch (Throwable t) {
+                throw Libc.linkageBroken(t);
+            }
+        } else {
+            r = (int) Libc.syscall(state, io.jkvm.linux.uapi.Uapi.SYS_ioctl(), fd, request.number(), arg);
         }
         return r < 0 ? -Libc.errno(state) : r;
     }

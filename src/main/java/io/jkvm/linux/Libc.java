@@ -14,9 +14,11 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The libc downcalls, linked with errno captured (which jextract does not emit). The fixed-argument functions'
- * descriptors are the generated bindings' own; the variadic ioctl and syscall(2) take each argument as a long, one
- * shape each. Each handle is in a class of its own, so it is linked on its first use, or ahead by {@link Downcalls}.
+ * The libc downcalls, linked with errno captured (which jextract does not emit). Each distinct downcall shape costs a
+ * link at every start (code spun for it, several milliseconds, the first about a tenth of a second), so all but the
+ * vCPU threads' kicks, KVM's quick queries and the host-CPU stubs go through one: syscall(2)'s, seven longs to a long
+ * (docs/benchmarks.md). Each handle is in a class of its own, so it is linked on its first use, or ahead by
+ * {@link Downcalls}.
  */
 final class Libc {
     private Libc() {
@@ -37,30 +39,49 @@ final class Libc {
         return LINKER.defaultLookup().findOrThrow(name);
     }
 
-    // ioctl is variadic: its third argument, a long or a pointer, is one register; a pointer is passed as its address,
-    // so that one shape (one link at each start) serves both.
-    static final class IoctlLong {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
-                ERRNO, Linker.Option.firstVariadicArg(2));
-    }
-    // Critical variants skip the thread-state transition: for the quick query ioctls only (see Ioctl).
+    // ioctl is variadic: its third argument, a long or a pointer, is one register; a pointer is passed as its address.
+    // Critical: no thread-state transition, for the quick query ioctls only (see Ioctl); the others are syscall(2)'s.
     static final class IoctlLongCritical {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
     }
+
+    /** syscall(2)'s shape: the number, then six arguments, each a long (a pointer as its address, an int sign-extended). */
+    private static final FunctionDescriptor SYSCALL_SHAPE = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG,
+            JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+
     /**
-     * syscall(2) with six arguments, each a long (a pointer as its address, an int sign-extended): the one downcall
-     * shape of the system calls jkvm makes itself (mmap, open, close, eventfds, poll, arch_prctl, seccomp, prctl...). Each
-     * distinct shape costs a link at every start (code spun for it): with a shape per call, links were two fifths of
-     * a launch's CPU. The sandbox's user switch stays with glibc's wrappers, which switch every thread.
+     * syscall(2): the one downcall shape of the system calls jkvm makes itself (mmap, open, close, ioctl, eventfds,
+     * poll, arch_prctl, seccomp, prctl...). With a shape per call, links were two fifths of a launch's CPU.
      */
     static final class Syscall {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG,
-                        JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(), SYSCALL_SHAPE,
                 ERRNO, Linker.Option.firstVariadicArg(1));
+    }
+
+    /**
+     * The glibc functions that must be glibc's (the user switch, which glibc makes every thread follow, and the passwd
+     * look-up), called through syscall(2)'s shape, which the JDK links once for all: under the x86-64 System V
+     * convention an int argument is the low half of its register, an int result the low half of RAX, and the
+     * arguments past a function's own are ignored (the caller pushes and pops the seventh).
+     */
+    static final class Glibc {
+        static final MethodHandle SETUID = withSyscallShape("setuid"), SETGID = withSyscallShape("setgid"),
+                SETGROUPS = withSyscallShape("setgroups"), GETPWNAM = withSyscallShape("getpwnam");
+
+        private static MethodHandle withSyscallShape(String name) {
+            return LINKER.downcallHandle(symbol(name), SYSCALL_SHAPE, ERRNO, Linker.Option.firstVariadicArg(1));
+        }
+    }
+
+    /** glibc function {@code f} of {@link Glibc} with up to two arguments: its result, as a long. */
+    static long glibc(MethodHandle f, MemorySegment state, long a1, long a2) {
+        try {
+            return (long) f.invokeExact(state, a1, a2, 0L, 0L, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw linkageBroken(t);
+        }
     }
 
     /** System call {@code nr} with arguments {@code a1}..{@code a6}: its result, or -1 with errno in {@code state}. */
@@ -83,22 +104,6 @@ final class Libc {
         return r < 0 ? -errno(state) : r;
     }
 
-    static final class Setuid {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setuid"), DESCRIPTOR, ERRNO);
-    }
-    static final class Setgid {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setgid"), DESCRIPTOR, ERRNO);
-    }
-    static final class Setgroups {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_LONG, Uapi.C_POINTER);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("setgroups"), DESCRIPTOR, ERRNO);
-    }
-    static final class Getpwnam {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_POINTER, Uapi.C_POINTER);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("getpwnam"), DESCRIPTOR, ERRNO);
-    }
     static final class PthreadSelf {
         static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_LONG);
         static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("pthread_self"), DESCRIPTOR);

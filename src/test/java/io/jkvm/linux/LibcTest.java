@@ -6,22 +6,39 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** Libc's own descriptors (it links without initializing jextract's holders) are the generated bindings'. */
+/**
+ * Libc's own descriptors (it links without initializing jextract's holders) are the generated bindings', and what goes
+ * through syscall(2)'s shape works.
+ */
 class LibcTest {
     @Test
     void eachDescriptorIsJextractsAndEachSymbolJextractsAddress() {
-        assertEquals(Uapi.setuid$descriptor(), Libc.Setuid.DESCRIPTOR);
-        assertEquals(Uapi.setgid$descriptor(), Libc.Setgid.DESCRIPTOR);
-        assertEquals(Uapi.setgroups$descriptor(), Libc.Setgroups.DESCRIPTOR);
-        assertEquals(Uapi.getpwnam$descriptor(), Libc.Getpwnam.DESCRIPTOR);
         assertEquals(Uapi.pthread_self$descriptor(), Libc.PthreadSelf.DESCRIPTOR);
         assertEquals(Uapi.pthread_kill$descriptor(), Libc.PthreadKill.DESCRIPTOR);
         // the default lookup, which Libc takes its addresses from, finds libc's functions where jextract's lookup does
         assertEquals(Uapi.mmap$address(), Linker.nativeLinker().defaultLookup().findOrThrow("mmap"));
         assertEquals(Uapi.getpwnam$address(), Linker.nativeLinker().defaultLookup().findOrThrow("getpwnam"));
+    }
+
+    /**
+     * glibc's functions through syscall(2)'s shape: getpwnam's string argument and pointer result (an absent user, a
+     * null one), and the user ids as system calls, against this process's /proc status.
+     */
+    @Test
+    void glibcsFunctionsAndTheUserIdsGoThroughTheSyscallShape() throws Exception {
+        assertEquals(Optional.of(new Credentials.User("root", 0, 0)), Credentials.lookup("root"));
+        assertEquals(Optional.empty(), Credentials.lookup("no-such-user-of-jkvm"));
+        String uids = Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("Uid:"))
+                .findFirst().orElseThrow(); // Uid: real effective saved filesystem
+        String[] ids = uids.substring(4).strip().split("\\s+");
+        assertEquals(Integer.parseInt(ids[0]), Credentials.realUid());
+        assertEquals(Integer.parseInt(ids[1]), Credentials.effectiveUid());
     }
 
     /** The one system-call shape: a result, -1 with errno, and a buffer passed as its address that the kernel fills. */

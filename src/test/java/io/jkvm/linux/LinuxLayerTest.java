@@ -40,6 +40,21 @@ class LinuxLayerTest {
         }
     }
 
+    /** An ioctl (a system call through syscall(2)'s shape) whose result the kernel writes where a pointer says. */
+    @Test
+    void anIoctlFillsTheMemoryItsPointerArgumentNames() throws Exception {
+        Path file = Files.createTempFile("jkvm", ".bin");
+        try (Fd fd = Fd.open(file.toString(), Uapi.O_RDWR()); java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Files.write(file, new byte[1234]);
+            java.lang.foreign.MemorySegment available = arena.allocate(4);
+            Ioctl fionread = new Ioctl("FIONREAD", 0x541B); // asm-generic/ioctls.h: the bytes left to read
+            assertEquals(0, fd.ioctl(fionread, available));
+            assertEquals(1234, available.get(java.lang.foreign.ValueLayout.JAVA_INT, 0));
+        } finally {
+            Files.delete(file);
+        }
+    }
+
     @Test
     void closeReleasesTheDescriptorAndAFailedCloseNamesIt() {
         Fd fd = Fd.open("/dev/null", Uapi.O_RDWR());
