@@ -8,48 +8,68 @@ import io.jkvm.machine.Outcome;
 import io.jkvm.migration.MigrationKey;
 import io.jkvm.sandbox.Sandbox;
 import picocli.CommandLine;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.file.Path;
 import java.util.Optional;
 
+import static io.jkvm.cli.CommandModel.flag;
+import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** The options of every command that runs a machine (jkvm run, jkvm restore): where it runs and how it is reached. */
 final class MachineOptions {
-    @Option(names = "--backend", paramLabel = "auto|kvm|emulator", defaultValue = "auto",
-            converter = RunCommand.BackendConverter.class,
-            description = "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
+    private final CommandSpec spec;
+
     Backend backend;
-
-    @Option(names = "--api-socket", paramLabel = "PATH",
-            description = "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop, migrate; see jkvm ctl")
     Path apiSocket;
-
-    @Option(names = "--migration-key", paramLabel = "FILE",
-            description = "the pre-shared key (32 bytes or more, mode 600) a migration's two ends authenticate and encrypt with")
-    Path migrationKeyFile;
-
-    @Option(names = "--exit-status-file", paramLabel = "FILE",
-            description = "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
-                    + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)")
-    Path exitStatusFile;
-
-    @Option(names = "--trace", description = "report on stderr every instruction the software core does not implement (#UD), with its bytes")
+    private Path migrationKeyFile;
+    private Path exitStatusFile;
     boolean trace;
-
-    @Option(names = "--sandbox", paramLabel = "auto|on|off", defaultValue = "auto", converter = SandboxSwitch.class,
-            description = {"confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
-                    "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
-                    "jkvm makes; auto (the default): on unless the run needs what the sandbox refuses (--api-socket's snapshots",
-                    "and migrations, a kernel's reboot without --no-reboot, --handoff-every), which --trace names"})
-    Switch sandbox;
-
-    @Option(names = "--user", paramLabel = "NAME",
-            description = "with --sandbox, started as root: the user jkvm becomes (default: " + Sandbox.DEFAULT_USER + ")")
-    String user;
-
-    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true,
-            description = "the KVM device (default: ${DEFAULT-VALUE})")
+    private Switch sandbox;
+    private String user;
     String kvmPath;
+
+    /** Adds these options to {@code spec}, the command's model. */
+    MachineOptions(CommandSpec spec) {
+        this.spec = spec;
+        spec.addOption(option("--backend", "auto|kvm|emulator", Backend.class,
+                "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
+                .defaultValue("auto").converters(new RunCommand.BackendConverter()).build());
+        spec.addOption(option("--api-socket", "PATH", Path.class,
+                "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop, migrate; see jkvm ctl")
+                .build());
+        spec.addOption(option("--migration-key", "FILE", Path.class,
+                "the pre-shared key (32 bytes or more, mode 600) a migration's two ends authenticate and encrypt with").build());
+        spec.addOption(option("--exit-status-file", "FILE", Path.class,
+                "write the whole exit status there when the run ends (a debug-exit value of 0x80 or more does"
+                        + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)").build());
+        spec.addOption(flag("--trace",
+                "report on stderr every instruction the software core does not implement (#UD), with its bytes"));
+        spec.addOption(option("--sandbox", "auto|on|off", Switch.class,
+                "confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
+                "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
+                "jkvm makes; auto (the default): on unless the run needs what the sandbox refuses (--api-socket's snapshots",
+                "and migrations, a kernel's reboot without --no-reboot, --handoff-every), which --trace names")
+                .defaultValue("auto").converters(new SandboxSwitch()).build());
+        spec.addOption(option("--user", "NAME", String.class,
+                "with --sandbox, started as root: the user jkvm becomes (default: " + Sandbox.DEFAULT_USER + ")").build());
+        spec.addOption(option("--kvm", "PATH", String.class, "the KVM device (default: ${DEFAULT-VALUE})")
+                .defaultValue("/dev/kvm").hidden(true).build());
+    }
+
+    /** Takes the values the command line gave these options (or their defaults): first thing when the command runs. */
+    void read() {
+        backend = value(spec, "--backend");
+        apiSocket = value(spec, "--api-socket");
+        migrationKeyFile = value(spec, "--migration-key");
+        exitStatusFile = value(spec, "--exit-status-file");
+        trace = given(spec, "--trace");
+        sandbox = value(spec, "--sandbox");
+        user = value(spec, "--user");
+        kvmPath = value(spec, "--kvm");
+    }
 
     /** The --migration-key file's key, read before anything is built (a bad key file is one line); null without one. */
     byte[] migrationKey() {

@@ -1,28 +1,37 @@
 package io.jkvm.cli;
 
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
 
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.function.Function;
 
 /** The jkvm command line: run, restore, snapshot, ctl, info. Errors are one line on stderr and exit status 2. */
-@Command(name = "jkvm", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "A KVM virtual machine monitor in Java.")
 public final class Main implements Runnable {
+    /** A subcommand: its name, and what picocli adds for it (a model made in code, or an annotated class). */
+    private record Subcommand(String name, Function<Main, Object> command) {
+    }
+
     /**
      * The subcommands, in the order help lists them. A command line naming one first builds only that one: picocli
-     * reads each command's annotations and makes its object at every start, which the others would cost for nothing.
+     * makes each command's model at every start, which the others would cost for nothing. The commands that start a
+     * machine, and this top level, are models made in code ({@link CommandModel}): what a launch waits for.
      */
-    private static final List<Class<?>> SUBCOMMANDS = List.of(RunCommand.class, RestoreCommand.class, SnapshotCommand.class,
-            CtlCommand.class, InfoCommand.class, AotTrainingCommand.class, CommandLine.HelpCommand.class);
+    private static final List<Subcommand> SUBCOMMANDS = List.of(
+            new Subcommand("run", m -> new RunCommand(m).spec),
+            new Subcommand("restore", m -> new RestoreCommand(m).spec),
+            new Subcommand("snapshot", m -> SnapshotCommand.class),
+            new Subcommand("ctl", m -> CtlCommand.class),
+            new Subcommand("info", m -> InfoCommand.class),
+            new Subcommand("aot-training", m -> AotTrainingCommand.class),
+            new Subcommand("help", m -> CommandLine.HelpCommand.class));
 
     /** Exit status for bad input and failed guests. */
     public static final int ERROR = 2;
 
-    @CommandLine.Spec
+    /** The top level's model: the command line with no subcommand prints its usage. */
     CommandLine.Model.CommandSpec spec;
 
     final PrintStream out;
@@ -98,13 +107,14 @@ public final class Main implements Runnable {
     }
 
     private static int execute(Main main, String[] args, PrintStream out, PrintStream err) {
-        CommandLine cli = new CommandLine(main);
+        main.spec = CommandModel.command(main, "jkvm", "A KVM virtual machine monitor in Java.");
+        CommandLine cli = new CommandLine(main.spec);
         String first = args.length > 0 ? args[0] : "";
         // "help" names another command after it: it needs them all, as the top level's own options and errors do
-        boolean named = !first.equals("help") && SUBCOMMANDS.stream().anyMatch(c -> name(c).equals(first));
-        for (Class<?> c : SUBCOMMANDS) {
-            if (!named || name(c).equals(first)) {
-                cli.addSubcommand(c);
+        boolean named = !first.equals("help") && SUBCOMMANDS.stream().anyMatch(c -> c.name().equals(first));
+        for (Subcommand c : SUBCOMMANDS) {
+            if (!named || c.name().equals(first)) {
+                cli.addSubcommand(c.name(), c.command().apply(main));
             }
         }
         cli.setOut(new PrintWriter(out, true));
@@ -127,10 +137,6 @@ public final class Main implements Runnable {
             err.flush();
             return ERROR;
         }
-    }
-
-    private static String name(Class<?> command) {
-        return command.getAnnotation(Command.class).name();
     }
 
     /** The message of an error, on one line; a bug without a message still names its type. */

@@ -5,47 +5,55 @@ import io.jkvm.machine.Machine;
 import io.jkvm.machine.Outcome;
 import io.jkvm.machine.RestoreSlot;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
+import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.flag;
+import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** `jkvm restore SNAPSHOT`: runs a machine from a snapshot, on whichever backend can run its CPU model here. */
-@Command(name = "restore", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = {"Restores a snapshot and runs the guest on from where it was taken.",
+final class RestoreCommand implements Callable<Integer> {
+    private final Main main;
+    /** This command's model, which holds the values the command line gave. */
+    final CommandSpec spec;
+    private final MachineOptions options;
+
+    private Path snapshot;
+    private String cpuModel;
+    private boolean noMemoryCheck;
+
+    RestoreCommand(Main main) {
+        this.main = main;
+        spec = command(this, "restore", "Restores a snapshot and runs the guest on from where it was taken.",
                 "Guest RAM is mapped from the memory file beside the snapshot. Before anything runs, the snapshot's CPU",
                 "model is checked against this host: with --backend auto it runs on KVM when KVM here offers its features",
                 "and XSAVE layout, else on the software core (one line says why). Exit status as for jkvm run.",
                 "With --api-socket PATH and no SNAPSHOT, it warms its restore path, opens the socket and waits for a",
-                "restore command (jkvm ctl PATH restore FILE): a restore into a process that is already running."})
-final class RestoreCommand implements Callable<Integer> {
-    @CommandLine.ParentCommand
-    Main main;
-
-    @CommandLine.Mixin
-    MachineOptions options;
-
-    @Parameters(index = "0", arity = "0..1", paramLabel = "SNAPSHOT",
-            description = "the snapshot file (its memory file sits beside it); none with --api-socket: wait for a restore command")
-    Path snapshot;
-
-    @Option(names = "--cpu", paramLabel = "MODEL",
-            description = {"run it with this CPU model (as jkvm run --cpu) instead of the one it was saved with; refused in",
-                    "one line where the guest would lose a feature, an XCR0 bit or an MXCSR bit it had, or its vendor"})
-    String cpuModel;
-
-    @Option(names = "--no-memory-check",
-            description = {"do not read the memory file for its checksum before the guest runs (the snapshot's own CRCs",
-                    "are still checked): a faster restore, for snapshots on storage you trust"})
-    boolean noMemoryCheck;
-
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
+                "restore command (jkvm ctl PATH restore FILE): a restore into a process that is already running.");
+        options = new MachineOptions(spec);
+        spec.addPositional(PositionalParamSpec.builder().index("0").arity("0..1").paramLabel("SNAPSHOT").type(Path.class)
+                .description("the snapshot file (its memory file sits beside it); none with --api-socket: wait for a restore command")
+                .build());
+        spec.addOption(option("--cpu", "MODEL", String.class,
+                "run it with this CPU model (as jkvm run --cpu) instead of the one it was saved with; refused in",
+                "one line where the guest would lose a feature, an XCR0 bit or an MXCSR bit it had, or its vendor").build());
+        spec.addOption(flag("--no-memory-check",
+                "do not read the memory file for its checksum before the guest runs (the snapshot's own CRCs",
+                "are still checked): a faster restore, for snapshots on storage you trust"));
+    }
 
     @Override
     public Integer call() {
+        options.read();
+        snapshot = spec.positionalParameters().getFirst().getValue();
+        cpuModel = value(spec, "--cpu");
+        noMemoryCheck = given(spec, "--no-memory-check");
         options.checkSandboxOptions();
         byte[] key = options.migrationKey();
         if (snapshot == null) {

@@ -13,8 +13,8 @@ import io.jkvm.machine.Outcome;
 import io.jkvm.migration.MigrationTarget;
 import io.jkvm.migration.TcpAddress;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,83 +22,113 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 
+import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.flag;
+import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** `jkvm run`: boots an image (or the bundled demo guest) and exits with the guest's status. */
-@Command(name = "run", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = {"Runs a guest in a KVM virtual machine.",
+final class RunCommand implements Callable<Integer> {
+    private final Main main;
+    /** This command's model, which holds the values the command line gave. */
+    final CommandSpec spec;
+    private final MachineOptions options;
+
+    private Path image;
+    private long memory;
+    private int cpus;
+    private String cpuModel;
+    private Long loadAddress;
+    private Path kernel;
+    private String append;
+    private Path initrd;
+    private List<String> devices;
+    private List<String> disks;
+    private List<String> nets;
+    private boolean noReboot;
+    private String incoming;
+    private long handOffEvery;
+
+    RunCommand(Main main) {
+        this.main = main;
+        spec = command(this, "run", "Runs a guest in a KVM virtual machine.",
                 "The guest starts in 64-bit long mode (see README: guest entry contract); its COM1 serial port is",
                 "this terminal. Exit status: (v << 1) | 1 after a debug-exit write of v to port 0xF4, 0 after HLT",
-                "with interrupts off, 2 on any error."})
-final class RunCommand implements Callable<Integer> {
-    @CommandLine.ParentCommand
-    Main main;
+                "with interrupts off, 2 on any error.");
+        options = new MachineOptions(spec);
+        spec.addOption(option("--image", "FILE", Path.class,
+                "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)").build());
+        spec.addOption(option("--mem", "SIZE", long.class, "guest RAM, with K/M/G suffix (default: ${DEFAULT-VALUE})")
+                .defaultValue("64M").converters(new SizeConverter()).build());
+        spec.addOption(option("--cpus", "N", int.class,
+                "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})")
+                .defaultValue("1").build());
+        spec.addOption(option("--cpu", "MODEL", String.class,
+                "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE});",
+                "with --incoming, the model the arriving guest runs with (default: the source's), as restore --cpu")
+                .defaultValue("host").build());
+        spec.addOption(option("--load-addr", "ADDR", Long.class,
+                "guest-physical address of a flat binary given with --image (default: 0x100000)")
+                .converters(new AddressConverter()).build());
+        spec.addOption(option("--kernel", "FILE", Path.class,
+                "a kernel to boot as QEMU's -kernel does, instead of --image: a Linux bzImage (boot protocol 2.12+, entered"
+                        + " at its 64-bit entry), a PVH ELF (vmlinux), a multiboot v1 kernel (ELF32, ELF64 or a.out kludge); a flat or"
+                        + " ELF64 guest of the entry contract runs as with --image").build());
+        spec.addOption(option("--append", "ARGS", String.class,
+                "the kernel's command line (with --kernel; Linux gets ARGS, a multiboot kernel its path, then ARGS)")
+                .defaultValue("").build());
+        spec.addOption(option("--initrd", "FILE", Path.class, "Linux's initrd, or a multiboot kernel's module (with --kernel)")
+                .build());
+        spec.addOption(list("--device", "NAME",
+                "an extra device (with --kernel): pc-testdev (QEMU's test device) or virtio-rng (entropy from the host)"));
+        spec.addOption(list("--disk", "FILE[,ro]",
+                "a virtio-blk disk on a raw image file (with --kernel; ,ro: read-only); the first is Linux's /dev/vda"));
+        spec.addOption(list("--net", "tap=NAME[,mac=MAC]",
+                "a virtio-net NIC on the host's TAP device NAME (with --kernel; it must exist: ip tuntap add NAME mode tap)"));
+        spec.addOption(flag("--no-reboot",
+                "end the run with status 0 when the guest resets the machine (reboot), instead of booting its kernel again"));
+        spec.addOption(option("--incoming", "tcp:HOST:PORT", String.class,
+                "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
+                .build());
+        spec.addOption(option("--handoff-every", "N", long.class,
+                "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
+                        + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
+                .defaultValue("0").hidden(true).build());
+    }
 
-    @CommandLine.Mixin
-    MachineOptions options;
+    /** An option given any number of times, each a string. */
+    private static OptionSpec list(String name, String label, String description) {
+        return option(name, label, List.class, description).auxiliaryTypes(String.class).build();
+    }
 
-    @Option(names = "--image", paramLabel = "FILE",
-            description = "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)")
-    Path image;
+    /** Takes the values the command line gave (or the defaults). */
+    private void read() {
+        options.read();
+        image = value(spec, "--image");
+        memory = value(spec, "--mem");
+        cpus = value(spec, "--cpus");
+        cpuModel = value(spec, "--cpu");
+        loadAddress = value(spec, "--load-addr");
+        kernel = value(spec, "--kernel");
+        append = value(spec, "--append");
+        initrd = value(spec, "--initrd");
+        devices = valueOrNone(spec, "--device");
+        disks = valueOrNone(spec, "--disk");
+        nets = valueOrNone(spec, "--net");
+        noReboot = given(spec, "--no-reboot");
+        incoming = value(spec, "--incoming");
+        handOffEvery = value(spec, "--handoff-every");
+    }
 
-    @Option(names = "--mem", paramLabel = "SIZE", defaultValue = "64M", converter = SizeConverter.class,
-            description = "guest RAM, with K/M/G suffix (default: ${DEFAULT-VALUE})")
-    long memory;
-
-    @Option(names = "--cpus", paramLabel = "N", defaultValue = "1",
-            description = "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})")
-    int cpus;
-
-    @Option(names = "--cpu", paramLabel = "MODEL", defaultValue = "host",
-            description = {"guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE});",
-                    "with --incoming, the model the arriving guest runs with (default: the source's), as restore --cpu"})
-    String cpuModel;
-
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
-    @Option(names = "--load-addr", paramLabel = "ADDR", converter = AddressConverter.class,
-            description = "guest-physical address of a flat binary given with --image (default: 0x100000)")
-    Long loadAddress;
-
-    @Option(names = "--kernel", paramLabel = "FILE",
-            description = "a kernel to boot as QEMU's -kernel does, instead of --image: a Linux bzImage (boot protocol 2.12+, entered"
-                    + " at its 64-bit entry), a PVH ELF (vmlinux), a multiboot v1 kernel (ELF32, ELF64 or a.out kludge); a flat or"
-                    + " ELF64 guest of the entry contract runs as with --image")
-    Path kernel;
-
-    @Option(names = "--append", paramLabel = "ARGS", defaultValue = "",
-            description = "the kernel's command line (with --kernel; Linux gets ARGS, a multiboot kernel its path, then ARGS)")
-    String append;
-
-    @Option(names = "--initrd", paramLabel = "FILE", description = "Linux's initrd, or a multiboot kernel's module (with --kernel)")
-    Path initrd;
-
-    @Option(names = "--device", paramLabel = "NAME",
-            description = "an extra device (with --kernel): pc-testdev (QEMU's test device) or virtio-rng (entropy from the host)")
-    List<String> devices = new ArrayList<>();
-
-    @Option(names = "--disk", paramLabel = "FILE[,ro]",
-            description = "a virtio-blk disk on a raw image file (with --kernel; ,ro: read-only); the first is Linux's /dev/vda")
-    List<String> disks = new ArrayList<>();
-
-    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]",
-            description = "a virtio-net NIC on the host's TAP device NAME (with --kernel; it must exist: ip tuntap add NAME mode tap)")
-    List<String> nets = new ArrayList<>();
-
-    @Option(names = "--no-reboot",
-            description = "end the run with status 0 when the guest resets the machine (reboot), instead of booting its kernel again")
-    boolean noReboot;
-
-    @Option(names = "--incoming", paramLabel = "tcp:HOST:PORT",
-            description = "wait there for a live migration (with --migration-key) and run the guest it brings, instead of an image")
-    String incoming;
-
-    @Option(names = "--handoff-every", paramLabel = "N", defaultValue = "0", hidden = true,
-            description = "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
-                    + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
-    long handOffEvery;
+    private static List<String> valueOrNone(CommandSpec spec, String name) {
+        List<String> v = value(spec, name);
+        return v == null ? List.of() : v;
+    }
 
     @Override
     public Integer call() {
+        read();
         options.checkSandboxOptions();
         byte[] key = options.migrationKey();
         if (incoming != null) {

@@ -1,0 +1,49 @@
+package io.jkvm.cli;
+
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+
+/**
+ * picocli's model of a command made in code, as for the commands that start a machine (run, restore, and the top
+ * level every command line goes through): picocli reads an annotated command through the JDK's annotation proxies
+ * and reflection, about 70 ms of every launch's main thread, where this model takes about 12 (docs/benchmarks.md).
+ * The values parsed stay in the model: a command reads them with {@link #value} when it runs.
+ */
+final class CommandModel {
+    private CommandModel() {
+    }
+
+    /**
+     * A command running {@code command} (a Runnable or Callable) with the description's lines, and the -h/--help and
+     * -V/--version options of picocli's mixinStandardHelpOptions.
+     */
+    static CommandSpec command(Object command, String name, String... description) {
+        CommandSpec spec = CommandSpec.wrapWithoutInspection(command).name(name).versionProvider(new Main.Version());
+        spec.usageMessage().description(description);
+        spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true)
+                .description("Show this help message and exit.").build());
+        spec.addOption(OptionSpec.builder("-V", "--version").versionHelp(true)
+                .description("Print version information and exit.").build());
+        return spec;
+    }
+
+    /** An option taking a value of {@code type}, shown as {@code label} in help. */
+    static OptionSpec.Builder option(String name, String label, Class<?> type, String... description) {
+        return OptionSpec.builder(name).paramLabel(label).type(type).description(description);
+    }
+
+    /** An option taking no value: true when given. */
+    static OptionSpec flag(String name, String... description) {
+        return OptionSpec.builder(name).type(boolean.class).arity("0").description(description).build();
+    }
+
+    /** The value the command line gave option {@code name} of {@code spec}, or its default (null without one). */
+    static <T> T value(CommandSpec spec, String name) {
+        return spec.findOption(name).getValue();
+    }
+
+    /** A flag's value: whether the command line gave it. */
+    static boolean given(CommandSpec spec, String name) {
+        return Boolean.TRUE.equals(spec.findOption(name).getValue());
+    }
+}
