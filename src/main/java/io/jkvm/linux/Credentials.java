@@ -29,7 +29,7 @@ public final class Credentials {
     public static Optional<User> lookup(String name) {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
-            long entry = Libc.glibc(Libc.Glibc.GETPWNAM, state, arena.allocateFrom(name).address(), 0);
+            long entry = Libc.call(Libc.Glibc.GETPWNAM, state, arena.allocateFrom(name).address(), 0, 0);
             if (entry == 0) {
                 return Optional.empty();
             }
@@ -46,9 +46,9 @@ public final class Credentials {
         MemorySegment state = Libc.callState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment groups = arena.allocateFrom(ValueLayout.JAVA_INT, user.gid());
-            check(Libc.glibc(Libc.Glibc.SETGROUPS, state, 1, groups.address()), state, "setgroups([" + user.gid() + "])");
-            check(Libc.glibc(Libc.Glibc.SETGID, state, user.gid(), 0), state, "setgid(" + user.gid() + ")");
-            check(Libc.glibc(Libc.Glibc.SETUID, state, user.uid(), 0), state, "setuid(" + user.uid() + ")");
+            check(Libc.call(Libc.Glibc.SETGROUPS, state, 1, groups.address(), 0), state, "setgroups([" + user.gid() + "])");
+            check(Libc.call(Libc.Glibc.SETGID, state, user.gid(), 0, 0), state, "setgid(" + user.gid() + ")");
+            check(Libc.call(Libc.Glibc.SETUID, state, user.uid(), 0, 0), state, "setuid(" + user.uid() + ")");
         }
     }
 

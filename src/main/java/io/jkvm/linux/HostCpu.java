@@ -1,8 +1,6 @@
 package io.jkvm.linux;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -52,17 +50,10 @@ public final class HostCpu {
 
     static final class Code {
         static final Mapping PAGE = load();
-        /**
-         * Both entries take three longs (a pointer as its address), CPUID's leaf, subleaf and area, FXSAVE's area and
-         * two it ignores: one shape, one link at each start (a distinct shape costs another, 9-14 ms of a launch).
-         */
-        private static final FunctionDescriptor THREE_LONGS = FunctionDescriptor.ofVoid(ValueLayout.JAVA_LONG,
-                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
-        static final MethodHandle CPUID_CALL = Linker.nativeLinker().downcallHandle(PAGE.segment(), THREE_LONGS);
-        static final MethodHandle FXSAVE_CALL = Linker.nativeLinker().downcallHandle(
-                PAGE.segment().asSlice(FXSAVE_AT), THREE_LONGS);
-        static final MethodHandle CMPXCHG16B_CALL = Linker.nativeLinker().downcallHandle(
-                PAGE.segment().asSlice(CMPXCHG16B_AT), THREE_LONGS);
+        /** Each stub takes up to three longs (a pointer as its address), through syscall(2)'s shape: no link of its own. */
+        static final MethodHandle CPUID_CALL = Libc.withSyscallShape(PAGE.segment());
+        static final MethodHandle FXSAVE_CALL = Libc.withSyscallShape(PAGE.segment().asSlice(FXSAVE_AT));
+        static final MethodHandle CMPXCHG16B_CALL = Libc.withSyscallShape(PAGE.segment().asSlice(CMPXCHG16B_AT));
 
         private static Mapping load() {
             Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE/CMPXCHG16B code");
@@ -77,10 +68,8 @@ public final class HostCpu {
     public static int[] cpuid(int leaf, int subleaf) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(16, 8);
-            Code.CPUID_CALL.invokeExact((long) leaf, (long) subleaf, out.address());
+            Libc.call(Code.CPUID_CALL, Libc.callState(), leaf, subleaf, out.address());
             return out.toArray(ValueLayout.JAVA_INT);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
         }
     }
 
@@ -95,21 +84,15 @@ public final class HostCpu {
 
     /** LOCK CMPXCHG16B at host {@code address} (16-aligned), its operands at {@code operands} as the stub takes them. */
     static void compareExchange16(long address, long operands) {
-        try {
-            Code.CMPXCHG16B_CALL.invokeExact(address, operands, 0L);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
-        }
+        Libc.call(Code.CMPXCHG16B_CALL, Libc.callState(), address, operands, 0);
     }
 
     /** The 512-byte FXSAVE image of this thread's x87/SSE state. */
     public static byte[] fxsave() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment area = a.allocate(512, 64);
-            Code.FXSAVE_CALL.invokeExact(area.address(), 0L, 0L);
+            Libc.call(Code.FXSAVE_CALL, Libc.callState(), area.address(), 0, 0);
             return area.toArray(ValueLayout.JAVA_BYTE);
-        } catch (Throwable t) {
-            throw Libc.linkageBroken(t);
         }
     }
 

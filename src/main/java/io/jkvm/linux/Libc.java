@@ -16,8 +16,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * The libc downcalls, linked with errno captured (which jextract does not emit). Each distinct downcall shape costs a
  * link at every start (code spun for it, several milliseconds, the first about a tenth of a second), so all but the
- * vCPU threads' kicks, KVM's quick queries and the host-CPU stubs go through one: syscall(2)'s, seven longs to a long
- * (docs/benchmarks.md). Each handle is in a class of its own, so it is linked on its first use, or ahead by
+ * vCPU threads' kicks and KVM's quick queries go through one: syscall(2)'s, seven longs to a long (docs/benchmarks.md). Each handle is in a class of its own, so it is linked on its first use, or ahead by
  * {@link Downcalls}.
  */
 final class Libc {
@@ -61,24 +60,25 @@ final class Libc {
     }
 
     /**
-     * The glibc functions that must be glibc's (the user switch, which glibc makes every thread follow, and the passwd
-     * look-up), called through syscall(2)'s shape, which the JDK links once for all: under the x86-64 System V
-     * convention an int argument is the low half of its register, an int result the low half of RAX, and the
-     * arguments past a function's own are ignored (the caller pushes and pops the seventh).
+     * Function {@code address} called through syscall(2)'s shape, which the JDK links once for all: under the x86-64
+     * System V convention an int argument is the low half of its register, an int result the low half of RAX, the
+     * arguments past a function's own are ignored (the caller pushes and pops the seventh), and AL, which a variadic
+     * call sets, is a scratch register to any other function. For glibc's functions and jkvm's own host-CPU stubs.
      */
-    static final class Glibc {
-        static final MethodHandle SETUID = withSyscallShape("setuid"), SETGID = withSyscallShape("setgid"),
-                SETGROUPS = withSyscallShape("setgroups"), GETPWNAM = withSyscallShape("getpwnam");
-
-        private static MethodHandle withSyscallShape(String name) {
-            return LINKER.downcallHandle(symbol(name), SYSCALL_SHAPE, ERRNO, Linker.Option.firstVariadicArg(1));
-        }
+    static MethodHandle withSyscallShape(MemorySegment address) {
+        return LINKER.downcallHandle(address, SYSCALL_SHAPE, ERRNO, Linker.Option.firstVariadicArg(1));
     }
 
-    /** glibc function {@code f} of {@link Glibc} with up to two arguments: its result, as a long. */
-    static long glibc(MethodHandle f, MemorySegment state, long a1, long a2) {
+    /** The glibc functions that must be glibc's: the user switch, which glibc makes every thread follow, and passwd's. */
+    static final class Glibc {
+        static final MethodHandle SETUID = withSyscallShape(symbol("setuid")), SETGID = withSyscallShape(symbol("setgid")),
+                SETGROUPS = withSyscallShape(symbol("setgroups")), GETPWNAM = withSyscallShape(symbol("getpwnam"));
+    }
+
+    /** Function {@code f} of syscall(2)'s shape ({@link #withSyscallShape}) with up to three arguments: RAX. */
+    static long call(MethodHandle f, MemorySegment state, long a1, long a2, long a3) {
         try {
-            return (long) f.invokeExact(state, a1, a2, 0L, 0L, 0L, 0L, 0L);
+            return (long) f.invokeExact(state, a1, a2, a3, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw linkageBroken(t);
         }
