@@ -4,8 +4,7 @@ import io.jkvm.emu.Execution;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.RestoreSlot;
 import io.jkvm.sandbox.Sandbox;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -24,11 +23,16 @@ import java.util.concurrent.Callable;
  * compiler and every step of going into the sandbox short of confining this process, which must still write the cache
  * when it exits. Hidden: it is the launcher's.
  */
-@Command(name = "aot-training", hidden = true,
-        description = "Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.")
 final class AotTrainingCommand implements Callable<Integer> {
-    @CommandLine.ParentCommand
-    Main main;
+    private final Main main;
+    /** This command's model: hidden from help. */
+    final CommandSpec spec;
+
+    AotTrainingCommand(Main main) {
+        this.main = main;
+        spec = CommandSpec.wrapWithoutInspection(this).name("aot-training");
+        spec.usageMessage().hidden(true).description("Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.");
+    }
 
     @Override
     public Integer call() throws IOException {

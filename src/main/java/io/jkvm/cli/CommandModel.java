@@ -4,10 +4,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
 /**
- * picocli's model of a command made in code, as for the commands that start a machine (run, restore, and the top
- * level every command line goes through): picocli reads an annotated command through the JDK's annotation proxies
- * and reflection, about 70 ms of every launch's main thread, where this model takes about 12 (docs/benchmarks.md).
- * The values parsed stay in the model: a command reads them with {@link #value} when it runs.
+ * picocli's model of a command made in code, as every jkvm command's is: picocli reads an annotated command through
+ * the JDK's annotation proxies and reflection, about 70 ms of every launch's main thread, where this model takes about
+ * 12 (docs/benchmarks.md). The values parsed stay in the model: a command reads them with {@link #value} when it runs.
  */
 final class CommandModel {
     private CommandModel() {

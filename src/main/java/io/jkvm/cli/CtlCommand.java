@@ -4,52 +4,57 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jkvm.api.ApiClient;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.flag;
+import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
-@Command(name = "ctl", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = {"Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
-                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel, and restore FILE to a",
-                "jkvm restore --api-socket PATH that waits for one. See docs/api.md."},
-        footer = "Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.")
 final class CtlCommand implements Callable<Integer> {
     /** The commands that take an argument, and the request field it goes in. */
     private static final Map<String, String> ARGUMENT_FIELDS = Map.of("snapshot", "file", "migrate", "target", "restore", "file");
 
-    @CommandLine.ParentCommand
-    Main main;
+    private final Main main;
+    /** This command's model, which holds the values the command line gave. */
+    final CommandSpec spec;
 
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
-    @Parameters(index = "0", paramLabel = "PATH", description = "the VM's API socket")
-    Path socket;
-
-    @Parameters(index = "1", paramLabel = "COMMAND", description = "info, pause, resume, snapshot, stop, migrate, cancel, restore")
-    String command;
-
-    @Parameters(index = "2", arity = "0..1", paramLabel = "ARG", description = "snapshot: the FILE to write; restore: the FILE to restore; migrate: tcp:HOST:PORT")
-    String argument;
-
-    @Option(names = "--json", description = "print the response as JSON, as the socket sent it")
-    boolean json;
-
-    @Option(names = "--max-downtime", paramLabel = "MS",
-            description = "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)")
-    Long maxDowntimeMillis;
-
-    @Option(names = "--no-memory-check",
-            description = "restore: do not read the memory file for its checksum first (as jkvm restore --no-memory-check)")
-    boolean noMemoryCheck;
+    CtlCommand(Main main) {
+        this.main = main;
+        spec = command(this, "ctl", "Sends a command to a VM started with jkvm run --api-socket PATH and prints its answer.",
+                "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel, and restore FILE to a",
+                "jkvm restore --api-socket PATH that waits for one. See docs/api.md.");
+        spec.usageMessage().footer("Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.");
+        spec.addPositional(PositionalParamSpec.builder().index("0").arity("1").required(true).paramLabel("PATH").type(Path.class)
+                .description("the VM's API socket").build());
+        spec.addPositional(PositionalParamSpec.builder().index("1").arity("1").required(true).paramLabel("COMMAND").type(String.class)
+                .description("info, pause, resume, snapshot, stop, migrate, cancel, restore").build());
+        spec.addPositional(PositionalParamSpec.builder().index("2").arity("0..1").paramLabel("ARG").type(String.class)
+                .description("snapshot: the FILE to write; restore: the FILE to restore; migrate: tcp:HOST:PORT").build());
+        spec.addOption(flag("--json", "print the response as JSON, as the socket sent it"));
+        spec.addOption(option("--max-downtime", "MS", Long.class,
+                "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)").build());
+        spec.addOption(flag("--no-memory-check",
+                "restore: do not read the memory file for its checksum first (as jkvm restore --no-memory-check)"));
+    }
 
     @Override
     public Integer call() {
+        List<PositionalParamSpec> positionals = spec.positionalParameters();
+        Path socket = positionals.get(0).getValue();
+        String command = positionals.get(1).getValue();
+        String argument = positionals.get(2).getValue();
+        boolean json = given(spec, "--json");
+        Long maxDowntimeMillis = value(spec, "--max-downtime");
+        boolean noMemoryCheck = given(spec, "--no-memory-check");
         ObjectNode request = ApiClient.request(command);
         String field = ARGUMENT_FIELDS.get(command);
         if (field == null && argument != null) {

@@ -12,9 +12,7 @@ import io.jkvm.x86.Vendor;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.XsaveComponent;
 import io.jkvm.x86.XsaveLayout;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -23,22 +21,30 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.flag;
+import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** `jkvm info`: what this host's KVM offers jkvm, as text or JSON. */
-@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.")
 final class InfoCommand implements Callable<Integer> {
-    @CommandLine.ParentCommand
-    Main main;
+    private final Main main;
+    /** This command's model, which holds the values the command line gave. */
+    final CommandSpec spec;
 
-    @Option(names = "--json", description = "print JSON instead of text")
-    boolean json;
+    private boolean json;
+    private String cpuModel;
+    private String kvmPath;
 
-    @Option(names = "--cpu", paramLabel = "MODEL",
-            description = "also show a guest CPU model (e.g. host,+apx): its XSAVE layout and whether this host's KVM can run it")
-    String cpuModel;
-
-    @Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true)
-    String kvmPath;
+    InfoCommand(Main main) {
+        this.main = main;
+        spec = command(this, "info", "Shows the host's KVM: API version, capabilities, vCPU limits, XSAVE features and layout, APX.");
+        spec.addOption(flag("--json", "print JSON instead of text"));
+        spec.addOption(option("--cpu", "MODEL", String.class,
+                "also show a guest CPU model (e.g. host,+apx): its XSAVE layout and whether this host's KVM can run it").build());
+        spec.addOption(option("--kvm", "PATH", String.class).defaultValue("/dev/kvm").hidden(true).build());
+    }
 
     /** A guest CPU model and what this host's KVM lacks to run it. */
     record ModelInfo(String spec, long supportedXcr0, XsaveLayout layout, List<CpuFeature> missing) {
@@ -63,6 +69,9 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        json = given(spec, "--json");
+        cpuModel = value(spec, "--cpu");
+        kvmPath = value(spec, "--kvm");
         HostInfo info;
         try (Kvm kvm = Kvm.open(kvmPath)) {
             Kvm.permitDynamicXsaveFeatures();

@@ -17,9 +17,8 @@ import io.jkvm.x86.NativeCpuid;
 import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.Vendor;
 import io.jkvm.x86.XsaveLayout;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -28,39 +27,49 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
+import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.value;
+
 /** `jkvm snapshot check FILE`: what a snapshot holds and whether, and where, this host can restore it. */
-@Command(name = "snapshot", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Inspects snapshots.", subcommands = {SnapshotCommand.Check.class})
 final class SnapshotCommand implements Runnable {
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
+    /** This command's model: `check` is its subcommand. */
+    final CommandSpec spec;
+
+    SnapshotCommand(Main main) {
+        spec = command(this, "snapshot", "Inspects snapshots.");
+        spec.addSubcommand("check", new Check(main).spec);
+    }
 
     @Override
     public void run() {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    @Command(name = "check", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-            description = {"Reads a snapshot, checks every section and its guest memory, and compares its CPU model with",
-                    "this host: features, XSAVE components and their offsets, XCR0, MXCSR_MASK. Exit status 0 when this host",
-                    "can restore it (on KVM or on the software core), 2 with one line when the snapshot is damaged."})
     static final class Check implements Callable<Integer> {
-        @CommandLine.ParentCommand
-        SnapshotCommand parent;
+        private final Main main;
+        final CommandSpec spec;
 
-        @Parameters(index = "0", paramLabel = "FILE")
-        Path file;
+        private String kvmPath;
+        private String cpuModel;
 
-        @CommandLine.Option(names = "--kvm", paramLabel = "PATH", defaultValue = "/dev/kvm", hidden = true)
-        String kvmPath;
-
-        @CommandLine.Option(names = "--cpu", paramLabel = "MODEL",
-                description = "check it against this CPU model (as jkvm restore --cpu) instead of the one it was saved with")
-        String cpuModel;
+        Check(Main main) {
+            this.main = main;
+            spec = command(this, "check",
+                    "Reads a snapshot, checks every section and its guest memory, and compares its CPU model with",
+                    "this host: features, XSAVE components and their offsets, XCR0, MXCSR_MASK. Exit status 0 when this host",
+                    "can restore it (on KVM or on the software core), 2 with one line when the snapshot is damaged.");
+            spec.addPositional(PositionalParamSpec.builder().index("0").arity("1").required(true).paramLabel("FILE").type(Path.class).build());
+            spec.addOption(option("--kvm", "PATH", String.class).defaultValue("/dev/kvm").hidden(true).build());
+            spec.addOption(option("--cpu", "MODEL", String.class,
+                    "check it against this CPU model (as jkvm restore --cpu) instead of the one it was saved with").build());
+        }
 
         @Override
         public Integer call() {
-            Main main = (Main) parent.spec.parent().userObject();
+            Path file = spec.positionalParameters().getFirst().getValue();
+            kvmPath = value(spec, "--kvm");
+            cpuModel = value(spec, "--cpu");
             SnapshotFile.Snapshot s;
             try {
                 s = SnapshotFile.read(file, Machine.DEVICE_STATES);

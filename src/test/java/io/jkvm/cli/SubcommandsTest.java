@@ -33,6 +33,19 @@ class SubcommandsTest {
         assertTrue(r.out().startsWith("Usage: jkvm snapshot ") && r.out().contains("Commands:"), r.out());
     }
 
+    /** A command's required positional parameters, missing, are one line each, as picocli words them. */
+    @Test
+    void missingParametersAreOneLineAndStatusTwo() {
+        Cli.Result ctl = Cli.run("ctl");
+        assertEquals(Main.ERROR, ctl.status());
+        assertEquals("jkvm: Missing required parameters: 'PATH', 'COMMAND' (see jkvm ctl --help)", ctl.err().strip());
+        Cli.Result command = Cli.run("ctl", "/run/vm.sock");
+        assertEquals("jkvm: Missing required parameter: 'COMMAND' (see jkvm ctl --help)", command.err().strip());
+        Cli.Result check = Cli.run("snapshot", "check");
+        assertEquals(Main.ERROR, check.status());
+        assertEquals("jkvm: Missing required parameter: 'FILE' (see jkvm check --help)", check.err().strip());
+    }
+
     @Test
     void anUnknownCommandIsOneLineAndStatusTwo() {
         Cli.Result r = Cli.run("snapshots", "check");
