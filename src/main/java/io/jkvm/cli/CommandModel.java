@@ -3,6 +3,8 @@ package io.jkvm.cli;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
+import java.util.List;
+
 /**
  * picocli's model of a command made in code, as every jkvm command's is: picocli reads an annotated command through
  * the JDK's annotation proxies and reflection, about 70 ms of every launch's main thread, where this model takes about
@@ -31,6 +33,11 @@ final class CommandModel {
         return OptionSpec.builder(name).paramLabel(label).type(type).description(description);
     }
 
+    /** An option given any number of times, each with a string. */
+    static OptionSpec repeated(String name, String label, String... description) {
+        return option(name, label, List.class, description).auxiliaryTypes(String.class).build();
+    }
+
     /** An option taking no value: true when given. */
     static OptionSpec flag(String name, String... description) {
         return OptionSpec.builder(name).type(boolean.class).arity("0").description(description).build();
@@ -39,6 +46,12 @@ final class CommandModel {
     /** The value the command line gave option {@code name} of {@code spec}, or its default (null without one). */
     static <T> T value(CommandSpec spec, String name) {
         return spec.findOption(name).getValue();
+    }
+
+    /** The strings a {@link #repeated} option was given, in order; none when it was not. */
+    static List<String> values(CommandSpec spec, String name) {
+        List<String> given = value(spec, name);
+        return given == null ? List.of() : given;
     }
 
     /** A flag's value: whether the command line gave it. */

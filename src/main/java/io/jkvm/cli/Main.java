@@ -121,8 +121,8 @@ public final class Main implements Runnable {
         cli.setOut(new PrintWriter(out, true));
         cli.setErr(new PrintWriter(err, true));
         cli.setParameterExceptionHandler((e, a) -> {
-            String command = e.getCommandLine().getCommandName();
-            err.println("jkvm: " + oneLine(e) + " (see jkvm " + ("jkvm".equals(command) ? "" : command + " ") + "--help)");
+            String command = e.getCommandLine().getCommandSpec().qualifiedName(); // "jkvm snapshot check"
+            err.println("jkvm: " + oneLine(e) + " (see " + command + " --help)");
             err.flush();
             return ERROR;
         });

@@ -14,7 +14,6 @@ import io.jkvm.migration.MigrationTarget;
 import io.jkvm.migration.TcpAddress;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Model.OptionSpec;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +25,9 @@ import static io.jkvm.cli.CommandModel.command;
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
 import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.repeated;
 import static io.jkvm.cli.CommandModel.value;
+import static io.jkvm.cli.CommandModel.values;
 
 /** `jkvm run`: boots an image (or the bundled demo guest) and exits with the guest's status. */
 final class RunCommand implements Callable<Integer> {
@@ -80,11 +81,11 @@ final class RunCommand implements Callable<Integer> {
                 .defaultValue("").build());
         spec.addOption(option("--initrd", "FILE", Path.class, "Linux's initrd, or a multiboot kernel's module (with --kernel)")
                 .build());
-        spec.addOption(list("--device", "NAME",
+        spec.addOption(repeated("--device", "NAME",
                 "an extra device (with --kernel): pc-testdev (QEMU's test device) or virtio-rng (entropy from the host)"));
-        spec.addOption(list("--disk", "FILE[,ro]",
+        spec.addOption(repeated("--disk", "FILE[,ro]",
                 "a virtio-blk disk on a raw image file (with --kernel; ,ro: read-only); the first is Linux's /dev/vda"));
-        spec.addOption(list("--net", "tap=NAME[,mac=MAC]",
+        spec.addOption(repeated("--net", "tap=NAME[,mac=MAC]",
                 "a virtio-net NIC on the host's TAP device NAME (with --kernel; it must exist: ip tuntap add NAME mode tap)"));
         spec.addOption(flag("--no-reboot",
                 "end the run with status 0 when the guest resets the machine (reboot), instead of booting its kernel again"));
@@ -95,11 +96,6 @@ final class RunCommand implements Callable<Integer> {
                 "diagnostic: move the vCPUs between KVM and the software core after every N port I/O exits of vCPU 0 "
                         + "(0: never); a CPU model KVM cannot run here is remade on the software core instead")
                 .defaultValue("0").hidden(true).build());
-    }
-
-    /** An option given any number of times, each a string. */
-    private static OptionSpec list(String name, String label, String description) {
-        return option(name, label, List.class, description).auxiliaryTypes(String.class).build();
     }
 
     /** Takes the values the command line gave (or the defaults). */
@@ -113,17 +109,12 @@ final class RunCommand implements Callable<Integer> {
         kernel = value(spec, "--kernel");
         append = value(spec, "--append");
         initrd = value(spec, "--initrd");
-        devices = valueOrNone(spec, "--device");
-        disks = valueOrNone(spec, "--disk");
-        nets = valueOrNone(spec, "--net");
+        devices = values(spec, "--device");
+        disks = values(spec, "--disk");
+        nets = values(spec, "--net");
         noReboot = given(spec, "--no-reboot");
         incoming = value(spec, "--incoming");
         handOffEvery = value(spec, "--handoff-every");
-    }
-
-    private static List<String> valueOrNone(CommandSpec spec, String name) {
-        List<String> v = value(spec, name);
-        return v == null ? List.of() : v;
     }
 
     @Override

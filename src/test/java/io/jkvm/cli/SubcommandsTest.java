@@ -43,7 +43,7 @@ class SubcommandsTest {
         assertEquals("jkvm: Missing required parameter: 'COMMAND' (see jkvm ctl --help)", command.err().strip());
         Cli.Result check = Cli.run("snapshot", "check");
         assertEquals(Main.ERROR, check.status());
-        assertEquals("jkvm: Missing required parameter: 'FILE' (see jkvm check --help)", check.err().strip());
+        assertEquals("jkvm: Missing required parameter: 'FILE' (see jkvm snapshot check --help)", check.err().strip());
     }
 
     @Test
