@@ -6,6 +6,7 @@ import io.jkvm.machine.Threads;
 import io.jkvm.sandbox.Sandbox;
 
 import java.io.File;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -23,16 +24,20 @@ final class StartAhead {
     /** The commands that start a machine: the first word of their command lines. */
     private static final Set<String> MACHINE_COMMANDS = Set.of("run", "restore");
 
-    private static volatile Thread ahead;
+    private static volatile List<Thread> ahead = List.of();
 
-    /** Begins the work when {@code args} names a command that starts a machine. */
+    /**
+     * Begins the work when {@code args} names a command that starts a machine: the links on one thread, the sandbox's
+     * parts on another (plain Java and the JDK's own native code), which would otherwise wait for the links.
+     */
     static void begin(String[] args) {
         if (args.length > 0 && MACHINE_COMMANDS.contains(args[0])) {
-            ahead = Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> work(args));
+            ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> links(args)),
+                    Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(StartAhead::sandboxParts));
         }
     }
 
-    private static void work(String[] args) {
+    private static void links(String[] args) {
         try {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
             boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
@@ -41,13 +46,20 @@ final class StartAhead {
                 Downcalls.linkForKvm();
             }
             Downcalls.linkForSandbox();
-            Sandbox.openJvmParts();
-            Sandbox.compileFilter();
             if (kvm && !namesTheEmulator(args)) {
                 Downcalls.linkForKvmVcpus();
             }
         } catch (Throwable e) {
             // the main thread meets the same failure where it needs the part, and reports it there in one line
+        }
+    }
+
+    private static void sandboxParts() {
+        try {
+            Sandbox.openJvmParts();
+            Sandbox.compileFilter();
+        } catch (Throwable e) {
+            // as above: the sandbox meets it again as it goes up
         }
     }
 
@@ -66,10 +78,9 @@ final class StartAhead {
 
     /** Waits for the work begun, if any, to end (through interrupts: the sandbox must not go up beside it). */
     static void await() {
-        Thread t = ahead;
-        if (t != null) {
+        for (Thread t : ahead) {
             Threads.joinUninterruptibly(t);
-            ahead = null;
         }
+        ahead = List.of();
     }
 }

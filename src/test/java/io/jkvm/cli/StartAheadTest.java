@@ -10,13 +10,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class StartAheadTest {
     private static List<Thread> aheadThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("jkvm-start-ahead")).toList();
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("jkvm-start-ahead")).toList();
     }
 
     @Test
     void aMachineCommandLinksAheadAndTheWaitEndsOnlyOnceThatThreadHasEnded() {
         StartAhead.begin(new String[]{"run", "--backend", "emulator"});
         List<Thread> started = aheadThreads();
+        assertEquals(2, started.size(), "the links' thread and the sandbox parts' thread: " + started);
         StartAhead.await();
         assertTrue(started.stream().noneMatch(Thread::isAlive), "the thread still runs after the wait");
         assertEquals(List.of(), aheadThreads(), "a start-ahead thread is left");
