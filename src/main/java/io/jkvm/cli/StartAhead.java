@@ -76,6 +76,11 @@ final class StartAhead {
         return false;
     }
 
+    /** The threads of the work begun and not yet waited for (for the tests). */
+    static List<Thread> threads() {
+        return ahead;
+    }
+
     /** Waits for the work begun, if any, to end (through interrupts: the sandbox must not go up beside it). */
     static void await() {
         for (Thread t : ahead) {

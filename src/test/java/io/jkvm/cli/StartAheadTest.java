@@ -14,12 +14,13 @@ class StartAheadTest {
     }
 
     @Test
-    void aMachineCommandLinksAheadAndTheWaitEndsOnlyOnceThatThreadHasEnded() {
+    void aMachineCommandWorksAheadOnTwoThreadsAndTheWaitEndsOnlyOnceBothHaveEnded() {
         StartAhead.begin(new String[]{"run", "--backend", "emulator"});
-        List<Thread> started = aheadThreads();
-        assertEquals(2, started.size(), "the links' thread and the sandbox parts' thread: " + started);
+        List<Thread> started = StartAhead.threads();
+        assertEquals(List.of("jkvm-start-ahead", "jkvm-start-ahead-sandbox"), started.stream().map(Thread::getName).toList(),
+                "the links' thread and the sandbox parts' thread");
         StartAhead.await();
-        assertTrue(started.stream().noneMatch(Thread::isAlive), "the thread still runs after the wait");
+        assertTrue(started.stream().noneMatch(Thread::isAlive), "a thread still runs after the wait");
         assertEquals(List.of(), aheadThreads(), "a start-ahead thread is left");
         StartAhead.await(); // nothing begun: returns at once
     }
