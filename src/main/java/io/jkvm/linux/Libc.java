@@ -16,7 +16,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * The libc downcalls, linked with errno captured (which jextract does not emit). Each distinct downcall shape costs a
  * link at every start (code spun for it, several milliseconds, the first about a tenth of a second), so all but the
- * vCPU threads' kicks and KVM's quick queries go through one: syscall(2)'s, seven longs to a long (docs/benchmarks.md). Each handle is in a class of its own, so it is linked on its first use, or ahead by
+ * vCPU threads' kicks and KVM's quick queries go through one: syscall(2)'s, seven longs to a long
+ * (docs/benchmarks.md). Each handle is in a class of its own, so it is linked on its first use, or ahead by
  * {@link Downcalls}.
  */
 final class Libc {
@@ -51,8 +52,8 @@ final class Libc {
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
 
     /**
-     * syscall(2): the one downcall shape of the system calls jkvm makes itself (mmap, open, close, ioctl, eventfds,
-     * poll, arch_prctl, seccomp, prctl...). With a shape per call, links were two fifths of a launch's CPU.
+     * syscall(2), for every system call jkvm makes itself (mmap, open, close, ioctl, eventfds, poll, arch_prctl,
+     * seccomp, prctl...): one link for all of them.
      */
     static final class Syscall {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(), SYSCALL_SHAPE,
