@@ -1,7 +1,9 @@
 package io.jkvm.cli;
 
+import io.jkvm.kvm.Kvm;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.util.List;
 
@@ -38,6 +40,24 @@ final class CommandModel {
         return option(name, label, List.class, description).auxiliaryTypes(String.class).build();
     }
 
+    /** The hidden --kvm PATH of the commands that open KVM: the device, /dev/kvm unless given (for the tests). */
+    static OptionSpec kvmDevice() {
+        return option("--kvm", "PATH", String.class, "the KVM device (default: ${DEFAULT-VALUE})")
+                .defaultValue(Kvm.DEFAULT_PATH).hidden(true).build();
+    }
+
+    /** Positional parameter {@code index}, which the command line must give (one value of {@code type}). */
+    static PositionalParamSpec required(int index, String label, Class<?> type, String... description) {
+        return PositionalParamSpec.builder().index(Integer.toString(index)).arity("1").required(true).paramLabel(label)
+                .type(type).description(description).build();
+    }
+
+    /** Positional parameter {@code index}, which the command line may leave out (null then). */
+    static PositionalParamSpec optional(int index, String label, Class<?> type, String... description) {
+        return PositionalParamSpec.builder().index(Integer.toString(index)).arity("0..1").paramLabel(label)
+                .type(type).description(description).build();
+    }
+
     /** An option taking no value: true when given. */
     static OptionSpec flag(String name, String... description) {
         return OptionSpec.builder(name).type(boolean.class).arity("0").description(description).build();
@@ -46,6 +66,11 @@ final class CommandModel {
     /** The value the command line gave option {@code name} of {@code spec}, or its default (null without one). */
     static <T> T value(CommandSpec spec, String name) {
         return spec.findOption(name).getValue();
+    }
+
+    /** The value the command line gave positional parameter {@code index} of {@code spec}; null when left out. */
+    static <T> T parameter(CommandSpec spec, int index) {
+        return spec.positionalParameters().get(index).getValue();
     }
 
     /** The strings a {@link #repeated} option was given, in order; none when it was not. */

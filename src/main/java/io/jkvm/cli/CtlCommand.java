@@ -5,17 +5,18 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jkvm.api.ApiClient;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
 import static io.jkvm.cli.CommandModel.command;
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.optional;
 import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.parameter;
+import static io.jkvm.cli.CommandModel.required;
 import static io.jkvm.cli.CommandModel.value;
 
 /** `jkvm ctl PATH COMMAND [ARG]`: sends one command to a running VM's control socket and prints the answer. */
@@ -33,12 +34,10 @@ final class CtlCommand implements Callable<Integer> {
                 "Commands: info, pause, resume, snapshot FILE, stop, migrate tcp:HOST:PORT, cancel, and restore FILE to a",
                 "jkvm restore --api-socket PATH that waits for one. See docs/api.md.");
         spec.usageMessage().footer("Exit status: 0 when the VM did it, 2 with one line on stderr when it refused or could not be reached.");
-        spec.addPositional(PositionalParamSpec.builder().index("0").arity("1").required(true).paramLabel("PATH").type(Path.class)
-                .description("the VM's API socket").build());
-        spec.addPositional(PositionalParamSpec.builder().index("1").arity("1").required(true).paramLabel("COMMAND").type(String.class)
-                .description("info, pause, resume, snapshot, stop, migrate, cancel, restore").build());
-        spec.addPositional(PositionalParamSpec.builder().index("2").arity("0..1").paramLabel("ARG").type(String.class)
-                .description("snapshot: the FILE to write; restore: the FILE to restore; migrate: tcp:HOST:PORT").build());
+        spec.addPositional(required(0, "PATH", Path.class, "the VM's API socket"));
+        spec.addPositional(required(1, "COMMAND", String.class, "info, pause, resume, snapshot, stop, migrate, cancel, restore"));
+        spec.addPositional(optional(2, "ARG", String.class,
+                "snapshot: the FILE to write; restore: the FILE to restore; migrate: tcp:HOST:PORT"));
         spec.addOption(flag("--json", "print the response as JSON, as the socket sent it"));
         spec.addOption(option("--max-downtime", "MS", Long.class,
                 "migrate: stop the vCPUs once what is left takes no longer than this to send (default 300)").build());
@@ -48,10 +47,9 @@ final class CtlCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<PositionalParamSpec> positionals = spec.positionalParameters();
-        Path socket = positionals.get(0).getValue();
-        String command = positionals.get(1).getValue();
-        String argument = positionals.get(2).getValue();
+        Path socket = parameter(spec, 0);
+        String command = parameter(spec, 1);
+        String argument = parameter(spec, 2);
         boolean json = given(spec, "--json");
         Long maxDowntimeMillis = value(spec, "--max-downtime");
         boolean noMemoryCheck = given(spec, "--no-memory-check");

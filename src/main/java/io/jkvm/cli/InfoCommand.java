@@ -24,6 +24,7 @@ import java.util.concurrent.Callable;
 import static io.jkvm.cli.CommandModel.command;
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.kvmDevice;
 import static io.jkvm.cli.CommandModel.option;
 import static io.jkvm.cli.CommandModel.value;
 
@@ -43,7 +44,7 @@ final class InfoCommand implements Callable<Integer> {
         spec.addOption(flag("--json", "print JSON instead of text"));
         spec.addOption(option("--cpu", "MODEL", String.class,
                 "also show a guest CPU model (e.g. host,+apx): its XSAVE layout and whether this host's KVM can run it").build());
-        spec.addOption(option("--kvm", "PATH", String.class).defaultValue("/dev/kvm").hidden(true).build());
+        spec.addOption(kvmDevice());
     }
 
     /** A guest CPU model and what this host's KVM lacks to run it. */

@@ -15,6 +15,7 @@ import java.util.Optional;
 
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.kvmDevice;
 import static io.jkvm.cli.CommandModel.option;
 import static io.jkvm.cli.CommandModel.value;
 
@@ -55,8 +56,7 @@ final class MachineOptions {
                 .defaultValue("auto").converters(new SandboxSwitch()).build());
         spec.addOption(option("--user", "NAME", String.class,
                 "with --sandbox, started as root: the user jkvm becomes (default: " + Sandbox.DEFAULT_USER + ")").build());
-        spec.addOption(option("--kvm", "PATH", String.class, "the KVM device (default: ${DEFAULT-VALUE})")
-                .defaultValue("/dev/kvm").hidden(true).build());
+        spec.addOption(kvmDevice());
     }
 
     /** Takes the values the command line gave these options (or their defaults): first thing when the command runs. */

@@ -6,7 +6,6 @@ import io.jkvm.machine.Outcome;
 import io.jkvm.machine.RestoreSlot;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -14,7 +13,9 @@ import java.util.concurrent.Callable;
 import static io.jkvm.cli.CommandModel.command;
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
+import static io.jkvm.cli.CommandModel.optional;
 import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.parameter;
 import static io.jkvm.cli.CommandModel.value;
 
 /** `jkvm restore SNAPSHOT`: runs a machine from a snapshot, on whichever backend can run its CPU model here. */
@@ -37,9 +38,8 @@ final class RestoreCommand implements Callable<Integer> {
                 "With --api-socket PATH and no SNAPSHOT, it warms its restore path, opens the socket and waits for a",
                 "restore command (jkvm ctl PATH restore FILE): a restore into a process that is already running.");
         options = new MachineOptions(spec);
-        spec.addPositional(PositionalParamSpec.builder().index("0").arity("0..1").paramLabel("SNAPSHOT").type(Path.class)
-                .description("the snapshot file (its memory file sits beside it); none with --api-socket: wait for a restore command")
-                .build());
+        spec.addPositional(optional(0, "SNAPSHOT", Path.class,
+                "the snapshot file (its memory file sits beside it); none with --api-socket: wait for a restore command"));
         spec.addOption(option("--cpu", "MODEL", String.class,
                 "run it with this CPU model (as jkvm run --cpu) instead of the one it was saved with; refused in",
                 "one line where the guest would lose a feature, an XCR0 bit or an MXCSR bit it had, or its vendor").build());
@@ -51,7 +51,7 @@ final class RestoreCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         options.read();
-        snapshot = spec.positionalParameters().getFirst().getValue();
+        snapshot = parameter(spec, 0);
         cpuModel = value(spec, "--cpu");
         noMemoryCheck = given(spec, "--no-memory-check");
         options.checkSandboxOptions();

@@ -18,7 +18,6 @@ import io.jkvm.x86.VcpuState;
 import io.jkvm.x86.Vendor;
 import io.jkvm.x86.XsaveLayout;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Model.PositionalParamSpec;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -28,6 +27,9 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
 import static io.jkvm.cli.CommandModel.command;
+import static io.jkvm.cli.CommandModel.kvmDevice;
+import static io.jkvm.cli.CommandModel.parameter;
+import static io.jkvm.cli.CommandModel.required;
 import static io.jkvm.cli.CommandModel.option;
 import static io.jkvm.cli.CommandModel.value;
 
@@ -59,15 +61,15 @@ final class SnapshotCommand implements Runnable {
                     "Reads a snapshot, checks every section and its guest memory, and compares its CPU model with",
                     "this host: features, XSAVE components and their offsets, XCR0, MXCSR_MASK. Exit status 0 when this host",
                     "can restore it (on KVM or on the software core), 2 with one line when the snapshot is damaged.");
-            spec.addPositional(PositionalParamSpec.builder().index("0").arity("1").required(true).paramLabel("FILE").type(Path.class).build());
-            spec.addOption(option("--kvm", "PATH", String.class).defaultValue("/dev/kvm").hidden(true).build());
+            spec.addPositional(required(0, "FILE", Path.class));
+            spec.addOption(kvmDevice());
             spec.addOption(option("--cpu", "MODEL", String.class,
                     "check it against this CPU model (as jkvm restore --cpu) instead of the one it was saved with").build());
         }
 
         @Override
         public Integer call() {
-            Path file = spec.positionalParameters().getFirst().getValue();
+            Path file = parameter(spec, 0);
             kvmPath = value(spec, "--kvm");
             cpuModel = value(spec, "--cpu");
             SnapshotFile.Snapshot s;
