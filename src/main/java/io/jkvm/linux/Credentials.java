@@ -18,11 +18,11 @@ public final class Credentials {
     }
 
     public static int effectiveUid() {
-        return (int) Libc.syscall(Libc.callState(), Uapi.SYS_geteuid(), 0, 0, 0);
+        return (int) Libc.syscallOrErrno(Uapi.SYS_geteuid(), 0, 0, 0); // never fails
     }
 
     public static int realUid() {
-        return (int) Libc.syscall(Libc.callState(), Uapi.SYS_getuid(), 0, 0, 0);
+        return (int) Libc.syscallOrErrno(Uapi.SYS_getuid(), 0, 0, 0);
     }
 
     /** The user called {@code name} (getpwnam), if the host has one. */

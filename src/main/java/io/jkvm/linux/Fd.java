@@ -81,16 +81,15 @@ public final class Fd implements AutoCloseable {
 
     /** ioctl on descriptor {@code fd}, which may be one jkvm does not own (a standard stream). */
     static int ioctlOrErrno(int fd, Ioctl request, long arg) {
+        if (!request.quick()) {
+            return (int) Libc.syscallOrErrno(io.jkvm.linux.uapi.Uapi.SYS_ioctl(), fd, request.number(), arg);
+        }
         MemorySegment state = Libc.callState();
         int r;
-        if (request.quick()) {
-            try {
-                r = (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg);
-            } catch (Throwable t) {
-                throw Libc.linkageBroken(t);
-            }
-        } else {
-            r = (int) Libc.syscall(state, io.jkvm.linux.uapi.Uapi.SYS_ioctl(), fd, request.number(), arg);
+        try {
+            r = (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg);
+        } catch (Throwable t) {
+            throw Libc.linkageBroken(t);
         }
         return r < 0 ? -Libc.errno(state) : r;
     }
