@@ -5,7 +5,7 @@ import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.RamLayout;
 
 /** The fast path: runs decoded blocks ({@link BlockDecoder}) from the code cache, falling back to the interpreter. */
-abstract sealed class BlockExecution extends StepExecution permits Core {
+abstract sealed class BlockExecution extends StepExecution permits RegionCompilation {
     BlockExecution(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
     }
@@ -169,17 +169,25 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
      * fetch faults if it gets there).
      */
     private long nextPagePhysical() {
-        long cr2Before = cr2, next, linear = fetchPage + 0x1000;
+        return physicalPage(fetchPage + 0x1000);
+    }
+
+    /**
+     * The physical base of the page of {@code linear} as code is fetched from it now: -1 when it is not RAM or its
+     * translation faults (no fault is raised).
+     */
+    final long physicalPage(long linear) {
+        long cr2Before = cr2, physical;
         if (!canonical(linear)) {
             return -1;
         }
         try {
-            next = translate(linear, ACC_EXEC);
+            physical = translate(linear & ~0xFFFL, ACC_EXEC);
         } catch (GuestFault f) {
             cr2 = cr2Before;
             return -1;
         }
-        return isRam(next, 0x1000) ? next : -1;
+        return isRam(physical, 0x1000) ? physical : -1;
     }
 
     /** {@code b}, found at RIP under this translation: the page it was decoded in is RIP's, the fetched page now. */
@@ -190,7 +198,7 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /** The decoded blocks of the fetched page, by offset. */
-    private PageBlocks fetchedPageBlocks() {
+    final PageBlocks fetchedPageBlocks() {
         if (fetchBlocksBase != fetchPhysBase || fetchBlocksFlushes != code.flushes) {
             fetchBlocks = code.page(fetchPhysBase);
             fetchBlocksBase = fetchPhysBase;
@@ -287,8 +295,9 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
                 && insns.length > 0) {
             compiled = compiledClass(block);
         }
-        // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead)
-        if (compiled != null && !interruptShadow) {
+        // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead);
+        // so does a block whose region's other pages no longer translate as they did
+        if (compiled != null && !interruptShadow && (block.regionPages == null || regionPagesMap(block))) {
             try {
                 return compiled.run(core());
             } catch (GuestFault f) {
@@ -374,157 +383,21 @@ abstract sealed class BlockExecution extends StepExecution permits Core {
     }
 
     /** Whether {@code block} retired a quarter or more of this vCPU's instructions since it was decoded. */
-    private boolean retiredAQuarter(DecodedBlock block) {
+    final boolean retiredAQuarter(DecodedBlock block) {
         return (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt;
     }
 
     /**
-     * The compiled class of {@code block}, which reached the compile threshold: at once when every block is compiled
-     * before it runs, or when the block ran a quarter or more of this vCPU's instructions since it was decoded (a hot
-     * loop, whose decoded runs would cost more than the build); else sent to the compiler thread
-     * ({@link RegionCompiles}) and null until it is made (or the block has run on for long enough to wait for it).
-     * Null too when a block its region runs no longer matches memory: then the block counts its runs again.
+     * The compiled class of {@code block}, which reached the compile threshold or runs as a hot loop, or null while it
+     * is being made or a block its region runs no longer matches memory ({@link RegionCompilation}).
      */
-    private CompiledBlock compiledClass(DecodedBlock block) {
-        RegionCompiles.Pending pending = block.pending;
-        if (pending == null) {
-            FoundRegion found = regionOf(block);
-            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs);
-            if (compileThreshold == 0 || retiredAQuarter(block)) {
-                pending.run();
-            } else {
-                regionsSent += RegionCompiles.send(pending) ? 1 : 0;
-                block.pending = pending;
-                return null;
-            }
-        } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold)) {
-            return null;
-        }
-        block.pending = null;
-        RegionCompiles.Pending.Made made = pending.made();
-        int kept = made.kept();
-        for (int k = 0; k < kept - 1; k++) { // decoded when the region was found: their bytes may have changed since
-            if (!code.current(pending.members[k], block.physical + pending.offsets[k])) {
-                block.runs = 0;
-                return null;
-            }
-        }
-        blocksCompiled++;
-        block.compiled = made.code();
-        if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
-            block.regionBlocks = java.util.Arrays.copyOf(pending.members, kept - 1);
-            block.regionOffsets = java.util.Arrays.copyOf(pending.offsets, kept - 1);
-            regionsCompiled++;
-            enterAtMembers(block, made.code(), pending.members, kept);
-        }
-        return block.compiled;
-    }
+    abstract CompiledBlock compiledClass(DecodedBlock block);
 
-    /**
-     * The region's other blocks run its method too, entered at their own starts, unless they run a region of as many
-     * blocks already: runBlock comes to them when the method has left (after CHAIN_LIMIT instructions, at an exit), and
-     * they would run decoded, or a smaller region of their own, until their own region, mostly the same blocks, was
-     * compiled and warmed up by the JIT again. One being made for them is no longer wanted. Each checks the bytes of
-     * the others, the entry's too, as the entry checks theirs.
-     */
-    private void enterAtMembers(DecodedBlock entry, CompiledBlock code, DecodedBlock[] members, int kept) {
-        DecodedBlock[] region = new DecodedBlock[kept];
-        region[0] = entry;
-        System.arraycopy(members, 0, region, 1, kept - 1);
-        for (int k = 1; k < kept; k++) {
-            DecodedBlock m = region[k];
-            if (m.dropped || m.compiled != null && (m.regionBlocks == null ? 1 : m.regionBlocks.length + 1) >= kept) {
-                continue;
-            }
-            if (m.pending != null) {
-                m.pending.cancel(false); // the compiler thread skips it if it has not begun it
-                m.pending = null;
-            }
-            DecodedBlock[] others = new DecodedBlock[kept - 1];
-            long[] offsets = new long[kept - 1];
-            for (int j = 0, o = 0; j < kept; j++) {
-                if (j != k) {
-                    others[o] = region[j];
-                    offsets[o++] = region[j].physical - m.physical;
-                }
-            }
-            m.regionBlocks = others;
-            m.regionOffsets = offsets;
-            m.compiled = code.at(k);
-            regionEntries++;
-        }
-    }
-
-    /** How many blocks run a region's method compiled for another block, entered at their own start (for the tests). */
-    long regionEntries;
+    /** Whether the other pages the region of {@code block} (at RIP) runs code in still translate as they did. */
+    abstract boolean regionPagesMap(DecodedBlock block);
 
     /** Where {@link #runDecoded} leaves the sum of a block's ops it read ahead, so the JIT keeps the reads. */
     private int opsTouched;
-
-    /** How many regions went to the compiler thread (for the tests). */
-    long regionsSent;
-
-    /** How many compiled methods run more than one block (for the tests). */
-    long regionsCompiled;
-    /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
-    static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
-
-    /** A region found for a block, and the decoded blocks after its entry, in the region's order. */
-    private record FoundRegion(BlockRegion region, DecodedBlock[] members) {
-    }
-
-    /**
-     * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks of its page that direct
-     * branches and fall-throughs of those before reach, are current and ran at least a sixteenth of the entry's runs
-     * (up to the compile threshold's; compiling everything at once: decoded now), when one of them comes back to it (a
-     * loop); else the block alone. A hot loop compiled early takes the blocks around it at its own count.
-     */
-    private FoundRegion regionOf(DecodedBlock block) {
-        int entry = (int) (rip & 0xFFF);
-        FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
-        if ((rip & ~0xFFFL) != fetchPage || fetchedPageBlocks().get(entry) != block || block.tailPhysical >= 0) {
-            return single; // a block with a tail runs alone: only its own entry checks where its tail page is
-        }
-        java.util.List<DecodedBlock> members = new java.util.ArrayList<>(java.util.List.of(block));
-        java.util.List<Long> starts = new java.util.ArrayList<>(java.util.List.of(0L));
-        int total = block.insns.length;
-        boolean loops = false;
-        for (int m = 0; m < members.size(); m++) {
-            for (long to : BlockRegion.successors(members.get(m).insns, starts.get(m))) {
-                loops |= to == 0;
-                long offset = entry + to;
-                if (offset < 0 || offset >= 0x1000 || starts.contains(to) || members.size() == REGION_BLOCKS) {
-                    continue;
-                }
-                DecodedBlock s = fetchBlocks.get((int) offset);
-                if (s == null && compileThreshold == 0) {
-                    s = code.decode(fetchPhysBase + offset, fetchBlocks, this::nextPagePhysical);
-                    if (code.flushes != fetchBlocksFlushes) {
-                        return single; // the cache was full and is empty now: the page index is stale
-                    }
-                }
-                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0
-                        || s.runs < Math.min(compileThreshold, block.runs) / 16
-                        || total + s.insns.length > REGION_INSNS || !code.current(s, fetchPhysBase + offset)) {
-                    continue;
-                }
-                members.add(s);
-                starts.add(to);
-                total += s.insns.length;
-            }
-        }
-        if (members.size() == 1 || !loops) {
-            return single; // a region that never comes back to its entry saves little for what it costs to compile
-        }
-        int n = members.size();
-        BlockOp[][] blocks = new BlockOp[n][];
-        long[] at = new long[n];
-        for (int k = 0; k < n; k++) {
-            blocks[k] = members.get(k).insns;
-            at[k] = starts.get(k);
-        }
-        return new FoundRegion(new BlockRegion(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
-    }
 
     /** How many locked instructions ran as one compare-and-swap in a block ({@link LockedInPlace}; for the tests). */
     long lockedInPlace;

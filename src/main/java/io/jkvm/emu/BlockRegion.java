@@ -3,10 +3,10 @@ package io.jkvm.emu;
 import java.util.Arrays;
 
 /**
- * The decoded blocks one compiled method runs ({@link BlockCompiler}): the entry block first, then blocks of the same
- * page its direct branches, calls, calls' return sites and fall-throughs reach, each at its offset from the entry
- * (within one page, linear and physical offsets agree). A branch from one to another stays in the method, registers
- * and flags in locals.
+ * The decoded blocks one compiled method runs ({@link BlockCompiler}): the entry block first, then blocks of its page
+ * and the pages near it that its direct branches, calls, calls' return sites and fall-throughs reach, each at its
+ * linear offset from the entry ({@link RegionCompilation} finds them and checks their pages' translations). A branch
+ * from one to another stays in the method, registers and flags in locals.
  */
 record BlockRegion(BlockOp[][] blocks, long[] starts) {
     BlockRegion {

@@ -62,6 +62,8 @@ final class CodeCache {
         final long[] tailLines = new long[512];                // by page: line n holds bytes of another page's block
         @SuppressWarnings("unchecked")
         final java.util.ArrayList<DecodedBlock>[] tails = new java.util.ArrayList[512]; // those blocks, by page
+        @SuppressWarnings("unchecked") // by page: blocks of other pages whose compiled region runs blocks of this one
+        final java.util.ArrayList<DecodedBlock>[] companions = new java.util.ArrayList[512];
     }
 
     /** The region of {@code physical} (in RAM), made if there is none. */
@@ -96,6 +98,35 @@ final class CodeCache {
             pages++;
         }
         return page;
+    }
+
+    /** The decoded blocks of the page at {@code pageBase} (in RAM), or null when none were decoded there. */
+    PageBlocks pageIfAny(long pageBase) {
+        Region region = regions[(int) (pageBase >>> 21)];
+        return region == null ? null : region.pages[(int) (pageBase >>> 12) & 511];
+    }
+
+    /**
+     * The blocks of one compiled region, which lie in more than one page: a store that drops decoded code of any of
+     * those pages drops the blocks of the others too (each of which may run the region's method). Those pages keep
+     * their code lines, so a later store to them still drops the blocks of the pages that ran with theirs.
+     */
+    void runTogether(DecodedBlock[] region) {
+        for (DecodedBlock b : region) {
+            Region r = regions[(int) (b.physical >>> 21)];
+            int pageInRegion = (int) (b.physical >>> 12) & 511;
+            java.util.ArrayList<DecodedBlock> list = r.companions[pageInRegion];
+            if (list == null) {
+                list = r.companions[pageInRegion] = new java.util.ArrayList<>();
+            } else if (list.size() >= 32) {
+                list.removeIf(c -> c.dropped); // the blocks of regions gone: their pages were dropped or decoded again
+            }
+            for (DecodedBlock other : region) {
+                if ((other.physical ^ b.physical) >>> 12 != 0 && !list.contains(other)) {
+                    list.add(other);
+                }
+            }
+        }
     }
 
     /** Drops every decoded block (the cache is full). */
@@ -234,6 +265,18 @@ final class CodeCache {
                     DecodedBlock t = tails.get(k);
                     if (!t.dropped) { // its page goes whole: a compiled region there may run it
                         dropBlocks(regions[(int) (t.physical >>> 21)], (int) (t.physical >>> 12) & 511);
+                    }
+                }
+                java.util.ArrayList<DecodedBlock> companions = region.companions[pageInRegion];
+                region.companions[pageInRegion] = null;
+                for (int k = 0; companions != null && k < companions.size(); k++) {
+                    DecodedBlock c = companions.get(k);
+                    if (!c.dropped) { // its page's blocks go, its lines stay: its own companions ran with its bytes
+                        Region other = regions[(int) (c.physical >>> 21)];
+                        int page = (int) (c.physical >>> 12) & 511;
+                        long kept = other.codeLines[page];
+                        dropBlocks(other, page);
+                        other.codeLines[page] = kept;
                     }
                 }
                 return true;

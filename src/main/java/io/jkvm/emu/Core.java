@@ -13,7 +13,7 @@ import io.jkvm.x86.RamLayout;
  * {@link StepExecution} (one instruction, interrupts and faults) and {@link BlockExecution} (decoded blocks). Port
  * I/O and MMIO leave through {@link IoPort} so the machine's devices serve both backends.
  */
-final class Core extends BlockExecution {
+final class Core extends RegionCompilation {
     Core(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
     }

@@ -43,9 +43,15 @@ final class DecodedBlock {
     DecodedBlock crossTo;
     long crossRip, crossSalt;
     int crossGeneration;
-    /** The other blocks its compiled method runs, and their offsets from it: their bytes are checked with its own. */
+    /** The other blocks its compiled method runs, and their physical offsets from it: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
     long[] regionOffsets;
+    /**
+     * The pages besides its own its compiled method runs blocks of, as pairs: the linear page's distance from its own,
+     * and the physical page that translated to when the region was found (it runs the method only while they still
+     * do); null when its region lies in its own page.
+     */
+    long[] regionPages;
 
     /** Set when it left the cache's index (decoded again, or its page dropped): a link to it leads nowhere then. */
     boolean dropped;

@@ -187,6 +187,16 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsCompiled;
     }
 
+    /** How many compiled methods run blocks of more than one page. */
+    long regionsAcrossPages() {
+        return core.regionsAcrossPages;
+    }
+
+    /** How many times a block ran decoded because a page its region runs no longer translated as it did. */
+    long regionPagesMoved() {
+        return core.regionPagesMoved;
+    }
+
     /** How many decoded blocks run a region's method entered at their own start. */
     long regionEntries() {
         return core.regionEntries;

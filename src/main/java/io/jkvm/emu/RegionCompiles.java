@@ -44,7 +44,8 @@ final class RegionCompiles {
         }
 
         final DecodedBlock[] members;
-        final long[] offsets;
+        /** The linear offsets of the region's blocks from its entry's start (the entry's, 0, first). */
+        final long[] starts;
         /** The block's run count when it was sent. */
         final int sentAt;
 
@@ -54,7 +55,7 @@ final class RegionCompiles {
                 return new Made(BlockCompiler.compile(fitted), fitted.region().blocks().length);
             });
             this.members = members;
-            this.offsets = java.util.Arrays.copyOfRange(region.starts(), 1, region.starts().length);
+            this.starts = region.starts().clone();
             this.sentAt = sentAt;
         }
 

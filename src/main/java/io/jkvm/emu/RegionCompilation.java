@@ -1,0 +1,261 @@
+package io.jkvm.emu;
+
+import io.jkvm.linux.Mapping;
+import io.jkvm.x86.CpuidTable;
+import io.jkvm.x86.RamLayout;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Which blocks one compiled method runs (a region: a hot block and the blocks around it that its branches reach, in
+ * its page and the pages near it), when it is made, and what a region's blocks check before they enter it.
+ */
+abstract sealed class RegionCompilation extends BlockExecution permits Core {
+    RegionCompilation(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
+        super(ram, layout, cpuid, mxcsrMask, io);
+    }
+
+    /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
+    static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
+    /**
+     * How many pages before or after the entry's a region's blocks may lie in: a loop of a function larger than a page,
+     * or calling one beside it, goes on in its method instead of leaving it at each branch to another page.
+     */
+    static final int REGION_REACH = 2;
+
+    /** How many blocks run a region's method compiled for another block, entered at their own start (for the tests). */
+    long regionEntries;
+
+    /** How many regions went to the compiler thread (for the tests). */
+    long regionsSent;
+
+    /** How many compiled methods run more than one block (for the tests). */
+    long regionsCompiled;
+
+    /** How many compiled methods run blocks of more than one page (for the tests). */
+    long regionsAcrossPages;
+
+    /** How many times a block ran decoded because a page its region runs no longer translates as it did (for the tests). */
+    long regionPagesMoved;
+
+    /**
+     * The compiled class of {@code block}, which reached the compile threshold: at once when every block is compiled
+     * before it runs, or when the block ran a quarter or more of this vCPU's instructions since it was decoded (a hot
+     * loop, whose decoded runs would cost more than the build); else sent to the compiler thread
+     * ({@link RegionCompiles}) and null until it is made (or the block has run on for long enough to wait for it).
+     * Null too when a block its region runs no longer matches memory or left the cache: then the block counts its runs
+     * again.
+     */
+    @Override
+    final CompiledBlock compiledClass(DecodedBlock block) {
+        RegionCompiles.Pending pending = block.pending;
+        if (pending == null) {
+            FoundRegion found = regionOf(block);
+            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs);
+            if (compileThreshold == 0 || retiredAQuarter(block)) {
+                pending.run();
+            } else {
+                regionsSent += RegionCompiles.send(pending) ? 1 : 0;
+                block.pending = pending;
+                return null;
+            }
+        } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold)) {
+            return null;
+        }
+        block.pending = null;
+        RegionCompiles.Pending.Made made = pending.made();
+        int kept = made.kept();
+        DecodedBlock[] region = new DecodedBlock[kept];
+        region[0] = block;
+        System.arraycopy(pending.members, 0, region, 1, kept - 1);
+        for (int k = 1; k < kept; k++) { // decoded when the region was found: their bytes may have changed since
+            DecodedBlock m = region[k];
+            if (m.dropped || !code.current(m, m.physical)) {
+                block.runs = 0; // a dropped block's page no longer tells the cache of stores to it
+                return null;
+            }
+        }
+        blocksCompiled++;
+        block.compiled = made.code();
+        if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
+            long[] starts = Arrays.copyOf(pending.starts, kept);
+            long entryInPage = rip & 0xFFF;
+            block.regionBlocks = Arrays.copyOfRange(region, 1, kept);
+            block.regionOffsets = physicalOffsets(region, 0);
+            block.regionPages = regionPages(region, starts, entryInPage, 0);
+            regionsCompiled++;
+            if (block.regionPages != null) {
+                regionsAcrossPages++;
+                code.runTogether(region); // a store to any of its pages drops the others' blocks too
+            }
+            enterAtMembers(region, starts, entryInPage, made.code());
+        }
+        return block.compiled;
+    }
+
+    /**
+     * The region's other blocks run its method too, entered at their own starts, unless they run a region of as many
+     * blocks already: runBlock comes to them when the method has left (after CHAIN_LIMIT instructions, at an exit), and
+     * they would run decoded, or a smaller region of their own, until their own region, mostly the same blocks, was
+     * compiled and warmed up by the JIT again. One being made for them is no longer wanted. Each checks the bytes of
+     * the others, the entry's too, as the entry checks theirs, and the pages of the others as the entry does.
+     */
+    private void enterAtMembers(DecodedBlock[] region, long[] starts, long entryInPage, CompiledBlock code) {
+        int kept = region.length;
+        for (int k = 1; k < kept; k++) {
+            DecodedBlock m = region[k];
+            if (m.compiled != null && (m.regionBlocks == null ? 1 : m.regionBlocks.length + 1) >= kept) {
+                continue;
+            }
+            if (m.pending != null) {
+                m.pending.cancel(false); // the compiler thread skips it if it has not begun it
+                m.pending = null;
+            }
+            DecodedBlock[] others = new DecodedBlock[kept - 1];
+            for (int j = 0, o = 0; j < kept; j++) {
+                if (j != k) {
+                    others[o++] = region[j];
+                }
+            }
+            m.regionBlocks = others;
+            m.regionOffsets = physicalOffsets(region, k);
+            m.regionPages = regionPages(region, starts, entryInPage, k);
+            m.compiled = code.at(k);
+            regionEntries++;
+        }
+    }
+
+    /** The physical addresses of the region's blocks but {@code self}, less self's: as its regionBlocks lists them. */
+    private static long[] physicalOffsets(DecodedBlock[] region, int self) {
+        long[] offsets = new long[region.length - 1];
+        for (int j = 0, o = 0; j < region.length; j++) {
+            if (j != self) {
+                offsets[o++] = region[j].physical - region[self].physical;
+            }
+        }
+        return offsets;
+    }
+
+    /**
+     * The pages the region's blocks lie in besides block {@code self}'s, as pairs: the linear page's distance from
+     * self's, and the physical page it translated to when the region was found; null when all lie in self's page.
+     * {@code starts} are the blocks' linear offsets from the entry, which starts {@code entryInPage} into its page.
+     */
+    private static long[] regionPages(DecodedBlock[] region, long[] starts, long entryInPage, int self) {
+        long own = Math.floorDiv(entryInPage + starts[self], 0x1000);
+        long[] pages = new long[2 * region.length];
+        int n = 0;
+        for (int k = 0; k < region.length; k++) {
+            long distance = Math.floorDiv(entryInPage + starts[k], 0x1000) - own;
+            boolean listed = distance == 0;
+            for (int j = 0; j < n && !listed; j += 2) {
+                listed = pages[j] == distance;
+            }
+            if (!listed) {
+                pages[n++] = distance;
+                pages[n++] = region[k].physical & ~0xFFFL;
+            }
+        }
+        return n == 0 ? null : Arrays.copyOf(pages, n);
+    }
+
+    /**
+     * Whether the pages {@code block}'s region runs code in besides RIP's (its own) still translate as they did when
+     * the region was found: its method goes from block to block with no look-up. The block at RIP is RIP's page's.
+     */
+    @Override
+    final boolean regionPagesMap(DecodedBlock block) {
+        long[] pages = block.regionPages;
+        long page = rip & ~0xFFFL;
+        for (int k = 0; k < pages.length; k += 2) {
+            if (physicalPage(page + (pages[k] << 12)) != pages[k + 1]) {
+                regionPagesMoved++;
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static final long UNKNOWN = Long.MIN_VALUE;
+
+    /** A region found for a block, and the decoded blocks after its entry, in the region's order. */
+    private record FoundRegion(BlockRegion region, DecodedBlock[] members) {
+    }
+
+    /**
+     * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks that direct branches and
+     * fall-throughs of those before reach in its page and the {@link #REGION_REACH} pages on either side (as they
+     * translate now), are current and ran at least a sixteenth of the entry's runs (up to the compile threshold's;
+     * compiling everything at once: decoded now), when one of them comes back to it (a loop); else the block alone. A
+     * hot loop compiled early takes the blocks around it at its own count. No block with a tail is taken, the entry
+     * neither: only its own entry checks where its tail page is.
+     */
+    private FoundRegion regionOf(DecodedBlock block) {
+        int entry = (int) (rip & 0xFFF);
+        FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
+        PageBlocks entryPage = fetchedPageBlocks();
+        if ((rip & ~0xFFFL) != fetchPage || entryPage.get(entry) != block || block.tailPhysical >= 0) {
+            return single;
+        }
+        int flushes = code.flushes;
+        long[] pagePhysical = new long[2 * REGION_REACH + 1]; // by distance + REACH: -1 none, UNKNOWN not looked up
+        Arrays.fill(pagePhysical, UNKNOWN);
+        PageBlocks[] pageBlocks = new PageBlocks[2 * REGION_REACH + 1];
+        pagePhysical[REGION_REACH] = fetchPhysBase;
+        pageBlocks[REGION_REACH] = entryPage;
+        List<DecodedBlock> members = new ArrayList<>(List.of(block));
+        List<Long> starts = new ArrayList<>(List.of(0L));
+        int total = block.insns.length;
+        boolean loops = false;
+        for (int m = 0; m < members.size(); m++) {
+            for (long to : BlockRegion.successors(members.get(m).insns, starts.get(m))) {
+                loops |= to == 0;
+                long offset = entry + to;
+                int page = (int) Math.floorDiv(offset, 0x1000) + REGION_REACH;
+                if (page < 0 || page > 2 * REGION_REACH || starts.contains(to) || members.size() == REGION_BLOCKS) {
+                    continue;
+                }
+                if (pagePhysical[page] == UNKNOWN) {
+                    long linear = (rip & ~0xFFFL) + ((long) (page - REGION_REACH) << 12);
+                    pagePhysical[page] = physicalPage(linear);
+                    pageBlocks[page] = pagePhysical[page] < 0 ? null
+                            : compileThreshold == 0 ? code.page(pagePhysical[page]) : code.pageIfAny(pagePhysical[page]);
+                }
+                PageBlocks blocks = pageBlocks[page];
+                if (blocks == null || flushes != code.flushes) {
+                    continue;
+                }
+                long physical = pagePhysical[page] + (offset & 0xFFF);
+                DecodedBlock s = blocks.get((int) (offset & 0xFFF));
+                if (s == null && compileThreshold == 0) {
+                    long nextLinear = (rip & ~0xFFFL) + ((long) (page - REGION_REACH + 1) << 12);
+                    s = code.decode(physical, blocks, () -> physicalPage(nextLinear));
+                    if (code.flushes != flushes) {
+                        return single; // the cache was full and is empty now: the page indexes are stale
+                    }
+                }
+                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0
+                        || s.runs < Math.min(compileThreshold, block.runs) / 16
+                        || total + s.insns.length > REGION_INSNS || !code.current(s, physical)) {
+                    continue;
+                }
+                members.add(s);
+                starts.add(to);
+                total += s.insns.length;
+            }
+        }
+        if (members.size() == 1 || !loops || flushes != code.flushes) {
+            return single; // a region that never comes back to its entry saves little for what it costs to compile
+        }
+        int n = members.size();
+        BlockOp[][] blocks = new BlockOp[n][];
+        long[] at = new long[n];
+        for (int k = 0; k < n; k++) {
+            blocks[k] = members.get(k).insns;
+            at[k] = starts.get(k);
+        }
+        return new FoundRegion(new BlockRegion(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
+    }
+}
