@@ -192,7 +192,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsAcrossPages;
     }
 
-    /** How many times a block ran decoded because a page its region runs no longer translated as it did. */
+    /** How many times a block left its region because a page the region runs no longer translated as it did. */
     long regionPagesMoved() {
         return core.regionPagesMoved;
     }

@@ -37,7 +37,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /** How many compiled methods run blocks of more than one page (for the tests). */
     long regionsAcrossPages;
 
-    /** How many times a block ran decoded because a page its region runs no longer translates as it did (for the tests). */
+    /** How many times a block left its region because a page the region runs no longer translated as it did (for the tests). */
     long regionPagesMoved;
 
     /**
@@ -164,6 +164,8 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /**
      * Whether the pages {@code block}'s region runs code in besides RIP's (its own) still translate as they did when
      * the region was found: its method goes from block to block with no look-up. The block at RIP is RIP's page's.
+     * When they do not, the block leaves the region and counts its decoded runs again, to be compiled with the pages
+     * around it as they translate now (a page mapped elsewhere, the same code run at another address).
      */
     @Override
     final boolean regionPagesMap(DecodedBlock block) {
@@ -172,6 +174,12 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         for (int k = 0; k < pages.length; k += 2) {
             if (physicalPage(page + (pages[k] << 12)) != pages[k + 1]) {
                 regionPagesMoved++;
+                block.compiled = null;
+                block.regionBlocks = null;
+                block.regionOffsets = null;
+                block.regionPages = null;
+                block.runs = 0;
+                block.decodedAt = instructions;
                 return false;
             }
         }
