@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A loop at the end of one page that calls a function at the start of the next runs in one compiled method, the
  * function's block in it, with the interpreter's results; a store over the function's code, or the function's page
- * mapped to another frame, is seen by the loop's next round without an exit between.
+ * mapped to another frame, is seen by the loop's next round without an exit between, and so is a store over the
+ * function's page after its blocks went with another page's.
  */
 class RegionAcrossPagesTest {
     private static final int ROUNDS = 2 * Execution.DEFAULT_COMPILE_THRESHOLD;
@@ -90,6 +91,57 @@ class RegionAcrossPagesTest {
             assertTrue(run.pagesMoved() > 0, "the region's entry found the function's page moved");
             assertTrue(run.pagesMoved() < 100, "not one look at each of the second pass's rounds: " + run.pagesMoved());
             assertTrue(run.acrossPages() >= 2, "a region with each frame: " + run.acrossPages());
+        }
+    }
+
+    /**
+     * Two loops call mix, one from the page before its page (P) and one from the page after (R), each in a region
+     * with it. A store over loop P's code drops the blocks of mix's page too; mix's page keeps its code lines, so the
+     * store over mix's multiplier that comes next, with no exit and no run of mix between, still drops loop R's
+     * region, which runs mix's code as it was: loop R's next pass multiplies by 7.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aStoreOverAPageWhoseBlocksWentWithAnotherPageStillDropsTheRegionsRunningIt(String execution) {
+        Run unchanged = ExecutionTest.with("interpreter", () -> twoLoops(false));
+        Run interpreter = ExecutionTest.with("interpreter", () -> twoLoops(true));
+        Run run = ExecutionTest.with(execution, () -> twoLoops(true));
+        assertNotEquals(unchanged.rax(), interpreter.rax(), "loop R's second pass multiplies by 7");
+        assertEquals(interpreter.rax(), run.rax(), "RAX");
+        if (!execution.equals("interpreter")) {
+            assertTrue(run.acrossPages() >= 2, "each loop in a region with mix: " + run.acrossPages());
+        }
+    }
+
+    /** mov ecx, ROUNDS; 1: mov rdi, rsi; call mix; add rax, rdx; dec ecx; jnz 1b; ret: at {@code at}. */
+    private static byte[] callingLoop(long at, long mix) {
+        Asm a = new Asm().raw("b9").immediate(ROUNDS, 4).raw("4889f7").raw("e8");
+        a.immediate(mix - (at + a.bytes().length + 4), 4).raw("4801d0" + "ffc9");
+        int jnz = a.bytes().length;
+        return a.raw("75").immediate((5 - (jnz + 2)) & 0xFF, 1).raw("c3").bytes();
+    }
+
+    /**
+     * Loop R, loop P, a store of loop P's own first byte over it, then (with {@code storeMix}) 7 over mix's
+     * multiplier, and loop R again; out 0x80, al; hlt.
+     */
+    private static Run twoLoops(boolean storeMix) {
+        long loopP = EmuVm.CODE + 0x1000 + LOOP, mix = EmuVm.CODE + 0x2000, loopR = EmuVm.CODE + 0x3010;
+        Asm main = new Asm().raw("31c0").movImm64(6, 0x12345)
+                .movImm64(9, loopR).raw("41ffd1").movImm64(9, loopP).raw("41ffd1") // call r9
+                .movImm64(10, loopP).raw("41c602b9"); // mov byte [r10], 0xb9: MOV ECX's opcode, as it was
+        if (storeMix) {
+            main.movImm64(10, mix + 3).raw("41c60207"); // mov byte [r10], 7
+        }
+        main.movImm64(9, loopR).raw("41ffd1").raw("e680").hlt();
+        try (EmuVm vm = new EmuVm(main.bytes())) {
+            for (long at : new long[]{loopP, loopR}) {
+                byte[] loop = callingLoop(at, mix);
+                vm.memory.write(at, loop, 0, loop.length);
+            }
+            byte[] function = HexFormat.of().parseHex(MIX);
+            vm.memory.write(mix, function, 0, function.length);
+            return finish(vm);
         }
     }
 
