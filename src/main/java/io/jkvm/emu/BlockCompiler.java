@@ -40,11 +40,11 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * the core's stack check and memory accessors); every other decoded form calls {@code BlockExecution.executeDecoded}
  * with its {@link BlockOp}, a constant of the class (class data).
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page and the pages near it that its Jcc,
- * JMP, CALL and fall-throughs reach and where its CALLs return; a branch from one to another (the block's own start too), a CALL to one, and a RET
- * whose return address starts one after a CALL stay in the method while nothing needs the boundary, with the registers
- * in locals and the flags in the core unless dead there. The region's other blocks run the same method entered at
- * their own start ({@link CompiledBlock#at}: an instance each, one class). A hidden class goes with its blocks: the
- * code cache's bound on blocks bounds the compiled code too.
+ * JMP, CALL and fall-throughs reach and where its CALLs return; a branch from one to another (the block's own start
+ * too), a CALL to one, and a RET whose return address starts one after a CALL stay in the method while nothing
+ * needs the boundary, with the registers in locals and the flags in the core unless dead there. The region's other
+ * blocks run the same method entered at their own start ({@link CompiledBlock#at}: an instance each, one class). A
+ * hidden class goes with its blocks: the code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
     static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_LONGS = CD_long.arrayType();

@@ -393,7 +393,10 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
      */
     abstract CompiledBlock compiledClass(DecodedBlock block);
 
-    /** Whether the other pages the region of {@code block} (at RIP) runs code in still translate as they did. */
+    /**
+     * Whether the other pages the region of {@code block} (at RIP) runs code in still translate as they did; when not,
+     * the block has left its region (it runs decoded and is compiled again).
+     */
     abstract boolean regionPagesMap(DecodedBlock block);
 
     /** Where {@link #runDecoded} leaves the sum of a block's ops it read ahead, so the JIT keeps the reads. */

@@ -156,7 +156,7 @@ final class CodeCache {
             return false;
         }
         for (int k = 0; b.regionBlocks != null && k < b.regionBlocks.length; k++) {
-            if (!matches(b.regionBlocks[k], physical + b.regionOffsets[k])) {
+            if (!matches(b.regionBlocks[k], b.regionBlocks[k].physical)) {
                 return false; // the compiled region runs that block's code too
             }
         }
@@ -261,28 +261,33 @@ final class CodeCache {
                 java.util.ArrayList<DecodedBlock> tails = region.tails[pageInRegion];
                 region.tails[pageInRegion] = null;
                 region.tailLines[pageInRegion] = 0;
-                for (int k = 0; tails != null && k < tails.size(); k++) {
-                    DecodedBlock t = tails.get(k);
-                    if (!t.dropped) { // its page goes whole: a compiled region there may run it
-                        dropBlocks(regions[(int) (t.physical >>> 21)], (int) (t.physical >>> 12) & 511);
-                    }
-                }
+                dropPagesOf(tails, false); // a compiled region there may run the block with its tail here
                 java.util.ArrayList<DecodedBlock> companions = region.companions[pageInRegion];
                 region.companions[pageInRegion] = null;
-                for (int k = 0; companions != null && k < companions.size(); k++) {
-                    DecodedBlock c = companions.get(k);
-                    if (!c.dropped) { // its page's blocks go, its lines stay: its own companions ran with its bytes
-                        Region other = regions[(int) (c.physical >>> 21)];
-                        int page = (int) (c.physical >>> 12) & 511;
-                        long kept = other.codeLines[page];
-                        dropBlocks(other, page);
-                        other.codeLines[page] = kept;
-                    }
-                }
+                dropPagesOf(companions, true); // their own companions ran with their bytes: stores there still count
                 return true;
             }
         }
         return false;
+    }
+
+    /**
+     * Drops the blocks of the pages of {@code blocks} (null: none) that are still in the index, each page whole;
+     * with {@code keepLines} those pages keep their code lines, so a store there is still seen as a store over code.
+     */
+    private void dropPagesOf(java.util.List<DecodedBlock> blocks, boolean keepLines) {
+        for (int k = 0; blocks != null && k < blocks.size(); k++) {
+            DecodedBlock b = blocks.get(k);
+            if (!b.dropped) {
+                Region region = regions[(int) (b.physical >>> 21)];
+                int page = (int) (b.physical >>> 12) & 511;
+                long lines = region.codeLines[page];
+                dropBlocks(region, page);
+                if (keepLines) {
+                    region.codeLines[page] = lines;
+                }
+            }
+        }
     }
 
     /** Drops the blocks that start in a page; the tails of other pages' blocks there stay. */

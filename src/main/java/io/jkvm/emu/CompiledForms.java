@@ -146,7 +146,7 @@ final class CompiledForms {
             }
             case BlockOp.CALL -> {
                 int callee = b.callTarget(i);
-                if (callee >= 0) { // in the region, so in a page that translated: canonical, and on in the method as a JMP there
+                if (callee >= 0) { // in the region, so in a page that translated: canonical; on in the method as a JMP
                     b.pushRip(b.next(i));
                     cob.lstore(VALUE);
                     push(b);

@@ -43,9 +43,8 @@ final class DecodedBlock {
     DecodedBlock crossTo;
     long crossRip, crossSalt;
     int crossGeneration;
-    /** The other blocks its compiled method runs, and their physical offsets from it: their bytes are checked with its own. */
+    /** The other blocks its compiled method runs: their bytes are checked with its own. */
     DecodedBlock[] regionBlocks;
-    long[] regionOffsets;
     /**
      * The pages besides its own its compiled method runs blocks of, as pairs: the linear page's distance from its own,
      * and the physical page that translated to when the region was found (it runs the method only while they still

@@ -82,8 +82,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
             long[] starts = Arrays.copyOf(pending.starts, kept);
             long entryInPage = rip & 0xFFF;
-            block.regionBlocks = Arrays.copyOfRange(region, 1, kept);
-            block.regionOffsets = physicalOffsets(region, 0);
+            block.regionBlocks = others(region, 0);
             block.regionPages = regionPages(region, starts, entryInPage, 0);
             regionsCompiled++;
             if (block.regionPages != null) {
@@ -113,29 +112,22 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 m.pending.cancel(false); // the compiler thread skips it if it has not begun it
                 m.pending = null;
             }
-            DecodedBlock[] others = new DecodedBlock[kept - 1];
-            for (int j = 0, o = 0; j < kept; j++) {
-                if (j != k) {
-                    others[o++] = region[j];
-                }
-            }
-            m.regionBlocks = others;
-            m.regionOffsets = physicalOffsets(region, k);
+            m.regionBlocks = others(region, k);
             m.regionPages = regionPages(region, starts, entryInPage, k);
             m.compiled = code.at(k);
             regionEntries++;
         }
     }
 
-    /** The physical addresses of the region's blocks but {@code self}, less self's: as its regionBlocks lists them. */
-    private static long[] physicalOffsets(DecodedBlock[] region, int self) {
-        long[] offsets = new long[region.length - 1];
+    /** The region's blocks but {@code self}, in the region's order: those whose bytes self's entry checks with its own. */
+    private static DecodedBlock[] others(DecodedBlock[] region, int self) {
+        DecodedBlock[] others = new DecodedBlock[region.length - 1];
         for (int j = 0, o = 0; j < region.length; j++) {
             if (j != self) {
-                offsets[o++] = region[j].physical - region[self].physical;
+                others[o++] = region[j];
             }
         }
-        return offsets;
+        return others;
     }
 
     /**
@@ -176,7 +168,6 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 regionPagesMoved++;
                 block.compiled = null;
                 block.regionBlocks = null;
-                block.regionOffsets = null;
                 block.regionPages = null;
                 block.runs = 0;
                 block.decodedAt = instructions;
