@@ -318,6 +318,43 @@ final class BlockCompiler {
         return used;
     }
 
+    /**
+     * The registers the compiled forms of {@code insns} may write in their locals: the only ones whose local can be
+     * newer than the register file, so the only ones an exit or a handler writes back. Registers a form has the
+     * executor or a helper write in the register file and then reads back are not among them.
+     */
+    static long registersWritten(BlockOp[] insns) {
+        long written = 0;
+        for (BlockOp d : insns) {
+            if (!compiled(d)) {
+                continue;
+            }
+            int rm = d.rm() == BlockOp.MEMORY ? BlockOp.NONE : d.rm();
+            written |= switch (d.op()) {
+                case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM ->
+                        d.sub() != 7 ? bit(rm) : 0;
+                case BlockOp.ALU_REG_RM -> d.sub() != 7 ? bit(d.reg()) : 0;
+                case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC_DEC_R64, BlockOp.INC, BlockOp.DEC, BlockOp.NOT,
+                     BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC -> bit(rm);
+                case BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM,
+                     BlockOp.CMOV -> bit(d.reg());
+                case BlockOp.PUSH_REG, BlockOp.CALL, BlockOp.RET -> bit(4);
+                case BlockOp.POP_REG -> bit(4) | bit(d.reg());
+                case BlockOp.MUL_DIV -> bit(0) | bit(2);
+                case BlockOp.SIGN_EXTEND_ACC -> bit(0);
+                case BlockOp.SIGN_FILL_DX -> bit(2);
+                case BlockOp.LOCKED -> d.sub() == 11 ? bit(0) : d.sub() == 10 ? bit(d.reg()) : 0; // CMPXCHG, XADD
+                case BlockOp.SSE -> d.sub() == SseForms.FROM_XMM ? bit(rm) : 0;
+                default -> 0; // Jcc, JMP, TEST, NOP, PAUSE, RDTSC (read back from the register file)
+            };
+        }
+        return written;
+    }
+
+    private static long bit(int n) {
+        return plainRegister(n) ? 1L << n : 0;
+    }
+
     /** The emitter of one block's run method; {@link Body} keeps what is where (locals, the core) at each point. */
     private static final class Body extends BodyState {
         /** Whether {@code insns} is the first part of its block, the rest left to the block that starts after it. */

@@ -48,6 +48,8 @@ abstract class BodyState {
     /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
     private final boolean[] flagsDeadAtStart;
     final long used;
+    /** Registers the region's compiled forms may write in their locals ({@link BlockCompiler#registersWritten}). */
+    final long written;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
     /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and slot (0 or 1). */
@@ -94,6 +96,7 @@ abstract class BodyState {
         }
         loop = loops;
         used = BlockCompiler.registersUsed(insns);
+        written = BlockCompiler.registersWritten(insns);
     }
 
     /** The offset from the entry where instruction {@code i} ends: the next one's address. */
@@ -210,7 +213,7 @@ abstract class BodyState {
             entries();
         }
         if (loop) {
-            dirty = used; // the state each round starts from: any register may have changed in the round before
+            dirty = written; // the state each round starts from: any it writes may have changed in the round before
             cob.labelBinding(starts[0]);
         }
     }
@@ -283,14 +286,14 @@ abstract class BodyState {
 
     /**
      * The handlers and exits, after the method's code. A handler puts back the state before its instruction (the
-     * registers, written back whole when any local is newer, as the others equal the register file's; the flag
+     * registers the region writes, all of them when any local is newer, as the others equal the register file's; the flag
      * record; RIP) and which instruction it is, counts the rounds before, and rethrows.
      * An exit writes back the same way, sets RIP and the count, and returns.
      */
     void handlers() {
         handlerCode.forEach((key, code) -> {
             cob.labelBinding(code);
-            emitFlush(key.flush() ? used : 0);
+            emitFlush(key.flush() ? written : 0);
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
             if (key.restoreFlags()) {
                 cob.aload(CORE).invokevirtual(CD_CORE, "restoreFlags", ConstantDescs.MTD_void);
@@ -303,7 +306,7 @@ abstract class BodyState {
         });
         exitCode.forEach((key, code) -> {
             cob.labelBinding(code);
-            emitFlush(key.flush() ? used : 0);
+            emitFlush(key.flush() ? written : 0);
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
             if (key.setRip()) {
                 cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
@@ -335,6 +338,9 @@ abstract class BodyState {
 
     /** Pops a long into register {@code n} as a {@code size}-byte write: 4 zero-extends, 1 and 2 keep the rest. */
     void storeRegister(int n, int size) {
+        if ((written >>> n & 1) == 0) { // else no exit would write it back
+            throw new IllegalStateException("a compiled form writes register " + n + " outside its region's written set");
+        }
         switch (size) {
             case 8 -> cob.lstore(register(n));
             case 4 -> cob.loadConstant(0xFFFFFFFFL).land().lstore(register(n));
@@ -555,7 +561,7 @@ abstract class BodyState {
     /** Block {@code k} (not the entry) starts here, reached only by branches: registers in locals, flags in the core. */
     void enterBlock(int k) {
         cob.labelBinding(starts[k]);
-        dirty = used;
+        dirty = written;
         flagOp = 0;
         reachable = true;
     }
