@@ -179,7 +179,7 @@ abstract sealed class CpuState permits Paging {
         }
     }
 
-    /** Set in the tags of the direct pages ({@link Paging#directReadTag}) filled at CPL 3: they serve no other CPL. */
+    /** Set in the tags of the direct pages ({@link Paging#direct}) filled at CPL 3: they serve no other CPL. */
     static final long DIRECT_USER = 1L << 62;
     /** {@link #DIRECT_USER} at CPL 3, else 0, with the TLB's generation: a direct page's tag holds both. */
     long directSalt;

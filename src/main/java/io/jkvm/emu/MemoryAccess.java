@@ -294,16 +294,16 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      */
     final long directReadAddress(long linear) {
         long page = linear >>> 12;
-        long[] tags = directReadTag, pages = directReadPage;
-        int i = (int) page & (tags.length - 1); // each array's own length as its mask: C2 drops the bounds checks
-        return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask; // the array's own length as the mask: C2 drops the bounds checks
+        return slots[i] == (page | directSalt) && !slowAccess ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     final long directWriteAddress(long linear) {
         long page = linear >>> 12;
-        long[] tags = directWriteTag, pages = directWritePage;
-        int i = (int) page & (tags.length - 1);
-        return tags[i] == (page | directSalt) && !slowAccess ? pages[i & (pages.length - 1)] | (linear & 0xFFF) : 0;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask;
+        return slots[i + WRITE_TAG & mask] == (page | directSalt) && !slowAccess ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */

@@ -62,8 +62,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         long next = (tlbGeneration + (1L << GENERATION_SHIFT)) & GENERATIONS;
         if (next == 0) { // every generation used: tags of the one coming round again may still be there
             java.util.Arrays.fill(tlbTag, 0);
-            java.util.Arrays.fill(directReadTag, -1);
-            java.util.Arrays.fill(directWriteTag, -1);
+            dropDirect(READ_TAG);
+            dropDirect(WRITE_TAG);
             code.forgetLinear();
         }
         tlbGeneration = next;
@@ -74,8 +74,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     void invlpg(long linear) {
         int i = (int) ((linear >>> 12) & (TLB_SIZE - 1));
         tlbTag[i] = 0;
-        directReadTag[i] = -1;
-        directWriteTag[i] = -1;
+        direct[4 * i + READ_TAG] = -1;
+        direct[4 * i + WRITE_TAG] = -1;
         fetchPage = -1;
         code.forgetLinearPage(linear);
     }
@@ -83,17 +83,26 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     // ---- direct pages: the data accesses that need no check beyond the tag ------------------------------------
 
     /**
-     * RAM pages a read (a write) at this CPL may reach with nothing left to check: by the TLB's slot, the linear page
-     * (with {@link #DIRECT_USER} at CPL 3; -1: none) and the host address of the physical page
-     * ({@link Mapping#pageAddress}). Filled by an access the full path allowed, dropped with the TLB; a write page also
-     * has no decoded code and no dirty log to mark.
+     * RAM pages a read (a write) at this CPL may reach with nothing left to check, by the TLB's slot: four longs a
+     * slot, the read page's tag and host address, then the write page's ({@link #READ_TAG} and on). A tag is the
+     * linear page (with {@link #DIRECT_USER} at CPL 3; -1: none), the host address that of the physical page
+     * ({@link Mapping#pageAddress}). One slot's four share a cache line: an access touches one line, not one in each of
+     * two arrays. Filled by an access the full path allowed, dropped with the TLB; a write page also has no decoded
+     * code and no dirty log to mark.
      */
-    final long[] directReadTag = new long[TLB_SIZE], directReadPage = new long[TLB_SIZE];
-    final long[] directWriteTag = new long[TLB_SIZE], directWritePage = new long[TLB_SIZE];
+    final long[] direct = new long[4 * TLB_SIZE];
+    static final int READ_TAG = 0, READ_PAGE = 1, WRITE_TAG = 2, WRITE_PAGE = 3;
 
     {
-        java.util.Arrays.fill(directReadTag, -1);
-        java.util.Arrays.fill(directWriteTag, -1);
+        dropDirect(READ_TAG);
+        dropDirect(WRITE_TAG);
+    }
+
+    /** Every slot's tag at {@code which} (READ_TAG or WRITE_TAG) cleared. */
+    private void dropDirect(int which) {
+        for (int i = which; i < direct.length; i += 4) {
+            direct[i] = -1;
+        }
     }
 
     /**
@@ -113,26 +122,22 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
                 return;
             }
         }
-        if (access == ACC_WRITE) {
-            directWriteTag[i] = page | directSalt;
-            directWritePage[i] = ram.pageAddress(physical & ~0xFFFL);
-        } else {
-            directReadTag[i] = page | directSalt;
-            directReadPage[i] = ram.pageAddress(physical & ~0xFFFL);
-        }
+        int slot = 4 * i + (access == ACC_WRITE ? WRITE_TAG : READ_TAG);
+        direct[slot] = page | directSalt;
+        direct[slot + 1] = ram.pageAddress(physical & ~0xFFFL);
     }
 
     /** Write pages go when stores must be seen: the dirty log starts. */
     final void dropDirectWrites() {
-        java.util.Arrays.fill(directWriteTag, -1);
+        dropDirect(WRITE_TAG);
     }
 
     @Override
     final void dropDirectWrites(long physicalPage) {
         long host = ram.pageAddress(physicalPage);
-        for (int i = 0; i < TLB_SIZE; i++) {
-            if (directWritePage[i] == host) {
-                directWriteTag[i] = -1;
+        for (int i = 0; i < direct.length; i += 4) {
+            if (direct[i + WRITE_PAGE] == host) {
+                direct[i + WRITE_TAG] = -1;
             }
         }
     }
