@@ -251,8 +251,11 @@ abstract class BodyState {
     record HandlerState(int index, HandlerKey key) {
     }
 
-    /** What an exit writes back and returns; its count and RIP offset are in the EXIT local. Exits alike share code. */
-    private record ExitKey(boolean flush, int flagOp, int flagSize, int flagSlot, boolean branched, boolean setRip,
+    /**
+     * What an exit writes back (the registers whose locals are newer there, {@code flush}) and returns; its count and
+     * RIP offset are in the EXIT local. Exits alike share code.
+     */
+    private record ExitKey(long flush, int flagOp, int flagSize, int flagSlot, boolean branched, boolean setRip,
                            boolean boundary) {
     }
 
@@ -288,7 +291,7 @@ abstract class BodyState {
      * The handlers and exits, after the method's code. A handler puts back the state before its instruction (the
      * registers the region writes, all of them when any local is newer, as the others equal the register file's; the flag
      * record; RIP) and which instruction it is, counts the rounds before, and rethrows.
-     * An exit writes back the same way, sets RIP and the count, and returns.
+     * An exit writes back the registers newer in locals there and the flag record, sets RIP and the count, and returns.
      */
     void handlers() {
         handlerCode.forEach((key, code) -> {
@@ -306,7 +309,7 @@ abstract class BodyState {
         });
         exitCode.forEach((key, code) -> {
             cob.labelBinding(code);
-            emitFlush(key.flush() ? written : 0);
+            emitFlush(key.flush());
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
             if (key.setRip()) {
                 cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
@@ -535,7 +538,7 @@ abstract class BodyState {
      * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
-        ExitKey key = new ExitKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, branched,
+        ExitKey key = new ExitKey(dirty, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, branched,
                 ripOffset != RIP_SET, boundary);
         cob.loadConstant((ripOffset == RIP_SET ? 0 : ripOffset << 8) | n).lstore(EXIT);
         cob.goto_(exitCode.computeIfAbsent(key, k -> cob.newLabel()));
