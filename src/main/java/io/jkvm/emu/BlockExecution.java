@@ -645,7 +645,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             case BlockOp.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
             case BlockOp.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
             case BlockOp.MUL_DIV -> Arithmetic.mulDiv(core(), d.sub(), size, operand(d, size, next));
-            case BlockOp.PAUSE -> SystemInstructions.pause();
+            case BlockOp.PAUSE -> SystemInstructions.pause(core());
             case BlockOp.FENCE -> SystemInstructions.fence(d.sub());
             case BlockOp.RDTSC -> SystemInstructions.rdtsc(core());
             case BlockOp.LEAVE -> Enter.leave(core(), size);

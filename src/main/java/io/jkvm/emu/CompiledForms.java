@@ -220,7 +220,7 @@ final class CompiledForms {
                 cob.loadConstant(64 - 8 * size).lshl().loadConstant(63).lshr();
                 b.storeRegister(2, size);
             }
-            case BlockOp.PAUSE -> cob.invokestatic(CD_SYSTEM, "pause", MethodTypeDesc.of(CD_void));
+            case BlockOp.PAUSE -> cob.aload(CORE).invokestatic(CD_SYSTEM, "pause", MethodTypeDesc.of(CD_void, CD_CORE));
             case BlockOp.RDTSC -> {
                 cob.aload(CORE).invokestatic(CD_SYSTEM, "rdtsc", MethodTypeDesc.of(CD_void, CD_CORE)); // #GP first, if at all
                 b.reloadRegister(0);

@@ -236,7 +236,7 @@ final class Core extends RegionCompilation {
                     r[0] = r[rexB];
                     r[rexB] = a;
                 } else if (rep == 0xF3) {
-                    SystemInstructions.pause();
+                    SystemInstructions.pause(this);
                 }
                 done();
             }

@@ -135,6 +135,8 @@ abstract sealed class CpuState permits Paging {
     final boolean interpretOnly = execution == Execution.INTERPRETER;
     /** Runs of a decoded block before it is compiled to bytecode ({@link BlockCompiler}); negative: never. */
     final int compileThreshold = execution.compileThreshold();
+    /** PAUSEs run ({@link SystemInstructions#pause}). */
+    long pauses;
     /** How many decoded blocks this vCPU compiled. */
     int blocksCompiled;
 

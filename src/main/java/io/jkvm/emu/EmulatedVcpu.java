@@ -187,6 +187,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsCompiled;
     }
 
+    /** How many PAUSEs this vCPU ran. */
+    long pauses() {
+        return core.pauses;
+    }
+
     /** How many compiled methods run blocks of more than one page. */
     long regionsAcrossPages() {
         return core.regionsAcrossPages;

@@ -187,9 +187,20 @@ final class SystemInstructions {
         c.r[2] = count >>> 32;
     }
 
-    /** PAUSE: a spin-wait hint, passed on to the host. */
-    static void pause() {
-        Thread.onSpinWait();
+    /**
+     * PAUSEs a vCPU runs between two host yields. A guest spinning with PAUSE waits for another vCPU (a lock it holds,
+     * an IPI it has to answer), whose thread may be waiting for this one's host core: as KVM's pause-loop exiting yields
+     * a spinning vCPU, the thread yields its core every so many PAUSEs (about a microsecond of spinning each time).
+     */
+    static final int PAUSES_PER_YIELD = 64;
+
+    /** PAUSE: a spin-wait hint, passed on to the host, whose core the thread yields every {@link #PAUSES_PER_YIELD}th. */
+    static void pause(Core c) {
+        if (++c.pauses % PAUSES_PER_YIELD == 0) {
+            Thread.yield();
+        } else {
+            Thread.onSpinWait();
+        }
     }
 
     /** 0F AE: fences, FXSAVE/FXRSTOR, LDMXCSR/STMXCSR, XSAVE/XRSTOR/XSAVEOPT, CLFLUSH. */
