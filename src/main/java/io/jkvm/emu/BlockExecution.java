@@ -291,9 +291,13 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         branched = false;
         endBlock = false;
         CompiledBlock compiled = block.compiled;
-        if (compiled == null && compileThreshold >= 0 && (block.runs++ >= compileThreshold || hotLoop(block))
-                && insns.length > 0) {
-            compiled = compiledClass(block);
+        if (compiled == null && compileThreshold >= 0 && insns.length > 0) {
+            int runs = block.runs++;
+            if (runs >= compileThreshold || hotLoop(block)) {
+                compiled = compiledClass(block);
+            } else if (runs == compileThreshold / SHARED_PROBE) {
+                compiled = sharedClass(block);
+            }
         }
         // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead);
         // so does a block whose region's other pages no longer translate as they did
@@ -386,6 +390,18 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     final boolean retiredAQuarter(DecodedBlock block) {
         return (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt;
     }
+
+    /**
+     * The fraction of the compile threshold at whose run count a block looks for a class made before for its region
+     * ({@link #sharedClass}): such a class costs nothing to take, and another vCPU's runs made it hot already.
+     */
+    static final int SHARED_PROBE = 16;
+
+    /**
+     * The class made before (by another vCPU over this RAM, or this one before its code cache was emptied) for the
+     * region {@code block} would be compiled with, or null.
+     */
+    abstract CompiledBlock sharedClass(DecodedBlock block);
 
     /**
      * The compiled class of {@code block}, which reached the compile threshold or runs as a hot loop, or null while it

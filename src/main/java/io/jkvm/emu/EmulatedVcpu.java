@@ -187,6 +187,11 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsCompiled;
     }
 
+    /** How many of this vCPU's blocks run a class made before for a region of the same instructions. */
+    long regionsShared() {
+        return core.regionsShared;
+    }
+
     /** How many PAUSEs this vCPU ran. */
     long pauses() {
         return core.pauses;

@@ -15,7 +15,11 @@ import java.util.List;
 abstract sealed class RegionCompilation extends BlockExecution permits Core {
     RegionCompilation(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
+        shared = SharedRegions.of(ram);
     }
+
+    /** The regions every vCPU over this RAM compiled, by their instructions. */
+    private final SharedRegions shared;
 
     /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
     static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
@@ -40,6 +44,9 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /** How many times a block left its region because a page the region runs no longer translated as it did (for the tests). */
     long regionPagesMoved;
 
+    /** How many blocks run a class made before for a region of the same instructions ({@link SharedRegions}; for the tests). */
+    long regionsShared;
+
     /**
      * The compiled class of {@code block}, which reached the compile threshold: at once when every block is compiled
      * before it runs, or when the block ran a quarter or more of this vCPU's instructions since it was decoded (a hot
@@ -53,7 +60,12 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         RegionCompiles.Pending pending = block.pending;
         if (pending == null) {
             FoundRegion found = regionOf(block);
-            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs);
+            SharedRegions.Key key = new SharedRegions.Key(found.region());
+            RegionCompiles.Pending.Made known = shared.find(key);
+            if (known != null) {
+                return adopt(block, found.members(), found.region().starts(), known, true);
+            }
+            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs, key);
             if (compileThreshold == 0 || retiredAQuarter(block)) {
                 pending.run();
             } else {
@@ -66,10 +78,34 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         }
         block.pending = null;
         RegionCompiles.Pending.Made made = pending.made();
+        shared.add(pending.key, made);
+        return adopt(block, pending.members, pending.starts, made, false);
+    }
+
+    /**
+     * The class made before for the region {@code block} (at RIP, short of the compile threshold) would be compiled
+     * with, by another vCPU or by this one before its code cache was emptied; null when there is none.
+     */
+    @Override
+    final CompiledBlock sharedClass(DecodedBlock block) {
+        if (block.pending != null || shared.size() == 0) {
+            return null;
+        }
+        FoundRegion found = regionOf(block);
+        RegionCompiles.Pending.Made known = shared.find(new SharedRegions.Key(found.region()));
+        return known == null ? null : adopt(block, found.members(), found.region().starts(), known, true);
+    }
+
+    /**
+     * {@code block} runs {@code made}, the class of its region ({@code members} after it, at {@code starts}), and so do
+     * the members it keeps; null (the block counts its runs again) when a member no longer matches memory.
+     */
+    private CompiledBlock adopt(DecodedBlock block, DecodedBlock[] members, long[] starts, RegionCompiles.Pending.Made made,
+                                boolean known) {
         int kept = made.kept();
         DecodedBlock[] region = new DecodedBlock[kept];
         region[0] = block;
-        System.arraycopy(pending.members, 0, region, 1, kept - 1);
+        System.arraycopy(members, 0, region, 1, kept - 1);
         for (int k = 1; k < kept; k++) { // decoded when the region was found: their bytes may have changed since
             DecodedBlock m = region[k];
             if (m.dropped || !code.current(m, m.physical)) {
@@ -78,18 +114,19 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
             }
         }
         blocksCompiled++;
+        regionsShared += known ? 1 : 0;
         block.compiled = made.code();
         if (kept > 1) { // the entry checks the bytes of the members its method runs, and only those
-            long[] starts = Arrays.copyOf(pending.starts, kept);
+            long[] keptStarts = Arrays.copyOf(starts, kept);
             long entryInPage = rip & 0xFFF;
             block.regionBlocks = others(region, 0);
-            block.regionPages = regionPages(region, starts, entryInPage, 0);
+            block.regionPages = regionPages(region, keptStarts, entryInPage, 0);
             regionsCompiled++;
             if (block.regionPages != null) {
                 regionsAcrossPages++;
                 code.runTogether(region); // a store to any of its pages drops the others' blocks too
             }
-            enterAtMembers(region, starts, entryInPage, made.code());
+            enterAtMembers(region, keptStarts, entryInPage, made.code());
         }
         return block.compiled;
     }

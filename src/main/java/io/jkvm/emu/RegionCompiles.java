@@ -48,8 +48,10 @@ final class RegionCompiles {
         final long[] starts;
         /** The block's run count when it was sent. */
         final int sentAt;
+        /** The region as found, to share the class made ({@link SharedRegions}). */
+        final SharedRegions.Key key;
 
-        Pending(BlockRegion region, DecodedBlock[] members, int sentAt) {
+        Pending(BlockRegion region, DecodedBlock[] members, int sentAt, SharedRegions.Key key) {
             super(() -> {
                 BlockCompiler.Fitted fitted = BlockCompiler.fit(region);
                 return new Made(BlockCompiler.compile(fitted), fitted.region().blocks().length);
@@ -57,6 +59,7 @@ final class RegionCompiles {
             this.members = members;
             this.starts = region.starts().clone();
             this.sentAt = sentAt;
+            this.key = key;
         }
 
         /** The class, waiting for it if it is not made yet; a refusal by the JVM as the compiler raised it. */
