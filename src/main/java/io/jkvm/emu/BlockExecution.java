@@ -295,7 +295,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             int runs = block.runs++;
             if (runs >= compileThreshold || hotLoop(block)) {
                 compiled = compiledClass(block);
-            } else if (runs == compileThreshold / SHARED_PROBE) {
+            } else if (runs == sharedProbeAt) {
                 compiled = sharedClass(block);
             }
         }
@@ -396,6 +396,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
      * ({@link #sharedClass}): such a class costs nothing to take, and another vCPU's runs made it hot already.
      */
     static final int SHARED_PROBE = 16;
+    private final int sharedProbeAt = compileThreshold / SHARED_PROBE;
 
     /**
      * The class made before (by another vCPU over this RAM, or this one before its code cache was emptied) for the

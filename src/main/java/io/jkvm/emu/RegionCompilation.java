@@ -15,7 +15,7 @@ import java.util.List;
 abstract sealed class RegionCompilation extends BlockExecution permits Core {
     RegionCompilation(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
-        shared = SharedRegions.of(ram);
+        shared = SharedRegions.join(ram);
     }
 
     /** The regions every vCPU over this RAM compiled, by their instructions. */
@@ -88,8 +88,8 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
      */
     @Override
     final CompiledBlock sharedClass(DecodedBlock block) {
-        if (block.pending != null || shared.size() == 0) {
-            return null;
+        if (block.pending != null || shared.size() == 0 || !shared.shared() && code.flushes == 0) {
+            return null; // one core, its cache never emptied: the classes in the table are its blocks' own
         }
         FoundRegion found = regionOf(block);
         RegionCompiles.Pending.Made known = shared.find(new SharedRegions.Key(found.region()));

@@ -25,15 +25,25 @@ final class SharedRegions {
     static final int MAX_REGIONS = 4096;
 
     private final Map<Key, RegionCompiles.Pending.Made> made = new ConcurrentHashMap<>();
+    /** How many cores joined the table: with one, only a core whose code cache was emptied finds classes in it. */
+    private final java.util.concurrent.atomic.AtomicInteger cores = new java.util.concurrent.atomic.AtomicInteger();
 
     private SharedRegions() {
     }
 
-    /** The table of the vCPUs over {@code ram}. */
-    static SharedRegions of(Mapping ram) {
+    /** The table of the vCPUs over {@code ram}, which a new core joins. */
+    static SharedRegions join(Mapping ram) {
+        SharedRegions table;
         synchronized (BY_RAM) {
-            return BY_RAM.computeIfAbsent(ram, r -> new SharedRegions());
+            table = BY_RAM.computeIfAbsent(ram, r -> new SharedRegions());
         }
+        table.cores.incrementAndGet();
+        return table;
+    }
+
+    /** Whether more than one core joined the table. */
+    boolean shared() {
+        return cores.get() > 1;
     }
 
     /** A region as a key: its blocks' instructions and offsets, compared by value. */
