@@ -400,4 +400,9 @@ final class CodeCache {
     void newEpoch() {
         epoch++;
     }
+
+    /** How many epochs began (for the tests). */
+    long epochs() {
+        return epoch;
+    }
 }

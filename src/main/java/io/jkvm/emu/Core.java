@@ -18,6 +18,36 @@ final class Core extends RegionCompilation {
         super(ram, layout, cpuid, mxcsrMask, io);
     }
 
+    /** The machine's count of RAM's writes from outside the vCPUs, or null when it gives none. */
+    java.util.function.LongSupplier hostWrites;
+    /** That count when the last epoch began. */
+    private long hostWritesSeen;
+
+    /**
+     * A serializing instruction (CPUID, IRET, WRMSR, MOV to a control register): code another agent wrote before it
+     * must be seen after it, so the decoded blocks compare their bytes with memory again (a new epoch). This core's
+     * own stores drop what they change at once; the others are another core's (when one runs over the RAM) and the
+     * machine's, which its count of host writes shows. With neither, there is nothing new to see: a one-vCPU Linux boot
+     * runs a hundred thousand IRETs to itself (sync_core after each patch of its text).
+     */
+    void serialize() {
+        java.util.function.LongSupplier writes = hostWrites;
+        long now = writes == null ? 0 : writes.getAsLong();
+        if (writes == null || now != hostWritesSeen || ramShared()) {
+            hostWritesSeen = now;
+            code.newEpoch();
+        }
+    }
+
+    /** A run begins: the machine may have written RAM in any way while the vCPU was out, so a new epoch, always. */
+    void newRun() {
+        java.util.function.LongSupplier writes = hostWrites;
+        if (writes != null) {
+            hostWritesSeen = writes.getAsLong(); // read first: a write after it moves the count the next check sees
+        }
+        code.newEpoch();
+    }
+
     @Override
     void execute() {
         if (!code64) {
@@ -569,7 +599,7 @@ final class Core extends RegionCompilation {
             case 0x21, 0x23 -> SystemInstructions.movDr(this, b == 0x23);
             case 0x30 -> {
                 requireCpl0();
-                code.newEpoch(); // serializing, as CPUID
+                serialize();
                 long value = (r[2] << 32) | (r[0] & 0xFFFFFFFFL);
                 if ((int) r[1] == Msrs.IA32_EFER) {
                     if (paging() && ((value ^ efer) & ControlBits.EFER_LME) != 0) {

@@ -10,7 +10,7 @@ final class CpuidAndMsrs {
     }
 
     static void cpuidInstruction(Core c) {
-        c.code.newEpoch(); // serializing: c.code another agent wrote must be seen from here on
+        c.serialize();
         int leaf = (int) c.r[0];
         int sub = (int) c.r[1];
         int max = c.cpuid.leaf(0, 0).eax();

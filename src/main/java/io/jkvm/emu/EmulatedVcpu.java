@@ -192,6 +192,20 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.regionsShared;
     }
 
+    /**
+     * Counts of RAM's writes from outside the vCPUs (the machine's {@code GuestMemory.hostWrites}): with it, and no
+     * other vCPU over the RAM, a serializing instruction checks the decoded code against memory again only when the
+     * count moved. Without it, every serializing instruction does.
+     */
+    public void watchHostWrites(java.util.function.LongSupplier writes) {
+        core.hostWrites = writes;
+    }
+
+    /** How many code-cache epochs this vCPU began: each makes a block compare its bytes with memory before it runs again. */
+    long epochs() {
+        return core.code.epochs();
+    }
+
     /** How many PAUSEs this vCPU ran. */
     long pauses() {
         return core.pauses;
@@ -342,7 +356,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         if (!exits.isEmpty()) {
             return exits.poll();
         }
-        core.code.newEpoch(); // the machine may have written guest memory (an image, DMA) since the last run
+        core.newRun(); // the machine may have written guest memory (an image, DMA) since the last run
         if (waitingForStartup) { // nothing runs before the STARTUP IPI: the machine decides when to send it
             return exitRequested ? new VcpuExit.Interrupted() : new VcpuExit.Hlt();
         }

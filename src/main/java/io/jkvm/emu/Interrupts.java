@@ -112,7 +112,7 @@ final class Interrupts {
      * default in 64-bit mode). The CS descriptor decides whether the return is to 64-bit or compatibility mode.
      */
     static void iret(Core c) {
-        c.code.newEpoch(); // serializing, as CPUID
+        c.serialize();
         c.nmiBlocked = false; // IRET ends an NMI handler: the next NMI may come
         if (!c.longMode()) {
             LegacyInterrupts.iret(c);

@@ -21,6 +21,11 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /** The regions every vCPU over this RAM compiled, by their instructions. */
     private final SharedRegions shared;
 
+    /** Whether another core runs over this RAM: its stores reach code this one decoded without this one's seeing them. */
+    final boolean ramShared() {
+        return shared.shared();
+    }
+
     /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
     static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
     /**

@@ -502,7 +502,7 @@ final class SystemInstructions {
         int crn = ((m >>> 3) & 7) | c.rexR;
         int gpr = (m & 7) | c.rexB;
         if (toCr) {
-            c.code.newEpoch(); // serializing, as CPUID
+            c.serialize();
             long v = c.code64 ? c.r[gpr] : c.r[gpr] & 0xFFFFFFFFL;
             switch (crn) {
                 case 0 -> writeCr0(c, v);

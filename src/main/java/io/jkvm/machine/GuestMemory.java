@@ -74,6 +74,18 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
         io.jkvm.snapshot.SnapshotFile.requireMemoryIntact(s, sum);
     }
 
+    /** Stores to RAM from outside the vCPUs (devices' DMA, the machine): see {@link #hostWrites}. */
+    private final java.util.concurrent.atomic.AtomicLong hostWrites = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * How many times RAM was written from outside the vCPUs so far: each write method here counts, and so does
+     * {@link #written}, which a device calls after storing through a {@link #window}. The software core compares it at
+     * a serializing instruction to know whether code it decoded may have changed under it.
+     */
+    public long hostWrites() {
+        return hostWrites.get();
+    }
+
     @Override
     public long writeSparse(java.nio.channels.FileChannel out) throws java.io.IOException {
         return ram.writeNonZeroPagesTo(out);
@@ -92,6 +104,7 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
     @Override
     public void writePage(long offset, byte[] bytes, int at) {
         ram.write(offset, bytes, at, 4096);
+        hostWrites.incrementAndGet();
     }
 
     /** Bytes of the mapping: guest-physical 0 to the end of RAM, a PC's hole included. */
@@ -121,6 +134,7 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
 
     public void writeByte(long physical, byte value) {
         ram.putByte(physical, value);
+        hostWrites.incrementAndGet();
     }
 
     @Override
@@ -141,6 +155,7 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
 
     public void writeLong(long physical, long value) {
         ram.putLong(physical, value);
+        hostWrites.incrementAndGet();
     }
 
     public void read(long physical, byte[] into) {
@@ -149,15 +164,18 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
 
     public void write(long physical, byte[] from, int at, int length) {
         ram.write(physical, from, at, length);
+        hostWrites.incrementAndGet();
     }
 
     /** Writes {@code from}'s remaining bytes at {@code physical}, its position kept. */
     public void write(long physical, java.nio.ByteBuffer from) {
         ram.write(physical, from);
+        hostWrites.incrementAndGet();
     }
 
     public void zero(long physical, long length) {
         ram.fill(physical, length, (byte) 0);
+        hostWrites.incrementAndGet();
     }
 
     /** Logs devices' stores to RAM in {@code pages} from now on (null: no more). */
@@ -188,6 +206,7 @@ public final class GuestMemory implements AutoCloseable, PageWalker.PhysicalRead
 
     @Override
     public void written(long physical, long length) {
+        hostWrites.incrementAndGet();
         DirtyPages log = deviceWrites;
         if (log != null && length > 0) {
             for (long page = physical & ~4095L; page < physical + length; page += 4096) {

@@ -91,6 +91,7 @@ final class VcpuFactory implements AutoCloseable {
         if (on != Backend.KVM) {
             EmulatedVcpu emulated = new EmulatedVcpu(id, memory.mapping(), memory.layout(), model.withCpuid(cpuid));
             emulated.zeroKvmClockAt(createdNanos); // a restore or handoff sets the state's clock over it
+            emulated.watchHostWrites(memory::hostWrites); // its code checked again when a device wrote RAM
             if (undefinedTrace != null) {
                 emulated.traceUndefined(undefinedTrace);
             }

@@ -27,6 +27,10 @@ public interface DmaMemory {
     /** The {@code length} bytes at {@code address} as a buffer, for file and socket I/O straight into or out of RAM. */
     ByteBuffer window(long address, int length);
 
-    /** Records that the device stored to the {@code length} bytes at {@code address} (through {@link #window}). */
+    /**
+     * Records that the device stored to the {@code length} bytes at {@code address} (through {@link #window}), once
+     * the bytes are there: a migration's dirty log, and the software core's check of the code it decoded at its next
+     * serializing instruction, both go by it.
+     */
     void written(long address, long length);
 }

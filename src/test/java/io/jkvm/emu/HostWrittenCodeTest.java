@@ -1,0 +1,78 @@
+package io.jkvm.emu;
+
+import io.jkvm.machine.LongModeBoot;
+import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.VcpuExit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.HexFormat;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A vCPU alone over its RAM checks the code it decoded against memory at a serializing instruction only when the
+ * machine wrote RAM since (its count of host writes moved): code a device wrote while the vCPU ran is run as written
+ * after the vCPU serializes, and a run of serializing instructions with nothing written begins no epoch each.
+ */
+class HostWrittenCodeTest {
+    private static final long DATA = 0x300000;
+
+    // At 0x00: 1: call 0x1000; mov [rbx+0x40], eax; inc qword [rbx+0x10]; cmp qword [rbx+8], 1; jne 1b;
+    // mov rsi, rbx; xor eax, eax; cpuid; call 0x1000; mov [rsi+0x48], eax; hlt. At 0x1000: mov eax, 1; ret.
+    private static final String RUNNER = "e8fb0f0000894340" + "48ff431048837b080175ed" + "4889de31c00fa2e8e10f0000894648f4";
+    private static final byte[] RUNNER_AND_TARGET = HexFormat.of().parseHex(
+            RUNNER + "00".repeat(0x1000 - RUNNER.length() / 2) + "b801000000c3");
+
+    // mov ecx, 1000; 1: push rcx; xor eax, eax; cpuid; pop rcx; dec ecx; jnz 1b; hlt
+    private static final byte[] CPUID_LOOP = HexFormat.of().parseHex("b9e8030000" + "5131c00fa259ffc975f6" + "f4");
+
+    @Test
+    @Timeout(60)
+    void codeTheMachineWroteWhileTheVcpuRanRunsAsWrittenAfterItSerializes() throws Exception {
+        try (EmuVm vm = new EmuVm(RUNNER_AND_TARGET)) {
+            vm.vcpu.watchHostWrites(vm.memory::hostWrites);
+            vm.vcpu.setRegisters(LongModeBoot.registers(EmuVm.CODE, vm.memory.size()).withGpr(3, DATA));
+            ExecutorService thread = Executors.newSingleThreadExecutor();
+            try {
+                Future<VcpuExit> exit = thread.submit(vm.vcpu::run);
+                while (vm.memory.readLong(DATA + 0x10) < 1000) {
+                    Thread.onSpinWait(); // the old MOV EAX, 1 ran a thousand times: decoded, cached
+                }
+                vm.memory.writeByte(EmuVm.CODE + 0x1001, (byte) 2); // as a device's DMA: counted
+                vm.memory.mapping().putLong(DATA + 8, 1); // the flag as a vCPU's store would set it: not counted
+                assertInstanceOf(VcpuExit.Hlt.class, exit.get());
+            } finally {
+                thread.shutdownNow();
+            }
+            assertEquals(2, vm.memory.readInt(DATA + 0x48), "the MOV EAX, 2 the machine wrote, after CPUID");
+        }
+    }
+
+    /** The epochs a vCPU began running the thousand CPUIDs; {@code others} more vCPUs made over its RAM first. */
+    private static long epochsOfCpuidLoop(boolean watched, int others) {
+        try (EmuVm vm = new EmuVm(CPUID_LOOP)) {
+            for (int k = 1; k <= others; k++) {
+                new EmulatedVcpu(k, vm.memory.mapping(), vm.model);
+            }
+            if (watched) {
+                vm.vcpu.watchHostWrites(vm.memory::hostWrites);
+            }
+            long before = vm.vcpu.epochs();
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            return vm.vcpu.epochs() - before;
+        }
+    }
+
+    @Test
+    void serializingInstructionsBeginNoEpochWhenNothingElseCouldHaveWrittenCode() {
+        assertTrue(epochsOfCpuidLoop(true, 0) <= 2, "alone, with no host write: the run's own epoch, no more");
+        assertTrue(epochsOfCpuidLoop(false, 0) >= 1000, "with no count of host writes: one a CPUID");
+        assertTrue(epochsOfCpuidLoop(true, 1) >= 1000, "with another vCPU over the RAM: one a CPUID");
+    }
+}
