@@ -70,7 +70,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
             if (known != null) {
                 return adopt(block, found.members(), found.region().starts(), known, true);
             }
-            pending = new RegionCompiles.Pending(found.region(), found.members(), block.runs, key);
+            pending = new RegionCompiles.Pending(key, found.members(), block.runs);
             if (compileThreshold == 0 || retiredAQuarter(block)) {
                 pending.run();
             } else {
@@ -84,7 +84,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         block.pending = null;
         RegionCompiles.Pending.Made made = pending.made();
         shared.add(pending.key, made);
-        return adopt(block, pending.members, pending.starts, made, false);
+        return adopt(block, pending.members, pending.key.region().starts(), made, false);
     }
 
     /**

@@ -44,20 +44,20 @@ final class RegionCompiles {
         }
 
         final DecodedBlock[] members;
-        /** The linear offsets of the region's blocks from its entry's start (the entry's, 0, first). */
-        final long[] starts;
         /** The block's run count when it was sent. */
         final int sentAt;
-        /** The region as found, to share the class made ({@link SharedRegions}). */
+        /**
+         * The region as found: what the class is made of, its blocks' linear offsets from the entry, and the key the
+         * class made is shared under ({@link SharedRegions}).
+         */
         final SharedRegions.Key key;
 
-        Pending(BlockRegion region, DecodedBlock[] members, int sentAt, SharedRegions.Key key) {
+        Pending(SharedRegions.Key key, DecodedBlock[] members, int sentAt) {
             super(() -> {
-                BlockCompiler.Fitted fitted = BlockCompiler.fit(region);
+                BlockCompiler.Fitted fitted = BlockCompiler.fit(key.region());
                 return new Made(BlockCompiler.compile(fitted), fitted.region().blocks().length);
             });
             this.members = members;
-            this.starts = region.starts().clone();
             this.sentAt = sentAt;
             this.key = key;
         }

@@ -56,6 +56,10 @@ final class SharedRegions {
             this.hash = 31 * Arrays.deepHashCode(region.blocks()) + Arrays.hashCode(region.starts());
         }
 
+        BlockRegion region() {
+            return region;
+        }
+
         @Override
         public boolean equals(Object o) {
             return o instanceof Key k && k.hash == hash && Arrays.equals(k.region.starts(), region.starts())
