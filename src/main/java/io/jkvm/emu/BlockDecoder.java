@@ -159,6 +159,9 @@ final class BlockDecoder {
         Prefixes prefixes = insn.prefixes();
         if (interpretedInBlocks(insn)) {
             BlockOp form = prefixes.lock() ? new BlockDecoder(insn).locked() : SseForms.of(insn);
+            if (form != null && form.op() == BlockOp.SSE) {
+                return form; // it runs from its fields (SseForms.run), not the interpreter's decoding
+            }
             return (form != null ? form : BlockOp.of(INTERPRETED, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0))
                     .interpreting(insn);
         }

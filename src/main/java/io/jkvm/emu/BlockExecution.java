@@ -677,7 +677,8 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
             }
             case BlockOp.CLI -> clearInterruptFlag();
-            case BlockOp.INTERPRETED, BlockOp.SSE -> {
+            case BlockOp.SSE -> SseForms.run(core(), d, d.rm() >= 0 ? 0 : address(d, next));
+            case BlockOp.INTERPRETED -> {
                 interpretInBlock(d.insn()); // it moves RIP itself: to next, or back to it when a REP stopped before its end
                 if (rip != next) {
                     return false;

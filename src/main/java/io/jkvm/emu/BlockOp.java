@@ -9,8 +9,8 @@ package io.jkvm.emu;
  *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
  *               {@link #LOCKED}: an atomic read-modify-write of 4 or 8 bytes, {@code sub} its kind
  *               ({@link LockedInPlace}); {@link #SSE}: an SSE form of {@link SseForms}, its kind in {@code sub}, XMM
- *               registers in {@code reg} and {@code rm} (or {@link #MEMORY}), which the interpreter runs (as
- *               INTERPRETED) and the block compiler compiles
+ *               registers in {@code reg} and {@code rm} (or {@link #MEMORY}), which the block executor runs
+ *               ({@link SseForms#run}) and the block compiler compiles
  * @param length bytes, prefixes included
  * @param size   operand size in bytes: 1, 2, 4 or 8
  * @param sub    the ALU operation (0 ADD .. 7 CMP), condition code, shift operation, source size of MOVZX/MOVSX,
@@ -25,7 +25,7 @@ package io.jkvm.emu;
  * @param imm    the immediate (sign-extended as the instruction defines), relative branch offset, shift count
  *               ({@link #NONE} for CL), or BT's bit offset ({@link #NONE}: the register {@code reg} holds it)
  * @param seg    0, or {@link #FS} / {@link #GS} for a segment-override prefix
- * @param insn   for {@link #INTERPRETED}, {@link #LOCKED} and {@link #SSE}, the instruction as the decoder read it,
+ * @param insn   for {@link #INTERPRETED} and {@link #LOCKED}, the instruction as the decoder read it,
  *               which the interpreter runs without fetching and decoding it again; null for the others
  *
  * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor

@@ -6,6 +6,9 @@ package io.jkvm.emu;
  * instruction, as any {@link BlockOp#INTERPRETED} one): the moves, the bitwise operations, packed add, subtract and
  * compare, the low unpacks, PSHUFD, PSHUFB, shifts by an immediate and MOVD/MOVQ, with a register or a memory operand,
  * which ChaCha20, BLAKE2s and their kind run in long straight runs. The other forms stay {@link BlockOp#INTERPRETED}.
+ * The block executor runs them through {@link #run}, the same {@link SseLanes} calls the compiled code makes, without
+ * the interpreter's dispatch and the state it saves to restart an instruction (an SSE op changes no general register
+ * or flag before it faults).
  */
 final class SseForms {
     private SseForms() {
@@ -79,5 +82,82 @@ final class SseForms {
         ModRm f = insn.modrm();
         return BlockOp.of(BlockOp.SSE, insn.length(), size, kind, reg, rm, f.base(), f.index(), f.scale(), f.disp(), imm,
                 BlockDecoder.segment(insn));
+    }
+
+    /**
+     * Runs {@code d} on {@code c} as its compiled code does ({@link CompiledSse}): the interpreter's checks (SSE
+     * enabled, SSSE3 for PSHUFB) first, then, for a memory operand at {@code address}, the alignment check and every
+     * read before the XMM register changes, a 16-byte store as two 8-byte ones in order.
+     */
+    static void run(Core c, BlockOp d, long address) {
+        if (!SseLanes.ready(c)) {
+            Sse.requireSseEnabled(c);
+            if (d.sub() == PSHUFB) {
+                SseLanes.requireSsse3(c);
+            }
+        }
+        long[] xmm = c.xmm;
+        int x = 2 * d.reg();
+        if (d.rm() != BlockOp.MEMORY) {
+            int y = 2 * d.rm();
+            switch (d.sub()) {
+                case SHIFT -> SseLanes.shift(xmm, x, d.size(), (int) (d.imm() >>> 8), (int) (d.imm() & 0xFF));
+                case TO_XMM -> {
+                    xmm[x] = c.regOf(d.rm(), d.size());
+                    xmm[x + 1] = 0;
+                }
+                case FROM_XMM -> c.setRegOf(d.rm(), d.size(), xmm[x]); // a 4-byte write zero-extends, as MOVD r32 does
+                case MOVQ -> {
+                    xmm[x] = xmm[y];
+                    xmm[x + 1] = 0;
+                }
+                default -> binary(d, xmm, x, xmm, y);
+            }
+            return;
+        }
+        switch (d.sub()) {
+            case STORE -> {
+                if (d.imm() != 0) {
+                    aligned(c, address, true);
+                }
+                c.write(address, 8, xmm[x]);
+                c.write(address + 8, 8, xmm[x + 1]);
+            }
+            case FROM_XMM -> c.write(address, d.size(), xmm[x]); // the low bytes of the quadword
+            case TO_XMM, MOVQ -> {
+                long v = c.read(address, d.size());
+                xmm[x] = v;
+                xmm[x + 1] = 0;
+            }
+            default -> {
+                if (d.sub() != MOVE || d.imm() != 0) {
+                    aligned(c, address, d.sub() == MOVE);
+                } // MOVUPS and MOVDQU take any address
+                long[] operand = c.sseOperand;
+                operand[0] = c.read(address, 8);
+                operand[1] = c.read(address + 8, 8);
+                binary(d, xmm, x, operand, 0);
+            }
+        }
+    }
+
+    /** The SseLanes method of a two-operand op on XMM quadwords {@code x} of {@code xmm}, its source at {@code y} of {@code source}. */
+    private static void binary(BlockOp d, long[] xmm, int x, long[] source, int y) {
+        switch (d.sub()) {
+            case MOVE -> SseLanes.move(xmm, x, source, y);
+            case PSHUFB -> SseLanes.pshufb(xmm, x, source, y);
+            case LANES -> SseLanes.lanes(d.size(), (int) d.imm(), xmm, x, source, y);
+            case LOGIC -> SseLanes.logic((int) d.imm(), xmm, x, source, y);
+            case PSHUFD -> SseLanes.pshufd((int) d.imm(), xmm, x, source, y);
+            case UNPACK -> SseLanes.unpack((int) d.imm(), xmm, x, source, y);
+            default -> throw new IllegalStateException("no SSE form " + d.sub());
+        }
+    }
+
+    /** The interpreter's check of a 16-byte operand's alignment ({@link Sse#misaligned}). */
+    private static void aligned(Core c, long address, boolean strict) {
+        if ((address & 15) != 0) {
+            Sse.misaligned(c, strict);
+        }
     }
 }

@@ -18,6 +18,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The SSE2 and SSSE3 forms ({@link SseForms}) compiled to calls of the interpreter's own {@link SseLanes} methods:
@@ -177,6 +178,24 @@ class CompiledSseTest {
         assertNotEquals(run("interpreter", "0f1f00"), interpreter, "the form changes a register (a NOP in its place)");
         assertEquals(interpreter, run("blocks", form));
         assertEquals(interpreter, run("compiled", form));
+    }
+
+    /**
+     * The block executor runs the forms from their ops ({@link SseForms#run}): all of them one after the other, with
+     * the interpreter's registers and memory, and none through the interpreter.
+     */
+    @Test
+    void blocksRunTheFormsWithoutTheInterpreter() {
+        String all = String.join("", FORMS);
+        assertEquals(run("interpreter", all), run("blocks", all));
+        ExecutionTest.with("blocks", () -> {
+            try (EmuVm vm = new EmuVm(guest(all))) {
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(0, vm.vcpu.interpretedInBlocks(), "instructions the interpreter ran in blocks");
+                assertTrue(vm.vcpu.instructions() > FORMS.size() + 32, "the guest ran: " + vm.vcpu.instructions());
+                return null;
+            }
+        });
     }
 
     /**
