@@ -32,20 +32,20 @@ final class Core extends RegionCompilation {
      */
     void serialize() {
         java.util.function.LongSupplier writes = hostWrites;
-        long now = writes == null ? 0 : writes.getAsLong();
+        long now = writes == null ? 0 : writes.getAsLong(); // read first: a write after it moves the count the next check sees
         if (writes == null || now != hostWritesSeen || ramShared()) {
             hostWritesSeen = now;
             code.newEpoch();
         }
     }
 
-    /** A run begins: the machine may have written RAM in any way while the vCPU was out, so a new epoch, always. */
+    /**
+     * A run begins after an exit: what the machine wrote while the vCPU was out (an image, a device's DMA) its count of
+     * host writes shows, so a new epoch as at a serializing instruction. A Linux boot leaves run() at each port and
+     * MMIO access (forty thousand times), and an epoch makes every block it runs next compare its bytes with memory.
+     */
     void newRun() {
-        java.util.function.LongSupplier writes = hostWrites;
-        if (writes != null) {
-            hostWritesSeen = writes.getAsLong(); // read first: a write after it moves the count the next check sees
-        }
-        code.newEpoch();
+        serialize();
     }
 
     @Override

@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A vCPU alone over its RAM checks the code it decoded against memory at a serializing instruction only when the
  * machine wrote RAM since (its count of host writes moved): code a device wrote while the vCPU ran is run as written
- * after the vCPU serializes, and a run of serializing instructions with nothing written begins no epoch each.
+ * after the vCPU serializes, and a run of serializing instructions with nothing written begins no epoch each; so does
+ * a run after an exit.
  */
 class HostWrittenCodeTest {
     private static final long DATA = 0x300000;
@@ -66,6 +67,51 @@ class HostWrittenCodeTest {
             long before = vm.vcpu.epochs();
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             return vm.vcpu.epochs() - before;
+        }
+    }
+
+    // mov ecx, 1000; 1: out 0x80, al; dec ecx; jnz 1b; hlt: a thousand exits, each a run of its own
+    private static final byte[] OUT_LOOP = HexFormat.of().parseHex("b9e8030000" + "e680" + "ffc9" + "75fa" + "f4");
+
+    /** The epochs a vCPU began over the thousand runs of the OUT loop. */
+    private static long epochsOfOutLoop(boolean watched) {
+        try (EmuVm vm = new EmuVm(OUT_LOOP)) {
+            if (watched) {
+                vm.vcpu.watchHostWrites(vm.memory::hostWrites);
+            }
+            long before = vm.vcpu.epochs();
+            int runs = 0;
+            VcpuExit exit;
+            while ((exit = vm.vcpu.run()) instanceof VcpuExit.Io) {
+                runs++;
+            }
+            assertInstanceOf(VcpuExit.Hlt.class, exit);
+            assertEquals(1000, runs, "an exit at each OUT");
+            return vm.vcpu.epochs() - before;
+        }
+    }
+
+    @Test
+    void runsAfterExitsBeginNoEpochWhenTheMachineWroteNothing() {
+        assertTrue(epochsOfOutLoop(true) <= 2, "with no host write: at most the first run's");
+        assertTrue(epochsOfOutLoop(false) >= 1000, "with no count of host writes: one a run");
+    }
+
+    // At 0x00: 1: call 0x1000; out 0x80, al; jmp 1b. At 0x1000: mov eax, 1; ret.
+    private static final byte[] CALL_OUT = HexFormat.of().parseHex(
+            "e8fb0f0000" + "e680" + "ebf7" + "00".repeat(0x1000 - 9) + "b801000000c3");
+
+    @Test
+    void codeTheMachineWroteBetweenRunsRunsAsWritten() {
+        try (EmuVm vm = new EmuVm(CALL_OUT)) {
+            vm.vcpu.watchHostWrites(vm.memory::hostWrites);
+            for (int i = 0; i < 100; i++) { // decoded and cached
+                VcpuExit.Io out = assertInstanceOf(VcpuExit.Io.class, vm.vcpu.run());
+                assertEquals(1, out.data().get(0) & 0xFF);
+            }
+            vm.memory.writeByte(EmuVm.CODE + 0x1001, (byte) 2); // mov eax, 2: the machine's write, counted
+            VcpuExit.Io out = assertInstanceOf(VcpuExit.Io.class, vm.vcpu.run());
+            assertEquals(2, out.data().get(0) & 0xFF, "the MOV EAX, 2 the machine wrote while the vCPU was out");
         }
     }
 
