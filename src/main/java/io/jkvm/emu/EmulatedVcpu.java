@@ -360,6 +360,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         if (waitingForStartup) { // nothing runs before the STARTUP IPI: the machine decides when to send it
             return exitRequested ? new VcpuExit.Interrupted() : new VcpuExit.Hlt();
         }
+        core.started();
         if (resumeInHlt) {
             resumeInHlt = false;
             waits++;

@@ -21,9 +21,23 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /** The regions every vCPU over this RAM compiled, by their instructions. */
     private final SharedRegions shared;
 
-    /** Whether another core runs over this RAM: its stores reach code this one decoded without this one's seeing them. */
+    /**
+     * Whether another core has run over this RAM: its stores reach code this one decoded without this one's seeing
+     * them. A Linux boot patches its text (a hundred thousand IRETs to itself, each serializing) before it starts the
+     * other vCPUs.
+     */
     final boolean ramShared() {
-        return shared.shared();
+        return shared.othersRan();
+    }
+
+    private boolean started;
+
+    /** This core runs guest code from now on: once it has, the others over the RAM look for its stores to code. */
+    final void started() {
+        if (!started) {
+            started = true;
+            shared.started();
+        }
     }
 
     /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */

@@ -46,6 +46,22 @@ final class SharedRegions {
         return cores.get() > 1;
     }
 
+    /**
+     * How many of the cores have run: a core made but not yet run (a vCPU waiting for its STARTUP IPI) has stored
+     * nothing another core must look for in the code it decoded.
+     */
+    private final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** A core begins to run guest code (once for each core). */
+    void started() {
+        running.incrementAndGet();
+    }
+
+    /** Whether more than one core has run. */
+    boolean othersRan() {
+        return running.get() > 1;
+    }
+
     /** A region as a key: its blocks' instructions and offsets, compared by value. */
     static final class Key {
         private final BlockRegion region;

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A vCPU alone over its RAM checks the code it decoded against memory at a serializing instruction only when the
  * machine wrote RAM since (its count of host writes moved): code a device wrote while the vCPU ran is run as written
  * after the vCPU serializes, and a run of serializing instructions with nothing written begins no epoch each; so does
- * a run after an exit.
+ * a run after an exit. Another vCPU over the RAM counts once it has run.
  */
 class HostWrittenCodeTest {
     private static final long DATA = 0x300000;
@@ -55,11 +55,17 @@ class HostWrittenCodeTest {
         }
     }
 
-    /** The epochs a vCPU began running the thousand CPUIDs; {@code others} more vCPUs made over its RAM first. */
-    private static long epochsOfCpuidLoop(boolean watched, int others) {
+    /**
+     * The epochs a vCPU began running the thousand CPUIDs; {@code others} more vCPUs made over its RAM first, and run
+     * ({@code othersRun}: from the RESET state, where no RAM is, to their first fetch's exit) or not.
+     */
+    private static long epochsOfCpuidLoop(boolean watched, int others, boolean othersRun) {
         try (EmuVm vm = new EmuVm(CPUID_LOOP)) {
             for (int k = 1; k <= others; k++) {
-                new EmulatedVcpu(k, vm.memory.mapping(), vm.model);
+                EmulatedVcpu other = new EmulatedVcpu(k, vm.memory.mapping(), vm.model);
+                if (othersRun) {
+                    assertInstanceOf(VcpuExit.CannotEmulate.class, other.run());
+                }
             }
             if (watched) {
                 vm.vcpu.watchHostWrites(vm.memory::hostWrites);
@@ -117,8 +123,10 @@ class HostWrittenCodeTest {
 
     @Test
     void serializingInstructionsBeginNoEpochWhenNothingElseCouldHaveWrittenCode() {
-        assertTrue(epochsOfCpuidLoop(true, 0) <= 2, "alone, with no host write: the run's own epoch, no more");
-        assertTrue(epochsOfCpuidLoop(false, 0) >= 1000, "with no count of host writes: one a CPUID");
-        assertTrue(epochsOfCpuidLoop(true, 1) >= 1000, "with another vCPU over the RAM: one a CPUID");
+        assertTrue(epochsOfCpuidLoop(true, 0, false) <= 2, "alone, with no host write: the run's own epoch, no more");
+        assertTrue(epochsOfCpuidLoop(false, 0, false) >= 1000, "with no count of host writes: one a CPUID");
+        assertTrue(epochsOfCpuidLoop(true, 1, true) >= 1000, "with another vCPU that ran over the RAM: one a CPUID");
+        assertTrue(epochsOfCpuidLoop(true, 1, false) <= 2, "with another vCPU made but never run (as one waiting for "
+                + "its STARTUP IPI): none, as alone");
     }
 }

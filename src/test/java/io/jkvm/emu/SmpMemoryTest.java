@@ -54,6 +54,9 @@ class SmpMemoryTest {
             v.setSpecialRegisters(vm.vcpu.specialRegisters());
             vcpus.add(v);
         }
+        for (EmulatedVcpu v : vcpus) { // as the machine makes them: a serializing instruction looks for another's stores
+            v.watchHostWrites(vm.memory::hostWrites); // to code once that one has run, not at each one
+        }
         for (int k = 0; k < offsets.length; k++) { // each its own stack, below the top of RAM
             vcpus.get(k).setRegisters(LongModeBoot.registers(EmuVm.CODE + offsets[k], vm.memory.size() - 0x10000L * k)
                     .withGpr(3, DATA).withGpr(1, iterations));
