@@ -26,7 +26,7 @@ final class Core extends RegionCompilation {
     /**
      * A serializing instruction (CPUID, IRET, WRMSR, MOV to a control register): code another agent wrote before it
      * must be seen after it, so the decoded blocks compare their bytes with memory again (a new epoch). This core's
-     * own stores drop what they change at once; the others are another core's (when one runs over the RAM) and the
+     * own stores drop what they change at once; the others are another core's (once one has run over the RAM) and the
      * machine's, which its count of host writes shows. With neither, there is nothing new to see: a one-vCPU Linux boot
      * runs a hundred thousand IRETs to itself (sync_core after each patch of its text).
      */
