@@ -28,7 +28,8 @@ final class Core extends RegionCompilation {
      * must be seen after it, so the decoded blocks compare their bytes with memory again (a new epoch). This core's
      * own stores drop what they change at once; the others are another core's (once one has run over the RAM) and the
      * machine's, which its count of host writes shows. With neither, there is nothing new to see: a one-vCPU Linux boot
-     * runs a hundred thousand IRETs to itself (sync_core after each patch of its text).
+     * runs a hundred thousand IRETs to itself (sync_core after each patch of its text). A run after an exit begins the
+     * same way: a boot leaves run() at each port and MMIO access, forty thousand times.
      */
     void serialize() {
         java.util.function.LongSupplier writes = hostWrites;
@@ -37,15 +38,6 @@ final class Core extends RegionCompilation {
             hostWritesSeen = now;
             code.newEpoch();
         }
-    }
-
-    /**
-     * A run begins after an exit: what the machine wrote while the vCPU was out (an image, a device's DMA) its count of
-     * host writes shows, so a new epoch as at a serializing instruction. A Linux boot leaves run() at each port and
-     * MMIO access (forty thousand times), and an epoch makes every block it runs next compare its bytes with memory.
-     */
-    void newRun() {
-        serialize();
     }
 
     @Override

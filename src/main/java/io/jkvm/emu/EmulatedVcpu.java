@@ -356,7 +356,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         if (!exits.isEmpty()) {
             return exits.poll();
         }
-        core.newRun(); // the machine may have written guest memory (an image, DMA) since the last run: its count says
+        core.serialize(); // the machine may have written guest memory (an image, DMA) since the last run: its count says
         if (waitingForStartup) { // nothing runs before the STARTUP IPI: the machine decides when to send it
             return exitRequested ? new VcpuExit.Interrupted() : new VcpuExit.Hlt();
         }

@@ -107,8 +107,8 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
      */
     @Override
     final CompiledBlock sharedClass(DecodedBlock block) {
-        if (block.pending != null || shared.size() == 0 || !shared.shared() && code.flushes == 0) {
-            return null; // one core, its cache never emptied: the classes in the table are its blocks' own
+        if (block.pending != null || shared.size() == 0 || !shared.othersRan() && code.flushes == 0) {
+            return null; // no other core has run, and this one's cache was never emptied: the classes are its blocks' own
         }
         FoundRegion found = regionOf(block);
         RegionCompiles.Pending.Made known = shared.find(new SharedRegions.Key(found.region()));

@@ -25,30 +25,20 @@ final class SharedRegions {
     static final int MAX_REGIONS = 4096;
 
     private final Map<Key, RegionCompiles.Pending.Made> made = new ConcurrentHashMap<>();
-    /** How many cores joined the table: with one, only a core whose code cache was emptied finds classes in it. */
-    private final java.util.concurrent.atomic.AtomicInteger cores = new java.util.concurrent.atomic.AtomicInteger();
 
     private SharedRegions() {
     }
 
     /** The table of the vCPUs over {@code ram}, which a new core joins. */
     static SharedRegions join(Mapping ram) {
-        SharedRegions table;
         synchronized (BY_RAM) {
-            table = BY_RAM.computeIfAbsent(ram, r -> new SharedRegions());
+            return BY_RAM.computeIfAbsent(ram, r -> new SharedRegions());
         }
-        table.cores.incrementAndGet();
-        return table;
-    }
-
-    /** Whether more than one core joined the table. */
-    boolean shared() {
-        return cores.get() > 1;
     }
 
     /**
-     * How many of the cores have run: a core made but not yet run (a vCPU waiting for its STARTUP IPI) has stored
-     * nothing another core must look for in the code it decoded.
+     * How many of the cores over the RAM have run: a core made but not yet run (a vCPU waiting for its STARTUP IPI)
+     * has neither stored to code another core decoded nor compiled a class another could take.
      */
     private final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
 
