@@ -111,6 +111,9 @@ public final class CoreCpuid {
             bit(EXT, 0, Reg.EDX, 26, "pdpe1gb", "PagingTest", "1 GiB"),
             bit(EXT, 0, Reg.EDX, 27, "rdtscp", "InstructionForms", "rdtscp"),
             bit(EXT, 0, Reg.EDX, 29, "lm", "LegacyModesTest", "64-bit"),
+            // an EFER bit that restricts indirect-branch prediction, which the core does not have: a guest that sees
+            // it leaves its retpolines out
+            bit(0x8000_0021, 0, Reg.EAX, 8, "auto-ibrs", "SystemInstructionsTest", "auto-ibrs"),
             // AMD repeats these leaf 1 EDX bits in 0x80000001 EDX
             bit(EXT, 0, Reg.EDX, 0, "fpu", "X87OracleTest", "x87"),
             bit(EXT, 0, Reg.EDX, 2, "de", "DebugRegistersTest", "cr4.de"),

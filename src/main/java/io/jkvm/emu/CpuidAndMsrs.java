@@ -184,7 +184,8 @@ final class CpuidAndMsrs {
         }
         switch (msr) {
             case Msrs.IA32_EFER -> {
-                if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE)) != 0) {
+                long autoIbrs = c.cpuidHas(0x8000_0021, 0, 0, 8) ? ControlBits.EFER_AUTOIBRS : 0; // nothing to restrict: the core does not speculate
+                if ((v & ~(ControlBits.EFER_SCE | ControlBits.EFER_LME | ControlBits.EFER_LMA | ControlBits.EFER_NXE | autoIbrs)) != 0) {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
                 c.efer = v;

@@ -38,6 +38,8 @@ public final class ControlBits {
     public static final long EFER_LME = 1L << 8;
     public static final long EFER_LMA = 1L << 10;
     public static final long EFER_NXE = 1L << 11;
+    /** AMD's Automatic IBRS enable (AIBRSE): writable where CPUID.80000021H:EAX[8] says the CPU has it. */
+    public static final long EFER_AUTOIBRS = 1L << 21;
 
     public static final long XCR0_X87 = 1L;
     public static final long XCR0_SSE = 1L << 1;

@@ -46,7 +46,9 @@ public enum CpuFeature {
     // CPUID.0x80000001
     LAHF_LM("lahf-lm", 0x8000_0001, 0, Reg.ECX, 0), ABM("abm", 0x8000_0001, 0, Reg.ECX, 5),
     SYSCALL("syscall", 0x8000_0001, 0, Reg.EDX, 11), NX("nx", 0x8000_0001, 0, Reg.EDX, 20),
-    PDPE1GB("pdpe1gb", 0x8000_0001, 0, Reg.EDX, 26), RDTSCP("rdtscp", 0x8000_0001, 0, Reg.EDX, 27), LM("lm", 0x8000_0001, 0, Reg.EDX, 29);
+    PDPE1GB("pdpe1gb", 0x8000_0001, 0, Reg.EDX, 26), RDTSCP("rdtscp", 0x8000_0001, 0, Reg.EDX, 27), LM("lm", 0x8000_0001, 0, Reg.EDX, 29),
+    // CPUID.0x80000021:EAX (AMD)
+    AUTO_IBRS("auto-ibrs", 0x8000_0021, 0, Reg.EAX, 8);
 
     /** A CPUID output register. */
     public enum Reg { EAX, EBX, ECX, EDX }

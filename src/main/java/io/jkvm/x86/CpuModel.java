@@ -116,7 +116,7 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
     }
 
     static CpuidTable add(CpuidTable t, CpuFeature f) {
-        t = t.withFeature(f, true);
+        t = raiseMaxLeaf(t.withFeature(f, true), f.leaf()); // a leaf past the highest one is one no guest reads
         if (f == CpuFeature.APX) {
             t = t.withFeature(CpuFeature.XSAVE, true); // R16-R31 are enabled through XCR0: APX needs XSAVE
             t = remove(t, CpuFeature.MPX); // APX reuses MPX's state area: they are never exposed together
@@ -176,12 +176,20 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
         return masked.with(new CpuidEntry(0xD, 0, CpuidEntry.FLAG_SIGNIFICANT_INDEX, (int) mask, size, size, (int) (mask >>> 32)));
     }
 
+    /**
+     * {@code t} with the highest leaf of {@code leaf}'s range (leaf 0's EAX, or 0x80000000's) at least {@code leaf};
+     * the hypervisor's range is left as it is.
+     */
     private static CpuidTable raiseMaxLeaf(CpuidTable t, int leaf) {
-        CpuidEntry zero = t.leaf(0, 0);
-        if (Integer.compareUnsigned(zero.eax(), leaf) >= 0) {
+        int range = leaf & 0xF000_0000;
+        if (range != 0 && range != 0x8000_0000) {
             return t;
         }
-        return t.with(new CpuidEntry(0, 0, zero.flags(), leaf, zero.ebx(), zero.ecx(), zero.edx()));
+        CpuidEntry first = t.leaf(range, 0);
+        if (Integer.compareUnsigned(first.eax(), leaf) >= 0) {
+            return t;
+        }
+        return t.with(new CpuidEntry(range, 0, first.flags(), leaf, first.ebx(), first.ecx(), first.edx()));
     }
 
     /** The features of this model the host's table lacks, for "the host cannot run it on KVM" messages. */

@@ -200,4 +200,33 @@ class SystemInstructionsTest {
             }
         }
     }
+
+    /**
+     * AMD's automatic IBRS (auto-ibrs, CPUID.80000021H:EAX[8]): a model with it has EFER.AIBRSE (bit 21), which Linux
+     * sets instead of using retpolines, and 0x80000021 within its extended leaves; a model without it answers the same
+     * write with #GP(0).
+     */
+    @Test
+    void automaticIbrsIsAnEferBitWhereTheModelHasIt() {
+        String code = ""
+                + "b8 00 00 00 80 0f a2 49 89 c0" // mov eax, 0x80000000; cpuid; mov r8, rax
+                + "b8 21 00 00 80 0f a2 49 89 c1" // mov eax, 0x80000021; cpuid; mov r9, rax
+                + "b9 80 00 00 c0 0f 32 49 89 c3" // mov ecx, EFER; rdmsr; mov r11, rax
+                + "0f ba e8 15 0f 30 0f 32 49 89 c2" // bts eax, 21; wrmsr; rdmsr; mov r10, rax
+                + "f4";
+        io.jkvm.x86.CpuModel amd = io.jkvm.x86.CpuidFixtures.amdModel();
+        io.jkvm.x86.CpuModel withIt = io.jkvm.x86.CpuModel.parse("host,+auto-ibrs", amd.cpuid(), amd.mxcsrMask());
+        try (EmuVm vm = new EmuVm(withIt, hex(code))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            assertEquals(0x80000021L, r.gpr(8), "the extended leaves reach 0x80000021");
+            assertEquals(1L << 8, r.gpr(9) & 1L << 8, "CPUID.80000021H:EAX[8]");
+            assertEquals(r.gpr(11) | 1L << 21, r.gpr(10), "EFER takes AIBRSE and keeps the rest");
+            assertEquals(r.gpr(10), vm.vcpu.specialRegisters().efer(), "as the vCPU's state has it");
+        }
+        try (EmuVm vm = new EmuVm(amd, hex(code))) {
+            ExceptionsTest.installIdt(vm);
+            assertEquals(13, vm.nextOut(0x90), "no auto-ibrs: the write is #GP");
+        }
+    }
 }

@@ -34,4 +34,16 @@ class CpuModelsTest {
         assertFalse(noMovbe.has(CpuFeature.MOVBE));
         assertFalse(CpuModels.parse("core,+fma", HOST, MASK).has(CpuFeature.FMA), "what the core lacks goes again");
     }
+
+    @Test
+    void maxHasAutomaticIbrsOnAnAmdModelOnly() {
+        CpuModel amd = CpuModels.parse("max", HOST, MASK);
+        assertTrue(amd.has(CpuFeature.AUTO_IBRS), "AMD's automatic IBRS: the core has nothing to restrict");
+        assertEquals(0x8000_0021, amd.cpuid().leaf(0x8000_0000, 0).eax(), "its leaf within the extended ones");
+        assertFalse(CpuModels.parse("max,-auto-ibrs", HOST, MASK).has(CpuFeature.AUTO_IBRS));
+        CpuModel intel = CpuModels.parse("max", CpuidFixtures.intelModel().cpuid(), CpuModel.INTEL_MXCSR_MASK);
+        assertFalse(intel.has(CpuFeature.AUTO_IBRS), "an Intel model has no leaf 0x80000021");
+        assertTrue(CpuModels.parse("core", HOST, MASK).cpuid().find(0x8000_0021, 0).isEmpty(),
+                "core adds nothing the host lacks: its VM can move to KVM");
+    }
 }
