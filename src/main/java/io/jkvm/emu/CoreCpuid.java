@@ -99,6 +99,8 @@ public final class CoreCpuid {
             bit(7, 0, Reg.ECX, 3, "pku", "ProtectionKeysTest", "wrpkru"),
             bit(7, 0, Reg.ECX, 16, "la57", "FiveLevelPagingTest", "la57"),
             bit(7, 0, Reg.ECX, 31, "pks", "ProtectionKeysTest", "pkrs"),
+            // IA32_ARCH_CAPABILITIES, saying which speculative-execution issues the core is not affected by
+            bit(7, 0, Reg.EDX, 29, "arch-capabilities", "SystemInstructionsTest", "arch_capabilities"),
             bit(7, 1, Reg.EDX, 21, "apx", "ApxOracleTest", "apx"),
             bit(0x29, 0, Reg.EBX, 0, "apx-nci-ndd-nf", "ApxInstructionsTest", "ndd"),
             bit(0xD, 1, Reg.EAX, 0, "xsaveopt", "XsaveInstructionTest", "xsaveopt"),

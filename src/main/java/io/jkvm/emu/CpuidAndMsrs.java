@@ -79,6 +79,18 @@ final class CpuidAndMsrs {
     static final long HWCR_TSC_FREQ_SEL = 1L << 24, HWCR_KEPT = 1L << 18 | HWCR_TSC_FREQ_SEL,
             HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8;
 
+    /** The microcode revision a read of IA32_BIOS_SIGN_ID gives: 1, in EDX, as KVM's vCPUs start with. */
+    static final long MICROCODE_REVISION = 1L << 32;
+
+    /**
+     * IA32_ARCH_CAPABILITIES of the core (SDM Vol. 4, Table 2-2): not affected by what it cannot have, with no
+     * speculative execution, fill buffers or TSX: RDCL_NO (Meltdown), SSB_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO, the
+     * MMIO stale-data bits SBDR_SSDP_NO, FBSDP_NO and PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, and ITS_NO (bit 62,
+     * which a VMM sets for its guests). No IBRS_ALL: the core has no IA32_SPEC_CTRL for it.
+     */
+    static final long ARCH_CAPABILITIES = 1L | 1L << 4 | 1L << 5 | 1L << 6 | 1L << 8 | 1L << 13 | 1L << 14 | 1L << 15
+            | 1L << 20 | 1L << 24 | 1L << 26 | 1L << 27 | 1L << 62;
+
     private static final int X2APIC_FIRST = 0x800, X2APIC_LAST = 0x8FF, TSC_DEADLINE = 0x6E0, MCG_CAP = 0x179, MCG_STATUS = 0x17A;
 
     static long rdmsr(Core c, int msr) {
@@ -126,6 +138,13 @@ final class CpuidAndMsrs {
             }
             case Msrs.IA32_APIC_BASE -> c.apicBase;
             case Msrs.IA32_PAT -> c.pat;
+            case Msrs.IA32_BIOS_SIGN_ID -> MICROCODE_REVISION;
+            case Msrs.IA32_ARCH_CAPABILITIES -> {
+                if (!c.cpuidHas(7, 0, 3, 29)) {
+                    throw GuestFault.withCode(GuestFault.GP, 0);
+                }
+                yield ARCH_CAPABILITIES;
+            }
             case Msrs.IA32_MISC_ENABLE -> c.miscEnable;
             case Msrs.IA32_SYSENTER_CS -> c.sysenterCs;
             case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp;
@@ -230,6 +249,9 @@ final class CpuidAndMsrs {
                 c.apicBase = next;
             }
             case Msrs.IA32_PAT -> c.pat = v;
+            case Msrs.IA32_BIOS_SIGN_ID -> {
+                // Intel's microcode loader writes 0 before the CPUID that fills it; there is no microcode to load
+            }
             case Msrs.IA32_MISC_ENABLE -> c.miscEnable = v;
             case Msrs.IA32_SYSENTER_CS -> c.sysenterCs = v;
             case Msrs.IA32_SYSENTER_ESP -> c.sysenterEsp = v;

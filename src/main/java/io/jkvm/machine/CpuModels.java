@@ -20,7 +20,7 @@ public final class CpuModels {
         String stripped = spec.strip();
         if (stripped.equals("max") || stripped.startsWith("max,")) { // every feature the core implements, then the edits
             StringBuilder all = new StringBuilder("host");
-            boolean amdLike = Vendor.of(host).followsApm();
+            boolean amdLike = Vendor.of(CpuModel.parse("host" + stripped.substring(3), host, hostMxcsrMask).cpuid()).followsApm(); // after vendor=
             for (CoreCpuid.Bit b : CoreCpuid.BITS) {
                 CpuFeature.byName(b.name())
                         .filter(f -> amdLike || f != CpuFeature.AUTO_IBRS) // AMD's leaf: an Intel model has none

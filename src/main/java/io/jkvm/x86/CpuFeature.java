@@ -35,7 +35,7 @@ public enum CpuFeature {
     AVX512VBMI("avx512vbmi", 7, 0, Reg.ECX, 1), UMIP("umip", 7, 0, Reg.ECX, 2), PKU("pku", 7, 0, Reg.ECX, 3, 9), LA57("la57", 7, 0, Reg.ECX, 16),
     GFNI("gfni", 7, 0, Reg.ECX, 8), VAES("vaes", 7, 0, Reg.ECX, 9), VPCLMULQDQ("vpclmulqdq", 7, 0, Reg.ECX, 10),
     RDPID("rdpid", 7, 0, Reg.ECX, 22), PKS("pks", 7, 0, Reg.ECX, 31), AMX_BF16("amx-bf16", 7, 0, Reg.EDX, 22), AMX_TILE("amx-tile", 7, 0, Reg.EDX, 24, 17, 18),
-    AMX_INT8("amx-int8", 7, 0, Reg.EDX, 25),
+    AMX_INT8("amx-int8", 7, 0, Reg.EDX, 25), ARCH_CAPABILITIES("arch-capabilities", 7, 0, Reg.EDX, 29),
     // CPUID.(7,1)
     AVX_VNNI("avx-vnni", 7, 1, Reg.EAX, 4), AVX512_BF16("avx512-bf16", 7, 1, Reg.EAX, 5), APX("apx", 7, 1, Reg.EDX, 21, 19),
     // CPUID.(0x29,0): APX sub-features (NDD, NF, ZU and the conditional instructions)

@@ -12,6 +12,10 @@ public final class Msrs {
     public static final int IA32_SYSENTER_ESP = 0x175;
     public static final int IA32_SYSENTER_EIP = 0x176;
     public static final int IA32_PAT = 0x277;
+    /** The microcode revision (Intel's BIOS_SIGN_ID, AMD's PATCH_LEVEL), in a read's EDX. */
+    public static final int IA32_BIOS_SIGN_ID = 0x8B;
+    /** The speculative-execution issues the CPU is not affected by (read-only), where CPUID.(7,0):EDX[29] says it exists. */
+    public static final int IA32_ARCH_CAPABILITIES = 0x10A;
     /** Feature switches Linux reads unguarded on Intel parts; after reset (as KVM has it) BTS and PEBS unavailable. */
     public static final int IA32_MISC_ENABLE = 0x1A0;
     public static final long MISC_ENABLE_AT_RESET = (1L << 11) | (1L << 12);

@@ -229,4 +229,42 @@ class SystemInstructionsTest {
             assertEquals(13, vm.nextOut(0x90), "no auto-ibrs: the write is #GP");
         }
     }
+
+    /**
+     * IA32_ARCH_CAPABILITIES (arch-capabilities, CPUID.(7,0):EDX[29]), read-only: the core, with no speculative
+     * execution, is not affected by Meltdown (RDCL_NO: Linux leaves page-table isolation off), MDS (no VERW at each
+     * return to user) or ITS (no aligned thunks), and has no IBRS_ALL (it has no SPEC_CTRL); without the CPUID bit the
+     * MSR is #GP. IA32_BIOS_SIGN_ID, on either vendor as KVM has it: a write is dropped, a read gives revision 1 in EDX.
+     */
+    @Test
+    void archCapabilitiesSayWhatTheCoreIsNotAffectedBy() {
+        String code = ""
+                + "b9 0a 01 00 00 0f 32 49 89 c0 49 89 d1" // mov ecx, ARCH_CAPABILITIES; rdmsr; mov r8, rax; mov r9, rdx
+                + "b9 8b 00 00 00 31 c0 31 d2 0f 30 0f 32 49 89 d2" // mov ecx, BIOS_SIGN_ID; wrmsr 0; rdmsr; mov r10, rdx
+                + "b9 0a 01 00 00 f4" // mov ecx, ARCH_CAPABILITIES; hlt
+                + "0f 30 f4"; // wrmsr
+        io.jkvm.x86.CpuModel intel = io.jkvm.x86.CpuidFixtures.intelModel();
+        io.jkvm.x86.CpuModel withIt = io.jkvm.x86.CpuModel.parse("host,+arch-capabilities", intel.cpuid(), intel.mxcsrMask());
+        try (EmuVm vm = new EmuVm(withIt, hex(code))) {
+            ExceptionsTest.installIdt(vm);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            Registers r = vm.vcpu.registers();
+            long caps = r.gpr(8) & 0xFFFFFFFFL | r.gpr(9) << 32;
+            assertEquals(1, caps & 1, "RDCL_NO");
+            assertEquals(1L << 5, caps & 1L << 5, "MDS_NO");
+            assertEquals(1L << 8, caps & 1L << 8, "TAA_NO");
+            assertEquals(1L << 62, caps & 1L << 62, "ITS_NO");
+            assertEquals(0, caps & 2, "no IBRS_ALL");
+            assertEquals(1, r.gpr(10), "microcode revision 1");
+            assertEquals(13, vm.nextOut(0x90), "the MSR is read-only: #GP");
+        }
+        for (io.jkvm.x86.CpuModel model : new io.jkvm.x86.CpuModel[] {intel, io.jkvm.x86.CpuidFixtures.amdModel()}) {
+            try (EmuVm vm = new EmuVm(model, hex("b9 8b 00 00 00 0f 32 b9 0a 01 00 00 f4 0f 32 f4"))) {
+                ExceptionsTest.installIdt(vm);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertEquals(1, vm.vcpu.registers().gpr(2), model.spec() + ": BIOS_SIGN_ID reads revision 1");
+                assertEquals(13, vm.nextOut(0x90), model.spec() + ": no arch-capabilities, no MSR 0x10A");
+            }
+        }
+    }
 }

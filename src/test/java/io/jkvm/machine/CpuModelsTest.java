@@ -43,6 +43,9 @@ class CpuModelsTest {
         assertFalse(CpuModels.parse("max,-auto-ibrs", HOST, MASK).has(CpuFeature.AUTO_IBRS));
         CpuModel intel = CpuModels.parse("max", CpuidFixtures.intelModel().cpuid(), CpuModel.INTEL_MXCSR_MASK);
         assertFalse(intel.has(CpuFeature.AUTO_IBRS), "an Intel model has no leaf 0x80000021");
+        assertFalse(CpuModels.parse("max,vendor=GenuineIntel", HOST, MASK).has(CpuFeature.AUTO_IBRS), "nor one made Intel");
+        assertTrue(intel.has(CpuFeature.ARCH_CAPABILITIES) && amd.has(CpuFeature.ARCH_CAPABILITIES),
+                "IA32_ARCH_CAPABILITIES on both, as KVM offers it");
         assertTrue(CpuModels.parse("core", HOST, MASK).cpuid().find(0x8000_0021, 0).isEmpty(),
                 "core adds nothing the host lacks: its VM can move to KVM");
     }
