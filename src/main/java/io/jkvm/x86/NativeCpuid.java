@@ -29,9 +29,13 @@ public final class NativeCpuid {
      * stable bit), so a guest on the core finds the same hypervisor with /dev/kvm or without. A Linux guest then checks
      * its TSC against kvmclock; with no hypervisor in sight it checked it against jiffies, and the timer ticks the
      * core's devices lose while a vCPU's thread waits for a host core made the TSC look unstable (docs/limits.md).
+     * And the features KVM's supported CPUID has on any host because KVM emulates them in software (its
+     * kvm_set_cpu_caps): x2APIC, TSC_ADJUST and IA32_ARCH_CAPABILITIES, which the core implements as well.
      */
     public static CpuidTable withoutKvm() {
         return read().withFeature(CpuFeature.HYPERVISOR, true)
+                .withFeature(CpuFeature.X2APIC, true).withFeature(CpuFeature.TSC_ADJUST, true)
+                .withFeature(CpuFeature.ARCH_CAPABILITIES, true)
                 .with(new CpuidEntry(0x4000_0000, 0, 0, 0x4000_0001,
                         KVM_SIGNATURE_EBX, KVM_SIGNATURE_ECX, KVM_SIGNATURE_EDX))
                 .with(new CpuidEntry(0x4000_0001, 0, 0,

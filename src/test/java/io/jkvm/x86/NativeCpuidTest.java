@@ -5,7 +5,10 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The host model without KVM: the CPU's own leaves, and KVM's paravirtual ones as KVM's supported CPUID has them. */
+/**
+ * The host model without KVM: the CPU's own leaves, with KVM's paravirtual ones and the bits of what KVM emulates on
+ * any host (x2APIC, TSC_ADJUST, ARCH_CAPABILITIES) as KVM's supported CPUID has them.
+ */
 class NativeCpuidTest {
     @Test
     void withoutKvmTheHostModelHasKvmsSignatureAndKvmclock() {
@@ -19,8 +22,10 @@ class NativeCpuidTest {
         assertEquals(1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT,
                 host.leaf(0x4000_0001, 0).eax() & 1 << Msrs.KVM_FEATURE_CLOCKSOURCE_STABLE_BIT, "and its stable bit");
         assertTrue((host.leaf(1, 0).ecx() & 1 << 31) != 0, "CPUID.1:ECX.hypervisor, which a guest looks at first");
-        assertEquals(own.leaf(7, 0), host.leaf(7, 0), "the CPU's own leaves as they are");
+        assertEquals(own.leaf(7, 0).ecx(), host.leaf(7, 0).ecx(), "the CPU's own leaves as they are");
+        assertEquals(own.leaf(7, 0).ebx() | 1 << 1, host.leaf(7, 0).ebx(), "with TSC_ADJUST");
+        assertEquals(own.leaf(7, 0).edx() | 1 << 29, host.leaf(7, 0).edx(), "with ARCH_CAPABILITIES");
         assertEquals(own.leaf(1, 0).eax(), host.leaf(1, 0).eax());
-        assertEquals(own.leaf(1, 0).ecx() | 1 << 31, host.leaf(1, 0).ecx());
+        assertEquals(own.leaf(1, 0).ecx() | 1 << 31 | 1 << 21, host.leaf(1, 0).ecx(), "with x2APIC");
     }
 }
