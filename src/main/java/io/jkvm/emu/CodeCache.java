@@ -28,7 +28,10 @@ final class CodeCache {
     private final Mapping ram;
     private final Region[] regions; // by physical >>> 21; null: nothing decoded in those 2 MiB
     private int epoch;
+    /** Pages with decoded blocks, and the decoded instructions their indexes hold (blocks dropped or replaced leave it). */
     private int pages, insns;
+    /** Instructions decoded in all, dropped ones decoded again included (for the tests). */
+    long decodedInstructions;
     /** Times the cache was emptied: a page index the core holds from before a flush is stale. */
     int flushes;
 
@@ -144,6 +147,11 @@ final class CodeCache {
         return pages;
     }
 
+    /** Decoded instructions the index holds now (bounded by {@link #MAX_INSNS}). */
+    int instructions() {
+        return insns;
+    }
+
     /**
      * Whether {@code b}, decoded at {@code physical}, still matches memory, and so do the blocks its compiled region
      * runs (compared once per epoch).
@@ -184,6 +192,7 @@ final class CodeCache {
     DecodedBlock decode(long physical, PageBlocks page, java.util.function.LongSupplier tail) {
         int offset = (int) (physical & (PAGE - 1));
         DecodedBlock b = BlockDecoder.decode(ram, physical - offset, offset, epoch, tail);
+        decodedInstructions += b.insns.length;
         if (insns + b.insns.length > MAX_INSNS) {
             flush(); // the caller's page index is now stale: it sees the new flush count and looks it up again
             return b;
@@ -191,6 +200,7 @@ final class CodeCache {
         insns += b.insns.length;
         DecodedBlock stale = page.put(b);
         if (stale != null) {
+            insns -= stale.insns.length;
             stale.unlink(); // it keeps no older blocks alive from a link of a block of its page
         }
         int length = b.bytes.length;
@@ -294,7 +304,10 @@ final class CodeCache {
     private void dropBlocks(Region region, int pageInRegion) {
         PageBlocks dropped = region.pages[pageInRegion];
         if (dropped != null) { // one a stale slot of the linear look-up still holds keeps no others alive
-            dropped.forEach(DecodedBlock::unlink);
+            dropped.forEach(b -> {
+                insns -= b.insns.length; // a kernel patching its text drops and decodes its blocks again all boot long
+                b.unlink();
+            });
             region.pages[pageInRegion] = null;
             pages--;
         }

@@ -34,4 +34,31 @@ class CodeCacheBoundTest {
             }
         }
     }
+
+    /**
+     * Code that stores keep dropping and the core keeps decoding again (as a kernel patching its text does all boot
+     * long) counts once in the cache's bound, however often it is decoded: a loop stores over a function of 256 NOPs
+     * and a MOV 1200 times and calls it, 310,000 instructions decoded in all, more than the bound, and the cache is
+     * never emptied; what it holds stays within the bound.
+     */
+    @Test
+    void codeDecodedAgainAfterStoresOverItCountsOnce() {
+        int rounds = 1200;
+        // ecx = rounds; r15 = 0; loop: mov byte [0x200000], 0x90; mov ebx, 0x200000; call rbx; add r15, rax; dec ecx; jnz loop; hlt
+        byte[] code = hex("b9 b0 04 00 00 45 31 ff c6 04 25 00 00 20 00 90 bb 00 00 20 00 ff d3 49 01 c7 ff c9 75 ea f4");
+        try (EmuVm vm = new EmuVm("max", code, 0x400000)) {
+            byte[] function = new byte[262];
+            java.util.Arrays.fill(function, (byte) 0x90); // 256 NOPs (the store writes the first one again), then
+            System.arraycopy(hex("b8 07 00 00 00 c3"), 0, function, 256, 6); // mov eax, 7; ret
+            vm.memory.write(0x200000, function, 0, function.length);
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(7L * rounds, vm.vcpu.registers().gpr(15), "the function ran each round");
+            long[] decoded = vm.vcpu.decodedInstructions();
+            assertEquals(0, decoded[2], "the cache was never emptied");
+            assertTrue(decoded[0] <= CodeCache.MAX_INSNS, "instructions held: " + decoded[0]);
+            if (Execution.fromProperty() != Execution.INTERPRETER) {
+                assertTrue(decoded[1] > CodeCache.MAX_INSNS, "the function was decoded again each round: " + decoded[1]);
+            }
+        }
+    }
 }
