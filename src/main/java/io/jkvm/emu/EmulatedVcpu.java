@@ -291,9 +291,13 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.code.pages();
     }
 
-    /** Decoded instructions the cache holds now, how many it decoded in all, and how often it was emptied (for the tests). */
-    long[] decodedInstructions() {
-        return new long[]{core.code.instructions(), core.code.decodedInstructions, core.code.flushes};
+    /** The decoded instructions the cache holds now, how many it decoded in all, and how often it was emptied. */
+    record DecodedCounts(long held, long decoded, int flushes) {
+    }
+
+    /** The decoded-block cache's counts now (for the tests). */
+    DecodedCounts decodedInstructions() {
+        return new DecodedCounts(core.code.instructions(), core.code.decodedInstructions, core.code.flushes);
     }
 
     /** Marks each page this vCPU stores to in {@code pages} from now on (null: stops); call it while the vCPU is paused. */

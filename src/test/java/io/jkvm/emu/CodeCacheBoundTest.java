@@ -53,11 +53,11 @@ class CodeCacheBoundTest {
             vm.memory.write(0x200000, function, 0, function.length);
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
             assertEquals(7L * rounds, vm.vcpu.registers().gpr(15), "the function ran each round");
-            long[] decoded = vm.vcpu.decodedInstructions();
-            assertEquals(0, decoded[2], "the cache was never emptied");
-            assertTrue(decoded[0] <= CodeCache.MAX_INSNS, "instructions held: " + decoded[0]);
+            EmulatedVcpu.DecodedCounts counts = vm.vcpu.decodedInstructions();
+            assertEquals(0, counts.flushes(), "the cache was never emptied");
+            assertTrue(counts.held() <= CodeCache.MAX_INSNS, "instructions held: " + counts.held());
             if (Execution.fromProperty() != Execution.INTERPRETER) {
-                assertTrue(decoded[1] > CodeCache.MAX_INSNS, "the function was decoded again each round: " + decoded[1]);
+                assertTrue(counts.decoded() > CodeCache.MAX_INSNS, "the function was decoded again each round: " + counts.decoded());
             }
         }
     }
