@@ -235,6 +235,15 @@ final class BlockCompiler {
         return d.op() == BlockOp.INC_DEC_R64 || d.op() == BlockOp.INC || d.op() == BlockOp.DEC;
     }
 
+    /**
+     * Whether a compiled form is ROL or ROR of a register by an immediate: it sets CF and OF and keeps the others, so
+     * when a later form sets all six before anything reads them, its flags and those it keeps are dead alike, and it
+     * computes its result alone.
+     */
+    private static boolean rotatesRegister(BlockOp d) {
+        return d.op() == BlockOp.SHIFT && d.sub() <= 1 && d.imm() >= 0 && d.rm() != BlockOp.MEMORY;
+    }
+
     /** Whether a compiled form neither reads nor writes flags. */
     private static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
@@ -259,7 +268,7 @@ final class BlockCompiler {
             if (setsAllFlags(d)) {
                 return true;
             }
-            if (!leavesFlags(d) && !keepsOnlyCarry(d)) {
+            if (!leavesFlags(d) && !keepsOnlyCarry(d) && !rotatesRegister(d)) {
                 return false;
             }
         }
@@ -278,7 +287,7 @@ final class BlockCompiler {
             if (setsAllFlags(d)) {
                 return !mayThrow(d); // a fault there would put back the record of the round before
             }
-            if (!leavesFlags(d) && !keepsOnlyCarry(d) || mayThrow(d)) {
+            if (!leavesFlags(d) && !keepsOnlyCarry(d) && !rotatesRegister(d) || mayThrow(d)) {
                 return false;
             }
         }

@@ -232,13 +232,16 @@ final class CompiledForms {
                     break;
                 }
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
-                // a register shift whose flags nothing sees computes its result alone (a memory one may exit after its store)
-                boolean quiet = d.sub() >= 4 && d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i);
+                // a register shift or ROL/ROR whose flags nothing sees computes its result alone (a memory one may
+                // exit after its store); RCL and RCR read CF
+                boolean quiet = (d.sub() >= 4 || d.sub() <= 1) && d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i);
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
                 int lazy = ShiftsAndBits.lazyOp(d.sub());
                 if (lazy == CpuState.LAZY_NONE) {
-                    b.materializeFlags(); // a rotate keeps some of them
+                    if (!quiet) {
+                        b.materializeFlags(); // a rotate keeps some of them
+                    }
                 } else if (!quiet) {
                     b.keptByShift();
                     cob.lstore(flagCarry(t));
@@ -254,13 +257,16 @@ final class CompiledForms {
                     if (!quiet) {
                         cob.lload(VALUE).lstore(flagRes(t));
                     }
+                } else if (quiet) {
+                    cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
+                            .invokestatic(CD_SHIFTS, "rotatedValue", SHIFTED_VALUE).lstore(VALUE);
                 } else {
                     cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
                 }
                 cob.lload(VALUE);
                 store(b, d, size);
-                if (lazy == CpuState.LAZY_NONE) {
+                if (lazy == CpuState.LAZY_NONE && !quiet) {
                     cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
                             .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
                 } else if (!quiet) {

@@ -50,15 +50,13 @@ final class ShiftsAndBits {
         long flags = cpu.arithFlags();
         switch (op) {
             case 0 -> { // ROL
-                int c = count % bits;
-                res = c == 0 ? v : ((v << c) | (v >>> (bits - c))) & m;
+                res = rotatedValue(0, size, v, count);
                 long cfv = res & 1;
                 long of = ((res & sb) != 0) ^ (cfv != 0) ? Core.OF : 0;
                 flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
             }
             case 1 -> { // ROR
-                int c = count % bits;
-                res = c == 0 ? v : ((v >>> c) | (v << (bits - c))) & m;
+                res = rotatedValue(1, size, v, count);
                 long cfv = (res & sb) != 0 ? Core.CF : 0;
                 long of = (((res << 1) ^ res) & sb) != 0 ? Core.OF : 0;
                 flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
@@ -84,6 +82,21 @@ final class ShiftsAndBits {
         }
         cpu.shiftFlags = flags;
         return res;
+    }
+
+    /**
+     * ROL or ROR (op 0 or 1) of {@code v} (of {@code size} bytes, zero-extended) by a masked {@code count}: the result
+     * alone, for a compiled rotate whose flags nothing sees (and so the flags before it, which it would keep, neither).
+     */
+    static long rotatedValue(int op, int size, long v, int count) {
+        return switch (size) {
+            case 8 -> op == 0 ? Long.rotateLeft(v, count) : Long.rotateRight(v, count);
+            case 4 -> (op == 0 ? Integer.rotateLeft((int) v, count) : Integer.rotateRight((int) v, count)) & 0xFFFF_FFFFL;
+            default -> {
+                int bits = 8 * size, c = count % bits;
+                yield c == 0 ? v : (op == 0 ? (v << c) | (v >>> (bits - c)) : (v >>> c) | (v << (bits - c))) & Core.mask(size);
+            }
+        };
     }
 
     /**

@@ -11,8 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A compiled shift whose flags nothing sees computes its result alone: SHR before an IMUL and SAR before an ADD (both
- * set all six flags, and nothing between may fault) are quiet; SHL before an ADC, which reads its CF, is not. The loop
- * gets the interpreter's registers, flags and instruction count either way.
+ * set all six flags, and nothing between may fault) are quiet; SHL before an ADC, which reads its CF, is not. So is a
+ * ROL or ROR, and with it the flags before it, which it would keep. The loops get the interpreter's registers, flags
+ * and instruction count either way.
  */
 class CompiledShiftTest {
     private static final int SETUP = 20;
@@ -63,6 +64,33 @@ class CompiledShiftTest {
         byte[] guest = HexFormat.of().parseHex(SEEN);
         List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest, vm -> List.of());
         assertEquals(0L, interpreter.get(1), "RCX counted down");
+        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest, vm -> List.of()));
+        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest, vm -> List.of()));
+    }
+
+    /**
+     * ADD, then ROR by 7 and XOR (the ADD's flags and the ROR's dead), ROL of RDX before an ADD (dead), ROL by one
+     * before an ADC (its CF read), a 16-bit ROR before PUSHF (all seen), an 8-bit ROL before a SUB (dead).
+     */
+    private static final String ROTATES = "b878563412bbf0debc9ab9e803000048baefcdab89674523014531c0"
+            + "01d8c1c80731c848c1c20d4801c289ded1c611f066c1cb039c5e4901f0c0c30229d3ffc975daf4";
+    private static final int ROTATES_SETUP = 0x1c;
+
+    @Test
+    void rotatesWhoseFlagsNothingReadsAreQuietAndSoAreTheFlagsTheyKeep() {
+        byte[] guest = HexFormat.of().parseHex(ROTATES);
+        BlockOp[] insns = CompiledGuests.blockAt(guest, ROTATES_SETUP);
+        assertEquals(BlockOp.SHIFT, insns[1].op());
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 0), "ADD's flags: ROR keeps them, XOR sets them all");
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 1), "ROR's flags: XOR sets them all");
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 3), "ROL's flags: ADD sets them all");
+        assertFalse(BlockCompiler.flagsDeadAfter(insns, 5), "MOV, then ROL by one: ADC reads its CF");
+        assertFalse(BlockCompiler.flagsDeadAfter(insns, 6), "ROL's flags: ADC reads CF");
+        assertFalse(BlockCompiler.flagsDeadAfter(insns, 8), "ROR's flags: PUSHF reads them");
+        assertTrue(BlockCompiler.flagsDeadAfter(insns, 12), "ROL's flags: SUB sets them all");
+        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest, vm -> List.of());
+        assertEquals(0L, interpreter.get(1), "RCX counted down");
+        assertEquals(5 + 1000 * 16L, interpreter.get(17), "the set-up and 1000 rounds of sixteen retired");
         assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest, vm -> List.of()));
         assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest, vm -> List.of()));
     }
