@@ -293,7 +293,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && insns.length > 0) {
             int runs = block.runs++;
-            if (runs >= compileThreshold || hotLoop(block)) {
+            if ((long) runs * Math.max(insns.length, THRESHOLD_LENGTH) >= thresholdInstructions || hotLoop(block)) {
                 compiled = compiledClass(block);
             } else if (runs == sharedProbeAt) {
                 compiled = sharedClass(block);
@@ -372,6 +372,17 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         instructions += n;
         return n;
     }
+
+    /**
+     * The longest block the compile threshold counts runs of: a longer one reaches it in proportionally fewer runs, as
+     * what it costs decoded, and what its compiled code saves each run, grow with its instructions. A kernel's unrolled
+     * code (SHA-256's rounds: blocks of 64 instructions, each run once per 64 bytes hashed) otherwise ran decoded
+     * through most of a boot's module loading; counting from 8 instructions compiled more and saved no more
+     * (docs/benchmarks.md).
+     */
+    static final int THRESHOLD_LENGTH = 16;
+    /** The compile threshold in instructions of {@link #THRESHOLD_LENGTH}-instruction blocks. */
+    private final long thresholdInstructions = (long) compileThreshold * THRESHOLD_LENGTH;
 
     /**
      * Whether {@code block}, short of the compile threshold, is compiled now: it ran a fiftieth of the threshold's times

@@ -182,6 +182,13 @@ public final class EmulatedVcpu implements VirtualCpu {
         return core.blocksCompiled;
     }
 
+    /** Whether the decoded block at guest-physical {@code physical} runs compiled code (for the tests). */
+    boolean compiledAt(long physical) {
+        PageBlocks page = core.code.pageIfAny(physical & ~0xFFFL);
+        DecodedBlock block = page == null ? null : page.get((int) (physical & 0xFFF));
+        return block != null && block.compiled != null;
+    }
+
     /** How many compiled methods run more than one decoded block. */
     long compiledRegions() {
         return core.regionsCompiled;

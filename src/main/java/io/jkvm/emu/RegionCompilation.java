@@ -92,7 +92,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 block.pending = pending;
                 return null;
             }
-        } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold)) {
+        } else if (!pending.isDone() && block.runs - pending.sentAt < RegionCompiles.waitAfter(compileThreshold, block.insns.length)) {
             return null;
         }
         block.pending = null;

@@ -30,8 +30,8 @@ final class RegionCompiles {
      * the block decoded again: a fraction of the compile threshold, so a block that ran that often before is compiled
      * within a bounded number of its runs whatever the compiler thread's load.
      */
-    static int waitAfter(int compileThreshold) {
-        return compileThreshold / 2;
+    static int waitAfter(int compileThreshold, int blockLength) {
+        return (int) ((long) compileThreshold / 2 * BlockExecution.THRESHOLD_LENGTH / Math.max(blockLength, BlockExecution.THRESHOLD_LENGTH));
     }
 
     private RegionCompiles() {
