@@ -45,17 +45,7 @@ class CompileThresholdTest {
     }
 
     private static <T> T withThreshold(Supplier<T> body) {
-        String before = System.getProperty(Execution.THRESHOLD_PROPERTY);
-        System.setProperty(Execution.THRESHOLD_PROPERTY, Integer.toString(THRESHOLD));
-        try {
-            return ExecutionTest.with("blocks", body);
-        } finally {
-            if (before == null) {
-                System.clearProperty(Execution.THRESHOLD_PROPERTY);
-            } else {
-                System.setProperty(Execution.THRESHOLD_PROPERTY, before);
-            }
-        }
+        return ExecutionTest.withThreshold(THRESHOLD, body);
     }
 
     private record Ran(boolean longBlockCompiled, long rax, long retired) {

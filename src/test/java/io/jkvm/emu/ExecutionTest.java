@@ -21,15 +21,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ExecutionTest {
     /** {@code body}'s result with -Djkvm.core.execution set to {@code value} meanwhile (for the vCPUs it makes). */
     static <T> T with(String value, Supplier<T> body) {
-        String before = System.getProperty(Execution.PROPERTY);
-        System.setProperty(Execution.PROPERTY, value);
+        return withProperty(Execution.PROPERTY, value, body);
+    }
+
+    /** {@code body}'s result run in decoded blocks with the compile threshold {@code threshold} meanwhile. */
+    static <T> T withThreshold(int threshold, Supplier<T> body) {
+        return withProperty(Execution.THRESHOLD_PROPERTY, Integer.toString(threshold), () -> with("blocks", body));
+    }
+
+    private static <T> T withProperty(String property, String value, Supplier<T> body) {
+        String before = System.getProperty(property);
+        System.setProperty(property, value);
         try {
             return body.get();
         } finally {
             if (before == null) {
-                System.clearProperty(Execution.PROPERTY);
+                System.clearProperty(property);
             } else {
-                System.setProperty(Execution.PROPERTY, before);
+                System.setProperty(property, before);
             }
         }
     }

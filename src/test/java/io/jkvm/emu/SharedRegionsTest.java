@@ -30,17 +30,7 @@ class SharedRegionsTest {
     private static final byte[] LOOP = HexFormat.of().parseHex("31c0bb03000000be00003000" + "4801d84c8b064901c048ffc975f2" + "f4");
 
     private static <T> T withThreshold(Supplier<T> body) {
-        String before = System.getProperty(Execution.THRESHOLD_PROPERTY);
-        System.setProperty(Execution.THRESHOLD_PROPERTY, Integer.toString(THRESHOLD));
-        try {
-            return ExecutionTest.with("blocks", body);
-        } finally {
-            if (before == null) {
-                System.clearProperty(Execution.THRESHOLD_PROPERTY);
-            } else {
-                System.setProperty(Execution.THRESHOLD_PROPERTY, before);
-            }
-        }
+        return ExecutionTest.withThreshold(THRESHOLD, body);
     }
 
     /** Runs {@code v} from the loop's start with RCX = {@code rounds} to HLT; RAX and R8 after it. */
