@@ -105,7 +105,7 @@ final class SnapshotCommand implements Runnable {
             long kvmTscKhz = 0;
             boolean kvmTakesTscRate = false;
             try (Kvm k = Kvm.open(kvmPath)) {
-                host = k.supportedCpuid();
+                host = k.guestCpuid();
                 kvm = true;
                 try (io.jkvm.kvm.Vm vm = k.createVm()) {
                     io.jkvm.kvm.KvmVcpu probe = vm.createVcpu(0); // vCPU ioctls: the rate a new vCPU counts at, and whether it takes the saved one

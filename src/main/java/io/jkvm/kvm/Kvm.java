@@ -5,6 +5,7 @@ import io.jkvm.linux.Fd;
 import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
 import io.jkvm.linux.uapi.kvm_msr_list;
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuidTable;
 
 import java.lang.foreign.Arena;
@@ -129,6 +130,15 @@ public final class Kvm implements AutoCloseable {
             throw e;
         }
         return (ArchPrctl.guestPermission() & xtiledata) != 0;
+    }
+
+    /**
+     * What KVM gives a guest on this host: its supported CPUID and the TSC-deadline timer of its in-kernel local APIC,
+     * which KVM reports as a capability (KVM_CAP_TSC_DEADLINE_TIMER, on every kernel with KVM_CAP_XSAVE2) rather than a
+     * supported-CPUID bit, whatever the CPU has (as QEMU adds it). The host model is made from this.
+     */
+    public CpuidTable guestCpuid() {
+        return supportedCpuid().withFeature(CpuFeature.TSC_DEADLINE, true);
     }
 
     /** Every CPUID leaf KVM can expose to a guest on this host (KVM_GET_SUPPORTED_CPUID). */

@@ -105,7 +105,7 @@ public final class BackendChoice {
         CpuidTable host;
         if (k != null) {
             io.jkvm.kvm.Kvm.permitDynamicXsaveFeatures(); // before the VM and the supported-CPUID read, as amx_test.c does
-            host = k.supportedCpuid();
+            host = k.guestCpuid();
         } else {
             host = NativeCpuid.withoutKvm();
         }

@@ -35,7 +35,7 @@ public final class NativeCpuid {
     public static CpuidTable withoutKvm() {
         return read().withFeature(CpuFeature.HYPERVISOR, true)
                 .withFeature(CpuFeature.X2APIC, true).withFeature(CpuFeature.TSC_ADJUST, true)
-                .withFeature(CpuFeature.ARCH_CAPABILITIES, true)
+                .withFeature(CpuFeature.ARCH_CAPABILITIES, true).withFeature(CpuFeature.TSC_DEADLINE, true)
                 .with(new CpuidEntry(0x4000_0000, 0, 0, 0x4000_0001,
                         KVM_SIGNATURE_EBX, KVM_SIGNATURE_ECX, KVM_SIGNATURE_EDX))
                 .with(new CpuidEntry(0x4000_0001, 0, 0,

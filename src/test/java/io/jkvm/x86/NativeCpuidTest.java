@@ -26,6 +26,7 @@ class NativeCpuidTest {
         assertEquals(own.leaf(7, 0).ebx() | 1 << 1, host.leaf(7, 0).ebx(), "with TSC_ADJUST");
         assertEquals(own.leaf(7, 0).edx() | 1 << 29, host.leaf(7, 0).edx(), "with ARCH_CAPABILITIES");
         assertEquals(own.leaf(1, 0).eax(), host.leaf(1, 0).eax());
-        assertEquals(own.leaf(1, 0).ecx() | 1 << 31 | 1 << 21, host.leaf(1, 0).ecx(), "with x2APIC");
+        assertEquals(own.leaf(1, 0).ecx() | 1 << 31 | 1 << 21 | 1 << 24, host.leaf(1, 0).ecx(),
+                "with x2APIC and the TSC-deadline timer");
     }
 }
