@@ -293,6 +293,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && insns.length > 0) {
             int runs = block.runs++;
+            // runs >= runsAtLength(compileThreshold, insns.length), without the division
             if ((long) runs * Math.max(insns.length, THRESHOLD_LENGTH) >= thresholdInstructions || hotLoop(block)) {
                 compiled = compiledClass(block);
             } else if (runs == sharedProbeAt) {
@@ -383,6 +384,11 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     static final int THRESHOLD_LENGTH = 16;
     /** The compile threshold in instructions of {@link #THRESHOLD_LENGTH}-instruction blocks. */
     private final long thresholdInstructions = (long) compileThreshold * THRESHOLD_LENGTH;
+
+    /** {@code runs} of a block of up to {@link #THRESHOLD_LENGTH} instructions, as runs of one of {@code length}. */
+    static int runsAtLength(int runs, int length) {
+        return (int) ((long) runs * THRESHOLD_LENGTH / Math.max(length, THRESHOLD_LENGTH));
+    }
 
     /**
      * Whether {@code block}, short of the compile threshold, is compiled now: it ran a fiftieth of the threshold's times

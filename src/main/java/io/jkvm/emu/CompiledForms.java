@@ -238,10 +238,8 @@ final class CompiledForms {
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
                 int lazy = ShiftsAndBits.lazyOp(d.sub());
-                if (lazy == CpuState.LAZY_NONE) {
-                    if (!quiet) {
-                        b.materializeFlags(); // a rotate keeps some of them
-                    }
+                if (!quiet && lazy == CpuState.LAZY_NONE) {
+                    b.materializeFlags(); // a rotate keeps some of them
                 } else if (!quiet) {
                     b.keptByShift();
                     cob.lstore(flagCarry(t));

@@ -31,7 +31,7 @@ final class RegionCompiles {
      * within a bounded number of its runs whatever the compiler thread's load.
      */
     static int waitAfter(int compileThreshold, int blockLength) {
-        return (int) ((long) compileThreshold / 2 * BlockExecution.THRESHOLD_LENGTH / Math.max(blockLength, BlockExecution.THRESHOLD_LENGTH));
+        return BlockExecution.runsAtLength(compileThreshold / 2, blockLength);
     }
 
     private RegionCompiles() {

@@ -30,7 +30,9 @@ public final class NativeCpuid {
      * its TSC against kvmclock; with no hypervisor in sight it checked it against jiffies, and the timer ticks the
      * core's devices lose while a vCPU's thread waits for a host core made the TSC look unstable (docs/limits.md).
      * And the features KVM's supported CPUID has on any host because KVM emulates them in software (its
-     * kvm_set_cpu_caps): x2APIC, TSC_ADJUST and IA32_ARCH_CAPABILITIES, which the core implements as well.
+     * kvm_set_cpu_caps): x2APIC, TSC_ADJUST and IA32_ARCH_CAPABILITIES; and the TSC-deadline timer its in-kernel
+     * local APIC has on any host, a capability rather than a supported-CPUID bit (Kvm.guestCpuid). The core implements
+     * all four.
      */
     public static CpuidTable withoutKvm() {
         return read().withFeature(CpuFeature.HYPERVISOR, true)

@@ -5,6 +5,7 @@ import io.jkvm.testing.HostKvm;
 import io.jkvm.testing.Idt;
 import io.jkvm.testing.LongModeVm;
 import io.jkvm.testing.RequiresKvm;
+import io.jkvm.x86.CpuFeature;
 import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.DebugRegisters;
 import io.jkvm.x86.FpuState;
@@ -42,9 +43,9 @@ class KvmIoctlTest {
             assertTrue(kvm.vcpuMmapSize() >= 4096);
             CpuidTable cpuid = kvm.supportedCpuid();
             assertTrue(cpuid.entries().size() > 5);
-            assertTrue(kvm.guestCpuid().has(io.jkvm.x86.CpuFeature.TSC_DEADLINE),
+            assertTrue(kvm.guestCpuid().has(CpuFeature.TSC_DEADLINE),
                     "what KVM gives a guest has its in-kernel APIC's TSC-deadline timer");
-            assertEquals(cpuid.withFeature(io.jkvm.x86.CpuFeature.TSC_DEADLINE, true), kvm.guestCpuid(), "and is otherwise its supported CPUID");
+            assertEquals(cpuid.withFeature(CpuFeature.TSC_DEADLINE, true), kvm.guestCpuid(), "and is otherwise its supported CPUID");
             assertEquals(12, cpuid.vendor().length());
             assertEquals(cpuid.vendor(), new String(java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN)
                     .putInt(HostCpu.cpuid(0, 0)[1]).putInt(HostCpu.cpuid(0, 0)[3]).putInt(HostCpu.cpuid(0, 0)[2]).array(),
