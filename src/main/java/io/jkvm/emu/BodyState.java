@@ -450,7 +450,8 @@ abstract class BodyState {
     }
 
     private static final MethodTypeDesc RESULT_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_int),
-            OPERANDS_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_int);
+            OPERANDS_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_int),
+            CARRY_IN_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_int);
 
     /**
      * Pushes condition {@code cc} on the record in locals through the LazyFlags test for its operation, when there is
@@ -494,14 +495,35 @@ abstract class BodyState {
                 .invokestatic(BlockCompiler.desc(LazyFlags.class), name, OPERANDS_TEST);
     }
 
-    /** Pushes CF now as a long, 1 or 0. */
+    /**
+     * Pushes CF now as a long, 1 or 0: straight from the record for the operations whose CF is a test of it (as
+     * {@link LazyFlags#cf} computes it for them), or the carry INC and DEC kept; LazyFlags.cf, a switch on the
+     * operation, for the others (NEG and the shifts). Each INC, DEC, ADC or SBB takes the CF before it, and cf's 315 bytes, inlined at each,
+     * spent the JIT's inlining budget for the method (and its code hung on the profile of cf's switch).
+     */
     void carry() {
-        if (flagOp == 0) {
-            cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
-            return;
+        switch (flagOp) {
+            case 0 -> cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
+            case CpuState.LAZY_LOGIC -> cob.lconst_0();
+            case CpuState.LAZY_INC, CpuState.LAZY_DEC -> cob.lload(flagCarry(flagSlot));
+            case CpuState.LAZY_SUB -> {
+                operandTest("below", flagSrc(flagSlot));
+                cob.i2l();
+            }
+            case CpuState.LAZY_ADD -> {
+                operandTest("carried", flagRes(flagSlot));
+                cob.i2l();
+            }
+            case CpuState.LAZY_ADC, CpuState.LAZY_SBB -> {
+                cob.lload(flagDst(flagSlot)).lload(flagOp == CpuState.LAZY_ADC ? flagRes(flagSlot) : flagSrc(flagSlot))
+                        .lload(flagCarry(flagSlot)).loadConstant(flagSize).invokestatic(BlockCompiler.desc(LazyFlags.class),
+                                flagOp == CpuState.LAZY_ADC ? "carriedWith" : "borrowedWith", CARRY_IN_TEST).i2l();
+            }
+            default -> {
+                pushRecord();
+                cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
+            }
         }
-        pushRecord();
-        cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
     }
 
     /** Pushes the AF and OF now, as a long: what a shift keeps of them. */

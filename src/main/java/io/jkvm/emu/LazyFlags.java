@@ -140,4 +140,18 @@ final class LazyFlags {
         long m = mask(size);
         return Long.compareUnsigned(res & m, dst & m) < 0;
     }
+
+    /** CF after ADC: the result wrapped below {@code dst}, or to it when a carry came in. */
+    static boolean carriedWith(long dst, long res, long carry, int size) {
+        long m = mask(size);
+        int c = Long.compareUnsigned(res & m, dst & m);
+        return carry != 0 ? c <= 0 : c < 0;
+    }
+
+    /** CF after SBB: {@code dst} below {@code src}, unsigned, or equal to it when a borrow came in. */
+    static boolean borrowedWith(long dst, long src, long carry, int size) {
+        long m = mask(size);
+        int c = Long.compareUnsigned(dst & m, src & m);
+        return carry != 0 ? c <= 0 : c < 0;
+    }
 }

@@ -26,6 +26,7 @@ class LazyFlagsTest {
         return LazyFlags.condition(op, d, s, r, size, 0, cc);
     }
 
+    /** Each also gives what LazyFlags.cf gives for its operation: ADC's and SBB's carry tests too. */
     @Test
     void eachDirectTestAgreesWithTheGeneralCondition() {
         SplittableRandom random = new SplittableRandom(16);
@@ -49,6 +50,12 @@ class LazyFlagsTest {
             assertEquals(cond(CpuState.LAZY_LOGIC, and, 0, and, size, 2 * 3), LazyFlags.zero(and, size), at);
             assertEquals(false, cond(CpuState.LAZY_LOGIC, and, 0, and, size, 0) || cond(CpuState.LAZY_LOGIC, and, 0, and, size, 2 * 1),
                     "a logical operation leaves OF and CF clear, " + at);
+            long carry = random.nextInt(2);
+            long adc = (d + s + carry) & m, sbb = (d - s - carry) & m;
+            assertEquals(LazyFlags.cf(CpuState.LAZY_ADC, d, s, adc, size, carry) != 0, LazyFlags.carriedWith(d, adc, carry, size),
+                    at + ", carry " + carry);
+            assertEquals(LazyFlags.cf(CpuState.LAZY_SBB, d, s, sbb, size, carry) != 0, LazyFlags.borrowedWith(d, s, carry, size),
+                    at + ", borrow " + carry);
         }
     }
 
