@@ -68,15 +68,17 @@ class CompiledIncDecTest {
 
     // mov ecx, 1000; mov eax, 0x7ffffff0; xor ebx, ebx; xor esi, esi; xor edx, edx
     // 1: add eax, 0x01000001; adc ebx, 0; sub esi, ecx; adc ebx, 0; xor edi, edi; adc ebx, 0
-    //    sub edx, eax; inc edi; adc ebx, 0; neg esi; adc ebx, 0; dec ecx; jnz 1b; hlt
+    //    sub edx, eax; inc edi; adc ebx, 0; neg esi; adc ebx, 0; sbb edx, esi; inc edi; adc ebx, 0
+    //    dec ecx; jnz 1b; hlt
     private static final String CARRIES = "b9e8030000 b8f0ffff7f 31db 31f6 31d2"
-            + " 0501000001 83d300 29ce 83d300 31ff 83d300 29c2 ffc7 83d300 f7de 83d300 ffc9 75de f4";
+            + " 0501000001 83d300 29ce 83d300 31ff 83d300 29c2 ffc7 83d300 f7de 83d300 19f2 ffc7 83d300"
+            + " ffc9 75d7 f4";
     private static final int CARRIES_LOOP = 0x10;
 
     /**
-     * CF after ADD, SUB, ADC and a logical operation, and the CF INC kept, come straight from the record in locals;
-     * only NEG's goes through LazyFlags.cf. ADC adds each (DEC keeps the last ADC's): the registers, flags and count
-     * are the interpreter's.
+     * CF after ADD, SUB, ADC, SBB and a logical operation, and the CF INC kept, come straight from the record in
+     * locals; only NEG's goes through LazyFlags.cf. ADC adds each, SBB takes ADC's, DEC keeps ADC's: the registers,
+     * flags and count are the interpreter's.
      */
     @Test
     void aCarryAfterAnAddSubLogicOrIncComesFromItsRecord() {
@@ -85,10 +87,12 @@ class CompiledIncDecTest {
         assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.cf()"), "NEG's CF alone: " + calls);
         assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.carried()"), "ADD's: " + calls);
         assertEquals(2, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.below()"), "SUB's, one through INC: " + calls);
-        assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.carriedWith()"), "ADC's, for DEC: " + calls);
+        assertEquals(2, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.carriedWith()"), "ADC's, for SBB and DEC: " + calls);
+        assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.borrowedWith()"), "SBB's, through INC: " + calls);
         List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest, vm -> List.of());
         assertEquals(0x680003d8L, interpreter.get(0), "EAX");
-        assertEquals(1505L, interpreter.get(3), "EBX: the carries ADC added");
+        assertEquals(0xebf4cadcL, interpreter.get(2), "EDX: less each SBB's borrow");
+        assertEquals(2005L, interpreter.get(3), "EBX: the carries ADC added");
         assertEquals(0xfffffe0cL, interpreter.get(6), "ESI");
         assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest, vm -> List.of()));
         assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest, vm -> List.of()));
