@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 /** What the compiler's tests share: the block the decoder makes of a guest's loop, and a run to HLT in one setting. */
@@ -63,6 +64,17 @@ final class CompiledGuests {
                 return seen;
             }
         });
+    }
+
+    /**
+     * {@link #runToHlt} in each setting: the interpreter's results, which compiling every block at once and the default
+     * setting must give too.
+     */
+    static List<Long> runToHltInEachSetting(byte[] code, Function<EmuVm, List<Long>> first) {
+        List<Long> interpreter = runToHlt("interpreter", code, first);
+        assertEquals(interpreter, runToHlt("compiled", code, first), "every block compiled at once");
+        assertEquals(interpreter, runToHlt("blocks", code, first), "the default setting");
+        return interpreter;
     }
 
     /**

@@ -53,13 +53,11 @@ class CompiledLockedTest {
 
     @Test
     void everyLockedFormGetsTheInterpretersRegistersFlagsAndMemoryInEverySetting() {
-        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest(), CompiledLockedTest::memory);
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest(), CompiledLockedTest::memory);
         assertEquals(List.of(300L, 0xFFFF_FFFF_FFFF_FED4L), List.of(interpreter.get(10), interpreter.get(11)),
                 "LOCK INC dword and LOCK DEC qword, 300 times each");
         assertEquals(5L * 300 << 32, interpreter.get(18) & 0xFFFF_FFFF_0000_0000L, "LOCK ADD across the page, its low half");
         assertEquals(300L, interpreter.get(20 + 10), "R10: LOCK INC on the code's page, 300 times");
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest(), CompiledLockedTest::memory));
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest(), CompiledLockedTest::memory));
     }
 
     @ParameterizedTest

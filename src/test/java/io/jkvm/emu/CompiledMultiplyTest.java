@@ -73,9 +73,7 @@ class CompiledMultiplyTest {
         org.junit.jupiter.api.Assertions.assertTrue(calls.contains("io/jkvm/emu/Arithmetic.mul()"),
                 "IMUL RCX, whose CF ADC reads: through the interpreter's mul " + calls);
         java.util.function.Function<EmuVm, java.util.List<Long>> none = vm -> java.util.List.of();
-        java.util.List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, none);
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, none));
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, none));
+        java.util.List<Long> interpreter = CompiledGuests.runToHltInEachSetting(code, none);
         org.junit.jupiter.api.Assertions.assertNotEquals(0L, interpreter.get(9), "R9: some IMUL RCX overflowed");
         org.junit.jupiter.api.Assertions.assertNotEquals(0L, interpreter.get(11), "R11: some IMUL of a dword overflowed (SETO)");
     }

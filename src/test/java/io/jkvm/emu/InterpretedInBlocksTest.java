@@ -45,11 +45,9 @@ class InterpretedInBlocksTest {
 
     @Test
     void theLoopGetsTheInterpretersResultsWithItsAtomicsInsideBlocks() {
-        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", guest(), InterpretedInBlocksTest::memory);
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest(), InterpretedInBlocksTest::memory);
         assertEquals(List.of(3000L, 2000L, 1000L, 1L, 1000L), interpreter.subList(0, 5),
                 "CMPXCHG's adds, XADD's, INC's, XCHG's last store (ECX = 1), XADD's");
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", guest(), InterpretedInBlocksTest::memory));
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", guest(), InterpretedInBlocksTest::memory));
     }
 
     @ParameterizedTest
@@ -101,10 +99,8 @@ class InterpretedInBlocksTest {
     @Test
     void aLockedCompareThatFailsLoadsTheAccumulatorInEverySetting() {
         byte[] code = withData(COMPARES);
-        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, InterpretedInBlocksTest::memory);
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(code, InterpretedInBlocksTest::memory);
         assertEquals(1500L, interpreter.get(5 + 8), "R8: 5 + 0 + 1 + 9 + 0 a round");
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, InterpretedInBlocksTest::memory));
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, InterpretedInBlocksTest::memory));
     }
     /**
      * rbx = DATA; r9d = 200; r8 = 0; 1: lea rdi, [rbx + 64]; ecx = eax = r9d; rep stosb; lea rsi, [rbx + 64];
@@ -122,11 +118,9 @@ class InterpretedInBlocksTest {
         assertEquals(15, body.length, "the loop body, its REP STOSB, REP MOVSQ, STOSQ and MOVSB among it, in one block");
         java.util.function.Function<EmuVm, List<Long>> copied = vm -> List.of(vm.memory.readLong(DATA + 520),
                 vm.memory.readLong(DATA + 1024), vm.memory.readLong(DATA + 1032));
-        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, copied);
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(code, copied);
         // after REP STOSB of k bytes of k for k from 200 down to 1, byte j is j + 1: REP MOVSQ copied 9..16 to [520]
         assertEquals(0x100F0E0D0C0B0A09L, interpreter.get(0), "bytes 9 to 16, copied by REP MOVSQ");
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, copied));
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, copied));
     }
 
     /**
@@ -178,10 +172,8 @@ class InterpretedInBlocksTest {
         java.util.function.Function<EmuVm, List<Long>> stored = vm -> List.of(vm.memory.readLong(DATA),
                 vm.memory.readLong(DATA + 8), vm.memory.readLong(DATA + 16), vm.memory.readLong(DATA + 24),
                 vm.memory.readLong(DATA + 32), vm.memory.readLong(DATA + 40));
-        List<Long> interpreter = CompiledGuests.runToHlt("interpreter", code, stored);
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(code, stored);
         assertTrue(interpreter.get(0) != 0 && interpreter.get(1) != 0, "the rounds stored XMM2: " + interpreter);
-        assertEquals(interpreter, CompiledGuests.runToHlt("blocks", code, stored));
-        assertEquals(interpreter, CompiledGuests.runToHlt("compiled", code, stored));
         ExecutionTest.with("blocks", () -> {
             try (EmuVm vm = new EmuVm(code)) {
                 vm.vcpu.run();
