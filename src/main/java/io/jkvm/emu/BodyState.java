@@ -442,87 +442,23 @@ abstract class BodyState {
             cob.aload(CORE).loadConstant(cc).invokevirtual(CD_CORE, "condition", MethodTypeDesc.of(CD_boolean, CD_int));
             return;
         }
-        if (directCondition(cc)) {
+        if (CompiledConditions.condition(this, cc)) {
             return;
         }
         pushRecord();
         cob.loadConstant(cc).invokestatic(BlockCompiler.desc(LazyFlags.class), "condition", CONDITION);
     }
 
-    private static final MethodTypeDesc RESULT_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_int),
-            OPERANDS_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_int),
-            CARRY_IN_TEST = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_int);
-
     /**
-     * Pushes condition {@code cc} on the record in locals through the LazyFlags test for its operation, when there is
-     * one: ZF and SF for any, the orderings of SUB/CMP, those of a logical operation, ADD's carry. False: none pushed.
-     */
-    private boolean directCondition(int cc) {
-        int test = cc >> 1; // as condition() numbers them: O, B, E, BE, S, P, L, LE
-        boolean logic = flagOp == CpuState.LAZY_LOGIC, sub = flagOp == CpuState.LAZY_SUB;
-        if (test == 2 || logic && test == 3) {
-            resultTest("zero");
-        } else if (test == 4 || logic && test == 6) {
-            resultTest("sign");
-        } else if (logic && test == 7) {
-            resultTest("zeroOrSign");
-        } else if (logic && test <= 1) {
-            cob.iconst_0(); // OF and CF are 0
-        } else if (sub && (test == 1 || test == 3 || test == 6 || test == 7)) {
-            operandTest(switch (test) {
-                case 1 -> "below";
-                case 3 -> "belowOrEqual";
-                case 6 -> "less";
-                default -> "lessOrEqual";
-            }, flagSrc(flagSlot));
-        } else if (flagOp == CpuState.LAZY_ADD && test == 1) {
-            operandTest("carried", flagRes(flagSlot));
-        } else {
-            return false;
-        }
-        if ((cc & 1) != 0) {
-            cob.iconst_1().ixor();
-        }
-        return true;
-    }
-
-    private void resultTest(String name) {
-        cob.lload(flagRes(flagSlot)).loadConstant(flagSize).invokestatic(BlockCompiler.desc(LazyFlags.class), name, RESULT_TEST);
-    }
-
-    private void operandTest(String name, int second) {
-        cob.lload(flagDst(flagSlot)).lload(second).loadConstant(flagSize)
-                .invokestatic(BlockCompiler.desc(LazyFlags.class), name, OPERANDS_TEST);
-    }
-
-    /**
-     * Pushes CF now as a long, 1 or 0: straight from the record for the operations whose CF is a test of it (as
-     * {@link LazyFlags#cf} computes it for them), or the carry INC and DEC kept; LazyFlags.cf, a switch on the
-     * operation, for the others (NEG and the shifts). Each INC, DEC, ADC or SBB takes the CF before it, and cf's 315 bytes, inlined at each,
-     * spent the JIT's inlining budget for the method (and its code hung on the profile of cf's switch).
+     * Pushes CF now as a long, 1 or 0: from the record in locals where its operation allows ({@link
+     * CompiledConditions#carry}), else through LazyFlags.cf (after NEG and the shifts) or the core's.
      */
     void carry() {
-        switch (flagOp) {
-            case 0 -> cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
-            case CpuState.LAZY_LOGIC -> cob.lconst_0();
-            case CpuState.LAZY_INC, CpuState.LAZY_DEC -> cob.lload(flagCarry(flagSlot));
-            case CpuState.LAZY_SUB -> {
-                operandTest("below", flagSrc(flagSlot));
-                cob.i2l();
-            }
-            case CpuState.LAZY_ADD -> {
-                operandTest("carried", flagRes(flagSlot));
-                cob.i2l();
-            }
-            case CpuState.LAZY_ADC, CpuState.LAZY_SBB -> {
-                cob.lload(flagDst(flagSlot)).lload(flagOp == CpuState.LAZY_ADC ? flagRes(flagSlot) : flagSrc(flagSlot))
-                        .lload(flagCarry(flagSlot)).loadConstant(flagSize).invokestatic(BlockCompiler.desc(LazyFlags.class),
-                                flagOp == CpuState.LAZY_ADC ? "carriedWith" : "borrowedWith", CARRY_IN_TEST).i2l();
-            }
-            default -> {
-                pushRecord();
-                cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
-            }
+        if (flagOp == 0) {
+            cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
+        } else if (!CompiledConditions.carry(this)) {
+            pushRecord();
+            cob.invokestatic(BlockCompiler.desc(LazyFlags.class), "cf", CARRY);
         }
     }
 

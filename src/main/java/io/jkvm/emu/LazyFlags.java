@@ -18,7 +18,8 @@ import static io.jkvm.emu.CpuState.signBit;
 /**
  * The arithmetic flags an operation leaves, from its lazy record alone (operation, operands, result, size, and the
  * carry INC/DEC keep or ADC/SBB took in): the core reads its recorded flags through these, and compiled blocks
- * ({@link BlockCompiler}) call them on records they hold in locals, so both read flags one way.
+ * ({@link BlockCompiler}) call them on records they hold in locals, but for the tests {@link CompiledConditions} emits
+ * for a record whose operation it knows, which CompiledConditionsTest holds to these.
  */
 final class LazyFlags {
     private LazyFlags() {
@@ -90,68 +91,5 @@ final class LazyFlags {
             default -> zero || sign != of(op, dst, src, res, size, carry);
         };
         return (cc & 1) == 0 ? r : !r;
-    }
-
-    // Conditions straight from a record whose operation the compiler knows: each what condition() gives for it, small
-    // enough for the JIT to inline into a compiled block without spending its budget on condition()'s switch. They are
-    // written apart from condition() and cf(), which LazyFlagsTest holds them to.
-
-    /** ZF, for any operation. */
-    static boolean zero(long res, int size) {
-        return (res & mask(size)) == 0;
-    }
-
-    /** SF, for any operation. */
-    static boolean sign(long res, int size) {
-        return (res & signBit(size)) != 0;
-    }
-
-    /** ZF or SF: LE after a logical operation (OF is 0). */
-    static boolean zeroOrSign(long res, int size) {
-        return zero(res, size) || sign(res, size);
-    }
-
-    /** CF after SUB or CMP: {@code dst} below {@code src}, unsigned. */
-    static boolean below(long dst, long src, int size) {
-        long m = mask(size);
-        return Long.compareUnsigned(dst & m, src & m) < 0;
-    }
-
-    /** CF or ZF after SUB or CMP: {@code dst} at most {@code src}, unsigned. */
-    static boolean belowOrEqual(long dst, long src, int size) {
-        long m = mask(size);
-        return Long.compareUnsigned(dst & m, src & m) <= 0;
-    }
-
-    /** SF != OF after SUB or CMP: {@code dst} less than {@code src}, signed. */
-    static boolean less(long dst, long src, int size) {
-        int unused = 64 - 8 * size;
-        return dst << unused < src << unused;
-    }
-
-    /** ZF, or SF != OF, after SUB or CMP: {@code dst} at most {@code src}, signed. */
-    static boolean lessOrEqual(long dst, long src, int size) {
-        int unused = 64 - 8 * size;
-        return dst << unused <= src << unused;
-    }
-
-    /** CF after ADD: the result wrapped below {@code dst}. */
-    static boolean carried(long dst, long res, int size) {
-        long m = mask(size);
-        return Long.compareUnsigned(res & m, dst & m) < 0;
-    }
-
-    /** CF after ADC: the result wrapped below {@code dst}, or to it when a carry came in. */
-    static boolean carriedWith(long dst, long res, long carry, int size) {
-        long m = mask(size);
-        int c = Long.compareUnsigned(res & m, dst & m);
-        return carry != 0 ? c <= 0 : c < 0;
-    }
-
-    /** CF after SBB: {@code dst} below {@code src}, unsigned, or equal to it when a borrow came in. */
-    static boolean borrowedWith(long dst, long src, long carry, int size) {
-        long m = mask(size);
-        int c = Long.compareUnsigned(dst & m, src & m);
-        return carry != 0 ? c <= 0 : c < 0;
     }
 }

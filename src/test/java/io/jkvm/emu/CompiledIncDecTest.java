@@ -74,19 +74,16 @@ class CompiledIncDecTest {
     private static final int CARRIES_LOOP = 0x10;
 
     /**
-     * CF after ADD, SUB, ADC, SBB and a logical operation, and the CF INC kept, come straight from the record in
-     * locals; only NEG's goes through LazyFlags.cf. ADC adds each, SBB takes ADC's, DEC keeps ADC's: the registers,
-     * flags and count are the interpreter's.
+     * CF after ADD, SUB, ADC, SBB and a logical operation, and the CF INC kept, come from the record in locals by the
+     * block's own tests ({@link CompiledConditions}); only NEG's goes through LazyFlags.cf. ADC adds each, SBB takes
+     * ADC's, DEC keeps ADC's: the registers, flags and count are the interpreter's.
      */
     @Test
     void aCarryAfterAnAddSubLogicOrIncComesFromItsRecord() {
         byte[] guest = HexFormat.of().parseHex(CARRIES.replace(" ", ""));
         List<String> calls = CompiledGuests.readsAndCalls(CompiledGuests.blockAt(guest, CARRIES_LOOP));
-        assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.cf()"), "NEG's CF alone: " + calls);
-        assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.carried()"), "ADD's: " + calls);
-        assertEquals(2, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.below()"), "SUB's, one through INC: " + calls);
-        assertEquals(2, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.carriedWith()"), "ADC's, for SBB and DEC: " + calls);
-        assertEquals(1, java.util.Collections.frequency(calls, "io/jkvm/emu/LazyFlags.borrowedWith()"), "SBB's, through INC: " + calls);
+        assertEquals(List.of("io/jkvm/emu/LazyFlags.cf()"), calls.stream().filter(c -> c.startsWith("io/jkvm/emu/LazyFlags.")).toList(),
+                "NEG's CF alone: " + calls);
         List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest, vm -> List.of());
         assertEquals(0x680003d8L, interpreter.get(0), "EAX");
         assertEquals(0xebf4cadcL, interpreter.get(2), "EDX: less each SBB's borrow");
