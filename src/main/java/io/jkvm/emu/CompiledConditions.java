@@ -12,7 +12,7 @@ import static io.jkvm.emu.BodyState.flagSrc;
 /**
  * The tests a compiled block makes of a flag record in its locals whose operation it knows (a condition code, CF),
  * emitted as the region's own bytecode: a long compare and a branch. Not calls to shared helpers: a branch inside a
- * helper that every region inlines has one profile for all of them, which a Linux boot fills with both ways, and C2
+ * helper that every region inlines has one profile for all of them, which a Linux boot fills both ways, and C2
  * then compiles a loop's exit as a branch to keep rather than a trap to leave by (a region of core_loop compiled after
  * a boot ran five times slower, docs/benchmarks.md). Each gives what {@link LazyFlags#condition} and {@link
  * LazyFlags#cf} give for the record; CompiledConditionsTest holds them to the interpreter.
