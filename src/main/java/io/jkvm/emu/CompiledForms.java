@@ -234,7 +234,7 @@ final class CompiledForms {
                 int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
                 // a register shift or ROL/ROR whose flags nothing sees computes its result alone (a memory one may
                 // exit after its store); RCL and RCR read CF
-                boolean quiet = (d.sub() >= 4 || d.sub() <= 1) && d.rm() != BlockOp.MEMORY && b.flagsDeadAfter(i);
+                boolean quiet = (d.sub() >= 4 && d.rm() != BlockOp.MEMORY || BlockCompiler.rotatesRegister(d)) && b.flagsDeadAfter(i);
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
                 int lazy = ShiftsAndBits.lazyOp(d.sub());
