@@ -1,12 +1,14 @@
 package io.jkvm.cli;
 
 import io.jkvm.api.ApiServer;
+import io.jkvm.emu.EmulatedVcpu;
 import io.jkvm.machine.Backend;
 import io.jkvm.machine.Machine;
 import io.jkvm.machine.MachineException;
 import io.jkvm.machine.Outcome;
 import io.jkvm.migration.MigrationKey;
 import io.jkvm.sandbox.Sandbox;
+import io.jkvm.x86.VirtualCpu;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -28,6 +30,7 @@ final class MachineOptions {
     private Path migrationKeyFile;
     private Path exitStatusFile;
     boolean trace;
+    private boolean coreStats;
     private Switch sandbox;
     private String user;
     String kvmPath;
@@ -48,6 +51,9 @@ final class MachineOptions {
                         + " not fit the 8 bits an exit status keeps: (v << 1) | 1 in decimal, then a newline)").build());
         spec.addOption(flag("--trace",
                 "report on stderr every instruction the software core does not implement (#UD), with its bytes"));
+        spec.addOption(flag("--core-stats",
+                "when the run ends, report on stderr where each vCPU's software core retired its instructions (compiled",
+                "regions, decoded blocks, one at a time) and what its block caches did"));
         spec.addOption(option("--sandbox", "auto|on|off", Switch.class,
                 "confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
                 "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
@@ -66,6 +72,7 @@ final class MachineOptions {
         migrationKeyFile = value(spec, "--migration-key");
         exitStatusFile = value(spec, "--exit-status-file");
         trace = given(spec, "--trace");
+        coreStats = given(spec, "--core-stats");
         sandbox = value(spec, "--sandbox");
         user = value(spec, "--user");
         kvmPath = value(spec, "--kvm");
@@ -96,8 +103,21 @@ final class MachineOptions {
             } else if (sandbox == Switch.AUTO && trace && Main.ownsProcess()) {
                 main.err.println("jkvm: sandbox: off (auto): " + autoOff());
             }
-            return machine.run();
+            Outcome outcome = machine.run();
+            if (coreStats) {
+                reportCores(machine, main);
+            }
+            return outcome;
         }
+    }
+
+    /** --core-stats: a line for each vCPU, from its software core's counts (a vCPU on KVM has none). */
+    private static void reportCores(Machine machine, Main main) {
+        for (VirtualCpu vcpu : machine.vcpus()) {
+            main.err.println("jkvm: vcpu " + vcpu.id() + (vcpu instanceof EmulatedVcpu core
+                    ? " core: " + core.coreStats().summary() : " ran on KVM: the software core counted nothing"));
+        }
+        main.err.flush();
     }
 
     /** Everything the run opens is open: what is left to open at the end is opened now, then the sandbox goes up. */

@@ -277,6 +277,11 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         return true;
     }
 
+    /** Instructions retired by compiled regions, and how many times one was entered ({@link CoreStats}). */
+    long inCompiledRegions, regionCalls;
+    /** Instructions retired by decoded blocks, and how many of those ran ({@link CoreStats}). */
+    long inDecodedBlocks, decodedBlockRuns;
+
     /** Whether the last {@link #runDecoded} left its block by a branch, before the instruction the block ends at. */
     boolean branched;
     /** The instruction of the block a compiled block is at (set before each): where a fault happened. */
@@ -303,16 +308,21 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead);
         // so does a block whose region's other pages no longer translate as they did
         if (compiled != null && !interruptShadow && (block.regionPages == null || regionPagesMap(block))) {
+            regionCalls++;
             try {
-                return compiled.run(core());
+                int ran = compiled.run(core());
+                inCompiledRegions += Math.abs(ran);
+                return ran;
             } catch (GuestFault f) {
                 int n = blockProgress; // the compiled code put back the state before that instruction
                 instructions += n; // those before it retired; the compiled code counts only at its returns
+                inCompiledRegions += n;
                 mmioRetired();
                 faulted(f, rip);
                 return -(n + 1);
             } catch (Stop s) {
                 instructions += blockProgress; // an exit (a port, an MMIO read to answer) at that instruction
+                inCompiledRegions += blockProgress;
                 throw s;
             }
         }
@@ -333,6 +343,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             ops += target.insns[0].op();
         }
         opsTouched = ops;
+        decodedBlockRuns++;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
         int n = 0;
@@ -350,19 +361,23 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 if (endBlock || shadowed) {
                     interruptShadow = false;
                     instructions += n;
+                    inDecodedBlocks += n;
                     return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken
                 }
                 if (!onward) {
                     branched = true;
                     instructions += n;
+                    inDecodedBlocks += n;
                     return n; // a branch: its target's block may follow
                 }
             }
         } catch (Stop s) {
             instructions += n; // an exit at instruction n: those before it retired
+            inDecodedBlocks += n;
             throw s;
         } catch (GuestFault f) {
             instructions += n; // those before it retired
+            inDecodedBlocks += n;
             mmioRetired();
             if (restorable) {
                 restoreFlags();
@@ -371,6 +386,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             return -(n + 1);
         }
         instructions += n;
+        inDecodedBlocks += n;
         return n;
     }
 

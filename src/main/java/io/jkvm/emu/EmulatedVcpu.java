@@ -307,6 +307,12 @@ public final class EmulatedVcpu implements VirtualCpu {
         return new DecodedCounts(core.code.instructions(), core.code.decodedInstructions, core.code.flushes);
     }
 
+    /** Where this vCPU's instructions ran and what its caches did, so far; read it while the vCPU is paused or ended. */
+    public CoreStats coreStats() {
+        return new CoreStats(core.instructions, core.inCompiledRegions, core.regionCalls, core.inDecodedBlocks,
+                core.decodedBlockRuns, core.code.decodedInstructions, core.code.flushes, core.regionsMade);
+    }
+
     /** Marks each page this vCPU stores to in {@code pages} from now on (null: stops); call it while the vCPU is paused. */
     public void trackDirtyPages(DirtyPages pages) {
         core.dirty = pages;

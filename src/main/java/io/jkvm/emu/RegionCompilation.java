@@ -54,6 +54,9 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     /** How many regions went to the compiler thread (for the tests). */
     long regionsSent;
 
+    /** How many regions this vCPU had compiled, at once or on the compiler thread ({@link CoreStats}). */
+    long regionsMade;
+
     /** How many compiled methods run more than one block (for the tests). */
     long regionsCompiled;
 
@@ -85,6 +88,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 return adopt(block, found.members(), found.region().starts(), known, true);
             }
             pending = new RegionCompiles.Pending(key, found.members(), block.runs);
+            regionsMade++;
             if (compileThreshold == 0 || retiredAQuarter(block)) {
                 pending.run();
             } else {

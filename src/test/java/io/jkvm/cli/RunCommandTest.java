@@ -254,6 +254,28 @@ class RunCommandTest {
     }
 
     @Test
+    void coreStatsSayWhereEachVcpusInstructionsRan() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--cpus", "2", "--core-stats");
+        assertEquals(1, r.status(), r.err());
+        java.util.List<String> lines = r.err().lines().filter(l -> l.contains(" core: ")).toList();
+        assertEquals(2, lines.size(), r.err());
+        java.util.regex.Pattern line = java.util.regex.Pattern.compile("jkvm: vcpu (\\d) core: (\\d+) instructions: ([\\d.]+)%"
+                + " in compiled regions \\(\\d+ entries\\), ([\\d.]+)% in decoded blocks \\(\\d+ runs\\), ([\\d.]+)% one at a time;"
+                + " \\d+ decoded, \\d+ cache flush(es)?, \\d+ regions? compiled");
+        for (int id = 0; id < 2; id++) {
+            java.util.regex.Matcher m = line.matcher(lines.get(id));
+            assertTrue(m.matches(), lines.get(id));
+            assertEquals(Integer.toString(id), m.group(1));
+            double shares = Double.parseDouble(m.group(3)) + Double.parseDouble(m.group(4)) + Double.parseDouble(m.group(5));
+            long instructions = Long.parseLong(m.group(2));
+            assertEquals(instructions == 0 ? 0.0 : 100.0, shares, 0.15, lines.get(id));
+        }
+        assertTrue(Long.parseLong(lines.get(0).split(" ")[4]) > 1000, "the boot vCPU ran the guest: " + lines.get(0));
+        assertTrue(lines.get(1).contains(" core: 0 instructions: "), "the bundled guest starts no other vCPU: " + lines.get(1));
+        assertEquals("", Cli.run("run", "--backend", "emulator").err(), "no statistics without --core-stats");
+    }
+
+    @Test
     void anUnknownBackend() {
         Cli.Result bogus = Cli.run("run", "--backend", "xen");
         assertEquals(2, bogus.status());
