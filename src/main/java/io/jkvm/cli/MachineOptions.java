@@ -52,8 +52,8 @@ final class MachineOptions {
         spec.addOption(flag("--trace",
                 "report on stderr every instruction the software core does not implement (#UD), with its bytes"));
         spec.addOption(flag("--core-stats",
-                "when the run ends, report on stderr where each vCPU's software core retired its instructions (compiled",
-                "regions, decoded blocks, one at a time) and what its block caches did"));
+                "when the run ends, say on stderr per vCPU where the software core ran its instructions (compiled regions,"
+                        + " decoded blocks, one at a time) and what its block caches did"));
         spec.addOption(option("--sandbox", "auto|on|off", Switch.class,
                 "confine jkvm before the guest's first instruction (docs/security.md): no_new_privs, no capabilities,",
                 "an unprivileged user when started as root, and a seccomp filter that allows only the system calls a running",
