@@ -315,14 +315,12 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 return ran;
             } catch (GuestFault f) {
                 int n = blockProgress; // the compiled code put back the state before that instruction
-                instructions += n; // those before it retired; the compiled code counts only at its returns
-                inCompiledRegions += n;
+                retiredInRegion(n); // those before it retired; the compiled code counts only at its returns
                 mmioRetired();
                 faulted(f, rip);
                 return -(n + 1);
             } catch (Stop s) {
-                instructions += blockProgress; // an exit (a port, an MMIO read to answer) at that instruction
-                inCompiledRegions += blockProgress;
+                retiredInRegion(blockProgress); // an exit (a port, an MMIO read to answer) at that instruction
                 throw s;
             }
         }
@@ -360,24 +358,20 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 n++;
                 if (endBlock || shadowed) {
                     interruptShadow = false;
-                    instructions += n;
-                    inDecodedBlocks += n;
+                    retiredDecoded(n);
                     return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken
                 }
                 if (!onward) {
                     branched = true;
-                    instructions += n;
-                    inDecodedBlocks += n;
+                    retiredDecoded(n);
                     return n; // a branch: its target's block may follow
                 }
             }
         } catch (Stop s) {
-            instructions += n; // an exit at instruction n: those before it retired
-            inDecodedBlocks += n;
+            retiredDecoded(n); // an exit at instruction n: those before it retired
             throw s;
         } catch (GuestFault f) {
-            instructions += n; // those before it retired
-            inDecodedBlocks += n;
+            retiredDecoded(n); // those before it retired
             mmioRetired();
             if (restorable) {
                 restoreFlags();
@@ -385,9 +379,20 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             faulted(f, rip);
             return -(n + 1);
         }
+        retiredDecoded(n);
+        return n;
+    }
+
+    /** {@code n} instructions of a decoded block retired. */
+    private void retiredDecoded(int n) {
         instructions += n;
         inDecodedBlocks += n;
-        return n;
+    }
+
+    /** {@code n} instructions of a compiled region retired before a fault or an exit stopped it. */
+    private void retiredInRegion(int n) {
+        instructions += n;
+        inCompiledRegions += n;
     }
 
     /**
