@@ -185,6 +185,7 @@ round:
         xor edx, edx
         xor r13d, r13d
         hlt
+        ud2                                     # the code's end, for DecodedFormsTest's sweep
 
         .balign 256                             # data apart from code: a store there drops no decoded block
 data:

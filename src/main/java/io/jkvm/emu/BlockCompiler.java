@@ -37,8 +37,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * RET, CBW/CWDE/CDQE, CWD/CDQ/CQO, PAUSE, RDTSC, the locked read-modify-writes ({@link LockedInPlace}) and the SSE
  * forms ({@link SseForms}) are compiled from the same semantics the block executor runs ({@link Arithmetic}'s
  * operations and {@link LazyFlags}' records, {@link ShiftsAndBits#shifted}, {@link NearBranches}, {@link SseLanes},
- * the core's stack check and memory accessors); every other decoded form calls {@code BlockExecution.executeDecoded}
- * with its {@link BlockOp}, a constant of the class (class data).
+ * the core's stack check and memory accessors); every other instruction calls the {@link DecodedForm} the decoded
+ * tier runs, a constant of the class (class data) whose run the JIT may inline.
  * A method runs a region ({@link BlockRegion}): the block, and blocks of its page and the pages near it that its Jcc,
  * JMP, CALL and fall-throughs reach and where its CALLs return; a branch from one to another (the block's own start
  * too), a CALL to one, and a RET whose return address starts one after a CALL stay in the method while nothing
@@ -47,7 +47,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * hidden class goes with its blocks: the code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
-    static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_LONGS = CD_long.arrayType();
+    static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_FORM = desc(DecodedForm.class), CD_LONGS = CD_long.arrayType();
     static final ClassDesc CD_COMPILED = desc(CompiledBlock.class);
     private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_int, CD_CORE), ENTRY = MethodTypeDesc.of(CD_void, CD_int),
             AT = MethodTypeDesc.of(CD_COMPILED, CD_int);
@@ -99,7 +99,7 @@ final class BlockCompiler {
     static CompiledBlock compile(Fitted fitted) {
         try {
             MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(fitted.bytes(),
-                    List.of(fitted.region().insns()), true);
+                    Arrays.stream(fitted.region().insns()).map(DecodedForm::of).toList(), true);
             return (CompiledBlock) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class, int.class))
                     .invoke(0);
         } catch (Throwable e) {
@@ -158,7 +158,7 @@ final class BlockCompiler {
         return d.rm() == BlockOp.MEMORY || plainRegister(d.rm());
     }
 
-    /** Whether {@code d} is compiled here; the other forms run through executeDecoded. */
+    /** Whether {@code d} is compiled here; the others call their {@link DecodedForm}. */
     static boolean compiled(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.INC_DEC_R64, BlockOp.NOP, BlockOp.JCC, BlockOp.JMP,
@@ -425,8 +425,8 @@ final class BlockCompiler {
                 cob.aload(CORE).invokevirtual(CD_CORE, "saveFlags", ConstantDescs.MTD_void);
             }
             cob.aload(CORE).iconst_0().putfield(CD_CORE, "mmioReplayed", CD_int);
-            cob.aload(CORE).ldc(DynamicConstantDesc.ofNamed(ConstantDescs.BSM_CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_OP, i))
-                    .invokevirtual(CD_CORE, "executeDecoded", MethodTypeDesc.of(CD_boolean, CD_OP)).istore(ONWARD);
+            cob.ldc(DynamicConstantDesc.ofNamed(ConstantDescs.BSM_CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_FORM, i))
+                    .aload(CORE).invokevirtual(CD_FORM, "run", MethodTypeDesc.of(CD_boolean, CD_CORE)).istore(ONWARD);
             cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", ConstantDescs.MTD_void);
             reloadRegisters();
             Label on = cob.newLabel();

@@ -219,6 +219,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     private final long[] crossingRip = new long[CROSSING_SLOTS];
     private final byte[][] crossingBytes = new byte[CROSSING_SLOTS][];
     private final BlockOp[] crossingOp = new BlockOp[CROSSING_SLOTS];
+    private final DecodedForm[] crossingForm = new DecodedForm[CROSSING_SLOTS];
     /** How many times an instruction across a page end ran that way, and was decoded for it (for the tests). */
     long crossingRuns, crossingDecodes;
 
@@ -253,6 +254,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             crossingRip[slot] = rip;
             crossingBytes[slot] = java.util.Arrays.copyOf(bytes, op.length());
             crossingOp[slot] = op;
+            crossingForm[slot] = DecodedForm.of(op);
         }
         boolean restorable = op.flagsBeforeStore();
         if (restorable) {
@@ -263,7 +265,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         mmioReplayed = 0;
         crossingRuns++;
         try {
-            executeDecoded(op);
+            crossingForm[slot].run(core());
             mmioRetired();
             interruptShadow = false;
             instructions++;
@@ -324,23 +326,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 throw s;
             }
         }
-        // The first read of each op is where the executor waits most (a boot's decoded blocks hold ten megabytes of
-        // ops, beyond the caches): reading them all here, with no branch on their values between, lets the misses
-        // overlap instead of each waiting for the switch on the one before; the first op of the blocks that came
-        // after this one last time too (the block, its array, its op: three misses in a row when the next block is
-        // looked up), while this one runs (docs/benchmarks.md)
-        int ops = 0;
-        for (BlockOp d : insns) {
-            ops += d.op();
-        }
-        DecodedBlock after = block.fellTo, target = block.branchedTo;
-        if (after != null && after.insns.length > 0) {
-            ops += after.insns[0].op();
-        }
-        if (target != null && target.insns.length > 0) {
-            ops += target.insns[0].op();
-        }
-        opsTouched = ops;
+        DecodedForm[] forms = block.forms;
         decodedBlockRuns++;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
@@ -348,12 +334,12 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         boolean restorable = false;
         mmioReplayed = 0; // mmioRetired resets it after each instruction
         try {
-            while (n < insns.length) {
+            while (n < forms.length) {
                 restorable = (flagsBeforeStore >>> n & 1) != 0;
                 if (restorable) {
                     saveFlags();
                 }
-                boolean onward = executeDecoded(insns[n]);
+                boolean onward = forms[n].run(core());
                 mmioRetired();
                 n++;
                 if (endBlock || shadowed) {
@@ -454,9 +440,6 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
      */
     abstract boolean regionPagesMap(DecodedBlock block);
 
-    /** Where {@link #runDecoded} leaves the sum of a block's ops it read ahead, so the JIT keeps the reads. */
-    private int opsTouched;
-
     /** How many locked instructions ran as one compare-and-swap in a block ({@link LockedInPlace}; for the tests). */
     long lockedInPlace;
 
@@ -487,7 +470,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     }
 
     /** The linear address of a decoded memory operand; {@code next} is the address of the next instruction. */
-    private long address(BlockOp d, long next) {
+    long address(BlockOp d, long next) {
         long a = d.disp();
         int base = d.base();
         stackAddressed = d.stackAddressed();
@@ -503,243 +486,18 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         return seg == 0 ? a : a + (seg == BlockOp.FS ? fsBase : gsBase);
     }
 
-    private long operand(BlockOp d, int size, long next) {
+    long operand(BlockOp d, int size, long next) {
         int rm = d.rm();
         return rm >= 0 ? regOf(rm, size) : read(address(d, next), size);
     }
 
-    private void setOperand(BlockOp d, int size, long next, long v) {
+    void setOperand(BlockOp d, int size, long next, long v) {
         int rm = d.rm();
         if (rm >= 0) {
             setRegOf(rm, size, v);
         } else {
             write(address(d, next), size, v);
         }
-    }
-
-    /**
-     * Executes one decoded instruction at RIP, exactly as the interpreter does the same bytes; false when it
-     * transferred control (the block is left). A fault leaves RIP at the instruction.
-     */
-    boolean executeDecoded(BlockOp d) {
-        long next = rip + d.length();
-        int size = d.size();
-        switch (d.op()) {
-            case BlockOp.ALU_RM_REG -> {
-                long src = regOf(d.reg(), size);
-                int rm = d.rm();
-                if (rm >= 0) {
-                    long res = Arithmetic.aluOp(core(), d.sub(), regOf(rm, size), src, size);
-                    if (d.sub() != 7) {
-                        setRegOf(rm, size, res);
-                    }
-                } else {
-                    long a = address(d, next);
-                    long res = Arithmetic.aluOp(core(), d.sub(), read(a, size), src, size);
-                    if (d.sub() != 7) {
-                        write(a, size, res);
-                    }
-                }
-            }
-            case BlockOp.ALU_R64_R64 -> {
-                long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()], r[d.reg()], 8);
-                if (d.sub() != 7) {
-                    r[d.rm()] = res;
-                }
-            }
-            case BlockOp.ALU_R32_R32 -> {
-                long res = Arithmetic.aluOp(core(), d.sub(), r[d.rm()] & 0xFFFFFFFFL, r[d.reg()] & 0xFFFFFFFFL, 4);
-                if (d.sub() != 7) {
-                    r[d.rm()] = res; // aluOp masked it: a 32-bit destination is zero-extended
-                }
-            }
-            case BlockOp.INC_DEC_R64 -> {
-                long v = r[d.rm()];
-                long res = d.sub() == 0 ? v + 1 : v - 1;
-                r[d.rm()] = res;
-                Arithmetic.incDecFlags(this, d.sub() == 0, v, res, 8);
-            }
-            case BlockOp.ALU_REG_RM -> {
-                long res = Arithmetic.aluOp(core(), d.sub(), regOf(d.reg(), size), operand(d, size, next), size);
-                if (d.sub() != 7) {
-                    setRegOf(d.reg(), size, res);
-                }
-            }
-            case BlockOp.ALU_RM_IMM -> {
-                int rm = d.rm();
-                if (rm >= 0) {
-                    long res = Arithmetic.aluOp(core(), d.sub(), regOf(rm, size), d.imm(), size);
-                    if (d.sub() != 7) {
-                        setRegOf(rm, size, res);
-                    }
-                } else {
-                    long a = address(d, next);
-                    long res = Arithmetic.aluOp(core(), d.sub(), read(a, size), d.imm(), size);
-                    if (d.sub() != 7) {
-                        write(a, size, res);
-                    }
-                }
-            }
-            case BlockOp.TEST_RM_REG -> {
-                long res = operand(d, size, next) & regOf(d.reg(), size);
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-            case BlockOp.TEST_RM_IMM -> {
-                long res = operand(d, size, next) & d.imm();
-                lazy(LAZY_LOGIC, res, 0, res, size);
-            }
-            case BlockOp.MOV_RM_REG -> setOperand(d, size, next, regOf(d.reg(), size));
-            case BlockOp.MOV_REG_RM -> setRegOf(d.reg(), size, operand(d, size, next));
-            case BlockOp.MOV_RM_IMM -> setOperand(d, size, next, d.imm());
-            case BlockOp.LEA -> setRegOf(d.reg(), size, address(d, next));
-            case BlockOp.MOVZX -> setRegOf(d.reg(), size, operand(d, d.sub(), next));
-            case BlockOp.MOVSX -> {
-                int shift = 64 - 8 * d.sub();
-                setRegOf(d.reg(), size, (operand(d, d.sub(), next) << shift) >> shift);
-            }
-            case BlockOp.INC, BlockOp.DEC -> {
-                int rm = d.rm();
-                boolean inc = d.op() == BlockOp.INC;
-                long res;
-                long v;
-                if (rm >= 0) {
-                    v = regOf(rm, size);
-                    res = inc ? v + 1 : v - 1;
-                    setRegOf(rm, size, res);
-                } else {
-                    long a = address(d, next);
-                    v = read(a, size);
-                    res = inc ? v + 1 : v - 1;
-                    write(a, size, res);
-                }
-                Arithmetic.incDecFlags(this, inc, v, res, size);
-            }
-            case BlockOp.NOT -> {
-                int rm = d.rm();
-                if (rm >= 0) {
-                    setRegOf(rm, size, ~regOf(rm, size));
-                } else {
-                    long a = address(d, next);
-                    write(a, size, ~read(a, size));
-                }
-            }
-            case BlockOp.NEG -> {
-                int rm = d.rm();
-                long v;
-                long res;
-                if (rm >= 0) {
-                    v = regOf(rm, size);
-                    res = -v;
-                    setRegOf(rm, size, res);
-                } else {
-                    long a = address(d, next);
-                    v = read(a, size);
-                    res = -v;
-                    write(a, size, res);
-                }
-                Arithmetic.negFlags(this, v, res, size);
-            }
-            case BlockOp.PUSH_REG -> push(size == 2 ? r[d.reg()] & 0xFFFF : r[d.reg()], size);
-            case BlockOp.PUSH_IMM -> push(d.imm(), size);
-            case BlockOp.PUSH_RM -> push(operand(d, size, next), size);
-            case BlockOp.POP_REG -> {
-                long v = pop(size);
-                setRegOf(d.reg(), size, v);
-            }
-            case BlockOp.IMUL_IMM -> Arithmetic.imul3(core(), d.reg(), operand(d, size, next), d.imm(), size);
-            case BlockOp.IMUL_REG_RM -> Arithmetic.imul3(core(), d.reg(), regOf(d.reg(), size), operand(d, size, next), size);
-            case BlockOp.SHIFT -> {
-                int count = (int) (d.imm() >= 0 ? d.imm() : r[1] & 0xFF) & (size == 8 ? 63 : 31);
-                int rm = d.rm();
-                long a = rm >= 0 ? 0 : address(d, next);
-                long v = rm >= 0 ? regOf(rm, size) : read(a, size);
-                if (count != 0) {
-                    v = ShiftsAndBits.shifted(core(), d.sub(), size, v, count);
-                } else if (size != 4) {
-                    break; // flags and destination stay; a 32-bit one is still written, so zero-extended
-                }
-                if (rm >= 0) {
-                    setRegOf(rm, size, v);
-                } else {
-                    write(a, size, v);
-                }
-                if (count != 0) {
-                    setArith(shiftFlags);
-                }
-            }
-            case BlockOp.JCC -> {
-                if (condition(d.sub())) {
-                    NearBranches.jump(core(), next + d.imm(), 8);
-                    return false;
-                }
-            }
-            case BlockOp.JMP -> {
-                NearBranches.jump(core(), next + d.imm(), 8);
-                return false;
-            }
-            case BlockOp.CALL -> {
-                NearBranches.call(core(), next + d.imm(), next, 8);
-                return false;
-            }
-            case BlockOp.RET -> {
-                NearBranches.ret(core(), 8);
-                return false;
-            }
-            case BlockOp.JMP_RM -> {
-                NearBranches.jump(core(), operand(d, 8, next), 8);
-                return false;
-            }
-            case BlockOp.CALL_RM -> {
-                NearBranches.call(core(), operand(d, 8, next), next, 8);
-                return false;
-            }
-            case BlockOp.CMOV -> DataTransfer.cmov(core(), condition(d.sub()), d.reg(), size, operand(d, size, next));
-            case BlockOp.SETCC -> setOperand(d, 1, next, condition(d.sub()) ? 1 : 0);
-            case BlockOp.NOP -> {
-            }
-            case BlockOp.SIGN_EXTEND_ACC -> DataTransfer.signExtendAccumulator(core(), size);
-            case BlockOp.SIGN_FILL_DX -> DataTransfer.signFillDx(core(), size);
-            case BlockOp.MUL_DIV -> Arithmetic.mulDiv(core(), d.sub(), size, operand(d, size, next));
-            case BlockOp.PAUSE -> SystemInstructions.pause(core());
-            case BlockOp.FENCE -> SystemInstructions.fence(d.sub());
-            case BlockOp.RDTSC -> SystemInstructions.rdtsc(core());
-            case BlockOp.LEAVE -> Enter.leave(core(), size);
-            case BlockOp.PUSHF -> DataTransfer.pushFlags(core(), size);
-            case BlockOp.BIT_TEST -> {
-                boolean inRegister = d.imm() < 0;
-                long offset = inRegister ? ShiftsAndBits.registerBitOffset(r[d.reg()], size) : d.imm();
-                long a = d.rm() >= 0 ? 0 : address(d, next);
-                if (d.rm() < 0 && inRegister) {
-                    a += ShiftsAndBits.bitOffsetBytes(offset, size); // the offset's whole operands move the address
-                }
-                ShiftsAndBits.bitOperation(core(), d.sub(), size, d.rm(), a, offset);
-            }
-            case BlockOp.CLI -> clearInterruptFlag();
-            case BlockOp.SSE -> SseForms.run(core(), d, d.rm() >= 0 ? 0 : address(d, next));
-            case BlockOp.INTERPRETED -> {
-                interpretInBlock(d.insn()); // it moves RIP itself: to next, or back to it when a REP stopped before its end
-                if (rip != next) {
-                    return false;
-                }
-            }
-            case BlockOp.LOCKED -> {
-                if (!LockedInPlace.run(core(), d, address(d, next))) {
-                    interpretInBlock(d.insn());
-                }
-            }
-            case BlockOp.BSWAP -> DataTransfer.byteSwap(core(), d.rm(), size);
-            case BlockOp.MOV_FROM_SEG -> {
-                int selector = SegmentLoads.selector(core(), d.sub());
-                if (d.rm() >= 0) {
-                    setRegOf(d.rm(), size, selector);
-                } else {
-                    write(address(d, next), 2, selector);
-                }
-            }
-            default -> throw new IllegalStateException("no handler for decoded op " + d.op());
-        }
-        rip = next;
-        return true;
     }
 
 }

@@ -21,7 +21,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
 
 /**
  * The bytecode of each form {@link BlockCompiler} compiles, on the locals {@link BodyState} keeps: the semantics of
- * {@code BlockExecution.executeDecoded} for the same form (its operand sizes, zero-extension, lazy flag records, and
+ * the decoded tier's {@link DecodedForm} for the same instruction (its operand sizes, zero-extension, lazy flag records, and
  * every access that may fault made before any register changes).
  */
 final class CompiledForms {
@@ -304,7 +304,7 @@ final class CompiledForms {
                 cob.loadConstant(-1L).lxor();
                 store(b, d, size);
             }
-            case BlockOp.NEG -> { // the record executeDecoded leaves: lazy(NEG, v, 0, -v), after the store
+            case BlockOp.NEG -> { // the record the decoded form leaves: lazy(NEG, v, 0, -v), after the store
                 readRm(b, d, i, size);
                 cob.lstore(flagDst(t));
                 cob.lconst_0().lstore(flagSrc(t));
@@ -325,7 +325,7 @@ final class CompiledForms {
 
     /**
      * One-operand MUL or IMUL of 4 or 8 bytes: RDX:RAX = RAX * r/m. With its flags dead, the two halves in locals
-     * (the 64-bit high half by Math's multiplyHigh); else Arithmetic.mul on the register file, as executeDecoded runs it.
+     * (the 64-bit high half by Math's multiplyHigh); else Arithmetic.mul on the register file, as its decoded form runs it.
      */
     private static void widening(BodyState b, BlockOp d, int i, int size, boolean signed) {
         CodeBuilder cob = b.cob;
@@ -365,7 +365,7 @@ final class CompiledForms {
     }
 
     /**
-     * DIV or IDIV as executeDecoded runs it: RAX and RDX to the register file, {@link Arithmetic#mulDiv} on it (a
+     * DIV or IDIV as its decoded form runs it: RAX and RDX to the register file, {@link Arithmetic#mulDiv} on it (a
      * memory operand read first; #DE before any register changes), and the two read back. The flags stay as they were.
      */
     private static void onAccumulator(BodyState b, BlockOp d, int i, int size) {
@@ -616,7 +616,7 @@ final class CompiledForms {
     }
 
     /**
-     * A shift or rotate by CL, as executeDecoded runs it: a count of 0 leaves the flags and the operand (a 32-bit one
+     * A shift or rotate by CL, as its decoded form runs it: a count of 0 leaves the flags and the operand (a 32-bit one
      * is written back, so zero-extended); any other count sets the flags in the core at once. The flags of before are
      * written to the core first, so they are there either way.
      */

@@ -26,7 +26,7 @@ final class CompiledLocked {
     /**
      * A {@link BlockOp#LOCKED} read-modify-write. On a direct, aligned operand, {@link LockedInPlace#swap} with the
      * registers in locals, then the flag record and the register XADD or a failed CMPXCHG loads, as
-     * {@link LockedInPlace#run} leaves them; anywhere else, the interpreter's locked path as executeDecoded runs it
+     * {@link LockedInPlace#run} leaves them; anywhere else, the interpreter's locked path as its decoded form runs it
      * (which may fault: the handler puts back the flags it saved). The two ways meet with the flags in the core.
      */
     static void emit(BodyState b, BlockOp d, int i, int t) {

@@ -8,6 +8,8 @@ package io.jkvm.emu;
 final class DecodedBlock {
     /** The decoded instructions, in order. */
     final BlockOp[] insns;
+    /** The same instructions as the decoded tier runs them. */
+    final DecodedForm[] forms;
     /**
      * The bytes the decoder examined (the instructions', and those of the one it stopped at), to check the block
      * against memory written by someone the core does not see.
@@ -70,6 +72,11 @@ final class DecodedBlock {
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical, long tailPhysical) {
         this.insns = insns;
+        DecodedForm[] forms = new DecodedForm[insns.length];
+        for (int n = 0; n < insns.length; n++) {
+            forms[n] = DecodedForm.of(insns[n]);
+        }
+        this.forms = forms;
         this.physical = physical;
         this.tailPhysical = tailPhysical;
         long before = 0;

@@ -66,7 +66,7 @@ class CompiledBackEdgeTest {
     @Test
     void aLoopWithAFormTheExecutorRunsReadsNothingAnotherThreadWritesEither() {
         BlockOp[] loop = decode("48ffc3" + "480fbae300" + "ebf6"); // 1: inc rbx; bt rbx, 0; jmp 1b
-        assertTrue(Arrays.stream(loop).anyMatch(d -> !BlockCompiler.compiled(d)), "BT runs through executeDecoded");
+        assertTrue(Arrays.stream(loop).anyMatch(d -> !BlockCompiler.compiled(d)), "BT runs through its decoded form");
         readsNothingAnotherThreadWrites(loop);
     }
 }

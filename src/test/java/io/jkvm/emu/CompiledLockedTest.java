@@ -82,7 +82,7 @@ class CompiledLockedTest {
         assertEquals(BlockOp.LOCKED, block[0].op());
         List<String> calls = CompiledGuests.readsAndCalls(block);
         assertTrue(calls.contains("io/jkvm/emu/LockedInPlace.swap()"), calls.toString());
-        assertTrue(calls.indexOf("io/jkvm/emu/LockedInPlace.swap()") < calls.indexOf("io/jkvm/emu/Core.executeDecoded()"),
+        assertTrue(calls.indexOf("io/jkvm/emu/LockedInPlace.swap()") < calls.indexOf("io/jkvm/emu/DecodedForm.run()"),
                 "the swap first, the interpreter's way after it: " + calls);
     }
 

@@ -67,7 +67,7 @@ class CompiledMultiplyTest {
         byte[] code = java.util.Arrays.copyOf(setup, setup.length + loop.length);
         System.arraycopy(loop, 0, code, setup.length, loop.length);
         java.util.List<String> calls = CompiledGuests.readsAndCalls(CompiledGuests.blockAt(code, setup.length + 6));
-        org.junit.jupiter.api.Assertions.assertFalse(calls.contains("io/jkvm/emu/Core.executeDecoded()"), calls.toString());
+        org.junit.jupiter.api.Assertions.assertFalse(calls.contains("io/jkvm/emu/DecodedForm.run()"), calls.toString());
         org.junit.jupiter.api.Assertions.assertTrue(calls.contains("java/lang/Math.unsignedMultiplyHigh()"),
                 "MUL RCX, whose flags ADD overwrites: its halves in locals " + calls);
         org.junit.jupiter.api.Assertions.assertTrue(calls.contains("io/jkvm/emu/Arithmetic.mul()"),
