@@ -1,12 +1,13 @@
 package io.jkvm.emu;
 
 /**
- * What a decoded block runs for one instruction {@link InstructionDecoder} read: what it does ({@link #op}), its
+ * What a decoded block holds for one instruction {@link InstructionDecoder} read: what it does ({@link #op}), its
  * operands resolved to register numbers and address parts, and its length. Only forms whose meaning depends on nothing but their bytes are
- * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter.
+ * decoded this way (see {@link BlockDecoder}); everything else runs through the interpreter. The decoded tier runs it
+ * as the {@link DecodedForm} made of it; the block compiler compiles from it.
  *
- * @param op     what to execute: one of the constants below (ints, not an enum: the executor switches on them per
- *               instruction); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
+ * @param op     what to execute: one of the constants below (ints, not an enum: the decoder, the forms' factory and
+ *               the compiler switch on them); {@link #INTERPRETED}: the interpreter runs it inside the block, from its own decoding;
  *               {@link #LOCKED}: an atomic read-modify-write of 4 or 8 bytes, {@code sub} its kind
  *               ({@link LockedInPlace}); {@link #SSE}: an SSE form of {@link SseForms}, its kind in {@code sub}, XMM
  *               registers in {@code reg} and {@code rm} (or {@link #MEMORY}), which the block executor runs
@@ -28,8 +29,8 @@ package io.jkvm.emu;
  * @param insn   for {@link #INTERPRETED} and {@link #LOCKED}, the instruction as the decoder read it,
  *               which the interpreter runs without fetching and decoding it again; null for the others
  *
- * The small fields are bytes: a boot's decoded blocks hold a quarter of a million of these, which the block executor
- * reads one after the other, so their size is the executor's cache footprint (48 bytes each; ints would make it 80).
+ * The small fields are bytes: a boot's decoded blocks hold half a million of these (48 bytes each; ints would make it
+ * 80).
  */
 record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byte base, byte index, byte scale,
                long disp, long imm, byte seg, Instruction insn) {
