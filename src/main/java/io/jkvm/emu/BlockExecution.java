@@ -294,14 +294,14 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
      * many ran or faulted (at least one) when the caller must see the boundary first.
      */
     private int runDecoded(DecodedBlock block) {
-        BlockOp[] insns = block.insns;
+        DecodedForm[] forms = block.forms; // the decoded tier reads the forms, not the ops: one array a run, not two
         branched = false;
         endBlock = false;
         CompiledBlock compiled = block.compiled;
-        if (compiled == null && compileThreshold >= 0 && insns.length > 0) {
+        if (compiled == null && compileThreshold >= 0 && forms.length > 0) {
             int runs = block.runs++;
-            // runs >= runsAtLength(compileThreshold, insns.length), without the division
-            if ((long) runs * Math.max(insns.length, THRESHOLD_LENGTH) >= thresholdInstructions || hotLoop(block)) {
+            // runs >= runsAtLength(compileThreshold, forms.length), without the division
+            if ((long) runs * Math.max(forms.length, THRESHOLD_LENGTH) >= thresholdInstructions || hotLoop(block)) {
                 compiled = compiledClass(block);
             } else if (runs == sharedProbeAt) {
                 compiled = sharedClass(block);
@@ -326,7 +326,6 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
                 throw s;
             }
         }
-        DecodedForm[] forms = block.forms;
         decodedBlockRuns++;
         boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
@@ -412,7 +411,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
 
     /** Whether {@code block} retired a quarter or more of this vCPU's instructions since it was decoded. */
     final boolean retiredAQuarter(DecodedBlock block) {
-        return (long) block.runs * block.insns.length * 4 > instructions - block.decodedAt;
+        return (long) block.runs * block.forms.length * 4 > instructions - block.decodedAt;
     }
 
     /**
