@@ -39,8 +39,12 @@ class CompiledFaultPrecisionTest {
         "48 f7 %02x 30", // not qword [m+48]
         "48 d3 %02x 38", // shl qword [m+56], cl
         "d3 %02x 38", // sar dword [m+56], cl
+        "48 8b %02x 18", // mov rdx, [m+24]
+        "48 c7 %02x 20 05 00 00 00", // mov qword [m+32], 5
+        "8b %02x 04", // mov ebx, [m+4]
     };
-    private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30, 0x50, 0x60, 0x78};
+    private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30, 0x50, 0x60, 0x78,
+        0x50, 0x40, 0x58};
     /** add rcx, rax; dec r8; not r9; neg r10; shl rdx, cl; rol r11d, cl: the compiler's own register forms. */
     private static final String BETWEEN = "48 01 c1 49 ff c8 49 f7 d1 49 f7 da 48 d3 e2 41 d3 c3";
     /**
