@@ -3,7 +3,7 @@
 # memory, on byte (AH too) and 16-bit registers; ADC and SBB; TEST; MOV between registers, loads, stores, immediates to
 # registers and memory, RIP-relative; LEA of 64, 32 and 16 bits; MOVZX and MOVSX; PUSH and POP of 64- and 16-bit
 # registers, PUSH of an immediate and of memory; CMOVcc, SETcc, CBW/CWDE/CDQE, CWD/CDQ/CQO; INC/DEC; IMUL's two- and
-# three-operand forms; Jcc taken and not, JMP, CALL and RET, CALL through a register, JMP through memory; a long NOP.
+# three-operand forms; shifts and rotates of registers by immediates; Jcc on each condition, taken and not, JMP, CALL and RET, CALL through a register, JMP through memory; a long NOP.
 # A loop of ROUNDS rounds over an LCG in RBX folds every result and the flags after each flag-setting form into R15.
 # Then HLT. The test runs it with the interpreter alone, in decoded blocks and compiled, and compares.
         .intel_syntax noprefix
@@ -289,6 +289,54 @@ round:
         fold r13
         fold rcx
 
+        cmp rbx, rcx                            # each condition of Jcc, taken or not
+        jo 11f
+        add r15, 3
+11:     jno 12f
+        add r15, 5
+12:     cmp ebx, ecx
+        jbe 13f
+        add r15, 7
+13:     ja 14f
+        add r15, 9
+14:     test rbx, rbx
+        js 15f
+        add r15, 11
+15:     jp 16f
+        add r15, 13
+16:     cmp rbx, rcx
+        jl 17f
+        add r15, 17
+17:     jge 18f
+        add r15, 19
+18:     jle 19f
+        add r15, 23
+19:     jg 20f
+        add r15, 29
+20:     jae 21f
+        add r15, 31
+21:     jz 22f
+        add r15, 37
+22:     rol r15, 5
+        mov eax, 0x7FFFFFFF                     # shifts of whole registers by immediates, then their flags:
+        add eax, 1                              # OF and AF set, which a shift by more than one keeps
+        shl r8, 3
+        flags
+        shr r9d, 7
+        flags
+        add eax, 0x7FFFFFFF
+        sar r10, 63
+        flags
+        shl r11d, 1
+        flags
+        sar r12d, 1
+        jc 23f
+        add r15, 41
+23:     fold r8
+        fold r9
+        fold r10
+        fold r11
+        fold r12
         mov rax, rbx                            # branches
         and eax, 7
         cmp eax, 3

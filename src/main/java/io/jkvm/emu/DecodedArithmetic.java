@@ -29,7 +29,8 @@ final class DecodedArithmetic {
             case BlockOp.NEG -> new Neg(d);
             case BlockOp.IMUL_IMM -> new ImulImm(d);
             case BlockOp.IMUL_REG_RM -> new Imul(d);
-            case BlockOp.SHIFT -> new Shift(d);
+            case BlockOp.SHIFT -> wideRegister && d.imm() >= 0 && (d.imm() & (size == 8 ? 63 : 31)) != 0
+                    ? new ShiftRegisterByImm(d) : new Shift(d);
             case BlockOp.MUL_DIV -> new MulDiv(d);
             case BlockOp.BIT_TEST -> new BitTest(d);
             default -> throw new IllegalArgumentException("not arithmetic: op " + d.op());
@@ -487,6 +488,43 @@ final class DecodedArithmetic {
         boolean run(Core c) {
             int size = d.size();
             Arithmetic.imul3(c, d.reg(), c.regOf(d.reg(), size), c.operand(d, size, next(c)), size);
+            return onward(c);
+        }
+    }
+
+    /**
+     * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count. A shift's flags are left as
+     * its lazy record with the AF and OF it keeps (which {@link LazyFlags} reads as {@link ShiftsAndBits#shifted}'s
+     * eager flags), as compiled blocks leave them; a rotate's are made at once.
+     */
+    static final class ShiftRegisterByImm extends DecodedForm {
+        private final int dst, size, operation, count, lazy;
+        private final long mask;
+
+        ShiftRegisterByImm(BlockOp d) {
+            super(d);
+            dst = d.rm();
+            size = d.size();
+            operation = d.sub();
+            count = (int) d.imm() & (size == 8 ? 63 : 31);
+            lazy = ShiftsAndBits.lazyOp(operation);
+            mask = Core.mask(size);
+        }
+
+        @Override
+        boolean run(Core c) {
+            long v = c.r[dst] & mask;
+            if (lazy == Core.LAZY_NONE) {
+                c.r[dst] = ShiftsAndBits.shifted(c, operation, size, v, count) & mask;
+                c.setArith(c.shiftFlags);
+            } else {
+                long kept = c.lazyOp == Core.LAZY_NONE ? c.flagBits & (Core.AF | Core.OF)
+                        : LazyFlags.keptByShift(c.lazyOp, c.lazyDst, c.lazySrc, c.lazyRes, c.lazySize, c.lazyCarry);
+                long res = ShiftsAndBits.shiftedValue(operation, size, v, count);
+                c.r[dst] = res & mask;
+                c.lazy(lazy, v, count, res, size);
+                c.lazyCarry = kept;
+            }
             return onward(c);
         }
     }

@@ -15,8 +15,8 @@ final class DecodedMoves {
         boolean memory = rm == BlockOp.MEMORY;
         boolean register = rm >= 0;
         return switch (d.op()) {
-            case BlockOp.MOV_RM_REG -> !wide ? new ToRm(d) : register ? new RegReg(d, rm, d.reg()) : memory ? new Store(d) : new ToRm(d);
-            case BlockOp.MOV_REG_RM -> !wide ? new FromRm(d) : register ? new RegReg(d, d.reg(), rm) : memory ? new Load(d) : new FromRm(d);
+            case BlockOp.MOV_RM_REG -> !wide ? new ToRm(d) : register ? regReg(d, rm, d.reg()) : memory ? store(d) : new ToRm(d);
+            case BlockOp.MOV_REG_RM -> !wide ? new FromRm(d) : register ? regReg(d, d.reg(), rm) : memory ? load(d) : new FromRm(d);
             case BlockOp.MOV_RM_IMM -> !wide ? new ImmToRm(d) : register ? new RegImm(d) : memory ? new StoreImm(d) : new ImmToRm(d);
             case BlockOp.LEA -> wide ? new Lea(d) : new LeaOf(d);
             case BlockOp.MOVZX -> wide && memory ? new LoadZeroExtended(d) : new ZeroExtend(d);
@@ -38,21 +38,51 @@ final class DecodedMoves {
         };
     }
 
-    /** MOV between two whole registers of 4 or 8 bytes (a 4-byte destination zero-extended). */
-    static final class RegReg extends DecodedForm {
-        private final int dst, src;
-        private final long mask;
+    // A form per operand size where the size would otherwise be a field: as a constant, the JIT folds the memory
+    // accessor's switch on it and the mask.
 
-        RegReg(BlockOp d, int dst, int src) {
+    private static DecodedForm regReg(BlockOp d, int dst, int src) {
+        return d.size() == 8 ? new RegReg64(d, dst, src) : new RegReg32(d, dst, src);
+    }
+
+    private static DecodedForm load(BlockOp d) {
+        return d.size() == 8 ? new Load64(d) : new Load32(d);
+    }
+
+    private static DecodedForm store(BlockOp d) {
+        return d.size() == 8 ? new Store64(d) : new Store32(d);
+    }
+
+    /** MOV between two 64-bit registers. */
+    static final class RegReg64 extends DecodedForm {
+        private final int dst, src;
+
+        RegReg64(BlockOp d, int dst, int src) {
             super(d);
             this.dst = dst;
             this.src = src;
-            mask = Core.mask(d.size());
         }
 
         @Override
         boolean run(Core c) {
-            c.r[dst] = c.r[src] & mask;
+            c.r[dst] = c.r[src];
+            return onward(c);
+        }
+    }
+
+    /** MOV between two 32-bit registers, the destination zero-extended. */
+    static final class RegReg32 extends DecodedForm {
+        private final int dst, src;
+
+        RegReg32(BlockOp d, int dst, int src) {
+            super(d);
+            this.dst = dst;
+            this.src = src;
+        }
+
+        @Override
+        boolean run(Core c) {
+            c.r[dst] = c.r[src] & 0xFFFFFFFFL;
             return onward(c);
         }
     }
@@ -75,38 +105,63 @@ final class DecodedMoves {
         }
     }
 
-    /** MOV of 4 or 8 bytes from memory to a register. */
-    static final class Load extends DecodedForm.WithMemory {
-        private final int dst, size;
+    static final class Load64 extends DecodedForm.WithMemory {
+        private final int dst;
 
-        Load(BlockOp d) {
+        Load64(BlockOp d) {
             super(d);
             dst = d.reg();
-            size = d.size();
         }
 
         @Override
         boolean run(Core c) {
-            c.r[dst] = c.read(address(c), size) & Core.mask(size);
+            c.r[dst] = c.read(address(c), 8);
             return onward(c);
         }
     }
 
-    /** MOV of 4 or 8 bytes from a register to memory. */
-    static final class Store extends DecodedForm.WithMemory {
-        private final int src, size;
-        private final long mask;
+    /** MOV of 4 bytes from memory to a register, zero-extended. */
+    static final class Load32 extends DecodedForm.WithMemory {
+        private final int dst;
 
-        Store(BlockOp d) {
+        Load32(BlockOp d) {
             super(d);
-            src = d.reg();
-            size = d.size();
-            mask = Core.mask(size);
+            dst = d.reg();
         }
 
         @Override
         boolean run(Core c) {
-            c.write(address(c), size, c.r[src] & mask);
+            c.r[dst] = c.read(address(c), 4) & 0xFFFFFFFFL;
+            return onward(c);
+        }
+    }
+
+    static final class Store64 extends DecodedForm.WithMemory {
+        private final int src;
+
+        Store64(BlockOp d) {
+            super(d);
+            src = d.reg();
+        }
+
+        @Override
+        boolean run(Core c) {
+            c.write(address(c), 8, c.r[src]);
+            return onward(c);
+        }
+    }
+
+    static final class Store32 extends DecodedForm.WithMemory {
+        private final int src;
+
+        Store32(BlockOp d) {
+            super(d);
+            src = d.reg();
+        }
+
+        @Override
+        boolean run(Core c) {
+            c.write(address(c), 4, c.r[src] & 0xFFFFFFFFL);
             return onward(c);
         }
     }

@@ -43,11 +43,11 @@ class DecodedFormsTest {
         assertForm(DecodedArithmetic.AluFromRm.class, "480346f8");          // add rax, [rsi - 8]
         assertForm(DecodedArithmetic.TestRegisters.class, "4885c8");        // test rax, rcx
         assertForm(DecodedArithmetic.Test.class, "84e0");                   // test al, ah
-        assertForm(DecodedMoves.RegReg.class, "4889c8");                    // mov rax, rcx
-        assertForm(DecodedMoves.RegReg.class, "89c8");                      // mov eax, ecx
-        assertForm(DecodedMoves.Load.class, "488b4608");                    // mov rax, [rsi + 8]
-        assertForm(DecodedMoves.Load.class, "8b0d00100000");                // mov ecx, [rip + 0x1000]
-        assertForm(DecodedMoves.Store.class, "48894608");                   // mov [rsi + 8], rax
+        assertForm(DecodedMoves.RegReg64.class, "4889c8");                    // mov rax, rcx
+        assertForm(DecodedMoves.RegReg32.class, "89c8");                      // mov eax, ecx
+        assertForm(DecodedMoves.Load64.class, "488b4608");                    // mov rax, [rsi + 8]
+        assertForm(DecodedMoves.Load32.class, "8b0d00100000");                // mov ecx, [rip + 0x1000]
+        assertForm(DecodedMoves.Store64.class, "48894608");                   // mov [rsi + 8], rax
         assertForm(DecodedMoves.RegImm.class, "b805000000");                // mov eax, 5
         assertForm(DecodedMoves.StoreImm.class, "48c70605000000");          // mov qword [rsi], 5
         assertForm(DecodedMoves.ToRm.class, "8806");                        // mov [rsi], al
@@ -56,7 +56,14 @@ class DecodedFormsTest {
         assertForm(DecodedMoves.Push.class, "53");                          // push rbx
         assertForm(DecodedMoves.Pop.class, "415f");                         // pop r15
         assertForm(DecodedMoves.Nop.class, "0f1f440000");                   // nop dword [rax + rax + 0]
-        assertForm(DecodedBranches.Jcc.class, "7405");                      // je +5
+        assertForm(DecodedBranches.JccZero.class, "7405");                      // je +5
+        assertForm(DecodedBranches.JccLessOrEqual.class, "7f05");           // jg +5
+        assertForm(DecodedBranches.JccCarry.class, "0f8300010000");         // jae +0x100
+        assertForm(DecodedMoves.Store32.class, "894608");                   // mov [rsi + 8], eax
+        assertForm(DecodedArithmetic.ShiftRegisterByImm.class, "48c1e003"); // shl rax, 3
+        assertForm(DecodedArithmetic.ShiftRegisterByImm.class, "c1c807");   // ror eax, 7
+        assertForm(DecodedArithmetic.Shift.class, "48d3e0");                // shl rax, cl
+        assertForm(DecodedArithmetic.Shift.class, "c0e003");                // shl al, 3
         assertForm(DecodedBranches.Jmp.class, "e900010000");                // jmp +0x100
         assertForm(DecodedBranches.Call.class, "e800010000");               // call +0x100
         assertForm(DecodedBranches.Ret.class, "c3");
