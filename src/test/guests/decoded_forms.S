@@ -117,6 +117,10 @@ round:
         flags
         add rax, [rsi + 64]
         flags
+        add dl, [rsi + 9]
+        flags
+        sub cx, [rsi + 10]
+        flags
         xor ecx, [rsi + 68]
         flags
         cmp rcx, [rsi + 64]

@@ -19,10 +19,12 @@ final class DecodedArithmetic {
             case BlockOp.ALU_R64_R64 -> registers(d, rm, d.reg(), 8);
             case BlockOp.ALU_R32_R32 -> registers(d, rm, d.reg(), 4);
             case BlockOp.ALU_RM_REG -> wideRegister ? registers(d, rm, d.reg(), size) : new AluToRm(d);
-            case BlockOp.ALU_REG_RM -> wideRegister ? registers(d, d.reg(), rm, size) : new AluFromRm(d);
-            case BlockOp.ALU_RM_IMM -> wideRegister ? immediate(d) : new AluImmToRm(d);
+            case BlockOp.ALU_REG_RM -> wideRegister ? registers(d, d.reg(), rm, size)
+                    : rm == BlockOp.MEMORY && (size == 8 || size == 4) ? new FromMemory(d) : new AluFromRm(d);
+            case BlockOp.ALU_RM_IMM -> wideRegister ? immediate(d)
+                    : rm == BlockOp.MEMORY && d.sub() == CMP ? new CmpMemoryImm(d) : new AluImmToRm(d);
             case BlockOp.TEST_RM_REG -> wideRegister ? new TestRegisters(d) : new Test(d);
-            case BlockOp.TEST_RM_IMM -> new TestImm(d);
+            case BlockOp.TEST_RM_IMM -> rm == BlockOp.MEMORY ? new TestMemoryImm(d) : new TestImm(d);
             case BlockOp.INC_DEC_R64 -> new IncDec64(d);
             case BlockOp.INC, BlockOp.DEC -> new IncDec(d);
             case BlockOp.NOT -> new Not(d);
@@ -279,6 +281,66 @@ final class DecodedArithmetic {
         @Override
         boolean run(Core c) {
             long res = c.r[a] & c.r[b] & mask;
+            c.lazy(Core.LAZY_LOGIC, res, 0, res, size);
+            return onward(c);
+        }
+    }
+
+    // ---- with one memory operand, its parts in fields -----------------------------------------------------------
+
+    /** An ALU operation of a 4- or 8-byte register with memory (ALU reg, r/m). */
+    static final class FromMemory extends DecodedForm.WithMemory {
+        private final int dst, size, operation;
+
+        FromMemory(BlockOp d) {
+            super(d);
+            dst = d.reg();
+            size = d.size();
+            operation = d.sub();
+        }
+
+        @Override
+        boolean run(Core c) {
+            long res = Arithmetic.aluOp(c, operation, c.r[dst], c.read(address(c), size), size);
+            if (operation != CMP) {
+                c.r[dst] = res; // aluOp masked it: a 32-bit one is zero-extended
+            }
+            return onward(c);
+        }
+    }
+
+    /** CMP of memory, of any size, with an immediate. */
+    static final class CmpMemoryImm extends DecodedForm.WithMemory {
+        private final int size;
+        private final long imm;
+
+        CmpMemoryImm(BlockOp d) {
+            super(d);
+            size = d.size();
+            imm = d.imm();
+        }
+
+        @Override
+        boolean run(Core c) {
+            Arithmetic.aluOp(c, CMP, c.read(address(c), size), imm, size);
+            return onward(c);
+        }
+    }
+
+    /** TEST of memory, of any size, with an immediate. */
+    static final class TestMemoryImm extends DecodedForm.WithMemory {
+        private final int size;
+        private final long imm;
+
+        TestMemoryImm(BlockOp d) {
+            super(d);
+            size = d.size();
+            imm = d.imm();
+        }
+
+        @Override
+        boolean run(Core c) {
+            long res = c.read(address(c), size) & imm;
             c.lazy(Core.LAZY_LOGIC, res, 0, res, size);
             return onward(c);
         }

@@ -38,9 +38,12 @@ class DecodedFormsTest {
         assertForm(DecodedArithmetic.AddImm.class, "4883c005");             // add rax, 5
         assertForm(DecodedArithmetic.CmpImm.class, "83f803");               // cmp eax, 3
         assertForm(DecodedArithmetic.AndImm.class, "4883e4f0");             // and rsp, -16
-        assertForm(DecodedArithmetic.AluImmToRm.class, "807e0180");         // cmp byte [rsi + 1], 0x80
+        assertForm(DecodedArithmetic.CmpMemoryImm.class, "807e0180");       // cmp byte [rsi + 1], 0x80
+        assertForm(DecodedArithmetic.AluImmToRm.class, "80660180");         // and byte [rsi + 1], 0x80
+        assertForm(DecodedArithmetic.TestMemoryImm.class, "f6460141");      // test byte [rsi + 1], 0x41
         assertForm(DecodedArithmetic.AluToRm.class, "00d8");                // add al, bl
-        assertForm(DecodedArithmetic.AluFromRm.class, "480346f8");          // add rax, [rsi - 8]
+        assertForm(DecodedArithmetic.FromMemory.class, "480346f8");         // add rax, [rsi - 8]
+        assertForm(DecodedArithmetic.AluFromRm.class, "0256f8");            // add dl, [rsi - 8]
         assertForm(DecodedArithmetic.TestRegisters.class, "4885c8");        // test rax, rcx
         assertForm(DecodedArithmetic.Test.class, "84e0");                   // test al, ah
         assertForm(DecodedMoves.RegReg64.class, "4889c8");                    // mov rax, rcx
