@@ -47,7 +47,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * hidden class goes with its blocks: the code cache's bound on blocks bounds the compiled code too.
  */
 final class BlockCompiler {
-    static final ClassDesc CD_CORE = desc(Core.class), CD_OP = desc(BlockOp.class), CD_FORM = desc(DecodedForm.class), CD_LONGS = CD_long.arrayType();
+    static final ClassDesc CD_CORE = desc(Core.class), CD_FORM = desc(DecodedForm.class), CD_LONGS = CD_long.arrayType();
     static final ClassDesc CD_COMPILED = desc(CompiledBlock.class);
     private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_int, CD_CORE), ENTRY = MethodTypeDesc.of(CD_void, CD_int),
             AT = MethodTypeDesc.of(CD_COMPILED, CD_int);

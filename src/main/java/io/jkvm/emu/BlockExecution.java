@@ -470,18 +470,24 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
 
     /** The linear address of a decoded memory operand; {@code next} is the address of the next instruction. */
     long address(BlockOp d, long next) {
-        long a = d.disp();
-        int base = d.base();
-        stackAddressed = d.stackAddressed();
+        return address(d.disp(), d.base(), d.index(), d.scale(), d.seg(), d.stackAddressed(), next);
+    }
+
+    /**
+     * The linear address of a memory operand of these parts ({@link BlockOp}'s fields), which a form with its own
+     * copy of them calls too; {@code stack} is {@link BlockOp#stackAddressed}.
+     */
+    final long address(long disp, int base, int index, int scale, int seg, boolean stack, long next) {
+        long a = disp;
+        stackAddressed = stack;
         if (base >= 0) {
             a += r[base];
         } else if (base == BlockOp.RIP) {
             a += next;
         }
-        if (d.index() >= 0) {
-            a += r[d.index()] << d.scale();
+        if (index >= 0) {
+            a += r[index] << scale;
         }
-        int seg = d.seg();
         return seg == 0 ? a : a + (seg == BlockOp.FS ? fsBase : gsBase);
     }
 

@@ -304,6 +304,12 @@ abstract sealed class CpuState permits Paging {
         return LazyFlags.cf(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry);
     }
 
+    /** AF and OF as the flags stand: what a shift by more than one keeps (without computing the other four). */
+    long flagsKeptByShift() {
+        return lazyOp == LAZY_NONE ? flagBits & (AF | OF)
+                : LazyFlags.keptByShift(lazyOp, lazyDst, lazySrc, lazyRes, lazySize, lazyCarry);
+    }
+
     boolean cf() {
         return lazyOp == LAZY_NONE ? (flagBits & CF) != 0 : cfBit() != 0;
     }

@@ -555,12 +555,11 @@ final class DecodedArithmetic {
     }
 
     /**
-     * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count. A shift's flags are left as
-     * its lazy record with the AF and OF it keeps (which {@link LazyFlags} reads as {@link ShiftsAndBits#shifted}'s
-     * eager flags), as compiled blocks leave them; a rotate's are made at once.
+     * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count, a shift's flags left as its
+     * lazy record ({@link ShiftsAndBits#shiftedLazily}).
      */
     static final class ShiftRegisterByImm extends DecodedForm {
-        private final int dst, size, operation, count, lazy;
+        private final int dst, size, operation, count;
         private final long mask;
 
         ShiftRegisterByImm(BlockOp d) {
@@ -569,24 +568,12 @@ final class DecodedArithmetic {
             size = d.size();
             operation = d.sub();
             count = (int) d.imm() & (size == 8 ? 63 : 31);
-            lazy = ShiftsAndBits.lazyOp(operation);
             mask = Core.mask(size);
         }
 
         @Override
         boolean run(Core c) {
-            long v = c.r[dst] & mask;
-            if (lazy == Core.LAZY_NONE) {
-                c.r[dst] = ShiftsAndBits.shifted(c, operation, size, v, count) & mask;
-                c.setArith(c.shiftFlags);
-            } else {
-                long kept = c.lazyOp == Core.LAZY_NONE ? c.flagBits & (Core.AF | Core.OF)
-                        : LazyFlags.keptByShift(c.lazyOp, c.lazyDst, c.lazySrc, c.lazyRes, c.lazySize, c.lazyCarry);
-                long res = ShiftsAndBits.shiftedValue(operation, size, v, count);
-                c.r[dst] = res & mask;
-                c.lazy(lazy, v, count, res, size);
-                c.lazyCarry = kept;
-            }
+            c.r[dst] = ShiftsAndBits.shiftedLazily(c, operation, size, c.r[dst] & mask, count) & mask;
             return onward(c);
         }
     }

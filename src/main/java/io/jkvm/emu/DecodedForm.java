@@ -71,7 +71,7 @@ abstract class DecodedForm {
         }
     }
 
-    /** A form with a memory operand, its parts in fields: its address as {@link BlockExecution#address} makes it. */
+    /** A form with a memory operand, its parts in fields, from which {@link BlockExecution#address} makes its address. */
     abstract static class WithMemory extends DecodedForm {
         private final long disp;
         private final int base, index, scale, seg;
@@ -88,17 +88,7 @@ abstract class DecodedForm {
         }
 
         final long address(Core c) {
-            long a = disp;
-            c.stackAddressed = stackAddressed;
-            if (base >= 0) {
-                a += c.r[base];
-            } else if (base == BlockOp.RIP) {
-                a += c.rip + length;
-            }
-            if (index >= 0) {
-                a += c.r[index] << scale;
-            }
-            return seg == 0 ? a : a + (seg == BlockOp.FS ? c.fsBase : c.gsBase);
+            return c.address(disp, base, index, scale, seg, stackAddressed, c.rip + length);
         }
     }
 

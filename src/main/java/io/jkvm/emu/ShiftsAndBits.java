@@ -28,7 +28,25 @@ final class ShiftsAndBits {
             return rotated(cpu, op, size, v, count);
         }
         long res = shiftedValue(op, size, v, count);
-        cpu.shiftFlags = LazyFlags.flags(lazy, v, count, res, size, cpu.arithFlags() & (Core.AF | Core.OF));
+        cpu.shiftFlags = LazyFlags.flags(lazy, v, count, res, size, cpu.flagsKeptByShift());
+        return res;
+    }
+
+    /**
+     * As {@link #shifted}, with the flags set: a rotate's at once, a shift's left as its lazy record with the AF and OF
+     * it keeps (the flags {@link #shifted} computes from the same record), as compiled blocks leave them.
+     */
+    static long shiftedLazily(Core cpu, int op, int size, long v, int count) {
+        int lazy = lazyOp(op);
+        if (lazy == CpuState.LAZY_NONE) {
+            long res = rotated(cpu, op, size, v, count);
+            cpu.setArith(cpu.shiftFlags);
+            return res;
+        }
+        long kept = cpu.flagsKeptByShift();
+        long res = shiftedValue(op, size, v, count);
+        cpu.lazy(lazy, v, count, res, size);
+        cpu.lazyCarry = kept;
         return res;
     }
 
