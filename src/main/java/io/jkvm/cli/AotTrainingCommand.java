@@ -20,8 +20,9 @@ import java.util.concurrent.Callable;
  * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
  * {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and linked in
  * every later start (without this run's method profiles: scripts/lib.sh says why). It also runs the core's block
- * compiler and every step of going into the sandbox short of confining this process, which must still write the cache
- * when it exits. Hidden: it is the launcher's.
+ * compiler, the threads a machine's launch starts ahead ({@link StartAhead}: their lambdas then come linked from the
+ * cache, not spun at each launch) and every step of going into the sandbox short of confining this process, which
+ * must still write the cache when it exits. Hidden: it is the launcher's.
  */
 final class AotTrainingCommand implements Callable<Integer> {
     private final Main main;
@@ -50,6 +51,9 @@ final class AotTrainingCommand implements Callable<Integer> {
             ran.add(step("info"));
             ran.add(step("info", "--json"));
             io.jkvm.linux.Terminal.isTerminal(io.jkvm.linux.Terminal.STDIN); // as a run's console asks of its own stdin
+            StartAhead.begin(new String[] {"run", "--backend", "emulator"}); // its threads' lambdas, linked in the cache
+            StartAhead.await();
+            ran.add("started ahead");
             Sandbox.rehearse();
             ran.add("sandbox rehearsed");
         } finally {

@@ -80,4 +80,31 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
     boolean endsBlock() {
         return op == JMP || op == CALL || op == RET || op == JMP_RM || op == CALL_RM;
     }
+
+    // Equality written out, as for every record a launch hashes ({@code LaunchIndyTest}): a region's key hashes its ops
+    // at the first compile, and the record's generated methods would make their method handles there (6 ms).
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof BlockOp b && op == b.op && length == b.length && size == b.size && sub == b.sub && reg == b.reg
+                && rm == b.rm && base == b.base && index == b.index && scale == b.scale && disp == b.disp && imm == b.imm
+                && seg == b.seg && java.util.Objects.equals(insn, b.insn);
+    }
+
+    @Override
+    public int hashCode() {
+        int h = op;
+        h = 31 * h + length;
+        h = 31 * h + size;
+        h = 31 * h + sub;
+        h = 31 * h + reg;
+        h = 31 * h + rm;
+        h = 31 * h + base;
+        h = 31 * h + index;
+        h = 31 * h + scale;
+        h = 31 * h + Long.hashCode(disp);
+        h = 31 * h + Long.hashCode(imm);
+        h = 31 * h + seg;
+        return 31 * h + java.util.Objects.hashCode(insn);
+    }
 }

@@ -245,6 +245,17 @@ abstract class BodyState {
      * bytecode counts against the JIT's inlining budget, hot or not); which instruction it was is in the PROGRESS local.
      */
     private record HandlerKey(boolean flush, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
+        // written out, as ExitKey's: the first compile of a launch would make the record's method handles
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof HandlerKey k && flush == k.flush && flagOp == k.flagOp && flagSize == k.flagSize
+                    && flagSlot == k.flagSlot && restoreFlags == k.restoreFlags;
+        }
+
+        @Override
+        public int hashCode() {
+            return (((Boolean.hashCode(flush) * 31 + flagOp) * 31 + flagSize) * 31 + flagSlot) * 31 + Boolean.hashCode(restoreFlags);
+        }
     }
 
     /** A fault point: instruction {@code index}, and what its handler puts back. */
@@ -257,6 +268,23 @@ abstract class BodyState {
      */
     private record ExitKey(long flush, int flagOp, int flagSize, int flagSlot, boolean branched, boolean setRip,
                            boolean boundary) {
+        // written out: the record's generated equality makes its method handles at first use, in a launch's first compile
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ExitKey k && flush == k.flush && flagOp == k.flagOp && flagSize == k.flagSize
+                    && flagSlot == k.flagSlot && branched == k.branched && setRip == k.setRip && boundary == k.boundary;
+        }
+
+        @Override
+        public int hashCode() {
+            int h = Long.hashCode(flush);
+            h = 31 * h + flagOp;
+            h = 31 * h + flagSize;
+            h = 31 * h + flagSlot;
+            h = 31 * h + Boolean.hashCode(branched);
+            h = 31 * h + Boolean.hashCode(setRip);
+            return 31 * h + Boolean.hashCode(boundary);
+        }
     }
 
     private final Map<HandlerKey, Label> handlerCode = new LinkedHashMap<>();

@@ -26,7 +26,7 @@ class AotTrainingTest {
                 + " run --backend auto --sandbox off -> 1;"
                 + " snapshot check "), line);
         assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace"
-                + " --sandbox off -> 1; info -> 0; info --json -> 0; sandbox rehearsed"),
+                + " --sandbox off -> 1; info -> 0; info --json -> 0; started ahead; sandbox rehearsed"),
                 "the bundled guest ends through debug-exit (status 1) from its snapshot too: " + line);
         assertEquals("", r.err());
     }
