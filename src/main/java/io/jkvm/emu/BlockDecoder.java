@@ -2,9 +2,6 @@ package io.jkvm.emu;
 
 import io.jkvm.linux.Mapping;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import static io.jkvm.emu.BlockOp.*;
 
 /**
@@ -103,10 +100,11 @@ final class BlockDecoder {
      */
     static DecodedBlock decode(Mapping ram, long pageBase, int offset, int epoch, java.util.function.LongSupplier tail) {
         PageBytes page = new PageBytes(ram, pageBase, offset, tail);
-        List<BlockOp> insns = new ArrayList<>();
+        BlockOp[] insns = new BlockOp[MAX_INSNS]; // an array, not a list: its copy has no branch a boot's first empty block deoptimizes
+        int count = 0;
         boolean endsBeforeSlow = false;
         int examined = offset; // the decision to stop depends on the bytes looked at too: they are checked as well
-        while (insns.size() < MAX_INSNS && page.more()) {
+        while (count < MAX_INSNS && page.more()) {
             BlockOp insn;
             try {
                 insn = reduce(InstructionDecoder.BLOCKS.decode(page));
@@ -118,7 +116,7 @@ final class BlockDecoder {
                 endsBeforeSlow = true;
                 break;
             }
-            insns.add(insn);
+            insns[count++] = insn;
             if (insn.endsBlock()) {
                 break;
             }
@@ -128,7 +126,7 @@ final class BlockDecoder {
             bytes[i] = page.byteAt(offset + i);
         }
         long tailPhysical = examined > PAGE ? page.tailBase : -1;
-        return new DecodedBlock(insns.toArray(BlockOp[]::new), bytes, endsBeforeSlow, epoch, pageBase + offset, tailPhysical);
+        return new DecodedBlock(java.util.Arrays.copyOf(insns, count), bytes, endsBeforeSlow, epoch, pageBase + offset, tailPhysical);
     }
 
     /**
