@@ -706,7 +706,7 @@ final class CompiledForms {
             b.loadRegister(d.rm(), size);
         } else if (readModifyWrite(d)) {
             addressOf(b, d, i);
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "directWriteAddress", DIRECT_WRITE)
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_WRITE)
                     .lstore(HOST);
             b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
                     .invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);

@@ -315,6 +315,28 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return (linear & 0xFFF) <= 0x1000 - size ? directWriteAddress(linear) : 0;
     }
 
+    // The compiled accesses' look-ups: the tag alone. slowAccess is never set where they run: blocks run only with no
+    // breakpoint armed (blocksRun), and a locked instruction the interpreter runs inside a block sets it and clears
+    // it again before the block goes on (executeLocked), so the test the interpreter's look-up makes is always false
+    // here, and a load and a branch at every compiled access.
+
+    /** As {@link #directReadAddress(long, int)}, for compiled code: nothing else is left to check there. */
+    final long compiledReadAddress(long linear, int size) {
+        long page = linear >>> 12;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask;
+        return (linear & 0xFFF) <= 0x1000 - size && slots[i] == (page | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+    }
+
+    /** As {@link #directWriteAddress(long, int)}, for compiled code. */
+    final long compiledWriteAddress(long linear, int size) {
+        long page = linear >>> 12;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask;
+        return (linear & 0xFFF) <= 0x1000 - size && slots[i + WRITE_TAG & mask] == (page | directSalt)
+                ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+    }
+
     long read(long linear, int size) {
         long host = directReadAddress(linear, size);
         if (host != 0) {
@@ -332,27 +354,27 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // when the store went to a device or dropped decoded code, endBlock).
 
     final long read8(long linear, boolean stack, boolean last) {
-        long host = directReadAddress(linear, 1);
+        long host = compiledReadAddress(linear, 1);
         return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
     }
 
     final long read16(long linear, boolean stack, boolean last) {
-        long host = directReadAddress(linear, 2);
+        long host = compiledReadAddress(linear, 2);
         return host != 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
     }
 
     final long read32(long linear, boolean stack, boolean last) {
-        long host = directReadAddress(linear, 4);
+        long host = compiledReadAddress(linear, 4);
         return host != 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
     }
 
     final long read64(long linear, boolean stack, boolean last) {
-        long host = directReadAddress(linear, 8);
+        long host = compiledReadAddress(linear, 8);
         return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
     }
 
     final boolean write8(long linear, long v, boolean stack, boolean last) {
-        long host = directWriteAddress(linear, 1);
+        long host = compiledWriteAddress(linear, 1);
         if (host != 0) {
             ram.putByteAt(host, v);
             return true;
@@ -361,7 +383,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean write16(long linear, long v, boolean stack, boolean last) {
-        long host = directWriteAddress(linear, 2);
+        long host = compiledWriteAddress(linear, 2);
         if (host != 0) {
             ram.putShortAt(host, v);
             return true;
@@ -370,7 +392,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean write32(long linear, long v, boolean stack, boolean last) {
-        long host = directWriteAddress(linear, 4);
+        long host = compiledWriteAddress(linear, 4);
         if (host != 0) {
             ram.putIntAt(host, v);
             return true;
@@ -379,7 +401,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean write64(long linear, long v, boolean stack, boolean last) {
-        long host = directWriteAddress(linear, 8);
+        long host = compiledWriteAddress(linear, 8);
         if (host != 0) {
             ram.putLongAt(host, v);
             return true;

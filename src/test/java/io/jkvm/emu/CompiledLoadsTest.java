@@ -44,13 +44,13 @@ class CompiledLoadsTest {
         String[][] forms = {{"830305 f4", "add dword [rbx], 5", "32"}, {"48ff03 f4", "inc qword [rbx]", "64"},
                 {"f61b f4", "neg byte [rbx]", "8"}, {"48c12305 f4", "shl qword [rbx], 5", "64"}};
         for (String[] f : forms) {
-            assertEquals(1, reads("io/jkvm/emu/Core.directWriteAddress()", f[0]), f[1]);
+            assertEquals(1, reads("io/jkvm/emu/Core.compiledWriteAddress()", f[0]), f[1]);
             assertEquals(1, reads("io/jkvm/emu/Core.rmwRead" + f[2] + "()", f[0]), f[1]);
             assertEquals(1, reads("io/jkvm/emu/Core.rmwWrite" + f[2] + "()", f[0]), f[1]);
             assertEquals(0, reads("io/jkvm/emu/Core.read" + f[2] + "()", f[0]) + reads("io/jkvm/emu/Core.write" + f[2] + "()", f[0]),
                     f[1] + ": no access of its own");
         }
-        assertEquals(0, reads("io/jkvm/emu/Core.directWriteAddress()", "488b03 48894308 f4"), "mov rax, [rbx]; mov [rbx + 8], rax");
+        assertEquals(0, reads("io/jkvm/emu/Core.compiledWriteAddress()", "488b03 48894308 f4"), "mov rax, [rbx]; mov [rbx + 8], rax");
     }
 
     @Test
