@@ -90,6 +90,10 @@ abstract class DecodedForm {
         final long address(Core c) {
             return c.address(disp, base, index, scale, seg, stackAddressed, c.rip + length);
         }
+
+        final boolean stackAddressed() {
+            return stackAddressed;
+        }
     }
 
     static final class Pause extends DecodedForm {

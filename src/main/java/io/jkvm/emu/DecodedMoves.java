@@ -115,7 +115,7 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            c.r[dst] = c.read(address(c), 8);
+            c.r[dst] = c.read64(address(c), stackAddressed(), false);
             return onward(c);
         }
     }
@@ -131,7 +131,7 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            c.r[dst] = c.read(address(c), 4) & 0xFFFFFFFFL;
+            c.r[dst] = c.read32(address(c), stackAddressed(), false);
             return onward(c);
         }
     }
@@ -146,7 +146,7 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            c.write(address(c), 8, c.r[src]);
+            c.write64(address(c), c.r[src], stackAddressed(), false);
             return onward(c);
         }
     }
@@ -161,7 +161,7 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            c.write(address(c), 4, c.r[src] & 0xFFFFFFFFL);
+            c.write32(address(c), c.r[src], stackAddressed(), false);
             return onward(c);
         }
     }

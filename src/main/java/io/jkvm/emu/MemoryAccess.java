@@ -315,7 +315,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return (linear & 0xFFF) <= 0x1000 - size ? directWriteAddress(linear) : 0;
     }
 
-    // The compiled accesses' look-ups: the tag alone. slowAccess is never set where they run: blocks run only with no
+    // The block accesses' look-ups: the tag alone. slowAccess is never set where they run: blocks run only with no
     // breakpoint armed (blocksRun), and a locked instruction the interpreter runs inside a block sets it and clears
     // it again before the block goes on (executeLocked), so the test the interpreter's look-up makes is always false
     // here, and a load and a branch at every compiled access.
@@ -345,9 +345,10 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
     }
 
-    // The accesses of compiled blocks, one per size: a direct page's bytes at once, anything else through read or
-    // write. Each is small, so the JIT inlines it into every compiled method; read and write themselves, compiled on
-    // their own for the other callers, grow past the size at which C2 inlines an already compiled method.
+    // The accesses of compiled blocks (and of the decoded tier's 4- and 8-byte loads and stores), one per size: a
+    // direct page's bytes at once, anything else through read or write. Each is small, so the JIT inlines it into
+    // every compiled method; read and write themselves, compiled on their own for the other callers, grow past the
+    // size at which C2 inlines an already compiled method.
     // What only the full path needs is done on it, so that the direct path (constants after inlining) has nothing of
     // it: {@code stack} is stackAddressed (a non-canonical address's #SS or #GP), {@code last} says the access is its
     // instruction's only one, whose MMIO log is then retired here; a write returns whether the block may go on (false
