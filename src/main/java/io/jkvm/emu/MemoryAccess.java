@@ -293,17 +293,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
      */
     final long directReadAddress(long linear) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask; // the array's own length as the mask: C2 drops the bounds checks
-        return slots[i] == (page | directSalt) && !slowAccess ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slowAccess ? 0 : taggedReadAddress(linear);
     }
 
     final long directWriteAddress(long linear) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (page | directSalt) && !slowAccess ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slowAccess ? 0 : taggedWriteAddress(linear);
     }
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
@@ -315,26 +309,34 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return (linear & 0xFFF) <= 0x1000 - size ? directWriteAddress(linear) : 0;
     }
 
-    // The block accesses' look-ups: the tag alone. slowAccess is never set where they run: blocks run only with no
-    // breakpoint armed (blocksRun), and a locked instruction the interpreter runs inside a block sets it and clears
-    // it again before the block goes on (executeLocked), so the test the interpreter's look-up makes is always false
-    // here, and a load and a branch at every compiled access.
+    // The blocks' look-ups, decoded and compiled: the tag alone. slowAccess is never set where they run: blocks run
+    // only with no breakpoint armed (blocksRun), and a locked instruction the interpreter runs inside a block sets it
+    // and clears it again before the block goes on (executeLocked), so the test the interpreter's look-up makes is
+    // always false there, and a load and a branch at every access.
 
-    /** As {@link #directReadAddress(long, int)}, for compiled code: nothing else is left to check there. */
+    /** As {@link #directReadAddress(long, int)}, for blocks: nothing else is left to check there. */
     final long compiledReadAddress(long linear, int size) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return (linear & 0xFFF) <= 0x1000 - size && slots[i] == (page | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+        return (linear & 0xFFF) <= 0x1000 - size ? taggedReadAddress(linear) : 0;
     }
 
-    /** As {@link #directWriteAddress(long, int)}, for compiled code. */
+    /** As {@link #directWriteAddress(long, int)}, for blocks. */
     final long compiledWriteAddress(long linear, int size) {
+        return (linear & 0xFFF) <= 0x1000 - size ? taggedWriteAddress(linear) : 0;
+    }
+
+    /** The host address of {@code linear} when its direct read entry's tag matches it, else 0. */
+    private long taggedReadAddress(long linear) {
+        long page = linear >>> 12;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask; // the array's length as the mask: no bounds checks
+        return slots[i] == (page | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+    }
+
+    private long taggedWriteAddress(long linear) {
         long page = linear >>> 12;
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return (linear & 0xFFF) <= 0x1000 - size && slots[i + WRITE_TAG & mask] == (page | directSalt)
-                ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slots[i + WRITE_TAG & mask] == (page | directSalt) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     long read(long linear, int size) {
