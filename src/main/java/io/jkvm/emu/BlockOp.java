@@ -81,8 +81,8 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
         return op == JMP || op == CALL || op == RET || op == JMP_RM || op == CALL_RM;
     }
 
-    // Equality written out, as for every record a launch hashes ({@code LaunchIndyTest}): a region's key hashes its ops
-    // at the first compile, and the record's generated methods would make their method handles there (6 ms).
+    // Equality written out, as for every record a launch hashes (LaunchRecordEqualityTest): a region's key hashes its
+    // ops at the first compile, and the record's generated methods would make their method handles there (6 ms).
 
     @Override
     public boolean equals(Object o) {
