@@ -309,15 +309,22 @@ final class DecodedArithmetic {
         }
     }
 
-    /** CMP of memory, of any size, with an immediate. */
-    static final class CmpMemoryImm extends DecodedForm.WithMemory {
-        private final int size;
-        private final long imm;
+    /** A comparison of memory, of any size, with an immediate: its size and immediate in fields. */
+    abstract static class MemoryImm extends DecodedForm.WithMemory {
+        final int size;
+        final long imm;
 
-        CmpMemoryImm(BlockOp d) {
+        MemoryImm(BlockOp d) {
             super(d);
             size = d.size();
             imm = d.imm();
+        }
+    }
+
+    /** CMP of memory with an immediate. */
+    static final class CmpMemoryImm extends MemoryImm {
+        CmpMemoryImm(BlockOp d) {
+            super(d);
         }
 
         @Override
@@ -327,15 +334,10 @@ final class DecodedArithmetic {
         }
     }
 
-    /** TEST of memory, of any size, with an immediate. */
-    static final class TestMemoryImm extends DecodedForm.WithMemory {
-        private final int size;
-        private final long imm;
-
+    /** TEST of memory with an immediate. */
+    static final class TestMemoryImm extends MemoryImm {
         TestMemoryImm(BlockOp d) {
             super(d);
-            size = d.size();
-            imm = d.imm();
         }
 
         @Override
