@@ -171,7 +171,9 @@ final class DecodedBranches {
         @Override
         boolean run(Core c) {
             long next = c.rip + length;
-            NearBranches.call(c, next + offset, next, 8);
+            long target = NearBranches.target(c, next + offset, 8);
+            c.push64(next);
+            c.rip = target;
             return false;
         }
     }
@@ -183,7 +185,9 @@ final class DecodedBranches {
 
         @Override
         boolean run(Core c) {
-            NearBranches.ret(c, 8);
+            long value = c.read64(c.r[4], true, false); // as pop64, RSP moved only once the target is canonical
+            c.rip = NearBranches.target(c, value, 8);
+            c.r[4] += 8;
             return false;
         }
     }

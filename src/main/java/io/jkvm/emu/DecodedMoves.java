@@ -184,19 +184,21 @@ final class DecodedMoves {
         }
     }
 
-    /** MOVZX of 1 or 2 bytes of memory to a 4- or 8-byte register. */
+    /** MOVZX of 1 or 2 bytes of memory to a 4- or 8-byte register (the accessors zero-extend). */
     static final class LoadZeroExtended extends DecodedForm.WithMemory {
-        private final int dst, from;
+        private final int dst;
+        private final boolean word;
 
         LoadZeroExtended(BlockOp d) {
             super(d);
             dst = d.reg();
-            from = d.sub();
+            word = d.sub() == 2;
         }
 
         @Override
         boolean run(Core c) {
-            c.r[dst] = c.read(address(c), from) & Core.mask(from);
+            long address = address(c);
+            c.r[dst] = word ? c.read16(address, stackAddressed(), false) : c.read8(address, stackAddressed(), false);
             return onward(c);
         }
     }
@@ -230,7 +232,7 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            c.push(c.r[src], 8);
+            c.push64(c.r[src]);
             return onward(c);
         }
     }
@@ -246,8 +248,8 @@ final class DecodedMoves {
 
         @Override
         boolean run(Core c) {
-            long v = c.pop(8);
-            c.r[dst] = v;
+            long v = c.pop64();
+            c.r[dst] = v; // POP RSP: the value read, not RSP moved past it
             return onward(c);
         }
     }

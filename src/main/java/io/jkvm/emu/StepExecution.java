@@ -432,6 +432,23 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         return pop(8);
     }
 
+    // The decoded tier's 64-bit PUSH and POP (and CALL's and RET's), through the blocks' accessors: blocks run only in
+    // 64-bit code, and a non-canonical RSP misses the direct pages, so the full path raises its #SS(0) as push does.
+
+    /** A 64-bit push in a block. */
+    final void push64(long v) {
+        long rsp = r[4] - 8;
+        write64(rsp, v, true, false);
+        r[4] = rsp;
+    }
+
+    /** A 64-bit pop in a block. */
+    final long pop64() {
+        long v = read64(r[4], true, false);
+        r[4] += 8;
+        return v;
+    }
+
     long pop(int size) {
         if (!code64) {
             long sp = stackPointer();
