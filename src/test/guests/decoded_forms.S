@@ -2,8 +2,10 @@
 # each of its shapes: the ALU operations between whole registers (64- and 32-bit), with an immediate, to and from
 # memory, on byte (AH too) and 16-bit registers; ADC and SBB; TEST; MOV between registers, loads, stores, immediates to
 # registers and memory, RIP-relative; LEA of 64, 32 and 16 bits; MOVZX and MOVSX; PUSH and POP of 64- and 16-bit
-# registers, PUSH of an immediate and of memory; CMOVcc, SETcc, CBW/CWDE/CDQE, CWD/CDQ/CQO; INC/DEC; IMUL's two- and
-# three-operand forms; shifts and rotates of registers by immediates; Jcc on each condition, taken and not, JMP, CALL and RET, CALL through a register, JMP through memory; a long NOP.
+# registers, PUSH of an immediate and of memory; loads, stores and ALU operations through FS and GS; CMOVcc, SETcc,
+# CBW/CWDE/CDQE, CWD/CDQ/CQO; INC/DEC; IMUL's two- and three-operand forms; shifts and rotates of registers by
+# immediates; Jcc on each condition, taken and not, JMP, CALL and RET, CALL through a register, JMP through memory; a
+# long NOP.
 # A loop of ROUNDS rounds over an LCG in RBX folds every result and the flags after each flag-setting form into R15.
 # Then HLT. The test runs it with the interpreter alone, in decoded blocks and compiled, and compares.
         .intel_syntax noprefix
@@ -28,6 +30,17 @@ _start:
         xor r15d, r15d
         mov r14d, ROUNDS
         lea rsi, [rip + data]
+        mov ecx, 0xC0000100                     # FS_BASE = data, GS_BASE = data + 32: the forms through FS and GS
+        mov rax, rsi
+        mov rdx, rsi
+        shr rdx, 32
+        wrmsr
+        mov ecx, 0xC0000101
+        lea rax, [rsi + 32]
+        mov rdx, rax
+        shr rdx, 32
+        wrmsr
+        xor edi, edi
 round:
         imul rbx, rbx, 0x5851F42D
         add rbx, 0x14057B7E
@@ -167,6 +180,29 @@ round:
         test rcx, 0x100
         flags
 
+        mov r12, fs:[rdi + 64]                  # through FS and GS: loads, stores, ALU, CMP and TEST, MOVZX
+        mov r13d, gs:[rdi + 36]
+        fold r12
+        fold r13
+        add r12, gs:[rdi + 32]
+        flags
+        xor r13d, fs:[rdi + 68]
+        flags
+        cmp qword ptr gs:[rdi + 40], 0x77
+        flags
+        test dword ptr fs:[rdi + 4], 0x1F
+        flags
+        movzx eax, byte ptr gs:[rdi + 33]
+        movzx ecx, word ptr fs:[rdi + 66]
+        fold rax
+        fold rcx
+        mov fs:[rdi + 112], rbx
+        mov gs:[rdi + 84], ecx
+        add fs:[rdi + 112], r12
+        flags
+        mov qword ptr gs:[rdi + 88], 0x5A5A
+        fold [rsi + 112]
+        fold [rsi + 120]
         mov r12, rax                            # MOV: registers, loads, stores, immediates
         mov r13d, ecx
         fold r12
@@ -378,3 +414,4 @@ data:
         .quad 0x1111111111111111, 0
         .quad 0, 0
         .quad 0, 0
+        .quad 0, 0                              # +112: the stores through FS and GS

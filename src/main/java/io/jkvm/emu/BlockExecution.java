@@ -488,7 +488,9 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         if (index >= 0) {
             a += r[index] << scale;
         }
-        return seg == 0 ? a : a + (seg == BlockOp.FS ? fsBase : gsBase);
+        // FS (1) and GS (2) by masks, not branches: every decoded form with memory inlines this, and C2 left out the
+        // branch to a segment base until a form's first FS or GS access, then deoptimized each form's code at it
+        return a + (fsBase & -(seg & BlockOp.FS)) + (gsBase & -(seg >> 1 & 1));
     }
 
     long operand(BlockOp d, int size, long next) {
