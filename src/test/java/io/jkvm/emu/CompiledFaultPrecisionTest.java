@@ -4,7 +4,10 @@ import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.Idt;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
+import io.jkvm.machine.LongModeBoot;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
@@ -148,5 +151,54 @@ class CompiledFaultPrecisionTest {
         assertEquals(1L << 63, interpreted.get(22), "the frame's RSP points at the popped address");
         assertEquals(List.of(interpreted, interpreted), List.of(nonCanonicalReturn("blocks"), nonCanonicalReturn("compiled")),
                 "decoded and compiled as interpreted");
+    }
+
+    /** The first byte of the 2 MiB page the test below makes not present; the page before it is RAM. */
+    private static final long ABSENT = 0x400000;
+
+    /**
+     * An access at the last qword of a RAM page (which fills its direct entry), then one of the same direction across
+     * that page's end into a page that is not present ({@code first}, {@code across}, with RBX = ABSENT - 8 and RCX =
+     * 0x5555): the #PF is taken at the second, CR2 the absent page's start, RCX as before. A look-up that took the
+     * first page's direct entry for the whole access would read or write past its end instead.
+     */
+    @ParameterizedTest
+    @CsvSource({
+        "48 8b 03, 48 8b 4b 04, 0", // mov rax, [rbx]; mov rcx, [rbx + 4]: read, not present
+        "48 8b 03, 8b 4b 06, 0", // mov ecx, [rbx + 6]
+        "48 8b 03, 66 8b 4b 07, 0", // mov cx, [rbx + 7]
+        "48 89 03, 48 89 4b 04, 2", // mov [rbx], rax; mov [rbx + 4], rcx: write, not present
+        "48 89 03, 89 4b 06, 2", // mov [rbx + 6], ecx
+        "48 89 03, 48 01 4b 04, -1", // add [rbx + 4], rcx: its error code as the interpreter gives it
+    })
+    void anAccessAcrossAPageEndIntoNoPageFaultsAtItInEachSetting(String first, String across, long errorCode) {
+        byte[] code = HexFormat.of().parseHex((first + across + "f4").replace(" ", ""));
+        long acrossAt = EmuVm.CODE + first.replace(" ", "").length() / 2;
+        List<Long> interpreted = acrossThePageEnd("interpreter", code);
+        assertEquals(List.of(HANDLER + 1, acrossAt, ABSENT, 0x5555L), interpreted.subList(0, 4),
+                "in the #PF handler; the saved RIP, CR2, RCX");
+        if (errorCode >= 0) {
+            assertEquals(errorCode, interpreted.get(4), "the error code");
+        }
+        assertEquals(List.of(interpreted, interpreted), List.of(acrossThePageEnd("blocks", code),
+                acrossThePageEnd("compiled", code)), "decoded and compiled as interpreted");
+    }
+
+    /** The handler's RIP, the saved RIP, CR2, RCX and the error code after {@code code} ran in {@code setting}. */
+    private static List<Long> acrossThePageEnd(String setting, byte[] code) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(code)) {
+                long entry = LongModeBoot.PAGE_DIRECTORIES + (ABSENT >>> 21) * 8;
+                vm.memory.writeLong(entry, vm.memory.readLong(entry) & ~1L); // the 2 MiB page at ABSENT: not present
+                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
+                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(3, ABSENT - 8).withGpr(1, 0x5555).withGpr(0, 7));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                return List.of(end.rip(), vm.memory.readLong(end.rsp() + 8), vm.vcpu.specialRegisters().cr2(), end.rcx(),
+                        vm.memory.readLong(end.rsp()));
+            }
+        });
     }
 }
