@@ -302,11 +302,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
     final long directReadAddress(long linear, int size) {
-        return (linear & 0xFFF) <= 0x1000 - size ? directReadAddress(linear) : 0;
+        return slowAccess ? 0 : compiledReadAddress(linear, size);
     }
 
     final long directWriteAddress(long linear, int size) {
-        return (linear & 0xFFF) <= 0x1000 - size ? directWriteAddress(linear) : 0;
+        return slowAccess ? 0 : compiledWriteAddress(linear, size);
     }
 
     // The blocks' look-ups, decoded and compiled: the tag alone. slowAccess is never set where they run: blocks run

@@ -1,10 +1,10 @@
 package io.jkvm.emu;
 
+import io.jkvm.machine.LongModeBoot;
 import io.jkvm.testing.EmuVm;
 import io.jkvm.testing.Idt;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
-import io.jkvm.machine.LongModeBoot;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
