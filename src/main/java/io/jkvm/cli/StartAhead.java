@@ -13,9 +13,9 @@ import java.util.Set;
  * What a command that starts a machine will need, made on a thread of its own while the main thread has picocli build
  * its command model: the libc downcalls a machine makes before its guest starts (its system calls, the host CPU's
  * stubs, and KVM's quick ioctls when the device is there), the JVM's lazily opened parts the sandbox opens before it
- * goes up and its seccomp filter, and, when the run may be on KVM, what KVM's vCPUs call. Only in a process
- * of jkvm's own ({@link Main#main}); the main thread waits for it to end before the sandbox goes up, so no thread of
- * its is still starting or ending then.
+ * goes up and its seccomp filter, the CPUID tables' bindings when there is a KVM device, and, when the run may be on
+ * KVM, what KVM's vCPUs call. Only in a process of jkvm's own ({@link Main#main}); the main thread waits for it to end
+ * before the sandbox goes up, so no thread of its is still starting or ending then.
  */
 final class StartAhead {
     private StartAhead() {
@@ -56,6 +56,9 @@ final class StartAhead {
 
     private static void sandboxParts() {
         try {
+            if (new File(Kvm.DEFAULT_PATH).exists()) {
+                Kvm.prepareCpuidTables(); // first: the machine reads KVM's supported CPUID for its model, on either backend
+            }
             Sandbox.openJvmParts();
             Sandbox.compileFilter();
         } catch (Throwable e) {

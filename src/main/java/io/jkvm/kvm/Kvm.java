@@ -6,6 +6,7 @@ import io.jkvm.linux.LinuxException;
 import io.jkvm.linux.uapi.Uapi;
 import io.jkvm.linux.uapi.kvm_msr_list;
 import io.jkvm.x86.CpuFeature;
+import io.jkvm.x86.CpuidEntry;
 import io.jkvm.x86.CpuidTable;
 
 import java.lang.foreign.Arena;
@@ -130,6 +131,17 @@ public final class Kvm implements AutoCloseable {
             throw e;
         }
         return (ArchPrctl.guestPermission() & xtiledata) != 0;
+    }
+
+    /**
+     * Makes what the first CPUID table read or written through KVM makes once in a process: the kvm_cpuid2 bindings'
+     * layouts and field handles (their entry's padding makes an indexed var handle: some 17 ms of a launch's main
+     * thread when it came with the supported-CPUID read), through a table marshalled and read back in memory.
+     */
+    public static void prepareCpuidTables() {
+        try (Arena arena = Arena.ofConfined()) {
+            CpuidMarshal.read(CpuidMarshal.write(arena, new CpuidTable(java.util.List.of(new CpuidEntry(0, 0, 0, 0, 0, 0, 0)))));
+        }
     }
 
     /**
