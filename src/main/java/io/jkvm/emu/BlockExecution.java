@@ -296,7 +296,9 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     private int runDecoded(DecodedBlock block) {
         DecodedForm[] forms = block.forms; // the decoded tier reads the forms, not the ops: one array a run, not two
         branched = false;
-        endBlock = false;
+        // an STI/MOV SS shadow covers one instruction, the first one here: decoded, it ends the block as an exit does
+        // (compiled code never runs a shadowed one), with no test of the shadow at each instruction
+        endBlock = interruptShadow;
         CompiledBlock compiled = block.compiled;
         if (compiled == null && compileThreshold >= 0 && forms.length > 0) {
             int runs = block.runs++;
@@ -327,21 +329,18 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             }
         }
         decodedBlockRuns++;
-        boolean shadowed = interruptShadow; // an STI/MOV SS shadow covers one instruction: the first one here
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
         int n = 0;
-        boolean restorable = false;
         mmioReplayed = 0; // mmioRetired resets it after each instruction
         try {
             while (n < forms.length) {
-                restorable = (flagsBeforeStore >>> n & 1) != 0;
-                if (restorable) {
+                if ((flagsBeforeStore >>> n & 1) != 0) {
                     saveFlags();
                 }
                 boolean onward = forms[n].run(core());
                 mmioRetired();
                 n++;
-                if (endBlock || shadowed) {
+                if (endBlock) {
                     interruptShadow = false;
                     retiredDecoded(n);
                     return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken
@@ -358,7 +357,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         } catch (GuestFault f) {
             retiredDecoded(n); // those before it retired
             mmioRetired();
-            if (restorable) {
+            if ((flagsBeforeStore >>> n & 1) != 0) { // instruction n set flags before its store faulted
                 restoreFlags();
             }
             faulted(f, rip);
