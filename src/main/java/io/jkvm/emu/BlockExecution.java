@@ -331,16 +331,18 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         decodedBlockRuns++;
         long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
         int n = 0;
-        mmioReplayed = 0; // mmioRetired resets it after each instruction
+        mmioReplayed = 0; // mmioRetired resets it after an instruction that stored to a device
         try {
             while (n < forms.length) {
                 if ((flagsBeforeStore >>> n & 1) != 0) {
                     saveFlags();
                 }
                 boolean onward = forms[n].run(core());
-                mmioRetired();
                 n++;
+                // only a store to a device leaves an instruction here an MMIO log, and it sets endBlock (a read stops the
+                // run, and the instruction restarts alone: EmulatedVcpu.finishRestartedAccess)
                 if (endBlock) {
+                    mmioRetired();
                     interruptShadow = false;
                     retiredDecoded(n);
                     return -n; // after an exit or a shadowed instruction, back to the boundary where interrupts are taken

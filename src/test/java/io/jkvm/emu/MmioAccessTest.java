@@ -72,6 +72,20 @@ class MmioAccessTest {
     }
 
     @Test
+    void loadsAndStoresInARowReachTheDeviceOnceEachInOrder() {
+        // mov eax, [MMIO]; mov ebx, [MMIO + 8]; mov [MMIO + 16], eax; mov [MMIO + 16], ebx: one block; each load an exit
+        // and a restart, each store its own exit; the second store, the same as the first but for its value, is not
+        // taken for a replay of the first (each instruction's log is dropped once it retires)
+        try (EmuVm vm = new EmuVm(hex("8b 04 25 00 00 00 10 8b 1c 25 08 00 00 10 89 04 25 10 00 00 10 89 1c 25 10 00 00 10 f4"))) {
+            List<Access> seen = run(vm, a -> a * 3, 10);
+            List<Access> expected = new ArrayList<>(reads(MMIO, 4, MMIO + 8, 4));
+            expected.add(new Access(true, MMIO + 16, 4, MMIO * 3 & 0xFFFFFFFFL));
+            expected.add(new Access(true, MMIO + 16, 4, (MMIO + 8) * 3 & 0xFFFFFFFFL));
+            assertEquals(expected, shape(seen));
+        }
+    }
+
+    @Test
     void repeCmpsbAlternatesTheTwoOperandsOncePerIteration() {
         // esi = MMIO, edi = MMIO + 0x1000, ecx = 4; repe cmpsb: the device gives the low byte of the address
         try (EmuVm vm = new EmuVm(hex("be 00 00 00 10 bf 00 10 00 10 b9 04 00 00 00 f3 a6 f4"))) {
