@@ -420,10 +420,7 @@ final class BlockCompiler {
         void generic(BlockOp d, int i) {
             flushRegisters();
             materializeFlags();
-            emitRip(offsets[i]);
-            if (d.flagsBeforeStore()) {
-                cob.aload(CORE).invokevirtual(CD_CORE, "saveFlags", ConstantDescs.MTD_void);
-            }
+            emitRip(offsets[i]); // a form that sets the flags before a store saves them itself (DecodedForm.SavingFlags)
             cob.aload(CORE).iconst_0().putfield(CD_CORE, "mmioReplayed", CD_int);
             cob.ldc(DynamicConstantDesc.ofNamed(ConstantDescs.BSM_CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_FORM, i))
                     .aload(CORE).invokevirtual(CD_FORM, "run", MethodTypeDesc.of(CD_boolean, CD_CORE)).istore(ONWARD);

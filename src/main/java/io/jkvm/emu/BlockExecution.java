@@ -256,10 +256,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             crossingOp[slot] = op;
             crossingForm[slot] = DecodedForm.of(op);
         }
-        boolean restorable = op.flagsBeforeStore();
-        if (restorable) {
-            saveFlags();
-        }
+        boolean restorable = op.flagsBeforeStore(); // its form saves the flags (DecodedForm.SavingFlags)
         branched = false;
         endBlock = false;
         mmioReplayed = 0;
@@ -329,14 +326,11 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             }
         }
         decodedBlockRuns++;
-        long flagsBeforeStore = block.flagsBeforeStore; // the only decoded forms that can fault after setting flags
+        long flagsBeforeStore = block.flagsBeforeStore; // the forms that save the flags, as they can fault after setting them
         int n = 0;
         mmioReplayed = 0; // mmioRetired resets it after an instruction that stored to a device
         try {
             while (n < forms.length) {
-                if ((flagsBeforeStore >>> n & 1) != 0) {
-                    saveFlags();
-                }
                 boolean onward = forms[n].run(core());
                 n++;
                 // only a store to a device leaves an instruction here an MMIO log, and it sets endBlock (a read stops the

@@ -29,8 +29,16 @@ abstract class DecodedForm {
         return true;
     }
 
-    /** The form that runs {@code d}. */
+    /**
+     * The form that runs {@code d}; one that sets the flags before a store that may fault saves them first
+     * ({@link SavingFlags}), so that whoever catches the fault restores them.
+     */
     static DecodedForm of(BlockOp d) {
+        DecodedForm form = formOf(d);
+        return d.flagsBeforeStore() ? new SavingFlags(d, form) : form;
+    }
+
+    private static DecodedForm formOf(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.JCC, BlockOp.JMP, BlockOp.CALL, BlockOp.RET, BlockOp.JMP_RM, BlockOp.CALL_RM ->
                     DecodedBranches.of(d);
@@ -51,6 +59,26 @@ abstract class DecodedForm {
             case BlockOp.LOCKED -> new Locked(d);
             default -> throw new IllegalArgumentException("no decoded form for op " + d.op());
         };
+    }
+
+    /**
+     * A form whose instruction sets the flags before a store that may fault ({@link BlockOp#flagsBeforeStore}): it saves
+     * them before it runs, here rather than by a test at each instruction of every block, and the fault's catcher (the
+     * block executor, a compiled region's handler) puts them back.
+     */
+    static final class SavingFlags extends DecodedForm {
+        final DecodedForm form;
+
+        SavingFlags(BlockOp d, DecodedForm form) {
+            super(d);
+            this.form = form;
+        }
+
+        @Override
+        boolean run(Core c) {
+            c.saveFlags();
+            return form.run(c);
+        }
     }
 
     /**
