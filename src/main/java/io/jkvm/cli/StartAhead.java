@@ -32,15 +32,15 @@ final class StartAhead {
      */
     static void begin(String[] args) {
         if (args.length > 0 && MACHINE_COMMANDS.contains(args[0])) {
-            ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> links(args)),
-                    Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(StartAhead::sandboxParts));
+            boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
+            ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> links(args, kvm)),
+                    Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(() -> sandboxParts(kvm)));
         }
     }
 
-    private static void links(String[] args) {
+    private static void links(String[] args, boolean kvm) {
         try {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
-            boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
             Downcalls.linkForMachine();
             if (kvm) {
                 Downcalls.linkForKvm();
@@ -54,9 +54,9 @@ final class StartAhead {
         }
     }
 
-    private static void sandboxParts() {
+    private static void sandboxParts(boolean kvm) {
         try {
-            if (new File(Kvm.DEFAULT_PATH).exists()) {
+            if (kvm) {
                 Kvm.prepareCpuidTables(); // first: the machine reads KVM's supported CPUID for its model, on either backend
             }
             Sandbox.openJvmParts();
