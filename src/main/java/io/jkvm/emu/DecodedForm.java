@@ -31,11 +31,12 @@ abstract class DecodedForm {
 
     /**
      * The form that runs {@code d}; one that sets the flags before a store that may fault saves them first
-     * ({@link SavingFlags}), so that whoever catches the fault restores them.
+     * ({@link SavingFlags}), so that whoever catches the fault restores them. An instruction the interpreter runs
+     * inside a block needs no such form: {@link StepExecution#interpretInBlock} saves them as it starts.
      */
     static DecodedForm of(BlockOp d) {
         DecodedForm form = formOf(d);
-        return d.flagsBeforeStore() ? new SavingFlags(d, form) : form;
+        return d.flagsBeforeStore() && d.op() != BlockOp.INTERPRETED ? new SavingFlags(d, form) : form;
     }
 
     private static DecodedForm formOf(BlockOp d) {

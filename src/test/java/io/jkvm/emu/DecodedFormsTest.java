@@ -17,6 +17,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The decoded tier's forms ({@link DecodedForm}): the frequent shapes get forms of their own, every form gets the
@@ -71,6 +72,10 @@ class DecodedFormsTest {
         assertForm(DecodedBranches.Jmp.class, "e900010000");                // jmp +0x100
         assertForm(DecodedBranches.Call.class, "e800010000");               // call +0x100
         assertForm(DecodedBranches.Ret.class, "c3");
+        // the interpreter's run inside a block saves the flags itself: its form is not wrapped to save them again
+        BlockOp rep = BlockDecoder.reduce(HexFormat.of().parseHex("f3aa90909090")); // rep stosb
+        assertTrue(rep.flagsBeforeStore(), "rep stosb runs in the interpreter, which may set flags before a store");
+        assertEquals(DecodedForm.Interpreted.class, DecodedForm.of(rep).getClass());
     }
 
     private static void assertForm(Class<? extends DecodedForm> form, String hex) {
