@@ -461,7 +461,20 @@ abstract class BodyState {
         cob.aload(CORE).lload(flagSrc(i)).putfield(CD_CORE, "lazySrc", CD_long);
         cob.aload(CORE).lload(flagRes(i)).putfield(CD_CORE, "lazyRes", CD_long);
         cob.aload(CORE).loadConstant(size).putfield(CD_CORE, "lazySize", CD_int);
-        cob.aload(CORE).lload(flagCarry(i)).putfield(CD_CORE, "lazyCarry", CD_long);
+        if (readsCarry(op)) { // as the core's own records: an ADD's or SUB's leaves the field as it was
+            cob.aload(CORE).lload(flagCarry(i)).putfield(CD_CORE, "lazyCarry", CD_long);
+        }
+    }
+
+    /**
+     * Whether {@link LazyFlags} reads a record's carry for operation {@code op}: the CF INC/DEC keep, the carry-in of
+     * ADC/SBB, what a shift keeps. Otherwise its local is left unstored, and dead once nothing else reads it.
+     */
+    static boolean readsCarry(int op) {
+        return switch (op) {
+            case CpuState.LAZY_ADD, CpuState.LAZY_SUB, CpuState.LAZY_LOGIC, CpuState.LAZY_NEG -> false;
+            default -> true;
+        };
     }
 
     /** Pushes whether condition {@code cc} holds on the flags now. */
@@ -503,7 +516,12 @@ abstract class BodyState {
 
     private void pushRecord() {
         cob.loadConstant(flagOp).lload(flagDst(flagSlot)).lload(flagSrc(flagSlot)).lload(flagRes(flagSlot))
-                .loadConstant(flagSize).lload(flagCarry(flagSlot));
+                .loadConstant(flagSize);
+        if (readsCarry(flagOp)) {
+            cob.lload(flagCarry(flagSlot));
+        } else {
+            cob.lconst_0();
+        }
     }
 
     // ---- RIP, exits and the loop ----------------------------------------------------------------------------------
