@@ -3,6 +3,8 @@ package io.jkvm.emu;
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
 import java.lang.classfile.Opcode;
+import java.lang.constant.ConstantDescs;
+import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BodyState.flagCarry;
 import static io.jkvm.emu.BodyState.flagDst;
@@ -42,17 +44,15 @@ final class CompiledConditions {
         } else if (logic && test <= 1) {
             b.cob.loadConstant(negate ? 1 : 0); // OF and CF are 0
         } else if (sub && (test == 1 || test == 3)) {
-            unsigned(b, dst);
-            unsigned(b, src);
-            whether(b, test == 1 ? Opcode.IFLT : Opcode.IFLE, negate, false, 0); // B, BE: the operands unsigned
+            compareUnsigned(b, dst, src);
+            decide(b, test == 1 ? Opcode.IFLT : Opcode.IFLE, negate, 0); // B, BE: the operands unsigned
         } else if (sub && (test == 6 || test == 7)) {
             signed(b, dst);
             signed(b, src);
             whether(b, test == 6 ? Opcode.IFLT : Opcode.IFLE, negate, false, 0); // L, LE: the operands signed
         } else if (b.flagOp == CpuState.LAZY_ADD && test == 1) {
-            unsigned(b, res);
-            unsigned(b, dst);
-            whether(b, Opcode.IFLT, negate, false, 0); // the sum wrapped below the destination
+            compareUnsigned(b, res, dst);
+            decide(b, Opcode.IFLT, negate, 0); // the sum wrapped below the destination
         } else {
             return false;
         }
@@ -70,15 +70,13 @@ final class CompiledConditions {
             case CpuState.LAZY_LOGIC -> cob.lconst_0();
             case CpuState.LAZY_INC, CpuState.LAZY_DEC -> cob.lload(carry);
             case CpuState.LAZY_ADD, CpuState.LAZY_ADC -> { // the sum below the destination, or at it with a carry in
-                unsigned(b, res);
-                unsigned(b, dst);
-                whether(b, Opcode.IFLT, false, false, b.flagOp == CpuState.LAZY_ADC ? carry : 0);
+                compareUnsigned(b, res, dst);
+                decide(b, Opcode.IFLT, false, b.flagOp == CpuState.LAZY_ADC ? carry : 0);
                 cob.i2l();
             }
             case CpuState.LAZY_SUB, CpuState.LAZY_SBB -> { // the destination below the source, or at it with a borrow in
-                unsigned(b, dst);
-                unsigned(b, src);
-                whether(b, Opcode.IFLT, false, false, b.flagOp == CpuState.LAZY_SBB ? carry : 0);
+                compareUnsigned(b, dst, src);
+                decide(b, Opcode.IFLT, false, b.flagOp == CpuState.LAZY_SBB ? carry : 0);
                 cob.i2l();
             }
             default -> {
@@ -89,15 +87,17 @@ final class CompiledConditions {
     }
 
     /**
-     * Pushes local {@code slot} as a {@code flagSize}-byte value whose unsigned order is a long's signed order: masked
-     * below 8 bytes, its sign bit flipped at 8.
+     * Pushes the unsigned order of locals {@code x} and {@code y} as {@code flagSize}-byte values, -1, 0 or 1 as LCMP's:
+     * at 8 bytes Long.compareUnsigned (which C2 compiles to one unsigned compare), below that the masked values' LCMP.
      */
-    private static void unsigned(BodyState b, int slot) {
-        b.cob.lload(slot);
+    private static void compareUnsigned(BodyState b, int x, int y) {
+        CodeBuilder cob = b.cob;
         if (b.flagSize == 8) {
-            b.cob.loadConstant(Long.MIN_VALUE).lxor();
+            cob.lload(x).lload(y).invokestatic(ConstantDescs.CD_Long, "compareUnsigned",
+                    MethodTypeDesc.of(ConstantDescs.CD_int, ConstantDescs.CD_long, ConstantDescs.CD_long));
         } else {
-            b.cob.loadConstant(CpuState.mask(b.flagSize)).land();
+            long mask = CpuState.mask(b.flagSize);
+            cob.lload(x).loadConstant(mask).land().lload(y).loadConstant(mask).land().lcmp();
         }
     }
 
@@ -120,6 +120,12 @@ final class CompiledConditions {
             cob.lconst_0();
         }
         cob.lcmp();
+        decide(b, holds, negate, carryIn);
+    }
+
+    /** As {@link #whether}, from the comparison's -1, 0 or 1 on the stack. */
+    private static void decide(BodyState b, Opcode holds, boolean negate, int carryIn) {
+        CodeBuilder cob = b.cob;
         if (carryIn != 0) {
             cob.lload(carryIn).lconst_0().lcmp().isub(); // the carry in, 0 or 1
         }
