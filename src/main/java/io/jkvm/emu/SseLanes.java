@@ -58,8 +58,26 @@ final class SseLanes {
         d[di + 1] = shuffled(lo, hi, sHi);
     }
 
+    /**
+     * The selectors of a quadword whose 32-bit lanes are each rotated left by one, two or three bytes (byte 0 first):
+     * ChaCha20's rotations by 8 and 16 bits as Linux's and OpenSSL's SSSE3 code make them with PSHUFB.
+     */
+    private static final long LANES_LEFT_8 = 0x0605040702010003L, LANES_LEFT_16 = 0x0504070601000302L,
+            LANES_LEFT_24 = 0x0407060500030201L;
+
     /** PSHUFB on one quadword of selectors over the 16 bytes {@code lo}, {@code hi} (the MMX form passes its 8 twice). */
     static long shuffled(long lo, long hi, long selectors) {
+        long from = selectors & 0x8888888888888888L; // each byte's bit 7 (zero it) and bit 3 (the high quadword)
+        if (from == 0 || from == 0x0808080808080808L) { // every byte from one quadword: maybe a rotation of its lanes
+            long order = selectors & 0x0707070707070707L, source = from == 0 ? lo : hi;
+            if (order == LANES_LEFT_16) {
+                return lanesRotated(source, 16);
+            } else if (order == LANES_LEFT_8) {
+                return lanesRotated(source, 8);
+            } else if (order == LANES_LEFT_24) {
+                return lanesRotated(source, 24);
+            }
+        }
         long out = 0;
         for (int i = 0; i < 8; i++) {
             int b = (int) (selectors >>> (8 * i)) & 0xFF;
@@ -68,6 +86,12 @@ final class SseLanes {
             }
         }
         return out;
+    }
+
+    /** The two 32-bit lanes of {@code quadword}, each rotated left by {@code bits}. */
+    private static long lanesRotated(long quadword, int bits) {
+        return Integer.rotateLeft((int) quadword, bits) & 0xFFFF_FFFFL
+                | (long) Integer.rotateLeft((int) (quadword >>> 32), bits) << 32;
     }
 
     /** PUNPCKLBW/WD/DQ (60-62): the low halves' lanes interleaved; PUNPCKLQDQ (6C) and PUNPCKHQDQ (6D). */
