@@ -295,6 +295,25 @@ final class BlockCompiler {
         return false;
     }
 
+    /**
+     * Whether the flags at a block's start are seen only if an instruction faults or exits before one sets them all:
+     * those before it are compiled forms that neither read nor write flags.
+     */
+    static boolean flagsSeenOnlyByFaults(BlockOp[] insns) {
+        for (BlockOp d : insns) {
+            if (!compiled(d)) {
+                return false;
+            }
+            if (setsAllFlags(d)) {
+                return true;
+            }
+            if (!leavesFlags(d)) {
+                return false;
+            }
+        }
+        return false;
+    }
+
     /** The registers the compiled forms of {@code insns} use, as a bit set: they are held in locals. */
     static long registersUsed(BlockOp[] insns) {
         long used = 0;

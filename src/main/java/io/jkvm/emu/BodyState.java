@@ -27,7 +27,13 @@ abstract class BodyState {
      * HOST is a read-modify-write's host address of its operand, or 0 (CompiledForms.readRm).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
-            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1;
+            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1,
+            PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1;
+    /**
+     * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
+     * holds them): at the start of a block whose first instructions only fault before one sets them all.
+     */
+    static final int PENDING = -1;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
@@ -47,6 +53,11 @@ abstract class BodyState {
     private final boolean[] returnSites;
     /** Per block: whether the flags are dead at its start, so a branch to it leaves them in locals. */
     private final boolean[] flagsDeadAtStart;
+    /**
+     * Per block: whether only a fault or an exit before its first instruction that sets them all sees the flags at its
+     * start, so a branch to it leaves the record in the pending locals, which only the handlers and exits there read.
+     */
+    private final boolean[] flagsPendingAtStart;
     final long used;
     /** Registers the region's compiled forms may write in their locals ({@link BlockCompiler#registersWritten}). */
     final long written;
@@ -67,6 +78,7 @@ abstract class BodyState {
         first = new int[blocks + 1];
         offsets = new long[insns.length];
         flagsDeadAtStart = new boolean[blocks];
+        flagsPendingAtStart = new boolean[blocks];
         starts = new Label[blocks];
         for (int k = 0, i = 0; k < blocks; k++) {
             first[k] = i;
@@ -77,6 +89,7 @@ abstract class BodyState {
             }
             first[k + 1] = i;
             flagsDeadAtStart[k] = BlockCompiler.flagsDeadAtStart(region.blocks()[k]);
+            flagsPendingAtStart[k] = !flagsDeadAtStart[k] && BlockCompiler.flagsSeenOnlyByFaults(region.blocks()[k]);
             starts[k] = cob.newLabel();
         }
         boolean loops = false;
@@ -205,6 +218,10 @@ abstract class BodyState {
                 cob.lconst_0().lstore(slot);
             }
         }
+        cob.iconst_0().istore(PENDING_OP).iconst_0().istore(PENDING_SIZE);
+        for (int slot = PENDING_RECORD; slot < PENDING_RECORD + 8; slot += 2) {
+            cob.lconst_0().lstore(slot);
+        }
         if (java.util.Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE)) {
             cob.aload(CORE).invokestatic(BlockCompiler.desc(SseLanes.class), "ready", MethodTypeDesc.of(CD_boolean, CD_CORE))
                     .istore(SSE_READY);
@@ -214,6 +231,7 @@ abstract class BodyState {
         }
         if (loop) {
             dirty = written; // the state each round starts from: any it writes may have changed in the round before
+            flagOp = flagsPendingAtStart[0] ? PENDING : 0; // from the entry, nothing pending: the core holds them
             cob.labelBinding(starts[0]);
         }
     }
@@ -298,7 +316,7 @@ abstract class BodyState {
         if (!BlockCompiler.mayThrow(d)) {
             return null;
         }
-        return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot,
+        return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp <= 0 ? 0 : flagSize, flagOp <= 0 ? 0 : flagSlot,
                 d.op() == BlockOp.LOCKED)); // its interpreted way sets the flags before a store that may fault
     }
 
@@ -456,6 +474,18 @@ abstract class BodyState {
         if (op == 0) {
             return;
         }
+        if (op == PENDING) { // the pending record, if there is one
+            Label none = cob.newLabel();
+            cob.iload(PENDING_OP).ifeq(none);
+            cob.aload(CORE).iload(PENDING_OP).putfield(CD_CORE, "lazyOp", CD_int);
+            cob.aload(CORE).lload(PENDING_RECORD).putfield(CD_CORE, "lazyDst", CD_long);
+            cob.aload(CORE).lload(PENDING_RECORD + 2).putfield(CD_CORE, "lazySrc", CD_long);
+            cob.aload(CORE).lload(PENDING_RECORD + 4).putfield(CD_CORE, "lazyRes", CD_long);
+            cob.aload(CORE).iload(PENDING_SIZE).putfield(CD_CORE, "lazySize", CD_int);
+            cob.aload(CORE).lload(PENDING_RECORD + 6).putfield(CD_CORE, "lazyCarry", CD_long);
+            cob.labelBinding(none);
+            return;
+        }
         cob.aload(CORE).loadConstant(op).putfield(CD_CORE, "lazyOp", CD_int);
         cob.aload(CORE).lload(flagDst(i)).putfield(CD_CORE, "lazyDst", CD_long);
         cob.aload(CORE).lload(flagSrc(i)).putfield(CD_CORE, "lazySrc", CD_long);
@@ -477,8 +507,16 @@ abstract class BodyState {
         };
     }
 
+    /** Puts a pending record (if any) in the core, for code that reads the flags: no compiled form reads a pending one. */
+    void settleFlags() {
+        if (flagOp == PENDING) {
+            materializeFlags();
+        }
+    }
+
     /** Pushes whether condition {@code cc} holds on the flags now. */
     void condition(int cc) {
+        settleFlags();
         if (flagOp == 0) {
             cob.aload(CORE).loadConstant(cc).invokevirtual(CD_CORE, "condition", MethodTypeDesc.of(CD_boolean, CD_int));
             return;
@@ -495,6 +533,7 @@ abstract class BodyState {
      * CompiledConditions#carry}), else through LazyFlags.cf (after NEG and the shifts) or the core's.
      */
     void carry() {
+        settleFlags();
         if (flagOp == 0) {
             cob.aload(CORE).invokevirtual(CD_CORE, "cf", MethodTypeDesc.of(CD_boolean)).i2l();
         } else if (!CompiledConditions.carry(this)) {
@@ -505,6 +544,7 @@ abstract class BodyState {
 
     /** Pushes the AF and OF now, as a long: what a shift keeps of them. */
     void keptByShift() {
+        settleFlags();
         if (flagOp == 0) {
             cob.aload(CORE).invokevirtual(CD_CORE, "arithFlags", MethodTypeDesc.of(CD_long))
                     .loadConstant(CpuState.AF | CpuState.OF).land();
@@ -542,7 +582,7 @@ abstract class BodyState {
      * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
-        ExitKey key = new ExitKey(dirty, flagOp, flagOp == 0 ? 0 : flagSize, flagOp == 0 ? 0 : flagSlot, branched,
+        ExitKey key = new ExitKey(dirty, flagOp, flagOp <= 0 ? 0 : flagSize, flagOp <= 0 ? 0 : flagSlot, branched,
                 ripOffset != RIP_SET, boundary);
         cob.loadConstant((ripOffset == RIP_SET ? 0 : ripOffset << 8) | n).lstore(EXIT);
         cob.goto_(exitCode.computeIfAbsent(key, k -> cob.newLabel()));
@@ -557,7 +597,9 @@ abstract class BodyState {
      */
     void branchTo(int i, int k) {
         long target = region.starts()[k];
-        if (!flagsDeadAtStart[k]) {
+        if (flagsPendingAtStart[k]) {
+            pend(); // only a fault or an exit before the block sets them reads them: no stores on the way round
+        } else if (!flagsDeadAtStart[k]) {
             emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
         }
         cob.iinc(LOOPED, ran(i));
@@ -565,11 +607,34 @@ abstract class BodyState {
         exit(0, true, target, false);
     }
 
-    /** Block {@code k} (not the entry) starts here, reached only by branches: registers in locals, flags in the core. */
+    /** The flags now to the pending locals: their record, or none (PENDING_OP 0) when the core holds them. */
+    private void pend() {
+        if (flagOp == PENDING) {
+            return; // they are there
+        }
+        if (flagOp == 0) {
+            cob.iconst_0().istore(PENDING_OP);
+            return;
+        }
+        cob.loadConstant(flagOp).istore(PENDING_OP).loadConstant(flagSize).istore(PENDING_SIZE);
+        cob.lload(flagDst(flagSlot)).lstore(PENDING_RECORD).lload(flagSrc(flagSlot)).lstore(PENDING_RECORD + 2)
+                .lload(flagRes(flagSlot)).lstore(PENDING_RECORD + 4);
+        if (readsCarry(flagOp)) {
+            cob.lload(flagCarry(flagSlot));
+        } else {
+            cob.lconst_0();
+        }
+        cob.lstore(PENDING_RECORD + 6);
+    }
+
+    /**
+     * Block {@code k} (not the entry) starts here, reached only by branches: registers in locals, flags in the core or
+     * pending.
+     */
     void enterBlock(int k) {
         cob.labelBinding(starts[k]);
         dirty = written;
-        flagOp = 0;
+        flagOp = flagsPendingAtStart[k] ? PENDING : 0;
         reachable = true;
     }
 }

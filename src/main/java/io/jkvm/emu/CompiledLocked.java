@@ -33,6 +33,7 @@ final class CompiledLocked {
         CodeBuilder cob = b.cob;
         int size = d.size(), kind = d.sub();
         long dirtyBefore = b.dirty;
+        b.settleFlags();
         int flagOp = b.flagOp, flagSize = b.flagSize, flagSlot = b.flagSlot;
         Label slow = cob.newLabel(), done = cob.newLabel();
         CompiledForms.address(b, d, i);

@@ -201,4 +201,47 @@ class CompiledFaultPrecisionTest {
             }
         });
     }
+
+    /**
+     * 1: mov rax, [rsi]; add rdx, rax; dec rcx; cmp rcx, 3; cmove rsi, rdi; jmp 1b: a loop whose first instruction is a
+     * load, so the CMP's flags at its back edge are seen only if that load faults, as the eighth round's does (RSI has
+     * become RDI's address with no page). Compiled, the back edge leaves the CMP's record pending in locals, and the
+     * handler must put it in the core: the frame's RFLAGS is the CMP's (ZF and PF set), as interpreted.
+     */
+    private static final String LOOP_WITH_A_LOAD_FIRST = "488b06" + "4801c2" + "48ffc9" + "4883f903" + "480f44f7" + "ebed";
+
+    /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2, in {@code setting}. */
+    private static List<Long> loopHeadFault(String setting) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(LOOP_WITH_A_LOAD_FIRST))) {
+                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
+                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                vm.memory.writeLong(DATA, 0x0101_0101_0101_0101L);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 10).withGpr(2, 0).withGpr(6, DATA)
+                        .withGpr(7, NO_PAGE).withRflags(0x202));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                List<Long> seen = new ArrayList<>();
+                for (int g = 0; g < 16; g++) {
+                    seen.add(end.gpr(g));
+                }
+                seen.add(end.rip());
+                seen.add(vm.memory.readLong(end.rsp() + 8)); // RIP of the faulting load
+                seen.add(vm.memory.readLong(end.rsp() + 24)); // RFLAGS at it
+                seen.add(vm.vcpu.specialRegisters().cr2());
+                return seen;
+            }
+        });
+    }
+
+    @Test
+    void aLoopsFirstLoadFaultingSeesTheFlagsOfTheRoundBefore() {
+        List<Long> interpreted = loopHeadFault("interpreter");
+        assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
+        assertEquals(0x44, interpreted.get(18) & 0x8C5, "the CMP's flags (3 - 3): ZF and PF of CF, PF, ZF, SF and OF");
+        assertEquals(7 * 0x0101_0101_0101_0101L, interpreted.get(2), "seven rounds added");
+        assertEquals(List.of(interpreted, interpreted), List.of(loopHeadFault("blocks"), loopHeadFault("compiled")),
+                "decoded and compiled as interpreted");
+    }
 }
