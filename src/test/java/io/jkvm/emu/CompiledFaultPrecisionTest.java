@@ -26,6 +26,23 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 class CompiledFaultPrecisionTest {
     private static final long DATA = 0x300000, NO_PAGE = 0x7000_0000_0000L, IDT = 0x104000, HANDLER = EmuVm.CODE + 0x800;
 
+    /** Exception {@code vector} of {@code vm} goes to a HLT at HANDLER. */
+    private static void haltOn(EmuVm vm, int vector) {
+        vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
+        Idt.writeGate(vm.memory, IDT, vector, HANDLER);
+        Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+    }
+
+    /** Every GPR of {@code end}, then its RIP: what a test compares first across the settings. */
+    private static List<Long> gprsAndRip(Registers end) {
+        List<Long> seen = new ArrayList<>();
+        for (int g = 0; g < 16; g++) {
+            seen.add(end.gpr(g));
+        }
+        seen.add(end.rip());
+        return seen;
+    }
+
     /** The block's instructions: {@code %s} is the ModRM byte's base (6 = RSI, 7 = RDI); register-only forms between. */
     private static final String[] MEMORY_FORMS = {
         "48 03 %02x", // add rax, [m]
@@ -73,9 +90,7 @@ class CompiledFaultPrecisionTest {
     private static List<Long> faultAt(int k, String setting, List<Integer> starts) {
         return ExecutionTest.with(setting, () -> {
             try (EmuVm vm = new EmuVm(code(k, starts))) {
-                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
-                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
-                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                haltOn(vm, 14);
                 for (int i = 0; i < 8; i++) {
                     vm.memory.writeLong(DATA + 8L * i, 0x0123_4567_89AB_CDEFL * (i + 1));
                 }
@@ -84,11 +99,7 @@ class CompiledFaultPrecisionTest {
                 vm.vcpu.setRegisters(r);
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting + ", position " + k);
                 Registers end = vm.vcpu.registers();
-                List<Long> seen = new ArrayList<>();
-                for (int g = 0; g < 16; g++) {
-                    seen.add(end.gpr(g));
-                }
-                seen.add(end.rip());
+                List<Long> seen = gprsAndRip(end);
                 long rsp = end.rsp();
                 seen.add(vm.memory.readLong(rsp)); // error code
                 seen.add(vm.memory.readLong(rsp + 8)); // RIP of the faulting instruction
@@ -124,16 +135,10 @@ class CompiledFaultPrecisionTest {
     private static List<Long> nonCanonicalReturn(String setting) {
         return ExecutionTest.with(setting, () -> {
             try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(RETURN_TO_NON_CANONICAL))) {
-                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
-                Idt.writeGate(vm.memory, IDT, 13, HANDLER);
-                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                haltOn(vm, 13);
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                 Registers end = vm.vcpu.registers();
-                List<Long> seen = new ArrayList<>();
-                for (int g = 0; g < 16; g++) {
-                    seen.add(end.gpr(g));
-                }
-                seen.add(end.rip());
+                List<Long> seen = gprsAndRip(end);
                 for (int at = 0; at <= 32; at += 8) {
                     seen.add(vm.memory.readLong(end.rsp() + at)); // error code, RIP, CS, RFLAGS, RSP
                 }
@@ -190,9 +195,7 @@ class CompiledFaultPrecisionTest {
             try (EmuVm vm = new EmuVm(code)) {
                 long entry = LongModeBoot.PAGE_DIRECTORIES + (ABSENT >>> 21) * 8;
                 vm.memory.writeLong(entry, vm.memory.readLong(entry) & ~1L); // the 2 MiB page at ABSENT: not present
-                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
-                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
-                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                haltOn(vm, 14);
                 vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(3, ABSENT - 8).withGpr(1, 0x5555).withGpr(0, 7));
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                 Registers end = vm.vcpu.registers();
@@ -214,19 +217,13 @@ class CompiledFaultPrecisionTest {
     private static List<Long> loopHeadFault(String setting) {
         return ExecutionTest.with(setting, () -> {
             try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(LOOP_WITH_A_LOAD_FIRST))) {
-                vm.memory.write(HANDLER, new byte[]{(byte) 0xF4}, 0, 1);
-                Idt.writeGate(vm.memory, IDT, 14, HANDLER);
-                Idt.load(vm.vcpu, IDT, 32 * 16 - 1);
+                haltOn(vm, 14);
                 vm.memory.writeLong(DATA, 0x0101_0101_0101_0101L);
                 vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 10).withGpr(2, 0).withGpr(6, DATA)
                         .withGpr(7, NO_PAGE).withRflags(0x202));
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                 Registers end = vm.vcpu.registers();
-                List<Long> seen = new ArrayList<>();
-                for (int g = 0; g < 16; g++) {
-                    seen.add(end.gpr(g));
-                }
-                seen.add(end.rip());
+                List<Long> seen = gprsAndRip(end);
                 seen.add(vm.memory.readLong(end.rsp() + 8)); // RIP of the faulting load
                 seen.add(vm.memory.readLong(end.rsp() + 24)); // RFLAGS at it
                 seen.add(vm.vcpu.specialRegisters().cr2());
