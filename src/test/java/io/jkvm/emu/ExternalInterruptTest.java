@@ -5,6 +5,7 @@ import io.jkvm.testing.Idt;
 import io.jkvm.x86.InterruptSource;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.util.HexFormat;
 import java.util.concurrent.CompletableFuture;
@@ -20,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * External interrupts on the software core: taken at an instruction boundary only with RFLAGS.IF set and no
  * STI shadow, acknowledged once, delivered through the IDT; HLT with IF set sleeps until INTR rises.
  */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // a guest loop that misses its interrupt never returns
 class ExternalInterruptTest {
     private static final int VECTOR = 0x30;
     private static final long HANDLER = 0x102000, IDT = 0x104000;
