@@ -557,8 +557,13 @@ abstract class BodyState {
     private void pushRecord() {
         cob.loadConstant(flagOp).lload(flagDst(flagSlot)).lload(flagSrc(flagSlot)).lload(flagRes(flagSlot))
                 .loadConstant(flagSize);
-        if (readsCarry(flagOp)) {
-            cob.lload(flagCarry(flagSlot));
+        pushCarry(flagOp, flagSlot);
+    }
+
+    /** Pushes record {@code i}'s carry, or 0 for an operation whose carry nothing reads (its local may be stale). */
+    private void pushCarry(int op, int i) {
+        if (readsCarry(op)) {
+            cob.lload(flagCarry(i));
         } else {
             cob.lconst_0();
         }
@@ -619,11 +624,7 @@ abstract class BodyState {
         cob.loadConstant(flagOp).istore(PENDING_OP).loadConstant(flagSize).istore(PENDING_SIZE);
         cob.lload(flagDst(flagSlot)).lstore(PENDING_RECORD).lload(flagSrc(flagSlot)).lstore(PENDING_RECORD + 2)
                 .lload(flagRes(flagSlot)).lstore(PENDING_RECORD + 4);
-        if (readsCarry(flagOp)) {
-            cob.lload(flagCarry(flagSlot));
-        } else {
-            cob.lconst_0();
-        }
+        pushCarry(flagOp, flagSlot);
         cob.lstore(PENDING_RECORD + 6);
     }
 
