@@ -22,7 +22,7 @@ final class CpuidAndMsrs {
         } else {
             e = c.cpuid.leaf(leaf, sub);
         }
-        int ecx = e.ecx(), ebx = e.ebx();
+        int eax = e.eax(), ecx = e.ecx(), ebx = e.ebx();
         int edx = e.edx();
         if (leaf == 1) {
             ecx = (c.cr4 & ControlBits.CR4_OSXSAVE) != 0 ? ecx | (1 << 27) : ecx & ~(1 << 27);
@@ -38,11 +38,24 @@ final class CpuidAndMsrs {
         } else if (leaf == 0xD && sub == 1 && (e.eax() & (XSAVEC | XSAVES)) != 0) {
             ebx = c.xsaveLayout().compactedSize(c.xcr0 | c.xss); // XSAVEC/XSAVES's size for XCR0 | IA32_XSS now, as KVM's
         }
-        c.r[0] = e.eax() & 0xFFFFFFFFL;
+        if (leaf == SRSO_LEAF && c.vendor.followsApm()
+                && Integer.compareUnsigned(leaf, c.cpuid.leaf(0x8000_0000, 0).eax()) <= 0) {
+            eax |= SRSO_NO;
+        }
+        c.r[0] = eax & 0xFFFFFFFFL;
         c.r[3] = ebx & 0xFFFFFFFFL;
         c.r[1] = ecx & 0xFFFFFFFFL;
         c.r[2] = edx & 0xFFFFFFFFL;
     }
+
+    /**
+     * CPUID Fn8000_0021_EAX[29], SRSO_NO (APM Vol. 3, Appendix E): the part is not exposed to Speculative Return Stack
+     * Overflow. The core does not speculate, so on a model that follows the APM it reads set wherever the model's
+     * extended leaves reach that leaf: the core's own answer, as IA32_ARCH_CAPABILITIES' bits are, while the model's
+     * table (what KVM is given) stays as it is. Without it Linux on a family 17h or 19h model sends every return of the
+     * kernel through its safe-RET thunks, three changes of block each (docs/benchmarks.md).
+     */
+    static final int SRSO_LEAF = 0x8000_0021, SRSO_NO = 1 << 29;
 
     /** CPUID.(0xD,1):EAX[1] and [3]: the compacted instructions, whose area size EBX then gives. */
     private static final int XSAVEC = 1 << 1, XSAVES = 1 << 3;

@@ -231,6 +231,36 @@ class SystemInstructionsTest {
     }
 
     /**
+     * SRSO_NO (CPUID.80000021H:EAX[29]): the core, with no speculative execution, says it is not exposed to Speculative
+     * Return Stack Overflow on a model that follows the APM and whose extended leaves reach 0x80000021 (Linux then
+     * leaves its safe-RET return thunks out); the model's table keeps the bit clear. An Intel model's leaf, and an AMD
+     * model's beyond its range, read as the table has them.
+     */
+    @Test
+    void srsoNoIsTheCoresOwnAnswerOnAnAmdModel() {
+        String code = "b8 21 00 00 80 0f a2 49 89 c1 f4"; // mov eax, 0x80000021; cpuid; mov r9, rax; hlt
+        io.jkvm.x86.CpuModel amd = io.jkvm.x86.CpuidFixtures.amdModel();
+        io.jkvm.x86.CpuModel reaching = io.jkvm.x86.CpuModel.parse("host,+auto-ibrs", amd.cpuid(), amd.mxcsrMask());
+        assertEquals(0, reaching.cpuid().leaf(0x8000_0021, 0).eax() & 1 << 29, "the model's table has no SRSO_NO");
+        try (EmuVm vm = new EmuVm(reaching, hex(code))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            long eax = vm.vcpu.registers().gpr(9);
+            assertEquals(1L << 29, eax & 1L << 29, "SRSO_NO");
+            assertEquals(reaching.cpuid().leaf(0x8000_0021, 0).eax() | 1L << 29, eax, "the model's other bits as they are");
+        }
+        try (EmuVm vm = new EmuVm(amd, hex(code))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(0, vm.vcpu.registers().gpr(9), "0x80000021 beyond the model's extended leaves: nothing added");
+        }
+        io.jkvm.x86.CpuModel intel = new io.jkvm.x86.CpuModel("intel with the leaf",
+                io.jkvm.x86.CpuidFixtures.withVendor(reaching.cpuid(), "GenuineIntel"), io.jkvm.x86.CpuModel.INTEL_MXCSR_MASK);
+        try (EmuVm vm = new EmuVm(intel, hex(code))) {
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertEquals(intel.cpuid().leaf(0x8000_0021, 0).eax(), vm.vcpu.registers().gpr(9), "an Intel model's leaf as its table has it");
+        }
+    }
+
+    /**
      * IA32_ARCH_CAPABILITIES (arch-capabilities, CPUID.(7,0):EDX[29]), read-only: the core, with no speculative
      * execution, is not affected by Meltdown (RDCL_NO: Linux leaves page-table isolation off), MDS (no VERW at each
      * return to user) or ITS (no aligned thunks), and has no IBRS_ALL (it has no SPEC_CTRL); without the CPUID bit the
