@@ -177,12 +177,31 @@ abstract sealed class CpuState permits Paging {
         if (value != cpl) {
             cpl = value;
             fetchPage = -1;
-            directSalt = (value == 3 ? DIRECT_USER : 0) | tlbGeneration;
+            updateDirectSalt();
         }
+    }
+
+    /**
+     * Whether a misaligned data access is #AC(0) now: CPL 3 with CR0.AM and RFLAGS.AC. Linux runs with CR0.AM set and
+     * user code with AC clear, so its user pages may be direct while AC stays clear.
+     */
+    final boolean alignmentChecked() {
+        return cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0 && (flagBits & AC) != 0;
+    }
+
+    /** The salt of the direct pages' tags for this CPL, alignment checking and TLB generation. */
+    final void updateDirectSalt() {
+        directSalt = (cpl != 3 ? 0 : alignmentChecked() ? DIRECT_USER | DIRECT_ALIGNMENT_CHECKED : DIRECT_USER)
+                | tlbGeneration;
     }
 
     /** Set in the tags of the direct pages ({@link Paging#direct}) filled at CPL 3: they serve no other CPL. */
     static final long DIRECT_USER = 1L << 62;
+    /**
+     * Set in the salt while {@link #alignmentChecked}: no direct page is filled then, so none matches and every access
+     * takes the full path, which checks alignment.
+     */
+    static final long DIRECT_ALIGNMENT_CHECKED = 1L << 63;
     /** {@link #DIRECT_USER} at CPL 3, else 0, with the TLB's generation: a direct page's tag holds both. */
     long directSalt;
     /** The TLB's generation, in the bits of a tag above the linear page ({@link Paging#flushTlb}). */
@@ -256,6 +275,7 @@ abstract sealed class CpuState permits Paging {
     void setRflags(long v) {
         flagBits = (v & 0x3F7FD7L) | 0x2; // writable bits; VM/RF handled as plain bits here
         lazyOp = LAZY_NONE;
+        updateDirectSalt(); // AC may have changed
     }
 
     /**

@@ -67,7 +67,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
             code.forgetLinear();
         }
         tlbGeneration = next;
-        directSalt = (directSalt & DIRECT_USER) | next;
+        updateDirectSalt();
         fetchPage = -1;
     }
 
@@ -111,7 +111,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
      * SMAP (it depends on EFLAGS.AC), a descriptor-table access, or a page the TLB does not hold.
      */
     final void fillDirect(long linear, long physical, int access) {
-        if (implicitAccess || (cpl == 3 && (cr0 & ControlBits.CR0_AM) != 0) || !isRam(physical & ~0xFFFL, 0x1000)) {
+        if (implicitAccess || alignmentChecked() || !isRam(physical & ~0xFFFL, 0x1000)) {
             return; // the last also keeps the host address inside the mapping
         }
         long page = linear >>> 12;

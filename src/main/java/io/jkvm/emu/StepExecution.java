@@ -285,6 +285,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
         lazyRes = savedLazyRes;
         lazyCarry = savedLazyCarry;
         flagBits = savedFlagBits;
+        updateDirectSalt(); // AC may have changed
     }
 
     /** An instruction at {@code start} raised {@code f}: nothing of it is retired, the exception is delivered. */
