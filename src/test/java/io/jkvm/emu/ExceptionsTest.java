@@ -487,4 +487,27 @@ class ExceptionsTest {
             assertEquals(USER + 9, vm.vcpu.registers().rdx());
         }
     }
+
+    /**
+     * Under the entry contract's CR0.AM, user code with AC clear reads a misaligned quadword from its stack page (no
+     * fault: that page may then be direct), sets AC, and the same page's misaligned read is #AC(0): in each of the
+     * core's settings, so compiled code's accesses, which take direct pages, see AC's change too.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "compiled", "blocks"})
+    void alignmentCheckOnlyOnceAcIsSet(String setting) {
+        ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(toUser().bytes())) {
+                installIdt(vm);
+                userPages(vm);
+                // user: mov rax, [rsp + 1]; pushfq; or dword [rsp], 0x40000 (AC); popfq; mov eax, [rsp + 1]
+                byte[] user = hex("48 8b 44 24 01 9c 81 0c 24 00 00 04 00 9d 8b 44 24 01");
+                vm.memory.write(USER, user, 0, user.length);
+                assertEquals(17, vm.nextOut(0x90), setting);
+                assertEquals(0, vm.vcpu.registers().rbx(), "#AC(0), " + setting);
+                assertEquals(USER + 14, vm.vcpu.registers().rdx(), "at the read after POPFQ, not the one before, " + setting);
+            }
+            return null;
+        });
+    }
 }
