@@ -89,6 +89,9 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
     private DecodedBlock successor(DecodedBlock last) {
         if ((rip & ~0xFFFL) != fetchPage) {
             DecodedBlock across = code.crossLink(last, rip, directSalt);
+            if (across == null) {
+                across = code.crossLink(last, rip, globalCodeSalt());
+            }
             if (across != null) { // as a hit of the look-up by linear address
                 return fetchedFrom(across);
             }
@@ -108,7 +111,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         }
         if ((next.physical ^ last.physical) >>> 12 != 0) {
             if (fetchBlocksFlushes == code.flushes) { // as blockAtRip keeps a block by linear address: one in an index
-                code.linkAcross(last, rip, directSalt, next);
+                code.linkAcross(last, rip, codeSalt(next), next);
             }
             return next;
         }
@@ -121,11 +124,28 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         return next;
     }
 
+    /**
+     * The salt {@code b}, at RIP, is found under by its linear address: that of global pages when RIP's page translates
+     * as one in the TLB and the block ends in it (so the look-up outlives CR3 writes, as the translation does), else
+     * the current translation's ({@link #directSalt}).
+     */
+    private long codeSalt(DecodedBlock b) {
+        return b.tailPhysical < 0 && globalTranslation(rip & ~0xFFFL) ? globalCodeSalt() : directSalt;
+    }
+
+    /** The salt of blocks on global pages at this CPL's class (CPL 3 apart, as direct pages keep it). */
+    private long globalCodeSalt() {
+        return globalGeneration | (cpl == 3 ? DIRECT_USER : 0);
+    }
+
     /** The decoded block at RIP, decoded now if it is not cached or no longer matches memory; null outside RAM or on a fault. */
     private DecodedBlock blockAtRip() {
         long page = rip & ~0xFFFL;
         if (page != fetchPage) {
             DecodedBlock known = code.atLinear(rip, directSalt);
+            if (known == null) {
+                known = code.atLinear(rip, globalCodeSalt());
+            }
             if (known != null) { // found here before, under this translation
                 return fetchedFrom(known);
             }
@@ -149,7 +169,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             block.decodedAt = instructions;
         }
         if (fetchBlocksFlushes == code.flushes) { // else the cache was full: the block is in no index, no store sees it
-            code.atLinear(rip, directSalt, block);
+            code.atLinear(rip, codeSalt(block), block);
         }
         return block;
     }

@@ -221,7 +221,7 @@ final class CpuidAndMsrs {
                     throw GuestFault.withCode(GuestFault.GP, 0);
                 }
                 c.efer = v;
-                c.flushTlb();
+                c.flushTlbWithGlobals();
                 c.modeChanged();
             }
             case Msrs.IA32_STAR -> c.star = v;

@@ -640,7 +640,7 @@ public final class EmulatedVcpu implements VirtualCpu {
         core.apicBase = s.apicBase();
         loaded = s;
         codeSegmentLoadsAtSet = core.codeSegmentLoads;
-        core.flushTlb();
+        core.flushTlbWithGlobals();
         core.modeChanged();
     }
 

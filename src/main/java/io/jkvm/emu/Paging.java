@@ -36,39 +36,79 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     /** WRPKRU and XRSTOR: the translations cached under the old rights go. */
     void setPkru(int value) {
         pkru = value;
-        flushTlb();
+        flushTlbWithGlobals();
     }
 
     /** WRMSR IA32_PKRS: the same. */
     void setPkrs(int value) {
         pkrs = value;
-        flushTlb();
+        flushTlbWithGlobals();
     }
 
     /**
      * The generation's bits in a tag: above a linear page shifted left by one with the valid bit (bits 0-52), below
-     * {@link #DIRECT_USER}. A flush moves to the next generation, so no tag of the last one matches: 511 flushes in
-     * 512 touch no entry (a guest's address-space switches flush at each).
+     * {@link #GLOBAL_GENERATION}. A flush moves to the next generation, so no tag of the last one matches: 255 flushes
+     * in 256 touch no entry (a guest's address-space switches flush at each).
      */
     private static final int GENERATION_SHIFT = 53;
-    private static final long GENERATIONS = 0x1FFL << GENERATION_SHIFT;
+    private static final long GENERATIONS = 0xFFL << GENERATION_SHIFT;
+    /**
+     * Set in the generation of global pages (bit 61, below {@link #DIRECT_USER}): a global page's translation (its leaf
+     * with G under CR4.PGE) is tagged with {@link #globalGeneration}, which a CR3 write leaves, as the SDM's TLB keeps
+     * global entries across it; a kernel's own pages are then not walked again after each switch of address space.
+     */
+    static final long GLOBAL_GENERATION = 1L << 61;
+    /** The generation of global pages' tags: {@link #GLOBAL_GENERATION} and a count of the flushes that drop them. */
+    long globalGeneration = GLOBAL_GENERATION;
 
     /** The TLB tag of a linear page in this generation: the page shifted left by one, the valid bit, the generation. */
     private long tlbTagOf(long page) {
         return (page << 1) | 1 | tlbGeneration;
     }
 
+    /** The TLB tag of a global linear page in this generation of global pages. */
+    private long globalTagOf(long page) {
+        return (page << 1) | 1 | globalGeneration;
+    }
+
+    /** Whether the TLB holds {@code page}'s translation, global or not, in the current generations. */
+    private boolean tlbHolds(int slot, long page) {
+        long t = tlbTag[slot];
+        return t == tlbTagOf(page) || t == globalTagOf(page);
+    }
+
+    /** Whether the TLB holds the translation of the linear page at {@code linearPage} as a global one. */
+    final boolean globalTranslation(long linearPage) {
+        long page = linearPage >>> 12;
+        return paging() && tlbTag[(int) (page & (TLB_SIZE - 1))] == globalTagOf(page);
+    }
+
+    /** A flush of the non-global translations (a CR3 write, INVPCID of one or all contexts but globals). */
     void flushTlb() {
         long next = (tlbGeneration + (1L << GENERATION_SHIFT)) & GENERATIONS;
         if (next == 0) { // every generation used: tags of the one coming round again may still be there
-            java.util.Arrays.fill(tlbTag, 0);
-            dropDirect(READ_TAG);
-            dropDirect(WRITE_TAG);
-            code.forgetLinear();
+            forgetEveryTranslation();
         }
         tlbGeneration = next;
         updateDirectSalt();
         fetchPage = -1;
+    }
+
+    /** A flush of every translation, global ones too (CR0, CR4, EFER, INVPCID of all with globals, a state load). */
+    void flushTlbWithGlobals() {
+        long next = ((globalGeneration + (1L << GENERATION_SHIFT)) & GENERATIONS) | GLOBAL_GENERATION;
+        if (next == GLOBAL_GENERATION) { // every generation of global pages used
+            forgetEveryTranslation();
+        }
+        globalGeneration = next;
+        flushTlb();
+    }
+
+    private void forgetEveryTranslation() {
+        java.util.Arrays.fill(tlbTag, 0);
+        dropDirect(READ_TAG);
+        dropDirect(WRITE_TAG);
+        code.forgetLinear();
     }
 
     void invlpg(long linear) {
@@ -118,7 +158,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         int i = (int) (page & (TLB_SIZE - 1));
         if (paging()) {
             int p = tlbPerm[i];
-            if (tlbTag[i] != tlbTagOf(page) || !tlbAllows(p, access) || guardedUserPage(p)) {
+            if (!tlbHolds(i, page) || !tlbAllows(p, access) || guardedUserPage(p)) {
                 return;
             }
         }
@@ -154,7 +194,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         long page = linear >>> 12;
         int i = (int) (page & (TLB_SIZE - 1));
         long tag = tlbTagOf(page);
-        if (tlbTag[i] == tag) {
+        if (tlbHolds(i, page)) {
             int p = tlbPerm[i];
             if (tlbAllows(p, access) && (!guardedUserPage(p) || !supervisorBlocked(access))) {
                 return tlbPhys[i] | (linear & 0xFFF);
@@ -274,7 +314,8 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
             perm |= 1; // only cache write permission once the leaf is dirty
         }
         if (cacheable) {
-            tlbTag[slot] = tag;
+            boolean global = (cr4 & ControlBits.CR4_PGE) != 0 && (entries[levels - 1] & ControlBits.PTE_GLOBAL) != 0;
+            tlbTag[slot] = global ? globalTagOf(linear >>> 12) : tag;
             tlbPhys[slot] = physPage;
             tlbPerm[slot] = (byte) perm;
         }

@@ -300,8 +300,10 @@ final class SystemInstructions {
         }
         if (type == 0) {
             c.invlpg(address);
+        } else if (type == 2) {
+            c.flushTlbWithGlobals(); // every context, global translations too
         } else {
-            c.flushTlb();
+            c.flushTlb(); // one context, or all but the global translations
         }
         c.done();
     }
@@ -527,7 +529,7 @@ final class SystemInstructions {
                         throw GuestFault.withCode(GuestFault.GP, 0); // PCIDs need the feature, IA-32e mode and PCID 0
                     }
                     c.cr4 = v;
-                    c.flushTlb();
+                    c.flushTlbWithGlobals(); // CR4.PGE, SMEP, SMAP or PKE may have changed
                 }
                 case 8 -> {
                     if ((v & ~0xFL) != 0) {
@@ -577,7 +579,7 @@ final class SystemInstructions {
             c.efer &= ~ControlBits.EFER_LMA;
         }
         c.cr0 = v;
-        c.flushTlb();
+        c.flushTlbWithGlobals();
         c.modeChanged();
     }
 

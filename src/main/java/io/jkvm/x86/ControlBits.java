@@ -20,6 +20,7 @@ public final class ControlBits {
     public static final long CR4_DE = 1L << 3;
     public static final long CR4_PSE = 1L << 4;
     public static final long CR4_PAE = 1L << 5;
+    public static final long CR4_PGE = 1L << 7;
     public static final long CR4_PCE = 1L << 8;
     public static final long CR4_OSFXSR = 1L << 9;
     public static final long CR4_OSXMMEXCPT = 1L << 10;
@@ -48,6 +49,8 @@ public final class ControlBits {
     public static final long PTE_WRITABLE = 1L << 1;
     public static final long PTE_USER = 1L << 2;
     public static final long PTE_LARGE = 1L << 7;
+    /** Global: the leaf's translation outlives CR3 writes under CR4.PGE. */
+    public static final long PTE_GLOBAL = 1L << 8;
     public static final long PTE_NX = 1L << 63;
     /** Bits 12..51 of an entry: the physical address it points to (MAXPHYADDR 52). */
     public static final long PTE_ADDRESS = 0x000F_FFFF_FFFF_F000L;
