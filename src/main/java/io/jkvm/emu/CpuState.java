@@ -202,7 +202,10 @@ abstract sealed class CpuState permits Paging {
      * takes the full path, which checks alignment.
      */
     static final long DIRECT_ALIGNMENT_CHECKED = 1L << 63;
-    /** {@link #DIRECT_USER} at CPL 3, else 0, with the TLB's generation: a direct page's tag holds both. */
+    /**
+     * {@link #DIRECT_USER} at CPL 3 (with {@link #DIRECT_ALIGNMENT_CHECKED} while alignment is checked), else 0, with the
+     * TLB's generation: a direct page's tag holds them ({@link #updateDirectSalt}).
+     */
     long directSalt;
     /** The TLB's generation, in the bits of a tag above the linear page ({@link Paging#flushTlb}). */
     long tlbGeneration;

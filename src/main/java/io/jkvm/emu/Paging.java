@@ -193,14 +193,13 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         long page = linear >>> 12;
         int i = (int) (page & (TLB_SIZE - 1));
-        long tag = tlbTagOf(page);
         if (tlbHolds(i, page)) {
             int p = tlbPerm[i];
             if (tlbAllows(p, access) && (!guardedUserPage(p) || !supervisorBlocked(access))) {
                 return tlbPhys[i] | (linear & 0xFFF);
             }
         }
-        return walk(linear, access, i, tag);
+        return walk(linear, access, i);
     }
 
     /** Whether TLB permissions {@code p} allow {@code access} at this CPL, SMEP and SMAP aside. */
@@ -224,7 +223,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
     /** The entries a walk read and their addresses, for its accessed and dirty bits: a walk's own, kept off the heap's churn. */
     private final long[] walkEntries = new long[5], walkAddresses = new long[5];
 
-    private long walk(long linear, int access, int slot, long tag) {
+    private long walk(long linear, int access, int slot) {
         boolean ia32e = longMode();
         if (ia32e && !canonical(linear)) {
             throw GuestFault.withCode(stackAddressed ? GuestFault.SS : GuestFault.GP, 0); // non-canonical
@@ -315,7 +314,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         if (cacheable) {
             boolean global = (cr4 & ControlBits.CR4_PGE) != 0 && (entries[levels - 1] & ControlBits.PTE_GLOBAL) != 0;
-            tlbTag[slot] = global ? globalTagOf(linear >>> 12) : tag;
+            tlbTag[slot] = global ? globalTagOf(linear >>> 12) : tlbTagOf(linear >>> 12);
             tlbPhys[slot] = physPage;
             tlbPerm[slot] = (byte) perm;
         }
