@@ -28,7 +28,8 @@ abstract class BodyState {
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1,
-            PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1;
+            PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1,
+            ROTATED = PENDING_RECORD + 8;
     /**
      * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
      * holds them): at the start of a block whose first instructions only fault before one sets them all.
@@ -36,6 +37,8 @@ abstract class BodyState {
     static final int PENDING = -1;
     /** An exit's RIP offset when the code before it has set RIP already. */
     static final long RIP_SET = Long.MIN_VALUE;
+    private static final MethodTypeDesc ROTATE_FLAGS = MethodTypeDesc.of(ConstantDescs.CD_void, CD_CORE, CD_int,
+            CD_int, CD_long, CD_int);
     private static final MethodTypeDesc CONDITION = MethodTypeDesc.of(CD_boolean, CD_int, CD_long, CD_long, CD_long,
             CD_int, CD_long, CD_int), CARRY = MethodTypeDesc.of(CD_long, CD_int, CD_long, CD_long, CD_long, CD_int, CD_long);
 
@@ -65,6 +68,11 @@ abstract class BodyState {
     long dirty;
     /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and slot (0 or 1). */
     int flagOp, flagSize, flagSlot;
+    /**
+     * A ROL or ROR over those flags ({@link #rotation}; 0 when none): its CF and OF replace theirs, its result in the
+     * ROTATED local. Most rotates' flags are seen only if a later load faults, so they are computed only there.
+     */
+    int rotated;
     /** Whether code emitted here can run (false after an exit with no way on). */
     boolean reachable = true;
     /** Per block, where a branch to it in the method goes. */
@@ -219,7 +227,7 @@ abstract class BodyState {
             }
         }
         cob.iconst_0().istore(PENDING_OP).iconst_0().istore(PENDING_SIZE);
-        for (int slot = PENDING_RECORD; slot < PENDING_RECORD + 8; slot += 2) {
+        for (int slot = PENDING_RECORD; slot <= ROTATED; slot += 2) {
             cob.lconst_0().lstore(slot);
         }
         if (java.util.Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE)) {
@@ -262,17 +270,18 @@ abstract class BodyState {
      * flags saved before a form the executor runs. Instructions with the same share one handler (the method's
      * bytecode counts against the JIT's inlining budget, hot or not); which instruction it was is in the PROGRESS local.
      */
-    private record HandlerKey(boolean flush, int flagOp, int flagSize, int flagSlot, boolean restoreFlags) {
+    private record HandlerKey(boolean flush, int flagOp, int flagSize, int flagSlot, int rotated, boolean restoreFlags) {
         // written out, as ExitKey's: the first compile of a launch would make the record's method handles
         @Override
         public boolean equals(Object o) {
             return o instanceof HandlerKey k && flush == k.flush && flagOp == k.flagOp && flagSize == k.flagSize
-                    && flagSlot == k.flagSlot && restoreFlags == k.restoreFlags;
+                    && flagSlot == k.flagSlot && rotated == k.rotated && restoreFlags == k.restoreFlags;
         }
 
         @Override
         public int hashCode() {
-            return (((Boolean.hashCode(flush) * 31 + flagOp) * 31 + flagSize) * 31 + flagSlot) * 31 + Boolean.hashCode(restoreFlags);
+            return ((((Boolean.hashCode(flush) * 31 + flagOp) * 31 + flagSize) * 31 + flagSlot) * 31 + rotated) * 31
+                    + Boolean.hashCode(restoreFlags);
         }
     }
 
@@ -284,13 +293,14 @@ abstract class BodyState {
      * What an exit writes back (the registers whose locals are newer there, {@code flush}) and returns; its count and
      * RIP offset are in the EXIT local. Exits alike share code.
      */
-    private record ExitKey(long flush, int flagOp, int flagSize, int flagSlot, boolean branched, boolean setRip,
-                           boolean boundary) {
+    private record ExitKey(long flush, int flagOp, int flagSize, int flagSlot, int rotated, boolean branched,
+                           boolean setRip, boolean boundary) {
         // written out: the record's generated equality makes its method handles at first use, in a launch's first compile
         @Override
         public boolean equals(Object o) {
             return o instanceof ExitKey k && flush == k.flush && flagOp == k.flagOp && flagSize == k.flagSize
-                    && flagSlot == k.flagSlot && branched == k.branched && setRip == k.setRip && boundary == k.boundary;
+                    && flagSlot == k.flagSlot && rotated == k.rotated && branched == k.branched && setRip == k.setRip
+                    && boundary == k.boundary;
         }
 
         @Override
@@ -299,6 +309,7 @@ abstract class BodyState {
             h = 31 * h + flagOp;
             h = 31 * h + flagSize;
             h = 31 * h + flagSlot;
+            h = 31 * h + rotated;
             h = 31 * h + Boolean.hashCode(branched);
             h = 31 * h + Boolean.hashCode(setRip);
             return 31 * h + Boolean.hashCode(boundary);
@@ -311,13 +322,13 @@ abstract class BodyState {
     /** The state instruction {@code i}'s handler puts back (the state before it), or null when its code cannot throw. */
     HandlerState handlerState(int i, BlockOp d) {
         if (!BlockCompiler.compiled(d)) {
-            return new HandlerState(i, new HandlerKey(false, 0, 0, 0, d.flagsBeforeStore())); // the core holds all before it
+            return new HandlerState(i, new HandlerKey(false, 0, 0, 0, 0, d.flagsBeforeStore())); // the core holds all before it
         }
         if (!BlockCompiler.mayThrow(d)) {
             return null;
         }
         return new HandlerState(i, new HandlerKey(dirty != 0, flagOp, flagOp <= 0 ? 0 : flagSize, flagOp <= 0 ? 0 : flagSlot,
-                d.op() == BlockOp.LOCKED)); // its interpreted way sets the flags before a store that may fault
+                rotated, d.op() == BlockOp.LOCKED)); // its interpreted way sets the flags before a store that may fault
     }
 
     /**
@@ -344,6 +355,7 @@ abstract class BodyState {
             cob.labelBinding(code);
             emitFlush(key.flush() ? written : 0);
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
+            emitRotation(key.rotated());
             if (key.restoreFlags()) {
                 cob.aload(CORE).invokevirtual(CD_CORE, "restoreFlags", ConstantDescs.MTD_void);
             }
@@ -357,6 +369,7 @@ abstract class BodyState {
             cob.labelBinding(code);
             emitFlush(key.flush());
             emitMaterialize(key.flagOp(), key.flagSize(), key.flagSlot());
+            emitRotation(key.rotated());
             if (key.setRip()) {
                 cob.aload(CORE).lload(RIP0).lload(EXIT).loadConstant(8).lshr().ladd().putfield(CD_CORE, "rip", CD_long);
             }
@@ -457,17 +470,49 @@ abstract class BodyState {
         flagOp = op;
         flagSize = size;
         flagSlot = i;
+        rotated = 0;
     }
 
     /** The core's flags are current: an instruction set them there. */
     void flagsInCore() {
         flagOp = 0;
+        rotated = 0;
     }
 
-    /** Writes the newer flag record to the core, which then holds the flags. */
+    /** Writes the newer flag record (and a rotation over it) to the core, which then holds the flags. */
     void materializeFlags() {
         emitMaterialize(flagOp, flagSize, flagSlot);
+        emitRotation(rotated);
         flagOp = 0;
+        rotated = 0;
+    }
+
+    /** The flags a ROL or ROR of {@code size} bytes by {@code count} (masked, not 0) leaves, as {@link #rotated} says. */
+    static int rotation(int sub, int size, int count) {
+        return 1 << 16 | sub << 12 | size << 8 | count;
+    }
+
+    /**
+     * Called before a ROL or ROR whose flags may be seen: the flags it rotates over made a record or the core's, so
+     * that its own rotation (ROTATED, after its store) is the only one ({@link #rotatedOver}).
+     */
+    void beforeRotation() {
+        if (flagOp == PENDING || rotated != 0) {
+            materializeFlags();
+        }
+    }
+
+    /** A ROL or ROR, its result in the ROTATED local, set its CF and OF over the flags there are. */
+    void rotatedOver(int sub, int size, int count) {
+        rotated = rotation(sub, size, count);
+    }
+
+    /** Applies rotation {@code r} ({@link #rotation}, or 0) to the flags in the core, with the ROTATED local's result. */
+    private void emitRotation(int r) {
+        if (r != 0) {
+            cob.aload(CORE).loadConstant(r >>> 12 & 0xF).loadConstant(r >>> 8 & 0xF).lload(ROTATED).loadConstant(r & 0xFF)
+                    .invokestatic(BlockCompiler.desc(ShiftsAndBits.class), "rotateFlagsInCore", ROTATE_FLAGS);
+        }
     }
 
     private void emitMaterialize(int op, int size, int i) {
@@ -507,9 +552,12 @@ abstract class BodyState {
         };
     }
 
-    /** Puts a pending record (if any) in the core, for code that reads the flags: no compiled form reads a pending one. */
+    /**
+     * Puts a pending record (if any) or a rotation in the core, for code that reads the flags: no compiled form reads a
+     * pending one or rotates one itself.
+     */
     void settleFlags() {
-        if (flagOp == PENDING) {
+        if (flagOp == PENDING || rotated != 0) {
             materializeFlags();
         }
     }
@@ -587,8 +635,8 @@ abstract class BodyState {
      * instructions counted. The result is negative when {@code boundary} says the caller must see the boundary.
      */
     void exit(int n, boolean branched, long ripOffset, boolean boundary) {
-        ExitKey key = new ExitKey(dirty, flagOp, flagOp <= 0 ? 0 : flagSize, flagOp <= 0 ? 0 : flagSlot, branched,
-                ripOffset != RIP_SET, boundary);
+        ExitKey key = new ExitKey(dirty, flagOp, flagOp <= 0 ? 0 : flagSize, flagOp <= 0 ? 0 : flagSlot, rotated,
+                branched, ripOffset != RIP_SET, boundary);
         cob.loadConstant((ripOffset == RIP_SET ? 0 : ripOffset << 8) | n).lstore(EXIT);
         cob.goto_(exitCode.computeIfAbsent(key, k -> cob.newLabel()));
     }
@@ -606,6 +654,7 @@ abstract class BodyState {
             pend(); // only a fault or an exit before the block sets them reads them: no stores on the way round
         } else if (!flagsDeadAtStart[k]) {
             emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
+            emitRotation(rotated);
         }
         cob.iinc(LOOPED, ran(i));
         cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmplt(starts[k]);
@@ -616,6 +665,12 @@ abstract class BodyState {
     private void pend() {
         if (flagOp == PENDING) {
             return; // they are there
+        }
+        if (rotated != 0) { // the pending locals hold one record: these flags to the core
+            emitMaterialize(flagOp, flagSize, flagSlot);
+            emitRotation(rotated);
+            cob.iconst_0().istore(PENDING_OP);
+            return;
         }
         if (flagOp == 0) {
             cob.iconst_0().istore(PENDING_OP);
@@ -636,6 +691,7 @@ abstract class BodyState {
         cob.labelBinding(starts[k]);
         dirty = written;
         flagOp = flagsPendingAtStart[k] ? PENDING : 0;
+        rotated = 0;
         reachable = true;
     }
 }

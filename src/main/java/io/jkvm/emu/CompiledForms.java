@@ -238,8 +238,12 @@ final class CompiledForms {
                 // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
                 // compute their flags at once in the core
                 int lazy = ShiftsAndBits.lazyOp(d.sub());
-                if (!quiet && lazy == CpuState.LAZY_NONE) {
-                    b.materializeFlags(); // a rotate keeps some of them
+                // a ROL's or ROR's flags go over the flags before it, computed where they are seen (BodyState.rotated)
+                boolean over = !quiet && d.sub() <= 1;
+                if (over) {
+                    b.beforeRotation();
+                } else if (!quiet && lazy == CpuState.LAZY_NONE) {
+                    b.materializeFlags(); // RCL and RCR read CF and keep some of them
                 } else if (!quiet) {
                     b.keptByShift();
                     cob.lstore(flagCarry(t));
@@ -255,7 +259,7 @@ final class CompiledForms {
                     if (!quiet) {
                         cob.lload(VALUE).lstore(flagRes(t));
                     }
-                } else if (quiet) {
+                } else if (quiet || over) {
                     cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "rotatedValue", SHIFTED_VALUE).lstore(VALUE);
                 } else {
@@ -264,7 +268,10 @@ final class CompiledForms {
                 }
                 cob.lload(VALUE);
                 store(b, d, size);
-                if (lazy == CpuState.LAZY_NONE && !quiet) {
+                if (over) {
+                    cob.lload(VALUE).lstore(BodyState.ROTATED); // after the store: a fault there leaves the flags before
+                    b.rotatedOver(d.sub(), size, count);
+                } else if (lazy == CpuState.LAZY_NONE && !quiet) {
                     cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
                             .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
                 } else if (!quiet) {

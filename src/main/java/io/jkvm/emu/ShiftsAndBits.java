@@ -67,17 +67,9 @@ final class ShiftsAndBits {
         long res;
         long flags = cpu.arithFlags();
         switch (op) {
-            case 0 -> { // ROL
-                res = rotatedValue(0, size, v, count);
-                long cfv = res & 1;
-                long of = ((res & sb) != 0) ^ (cfv != 0) ? Core.OF : 0;
-                flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
-            }
-            case 1 -> { // ROR
-                res = rotatedValue(1, size, v, count);
-                long cfv = (res & sb) != 0 ? Core.CF : 0;
-                long of = (((res << 1) ^ res) & sb) != 0 ? Core.OF : 0;
-                flags = (flags & ~(Core.CF | Core.OF)) | cfv | (count == 1 ? of : flags & Core.OF);
+            case 0, 1 -> { // ROL, ROR
+                res = rotatedValue(op, size, v, count);
+                flags = rotateFlags(flags, op, size, res, count);
             }
             default -> { // RCL, RCR through CF
                 int c = size == 8 || size == 4 ? count : count % (bits + 1);
@@ -100,6 +92,22 @@ final class ShiftsAndBits {
         }
         cpu.shiftFlags = flags;
         return res;
+    }
+
+    /**
+     * The arithmetic flags ROL or ROR (op 0 or 1) by a masked, non-zero {@code count} leaves after {@code flags}, from
+     * its {@code size}-byte result: CF the bit rotated in, OF (by 1 only; kept otherwise) from the result's top bits.
+     */
+    static long rotateFlags(long flags, int op, int size, long res, int count) {
+        long sb = Core.signBit(size);
+        long cf = op == 0 ? res & 1 : (res & sb) != 0 ? Core.CF : 0;
+        long of = (op == 0 ? ((res & sb) != 0) ^ (cf != 0) : (((res << 1) ^ res) & sb) != 0) ? Core.OF : 0;
+        return (flags & ~(Core.CF | Core.OF)) | cf | (count == 1 ? of : flags & Core.OF);
+    }
+
+    /** A compiled ROL's or ROR's flags ({@link #rotateFlags}) over the core's, where a fault, an exit or a reader sees them. */
+    static void rotateFlagsInCore(Core cpu, int op, int size, long res, int count) {
+        cpu.setArith(rotateFlags(cpu.arithFlags(), op, size, res, count));
     }
 
     /**

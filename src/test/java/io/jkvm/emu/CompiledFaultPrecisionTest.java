@@ -62,17 +62,20 @@ class CompiledFaultPrecisionTest {
         "48 8b %02x 18", // mov rdx, [m+24]
         "48 c7 %02x 20 05 00 00 00", // mov qword [m+32], 5
         "8b %02x 04", // mov ebx, [m+4]
+        "c1 %02x 30 07", // rol dword [m+48], 7
+        "48 d1 %02x 28", // ror qword [m+40], 1
     };
     private static final int[] MOD_REG = {0x00, 0x40, 0x58, 0x08, 0x40, 0x50, 0x40, 0x58, 0x58, 0x60, 0x30, 0x50, 0x60, 0x78,
-        0x50, 0x40, 0x58};
+        0x50, 0x40, 0x58, 0x40, 0x48};
     /** add rcx, rax; dec r8; not r9; neg r10; shl rdx, cl; rol r11d, cl: the compiler's own register forms. */
     private static final String BETWEEN = "48 01 c1 49 ff c8 49 f7 d1 49 f7 da 48 d3 e2 41 d3 c3";
     /**
      * After BETWEEN, in turn: mov r12d, 0x7fffffff; add r12d, 1 (AF and OF set); shr rdx, 5 (a fault in the next form
-     * shows the AF and OF the shift kept of the ADD), and the same then inc r8 (the CF it kept of the shift).
+     * shows the AF and OF the shift kept of the ADD), the same then inc r8 (the CF it kept of the shift), and the ADD
+     * then rol r11d, 5; ror r11, 1 (a fault in the next form shows the ADD's flags but CF and OF, the RORs's).
      */
     private static final String[] TAILS = {"41 bc ff ff ff 7f 41 83 c4 01 48 c1 ea 05",
-        "41 bc ff ff ff 7f 41 83 c4 01 48 c1 ea 05 49 ff c0"};
+        "41 bc ff ff ff 7f 41 83 c4 01 48 c1 ea 05 49 ff c0", "41 bc ff ff ff 7f 41 83 c4 01 41 c1 c3 05 49 d1 cb"};
 
     /** The block with position {@code k}'s operand through RDI; the offsets of each memory instruction. */
     private static byte[] code(int k, List<Integer> starts) {
@@ -80,7 +83,7 @@ class CompiledFaultPrecisionTest {
         for (int i = 0; i < MEMORY_FORMS.length; i++) {
             starts.add(out.size());
             out.writeBytes(HexFormat.of().parseHex(String.format(MEMORY_FORMS[i], MOD_REG[i] | (i == k ? 7 : 6)).replace(" ", "")));
-            out.writeBytes(HexFormat.of().parseHex((BETWEEN + " " + TAILS[i % 2]).replace(" ", "")));
+            out.writeBytes(HexFormat.of().parseHex((BETWEEN + " " + TAILS[i % TAILS.length]).replace(" ", "")));
         }
         out.writeBytes(HexFormat.of().parseHex("e680f4")); // out 0x80, al; hlt: reached only if nothing faulted
         return out.toByteArray();
@@ -212,15 +215,18 @@ class CompiledFaultPrecisionTest {
      * handler must put it in the core: the frame's RFLAGS is the CMP's (ZF and PF set), as interpreted.
      */
     private static final String LOOP_WITH_A_LOAD_FIRST = "488b06" + "4801c2" + "48ffc9" + "4883f903" + "480f44f7" + "ebed";
+    /** The same with ror r9, 1 before the JMP: the frame's RFLAGS is the CMP's but for CF and OF, the ROR's. */
+    private static final String LOOP_WITH_A_ROTATE_LAST = "488b06" + "4801c2" + "48ffc9" + "4883f903" + "480f44f7" + "49d1c9"
+            + "ebea";
 
     /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2, in {@code setting}. */
-    private static List<Long> loopHeadFault(String setting) {
+    private static List<Long> loopHeadFault(String setting, String guest) {
         return ExecutionTest.with(setting, () -> {
-            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(LOOP_WITH_A_LOAD_FIRST))) {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
                 haltOn(vm, 14);
                 vm.memory.writeLong(DATA, 0x0101_0101_0101_0101L);
                 vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 10).withGpr(2, 0).withGpr(6, DATA)
-                        .withGpr(7, NO_PAGE).withRflags(0x202));
+                        .withGpr(7, NO_PAGE).withGpr(9, 0x1234_5678_9ABC_DEF1L).withRflags(0x202));
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                 Registers end = vm.vcpu.registers();
                 List<Long> seen = gprsAndRip(end);
@@ -234,11 +240,23 @@ class CompiledFaultPrecisionTest {
 
     @Test
     void aLoopsFirstLoadFaultingSeesTheFlagsOfTheRoundBefore() {
-        List<Long> interpreted = loopHeadFault("interpreter");
+        List<Long> interpreted = loopHeadFault("interpreter", LOOP_WITH_A_LOAD_FIRST);
         assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
         assertEquals(0x44, interpreted.get(18) & 0x8C5, "the CMP's flags (3 - 3): ZF and PF of CF, PF, ZF, SF and OF");
         assertEquals(7 * 0x0101_0101_0101_0101L, interpreted.get(2), "seven rounds added");
-        assertEquals(List.of(interpreted, interpreted), List.of(loopHeadFault("blocks"), loopHeadFault("compiled")),
-                "decoded and compiled as interpreted");
+        assertEquals(List.of(interpreted, interpreted), List.of(loopHeadFault("blocks", LOOP_WITH_A_LOAD_FIRST),
+                loopHeadFault("compiled", LOOP_WITH_A_LOAD_FIRST)), "decoded and compiled as interpreted");
+    }
+
+    @Test
+    void aLoopsFirstLoadFaultingSeesTheRotateOverTheFlagsOfTheRoundBefore() {
+        List<Long> interpreted = loopHeadFault("interpreter", LOOP_WITH_A_ROTATE_LAST);
+        assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
+        long r9 = Long.rotateRight(0x1234_5678_9ABC_DEF1L, 7); // seven rounds' RORs by one, the last one's result
+        long cf = r9 >>> 63, of = (r9 >>> 63) ^ (r9 >>> 62 & 1);
+        assertEquals(r9, interpreted.get(9), "seven rounds rotated R9");
+        assertEquals(0x44 | cf | of << 11, interpreted.get(18) & 0x8C5, "the CMP's ZF and PF, the ROR's CF and OF");
+        assertEquals(List.of(interpreted, interpreted), List.of(loopHeadFault("blocks", LOOP_WITH_A_ROTATE_LAST),
+                loopHeadFault("compiled", LOOP_WITH_A_ROTATE_LAST)), "decoded and compiled as interpreted");
     }
 }

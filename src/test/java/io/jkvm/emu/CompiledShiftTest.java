@@ -90,4 +90,22 @@ class CompiledShiftTest {
         assertEquals(0L, interpreter.get(1), "RCX counted down");
         assertEquals(5 + 1000 * 16L, interpreter.get(17), "the set-up and 1000 rounds of sixteen retired");
     }
+
+    /**
+     * mov ecx, 1000; mov eax, 0x12345678; mov ebx, 0x9abcdef0; 1: adc eax, ebx; rol ebx, 3; sub ecx, 1; jz 2f;
+     * rol eax, 1; jmp 1b; 2: hlt. The second ROL's CF is seen by the ADC across the back edge, which must leave the
+     * SUB's flags with the ROL's CF and OF in the core (the first ROL's the SUB sets again).
+     */
+    private static final String ROTATE_BEFORE_THE_BACK_EDGE = "b9e8030000b878563412bbf0debc9a"
+            + "11d8c1c30383e9017404d1c0ebf2f4";
+
+    @Test
+    void aRotatesFlagsAcrossABackEdgeAreTheInterpreters() {
+        byte[] guest = HexFormat.of().parseHex(ROTATE_BEFORE_THE_BACK_EDGE);
+        assertTrue(BlockCompiler.flagsDeadAfter(CompiledGuests.blockAt(guest, 15), 1), "the first ROL's: SUB sets them all");
+        assertFalse(BlockCompiler.flagsDeadAfter(CompiledGuests.blockAt(guest, 25), 0), "the second's: the JMP leaves the block");
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest, vm -> List.of());
+        assertEquals(0L, interpreter.get(1), "RCX counted down");
+        assertEquals(3 + 1000 * 4L + 999 * 2, interpreter.get(17), "the set-up and 1000 rounds retired");
+    }
 }
