@@ -39,8 +39,7 @@ final class CompiledForms {
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
             LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
-            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int),
-            SHIFTED_VALUE = MethodTypeDesc.of(CD_long, CD_int, CD_int, CD_long, CD_int);
+            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
 
     private CompiledForms() {
     }
@@ -254,14 +253,14 @@ final class CompiledForms {
                     if (!quiet) {
                         cob.lload(VALUE).lstore(flagDst(t)).loadConstant((long) count).lstore(flagSrc(t));
                     }
-                    cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                            .invokestatic(CD_SHIFTS, "shiftedValue", SHIFTED_VALUE).lstore(VALUE);
+                    shiftValue(cob, d.sub(), size, count);
+                    cob.lstore(VALUE);
                     if (!quiet) {
                         cob.lload(VALUE).lstore(flagRes(t));
                     }
                 } else if (quiet || over) {
-                    cob.loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                            .invokestatic(CD_SHIFTS, "rotatedValue", SHIFTED_VALUE).lstore(VALUE);
+                    rotateValue(cob, d.sub(), size, count);
+                    cob.lstore(VALUE);
                 } else {
                     cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
                             .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
@@ -619,6 +618,54 @@ final class CompiledForms {
             write(b.cob, d, size);
         } else {
             b.storeRegister(d.rm(), size);
+        }
+    }
+
+    /**
+     * Pushes SHL/SAL (sub 4, 6), SHR (5) or SAR (7) of the VALUE local, {@code size} bytes zero-extended, by a masked,
+     * non-zero {@code count}, as {@link ShiftsAndBits#shiftedValue}, in place (as {@link #rotateValue}).
+     */
+    private static void shiftValue(CodeBuilder cob, int sub, int size, int count) {
+        int bits = 8 * size;
+        switch (sub) {
+            case 4, 6 -> {
+                if (count >= bits) {
+                    cob.lconst_0();
+                    return;
+                }
+                cob.lload(VALUE).loadConstant(count).lshl();
+            }
+            case 5 -> {
+                cob.lload(VALUE).loadConstant(count).lushr();
+                return; // a masked count is below 64, and the value has no bits above its size
+            }
+            default -> {
+                cob.lload(VALUE);
+                if (bits < 64) {
+                    cob.loadConstant(64 - bits).lshl().loadConstant(64 - bits).lshr(); // sign-extended
+                }
+                cob.loadConstant(Math.min(count, 63)).lshr();
+            }
+        }
+        if (size != 8) {
+            cob.loadConstant(CpuState.mask(size)).land();
+        }
+    }
+
+    /**
+     * Pushes ROL (sub 0) or ROR (1) of the VALUE local, {@code size} bytes zero-extended, by a masked {@code count}, as
+     * {@link ShiftsAndBits#rotatedValue}: in place, as a call would cost the region its inlining budget.
+     */
+    private static void rotateValue(CodeBuilder cob, int sub, int size, int count) {
+        int bits = 8 * size, c = count % bits;
+        if (c == 0) {
+            cob.lload(VALUE);
+            return;
+        }
+        int left = sub == 0 ? c : bits - c; // a ROR by c is a ROL by the rest
+        cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(bits - left).lushr().lor();
+        if (size != 8) {
+            cob.loadConstant(CpuState.mask(size)).land();
         }
     }
 

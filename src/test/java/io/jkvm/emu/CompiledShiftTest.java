@@ -92,6 +92,49 @@ class CompiledShiftTest {
     }
 
     /**
+     * Every shift and rotate by an immediate the compiler computes in place (ROL, ROR, SHL, SHR, SAR) of each size, by
+     * counts from 1 to past the operand's bits, of a value with both top bits set: mov rax, r14; the shift of AL, AX,
+     * EAX or RAX; add r15, rax (its flags dead), and again with adc r13, 0 between (CF seen).
+     */
+    private static byte[] everyShiftByAnImmediate() {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.writeBytes(HexFormat.of().parseHex("49be efcdab8967452381".replace(" ", ""))); // mov r14, 0x8123456789abcdef
+        for (int size : new int[]{1, 2, 4, 8}) {
+            int[] counts = switch (size) {
+                case 1 -> new int[]{1, 3, 7, 8, 9, 31};
+                case 2 -> new int[]{1, 5, 15, 16, 17, 31};
+                case 4 -> new int[]{1, 5, 17, 31};
+                default -> new int[]{1, 7, 33, 63};
+            };
+            for (int sub : new int[]{0, 1, 4, 5, 7}) {
+                for (int count : counts) {
+                    for (boolean seen : new boolean[]{false, true}) {
+                        out.writeBytes(HexFormat.of().parseHex("4c89f0")); // mov rax, r14
+                        if (size == 2) {
+                            out.write(0x66);
+                        } else if (size == 8) {
+                            out.write(0x48);
+                        }
+                        out.writeBytes(new byte[]{(byte) (size == 1 ? 0xC0 : 0xC1), (byte) (0xC0 | sub << 3), (byte) count});
+                        if (seen) {
+                            out.writeBytes(HexFormat.of().parseHex("4983d500")); // adc r13, 0
+                        }
+                        out.writeBytes(HexFormat.of().parseHex("4901c7")); // add r15, rax
+                    }
+                }
+            }
+        }
+        out.write(0xF4);
+        return out.toByteArray();
+    }
+
+    @Test
+    void everyShiftByAnImmediateGetsTheInterpretersResult() {
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(everyShiftByAnImmediate(), vm -> List.of());
+        assertTrue(interpreter.get(13) > 0 && interpreter.get(13) < 2 * 4 * 5 * 6, "some of the shifts carried out");
+    }
+
+    /**
      * mov ecx, 1000; mov eax, 0x12345678; mov ebx, 0x9abcdef0; 1: adc eax, ebx; rol ebx, 3; sub ecx, 1; jz 2f;
      * rol eax, 1; jmp 1b; 2: hlt. The second ROL's CF is seen by the ADC across the back edge, which must leave the
      * SUB's flags with the ROL's CF and OF in the core (the first ROL's the SUB sets again).
