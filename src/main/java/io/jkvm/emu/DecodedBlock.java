@@ -74,7 +74,7 @@ final class DecodedBlock {
         this.insns = insns;
         DecodedForm[] forms = new DecodedForm[insns.length];
         for (int n = 0; n < insns.length; n++) {
-            forms[n] = DecodedForm.of(insns[n]);
+            forms[n] = DecodedArithmetic.inBlock(insns, n);
         }
         this.forms = forms;
         this.physical = physical;

@@ -7,6 +7,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -89,6 +90,26 @@ class CompiledShiftTest {
         List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest, vm -> List.of());
         assertEquals(0L, interpreter.get(1), "RCX counted down");
         assertEquals(5 + 1000 * 16L, interpreter.get(17), "the set-up and 1000 rounds of sixteen retired");
+    }
+
+    /**
+     * The decoded tier's forms of the same block: the 32- and 64-bit register rotates whose flags are dead compute their
+     * value alone, the others (flags seen, 16 or 8 bits) their flags too; and a block's first instruction never does,
+     * as a shadow would end the block after it.
+     */
+    @Test
+    void decodedRotatesWhoseFlagsNothingReadsComputeTheirValueAlone() {
+        BlockOp[] insns = CompiledGuests.blockAt(HexFormat.of().parseHex(ROTATES), ROTATES_SETUP);
+        DecodedForm[] forms = new DecodedBlock(insns, new byte[0], false, 0, 0).forms;
+        assertInstanceOf(DecodedArithmetic.QuietRotateRegister.class, forms[1], "ROR EAX by 7, XOR after");
+        assertInstanceOf(DecodedArithmetic.QuietRotateRegister.class, forms[3], "ROL RDX by 13, ADD after");
+        for (int n : new int[]{6, 8, 12}) {
+            assertFalse(forms[n] instanceof DecodedArithmetic.QuietRotateRegister, "instruction " + n);
+        }
+        BlockOp[] first = CompiledGuests.blockAt(HexFormat.of().parseHex("c1c807" + "31c8" + "f4"), 0); // ror eax, 7; xor eax, ecx
+        assertTrue(BlockCompiler.flagsDeadAfter(first, 0));
+        assertFalse(new DecodedBlock(first, new byte[0], false, 0, 0).forms[0] instanceof DecodedArithmetic.QuietRotateRegister,
+                "a block's first instruction");
     }
 
     /**
