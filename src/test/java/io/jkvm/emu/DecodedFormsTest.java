@@ -110,9 +110,10 @@ class DecodedFormsTest {
                 .flatMap(c -> Stream.of(c.getDeclaredClasses()))
                 .filter(c -> DecodedForm.class.isAssignableFrom(c) && !Modifier.isAbstract(c.getModifiers()))
                 .forEach(c -> all.add(c.getSimpleName()));
-        // reached by their own tests: SSE (CompiledSseTest), locked instructions (CompiledLockedTest, LockedMemoryTest) and
-        // the interpreter's forms inside blocks (InterpretedInBlocksTest)
-        all.removeAll(Set.of("Sse", "Locked", "Interpreted"));
+        // reached by their own tests: SSE (CompiledSseTest), locked instructions (CompiledLockedTest, LockedMemoryTest),
+        // the interpreter's forms inside blocks (InterpretedInBlocksTest) and the rotates a block's later instructions
+        // make quiet (CompiledShiftTest: the sweep here sees no blocks)
+        all.removeAll(Set.of("Sse", "Locked", "Interpreted", "QuietRotateRegister"));
         all.removeAll(reached);
         assertEquals(Set.of(), all, "form classes neither guest runs");
     }
