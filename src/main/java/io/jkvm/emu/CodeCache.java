@@ -6,8 +6,10 @@ import io.jkvm.linux.Mapping;
  * Decoded blocks by guest-physical address, with the two ways they go stale:
  * <ul>
  * <li>the core's own stores: every RAM store checks a bitmap of the 64-byte lines that hold decoded code, and a hit
- * drops the page's blocks at once (self-modifying code, REP MOVS over code, XSAVE over code...); a hit on a block's
- * tail (its bytes past its page's end, {@link DecodedBlock#tailPhysical}) drops the page that block starts in too;</li>
+ * drops at once the blocks holding a byte it wrote and those whose compiled region runs one of them (self-modifying
+ * code, REP MOVS over code, XSAVE over code...); a hit on a block's tail (its bytes past its page's end,
+ * {@link DecodedBlock#tailPhysical}) drops the page that block starts in, and a hit on a page a compiled region of
+ * another page runs code of drops that page;</li>
  * <li>writes the core does not see (the machine loading an image or doing DMA between two runs, another vCPU): a new
  * epoch, begun on every entry to {@code run()} and on serializing instructions, makes each block compare its bytes
  * with memory once before it runs again (x86 asks a CPU to serialize before running code another agent wrote).</li>
@@ -267,7 +269,7 @@ final class CodeCache {
             int offset = (int) (physical & (PAGE - 1));
             long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
             if ((lines & touched) != 0) { // the look-ups by linear address find its blocks dropped
-                dropBlocks(region, pageInRegion);
+                dropBlocksOver(region, pageInRegion, offset, offset + size);
                 java.util.ArrayList<DecodedBlock> tails = region.tails[pageInRegion];
                 region.tails[pageInRegion] = null;
                 region.tailLines[pageInRegion] = 0;
@@ -298,6 +300,57 @@ final class CodeCache {
                 }
             }
         }
+    }
+
+    /**
+     * Drops the blocks of a page that hold a byte from offset {@code from} to {@code to} (not included), and those
+     * whose compiled region runs one of those; the others stay, with the lines they hold. A kernel patching a jump in
+     * its text keeps the rest of that page's code, decoded, counted and compiled (QEMU drops only the translations
+     * over the bytes written, too). Blocks of other pages that run these are the caller's.
+     */
+    private void dropBlocksOver(Region region, int pageInRegion, int from, int to) {
+        PageBlocks page = region.pages[pageInRegion];
+        if (page == null) {
+            region.codeLines[pageInRegion] = 0;
+            return;
+        }
+        java.util.Set<DecodedBlock> over = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        page.forEach(b -> {
+            if (holdsBytes(b, from, to)) {
+                over.add(b);
+            }
+        });
+        page.forEach(b -> {
+            for (int k = 0; b.regionBlocks != null && k < b.regionBlocks.length && !over.contains(b); k++) {
+                if (over.contains(b.regionBlocks[k])) {
+                    over.add(b); // its method runs a block that goes
+                }
+            }
+        });
+        if (over.size() == page.size()) {
+            dropBlocks(region, pageInRegion);
+            return;
+        }
+        page.removeIf(over::contains);
+        for (DecodedBlock b : over) {
+            insns -= b.insns.length;
+            b.unlink();
+        }
+        long[] lines = {0};
+        page.forEach(b -> lines[0] |= lines((int) (b.physical & (PAGE - 1)), headLength(b)));
+        region.codeLines[pageInRegion] = lines[0];
+    }
+
+    /** Whether block {@code b}'s bytes in its own page hold one from offset {@code from} to {@code to}. */
+    private static boolean holdsBytes(DecodedBlock b, int from, int to) {
+        int start = (int) (b.physical & (PAGE - 1));
+        return start < to && from < start + headLength(b);
+    }
+
+    /** How many of block {@code b}'s bytes lie in its own page (at least 1: a block of no bytes holds its start). */
+    private static int headLength(DecodedBlock b) {
+        int start = (int) (b.physical & (PAGE - 1));
+        return Math.max(1, Math.min(b.bytes.length, PAGE - start));
     }
 
     /** Drops the blocks that start in a page; the tails of other pages' blocks there stay. */

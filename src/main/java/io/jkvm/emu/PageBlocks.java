@@ -55,12 +55,27 @@ final class PageBlocks {
         }
     }
 
+    /** Removes the blocks {@code gone} accepts. */
+    void removeIf(java.util.function.Predicate<DecodedBlock> gone) {
+        DecodedBlock[] old = slots;
+        slots = new DecodedBlock[old.length];
+        count = 0;
+        refill(old, gone);
+    }
+
     private void grow() {
         DecodedBlock[] old = slots;
         slots = new DecodedBlock[old.length * 2];
+        count = 0;
+        refill(old, b -> false);
+    }
+
+    /** Puts back the blocks of {@code old} that {@code gone} does not accept (the table has room for all). */
+    private void refill(DecodedBlock[] old, java.util.function.Predicate<DecodedBlock> gone) {
         int mask = slots.length - 1;
         for (DecodedBlock b : old) {
-            if (b != null) {
+            if (b != null && !gone.test(b)) {
+                count++;
                 int i = slot(offsetOf(b), mask);
                 while (slots[i] != null) {
                     i = (i + 1) & mask;

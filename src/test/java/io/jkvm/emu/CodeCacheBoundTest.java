@@ -37,15 +37,15 @@ class CodeCacheBoundTest {
 
     /**
      * Code that stores keep dropping and the core keeps decoding again (as a kernel patching its text does all boot
-     * long) counts once in the cache's bound, however often it is decoded: a loop stores over a function of 256 NOPs
-     * and a MOV 1200 times and calls it, 310,000 instructions decoded in all, more than the bound, and the cache is
-     * never emptied; what it holds stays within the bound.
+     * long) counts once in the cache's bound, however often it is decoded: a loop stores over the first of a function's
+     * 256 NOPs (and a MOV) 5000 times and calls it, and the store drops the block over it (64 instructions): 320,000
+     * instructions decoded in all, more than the bound, and the cache is never emptied; what it holds stays within it.
      */
     @Test
     void codeDecodedAgainAfterStoresOverItCountsOnce() {
-        int rounds = 1200;
+        int rounds = 5000;
         // ecx = rounds; r15 = 0; loop: mov byte [0x200000], 0x90; mov ebx, 0x200000; call rbx; add r15, rax; dec ecx; jnz loop; hlt
-        byte[] code = hex("b9 b0 04 00 00 45 31 ff c6 04 25 00 00 20 00 90 bb 00 00 20 00 ff d3 49 01 c7 ff c9 75 ea f4");
+        byte[] code = hex("b9 88 13 00 00 45 31 ff c6 04 25 00 00 20 00 90 bb 00 00 20 00 ff d3 49 01 c7 ff c9 75 ea f4");
         try (EmuVm vm = new EmuVm("max", code, 0x400000)) {
             byte[] function = new byte[262];
             java.util.Arrays.fill(function, (byte) 0x90); // 256 NOPs (the store writes the first one again), then

@@ -11,7 +11,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
-/** A page's decoded blocks by offset: found where put, replaced at the same offset, kept across the table's growth. */
+/**
+ * A page's decoded blocks by offset: found where put, replaced at the same offset, kept across the table's growth,
+ * gone once removed.
+ */
 class PageBlocksTest {
     private static final long PAGE_BASE = 0x7000;
 
@@ -47,6 +50,26 @@ class PageBlocksTest {
         assertSame(fresh, page.get(0x123));
         assertSame(other, page.get(0x124));
         assertEquals(2, page.size());
+    }
+
+    @Test
+    void removedBlocksAreFoundNoMoreAndTheOthersStay() {
+        PageBlocks page = new PageBlocks();
+        for (int offset = 0; offset < 200; offset++) {
+            page.put(blockAt(offset * 7));
+        }
+        page.removeIf(b -> (b.physical - PAGE_BASE) % 2 == 0); // the even offsets go
+        assertEquals(100, page.size());
+        for (int offset = 0; offset < 200; offset++) {
+            DecodedBlock b = page.get(offset * 7);
+            if (offset * 7 % 2 == 0) {
+                assertNull(b, "offset " + offset * 7);
+            } else {
+                assertEquals(PAGE_BASE + offset * 7, b.physical, "offset " + offset * 7);
+            }
+        }
+        page.put(blockAt(0));
+        assertEquals(101, page.size(), "a block put again after the removal counts once");
     }
 
     @Test
