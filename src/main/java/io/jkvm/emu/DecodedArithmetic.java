@@ -557,45 +557,61 @@ final class DecodedArithmetic {
     }
 
     /**
-     * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count, a shift's flags left as its
-     * lazy record ({@link ShiftsAndBits#shiftedLazily}).
-     */
-    /**
-     * The form of a block's instruction {@code n}, {@code d}: as {@link DecodedForm#of}, but a ROL or ROR of a 32- or
-     * 64-bit register by an immediate whose flags nothing after it in the block sees ({@link
-     * BlockCompiler#flagsDeadAfter}) computes its value alone. Not the block's first: under an STI or MOV SS shadow
-     * the block ends after that one, where an interrupt would see the flags.
+     * The form of a block's instruction {@code n}, {@code d}: as {@link DecodedForm#of}, but a shift or rotate (ROL,
+     * ROR, SHL, SHR, SAR) of a 32- or 64-bit register by an immediate whose flags nothing after it in the block sees
+     * ({@link BlockCompiler#flagsDeadAfter}) computes its value alone. Not the block's first: under an STI or MOV SS
+     * shadow the block ends after that one, where an interrupt would see the flags.
      */
     static DecodedForm inBlock(BlockOp[] insns, int n) {
         BlockOp d = insns[n];
-        if (n > 0 && BlockCompiler.rotatesRegister(d) && (d.size() == 8 || d.size() == 4)
-                && (d.imm() & (d.size() == 8 ? 63 : 31)) != 0 && BlockCompiler.flagsDeadAfter(insns, n)) {
-            return new QuietRotateRegister(d);
+        if (n > 0 && d.op() == BlockOp.SHIFT && d.sub() != 2 && d.sub() != 3 && d.imm() >= 0 && d.rm() >= 0
+                && (d.size() == 8 || d.size() == 4) && (d.imm() & (d.size() == 8 ? 63 : 31)) != 0
+                && BlockCompiler.flagsDeadAfter(insns, n)) {
+            return new QuietShiftRegister(d);
         }
         return DecodedForm.of(d);
     }
 
-    /** ROL or ROR of a 32- or 64-bit register by a non-zero immediate, its flags unseen: the flags stay as they were. */
-    static final class QuietRotateRegister extends DecodedForm {
-        private final int dst, left;
+    /**
+     * ROL, ROR, SHL, SHR or SAR of a 32- or 64-bit register by a non-zero immediate, its flags unseen: the flags stay
+     * as they were (a shift's record, a rotate's CF and OF, are never made).
+     */
+    static final class QuietShiftRegister extends DecodedForm {
+        private final int dst, operation, count, rotateLeft;
         private final boolean wide;
 
-        QuietRotateRegister(BlockOp d) {
+        QuietShiftRegister(BlockOp d) {
             super(d);
             dst = d.rm();
             wide = d.size() == 8;
-            int bits = wide ? 64 : 32, count = (int) d.imm() & (bits - 1);
-            left = d.sub() == 0 ? count : bits - count; // a ROR by n is a ROL by the rest
+            int bits = wide ? 64 : 32;
+            count = (int) d.imm() & (bits - 1);
+            operation = d.sub() == 1 ? 0 : d.sub() == 6 ? 4 : d.sub(); // SAL is SHL
+            rotateLeft = d.sub() == 1 ? bits - count : count; // a ROR by n is a ROL by the rest
         }
 
         @Override
         boolean run(Core c) {
             long v = c.r[dst];
-            c.r[dst] = wide ? Long.rotateLeft(v, left) : Integer.rotateLeft((int) v, left) & 0xFFFF_FFFFL;
+            c.r[dst] = wide ? switch (operation) {
+                case 0 -> Long.rotateLeft(v, rotateLeft);
+                case 4 -> v << count;
+                case 5 -> v >>> count;
+                default -> v >> count;
+            } : switch (operation) {
+                case 0 -> Integer.rotateLeft((int) v, rotateLeft);
+                case 4 -> (int) v << count;
+                case 5 -> (int) v >>> count;
+                default -> (int) v >> count;
+            } & 0xFFFF_FFFFL;
             return onward(c);
         }
     }
 
+    /**
+     * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count, a shift's flags left as its
+     * lazy record ({@link ShiftsAndBits#shiftedLazily}).
+     */
     static final class ShiftRegisterByImm extends DecodedForm {
         private final int dst, size, operation, count;
         private final long mask;

@@ -93,22 +93,26 @@ class CompiledShiftTest {
     }
 
     /**
-     * The decoded tier's forms of the same block: the 32- and 64-bit register rotates whose flags are dead compute their
-     * value alone, the others (flags seen, 16 or 8 bits) their flags too; and a block's first instruction never does,
-     * as a shadow would end the block after it.
+     * The decoded tier's forms of the blocks above: the 32- and 64-bit register shifts and rotates whose flags are dead
+     * compute their value alone, the others (flags seen, 16 or 8 bits) their flags too; and a block's first
+     * instruction never does, as a shadow would end the block after it.
      */
     @Test
-    void decodedRotatesWhoseFlagsNothingReadsComputeTheirValueAlone() {
+    void decodedShiftsAndRotatesWhoseFlagsNothingReadsComputeTheirValueAlone() {
+        DecodedForm[] shifts = new DecodedBlock(CompiledGuests.blockAt(guest(), SETUP), new byte[0], false, 0, 0).forms;
+        assertInstanceOf(DecodedArithmetic.QuietShiftRegister.class, shifts[1], "SHR EAX by 3, IMUL after");
+        assertFalse(shifts[3] instanceof DecodedArithmetic.QuietShiftRegister, "SHL EBX by 1, ADC after");
+        assertInstanceOf(DecodedArithmetic.QuietShiftRegister.class, shifts[5], "SAR EDX by 2, ADD after");
         BlockOp[] insns = CompiledGuests.blockAt(HexFormat.of().parseHex(ROTATES), ROTATES_SETUP);
         DecodedForm[] forms = new DecodedBlock(insns, new byte[0], false, 0, 0).forms;
-        assertInstanceOf(DecodedArithmetic.QuietRotateRegister.class, forms[1], "ROR EAX by 7, XOR after");
-        assertInstanceOf(DecodedArithmetic.QuietRotateRegister.class, forms[3], "ROL RDX by 13, ADD after");
+        assertInstanceOf(DecodedArithmetic.QuietShiftRegister.class, forms[1], "ROR EAX by 7, XOR after");
+        assertInstanceOf(DecodedArithmetic.QuietShiftRegister.class, forms[3], "ROL RDX by 13, ADD after");
         for (int n : new int[]{6, 8, 12}) {
-            assertFalse(forms[n] instanceof DecodedArithmetic.QuietRotateRegister, "instruction " + n);
+            assertFalse(forms[n] instanceof DecodedArithmetic.QuietShiftRegister, "instruction " + n);
         }
         BlockOp[] first = CompiledGuests.blockAt(HexFormat.of().parseHex("c1c807" + "31c8" + "f4"), 0); // ror eax, 7; xor eax, ecx
         assertTrue(BlockCompiler.flagsDeadAfter(first, 0));
-        assertFalse(new DecodedBlock(first, new byte[0], false, 0, 0).forms[0] instanceof DecodedArithmetic.QuietRotateRegister,
+        assertFalse(new DecodedBlock(first, new byte[0], false, 0, 0).forms[0] instanceof DecodedArithmetic.QuietShiftRegister,
                 "a block's first instruction");
     }
 
