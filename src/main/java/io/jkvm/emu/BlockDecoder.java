@@ -156,7 +156,7 @@ final class BlockDecoder {
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
         if (interpretedInBlocks(insn)) {
-            BlockOp form = prefixes.lock() ? new BlockDecoder(insn).locked() : SseForms.of(insn);
+            BlockOp form = prefixes.lock() || exchangesMemory(insn) ? new BlockDecoder(insn).locked() : SseForms.of(insn);
             if (form != null && form.op() == BlockOp.SSE) {
                 return form; // it runs from its fields (SseForms.run), not the interpreter's decoding
             }
@@ -248,10 +248,20 @@ final class BlockDecoder {
     }
 
     /**
+     * Whether {@code insn} is a CMPXCHG or XADD with memory without LOCK, as Linux's per-CPU operations run them
+     * (`this_cpu_cmpxchg` on %gs): a {@link BlockOp#LOCKED} op too, which may run it atomically (x86 allows it).
+     */
+    private static boolean exchangesMemory(Instruction insn) {
+        int b = insn.opcode();
+        return insn.map() == 1 && (b == 0xB1 || b == 0xC1) && insn.modrm().mod() != 3;
+    }
+
+    /**
      * A LOCK-prefixed ADD, OR, AND, SUB or XOR with a register or an immediate, INC, DEC, XADD or CMPXCHG of 4 or 8 bytes
-     * as a {@link BlockOp#LOCKED} op, its kind in {@code sub} (the ALU operation, + 16 with an immediate; INC 8, DEC 9,
-     * XADD 10, CMPXCHG 11); null for the other locked forms (ADC and SBB read CF, bytes and words, NOT, NEG, the bit
-     * tests, CMPXCHG8B/16B), which the interpreter runs.
+     * (and XADD and CMPXCHG of memory without LOCK, {@link #exchangesMemory}) as a {@link BlockOp#LOCKED} op, its kind
+     * in {@code sub} (the ALU operation, + 16 with an immediate; INC 8, DEC 9, XADD 10, CMPXCHG 11); null for the other
+     * locked forms (ADC and SBB read CF, bytes and words, NOT, NEG, the bit tests, CMPXCHG8B/16B), which the interpreter
+     * runs.
      */
     private BlockOp locked() {
         if (opSize < 4) {
