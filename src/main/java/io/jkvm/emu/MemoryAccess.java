@@ -314,14 +314,33 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // and clears it again before the block goes on (executeLocked), so the test the interpreter's look-up makes is
     // always false there, and a load and a branch at every access.
 
-    /** As {@link #directReadAddress(long, int)}, for blocks: nothing else is left to check there. */
+    /**
+     * As {@link #directReadAddress(long, int)}, for blocks: nothing else is left to check there. An access past its
+     * page's end sets bit 52 of the key ({@link #crossing}), which no tag has, so it misses with no branch of its own
+     * (one the JIT would compile away until the first such access, and deoptimize at it).
+     */
     final long compiledReadAddress(long linear, int size) {
-        return (linear & 0xFFF) <= 0x1000 - size ? taggedReadAddress(linear) : 0;
+        long page = linear >>> 12;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask;
+        return slots[i] == (page | directSalt | crossing(linear, size)) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     /** As {@link #directWriteAddress(long, int)}, for blocks. */
     final long compiledWriteAddress(long linear, int size) {
-        return (linear & 0xFFF) <= 0x1000 - size ? taggedWriteAddress(linear) : 0;
+        long page = linear >>> 12;
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) page << 2 & mask;
+        return slots[i + WRITE_TAG & mask] == (page | directSalt | crossing(linear, size))
+                ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+    }
+
+    /**
+     * Bit 52 (or more) when {@code size} bytes from {@code linear} do not lie in one page, else 0: a linear page's
+     * number has 52 bits, and the direct pages' salt begins at bit 53.
+     */
+    private static long crossing(long linear, int size) {
+        return ((linear + size - 1) >>> 12 ^ linear >>> 12) << 52;
     }
 
     /** The host address of {@code linear} when its direct read entry's tag matches it, else 0. */
