@@ -481,10 +481,15 @@ abstract class BodyState {
 
     /** Writes the newer flag record (and a rotation over it) to the core, which then holds the flags. */
     void materializeFlags() {
-        emitMaterialize(flagOp, flagSize, flagSlot);
-        emitRotation(rotated);
+        emitFlagsToCore();
         flagOp = 0;
         rotated = 0;
+    }
+
+    /** Writes the flags now to the core (the record, and a rotation over it), leaving what this state says of them. */
+    private void emitFlagsToCore() {
+        emitMaterialize(flagOp, flagSize, flagSlot);
+        emitRotation(rotated);
     }
 
     /** The flags a ROL or ROR of {@code size} bytes by {@code count} (masked, not 0) leaves, as {@link #rotated} says. */
@@ -653,8 +658,7 @@ abstract class BodyState {
         if (flagsPendingAtStart[k]) {
             pend(); // only a fault or an exit before the block sets them reads them: no stores on the way round
         } else if (!flagsDeadAtStart[k]) {
-            emitMaterialize(flagOp, flagSize, flagSlot); // the block reads them, or may fault before setting them
-            emitRotation(rotated);
+            emitFlagsToCore(); // the block reads them, or may fault before setting them
         }
         cob.iinc(LOOPED, ran(i));
         cob.iload(LOOPED).loadConstant(BlockExecution.CHAIN_LIMIT).if_icmplt(starts[k]);
@@ -667,8 +671,7 @@ abstract class BodyState {
             return; // they are there
         }
         if (rotated != 0) { // the pending locals hold one record: these flags to the core
-            emitMaterialize(flagOp, flagSize, flagSlot);
-            emitRotation(rotated);
+            emitFlagsToCore();
             cob.iconst_0().istore(PENDING_OP);
             return;
         }

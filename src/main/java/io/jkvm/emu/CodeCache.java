@@ -207,7 +207,7 @@ final class CodeCache {
         }
         int length = b.bytes.length;
         if (length > 0) {
-            int head = Math.min(length, PAGE - offset);
+            int head = headLength(b);
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
             firstCode(region, pageInRegion, physical - offset);
@@ -337,20 +337,22 @@ final class CodeCache {
             b.unlink();
         }
         long[] lines = {0};
-        page.forEach(b -> lines[0] |= lines((int) (b.physical & (PAGE - 1)), headLength(b)));
-        region.codeLines[pageInRegion] = lines[0];
+        page.forEach(b -> lines[0] |= b.bytes.length == 0 ? 0 : lines((int) (b.physical & (PAGE - 1)), headLength(b)));
+        region.codeLines[pageInRegion] = lines[0]; // as decode marked them
     }
 
-    /** Whether block {@code b}'s bytes in its own page hold one from offset {@code from} to {@code to}. */
+    /**
+     * Whether block {@code b}'s bytes in its own page hold one from offset {@code from} to {@code to}; a block of no
+     * bytes (the interpreter's, where no op could start one) holds its start, so a store there decodes it again.
+     */
     private static boolean holdsBytes(DecodedBlock b, int from, int to) {
         int start = (int) (b.physical & (PAGE - 1));
-        return start < to && from < start + headLength(b);
+        return start < to && from < start + Math.max(1, headLength(b));
     }
 
-    /** How many of block {@code b}'s bytes lie in its own page (at least 1: a block of no bytes holds its start). */
+    /** How many of block {@code b}'s bytes lie in its own page (the rest, if any, in its tail's). */
     private static int headLength(DecodedBlock b) {
-        int start = (int) (b.physical & (PAGE - 1));
-        return Math.max(1, Math.min(b.bytes.length, PAGE - start));
+        return Math.min(b.bytes.length, PAGE - (int) (b.physical & (PAGE - 1)));
     }
 
     /** Drops the blocks that start in a page; the tails of other pages' blocks there stay. */

@@ -572,38 +572,35 @@ final class DecodedArithmetic {
         return DecodedForm.of(d);
     }
 
+    /** A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count: its operands. */
+    abstract static class RegisterByImm extends DecodedForm {
+        final int dst, size, operation, count;
+        final long mask;
+
+        RegisterByImm(BlockOp d) {
+            super(d);
+            dst = d.rm();
+            size = d.size();
+            operation = d.sub();
+            count = (int) d.imm() & (size == 8 ? 63 : 31);
+            mask = Core.mask(size);
+        }
+    }
+
     /**
      * ROL, ROR, SHL, SHR or SAR of a 32- or 64-bit register by a non-zero immediate, its flags unseen: the flags stay
      * as they were (a shift's record, a rotate's CF and OF, are never made).
      */
-    static final class QuietShiftRegister extends DecodedForm {
-        private final int dst, operation, count, rotateLeft;
-        private final boolean wide;
-
+    static final class QuietShiftRegister extends RegisterByImm {
         QuietShiftRegister(BlockOp d) {
             super(d);
-            dst = d.rm();
-            wide = d.size() == 8;
-            int bits = wide ? 64 : 32;
-            count = (int) d.imm() & (bits - 1);
-            operation = d.sub() == 1 ? 0 : d.sub() == 6 ? 4 : d.sub(); // SAL is SHL
-            rotateLeft = d.sub() == 1 ? bits - count : count; // a ROR by n is a ROL by the rest
         }
 
         @Override
         boolean run(Core c) {
-            long v = c.r[dst];
-            c.r[dst] = wide ? switch (operation) {
-                case 0 -> Long.rotateLeft(v, rotateLeft);
-                case 4 -> v << count;
-                case 5 -> v >>> count;
-                default -> v >> count;
-            } : switch (operation) {
-                case 0 -> Integer.rotateLeft((int) v, rotateLeft);
-                case 4 -> (int) v << count;
-                case 5 -> (int) v >>> count;
-                default -> (int) v >> count;
-            } & 0xFFFF_FFFFL;
+            long v = c.r[dst] & mask;
+            c.r[dst] = operation <= 1 ? ShiftsAndBits.rotatedValue(operation, size, v, count)
+                    : ShiftsAndBits.shiftedValue(operation, size, v, count);
             return onward(c);
         }
     }
@@ -612,17 +609,9 @@ final class DecodedArithmetic {
      * A shift or rotate of a whole register of 4 or 8 bytes by a non-zero immediate count, a shift's flags left as its
      * lazy record ({@link ShiftsAndBits#shiftedLazily}).
      */
-    static final class ShiftRegisterByImm extends DecodedForm {
-        private final int dst, size, operation, count;
-        private final long mask;
-
+    static final class ShiftRegisterByImm extends RegisterByImm {
         ShiftRegisterByImm(BlockOp d) {
             super(d);
-            dst = d.rm();
-            size = d.size();
-            operation = d.sub();
-            count = (int) d.imm() & (size == 8 ? 63 : 31);
-            mask = Core.mask(size);
         }
 
         @Override

@@ -293,11 +293,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
      */
     final long directReadAddress(long linear) {
-        return slowAccess ? 0 : taggedReadAddress(linear);
+        return slowAccess ? 0 : taggedReadAddress(linear, 0);
     }
 
     final long directWriteAddress(long linear) {
-        return slowAccess ? 0 : taggedWriteAddress(linear);
+        return slowAccess ? 0 : taggedWriteAddress(linear, 0);
     }
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
@@ -320,19 +320,12 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      * (one the JIT would compile away until the first such access, and deoptimize at it).
      */
     final long compiledReadAddress(long linear, int size) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return slots[i] == (page | directSalt | crossing(linear, size)) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+        return taggedReadAddress(linear, crossing(linear, size));
     }
 
     /** As {@link #directWriteAddress(long, int)}, for blocks. */
     final long compiledWriteAddress(long linear, int size) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (page | directSalt | crossing(linear, size))
-                ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        return taggedWriteAddress(linear, crossing(linear, size));
     }
 
     /**
@@ -343,19 +336,19 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return ((linear + size - 1) >>> 12 ^ linear >>> 12) << 52;
     }
 
-    /** The host address of {@code linear} when its direct read entry's tag matches it, else 0. */
-    private long taggedReadAddress(long linear) {
+    /** The host address of {@code linear} when its direct read entry's tag matches it with {@code crossing}, else 0. */
+    private long taggedReadAddress(long linear, long crossing) {
         long page = linear >>> 12;
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) page << 2 & mask; // the array's length as the mask: no bounds checks
-        return slots[i] == (page | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slots[i] == (page | directSalt | crossing) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
-    private long taggedWriteAddress(long linear) {
+    private long taggedWriteAddress(long linear, long crossing) {
         long page = linear >>> 12;
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (page | directSalt) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slots[i + WRITE_TAG & mask] == (page | directSalt | crossing) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     long read(long linear, int size) {
