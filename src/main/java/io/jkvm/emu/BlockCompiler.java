@@ -238,7 +238,7 @@ final class BlockCompiler {
     /**
      * Whether a compiled form is ROL or ROR of a register by an immediate: it sets CF and OF and keeps the others, so
      * when a later form sets all six before anything reads them, its flags and those it keeps are dead alike, and it
-     * computes its result alone (CompiledForms' quiet rotate: the same test, so that no flags are computed from a record
+     * computes its result alone (CompiledShifts' quiet rotate: the same test, so that no flags are computed from a record
      * this one found dead).
      */
     static boolean rotatesRegister(BlockOp d) {

@@ -27,7 +27,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
 final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
             CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class),
-            CD_MATH = BlockCompiler.desc(Math.class), CD_SHIFTS = BlockCompiler.desc(ShiftsAndBits.class);
+            CD_MATH = BlockCompiler.desc(Math.class);
     private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             DIRECT_WRITE = MethodTypeDesc.of(CD_long, CD_long, CD_int),
@@ -38,8 +38,7 @@ final class CompiledForms {
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
-            LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
-            SHIFTED = MethodTypeDesc.of(CD_long, CD_CORE, CD_int, CD_int, CD_long, CD_int);
+            LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long);
 
     private CompiledForms() {
     }
@@ -225,58 +224,7 @@ final class CompiledForms {
                 b.reloadRegister(0);
                 b.reloadRegister(2);
             }
-            case BlockOp.SHIFT -> {
-                if (d.imm() < 0) {
-                    shiftByCl(b, d, i, size);
-                    break;
-                }
-                int count = (int) d.imm() & (size == 8 ? 63 : 31); // not 0: that form runs through the executor
-                // a register shift or ROL/ROR whose flags nothing sees computes its result alone (a memory one may
-                // exit after its store); RCL and RCR read CF
-                boolean quiet = (d.sub() >= 4 && d.rm() != BlockOp.MEMORY || BlockCompiler.rotatesRegister(d)) && b.flagsDeadAfter(i);
-                // SHL, SHR and SAR leave a lazy record (operand, count, result, and the AF and OF they keep); rotates
-                // compute their flags at once in the core
-                int lazy = ShiftsAndBits.lazyOp(d.sub());
-                // a ROL's or ROR's flags go over the flags before it, computed where they are seen (BodyState.rotated)
-                boolean over = !quiet && d.sub() <= 1;
-                if (over) {
-                    b.beforeRotation();
-                } else if (!quiet && lazy == CpuState.LAZY_NONE) {
-                    b.materializeFlags(); // RCL and RCR read CF and keep some of them
-                } else if (!quiet) {
-                    b.keptByShift();
-                    cob.lstore(flagCarry(t));
-                }
-                readRm(b, d, i, size);
-                cob.lstore(VALUE);
-                if (lazy != CpuState.LAZY_NONE) {
-                    if (!quiet) {
-                        cob.lload(VALUE).lstore(flagDst(t)).loadConstant((long) count).lstore(flagSrc(t));
-                    }
-                    shiftValue(cob, d.sub(), size, count);
-                    cob.lstore(VALUE);
-                    if (!quiet) {
-                        cob.lload(VALUE).lstore(flagRes(t));
-                    }
-                } else if (quiet || over) {
-                    rotateValue(cob, d.sub(), size, count);
-                    cob.lstore(VALUE);
-                } else {
-                    cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE).loadConstant(count)
-                            .invokestatic(CD_SHIFTS, "shifted", SHIFTED).lstore(VALUE); // the JIT inlines it and its operation
-                }
-                cob.lload(VALUE);
-                store(b, d, size);
-                if (over) {
-                    cob.lload(VALUE).lstore(BodyState.ROTATED); // after the store: a fault there leaves the flags before
-                    b.rotatedOver(d.sub(), size, count);
-                } else if (lazy == CpuState.LAZY_NONE && !quiet) {
-                    cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
-                            .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
-                } else if (!quiet) {
-                    b.setFlags(lazy, size, t); // after the store: a fault there leaves the flags before
-                }
-            }
+            case BlockOp.SHIFT -> CompiledShifts.emit(b, d, i, t);
             case BlockOp.CMOV -> {
                 Label keep = cob.newLabel(), done = cob.newLabel();
                 readRm(b, d, i, size); // read whether it moves or not
@@ -611,7 +559,7 @@ final class CompiledForms {
     }
 
     /** Pops the result on the stack into the r/m operand: the register, or memory at ADDRESS (readRm left it). */
-    private static void store(BodyState b, BlockOp d, int size) {
+    static void store(BodyState b, BlockOp d, int size) {
         if (d.rm() == BlockOp.MEMORY) {
             b.cob.lstore(VALUE);
             b.cob.aload(CORE).lload(ADDRESS).lload(VALUE);
@@ -619,88 +567,6 @@ final class CompiledForms {
         } else {
             b.storeRegister(d.rm(), size);
         }
-    }
-
-    /**
-     * Pushes SHL/SAL (sub 4, 6), SHR (5) or SAR (7) of the VALUE local, {@code size} bytes zero-extended, by a masked,
-     * non-zero {@code count}, as {@link ShiftsAndBits#shiftedValue}, in place (as {@link #rotateValue}).
-     */
-    private static void shiftValue(CodeBuilder cob, int sub, int size, int count) {
-        int bits = 8 * size;
-        switch (sub) {
-            case 4, 6 -> {
-                if (count >= bits) {
-                    cob.lconst_0();
-                    return;
-                }
-                cob.lload(VALUE).loadConstant(count).lshl();
-            }
-            case 5 -> {
-                cob.lload(VALUE).loadConstant(count).lushr();
-                return; // a masked count is below 64, and the value has no bits above its size
-            }
-            default -> {
-                cob.lload(VALUE);
-                if (bits < 64) {
-                    cob.loadConstant(64 - bits).lshl().loadConstant(64 - bits).lshr(); // sign-extended
-                }
-                cob.loadConstant(Math.min(count, 63)).lshr();
-            }
-        }
-        if (size != 8) {
-            cob.loadConstant(CpuState.mask(size)).land();
-        }
-    }
-
-    /**
-     * Pushes ROL (sub 0) or ROR (1) of the VALUE local, {@code size} bytes zero-extended, by a masked {@code count}, as
-     * {@link ShiftsAndBits#rotatedValue}: in place, as a call would cost the region its inlining budget.
-     */
-    private static void rotateValue(CodeBuilder cob, int sub, int size, int count) {
-        int bits = 8 * size, c = count % bits;
-        if (c == 0) {
-            cob.lload(VALUE);
-            return;
-        }
-        int left = sub == 0 ? c : bits - c; // a ROR by c is a ROL by the rest
-        cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(bits - left).lushr().lor();
-        if (size != 8) {
-            cob.loadConstant(CpuState.mask(size)).land();
-        }
-    }
-
-    /**
-     * A shift or rotate by CL, as its decoded form runs it: a count of 0 leaves the flags and the operand (a 32-bit one
-     * is written back, so zero-extended); any other count sets the flags in the core at once. The flags of before are
-     * written to the core first, so they are there either way.
-     */
-    private static void shiftByCl(BodyState b, BlockOp d, int i, int size) {
-        CodeBuilder cob = b.cob;
-        Label zero = cob.newLabel(), done = cob.newLabel();
-        b.materializeFlags();
-        readRm(b, d, i, size);
-        cob.lstore(VALUE);
-        shiftCount(b, size);
-        cob.ifeq(zero);
-        cob.aload(CORE).loadConstant(d.sub()).loadConstant(size).lload(VALUE);
-        shiftCount(b, size);
-        cob.invokestatic(CD_SHIFTS, "shifted", SHIFTED);
-        store(b, d, size);
-        cob.aload(CORE).dup().getfield(CD_CORE, "shiftFlags", CD_long)
-                .invokevirtual(CD_CORE, "setArith", MethodTypeDesc.of(CD_void, CD_long));
-        cob.goto_(done).labelBinding(zero);
-        if (size == 4) {
-            cob.lload(VALUE);
-            store(b, d, size);
-        }
-        cob.labelBinding(done);
-        b.flagsInCore();
-    }
-
-    /** Pushes the count CL gives a shift of {@code size} bytes, as an int. */
-    private static void shiftCount(BodyState b, int size) {
-        b.loadRegister(1, 1);
-        b.cob.l2i().loadConstant(size == 8 ? 63 : 31).iand();
     }
 
     /**
@@ -755,7 +621,7 @@ final class CompiledForms {
     }
 
     /** Pushes the r/m operand at {@code size}: a register, or a read of memory (its address left in ADDRESS). */
-    private static void readRm(BodyState b, BlockOp d, int i, int size) {
+    static void readRm(BodyState b, BlockOp d, int i, int size) {
         if (d.rm() >= 0) {
             b.loadRegister(d.rm(), size);
         } else if (readModifyWrite(d)) {
