@@ -293,11 +293,11 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
      * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
      */
     final long directReadAddress(long linear) {
-        return slowAccess ? 0 : taggedReadAddress(linear, 0);
+        return slowAccess ? 0 : taggedReadAddress(linear, linear >>> 12);
     }
 
     final long directWriteAddress(long linear) {
-        return slowAccess ? 0 : taggedWriteAddress(linear, 0);
+        return slowAccess ? 0 : taggedWriteAddress(linear, linear >>> 12);
     }
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
@@ -315,40 +315,34 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     // always false there, and a load and a branch at every access.
 
     /**
-     * As {@link #directReadAddress(long, int)}, for blocks: nothing else is left to check there. An access past its
-     * page's end sets bit 52 of the key ({@link #crossing}), which no tag has, so it misses with no branch of its own
-     * (one the JIT would compile away until the first such access, and deoptimize at it).
+     * As {@link #directReadAddress(long, int)}, for blocks: nothing else is left to check there. The key is the page of
+     * the access's last byte: past its page's end that is the next page, whose tag is never in the first page's slot
+     * (the pages of one slot lie the TLB's size apart), so it misses with no test or branch of its own (one the JIT
+     * would compile away until the first such access, and deoptimize at it).
      */
     final long compiledReadAddress(long linear, int size) {
-        return taggedReadAddress(linear, crossing(linear, size));
+        return taggedReadAddress(linear, (linear + size - 1) >>> 12);
     }
 
     /** As {@link #directWriteAddress(long, int)}, for blocks. */
     final long compiledWriteAddress(long linear, int size) {
-        return taggedWriteAddress(linear, crossing(linear, size));
+        return taggedWriteAddress(linear, (linear + size - 1) >>> 12);
     }
 
     /**
-     * Bit 52 (or more) when {@code size} bytes from {@code linear} do not lie in one page, else 0: a linear page's
-     * number has 52 bits, and the direct pages' salt begins at bit 53.
+     * The host address of {@code linear} when its direct read entry's tag is {@code lastPage}'s (the linear page of
+     * the access's last byte, which must be linear's own for a hit), else 0.
      */
-    private static long crossing(long linear, int size) {
-        return ((linear + size - 1) >>> 12 ^ linear >>> 12) << 52;
+    private long taggedReadAddress(long linear, long lastPage) {
+        long[] slots = direct;
+        int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask; // the array's length as the mask: no bounds checks
+        return slots[i] == (lastPage | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
-    /** The host address of {@code linear} when its direct read entry's tag matches it with {@code crossing}, else 0. */
-    private long taggedReadAddress(long linear, long crossing) {
-        long page = linear >>> 12;
+    private long taggedWriteAddress(long linear, long lastPage) {
         long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask; // the array's length as the mask: no bounds checks
-        return slots[i] == (page | directSalt | crossing) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
-    }
-
-    private long taggedWriteAddress(long linear, long crossing) {
-        long page = linear >>> 12;
-        long[] slots = direct;
-        int mask = slots.length - 1, i = (int) page << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (page | directSalt | crossing) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask;
+        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
     }
 
     long read(long linear, int size) {
