@@ -11,9 +11,9 @@ import java.util.Set;
 
 /**
  * What a command that starts a machine will need, made on a thread of its own while the main thread has picocli build
- * its command model: the libc downcalls a machine makes before its guest starts (its system calls, the host CPU's
- * stubs, and KVM's quick ioctls when the device is there), the JVM's lazily opened parts the sandbox opens before it
- * goes up and its seccomp filter, the CPUID tables' bindings when there is a KVM device, and, when the run may be on
+ * its command model: the libc downcalls a machine makes before its guest starts (its system calls and the host CPU's
+ * stubs, one shape; KVM's quick ioctls take it too in such a process), the JVM's lazily opened parts the sandbox opens
+ * before it goes up and its seccomp filter, the CPUID tables' bindings when there is a KVM device, and, when the run may be on
  * KVM, what KVM's vCPUs call. Only in a process of jkvm's own ({@link Main#main}); the main thread waits for it to end
  * before the sandbox goes up, so no thread of its is still starting or ending then.
  */
@@ -32,6 +32,7 @@ final class StartAhead {
      */
     static void begin(String[] args) {
         if (args.length > 0 && MACHINE_COMMANDS.contains(args[0])) {
+            Downcalls.quickIoctlsAsSystemCalls();
             boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
             ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> links(args, kvm)),
                     Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(() -> sandboxParts(kvm)));
@@ -42,9 +43,6 @@ final class StartAhead {
         try {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
             Downcalls.linkForMachine();
-            if (kvm) {
-                Downcalls.linkForKvm();
-            }
             Downcalls.linkForSandbox();
             if (kvm && !namesTheEmulator(args)) {
                 Downcalls.linkForKvmVcpus();

@@ -81,13 +81,14 @@ public final class Fd implements AutoCloseable {
 
     /** ioctl on descriptor {@code fd}, which may be one jkvm does not own (a standard stream). */
     static int ioctlOrErrno(int fd, Ioctl request, long arg) {
-        if (!request.quick()) {
+        java.lang.invoke.MethodHandle critical = request.quick() ? Libc.criticalIoctl() : null;
+        if (critical == null) {
             return (int) Libc.syscallOrErrno(io.jkvm.linux.uapi.Uapi.SYS_ioctl(), fd, request.number(), arg);
         }
         MemorySegment state = Libc.callState();
         int r;
         try {
-            r = (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd, request.number(), arg);
+            r = (int) critical.invokeExact(state, fd, request.number(), arg);
         } catch (Throwable t) {
             throw Libc.linkageBroken(t);
         }

@@ -45,6 +45,32 @@ final class Libc {
         static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.ioctl.address(),
                 FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
+
+        static {
+            CRITICAL_IOCTL.set(LINKED);
+        }
+    }
+
+    private static final int UNLINKED = 0, LINKING = 1, LINKED = 2, DECLINED = 3;
+    /** How far the critical ioctl's link is: a shape of its own, so a link of its own (tens of milliseconds cold). */
+    private static final java.util.concurrent.atomic.AtomicInteger CRITICAL_IOCTL = new java.util.concurrent.atomic.AtomicInteger();
+
+    /**
+     * The critical ioctl's handle, linked on the calling thread at its first use; null when this process declined it
+     * ({@link #declineCriticalIoctl}) or another thread is linking it, and the caller's query then goes through
+     * syscall(2)'s shape.
+     */
+    static MethodHandle criticalIoctl() {
+        int state = CRITICAL_IOCTL.get();
+        if (state == LINKED || state == UNLINKED && CRITICAL_IOCTL.compareAndSet(UNLINKED, LINKING)) {
+            return IoctlLongCritical.HANDLE;
+        }
+        return null;
+    }
+
+    /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or being linked). */
+    static void declineCriticalIoctl() {
+        CRITICAL_IOCTL.compareAndSet(UNLINKED, DECLINED);
     }
 
     /** syscall(2)'s shape: the number, then six arguments, each a long (a pointer as its address, an int sign-extended). */
