@@ -68,6 +68,11 @@ final class Libc {
         return null;
     }
 
+    /** Whether the critical ioctl is linked (for the tests). */
+    static boolean criticalIoctlLinked() {
+        return CRITICAL_IOCTL.get() == LINKED;
+    }
+
     /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or being linked). */
     static void declineCriticalIoctl() {
         CRITICAL_IOCTL.compareAndSet(UNLINKED, DECLINED);

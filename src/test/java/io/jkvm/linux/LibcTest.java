@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Libc's own descriptors (it links without initializing jextract's holders) are the generated bindings', and what goes
@@ -52,6 +53,38 @@ class LibcTest {
             MemorySegment utsname = arena.allocate(6 * 65); // struct utsname: six 65-byte strings, sysname first
             assertEquals(0, Libc.syscall(state, Uapi.SYS_uname(), utsname.address(), 0, 0));
             assertEquals("Linux", utsname.getString(0));
+        }
+    }
+
+    /**
+     * Once a launch declines the critical ioctl's link, a quick ioctl goes through syscall(2)'s shape without linking
+     * it, and answers as the critical downcall does (FIONREAD on a regular file: the bytes to its end; TCGETS on it:
+     * ENOTTY).
+     */
+    @Test
+    void aQuickIoctlAnswersAlikeWhenTheCriticalDowncallIsDeclined() throws Throwable {
+        Path file = Files.createTempFile("jkvm-libc", ".bin");
+        try {
+            Files.write(file, new byte[5]);
+            Ioctl fionread = Ioctl.quick("FIONREAD", 0x541B), tcgets = Ioctl.quick("TCGETS", 0x5401);
+            try (Fd fd = Fd.open(file.toString(), 0); Arena arena = Arena.ofConfined()) {
+                MemorySegment bytes = arena.allocate(256);
+                boolean linkedBefore = Libc.criticalIoctlLinked();
+                Libc.declineCriticalIoctl();
+                assertEquals(0, fd.ioctlOrErrno(fionread, bytes));
+                assertEquals(5, bytes.get(java.lang.foreign.ValueLayout.JAVA_INT, 0));
+                assertEquals(-25, fd.ioctlOrErrno(tcgets, bytes), "ENOTTY");
+                assertEquals(linkedBefore, Libc.criticalIoctlLinked(), "declined, the shape is not linked by its use");
+
+                bytes.fill((byte) 0);
+                MemorySegment state = Libc.callState();
+                assertEquals(0, (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd.value(), fionread.number(), bytes.address()));
+                assertEquals(5, bytes.get(java.lang.foreign.ValueLayout.JAVA_INT, 0));
+                assertEquals(-1, (int) Libc.IoctlLongCritical.HANDLE.invokeExact(state, fd.value(), tcgets.number(), bytes.address()));
+                assertEquals(25, Libc.errno(state), "ENOTTY");
+            }
+        } finally {
+            Files.deleteIfExists(file);
         }
     }
 }
