@@ -246,7 +246,7 @@ final class BlockCompiler {
     }
 
     /** Whether a compiled form neither reads nor writes flags. */
-    private static boolean leavesFlags(BlockOp d) {
+    static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
                  BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
@@ -314,6 +314,21 @@ final class BlockCompiler {
         return false;
     }
 
+    /**
+     * The registers a block's instructions write before one of them sets every flag (that one's own fault comes before
+     * its write), as a bit set: where a pending record's operands must stay as they are ({@link ImplicitRecords}).
+     */
+    static long writtenBeforeFlags(BlockOp[] insns) {
+        long written = 0;
+        for (BlockOp d : insns) {
+            if (setsAllFlags(d)) {
+                break;
+            }
+            written |= registersWritten(d);
+        }
+        return written;
+    }
+
     /** The registers the compiled forms of {@code insns} use, as a bit set: they are held in locals. */
     static long registersUsed(BlockOp[] insns) {
         long used = 0;
@@ -355,29 +370,34 @@ final class BlockCompiler {
     static long registersWritten(BlockOp[] insns) {
         long written = 0;
         for (BlockOp d : insns) {
-            if (!compiled(d)) {
-                continue;
-            }
-            int rm = d.rm() == BlockOp.MEMORY ? BlockOp.NONE : d.rm();
-            written |= switch (d.op()) {
-                case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM ->
-                        d.sub() != 7 ? bit(rm) : 0;
-                case BlockOp.ALU_REG_RM -> d.sub() != 7 ? bit(d.reg()) : 0;
-                case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC_DEC_R64, BlockOp.INC, BlockOp.DEC, BlockOp.NOT,
-                     BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC -> bit(rm);
-                case BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM,
-                     BlockOp.CMOV -> bit(d.reg());
-                case BlockOp.PUSH_REG, BlockOp.CALL, BlockOp.RET -> bit(4);
-                case BlockOp.POP_REG -> bit(4) | bit(d.reg());
-                case BlockOp.MUL_DIV -> bit(0) | bit(2);
-                case BlockOp.SIGN_EXTEND_ACC -> bit(0);
-                case BlockOp.SIGN_FILL_DX -> bit(2);
-                case BlockOp.LOCKED -> d.sub() == 11 ? bit(0) : d.sub() == 10 ? bit(d.reg()) : 0; // CMPXCHG, XADD
-                case BlockOp.SSE -> d.sub() == SseForms.FROM_XMM ? bit(rm) : 0;
-                default -> 0; // Jcc, JMP, TEST, NOP, PAUSE, RDTSC (read back from the register file)
-            };
+            written |= registersWritten(d);
         }
         return written;
+    }
+
+    /** The registers compiled form {@code d} writes, as a bit set; none for a form the executor runs. */
+    static long registersWritten(BlockOp d) {
+        if (!compiled(d)) {
+            return 0;
+        }
+        int rm = d.rm() == BlockOp.MEMORY ? BlockOp.NONE : d.rm();
+        return switch (d.op()) {
+            case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM ->
+                    d.sub() != 7 ? bit(rm) : 0;
+            case BlockOp.ALU_REG_RM -> d.sub() != 7 ? bit(d.reg()) : 0;
+            case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC_DEC_R64, BlockOp.INC, BlockOp.DEC, BlockOp.NOT,
+                 BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC -> bit(rm);
+            case BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM,
+                 BlockOp.CMOV -> bit(d.reg());
+            case BlockOp.PUSH_REG, BlockOp.CALL, BlockOp.RET -> bit(4);
+            case BlockOp.POP_REG -> bit(4) | bit(d.reg());
+            case BlockOp.MUL_DIV -> bit(0) | bit(2);
+            case BlockOp.SIGN_EXTEND_ACC -> bit(0);
+            case BlockOp.SIGN_FILL_DX -> bit(2);
+            case BlockOp.LOCKED -> d.sub() == 11 ? bit(0) : d.sub() == 10 ? bit(d.reg()) : 0; // CMPXCHG, XADD
+            case BlockOp.SSE -> d.sub() == SseForms.FROM_XMM ? bit(rm) : 0;
+            default -> 0; // Jcc, JMP, TEST, NOP, PAUSE, RDTSC (read back from the register file)
+        };
     }
 
     private static long bit(int n) {

@@ -61,6 +61,10 @@ abstract class BodyState {
      * start, so a branch to it leaves the record in the pending locals, which only the handlers and exits there read.
      */
     private final boolean[] flagsPendingAtStart;
+    /** Per pending block: the registers it writes before it sets every flag. */
+    private final long[] writtenBeforeFlags;
+    /** The records a branch to a pending block leaves as their shape's number ({@link ImplicitRecords}). */
+    private final ImplicitRecords implicit = new ImplicitRecords();
     final long used;
     /** Registers the region's compiled forms may write in their locals ({@link BlockCompiler#registersWritten}). */
     final long written;
@@ -87,6 +91,7 @@ abstract class BodyState {
         offsets = new long[insns.length];
         flagsDeadAtStart = new boolean[blocks];
         flagsPendingAtStart = new boolean[blocks];
+        writtenBeforeFlags = new long[blocks];
         starts = new Label[blocks];
         for (int k = 0, i = 0; k < blocks; k++) {
             first[k] = i;
@@ -98,6 +103,7 @@ abstract class BodyState {
             first[k + 1] = i;
             flagsDeadAtStart[k] = BlockCompiler.flagsDeadAtStart(region.blocks()[k]);
             flagsPendingAtStart[k] = !flagsDeadAtStart[k] && BlockCompiler.flagsSeenOnlyByFaults(region.blocks()[k]);
+            writtenBeforeFlags[k] = flagsPendingAtStart[k] ? BlockCompiler.writtenBeforeFlags(region.blocks()[k]) : 0;
             starts[k] = cob.newLabel();
         }
         boolean loops = false;
@@ -118,6 +124,50 @@ abstract class BodyState {
         loop = loops;
         used = BlockCompiler.registersUsed(insns);
         written = BlockCompiler.registersWritten(insns);
+        // every shape a branch may leave, numbered before any code reads the PENDING_OP local
+        for (int i = 0; i < insns.length; i++) {
+            for (int k = 0; k < blocks; k++) {
+                ImplicitRecords.Shape shape = branchesTo(i, k) ? implicitShape(i, k) : null;
+                if (shape != null) {
+                    implicit.add(shape);
+                }
+            }
+        }
+    }
+
+    /** Whether instruction {@code i} may go on in the method at block {@code k}: its branch, call, return or block end. */
+    private boolean branchesTo(int i, int k) {
+        int b = blockOf(i);
+        return branchTarget(i) == k || callTarget(i) == k || insns[i].op() == BlockOp.RET && returnSites[k]
+                || i == first[b + 1] - 1 && fallThrough(b) == k;
+    }
+
+    /**
+     * The shape of the flag record instruction {@code i}'s branch to pending block {@code k} may leave as its number:
+     * the last instruction of {@code i}'s block to touch the flags, up to {@code i}, has one ({@link ImplicitRecords#of}),
+     * and neither the instructions after it nor block {@code k} before it sets every flag write its registers. Else null.
+     */
+    private ImplicitRecords.Shape implicitShape(int i, int k) {
+        if (!flagsPendingAtStart[k]) {
+            return null;
+        }
+        long writes = 0;
+        for (int j = i; j >= first[blockOf(i)]; j--) {
+            BlockOp d = insns[j];
+            ImplicitRecords.Shape shape = ImplicitRecords.of(d);
+            if (shape != null) {
+                return ((writes | writtenBeforeFlags[k]) & shape.registers()) == 0 ? shape : null;
+            }
+            boolean branch = j == i && switch (d.op()) {
+                case BlockOp.JCC, BlockOp.JMP, BlockOp.CALL, BlockOp.RET -> true;
+                default -> false;
+            };
+            if (!branch && !BlockCompiler.leavesFlags(d)) {
+                return null;
+            }
+            writes |= BlockCompiler.registersWritten(d) | (branch && d.op() != BlockOp.JCC && d.op() != BlockOp.JMP ? 1L << 4 : 0);
+        }
+        return null;
     }
 
     /** The offset from the entry where instruction {@code i} ends: the next one's address. */
@@ -527,6 +577,19 @@ abstract class BodyState {
         if (op == PENDING) { // the pending record, if there is one
             Label none = cob.newLabel();
             cob.iload(PENDING_OP).ifeq(none);
+            if (implicit.count() > 0) {
+                Label inLocals = cob.newLabel();
+                cob.iload(PENDING_OP).ifgt(inLocals);
+                for (int n = 0; n < implicit.count(); n++) {
+                    Label other = cob.newLabel();
+                    cob.iload(PENDING_OP).loadConstant(ImplicitRecords.pendingOp(n)).if_icmpne(other);
+                    ImplicitRecords.emit(this, implicit.get(n));
+                    cob.goto_(none);
+                    cob.labelBinding(other);
+                }
+                cob.goto_(none); // no other number is ever stored
+                cob.labelBinding(inLocals);
+            }
             cob.aload(CORE).iload(PENDING_OP).putfield(CD_CORE, "lazyOp", CD_int);
             cob.aload(CORE).lload(PENDING_RECORD).putfield(CD_CORE, "lazyDst", CD_long);
             cob.aload(CORE).lload(PENDING_RECORD + 2).putfield(CD_CORE, "lazySrc", CD_long);
@@ -655,7 +718,11 @@ abstract class BodyState {
      */
     void branchTo(int i, int k) {
         long target = region.starts()[k];
-        if (flagsPendingAtStart[k]) {
+        ImplicitRecords.Shape shape = flagsPendingAtStart[k] && rotated == 0 ? implicitShape(i, k) : null;
+        if (shape != null && flagOp == shape.op() && flagSize == shape.size()) {
+            // the record is its shape's number: its operands are in their registers' locals until the block sets the flags
+            cob.loadConstant(ImplicitRecords.pendingOp(implicit.indexOf(shape))).istore(PENDING_OP);
+        } else if (flagsPendingAtStart[k]) {
             pend(); // only a fault or an exit before the block sets them reads them: no stores on the way round
         } else if (!flagsDeadAtStart[k]) {
             emitFlagsToCore(); // the block reads them, or may fault before setting them

@@ -259,4 +259,91 @@ class CompiledFaultPrecisionTest {
         assertEquals(List.of(interpreted, interpreted), List.of(loopHeadFault("blocks", LOOP_WITH_A_ROTATE_LAST),
                 loopHeadFault("compiled", LOOP_WITH_A_ROTATE_LAST)), "decoded and compiled as interpreted");
     }
+
+    /**
+     * 1: mov rax, [rsi]; add rdx, rax; mov rsi, rax; dec rcx; {@code compare}; jne 1b: a loop walking a list whose
+     * fourth pointer has no page, so that the fourth round's first load faults with the flags of the third round's
+     * compare pending. Compiled, a CMP of a register with an immediate or another register, or a TEST of a register
+     * with itself, crosses the back edge as its shape's number, and the handler makes the record again from RCX's (and
+     * RBX's) locals; a CMP of RAX, which the loop's load writes first, crosses it in the pending locals.
+     */
+    private static final String LIST_LOOP = "488b06" + "4801c2" + "4889c6" + "48ffc9" + "%s" + "%s" + "f4";
+
+    /** The list loop with {@code compare} before its JNE. */
+    private static String listLoop(String compare) {
+        return LIST_LOOP.formatted(compare, compare.length() == 6 ? "75ef" : "75ee");
+    }
+
+    /**
+     * 1: mov rax, [rsi]; mov r8, [rax]; add rdx, rax; mov rsi, rax; dec rcx; cmp rax, 30; jne 1b: the third round's
+     * second load faults after its first wrote RAX, the register of the second round's CMP, whose record must cross
+     * the back edge in the pending locals: the frame's RFLAGS is that of the list's second pointer less 30.
+     */
+    private static final String LIST_LOOP_WRITING_FIRST = "488b06" + "4c8b00" + "4801c2" + "4889c6" + "48ffc9" + "4883f81e"
+            + "75eb" + "f4";
+
+    /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2, after list loop {@code guest} ran. */
+    private static List<Long> listLoopFault(String setting, String guest) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
+                haltOn(vm, 14);
+                vm.memory.writeLong(DATA, DATA + 64);
+                vm.memory.writeLong(DATA + 64, DATA + 128);
+                vm.memory.writeLong(DATA + 128, NO_PAGE);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 20).withGpr(3, 30).withGpr(2, 0).withGpr(6, DATA)
+                        .withRflags(0x202));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                List<Long> seen = gprsAndRip(end);
+                seen.add(vm.memory.readLong(end.rsp() + 8)); // RIP of the faulting load
+                seen.add(vm.memory.readLong(end.rsp() + 24)); // RFLAGS at it
+                seen.add(vm.vcpu.specialRegisters().cr2());
+                return seen;
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+            "4883f91e, 149", // cmp rcx, 30: 17 - 30 sets CF, PF, AF and SF
+            "4839d9, 149",   // cmp rcx, rbx (30): the same
+            "4885c9, 4",     // test rcx, rcx: 17, PF alone
+            "4883f81e, -1"}) // cmp rax, 30: RAX, which the load writes first, crosses in the pending locals
+    void aListLoopsFirstLoadFaultingSeesTheCompareOfTheRoundBeforeInEachSetting(String compare, long flags) {
+        String guest = listLoop(compare);
+        List<Long> interpreted = listLoopFault("interpreter", guest);
+        assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
+        assertEquals(NO_PAGE, interpreted.get(19), "CR2");
+        assertEquals(17, interpreted.get(1), "three rounds decremented RCX");
+        if (flags >= 0) {
+            assertEquals(flags, interpreted.get(18) & 0x8D5, "the compare's CF, PF, AF, ZF, SF and OF");
+        }
+        assertEquals(List.of(interpreted, interpreted), List.of(listLoopFault("blocks", guest),
+                listLoopFault("compiled", guest)), "decoded and compiled as interpreted");
+    }
+
+    @Test
+    void aFaultAfterTheLoopHeadWroteTheComparedRegisterSeesTheCompareOfItsValueBefore() {
+        List<Long> interpreted = listLoopFault("interpreter", LIST_LOOP_WRITING_FIRST);
+        assertEquals(EmuVm.CODE + 3, interpreted.get(17), "the saved RIP is the loop's second load");
+        assertEquals(NO_PAGE, interpreted.get(0), "RAX, written by the first");
+        assertEquals(0x10, interpreted.get(18) & 0x8D5, "0x300080 - 30 = 0x300062: AF alone (PF clear: three bits)");
+        assertEquals(List.of(interpreted, interpreted), List.of(listLoopFault("blocks", LIST_LOOP_WRITING_FIRST),
+                listLoopFault("compiled", LIST_LOOP_WRITING_FIRST)), "decoded and compiled as interpreted");
+    }
+
+    /**
+     * 1: mov rax, [rsi]; add rdx, rax; mov rsi, rax; cmp rcx, 30; lea rcx, [rcx - 1]; jne 1b: RCX is written between
+     * the CMP and its back edge, so its record crosses in the pending locals: the fourth round's load sees 18 - 30.
+     */
+    @Test
+    void aCompareWhoseRegisterChangesBeforeTheBackEdgeIsSeenWithItsValueThen() {
+        String guest = "488b06" + "4801c2" + "4889c6" + "4883f91e" + "488d49ff" + "75ed" + "f4";
+        List<Long> interpreted = listLoopFault("interpreter", guest);
+        assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
+        assertEquals(17, interpreted.get(1), "three rounds decremented RCX");
+        assertEquals(0x91, interpreted.get(18) & 0x8D5, "18 - 30: CF, AF and SF (PF clear: 0xF4)");
+        assertEquals(List.of(interpreted, interpreted), List.of(listLoopFault("blocks", guest),
+                listLoopFault("compiled", guest)), "decoded and compiled as interpreted");
+    }
 }
