@@ -221,12 +221,19 @@ class CompiledFaultPrecisionTest {
 
     /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2, in {@code setting}. */
     private static List<Long> loopHeadFault(String setting, String guest) {
+        return pageFaultIn(setting, guest, vm -> {
+            vm.memory.writeLong(DATA, 0x0101_0101_0101_0101L);
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 10).withGpr(2, 0).withGpr(6, DATA)
+                    .withGpr(7, NO_PAGE).withGpr(9, 0x1234_5678_9ABC_DEF1L).withRflags(0x202));
+        });
+    }
+
+    /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2 after {@code guest}, set up so, ran to a #PF. */
+    private static List<Long> pageFaultIn(String setting, String guest, java.util.function.Consumer<EmuVm> setUp) {
         return ExecutionTest.with(setting, () -> {
             try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
                 haltOn(vm, 14);
-                vm.memory.writeLong(DATA, 0x0101_0101_0101_0101L);
-                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 10).withGpr(2, 0).withGpr(6, DATA)
-                        .withGpr(7, NO_PAGE).withGpr(9, 0x1234_5678_9ABC_DEF1L).withRflags(0x202));
+                setUp.accept(vm);
                 assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                 Registers end = vm.vcpu.registers();
                 List<Long> seen = gprsAndRip(end);
@@ -284,22 +291,12 @@ class CompiledFaultPrecisionTest {
 
     /** Every GPR, the handler's RIP, the frame's RIP and RFLAGS, CR2, after list loop {@code guest} ran. */
     private static List<Long> listLoopFault(String setting, String guest) {
-        return ExecutionTest.with(setting, () -> {
-            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
-                haltOn(vm, 14);
-                vm.memory.writeLong(DATA, DATA + 64);
-                vm.memory.writeLong(DATA + 64, DATA + 128);
-                vm.memory.writeLong(DATA + 128, NO_PAGE);
-                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 20).withGpr(3, 30).withGpr(2, 0).withGpr(6, DATA)
-                        .withRflags(0x202));
-                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
-                Registers end = vm.vcpu.registers();
-                List<Long> seen = gprsAndRip(end);
-                seen.add(vm.memory.readLong(end.rsp() + 8)); // RIP of the faulting load
-                seen.add(vm.memory.readLong(end.rsp() + 24)); // RFLAGS at it
-                seen.add(vm.vcpu.specialRegisters().cr2());
-                return seen;
-            }
+        return pageFaultIn(setting, guest, vm -> {
+            vm.memory.writeLong(DATA, DATA + 64);
+            vm.memory.writeLong(DATA + 64, DATA + 128);
+            vm.memory.writeLong(DATA + 128, NO_PAGE);
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 20).withGpr(3, 30).withGpr(2, 0).withGpr(6, DATA)
+                    .withRflags(0x202));
         });
     }
 
