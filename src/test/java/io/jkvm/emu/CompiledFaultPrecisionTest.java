@@ -268,17 +268,15 @@ class CompiledFaultPrecisionTest {
     }
 
     /**
-     * 1: mov rax, [rsi]; add rdx, rax; mov rsi, rax; dec rcx; {@code compare}; jne 1b: a loop walking a list whose
-     * fourth pointer has no page, so that the fourth round's first load faults with the flags of the third round's
-     * compare pending. Compiled, a CMP of a register with an immediate or another register, or a TEST of a register
-     * with itself, crosses the back edge as its shape's number, and the handler makes the record again from RCX's (and
-     * RBX's) locals; a CMP of RAX, which the loop's load writes first, crosses it in the pending locals.
+     * 1: mov rax, [rsi]; add rdx, rax; mov rsi, rax; {@code body}; jne 1b: a loop walking a list whose fourth pointer
+     * has no page, so that the fourth round's first load faults with the flags the third round's body left pending.
+     * Compiled, a CMP of a register with an immediate or another register, or a TEST of a register with itself, crosses
+     * the back edge as its shape's number, and the handler makes the record again from RCX's (and RBX's) locals; a CMP
+     * of RAX, which the loop's load writes first, and the records of DEC, SUB, ADD and AND cross in the pending locals.
      */
-    private static final String LIST_LOOP = "488b06" + "4801c2" + "4889c6" + "48ffc9" + "%s" + "%s" + "f4";
-
-    /** The list loop with {@code compare} before its JNE. */
-    private static String listLoop(String compare) {
-        return LIST_LOOP.formatted(compare, compare.length() == 6 ? "75ef" : "75ee");
+    private static String listLoop(String body) {
+        int before = 9 + body.length() / 2 + 2; // the JNE back to the load
+        return "488b06" + "4801c2" + "4889c6" + body + "75" + HexFormat.of().toHexDigits((byte) -before) + "f4";
     }
 
     /**
@@ -295,25 +293,30 @@ class CompiledFaultPrecisionTest {
             vm.memory.writeLong(DATA, DATA + 64);
             vm.memory.writeLong(DATA + 64, DATA + 128);
             vm.memory.writeLong(DATA + 128, NO_PAGE);
-            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 20).withGpr(3, 30).withGpr(2, 0).withGpr(6, DATA)
-                    .withRflags(0x202));
+            // RDX so that the third round's ADD carries (and DEC keeps CF set)
+            vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(1, 20).withGpr(3, 30).withGpr(2, 0xFFFF_A000_0000_0000L)
+                    .withGpr(6, DATA).withRflags(0x202));
         });
     }
 
     @ParameterizedTest
     @CsvSource({
-            "4883f91e, 149", // cmp rcx, 30: 17 - 30 sets CF, PF, AF and SF
-            "4839d9, 149",   // cmp rcx, rbx (30): the same
-            "4885c9, 4",     // test rcx, rcx: 17, PF alone
-            "4883f81e, -1"}) // cmp rax, 30: RAX, which the load writes first, crosses in the pending locals
-    void aListLoopsFirstLoadFaultingSeesTheCompareOfTheRoundBeforeInEachSetting(String compare, long flags) {
-        String guest = listLoop(compare);
+            "48ffc9 4883f91e, 149, 17", // dec rcx; cmp rcx, 30: 17 - 30 sets CF, PF, AF and SF
+            "48ffc9 4839d9, 149, 17",   // dec rcx; cmp rcx, rbx (30): the same
+            "48ffc9 4885c9, 4, 17",     // dec rcx; test rcx, rcx: 17, PF alone
+            "48ffc9 4883f81e, -1, 17",  // dec rcx; cmp rax, 30: RAX, which the load writes first, crosses in the locals
+            "48ffc9, 5, 17",            // dec rcx: 18 - 1, PF, and CF kept: the ADD's carry
+            "4883e901, 4, 17",          // sub rcx, 1: PF alone
+            "4883c1ff, 21, 17",         // add rcx, -1: CF, PF and AF
+            "4821c9, 4, 20"})           // and rcx, rcx: 20, PF alone
+    void aListLoopsFirstLoadFaultingSeesTheFlagsOfTheRoundBeforeInEachSetting(String body, long flags, long rcx) {
+        String guest = listLoop(body.replace(" ", ""));
         List<Long> interpreted = listLoopFault("interpreter", guest);
         assertEquals(EmuVm.CODE, interpreted.get(17), "the saved RIP is the loop's load");
         assertEquals(NO_PAGE, interpreted.get(19), "CR2");
-        assertEquals(17, interpreted.get(1), "three rounds decremented RCX");
+        assertEquals(rcx, interpreted.get(1), "RCX after three rounds");
         if (flags >= 0) {
-            assertEquals(flags, interpreted.get(18) & 0x8D5, "the compare's CF, PF, AF, ZF, SF and OF");
+            assertEquals(flags, interpreted.get(18) & 0x8D5, "the body's CF, PF, AF, ZF, SF and OF");
         }
         assertEquals(List.of(interpreted, interpreted), List.of(listLoopFault("blocks", guest),
                 listLoopFault("compiled", guest)), "decoded and compiled as interpreted");
