@@ -165,7 +165,7 @@ abstract class BodyState {
             if (!branch && !BlockCompiler.leavesFlags(d)) {
                 return null;
             }
-            writes |= BlockCompiler.registersWritten(d) | (branch && d.op() != BlockOp.JCC && d.op() != BlockOp.JMP ? 1L << 4 : 0);
+            writes |= BlockCompiler.registersWritten(d); // a CALL's or RET's RSP among them
         }
         return null;
     }

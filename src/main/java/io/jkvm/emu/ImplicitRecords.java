@@ -62,14 +62,11 @@ final class ImplicitRecords {
 
     private final List<Shape> shapes = new ArrayList<>();
 
-    /** Shape {@code s}'s number among this region's, added if new. */
-    int add(Shape s) {
-        int n = shapes.indexOf(s);
-        if (n < 0) {
+    /** Numbers shape {@code s} among this region's, unless it has a number already. */
+    void add(Shape s) {
+        if (!shapes.contains(s)) {
             shapes.add(s);
-            n = shapes.size() - 1;
         }
-        return n;
     }
 
     /** Shape {@code s}'s number among this region's, or -1. */
