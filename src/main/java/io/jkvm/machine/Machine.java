@@ -51,7 +51,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private volatile VirtualCpu interruptTarget;
     private final Console console;
     private final CompletableFuture<Outcome> outcome = new CompletableFuture<>();
-    /** Guards running, paused, scheduledHandoff, runThread and closed; HLT waits on it for INTR. */
+    /** Guards running, paused, runThread, closed and the handoff schedule's request; HLT waits on it for INTR. */
     private final Object wakeup = new Object();
     /** The thread in run(), once it is there; close() from another thread ends the run and waits for it. */
     private Thread runThread;
@@ -64,11 +64,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private boolean running;
     /** A pause is in force, from pause() until resume(); another pause waits its turn. */
     private boolean paused;
-    /** A handoff vCPU 0's runner asked for (every {@link #handOffEvery} port exits), for run()'s thread to carry out. */
-    private boolean scheduledHandoff;
     private final MigrationControl migration;
-    private volatile long handOffEvery;
-    private long portExits;
+    private final ScheduledHandoffs scheduled;
     private final List<Handoff> handoffs = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** The record class of each device id a snapshot may hold (null: no device of this jkvm has that id). */
@@ -77,6 +74,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
     private Machine(MachineConfig config, Console console, MachineStart start) {
         this.config = config;
         this.console = console;
+        this.scheduled = new ScheduledHandoffs(wakeup, outcome::isDone, () -> runners.getFirst().vcpu(),
+                this::moveToTheOtherBackend, console.trace()::println);
         this.migration = new MigrationControl(config.trace() ? console.trace() : null);
         this.devices = new DeviceManager(console, this::interruptLineChanged, this::finish);
         Kvm k = config.backend() == Backend.EMULATOR ? VcpuFactory.openKvmIfThere(config.kvmPath()) : Kvm.open(config.kvmPath());
@@ -95,20 +94,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
             otherObstacles = placed.otherObstacles();
             lacking = placed.lacking();
             start = placed.start();
-            switch (start) {
-                case Boot b -> {
-                    m = GuestMemory.allocate(config.memorySize());
-                    LongModeBoot.writeTables(m);
-                    b.image().loadInto(m);
-                }
-                case KernelBoot kb -> {
-                    m = GuestMemory.allocate(RamLayout.pc(config.memorySize()));
-                    byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size()); // in the BIOS area; a kernel placed over it wins
-                    m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
-                    KernelLoading.write(kb.image(), m);
-                }
-                case Resume r -> m = r.memory().apply(r.layout());
-            }
+            m = start.memory(config);
         } catch (SnapshotException e) {
             Threads.closeQuietly(m, k);
             throw new MachineException(e.getMessage(), e);
@@ -334,7 +320,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         for (VcpuRunner r : runners) {
             threads.add(r.start());
         }
-        carryOutScheduledHandoffs();
+        scheduled.carryOut();
         Outcome result = outcome.join();
         for (VcpuRunner r : runners) {
             r.post(new VcpuRunner.Stop());
@@ -381,8 +367,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 }
             }
             boolean waitInHlt = exits.handle(vcpu, exit);
-            if (runner.id() == 0 && exit instanceof VcpuExit.Io && handOffEvery > 0 && ++portExits % handOffEvery == 0) {
-                scheduleHandoff(runner);
+            if (runner.id() == 0 && exit instanceof VcpuExit.Io) {
+                scheduled.portExit(runner);
             }
             return waitInHlt;
         }
@@ -586,10 +572,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
      * model this host's KVM cannot run is remade on the software core each time instead. Before run().
      */
     public void handOffEvery(long exits) {
-        if (exits < 0) {
-            throw new MachineException("--handoff-every " + exits + " must be 0 (never) or more");
-        }
-        handOffEvery = exits;
+        scheduled.every(exits);
     }
 
     /** The handoffs done so far, in order. */
@@ -647,80 +630,31 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return h;
     }
 
-    /**
-     * From vCPU 0's thread: asks run()'s thread to pause and move the vCPUs, and waits for that pause to reach it, so
-     * the move comes right after this exit, not some instructions later.
-     */
-    private void scheduleHandoff(VcpuRunner runner) {
-        synchronized (wakeup) {
-            scheduledHandoff = true;
-            wakeup.notifyAll();
-            while (!runner.hasEvents() && !outcome.isDone() && handOffEvery > 0) {
-                if (awaitWakeup()) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
+    /** A scheduled move, paused around it: to the other backend; a model KVM cannot run is remade on the core instead. */
+    private void moveToTheOtherBackend(long requested) {
+        if (!pause()) {
+            return;
         }
-    }
-
-    /** On run()'s thread until the guest ends: each scheduled handoff, to the other backend; a refusal ends them. */
-    private void carryOutScheduledHandoffs() {
-        boolean interrupted = false;
-        while (true) {
-            synchronized (wakeup) {
-                while (!scheduledHandoff && !outcome.isDone()) {
-                    VirtualCpu bsp = runners.getFirst().vcpu();
-                    boolean watch = KernelHaltWatch.needed(bsp);
-                    interrupted |= awaitWakeup(watch ? KernelHaltWatch.PERIOD_MILLIS : 0);
-                    if (watch) {
-                        KernelHaltWatch.kick(bsp); // its HLT stays in the kernel: the runner looks whether it halted for good
-                    }
-                }
-                if (outcome.isDone()) {
-                    reassertInterrupt(interrupted);
-                    return;
-                }
-                scheduledHandoff = false;
+        try {
+            // As state_test.c does for a model KVM cannot run: save, a new vCPU, restore, compare
+            Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
+                    || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
+            requireCanMoveTo(target);
+            Handoff h = moveWhilePaused(target, requested);
+            if (config.trace()) {
+                console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n", handoffs.size(),
+                        BackendMoves.name(h.from()), BackendMoves.name(h.to()), h.pause().toNanos() / 1000,
+                        h.move().toNanos() / 1000);
             }
-            long start = System.nanoTime();
-            try {
-                if (pause()) {
-                    try {
-                        // To the other backend; a model KVM cannot run is remade on the software core instead (as
-                        // state_test.c does: save, a new vCPU, restore, compare)
-                        Backend target = backend == Backend.KVM || !missingOnKvm.isEmpty() || !otherKvmObstacles.isEmpty()
-                                || !factory.hasKvm() ? Backend.EMULATOR : Backend.KVM;
-                        requireCanMoveTo(target);
-                        Handoff h = moveWhilePaused(target, start);
-                        if (config.trace()) {
-                            console.trace().printf("jkvm: handoff %d: %s to %s, paused in %d us, moved in %d us%n",
-                                    handoffs.size(), name(h.from()), name(h.to()), h.pause().toNanos() / 1000,
-                                    h.move().toNanos() / 1000);
-                        }
-                    } finally {
-                        resume();
-                    }
-                }
-            } catch (MachineException e) {
-                console.trace().println("jkvm: " + e.getMessage());
-                synchronized (wakeup) {
-                    handOffEvery = 0;
-                    wakeup.notifyAll(); // vCPU 0 waits for a pause that will not come
-                }
-            }
+        } finally {
+            resume();
         }
     }
 
     /** Holding {@code wakeup}: waits for the next notification; true when interrupted (the caller re-asserts it at the end). */
     private boolean awaitWakeup() {
-        return awaitWakeup(0);
-    }
-
-    /** As {@link #awaitWakeup()}, for at most {@code millis} (0: no limit). */
-    private boolean awaitWakeup(long millis) {
         try {
-            wakeup.wait(millis);
+            wakeup.wait();
             return false;
         } catch (InterruptedException e) {
             return true;
@@ -731,10 +665,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    private static String name(Backend b) {
-        return BackendMoves.name(b);
     }
 
     /** vCPU 0's INTR input changed: passes it to the vCPU and wakes a machine-side HLT wait. */

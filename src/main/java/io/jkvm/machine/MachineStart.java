@@ -35,6 +35,33 @@ sealed interface MachineStart {
         }
     }
 
+    /** Guest RAM as this start needs it: an image's with its long-mode tables, a kernel's with the ACPI tables, a state's. */
+    default GuestMemory memory(MachineConfig config) {
+        if (this instanceof Resume r) {
+            return r.memory().apply(r.layout());
+        }
+        GuestMemory m = GuestMemory.allocate(this instanceof Boot ? RamLayout.flat(config.memorySize())
+                : RamLayout.pc(config.memorySize()));
+        try {
+            switch (this) {
+                case Boot b -> {
+                    LongModeBoot.writeTables(m);
+                    b.image().loadInto(m);
+                }
+                case KernelBoot kb -> {
+                    byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size()); // in the BIOS area; a kernel placed over it wins
+                    m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
+                    KernelLoading.write(kb.image(), m);
+                }
+                case Resume r -> throw new AssertionError(r);
+            }
+        } catch (RuntimeException | Error e) {
+            Threads.closeQuietly(m);
+            throw e;
+        }
+        return m;
+    }
+
     /**
      * Where a state's RAM is: for a PC platform's state whose memory reaches past 4 GiB, below and above the MMIO
      * window, else all from 0; null when it ends inside the window. Its memory size is the span its memory image
