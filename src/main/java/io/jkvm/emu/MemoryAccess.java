@@ -331,18 +331,19 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * The host address of {@code linear} when its direct read entry's tag is {@code lastPage}'s (the linear page of
-     * the access's last byte, which must be linear's own for a hit), else 0.
+     * the access's last byte, which must be linear's own for a hit), else 0. The entry holds the page's address shifted
+     * left by two ({@link Paging#direct}): the shift back and the add tell C2 the sum is in [0, 2^62 + 4095].
      */
     private long taggedReadAddress(long linear, long lastPage) {
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask; // the array's length as the mask: no bounds checks
-        return slots[i] == (lastPage | directSalt) ? slots[i + READ_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slots[i] == (lastPage | directSalt) ? (slots[i + READ_PAGE & mask] >>> 2) + (linear & 0xFFF) : 0;
     }
 
     private long taggedWriteAddress(long linear, long lastPage) {
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? slots[i + WRITE_PAGE & mask] | (linear & 0xFFF) : 0;
+        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? (slots[i + WRITE_PAGE & mask] >>> 2) + (linear & 0xFFF) : 0;
     }
 
     long read(long linear, int size) {

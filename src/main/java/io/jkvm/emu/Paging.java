@@ -126,9 +126,11 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
      * RAM pages a read (a write) at this CPL may reach with nothing left to check, by the TLB's slot: four longs a
      * slot, the read page's tag and host address, then the write page's ({@link #READ_TAG} and on). A tag is the
      * linear page (with {@link #DIRECT_USER} at CPL 3; -1: none), the host address that of the physical page
-     * ({@link Mapping#pageAddress}). One slot's four share a cache line: an access touches one line, not one in each of
-     * two arrays. Filled by an access the full path allowed, dropped with the TLB; a write page also has no decoded
-     * code and no dirty log to mark.
+     * ({@link Mapping#pageAddress}) shifted left by two: read back with {@code >>> 2}, it is below 2^62 to the JIT,
+     * which then drops FFM's bounds check of every access (with no mask constant taking a register in the loops).
+     * One slot's four share a cache line: an access touches one line, not one in each of two arrays. Filled by an
+     * access the full path allowed, dropped with the TLB; a write page also has no decoded code and no dirty log to
+     * mark.
      */
     final long[] direct = new long[4 * TLB_SIZE];
     static final int READ_TAG = 0, READ_PAGE = 1, WRITE_TAG = 2, WRITE_PAGE = 3;
@@ -164,7 +166,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         }
         int slot = 4 * i + (access == ACC_WRITE ? WRITE_TAG : READ_TAG);
         direct[slot] = page | directSalt;
-        direct[slot + 1] = ram.pageAddress(physical & ~0xFFFL);
+        direct[slot + 1] = ram.pageAddress(physical & ~0xFFFL) << 2;
     }
 
     /** Write pages go when stores must be seen: the dirty log starts. */
@@ -174,7 +176,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
 
     @Override
     final void dropDirectWrites(long physicalPage) {
-        long host = ram.pageAddress(physicalPage);
+        long host = ram.pageAddress(physicalPage) << 2;
         for (int i = 0; i < direct.length; i += 4) {
             if (direct[i + WRITE_PAGE] == host) {
                 direct[i + WRITE_TAG] = -1;
