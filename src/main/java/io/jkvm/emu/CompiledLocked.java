@@ -38,7 +38,7 @@ final class CompiledLocked {
         Label slow = cob.newLabel(), done = cob.newLabel();
         CompiledForms.address(b, d, i);
         cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokestatic(CD_LOCKED, "directAddress", DIRECT)
-                .dup2().lstore(VALUE).lconst_0().lcmp().ifeq(slow);
+                .dup2().lstore(VALUE).lconst_0().lcmp().iflt(slow);
         cob.aload(CORE).lload(VALUE).loadConstant(kind).loadConstant(size);
         lockedSource(b, d);
         if (kind == 11) {

@@ -17,7 +17,7 @@ final class LockedInPlace {
     static boolean run(Core c, BlockOp d, long linear) {
         int size = d.size(), kind = d.sub();
         long host = directAddress(c, linear, size);
-        if (host == 0) {
+        if (host < 0) {
             return false;
         }
         long src = source(c, d), acc = c.regOf(0, size);
@@ -39,10 +39,10 @@ final class LockedInPlace {
         return true;
     }
 
-    /** The host address of {@code size} bytes at {@code linear} when a compare-and-swap may run there, else 0. */
+    /** The host address of {@code size} bytes at {@code linear} when a compare-and-swap may run there, else -1. */
     static long directAddress(Core c, long linear, int size) {
         long host = c.directWriteAddress(linear, size);
-        return (host & (size - 1)) == 0 ? host : 0;
+        return (host & (size - 1)) == 0 ? host : -1;
     }
 
     /** The operand a {@link BlockOp#LOCKED} op {@code d} applies: its immediate, 1 (INC, DEC), or its register. */

@@ -290,23 +290,25 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * The host address of {@code linear} when a read (a write) from there to its page's end needs nothing beyond the
-     * direct-page check ({@link #fillDirect}); 0 when the page is not direct now, or the instruction watches its accesses.
+     * direct-page check ({@link #fillDirect}); -1 when the page is not direct now, or the instruction watches its accesses.
+     * A hit is never negative (below 2^62 + 4096): a caller's test of the sign folds away on the hit's path in C2, so
+     * the miss is one path, where what only it reads (a pending flag record's bits) is computed.
      */
     final long directReadAddress(long linear) {
-        return slowAccess ? 0 : taggedReadAddress(linear, linear >>> 12);
+        return slowAccess ? -1 : taggedReadAddress(linear, linear >>> 12);
     }
 
     final long directWriteAddress(long linear) {
-        return slowAccess ? 0 : taggedWriteAddress(linear, linear >>> 12);
+        return slowAccess ? -1 : taggedWriteAddress(linear, linear >>> 12);
     }
 
-    /** As {@link #directReadAddress(long)}, for {@code size} bytes: 0 also when they would cross the page's end. */
+    /** As {@link #directReadAddress(long)}, for {@code size} bytes: -1 also when they would cross the page's end. */
     final long directReadAddress(long linear, int size) {
-        return slowAccess ? 0 : compiledReadAddress(linear, size);
+        return slowAccess ? -1 : compiledReadAddress(linear, size);
     }
 
     final long directWriteAddress(long linear, int size) {
-        return slowAccess ? 0 : compiledWriteAddress(linear, size);
+        return slowAccess ? -1 : compiledWriteAddress(linear, size);
     }
 
     // The blocks' look-ups, decoded and compiled: the tag alone. slowAccess is never set where they run: blocks run
@@ -331,24 +333,24 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * The host address of {@code linear} when its direct read entry's tag is {@code lastPage}'s (the linear page of
-     * the access's last byte, which must be linear's own for a hit), else 0. The entry holds the page's address shifted
+     * the access's last byte, which must be linear's own for a hit), else -1. The entry holds the page's address shifted
      * left by two ({@link Paging#direct}): the shift back and the add tell C2 the sum is in [0, 2^62 + 4095].
      */
     private long taggedReadAddress(long linear, long lastPage) {
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask; // the array's length as the mask: no bounds checks
-        return slots[i] == (lastPage | directSalt) ? (slots[i + READ_PAGE & mask] >>> 2) + (linear & 0xFFF) : 0;
+        return slots[i] == (lastPage | directSalt) ? (slots[i + READ_PAGE & mask] >>> 2) + (linear & 0xFFF) : -1;
     }
 
     private long taggedWriteAddress(long linear, long lastPage) {
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? (slots[i + WRITE_PAGE & mask] >>> 2) + (linear & 0xFFF) : 0;
+        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? (slots[i + WRITE_PAGE & mask] >>> 2) + (linear & 0xFFF) : -1;
     }
 
     long read(long linear, int size) {
         long host = directReadAddress(linear, size);
-        if (host != 0) {
+        if (host >= 0) {
             return ram.getAt(host, size);
         }
         return slowAccess ? slowRead(linear, size) : plainRead(linear, size);
@@ -365,27 +367,27 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     final long read8(long linear, boolean stack, boolean last) {
         long host = compiledReadAddress(linear, 1);
-        return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
+        return host >= 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
     }
 
     final long read16(long linear, boolean stack, boolean last) {
         long host = compiledReadAddress(linear, 2);
-        return host != 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
+        return host >= 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
     }
 
     final long read32(long linear, boolean stack, boolean last) {
         long host = compiledReadAddress(linear, 4);
-        return host != 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
+        return host >= 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
     }
 
     final long read64(long linear, boolean stack, boolean last) {
         long host = compiledReadAddress(linear, 8);
-        return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
+        return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
     }
 
     final boolean write8(long linear, long v, boolean stack, boolean last) {
         long host = compiledWriteAddress(linear, 1);
-        if (host != 0) {
+        if (host >= 0) {
             ram.putByteAt(host, v);
             return true;
         }
@@ -394,7 +396,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     final boolean write16(long linear, long v, boolean stack, boolean last) {
         long host = compiledWriteAddress(linear, 2);
-        if (host != 0) {
+        if (host >= 0) {
             ram.putShortAt(host, v);
             return true;
         }
@@ -403,7 +405,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     final boolean write32(long linear, long v, boolean stack, boolean last) {
         long host = compiledWriteAddress(linear, 4);
-        if (host != 0) {
+        if (host >= 0) {
             ram.putIntAt(host, v);
             return true;
         }
@@ -412,7 +414,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     final boolean write64(long linear, long v, boolean stack, boolean last) {
         long host = compiledWriteAddress(linear, 8);
-        if (host != 0) {
+        if (host >= 0) {
             ram.putLongAt(host, v);
             return true;
         }
@@ -420,27 +422,27 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
-    // direct write entries ({@link #directWriteAddress(long, int)}, 0 when none), and the store the same one; neither
+    // direct write entries ({@link #directWriteAddress(long, int)}, -1 when none), and the store the same one; neither
     // is the instruction's only access, so the full paths leave the MMIO log to the check after it.
 
     final long rmwRead8(long linear, long host, boolean stack) {
-        return host != 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, false);
+        return host >= 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, false);
     }
 
     final long rmwRead16(long linear, long host, boolean stack) {
-        return host != 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, false);
+        return host >= 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, false);
     }
 
     final long rmwRead32(long linear, long host, boolean stack) {
-        return host != 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, false);
+        return host >= 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, false);
     }
 
     final long rmwRead64(long linear, long host, boolean stack) {
-        return host != 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, false);
+        return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, false);
     }
 
     final boolean rmwWrite8(long linear, long v, long host, boolean stack) {
-        if (host != 0) {
+        if (host >= 0) {
             ram.putByteAt(host, v);
             return true;
         }
@@ -448,7 +450,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean rmwWrite16(long linear, long v, long host, boolean stack) {
-        if (host != 0) {
+        if (host >= 0) {
             ram.putShortAt(host, v);
             return true;
         }
@@ -456,7 +458,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean rmwWrite32(long linear, long v, long host, boolean stack) {
-        if (host != 0) {
+        if (host >= 0) {
             ram.putIntAt(host, v);
             return true;
         }
@@ -464,7 +466,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     }
 
     final boolean rmwWrite64(long linear, long v, long host, boolean stack) {
-        if (host != 0) {
+        if (host >= 0) {
             ram.putLongAt(host, v);
             return true;
         }
@@ -529,7 +531,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     void write(long linear, int size, long v) {
         long host = directWriteAddress(linear, size);
-        if (host != 0) {
+        if (host >= 0) {
             ram.putAt(host, size, v);
             return;
         }

@@ -164,9 +164,13 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
                 return;
             }
         }
+        long host = ram.pageAddress(physical & ~0xFFFL);
+        if (host >>> 61 != 0) {
+            return; // not held shifted by two (Linux maps below 2^47 unless asked for more, even with 5-level paging)
+        }
         int slot = 4 * i + (access == ACC_WRITE ? WRITE_TAG : READ_TAG);
         direct[slot] = page | directSalt;
-        direct[slot + 1] = ram.pageAddress(physical & ~0xFFFL) << 2;
+        direct[slot + 1] = host << 2;
     }
 
     /** Write pages go when stores must be seen: the dirty log starts. */

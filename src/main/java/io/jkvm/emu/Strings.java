@@ -53,7 +53,7 @@ final class Strings {
     private static boolean bulkRun(Core c, int b, int size) {
         long target = c.extraLinear(c.r[7], size, true);
         long to = c.directWriteAddress(target);
-        if (to == 0) {
+        if (to < 0) {
             return false;
         }
         long room = (0x1000 - (target & 0xFFF)) / size;
@@ -61,7 +61,7 @@ final class Strings {
         if (b <= 0xA5) {
             long source = c.dataLinear(c.r[6], size, false);
             from = c.directReadAddress(source);
-            if (from == 0) {
+            if (from < 0) {
                 return false;
             }
             room = Math.min(room, (0x1000 - (source & 0xFFF)) / size);

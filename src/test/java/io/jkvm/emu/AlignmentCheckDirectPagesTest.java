@@ -27,19 +27,19 @@ class AlignmentCheckDirectPagesTest {
             core.setRflags(0x2);
             core.read(DATA, 4);
             core.write(DATA + 8, 4, 7);
-            assertNotEquals(0, core.compiledReadAddress(DATA, 4), "a read at CPL 3 with AC clear made the page direct");
-            assertNotEquals(0, core.compiledWriteAddress(DATA, 4), "and a write");
+            assertNotEquals(-1, core.compiledReadAddress(DATA, 4), "a read at CPL 3 with AC clear made the page direct");
+            assertNotEquals(-1, core.compiledWriteAddress(DATA, 4), "and a write");
             assertEquals(0x700, core.read(DATA + 7, 2), "a misaligned access with AC clear is no fault");
 
             core.setRflags(0x2 | CpuState.AC);
-            assertEquals(0, core.compiledReadAddress(DATA, 4), "with AC set no direct page serves CPL 3");
-            assertEquals(0, core.compiledWriteAddress(DATA, 4));
+            assertEquals(-1, core.compiledReadAddress(DATA, 4), "with AC set no direct page serves CPL 3");
+            assertEquals(-1, core.compiledWriteAddress(DATA, 4));
             GuestFault f = assertThrows(GuestFault.class, () -> core.read(DATA + 1, 4));
             assertEquals(GuestFault.AC, f.vector);
-            assertEquals(0, core.compiledReadAddress(DATA, 4), "the full path made no direct page while AC is set");
+            assertEquals(-1, core.compiledReadAddress(DATA, 4), "the full path made no direct page while AC is set");
 
             core.setRflags(0x2);
-            assertNotEquals(0, core.compiledReadAddress(DATA, 4), "AC clear again: the page is direct again");
+            assertNotEquals(-1, core.compiledReadAddress(DATA, 4), "AC clear again: the page is direct again");
             core.setCpl(0);
             core.setRflags(0x2 | CpuState.AC);
             assertEquals(0x07000000L, core.read(DATA + 5, 4), "at CPL 0, AC checks no alignment");
