@@ -12,14 +12,16 @@ import static io.jkvm.emu.BodyState.CORE;
 import static io.jkvm.emu.BodyState.VALUE;
 import static java.lang.constant.ConstantDescs.CD_boolean;
 import static java.lang.constant.ConstantDescs.CD_int;
+import static java.lang.constant.ConstantDescs.CD_long;
 import static java.lang.constant.ConstantDescs.CD_void;
 
 /**
  * The bytecode of a {@link BlockOp#SSE} op: the checks the interpreter makes first (SSE enabled, and SSSE3 in the
  * model for PSHUFB: #UD or #NM, the handler putting back the state before it) unless {@link SseLanes#ready} held at
- * the method's entry, then the {@link SseLanes} method the interpreter runs, on the core's XMM registers with their
- * indexes as constants, so the JIT inlines it whole; MOVD and MOVQ with a general register move between that
- * register's local and the XMM register directly.
+ * the method's entry, then the op on the core's XMM registers (the XMM local) with their indexes as constants: moves,
+ * logic, PADD, PSUB, PSHUFD and logical shifts as their few operations on the quadwords, the others through the
+ * {@link SseLanes} method the interpreter runs; MOVD and MOVQ with a general register move between that register's
+ * local and the XMM register directly.
  */
 final class CompiledSse {
     private static final ClassDesc CD_SSE = BlockCompiler.desc(Sse.class), CD_LANES = BlockCompiler.desc(SseLanes.class);
@@ -28,7 +30,8 @@ final class CompiledSse {
             ONE_CONSTANT = MethodTypeDesc.of(CD_void, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
             TWO_CONSTANTS = MethodTypeDesc.of(CD_void, CD_int, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
             SHIFT = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_int, CD_int, CD_int),
-            MISALIGNED = MethodTypeDesc.of(CD_void, CD_CORE, CD_boolean);
+            MISALIGNED = MethodTypeDesc.of(CD_void, CD_CORE, CD_boolean),
+            LANES = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_long);
 
     private CompiledSse() {
     }
@@ -50,11 +53,7 @@ final class CompiledSse {
         switch (d.sub()) {
             case SseForms.MOVE, SseForms.PSHUFB, SseForms.LOGIC, SseForms.PSHUFD, SseForms.UNPACK, SseForms.LANES ->
                     binary(b, d, false);
-            case SseForms.SHIFT -> {
-                xmm(b);
-                cob.loadConstant(x).loadConstant((int) d.size()).loadConstant((int) (d.imm() >>> 8))
-                        .loadConstant((int) (d.imm() & 0xFF)).invokestatic(CD_LANES, "shift", SHIFT);
-            }
+            case SseForms.SHIFT -> shift(b, d, x);
             case SseForms.TO_XMM -> {
                 xmm(b);
                 cob.loadConstant(x);
@@ -83,6 +82,9 @@ final class CompiledSse {
      * the operand {@link #memory} read into the core's scratch.
      */
     private static void binary(BodyState b, BlockOp d, boolean fromMemory) {
+        if (inPlace(b, d, fromMemory)) {
+            return;
+        }
         CodeBuilder cob = b.cob;
         String name;
         MethodTypeDesc type = ONE_CONSTANT;
@@ -111,6 +113,146 @@ final class CompiledSse {
             cob.loadConstant(2 * d.rm());
         }
         cob.invokestatic(CD_LANES, name, type);
+    }
+
+    // The forms below are emitted as their few operations on the quadwords, with the lane masks and dword choices as
+    // constants, rather than as calls of SseLanes' general methods: each of those, inlined, brings its whole bytecode
+    // into C2's budget of a method (8000 bytes), after which every op left is a call. A result's two quadwords are
+    // computed from the source's before either is stored, as SseLanes reads a source whole first.
+
+    /**
+     * A MOVE, a LOGIC op, PADD or PSUB, or PSHUFD as the operations it is on the quadwords ({@link Sse#logic},
+     * {@link Sse#lanes}, {@link SseLanes#pshufd}); false for the others, which call their SseLanes method.
+     */
+    private static boolean inPlace(BodyState b, BlockOp d, boolean fromMemory) {
+        CodeBuilder cob = b.cob;
+        int x = 2 * d.reg(), kind = (int) d.imm(), lane = (int) d.size();
+        switch (d.sub()) {
+            case SseForms.MOVE -> {
+                xmm(b);
+                cob.loadConstant(x);
+                source(b, d, fromMemory, 0);
+                xmm(b);
+                cob.loadConstant(x + 1);
+                source(b, d, fromMemory, 1);
+                cob.lastore().lastore();
+            }
+            case SseForms.LOGIC -> {
+                for (int half = 0; half < 2; half++) {
+                    xmm(b);
+                    cob.loadConstant(x + half);
+                    xmm(b);
+                    cob.loadConstant(x + half).laload();
+                    if (kind == 1) {
+                        cob.loadConstant(-1L).lxor(); // PANDN: NOT the destination, AND the source
+                    }
+                    source(b, d, fromMemory, half);
+                    switch (kind) {
+                        case 0, 1 -> cob.land();
+                        case 2 -> cob.lor();
+                        default -> cob.lxor();
+                    }
+                    cob.lastore();
+                }
+            }
+            case SseForms.LANES -> {
+                if (kind > 1) {
+                    return false; // the compares
+                }
+                for (int half = 0; half < 2; half++) {
+                    xmm(b);
+                    cob.loadConstant(x + half);
+                    xmm(b);
+                    cob.loadConstant(x + half).laload();
+                    source(b, d, fromMemory, half);
+                    if (lane == 8) {
+                        if (kind == 0) {
+                            cob.ladd();
+                        } else {
+                            cob.lsub();
+                        }
+                    } else {
+                        cob.loadConstant(Sse.topBits(lane)).invokestatic(CD_SSE, kind == 0 ? "addLanes" : "subtractLanes", LANES);
+                    }
+                    cob.lastore();
+                }
+            }
+            case SseForms.PSHUFD -> {
+                for (int half = 0; half < 2; half++) {
+                    xmm(b);
+                    cob.loadConstant(x + half);
+                    dword(b, d, fromMemory, kind >>> 4 * half & 3, false);
+                    dword(b, d, fromMemory, kind >>> 4 * half + 2 & 3, true);
+                    cob.lor();
+                }
+                cob.lastore().lastore();
+            }
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Pushes quadword {@code half} of the source: XMM rm's, or the memory operand's in the core's scratch. */
+    private static void source(BodyState b, BlockOp d, boolean fromMemory, int half) {
+        if (fromMemory) {
+            scratch(b);
+            b.cob.loadConstant(half);
+        } else {
+            xmm(b);
+            b.cob.loadConstant(2 * d.rm() + half);
+        }
+        b.cob.laload();
+    }
+
+    /** Pushes the source's dword {@code which} (0-3) as a quadword's low dword, or its high one when {@code high}. */
+    private static void dword(BodyState b, BlockOp d, boolean fromMemory, int which, boolean high) {
+        CodeBuilder cob = b.cob;
+        source(b, d, fromMemory, which >> 1);
+        boolean upper = (which & 1) != 0;
+        if (high) {
+            if (upper) {
+                cob.loadConstant(0xFFFF_FFFF_0000_0000L).land();
+            } else {
+                cob.bipush(32).lshl();
+            }
+        } else if (upper) {
+            cob.bipush(32).lushr();
+        } else {
+            cob.loadConstant(0xFFFF_FFFFL).land();
+        }
+    }
+
+    /**
+     * PSRL and PSLL by an immediate as a shift of each quadword and a mask of what stays in its lanes
+     * ({@link Sse#shiftLanes}); PSRA through {@link SseLanes#shift}.
+     */
+    private static void shift(BodyState b, BlockOp d, int x) {
+        CodeBuilder cob = b.cob;
+        int lane = (int) d.size(), kind = (int) (d.imm() >>> 8), count = (int) (d.imm() & 0xFF);
+        if (kind == 4) {
+            xmm(b);
+            cob.loadConstant(x).loadConstant(lane).loadConstant(kind).loadConstant(count).invokestatic(CD_LANES, "shift", SHIFT);
+            return;
+        }
+        for (int half = 0; half < 2; half++) {
+            xmm(b);
+            cob.loadConstant(x + half);
+            if (count >= 8 * lane) {
+                cob.lconst_0();
+            } else {
+                xmm(b);
+                cob.loadConstant(x + half).laload().loadConstant(count);
+                if (kind == 2) {
+                    cob.lushr();
+                } else {
+                    cob.lshl();
+                }
+                cob.loadConstant(Sse.logicalShiftMask(lane, kind, count)).land();
+            }
+            cob.lastore();
+        }
     }
 
     /**
@@ -182,6 +324,6 @@ final class CompiledSse {
     }
 
     private static void xmm(BodyState b) {
-        b.cob.aload(CORE).getfield(CD_CORE, "xmm", CD_LONGS);
+        b.cob.aload(BodyState.XMM);
     }
 }

@@ -329,7 +329,7 @@ final class Sse {
                 return kind == 0 ? d + s : d - s;
             }
             long top = topBits(lane);
-            return kind == 0 ? ((d & ~top) + (s & ~top)) ^ ((d ^ s) & top) : ((d | top) - (s & ~top)) ^ ((d ^ ~s) & top);
+            return kind == 0 ? addLanes(d, s, top) : subtractLanes(d, s, top);
         }
         long out = 0;
         int bits = 8 * lane;
@@ -372,7 +372,17 @@ final class Sse {
     }
 
     /** The top bit of each {@code lane}-byte lane of a quadword (lanes of 1, 2 or 4 bytes). */
-    private static long topBits(int lane) {
+    /** PADD of the lanes whose top bits {@code top} marks ({@link #topBits}): small, so a compiled block inlines it. */
+    static long addLanes(long d, long s, long top) {
+        return ((d & ~top) + (s & ~top)) ^ ((d ^ s) & top);
+    }
+
+    /** PSUB of the lanes whose top bits {@code top} marks. */
+    static long subtractLanes(long d, long s, long top) {
+        return ((d | top) - (s & ~top)) ^ ((d ^ ~s) & top);
+    }
+
+    static long topBits(int lane) {
         return switch (lane) {
             case 1 -> 0x8080_8080_8080_8080L;
             case 2 -> 0x8000_8000_8000_8000L;
@@ -391,29 +401,30 @@ final class Sse {
             if (count >= bits) {
                 return 0;
             }
-            long each = switch (lane) { // 1 in each lane
-                case 1 -> 0x0101_0101_0101_0101L;
-                case 2 -> 0x0001_0001_0001_0001L;
-                case 4 -> 0x0000_0001_0000_0001L;
-                default -> 1;
-            };
-            return kind == 2 ? (v >>> count) & (m >>> count) * each : (v << count) & (m << count & m) * each;
+            return (kind == 2 ? v >>> count : v << count) & logicalShiftMask(lane, kind, count);
         }
         long out = 0;
-        for (int i = 0; i < 8 / lane; i++) {
+        for (int i = 0; i < 8 / lane; i++) { // PSRA: each lane sign-extended, then shifted
             long a = laneOf(v, i, lane);
-            long r;
-            if (kind == 4) {
-                long sa = (a << (64 - bits)) >> (64 - bits);
-                r = sa >> Math.min(count, bits - 1);
-            } else if (count >= bits) {
-                r = 0;
-            } else {
-                r = kind == 2 ? a >>> count : a << count;
-            }
+            long r = ((a << (64 - bits)) >> (64 - bits)) >> Math.min(count, bits - 1);
             out |= (r & m) << (bits * i);
         }
         return out;
+    }
+
+    /**
+     * The bits of a quadword PSRL (kind 2) or PSLL (6) by {@code count}, below the lane's width, leaves of each
+     * {@code lane}-byte lane once the whole quadword is shifted: what stays inside its own lane.
+     */
+    static long logicalShiftMask(int lane, int kind, int count) {
+        long m = lane == 8 ? -1L : (1L << 8 * lane) - 1;
+        long each = switch (lane) { // 1 in each lane
+            case 1 -> 0x0101_0101_0101_0101L;
+            case 2 -> 0x0001_0001_0001_0001L;
+            case 4 -> 0x0000_0001_0000_0001L;
+            default -> 1;
+        };
+        return (kind == 2 ? m >>> count : m << count & m) * each;
     }
 
     private static byte[] be(long hi, long lo) {
