@@ -29,7 +29,7 @@ RUN chmod 755 /usr/local/bin/jkvm \
 # from a training run of the common start paths, for the options the entry point starts java with; the steps that
 # need /dev/kvm just fail here.
 RUN java @/opt/jkvm/jvm.options -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
-      --enable-native-access=ALL-UNNAMED -jar /opt/jkvm/jkvm.jar aot-training \
+      --enable-native-access=ALL-UNNAMED -cp /opt/jkvm/jkvm.jar io.jkvm.cli.Main aot-training \
       > /tmp/aot-training.log 2>&1 \
  && test -s /opt/jkvm/jkvm.aot && chmod 644 /opt/jkvm/jkvm.aot && rm /tmp/aot-training.log
 ENTRYPOINT ["/usr/local/bin/jkvm"]

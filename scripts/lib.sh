@@ -122,7 +122,7 @@ aot_cache() {
   rm -f "$aot"
   if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
       --enable-native-access=ALL-UNNAMED \
-      -jar "$jkvm_root/target/jkvm.jar" aot-training > "$jkvm_root/target/aot-training.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
+      -cp "$jkvm_root/target/jkvm.jar" io.jkvm.cli.Main aot-training > "$jkvm_root/target/aot-training.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
     echo "jkvm: no start-up cache (its training run failed, see target/aot-training.log); starting without it" >&2
     rm -f "$aot.tmp"
     return 1

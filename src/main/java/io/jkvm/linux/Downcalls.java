@@ -26,7 +26,7 @@ public final class Downcalls {
      * whose link (tens of milliseconds cold) would hold up the launch's start to save some 15 ns on each.
      */
     public static void quickIoctlsAsSystemCalls() {
-        Libc.declineCriticalIoctl();
+        Libc.CriticalLink.decline(); // Libc itself initialized on a start-ahead thread
     }
 
     /** Binds what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */

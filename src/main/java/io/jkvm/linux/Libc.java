@@ -47,22 +47,37 @@ final class Libc {
                 ERRNO, Linker.Option.firstVariadicArg(2), Linker.Option.critical(false));
 
         static {
-            CRITICAL_IOCTL.set(LINKED);
+            CriticalLink.STATE.set(CriticalLink.LINKED);
         }
     }
 
-    private static final int UNLINKED = 0, LINKING = 1, LINKED = 2, DECLINED = 3;
-    /** How far the critical ioctl's link is: a shape of its own, so a link of its own (tens of milliseconds cold). */
-    private static final java.util.concurrent.atomic.AtomicInteger CRITICAL_IOCTL = new java.util.concurrent.atomic.AtomicInteger();
+    /**
+     * How far the critical ioctl's link is: a shape of its own, so a link of its own (tens of milliseconds cold). A
+     * class apart, so that a launch declines it without initializing Libc (its layouts and linker, some milliseconds
+     * of the main thread before the start-ahead threads begin).
+     */
+    static final class CriticalLink {
+        private static final int UNLINKED = 0, LINKING = 1, LINKED = 2, DECLINED = 3;
+        private static final java.util.concurrent.atomic.AtomicInteger STATE = new java.util.concurrent.atomic.AtomicInteger();
+
+        private CriticalLink() {
+        }
+
+        /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or being linked). */
+        static void decline() {
+            STATE.compareAndSet(UNLINKED, DECLINED);
+        }
+    }
 
     /**
      * The critical ioctl's handle, linked on the calling thread at its first use; null when this process declined it
-     * ({@link #declineCriticalIoctl}) or another thread is linking it, and the caller's query then goes through
+     * ({@link CriticalLink#decline}) or another thread is linking it, and the caller's query then goes through
      * syscall(2)'s shape.
      */
     static MethodHandle criticalIoctl() {
-        int state = CRITICAL_IOCTL.get();
-        if (state == LINKED || state == UNLINKED && CRITICAL_IOCTL.compareAndSet(UNLINKED, LINKING)) {
+        int state = CriticalLink.STATE.get();
+        if (state == CriticalLink.LINKED || state == CriticalLink.UNLINKED
+                && CriticalLink.STATE.compareAndSet(CriticalLink.UNLINKED, CriticalLink.LINKING)) {
             return IoctlLongCritical.HANDLE;
         }
         return null;
@@ -70,12 +85,7 @@ final class Libc {
 
     /** Whether the critical ioctl is linked (for the tests). */
     static boolean criticalIoctlLinked() {
-        return CRITICAL_IOCTL.get() == LINKED;
-    }
-
-    /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or being linked). */
-    static void declineCriticalIoctl() {
-        CRITICAL_IOCTL.compareAndSet(UNLINKED, DECLINED);
+        return CriticalLink.STATE.get() == CriticalLink.LINKED;
     }
 
     /** syscall(2)'s shape: the number, then six arguments, each a long (a pointer as its address, an int sign-extended). */

@@ -70,7 +70,7 @@ class LibcTest {
             try (Fd fd = Fd.open(file.toString(), 0); Arena arena = Arena.ofConfined()) {
                 MemorySegment bytes = arena.allocate(256);
                 boolean linkedBefore = Libc.criticalIoctlLinked();
-                Libc.declineCriticalIoctl();
+                Libc.CriticalLink.decline();
                 assertEquals(0, fd.ioctlOrErrno(fionread, bytes));
                 assertEquals(5, bytes.get(java.lang.foreign.ValueLayout.JAVA_INT, 0));
                 assertEquals(-25, fd.ioctlOrErrno(tcgets, bytes), "ENOTTY");
