@@ -172,7 +172,8 @@ final class CompiledSse {
                             cob.lsub();
                         }
                     } else {
-                        cob.loadConstant(Sse.topBits(lane)).invokestatic(CD_SSE, kind == 0 ? "addLanes" : "subtractLanes", LANES);
+                        cob.loadConstant(Sse.topBits(lane))
+                                .invokestatic(CD_SSE, kind == 0 ? "addLanes" : "subtractLanes", LANES);
                     }
                     cob.lastore();
                 }
@@ -233,7 +234,8 @@ final class CompiledSse {
         int lane = (int) d.size(), kind = (int) (d.imm() >>> 8), count = (int) (d.imm() & 0xFF);
         if (kind == 4) {
             xmm(b);
-            cob.loadConstant(x).loadConstant(lane).loadConstant(kind).loadConstant(count).invokestatic(CD_LANES, "shift", SHIFT);
+            cob.loadConstant(x).loadConstant(lane).loadConstant(kind).loadConstant(count)
+                    .invokestatic(CD_LANES, "shift", SHIFT);
             return;
         }
         for (int half = 0; half < 2; half++) {

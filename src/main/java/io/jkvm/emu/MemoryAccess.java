@@ -290,9 +290,9 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * The host address of {@code linear} when a read (a write) from there to its page's end needs nothing beyond the
-     * direct-page check ({@link #fillDirect}); -1 when the page is not direct now, or the instruction watches its accesses.
-     * A hit is never negative (below 2^62 + 4096): a caller's test of the sign folds away on the hit's path in C2, so
-     * the miss is one path, where what only it reads (a pending flag record's bits) is computed.
+     * direct-page check ({@link #fillDirect}); -1 when the page is not direct now, or the instruction watches its
+     * accesses. A hit is never negative (below 2^62 + 4096): a caller's test of the sign folds away on the hit's path
+     * in C2, so the miss is one path, where what only it reads (a pending flag record's bits) is computed.
      */
     final long directReadAddress(long linear) {
         return slowAccess ? -1 : taggedReadAddress(linear, linear >>> 12);
@@ -333,8 +333,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     /**
      * The host address of {@code linear} when its direct read entry's tag is {@code lastPage}'s (the linear page of
-     * the access's last byte, which must be linear's own for a hit), else -1. The entry holds the page's address shifted
-     * left by two ({@link Paging#direct}): the shift back and the add tell C2 the sum is in [0, 2^62 + 4095].
+     * the access's last byte, which must be linear's own for a hit), else -1. The entry holds the page's address
+     * shifted left by two ({@link Paging#direct}): the shift back and the add tell C2 the sum is in [0, 2^62 + 4095].
      */
     private long taggedReadAddress(long linear, long lastPage) {
         long[] slots = direct;
@@ -345,7 +345,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
     private long taggedWriteAddress(long linear, long lastPage) {
         long[] slots = direct;
         int mask = slots.length - 1, i = (int) (linear >>> 12) << 2 & mask;
-        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt) ? (slots[i + WRITE_PAGE & mask] >>> 2) + (linear & 0xFFF) : -1;
+        return slots[i + WRITE_TAG & mask] == (lastPage | directSalt)
+                ? (slots[i + WRITE_PAGE & mask] >>> 2) + (linear & 0xFFF) : -1;
     }
 
     long read(long linear, int size) {

@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -58,12 +59,12 @@ final class Libc {
      */
     static final class CriticalLink {
         private static final int UNLINKED = 0, LINKING = 1, LINKED = 2, DECLINED = 3;
-        private static final java.util.concurrent.atomic.AtomicInteger STATE = new java.util.concurrent.atomic.AtomicInteger();
+        private static final AtomicInteger STATE = new AtomicInteger();
 
         private CriticalLink() {
         }
 
-        /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or being linked). */
+        /** The quick ioctls through syscall(2)'s shape from now on, unless the critical one is linked (or linking). */
         static void decline() {
             STATE.compareAndSet(UNLINKED, DECLINED);
         }

@@ -630,7 +630,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         return h;
     }
 
-    /** A scheduled move, paused around it: to the other backend; a model KVM cannot run is remade on the core instead. */
+    /** A scheduled move, paused around it, to the other backend (a model KVM cannot run: remade on the core). */
     private void moveToTheOtherBackend(long requested) {
         if (!pause()) {
             return;

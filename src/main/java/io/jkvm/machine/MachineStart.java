@@ -35,7 +35,7 @@ sealed interface MachineStart {
         }
     }
 
-    /** Guest RAM as this start needs it: an image's with its long-mode tables, a kernel's with the ACPI tables, a state's. */
+    /** Guest RAM as this start needs it: an image's with the long-mode tables, a kernel's with ACPI's, a state's. */
     default GuestMemory memory(MachineConfig config) {
         if (this instanceof Resume r) {
             return r.memory().apply(r.layout());
@@ -49,7 +49,8 @@ sealed interface MachineStart {
                     b.image().loadInto(m);
                 }
                 case KernelBoot kb -> {
-                    byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size()); // in the BIOS area; a kernel placed over it wins
+                    // in the BIOS area; a kernel placed over it wins
+                    byte[] acpi = PcPlatform.acpiTables(config.cpus(), kb.kernel().virtio().size());
                     m.write(PcPlatform.ACPI_TABLES, acpi, 0, acpi.length);
                     KernelLoading.write(kb.image(), m);
                 }

@@ -76,7 +76,7 @@ final class ScheduledHandoffs {
                     boolean watch = KernelHaltWatch.needed(bsp);
                     interrupted |= await(watch ? KernelHaltWatch.PERIOD_MILLIS : 0);
                     if (watch) {
-                        KernelHaltWatch.kick(bsp); // its HLT stays in the kernel: the runner looks whether it halted for good
+                        KernelHaltWatch.kick(bsp); // its HLT stays in KVM: the runner looks whether it halted for good
                     }
                 }
                 if (ended.getAsBoolean()) {
@@ -99,7 +99,7 @@ final class ScheduledHandoffs {
         }
     }
 
-    /** Holding the monitor: waits for the next notification, at most {@code millis} (0: no limit); true when interrupted. */
+    /** Holding the monitor: waits for a notification, at most {@code millis} (0: no limit); true when interrupted. */
     private boolean await(long millis) {
         try {
             monitor.wait(millis);

@@ -303,7 +303,7 @@ public final class GuestFuzzer {
         Path jar = project.resolve("target/jkvm.jar");
         List<String> launcher = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         launcher.addAll(jkvmJavaOptions(project));
-        launcher.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
+        launcher.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", jar.toString(), "io.jkvm.cli.Main"));
         Options o = new Options(seed, runs, onlyCase, onlyKind, Duration.ofSeconds(limit), rss, project,
                 project.resolve("target/fuzz-failures"), launcher, verbose);
         System.err.printf("fuzz-guests: seed %d, %s, %d s per run, RSS bound %d MiB, jkvm as %s%n", seed,
