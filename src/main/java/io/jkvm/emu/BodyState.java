@@ -25,12 +25,12 @@ abstract class BodyState {
     /**
      * The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two.
      * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm); XMM the core's XMM
-     * registers' array where the method has SSE ops.
+     * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns}).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1,
             PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1,
-            ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2;
+            ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2, RUN_HOST = XMM + 1, RUN_LINEAR = RUN_HOST + 2;
     /**
      * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
      * holds them): at the start of a block whose first instructions only fault before one sets them all.
@@ -69,6 +69,8 @@ abstract class BodyState {
     final long used;
     /** Registers the region's compiled forms may write in their locals ({@link BlockCompiler#registersWritten}). */
     final long written;
+    /** The runs of stack accesses one look-up serves. */
+    final StackRuns stackRuns;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
     /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and slot (0 or 1). */
@@ -123,6 +125,7 @@ abstract class BodyState {
             loops |= fallThrough(k) == 0;
         }
         loop = loops;
+        stackRuns = StackRuns.of(insns, first, i -> callTarget(i) >= 0);
         used = BlockCompiler.registersUsed(insns);
         written = BlockCompiler.registersWritten(insns);
         // every shape a branch may leave, numbered before any code reads the PENDING_OP local
@@ -285,6 +288,9 @@ abstract class BodyState {
             cob.aload(CORE).invokestatic(BlockCompiler.desc(SseLanes.class), "ready", MethodTypeDesc.of(CD_boolean, CD_CORE))
                     .istore(SSE_READY);
             cob.aload(CORE).getfield(CD_CORE, "xmm", BlockCompiler.CD_LONGS).astore(XMM);
+        }
+        if (stackRuns.any()) {
+            cob.loadConstant(-1L).lstore(RUN_HOST).lconst_0().lstore(RUN_LINEAR);
         }
         if (blocks() > 1) {
             entries();

@@ -38,7 +38,9 @@ final class CompiledForms {
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
-            LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long);
+            LONG_BINARY = MethodTypeDesc.of(CD_long, CD_long, CD_long),
+            STACK_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_long),
+            STACK_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_long);
 
     private CompiledForms() {
     }
@@ -50,6 +52,14 @@ final class CompiledForms {
         int t = b.freeRecord(); // the record this instruction writes, if any: the pending one stays for its handler
         if (BlockCompiler.storesToMemory(d)) {
             cob.iconst_1().istore(ONWARD); // each store ANDs in whether the block may go on
+        }
+        StackRuns.Run run = b.stackRuns.startingAt(i);
+        if (run != null) { // one look-up of the span the run's accesses reach, before the first changes anything
+            cob.aload(CORE);
+            b.loadRegister(4, 8);
+            cob.loadConstant((long) run.from()).ladd().dup2().lstore(BodyState.RUN_LINEAR).loadConstant(run.span())
+                    .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_WRITE)
+                    .lstore(BodyState.RUN_HOST);
         }
         switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32 -> {
@@ -123,10 +133,10 @@ final class CompiledForms {
             case BlockOp.PUSH_REG -> {
                 b.loadRegister(d.reg(), 8);
                 cob.lstore(VALUE); // PUSH RSP pushes the value before the push
-                push(b);
+                push(b, i);
             }
             case BlockOp.POP_REG -> {
-                pop(b);
+                pop(b, i);
                 popped(b);
                 cob.lload(VALUE);
                 b.storeRegister(d.reg(), 8); // POP RSP: the value read, not RSP moved past it
@@ -147,7 +157,7 @@ final class CompiledForms {
                 if (callee >= 0) { // in the region, so in a page that translated: canonical; on in the method as a JMP
                     b.pushRip(b.next(i));
                     cob.lstore(VALUE);
-                    push(b);
+                    push(b, i);
                     Label on = cob.newLabel();
                     cob.iload(ONWARD).ifne(on); // the push went to a device or over decoded code: out at the callee
                     b.exit(b.ran(i), true, b.target(i), true);
@@ -167,7 +177,7 @@ final class CompiledForms {
                 b.reachable = false;
             }
             case BlockOp.RET -> {
-                pop(b);
+                pop(b, i);
                 returnInRegion(b, i);
                 cob.aload(CORE).lload(VALUE).loadConstant(8).invokestatic(CD_BRANCHES, "jump", JUMP); // #GP: RSP as before
                 popped(b);
@@ -366,27 +376,39 @@ final class CompiledForms {
     /**
      * A 64-bit push of VALUE as the core's push makes it: #SS(0) when RSP - 8 is not canonical, the store (which may
      * fault; the instruction's one access, its MMIO log retired on the full path, whether the block may go on ANDed
-     * into ONWARD), and only then RSP moved; its address is left in ADDRESS.
+     * into ONWARD), and only then RSP moved; its address is left in ADDRESS. Instruction {@code i} of a stack run takes
+     * the run's look-up ({@link StackRuns}).
      */
-    private static void push(BodyState b) {
+    private static void push(BodyState b, int i) {
         CodeBuilder cob = b.cob;
         b.loadRegister(4, 8);
         cob.loadConstant(8L).lsub().lstore(ADDRESS);
-        cob.aload(CORE).lload(ADDRESS).lload(VALUE).iconst_1().iconst_1().invokevirtual(CD_CORE, "write64", ACCESS_WRITE)
-                .iload(ONWARD).iand().istore(ONWARD);
+        cob.aload(CORE).lload(ADDRESS).lload(VALUE);
+        if (b.stackRuns.member(i)) {
+            cob.lload(BodyState.RUN_HOST).lload(BodyState.RUN_LINEAR).invokevirtual(CD_CORE, "stackWrite64", STACK_WRITE);
+        } else {
+            cob.iconst_1().iconst_1().invokevirtual(CD_CORE, "write64", ACCESS_WRITE);
+        }
+        cob.iload(ONWARD).iand().istore(ONWARD);
         cob.lload(ADDRESS);
         b.storeRegister(4, 8);
     }
 
     /**
      * A 64-bit read of the top of the stack into VALUE, as the core's pop makes it (#SS(0) when not canonical; the
-     * instruction's one access, its MMIO log retired on the full path), RSP not moved yet.
+     * instruction's one access, its MMIO log retired on the full path), RSP not moved yet; through the run's look-up
+     * for instruction {@code i} of a stack run.
      */
-    private static void pop(BodyState b) {
+    private static void pop(BodyState b, int i) {
         CodeBuilder cob = b.cob;
         cob.aload(CORE);
         b.loadRegister(4, 8);
-        cob.iconst_1().iconst_1().invokevirtual(CD_CORE, "read64", ACCESS_READ).lstore(VALUE);
+        if (b.stackRuns.member(i)) {
+            cob.lload(BodyState.RUN_HOST).lload(BodyState.RUN_LINEAR).invokevirtual(CD_CORE, "stackRead64", STACK_READ);
+        } else {
+            cob.iconst_1().iconst_1().invokevirtual(CD_CORE, "read64", ACCESS_READ);
+        }
+        cob.lstore(VALUE);
     }
 
     /** RSP moved past the value {@link #pop} read. */

@@ -422,6 +422,24 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 8, v, stack, last);
     }
 
+    // A stack run's accesses (StackRuns): runHost is the host address of runLinear, the first byte of the span the run
+    // reaches, when one look-up found that whole span on one direct page; -1 when not, and each access looks itself up.
+    // The offset is masked to the page (it is below the span's length already), so C2 knows the sum's range.
+
+    final long stackRead64(long linear, long runHost, long runLinear) {
+        long host = runHost >= 0 ? runHost + (linear - runLinear & 0xFFF) : compiledReadAddress(linear, 8);
+        return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, true, true);
+    }
+
+    final boolean stackWrite64(long linear, long v, long runHost, long runLinear) {
+        long host = runHost >= 0 ? runHost + (linear - runLinear & 0xFFF) : compiledWriteAddress(linear, 8);
+        if (host >= 0) {
+            ram.putLongAt(host, v);
+            return true;
+        }
+        return compiledWrite(linear, 8, v, true, true);
+    }
+
     // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
     // direct write entries ({@link #directWriteAddress(long, int)}, -1 when none), and the store the same one; neither
     // is the instruction's only access, so the full paths leave the MMIO log to the check after it.

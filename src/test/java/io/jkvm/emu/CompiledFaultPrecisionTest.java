@@ -209,6 +209,73 @@ class CompiledFaultPrecisionTest {
     }
 
     /**
+     * mov rdx, [rsp] (the stack's page a direct one from then on); pop rax; pop rbx; pop rcx from ABSENT - 16: a stack
+     * run ({@link StackRuns}) whose span reaches from that RAM page into one not present. Its one look-up misses, each
+     * pop finds its own page, and the third faults with RAX and RBX popped, RCX as before and RSP at ABSENT; a look-up
+     * of the first pop's page serving all three would read past it.
+     */
+    @Test
+    void aStackRunIntoNoPageFaultsAtItsFirstAccessThereInEachSetting() {
+        List<Long> interpreted = stackRunInto("interpreter");
+        assertEquals(List.of(HANDLER + 1, EmuVm.CODE + 6, ABSENT, 0x1111L, 0x2222L, 0x5555L, ABSENT), interpreted,
+                "in the #PF handler: the saved RIP (the third pop), CR2, RAX, RBX, RCX, the saved RSP");
+        assertEquals(List.of(interpreted, interpreted), List.of(stackRunInto("blocks"), stackRunInto("compiled")),
+                "decoded and compiled as interpreted");
+    }
+
+    /** The handler's RIP, the saved RIP, CR2, RAX, RBX, RCX and the saved RSP after the three pops in {@code setting}. */
+    private static List<Long> stackRunInto(String setting) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex("488b1424" + "585b59" + "f4"))) {
+                long entry = LongModeBoot.PAGE_DIRECTORIES + (ABSENT >>> 21) * 8;
+                vm.memory.writeLong(entry, vm.memory.readLong(entry) & ~1L); // the 2 MiB page at ABSENT: not present
+                vm.memory.writeLong(ABSENT - 16, 0x1111);
+                vm.memory.writeLong(ABSENT - 8, 0x2222);
+                haltOn(vm, 14);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(4, ABSENT - 16).withGpr(1, 0x5555));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                return List.of(end.rip(), vm.memory.readLong(end.rsp() + 8), vm.vcpu.specialRegisters().cr2(), end.rax(),
+                        end.rbx(), end.rcx(), vm.memory.readLong(end.rsp() + 32));
+            }
+        });
+    }
+
+    /**
+     * mov [rsp - 8], rdx (a direct write page from then on); push rax; push rbx; pop rcx; push rsi; pop rdx; pop rdi,
+     * one stack run, from RSP {@code offset} bytes above a page end in RAM: its span (16 bytes down from RSP) across
+     * the end (8; 12, where one push itself crosses it) or in one page (16, 24, where the run's look-up serves all six).
+     * Registers and the stack's bytes as the interpreter leaves them, in each setting.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(longs = {8, 12, 16, 24})
+    void aStackRunAtAPageEndLeavesWhatTheInterpreterDoes(long offset) {
+        List<Long> interpreted = stackRunAt("interpreter", offset);
+        assertEquals(List.of(0xA0L, 0xB0L, 0xB0L, 0xC0L, 0xC0L, 0xA0L), interpreted.subList(0, 6),
+                "RAX, RBX, RCX (RBX's), RSI, RDX (RSI's), RDI (RAX's)");
+        assertEquals(List.of(interpreted, interpreted), List.of(stackRunAt("blocks", offset), stackRunAt("compiled", offset)),
+                "decoded and compiled as interpreted");
+    }
+
+    /** RAX, RBX, RCX, RSI, RDX, RDI, RSP and the four qwords below the start RSP, after the run in {@code setting}. */
+    private static List<Long> stackRunAt(String setting, long offset) {
+        long top = DATA + 0x2000 + offset;
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex("48895424f8" + "50535956" + "5a5f" + "f4"))) {
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(4, top).withGpr(0, 0xA0).withGpr(3, 0xB0).withGpr(6, 0xC0));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                List<Long> seen = new ArrayList<>(List.of(end.rax(), end.rbx(), end.rcx(), end.gpr(6), end.rdx(), end.gpr(7),
+                        end.rsp()));
+                for (int q = 1; q <= 4; q++) {
+                    seen.add(vm.memory.readLong(top - 8L * q));
+                }
+                return seen;
+            }
+        });
+    }
+
+    /**
      * 1: mov rax, [rsi]; add rdx, rax; dec rcx; cmp rcx, 3; cmove rsi, rdi; jmp 1b: a loop whose first instruction is a
      * load, so the CMP's flags at its back edge are seen only if that load faults, as the eighth round's does (RSI has
      * become RDI's address with no page). Compiled, the back edge leaves the CMP's record pending in locals, and the
