@@ -431,15 +431,16 @@ public final class Machine implements AutoCloseable, ControlTarget {
                 throw new MachineException("cannot pause: the machine is not running (call run() first)");
             }
             while (paused && !outcome.isDone()) {
-                interrupted |= awaitWakeup(); // another pause or a scheduled handoff is in force: take the next turn
+                // another pause or a scheduled handoff is in force: take the next turn
+                interrupted |= Threads.awaitNotification(wakeup, 0);
             }
             if (outcome.isDone()) {
-                reassertInterrupt(interrupted);
+                Threads.reassertInterrupt(interrupted);
                 return false;
             }
             paused = true;
         }
-        reassertInterrupt(interrupted);
+        Threads.reassertInterrupt(interrupted);
         boolean all = true;
         for (CompletableFuture<Object> answer : postToAll(VcpuRunner.Pause::new)) {
             all &= answer.join() != VcpuRunner.ENDED;
@@ -648,22 +649,6 @@ public final class Machine implements AutoCloseable, ControlTarget {
             }
         } finally {
             resume();
-        }
-    }
-
-    /** Holding {@code wakeup}: waits for the next notification; true when interrupted (the caller re-asserts it at the end). */
-    private boolean awaitWakeup() {
-        try {
-            wakeup.wait();
-            return false;
-        } catch (InterruptedException e) {
-            return true;
-        }
-    }
-
-    private static void reassertInterrupt(boolean interrupted) {
-        if (interrupted) {
-            Thread.currentThread().interrupt();
         }
     }
 

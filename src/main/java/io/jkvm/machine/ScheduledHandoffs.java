@@ -55,7 +55,7 @@ final class ScheduledHandoffs {
             requested = true;
             monitor.notifyAll();
             while (!runner.hasEvents() && !ended.getAsBoolean() && every > 0) {
-                if (await(0)) {
+                if (Threads.awaitNotification(monitor, 0)) {
                     Thread.currentThread().interrupt();
                     return;
                 }
@@ -74,15 +74,13 @@ final class ScheduledHandoffs {
                 while (!requested && !ended.getAsBoolean()) {
                     VirtualCpu bsp = bootVcpu.get();
                     boolean watch = KernelHaltWatch.needed(bsp);
-                    interrupted |= await(watch ? KernelHaltWatch.PERIOD_MILLIS : 0);
+                    interrupted |= Threads.awaitNotification(monitor, watch ? KernelHaltWatch.PERIOD_MILLIS : 0);
                     if (watch) {
                         KernelHaltWatch.kick(bsp); // its HLT stays in KVM: the runner looks whether it halted for good
                     }
                 }
                 if (ended.getAsBoolean()) {
-                    if (interrupted) {
-                        Thread.currentThread().interrupt();
-                    }
+                    Threads.reassertInterrupt(interrupted);
                     return;
                 }
                 requested = false;
@@ -96,16 +94,6 @@ final class ScheduledHandoffs {
                     monitor.notifyAll(); // vCPU 0 waits for a pause that will not come
                 }
             }
-        }
-    }
-
-    /** Holding the monitor: waits for a notification, at most {@code millis} (0: no limit); true when interrupted. */
-    private boolean await(long millis) {
-        try {
-            monitor.wait(millis);
-            return false;
-        } catch (InterruptedException e) {
-            return true;
         }
     }
 }

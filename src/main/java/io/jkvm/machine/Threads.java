@@ -1,6 +1,6 @@
 package io.jkvm.machine;
 
-/** Ending things without losing an interrupt or the first error. */
+/** Waiting and ending things without losing an interrupt or the first error. */
 public final class Threads {
     private Threads() {
     }
@@ -16,6 +16,24 @@ public final class Threads {
                 interrupted = true;
             }
         }
+        reassertInterrupt(interrupted);
+    }
+
+    /**
+     * Holding {@code monitor}: waits for its next notification, at most {@code millis} (0: no limit); true when
+     * interrupted, which the caller sets again when it is done waiting ({@link #reassertInterrupt}).
+     */
+    static boolean awaitNotification(Object monitor, long millis) {
+        try {
+            monitor.wait(millis);
+            return false;
+        } catch (InterruptedException e) {
+            return true;
+        }
+    }
+
+    /** Sets this thread's interrupt status again when a wait was {@code interrupted}. */
+    static void reassertInterrupt(boolean interrupted) {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
