@@ -78,8 +78,8 @@ final class CompiledSse {
     }
 
     /**
-     * The SseLanes method of a two-operand op on XMM {@code reg}, its source XMM {@code rm} or, when {@code fromMemory},
-     * the operand {@link #memory} read into the core's scratch.
+     * A two-operand op on XMM {@code reg}, its source XMM {@code rm} or, when {@code fromMemory}, the operand
+     * {@link #memory} read into the core's scratch: {@link #inPlace} where it takes the form, else its SseLanes method.
      */
     private static void binary(BodyState b, BlockOp d, boolean fromMemory) {
         if (inPlace(b, d, fromMemory)) {
@@ -88,9 +88,9 @@ final class CompiledSse {
         CodeBuilder cob = b.cob;
         String name;
         MethodTypeDesc type = ONE_CONSTANT;
-        switch (d.sub()) {
-            case SseForms.MOVE, SseForms.PSHUFB -> {
-                name = d.sub() == SseForms.MOVE ? "move" : "pshufb";
+        switch (d.sub()) { // the forms inPlace leaves: PSHUFB, the compares, the unpacks
+            case SseForms.PSHUFB -> {
+                name = "pshufb";
                 type = TWO;
             }
             case SseForms.LANES -> {
@@ -100,7 +100,7 @@ final class CompiledSse {
             }
             default -> {
                 cob.loadConstant((int) d.imm());
-                name = d.sub() == SseForms.LOGIC ? "logic" : d.sub() == SseForms.PSHUFD ? "pshufd" : "unpack";
+                name = "unpack";
             }
         }
         xmm(b);
@@ -140,9 +140,7 @@ final class CompiledSse {
             case SseForms.LOGIC -> {
                 for (int half = 0; half < 2; half++) {
                     xmm(b);
-                    cob.loadConstant(x + half);
-                    xmm(b);
-                    cob.loadConstant(x + half).laload();
+                    cob.loadConstant(x + half).dup2().laload(); // the quadword, and where it goes back
                     if (kind == 1) {
                         cob.loadConstant(-1L).lxor(); // PANDN: NOT the destination, AND the source
                     }
@@ -161,9 +159,7 @@ final class CompiledSse {
                 }
                 for (int half = 0; half < 2; half++) {
                     xmm(b);
-                    cob.loadConstant(x + half);
-                    xmm(b);
-                    cob.loadConstant(x + half).laload();
+                    cob.loadConstant(x + half).dup2().laload(); // the quadword, and where it goes back
                     source(b, d, fromMemory, half);
                     if (lane == 8) {
                         if (kind == 0) {
@@ -244,8 +240,7 @@ final class CompiledSse {
             if (count >= 8 * lane) {
                 cob.lconst_0();
             } else {
-                xmm(b);
-                cob.loadConstant(x + half).laload().loadConstant(count);
+                cob.dup2().laload().loadConstant(count);
                 if (kind == 2) {
                     cob.lushr();
                 } else {
