@@ -66,6 +66,8 @@ abstract class BodyState {
     private final long[] writtenBeforeFlags;
     /** The records a branch to a pending block leaves as their shape's number ({@link ImplicitRecords}). */
     private final ImplicitRecords implicit = new ImplicitRecords();
+    /** By instruction and block: the shape of the record its branch there leaves as a number, or null. */
+    private final ImplicitRecords.Shape[][] implicitShapes;
     final long used;
     /** Registers the region's compiled forms may write in their locals ({@link BlockCompiler#registersWritten}). */
     final long written;
@@ -129,11 +131,13 @@ abstract class BodyState {
         used = BlockCompiler.registersUsed(insns);
         written = BlockCompiler.registersWritten(insns);
         // every shape a branch may leave, numbered before any code reads the PENDING_OP local
+        implicitShapes = new ImplicitRecords.Shape[insns.length][blocks];
         for (int i = 0; i < insns.length; i++) {
             for (int k = 0; k < blocks; k++) {
                 ImplicitRecords.Shape shape = branchesTo(i, k) ? implicitShape(i, k) : null;
                 if (shape != null) {
                     implicit.add(shape);
+                    implicitShapes[i][k] = shape;
                 }
             }
         }
@@ -726,7 +730,7 @@ abstract class BodyState {
      */
     void branchTo(int i, int k) {
         long target = region.starts()[k];
-        ImplicitRecords.Shape shape = flagsPendingAtStart[k] && rotated == 0 ? implicitShape(i, k) : null;
+        ImplicitRecords.Shape shape = rotated == 0 ? implicitShapes[i][k] : null; // null unless k is pending
         if (shape != null && flagOp == shape.op() && flagSize == shape.size()) {
             // the record is its shape's number: its operands are in their registers' locals until the block sets the flags
             cob.loadConstant(ImplicitRecords.pendingOp(implicit.indexOf(shape))).istore(PENDING_OP);

@@ -30,7 +30,7 @@ final class CompiledForms {
             CD_MATH = BlockCompiler.desc(Math.class);
     private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
-            DIRECT_WRITE = MethodTypeDesc.of(CD_long, CD_long, CD_int),
+            DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int),
             RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean),
             RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
@@ -58,7 +58,7 @@ final class CompiledForms {
             cob.aload(CORE);
             b.loadRegister(4, 8);
             cob.loadConstant((long) run.from()).ladd().dup2().lstore(BodyState.RUN_LINEAR).loadConstant(run.span())
-                    .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_WRITE)
+                    .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
                     .lstore(BodyState.RUN_HOST);
         }
         switch (d.op()) {
@@ -648,7 +648,7 @@ final class CompiledForms {
             b.loadRegister(d.rm(), size);
         } else if (readModifyWrite(d)) {
             addressOf(b, d, i);
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_WRITE)
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS)
                     .lstore(HOST);
             b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
                     .invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
