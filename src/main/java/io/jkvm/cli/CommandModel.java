@@ -1,10 +1,12 @@
 package io.jkvm.cli;
 
 import io.jkvm.kvm.Kvm;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Model.PositionalParamSpec;
 
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -22,6 +24,9 @@ final class CommandModel {
      */
     static CommandSpec command(Object command, String name, String... description) {
         CommandSpec spec = CommandSpec.wrapWithoutInspection(command).name(name).versionProvider(new Main.Version());
+        // no ${...} in the model (defaults are written into their descriptions): picocli would interpolate every
+        // option's names at each look-up of an option, some 7 ms of a launch's main thread
+        spec.interpolateVariables(false);
         spec.usageMessage().description(description);
         spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true)
                 .description("Show this help message and exit.").build());
@@ -32,8 +37,28 @@ final class CommandModel {
 
     /** An option taking a value of {@code type}, shown as {@code label} in help. */
     static OptionSpec.Builder option(String name, String label, Class<?> type, String... description) {
-        return OptionSpec.builder(name).paramLabel(label).type(type).description(description);
+        OptionSpec.Builder option = OptionSpec.builder(name).paramLabel(label).type(type).description(description);
+        return type == Path.class ? option.converters(PATH) : option;
     }
+
+    /**
+     * An option with a default value, which each description line shows in place of {@code ${DEFAULT-VALUE}} (picocli's
+     * own marker, written here once: the model interpolates nothing).
+     */
+    static OptionSpec.Builder optionWithDefault(String name, String label, Class<?> type, String defaultValue,
+            String... description) {
+        String[] lines = description.clone();
+        for (int i = 0; i < lines.length; i++) {
+            lines[i] = lines[i].replace("${DEFAULT-VALUE}", defaultValue);
+        }
+        return option(name, label, type, lines).defaultValue(defaultValue);
+    }
+
+    /**
+     * A path as Path.of reads it: picocli's own converter for Path calls Paths.get by reflection, whose first call
+     * spins its accessor (some 3 ms of a launch).
+     */
+    private static final ITypeConverter<Path> PATH = Path::of;
 
     /** An option given any number of times, each with a string. */
     static OptionSpec repeated(String name, String label, String... description) {
@@ -42,20 +67,24 @@ final class CommandModel {
 
     /** The hidden --kvm PATH of the commands that open KVM: the device, /dev/kvm unless given (for the tests). */
     static OptionSpec kvmDevice() {
-        return option("--kvm", "PATH", String.class, "the KVM device (default: ${DEFAULT-VALUE})")
-                .defaultValue(Kvm.DEFAULT_PATH).hidden(true).build();
+        return optionWithDefault("--kvm", "PATH", String.class, Kvm.DEFAULT_PATH, "the KVM device (default: ${DEFAULT-VALUE})")
+                .hidden(true).build();
     }
 
     /** Positional parameter {@code index}, which the command line must give (one value of {@code type}). */
     static PositionalParamSpec required(int index, String label, Class<?> type, String... description) {
-        return PositionalParamSpec.builder().index(Integer.toString(index)).arity("1").required(true).paramLabel(label)
-                .type(type).description(description).build();
+        return positional(PositionalParamSpec.builder().index(Integer.toString(index)).arity("1").required(true)
+                .paramLabel(label).type(type).description(description));
     }
 
     /** Positional parameter {@code index}, which the command line may leave out (null then). */
     static PositionalParamSpec optional(int index, String label, Class<?> type, String... description) {
-        return PositionalParamSpec.builder().index(Integer.toString(index)).arity("0..1").paramLabel(label)
-                .type(type).description(description).build();
+        return positional(PositionalParamSpec.builder().index(Integer.toString(index)).arity("0..1").paramLabel(label)
+                .type(type).description(description));
+    }
+
+    private static PositionalParamSpec positional(PositionalParamSpec.Builder parameter) {
+        return (parameter.type() == Path.class ? parameter.converters(PATH) : parameter).build();
     }
 
     /** An option taking no value: true when given. */

@@ -19,6 +19,7 @@ import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
 import static io.jkvm.cli.CommandModel.kvmDevice;
 import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.optionWithDefault;
 import static io.jkvm.cli.CommandModel.value;
 
 /** The options of every command that runs a machine (jkvm run, jkvm restore): where it runs and how it is reached. */
@@ -38,9 +39,9 @@ final class MachineOptions {
     /** Adds these options to {@code spec}, the command's model. */
     MachineOptions(CommandSpec spec) {
         this.spec = spec;
-        spec.addOption(option("--backend", "auto|kvm|emulator", Backend.class,
+        spec.addOption(optionWithDefault("--backend", "auto|kvm|emulator", Backend.class, "auto",
                 "vCPU backend: kvm, the software core (emulator), or auto (default: ${DEFAULT-VALUE})")
-                .defaultValue("auto").converters(new RunCommand.BackendConverter()).build());
+                .converters(new RunCommand.BackendConverter()).build());
         spec.addOption(option("--api-socket", "PATH", Path.class,
                 "serve the control API on this Unix socket (owner-only): pause, resume, info, snapshot, stop, migrate; see jkvm ctl")
                 .build());

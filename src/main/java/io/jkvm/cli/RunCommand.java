@@ -25,6 +25,7 @@ import static io.jkvm.cli.CommandModel.command;
 import static io.jkvm.cli.CommandModel.flag;
 import static io.jkvm.cli.CommandModel.given;
 import static io.jkvm.cli.CommandModel.option;
+import static io.jkvm.cli.CommandModel.optionWithDefault;
 import static io.jkvm.cli.CommandModel.repeated;
 import static io.jkvm.cli.CommandModel.value;
 import static io.jkvm.cli.CommandModel.values;
@@ -60,15 +61,13 @@ final class RunCommand implements Callable<Integer> {
         options = new MachineOptions(spec);
         spec.addOption(option("--image", "FILE", Path.class,
                 "ELF64 x86-64 image, or a flat binary (default: the bundled demo guest)").build());
-        spec.addOption(option("--mem", "SIZE", long.class, "guest RAM, with K/M/G suffix (default: ${DEFAULT-VALUE})")
-                .defaultValue("64M").converters(new SizeConverter()).build());
-        spec.addOption(option("--cpus", "N", int.class,
-                "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})")
-                .defaultValue("1").build());
-        spec.addOption(option("--cpu", "MODEL", String.class,
+        spec.addOption(optionWithDefault("--mem", "SIZE", long.class, "64M", "guest RAM, with K/M/G suffix (default: ${DEFAULT-VALUE})")
+                .converters(new SizeConverter()).build());
+        spec.addOption(optionWithDefault("--cpus", "N", int.class, "1",
+                "vCPUs, each in its own thread; vCPUs other than 0 start halted (default: ${DEFAULT-VALUE})").build());
+        spec.addOption(optionWithDefault("--cpu", "MODEL", String.class, "host",
                 "guest CPU: host, with QEMU-style edits such as host,+apx,-avx512f (default: ${DEFAULT-VALUE});",
-                "with --incoming, the model the arriving guest runs with (default: the source's), as restore --cpu")
-                .defaultValue("host").build());
+                "with --incoming, the model the arriving guest runs with (default: the source's), as restore --cpu").build());
         spec.addOption(option("--load-addr", "ADDR", Long.class,
                 "guest-physical address of a flat binary given with --image (default: 0x100000)")
                 .converters(new AddressConverter()).build());

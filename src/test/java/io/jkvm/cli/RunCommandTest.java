@@ -24,6 +24,7 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** `jkvm run` end to end on the real /dev/kvm: guests' serial output and exit status, and every bad input. */
@@ -335,6 +336,11 @@ class RunCommandTest {
         Cli.Result help = Cli.run("run", "--help");
         assertEquals(0, help.status());
         assertTrue(help.out().contains("--image=FILE"), help.out());
+        // defaults written into their descriptions (the model interpolates nothing)
+        for (String shown : new String[] {"RAM, with K/M/G suffix (default: 64M)", "or auto (default: auto)", "(default: host);", "(default: 1)"}) {
+            assertTrue(help.out().replaceAll("\\s+", " ").contains(shown), shown + " in " + help.out());
+        }
+        assertFalse(help.out().contains("${"), help.out());
         Cli.Result version = Cli.run("--version");
         assertEquals(0, version.status());
         assertTrue(version.out().startsWith("jkvm "), version.out());
