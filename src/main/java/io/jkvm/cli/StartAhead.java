@@ -34,28 +34,25 @@ final class StartAhead {
         if (args.length > 0 && MACHINE_COMMANDS.contains(args[0])) {
             Downcalls.quickIoctlsAsSystemCalls();
             boolean kvm = new File(Kvm.DEFAULT_PATH).exists(); // unless the hidden --kvm names another
-            ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(() -> links(args, kvm)),
-                    Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(() -> sandboxParts(kvm)));
+            ahead = List.of(Thread.ofPlatform().daemon().name("jkvm-start-ahead").start(StartAhead::links),
+                    Thread.ofPlatform().daemon().name("jkvm-start-ahead-sandbox").start(() -> sandboxParts(args, kvm)));
         }
     }
 
-    private static void links(String[] args, boolean kvm) {
+    private static void links() {
         try {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
             Downcalls.linkForMachine();
             Downcalls.linkForSandbox();
-            if (kvm && !namesTheEmulator(args)) {
-                Downcalls.linkForKvmVcpus();
-            }
         } catch (Throwable e) {
             // the main thread meets the same failure where it needs the part, and reports it there in one line
         }
     }
 
-    private static void sandboxParts(boolean kvm) {
+    private static void sandboxParts(String[] args, boolean kvm) {
         try {
-            if (kvm) {
-                Kvm.prepareCpuidTables(); // first: the machine reads KVM's supported CPUID for its model, on either backend
+            if (kvm && !namesTheEmulator(args)) {
+                Kvm.prepareVcpuBindings(); // first: the machine makes its vCPUs before the sandbox goes up
             }
             Sandbox.openJvmParts();
             Sandbox.compileFilter();

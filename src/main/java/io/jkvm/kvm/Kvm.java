@@ -134,13 +134,16 @@ public final class Kvm implements AutoCloseable {
     }
 
     /**
-     * Makes what the first CPUID table read or written through KVM makes once in a process: the kvm_cpuid2 bindings'
-     * layouts and field handles (their entry's padding makes an indexed var handle: some 17 ms of a launch's main
-     * thread when it came with the supported-CPUID read), through a table marshalled and read back in memory.
+     * Initializes jextract's bindings of a vCPU's special registers and run area, as the first KVM vCPU made in a
+     * process would: kvm_sregs's descriptor tables and interrupt bitmap are arrays, each an indexed var handle whose
+     * first spin is some 20 ms (a start-ahead thread does it while the main thread parses and makes the machine).
      */
-    public static void prepareCpuidTables() {
-        try (Arena arena = Arena.ofConfined()) {
-            CpuidMarshal.read(CpuidMarshal.write(arena, new CpuidTable(java.util.List.of(new CpuidEntry(0, 0, 0, 0, 0, 0, 0)))));
+    public static void prepareVcpuBindings() {
+        try {
+            java.lang.invoke.MethodHandles.lookup().ensureInitialized(io.jkvm.linux.uapi.kvm_sregs.class);
+            java.lang.invoke.MethodHandles.lookup().ensureInitialized(io.jkvm.linux.uapi.kvm_run.class);
+        } catch (IllegalAccessException e) {
+            throw new AssertionError("jextract's classes are public", e);
         }
     }
 

@@ -34,11 +34,6 @@ public final class Downcalls {
         link(Libc.Glibc.class);
     }
 
-    /** Links what KVM's vCPUs call besides: the vCPU threads' kicks. */
-    public static void linkForKvmVcpus() {
-        link(Libc.PthreadSelf.class, Libc.PthreadKill.class);
-    }
-
     private static void link(Class<?>... holders) {
         MethodHandles.Lookup lookup = MethodHandles.lookup();
         for (Class<?> holder : holders) {

@@ -147,15 +147,6 @@ final class Libc {
         return r < 0 ? -errno(state) : r;
     }
 
-    static final class PthreadSelf {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_LONG);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("pthread_self"), DESCRIPTOR);
-    }
-    static final class PthreadKill {
-        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(Uapi.C_INT, Uapi.C_LONG, Uapi.C_INT);
-        static final MethodHandle HANDLE = LINKER.downcallHandle(symbol("pthread_kill"), DESCRIPTOR);
-    }
-
     /** One errno capture buffer per thread, so a downcall on the hot path allocates nothing. */
     private static final ThreadLocal<MemorySegment> STATE =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
