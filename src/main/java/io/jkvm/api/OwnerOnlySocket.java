@@ -1,5 +1,7 @@
 package io.jkvm.api;
 
+import io.jkvm.linux.HostRandom;
+
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.StandardProtocolFamily;
@@ -14,7 +16,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.SecureRandom;
 import java.util.HexFormat;
 
 /**
@@ -126,9 +127,8 @@ record OwnerOnlySocket(ServerSocketChannel channel, Path path, Object fileKey) {
     }
 
     private static Path createPrivateDir(Path dir) {
-        SecureRandom random = new SecureRandom();
         for (int attempt = 0; ; attempt++) {
-            Path candidate = dir.resolve(PRIVATE_DIR_PREFIX + HexFormat.of().toHexDigits(random.nextInt()).substring(2));
+            Path candidate = dir.resolve(PRIVATE_DIR_PREFIX + HexFormat.of().toHexDigits(HostRandom.nextInt()).substring(2));
             try {
                 return Files.createDirectory(candidate, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             } catch (FileAlreadyExistsException e) {

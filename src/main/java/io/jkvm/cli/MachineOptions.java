@@ -100,7 +100,7 @@ final class MachineOptions {
             machine.migrationKey(key);
             machine.showMigrationProgressOn(main.progressTerminal());
             if (sandboxed()) {
-                enterSandbox(main);
+                enterSandbox(main, api != null || !openSocket);
             } else if (sandbox == Switch.AUTO && trace && Main.ownsProcess()) {
                 main.err.println("jkvm: sandbox: off (auto): " + autoOff());
             }
@@ -121,13 +121,16 @@ final class MachineOptions {
         main.err.flush();
     }
 
-    /** Everything the run opens is open: what is left to open at the end is opened now, then the sandbox goes up. */
-    private void enterSandbox(Main main) {
+    /**
+     * Everything the run opens is open: what is left to open at the end is opened now, then the sandbox goes up.
+     * {@code servesSocket}: a control socket reaches the machine.
+     */
+    private void enterSandbox(Main main, boolean servesSocket) {
         if (exitStatus() != null) {
             exitStatus().openBeforeSandbox();
         }
         StartAhead.await();
-        Sandbox.Entered in = Sandbox.enter(Optional.ofNullable(user));
+        Sandbox.Entered in = Sandbox.enter(Optional.ofNullable(user), servesSocket);
         if (trace) {
             main.err.printf("jkvm: sandbox: running as %s (uid %d), no_new_privs, no capabilities, seccomp filter of %d"
                     + " system calls (%d BPF instructions)%n", in.user(), in.uid(), in.allowedCalls(), in.filterInstructions());

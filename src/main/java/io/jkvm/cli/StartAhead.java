@@ -54,8 +54,11 @@ final class StartAhead {
             if (kvm && !namesTheEmulator(args)) {
                 Kvm.prepareVcpuBindings(); // first: the machine makes its vCPUs before the sandbox goes up
             }
-            Sandbox.openJvmParts();
+            Sandbox.openJvmParts(namesASocket(args));
             Sandbox.compileFilter();
+            // what System.exit asks as the launch ends (whether Runtime.exit is logged): the first System.Logger of
+            // a process looks for a logging backend on the class path, opening the jar, some 10 ms
+            System.getLogger("java.lang.Runtime").isLoggable(System.Logger.Level.DEBUG);
         } catch (Throwable e) {
             // as above: the sandbox meets it again as it goes up
         }
@@ -68,6 +71,19 @@ final class StartAhead {
     static boolean namesTheEmulator(String[] args) {
         for (String a : args) {
             if (a.equals("emulator") || a.equals("--backend=emulator")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether the command line names a socket the run will serve (--api-socket, --incoming): a guess from its words,
+     * as above (the sandbox opens what it needs as it goes up).
+     */
+    static boolean namesASocket(String[] args) {
+        for (String a : args) {
+            if (a.startsWith("--api-socket") || a.startsWith("--incoming")) {
                 return true;
             }
         }

@@ -14,11 +14,6 @@ final class SystemInstructions {
     private SystemInstructions() {
     }
 
-    /** RDRAND and RDSEED: the host's entropy, made at the first of them (the class is loaded with every machine). */
-    private static final class Entropy {
-        static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
-    }
-
     /** 0F 00: SLDT, STR, LLDT, LTR, VERR, VERW (the rest #UD). */
     static void group6(Core c) {
         c.takeModrm();
@@ -162,7 +157,7 @@ final class SystemInstructions {
         } else if (op == 7 && c.mod == 3 && c.rep == 0xF3) { // RDPID: IA32_TSC_AUX, a full register in 64-bit mode
             c.setReg(c.rmField, c.code64 ? 8 : 4, c.tscAux);
         } else if ((op == 6 || op == 7) && c.mod == 3 && c.rep == 0) {
-            c.setReg(c.rmField, c.opSize, Entropy.RANDOM.nextLong());
+            c.setReg(c.rmField, c.opSize, io.jkvm.linux.HostRandom.nextLong() /* RDRAND, RDSEED: the host's entropy */);
             c.setArith(Core.CF);
         } else {
             throw GuestFault.of(GuestFault.UD);

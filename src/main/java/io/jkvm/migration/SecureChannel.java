@@ -1,5 +1,7 @@
 package io.jkvm.migration;
 
+import io.jkvm.linux.HostRandom;
+
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 import java.io.DataInputStream;
@@ -12,7 +14,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
-import java.security.SecureRandom;
 
 /**
  * The migration stream's channel. Both ends hold a pre-shared key; the handshake exchanges fresh nonces and derives a
@@ -71,7 +72,7 @@ final class SecureChannel implements AutoCloseable {
         DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(socket.getInputStream(), 1 << 16));
         DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(socket.getOutputStream(), 1 << 16));
         byte[] mine = new byte[NONCE];
-        new SecureRandom().nextBytes(mine);
+        HostRandom.fill(mine);
         out.write(MAGIC);
         out.writeInt(VERSION);
         out.write(mine);

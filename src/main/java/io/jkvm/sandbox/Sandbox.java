@@ -37,12 +37,13 @@ public final class Sandbox {
 
     /**
      * Enters the sandbox: {@code user} (default {@link #DEFAULT_USER}) is who a process started as root becomes; a
-     * process started as another user stays itself, and naming a user then is an error.
+     * process started as another user stays itself, and naming a user then is an error. {@code sockets}: the run
+     * serves a socket (the control socket), whose connections NIO's socket code then handles.
      */
-    public static Entered enter(Optional<String> user) {
+    public static Entered enter(Optional<String> user, boolean sockets) {
         List<SyscallAllowlist.Entry> table = Filter.TABLE;
         List<Seccomp.Instruction> program = Filter.PROGRAM;
-        prepareJvm();
+        prepareJvm(sockets);
         Credentials.User who = becomeUnprivileged(user);
         requireNoCapabilities(who);
         try {
@@ -56,13 +57,12 @@ public final class Sandbox {
     }
 
     /**
-     * Opens now what the JVM would open on first use ({@link #openJvmParts}: RDRAND and the control socket's names need
-     * them); run from a directory of classes (not the jar, whose fd stays open), loads every jkvm class. And removes
-     * the JVM's hsperfdata file, which it could not unlink at exit any more (jps and jcmd no longer list a sandboxed
-     * jkvm).
+     * Opens now what the JVM would open on first use ({@link #openJvmParts}); run from a directory of classes (not the
+     * jar, whose fd stays open), loads every jkvm class. And removes the JVM's hsperfdata file, which it could not
+     * unlink at exit any more (jps and jcmd no longer list a sandboxed jkvm).
      */
-    private static void prepareJvm() {
-        openJvmParts();
+    private static void prepareJvm(boolean sockets) {
+        openJvmParts(sockets);
         loadClassesFromDirectory();
         try {
             Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"), "hsperfdata_" + System.getProperty("user.name"),
@@ -73,12 +73,15 @@ public final class Sandbox {
     }
 
     /**
-     * Opens the parts of the JVM that open files or load native code on first use: the security providers and
-     * /dev/urandom, and NIO's socket code. Any thread may do it ahead of {@link #enter}, which does it again: then only
-     * a read of /dev/urandom and a socket opened and closed.
+     * Opens the parts of the JVM that open files or load native code on first use: NIO's socket code, when
+     * {@code sockets} (a run serving no socket never uses it; the host's entropy is read with getrandom(2), which
+     * opens nothing). Any thread may do it ahead of {@link #enter}, which does it again: then only a socket opened and
+     * closed.
      */
-    public static void openJvmParts() {
-        new java.security.SecureRandom().nextBytes(new byte[8]);
+    public static void openJvmParts(boolean sockets) {
+        if (!sockets) {
+            return;
+        }
         try { // NIO's socket classes load their native code on first use: a socket refused later then fails with EPERM
             java.nio.channels.SocketChannel.open().close();
         } catch (IOException e) {
@@ -187,7 +190,7 @@ public final class Sandbox {
      */
     public static void rehearse() {
         Downcalls.linkForSandbox();
-        openJvmParts();
+        openJvmParts(true);
         ProcessHandle.current().pid(); // as prepareJvm names the JVM's hsperfdata file
         Credentials.effectiveUid();
         Credentials.lookup(DEFAULT_USER);

@@ -53,10 +53,10 @@ public final class SnapshotFile {
             throw new SnapshotException("cannot write snapshot " + file + ": its directory does not exist");
         }
         String name = file.getFileName().toString();
-        String memoryName = name + ".mem-" + HexFormat.of().toHexDigits(new java.security.SecureRandom().nextLong());
+        String memoryName = name + ".mem-" + HexFormat.of().toHexDigits(io.jkvm.linux.HostRandom.nextLong());
         Path memoryTmp = dir.resolve("." + memoryName + ".tmp");
         Path memoryFile = dir.resolve(memoryName);
-        Path stateTmp = dir.resolve("." + name + ".tmp-" + HexFormat.of().toHexDigits(new java.security.SecureRandom().nextLong()));
+        Path stateTmp = dir.resolve("." + name + ".tmp-" + HexFormat.of().toHexDigits(io.jkvm.linux.HostRandom.nextLong()));
         boolean stateInPlace = false;
         try {
             long checksum;

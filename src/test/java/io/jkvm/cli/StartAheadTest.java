@@ -26,11 +26,19 @@ class StartAheadTest {
     }
 
     @Test
-    void kvmsVcpuDowncallsAreLinkedAheadUnlessTheCommandLineNamesTheEmulator() {
+    void kvmsVcpuBindingsAreMadeAheadUnlessTheCommandLineNamesTheEmulator() {
         assertFalse(StartAhead.namesTheEmulator(new String[]{"run"}));
         assertFalse(StartAhead.namesTheEmulator(new String[]{"run", "--backend", "kvm", "--image", "g.elf"}));
         assertTrue(StartAhead.namesTheEmulator(new String[]{"run", "--backend", "emulator"}));
         assertTrue(StartAhead.namesTheEmulator(new String[]{"run", "--backend=emulator", "--mem", "64M"}));
+    }
+
+    @Test
+    void nioSocketsAreOpenedAheadOnlyWhenTheCommandLineNamesASocket() {
+        assertFalse(StartAhead.namesASocket(new String[]{"run", "--backend", "emulator"}));
+        assertTrue(StartAhead.namesASocket(new String[]{"run", "--api-socket", "/tmp/s"}));
+        assertTrue(StartAhead.namesASocket(new String[]{"run", "--api-socket=/tmp/s"}));
+        assertTrue(StartAhead.namesASocket(new String[]{"run", "--incoming", "tcp:0.0.0.0:4444"}));
     }
 
     @Test

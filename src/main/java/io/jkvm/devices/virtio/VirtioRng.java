@@ -2,9 +2,8 @@ package io.jkvm.devices.virtio;
 
 import io.jkvm.devices.InterruptLine;
 import io.jkvm.devices.Persist;
+import io.jkvm.linux.HostRandom;
 
-import java.security.NoSuchAlgorithmException;
-import java.security.SecureRandom;
 import java.util.function.Consumer;
 
 /** virtio-rng (spec 5.4): one queue, whose writable buffers it fills from the host's entropy (/dev/urandom). */
@@ -13,17 +12,8 @@ public final class VirtioRng extends VirtioMmio implements Persist<VirtioRng.Sta
     public record State(Transport transport) {
     }
 
-    private final SecureRandom random;
-
     public VirtioRng(String name, DmaMemory memory, InterruptLine irq, Consumer<String> trace) {
         super(name, 4, 0, 1, memory, irq, trace);
-        SecureRandom r;
-        try {
-            r = SecureRandom.getInstance("NativePRNGNonBlocking"); // the kernel's CSPRNG, never blocking the guest
-        } catch (NoSuchAlgorithmException e) {
-            r = new SecureRandom();
-        }
-        this.random = r;
     }
 
     private static final byte[] NO_CONFIG = new byte[0];
@@ -40,7 +30,7 @@ public final class VirtioRng extends VirtioMmio implements Persist<VirtioRng.Sta
             for (Virtqueue.Buffer b : chain.buffers()) {
                 if (b.writable()) {
                     byte[] bytes = new byte[Math.min(b.length(), 4096)]; // a driver asks for small amounts; this caps one
-                    random.nextBytes(bytes);
+                    HostRandom.fill(bytes); // the kernel's CSPRNG
                     memory.window(b.address(), bytes.length).put(bytes);
                     memory.written(b.address(), bytes.length);
                     written += bytes.length;
