@@ -184,6 +184,23 @@ class LinuxLayerTest {
         assertTrue(ranOn.get(), "the kicked thread went on after the signal");
     }
 
+    /** The kernel's entropy: every byte of a buffer written (two 64 KiB draws differ), and an empty one asks nothing. */
+    @Test
+    void hostRandomFillsWholeBuffers() {
+        byte[] a = new byte[65536];
+        byte[] b = new byte[65536];
+        HostRandom.fill(a);
+        HostRandom.fill(b);
+        assertFalse(java.util.Arrays.equals(a, b));
+        int zeros = 0;
+        for (int i = 32768; i < a.length; i++) {
+            zeros += a[i] == 0 ? 1 : 0;
+        }
+        assertTrue(zeros < 300, zeros + " zero bytes in the buffer's second half: not written"); // 128 expected
+        assertDoesNotThrow(() -> HostRandom.fill(new byte[0]));
+        assertTrue(HostRandom.nextLong() != HostRandom.nextLong() || HostRandom.nextLong() != HostRandom.nextLong());
+    }
+
     /** A vCPU thread kicked as the machine stops may have ended: nothing to interrupt, no error (as pthread_kill). */
     @Test
     void kickingAThreadThatHasEndedIsANoOp() throws Exception {
