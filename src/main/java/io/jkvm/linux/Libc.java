@@ -8,7 +8,6 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -28,8 +27,9 @@ final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO_HANDLE =
-            CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    /** errno's place in the captured state, read as an int there: a var handle of it is spun at every launch (5 ms). */
+    private static final long ERRNO_OFFSET =
+            CALL_STATE.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
 
     /**
      * A libc function's address. Not jextract's {@code Uapi.f$address()}: that initializes jextract's holder of the
@@ -156,7 +156,7 @@ final class Libc {
     }
 
     static int errno(MemorySegment state) {
-        return (int) ERRNO_HANDLE.get(state, 0L);
+        return state.get(java.lang.foreign.ValueLayout.JAVA_INT, ERRNO_OFFSET);
     }
 
     static String strerror(int errno) {
