@@ -24,7 +24,8 @@ import static java.lang.constant.ConstantDescs.CD_long;
 abstract class BodyState {
     /**
      * The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two.
-     * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm); XMM the core's XMM
+     * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm), and an address run's
+     * ({@link AddressRuns}: no memory access comes between its accesses, a read-modify-write's none); XMM the core's XMM
      * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns}).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
@@ -73,6 +74,8 @@ abstract class BodyState {
     final long written;
     /** The runs of stack accesses one look-up serves. */
     final StackRuns stackRuns;
+    /** Loads and stores of one memory operand sharing a look-up (AddressRuns), through the HOST local. */
+    final AddressRuns addressRuns;
     /** Registers whose local is newer than the core's register file. */
     long dirty;
     /** The lazy flag record newer than the core's: its operation (0: the core's is current), size and slot (0 or 1). */
@@ -128,6 +131,7 @@ abstract class BodyState {
         }
         loop = loops;
         stackRuns = StackRuns.of(insns, first, i -> callTarget(i) >= 0);
+        addressRuns = AddressRuns.of(insns, first);
         used = BlockCompiler.registersUsed(insns);
         written = BlockCompiler.registersWritten(insns);
         // every shape a branch may leave, numbered before any code reads the PENDING_OP local

@@ -31,8 +31,8 @@ final class CompiledForms {
     private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int),
-            RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean),
-            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean),
+            RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
+            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -99,7 +99,15 @@ final class CompiledForms {
                 logic(b, size, t);
             }
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
-                if (d.rm() == BlockOp.MEMORY) {
+                if (d.rm() == BlockOp.MEMORY && b.addressRuns.member(i)) {
+                    addressOf(b, d, i);
+                    runLookUp(b, d, i);
+                    cob.aload(CORE).lload(ADDRESS);
+                    movValue(b, d, size);
+                    cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
+                            .invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+                    cob.iload(ONWARD).iand().istore(ONWARD);
+                } else if (d.rm() == BlockOp.MEMORY) {
                     addressOf(b, d, i);
                     cob.aload(CORE).lload(ADDRESS);
                     movValue(b, d, size);
@@ -607,7 +615,7 @@ final class CompiledForms {
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
         if (readModifyWrite(d)) { // through the host address its read found, if any
-            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0().invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                     .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);
@@ -651,11 +659,28 @@ final class CompiledForms {
             b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS)
                     .lstore(HOST);
             b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
-                    .invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
+                    .iconst_0().invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
+        } else if (b.addressRuns.member(i)) {
+            addressOf(b, d, i);
+            runLookUp(b, d, i);
+            b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
+                    .invokevirtual(CD_CORE, "rmwRead" + 8 * d.size(), RMW_READ);
         } else {
             addressOf(b, d, i);
             b.cob.aload(CORE).lload(ADDRESS);
             read(b.cob, d, size, !BlockCompiler.storesToMemory(d)); // the only access
+        }
+    }
+
+    /**
+     * At the first access of an address run ({@link AddressRuns}), the look-up the run's accesses share: the host
+     * address of ADDRESS into HOST, from the direct write entries when the run stores, or -1.
+     */
+    private static void runLookUp(BodyState b, BlockOp d, int i) {
+        if (b.addressRuns.startsAt(i)) {
+            b.cob.aload(CORE).lload(ADDRESS).loadConstant(d.size())
+                    .invokevirtual(CD_CORE, b.addressRuns.stores(i) ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
+                    .lstore(HOST);
         }
     }
 

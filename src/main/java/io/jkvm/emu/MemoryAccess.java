@@ -442,54 +442,55 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
 
     // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
     // direct write entries ({@link #directWriteAddress(long, int)}, -1 when none), and the store the same one; neither
-    // is the instruction's only access, so the full paths leave the MMIO log to the check after it.
+    // is the instruction's only access, so the full paths leave the MMIO log to the check after it. An address run's
+    // accesses (AddressRuns) take the run's look-up the same way, each its instruction's only access ({@code last}).
 
-    final long rmwRead8(long linear, long host, boolean stack) {
-        return host >= 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, false);
+    final long rmwRead8(long linear, long host, boolean stack, boolean last) {
+        return host >= 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
     }
 
-    final long rmwRead16(long linear, long host, boolean stack) {
-        return host >= 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, false);
+    final long rmwRead16(long linear, long host, boolean stack, boolean last) {
+        return host >= 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
     }
 
-    final long rmwRead32(long linear, long host, boolean stack) {
-        return host >= 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, false);
+    final long rmwRead32(long linear, long host, boolean stack, boolean last) {
+        return host >= 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
     }
 
-    final long rmwRead64(long linear, long host, boolean stack) {
-        return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, false);
+    final long rmwRead64(long linear, long host, boolean stack, boolean last) {
+        return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
     }
 
-    final boolean rmwWrite8(long linear, long v, long host, boolean stack) {
+    final boolean rmwWrite8(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putByteAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 1, v, stack, false);
+        return compiledWrite(linear, 1, v, stack, last);
     }
 
-    final boolean rmwWrite16(long linear, long v, long host, boolean stack) {
+    final boolean rmwWrite16(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putShortAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 2, v, stack, false);
+        return compiledWrite(linear, 2, v, stack, last);
     }
 
-    final boolean rmwWrite32(long linear, long v, long host, boolean stack) {
+    final boolean rmwWrite32(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putIntAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 4, v, stack, false);
+        return compiledWrite(linear, 4, v, stack, last);
     }
 
-    final boolean rmwWrite64(long linear, long v, long host, boolean stack) {
+    final boolean rmwWrite64(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putLongAt(host, v);
             return true;
         }
-        return compiledWrite(linear, 8, v, stack, false);
+        return compiledWrite(linear, 8, v, stack, last);
     }
 
     /** A compiled read the direct path did not take (see above). */
