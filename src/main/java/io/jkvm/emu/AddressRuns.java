@@ -1,25 +1,37 @@
 package io.jkvm.emu;
 
 /**
- * Runs of a block's loads and stores of one memory operand: the same base, index, scale, displacement, segment and
- * size, with nothing between them that writes those registers, reaches memory, branches or changes a translation (a
- * load, then arithmetic on registers, then the store back: a limb of a long multiply, a counter, a field updated).
- * The run's first access looks the operand's page up once (in the direct write entries when the run stores, a page
- * a store may reach directly being one a read may), and each access of the run takes that host address, or looks
- * itself up on its full path when there is none. Loads with a register destination other than the operand's own
- * registers and MOV stores qualify; read-modify-write instructions have their one look-up already.
+ * Runs of a block's loads and stores through one base: the same base, index, scale and segment (displacements and
+ * sizes may differ, within a span of {@link #MAX_SPAN} bytes), with nothing between them that writes those registers,
+ * reaches memory, branches or changes a translation (a load, arithmetic on registers, the store back: a limb of a
+ * long multiply, a counter, a structure's fields, a frame's slots). The run's first access looks the span's page up
+ * once (in the direct write entries when the run stores, a page a store may reach directly being one a read may), and
+ * each access of the run takes its offset in that page, or looks itself up on its full path when the span is not on
+ * one direct page. Loads with a register destination and MOV stores qualify; read-modify-write instructions have
+ * their one look-up already.
  */
 final class AddressRuns {
-    /** Whether instruction {@code i} starts a run, and whether the run stores (its look-up in the write entries). */
-    private final boolean[] starts;
-    private final boolean[] stores;
+    /** The widest span a run's accesses may reach, so that its look-up finds one page about as often as each would. */
+    static final int MAX_SPAN = 256;
+
+    /**
+     * A run starting at an instruction: the displacement of the span's first byte (its accesses' base, index and
+     * segment added give its linear address), the span's length, and whether any of the accesses stores.
+     */
+    record Run(long from, int span, boolean stores) {
+    }
+
+    /** The run starting at each instruction, or null. */
+    private final Run[] starting;
     /** Whether instruction {@code i}'s access is one of a run's. */
     private final boolean[] member;
+    /** The displacement of the first byte of the span of the run instruction {@code i}'s access is one of. */
+    private final long[] from;
 
     private AddressRuns(int insns) {
-        starts = new boolean[insns];
-        stores = new boolean[insns];
+        starting = new Run[insns];
         member = new boolean[insns];
+        from = new long[insns];
     }
 
     /** The runs of {@code insns}, whose blocks start at {@code first} (one more entry: the end). */
@@ -33,26 +45,29 @@ final class AddressRuns {
                 }
                 BlockOp head = insns[i];
                 long operand = operandRegisters(head);
+                long from = head.disp(), to = head.disp() + head.size();
                 int last = i, count = 1;
-                boolean anyStore = BlockCompiler.storesToMemory(head);
+                boolean stores = BlockCompiler.storesToMemory(head);
                 boolean open = (BlockCompiler.registersWritten(head) & operand) == 0;
                 for (int j = i + 1; open && j < end; j++) {
                     BlockOp d = insns[j];
-                    if (access(d) && sameOperand(head, d)) {
+                    long f = Math.min(from, d.disp()), t = Math.max(to, d.disp() + d.size());
+                    if (access(d) && sameBase(head, d) && t - f <= MAX_SPAN) {
+                        from = f;
+                        to = t;
                         last = j;
                         count++;
-                        anyStore |= BlockCompiler.storesToMemory(d);
+                        stores |= BlockCompiler.storesToMemory(d);
                         open = (BlockCompiler.registersWritten(d) & operand) == 0;
+                        runs.member[j] = true;
                     } else if (!between(d, operand)) {
                         break;
                     }
                 }
                 if (count >= 2) {
-                    runs.starts[i] = true;
-                    runs.stores[i] = anyStore;
-                    for (int j = i; j <= last; j++) {
-                        runs.member[j] = access(insns[j]) && sameOperand(head, insns[j]);
-                    }
+                    runs.starting[i] = new Run(from, (int) (to - from), stores);
+                    runs.member[i] = true;
+                    java.util.Arrays.fill(runs.from, i, last + 1, from);
                     i = last;
                 }
             }
@@ -76,11 +91,9 @@ final class AddressRuns {
         };
     }
 
-    private static boolean sameOperand(BlockOp a, BlockOp b) {
-        return a.base() == b.base() && a.index() == b.index() && a.scale() == b.scale() && a.disp() == b.disp()
-                && a.seg() == b.seg() && a.size() == b.size();
+    private static boolean sameBase(BlockOp a, BlockOp b) {
+        return a.base() == b.base() && a.index() == b.index() && a.scale() == b.scale() && a.seg() == b.seg();
     }
-
     /** The registers the operand's address is made of, as a mask of register numbers. */
     private static long operandRegisters(BlockOp d) {
         return (d.base() >= 0 ? 1L << d.base() : 0) | (d.index() >= 0 ? 1L << d.index() : 0);
@@ -99,18 +112,18 @@ final class AddressRuns {
         };
     }
 
-    /** Whether instruction {@code i} starts a run: it looks the operand's page up before its access. */
-    boolean startsAt(int i) {
-        return starts[i];
-    }
-
-    /** Whether the run starting at {@code i} stores: its look-up is in the direct write entries. */
-    boolean stores(int i) {
-        return stores[i];
+    /** The run starting at instruction {@code i}, or null: it looks the span's page up before its access. */
+    Run startingAt(int i) {
+        return starting[i];
     }
 
     /** Whether instruction {@code i}'s access is one of a run's, so it takes the run's look-up. */
     boolean member(int i) {
         return member[i];
+    }
+
+    /** The displacement of the first byte of the span of member {@code i}'s run. */
+    long from(int i) {
+        return from[i];
     }
 }

@@ -101,10 +101,10 @@ final class CompiledForms {
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM -> {
                 if (d.rm() == BlockOp.MEMORY && b.addressRuns.member(i)) {
                     addressOf(b, d, i);
-                    runLookUp(b, d, i);
                     cob.aload(CORE).lload(ADDRESS);
                     movValue(b, d, size);
-                    cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
+                    runAccessHost(b, d, i);
+                    cob.loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
                             .invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
                     cob.iload(ONWARD).iand().istore(ONWARD);
                 } else if (d.rm() == BlockOp.MEMORY) {
@@ -662,8 +662,9 @@ final class CompiledForms {
                     .iconst_0().invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
         } else if (b.addressRuns.member(i)) {
             addressOf(b, d, i);
-            runLookUp(b, d, i);
-            b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
+            b.cob.aload(CORE).lload(ADDRESS);
+            runAccessHost(b, d, i);
+            b.cob.loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
                     .invokevirtual(CD_CORE, "rmwRead" + 8 * d.size(), RMW_READ);
         } else {
             addressOf(b, d, i);
@@ -673,14 +674,26 @@ final class CompiledForms {
     }
 
     /**
-     * At the first access of an address run ({@link AddressRuns}), the look-up the run's accesses share: the host
-     * address of ADDRESS into HOST, from the direct write entries when the run stores, or -1.
+     * An address run's access ({@link AddressRuns}), its linear address in ADDRESS: at the run's first, the look-up its
+     * accesses share (the host address of the span's first byte into HOST, from the direct write entries when the run
+     * stores, or -1); then the host address of this access onto the stack, -1 when HOST is.
      */
-    private static void runLookUp(BodyState b, BlockOp d, int i) {
-        if (b.addressRuns.startsAt(i)) {
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(d.size())
-                    .invokevirtual(CD_CORE, b.addressRuns.stores(i) ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
+    private static void runAccessHost(BodyState b, BlockOp d, int i) {
+        CodeBuilder cob = b.cob;
+        AddressRuns.Run run = b.addressRuns.startingAt(i);
+        if (run != null) {
+            cob.aload(CORE).lload(ADDRESS);
+            if (run.from() != d.disp()) {
+                cob.loadConstant(run.from() - d.disp()).ladd();
+            }
+            cob.loadConstant(run.span())
+                    .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
                     .lstore(HOST);
+        }
+        long offset = d.disp() - b.addressRuns.from(i);
+        cob.lload(HOST);
+        if (offset != 0) { // HOST + offset, or -1: HOST's sign spread over the sum
+            cob.loadConstant(offset).ladd().lload(HOST).loadConstant(63).lshr().lor();
         }
     }
 

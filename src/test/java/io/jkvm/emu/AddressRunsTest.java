@@ -68,6 +68,46 @@ class AddressRunsTest {
     }
 
     /**
+     * mov [rdi], rax (RBX's page a direct write page from then on), then six rounds (llvm-mc) of one run through RBX at
+     * displacements 1 to 42 and sizes 1 to 8 (loads, a CMP, stores of registers and an immediate), RBX 56 bytes on
+     * each round from 0xF0 below the 2 MiB page at 0x600000, which maps the RAM at 0xA00000: the fifth round's span
+     * crosses into it (its look-up misses and each access looks itself up), the others lie in one page (each access
+     * at its offset in the one look-up's page). A look-up of less than the span would reach past the first page's end
+     * in host memory, the RAM at 0x600000.
+     */
+    @Test
+    void aRunsFieldsAtSeveralDisplacementsLeaveWhatTheInterpreterDoes() {
+        String guest = "488907488b43088b53104801d048894318c6430107837b1005668b4b2066894b284883c338ffce75daf4";
+        long below = 0x5FF000, above = 0x600000, elsewhere = 0xA00000;
+        List<List<Long>> seen = new ArrayList<>();
+        for (String setting : List.of("interpreter", "blocks", "compiled")) {
+            seen.add(ExecutionTest.with(setting, () -> {
+                try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
+                    long entry = LongModeBoot.PAGE_DIRECTORIES + (above >>> 21) * 8;
+                    vm.memory.writeLong(entry, vm.memory.readLong(entry) - above + elsewhere);
+                    for (long page : new long[] {below, above, elsewhere}) {
+                        for (int q = 0; q < 512; q++) {
+                            vm.memory.writeLong(page + 8L * q, 0x0101_0101_0101_0101L * (q % 251) ^ page << 8 ^ (long) q << 40);
+                        }
+                    }
+                    vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, below).withGpr(3, above - 0xF0).withGpr(6, 6));
+                    assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                    Registers end = vm.vcpu.registers();
+                    List<Long> state = new ArrayList<>(List.of(end.rax(), end.rbx(), end.rcx(), end.rdx(), end.rflags()));
+                    for (long page : new long[] {below, above, elsewhere}) {
+                        for (int q = 0; q < 512; q++) {
+                            state.add(vm.memory.readLong(page + 8L * q));
+                        }
+                    }
+                    return state;
+                }
+            }));
+        }
+        assertEquals(0x600000L - 0xF0 + 6 * 56, seen.get(0).get(1), "RBX after six rounds");
+        assertEquals(List.of(seen.get(0), seen.get(0)), seen.subList(1, 3), "decoded and compiled as interpreted");
+    }
+
+    /**
      * mov [rsi+0x100], rcx (the page a direct write page from then on); mov rax, [rsi]; add rsi, 8; mov [rsi], rax;
      * mov rdx, [rsi], then mov rsi, [rsi]; mov [rsi], rdx: the operand's
      * register changes between accesses of the same form (by an ADD, by the load itself), so they are no run; a look-up

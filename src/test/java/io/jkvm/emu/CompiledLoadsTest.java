@@ -50,7 +50,22 @@ class CompiledLoadsTest {
             assertEquals(0, reads("io/jkvm/emu/Core.read" + f[2] + "()", f[0]) + reads("io/jkvm/emu/Core.write" + f[2] + "()", f[0]),
                     f[1] + ": no access of its own");
         }
-        assertEquals(0, reads("io/jkvm/emu/Core.compiledWriteAddress()", "488b03 48894308 f4"), "mov rax, [rbx]; mov [rbx + 8], rax");
+        assertEquals(0, reads("io/jkvm/emu/Core.compiledWriteAddress()", "488b03 f4"), "mov rax, [rbx]");
+        assertEquals(0, reads("io/jkvm/emu/Core.compiledWriteAddress()", "48894308 f4"), "mov [rbx + 8], rax");
+    }
+
+    /** A load and a store through one base share the one look-up of their span (AddressRuns): no access of their own. */
+    @Test
+    void anAddressRunLooksUpItsSpanOnce() {
+        String run = "488b03 4801c8 48894308 f4"; // mov rax, [rbx]; add rax, rcx; mov [rbx + 8], rax
+        assertEquals(1, reads("io/jkvm/emu/Core.compiledWriteAddress()", run));
+        assertEquals(1, reads("io/jkvm/emu/Core.rmwRead64()", run));
+        assertEquals(1, reads("io/jkvm/emu/Core.rmwWrite64()", run));
+        assertEquals(0, reads("io/jkvm/emu/Core.read64()", run) + reads("io/jkvm/emu/Core.write64()", run));
+        // an ADD to RBX between: two accesses through different addresses, each with its own look-up
+        String apart = "488b03 4801cb 48894308 f4";
+        assertEquals(0, reads("io/jkvm/emu/Core.compiledWriteAddress()", apart));
+        assertEquals(2, reads("io/jkvm/emu/Core.read64()", apart) + reads("io/jkvm/emu/Core.write64()", apart));
     }
 
     @Test
