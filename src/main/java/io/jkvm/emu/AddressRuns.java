@@ -7,8 +7,8 @@ package io.jkvm.emu;
  * long multiply, a counter, a structure's fields, a frame's slots). The run's first access looks the span's page up
  * once (in the direct write entries when the run stores, a page a store may reach directly being one a read may), and
  * each access of the run takes its offset in that page, or looks itself up on its full path when the span is not on
- * one direct page. Loads with a register destination and MOV stores qualify; read-modify-write instructions have
- * their one look-up already.
+ * one direct page. Loads into a register, CMP and TEST of memory, MOV stores and read-modify-writes (ALU operations,
+ * INC, DEC, NOT, NEG, shifts and rotates of memory, whose read and store take the access's host address) qualify.
  */
 final class AddressRuns {
     /** The widest span a run's accesses may reach, so that its look-up finds one page about as often as each would. */
@@ -76,8 +76,8 @@ final class AddressRuns {
     }
 
     /**
-     * Whether {@code d} is an access a run may hold: a load of its memory operand at its own size into a register
-     * (MOV, an ALU operation or CMP into a register, CMP or TEST of memory), or a MOV store, addressed without RIP.
+     * Whether {@code d} is an access a run may hold, at its operand's own size and addressed without RIP: a load into a
+     * register (MOV, an ALU operation), CMP or TEST of memory, a MOV store, or a read-modify-write of memory.
      */
     private static boolean access(BlockOp d) {
         if (d.rm() != BlockOp.MEMORY || d.base() == BlockOp.RIP || !BlockCompiler.compiled(d)) {
@@ -85,9 +85,8 @@ final class AddressRuns {
         }
         return switch (d.op()) {
             case BlockOp.MOV_REG_RM, BlockOp.ALU_REG_RM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM, BlockOp.MOV_RM_REG,
-                 BlockOp.MOV_RM_IMM -> true;
-            case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> d.sub() == 7; // CMP: a read alone
-            default -> false;
+                 BlockOp.MOV_RM_IMM, BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> true; // CMP too
+            default -> CompiledForms.readModifyWrite(d); // INC, DEC, NOT, NEG, shifts and rotates of memory
         };
     }
 

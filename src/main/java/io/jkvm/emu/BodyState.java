@@ -24,14 +24,15 @@ import static java.lang.constant.ConstantDescs.CD_long;
 abstract class BodyState {
     /**
      * The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two.
-     * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm), and an address run's
-     * ({@link AddressRuns}: no memory access comes between its accesses, a read-modify-write's none); XMM the core's XMM
+     * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm); ADDRESS_RUN an address
+     * run's look-up, the host address of its span's first byte or -1 ({@link AddressRuns}); XMM the core's XMM
      * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns}).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1,
             PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1,
-            ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2, RUN_HOST = XMM + 1, RUN_LINEAR = RUN_HOST + 2;
+            ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2, RUN_HOST = XMM + 1, RUN_LINEAR = RUN_HOST + 2,
+            ADDRESS_RUN = RUN_LINEAR + 2;
     /**
      * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
      * holds them): at the start of a block whose first instructions only fault before one sets them all.
@@ -74,7 +75,7 @@ abstract class BodyState {
     final long written;
     /** The runs of stack accesses one look-up serves. */
     final StackRuns stackRuns;
-    /** Loads and stores of one memory operand sharing a look-up (AddressRuns), through the HOST local. */
+    /** Accesses through one base sharing a look-up (AddressRuns), through the ADDRESS_RUN local. */
     final AddressRuns addressRuns;
     /** Registers whose local is newer than the core's register file. */
     long dirty;

@@ -656,8 +656,13 @@ final class CompiledForms {
             b.loadRegister(d.rm(), size);
         } else if (readModifyWrite(d)) {
             addressOf(b, d, i);
-            b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS)
-                    .lstore(HOST);
+            if (b.addressRuns.member(i)) { // its address run's look-up
+                runAccessHost(b, d, i);
+                b.cob.lstore(HOST);
+            } else {
+                b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS)
+                        .lstore(HOST);
+            }
             b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
                     .iconst_0().invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
         } else if (b.addressRuns.member(i)) {
@@ -675,8 +680,8 @@ final class CompiledForms {
 
     /**
      * An address run's access ({@link AddressRuns}), its linear address in ADDRESS: at the run's first, the look-up its
-     * accesses share (the host address of the span's first byte into HOST, from the direct write entries when the run
-     * stores, or -1); then the host address of this access onto the stack, -1 when HOST is.
+     * accesses share (the host address of the span's first byte into ADDRESS_RUN, from the direct write entries when
+     * the run stores, or -1); then the host address of this access onto the stack, -1 when ADDRESS_RUN is.
      */
     private static void runAccessHost(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
@@ -688,12 +693,12 @@ final class CompiledForms {
             }
             cob.loadConstant(run.span())
                     .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
-                    .lstore(HOST);
+                    .lstore(BodyState.ADDRESS_RUN);
         }
         long offset = d.disp() - b.addressRuns.from(i);
-        cob.lload(HOST);
-        if (offset != 0) { // HOST + offset, or -1: HOST's sign spread over the sum
-            cob.loadConstant(offset).ladd().lload(HOST).loadConstant(63).lshr().lor();
+        cob.lload(BodyState.ADDRESS_RUN);
+        if (offset != 0) { // ADDRESS_RUN + offset, or -1: its sign spread over the sum
+            cob.loadConstant(offset).ladd().lload(BodyState.ADDRESS_RUN).loadConstant(63).lshr().lor();
         }
     }
 

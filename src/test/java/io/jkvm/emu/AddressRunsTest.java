@@ -6,6 +6,8 @@ import io.jkvm.testing.Idt;
 import io.jkvm.x86.Registers;
 import io.jkvm.x86.VcpuExit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -73,11 +75,13 @@ class AddressRunsTest {
      * each round from 0xF0 below the 2 MiB page at 0x600000, which maps the RAM at 0xA00000: the fifth round's span
      * crosses into it (its look-up misses and each access looks itself up), the others lie in one page (each access
      * at its offset in the one look-up's page). A look-up of less than the span would reach past the first page's end
-     * in host memory, the RAM at 0x600000.
+     * in host memory, the RAM at 0x600000. The same with read-modify-writes in the run (ADD, INC, SHL, NEG, SUB, NOT of
+     * memory, between a load and a CMP), whose read and store take the run's look-up.
      */
-    @Test
-    void aRunsFieldsAtSeveralDisplacementsLeaveWhatTheInterpreterDoes() {
-        String guest = "488907488b43088b53104801d048894318c6430107837b1005668b4b2066894b284883c338ffce75daf4";
+    @ParameterizedTest
+    @ValueSource(strings = {"488907488b43088b53104801d048894318c6430107837b1005668b4b2066894b284883c338ffce75daf4",
+        "48890748014b08ff4310488b430848c1631803f65b024829432066f75328837b10074883c338ffce75d9f4"})
+    void aRunsFieldsAtSeveralDisplacementsLeaveWhatTheInterpreterDoes(String guest) {
         long below = 0x5FF000, above = 0x600000, elsewhere = 0xA00000;
         List<List<Long>> seen = new ArrayList<>();
         for (String setting : List.of("interpreter", "blocks", "compiled")) {
@@ -90,7 +94,8 @@ class AddressRunsTest {
                             vm.memory.writeLong(page + 8L * q, 0x0101_0101_0101_0101L * (q % 251) ^ page << 8 ^ (long) q << 40);
                         }
                     }
-                    vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, below).withGpr(3, above - 0xF0).withGpr(6, 6));
+                    vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, below).withGpr(3, above - 0xF0).withGpr(6, 6)
+                            .withGpr(1, 0x0123_4567_89AB_CDEFL));
                     assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                     Registers end = vm.vcpu.registers();
                     List<Long> state = new ArrayList<>(List.of(end.rax(), end.rbx(), end.rcx(), end.rdx(), end.rflags()));
