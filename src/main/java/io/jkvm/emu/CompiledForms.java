@@ -31,8 +31,8 @@ final class CompiledForms {
     private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
             DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int),
-            RMW_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
-            RMW_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
+            AT_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
+            AT_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
             CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
@@ -105,7 +105,7 @@ final class CompiledForms {
                     movValue(b, d, size);
                     runAccessHost(b, d, i);
                     cob.loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
-                            .invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+                            .invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
                     cob.iload(ONWARD).iand().istore(ONWARD);
                 } else if (d.rm() == BlockOp.MEMORY) {
                     addressOf(b, d, i);
@@ -615,7 +615,8 @@ final class CompiledForms {
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
         if (readModifyWrite(d)) { // through the host address its read found, if any
-            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0().invokevirtual(CD_CORE, "rmwWrite" + 8 * size, RMW_WRITE);
+            cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0()
+                    .invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                     .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);
@@ -660,17 +661,17 @@ final class CompiledForms {
                 runAccessHost(b, d, i);
                 b.cob.lstore(HOST);
             } else {
-                b.cob.aload(CORE).lload(ADDRESS).loadConstant(size).invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS)
-                        .lstore(HOST);
+                b.cob.aload(CORE).lload(ADDRESS).loadConstant(size)
+                        .invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS).lstore(HOST);
             }
             b.cob.aload(CORE).lload(ADDRESS).lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0)
-                    .iconst_0().invokevirtual(CD_CORE, "rmwRead" + 8 * size, RMW_READ);
+                    .iconst_0().invokevirtual(CD_CORE, "readAt" + 8 * size, AT_READ);
         } else if (b.addressRuns.member(i)) {
             addressOf(b, d, i);
             b.cob.aload(CORE).lload(ADDRESS);
             runAccessHost(b, d, i);
             b.cob.loadConstant(d.stackAddressed() ? 1 : 0).iconst_1() // the only access
-                    .invokevirtual(CD_CORE, "rmwRead" + 8 * d.size(), RMW_READ);
+                    .invokevirtual(CD_CORE, "readAt" + 8 * d.size(), AT_READ);
         } else {
             addressOf(b, d, i);
             b.cob.aload(CORE).lload(ADDRESS);

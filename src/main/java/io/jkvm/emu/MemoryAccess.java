@@ -440,28 +440,29 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 8, v, true, true);
     }
 
-    // A compiled read-modify-write's two accesses: the read takes the host address its instruction looked up in the
-    // direct write entries ({@link #directWriteAddress(long, int)}, -1 when none), and the store the same one; neither
-    // is the instruction's only access, so the full paths leave the MMIO log to the check after it. An address run's
-    // accesses (AddressRuns) take the run's look-up the same way, each its instruction's only access ({@code last}).
+    // Compiled accesses at a host address looked up before them (-1 when none was found; their full paths then):
+    // a read-modify-write's read and store take the one its instruction looked up in the direct write entries
+    // ({@link #directWriteAddress(long, int)}), neither its instruction's only access, so the full paths leave the MMIO
+    // log to the check after it; an address run's (AddressRuns) take their offsets in the run's look-up, each a load's
+    // or a store's only access ({@code last}) or a read-modify-write's.
 
-    final long rmwRead8(long linear, long host, boolean stack, boolean last) {
+    final long readAt8(long linear, long host, boolean stack, boolean last) {
         return host >= 0 ? ram.byteAt(host) : compiledRead(linear, 1, stack, last);
     }
 
-    final long rmwRead16(long linear, long host, boolean stack, boolean last) {
+    final long readAt16(long linear, long host, boolean stack, boolean last) {
         return host >= 0 ? ram.shortAt(host) : compiledRead(linear, 2, stack, last);
     }
 
-    final long rmwRead32(long linear, long host, boolean stack, boolean last) {
+    final long readAt32(long linear, long host, boolean stack, boolean last) {
         return host >= 0 ? ram.intAt(host) : compiledRead(linear, 4, stack, last);
     }
 
-    final long rmwRead64(long linear, long host, boolean stack, boolean last) {
+    final long readAt64(long linear, long host, boolean stack, boolean last) {
         return host >= 0 ? ram.longAt(host) : compiledRead(linear, 8, stack, last);
     }
 
-    final boolean rmwWrite8(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean writeAt8(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putByteAt(host, v);
             return true;
@@ -469,7 +470,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 1, v, stack, last);
     }
 
-    final boolean rmwWrite16(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean writeAt16(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putShortAt(host, v);
             return true;
@@ -477,7 +478,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 2, v, stack, last);
     }
 
-    final boolean rmwWrite32(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean writeAt32(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putIntAt(host, v);
             return true;
@@ -485,7 +486,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return compiledWrite(linear, 4, v, stack, last);
     }
 
-    final boolean rmwWrite64(long linear, long v, long host, boolean stack, boolean last) {
+    final boolean writeAt64(long linear, long v, long host, boolean stack, boolean last) {
         if (host >= 0) {
             ram.putLongAt(host, v);
             return true;

@@ -91,7 +91,8 @@ class AddressRunsTest {
                     vm.memory.writeLong(entry, vm.memory.readLong(entry) - above + elsewhere);
                     for (long page : new long[] {below, above, elsewhere}) {
                         for (int q = 0; q < 512; q++) {
-                            vm.memory.writeLong(page + 8L * q, 0x0101_0101_0101_0101L * (q % 251) ^ page << 8 ^ (long) q << 40);
+                            vm.memory.writeLong(page + 8L * q,
+                                    0x0101_0101_0101_0101L * (q % 251) ^ page << 8 ^ (long) q << 40);
                         }
                     }
                     vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(7, below).withGpr(3, above - 0xF0).withGpr(6, 6)
@@ -178,9 +179,10 @@ class AddressRunsTest {
      */
     @Test
     void aRunsStoreIntoTheBlockItselfRunsTheChangedCode() {
+        String guest = "488d1d0a000000" + "8a5301" + "8a03" + "0401" + "8803" + "b905000000" + "f4";
         for (String setting : List.of("interpreter", "blocks", "compiled")) {
             long ecx = ExecutionTest.with(setting, () -> {
-                try (EmuVm vm = new EmuVm(HexFormat.of().parseHex("488d1d0a000000" + "8a5301" + "8a03" + "0401" + "8803" + "b905000000" + "f4"))) {
+                try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
                     assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
                     return vm.vcpu.registers().rcx();
                 }

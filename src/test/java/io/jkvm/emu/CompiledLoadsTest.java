@@ -45,8 +45,8 @@ class CompiledLoadsTest {
                 {"f61b f4", "neg byte [rbx]", "8"}, {"48c12305 f4", "shl qword [rbx], 5", "64"}};
         for (String[] f : forms) {
             assertEquals(1, reads("io/jkvm/emu/Core.compiledWriteAddress()", f[0]), f[1]);
-            assertEquals(1, reads("io/jkvm/emu/Core.rmwRead" + f[2] + "()", f[0]), f[1]);
-            assertEquals(1, reads("io/jkvm/emu/Core.rmwWrite" + f[2] + "()", f[0]), f[1]);
+            assertEquals(1, reads("io/jkvm/emu/Core.readAt" + f[2] + "()", f[0]), f[1]);
+            assertEquals(1, reads("io/jkvm/emu/Core.writeAt" + f[2] + "()", f[0]), f[1]);
             assertEquals(0, reads("io/jkvm/emu/Core.read" + f[2] + "()", f[0]) + reads("io/jkvm/emu/Core.write" + f[2] + "()", f[0]),
                     f[1] + ": no access of its own");
         }
@@ -59,8 +59,8 @@ class CompiledLoadsTest {
     void anAddressRunLooksUpItsSpanOnce() {
         String run = "488b03 4801c8 48894308 f4"; // mov rax, [rbx]; add rax, rcx; mov [rbx + 8], rax
         assertEquals(1, reads("io/jkvm/emu/Core.compiledWriteAddress()", run));
-        assertEquals(1, reads("io/jkvm/emu/Core.rmwRead64()", run));
-        assertEquals(1, reads("io/jkvm/emu/Core.rmwWrite64()", run));
+        assertEquals(1, reads("io/jkvm/emu/Core.readAt64()", run));
+        assertEquals(1, reads("io/jkvm/emu/Core.writeAt64()", run));
         assertEquals(0, reads("io/jkvm/emu/Core.read64()", run) + reads("io/jkvm/emu/Core.write64()", run));
         // an ADD to RBX between: two accesses through different addresses, each with its own look-up
         String apart = "488b03 4801cb 48894308 f4";
