@@ -44,6 +44,10 @@ final class StartAhead {
             // in the order the main thread needs them: as it makes the machine, then as the sandbox goes up
             Downcalls.linkForMachine();
             Downcalls.linkForSandbox();
+            // what System.exit asks as the launch ends (whether Runtime.exit is logged): the first System.Logger of
+            // a process looks for a logging backend on the class path, opening the jar, some 10 ms; after the links,
+            // which the main thread waits for
+            System.getLogger("java.lang.Runtime").isLoggable(System.Logger.Level.DEBUG);
         } catch (Throwable e) {
             // the main thread meets the same failure where it needs the part, and reports it there in one line
         }
@@ -56,9 +60,6 @@ final class StartAhead {
             }
             Sandbox.openJvmParts(namesASocket(args));
             Sandbox.compileFilter();
-            // what System.exit asks as the launch ends (whether Runtime.exit is logged): the first System.Logger of
-            // a process looks for a logging backend on the class path, opening the jar, some 10 ms
-            System.getLogger("java.lang.Runtime").isLoggable(System.Logger.Level.DEBUG);
         } catch (Throwable e) {
             // as above: the sandbox meets it again as it goes up
         }
