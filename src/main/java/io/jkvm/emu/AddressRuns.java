@@ -25,18 +25,19 @@ final class AddressRuns {
     private final Run[] starting;
     /** Whether instruction {@code i}'s access is one of a run's. */
     private final boolean[] member;
-    /** The displacement of the first byte of the span of the run instruction {@code i}'s access is one of. */
-    private final long[] from;
+    /** Where member {@code i}'s access is from the first byte of its run's span. */
+    private final long[] offset;
 
     private AddressRuns(int insns) {
         starting = new Run[insns];
         member = new boolean[insns];
-        from = new long[insns];
+        offset = new long[insns];
     }
 
     /** The runs of {@code insns}, whose blocks start at {@code first} (one more entry: the end). */
     static AddressRuns of(BlockOp[] insns, int[] first) {
         AddressRuns runs = new AddressRuns(insns.length);
+        long[] reach = new long[insns.length]; // each member's displacement from the base at the run's start
         for (int k = 0; k + 1 < first.length; k++) {
             int end = first[k + 1];
             for (int i = first[k]; i < end; i++) {
@@ -45,13 +46,15 @@ final class AddressRuns {
                 }
                 BlockOp head = insns[i];
                 long operand = operandRegisters(head);
-                long from = head.disp(), to = head.disp() + head.size();
+                long from = head.disp(), to = head.disp() + head.size(), moved = 0;
                 int last = i, count = 1;
                 boolean stores = BlockCompiler.storesToMemory(head);
                 boolean open = (BlockCompiler.registersWritten(head) & operand) == 0;
+                reach[i] = head.disp();
                 for (int j = i + 1; open && j < end; j++) {
                     BlockOp d = insns[j];
-                    long f = Math.min(from, d.disp()), t = Math.max(to, d.disp() + d.size());
+                    long at = moved + d.disp();
+                    long f = Math.min(from, at), t = Math.max(to, at + d.size());
                     if (access(d) && sameBase(head, d) && t - f <= MAX_SPAN) {
                         from = f;
                         to = t;
@@ -60,6 +63,10 @@ final class AddressRuns {
                         stores |= BlockCompiler.storesToMemory(d);
                         open = (BlockCompiler.registersWritten(d) & operand) == 0;
                         runs.member[j] = true;
+                        reach[j] = at;
+                    } else if (head.base() == 4 && head.index() != 4 && stackMove(d) != NO_MOVE
+                            && (BlockCompiler.registersWritten(d) & operand & ~(1L << 4)) == 0) {
+                        moved += stackMove(d); // a push, a pop, or RSP moved by an immediate: the frame's slots move
                     } else if (!between(d, operand)) {
                         break;
                     }
@@ -67,12 +74,34 @@ final class AddressRuns {
                 if (count >= 2) {
                     runs.starting[i] = new Run(from, (int) (to - from), stores);
                     runs.member[i] = true;
-                    java.util.Arrays.fill(runs.from, i, last + 1, from);
+                    for (int j = i; j <= last; j++) {
+                        runs.offset[j] = reach[j] - from;
+                    }
                     i = last;
                 }
             }
         }
         return runs;
+    }
+
+    private static final long NO_MOVE = Long.MIN_VALUE;
+
+    /**
+     * How far {@code d} moves RSP when it is a form an RSP-based run may hold between its accesses, as it knows the
+     * move when the block is compiled: an 8-byte PUSH or POP of a register (not RSP's own POP), or ADD or SUB of an
+     * immediate to RSP; else NO_MOVE. A push's store is one the block checks at once (one to code ends the block).
+     */
+    private static long stackMove(BlockOp d) {
+        if (!BlockCompiler.compiled(d)) {
+            return NO_MOVE;
+        }
+        return switch (d.op()) {
+            case BlockOp.PUSH_REG -> d.size() == 8 ? -8 : NO_MOVE;
+            case BlockOp.POP_REG -> d.size() == 8 && d.reg() != 4 ? 8 : NO_MOVE;
+            case BlockOp.ALU_RM_IMM -> d.rm() == 4 && d.size() == 8 && (d.sub() == 0 || d.sub() == 5)
+                    ? (d.sub() == 0 ? d.imm() : -d.imm()) : NO_MOVE;
+            default -> NO_MOVE;
+        };
     }
 
     /**
@@ -121,8 +150,8 @@ final class AddressRuns {
         return member[i];
     }
 
-    /** The displacement of the first byte of the span of member {@code i}'s run. */
-    long from(int i) {
-        return from[i];
+    /** Where member {@code i}'s access is from the first byte of its run's span. */
+    long offset(int i) {
+        return offset[i];
     }
 }

@@ -696,7 +696,7 @@ final class CompiledForms {
                     .invokevirtual(CD_CORE, run.stores() ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
                     .lstore(BodyState.ADDRESS_RUN);
         }
-        long offset = d.disp() - b.addressRuns.from(i);
+        long offset = b.addressRuns.offset(i);
         cob.lload(BodyState.ADDRESS_RUN);
         if (offset != 0) { // ADDRESS_RUN + offset, or -1: its sign spread over the sum
             cob.loadConstant(offset).ladd().lload(BodyState.ADDRESS_RUN).loadConstant(63).lshr().lor();

@@ -114,6 +114,43 @@ class AddressRunsTest {
     }
 
     /**
+     * A function's frame (llvm-mc), eight rounds: push rbx; push rbp; sub rsp, 24; stores, loads and an ADD through
+     * RSP; pop rcx; add rsp, 8; a load at [rsp-8]; pop rbp; add [rsp+8], rdx; pop rbx. One run through RSP from the
+     * first store to the ADD to memory, with the pops and RSP's moves between it and its later accesses: each access
+     * at its slot's place from RSP at the run's start (a round leaves RSP 8 bytes lower). RSP 16 bytes above a page end
+     * (the first round's span across it) or in a page.
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {0x800, 0x1010})
+    void aFramesSlotsAcrossPushesPopsAndRspMovesLeaveWhatTheInterpreterDoes(long top) {
+        String guest = "48894424c053554883ec1848897c24104889742408488b442428480344241048890424594883c408488b5424f85d48"
+                + "015424085b4883c70341ffc875c8f4";
+        List<List<Long>> seen = new ArrayList<>();
+        for (String setting : List.of("interpreter", "blocks", "compiled")) {
+            seen.add(ExecutionTest.with(setting, () -> {
+                try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(guest))) {
+                    vm.memory.writeLong(DATA + top, 0x5000);
+                    vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(4, DATA + top).withGpr(3, 0x100).withGpr(6, 0x20)
+                            .withGpr(7, 0x7).withGpr(8, 8));
+                    assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                    Registers end = vm.vcpu.registers();
+                    List<Long> state = new ArrayList<>();
+                    for (int g = 0; g < 16; g++) {
+                        state.add(end.gpr(g));
+                    }
+                    for (int q = -8; q <= 1; q++) {
+                        state.add(vm.memory.readLong(DATA + top + 8L * q));
+                    }
+                    return state;
+                }
+            }));
+        }
+        assertEquals(List.of(0x20L, DATA + top - 8 * 8, 0x7L + 8 * 3), List.of(seen.get(0).get(2), seen.get(0).get(4),
+                seen.get(0).get(7)), "RDX (RSI, from its slot), RSP (8 bytes lower each round), RDI");
+        assertEquals(List.of(seen.get(0), seen.get(0)), seen.subList(1, 3), "decoded and compiled as interpreted");
+    }
+
+    /**
      * mov [rsi+0x100], rcx (the page a direct write page from then on); mov rax, [rsi]; add rsi, 8; mov [rsi], rax;
      * mov rdx, [rsi], then mov rsi, [rsi]; mov [rsi], rdx: the operand's
      * register changes between accesses of the same form (by an ADD, by the load itself), so they are no run; a look-up
