@@ -9,6 +9,8 @@ package io.jkvm.emu;
  * each access of the run takes its offset in that page, or looks itself up on its full path when the span is not on
  * one direct page. Loads into a register, CMP and TEST of memory, MOV stores and read-modify-writes (ALU operations,
  * INC, DEC, NOT, NEG, shifts and rotates of memory, whose read and store take the access's host address) qualify.
+ * Through RSP, a run goes on across pushes, pops and RSP moved by an immediate: each access's place in the span is
+ * known from RSP at the run's start.
  */
 final class AddressRuns {
     /** The widest span a run's accesses may reach, so that its look-up finds one page about as often as each would. */
