@@ -55,7 +55,7 @@ final class AddressRuns {
                 reach[i] = head.disp();
                 for (int j = i + 1; open && j < end; j++) {
                     BlockOp d = insns[j];
-                    long at = moved + d.disp();
+                    long at = moved + d.disp(), move = head.base() == 4 && head.index() != 4 ? stackMove(d) : NO_MOVE;
                     long f = Math.min(from, at), t = Math.max(to, at + d.size());
                     if (access(d) && sameBase(head, d) && t - f <= MAX_SPAN) {
                         from = f;
@@ -66,9 +66,8 @@ final class AddressRuns {
                         open = (BlockCompiler.registersWritten(d) & operand) == 0;
                         runs.member[j] = true;
                         reach[j] = at;
-                    } else if (head.base() == 4 && head.index() != 4 && stackMove(d) != NO_MOVE
-                            && (BlockCompiler.registersWritten(d) & operand & ~(1L << 4)) == 0) {
-                        moved += stackMove(d); // a push, a pop, or RSP moved by an immediate: the frame's slots move
+                    } else if (move != NO_MOVE && (BlockCompiler.registersWritten(d) & operand & ~(1L << 4)) == 0) {
+                        moved += move; // a push, a pop, or RSP moved by an immediate: the frame's slots move
                     } else if (!between(d, operand)) {
                         break;
                     }
@@ -124,16 +123,18 @@ final class AddressRuns {
     private static boolean sameBase(BlockOp a, BlockOp b) {
         return a.base() == b.base() && a.index() == b.index() && a.scale() == b.scale() && a.seg() == b.seg();
     }
+
     /** The registers the operand's address is made of, as a mask of register numbers. */
     private static long operandRegisters(BlockOp d) {
         return (d.base() >= 0 ? 1L << d.base() : 0) | (d.index() >= 0 ? 1L << d.index() : 0);
     }
 
     /**
-     * Whether {@code d} may stand between a run's accesses: a compiled form on registers alone that reaches no memory,
-     * branches nowhere, changes no translation and leaves the operand's registers.
+     * Whether {@code d} may stand between a run's accesses (this class's, and a stack run's with RSP as
+     * {@code operand}): a compiled form on registers alone that reaches no memory, branches nowhere, changes no
+     * translation and leaves the {@code operand} registers (a mask of register numbers).
      */
-    private static boolean between(BlockOp d, long operand) {
+    static boolean between(BlockOp d, long operand) {
         return switch (d.op()) {
             case BlockOp.JCC, BlockOp.JMP, BlockOp.CALL, BlockOp.RET, BlockOp.JMP_RM, BlockOp.CALL_RM, BlockOp.LOCKED,
                  BlockOp.SSE, BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.INTERPRETED -> false;

@@ -61,7 +61,7 @@ final class StackRuns {
                         runs.end(start, i, count, from, to, stores); // RIP, or RSP (POP RSP), goes elsewhere
                         start = -1;
                     }
-                } else if (start >= 0 && (d == null || !between(d))) {
+                } else if (start >= 0 && (d == null || !AddressRuns.between(d, 1L << 4))) {
                     runs.end(start, i - 1, count, from, to, stores);
                     start = -1;
                 }
@@ -79,19 +79,6 @@ final class StackRuns {
         for (int i = start; i <= last; i++) {
             member[i] = false;
         }
-    }
-
-    /**
-     * Whether {@code d} may stand between a run's accesses: a compiled form on registers alone that leaves RSP and
-     * reaches no memory, branches nowhere and changes no translation (so the run's look-up holds past it).
-     */
-    private static boolean between(BlockOp d) {
-        return switch (d.op()) {
-            case BlockOp.JCC, BlockOp.JMP, BlockOp.CALL, BlockOp.RET, BlockOp.JMP_RM, BlockOp.CALL_RM, BlockOp.LOCKED,
-                 BlockOp.SSE, BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.INTERPRETED -> false;
-            default -> BlockCompiler.compiled(d) && !BlockCompiler.touchesMemory(d)
-                    && (BlockCompiler.registersWritten(d) & 1L << 4) == 0;
-        };
     }
 
     /** Whether there is any run: the method then sets the run's locals at its entry. */

@@ -139,12 +139,8 @@ public final class Kvm implements AutoCloseable {
      * first spin is some 20 ms (a start-ahead thread does it while the main thread parses and makes the machine).
      */
     public static void prepareVcpuBindings() {
-        try {
-            java.lang.invoke.MethodHandles.lookup().ensureInitialized(io.jkvm.linux.uapi.kvm_sregs.class);
-            java.lang.invoke.MethodHandles.lookup().ensureInitialized(io.jkvm.linux.uapi.kvm_run.class);
-        } catch (IllegalAccessException e) {
-            throw new AssertionError("jextract's classes are public", e);
-        }
+        io.jkvm.linux.uapi.kvm_sregs.layout(); // a static method's call initializes its class
+        io.jkvm.linux.uapi.kvm_run.layout();
     }
 
     /**
