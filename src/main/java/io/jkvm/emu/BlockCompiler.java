@@ -415,6 +415,8 @@ final class BlockCompiler {
         }
 
         void emit() {
+            Label entered = cob.newLabel(); // a probe's call, with no core: nothing to run ({@link RegionWarmth})
+            cob.aload(CORE).ifnonnull(entered).iconst_0().ireturn().labelBinding(entered);
             prologue();
             for (int k = 0; k < blocks(); k++) {
                 if (k > 0) {

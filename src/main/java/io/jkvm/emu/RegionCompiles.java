@@ -55,7 +55,9 @@ final class RegionCompiles {
         Pending(SharedRegions.Key key, DecodedBlock[] members, int sentAt) {
             super(() -> {
                 BlockCompiler.Fitted fitted = BlockCompiler.fit(key.region());
-                return new Made(BlockCompiler.compile(fitted), fitted.region().blocks().length);
+                CompiledBlock code = BlockCompiler.compile(fitted);
+                RegionWarmth.probe(code);
+                return new Made(code, fitted.region().blocks().length);
             });
             this.members = members;
             this.sentAt = sentAt;

@@ -1,0 +1,44 @@
+package io.jkvm.emu;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A region's method called with no core, as {@link RegionWarmth} calls each new class to have the JIT compile it,
+ * returns at once: it reads no register, runs no instruction and reaches no memory, whatever the region holds. The
+ * oracle tests run the probed classes in the "blocks" and "compiled" settings and hold their results to the
+ * interpreter's.
+ */
+class RegionWarmthTest {
+    private static BlockOp[] decode(String hex) {
+        byte[] code = HexFormat.of().parseHex(hex);
+        List<BlockOp> ops = new ArrayList<>();
+        for (int at = 0; at < code.length; ) {
+            BlockOp d = BlockDecoder.reduce(Arrays.copyOfRange(code, at, Math.min(code.length, at + 15)));
+            ops.add(d);
+            at += d.length();
+        }
+        return ops.toArray(BlockOp[]::new);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "48ffc3" + "ebfb", // 1: inc rbx; jmp 1b
+            "488b07" + "480103" + "48894708" + "ebf4", // 1: mov rax, [rdi]; add [rbx], rax; mov [rdi+8], rax; jmp 1b
+            "53" + "4883ec18" + "48893c24" + "5b" + "c3", // push rbx; sub rsp, 24; mov [rsp], rdi; pop rbx; ret
+            "f00fc103" + "660fefc1" + "480fbae300", // lock xadd [rbx], eax; pxor xmm0, xmm1; bt rbx, 0 (its decoded form)
+    })
+    void aProbeWithNoCoreReturnsAtOnce(String hex) {
+        CompiledBlock code = BlockCompiler.compile(BlockCompiler.fit(BlockRegion.of(decode(hex))));
+        assertEquals(0, code.run(null), "no instruction ran");
+        RegionWarmth.probe(code); // a thousand more: none throws
+        assertEquals(0, code.at(0).run(null));
+    }
+}
