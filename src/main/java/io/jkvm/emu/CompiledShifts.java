@@ -2,6 +2,7 @@ package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
+import java.lang.constant.ConstantDescs;
 import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
@@ -127,11 +128,19 @@ final class CompiledShifts {
             return;
         }
         int left = sub == 0 ? c : bits - c; // a ROR by c is a ROL by the rest
-        cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(bits - left).lushr().lor();
-        if (size != 8) {
-            cob.loadConstant(CpuState.mask(size)).land();
+        if (size == 8) { // the JDK's rotates, which the JIT makes one host rotate each
+            cob.lload(VALUE).loadConstant(left).invokestatic(ConstantDescs.CD_Long, "rotateLeft", ROTATE_LONG);
+        } else if (size == 4) {
+            cob.lload(VALUE).l2i().loadConstant(left).invokestatic(ConstantDescs.CD_Integer, "rotateLeft", ROTATE_INT)
+                    .i2l().loadConstant(0xFFFF_FFFFL).land();
+        } else {
+            cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(bits - left).lushr().lor()
+                    .loadConstant(CpuState.mask(size)).land();
         }
     }
+
+    private static final MethodTypeDesc ROTATE_LONG = MethodTypeDesc.of(ConstantDescs.CD_long, ConstantDescs.CD_long,
+            ConstantDescs.CD_int), ROTATE_INT = MethodTypeDesc.of(ConstantDescs.CD_int, ConstantDescs.CD_int, ConstantDescs.CD_int);
 
     /**
      * A shift or rotate by CL, as its decoded form runs it: a count of 0 leaves the flags and the operand (a 32-bit one
