@@ -173,6 +173,7 @@ final class BlockCompiler {
             case BlockOp.SETCC -> plainRm(d);
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
+            case BlockOp.BSWAP -> plainRegister(d.rm()) && d.size() >= 4;
             case BlockOp.MUL_DIV -> (d.sub() >= 6 || d.size() >= 4) && plainRm(d);
             case BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX -> true;
             case BlockOp.LOCKED, BlockOp.SSE -> true;
@@ -250,7 +251,7 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
                  BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
-                 BlockOp.SIGN_FILL_DX -> true;
+                 BlockOp.SIGN_FILL_DX, BlockOp.BSWAP -> true;
             default -> false;
         };
     }
@@ -386,7 +387,7 @@ final class BlockCompiler {
                     d.sub() != 7 ? bit(rm) : 0;
             case BlockOp.ALU_REG_RM -> d.sub() != 7 ? bit(d.reg()) : 0;
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC_DEC_R64, BlockOp.INC, BlockOp.DEC, BlockOp.NOT,
-                 BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC -> bit(rm);
+                 BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC, BlockOp.BSWAP -> bit(rm);
             case BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM,
                  BlockOp.CMOV -> bit(d.reg());
             case BlockOp.PUSH_REG, BlockOp.CALL, BlockOp.RET -> bit(4);

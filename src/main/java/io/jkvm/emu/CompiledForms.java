@@ -2,6 +2,7 @@ package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
+import java.lang.constant.ConstantDescs;
 import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
@@ -274,6 +275,16 @@ final class CompiledForms {
             case BlockOp.NOT -> {
                 readRm(b, d, i, size);
                 cob.loadConstant(-1L).lxor();
+                store(b, d, size);
+            }
+            case BlockOp.BSWAP -> { // the JDK's byte reversals, one host BSWAP each
+                readRm(b, d, i, size);
+                if (size == 8) {
+                    cob.invokestatic(ConstantDescs.CD_Long, "reverseBytes", MethodTypeDesc.of(CD_long, CD_long));
+                } else {
+                    cob.l2i().invokestatic(ConstantDescs.CD_Integer, "reverseBytes", MethodTypeDesc.of(CD_int, CD_int))
+                            .i2l(); // the store zero-extends it
+                }
                 store(b, d, size);
             }
             case BlockOp.NEG -> { // the record the decoded form leaves: lazy(NEG, v, 0, -v), after the store
