@@ -89,15 +89,15 @@ final class AddressRuns {
 
     /**
      * How far {@code d} moves RSP when it is a form an RSP-based run may hold between its accesses, as it knows the
-     * move when the block is compiled: an 8-byte PUSH or POP of a register (not RSP's own POP), or ADD or SUB of an
-     * immediate to RSP; else NO_MOVE. A push's store is one the block checks at once (one to code ends the block).
+     * move when the block is compiled: an 8-byte PUSH of a register or an immediate, or POP of a register (not RSP's
+     * own POP), or ADD or SUB of an immediate to RSP; else NO_MOVE. A push's store is one the block checks at once (one to code ends the block).
      */
     private static long stackMove(BlockOp d) {
         if (!BlockCompiler.compiled(d)) {
             return NO_MOVE;
         }
         return switch (d.op()) {
-            case BlockOp.PUSH_REG -> d.size() == 8 ? -8 : NO_MOVE;
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM -> d.size() == 8 ? -8 : NO_MOVE;
             case BlockOp.POP_REG -> d.size() == 8 && d.reg() != 4 ? 8 : NO_MOVE;
             case BlockOp.ALU_RM_IMM -> d.rm() == 4 && d.size() == 8 && (d.sub() == 0 || d.sub() == 5)
                     ? (d.sub() == 0 ? d.imm() : -d.imm()) : NO_MOVE;

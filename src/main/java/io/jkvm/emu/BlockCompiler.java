@@ -168,7 +168,7 @@ final class BlockCompiler {
                     plainRm(d) && plainRegister(d.reg());
             case BlockOp.LEA -> d.size() >= 4;
             case BlockOp.MOVZX, BlockOp.MOVSX -> plainRm(d) && d.size() >= 4;
-            case BlockOp.PUSH_REG, BlockOp.POP_REG -> d.size() == 8;
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG -> d.size() == 8;
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.CMOV -> plainRm(d) && plainRegister(d.reg());
             case BlockOp.SETCC -> plainRm(d);
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
@@ -184,7 +184,7 @@ final class BlockCompiler {
     /** Whether a compiled form reads or writes memory (the stack too): an access that may fault, exit or drop code. */
     static boolean touchesMemory(BlockOp d) {
         return switch (d.op()) {
-            case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
             case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_REG, BlockOp.TEST_RM_IMM,
                  BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.MOV_RM_IMM, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.INC,
                  BlockOp.DEC, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.SHIFT, BlockOp.CMOV, BlockOp.SETCC,
@@ -200,7 +200,7 @@ final class BlockCompiler {
      */
     static boolean storesToMemory(BlockOp d) {
         return switch (d.op()) {
-            case BlockOp.PUSH_REG, BlockOp.CALL -> true;
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.CALL -> true;
             case BlockOp.ALU_RM_REG, BlockOp.ALU_RM_IMM -> d.rm() == BlockOp.MEMORY && d.sub() != 7;
             case BlockOp.MOV_RM_REG, BlockOp.MOV_RM_IMM, BlockOp.INC, BlockOp.DEC, BlockOp.SHIFT, BlockOp.SETCC,
                  BlockOp.NOT, BlockOp.NEG -> d.rm() == BlockOp.MEMORY;
@@ -250,7 +250,7 @@ final class BlockCompiler {
     static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
-                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
+                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
                  BlockOp.SIGN_FILL_DX, BlockOp.BSWAP -> true;
             default -> false;
         };
@@ -344,14 +344,15 @@ final class BlockCompiler {
                 }
                 continue;
             }
-            int reg = d.op() != BlockOp.LOCKED || LockedInPlace.readsRegister(d.sub()) ? d.reg() : BlockOp.NONE;
+            int reg = d.op() == BlockOp.PUSH_IMM || d.op() == BlockOp.LOCKED && !LockedInPlace.readsRegister(d.sub())
+                    ? BlockOp.NONE : d.reg();
             for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;
                 }
             }
             switch (d.op()) {
-                case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
+                case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
                 case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
                 case BlockOp.MUL_DIV, BlockOp.RDTSC, BlockOp.SIGN_FILL_DX -> used |= 1L | 1L << 2; // RDX:RAX
                 case BlockOp.SIGN_EXTEND_ACC -> used |= 1L;
@@ -390,7 +391,7 @@ final class BlockCompiler {
                  BlockOp.NEG, BlockOp.SHIFT, BlockOp.SETCC, BlockOp.BSWAP -> bit(rm);
             case BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX, BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM,
                  BlockOp.CMOV -> bit(d.reg());
-            case BlockOp.PUSH_REG, BlockOp.CALL, BlockOp.RET -> bit(4);
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.CALL, BlockOp.RET -> bit(4);
             case BlockOp.POP_REG -> bit(4) | bit(d.reg());
             case BlockOp.MUL_DIV -> bit(0) | bit(2);
             case BlockOp.SIGN_EXTEND_ACC -> bit(0);

@@ -144,6 +144,10 @@ final class CompiledForms {
                 cob.lstore(VALUE); // PUSH RSP pushes the value before the push
                 push(b, i);
             }
+            case BlockOp.PUSH_IMM -> { // its immediate sign-extended to 64 bits, as decoded
+                cob.loadConstant(d.imm()).lstore(VALUE);
+                push(b, i);
+            }
             case BlockOp.POP_REG -> {
                 pop(b, i);
                 popped(b);
@@ -386,7 +390,7 @@ final class CompiledForms {
      */
     private static boolean retiredByTheAccess(BlockOp d) {
         return switch (d.op()) {
-            case BlockOp.PUSH_REG, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
+            case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> true;
             case BlockOp.SSE -> false;
             default -> onlyStores(d) || !BlockCompiler.storesToMemory(d);
         };
