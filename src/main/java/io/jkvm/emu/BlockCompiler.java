@@ -174,6 +174,7 @@ final class BlockCompiler {
             case BlockOp.SHIFT -> plainRm(d) && (d.imm() < 0 || (d.imm() & (d.size() == 8 ? 63 : 31)) != 0);
             case BlockOp.NOT, BlockOp.NEG -> plainRm(d);
             case BlockOp.BSWAP -> plainRegister(d.rm()) && d.size() >= 4;
+            case BlockOp.BIT_TEST -> plainRegister(d.rm()) && d.imm() >= 0; // of a register, by an immediate
             case BlockOp.MUL_DIV -> (d.sub() >= 6 || d.size() >= 4) && plainRm(d);
             case BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX -> true;
             case BlockOp.LOCKED, BlockOp.SSE -> true;
@@ -344,8 +345,8 @@ final class BlockCompiler {
                 }
                 continue;
             }
-            int reg = d.op() == BlockOp.PUSH_IMM || d.op() == BlockOp.LOCKED && !LockedInPlace.readsRegister(d.sub())
-                    ? BlockOp.NONE : d.reg();
+            int reg = d.op() == BlockOp.PUSH_IMM || d.op() == BlockOp.BIT_TEST
+                    || d.op() == BlockOp.LOCKED && !LockedInPlace.readsRegister(d.sub()) ? BlockOp.NONE : d.reg();
             for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;
@@ -398,6 +399,7 @@ final class BlockCompiler {
             case BlockOp.SIGN_FILL_DX -> bit(2);
             case BlockOp.LOCKED -> d.sub() == 11 ? bit(0) : d.sub() == 10 ? bit(d.reg()) : 0; // CMPXCHG, XADD
             case BlockOp.SSE -> d.sub() == SseForms.FROM_XMM ? bit(rm) : 0;
+            case BlockOp.BIT_TEST -> d.sub() != 0 ? bit(rm) : 0; // BTS, BTR, BTC
             default -> 0; // Jcc, JMP, TEST, NOP, PAUSE, RDTSC (read back from the register file)
         };
     }

@@ -281,6 +281,24 @@ final class CompiledForms {
                 cob.loadConstant(-1L).lxor();
                 store(b, d, size);
             }
+            case BlockOp.BIT_TEST -> { // BT, BTS, BTR or BTC of a register's bit: CF, the others kept (modifyArith)
+                int bit = (int) (d.imm() & (8 * size - 1));
+                b.materializeFlags();
+                b.loadRegister(d.rm(), size);
+                cob.lstore(VALUE);
+                if (d.sub() != 0) {
+                    long m = 1L << bit;
+                    cob.lload(VALUE);
+                    switch (d.sub()) {
+                        case 1 -> cob.loadConstant(m).lor();
+                        case 2 -> cob.loadConstant(~m).land();
+                        default -> cob.loadConstant(m).lxor();
+                    }
+                    b.storeRegister(d.rm(), size);
+                }
+                cob.aload(CORE).loadConstant(CpuState.CF).lload(VALUE).loadConstant(bit).lushr().lconst_1().land()
+                        .invokevirtual(CD_CORE, "modifyArith", MethodTypeDesc.of(CD_void, CD_long, CD_long));
+            }
             case BlockOp.BSWAP -> { // the JDK's byte reversals, one host BSWAP each
                 readRm(b, d, i, size);
                 if (size == 8) {
