@@ -137,7 +137,7 @@ final class AddressRuns {
     static boolean between(BlockOp d, long operand) {
         return switch (d.op()) {
             case BlockOp.JCC, BlockOp.JMP, BlockOp.CALL, BlockOp.RET, BlockOp.JMP_RM, BlockOp.CALL_RM, BlockOp.LOCKED,
-                 BlockOp.SSE, BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.INTERPRETED -> false;
+                 BlockOp.SSE, BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.FENCE, BlockOp.INTERPRETED -> false;
             default -> BlockCompiler.compiled(d) && !BlockCompiler.touchesMemory(d)
                     && (BlockCompiler.registersWritten(d) & operand) == 0;
         };

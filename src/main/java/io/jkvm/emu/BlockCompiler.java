@@ -176,7 +176,7 @@ final class BlockCompiler {
             case BlockOp.BSWAP -> plainRegister(d.rm()) && d.size() >= 4;
             case BlockOp.BIT_TEST -> plainRegister(d.rm()) && d.imm() >= 0; // of a register, by an immediate
             case BlockOp.MUL_DIV -> (d.sub() >= 6 || d.size() >= 4) && plainRm(d);
-            case BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX -> true;
+            case BlockOp.PAUSE, BlockOp.RDTSC, BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX, BlockOp.FENCE -> true;
             case BlockOp.LOCKED, BlockOp.SSE -> true;
             default -> false;
         };
@@ -252,7 +252,7 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
                  BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
-                 BlockOp.SIGN_FILL_DX, BlockOp.BSWAP -> true;
+                 BlockOp.SIGN_FILL_DX, BlockOp.BSWAP, BlockOp.FENCE -> true;
             default -> false;
         };
     }
@@ -344,6 +344,9 @@ final class BlockCompiler {
                     used |= plainRegister(n) ? 1L << n : 0;
                 }
                 continue;
+            }
+            if (d.op() == BlockOp.FENCE) {
+                continue; // no operand
             }
             int reg = d.op() == BlockOp.PUSH_IMM || d.op() == BlockOp.BIT_TEST
                     || d.op() == BlockOp.LOCKED && !LockedInPlace.readsRegister(d.sub()) ? BlockOp.NONE : d.reg();
