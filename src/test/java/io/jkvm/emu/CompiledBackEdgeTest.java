@@ -4,9 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,18 +17,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the loops to taking a raised interrupt.
  */
 class CompiledBackEdgeTest {
-    /** The instructions of {@code hex}, decoded one after the other. */
-    private static BlockOp[] decode(String hex) {
-        byte[] code = HexFormat.of().parseHex(hex);
-        List<BlockOp> ops = new ArrayList<>();
-        for (int at = 0; at < code.length; ) {
-            BlockOp d = BlockDecoder.reduce(Arrays.copyOfRange(code, at, Math.min(code.length, at + 15)));
-            ops.add(d);
-            at += d.length();
-        }
-        return ops.toArray(BlockOp[]::new);
-    }
-
     /** Whether the core's field {@code name} (declared by Core or a superclass) is volatile. */
     private static boolean isVolatile(String name) {
         for (Class<?> c = Core.class; c != null; c = c.getSuperclass()) {
@@ -58,14 +44,14 @@ class CompiledBackEdgeTest {
 
     @Test
     void aLoopOfCompiledFormsReadsNothingAnotherThreadWrites() {
-        BlockOp[] loop = decode("48ffc3" + "ebfb"); // 1: inc rbx; jmp 1b
+        BlockOp[] loop = CompiledGuests.decode("48ffc3" + "ebfb"); // 1: inc rbx; jmp 1b
         assertTrue(Arrays.stream(loop).allMatch(BlockCompiler::compiled));
         readsNothingAnotherThreadWrites(loop);
     }
 
     @Test
     void aLoopWithAFormTheExecutorRunsReadsNothingAnotherThreadWritesEither() {
-        BlockOp[] loop = decode("48ffc3" + "480fa3c3" + "ebf7"); // 1: inc rbx; bt rbx, rax; jmp 1b
+        BlockOp[] loop = CompiledGuests.decode("48ffc3" + "480fa3c3" + "ebf7"); // 1: inc rbx; bt rbx, rax; jmp 1b
         assertTrue(Arrays.stream(loop).anyMatch(d -> !BlockCompiler.compiled(d)), "BT by a register runs through its decoded form");
         readsNothingAnotherThreadWrites(loop);
     }

@@ -17,6 +17,18 @@ final class CompiledGuests {
     private CompiledGuests() {
     }
 
+    /** The instructions of {@code hex}, decoded one after the other as a block's ops. */
+    static BlockOp[] decode(String hex) {
+        byte[] code = java.util.HexFormat.of().parseHex(hex);
+        List<BlockOp> ops = new ArrayList<>();
+        for (int at = 0; at < code.length; ) {
+            BlockOp d = BlockDecoder.reduce(java.util.Arrays.copyOfRange(code, at, Math.min(code.length, at + 15)));
+            ops.add(d);
+            at += d.length();
+        }
+        return ops.toArray(BlockOp[]::new);
+    }
+
     /**
      * What the run method of {@code insns}' compiled class reads and calls, in order: each field it reads as its name,
      * each method it calls as owner.name() (the owner's internal name).

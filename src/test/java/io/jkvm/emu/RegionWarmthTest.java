@@ -3,11 +3,6 @@ package io.jkvm.emu;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HexFormat;
-import java.util.List;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -17,17 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * interpreter's.
  */
 class RegionWarmthTest {
-    private static BlockOp[] decode(String hex) {
-        byte[] code = HexFormat.of().parseHex(hex);
-        List<BlockOp> ops = new ArrayList<>();
-        for (int at = 0; at < code.length; ) {
-            BlockOp d = BlockDecoder.reduce(Arrays.copyOfRange(code, at, Math.min(code.length, at + 15)));
-            ops.add(d);
-            at += d.length();
-        }
-        return ops.toArray(BlockOp[]::new);
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {
             "48ffc3" + "ebfb", // 1: inc rbx; jmp 1b
@@ -36,7 +20,7 @@ class RegionWarmthTest {
             "f00fc103" + "660fefc1" + "480fa3c3", // lock xadd [rbx], eax; pxor xmm0, xmm1; bt rbx, rax (its decoded form)
     })
     void aProbeWithNoCoreReturnsAtOnce(String hex) {
-        CompiledBlock code = BlockCompiler.compile(BlockCompiler.fit(BlockRegion.of(decode(hex))));
+        CompiledBlock code = BlockCompiler.compile(BlockCompiler.fit(BlockRegion.of(CompiledGuests.decode(hex))));
         assertEquals(0, code.run(null), "no instruction ran");
         RegionWarmth.probe(code); // a thousand more: none throws
         assertEquals(0, code.at(0).run(null));
