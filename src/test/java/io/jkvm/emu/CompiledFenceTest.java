@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * LFENCE, MFENCE and SFENCE are compiled forms (the host fence each stands for): the flags and registers before one
  * are there after it (a CMP's ZF read after an LFENCE, an ADD's CF after an MFENCE), in each setting as the
- * interpreter's. On AMD models Linux's indirect-branch thunks are LFENCE and a JMP through the register.
+ * interpreter's.
  */
 class CompiledFenceTest {
     private static final int ROUNDS = 3000;
