@@ -153,6 +153,11 @@ final class BlockCompiler {
         return n >= 0 && n < BlockOp.HIGH_BYTE;
     }
 
+    /** Whether {@code n} is AH, CH, DH or BH, which compiled forms read (bits 8-15 of RAX-RBX) but do not write. */
+    private static boolean highByte(int n) {
+        return n >= BlockOp.HIGH_BYTE && n < BlockOp.HIGH_BYTE + 4;
+    }
+
     /** Whether a form's r/m operand is one the compiled forms take: memory, or a plain register. */
     private static boolean plainRm(BlockOp d) {
         return d.rm() == BlockOp.MEMORY || plainRegister(d.rm());
@@ -163,11 +168,14 @@ final class BlockCompiler {
         return switch (d.op()) {
             case BlockOp.ALU_R64_R64, BlockOp.ALU_R32_R32, BlockOp.INC_DEC_R64, BlockOp.NOP, BlockOp.JCC, BlockOp.JMP,
                  BlockOp.CALL, BlockOp.RET -> true;
-            case BlockOp.ALU_RM_IMM, BlockOp.TEST_RM_IMM, BlockOp.MOV_RM_IMM, BlockOp.INC, BlockOp.DEC -> plainRm(d);
-            case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.TEST_RM_REG, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM ->
+            case BlockOp.ALU_RM_IMM -> plainRm(d) || d.sub() == 7 && highByte(d.rm()); // CMP of AH-BH only reads it
+            case BlockOp.TEST_RM_IMM -> plainRm(d) || highByte(d.rm());
+            case BlockOp.MOV_RM_IMM, BlockOp.INC, BlockOp.DEC -> plainRm(d);
+            case BlockOp.TEST_RM_REG -> (plainRm(d) || highByte(d.rm())) && plainRegister(d.reg());
+            case BlockOp.ALU_RM_REG, BlockOp.ALU_REG_RM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM ->
                     plainRm(d) && plainRegister(d.reg());
             case BlockOp.LEA -> d.size() >= 4;
-            case BlockOp.MOVZX, BlockOp.MOVSX -> plainRm(d) && d.size() >= 4;
+            case BlockOp.MOVZX, BlockOp.MOVSX -> (plainRm(d) || highByte(d.rm())) && d.size() >= 4;
             case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG -> d.size() == 8;
             case BlockOp.IMUL_IMM, BlockOp.IMUL_REG_RM, BlockOp.CMOV -> plainRm(d) && plainRegister(d.reg());
             case BlockOp.SETCC -> plainRm(d);
@@ -353,6 +361,8 @@ final class BlockCompiler {
             for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;
+                } else if (highByte(n)) {
+                    used |= 1L << (n - BlockOp.HIGH_BYTE); // AH-BH: bits 8-15 of RAX-RBX
                 }
             }
             switch (d.op()) {

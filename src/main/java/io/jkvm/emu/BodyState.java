@@ -459,9 +459,13 @@ abstract class BodyState {
 
     // ---- registers -------------------------------------------------------------------------------------------------
 
-    /** Pushes register {@code n} (not AH-BH) as a {@code size}-byte operand. */
+    /** Pushes register {@code n} as a {@code size}-byte operand; HIGH_BYTE + 0-3 are AH-BH, bits 8-15 of RAX-RBX. */
     void loadRegister(int n, int size) {
-        cob.lload(register(n));
+        if (n >= BlockOp.HIGH_BYTE) {
+            cob.lload(register(n - BlockOp.HIGH_BYTE)).loadConstant(8).lushr();
+        } else {
+            cob.lload(register(n));
+        }
         mask(size);
     }
 
