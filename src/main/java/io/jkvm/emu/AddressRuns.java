@@ -90,7 +90,8 @@ final class AddressRuns {
     /**
      * How far {@code d} moves RSP when it is a form an RSP-based run may hold between its accesses, as it knows the
      * move when the block is compiled: an 8-byte PUSH of a register or an immediate, or POP of a register (not RSP's
-     * own POP), or ADD or SUB of an immediate to RSP; else NO_MOVE. A push's store is one the block checks at once (one to code ends the block).
+     * own POP), or ADD or SUB of an immediate to RSP; else NO_MOVE. A push's store is one the block checks at once
+     * (one to code ends the block).
      */
     private static long stackMove(BlockOp d) {
         if (!BlockCompiler.compiled(d)) {

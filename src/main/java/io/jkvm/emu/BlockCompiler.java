@@ -259,8 +259,8 @@ final class BlockCompiler {
     static boolean leavesFlags(BlockOp d) {
         return switch (d.op()) {
             case BlockOp.MOV_RM_IMM, BlockOp.MOV_RM_REG, BlockOp.MOV_REG_RM, BlockOp.LEA, BlockOp.MOVZX, BlockOp.MOVSX,
-                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE, BlockOp.SIGN_EXTEND_ACC,
-                 BlockOp.SIGN_FILL_DX, BlockOp.BSWAP, BlockOp.FENCE -> true;
+                 BlockOp.NOP, BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.NOT, BlockOp.PAUSE,
+                 BlockOp.SIGN_EXTEND_ACC, BlockOp.SIGN_FILL_DX, BlockOp.BSWAP, BlockOp.FENCE -> true;
             default -> false;
         };
     }
@@ -366,7 +366,8 @@ final class BlockCompiler {
                 }
             }
             switch (d.op()) {
-                case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET -> used |= 1L << 4; // they move RSP
+                case BlockOp.PUSH_REG, BlockOp.PUSH_IMM, BlockOp.POP_REG, BlockOp.CALL, BlockOp.RET ->
+                        used |= 1L << 4; // they move RSP
                 case BlockOp.SHIFT -> used |= d.imm() < 0 ? 1L << 1 : 0; // the count in CL
                 case BlockOp.MUL_DIV, BlockOp.RDTSC, BlockOp.SIGN_FILL_DX -> used |= 1L | 1L << 2; // RDX:RAX
                 case BlockOp.SIGN_EXTEND_ACC -> used |= 1L;
@@ -432,7 +433,7 @@ final class BlockCompiler {
         }
 
         void emit() {
-            Label entered = cob.newLabel(); // a probe's call, with no core: nothing to run ({@link RegionWarmth})
+            Label entered = cob.newLabel(); // a probe's call, with no core: nothing to run (RegionWarmth)
             cob.aload(CORE).ifnonnull(entered).iconst_0().ireturn().labelBinding(entered);
             prologue();
             for (int k = 0; k < blocks(); k++) {

@@ -242,7 +242,8 @@ final class CompiledForms {
                 b.storeRegister(2, size);
             }
             case BlockOp.PAUSE -> cob.aload(CORE).invokestatic(CD_SYSTEM, "pause", MethodTypeDesc.of(CD_void, CD_CORE));
-            case BlockOp.FENCE -> cob.loadConstant(d.sub()).invokestatic(CD_SYSTEM, "fence", MethodTypeDesc.of(CD_void, CD_int));
+            case BlockOp.FENCE -> cob.loadConstant(d.sub()) // the host fence it stands for
+                    .invokestatic(CD_SYSTEM, "fence", MethodTypeDesc.of(CD_void, CD_int));
             case BlockOp.RDTSC -> {
                 cob.aload(CORE).invokestatic(CD_SYSTEM, "rdtsc", MethodTypeDesc.of(CD_void, CD_CORE)); // #GP first, if at all
                 b.reloadRegister(0);

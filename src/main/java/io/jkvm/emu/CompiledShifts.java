@@ -139,8 +139,8 @@ final class CompiledShifts {
         }
     }
 
-    private static final MethodTypeDesc ROTATE_LONG = MethodTypeDesc.of(ConstantDescs.CD_long, ConstantDescs.CD_long,
-            ConstantDescs.CD_int), ROTATE_INT = MethodTypeDesc.of(ConstantDescs.CD_int, ConstantDescs.CD_int, ConstantDescs.CD_int);
+    private static final MethodTypeDesc ROTATE_LONG = MethodTypeDesc.of(CD_long, CD_long, CD_int),
+            ROTATE_INT = MethodTypeDesc.of(CD_int, CD_int, CD_int);
 
     /**
      * A shift or rotate by CL, as its decoded form runs it: a count of 0 leaves the flags and the operand (a 32-bit one

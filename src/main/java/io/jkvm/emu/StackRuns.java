@@ -38,7 +38,8 @@ final class StackRuns {
             boolean stores = false;
             for (int i = first[k]; i <= first[k + 1]; i++) {
                 BlockOp d = i < first[k + 1] ? insns[i] : null;
-                boolean pushes = d != null && ((d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.PUSH_IMM) && d.size() == 8
+                boolean pushes = d != null
+                        && ((d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.PUSH_IMM) && d.size() == 8
                         || d.op() == BlockOp.CALL && callInRegion.test(i));
                 boolean pops = d != null && (d.op() == BlockOp.POP_REG && d.size() == 8 || d.op() == BlockOp.RET);
                 if (pushes || pops) {

@@ -52,7 +52,8 @@ class CompiledBackEdgeTest {
     @Test
     void aLoopWithAFormTheExecutorRunsReadsNothingAnotherThreadWritesEither() {
         BlockOp[] loop = CompiledGuests.decode("48ffc3" + "480fa3c3" + "ebf7"); // 1: inc rbx; bt rbx, rax; jmp 1b
-        assertTrue(Arrays.stream(loop).anyMatch(d -> !BlockCompiler.compiled(d)), "BT by a register runs through its decoded form");
+        assertTrue(Arrays.stream(loop).anyMatch(d -> !BlockCompiler.compiled(d)),
+                "BT by a register runs through its decoded form");
         readsNothingAnotherThreadWrites(loop);
     }
 }

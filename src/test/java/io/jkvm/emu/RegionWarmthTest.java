@@ -17,7 +17,7 @@ class RegionWarmthTest {
             "48ffc3" + "ebfb", // 1: inc rbx; jmp 1b
             "488b07" + "480103" + "48894708" + "ebf4", // 1: mov rax, [rdi]; add [rbx], rax; mov [rdi+8], rax; jmp 1b
             "53" + "4883ec18" + "48893c24" + "5b" + "c3", // push rbx; sub rsp, 24; mov [rsp], rdi; pop rbx; ret
-            "f00fc103" + "660fefc1" + "480fa3c3", // lock xadd [rbx], eax; pxor xmm0, xmm1; bt rbx, rax (its decoded form)
+            "f00fc103" + "660fefc1" + "480fa3c3", // lock xadd [rbx], eax; pxor xmm0, xmm1; bt rbx, rax (decoded form)
     })
     void aProbeWithNoCoreReturnsAtOnce(String hex) {
         CompiledBlock code = BlockCompiler.compile(BlockCompiler.fit(BlockRegion.of(CompiledGuests.decode(hex))));
