@@ -1,13 +1,12 @@
 package io.jkvm.emu;
 
-import io.jkvm.testing.EmuVm;
+import io.jkvm.x86.Registers;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * BT, BTS, BTR and BTC of a register's bit by an immediate are compiled forms: CF is the bit, the register of a set,
@@ -48,16 +47,8 @@ class CompiledBitTestTest {
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void bitTestsOfARegisterAreTheInterpretersInEachSetting(String execution) {
         long[] want = expected();
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(BITS))) {
-                vm.nextOut(0x80);
-                assertEquals(want[0], vm.vcpu.registers().rax(), "the bits and the CMP's ZF, summed");
-                assertEquals(want[1], vm.vcpu.registers().gpr(8), "R8 after its bits were set, reset and complemented");
-                if (!execution.equals("interpreter")) {
-                    assertTrue(vm.vcpu.compiledBlocks() > 0, "the loop ran compiled");
-                }
-            }
-            return null;
-        });
+        Registers end = CompiledGuests.loopToOut(execution, BITS);
+        assertEquals(want[0], end.rax(), "the bits and the CMP's ZF, summed");
+        assertEquals(want[1], end.gpr(8), "R8 after its bits were set, reset and complemented");
     }
 }

@@ -1,13 +1,11 @@
 package io.jkvm.emu;
 
-import io.jkvm.testing.EmuVm;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * LFENCE, MFENCE and SFENCE are compiled forms (the host fence each stands for): the flags and registers before one
@@ -38,16 +36,6 @@ class CompiledFenceTest {
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void flagsAndRegistersCrossAFenceInEachSetting(String execution) {
-        long want = expected();
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(FENCES))) {
-                vm.nextOut(0x80);
-                assertEquals(want, vm.vcpu.registers().rax());
-                if (!execution.equals("interpreter")) {
-                    assertTrue(vm.vcpu.compiledBlocks() > 0, "the loop ran compiled");
-                }
-            }
-            return null;
-        });
+        assertEquals(expected(), CompiledGuests.loopToOut(execution, FENCES).rax());
     }
 }

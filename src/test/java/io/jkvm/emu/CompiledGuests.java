@@ -17,6 +17,22 @@ final class CompiledGuests {
     private CompiledGuests() {
     }
 
+    /**
+     * The registers a loop's code {@code hex} leaves at its OUT to port 0x80, run in {@code execution}; in a setting that
+     * compiles, asserting that a block ran compiled.
+     */
+    static Registers loopToOut(String execution, String hex) {
+        return ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(java.util.HexFormat.of().parseHex(hex))) {
+                vm.nextOut(0x80);
+                if (!execution.equals("interpreter")) {
+                    org.junit.jupiter.api.Assertions.assertTrue(vm.vcpu.compiledBlocks() > 0, "the loop ran compiled");
+                }
+                return vm.vcpu.registers();
+            }
+        });
+    }
+
     /** The instructions of {@code hex}, decoded one after the other as a block's ops. */
     static BlockOp[] decode(String hex) {
         byte[] code = java.util.HexFormat.of().parseHex(hex);

@@ -1,13 +1,11 @@
 package io.jkvm.emu;
 
-import io.jkvm.testing.EmuVm;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.HexFormat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * AH, CH, DH and BH read by compiled forms (bits 8-15 of RAX-RBX): TEST of one with an immediate or a register, CMP of
@@ -46,16 +44,6 @@ class CompiledHighByteTest {
     @ParameterizedTest
     @ValueSource(strings = {"interpreter", "blocks", "compiled"})
     void highBytesReadByCompiledFormsAreTheInterpretersInEachSetting(String execution) {
-        long want = expected();
-        ExecutionTest.with(execution, () -> {
-            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex(HIGH_BYTES))) {
-                vm.nextOut(0x80);
-                assertEquals(want, vm.vcpu.registers().gpr(9));
-                if (!execution.equals("interpreter")) {
-                    assertTrue(vm.vcpu.compiledBlocks() > 0, "the loop ran compiled");
-                }
-            }
-            return null;
-        });
+        assertEquals(expected(), CompiledGuests.loopToOut(execution, HIGH_BYTES).gpr(9));
     }
 }
