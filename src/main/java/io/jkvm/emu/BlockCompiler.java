@@ -353,11 +353,7 @@ final class BlockCompiler {
                 }
                 continue;
             }
-            if (d.op() == BlockOp.FENCE) {
-                continue; // no operand
-            }
-            int reg = d.op() == BlockOp.PUSH_IMM || d.op() == BlockOp.BIT_TEST
-                    || d.op() == BlockOp.LOCKED && !LockedInPlace.readsRegister(d.sub()) ? BlockOp.NONE : d.reg();
+            int reg = d.op() != BlockOp.LOCKED || LockedInPlace.readsRegister(d.sub()) ? d.reg() : BlockOp.NONE;
             for (int n : new int[]{reg, d.rm(), d.base(), d.index()}) {
                 if (plainRegister(n)) {
                     used |= 1L << n;

@@ -353,11 +353,11 @@ final class BlockDecoder {
             }
             case 0x68 -> {
                 long imm = insn.signedImmediate();
-                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
+                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, NONE, NONE, imm); // no register operand
             }
             case 0x6A -> {
                 long imm = insn.signedImmediate();
-                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, 0, 0, imm);
+                return plain(PUSH_IMM, opSize == 2 ? 2 : 8, 0, NONE, NONE, imm); // no register operand
             }
             case 0x69, 0x6B -> {
                 long imm = insn.signedImmediate();
@@ -537,14 +537,14 @@ final class BlockDecoder {
                 if (mod() != 3 || op < 5 || insn.prefixes().operandSize()) {
                     return null; // the state saves and loads, and with 66 the wait instructions
                 }
-                return plain(FENCE, opSize, op, 0, 0, 0);
+                return plain(FENCE, opSize, op, NONE, NONE, 0);
             }
             case 0xA3, 0xAB, 0xB3, 0xBB -> {
                 return withRm(BIT_TEST, opSize, (b >>> 3) & 3, regField(), opSize, NONE);
             }
             case 0xBA -> {
                 int op = (regField() & 7) - 4;
-                return op < 0 ? null : withRm(BIT_TEST, opSize, op, 0, opSize, insn.immediate() & 0xFF);
+                return op < 0 ? null : withRm(BIT_TEST, opSize, op, NONE, opSize, insn.immediate() & 0xFF);
             }
             case 0xB6, 0xB7 -> {
                 int from = b == 0xB6 ? 1 : 2;
