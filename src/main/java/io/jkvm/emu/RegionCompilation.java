@@ -247,8 +247,10 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
      * The region {@code block} (at RIP) is compiled with: it, and breadth first the blocks that direct branches and
      * fall-throughs of those before reach in its page and the {@link #REGION_REACH} pages on either side (as they
      * translate now), are current and ran at least a sixteenth of the entry's runs (up to the compile threshold's;
-     * compiling everything at once: decoded now), when one of them comes back to it (a loop); else the block alone. A
-     * hot loop compiled early takes the blocks around it at its own count. No block with a tail is taken, the entry
+     * compiling everything at once: decoded now), whether or not one of them comes back to it: a hot path through
+     * several blocks that is no loop (a system call's, a page fault's, through the kernel's functions) is entered once
+     * a pass instead of once a block, unless it reaches blocks already compiled (the block alone then). A hot loop
+     * compiled early takes the blocks around it at its own count. No block with a tail is taken, the entry
      * neither: only its own entry checks where its tail page is.
      */
     private FoundRegion regionOf(DecodedBlock block) {
@@ -267,7 +269,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         List<DecodedBlock> members = new ArrayList<>(List.of(block));
         List<Long> starts = new ArrayList<>(List.of(0L));
         int total = block.insns.length;
-        boolean loops = false;
+        boolean loops = false, reachesCompiled = false;
         for (int m = 0; m < members.size(); m++) {
             for (long to : BlockRegion.successors(members.get(m).insns, starts.get(m))) {
                 loops |= to == 0;
@@ -303,10 +305,11 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 members.add(s);
                 starts.add(to);
                 total += s.insns.length;
+                reachesCompiled |= s.compiled != null;
             }
         }
-        if (members.size() == 1 || !loops || flushes != code.flushes) {
-            return single; // a region that never comes back to its entry saves little for what it costs to compile
+        if (members.size() == 1 || !loops && reachesCompiled || flushes != code.flushes) {
+            return single; // a path into code compiled before goes on in that code's method, not in a copy of it
         }
         int n = members.size();
         BlockOp[][] blocks = new BlockOp[n][];

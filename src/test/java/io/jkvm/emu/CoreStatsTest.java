@@ -45,7 +45,10 @@ class CoreStatsTest {
     void everyBlockCompiledRunsEveryInstructionInARegion() {
         CoreStats s = ExecutionTest.with("compiled", CoreStatsTest::loop);
         assertEquals(s.instructions(), s.inCompiledRegions(), s.summary());
-        assertEquals(0, s.inDecodedBlocks() + s.decodedBlockRuns(), s.summary());
+        assertEquals(0, s.inDecodedBlocks(), s.summary());
+        // the first block's region holds the loop; it leaves at the loop's end, where the HLT's block (no decoded
+        // form) is looked up once before the interpreter runs the HLT
+        assertTrue(s.decodedBlockRuns() <= 1, s.summary());
         assertTrue(s.regionsMade() >= 1 && s.regionCalls() >= 1, s.summary());
         assertEquals(7, s.instructionsDecoded(), s.summary()); // the two blocks, decoded once each
     }
