@@ -180,7 +180,7 @@ final class BlockDecoder {
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
      * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without
-     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC and STAC; and what {@link #computesOnly} names.
+     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC, STAC and SWAPGS; and what {@link #computesOnly} names.
      * Their meaning depends on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay within
      * the instruction.
      */
@@ -198,6 +198,11 @@ final class BlockDecoder {
         }
         if (insn.map() == 1 && b == 0x01 && (insn.modrmByte() == 0xCA || insn.modrmByte() == 0xCB)) {
             return !prefixes.lock(); // CLAC, STAC around each user access: only EFLAGS.AC, which no direct page depends on
+        }
+        if (insn.map() == 1 && b == 0x01 && insn.modrmByte() == 0xF8) {
+            // SWAPGS at each kernel entry from user space and each return: only GS's base, which every access through
+            // GS reads from the core as it goes (no block or region keeps it); at CPL 3 its #GP is a block's fault
+            return !prefixes.lock() && prefixes.rep() == 0;
         }
         if (prefixes.rep() != 0) {
             return false;

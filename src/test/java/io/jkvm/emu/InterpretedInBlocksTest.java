@@ -223,6 +223,34 @@ class InterpretedInBlocksTest {
         });
     }
 
+    /**
+     * GS base = 0x100, KERNEL_GS_BASE = 0x200 (WRMSR); qword [rbx + 0x108] = 1, [rbx + 0x208] = 1000; ecx = 1000;
+     * r8 = 0; 1: add r8, gs:[rbx + 8]; swapgs; add r8, gs:[rbx + 8]; swapgs; dec ecx; jnz 1b; hlt: a kernel entry's
+     * and return's SWAPGS between accesses through GS (assembled with GNU as).
+     */
+    private static final String SWAPGS = "b9010100c0b80001000031d20f30b9020100c0b8000200000f30"
+            + "48c783080100000100000048c78308020000e8030000b9e80300004531c0"
+            + "654c034308" + "0f01f8" + "654c034308" + "0f01f8" + "ffc9" + "75ec" + "f4";
+
+    @Test
+    void swapgsRunsInsideItsBlockAndEachAccessThroughGsSeesTheBaseItLeft() {
+        byte[] guest = withData(SWAPGS);
+        BlockOp[] loop = CompiledGuests.blockAt(guest, 10 + 0x38);
+        assertEquals(6, loop.length, "the whole loop body, both SWAPGS in it");
+        assertEquals(List.of(BlockOp.INTERPRETED, BlockOp.INTERPRETED), List.of((int) loop[1].op(), (int) loop[3].op()));
+        List<Long> interpreter = CompiledGuests.runToHltInEachSetting(guest, vm -> List.of());
+        assertEquals(1000L * (1 + 1000), interpreter.get(8), "R8: each round reads through both bases");
+        for (String execution : List.of("blocks", "compiled")) {
+            long inBlocks = ExecutionTest.with(execution, () -> {
+                try (EmuVm vm = new EmuVm(guest)) {
+                    vm.vcpu.run();
+                    return vm.vcpu.interpretedInBlocks();
+                }
+            });
+            assertTrue(inBlocks >= 1990, execution + ": SWAPGS interpreted inside blocks " + inBlocks + " times");
+        }
+    }
+
     /** STAC; MOV RAX, [RBX]; CLAC; ADD RCX, RAX; HLT: the SMAP brackets of a user access in the block with it. */
     @Test
     void clacAndStacRunInsideTheirBlock() {
