@@ -475,15 +475,20 @@ public final class EmulatedVcpu implements VirtualCpu {
      * still halted.
      */
     private boolean awaitInterrupt() {
-        synchronized (haltLock) {
-            while (!core.interruptLine && !core.nmiPending && !exitRequested) {
-                try {
-                    haltLock.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return false;
+        core.activity.sleeps();
+        try {
+            synchronized (haltLock) {
+                while (!core.interruptLine && !core.nmiPending && !exitRequested) {
+                    try {
+                        haltLock.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return false;
+                    }
                 }
             }
+        } finally {
+            core.activity.wakes();
         }
         if (exitRequested) {
             return false;

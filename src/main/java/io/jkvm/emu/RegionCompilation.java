@@ -16,7 +16,11 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     RegionCompilation(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
         shared = SharedRegions.join(ram);
+        activity = shared.activity.join();
     }
+
+    /** This core's part in what the cores over its RAM are doing, for its epochs. */
+    final CoreActivity activity;
 
     /** The regions every vCPU over this RAM compiled, by their instructions. */
     private final SharedRegions shared;

@@ -26,6 +26,9 @@ final class SharedRegions {
 
     private final Map<Key, RegionCompiles.Pending.Made> made = new ConcurrentHashMap<>();
 
+    /** What each core over the RAM is doing, for its epochs ({@link CoreActivity}). */
+    final CoreActivity.Cores activity = new CoreActivity.Cores();
+
     private SharedRegions() {
     }
 

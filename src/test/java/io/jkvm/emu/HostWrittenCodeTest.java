@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A vCPU alone over its RAM checks the code it decoded against memory at a serializing instruction only when the
  * machine wrote RAM since (its count of host writes moved): code a device wrote while the vCPU ran is run as written
  * after the vCPU serializes, and a run of serializing instructions with nothing written begins no epoch each; so does
- * a run after an exit. Another vCPU over the RAM counts once it has run.
+ * a run after an exit. Another vCPU over the RAM counts once it has run, unless it has slept in HLT since the last
+ * epoch.
  */
 class HostWrittenCodeTest {
     private static final long DATA = 0x300000;
@@ -128,5 +129,44 @@ class HostWrittenCodeTest {
         assertTrue(epochsOfCpuidLoop(true, 1, true) >= 1000, "with another vCPU that ran over the RAM: one a CPUID");
         assertTrue(epochsOfCpuidLoop(true, 1, false) <= 2, "with another vCPU made but never run (as one waiting for "
                 + "its STARTUP IPI): none, as alone");
+    }
+
+    /** The CPUID loop at 0x00, and STI; HLT at 0x800 for another vCPU. */
+    private static final byte[] CPUID_LOOP_AND_SLEEPER = HexFormat.of().parseHex(
+            HexFormat.of().formatHex(CPUID_LOOP) + "00".repeat(0x800 - CPUID_LOOP.length) + "fbf4");
+
+    /** The epochs the CPUID loop begins with another vCPU asleep in HLT, and after that one woke. */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void serializingInstructionsBeginNoEpochWhileTheOtherVcpusSleepInHlt() throws Exception {
+        try (EmuVm vm = new EmuVm(CPUID_LOOP_AND_SLEEPER)) {
+            vm.vcpu.watchHostWrites(vm.memory::hostWrites);
+            EmulatedVcpu other = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
+            other.setSpecialRegisters(LongModeBoot.specialRegisters(other.specialRegisters(), vm.model.cpuid().hasXsave()));
+            if (vm.model.cpuid().hasXsave()) {
+                other.setXcr0(LongModeBoot.xcr0());
+            }
+            other.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0x800, vm.memory.size()));
+            other.connectInterrupts(() -> 0x20);
+            ExecutorService thread = Executors.newSingleThreadExecutor();
+            try {
+                Future<VcpuExit> exit = thread.submit(other::run);
+                while (!other.halted()) {
+                    assertTrue(!exit.isDone(), () -> "the other vCPU did not wait in HLT: " + exit.resultNow());
+                    Thread.onSpinWait(); // it runs STI and HLT, then waits for INTR
+                }
+                long before = vm.vcpu.epochs();
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                assertTrue(vm.vcpu.epochs() - before <= 2, "the other asleep all along: the run's own epoch, no more");
+                other.requestExit(); // it wakes, and may store until it sleeps again
+                assertInstanceOf(VcpuExit.Interrupted.class, exit.get());
+            } finally {
+                thread.shutdownNow();
+            }
+            vm.vcpu.setRegisters(LongModeBoot.registers(EmuVm.CODE, vm.memory.size()));
+            long before = vm.vcpu.epochs();
+            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            assertTrue(vm.vcpu.epochs() - before >= 1000, "the other awake since it woke: one a CPUID");
+        }
     }
 }
