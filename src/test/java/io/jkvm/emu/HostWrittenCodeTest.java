@@ -142,8 +142,9 @@ class HostWrittenCodeTest {
         try (EmuVm vm = new EmuVm(CPUID_LOOP_AND_SLEEPER)) {
             vm.vcpu.watchHostWrites(vm.memory::hostWrites);
             EmulatedVcpu other = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
-            other.setSpecialRegisters(LongModeBoot.specialRegisters(other.specialRegisters(), vm.model.cpuid().hasXsave()));
-            if (vm.model.cpuid().hasXsave()) {
+            boolean xsave = vm.model.cpuid().hasXsave();
+            other.setSpecialRegisters(LongModeBoot.specialRegisters(other.specialRegisters(), xsave));
+            if (xsave) {
                 other.setXcr0(LongModeBoot.xcr0());
             }
             other.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0x800, vm.memory.size()));
