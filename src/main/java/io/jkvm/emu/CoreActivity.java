@@ -1,7 +1,6 @@
 package io.jkvm.emu;
 
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Arrays;
 
 /**
  * Which cores over one guest RAM may have stored to it since a core last compared its decoded code with memory (its
@@ -10,28 +9,52 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * epoch there is none, and a one-process guest on two vCPUs (the other idle) begins no epoch at each IRET.
  */
 final class CoreActivity {
-    /** The cores of one RAM, in the order they joined. */
+    /** The cores of one RAM, one for each vCPU id: a vCPU remade on the core after a move takes its old one's place. */
     static final class Cores {
-        private final List<CoreActivity> all = new CopyOnWriteArrayList<>();
+        /** Replaced whole at each change, so an epoch can tell the set it saw is still the set. */
+        private volatile CoreActivity[] all = new CoreActivity[0];
 
-        CoreActivity join() {
+        synchronized CoreActivity join() {
             CoreActivity a = new CoreActivity(this);
-            all.add(a);
+            CoreActivity[] now = Arrays.copyOf(all, all.length + 1);
+            now[now.length - 1] = a;
+            all = now;
             return a;
+        }
+
+        /** How many cores the set holds (for the tests). */
+        int count() {
+            return all.length;
+        }
+
+        /** {@code a} is vCPU {@code id}'s: a core that was that vCPU's before leaves the set. */
+        synchronized void identify(CoreActivity a, int id) {
+            a.vcpu = id;
+            all = Arrays.stream(all).filter(c -> c == a || c.vcpu != id).toArray(CoreActivity[]::new);
         }
     }
 
+    /** A wake count no core has: the core was awake at the epoch. */
+    private static final long AWAKE = -1;
+
     private final Cores cores;
+    /** The vCPU this core is, or -1 (a core the tests make alone). */
+    private int vcpu = -1;
     /** How many times this core woke from HLT: each wake may be followed by stores. */
     private volatile long wakes;
     /** Whether this core waits in HLT now: it set this after its last store, and clears it before its next. */
     private volatile boolean asleep;
-    /** At this core's last epoch, each other core's wake count, and whether it was asleep; null before the first. */
-    private long[] wakesAtEpoch;
-    private boolean[] asleepAtEpoch;
+    /** The cores as this one's last epoch saw them, and each one's wake count then if it was asleep, else AWAKE. */
+    private CoreActivity[] coresAtEpoch;
+    private long[] asleepWakesAtEpoch;
 
     private CoreActivity(Cores cores) {
         this.cores = cores;
+    }
+
+    /** This core is vCPU {@code id}'s, in place of any core that was before. */
+    void isVcpu(int id) {
+        cores.identify(this, id);
     }
 
     /** This core waits in HLT from now on (after its last store). */
@@ -50,14 +73,14 @@ final class CoreActivity {
      * in between (each count read before the flag, so a wake between the two reads shows in the count next time).
      */
     boolean othersMayHaveStored() {
-        List<CoreActivity> all = cores.all;
-        long[] seenWakes = wakesAtEpoch;
-        if (seenWakes == null || seenWakes.length != all.size()) {
+        CoreActivity[] all = cores.all;
+        if (all != coresAtEpoch) {
             return true;
         }
-        for (int i = 0; i < seenWakes.length; i++) {
-            CoreActivity other = all.get(i);
-            if (other != this && (!asleepAtEpoch[i] || other.wakes != seenWakes[i] || !other.asleep)) {
+        for (int i = 0; i < all.length; i++) {
+            CoreActivity other = all[i];
+            long seen = asleepWakesAtEpoch[i];
+            if (other != this && (seen == AWAKE || other.wakes != seen || !other.asleep)) {
                 return true;
             }
         }
@@ -66,15 +89,13 @@ final class CoreActivity {
 
     /** This core begins an epoch: what the others are doing now is what its next check compares with. */
     void epochBegins() {
-        List<CoreActivity> all = cores.all;
-        long[] w = new long[all.size()];
-        boolean[] a = new boolean[w.length];
-        for (int i = 0; i < w.length; i++) {
-            CoreActivity other = all.get(i);
-            w[i] = other.wakes;
-            a[i] = other.asleep;
+        CoreActivity[] all = cores.all;
+        long[] seen = new long[all.length];
+        for (int i = 0; i < all.length; i++) {
+            long w = all[i].wakes;
+            seen[i] = all[i].asleep ? w : AWAKE;
         }
-        wakesAtEpoch = w;
-        asleepAtEpoch = a;
+        coresAtEpoch = all;
+        asleepWakesAtEpoch = seen;
     }
 }

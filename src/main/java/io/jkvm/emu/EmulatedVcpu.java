@@ -121,6 +121,7 @@ public final class EmulatedVcpu implements VirtualCpu {
                 exits.add(new VcpuExit.Mmio(physical, size, true, new Datum(value)));
             }
         });
+        core.activity.isVcpu(id); // a core that was this vCPU before (a move) no longer counts for the epochs
         // The RESET state, as a KVM vCPU starts in, until the machine puts the vCPU at its entry point.
         setSpecialRegisters(ResetState.specialRegisters(core.apicBase));
         setRegisters(ResetState.registers(model));
