@@ -28,9 +28,9 @@ final class Core extends RegionCompilation {
      * must be seen after it, so the decoded blocks compare their bytes with memory again (a new epoch). This core's
      * own stores drop what they change at once; the others are another core's (once one has run over the RAM and has
      * not slept in HLT since the last epoch: {@link CoreActivity}) and the machine's, which its count of host writes
-     * shows. With neither, there is nothing new to see: a one-vCPU Linux boot
-     * runs a hundred thousand IRETs to itself (sync_core after each patch of its text). A run after an exit begins the
-     * same way: a boot leaves run() at each port and MMIO access, forty thousand times.
+     * shows. With neither, there is nothing new to see: a one-vCPU Linux boot runs a hundred thousand IRETs to itself
+     * (sync_core after each patch of its text). A run after an exit begins the same way: a boot leaves run() at each
+     * port and MMIO access, forty thousand times.
      */
     void serialize() {
         java.util.function.LongSupplier writes = hostWrites;
