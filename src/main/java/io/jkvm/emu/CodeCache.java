@@ -210,14 +210,20 @@ final class CodeCache {
             int head = headLength(b);
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
-            firstCode(region, pageInRegion, physical - offset);
+            boolean first = codeLines(region, pageInRegion) == 0;
             region.codeLines[pageInRegion] |= lines(offset, head);
+            if (first) {
+                codePageAdded.accept(physical - offset);
+            }
             if (b.tailPhysical >= 0) {
                 tailBlocks++;
                 Region tailRegion = regionAt(b.tailPhysical);
                 int tailPage = (int) (b.tailPhysical >>> 12) & 511;
-                firstCode(tailRegion, tailPage, b.tailPhysical);
+                boolean firstTail = codeLines(tailRegion, tailPage) == 0;
                 tailRegion.tailLines[tailPage] |= lines(0, length - head);
+                if (firstTail) {
+                    codePageAdded.accept(b.tailPhysical);
+                }
                 java.util.ArrayList<DecodedBlock> tails = tailRegion.tails[tailPage];
                 if (tails == null) {
                     tails = tailRegion.tails[tailPage] = new java.util.ArrayList<>();
@@ -236,13 +242,6 @@ final class CodeCache {
     /** The lines of a page that hold decoded bytes: of its own blocks, and of tails of other pages' blocks. */
     private static long codeLines(Region region, int pageInRegion) {
         return region.codeLines[pageInRegion] | region.tailLines[pageInRegion];
-    }
-
-    /** Before a page's lines get decoded bytes: if it had none, its direct stores stop (they skip the code check). */
-    private void firstCode(Region region, int pageInRegion, long pageBase) {
-        if (codeLines(region, pageInRegion) == 0) {
-            codePageAdded.accept(pageBase);
-        }
     }
 
     /** The 64-byte lines {@code length} (at least 1) bytes from {@code offset} in a page touch, as a bit set. */
@@ -369,11 +368,25 @@ final class CodeCache {
         region.codeLines[pageInRegion] = 0;
     }
 
-    /** Whether the page of {@code physical} (in RAM) holds decoded code: a store there is checked against it. */
+    /**
+     * Whether the page of {@code physical} (in RAM) holds decoded code: a store there is checked against it. Other
+     * cores ask too ({@link CoreActivity#othersHoldCode}), unlocked: a region's arrays are final, a line set a long.
+     */
     boolean holdsCode(long physical) {
         Region region = regions[(int) (physical >>> 21)];
         int pageInRegion = (int) (physical >>> 12) & 511;
         return region != null && codeLines(region, pageInRegion) != 0;
+    }
+
+    /** Whether {@code size} (1-16) bytes at {@code physical}, inside one page, reach a line of decoded code. */
+    boolean holdsCodeAt(long physical, int size) {
+        Region region = regions[(int) (physical >>> 21)];
+        if (region == null) {
+            return false;
+        }
+        int offset = (int) (physical & (PAGE - 1));
+        long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
+        return (codeLines(region, (int) (physical >>> 12) & 511) & touched) != 0;
     }
 
     /**

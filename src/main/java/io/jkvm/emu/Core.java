@@ -26,16 +26,18 @@ final class Core extends RegionCompilation {
     /**
      * A serializing instruction (CPUID, IRET, WRMSR, MOV to a control register): code another agent wrote before it
      * must be seen after it, so the decoded blocks compare their bytes with memory again (a new epoch). This core's
-     * own stores drop what they change at once; the others are another core's (once one has run over the RAM and has
-     * not slept in HLT since the last epoch: {@link CoreActivity}) and the machine's, which its count of host writes
-     * shows. With neither, there is nothing new to see: a one-vCPU Linux boot runs a hundred thousand IRETs to itself
-     * (sync_core after each patch of its text). A run after an exit begins the same way: a boot leaves run() at each
-     * port and MMIO access, forty thousand times.
+     * own stores drop what they change at once; the others are another core's (once one has run over the RAM, has
+     * not slept in HLT since the last epoch, and may have stored over this core's code: {@link CoreActivity}) and the
+     * machine's, which its count of host writes shows. With none, there is nothing new to see: a one-vCPU Linux boot
+     * runs a hundred thousand IRETs to itself (sync_core after each patch of its text), a two-vCPU one as many at each
+     * fork and page fault. A run after an exit begins the same way: a boot leaves run() at each port and MMIO access,
+     * forty thousand times.
      */
     void serialize() {
         java.util.function.LongSupplier writes = hostWrites;
         long now = writes == null ? 0 : writes.getAsLong(); // read first: a write after it moves the count the next check sees
-        if (writes == null || now != hostWritesSeen || ramShared() && activity.othersMayHaveStored()) {
+        if (writes == null || now != hostWritesSeen
+                || ramShared() && activity.othersMayHaveStored() && activity.othersMayHaveChangedCode()) {
             hostWritesSeen = now;
             activity.epochBegins(); // before the blocks compare their bytes again: they read what the others left
             code.newEpoch();

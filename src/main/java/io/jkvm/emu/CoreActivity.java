@@ -1,21 +1,34 @@
 package io.jkvm.emu;
 
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Which cores over one guest RAM may have stored to it since a core last compared its decoded code with memory (its
- * last code-cache epoch): one that has waited in HLT since then, not woken once, stored nothing. A serializing
- * instruction must show this core code another core wrote before it; with every other core asleep since the last
- * epoch there is none, and a one-process guest on two vCPUs (the other idle) begins no epoch at each IRET.
+ * Which cores over one guest RAM may have stored to its decoded code since a core last compared that code with memory
+ * (its last code-cache epoch). A serializing instruction must show this core code another core wrote before it. None
+ * did when every other core has waited in HLT since the last epoch, not woken once (a one-process guest on two vCPUs,
+ * the other idle); nor when no core stored over another's decoded code, as QEMU tracks its translated pages: a core's
+ * stores there go the full way, which counts them ({@link #storedOverOthersCode}), since a page gets decoded code in
+ * one core only after every other core has given up its direct stores to it ({@link #marksToAcknowledge}).
  */
 final class CoreActivity {
     /** The cores of one RAM, one for each vCPU id: a vCPU remade on the core after a move takes its old one's place. */
     static final class Cores {
         /** Replaced whole at each change, so an epoch can tell the set it saw is still the set. */
         private volatile CoreActivity[] all = new CoreActivity[0];
+        /** Pages that got decoded code in a core, counted: each asks the others to drop their direct stores. */
+        private final AtomicLong codeMarks = new AtomicLong();
+        /** Stores a core made over code another core decoded, counted. */
+        private final AtomicLong codeStores = new AtomicLong();
 
-        synchronized CoreActivity join() {
-            CoreActivity a = new CoreActivity(this);
+        /** A core with no decoded code the others' stores need to look at (for the tests). */
+        CoreActivity join() {
+            return join(null);
+        }
+
+        /** The core whose decoded blocks are {@code code}: the others' stores look there for them. */
+        synchronized CoreActivity join(CodeCache code) {
+            CoreActivity a = new CoreActivity(this, code);
             CoreActivity[] now = Arrays.copyOf(all, all.length + 1);
             now[now.length - 1] = a;
             all = now;
@@ -38,8 +51,15 @@ final class CoreActivity {
     private static final long AWAKE = -1;
 
     private final Cores cores;
+    /** This core's decoded blocks, or null. */
+    private final CodeCache code;
     /** The vCPU this core is, or -1 (a core the tests make alone). */
     private int vcpu = -1;
+    /** The code marks this core has seen and dropped its direct stores for: it stores over no code unseen since. */
+    private volatile long marksSeen;
+    /** The code marks and the stores over code at this core's last check, and whether the others had seen the marks. */
+    private long marksAtCheck = -1, storesAtCheck;
+    private boolean othersCleanAtCheck;
     /** How many times this core woke from HLT: each wake may be followed by stores. */
     private volatile long wakes;
     /** Whether this core waits in HLT now: it set this after its last store, and clears it before its next. */
@@ -48,8 +68,9 @@ final class CoreActivity {
     private CoreActivity[] coresAtEpoch;
     private long[] asleepWakesAtEpoch;
 
-    private CoreActivity(Cores cores) {
+    private CoreActivity(Cores cores, CodeCache code) {
         this.cores = cores;
+        this.code = code;
     }
 
     /** This core is vCPU {@code id}'s, in place of any core that was before. */
@@ -97,5 +118,80 @@ final class CoreActivity {
         }
         coresAtEpoch = all;
         asleepWakesAtEpoch = seen;
+    }
+
+    /**
+     * This core decoded code in a page that had none (its lines are set, its own direct stores there dropped): the
+     * others drop theirs. A core that had seen every mark before has seen its own.
+     */
+    void codePageAdded() {
+        long marks = cores.codeMarks.incrementAndGet();
+        if (marks - 1 == marksSeen) {
+            marksSeen = marks;
+        }
+    }
+
+    /**
+     * The code marks this core has to acknowledge (by dropping its direct stores, then {@link #acknowledged}), or -1
+     * when it has seen them all. A core checks between its chains of blocks and as it wakes from HLT, before it stores.
+     */
+    long marksToAcknowledge() {
+        long marks = cores.codeMarks.get();
+        return marks == marksSeen ? -1 : marks;
+    }
+
+    /** This core dropped its direct stores after {@code marks} code marks: its stores over code since were counted. */
+    void acknowledged(long marks) {
+        marksSeen = marks;
+    }
+
+    /**
+     * Whether another core holds decoded code in the page of {@code physical}: this core's stores there must go the
+     * full way. Reads the others' line sets unlocked: a page marked after this core's last acknowledgment may be
+     * missed, and the marking core's next check then sees this core has not acknowledged it.
+     */
+    boolean othersHoldCode(long physical) {
+        for (CoreActivity other : cores.all) {
+            if (other != this && other.code != null && other.code.holdsCode(physical)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether a store of {@code size} bytes at {@code physical} reaches a line of another core's decoded code. */
+    boolean othersHoldCodeAt(long physical, int size) {
+        for (CoreActivity other : cores.all) {
+            if (other != this && other.code != null && other.code.holdsCodeAt(physical, size)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** This core stored over code another core decoded (after the store). */
+    void storedOverOthersCode() {
+        cores.codeStores.incrementAndGet();
+    }
+
+    /**
+     * Whether code this core decoded may have been stored over by another core unseen since its last check: a core
+     * stored over another's code, a page got code since (another core may have stored there directly before it
+     * acknowledged), or another core awake has not acknowledged every mark, now or at the last check.
+     */
+    boolean othersMayHaveChangedCode() {
+        long marks = cores.codeMarks.get(), stores = cores.codeStores.get();
+        boolean clean = true;
+        for (CoreActivity other : cores.all) {
+            if (other != this && !other.asleep && other.marksSeen != marks) {
+                clean = false; // it may store through a direct page it had before the page got code
+                break;
+            }
+        }
+        boolean changed = marks != marksAtCheck || stores != storesAtCheck || !othersCleanAtCheck || !clean;
+        marksAtCheck = marks;
+        storesAtCheck = stores;
+        othersCleanAtCheck = clean;
+        return changed;
     }
 }

@@ -153,7 +153,7 @@ abstract sealed class CpuState permits Paging {
         }
         this.lowRamEnd = layout.below();
         this.highRamEnd = layout.highEnd();
-        this.code = new CodeCache(ram, this::dropDirectWrites);
+        this.code = new CodeCache(ram, this::codePageAdded);
         java.util.Arrays.fill(segments, Segment.flatData(0x10));
         segments[SegmentLoads.CS] = Segment.flatCode64(0x08);
     }
@@ -165,7 +165,7 @@ abstract sealed class CpuState permits Paging {
     }
 
     /** Decoded code appeared on the physical page at {@code physicalPage}: stores there must check it again. */
-    abstract void dropDirectWrites(long physicalPage);
+    abstract void codePageAdded(long physicalPage);
 
     /** This core, for the instruction-group helpers that take one: {@link Core} is the only class the layers make. */
     final Core core() {

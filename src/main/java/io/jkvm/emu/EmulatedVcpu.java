@@ -411,11 +411,13 @@ public final class EmulatedVcpu implements VirtualCpu {
                 while (!exitRequested) {
                     if (core.interpretOnly) {
                         for (int i = 0; i < SLICE && exits.isEmpty(); i++) {
+                            core.acknowledgeCodeMarks();
                             core.step();
                             SplitLock.letExclusiveIn(core.lockMark);
                         }
                     } else {
                         for (int i = 0; i < SLICE && exits.isEmpty(); ) {
+                            core.acknowledgeCodeMarks();
                             i += core.runBlock();
                             SplitLock.letExclusiveIn(core.lockMark);
                         }
@@ -490,6 +492,7 @@ public final class EmulatedVcpu implements VirtualCpu {
             }
         } finally {
             core.activity.wakes();
+            core.acknowledgeCodeMarks(); // before its first store: a page may have got code meanwhile
         }
         if (exitRequested) {
             return false;

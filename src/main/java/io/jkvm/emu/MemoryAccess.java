@@ -116,10 +116,25 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         if (isRam(physical, size)) {
             stored(physical, size);
             ram.put(physical, size, v);
+            storedOverOthersCode(physical, size);
             return;
         }
         mmioWrite(physical, size, v);
     }
+
+    /**
+     * Whether stores to the page of {@code physical} (in RAM) may go the direct way: no dirty log to mark, and no
+     * decoded code there, this core's or another's, to check them against.
+     */
+    private boolean directWritable(long physical) {
+        return dirty == null && !code.holdsCode(physical) && !othersHoldCode(physical);
+    }
+
+    /** Whether another core over this RAM holds decoded code in the page of {@code physical}. */
+    abstract boolean othersHoldCode(long physical);
+
+    /** A store of {@code size} bytes at {@code physical} in RAM was made: the others learn of it if over their code. */
+    abstract void storedOverOthersCode(long physical, int size);
 
     /** What a store to RAM entails besides the bytes: the dirty log, and decoded code it overwrote. */
     private void stored(long physical, int size) {
@@ -203,7 +218,8 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         }
         lockedWord = updated;
         stored(physical, size);
-        if (dirty == null && !code.holdsCode(physical)) {
+        storedOverOthersCode(physical, size);
+        if (directWritable(physical)) {
             fillDirect(linear, physical, ACC_WRITE); // a word only locked instructions store to is direct for them too
         }
     }
@@ -240,6 +256,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         v[3] = r[1];
         boolean swapped = ram.compareAndExchange16(physical, v);
         stored(physical, 16);
+        storedOverOthersCode(physical, 16);
         if (swapped) {
             modifyArith(ZF, ZF);
         } else {
@@ -583,7 +600,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             return;
         }
         long physical = translate(linear, ACC_WRITE);
-        if (isRam(physical, size) && dirty == null && !code.holdsCode(physical)) {
+        if (isRam(physical, size) && directWritable(physical)) {
             fillDirect(linear, physical, ACC_WRITE);
         }
         physWrite(physical, size, v);

@@ -178,7 +178,7 @@ abstract sealed class Paging extends CpuState permits MemoryAccess {
         dropDirect(WRITE_TAG);
     }
 
-    @Override
+    /** The direct stores to the physical page at {@code physicalPage} go: it got decoded code. */
     final void dropDirectWrites(long physicalPage) {
         long host = ram.pageAddress(physicalPage) << 2;
         for (int i = 0; i < direct.length; i += 4) {

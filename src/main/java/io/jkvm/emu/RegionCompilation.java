@@ -16,7 +16,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     RegionCompilation(Mapping ram, RamLayout layout, CpuidTable cpuid, int mxcsrMask, IoPort io) {
         super(ram, layout, cpuid, mxcsrMask, io);
         shared = SharedRegions.join(ram);
-        activity = shared.activity.join();
+        activity = shared.activity.join(code);
     }
 
     /** This core's part in what the cores over its RAM are doing, for its epochs. */
@@ -32,6 +32,36 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
      */
     final boolean ramShared() {
         return shared.othersRan();
+    }
+
+    @Override
+    final void codePageAdded(long physicalPage) {
+        dropDirectWrites(physicalPage);
+        activity.codePageAdded(); // the others' direct stores there go too, each before its next chain of blocks
+    }
+
+    @Override
+    final boolean othersHoldCode(long physical) {
+        return ramShared() && activity.othersHoldCode(physical);
+    }
+
+    @Override
+    final void storedOverOthersCode(long physical, int size) {
+        if (ramShared() && activity.othersHoldCodeAt(physical, size)) {
+            activity.storedOverOthersCode();
+        }
+    }
+
+    /**
+     * Drops the direct stores once another core decoded code in a page that had none: from then on this core's stores
+     * over code are counted. Between chains of blocks and on waking from HLT, before the next store.
+     */
+    final void acknowledgeCodeMarks() {
+        long marks = activity.marksToAcknowledge();
+        if (marks >= 0) {
+            dropDirectWrites();
+            activity.acknowledged(marks);
+        }
     }
 
     private boolean started;
