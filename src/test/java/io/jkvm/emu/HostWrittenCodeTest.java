@@ -188,6 +188,15 @@ class HostWrittenCodeTest {
         assertTrue(threads.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS), "the vCPU threads ended");
     }
 
+    /** A guest image of code at offsets: pairs of an offset (ascending) and the hex of the bytes there, zeros between. */
+    private static byte[] image(Object... offsetsAndHex) {
+        StringBuilder hex = new StringBuilder();
+        for (int k = 0; k < offsetsAndHex.length; k += 2) {
+            hex.append("00".repeat((Integer) offsetsAndHex[k] - hex.length() / 2)).append(offsetsAndHex[k + 1]);
+        }
+        return HexFormat.of().parseHex(hex);
+    }
+
     /** A second vCPU over {@code vm}'s RAM, in 64-bit mode at {@code rip} with RBX at DATA and RDI as given. */
     private static EmulatedVcpu secondVcpu(EmuVm vm, long rip, long rdi) {
         EmulatedVcpu other = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
@@ -218,10 +227,7 @@ class HostWrittenCodeTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void codeAnotherVcpuStoredWhileTheVcpuRanRunsAsStoredAfterItSerializes() throws Exception {
-        byte[] image = HexFormat.of().parseHex(SERIALIZING_RUNNER
-                + "00".repeat(0x1000 - SERIALIZING_RUNNER.length() / 2) + "b801000000c3"
-                + "00".repeat(0x1000 - 6) + CODE_STORER);
-        try (EmuVm vm = new EmuVm(image)) {
+        try (EmuVm vm = new EmuVm(image(0, SERIALIZING_RUNNER, 0x1000, "b801000000c3", 0x2000, CODE_STORER))) {
             vm.vcpu.watchHostWrites(vm.memory::hostWrites);
             vm.vcpu.setRegisters(LongModeBoot.registers(EmuVm.CODE, vm.memory.size()).withGpr(3, DATA));
             EmulatedVcpu other = secondVcpu(vm, EmuVm.CODE + 0x2000, EmuVm.CODE + 0x1001);
@@ -253,10 +259,7 @@ class HostWrittenCodeTest {
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void serializingInstructionsBeginNoEpochWhileTheOtherVcpuStoresOnlyOutsideCode() throws Exception {
-        byte[] image = HexFormat.of().parseHex(CPUID_LOOP_THEN_FLAG
-                + "00".repeat(0x100 - CPUID_LOOP_THEN_FLAG.length() / 2) + "f4"
-                + "00".repeat(0x2000 - 0x101) + DATA_STORER);
-        try (EmuVm vm = new EmuVm(image)) {
+        try (EmuVm vm = new EmuVm(image(0, CPUID_LOOP_THEN_FLAG, 0x100, "f4", 0x2000, DATA_STORER))) {
             vm.vcpu.watchHostWrites(vm.memory::hostWrites);
             vm.vcpu.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0x100, vm.memory.size()));
             assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run()); // the loop's page has code from now on
