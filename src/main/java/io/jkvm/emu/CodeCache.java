@@ -210,20 +210,12 @@ final class CodeCache {
             int head = headLength(b);
             Region region = regions[(int) (physical >>> 21)];
             int pageInRegion = (int) (physical >>> 12) & 511;
-            boolean first = codeLines(region, pageInRegion) == 0;
-            region.codeLines[pageInRegion] |= lines(offset, head);
-            if (first) {
-                codePageAdded.accept(physical - offset);
-            }
+            addLines(region, pageInRegion, region.codeLines, lines(offset, head), physical - offset);
             if (b.tailPhysical >= 0) {
                 tailBlocks++;
                 Region tailRegion = regionAt(b.tailPhysical);
                 int tailPage = (int) (b.tailPhysical >>> 12) & 511;
-                boolean firstTail = codeLines(tailRegion, tailPage) == 0;
-                tailRegion.tailLines[tailPage] |= lines(0, length - head);
-                if (firstTail) {
-                    codePageAdded.accept(b.tailPhysical);
-                }
+                addLines(tailRegion, tailPage, tailRegion.tailLines, lines(0, length - head), b.tailPhysical);
                 java.util.ArrayList<DecodedBlock> tails = tailRegion.tails[tailPage];
                 if (tails == null) {
                     tails = tailRegion.tails[tailPage] = new java.util.ArrayList<>();
@@ -242,6 +234,23 @@ final class CodeCache {
     /** The lines of a page that hold decoded bytes: of its own blocks, and of tails of other pages' blocks. */
     private static long codeLines(Region region, int pageInRegion) {
         return region.codeLines[pageInRegion] | region.tailLines[pageInRegion];
+    }
+
+    /**
+     * Adds {@code lines} to a page's line set {@code sets} (its region's code or tail lines); when the page had no
+     * code lines before, {@link #codePageAdded} hears of it after they are set, as another core reads them then.
+     */
+    private void addLines(Region region, int pageInRegion, long[] sets, long lines, long pageBase) {
+        boolean first = codeLines(region, pageInRegion) == 0;
+        sets[pageInRegion] |= lines;
+        if (first) {
+            codePageAdded.accept(pageBase);
+        }
+    }
+
+    /** The 64-byte lines a store of {@code size} (1-16) bytes from {@code offset} in a page touches, as a bit set. */
+    private static long touchedLines(int offset, int size) {
+        return (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
     }
 
     /** The 64-byte lines {@code length} (at least 1) bytes from {@code offset} in a page touch, as a bit set. */
@@ -266,8 +275,7 @@ final class CodeCache {
         long lines = codeLines(region, pageInRegion);
         if (lines != 0) {
             int offset = (int) (physical & (PAGE - 1));
-            long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
-            if ((lines & touched) != 0) { // the look-ups by linear address find its blocks dropped
+            if ((lines & touchedLines(offset, size)) != 0) { // the look-ups by linear address find its blocks dropped
                 dropBlocksOver(region, pageInRegion, offset, offset + size);
                 java.util.ArrayList<DecodedBlock> tails = region.tails[pageInRegion];
                 region.tails[pageInRegion] = null;
@@ -292,10 +300,9 @@ final class CodeCache {
             if (!b.dropped) {
                 Region region = regions[(int) (b.physical >>> 21)];
                 int page = (int) (b.physical >>> 12) & 511;
-                long lines = region.codeLines[page];
                 dropBlocks(region, page);
-                if (keepLines) {
-                    region.codeLines[page] = lines;
+                if (!keepLines) {
+                    region.codeLines[page] = 0;
                 }
             }
         }
@@ -328,6 +335,7 @@ final class CodeCache {
         });
         if (over.size() == page.size()) {
             dropBlocks(region, pageInRegion);
+            region.codeLines[pageInRegion] = 0;
             return;
         }
         page.removeIf(over::contains);
@@ -354,7 +362,11 @@ final class CodeCache {
         return Math.min(b.bytes.length, PAGE - (int) (b.physical & (PAGE - 1)));
     }
 
-    /** Drops the blocks that start in a page; the tails of other pages' blocks there stay. */
+    /**
+     * Drops the blocks that start in a page; the tails of other pages' blocks there stay, and so do its code lines,
+     * which the caller clears or keeps: other cores read them unlocked, so they never pass through no lines on the way
+     * to some ({@link CoreActivity#othersHoldCode}).
+     */
     private void dropBlocks(Region region, int pageInRegion) {
         PageBlocks dropped = region.pages[pageInRegion];
         if (dropped != null) { // one a stale slot of the linear look-up still holds keeps no others alive
@@ -365,7 +377,6 @@ final class CodeCache {
             region.pages[pageInRegion] = null;
             pages--;
         }
-        region.codeLines[pageInRegion] = 0;
     }
 
     /**
@@ -384,9 +395,8 @@ final class CodeCache {
         if (region == null) {
             return false;
         }
-        int offset = (int) (physical & (PAGE - 1));
-        long touched = (1L << (offset >>> 6)) | (1L << ((offset + size - 1) >>> 6));
-        return (codeLines(region, (int) (physical >>> 12) & 511) & touched) != 0;
+        long lines = codeLines(region, (int) (physical >>> 12) & 511);
+        return (lines & touchedLines((int) (physical & (PAGE - 1)), size)) != 0;
     }
 
     /**

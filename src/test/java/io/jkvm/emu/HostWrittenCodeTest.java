@@ -148,13 +148,7 @@ class HostWrittenCodeTest {
     void serializingInstructionsBeginNoEpochWhileTheOtherVcpusSleepInHlt() throws Exception {
         try (EmuVm vm = new EmuVm(CPUID_LOOP_AND_SLEEPER)) {
             vm.vcpu.watchHostWrites(vm.memory::hostWrites);
-            EmulatedVcpu other = new EmulatedVcpu(1, vm.memory.mapping(), vm.model);
-            boolean xsave = vm.model.cpuid().hasXsave();
-            other.setSpecialRegisters(LongModeBoot.specialRegisters(other.specialRegisters(), xsave));
-            if (xsave) {
-                other.setXcr0(LongModeBoot.xcr0());
-            }
-            other.setRegisters(LongModeBoot.registers(EmuVm.CODE + 0x800, vm.memory.size()));
+            EmulatedVcpu other = secondVcpu(vm, EmuVm.CODE + 0x800, 0);
             other.connectInterrupts(() -> 0x20);
             ExecutorService thread = Executors.newSingleThreadExecutor();
             try {
