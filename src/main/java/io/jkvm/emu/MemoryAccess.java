@@ -319,6 +319,37 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         return slowAccess ? -1 : taggedWriteAddress(linear, linear >>> 12);
     }
 
+    /**
+     * The host address of {@code linear} for a string instruction's run of reads from there to its page's end: its
+     * direct page's, or else that of a page the full path's checks pass for once (RAM, translated for a read at this
+     * CPL: a kernel's copy from a user page under SMAP, which is never direct, as each access checks EFLAGS.AC); -1 when
+     * the instruction watches its accesses, checks alignment, or the page is a device's. A fault is the first
+     * element's, as the full path would raise it.
+     */
+    final long runReadAddress(long linear) {
+        long host = directReadAddress(linear);
+        if (host >= 0 || slowAccess || alignmentChecked()) {
+            return host;
+        }
+        long physical = translate(linear, ACC_READ);
+        return isRam(physical & ~0xFFFL, 0x1000) ? ram.pageAddress(physical & ~0xFFFL) + (physical & 0xFFF) : -1;
+    }
+
+    /**
+     * As {@link #runReadAddress}, for a run of stores: the page translated for a write (its dirty bit set, as the first
+     * element's store would), and -1 also while its stores must be seen one by one ({@link #directWritable}: a dirty
+     * log, decoded code there).
+     */
+    final long runWriteAddress(long linear) {
+        long host = directWriteAddress(linear);
+        if (host >= 0 || slowAccess || alignmentChecked()) {
+            return host;
+        }
+        long physical = translate(linear, ACC_WRITE);
+        return isRam(physical & ~0xFFFL, 0x1000) && directWritable(physical)
+                ? ram.pageAddress(physical & ~0xFFFL) + (physical & 0xFFF) : -1;
+    }
+
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: -1 also when they would cross the page's end. */
     final long directReadAddress(long linear, int size) {
         return slowAccess ? -1 : compiledReadAddress(linear, size);

@@ -44,36 +44,41 @@ final class Strings {
 
     /**
      * REP STOS or REP MOVS, forward with 64-bit addresses: the elements up to the first page end (the source's or the
-     * target's), stored at once, when both pages are direct pages ({@link MemoryAccess#directWriteAddress}: RAM with
-     * no decoded code, no dirty log and no data breakpoint, reached before at this CPL and translation). False when
-     * none were: the element goes through the full path, which faults, exits or fills the direct pages. A copy onto
-     * its own source a few bytes on goes in runs of that distance, so each element still reads what the ones before
-     * it wrote.
+     * target's), stored at once, when both pages take a run ({@link MemoryAccess#runWriteAddress}: RAM with no decoded
+     * code, no dirty log and no data breakpoint, translated for this CPL, the kernel's copies to and from user pages
+     * too). The source is translated before the target, as the first element reads before it stores, so a fault is
+     * that element's. False when none were stored: the element goes through the full path, which faults or exits. A
+     * copy onto its own source a few bytes on goes in runs of that distance, so each element still reads what the
+     * ones before it wrote.
      */
     private static boolean bulkRun(Core c, int b, int size) {
+        boolean moves = b <= 0xA5;
+        long source = moves ? c.dataLinear(c.r[6], size, false) : 0;
         long target = c.extraLinear(c.r[7], size, true);
-        long to = c.directWriteAddress(target);
-        if (to < 0) {
-            return false;
-        }
         long room = (0x1000 - (target & 0xFFF)) / size;
         long from = 0;
-        if (b <= 0xA5) {
-            long source = c.dataLinear(c.r[6], size, false);
-            from = c.directReadAddress(source);
+        if (moves) {
+            room = Math.min(room, (0x1000 - (source & 0xFFF)) / size);
+            if (room == 0) {
+                return false; // an element across a page end: the full path reads its two pages
+            }
+            from = c.runReadAddress(source);
             if (from < 0) {
                 return false;
             }
-            room = Math.min(room, (0x1000 - (source & 0xFFF)) / size);
-            if (to > from && to - from < room * size) {
-                room = (to - from) / size;
-            }
+        }
+        long to = room == 0 ? -1 : c.runWriteAddress(target);
+        if (to < 0) {
+            return false;
+        }
+        if (moves && to > from && to - from < room * size) {
+            room = (to - from) / size;
         }
         long n = Long.compareUnsigned(c.r[1], room) < 0 ? c.r[1] : room;
         if (n == 0) {
-            return false; // an element across a page end, or onto the one it reads
+            return false; // onto the element it reads
         }
-        if (b <= 0xA5) {
+        if (moves) {
             c.ram.copyAt(from, to, n * size);
             c.r[6] += n * size;
         } else {
