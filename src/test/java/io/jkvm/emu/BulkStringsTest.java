@@ -71,13 +71,7 @@ class BulkStringsTest {
             vm.memory.writeLong(pdpt + 8, pd | 3);
             vm.memory.writeLong(pd, pt | 3);
             vm.memory.writeLong(pt, frame | 3); // virt -> frame; virt + 4 KiB not present
-            SpecialRegisters s = vm.vcpu.specialRegisters();
-            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(),
-                    s.ldt(), s.gdt(), s.idt(), s.cr0(), s.cr2(), pml4, s.cr4(), s.cr8(), s.efer(), s.apicBase(),
-                    s.interruptBitmap()));
-            ExceptionsTest.installIdt(vm);
-            vm.memory.write(ExceptionsTest.HANDLERS + 14 * 0x40, new byte[] {(byte) 0xF4}, 0, 1); // #PF: hlt at once
-            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            runUnderPagingToAPageFault(vm, pml4);
             Registers r = vm.vcpu.registers();
             assertEquals(ExceptionsTest.HANDLERS + 14 * 0x40 + 1, r.rip(), "in the #PF handler");
             assertEquals(virt + 0x1000, vm.vcpu.specialRegisters().cr2());
@@ -121,13 +115,7 @@ class BulkStringsTest {
             vm.memory.write(kernelSource, source, 0, source.length);
             vm.memory.writeLong(frame, PATTERN); // the first user bytes, which the last REP STOSB must leave
             vm.memory.writeLong(frame + 8, PATTERN);
-            SpecialRegisters s = vm.vcpu.specialRegisters();
-            vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(),
-                    s.ldt(), s.gdt(), s.idt(), s.cr0(), s.cr2(), pml4, s.cr4(), s.cr8(), s.efer(), s.apicBase(),
-                    s.interruptBitmap()));
-            ExceptionsTest.installIdt(vm);
-            vm.memory.write(ExceptionsTest.HANDLERS + 14 * 0x40, new byte[] {(byte) 0xF4}, 0, 1); // #PF: hlt at once
-            assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+            runUnderPagingToAPageFault(vm, pml4);
             byte[] copied = new byte[source.length];
             vm.memory.read(frame + 0x10, copied);
             assertArrayEquals(source, copied, "the kernel's bytes in the user pages");
@@ -146,5 +134,16 @@ class BulkStringsTest {
             assertEquals(PATTERN, vm.memory.readLong(frame), "the user's bytes untouched");
             assertEquals(PATTERN, vm.memory.readLong(frame + 8), "the user's bytes untouched");
         }
+    }
+
+    /** Runs {@code vm} under the page tables at {@code pml4} until it halts, a #PF's handler being a HLT. */
+    private static void runUnderPagingToAPageFault(EmuVm vm, long pml4) {
+        SpecialRegisters s = vm.vcpu.specialRegisters();
+        vm.vcpu.setSpecialRegisters(new SpecialRegisters(s.cs(), s.ds(), s.es(), s.fs(), s.gs(), s.ss(), s.tr(),
+                s.ldt(), s.gdt(), s.idt(), s.cr0(), s.cr2(), pml4, s.cr4(), s.cr8(), s.efer(), s.apicBase(),
+                s.interruptBitmap()));
+        ExceptionsTest.installIdt(vm);
+        vm.memory.write(ExceptionsTest.HANDLERS + 14 * 0x40, new byte[] {(byte) 0xF4}, 0, 1); // #PF: hlt at once
+        assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
     }
 }
