@@ -103,17 +103,21 @@ final class BlockDecoder {
         BlockOp[] insns = new BlockOp[MAX_INSNS]; // an array, not a list: its copy has no branch a boot's first empty block deoptimizes
         int count = 0;
         boolean endsBeforeSlow = false;
+        Instruction slow = null;
         int examined = offset; // the decision to stop depends on the bytes looked at too: they are checked as well
         while (count < MAX_INSNS && page.more()) {
             BlockOp insn;
+            Instruction decoded = null;
             try {
-                insn = reduce(InstructionDecoder.BLOCKS.decode(page));
+                decoded = InstructionDecoder.BLOCKS.decode(page);
+                insn = reduce(decoded);
             } catch (PastPage | GuestFault e) {
                 insn = null; // the interpreter fetches across the page, or raises the fault
             }
             examined = page.pos;
             if (insn == null) {
                 endsBeforeSlow = true;
+                slow = decoded != null && steppedAsDecoded(decoded) ? decoded : null;
                 break;
             }
             insns[count++] = insn;
@@ -126,7 +130,8 @@ final class BlockDecoder {
             bytes[i] = page.byteAt(offset + i);
         }
         long tailPhysical = examined > PAGE ? page.tailBase : -1;
-        return new DecodedBlock(java.util.Arrays.copyOf(insns, count), bytes, endsBeforeSlow, epoch, pageBase + offset, tailPhysical);
+        return new DecodedBlock(java.util.Arrays.copyOf(insns, count), bytes, endsBeforeSlow, slow, epoch, pageBase + offset,
+                tailPhysical);
     }
 
     /**
@@ -155,6 +160,10 @@ final class BlockDecoder {
     /** The op a block runs for {@code insn}, or null when the interpreter must run it. */
     private static BlockOp reduce(Instruction insn) {
         Prefixes prefixes = insn.prefixes();
+        BlockOp system = kernelEntryOp(insn);
+        if (system != null) {
+            return system;
+        }
         if (interpretedInBlocks(insn)) {
             BlockOp form = prefixes.lock() || exchangesMemory(insn) ? new BlockDecoder(insn).locked() : SseForms.of(insn);
             if (form != null && form.op() == BlockOp.SSE) {
@@ -172,6 +181,41 @@ final class BlockDecoder {
         return switch (insn.map()) {
             case 0 -> d.map0(insn.opcode());
             case 1 -> d.map1(insn.opcode());
+            default -> null;
+        };
+    }
+
+    /**
+     * Whether the interpreter may run {@code insn}, an instruction a block ends before, from the block decoder's reading
+     * of it (the block's bytes cover it): SYSCALL, SYSRET, STI, IRET, HLT, WRMSR, RDMSR and CPUID, with no prefix but
+     * REX, whose decoding depends on nothing the block decoder does not know (not the vendor's rules for prefixed
+     * branches, nor APX's prefixes). A system call's entry and return step two of them and STI a third.
+     */
+    static boolean steppedAsDecoded(Instruction insn) {
+        if (insn.prefixes().length() != 0 || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
+            return false;
+        }
+        int b = insn.opcode();
+        return insn.map() == 0 ? b == 0xFB || b == 0xCF || b == 0xF4
+                : insn.map() == 1 && (b == 0x05 || b == 0x07 || b == 0x30 || b == 0x32 || b == 0xA2);
+    }
+
+    /**
+     * SWAPGS at each kernel entry from user space and each return, and CLAC and STAC around each user access (0F 01 F8,
+     * CA, CB with no prefix but REX): ops of their own, as each changes only GS's base or EFLAGS.AC, which no block
+     * or region keeps (every access through GS reads the base from the core, and only the full path's SMAP check reads
+     * AC); null for any other instruction.
+     */
+    private static BlockOp kernelEntryOp(Instruction insn) {
+        Prefixes prefixes = insn.prefixes();
+        if (insn.map() != 1 || insn.opcode() != 0x01 || prefixes.lock() || prefixes.rep() != 0 || prefixes.operandSize()
+                || prefixes.addressSize() || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
+            return null;
+        }
+        return switch (insn.modrmByte()) {
+            case 0xF8 -> BlockOp.of(BlockOp.SWAP_GS, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
+            case 0xCA, 0xCB -> BlockOp.of(BlockOp.AC_FLAG, insn.length(), 0, insn.modrmByte() & 1, 0, NONE, NONE, NONE, 0,
+                    0, 0, 0);
             default -> null;
         };
     }

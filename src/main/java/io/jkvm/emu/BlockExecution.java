@@ -59,7 +59,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             total += ran;
             if (!branched && block.endsBeforeSlow) {
                 if (!mayChain() || !runCrossing()) {
-                    step();
+                    step(block.slow);
                 }
                 return total + 1;
             }

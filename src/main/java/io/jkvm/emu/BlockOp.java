@@ -42,7 +42,7 @@ record BlockOp(byte op, byte length, byte size, byte sub, byte reg, byte rm, byt
             JCC = 22, JMP = 23, CALL = 24, RET = 25, JMP_RM = 26, CALL_RM = 27, CMOV = 28, SETCC = 29, NOP = 30,
             SIGN_EXTEND_ACC = 31, SIGN_FILL_DX = 32, ALU_R64_R64 = 33, ALU_R32_R32 = 34, INC_DEC_R64 = 35,
             MUL_DIV = 36, PAUSE = 37, FENCE = 38, RDTSC = 39, LEAVE = 40, PUSHF = 41, BIT_TEST = 42, MOV_FROM_SEG = 43,
-            BSWAP = 44, CLI = 45, INTERPRETED = 46, LOCKED = 47, SSE = 48;
+            BSWAP = 44, CLI = 45, INTERPRETED = 46, LOCKED = 47, SSE = 48, SWAP_GS = 49, AC_FLAG = 50;
 
     /** The op of these fields, each small one in a byte's range (register numbers, sizes, kinds and the like). */
     static BlockOp of(int op, int length, int size, int sub, int reg, int rm, int base, int index, int scale, long disp,

@@ -125,6 +125,8 @@ abstract sealed class CpuState permits Paging {
     final boolean la57;
     /** CPUID.1:ECX.SSSE3, which compiled blocks check at each PSHUFB. */
     final boolean ssse3;
+    /** CPUID.(7,0):EBX.SMAP, which decoded blocks check at each CLAC and STAC. */
+    final boolean smap;
     /** Where RAM from 0 ends, and RAM above 4 GiB (0: none): everything else is a device's ({@link #isRam}). */
     final long lowRamEnd, highRamEnd;
     long instructions;
@@ -148,6 +150,7 @@ abstract sealed class CpuState permits Paging {
         this.io = io;
         this.la57 = (cpuid.leaf(7, 0).ecx() & 1 << 16) != 0;
         this.ssse3 = (cpuid.leaf(1, 0).ecx() & 1 << 9) != 0;
+        this.smap = (cpuid.leaf(7, 0).ebx() & 1 << 20) != 0;
         if (layout.span() != ram.size()) {
             throw new IllegalArgumentException("a RAM layout of " + layout.span() + " bytes over a mapping of " + ram.size());
         }

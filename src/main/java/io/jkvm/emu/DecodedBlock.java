@@ -19,6 +19,12 @@ final class DecodedBlock {
     final long flagsBeforeStore;
     /** Whether the instruction right after the last one needs the interpreter (it runs next, in the same call). */
     final boolean endsBeforeSlow;
+    /**
+     * That instruction as the block decoder read it, when the interpreter may run it from this decoding
+     * ({@link BlockDecoder#steppedAsDecoded}: the kernel's entries and exits, STI, the MSR and CPUID instructions);
+     * null when it fetches and decodes it itself.
+     */
+    final Instruction slow;
     /** The {@link CodeCache} epoch in which {@link #bytes} last matched memory. */
     int checkedEpoch;
     /** How often it ran decoded; at the core's compile threshold it is compiled. */
@@ -67,11 +73,13 @@ final class DecodedBlock {
     }
 
     DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical) {
-        this(insns, bytes, endsBeforeSlow, checkedEpoch, physical, -1);
+        this(insns, bytes, endsBeforeSlow, null, checkedEpoch, physical, -1);
     }
 
-    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, int checkedEpoch, long physical, long tailPhysical) {
+    DecodedBlock(BlockOp[] insns, byte[] bytes, boolean endsBeforeSlow, Instruction slow, int checkedEpoch, long physical,
+                 long tailPhysical) {
         this.insns = insns;
+        this.slow = slow;
         DecodedForm[] forms = new DecodedForm[insns.length];
         for (int n = 0; n < insns.length; n++) {
             forms[n] = DecodedArithmetic.inBlock(insns, n);

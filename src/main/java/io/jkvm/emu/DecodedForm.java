@@ -55,6 +55,8 @@ abstract class DecodedForm {
             case BlockOp.FENCE -> new Fence(d);
             case BlockOp.RDTSC -> new Rdtsc(d);
             case BlockOp.CLI -> new Cli(d);
+            case BlockOp.SWAP_GS -> new SwapGs(d);
+            case BlockOp.AC_FLAG -> new AcFlag(d);
             case BlockOp.SSE -> new Sse(d);
             case BlockOp.INTERPRETED -> new Interpreted(d);
             case BlockOp.LOCKED -> new Locked(d);
@@ -172,6 +174,41 @@ abstract class DecodedForm {
         @Override
         boolean run(Core c) {
             c.clearInterruptFlag();
+            return onward(c);
+        }
+    }
+
+    /** SWAPGS: GS's base and IA32_KERNEL_GS_BASE exchanged, at CPL 0 (64-bit code, where blocks run); else #GP(0). */
+    static final class SwapGs extends DecodedForm {
+        SwapGs(BlockOp d) {
+            super(d);
+        }
+
+        @Override
+        boolean run(Core c) {
+            c.requireCpl0();
+            long base = c.gsBase;
+            c.gsBase = c.kernelGsBase;
+            c.kernelGsBase = base;
+            return onward(c);
+        }
+    }
+
+    /** CLAC (sub 0) or STAC (sub 1): EFLAGS.AC, at CPL 0 in a model with SMAP; else #UD. */
+    static final class AcFlag extends DecodedForm {
+        private final boolean set;
+
+        AcFlag(BlockOp d) {
+            super(d);
+            set = d.sub() != 0;
+        }
+
+        @Override
+        boolean run(Core c) {
+            if (c.cpl != 0 || !c.smap) {
+                throw GuestFault.of(GuestFault.UD);
+            }
+            c.flagBits = set ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
             return onward(c);
         }
     }

@@ -73,6 +73,15 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
 
     /** Executes one instruction (or delivers a fault raised by it), or takes a pending external interrupt. */
     void step() {
+        step(null);
+    }
+
+    /**
+     * As {@link #step()}, running {@code decoded} when it is not null: the instruction at RIP as the decoded block that
+     * ends before it read it ({@link DecodedBlock#slow}), its bytes checked with the block's, so it is not fetched and
+     * looked up again.
+     */
+    void step(Instruction decoded) {
         if (interruptDue()) {
             if (nmiPending && !nmiBlocked) {
                 synchronized (nmiLock) {
@@ -110,7 +119,7 @@ abstract sealed class StepExecution extends InstructionFetch permits BlockExecut
             movSsShadow = false;
             softwareEvent = false;
             stepsOnNewFlags = false;
-            executeLocked(start, null);
+            executeLocked(start, decoded);
             mmioRetired();
             instructions++;
             if (movSsShadow || softwareEvent) {

@@ -379,7 +379,7 @@ final class SystemInstructions {
             return;
         }
         if (m == 0xCA || m == 0xCB) { // CLAC, STAC: EFLAGS.AC for SMAP, at CPL0 with SMAP in the model
-            if (c.cpl != 0 || !c.cpuidHas(7, 0, 1, 20)) {
+            if (c.cpl != 0 || !c.smap) {
                 throw GuestFault.of(GuestFault.UD);
             }
             c.flagBits = m == 0xCB ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;

@@ -321,6 +321,34 @@ class ExceptionsTest {
     }
 
     /**
+     * A thousand system calls and returns, the kernel's path with an STI, in every setting: the instructions the blocks
+     * end before run from the block decoder's reading of them (SYSCALL, STI, SYSRETQ), and the machine ends as the
+     * interpreter's does.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"interpreter", "blocks", "compiled"})
+    void aThousandSystemCallsRunAsTheInterpreterRunsThem(String execution) {
+        // User: 1: syscall; jmp 1b. Kernel: inc r12; sti; cmp r12, 1000; je 1f; sysretq; 1: hlt.
+        byte[] user = hex("0f 05 eb fc");
+        byte[] kernel = hex("49 ff c4 fb 49 81 fc e8 03 00 00 74 03 48 0f 07 f4");
+        ExecutionTest.with(execution, () -> {
+            try (EmuVm vm = new EmuVm(toUser().bytes())) {
+                installIdt(vm);
+                userPages(vm);
+                vm.memory.write(USER, user, 0, user.length);
+                vm.memory.write(SYSCALL, kernel, 0, kernel.length);
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run());
+                Registers r = vm.vcpu.registers();
+                assertEquals(1000, r.r12(), execution + ": system calls");
+                assertEquals(SYSCALL + kernel.length, r.rip(), execution + ": at the kernel's HLT");
+                assertEquals(USER + 2, r.rcx(), execution + ": RCX = the user RIP after the last SYSCALL");
+                assertEquals(0, vm.vcpu.specialRegisters().cs().dpl(), execution + ": at CPL0");
+            }
+            return null;
+        });
+    }
+
+    /**
      * A fault at CPL3 and IRETQ back from its handler: the frame's SS and CS carry RPL 3 as loaded, so the return passes
      * IRETQ's checks and the user code runs on (then a SYSCALL ends in the kernel's HLT).
      */
