@@ -192,12 +192,14 @@ final class BlockDecoder {
      * branches, nor APX's prefixes). A system call's entry and return step two of them and STI a third.
      */
     static boolean steppedAsDecoded(Instruction insn) {
-        if (insn.prefixes().length() != 0 || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
-            return false;
-        }
         int b = insn.opcode();
-        return insn.map() == 0 ? b == 0xFB || b == 0xCF || b == 0xF4
-                : insn.map() == 1 && (b == 0x05 || b == 0x07 || b == 0x30 || b == 0x32 || b == 0xA2);
+        return unprefixed(insn) && (insn.map() == 0 ? b == 0xFB || b == 0xCF || b == 0xF4
+                : insn.map() == 1 && (b == 0x05 || b == 0x07 || b == 0x30 || b == 0x32 || b == 0xA2));
+    }
+
+    /** Whether {@code insn} has no prefix but REX: no legacy prefix, no REX2, VEX or EVEX. */
+    private static boolean unprefixed(Instruction insn) {
+        return insn.prefixes().length() == 0 && (insn.encoding() == Instruction.LEGACY || insn.encoding() == Instruction.REX);
     }
 
     /**
@@ -207,10 +209,8 @@ final class BlockDecoder {
      * AC); null for any other instruction.
      */
     private static BlockOp kernelEntryOp(Instruction insn) {
-        Prefixes prefixes = insn.prefixes();
-        if (insn.map() != 1 || insn.opcode() != 0x01 || prefixes.lock() || prefixes.rep() != 0 || prefixes.operandSize()
-                || prefixes.addressSize() || insn.encoding() != Instruction.LEGACY && insn.encoding() != Instruction.REX) {
-            return null;
+        if (insn.map() != 1 || insn.opcode() != 0x01 || !unprefixed(insn)) {
+            return null; // a prefixed one is the interpreter's inside the block (interpretedInBlocks)
         }
         return switch (insn.modrmByte()) {
             case 0xF8 -> BlockOp.of(BlockOp.SWAP_GS, insn.length(), 0, 0, 0, NONE, NONE, NONE, 0, 0, 0, 0);
@@ -224,8 +224,8 @@ final class BlockDecoder {
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
      * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without
-     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC, STAC and SWAPGS; and what {@link #computesOnly}
-     * names. Their meaning depends on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay
+     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC, STAC and SWAPGS with a legacy prefix (without
+     * one they are ops of their own: {@link #kernelEntryOp}); and what {@link #computesOnly} names. Their meaning depends on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay
      * within the instruction.
      */
     private static boolean interpretedInBlocks(Instruction insn) {

@@ -178,7 +178,6 @@ abstract class DecodedForm {
         }
     }
 
-    /** SWAPGS: GS's base and IA32_KERNEL_GS_BASE exchanged, at CPL 0 (64-bit code, where blocks run); else #GP(0). */
     static final class SwapGs extends DecodedForm {
         SwapGs(BlockOp d) {
             super(d);
@@ -186,15 +185,12 @@ abstract class DecodedForm {
 
         @Override
         boolean run(Core c) {
-            c.requireCpl0();
-            long base = c.gsBase;
-            c.gsBase = c.kernelGsBase;
-            c.kernelGsBase = base;
+            SystemInstructions.swapgs(c);
             return onward(c);
         }
     }
 
-    /** CLAC (sub 0) or STAC (sub 1): EFLAGS.AC, at CPL 0 in a model with SMAP; else #UD. */
+    /** CLAC (sub 0) or STAC (sub 1). */
     static final class AcFlag extends DecodedForm {
         private final boolean set;
 
@@ -205,10 +201,7 @@ abstract class DecodedForm {
 
         @Override
         boolean run(Core c) {
-            if (c.cpl != 0 || !c.smap) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            c.flagBits = set ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
+            SystemInstructions.accessCheckFlag(c, set);
             return onward(c);
         }
     }

@@ -331,8 +331,7 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
         if (host >= 0 || slowAccess || alignmentChecked()) {
             return host;
         }
-        long physical = translate(linear, ACC_READ);
-        return isRam(physical & ~0xFFFL, 0x1000) ? ram.pageAddress(physical & ~0xFFFL) + (physical & 0xFFF) : -1;
+        return hostInRamPage(translate(linear, ACC_READ));
     }
 
     /**
@@ -346,8 +345,14 @@ abstract sealed class MemoryAccess extends Paging permits InstructionFetch {
             return host;
         }
         long physical = translate(linear, ACC_WRITE);
-        return isRam(physical & ~0xFFFL, 0x1000) && directWritable(physical)
-                ? ram.pageAddress(physical & ~0xFFFL) + (physical & 0xFFF) : -1;
+        long inRam = hostInRamPage(physical);
+        return inRam >= 0 && directWritable(physical) ? inRam : -1; // RAM first: the code check indexes RAM's pages
+    }
+
+    /** The host address of {@code physical} when its whole page is RAM, else -1 (a device's). */
+    private long hostInRamPage(long physical) {
+        long page = physical & ~0xFFFL;
+        return isRam(page, 0x1000) ? ram.pageAddress(page) + (physical & 0xFFF) : -1;
     }
 
     /** As {@link #directReadAddress(long)}, for {@code size} bytes: -1 also when they would cross the page's end. */

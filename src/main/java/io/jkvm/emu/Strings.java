@@ -56,18 +56,14 @@ final class Strings {
         long source = moves ? c.dataLinear(c.r[6], size, false) : 0;
         long target = c.extraLinear(c.r[7], size, true);
         long room = (0x1000 - (target & 0xFFF)) / size;
-        long from = 0;
         if (moves) {
             room = Math.min(room, (0x1000 - (source & 0xFFF)) / size);
-            if (room == 0) {
-                return false; // an element across a page end: the full path reads its two pages
-            }
-            from = c.runReadAddress(source);
-            if (from < 0) {
-                return false;
-            }
         }
-        long to = room == 0 ? -1 : c.runWriteAddress(target);
+        if (room == 0) {
+            return false; // an element across a page end: the full path reaches its two pages
+        }
+        long from = moves ? c.runReadAddress(source) : 0;
+        long to = from < 0 ? -1 : c.runWriteAddress(target);
         if (to < 0) {
             return false;
         }

@@ -174,6 +174,25 @@ final class SystemInstructions {
         }
     }
 
+    /** CLAC ({@code set} false) or STAC: EFLAGS.AC for SMAP, at CPL0 in a model with SMAP; else #UD. */
+    static void accessCheckFlag(Core c, boolean set) {
+        if (c.cpl != 0 || !c.smap) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.flagBits = set ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
+    }
+
+    /** SWAPGS: GS's base and IA32_KERNEL_GS_BASE exchanged, in 64-bit code (else #UD) at CPL0 (else #GP(0)). */
+    static void swapgs(Core c) {
+        if (!c.code64) {
+            throw GuestFault.of(GuestFault.UD);
+        }
+        c.requireCpl0();
+        long base = c.gsBase;
+        c.gsBase = c.kernelGsBase;
+        c.kernelGsBase = base;
+    }
+
     /** RDTSC: EDX:EAX from the time-stamp counter; #GP(0) outside CPL0 when CR4.TSD is set. */
     static void rdtsc(Core c) {
         c.requireTscAccess();
@@ -378,11 +397,8 @@ final class SystemInstructions {
             c.done();
             return;
         }
-        if (m == 0xCA || m == 0xCB) { // CLAC, STAC: EFLAGS.AC for SMAP, at CPL0 with SMAP in the model
-            if (c.cpl != 0 || !c.smap) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            c.flagBits = m == 0xCB ? c.flagBits | Core.AC : c.flagBits & ~Core.AC;
+        if (m == 0xCA || m == 0xCB) {
+            accessCheckFlag(c, m == 0xCB);
             c.done();
             return;
         }
@@ -415,14 +431,8 @@ final class SystemInstructions {
             c.done();
             return;
         }
-        if (m == 0xF8) { // SWAPGS
-            if (!c.code64) {
-                throw GuestFault.of(GuestFault.UD);
-            }
-            c.requireCpl0();
-            long t = c.gsBase;
-            c.gsBase = c.kernelGsBase;
-            c.kernelGsBase = t;
+        if (m == 0xF8) {
+            swapgs(c);
             c.done();
             return;
         }
