@@ -480,26 +480,19 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     // ---- timer -------------------------------------------------------------------------------------------------
 
     private long tscDeadline;
+    private final DeadlineExpiries deadlineExpiries = new DeadlineExpiries(TIMERS, this, this::deadlineDue);
 
     @Override
-    public synchronized void setTscDeadline(long deadline, long tscNow, long tscKhz) {
+    public synchronized void setTscDeadline(long deadline, long tscNow, long tscKhz, long hostNanos) {
         tscDeadline = deadline;
-        if (timerMode() != 2) {
-            return; // not in TSC-deadline mode: the MSR holds it, nothing is armed
-        }
-        if (timerExpiry != null) {
-            timerExpiry.cancel(false);
-            timerExpiry = null;
-        }
-        if (deadline == 0) {
-            return; // disarmed
+        if (timerMode() != 2 || deadline == 0) {
+            return; // outside TSC-deadline mode the MSR only holds it; 0 disarms, and an expiry on its way finds nothing armed
         }
         if (Long.compareUnsigned(deadline, tscNow) <= 0) {
-            deadlineReached(); // already passed: pending before the instruction after the WRMSR, not a timer tick later
+            deadlineFires(); // already passed: pending before the instruction after the WRMSR, not a timer tick later
             return;
         }
-        long nanos = (deadline - tscNow) * 1_000_000 / Math.max(tscKhz, 1);
-        timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(nanos, 1), TimeUnit.NANOSECONDS);
+        deadlineExpiries.arm(hostNanos + (deadline - tscNow) * 1_000_000 / Math.max(tscKhz, 1), System.nanoTime());
     }
 
     @Override
@@ -507,17 +500,34 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         return tscDeadline;
     }
 
-    private void deadlineReached() {
-        synchronized (this) {
+    /** How many expiries TSC-deadline mode scheduled (for the tests). */
+    synchronized long deadlineExpiriesScheduled() {
+        return deadlineExpiries.scheduled();
+    }
+
+    /** An expiry reached the deadline: it fires, unless none is armed (disarmed, out of the mode, or held). */
+    private boolean deadlineDue() {
+        if (held || tscDeadline == 0 || timerMode() != 2) {
+            return false;
+        }
+        deadlineFires();
+        return true;
+    }
+
+    /** The armed deadline fires: the MSR reads 0 again, and the LVT timer's vector is pending unless masked. */
+    private void deadlineFires() {
+        tscDeadline = 0;
+        if ((lvt[0] & MASKED) == 0) {
+            pend(lvt[0] & 0xFF, false);
+        }
+        update();
+    }
+
+    /** The count's expiry is not on its way. */
+    private void cancelCountExpiry() {
+        if (timerExpiry != null) {
+            timerExpiry.cancel(false);
             timerExpiry = null;
-            if (held || tscDeadline == 0 || timerMode() != 2) {
-                return;
-            }
-            tscDeadline = 0; // fired: the MSR reads 0 again
-            if ((lvt[0] & MASKED) == 0) {
-                pend(lvt[0] & 0xFF, false);
-            }
-            update();
         }
     }
 
@@ -614,10 +624,8 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
      */
     public synchronized void holdTimer() {
         held = true;
-        if (timerExpiry != null) {
-            timerExpiry.cancel(false);
-            timerExpiry = null;
-        }
+        cancelCountExpiry();
+        deadlineExpiries.cancel();
     }
 
     /** {@link #restore} with the timer held at once, for a copy of an APIC another emulation runs. */
@@ -630,10 +638,8 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     private boolean held;
 
     private void cancelTimer() {
-        if (timerExpiry != null) {
-            timerExpiry.cancel(false);
-            timerExpiry = null;
-        }
+        cancelCountExpiry();
+        deadlineExpiries.cancel();
         timerStart = 0;
     }
 
@@ -656,10 +662,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     }
 
     private void rearmTimer() {
-        if (timerExpiry != null) {
-            timerExpiry.cancel(false);
-            timerExpiry = null;
-        }
+        cancelCountExpiry();
         if (timerInitial == 0) {
             timerStart = 0;
             return;
@@ -720,8 +723,8 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             // save): kept as 1 ns short of its end, so the restored timer fires at once instead of counting as spent
             elapsed = periodNanos() - 1;
         }
-        boolean deadlineArmed = timerMode() == 2 && tscDeadline != 0 && timerExpiry != null;
-        long left = deadlineArmed ? Math.max(timerExpiry.getDelay(TimeUnit.NANOSECONDS), 0) : -1;
+        boolean deadlineArmed = timerMode() == 2 && tscDeadline != 0 && deadlineExpiries.pending();
+        long left = deadlineArmed ? deadlineExpiries.left(System.nanoTime()) : -1;
         return new State(base, id, tpr, ldr, dfr, spiv, esr, icrLow, icrHigh, lvt.clone(), timerInitial, timerDivide, elapsed,
                 irr.clone(), isr.clone(), tmr.clone(), tscDeadline, left);
     }
@@ -752,7 +755,8 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
         tscDeadline = s.tscDeadline();
         if (timerMode() == 2) {
             if (s.deadlineNanos() >= 0 && tscDeadline != 0) {
-                timerExpiry = TIMERS.schedule(this::deadlineReached, Math.max(s.deadlineNanos(), 1), TimeUnit.NANOSECONDS);
+                long now = System.nanoTime();
+                deadlineExpiries.arm(now + s.deadlineNanos(), now);
             }
         } else if (s.timerElapsedNanos() >= 0 && timerInitial != 0) {
             long now = System.nanoTime();

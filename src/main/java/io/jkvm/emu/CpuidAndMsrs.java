@@ -200,7 +200,8 @@ final class CpuidAndMsrs {
             return;
         }
         if (msr == TSC_DEADLINE && c.apic != null && c.cpuidHas(1, 0, 2, 24)) {
-            c.apic.setTscDeadline(v, c.tsc.read(), c.tsc.khz());
+            long host = System.nanoTime(); // the deadline's host time from the TSC's at one instant
+            c.apic.setTscDeadline(v, c.tsc.at(host), c.tsc.khz(), host);
             return;
         }
         if (msr == MCG_STATUS && v == 0) {

@@ -27,8 +27,16 @@ public interface LocalApicPort extends InterruptSource {
     /** WRMSR of 0x800-0x8FF: {@link Refused} outside x2APIC mode, for read-only and reserved registers, bad values. */
     void writeMsr(int msr, long value);
 
-    /** IA32_TSC_DEADLINE: the deadline in TSC ticks, armed in TSC-deadline mode; the TSC now and its rate give the time. */
-    void setTscDeadline(long deadline, long tscNow, long tscKhz);
+    /**
+     * IA32_TSC_DEADLINE: the deadline in TSC ticks, armed in TSC-deadline mode; the TSC's value {@code tscNow} at host
+     * time {@code hostNanos} ({@link System#nanoTime}) and its rate give the deadline's host time.
+     */
+    void setTscDeadline(long deadline, long tscNow, long tscKhz, long hostNanos);
+
+    /** {@link #setTscDeadline(long, long, long, long)} with {@code tscNow} read now. */
+    default void setTscDeadline(long deadline, long tscNow, long tscKhz) {
+        setTscDeadline(deadline, tscNow, tscKhz, System.nanoTime());
+    }
 
     long tscDeadline();
 
