@@ -14,7 +14,10 @@ import java.util.function.BooleanSupplier;
  * deadline, which the tick's next arm finds. Every method runs under the APIC's lock, which the expiries take too.
  */
 final class DeadlineExpiries {
-    /** How late an expiry on its way may fire a deadline that an arm finds it near: the host's times of the two differ by some hundreds of nanoseconds. */
+    /**
+     * How late an expiry on its way may fire a deadline an arm finds it near: the host times of a tick's deadline and
+     * of the expiry its last fire left differ by a few nanoseconds of rounding.
+     */
     private static final long LATE_NANOS = 10_000;
     /** Periods that fire with no expiry left ahead: shorter ones, or longer (an idle vCPU's deadlines). */
     private static final long PERIOD_MIN_NANOS = 100_000, PERIOD_MAX_NANOS = 100_000_000;
