@@ -26,10 +26,12 @@ final class DeadlineExpiries {
     private final Object lock;
     private final BooleanSupplier fire;
     private ScheduledFuture<?> expiry;
+    /** Whether a deadline is armed: an expiry goes on to it, or fires it. */
+    private boolean armed;
     /** When the expiry on its way runs, and when the armed deadline is due ({@link System#nanoTime}). */
     private long expiryAt, dueAt;
-    /** The time from the deadline armed before to this one's, when the two were a period apart (0: they were not). */
-    private long period, lastGap;
+    /** The time from the deadline armed before to this one's, and the same when it matched the gap before (0: not). */
+    private long lastGap, period;
     /** The number of the expiry last scheduled or cancelled: one cancelled as it began to run finds itself superseded. */
     private long seq;
     /** How many expiries were scheduled (for the tests). */
@@ -51,11 +53,17 @@ final class DeadlineExpiries {
         period = Math.abs(gap - lastGap) <= lastGap / 50 ? gap : 0;
         lastGap = gap;
         dueAt = due;
+        armed = true;
         if (expiry != null && expiryAt - due <= LATE_NANOS) {
             return; // the expiry on its way comes first (or as good as at it) and waits on for the rest
         }
         cancel();
         schedule(due, now);
+    }
+
+    /** No deadline is armed: an expiry on its way runs to nothing (and an arm may reuse it). */
+    void disarm() {
+        armed = false;
     }
 
     /** No expiry is on its way. */
@@ -96,9 +104,15 @@ final class DeadlineExpiries {
             }
             expiry = null;
             long now = System.nanoTime();
+            if (!armed) {
+                return;
+            }
             if (dueAt - now > 0) {
                 schedule(dueAt, now);
-            } else if (fire.getAsBoolean() && period >= PERIOD_MIN_NANOS && period <= PERIOD_MAX_NANOS
+                return;
+            }
+            armed = false;
+            if (fire.getAsBoolean() && period >= PERIOD_MIN_NANOS && period <= PERIOD_MAX_NANOS
                     && dueAt + period - now > 0) {
                 schedule(dueAt + period + LATE_NANOS / 2, now); // where the next period's deadline is due
             }

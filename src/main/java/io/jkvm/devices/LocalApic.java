@@ -485,10 +485,15 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     @Override
     public synchronized void setTscDeadline(long deadline, long tscNow, long tscKhz, long hostNanos) {
         tscDeadline = deadline;
-        if (timerMode() != 2 || deadline == 0) {
-            return; // outside TSC-deadline mode the MSR only holds it; 0 disarms, and an expiry on its way finds nothing armed
+        if (timerMode() != 2) {
+            return; // outside TSC-deadline mode the MSR only holds it
+        }
+        if (deadline == 0) {
+            deadlineExpiries.disarm(); // an expiry on its way runs to nothing
+            return;
         }
         if (Long.compareUnsigned(deadline, tscNow) <= 0) {
+            deadlineExpiries.disarm();
             deadlineFires(); // already passed: pending before the instruction after the WRMSR, not a timer tick later
             return;
         }

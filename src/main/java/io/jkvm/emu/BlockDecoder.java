@@ -223,10 +223,10 @@ final class BlockDecoder {
     /**
      * Whether the interpreter runs {@code insn} inside a block ({@link BlockOp#INTERPRETED}) rather than the block
      * ending before it: the atomic read-modify-writes (a LOCK prefix where it is allowed, XCHG with memory, CMPXCHG and
-     * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without
-     * REP (memcpy, memset and clear_page on parts with ERMS); CLAC, STAC and SWAPGS with a legacy prefix (without
-     * one they are ops of their own: {@link #kernelEntryOp}); and what {@link #computesOnly} names. Their meaning depends on nothing but their bytes in 64-bit code, and the interpreter's lock retries stay
-     * within the instruction.
+     * XADD), which spin locks and reference counts run between plain instructions; MOVS and STOS with or without REP
+     * (memcpy, memset and clear_page on parts with ERMS); CLAC, STAC and SWAPGS with a legacy prefix (without one they
+     * are ops of their own: {@link #kernelEntryOp}); and what {@link #computesOnly} names. Their meaning depends on
+     * nothing but their bytes in 64-bit code, and the interpreter's lock retries stay within the instruction.
      */
     private static boolean interpretedInBlocks(Instruction insn) {
         Prefixes prefixes = insn.prefixes();

@@ -33,11 +33,6 @@ public interface LocalApicPort extends InterruptSource {
      */
     void setTscDeadline(long deadline, long tscNow, long tscKhz, long hostNanos);
 
-    /** {@link #setTscDeadline(long, long, long, long)} with {@code tscNow} read now. */
-    default void setTscDeadline(long deadline, long tscNow, long tscKhz) {
-        setTscDeadline(deadline, tscNow, tscKhz, System.nanoTime());
-    }
-
     long tscDeadline();
 
     /**

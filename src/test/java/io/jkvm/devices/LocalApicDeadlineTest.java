@@ -96,10 +96,12 @@ class LocalApicDeadlineTest {
     @Timeout(10)
     void aDisarmedDeadlineNeverFires() throws InterruptedException {
         armIn(50);
+        armIn(200); // the expiry at 50 ms waits on for it
         long now = System.nanoTime();
-        apic.setTscDeadline(0, now, GHZ_KHZ);
+        apic.setTscDeadline(0, now, GHZ_KHZ, now);
         Thread.sleep(300);
         assertEquals(0, raisedAt.get(), "the expiry on its way found nothing armed");
+        assertEquals(1, apic.deadlineExpiriesScheduled(), "and did not go on to the deadline disarmed");
     }
 
     @Test

@@ -345,7 +345,7 @@ class LocalApicTest {
         set(LocalApic.SPIV, 0x1FF);
         set(LocalApic.LVT_TIMER, 0x40042); // TSC-deadline mode, vector 0x42
         // 300 ms ahead at 1 GHz: far enough that a test thread descheduled under load still reads it before it fires
-        apic.setTscDeadline(1_000_000 + 300_000_000, 1_000_000, 1_000_000);
+        apic.setTscDeadline(1_000_000 + 300_000_000, 1_000_000, 1_000_000, System.nanoTime());
         assertEquals(301_000_000, apic.tscDeadline());
         while (!intr.get()) {
             Thread.sleep(1);
@@ -360,7 +360,7 @@ class LocalApicTest {
     void aTscDeadlineAlreadyPassedIsPendingWhenTheWriteReturns() {
         set(LocalApic.SPIV, 0x1FF);
         set(LocalApic.LVT_TIMER, 0x40042);
-        apic.setTscDeadline(500, 1_000, 1_000_000);
+        apic.setTscDeadline(500, 1_000, 1_000_000, System.nanoTime());
         assertTrue(intr.get(), "pending at once, as kvm-unit-tests' apic expects after WRMSR and a serializing instruction");
         assertEquals(0, apic.tscDeadline());
     }
