@@ -493,7 +493,6 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
             return;
         }
         if (Long.compareUnsigned(deadline, tscNow) <= 0) {
-            deadlineExpiries.disarm();
             deadlineFires(); // already passed: pending before the instruction after the WRMSR, not a timer tick later
             return;
         }
@@ -522,6 +521,7 @@ public final class LocalApic implements Device, LocalApicPort, Persist<LocalApic
     /** The armed deadline fires: the MSR reads 0 again, and the LVT timer's vector is pending unless masked. */
     private void deadlineFires() {
         tscDeadline = 0;
+        deadlineExpiries.disarm();
         if ((lvt[0] & MASKED) == 0) {
             pend(lvt[0] & 0xFF, false);
         }
