@@ -25,12 +25,17 @@ COPY --from=build /src/scripts/jvm.options /opt/jkvm/jvm.options
 RUN chmod 755 /usr/local/bin/jkvm \
  && echo 'jkvm:x:10001:10001:jkvm:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'jkvm:x:10001:' >> /etc/group
-# The JDK's ahead-of-time cache (classes loaded and linked; no method profiles, as scripts/lib.sh's aot_cache says why)
-# from a training run of the common start paths, for the options the entry point starts java with; the steps that
-# need /dev/kvm just fail here.
-RUN java @/opt/jkvm/jvm.options -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
-      --enable-native-access=ALL-UNNAMED -cp /opt/jkvm/jkvm.jar io.jkvm.cli.Main aot-training \
+# The JDK's ahead-of-time caches (classes loaded and linked; no method profiles, as scripts/lib.sh's aot_cache says
+# why) from training runs of the common start paths, for the options the entry point starts java with: one of a
+# guest's launch alone (`run`), one of every command; the steps that need /dev/kvm just fail here.
+RUN java @/opt/jkvm/jvm.options -XX:AOTCacheOutput=/opt/jkvm/jkvm-run.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
+      --enable-native-access=ALL-UNNAMED -cp /opt/jkvm/jkvm.jar io.jkvm.cli.Main aot-training --run-only \
       > /tmp/aot-training.log 2>&1 \
- && test -s /opt/jkvm/jkvm.aot && chmod 644 /opt/jkvm/jkvm.aot && rm /tmp/aot-training.log
+ && java @/opt/jkvm/jvm.options -XX:AOTCacheOutput=/opt/jkvm/jkvm.aot -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
+      --enable-native-access=ALL-UNNAMED -cp /opt/jkvm/jkvm.jar io.jkvm.cli.Main aot-training \
+      >> /tmp/aot-training.log 2>&1 \
+ && test -s /opt/jkvm/jkvm-run.aot && test -s /opt/jkvm/jkvm.aot && chmod 644 /opt/jkvm/jkvm-run.aot /opt/jkvm/jkvm.aot \
+ && rm /tmp/aot-training.log \
+ || (cat /tmp/aot-training.log >&2; exit 1)
 ENTRYPOINT ["/usr/local/bin/jkvm"]
 CMD ["run"]

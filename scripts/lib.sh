@@ -109,21 +109,31 @@ jar_stale() {
 }
 
 # The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514: classes loaded and linked), made by a training run
-# (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given. It holds
-# no method profiles (-AOTRecordTraining): the training guest's profiles steered C2 badly on hot guest code, a third
-# slower on the core benchmarks (docs/benchmarks.md). Succeeds when target/jkvm.aot is there to use; a failed training
-# only costs the speed-up.
+# (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given after the
+# kind. Two kinds: `run`, target/jkvm-run.aot, for a guest's launch (trained on `run` alone), and `all`,
+# target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their JSON classes too). A JVM loads and
+# links every class of its cache as it starts, and Jackson's 634 would cost each guest launch some 20 ms
+# (docs/benchmarks.md). No method profiles (-AOTRecordTraining): the training guest's profiles steered C2 badly on hot
+# guest code, a third slower on the core benchmarks. Succeeds when the cache is there to use and names it in
+# aot_path; a failed training only costs the speed-up.
 aot_cache() {
-  local aot="$jkvm_root/target/jkvm.aot"
+  local kind=$1 training=(aot-training)
+  shift
+  aot_path="$jkvm_root/target/jkvm.aot"
+  if [ "$kind" = run ]; then
+    aot_path="$jkvm_root/target/jkvm-run.aot"
+    training+=(--run-only)
+  fi
+  local aot=$aot_path
   if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ] && [ "$aot" -nt "$jkvm_root/scripts/jvm.options" ]; then
     return 0
   fi
-  echo "jkvm: making the start-up cache target/jkvm.aot (once per build) ..." >&2
+  echo "jkvm: making the start-up cache ${aot#"$jkvm_root/"} (once per build) ..." >&2
   rm -f "$aot"
   if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
       --enable-native-access=ALL-UNNAMED \
-      -cp "$jkvm_root/target/jkvm.jar" io.jkvm.cli.Main aot-training > "$jkvm_root/target/aot-training.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
-    echo "jkvm: no start-up cache (its training run failed, see target/aot-training.log); starting without it" >&2
+      -cp "$jkvm_root/target/jkvm.jar" io.jkvm.cli.Main "${training[@]}" > "$jkvm_root/target/aot-training-$kind.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
+    echo "jkvm: no start-up cache (its training run failed, see target/aot-training-$kind.log); starting without it" >&2
     rm -f "$aot.tmp"
     return 1
   fi
@@ -131,11 +141,12 @@ aot_cache() {
 }
 
 # The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (scripts/jvm.options, the
-# start-up cache), into the array jkvm_java; JKVM_AOT=off leaves the cache out, for a run to compare with.
+# start-up cache of the kind given: run for a guest's launch, all for restore), into the array jkvm_java; JKVM_AOT=off
+# leaves the cache out, for a run to compare with.
 bench_jkvm_java() {
   jkvm_java=("@$jkvm_root/scripts/jvm.options")
-  if [ "${JKVM_AOT:-on}" != off ] && aot_cache "${jkvm_java[@]}"; then
-    jkvm_java+=("-XX:AOTCache=$jkvm_root/target/jkvm.aot")
+  if [ "${JKVM_AOT:-on}" != off ] && aot_cache "$1" "${jkvm_java[@]}"; then
+    jkvm_java+=("-XX:AOTCache=$aot_path")
   fi
 }
 

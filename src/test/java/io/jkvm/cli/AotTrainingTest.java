@@ -31,6 +31,29 @@ class AotTrainingTest {
         assertEquals("", r.err());
     }
 
+    /** The whole training on any host: it runs through every command's step (those needing KVM end in their error). */
+    @Test
+    void theWholeTrainingRunsEveryCommandsStep() {
+        Cli.Result r = Cli.run("aot-training");
+        assertEquals(0, r.status(), r.err());
+        String line = r.out().strip();
+        assertTrue(line.matches("aot-training: run .* -> [12]; snapshot check \\S+ -> 0; restore \\S+ .* -> 1; info -> [02];"
+                + " info --json -> [02]; started ahead; sandbox rehearsed"), line);
+    }
+
+    /** The run cache's training: a guest's launch alone, none of the commands that bring the JSON classes. */
+    @Test
+    void runOnlyRunsAGuestsLaunchAndNothingElse() {
+        Cli.Result r = Cli.run("aot-training", "--run-only");
+        assertEquals(0, r.status(), r.err());
+        String line = r.out().strip();
+        assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
+                + " run --backend emulator --sandbox off -> 1 (every block compiled);"
+                + " run --backend auto --sandbox off -> "), line); // 1 where KVM runs the guest, else 2 (no device)
+        assertTrue(line.endsWith("; started ahead; sandbox rehearsed"), line);
+        assertTrue(!line.contains("snapshot") && !line.contains("restore") && !line.contains("info"), line);
+    }
+
     @Test
     void itIsNotInTheHelp() {
         Cli.Result r = Cli.run("--help");

@@ -6,6 +6,8 @@ import io.jkvm.testing.KvmDeviceCondition;
 import io.jkvm.testing.TestGuests;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.testcontainers.containers.BindMode;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.output.OutputFrame;
@@ -111,12 +113,14 @@ class ContainerTest {
     }
 
     /**
-     * The entry point's own options (scripts/jvm.options, the cache) with AOTMode=on, which makes a JVM refuse to start
-     * when the cache cannot be used (another jar, other options, a bad file).
+     * The entry point's own options (scripts/jvm.options, each of the image's two caches: a guest's launch and every
+     * command's) with AOTMode=on, which makes a JVM refuse to start when the cache cannot be used (another jar, other
+     * options, a bad file).
      */
-    @Test
-    void theImageStartsFromItsAheadOfTimeCache() {
-        Run r = runGuest(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=/opt/jkvm/jkvm.aot -XX:AOTMode=on"),
+    @ParameterizedTest
+    @ValueSource(strings = {"/opt/jkvm/jkvm-run.aot", "/opt/jkvm/jkvm.aot"})
+    void theImageStartsFromItsAheadOfTimeCaches(String cache) {
+        Run r = runGuest(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=" + cache + " -XX:AOTMode=on"),
                 null, "run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
