@@ -108,30 +108,35 @@ jar_stale() {
       -newer "$jkvm_root/target/jkvm.jar" -print -quit)" ]
 }
 
-# The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514: classes loaded and linked), made by a training run
-# (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given after the
-# kind. Two kinds: `run`, target/jkvm-run.aot, for a guest's launch (trained on `run` alone), and `all`,
-# target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their JSON classes too). A JVM loads and
-# links every class of its cache as it starts, and Jackson's 634 would cost each guest launch some 20 ms
-# (docs/benchmarks.md). No method profiles (-AOTRecordTraining): the training guest's profiles steered C2 badly on hot
-# guest code, a third slower on the core benchmarks. Succeeds when the cache is there to use and names it in
-# aot_path; a failed training only costs the speed-up.
+# The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514/515: classes loaded and linked), made by a training
+# run (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given after
+# the kind. Three kinds: `run`, target/jkvm-run.aot, for a guest's launch (trained on `run` alone); `linux`,
+# target/jkvm-linux.aot, for a Linux kernel's (trained on a boot of the kernel $aot_kernel names, with the JIT's
+# profiles of that boot); and `all`, target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their
+# JSON classes too). A JVM loads and links every class of its cache as it starts, and Jackson's 634 would cost each
+# guest launch some 20 ms. The JIT's profiles only where a Linux boot made them: a boot then runs some 10% shorter,
+# where the bundled guest's profiles steered C2 badly on other guests' hot code, a third slower on the core
+# benchmarks (docs/benchmarks.md). Succeeds when the cache is there to use and names it in aot_path; a failed
+# training only costs the speed-up.
 aot_cache() {
-  local kind=$1 training=(aot-training)
+  local kind=$1 training=(aot-training) profiles=(-XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining) what="" limit=()
   shift
   aot_path="$jkvm_root/target/jkvm.aot"
-  if [ "$kind" = run ]; then
-    aot_path="$jkvm_root/target/jkvm-run.aot"
-    training+=(--run-only)
-  fi
+  case "$kind" in
+    run) aot_path="$jkvm_root/target/jkvm-run.aot" training+=(--run-only) ;;
+    linux)
+      [ -f "${aot_kernel:-}" ] || return 1
+      aot_path="$jkvm_root/target/jkvm-linux.aot" training+=(--linux "$aot_kernel") profiles=() what=": a boot of $aot_kernel"
+      limit=(timeout 300) # a kernel that boots on into a built-in initramfs's user space ends the training there
+      ;;
+  esac
   local aot=$aot_path
   if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ] && [ "$aot" -nt "$jkvm_root/scripts/jvm.options" ]; then
     return 0
   fi
-  echo "jkvm: making the start-up cache ${aot#"$jkvm_root/"} (once per build) ..." >&2
+  echo "jkvm: making the start-up cache ${aot#"$jkvm_root/"} (once per build$what) ..." >&2
   rm -f "$aot"
-  if ! "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" -XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining \
-      --enable-native-access=ALL-UNNAMED \
+  if ! "${limit[@]}" "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" "${profiles[@]}" --enable-native-access=ALL-UNNAMED \
       -cp "$jkvm_root/target/jkvm.jar" io.jkvm.cli.Main "${training[@]}" > "$jkvm_root/target/aot-training-$kind.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
     echo "jkvm: no start-up cache (its training run failed, see target/aot-training-$kind.log); starting without it" >&2
     rm -f "$aot.tmp"
@@ -141,8 +146,8 @@ aot_cache() {
 }
 
 # The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (scripts/jvm.options, the
-# start-up cache of the kind given: run for a guest's launch, all for restore), into the array jkvm_java; JKVM_AOT=off
-# leaves the cache out, for a run to compare with.
+# start-up cache of the kind given: run for a guest's launch, linux for a Linux kernel's, all for restore), into the
+# array jkvm_java; JKVM_AOT=off leaves the cache out, for a run to compare with.
 bench_jkvm_java() {
   jkvm_java=("@$jkvm_root/scripts/jvm.options")
   if [ "${JKVM_AOT:-on}" != off ] && aot_cache "$1" "${jkvm_java[@]}"; then

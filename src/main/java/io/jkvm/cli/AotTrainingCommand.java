@@ -2,6 +2,7 @@ package io.jkvm.cli;
 
 import io.jkvm.emu.Execution;
 import io.jkvm.machine.MachineConfig;
+import io.jkvm.machine.MachineException;
 import io.jkvm.machine.RestoreSlot;
 import io.jkvm.sandbox.Sandbox;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,7 +25,11 @@ import java.util.concurrent.Callable;
  * cache, not spun at each launch) and every step of going into the sandbox short of confining this process, which
  * must still write the cache when it exits. With {@code --run-only} it runs only a guest's launch, for the cache a
  * {@code run} starts from: a JVM loads and links every class of its cache as it starts, and the snapshot and info
- * commands bring Jackson's 634, some 20 ms of each launch. Hidden: it is the launcher's.
+ * commands bring Jackson's 634, some 20 ms of each launch. With {@code --linux KERNEL} it boots that kernel on the
+ * core instead of the bundled guest, for the cache a Linux guest's run starts from, made with the JIT's profiles
+ * (JEP 515): the boot's paths through the core come profiled, so C2 compiles them once instead of again after each
+ * branch a later phase of the boot first takes (a boot some 15% shorter, docs/benchmarks.md); the bundled guest's
+ * profiles would steer C2 badly on the regions of other guests. Hidden: it is the launcher's.
  */
 final class AotTrainingCommand implements Callable<Integer> {
     private final Main main;
@@ -36,17 +41,28 @@ final class AotTrainingCommand implements Callable<Integer> {
         spec = CommandSpec.wrapWithoutInspection(this).name("aot-training");
         spec.usageMessage().hidden(true).description("Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.");
         spec.addOption(CommandModel.flag("--run-only", "only a guest's launch (run), not snapshot, restore or info"));
+        spec.addOption(CommandModel.option("--linux", "KERNEL", Path.class,
+                "only a boot of this Linux kernel on the core (to its panic: no root file system), and KVM's launch").build());
     }
 
     @Override
     public Integer call() throws IOException {
         Path dir = Files.createTempDirectory("jkvm-aot-training");
         List<String> ran = new ArrayList<>();
-        boolean runOnly = CommandModel.given(spec, "--run-only");
+        Path linux = CommandModel.value(spec, "--linux");
+        if (linux != null && !Files.isRegularFile(linux)) {
+            throw new MachineException("--linux " + linux + ": no such file (or not a regular file): give the Linux kernel to train on");
+        }
+        boolean runOnly = linux != null || CommandModel.given(spec, "--run-only");
         try {
             // --sandbox off: this JVM must still start the JDK's cache assembler (a child process) when it exits
-            ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
-            ran.add(everyBlockCompiled(() -> step("run", "--backend", "emulator", "--sandbox", "off")));
+            if (linux == null) {
+                ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
+                ran.add(everyBlockCompiled(() -> step("run", "--backend", "emulator", "--sandbox", "off")));
+            } else { // two vCPUs, as a Linux guest's SMP paths run
+                ran.add(step("run", "--backend", "emulator", "--sandbox", "off", "--cpus", "2", "--mem", "256M",
+                        "--kernel", linux.toString(), "--append", "console=ttyS0 panic=-1"));
+            }
             ran.add(step("run", "--backend", "auto", "--sandbox", "off")); // KVM where it can run the guest; else the core's line
             if (!runOnly) {
                 Path snapshot = dir.resolve("bundled.snap");

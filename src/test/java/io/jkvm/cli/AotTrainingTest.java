@@ -1,8 +1,12 @@
 package io.jkvm.cli;
 
 import io.jkvm.testing.Cli;
+import io.jkvm.testing.LinuxGuest;
 import io.jkvm.testing.RequiresKvm;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,6 +56,31 @@ class AotTrainingTest {
                 + " run --backend auto --sandbox off -> "), line); // 1 where KVM runs the guest, else 2 (no device)
         assertTrue(line.endsWith("; started ahead; sandbox rehearsed"), line);
         assertTrue(!line.contains("snapshot") && !line.contains("restore") && !line.contains("info"), line);
+    }
+
+    /**
+     * The Linux cache's training: a boot of the kernel on the core with two vCPUs, to its end (no root file system: its
+     * panic, which resets the machine or leaves the other vCPU halted), and KVM's launch; none of the bundled guest's.
+     */
+    @Test
+    @Timeout(600)
+    void linuxBootsTheKernelAndRunsNoBundledGuest() throws Exception {
+        String kernel = LinuxGuest.guest().resolve("vmlinux").toString();
+        Cli.Result r = Cli.run("aot-training", "--linux", kernel);
+        assertEquals(0, r.status(), r.err());
+        String line = r.out().strip();
+        assertTrue(line.matches("aot-training: run --backend emulator --sandbox off --cpus 2 --mem 256M --kernel "
+                + Pattern.quote(kernel) + " --append console=ttyS0 panic=-1 -> [02]; run --backend auto --sandbox off -> [12];"
+                + " started ahead; sandbox rehearsed"), line);
+    }
+
+    @Test
+    void linuxNamesAMissingKernel() {
+        Cli.Result r = Cli.run("aot-training", "--linux", "/nonexistent/vmlinux");
+        assertEquals(2, r.status());
+        assertEquals("jkvm: --linux /nonexistent/vmlinux: no such file (or not a regular file): give the Linux kernel to"
+                + " train on", r.err().strip());
+        assertEquals("", r.out());
     }
 
     @Test
