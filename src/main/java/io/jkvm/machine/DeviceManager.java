@@ -55,12 +55,27 @@ final class DeviceManager implements AutoCloseable {
         return state.devices().containsKey(PcPlatform.TEST_DEVICE);
     }
 
+    /**
+     * How a run that ends as {@code outcome} ended, told from the console: after Linux's panic message a reset is the
+     * kernel's panic=-1 reboot, and the boot processor's HLT with interrupts off comes from a panic on another vCPU,
+     * which stops the others (the boot processor too) before it resets the machine itself. Either is the panic.
+     */
+    Outcome afterPanic(Outcome outcome) {
+        String panic = consoleOut().panic();
+        if (panic == null) {
+            return outcome;
+        } else if (outcome instanceof Outcome.Reset) {
+            return new Outcome.Failed("the guest's kernel panicked (" + panic + ") and reset the machine");
+        } else if (outcome.equals(Outcome.Exited.HALTED)) {
+            return new Outcome.Failed("the guest's kernel panicked (" + panic + ") and stopped the boot processor");
+        }
+        return outcome;
+    }
+
     /** The devices every machine has: guest output to {@code console}, INTR to {@code bspLine}, ends through {@code end}. */
     DeviceManager(Console console, InterruptLine bspLine, Consumer<Outcome> end) {
         this.bspLine = bspLine;
-        this.end = outcome -> end.accept(outcome instanceof Outcome.Reset && consoleOut().panic() != null
-                ? new Outcome.Failed("the guest's kernel panicked (" + consoleOut().panic() + ") and reset the machine")
-                : outcome);
+        this.end = end;
         this.pic = new Pic8259(this::picOutputChanged);
         this.consoleOut = new ConsoleOutput(console.out());
         this.serial = new Serial16550(consoleOut, raised -> isaIrq(Serial16550.IRQ, raised));

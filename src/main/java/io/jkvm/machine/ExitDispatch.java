@@ -47,7 +47,7 @@ final class ExitDispatch {
                 if (vcpu.registers().interruptsEnabled()) {
                     return true;
                 }
-                finish.accept(new Outcome.Exited(0, "HLT with interrupts disabled"));
+                finish.accept(Outcome.Exited.HALTED);
             }
             case VcpuExit.SystemEvent e -> finish.accept(e.type() == 3 // KVM_SYSTEM_EVENT_CRASH
                     ? ExitReport.failure(exit, vcpu, memory) : new Outcome.Exited(0, "system event " + e.type()));

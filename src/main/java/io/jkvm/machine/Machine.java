@@ -336,7 +336,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
     }
 
     private void finish(Outcome o) {
-        if (outcome.complete(o)) {
+        if (outcome.complete(devices.afterPanic(o))) {
             for (VcpuRunner r : runners) {
                 r.vcpu().requestExit();
             }
@@ -392,7 +392,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         @Override
         public void interrupted(VcpuRunner runner, VirtualCpu vcpu) {
             if (KernelHaltWatch.haltedForGood(runner.id(), vcpu)) {
-                finish(new Outcome.Exited(0, "HLT with interrupts disabled"));
+                finish(Outcome.Exited.HALTED);
             }
         }
 

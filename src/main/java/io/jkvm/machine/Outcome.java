@@ -12,6 +12,9 @@ public sealed interface Outcome {
 
     /** The guest ended itself: debug-exit (status (v << 1) | 1) or HLT with interrupts off (status 0). */
     record Exited(long status, String how) implements Outcome {
+        /** The boot processor's HLT with interrupts off: nothing but an NMI, INIT or a reset would wake it. */
+        static final Exited HALTED = new Exited(0, "HLT with interrupts disabled");
+
         @Override
         public int exitStatus() {
             return (int) status;

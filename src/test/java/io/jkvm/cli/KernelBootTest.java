@@ -138,6 +138,31 @@ class KernelBootTest {
                 + " and reset the machine", r.errorLine(), r.err());
     }
 
+    /**
+     * The boot processor's HLT with interrupts off after Linux's panic message is the panic too: a panic on another
+     * vCPU stops the boot processor before that vCPU resets the machine (status 2 and the panic's line, not status 0).
+     */
+    @Test
+    @Timeout(60)
+    void aHaltAfterAKernelPanicEndsTheRunWithStatus2() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--kernel",
+                TestGuests.path("multiboot_reset.elf").toString(), "--append", "panic halt");
+        assertEquals(2, r.status(), r.out() + r.err());
+        assertEquals("jkvm: the guest's kernel panicked (Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100)"
+                + " and stopped the boot processor", r.errorLine(), r.err());
+    }
+
+    /** Without a panic message before it, the same HLT is the guest's own end: status 0, no line. */
+    @Test
+    @Timeout(60)
+    void aHaltWithoutAPanicEndsTheRunWithStatus0() {
+        Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--kernel",
+                TestGuests.path("multiboot_reset.elf").toString(), "--append", "halt");
+        assertEquals(0, r.status(), r.out() + r.err());
+        assertEquals("boot\n", r.out());
+        assertEquals("", r.err());
+    }
+
     @Test
     void nonsenseProgrammedIntoTheInterruptControllersAndTimersLeavesTheMachineRunningAndSaysEachThingOnce() {
         Cli.Result r = Cli.run("run", "--backend", "emulator", "--mem", "16M", "--kernel", TestGuests.path("multiboot_nonsense.elf").toString());
