@@ -27,8 +27,8 @@ import java.util.concurrent.Callable;
  * {@code run} starts from: a JVM loads and links every class of its cache as it starts, and the snapshot and info
  * commands bring Jackson's 634, some 20 ms of each launch. With {@code --linux KERNEL} it boots that kernel on the
  * core instead of the bundled guest, for the cache a Linux guest's run starts from, made with the JIT's profiles
- * (JEP 515): the boot's paths through the core come profiled, so C2 compiles them once instead of again after each
- * branch a later phase of the boot first takes (a boot some 15% shorter, docs/benchmarks.md); the bundled guest's
+ * (JEP 515): the JIT compiles the core's methods a boot runs sooner and from a boot's profiles (a boot some 10%
+ * shorter; the same cache without the profiles is level with the run cache, docs/benchmarks.md); the bundled guest's
  * profiles would steer C2 badly on the regions of other guests. Hidden: it is the launcher's.
  */
 final class AotTrainingCommand implements Callable<Integer> {
