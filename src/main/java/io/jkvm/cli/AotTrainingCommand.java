@@ -47,12 +47,12 @@ final class AotTrainingCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Path dir = Files.createTempDirectory("jkvm-aot-training");
-        List<String> ran = new ArrayList<>();
         Path linux = CommandModel.value(spec, "--linux");
         if (linux != null && !Files.isRegularFile(linux)) {
             throw new MachineException("--linux " + linux + ": no such file (or not a regular file): give the Linux kernel to train on");
         }
+        Path dir = Files.createTempDirectory("jkvm-aot-training");
+        List<String> ran = new ArrayList<>();
         boolean runOnly = linux != null || CommandModel.given(spec, "--run-only");
         try {
             // --sandbox off: this JVM must still start the JDK's cache assembler (a child process) when it exits
