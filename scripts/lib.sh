@@ -117,7 +117,8 @@ jar_stale() {
 # guest launch some 20 ms. The JIT's profiles only where a Linux boot made them: a boot then runs some 10% shorter,
 # where the bundled guest's profiles steered C2 badly on other guests' hot code, a third slower on the core
 # benchmarks (docs/benchmarks.md). Succeeds when the cache is there to use and names it in aot_path; a failed
-# training only costs the speed-up.
+# training only costs the speed-up, and is not tried again until the next build (a kernel that never ends its boot
+# would otherwise cost every launch the 300 s limit).
 aot_cache() {
   local kind=$1 training=(aot-training) profiles=(-XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining) what="" limit=()
   shift
@@ -131,18 +132,27 @@ aot_cache() {
       ;;
   esac
   local aot=$aot_path
-  if [ -f "$aot" ] && [ "$aot" -nt "$jkvm_root/target/jkvm.jar" ] && [ "$aot" -nt "$jkvm_root/scripts/jvm.options" ]; then
+  if built_after "$aot"; then
     return 0
+  elif built_after "$aot.failed"; then
+    return 1
   fi
   echo "jkvm: making the start-up cache ${aot#"$jkvm_root/"} (once per build$what) ..." >&2
-  rm -f "$aot"
+  rm -f "$aot" "$aot.failed"
   if ! "${limit[@]}" "$JAVA_HOME/bin/java" "$@" "-XX:AOTCacheOutput=$aot.tmp" "${profiles[@]}" --enable-native-access=ALL-UNNAMED \
       -cp "$jkvm_root/target/jkvm.jar" io.jkvm.cli.Main "${training[@]}" > "$jkvm_root/target/aot-training-$kind.log" 2>&1 || [ ! -s "$aot.tmp" ]; then
-    echo "jkvm: no start-up cache (its training run failed, see target/aot-training-$kind.log); starting without it" >&2
+    echo "jkvm: no start-up cache ${aot#"$jkvm_root/"} (its training run failed, see target/aot-training-$kind.log;" \
+      "not tried again until the next build)" >&2
     rm -f "$aot.tmp"
+    touch "$aot.failed"
     return 1
   fi
   mv "$aot.tmp" "$aot"
+}
+
+# Whether file $1 is there and newer than the jar and scripts/jvm.options: made for this build and these options.
+built_after() {
+  [ -f "$1" ] && [ "$1" -nt "$jkvm_root/target/jkvm.jar" ] && [ "$1" -nt "$jkvm_root/scripts/jvm.options" ]
 }
 
 # The JVM options of a jkvm the benchmarks start, as scripts/jkvm starts it by default (scripts/jvm.options, the
