@@ -13,8 +13,8 @@ public final class Downcalls {
 
     /**
      * Links what every machine calls as it is made, on the calling thread: the system calls (the guest memory and
-     * image mappings, files, the console's terminal) and the host CPU's identity. A thread using one of them meanwhile waits for its link to finish, as for any class
-     * being initialized.
+     * image mappings, files, the console's terminal) and the host CPU's identity. A thread using one of them meanwhile
+     * waits for its link to finish, as for any class being initialized.
      */
     public static void linkForMachine() {
         link(Libc.Syscall.class, HostCpu.Code.class);
@@ -29,7 +29,7 @@ public final class Downcalls {
         Libc.CriticalLink.decline(); // Libc itself initialized on a start-ahead thread
     }
 
-    /** Binds what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */
+    /** Finds what the sandbox calls as it goes up besides system calls: glibc's user look-up and switch. */
     public static void linkForSandbox() {
         link(Libc.Glibc.class);
     }

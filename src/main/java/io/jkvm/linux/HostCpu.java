@@ -3,7 +3,6 @@ package io.jkvm.linux;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 
 /**
  * The host processor asked directly: CPUID and FXSAVE run natively from a page of machine code, so what the CPU
@@ -51,9 +50,8 @@ public final class HostCpu {
     static final class Code {
         static final Mapping PAGE = load();
         /** Each stub takes up to three longs (a pointer as its address), through syscall(2)'s shape: no link of its own. */
-        static final MethodHandle CPUID_CALL = Libc.withSyscallShape(PAGE.segment());
-        static final MethodHandle FXSAVE_CALL = Libc.withSyscallShape(PAGE.segment().asSlice(FXSAVE_AT));
-        static final MethodHandle CMPXCHG16B_CALL = Libc.withSyscallShape(PAGE.segment().asSlice(CMPXCHG16B_AT));
+        static final MemorySegment CPUID_CALL = PAGE.segment(), FXSAVE_CALL = PAGE.segment().asSlice(FXSAVE_AT),
+                CMPXCHG16B_CALL = PAGE.segment().asSlice(CMPXCHG16B_AT);
 
         private static Mapping load() {
             Mapping page = Mapping.anonymousExecutable(4096, "host CPUID/FXSAVE/CMPXCHG16B code");

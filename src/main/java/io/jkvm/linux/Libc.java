@@ -27,9 +27,23 @@ final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
-    /** errno's place in the captured state, read as an int there: a var handle of it is spun at every launch (5 ms). */
-    private static final long ERRNO_OFFSET =
-            CALL_STATE.byteOffset(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    /**
+     * errno's place in the captured state, read as an int there, found by adding up the sizes of the members before it:
+     * a var handle of it is spun at every launch (5 ms), and a layout path's offset initializes the JDK's layout paths
+     * (another 5 ms, on the link the launch waits for).
+     */
+    private static final long ERRNO_OFFSET = errnoOffset();
+
+    private static long errnoOffset() {
+        long offset = 0;
+        for (java.lang.foreign.MemoryLayout member : CALL_STATE.memberLayouts()) {
+            if (member.name().filter("errno"::equals).isPresent()) {
+                return offset;
+            }
+            offset += member.byteSize();
+        }
+        throw new IllegalStateException("this JDK's captured call state has no errno");
+    }
 
     /**
      * A libc function's address. Not jextract's {@code Uapi.f$address()}: that initializes jextract's holder of the
@@ -94,34 +108,31 @@ final class Libc {
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
 
     /**
-     * syscall(2), for every system call jkvm makes itself (mmap, open, close, ioctl, eventfds, poll, arch_prctl,
-     * seccomp, prctl...): one link for all of them.
+     * The one downcall shape of jkvm's own calls: a function's address, then syscall(2)'s shape, linked once for every
+     * function called through it. syscall(2), for every system call jkvm makes itself (mmap, open, close, ioctl,
+     * eventfds, poll, arch_prctl, seccomp, prctl...); glibc's functions and jkvm's own host-CPU stubs too, as under
+     * the x86-64 System V convention an int argument is the low half of its register, an int result the low half of
+     * RAX, and the arguments past a function's own are ignored (the caller pushes and pops the seventh). Linked as not
+     * variadic, though syscall(2) is: glibc's x86-64 syscall is assembly that moves the registers into the kernel's and
+     * never reads AL, the count of vector registers a variadic call passes. The address as an argument, not bound, and
+     * not variadic: each costs the link method handles spun at every launch, some 4 ms each, on the link a launch
+     * waits for (docs/benchmarks.md).
      */
     static final class Syscall {
-        static final MethodHandle HANDLE = LINKER.downcallHandle(Uapi.syscall.address(), SYSCALL_SHAPE,
-                ERRNO, Linker.Option.firstVariadicArg(1));
-    }
-
-    /**
-     * Function {@code address} called through syscall(2)'s shape, which the JDK links once for all: under the x86-64
-     * System V convention an int argument is the low half of its register, an int result the low half of RAX, the
-     * arguments past a function's own are ignored (the caller pushes and pops the seventh), and AL, which a variadic
-     * call sets, is a scratch register to any other function. For glibc's functions and jkvm's own host-CPU stubs.
-     */
-    static MethodHandle withSyscallShape(MemorySegment address) {
-        return LINKER.downcallHandle(address, SYSCALL_SHAPE, ERRNO, Linker.Option.firstVariadicArg(1));
+        static final MethodHandle HANDLE = LINKER.downcallHandle(SYSCALL_SHAPE, ERRNO);
+        static final MemorySegment SYSCALL = Uapi.syscall.address();
     }
 
     /** The glibc functions that must be glibc's: the user switch, which glibc makes every thread follow, and passwd's. */
     static final class Glibc {
-        static final MethodHandle SETUID = withSyscallShape(symbol("setuid")), SETGID = withSyscallShape(symbol("setgid")),
-                SETGROUPS = withSyscallShape(symbol("setgroups")), GETPWNAM = withSyscallShape(symbol("getpwnam"));
+        static final MemorySegment SETUID = symbol("setuid"), SETGID = symbol("setgid"), SETGROUPS = symbol("setgroups"),
+                GETPWNAM = symbol("getpwnam");
     }
 
-    /** Function {@code f} of syscall(2)'s shape ({@link #withSyscallShape}) with up to three arguments: RAX. */
-    static long call(MethodHandle f, MemorySegment state, long a1, long a2, long a3) {
+    /** Function {@code f}, called through syscall(2)'s shape ({@link Syscall}), with up to three arguments: RAX. */
+    static long call(MemorySegment f, MemorySegment state, long a1, long a2, long a3) {
         try {
-            return (long) f.invokeExact(state, a1, a2, a3, 0L, 0L, 0L, 0L);
+            return (long) Syscall.HANDLE.invokeExact(f, state, a1, a2, a3, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw linkageBroken(t);
         }
@@ -130,7 +141,7 @@ final class Libc {
     /** System call {@code nr} with arguments {@code a1}..{@code a6}: its result, or -1 with errno in {@code state}. */
     static long syscall(MemorySegment state, int nr, long a1, long a2, long a3, long a4, long a5, long a6) {
         try {
-            return (long) Syscall.HANDLE.invokeExact(state, (long) nr, a1, a2, a3, a4, a5, a6);
+            return (long) Syscall.HANDLE.invokeExact(Syscall.SYSCALL, state, (long) nr, a1, a2, a3, a4, a5, a6);
         } catch (Throwable t) {
             throw linkageBroken(t);
         }
