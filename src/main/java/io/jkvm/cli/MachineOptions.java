@@ -90,17 +90,21 @@ final class MachineOptions {
      * machine is closed either way.
      */
     Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing) {
-        return serve(machine, key, main, onceServing, apiSocket != null);
+        return serve(machine, key, main, onceServing, false);
     }
 
-    /** As {@link #serve(Machine, byte[], Main, Runnable)}; {@code openSocket} false: a socket served already reaches the machine. */
-    Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing, boolean openSocket) {
-        try (machine; ApiServer api = openSocket ? ApiServer.start(apiSocket, sandboxed() ? new SandboxedControl(machine) : machine) : null) {
+    /**
+     * As {@link #serve(Machine, byte[], Main, Runnable)}; {@code servedAlready}: a socket the command serves already
+     * reaches the machine (a restore command's), and --api-socket is not opened again.
+     */
+    Outcome serve(Machine machine, byte[] key, Main main, Runnable onceServing, boolean servedAlready) {
+        try (machine; ApiServer api = !servedAlready && apiSocket != null
+                ? ApiServer.start(apiSocket, sandboxed() ? new SandboxedControl(machine) : machine) : null) {
             onceServing.run();
             machine.migrationKey(key);
             machine.showMigrationProgressOn(main.progressTerminal());
             if (sandboxed()) {
-                enterSandbox(main, api != null || !openSocket);
+                enterSandbox(main, api != null || servedAlready);
             } else if (sandbox == Switch.AUTO && trace && Main.ownsProcess()) {
                 main.err.println("jkvm: sandbox: off (auto): " + autoOff());
             }

@@ -83,7 +83,7 @@ final class RestoreCommand implements Callable<Integer> {
             if (machine == null) {
                 return options.end(new Outcome.Exited(0, "stopped through the control socket"), main);
             }
-            return options.end(options.serve(machine, key, main, () -> { }, false), main);
+            return options.end(options.serve(machine, key, main, () -> { }, true), main);
         }
     }
 }

@@ -59,6 +59,7 @@ final class StartAhead {
                 Kvm.prepareVcpuBindings(); // first: the machine makes its vCPUs before the sandbox goes up
             }
             Sandbox.openJvmParts(namesASocket(args));
+            Sandbox.prepareClasses();
             Sandbox.compileFilter();
         } catch (Throwable e) {
             // as above: the sandbox meets it again as it goes up

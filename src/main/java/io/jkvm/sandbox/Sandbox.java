@@ -89,7 +89,21 @@ public final class Sandbox {
         }
     }
 
+    /** Whether {@link #loadClassesFromDirectory} ran to its end once: a start may run it ahead ({@link #prepareClasses}). */
+    private static volatile boolean classesReady;
+
+    /**
+     * Run from a directory of classes (not the jar), loads every jkvm class now, on the calling thread, so entering the
+     * sandbox later finds them loaded; from the jar, finds so (its code source's look-up is some 5 ms of cold code).
+     */
+    public static void prepareClasses() {
+        loadClassesFromDirectory();
+    }
+
     private static void loadClassesFromDirectory() {
+        if (classesReady) {
+            return;
+        }
         Path root;
         try {
             root = Path.of(Sandbox.class.getProtectionDomain().getCodeSource().getLocation().toURI());
@@ -97,6 +111,7 @@ public final class Sandbox {
             return; // no code source to read (a custom image): nothing loads lazily from files
         }
         if (!Files.isDirectory(root)) {
+            classesReady = true;
             return;
         }
         ClassLoader loader = Sandbox.class.getClassLoader();
@@ -109,6 +124,7 @@ public final class Sandbox {
             throw new SandboxException("--sandbox could not load jkvm's classes from " + root + " (" + e.getMessage()
                     + "): run it from its jar, or with --sandbox off");
         }
+        classesReady = true;
     }
 
     /** The seccomp program {@link #enter} installs (for tests and docs). */
@@ -191,6 +207,7 @@ public final class Sandbox {
     public static void rehearse() {
         Downcalls.linkForSandbox();
         openJvmParts(true);
+        prepareClasses();
         ProcessHandle.current().pid(); // as prepareJvm names the JVM's hsperfdata file
         Credentials.effectiveUid();
         Credentials.lookup(DEFAULT_USER);
@@ -198,19 +215,24 @@ public final class Sandbox {
         Seccomp.rehearseInstall(program());
     }
 
-    /** CapEff of a /proc status file; 0 when the thread has ended since it was listed. */
-    private static long effectiveCapabilities(Path status) throws IOException {
-        List<String> lines;
+    /**
+     * CapEff of a /proc status file; 0 when the thread has ended since it was listed. Its bytes searched as Latin-1, not
+     * decoded into lines: a launch reads a score of these files on the main thread, in cold code.
+     */
+    static long effectiveCapabilities(Path status) throws IOException {
+        String text;
         try {
-            lines = Files.readAllLines(status);
+            text = new String(Files.readAllBytes(status), java.nio.charset.StandardCharsets.ISO_8859_1);
         } catch (java.nio.file.NoSuchFileException e) {
             return 0;
         }
-        for (String line : lines) {
-            if (line.startsWith("CapEff:")) {
-                return Long.parseUnsignedLong(line.substring("CapEff:".length()).strip(), 16);
-            }
+        int line = text.indexOf(CAP_EFF); // a line's start: the status file's first line is Name:
+        if (line < 0) {
+            return 0;
         }
-        return 0;
+        int end = text.indexOf('\n', line + 1);
+        return Long.parseUnsignedLong(text.substring(line + CAP_EFF.length(), end < 0 ? text.length() : end).strip(), 16);
     }
+
+    private static final String CAP_EFF = "\nCapEff:";
 }

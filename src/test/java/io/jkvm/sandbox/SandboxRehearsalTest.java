@@ -28,6 +28,32 @@ class SandboxRehearsalTest {
         Files.delete(file);
     }
 
+    /** The capability check reads CapEff from each thread's status file, as the kernel writes it; a missing file is 0. */
+    @Test
+    void effectiveCapabilitiesAreReadFromAThreadsStatus() throws Exception {
+        Path dir = Files.createTempDirectory("jkvm-status");
+        try {
+            Path status = dir.resolve("status");
+            Files.writeString(status, "Name:\tjava\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\n"
+                    + "CapEff:\t000001fffeffffff\nCapBnd:\t000001ffffffffff\n");
+            assertEquals(0x1fffeffffffL, Sandbox.effectiveCapabilities(status));
+            Files.writeString(status, "Name:\tjava\nCapEff:\t0000000000000000");
+            assertEquals(0, Sandbox.effectiveCapabilities(status), "the last line, without its newline");
+            Files.writeString(status, "Name:\tjava\nCapPrm:\t0000000000000400\n");
+            assertEquals(0, Sandbox.effectiveCapabilities(status), "no CapEff line");
+            assertEquals(0, Sandbox.effectiveCapabilities(dir.resolve("gone")), "a thread ended since the listing");
+            long own = Long.parseUnsignedLong(statusField("CapEff"), 16);
+            assertEquals(own, Sandbox.effectiveCapabilities(Path.of("/proc/thread-self/status")));
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(dir);
+        }
+    }
+
     private static String statusField(String name) throws Exception {
         return Files.readAllLines(Path.of("/proc/thread-self/status")).stream().filter(l -> l.startsWith(name + ":"))
                 .map(l -> l.substring(name.length() + 1).strip()).findFirst().orElseThrow();
