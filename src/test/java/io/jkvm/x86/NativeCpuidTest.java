@@ -29,4 +29,23 @@ class NativeCpuidTest {
         assertEquals(own.leaf(1, 0).ecx() | 1 << 31 | 1 << 21 | 1 << 24, host.leaf(1, 0).ecx(),
                 "with x2APIC and the TSC-deadline timer");
     }
+
+    /** Leaf 0xD's sub-leaves past 1, asked only for the components sub-leaves 0 and 1 name, are what all 64 give. */
+    @Test
+    void theXsaveLeafHasEveryComponentAllItsSubLeavesGive() {
+        CpuidTable own = NativeCpuid.read();
+        int components = 0;
+        for (int sub = 2; sub < 64; sub++) {
+            int[] r = io.jkvm.linux.HostCpu.cpuid(0xD, sub);
+            java.util.Optional<CpuidEntry> e = own.find(0xD, sub);
+            if (r[0] == 0) {
+                assertTrue(e.isEmpty(), "no entry for sub-leaf " + sub + ", whose size is 0");
+            } else {
+                components++;
+                assertEquals(new CpuidEntry(0xD, sub, CpuidEntry.FLAG_SIGNIFICANT_INDEX, r[0], r[1], r[2], r[3]),
+                        e.orElseThrow(), "sub-leaf " + sub);
+            }
+        }
+        assertTrue(components > 0 || (own.leaf(1, 0).ecx() & 1 << 28) == 0, "a CPU with AVX has its component, 2");
+    }
 }
