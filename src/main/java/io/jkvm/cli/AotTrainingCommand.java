@@ -51,9 +51,11 @@ final class AotTrainingCommand implements Callable<Integer> {
         if (linux != null && !Files.isRegularFile(linux)) {
             throw new MachineException("--linux " + linux + ": no such file (or not a regular file): give the Linux kernel to train on");
         }
-        Path dir = Files.createTempDirectory("jkvm-aot-training");
         List<String> ran = new ArrayList<>();
         boolean runOnly = linux != null || CommandModel.given(spec, "--run-only");
+        // only the snapshot's steps need a directory: a temporary one's name is the JDK's SecureRandom, whose
+        // providers a guest's launch would otherwise load with its start-up cache
+        Path dir = runOnly ? null : Files.createTempDirectory("jkvm-aot-training");
         try {
             // --sandbox off: this JVM must still start the JDK's cache assembler (a child process) when it exits
             if (linux == null) {
@@ -76,15 +78,17 @@ final class AotTrainingCommand implements Callable<Integer> {
             StartAhead.begin(new String[] {"run", "--backend", "emulator"}); // its threads' lambdas, linked in the cache
             StartAhead.await();
             ran.add("started ahead");
-            Sandbox.rehearse();
+            Sandbox.rehearse(!runOnly); // a run serving a socket (--api-socket, --incoming) loads NIO's from the jar
             ran.add("sandbox rehearsed");
         } finally {
-            try (var files = Files.list(dir)) {
-                for (Path p : files.toList()) {
-                    Files.deleteIfExists(p);
+            if (dir != null) {
+                try (var files = Files.list(dir)) {
+                    for (Path p : files.toList()) {
+                        Files.deleteIfExists(p);
+                    }
                 }
+                Files.deleteIfExists(dir);
             }
-            Files.deleteIfExists(dir);
         }
         main.out.println("aot-training: " + String.join("; ", ran));
         return 0;

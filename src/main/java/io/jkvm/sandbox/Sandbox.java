@@ -199,14 +199,15 @@ public final class Sandbox {
     }
 
     /**
-     * Every step of {@link #enter} that leaves the process as it was: the JVM's lazily opened parts, the filter
+     * Every step of {@link #enter} that leaves the process as it was: the JVM's lazily opened parts ({@code sockets}:
+     * NIO's socket code too, which only a run serving a socket opens), the filter
      * compiled and encoded, the user looked up, the threads' capabilities read, the downcalls linked; no user switch,
      * no no_new_privs, no filter. The start-up cache's training run (which must write the cache when it exits) does
      * this, so a sandboxed start finds these classes loaded and linked.
      */
-    public static void rehearse() {
+    public static void rehearse(boolean sockets) {
         Downcalls.linkForSandbox();
-        openJvmParts(true);
+        openJvmParts(sockets);
         prepareClasses();
         ProcessHandle.current().pid(); // as prepareJvm names the JVM's hsperfdata file
         Credentials.effectiveUid();
