@@ -466,14 +466,9 @@ final class BlockCompiler {
             }
             cob.labelBinding(end);
             if (handler != null) {
-                // within a block the instructions' code follows one another's, but for the next one's progress
-                cover(handler, start, end, coveredLast == i - 1 && i > first(blockOf(i)));
-                coveredLast = i;
+                cover(handler, start, end);
             }
         }
-
-        /** The last instruction {@link #cover} covered. */
-        private int coveredLast = -1;
 
         /** A form the block executor runs: the core holds everything before it, and the locals are read back after. */
         @Override

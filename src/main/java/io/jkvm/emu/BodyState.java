@@ -94,6 +94,7 @@ abstract class BodyState {
     BodyState(CodeBuilder cob, BlockRegion region) {
         this.cob = cob;
         this.region = region;
+        covered = new HandlerRanges(cob);
         insns = region.insns();
         int blocks = region.blocks().length;
         first = new int[blocks + 1];
@@ -203,7 +204,7 @@ abstract class BodyState {
         return i + 1 - first[blockOf(i)];
     }
 
-    int blockOf(int i) {
+    private int blockOf(int i) {
         int k = 0;
         while (first[k + 1] <= i) {
             k++;
@@ -385,6 +386,7 @@ abstract class BodyState {
 
     private final Map<HandlerKey, Label> handlerCode = new LinkedHashMap<>();
     private final Map<ExitKey, Label> exitCode = new LinkedHashMap<>();
+    private final HandlerRanges covered;
 
     /** The state instruction {@code i}'s handler puts back (the state before it), or null when its code cannot throw. */
     HandlerState handlerState(int i, BlockOp d) {
@@ -406,35 +408,11 @@ abstract class BodyState {
         cob.loadConstant(offsets[state.index()] << 8 | (ran(state.index()) - 1)).lstore(PROGRESS);
     }
 
-    /**
-     * A handler putting back {@code state} for the code from {@code start} to {@code end}. {@code follows}: that code
-     * comes right after the last one covered, with only {@link #progress} between (which cannot throw); then one with
-     * the same handler grows the last entry of the exception table instead of adding one. The classfile API's stack
-     * maps look at every entry at each bytecode a handler covers: a region's method had one per instruction, and
-     * that look was two fifths of a region's build.
-     */
-    void cover(HandlerState state, Label start, Label end, boolean follows) {
-        Label handler = handlerCode.computeIfAbsent(state.key(), k -> cob.newLabel());
-        if (follows && handler == coveredBy) {
-            coveredTo = end;
-            return;
-        }
-        closeCover();
-        coveredFrom = start;
-        coveredTo = end;
-        coveredBy = handler;
+    /** A handler putting back {@code state} for the code from {@code start} to {@code end}, its instruction's. */
+    void cover(HandlerState state, Label start, Label end) {
+        int i = state.index();
+        covered.cover(i, i == first(blockOf(i)), start, end, handlerCode.computeIfAbsent(state.key(), k -> cob.newLabel()));
     }
-
-    /** The entry the last {@link #cover} left open, into the exception table. */
-    private void closeCover() {
-        if (coveredBy != null) {
-            cob.exceptionCatchAll(coveredFrom, coveredTo, coveredBy);
-            coveredBy = null;
-        }
-    }
-
-    /** The open entry of the exception table: the code from {@code coveredFrom} to {@code coveredTo}, its handler. */
-    private Label coveredFrom, coveredTo, coveredBy;
 
     /**
      * The handlers and exits, after the method's code. A handler puts back the state before its instruction (the
@@ -443,7 +421,7 @@ abstract class BodyState {
      * An exit writes back the registers newer in locals there and the flag record, sets RIP and the count, and returns.
      */
     void handlers() {
-        closeCover();
+        covered.close();
         handlerCode.forEach((key, code) -> {
             cob.labelBinding(code);
             emitFlush(key.flush() ? written : 0);

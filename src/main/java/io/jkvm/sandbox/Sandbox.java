@@ -63,7 +63,7 @@ public final class Sandbox {
      */
     private static void prepareJvm(boolean sockets) {
         openJvmParts(sockets);
-        loadClassesFromDirectory();
+        prepareClasses();
         try {
             Files.deleteIfExists(Path.of(System.getProperty("java.io.tmpdir"), "hsperfdata_" + System.getProperty("user.name"),
                     Long.toString(ProcessHandle.current().pid())));
@@ -89,7 +89,7 @@ public final class Sandbox {
         }
     }
 
-    /** Whether {@link #loadClassesFromDirectory} ran to its end once: a start may run it ahead ({@link #prepareClasses}). */
+    /** Whether {@link #prepareClasses} ran to its end once: a start may run it ahead. */
     private static volatile boolean classesReady;
 
     /**
@@ -97,10 +97,6 @@ public final class Sandbox {
      * sandbox later finds them loaded; from the jar, finds so (its code source's look-up is some 5 ms of cold code).
      */
     public static void prepareClasses() {
-        loadClassesFromDirectory();
-    }
-
-    private static void loadClassesFromDirectory() {
         if (classesReady) {
             return;
         }
