@@ -9,7 +9,9 @@ import io.jkvm.x86.CpuidTable;
 import io.jkvm.x86.Msrs;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The CPUID feature bits the software core implements: a model the core runs keeps these and loses every other bit
@@ -185,6 +187,23 @@ public final class CoreCpuid {
         return lacking;
     }
 
+    /** Whether {@link #narrow} clears a bit of {@code table}'s {@link #FEATURE_REGISTERS} ({@link #removedBits}, unnamed). */
+    public static boolean clearsFeatureBits(CpuidTable table) {
+        for (FeatureRegister r : FEATURE_REGISTERS) {
+            var entry = table.find(r.leaf(), r.subleaf());
+            if (entry.isPresent() && (CpuidTable.register(entry.get(), r.register()) & ~allowed(r)) != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether {@link #narrow} clears feature {@code f} of {@code table}: one of the {@link #removedBits}. */
+    public static boolean clears(CpuidTable table, CpuFeature f) {
+        return table.has(f) && !implemented(f.leaf(), f.subleaf(), f.register(), f.bit())
+                && FEATURE_REGISTERS.contains(new FeatureRegister(f.leaf(), f.subleaf(), f.register()));
+    }
+
     /** Every bit {@link #narrow} would clear in {@code table}, as "CPUID.(1,0):ECX[28]" or a feature's name. */
     public static List<String> removedBits(CpuidTable table) {
         List<String> removed = new ArrayList<>();
@@ -223,16 +242,31 @@ public final class CoreCpuid {
     }
 
     static boolean implemented(int leaf, int subleaf, Reg register, int bit) {
-        return BITS.stream().anyMatch(b -> b.leaf() == leaf && b.subleaf() == subleaf && b.register() == register && b.bit() == bit);
+        return (listed(leaf, subleaf, register) >>> bit & 1) != 0;
     }
 
     private static int allowed(FeatureRegister r) {
-        int mask = 0;
+        return listed(r.leaf(), r.subleaf(), r.register());
+    }
+
+    /**
+     * The bits {@link #BITS} lists in each register, by leaf, sub-leaf and register: every launch on the core looks
+     * up each of the model's features once, in code the JVM interprets, where a search of the list each time took 1-2 ms.
+     */
+    private static final Map<Long, Integer> LISTED = new HashMap<>();
+
+    static {
         for (Bit b : BITS) {
-            if (b.leaf() == r.leaf() && b.subleaf() == r.subleaf() && b.register() == r.register()) {
-                mask |= 1 << b.bit();
-            }
+            long key = registerKey(b.leaf(), b.subleaf(), b.register());
+            LISTED.put(key, LISTED.getOrDefault(key, 0) | 1 << b.bit());
         }
-        return mask;
+    }
+
+    private static long registerKey(int leaf, int subleaf, Reg register) {
+        return (long) leaf << 32 | (long) subleaf << 8 | register.ordinal();
+    }
+
+    private static int listed(int leaf, int subleaf, Reg register) {
+        return LISTED.getOrDefault(registerKey(leaf, subleaf, register), 0);
     }
 }

@@ -43,19 +43,24 @@ public final class BackendChoice {
      * #UD. Features the --cpu edits added that the core lacks get a line on {@code say}; with --trace, every bit removed.
      */
     public static CpuModel asTheCoreRunsIt(MachineConfig config, CpuModel model, java.util.function.Consumer<String> say) {
-        List<String> removed = CoreCpuid.removedBits(model.cpuid());
-        if (removed.isEmpty()) {
+        if (!CoreCpuid.clearsFeatureBits(model.cpuid())) {
             return model;
         }
-        List<String> asked = java.util.Arrays.stream(config.cpuModel().split(","))
-                .map(String::strip).filter(e -> e.startsWith("+")).map(e -> e.substring(1))
-                .flatMap(n -> CpuFeature.byName(n).stream()).map(CpuFeature::qemuName).filter(removed::contains).toList();
+        // the removed bits named only for a line to print: naming them costs a launch milliseconds of cold code
+        List<String> asked = new java.util.ArrayList<>();
+        for (String edit : config.cpuModel().split(",")) {
+            String e = edit.strip();
+            if (e.startsWith("+")) {
+                CpuFeature.byName(e.substring(1)).filter(f -> CoreCpuid.clears(model.cpuid(), f))
+                        .ifPresent(f -> asked.add(f.qemuName()));
+            }
+        }
         if (!asked.isEmpty()) {
             say.accept("jkvm: the software core does not implement " + String.join(", ", asked) + ": the guest runs without");
         }
         if (config.trace()) {
-            say.accept("jkvm: the software core runs --cpu " + config.cpuModel() + " without " + String.join(", ", removed)
-                    + ", which it does not implement");
+            say.accept("jkvm: the software core runs --cpu " + config.cpuModel() + " without "
+                    + String.join(", ", CoreCpuid.removedBits(model.cpuid())) + ", which it does not implement");
         }
         return CoreCpuid.narrow(model);
     }

@@ -57,6 +57,13 @@ class CoreCpuidTest {
         for (CpuModel model : List.of(CpuidFixtures.intelModel(), CpuidFixtures.amdModel(), host())) {
             CpuModel narrow = CoreCpuid.narrow(model);
             assertEquals(List.of(), CoreCpuid.removedBits(narrow.cpuid()), model.spec() + ": nothing left to remove");
+            assertEquals(List.of(false, !CoreCpuid.removedBits(model.cpuid()).isEmpty()),
+                    List.of(CoreCpuid.clearsFeatureBits(narrow.cpuid()), CoreCpuid.clearsFeatureBits(model.cpuid())),
+                    model.spec() + ": the test before naming the bits says what naming them would");
+            for (CpuFeature f : CpuFeature.values()) {
+                assertEquals(CoreCpuid.removedBits(model.cpuid()).contains(f.qemuName()), CoreCpuid.clears(model.cpuid(), f),
+                        model.spec() + ": " + f.qemuName() + " among the removed bits");
+            }
             assertEquals(List.of(), CoreCpuid.lacking(narrow.cpuid()), model.spec() + ": no named feature the core lacks");
             for (CoreCpuid.FeatureRegister r : CoreCpuid.FEATURE_REGISTERS) {
                 int before = model.cpuid().find(r.leaf(), r.subleaf()).map(e -> CpuidTable.register(e, r.register())).orElse(0);
