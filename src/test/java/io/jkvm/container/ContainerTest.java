@@ -114,13 +114,14 @@ class ContainerTest {
 
     /**
      * The entry point's own options (scripts/jvm.options, each of the image's two caches: a guest's launch and every
-     * command's) with AOTMode=on, which makes a JVM refuse to start when the cache cannot be used (another jar, other
+     * command's, no replay of profiles they do not have) with AOTMode=on, which makes a JVM refuse to start when the cache cannot be used (another jar, other
      * options, a bad file).
      */
     @ParameterizedTest
     @ValueSource(strings = {"/opt/jkvm/jkvm-run.aot", "/opt/jkvm/jkvm.aot"})
     void theImageStartsFromItsAheadOfTimeCaches(String cache) {
-        Run r = runGuest(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=" + cache + " -XX:AOTMode=on"),
+        Run r = runGuest(java.util.Map.of("JKVM_JAVA_OPTS", "@/opt/jkvm/jvm.options -XX:AOTCache=" + cache
+                        + " -XX:+UnlockDiagnosticVMOptions -XX:-AOTReplayTraining -XX:AOTMode=on"),
                 null, "run");
         assertEquals(1, r.status(), r.err());
         assertTrue(r.out().contains("jkvm demo guest: hello from 64-bit long mode"), r.out());
