@@ -195,9 +195,9 @@ public record CpuModel(String spec, CpuidTable cpuid, int mxcsrMask) {
     /** The features of this model the host's table lacks, for "the host cannot run it on KVM" messages. */
     public List<CpuFeature> missingOn(CpuidTable host) {
         List<CpuFeature> missing = new ArrayList<>();
+        long xsaveOnlyHere = cpuid.supportedXcr0() & ~host.supportedXcr0(); // once: each launch runs this interpreted
         for (CpuFeature f : CpuFeature.values()) {
-            boolean xsaveMissing = (f.xsaveMask() & cpuid.supportedXcr0() & ~host.supportedXcr0()) != 0;
-            if ((cpuid.has(f) && !host.has(f)) || (cpuid.has(f) && xsaveMissing)) {
+            if (cpuid.has(f) && (!host.has(f) || (f.xsaveMask() & xsaveOnlyHere) != 0)) {
                 missing.add(f);
             }
         }

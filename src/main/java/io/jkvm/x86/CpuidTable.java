@@ -23,7 +23,8 @@ public record CpuidTable(List<CpuidEntry> entries) {
 
     /** EAX..EDX for a leaf, zeros where the table has no such leaf. */
     public CpuidEntry leaf(int function, int index) {
-        return find(function, index).orElse(new CpuidEntry(function, index, 0, 0, 0, 0, 0));
+        Optional<CpuidEntry> e = find(function, index);
+        return e.isPresent() ? e.get() : new CpuidEntry(function, index, 0, 0, 0, 0, 0);
     }
 
     /** The 12-character vendor string of leaf 0 (EBX, EDX, ECX). */
