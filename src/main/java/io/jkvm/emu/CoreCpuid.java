@@ -190,8 +190,7 @@ public final class CoreCpuid {
     /** Whether {@link #narrow} clears a bit of {@code table}'s {@link #FEATURE_REGISTERS} ({@link #removedBits}, unnamed). */
     public static boolean clearsFeatureBits(CpuidTable table) {
         for (FeatureRegister r : FEATURE_REGISTERS) {
-            var entry = table.find(r.leaf(), r.subleaf());
-            if (entry.isPresent() && (CpuidTable.register(entry.get(), r.register()) & ~allowed(r)) != 0) {
+            if (clearedBits(table, r) != 0) {
                 return true;
             }
         }
@@ -208,11 +207,7 @@ public final class CoreCpuid {
     public static List<String> removedBits(CpuidTable table) {
         List<String> removed = new ArrayList<>();
         for (FeatureRegister r : FEATURE_REGISTERS) {
-            var entry = table.find(r.leaf(), r.subleaf());
-            if (entry.isEmpty()) {
-                continue;
-            }
-            int gone = CpuidTable.register(entry.get(), r.register()) & ~allowed(r);
+            int gone = clearedBits(table, r);
             for (int b = 0; b < 32; b++) {
                 if ((gone & (1 << b)) != 0) {
                     removed.add(name(r, b));
@@ -229,6 +224,12 @@ public final class CoreCpuid {
         long others = all.size() - named.size();
         String list = String.join(", ", named);
         return others == 0 ? list : (named.isEmpty() ? "" : list + " and ") + others + " other CPUID feature bit" + (others == 1 ? "" : "s");
+    }
+
+    /** The bits of register {@code r} that {@link #narrow} clears in {@code table} (none where it has no such leaf). */
+    private static int clearedBits(CpuidTable table, FeatureRegister r) {
+        var entry = table.find(r.leaf(), r.subleaf());
+        return entry.isPresent() ? CpuidTable.register(entry.get(), r.register()) & ~allowed(r) : 0;
     }
 
     private static String name(FeatureRegister r, int bit) {

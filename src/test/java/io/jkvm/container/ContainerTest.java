@@ -114,8 +114,8 @@ class ContainerTest {
 
     /**
      * The entry point's own options (scripts/jvm.options, each of the image's two caches: a guest's launch and every
-     * command's, no replay of profiles they do not have) with AOTMode=on, which makes a JVM refuse to start when the cache cannot be used (another jar, other
-     * options, a bad file).
+     * command's, no replay of profiles they do not have) with AOTMode=on, which makes a JVM refuse to start when the
+     * cache cannot be used (another jar, other options, a bad file).
      */
     @ParameterizedTest
     @ValueSource(strings = {"/opt/jkvm/jkvm-run.aot", "/opt/jkvm/jkvm.aot"})
