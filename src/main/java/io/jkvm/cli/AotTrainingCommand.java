@@ -9,10 +9,12 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -21,12 +23,12 @@ import java.util.concurrent.Callable;
  * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
  * {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and linked in
  * every later start (without this run's method profiles: scripts/lib.sh says why). It also runs the core's block
- * compiler, the threads a machine's launch starts ahead ({@link StartAhead}: their lambdas then come linked from the
+ * compiler, a training guest through the instruction groups the demo leaves out, the threads a machine's launch starts ahead ({@link StartAhead}: their lambdas then come linked from the
  * cache, not spun at each launch) and every step of going into the sandbox short of confining this process, which
  * must still write the cache when it exits. With {@code --run-only} it runs only a guest's launch, for the cache a
  * {@code run} starts from: a JVM loads and links every class of its cache as it starts, and the snapshot and info
  * commands bring Jackson's 634, some 20 ms of each launch. With {@code --linux KERNEL} it boots that kernel on the
- * core instead of the bundled guest, for the cache a Linux guest's run starts from, made with the JIT's profiles
+ * core instead of the bundled and training guests, for the cache a Linux guest's run starts from, made with the JIT's profiles
  * (JEP 515): the JIT compiles the core's methods a boot runs sooner and from a boot's profiles (a boot some 10%
  * shorter; the same cache without the profiles is level with the run cache, docs/benchmarks.md); the bundled guest's
  * profiles would steer C2 badly on the regions of other guests. Hidden: it is the launcher's.
@@ -61,6 +63,7 @@ final class AotTrainingCommand implements Callable<Integer> {
             if (linux == null) {
                 ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
                 ran.add(everyBlockCompiled(() -> step("run", "--backend", "emulator", "--sandbox", "off")));
+                ran.add(trainingGuest());
             } else { // two vCPUs, as a Linux guest's SMP paths run
                 ran.add(step("run", "--backend", "emulator", "--sandbox", "off", "--cpus", "2", "--mem", "256M",
                         "--kernel", linux.toString(), "--append", "console=ttyS0 panic=-1"));
@@ -109,6 +112,28 @@ final class AotTrainingCommand implements Callable<Integer> {
             } else {
                 System.setProperty(Execution.PROPERTY, before);
             }
+        }
+    }
+
+    /**
+     * The training guest (src/main/guests/training.S) on the core: the locked, SSE, wide multiply and string paths, and
+     * regions compiled on the compiler thread, which the demo does not reach. From a file beside the JDK's temporary
+     * files named by this process's id (a temporary file's random name is SecureRandom's, whose providers would then
+     * come with every launch), removed after the run.
+     */
+    private static String trainingGuest() throws IOException {
+        Path image = Path.of(System.getProperty("java.io.tmpdir"), "jkvm-aot-training-" + ProcessHandle.current().pid() + ".elf");
+        try (InputStream in = AotTrainingCommand.class.getResourceAsStream("/guests/training.elf")) {
+            if (in == null) {
+                throw new MachineException("the training guest /guests/training.elf is missing from the jkvm jar: rebuild with scripts/jkvm (needs GNU as and ld)");
+            }
+            Files.write(image, in.readAllBytes(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+        }
+        try {
+            return step("run", "--backend", "emulator", "--sandbox", "off", "--image", image.toString())
+                    .replace(image.toString(), "training.elf");
+        } finally {
+            Files.deleteIfExists(image);
         }
     }
 

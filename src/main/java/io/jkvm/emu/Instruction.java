@@ -46,4 +46,36 @@ record Instruction(Prefixes prefixes, int encoding, int payload, int map, int op
     int extension() {
         return (modrmByte >>> 3) & 7;
     }
+
+    // Equality written out (LaunchRecordEqualityTest): a region's shared key hashes the instruction an interpreted or
+    // locked op carries at the first compile, and the record's generated methods cost 10 ms of their bootstrap there.
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Instruction i && encoding == i.encoding && payload == i.payload && map == i.map
+                && opcode == i.opcode && rexR == i.rexR && rexX == i.rexX && rexB == i.rexB && rexW == i.rexW
+                && operandSize == i.operandSize && addressSize == i.addressSize && modrmByte == i.modrmByte
+                && immediate == i.immediate && immediateSize == i.immediateSize && length == i.length
+                && prefixes.equals(i.prefixes) && java.util.Objects.equals(modrm, i.modrm);
+    }
+
+    @Override
+    public int hashCode() {
+        int h = prefixes.hashCode();
+        h = 31 * h + encoding;
+        h = 31 * h + payload;
+        h = 31 * h + map;
+        h = 31 * h + opcode;
+        h = 31 * h + rexR;
+        h = 31 * h + rexX;
+        h = 31 * h + rexB;
+        h = 31 * h + Boolean.hashCode(rexW);
+        h = 31 * h + operandSize;
+        h = 31 * h + addressSize;
+        h = 31 * h + java.util.Objects.hashCode(modrm);
+        h = 31 * h + modrmByte;
+        h = 31 * h + Long.hashCode(immediate);
+        h = 31 * h + immediateSize;
+        return 31 * h + length;
+    }
 }

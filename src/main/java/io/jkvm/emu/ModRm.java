@@ -85,4 +85,23 @@ record ModRm(int mod, int reg, int rm, int base, int index, int scale, long disp
     boolean isRegister() {
         return mod == 3;
     }
+
+    // Equality written out, as Instruction's (LaunchRecordEqualityTest).
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ModRm m && mod == m.mod && reg == m.reg && rm == m.rm && base == m.base && index == m.index
+                && scale == m.scale && disp == m.disp;
+    }
+
+    @Override
+    public int hashCode() {
+        int h = mod;
+        h = 31 * h + reg;
+        h = 31 * h + rm;
+        h = 31 * h + base;
+        h = 31 * h + index;
+        h = 31 * h + scale;
+        return 31 * h + Long.hashCode(disp);
+    }
 }

@@ -57,4 +57,26 @@ record Prefixes(int next, int length, boolean operandSize, boolean addressSize, 
             }
         }
     }
+
+    // Equality written out, as Instruction's (LaunchRecordEqualityTest).
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Prefixes p && next == p.next && length == p.length && operandSize == p.operandSize
+                && addressSize == p.addressSize && lock == p.lock && rep == p.rep && segment == p.segment
+                && fsOrGs == p.fsOrGs && tooLong == p.tooLong;
+    }
+
+    @Override
+    public int hashCode() {
+        int h = next;
+        h = 31 * h + length;
+        h = 31 * h + Boolean.hashCode(operandSize);
+        h = 31 * h + Boolean.hashCode(addressSize);
+        h = 31 * h + Boolean.hashCode(lock);
+        h = 31 * h + rep;
+        h = 31 * h + segment;
+        h = 31 * h + fsOrGs;
+        return 31 * h + Boolean.hashCode(tooLong);
+    }
 }

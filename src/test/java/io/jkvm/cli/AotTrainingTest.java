@@ -14,9 +14,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The training run scripts/jkvm makes the JDK's AOT cache from: each start path it means to cover runs to the status
  * a user would see, so the cache holds those paths' classes and not an early error's; the bundled guest also runs
- * with every block compiled, and the sandbox is rehearsed (SandboxRehearsalTest: without confining the JVM). (The
- * container test starts the image's jkvm with -XX:AOTMode=on, which fails when the cache made from this run cannot be
- * used.)
+ * with every block compiled, the training guest to the end of its checks, and the sandbox is rehearsed
+ * (SandboxRehearsalTest: without confining the JVM). (The container test starts the image's jkvm with -XX:AOTMode=on,
+ * which fails when the cache made from this run cannot be used.)
  */
 class AotTrainingTest {
     @Test
@@ -27,6 +27,7 @@ class AotTrainingTest {
         String line = r.out().strip();
         assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
                 + " run --backend emulator --sandbox off -> 1 (every block compiled);"
+                + " run --backend emulator --sandbox off --image training.elf -> 1;"
                 + " run --backend auto --sandbox off -> 1;"
                 + " snapshot check "), line);
         assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace"
@@ -53,6 +54,7 @@ class AotTrainingTest {
         String line = r.out().strip();
         assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
                 + " run --backend emulator --sandbox off -> 1 (every block compiled);"
+                + " run --backend emulator --sandbox off --image training.elf -> 1;" // its checks held: v = 0
                 + " run --backend auto --sandbox off -> "), line); // 1 where KVM runs the guest, else 2 (no device)
         assertTrue(line.endsWith("; started ahead; sandbox rehearsed"), line);
         assertTrue(!line.contains("snapshot") && !line.contains("restore") && !line.contains("info"), line);
