@@ -118,12 +118,7 @@ public final class Machine implements AutoCloseable, ControlTarget {
         try {
             List<VirtualCpu> created = new ArrayList<>();
             for (int id = 0; id < config.cpus(); id++) {
-                created.add(switch (start) {
-                    case Boot b -> factory.atEntry(backend, id, model.cpuid(), b.image().entry());
-                    case KernelBoot kb -> KernelLoading.vcpu(factory.make(backend, id, model.cpuid().withApicId(id)), id, kb.image(),
-                            model.cpuid().hasXsave());
-                    case Resume r -> factory.restored(backend, id, r.state(), r.origin(), console.trace()::println);
-                });
+                created.add(start.vcpu(factory, backend, id, model, console.trace()::println));
             }
             List<VcpuRunner> made = new ArrayList<>();
             for (int id = 0; id < created.size(); id++) {
@@ -138,18 +133,8 @@ public final class Machine implements AutoCloseable, ControlTarget {
             throw e;
         }
         interruptTarget = runners.getFirst().vcpu();
-        boolean testDevice = switch (start) {
-            case KernelBoot kb -> kb.kernel().pcTestDevice();
-            case Resume r -> DeviceManager.hasTestDevice(r.state());
-            case Boot b -> false;
-        };
         try {
-            List<VirtioConfig> virtio = switch (start) {
-                case KernelBoot kb -> kb.kernel().virtio();
-                case Resume r -> DeviceManager.virtioIn(r.state()); // the images and TAPs the records name
-                case Boot b -> List.of();
-            };
-            devices.attach(runners, pc, testDevice, virtio, memory, console.trace()::println);
+            devices.attach(runners, pc, start.testDevice(), start.virtio(), memory, console.trace()::println);
             if (start instanceof KernelBoot kb && kb.image() instanceof KernelLoading.MultibootKernel) {
                 devices.leaveAsTheBiosDoes(memory); // a multiboot kernel is started by a PC's firmware, which programs these first
             }
