@@ -189,55 +189,53 @@ final class VcpuRunner {
         }
     }
 
-    /** Carries out one event; false when the thread is to end. */
+    /**
+     * Carries out one event; false when the thread is to end. An if chain, not a pattern switch, as ExitDispatch's:
+     * the switch's bootstrap would build a class as a launch ends, at its Stop.
+     */
     private boolean take(Posted p) {
-        switch (p.event()) {
-            case Pause pause -> {
-                if (!paused) {
-                    completeInFlight();
-                    paused = true;
-                }
-                p.answer().complete(DONE);
+        Event event = p.event();
+        if (event instanceof Pause) {
+            if (!paused) {
+                completeInFlight();
+                paused = true;
             }
-            case Resume resume -> {
-                paused = false;
-                vcpu.clearExitRequest();
-                p.answer().complete(DONE);
+            p.answer().complete(DONE);
+        } else if (event instanceof Resume) {
+            paused = false;
+            vcpu.clearExitRequest();
+            p.answer().complete(DONE);
+        } else if (event instanceof SaveState) {
+            if (!paused && runsGuest) {
+                p.answer().completeExceptionally(new MachineException("cannot save vCPU " + id + ": pause it first"));
+            } else {
+                p.answer().complete(vcpu.saveState());
             }
-            case SaveState save -> {
-                if (!paused && runsGuest) {
-                    p.answer().completeExceptionally(new MachineException("cannot save vCPU " + id + ": pause it first"));
-                } else {
-                    p.answer().complete(vcpu.saveState());
-                }
+        } else if (event instanceof Replace replace) {
+            vcpu = replace.next();
+            if (paused) {
+                vcpu.requestExit(); // the new vCPU stays out of the guest until the resume
             }
-            case Replace replace -> {
-                vcpu = replace.next();
-                if (paused) {
-                    vcpu.requestExit(); // the new vCPU stays out of the guest until the resume
-                }
-                p.answer().complete(DONE);
+            p.answer().complete(DONE);
+        } else if (event instanceof Init) {
+            if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
+                core.init();
             }
-            case Init init -> {
-                if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
-                    core.init();
-                }
-                waitingInHlt = false; // it waits, if at all, for a STARTUP IPI: the next run says so
-                vcpu.clearExitRequest();
-                p.answer().complete(DONE);
+            waitingInHlt = false; // it waits, if at all, for a STARTUP IPI: the next run says so
+            vcpu.clearExitRequest();
+            p.answer().complete(DONE);
+        } else if (event instanceof Startup startup) {
+            if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
+                core.startAt(startup.segment(), startup.offset());
             }
-            case Startup startup -> {
-                if (vcpu instanceof io.jkvm.emu.EmulatedVcpu core) {
-                    core.startAt(startup.segment(), startup.offset());
-                }
-                waitingInHlt = false;
-                vcpu.clearExitRequest();
-                p.answer().complete(DONE);
-            }
-            case Stop stop -> {
-                p.answer().complete(DONE);
-                return false;
-            }
+            waitingInHlt = false;
+            vcpu.clearExitRequest();
+            p.answer().complete(DONE);
+        } else if (event instanceof Stop) {
+            p.answer().complete(DONE);
+            return false;
+        } else {
+            throw new AssertionError(event);
         }
         return true;
     }
