@@ -3,14 +3,9 @@
 # turn the columns into diagonals and back), each block added to its input and the counter stepped; RAX is the last
 # block's first eight bytes plus the sum of every block's second eight.
         .include "core_bench.inc"
+        .include "sse.inc"
 bench:
-        mov rax, cr0
-        and eax, ~0x4                   # EM: SSE runs
-        or eax, 0x2                     # MP
-        mov cr0, rax
-        mov rax, cr4
-        or eax, 0x600                   # OSFXSR, OSXMMEXCPT
-        mov cr4, rax
+        sse_on
         movdqu xmm8, [rip + rot16]
         movdqu xmm9, [rip + rot8]
         movdqu xmm10, [rip + sigma]

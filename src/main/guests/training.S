@@ -6,17 +6,12 @@
         .intel_syntax noprefix
         .code64
         .include "serial.inc"
+        .include "sse.inc"
         .equ ROUNDS, 100000
         .section .text.start, "ax"
         .globl _start
 _start:
-        mov rax, cr0
-        and eax, ~0x4                   # EM: SSE runs
-        or eax, 0x2                     # MP
-        mov cr0, rax
-        mov rax, cr4
-        or eax, 0x600                   # OSFXSR, OSXMMEXCPT
-        mov cr4, rax
+        sse_on
         mov eax, 1
         cpuid
         and ecx, 1 << 9                 # SSSE3
