@@ -130,7 +130,8 @@ final class AotTrainingCommand implements Callable<Integer> {
             Files.write(image, in.readAllBytes(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         }
         try {
-            return step("run", "--backend", "emulator", "--sandbox", "off", "--image", image.toString())
+            // with a --cpu edit, as a user's +feature makes one: the lambdas that look up and check a feature by name
+            return step("run", "--backend", "emulator", "--sandbox", "off", "--cpu", "host,+ssse3", "--image", image.toString())
                     .replace(image.toString(), "training.elf");
         } finally {
             Files.deleteIfExists(image);

@@ -157,8 +157,12 @@ public final class Sandbox {
             return new Credentials.User(System.getProperty("user.name"), uid, -1); // itself: its gid stays, unread
         }
         String name = user.orElse(DEFAULT_USER);
-        Credentials.User to = Credentials.lookup(name).orElseThrow(() -> new SandboxException("--user " + name
-                + ": this host has no such user: name one from /etc/passwd (useradd --system NAME makes one)"));
+        Optional<Credentials.User> found = Credentials.lookup(name); // no lambda: its class would be spun at each launch
+        if (found.isEmpty()) {
+            throw new SandboxException("--user " + name
+                    + ": this host has no such user: name one from /etc/passwd (useradd --system NAME makes one)");
+        }
+        Credentials.User to = found.get();
         if (to.uid() == 0) {
             throw new SandboxException("--user " + name + " is uid 0, which is not unprivileged: name another user");
         }
@@ -210,6 +214,11 @@ public final class Sandbox {
         Credentials.lookup(DEFAULT_USER);
         heldCapabilities();
         Seccomp.rehearseInstall(program());
+        try { // what enter answers: its class then comes from the start-up cache, not read from the jar at each launch
+            java.lang.invoke.MethodHandles.lookup().ensureInitialized(Entered.class);
+        } catch (IllegalAccessException e) {
+            throw new AssertionError(e); // a class of this one's own
+        }
     }
 
     /**

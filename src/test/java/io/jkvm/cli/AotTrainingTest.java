@@ -27,7 +27,7 @@ class AotTrainingTest {
         String line = r.out().strip();
         assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
                 + " run --backend emulator --sandbox off -> 1 (every block compiled);"
-                + " run --backend emulator --sandbox off --image training.elf -> 1;"
+                + " run --backend emulator --sandbox off --cpu host,+ssse3 --image training.elf -> 1;"
                 + " run --backend auto --sandbox off -> 1;"
                 + " snapshot check "), line);
         assertTrue(line.matches(".*snapshot check \\S+bundled\\.snap -> 0; restore \\S+bundled\\.snap --backend emulator --trace"
@@ -54,7 +54,7 @@ class AotTrainingTest {
         String line = r.out().strip();
         assertTrue(line.startsWith("aot-training: run --backend emulator --sandbox off -> 1;"
                 + " run --backend emulator --sandbox off -> 1 (every block compiled);"
-                + " run --backend emulator --sandbox off --image training.elf -> 1;" // its checks held: v = 0
+                + " run --backend emulator --sandbox off --cpu host,+ssse3 --image training.elf -> 1;" // its checks held: v = 0
                 + " run --backend auto --sandbox off -> "), line); // 1 where KVM runs the guest, else 2 (no device)
         assertTrue(line.endsWith("; started ahead; sandbox rehearsed"), line);
         assertTrue(!line.contains("snapshot") && !line.contains("restore") && !line.contains("info"), line);
