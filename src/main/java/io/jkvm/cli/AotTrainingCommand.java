@@ -1,6 +1,7 @@
 package io.jkvm.cli;
 
 import io.jkvm.emu.Execution;
+import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.MachineConfig;
 import io.jkvm.machine.MachineException;
 import io.jkvm.machine.RestoreSlot;
@@ -9,7 +10,6 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -23,15 +23,16 @@ import java.util.concurrent.Callable;
  * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
  * {@code -XX:AOTCacheOutput}: the commands a user starts most, in one JVM, so their classes come loaded and linked in
  * every later start (without this run's method profiles: scripts/lib.sh says why). It also runs the core's block
- * compiler, a training guest through the instruction groups the demo leaves out, the threads a machine's launch starts ahead ({@link StartAhead}: their lambdas then come linked from the
- * cache, not spun at each launch) and every step of going into the sandbox short of confining this process, which
- * must still write the cache when it exits. With {@code --run-only} it runs only a guest's launch, for the cache a
- * {@code run} starts from: a JVM loads and links every class of its cache as it starts, and the snapshot and info
- * commands bring Jackson's 634, some 20 ms of each launch. With {@code --linux KERNEL} it boots that kernel on the
- * core instead of the bundled and training guests, for the cache a Linux guest's run starts from, made with the JIT's profiles
- * (JEP 515): the JIT compiles the core's methods a boot runs sooner and from a boot's profiles (a boot some 10%
- * shorter; the same cache without the profiles is level with the run cache, docs/benchmarks.md); the bundled guest's
- * profiles would steer C2 badly on the regions of other guests. Hidden: it is the launcher's.
+ * compiler, a training guest through the instruction groups the demo leaves out, the threads a machine's launch starts
+ * ahead ({@link StartAhead}: their lambdas then come linked from the cache, not spun at each launch) and every step of
+ * going into the sandbox short of confining this process, which must still write the cache when it exits. With
+ * {@code --run-only} it runs only a guest's launch, for the cache a {@code run} starts from: a JVM loads and links every
+ * class of its cache as it starts, and the snapshot and info commands bring Jackson's 634, some 20 ms of each launch.
+ * With {@code --linux KERNEL} it boots that kernel on the core instead of the bundled and training guests, for the cache
+ * a Linux guest's run starts from, made with the JIT's profiles (JEP 515): the JIT compiles the core's methods a boot
+ * runs sooner and from a boot's profiles (a boot some 10% shorter; the same cache without the profiles is level with
+ * the run cache, docs/benchmarks.md); the bundled guest's profiles would steer C2 badly on the regions of other guests.
+ * Hidden: it is the launcher's.
  */
 final class AotTrainingCommand implements Callable<Integer> {
     private final Main main;
@@ -123,16 +124,12 @@ final class AotTrainingCommand implements Callable<Integer> {
      */
     private static String trainingGuest() throws IOException {
         Path image = Path.of(System.getProperty("java.io.tmpdir"), "jkvm-aot-training-" + ProcessHandle.current().pid() + ".elf");
-        try (InputStream in = AotTrainingCommand.class.getResourceAsStream("/guests/training.elf")) {
-            if (in == null) {
-                throw new MachineException("the training guest /guests/training.elf is missing from the jkvm jar: rebuild with scripts/jkvm (needs GNU as and ld)");
-            }
-            Files.write(image, in.readAllBytes(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-        }
+        Files.write(image, GuestImage.bundledBytes("training.elf", "the training guest"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE);
         try {
             // with a --cpu edit, as a user's +feature makes one: the lambdas that look up and check a feature by name
-            return step("run", "--backend", "emulator", "--sandbox", "off", "--cpu", "host,+ssse3", "--image", image.toString())
-                    .replace(image.toString(), "training.elf");
+            return step("run", "--backend", "emulator", "--sandbox", "off", "--cpu", "host,+ssse3", "--image",
+                    image.toString()).replace(image.toString(), "training.elf");
         } finally {
             Files.deleteIfExists(image);
         }

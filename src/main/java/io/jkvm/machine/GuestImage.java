@@ -92,14 +92,19 @@ public record GuestImage(String name, List<Segment> segments, long entry) {
 
     /** The guest that ships inside jkvm (src/main/guests/demo.S), used when no --image is given. */
     public static GuestImage bundled() {
-        String resource = "/guests/demo.elf";
+        return parse("bundled demo guest", bundledBytes("demo.elf", "the bundled guest"), DEFAULT_LOAD_ADDRESS);
+    }
+
+    /** The bytes of {@code file}, a guest the build puts in jkvm's jar (src/main/guests), named {@code what} in errors. */
+    public static byte[] bundledBytes(String file, String what) {
+        String resource = "/guests/" + file;
         try (InputStream in = GuestImage.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new MachineException("the bundled guest " + resource + " is missing from the jkvm jar: rebuild with scripts/jkvm (needs GNU as and ld)");
+                throw new MachineException(what + " " + resource + " is missing from the jkvm jar: rebuild with scripts/jkvm (needs GNU as and ld)");
             }
-            return parse("bundled demo guest", in.readAllBytes(), DEFAULT_LOAD_ADDRESS);
+            return in.readAllBytes();
         } catch (IOException e) {
-            throw new MachineException("cannot read the bundled guest: " + e.getMessage(), e);
+            throw new MachineException("cannot read " + what + ": " + e.getMessage(), e);
         }
     }
 
