@@ -327,8 +327,10 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
             }
         }
         // a shadowed first instruction runs decoded, below, so compiled code never runs one (its flags may be left dead);
-        // so does a block whose region's other pages no longer translate as they did
-        if (compiled != null && !interruptShadow && (block.regionPages == null || regionPagesMap(block))) {
+        // so does a block whose region's other pages no longer translate as they did, and one whose region has SSE ops
+        // while they would fault
+        if (compiled != null && !interruptShadow && (block.regionPages == null || regionPagesMap(block))
+                && (!compiled.sse || SseLanes.ready(core()))) {
             regionCalls++;
             try {
                 int ran = compiled.run(core());

@@ -26,13 +26,14 @@ abstract class BodyState {
      * The run method's locals (0 is the compiled block itself): longs take two slots, each guest register has two.
      * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm); ADDRESS_RUN an address
      * run's look-up, the host address of its span's first byte or -1 ({@link AddressRuns}); XMM the core's XMM
-     * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns}).
+     * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns});
+     * LANES_DESTINATION and LANES_SOURCE the quadwords a PADD or PSUB of narrow lanes adds ({@link CompiledSse}).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
-            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, SSE_READY = EXIT + 2, HOST = SSE_READY + 1,
+            FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, HOST = EXIT + 2,
             PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1,
             ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2, RUN_HOST = XMM + 1, RUN_LINEAR = RUN_HOST + 2,
-            ADDRESS_RUN = RUN_LINEAR + 2;
+            ADDRESS_RUN = RUN_LINEAR + 2, LANES_DESTINATION = ADDRESS_RUN + 2, LANES_SOURCE = LANES_DESTINATION + 2;
     /**
      * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
      * holds them): at the start of a block whose first instructions only fault before one sets them all.
@@ -295,8 +296,6 @@ abstract class BodyState {
             cob.lconst_0().lstore(slot);
         }
         if (java.util.Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE)) {
-            cob.aload(CORE).invokestatic(BlockCompiler.desc(SseLanes.class), "ready", MethodTypeDesc.of(CD_boolean, CD_CORE))
-                    .istore(SSE_READY);
             cob.aload(CORE).getfield(CD_CORE, "xmm", BlockCompiler.CD_LONGS).astore(XMM);
         }
         if (stackRuns.any()) {

@@ -13,9 +13,15 @@ abstract class CompiledBlock {
      * of the region's blocks, which then runs the same compiled code when runBlock comes to it (one JIT compile).
      */
     final int entry;
+    /**
+     * Whether the region has SSE ops, which it runs without the interpreter's checks: runDecoded calls it only while
+     * {@link SseLanes#ready} holds, else runs the block's decoded forms, which fault where the interpreter does.
+     */
+    final boolean sse;
 
-    CompiledBlock(int entry) {
+    CompiledBlock(int entry, boolean sse) {
         this.entry = entry;
+        this.sse = sse;
     }
 
     abstract int run(Core core);

@@ -16,35 +16,26 @@ import static java.lang.constant.ConstantDescs.CD_long;
 import static java.lang.constant.ConstantDescs.CD_void;
 
 /**
- * The bytecode of a {@link BlockOp#SSE} op: the checks the interpreter makes first (SSE enabled, and SSSE3 in the
- * model for PSHUFB: #UD or #NM, the handler putting back the state before it) unless {@link SseLanes#ready} held at
- * the method's entry, then the op on the core's XMM registers (the XMM local) with their indexes as constants: moves,
+ * The bytecode of a {@link BlockOp#SSE} op, without the interpreter's checks (SSE enabled, SSSE3 in the model), as
+ * runDecoded enters a region with SSE ops only while {@link SseLanes#ready} holds ({@link CompiledBlock#sse}): the op
+ * on the core's XMM registers (the XMM local) with their indexes as constants: moves,
  * logic, PADD, PSUB, PSHUFD and logical shifts as their few operations on the quadwords, the others through the
  * {@link SseLanes} method the interpreter runs; MOVD and MOVQ with a general register move between that register's
  * local and the XMM register directly.
  */
 final class CompiledSse {
     private static final ClassDesc CD_SSE = BlockCompiler.desc(Sse.class), CD_LANES = BlockCompiler.desc(SseLanes.class);
-    private static final MethodTypeDesc CHECK = MethodTypeDesc.of(CD_void, CD_CORE),
-            TWO = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_LONGS, CD_int),
+    private static final MethodTypeDesc TWO = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_LONGS, CD_int),
             ONE_CONSTANT = MethodTypeDesc.of(CD_void, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
             TWO_CONSTANTS = MethodTypeDesc.of(CD_void, CD_int, CD_int, CD_LONGS, CD_int, CD_LONGS, CD_int),
             SHIFT = MethodTypeDesc.of(CD_void, CD_LONGS, CD_int, CD_int, CD_int, CD_int),
-            MISALIGNED = MethodTypeDesc.of(CD_void, CD_CORE, CD_boolean),
-            LANES = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_long);
+            MISALIGNED = MethodTypeDesc.of(CD_void, CD_CORE, CD_boolean);
 
     private CompiledSse() {
     }
 
     static void emit(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
-        Label ready = cob.newLabel();
-        cob.iload(BodyState.SSE_READY).ifne(ready); // else the interpreter's checks, which throw where it would
-        cob.aload(CORE).invokestatic(CD_SSE, "requireSseEnabled", CHECK);
-        if (d.sub() == SseForms.PSHUFB) {
-            cob.aload(CORE).invokestatic(CD_LANES, "requireSsse3", CHECK);
-        }
-        cob.labelBinding(ready);
         if (d.rm() == BlockOp.MEMORY) {
             memory(b, d, i);
             return;
@@ -168,8 +159,7 @@ final class CompiledSse {
                             cob.lsub();
                         }
                     } else {
-                        cob.loadConstant(Sse.topBits(lane))
-                                .invokestatic(CD_SSE, kind == 0 ? "addLanes" : "subtractLanes", LANES);
+                        lanes(cob, kind == 0, Sse.topBits(lane));
                     }
                     cob.lastore();
                 }
@@ -189,6 +179,24 @@ final class CompiledSse {
             }
         }
         return true;
+    }
+
+    /**
+     * {@link Sse#addLanes} or {@link Sse#subtractLanes} of the two quadwords on the stack, written out: C2 inlines
+     * calls into a method until its bytecode and theirs reach 8000 bytes, which a region's own reaches first.
+     */
+    private static void lanes(CodeBuilder cob, boolean add, long top) {
+        cob.lstore(BodyState.LANES_SOURCE).lstore(BodyState.LANES_DESTINATION);
+        if (add) { // ((d & ~top) + (s & ~top)) ^ ((d ^ s) & top)
+            cob.lload(BodyState.LANES_DESTINATION).loadConstant(~top).land();
+            cob.lload(BodyState.LANES_SOURCE).loadConstant(~top).land().ladd();
+            cob.lload(BodyState.LANES_DESTINATION).lload(BodyState.LANES_SOURCE).lxor();
+        } else { // ((d | top) - (s & ~top)) ^ ((d ^ ~s) & top)
+            cob.lload(BodyState.LANES_DESTINATION).loadConstant(top).lor();
+            cob.lload(BodyState.LANES_SOURCE).loadConstant(~top).land().lsub();
+            cob.lload(BodyState.LANES_DESTINATION).lload(BodyState.LANES_SOURCE).loadConstant(-1L).lxor().lxor();
+        }
+        cob.loadConstant(top).land().lxor();
     }
 
     /** Pushes quadword {@code half} of the source: XMM rm's, or the memory operand's in the core's scratch. */
