@@ -2,7 +2,6 @@ package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
-import java.lang.constant.ConstantDescs;
 import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
@@ -128,19 +127,17 @@ final class CompiledShifts {
             return;
         }
         int left = sub == 0 ? c : bits - c; // a ROR by c is a ROL by the rest
-        if (size == 8) { // the JDK's rotates, which the JIT makes one host rotate each
-            cob.lload(VALUE).loadConstant(left).invokestatic(ConstantDescs.CD_Long, "rotateLeft", ROTATE_LONG);
+        // the two shifts OR-ed, which C2 makes one host rotate (the JDK's rotateLeft is this bytecode, in a call)
+        if (size == 8) {
+            cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(64 - left).lushr().lor();
         } else if (size == 4) {
-            cob.lload(VALUE).l2i().loadConstant(left).invokestatic(ConstantDescs.CD_Integer, "rotateLeft", ROTATE_INT)
+            cob.lload(VALUE).l2i().loadConstant(left).ishl().lload(VALUE).l2i().loadConstant(32 - left).iushr().ior()
                     .i2l().loadConstant(0xFFFF_FFFFL).land();
         } else {
             cob.lload(VALUE).loadConstant(left).lshl().lload(VALUE).loadConstant(bits - left).lushr().lor()
                     .loadConstant(CpuState.mask(size)).land();
         }
     }
-
-    private static final MethodTypeDesc ROTATE_LONG = MethodTypeDesc.of(CD_long, CD_long, CD_int),
-            ROTATE_INT = MethodTypeDesc.of(CD_int, CD_int, CD_int);
 
     /**
      * A shift or rotate by CL, as its decoded form runs it: a count of 0 leaves the flags and the operand (a 32-bit one
