@@ -111,8 +111,8 @@ jar_stale() {
 # The JDK's ahead-of-time cache of target/jkvm.jar (JEP 483/514/515: classes loaded and linked), made by a training
 # run (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given after
 # the kind. Three kinds: `run`, target/jkvm-run.aot, for a guest's launch (trained on `run` alone); `linux`,
-# target/jkvm-linux.aot, for a Linux kernel's (trained on a boot of the kernel $aot_kernel names, with the JIT's
-# profiles of that boot); and `all`, target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their
+# target/jkvm-linux.aot, for a Linux kernel's (trained on a boot of the kernel $aot_kernel names into the user space of
+# jkvm's training /init, with the JIT's profiles of that boot); and `all`, target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their
 # JSON classes too). A JVM loads and links every class of its cache as it starts, and Jackson's 634 would cost each
 # guest launch some 20 ms. The JIT's profiles only where a Linux boot made them: a boot then runs some 10% shorter,
 # where the bundled guest's profiles steered C2 badly on other guests' hot code, a third slower on the core
@@ -132,7 +132,7 @@ aot_cache() {
       [ -f "${aot_kernel:-}" ] || return 1
       aot_path="$jkvm_root/target/jkvm-linux.aot" training+=(--linux "$aot_kernel") profiles=() what=": a boot of $aot_kernel"
       replay=()
-      limit=(timeout 300) # a kernel that boots on into a built-in initramfs's user space ends the training there
+      limit=(timeout 300) # a kernel that never powers off (its boot does not reach the training's /init) ends it
       ;;
   esac
   aot_opts=("-XX:AOTCache=$aot_path" "${replay[@]}")

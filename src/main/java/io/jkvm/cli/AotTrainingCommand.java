@@ -1,5 +1,6 @@
 package io.jkvm.cli;
 
+import io.jkvm.boot.Initramfs;
 import io.jkvm.emu.Execution;
 import io.jkvm.machine.GuestImage;
 import io.jkvm.machine.MachineConfig;
@@ -28,10 +29,12 @@ import java.util.concurrent.Callable;
  * going into the sandbox short of confining this process, which must still write the cache when it exits. With
  * {@code --run-only} it runs only a guest's launch, for the cache a {@code run} starts from: a JVM loads and links every
  * class of its cache as it starts, and the snapshot and info commands bring Jackson's 634, some 20 ms of each launch.
- * With {@code --linux KERNEL} it boots that kernel on the core instead of the bundled and training guests, for the cache
- * a Linux guest's run starts from, made with the JIT's profiles (JEP 515): the JIT compiles the core's methods a boot
- * runs sooner and from a boot's profiles (a boot some 10% shorter; the same cache without the profiles is level with
- * the run cache, docs/benchmarks.md); the bundled guest's profiles would steer C2 badly on the regions of other guests.
+ * With {@code --linux KERNEL} it boots that kernel on the core instead of the bundled and training guests, into the user
+ * space of jkvm's training /init, for the cache a Linux guest's run starts from, made with the JIT's profiles (JEP 515):
+ * the JIT compiles the core's methods a boot runs sooner and from a boot's profiles (a boot some 10% shorter; the same
+ * cache without the profiles is level with the run cache), and those of user space spare the JIT recompiles when a
+ * guest's programs run (boots and hashing rounds some 5% shorter, docs/benchmarks.md); the bundled guest's profiles
+ * would steer C2 badly on the regions of other guests.
  * Hidden: it is the launcher's.
  */
 final class AotTrainingCommand implements Callable<Integer> {
@@ -45,7 +48,7 @@ final class AotTrainingCommand implements Callable<Integer> {
         spec.usageMessage().hidden(true).description("Runs jkvm's common start paths once (for the JDK's AOT cache); prints what it ran.");
         spec.addOption(CommandModel.flag("--run-only", "only a guest's launch (run), not snapshot, restore or info"));
         spec.addOption(CommandModel.option("--linux", "KERNEL", Path.class,
-                "only a boot of this Linux kernel on the core (to its panic: no root file system), and KVM's launch").build());
+                "only a boot of this Linux kernel on the core into jkvm's training user space, and KVM's launch").build());
     }
 
     @Override
@@ -65,9 +68,8 @@ final class AotTrainingCommand implements Callable<Integer> {
                 ran.add(step("run", "--backend", "emulator", "--sandbox", "off"));
                 ran.add(everyBlockCompiled(() -> step("run", "--backend", "emulator", "--sandbox", "off")));
                 ran.add(trainingGuest());
-            } else { // two vCPUs, as a Linux guest's SMP paths run
-                ran.add(step("run", "--backend", "emulator", "--sandbox", "off", "--cpus", "2", "--mem", "256M",
-                        "--kernel", linux.toString(), "--append", "console=ttyS0 panic=-1"));
+            } else {
+                ran.add(linuxBoot(linux));
             }
             ran.add(step("run", "--backend", "auto", "--sandbox", "off")); // KVM where it can run the guest; else the core's line
             if (!runOnly) {
@@ -123,15 +125,35 @@ final class AotTrainingCommand implements Callable<Integer> {
      * come with every launch), removed after the run.
      */
     private static String trainingGuest() throws IOException {
-        Path image = Path.of(System.getProperty("java.io.tmpdir"), "jkvm-aot-training-" + ProcessHandle.current().pid() + ".elf");
-        Files.write(image, GuestImage.bundledBytes("training.elf", "the training guest"), StandardOpenOption.CREATE_NEW,
-                StandardOpenOption.WRITE);
+        // with a --cpu edit, as a user's +feature makes one: the lambdas that look up and check a feature by name
+        return withFile("training.elf", GuestImage.bundledBytes("training.elf", "the training guest"), image ->
+                step("run", "--backend", "emulator", "--sandbox", "off", "--cpu", "host,+ssse3", "--image", image));
+    }
+
+    /**
+     * A boot of {@code kernel} with two vCPUs, as a Linux guest's SMP paths run, into the user space of an initramfs
+     * whose /init is jkvm's training program (src/main/guests/linux_init.S), which powers the machine off.
+     */
+    private static String linuxBoot(Path kernel) throws IOException {
+        byte[] initramfs = Initramfs.withInit(GuestImage.bundledBytes("linux_init.elf", "the Linux training's /init"));
+        return withFile("training-init.cpio", initramfs, initrd -> step("run", "--backend", "emulator", "--sandbox",
+                "off", "--cpus", "2", "--mem", "256M", "--kernel", kernel.toString(), "--initrd", initrd, "--append",
+                "console=ttyS0 panic=-1"));
+    }
+
+    /**
+     * The step {@code run} makes of {@code bytes} in a file of their own in java.io.tmpdir (made new: no write through
+     * a link planted there), named {@code name} in what it returns; the file is gone after.
+     */
+    private static String withFile(String name, byte[] bytes, java.util.function.Function<String, String> run)
+            throws IOException {
+        Path file = Path.of(System.getProperty("java.io.tmpdir"), "jkvm-aot-training-" + ProcessHandle.current().pid()
+                + "-" + name);
+        Files.write(file, bytes, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
         try {
-            // with a --cpu edit, as a user's +feature makes one: the lambdas that look up and check a feature by name
-            return step("run", "--backend", "emulator", "--sandbox", "off", "--cpu", "host,+ssse3", "--image",
-                    image.toString()).replace(image.toString(), "training.elf");
+            return run.apply(file.toString()).replace(file.toString(), name);
         } finally {
-            Files.deleteIfExists(image);
+            Files.deleteIfExists(file);
         }
     }
 
