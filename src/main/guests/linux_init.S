@@ -3,8 +3,9 @@
 # copy-on-write, execve, context switches with their FPU state and TLS base) as a user's guest does. As PID 1 it starts
 # itself again with an argument (fork, execve) CHILDREN times and waits for each; each child sets its TLS base, maps
 # MAPPING bytes and writes every page, reads /init into them, hashes them with rotates, adds and XORs (as SHA-1's
-# rounds do), counts their zero bytes with SSE2's PCMPEQB and PMOVMSKB and again a byte at a time (as string functions
-# do), asks the time and its pid, and exits with 0 when the counts agree and the read gave /init's bytes. PID 1 powers
+# rounds do), counts their zero bytes with SSE2's PCMPEQB and PMOVMSKB and again a byte at a time, runs string functions
+# as glibc's SSE2 and SSE4.2 ones do, asks the time and its pid, and exits with 0 when the counts agree, the read gave
+# /init's bytes and the string functions the right answers. PID 1 powers
 # the machine off once every child exited with 0, else exits, and the kernel panics (jkvm exits 2).
         .intel_syntax noprefix
         .equ SYS_READ, 0
@@ -24,6 +25,10 @@
         .equ CHILDREN, 8
         .equ MAPPING, 0x100000
         .equ HASH_PASSES, 4
+        .equ STRINGS, 0x80000
+        .equ STRING_LENGTH, 4095
+        .equ COPY, 0x2000
+        .equ STRING_ROUNDS, 100
         .text
         .globl _start
 _start:
@@ -161,6 +166,7 @@ child:
         jnz 8b
         cmp r11d, r12d
         jne child_failed
+        call strings
         mov edi, 1                              # clock_gettime(CLOCK_MONOTONIC, &time)
         lea rsi, [rip + time]
         mov eax, SYS_CLOCK_GETTIME
@@ -182,6 +188,108 @@ child_failed:
         mov edi, 1
         mov eax, SYS_EXIT_GROUP
         syscall
+
+# String functions as glibc's SSE2 and SSE4.2 ones make them, STRING_ROUNDS times over a string of STRING_LENGTH
+# letters at STRINGS in the mapping (RBX): strlen by PMINUB, PCMPEQB, PMOVMSKB and BSF; memchr by a broadcast byte
+# (PUNPCKLBW, PUNPCKLWD, PSHUFD); memcpy by MOVDQU loads and MOVDQA stores and by REP MOVSB, checked by REPE CMPSB;
+# memset by REP STOSB; strcmp of the copy by PCMPISTRI where the CPU has SSE4.2. A wrong answer fails the child.
+strings:
+        lea rdi, [rbx + STRINGS]                # the letters, a to z over and over, then a NUL
+        xor ecx, ecx
+1:      mov eax, ecx
+        xor edx, edx
+        mov r8d, 26
+        div r8d
+        add dl, 'a'
+        mov [rdi + rcx], dl
+        inc ecx
+        cmp ecx, STRING_LENGTH
+        jb 1b
+        mov byte ptr [rdi + rcx], 0
+        push rbx
+        mov eax, 1
+        cpuid
+        pop rbx
+        and ecx, 1 << 20                        # SSE4.2
+        mov r14d, ecx
+        mov r15d, STRING_ROUNDS
+2:      lea rdi, [rbx + STRINGS]                # strlen
+        pxor xmm1, xmm1
+        mov rax, rdi
+3:      movdqa xmm0, [rax]
+        pminub xmm0, [rax + 16]
+        pcmpeqb xmm0, xmm1
+        pmovmskb edx, xmm0
+        test edx, edx
+        jnz 4f
+        add rax, 32
+        jmp 3b
+4:      movdqa xmm0, [rax]
+        pcmpeqb xmm0, xmm1
+        pmovmskb edx, xmm0
+        test edx, edx
+        jnz 5f
+        add rax, 16
+        movdqa xmm0, [rax]
+        pcmpeqb xmm0, xmm1
+        pmovmskb edx, xmm0
+5:      bsf edx, edx
+        add rax, rdx
+        sub rax, rdi
+        cmp rax, STRING_LENGTH
+        jne child_failed
+        mov eax, 'z'                            # memchr: the first z, the 26th letter
+        movd xmm2, eax
+        punpcklbw xmm2, xmm2
+        punpcklwd xmm2, xmm2
+        pshufd xmm2, xmm2, 0
+        mov rax, rdi
+6:      movdqa xmm0, [rax]
+        pcmpeqb xmm0, xmm2
+        pmovmskb edx, xmm0
+        test edx, edx
+        jnz 7f
+        add rax, 16
+        jmp 6b
+7:      bsf edx, edx
+        add rax, rdx
+        sub rax, rdi
+        cmp rax, 25
+        jne child_failed
+        lea rsi, [rbx + STRINGS]                # memcpy, 16 bytes at a time, the NUL too
+        lea rdi, [rbx + STRINGS + COPY]
+        xor eax, eax
+8:      movdqu xmm0, [rsi + rax]
+        movdqa [rdi + rax], xmm0
+        add rax, 16
+        cmp rax, STRING_LENGTH + 1
+        jb 8b
+        lea rdi, [rbx + STRINGS + COPY + COPY]  # and by REP MOVSB
+        mov ecx, STRING_LENGTH + 1
+        rep movsb
+        lea rsi, [rbx + STRINGS + COPY]
+        lea rdi, [rbx + STRINGS + COPY + COPY]
+        mov ecx, STRING_LENGTH + 1
+        repe cmpsb
+        jne child_failed
+        lea rdi, [rbx + STRINGS + 3 * COPY]     # memset
+        mov eax, 0x55
+        mov ecx, COPY
+        rep stosb
+        test r14d, r14d
+        jz 10f
+        lea rsi, [rbx + STRINGS]                # strcmp: equal each, negative polarity, to the NUL
+        lea rdi, [rbx + STRINGS + COPY]
+        xor edx, edx
+9:      movdqu xmm0, [rsi + rdx]
+        pcmpistri xmm0, [rdi + rdx], 0x18
+        jc child_failed                         # a byte that differs
+        jz 10f                                  # the NUL: equal
+        add rdx, 16
+        jmp 9b
+10:     dec r15d
+        jnz 2b
+        ret
 
         .data
 path:   .asciz "/init"
