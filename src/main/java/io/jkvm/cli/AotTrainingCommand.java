@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
  * space of jkvm's training /init, for the cache a Linux guest's run starts from, made with the JIT's profiles (JEP 515):
  * the JIT compiles the core's methods a boot runs sooner and from a boot's profiles (a boot some 10% shorter; the same
  * cache without the profiles is level with the run cache), and those of user space spare the JIT recompiles when a
- * guest's programs run (boots and hashing rounds some 5% shorter, docs/benchmarks.md); the bundled guest's profiles
+ * guest's programs run (a boot's deoptimizations a third fewer, docs/benchmarks.md); the bundled guest's profiles
  * would steer C2 badly on the regions of other guests.
  * Hidden: it is the launcher's.
  */
