@@ -4,8 +4,9 @@
 # itself again with an argument (fork, execve) CHILDREN times and waits for each; each child sets its TLS base, maps
 # MAPPING bytes and writes every page, reads /init into them, hashes them with rotates, adds and XORs (as SHA-1's
 # rounds do), counts their zero bytes with SSE2's PCMPEQB and PMOVMSKB and again a byte at a time, runs string functions
-# as glibc's SSE2 and SSE4.2 ones do, asks the time and its pid, and exits with 0 when the counts agree, the read gave
-# /init's bytes and the string functions the right answers. PID 1 powers
+# as glibc's SSE2, SSSE3 and SSE4.2 ones do and what else compiled C code has (loads through FS, 16-bit stores, fences),
+# asks the time and its pid, and exits with 0 when the counts agree, the read gave /init's bytes and every other check
+# holds. PID 1 powers
 # the machine off once every child exited with 0, else exits, and the kernel panics (jkvm exits 2).
         .intel_syntax noprefix
         .equ SYS_READ, 0
@@ -287,9 +288,69 @@ strings:
         jz 10f                                  # the NUL: equal
         add rdx, 16
         jmp 9b
-10:     dec r15d
+10:     call extras
+        dec r15d
         jnz 2b
         ret
+
+# What else a compiled C program's code has: loads through FS (the TLS block, the stack protector's canary), 16-bit
+# stores and read-modify-writes, the three fences, XGETBV where the OS has enabled XSAVE, PSHUFB with a mask that is
+# no lane rotation and PALIGNR where the CPU has SSSE3, strspn and strcspn by PCMPISTRI where it has SSE4.2.
+extras:
+        mov rax, fs:[0]                         # the TLS block's pointer to itself
+        lea rdx, [rip + tls]
+        cmp rax, rdx
+        jne child_failed
+        mov rax, fs:[0x28]
+        cmp rax, [rip + tls + 0x28]
+        jne child_failed
+        lea rdi, [rbx + STRINGS + 3 * COPY]
+        mov ax, 0x1234
+        mov [rdi], ax
+        add word ptr [rdi], 0x0101
+        movzx eax, word ptr [rdi]
+        cmp eax, 0x1335
+        jne child_failed
+        mfence
+        lfence
+        sfence
+        push rbx
+        mov eax, 1
+        cpuid
+        pop rbx
+        mov r13d, ecx
+        bt r13d, 27                             # OSXSAVE: XCR0 has x87 and SSE
+        jnc 1f
+        xor ecx, ecx
+        xgetbv
+        and eax, 3
+        cmp eax, 3
+        jne child_failed
+1:      bt r13d, 9                              # SSSE3
+        jnc 2f
+        movdqa xmm0, [rip + letters]
+        movdqa xmm4, xmm0
+        pshufb xmm0, [rip + reversed]           # the bytes reversed, twice: as they were
+        pshufb xmm0, [rip + reversed]
+        pcmpeqb xmm0, xmm4
+        pmovmskb eax, xmm0
+        cmp eax, 0xffff
+        jne child_failed
+        movdqa xmm0, xmm4
+        palignr xmm0, xmm4, 1                   # the bytes from the second on, then the first
+        movd eax, xmm0
+        cmp eax, 0x65646362                     # "bcde"
+        jne child_failed
+2:      bt r13d, 20                             # SSE4.2
+        jnc 3f
+        movdqa xmm3, [rip + set]
+        pcmpistri xmm3, [rip + spanned], 0x10   # strspn: equal any, negative polarity
+        cmp ecx, 9
+        jne child_failed
+        pcmpistri xmm3, [rip + spanned + 16], 0 # strcspn: equal any
+        cmp ecx, 3
+        jne child_failed
+3:      ret
 
         .data
 path:   .asciz "/init"
@@ -303,7 +364,19 @@ child_envp:
 status: .long 0
         .balign 16
 tls:    .quad tls                               # a TLS block's first word points at itself, as the x86-64 ABI's does
-        .quad 0
+        .quad 0, 0, 0, 0
+        .quad 0x2f8a1c7d5e934b60                # at 0x28: the stack protector's canary
+letters:
+        .ascii "abcdefghijklmnop"
+reversed:
+        .byte 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0
+set:    .asciz "abc"
+        .balign 16
+spanned:
+        .asciz "abcabcabcxyz"
+        .balign 16
+        .asciz "xyzbxyz"
+        .balign 16
 digest: .long 0, 0, 0
         .balign 8
 time:   .quad 0, 0
