@@ -50,7 +50,7 @@ final class BlockCompiler {
     static final ClassDesc CD_CORE = desc(Core.class), CD_FORM = desc(DecodedForm.class), CD_LONGS = CD_long.arrayType();
     static final ClassDesc CD_COMPILED = desc(CompiledBlock.class);
     private static final MethodTypeDesc RUN = MethodTypeDesc.of(CD_int, CD_CORE), ENTRY = MethodTypeDesc.of(CD_void, CD_int),
-            SUPER_ENTRY = MethodTypeDesc.of(CD_void, CD_int, ConstantDescs.CD_boolean),
+            SUPER_ENTRY = MethodTypeDesc.of(CD_void, CD_int, ConstantDescs.CD_boolean, ConstantDescs.CD_boolean),
             AT = MethodTypeDesc.of(CD_COMPILED, CD_int);
     private static final ClassFile CLASS_FILE = ClassFile.of(ClassFile.ClassHierarchyResolverOption.of(
             ClassHierarchyResolver.ofClassLoading(BlockCompiler.class.getClassLoader())));
@@ -135,10 +135,12 @@ final class BlockCompiler {
         return CLASS_FILE.build(self, clb -> {
             clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
             clb.withSuperclass(CD_COMPILED);
-            boolean sse = Arrays.stream(region.insns()).anyMatch(d -> d.op() == BlockOp.SSE);
+            BlockOp[] insns = region.insns();
+            boolean sse = Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE);
+            boolean ssse3 = Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE && d.sub() == SseForms.PSHUFB);
             clb.withMethodBody(ConstantDescs.INIT_NAME, ENTRY, ClassFile.ACC_PUBLIC, cob -> cob
-                    .aload(0).iload(1).loadConstant(sse ? 1 : 0).invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME,
-                            SUPER_ENTRY).return_());
+                    .aload(0).iload(1).loadConstant(sse ? 1 : 0).loadConstant(ssse3 ? 1 : 0)
+                    .invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME, SUPER_ENTRY).return_());
             clb.withMethodBody("at", AT, ClassFile.ACC_PUBLIC, cob -> cob
                     .new_(self).dup().iload(1).invokespecial(self, ConstantDescs.INIT_NAME, ENTRY).areturn());
             clb.withMethodBody("run", RUN, ClassFile.ACC_PUBLIC, cob -> new Body(cob, region, prefix).emit());

@@ -330,7 +330,7 @@ abstract sealed class BlockExecution extends StepExecution permits RegionCompila
         // so does a block whose region's other pages no longer translate as they did, and one whose region has SSE ops
         // while they would fault
         if (compiled != null && !interruptShadow && (block.regionPages == null || regionPagesMap(block))
-                && (!compiled.sse || SseLanes.ready(core()))) {
+                && (!compiled.sse || SseLanes.ready(core(), compiled.ssse3))) {
             regionCalls++;
             try {
                 int ran = compiled.run(core());

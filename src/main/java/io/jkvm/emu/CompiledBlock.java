@@ -14,14 +14,16 @@ abstract class CompiledBlock {
      */
     final int entry;
     /**
-     * Whether the region has SSE ops, which it runs without the interpreter's checks: runDecoded calls it only while
-     * {@link SseLanes#ready} holds, else runs the block's decoded forms, which fault where the interpreter does.
+     * Whether the region has SSE ops, and SSSE3's PSHUFB among them, which it runs without the interpreter's checks:
+     * runDecoded calls it only while {@link SseLanes#ready} holds for them, else runs the block's decoded forms, which
+     * fault where the interpreter does.
      */
-    final boolean sse;
+    final boolean sse, ssse3;
 
-    CompiledBlock(int entry, boolean sse) {
+    CompiledBlock(int entry, boolean sse, boolean ssse3) {
         this.entry = entry;
         this.sse = sse;
+        this.ssse3 = ssse3;
     }
 
     abstract int run(Core core);

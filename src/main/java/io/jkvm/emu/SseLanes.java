@@ -122,11 +122,20 @@ final class SseLanes {
 
     /**
      * Whether every SSE and SSSE3 form runs without a fault now: SSE enabled ({@link Sse#requireSseEnabled}) and SSSE3
-     * in the model. A compiled method asks once at its entry: CR0 and CR4 do not change while it runs (MOV to a control
-     * register, CLTS, XRSTOR and task switches are no op of a block, and interrupts are taken once it has left).
+     * in the model.
      */
     static boolean ready(Core c) {
-        return (c.cr4 & ControlBits.CR4_OSFXSR) != 0 && (c.cr0 & (ControlBits.CR0_EM | ControlBits.CR0_TS)) == 0 && c.ssse3;
+        return ready(c, true);
+    }
+
+    /**
+     * Whether every SSE form, and SSSE3's too when {@code ssse3}, runs without a fault now. runDecoded asks before it
+     * enters a compiled region with SSE ops: CR0 and CR4 do not change while it runs (MOV to a control register, CLTS,
+     * XRSTOR and task switches are no op of a block, and interrupts are taken once it has left).
+     */
+    static boolean ready(Core c, boolean ssse3) {
+        return (c.cr4 & ControlBits.CR4_OSFXSR) != 0 && (c.cr0 & (ControlBits.CR0_EM | ControlBits.CR0_TS)) == 0
+                && (c.ssse3 || !ssse3);
     }
 
     /** SSSE3's forms are #UD on a model without it (CPUID.1:ECX[9]). */

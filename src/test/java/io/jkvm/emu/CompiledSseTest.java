@@ -134,8 +134,13 @@ class CompiledSseTest {
      * ran in {@code setting}.
      */
     private static List<Long> run(String setting, String form) {
+        return run(setting, "max", form, null);
+    }
+
+    /** As {@link #run(String, String)} on the CPU model {@code cpu}, the vCPU's {@link CoreStats} to {@code stats}. */
+    private static List<Long> run(String setting, String cpu, String form, CoreStats[] stats) {
         return ExecutionTest.with(setting, () -> {
-            try (EmuVm vm = new EmuVm(guest(form))) {
+            try (EmuVm vm = new EmuVm(cpu, guest(form))) {
                 long v = 0x9E3779B97F4A7C15L;
                 for (int i = 0; i < 96; i++) { // random registers and memory: no result all zeros or ones by chance
                     v = v * 6364136223846793005L + 1442695040888963407L;
@@ -154,6 +159,9 @@ class CompiledSseTest {
                     seen.add(r.gpr(g));
                 }
                 seen.add(vm.vcpu.instructions());
+                if (stats != null) {
+                    stats[0] = vm.vcpu.coreStats();
+                }
                 return seen;
             }
         });
@@ -196,6 +204,19 @@ class CompiledSseTest {
                 return null;
             }
         });
+    }
+
+    /**
+     * A loop of SSE2 ops (mov ecx, 3000; 1: paddd xmm0, xmm1; pxor xmm2, xmm0; psubw xmm3, xmm2; dec ecx; jnz 1b) on a
+     * model without SSSE3: only PSHUFB needs it, so the region runs compiled, with the interpreter's results.
+     */
+    @Test
+    void sse2RegionsRunCompiledOnAModelWithoutSsse3() {
+        String loop = "b9b80b0000" + "660ffec1" + "660fefd0" + "660ff9da" + "ffc9" + "75f0";
+        CoreStats[] stats = new CoreStats[1];
+        List<Long> compiled = run("compiled", "max,-ssse3", loop, stats);
+        assertEquals(run("interpreter", "max,-ssse3", loop, null), compiled);
+        assertTrue(stats[0].inCompiledRegions() > 3 * 3000, stats[0].summary());
     }
 
     /**
