@@ -112,15 +112,15 @@ jar_stale() {
 # run (`jkvm aot-training`) when it is missing or older than the jar, for a JVM started with the options given after
 # the kind. Three kinds: `run`, target/jkvm-run.aot, for a guest's launch (trained on `run` alone); `linux`,
 # target/jkvm-linux.aot, for a Linux kernel's (trained on a boot of the kernel $aot_kernel names into the user space of
-# jkvm's training /init, with the JIT's profiles of that boot); and `all`, target/jkvm.aot, for every other command (snapshot, restore, info, ctl: their
-# JSON classes too). A JVM loads and links every class of its cache as it starts, and Jackson's 634 would cost each
-# guest launch some 20 ms. The JIT's profiles only where a Linux boot made them: a boot then runs some 10% shorter,
-# where the bundled guest's profiles steered C2 badly on other guests' hot code, a third slower on the core
-# benchmarks (docs/benchmarks.md). Succeeds when the cache is there to use and puts the options that start a JVM
-# from it in the array aot_opts (its path also in aot_path); a failed training only costs the speed-up, and is not
-# tried again until the next build (a kernel that never ends its boot would otherwise cost every launch the 300 s
-# limit). A JVM started from a cache without profiles is told so: its thread that replays a cache's training data
-# otherwise spends some 9 ms of a launch's CPU on the empty set (launches 8 ms shorter without it).
+# jkvm's training /init, with the JIT's profiles of that boot); and `all`, target/jkvm.aot, for every other command
+# (snapshot, restore, info, ctl: their JSON classes too). A JVM loads and links every class of its cache as it starts,
+# and Jackson's 634 would cost each guest launch some 20 ms. The JIT's profiles only where a Linux boot made them: a
+# boot then runs some 10% shorter, where the bundled guest's profiles steered C2 badly on other guests' hot code, a
+# third slower on the core benchmarks (docs/benchmarks.md). Succeeds when the cache is there to use and puts the
+# options that start a JVM from it in the array aot_opts (its path also in aot_path); a failed training only costs the
+# speed-up, and is not tried again until the next build (a kernel that never ends its boot would otherwise cost every
+# launch the 300 s limit). A JVM started from a cache without profiles is told so: its thread that replays a cache's
+# training data otherwise spends some 9 ms of a launch's CPU on the empty set (launches 8 ms shorter without it).
 aot_cache() {
   local kind=$1 training=(aot-training) profiles=(-XX:+UnlockDiagnosticVMOptions -XX:-AOTRecordTraining) what="" limit=()
   local replay=(-XX:+UnlockDiagnosticVMOptions -XX:-AOTReplayTraining)

@@ -22,7 +22,10 @@ public final class Initramfs {
         return out.toByteArray();
     }
 
-    /** One entry: the header's thirteen fields in eight hex digits each, the name with its NUL, the data, each padded to four bytes. */
+    /**
+     * One entry: the header's thirteen fields in eight hex digits each, the name with its NUL, the data, each padded
+     * to four bytes.
+     */
     private static void entry(ByteArrayOutputStream out, int inode, String name, int mode, int links, byte[] data) {
         byte[] nameBytes = (name + "\0").getBytes(StandardCharsets.US_ASCII);
         StringBuilder header = new StringBuilder("070701");

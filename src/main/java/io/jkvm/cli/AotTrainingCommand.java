@@ -19,6 +19,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 
 /**
  * The training run behind the JDK's ahead-of-time cache (JEP 483/514), which scripts/jkvm makes once per build with
@@ -145,8 +146,7 @@ final class AotTrainingCommand implements Callable<Integer> {
      * The step {@code run} makes of {@code bytes} in a file of their own in java.io.tmpdir (made new: no write through
      * a link planted there), named {@code name} in what it returns; the file is gone after.
      */
-    private static String withFile(String name, byte[] bytes, java.util.function.Function<String, String> run)
-            throws IOException {
+    private static String withFile(String name, byte[] bytes, Function<String, String> run) throws IOException {
         Path file = Path.of(System.getProperty("java.io.tmpdir"), "jkvm-aot-training-" + ProcessHandle.current().pid()
                 + "-" + name);
         Files.write(file, bytes, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);

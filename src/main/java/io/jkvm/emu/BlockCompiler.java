@@ -136,8 +136,7 @@ final class BlockCompiler {
             clb.withFlags(ClassFile.ACC_FINAL | ClassFile.ACC_SYNTHETIC);
             clb.withSuperclass(CD_COMPILED);
             BlockOp[] insns = region.insns();
-            boolean sse = Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE);
-            boolean ssse3 = Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE && d.sub() == SseForms.PSHUFB);
+            boolean sse = CompiledSse.any(insns, false), ssse3 = CompiledSse.any(insns, true);
             clb.withMethodBody(ConstantDescs.INIT_NAME, ENTRY, ClassFile.ACC_PUBLIC, cob -> cob
                     .aload(0).iload(1).loadConstant(sse ? 1 : 0).loadConstant(ssse3 ? 1 : 0)
                     .invokespecial(CD_COMPILED, ConstantDescs.INIT_NAME, SUPER_ENTRY).return_());

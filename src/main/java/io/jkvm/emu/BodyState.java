@@ -295,7 +295,7 @@ abstract class BodyState {
         for (int slot = PENDING_RECORD; slot <= ROTATED; slot += 2) {
             cob.lconst_0().lstore(slot);
         }
-        if (java.util.Arrays.stream(insns).anyMatch(d -> d.op() == BlockOp.SSE)) {
+        if (CompiledSse.any(insns, false)) {
             cob.aload(CORE).getfield(CD_CORE, "xmm", BlockCompiler.CD_LONGS).astore(XMM);
         }
         if (stackRuns.any()) {

@@ -34,6 +34,16 @@ final class CompiledSse {
     private CompiledSse() {
     }
 
+    /** Whether {@code insns} have an SSE op, or with {@code pshufb} SSSE3's PSHUFB: what runDecoded asks SseLanes.ready. */
+    static boolean any(BlockOp[] insns, boolean pshufb) {
+        for (BlockOp d : insns) {
+            if (d.op() == BlockOp.SSE && (!pshufb || d.sub() == SseForms.PSHUFB)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     static void emit(BodyState b, BlockOp d, int i) {
         CodeBuilder cob = b.cob;
         if (d.rm() == BlockOp.MEMORY) {
