@@ -92,7 +92,7 @@ final class BlockCompiler {
             }
             region = region.first(keep); // the blocks found last go
         }
-        byte[] bytes = fittingClass(region.blocks()[0]);
+        byte[] bytes = fittingClass(region.blocks()[0], region.entryCut());
         return new Fitted(region, bytes);
     }
 
@@ -108,21 +108,24 @@ final class BlockCompiler {
         }
     }
 
-    /** The class of {@code insns}, or of as many of the first as fit in {@link #MAX_METHOD_BYTES}. */
-    static byte[] fittingClass(BlockOp[] insns) {
+    /**
+     * The class of {@code insns}, or of as many of the first as fit in {@link #MAX_METHOD_BYTES}; {@code cut}: they are
+     * already the first of a decoded block's instructions.
+     */
+    static byte[] fittingClass(BlockOp[] insns, boolean cut) {
         int n = insns.length;
-        byte[] bytes = classBytes(insns, n);
+        byte[] bytes = classBytes(insns, n, cut);
         for (int size = runLength(bytes); size > MAX_METHOD_BYTES && n > 1; size = runLength(bytes)) {
             n = Math.max(1, Math.min(n - 1, (int) ((long) n * MAX_METHOD_BYTES * 9 / 10 / size))); // 10% under, then one less
-            bytes = classBytes(insns, n);
+            bytes = classBytes(insns, n, cut);
         }
         return bytes;
     }
 
-    /** The class running the first {@code n} of {@code insns}. */
-    static byte[] classBytes(BlockOp[] insns, int n) {
+    /** The class running the first {@code n} of {@code insns} (of a decoded block's first ones when {@code cut}). */
+    static byte[] classBytes(BlockOp[] insns, int n, boolean cut) {
         BlockOp[] compiled = n == insns.length ? insns : Arrays.copyOf(insns, n);
-        return classOf(BlockRegion.of(compiled), n < insns.length);
+        return classOf(BlockRegion.of(compiled), cut || n < insns.length);
     }
 
     /** The class running {@code region}, its blocks' instructions the class data in order. */
@@ -425,11 +428,12 @@ final class BlockCompiler {
     /** The emitter of one block's run method; {@link Body} keeps what is where (locals, the core) at each point. */
     private static final class Body extends BodyState {
         /** Whether {@code insns} is the first part of its block, the rest left to the block that starts after it. */
-        private final boolean prefix;
+        private final boolean prefix, entryCut;
 
         Body(CodeBuilder cob, BlockRegion region, boolean prefix) {
             super(cob, region);
             this.prefix = prefix;
+            this.entryCut = region.entryCut();
         }
 
         void emit() {
@@ -448,7 +452,7 @@ final class BlockCompiler {
                     if (to >= 0) {
                         branchTo(last, to);
                     } else { // after a prefix, or another block's end, as a branch there would: runBlock looks RIP up
-                        exit(ran(last), prefix || k > 0, next(last), false);
+                        exit(ran(last), prefix || k > 0 || entryCut, next(last), false);
                     }
                 }
             }

@@ -352,6 +352,6 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
             blocks[k] = members.get(k).insns;
             at[k] = starts.get(k);
         }
-        return new FoundRegion(new BlockRegion(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
+        return new FoundRegion(BlockRegion.ofOverlapping(blocks, at), members.subList(1, n).toArray(DecodedBlock[]::new));
     }
 }

@@ -71,7 +71,8 @@ final class SharedRegions {
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && k.hash == hash && Arrays.equals(k.region.starts(), region.starts())
+            return o instanceof Key k && k.hash == hash && k.region.entryCut() == region.entryCut()
+                    && Arrays.equals(k.region.starts(), region.starts())
                     && Arrays.deepEquals(k.region.blocks(), region.blocks());
         }
 

@@ -45,9 +45,9 @@ class CompiledBlockSizeTest {
     void aBlockTooLargeForTheJitIsCompiledToAMethodThatFits() {
         BlockOp[] insns = CompiledGuests.blockAt(guest(), SETUP);
         assertEquals(2 * PAIRS + 4, insns.length, "the loop is one block");
-        int whole = BlockCompiler.runLength(BlockCompiler.classBytes(insns, insns.length));
+        int whole = BlockCompiler.runLength(BlockCompiler.classBytes(insns, insns.length, false));
         assertTrue(whole > BlockCompiler.MAX_METHOD_BYTES, "the whole block's method is too large to JIT: " + whole);
-        int made = BlockCompiler.runLength(BlockCompiler.fittingClass(insns));
+        int made = BlockCompiler.runLength(BlockCompiler.fittingClass(insns, false));
         assertTrue(made <= BlockCompiler.MAX_METHOD_BYTES && made > BlockCompiler.MAX_METHOD_BYTES / 2,
                 "the method made fits, and holds most of what fits: " + made);
     }

@@ -54,7 +54,7 @@ class CompiledWriteBackTest {
     void exitsWriteBackOnlyTheRegistersTheLoopWrites() {
         BlockOp[] loop = CompiledGuests.blockAt(GUEST, SETUP);
         assertEquals(6, loop.length, "the loop is one block");
-        assertEquals(Set.of(0, 1, 8), registersStored(BlockCompiler.classBytes(loop, loop.length)),
+        assertEquals(Set.of(0, 1, 8), registersStored(BlockCompiler.classBytes(loop, loop.length, false)),
                 "RAX, RCX and R8 are written back; RBX, RDX and RSI, which the loop only reads, are not");
     }
 
