@@ -74,8 +74,13 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
         }
     }
 
-    /** The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes). */
-    static final int REGION_BLOCKS = 16, REGION_INSNS = 160;
+    /**
+     * The most blocks, and instructions, one compiled region holds (before it is cut to what the JIT takes): with
+     * the code blocks share held once ({@link BlockRegion#ofOverlapping}), 24 and 240 keep more of a loop of many
+     * blocks in one method (XZ's decoder in a bzImage: its first line some 0.6 s sooner than at 16 and 160), where
+     * the kernel's regions and the flat guests' run as they did (docs/benchmarks.md).
+     */
+    static final int REGION_BLOCKS = 24, REGION_INSNS = 240;
     /**
      * How many pages before or after the entry's a region's blocks may lie in: a loop of a function larger than a page,
      * or calling one beside it, goes on in its method instead of leaving it at each branch to another page.
