@@ -428,7 +428,9 @@ final class BlockCompiler {
     /** The emitter of one block's run method; {@link Body} keeps what is where (locals, the core) at each point. */
     private static final class Body extends BodyState {
         /** Whether {@code insns} is the first part of its block, the rest left to the block that starts after it. */
-        private final boolean prefix, entryCut;
+        private final boolean prefix;
+        /** Whether the region's entry block is cut before another's start ({@link BlockRegion#entryCut}). */
+        private final boolean entryCut;
 
         Body(CodeBuilder cob, BlockRegion region, boolean prefix) {
             super(cob, region);
@@ -451,7 +453,8 @@ final class BlockCompiler {
                     int last = first(k + 1) - 1, to = prefix ? -1 : fallThrough(k);
                     if (to >= 0) {
                         branchTo(last, to);
-                    } else { // after a prefix, or another block's end, as a branch there would: runBlock looks RIP up
+                    } else {
+                        // after a prefix, a cut entry or another block's end, as a branch there would: runBlock looks RIP up
                         exit(ran(last), prefix || k > 0 || entryCut, next(last), false);
                     }
                 }
