@@ -492,6 +492,7 @@ final class BlockCompiler {
                     .aload(CORE).invokevirtual(CD_FORM, "run", MethodTypeDesc.of(CD_boolean, CD_CORE)).istore(ONWARD);
             cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", ConstantDescs.MTD_void);
             reloadRegisters();
+            StackPages.forget(cob, insns); // whatever the form did, the pages are looked up again
             Label on = cob.newLabel();
             cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
             exit(ran(i), false, RIP_SET, true); // an exit or dropped code, first: RIP is past it, or at a REP to go on

@@ -27,13 +27,18 @@ abstract class BodyState {
      * HOST is a read-modify-write's host address of its operand, or -1 (CompiledForms.readRm); ADDRESS_RUN an address
      * run's look-up, the host address of its span's first byte or -1 ({@link AddressRuns}); XMM the core's XMM
      * registers' array where the method has SSE ops; RUN_HOST and RUN_LINEAR a stack run's look-up ({@link StackRuns});
-     * LANES_DESTINATION and LANES_SOURCE the quadwords a PADD or PSUB of narrow lanes adds ({@link CompiledSse}).
+     * LANES_DESTINATION and LANES_SOURCE the quadwords a PADD or PSUB of narrow lanes adds ({@link CompiledSse});
+     * STACK_READ_PAGE to STACK_WRITE_HOST the stack pages found direct, PAGE_ACCESS, PAGE_OFFSET and PAGE_VALUE an
+     * access's linear address, offset or host address, and stored value as it goes through them ({@link StackPages}).
      */
     static final int CORE = 1, LOOPED = 2, ONWARD = 3, RIP0 = 4, ADDRESS = 6, VALUE = 8, REGISTERS = 10,
             FLAGS = REGISTERS + 64, PROGRESS = FLAGS + 16, EXIT = PROGRESS + 2, HOST = EXIT + 2,
             PENDING_OP = HOST + 2, PENDING_SIZE = PENDING_OP + 1, PENDING_RECORD = PENDING_SIZE + 1,
             ROTATED = PENDING_RECORD + 8, XMM = ROTATED + 2, RUN_HOST = XMM + 1, RUN_LINEAR = RUN_HOST + 2,
-            ADDRESS_RUN = RUN_LINEAR + 2, LANES_DESTINATION = ADDRESS_RUN + 2, LANES_SOURCE = LANES_DESTINATION + 2;
+            ADDRESS_RUN = RUN_LINEAR + 2, LANES_DESTINATION = ADDRESS_RUN + 2, LANES_SOURCE = LANES_DESTINATION + 2,
+            STACK_READ_PAGE = LANES_SOURCE + 2, STACK_READ_HOST = STACK_READ_PAGE + 2,
+            STACK_WRITE_PAGE = STACK_READ_HOST + 2, STACK_WRITE_HOST = STACK_WRITE_PAGE + 2,
+            PAGE_ACCESS = STACK_WRITE_HOST + 2, PAGE_OFFSET = PAGE_ACCESS + 2, PAGE_VALUE = PAGE_OFFSET + 2;
     /**
      * {@link #flagOp} while the flags are the pending record's (its operation in the PENDING_OP local, 0 when the core
      * holds them): at the start of a block whose first instructions only fault before one sets them all.
@@ -301,6 +306,7 @@ abstract class BodyState {
         if (stackRuns.any()) {
             cob.loadConstant(-1L).lstore(RUN_HOST).lconst_0().lstore(RUN_LINEAR);
         }
+        StackPages.forget(cob, insns);
         if (blocks() > 1) {
             entries();
         }

@@ -636,22 +636,34 @@ final class CompiledForms {
 
     /**
      * Reads {@code size} bytes of {@code d}'s memory operand at the address on the stack (above the core): the core's
-     * compiled read of that size, told whether the read is the instruction's only memory access ({@code last}: its
-     * MMIO log is then retired on the full path, and {@link #afterMemory} checks nothing).
+     * compiled read of that size (at the host address the stack pages give, for an access through RSP or RBP:
+     * {@link StackPages}), told whether the read is the instruction's only memory access ({@code last}: its MMIO log
+     * is then retired on the full path, and {@link #afterMemory} checks nothing).
      */
     static void read(CodeBuilder cob, BlockOp d, int size, boolean last) {
-        cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
-                .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
+        if (StackPages.through(d)) {
+            StackPages.host(cob, size, false);
+            cob.loadConstant(1).loadConstant(last ? 1 : 0).invokevirtual(CD_CORE, "readAt" + 8 * size, AT_READ);
+        } else {
+            cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
+                    .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
+        }
     }
 
     /**
      * Writes the value on the stack, {@code size} bytes, at the address under it (above the core), for {@code d}'s
-     * memory operand; whether the block may go on is ANDed into ONWARD, which {@link #afterMemory} tests.
+     * memory operand (at the host address its read found, or the stack pages give: {@link StackPages}); whether the
+     * block may go on is ANDed into ONWARD, which {@link #afterMemory} tests.
      */
     static void write(CodeBuilder cob, BlockOp d, int size) {
         if (readModifyWrite(d)) { // through the host address its read found, if any
             cob.lload(HOST).loadConstant(d.stackAddressed() ? 1 : 0).iconst_0()
                     .invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
+        } else if (StackPages.through(d)) {
+            cob.lstore(BodyState.PAGE_VALUE);
+            StackPages.host(cob, size, true);
+            cob.lstore(BodyState.PAGE_OFFSET).lload(BodyState.PAGE_VALUE).lload(BodyState.PAGE_OFFSET)
+                    .iconst_1().loadConstant(onlyStores(d) ? 1 : 0).invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                     .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);
@@ -695,6 +707,10 @@ final class CompiledForms {
             if (b.addressRuns.member(i)) { // its address run's look-up
                 runAccessHost(b, d, i);
                 b.cob.lstore(HOST);
+            } else if (StackPages.through(d)) {
+                b.cob.lload(ADDRESS);
+                StackPages.host(b.cob, size, true);
+                b.cob.lstore(HOST).pop2();
             } else {
                 b.cob.aload(CORE).lload(ADDRESS).loadConstant(size)
                         .invokevirtual(CD_CORE, "compiledWriteAddress", DIRECT_ADDRESS).lstore(HOST);
