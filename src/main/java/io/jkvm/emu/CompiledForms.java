@@ -643,7 +643,8 @@ final class CompiledForms {
     static void read(CodeBuilder cob, BlockOp d, int size, boolean last) {
         if (StackPages.through(d)) {
             StackPages.host(cob, size, false);
-            cob.loadConstant(1).loadConstant(last ? 1 : 0).invokevirtual(CD_CORE, "readAt" + 8 * size, AT_READ);
+            cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
+                    .invokevirtual(CD_CORE, "readAt" + 8 * size, AT_READ);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
                     .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
@@ -663,7 +664,8 @@ final class CompiledForms {
             cob.lstore(BodyState.PAGE_VALUE);
             StackPages.host(cob, size, true);
             cob.lstore(BodyState.PAGE_OFFSET).lload(BodyState.PAGE_VALUE).lload(BodyState.PAGE_OFFSET)
-                    .iconst_1().loadConstant(onlyStores(d) ? 1 : 0).invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
+                    .loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
+                    .invokevirtual(CD_CORE, "writeAt" + 8 * size, AT_WRITE);
         } else {
             cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(onlyStores(d) ? 1 : 0)
                     .invokevirtual(CD_CORE, "write" + 8 * size, ACCESS_WRITE);
