@@ -29,9 +29,10 @@ final class CompiledForms {
     private static final java.lang.constant.ClassDesc CD_BRANCHES = BlockCompiler.desc(NearBranches.class),
             CD_ARITHMETIC = BlockCompiler.desc(Arithmetic.class), CD_SYSTEM = BlockCompiler.desc(SystemInstructions.class),
             CD_MATH = BlockCompiler.desc(Math.class);
+    /** The core's compiledReadAddress and compiledWriteAddress (linear, size): a direct page's host address, or -1. */
+    static final MethodTypeDesc DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int);
     private static final MethodTypeDesc ACCESS_READ = MethodTypeDesc.of(CD_long, CD_long, CD_boolean, CD_boolean),
             ACCESS_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_boolean, CD_boolean),
-            DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int),
             AT_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             AT_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
@@ -641,14 +642,12 @@ final class CompiledForms {
      * is then retired on the full path, and {@link #afterMemory} checks nothing).
      */
     static void read(CodeBuilder cob, BlockOp d, int size, boolean last) {
-        if (StackPages.through(d)) {
+        boolean paged = StackPages.through(d);
+        if (paged) {
             StackPages.host(cob, size, false);
-            cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
-                    .invokevirtual(CD_CORE, "readAt" + 8 * size, AT_READ);
-        } else {
-            cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
-                    .invokevirtual(CD_CORE, "read" + 8 * size, ACCESS_READ);
         }
+        cob.loadConstant(d.stackAddressed() ? 1 : 0).loadConstant(last ? 1 : 0)
+                .invokevirtual(CD_CORE, (paged ? "readAt" : "read") + 8 * size, paged ? AT_READ : ACCESS_READ);
     }
 
     /**

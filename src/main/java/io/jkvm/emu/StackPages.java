@@ -2,12 +2,9 @@ package io.jkvm.emu;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
-import java.lang.constant.MethodTypeDesc;
 
 import static io.jkvm.emu.BlockCompiler.CD_CORE;
 import static io.jkvm.emu.BodyState.CORE;
-import static java.lang.constant.ConstantDescs.CD_int;
-import static java.lang.constant.ConstantDescs.CD_long;
 
 /**
  * The stack page a compiled region's loads and stores through RSP or RBP last found direct, held in its method's
@@ -29,7 +26,6 @@ import static java.lang.constant.ConstantDescs.CD_long;
 final class StackPages {
     /** The empty page: an access within 4 KiB past it (never canonical) gets a negative host address, the full path. */
     private static final long EMPTY = Long.MIN_VALUE;
-    private static final MethodTypeDesc DIRECT_ADDRESS = MethodTypeDesc.of(CD_long, CD_long, CD_int);
 
     private StackPages() {
     }
@@ -72,7 +68,7 @@ final class StackPages {
         cob.lload(host).lload(BodyState.PAGE_OFFSET).ladd().goto_(found);
         cob.labelBinding(lookUp);
         cob.aload(CORE).lload(BodyState.PAGE_ACCESS).loadConstant(size)
-                .invokevirtual(CD_CORE, write ? "compiledWriteAddress" : "compiledReadAddress", DIRECT_ADDRESS)
+                .invokevirtual(CD_CORE, write ? "compiledWriteAddress" : "compiledReadAddress", CompiledForms.DIRECT_ADDRESS)
                 .lstore(BodyState.PAGE_OFFSET);
         cob.lload(BodyState.PAGE_OFFSET).lconst_0().lcmp().iflt(none);
         cob.lload(BodyState.PAGE_ACCESS).loadConstant((long) -CodeCache.PAGE).land().lstore(page);
