@@ -138,7 +138,7 @@ abstract class BodyState {
             loops |= fallThrough(k) == 0;
         }
         loop = loops;
-        stackRuns = StackRuns.of(insns, first, i -> callTarget(i) >= 0);
+        stackRuns = StackRuns.of(insns, first);
         addressRuns = AddressRuns.of(insns, first);
         used = BlockCompiler.registersUsed(insns);
         written = BlockCompiler.registersWritten(insns);

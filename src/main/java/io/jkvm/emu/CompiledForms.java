@@ -36,7 +36,6 @@ final class CompiledForms {
             AT_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             AT_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
-            CALL = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_long, CD_int),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
@@ -168,25 +167,22 @@ final class CompiledForms {
             }
             case BlockOp.CALL -> {
                 int callee = b.callTarget(i);
-                if (callee >= 0) { // in the region, so in a page that translated: canonical; on in the method as a JMP
-                    b.pushRip(b.next(i));
-                    cob.lstore(VALUE);
-                    push(b, i);
-                    Label on = cob.newLabel();
-                    cob.iload(ONWARD).ifne(on); // the push went to a device or over decoded code: out at the callee
-                    b.exit(b.ran(i), true, b.target(i), true);
-                    cob.labelBinding(on);
-                    b.branchTo(i, callee);
-                } else {
-                    b.flushRegisters();
-                    b.materializeFlags();
+                if (callee < 0) { // in the region a target is in a page that translated: canonical; out of it, #GP first
                     cob.aload(CORE);
                     b.pushRip(b.target(i));
-                    b.pushRip(b.next(i));
-                    cob.loadConstant(8).invokestatic(CD_BRANCHES, "call", CALL);
-                    b.reloadRegister(4); // NearBranches.call moved the register file's RSP
-                    stackWritten(b, i, BodyState.RIP_SET);
-                    b.exit(b.ran(i), true, BodyState.RIP_SET, false);
+                    cob.invokevirtual(CD_CORE, "canonicalTarget", MethodTypeDesc.of(CD_long, CD_long)).pop2();
+                }
+                b.pushRip(b.next(i));
+                cob.lstore(VALUE);
+                push(b, i);
+                Label on = cob.newLabel();
+                cob.iload(ONWARD).ifne(on); // the push went to a device or over decoded code: out at the callee
+                b.exit(b.ran(i), true, b.target(i), true);
+                cob.labelBinding(on);
+                if (callee >= 0) {
+                    b.branchTo(i, callee); // on in the method as a JMP
+                } else {
+                    b.exit(b.ran(i), true, b.target(i), false);
                 }
                 b.reachable = false;
             }
@@ -469,20 +465,6 @@ final class CompiledForms {
         cob.aload(CORE).getfield(CD_CORE, "mmioCount", CD_int).ifeq(quiet);
         cob.aload(CORE).invokevirtual(CD_CORE, "mmioRetired", MethodTypeDesc.of(CD_void));
         cob.labelBinding(quiet);
-    }
-
-    /**
-     * After the push of a CALL out of the region (NearBranches.call's, the core's own): the MMIO log retired, and a
-     * return to the boundary when the store went to a device or dropped decoded code, RIP at the callee ({@code
-     * ripOffset}, or {@link BodyState#RIP_SET} when set already).
-     */
-    private static void stackWritten(BodyState b, int i, long ripOffset) {
-        CodeBuilder cob = b.cob;
-        mmioRetired(b);
-        Label on = cob.newLabel();
-        cob.aload(CORE).getfield(CD_CORE, "endBlock", CD_boolean).ifeq(on);
-        b.exit(b.ran(i), true, ripOffset, true);
-        cob.labelBinding(on);
     }
 
     /**

@@ -1,9 +1,7 @@
 package io.jkvm.emu;
 
-import java.util.function.IntPredicate;
-
 /**
- * Runs of a block's 64-bit stack accesses (PUSH, POP, a CALL's push when the callee is in the region, RET's pop) with
+ * Runs of a block's 64-bit stack accesses (PUSH, POP, a CALL's push, RET's pop) with
  * nothing between them that moves RSP otherwise or reaches memory: the span they reach from RSP at the run's start
  * is known when the block is compiled, so one direct look-up of the whole span serves them all when it lies in one
  * page ({@link MemoryAccess#stackRead64}). A look-up of its own is some dozen instructions and two dependent loads an
@@ -27,11 +25,8 @@ final class StackRuns {
         member = new boolean[insns];
     }
 
-    /**
-     * The runs of {@code insns}, whose blocks start at {@code first} (one more entry: the end), where
-     * {@code callInRegion} says which CALLs go to a block of the region (the others push through NearBranches).
-     */
-    static StackRuns of(BlockOp[] insns, int[] first, IntPredicate callInRegion) {
+    /** The runs of {@code insns}, whose blocks start at {@code first} (one more entry: the end). */
+    static StackRuns of(BlockOp[] insns, int[] first) {
         StackRuns runs = new StackRuns(insns.length);
         for (int k = 0; k + 1 < first.length; k++) {
             int start = -1, count = 0, delta = 0, from = 0, to = 0;
@@ -40,7 +35,7 @@ final class StackRuns {
                 BlockOp d = i < first[k + 1] ? insns[i] : null;
                 boolean pushes = d != null
                         && ((d.op() == BlockOp.PUSH_REG || d.op() == BlockOp.PUSH_IMM) && d.size() == 8
-                        || d.op() == BlockOp.CALL && callInRegion.test(i));
+                        || d.op() == BlockOp.CALL);
                 boolean pops = d != null && (d.op() == BlockOp.POP_REG && d.size() == 8 || d.op() == BlockOp.RET);
                 if (pushes || pops) {
                     if (start < 0) {

@@ -242,6 +242,39 @@ class CompiledFaultPrecisionTest {
     }
 
     /**
+     * add rax, rbx (RAX -1, RBX 1: CF, PF, AF and ZF set); call +0x100, a callee out of the block's region, with RSP at
+     * ABSENT + 8: the push writes into the page not present, #PF with CR2 at ABSENT, the saved RIP the CALL's, RSP not
+     * moved and the frame's RFLAGS the ADD's (compiled, its record still pending when the push faults); the callee's
+     * HLT is never reached.
+     */
+    @Test
+    void aCallOutOfItsRegionWhosePushFaultsLeavesTheInterpretersState() {
+        List<Long> interpreted = callPushInto("interpreter");
+        assertEquals(List.of(HANDLER + 1, EmuVm.CODE + 3, ABSENT, ABSENT + 8, 0L), interpreted.subList(0, 5),
+                "in the #PF handler: the saved RIP (the CALL), CR2, the saved RSP, RAX");
+        assertEquals(0x55L, interpreted.get(5) & 0x8D5, "the frame's RFLAGS: the ADD's CF, PF, AF and ZF");
+        assertEquals(List.of(interpreted, interpreted), List.of(callPushInto("blocks"), callPushInto("compiled")),
+                "decoded and compiled as interpreted");
+    }
+
+    /** The handler's RIP, the saved RIP, CR2, the saved RSP, RAX and the saved RFLAGS after the CALL in {@code setting}. */
+    private static List<Long> callPushInto(String setting) {
+        return ExecutionTest.with(setting, () -> {
+            try (EmuVm vm = new EmuVm(HexFormat.of().parseHex("4801d8" + "e800010000" + "f4"))) {
+                vm.memory.write(EmuVm.CODE + 8 + 0x100, new byte[]{(byte) 0xF4}, 0, 1); // the callee: HLT
+                long entry = LongModeBoot.PAGE_DIRECTORIES + (ABSENT >>> 21) * 8;
+                vm.memory.writeLong(entry, vm.memory.readLong(entry) & ~1L); // the 2 MiB page at ABSENT: not present
+                haltOn(vm, 14);
+                vm.vcpu.setRegisters(vm.vcpu.registers().withGpr(4, ABSENT + 8).withGpr(0, -1).withGpr(3, 1));
+                assertInstanceOf(VcpuExit.Hlt.class, vm.vcpu.run(), setting);
+                Registers end = vm.vcpu.registers();
+                return List.of(end.rip(), vm.memory.readLong(end.rsp() + 8), vm.vcpu.specialRegisters().cr2(),
+                        vm.memory.readLong(end.rsp() + 32), end.rax(), vm.memory.readLong(end.rsp() + 24));
+            }
+        });
+    }
+
+    /**
      * mov [rsp - 8], rdx (a direct write page from then on); push rax; push rbx; pop rcx; push rsi; pop rdx; pop rdi,
      * one stack run, from RSP {@code offset} bytes above a page end in RAM: its span (16 bytes down from RSP) across
      * the end (8; 12, where one push itself crosses it) or in one page (16, 24, where the run's look-up serves all six).

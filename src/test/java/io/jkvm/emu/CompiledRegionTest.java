@@ -6,16 +6,31 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.HexFormat;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Blocks of one page that branch to each other run in one compiled method (a region), with the interpreter's results:
  * a loop of three blocks, a fault in a block the region reached by a branch, code of such a block that the host
- * rewrites between two runs, recursive calls and their returns, and a return to an address no CALL pushed.
+ * rewrites between two runs, recursive calls and their returns, a return to an address no CALL pushed, and a CALL out
+ * of the region, which pushes as one in it does.
  */
 class CompiledRegionTest {
+    /**
+     * add rax, rbx; call +0x100 (out of the region): the push goes through the region's own store, as a PUSH's and a
+     * CALL's within the region do, not through NearBranches.call (the register file's RSP, the core's generic write).
+     */
+    @org.junit.jupiter.api.Test
+    void aCallOutOfItsRegionPushesThroughTheRegionsOwnStore() {
+        List<String> calls = CompiledGuests.readsAndCalls(CompiledGuests.decode("4801d8" + "e800010000"));
+        assertTrue(calls.contains("io/jkvm/emu/Core.write64()"), calls.toString());
+        assertTrue(calls.contains("io/jkvm/emu/Core.canonicalTarget()"), "a non-canonical target's #GP first: " + calls);
+        assertFalse(calls.contains("io/jkvm/emu/NearBranches.call()"), calls.toString());
+    }
+
     /** The loop's rounds: the default setting compiles its blocks only past {@link Execution#DEFAULT_COMPILE_THRESHOLD} runs. */
     private static final int ROUNDS = 2 * Execution.DEFAULT_COMPILE_THRESHOLD;
     /** MOV ECX, {@link #ROUNDS}. */
