@@ -36,6 +36,7 @@ final class CompiledForms {
             AT_READ = MethodTypeDesc.of(CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             AT_WRITE = MethodTypeDesc.of(CD_boolean, CD_long, CD_long, CD_long, CD_boolean, CD_boolean),
             JUMP = MethodTypeDesc.of(CD_void, CD_CORE, CD_long, CD_int),
+            CANONICAL = MethodTypeDesc.of(CD_long, CD_long),
             IMUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_long, CD_long, CD_int),
             MUL = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_boolean, CD_long),
             MUL_DIV = MethodTypeDesc.of(CD_void, CD_CORE, CD_int, CD_int, CD_long),
@@ -170,7 +171,7 @@ final class CompiledForms {
                 if (callee < 0) { // in the region a target is in a page that translated: canonical; out of it, #GP first
                     cob.aload(CORE);
                     b.pushRip(b.target(i));
-                    cob.invokevirtual(CD_CORE, "canonicalTarget", MethodTypeDesc.of(CD_long, CD_long)).pop2();
+                    cob.invokevirtual(CD_CORE, "canonicalTarget", CANONICAL).pop2();
                 }
                 b.pushRip(b.next(i));
                 cob.lstore(VALUE);

@@ -1,10 +1,10 @@
 package io.jkvm.emu;
 
 /**
- * Runs of a block's 64-bit stack accesses (PUSH, POP, a CALL's push, RET's pop) with
- * nothing between them that moves RSP otherwise or reaches memory: the span they reach from RSP at the run's start
- * is known when the block is compiled, so one direct look-up of the whole span serves them all when it lies in one
- * page ({@link MemoryAccess#stackRead64}). A look-up of its own is some dozen instructions and two dependent loads an
+ * Runs of a block's 64-bit stack accesses (PUSH, POP, a CALL's push, RET's pop) with nothing between them that moves
+ * RSP otherwise or reaches memory: the span they reach from RSP at the run's start is known when the block is
+ * compiled, so one direct look-up of the whole span serves them all when it lies in one page
+ * ({@link MemoryAccess#stackRead64}). A look-up of its own is some dozen instructions and two dependent loads an
  * access; a function's pushes and pops, and a RET after them, come in such runs.
  */
 final class StackRuns {

@@ -2,6 +2,7 @@ package io.jkvm.emu;
 
 import io.jkvm.testing.Asm;
 import io.jkvm.testing.EmuVm;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -23,7 +24,7 @@ class CompiledRegionTest {
      * add rax, rbx; call +0x100 (out of the region): the push goes through the region's own store, as a PUSH's and a
      * CALL's within the region do, not through NearBranches.call (the register file's RSP, the core's generic write).
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void aCallOutOfItsRegionPushesThroughTheRegionsOwnStore() {
         List<String> calls = CompiledGuests.readsAndCalls(CompiledGuests.decode("4801d8" + "e800010000"));
         assertTrue(calls.contains("io/jkvm/emu/Core.write64()"), calls.toString());
