@@ -114,22 +114,32 @@ final class CodeCache {
     /**
      * The blocks of one compiled region, which lie in more than one page: a store that drops decoded code of any of
      * those pages drops the blocks of the others too (each of which may run the region's method). Those pages keep
-     * their code lines, so a later store to them still drops the blocks of the pages that ran with theirs.
+     * their code lines, so a later store to them still drops the blocks of the pages that ran with theirs. A page a
+     * block's tail lies in drops the pages of every block of the region, its own among them: a block starting there
+     * may run the tail's bytes in the method without holding them itself.
      */
     void runTogether(DecodedBlock[] region) {
         for (DecodedBlock b : region) {
-            Region r = regions[(int) (b.physical >>> 21)];
-            int pageInRegion = (int) (b.physical >>> 12) & 511;
-            java.util.ArrayList<DecodedBlock> list = r.companions[pageInRegion];
-            if (list == null) {
-                list = r.companions[pageInRegion] = new java.util.ArrayList<>();
-            } else if (list.size() >= 32) {
-                list.removeIf(c -> c.dropped); // the blocks of regions gone: their pages were dropped or decoded again
+            addCompanions(b.physical, region, false);
+            if (b.tailPhysical >= 0) {
+                addCompanions(b.tailPhysical, region, true);
             }
-            for (DecodedBlock other : region) {
-                if ((other.physical ^ b.physical) >>> 12 != 0 && !list.contains(other)) {
-                    list.add(other);
-                }
+        }
+    }
+
+    /** The blocks of {@code region} another page than {@code physical}'s holds ({@code all}: every one) go with its code. */
+    private void addCompanions(long physical, DecodedBlock[] region, boolean all) {
+        Region r = regions[(int) (physical >>> 21)];
+        int pageInRegion = (int) (physical >>> 12) & 511;
+        java.util.ArrayList<DecodedBlock> list = r.companions[pageInRegion];
+        if (list == null) {
+            list = r.companions[pageInRegion] = new java.util.ArrayList<>();
+        } else if (list.size() >= 32) {
+            list.removeIf(c -> c.dropped); // the blocks of regions gone: their pages were dropped or decoded again
+        }
+        for (DecodedBlock other : region) {
+            if ((all || (other.physical ^ physical) >>> 12 != 0) && !list.contains(other)) {
+                list.add(other);
             }
         }
     }

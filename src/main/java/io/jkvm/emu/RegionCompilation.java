@@ -230,26 +230,36 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
     }
 
     /**
-     * The pages the region's blocks lie in besides block {@code self}'s, as pairs: the linear page's distance from
-     * self's, and the physical page it translated to when the region was found; null when all lie in self's page.
+     * The pages the region's blocks lie in besides block {@code self}'s, their tails' pages among them, as pairs: the
+     * linear page's distance from self's, and the physical page it translated to when the region was found; null when
+     * all lie in self's page.
      * {@code starts} are the blocks' linear offsets from the entry, which starts {@code entryInPage} into its page.
      */
     private static long[] regionPages(DecodedBlock[] region, long[] starts, long entryInPage, int self) {
         long own = Math.floorDiv(entryInPage + starts[self], 0x1000);
-        long[] pages = new long[2 * region.length];
+        long[] pages = new long[4 * region.length];
         int n = 0;
         for (int k = 0; k < region.length; k++) {
             long distance = Math.floorDiv(entryInPage + starts[k], 0x1000) - own;
-            boolean listed = distance == 0;
-            for (int j = 0; j < n && !listed; j += 2) {
-                listed = pages[j] == distance;
-            }
-            if (!listed) {
-                pages[n++] = distance;
-                pages[n++] = region[k].physical & ~0xFFFL;
+            n = listPage(pages, n, distance, region[k].physical & ~0xFFFL);
+            if (region[k].tailPhysical >= 0 && k != self) { // self's own tail is checked where it is looked up
+                n = listPage(pages, n, distance + 1, region[k].tailPhysical);
             }
         }
         return n == 0 ? null : Arrays.copyOf(pages, n);
+    }
+
+    /** Lists the page {@code distance} from self's, at {@code physical}, unless it is self's or listed: the new count. */
+    private static int listPage(long[] pages, int n, long distance, long physical) {
+        boolean listed = distance == 0;
+        for (int j = 0; j < n && !listed; j += 2) {
+            listed = pages[j] == distance;
+        }
+        if (!listed) {
+            pages[n++] = distance;
+            pages[n++] = physical;
+        }
+        return n;
     }
 
     /**
@@ -278,6 +288,11 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
 
     private static final long UNKNOWN = Long.MIN_VALUE;
 
+    /** The linear base of the page {@code page} - {@link #REGION_REACH} pages from RIP's, as regionOf numbers them. */
+    private long linearPage(int page) {
+        return (rip & ~0xFFFL) + ((long) (page - REGION_REACH) << 12);
+    }
+
     /** A region found for a block, and the decoded blocks after its entry, in the region's order. */
     private record FoundRegion(BlockRegion region, DecodedBlock[] members) {
     }
@@ -289,14 +304,15 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
      * compiling everything at once: decoded now), whether or not one of them comes back to it: a hot path through
      * several blocks that is no loop (a system call's, a page fault's, through the kernel's functions) is entered once
      * a pass instead of once a block, unless it reaches blocks already compiled (the block alone then). A hot loop
-     * compiled early takes the blocks around it at its own count. No block with a tail is taken, the entry
-     * neither: only its own entry checks where its tail page is.
+     * compiled early takes the blocks around it at its own count. A block with a tail is taken while the page after
+     * its own still translates to its tail's (a loop across a page end, as XZ's range decoder has in a bzImage): the
+     * region's pages then list the tail's page, which every other block's entry checks as it checks theirs.
      */
     private FoundRegion regionOf(DecodedBlock block) {
         int entry = (int) (rip & 0xFFF);
         FoundRegion single = new FoundRegion(BlockRegion.of(block.insns), new DecodedBlock[0]);
         PageBlocks entryPage = fetchedPageBlocks();
-        if ((rip & ~0xFFFL) != fetchPage || entryPage.get(entry) != block || block.tailPhysical >= 0) {
+        if ((rip & ~0xFFFL) != fetchPage || entryPage.get(entry) != block) {
             return single;
         }
         int flushes = code.flushes;
@@ -318,8 +334,7 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                     continue;
                 }
                 if (pagePhysical[page] == UNKNOWN) {
-                    long linear = (rip & ~0xFFFL) + ((long) (page - REGION_REACH) << 12);
-                    pagePhysical[page] = physicalPage(linear);
+                    pagePhysical[page] = physicalPage(linearPage(page));
                     pageBlocks[page] = pagePhysical[page] < 0 ? null
                             : compileThreshold == 0 ? code.page(pagePhysical[page]) : code.pageIfAny(pagePhysical[page]);
                 }
@@ -330,13 +345,14 @@ abstract sealed class RegionCompilation extends BlockExecution permits Core {
                 long physical = pagePhysical[page] + (offset & 0xFFF);
                 DecodedBlock s = blocks.get((int) (offset & 0xFFF));
                 if (s == null && compileThreshold == 0) {
-                    long nextLinear = (rip & ~0xFFFL) + ((long) (page - REGION_REACH + 1) << 12);
+                    long nextLinear = linearPage(page + 1);
                     s = code.decode(physical, blocks, () -> physicalPage(nextLinear));
                     if (code.flushes != flushes) {
                         return single; // the cache was full and is empty now: the page indexes are stale
                     }
                 }
-                if (s == null || s.insns.length == 0 || s.tailPhysical >= 0
+                if (s == null || s.insns.length == 0
+                        || s.tailPhysical >= 0 && physicalPage(linearPage(page + 1)) != s.tailPhysical
                         || s.runs < Math.min(compileThreshold, block.runs) / 16
                         || total + s.insns.length > REGION_INSNS || !code.current(s, physical)) {
                     continue;
